@@ -1,0 +1,70 @@
+"""System checks that refuse to run production with development settings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from calltrack import phone
+
+
+@register(Tags.security, deploy=False)
+def production_settings(app_configs=None, **kwargs) -> list:
+    errors: list = []
+    if settings.DEBUG:
+        return errors
+    key = settings.SECRET_KEY or ""
+    if key == settings.INSECURE_SECRET_KEY or key.startswith("django-insecure") or len(key) < 40 or len(set(key)) < 5:
+        errors.append(
+            Error(
+                "SECRET_KEY is the development default or too weak while DEBUG is off.",
+                hint="Set SECRET_KEY to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))').",
+                id="calltrack.E001",
+            )
+        )
+    if not settings.ALLOWED_HOSTS:
+        errors.append(Error("ALLOWED_HOSTS is empty while DEBUG is off.", hint="Set ALLOWED_HOSTS=calls.example.com", id="calltrack.E002"))
+    if not settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE:
+        errors.append(
+            Error(
+                "Twilio signature checks are off while DEBUG is off: anyone could post fake calls.",
+                hint="Remove CALLTRACK_VALIDATE_TWILIO_SIGNATURE=false in production.",
+                id="calltrack.E003",
+            )
+        )
+    elif settings.CALLTRACK_CARRIER == "twilio" and not settings.TWILIO_AUTH_TOKEN:
+        errors.append(
+            Error(
+                "TWILIO_AUTH_TOKEN is missing: the voice webhooks cannot check Twilio's signatures.",
+                hint="Set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.",
+                id="calltrack.E004",
+            )
+        )
+    return errors
+
+
+@register()
+def calltrack_settings(app_configs=None, **kwargs) -> list:
+    problems: list = []
+    if settings.CALLTRACK_NOMENCLATURE not in ("standard", "performance"):
+        problems.append(Error("CALLTRACK_NOMENCLATURE must be 'standard' or 'performance'.", id="calltrack.E010"))
+    import phonenumbers
+
+    if settings.CALLTRACK_DEFAULT_REGION.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(Error(f"CALLTRACK_DEFAULT_REGION '{settings.CALLTRACK_DEFAULT_REGION}' is not a region code like US or GB.", id="calltrack.E011"))
+    if settings.CALLTRACK_FAILSAFE_NUMBER:
+        try:
+            phone.to_e164(settings.CALLTRACK_FAILSAFE_NUMBER)
+        except phone.InvalidPhoneNumber as exc:
+            problems.append(Error(f"CALLTRACK_FAILSAFE_NUMBER: {exc}", id="calltrack.E012"))
+    elif not settings.DEBUG:
+        problems.append(
+            Warning(
+                "CALLTRACK_FAILSAFE_NUMBER is not set: a call whose routing fails and whose number and campaign have no "
+                "fail-safe hears a message and is hung up.",
+                id="calltrack.W013",
+            )
+        )
+    if settings.CALLTRACK_CARRIER not in ("local", "twilio"):
+        problems.append(Error("CALLTRACK_CARRIER must be 'local' or 'twilio'.", id="calltrack.E014"))
+    return problems

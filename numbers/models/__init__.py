@@ -1,0 +1,18 @@
+from numbers.models.lines import (
+    BlockedCaller,
+    NoAnswerAction,
+    NumberEvent,
+    NumberKind,
+    NumberStatus,
+    NumberType,
+    ReceivingNumber,
+    TrackingNumber,
+)
+from numbers.models.pools import NumberPool, NumberSession, OverflowPolicy, PoolNumberType, PoolResize, PoolSample
+from numbers.models.porting import LocalCarrierNumber, PortDirection, PortRequest, PortStatus
+
+__all__ = [
+    "BlockedCaller", "NoAnswerAction", "NumberEvent", "NumberKind", "NumberStatus", "NumberType", "ReceivingNumber",
+    "TrackingNumber", "NumberPool", "NumberSession", "OverflowPolicy", "PoolNumberType", "PoolResize", "PoolSample",
+    "LocalCarrierNumber", "PortDirection", "PortRequest", "PortStatus",
+]

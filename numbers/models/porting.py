@@ -1,0 +1,86 @@
+"""Porting numbers in and out, and the simulated carrier's inventory."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from calltrack import phone
+
+
+class PortDirection(models.TextChoices):
+    IN = "in", "Port in"
+    OUT = "out", "Port out"
+
+
+class PortStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUBMITTED = "submitted", "Submitted"
+    COMPLETED = "completed", "Completed"
+    REJECTED = "rejected", "Rejected"
+    CANCELED = "canceled", "Canceled"
+
+
+class PortRequest(models.Model):
+    direction = models.CharField(max_length=3, choices=PortDirection.choices, default=PortDirection.IN)
+    status = models.CharField(max_length=10, choices=PortStatus.choices, default=PortStatus.PENDING, db_index=True)
+    numbers = models.JSONField(default=list, help_text="The numbers being ported, in E.164.")
+    loa_name = models.CharField("LOA name", max_length=200, blank=True, help_text="Name of the account holder signing the letter of authorization.")
+    loa_address = models.TextField("LOA address", blank=True, help_text="Service address on the losing carrier's account.")
+    other_carrier = models.CharField(max_length=100, blank=True, help_text="The carrier numbers come from (port in) or go to (port out).")
+    carrier = models.CharField(max_length=20, default="local", help_text="Our carrier handling the port.")
+    carrier_request_id = models.CharField(max_length=64, blank=True)
+    campaign = models.ForeignKey("tracking.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the campaign the numbers join when the port completes.")
+    source = models.ForeignKey("tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the source credited for the numbers.")
+    pool = models.ForeignKey("numbers.NumberPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the pool the numbers join.")
+    rejection_reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} of {len(self.numbers)} numbers ({self.get_status_display()})"
+
+    def clean(self) -> None:
+        if not isinstance(self.numbers, list) or not self.numbers:
+            raise ValidationError({"numbers": "List at least one number."})
+        cleaned, problems = [], []
+        for n, value in enumerate(self.numbers, start=1):
+            try:
+                cleaned.append(phone.to_e164(value))
+            except phone.InvalidPhoneNumber as exc:
+                problems.append(f"number {n}: {exc}")
+        if problems:
+            raise ValidationError({"numbers": "; ".join(problems)})
+        self.numbers = cleaned
+        if self.direction == PortDirection.IN and not (self.loa_name and self.loa_address):
+            raise ValidationError("A port-in needs the LOA name and address of the account holder.")
+
+
+class LocalCarrierNumber(models.Model):
+    """The `local` carrier's inventory: a simulated carrier that lives in the database."""
+
+    class State(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        OWNED = "owned", "Owned by us"
+        PORTED_OUT = "ported_out", "Ported out"
+
+    number = models.CharField(max_length=20, unique=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.AVAILABLE, db_index=True)
+    number_type = models.CharField(max_length=10, default="local")
+    area_code = models.CharField(max_length=6, blank=True, db_index=True)
+    voice_url = models.URLField(max_length=500, blank=True)
+    status_callback = models.URLField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.state})"

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.numbers.factories import *  # noqa: F401,F403
+from tests.tracking.factories import *  # noqa: F401,F403
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "twiml-schema"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    skip = pytest.mark.skip(reason="needs PostgreSQL row locks; set DATABASE_URL=postgres://...")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def twiml_schema():
+    """Twilio's TwiML schema from ../shared/twiml-schema (skips when the folder is absent)."""
+    etree = pytest.importorskip("lxml.etree")
+    main = SCHEMA_DIR / "twiml_v20100401_twilioRealtimeCallSchema.xsd"
+    if not main.exists():
+        pytest.skip(f"TwiML schema not found at {SCHEMA_DIR}")
+    return etree.XMLSchema(etree.parse(str(main)))
+
+
+@pytest.fixture
+def assert_valid_twiml(twiml_schema):
+    from lxml import etree
+
+    def check(content: bytes | str) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        doc = etree.fromstring(data)
+        if not twiml_schema.validate(doc):
+            raise AssertionError(f"invalid TwiML: {twiml_schema.error_log}\n{data.decode()}")
+
+    return check

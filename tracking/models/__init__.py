@@ -1,0 +1,34 @@
+from tracking.models.calls import (
+    AttemptKind,
+    AttemptStatus,
+    Call,
+    CallAttempt,
+    CallEvent,
+    CallStatus,
+    ConversionStatus,
+    DeliveryStatus,
+    WebhookDelivery,
+)
+from tracking.models.campaigns import (
+    Campaign,
+    CampaignHandler,
+    ConversionKind,
+    ConversionRule,
+    ConversionSide,
+    DedupeScope,
+    GreetingKind,
+    IVRAction,
+    IVROption,
+    RoutingStrategy,
+    Webhook,
+    WebhookEvent,
+    WebhookMethod,
+)
+from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
+
+__all__ = [
+    "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
+    "DeliveryStatus", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
+    "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVROption", "RoutingStrategy", "Webhook",
+    "WebhookEvent", "WebhookMethod", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
+]

@@ -1,0 +1,203 @@
+"""Calls, the legs we dialled for them, their timeline, and the webhooks they sent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+
+class CallStatus(models.TextChoices):
+    RINGING = "ringing", "Ringing"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    BUSY = "busy", "Busy"
+    NO_ANSWER = "no_answer", "No answer"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    REJECTED = "rejected", "Rejected"
+
+    @classmethod
+    def final(cls) -> frozenset[str]:
+        return frozenset({cls.COMPLETED, cls.BUSY, cls.NO_ANSWER, cls.FAILED, cls.CANCELED, cls.REJECTED})
+
+
+class ConversionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONVERTED = "converted", "Converted"
+    NOT_CONVERTED = "not_converted", "Not converted"
+
+
+class CallQuerySet(models.QuerySet):
+    def in_progress(self) -> CallQuerySet:
+        return self.exclude(status__in=CallStatus.final())
+
+    def between(self, start, end) -> CallQuerySet:
+        return self.filter(started_at__gte=start, started_at__lt=end)
+
+
+class Call(models.Model):
+    call_sid = models.CharField("CallSid", max_length=64, unique=True)
+    tracking_number = models.ForeignKey("numbers.TrackingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    campaign = models.ForeignKey("tracking.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    source = models.ForeignKey("tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    handler = models.ForeignKey(
+        "tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls",
+        help_text="The handler who answered (or was last dialled).",
+    )
+    session = models.ForeignKey(
+        "numbers.NumberSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls",
+        help_text="The web visitor credited with this call (pool numbers).",
+    )
+    caller_number = models.CharField(max_length=32, db_index=True, help_text="E.164 when it could be read; as sent otherwise (e.g. 'anonymous').")
+    called_number = models.CharField(max_length=32)
+    caller_city = models.CharField(max_length=100, blank=True)
+    caller_state = models.CharField(max_length=100, blank=True)
+    caller_zip = models.CharField(max_length=20, blank=True)
+    caller_country = models.CharField(max_length=2, blank=True)
+    status = models.CharField(max_length=20, choices=CallStatus.choices, default=CallStatus.RINGING, db_index=True)
+    reject_reason = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(default=0, help_text="Seconds, from Twilio's final status.")
+    talk_time = models.PositiveIntegerField(default=0, help_text="Seconds connected to a handler.")
+    last_sequence = models.IntegerField(default=-1, help_text="Highest status-callback SequenceNumber applied.")
+    tags = models.JSONField(default=dict, blank=True, help_text="The call's tags: caller geo, IVR keys and tags, marketing data.")
+    marketing_data = models.JSONField(default=dict, blank=True, help_text="UTM parameters, click ids and custom data of the visitor or static number.")
+    landing_page = models.URLField(max_length=2000, blank=True)
+    referrer = models.URLField(max_length=2000, blank=True)
+    visitor_id = models.CharField(max_length=64, blank=True)
+    decision = models.JSONField(default=dict, blank=True, help_text="The routing plan and why each handler was skipped.")
+    plan_index = models.PositiveSmallIntegerField(default=0, help_text="The next step of the plan to dial.")
+    fallback_step = models.CharField(max_length=30, blank=True, help_text="Which fallback took the call, if any.")
+    used_failsafe = models.BooleanField(default=False)
+    recording_url = models.URLField(max_length=1000, blank=True)
+    voicemail_url = models.URLField(max_length=1000, blank=True)
+    conversion_status = models.CharField(max_length=20, choices=ConversionStatus.choices, default=ConversionStatus.PENDING)
+    converted = models.BooleanField(default=False, db_index=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    conversion_reason = models.CharField(max_length=300, blank=True, help_text="Why the call did or did not convert.")
+    revenue = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    payout_reason = models.CharField(max_length=300, blank=True)
+
+    objects = CallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["campaign", "started_at"]),
+            models.Index(fields=["source", "started_at"]),
+            models.Index(fields=["handler", "started_at"]),
+            models.Index(fields=["caller_number", "started_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller_number} -> {self.called_number} ({self.call_sid})"
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.payout
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in CallStatus.final()
+
+
+class AttemptKind(models.TextChoices):
+    HANDLER = "handler", "Handler"
+    NO_ANSWER_FORWARD = "no_answer_forward", "No-answer forward"
+    VOICEMAIL = "voicemail", "Voicemail"
+    FALLBACK = "fallback", "Fallback chain"
+    FAILSAFE = "failsafe", "Fail-safe"
+
+
+class AttemptStatus(models.TextChoices):
+    DIALING = "dialing", "Dialing"
+    ANSWERED = "answered", "Answered"
+    COMPLETED = "completed", "Completed"
+    BUSY = "busy", "Busy"
+    NO_ANSWER = "no_answer", "No answer"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class CallAttemptQuerySet(models.QuerySet):
+    def holding_slot(self) -> CallAttemptQuerySet:
+        return self.filter(holds_slot=True)
+
+
+class CallAttempt(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="attempts")
+    sequence = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=AttemptKind.choices, default=AttemptKind.HANDLER)
+    handler = models.ForeignKey("tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts")
+    receiving_number = models.ForeignKey("numbers.ReceivingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts")
+    number_dialed = models.CharField(max_length=32)
+    status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.DIALING)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(default=0, help_text="Seconds connected (DialCallDuration).")
+    holds_slot = models.BooleanField(default=False, help_text="Counts toward the handler's concurrency cap until the attempt ends.")
+    slot_expires_at = models.DateTimeField(null=True, blank=True, help_text="A lost callback cannot hold the slot past this.")
+    counted = models.BooleanField(default=False, help_text="Counts toward the handler's hourly/daily/monthly/total caps.")
+
+    objects = CallAttemptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["call", "sequence"]
+        indexes = [
+            models.Index(fields=["handler", "started_at"]),
+            models.Index(fields=["handler", "holds_slot"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number_dialed} ({self.get_status_display()})"
+
+
+class CallEvent(models.Model):
+    """One step of a call's timeline, for the operator."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=40)
+    message = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    RETRYING = "retrying", "Retrying"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    webhook = models.ForeignKey("tracking.Webhook", on_delete=models.CASCADE, related_name="deliveries")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event = models.CharField(max_length=30)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    url = models.URLField(max_length=2000, blank=True)
+    body = models.TextField(blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.url} ({self.status})"

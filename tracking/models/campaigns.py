@@ -1,0 +1,260 @@
+"""Campaigns: the call experience (handlers and strategy, prompts, IVR, conversion rules, webhooks)."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from calltrack.fields import PhoneNumberField
+from calltrack.ids import unique_slug
+
+
+class RoutingStrategy(models.TextChoices):
+    PRIORITY_WEIGHT = "priority_weight", "Priority, then weight"
+    ROUND_ROBIN = "round_robin", "Round robin"
+    SEQUENTIAL = "sequential", "Sequential"
+    SIMULTANEOUS = "simultaneous", "Simultaneous (ring all)"
+    LEAST_CONNECTED = "least_connected", "Least connected"
+
+
+class GreetingKind(models.TextChoices):
+    NONE = "none", "No greeting"
+    SAY = "say", "Say a text"
+    PLAY = "play", "Play an audio file"
+
+
+class Campaign(models.Model):
+    name = models.CharField(max_length=200, help_text="Your name for this call experience.")
+    campaign_id = models.SlugField(
+        "campaign ID",
+        max_length=64,
+        unique=True,
+        blank=True,
+        help_text="Public identifier for other systems. Leave blank to have one generated.",
+    )
+    enabled = models.BooleanField(default=True, help_text="Untick to send every call of this campaign to the fail-safe number.")
+    routing_strategy = models.CharField(
+        max_length=20,
+        choices=RoutingStrategy.choices,
+        default=RoutingStrategy.PRIORITY_WEIGHT,
+        help_text="How the open, matching handlers are dialled: by priority then weight; round robin (even spread); "
+        "sequential (in the list's order); simultaneous (ring up to 10 at once, first to answer wins); least connected.",
+    )
+    sticky_routing = models.BooleanField(
+        default=False, help_text="A repeat caller rings first the handler who answered them last time."
+    )
+    handlers = models.ManyToManyField(
+        "tracking.Handler", through="CampaignHandler", related_name="campaigns", blank=True
+    )
+    greeting_kind = models.CharField(max_length=10, choices=GreetingKind.choices, default=GreetingKind.NONE, help_text="What the caller hears first.")
+    greeting_text = models.TextField(blank=True, help_text="Text read to the caller (for 'say a text').")
+    greeting_voice = models.CharField(max_length=50, default="alice", blank=True, help_text="Twilio voice, e.g. alice, man, woman, Polly.Joanna.")
+    greeting_language = models.CharField(max_length=10, default="en-US", blank=True, help_text="Language of the spoken text, e.g. en-US, es-MX.")
+    greeting_url = models.URLField(blank=True, help_text="Audio file played to the caller (for 'play an audio file').")
+    ivr_prompt = models.TextField(
+        blank=True,
+        help_text="Menu read to the caller, e.g. 'For sales press 1, for support press 2.' Leave blank for no menu; "
+        "the options are below.",
+    )
+    ivr_timeout = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(60)], help_text="Seconds to wait for a key press.")
+    ivr_repeat = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(0), MaxValueValidator(5)], help_text="How many times the menu is repeated when no key is pressed.")
+    ivr_default_digit = models.CharField(
+        max_length=1, blank=True, help_text="The option taken when the caller presses nothing (blank: route as if no menu)."
+    )
+    record_calls = models.BooleanField(default=False, help_text="Record connected calls (mind the law on consent where your callers are).")
+    no_answer_message = models.CharField(
+        max_length=500,
+        blank=True,
+        default="Sorry, nobody is available to take your call. Please try again later.",
+        help_text="Said before hanging up when no handler answered and no fallback number is set.",
+    )
+    failsafe_number = PhoneNumberField(
+        blank=True,
+        help_text="Dialled when anything goes wrong while routing a call of this campaign (used when the tracking "
+        "number has none of its own).",
+    )
+    company_phone = PhoneNumberField(
+        blank=True, help_text="Last step of the fallback chain: dialled when no handler, agent or forwarding number took the call."
+    )
+    rr_position = models.BigIntegerField(default=0, editable=False, help_text="Round-robin cursor (kept in the database so every app server shares it).")
+    config_version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.campaign_id:
+            self.campaign_id = unique_slug(self, "campaign_id", self.name, max_length=64)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.greeting_kind == GreetingKind.SAY and not self.greeting_text.strip():
+            errors["greeting_text"] = "Write the text to say, or choose another greeting."
+        if self.greeting_kind == GreetingKind.PLAY and not self.greeting_url:
+            errors["greeting_url"] = "Give the audio file's URL, or choose another greeting."
+        if self.ivr_default_digit and self.ivr_default_digit not in "0123456789*#":
+            errors["ivr_default_digit"] = "A single key: 0-9, * or #."
+        if errors:
+            raise ValidationError(errors)
+
+
+class CampaignHandler(models.Model):
+    """A handler's place in a campaign, with the campaign's own priority, weight and switch."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="campaign_handlers")
+    handler = models.ForeignKey("tracking.Handler", on_delete=models.CASCADE, related_name="campaign_handlers")
+    priority = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="Overrides the handler's priority in this campaign (blank: the handler's own).",
+    )
+    weight = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Overrides the handler's weight in this campaign (blank: the handler's own).",
+    )
+    enabled = models.BooleanField(default=True, help_text="Untick to stop this handler's calls in this campaign only.")
+    position = models.PositiveIntegerField(default=0, help_text="Order for sequential and round-robin routing (lowest first).")
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "handler"], name="campaign_handler_unique")]
+        verbose_name = "campaign handler"
+
+    def __str__(self) -> str:
+        return f"{self.handler} in {self.campaign}"
+
+    @property
+    def effective_priority(self) -> int:
+        return self.priority if self.priority is not None else self.handler.priority
+
+    @property
+    def effective_weight(self) -> int:
+        return self.weight if self.weight is not None else self.handler.weight
+
+
+class IVRAction(models.TextChoices):
+    TAG = "tag", "Set a tag and route"
+    HANDLER = "handler", "Go straight to a handler"
+
+
+class IVROption(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ivr_options")
+    digit = models.CharField(max_length=1, help_text="The key the caller presses: 0-9, * or #.")
+    label = models.CharField(max_length=100, blank=True, help_text="What this option is, e.g. 'Sales'.")
+    action = models.CharField(max_length=10, choices=IVRAction.choices, default=IVRAction.TAG, help_text="What the key does.")
+    tag_key = models.CharField(max_length=64, blank=True, help_text="Tag set on the call (e.g. 'department'); routing tag criteria can use it.")
+    tag_value = models.CharField(max_length=200, blank=True, help_text="The tag's value (e.g. 'sales'). Defaults to the key pressed.")
+    handler = models.ForeignKey(
+        "tracking.Handler", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="For 'go straight to a handler': the handler dialled.",
+    )
+    response = models.CharField(max_length=300, blank=True, help_text="Said after the key press, e.g. 'Connecting you to sales.'")
+
+    class Meta:
+        ordering = ["digit"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "digit"], name="ivr_option_digit_unique")]
+        verbose_name = "IVR option"
+
+    def __str__(self) -> str:
+        return f"{self.digit}: {self.label or self.get_action_display()}"
+
+    def clean(self) -> None:
+        if self.digit not in list("0123456789*#"):
+            raise ValidationError({"digit": "A single key: 0-9, * or #."})
+        if self.action == IVRAction.HANDLER and not self.handler_id:
+            raise ValidationError({"handler": "Choose the handler this key goes to."})
+        if self.action == IVRAction.TAG and not self.tag_key:
+            raise ValidationError({"tag_key": "Name the tag this key sets."})
+
+
+class ConversionKind(models.TextChoices):
+    TIMER = "timer", "Timer (connected at least N seconds)"
+    ATTEMPT = "attempt", "Attempt (a handler was dialled)"
+    POSTBACK = "postback", "Postback (the handler's CRM confirms)"
+
+
+class ConversionSide(models.TextChoices):
+    BOTH = "both", "Revenue and payout"
+    REVENUE = "revenue", "Revenue only (what the handler pays us)"
+    PAYOUT = "payout", "Payout only (what we pay the source)"
+
+
+class DedupeScope(models.TextChoices):
+    CAMPAIGN = "campaign", "Per campaign"
+    HANDLER = "handler", "Per handler"
+
+
+class ConversionRule(models.Model):
+    """When a call converts and what it is worth. Several timer rules: only the highest threshold reached pays."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="conversion_rules")
+    handler = models.ForeignKey(
+        "tracking.Handler", null=True, blank=True, on_delete=models.CASCADE, related_name="conversion_rules",
+        help_text="Set to make this rule this handler's own terms in the campaign (overriding the campaign's rules).",
+    )
+    side = models.CharField(max_length=10, choices=ConversionSide.choices, default=ConversionSide.BOTH, help_text="Which side of the deal this rule decides (split conversions).")
+    kind = models.CharField(max_length=10, choices=ConversionKind.choices, default=ConversionKind.TIMER, help_text="What makes the call convert.")
+    min_duration = models.PositiveIntegerField(default=0, help_text="Timer: seconds the call must be connected.")
+    revenue = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], help_text="What the handler pays us for such a call.")
+    payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], help_text="What we pay the source for such a call.")
+    postback_window = models.PositiveIntegerField(default=1440, help_text="Postback: minutes after the call in which the CRM may confirm.")
+    dedupe_window = models.PositiveIntegerField(null=True, blank=True, help_text="Hours in which a repeat caller is not paid again. Blank: every call pays.")
+    dedupe_scope = models.CharField(max_length=10, choices=DedupeScope.choices, default=DedupeScope.CAMPAIGN, help_text="Whether a repeat is counted within the campaign or per handler.")
+
+    class Meta:
+        ordering = ["campaign", "handler", "kind", "min_duration"]
+
+    def __str__(self) -> str:
+        who = f" ({self.handler})" if self.handler_id else ""
+        return f"{self.get_kind_display()}{who}"
+
+
+def _webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class WebhookEvent(models.TextChoices):
+    CALL_STARTED = "call.started", "Call started"
+    CALL_ROUTED = "call.routed", "Call routed"
+    CALL_ANSWERED = "call.answered", "Call answered"
+    CALL_COMPLETED = "call.completed", "Call completed"
+    CALL_CONVERTED = "call.converted", "Call converted"
+
+
+class WebhookMethod(models.TextChoices):
+    GET = "GET", "GET (tokens in the URL)"
+    POST_JSON = "POST_JSON", "POST JSON"
+    POST_FORM = "POST_FORM", "POST form"
+
+
+class Webhook(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="webhooks")
+    name = models.CharField(max_length=100, blank=True, help_text="What this webhook feeds, e.g. 'CRM lead'.")
+    enabled = models.BooleanField(default=True)
+    events = models.JSONField(default=list, help_text="Which call events send this webhook.")
+    url = models.URLField(max_length=1000, help_text="Where to send it. Replacement tokens like [caller_number] may appear in the URL.")
+    method = models.CharField(max_length=10, choices=WebhookMethod.choices, default=WebhookMethod.POST_JSON)
+    body_template = models.TextField(blank=True, help_text="Body with replacement tokens; blank sends every call field.")
+    secret = models.CharField(max_length=100, default=_webhook_secret, help_text="Signs each delivery (HMAC-SHA256 of the body in the X-Calltrack-Signature header).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["campaign", "name"]
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+    def clean(self) -> None:
+        valid = set(WebhookEvent.values)
+        if not isinstance(self.events, list) or not self.events or not set(self.events) <= valid:
+            raise ValidationError({"events": f"Choose one or more of: {', '.join(WebhookEvent.values)}."})

@@ -1,0 +1,210 @@
+"""Who generates calls (sources), who receives them (handlers), and who calls (contacts)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.timezone import now as _now
+
+from calltrack.fields import PhoneNumberField
+from calltrack.ids import unique_slug
+from routing import hours as hours_rules
+from routing import tags as tag_rules
+
+
+class Source(models.Model):
+    name = models.CharField(max_length=200, help_text="Your name for this source of calls, e.g. 'Google Ads - Brand'.")
+    source_id = models.SlugField(
+        "source ID",
+        max_length=64,
+        unique=True,
+        blank=True,
+        help_text="Public identifier that handler collaborators and postbacks see (e.g. 'adwords', 'facebook'). "
+        "Leave blank to derive one from the name. Do not put sensitive information here.",
+    )
+    first_name = models.CharField(max_length=100, blank=True, help_text="Contact person's first name (or the company name alone).")
+    last_name = models.CharField(max_length=100, blank=True, help_text="Contact person's last name.")
+    company = models.CharField(max_length=200, blank=True, help_text="Company name of the source.")
+    static_number_cap = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The most static tracking numbers this source may hold across all campaigns. Blank for no limit.",
+    )
+    notes = models.TextField(blank=True, help_text="Anything your team should know about this source.")
+    created_at = models.DateTimeField(default=_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.source_id:
+            self.source_id = unique_slug(self, "source_id", self.name, max_length=64)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.static_number_cap is not None and self.pk:
+            held = self.tracking_numbers.filter(kind="static").exclude(status="released").count()
+            if held > self.static_number_cap:
+                raise ValidationError(
+                    {"static_number_cap": f"This source already holds {held} static numbers; release some first or raise the cap."}
+                )
+
+
+class CapTrigger(models.TextChoices):
+    CONNECTION = "connection", "Connected calls"
+    CONVERSION = "conversion", "Converted calls"
+
+
+class Handler(models.Model):
+    name = models.CharField(max_length=200, help_text="Who receives the calls: an agent, a call center, a buyer.")
+    buyer_id = models.CharField(
+        "buyer ID", max_length=100, blank=True, help_text="Your or the buyer's own identifier, to match other systems."
+    )
+    receiving_number = models.ForeignKey(
+        "numbers.ReceivingNumber",
+        on_delete=models.PROTECT,
+        related_name="handlers",
+        help_text="The real phone line this handler's calls are forwarded to (with its digits, whisper and ring timeout).",
+    )
+    enabled = models.BooleanField(default=True, help_text="Untick to stop sending calls to this handler in every campaign.")
+    priority = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="1 rings first; if nobody at priority 1 answers (or all are closed or capped), priority 2 rings, and so on.",
+    )
+    weight = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Share of calls among open handlers of the same priority: weight 3 gets three times the calls of weight 1.",
+    )
+    ring_timeout = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(5), MaxValueValidator(600)],
+        help_text="Seconds to ring this handler before moving on (5-600). Blank uses the receiving number's timeout.",
+    )
+    concurrency_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most calls this handler takes at the same time. Blank for no limit."
+    )
+    hourly_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls per clock hour (handler's time zone). Blank for none.")
+    daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls per day (handler's time zone). Blank for none.")
+    monthly_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls per calendar month. Blank for none.")
+    total_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls ever. Blank for none.")
+    cap_counts = models.CharField(
+        "caps count",
+        max_length=20,
+        choices=CapTrigger.choices,
+        default=CapTrigger.CONNECTION,
+        help_text="What counts toward the hourly, daily, monthly and total caps: every connected call, or only converted calls.",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default="America/New_York",
+        help_text="IANA time zone the business hours and the daily/hourly caps are read in, e.g. America/Chicago.",
+    )
+    always_open = models.BooleanField(default=True, help_text="Tick to take calls at any hour; untick to use the business hours below.")
+    business_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Open ranges per day, in the handler's time zone. A range past midnight ends with +1 (22:00-02:00+1).",
+    )
+    tag_criteria = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=tag_rules.HELP_TEXT,
+    )
+    created_at = models.DateTimeField(default=_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+        indexes = [models.Index(fields=["enabled", "priority"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def effective_ring_timeout(self) -> int:
+        return self.ring_timeout or self.receiving_number.ring_timeout
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        try:
+            hours_rules.zone(self.timezone)
+        except hours_rules.HoursError as exc:
+            errors["timezone"] = str(exc)
+        try:
+            self.business_hours = hours_rules.validate(self.business_hours)
+        except hours_rules.HoursError as exc:
+            errors["business_hours"] = str(exc)
+        if not self.always_open and not self.business_hours and "business_hours" not in errors:
+            errors["business_hours"] = "Give at least one open range, or tick 'always open'."
+        try:
+            self.tag_criteria = tag_rules.validate(self.tag_criteria)
+        except tag_rules.TagRuleError as exc:
+            errors["tag_criteria"] = str(exc)
+        caps = [("hourly_cap", self.hourly_cap), ("daily_cap", self.daily_cap), ("monthly_cap", self.monthly_cap), ("total_cap", self.total_cap)]
+        present = [(n, v) for n, v in caps if v is not None]
+        for (small_name, small), (big_name, big) in zip(present, present[1:]):
+            if small > big:
+                errors.setdefault(small_name, f"Cannot be above the {big_name.replace('_', ' ')} ({big}).")
+        if errors:
+            raise ValidationError(errors)
+
+
+class Contact(models.Model):
+    """A caller we know, with the agent they are assigned to (the fallback chain's second step)."""
+
+    phone_number = PhoneNumberField(unique=True, help_text="The caller's number; national formats are read in the default region.")
+    name = models.CharField(max_length=200, blank=True, help_text="The caller's name, if known.")
+    assigned_agent = models.ForeignKey(
+        "numbers.ReceivingNumber",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+        help_text="When nobody in the campaign answers, this caller's call goes to this agent's line.",
+    )
+    notes = models.TextField(blank=True, help_text="Anything worth knowing about this caller.")
+    created_at = models.DateTimeField(default=_now, editable=False)
+
+    class Meta:
+        ordering = ["phone_number"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone_number})" if self.name else self.phone_number
+
+
+class Collaborator(models.Model):
+    """A login for a source or a handler: sees only its own calls, numbers and figures."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collaborator")
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.CASCADE, related_name="collaborators",
+        help_text="This user sees only this source's calls, numbers and stats.",
+    )
+    handler = models.ForeignKey(
+        Handler, null=True, blank=True, on_delete=models.CASCADE, related_name="collaborators",
+        help_text="This user sees only calls routed to this handler.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(source__isnull=False, handler__isnull=True) | models.Q(source__isnull=True, handler__isnull=False)),
+                name="collaborator_exactly_one_party",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} -> {self.source or self.handler}"
+
+    def clean(self) -> None:
+        if bool(self.source_id) == bool(self.handler_id):
+            raise ValidationError("Link the user to exactly one source or one handler.")
