@@ -171,3 +171,26 @@ CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", d
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+
+# --- REST API (calltrack/api/): one exception handler, page numbers by default (a cursor on calls), documented errors ---
+REST_FRAMEWORK.update(
+    {
+        "EXCEPTION_HANDLER": "calltrack.api.exceptions.exception_handler",
+        "DEFAULT_PAGINATION_CLASS": "calltrack.api.pagination.StandardPagination",
+        "DEFAULT_SCHEMA_CLASS": "calltrack.api.schema.AutoSchema",
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        # Separate request and response components: read-only fields are not offered as input.
+        "COMPONENT_SPLIT_REQUEST": True,
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "ENUM_NAME_OVERRIDES": {
+            "CallStatusEnum": "tracking.models.calls.CallStatus",
+            "AttemptStatusEnum": "tracking.models.calls.AttemptStatus",
+            "NumberStatusEnum": "numbers.models.lines.NumberStatus",
+            "PoolNumberTypeEnum": "numbers.models.pools.PoolNumberType",
+            "NumberTypeEnum": "numbers.models.lines.NumberType",
+        },
+    }
+)

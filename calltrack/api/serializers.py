@@ -1,0 +1,122 @@
+"""Base serializer and documented JSON shapes shared by the apps' APIs."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from calltrack.api.fields import PhoneNumberSerializerField
+from calltrack.fields import PhoneNumberField
+from routing import hours as hours_rules
+from routing import tags as tag_rules
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "format": "uri"}, {"type": "string", "maxLength": 0}], "description": "A URL, or empty when none."}
+)
+class BlankableURLField(serializers.URLField):
+    """A URL that may be empty: documented as "a URI or the empty string" so responses match the schema."""
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """ModelSerializer whose phone number fields go through ``calltrack.phone.to_e164``.
+
+    Serializers here only shape and type-check input: writes are done by the
+    views through the apps' services (full_clean + save), so the API, the admin
+    and the commands share one set of rules.
+    """
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, PhoneNumberField: PhoneNumberSerializerField}
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if field_class is serializers.URLField and model_field.blank:
+            field_class = BlankableURLField
+        return field_class, kwargs
+
+    def create(self, validated_data):  # pragma: no cover - views call the services
+        raise NotImplementedError("Writes go through the app's services; see the view's perform_create().")
+
+    def update(self, instance, validated_data):  # pragma: no cover
+        raise NotImplementedError("Writes go through the app's services; see the view's perform_update().")
+
+
+_RANGE = {
+    "type": "string",
+    "description": "An open range in the handler's time zone: HH:MM-HH:MM, with +1 when it closes after midnight.",
+    "example": "09:00-17:00",
+}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Open ranges per day (mon..sun) in the handler's time zone; a day left out is closed. "
+        "Ranges may not overlap; one past midnight ends with +1 (22:00-02:00+1).",
+        "properties": {day: {"type": "array", "items": _RANGE} for day in hours_rules.DAYS},
+        "additionalProperties": False,
+        "example": {"mon": ["09:00-12:00", "13:00-17:00"], "fri": ["22:00-02:00+1"]},
+    }
+)
+class BusinessHoursField(serializers.JSONField):
+    """Business hours as readable JSON; validated by ``routing.hours`` in ``Handler.clean()``."""
+
+
+_RULE_PROPERTIES = {
+    "key": {"type": "string", "description": "A tag: " + ", ".join(tag_rules.WELL_KNOWN_KEYS) + ", an IVR tag or a marketing data key."},
+    "op": {"type": "string", "enum": list(tag_rules.OPS), "description": "How the tag is compared."},
+    "value": {
+        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "description": "equals: one value; one_of / not_one_of: a list (or comma-separated text); present: none.",
+    },
+}
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "description": tag_rules.HELP_TEXT,
+        "items": {"type": "object", "properties": _RULE_PROPERTIES, "required": ["key", "op"], "additionalProperties": False},
+        "example": [{"key": "caller_state", "op": "one_of", "value": ["CA", "NV"]}],
+    }
+)
+class TagCriteriaField(serializers.JSONField):
+    """Tag criteria as readable JSON; validated by ``routing.tags`` in ``Handler.clean()``."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "description": tag_rules.FILTERS_HELP_TEXT,
+        "items": {
+            "type": "object",
+            "properties": {"action": {"type": "string", "enum": list(tag_rules.FILTER_ACTIONS)}, **_RULE_PROPERTIES},
+            "required": ["action", "key", "op"],
+            "additionalProperties": False,
+        },
+        "example": [{"action": "reject", "key": "caller_state", "op": "one_of", "value": ["AK", "HI"]}],
+    }
+)
+class NumberFiltersField(serializers.JSONField):
+    """A tracking number's accept/reject filters; validated by ``routing.tags`` in ``TrackingNumber.clean()``."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "Marketing data: UTM parameters, click ids and custom keys.",
+        "example": {"utm_source": "billboard", "utm_campaign": "spring"},
+    }
+)
+class MarketingDataField(serializers.JSONField):
+    pass
+
+
+class BulkNumbersSerializer(serializers.Serializer):
+    numbers = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        min_length=1,
+        max_length=500,
+        help_text="Tracking numbers, E.164 (+14155550123) or the default region's national format; at most 500.",
+    )

@@ -1,0 +1,64 @@
+"""Writes to receiving numbers, tracking number records and pools (admin, API and commands share them).
+
+Buying, releasing, porting and quarantine are number lifecycle operations with
+their own services; pool membership is in ``pool_membership``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from calltrack.model_writes import instance_apply_and_save
+from numbers.models import NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+
+
+def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
+    """Create a receiving number after full validation (country derived from the number)."""
+    return instance_apply_and_save(instance=ReceivingNumber(), fields=fields)
+
+
+def receiving_number_update(*, receiving_number: ReceivingNumber, fields: Mapping[str, Any]) -> ReceivingNumber:
+    return instance_apply_and_save(instance=receiving_number, fields=fields)
+
+
+def receiving_number_delete(*, receiving_number: ReceivingNumber) -> None:
+    """Delete a receiving number. Refused (ProtectedError) while a handler forwards to it."""
+    receiving_number.delete()
+
+
+def tracking_number_create(*, fields: Mapping[str, Any]) -> TrackingNumber:
+    """Record a tracking number we hold (type, area code and country derived; the source's static cap checked)."""
+    return instance_apply_and_save(instance=TrackingNumber(), fields=fields)
+
+
+def tracking_number_update(*, tracking_number: TrackingNumber, fields: Mapping[str, Any]) -> TrackingNumber:
+    return instance_apply_and_save(instance=tracking_number, fields=fields)
+
+
+def tracking_number_delete(*, tracking_number: TrackingNumber) -> None:
+    """Forget a released number. A number still held must be released first (the carrier still bills it)."""
+    if tracking_number.status != NumberStatus.RELEASED:
+        raise ValidationError(
+            {"status": f"{tracking_number} is {tracking_number.get_status_display().lower()}; release it before deleting it."}
+        )
+    tracking_number.delete()
+
+
+def pool_create(*, fields: Mapping[str, Any]) -> NumberPool:
+    """Create a pool after full validation (``key`` derived from the name when blank)."""
+    return instance_apply_and_save(instance=NumberPool(), fields=fields)
+
+
+def pool_update(*, pool: NumberPool, fields: Mapping[str, Any]) -> NumberPool:
+    return instance_apply_and_save(instance=pool, fields=fields)
+
+
+def pool_delete(*, pool: NumberPool) -> None:
+    """Delete a pool; refused while it still has numbers (remove them, which quarantines them, first)."""
+    held = pool.numbers.exclude(status=NumberStatus.RELEASED).count()
+    if held:
+        raise ValidationError({"numbers": f"The pool still has {held} numbers; remove them first."})
+    pool.delete()
