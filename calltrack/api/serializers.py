@@ -113,6 +113,11 @@ class MarketingDataField(serializers.JSONField):
     pass
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A free-form JSON object (documented as such rather than as "any value")."""
+
+
 class BulkNumbersSerializer(serializers.Serializer):
     numbers = serializers.ListField(
         child=serializers.CharField(max_length=32),

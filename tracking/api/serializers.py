@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
-from calltrack.api.serializers import BusinessHoursField, MarketingDataField, ModelSerializer, TagCriteriaField
+from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
 from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
 
 
@@ -89,7 +89,9 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
         source="source.source_id", read_only=True, allow_null=True, default=None, help_text="The source's public ID (source_id)."
     )
     attempts = CallAttemptSerializer(many=True, read_only=True, help_text="The legs dialled for this call, in order.")
-    marketing_data = MarketingDataField(read_only=True)
+    marketing_data = MarketingDataField(read_only=True, help_text=Call._meta.get_field("marketing_data").help_text)
+    tags = JSONObjectField(read_only=True, help_text=Call._meta.get_field("tags").help_text)
+    decision = JSONObjectField(read_only=True, help_text=Call._meta.get_field("decision").help_text)
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
 
     hidden_from = {
