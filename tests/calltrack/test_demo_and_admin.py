@@ -122,3 +122,16 @@ def _form_data(client, url):
     for name, value in form.form_values():
         data[name] = value
     return data
+
+
+@pytest.mark.parametrize(
+    "model", [m for m in admin.site._registry if m._meta.app_label in ("tracking", "numbers")], ids=lambda m: m._meta.label
+)
+def test_every_field_an_operator_fills_has_help_text(model):
+    model_admin = admin.site._registry[model]
+    readonly = set(model_admin.readonly_fields)
+    missing = [
+        f.name for f in model._meta.fields
+        if f.editable and not f.auto_created and f.name not in readonly and not f.help_text
+    ]
+    assert missing == []
