@@ -27,8 +27,37 @@ _ERRORS = {
 }
 
 
+PARAMETER_HELP = {
+    "id": "The object's id.",
+    "enabled": "true: only enabled ones; false: only disabled ones.",
+    "converted": "true: converted calls only; false: calls that did not convert (yet).",
+    "key": "The pool's public key (exact).",
+    "source_id": "The source's public ID (exact).",
+    "campaign_id": "The campaign's public ID (exact).",
+    "buyer_id": "The buyer ID (exact).",
+    "area_code": "Numbers in this area code, e.g. 415.",
+    "visitor_id": "The visitor's id (exact).",
+    "is_overflow": "true: sessions that found every number in use.",
+    "started_after": "Started at or after this moment (ISO 8601).",
+    "started_before": "Started before this moment (ISO 8601).",
+    "ordering": "Sort by this field; a leading '-' sorts descending.",
+}
+
+
 class AutoSchema(SpectacularAutoSchema):
-    """Adds the error responses every endpoint can give (400, 401, 403, 404; 409 on DELETE)."""
+    """Adds the error responses every endpoint can give (400, 401, 403, 404; 409 on DELETE) and
+    describes parameters the generator leaves bare (path ids, simple filters)."""
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            if not parameter.get("description") and parameter["name"] in PARAMETER_HELP:
+                parameter["description"] = PARAMETER_HELP[parameter["name"]]
+            if parameter["name"] == "ordering":
+                fields = getattr(self.view, "ordering_fields", None)
+                if fields and fields != "__all__":
+                    parameter["description"] = f"{PARAMETER_HELP['ordering']} One of: {', '.join(fields)}."
+        return parameters
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

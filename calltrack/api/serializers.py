@@ -18,6 +18,55 @@ class BlankableURLField(serializers.URLField):
     """A URL that may be empty: documented as "a URI or the empty string" so responses match the schema."""
 
 
+# Descriptions of fields whose model field has no help text (the model's help text wins when there is one).
+FIELD_HELP = {
+    "id": "The object's id.",
+    "created_at": "When this was created.",
+    "updated_at": "When this was last changed.",
+    "config_version": "Grows by one on every change of the campaign (caches compare it).",
+    "country": "ISO country code, derived from the number.",
+    "quarantined_until": "While quarantined: when the number may serve again.",
+    "call_sid": "Twilio's CallSid of the inbound call.",
+    "status": "Where the call or leg stands.",
+    "started_at": "When it started.",
+    "answered_at": "When a handler answered; null if nobody did.",
+    "ended_at": "When it ended; null while in progress.",
+    "caller_number": "Who called: E.164 when it could be read.",
+    "called_number": "The number dialled (the tracking number, E.164).",
+    "caller_city": "The caller's city, as the carrier reports it.",
+    "caller_state": "The caller's state or region, as the carrier reports it.",
+    "caller_zip": "The caller's postal code, as the carrier reports it.",
+    "caller_country": "The caller's country code, as the carrier reports it.",
+    "campaign": "The campaign's id.",
+    "source": "The source's id (who gets credit).",
+    "tracking_number": "The tracking number's id.",
+    "visitor_id": "The web visitor's id (pool numbers).",
+    "reject_reason": "Why the call was rejected (blocked caller, filter), if it was.",
+    "used_failsafe": "Whether the fail-safe number took the call.",
+    "conversion_status": "Whether the call converted, did not, or is still pending.",
+    "converted": "Whether the call converted.",
+    "converted_at": "When the call converted.",
+    "revenue": "What the handler pays for this call.",
+    "payout": "What the source is paid for this call.",
+    "payout_reason": "Why the payout is what it is.",
+    "sequence": "The leg's place in the call (0 first).",
+    "kind": "What this leg was for: a handler, a no-answer forward, voicemail, the fallback chain, the fail-safe.",
+    "handler": "The handler's id.",
+    "receiving_number": "The receiving number's id.",
+    "number_dialed": "The number dialled for this leg (E.164).",
+    "pool": "The pool's id.",
+    "expires_at": "When the visitor's number goes back to the pool (heartbeats extend it).",
+    "last_seen_at": "The visitor's last page activity.",
+    "ip_address": "The visitor's IP address.",
+    "is_overflow": "Whether the visitor found every number in use.",
+    "page_url": "The page that asked for a number.",
+    "landing_page": "The visitor's landing page.",
+    "referrer": "The page that sent the visitor.",
+    "destination_number": "The page's own number that the pool number replaced.",
+    "handler_name": "The handler's name.",
+}
+
+
 class ModelSerializer(serializers.ModelSerializer):
     """ModelSerializer whose phone number fields go through ``calltrack.phone.to_e164``.
 
@@ -27,6 +76,13 @@ class ModelSerializer(serializers.ModelSerializer):
     """
 
     serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, PhoneNumberField: PhoneNumberSerializerField}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, field in fields.items():
+            if not getattr(field, "help_text", None) and name in FIELD_HELP:
+                field.help_text = FIELD_HELP[name]
+        return fields
 
     def build_standard_field(self, field_name, model_field):
         field_class, kwargs = super().build_standard_field(field_name, model_field)
@@ -53,7 +109,10 @@ _RANGE = {
         "type": "object",
         "description": "Open ranges per day (mon..sun) in the handler's time zone; a day left out is closed. "
         "Ranges may not overlap; one past midnight ends with +1 (22:00-02:00+1).",
-        "properties": {day: {"type": "array", "items": _RANGE} for day in hours_rules.DAYS},
+        "properties": {
+            day: {"type": "array", "items": _RANGE, "description": f"{hours_rules.DAY_NAMES[day]}'s open ranges."}
+            for day in hours_rules.DAYS
+        },
         "additionalProperties": False,
         "example": {"mon": ["09:00-12:00", "13:00-17:00"], "fri": ["22:00-02:00+1"]},
     }
@@ -90,7 +149,10 @@ class TagCriteriaField(serializers.JSONField):
         "description": tag_rules.FILTERS_HELP_TEXT,
         "items": {
             "type": "object",
-            "properties": {"action": {"type": "string", "enum": list(tag_rules.FILTER_ACTIONS)}, **_RULE_PROPERTIES},
+            "properties": {
+                "action": {"type": "string", "enum": list(tag_rules.FILTER_ACTIONS), "description": "accept: calls must match one accept rule; reject: matching calls are rejected."},
+                **_RULE_PROPERTIES,
+            },
             "required": ["action", "key", "op"],
             "additionalProperties": False,
         },

@@ -200,3 +200,14 @@ def test_session_login_works_for_the_browsable_api(staff_user, world):
 def test_superuser_reads_every_list(name, world):
     client = token_client(UserFactory(username="root", is_staff=True, is_superuser=True))
     assert client.get(f"/api/v1/{name}/").status_code == 200
+
+
+@pytest.mark.parametrize("who", ["source_collaborator", "handler_collaborator"])
+def test_collaborators_cannot_write_anywhere(who, request, world):
+    client = request.getfixturevalue(who)
+    for method, url in every_url(world):
+        if method == "get":
+            continue
+        assert getattr(client, method)(url, {}, format="json").status_code == 403, (who, method, url)
+    for name in LISTS:
+        assert client.post(f"/api/v1/{name}/", {}, format="json").status_code in (403, 405), name

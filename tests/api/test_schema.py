@@ -43,16 +43,24 @@ def test_every_operation_documents_its_errors_and_has_a_summary(schema):
             assert operation.get("summary"), (method, path)
 
 
-def test_every_field_has_a_type(schema):
+def test_every_field_has_a_type_and_a_description(schema):
     def walk(node, where):
         if isinstance(node, dict):
             if "properties" in node:
                 for name, prop in node["properties"].items():
                     assert any(k in prop for k in ("type", "$ref", "allOf", "oneOf", "anyOf")), f"{where}.{name}"
+                    assert prop.get("description"), f"{where}.{name} has no description"
             for key, value in node.items():
                 walk(value, f"{where}.{key}")
 
     walk(schema["components"]["schemas"], "components")
+
+
+def test_every_parameter_has_a_description(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                assert parameter.get("description"), (method, path, parameter["name"])
 
 
 def test_schema_endpoint_and_docs_page_are_served_without_a_cdn(client, db):

@@ -33,7 +33,7 @@ class HandlerSerializer(ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
-class CampaignHandlerSerializer(serializers.ModelSerializer):
+class CampaignHandlerSerializer(ModelSerializer):
     handler_name = serializers.CharField(source="handler.name", read_only=True)
     effective_priority = serializers.IntegerField(read_only=True, help_text="The priority routing uses here.")
     effective_weight = serializers.IntegerField(read_only=True, help_text="The weight routing uses here.")
