@@ -27,6 +27,7 @@ class TrackingNumberSerializer(ScopedFieldsMixin, ModelSerializer):
     filters = NumberFiltersField(required=False, help_text=TrackingNumber._meta.get_field("filters").help_text)
     formatted = serializers.CharField(read_only=True, help_text="The number in national format.")
 
+    hidden_values = {"filters": []}
     hidden_from = {"source": ("campaign", "assigned_agent", "forwarding_number", "failsafe_number", "whisper_message", "filters")}
 
     class Meta:

@@ -130,11 +130,13 @@ def test_source_collaborator_does_not_see_the_campaign_handler_revenue_or_legs_o
     data = source_collaborator.get(f"/api/v1/calls/{world.call_mine.pk}/").json()
     assert data["payout"] == "12.00"
     assert data["source"] == world.source.pk
-    for hidden in ("campaign", "handler", "revenue", "margin", "decision"):
+    for hidden in ("campaign", "handler", "revenue", "margin"):
         assert data[hidden] is None, hidden
+    assert data["decision"] == {}
     assert data["attempts"] == []
     number = source_collaborator.get(f"/api/v1/tracking-numbers/{world.static_mine.pk}/").json()
     assert number["campaign"] is None and number["number"] == world.static_mine.number
+    assert (number["whisper_message"], number["filters"], number["assigned_agent"]) == ("", [], None)
     assert source_collaborator.get(f"/api/v1/pools/{world.pool_mine.pk}/").json()["campaign"] is None
 
 
@@ -150,8 +152,9 @@ def test_handler_collaborator_sees_its_own_legs_and_the_public_source_id_only(ha
     data = handler_collaborator.get(f"/api/v1/calls/{world.call_mine.pk}/").json()
     assert data["revenue"] == "30.00"
     assert data["source_public_id"] == world.source.source_id
-    for hidden in ("campaign", "source", "payout", "margin", "session", "decision"):
+    for hidden in ("campaign", "source", "payout", "margin", "session"):
         assert data[hidden] is None, hidden
+    assert data["decision"] == {}
     assert [a["handler"] for a in data["attempts"]] == [world.handler.pk]
 
 

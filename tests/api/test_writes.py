@@ -179,3 +179,9 @@ def test_a_body_that_is_not_json_is_a_400(staff, db):
     response = staff.generic("POST", "/api/v1/sources/", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert "detail" in response.json()
+
+
+def test_a_pools_campaign_may_not_be_null_although_collaborators_read_it_as_null(staff, world):
+    response = staff.patch(f"/api/v1/pools/{world.pool_mine.pk}/", {"campaign": None}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"campaign": ["This field may not be null."]}

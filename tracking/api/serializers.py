@@ -94,6 +94,7 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     decision = JSONObjectField(read_only=True, help_text=Call._meta.get_field("decision").help_text)
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
 
+    hidden_values = {"decision": {}}
     hidden_from = {
         "source": ("campaign", "handler", "revenue", "margin", "decision"),
         "handler": ("campaign", "source", "payout", "margin", "session", "decision"),
