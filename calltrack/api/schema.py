@@ -51,6 +51,9 @@ class AutoSchema(SpectacularAutoSchema):
     def _get_parameters(self):
         parameters = super()._get_parameters()
         for parameter in parameters:
+            if parameter["in"] == "path" and parameter["name"] == "id":
+                # The URL pattern takes 1-18 digits (calltrack.api.views.ID_REGEX); say so as an integer.
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
             if not parameter.get("description") and parameter["name"] in PARAMETER_HELP:
                 parameter["description"] = PARAMETER_HELP[parameter["name"]]
             if parameter["name"] == "ordering":

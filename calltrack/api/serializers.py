@@ -97,6 +97,31 @@ class ModelSerializer(serializers.ModelSerializer):
         raise NotImplementedError("Writes go through the app's services; see the view's perform_update().")
 
 
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+class SafeJSONField(serializers.JSONField):
+    """JSON input without NUL characters (PostgreSQL's jsonb cannot store them), and of the declared kind."""
+
+    expected_type: type | None = None
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if _contains_nul(value):
+            raise serializers.ValidationError("Text may not contain NUL characters.", code="null_characters")
+        if self.expected_type is not None and not isinstance(value, self.expected_type):
+            kind = "an object" if self.expected_type is dict else "a list"
+            raise serializers.ValidationError(f"Must be {kind}.", code="invalid_type")
+        return value
+
+
 _RANGE = {
     "type": "string",
     "description": "An open range in the handler's time zone: HH:MM-HH:MM, with +1 when it closes after midnight.",
@@ -117,7 +142,7 @@ _RANGE = {
         "example": {"mon": ["09:00-12:00", "13:00-17:00"], "fri": ["22:00-02:00+1"]},
     }
 )
-class BusinessHoursField(serializers.JSONField):
+class BusinessHoursField(SafeJSONField):
     """Business hours as readable JSON; validated by ``routing.hours`` in ``Handler.clean()``."""
 
 
@@ -139,7 +164,7 @@ _RULE_PROPERTIES = {
         "example": [{"key": "caller_state", "op": "one_of", "value": ["CA", "NV"]}],
     }
 )
-class TagCriteriaField(serializers.JSONField):
+class TagCriteriaField(SafeJSONField):
     """Tag criteria as readable JSON; validated by ``routing.tags`` in ``Handler.clean()``."""
 
 
@@ -159,7 +184,7 @@ class TagCriteriaField(serializers.JSONField):
         "example": [{"action": "reject", "key": "caller_state", "op": "one_of", "value": ["AK", "HI"]}],
     }
 )
-class NumberFiltersField(serializers.JSONField):
+class NumberFiltersField(SafeJSONField):
     """A tracking number's accept/reject filters; validated by ``routing.tags`` in ``TrackingNumber.clean()``."""
 
 
@@ -171,13 +196,15 @@ class NumberFiltersField(serializers.JSONField):
         "example": {"utm_source": "billboard", "utm_campaign": "spring"},
     }
 )
-class MarketingDataField(serializers.JSONField):
-    pass
+class MarketingDataField(SafeJSONField):
+    expected_type = dict
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
-class JSONObjectField(serializers.JSONField):
+class JSONObjectField(SafeJSONField):
     """A free-form JSON object (documented as such rather than as "any value")."""
+
+    expected_type = dict
 
 
 class BulkNumbersSerializer(serializers.Serializer):

@@ -185,3 +185,10 @@ def test_a_pools_campaign_may_not_be_null_although_collaborators_read_it_as_null
     response = staff.patch(f"/api/v1/pools/{world.pool_mine.pk}/", {"campaign": None}, format="json")
     assert response.status_code == 400
     assert response.json() == {"campaign": ["This field may not be null."]}
+
+
+def test_json_fields_refuse_nul_characters_and_the_wrong_kind(staff, db):
+    response = staff.post("/api/v1/tracking-numbers/", {"number": "+14155550189", "marketing_data": {"utm\u0000": "x"}}, format="json")
+    assert response.json() == {"marketing_data": ["Text may not contain NUL characters."]}
+    response = staff.post("/api/v1/tracking-numbers/", {"number": "+14155550189", "marketing_data": ["x"]}, format="json")
+    assert response.json() == {"marketing_data": ["Must be an object."]}
