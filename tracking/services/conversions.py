@@ -20,13 +20,17 @@ data, take the locks and write the call.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from tracking.models import (
@@ -410,7 +414,7 @@ def call_convert(*, call: Call, source: str, at: datetime | None = None) -> Conv
         if newly:
             _announce(call, newly, source=source)
         else:
-            refused = "; ".join(o.reason for o in outcomes.values() if o is not None and not o.converted)
+            refused = "; ".join(dict.fromkeys(o.reason for o in outcomes.values() if o is not None and not o.converted))
     if refused is not None:
         raise ConversionRefused(refused)
     return ConversionResult(call=call, converted_sides=tuple(o.side for o in newly))
@@ -454,3 +458,27 @@ def call_conversions_expire(*, now: datetime | None = None) -> int:
             call.save(update_fields=["conversion_status", "conversion_reason", "payout_reason"])
             changed += 1
     return changed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Signed postback URLs for handlers' CRMs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def postback_token(*, handler_id: int) -> str:
+    """The secret part of a handler's postback URL: HMAC-SHA256 of the handler id keyed with SECRET_KEY.
+
+    Derived, not stored: nothing to leak from the database; rotating SECRET_KEY changes every handler's URL.
+    """
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"calltrack-postback:{handler_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:40]
+
+
+def postback_token_valid(*, handler_id: int, token: str) -> bool:
+    return hmac.compare_digest(postback_token(handler_id=handler_id), token or "")
+
+
+def postback_url(*, handler_id: int) -> str:
+    """The URL a handler's CRM calls to convert a call (add ?call_id=, ?call_sid= or ?caller_number=)."""
+    path = reverse("postback", kwargs={"handler_id": handler_id, "token": postback_token(handler_id=handler_id)})
+    return settings.CALLTRACK_PUBLIC_BASE_URL.rstrip("/") + path
