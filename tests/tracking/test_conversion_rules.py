@@ -124,6 +124,15 @@ def test_a_repeat_outside_the_window_or_in_another_campaign_pays():
     assert conversion_evaluate(rules=rules, call=facts(), prior=elsewhere)["revenue"].converted
 
 
+def test_a_later_call_that_converted_first_makes_this_one_a_repeat():
+    rules = [timer(1, 30, "10", "5", dedupe_window=24)]
+    later = [PriorCall(95, T0 + timedelta(minutes=2), 1, 7, True, True)]
+    out = conversion_evaluate(rules=rules, call=facts(), prior=later)
+    assert not out["revenue"].converted and "call #95" in out["revenue"].reason
+    far = [PriorCall(96, T0 + timedelta(hours=30), 1, 7, True, True)]
+    assert conversion_evaluate(rules=rules, call=facts(), prior=far)["revenue"].converted
+
+
 def test_per_handler_dedupe_only_counts_the_same_handler():
     rules = [timer(1, 30, "10", "5", dedupe_window=24, dedupe_scope="handler")]
     other_handler = [PriorCall(90, T0 - timedelta(hours=1), 1, 8, True, True)]

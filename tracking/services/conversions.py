@@ -12,7 +12,8 @@ Kinds:
 - postback: the handler's CRM confirms, within ``postback_window`` minutes of the call's end.
 
 De-duplication: a rule with a ``dedupe_window`` (hours) does not pay a caller who already converted on
-that side within the window, counted in the campaign or with the same handler (``dedupe_scope``).
+that side with another call started within the window (before this one, or after it but converted first),
+counted in the campaign or with the same handler (``dedupe_scope``).
 
 ``conversion_evaluate`` is the pure decision (plain data in, plain data out); the services below load the
 data, take the locks and write the call.
@@ -42,6 +43,7 @@ from tracking.models import (
     ConversionSide,
     ConversionStatus,
     DedupeScope,
+    Handler,
 )
 
 SIDES = ("revenue", "payout")
@@ -98,7 +100,7 @@ class CallFacts:
 
 @dataclass(frozen=True)
 class PriorCall:
-    """An earlier call of the same caller, with the sides it converted on (for de-duplication)."""
+    """Another call of the same caller near this one, with the sides it converted on (for de-duplication)."""
 
     call_id: int
     started_at: datetime
@@ -159,9 +161,10 @@ def rules_validate(rules: Sequence[Rule], *, handler_names: dict[int, str] | Non
 def _repeat_of(rule: Rule, *, side: str, call: CallFacts, prior: Iterable[PriorCall]) -> PriorCall | None:
     if not rule.dedupe_window:
         return None
-    since = call.started_at - timedelta(hours=rule.dedupe_window)
-    for p in sorted(prior, key=lambda p: p.started_at, reverse=True):
-        if p.call_id == call.call_id or not (since <= p.started_at <= call.started_at) or not p.converted_on(side):
+    # Either direction: a call that started later but converted first (it completed sooner) was paid already.
+    window = timedelta(hours=rule.dedupe_window)
+    for p in sorted(prior, key=lambda p: abs(p.started_at - call.started_at)):
+        if p.call_id == call.call_id or abs(p.started_at - call.started_at) > window or not p.converted_on(side):
             continue
         if rule.dedupe_scope == DedupeScope.HANDLER:
             if call.handler_id is not None and p.handler_id == call.handler_id:
@@ -297,9 +300,13 @@ def _prior_calls(call: Call, rules: Sequence[Rule]) -> list[PriorCall]:
         # Serialises de-dupe decisions of a campaign: two calls of one caller completing at once cannot both
         # see "no earlier conversion" and both pay.
         Campaign.objects.select_for_update().filter(pk=call.campaign_id).first()
-    since = call.started_at - timedelta(hours=max(windows))
+    if call.handler_id and any(r.dedupe_window for r in rules if r.dedupe_scope == DedupeScope.HANDLER):
+        Handler.objects.select_for_update().filter(pk=call.handler_id).first()
+    window = timedelta(hours=max(windows))
     qs = (
-        Call.objects.filter(caller_number=call.caller_number, started_at__gte=since, started_at__lte=call.started_at)
+        Call.objects.filter(
+            caller_number=call.caller_number, started_at__gte=call.started_at - window, started_at__lte=call.started_at + window
+        )
         .filter(Q(revenue_converted=True) | Q(payout_converted=True))
         .exclude(pk=call.pk)
     )
