@@ -28,4 +28,4 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        self.stdout.write(self.style.SUCCESS(f"Admin login: http://127.0.0.1:8000/admin/  user: {user.username}  password: {password}"))
+        self.stdout.write(self.style.SUCCESS(f"Admin login (at /admin/): user {user.username}  password {password}"))
