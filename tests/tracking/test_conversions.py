@@ -225,3 +225,10 @@ def test_totals_by_source_handler_and_campaign(setup):
     assert by_campaign["name"] == campaign.name
     with pytest.raises(ValueError, match="by must be one of"):
         conversion_totals(by="planet")
+
+
+def test_an_hourly_schedule_closes_expired_postback_waits():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(func="tracking.tasks.conversions_expire")
+    assert schedule.schedule_type == Schedule.HOURLY and schedule.repeats == -1

@@ -148,12 +148,12 @@ def test_a_receiver_answering_500_then_200_is_retried_with_backoff(queue):
         delivery.refresh_from_db()
         assert delivery.status == DeliveryStatus.RETRYING and delivery.last_status_code == 500
         assert delivery.response_excerpt == "answer 1: 500"
-        schedule = Schedule.objects.get()
+        schedule = Schedule.objects.get(func="tracking.tasks.webhook_deliver")
         assert schedule.schedule_type == Schedule.ONCE and schedule.func == "tracking.tasks.webhook_deliver"
         assert before + timedelta(seconds=29) < schedule.next_run < timezone.now() + timedelta(seconds=31)
         assert delivery.next_attempt_at == schedule.next_run
         run_due_schedules()  # django-q2's scheduler queues the retry
-        assert not Schedule.objects.exists()
+        assert not Schedule.objects.filter(func="tracking.tasks.webhook_deliver").exists()
         run_queued_tasks()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 2
@@ -189,7 +189,7 @@ def test_a_dead_receiver_is_marked_failed_after_the_limit(queue):
     assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == 3
     assert delivery.last_error.startswith("could not connect")
     assert [a.outcome for a in delivery.attempt_log.all()] == [DeliveryStatus.RETRYING, DeliveryStatus.RETRYING, DeliveryStatus.FAILED]
-    assert not Schedule.objects.exists()
+    assert not Schedule.objects.filter(func="tracking.tasks.webhook_deliver").exists()
 
 
 def test_a_client_error_fails_at_once(queue):
@@ -200,7 +200,7 @@ def test_a_client_error_fails_at_once(queue):
         run_queued_tasks()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED and delivery.last_error == "HTTP 404"
-    assert not Schedule.objects.exists()
+    assert not Schedule.objects.filter(func="tracking.tasks.webhook_deliver").exists()
 
 
 def test_backoff_doubles_up_to_an_hour(settings):
