@@ -171,3 +171,8 @@ CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", d
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# Outgoing webhooks (tracking/services/webhooks.py): seconds to wait for the receiver, tries before "failed",
+# and the first retry's delay in seconds (doubling each time, at most an hour).
+CALLTRACK_WEBHOOK_TIMEOUT = env.float("CALLTRACK_WEBHOOK_TIMEOUT", default=10)
+CALLTRACK_WEBHOOK_MAX_ATTEMPTS = env.int("CALLTRACK_WEBHOOK_MAX_ATTEMPTS", default=5)
+CALLTRACK_WEBHOOK_RETRY_BASE = env.int("CALLTRACK_WEBHOOK_RETRY_BASE", default=30)

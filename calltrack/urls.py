@@ -1,12 +1,16 @@
 """URL map. Twilio-facing paths (/voice/...) are fixed: operators paste them into Twilio."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from calltrack import views
+from tracking import views as tracking_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Conversions (issue 7): the conversion endpoint and totals, and handlers' signed CRM postbacks.
+    path("api/v1/", include("tracking.api.urls")),
+    path("postback/<int:handler_id>/<str:token>/", tracking_views.postback, name="postback"),
 ]
