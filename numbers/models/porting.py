@@ -69,6 +69,8 @@ class LocalCarrierNumber(models.Model):
     class State(models.TextChoices):
         AVAILABLE = "available", "Available"
         OWNED = "owned", "Owned by us"
+        PORTING_IN = "porting_in", "Porting in"
+        PORTING_OUT = "porting_out", "Porting out"
         PORTED_OUT = "ported_out", "Ported out"
 
     number = models.CharField(max_length=20, unique=True)
@@ -77,6 +79,8 @@ class LocalCarrierNumber(models.Model):
     area_code = models.CharField(max_length=6, blank=True, db_index=True)
     voice_url = models.URLField(max_length=500, blank=True)
     status_callback = models.URLField(max_length=500, blank=True)
+    port_request_id = models.CharField(max_length=40, blank=True, db_index=True, help_text="The simulated port this number is part of.")
+    other_carrier = models.CharField(max_length=100, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
