@@ -53,6 +53,8 @@ class NumberImportError(NumberError):
     def __init__(self, problems: list[ImportProblem]) -> None:
         self.import_problems = problems
         head = f"{len(problems)} bad line{'s' if len(problems) != 1 else ''}; nothing was imported"
+        if len(problems) == 1:
+            head += f": {problems[0]}"
         super().__init__(head, problems=[str(p) for p in problems])
 
 
