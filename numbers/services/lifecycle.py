@@ -137,9 +137,12 @@ def numbers_buy(
             static_cap_check(additions={target.source.pk: count})
         try:
             offered = carrier.search(country=country, number_type="toll_free" if toll_free else "local",
-                                     area_code=area_code, contains=contains, near_number=near, limit=count)
+                                     area_code=area_code, contains=contains, near_number=near, limit=count * 2 + 5)
         except CarrierError as exc:
             raise NumberError(f"The carrier could not search for numbers ({where}): {exc}")
+        # A number we hold (e.g. imported by hand) is not for sale to us; a released one comes back as the same row.
+        known = {tn.number: tn for tn in TrackingNumber.objects.filter(number__in=[a.number for a in offered])}
+        offered = [a for a in offered if a.number not in known or known[a.number].status == NumberStatus.RELEASED][:count]
         if len(offered) < count:
             raise NumberError(f"The carrier offers only {len(offered)} numbers {where}, fewer than the {count} asked; nothing was bought.")
         events = []
@@ -150,16 +153,17 @@ def numbers_buy(
             except CarrierError as exc:
                 failure = str(exc)
                 break
-            number = TrackingNumber(
-                number=purchased.number, kind=target.kind, status=NumberStatus.ACTIVE, campaign=campaign,
-                source=target.source if target.kind == NumberKind.STATIC else None, pool=target.pool,
-                label=target.label, marketing_data=target.marketing_data if target.kind == NumberKind.STATIC else {},
-                carrier=carrier.name, carrier_id=purchased.carrier_id,
-            )
+            number = known.get(purchased.number) or TrackingNumber(number=purchased.number)
+            from_status = number.status if number.pk else ""
+            number.kind, number.status, number.campaign, number.pool = target.kind, NumberStatus.ACTIVE, campaign, target.pool
+            number.source = target.source if target.kind == NumberKind.STATIC else None
+            number.label = target.label
+            number.marketing_data = target.marketing_data if target.kind == NumberKind.STATIC else {}
+            number.carrier, number.carrier_id, number.quarantined_until = carrier.name, purchased.carrier_id, None
             number.save()
             bought.append(number)
             events.append(number_event_build(
-                number=number, from_status="", to_status=NumberStatus.ACTIVE, actor=actor, actor_label=actor_label,
+                number=number, from_status=from_status, to_status=NumberStatus.ACTIVE, actor=actor, actor_label=actor_label,
                 reason=reason or f"Bought ({where}) for {target.pool or campaign}",
                 changes={"carrier": carrier.name, "pool": target.pool.pk if target.pool else None, "campaign": campaign.pk},
             ))
