@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from django.conf import settings
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http import HttpClient
 from twilio.rest import Client
 from twilio.rest.numbers.v1.porting_port_in import PortingPortInList
@@ -46,8 +46,8 @@ def _clean(msg: str) -> str:
 
 def carrier_error(exc: TwilioException) -> CarrierError:
     """Turn an SDK exception into a sentence for the operator."""
-    if isinstance(exc, TwilioRestException):
-        msg = _clean(exc.msg)
+    if isinstance(exc, TwilioRestException | TwilioServiceException):
+        msg = _clean(getattr(exc, "msg", "") or getattr(exc, "detail", "") or getattr(exc, "title", ""))
         status, code = exc.status, exc.code
         if code in _ERRORS:
             kind, template = _ERRORS[code]
