@@ -160,6 +160,6 @@ class PoolSample(models.Model):
         indexes = [models.Index(fields=["pool", "at"])]
 
     def __str__(self) -> str:
-        return f"{self.pool_id} at {self.at:%Y-%m-%d %H:%M}: {self.live_sessions} live / {self.size}"
+        return f"{self.pool} at {self.at:%Y-%m-%d %H:%M}: {self.live_sessions}/{self.size}"
 
 
