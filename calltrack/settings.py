@@ -171,3 +171,6 @@ CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", d
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# Number lifecycle: how far back pool autoscaling looks for the peak; how long the simulated carrier takes to port.
+CALLTRACK_AUTOSCALE_WINDOW_MINUTES = env.int("CALLTRACK_AUTOSCALE_WINDOW_MINUTES", default=24 * 60)
+CALLTRACK_LOCAL_PORT_SECONDS = env.int("CALLTRACK_LOCAL_PORT_SECONDS", default=0)
