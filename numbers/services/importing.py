@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import phonenumbers
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from phonenumbers import PhoneNumberFormat
 
@@ -26,7 +26,7 @@ from calltrack import phone
 from calltrack.fields import validate_send_digits
 from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from numbers.services.errors import NumberError
-from numbers.services.events import number_event_build, number_events_save
+from numbers.services.events import number_event_build
 from tracking.models import Campaign, Source
 
 BATCH = 2000
@@ -79,27 +79,104 @@ class _Row:
     values: dict[str, Any]
 
 
+_NANP_REGION: dict[str, str | None] = {}
+_NANP_TYPE: dict[str, str] = {}
+
+
+def _number_type(parsed: phonenumbers.PhoneNumber) -> str:
+    kind = phonenumbers.number_type(parsed)
+    if kind in (phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.SHARED_COST, phonenumbers.PhoneNumberType.PREMIUM_RATE):
+        return "toll_free"
+    if kind == phonenumbers.PhoneNumberType.MOBILE:
+        return "mobile"
+    return "local"
+
+
 def _parse_number(text: str, region: str) -> tuple[str, str, str, str]:
-    """One parse gives E.164, type, area code and country (a third of the cost of calling each helper)."""
+    """E.164, type, area code and country from one parse; the same answers as calltrack.phone, faster in bulk.
+
+    In the North American plan the region follows from the area code and the
+    type from the area code and exchange, so those (the costly part of
+    ``phonenumbers``) are computed once per prefix; elsewhere, per number.
+    """
     text = (text or "").strip()
     if not text:
         raise phone.InvalidPhoneNumber(text, "it is empty")
-    parsed = phone.parse(text, region=region)
+    try:
+        parsed = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        return _parse_number_slow(text, region)
+    national = phonenumbers.national_significant_number(parsed)
+    if parsed.country_code != 1 or len(national) != 10:
+        return _parse_number_slow(text, region)
+    npa = national[:3]
+    if npa not in _NANP_REGION:
+        _NANP_REGION[npa] = phonenumbers.region_code_for_number(parsed)
+    country = _NANP_REGION[npa]
+    if not country or not phonenumbers.is_valid_number_for_region(parsed, country):
+        return _parse_number_slow(text, region)
+    prefix = national[:6]
+    if prefix not in _NANP_TYPE:
+        _NANP_TYPE[prefix] = _number_type(parsed)
+    return "+1" + national, _NANP_TYPE[prefix], npa, country
+
+
+def _parse_number_slow(text: str, region: str) -> tuple[str, str, str, str]:
+    parsed = phone.parse(text, region=region)  # raises InvalidPhoneNumber with the reason
     e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
-    kind = phonenumbers.number_type(parsed)
-    if kind in (phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.SHARED_COST, phonenumbers.PhoneNumberType.PREMIUM_RATE):
-        number_type = "toll_free"
-    elif kind == phonenumbers.PhoneNumberType.MOBILE:
-        number_type = "mobile"
-    else:
-        number_type = "local"
     national = phonenumbers.national_significant_number(parsed)
     if parsed.country_code == 1:
         area = national[:3]
     else:
         length = phonenumbers.length_of_geographical_area_code(parsed)
         area = national[:length] if length else ""
-    return e164, number_type, area, phonenumbers.region_code_for_number(parsed) or ""
+    return e164, _number_type(parsed), area, phonenumbers.region_code_for_number(parsed) or ""
+
+
+def _existing_ids(numbers: list[str]) -> list[int]:
+    """Ids of the tracking numbers among ``numbers`` (E.164 already), without re-parsing each one as a lookup value."""
+    if not numbers:
+        return []
+    table = TrackingNumber._meta.db_table
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f'SELECT id FROM "{table}" WHERE number = ANY(%s)', [numbers])
+            return [row[0] for row in cursor.fetchall()]
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start:start + 500]
+            cursor.execute(f'SELECT id FROM "{table}" WHERE number IN ({", ".join(["%s"] * len(chunk))})', chunk)
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
+
+
+def _bulk_insert(objs: list[Any], *, returning_ids: bool = False, key: str = "") -> None:
+    """Insert many rows: COPY on PostgreSQL (values are already clean, so the fields' per-value checks are skipped),
+    ``bulk_create`` elsewhere. With ``returning_ids`` the objects get their primary keys (looked up by ``key``)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=BATCH)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    json_columns = {f.attname for f in fields if isinstance(f, models.JSONField)}
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
+            for obj in objs:
+                copy.write_row([
+                    json.dumps(getattr(obj, f.attname)) if f.attname in json_columns else getattr(obj, f.attname)
+                    for f in fields
+                ])
+        if returning_ids:
+            values = [getattr(obj, key) for obj in objs]
+            cursor.execute(f'SELECT "{key}", id FROM "{model._meta.db_table}" WHERE "{key}" = ANY(%s)', [values])
+            ids = dict(cursor.fetchall())
+            for obj in objs:
+                obj.pk = ids[getattr(obj, key)]
+                obj._state.adding = False
 
 
 class _Lookup:
@@ -241,9 +318,9 @@ def numbers_import(
         progress("checking", total, total)
 
     existing: dict[str, TrackingNumber] = {}
-    numbers = [r.number for r in rows]
-    for start in range(0, len(numbers), 5000):
-        for tn in TrackingNumber.objects.filter(number__in=numbers[start:start + 5000]).select_related("pool", "campaign", "source"):
+    ids = _existing_ids([r.number for r in rows])
+    for start in range(0, len(ids), 5000):
+        for tn in TrackingNumber.objects.filter(pk__in=ids[start:start + 5000]).select_related("pool", "campaign", "source"):
             existing[tn.number] = tn
 
     with transaction.atomic():
@@ -299,10 +376,10 @@ def numbers_import(
 
         now = timezone.now()
         new_numbers = [tn for _, tn in creates]
-        for start in range(0, len(new_numbers), BATCH):
-            TrackingNumber.objects.bulk_create(new_numbers[start:start + BATCH])
+        for start in range(0, len(new_numbers), BATCH * 5):
+            _bulk_insert(new_numbers[start:start + BATCH * 5], returning_ids=True, key="number")
             if progress:
-                progress("writing", start + len(new_numbers[start:start + BATCH]), len(new_numbers) + len(updates))
+                progress("writing", start + len(new_numbers[start:start + BATCH * 5]), len(new_numbers) + len(updates))
         events = [
             number_event_build(number=tn, from_status="", to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
                                reason="Imported", changes={"campaign": tn.campaign_id, "source": tn.source_id, "pool": tn.pool_id})
@@ -323,7 +400,7 @@ def numbers_import(
                                reason="Updated by import", changes=diff)
             for _, tn, diff, status in updates
         ]
-        number_events_save(events, batch_size=BATCH)
+        _bulk_insert(events)
     return result
 
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
 from calltrack import phone
@@ -182,7 +182,7 @@ def idle_pool_numbers(*, pool: NumberPool, at: datetime | None = None):
     return (
         TrackingNumber.objects.filter(pool=pool, status=NumberStatus.ACTIVE)
         .exclude(Exists(live))
-        .order_by("last_assigned_at", "number")
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "number")
     )
 
 
@@ -311,7 +311,7 @@ def numbers_move(
         raise NumberError("Pool numbers take the pool's source; give a source only with a campaign.")
     ids = [n.pk for n in numbers]
     with transaction.atomic():
-        rows = list(TrackingNumber.objects.select_for_update().filter(pk__in=ids).select_related("pool").order_by("pk"))
+        rows = list(TrackingNumber.objects.select_for_update(of=("self",)).filter(pk__in=ids).select_related("pool").order_by("pk"))
         problems = []
         for n in rows:
             if n.status != NumberStatus.ACTIVE:
