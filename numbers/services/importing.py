@@ -36,6 +36,7 @@ TRACKING_COLUMNS = ("number", "label", "kind", "campaign", "source", "pool", "fa
 EXPORT_ONLY_COLUMNS = ("status", "number_type", "area_code", "carrier", "carrier_id", "quarantined_until")
 RECEIVING_COLUMNS = ("number", "label", "extension_digits", "digits_delay", "whisper_message", "ring_timeout")
 
+KINDS = tuple(NumberKind.values)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -282,8 +283,8 @@ def numbers_import(
                     problems.append(ImportProblem(line, column, str(exc)))
         if "kind" in header:
             kind = (record.get("kind") or "").strip().lower()
-            if kind and kind not in NumberKind.values:
-                problems.append(ImportProblem(line, "kind", f"'{kind}' is not one of: {', '.join(NumberKind.values)}"))
+            if kind and kind not in KINDS:
+                problems.append(ImportProblem(line, "kind", f"'{kind}' is not one of: {', '.join(KINDS)}"))
             elif kind:
                 values["kind"] = kind
         if "label" in header:
@@ -429,8 +430,6 @@ def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProble
             problems.append(ImportProblem(row.line, "campaign", f"pool '{pool.key}' routes to campaign '{pool.campaign.campaign_id}', not '{campaign.campaign_id}'"))
             return tn
         campaign = pool.campaign
-        if v.get("source"):
-            problems.append(ImportProblem(row.line, "source", "pool numbers take the source from each visitor or the pool; leave it blank"))
         if v.get("marketing_data"):
             problems.append(ImportProblem(row.line, "marketing_data", "pool numbers take marketing data from each visitor; leave it blank"))
     if not campaign:
@@ -444,7 +443,8 @@ def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProble
             problems.append(ImportProblem(row.line, "pool", f"{row.number} is {current.get_status_display().lower()}; it cannot join a pool"))
             return tn
     tn.kind, tn.pool, tn.campaign = kind, pool, campaign
-    tn.source = None if kind == NumberKind.POOL else (v["source"] if "source" in v else (current.source if current and current.source_id else None))
+    # A pool number may name a source (credited when the visitor's data names none); caps count static numbers only.
+    tn.source = v["source"] if "source" in v else (current.source if current and current.source_id else None)
     if "label" in v:
         tn.label = v["label"]
     if "failsafe_number" in v:

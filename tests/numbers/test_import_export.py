@@ -182,3 +182,24 @@ def test_marketing_data_is_exported_as_json(setup):
 
     row = list(csv.DictReader(io.StringIO(out.getvalue())))[0]
     assert json.loads(row["marketing_data"]) == {"utm_source": "tv"}
+
+
+def test_the_demo_numbers_round_trip_through_export_and_update(tmp_path):
+    from calltrack.demo import demo_load
+
+    demo_load(calls=0)
+    target = tmp_path / "demo.csv"
+    run("numbers_export", "--output", str(target))
+    out, _ = run("numbers_import", str(target), "--update")
+    count = TrackingNumber.objects.exclude(status="released").count()
+    assert f"{count} lines: 0 numbers were created, 0 updated, {count} unchanged" in out
+    assert f"{target.name}: checking {count}/{count} (100%)" in out  # plain progress lines off a terminal
+
+
+def test_a_pool_number_may_name_a_source_but_not_marketing_data(setup, tmp_path):
+    _, source, pool = setup
+    path = write(tmp_path, 'number,pool,source,marketing_data\n+14152300002,main,radio,\n+14152300003,main,,"{""a"": 1}"')
+    with pytest.raises(NumberImportError) as exc:
+        numbers_import(file=io.StringIO(Path(path).read_text()))
+    assert [str(p) for p in exc.value.import_problems] == [
+        "line 3, column 'marketing_data': pool numbers take marketing data from each visitor; leave it blank"]
