@@ -35,8 +35,9 @@ def main() -> None:
             conn.execute(f'CREATE DATABASE "{args.database}"')
     os.environ["DATABASE_URL"] = f"postgres://{args.host}/{args.database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calltrack.settings")
-    import calltrack  # noqa: F401  (the numbers app before the stdlib module)
     import django
+
+    import calltrack  # noqa: F401  (the numbers app before the stdlib module)
 
     django.setup()
     import phonenumbers
