@@ -106,6 +106,8 @@ class TwilioCarrier:
             listing = country_numbers.mobile
         options: dict[str, Any] = {"voice_enabled": True, "limit": limit}
         if area_code:
+            if not area_code.isdigit():
+                raise CarrierError(f"'{area_code}' is not an area code (digits only).", code="invalid")
             options["area_code"] = int(area_code)
         if contains:
             options["contains"] = contains

@@ -162,3 +162,26 @@ def test_a_number_cannot_be_static_and_pooled_or_active_while_porting_out():
     tn = TrackingNumberFactory(status=NumberStatus.PORTING_OUT)
     with pytest.raises(NumberError, match="porting out; only active numbers can move"):
         numbers_move(numbers=[tn], pool=NumberPoolFactory())
+
+
+def test_a_carrier_failure_half_way_keeps_and_reports_what_was_bought():
+    from numbers.providers import AvailableNumber, CarrierError, PurchasedNumber
+
+    class Flaky:
+        name = "local"
+        calls = 0
+
+        def search(self, **kwargs):
+            return [AvailableNumber(number=f"+1415230500{i}", number_type="local", area_code="415") for i in range(3)]
+
+        def buy(self, *, number, voice_url, status_url):
+            self.calls += 1
+            if self.calls == 2:
+                raise CarrierError("The number is no longer available to buy at Twilio: gone", code="unavailable")
+            return PurchasedNumber(number=number, carrier_id="PN1")
+
+    pool = NumberPoolFactory()
+    with pytest.raises(NumberError, match="Bought 1 of 2 numbers; then the carrier refused: The number is no longer available"):
+        numbers_buy(count=2, target=BuyTarget(pool=pool), area_code="415", carrier=Flaky())
+    assert list(TrackingNumber.objects.filter(pool=pool).values_list("number", flat=True)) == ["+14152305000"]
+    assert NumberEvent.objects.filter(tracking_number__pool=pool).count() == 1
