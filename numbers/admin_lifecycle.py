@@ -278,6 +278,9 @@ def install(tracking_admin: type[admin.ModelAdmin], pool_admin: type[admin.Model
 
     tracking_admin.save_model = save_model
 
+    for inline in pool_admin.inlines:  # a pool's number list shows status; changes go through the actions
+        if inline.model is TrackingNumber and "status" in getattr(inline, "fields", []):
+            inline.readonly_fields = [*inline.readonly_fields, "status"]
     pool_admin.usage_chart = usage_chart
     pool_admin.readonly_fields = [*pool_admin.readonly_fields, "usage_chart"]
     pool_admin.fieldsets = [*pool_admin.fieldsets, ("Usage", {"fields": ["usage_chart"]})]
