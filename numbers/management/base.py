@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Model
 
 from numbers.models import NumberPool
+from numbers.providers import CarrierError
 from numbers.services.errors import NumberError
 from tracking.models import Campaign, Source
 
@@ -55,6 +56,8 @@ class NumbersCommand(BaseCommand):
             for problem in exc.problems[1:] if len(exc.problems) > 1 else []:
                 self.stderr.write(f"  {problem}")
             raise CommandError(str(exc) if len(exc.problems) <= 1 else f"{exc} (first: {exc.problems[0]})")
+        except CarrierError as exc:
+            raise CommandError(f"The carrier refused: {exc}")
 
     def progress_printer(self, label: str) -> Callable[[str, int, int], None]:
         """A progress bar on a terminal, plain lines (every 10%) otherwise."""

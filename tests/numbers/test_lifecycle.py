@@ -185,3 +185,10 @@ def test_a_carrier_failure_half_way_keeps_and_reports_what_was_bought():
         numbers_buy(count=2, target=BuyTarget(pool=pool), area_code="415", carrier=Flaky())
     assert list(TrackingNumber.objects.filter(pool=pool).values_list("number", flat=True)) == ["+14152305000"]
     assert NumberEvent.objects.filter(tracking_number__pool=pool).count() == 1
+
+
+@override_settings(CALLTRACK_CARRIER="twilio", TWILIO_ACCOUNT_SID="", TWILIO_AUTH_TOKEN="")
+def test_a_carrier_without_credentials_fails_with_one_line():
+    NumberPoolFactory(key="main")
+    with pytest.raises(CommandError, match="The carrier refused: The twilio carrier needs TWILIO_ACCOUNT_SID"):
+        run("numbers_buy", "--count", "1", "--area-code", "415", "--pool", "main")
