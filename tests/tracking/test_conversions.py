@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -228,7 +230,9 @@ def test_totals_by_source_handler_and_campaign(setup):
 
 
 def test_an_hourly_schedule_closes_expired_postback_waits():
+    from django.core.management import call_command
     from django_q.models import Schedule
 
+    call_command("calltrack_schedules", stdout=io.StringIO())
     schedule = Schedule.objects.get(func="tracking.tasks.conversions_expire")
     assert schedule.schedule_type == Schedule.HOURLY and schedule.repeats == -1
