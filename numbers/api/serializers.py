@@ -45,7 +45,7 @@ class TrackingNumberSerializer(ScopedFieldsMixin, ModelSerializer):
 
 
 class NumberPoolSerializer(ScopedFieldsMixin, ModelSerializer):
-    size = serializers.IntegerField(read_only=True, help_text="Numbers serving this pool (not released).")
+    size = serializers.IntegerField(read_only=True, help_text="Active numbers this pool hands out.")
 
     hidden_from = {"source": ("campaign",)}
 
@@ -60,7 +60,7 @@ class NumberPoolSerializer(ScopedFieldsMixin, ModelSerializer):
 
 
 class PoolStatsSerializer(serializers.Serializer):
-    size = serializers.IntegerField(help_text="Numbers serving the pool (not released).")
+    size = serializers.IntegerField(help_text="Active numbers the pool hands out.")
     in_use = serializers.IntegerField(help_text="Numbers shown to a visitor whose session is still live.")
     available = serializers.IntegerField(help_text="Numbers no live visitor holds.")
     live_sessions = serializers.IntegerField(help_text="Visitor sessions not yet expired (including overflow ones).")
@@ -70,7 +70,7 @@ class PoolStatsSerializer(serializers.Serializer):
 class PoolNumbersChangeSerializer(serializers.Serializer):
     pool = serializers.IntegerField(help_text="The pool's id.")
     changed = serializers.IntegerField(help_text="How many numbers were added or removed by this request.")
-    numbers = TrackingNumberSerializer(many=True, help_text="The numbers changed.")
+    numbers = TrackingNumberSerializer(many=True, help_text="The numbers of the request, as they are now.")
 
 
 class NumberSessionSerializer(ModelSerializer):

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from calltrack import phone
 from calltrack.api.serializers import BulkNumbersSerializer
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet
 from calltrack.scoping import visible_pools, visible_sessions, visible_tracking_numbers
@@ -99,7 +100,7 @@ class NumberPoolViewSet(ScopedModelViewSet):
     }
 
     def get_queryset(self) -> QuerySet:
-        qs = NumberPool.objects.annotate(size=Count("numbers", filter=~Q(numbers__status=NumberStatus.RELEASED))).order_by("name", "id")
+        qs = NumberPool.objects.annotate(size=Count("numbers", filter=Q(numbers__status=NumberStatus.ACTIVE))).order_by("name", "id")
         return visible_pools(qs, self.scope)
 
     def _refetch(self, pool: NumberPool) -> NumberPool:
@@ -131,16 +132,19 @@ class NumberPoolViewSet(ScopedModelViewSet):
         pool = self.get_object()
         body = BulkNumbersSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        changed = service(pool=pool, numbers=body.validated_data["numbers"], actor=request.user, actor_label="api")
+        wanted = body.validated_data["numbers"]
+        changed = service(pool=pool, numbers=wanted, actor=request.user, actor_label="api")
+        now = TrackingNumber.objects.filter(number__in=[phone.to_e164(n) for n in wanted]).order_by("number")
         out = serializers.PoolNumbersChangeSerializer(
-            {"pool": pool.pk, "changed": len(changed), "numbers": changed}, context=self.get_serializer_context()
+            {"pool": pool.pk, "changed": changed, "numbers": now}, context=self.get_serializer_context()
         )
         return Response(out.data, status=status.HTTP_200_OK)
 
     @extend_schema(
         summary="Add many numbers to a pool (all or nothing)",
-        description="Each number must be an active pool-kind number serving no other pool; numbers already in this "
-        "pool are left as they are. If any number is refused, none is added and the 400 lists every refusal.",
+        description="Each number must be active and serve no other pool (a static number becomes a pool number); "
+        "numbers already in this pool are left as they are. If any number is refused, none is added and the 400 "
+        "lists every refusal.",
         request=BulkNumbersSerializer,
         responses={200: serializers.PoolNumbersChangeSerializer},
         filters=False,
@@ -151,8 +155,8 @@ class NumberPoolViewSet(ScopedModelViewSet):
 
     @extend_schema(
         summary="Remove many numbers from a pool (all or nothing; they go to quarantine)",
-        description="Every number must serve this pool. Removed numbers keep routing calls but are quarantined for "
-        "CALLTRACK_QUARANTINE_DAYS before they can serve again.",
+        description="Every number must belong to this pool. Removed numbers are quarantined for "
+        "CALLTRACK_QUARANTINE_DAYS (no visitor is shown them; calls still reach the campaign), then released.",
         request=BulkNumbersSerializer,
         responses={200: serializers.PoolNumbersChangeSerializer},
         filters=False,
@@ -168,7 +172,7 @@ class NumberPoolViewSet(ScopedModelViewSet):
         live = NumberSession.objects.filter(pool=pool).live(timezone.now())
         counts = live.aggregate(
             live_sessions=Count("id"),
-            in_use=Count("tracking_number", distinct=True, filter=Q(tracking_number__pool=pool)),
+            in_use=Count("tracking_number", distinct=True, filter=Q(tracking_number__pool=pool, tracking_number__status=NumberStatus.ACTIVE)),
         )
         data = {
             "size": pool.size,

@@ -57,8 +57,11 @@ def pool_update(*, pool: NumberPool, fields: Mapping[str, Any]) -> NumberPool:
 
 
 def pool_delete(*, pool: NumberPool) -> None:
-    """Delete a pool; refused while it still has numbers (remove them, which quarantines them, first)."""
-    held = pool.numbers.exclude(status=NumberStatus.RELEASED).count()
-    if held:
-        raise ValidationError({"numbers": f"The pool still has {held} numbers; remove them first."})
+    """Delete a pool; refused while it still hands out numbers (remove them first, which quarantines them).
+
+    Quarantined numbers only keep the pool for the record and lose it (SET_NULL).
+    """
+    active = pool.numbers.filter(status=NumberStatus.ACTIVE).count()
+    if active:
+        raise ValidationError({"numbers": f"The pool still has {active} active numbers; remove them first."})
     pool.delete()

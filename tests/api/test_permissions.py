@@ -214,3 +214,12 @@ def test_collaborators_cannot_write_anywhere(who, request, world):
         assert getattr(client, method)(url, {}, format="json").status_code == 403, (who, method, url)
     for name in LISTS:
         assert client.post(f"/api/v1/{name}/", {}, format="json").status_code in (403, 405), name
+
+
+def test_collaborators_marked_staff_stay_scoped_on_the_conversion_endpoints(source_collaborator, world):
+    # source_collaborator is_staff (to log in to the admin): it must still see only its own calls.
+    totals = source_collaborator.get("/api/v1/conversions/totals", {"by": "source"}).json()
+    assert {row["id"] for row in totals} == {world.source.pk}
+    assert sum(row["calls"] for row in totals) == 2
+    response = source_collaborator.post(f"/api/v1/calls/{world.call_mine.pk}/conversion")
+    assert response.status_code == 404

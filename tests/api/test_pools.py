@@ -32,25 +32,32 @@ def test_adding_many_numbers_puts_them_in_the_pool_and_its_campaign(staff, staff
 def test_one_bad_number_adds_none_and_every_problem_is_listed(staff, db):
     pool, other_pool = NumberPoolFactory(), NumberPoolFactory()
     good = pool_numbers(1)[0]
-    static = TrackingNumberFactory()
     elsewhere = pool_numbers(1, pool=other_pool)[0]
     quarantined = pool_numbers(1, status=NumberStatus.QUARANTINED)[0]
-    body = {"numbers": [good.number, static.number, elsewhere.number, quarantined.number, "+14155550999", "12"]}
+    body = {"numbers": [good.number, elsewhere.number, quarantined.number, "+14155550999", "12"]}
     response = staff.post(f"/api/v1/pools/{pool.pk}/numbers/add/", body, format="json")
     assert response.status_code == 400
-    problems = response.json()["numbers"]
-    assert problems == ["number 6: '12' is not a valid phone number: too short."]
-    body["numbers"] = body["numbers"][:5]
+    assert response.json()["numbers"] == ["number 5: '12' is not a valid phone number: too short."]
+    body["numbers"] = body["numbers"][:4]
     problems = staff.post(f"/api/v1/pools/{pool.pk}/numbers/add/", body, format="json").json()["numbers"]
-    assert problems == [
-        f"number 2 ({static.number}): is a static number; only pool numbers can join a pool",
-        f"number 3 ({elsewhere.number}): already serves another pool (id {other_pool.pk})",
-        f"number 4 ({quarantined.number}): is quarantined, not active",
-        "number 5 (+14155550999): no such tracking number",
-    ]
+    assert problems == ["number 4 (+14155550999): no such tracking number"]
+    body["numbers"] = body["numbers"][:3]
+    problems = staff.post(f"/api/v1/pools/{pool.pk}/numbers/add/", body, format="json").json()["numbers"]
+    assert len(problems) == 2
+    assert problems[0].startswith(f"{elsewhere.number} is in pool '{other_pool}'")
+    assert problems[1].startswith(f"{quarantined.number} is quarantined")
     good.refresh_from_db()
     assert good.pool_id is None
     assert not NumberEvent.objects.exists()
+
+
+def test_a_static_number_added_to_a_pool_becomes_a_pool_number(staff, db):
+    pool = NumberPoolFactory()
+    static = TrackingNumberFactory(marketing_data={"utm_source": "billboard"})
+    response = staff.post(f"/api/v1/pools/{pool.pk}/numbers/add/", {"numbers": [static.number]}, format="json")
+    assert response.status_code == 200, response.content
+    static.refresh_from_db()
+    assert (static.kind, static.pool_id, static.marketing_data) == (NumberKind.POOL, pool.pk, {})
 
 
 def test_removing_numbers_quarantines_them_for_the_configured_days(staff, settings, db):
@@ -60,9 +67,9 @@ def test_removing_numbers_quarantines_them_for_the_configured_days(staff, settin
     with time_machine.travel("2026-03-01 12:00Z", tick=False):
         response = staff.post(f"/api/v1/pools/{pool.pk}/numbers/remove/", {"numbers": [n.number for n in numbers]}, format="json")
     assert response.status_code == 200, response.content
+    assert response.json()["changed"] == 2
     for number in numbers:
         number.refresh_from_db()
-        assert number.pool_id is None
         assert number.status == NumberStatus.QUARANTINED
         assert number.quarantined_until.isoformat() == "2026-03-11T12:00:00+00:00"
         event = number.events.get()
@@ -96,6 +103,7 @@ def test_pool_stats_count_live_sessions_numbers_in_use_and_overflows(staff, db):
     NumberSessionFactory(pool=pool, tracking_number=numbers[1], expires_at=now + timedelta(minutes=5))
     NumberSessionFactory(pool=pool, tracking_number=numbers[2], expires_at=now - timedelta(minutes=1))  # expired
     NumberSessionFactory(pool=pool, tracking_number=None, is_overflow=True, expires_at=now + timedelta(minutes=5))
+    TrackingNumberFactory(kind=NumberKind.POOL, pool=pool, status=NumberStatus.QUARANTINED)
     stats = staff.get(f"/api/v1/pools/{pool.pk}/stats/").json()
     assert stats == {"size": 3, "in_use": 2, "available": 1, "live_sessions": 4, "overflows": 4}
     assert staff.get(f"/api/v1/pools/{pool.pk}/").json()["size"] == 3
@@ -115,7 +123,7 @@ def test_a_pool_with_numbers_cannot_be_deleted(staff, db):
     pool_numbers(1, pool=pool)
     response = staff.delete(f"/api/v1/pools/{pool.pk}/")
     assert response.status_code == 400
-    assert response.json() == {"numbers": ["The pool still has 1 numbers; remove them first."]}
+    assert response.json() == {"numbers": ["The pool still has 1 active numbers; remove them first."]}
     empty = NumberPoolFactory()
     assert staff.delete(f"/api/v1/pools/{empty.pk}/").status_code == 204
 
