@@ -10,9 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from calltrack.model_writes import instance_apply_and_save
-from numbers.models import NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from numbers.services.errors import NumberError
+from numbers.services.lifecycle import static_cap_check
 
 
 def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
@@ -29,13 +32,36 @@ def receiving_number_delete(*, receiving_number: ReceivingNumber) -> None:
     receiving_number.delete()
 
 
+def _static_cap_locked(number: TrackingNumber, *, was: tuple[str, int | None] | None) -> None:
+    """The lifecycle's static number cap check, under a lock on the source row, when ``number`` newly
+    becomes a static number of its source (``clean()`` checks too, but without the lock)."""
+    if number.kind != NumberKind.STATIC or not number.source_id or number.status == NumberStatus.RELEASED:
+        return
+    if was == (NumberKind.STATIC, number.source_id):
+        return
+    try:
+        static_cap_check(additions={number.source_id: 1})
+    except NumberError as exc:
+        raise ValidationError({"source": exc.problems or [str(exc)]}) from None
+
+
+@transaction.atomic
 def tracking_number_create(*, fields: Mapping[str, Any]) -> TrackingNumber:
-    """Record a tracking number we hold (type, area code and country derived; the source's static cap checked)."""
-    return instance_apply_and_save(instance=TrackingNumber(), fields=fields)
+    """Record a tracking number we hold (type, area code and country derived). The source's static number
+    cap is checked under a lock on the source row, so two requests cannot both take its last place."""
+    number = TrackingNumber(**fields)
+    _static_cap_locked(number, was=None)
+    return instance_apply_and_save(instance=number, fields={})
 
 
+@transaction.atomic
 def tracking_number_update(*, tracking_number: TrackingNumber, fields: Mapping[str, Any]) -> TrackingNumber:
-    return instance_apply_and_save(instance=tracking_number, fields=fields)
+    """Change a number's settings after full validation (static number cap checked under a lock)."""
+    was = (tracking_number.kind, tracking_number.source_id)
+    for name, value in fields.items():
+        setattr(tracking_number, name, value)
+    _static_cap_locked(tracking_number, was=was)
+    return instance_apply_and_save(instance=tracking_number, fields={})
 
 
 def tracking_number_delete(*, tracking_number: TrackingNumber) -> None:
