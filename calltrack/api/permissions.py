@@ -44,3 +44,20 @@ class ScopedModelPermissions(permissions.DjangoModelPermissions):
         if extra is not None:
             return user.has_perms(extra)
         return super().has_permission(request, view)
+
+
+class StaffPermissionsOrCollaborator(permissions.BasePermission):
+    """For views without a model queryset: staff need the view's ``staff_permissions[method]``
+    (e.g. ``{"POST": ["tracking.change_call"]}``); a collaborator of a kind in
+    ``collaborator_kinds`` may use it (the view filters the rows); anyone else is refused."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        scope = scope_for(user)
+        if scope.is_collaborator:
+            return scope.kind in getattr(view, "collaborator_kinds", ())
+        if not user.is_staff:
+            return False
+        return user.has_perms(getattr(view, "staff_permissions", {}).get(request.method, []))

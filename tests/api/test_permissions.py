@@ -223,3 +223,12 @@ def test_collaborators_marked_staff_stay_scoped_on_the_conversion_endpoints(sour
     assert sum(row["calls"] for row in totals) == 2
     response = source_collaborator.post(f"/api/v1/calls/{world.call_mine.pk}/conversion")
     assert response.status_code == 404
+
+
+def test_the_conversion_endpoints_need_the_call_permissions_for_staff(world):
+    user = UserFactory(username="no-call-perms", is_staff=True)
+    client = token_client(user)
+    assert client.post(f"/api/v1/calls/{world.call_mine.pk}/conversion").status_code == 403
+    assert client.get("/api/v1/conversions/totals", {"by": "source"}).status_code == 403
+    grant(user, "tracking.view_call")
+    assert client.get("/api/v1/conversions/totals", {"by": "source"}).status_code == 200

@@ -6,11 +6,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from calltrack.api.permissions import StaffPermissionsOrCollaborator
 from calltrack.api.serializers import ModelSerializer
 from calltrack.scoping import scope_for, visible_calls
 from tracking.models import Call
@@ -69,7 +69,11 @@ class CallConversionView(APIView):
     changes); 422: refused, with the reason (after the postback time limit, repeat caller, no postback rule).
     """
 
-    permission_classes = [IsAuthenticated]
+    # Staff with the change_call permission, or a handler collaborator (for the calls routed to it; a source
+    # collaborator finds no call here, a 404 like any call it cannot see).
+    permission_classes = [StaffPermissionsOrCollaborator]
+    staff_permissions = {"POST": ["tracking.change_call"]}
+    collaborator_kinds = ("source", "handler")
 
     @extend_schema(
         summary="Convert a call (its postback rules decide revenue and payout), once",
@@ -96,7 +100,10 @@ class ConversionTotalsView(APIView):
     """GET /api/v1/conversions/totals?by=source|handler|campaign[&start=&end=]: calls, conversions, revenue,
     payout and margin per party, over the calls the user may see."""
 
-    permission_classes = [IsAuthenticated]
+    # Staff with the view_call permission, or any collaborator (over its own calls).
+    permission_classes = [StaffPermissionsOrCollaborator]
+    staff_permissions = {"GET": ["tracking.view_call"]}
+    collaborator_kinds = ("source", "handler")
 
     @extend_schema(
         summary="Conversion totals per source, handler or campaign",
