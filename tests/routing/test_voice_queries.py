@@ -1,0 +1,48 @@
+"""The hot path's cost: /voice/incoming runs the same queries for 5 handlers as for 200."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
+from tests.tracking.factories import CampaignFactory
+from tracking.models import Call, CampaignHandler, Handler
+
+pytestmark = pytest.mark.django_db
+
+# /voice/incoming for a static number, priority routing, capped handlers:
+#  1 SELECT tracking number (+ campaign, source, pool, agent joined)
+#  2 SELECT call by CallSid (idempotency)
+#  3 SAVEPOINT, 4 INSERT call, 5 RELEASE SAVEPOINT
+#  6 INSERT call.started event
+#  7 SELECT blocked callers
+#  8 SELECT the campaign's handlers (+ handler, receiving number joined)
+#  9 SELECT live counters of all of them (one aggregate over attempts)
+# 10 SAVEPOINT
+# 11 SELECT ... FOR UPDATE the first step's handler row
+# 12 SELECT its counters again, under the lock
+# 13 INSERT the attempt
+# 14 UPDATE the call (decision, stored answer, plan index, handler)
+# 15 INSERT call.routed event
+# 16 RELEASE SAVEPOINT
+EXPECTED_QUERIES = 16
+
+
+def campaign_with(n: int):
+    campaign = CampaignFactory()
+    lines = ReceivingNumberFactory.create_batch(n)
+    handlers = Handler.objects.bulk_create(
+        Handler(name=f"H{i}", receiving_number=line, concurrency_cap=3, hourly_cap=50, daily_cap=100, total_cap=1000, weight=1 + i % 4)
+        for i, line in enumerate(lines)
+    )
+    CampaignHandler.objects.bulk_create(CampaignHandler(campaign=campaign, handler=h, position=i) for i, h in enumerate(handlers))
+    return TrackingNumberFactory(campaign=campaign)
+
+
+@pytest.mark.parametrize("handlers", [5, 200])
+def test_incoming_query_count_does_not_grow_with_handlers(twilio, django_assert_num_queries, handlers):
+    tn = campaign_with(handlers)
+    with django_assert_num_queries(EXPECTED_QUERIES):
+        response = twilio.post("/voice/incoming", {"CallSid": f"CAq{handlers}", "From": "+14155550100", "To": tn.number})
+    assert response.status_code == 200 and b"<Dial" in response.content
+    assert Call.objects.get().attempts.count() == 1
