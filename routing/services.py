@@ -303,9 +303,9 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
     if stored:
         return stored
     if not created:
-        stored = _wait_for_answer(call, "incoming")
-        if stored:
-            return stored
+        # The call exists without an answer: only a delivery whose routing failed leaves that (the fail-safe
+        # recorded the call). Route it properly now.
+        log.warning("CallSid %s: routing again a call that has no stored answer", call.call_sid)
     campaign = call.campaign
     if tracking_number is None or campaign is None:
         raise LookupError(f"no routable tracking number with a campaign for {call.called_number}")
@@ -334,22 +334,6 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
             )
             return _store(call, "incoming", answer)
     return route(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
-
-
-def _wait_for_answer(call: Call, key: str, *, seconds: float = 2.0) -> str:
-    """A second delivery of a call still being routed by the first: wait briefly for the first's answer."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        decision = Call.objects.filter(pk=call.pk).values_list("decision", flat=True).first() or {}
-        stored = decision.get("answers", {}).get(key)
-        if stored:
-            return stored
-        time.sleep(0.05)
-    log.warning("CallSid %s: no stored answer from an earlier delivery; routing again", call.call_sid)
-    call.refresh_from_db()
-    return ""
 
 
 def _ivr_choices(campaign: Campaign) -> list[dec.IVRChoice]:
@@ -484,51 +468,68 @@ def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
     steps: list[list[int]] = call.decision.get("steps", [])
     options = {int(k): _option_from_json(int(k), v) for k, v in call.decision.get("options", {}).items()}
-    campaign = call.campaign
     while call.plan_index < len(steps):
         step = [options[h] for h in steps[call.plan_index] if h in options]
         call.plan_index += 1
-        at = timezone.now()
-        with transaction.atomic():
-            free, skips = _take_step(call, step, at)
-            if skips:
-                call.decision.setdefault("skipped", []).extend(
-                    {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in skips
-                )
-            if not free:
-                continue
-            seq = call.decision.get("dials", 0) + 1
-            call.decision["dials"] = seq
-            margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)
-            timeout = max(o.ring_timeout for o in free)
-            attempts = CallAttempt.objects.bulk_create([
-                CallAttempt(
-                    call=call, sequence=seq, kind=AttemptKind.HANDLER, handler_id=o.id, receiving_number_id=o.receiving_number_id,
-                    number_dialed=o.number, started_at=at, holds_slot=True, slot_expires_at=at + timedelta(seconds=timeout) + margin,
-                    counted=True,
-                )
-                for o in free
-            ])
-            numbers = [
-                twiml.DialNumber(
-                    a.number_dialed, o.send_digits, _whisper_url(call, a, links),
-                    links.url("/voice/attempt-status", attempt=a.pk),
-                )
-                for a, o in zip(attempts, free, strict=True)
-            ]
-            answer = twiml.dial(
-                numbers=numbers, action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=timeout,
-                caller_id=_caller_id(call), record=bool(campaign and campaign.record_calls), greeting=greeting,
+        try:
+            return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))
+        except _StepFull as full:
+            call.decision.setdefault("skipped", []).extend(
+                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in full.skips
             )
-            call.handler_id = free[0].id
-            _store(call, answer_key, answer, "handler")
-            call_lifecycle_notify(
-                call=call, event="call.routed",
-                message=f"dialling {', '.join(o.name for o in free)} (step {call.plan_index} of {len(steps)})",
-                data={"handlers": [o.id for o in free], "sequence": seq, "skipped_under_lock": [s.detail for s in skips]},
-            )
-            return answer
     return _tail(call=call, links=links, answer_key=answer_key, greeting=greeting)
+
+
+class _StepFull(Exception):
+    """Every handler of a step was capped under its lock: roll the step's savepoint back (which releases the
+    row locks it took, so a call never holds one handler's lock while waiting for another's)."""
+
+    def __init__(self, skips: list[dec.Skip]) -> None:
+        super().__init__("step full")
+        self.skips = skips
+
+
+def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answer_key: str,
+               greeting: twiml.Greeting | None, total: int) -> str:
+    """Take the step's slots and record its attempts in one transaction (a savepoint inside the request's)."""
+    campaign = call.campaign
+    at = timezone.now()
+    with transaction.atomic():
+        free, skips = _take_step(call, step, at)
+        if not free:
+            raise _StepFull(skips)
+        if skips:
+            call.decision.setdefault("skipped", []).extend(
+                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in skips
+            )
+        seq = call.decision.get("dials", 0) + 1
+        call.decision["dials"] = seq
+        margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)
+        timeout = max(o.ring_timeout for o in free)
+        attempts = CallAttempt.objects.bulk_create([
+            CallAttempt(
+                call=call, sequence=seq, kind=AttemptKind.HANDLER, handler_id=o.id, receiving_number_id=o.receiving_number_id,
+                number_dialed=o.number, started_at=at, holds_slot=True, slot_expires_at=at + timedelta(seconds=timeout) + margin,
+                counted=True,
+            )
+            for o in free
+        ])
+        numbers = [
+            twiml.DialNumber(a.number_dialed, o.send_digits, _whisper_url(call, a, links), links.url("/voice/attempt-status", attempt=a.pk))
+            for a, o in zip(attempts, free, strict=True)
+        ]
+        answer = twiml.dial(
+            numbers=numbers, action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=timeout,
+            caller_id=_caller_id(call), record=bool(campaign and campaign.record_calls), greeting=greeting,
+        )
+        call.handler_id = free[0].id
+        _store(call, answer_key, answer, "handler")
+        call_lifecycle_notify(
+            call=call, event="call.routed",
+            message=f"dialling {', '.join(o.name for o in free)} (step {call.plan_index} of {total})",
+            data={"handlers": [o.id for o in free], "sequence": seq, "skipped_under_lock": [s.detail for s in skips]},
+        )
+        return answer
 
 
 def _whisper_url(call: Call, attempt: CallAttempt, links: Links) -> str:
@@ -788,12 +789,15 @@ def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
 
 
 def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "") -> str:
-    """Dial the fail-safe (recorded on the call when the call exists and the database answers)."""
+    """Dial the fail-safe. The call is recorded (created if the failed request's transaction took it away)
+    with ``used_failsafe``, a fail-safe attempt and a timeline step, when the database still answers."""
     call = None
     try:
-        call = Call.objects.select_related("tracking_number", "campaign").filter(call_sid=call_sid).first() if call_sid else None
-    except Exception:  # noqa: BLE001
-        log.exception("CallSid %s: cannot read the call for the fail-safe", call_sid)
+        with transaction.atomic():
+            call = _failsafe_call(call_sid=call_sid, to=to, caller=caller)
+    except Exception:  # noqa: BLE001 - the fail-safe must answer whatever broke
+        log.exception("CallSid %s: cannot record the call for the fail-safe", call_sid or "?")
+        call = None
     number = failsafe_number(call=call, to=to)
     caller_id = phone.to_e164_or_none(caller) or ""
     if call is not None:
@@ -806,3 +810,17 @@ def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "") -> str:
         except Exception:  # noqa: BLE001
             log.exception("CallSid %s: cannot record the fail-safe", call_sid)
     return twiml.failsafe(number, caller_id=caller_id)
+
+
+def _failsafe_call(*, call_sid: str, to: str, caller: str) -> Call | None:
+    if not call_sid or len(call_sid) > 64:
+        return None
+    call = Call.objects.select_related("tracking_number", "campaign").filter(call_sid=call_sid).first()
+    if call is not None:
+        return call
+    called = phone.to_e164_or_none(to) or (to or "")[:32]
+    tn = TrackingNumber.objects.select_related("campaign").filter(number=called).first() if called else None
+    return Call.objects.create(
+        call_sid=call_sid, tracking_number=tn, campaign=tn.campaign if tn else None, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
+        called_number=called[:32], used_failsafe=True,
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
@@ -74,7 +75,10 @@ def twilio_webhook(*, on_error: str) -> Callable:
             params = request.POST if request.method == "POST" else request.GET
             sid = params.get("CallSid", "")
             try:
-                return _xml(view(request, params, services.Links(public_base_url(request))))
+                # One transaction per request: one commit, and a failure leaves nothing half-written behind.
+                with transaction.atomic():
+                    answer = view(request, params, services.Links(public_base_url(request)))
+                return _xml(answer)
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
                 log.exception("CallSid %s: %s failed (%s); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":

@@ -10,22 +10,24 @@ from tracking.models import Call, CampaignHandler, Handler
 
 pytestmark = pytest.mark.django_db
 
-# /voice/incoming for a static number, priority routing, capped handlers:
-#  1 SELECT tracking number (+ campaign, source, pool, agent joined)
-#  2 SELECT call by CallSid (idempotency)
-#  3 SAVEPOINT, 4 INSERT call, 5 RELEASE SAVEPOINT
-#  6 INSERT call.started event
-#  7 SELECT blocked callers
-#  8 SELECT the campaign's handlers (+ handler, receiving number joined)
-#  9 SELECT live counters of all of them (one aggregate over attempts)
-# 10 SAVEPOINT
-# 11 SELECT ... FOR UPDATE the first step's handler row
-# 12 SELECT its counters again, under the lock
-# 13 INSERT the attempt
-# 14 UPDATE the call (decision, stored answer, plan index, handler)
-# 15 INSERT call.routed event
-# 16 RELEASE SAVEPOINT
-EXPECTED_QUERIES = 16
+# /voice/incoming for a static number, priority routing, capped handlers (one transaction per request:
+# BEGIN/COMMIT in production, SAVEPOINT/RELEASE inside the test's transaction):
+#  1 SAVEPOINT (the request's transaction)
+#  2 SELECT tracking number (+ campaign, source, pool, agent joined)
+#  3 SELECT call by CallSid (idempotency)
+#  4 SAVEPOINT, 5 INSERT call, 6 RELEASE SAVEPOINT (a racing retry hits the unique index here)
+#  7 INSERT call.started event
+#  8 SELECT blocked callers
+#  9 SELECT the campaign's handlers (+ handler, receiving number joined)
+# 10 SELECT live counters of all of them (one aggregate over attempts)
+# 11 SAVEPOINT (the step)
+# 12 SELECT ... FOR UPDATE the first step's handler row
+# 13 SELECT its counters again, under the lock
+# 14 INSERT the attempt
+# 15 UPDATE the call (decision, stored answer, plan index, handler)
+# 16 INSERT call.routed event
+# 17 RELEASE SAVEPOINT (the step), 18 RELEASE SAVEPOINT (the request)
+EXPECTED_QUERIES = 18
 
 
 def campaign_with(n: int):
