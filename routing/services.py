@@ -114,7 +114,7 @@ def tracking_number_for(number: str) -> TrackingNumber | None:
     """The routable tracking number callers dialled, with its campaign, source, pool and agent (one query)."""
     return (
         TrackingNumber.objects.routable()
-        .select_related("campaign", "source", "pool", "pool__campaign", "pool__source", "assigned_agent")
+        .select_related("campaign", "source", "pool")
         .filter(number=number)
         .first()
     )
@@ -265,12 +265,20 @@ def attempt_slots_release_stale(*, at: datetime | None = None) -> int:
 # --- Starting a call ----------------------------------------------------------------------------------------
 
 
-def call_start(*, incoming: IncomingCall, tracking_number: TrackingNumber | None, at: datetime | None = None) -> tuple[Call, bool]:
+def call_start(
+    *, incoming: IncomingCall, tracking_number: TrackingNumber | None, at: datetime | None = None, optimistic: bool = False
+) -> tuple[Call, bool]:
     """Record the call Twilio announced. Idempotent on CallSid: a retried webhook returns the existing call
-    and ``created=False`` (also when two deliveries race: the unique index decides)."""
-    existing = Call.objects.filter(call_sid=incoming.call_sid).first()
-    if existing is not None:
-        return existing, False
+    and ``created=False`` (also when two deliveries race: the unique index decides).
+
+    ``optimistic=True`` (the hot path) skips the look-up and the savepoint and simply inserts: a CallSid seen
+    before then raises IntegrityError, which aborts the caller's transaction, and the caller runs again with
+    ``optimistic=False`` (``/voice/incoming`` does). Three round trips fewer for every new call.
+    """
+    if not optimistic:
+        existing = Call.objects.filter(call_sid=incoming.call_sid).first()
+        if existing is not None:
+            return existing, False
     at = at or timezone.now()
     campaign = source = session = None
     marketing: dict[str, Any] = {}
@@ -301,11 +309,14 @@ def call_start(*, incoming: IncomingCall, tracking_number: TrackingNumber | None
         started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
         visitor_id=visitor[:64], decision={"answers": {}},
     )
-    try:
-        with transaction.atomic():
-            call.save(force_insert=True)
-    except IntegrityError:
-        return Call.objects.get(call_sid=incoming.call_sid), False
+    if optimistic:
+        call.save(force_insert=True)
+    else:
+        try:
+            with transaction.atomic():
+                call.save(force_insert=True)
+        except IntegrityError:
+            return Call.objects.get(call_sid=incoming.call_sid), False
     call_lifecycle_notify(
         call=call, event="call.started",
         message=f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
@@ -56,11 +56,12 @@ def _xml(body: str) -> HttpResponse:
     return HttpResponse(body, content_type=twiml.CONTENT_TYPE)
 
 
-def twilio_webhook(*, on_error: str) -> Callable:
+def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
     """Signature check, TwiML answer and the never-a-500 rule for one webhook.
 
     ``on_error``: 'failsafe' (the call's flow depends on the answer: dial the fail-safe) or 'empty' (a
-    notification: answer an empty ``<Response/>``).
+    notification: answer an empty ``<Response/>``). ``optimistic``: the view takes an ``optimistic`` flag and
+    is run a second time, with it off, when its first transaction ends in an IntegrityError (a retried CallSid).
     """
 
     def wrap(view: Callable[[HttpRequest, QueryDict, services.Links], str]) -> Callable:
@@ -76,9 +77,16 @@ def twilio_webhook(*, on_error: str) -> Callable:
             sid = params.get("CallSid", "")
             try:
                 # One transaction per request: one commit, and a failure leaves nothing half-written behind.
-                with transaction.atomic():
-                    answer = view(request, params, services.Links(public_base_url(request)))
-                return _xml(answer)
+                links = services.Links(public_base_url(request))
+                if not optimistic:
+                    with transaction.atomic():
+                        return _xml(view(request, params, links))
+                try:
+                    with transaction.atomic():
+                        return _xml(view(request, params, links, optimistic=True))
+                except IntegrityError:
+                    with transaction.atomic():
+                        return _xml(view(request, params, links, optimistic=False))
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
                 log.exception("CallSid %s: %s failed (%s); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":
@@ -106,12 +114,12 @@ def _call(request: HttpRequest, params: QueryDict) -> Call:
     return call
 
 
-@twilio_webhook(on_error="failsafe")
-def incoming(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+@twilio_webhook(on_error="failsafe", optimistic=True)
+def incoming(request: HttpRequest, params: QueryDict, links: services.Links, *, optimistic: bool = False) -> str:
     """``POST /voice/incoming`` ("A call comes in"): record the call and answer with the first step."""
     call_in = services.IncomingCall.from_params(params)
     tracking_number = services.tracking_number_for(call_in.called)
-    call, created = services.call_start(incoming=call_in, tracking_number=tracking_number)
+    call, created = services.call_start(incoming=call_in, tracking_number=tracking_number, optimistic=optimistic)
     return services.incoming_answer(call=call, tracking_number=tracking_number, links=links, created=created)
 
 
