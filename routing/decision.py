@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from routing import hours as hours_rules
@@ -138,7 +138,8 @@ def period_starts(tz_name: str, at: datetime) -> PeriodStarts:
     hour start is computed on the absolute timeline so a repeated fall-back hour does not reopen the count.
     """
     local = at.astimezone(hours_rules.zone(tz_name))
-    hour = local - timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+    # Subtract on the absolute timeline: wall-clock arithmetic would lose the fold of a repeated hour.
+    hour = at.astimezone(UTC) - timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
     day = _local_midnight(local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0))
     month = _local_midnight(local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0))
     return PeriodStarts(hour=hour, day=day, month=month)

@@ -126,6 +126,10 @@ def test_period_starts_follow_the_handlers_wall_clock_across_dst():
     assert starts.month == datetime(2026, 3, 1, 5, 0, tzinfo=UTC)
     tokyo = dec.period_starts("Asia/Tokyo", datetime(2026, 3, 8, 7, 30, tzinfo=UTC))
     assert tokyo.day == datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
+    # Fall back, 2026-11-01: 01:30 EST is the second 01:30 of the night (06:30 UTC); its hour began 06:00 UTC.
+    repeated = dec.period_starts("America/New_York", datetime(2026, 11, 1, 6, 30, tzinfo=UTC))
+    assert repeated.hour == datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    assert repeated.day == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # midnight EDT
     india = dec.period_starts("Asia/Kolkata", datetime(2026, 3, 8, 7, 10, tzinfo=UTC))  # 12:40 local
     assert india.hour == datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
 

@@ -356,3 +356,27 @@ def test_stale_slot_stops_counting_after_its_expiry(twilio, campaign, tn, time_m
 
     assert attempt_slots_release_stale() == 2  # CAs1's and CAs2's: their rings ended long ago
     assert list(CallAttempt.objects.filter(holds_slot=True).values_list("call__call_sid", flat=True)) == ["CAs3"]
+
+
+def test_leg_status_callbacks_release_the_slot_whichever_comes_first(flow, campaign, twilio):
+    handler(campaign, concurrency_cap=1)
+    doc = flow.start()
+    callback = doc.find("Dial/Number").get("statusCallback")
+    root(twilio.post(callback, {"CallSid": "CAleg", "CallStatus": "in-progress"}))
+    attempt = CallAttempt.objects.get()
+    assert attempt.status == AttemptStatus.ANSWERED and attempt.holds_slot
+    assert attempt.slot_expires_at > attempt.started_at + __import__("datetime").timedelta(hours=4)  # lasts the call
+    root(twilio.post(callback, {"CallSid": "CAleg", "CallStatus": "completed", "CallDuration": "33"}))
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.holds_slot, attempt.counted, attempt.duration) == (AttemptStatus.COMPLETED, False, True, 33)
+    flow.dial_result(doc, "completed", "33")  # the dial result afterwards changes nothing more
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.holds_slot, attempt.counted) == (AttemptStatus.COMPLETED, False, True)
+
+
+def test_unanswered_leg_callback_uncounts_the_attempt(flow, campaign, twilio):
+    handler(campaign, hourly_cap=1)
+    doc = flow.start()
+    root(twilio.post(doc.find("Dial/Number").get("statusCallback"), {"CallSid": "CAleg", "CallStatus": "busy"}))
+    attempt = CallAttempt.objects.get()
+    assert (attempt.status, attempt.holds_slot, attempt.counted) == (AttemptStatus.BUSY, False, False)

@@ -174,3 +174,12 @@ def test_notifications_that_fail_answer_an_empty_response(twilio, path, assert_v
     assert response.status_code == 200
     assert_valid_twiml(response.content)
     assert len(etree.fromstring(response.content)) == 0
+
+
+def test_a_failure_after_the_slot_was_taken_leaves_no_slot_behind(twilio, number, monkeypatch):
+    monkeypatch.setattr("routing.services.call_lifecycle_notify", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")))
+    response = twilio.post("/voice/incoming", {**PARAMS, "To": number.number})
+    assert failsafe_target(response) == "+13035550177"
+    assert not CallAttempt.objects.filter(holds_slot=True).exists()
+    assert list(CallAttempt.objects.values_list("kind", flat=True)) == ["failsafe"]
+    assert Call.objects.get().used_failsafe
