@@ -153,6 +153,18 @@ def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
     return out
 
 
+def handler_option(handler_id: int) -> dec.HandlerOption:
+    """One handler as plain data with its own priority and weight (not in the campaign's list)."""
+    h = Handler.objects.select_related("receiving_number").get(pk=handler_id)
+    rn = h.receiving_number
+    return dec.HandlerOption(
+        id=h.pk, name=h.name, number=rn.number, receiving_number_id=rn.pk, send_digits=rn.send_digits, priority=h.priority,
+        weight=h.weight, enabled=h.enabled, timezone=h.timezone, always_open=h.always_open, business_hours=h.business_hours or {},
+        tag_criteria=tuple(h.tag_criteria or ()), ring_timeout=h.effective_ring_timeout, concurrency_cap=h.concurrency_cap,
+        hourly_cap=h.hourly_cap, daily_cap=h.daily_cap, monthly_cap=h.monthly_cap, total_cap=h.total_cap, cap_counts=h.cap_counts,
+    )
+
+
 def _window_q(options: Iterable[dec.HandlerOption], at: datetime, period: str, field: str) -> Q:
     """started_at (or ``field``) inside each handler's current hour/day/month, grouped by time zone."""
     by_zone: dict[str, list[int]] = defaultdict(list)
@@ -453,6 +465,8 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     assert campaign is not None
     at = timezone.now()
     options = campaign_options(campaign)
+    if only_handler_id is not None and all(o.id != only_handler_id for o in options):
+        options.append(handler_option(only_handler_id))  # an IVR key may name a handler outside the campaign
     strategy = campaign.routing_strategy
     loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
     context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, at, call.tags)

@@ -230,6 +230,15 @@ def test_ivr_key_straight_to_a_handler(flow, campaign):
     assert dialled(flow.press(flow.start(), "9")) == [manager.receiving_number.number]
 
 
+def test_ivr_key_to_a_handler_outside_the_campaign(flow, campaign):
+    campaign.ivr_prompt = "Press 0 for the operator."
+    campaign.save()
+    handler(campaign)
+    operator = HandlerFactory(name="Operator")
+    IVROption.objects.create(campaign=campaign, digit="0", action="handler", handler=operator)
+    assert dialled(flow.press(flow.start(), "0")) == [operator.receiving_number.number]
+
+
 def test_ivr_no_input_repeats_then_takes_the_default(flow, campaign, assert_valid_twiml):
     campaign.ivr_prompt = "Press 1."
     campaign.ivr_repeat = 1
