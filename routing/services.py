@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calltrack import phone
@@ -819,11 +820,14 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
         updates["last_sequence"] = seq
     if not fresh.update(**updates):
         return call
-    live = CallAttempt.objects.filter(call=call, ended_at__isnull=True)
-    live.filter(status=AttemptStatus.DIALING).update(status=AttemptStatus.CANCELED, ended_at=at, holds_slot=False, counted=False)
-    live.update(status=AttemptStatus.COMPLETED, ended_at=at, holds_slot=False)
-    CallAttempt.objects.filter(call=call, holds_slot=True).update(holds_slot=False)
-    call.refresh_from_db()
+    # Legs still ringing were cancelled by the caller's hang-up; answered legs ended with the call.
+    CallAttempt.objects.filter(call=call, ended_at__isnull=True, status=AttemptStatus.DIALING).update(
+        status=AttemptStatus.CANCELED, ended_at=at, holds_slot=False, counted=False)
+    CallAttempt.objects.filter(call=call).filter(Q(ended_at__isnull=True) | Q(holds_slot=True)).update(
+        status=Case(When(ended_at__isnull=True, then=Value(AttemptStatus.COMPLETED)), default=F("status")),
+        ended_at=Coalesce(F("ended_at"), Value(at)), holds_slot=False)
+    for name, value in updates.items():
+        setattr(call, name, value)
     call_lifecycle_notify(call=call, event="call.completed", message=f"call ended: {call.get_status_display().lower()}, {duration}s",
                           data={"status": new, "duration": duration})
     return call
