@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -111,14 +111,19 @@ class Links:
 # --- Reads ------------------------------------------------------------------------------------------------
 
 
-def tracking_number_for(number: str) -> TrackingNumber | None:
-    """The routable tracking number callers dialled, with its campaign, source, pool and agent (one query)."""
-    return (
-        TrackingNumber.objects.routable()
-        .select_related("campaign", "source", "pool")
-        .filter(number=number)
-        .first()
-    )
+def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | None:
+    """The routable tracking number callers dialled, with its campaign, source and pool (one query).
+
+    With ``caller``, the same query says whether that caller is blocked everywhere or in the number's campaign
+    (``caller_blocked``), saving the hot path a round trip.
+    """
+    qs = TrackingNumber.objects.routable().select_related("campaign", "source", "pool").filter(number=number)
+    if caller:
+        campaign = Coalesce(OuterRef("campaign_id"), OuterRef("pool__campaign_id"))
+        qs = qs.annotate(caller_blocked=Exists(
+            BlockedCaller.objects.filter(number=caller).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign))
+        ))
+    return qs.first()
 
 
 def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
@@ -375,7 +380,9 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
         call_event_record(call=call, kind="call.campaign_disabled", message="campaign is disabled: dialling the fail-safe")
         return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number))
     # Blocked callers and the number's filters come before any prompt.
-    blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
+    blocked = None
+    if getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
+        blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
     if verdict[0] and tracking_number.filters:
         verdict = tag_rules.filter_verdict(tag_rules.validate_filters(tracking_number.filters), call.tags)
@@ -558,7 +565,8 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
     """Take the step's slots and record its attempts in one transaction (a savepoint inside the request's)."""
     campaign = call.campaign
     at = timezone.now()
-    with transaction.atomic():
+    # A savepoint only where row locks are taken (capped handlers): rolling it back releases them.
+    with transaction.atomic(savepoint=any(o.has_caps for o in step)):
         free, skips = _take_step(call, step, at)
         if not free:
             raise _StepFull(skips)

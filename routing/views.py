@@ -118,7 +118,7 @@ def _call(request: HttpRequest, params: QueryDict) -> Call:
 def incoming(request: HttpRequest, params: QueryDict, links: services.Links, *, optimistic: bool = False) -> str:
     """``POST /voice/incoming`` ("A call comes in"): record the call and answer with the first step."""
     call_in = services.IncomingCall.from_params(params)
-    tracking_number = services.tracking_number_for(call_in.called)
+    tracking_number = services.tracking_number_for(call_in.called, caller=call_in.caller)
     call, created = services.call_start(incoming=call_in, tracking_number=tracking_number, optimistic=optimistic)
     return services.incoming_answer(call=call, tracking_number=tracking_number, links=links, created=created)
 
