@@ -43,13 +43,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env(port: int) -> dict[str, str]:
+def server_env(port: int, *, async_commit: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}", "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false",
         "SECRET_KEY": "bench-secret-key-" + "x9Qz" * 12, "ALLOWED_HOSTS": "127.0.0.1", "TWILIO_AUTH_TOKEN": TOKEN,
         "CALLTRACK_VALIDATE_TWILIO_SIGNATURE": "true", "LOG_LEVEL": "WARNING", "CALLTRACK_PUBLIC_BASE_URL": "",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(ROOT), "CALLTRACK_VOICE_ASYNC_COMMIT": "true" if async_commit else "false",
     })
     return env
 
@@ -232,11 +232,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3).")
     parser.add_argument("--clients", type=int, default=4, help="Client threads per load process (default 4).")
     parser.add_argument("--processes", type=int, default=2, help="Load-generator processes (default 2).")
+    parser.add_argument("--async-commit", action="store_true", help="Run with CALLTRACK_VOICE_ASYNC_COMMIT=true.")
     args = parser.parse_args()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = server_env(port)
+    env = server_env(port, async_commit=args.async_commit)
     print(f"database {DB_NAME}: recreating and loading 1,000 handlers / 50 campaigns / 10,000 tracking numbers ...", flush=True)
     recreate_database()
     numbers = load_data(env)
@@ -270,7 +271,8 @@ def report(floor: dict[str, list], voice: dict[str, list], args: argparse.Namesp
     floor_rps = len(f_lat) / f_elapsed
     routed = len(inc) / v_elapsed
     print()
-    print(f"phase length {args.seconds:.0f}s, gunicorn sync workers {args.workers}, load {args.processes} processes x {args.clients} threads")
+    print(f"phase length {args.seconds:.0f}s, gunicorn sync workers {args.workers}, load {args.processes} processes x {args.clients} threads, "
+          f"async commit {'on' if args.async_commit else 'off'}, load average {os.getloadavg()[0]:.1f}")
     print(f"floor  (fixed TwiML view): {floor_rps:8.1f} req/s   p50 {pct(f_lat, 50):6.2f} ms   p99 {pct(f_lat, 99):6.2f} ms")
     print(f"voice  /voice/incoming   : {routed:8.1f} calls routed/s   p50 {pct(inc_lat, 50):6.2f} ms   p99 {pct(inc_lat, 99):6.2f} ms")
     print(f"voice  all webhooks      : {requests / v_elapsed:8.1f} req/s ({len(voice.get('flow', [])) / v_elapsed:.1f} whole flows/s: incoming + dial results + status)")

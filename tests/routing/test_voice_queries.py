@@ -56,3 +56,12 @@ def test_uncapped_handlers_need_no_counters_and_no_lock(twilio, django_assert_nu
     with django_assert_num_queries(EXPECTED_QUERIES - 5):
         response = twilio.post("/voice/incoming", {"CallSid": "CAfree", "From": "+14155550100", "To": tn.number})
     assert b"<Dial" in response.content
+
+
+@pytest.mark.postgres
+def test_async_commit_is_set_for_the_request_only_when_configured(twilio, settings, django_assert_num_queries):
+    tn = campaign_with(5)
+    settings.CALLTRACK_VOICE_ASYNC_COMMIT = True
+    with django_assert_num_queries(EXPECTED_QUERIES + 1) as captured:
+        twilio.post("/voice/incoming", {"CallSid": "CAasync", "From": "+14155550100", "To": tn.number})
+    assert "SET LOCAL synchronous_commit TO OFF" in captured.captured_queries[1]["sql"]
