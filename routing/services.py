@@ -203,12 +203,14 @@ def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_
         counters[row[0]].update(zip(("in_progress", "hour", "day", "month", "total"), (int(v or 0) for v in row[1:]), strict=True))
     conv = [o for o in options if o.has_period_caps and o.cap_counts == CapTrigger.CONVERSION]
     if conv:
-        converted = Q(converted=True)
+        # Conversions as tracking counts them (Call.objects.handler_conversions): the handler's revenue side
+        # converted, in the window of converted_at.
+        converted = Q(revenue_converted=True)
         rows = (
-            Call.objects.filter(handler_id__in=[o.id for o in conv], converted=True).order_by().values("handler_id").annotate(
-                hour=Count("id", filter=converted & _window_q(conv, at, "hour", "started_at")),
-                day=Count("id", filter=converted & _window_q(conv, at, "day", "started_at")),
-                month=Count("id", filter=converted & _window_q(conv, at, "month", "started_at")),
+            Call.objects.filter(handler_id__in=[o.id for o in conv], revenue_converted=True).order_by().values("handler_id").annotate(
+                hour=Count("id", filter=converted & _window_q(conv, at, "hour", "converted_at")),
+                day=Count("id", filter=converted & _window_q(conv, at, "day", "converted_at")),
+                month=Count("id", filter=converted & _window_q(conv, at, "month", "converted_at")),
                 total=Count("id"),
             )
         )

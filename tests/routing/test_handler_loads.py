@@ -55,8 +55,8 @@ def test_concurrency_only_caps_count_slots_but_no_periods():
 def test_conversion_caps_count_converted_calls_plus_calls_in_progress():
     h = HandlerFactory()
     for started in (NOW - timedelta(minutes=5), NOW - timedelta(days=2), NOW - timedelta(days=40)):
-        CallFactory(handler=h, converted=True, started_at=started)
-    CallFactory(handler=h, converted=False, started_at=NOW)
+        CallFactory(handler=h, converted=True, revenue_converted=True, started_at=started, converted_at=started)
+    CallFactory(handler=h, converted=True, revenue_converted=False, started_at=NOW, converted_at=NOW)  # payout side only
     attempt(h, NOW, holds_slot=True, slot_expires_at=NOW + timedelta(seconds=60))
     load = handler_loads(options=[option(h, daily_cap=5, total_cap=9, cap_counts="conversion")], at=NOW)[h.id]
     assert load == dec.HandlerLoad(in_progress=1, hour=2, day=2, month=3, total=4)
