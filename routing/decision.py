@@ -299,6 +299,7 @@ class TailStep:
     number: str
     receiving_number_id: int | None = None
     send_digits: str = ""
+    step: str = ""  # short name recorded on the call: no_answer_forward, number_agent, caller_agent, ...
 
 
 @dataclass(frozen=True)
@@ -343,8 +344,9 @@ def tail_build(inputs: FallbackInputs, *, already_dialed: Iterable[str] = ()) ->
         return steps, Terminal("voicemail", inputs.last_no_answer_message or inputs.campaign_message or "Please leave a message after the beep.")
     add(inputs.number_agent)
     add(inputs.caller_agent)
-    add(TailStep("fallback", "tracking number's forwarding number", inputs.forwarding_number) if inputs.forwarding_number else None)
-    add(TailStep("fallback", "campaign's company phone", inputs.company_phone) if inputs.company_phone else None)
+    add(TailStep("fallback", "tracking number's forwarding number", inputs.forwarding_number, step="forwarding_number")
+        if inputs.forwarding_number else None)
+    add(TailStep("fallback", "campaign's company phone", inputs.company_phone, step="company_phone") if inputs.company_phone else None)
     message = inputs.last_no_answer_message or inputs.campaign_message or "Sorry, nobody is available to take your call."
     return steps, Terminal("hangup", message)
 

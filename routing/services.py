@@ -628,7 +628,7 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         CallAttempt.objects.create(
             call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
         )
-        call.fallback_step = step.label[:30]
+        call.fallback_step = (step.step or step.kind)[:30]
         answer = twiml.dial(
             numbers=[twiml.DialNumber(step.number, step.send_digits)], action=links.url("/voice/dial-status", call=call.pk, seq=seq),
             timeout=_ring_timeout(step.receiving_number_id), caller_id=_caller_id(call),
@@ -653,10 +653,10 @@ def _ring_timeout(receiving_number_id: int | None) -> int:
     return ReceivingNumber.objects.filter(pk=receiving_number_id).values_list("ring_timeout", flat=True).first() or 30
 
 
-def _agent_step(agent: ReceivingNumber | None, label: str) -> dec.TailStep | None:
+def _agent_step(agent: ReceivingNumber | None, label: str, step: str) -> dec.TailStep | None:
     if agent is None:
         return None
-    return dec.TailStep("fallback", label, agent.number, agent.pk, agent.send_digits)
+    return dec.TailStep("fallback", label, agent.number, agent.pk, agent.send_digits, step)
 
 
 def _fallback_inputs(call: Call) -> dec.FallbackInputs:
@@ -668,7 +668,7 @@ def _fallback_inputs(call: Call) -> dec.FallbackInputs:
     forward = None
     if rn is not None and rn.no_answer_action == NoAnswerAction.FORWARD and rn.no_answer_forward_to is not None:
         fwd = rn.no_answer_forward_to
-        forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits)
+        forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits, "no_answer_forward")
     tn = call.tracking_number
     contact = Contact.objects.filter(phone_number=call.caller_number).select_related("assigned_agent").first()
     campaign = call.campaign
@@ -676,8 +676,8 @@ def _fallback_inputs(call: Call) -> dec.FallbackInputs:
         last_no_answer_action=(rn.no_answer_action if rn else ""),
         last_no_answer_message=(rn.no_answer_message if rn else ""),
         forward=forward,
-        number_agent=_agent_step(tn.assigned_agent if tn else None, "tracking number's agent"),
-        caller_agent=_agent_step(contact.assigned_agent if contact else None, "caller's agent"),
+        number_agent=_agent_step(tn.assigned_agent if tn else None, "tracking number's agent", "number_agent"),
+        caller_agent=_agent_step(contact.assigned_agent if contact else None, "caller's agent", "caller_agent"),
         forwarding_number=tn.forwarding_number if tn else "",
         company_phone=campaign.company_phone if campaign else "",
         campaign_message=campaign.no_answer_message if campaign else "",

@@ -131,7 +131,7 @@ def test_exhausted_plan_forwards_to_the_last_numbers_no_answer_forward_then_the_
     assert [el.tag for el in doc] == ["Say", "Hangup"]
     kinds = list(CallAttempt.objects.order_by("sequence").values_list("kind", flat=True))
     assert kinds == ["handler", "no_answer_forward", "fallback", "fallback", "fallback", "fallback"]
-    assert Call.objects.get().fallback_step
+    assert Call.objects.get().fallback_step == "company_phone"
 
 
 def test_voicemail_when_the_last_number_takes_messages(flow, campaign, twilio, assert_valid_twiml):
