@@ -483,7 +483,8 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     plan = dec.plan_build(
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
         rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
-        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing else None,
+        # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
+        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and call.caller_number.startswith("+") else None,
         only_handler_id=only_handler_id, rng=rng,
     )
     call.decision.update(plan.as_json())

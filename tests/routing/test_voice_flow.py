@@ -300,6 +300,22 @@ def test_sticky_routing_sends_a_repeat_caller_to_who_answered_them(twilio, campa
     assert Call.objects.get(call_sid="CAnew").decision["sticky_handler"] == last_time.id
 
 
+def test_anonymous_callers_are_never_sticky(twilio, campaign, tn):
+    campaign.sticky_routing = True
+    campaign.save()
+    first = handler(campaign, 1)
+    second = handler(campaign, 2)
+    old = Flow(twilio, tn, sid="CAanon1")
+    params = {"CallSid": "CAanon1", "From": "anonymous", "To": tn.number}
+    doc = root(twilio.post("/voice/incoming", params))
+    doc = old.dial_result(doc, "no-answer")
+    old.dial_result(doc, "completed", "10")
+    assert Call.objects.get(call_sid="CAanon1").handler == second
+    doc = root(twilio.post("/voice/incoming", {**params, "CallSid": "CAanon2"}))
+    assert dialled(doc) == [first.receiving_number.number]
+    assert doc.find("Dial").get("callerId") is None
+
+
 def test_round_robin_spreads_calls_evenly_with_state_in_the_database(twilio, campaign, tn):
     campaign.routing_strategy = "round_robin"
     campaign.save()
