@@ -111,6 +111,11 @@ class Links:
 # --- Reads ------------------------------------------------------------------------------------------------
 
 
+def _is_number(value: str) -> bool:
+    """A real, valid E.164 number (not 'anonymous', 'Restricted' or Twilio's +266696687 for a withheld number)."""
+    return bool(value) and phone.to_e164_or_none(value) == value
+
+
 def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | None:
     """The routable tracking number callers dialled, with its campaign, source and pool (one query).
 
@@ -118,7 +123,7 @@ def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | No
     (``caller_blocked``), saving the hot path a round trip.
     """
     qs = TrackingNumber.objects.routable().select_related("campaign", "source", "pool").filter(number=number)
-    if caller:
+    if _is_number(caller):  # an anonymous caller cannot be on the list (and is no phone number to look up)
         campaign = Coalesce(OuterRef("campaign_id"), OuterRef("pool__campaign_id"))
         qs = qs.annotate(caller_blocked=Exists(
             BlockedCaller.objects.filter(number=caller).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign))
@@ -383,7 +388,7 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
         return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number))
     # Blocked callers and the number's filters come before any prompt.
     blocked = None
-    if getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
+    if _is_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
         blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
     if verdict[0] and tracking_number.filters:
@@ -484,7 +489,7 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
         rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
         # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
-        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and call.caller_number.startswith("+") else None,
+        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and _is_number(call.caller_number) else None,
         only_handler_id=only_handler_id, rng=rng,
     )
     call.decision.update(plan.as_json())
@@ -533,7 +538,7 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
 
 
 def _caller_id(call: Call) -> str:
-    return call.caller_number if call.caller_number.startswith("+") else ""
+    return call.caller_number if _is_number(call.caller_number) else ""
 
 
 def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None = None) -> str:
@@ -671,7 +676,10 @@ def _fallback_inputs(call: Call) -> dec.FallbackInputs:
         fwd = rn.no_answer_forward_to
         forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits, "no_answer_forward")
     tn = call.tracking_number
-    contact = Contact.objects.filter(phone_number=call.caller_number).select_related("assigned_agent").first()
+    contact = (
+        Contact.objects.filter(phone_number=call.caller_number).select_related("assigned_agent").first()
+        if _is_number(call.caller_number) else None
+    )
     campaign = call.campaign
     return dec.FallbackInputs(
         last_no_answer_action=(rn.no_answer_action if rn else ""),

@@ -173,3 +173,24 @@ def test_pool_number_call_carries_the_visitors_marketing_data(twilio, campaign):
     assert call.campaign == campaign and call.source == pool.source
     assert call.visitor_id == "vis-1" and call.landing_page == "https://example.com/lp"
     assert call.marketing_data == {"utm_source": "google", "gclid": "abc"} and call.tags["gclid"] == "abc"
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "Restricted", "+266696687", "+1415", "client:alice"])
+def test_withheld_or_odd_caller_numbers_route_normally_through_the_whole_flow(twilio, campaign, tracking_number, caller, assert_valid_twiml):
+    from tests.tracking.factories import ContactFactory
+
+    campaign.sticky_routing = True
+    campaign.company_phone = "+13035550190"
+    campaign.save()
+    BlockedCaller.objects.create(number="+14155550100")
+    ContactFactory(phone_number="+14155550100")
+    h = HandlerFactory()
+    CampaignHandlerFactory(campaign=campaign, handler=h)
+    response = incoming(twilio, tracking_number.number, caller=caller)
+    assert_valid_twiml(response.content)
+    dial = doc(response).find("Dial")
+    assert dial.find("Number").text == h.receiving_number.number and dial.get("callerId") is None
+    nxt = twilio.post(dial.get("action"), {"CallSid": "CA0001", "DialCallStatus": "no-answer"})
+    assert doc(nxt).find("Dial/Number").text == "+13035550190"
+    call = Call.objects.get()
+    assert call.caller_number == caller and not call.used_failsafe
