@@ -169,6 +169,9 @@ CALLTRACK_QUARANTINE_DAYS = env.int("CALLTRACK_QUARANTINE_DAYS", default=30)
 CALLTRACK_DNI_RATE_LIMIT_IP = env.str("CALLTRACK_DNI_RATE_LIMIT_IP", default="120/minute")
 CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", default="30/minute")
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
+# PostgreSQL only: voice webhooks commit without waiting for the disk (SET LOCAL synchronous_commit = off).
+# Faster; a database crash may lose the last fraction of a second of call records (never corrupts them).
+CALLTRACK_VOICE_ASYNC_COMMIT = env.bool("CALLTRACK_VOICE_ASYNC_COMMIT", default=False)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 

@@ -18,4 +18,5 @@ urlpatterns = [
     # Conversions (issue 7): the conversion endpoint and totals, and handlers' signed CRM postbacks.
     path("api/v1/", include("tracking.api.urls")),
     path("postback/<int:handler_id>/<str:token>/", tracking_views.postback, name="postback"),
+    path("", include("routing.urls")),
 ]

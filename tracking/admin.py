@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from calltrack import charts
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
+from routing.timeline import call_timeline
 from tracking import selectors
 from tracking.models import (
     Call,
@@ -268,9 +269,10 @@ class CallAdmin(CallCollaboratorScope, admin.ModelAdmin):
     show_full_result_count = False
     inlines = [CallAttemptInline, CallEventInline, WebhookDeliveryInline]
     actions = ["resend_failed_webhooks", "convert_by_postback"]
-    readonly_fields = [f.name for f in Call._meta.fields] + ["margin"]
+    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline"]
     fieldsets = [
         (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
+        ("Routing timeline", {"fields": ["timeline"]}),
         ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
         ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
         ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "marketing_data", "tags"]}),
@@ -298,6 +300,10 @@ class CallAdmin(CallCollaboratorScope, admin.ModelAdmin):
     @admin.display(description="margin")
     def margin(self, obj: Call):
         return obj.margin
+
+    @admin.display(description="timeline")
+    def timeline(self, obj: Call):
+        return call_timeline(obj)
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
