@@ -43,6 +43,10 @@ test: install-dev
 	$(BIN)/python manage.py check --fail-level ERROR
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) $(ARGS)
 
+## Fuzz the REST API with schemathesis against a running app (fresh SQLite, staff token): no 500, responses as documented.
+fuzz: install-dev
+	PYTHON=$(BIN)/python scripts/schemathesis.sh
+
 lint: install-dev
 	$(BIN)/ruff check .
 

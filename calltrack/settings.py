@@ -174,6 +174,30 @@ CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default
 CALLTRACK_VOICE_ASYNC_COMMIT = env.bool("CALLTRACK_VOICE_ASYNC_COMMIT", default=False)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+
+# --- REST API (calltrack/api/): one exception handler, page numbers by default (a cursor on calls), documented errors ---
+REST_FRAMEWORK.update(
+    {
+        "EXCEPTION_HANDLER": "calltrack.api.exceptions.exception_handler",
+        "DEFAULT_PAGINATION_CLASS": "calltrack.api.pagination.StandardPagination",
+        "DEFAULT_SCHEMA_CLASS": "calltrack.api.schema.AutoSchema",
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        # Separate request and response components: read-only fields are not offered as input.
+        "COMPONENT_SPLIT_REQUEST": True,
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "ENUM_NAME_OVERRIDES": {
+            "CallStatusEnum": "tracking.models.calls.CallStatus",
+            "AttemptStatusEnum": "tracking.models.calls.AttemptStatus",
+            "NumberStatusEnum": "numbers.models.lines.NumberStatus",
+            "PoolNumberTypeEnum": "numbers.models.pools.PoolNumberType",
+            "NumberTypeEnum": "numbers.models.lines.NumberType",
+        },
+    }
+)
+
 # Outgoing webhooks (tracking/services/webhooks.py): seconds to wait for the receiver, tries before "failed",
 # and the first retry's delay in seconds (doubling each time, at most an hour).
 CALLTRACK_WEBHOOK_TIMEOUT = env.float("CALLTRACK_WEBHOOK_TIMEOUT", default=10)

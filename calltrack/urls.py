@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from calltrack import views
 from tracking import views as tracking_views
@@ -10,6 +11,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # REST API (calltrack/api_urls.py); other apps' API urls go under the same api/v1/ prefix.
+    path("api/v1/", include("calltrack.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Conversions (issue 7): the conversion endpoint and totals, and handlers' signed CRM postbacks.
     path("api/v1/", include("tracking.api.urls")),
     path("postback/<int:handler_id>/<str:token>/", tracking_views.postback, name="postback"),

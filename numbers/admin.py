@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.widgets import PrettyJSONWidget
 from numbers.models import (
     BlockedCaller,
@@ -59,7 +60,7 @@ class NumberEventInline(admin.TabularInline):
 
 
 @admin.register(TrackingNumber)
-class TrackingNumberAdmin(admin.ModelAdmin):
+class TrackingNumberAdmin(TrackingNumberCollaboratorScope, admin.ModelAdmin):
     form = TrackingNumberForm
     list_display = ["number", "label", "kind", "status", "number_type", "area_code", "campaign", "source", "pool", "carrier"]
     list_filter = ["kind", "status", "number_type", "carrier", "pool", "campaign"]
@@ -130,7 +131,7 @@ class NumberPoolAdmin(admin.ModelAdmin):
 
 
 @admin.register(NumberSession)
-class NumberSessionAdmin(admin.ModelAdmin):
+class NumberSessionAdmin(NumberSessionCollaboratorScope, admin.ModelAdmin):
     list_display = ["started_at", "pool", "tracking_number", "visitor_id", "expires_at", "is_overflow", "landing_page"]
     list_filter = ["is_overflow", "pool"]
     search_fields = ["visitor_id", "tracking_number__number", "landing_page"]

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from calltrack import charts
+from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
 from routing.timeline import call_timeline
 from tracking import selectors
@@ -35,7 +36,7 @@ from tracking.services import webhooks as webhook_services
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
     list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "created_at"]
     search_fields = ["name", "source_id", "company", "first_name", "last_name"]
     readonly_fields = ["created_at", "updated_at"]
@@ -64,7 +65,7 @@ class HandlerForm(forms.ModelForm):
 
 
 @admin.register(Handler)
-class HandlerAdmin(admin.ModelAdmin):
+class HandlerAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
     form = HandlerForm
     list_display = ["name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "concurrency_cap", "daily_cap", "timezone", "always_open"]
     list_editable = ["enabled", "priority", "weight"]
@@ -156,7 +157,7 @@ class WebhookInline(admin.StackedInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
     list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
     list_filter = ["enabled", "routing_strategy", "record_calls"]
     search_fields = ["name", "campaign_id"]
@@ -259,7 +260,7 @@ def _resend(modeladmin, request, deliveries) -> None:
 
 
 @admin.register(Call)
-class CallAdmin(admin.ModelAdmin):
+class CallAdmin(CallCollaboratorScope, admin.ModelAdmin):
     list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
     list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source"]
     search_fields = ["call_sid", "caller_number", "called_number", "visitor_id"]

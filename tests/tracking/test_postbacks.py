@@ -44,7 +44,7 @@ def token_client(user) -> APIClient:
 
 
 def test_staff_converts_a_call_with_a_token_and_a_repeat_is_409(call):
-    client = token_client(UserFactory(is_staff=True))
+    client = token_client(UserFactory(is_staff=True, is_superuser=True))
     response = client.post(f"/api/v1/calls/{call.pk}/conversion")
     assert response.status_code == 200, response.content
     body = response.json()
@@ -72,7 +72,7 @@ def test_the_handler_collaborator_may_convert_its_calls_but_others_may_not(call)
 def test_a_late_conversion_is_refused_with_the_reason(call):
     call.ended_at = timezone.now() - timedelta(hours=2)
     call.save()
-    response = token_client(UserFactory(is_staff=True)).post(f"/api/v1/calls/{call.pk}/conversion")
+    response = token_client(UserFactory(is_staff=True, is_superuser=True)).post(f"/api/v1/calls/{call.pk}/conversion")
     assert response.status_code == 422
     assert response.json() == {"converted": False, "detail": "postback came 120 min after the call ended; the limit is 60 min"}
     call.refresh_from_db()
@@ -108,7 +108,7 @@ def test_a_postback_with_a_wrong_token_or_for_another_handlers_call_is_refused(c
 
 
 def test_totals_are_available_to_the_api_per_collaborator(call):
-    staff = token_client(UserFactory(is_staff=True))
+    staff = token_client(UserFactory(is_staff=True, is_superuser=True))
     staff.post(f"/api/v1/calls/{call.pk}/conversion")
     rows = staff.get("/api/v1/conversions/totals", {"by": "handler"}).json()
     assert rows == [{"id": call.handler_id, "name": call.handler.name, "calls": 1, "converted": 1, "revenue": "50.00", "payout": "20.00", "margin": "30.00"}]

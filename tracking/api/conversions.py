@@ -6,18 +6,20 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from calltrack.api.permissions import StaffPermissionsOrCollaborator
+from calltrack.api.serializers import ModelSerializer
+from calltrack.scoping import scope_for, visible_calls
 from tracking.models import Call
 from tracking.selectors import TOTALS_BY, conversion_totals
 from tracking.services.conversions import ConversionRefused, call_convert
 
 
-class CallConversionSerializer(serializers.ModelSerializer):
-    margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True)
+class CallConversionSerializer(ModelSerializer):
+    margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
 
     class Meta:
         model = Call
@@ -29,18 +31,18 @@ class CallConversionSerializer(serializers.ModelSerializer):
 
 
 class RefusalSerializer(serializers.Serializer):
-    converted = serializers.BooleanField()
-    detail = serializers.CharField()
+    converted = serializers.BooleanField(help_text="Always false here: nothing changed.")
+    detail = serializers.CharField(help_text="Why the call was not converted.")
 
 
 class TotalsRowSerializer(serializers.Serializer):
-    id = serializers.IntegerField(allow_null=True)
-    name = serializers.CharField()
-    calls = serializers.IntegerField()
-    converted = serializers.IntegerField()
-    revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
-    payout = serializers.DecimalField(max_digits=14, decimal_places=2)
-    margin = serializers.DecimalField(max_digits=14, decimal_places=2)
+    id = serializers.IntegerField(allow_null=True, help_text="The party's id; null for calls without one.")
+    name = serializers.CharField(help_text="The party's name.")
+    calls = serializers.IntegerField(help_text="Calls in the period.")
+    converted = serializers.IntegerField(help_text="Of which converted.")
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Revenue of the converted calls.")
+    payout = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Payout of the converted calls.")
+    margin = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Revenue minus payout.")
 
 
 class TotalsQuerySerializer(serializers.Serializer):
@@ -50,15 +52,14 @@ class TotalsQuerySerializer(serializers.Serializer):
 
 
 def calls_visible_to(user):
-    """Staff see every call; a source or handler collaborator only its own; anyone else none."""
+    """A source or handler collaborator sees only its own calls (even when marked staff to use the admin);
+    other staff see every call; anyone else none. The scoping is calltrack.scoping's, as in the rest of the API."""
+    scope = scope_for(user)
+    if scope.is_collaborator:
+        return visible_calls(Call.objects.all(), scope)
     if user.is_staff:
         return Call.objects.all()
-    collaborator = getattr(user, "collaborator", None)
-    if collaborator is None:
-        return Call.objects.none()
-    if collaborator.handler_id:
-        return Call.objects.filter(handler_id=collaborator.handler_id)
-    return Call.objects.filter(source_id=collaborator.source_id)
+    return Call.objects.none()
 
 
 class CallConversionView(APIView):
@@ -68,16 +69,25 @@ class CallConversionView(APIView):
     changes); 422: refused, with the reason (after the postback time limit, repeat caller, no postback rule).
     """
 
-    permission_classes = [IsAuthenticated]
+    # Staff with the change_call permission, or a handler collaborator (for the calls routed to it; a source
+    # collaborator finds no call here, a 404 like any call it cannot see).
+    permission_classes = [StaffPermissionsOrCollaborator]
+    staff_permissions = {"POST": ["tracking.change_call"]}
+    collaborator_kinds = ("source", "handler")
 
     @extend_schema(
+        summary="Convert a call (its postback rules decide revenue and payout), once",
         request=None,
         responses={200: CallConversionSerializer, 409: RefusalSerializer, 422: RefusalSerializer, 404: OpenApiResponse(description="No such call")},
     )
     def post(self, request: Request, pk: int) -> Response:
-        user = request.user
-        collaborator = getattr(user, "collaborator", None)
-        queryset = Call.objects.all() if user.is_staff else Call.objects.filter(handler_id=getattr(collaborator, "handler_id", None) or -1)
+        scope = scope_for(request.user)
+        if scope.source_id is not None:
+            queryset = Call.objects.none()  # a source does not confirm sales for handlers
+        elif scope.handler_id is not None:
+            queryset = visible_calls(Call.objects.all(), scope)
+        else:
+            queryset = Call.objects.all() if request.user.is_staff else Call.objects.none()
         call = get_object_or_404(queryset, pk=pk)
         try:
             result = call_convert(call=call, source="api")
@@ -90,11 +100,15 @@ class ConversionTotalsView(APIView):
     """GET /api/v1/conversions/totals?by=source|handler|campaign[&start=&end=]: calls, conversions, revenue,
     payout and margin per party, over the calls the user may see."""
 
-    permission_classes = [IsAuthenticated]
+    # Staff with the view_call permission, or any collaborator (over its own calls).
+    permission_classes = [StaffPermissionsOrCollaborator]
+    staff_permissions = {"GET": ["tracking.view_call"]}
+    collaborator_kinds = ("source", "handler")
 
     @extend_schema(
+        summary="Conversion totals per source, handler or campaign",
         parameters=[
-            OpenApiParameter("by", str, enum=list(TOTALS_BY), required=True),
+            OpenApiParameter("by", str, enum=list(TOTALS_BY), required=True, description="Group the totals by this party."),
             OpenApiParameter("start", str, description="ISO 8601; calls started at or after"),
             OpenApiParameter("end", str, description="ISO 8601; calls started before"),
         ],
@@ -104,7 +118,7 @@ class ConversionTotalsView(APIView):
         query = TotalsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         calls = calls_visible_to(request.user)
-        if not request.user.is_staff and getattr(request.user, "collaborator", None) is None:
+        if not request.user.is_staff and not scope_for(request.user).is_collaborator:
             raise PermissionDenied("Only staff and collaborators see totals.")
         rows = conversion_totals(by=query.validated_data["by"], calls=calls, start=query.validated_data.get("start"), end=query.validated_data.get("end"))
         return Response(TotalsRowSerializer(rows, many=True).data)

@@ -1,0 +1,1 @@
+"""Shared pieces of the REST API: permissions and scoping, the exception handler, fields, pagination."""

@@ -1,0 +1,45 @@
+"""The API's one exception handler: domain errors become 400s that name the field and the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from calltrack.phone import InvalidPhoneNumber
+from numbers.services.errors import NumberError
+
+
+def validation_error_data(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """``{"field": ["reason", ...]}``; errors not tied to a field go under ``non_field_errors``."""
+    if hasattr(exc, "error_dict"):
+        data = {}
+        for field, messages in exc.message_dict.items():
+            key = api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field
+            data.setdefault(key, []).extend(messages)
+        return data
+    return {api_settings.NON_FIELD_ERRORS_KEY: list(exc.messages)}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus: Django ValidationError (model ``clean()``, services) -> 400 by field;
+    InvalidPhoneNumber and the number lifecycle's NumberError -> 400; deleting a row others still use (PROTECT) -> 409 naming them."""
+    if isinstance(exc, DjangoValidationError):
+        return Response(validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, NumberError):
+        return Response({api_settings.NON_FIELD_ERRORS_KEY: exc.problems or [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, InvalidPhoneNumber):
+        return Response({api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        users = sorted({f"{obj._meta.verbose_name} '{obj}'" for obj in list(exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects)[:5]})
+        return Response(
+            {"detail": f"Cannot delete: still used by {', '.join(users)}. Remove those references first."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,23 @@
+"""The API's router, mounted at /api/v1/."""
+
+from __future__ import annotations
+
+from rest_framework.routers import DefaultRouter
+
+from numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
+from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet
+
+router = DefaultRouter()
+router.register("sources", SourceViewSet, basename="source")
+router.register("handlers", HandlerViewSet, basename="handler")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("calls", CallViewSet, basename="call")
+router.register("receiving-numbers", ReceivingNumberViewSet, basename="receivingnumber")
+router.register("tracking-numbers", TrackingNumberViewSet, basename="trackingnumber")
+router.register("pools", NumberPoolViewSet, basename="pool")
+router.register("sessions", NumberSessionViewSet, basename="session")
+
+app_name = "api"
+# Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list
+# in calltrack/urls.py under the same prefix.
+urlpatterns = router.urls

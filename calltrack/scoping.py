@@ -1,0 +1,95 @@
+"""Who sees which rows: staff see everything their permissions allow; collaborators only their own.
+
+A collaborator is a user linked to one source or one handler (``tracking.Collaborator``).
+The API and the admin both filter through these functions, so "what a source
+collaborator sees" is written once. They are plain functions over querysets
+rather than QuerySet methods because they span both apps' models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows a user is limited to. Both ids None: not a collaborator (no row filter)."""
+
+    source_id: int | None = None
+    handler_id: int | None = None
+
+    @property
+    def is_collaborator(self) -> bool:
+        return self.source_id is not None or self.handler_id is not None
+
+    @property
+    def kind(self) -> str | None:
+        if self.source_id is not None:
+            return "source"
+        if self.handler_id is not None:
+            return "handler"
+        return None
+
+
+UNSCOPED = Scope()
+
+
+def scope_for(user: Any) -> Scope:
+    """The user's scope, cached on the user object (one query per request at most)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return UNSCOPED
+    cached = getattr(user, "_calltrack_scope", None)
+    if cached is not None:
+        return cached
+    from tracking.models import Collaborator
+
+    link = Collaborator.objects.filter(user_id=user.pk).values("source_id", "handler_id").first()
+    scope = Scope(source_id=link["source_id"], handler_id=link["handler_id"]) if link else UNSCOPED
+    user._calltrack_scope = scope
+    return scope
+
+
+def visible_calls(qs: QuerySet, scope: Scope) -> QuerySet:
+    """Source collaborators: calls credited to their source. Handler collaborators: calls routed to their handler."""
+    if scope.source_id is not None:
+        return qs.filter(source_id=scope.source_id)
+    if scope.handler_id is not None:
+        return qs.filter(handler_id=scope.handler_id)
+    return qs
+
+
+def visible_attempts(qs: QuerySet, scope: Scope) -> QuerySet:
+    """Handler collaborators see only their own legs; source collaborators see none (they name other handlers)."""
+    if scope.source_id is not None:
+        return qs.none()
+    if scope.handler_id is not None:
+        return qs.filter(handler_id=scope.handler_id)
+    return qs
+
+
+def visible_tracking_numbers(qs: QuerySet, scope: Scope) -> QuerySet:
+    """Source collaborators: their static numbers and their pools' numbers. Handler collaborators: none."""
+    if scope.source_id is not None:
+        return qs.filter(Q(source_id=scope.source_id) | Q(pool__source_id=scope.source_id))
+    if scope.handler_id is not None:
+        return qs.none()
+    return qs
+
+
+def visible_pools(qs: QuerySet, scope: Scope) -> QuerySet:
+    if scope.source_id is not None:
+        return qs.filter(source_id=scope.source_id)
+    if scope.handler_id is not None:
+        return qs.none()
+    return qs
+
+
+def visible_sessions(qs: QuerySet, scope: Scope) -> QuerySet:
+    if scope.source_id is not None:
+        return qs.filter(pool__source_id=scope.source_id)
+    if scope.handler_id is not None:
+        return qs.none()
+    return qs

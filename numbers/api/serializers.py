@@ -1,0 +1,89 @@
+"""Serializers of receiving numbers, tracking numbers, pools and number sessions."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from calltrack.api.fields import ScopedFieldsMixin
+from calltrack.api.serializers import MarketingDataField, ModelSerializer, NumberFiltersField
+from numbers.models import NumberPool, NumberSession, ReceivingNumber, TrackingNumber
+
+
+class ReceivingNumberSerializer(ModelSerializer):
+    class Meta:
+        model = ReceivingNumber
+        fields = [
+            "id", "number", "country", "label", "extension_digits", "digits_delay", "whisper_message", "skip_whisper",
+            "ring_timeout", "no_answer_action", "no_answer_forward_to", "no_answer_message", "created_at",
+        ]
+        read_only_fields = ["country", "created_at"]
+
+
+class TrackingNumberSerializer(ScopedFieldsMixin, ModelSerializer):
+    """A tracking number. Pool membership changes through the pool's add/remove endpoints and status
+    through the number lifecycle (buy, release, quarantine), so both are read-only here."""
+
+    marketing_data = MarketingDataField(required=False, help_text=TrackingNumber._meta.get_field("marketing_data").help_text)
+    filters = NumberFiltersField(required=False, help_text=TrackingNumber._meta.get_field("filters").help_text)
+    formatted = serializers.CharField(read_only=True, help_text="The number in national format.")
+
+    hidden_values = {"filters": []}
+    hidden_from = {"source": ("campaign", "assigned_agent", "forwarding_number", "failsafe_number", "whisper_message", "filters")}
+
+    class Meta:
+        model = TrackingNumber
+        fields = [
+            "id", "number", "formatted", "label", "kind", "status", "number_type", "area_code", "country", "campaign",
+            "source", "pool", "marketing_data", "failsafe_number", "assigned_agent", "forwarding_number",
+            "whisper_message", "filters", "carrier", "carrier_id", "last_assigned_at", "quarantined_until",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = [
+            "status", "number_type", "area_code", "country", "pool", "last_assigned_at", "quarantined_until",
+            "created_at", "updated_at",
+        ]
+
+
+class NumberPoolSerializer(ScopedFieldsMixin, ModelSerializer):
+    size = serializers.IntegerField(read_only=True, help_text="Active numbers this pool hands out.")
+
+    hidden_from = {"source": ("campaign",)}
+
+    class Meta:
+        model = NumberPool
+        fields = [
+            "id", "name", "key", "enabled", "campaign", "source", "number_type", "match_area_code", "session_lifetime",
+            "attribution_window", "overflow_policy", "fallback_number", "allowed_origins", "overflow_count", "size",
+            "autoscale", "autoscale_min", "autoscale_max", "autoscale_headroom", "buy_area_code", "created_at",
+        ]
+        read_only_fields = ["overflow_count", "created_at"]
+
+
+class PoolStatsSerializer(serializers.Serializer):
+    size = serializers.IntegerField(help_text="Active numbers the pool hands out.")
+    in_use = serializers.IntegerField(help_text="Numbers shown to a visitor whose session is still live.")
+    available = serializers.IntegerField(help_text="Numbers no live visitor holds.")
+    live_sessions = serializers.IntegerField(help_text="Visitor sessions not yet expired (including overflow ones).")
+    overflows = serializers.IntegerField(help_text="Visitors who found every number in use, since the pool was created.")
+
+
+class PoolNumbersChangeSerializer(serializers.Serializer):
+    pool = serializers.IntegerField(help_text="The pool's id.")
+    changed = serializers.IntegerField(help_text="How many numbers were added or removed by this request.")
+    numbers = TrackingNumberSerializer(many=True, help_text="The numbers of the request, as they are now.")
+
+
+class NumberSessionSerializer(ModelSerializer):
+    marketing_data = MarketingDataField(read_only=True)
+    tracking_number_value = serializers.CharField(
+        source="tracking_number.number", read_only=True, allow_null=True, default=None, help_text="The number shown (E.164)."
+    )
+
+    class Meta:
+        model = NumberSession
+        fields = [
+            "id", "pool", "tracking_number", "tracking_number_value", "visitor_id", "started_at", "last_seen_at",
+            "expires_at", "page_url", "landing_page", "referrer", "destination_number", "marketing_data", "ip_address",
+            "is_overflow",
+        ]
+        read_only_fields = fields

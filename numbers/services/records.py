@@ -1,0 +1,93 @@
+"""Writes to receiving numbers, tracking number records and pools (admin, API and commands share them).
+
+Buying, releasing, porting and quarantine are number lifecycle operations with
+their own services; pool membership is in ``pool_membership``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from calltrack.model_writes import instance_apply_and_save
+from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from numbers.services.errors import NumberError
+from numbers.services.lifecycle import static_cap_check
+
+
+def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
+    """Create a receiving number after full validation (country derived from the number)."""
+    return instance_apply_and_save(instance=ReceivingNumber(), fields=fields)
+
+
+def receiving_number_update(*, receiving_number: ReceivingNumber, fields: Mapping[str, Any]) -> ReceivingNumber:
+    return instance_apply_and_save(instance=receiving_number, fields=fields)
+
+
+def receiving_number_delete(*, receiving_number: ReceivingNumber) -> None:
+    """Delete a receiving number. Refused (ProtectedError) while a handler forwards to it."""
+    receiving_number.delete()
+
+
+def _static_cap_locked(number: TrackingNumber, *, was: tuple[str, int | None] | None) -> None:
+    """The lifecycle's static number cap check, under a lock on the source row, when ``number`` newly
+    becomes a static number of its source (``clean()`` checks too, but without the lock)."""
+    if number.kind != NumberKind.STATIC or not number.source_id or number.status == NumberStatus.RELEASED:
+        return
+    if was == (NumberKind.STATIC, number.source_id):
+        return
+    try:
+        static_cap_check(additions={number.source_id: 1})
+    except NumberError as exc:
+        raise ValidationError({"source": exc.problems or [str(exc)]}) from None
+
+
+@transaction.atomic
+def tracking_number_create(*, fields: Mapping[str, Any]) -> TrackingNumber:
+    """Record a tracking number we hold (type, area code and country derived). The source's static number
+    cap is checked under a lock on the source row, so two requests cannot both take its last place."""
+    number = TrackingNumber(**fields)
+    _static_cap_locked(number, was=None)
+    return instance_apply_and_save(instance=number, fields={})
+
+
+@transaction.atomic
+def tracking_number_update(*, tracking_number: TrackingNumber, fields: Mapping[str, Any]) -> TrackingNumber:
+    """Change a number's settings after full validation (static number cap checked under a lock)."""
+    was = (tracking_number.kind, tracking_number.source_id)
+    for name, value in fields.items():
+        setattr(tracking_number, name, value)
+    _static_cap_locked(tracking_number, was=was)
+    return instance_apply_and_save(instance=tracking_number, fields={})
+
+
+def tracking_number_delete(*, tracking_number: TrackingNumber) -> None:
+    """Forget a released number. A number still held must be released first (the carrier still bills it)."""
+    if tracking_number.status != NumberStatus.RELEASED:
+        raise ValidationError(
+            {"status": f"{tracking_number} is {tracking_number.get_status_display().lower()}; release it before deleting it."}
+        )
+    tracking_number.delete()
+
+
+def pool_create(*, fields: Mapping[str, Any]) -> NumberPool:
+    """Create a pool after full validation (``key`` derived from the name when blank)."""
+    return instance_apply_and_save(instance=NumberPool(), fields=fields)
+
+
+def pool_update(*, pool: NumberPool, fields: Mapping[str, Any]) -> NumberPool:
+    return instance_apply_and_save(instance=pool, fields=fields)
+
+
+def pool_delete(*, pool: NumberPool) -> None:
+    """Delete a pool; refused while it still hands out numbers (remove them first, which quarantines them).
+
+    Quarantined numbers only keep the pool for the record and lose it (SET_NULL).
+    """
+    active = pool.numbers.filter(status=NumberStatus.ACTIVE).count()
+    if active:
+        raise ValidationError({"numbers": f"The pool still has {active} active numbers; remove them first."})
+    pool.delete()

@@ -1,0 +1,69 @@
+"""Query filters of the tracking API (django-filter)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+
+from calltrack import phone
+from calltrack.api.filters import IdFilter
+from tracking.models import Call, CallStatus, Campaign, Handler, Source
+
+
+class SourceFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the name (case-insensitive).")
+
+    class Meta:
+        model = Source
+        fields = ["name", "source_id"]
+
+
+class HandlerFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the name (case-insensitive).")
+    campaign = IdFilter(field_name="campaign_handlers__campaign_id", distinct=True, help_text="Handlers of this campaign (id).")
+    receiving_number = IdFilter(field_name="receiving_number_id", help_text="Handlers forwarding to this receiving number (id).")
+
+    class Meta:
+        model = Handler
+        fields = ["name", "enabled", "buyer_id", "receiving_number", "campaign"]
+
+
+class CampaignFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the name (case-insensitive).")
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "enabled", "campaign_id", "routing_strategy"]
+
+
+class CallFilter(django_filters.FilterSet):
+    started_after = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="gte", help_text="Calls started at or after this moment (ISO 8601)."
+    )
+    started_before = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="lt", help_text="Calls started before this moment (ISO 8601)."
+    )
+    status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices, help_text="One or more statuses (repeat the parameter).")
+    campaign = IdFilter(field_name="campaign_id", help_text="The campaign's id.")
+    source = IdFilter(field_name="source_id", help_text="The source's id.")
+    handler = IdFilter(field_name="handler_id", help_text="The handler's id (who answered or was last dialled).")
+    caller = django_filters.CharFilter(
+        method="filter_caller", help_text="The caller's number, in any format (read as E.164 when it is a valid number)."
+    )
+    tracking_number = IdFilter(field_name="tracking_number_id", help_text="The tracking number's id.")
+    called_number = django_filters.CharFilter(method="filter_called", help_text="The number dialled (the tracking number), in any format.")
+    converted = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Call
+        fields = ["started_after", "started_before", "status", "campaign", "source", "handler", "caller", "tracking_number", "called_number", "converted"]
+
+    @staticmethod
+    def _number(value: str) -> str:
+        return phone.to_e164_or_none(value) or value.strip()
+
+    def filter_caller(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(caller_number=self._number(value))
+
+    def filter_called(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(called_number=self._number(value))

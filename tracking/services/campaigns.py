@@ -1,0 +1,85 @@
+"""Writes to campaigns and their handler lists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from calltrack.model_writes import instance_apply_and_save
+from tracking.models import Campaign, CampaignHandler
+
+HANDLER_ENTRY_FIELDS = ("handler", "priority", "weight", "enabled", "position")
+
+
+@transaction.atomic
+def campaign_create(*, fields: Mapping[str, Any], handlers: Sequence[Mapping[str, Any]] | None = None) -> Campaign:
+    """Create a campaign and, if given, its handler list. All or nothing."""
+    campaign = instance_apply_and_save(instance=Campaign(), fields=fields)
+    if handlers is not None:
+        campaign_handlers_set(campaign=campaign, entries=handlers)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(
+    *, campaign: Campaign, fields: Mapping[str, Any], handlers: Sequence[Mapping[str, Any]] | None = None
+) -> Campaign:
+    """Change fields and, when ``handlers`` is given, replace the handler list. Bumps ``config_version``."""
+    instance_apply_and_save(instance=campaign, fields=fields)
+    if handlers is not None:
+        campaign_handlers_set(campaign=campaign, entries=handlers)
+    Campaign.objects.filter(pk=campaign.pk).update(config_version=F("config_version") + 1)
+    campaign.refresh_from_db(fields=["config_version"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_handlers_set(*, campaign: Campaign, entries: Sequence[Mapping[str, Any]]) -> list[CampaignHandler]:
+    """Replace the campaign's handler list with ``entries`` ({handler, priority, weight, enabled, position}).
+
+    Every entry is validated before anything is written; errors name the entry
+    (``handlers``: "entry 2: ..."). Entries keep their given order as ``position`` when none is set.
+    """
+    problems: list[str] = []
+    rows: list[CampaignHandler] = []
+    seen: set[int] = set()
+    for n, entry in enumerate(entries, start=1):
+        unknown = set(entry) - set(HANDLER_ENTRY_FIELDS)
+        if unknown:
+            problems.append(f"entry {n}: unknown fields {', '.join(sorted(unknown))}")
+            continue
+        handler = entry.get("handler")
+        if handler is None:
+            problems.append(f"entry {n}: choose a handler")
+            continue
+        if handler.pk in seen:
+            problems.append(f"entry {n}: handler '{handler}' is listed twice")
+            continue
+        seen.add(handler.pk)
+        row = CampaignHandler(
+            campaign=campaign,
+            handler=handler,
+            priority=entry.get("priority"),
+            weight=entry.get("weight"),
+            enabled=entry.get("enabled", True),
+            position=entry["position"] if entry.get("position") is not None else n - 1,
+        )
+        try:
+            row.full_clean(exclude=["campaign"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                problems.extend(f"entry {n}: {field}: {m}" for m in messages)
+        rows.append(row)
+    if problems:
+        raise ValidationError({"handlers": problems})
+    CampaignHandler.objects.filter(campaign=campaign).delete()
+    return CampaignHandler.objects.bulk_create(rows)
+
+
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Delete a campaign. Refused (ProtectedError) while pools use it."""
+    campaign.delete()
