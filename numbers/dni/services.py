@@ -20,11 +20,13 @@ Concurrency (the invariant: while a pool has free numbers, no number is shown to
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -136,19 +138,19 @@ def _take_free_number(*, pool: NumberPool, tiers: list[tuple[str, Q]], now: date
     """Lock and return the least recently assigned free number of the first tier that has one."""
     free_since = now - timedelta(seconds=pool.session_lifetime)
     free = Q(last_assigned_at__isnull=True) | Q(last_assigned_at__lte=free_since)
+    row_locks = connection.features.has_select_for_update_skip_locked
     for _name, tier in tiers:
         # Without row locks (SQLite) a few candidates are read so a lost race moves on to the next.
-        limit = 1 if connection.features.has_select_for_update_skip_locked else 5
         candidates = list(
             _pool_numbers(pool)
             .filter(tier, free)
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
             .select_for_update(skip_locked=True, of=("self",))
-            .only("id", "number", "current_session_id", "last_assigned_at")[:limit]
+            .only("id", "number", "current_session_id", "last_assigned_at")[: 1 if row_locks else 5]
         )
         for candidate in candidates:
-            # The row count says who won (always us under the row lock on PostgreSQL).
-            if TrackingNumber.objects.filter(Q(pk=candidate.pk) & free).update(last_assigned_at=now):
+            # Under the row lock the number is ours (the caller stamps it); without one, the row count says who won.
+            if row_locks or TrackingNumber.objects.filter(Q(pk=candidate.pk) & free).update(last_assigned_at=now):
                 return candidate
     return None
 
@@ -165,18 +167,8 @@ def _take_oldest_number(*, pool: NumberPool, tiers: list[tuple[str, Q]], now: da
             .first()
         )
         if candidate is not None:
-            TrackingNumber.objects.filter(pk=candidate.pk).update(last_assigned_at=now)
             return candidate
     return None
-
-
-def _visitor_lock(pool: NumberPool, visitor_id: str) -> None:
-    """Serialize the requests of one visitor of one pool until the transaction ends (PostgreSQL)."""
-    if connection.vendor != "postgresql":
-        return  # SQLite transactions here are BEGIN IMMEDIATE: already one writer at a time
-    digest = hashlib.blake2b(f"dni:{pool.pk}:{visitor_id}".encode(), digest_size=8).digest()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
 
 def _session_fields(visit: Visit) -> dict[str, Any]:
@@ -190,34 +182,104 @@ def _session_fields(visit: Visit) -> dict[str, Any]:
     }
 
 
-def _extend(*, pool: NumberPool, session: NumberSession, visit: Visit | None, now: datetime) -> bool:
-    """Push the session's expiry to ``now + lifetime``; False when it no longer holds its number."""
+@dataclass
+class _LiveSession:
+    """A visitor's live session as the hot path reads it: one narrow row, no model instance."""
+
+    id: int
+    tracking_number_id: int | None
+    marketing_data: dict[str, Any]
+    is_overflow: bool
+    visitor_id: str
+
+
+# The hot path of a public endpoint, in plain SQL: the ORM's query compilation cost more than the
+# queries themselves (measured with bench/dni.py). Portable between PostgreSQL and SQLite (>= 3.35).
+_S = NumberSession._meta.db_table
+_T = TrackingNumber._meta.db_table
+_SESSION_COLUMNS = "id, tracking_number_id, marketing_data, is_overflow, visitor_id"
+_LIVE_SESSION_OF_VISITOR = (
+    f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s "
+    "ORDER BY started_at DESC, id DESC LIMIT 1"
+)
+_LIVE_SESSION_BY_ID = f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE id = %s AND pool_id = %s AND visitor_id = %s AND expires_at > %s"
+# Extends the hold only while the number still names this session as its holder (see the module docstring).
+_EXTEND_HOLD = (
+    f"UPDATE {_T} SET last_assigned_at = %s WHERE id = %s AND current_session_id = %s AND pool_id = %s "
+    f"AND kind = '{NumberKind.POOL}' AND status = '{NumberStatus.ACTIVE}' RETURNING number"
+)
+
+
+def _fetch_live(sql: str, params: list[Any]) -> _LiveSession | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    data = row[2]
+    if isinstance(data, str):  # SQLite hands JSON back as text
+        data = json.loads(data)
+    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=data or {}, is_overflow=bool(row[3]), visitor_id=row[4])
+
+
+def _extend(*, pool: NumberPool, session: _LiveSession, visit: Visit | None, now: datetime) -> tuple[bool, str | None, datetime]:
+    """Push the session's expiry to ``now + lifetime``.
+
+    Answers (still held, the number it shows, the new expiry). Not held: the number was taken over
+    (or left the pool); the session ends now and the visitor needs a new number.
+    """
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    number: str | None = pool.fallback_number or None
     if session.tracking_number_id is not None:
-        held = TrackingNumber.objects.filter(
-            pk=session.tracking_number_id, pool=pool, kind=NumberKind.POOL, status=NumberStatus.ACTIVE, current_session=session.pk
-        ).update(last_assigned_at=now)
-        if not held:
-            NumberSession.objects.filter(pk=session.pk, expires_at__gt=now).update(expires_at=now)
-            return False
-    session.last_seen_at = now
-    session.expires_at = now + timedelta(seconds=pool.session_lifetime)
-    changes: dict[str, Any] = {"last_seen_at": session.last_seen_at, "expires_at": session.expires_at}
+        with connection.cursor() as cursor:
+            cursor.execute(_EXTEND_HOLD, [stamp, session.tracking_number_id, session.id, pool.pk])
+            row = cursor.fetchone()
+        if row is None:
+            NumberSession.objects.filter(pk=session.id, expires_at__gt=now).update(expires_at=now)
+            return False, None, now
+        number = row[0]
+    expires_at = now + timedelta(seconds=pool.session_lifetime)
+    changes: dict[str, Any] = {}
     if visit is not None:
         if visit.page_url:
-            changes["page_url"] = session.page_url = visit.page_url
+            changes["page_url"] = visit.page_url
         if visit.marketing_data and visit.marketing_data != session.marketing_data:
             # A new ad click during the session: the latest touch is what a call will be credited to.
-            changes["marketing_data"] = session.marketing_data = dict(visit.marketing_data)
-            changes["landing_page"] = session.landing_page = visit.page_url
-            changes["referrer"] = session.referrer = visit.referrer
-    NumberSession.objects.filter(pk=session.pk).update(**changes)
-    return True
+            changes.update(marketing_data=dict(visit.marketing_data), landing_page=visit.page_url, referrer=visit.referrer)
+    if "marketing_data" in changes:
+        NumberSession.objects.filter(pk=session.id).update(last_seen_at=now, expires_at=expires_at, **changes)
+    else:
+        columns = ["last_seen_at = %s", "expires_at = %s"] + [f"{name} = %s" for name in changes]
+        params = [stamp, connection.ops.adapt_datetimefield_value(expires_at), *changes.values(), session.id]
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {_S} SET {', '.join(columns)} WHERE id = %s", params)
+    return True, number, expires_at
 
 
-def _number_of(session: NumberSession, pool: NumberPool) -> str | None:
-    if session.tracking_number_id is not None:
-        return session.tracking_number.number
-    return pool.fallback_number or None
+def _begin(pool: NumberPool, visitor_id: str | None) -> None:
+    """First statement of a DNI transaction on PostgreSQL: relax the commit, lock the visitor. One round trip.
+
+    DNI sessions are short-lived and re-created on the next page view, so the commit does not
+    wait for the WAL flush: a PostgreSQL crash may forget the last fraction of a second of
+    assignments (it never corrupts anything nor weakens the locks: only durability changes).
+    CALLTRACK_DNI_SYNCHRONOUS_COMMIT=True restores the wait.
+
+    The advisory lock of (pool, visitor) serializes one visitor's requests until the transaction
+    ends: two tabs opened at once must not give one visitor two numbers. SQLite needs neither:
+    its transactions here are BEGIN IMMEDIATE, one writer at a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    parts, params = [], []
+    if not getattr(settings, "CALLTRACK_DNI_SYNCHRONOUS_COMMIT", False):
+        parts.append("set_config('synchronous_commit', 'off', true)")
+    if visitor_id is not None:
+        digest = hashlib.blake2b(f"dni:{pool.pk}:{visitor_id}".encode(), digest_size=8).digest()
+        parts.append("pg_advisory_xact_lock(%s)")
+        params.append(int.from_bytes(digest, "big", signed=True))
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(parts)}", params)
 
 
 def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None) -> Assignment:
@@ -230,22 +292,22 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
     session ends, the newest visitor gets the credit) or shows the fallback number (no number at
     all when the pool has none: the page keeps its own).
 
-    Locks: an advisory lock of (pool, visitor), then the number row (``FOR UPDATE SKIP LOCKED``),
-    and the pool row only to count an overflow; all inside one transaction. Not idempotent: each
-    call is a page view.
+    Locks, all inside one transaction: an advisory lock of (pool, visitor) on PostgreSQL, then the
+    number row (``FOR UPDATE SKIP LOCKED``), and the pool row only to count an overflow. Not
+    idempotent: each call is a page view.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        _visitor_lock(pool, visit.visitor_id)
-        session = (
-            NumberSession.objects.live(now)
-            .filter(pool=pool, visitor_id=visit.visitor_id)
-            .select_related("tracking_number")
-            .order_by("-started_at", "-id")
-            .first()
-        )
-        if session is not None and _extend(pool=pool, session=session, visit=visit, now=now):
-            return _assignment(session, _number_of(session, pool), visit=visit, returning=True)
+        _begin(pool, visit.visitor_id)
+        session = _fetch_live(_LIVE_SESSION_OF_VISITOR, [pool.pk, visit.visitor_id, connection.ops.adapt_datetimefield_value(now)])
+        if session is not None:
+            held, number, expires_at = _extend(pool=pool, session=session, visit=visit, now=now)
+            if held:
+                return Assignment(
+                    session_id=session.id, visitor_id=session.visitor_id, number=number,
+                    formatted=_formatted(number, visit.destination_text or visit.destination),
+                    expires_at=expires_at, overflow=session.is_overflow, returning=True,
+                )
         return _assign_new(pool=pool, visit=visit, now=now, returning=session is not None)
 
 
@@ -274,7 +336,7 @@ def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: boo
         **_session_fields(visit),
     )
     if number is not None:
-        TrackingNumber.objects.filter(pk=number.pk).update(current_session=session)
+        TrackingNumber.objects.filter(pk=number.pk).update(last_assigned_at=now, current_session=session)
         if number.current_session_id is not None:
             # The previous holder's session ends now if it was still live (a reused number, or a
             # session lifetime shortened since): one number, one live session.
@@ -282,7 +344,7 @@ def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: boo
     return _assignment(session, number.number if number else pool.fallback_number or None, visit=visit, returning=returning)
 
 
-def session_heartbeat(*, pool: NumberPool, visitor_id: str, session_id: int, now: datetime | None = None) -> NumberSession | None:
+def session_heartbeat(*, pool: NumberPool, visitor_id: str, session_id: int, now: datetime | None = None) -> Assignment | None:
     """Extend a live session of ``visitor_id``; None when it has ended (expired or its number taken over).
 
     Locks the number row for the conditional update. Idempotent enough: a repeated heartbeat only
@@ -290,17 +352,14 @@ def session_heartbeat(*, pool: NumberPool, visitor_id: str, session_id: int, now
     """
     now = now or timezone.now()
     with transaction.atomic():
-        session = (
-            NumberSession.objects.live(now)
-            .filter(pk=session_id, pool=pool, visitor_id=visitor_id)
-            .select_related("tracking_number")
-            .first()
-        )
-        if session is None or not _extend(pool=pool, session=session, visit=None, now=now):
+        _begin(pool, None)
+        session = _fetch_live(_LIVE_SESSION_BY_ID, [session_id, pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)])
+        if session is None:
             return None
-    return session
-
-
-def session_number(session: NumberSession) -> str | None:
-    """The number a session shows: its pool number, or the pool's fallback for an overflow session."""
-    return _number_of(session, session.pool)
+        held, number, expires_at = _extend(pool=pool, session=session, visit=None, now=now)
+    if not held:
+        return None
+    return Assignment(
+        session_id=session.id, visitor_id=session.visitor_id, number=number, formatted=_formatted(number, ""),
+        expires_at=expires_at, overflow=session.is_overflow, returning=True,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
 from numbers.dni import ratelimit
-from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat, session_number
+from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat
 from numbers.models import NumberPool
 
 MAX_BODY = 16 * 1024
@@ -190,11 +191,15 @@ def _origin_refused(request: HttpRequest, pool: NumberPool) -> JsonResponse | No
     return _error(403, f"Origin {origin} is not allowed for pool '{pool.key}'; add it to the pool's allowed origins.")
 
 
+@lru_cache(maxsize=65536)
+def _parts(e164: str) -> tuple[str, str]:
+    parsed = phonenumbers.parse(e164)
+    return phonenumbers.national_significant_number(parsed), str(parsed.country_code)
+
+
 def _assignment_json(assignment: Assignment) -> dict[str, Any]:
-    national = country = ""
-    if assignment.number:
-        parsed = phonenumbers.parse(assignment.number)
-        national, country = phonenumbers.national_significant_number(parsed), str(parsed.country_code)
+    """The tag's answer: the number in E.164, as the page wrote its own, and in parts for the tag's own formatting."""
+    national, country = _parts(assignment.number) if assignment.number else ("", "")
     return {
         "number": assignment.number,
         "formatted": assignment.formatted,
@@ -265,12 +270,10 @@ def _do_heartbeat(request: HttpRequest, data: dict[str, Any], pool: NumberPool, 
         session_id = int(session_id)
     if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id <= 0:
         raise BadRequest("session_id", "must be the session_id the assign answer gave")
-    session = session_heartbeat(pool=pool, visitor_id=visitor_id, session_id=session_id)
-    if session is None:
+    assignment = session_heartbeat(pool=pool, visitor_id=visitor_id, session_id=session_id)
+    if assignment is None:
         return _error(410, "This session has ended; ask /dni/v1/assign for a number again.")
-    return JsonResponse(
-        {"session_id": session.pk, "number": session_number(session), "expires_at": session.expires_at.isoformat().replace("+00:00", "Z")}
-    )
+    return JsonResponse(_assignment_json(assignment))
 
 
 @csrf_exempt

@@ -158,6 +158,9 @@ class TrackingNumber(models.Model):
 
     class Meta:
         ordering = ["number"]
+        # Migration numbers 0003 also adds tracking_pool_lru_idx (pool, last_assigned_at NULLS FIRST, id) for
+        # active pool numbers: DNI's least-recently-assigned scan. It is raw SQL because SQLite rejects
+        # NULLS FIRST in an index (its ascending order puts NULLs first anyway).
         indexes = [models.Index(fields=["pool", "status", "last_assigned_at"])]
 
     def __str__(self) -> str:
