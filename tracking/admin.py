@@ -1,0 +1,286 @@
+"""The operator's main screen for sources, handlers, campaigns and calls."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from calltrack import charts
+from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
+from tracking import selectors
+from tracking.models import (
+    Call,
+    CallAttempt,
+    CallEvent,
+    Campaign,
+    CampaignHandler,
+    Collaborator,
+    Contact,
+    ConversionRule,
+    Handler,
+    IVROption,
+    Source,
+    Webhook,
+    WebhookDelivery,
+)
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "created_at"]
+    search_fields = ["name", "source_id", "company", "first_name", "last_name"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "source_id"]}),
+        ("Contact", {"fields": ["first_name", "last_name", "company"]}),
+        ("Numbers", {"fields": ["static_number_cap"]}),
+        ("Notes", {"fields": ["notes", "created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_numbers=Count("tracking_numbers", distinct=True))
+
+    @admin.display(description="tracking numbers", ordering="_numbers")
+    def number_count(self, obj: Source) -> int:
+        return obj._numbers
+
+
+class HandlerForm(forms.ModelForm):
+    business_hours = BusinessHoursField(required=False, help_text=Handler._meta.get_field("business_hours").help_text)
+
+    class Meta:
+        model = Handler
+        fields = "__all__"
+        widgets = {"tag_criteria": PrettyJSONWidget()}
+
+
+@admin.register(Handler)
+class HandlerAdmin(admin.ModelAdmin):
+    form = HandlerForm
+    list_display = ["name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "concurrency_cap", "daily_cap", "timezone", "always_open"]
+    list_editable = ["enabled", "priority", "weight"]
+    list_filter = ["enabled", "always_open", "cap_counts", "timezone"]
+    search_fields = ["name", "buyer_id", "receiving_number__number", "receiving_number__label"]
+    autocomplete_fields = ["receiving_number"]
+    list_select_related = ["receiving_number"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled"]}),
+        ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
+        ("Caps", {"fields": ["concurrency_cap", ("hourly_cap", "daily_cap", "monthly_cap", "total_cap"), "cap_counts"]}),
+        ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
+        ("Tag criteria", {"fields": ["tag_criteria"]}),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+
+
+class CampaignHandlerInline(admin.TabularInline):
+    model = CampaignHandler
+    extra = 0
+    autocomplete_fields = ["handler"]
+    fields = ["handler", "priority", "weight", "enabled", "position"]
+
+
+class IVROptionInline(admin.TabularInline):
+    model = IVROption
+    extra = 0
+    autocomplete_fields = ["handler"]
+    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "response"]
+
+
+class ConversionRuleInline(admin.TabularInline):
+    model = ConversionRule
+    extra = 0
+    autocomplete_fields = ["handler"]
+    fields = ["handler", "side", "kind", "min_duration", "revenue", "payout", "postback_window", "dedupe_window", "dedupe_scope"]
+
+
+class WebhookInline(admin.StackedInline):
+    model = Webhook
+    extra = 0
+    fields = ["name", "enabled", "events", "url", "method", "body_template"]
+    show_change_link = True
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
+    list_filter = ["enabled", "routing_strategy", "record_calls"]
+    search_fields = ["name", "campaign_id"]
+    readonly_fields = ["coverage", "created_at", "updated_at"]
+    inlines = [CampaignHandlerInline, IVROptionInline, ConversionRuleInline, WebhookInline]
+    fieldsets = [
+        (None, {"fields": ["name", "campaign_id", "enabled"]}),
+        ("Routing", {"fields": ["routing_strategy", "sticky_routing", "record_calls"]}),
+        ("Greeting", {"fields": ["greeting_kind", "greeting_text", ("greeting_voice", "greeting_language"), "greeting_url"]}),
+        ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit")]}),
+        ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone"]}),
+        ("Coverage", {"fields": ["coverage"]}),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
+
+    @admin.display(description="handlers", ordering="_handlers")
+    def handler_count(self, obj: Campaign) -> int:
+        return obj._handlers
+
+    @admin.display(description="coverage")
+    def coverage(self, obj: Campaign):
+        if not obj.pk:
+            return "Save the campaign and add handlers to see when and where it is covered."
+        data = selectors.campaign_coverage(campaign=obj)
+        svg = charts.week_heatmap(
+            data["grid"], row_labels=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+            title=f"Handlers open per hour ({data['tz']})", of=data["handlers"],
+        )
+        states = format_html_join("", "<li>{}: {}</li>", ((name, ", ".join(s)) for name, s in data["states"].items()))
+        return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
+
+
+class CallAttemptInline(admin.TabularInline):
+    model = CallAttempt
+    extra = 0
+    can_delete = False
+    fields = ["sequence", "kind", "handler", "number_dialed", "status", "started_at", "ended_at", "duration", "holds_slot", "counted"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CallEventInline(admin.TabularInline):
+    model = CallEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "message", "data"]
+    readonly_fields = fields
+    verbose_name = "timeline step"
+    verbose_name_plural = "timeline"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
+    list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source"]
+    search_fields = ["call_sid", "caller_number", "called_number", "visitor_id"]
+    list_select_related = ["campaign", "source", "handler"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    inlines = [CallAttemptInline, CallEventInline]
+    readonly_fields = [f.name for f in Call._meta.fields] + ["margin"]
+    fieldsets = [
+        (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
+        ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
+        ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
+        ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "marketing_data", "tags"]}),
+        ("Routing", {"fields": ["decision", "plan_index", "fallback_step", "used_failsafe", "recording_url", "voicemail_url"]}),
+        ("Value", {"fields": ["conversion_status", "converted", "converted_at", "conversion_reason", "revenue", "payout", "payout_reason", "margin"]}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="margin")
+    def margin(self, obj: Call):
+        return obj.margin
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            days = selectors.calls_per_day(queryset=context["cl"].queryset, days=30)
+            context["calls_chart"] = charts.stacked_bars(
+                [d["day"].strftime("%b %d") for d in days],
+                [
+                    charts.Series("answered", "#2e8b57", [d["answered"] for d in days]),
+                    charts.Series("missed", "#e0a030", [d["missed"] for d in days]),
+                    charts.Series("rejected", "#c0392b", [d["rejected"] for d in days]),
+                ],
+                title="Calls per day, last 30 days (current filters)",
+            )
+        return response
+
+
+@admin.register(CallAttempt)
+class CallAttemptAdmin(admin.ModelAdmin):
+    list_display = ["call", "sequence", "kind", "handler", "number_dialed", "status", "started_at", "duration", "holds_slot"]
+    list_filter = ["kind", "status", "holds_slot"]
+    search_fields = ["call__call_sid", "number_dialed"]
+    list_select_related = ["call", "handler"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in CallAttempt._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CallEvent)
+class CallEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "call", "kind", "message"]
+    list_filter = ["kind"]
+    search_fields = ["call__call_sid", "message"]
+    list_select_related = ["call"]
+    show_full_result_count = False
+    readonly_fields = ["call", "at", "kind", "message", "data"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["phone_number", "name", "assigned_agent"]
+    search_fields = ["phone_number", "name"]
+    autocomplete_fields = ["assigned_agent"]
+    list_select_related = ["assigned_agent"]
+
+
+@admin.register(Collaborator)
+class CollaboratorAdmin(admin.ModelAdmin):
+    list_display = ["user", "source", "handler"]
+    search_fields = ["user__username", "source__name", "handler__name"]
+    autocomplete_fields = ["user", "source", "handler"]
+    list_select_related = ["user", "source", "handler"]
+
+
+@admin.register(ConversionRule)
+class ConversionRuleAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
+    list_filter = ["kind", "side", "campaign"]
+    search_fields = ["campaign__name", "handler__name"]
+    autocomplete_fields = ["campaign", "handler"]
+    list_select_related = ["campaign", "handler"]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "campaign", "enabled", "method", "url"]
+    list_filter = ["enabled", "method"]
+    search_fields = ["name", "url", "campaign__name"]
+    autocomplete_fields = ["campaign"]
+    list_select_related = ["campaign"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "event", "webhook", "call_link", "status", "attempts", "last_status_code"]
+    list_filter = ["status", "event"]
+    search_fields = ["url", "call__call_sid"]
+    list_select_related = ["webhook", "call"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="call")
+    def call_link(self, obj: WebhookDelivery):
+        return format_html('<a href="{}">{}</a>', reverse("admin:tracking_call_change", args=[obj.call_id]), obj.call.call_sid)

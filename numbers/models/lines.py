@@ -112,7 +112,10 @@ class TrackingNumber(models.Model):
     number = PhoneNumberField(unique=True, help_text="The number callers dial, E.164 (+18005550123).")
     label = models.CharField(max_length=200, blank=True, help_text="Where this number is shown, e.g. 'Billboard I-95 north'.")
     kind = models.CharField(max_length=10, choices=NumberKind.choices, default=NumberKind.STATIC, help_text="Static (one promotion, fixed data) or pool (one web visitor at a time).")
-    status = models.CharField(max_length=20, choices=NumberStatus.choices, default=NumberStatus.ACTIVE, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=NumberStatus.choices, default=NumberStatus.ACTIVE, db_index=True,
+        help_text="Active numbers take calls; quarantined ones wait before reuse; porting out keeps routing until the port completes.",
+    )
     number_type = models.CharField(max_length=10, choices=NumberType.choices, default=NumberType.LOCAL, editable=False, help_text="Derived from the number.")
     area_code = models.CharField(max_length=6, blank=True, editable=False, db_index=True, help_text="Derived from the number.")
     country = models.CharField(max_length=2, blank=True, editable=False)

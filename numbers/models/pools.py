@@ -159,4 +159,7 @@ class PoolSample(models.Model):
         ordering = ["-at"]
         indexes = [models.Index(fields=["pool", "at"])]
 
+    def __str__(self) -> str:
+        return f"{self.pool} at {self.at:%Y-%m-%d %H:%M}: {self.live_sessions}/{self.size}"
+
 

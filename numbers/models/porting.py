@@ -24,8 +24,11 @@ class PortStatus(models.TextChoices):
 
 
 class PortRequest(models.Model):
-    direction = models.CharField(max_length=3, choices=PortDirection.choices, default=PortDirection.IN)
-    status = models.CharField(max_length=10, choices=PortStatus.choices, default=PortStatus.PENDING, db_index=True)
+    direction = models.CharField(max_length=3, choices=PortDirection.choices, default=PortDirection.IN, help_text="In: numbers come to us from another carrier. Out: our numbers leave.")
+    status = models.CharField(
+        max_length=10, choices=PortStatus.choices, default=PortStatus.PENDING, db_index=True,
+        help_text="Followed by a scheduled task; completed port-ins become active tracking numbers.",
+    )
     numbers = models.JSONField(default=list, help_text="The numbers being ported, in E.164.")
     loa_name = models.CharField("LOA name", max_length=200, blank=True, help_text="Name of the account holder signing the letter of authorization.")
     loa_address = models.TextField("LOA address", blank=True, help_text="Service address on the losing carrier's account.")
@@ -35,7 +38,7 @@ class PortRequest(models.Model):
     campaign = models.ForeignKey("tracking.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the campaign the numbers join when the port completes.")
     source = models.ForeignKey("tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the source credited for the numbers.")
     pool = models.ForeignKey("numbers.NumberPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the pool the numbers join.")
-    rejection_reason = models.CharField(max_length=500, blank=True)
+    rejection_reason = models.CharField(max_length=500, blank=True, help_text="Why the losing carrier refused the port, if it did.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -71,12 +74,12 @@ class LocalCarrierNumber(models.Model):
         OWNED = "owned", "Owned by us"
         PORTED_OUT = "ported_out", "Ported out"
 
-    number = models.CharField(max_length=20, unique=True)
-    state = models.CharField(max_length=12, choices=State.choices, default=State.AVAILABLE, db_index=True)
-    number_type = models.CharField(max_length=10, default="local")
-    area_code = models.CharField(max_length=6, blank=True, db_index=True)
-    voice_url = models.URLField(max_length=500, blank=True)
-    status_callback = models.URLField(max_length=500, blank=True)
+    number = models.CharField(max_length=20, unique=True, help_text="A number in the simulated carrier's stock (E.164).")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.AVAILABLE, db_index=True, help_text="Whether we can buy it, own it, or ported it away.")
+    number_type = models.CharField(max_length=10, default="local", help_text="local, toll_free or mobile.")
+    area_code = models.CharField(max_length=6, blank=True, db_index=True, help_text="The number's area code.")
+    voice_url = models.URLField(max_length=500, blank=True, help_text="Where the carrier sends incoming calls (our /voice/incoming).")
+    status_callback = models.URLField(max_length=500, blank=True, help_text="Where the carrier reports call status (our /voice/status).")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

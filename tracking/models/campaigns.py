@@ -197,7 +197,7 @@ class DedupeScope(models.TextChoices):
 class ConversionRule(models.Model):
     """When a call converts and what it is worth. Several timer rules: only the highest threshold reached pays."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="conversion_rules")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="conversion_rules", help_text="The campaign whose calls this rule values.")
     handler = models.ForeignKey(
         "tracking.Handler", null=True, blank=True, on_delete=models.CASCADE, related_name="conversion_rules",
         help_text="Set to make this rule this handler's own terms in the campaign (overriding the campaign's rules).",
@@ -238,12 +238,12 @@ class WebhookMethod(models.TextChoices):
 
 
 class Webhook(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="webhooks")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="webhooks", help_text="The campaign whose calls trigger this webhook.")
     name = models.CharField(max_length=100, blank=True, help_text="What this webhook feeds, e.g. 'CRM lead'.")
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=True, help_text="Untick to stop sending this webhook.")
     events = models.JSONField(default=list, help_text="Which call events send this webhook.")
     url = models.URLField(max_length=1000, help_text="Where to send it. Replacement tokens like [caller_number] may appear in the URL.")
-    method = models.CharField(max_length=10, choices=WebhookMethod.choices, default=WebhookMethod.POST_JSON)
+    method = models.CharField(max_length=10, choices=WebhookMethod.choices, default=WebhookMethod.POST_JSON, help_text="How the data is sent.")
     body_template = models.TextField(blank=True, help_text="Body with replacement tokens; blank sends every call field.")
     secret = models.CharField(max_length=100, default=_webhook_secret, help_text="Signs each delivery (HMAC-SHA256 of the body in the X-Calltrack-Signature header).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -184,7 +184,10 @@ class Contact(models.Model):
 class Collaborator(models.Model):
     """A login for a source or a handler: sees only its own calls, numbers and figures."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collaborator")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collaborator",
+        help_text="The login; it needs staff status to use the admin, and sees only its own source's or handler's data.",
+    )
     source = models.ForeignKey(
         Source, null=True, blank=True, on_delete=models.CASCADE, related_name="collaborators",
         help_text="This user sees only this source's calls, numbers and stats.",

@@ -1,0 +1,49 @@
+# calltrack: `make demo` runs the product with demo data on SQLite; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Two workers by default (the project's machines have 2 cores); PYTEST_ARGS= runs in one process.
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install install-dev demo run test fuzz lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## Set up, migrate SQLite, load the demo data, print the admin login, then serve the app and the task cluster.
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_load
+	$(MAKE) --no-print-directory run
+
+## Serve the app (runserver) and the django-q2 cluster together; Ctrl-C stops both.
+run: install
+	@echo "calltrack on http://$(HOST):$(PORT)/admin/  (demo landing page: http://$(HOST):$(PORT)/dni/demo/)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/python manage.py qcluster & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## Set up and run the whole test suite (SQLite; set DATABASE_URL=postgres://... for PostgreSQL).
+test: install-dev
+	$(BIN)/python manage.py check --fail-level ERROR
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) $(ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles
