@@ -172,6 +172,8 @@ CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", d
 CALLTRACK_PROXY_HOPS = env.int("CALLTRACK_PROXY_HOPS", default=0)
 # Serve the DNI demo landing page at /dni/demo/ (development).
 CALLTRACK_DNI_DEMO = env.bool("CALLTRACK_DNI_DEMO", default=DEBUG)
+# False (default): DNI assignments do not wait for PostgreSQL's WAL flush (sessions are short-lived).
+CALLTRACK_DNI_SYNCHRONOUS_COMMIT = env.bool("CALLTRACK_DNI_SYNCHRONOUS_COMMIT", default=False)
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")

@@ -1,7 +1,7 @@
 """URL map. Twilio-facing paths (/voice/...) are fixed: operators paste them into Twilio."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from calltrack import views
 
