@@ -282,6 +282,53 @@ def _begin(pool: NumberPool, visitor_id: str | None) -> None:
             cursor.execute(f"SELECT {', '.join(parts)}", params)
 
 
+# PostgreSQL, a returning visitor: find the live session, extend the number's hold and the session in one
+# statement (one round trip, no BEGIN/COMMIT of their own). Same conditions as _extend: the session is
+# extended only if it holds no number (fallback) or still holds its number.
+_PG_EXTEND = f"""
+WITH s AS (
+    SELECT id, tracking_number_id, marketing_data, is_overflow, visitor_id FROM {_S}
+    WHERE {{where}} AND expires_at > %(now)s ORDER BY started_at DESC, id DESC LIMIT 1
+), n AS (
+    UPDATE {_T} t SET last_assigned_at = %(now)s FROM s
+    WHERE t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
+      AND t.kind = '{NumberKind.POOL}' AND t.status = '{NumberStatus.ACTIVE}'
+    RETURNING t.number
+), u AS (
+    UPDATE {_S} x SET last_seen_at = %(now)s, expires_at = %(expires)s,
+        page_url = CASE WHEN %(page)s = '' THEN x.page_url ELSE %(page)s END
+    FROM s WHERE x.id = s.id AND (s.tracking_number_id IS NULL OR EXISTS (SELECT 1 FROM n))
+    RETURNING x.id
+)
+SELECT s.id, s.tracking_number_id, s.marketing_data, s.is_overflow, s.visitor_id, (SELECT number FROM n), EXISTS (SELECT 1 FROM u)
+FROM s
+"""
+_PG_EXTEND_VISITOR = _PG_EXTEND.format(where="pool_id = %(pool)s AND visitor_id = %(visitor)s")
+_PG_EXTEND_SESSION = _PG_EXTEND.format(where="id = %(session)s AND pool_id = %(pool)s AND visitor_id = %(visitor)s")
+
+
+def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any], page_url: str, now: datetime):
+    """Run _PG_EXTEND; (None, None) where it cannot run, else (session or None, (held, number, expires_at))."""
+    if connection.vendor != "postgresql" or connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+        return None, None
+    expires_at = now + timedelta(seconds=pool.session_lifetime)
+    relax = connection.get_autocommit() and not getattr(settings, "CALLTRACK_DNI_SYNCHRONOUS_COMMIT", False)
+    with connection.cursor() as cursor:
+        # Client-side binding sends both statements at once: they run as one implicit transaction.
+        cursor.execute(
+            ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + sql,
+            {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url},
+        )
+        if relax:
+            cursor.nextset()
+        row = cursor.fetchone()
+    if row is None:
+        return None, (False, None, now)
+    session = _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=row[2] or {}, is_overflow=row[3], visitor_id=row[4])
+    number = row[5] if row[1] is not None else (pool.fallback_number or None)
+    return session, (bool(row[6]), number, expires_at)
+
+
 def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None) -> Assignment:
     """The number ``visit.visitor_id`` is shown on this page; every call extends the visitor's session.
 
@@ -297,6 +344,21 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
     idempotent: each call is a page view.
     """
     now = now or timezone.now()
+    session, outcome = _one_statement_extend(
+        sql=_PG_EXTEND_VISITOR, pool=pool, params={"visitor": visit.visitor_id}, page_url=visit.page_url, now=now
+    )
+    if session is not None and outcome[0]:
+        if visit.marketing_data and visit.marketing_data != session.marketing_data:
+            # A new ad click during the session: the latest touch is what a call will be credited to.
+            NumberSession.objects.filter(pk=session.id).update(
+                marketing_data=dict(visit.marketing_data), landing_page=visit.page_url, referrer=visit.referrer
+            )
+        return Assignment(
+            session_id=session.id, visitor_id=session.visitor_id, number=outcome[1],
+            formatted=_formatted(outcome[1], visit.destination_text or visit.destination),
+            expires_at=outcome[2], overflow=session.is_overflow, returning=True,
+        )
+    # A new visitor, or one whose number was taken over (the path below ends its session), or not PostgreSQL.
     with transaction.atomic():
         _begin(pool, visit.visitor_id)
         session = _fetch_live(_LIVE_SESSION_OF_VISITOR, [pool.pk, visit.visitor_id, connection.ops.adapt_datetimefield_value(now)])
@@ -351,6 +413,20 @@ def session_heartbeat(*, pool: NumberPool, visitor_id: str, session_id: int, now
     moves the expiry a little further.
     """
     now = now or timezone.now()
+    session, outcome = _one_statement_extend(
+        sql=_PG_EXTEND_SESSION, pool=pool, params={"visitor": visitor_id, "session": session_id}, page_url="", now=now
+    )
+    if outcome is not None:
+        if session is None:
+            return None
+        held, number, expires_at = outcome
+        if not held:
+            NumberSession.objects.filter(pk=session.id, expires_at__gt=now).update(expires_at=now)
+            return None
+        return Assignment(
+            session_id=session.id, visitor_id=session.visitor_id, number=number, formatted=_formatted(number, ""),
+            expires_at=expires_at, overflow=session.is_overflow, returning=True,
+        )
     with transaction.atomic():
         _begin(pool, None)
         session = _fetch_live(_LIVE_SESSION_BY_ID, [session_id, pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)])

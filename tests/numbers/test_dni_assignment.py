@@ -238,19 +238,23 @@ def test_heartbeat_extends_only_the_visitors_own_live_session(pool, now):
     assert session_heartbeat(pool=pool, visitor_id="visitor-a1", session_id=a.session_id, now=later + timedelta(hours=1)) is None
 
 
-def test_returning_visitor_costs_five_queries(pool, now, django_assert_num_queries, on_postgres):
+def test_returning_visitor_costs_one_statement_on_postgresql_five_queries_elsewhere(pool, now, django_assert_num_queries, on_postgres):
     add_numbers(pool, "+14152000001")
     number_assign(pool=pool, visit=visit("visitor-a1"), now=now)
-    # savepoint, live session, number's conditional update (returning the number), session update, release
-    # savepoint; on PostgreSQL also the relaxed commit with the visitor's advisory lock
-    with django_assert_num_queries(5 + on_postgres):
-        number_assign(pool=pool, visit=visit("visitor-a1"), now=now + timedelta(seconds=10))
+    # PostgreSQL: one statement finds the session and extends the number's hold and the session.
+    # Elsewhere: savepoint, live session, number's conditional update, session update, release savepoint.
+    with django_assert_num_queries(1 if on_postgres else 5):
+        again = number_assign(pool=pool, visit=visit("visitor-a1", page_url="https://x.example.com/b"), now=now + timedelta(seconds=10))
+    assert again.returning and again.number == "+14152000001"
+    session = NumberSession.objects.get(pk=again.session_id)
+    assert (session.last_seen_at, session.page_url) == (now + timedelta(seconds=10), "https://x.example.com/b")
 
 
-def test_new_visitor_costs_seven_queries(pool, now, django_assert_num_queries):
+def test_new_visitor_costs_seven_queries_and_one_look_on_postgresql(pool, now, django_assert_num_queries, on_postgres):
     add_numbers(pool, "+14152000001", "+14152000002")
     number_assign(pool=pool, visit=visit("visitor-a1"), now=now)
     # savepoint, live session (none), free number, session insert, number stamp and holder, release savepoint;
-    # and on SQLite the conditional take (no row lock), on PostgreSQL the relaxed commit with the advisory lock
-    with django_assert_num_queries(7):
+    # and on SQLite the conditional take (no row lock); on PostgreSQL the one-statement look for a live
+    # session first, then the relaxed commit with the advisory lock
+    with django_assert_num_queries(7 + on_postgres):
         number_assign(pool=pool, visit=visit("visitor-b1"), now=now)
