@@ -309,7 +309,7 @@ _PG_EXTEND_SESSION = _PG_EXTEND.format(where="id = %(session)s AND pool_id = %(p
 
 def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any], page_url: str, now: datetime):
     """Run _PG_EXTEND; (None, None) where it cannot run, else (session or None, (held, number, expires_at))."""
-    if connection.vendor != "postgresql" or connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"):
+    if not _client_binding():
         return None, None
     expires_at = now + timedelta(seconds=pool.session_lifetime)
     relax = connection.get_autocommit() and not getattr(settings, "CALLTRACK_DNI_SYNCHRONOUS_COMMIT", False)
@@ -360,8 +360,7 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
         )
     # A new visitor, or one whose number was taken over (the path below ends its session), or not PostgreSQL.
     with transaction.atomic():
-        _begin(pool, visit.visitor_id)
-        session = _fetch_live(_LIVE_SESSION_OF_VISITOR, [pool.pk, visit.visitor_id, connection.ops.adapt_datetimefield_value(now)])
+        session = _begin_and_fetch(pool, visit.visitor_id, now)
         if session is not None:
             held, number, expires_at = _extend(pool=pool, session=session, visit=visit, now=now)
             if held:
@@ -373,20 +372,102 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
         return _assign_new(pool=pool, visit=visit, now=now, returning=session is not None)
 
 
-def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: bool) -> Assignment:
-    tiers = candidate_tiers(pool=pool, destination=visit.destination)
+def _client_binding() -> bool:
+    """PostgreSQL with client-side parameter binding (Django's default): several statements may go in one round trip."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+
+
+def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveSession | None:
+    """_begin, then the visitor's live session: one round trip on PostgreSQL.
+
+    The lookup is a statement of its own, so (READ COMMITTED) it sees whatever another tab of the
+    visitor committed before the advisory lock was ours.
+    """
+    params = [pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)]
+    if not _client_binding():
+        _begin(pool, visitor_id)
+        return _fetch_live(_LIVE_SESSION_OF_VISITOR, params)
+    relax = "" if getattr(settings, "CALLTRACK_DNI_SYNCHRONOUS_COMMIT", False) else "set_config('synchronous_commit', 'off', true), "
+    digest = hashlib.blake2b(f"dni:{pool.pk}:{visitor_id}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {relax}pg_advisory_xact_lock(%s); {_LIVE_SESSION_OF_VISITOR}",
+            [int.from_bytes(digest, "big", signed=True), *params],
+        )
+        cursor.nextset()
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=row[2] or {}, is_overflow=bool(row[3]), visitor_id=row[4])
+
+
+_SESSION_INSERT_COLUMNS = (
+    "pool_id, tracking_number_id, visitor_id, started_at, last_seen_at, expires_at, page_url, landing_page, "
+    "referrer, destination_number, marketing_data, ip_address, is_overflow"
+)
+
+
+def _pg_open_on_free_number(*, pool: NumberPool, tier: Q, free: Q, visit: Visit, now: datetime) -> tuple[int, str] | None:
+    """PostgreSQL: lock the least recently assigned free number of ``tier``, open the session on it,
+    stamp the number with its new holder and end the previous holder's session, in one statement.
+    (session id, number), or None when the tier has no free number."""
+    pick = (
+        _pool_numbers(pool)
+        .filter(tier, free)
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .only("id", "number", "current_session_id")[:1]
+    )
+    pick_sql, pick_params = pick.query.sql_with_params()
+    sql = f"""
+WITH pick AS ({pick_sql}),
+ins AS (
+    INSERT INTO {_S} ({_SESSION_INSERT_COLUMNS})
+    SELECT %s, pick.id, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::inet, false FROM pick
+    RETURNING id, tracking_number_id
+), hold AS (
+    UPDATE {_T} t SET last_assigned_at = %s, current_session_id = ins.id FROM ins WHERE t.id = ins.tracking_number_id RETURNING t.id
+), previous AS (
+    UPDATE {_S} x SET expires_at = %s FROM pick WHERE x.id = pick.current_session_id AND x.expires_at > %s RETURNING x.id
+)
+SELECT ins.id, pick.number, (SELECT count(*) FROM hold), (SELECT count(*) FROM previous)
+FROM ins JOIN pick ON pick.id = ins.tracking_number_id"""
+    expires_at = now + timedelta(seconds=pool.session_lifetime)
+    params = [
+        *pick_params,
+        pool.pk, visit.visitor_id, now, now, expires_at, visit.page_url, visit.page_url, visit.referrer, visit.destination,
+        json.dumps(visit.marketing_data), visit.ip_address,
+        now, now, now,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _open_on_free_number(*, pool: NumberPool, tiers: list[tuple[str, Q]], visit: Visit, now: datetime, returning: bool) -> Assignment | None:
+    """A session on the best free number of the first tier that has one; None when no tier has."""
+    if _client_binding():
+        free = Q(last_assigned_at__isnull=True) | Q(last_assigned_at__lte=now - timedelta(seconds=pool.session_lifetime))
+        for _name, tier in tiers:
+            opened = _pg_open_on_free_number(pool=pool, tier=tier, free=free, visit=visit, now=now)
+            if opened:
+                session_id, number = opened
+                return Assignment(
+                    session_id=session_id, visitor_id=visit.visitor_id, number=number,
+                    formatted=_formatted(number, visit.destination_text or visit.destination),
+                    expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=returning,
+                )
+        return None
     number = _take_free_number(pool=pool, tiers=tiers, now=now)
-    if number is None and pool.number_type == PoolNumberType.MATCH and tiers[-1][0] != "any":
-        # The pool holds no number of the destination's type at all (not merely none free): any type beats none.
-        if not _pool_numbers(pool).filter(tiers[-1][1]).exists():
-            tiers = [("any", Q())]
-            number = _take_free_number(pool=pool, tiers=tiers, now=now)
-    overflow = number is None
-    if overflow:
-        NumberPool.objects.filter(pk=pool.pk).update(overflow_count=F("overflow_count") + 1)
-        logger.info("pool %s overflowed (policy %s): every number is in use", pool.key, pool.overflow_policy)
-        if pool.overflow_policy == OverflowPolicy.REUSE_OLDEST:
-            number = _take_oldest_number(pool=pool, tiers=tiers, now=now)
+    if number is None:
+        return None
+    return _open_session(pool=pool, number=number, visit=visit, now=now, overflow=False, returning=returning)
+
+
+def _open_session(
+    *, pool: NumberPool, number: TrackingNumber | None, visit: Visit, now: datetime, overflow: bool, returning: bool
+) -> Assignment:
     session = NumberSession.objects.create(
         pool=pool,
         tracking_number=number,
@@ -404,6 +485,26 @@ def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: boo
             # session lifetime shortened since): one number, one live session.
             NumberSession.objects.filter(pk=number.current_session_id, expires_at__gt=now).update(expires_at=now)
     return _assignment(session, number.number if number else pool.fallback_number or None, visit=visit, returning=returning)
+
+
+def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: bool) -> Assignment:
+    tiers = candidate_tiers(pool=pool, destination=visit.destination)
+    opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
+    if opened is not None:
+        return opened
+    if pool.number_type == PoolNumberType.MATCH and tiers[-1][0] != "any":
+        # The pool holds no number of the destination's type at all (not merely none free): any type beats none.
+        if not _pool_numbers(pool).filter(tiers[-1][1]).exists():
+            tiers = [("any", Q())]
+            opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
+            if opened is not None:
+                return opened
+    NumberPool.objects.filter(pk=pool.pk).update(overflow_count=F("overflow_count") + 1)
+    logger.info("pool %s overflowed (policy %s): every number is in use", pool.key, pool.overflow_policy)
+    number = None
+    if pool.overflow_policy == OverflowPolicy.REUSE_OLDEST:
+        number = _take_oldest_number(pool=pool, tiers=tiers, now=now)
+    return _open_session(pool=pool, number=number, visit=visit, now=now, overflow=True, returning=returning)
 
 
 def session_heartbeat(*, pool: NumberPool, visitor_id: str, session_id: int, now: datetime | None = None) -> Assignment | None:
