@@ -24,7 +24,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -101,11 +101,33 @@ def _pool_numbers(pool: NumberPool) -> QuerySet[TrackingNumber]:
     return TrackingNumber.objects.filter(pool=pool, kind=NumberKind.POOL, status=NumberStatus.ACTIVE)
 
 
-def _geographic() -> Q:
-    return Q(number_type__in=[NumberType.LOCAL, NumberType.MOBILE])
+class Tier(NamedTuple):
+    """One step of type-for-type matching: the same filter for the ORM (``q``) and as plain SQL."""
+
+    name: str
+    q: Q
+    sql: str = "TRUE"
+    params: tuple[Any, ...] = ()
 
 
-def candidate_tiers(*, pool: NumberPool, destination: str) -> list[tuple[str, Q]]:
+_GEOGRAPHIC = (NumberType.LOCAL, NumberType.MOBILE)
+
+
+def _geographic(name: str, *, area_codes: list[str] | None = None) -> Tier:
+    q = Q(number_type__in=_GEOGRAPHIC)
+    sql = f"number_type IN ('{_GEOGRAPHIC[0]}', '{_GEOGRAPHIC[1]}')"
+    if area_codes is None:
+        return Tier(name, q, sql)
+    return Tier(
+        name, q & Q(area_code__in=area_codes), f"{sql} AND area_code IN ({', '.join(['%s'] * len(area_codes))})", tuple(area_codes)
+    )
+
+
+_TOLL_FREE = Tier("toll-free", Q(number_type=NumberType.TOLL_FREE), f"number_type = '{NumberType.TOLL_FREE}'")
+_ANY = Tier("any", Q())
+
+
+def candidate_tiers(*, pool: NumberPool, destination: str) -> list[Tier]:
     """The filters to try in order, best match first: type for type, then area code, state, any.
 
     A toll-free destination gets toll-free numbers; a local one local numbers of its area code
@@ -114,36 +136,34 @@ def candidate_tiers(*, pool: NumberPool, destination: str) -> list[tuple[str, Q]
     """
     wants = pool.number_type
     dest_type = phone.number_type(destination) if destination else ""
-    if wants == PoolNumberType.TOLL_FREE:
-        return [("toll-free", Q(number_type=NumberType.TOLL_FREE))]
-    if wants == PoolNumberType.MATCH and dest_type == NumberType.TOLL_FREE:
-        return [("toll-free", Q(number_type=NumberType.TOLL_FREE))]
+    if wants == PoolNumberType.TOLL_FREE or (wants == PoolNumberType.MATCH and dest_type == NumberType.TOLL_FREE):
+        return [_TOLL_FREE]
     if wants == PoolNumberType.MATCH and not destination:
-        return [("any", Q())]
-    tiers: list[tuple[str, Q]] = []
+        return [_ANY]
+    tiers: list[Tier] = []
     if destination and pool.match_area_code:
         area = phone.area_code(destination)
         if area:
-            tiers.append((f"area code {area}", _geographic() & Q(area_code=area)))
+            tiers.append(_geographic(f"area code {area}", area_codes=[area]))
             if destination.startswith("+1"):
                 state = geo.nanp_state(area)
                 others = sorted(geo.nanp_area_codes_in_state(state) - {area})
                 if others:
-                    tiers.append((f"state {state}", _geographic() & Q(area_code__in=others)))
-    tiers.append(("local", _geographic()))
+                    tiers.append(_geographic(f"state {state}", area_codes=others))
+    tiers.append(_geographic("local"))
     return tiers
 
 
-def _take_free_number(*, pool: NumberPool, tiers: list[tuple[str, Q]], now: datetime) -> TrackingNumber | None:
+def _take_free_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
     """Lock and return the least recently assigned free number of the first tier that has one."""
     free_since = now - timedelta(seconds=pool.session_lifetime)
     free = Q(last_assigned_at__isnull=True) | Q(last_assigned_at__lte=free_since)
     row_locks = connection.features.has_select_for_update_skip_locked
-    for _name, tier in tiers:
+    for tier in tiers:
         # Without row locks (SQLite) a few candidates are read so a lost race moves on to the next.
         candidates = list(
             _pool_numbers(pool)
-            .filter(tier, free)
+            .filter(tier.q, free)
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
             .select_for_update(skip_locked=True, of=("self",))
             .only("id", "number", "current_session_id", "last_assigned_at")[: 1 if row_locks else 5]
@@ -155,12 +175,12 @@ def _take_free_number(*, pool: NumberPool, tiers: list[tuple[str, Q]], now: date
     return None
 
 
-def _take_oldest_number(*, pool: NumberPool, tiers: list[tuple[str, Q]], now: datetime) -> TrackingNumber | None:
+def _take_oldest_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
     """Overflow "reuse": the least recently assigned number of the first tier the pool has at all."""
-    for _name, tier in tiers:
+    for tier in tiers:
         candidate = (
             _pool_numbers(pool)
-            .filter(tier)
+            .filter(tier.q)
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
             .select_for_update(skip_locked=True, of=("self",))
             .only("id", "number", "current_session_id", "last_assigned_at")
@@ -216,10 +236,14 @@ def _fetch_live(sql: str, params: list[Any]) -> _LiveSession | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    data = row[2]
-    if isinstance(data, str):  # SQLite hands JSON back as text
-        data = json.loads(data)
-    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=data or {}, is_overflow=bool(row[3]), visitor_id=row[4])
+    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=bool(row[3]), visitor_id=row[4])
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column read with plain SQL: Django's drivers hand it back as text (PostgreSQL too)."""
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return value or {}
 
 
 def _extend(*, pool: NumberPool, session: _LiveSession, visit: Visit | None, now: datetime) -> tuple[bool, str | None, datetime]:
@@ -324,7 +348,7 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
         row = cursor.fetchone()
     if row is None:
         return None, (False, None, now)
-    session = _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=row[2] or {}, is_overflow=row[3], visitor_id=row[4])
+    session = _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=row[3], visitor_id=row[4])
     number = row[5] if row[1] is not None else (pool.fallback_number or None)
     return session, (bool(row[6]), number, expires_at)
 
@@ -398,7 +422,7 @@ def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveS
         row = cursor.fetchone()
     if row is None:
         return None
-    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=row[2] or {}, is_overflow=bool(row[3]), visitor_id=row[4])
+    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=bool(row[3]), visitor_id=row[4])
 
 
 _SESSION_INSERT_COLUMNS = (
@@ -407,18 +431,18 @@ _SESSION_INSERT_COLUMNS = (
 )
 
 
-def _pg_open_on_free_number(*, pool: NumberPool, tier: Q, free: Q, visit: Visit, now: datetime) -> tuple[int, str] | None:
+def _pg_open_on_free_number(*, pool: NumberPool, tier: Tier, visit: Visit, now: datetime) -> tuple[int, str] | None:
     """PostgreSQL: lock the least recently assigned free number of ``tier``, open the session on it,
     stamp the number with its new holder and end the previous holder's session, in one statement.
     (session id, number), or None when the tier has no free number."""
-    pick = (
-        _pool_numbers(pool)
-        .filter(tier, free)
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .only("id", "number", "current_session_id")[:1]
+    free_since = now - timedelta(seconds=pool.session_lifetime)
+    # The same rows and order as _take_free_number's query (and the index tracking_pool_lru_idx).
+    pick_sql = (
+        f"SELECT id, number, current_session_id FROM {_T} WHERE pool_id = %s AND kind = '{NumberKind.POOL}' "
+        f"AND status = '{NumberStatus.ACTIVE}' AND ({tier.sql}) AND (last_assigned_at IS NULL OR last_assigned_at <= %s) "
+        "ORDER BY last_assigned_at ASC NULLS FIRST, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED"
     )
-    pick_sql, pick_params = pick.query.sql_with_params()
+    pick_params = [pool.pk, *tier.params, free_since]
     sql = f"""
 WITH pick AS ({pick_sql}),
 ins AS (
@@ -445,12 +469,11 @@ FROM ins JOIN pick ON pick.id = ins.tracking_number_id"""
     return (row[0], row[1]) if row else None
 
 
-def _open_on_free_number(*, pool: NumberPool, tiers: list[tuple[str, Q]], visit: Visit, now: datetime, returning: bool) -> Assignment | None:
+def _open_on_free_number(*, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, returning: bool) -> Assignment | None:
     """A session on the best free number of the first tier that has one; None when no tier has."""
     if _client_binding():
-        free = Q(last_assigned_at__isnull=True) | Q(last_assigned_at__lte=now - timedelta(seconds=pool.session_lifetime))
-        for _name, tier in tiers:
-            opened = _pg_open_on_free_number(pool=pool, tier=tier, free=free, visit=visit, now=now)
+        for tier in tiers:
+            opened = _pg_open_on_free_number(pool=pool, tier=tier, visit=visit, now=now)
             if opened:
                 session_id, number = opened
                 return Assignment(
@@ -492,10 +515,10 @@ def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: boo
     opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
     if opened is not None:
         return opened
-    if pool.number_type == PoolNumberType.MATCH and tiers[-1][0] != "any":
+    if pool.number_type == PoolNumberType.MATCH and tiers[-1] is not _ANY:
         # The pool holds no number of the destination's type at all (not merely none free): any type beats none.
-        if not _pool_numbers(pool).filter(tiers[-1][1]).exists():
-            tiers = [("any", Q())]
+        if not _pool_numbers(pool).filter(tiers[-1].q).exists():
+            tiers = [_ANY]
             opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
             if opened is not None:
                 return opened
