@@ -28,6 +28,7 @@ def nanp_area_codes_in_state(state: str) -> frozenset[str]:
 _DIGIT = re.compile(r"\d")
 
 
+@lru_cache(maxsize=65536)
 def format_like(template: str, e164: str) -> str:
     """``e164`` written the way ``template`` writes its number: ``(800) 555-0199`` -> ``(415) 555-0123``.
 
