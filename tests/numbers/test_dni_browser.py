@@ -117,6 +117,7 @@ def _call_through_the_voice_webhook_if_it_exists(live_server, settings, number: 
     from tracking.models import Call
 
     settings.TWILIO_AUTH_TOKEN = settings.TWILIO_AUTH_TOKEN or "dni-browser-test-token"
+    settings.CALLTRACK_PUBLIC_BASE_URL = live_server.url  # the URL Twilio signs is the one we post to
     url = f"{live_server.url}/voice/incoming"
     params = {"CallSid": "CA" + "d" * 32, "AccountSid": "AC" + "0" * 32, "From": "+13035550142", "To": number,
               "CallStatus": "ringing", "Direction": "inbound"}
