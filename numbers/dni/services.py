@@ -23,13 +23,14 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from calltrack import phone
 from numbers.dni import geo
@@ -211,18 +212,35 @@ class _LiveSession:
     marketing_data: dict[str, Any]
     is_overflow: bool
     visitor_id: str
+    stale: bool = True  # its hold was last extended more than refresh_seconds ago
+    expires_at: datetime | None = None
+
+
+def refresh_seconds(pool: NumberPool) -> int:
+    """How often a visitor's page views and heartbeats actually push its hold forward.
+
+    Extending on every request would rewrite the number's and the session's indexed columns each
+    time (no HOT update); within this interval a request only records ``last_seen_at``. The number
+    stamp and the session expiry always move together, so "number free" and "session expired" stay
+    the same instant; a session lives at least ``lifetime - refresh`` after the visitor's last request.
+    """
+    return max(1, min(60, pool.session_lifetime // 10))
 
 
 # The hot path of a public endpoint, in plain SQL: the ORM's query compilation cost more than the
 # queries themselves (measured with bench/dni.py). Portable between PostgreSQL and SQLite (>= 3.35).
 _S = NumberSession._meta.db_table
 _T = TrackingNumber._meta.db_table
-_SESSION_COLUMNS = "id, tracking_number_id, marketing_data, is_overflow, visitor_id"
+_SESSION_COLUMNS = "id, tracking_number_id, marketing_data, is_overflow, visitor_id, expires_at < %s AS stale, expires_at"
 _LIVE_SESSION_OF_VISITOR = (
     f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s "
     "ORDER BY started_at DESC, id DESC LIMIT 1"
 )
 _LIVE_SESSION_BY_ID = f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE id = %s AND pool_id = %s AND visitor_id = %s AND expires_at > %s"
+_HOLDS = (
+    f"SELECT number FROM {_T} WHERE id = %s AND current_session_id = %s AND pool_id = %s "
+    f"AND kind = '{NumberKind.POOL}' AND status = '{NumberStatus.ACTIVE}'"
+)
 # Extends the hold only while the number still names this session as its holder (see the module docstring).
 _EXTEND_HOLD = (
     f"UPDATE {_T} SET last_assigned_at = %s WHERE id = %s AND current_session_id = %s AND pool_id = %s "
@@ -234,9 +252,28 @@ def _fetch_live(sql: str, params: list[Any]) -> _LiveSession | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
+    return _live_session(row)
+
+
+def _live_session(row: tuple[Any, ...] | None) -> _LiveSession | None:
     if row is None:
         return None
-    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=bool(row[3]), visitor_id=row[4])
+    return _LiveSession(
+        id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=bool(row[3]), visitor_id=row[4],
+        stale=bool(row[5]), expires_at=_aware(row[6]),
+    )
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp read with plain SQL: SQLite gives it naive (UTC) or as text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+
+
+def _refresh_before(pool: NumberPool, now: datetime) -> Any:
+    """Sessions expiring before this instant are due for a refresh of their hold."""
+    return connection.ops.adapt_datetimefield_value(now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool)))
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -247,23 +284,26 @@ def _json(value: Any) -> dict[str, Any]:
 
 
 def _extend(*, pool: NumberPool, session: _LiveSession, visit: Visit | None, now: datetime) -> tuple[bool, str | None, datetime]:
-    """Push the session's expiry to ``now + lifetime``.
+    """Record the visit; when the hold is due (:func:`refresh_seconds`), push it and the expiry to ``now + lifetime``.
 
-    Answers (still held, the number it shows, the new expiry). Not held: the number was taken over
-    (or left the pool); the session ends now and the visitor needs a new number.
+    Answers (still held, the number it shows, the session's expiry). Not held: the
+    number was taken over (or left the pool); the session ends now and the visitor needs a new number.
     """
     stamp = connection.ops.adapt_datetimefield_value(now)
     number: str | None = pool.fallback_number or None
     if session.tracking_number_id is not None:
         with connection.cursor() as cursor:
-            cursor.execute(_EXTEND_HOLD, [stamp, session.tracking_number_id, session.id, pool.pk])
+            if session.stale:
+                cursor.execute(_EXTEND_HOLD, [stamp, session.tracking_number_id, session.id, pool.pk])
+            else:
+                cursor.execute(_HOLDS, [session.tracking_number_id, session.id, pool.pk])
             row = cursor.fetchone()
         if row is None:
             NumberSession.objects.filter(pk=session.id, expires_at__gt=now).update(expires_at=now)
             return False, None, now
         number = row[0]
-    expires_at = now + timedelta(seconds=pool.session_lifetime)
-    changes: dict[str, Any] = {}
+    expires_at = now + timedelta(seconds=pool.session_lifetime) if session.stale else session.expires_at
+    changes: dict[str, Any] = {"expires_at": expires_at} if session.stale else {}
     if visit is not None:
         if visit.page_url:
             changes["page_url"] = visit.page_url
@@ -271,10 +311,12 @@ def _extend(*, pool: NumberPool, session: _LiveSession, visit: Visit | None, now
             # A new ad click during the session: the latest touch is what a call will be credited to.
             changes.update(marketing_data=dict(visit.marketing_data), landing_page=visit.page_url, referrer=visit.referrer)
     if "marketing_data" in changes:
-        NumberSession.objects.filter(pk=session.id).update(last_seen_at=now, expires_at=expires_at, **changes)
+        NumberSession.objects.filter(pk=session.id).update(last_seen_at=now, **changes)
     else:
-        columns = ["last_seen_at = %s", "expires_at = %s"] + [f"{name} = %s" for name in changes]
-        params = [stamp, connection.ops.adapt_datetimefield_value(expires_at), *changes.values(), session.id]
+        if "expires_at" in changes:
+            changes["expires_at"] = connection.ops.adapt_datetimefield_value(expires_at)
+        columns = ["last_seen_at = %s"] + [f"{name} = %s" for name in changes]
+        params = [stamp, *changes.values(), session.id]
         with connection.cursor() as cursor:
             cursor.execute(f"UPDATE {_S} SET {', '.join(columns)} WHERE id = %s", params)
     return True, number, expires_at
@@ -311,20 +353,26 @@ def _begin(pool: NumberPool, visitor_id: str | None) -> None:
 # extended only if it holds no number (fallback) or still holds its number.
 _PG_EXTEND = f"""
 WITH s AS (
-    SELECT id, tracking_number_id, marketing_data, is_overflow, visitor_id FROM {_S}
+    SELECT id, tracking_number_id, marketing_data, is_overflow, visitor_id, expires_at < %(refresh_before)s AS stale FROM {_S}
     WHERE {{where}} AND expires_at > %(now)s ORDER BY started_at DESC, id DESC LIMIT 1
 ), n AS (
     UPDATE {_T} t SET last_assigned_at = %(now)s FROM s
-    WHERE t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
+    WHERE s.stale AND t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
       AND t.kind = '{NumberKind.POOL}' AND t.status = '{NumberStatus.ACTIVE}'
     RETURNING t.number
+), h AS (
+    SELECT t.number FROM {_T} t, s
+    WHERE NOT s.stale AND t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
+      AND t.kind = '{NumberKind.POOL}' AND t.status = '{NumberStatus.ACTIVE}'
 ), u AS (
-    UPDATE {_S} x SET last_seen_at = %(now)s, expires_at = %(expires)s,
+    UPDATE {_S} x SET last_seen_at = %(now)s,
+        expires_at = CASE WHEN s.stale THEN %(expires)s ELSE x.expires_at END,
         page_url = CASE WHEN %(page)s = '' THEN x.page_url ELSE %(page)s END
-    FROM s WHERE x.id = s.id AND (s.tracking_number_id IS NULL OR EXISTS (SELECT 1 FROM n))
-    RETURNING x.id
+    FROM s WHERE x.id = s.id AND (s.tracking_number_id IS NULL OR EXISTS (SELECT 1 FROM n) OR EXISTS (SELECT 1 FROM h))
+    RETURNING x.expires_at
 )
-SELECT s.id, s.tracking_number_id, s.marketing_data, s.is_overflow, s.visitor_id, (SELECT number FROM n), EXISTS (SELECT 1 FROM u)
+SELECT s.id, s.tracking_number_id, s.marketing_data, s.is_overflow, s.visitor_id,
+    COALESCE((SELECT number FROM n), (SELECT number FROM h)), (SELECT expires_at FROM u)
 FROM s
 """
 _PG_EXTEND_VISITOR = _PG_EXTEND.format(where="pool_id = %(pool)s AND visitor_id = %(visitor)s")
@@ -341,7 +389,8 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
         # Client-side binding sends both statements at once: they run as one implicit transaction.
         cursor.execute(
             ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + sql,
-            {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url},
+            {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url,
+             "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool))},
         )
         if relax:
             cursor.nextset()
@@ -350,7 +399,7 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
         return None, (False, None, now)
     session = _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=row[3], visitor_id=row[4])
     number = row[5] if row[1] is not None else (pool.fallback_number or None)
-    return session, (bool(row[6]), number, expires_at)
+    return session, (row[6] is not None, number, row[6])
 
 
 def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None) -> Assignment:
@@ -407,7 +456,7 @@ def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveS
     The lookup is a statement of its own, so (READ COMMITTED) it sees whatever another tab of the
     visitor committed before the advisory lock was ours.
     """
-    params = [pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)]
+    params = [_refresh_before(pool, now), pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)]
     if not _client_binding():
         _begin(pool, visitor_id)
         return _fetch_live(_LIVE_SESSION_OF_VISITOR, params)
@@ -420,9 +469,7 @@ def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveS
         )
         cursor.nextset()
         row = cursor.fetchone()
-    if row is None:
-        return None
-    return _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=bool(row[3]), visitor_id=row[4])
+    return _live_session(row)
 
 
 _SESSION_INSERT_COLUMNS = (
@@ -553,7 +600,9 @@ def session_heartbeat(*, pool: NumberPool, visitor_id: str, session_id: int, now
         )
     with transaction.atomic():
         _begin(pool, None)
-        session = _fetch_live(_LIVE_SESSION_BY_ID, [session_id, pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)])
+        session = _fetch_live(
+            _LIVE_SESSION_BY_ID, [_refresh_before(pool, now), session_id, pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)]
+        )
         if session is None:
             return None
         held, number, expires_at = _extend(pool=pool, session=session, visit=None, now=now)

@@ -263,3 +263,21 @@ def test_new_visitor_costs_five_round_trips_on_postgresql_seven_queries_elsewher
     assert number.current_session_id == got.session_id and number.last_assigned_at == now
     session = NumberSession.objects.get(pk=got.session_id)
     assert (session.marketing_data, session.ip_address, session.expires_at) == ({"utm_source": "bing"}, "203.0.113.9", got.expires_at)
+
+
+def test_requests_within_the_refresh_interval_record_the_visit_without_moving_the_hold(pool, now):
+    (number,) = add_numbers(pool, "+14152000001")
+    first = number_assign(pool=pool, visit=visit("visitor-a1"), now=now)
+    soon = now + timedelta(seconds=30)  # refresh interval of a 1800 s session: 60 s
+
+    again = number_assign(pool=pool, visit=visit("visitor-a1", page_url="https://x.example.com/2"), now=soon)
+
+    assert again.expires_at == first.expires_at == now + timedelta(seconds=1800)
+    session = NumberSession.objects.get(pk=first.session_id)
+    assert (session.last_seen_at, session.expires_at, session.page_url) == (soon, first.expires_at, "https://x.example.com/2")
+    number.refresh_from_db()
+    assert number.last_assigned_at == now  # the stamp and the expiry move together, so "free" == "expired"
+    later = now + timedelta(seconds=61)
+    assert number_assign(pool=pool, visit=visit("visitor-a1"), now=later).expires_at == later + timedelta(seconds=1800)
+    number.refresh_from_db()
+    assert number.last_assigned_at == later
