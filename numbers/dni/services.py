@@ -322,6 +322,12 @@ def _extend(*, pool: NumberPool, session: _LiveSession, visit: Visit | None, now
     return True, number, expires_at
 
 
+def _visitor_key(pool: NumberPool, visitor_id: str) -> int:
+    """The advisory lock key of one visitor of one pool."""
+    digest = hashlib.blake2b(f"dni:{pool.pk}:{visitor_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _begin(pool: NumberPool, visitor_id: str | None) -> None:
     """First statement of a DNI transaction on PostgreSQL: relax the commit, lock the visitor. One round trip.
 
@@ -340,9 +346,8 @@ def _begin(pool: NumberPool, visitor_id: str | None) -> None:
     if not getattr(settings, "CALLTRACK_DNI_SYNCHRONOUS_COMMIT", False):
         parts.append("set_config('synchronous_commit', 'off', true)")
     if visitor_id is not None:
-        digest = hashlib.blake2b(f"dni:{pool.pk}:{visitor_id}".encode(), digest_size=8).digest()
         parts.append("pg_advisory_xact_lock(%s)")
-        params.append(int.from_bytes(digest, "big", signed=True))
+        params.append(_visitor_key(pool, visitor_id))
     if parts:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {', '.join(parts)}", params)
@@ -431,7 +436,18 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
             formatted=_formatted(outcome[1], visit.destination_text or visit.destination),
             expires_at=outcome[2], overflow=session.is_overflow, returning=True,
         )
-    # A new visitor, or one whose number was taken over (the path below ends its session), or not PostgreSQL.
+    if session is None and outcome is not None:
+        # PostgreSQL, no live session: most new visitors are served by one more round trip.
+        tiers = candidate_tiers(pool=pool, destination=visit.destination)
+        opened = _pg_open_on_free_number(pool=pool, tier=tiers[0], visit=visit, now=now, first_visit=True)
+        if opened is not None:
+            return Assignment(
+                session_id=opened[0], visitor_id=visit.visitor_id, number=opened[1],
+                formatted=_formatted(opened[1], visit.destination_text or visit.destination),
+                expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=False,
+            )
+    # A new visitor whose best tier is full, one whose number was taken over (the path below ends its
+    # session), a visitor whose other tab just opened a session, or not PostgreSQL.
     with transaction.atomic():
         session = _begin_and_fetch(pool, visit.visitor_id, now)
         if session is not None:
@@ -461,12 +477,8 @@ def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveS
         _begin(pool, visitor_id)
         return _fetch_live(_LIVE_SESSION_OF_VISITOR, params)
     relax = "" if getattr(settings, "CALLTRACK_DNI_SYNCHRONOUS_COMMIT", False) else "set_config('synchronous_commit', 'off', true), "
-    digest = hashlib.blake2b(f"dni:{pool.pk}:{visitor_id}".encode(), digest_size=8).digest()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {relax}pg_advisory_xact_lock(%s); {_LIVE_SESSION_OF_VISITOR}",
-            [int.from_bytes(digest, "big", signed=True), *params],
-        )
+        cursor.execute(f"SELECT {relax}pg_advisory_xact_lock(%s); {_LIVE_SESSION_OF_VISITOR}", [_visitor_key(pool, visitor_id), *params])
         cursor.nextset()
         row = cursor.fetchone()
     return _live_session(row)
@@ -478,10 +490,18 @@ _SESSION_INSERT_COLUMNS = (
 )
 
 
-def _pg_open_on_free_number(*, pool: NumberPool, tier: Tier, visit: Visit, now: datetime) -> tuple[int, str] | None:
+def _pg_open_on_free_number(
+    *, pool: NumberPool, tier: Tier, visit: Visit, now: datetime, first_visit: bool = False
+) -> tuple[int, str] | None:
     """PostgreSQL: lock the least recently assigned free number of ``tier``, open the session on it,
     stamp the number with its new holder and end the previous holder's session, in one statement.
-    (session id, number), or None when the tier has no free number."""
+    (session id, number), or None when the tier has no free number.
+
+    ``first_visit``: called outside the assignment's transaction for a visitor without a live
+    session. The visitor's advisory lock and the relaxed commit then go in the same round trip
+    (one implicit transaction in autocommit mode), and the pick is skipped if another request of
+    the visitor opened a session meanwhile (the pick is a statement of its own, so it sees it).
+    """
     free_since = now - timedelta(seconds=pool.session_lifetime)
     # The same rows and order as _take_free_number's query (and the index tracking_pool_lru_idx).
     pick_sql = (
@@ -490,7 +510,17 @@ def _pg_open_on_free_number(*, pool: NumberPool, tier: Tier, visit: Visit, now: 
         "ORDER BY last_assigned_at ASC NULLS FIRST, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED"
     )
     pick_params = [pool.pk, *tier.params, free_since]
-    sql = f"""
+    prefix, prefix_params = "", []
+    if first_visit:
+        pick_sql = pick_sql.replace(
+            " ORDER BY ",
+            f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s) ORDER BY ",
+        )
+        pick_params += [pool.pk, visit.visitor_id, now]
+        relax = connection.get_autocommit() and not getattr(settings, "CALLTRACK_DNI_SYNCHRONOUS_COMMIT", False)
+        prefix = ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + "SELECT pg_advisory_xact_lock(%s); "
+        prefix_params = [_visitor_key(pool, visit.visitor_id)]
+    sql = prefix + f"""
 WITH pick AS ({pick_sql}),
 ins AS (
     INSERT INTO {_S} ({_SESSION_INSERT_COLUMNS})
@@ -505,6 +535,7 @@ SELECT ins.id, pick.number, (SELECT count(*) FROM hold), (SELECT count(*) FROM p
 FROM ins JOIN pick ON pick.id = ins.tracking_number_id"""
     expires_at = now + timedelta(seconds=pool.session_lifetime)
     params = [
+        *prefix_params,
         *pick_params,
         pool.pk, visit.visitor_id, now, now, expires_at, visit.page_url, visit.page_url, visit.referrer, visit.destination,
         json.dumps(visit.marketing_data), visit.ip_address,
@@ -512,6 +543,8 @@ FROM ins JOIN pick ON pick.id = ins.tracking_number_id"""
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        while cursor.nextset():  # the prefix's results come first; the pick's is the last
+            pass
         row = cursor.fetchone()
     return (row[0], row[1]) if row else None
 

@@ -250,14 +250,14 @@ def test_returning_visitor_costs_one_statement_on_postgresql_five_queries_elsewh
     assert (session.last_seen_at, session.page_url) == (now + timedelta(seconds=10), "https://x.example.com/b")
 
 
-def test_new_visitor_costs_five_round_trips_on_postgresql_seven_queries_elsewhere(pool, now, django_assert_num_queries, on_postgres):
+def test_new_visitor_costs_two_round_trips_on_postgresql_seven_queries_elsewhere(pool, now, django_assert_num_queries, on_postgres):
     add_numbers(pool, "+14152000001", "+14152000002")
     number_assign(pool=pool, visit=visit("visitor-a1"), now=now)
-    # PostgreSQL: the one-statement look for a live session (none), savepoint, advisory lock with the look
-    # again, one statement that takes the number and opens the session, release savepoint.
+    # PostgreSQL: the one-statement look for a live session (none); then the visitor's advisory lock and
+    # one statement that takes the number and opens the session, sent together.
     # Elsewhere: savepoint, live session (none), free number, conditional take, session insert, number
     # stamp and holder, release savepoint.
-    with django_assert_num_queries(5 if on_postgres else 7):
+    with django_assert_num_queries(2 if on_postgres else 7):
         got = number_assign(pool=pool, visit=visit("visitor-b1", marketing_data={"utm_source": "bing"}, ip_address="203.0.113.9"), now=now)
     number = TrackingNumber.objects.get(number=got.number)
     assert number.current_session_id == got.session_id and number.last_assigned_at == now
