@@ -15,6 +15,13 @@ Concurrency (the invariant: while a pool has free numbers, no number is shown to
   taken over (the overflow policy "reuse the oldest") is ended and its visitor gets a new number.
 * Two first requests of the same visitor (two tabs) are serialized by a transaction-level advisory
   lock on PostgreSQL, so a visitor never holds two numbers.
+* A hold is pushed forward at most every :func:`refresh_seconds`; the number's stamp and the
+  session's expiry always move together, so "number free" and "session expired" are one instant.
+
+Speed (bench/dni.py): on PostgreSQL a returning visitor costs one statement and a new visitor two
+round trips (plain SQL with data-modifying CTEs; the commit does not wait for the WAL flush unless
+CALLTRACK_DNI_SYNCHRONOUS_COMMIT). Elsewhere (SQLite) the same rules run as ORM queries in one
+transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,12 +41,12 @@ from django.utils.dateparse import parse_datetime
 
 from calltrack import phone
 from numbers.dni import geo
+from numbers.dni.matching import ANY, Tier, candidate_tiers
 from numbers.models import (
     NumberKind,
     NumberPool,
     NumberSession,
     NumberStatus,
-    NumberType,
     OverflowPolicy,
     PoolNumberType,
     TrackingNumber,
@@ -100,59 +107,6 @@ def _assignment(session: NumberSession, number: str | None, *, visit: Visit, ret
 
 def _pool_numbers(pool: NumberPool) -> QuerySet[TrackingNumber]:
     return TrackingNumber.objects.filter(pool=pool, kind=NumberKind.POOL, status=NumberStatus.ACTIVE)
-
-
-class Tier(NamedTuple):
-    """One step of type-for-type matching: the same filter for the ORM (``q``) and as plain SQL."""
-
-    name: str
-    q: Q
-    sql: str = "TRUE"
-    params: tuple[Any, ...] = ()
-
-
-_GEOGRAPHIC = (NumberType.LOCAL, NumberType.MOBILE)
-
-
-def _geographic(name: str, *, area_codes: list[str] | None = None) -> Tier:
-    q = Q(number_type__in=_GEOGRAPHIC)
-    sql = f"number_type IN ('{_GEOGRAPHIC[0]}', '{_GEOGRAPHIC[1]}')"
-    if area_codes is None:
-        return Tier(name, q, sql)
-    return Tier(
-        name, q & Q(area_code__in=area_codes), f"{sql} AND area_code IN ({', '.join(['%s'] * len(area_codes))})", tuple(area_codes)
-    )
-
-
-_TOLL_FREE = Tier("toll-free", Q(number_type=NumberType.TOLL_FREE), f"number_type = '{NumberType.TOLL_FREE}'")
-_ANY = Tier("any", Q())
-
-
-def candidate_tiers(*, pool: NumberPool, destination: str) -> list[Tier]:
-    """The filters to try in order, best match first: type for type, then area code, state, any.
-
-    A toll-free destination gets toll-free numbers; a local one local numbers of its area code
-    (where the pool has some free), then of its state, then any local number. The pool's
-    ``number_type`` restricts the type; without a destination any number of that type fits.
-    """
-    wants = pool.number_type
-    dest_type = phone.number_type(destination) if destination else ""
-    if wants == PoolNumberType.TOLL_FREE or (wants == PoolNumberType.MATCH and dest_type == NumberType.TOLL_FREE):
-        return [_TOLL_FREE]
-    if wants == PoolNumberType.MATCH and not destination:
-        return [_ANY]
-    tiers: list[Tier] = []
-    if destination and pool.match_area_code:
-        area = phone.area_code(destination)
-        if area:
-            tiers.append(_geographic(f"area code {area}", area_codes=[area]))
-            if destination.startswith("+1"):
-                state = geo.nanp_state(area)
-                others = sorted(geo.nanp_area_codes_in_state(state) - {area})
-                if others:
-                    tiers.append(_geographic(f"state {state}", area_codes=others))
-    tiers.append(_geographic("local"))
-    return tiers
 
 
 def _take_free_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
@@ -595,10 +549,10 @@ def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: boo
     opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
     if opened is not None:
         return opened
-    if pool.number_type == PoolNumberType.MATCH and tiers[-1] is not _ANY:
+    if pool.number_type == PoolNumberType.MATCH and tiers[-1] is not ANY:
         # The pool holds no number of the destination's type at all (not merely none free): any type beats none.
         if not _pool_numbers(pool).filter(tiers[-1].q).exists():
-            tiers = [_ANY]
+            tiers = [ANY]
             opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
             if opened is not None:
                 return opened
