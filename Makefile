@@ -28,6 +28,7 @@ install-dev: $(VENV)/.dev
 demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_load
+	$(BIN)/python manage.py calltrack_schedules
 	$(MAKE) --no-print-directory run
 
 ## Serve the app (runserver) and the django-q2 cluster together; Ctrl-C stops both.

@@ -26,7 +26,6 @@ from tracking.models import (
     ConversionKind,
     ConversionRule,
     ConversionSide,
-    ConversionStatus,
     Handler,
     IVROption,
     RoutingStrategy,
@@ -169,6 +168,11 @@ def demo_load(*, calls: int = 60, seed: int = 7) -> dict[str, int]:
     if not Call.objects.filter(call_sid__startswith="CADEMO").exists():
         _demo_calls(rng, calls, static_numbers, pool_numbers, pool, handlers, sources)
 
+    # The real conversion rules value the finished demo calls (and add the postback campaign's examples).
+    from tracking.demo_conversions import demo_conversions_load
+
+    demo_conversions_load()
+
     return {
         "sources": Source.objects.count(), "handlers": Handler.objects.count(), "campaigns": Campaign.objects.count(),
         "tracking_numbers": TrackingNumber.objects.count(), "pools": NumberPool.objects.count(), "calls": Call.objects.count(),
@@ -210,17 +214,6 @@ def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, source
             landing_page=session.landing_page if session else "",
             reject_reason="caller is on the blocked list" if rejected else "",
         )
-        if rejected:
-            call.conversion_status = ConversionStatus.NOT_CONVERTED
-            call.conversion_reason = "rejected calls never convert"
-        elif talk >= 90:
-            call.converted, call.conversion_status, call.converted_at = True, ConversionStatus.CONVERTED, call.ended_at
-            call.revenue, call.payout = (Decimal("45"), Decimal("25")) if talk >= 300 else (Decimal("25"), Decimal("15"))
-            call.conversion_reason = f"timer: connected {talk}s (>= {'300' if talk >= 300 else '90'}s)"
-        else:
-            call.conversion_status = ConversionStatus.NOT_CONVERTED
-            call.conversion_reason = f"timer: connected {talk}s, below the 90s threshold"
-        call.save()
         if not rejected:
             CallAttempt.objects.create(
                 call=call, sequence=0, handler=handler, receiving_number=handler.receiving_number, number_dialed=handler.receiving_number.number,

@@ -175,5 +175,16 @@ CALLTRACK_DNI_DEMO = env.bool("CALLTRACK_DNI_DEMO", default=DEBUG)
 # False (default): DNI assignments do not wait for PostgreSQL's WAL flush (sessions are short-lived).
 CALLTRACK_DNI_SYNCHRONOUS_COMMIT = env.bool("CALLTRACK_DNI_SYNCHRONOUS_COMMIT", default=False)
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
+# PostgreSQL only: voice webhooks commit without waiting for the disk (SET LOCAL synchronous_commit = off).
+# Faster; a database crash may lose the last fraction of a second of call records (never corrupts them).
+CALLTRACK_VOICE_ASYNC_COMMIT = env.bool("CALLTRACK_VOICE_ASYNC_COMMIT", default=False)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# Outgoing webhooks (tracking/services/webhooks.py): seconds to wait for the receiver, tries before "failed",
+# and the first retry's delay in seconds (doubling each time, at most an hour).
+CALLTRACK_WEBHOOK_TIMEOUT = env.float("CALLTRACK_WEBHOOK_TIMEOUT", default=10)
+CALLTRACK_WEBHOOK_MAX_ATTEMPTS = env.int("CALLTRACK_WEBHOOK_MAX_ATTEMPTS", default=5)
+CALLTRACK_WEBHOOK_RETRY_BASE = env.int("CALLTRACK_WEBHOOK_RETRY_BASE", default=30)
+# Number lifecycle: how far back pool autoscaling looks for the peak; how long the simulated carrier takes to port.
+CALLTRACK_AUTOSCALE_WINDOW_MINUTES = env.int("CALLTRACK_AUTOSCALE_WINDOW_MINUTES", default=24 * 60)
+CALLTRACK_LOCAL_PORT_SECONDS = env.int("CALLTRACK_LOCAL_PORT_SECONDS", default=0)

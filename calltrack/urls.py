@@ -4,10 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from calltrack import views
+from tracking import views as tracking_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("numbers.urls")),
+    # Conversions (issue 7): the conversion endpoint and totals, and handlers' signed CRM postbacks.
+    path("api/v1/", include("tracking.api.urls")),
+    path("postback/<int:handler_id>/<str:token>/", tracking_views.postback, name="postback"),
+    path("", include("routing.urls")),
 ]

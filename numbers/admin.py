@@ -207,3 +207,9 @@ class LocalCarrierNumberAdmin(admin.ModelAdmin):
     search_fields = ["number", "area_code"]
     show_full_result_count = False
     readonly_fields = ["updated_at"]
+
+
+# Number lifecycle (issue 5) and pool life (issue 4): actions, the port-in form, pool chart and resize log.
+from numbers import admin_lifecycle  # noqa: E402
+
+admin_lifecycle.install(TrackingNumberAdmin, NumberPoolAdmin)

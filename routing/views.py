@@ -1,1 +1,180 @@
+"""Twilio's voice webhooks. Thin: check the signature, read the form, call ``routing.services``, answer TwiML.
 
+Every path answers TwiML with ``Content-Type: text/xml``. A bad or missing signature is refused with 403
+before anything is read or written. Any failure while routing (an exception, a missing parameter, an
+unknown number, a database error) is logged with the CallSid and answered with the fail-safe dial.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
+from django.views.decorators.csrf import csrf_exempt
+from twilio.request_validator import RequestValidator
+
+from routing import services, twiml
+from tracking.models import Call
+
+log = logging.getLogger("calltrack.routing")
+
+
+def public_base_url(request: HttpRequest) -> str:
+    """The scheme and host Twilio called: CALLTRACK_PUBLIC_BASE_URL, else X-Forwarded-Proto/Host, else the request's."""
+    if settings.CALLTRACK_PUBLIC_BASE_URL:
+        return settings.CALLTRACK_PUBLIC_BASE_URL.rstrip("/")
+    meta = request.META
+    proto = (meta.get("HTTP_X_FORWARDED_PROTO") or "").split(",")[0].strip() or request.scheme
+    host = (meta.get("HTTP_X_FORWARDED_HOST") or "").split(",")[0].strip() or meta.get("HTTP_HOST") or (
+        f"{meta.get('SERVER_NAME', 'localhost')}:{meta.get('SERVER_PORT', '80')}"
+    )
+    return f"{proto}://{host}"
+
+
+def called_url(request: HttpRequest) -> str:
+    """The exact URL Twilio signed: our public base, the path, and the query string byte for byte as sent."""
+    query = request.META.get("QUERY_STRING", "")
+    return public_base_url(request) + request.path + (f"?{query}" if query else "")
+
+
+def signature_valid(request: HttpRequest) -> bool:
+    if not settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE:
+        return True
+    signature = request.META.get("HTTP_X_TWILIO_SIGNATURE", "")
+    token = settings.TWILIO_AUTH_TOKEN
+    if not signature or not token:
+        return False
+    params = request.POST if request.method == "POST" else QueryDict()
+    return RequestValidator(token).validate(called_url(request), params, signature)
+
+
+def _begin() -> None:
+    """Inside the request's transaction: opt out of waiting for the disk on commit, when configured."""
+    if settings.CALLTRACK_VOICE_ASYNC_COMMIT and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _xml(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type=twiml.CONTENT_TYPE)
+
+
+def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
+    """Signature check, TwiML answer and the never-a-500 rule for one webhook.
+
+    ``on_error``: 'failsafe' (the call's flow depends on the answer: dial the fail-safe) or 'empty' (a
+    notification: answer an empty ``<Response/>``). ``optimistic``: the view takes an ``optimistic`` flag and
+    is run a second time, with it off, when its first transaction ends in an IntegrityError (a retried CallSid).
+    """
+
+    def wrap(view: Callable[[HttpRequest, QueryDict, services.Links], str]) -> Callable:
+        @csrf_exempt
+        @wraps(view)
+        def handle(request: HttpRequest) -> HttpResponse:
+            if request.method not in ("POST", "GET"):
+                return HttpResponse(status=405, headers={"Allow": "POST, GET"})
+            if not signature_valid(request):
+                log.warning("refused %s: bad or missing X-Twilio-Signature (CallSid %s)", request.path, request.POST.get("CallSid", "?"))
+                return HttpResponseForbidden("bad or missing X-Twilio-Signature", content_type="text/plain")
+            params = request.POST if request.method == "POST" else request.GET
+            sid = params.get("CallSid", "")
+            try:
+                # One transaction per request: one commit, and a failure leaves nothing half-written behind.
+                links = services.Links(public_base_url(request))
+                if not optimistic:
+                    with transaction.atomic():
+                        _begin()
+                        return _xml(view(request, params, links))
+                try:
+                    with transaction.atomic():
+                        _begin()
+                        return _xml(view(request, params, links, optimistic=True))
+                except IntegrityError:
+                    with transaction.atomic():
+                        _begin()
+                        return _xml(view(request, params, links, optimistic=False))
+            except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
+                log.exception("CallSid %s: %s failed (%s); answering with the %s", sid or "?", request.path, exc, on_error)
+                if on_error == "empty":
+                    return _xml(twiml.empty())
+                return _xml(services.failsafe_answer(call_sid=sid, to=params.get("To", ""), caller=params.get("From", "")))
+
+        return handle
+
+    return wrap
+
+
+def _int(params: QueryDict, name: str) -> int:
+    raw = (params.get(name) or "").strip()
+    if not raw.isdigit():
+        raise services.ParamError(f"{name} must be a whole number, got {raw!r}")
+    return int(raw)
+
+
+def _call(request: HttpRequest, params: QueryDict) -> Call:
+    """The call named in our own callback URL (``?call=``); its CallSid must match Twilio's."""
+    call = Call.objects.select_related("campaign", "tracking_number", "source").get(pk=_int(request.GET, "call"))
+    sid = params.get("CallSid", "")
+    if sid and sid != call.call_sid:
+        raise services.ParamError(f"CallSid {sid} does not belong to call {call.pk}")
+    return call
+
+
+@twilio_webhook(on_error="failsafe", optimistic=True)
+def incoming(request: HttpRequest, params: QueryDict, links: services.Links, *, optimistic: bool = False) -> str:
+    """``POST /voice/incoming`` ("A call comes in"): record the call and answer with the first step."""
+    call_in = services.IncomingCall.from_params(params)
+    tracking_number = services.tracking_number_for(call_in.called, caller=call_in.caller)
+    call, created = services.call_start(incoming=call_in, tracking_number=tracking_number, optimistic=optimistic)
+    return services.incoming_answer(call=call, tracking_number=tracking_number, links=links, created=created)
+
+
+@twilio_webhook(on_error="failsafe")
+def gather(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """The IVR menu's ``<Gather action>`` (and its no-input ``<Redirect>``)."""
+    return services.gather_answer(
+        call=_call(request, params), digits=params.get("Digits", ""), round_no=_int(request.GET, "round"), links=links
+    )
+
+
+@twilio_webhook(on_error="failsafe")
+def dial_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """The ``<Dial action>``: record the result of a step and answer with the next one."""
+    raw = (params.get("DialCallDuration") or "0").strip()
+    return services.dial_result_answer(
+        call=_call(request, params), seq=_int(request.GET, "seq"), dial_status=(params.get("DialCallStatus") or "").strip(),
+        duration=int(raw) if raw.isdigit() else 0, links=links,
+    )
+
+
+@twilio_webhook(on_error="empty")
+def attempt_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """A dialled leg's ``<Number statusCallback>`` (answered, completed ...)."""
+    raw = (params.get("CallDuration") or "0").strip()
+    services.attempt_status_record(
+        attempt_id=_int(request.GET, "attempt"), status=(params.get("CallStatus") or "").strip(), duration=int(raw) if raw.isdigit() else 0
+    )
+    return twiml.empty()
+
+
+@twilio_webhook(on_error="empty")
+def whisper(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """The ``<Number url>``: said to the handler before the caller is connected."""
+    return services.whisper_answer(attempt_id=_int(request.GET, "attempt"))
+
+
+@twilio_webhook(on_error="failsafe")
+def voicemail(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """The voicemail's ``<Record action>``."""
+    return services.voicemail_record(call=_call(request, params), recording_url=params.get("RecordingUrl", ""))
+
+
+@twilio_webhook(on_error="empty")
+def status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """``POST /voice/status``: the number's status callback (call progress and its final status)."""
+    services.call_status_record(params=params)
+    return twiml.empty()

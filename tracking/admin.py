@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from calltrack import charts
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
+from routing.timeline import call_timeline
 from tracking import selectors
 from tracking.models import (
     Call,
@@ -24,8 +26,12 @@ from tracking.models import (
     IVROption,
     Source,
     Webhook,
+    WebhookAttempt,
     WebhookDelivery,
+    WebhookEvent,
 )
+from tracking.services import conversions as conversion_services
+from tracking.services import webhooks as webhook_services
 
 
 @admin.register(Source)
@@ -66,15 +72,28 @@ class HandlerAdmin(admin.ModelAdmin):
     search_fields = ["name", "buyer_id", "receiving_number__number", "receiving_number__label"]
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["postback_url", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled"]}),
         ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
         ("Caps", {"fields": ["concurrency_cap", ("hourly_cap", "daily_cap", "monthly_cap", "total_cap"), "cap_counts"]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
         ("Tag criteria", {"fields": ["tag_criteria"]}),
+        ("CRM postback", {"fields": ["postback_url"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.display(description="postback URL")
+    def postback_url(self, obj: Handler):
+        if not obj.pk:
+            return "Save the handler to get its postback URL."
+        url = conversion_services.postback_url(handler_id=obj.pk)
+        return format_html(
+            "<code>{}?call_id=[call_id]</code><br>Give this URL to the handler's CRM: a GET or POST with call_id, "
+            "call_sid or caller_number converts the call once, if the campaign's conversion rule for this handler is "
+            "a postback rule (within its time limit). Keep it secret: it authorises this handler.",
+            url,
+        )
 
 
 class CampaignHandlerInline(admin.TabularInline):
@@ -91,17 +110,48 @@ class IVROptionInline(admin.TabularInline):
     fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "response"]
 
 
+class ConversionRuleFormSet(forms.BaseInlineFormSet):
+    """Refuses two kinds of rule deciding the same side for the same party (which one would pay?)."""
+
+    def clean(self) -> None:
+        super().clean()
+        rules = []
+        for i, form in enumerate(self.forms):
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("kind"):
+                continue
+            handler = data.get("handler")
+            rules.append(conversion_services.Rule(id=i, kind=data["kind"], side=data.get("side") or "both", handler_id=handler.pk if handler else None))
+        names = {h.pk: h.name for h in Handler.objects.filter(pk__in=[r.handler_id for r in rules if r.handler_id])}
+        try:
+            conversion_services.rules_validate(rules, handler_names=names)
+        except conversion_services.ConversionRuleError as exc:
+            raise ValidationError(str(exc))
+
+
 class ConversionRuleInline(admin.TabularInline):
     model = ConversionRule
+    formset = ConversionRuleFormSet
     extra = 0
     autocomplete_fields = ["handler"]
     fields = ["handler", "side", "kind", "min_duration", "revenue", "payout", "postback_window", "dedupe_window", "dedupe_scope"]
 
 
+class WebhookForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple, help_text=Webhook._meta.get_field("events").help_text
+    )
+
+    class Meta:
+        model = Webhook
+        fields = "__all__"
+
+
 class WebhookInline(admin.StackedInline):
     model = Webhook
+    form = WebhookForm
     extra = 0
-    fields = ["name", "enabled", "events", "url", "method", "body_template"]
+    fields = ["name", "enabled", "events", "url", "method", "body_template", "secret"]
     show_change_link = True
 
 
@@ -166,6 +216,48 @@ class CallEventInline(admin.TabularInline):
         return False
 
 
+class WebhookDeliveryInline(admin.TabularInline):
+    """The webhooks this call sent, each try's answer; re-send with the action on the calls list or the delivery."""
+
+    model = WebhookDelivery
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "event", "webhook", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "tries", "open"]
+    readonly_fields = fields
+    verbose_name_plural = "webhook deliveries"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("webhook").prefetch_related("attempt_log")
+
+    @admin.display(description="tries")
+    def tries(self, obj: WebhookDelivery):
+        return format_html_join(
+            "", "<div>#{} {} {} ({} ms): {}</div>",
+            ((a.number, a.at.strftime("%Y-%m-%d %H:%M:%S"), a.status_code or a.error, a.duration_ms, a.response_excerpt[:80]) for a in obj.attempt_log.all()),
+        )
+
+    @admin.display(description="")
+    def open(self, obj: WebhookDelivery):
+        return format_html('<a href="{}">details / re-send</a>', reverse("admin:tracking_webhookdelivery_change", args=[obj.pk]))
+
+
+def _resend(modeladmin, request, deliveries) -> None:
+    sent = refused = 0
+    for delivery in deliveries:
+        try:
+            webhook_services.webhook_delivery_resend(delivery=delivery)
+            sent += 1
+        except webhook_services.DeliveryNotResendable:
+            refused += 1
+    if sent:
+        modeladmin.message_user(request, f"{sent} deliveries queued again.", messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(request, f"{refused} deliveries are still being tried and were left alone.", messages.WARNING)
+
+
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
     list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
@@ -174,16 +266,32 @@ class CallAdmin(admin.ModelAdmin):
     list_select_related = ["campaign", "source", "handler"]
     date_hierarchy = "started_at"
     show_full_result_count = False
-    inlines = [CallAttemptInline, CallEventInline]
-    readonly_fields = [f.name for f in Call._meta.fields] + ["margin"]
+    inlines = [CallAttemptInline, CallEventInline, WebhookDeliveryInline]
+    actions = ["resend_failed_webhooks", "convert_by_postback"]
+    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline"]
     fieldsets = [
         (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
+        ("Routing timeline", {"fields": ["timeline"]}),
         ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
         ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
         ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "marketing_data", "tags"]}),
         ("Routing", {"fields": ["decision", "plan_index", "fallback_step", "used_failsafe", "recording_url", "voicemail_url"]}),
         ("Value", {"fields": ["conversion_status", "converted", "converted_at", "conversion_reason", "revenue", "payout", "payout_reason", "margin"]}),
+        ("Conversion sides", {"fields": ["revenue_converted", "payout_converted", "conversion_evaluated_at"]}),
     ]
+
+    @admin.action(description="Re-send the failed webhook deliveries of the selected calls")
+    def resend_failed_webhooks(self, request, queryset) -> None:
+        _resend(self, request, WebhookDelivery.objects.filter(call__in=queryset, status="failed"))
+
+    @admin.action(description="Convert the selected calls (as the handler's postback would)")
+    def convert_by_postback(self, request, queryset) -> None:
+        for call in queryset:
+            try:
+                conversion_services.call_convert(call=call, source="admin")
+                self.message_user(request, f"Call #{call.pk} converted.", messages.SUCCESS)
+            except conversion_services.ConversionRefused as exc:
+                self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -191,6 +299,10 @@ class CallAdmin(admin.ModelAdmin):
     @admin.display(description="margin")
     def margin(self, obj: Call):
         return obj.margin
+
+    @admin.display(description="timeline")
+    def timeline(self, obj: Call):
+        return call_timeline(obj)
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
@@ -262,11 +374,24 @@ class ConversionRuleAdmin(admin.ModelAdmin):
 
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
+    form = WebhookForm
     list_display = ["__str__", "campaign", "enabled", "method", "url"]
     list_filter = ["enabled", "method"]
     search_fields = ["name", "url", "campaign__name"]
     autocomplete_fields = ["campaign"]
     list_select_related = ["campaign"]
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "at", "duration_ms", "status_code", "error", "response_excerpt", "outcome"]
+    readonly_fields = fields
+    verbose_name_plural = "tries"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(WebhookDelivery)
@@ -277,6 +402,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_select_related = ["webhook", "call"]
     show_full_result_count = False
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [WebhookAttemptInline]
+    actions = ["resend"]
+
+    @admin.action(description="Re-send the selected deliveries (failed or delivered)")
+    def resend(self, request, queryset) -> None:
+        _resend(self, request, queryset)
 
     def has_add_permission(self, request) -> bool:
         return False

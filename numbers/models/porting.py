@@ -72,6 +72,8 @@ class LocalCarrierNumber(models.Model):
     class State(models.TextChoices):
         AVAILABLE = "available", "Available"
         OWNED = "owned", "Owned by us"
+        PORTING_IN = "porting_in", "Porting in"
+        PORTING_OUT = "porting_out", "Porting out"
         PORTED_OUT = "ported_out", "Ported out"
 
     number = models.CharField(max_length=20, unique=True, help_text="A number in the simulated carrier's stock (E.164).")
@@ -80,6 +82,8 @@ class LocalCarrierNumber(models.Model):
     area_code = models.CharField(max_length=6, blank=True, db_index=True, help_text="The number's area code.")
     voice_url = models.URLField(max_length=500, blank=True, help_text="Where the carrier sends incoming calls (our /voice/incoming).")
     status_callback = models.URLField(max_length=500, blank=True, help_text="Where the carrier reports call status (our /voice/status).")
+    port_request_id = models.CharField(max_length=40, blank=True, db_index=True, help_text="The simulated port this number is part of.")
+    other_carrier = models.CharField(max_length=100, blank=True, help_text="The carrier a simulated port comes from or goes to.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

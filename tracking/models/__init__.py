@@ -7,6 +7,7 @@ from tracking.models.calls import (
     CallStatus,
     ConversionStatus,
     DeliveryStatus,
+    WebhookAttempt,
     WebhookDelivery,
 )
 from tracking.models.campaigns import (
@@ -28,7 +29,7 @@ from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, 
 
 __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
-    "DeliveryStatus", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
+    "DeliveryStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
 ]

@@ -36,6 +36,14 @@ class CallQuerySet(models.QuerySet):
     def between(self, start, end) -> CallQuerySet:
         return self.filter(started_at__gte=start, started_at__lt=end)
 
+    def handler_conversions(self, handler, since, until=None) -> CallQuerySet:
+        """Calls that converted for ``handler`` (its revenue side) with ``since <= converted_at < until``.
+
+        What a handler's caps count when its ``cap_counts`` is "converted calls".
+        """
+        qs = self.filter(handler=handler, revenue_converted=True, converted_at__gte=since)
+        return qs.filter(converted_at__lt=until) if until is not None else qs
+
 
 class Call(models.Model):
     call_sid = models.CharField("CallSid", max_length=64, unique=True)
@@ -78,10 +86,17 @@ class Call(models.Model):
     conversion_status = models.CharField(max_length=20, choices=ConversionStatus.choices, default=ConversionStatus.PENDING)
     converted = models.BooleanField(default=False, db_index=True)
     converted_at = models.DateTimeField(null=True, blank=True)
-    conversion_reason = models.CharField(max_length=300, blank=True, help_text="Why the call did or did not convert.")
+    conversion_reason = models.CharField(max_length=300, blank=True, help_text="Why the call did or did not convert (the revenue side).")
+    revenue_converted = models.BooleanField(
+        default=False, help_text="The handler's side converted (the handler pays us); conversion caps count these."
+    )
+    payout_converted = models.BooleanField(default=False, help_text="The source's side converted (we pay the source).")
+    conversion_evaluated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the conversion rules were applied to the completed call (once)."
+    )
     revenue = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
-    payout_reason = models.CharField(max_length=300, blank=True)
+    payout_reason = models.CharField(max_length=300, blank=True, help_text="Why the source's side did or did not convert.")
 
     objects = CallQuerySet.as_manager()
 
@@ -92,6 +107,7 @@ class Call(models.Model):
             models.Index(fields=["source", "started_at"]),
             models.Index(fields=["handler", "started_at"]),
             models.Index(fields=["caller_number", "started_at"]),
+            models.Index(fields=["handler", "revenue_converted", "converted_at"], name="call_handler_conversions"),
         ]
 
     def __str__(self) -> str:
@@ -201,3 +217,22 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.url} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One try at sending a delivery: what the receiver answered, and when."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField(help_text="1 for the first try.")
+    at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, help_text="Timeout or connection error, when there was no answer.")
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(max_length=10, choices=DeliveryStatus.choices, help_text="What this try led to.")
+
+    class Meta:
+        ordering = ["delivery", "number", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.number}: {self.status_code or self.error} ({self.outcome})"

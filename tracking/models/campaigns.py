@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
+from tracking import webhook_templates
 
 
 class RoutingStrategy(models.TextChoices):
@@ -218,6 +220,21 @@ class ConversionRule(models.Model):
         who = f" ({self.handler})" if self.handler_id else ""
         return f"{self.get_kind_display()}{who}"
 
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.side == ConversionSide.REVENUE and self.payout:
+            errors["payout"] = "A revenue-only rule pays no payout: leave it at 0, or add a payout rule."
+        if self.side == ConversionSide.PAYOUT and self.revenue:
+            errors["revenue"] = "A payout-only rule earns no revenue: leave it at 0, or add a revenue rule."
+        if self.kind == ConversionKind.POSTBACK and not self.postback_window:
+            errors["postback_window"] = "Give the minutes after the call in which the CRM may confirm (at least 1)."
+        if self.dedupe_window == 0:
+            errors["dedupe_window"] = "Leave blank for no de-duplication, or give at least 1 hour."
+        if self.kind != ConversionKind.TIMER and self.min_duration:
+            errors["min_duration"] = "Only timer rules have a duration; leave it at 0."
+        if errors:
+            raise ValidationError(errors)
+
 
 def _webhook_secret() -> str:
     return secrets.token_urlsafe(32)
@@ -244,7 +261,7 @@ class Webhook(models.Model):
     events = models.JSONField(default=list, help_text="Which call events send this webhook.")
     url = models.URLField(max_length=1000, help_text="Where to send it. Replacement tokens like [caller_number] may appear in the URL.")
     method = models.CharField(max_length=10, choices=WebhookMethod.choices, default=WebhookMethod.POST_JSON, help_text="How the data is sent.")
-    body_template = models.TextField(blank=True, help_text="Body with replacement tokens; blank sends every call field.")
+    body_template = models.TextField(blank=True, help_text=webhook_templates.HELP_TEXT)
     secret = models.CharField(max_length=100, default=_webhook_secret, help_text="Signs each delivery (HMAC-SHA256 of the body in the X-Calltrack-Signature header).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -256,5 +273,22 @@ class Webhook(models.Model):
 
     def clean(self) -> None:
         valid = set(WebhookEvent.values)
+        errors: dict[str, str] = {}
         if not isinstance(self.events, list) or not self.events or not set(self.events) <= valid:
-            raise ValidationError({"events": f"Choose one or more of: {', '.join(WebhookEvent.values)}."})
+            errors["events"] = f"Choose one or more of: {', '.join(WebhookEvent.values)}."
+        for field, where in (("url", "URL"), ("body_template", "body template")):
+            try:
+                webhook_templates.validate(getattr(self, field) or "", where=where)
+            except webhook_templates.TemplateError as exc:
+                errors[field] = str(exc)
+        if "body_template" not in errors and self.body_template.strip():
+            if self.method == WebhookMethod.GET:
+                errors["body_template"] = "A GET sends no body: put the tokens in the URL's query string, or choose POST."
+            elif self.method == WebhookMethod.POST_JSON:
+                rendered = webhook_templates.render(self.body_template, values=webhook_templates.sample_values(), escape="json")
+                try:
+                    json.loads(rendered)
+                except ValueError as exc:
+                    errors["body_template"] = f"The body is not valid JSON once tokens are filled in: {exc}."
+        if errors:
+            raise ValidationError(errors)

@@ -9,9 +9,14 @@ outgoing webhooks hook in, always after the surrounding transaction commits.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import transaction
+
 from tracking.models import Call, CallEvent
+
+logger = logging.getLogger(__name__)
 
 
 def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, Any] | None = None) -> CallEvent:
@@ -20,5 +25,30 @@ def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, An
 
 
 def call_lifecycle_notify(*, call: Call, event: str, message: str = "", data: dict[str, Any] | None = None) -> None:
-    """Record a lifecycle event of ``call`` (one of WebhookEvent's values)."""
+    """Record a lifecycle event of ``call`` (one of WebhookEvent's values), then, once the surrounding
+    transaction commits: on ``call.completed`` apply the conversion rules (which may emit ``call.converted``),
+    and queue the deliveries of the campaign's webhooks listening to ``event``.
+
+    Never sends HTTP itself: deliveries run in django-q2 workers, so a slow or dead receiver cannot delay
+    the voice request. The after-commit work is robust: an error there is logged, never raised into the
+    voice webhook. Not idempotent: call once per event.
+    """
     call_event_record(call=call, kind=event, message=message or event.replace(".", " "), data=data)
+    call_id = call.pk
+    transaction.on_commit(lambda: _after_commit(call_id=call_id, event=event), robust=True)
+
+
+def _after_commit(*, call_id: int, event: str) -> None:
+    from tracking.services.conversions import call_conversion_evaluate
+    from tracking.services.webhooks import webhook_deliveries_queue
+
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return
+    if event == "call.completed":
+        # First, so the call.completed webhooks carry the outcome, revenue and payout.
+        try:
+            call = call_conversion_evaluate(call=call)
+        except Exception:
+            logger.exception("conversion rules failed for call %s", call_id)
+    webhook_deliveries_queue(call=call, event=event)

@@ -23,7 +23,7 @@ def drop_lru_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('numbers', '0002_initial'),
+        ('numbers', '0003_lifecycle'),
     ]
 
     operations = [

@@ -1,0 +1,292 @@
+"""Benchmark of the voice hot path: gunicorn + PostgreSQL, signed Twilio flows from a load generator.
+
+    python bench/voice.py [--seconds 20] [--workers 3] [--clients 6]
+
+1. (Re)creates the PostgreSQL database ``ct_bench_voice`` (DATABASE_URL's server, default
+   postgres://postgres@127.0.0.1:5432), migrates it and loads a realistic data set: 1,000 handlers over
+   50 campaigns (mixed strategies, half of them capped, business hours, tag criteria), 10,000 tracking numbers.
+2. Starts gunicorn on 127.0.0.1 on a random free port (DEBUG off, signature checks on).
+3. Floor phase: a trivial Django view answering fixed TwiML, on the same server, for ``--seconds``.
+4. Voice phase: each client plays Twilio for whole calls: signed ``/voice/incoming`` -> ``/voice/dial-status``
+   (a quarter not answered, so the plan's next step is dialled too) -> ``/voice/status`` completed.
+5. Prints calls routed per second, p50/p99 latency of /voice/incoming, the floor's figures and the ratios;
+   stops gunicorn whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing import get_context
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+from xml.etree import ElementTree
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "ct_bench_voice"
+TOKEN = "bench-auth-token-0123456789abcdef"
+SERVER_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(port: int, *, async_commit: bool = False) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}", "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false",
+        "SECRET_KEY": "bench-secret-key-" + "x9Qz" * 12, "ALLOWED_HOSTS": "127.0.0.1", "TWILIO_AUTH_TOKEN": TOKEN,
+        "CALLTRACK_VALIDATE_TWILIO_SIGNATURE": "true", "LOG_LEVEL": "WARNING", "CALLTRACK_PUBLIC_BASE_URL": "",
+        "PYTHONPATH": str(ROOT), "CALLTRACK_VOICE_ASYNC_COMMIT": "true" if async_commit else "false",
+    })
+    return env
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def load_data(env: dict[str, str]) -> list[str]:
+    """Migrate and load the data set in a child process; returns the tracking numbers."""
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0", "--noinput"], cwd=ROOT, env=env, check=True)
+    code = r"""
+import random
+from numbers.models import ReceivingNumber, TrackingNumber
+from tracking.models import Campaign, CampaignHandler, Handler, Source
+rng = random.Random(42)
+strategies = ["priority_weight"] * 3 + ["round_robin", "sequential", "simultaneous", "least_connected"]
+sources = Source.objects.bulk_create(Source(name=f"Source {i}", source_id=f"src-{i}") for i in range(20))
+campaigns = Campaign.objects.bulk_create(
+    Campaign(name=f"Campaign {i}", campaign_id=f"c-{i}", routing_strategy=strategies[i % len(strategies)],
+             sticky_routing=i % 5 == 0, company_phone="+13039990000", failsafe_number="+13039990001")
+    for i in range(50))
+lines = ReceivingNumber.objects.bulk_create(ReceivingNumber(number=f"+1303{2000000 + i:07d}", label=f"Line {i}", country="US") for i in range(1000))
+handlers = []
+for i, line in enumerate(lines):
+    capped = i % 2 == 0
+    handlers.append(Handler(
+        name=f"Handler {i}", receiving_number=line, priority=1 + i % 3, weight=1 + i % 5,
+        concurrency_cap=25 if capped else None, hourly_cap=100000 if capped else None, daily_cap=200000 if capped else None,
+        timezone=rng.choice(["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"]),
+        always_open=i % 4 != 3, business_hours={d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        tag_criteria=[{"key": "caller_state", "op": "not_one_of", "value": ["AK", "HI"]}] if i % 7 == 0 else [],
+    ))
+handlers = Handler.objects.bulk_create(handlers)
+CampaignHandler.objects.bulk_create(
+    CampaignHandler(campaign=campaigns[i // 20], handler=h, position=i % 20) for i, h in enumerate(handlers))
+numbers = TrackingNumber.objects.bulk_create(
+    TrackingNumber(number=f"+1415{2000000 + i:07d}", campaign=campaigns[i % 50], source=sources[i % 20], area_code="415", country="US",
+                   marketing_data={"utm_source": "google", "utm_campaign": f"c{i % 50}"})
+    for i in range(10000))
+print("\n".join(n.number for n in numbers))
+"""
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return [line for line in out.stdout.split() if line.startswith("+1")]
+
+
+# --- load ------------------------------------------------------------------------------------------------------
+
+
+def _sign(url: str, params: dict[str, str]) -> str:
+    from twilio.request_validator import RequestValidator
+
+    return RequestValidator(TOKEN).compute_signature(url, params)
+
+
+class Client:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname, parts.port
+
+    def post(self, url: str, params: dict[str, str]) -> tuple[float, int, bytes]:
+        if url.startswith("/"):
+            url = self.base + url
+        parts = urlsplit(url)
+        body = urlencode(params)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": _sign(url, params)}
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request("POST", path, body, headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        return time.perf_counter() - start, response.status, data
+
+
+def _dial_action(xml: bytes) -> str | None:
+    dial = ElementTree.fromstring(xml).find("Dial")
+    return dial.get("action") if dial is not None else None
+
+
+def run_clients(mode: str, base: str, numbers: list[str], seconds: float, clients: int, worker_id: int, queue) -> None:
+    """One load-generator process: ``clients`` threads looping whole flows until the deadline."""
+    deadline = time.monotonic() + seconds
+    results: list[tuple[str, float, int]] = []  # (kind, latency, status)
+    lock = threading.Lock()
+
+    def loop(tid: int) -> None:
+        rng = random.Random(worker_id * 1000 + tid)
+        client = Client(base)
+        n = 0
+        local: list[tuple[str, float, int]] = []
+        while time.monotonic() < deadline:
+            n += 1
+            sid = f"CA{worker_id:02d}{tid:02d}{n:08d}{rng.getrandbits(64):016x}"[:34]
+            common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"+1415555{rng.randrange(10000):04d}",
+                      "To": rng.choice(numbers), "CallStatus": "ringing", "Direction": "inbound"}
+            if mode == "floor":
+                latency, status, _ = client.post("/bench/floor", common)
+                local.append(("floor", latency, status))
+                continue
+            latency, status, body = client.post("/voice/incoming", common)
+            local.append(("incoming", latency, status))
+            action = _dial_action(body) if status == 200 else None
+            steps = 0
+            while action and steps < 3:
+                steps += 1
+                answered = rng.random() < 0.75
+                params = {**common, "CallStatus": "in-progress", "DialCallStatus": "completed" if answered else "no-answer",
+                          "DialCallDuration": str(rng.randrange(20, 300)) if answered else "0"}
+                latency, status, body = client.post(action, params)
+                local.append(("dial", latency, status))
+                action = None if answered or status != 200 else _dial_action(body)
+            latency, status, _ = client.post("/voice/status", {**common, "CallStatus": "completed", "CallDuration": "60", "SequenceNumber": "5"})
+            local.append(("status", latency, status))
+            local.append(("flow", 0.0, 200))
+        with lock:
+            results.extend(local)
+
+    threads = [threading.Thread(target=loop, args=(t,)) for t in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put(results)
+
+
+def phase(mode: str, base: str, numbers: list[str], seconds: float, clients: int, processes: int) -> dict[str, list]:
+    ctx = get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=run_clients, args=(mode, base, numbers, seconds, clients, i, queue)) for i in range(processes)]
+    started = time.monotonic()
+    for p in procs:
+        p.start()
+    results: list[tuple[str, float, int]] = []
+    for _ in procs:
+        results.extend(queue.get(timeout=seconds + 120))
+    for p in procs:
+        p.join(timeout=30)
+    elapsed = time.monotonic() - started
+    by_kind: dict[str, list] = {}
+    for kind, latency, status in results:
+        by_kind.setdefault(kind, []).append((latency, status))
+    by_kind["_elapsed"] = [elapsed]
+    return by_kind
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    parts = urlsplit(base)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="Length of each phase (default 20).")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3).")
+    parser.add_argument("--clients", type=int, default=4, help="Client threads per load process (default 4).")
+    parser.add_argument("--processes", type=int, default=2, help="Load-generator processes (default 2).")
+    parser.add_argument("--async-commit", action="store_true", help="Run with CALLTRACK_VOICE_ASYNC_COMMIT=true.")
+    args = parser.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = server_env(port, async_commit=args.async_commit)
+    print(f"database {DB_NAME}: recreating and loading 1,000 handlers / 50 campaigns / 10,000 tracking numbers ...", flush=True)
+    recreate_database()
+    numbers = load_data(env)
+    print(f"loaded {len(numbers)} tracking numbers; starting gunicorn ({args.workers} workers) on {base}", flush=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "bench.wsgi_app:application", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
+         "--log-level", "warning", "--timeout", "60"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    try:
+        wait_ready(base)
+        phase("voice", base, numbers, 2, 2, 1)  # warm-up: imports, connections, caches
+        floor = phase("floor", base, numbers, args.seconds, args.clients, args.processes)
+        voice = phase("voice", base, numbers, args.seconds, args.clients, args.processes)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    report(floor, voice, args)
+
+
+def report(floor: dict[str, list], voice: dict[str, list], args: argparse.Namespace) -> None:
+    f_elapsed, v_elapsed = floor["_elapsed"][0], voice["_elapsed"][0]
+    f_lat = [lat for lat, _ in floor["floor"]]
+    inc = voice.get("incoming", [])
+    inc_lat = [lat for lat, _ in inc]
+    errors = sum(1 for kind, rows in voice.items() if not kind.startswith("_") for _, st in rows if st != 200)
+    requests = sum(len(rows) for kind, rows in voice.items() if kind in ("incoming", "dial", "status"))
+    floor_rps = len(f_lat) / f_elapsed
+    routed = len(inc) / v_elapsed
+    print()
+    print(f"phase length {args.seconds:.0f}s, gunicorn sync workers {args.workers}, load {args.processes} processes x {args.clients} threads, "
+          f"async commit {'on' if args.async_commit else 'off'}, load average {os.getloadavg()[0]:.1f}")
+    print(f"floor  (fixed TwiML view): {floor_rps:8.1f} req/s   p50 {pct(f_lat, 50):6.2f} ms   p99 {pct(f_lat, 99):6.2f} ms")
+    print(f"voice  /voice/incoming   : {routed:8.1f} calls routed/s   p50 {pct(inc_lat, 50):6.2f} ms   p99 {pct(inc_lat, 99):6.2f} ms")
+    print(f"voice  all webhooks      : {requests / v_elapsed:8.1f} req/s ({len(voice.get('flow', [])) / v_elapsed:.1f} whole flows/s: incoming + dial results + status)")
+    for kind in ("dial", "status"):
+        lat = [lat for lat, _ in voice.get(kind, [])]
+        if lat:
+            print(f"       /voice/{'dial-status' if kind == 'dial' else 'status':<16}: p50 {pct(lat, 50):6.2f} ms   p99 {pct(lat, 99):6.2f} ms   ({len(lat)} requests)")
+    print(f"errors (non-200): {errors}")
+    print(f"ratio: calls routed/s vs floor req/s = {routed / floor_rps:.0%};  all webhook req/s vs floor = {requests / v_elapsed / floor_rps:.0%}")
+    print(f"target p99 < 50 ms: {'met' if pct(inc_lat, 99) < 50 else 'NOT met'};  target >= 40% of floor: "
+          f"{'met' if requests / v_elapsed / floor_rps >= 0.4 else 'NOT met'} (requests), {'met' if routed / floor_rps >= 0.4 else 'NOT met'} (calls)")
+    if statistics.mean(inc_lat) <= 0:
+        raise SystemExit("no data")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""Every django-q2 schedule calltrack needs, in one list (kept in the database by ``manage.py calltrack_schedules``)."""
+
+from __future__ import annotations
+
+from numbers.tasks import SCHEDULES as NUMBER_SCHEDULES
+
+# (name, function path, schedule type, minutes)
+SCHEDULES: list[tuple[str, str, str, int | None]] = [
+    *NUMBER_SCHEDULES,
+    ("calltrack: close expired postback waits", "tracking.tasks.conversions_expire", "H", None),
+]

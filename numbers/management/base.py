@@ -1,0 +1,83 @@
+"""What the numbers commands share: argument lookups and turning refusals into one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Model
+
+from numbers.models import NumberPool
+from numbers.providers import CarrierError
+from numbers.services.errors import NumberError
+from tracking.models import Campaign, Source
+
+T = TypeVar("T")
+
+
+def _find(model: type[Model], text: str, key: str, what: str, flag: str) -> Any:
+    value = (text or "").strip()
+    match = model.objects.filter(**{f"{key}__iexact": value}).first()
+    if match is None and value.isdigit():
+        match = model.objects.filter(pk=int(value)).first()
+    if match is None:
+        named = list(model.objects.filter(name__iexact=value)[:2])
+        if len(named) > 1:
+            raise CommandError(f"{flag}: several {what}s are named '{value}'; give its ID ({key}).")
+        match = named[0] if named else None
+    if match is None:
+        raise CommandError(f"{flag}: no {what} '{value}' (give its {key}, id or name).")
+    return match
+
+
+def find_pool(text: str) -> NumberPool:
+    return _find(NumberPool, text, "key", "pool", "--pool")
+
+
+def find_campaign(text: str) -> Campaign:
+    return _find(Campaign, text, "campaign_id", "campaign", "--campaign")
+
+
+def find_source(text: str) -> Source:
+    return _find(Source, text, "source_id", "source", "--source")
+
+
+class NumbersCommand(BaseCommand):
+    """A thin command: parse, call one service, print. Refusals exit 1 with a one-line reason on stderr."""
+
+    actor_label = ""
+
+    def service(self, func: Callable[..., T], **kwargs: Any) -> T:
+        try:
+            return func(**kwargs)
+        except NumberError as exc:
+            for problem in exc.problems[1:] if len(exc.problems) > 1 else []:
+                self.stderr.write(f"  {problem}")
+            raise CommandError(str(exc) if len(exc.problems) <= 1 else f"{exc} (first: {exc.problems[0]})")
+        except CarrierError as exc:
+            raise CommandError(f"The carrier refused: {exc}")
+
+    def progress_printer(self, label: str) -> Callable[[str, int, int], None]:
+        """A progress bar on a terminal, plain lines (every 10%) otherwise."""
+        tty = getattr(self.stdout, "isatty", lambda: False)() or getattr(self.stdout._out, "isatty", lambda: False)()
+        state = {"last": -1}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if total <= 0:
+                return
+            percent = int(done * 100 / total)
+            if tty:
+                bar = "#" * (percent // 4)
+                sys.stdout.write(f"\r{label} {stage:8} [{bar:<25}] {percent:3d}% {done}/{total}")
+                if done >= total:
+                    sys.stdout.write("\n")
+                sys.stdout.flush()
+            elif percent // 10 != state["last"] or done >= total:
+                key = percent // 10 if done < total else 10 + (stage == "writing")
+                if key != state["last"]:
+                    state["last"] = key
+                    self.stdout.write(f"{label}: {stage} {done}/{total} ({percent}%)")
+
+        return show

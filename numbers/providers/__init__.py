@@ -1,0 +1,32 @@
+"""Carriers: ``get_carrier()`` returns the one CALLTRACK_CARRIER names (``local`` by default)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from numbers.providers.base import AvailableNumber, Carrier, CarrierError, PortStatusResult, PurchasedNumber
+
+__all__ = ["AvailableNumber", "Carrier", "CarrierError", "PortStatusResult", "PurchasedNumber", "get_carrier", "webhook_urls"]
+
+CARRIERS = ("local", "twilio")
+
+
+def get_carrier(name: str | None = None) -> Carrier:
+    name = (name or getattr(settings, "CALLTRACK_CARRIER", "local") or "local").lower()
+    if name == "local":
+        from numbers.providers.local import LocalCarrier
+
+        return LocalCarrier()
+    if name == "twilio":
+        from numbers.providers.twilio import TwilioCarrier
+
+        return TwilioCarrier.from_settings()
+    raise ImproperlyConfigured(f"CALLTRACK_CARRIER={name!r} is not a carrier; choose one of {', '.join(CARRIERS)}.")
+
+
+def webhook_urls() -> tuple[str, str]:
+    """Absolute voice and status URLs the carrier calls (from CALLTRACK_PUBLIC_BASE_URL)."""
+    base = (getattr(settings, "CALLTRACK_PUBLIC_BASE_URL", "") or "http://localhost:8000").rstrip("/")
+    # Fixed paths: operators paste them into Twilio too (see calltrack/urls.py).
+    return f"{base}/voice/incoming", f"{base}/voice/status"

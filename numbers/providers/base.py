@@ -1,0 +1,78 @@
+"""The carrier interface: what calltrack needs from whoever owns the phone lines.
+
+One small surface (search, buy, configure, release, port in, port out) so the
+services never know which carrier is behind it. Every failure is a
+:class:`CarrierError` whose ``str()`` is a sentence an operator can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class CarrierError(Exception):
+    """A carrier refused or failed; ``str()`` says why in plain words.
+
+    ``code`` is a short machine word (``unavailable``, ``auth``, ``rate_limited``,
+    ``not_found``, ``invalid``, ``failed``) so callers can decide to retry.
+    """
+
+    def __init__(self, message: str, *, code: str = "failed") -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class AvailableNumber:
+    number: str  # E.164
+    number_type: str  # local | toll_free | mobile
+    area_code: str = ""
+    region: str = ""
+    locality: str = ""
+
+
+@dataclass(frozen=True)
+class PurchasedNumber:
+    number: str
+    carrier_id: str
+
+
+@dataclass(frozen=True)
+class PortStatusResult:
+    """A port's state at the carrier, in our words (PortStatus values)."""
+
+    status: str  # submitted | completed | rejected
+    reason: str = ""
+    numbers: list[str] = field(default_factory=list)
+
+
+class Carrier(Protocol):
+    name: str
+
+    def search(
+        self, *, country: str = "US", number_type: str = "local", area_code: str = "", contains: str = "",
+        near_number: str = "", limit: int = 20,
+    ) -> list[AvailableNumber]:
+        """Numbers we could buy now; fewer than ``limit`` (maybe none) when the inventory runs short."""
+
+    def buy(self, *, number: str, voice_url: str, status_url: str) -> PurchasedNumber:
+        """Buy ``number`` with its voice webhook and status callback already set."""
+
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str) -> None:
+        """Point an owned number's voice webhook and status callback at us."""
+
+    def release(self, *, number: str, carrier_id: str) -> None:
+        """Give an owned number back. Releasing a number the carrier no longer has is not an error."""
+
+    def port_in_start(self, *, numbers: list[str], loa_name: str, loa_address: str, losing_carrier: str = "") -> str:
+        """Ask the carrier to port ``numbers`` in; returns the carrier's request id."""
+
+    def port_in_status(self, *, request_id: str) -> PortStatusResult:
+        """Where a port-in stands."""
+
+    def port_out_start(self, *, number: str, carrier_id: str, to_carrier: str) -> str:
+        """Note that ``number`` is leaving for ``to_carrier``; returns a reference."""
+
+    def port_out_status(self, *, number: str, carrier_id: str) -> PortStatusResult:
+        """``completed`` once the number has left us."""

@@ -1,0 +1,223 @@
+"""The ``local`` carrier: a simulated carrier whose inventory lives in the database.
+
+A fresh machine without credentials can search, buy, release and port numbers.
+Inventory is made on demand and deterministically: the same area code on the
+same database always offers the same numbers, and every number is valid for
+``phonenumbers`` (real area codes and exchanges, never the 555 range).
+
+Ports take ``CALLTRACK_LOCAL_PORT_SECONDS`` (0 by default: done at the first
+status check). A port-in of a number this carrier holds as unassigned
+inventory is rejected ("not in service at the losing carrier"), which gives
+tests and demos a deterministic rejection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import timedelta
+
+import phonenumbers
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from calltrack import phone
+from numbers.models import LocalCarrierNumber
+from numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
+
+TOLL_FREE_PREFIXES = ("800", "833", "844", "855", "866", "877", "888")
+State = LocalCarrierNumber.State
+
+
+def _carrier_id(number: str) -> str:
+    return "LN" + hashlib.sha1(number.encode()).hexdigest()[:32]
+
+
+def _candidates(prefix: str, contains: str, count: int, seed: str) -> list[str]:
+    """Deterministic, valid numbers starting with NANP area code ``prefix``."""
+    rng = random.Random(f"calltrack-local:{seed}:{prefix}:{contains}")
+    found: list[str] = []
+    tries = 0
+    while len(found) < count and tries < count * 40:
+        tries += 1
+        exchange = rng.randint(200, 999)
+        if exchange % 100 == 11 or exchange == 555:  # N11 service codes and the fictional 555 exchange
+            continue
+        line = f"{rng.randint(0, 9999):04d}"
+        if contains and len(contains) <= 4:
+            line = (line[: 4 - len(contains)] + contains)
+        elif contains and len(contains) <= 7:
+            national = f"{contains:0>7}"[-7:]
+            exchange, line = int(national[:3]), national[3:]
+            if exchange < 200:
+                continue
+        candidate = f"+1{prefix}{exchange:03d}{line}"
+        try:
+            parsed = phonenumbers.parse(candidate)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed) and candidate not in found:
+            found.append(candidate)
+        if contains and len(contains) > 4:
+            break  # only one number can end in a 5-7 digit pattern
+    return found
+
+
+class LocalCarrier:
+    name = "local"
+
+    def search(
+        self, *, country: str = "US", number_type: str = "local", area_code: str = "", contains: str = "",
+        near_number: str = "", limit: int = 20,
+    ) -> list[AvailableNumber]:
+        if country.upper() not in ("US", "CA"):
+            raise CarrierError(f"The local carrier only has US and Canadian numbers, not {country}.", code="invalid")
+        if near_number:
+            try:
+                near = phone.to_e164(near_number)
+            except phone.InvalidPhoneNumber as exc:
+                raise CarrierError(str(exc), code="invalid")
+            number_type = "toll_free" if phone.number_type(near) == "toll_free" else "local"
+            area_code = phone.area_code(near) if number_type == "local" else ""
+        contains = "".join(ch for ch in contains if ch.isdigit())
+        if number_type == "toll_free":
+            prefixes = [area_code] if area_code in TOLL_FREE_PREFIXES else list(TOLL_FREE_PREFIXES)
+            if area_code and area_code not in TOLL_FREE_PREFIXES:
+                raise CarrierError(f"{area_code} is not a toll-free prefix ({', '.join(TOLL_FREE_PREFIXES)}).", code="invalid")
+        else:
+            if not area_code:
+                raise CarrierError("Give an area code (or a number to buy near) for local numbers.", code="invalid")
+            if not (len(area_code) == 3 and area_code.isdigit()):
+                raise CarrierError(f"'{area_code}' is not a 3-digit area code.", code="invalid")
+            prefixes = [area_code]
+        self._stock(prefixes=prefixes, number_type=number_type, contains=contains, wanted=limit)
+        rows = LocalCarrierNumber.objects.filter(state=State.AVAILABLE, area_code__in=prefixes, number_type=number_type)
+        if contains:
+            rows = rows.filter(number__contains=contains)
+        return [
+            AvailableNumber(number=row.number, number_type=row.number_type, area_code=row.area_code,
+                            region=phone.country(row.number), locality=phone.geo_description(row.number))
+            for row in rows.order_by("number")[:limit]
+        ]
+
+    def _stock(self, *, prefixes: list[str], number_type: str, contains: str, wanted: int) -> None:
+        """Top up the available inventory for these prefixes so a search can return ``wanted`` numbers."""
+        for prefix in prefixes:
+            have = LocalCarrierNumber.objects.filter(state=State.AVAILABLE, area_code=prefix)
+            if contains:
+                have = have.filter(number__contains=contains)
+            missing = wanted - have.count()
+            if missing <= 0:
+                continue
+            existing = LocalCarrierNumber.objects.filter(area_code=prefix).count()
+            # Seeded by how much of the prefix already exists, so each top-up is new yet reproducible.
+            fresh = _candidates(prefix, contains, missing + existing + 10, seed=str(existing // 1000))
+            taken = set(LocalCarrierNumber.objects.filter(number__in=fresh).values_list("number", flat=True))
+            rows = [
+                LocalCarrierNumber(number=n, number_type=number_type, area_code=prefix)
+                for n in fresh if n not in taken
+            ][:missing]
+            LocalCarrierNumber.objects.bulk_create(rows, ignore_conflicts=True)
+
+    def buy(self, *, number: str, voice_url: str, status_url: str) -> PurchasedNumber:
+        with transaction.atomic():
+            row = LocalCarrierNumber.objects.select_for_update().filter(number=number).first()
+            if row is None:
+                try:
+                    kind = phone.number_type(phone.to_e164(number))
+                except phone.InvalidPhoneNumber as exc:
+                    raise CarrierError(str(exc), code="invalid")
+                row = LocalCarrierNumber(number=number, number_type="toll_free" if kind == "toll_free" else "local",
+                                         area_code=phone.area_code(number))
+            elif row.state != State.AVAILABLE:
+                raise CarrierError(f"{number} is no longer available to buy.", code="unavailable")
+            row.state = State.OWNED
+            row.voice_url, row.status_callback = voice_url, status_url
+            row.port_request_id = ""
+            row.save()
+        return PurchasedNumber(number=number, carrier_id=_carrier_id(number))
+
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str) -> None:
+        updated = LocalCarrierNumber.objects.filter(number=number, state__in=[State.OWNED, State.PORTING_OUT]).update(
+            voice_url=voice_url, status_callback=status_url, updated_at=timezone.now()
+        )
+        if not updated:
+            raise CarrierError(f"{number} is not a number on this account.", code="not_found")
+
+    def release(self, *, number: str, carrier_id: str) -> None:
+        LocalCarrierNumber.objects.filter(number=number, state__in=[State.OWNED, State.PORTING_OUT]).update(
+            state=State.AVAILABLE, voice_url="", status_callback="", port_request_id="", updated_at=timezone.now()
+        )
+
+    # --- porting -------------------------------------------------------------------------------------------------
+
+    def _port_ready(self, since) -> bool:
+        delay = int(getattr(settings, "CALLTRACK_LOCAL_PORT_SECONDS", 0))
+        return timezone.now() >= since + timedelta(seconds=delay)
+
+    def port_in_start(self, *, numbers: list[str], loa_name: str, loa_address: str, losing_carrier: str = "") -> str:
+        if not numbers:
+            raise CarrierError("A port-in needs at least one number.", code="invalid")
+        if not (loa_name and loa_address):
+            raise CarrierError("A port-in needs the LOA name and address.", code="invalid")
+        owned = list(LocalCarrierNumber.objects.filter(number__in=numbers).exclude(
+            state__in=[State.AVAILABLE, State.PORTED_OUT]).values_list("number", flat=True))
+        if owned:
+            raise CarrierError(f"Already on this account: {', '.join(sorted(owned))}.", code="invalid")
+        request_id = "LP" + hashlib.sha1(f"{sorted(numbers)}{timezone.now().isoformat()}".encode()).hexdigest()[:32]
+        with transaction.atomic():
+            existing = {row.number: row for row in LocalCarrierNumber.objects.select_for_update().filter(number__in=numbers)}
+            for number in numbers:
+                row = existing.get(number)
+                # An unassigned inventory number is "not in service" elsewhere: remember it, the port will be rejected.
+                rejected = row is not None and row.state == State.AVAILABLE
+                row = row or LocalCarrierNumber(number=number, number_type=phone.number_type(number), area_code=phone.area_code(number))
+                row.other_carrier = "rejected" if rejected else (losing_carrier or "other")
+                row.state = State.PORTING_IN
+                row.port_request_id = request_id
+                row.save()
+        return request_id
+
+    def port_in_status(self, *, request_id: str) -> PortStatusResult:
+        rows = list(LocalCarrierNumber.objects.filter(port_request_id=request_id))
+        if not rows:
+            raise CarrierError(f"No port-in {request_id} at the local carrier.", code="not_found")
+        numbers = sorted(row.number for row in rows)
+        if any(row.state == State.OWNED for row in rows):
+            return PortStatusResult(status="completed", numbers=numbers)
+        if all(row.state == State.AVAILABLE for row in rows):
+            bad = [row.number for row in rows if row.other_carrier == "rejected"]
+            return PortStatusResult(status="rejected", reason=f"Not in service at the losing carrier: {', '.join(bad)}.", numbers=numbers)
+        if not self._port_ready(min(row.updated_at for row in rows)):
+            return PortStatusResult(status="submitted", numbers=numbers)
+        bad = [row.number for row in rows if row.other_carrier == "rejected"]
+        if bad:
+            LocalCarrierNumber.objects.filter(port_request_id=request_id).update(state=State.AVAILABLE, updated_at=timezone.now())
+            return PortStatusResult(status="rejected", reason=f"Not in service at the losing carrier: {', '.join(bad)}.", numbers=numbers)
+        LocalCarrierNumber.objects.filter(port_request_id=request_id).update(state=State.OWNED, updated_at=timezone.now())
+        return PortStatusResult(status="completed", numbers=numbers)
+
+    def port_out_start(self, *, number: str, carrier_id: str, to_carrier: str) -> str:
+        reference = "LO" + hashlib.sha1(f"{number}{timezone.now().isoformat()}".encode()).hexdigest()[:32]
+        updated = LocalCarrierNumber.objects.filter(number=number, state=State.OWNED).update(
+            state=State.PORTING_OUT, other_carrier=to_carrier, port_request_id=reference, updated_at=timezone.now()
+        )
+        if not updated:
+            if LocalCarrierNumber.objects.filter(number=number, state=State.PORTING_OUT).exists():
+                return LocalCarrierNumber.objects.get(number=number).port_request_id
+            raise CarrierError(f"{number} is not a number on this account.", code="not_found")
+        return reference
+
+    def port_out_status(self, *, number: str, carrier_id: str) -> PortStatusResult:
+        row = LocalCarrierNumber.objects.filter(number=number).first()
+        if row is None or row.state in (State.PORTED_OUT, State.AVAILABLE):
+            return PortStatusResult(status="completed", numbers=[number])
+        if row.state != State.PORTING_OUT:
+            return PortStatusResult(status="rejected", reason=f"{number} is not porting out.", numbers=[number])
+        if not self._port_ready(row.updated_at):
+            return PortStatusResult(status="submitted", numbers=[number])
+        row.state = State.PORTED_OUT
+        row.voice_url = row.status_callback = ""
+        row.save()
+        return PortStatusResult(status="completed", numbers=[number])

@@ -1,0 +1,189 @@
+"""The ``twilio`` carrier, through the official SDK.
+
+Numbers: ``AvailablePhoneNumbers`` (search), ``IncomingPhoneNumbers`` (buy with
+``VoiceUrl`` = /voice/incoming and ``StatusCallback`` = /voice/status, update,
+delete). Porting in: the Numbers v1 ``Porting/PortIn`` API. Twilio has no
+port-out API (the gaining carrier starts it with the account's PIN); a port
+out is complete once the number has left the account (its IncomingPhoneNumber
+is gone).
+
+Twilio's errors become :class:`CarrierError` sentences (number taken, bad
+credentials, rate limit, ...). Tests pass an ``http_client`` that records
+requests instead of sending them; nothing here touches the network on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http import HttpClient
+from twilio.rest import Client
+from twilio.rest.numbers.v1.porting_port_in import PortingPortInList
+
+from numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
+
+# https://www.twilio.com/docs/api/errors
+_ERRORS: dict[int, tuple[str, str]] = {
+    20003: ("auth", "Twilio refused the credentials (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN): {msg}"),
+    20404: ("not_found", "Twilio does not know this resource: {msg}"),
+    20429: ("rate_limited", "Twilio is rate limiting us; try again in a minute: {msg}"),
+    21421: ("invalid", "Twilio says the phone number is invalid: {msg}"),
+    21422: ("unavailable", "The number is no longer available to buy at Twilio: {msg}"),
+    21452: ("unavailable", "Twilio has no numbers left in this area code: {msg}"),
+}
+
+# Port-in statuses as the Numbers v1 API reports them, in our words.
+_PORT_DONE = {"completed"}
+_PORT_FAILED = {"canceled", "cancelled", "expired", "rejected"}
+
+
+def _clean(msg: str) -> str:
+    return re.sub(r"^HTTP \d+ error: ", "", msg or "").strip() or "no details"
+
+
+def carrier_error(exc: TwilioException) -> CarrierError:
+    """Turn an SDK exception into a sentence for the operator."""
+    if isinstance(exc, TwilioRestException | TwilioServiceException):
+        msg = _clean(getattr(exc, "msg", "") or getattr(exc, "detail", "") or getattr(exc, "title", ""))
+        status, code = exc.status, exc.code
+        if code in _ERRORS:
+            kind, template = _ERRORS[code]
+            return CarrierError(template.format(msg=msg), code=kind)
+        if status == 401:
+            return CarrierError(_ERRORS[20003][1].format(msg=msg), code="auth")
+        if status == 429:
+            return CarrierError(_ERRORS[20429][1].format(msg=msg), code="rate_limited")
+        if status == 404:
+            return CarrierError(_ERRORS[20404][1].format(msg=msg), code="not_found")
+        return CarrierError(f"Twilio answered {status} (error {code}): {msg}", code="failed")
+    return CarrierError(f"Twilio failed: {exc}", code="failed")
+
+
+def _split_address(text: str) -> dict[str, str]:
+    """'1 Main St\\nSpringfield, IL 62701' -> the address object Porting/PortIn wants."""
+    lines = [part.strip() for part in re.split(r"[\n;]", text) if part.strip()]
+    address = {"street": lines[0] if lines else text.strip(), "street_2": "", "city": "", "state": "", "zip": "", "country": "US"}
+    if len(lines) > 1:
+        match = re.match(r"^(?P<city>[^,]+),\s*(?P<state>[A-Za-z]{2})\s+(?P<zip>[\d-]{5,10})$", lines[-1])
+        if match:
+            address.update(match.groupdict())
+            if len(lines) > 2:
+                address["street_2"] = ", ".join(lines[1:-1])
+        else:
+            address["street_2"] = ", ".join(lines[1:])
+    return address
+
+
+class TwilioCarrier:
+    name = "twilio"
+
+    def __init__(self, *, account_sid: str, auth_token: str, http_client: HttpClient | None = None) -> None:
+        if not (account_sid and auth_token):
+            raise CarrierError("The twilio carrier needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.", code="auth")
+        self.account_sid = account_sid
+        self.client = Client(account_sid, auth_token, http_client=http_client)
+
+    @classmethod
+    def from_settings(cls, *, http_client: HttpClient | None = None) -> TwilioCarrier:
+        return cls(account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN, http_client=http_client)
+
+    def _call(self, func, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TwilioException as exc:
+            raise carrier_error(exc) from exc
+
+    def search(
+        self, *, country: str = "US", number_type: str = "local", area_code: str = "", contains: str = "",
+        near_number: str = "", limit: int = 20,
+    ) -> list[AvailableNumber]:
+        country_numbers = self.client.api.v2010.account.available_phone_numbers(country.upper())
+        listing = country_numbers.toll_free if number_type == "toll_free" else country_numbers.local
+        if number_type == "mobile":
+            listing = country_numbers.mobile
+        options: dict[str, Any] = {"voice_enabled": True, "limit": limit}
+        if area_code:
+            if not area_code.isdigit():
+                raise CarrierError(f"'{area_code}' is not an area code (digits only).", code="invalid")
+            options["area_code"] = int(area_code)
+        if contains:
+            options["contains"] = contains
+        if near_number:
+            options["near_number"] = near_number
+        found = self._call(listing.list, **options)
+        kind = "toll_free" if number_type == "toll_free" else number_type
+        return [
+            AvailableNumber(
+                number=item.phone_number, number_type=kind,
+                area_code=item.phone_number[2:5] if item.phone_number.startswith("+1") else "",
+                region=item.region or "", locality=item.locality or "",
+            )
+            for item in found
+        ]
+
+    def buy(self, *, number: str, voice_url: str, status_url: str) -> PurchasedNumber:
+        created = self._call(
+            self.client.api.v2010.account.incoming_phone_numbers.create,
+            phone_number=number, voice_url=voice_url, voice_method="POST",
+            status_callback=status_url, status_callback_method="POST",
+        )
+        return PurchasedNumber(number=created.phone_number, carrier_id=created.sid)
+
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str) -> None:
+        sid = carrier_id or self._sid_for(number)
+        self._call(
+            self.client.api.v2010.account.incoming_phone_numbers(sid).update,
+            voice_url=voice_url, voice_method="POST", status_callback=status_url, status_callback_method="POST",
+        )
+
+    def _sid_for(self, number: str) -> str:
+        found = self._call(self.client.api.v2010.account.incoming_phone_numbers.list, phone_number=number, limit=1)
+        if not found:
+            raise CarrierError(f"{number} is not a number on the Twilio account.", code="not_found")
+        return found[0].sid
+
+    def release(self, *, number: str, carrier_id: str) -> None:
+        try:
+            sid = carrier_id or self._sid_for(number)
+            self._call(self.client.api.v2010.account.incoming_phone_numbers(sid).delete)
+        except CarrierError as exc:
+            if exc.code != "not_found":  # already gone: releasing is done
+                raise
+
+    def port_in_start(self, *, numbers: list[str], loa_name: str, loa_address: str, losing_carrier: str = "") -> str:
+        request = PortingPortInList.NumbersV1PortingPortInCreate({
+            "account_sid": self.account_sid,
+            "phone_numbers": [{"phone_number": n} for n in numbers],
+            "losing_carrier_information": {
+                "customer_name": loa_name,
+                "authorized_representative": loa_name,
+                "customer_type": "Business",
+                "address": _split_address(loa_address),
+            },
+        })
+        created = self._call(self.client.numbers.v1.porting_port_ins.create, request)
+        return created.port_in_request_sid
+
+    def port_in_status(self, *, request_id: str) -> PortStatusResult:
+        fetched = self._call(self.client.numbers.v1.porting_port_ins(request_id).fetch)
+        state = (fetched.port_in_request_status or "").strip().lower().replace("_", " ")
+        numbers = [item.get("phone_number", "") if isinstance(item, dict) else str(item) for item in fetched.phone_numbers or []]
+        if state in _PORT_DONE:
+            return PortStatusResult(status="completed", numbers=numbers)
+        if state in _PORT_FAILED:
+            reason = fetched.order_cancellation_reason or f"Twilio marked the port-in {state}."
+            return PortStatusResult(status="rejected", reason=reason, numbers=numbers)
+        return PortStatusResult(status="submitted", reason=state, numbers=numbers)
+
+    def port_out_start(self, *, number: str, carrier_id: str, to_carrier: str) -> str:
+        # Twilio has no API to start a port out; check the number is ours so the operator can give the PIN.
+        return carrier_id or self._sid_for(number)
+
+    def port_out_status(self, *, number: str, carrier_id: str) -> PortStatusResult:
+        found = self._call(self.client.api.v2010.account.incoming_phone_numbers.list, phone_number=number, limit=1)
+        if found:
+            return PortStatusResult(status="submitted", numbers=[number])
+        return PortStatusResult(status="completed", numbers=[number])

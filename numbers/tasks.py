@@ -1,0 +1,39 @@
+"""django-q2 tasks for numbers. Each takes no objects, is safe to run twice, and returns a short summary.
+
+Scheduled by ``manage.py calltrack_schedules`` (see SCHEDULES).
+"""
+
+from __future__ import annotations
+
+from numbers.services.lifecycle import numbers_release_quarantined
+from numbers.services.pools import pool_samples_record, pools_autoscale
+from numbers.services.porting import port_requests_sync
+
+
+def pool_samples_record_task() -> str:
+    samples = pool_samples_record()
+    return f"{len(samples)} pool samples"
+
+
+def pools_autoscale_task() -> str:
+    resizes = pools_autoscale()
+    return "; ".join(f"{r.pool}: {r.from_size} -> {r.to_size}" for r in resizes) or "no pool resized"
+
+
+def numbers_release_quarantined_task() -> str:
+    report = numbers_release_quarantined(actor_label="numbers_release_quarantined task")
+    return f"{len(report.released)} released, {len(report.failed)} failed"
+
+
+def port_requests_sync_task() -> str:
+    counts = port_requests_sync()
+    return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+# (name, function path, schedule type, minutes): the schedules calltrack_schedules keeps in django_q.
+SCHEDULES: list[tuple[str, str, str, int | None]] = [
+    ("calltrack: sample pools", "numbers.tasks.pool_samples_record_task", "I", 1),
+    ("calltrack: autoscale pools", "numbers.tasks.pools_autoscale_task", "I", 15),
+    ("calltrack: release quarantined numbers", "numbers.tasks.numbers_release_quarantined_task", "H", None),
+    ("calltrack: follow port requests", "numbers.tasks.port_requests_sync_task", "I", 30),
+]

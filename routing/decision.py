@@ -1,0 +1,443 @@
+"""The routing decision: call context + handlers + live counters -> an ordered dial plan, with reasons.
+
+Pure functions over plain data: no ORM, no HTTP, no Twilio. ``routing.services`` loads the data, takes
+the slots under row locks and renders the TwiML; everything here is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from routing import hours as hours_rules
+from routing import tags as tag_rules
+
+SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
+
+PRIORITY_WEIGHT = "priority_weight"
+ROUND_ROBIN = "round_robin"
+SEQUENTIAL = "sequential"
+SIMULTANEOUS = "simultaneous"
+LEAST_CONNECTED = "least_connected"
+STRATEGIES = (PRIORITY_WEIGHT, ROUND_ROBIN, SEQUENTIAL, SIMULTANEOUS, LEAST_CONNECTED)
+
+# Skip reasons (codes the admin timeline and the tests read).
+DISABLED = "disabled"
+CLOSED = "closed"
+TAGS = "tag_mismatch"
+CAPPED = "capped"
+NO_NUMBER = "no_number"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What we know about the call when we decide."""
+
+    call_sid: str
+    caller: str
+    called: str
+    at: datetime
+    tags: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HandlerOption:
+    """One handler as this campaign sees it (campaign overrides of priority/weight applied)."""
+
+    id: int
+    name: str
+    number: str
+    receiving_number_id: int | None = None
+    send_digits: str = ""
+    priority: int = 1
+    weight: int = 1
+    position: int = 0
+    enabled: bool = True
+    timezone: str = "America/New_York"
+    always_open: bool = True
+    business_hours: Mapping[str, list[str]] = field(default_factory=dict)
+    tag_criteria: Sequence[Mapping[str, Any]] = ()
+    ring_timeout: int = 30
+    concurrency_cap: int | None = None
+    hourly_cap: int | None = None
+    daily_cap: int | None = None
+    monthly_cap: int | None = None
+    total_cap: int | None = None
+    cap_counts: str = "connection"
+
+    @property
+    def has_period_caps(self) -> bool:
+        return any(c is not None for c in (self.hourly_cap, self.daily_cap, self.monthly_cap, self.total_cap))
+
+    @property
+    def has_caps(self) -> bool:
+        return self.concurrency_cap is not None or self.has_period_caps
+
+
+@dataclass(frozen=True)
+class HandlerLoad:
+    """A handler's live counters: calls in progress, counted calls in its current hour/day/month, ever."""
+
+    in_progress: int = 0
+    hour: int = 0
+    day: int = 0
+    month: int = 0
+    total: int = 0
+
+
+CapsState = Mapping[int, HandlerLoad]
+_NO_LOAD = HandlerLoad()
+
+
+@dataclass(frozen=True)
+class Skip:
+    handler_id: int
+    name: str
+    reason: str
+    detail: str
+
+
+@dataclass
+class DialPlan:
+    """Steps to dial in order (each a list of handler ids: one, or up to 10 rung at once) and who was left out."""
+
+    strategy: str
+    steps: list[list[int]]
+    skipped: list[Skip]
+    sticky_handler_id: int | None = None
+
+    @property
+    def handler_ids(self) -> list[int]:
+        return [h for step in self.steps for h in step]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "steps": self.steps,
+            "skipped": [asdict(s) for s in self.skipped],
+            "sticky_handler": self.sticky_handler_id,
+        }
+
+
+@dataclass(frozen=True)
+class PeriodStarts:
+    """Where the handler's current hour, day and month began (aware datetimes)."""
+
+    hour: datetime
+    day: datetime
+    month: datetime
+
+
+def period_starts(tz_name: str, at: datetime) -> PeriodStarts:
+    """The current clock hour, day and month of ``at`` on the wall clock of ``tz_name``.
+
+    Day and month starts are local midnights (a DST change inside the day is handled by the zone); the
+    hour start is computed on the absolute timeline so a repeated fall-back hour does not reopen the count.
+    """
+    local = at.astimezone(hours_rules.zone(tz_name))
+    # Subtract on the absolute timeline: wall-clock arithmetic would lose the fold of a repeated hour.
+    hour = at.astimezone(UTC) - timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+    day = _local_midnight(local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0))
+    month = _local_midnight(local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0))
+    return PeriodStarts(hour=hour, day=day, month=month)
+
+
+def _local_midnight(value: datetime) -> datetime:
+    # Round-trip through UTC: a midnight that does not exist (zones that change DST at 00:00) moves forward.
+    tz = value.tzinfo
+    return value.astimezone(tz) if tz is not None else value
+
+
+def cap_reached(option: HandlerOption, load: HandlerLoad) -> str:
+    """'' when the handler may take one more call; else which cap is reached, in words."""
+    checks = (
+        ("concurrency", option.concurrency_cap, load.in_progress, "in progress"),
+        ("hourly", option.hourly_cap, load.hour, "this hour"),
+        ("daily", option.daily_cap, load.day, "today"),
+        ("monthly", option.monthly_cap, load.month, "this month"),
+        ("total", option.total_cap, load.total, "in total"),
+    )
+    for label, cap, count, when in checks:
+        if cap is not None and count >= cap:
+            noun = "calls" if option.cap_counts == "connection" or label == "concurrency" else "conversions"
+            return f"{label} cap {cap} reached ({count} {noun} {when})"
+    return ""
+
+
+def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, *, campaign_enabled: bool = True) -> Skip | None:
+    """Why ``option`` cannot take this call now (None: it can)."""
+    if not campaign_enabled or not option.enabled:
+        return Skip(option.id, option.name, DISABLED, "campaign disabled" if not campaign_enabled else "handler disabled")
+    if not option.number:
+        return Skip(option.id, option.name, NO_NUMBER, "no receiving number")
+    try:
+        open_now = hours_rules.is_open(dict(option.business_hours), option.timezone, context.at, always_open=option.always_open)
+    except (hours_rules.HoursError, ValueError) as exc:
+        return Skip(option.id, option.name, CLOSED, f"business hours unreadable: {exc}")
+    if not open_now:
+        local = context.at.astimezone(hours_rules.zone(option.timezone))
+        return Skip(option.id, option.name, CLOSED, f"closed at {local:%a %H:%M} {option.timezone}")
+    if option.tag_criteria:
+        ok, why = tag_rules.matches(list(option.tag_criteria), context.tags)
+        if not ok:
+            return Skip(option.id, option.name, TAGS, why)
+    capped = cap_reached(option, load)
+    if capped:
+        return Skip(option.id, option.name, CAPPED, capped)
+    return None
+
+
+def _weighted_order(options: Sequence[HandlerOption], rng: random.Random) -> list[HandlerOption]:
+    """A random order where each handler comes first with probability weight/sum (Efraimidis-Spirakis)."""
+    keyed = [(rng.random() ** (1.0 / max(o.weight, 1)), o) for o in options]
+    keyed.sort(key=lambda pair: pair[0], reverse=True)
+    return [o for _, o in keyed]
+
+
+def _by_priority(options: Iterable[HandlerOption]) -> dict[int, list[HandlerOption]]:
+    groups: dict[int, list[HandlerOption]] = {}
+    for o in sorted(options, key=lambda o: (o.priority, o.position, o.id)):
+        groups.setdefault(o.priority, []).append(o)
+    return groups
+
+
+def order(
+    strategy: str,
+    eligible: Sequence[HandlerOption],
+    *,
+    all_options: Sequence[HandlerOption],
+    loads: CapsState,
+    rr_position: int = 0,
+    rng: random.Random | None = None,
+) -> list[list[HandlerOption]]:
+    """The dial steps for ``eligible`` handlers under ``strategy``.
+
+    - priority_weight: lower priority number first; inside a priority a weighted random order; one per step.
+    - round_robin: the campaign's list (position order) rotated by ``rr_position``; eligible ones in that order.
+    - sequential: the list's order, from the top, every call.
+    - simultaneous: steps of up to 10 handlers rung at once, in priority then list order.
+    - least_connected: fewest calls in progress first; ties by priority then list order.
+    """
+    rng = rng or random.Random()
+    if strategy == PRIORITY_WEIGHT:
+        ordered: list[HandlerOption] = []
+        for _, group in sorted(_by_priority(eligible).items()):
+            ordered.extend(_weighted_order(group, rng))
+        return [[o] for o in ordered]
+    if strategy == ROUND_ROBIN:
+        ring = sorted(all_options, key=lambda o: (o.position, o.id))
+        if not ring:
+            return []
+        start = rr_position % len(ring)
+        wanted = {o.id for o in eligible}
+        return [[o] for o in ring[start:] + ring[:start] if o.id in wanted]
+    if strategy == SEQUENTIAL:
+        return [[o] for o in sorted(eligible, key=lambda o: (o.position, o.id))]
+    if strategy == SIMULTANEOUS:
+        flat = sorted(eligible, key=lambda o: (o.priority, o.position, o.id))
+        return [flat[i : i + SIMULTANEOUS_MAX] for i in range(0, len(flat), SIMULTANEOUS_MAX)]
+    if strategy == LEAST_CONNECTED:
+        return [[o] for o in sorted(eligible, key=lambda o: (loads.get(o.id, _NO_LOAD).in_progress, o.priority, o.position, o.id))]
+    raise ValueError(f"unknown routing strategy '{strategy}'; expected one of {', '.join(STRATEGIES)}")
+
+
+def plan_build(
+    *,
+    context: CallContext,
+    options: Sequence[HandlerOption],
+    loads: CapsState,
+    strategy: str = PRIORITY_WEIGHT,
+    campaign_enabled: bool = True,
+    rr_position: int = 0,
+    sticky_handler_id: int | None = None,
+    only_handler_id: int | None = None,
+    rng: random.Random | None = None,
+) -> DialPlan:
+    """Decide the dial plan for one call.
+
+    Handlers that are disabled, closed now in their own time zone, whose tag criteria the call does not
+    match, or whose caps are reached are skipped with the reason. ``sticky_handler_id`` (the handler who
+    answered this caller last) goes first when it is eligible. ``only_handler_id`` (an IVR key that goes
+    straight to a handler) limits the plan to that handler.
+    """
+    if only_handler_id is not None:
+        options = [o for o in options if o.id == only_handler_id]
+    eligible: list[HandlerOption] = []
+    skipped: list[Skip] = []
+    for option in options:
+        skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled)
+        if skip is None:
+            eligible.append(option)
+        else:
+            skipped.append(skip)
+    steps = order(strategy, eligible, all_options=options, loads=loads, rr_position=rr_position, rng=rng)
+    sticky = None
+    if sticky_handler_id is not None and any(o.id == sticky_handler_id for o in eligible):
+        sticky = sticky_handler_id
+        rest = [[o for o in step if o.id != sticky] for step in steps]
+        steps = [[next(o for o in eligible if o.id == sticky)]] + [s for s in rest if s]
+    return DialPlan(
+        strategy=strategy,
+        steps=[[o.id for o in step] for step in steps],
+        skipped=skipped,
+        sticky_handler_id=sticky,
+    )
+
+
+# --- After the plan: no-answer routing and the fallback chain -------------------------------------------
+
+
+@dataclass(frozen=True)
+class TailStep:
+    """A number dialled after the handlers' plan: no-answer forward or a step of the fallback chain."""
+
+    kind: str  # "no_answer_forward" | "fallback"
+    label: str
+    number: str
+    receiving_number_id: int | None = None
+    send_digits: str = ""
+    step: str = ""  # short name recorded on the call: no_answer_forward, number_agent, caller_agent, ...
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """How the call ends when nothing else is left: a voicemail or a message and hang up."""
+
+    kind: str  # "voicemail" | "hangup"
+    message: str
+
+
+@dataclass(frozen=True)
+class FallbackInputs:
+    last_no_answer_action: str = ""  # the last dialled receiving number's: hangup | forward | voicemail
+    last_no_answer_message: str = ""
+    forward: TailStep | None = None
+    number_agent: TailStep | None = None
+    caller_agent: TailStep | None = None
+    forwarding_number: str = ""
+    company_phone: str = ""
+    campaign_message: str = ""
+
+
+def tail_build(inputs: FallbackInputs, *, already_dialed: Iterable[str] = ()) -> tuple[list[TailStep], Terminal]:
+    """What happens once every handler of the plan has been tried (or none could be).
+
+    First the no-answer routing of the last receiving number dialled: 'forward' dials its forward number;
+    'voicemail' takes a message (and ends there). Otherwise the fallback chain: the tracking number's
+    assigned agent -> the caller's assigned agent -> the tracking number's forwarding number -> the
+    campaign's company phone; then the message and hang up. A number already dialled is not dialled again.
+    """
+    seen = set(already_dialed)
+    steps: list[TailStep] = []
+
+    def add(step: TailStep | None) -> None:
+        if step is not None and step.number and step.number not in seen:
+            seen.add(step.number)
+            steps.append(step)
+
+    if inputs.last_no_answer_action == "forward":
+        add(inputs.forward)
+    if inputs.last_no_answer_action == "voicemail":
+        return steps, Terminal("voicemail", inputs.last_no_answer_message or inputs.campaign_message or "Please leave a message after the beep.")
+    add(inputs.number_agent)
+    add(inputs.caller_agent)
+    add(TailStep("fallback", "tracking number's forwarding number", inputs.forwarding_number, step="forwarding_number")
+        if inputs.forwarding_number else None)
+    add(TailStep("fallback", "campaign's company phone", inputs.company_phone, step="company_phone") if inputs.company_phone else None)
+    message = inputs.last_no_answer_message or inputs.campaign_message or "Sorry, nobody is available to take your call."
+    return steps, Terminal("hangup", message)
+
+
+# --- Prompts -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IVRChoice:
+    digit: str
+    action: str  # "tag" | "handler"
+    tag_key: str = ""
+    tag_value: str = ""
+    handler_id: int | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class IVRResult:
+    """What a key press (or its absence) does: repeat the menu, or route (with tags, maybe to one handler)."""
+
+    repeat: bool
+    tags: dict[str, str] = field(default_factory=dict)
+    handler_id: int | None = None
+    note: str = ""
+
+
+def ivr_choose(*, digits: str, round_no: int, repeat: int, default_digit: str, choices: Sequence[IVRChoice]) -> IVRResult:
+    """Interpret a ``<Gather>`` result.
+
+    ``round_no`` counts menus already played (1 = the first). No key, or a key no option has: play the menu
+    again while ``round_no <= repeat``; then take the default option, or route as if there were no menu.
+    """
+    digit = (digits or "").strip()[:1]
+    by_digit = {c.digit: c for c in choices}
+    if digit and digit in by_digit:
+        return _ivr_apply(by_digit[digit], pressed=True)
+    if round_no <= repeat:
+        return IVRResult(repeat=True, note=f"key '{digit}' has no option" if digit else "no key pressed")
+    if default_digit and default_digit in by_digit:
+        return _ivr_apply(by_digit[default_digit], pressed=False)
+    return IVRResult(repeat=False, note="no option chosen; routing without a menu choice")
+
+
+def _ivr_apply(choice: IVRChoice, *, pressed: bool) -> IVRResult:
+    tags = {"key_pressed": choice.digit} if pressed else {"key_pressed": choice.digit, "ivr_default": "yes"}
+    if choice.action == "tag" and choice.tag_key:
+        tags[choice.tag_key] = choice.tag_value or choice.digit
+    how = "pressed" if pressed else "default"
+    if choice.action == "handler" and choice.handler_id is not None:
+        return IVRResult(repeat=False, tags=tags, handler_id=choice.handler_id, note=f"{how} {choice.digit}: straight to a handler")
+    return IVRResult(repeat=False, tags=tags, note=f"{how} {choice.digit}: {choice.label or 'tag set'}")
+
+
+def call_tags(
+    *,
+    caller_state: str = "",
+    caller_zip: str = "",
+    caller_city: str = "",
+    caller_country: str = "",
+    source: str = "",
+    marketing_data: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """A call's flat tag map (what tag criteria and number filters read). Geo and IVR tags win over marketing data."""
+    tags: dict[str, str] = {}
+    for key, value in (marketing_data or {}).items():
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            tags[str(key)] = str(value)
+    for key, value in (
+        ("caller_state", caller_state), ("caller_zip", caller_zip), ("caller_city", caller_city),
+        ("caller_country", caller_country), ("source", source),
+    ):
+        if value:
+            tags[key] = value
+    for key, value in (extra or {}).items():
+        if value not in (None, ""):
+            tags[str(key)] = str(value)
+    return tags
+
+
+def whisper_text(template: str, *, campaign: str, source: str, city: str, state: str) -> str:
+    """The whisper said to the handler: the template's tokens filled, or campaign, source and caller's place."""
+    place = ", ".join(p for p in (city, state) if p) or "an unknown place"
+    if template:
+        out = template
+        for token, value in (("{campaign}", campaign), ("{source}", source), ("{city}", city), ("{state}", state)):
+            out = out.replace(token, value or "")
+        return out
+    parts = [f"Call from {campaign}" if campaign else "Incoming call"]
+    if source:
+        parts.append(f"source {source}")
+    parts.append(f"caller in {place}")
+    return ", ".join(parts) + "."

@@ -1,0 +1,146 @@
+"""Play Twilio's part in a call through the real voice URLs (signed), and print every TwiML step."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test import Client, override_settings
+from lxml import etree
+from twilio.request_validator import RequestValidator
+
+from calltrack import phone
+from tracking.models import Call
+
+MAX_STEPS = 40
+
+
+class Command(BaseCommand):
+    help = (
+        "Simulate an inbound call without Twilio: posts signed requests to /voice/incoming, follows <Gather>, "
+        "<Redirect>, <Dial action> and <Record>, prints each TwiML answer and the call's final record."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--to", required=True, help="The tracking number dialled.")
+        parser.add_argument("--from", dest="caller", required=True, help="The caller's number.")
+        parser.add_argument("--digits", default="", help="Keys pressed at successive menus, e.g. 1 or 21.")
+        parser.add_argument(
+            "--answer", default="first",
+            help="Which dial is answered: first, none, or N (the N-th <Dial>, counting from 1).",
+        )
+        parser.add_argument("--duration", type=int, default=42, help="Seconds the answered leg talks (default 42).")
+
+    def handle(self, *args, **options) -> None:
+        answer = options["answer"]
+        if answer not in ("first", "none") and not (answer.isdigit() and int(answer) >= 1):
+            raise CommandError(f"--answer must be first, none or a positive number, not {answer!r}")
+        self.answer_at = 1 if answer == "first" else (0 if answer == "none" else int(answer))
+        if not re.fullmatch(r"[0-9*#]*", options["digits"]):
+            raise CommandError(f"--digits may hold only 0-9, * and #, not {options['digits']!r}")
+        try:
+            to = phone.to_e164(options["to"])
+        except phone.InvalidPhoneNumber as exc:
+            raise CommandError(f"--to: {exc}") from None
+        caller = phone.to_e164_or_none(options["caller"]) or options["caller"]
+        base = (settings.CALLTRACK_PUBLIC_BASE_URL or "http://localhost").rstrip("/")
+        token = settings.TWILIO_AUTH_TOKEN or secrets.token_hex(16)  # sign with a throwaway token when none is set
+        host = urlsplit(base).hostname or "localhost"
+        hosts = list(settings.ALLOWED_HOSTS) + [host]
+        with override_settings(TWILIO_AUTH_TOKEN=token, ALLOWED_HOSTS=hosts):
+            self._run(base, token, to, caller, list(options["digits"]), options["duration"])
+
+    # --- playing Twilio ---------------------------------------------------------------------------------------
+
+    def _post(self, url: str, params: dict[str, str]) -> etree._Element:
+        if url.startswith("/"):
+            url = self.base + url
+        parts = urlsplit(url)
+        signature = RequestValidator(self.token).compute_signature(url, params)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        secure = parts.scheme == "https"
+        self.stdout.write(self.style.HTTP_INFO(f"\n-> POST {path}  {params}"))
+        response = self.client.post(path, params, HTTP_HOST=parts.netloc, HTTP_X_TWILIO_SIGNATURE=signature, secure=secure)
+        if response.status_code != 200:
+            raise CommandError(f"{path} answered HTTP {response.status_code}: {response.content[:200]!r}")
+        doc = etree.fromstring(response.content)
+        self.stdout.write(etree.tostring(doc, pretty_print=True).decode().rstrip())
+        return doc
+
+    def _run(self, base: str, token: str, to: str, caller: str, digits: list[str], duration: int) -> None:
+        self.base, self.token, self.client = base, token, Client()
+        sid = "CA" + secrets.token_hex(16)
+        common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": to}
+        doc = self._post("/voice/incoming", {**common, "CallStatus": "ringing", "Direction": "inbound"})
+        dials = 0
+        talked = 0
+        for _ in range(MAX_STEPS):
+            nxt = None
+            for verb in doc:
+                if verb.tag in ("Say", "Play"):
+                    self.stdout.write(f"   caller hears: {verb.text}")
+                elif verb.tag == "Gather":
+                    if digits:
+                        nxt = self._post(verb.get("action"), {**common, "CallStatus": "in-progress", "Digits": digits.pop(0)})
+                        break
+                    self.stdout.write("   (no key pressed)")
+                elif verb.tag == "Redirect":
+                    nxt = self._post(verb.text, {**common, "CallStatus": "in-progress"})
+                    break
+                elif verb.tag == "Dial":
+                    dials += 1
+                    answered = dials == self.answer_at
+                    nxt, spoke = self._dial(verb, common, answered, duration)
+                    talked += spoke
+                    break
+                elif verb.tag == "Record":
+                    nxt = self._post(verb.get("action"), {**common, "CallStatus": "in-progress", "RecordingUrl": f"https://recordings.invalid/RE{secrets.token_hex(16)}", "RecordingDuration": "9"})
+                    break
+                elif verb.tag in ("Hangup", "Reject"):
+                    break
+            if nxt is None:
+                break
+            doc = nxt
+        final = "completed"
+        self._post("/voice/status", {**common, "CallStatus": final, "CallDuration": str(talked + 5), "SequenceNumber": "9"})
+        self._report(sid)
+
+    def _dial(self, dial: etree._Element, common: dict[str, str], answered: bool, duration: int) -> tuple[etree._Element | None, int]:
+        numbers = dial.findall("Number")
+        self.stdout.write(f"   ringing {', '.join(n.text for n in numbers)} ({'answered' if answered else 'no answer'})")
+        for i, number in enumerate(numbers):
+            leg = {"CallSid": f"CA{secrets.token_hex(16)}", "ParentCallSid": common["CallSid"], "To": number.text, "From": common["From"]}
+            callback = number.get("statusCallback")
+            if answered and i == 0:
+                if callback:
+                    self._post(callback, {**leg, "CallStatus": "in-progress"})
+                if number.get("url"):
+                    self._post(number.get("url"), {**leg, "CallStatus": "in-progress"})
+                if callback:
+                    self._post(callback, {**leg, "CallStatus": "completed", "CallDuration": str(duration)})
+            elif callback:
+                self._post(callback, {**leg, "CallStatus": "no-answer" if not answered else "canceled"})
+        if not dial.get("action"):
+            return None, duration if answered else 0
+        status = {"DialCallStatus": "completed", "DialCallDuration": str(duration)} if answered else {"DialCallStatus": "no-answer", "DialCallDuration": "0"}
+        return self._post(dial.get("action"), {**common, "CallStatus": "in-progress", **status}), duration if answered else 0
+
+    def _report(self, sid: str) -> None:
+        call = Call.objects.select_related("campaign", "source", "handler").get(call_sid=sid)
+        w = self.stdout.write
+        w(self.style.SUCCESS(f"\nCall {call.call_sid}"))
+        w(f"  status: {call.get_status_display()}  campaign: {call.campaign or '-'}  source: {call.source or '-'}")
+        w(f"  caller: {call.caller_number} ({', '.join(p for p in (call.caller_city, call.caller_state) if p) or 'unknown place'})")
+        w(f"  handler: {call.handler or '-'}  talk time: {call.talk_time}s  duration: {call.duration}s"
+          f"{'  fallback: ' + call.fallback_step if call.fallback_step else ''}{'  FAIL-SAFE' if call.used_failsafe else ''}")
+        if call.reject_reason:
+            w(f"  rejected: {call.reject_reason}")
+        for skip in call.decision.get("skipped", []):
+            w(f"  skipped {skip['name']}: {skip['reason']} ({skip['detail']})")
+        for a in call.attempts.select_related("handler"):
+            w(f"  attempt {a.sequence}: {a.get_kind_display()} {a.handler or ''} {a.number_dialed} -> {a.get_status_display()} {a.duration}s")
+        for e in call.events.all():
+            w(f"  {e.at:%H:%M:%S} {e.kind}: {e.message}")

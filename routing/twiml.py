@@ -1,0 +1,161 @@
+"""TwiML rendering for every answer the voice webhooks give (twilio.twiml.voice_response).
+
+Plain data in, XML text out. Every function returns a complete ``<Response>`` document that validates
+against Twilio's TwiML schema (tests/routing/test_twiml.py checks each kind).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+CONTENT_TYPE = "text/xml"
+# The voices the TwiML schema knows; Twilio maps the retired 'alice' to Polly.Joanna, so do we.
+_VOICE = re.compile(r"^(man|woman|male|female|eve|brian|Polly\.[a-zA-Z]+)$")
+_VOICE_ALIASES = {"alice": "Polly.Joanna"}
+DEFAULT_SORRY = "Sorry, we cannot take your call right now. Please try again later."
+
+
+@dataclass(frozen=True)
+class Voice:
+    voice: str = ""
+    language: str = ""
+
+    def attrs(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        voice = _VOICE_ALIASES.get(self.voice, self.voice)
+        if voice and _VOICE.match(voice):
+            out["voice"] = voice
+        if self.language:
+            out["language"] = self.language
+        return out
+
+
+@dataclass(frozen=True)
+class Greeting:
+    kind: str = "none"  # none | say | play
+    text: str = ""
+    url: str = ""
+    voice: Voice = Voice()
+
+
+@dataclass(frozen=True)
+class DialNumber:
+    number: str
+    send_digits: str = ""
+    whisper_url: str = ""
+    status_callback: str = ""
+
+
+def _greet(target: VoiceResponse | Gather, greeting: Greeting | None) -> None:
+    if greeting is None:
+        return
+    if greeting.kind == "say" and greeting.text.strip():
+        target.say(greeting.text.strip(), **greeting.voice.attrs())
+    elif greeting.kind == "play" and greeting.url:
+        target.play(greeting.url)
+
+
+def dial(
+    *,
+    numbers: Sequence[DialNumber],
+    action: str,
+    timeout: int,
+    caller_id: str = "",
+    record: bool = False,
+    greeting: Greeting | None = None,
+) -> str:
+    """``<Dial action timeout answerOnBridge callerId [record]>`` with one ``<Number>`` per handler (max 10)."""
+    response = VoiceResponse()
+    _greet(response, greeting)
+    attrs: dict[str, object] = {"action": action, "method": "POST", "timeout": int(timeout), "answer_on_bridge": True}
+    if caller_id:
+        attrs["caller_id"] = caller_id
+    if record:
+        attrs["record"] = "record-from-answer-dual"
+    d = Dial(**attrs)
+    for n in numbers[:10]:
+        kwargs: dict[str, str] = {}
+        if n.send_digits:
+            kwargs["send_digits"] = n.send_digits
+        if n.whisper_url:
+            kwargs["url"] = n.whisper_url
+            kwargs["method"] = "POST"
+        if n.status_callback:
+            kwargs["status_callback"] = n.status_callback
+            kwargs["status_callback_event"] = "answered completed"
+            kwargs["status_callback_method"] = "POST"
+        d.number(n.number, **kwargs)
+    response.append(d)
+    return str(response)
+
+
+def menu(*, prompt: str, action: str, timeout: int, redirect: str, voice: Voice, greeting: Greeting | None = None) -> str:
+    """The IVR menu: ``<Gather numDigits=1>`` saying the prompt, then ``<Redirect>`` when no key is pressed."""
+    response = VoiceResponse()
+    _greet(response, greeting)
+    gather = Gather(num_digits=1, action=action, method="POST", timeout=int(timeout), action_on_empty_result=False)
+    gather.say(prompt, **voice.attrs())
+    response.append(gather)
+    response.redirect(redirect, method="POST")
+    return str(response)
+
+
+def reject() -> str:
+    response = VoiceResponse()
+    response.reject(reason="rejected")
+    return str(response)
+
+
+def say_hangup(message: str, voice: Voice = Voice(), greeting: Greeting | None = None) -> str:
+    response = VoiceResponse()
+    _greet(response, greeting)
+    if message.strip():
+        response.say(message.strip(), **voice.attrs())
+    response.hangup()
+    return str(response)
+
+
+def voicemail(*, message: str, action: str, voice: Voice = Voice(), max_length: int = 120, greeting: Greeting | None = None) -> str:
+    """Say the voicemail greeting, ``<Record>`` (beep, up to ``max_length`` seconds), then hang up."""
+    response = VoiceResponse()
+    _greet(response, greeting)
+    if message.strip():
+        response.say(message.strip(), **voice.attrs())
+    response.record(action=action, method="POST", max_length=max_length, play_beep=True, timeout=5)
+    response.hangup()
+    return str(response)
+
+
+def hangup() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def empty() -> str:
+    return str(VoiceResponse())
+
+
+def whisper(text: str, voice: Voice = Voice()) -> str:
+    response = VoiceResponse()
+    if text.strip():
+        response.say(text.strip(), **voice.attrs())
+    return str(response)
+
+
+def failsafe(number: str, *, caller_id: str = "", message: str = DEFAULT_SORRY) -> str:
+    """The answer when anything went wrong: dial the fail-safe number, or say sorry and hang up without one."""
+    if not number:
+        return say_hangup(message)
+    response = VoiceResponse()
+    attrs: dict[str, object] = {"answer_on_bridge": True}
+    if caller_id:
+        attrs["caller_id"] = caller_id
+    d = Dial(**attrs)
+    d.number(number)
+    response.append(d)
+    return str(response)

@@ -1,0 +1,17 @@
+"""Twilio-facing voice webhooks. /voice/incoming and /voice/status are pasted into Twilio: never rename them."""
+
+from django.urls import path
+
+from routing import views
+
+app_name = "routing"
+
+urlpatterns = [
+    path("voice/incoming", views.incoming, name="incoming"),
+    path("voice/status", views.status, name="status"),
+    path("voice/gather", views.gather, name="gather"),
+    path("voice/dial-status", views.dial_status, name="dial-status"),
+    path("voice/attempt-status", views.attempt_status, name="attempt-status"),
+    path("voice/whisper", views.whisper, name="whisper"),
+    path("voice/voicemail", views.voicemail, name="voicemail"),
+]

@@ -1,0 +1,41 @@
+"""The call's admin page shows its routing timeline: steps, attempts, and why handlers were skipped."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from lxml import etree
+
+from tests.numbers.factories import TrackingNumberFactory
+from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory
+from tracking.models import Call
+
+pytestmark = pytest.mark.django_db
+
+
+def test_call_page_shows_each_step_attempt_and_skip_reason(admin_client, twilio):
+    campaign = CampaignFactory(name="Roofing")
+    for name, kwargs in [
+        ("Night crew", {"always_open": False, "business_hours": {"mon": ["00:00-00:01"]}, "timezone": "Pacific/Kiritimati"}),
+        ("Picky buyer", {"tag_criteria": [{"key": "caller_state", "op": "equals", "value": "TX"}]}),
+        ("Full desk", {"concurrency_cap": 0}),
+        ("Day desk", {"priority": 1}),
+        ("Backup desk", {"priority": 2}),
+    ]:
+        CampaignHandlerFactory(campaign=campaign, handler=HandlerFactory(name=name, **kwargs))
+    tn = TrackingNumberFactory(campaign=campaign)
+    first = etree.fromstring(twilio.post("/voice/incoming", {"CallSid": "CAadm", "From": "+14155550100", "To": tn.number}).content)
+    second = etree.fromstring(twilio.post(first.find("Dial").get("action"), {"CallSid": "CAadm", "DialCallStatus": "no-answer"}).content)
+    twilio.post(second.find("Dial").get("action"), {"CallSid": "CAadm", "DialCallStatus": "completed", "DialCallDuration": "77"})
+    call = Call.objects.get()
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[call.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Routing timeline" in html
+    assert "Day desk" in html and "Backup desk" in html
+    assert "No answer" in html and "77s" in html
+    for reason in ("closed", "tag mismatch", "capped"):
+        assert reason in html
+    assert "caller_state = TX (call has CA)" in html
+    assert "concurrency cap 0 reached" in html
+    assert "priority_weight" in html

@@ -1,0 +1,69 @@
+"""manage.py simulate_call plays Twilio through the real, signed URLs."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from numbers.models import NoAnswerAction
+from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
+from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory
+from tracking.models import Call, CallStatus, IVROption
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("simulate_call", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def campaign():
+    c = CampaignFactory(name="Plumbing", company_phone="+13035550190")
+    CampaignHandlerFactory(campaign=c, handler=HandlerFactory(name="First desk", priority=1))
+    CampaignHandlerFactory(campaign=c, handler=HandlerFactory(name="Second desk", priority=2))
+    return c
+
+
+def test_answered_by_the_second_handler(campaign):
+    tn = TrackingNumberFactory(campaign=campaign)
+    out = run("--to", tn.number, "--from", "+14155550100", "--answer", "2")
+    call = Call.objects.get()
+    assert call.status == CallStatus.COMPLETED and call.handler.name == "Second desk" and call.talk_time == 42
+    assert "<Dial" in out and "handler: Second desk" in out and "attempt 1: Handler First desk" in out
+
+
+def test_nobody_answers_then_the_company_phone_then_the_message(campaign):
+    tn = TrackingNumberFactory(campaign=campaign)
+    out = run("--to", tn.number, "--from", "+14155550100", "--answer", "none")
+    assert "+13035550190" in out and "<Hangup/>" in out
+    assert Call.objects.get().attempts.count() == 3
+
+
+def test_menu_key_and_voicemail(campaign):
+    campaign.ivr_prompt = "Press 1 for sales."
+    campaign.save()
+    IVROption.objects.create(campaign=campaign, digit="1", tag_key="dept", tag_value="sales")
+    campaign.campaign_handlers.filter(handler__name="Second desk").delete()
+    first = campaign.handlers.get()
+    first.receiving_number = ReceivingNumberFactory(no_answer_action=NoAnswerAction.VOICEMAIL)
+    first.save()
+    tn = TrackingNumberFactory(campaign=campaign)
+    out = run("--to", tn.number, "--from", "+14155550100", "--digits", "1", "--answer", "none")
+    assert "<Gather" in out and "<Record" in out
+    call = Call.objects.get()
+    assert call.tags["dept"] == "sales" and call.voicemail_url.startswith("https://recordings.invalid/")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--to", "nope", "--from", "+14155550100"], "--to: 'nope' is not a valid phone number"),
+    (["--to", "+14155550100", "--from", "+14155550100", "--answer", "maybe"], "--answer must be first, none or a positive number"),
+    (["--to", "+14155550100", "--from", "+14155550100", "--digits", "1a"], "--digits may hold only"),
+])
+def test_bad_arguments_are_refused_with_the_reason(args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)

@@ -1,0 +1,67 @@
+"""The hot path's cost: /voice/incoming runs the same queries for 5 handlers as for 200."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
+from tests.tracking.factories import CampaignFactory
+from tracking.models import Call, CampaignHandler, Handler
+
+pytestmark = pytest.mark.django_db
+
+# /voice/incoming for a static number, priority routing, capped handlers (one transaction per request:
+# BEGIN/COMMIT in production, SAVEPOINT/RELEASE inside the test's transaction):
+#  1 SAVEPOINT (the request's transaction)
+#  2 SELECT tracking number (+ campaign, source, pool joined; + whether the caller is blocked, EXISTS)
+#  3 INSERT call (optimistic: a CallSid seen before fails on the unique index and the request runs again
+#    with a look-up first; tested in test_voice_incoming and test_voice_concurrency)
+#  4 INSERT call.started event
+#  5 SELECT the campaign's handlers (+ handler, receiving number joined)
+#  6 SELECT live counters of all of them (one aggregate over attempts)
+#  7 SAVEPOINT (the step: capped handlers are locked)
+#  8 SELECT ... FOR UPDATE the first step's handler row
+#  9 SELECT its counters again, under the lock
+# 10 INSERT the attempt
+# 11 UPDATE the call (decision, stored answer, plan index, handler)
+# 12 INSERT call.routed event
+# 13 RELEASE SAVEPOINT (the step), 14 RELEASE SAVEPOINT (the request)
+EXPECTED_QUERIES = 14
+
+
+def campaign_with(n: int):
+    campaign = CampaignFactory()
+    lines = ReceivingNumberFactory.create_batch(n)
+    handlers = Handler.objects.bulk_create(
+        Handler(name=f"H{i}", receiving_number=line, concurrency_cap=3, hourly_cap=50, daily_cap=100, total_cap=1000, weight=1 + i % 4)
+        for i, line in enumerate(lines)
+    )
+    CampaignHandler.objects.bulk_create(CampaignHandler(campaign=campaign, handler=h, position=i) for i, h in enumerate(handlers))
+    return TrackingNumberFactory(campaign=campaign)
+
+
+@pytest.mark.parametrize("handlers", [5, 200])
+def test_incoming_query_count_does_not_grow_with_handlers(twilio, django_assert_num_queries, handlers):
+    tn = campaign_with(handlers)
+    with django_assert_num_queries(EXPECTED_QUERIES):
+        response = twilio.post("/voice/incoming", {"CallSid": f"CAq{handlers}", "From": "+14155550100", "To": tn.number})
+    assert response.status_code == 200 and b"<Dial" in response.content
+    assert Call.objects.get().attempts.count() == 1
+
+
+def test_uncapped_handlers_need_no_counters_and_no_lock(twilio, django_assert_num_queries):
+    tn = campaign_with(50)
+    Handler.objects.update(concurrency_cap=None, hourly_cap=None, daily_cap=None, total_cap=None)
+    # EXPECTED_QUERIES less the counters (6), the step's savepoint, lock and recount (7-9, 13).
+    with django_assert_num_queries(EXPECTED_QUERIES - 5):
+        response = twilio.post("/voice/incoming", {"CallSid": "CAfree", "From": "+14155550100", "To": tn.number})
+    assert b"<Dial" in response.content
+
+
+@pytest.mark.postgres
+def test_async_commit_is_set_for_the_request_only_when_configured(twilio, settings, django_assert_num_queries):
+    tn = campaign_with(5)
+    settings.CALLTRACK_VOICE_ASYNC_COMMIT = True
+    with django_assert_num_queries(EXPECTED_QUERIES + 1) as captured:
+        twilio.post("/voice/incoming", {"CallSid": "CAasync", "From": "+14155550100", "To": tn.number})
+    assert "SET LOCAL synchronous_commit TO OFF" in captured.captured_queries[1]["sql"]

@@ -1,0 +1,290 @@
+"""Outgoing webhooks: which deliveries a call event makes, sending one, retrying, re-sending.
+
+Flow: ``call_lifecycle_notify`` (after the transaction commits) calls ``webhook_deliveries_queue``, which
+renders each matching webhook into a ``WebhookDelivery`` row (URL and body fixed at the time of the event)
+and queues ``tracking.tasks.webhook_deliver(delivery_id)`` on django-q2. The voice request only writes rows;
+the HTTP request happens in a worker.
+
+Retries: on a timeout, a connection error, 408, 429 or a 5xx the delivery is retried with exponential
+backoff (``CALLTRACK_WEBHOOK_RETRY_BASE`` seconds, doubling, at most one hour) until
+``CALLTRACK_WEBHOOK_MAX_ATTEMPTS`` tries, then marked failed. The next try is a django-q2 ``Schedule`` of
+type ONCE with ``next_run``: it survives worker restarts, works with every broker (ORM or Redis), and costs
+no worker while waiting. The cluster's scheduler looks at schedules about every 30 seconds, so a retry
+runs up to ~30 s after its due time. Other 4xx answers fail at once (the receiver refused the request).
+
+Signature: ``X-Calltrack-Signature: sha256=<hex>``, the HMAC-SHA256 of the request body with the
+webhook's secret (for GET, which has no body, of the full URL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from tracking import webhook_templates
+from tracking.models import Call, DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookMethod
+
+DELIVER_TASK = "tracking.tasks.webhook_deliver"
+SIGNATURE_HEADER = "X-Calltrack-Signature"
+RETRY_STATUSES = frozenset({408, 429})
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def webhook_values(*, call: Call, event: str) -> dict[str, str]:
+    """Every token's value for ``call`` (see ``tracking.webhook_templates.TOKENS``)."""
+    marketing = call.marketing_data if isinstance(call.marketing_data, dict) else {}
+    source, handler, campaign = call.source, call.handler, call.campaign
+    values = {
+        "event": event,
+        "call_id": str(call.pk),
+        "call_sid": call.call_sid,
+        "caller_number": call.caller_number,
+        "called_number": call.called_number,
+        "caller_city": call.caller_city,
+        "caller_state": call.caller_state,
+        "caller_zip": call.caller_zip,
+        "caller_country": call.caller_country,
+        "campaign_id": campaign.campaign_id if campaign else "",
+        "campaign_name": campaign.name if campaign else "",
+        "source_id": source.source_id if source else "",
+        "source_name": source.name if source else "",
+        "handler_id": str(handler.pk) if handler else "",
+        "handler_name": handler.name if handler else "",
+        "buyer_id": handler.buyer_id if handler else "",
+        "status": call.status,
+        "started_at": _iso(call.started_at),
+        "answered_at": _iso(call.answered_at),
+        "ended_at": _iso(call.ended_at),
+        "duration": str(call.duration),
+        "talk_time": str(call.talk_time),
+        "recording_url": call.recording_url,
+        "converted": "true" if call.converted else "false",
+        "conversion_status": call.conversion_status,
+        "conversion_reason": call.conversion_reason,
+        "revenue": _money(call.revenue),
+        "payout": _money(call.payout),
+        "margin": _money(call.margin),
+        "visitor_id": call.visitor_id,
+        "landing_page": call.landing_page,
+        "referrer": call.referrer,
+    }
+    for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid"):
+        value = marketing.get(key, "")
+        values[key] = "" if value is None else str(value)
+    return values
+
+
+@dataclass(frozen=True)
+class RenderedRequest:
+    method: str
+    url: str
+    body: str
+    content_type: str
+
+
+def webhook_render(*, webhook: Webhook, call: Call, event: str) -> RenderedRequest:
+    """The request ``webhook`` sends for ``event`` of ``call``: URL and body with the tokens filled in."""
+    values = webhook_values(call=call, event=event)
+    tags = call.tags if isinstance(call.tags, dict) else {}
+    data = call.marketing_data if isinstance(call.marketing_data, dict) else {}
+    url = webhook_templates.render(webhook.url, values=values, tags=tags, data=data, escape="url")
+    if webhook.method == WebhookMethod.GET:
+        return RenderedRequest("GET", url, "", "")
+    if webhook.method == WebhookMethod.POST_FORM:
+        if webhook.body_template.strip():
+            body = webhook_templates.render(webhook.body_template, values=values, tags=tags, data=data, escape="form")
+        else:
+            body = urlencode(values)
+        return RenderedRequest("POST", url, body, "application/x-www-form-urlencoded")
+    if webhook.body_template.strip():
+        body = webhook_templates.render(webhook.body_template, values=values, tags=tags, data=data, escape="json")
+    else:
+        body = json.dumps({**values, "tags": tags, "marketing_data": data}, sort_keys=True, default=str)
+    return RenderedRequest("POST", url, body, "application/json")
+
+
+def webhook_signature(*, secret: str, payload: bytes) -> str:
+    """``sha256=<hex>``: what receivers compare (with hmac.compare_digest) to the X-Calltrack-Signature header."""
+    return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def _queue(delivery_id: int) -> None:
+    async_task(DELIVER_TASK, delivery_id, task_name=f"webhook-delivery-{delivery_id}")
+
+
+def webhook_deliveries_queue(*, call: Call, event: str) -> list[WebhookDelivery]:
+    """Create a delivery for each enabled webhook of the call's campaign listening to ``event`` and queue it.
+
+    The task is queued on commit of the surrounding transaction (at once outside one). Not idempotent:
+    call once per event.
+    """
+    if call.campaign_id is None:
+        return []
+    hooks = [h for h in Webhook.objects.filter(campaign_id=call.campaign_id, enabled=True) if event in (h.events or [])]
+    if not hooks:
+        return []
+    call = Call.objects.select_related("source", "handler", "campaign").get(pk=call.pk)
+    deliveries = []
+    with transaction.atomic():
+        for hook in hooks:
+            request = webhook_render(webhook=hook, call=call, event=event)
+            delivery = WebhookDelivery.objects.create(webhook=hook, call=call, event=event, url=request.url, body=request.body)
+            transaction.on_commit(lambda pk=delivery.pk: _queue(pk))
+            deliveries.append(delivery)
+    return deliveries
+
+
+def retry_delay(*, attempt: int) -> timedelta:
+    """Wait before try ``attempt + 1`` after try ``attempt`` failed: base, 2x base, 4x base ... at most an hour."""
+    base = timedelta(seconds=settings.CALLTRACK_WEBHOOK_RETRY_BASE)
+    return min(base * (2 ** max(attempt - 1, 0)), MAX_BACKOFF)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int | None
+    body: str
+    error: str
+    duration_ms: int
+
+
+def _send(delivery: WebhookDelivery, *, method: str, content_type: str, secret: str) -> _Answer:
+    payload = delivery.body.encode() if method == "POST" else delivery.url.encode()
+    headers = {
+        "User-Agent": "calltrack-webhooks/1",
+        "X-Calltrack-Event": delivery.event,
+        "X-Calltrack-Delivery": str(delivery.pk),
+        SIGNATURE_HEADER: webhook_signature(secret=secret, payload=payload),
+    }
+    if method == "POST":
+        headers["Content-Type"] = content_type
+    request = urllib.request.Request(delivery.url, data=delivery.body.encode() if method == "POST" else None, headers=headers, method=method)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=settings.CALLTRACK_WEBHOOK_TIMEOUT) as response:
+            body = response.read(2000).decode("utf-8", "replace")
+            code = response.status
+        return _Answer(code, body, "", int((time.monotonic() - started) * 1000))
+    except urllib.error.HTTPError as exc:
+        body = exc.read(2000).decode("utf-8", "replace") if exc.fp else ""
+        return _Answer(exc.code, body, "", int((time.monotonic() - started) * 1000))
+    except TimeoutError:
+        return _Answer(None, "", f"timed out after {settings.CALLTRACK_WEBHOOK_TIMEOUT} s", int((time.monotonic() - started) * 1000))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            text = f"timed out after {settings.CALLTRACK_WEBHOOK_TIMEOUT} s"
+        else:
+            text = f"could not connect: {reason}"
+        return _Answer(None, "", text[:500], int((time.monotonic() - started) * 1000))
+
+
+def _content_type(webhook: Webhook) -> tuple[str, str]:
+    if webhook.method == WebhookMethod.GET:
+        return "GET", ""
+    if webhook.method == WebhookMethod.POST_FORM:
+        return "POST", "application/x-www-form-urlencoded"
+    return "POST", "application/json"
+
+
+def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
+    """Make the next try of a delivery: send it, log the try, then mark it delivered, retry later or failed.
+
+    Safe to run twice or concurrently: a try is claimed by a conditional UPDATE of ``attempts`` (the loser
+    does nothing), and a delivery already delivered or failed is left alone. No lock is held while the
+    receiver answers. Returns the delivery (None when it no longer exists or another worker claimed the try).
+    """
+    delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
+        return delivery
+    claimed = WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status, attempts=delivery.attempts).update(
+        attempts=delivery.attempts + 1
+    )
+    if not claimed:
+        return None
+    delivery.attempts += 1
+    webhook = delivery.webhook
+    now = timezone.now()
+    if not webhook.enabled:
+        answer = _Answer(None, "", "the webhook was disabled", 0)
+    else:
+        method, content_type = _content_type(webhook)
+        answer = _send(delivery, method=method, content_type=content_type, secret=webhook.secret)
+
+    ok = answer.status_code is not None and 200 <= answer.status_code < 300
+    retryable = webhook.enabled and (
+        answer.status_code is None or answer.status_code >= 500 or answer.status_code in RETRY_STATUSES
+    )
+    if ok:
+        outcome = DeliveryStatus.DELIVERED
+    elif retryable and delivery.attempts < settings.CALLTRACK_WEBHOOK_MAX_ATTEMPTS:
+        outcome = DeliveryStatus.RETRYING
+    else:
+        outcome = DeliveryStatus.FAILED
+
+    excerpt = answer.body[:500]
+    number = WebhookAttempt.objects.filter(delivery=delivery).count() + 1
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery, number=number, at=now, duration_ms=answer.duration_ms, status_code=answer.status_code,
+            error=answer.error, response_excerpt=excerpt, outcome=outcome,
+        )
+        delivery.status = outcome
+        delivery.last_status_code = answer.status_code
+        delivery.last_error = answer.error or ("" if ok else f"HTTP {answer.status_code}")
+        delivery.response_excerpt = excerpt
+        delivery.delivered_at = timezone.now() if ok else None
+        delivery.next_attempt_at = None
+        if outcome == DeliveryStatus.RETRYING:
+            delivery.next_attempt_at = timezone.now() + retry_delay(attempt=delivery.attempts)
+            Schedule.objects.create(
+                name=f"webhook delivery {delivery.pk} try {number + 1}",
+                func=DELIVER_TASK,
+                args=repr((delivery.pk,)),
+                schedule_type=Schedule.ONCE,
+                repeats=-1,
+                next_run=delivery.next_attempt_at,
+            )
+        delivery.save(update_fields=["status", "last_status_code", "last_error", "response_excerpt", "delivered_at", "next_attempt_at"])
+    return delivery
+
+
+class DeliveryNotResendable(Exception):
+    """The delivery is still being tried; wait for it to be delivered or to fail."""
+
+
+def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivered or failed delivery again (same URL and body, signed again), with a fresh set of tries.
+
+    The status change is a conditional UPDATE, so two operators clicking at once queue it once.
+    """
+    changed = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status__in=[DeliveryStatus.FAILED, DeliveryStatus.DELIVERED]
+    ).update(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None)
+    if not changed:
+        raise DeliveryNotResendable(f"delivery #{delivery.pk} is still being tried ({delivery.get_status_display().lower()})")
+    transaction.on_commit(lambda: _queue(delivery.pk))
+    delivery.refresh_from_db()
+    return delivery

@@ -1,0 +1,19 @@
+"""django-q2 tasks of tracking. Each takes ids, is safe to run twice, and calls a service."""
+
+from __future__ import annotations
+
+from tracking.services.conversions import call_conversions_expire
+from tracking.services.webhooks import webhook_delivery_attempt
+
+
+def webhook_deliver(delivery_id: int) -> str:
+    """Make the next try of a webhook delivery (queued after commit; retries come back through a Schedule)."""
+    delivery = webhook_delivery_attempt(delivery_id=delivery_id)
+    if delivery is None:
+        return f"delivery {delivery_id}: gone or claimed by another worker"
+    return f"delivery {delivery_id}: {delivery.status} after {delivery.attempts} tries"
+
+
+def conversions_expire() -> int:
+    """Close conversions still waiting for a postback past their time limit (schedule it hourly)."""
+    return call_conversions_expire()

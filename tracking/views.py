@@ -1,0 +1,53 @@
+"""Plain Django views of tracking: the signed postback URL handlers' CRMs call."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from calltrack.phone import InvalidPhoneNumber, to_e164
+from tracking.models import Call
+from tracking.services.conversions import ConversionRefused, call_convert, postback_token_valid
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def postback(request: HttpRequest, handler_id: int, token: str) -> JsonResponse:
+    """``/postback/<handler_id>/<token>/?call_id=...`` (or ``call_sid=``, or ``caller_number=`` for the latest
+    call of that caller to this handler): the handler's CRM confirms a sale; the call converts once.
+
+    The token is the handler's HMAC (see ``postback_token``), so the URL alone authorises that handler, and
+    only for its own calls. GET is accepted because many CRMs can only fire a URL. Answers JSON: 200
+    converted, 409 already converted (nothing changes), 422 refused with the reason, 404 no such call of
+    this handler, 403 bad token, 400 no call named.
+    """
+    if not postback_token_valid(handler_id=handler_id, token=token):
+        return JsonResponse({"converted": False, "detail": "invalid postback token"}, status=403)
+    params = request.POST if request.method == "POST" else request.GET
+    calls = Call.objects.filter(handler_id=handler_id)
+    call_id, call_sid, caller = params.get("call_id", "").strip(), params.get("call_sid", "").strip(), params.get("caller_number", "").strip()
+    if call_id:
+        if not call_id.isdigit():
+            return JsonResponse({"converted": False, "detail": "call_id must be a number"}, status=400)
+        call = calls.filter(pk=int(call_id)).first()
+    elif call_sid:
+        call = calls.filter(call_sid=call_sid).first()
+    elif caller:
+        try:
+            caller = to_e164(caller)
+        except InvalidPhoneNumber as exc:
+            return JsonResponse({"converted": False, "detail": f"caller_number: {exc}"}, status=400)
+        call = calls.filter(caller_number=caller).order_by("-started_at").first()
+    else:
+        return JsonResponse({"converted": False, "detail": "name the call: call_id, call_sid or caller_number"}, status=400)
+    if call is None:
+        return JsonResponse({"converted": False, "detail": "no such call for this handler"}, status=404)
+    try:
+        result = call_convert(call=call, source="postback")
+    except ConversionRefused as exc:
+        return JsonResponse({"converted": False, "call_id": call.pk, "detail": str(exc)}, status=exc.status_code)
+    c = result.call
+    return JsonResponse(
+        {"converted": True, "call_id": c.pk, "sides": list(result.converted_sides), "revenue": f"{c.revenue:.2f}", "payout": f"{c.payout:.2f}"}
+    )
