@@ -168,6 +168,12 @@ CALLTRACK_CARRIER = env.str("CALLTRACK_CARRIER", default="local")
 CALLTRACK_QUARANTINE_DAYS = env.int("CALLTRACK_QUARANTINE_DAYS", default=30)
 CALLTRACK_DNI_RATE_LIMIT_IP = env.str("CALLTRACK_DNI_RATE_LIMIT_IP", default="120/minute")
 CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", default="30/minute")
+# How many reverse proxies of ours sit in front of the app (their X-Forwarded-For entries are trusted for client IPs).
+CALLTRACK_PROXY_HOPS = env.int("CALLTRACK_PROXY_HOPS", default=0)
+# Serve the DNI demo landing page at /dni/demo/ (development).
+CALLTRACK_DNI_DEMO = env.bool("CALLTRACK_DNI_DEMO", default=DEBUG)
+# False (default): DNI assignments do not wait for PostgreSQL's WAL flush (sessions are short-lived).
+CALLTRACK_DNI_ASYNC_COMMIT = env.bool("CALLTRACK_DNI_ASYNC_COMMIT", default=False)
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
 # PostgreSQL only: voice webhooks commit without waiting for the disk (SET LOCAL synchronous_commit = off).
 # Faster; a database crash may lose the last fraction of a second of call records (never corrupts them).

@@ -98,13 +98,13 @@ class NumberPoolAdmin(admin.ModelAdmin):
     search_fields = ["name", "key", "campaign__name"]
     autocomplete_fields = ["campaign", "source"]
     list_select_related = ["campaign", "source"]
-    readonly_fields = ["overflow_count", "created_at"]
+    readonly_fields = ["overflow_count", "created_at", "size", "in_use"]
     inlines = [PoolNumberInline]
     fieldsets = [
         (None, {"fields": ["name", "key", "enabled", "campaign", "source"]}),
         ("Matching", {"fields": ["number_type", "match_area_code"]}),
         ("Sessions and attribution", {"fields": ["session_lifetime", "attribution_window"]}),
-        ("Overflow", {"fields": ["overflow_policy", "fallback_number", "overflow_count"]}),
+        ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count")]}),
         ("Web", {"fields": ["allowed_origins"]}),
         ("Autoscaling", {"fields": ["autoscale", ("autoscale_min", "autoscale_max", "autoscale_headroom"), "buy_area_code"]}),
         (None, {"fields": ["created_at"]}),

@@ -146,6 +146,13 @@ class TrackingNumber(models.Model):
     carrier = models.CharField(max_length=20, default="local", help_text="The carrier this number is bought from.")
     carrier_id = models.CharField(max_length=64, blank=True, help_text="The carrier's id for the number (Twilio's PN... sid).")
     last_assigned_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="When a pool last showed this number to a visitor.")
+    # Written only by numbers.dni.services under the number's row lock: the session that holds this pool
+    # number now (or held it last). A visitor's session is extended only while it is still the holder, so a
+    # number taken over by another visitor can never be extended back to the first one.
+    current_session = models.ForeignKey(
+        "numbers.NumberSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False,
+        help_text="The visitor session this pool number is shown to (or was last shown to).",
+    )
     quarantined_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -154,6 +161,9 @@ class TrackingNumber(models.Model):
 
     class Meta:
         ordering = ["number"]
+        # Migration numbers 0003 also adds tracking_pool_lru_idx (pool, last_assigned_at NULLS FIRST, id) for
+        # active pool numbers: DNI's least-recently-assigned scan. It is raw SQL because SQLite rejects
+        # NULLS FIRST in an index (its ascending order puts NULLs first anyway).
         indexes = [models.Index(fields=["pool", "status", "last_assigned_at"])]
 
     def __str__(self) -> str:

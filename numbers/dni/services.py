@@ -1,0 +1,601 @@
+"""Give each web visitor one pool number, keep it while the visitor stays, and count overflows.
+
+Concurrency (the invariant: while a pool has free numbers, no number is shown to two live sessions):
+
+* A number is *free* when nobody was shown it for a whole session lifetime:
+  ``last_assigned_at <= now - pool.session_lifetime`` (or never shown). The condition lives on the
+  number's own row, so PostgreSQL re-checks it when a row it waited for changes (READ COMMITTED's
+  re-check sees the new row version, never a stale snapshot of another table).
+* A new visitor takes the least recently assigned free number with ``SELECT ... FOR UPDATE SKIP
+  LOCKED``: concurrent visitors skip each other's rows instead of queueing on them. On SQLite the
+  same query runs without row locks; the project opens SQLite transactions with ``BEGIN IMMEDIATE``,
+  which serializes writers, and the conditional UPDATE that follows reports a lost race anyway.
+* ``TrackingNumber.current_session`` names the session holding the number. A session is extended
+  only by a conditional UPDATE on the number row that still names it; a session whose number was
+  taken over (the overflow policy "reuse the oldest") is ended and its visitor gets a new number.
+* Two first requests of the same visitor (two tabs) are serialized by a transaction-level advisory
+  lock on PostgreSQL, so a visitor never holds two numbers.
+* A hold is pushed forward at most every :func:`refresh_seconds`; the number's stamp and the
+  session's expiry always move together, so "number free" and "session expired" are one instant.
+
+Speed (bench/dni.py): on PostgreSQL a returning visitor costs one statement and a new visitor two
+round trips (plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the commit does not
+wait for the WAL flush). Elsewhere (SQLite) the same rules run as ORM queries in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from calltrack import phone
+from numbers.dni import geo
+from numbers.dni.matching import ANY, Tier, candidate_tiers
+from numbers.models import (
+    NumberKind,
+    NumberPool,
+    NumberSession,
+    NumberStatus,
+    OverflowPolicy,
+    PoolNumberType,
+    TrackingNumber,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Query parameters of the page the tag reports and a session keeps: UTM parameters and ad click ids.
+MARKETING_KEYS = (
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id",
+    "gclid", "gbraid", "wbraid", "fbclid", "msclkid",
+)
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What the tag tells about one page view (already validated by the view)."""
+
+    visitor_id: str
+    page_url: str = ""
+    referrer: str = ""
+    marketing_data: dict[str, str] = field(default_factory=dict)
+    destination: str = ""  # E.164 of the page's own number, '' when the page did not say
+    destination_text: str = ""  # the destination as the page wrote it, for formatting
+    ip_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The number a visitor sees: ``number`` is None when the page must keep its own number."""
+
+    session_id: int
+    visitor_id: str
+    number: str | None
+    formatted: str
+    expires_at: datetime
+    overflow: bool
+    returning: bool
+
+
+def _formatted(number: str | None, template: str) -> str:
+    if not number:
+        return ""
+    return geo.format_like(template, number) if template else phone.format_national(number)
+
+
+def _assignment(session: NumberSession, number: str | None, *, visit: Visit, returning: bool) -> Assignment:
+    return Assignment(
+        session_id=session.pk,
+        visitor_id=session.visitor_id,
+        number=number,
+        formatted=_formatted(number, visit.destination_text or visit.destination),
+        expires_at=session.expires_at,
+        overflow=session.is_overflow,
+        returning=returning,
+    )
+
+
+def _pool_numbers(pool: NumberPool) -> QuerySet[TrackingNumber]:
+    return TrackingNumber.objects.filter(pool=pool, kind=NumberKind.POOL, status=NumberStatus.ACTIVE)
+
+
+def _take_free_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
+    """Lock and return the least recently assigned free number of the first tier that has one."""
+    free_since = now - timedelta(seconds=pool.session_lifetime)
+    free = Q(last_assigned_at__isnull=True) | Q(last_assigned_at__lte=free_since)
+    row_locks = connection.features.has_select_for_update_skip_locked
+    for tier in tiers:
+        # Without row locks (SQLite) a few candidates are read so a lost race moves on to the next.
+        candidates = list(
+            _pool_numbers(pool)
+            .filter(tier.q, free)
+            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .only("id", "number", "current_session_id", "last_assigned_at")[: 1 if row_locks else 5]
+        )
+        for candidate in candidates:
+            # Under the row lock the number is ours (the caller stamps it); without one, the row count says who won.
+            if row_locks or TrackingNumber.objects.filter(Q(pk=candidate.pk) & free).update(last_assigned_at=now):
+                return candidate
+    return None
+
+
+def _take_oldest_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
+    """Overflow "reuse": the least recently assigned number of the first tier the pool has at all."""
+    for tier in tiers:
+        candidate = (
+            _pool_numbers(pool)
+            .filter(tier.q)
+            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .only("id", "number", "current_session_id", "last_assigned_at")
+            .first()
+        )
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def _session_fields(visit: Visit) -> dict[str, Any]:
+    return {
+        "page_url": visit.page_url,
+        "landing_page": visit.page_url,
+        "referrer": visit.referrer,
+        "marketing_data": dict(visit.marketing_data),
+        "destination_number": visit.destination,
+        "ip_address": visit.ip_address,
+    }
+
+
+@dataclass
+class _LiveSession:
+    """A visitor's live session as the hot path reads it: one narrow row, no model instance."""
+
+    id: int
+    tracking_number_id: int | None
+    marketing_data: dict[str, Any]
+    is_overflow: bool
+    visitor_id: str
+    stale: bool = True  # its hold was last extended more than refresh_seconds ago
+    expires_at: datetime | None = None
+
+
+def refresh_seconds(pool: NumberPool) -> int:
+    """How often a visitor's page views and heartbeats actually push its hold forward.
+
+    Extending on every request would rewrite the number's and the session's indexed columns each
+    time (no HOT update); within this interval a request only records ``last_seen_at``. The number
+    stamp and the session expiry always move together, so "number free" and "session expired" stay
+    the same instant; a session lives at least ``lifetime - refresh`` after the visitor's last request.
+    """
+    return max(1, min(60, pool.session_lifetime // 10))
+
+
+# The hot path of a public endpoint, in plain SQL: the ORM's query compilation cost more than the
+# queries themselves (measured with bench/dni.py). Portable between PostgreSQL and SQLite (>= 3.35).
+_S = NumberSession._meta.db_table
+_T = TrackingNumber._meta.db_table
+_SESSION_COLUMNS = "id, tracking_number_id, marketing_data, is_overflow, visitor_id, expires_at < %s AS stale, expires_at"
+_LIVE_SESSION_OF_VISITOR = (
+    f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s "
+    "ORDER BY started_at DESC, id DESC LIMIT 1"
+)
+_LIVE_SESSION_BY_ID = f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE id = %s AND pool_id = %s AND visitor_id = %s AND expires_at > %s"
+_HOLDS = (
+    f"SELECT number FROM {_T} WHERE id = %s AND current_session_id = %s AND pool_id = %s "
+    f"AND kind = '{NumberKind.POOL}' AND status = '{NumberStatus.ACTIVE}'"
+)
+# Extends the hold only while the number still names this session as its holder (see the module docstring).
+_EXTEND_HOLD = (
+    f"UPDATE {_T} SET last_assigned_at = %s WHERE id = %s AND current_session_id = %s AND pool_id = %s "
+    f"AND kind = '{NumberKind.POOL}' AND status = '{NumberStatus.ACTIVE}' RETURNING number"
+)
+
+
+def _fetch_live(sql: str, params: list[Any]) -> _LiveSession | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return _live_session(row)
+
+
+def _live_session(row: tuple[Any, ...] | None) -> _LiveSession | None:
+    if row is None:
+        return None
+    return _LiveSession(
+        id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=bool(row[3]), visitor_id=row[4],
+        stale=bool(row[5]), expires_at=_aware(row[6]),
+    )
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp read with plain SQL: SQLite gives it naive (UTC) or as text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+
+
+def _refresh_before(pool: NumberPool, now: datetime) -> Any:
+    """Sessions expiring before this instant are due for a refresh of their hold."""
+    return connection.ops.adapt_datetimefield_value(now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool)))
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column read with plain SQL: Django's drivers hand it back as text (PostgreSQL too)."""
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return value or {}
+
+
+def _extend(*, pool: NumberPool, session: _LiveSession, visit: Visit | None, now: datetime) -> tuple[bool, str | None, datetime]:
+    """Record the visit; when the hold is due (:func:`refresh_seconds`), push it and the expiry to ``now + lifetime``.
+
+    Answers (still held, the number it shows, the session's expiry). Not held: the
+    number was taken over (or left the pool); the session ends now and the visitor needs a new number.
+    """
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    number: str | None = pool.fallback_number or None
+    if session.tracking_number_id is not None:
+        with connection.cursor() as cursor:
+            if session.stale:
+                cursor.execute(_EXTEND_HOLD, [stamp, session.tracking_number_id, session.id, pool.pk])
+            else:
+                cursor.execute(_HOLDS, [session.tracking_number_id, session.id, pool.pk])
+            row = cursor.fetchone()
+        if row is None:
+            NumberSession.objects.filter(pk=session.id, expires_at__gt=now).update(expires_at=now)
+            return False, None, now
+        number = row[0]
+    expires_at = now + timedelta(seconds=pool.session_lifetime) if session.stale else session.expires_at
+    changes: dict[str, Any] = {"expires_at": expires_at} if session.stale else {}
+    if visit is not None:
+        if visit.page_url:
+            changes["page_url"] = visit.page_url
+        if visit.marketing_data and visit.marketing_data != session.marketing_data:
+            # A new ad click during the session: the latest touch is what a call will be credited to.
+            changes.update(marketing_data=dict(visit.marketing_data), landing_page=visit.page_url, referrer=visit.referrer)
+    if "marketing_data" in changes:
+        NumberSession.objects.filter(pk=session.id).update(last_seen_at=now, **changes)
+    else:
+        if "expires_at" in changes:
+            changes["expires_at"] = connection.ops.adapt_datetimefield_value(expires_at)
+        columns = ["last_seen_at = %s"] + [f"{name} = %s" for name in changes]
+        params = [stamp, *changes.values(), session.id]
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {_S} SET {', '.join(columns)} WHERE id = %s", params)
+    return True, number, expires_at
+
+
+def _visitor_key(pool: NumberPool, visitor_id: str) -> int:
+    """The advisory lock key of one visitor of one pool."""
+    digest = hashlib.blake2b(f"dni:{pool.pk}:{visitor_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _begin(pool: NumberPool, visitor_id: str | None) -> None:
+    """First statement of a DNI transaction on PostgreSQL: relax the commit, lock the visitor. One round trip.
+
+    DNI sessions are short-lived and re-created on the next page view, so CALLTRACK_DNI_ASYNC_COMMIT
+    may let the commit skip the WAL flush: a PostgreSQL crash may then forget the last fraction of a
+    second of assignments (it never corrupts anything nor weakens the locks: only durability changes).
+    Off by default: durability first, speed by choice.
+
+    The advisory lock of (pool, visitor) serializes one visitor's requests until the transaction
+    ends: two tabs opened at once must not give one visitor two numbers. SQLite needs neither:
+    its transactions here are BEGIN IMMEDIATE, one writer at a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    parts, params = [], []
+    if getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False):
+        parts.append("set_config('synchronous_commit', 'off', true)")
+    if visitor_id is not None:
+        parts.append("pg_advisory_xact_lock(%s)")
+        params.append(_visitor_key(pool, visitor_id))
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(parts)}", params)
+
+
+# PostgreSQL, a returning visitor: find the live session, extend the number's hold and the session in one
+# statement (one round trip, no BEGIN/COMMIT of their own). Same conditions as _extend: the session is
+# extended only if it holds no number (fallback) or still holds its number.
+_PG_EXTEND = f"""
+WITH s AS (
+    SELECT id, tracking_number_id, marketing_data, is_overflow, visitor_id, expires_at < %(refresh_before)s AS stale FROM {_S}
+    WHERE {{where}} AND expires_at > %(now)s ORDER BY started_at DESC, id DESC LIMIT 1
+), n AS (
+    UPDATE {_T} t SET last_assigned_at = %(now)s FROM s
+    WHERE s.stale AND t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
+      AND t.kind = '{NumberKind.POOL}' AND t.status = '{NumberStatus.ACTIVE}'
+    RETURNING t.number
+), h AS (
+    SELECT t.number FROM {_T} t, s
+    WHERE NOT s.stale AND t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
+      AND t.kind = '{NumberKind.POOL}' AND t.status = '{NumberStatus.ACTIVE}'
+), u AS (
+    UPDATE {_S} x SET last_seen_at = %(now)s,
+        expires_at = CASE WHEN s.stale THEN %(expires)s ELSE x.expires_at END,
+        page_url = CASE WHEN %(page)s = '' THEN x.page_url ELSE %(page)s END
+    FROM s WHERE x.id = s.id AND (s.tracking_number_id IS NULL OR EXISTS (SELECT 1 FROM n) OR EXISTS (SELECT 1 FROM h))
+    RETURNING x.expires_at
+)
+SELECT s.id, s.tracking_number_id, s.marketing_data, s.is_overflow, s.visitor_id,
+    COALESCE((SELECT number FROM n), (SELECT number FROM h)), (SELECT expires_at FROM u)
+FROM s
+"""
+_PG_EXTEND_VISITOR = _PG_EXTEND.format(where="pool_id = %(pool)s AND visitor_id = %(visitor)s")
+_PG_EXTEND_SESSION = _PG_EXTEND.format(where="id = %(session)s AND pool_id = %(pool)s AND visitor_id = %(visitor)s")
+
+
+def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any], page_url: str, now: datetime):
+    """Run _PG_EXTEND; (None, None) where it cannot run, else (session or None, (held, number, expires_at))."""
+    if not _client_binding():
+        return None, None
+    expires_at = now + timedelta(seconds=pool.session_lifetime)
+    relax = connection.get_autocommit() and getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False)
+    with connection.cursor() as cursor:
+        # Client-side binding sends both statements at once: they run as one implicit transaction.
+        cursor.execute(
+            ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + sql,
+            {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url,
+             "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool))},
+        )
+        if relax:
+            cursor.nextset()
+        row = cursor.fetchone()
+    if row is None:
+        return None, (False, None, now)
+    session = _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=row[3], visitor_id=row[4])
+    number = row[5] if row[1] is not None else (pool.fallback_number or None)
+    return session, (row[6] is not None, number, row[6])
+
+
+def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None) -> Assignment:
+    """The number ``visit.visitor_id`` is shown on this page; every call extends the visitor's session.
+
+    A returning visitor with a live session keeps its number (and the session is extended). A new
+    visitor takes the least recently assigned free number, type for type (see
+    :func:`candidate_tiers`). With no free number the pool overflows: the overflow is counted on
+    the pool and the policy either reuses the least recently assigned number (the displaced
+    session ends, the newest visitor gets the credit) or shows the fallback number (no number at
+    all when the pool has none: the page keeps its own).
+
+    Locks, all inside one transaction: an advisory lock of (pool, visitor) on PostgreSQL, then the
+    number row (``FOR UPDATE SKIP LOCKED``), and the pool row only to count an overflow. Not
+    idempotent: each call is a page view.
+    """
+    now = now or timezone.now()
+    session, outcome = _one_statement_extend(
+        sql=_PG_EXTEND_VISITOR, pool=pool, params={"visitor": visit.visitor_id}, page_url=visit.page_url, now=now
+    )
+    if session is not None and outcome[0]:
+        if visit.marketing_data and visit.marketing_data != session.marketing_data:
+            # A new ad click during the session: the latest touch is what a call will be credited to.
+            NumberSession.objects.filter(pk=session.id).update(
+                marketing_data=dict(visit.marketing_data), landing_page=visit.page_url, referrer=visit.referrer
+            )
+        return Assignment(
+            session_id=session.id, visitor_id=session.visitor_id, number=outcome[1],
+            formatted=_formatted(outcome[1], visit.destination_text or visit.destination),
+            expires_at=outcome[2], overflow=session.is_overflow, returning=True,
+        )
+    if session is None and outcome is not None:
+        # PostgreSQL, no live session: most new visitors are served by one more round trip.
+        tiers = candidate_tiers(pool=pool, destination=visit.destination)
+        opened = _pg_open_on_free_number(pool=pool, tier=tiers[0], visit=visit, now=now, first_visit=True)
+        if opened is not None:
+            return Assignment(
+                session_id=opened[0], visitor_id=visit.visitor_id, number=opened[1],
+                formatted=_formatted(opened[1], visit.destination_text or visit.destination),
+                expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=False,
+            )
+    # A new visitor whose best tier is full, one whose number was taken over (the path below ends its
+    # session), a visitor whose other tab just opened a session, or not PostgreSQL.
+    with transaction.atomic():
+        session = _begin_and_fetch(pool, visit.visitor_id, now)
+        if session is not None:
+            held, number, expires_at = _extend(pool=pool, session=session, visit=visit, now=now)
+            if held:
+                return Assignment(
+                    session_id=session.id, visitor_id=session.visitor_id, number=number,
+                    formatted=_formatted(number, visit.destination_text or visit.destination),
+                    expires_at=expires_at, overflow=session.is_overflow, returning=True,
+                )
+        return _assign_new(pool=pool, visit=visit, now=now, returning=session is not None)
+
+
+def _client_binding() -> bool:
+    """PostgreSQL with client-side parameter binding (Django's default): several statements may go in one round trip."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+
+
+def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveSession | None:
+    """_begin, then the visitor's live session: one round trip on PostgreSQL.
+
+    The lookup is a statement of its own, so (READ COMMITTED) it sees whatever another tab of the
+    visitor committed before the advisory lock was ours.
+    """
+    params = [_refresh_before(pool, now), pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)]
+    if not _client_binding():
+        _begin(pool, visitor_id)
+        return _fetch_live(_LIVE_SESSION_OF_VISITOR, params)
+    relax = "set_config('synchronous_commit', 'off', true), " if getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False) else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {relax}pg_advisory_xact_lock(%s); {_LIVE_SESSION_OF_VISITOR}", [_visitor_key(pool, visitor_id), *params])
+        cursor.nextset()
+        row = cursor.fetchone()
+    return _live_session(row)
+
+
+_SESSION_INSERT_COLUMNS = (
+    "pool_id, tracking_number_id, visitor_id, started_at, last_seen_at, expires_at, page_url, landing_page, "
+    "referrer, destination_number, marketing_data, ip_address, is_overflow"
+)
+
+
+def _pg_open_on_free_number(
+    *, pool: NumberPool, tier: Tier, visit: Visit, now: datetime, first_visit: bool = False
+) -> tuple[int, str] | None:
+    """PostgreSQL: lock the least recently assigned free number of ``tier``, open the session on it,
+    stamp the number with its new holder and end the previous holder's session, in one statement.
+    (session id, number), or None when the tier has no free number.
+
+    ``first_visit``: called outside the assignment's transaction for a visitor without a live
+    session. The visitor's advisory lock and the relaxed commit then go in the same round trip
+    (one implicit transaction in autocommit mode), and the pick is skipped if another request of
+    the visitor opened a session meanwhile (the pick is a statement of its own, so it sees it).
+    """
+    free_since = now - timedelta(seconds=pool.session_lifetime)
+    # The same rows and order as _take_free_number's query (and the index tracking_pool_lru_idx).
+    pick_sql = (
+        f"SELECT id, number, current_session_id FROM {_T} WHERE pool_id = %s AND kind = '{NumberKind.POOL}' "
+        f"AND status = '{NumberStatus.ACTIVE}' AND ({tier.sql}) AND (last_assigned_at IS NULL OR last_assigned_at <= %s) "
+        "ORDER BY last_assigned_at ASC NULLS FIRST, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+    pick_params = [pool.pk, *tier.params, free_since]
+    prefix, prefix_params = "", []
+    if first_visit:
+        pick_sql = pick_sql.replace(
+            " ORDER BY ",
+            f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s) ORDER BY ",
+        )
+        pick_params += [pool.pk, visit.visitor_id, now]
+        relax = connection.get_autocommit() and getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False)
+        prefix = ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + "SELECT pg_advisory_xact_lock(%s); "
+        prefix_params = [_visitor_key(pool, visit.visitor_id)]
+    sql = prefix + f"""
+WITH pick AS ({pick_sql}),
+ins AS (
+    INSERT INTO {_S} ({_SESSION_INSERT_COLUMNS})
+    SELECT %s, pick.id, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::inet, false FROM pick
+    RETURNING id, tracking_number_id
+), hold AS (
+    UPDATE {_T} t SET last_assigned_at = %s, current_session_id = ins.id FROM ins WHERE t.id = ins.tracking_number_id RETURNING t.id
+), previous AS (
+    UPDATE {_S} x SET expires_at = %s FROM pick WHERE x.id = pick.current_session_id AND x.expires_at > %s RETURNING x.id
+)
+SELECT ins.id, pick.number, (SELECT count(*) FROM hold), (SELECT count(*) FROM previous)
+FROM ins JOIN pick ON pick.id = ins.tracking_number_id"""
+    expires_at = now + timedelta(seconds=pool.session_lifetime)
+    params = [
+        *prefix_params,
+        *pick_params,
+        pool.pk, visit.visitor_id, now, now, expires_at, visit.page_url, visit.page_url, visit.referrer, visit.destination,
+        json.dumps(visit.marketing_data), visit.ip_address,
+        now, now, now,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while cursor.nextset():  # the prefix's results come first; the pick's is the last
+            pass
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _open_on_free_number(*, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, returning: bool) -> Assignment | None:
+    """A session on the best free number of the first tier that has one; None when no tier has."""
+    if _client_binding():
+        for tier in tiers:
+            opened = _pg_open_on_free_number(pool=pool, tier=tier, visit=visit, now=now)
+            if opened:
+                session_id, number = opened
+                return Assignment(
+                    session_id=session_id, visitor_id=visit.visitor_id, number=number,
+                    formatted=_formatted(number, visit.destination_text or visit.destination),
+                    expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=returning,
+                )
+        return None
+    number = _take_free_number(pool=pool, tiers=tiers, now=now)
+    if number is None:
+        return None
+    return _open_session(pool=pool, number=number, visit=visit, now=now, overflow=False, returning=returning)
+
+
+def _open_session(
+    *, pool: NumberPool, number: TrackingNumber | None, visit: Visit, now: datetime, overflow: bool, returning: bool
+) -> Assignment:
+    session = NumberSession.objects.create(
+        pool=pool,
+        tracking_number=number,
+        visitor_id=visit.visitor_id,
+        started_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=pool.session_lifetime),
+        is_overflow=overflow,
+        **_session_fields(visit),
+    )
+    if number is not None:
+        TrackingNumber.objects.filter(pk=number.pk).update(last_assigned_at=now, current_session=session)
+        if number.current_session_id is not None:
+            # The previous holder's session ends now if it was still live (a reused number, or a
+            # session lifetime shortened since): one number, one live session.
+            NumberSession.objects.filter(pk=number.current_session_id, expires_at__gt=now).update(expires_at=now)
+    return _assignment(session, number.number if number else pool.fallback_number or None, visit=visit, returning=returning)
+
+
+def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: bool) -> Assignment:
+    tiers = candidate_tiers(pool=pool, destination=visit.destination)
+    opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
+    if opened is not None:
+        return opened
+    if pool.number_type == PoolNumberType.MATCH and tiers[-1] is not ANY:
+        # The pool holds no number of the destination's type at all (not merely none free): any type beats none.
+        if not _pool_numbers(pool).filter(tiers[-1].q).exists():
+            tiers = [ANY]
+            opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
+            if opened is not None:
+                return opened
+    NumberPool.objects.filter(pk=pool.pk).update(overflow_count=F("overflow_count") + 1)
+    logger.info("pool %s overflowed (policy %s): every number is in use", pool.key, pool.overflow_policy)
+    number = None
+    if pool.overflow_policy == OverflowPolicy.REUSE_OLDEST:
+        number = _take_oldest_number(pool=pool, tiers=tiers, now=now)
+    return _open_session(pool=pool, number=number, visit=visit, now=now, overflow=True, returning=returning)
+
+
+def session_heartbeat(*, pool: NumberPool, visitor_id: str, session_id: int, now: datetime | None = None) -> Assignment | None:
+    """Extend a live session of ``visitor_id``; None when it has ended (expired or its number taken over).
+
+    Locks the number row for the conditional update. Idempotent enough: a repeated heartbeat only
+    moves the expiry a little further.
+    """
+    now = now or timezone.now()
+    session, outcome = _one_statement_extend(
+        sql=_PG_EXTEND_SESSION, pool=pool, params={"visitor": visitor_id, "session": session_id}, page_url="", now=now
+    )
+    if outcome is not None:
+        if session is None:
+            return None
+        held, number, expires_at = outcome
+        if not held:
+            NumberSession.objects.filter(pk=session.id, expires_at__gt=now).update(expires_at=now)
+            return None
+        return Assignment(
+            session_id=session.id, visitor_id=session.visitor_id, number=number, formatted=_formatted(number, ""),
+            expires_at=expires_at, overflow=session.is_overflow, returning=True,
+        )
+    with transaction.atomic():
+        _begin(pool, None)
+        session = _fetch_live(
+            _LIVE_SESSION_BY_ID, [_refresh_before(pool, now), session_id, pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)]
+        )
+        if session is None:
+            return None
+        held, number, expires_at = _extend(pool=pool, session=session, visit=None, now=now)
+    if not held:
+        return None
+    return Assignment(
+        session_id=session.id, visitor_id=session.visitor_id, number=number, formatted=_formatted(number, ""),
+        expires_at=expires_at, overflow=session.is_overflow, returning=True,
+    )

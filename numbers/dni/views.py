@@ -1,0 +1,313 @@
+"""The public JSON endpoints of the DNI tag, and the demo landing page.
+
+Thin: parse and check the request, ask :mod:`numbers.dni.services`, answer JSON. The endpoints are
+called cross-site by landing pages, so they are CSRF-exempt (they use no cookie of ours) and answer
+CORS only for the origins configured on the pool.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import phonenumbers
+from django.conf import settings
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+
+from calltrack import phone
+from numbers.dni import ratelimit
+from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat
+from numbers.models import NumberPool
+
+MAX_BODY = 16 * 1024
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
+POOL_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
+
+
+class BadRequest(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+def _error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address: REMOTE_ADDR, or the X-Forwarded-For entry set by our own proxies.
+
+    CALLTRACK_PROXY_HOPS says how many reverse proxies we run in front of the app; entries further
+    left were written by the client and are not trusted.
+    """
+    hops = getattr(settings, "CALLTRACK_PROXY_HOPS", 0)
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _own_origin(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Content-Type"
+        response["Access-Control-Max-Age"] = "86400"
+    response["Vary"] = "Origin"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _preflight(request: HttpRequest) -> HttpResponse:
+    """CORS preflight: the body (and so the pool) is not known yet; any enabled pool's origin may ask."""
+    origin = (request.headers.get("Origin") or "").rstrip("/")
+    allowed = any(
+        origin in NumberPool(allowed_origins=text).origins
+        for text in NumberPool.objects.filter(enabled=True).exclude(allowed_origins="").values_list("allowed_origins", flat=True)
+    )
+    return _cors(HttpResponse(status=204), origin if allowed else None)
+
+
+def _rate_limited(*, scope: str, key: str, setting: str, who: str) -> JsonResponse | None:
+    """A 429 answer when ``key`` went past the rate in ``setting`` (counted in the shared cache)."""
+    rate = ratelimit.parse_rate(getattr(settings, setting, ""), setting=setting)
+    verdict = ratelimit.hit(scope=f"dni:{scope}", key=key, rate=rate)
+    if verdict.allowed:
+        return None
+    response = _error(
+        429, f"Too many requests: more than {rate.limit} per {rate.period_name} from {who}. Try again in {verdict.retry_after} s.",
+        retry_after=verdict.retry_after,
+    )
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    if len(request.body) > MAX_BODY:
+        raise BadRequest("body", f"larger than {MAX_BODY} bytes")
+    try:
+        data = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("body", f"not valid JSON ({exc})")
+    if not isinstance(data, dict):
+        raise BadRequest("body", "expected a JSON object")
+    return data
+
+
+def _string(data: dict[str, Any], name: str, *, max_length: int, required: bool = False) -> str:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadRequest(name, "is required")
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(name, f"must be a string, not {type(value).__name__}")
+    value = value.strip()
+    if len(value) > max_length:
+        raise BadRequest(name, f"is longer than {max_length} characters")
+    return value
+
+
+def _url(data: dict[str, Any], name: str) -> str:
+    value = _string(data, name, max_length=2000)
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise BadRequest(name, f"'{value[:100]}' is not an http(s) URL")
+    return value
+
+
+def _pool_key(data: dict[str, Any]) -> str:
+    key = _string(data, "pool", max_length=64, required=True)
+    if not POOL_KEY.match(key):
+        raise BadRequest("pool", f"'{key}' is not a pool key (letters, digits, - and _)")
+    return key
+
+
+def _visitor_id(data: dict[str, Any]) -> str:
+    value = _string(data, "visitor_id", max_length=64, required=True)
+    if not VISITOR_ID.match(value):
+        raise BadRequest("visitor_id", "must be 8 to 64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _marketing(data: dict[str, Any]) -> dict[str, str]:
+    """UTM parameters and click ids: from ``params`` when the tag sends them, else the page URL's query."""
+    params = data.get("params")
+    if params is None:
+        page = data.get("page_url")
+        params = {}
+        if isinstance(page, str):
+            params = dict(parse_qsl(urlsplit(page).query))
+    if not isinstance(params, dict):
+        raise BadRequest("params", "must be an object of UTM parameters and click ids")
+    marketing: dict[str, str] = {}
+    for key in MARKETING_KEYS:
+        value = params.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise BadRequest(f"params.{key}", f"must be a string, not {type(value).__name__}")
+        if len(value) > 500:
+            raise BadRequest(f"params.{key}", "is longer than 500 characters")
+        marketing[key] = value.strip()
+    return marketing
+
+
+def _destination(data: dict[str, Any]) -> tuple[str, str]:
+    text = _string(data, "destination", max_length=40)
+    if not text:
+        return "", ""
+    try:
+        return phone.to_e164(text), text
+    except phone.InvalidPhoneNumber as exc:
+        raise BadRequest("destination", str(exc))
+
+
+# What the endpoints need of a pool, read with plain SQL: every tag request starts here, and the ORM's
+# query compilation and row conversion cost more CPU than the query itself.
+_POOL_FIELDS = (
+    "id", "key", "name", "campaign_id", "source_id", "number_type", "match_area_code", "session_lifetime",
+    "attribution_window", "overflow_policy", "fallback_number", "allowed_origins",
+)
+_POOL_BY_KEY = f"SELECT {', '.join(_POOL_FIELDS)} FROM {NumberPool._meta.db_table} WHERE key = %s AND enabled"
+
+
+def _pool(key: str) -> NumberPool:
+    with connection.cursor() as cursor:
+        cursor.execute(_POOL_BY_KEY, [key])
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404(f"No enabled number pool with key '{key}'.")
+    pool = NumberPool(enabled=True, **dict(zip(_POOL_FIELDS, row, strict=True)))
+    pool.match_area_code = bool(pool.match_area_code)  # SQLite answers 0/1
+    pool._state.adding, pool._state.db = False, connection.alias
+    return pool
+
+
+def _origin_refused(request: HttpRequest, pool: NumberPool) -> JsonResponse | None:
+    """Browsers send Origin on cross-site requests; only the pool's origins (and our own site) may assign."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin.rstrip("/") == _own_origin(request) or origin.rstrip("/") in pool.origins:
+        return None
+    return _error(403, f"Origin {origin} is not allowed for pool '{pool.key}'; add it to the pool's allowed origins.")
+
+
+@lru_cache(maxsize=65536)
+def _parts(e164: str) -> tuple[str, str]:
+    parsed = phonenumbers.parse(e164)
+    return phonenumbers.national_significant_number(parsed), str(parsed.country_code)
+
+
+def _assignment_json(assignment: Assignment) -> dict[str, Any]:
+    """The tag's answer: the number in E.164, as the page wrote its own, and in parts for the tag's own formatting."""
+    national, country = _parts(assignment.number) if assignment.number else ("", "")
+    return {
+        "number": assignment.number,
+        "formatted": assignment.formatted,
+        "national": national,
+        "country_code": country,
+        "session_id": assignment.session_id,
+        "visitor_id": assignment.visitor_id,
+        "expires_at": assignment.expires_at.isoformat().replace("+00:00", "Z"),
+        "overflow": assignment.overflow,
+    }
+
+
+def _handle(request: HttpRequest, work) -> HttpResponse:
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS":
+        return _preflight(request)
+    if request.method != "POST":
+        response = _error(405, "Use POST with a JSON body.")
+        response["Allow"] = "POST, OPTIONS"
+        return response
+    cors_origin = None
+    try:
+        limited = _rate_limited(scope="ip", key=client_ip(request), setting="CALLTRACK_DNI_RATE_LIMIT_IP", who="this IP address")
+        if limited:
+            return _cors(limited, origin)
+        data = _json_body(request)
+        key, visitor_id = _pool_key(data), _visitor_id(data)
+        limited = _rate_limited(scope="visitor", key=visitor_id, setting="CALLTRACK_DNI_RATE_LIMIT_VISITOR", who="this visitor")
+        if limited:
+            return _cors(limited, origin)
+        pool = _pool(key)
+        refused = _origin_refused(request, pool)
+        if refused:
+            return _cors(refused, None)
+        cors_origin = origin
+        response = work(request, data, pool, visitor_id)
+    except BadRequest as exc:
+        response = _error(400, f"{exc.field}: {exc.reason}.", field=exc.field)
+    except Http404 as exc:
+        response = _error(404, str(exc))
+    return _cors(response, cors_origin)
+
+
+def _ip_or_none(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
+    destination, destination_text = _destination(data)
+    visit = Visit(
+        visitor_id=visitor_id,
+        page_url=_url(data, "page_url"),
+        referrer=_url(data, "referrer"),
+        marketing_data=_marketing(data),
+        destination=destination,
+        destination_text=destination_text,
+        ip_address=_ip_or_none(client_ip(request)),
+    )
+    return JsonResponse(_assignment_json(number_assign(pool=pool, visit=visit)))
+
+
+def _do_heartbeat(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
+    session_id = data.get("session_id")
+    if isinstance(session_id, str) and session_id.isdigit():
+        session_id = int(session_id)
+    if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id <= 0:
+        raise BadRequest("session_id", "must be the session_id the assign answer gave")
+    assignment = session_heartbeat(pool=pool, visitor_id=visitor_id, session_id=session_id)
+    if assignment is None:
+        return _error(410, "This session has ended; ask /dni/v1/assign for a number again.")
+    return JsonResponse(_assignment_json(assignment))
+
+
+@csrf_exempt
+def assign(request: HttpRequest) -> HttpResponse:
+    """POST /dni/v1/assign: the number this visitor sees on this page (JSON in, JSON out)."""
+    return _handle(request, _do_assign)
+
+
+@csrf_exempt
+def heartbeat(request: HttpRequest) -> HttpResponse:
+    """POST /dni/v1/heartbeat: the page is still open; extend the session (410 when it has ended)."""
+    return _handle(request, _do_heartbeat)
+
+
+def demo(request: HttpRequest) -> HttpResponse:
+    """A landing page using the tag on ``?pool=<key>`` (``demo`` by default); off unless CALLTRACK_DNI_DEMO."""
+    if not getattr(settings, "CALLTRACK_DNI_DEMO", False):
+        raise Http404("The DNI demo page is off (CALLTRACK_DNI_DEMO).")
+    key = request.GET.get("pool", "demo")
+    if not POOL_KEY.match(key):
+        key = "demo"
+    return render(request, "numbers/dni_demo.html", {"pool_key": key, "api_base": _own_origin(request)})
