@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.urls import path
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.widgets import PrettyJSONWidget
+from numbers import admin_actions
 from numbers.models import (
     BlockedCaller,
     LocalCarrierNumber,
     NumberEvent,
     NumberPool,
     NumberSession,
+    NumberStatus,
     PoolResize,
     PoolSample,
     PortRequest,
     ReceivingNumber,
     TrackingNumber,
 )
+from numbers.services import records
+from numbers.services.pools import pool_chart_svg
 
 
 @admin.register(ReceivingNumber)
@@ -46,6 +55,19 @@ class TrackingNumberForm(forms.ModelForm):
         fields = "__all__"
         widgets = {"marketing_data": PrettyJSONWidget(), "filters": PrettyJSONWidget()}
 
+    def clean(self) -> dict[str, Any]:
+        """Pool membership and status change through the lifecycle actions, so quarantine and history hold."""
+        data = super().clean()
+        if self.instance.pk:
+            old = TrackingNumber.objects.filter(pk=self.instance.pk).values("pool_id", "status").first() or {}
+            new_pool = data.get("pool")
+            new_pool_id = new_pool.pk if new_pool else None
+            if old.get("pool_id") and new_pool_id != old["pool_id"]:
+                raise ValidationError({"pool": "A number leaving a pool is quarantined first: use the 'Release' action."})
+            if old.get("status") in (NumberStatus.QUARANTINED, NumberStatus.PORTING_OUT, NumberStatus.PORTING_IN) and new_pool_id:
+                raise ValidationError({"pool": f"This number is {old['status'].replace('_', ' ')}; it cannot join a pool."})
+        return data
+
 
 class NumberEventInline(admin.TabularInline):
     model = NumberEvent
@@ -67,8 +89,17 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, admin.ModelAdmin):
     search_fields = ["number", "label", "area_code", "carrier_id"]
     autocomplete_fields = ["campaign", "source", "pool", "assigned_agent"]
     list_select_related = ["campaign", "source", "pool"]
-    readonly_fields = ["number_type", "area_code", "country", "carrier", "carrier_id", "last_assigned_at", "quarantined_until", "created_at", "updated_at"]
+    # Status changes go through the actions (quarantine, ports), so the rules and the history hold.
+    readonly_fields = ["status", "number_type", "area_code", "country", "carrier", "carrier_id", "last_assigned_at", "quarantined_until", "created_at", "updated_at"]
     inlines = [NumberEventInline]
+    actions = admin_actions.ACTIONS
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(lambda request: admin_actions.port_in_view(self, request))
+        return [path("port-in/", view, name="numbers_trackingnumber_port_in"), *super().get_urls()]
+
+    def save_model(self, request, obj, form, change) -> None:
+        records.tracking_number_save(tracking_number=obj, actor=request.user, reason="Edited in the admin" if change else "Added in the admin")
     fieldsets = [
         (None, {"fields": ["number", "label", "kind", "status", ("number_type", "area_code", "country")]}),
         ("Attribution", {"fields": ["campaign", "source", "pool", "marketing_data"]}),
@@ -82,13 +113,29 @@ class PoolNumberInline(admin.TabularInline):
     fk_name = "pool"
     extra = 0
     fields = ["number", "status", "number_type", "area_code", "last_assigned_at"]
-    readonly_fields = ["number_type", "area_code", "last_assigned_at"]
+    readonly_fields = ["status", "number_type", "area_code", "last_assigned_at"]
     show_change_link = True
     verbose_name = "pool number"
     verbose_name_plural = "numbers in this pool"
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(kind="pool")
+
+
+class PoolResizeInline(admin.TabularInline):
+    model = PoolResize
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ["at", "from_size", "to_size", "peak_sessions", "reason"]
+    readonly_fields = fields
+    verbose_name_plural = "resizes (autoscaling log)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-at")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(NumberPool)
@@ -98,8 +145,8 @@ class NumberPoolAdmin(admin.ModelAdmin):
     search_fields = ["name", "key", "campaign__name"]
     autocomplete_fields = ["campaign", "source"]
     list_select_related = ["campaign", "source"]
-    readonly_fields = ["overflow_count", "created_at", "size", "in_use"]
-    inlines = [PoolNumberInline]
+    readonly_fields = ["overflow_count", "created_at", "size", "in_use", "usage_chart"]
+    inlines = [PoolNumberInline, PoolResizeInline]
     fieldsets = [
         (None, {"fields": ["name", "key", "enabled", "campaign", "source"]}),
         ("Matching", {"fields": ["number_type", "match_area_code"]}),
@@ -107,8 +154,15 @@ class NumberPoolAdmin(admin.ModelAdmin):
         ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count")]}),
         ("Web", {"fields": ["allowed_origins"]}),
         ("Autoscaling", {"fields": ["autoscale", ("autoscale_min", "autoscale_max", "autoscale_headroom"), "buy_area_code"]}),
+        ("Usage", {"fields": ["usage_chart"]}),
         (None, {"fields": ["created_at"]}),
     ]
+
+    @admin.display(description="sessions vs size (24 h)")
+    def usage_chart(self, obj: NumberPool) -> str:
+        if not obj.pk:
+            return "-"
+        return mark_safe(pool_chart_svg(pool=obj, hours=24))  # built from numbers and escaped text only
 
     def get_queryset(self, request):
         now = timezone.now()
@@ -208,9 +262,3 @@ class LocalCarrierNumberAdmin(admin.ModelAdmin):
     search_fields = ["number", "area_code"]
     show_full_result_count = False
     readonly_fields = ["updated_at"]
-
-
-# Number lifecycle (issue 5) and pool life (issue 4): actions, the port-in form, pool chart and resize log.
-from numbers import admin_lifecycle  # noqa: E402
-
-admin_lifecycle.install(TrackingNumberAdmin, NumberPoolAdmin)

@@ -65,10 +65,12 @@ class TrackingNumberViewSet(ScopedModelViewSet):
         return visible_tracking_numbers(TrackingNumber.objects.order_by("number"), self.scope)
 
     def perform_create(self, serializer):
-        serializer.instance = records.tracking_number_create(fields=serializer.validated_data)
+        serializer.instance = records.tracking_number_create(fields=serializer.validated_data, actor=self.request.user, reason="Added through the API")
 
     def perform_update(self, serializer):
-        serializer.instance = records.tracking_number_update(tracking_number=serializer.instance, fields=serializer.validated_data)
+        serializer.instance = records.tracking_number_update(
+            tracking_number=serializer.instance, fields=serializer.validated_data, actor=self.request.user, reason="Changed through the API"
+        )
 
     def perform_destroy(self, instance):
         records.tracking_number_delete(tracking_number=instance)

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calltrack.model_writes import instance_apply_and_save
 from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from numbers.services.errors import NumberError
+from numbers.services.events import number_event_record
 from numbers.services.lifecycle import static_cap_check
 
 
@@ -32,6 +34,9 @@ def receiving_number_delete(*, receiving_number: ReceivingNumber) -> None:
     receiving_number.delete()
 
 
+_WATCHED = ["kind", "campaign_id", "source_id", "pool_id", "label", "marketing_data", "failsafe_number", "forwarding_number", "status"]
+
+
 def _static_cap_locked(number: TrackingNumber, *, was: tuple[str, int | None] | None) -> None:
     """The lifecycle's static number cap check, under a lock on the source row, when ``number`` newly
     becomes a static number of its source (``clean()`` checks too, but without the lock)."""
@@ -46,22 +51,43 @@ def _static_cap_locked(number: TrackingNumber, *, was: tuple[str, int | None] | 
 
 
 @transaction.atomic
-def tracking_number_create(*, fields: Mapping[str, Any]) -> TrackingNumber:
-    """Record a tracking number we hold (type, area code and country derived). The source's static number
-    cap is checked under a lock on the source row, so two requests cannot both take its last place."""
-    number = TrackingNumber(**fields)
-    _static_cap_locked(number, was=None)
-    return instance_apply_and_save(instance=number, fields={})
+def tracking_number_save(
+    *, tracking_number: TrackingNumber, actor: AbstractBaseUser | None = None, reason: str = ""
+) -> TrackingNumber:
+    """Validate and save a tracking number whose new values are already set on it (new or existing).
+
+    The previous state is read from the database, so the rules hold whoever set the values (admin form,
+    API serializer, command): the source's static number cap is checked under a lock on the source row
+    (two requests cannot both take its last place), and every change is recorded as a NumberEvent
+    (who, when, from, to, why). Raises ValidationError keyed by field; nothing is written then.
+    """
+    before = TrackingNumber.objects.filter(pk=tracking_number.pk).values(*_WATCHED).first() if tracking_number.pk else None
+    was = (before["kind"], before["source_id"]) if before else None
+    _static_cap_locked(tracking_number, was=was)
+    instance_apply_and_save(instance=tracking_number, fields={})
+    if before is None:
+        number_event_record(number=tracking_number, from_status="", to_status=tracking_number.status, actor=actor,
+                            reason=reason or "Added", changes={"kind": tracking_number.kind})
+    else:
+        diff = {f.removesuffix("_id"): [before[f], getattr(tracking_number, f)] for f in _WATCHED if before[f] != getattr(tracking_number, f)}
+        if diff:
+            number_event_record(number=tracking_number, from_status=before["status"], to_status=tracking_number.status,
+                                actor=actor, reason=reason or "Edited", changes=diff)
+    return tracking_number
 
 
-@transaction.atomic
-def tracking_number_update(*, tracking_number: TrackingNumber, fields: Mapping[str, Any]) -> TrackingNumber:
-    """Change a number's settings after full validation (static number cap checked under a lock)."""
-    was = (tracking_number.kind, tracking_number.source_id)
+def tracking_number_create(*, fields: Mapping[str, Any], actor: AbstractBaseUser | None = None, reason: str = "") -> TrackingNumber:
+    """Record a tracking number we hold (type, area code and country derived); see :func:`tracking_number_save`."""
+    return tracking_number_save(tracking_number=TrackingNumber(**fields), actor=actor, reason=reason)
+
+
+def tracking_number_update(
+    *, tracking_number: TrackingNumber, fields: Mapping[str, Any], actor: AbstractBaseUser | None = None, reason: str = ""
+) -> TrackingNumber:
+    """Change a number's settings; see :func:`tracking_number_save`."""
     for name, value in fields.items():
         setattr(tracking_number, name, value)
-    _static_cap_locked(tracking_number, was=was)
-    return instance_apply_and_save(instance=tracking_number, fields={})
+    return tracking_number_save(tracking_number=tracking_number, actor=actor, reason=reason)
 
 
 def tracking_number_delete(*, tracking_number: TrackingNumber) -> None:

@@ -1,9 +1,4 @@
-"""Admin for the number lifecycle and pool life: actions, the port-in form, the pool chart and resize log.
-
-Kept apart from ``numbers/admin.py`` and installed onto its ModelAdmins by
-:func:`install`, so the base admin and these additions merge independently.
-Every action calls the same services as the commands and the API.
-"""
+"""Tracking number admin actions and the port-in page: every one calls the same services as the commands and the API."""
 
 from __future__ import annotations
 
@@ -18,16 +13,13 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 
-from numbers.models import NumberPool, NumberStatus, PoolResize, TrackingNumber
+from numbers.models import NumberPool
 from numbers.services import NumberError
-from numbers.services.events import number_event_record
 from numbers.services.importing import numbers_export
 from numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_move, numbers_quarantine, quarantine_days
-from numbers.services.pools import pool_chart_svg
 from numbers.services.porting import port_in_create, port_out_start
 from tracking.models import Campaign, Source
 
@@ -194,95 +186,3 @@ def port_in_view(modeladmin, request: HttpRequest) -> HttpResponse:
     context = {**modeladmin.admin_site.each_context(request), "title": "Start a port-in", "form": form, "opts": modeladmin.model._meta,
                "action": ""}
     return render(request, TEMPLATE, context)
-
-
-# --- the tracking number form: rules the model cannot see -----------------------------------------------------------
-
-
-def _guard_form(base: type[forms.ModelForm]) -> type[forms.ModelForm]:
-    class LifecycleTrackingNumberForm(base):
-        def clean(self) -> dict[str, Any]:
-            data = super().clean()
-            instance = self.instance
-            if instance.pk:
-                old = TrackingNumber.objects.filter(pk=instance.pk).values("pool_id", "status").first() or {}
-                new_pool = data.get("pool")
-                if old.get("pool_id") and (new_pool.pk if new_pool else None) != old["pool_id"]:
-                    raise ValidationError({"pool": "A number leaving a pool is quarantined first: use the 'Release' action."})
-                if old.get("status") in (NumberStatus.QUARANTINED, NumberStatus.PORTING_OUT, NumberStatus.PORTING_IN) and new_pool \
-                        and new_pool.pk != old.get("pool_id"):
-                    raise ValidationError({"pool": f"This number is {old['status'].replace('_', ' ')}; it cannot join a pool."})
-            return data
-
-    return LifecycleTrackingNumberForm
-
-
-# --- pools ----------------------------------------------------------------------------------------------------------
-
-
-class PoolResizeInline(admin.TabularInline):
-    model = PoolResize
-    extra = 0
-    can_delete = False
-    fields = ["at", "from_size", "to_size", "peak_sessions", "reason"]
-    readonly_fields = fields
-    verbose_name_plural = "resizes (autoscaling log)"
-    max_num = 0
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).order_by("-at")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.display(description="sessions vs size (24 h)")
-def usage_chart(self, obj: NumberPool) -> str:
-    if not obj.pk:
-        return "-"
-    return mark_safe(pool_chart_svg(pool=obj, hours=24))  # built from numbers and escaped text only
-
-
-# --- install ----------------------------------------------------------------------------------------------------------
-
-
-def install(tracking_admin: type[admin.ModelAdmin], pool_admin: type[admin.ModelAdmin]) -> None:
-    """Add the lifecycle actions, port-in view and form guard to TrackingNumberAdmin; the chart and log to NumberPoolAdmin."""
-    tracking_admin.actions = [*(tracking_admin.actions or []), *ACTIONS]
-    tracking_admin.form = _guard_form(tracking_admin.form)
-    # Status changes go through the actions (quarantine, ports), so the rules and the history hold.
-    tracking_admin.readonly_fields = [*tracking_admin.readonly_fields, "status"]
-
-    base_urls = tracking_admin.get_urls
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(lambda request: port_in_view(self, request))
-        return [path("port-in/", view, name="numbers_trackingnumber_port_in"), *base_urls(self)]
-
-    tracking_admin.get_urls = get_urls
-
-    base_save = tracking_admin.save_model
-
-    def save_model(self, request, obj, form, change):
-        watched = ["kind", "campaign_id", "source_id", "pool_id", "label", "marketing_data", "failsafe_number", "status"]
-        before = TrackingNumber.objects.filter(pk=obj.pk).values(*watched).first() if change else None
-        base_save(self, request, obj, form, change)
-        if before is None:
-            number_event_record(number=obj, from_status="", to_status=obj.status, actor=request.user,
-                                reason="Added in the admin", changes={"kind": obj.kind})
-            return
-        diff = {f.removesuffix("_id"): [before[f], getattr(obj, f)] for f in watched if before[f] != getattr(obj, f)}
-        if diff:
-            number_event_record(number=obj, from_status=before["status"], to_status=obj.status, actor=request.user,
-                                reason="Edited in the admin", changes=diff)
-
-    tracking_admin.save_model = save_model
-
-    for inline in pool_admin.inlines:  # a pool's number list shows status; changes go through the actions
-        if inline.model is TrackingNumber and "status" in getattr(inline, "fields", []):
-            inline.readonly_fields = [*inline.readonly_fields, "status"]
-    pool_admin.usage_chart = usage_chart
-    pool_admin.readonly_fields = [*pool_admin.readonly_fields, "usage_chart"]
-    pool_admin.fieldsets = [*pool_admin.fieldsets, ("Usage", {"fields": ["usage_chart"]})]
-    pool_admin.inlines = [*pool_admin.inlines, PoolResizeInline]
-
