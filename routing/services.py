@@ -13,18 +13,20 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calltrack import phone
-from numbers.models import BlockedCaller, NoAnswerAction, ReceivingNumber, TrackingNumber
+from numbers.models import BlockedCaller, NoAnswerAction, NumberPool, ReceivingNumber, TrackingNumber
+from numbers.models.lines import ROUTABLE_STATUSES
 from numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, twiml
@@ -42,6 +44,8 @@ from tracking.models import (
     GreetingKind,
     Handler,
     IVROption,
+    Source,
+    Webhook,
 )
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
@@ -116,19 +120,81 @@ def _is_number(value: str) -> bool:
     return bool(value) and phone.to_e164_or_none(value) == value
 
 
+class _JoinedLoader:
+    """One hand-written SELECT of a model row with some of its foreign keys joined, turned into model instances
+    (related caches filled) with the same converters the ORM applies. Built once per process: the ORM spent
+    more time compiling the hot path's first query than the database spent running it."""
+
+    def __init__(self, model: type, joins: Mapping[str, type], where: str, extra: str = "") -> None:
+        self.model, self.joins = model, dict(joins)
+        self.parts: list[tuple[str | None, type, int, list[tuple[Any, list[Any]]]]] = []
+        self.where, self.extra = where, extra
+        self._sql: str | None = None
+
+    def sql(self) -> str:
+        if self._sql is None:
+            qn = connection.ops.quote_name
+            cols, tables = [], [f"{qn(self.model._meta.db_table)} t0"]
+            for i, (name, model) in enumerate([(None, self.model), *self.joins.items()]):
+                alias = f"t{i}"
+                fields = list(model._meta.concrete_fields)
+                converted = []
+                for f in fields:
+                    col = f.get_col(alias)
+                    converted.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+                self.parts.append((name, model, next(j for j, f in enumerate(fields) if f.primary_key), converted))
+                cols += [f"{alias}.{qn(f.column)}" for f in fields]
+                if name is not None:
+                    fk = self.model._meta.get_field(name)
+                    tables.append(f"LEFT JOIN {qn(model._meta.db_table)} {alias} ON {alias}.{qn(model._meta.pk.column)} = t0.{qn(fk.column)}")
+            self._sql = f"SELECT {', '.join(cols)}{', ' + self.extra if self.extra else ''} FROM {' '.join(tables)} WHERE {self.where}"
+        return self._sql
+
+    def fetch(self, params: list[Any]) -> tuple[Any, tuple[Any, ...]] | None:
+        """The main instance (with its joined instances cached) and the extra columns, or None."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql(), params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        pos, instances = 0, {}
+        for name, model, pk_index, columns in self.parts:
+            values = list(row[pos:pos + len(columns)])
+            pos += len(columns)
+            for i, (col, converters) in enumerate(columns):
+                if converters and values[i] is not None:
+                    for convert in converters:
+                        values[i] = convert(values[i], col, connection)
+            instances[name] = None if values[pk_index] is None else model.from_db(connection.alias, None, values)
+        main = instances.pop(None)
+        for name, instance in instances.items():
+            main._state.fields_cache[name] = instance
+        return main, row[pos:]
+
+
+_TRACKING_NUMBER = _JoinedLoader(
+    TrackingNumber, {"campaign": Campaign, "source": Source, "pool": NumberPool},
+    where=f"t0.number = %s AND t0.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
+    extra=(
+        f"EXISTS (SELECT 1 FROM {BlockedCaller._meta.db_table} b WHERE b.number = %s "
+        "AND (b.campaign_id IS NULL OR b.campaign_id = COALESCE(t0.campaign_id, t3.campaign_id)))"
+    ),
+)
+
+
 def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | None:
     """The routable tracking number callers dialled, with its campaign, source and pool (one query).
 
     With ``caller``, the same query says whether that caller is blocked everywhere or in the number's campaign
-    (``caller_blocked``), saving the hot path a round trip.
+    (``caller_blocked``), saving the hot path a round trip. An anonymous caller cannot be on the list (and is
+    no phone number to look up): ``caller_blocked`` is then False.
     """
-    qs = TrackingNumber.objects.routable().select_related("campaign", "source", "pool").filter(number=number)
-    if _is_number(caller):  # an anonymous caller cannot be on the list (and is no phone number to look up)
-        campaign = Coalesce(OuterRef("campaign_id"), OuterRef("pool__campaign_id"))
-        qs = qs.annotate(caller_blocked=Exists(
-            BlockedCaller.objects.filter(number=caller).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign))
-        ))
-    return qs.first()
+    found = _TRACKING_NUMBER.fetch([caller if _is_number(caller) else "", number])
+    if found is None:
+        return None
+    tn, (blocked,) = found
+    tn.caller_blocked = bool(blocked)
+    return tn
 
 
 def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
@@ -174,6 +240,55 @@ def handler_option(handler_id: int) -> dec.HandlerOption:
         tag_criteria=tuple(h.tag_criteria or ()), ring_timeout=h.effective_ring_timeout, concurrency_cap=h.concurrency_cap,
         hourly_cap=h.hourly_cap, daily_cap=h.daily_cap, monthly_cap=h.monthly_cap, total_cap=h.total_cap, cap_counts=h.cap_counts,
     )
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A campaign's routing configuration as plain data: handlers (overrides applied), IVR options and the
+    events its enabled webhooks listen to. Cached per process by ``Campaign.config_version``."""
+
+    version: int
+    options: tuple[dec.HandlerOption, ...]
+    ivr_choices: tuple[dec.IVRChoice, ...]
+    webhook_events: frozenset[str]
+
+
+_CONFIGS: dict[int, CampaignConfig] = {}
+
+
+def campaign_config(campaign: Campaign) -> CampaignConfig:
+    """The campaign's routing configuration: from this process's cache when ``campaign.config_version`` (read
+    with the campaign's row) matches, else three queries (handlers, IVR options, webhooks) and cached.
+
+    Every write path that changes these rows bumps the version (``tracking.services.campaign_config``). Caps
+    are re-read from the locked handler rows before a slot is taken, so a stale entry cannot overbook.
+    """
+    cached = _CONFIGS.get(campaign.pk)
+    if cached is not None and cached.version == campaign.config_version:
+        return cached
+    events: set[str] = set()
+    for hook_events in Webhook.objects.filter(campaign_id=campaign.pk, enabled=True).values_list("events", flat=True):
+        events.update(e for e in (hook_events or []) if isinstance(e, str))
+    config = CampaignConfig(
+        version=campaign.config_version, options=tuple(campaign_options(campaign)),
+        ivr_choices=tuple(_ivr_choices_load(campaign)), webhook_events=frozenset(events),
+    )
+    _CONFIGS[campaign.pk] = config
+    return config
+
+
+def _webhook_events(call: Call) -> frozenset[str] | None:
+    """The events the call's campaign's webhooks listen to, when its campaign is at hand (None: unknown)."""
+    if call.campaign_id is None:
+        return frozenset()
+    if not Call.campaign.is_cached(call):
+        return None
+    return campaign_config(call.campaign).webhook_events
+
+
+def campaign_config_cache_clear() -> None:
+    """Forget every cached campaign configuration (tests; a process that reuses ids after a database reset)."""
+    _CONFIGS.clear()
 
 
 def _window_q(options: Iterable[dec.HandlerOption], at: datetime, period: str, field: str) -> Q:
@@ -343,7 +458,7 @@ def call_start(
         except IntegrityError:
             return Call.objects.get(call_sid=incoming.call_sid), False
     call_lifecycle_notify(
-        call=call, event="call.started",
+        call=call, event="call.started", webhook_events=_webhook_events(call),
         message=f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""),
         data={"tags": tags},
     )
@@ -413,6 +528,10 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
 
 
 def _ivr_choices(campaign: Campaign) -> list[dec.IVRChoice]:
+    return list(campaign_config(campaign).ivr_choices)
+
+
+def _ivr_choices_load(campaign: Campaign) -> list[dec.IVRChoice]:
     return [
         dec.IVRChoice(o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label)
         for o in IVROption.objects.filter(campaign_id=campaign.pk).order_by("digit")
@@ -479,7 +598,8 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     campaign = call.campaign
     assert campaign is not None
     at = timezone.now()
-    options = campaign_options(campaign)
+    config = campaign_config(campaign)
+    options = list(config.options)
     if only_handler_id is not None and all(o.id != only_handler_id for o in options):
         options.append(handler_option(only_handler_id))  # an IVR key may name a handler outside the campaign
     strategy = campaign.routing_strategy
@@ -525,10 +645,21 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
     capped = [o for o in step if o.has_caps]
     if not capped:
         return step, []
-    list(Handler.objects.select_for_update().filter(pk__in=[o.id for o in capped]).order_by("pk").values_list("pk", flat=True))
-    loads = handler_loads(options=capped, at=at)
+    # The caps themselves are re-read from the locked rows: the plan may come from a cached configuration.
+    rows = Handler.objects.select_for_update().filter(pk__in=[o.id for o in capped]).order_by("pk").values_list(
+        "pk", "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
+    caps = {row[0]: row[1:] for row in rows}
+    fresh = {
+        o.id: dataclass_replace(o, concurrency_cap=c[0], hourly_cap=c[1], daily_cap=c[2], monthly_cap=c[3], total_cap=c[4], cap_counts=c[5])
+        for o in capped if (c := caps.get(o.id)) is not None
+    }
+    loads = handler_loads(options=[o for o in fresh.values() if o.has_caps], at=at)
     free, skips = [], []
     for o in step:
+        if o.has_caps and o.id not in fresh:
+            skips.append(dec.Skip(o.id, o.name, dec.DISABLED, "handler no longer exists"))
+            continue
+        o = fresh.get(o.id, o)
         why = dec.cap_reached(o, loads.get(o.id, dec.HandlerLoad())) if o.has_caps else ""
         if why:
             skips.append(dec.Skip(o.id, o.name, dec.CAPPED, why + " (checked under lock)"))
@@ -605,7 +736,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
         call.handler_id = free[0].id
         _store(call, answer_key, answer, "handler")
         call_lifecycle_notify(
-            call=call, event="call.routed",
+            call=call, event="call.routed", webhook_events=_webhook_events(call),
             message=f"dialling {', '.join(o.name for o in free)} (step {call.plan_index} of {total})",
             data={"handlers": [o.id for o in free], "sequence": seq, "skipped_under_lock": [s.detail for s in skips]},
         )
@@ -640,7 +771,7 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
             timeout=_ring_timeout(step.receiving_number_id), caller_id=_caller_id(call),
             record=bool(campaign and campaign.record_calls), greeting=greeting,
         )
-        call_lifecycle_notify(call=call, event="call.routed", message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
+        call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
         return _store(call, answer_key, answer, "fallback_step")
     terminal = dec.Terminal(**call.decision["terminal"])
     voice = _voice(campaign)
@@ -707,7 +838,7 @@ def _mark_answered(call: Call, attempt: CallAttempt, at: datetime) -> None:
     )
     if won:
         call.answered_at, call.handler_id, call.status = at, attempt.handler_id, CallStatus.IN_PROGRESS
-        call_lifecycle_notify(call=call, event="call.answered", message=f"answered by {attempt.handler or attempt.number_dialed}",
+        call_lifecycle_notify(call=call, event="call.answered", webhook_events=_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",
                               data={"attempt": attempt.pk, "handler": attempt.handler_id})
 
 
