@@ -24,8 +24,8 @@ from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from calltrack import phone
-from numbers.models import BlockedCaller, NoAnswerAction, NumberPool, ReceivingNumber, TrackingNumber
+from calltrack import fastdb, phone
+from numbers.models import BlockedCaller, NoAnswerAction, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from numbers.models.lines import ROUTABLE_STATUSES
 from numbers.selectors import session_for_call
 from routing import decision as dec
@@ -450,11 +450,11 @@ def call_start(
         visitor_id=visitor[:64], decision={"answers": {}},
     )
     if optimistic:
-        call.save(force_insert=True)
+        fastdb.insert(call)
     else:
         try:
             with transaction.atomic():
-                call.save(force_insert=True)
+                fastdb.insert(call)
         except IntegrityError:
             return Call.objects.get(call_sid=incoming.call_sid), False
     call_lifecycle_notify(
@@ -482,7 +482,7 @@ def _greeting(campaign: Campaign) -> twiml.Greeting | None:
 
 def _store(call: Call, key: str, answer: str, *fields: str) -> str:
     call.decision.setdefault("answers", {})[key] = answer
-    call.save(update_fields=["decision", "plan_index", *fields])
+    fastdb.update(call, ("decision", "plan_index", *fields))
     return answer
 
 
@@ -498,9 +498,14 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
     campaign = call.campaign
     if tracking_number is None or campaign is None:
         raise LookupError(f"no routable tracking number with a campaign for {call.called_number}")
+    if tracking_number.status == NumberStatus.QUARANTINED:
+        # A number being given up: its calls go to the fail-safe of the campaign it last routed for.
+        reason = f"tracking number {tracking_number.number} is quarantined"
+        call_event_record(call=call, kind="call.number_quarantined", message=f"{reason}: dialling the fail-safe")
+        return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason))
     if not campaign.enabled:
         call_event_record(call=call, kind="call.campaign_disabled", message="campaign is disabled: dialling the fail-safe")
-        return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number))
+        return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
     # Blocked callers and the number's filters come before any prompt.
     blocked = None
     if _is_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
@@ -717,14 +722,18 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
         call.decision["dials"] = seq
         margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)
         timeout = max(o.ring_timeout for o in free)
-        attempts = CallAttempt.objects.bulk_create([
+        attempts = [
             CallAttempt(
                 call=call, sequence=seq, kind=AttemptKind.HANDLER, handler_id=o.id, receiving_number_id=o.receiving_number_id,
                 number_dialed=o.number, started_at=at, holds_slot=True, slot_expires_at=at + timedelta(seconds=timeout) + margin,
                 counted=True,
             )
             for o in free
-        ])
+        ]
+        if len(attempts) == 1:
+            fastdb.insert(attempts[0])
+        else:
+            attempts = CallAttempt.objects.bulk_create(attempts)
         numbers = [
             twiml.DialNumber(a.number_dialed, o.send_digits, _whisper_url(call, a, links), links.url("/voice/attempt-status", attempt=a.pk))
             for a, o in zip(attempts, free, strict=True)
@@ -994,9 +1003,9 @@ def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
         campaign = call.campaign if call is not None else None
         if tn is None and to:
             e164 = phone.to_e164_or_none(to)
-            tn = TrackingNumber.objects.select_related("campaign").filter(number=e164).first() if e164 else None
+            tn = TrackingNumber.objects.routable().select_related("campaign", "pool__campaign").filter(number=e164).first() if e164 else None
         if tn is not None and campaign is None:
-            campaign = tn.campaign
+            campaign = tn.campaign or (tn.pool.campaign if tn.pool_id else None)
         for candidate in ((tn.failsafe_number if tn else ""), (campaign.failsafe_number if campaign else "")):
             if candidate:
                 return candidate
@@ -1005,9 +1014,10 @@ def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
     return settings.CALLTRACK_FAILSAFE_NUMBER or ""
 
 
-def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "") -> str:
+def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: str = "routing failed") -> str:
     """Dial the fail-safe. The call is recorded (created if the failed request's transaction took it away)
-    with ``used_failsafe``, a fail-safe attempt and a timeline step, when the database still answers."""
+    with ``used_failsafe``, ``failsafe_reason``, a fail-safe attempt and a timeline step, when the database
+    still answers."""
     call = None
     try:
         with transaction.atomic():
@@ -1020,10 +1030,11 @@ def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "") -> str:
     if call is not None:
         try:
             with transaction.atomic():
-                Call.objects.filter(pk=call.pk).update(used_failsafe=True)
+                Call.objects.filter(pk=call.pk).update(used_failsafe=True, failsafe_reason=reason[:200])
                 if number:
                     CallAttempt.objects.create(call=call, sequence=999, kind=AttemptKind.FAILSAFE, number_dialed=number)
-                call_event_record(call=call, kind="call.failsafe", message=f"routing failed: {'dialling ' + number if number else 'message and hang up'}")
+                call_event_record(call=call, kind="call.failsafe", message=f"{reason}: {'dialling ' + number if number else 'message and hang up'}",
+                                  data={"reason": reason})
         except Exception:  # noqa: BLE001
             log.exception("CallSid %s: cannot record the fail-safe", call_sid)
     return twiml.failsafe(number, caller_id=caller_id)
@@ -1036,8 +1047,10 @@ def _failsafe_call(*, call_sid: str, to: str, caller: str) -> Call | None:
     if call is not None:
         return call
     called = phone.to_e164_or_none(to) or (to or "")[:32]
-    tn = TrackingNumber.objects.select_related("campaign").filter(number=called).first() if called else None
+    # A released number is not ours any more: its call is recorded as one to an unknown number.
+    tn = TrackingNumber.objects.routable().select_related("campaign", "pool__campaign").filter(number=called).first() if called else None
+    campaign = (tn.campaign or (tn.pool.campaign if tn.pool_id else None)) if tn else None
     return Call.objects.create(
-        call_sid=call_sid, tracking_number=tn, campaign=tn.campaign if tn else None, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
+        call_sid=call_sid, tracking_number=tn, campaign=campaign, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
         called_number=called[:32], used_failsafe=True,
     )

@@ -101,7 +101,8 @@ def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
                 log.exception("CallSid %s: %s failed (%s); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":
                     return _xml(twiml.empty())
-                return _xml(services.failsafe_answer(call_sid=sid, to=params.get("To", ""), caller=params.get("From", "")))
+                return _xml(services.failsafe_answer(
+                    call_sid=sid, to=params.get("To", ""), caller=params.get("From", ""), reason=f"routing failed: {exc}"[:200]))
 
         return handle
 

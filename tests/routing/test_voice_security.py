@@ -9,6 +9,7 @@ from django.core.checks import run_checks
 from django.db import DatabaseError
 from lxml import etree
 
+from numbers.models import TrackingNumber
 from tests.numbers.factories import TrackingNumberFactory
 from tests.routing.conftest import sign
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory
@@ -150,7 +151,8 @@ def test_a_database_error_dials_the_failsafe(twilio, settings, number, monkeypat
         raise DatabaseError("connection lost")
 
     monkeypatch.setattr("routing.services.tracking_number_for", broken)
-    monkeypatch.setattr("routing.services.TrackingNumber.objects.select_related", broken)
+    monkeypatch.setattr(TrackingNumber.objects, "select_related", broken)
+    monkeypatch.setattr(TrackingNumber.objects, "routable", broken)
     assert failsafe_target(twilio.post("/voice/incoming", {**PARAMS, "To": number.number})) == "+13035550100"
 
 

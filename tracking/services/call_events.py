@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from calltrack import fastdb
 from tracking.models import Call, CallEvent
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, Any] | None = None) -> CallEvent:
     """Append a step to the call's timeline. Not idempotent: call once per step."""
-    return CallEvent.objects.create(call=call, kind=kind, message=message[:500], data=data or {})
+    return fastdb.insert(CallEvent(call=call, kind=kind, message=message[:500], data=data or {}))
 
 
 def call_lifecycle_notify(
