@@ -100,7 +100,7 @@ class NumberType(models.TextChoices):
 
 
 # Numbers that still take calls: porting out keeps routing until completion; quarantined numbers' calls go to
-# the fail-safe of their last campaign (routing.services).
+# the fail-safe of their last campaign (routing.services.calls).
 ROUTABLE_STATUSES = (NumberStatus.ACTIVE, NumberStatus.PORTING_OUT, NumberStatus.QUARANTINED)
 
 
