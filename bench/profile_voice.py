@@ -16,6 +16,8 @@ import random
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--path", default="/voice/incoming", help="/bench/floor measures the harness itself")
+    parser.add_argument("--flow", action="store_true", help="whole flows: incoming, dial result (answered), status completed")
     args = parser.parse_args()
     numbers = list(TrackingNumber.objects.values_list("number", flat=True)[:10000])
     rng = random.Random(7)
@@ -55,6 +58,18 @@ def main() -> None:
         sig = validator.compute_signature(f"http://testserver{args.path}", params)
         response = client.post(args.path, params, HTTP_X_TWILIO_SIGNATURE=sig)
         assert response.status_code == 200, response.status_code
+        if not args.flow:
+            return
+        dial = ElementTree.fromstring(response.content).find("Dial")
+        if dial is not None and dial.get("action"):
+            url = dial.get("action")
+            more = {**params, "CallStatus": "in-progress", "DialCallStatus": "completed", "DialCallDuration": "60"}
+            parts = urlsplit(url)
+            response = client.post(f"{parts.path}?{parts.query}", more, HTTP_X_TWILIO_SIGNATURE=validator.compute_signature(url, more))
+            assert response.status_code == 200
+        done = {**params, "CallStatus": "completed", "CallDuration": "60", "SequenceNumber": "5"}
+        response = client.post("/voice/status", done, HTTP_X_TWILIO_SIGNATURE=validator.compute_signature("http://testserver/voice/status", done))
+        assert response.status_code == 200
 
     for i in range(20):  # warm up
         one(i)
@@ -70,7 +85,7 @@ def main() -> None:
     if profiler:
         profiler.disable()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    print(f"{args.calls} calls: CPU {cpu / args.calls * 1000:.2f} ms/request, wall {wall / args.calls * 1000:.2f} ms/request, "
+    print(f"{args.calls} calls: CPU {cpu / args.calls * 1000:.2f} ms/{'flow' if args.flow else 'request'}, wall {wall / args.calls * 1000:.2f} ms/request, "
           f"{len(queries)} queries/request")
     if profiler:
         stats = pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))

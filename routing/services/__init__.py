@@ -13,6 +13,7 @@ importable from ``routing.services``.
 """
 
 from routing.services.calls import (
+    call_by_id,
     call_start,
     failsafe_answer,
     failsafe_number,
@@ -43,7 +44,7 @@ from routing.services.status import attempt_status_record, call_status_record, d
 
 __all__ = [
     "MAX_CALL_SECONDS", "TWILIO_CALL_STATUS", "TWILIO_DIAL_STATUS", "CampaignConfig", "IncomingCall", "Links", "ParamError",
-    "attempt_slots_release_stale", "attempt_status_record", "call_start", "call_status_record", "campaign_config",
+    "attempt_slots_release_stale", "attempt_status_record", "call_by_id", "call_start", "call_status_record", "campaign_config",
     "campaign_config_cache_clear", "campaign_options", "dial_result_answer", "failsafe_answer", "failsafe_number",
     "gather_answer", "handler_loads", "handler_option", "incoming_answer", "route", "tracking_number_for",
     "voicemail_record", "whisper_answer",

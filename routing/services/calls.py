@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,59 +35,7 @@ from tracking.services.call_events import call_event_record, call_lifecycle_noti
 log = logging.getLogger("calltrack.routing")
 
 
-class _JoinedLoader:
-    """One hand-written SELECT of a model row with some of its foreign keys joined, turned into model instances
-    (related caches filled) with the same converters the ORM applies. Built once per process: the ORM spent
-    more time compiling the hot path's first query than the database spent running it."""
-
-    def __init__(self, model: type, joins: Mapping[str, type], where: str, extra: str = "") -> None:
-        self.model, self.joins = model, dict(joins)
-        self.parts: list[tuple[str | None, type, int, list[tuple[Any, list[Any]]]]] = []
-        self.where, self.extra = where, extra
-        self._sql: str | None = None
-
-    def sql(self) -> str:
-        if self._sql is None:
-            qn = connection.ops.quote_name
-            cols, tables = [], [f"{qn(self.model._meta.db_table)} t0"]
-            for i, (name, model) in enumerate([(None, self.model), *self.joins.items()]):
-                alias = f"t{i}"
-                fields = list(model._meta.concrete_fields)
-                converted = []
-                for f in fields:
-                    col = f.get_col(alias)
-                    converted.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
-                self.parts.append((name, model, next(j for j, f in enumerate(fields) if f.primary_key), converted))
-                cols += [f"{alias}.{qn(f.column)}" for f in fields]
-                if name is not None:
-                    fk = self.model._meta.get_field(name)
-                    tables.append(f"LEFT JOIN {qn(model._meta.db_table)} {alias} ON {alias}.{qn(model._meta.pk.column)} = t0.{qn(fk.column)}")
-            self._sql = f"SELECT {', '.join(cols)}{', ' + self.extra if self.extra else ''} FROM {' '.join(tables)} WHERE {self.where}"
-        return self._sql
-
-    def fetch(self, params: list[Any]) -> tuple[Any, tuple[Any, ...]] | None:
-        """The main instance (with its joined instances cached) and the extra columns, or None."""
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql(), params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        pos, instances = 0, {}
-        for name, model, pk_index, columns in self.parts:
-            values = list(row[pos:pos + len(columns)])
-            pos += len(columns)
-            for i, (col, converters) in enumerate(columns):
-                if converters and values[i] is not None:
-                    for convert in converters:
-                        values[i] = convert(values[i], col, connection)
-            instances[name] = None if values[pk_index] is None else model.from_db(connection.alias, None, values)
-        main = instances.pop(None)
-        for name, instance in instances.items():
-            main._state.fields_cache[name] = instance
-        return main, row[pos:]
-
-
-_TRACKING_NUMBER = _JoinedLoader(
+_TRACKING_NUMBER = fastdb.JoinedLoader(
     TrackingNumber, {"campaign": Campaign, "source": Source, "pool": NumberPool},
     where=f"t0.number = %s AND t0.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
     extra=(
@@ -96,6 +43,18 @@ _TRACKING_NUMBER = _JoinedLoader(
         "AND (b.campaign_id IS NULL OR b.campaign_id = COALESCE(t0.campaign_id, t3.campaign_id)))"
     ),
 )
+
+
+_CALL_BY_ID = fastdb.JoinedLoader(
+    Call, {"campaign": Campaign, "tracking_number": TrackingNumber, "source": Source}, where="t0.id = %s")
+
+
+def call_by_id(call_id: int) -> Call:
+    """The call named in one of our callback URLs, with its campaign, tracking number and source (one query)."""
+    found = _CALL_BY_ID.fetch([call_id])
+    if found is None:
+        raise LookupError(f"no call {call_id}")
+    return found[0]
 
 
 def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | None:

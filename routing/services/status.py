@@ -9,6 +9,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from calltrack import fastdb
 from routing import twiml
 from routing.services.common import _STATUS_RANK, TWILIO_CALL_STATUS, TWILIO_DIAL_STATUS, Links, ParamError, _store
 from routing.services.plan import _advance
@@ -18,6 +19,7 @@ from tracking.models import (
     Call,
     CallAttempt,
     CallStatus,
+    Campaign,
 )
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
@@ -97,13 +99,17 @@ def _sequence(params: Mapping[str, str]) -> int | None:
     return None
 
 
+_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="t0.call_sid = %s")
+
+
 def call_status_record(*, params: Mapping[str, str]) -> Call | None:
     """Twilio's status callback for the call. Idempotent and order-proof: a callback older than the last one
     applied (``SequenceNumber``, else ``Timestamp``) or one that would move the call back from a final state
     changes nothing. A final status releases every slot the call still holds and announces ``call.completed``
     once (a conditional UPDATE decides who announces)."""
     sid = (params.get("CallSid") or "").strip()
-    call = Call.objects.select_related("campaign").filter(call_sid=sid).first()
+    found = _CALL_BY_SID.fetch([sid])
+    call = found[0] if found else None
     if call is None:
         raise LookupError(f"no call {sid!r}")
     new = TWILIO_CALL_STATUS.get((params.get("CallStatus") or "").strip())
