@@ -115,3 +115,17 @@ def test_webhook_events_are_part_of_the_cached_configuration(twilio, setup, djan
         incoming(twilio, tn, "CA2")
     assert len(callbacks) == 1
     assert services.campaign_config(Campaign.objects.get(pk=tn.campaign_id)).webhook_events == frozenset({"call.routed"})
+
+
+def test_importing_receiving_number_updates_bumps_the_campaigns_dialling_them(setup):
+    import io
+
+    from numbers.services.importing import numbers_import
+
+    tn, first, _ = setup
+    start = version(tn.campaign)
+    line = first.receiving_number
+    numbers_import(file=io.StringIO(f"number,label,ring_timeout\n{line.number},{line.label},45\n"), receiving=True, update=True)
+    line.refresh_from_db()
+    assert line.ring_timeout == 45
+    assert version(tn.campaign) == start + 1
