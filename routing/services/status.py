@@ -12,6 +12,7 @@ from django.utils import timezone
 from calltrack import fastdb
 from routing import twiml
 from routing.services.common import _STATUS_RANK, TWILIO_CALL_STATUS, TWILIO_DIAL_STATUS, Links, ParamError, _store
+from routing.services.config import _webhook_events
 from routing.services.plan import _advance
 from routing.services.slots import _mark_answered
 from tracking.models import (
@@ -139,6 +140,6 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
         ended_at=Coalesce(F("ended_at"), Value(at)), holds_slot=False)
     for name, value in updates.items():
         setattr(call, name, value)
-    call_lifecycle_notify(call=call, event="call.completed", message=f"call ended: {call.get_status_display().lower()}, {duration}s",
+    call_lifecycle_notify(call=call, event="call.completed", webhook_events=_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
                           data={"status": new, "duration": duration})
     return call

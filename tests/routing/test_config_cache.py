@@ -129,3 +129,21 @@ def test_importing_receiving_number_updates_bumps_the_campaigns_dialling_them(se
     line.refresh_from_db()
     assert line.ring_timeout == 45
     assert version(tn.campaign) == start + 1
+
+
+def test_a_completed_call_skips_the_webhook_lookup_when_no_webhook_listens(twilio, setup, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tracking.models import WebhookDelivery
+
+    tn, _, _ = setup
+    WebhookFactory(campaign=tn.campaign, events=["call.started"])
+    with django_capture_on_commit_callbacks(execute=True):
+        incoming(twilio, tn, "CA1")
+    done = {"CallSid": "CA1", "CallStatus": "completed", "CallDuration": "30", "SequenceNumber": "2"}
+    with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks(execute=True):
+        assert twilio.post("/voice/status", done).status_code == 200
+    assert Call.objects.get(call_sid="CA1").conversion_evaluated_at is not None  # the conversion rules still ran
+    assert not [q for q in captured.captured_queries if Webhook._meta.db_table + '"' in q["sql"].split("FROM")[-1]]
+    assert list(WebhookDelivery.objects.values_list("event", flat=True)) == ["call.started"]

@@ -45,10 +45,11 @@ def call_lifecycle_notify(
     if event != "call.completed" and (call.campaign_id is None or (webhook_events is not None and event not in webhook_events)):
         return
     call_id, campaign_id = call.pk, call.campaign_id
-    transaction.on_commit(lambda: _after_commit(call_id=call_id, campaign_id=campaign_id, event=event), robust=True)
+    hooks = webhook_events is None or event in webhook_events
+    transaction.on_commit(lambda: _after_commit(call_id=call_id, campaign_id=campaign_id, event=event, hooks=hooks), robust=True)
 
 
-def _after_commit(*, call_id: int, event: str, campaign_id: int | None = None) -> None:
+def _after_commit(*, call_id: int, event: str, campaign_id: int | None = None, hooks: bool = True) -> None:
     from tracking.services.conversions import call_conversion_evaluate
     from tracking.services.webhooks import webhook_deliveries_queue
 
@@ -66,4 +67,5 @@ def _after_commit(*, call_id: int, event: str, campaign_id: int | None = None) -
             call = call_conversion_evaluate(call=call)
         except Exception:
             logger.exception("conversion rules failed for call %s", call_id)
-    webhook_deliveries_queue(call=call, event=event)
+    if hooks:
+        webhook_deliveries_queue(call=call, event=event)
