@@ -8,4 +8,5 @@ from numbers.tasks import SCHEDULES as NUMBER_SCHEDULES
 SCHEDULES: list[tuple[str, str, str, int | None]] = [
     *NUMBER_SCHEDULES,
     ("calltrack: close expired postback waits", "tracking.tasks.conversions_expire", "H", None),
+    ("calltrack: release stale handler slots", "routing.tasks.attempt_slots_release_stale_task", "I", 5),
 ]

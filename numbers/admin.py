@@ -30,16 +30,21 @@ from numbers.models import (
 )
 from numbers.services import records
 from numbers.services.pools import pool_chart_svg
+from tracking.admin import RoutingConfigAdminMixin
 
 
 @admin.register(ReceivingNumber)
-class ReceivingNumberAdmin(admin.ModelAdmin):
+class ReceivingNumberAdmin(RoutingConfigAdminMixin, admin.ModelAdmin):
     list_display = ["label", "number", "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
     autocomplete_fields = ["no_answer_forward_to"]
     list_select_related = ["no_answer_forward_to"]
     readonly_fields = ["country", "created_at"]
+
+    def config_scope(self, obj: ReceivingNumber) -> dict[str, list[int]]:
+        return {"receiving_number_ids": [obj.pk]}
+
     fieldsets = [
         (None, {"fields": ["number", "country", "label"]}),
         ("Dial extension", {"fields": ["extension_digits", "digits_delay"]}),

@@ -47,3 +47,14 @@ def assert_valid_twiml(twiml_schema):
             raise AssertionError(f"invalid TwiML: {twiml_schema.error_log}\n{data.decode()}")
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _routing_config_cache_clear():
+    """Voice routing caches campaign configurations per process by (id, config_version): ids are reused
+    between tests, so each test starts with an empty cache."""
+    from routing.services import campaign_config_cache_clear
+
+    campaign_config_cache_clear()
+    yield
+    campaign_config_cache_clear()

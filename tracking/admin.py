@@ -33,6 +33,38 @@ from tracking.models import (
 )
 from tracking.services import conversions as conversion_services
 from tracking.services import webhooks as webhook_services
+from tracking.services.campaign_config import campaign_config_touch, campaigns_using
+
+
+class RoutingConfigAdminMixin:
+    """Bumps ``Campaign.config_version`` of the campaigns a saved or deleted row belongs to (voice routing
+    caches each campaign's configuration by that version). ``config_scope(obj)`` names them:
+    {"campaign_ids": [...], "handler_ids": [...], "receiving_number_ids": [...]}."""
+
+    def config_scope(self, obj) -> dict[str, list[int]]:
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        scope = self.config_scope(obj)
+        if change and "campaign" in getattr(form, "initial", {}):  # a row moved: the old campaign changed too
+            scope = {**scope, "campaign_ids": [*scope.get("campaign_ids", []), form.initial["campaign"]]}
+        campaign_config_touch(**scope)
+
+    def delete_model(self, request, obj) -> None:
+        ids = campaigns_using(**{k: v for k, v in self.config_scope(obj).items() if k != "campaign_ids"})
+        ids |= set(self.config_scope(obj).get("campaign_ids", []))
+        super().delete_model(request, obj)
+        campaign_config_touch(campaign_ids=ids)
+
+    def delete_queryset(self, request, queryset) -> None:
+        ids: set[int] = set()
+        for obj in queryset:
+            scope = self.config_scope(obj)
+            ids |= set(scope.get("campaign_ids", [])) | campaigns_using(
+                **{k: v for k, v in scope.items() if k != "campaign_ids"})
+        super().delete_queryset(request, queryset)
+        campaign_config_touch(campaign_ids=ids)
 
 
 @admin.register(Source)
@@ -65,7 +97,7 @@ class HandlerForm(forms.ModelForm):
 
 
 @admin.register(Handler)
-class HandlerAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
+class HandlerAdmin(HiddenFromCollaboratorsMixin, RoutingConfigAdminMixin, admin.ModelAdmin):
     form = HandlerForm
     list_display = ["name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "concurrency_cap", "daily_cap", "timezone", "always_open"]
     list_editable = ["enabled", "priority", "weight"]
@@ -74,6 +106,10 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
     readonly_fields = ["postback_url", "created_at", "updated_at"]
+
+    def config_scope(self, obj: Handler) -> dict[str, list[int]]:
+        return {"handler_ids": [obj.pk]}
+
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled"]}),
         ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
@@ -175,6 +211,11 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """Handlers, IVR options and webhooks are inlines: bump the routing config version once they are saved."""
+        super().save_related(request, form, formsets, change)
+        campaign_config_touch(campaign_ids=[form.instance.pk])
 
     @admin.display(description="handlers", ordering="_handlers")
     def handler_count(self, obj: Campaign) -> int:
@@ -374,8 +415,12 @@ class ConversionRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(RoutingConfigAdminMixin, admin.ModelAdmin):
     form = WebhookForm
+
+    def config_scope(self, obj: Webhook) -> dict[str, list[int]]:
+        return {"campaign_ids": [obj.campaign_id]}
+
     list_display = ["__str__", "campaign", "enabled", "method", "url"]
     list_filter = ["enabled", "method"]
     search_fields = ["name", "url", "campaign__name"]

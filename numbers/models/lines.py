@@ -99,13 +99,18 @@ class NumberType(models.TextChoices):
     MOBILE = "mobile", "Mobile"
 
 
+# Numbers that still take calls: porting out keeps routing until completion; quarantined numbers' calls go to
+# the fail-safe of their last campaign (routing.services.calls).
+ROUTABLE_STATUSES = (NumberStatus.ACTIVE, NumberStatus.PORTING_OUT, NumberStatus.QUARANTINED)
+
+
 class TrackingNumberQuerySet(models.QuerySet):
     def active(self) -> TrackingNumberQuerySet:
         return self.filter(status=NumberStatus.ACTIVE)
 
     def routable(self) -> TrackingNumberQuerySet:
         """Numbers that still take calls (porting out keeps routing until completion)."""
-        return self.filter(status__in=[NumberStatus.ACTIVE, NumberStatus.PORTING_OUT, NumberStatus.QUARANTINED])
+        return self.filter(status__in=ROUTABLE_STATUSES)
 
 
 class TrackingNumber(models.Model):

@@ -28,6 +28,7 @@ from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber
 from numbers.services.errors import NumberError
 from numbers.services.events import number_event_build
 from tracking.models import Campaign, Source
+from tracking.services.campaign_config import campaign_config_touch
 
 BATCH = 2000
 UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -546,6 +547,8 @@ def _import_receiving(*, file, update, skip_invalid, dry_run, progress, region) 
             ReceivingNumber.objects.bulk_create(creates, batch_size=BATCH)
             if updates:
                 ReceivingNumber.objects.bulk_update(updates, [c for c in RECEIVING_COLUMNS if c in header and c != "number"], batch_size=BATCH)
+                # Routing caches each campaign's handlers with their receiving numbers by config_version.
+                campaign_config_touch(receiving_number_ids=[rn.pk for rn in updates])
     return result
 
 

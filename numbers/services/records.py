@@ -18,6 +18,7 @@ from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber
 from numbers.services.errors import NumberError
 from numbers.services.events import number_event_record
 from numbers.services.lifecycle import static_cap_check
+from tracking.services.campaign_config import campaign_config_touch
 
 
 def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
@@ -25,8 +26,12 @@ def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
     return instance_apply_and_save(instance=ReceivingNumber(), fields=fields)
 
 
+@transaction.atomic
 def receiving_number_update(*, receiving_number: ReceivingNumber, fields: Mapping[str, Any]) -> ReceivingNumber:
-    return instance_apply_and_save(instance=receiving_number, fields=fields)
+    """Change a receiving number; campaigns dialling it reload their cached routing configuration."""
+    instance_apply_and_save(instance=receiving_number, fields=fields)
+    campaign_config_touch(receiving_number_ids=[receiving_number.pk])
+    return receiving_number
 
 
 def receiving_number_delete(*, receiving_number: ReceivingNumber) -> None:

@@ -119,10 +119,31 @@ def test_schedules_command_is_idempotent():
     assert funcs == {
         "numbers.tasks.pool_samples_record_task", "numbers.tasks.pools_autoscale_task",
         "numbers.tasks.numbers_release_quarantined_task", "numbers.tasks.port_requests_sync_task",
-        "tracking.tasks.conversions_expire",
+        "tracking.tasks.conversions_expire", "routing.tasks.attempt_slots_release_stale_task",
     }
-    assert Schedule.objects.count() == 5
+    assert Schedule.objects.count() == 6
     assert Schedule.objects.get(func="numbers.tasks.pool_samples_record_task").minutes == 1
+    assert Schedule.objects.get(func="routing.tasks.attempt_slots_release_stale_task").minutes == 5
+
+
+def test_the_stale_slot_schedule_releases_expired_slots_only():
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django.utils.module_loading import import_string
+
+    from calltrack.schedules import SCHEDULES
+    from tests.tracking.factories import CallAttemptFactory
+
+    now = timezone.now()
+    stale = CallAttemptFactory(holds_slot=True, slot_expires_at=now - timedelta(minutes=1))
+    live = CallAttemptFactory(holds_slot=True, slot_expires_at=now + timedelta(minutes=5))
+    path = next(func for name, func, *_ in SCHEDULES if func.endswith("attempt_slots_release_stale_task"))
+    assert import_string(path)() == "1 stale slots released"
+    stale.refresh_from_db()
+    live.refresh_from_db()
+    assert (stale.holds_slot, live.holds_slot) == (False, True)
+    assert import_string(path)() == "0 stale slots released"  # safe to run twice
 
 
 def test_tasks_run_end_to_end():

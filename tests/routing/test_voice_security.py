@@ -9,6 +9,7 @@ from django.core.checks import run_checks
 from django.db import DatabaseError
 from lxml import etree
 
+from numbers.models import TrackingNumber
 from tests.numbers.factories import TrackingNumberFactory
 from tests.routing.conftest import sign
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory
@@ -128,12 +129,12 @@ def test_malformed_to_dials_the_failsafe(twilio, settings):
 def test_tracking_number_failsafe_wins_over_the_campaigns(twilio, number, monkeypatch):
     number.failsafe_number = "+13035550166"
     number.save()
-    monkeypatch.setattr("routing.services.campaign_options", lambda campaign: 1 / 0)
+    monkeypatch.setattr("routing.services.config.campaign_options", lambda campaign: 1 / 0)
     assert failsafe_target(twilio.post("/voice/incoming", {**PARAMS, "To": number.number})) == "+13035550166"
 
 
 def test_an_exception_while_routing_dials_the_campaign_failsafe_and_is_logged_with_the_callsid(twilio, number, monkeypatch, caplog):
-    monkeypatch.setattr("routing.services.campaign_options", lambda campaign: 1 / 0)
+    monkeypatch.setattr("routing.services.config.campaign_options", lambda campaign: 1 / 0)
     with caplog.at_level(logging.ERROR, logger="calltrack.routing"):
         response = twilio.post("/voice/incoming", {**PARAMS, "To": number.number})
     assert failsafe_target(response) == "+13035550177"
@@ -150,7 +151,8 @@ def test_a_database_error_dials_the_failsafe(twilio, settings, number, monkeypat
         raise DatabaseError("connection lost")
 
     monkeypatch.setattr("routing.services.tracking_number_for", broken)
-    monkeypatch.setattr("routing.services.TrackingNumber.objects.select_related", broken)
+    monkeypatch.setattr(TrackingNumber.objects, "select_related", broken)
+    monkeypatch.setattr(TrackingNumber.objects, "routable", broken)
     assert failsafe_target(twilio.post("/voice/incoming", {**PARAMS, "To": number.number})) == "+13035550100"
 
 
@@ -177,7 +179,7 @@ def test_notifications_that_fail_answer_an_empty_response(twilio, path, assert_v
 
 
 def test_a_failure_after_the_slot_was_taken_leaves_no_slot_behind(twilio, number, monkeypatch):
-    monkeypatch.setattr("routing.services.call_lifecycle_notify", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr("routing.services.plan.call_lifecycle_notify", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")))
     response = twilio.post("/voice/incoming", {**PARAMS, "To": number.number})
     assert failsafe_target(response) == "+13035550177"
     assert not CallAttempt.objects.filter(holds_slot=True).exists()

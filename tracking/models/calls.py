@@ -81,6 +81,7 @@ class Call(models.Model):
     plan_index = models.PositiveSmallIntegerField(default=0, help_text="The next step of the plan to dial.")
     fallback_step = models.CharField(max_length=30, blank=True, help_text="Which fallback took the call, if any.")
     used_failsafe = models.BooleanField(default=False)
+    failsafe_reason = models.CharField(max_length=200, blank=True, help_text="Why the call went to the fail-safe number.")
     recording_url = models.URLField(max_length=1000, blank=True)
     voicemail_url = models.URLField(max_length=1000, blank=True)
     conversion_status = models.CharField(max_length=20, choices=ConversionStatus.choices, default=ConversionStatus.PENDING)

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from calltrack.model_writes import instance_apply_and_save
 from tracking.models import Handler, Source
+from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
 
 def source_create(*, fields: Mapping[str, Any]) -> Source:
@@ -31,11 +32,17 @@ def handler_create(*, fields: Mapping[str, Any]) -> Handler:
     return instance_apply_and_save(instance=Handler(), fields=fields)
 
 
+@transaction.atomic
 def handler_update(*, handler: Handler, fields: Mapping[str, Any]) -> Handler:
-    return instance_apply_and_save(instance=handler, fields=fields)
+    """Change a handler after full validation; campaigns routing to it reload their cached configuration."""
+    instance_apply_and_save(instance=handler, fields=fields)
+    campaign_config_touch(handler_ids=[handler.pk])
+    return handler
 
 
 @transaction.atomic
 def handler_delete(*, handler: Handler) -> None:
     """Delete a handler and its places in campaigns; past calls keep existing without it (SET_NULL)."""
+    campaign_ids = campaigns_using(handler_ids=[handler.pk])
     handler.delete()
+    campaign_config_touch(campaign_ids=campaign_ids)

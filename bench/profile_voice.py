@@ -1,0 +1,96 @@
+"""Profile /voice/incoming in-process (Django test client) against the bench's data set.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_voice python bench/profile_voice.py [--calls 300] [--profile]
+
+Run ``bench/voice.py`` once first (it creates and loads ct_bench_voice). Prints CPU ms per request (process
+time), wall ms, queries per request and, with ``--profile``, the top of a cProfile by cumulative time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TOKEN = "bench-auth-token-0123456789abcdef"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+os.environ.update({"TWILIO_AUTH_TOKEN": TOKEN, "CALLTRACK_VALIDATE_TWILIO_SIGNATURE": "true", "DEBUG": "false",
+                   "ALLOWED_HOSTS": "testserver", "LOG_LEVEL": "WARNING", "CALLTRACK_PUBLIC_BASE_URL": ""})
+
+import django  # noqa: E402
+
+import calltrack  # noqa: E402,F401
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from numbers.models import TrackingNumber  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--path", default="/voice/incoming", help="/bench/floor measures the harness itself")
+    parser.add_argument("--flow", action="store_true", help="whole flows: incoming, dial result (answered), status completed")
+    args = parser.parse_args()
+    numbers = list(TrackingNumber.objects.values_list("number", flat=True)[:10000])
+    rng = random.Random(7)
+    client = Client()
+    validator = RequestValidator(TOKEN)
+    run = f"{int(time.time()) % 100000:05d}"
+
+    def one(i: int) -> None:
+        params = {"CallSid": f"CAprof{run}{i:08d}", "AccountSid": "AC" + "0" * 32, "From": f"+1415555{rng.randrange(10000):04d}",
+                  "To": rng.choice(numbers), "CallStatus": "ringing", "Direction": "inbound"}
+        sig = validator.compute_signature(f"http://testserver{args.path}", params)
+        response = client.post(args.path, params, HTTP_X_TWILIO_SIGNATURE=sig)
+        assert response.status_code == 200, response.status_code
+        if not args.flow:
+            return
+        dial = ElementTree.fromstring(response.content).find("Dial")
+        if dial is not None and dial.get("action"):
+            url = dial.get("action")
+            more = {**params, "CallStatus": "in-progress", "DialCallStatus": "completed", "DialCallDuration": "60"}
+            parts = urlsplit(url)
+            response = client.post(f"{parts.path}?{parts.query}", more, HTTP_X_TWILIO_SIGNATURE=validator.compute_signature(url, more))
+            assert response.status_code == 200
+        done = {**params, "CallStatus": "completed", "CallDuration": "60", "SequenceNumber": "5"}
+        response = client.post("/voice/status", done, HTTP_X_TWILIO_SIGNATURE=validator.compute_signature("http://testserver/voice/status", done))
+        assert response.status_code == 200
+
+    for i in range(20):  # warm up
+        one(i)
+    queries: list[str] = []
+    with connection.execute_wrapper(lambda execute, sql, params, many, context: (queries.append(sql), execute(sql, params, many, context))[1]):
+        one(10**6)
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for i in range(20, 20 + args.calls):
+        one(i)
+    if profiler:
+        profiler.disable()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    print(f"{args.calls} calls: CPU {cpu / args.calls * 1000:.2f} ms/{'flow' if args.flow else 'request'}, wall {wall / args.calls * 1000:.2f} ms/request, "
+          f"{len(queries)} queries/request")
+    if profiler:
+        stats = pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))
+        stats.print_stats(os.environ.get("PROFILE_FILTER", ""), 60)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Hot-path helpers that skip the ORM's per-call SQL compilation (voice webhooks).
+
+The statement for a model is built once per process from its ``_meta``; values go through the same
+``pre_save``/``get_db_prep_save`` the ORM uses, so what is stored is what ``Model.save()`` would store.
+No signals are sent (calltrack has no side effects in signals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+
+_INSERTS: dict[tuple[str, type], tuple[str, list[Any]]] = {}
+
+
+def insert(obj: Model) -> Model:
+    """INSERT ``obj`` (a new instance whose primary key is an auto field) and set its primary key, like
+    ``obj.save(force_insert=True)``. Falls back to ``save`` where the database cannot return the new id."""
+    if not connection.features.can_return_columns_from_insert:
+        obj.save(force_insert=True)
+        return obj
+    model = type(obj)
+    key = (connection.vendor, model)
+    entry = _INSERTS.get(key)
+    if entry is None:
+        qn = connection.ops.quote_name
+        meta = model._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        sql = (
+            f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {qn(meta.pk.column)}"
+        )
+        entry = _INSERTS[key] = (sql, fields)
+    sql, fields = entry
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+_UPDATES: dict[tuple[str, type, tuple[str, ...]], tuple[str, list[Any]]] = {}
+
+
+def update(obj: Model, fields: tuple[str, ...] | list[str]) -> int:
+    """UPDATE ``fields`` of the saved instance ``obj``, like ``obj.save(update_fields=fields)`` (names or
+    attnames of concrete fields). Returns the number of rows changed."""
+    model = type(obj)
+    key = (connection.vendor, model, tuple(fields))
+    entry = _UPDATES.get(key)
+    if entry is None:
+        qn = connection.ops.quote_name
+        meta = model._meta
+        chosen = [meta.get_field(name) for name in dict.fromkeys(fields)]
+        sql = (
+            f"UPDATE {qn(meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in chosen)} "
+            f"WHERE {qn(meta.pk.column)} = %s"
+        )
+        entry = _UPDATES[key] = (sql, chosen)
+    sql, chosen = entry
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, obj.pk])
+        return cursor.rowcount
+
+
+class JoinedLoader:
+    """One hand-written SELECT of a model row with some of its foreign keys joined (LEFT JOIN, aliases t0 for
+    the model, t1.. for ``joins`` in order), turned into model instances (related caches filled) with the same
+    converters the ORM applies. ``where`` and ``extra`` (more columns, returned as a tuple) are SQL with %s
+    placeholders. The statement is built once per process: the ORM spent more time compiling the hot path's
+    queries than the database spent running them."""
+
+    def __init__(self, model: type, joins: Mapping[str, type], where: str, extra: str = "") -> None:
+        self.model, self.joins = model, dict(joins)
+        self.parts: list[tuple[str | None, type, int, list[tuple[Any, list[Any]]]]] = []
+        self.where, self.extra = where, extra
+        self._sql: str | None = None
+
+    def sql(self) -> str:
+        if self._sql is None:
+            qn = connection.ops.quote_name
+            cols, tables = [], [f"{qn(self.model._meta.db_table)} t0"]
+            for i, (name, model) in enumerate([(None, self.model), *self.joins.items()]):
+                alias = f"t{i}"
+                fields = list(model._meta.concrete_fields)
+                converted = []
+                for f in fields:
+                    col = f.get_col(alias)
+                    converted.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+                self.parts.append((name, model, next(j for j, f in enumerate(fields) if f.primary_key), converted))
+                cols += [f"{alias}.{qn(f.column)}" for f in fields]
+                if name is not None:
+                    fk = self.model._meta.get_field(name)
+                    tables.append(f"LEFT JOIN {qn(model._meta.db_table)} {alias} ON {alias}.{qn(model._meta.pk.column)} = t0.{qn(fk.column)}")
+            self._sql = f"SELECT {', '.join(cols)}{', ' + self.extra if self.extra else ''} FROM {' '.join(tables)} WHERE {self.where}"
+        return self._sql
+
+    def fetch(self, params: list[Any]) -> tuple[Any, tuple[Any, ...]] | None:
+        """The main instance (with its joined instances cached) and the extra columns, or None."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql(), params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        pos, instances = 0, {}
+        for name, model, pk_index, columns in self.parts:
+            values = list(row[pos:pos + len(columns)])
+            pos += len(columns)
+            for i, (col, converters) in enumerate(columns):
+                if converters and values[i] is not None:
+                    for convert in converters:
+                        values[i] = convert(values[i], col, connection)
+            instances[name] = None if values[pk_index] is None else model.from_db(connection.alias, None, values)
+        main = instances.pop(None)
+        for name, instance in instances.items():
+            main._state.fields_cache[name] = instance
+        return main, row[pos:]

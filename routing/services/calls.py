@@ -1,0 +1,298 @@
+"""A call's start: the tracking number, the call record, the first answer (reject, menu, dial), IVR, whisper, voicemail, fail-safe."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from calltrack import fastdb, phone
+from numbers.models import BlockedCaller, NumberPool, NumberStatus, TrackingNumber
+from numbers.models.lines import ROUTABLE_STATUSES
+from numbers.selectors import session_for_call
+from routing import decision as dec
+from routing import geo, twiml
+from routing import tags as tag_rules
+from routing.services.common import IncomingCall, Links, _greeting, _is_number, _store, _voice
+from routing.services.config import _ivr_choices, _webhook_events
+from routing.services.plan import route
+from routing.services.slots import _mark_answered
+from tracking.models import (
+    AttemptKind,
+    Call,
+    CallAttempt,
+    CallStatus,
+    Campaign,
+    Source,
+)
+from tracking.services.call_events import call_event_record, call_lifecycle_notify
+
+log = logging.getLogger("calltrack.routing")
+
+
+_TRACKING_NUMBER = fastdb.JoinedLoader(
+    TrackingNumber, {"campaign": Campaign, "source": Source, "pool": NumberPool},
+    where=f"t0.number = %s AND t0.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
+    extra=(
+        f"EXISTS (SELECT 1 FROM {BlockedCaller._meta.db_table} b WHERE b.number = %s "
+        "AND (b.campaign_id IS NULL OR b.campaign_id = COALESCE(t0.campaign_id, t3.campaign_id)))"
+    ),
+)
+
+
+_CALL_BY_ID = fastdb.JoinedLoader(
+    Call, {"campaign": Campaign, "tracking_number": TrackingNumber, "source": Source}, where="t0.id = %s")
+
+
+def call_by_id(call_id: int) -> Call:
+    """The call named in one of our callback URLs, with its campaign, tracking number and source (one query)."""
+    found = _CALL_BY_ID.fetch([call_id])
+    if found is None:
+        raise LookupError(f"no call {call_id}")
+    return found[0]
+
+
+def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | None:
+    """The routable tracking number callers dialled, with its campaign, source and pool (one query).
+
+    With ``caller``, the same query says whether that caller is blocked everywhere or in the number's campaign
+    (``caller_blocked``), saving the hot path a round trip. An anonymous caller cannot be on the list (and is
+    no phone number to look up): ``caller_blocked`` is then False.
+    """
+    found = _TRACKING_NUMBER.fetch([caller if _is_number(caller) else "", number])
+    if found is None:
+        return None
+    tn, (blocked,) = found
+    tn.caller_blocked = bool(blocked)
+    return tn
+
+
+# --- Starting a call ----------------------------------------------------------------------------------------
+
+
+def call_start(
+    *, incoming: IncomingCall, tracking_number: TrackingNumber | None, at: datetime | None = None, optimistic: bool = False
+) -> tuple[Call, bool]:
+    """Record the call Twilio announced. Idempotent on CallSid: a retried webhook returns the existing call
+    and ``created=False`` (also when two deliveries race: the unique index decides).
+
+    ``optimistic=True`` (the hot path) skips the look-up and the savepoint and simply inserts: a CallSid seen
+    before then raises IntegrityError, which aborts the caller's transaction, and the caller runs again with
+    ``optimistic=False`` (``/voice/incoming`` does). Three round trips fewer for every new call.
+    """
+    if not optimistic:
+        existing = Call.objects.filter(call_sid=incoming.call_sid).first()
+        if existing is not None:
+            return existing, False
+    at = at or timezone.now()
+    campaign = source = session = None
+    marketing: dict[str, Any] = {}
+    landing = referrer = visitor = ""
+    if tracking_number is not None:
+        campaign, source = tracking_number.campaign, tracking_number.source
+        marketing = dict(tracking_number.marketing_data or {})
+        if tracking_number.pool_id:
+            pool = tracking_number.pool
+            campaign = campaign or pool.campaign
+            source = source or pool.source
+            session = session_for_call(tracking_number=tracking_number, at=at)
+            if session is not None:
+                marketing = dict(session.marketing_data or {})
+                landing, referrer, visitor = session.landing_page, session.referrer, session.visitor_id
+    where = geo.caller_geo(
+        number=incoming.caller, city=incoming.from_city, state=incoming.from_state,
+        zip_code=incoming.from_zip, country=incoming.from_country,
+    )
+    tags = dec.call_tags(
+        caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
+        source=source.source_id if source else "", marketing_data=marketing,
+    )
+    call = Call(
+        call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
+        caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
+        caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
+        started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
+        visitor_id=visitor[:64], decision={"answers": {}},
+    )
+    if optimistic:
+        fastdb.insert(call)
+    else:
+        try:
+            with transaction.atomic():
+                fastdb.insert(call)
+        except IntegrityError:
+            return Call.objects.get(call_sid=incoming.call_sid), False
+    call_lifecycle_notify(
+        call=call, event="call.started", webhook_events=_webhook_events(call),
+        message=f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""),
+        data={"tags": tags},
+    )
+    return call, True
+
+
+def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links: Links, created: bool) -> str:
+    """The TwiML for ``/voice/incoming``: reject, menu, or the first dial. A retry gets the stored answer."""
+    stored = call.decision.get("answers", {}).get("incoming")
+    if stored:
+        return stored
+    if not created:
+        # The call exists without an answer: only a delivery whose routing failed leaves that (the fail-safe
+        # recorded the call). Route it properly now.
+        log.warning("CallSid %s: routing again a call that has no stored answer", call.call_sid)
+    campaign = call.campaign
+    if tracking_number is None or campaign is None:
+        raise LookupError(f"no routable tracking number with a campaign for {call.called_number}")
+    if tracking_number.status == NumberStatus.QUARANTINED:
+        # A number being given up: its calls go to the fail-safe of the campaign it last routed for.
+        reason = f"tracking number {tracking_number.number} is quarantined"
+        call_event_record(call=call, kind="call.number_quarantined", message=f"{reason}: dialling the fail-safe")
+        return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason))
+    if not campaign.enabled:
+        call_event_record(call=call, kind="call.campaign_disabled", message="campaign is disabled: dialling the fail-safe")
+        return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
+    # Blocked callers and the number's filters come before any prompt.
+    blocked = None
+    if _is_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
+        blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
+    verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
+    if verdict[0] and tracking_number.filters:
+        verdict = tag_rules.filter_verdict(tag_rules.validate_filters(tracking_number.filters), call.tags)
+    if not verdict[0]:
+        now = timezone.now()
+        call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, verdict[1][:200], now
+        call_event_record(call=call, kind="call.rejected", message=verdict[1])
+        return _store(call, "incoming", twiml.reject(), "status", "reject_reason", "ended_at")
+    if campaign.enabled and campaign.ivr_prompt.strip():
+        choices = _ivr_choices(campaign)
+        if choices:
+            call.decision["ivr"] = {"rounds": 1}
+            call_event_record(call=call, kind="ivr.menu", message="menu played (round 1)")
+            answer = twiml.menu(
+                prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=1),
+                redirect=links.url("/voice/gather", call=call.pk, round=1), timeout=campaign.ivr_timeout,
+                voice=_voice(campaign), greeting=_greeting(campaign),
+            )
+            return _store(call, "incoming", answer)
+    return route(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
+
+
+def gather_answer(*, call: Call, digits: str, round_no: int, links: Links) -> str:
+    """A key press (or none) on the IVR menu: repeat the menu, or set the tags and route."""
+    key = f"gather:{round_no}:{digits}"
+    stored = call.decision.get("answers", {}).get(key)
+    if stored:
+        return stored
+    campaign = call.campaign
+    if campaign is None:
+        raise LookupError("call has no campaign")
+    result = dec.ivr_choose(
+        digits=digits, round_no=round_no, repeat=campaign.ivr_repeat, default_digit=campaign.ivr_default_digit,
+        choices=_ivr_choices(campaign),
+    )
+    call_event_record(call=call, kind="ivr.result", message=result.note, data={"digits": digits, "round": round_no, "tags": result.tags})
+    if result.repeat:
+        call.decision["ivr"] = {"rounds": round_no + 1}
+        answer = twiml.menu(
+            prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1),
+            redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1), timeout=campaign.ivr_timeout,
+            voice=_voice(campaign),
+        )
+        return _store(call, key, answer)
+    if result.tags:
+        call.tags = {**call.tags, **result.tags}
+        call.save(update_fields=["tags"])
+    return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id)
+
+
+def voicemail_record(*, call: Call, recording_url: str) -> str:
+    """The voicemail ``<Record action>``: keep the recording's URL, then hang up. Idempotent."""
+    if recording_url and call.voicemail_url != recording_url:
+        call.voicemail_url = recording_url[:1000]
+        call.save(update_fields=["voicemail_url"])
+        call_event_record(call=call, kind="call.voicemail_recorded", message="voicemail recorded", data={"url": recording_url})
+    return twiml.hangup()
+
+
+def whisper_answer(*, attempt_id: int) -> str:
+    """What the handler hears on answering (the leg is answered: mark it so its slot lasts the call)."""
+    attempt = CallAttempt.objects.select_related("call__campaign", "call__source", "call__tracking_number", "receiving_number", "handler").get(pk=attempt_id)
+    call = attempt.call
+    _mark_answered(call, attempt, timezone.now())
+    rn = attempt.receiving_number
+    if rn is not None and rn.skip_whisper:
+        return twiml.empty()
+    template = (call.tracking_number.whisper_message if call.tracking_number else "") or (rn.whisper_message if rn else "")
+    text = dec.whisper_text(
+        template, campaign=call.campaign.name if call.campaign else "", source=call.source.name if call.source else "",
+        city=call.caller_city, state=call.caller_state,
+    )
+    return twiml.whisper(text, _voice(call.campaign))
+
+
+# --- Fail-safe ---------------------------------------------------------------------------------------------------
+
+
+def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
+    """The tracking number's fail-safe, else the campaign's, else CALLTRACK_FAILSAFE_NUMBER ('' when none).
+    Never raises: a database that fails here leaves the setting."""
+    try:
+        tn = call.tracking_number if call is not None else None
+        campaign = call.campaign if call is not None else None
+        if tn is None and to:
+            e164 = phone.to_e164_or_none(to)
+            tn = TrackingNumber.objects.routable().select_related("campaign", "pool__campaign").filter(number=e164).first() if e164 else None
+        if tn is not None and campaign is None:
+            campaign = tn.campaign or (tn.pool.campaign if tn.pool_id else None)
+        for candidate in ((tn.failsafe_number if tn else ""), (campaign.failsafe_number if campaign else "")):
+            if candidate:
+                return candidate
+    except Exception:  # noqa: BLE001 - the fail-safe must answer whatever broke
+        log.exception("fail-safe lookup failed; using CALLTRACK_FAILSAFE_NUMBER")
+    return settings.CALLTRACK_FAILSAFE_NUMBER or ""
+
+
+def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: str = "routing failed") -> str:
+    """Dial the fail-safe. The call is recorded (created if the failed request's transaction took it away)
+    with ``used_failsafe``, ``failsafe_reason``, a fail-safe attempt and a timeline step, when the database
+    still answers."""
+    call = None
+    try:
+        with transaction.atomic():
+            call = _failsafe_call(call_sid=call_sid, to=to, caller=caller)
+    except Exception:  # noqa: BLE001 - the fail-safe must answer whatever broke
+        log.exception("CallSid %s: cannot record the call for the fail-safe", call_sid or "?")
+        call = None
+    number = failsafe_number(call=call, to=to)
+    caller_id = phone.to_e164_or_none(caller) or ""
+    if call is not None:
+        try:
+            with transaction.atomic():
+                Call.objects.filter(pk=call.pk).update(used_failsafe=True, failsafe_reason=reason[:200])
+                if number:
+                    CallAttempt.objects.create(call=call, sequence=999, kind=AttemptKind.FAILSAFE, number_dialed=number)
+                call_event_record(call=call, kind="call.failsafe", message=f"{reason}: {'dialling ' + number if number else 'message and hang up'}",
+                                  data={"reason": reason})
+        except Exception:  # noqa: BLE001
+            log.exception("CallSid %s: cannot record the fail-safe", call_sid)
+    return twiml.failsafe(number, caller_id=caller_id)
+
+
+def _failsafe_call(*, call_sid: str, to: str, caller: str) -> Call | None:
+    if not call_sid or len(call_sid) > 64:
+        return None
+    call = Call.objects.select_related("tracking_number", "campaign").filter(call_sid=call_sid).first()
+    if call is not None:
+        return call
+    called = phone.to_e164_or_none(to) or (to or "")[:32]
+    # A released number is not ours any more: its call is recorded as one to an unknown number.
+    tn = TrackingNumber.objects.routable().select_related("campaign", "pool__campaign").filter(number=called).first() if called else None
+    campaign = (tn.campaign or (tn.pool.campaign if tn.pool_id else None)) if tn else None
+    return Call.objects.create(
+        call_sid=call_sid, tracking_number=tn, campaign=campaign, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
+        called_number=called[:32], used_failsafe=True,
+    )

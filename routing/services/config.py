@@ -1,0 +1,120 @@
+"""A campaign's routing configuration as plain data, cached per process by ``Campaign.config_version``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from routing import decision as dec
+from tracking.models import (
+    Call,
+    Campaign,
+    CampaignHandler,
+    Handler,
+    IVROption,
+    Webhook,
+)
+
+
+def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
+    """The campaign's handlers as plain data, campaign overrides applied (one query, whatever their number)."""
+    rows = CampaignHandler.objects.filter(campaign_id=campaign.pk).order_by().values(
+        "position", "priority", "weight", "enabled",
+        "handler_id", "handler__name", "handler__enabled", "handler__priority", "handler__weight",
+        "handler__timezone", "handler__always_open", "handler__business_hours", "handler__tag_criteria",
+        "handler__ring_timeout", "handler__concurrency_cap", "handler__hourly_cap", "handler__daily_cap",
+        "handler__monthly_cap", "handler__total_cap", "handler__cap_counts", "handler__receiving_number_id",
+        "handler__receiving_number__number", "handler__receiving_number__extension_digits",
+        "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout",
+    )
+    out = []
+    for r in rows:
+        digits = r["handler__receiving_number__extension_digits"] or ""
+        send_digits = ("w" * (2 * (r["handler__receiving_number__digits_delay"] or 0)) + digits) if digits else ""
+        out.append(
+            dec.HandlerOption(
+                id=r["handler_id"], name=r["handler__name"], number=r["handler__receiving_number__number"] or "",
+                receiving_number_id=r["handler__receiving_number_id"], send_digits=send_digits,
+                priority=r["priority"] if r["priority"] is not None else r["handler__priority"],
+                weight=r["weight"] if r["weight"] is not None else r["handler__weight"],
+                position=r["position"], enabled=bool(r["enabled"] and r["handler__enabled"]),
+                timezone=r["handler__timezone"], always_open=r["handler__always_open"],
+                business_hours=r["handler__business_hours"] or {}, tag_criteria=tuple(r["handler__tag_criteria"] or ()),
+                ring_timeout=r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
+                concurrency_cap=r["handler__concurrency_cap"], hourly_cap=r["handler__hourly_cap"],
+                daily_cap=r["handler__daily_cap"], monthly_cap=r["handler__monthly_cap"], total_cap=r["handler__total_cap"],
+                cap_counts=r["handler__cap_counts"],
+            )
+        )
+    return out
+
+
+def handler_option(handler_id: int) -> dec.HandlerOption:
+    """One handler as plain data with its own priority and weight (not in the campaign's list)."""
+    h = Handler.objects.select_related("receiving_number").get(pk=handler_id)
+    rn = h.receiving_number
+    return dec.HandlerOption(
+        id=h.pk, name=h.name, number=rn.number, receiving_number_id=rn.pk, send_digits=rn.send_digits, priority=h.priority,
+        weight=h.weight, enabled=h.enabled, timezone=h.timezone, always_open=h.always_open, business_hours=h.business_hours or {},
+        tag_criteria=tuple(h.tag_criteria or ()), ring_timeout=h.effective_ring_timeout, concurrency_cap=h.concurrency_cap,
+        hourly_cap=h.hourly_cap, daily_cap=h.daily_cap, monthly_cap=h.monthly_cap, total_cap=h.total_cap, cap_counts=h.cap_counts,
+    )
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A campaign's routing configuration as plain data: handlers (overrides applied), IVR options and the
+    events its enabled webhooks listen to. Cached per process by ``Campaign.config_version``."""
+
+    version: int
+    options: tuple[dec.HandlerOption, ...]
+    ivr_choices: tuple[dec.IVRChoice, ...]
+    webhook_events: frozenset[str]
+
+
+_CONFIGS: dict[int, CampaignConfig] = {}
+
+
+def campaign_config(campaign: Campaign) -> CampaignConfig:
+    """The campaign's routing configuration: from this process's cache when ``campaign.config_version`` (read
+    with the campaign's row) matches, else three queries (handlers, IVR options, webhooks) and cached.
+
+    Every write path that changes these rows bumps the version (``tracking.services.campaign_config``). Caps
+    are re-read from the locked handler rows before a slot is taken, so a stale entry cannot overbook.
+    """
+    cached = _CONFIGS.get(campaign.pk)
+    if cached is not None and cached.version == campaign.config_version:
+        return cached
+    events: set[str] = set()
+    for hook_events in Webhook.objects.filter(campaign_id=campaign.pk, enabled=True).values_list("events", flat=True):
+        events.update(e for e in (hook_events or []) if isinstance(e, str))
+    config = CampaignConfig(
+        version=campaign.config_version, options=tuple(campaign_options(campaign)),
+        ivr_choices=tuple(_ivr_choices_load(campaign)), webhook_events=frozenset(events),
+    )
+    _CONFIGS[campaign.pk] = config
+    return config
+
+
+def _webhook_events(call: Call) -> frozenset[str] | None:
+    """The events the call's campaign's webhooks listen to, when its campaign is at hand (None: unknown)."""
+    if call.campaign_id is None:
+        return frozenset()
+    if not Call.campaign.is_cached(call):
+        return None
+    return campaign_config(call.campaign).webhook_events
+
+
+def campaign_config_cache_clear() -> None:
+    """Forget every cached campaign configuration (tests; a process that reuses ids after a database reset)."""
+    _CONFIGS.clear()
+
+
+def _ivr_choices(campaign: Campaign) -> list[dec.IVRChoice]:
+    return list(campaign_config(campaign).ivr_choices)
+
+
+def _ivr_choices_load(campaign: Campaign) -> list[dec.IVRChoice]:
+    return [
+        dec.IVRChoice(o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label)
+        for o in IVROption.objects.filter(campaign_id=campaign.pk).order_by("digit")
+    ]

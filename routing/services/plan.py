@@ -1,0 +1,254 @@
+"""The dial plan: build it (``routing.decision``), dial its steps taking slots, then the no-answer routing and fallback chain."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from calltrack import fastdb
+from numbers.models import NoAnswerAction, ReceivingNumber
+from routing import decision as dec
+from routing import twiml
+from routing.services.common import Links, _is_number, _store, _voice
+from routing.services.config import _webhook_events, campaign_config, handler_option
+from routing.services.slots import _take_step, handler_loads
+from tracking.models import (
+    AttemptKind,
+    Call,
+    CallAttempt,
+    Campaign,
+    Contact,
+)
+from tracking.services.call_events import call_event_record, call_lifecycle_notify
+
+
+def _rr_next(campaign_id: int) -> int:
+    """Advance the campaign's round-robin cursor and return its previous value (one UPDATE ... RETURNING;
+    the row lock the UPDATE takes makes concurrent calls get consecutive positions)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Campaign._meta.db_table} SET rr_position = rr_position + 1 WHERE id = %s RETURNING rr_position",
+            [campaign_id],
+        )
+        row = cursor.fetchone()
+    return (row[0] - 1) if row else 0
+
+
+def _sticky_handler(call: Call) -> int | None:
+    return (
+        Call.objects.filter(campaign_id=call.campaign_id, caller_number=call.caller_number, answered_at__isnull=False, handler__isnull=False)
+        .exclude(pk=call.pk).order_by("-started_at").values_list("handler_id", flat=True).first()
+    )
+
+
+def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | None = None,
+          greeting: twiml.Greeting | None = None, rng: random.Random | None = None) -> str:
+    """Build the call's dial plan from the campaign's handlers and live counters, then dial its first step.
+
+    Reads: the campaign's handlers (one query), their counters (one query), the sticky handler and the
+    round-robin cursor when the campaign uses them. The slot is then taken under a row lock (see ``_advance``).
+    """
+    campaign = call.campaign
+    assert campaign is not None
+    at = timezone.now()
+    config = campaign_config(campaign)
+    options = list(config.options)
+    if only_handler_id is not None and all(o.id != only_handler_id for o in options):
+        options.append(handler_option(only_handler_id))  # an IVR key may name a handler outside the campaign
+    strategy = campaign.routing_strategy
+    loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
+    context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, at, call.tags)
+    plan = dec.plan_build(
+        context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
+        rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
+        # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
+        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and _is_number(call.caller_number) else None,
+        only_handler_id=only_handler_id, rng=rng,
+    )
+    call.decision.update(plan.as_json())
+    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in set(plan.handler_ids)}
+    call.plan_index = 0
+    return _advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
+
+
+def _option_json(o: dec.HandlerOption) -> dict[str, Any]:
+    return {
+        "name": o.name, "number": o.number, "receiving_number": o.receiving_number_id, "send_digits": o.send_digits,
+        "ring_timeout": o.ring_timeout, "timezone": o.timezone, "cap_counts": o.cap_counts,
+        "caps": [o.concurrency_cap, o.hourly_cap, o.daily_cap, o.monthly_cap, o.total_cap],
+    }
+
+
+def _option_from_json(hid: int, d: Mapping[str, Any]) -> dec.HandlerOption:
+    conc, hour, day, month, total = d["caps"]
+    return dec.HandlerOption(
+        id=hid, name=d["name"], number=d["number"], receiving_number_id=d["receiving_number"], send_digits=d["send_digits"],
+        ring_timeout=d["ring_timeout"], timezone=d["timezone"], cap_counts=d["cap_counts"],
+        concurrency_cap=conc, hourly_cap=hour, daily_cap=day, monthly_cap=month, total_cap=total,
+    )
+
+
+def _caller_id(call: Call) -> str:
+    return call.caller_number if _is_number(call.caller_number) else ""
+
+
+def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None = None) -> str:
+    """Dial the next step of the plan that still has room; past the plan, the no-answer routing and the
+    fallback chain; past those, the voicemail or the message and hang up. Stores the answer under
+    ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
+    steps: list[list[int]] = call.decision.get("steps", [])
+    options = {int(k): _option_from_json(int(k), v) for k, v in call.decision.get("options", {}).items()}
+    while call.plan_index < len(steps):
+        step = [options[h] for h in steps[call.plan_index] if h in options]
+        call.plan_index += 1
+        try:
+            return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))
+        except _StepFull as full:
+            call.decision.setdefault("skipped", []).extend(
+                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in full.skips
+            )
+    return _tail(call=call, links=links, answer_key=answer_key, greeting=greeting)
+
+
+class _StepFull(Exception):
+    """Every handler of a step was capped under its lock: roll the step's savepoint back (which releases the
+    row locks it took, so a call never holds one handler's lock while waiting for another's)."""
+
+    def __init__(self, skips: list[dec.Skip]) -> None:
+        super().__init__("step full")
+        self.skips = skips
+
+
+def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answer_key: str,
+               greeting: twiml.Greeting | None, total: int) -> str:
+    """Take the step's slots and record its attempts in one transaction (a savepoint inside the request's)."""
+    campaign = call.campaign
+    at = timezone.now()
+    # A savepoint only where row locks are taken (capped handlers): rolling it back releases them.
+    with transaction.atomic(savepoint=any(o.has_caps for o in step)):
+        free, skips = _take_step(call, step, at)
+        if not free:
+            raise _StepFull(skips)
+        if skips:
+            call.decision.setdefault("skipped", []).extend(
+                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in skips
+            )
+        seq = call.decision.get("dials", 0) + 1
+        call.decision["dials"] = seq
+        margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)
+        timeout = max(o.ring_timeout for o in free)
+        attempts = [
+            CallAttempt(
+                call=call, sequence=seq, kind=AttemptKind.HANDLER, handler_id=o.id, receiving_number_id=o.receiving_number_id,
+                number_dialed=o.number, started_at=at, holds_slot=True, slot_expires_at=at + timedelta(seconds=timeout) + margin,
+                counted=True,
+            )
+            for o in free
+        ]
+        if len(attempts) == 1:
+            fastdb.insert(attempts[0])
+        else:
+            attempts = CallAttempt.objects.bulk_create(attempts)
+        numbers = [
+            twiml.DialNumber(a.number_dialed, o.send_digits, _whisper_url(call, a, links), links.url("/voice/attempt-status", attempt=a.pk))
+            for a, o in zip(attempts, free, strict=True)
+        ]
+        answer = twiml.dial(
+            numbers=numbers, action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=timeout,
+            caller_id=_caller_id(call), record=bool(campaign and campaign.record_calls), greeting=greeting,
+        )
+        call.handler_id = free[0].id
+        _store(call, answer_key, answer, "handler")
+        call_lifecycle_notify(
+            call=call, event="call.routed", webhook_events=_webhook_events(call),
+            message=f"dialling {', '.join(o.name for o in free)} (step {call.plan_index} of {total})",
+            data={"handlers": [o.id for o in free], "sequence": seq, "skipped_under_lock": [s.detail for s in skips]},
+        )
+        return answer
+
+
+def _whisper_url(call: Call, attempt: CallAttempt, links: Links) -> str:
+    return links.url("/voice/whisper", attempt=attempt.pk)
+
+
+def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
+    if "tail" not in call.decision:
+        steps, terminal = dec.tail_build(_fallback_inputs(call), already_dialed=call.attempts.values_list("number_dialed", flat=True))
+        call.decision["tail"] = [vars(s) for s in steps]
+        call.decision["terminal"] = vars(terminal)
+        call.decision["tail_index"] = 0
+    tail = call.decision["tail"]
+    index = call.decision.get("tail_index", 0)
+    campaign = call.campaign
+    if index < len(tail):
+        step = dec.TailStep(**tail[index])
+        call.decision["tail_index"] = index + 1
+        seq = call.decision.get("dials", 0) + 1
+        call.decision["dials"] = seq
+        kind = AttemptKind.NO_ANSWER_FORWARD if step.kind == "no_answer_forward" else AttemptKind.FALLBACK
+        CallAttempt.objects.create(
+            call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
+        )
+        call.fallback_step = (step.step or step.kind)[:30]
+        answer = twiml.dial(
+            numbers=[twiml.DialNumber(step.number, step.send_digits)], action=links.url("/voice/dial-status", call=call.pk, seq=seq),
+            timeout=_ring_timeout(step.receiving_number_id), caller_id=_caller_id(call),
+            record=bool(campaign and campaign.record_calls), greeting=greeting,
+        )
+        call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
+        return _store(call, answer_key, answer, "fallback_step")
+    terminal = dec.Terminal(**call.decision["terminal"])
+    voice = _voice(campaign)
+    if terminal.kind == "voicemail":
+        call_event_record(call=call, kind="call.voicemail", message="no one answered: taking a voicemail")
+        answer = twiml.voicemail(message=terminal.message, action=links.url("/voice/voicemail", call=call.pk), voice=voice, greeting=greeting)
+    else:
+        call_event_record(call=call, kind="call.unanswered", message="no one answered and no fallback is left: message and hang up")
+        answer = twiml.say_hangup(terminal.message, voice, greeting=greeting)
+    return _store(call, answer_key, answer)
+
+
+def _ring_timeout(receiving_number_id: int | None) -> int:
+    if receiving_number_id is None:
+        return 30
+    return ReceivingNumber.objects.filter(pk=receiving_number_id).values_list("ring_timeout", flat=True).first() or 30
+
+
+def _agent_step(agent: ReceivingNumber | None, label: str, step: str) -> dec.TailStep | None:
+    if agent is None:
+        return None
+    return dec.TailStep("fallback", label, agent.number, agent.pk, agent.send_digits, step)
+
+
+def _fallback_inputs(call: Call) -> dec.FallbackInputs:
+    last = (
+        call.attempts.filter(kind__in=[AttemptKind.HANDLER, AttemptKind.NO_ANSWER_FORWARD], receiving_number__isnull=False)
+        .select_related("receiving_number__no_answer_forward_to").order_by("-sequence", "-id").first()
+    )
+    rn = last.receiving_number if last else None
+    forward = None
+    if rn is not None and rn.no_answer_action == NoAnswerAction.FORWARD and rn.no_answer_forward_to is not None:
+        fwd = rn.no_answer_forward_to
+        forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits, "no_answer_forward")
+    tn = call.tracking_number
+    contact = (
+        Contact.objects.filter(phone_number=call.caller_number).select_related("assigned_agent").first()
+        if _is_number(call.caller_number) else None
+    )
+    campaign = call.campaign
+    return dec.FallbackInputs(
+        last_no_answer_action=(rn.no_answer_action if rn else ""),
+        last_no_answer_message=(rn.no_answer_message if rn else ""),
+        forward=forward,
+        number_agent=_agent_step(tn.assigned_agent if tn else None, "tracking number's agent", "number_agent"),
+        caller_agent=_agent_step(contact.assigned_agent if contact else None, "caller's agent", "caller_agent"),
+        forwarding_number=tn.forwarding_number if tn else "",
+        company_phone=campaign.company_phone if campaign else "",
+        campaign_message=campaign.no_answer_message if campaign else "",
+    )

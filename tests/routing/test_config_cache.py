@@ -1,0 +1,149 @@
+"""The per-process cache of campaign routing configurations, keyed by Campaign.config_version."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.sites import site
+from django.test import RequestFactory
+
+from numbers.admin import ReceivingNumberAdmin
+from numbers.models import ReceivingNumber
+from routing import services
+from tests.numbers.factories import TrackingNumberFactory
+from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory, UserFactory, WebhookFactory
+from tracking.admin import CampaignAdmin, HandlerAdmin, WebhookAdmin
+from tracking.models import AttemptKind, Call, Campaign, Handler, Webhook
+from tracking.services.campaign_config import campaign_config_touch
+
+pytestmark = pytest.mark.django_db
+
+
+def incoming(twilio, tn, sid, caller="+14155550100"):
+    response = twilio.post("/voice/incoming", {"CallSid": sid, "From": caller, "To": tn.number})
+    assert response.status_code == 200, response.content
+    return Call.objects.get(call_sid=sid)
+
+
+def version(campaign) -> int:
+    return Campaign.objects.values_list("config_version", flat=True).get(pk=campaign.pk)
+
+
+@pytest.fixture
+def setup():
+    campaign = CampaignFactory(routing_strategy="sequential")
+    first = CampaignHandlerFactory(campaign=campaign, position=0, handler=HandlerFactory(name="First")).handler
+    second = CampaignHandlerFactory(campaign=campaign, position=1, handler=HandlerFactory(name="Second")).handler
+    return TrackingNumberFactory(campaign=campaign), first, second
+
+
+def test_a_bumped_version_reloads_the_configuration_and_an_unbumped_change_is_not_seen(twilio, setup):
+    tn, first, second = setup
+    assert incoming(twilio, tn, "CA1").attempts.get().handler == first
+    Handler.objects.filter(pk=first.pk).update(enabled=False)  # behind the services' back: the cache still has it
+    assert incoming(twilio, tn, "CA2").attempts.get().handler == first
+    assert campaign_config_touch(handler_ids=[first.pk]) == 1
+    assert incoming(twilio, tn, "CA3").attempts.get().handler == second
+
+
+def test_touch_bumps_every_campaign_using_a_handler_or_receiving_number(setup):
+    tn, first, second = setup
+    other = CampaignFactory()
+    CampaignHandlerFactory(campaign=other, handler=first)
+    untouched = CampaignFactory()
+    before = {c.pk: version(c) for c in (tn.campaign, other, untouched)}
+    assert campaign_config_touch(handler_ids=[first.pk]) == 2
+    assert campaign_config_touch(receiving_number_ids=[second.receiving_number_id]) == 1
+    assert version(tn.campaign) == before[tn.campaign.pk] + 2
+    assert version(other) == before[other.pk] + 1
+    assert version(untouched) == before[untouched.pk]
+
+
+def test_admin_saves_and_deletes_bump_the_campaigns_concerned(setup):
+    tn, first, second = setup
+    campaign = tn.campaign
+    request = RequestFactory().post("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    start = version(campaign)
+
+    HandlerAdmin(Handler, site).save_model(request, first, None, True)
+    assert version(campaign) == start + 1
+    ReceivingNumberAdmin(ReceivingNumber, site).save_model(request, second.receiving_number, None, True)
+    assert version(campaign) == start + 2
+    hook = WebhookFactory(campaign=campaign, events=["call.routed"])
+    WebhookAdmin(Webhook, site).save_model(request, hook, None, False)
+    assert version(campaign) == start + 3
+    WebhookAdmin(Webhook, site).delete_model(request, hook)
+    assert version(campaign) == start + 4
+    HandlerAdmin(Handler, site).delete_model(request, second)  # the cascade removes the link: read before deleting
+    assert version(campaign) == start + 5
+    HandlerAdmin(Handler, site).delete_queryset(request, Handler.objects.filter(pk=first.pk))
+    assert version(campaign) == start + 6
+
+
+def test_campaign_admin_bumps_after_its_inlines_are_saved(setup):
+    tn, _, _ = setup
+    request = RequestFactory().post("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    form = type("Form", (), {"instance": tn.campaign, "save_m2m": lambda self: None})()
+    start = version(tn.campaign)
+    CampaignAdmin(Campaign, site).save_related(request, form, [], True)
+    assert version(tn.campaign) == start + 1
+
+
+def test_a_stale_configuration_cannot_overbook_a_cap(twilio, setup):
+    """The cache says the cap is 2; the row (changed without a bump) says 1: the lock's re-read wins."""
+    tn, first, second = setup
+    Handler.objects.filter(pk__in=[first.pk, second.pk]).update(concurrency_cap=2)
+    held = incoming(twilio, tn, "CA1", caller="+14155550101")  # holds a slot of First
+    assert held.attempts.get().handler == first
+    Handler.objects.filter(pk=first.pk).update(concurrency_cap=1)  # no bump: the cached plan still says 2
+    call = incoming(twilio, tn, "CA2", caller="+14155550102")
+    attempt = call.attempts.get(kind=AttemptKind.HANDLER)
+    assert attempt.handler == second
+    skipped = [s for s in call.decision["skipped"] if s["handler_id"] == first.pk]
+    assert skipped and "concurrency cap 1 reached" in skipped[0]["detail"] and "under lock" in skipped[0]["detail"]
+
+
+def test_webhook_events_are_part_of_the_cached_configuration(twilio, setup, django_capture_on_commit_callbacks):
+    tn, _, _ = setup
+    with django_capture_on_commit_callbacks() as callbacks:
+        incoming(twilio, tn, "CA1")
+    assert callbacks == []  # nobody listens to call.started / call.routed: no after-commit work
+    WebhookFactory(campaign=tn.campaign, events=["call.routed"])
+    campaign_config_touch(campaign_ids=[tn.campaign_id])
+    with django_capture_on_commit_callbacks() as callbacks:
+        incoming(twilio, tn, "CA2")
+    assert len(callbacks) == 1
+    assert services.campaign_config(Campaign.objects.get(pk=tn.campaign_id)).webhook_events == frozenset({"call.routed"})
+
+
+def test_importing_receiving_number_updates_bumps_the_campaigns_dialling_them(setup):
+    import io
+
+    from numbers.services.importing import numbers_import
+
+    tn, first, _ = setup
+    start = version(tn.campaign)
+    line = first.receiving_number
+    numbers_import(file=io.StringIO(f"number,label,ring_timeout\n{line.number},{line.label},45\n"), receiving=True, update=True)
+    line.refresh_from_db()
+    assert line.ring_timeout == 45
+    assert version(tn.campaign) == start + 1
+
+
+def test_a_completed_call_skips_the_webhook_lookup_when_no_webhook_listens(twilio, setup, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tracking.models import WebhookDelivery
+
+    tn, _, _ = setup
+    WebhookFactory(campaign=tn.campaign, events=["call.started"])
+    with django_capture_on_commit_callbacks(execute=True):
+        incoming(twilio, tn, "CA1")
+    done = {"CallSid": "CA1", "CallStatus": "completed", "CallDuration": "30", "SequenceNumber": "2"}
+    with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks(execute=True):
+        assert twilio.post("/voice/status", done).status_code == 200
+    assert Call.objects.get(call_sid="CA1").conversion_evaluated_at is not None  # the conversion rules still ran
+    assert not [q for q in captured.captured_queries if Webhook._meta.db_table + '"' in q["sql"].split("FROM")[-1]]
+    assert list(WebhookDelivery.objects.values_list("event", flat=True)) == ["call.started"]
