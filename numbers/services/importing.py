@@ -265,15 +265,10 @@ def numbers_import(
         if "__extra__" in record:
             problems.append(ImportProblem(line, "", f"more cells than the {len(header)} columns of the header"))
             continue
-        try:
-            e164, number_type, area, country = _parse_number(record.get("number") or "", region)
-        except phone.InvalidPhoneNumber as exc:
-            problems.append(ImportProblem(line, "number", str(exc)))
+        cell = _number_cell(record, line, seen, problems, lambda text: _parse_number(text, region))
+        if cell is None:
             continue
-        if e164 in seen:
-            problems.append(ImportProblem(line, "number", f"{e164} is also on line {seen[e164]} (a number may appear once)"))
-            continue
-        seen[e164] = line
+        e164, number_type, area, country = cell
         values: dict[str, Any] = {}
         for column, lookup in (("campaign", campaigns), ("source", sources), ("pool", pools)):
             if column in header:
@@ -487,15 +482,10 @@ def _import_receiving(*, file, update, skip_invalid, dry_run, progress, region) 
     for index, record in enumerate(records):
         line = index + 2
         bad = len(problems)
-        try:
-            e164 = phone.to_e164(record.get("number") or "", region=region)
-        except phone.InvalidPhoneNumber as exc:
-            problems.append(ImportProblem(line, "number", str(exc)))
+        cell = _number_cell(record, line, seen, problems, lambda text: (phone.to_e164(text, region=region),))
+        if cell is None:
             continue
-        if e164 in seen:
-            problems.append(ImportProblem(line, "number", f"{e164} is also on line {seen[e164]} (a number may appear once)"))
-            continue
-        seen[e164] = line
+        (e164,) = cell
         values: dict[str, Any] = {}
         if "label" in header:
             values["label"] = (record.get("label") or "").strip()[:200]
@@ -575,3 +565,21 @@ def numbers_export(*, out: IO[str], numbers=None, include_released: bool = False
         writer.writerow(["" if v is None else v for v in row])
         count += 1
     return count
+
+
+def _number_cell(record: dict, line: int, seen: dict[str, int], problems: list, parse) -> tuple | None:
+    """Parse a line's ``number`` cell with ``parse`` (returning a tuple whose first item is the E.164).
+
+    Returns None, with the problem recorded, when the number is bad or already appeared in the file.
+    """
+    try:
+        parsed = parse(record.get("number") or "")
+    except phone.InvalidPhoneNumber as exc:
+        problems.append(ImportProblem(line, "number", str(exc)))
+        return None
+    e164 = parsed[0]
+    if e164 in seen:
+        problems.append(ImportProblem(line, "number", f"{e164} is also on line {seen[e164]} (a number may appear once)"))
+        return None
+    seen[e164] = line
+    return parsed
