@@ -12,6 +12,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from calltrack.admin_base import ReadOnlyLogInline
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.widgets import PrettyJSONWidget
 from numbers import admin_actions
@@ -74,16 +75,10 @@ class TrackingNumberForm(forms.ModelForm):
         return data
 
 
-class NumberEventInline(admin.TabularInline):
+class NumberEventInline(ReadOnlyLogInline):
     model = NumberEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "actor", "actor_label", "from_status", "to_status", "reason", "changes"]
-    readonly_fields = fields
     verbose_name_plural = "history"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(TrackingNumber)
@@ -127,20 +122,13 @@ class PoolNumberInline(admin.TabularInline):
         return super().get_queryset(request).filter(kind="pool")
 
 
-class PoolResizeInline(admin.TabularInline):
+class PoolResizeInline(ReadOnlyLogInline):
     model = PoolResize
-    extra = 0
-    max_num = 0
-    can_delete = False
     fields = ["at", "from_size", "to_size", "peak_sessions", "reason"]
-    readonly_fields = fields
     verbose_name_plural = "resizes (autoscaling log)"
 
     def get_queryset(self, request):
         return super().get_queryset(request).order_by("-at")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(NumberPool)

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from calltrack import charts
+from calltrack.admin_base import ReadOnlyLogInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
 from routing.timeline import call_timeline
@@ -234,42 +235,24 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
         return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
 
 
-class CallAttemptInline(admin.TabularInline):
+class CallAttemptInline(ReadOnlyLogInline):
     model = CallAttempt
-    extra = 0
-    can_delete = False
     fields = ["sequence", "kind", "handler", "number_dialed", "status", "started_at", "ended_at", "duration", "holds_slot", "counted"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class CallEventInline(admin.TabularInline):
+class CallEventInline(ReadOnlyLogInline):
     model = CallEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "kind", "message", "data"]
-    readonly_fields = fields
     verbose_name = "timeline step"
     verbose_name_plural = "timeline"
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-
-class WebhookDeliveryInline(admin.TabularInline):
+class WebhookDeliveryInline(ReadOnlyLogInline):
     """The webhooks this call sent, each try's answer; re-send with the action on the calls list or the delivery."""
 
     model = WebhookDelivery
-    extra = 0
-    can_delete = False
     fields = ["created_at", "event", "webhook", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "tries", "open"]
-    readonly_fields = fields
     verbose_name_plural = "webhook deliveries"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("webhook").prefetch_related("attempt_log")
@@ -428,16 +411,10 @@ class WebhookAdmin(RoutingConfigAdminMixin, admin.ModelAdmin):
     list_select_related = ["campaign"]
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyLogInline):
     model = WebhookAttempt
-    extra = 0
-    can_delete = False
     fields = ["number", "at", "duration_ms", "status_code", "error", "response_excerpt", "outcome"]
-    readonly_fields = fields
     verbose_name_plural = "tries"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(WebhookDelivery)
