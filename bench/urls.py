@@ -1,5 +1,7 @@
-"""The product's URLs plus /bench/floor: a trivial view answering fixed TwiML (the throughput floor)."""
+"""The product's URLs plus /bench/floor: a trivial view answering fixed TwiML (the throughput floor), and
+/bench/db-floor: the same answer after one INSERT committed in a transaction (what any durable write costs)."""
 
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -14,4 +16,11 @@ def floor(request):
     return HttpResponse(FIXED, content_type="text/xml")
 
 
-urlpatterns = [path("bench/floor", floor), *product_urls]
+@csrf_exempt
+def db_floor(request):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_floor_rows (at) VALUES (now())")
+    return HttpResponse(FIXED, content_type="text/xml")
+
+
+urlpatterns = [path("bench/floor", floor), path("bench/db-floor", db_floor), *product_urls]

@@ -63,6 +63,8 @@ def recreate_database() -> None:
     with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_floor_rows (id bigserial PRIMARY KEY, at timestamptz NOT NULL)")
 
 
 def load_data(env: dict[str, str]) -> list[str]:
@@ -157,9 +159,9 @@ def run_clients(mode: str, base: str, numbers: list[str], seconds: float, client
             sid = f"CA{worker_id:02d}{tid:02d}{n:08d}{rng.getrandbits(64):016x}"[:34]
             common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"+1415555{rng.randrange(10000):04d}",
                       "To": rng.choice(numbers), "CallStatus": "ringing", "Direction": "inbound"}
-            if mode == "floor":
-                latency, status, _ = client.post("/bench/floor", common)
-                local.append(("floor", latency, status))
+            if mode in ("floor", "db-floor"):
+                latency, status, _ = client.post(f"/bench/{mode}", common)
+                local.append((mode, latency, status))
                 continue
             latency, status, body = client.post("/voice/incoming", common)
             local.append(("incoming", latency, status))
@@ -232,6 +234,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3).")
     parser.add_argument("--clients", type=int, default=4, help="Client threads per load process (default 4).")
     parser.add_argument("--processes", type=int, default=2, help="Load-generator processes (default 2).")
+    parser.add_argument("--voice-only", action="store_true", help="Skip the floor phases (for profiling the voice phase).")
     parser.add_argument("--async-commit", action="store_true", help="Run with CALLTRACK_VOICE_ASYNC_COMMIT=true.")
     args = parser.parse_args()
 
@@ -250,7 +253,12 @@ def main() -> None:
     try:
         wait_ready(base)
         phase("voice", base, numbers, 2, 2, 1)  # warm-up: imports, connections, caches
-        floor = phase("floor", base, numbers, args.seconds, args.clients, args.processes)
+        if args.voice_only:
+            floor = db_floor = {"floor": [(1.0, 200)], "db-floor": [(1.0, 200)], "_elapsed": [1.0]}
+        else:
+            floor = phase("floor", base, numbers, args.seconds, args.clients, args.processes)
+            db_floor = phase("db-floor", base, numbers, args.seconds, args.clients, args.processes)
+        print("voice phase starting", flush=True)
         voice = phase("voice", base, numbers, args.seconds, args.clients, args.processes)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -258,10 +266,10 @@ def main() -> None:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-    report(floor, voice, args)
+    report(floor, db_floor, voice, args)
 
 
-def report(floor: dict[str, list], voice: dict[str, list], args: argparse.Namespace) -> None:
+def report(floor: dict[str, list], db_floor: dict[str, list], voice: dict[str, list], args: argparse.Namespace) -> None:
     f_elapsed, v_elapsed = floor["_elapsed"][0], voice["_elapsed"][0]
     f_lat = [lat for lat, _ in floor["floor"]]
     inc = voice.get("incoming", [])
@@ -274,6 +282,9 @@ def report(floor: dict[str, list], voice: dict[str, list], args: argparse.Namesp
     print(f"phase length {args.seconds:.0f}s, gunicorn sync workers {args.workers}, load {args.processes} processes x {args.clients} threads, "
           f"async commit {'on' if args.async_commit else 'off'}, load average {os.getloadavg()[0]:.1f}")
     print(f"floor  (fixed TwiML view): {floor_rps:8.1f} req/s   p50 {pct(f_lat, 50):6.2f} ms   p99 {pct(f_lat, 99):6.2f} ms")
+    d_lat = [lat for lat, _ in db_floor["db-floor"]]
+    print(f"db floor (1 INSERT+commit): {len(d_lat) / db_floor['_elapsed'][0]:8.1f} req/s   p50 {pct(d_lat, 50):6.2f} ms   p99 {pct(d_lat, 99):6.2f} ms"
+          f"   ({len(d_lat) / db_floor['_elapsed'][0] / floor_rps:.0%} of the floor)")
     print(f"voice  /voice/incoming   : {routed:8.1f} calls routed/s   p50 {pct(inc_lat, 50):6.2f} ms   p99 {pct(inc_lat, 99):6.2f} ms")
     print(f"voice  all webhooks      : {requests / v_elapsed:8.1f} req/s ({len(voice.get('flow', [])) / v_elapsed:.1f} whole flows/s: incoming + dial results + status)")
     for kind in ("dial", "status"):
