@@ -106,8 +106,16 @@ class JoinedLoader:
         with connection.cursor() as cursor:
             cursor.execute(self.sql(), params)
             row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._build(row)
+
+    def fetch_all(self, params: list[Any]) -> list[tuple[Any, tuple[Any, ...]]]:
+        """Every matching row, as ``fetch`` builds one (order them in ``where`` with an ORDER BY)."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql(), params)
+            rows = cursor.fetchall()
+        return [self._build(row) for row in rows]
+
+    def _build(self, row: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         pos, instances = 0, {}
         for name, model, pk_index, columns in self.parts:
             values = list(row[pos:pos + len(columns)])

@@ -171,16 +171,29 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
     return free, skips
 
 
-def _mark_answered(call: Call, attempt: CallAttempt, at: datetime) -> None:
+_FINAL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
+
+
+def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool = True) -> bool:
     """First answer of a leg: the attempt is answered (its slot now lasts as long as a call can), the call is
-    in progress with that handler; ``call.answered`` is announced once (conditional UPDATEs decide)."""
-    CallAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.DIALING).update(
-        status=AttemptStatus.ANSWERED, slot_expires_at=at + timedelta(seconds=MAX_CALL_SECONDS + settings.CALLTRACK_SLOT_MARGIN_SECONDS),
-    )
-    won = Call.objects.filter(pk=call.pk, answered_at__isnull=True).exclude(status__in=CallStatus.final()).update(
-        answered_at=at, handler_id=attempt.handler_id, status=CallStatus.IN_PROGRESS,
-    )
+    in progress with that handler; ``call.answered`` is announced once (conditional UPDATEs decide, constant
+    statements: this is on every answered call's path). ``leg=False`` leaves the attempt to the caller (the
+    dial result completes it at once). Returns whether this answer was the call's first."""
+    with connection.cursor() as cursor:
+        if leg:
+            cursor.execute(
+                f"UPDATE {CallAttempt._meta.db_table} SET status = %s, slot_expires_at = %s WHERE id = %s AND status = %s",
+                [AttemptStatus.ANSWERED, at + timedelta(seconds=MAX_CALL_SECONDS + settings.CALLTRACK_SLOT_MARGIN_SECONDS),
+                 attempt.pk, AttemptStatus.DIALING],
+            )
+        cursor.execute(
+            f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = %s, status = %s "
+            f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({_FINAL})",
+            [at, attempt.handler_id, CallStatus.IN_PROGRESS, call.pk],
+        )
+        won = cursor.rowcount > 0
     if won:
         call.answered_at, call.handler_id, call.status = at, attempt.handler_id, CallStatus.IN_PROGRESS
         call_lifecycle_notify(call=call, event="call.answered", webhook_events=_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",
                               data={"attempt": attempt.pk, "handler": attempt.handler_id})
+    return won

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db import connection
 from django.utils import timezone
 
 from calltrack import fastdb
@@ -21,6 +21,7 @@ from tracking.models import (
     CallAttempt,
     CallStatus,
     Campaign,
+    Handler,
 )
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
@@ -58,31 +59,50 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     stored = call.decision.get("answers", {}).get(key)
     if stored:
         return stored
-    attempts = list(call.attempts.filter(sequence=seq).select_related("handler"))
+    attempts = [a for a, _ in _STEP_ATTEMPTS.fetch_all([call.pk, seq])]
     if not attempts:
         raise LookupError(f"call {call.call_sid} has no attempt {seq}")
     at = timezone.now()
     answered = dial_status in ("completed", "answered")
     status = TWILIO_DIAL_STATUS.get(dial_status, AttemptStatus.FAILED)
+    table = CallAttempt._meta.db_table
     if answered:
         winner = next((a for a in attempts if a.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)), attempts[0])
-        _mark_answered(call, winner, at)
-        CallAttempt.objects.filter(pk=winner.pk).update(status=AttemptStatus.COMPLETED, duration=duration, ended_at=at, holds_slot=False, counted=True)
-        others = [a.pk for a in attempts if a.pk != winner.pk]
-        if others:
-            CallAttempt.objects.filter(pk__in=others).update(status=AttemptStatus.CANCELED, ended_at=at, holds_slot=False, counted=False)
-        call.refresh_from_db(fields=["answered_at", "handler", "status", "talk_time"])
+        _mark_answered(call, winner, at, leg=False)
+        with connection.cursor() as cursor:
+            # The leg that answered is completed with its duration; the others (ring-all) were cancelled.
+            cursor.execute(
+                f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
+                "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s) "
+                "WHERE call_id = %s AND sequence = %s",
+                [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False, winner.pk, call.pk, seq],
+            )
         call.talk_time += duration
         call.handler_id = winner.handler_id or call.handler_id
         call_event_record(call=call, kind="attempt.completed", message=f"{winner.handler or winner.number_dialed} talked {duration}s",
                           data={"attempt": winner.pk, "duration": duration})
-        return _store(call, key, twiml.hangup(), "talk_time", "handler")
-    CallAttempt.objects.filter(pk__in=[a.pk for a in attempts]).update(status=status, ended_at=at, holds_slot=False, counted=False)
+        call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
+        with connection.cursor() as cursor:
+            # talk_time is added in SQL: the call row may have moved since it was read (its status callback).
+            cursor.execute(
+                f"UPDATE {Call._meta.db_table} SET decision = %s, talk_time = talk_time + %s, handler_id = %s WHERE id = %s",
+                [_DECISION.get_db_prep_save(call.decision, connection), duration, call.handler_id, call.pk],
+            )
+        return answer
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, ended_at = %s, holds_slot = %s, counted = %s WHERE call_id = %s AND sequence = %s",
+            [status, at, False, False, call.pk, seq],
+        )
     who = ", ".join(str(a.handler or a.number_dialed) for a in attempts)
     call_event_record(call=call, kind="attempt.ended", message=f"{who}: {status.label.lower()}", data={"sequence": seq, "status": dial_status})
     if dial_status == "canceled":  # the caller hung up while it rang: nothing more to dial
         return _store(call, key, twiml.hangup())
     return _advance(call=call, links=links, answer_key=key)
+
+
+_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="t0.call_id = %s AND t0.sequence = %s ORDER BY t0.id")
+_DECISION = Call._meta.get_field("decision")
 
 
 def _sequence(params: Mapping[str, str]) -> int | None:
@@ -102,6 +122,34 @@ def _sequence(params: Mapping[str, str]) -> int | None:
 
 _CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="t0.call_sid = %s")
 
+_FINAL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
+
+
+def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
+    """Move the call to its final ``status`` unless it is final already or the callback is older than the
+    last one applied. One constant statement (the status callback is on every call's path)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Call._meta.db_table} SET status = %s, ended_at = %s, duration = %s, last_sequence = COALESCE(%s, last_sequence) "
+            f"WHERE id = %s AND status NOT IN ({_FINAL}) AND (%s IS NULL OR last_sequence < %s)",
+            [status, at, duration, seq, call.pk, seq, seq],
+        )
+        return cursor.rowcount > 0
+
+
+def _attempts_end(call: Call, *, at: datetime) -> None:
+    """The call ended: legs still ringing were cancelled by the caller's hang-up (and are not counted), legs
+    still open (answered) ended with the call, and every slot the call still holds is released."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CallAttempt._meta.db_table} SET "
+            "status = CASE WHEN ended_at IS NULL AND status = %s THEN %s WHEN ended_at IS NULL THEN %s ELSE status END, "
+            "counted = CASE WHEN ended_at IS NULL AND status = %s THEN %s ELSE counted END, "
+            "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
+            "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot)",
+            [AttemptStatus.DIALING, AttemptStatus.CANCELED, AttemptStatus.COMPLETED, AttemptStatus.DIALING, False, at, False, call.pk],
+        )
+
 
 def call_status_record(*, params: Mapping[str, str]) -> Call | None:
     """Twilio's status callback for the call. Idempotent and order-proof: a callback older than the last one
@@ -118,11 +166,11 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
         raise ParamError(f"CallStatus {params.get('CallStatus')!r} is not a Twilio call status")
     seq = _sequence(params)
     at = timezone.now()
-    fresh = Call.objects.filter(pk=call.pk).exclude(status__in=CallStatus.final())
-    if seq is not None:
-        fresh = fresh.filter(last_sequence__lt=seq)
     if new not in CallStatus.final():
         rank = _STATUS_RANK[new]
+        fresh = Call.objects.filter(pk=call.pk).exclude(status__in=CallStatus.final())
+        if seq is not None:
+            fresh = fresh.filter(last_sequence__lt=seq)
         fresh = fresh.filter(status__in=[s for s, r in _STATUS_RANK.items() if r <= rank])
         fresh.update(status=new, **({"last_sequence": seq} if seq is not None else {}))
         return call
@@ -130,14 +178,9 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
     updates: dict[str, Any] = {"status": new, "ended_at": at, "duration": duration}
     if seq is not None:
         updates["last_sequence"] = seq
-    if not fresh.update(**updates):
+    if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
-    # Legs still ringing were cancelled by the caller's hang-up; answered legs ended with the call.
-    CallAttempt.objects.filter(call=call, ended_at__isnull=True, status=AttemptStatus.DIALING).update(
-        status=AttemptStatus.CANCELED, ended_at=at, holds_slot=False, counted=False)
-    CallAttempt.objects.filter(call=call).filter(Q(ended_at__isnull=True) | Q(holds_slot=True)).update(
-        status=Case(When(ended_at__isnull=True, then=Value(AttemptStatus.COMPLETED)), default=F("status")),
-        ended_at=Coalesce(F("ended_at"), Value(at)), holds_slot=False)
+    _attempts_end(call, at=at)
     for name, value in updates.items():
         setattr(call, name, value)
     call_lifecycle_notify(call=call, event="call.completed", webhook_events=_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",

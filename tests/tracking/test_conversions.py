@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from tests.tracking.factories import (
@@ -51,14 +52,14 @@ def setup():
     return campaign, handler
 
 
-def test_completing_a_call_applies_the_rules_after_commit_and_records_the_outcome(setup, django_capture_on_commit_callbacks):
+def test_completing_a_call_applies_the_rules_in_its_transaction_and_records_the_outcome(setup, django_capture_on_commit_callbacks):
     campaign, handler = setup
     ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
     call = completed_call(campaign=campaign, handler=handler, talk_time=75)
     with django_capture_on_commit_callbacks(execute=True):
         call_lifecycle_notify(call=call, event="call.completed")
-        call.refresh_from_db()
-        assert call.conversion_status == ConversionStatus.PENDING  # nothing before commit
+        assert call.converted and call.conversion_status == ConversionStatus.CONVERTED  # the instance is kept in step
+        assert Call.objects.get(pk=call.pk).converted  # written before the commit, in the call's own transaction
     call.refresh_from_db()
     assert call.converted and call.revenue_converted and call.payout_converted
     assert call.conversion_status == ConversionStatus.CONVERTED
@@ -66,6 +67,26 @@ def test_completing_a_call_applies_the_rules_after_commit_and_records_the_outcom
     assert call.conversion_reason == "connected 75 s (timer 60 s)"
     assert call.converted_at is not None
     assert list(CallEvent.objects.filter(call=call).values_list("kind", flat=True)) == ["call.completed", "call.converted"]
+
+
+def test_failing_rules_are_rolled_back_alone_and_logged(setup, monkeypatch, caplog):
+    from tracking.services import conversions
+
+    campaign, handler = setup
+    ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
+    call = completed_call(campaign=campaign, handler=handler, talk_time=75)
+
+    def broken(*, rules, call, prior=(), postback_at=None):
+        raise RuntimeError("rule engine down")
+
+    monkeypatch.setattr(conversions, "conversion_evaluate", broken)
+    with transaction.atomic():
+        call_lifecycle_notify(call=call, event="call.completed")
+        CallEvent.objects.create(call=call, kind="note", message="the transaction is still usable")
+    call.refresh_from_db()
+    assert call.conversion_evaluated_at is None and not call.converted
+    assert list(CallEvent.objects.filter(call=call).values_list("kind", flat=True)) == ["call.completed", "note"]
+    assert f"conversion rules failed for call {call.pk}" in caplog.text
 
 
 def test_a_short_call_does_not_convert_and_says_why(setup):

@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from calltrack import fastdb
 from tracking.models import (
     AttemptKind,
     Call,
@@ -284,7 +285,8 @@ def _load_rules(call: Call) -> list[Rule]:
 
 
 def _facts(call: Call) -> CallFacts:
-    dialed = call.attempts.filter(kind=AttemptKind.HANDLER, handler__isnull=False).exists()
+    # A handler on the call means one was dialled: the attempts are looked at only when it has none.
+    dialed = call.handler_id is not None or call.attempts.filter(kind=AttemptKind.HANDLER, handler__isnull=False).exists()
     return CallFacts(
         call_id=call.pk, started_at=call.started_at, campaign_id=call.campaign_id, handler_id=call.handler_id,
         ended_at=call.ended_at, answered=call.answered_at is not None or call.talk_time > 0, talk_time=call.talk_time,
@@ -385,7 +387,7 @@ def call_conversion_evaluate(*, call: Call, at: datetime | None = None) -> Call:
         newly = _apply(call, outcomes, at=at)
         call.conversion_evaluated_at = at
         call.conversion_status = _combined_status(call, outcomes)
-        call.save(update_fields=_FIELDS)
+        fastdb.update(call, _FIELDS)
         if newly:
             _announce(call, newly, source="rules")
     return call
@@ -417,7 +419,7 @@ def call_convert(*, call: Call, source: str, at: datetime | None = None) -> Conv
         outcomes = conversion_evaluate(rules=rules, call=facts, prior=prior, postback_at=at)
         newly = _apply(call, outcomes, at=at)
         call.conversion_status = _combined_status(call, {})
-        call.save(update_fields=_FIELDS)
+        fastdb.update(call, _FIELDS)
         if newly:
             _announce(call, newly, source=source)
         else:
