@@ -86,6 +86,8 @@ def _attempt_counts(*, options: list[dec.HandlerOption], conn: list[dec.HandlerO
     filter (one window per time zone and period) than the database spent running it. ``COUNT(*) FILTER``
     runs on PostgreSQL and on SQLite >= 3.30.
     """
+    if connection.vendor == "postgresql":
+        return _attempt_counts_pg(options=options, conn=conn, at=at)
     adapt = connection.ops.adapt_datetimefield_value
     now = adapt(at)
 
@@ -130,6 +132,43 @@ def _attempt_counts(*, options: list[dec.HandlerOption], conn: list[dec.HandlerO
     with connection.cursor() as cursor:
         cursor.execute(sql, [*select_params, *all_ids, *rows_params])
         return cursor.fetchall()
+
+
+def _attempt_counts_pg(*, options: list[dec.HandlerOption], conn: list[dec.HandlerOption], at: datetime) -> list[tuple]:
+    """``_attempt_counts`` on PostgreSQL: the handlers and their windows go in as arrays (``unnest``), so the
+    statement's text is the same for every campaign: psycopg converts it once per process, and no IN list
+    grows with the number of handlers."""
+    conn_ids = {o.id for o in conn}
+    zones: dict[str, int] = {}
+    ids, counts, totals, zone_of = [], [], [], []
+    for o in options:
+        ids.append(o.id)
+        counts.append(o.id in conn_ids)
+        totals.append(o.id in conn_ids and o.total_cap is not None)
+        zone_of.append(zones.setdefault(o.timezone, len(zones) + 1))
+    starts = [dec.period_starts(zone, at) for zone in zones]
+    with connection.cursor() as cursor:
+        cursor.execute(_ATTEMPT_COUNTS_PG, [
+            at, ids, counts, totals, zone_of, [z.hour for z in starts], [z.day for z in starts], [z.month for z in starts], at,
+        ])
+        return cursor.fetchall()
+
+
+# Handlers (w) with the index of their time zone's period starts (z: one row per time zone, not per handler).
+_ATTEMPT_COUNTS_PG = (
+    "SELECT a.handler_id, "
+    "COUNT(*) FILTER (WHERE a.holds_slot AND a.slot_expires_at > %s), "
+    "COUNT(*) FILTER (WHERE a.counted AND w.conn AND a.started_at >= z.hour_start), "
+    "COUNT(*) FILTER (WHERE a.counted AND w.conn AND a.started_at >= z.day_start), "
+    "COUNT(*) FILTER (WHERE a.counted AND w.conn AND a.started_at >= z.month_start), "
+    "COUNT(*) FILTER (WHERE a.counted AND w.conn) "
+    "FROM unnest(%s::bigint[], %s::boolean[], %s::boolean[], %s::int[]) AS w(handler_id, conn, total, zone) "
+    "JOIN unnest(%s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS z(hour_start, day_start, month_start, idx) "
+    "ON z.idx = w.zone "
+    f"JOIN {CallAttempt._meta.db_table} a ON a.handler_id = w.handler_id "
+    "WHERE (a.holds_slot AND a.slot_expires_at > %s) OR (a.counted AND w.conn AND (a.started_at >= z.month_start OR w.total)) "
+    "GROUP BY a.handler_id"
+)
 
 
 def attempt_slots_release_stale(*, at: datetime | None = None) -> int:
