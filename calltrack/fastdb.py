@@ -73,11 +73,12 @@ class JoinedLoader:
     """One hand-written SELECT of a model row with some of its foreign keys joined (LEFT JOIN, aliases t0 for
     the model, t1.. for ``joins`` in order), turned into model instances (related caches filled) with the same
     converters the ORM applies. ``where`` and ``extra`` (more columns, returned as a tuple) are SQL with %s
-    placeholders. The statement is built once per process: the ORM spent more time compiling the hot path's
-    queries than the database spent running them."""
+    placeholders; ``lock`` locks the model's row (``SELECT ... FOR UPDATE OF t0``) where the database can. The
+    statement is built once per process: the ORM spent more time compiling the hot path's queries than the
+    database spent running them."""
 
-    def __init__(self, model: type, joins: Mapping[str, type], where: str, extra: str = "") -> None:
-        self.model, self.joins = model, dict(joins)
+    def __init__(self, model: type, joins: Mapping[str, type], where: str, extra: str = "", lock: bool = False) -> None:
+        self.model, self.joins, self.lock = model, dict(joins), lock
         self.parts: list[tuple[str | None, type, int, list[tuple[Any, list[Any]]]]] = []
         self.where, self.extra = where, extra
         self._sql: str | None = None
@@ -98,7 +99,8 @@ class JoinedLoader:
                 if name is not None:
                     fk = self.model._meta.get_field(name)
                     tables.append(f"LEFT JOIN {qn(model._meta.db_table)} {alias} ON {alias}.{qn(model._meta.pk.column)} = t0.{qn(fk.column)}")
-            self._sql = f"SELECT {', '.join(cols)}{', ' + self.extra if self.extra else ''} FROM {' '.join(tables)} WHERE {self.where}"
+            lock = " FOR UPDATE OF t0" if self.lock and connection.features.has_select_for_update else ""
+            self._sql = f"SELECT {', '.join(cols)}{', ' + self.extra if self.extra else ''} FROM {' '.join(tables)} WHERE {self.where}{lock}"
         return self._sql
 
     def fetch(self, params: list[Any]) -> tuple[Any, tuple[Any, ...]] | None:

@@ -164,7 +164,7 @@ class CallAttempt(models.Model):
     objects = CallAttemptQuerySet.as_manager()
 
     class Meta:
-        ordering = ["call", "sequence"]
+        ordering = ["call_id", "sequence", "id"]  # columns: ordering by "call" would join the calls table
         indexes = [
             models.Index(fields=["handler", "started_at"]),
             models.Index(fields=["handler", "holds_slot"]),

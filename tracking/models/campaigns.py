@@ -214,7 +214,7 @@ class ConversionRule(models.Model):
     dedupe_scope = models.CharField(max_length=10, choices=DedupeScope.choices, default=DedupeScope.CAMPAIGN, help_text="Whether a repeat is counted within the campaign or per handler.")
 
     class Meta:
-        ordering = ["campaign", "handler", "kind", "min_duration"]
+        ordering = ["campaign_id", "handler_id", "kind", "min_duration"]  # columns, not the related models
 
     def __str__(self) -> str:
         who = f" ({self.handler})" if self.handler_id else ""

@@ -278,10 +278,23 @@ class ConversionResult:
     converted_sides: tuple[str, ...]
 
 
+_CALL_LOCKED = fastdb.JoinedLoader(Call, {}, where="t0.id = %s", lock=True)
+
+
+def _call_locked(call_id: int) -> Call:
+    """The call, its row locked until the transaction ends (one constant statement: every call ends here)."""
+    found = _CALL_LOCKED.fetch([call_id])
+    if found is None:
+        raise Call.DoesNotExist(f"no call {call_id}")
+    return found[0]
+
+
 def _load_rules(call: Call) -> list[Rule]:
     if call.campaign_id is None:
         return []
-    return [Rule.from_model(r) for r in ConversionRule.objects.filter(campaign_id=call.campaign_id)]
+    # Ordered by columns: the model's default ordering (by campaign, then handler) joins both tables.
+    rules = ConversionRule.objects.filter(campaign_id=call.campaign_id).order_by("handler_id", "kind", "min_duration", "pk")
+    return [Rule.from_model(r) for r in rules]
 
 
 def _facts(call: Call) -> CallFacts:
@@ -375,7 +388,7 @@ def call_conversion_evaluate(*, call: Call, at: datetime | None = None) -> Call:
     """
     at = at or timezone.now()
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call.pk)
+        call = _call_locked(call.pk)
         if call.conversion_evaluated_at is not None:
             return call
         rules = _load_rules(call)
@@ -404,7 +417,7 @@ def call_convert(*, call: Call, source: str, at: datetime | None = None) -> Conv
     at = at or timezone.now()
     refused: str | None = None
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call.pk)
+        call = _call_locked(call.pk)
         rules = _load_rules(call)
         facts = _facts(call)
         decided = [s for s in SIDES if any(r.kind == ConversionKind.POSTBACK for r in rules_for_side(rules, side=s, handler_id=call.handler_id))]

@@ -142,7 +142,7 @@ def webhook_deliveries_queue(*, call: Call, event: str) -> list[WebhookDelivery]
     """
     if call.campaign_id is None:
         return []
-    hooks = [h for h in Webhook.objects.filter(campaign_id=call.campaign_id, enabled=True) if event in (h.events or [])]
+    hooks = [h for h in Webhook.objects.filter(campaign_id=call.campaign_id, enabled=True).order_by("name", "pk") if event in (h.events or [])]
     if not hooks:
         return []
     call = Call.objects.select_related("source", "handler", "campaign").get(pk=call.pk)
