@@ -44,6 +44,30 @@ def insert(obj: Model) -> Model:
     return obj
 
 
+_INSERT_MANY: dict[tuple[str, type, int], tuple[str, list[Any]]] = {}
+
+
+def insert_many(objs: list[Model]) -> None:
+    """INSERT new instances of one model in one statement (their primary keys are not read back), like
+    ``bulk_create`` without its per-call SQL compilation. The statement is cached per number of rows."""
+    if not objs:
+        return
+    model = type(objs[0])
+    key = (connection.vendor, model, len(objs))
+    entry = _INSERT_MANY.get(key)
+    if entry is None:
+        qn = connection.ops.quote_name
+        meta = model._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        row = f"({', '.join(['%s'] * len(fields))})"
+        sql = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES {', '.join([row] * len(objs))}"
+        entry = _INSERT_MANY[key] = (sql, fields)
+    sql, fields = entry
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 _UPDATES: dict[tuple[str, type, tuple[str, ...]], tuple[str, list[Any]]] = {}
 
 

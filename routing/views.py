@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from routing import services, twiml
 from tracking.models import Call
+from tracking.services.call_events import call_events_batched
 
 log = logging.getLogger("calltrack.routing")
 
@@ -100,16 +101,17 @@ def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
             try:
                 # One transaction per request: one commit, and a failure leaves nothing half-written behind.
                 links = services.Links(public_base_url(request))
+                # The call's timeline steps are written in one INSERT at the end of the transaction.
                 if not optimistic:
-                    with transaction.atomic():
+                    with transaction.atomic(), call_events_batched():
                         _begin()
                         return _xml(view(request, params, links))
                 try:
-                    with transaction.atomic():
+                    with transaction.atomic(), call_events_batched():
                         _begin()
                         return _xml(view(request, params, links, optimistic=True))
                 except IntegrityError:
-                    with transaction.atomic():
+                    with transaction.atomic(), call_events_batched():
                         _begin()
                         return _xml(view(request, params, links, optimistic=False))
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error

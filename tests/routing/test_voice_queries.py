@@ -18,18 +18,18 @@ pytestmark = pytest.mark.django_db
 #    blocked, EXISTS)
 #  3 INSERT call (optimistic: a CallSid seen before fails on the unique index and the request runs again
 #    with a look-up first; tested in test_voice_incoming and test_voice_concurrency)
-#  4 INSERT call.started event
 #    (the campaign's handlers, IVR options and webhook events come from the cache keyed by config_version)
-#  5 SELECT live counters of all the handlers (one aggregate over attempts)
-#  6 SAVEPOINT (the step: capped handlers are locked)
-#  7 SELECT ... FOR UPDATE the first step's handler row, with its caps (a cached plan cannot overbook)
-#  8 SELECT its counters again, under the lock
-#  9 INSERT the attempt
-# 10 UPDATE the call (decision, stored answer, plan index, handler)
-# 11 INSERT call.routed event
-# 12 RELEASE SAVEPOINT (the step), 13 RELEASE SAVEPOINT (the request)
+#  4 SELECT live counters of all the handlers (one aggregate over attempts)
+#  5 SAVEPOINT (the step: capped handlers are locked)
+#  6 SELECT ... FOR UPDATE the first step's handler row, with its caps (a cached plan cannot overbook)
+#  7 SELECT its counters again, under the lock
+#  8 INSERT the attempt
+#  9 UPDATE the call (decision, stored answer, plan index, handler)
+# 10 RELEASE SAVEPOINT (the step)
+# 11 INSERT the call.started and call.routed events (one statement at the end of the request's transaction)
+# 12 RELEASE SAVEPOINT (the request)
 # No after-commit work: no webhook listens to call.started or call.routed.
-EXPECTED_QUERIES = 13
+EXPECTED_QUERIES = 12
 # The first call of a campaign (or after its config_version changed) loads its configuration: handlers (+ handler
 # and receiving number joined), IVR options, webhooks.
 CONFIG_LOAD_QUERIES = 3

@@ -11,7 +11,9 @@ surrounding transaction commits) hook in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
@@ -22,9 +24,31 @@ from tracking.models import Call, CallEvent
 logger = logging.getLogger(__name__)
 
 
+_BATCH: ContextVar[list[CallEvent] | None] = ContextVar("call_events_batch", default=None)
+
+
+@contextmanager
+def call_events_batched() -> Iterator[None]:
+    """Inside the block, ``call_event_record`` collects the steps and they are written in one INSERT when the
+    block ends without an error (nothing is written when it raises). Use it inside the request's transaction,
+    so the steps commit or roll back with the rest: the voice webhooks record two or three steps a request."""
+    token = _BATCH.set([])
+    try:
+        yield
+        fastdb.insert_many(_BATCH.get() or [])
+    finally:
+        _BATCH.reset(token)
+
+
 def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, Any] | None = None) -> CallEvent:
-    """Append a step to the call's timeline. Not idempotent: call once per step."""
-    return fastdb.insert(CallEvent(call=call, kind=kind, message=message[:500], data=data or {}))
+    """Append a step to the call's timeline (at once, or at the end of ``call_events_batched``). Not
+    idempotent: call once per step."""
+    event = CallEvent(call=call, kind=kind, message=message[:500], data=data or {})
+    batch = _BATCH.get()
+    if batch is None:
+        return fastdb.insert(event)
+    batch.append(event)
+    return event
 
 
 def call_lifecycle_notify(
@@ -57,10 +81,14 @@ def _conversions_apply(call: Call) -> None:
     webhooks carry the outcome, revenue and payout; a failure is logged and leaves the call unevaluated."""
     from tracking.services.conversions import call_conversion_evaluate
 
+    batch = _BATCH.get()
+    recorded = len(batch) if batch is not None else 0
     try:
         evaluated = call_conversion_evaluate(call=call)
     except Exception:
         logger.exception("conversion rules failed for call %s", call.pk)
+        if batch is not None:
+            del batch[recorded:]  # steps of the rolled-back savepoint
         return
     for name in ("revenue_converted", "revenue", "conversion_reason", "payout_converted", "payout", "payout_reason",
                  "converted", "converted_at", "conversion_status", "conversion_evaluated_at"):
