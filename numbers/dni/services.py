@@ -18,10 +18,13 @@ Concurrency (the invariant: while a pool has free numbers, no number is shown to
 * A hold is pushed forward at most every :func:`refresh_seconds`; the number's stamp and the
   session's expiry always move together, so "number free" and "session expired" are one instant.
 
-Speed (bench/dni.py): on PostgreSQL a returning visitor costs one statement and a new visitor two
-round trips (plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the commit does not
-wait for the WAL flush). Elsewhere (SQLite) the same rules run as ORM queries in one
-transaction.
+Speed (bench/dni.py, bench/profile_dni.py): on PostgreSQL a returning visitor costs one statement and
+a new visitor two round trips (plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the
+commit does not wait for the WAL flush). The first of them, which every request runs, is a prepared
+statement (:func:`fixed_cursor`): PostgreSQL spent more time planning it than running it. The new
+visitor's second round trip stays two statements in one simple query (the pick must see what the
+visitor's other tab committed while this one waited for the lock), so it binds on the client and is
+planned each time. Elsewhere (SQLite) the same rules run as ORM queries in one transaction.
 """
 
 from __future__ import annotations
