@@ -1,5 +1,7 @@
-"""URLs for bench/dni.py: the DNI endpoints and the floor, the cheapest JSON answer the same stack gives."""
+"""URLs for bench/dni.py: the DNI endpoints, the floor (the cheapest JSON answer the same stack gives) and
+the db-floor (the same answer after one INSERT committed: what any durable write costs)."""
 
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
@@ -11,7 +13,16 @@ def floor(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
+@csrf_exempt
+def db_floor(request: HttpRequest) -> JsonResponse:
+    """The floor plus one INSERT committed in a transaction (bench/dni.py creates ``bench_floor_rows``)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_floor_rows (at) VALUES (now())")
+    return JsonResponse({"ok": True})
+
+
 urlpatterns = [
     path("bench/floor", floor),
+    path("bench/db-floor", db_floor),
     path("", include("numbers.urls")),
 ]

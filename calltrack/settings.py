@@ -78,6 +78,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Server-side prepared statements, used only by cursors that bind parameters on the server: the DNI
+    # endpoints' fixed statements (numbers.dni.services.fixed_cursor); Django's own cursors bind on the
+    # client and never prepare. Planning those statements cost PostgreSQL more than running them.
+    # Off behind a connection pooler in transaction mode that does not track prepared statements
+    # (PgBouncer before 1.21, or without max_prepared_statements).
+    CALLTRACK_DNI_PREPARED_STATEMENTS = env.bool("CALLTRACK_DNI_PREPARED_STATEMENTS", default=True)
+    if CALLTRACK_DNI_PREPARED_STATEMENTS:
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -172,7 +180,7 @@ CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", d
 CALLTRACK_PROXY_HOPS = env.int("CALLTRACK_PROXY_HOPS", default=0)
 # Serve the DNI demo landing page at /dni/demo/ (development).
 CALLTRACK_DNI_DEMO = env.bool("CALLTRACK_DNI_DEMO", default=DEBUG)
-# False (default): DNI assignments do not wait for PostgreSQL's WAL flush (sessions are short-lived).
+# True: DNI assignments do not wait for PostgreSQL's WAL flush (sessions are short-lived). Off by default: durable.
 CALLTRACK_DNI_ASYNC_COMMIT = env.bool("CALLTRACK_DNI_ASYNC_COMMIT", default=False)
 CALLTRACK_SLOT_MARGIN_SECONDS = env.int("CALLTRACK_SLOT_MARGIN_SECONDS", default=60)
 # PostgreSQL only: voice webhooks commit without waiting for the disk (SET LOCAL synchronous_commit = off).

@@ -67,13 +67,20 @@ def hit(*, scope: str, key: str, rate: Rate | None, now: float | None = None) ->
     now = time.time() if now is None else now
     window = int(now // rate.period)
     cache_key = f"calltrack:rl:{scope}:{key}:{rate.period}:{window}"
-    # add() is a no-op when the counter exists; the timeout outlives the window so a slow clock still counts.
-    cache.add(cache_key, 0, timeout=rate.period + 5)
+    # The counter usually exists already: increment first, create it only on the window's first request
+    # (one cache operation per request instead of add() + incr()). The timeout outlives the window so a
+    # slow clock still counts.
     try:
         count = cache.incr(cache_key)
-    except ValueError:  # evicted between add() and incr(): start again
-        cache.set(cache_key, 1, timeout=rate.period + 5)
-        count = 1
+    except ValueError:  # the window's first request (or the counter was evicted)
+        if cache.add(cache_key, 1, timeout=rate.period + 5):
+            count = 1
+        else:  # another request created it meanwhile
+            try:
+                count = cache.incr(cache_key)
+            except ValueError:  # and it was evicted again: count this one alone
+                cache.set(cache_key, 1, timeout=rate.period + 5)
+                count = 1
     if count > rate.limit:
         return Verdict(allowed=False, retry_after=max(1, int((window + 1) * rate.period - now)))
     return Verdict(allowed=True)

@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
 from numbers.dni import ratelimit
-from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat
+from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, fixed_cursor, number_assign, session_heartbeat
 from numbers.models import NumberPool
 
 MAX_BODY = 16 * 1024
@@ -187,7 +187,7 @@ _POOL_BY_KEY = f"SELECT {', '.join(_POOL_FIELDS)} FROM {NumberPool._meta.db_tabl
 
 
 def _pool(key: str) -> NumberPool:
-    with connection.cursor() as cursor:
+    with fixed_cursor() as cursor:
         cursor.execute(_POOL_BY_KEY, [key])
         row = cursor.fetchone()
     if row is None:

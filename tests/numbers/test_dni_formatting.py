@@ -67,3 +67,52 @@ def test_counters_refuse_past_the_limit_and_start_again_next_window():
     assert verdicts[2].retry_after == 40
     assert ratelimit.hit(scope="t", key="k", rate=rate, now=t + 60).allowed
     assert ratelimit.hit(scope="t", key="other", rate=rate, now=t).allowed
+
+
+class _CountingCache:
+    """The real cache, counting the operations a hit sends (each is a round trip with Redis)."""
+
+    def __init__(self, real, *, lose_race_once: bool = False) -> None:
+        self.real, self.calls, self.lose_race_once = real, [], lose_race_once
+
+    def __getattr__(self, name):
+        method = getattr(self.real, name)
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            if name == "add" and self.lose_race_once:
+                # Another process creates the counter between our incr() and add().
+                self.lose_race_once = False
+                self.real.set(args[0], 1, timeout=kwargs.get("timeout"))
+                return False
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def test_a_counted_request_costs_one_cache_operation_once_the_windows_counter_exists(monkeypatch):
+    from django.core.cache import cache
+
+    cache.clear()
+    counting = _CountingCache(cache)
+    monkeypatch.setattr(ratelimit, "cache", counting)
+    rate = ratelimit.parse_rate("5/minute")
+    t = 60 * 16_001 + 1.0
+
+    assert ratelimit.hit(scope="t", key="k", rate=rate, now=t).allowed
+    assert counting.calls == ["incr", "add"]  # the window's first request creates the counter
+    counting.calls.clear()
+    assert ratelimit.hit(scope="t", key="k", rate=rate, now=t).allowed
+    assert counting.calls == ["incr"]
+
+
+def test_a_counter_created_by_a_concurrent_request_counts_both(monkeypatch):
+    from django.core.cache import cache
+
+    cache.clear()
+    monkeypatch.setattr(ratelimit, "cache", _CountingCache(cache, lose_race_once=True))
+    rate = ratelimit.parse_rate("2/minute")
+    t = 60 * 16_002 + 1.0
+
+    assert ratelimit.hit(scope="t", key="k", rate=rate, now=t).allowed  # the other request's 1, then ours: 2
+    assert not ratelimit.hit(scope="t", key="k", rate=rate, now=t).allowed  # 3 > 2
