@@ -1,8 +1,9 @@
-"""Hot-path helpers that skip the ORM's per-call SQL compilation (voice webhooks).
+"""Hot-path helpers that skip the ORM's per-call SQL compilation (voice webhooks, DNI tag endpoints).
 
 The statement for a model is built once per process from its ``_meta``; values go through the same
 ``pre_save``/``get_db_prep_save`` the ORM uses, so what is stored is what ``Model.save()`` would store.
-No signals are sent (calltrack has no side effects in signals).
+No signals are sent (calltrack has no side effects in signals). On PostgreSQL the statements run through
+``fixed_cursor``: prepared once per connection, not planned again on every request.
 """
 
 from __future__ import annotations
@@ -10,8 +11,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Model
+
+
+def fixed_cursor():
+    """A cursor for the hot path's fixed statements (constant SQL text, values only as parameters).
+
+    On PostgreSQL with CALLTRACK_PREPARED_STATEMENTS (the default) it binds parameters on the server, so
+    psycopg prepares each statement once per connection (settings: ``prepare_threshold``) and PostgreSQL
+    stops planning it on every request: planning the DNI tag's returning-visitor statement cost several
+    times more than running it (pgbench: 0.77 ms simple, 0.10 ms prepared). Django's own cursors bind on
+    the client and never prepare. Wrapped like Django's cursors: the same health check, error translation,
+    execute wrappers and query log (so ``django_assert_num_queries`` counts these too). One statement per
+    ``execute`` (the extended protocol allows no more), and every parameter must have a type PostgreSQL
+    can tell (no bare ``%s IS NULL``).
+    """
+    if connection.vendor != "postgresql" or not getattr(settings, "CALLTRACK_PREPARED_STATEMENTS", False):
+        return connection.cursor()
+    import psycopg
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = psycopg.Cursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 _INSERTS: dict[tuple[str, type], tuple[str, list[Any]]] = {}
 
@@ -36,7 +61,7 @@ def insert(obj: Model) -> Model:
         entry = _INSERTS[key] = (sql, fields)
     sql, fields = entry
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with fixed_cursor() as cursor:
         cursor.execute(sql, params)
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
@@ -64,7 +89,7 @@ def insert_many(objs: list[Model]) -> None:
         entry = _INSERT_MANY[key] = (sql, fields)
     sql, fields = entry
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
-    with connection.cursor() as cursor:
+    with fixed_cursor() as cursor:
         cursor.execute(sql, params)
 
 
@@ -88,7 +113,7 @@ def update(obj: Model, fields: tuple[str, ...] | list[str]) -> int:
         entry = _UPDATES[key] = (sql, chosen)
     sql, chosen = entry
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in chosen]
-    with connection.cursor() as cursor:
+    with fixed_cursor() as cursor:
         cursor.execute(sql, [*params, obj.pk])
         return cursor.rowcount
 
@@ -129,14 +154,14 @@ class JoinedLoader:
 
     def fetch(self, params: list[Any]) -> tuple[Any, tuple[Any, ...]] | None:
         """The main instance (with its joined instances cached) and the extra columns, or None."""
-        with connection.cursor() as cursor:
+        with fixed_cursor() as cursor:
             cursor.execute(self.sql(), params)
             row = cursor.fetchone()
         return None if row is None else self._build(row)
 
     def fetch_all(self, params: list[Any]) -> list[tuple[Any, tuple[Any, ...]]]:
         """Every matching row, as ``fetch`` builds one (order them in ``where`` with an ORDER BY)."""
-        with connection.cursor() as cursor:
+        with fixed_cursor() as cursor:
             cursor.execute(self.sql(), params)
             rows = cursor.fetchall()
         return [self._build(row) for row in rows]

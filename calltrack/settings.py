@@ -78,13 +78,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Server-side prepared statements, used only by cursors that bind parameters on the server: the DNI
-    # endpoints' fixed statements (numbers.dni.services.fixed_cursor); Django's own cursors bind on the
-    # client and never prepare. Planning those statements cost PostgreSQL more than running them.
-    # Off behind a connection pooler in transaction mode that does not track prepared statements
+    # Server-side prepared statements, used only by cursors that bind parameters on the server: the hot
+    # paths' fixed statements (calltrack.fastdb.fixed_cursor: voice webhooks, DNI tag endpoints); Django's own
+    # cursors bind on the client and never prepare. Planning those statements cost PostgreSQL more than running
+    # them. Off behind a connection pooler in transaction mode that does not track prepared statements
     # (PgBouncer before 1.21, or without max_prepared_statements).
-    CALLTRACK_DNI_PREPARED_STATEMENTS = env.bool("CALLTRACK_DNI_PREPARED_STATEMENTS", default=True)
-    if CALLTRACK_DNI_PREPARED_STATEMENTS:
+    CALLTRACK_PREPARED_STATEMENTS = env.bool("CALLTRACK_PREPARED_STATEMENTS", default=True)
+    if CALLTRACK_PREPARED_STATEMENTS:
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

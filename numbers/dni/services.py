@@ -21,7 +21,7 @@ Concurrency (the invariant: while a pool has free numbers, no number is shown to
 Speed (bench/dni.py, bench/profile_dni.py): on PostgreSQL a returning visitor costs one statement and
 a new visitor two round trips (plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the
 commit does not wait for the WAL flush). The first of them, which every request runs, is a prepared
-statement (:func:`fixed_cursor`): PostgreSQL spent more time planning it than running it. The new
+statement (``calltrack.fastdb.fixed_cursor``): PostgreSQL spent more time planning it than running it. The new
 visitor's second round trip stays two statements in one simple query (the pick must see what the
 visitor's other tab committed while this one waited for the lock), so it binds on the client and is
 planned each time. Elsewhere (SQLite) the same rules run as ORM queries in one transaction.
@@ -43,6 +43,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calltrack import phone
+from calltrack.fastdb import fixed_cursor
 from numbers.dni import geo
 from numbers.dni.matching import ANY, Tier, candidate_tiers
 from numbers.models import (
@@ -341,28 +342,6 @@ FROM s
 """
 _PG_EXTEND_VISITOR = _PG_EXTEND.format(where="pool_id = %(pool)s AND visitor_id = %(visitor)s")
 _PG_EXTEND_SESSION = _PG_EXTEND.format(where="id = %(session)s AND pool_id = %(pool)s AND visitor_id = %(visitor)s")
-
-
-def fixed_cursor():
-    """A cursor for the hot path's fixed statements (constant SQL text, values only as parameters).
-
-    On PostgreSQL with CALLTRACK_DNI_PREPARED_STATEMENTS (the default) it binds parameters on the
-    server, so psycopg prepares each statement once per connection (settings: ``prepare_threshold``)
-    and PostgreSQL stops planning it on every request: planning _PG_EXTEND cost several times more
-    than running it (pgbench: 0.77 ms simple, 0.10 ms prepared). Django's own cursors bind on the
-    client and never prepare. Wrapped like Django's cursors: the same health check, error
-    translation, execute wrappers and query log (so ``django_assert_num_queries`` counts these too).
-    One statement per ``execute`` (the extended protocol allows no more).
-    """
-    if connection.vendor != "postgresql" or not getattr(settings, "CALLTRACK_DNI_PREPARED_STATEMENTS", False):
-        return connection.cursor()
-    import psycopg
-
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = psycopg.Cursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any], page_url: str, now: datetime):

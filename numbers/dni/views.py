@@ -22,8 +22,9 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
+from calltrack.fastdb import fixed_cursor
 from numbers.dni import ratelimit
-from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, fixed_cursor, number_assign, session_heartbeat
+from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat
 from numbers.models import NumberPool
 
 MAX_BODY = 16 * 1024

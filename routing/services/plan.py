@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from calltrack import fastdb
@@ -31,7 +31,7 @@ from tracking.services.call_events import call_event_record, call_lifecycle_noti
 def _rr_next(campaign_id: int) -> int:
     """Advance the campaign's round-robin cursor and return its previous value (one UPDATE ... RETURNING;
     the row lock the UPDATE takes makes concurrent calls get consecutive positions)."""
-    with connection.cursor() as cursor:
+    with fastdb.fixed_cursor() as cursor:
         cursor.execute(
             f"UPDATE {Campaign._meta.db_table} SET rr_position = rr_position + 1 WHERE id = %s RETURNING rr_position",
             [campaign_id],

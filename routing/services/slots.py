@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from calltrack import fastdb
 from routing import decision as dec
 from routing.services.common import MAX_CALL_SECONDS
 from routing.services.config import _webhook_events
@@ -147,7 +148,7 @@ def _attempt_counts_pg(*, options: list[dec.HandlerOption], conn: list[dec.Handl
         totals.append(o.id in conn_ids and o.total_cap is not None)
         zone_of.append(zones.setdefault(o.timezone, len(zones) + 1))
     starts = [dec.period_starts(zone, at) for zone in zones]
-    with connection.cursor() as cursor:
+    with fastdb.fixed_cursor() as cursor:
         cursor.execute(_ATTEMPT_COUNTS_PG, [
             at, ids, counts, totals, zone_of, [z.hour for z in starts], [z.day for z in starts], [z.month for z in starts], at,
         ])
@@ -177,6 +178,20 @@ def attempt_slots_release_stale(*, at: datetime | None = None) -> int:
     return CallAttempt.objects.filter(holds_slot=True, slot_expires_at__lte=at or timezone.now()).update(holds_slot=False)
 
 
+_CAP_COLUMNS = ("id", "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
+
+
+def _handlers_lock(ids: list[int]) -> list[tuple]:
+    """Lock the handlers' rows (in id order, so two calls never deadlock) and read their caps. On PostgreSQL
+    one constant statement (prepared once per connection); elsewhere the ORM's."""
+    if connection.vendor == "postgresql":
+        with fastdb.fixed_cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(_CAP_COLUMNS)} FROM {Handler._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
+            return cursor.fetchall()
+    return list(Handler.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_CAP_COLUMNS))
+
+
 def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[list[dec.HandlerOption], list[dec.Skip]]:
     """Which handlers of ``step`` still have room, checked under their row locks.
 
@@ -188,9 +203,7 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
     if not capped:
         return step, []
     # The caps themselves are re-read from the locked rows: the plan may come from a cached configuration.
-    rows = Handler.objects.select_for_update().filter(pk__in=[o.id for o in capped]).order_by("pk").values_list(
-        "pk", "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
-    caps = {row[0]: row[1:] for row in rows}
+    caps = {row[0]: row[1:] for row in _handlers_lock([o.id for o in capped])}
     fresh = {
         o.id: dataclass_replace(o, concurrency_cap=c[0], hourly_cap=c[1], daily_cap=c[2], monthly_cap=c[3], total_cap=c[4], cap_counts=c[5])
         for o in capped if (c := caps.get(o.id)) is not None
@@ -218,7 +231,7 @@ def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool 
     in progress with that handler; ``call.answered`` is announced once (conditional UPDATEs decide, constant
     statements: this is on every answered call's path). ``leg=False`` leaves the attempt to the caller (the
     dial result completes it at once). Returns whether this answer was the call's first."""
-    with connection.cursor() as cursor:
+    with fastdb.fixed_cursor() as cursor:
         if leg:
             cursor.execute(
                 f"UPDATE {CallAttempt._meta.db_table} SET status = %s, slot_expires_at = %s WHERE id = %s AND status = %s",

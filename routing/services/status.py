@@ -69,7 +69,7 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     if answered:
         winner = next((a for a in attempts if a.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)), attempts[0])
         _mark_answered(call, winner, at, leg=False)
-        with connection.cursor() as cursor:
+        with fastdb.fixed_cursor() as cursor:
             # The leg that answered is completed with its duration; the others (ring-all) were cancelled.
             cursor.execute(
                 f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
@@ -82,14 +82,14 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
         call_event_record(call=call, kind="attempt.completed", message=f"{winner.handler or winner.number_dialed} talked {duration}s",
                           data={"attempt": winner.pk, "duration": duration})
         call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
-        with connection.cursor() as cursor:
+        with fastdb.fixed_cursor() as cursor:
             # talk_time is added in SQL: the call row may have moved since it was read (its status callback).
             cursor.execute(
                 f"UPDATE {Call._meta.db_table} SET decision = %s, talk_time = talk_time + %s, handler_id = %s WHERE id = %s",
                 [_DECISION.get_db_prep_save(call.decision, connection), duration, call.handler_id, call.pk],
             )
         return answer
-    with connection.cursor() as cursor:
+    with fastdb.fixed_cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET status = %s, ended_at = %s, holds_slot = %s, counted = %s WHERE call_id = %s AND sequence = %s",
             [status, at, False, False, call.pk, seq],
@@ -128,19 +128,21 @@ _FINAL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
 def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
     """Move the call to its final ``status`` unless it is final already or the callback is older than the
     last one applied. One constant statement (the status callback is on every call's path)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Call._meta.db_table} SET status = %s, ended_at = %s, duration = %s, last_sequence = COALESCE(%s, last_sequence) "
-            f"WHERE id = %s AND status NOT IN ({_FINAL}) AND (%s IS NULL OR last_sequence < %s)",
-            [status, at, duration, seq, call.pk, seq, seq],
-        )
+    sql = f"UPDATE {Call._meta.db_table} SET status = %s, ended_at = %s, duration = %s"
+    if seq is None:
+        sql, params = sql + f" WHERE id = %s AND status NOT IN ({_FINAL})", [status, at, duration, call.pk]
+    else:
+        sql = sql + f", last_sequence = %s WHERE id = %s AND status NOT IN ({_FINAL}) AND last_sequence < %s"
+        params = [status, at, duration, seq, call.pk, seq]
+    with fastdb.fixed_cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.rowcount > 0
 
 
 def _attempts_end(call: Call, *, at: datetime) -> None:
     """The call ended: legs still ringing were cancelled by the caller's hang-up (and are not counted), legs
     still open (answered) ended with the call, and every slot the call still holds is released."""
-    with connection.cursor() as cursor:
+    with fastdb.fixed_cursor() as cursor:
         cursor.execute(
             f"UPDATE {CallAttempt._meta.db_table} SET "
             "status = CASE WHEN ended_at IS NULL AND status = %s THEN %s WHEN ended_at IS NULL THEN %s ELSE status END, "

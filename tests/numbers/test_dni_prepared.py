@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from numbers.dni import services
+from calltrack import fastdb
 from numbers.dni.services import Visit, number_assign
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
@@ -48,12 +48,12 @@ def test_the_pool_lookup_and_the_returning_visitors_statement_are_prepared_once_
 
 
 def test_without_prepared_statements_the_hot_path_binds_on_the_client(client, pool, settings):
-    settings.CALLTRACK_DNI_PREPARED_STATEMENTS = False
+    settings.CALLTRACK_PREPARED_STATEMENTS = False
     first = assign(client, "visitor-p2")
     assert assign(client, "visitor-p2")["number"] == first["number"]
 
     assert prepared_statements() == []
-    with services.fixed_cursor() as cursor:
+    with fastdb.fixed_cursor() as cursor:
         assert isinstance(cursor.cursor, psycopg.ClientCursor)
 
 
