@@ -289,12 +289,14 @@ def _call_locked(call_id: int) -> Call:
     return found[0]
 
 
+# One constant statement (every completed call reads its campaign's rules), in a stable order.
+_RULES = fastdb.JoinedLoader(ConversionRule, {}, where="t0.campaign_id = %s ORDER BY t0.handler_id, t0.kind, t0.min_duration, t0.id")
+
+
 def _load_rules(call: Call) -> list[Rule]:
     if call.campaign_id is None:
         return []
-    # Ordered by columns: the model's default ordering (by campaign, then handler) joins both tables.
-    rules = ConversionRule.objects.filter(campaign_id=call.campaign_id).order_by("handler_id", "kind", "min_duration", "pk")
-    return [Rule.from_model(r) for r in rules]
+    return [Rule.from_model(rule) for rule, _ in _RULES.fetch_all([call.campaign_id])]
 
 
 def _facts(call: Call) -> CallFacts:
