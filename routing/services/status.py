@@ -29,9 +29,10 @@ from tracking.services.call_events import call_event_record, call_lifecycle_noti
 def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) -> None:
     """A dialled leg's own status callback (answered / completed / busy ...). Idempotent: answered marks the
     leg answered once; an end releases the slot once (whichever of this and the dial result comes first)."""
-    attempt = CallAttempt.objects.select_related("call", "handler").filter(pk=attempt_id).first()
-    if attempt is None:
+    found = _ATTEMPT.fetch([attempt_id])
+    if found is None:
         raise LookupError(f"no attempt {attempt_id}")
+    attempt = found[0]
     at = timezone.now()
     if status in ("answered", "in-progress"):
         _mark_answered(attempt.call, attempt, at)
@@ -40,11 +41,20 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) ->
     if mapped is None:
         return  # initiated / ringing: nothing to record
     was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED) or mapped == AttemptStatus.COMPLETED
-    updates: dict[str, Any] = {"holds_slot": False, "ended_at": at}
-    if not was_answered:
-        updates["counted"] = False
-    CallAttempt.objects.filter(pk=attempt.pk, ended_at__isnull=True).update(status=mapped, duration=duration, **updates)
-    CallAttempt.objects.filter(pk=attempt.pk, holds_slot=True).update(holds_slot=False)
+    with fastdb.fixed_cursor() as cursor:
+        # The leg's end is recorded once (the first of this and the dial result); its slot is released in any case.
+        cursor.execute(
+            f"UPDATE {CallAttempt._meta.db_table} SET "
+            "status = CASE WHEN ended_at IS NULL THEN %s ELSE status END, "
+            "duration = CASE WHEN ended_at IS NULL THEN %s ELSE duration END, "
+            "counted = CASE WHEN ended_at IS NULL AND NOT %s THEN %s ELSE counted END, "
+            "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
+            "WHERE id = %s AND (ended_at IS NULL OR holds_slot)",
+            [mapped, duration, was_answered, False, at, False, attempt.pk],
+        )
+
+
+_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="t0.id = %s")
 
 
 def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int, links: Links) -> str:
