@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
+from django.db import transaction
 
 
 class ReadOnlyLogInline(admin.TabularInline):
@@ -17,3 +21,45 @@ class ReadOnlyLogInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ServiceWritesAdminMixin:
+    """Saves and deletes rows through the app's services, the write path of the API and the commands, so
+    the admin runs the same validation and side effects (a handler's campaigns reload their routing
+    configuration, ...). ``write_services`` = (create, update, delete): ``create(fields=...)``,
+    ``update(<service_arg>=obj, fields=...)``, ``delete(<service_arg>=obj)``.
+
+    The form has already validated and applied its fields to ``obj``; the service validates the whole row
+    again and saves it. A new row is created by the service, then copied onto the form's instance, which the
+    admin goes on using for the inlines and the redirect.
+    """
+
+    write_services: tuple[Callable[..., Any], Callable[..., Any], Callable[..., None]]
+    service_arg: str
+
+    def save_model(self, request, obj, form, change) -> None:
+        create, update, _ = self.write_services
+        fields = _form_fields(obj, form)
+        if change:
+            update(**{self.service_arg: obj, "fields": fields})
+            return
+        saved = create(fields=fields)
+        for field in obj._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+    def delete_model(self, request, obj) -> None:
+        self.write_services[2](**{self.service_arg: obj})
+
+    def delete_queryset(self, request, queryset) -> None:
+        """The changelist's bulk delete: each row through the delete service, all or nothing."""
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+
+def _form_fields(obj, form) -> dict[str, Any]:
+    """The model fields the form edited, with the values it applied to ``obj`` (none without a form)."""
+    data = getattr(form, "cleaned_data", None) or {}
+    names = {f.name for f in obj._meta.concrete_fields if not f.primary_key}
+    return {name: getattr(obj, name) for name in data if name in names}

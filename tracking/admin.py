@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from calltrack import charts
-from calltrack.admin_base import ReadOnlyLogInline
+from calltrack.admin_base import ReadOnlyLogInline, ServiceWritesAdminMixin
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
 from routing.timeline import call_timeline
@@ -32,7 +32,9 @@ from tracking.models import (
     WebhookDelivery,
     WebhookEvent,
 )
+from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
+from tracking.services import parties
 from tracking.services import webhooks as webhook_services
 from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
@@ -69,7 +71,9 @@ class RoutingConfigAdminMixin:
 
 
 @admin.register(Source)
-class SourceAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
+class SourceAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, admin.ModelAdmin):
+    write_services = (parties.source_create, parties.source_update, parties.source_delete)
+    service_arg = "source"
     list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "created_at"]
     search_fields = ["name", "source_id", "company", "first_name", "last_name"]
     readonly_fields = ["created_at", "updated_at"]
@@ -98,7 +102,10 @@ class HandlerForm(forms.ModelForm):
 
 
 @admin.register(Handler)
-class HandlerAdmin(HiddenFromCollaboratorsMixin, RoutingConfigAdminMixin, admin.ModelAdmin):
+class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, admin.ModelAdmin):
+    # The services bump the routing configuration of the campaigns using the handler.
+    write_services = (parties.handler_create, parties.handler_update, parties.handler_delete)
+    service_arg = "handler"
     form = HandlerForm
     list_display = ["name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "concurrency_cap", "daily_cap", "timezone", "always_open"]
     list_editable = ["enabled", "priority", "weight"]
@@ -107,9 +114,6 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, RoutingConfigAdminMixin, admin.
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
     readonly_fields = ["postback_url", "created_at", "updated_at"]
-
-    def config_scope(self, obj: Handler) -> dict[str, list[int]]:
-        return {"handler_ids": [obj.pk]}
 
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled"]}),
@@ -194,7 +198,9 @@ class WebhookInline(admin.StackedInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(HiddenFromCollaboratorsMixin, admin.ModelAdmin):
+class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, admin.ModelAdmin):
+    write_services = (campaign_services.campaign_create, campaign_services.campaign_update, campaign_services.campaign_delete)
+    service_arg = "campaign"
     list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
     list_filter = ["enabled", "routing_strategy", "record_calls"]
     search_fields = ["name", "campaign_id"]
