@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rest_framework import viewsets
@@ -37,3 +38,26 @@ class ScopedModelViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
 
 class ScopedReadOnlyModelViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     pass
+
+
+class ServiceWritesViewSetMixin:
+    """Creates, changes and deletes through the app's services (as the admin's ``ServiceWritesAdminMixin``
+    does): ``write_services`` = (create, update, delete), called as ``create(fields=...)``,
+    ``update(<service_arg>=instance, fields=...)`` and ``delete(<service_arg>=instance)``. ``written(obj)``
+    gives what the response shows (override to re-read annotations)."""
+
+    write_services: tuple[Callable[..., Any], Callable[..., Any], Callable[..., None]]
+    service_arg: str
+
+    def written(self, obj: Any) -> Any:
+        return obj
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = self.written(self.write_services[0](fields=serializer.validated_data))
+
+    def perform_update(self, serializer) -> None:
+        updated = self.write_services[1](**{self.service_arg: serializer.instance, "fields": serializer.validated_data})
+        serializer.instance = self.written(updated)
+
+    def perform_destroy(self, instance) -> None:
+        self.write_services[2](**{self.service_arg: instance})

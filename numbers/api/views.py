@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from calltrack import phone
 from calltrack.api.serializers import BulkNumbersSerializer
-from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet
+from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import visible_pools, visible_sessions, visible_tracking_numbers
 from numbers.api import filters, serializers
 from numbers.models import NumberPool, NumberSession, NumberStatus, ReceivingNumber, TrackingNumber
@@ -27,22 +27,15 @@ from numbers.services import pool_membership, records
     partial_update=extend_schema(summary="Change some fields of a receiving number"),
     destroy=extend_schema(summary="Delete a receiving number (refused while a handler forwards to it)"),
 )
-class ReceivingNumberViewSet(ScopedModelViewSet):
+class ReceivingNumberViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     """The real lines calls are forwarded to, with extension digits, whisper and no-answer routing. Staff only."""
 
+    write_services = (records.receiving_number_create, records.receiving_number_update, records.receiving_number_delete)
+    service_arg = "receiving_number"
     queryset = ReceivingNumber.objects.order_by("label", "id")
     serializer_class = serializers.ReceivingNumberSerializer
     filterset_class = filters.ReceivingNumberFilter
     ordering_fields = ["label", "number", "created_at", "id"]
-
-    def perform_create(self, serializer):
-        serializer.instance = records.receiving_number_create(fields=serializer.validated_data)
-
-    def perform_update(self, serializer):
-        serializer.instance = records.receiving_number_update(receiving_number=serializer.instance, fields=serializer.validated_data)
-
-    def perform_destroy(self, instance):
-        records.receiving_number_delete(receiving_number=instance)
 
 
 @extend_schema_view(
@@ -87,9 +80,11 @@ _MEMBERSHIP_PERMS = ["numbers.change_numberpool", "numbers.change_trackingnumber
     partial_update=extend_schema(summary="Change some settings of a pool"),
     destroy=extend_schema(summary="Delete an empty pool"),
 )
-class NumberPoolViewSet(ScopedModelViewSet):
+class NumberPoolViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Number pools for dynamic number insertion. Source collaborators read their own pools, numbers and stats."""
 
+    write_services = (records.pool_create, records.pool_update, records.pool_delete)
+    service_arg = "pool"
     serializer_class = serializers.NumberPoolSerializer
     filterset_class = filters.NumberPoolFilter
     ordering_fields = ["name", "created_at", "id"]
@@ -105,17 +100,8 @@ class NumberPoolViewSet(ScopedModelViewSet):
         qs = NumberPool.objects.annotate(size=Count("numbers", filter=Q(numbers__status=NumberStatus.ACTIVE))).order_by("name", "id")
         return visible_pools(qs, self.scope)
 
-    def _refetch(self, pool: NumberPool) -> NumberPool:
-        return self.get_queryset().get(pk=pool.pk)
-
-    def perform_create(self, serializer):
-        serializer.instance = self._refetch(records.pool_create(fields=serializer.validated_data))
-
-    def perform_update(self, serializer):
-        serializer.instance = self._refetch(records.pool_update(pool=serializer.instance, fields=serializer.validated_data))
-
-    def perform_destroy(self, instance):
-        records.pool_delete(pool=instance)
+    def written(self, pool: NumberPool) -> NumberPool:
+        return self.get_queryset().get(pk=pool.pk)  # with its size annotation
 
     @extend_schema(
         summary="List a pool's numbers",

@@ -6,7 +6,7 @@ from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from calltrack.api.pagination import StartedAtCursorPagination
-from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet
+from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import visible_attempts, visible_calls
 from tracking.api import filters, serializers
 from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
@@ -22,22 +22,15 @@ from tracking.services import parties
     partial_update=extend_schema(summary="Change some fields of a source"),
     destroy=extend_schema(summary="Delete a source (its calls and numbers stay, without credit)"),
 )
-class SourceViewSet(ScopedModelViewSet):
+class SourceViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who generates calls. Staff only (by model permissions)."""
 
+    write_services = (parties.source_create, parties.source_update, parties.source_delete)
+    service_arg = "source"
     queryset = Source.objects.order_by("name", "id")
     serializer_class = serializers.SourceSerializer
     filterset_class = filters.SourceFilter
     ordering_fields = ["name", "created_at", "id"]
-
-    def perform_create(self, serializer):
-        serializer.instance = parties.source_create(fields=serializer.validated_data)
-
-    def perform_update(self, serializer):
-        serializer.instance = parties.source_update(source=serializer.instance, fields=serializer.validated_data)
-
-    def perform_destroy(self, instance):
-        parties.source_delete(source=instance)
 
 
 @extend_schema_view(
@@ -48,22 +41,15 @@ class SourceViewSet(ScopedModelViewSet):
     partial_update=extend_schema(summary="Change some fields of a handler"),
     destroy=extend_schema(summary="Delete a handler"),
 )
-class HandlerViewSet(ScopedModelViewSet):
+class HandlerViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who receives calls, with caps, business hours and tag criteria. Staff only."""
 
+    write_services = (parties.handler_create, parties.handler_update, parties.handler_delete)
+    service_arg = "handler"
     queryset = Handler.objects.order_by("priority", "name", "id")
     serializer_class = serializers.HandlerSerializer
     filterset_class = filters.HandlerFilter
     ordering_fields = ["name", "priority", "weight", "created_at", "id"]
-
-    def perform_create(self, serializer):
-        serializer.instance = parties.handler_create(fields=serializer.validated_data)
-
-    def perform_update(self, serializer):
-        serializer.instance = parties.handler_update(handler=serializer.instance, fields=serializer.validated_data)
-
-    def perform_destroy(self, instance):
-        parties.handler_delete(handler=instance)
 
 
 @extend_schema_view(
