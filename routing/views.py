@@ -79,6 +79,31 @@ def _xml(body: str) -> HttpResponse:
     return HttpResponse(body, content_type=twiml.CONTENT_TYPE)
 
 
+def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, links: services.Links, *, optimistic: bool) -> HttpResponse:
+    """The view in one transaction, tried the cheap way first and again only when needed:
+
+    - the call's timeline steps are written in one INSERT at the end of the transaction;
+    - ``optimistic`` views insert the call without looking it up first: a retried CallSid fails on the
+      unique index (IntegrityError) and the view runs again with the look-up;
+    - dial steps lock capped handlers without a savepoint: a step found full under its locks
+      (``StepsRetry``) rolls the transaction back and the view runs again with a savepoint per step.
+    """
+    insert_first, savepoints = optimistic, False
+    while True:
+        try:
+            with transaction.atomic(), call_events_batched(), services.step_savepoints(savepoints):
+                _begin()
+                return _xml(view(request, params, links, **({"optimistic": insert_first} if optimistic else {})))
+        except IntegrityError:
+            if not insert_first:
+                raise
+            insert_first = False
+        except services.StepsRetry:
+            if savepoints:
+                raise
+            savepoints = True
+
+
 def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
     """Signature check, TwiML answer and the never-a-500 rule for one webhook.
 
@@ -101,19 +126,7 @@ def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
             try:
                 # One transaction per request: one commit, and a failure leaves nothing half-written behind.
                 links = services.Links(public_base_url(request))
-                # The call's timeline steps are written in one INSERT at the end of the transaction.
-                if not optimistic:
-                    with transaction.atomic(), call_events_batched():
-                        _begin()
-                        return _xml(view(request, params, links))
-                try:
-                    with transaction.atomic(), call_events_batched():
-                        _begin()
-                        return _xml(view(request, params, links, optimistic=True))
-                except IntegrityError:
-                    with transaction.atomic(), call_events_batched():
-                        _begin()
-                        return _xml(view(request, params, links, optimistic=False))
+                return _run(view, request, params, links, optimistic=optimistic)
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
                 log.exception("CallSid %s: %s failed (%s); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -116,6 +118,27 @@ def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     return _tail(call=call, links=links, answer_key=answer_key, greeting=greeting)
 
 
+_STEP_SAVEPOINTS: ContextVar[bool] = ContextVar("routing_step_savepoints", default=True)
+
+
+class StepsRetry(Exception):
+    """A dial step's handlers were all capped under their locks, in a request that took the locks without a
+    savepoint: the request's whole transaction must be rolled back (releasing the locks) and run again with
+    savepoints (``step_savepoints(True)``), so no call holds a full handler's lock while waiting for another's."""
+
+
+@contextmanager
+def step_savepoints(enabled: bool) -> Iterator[None]:
+    """Whether each dial step that locks capped handlers runs in a savepoint. Off (the voice webhooks' first
+    try): two round trips fewer per step, and a full step raises ``StepsRetry`` instead of moving on. On (the
+    default, and the retry): a full step's savepoint is rolled back and the next step is tried."""
+    token = _STEP_SAVEPOINTS.set(enabled)
+    try:
+        yield
+    finally:
+        _STEP_SAVEPOINTS.reset(token)
+
+
 class _StepFull(Exception):
     """Every handler of a step was capped under its lock: roll the step's savepoint back (which releases the
     row locks it took, so a call never holds one handler's lock while waiting for another's)."""
@@ -130,10 +153,15 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
     """Take the step's slots and record its attempts in one transaction (a savepoint inside the request's)."""
     campaign = call.campaign
     at = timezone.now()
-    # A savepoint only where row locks are taken (capped handlers): rolling it back releases them.
-    with transaction.atomic(savepoint=any(o.has_caps for o in step)):
+    # A savepoint only where row locks are taken (capped handlers): rolling it back releases them. Without
+    # one (step_savepoints(False)), a full step sends the whole request round again, with savepoints.
+    locks = any(o.has_caps for o in step)
+    savepoint = locks and _STEP_SAVEPOINTS.get()
+    with transaction.atomic(savepoint=savepoint):
         free, skips = _take_step(call, step, at)
         if not free:
+            if locks and not savepoint:
+                raise StepsRetry(f"call {call.call_sid}: step {call.plan_index} full under its locks")
             raise _StepFull(skips)
         if skips:
             call.decision.setdefault("skipped", []).extend(

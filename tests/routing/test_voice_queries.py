@@ -20,16 +20,15 @@ pytestmark = pytest.mark.django_db
 #    with a look-up first; tested in test_voice_incoming and test_voice_concurrency)
 #    (the campaign's handlers, IVR options and webhook events come from the cache keyed by config_version)
 #  4 SELECT live counters of all the handlers (one aggregate over attempts)
-#  5 SAVEPOINT (the step: capped handlers are locked)
-#  6 SELECT ... FOR UPDATE the first step's handler row, with its caps (a cached plan cannot overbook)
-#  7 SELECT its counters again, under the lock
-#  8 INSERT the attempt
-#  9 UPDATE the call (decision, stored answer, plan index, handler)
-# 10 RELEASE SAVEPOINT (the step)
-# 11 INSERT the call.started and call.routed events (one statement at the end of the request's transaction)
-# 12 RELEASE SAVEPOINT (the request)
+#  5 SELECT ... FOR UPDATE the first step's handler row, with its caps (a cached plan cannot overbook); no
+#    savepoint: were the step full under the lock, the request would run again with one per step
+#  6 SELECT its counters again, under the lock
+#  7 INSERT the attempt
+#  8 UPDATE the call (decision, stored answer, plan index, handler)
+#  9 INSERT the call.started and call.routed events (one statement at the end of the request's transaction)
+# 10 RELEASE SAVEPOINT (the request)
 # No after-commit work: no webhook listens to call.started or call.routed.
-EXPECTED_QUERIES = 12
+EXPECTED_QUERIES = 10
 # The first call of a campaign (or after its config_version changed) loads its configuration: handlers (+ handler
 # and receiving number joined), IVR options, webhooks.
 CONFIG_LOAD_QUERIES = 3
@@ -67,8 +66,8 @@ def test_uncapped_handlers_need_no_counters_and_no_lock(twilio, django_assert_nu
     tn = campaign_with(50)
     Handler.objects.update(concurrency_cap=None, hourly_cap=None, daily_cap=None, total_cap=None)
     warm(twilio, tn)
-    # EXPECTED_QUERIES less the counters (5), the step's savepoint, lock and recount (6-8, 12).
-    with django_assert_num_queries(EXPECTED_QUERIES - 5):
+    # EXPECTED_QUERIES less the counters (4), the step's lock and recount (5-6).
+    with django_assert_num_queries(EXPECTED_QUERIES - 3):
         response = twilio.post("/voice/incoming", {"CallSid": "CAfree", "From": "+14155550100", "To": tn.number})
     assert b"<Dial" in response.content
 
@@ -81,3 +80,34 @@ def test_async_commit_is_set_for_the_request_only_when_configured(twilio, settin
     with django_assert_num_queries(EXPECTED_QUERIES + 1) as captured:
         twilio.post("/voice/incoming", {"CallSid": "CAasync", "From": "+14155550100", "To": tn.number})
     assert "SET LOCAL synchronous_commit TO OFF" in captured.captured_queries[1]["sql"]
+
+
+def test_a_step_full_under_its_lock_runs_the_request_again_with_savepoints(twilio, monkeypatch):
+    """The plan (from the cache) says the first handler has room; its locked row says it is full: the first
+    try, without savepoints, is rolled back whole and the second, with one per step, dials the next handler."""
+    from routing import services
+
+    tn = campaign_with(2)
+    first, second = Handler.objects.order_by("campaign_handlers__position")
+    CampaignHandler.objects.filter(handler=first).update(priority=1)
+    CampaignHandler.objects.filter(handler=second).update(priority=2)
+    Handler.objects.filter(pk=first.pk).update(concurrency_cap=1)
+    twilio.post("/voice/incoming", {"CallSid": "CAheld", "From": "+14155550101", "To": tn.number})  # holds First's slot
+    assert Call.objects.get(call_sid="CAheld").attempts.get().handler == first
+
+    modes: list[bool] = []
+    real = services.step_savepoints
+
+    def spy(enabled: bool):
+        modes.append(enabled)
+        return real(enabled)
+
+    monkeypatch.setattr(services, "step_savepoints", spy)
+    monkeypatch.setattr("routing.services.plan.handler_loads", lambda **kw: {})  # the plan sees every handler free
+    response = twilio.post("/voice/incoming", {"CallSid": "CAnext", "From": "+14155550102", "To": tn.number})
+    assert b"<Dial" in response.content
+    assert modes == [False, True]
+    call = Call.objects.get(call_sid="CAnext")
+    assert [a.handler for a in call.attempts.all()] == [second]
+    assert Call.objects.filter(call_sid="CAnext").count() == 1  # the first try's call was rolled back
+    assert any(s["handler_id"] == first.pk and s["reason"] == "capped" for s in call.decision["skipped"])
