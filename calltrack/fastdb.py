@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Model
 
 
@@ -36,7 +37,20 @@ def fixed_cursor():
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = psycopg.Cursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    return _LoggedCursor(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
+
+
+class _LoggedCursor(CursorDebugWrapper):
+    """Django's debug cursor for a server-bound cursor: Django reads the logged SQL back from a client-bound
+    cursor and would log None here, so the statement is composed with its values before it runs."""
+
+    def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
+        if use_last_executed_query and not many and sql is not None:
+            try:
+                sql = self.db.ops.compose_sql(sql, params)
+            except Exception:  # noqa: BLE001 - only the log's text: keep the statement with its placeholders
+                pass
+        return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
 
 _INSERTS: dict[tuple[str, type], tuple[str, list[Any]]] = {}
 

@@ -71,3 +71,12 @@ def test_the_async_commit_relaxes_only_the_assignments_own_transaction(pool, set
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"  # set_config(..., true) ended with the statement's transaction
+
+
+def test_the_query_log_shows_prepared_statements_with_their_values(client, pool):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assign(client, "visitor-p4")
+    pool_lookup = [q["sql"] for q in captured.captured_queries if "FROM numbers_numberpool" in (q["sql"] or "")]
+    assert pool_lookup and "'prep'" in pool_lookup[0]  # the key, not None or a placeholder

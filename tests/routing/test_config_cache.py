@@ -145,5 +145,5 @@ def test_a_completed_call_skips_the_webhook_lookup_when_no_webhook_listens(twili
     with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks(execute=True):
         assert twilio.post("/voice/status", done).status_code == 200
     assert Call.objects.get(call_sid="CA1").conversion_evaluated_at is not None  # the conversion rules still ran
-    assert not [q for q in captured.captured_queries if Webhook._meta.db_table + '"' in (q["sql"] or "").split("FROM")[-1]]
+    assert not [q for q in captured.captured_queries if Webhook._meta.db_table + '"' in q["sql"].split("FROM")[-1]]
     assert list(WebhookDelivery.objects.values_list("event", flat=True)) == ["call.started"]
