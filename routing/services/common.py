@@ -28,6 +28,8 @@ TWILIO_CALL_STATUS = {
     "no-answer": CallStatus.NO_ANSWER, "failed": CallStatus.FAILED, "canceled": CallStatus.CANCELED,
 }
 _STATUS_RANK = {CallStatus.RINGING: 0, CallStatus.IN_PROGRESS: 1}
+# The final call statuses as an SQL list, for the hand-written statements' "status NOT IN (...)".
+FINAL_STATUSES_SQL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
 
 
 class ParamError(ValueError):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from calltrack import fastdb
 from routing import decision as dec
-from routing.services.common import MAX_CALL_SECONDS
+from routing.services.common import FINAL_STATUSES_SQL, MAX_CALL_SECONDS
 from routing.services.config import _webhook_events
 from tracking.models import (
     AttemptStatus,
@@ -223,9 +223,6 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
     return free, skips
 
 
-_FINAL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
-
-
 def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool = True) -> bool:
     """First answer of a leg: the attempt is answered (its slot now lasts as long as a call can), the call is
     in progress with that handler; ``call.answered`` is announced once (conditional UPDATEs decide, constant
@@ -240,7 +237,7 @@ def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool 
             )
         cursor.execute(
             f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = %s, status = %s "
-            f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({_FINAL})",
+            f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({FINAL_STATUSES_SQL})",
             [at, attempt.handler_id, CallStatus.IN_PROGRESS, call.pk],
         )
         won = cursor.rowcount > 0

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
 from calltrack import fastdb
 from routing import twiml
-from routing.services.common import _STATUS_RANK, TWILIO_CALL_STATUS, TWILIO_DIAL_STATUS, Links, ParamError, _store
+from routing.services.common import (
+    _STATUS_RANK,
+    FINAL_STATUSES_SQL,
+    TWILIO_CALL_STATUS,
+    TWILIO_DIAL_STATUS,
+    Links,
+    ParamError,
+    _store,
+)
 from routing.services.config import _webhook_events
 from routing.services.plan import _advance
 from routing.services.slots import _mark_answered
@@ -132,21 +139,25 @@ def _sequence(params: Mapping[str, str]) -> int | None:
 
 _CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="t0.call_sid = %s")
 
-_FINAL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
-
 
 def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
     """Move the call to its final ``status`` unless it is final already or the callback is older than the
-    last one applied. One constant statement (the status callback is on every call's path)."""
+    last one applied (the instance follows when it moved). One constant statement (the status callback is on
+    every call's path)."""
     sql = f"UPDATE {Call._meta.db_table} SET status = %s, ended_at = %s, duration = %s"
     if seq is None:
-        sql, params = sql + f" WHERE id = %s AND status NOT IN ({_FINAL})", [status, at, duration, call.pk]
+        sql, params = sql + f" WHERE id = %s AND status NOT IN ({FINAL_STATUSES_SQL})", [status, at, duration, call.pk]
     else:
-        sql = sql + f", last_sequence = %s WHERE id = %s AND status NOT IN ({_FINAL}) AND last_sequence < %s"
+        sql = sql + f", last_sequence = %s WHERE id = %s AND status NOT IN ({FINAL_STATUSES_SQL}) AND last_sequence < %s"
         params = [status, at, duration, seq, call.pk, seq]
     with fastdb.fixed_cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount > 0
+        ended = cursor.rowcount > 0
+    if ended:
+        call.status, call.ended_at, call.duration = status, at, duration
+        if seq is not None:
+            call.last_sequence = seq
+    return ended
 
 
 def _attempts_end(call: Call, *, at: datetime) -> None:
@@ -187,14 +198,9 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
         fresh.update(status=new, **({"last_sequence": seq} if seq is not None else {}))
         return call
     duration = int(params.get("CallDuration") or 0) if (params.get("CallDuration") or "").isdigit() else 0
-    updates: dict[str, Any] = {"status": new, "ended_at": at, "duration": duration}
-    if seq is not None:
-        updates["last_sequence"] = seq
     if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
     _attempts_end(call, at=at)
-    for name, value in updates.items():
-        setattr(call, name, value)
     call_lifecycle_notify(call=call, event="call.completed", webhook_events=_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
                           data={"status": new, "duration": duration})
     return call

@@ -79,7 +79,7 @@ def call_lifecycle_notify(
 def _conversions_apply(call: Call) -> None:
     """The conversion rules on a call that just ended, in a savepoint: first, so the ``call.completed``
     webhooks carry the outcome, revenue and payout; a failure is logged and leaves the call unevaluated."""
-    from tracking.services.conversions import call_conversion_evaluate
+    from tracking.services.conversions import OUTCOME_FIELDS, call_conversion_evaluate
 
     batch = _BATCH.get()
     recorded = len(batch) if batch is not None else 0
@@ -90,8 +90,7 @@ def _conversions_apply(call: Call) -> None:
         if batch is not None:
             del batch[recorded:]  # steps of the rolled-back savepoint
         return
-    for name in ("revenue_converted", "revenue", "conversion_reason", "payout_converted", "payout", "payout_reason",
-                 "converted", "converted_at", "conversion_status", "conversion_evaluated_at"):
+    for name in OUTCOME_FIELDS:
         setattr(call, name, getattr(evaluated, name))
 
 

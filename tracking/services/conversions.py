@@ -354,7 +354,7 @@ def _apply(call: Call, outcomes: dict[str, SideOutcome | None], *, at: datetime)
     return newly
 
 
-_FIELDS = [
+OUTCOME_FIELDS = [
     "revenue_converted", "revenue", "conversion_reason", "payout_converted", "payout", "payout_reason",
     "converted", "converted_at", "conversion_status", "conversion_evaluated_at",
 ]
@@ -402,7 +402,7 @@ def call_conversion_evaluate(*, call: Call, at: datetime | None = None) -> Call:
         newly = _apply(call, outcomes, at=at)
         call.conversion_evaluated_at = at
         call.conversion_status = _combined_status(call, outcomes)
-        fastdb.update(call, _FIELDS)
+        fastdb.update(call, OUTCOME_FIELDS)
         if newly:
             _announce(call, newly, source="rules")
     return call
@@ -434,7 +434,7 @@ def call_convert(*, call: Call, source: str, at: datetime | None = None) -> Conv
         outcomes = conversion_evaluate(rules=rules, call=facts, prior=prior, postback_at=at)
         newly = _apply(call, outcomes, at=at)
         call.conversion_status = _combined_status(call, {})
-        fastdb.update(call, _FIELDS)
+        fastdb.update(call, OUTCOME_FIELDS)
         if newly:
             _announce(call, newly, source=source)
         else:
