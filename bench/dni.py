@@ -53,13 +53,12 @@ def prepare_database(url: str, size: int) -> None:
     sys.path.insert(0, str(ROOT))
     import django
 
-    import calltrack  # noqa: F401  (the numbers app must win over the stdlib module)
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from numbers.models import NumberKind, NumberPool, NumberStatus, NumberType, TrackingNumber
+    from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, NumberType, TrackingNumber
     from tracking.models import Campaign
 
     campaign = Campaign.objects.create(name="Bench")
@@ -195,7 +194,7 @@ def check_pool_invariant() -> str:
     from django.db.models import Count
     from django.utils import timezone
 
-    from numbers.models import NumberPool, NumberSession
+    from calltrack.numbers.models import NumberPool, NumberSession
 
     live = NumberSession.objects.live(timezone.now()).exclude(tracking_number=None)
     doubled = live.values("tracking_number").annotate(n=Count("id")).filter(n__gt=1).count()

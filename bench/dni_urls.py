@@ -24,5 +24,5 @@ def db_floor(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("bench/floor", floor),
     path("bench/db-floor", db_floor),
-    path("", include("numbers.urls")),
+    path("", include("calltrack.numbers.urls")),
 ]

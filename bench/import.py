@@ -37,13 +37,12 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calltrack.settings")
     import django
 
-    import calltrack  # noqa: F401  (the numbers app before the stdlib module)
 
     django.setup()
     import phonenumbers
     from django.core.management import call_command
 
-    from numbers.models import NumberEvent, NumberPool, TrackingNumber
+    from calltrack.numbers.models import NumberEvent, NumberPool, TrackingNumber
     from tracking.models import Campaign, Source
 
     call_command("migrate", verbosity=0)

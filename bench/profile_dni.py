@@ -29,7 +29,6 @@ os.environ.update({"DEBUG": "false", "ALLOWED_HOSTS": "testserver", "LOG_LEVEL":
 
 import django  # noqa: E402
 
-import calltrack  # noqa: E402,F401  (the numbers app must win over the stdlib module)
 
 django.setup()
 

@@ -28,7 +28,6 @@ os.environ.update({"TWILIO_AUTH_TOKEN": TOKEN, "CALLTRACK_VALIDATE_TWILIO_SIGNAT
 
 import django  # noqa: E402
 
-import calltrack  # noqa: E402,F401
 
 django.setup()
 
@@ -36,7 +35,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from numbers.models import TrackingNumber  # noqa: E402
+from calltrack.numbers.models import TrackingNumber  # noqa: E402
 
 
 def main() -> None:

@@ -72,7 +72,7 @@ def load_data(env: dict[str, str]) -> list[str]:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0", "--noinput"], cwd=ROOT, env=env, check=True)
     code = r"""
 import random
-from numbers.models import ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import ReceivingNumber, TrackingNumber
 from tracking.models import Campaign, CampaignHandler, Handler, Source
 rng = random.Random(42)
 strategies = ["priority_weight"] * 3 + ["round_robin", "sequential", "simultaneous", "least_connected"]

@@ -6,6 +6,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-import calltrack  # noqa: E402,F401  (installs the numbers app package before Django loads apps)
 
 application = get_wsgi_application()

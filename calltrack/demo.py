@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from numbers.models import NoAnswerAction, NumberKind, NumberPool, NumberSession, ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import NoAnswerAction, NumberKind, NumberPool, NumberSession, ReceivingNumber, TrackingNumber
 from tracking.models import (
     AttemptStatus,
     Call,

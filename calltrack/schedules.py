@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers.tasks import SCHEDULES as NUMBER_SCHEDULES
+from calltrack.numbers.tasks import SCHEDULES as NUMBER_SCHEDULES
 
 # (name, function path, schedule type, minutes)
 SCHEDULES: list[tuple[str, str, str, int | None]] = [

@@ -35,7 +35,7 @@ INSTALLED_APPS = [
     "django_q",
     "calltrack",
     "tracking",
-    "numbers",
+    "calltrack.numbers.apps.NumbersConfig",
     "routing",
 ]
 
@@ -208,9 +208,9 @@ SPECTACULAR_SETTINGS.update(
         "ENUM_NAME_OVERRIDES": {
             "CallStatusEnum": "tracking.models.calls.CallStatus",
             "AttemptStatusEnum": "tracking.models.calls.AttemptStatus",
-            "NumberStatusEnum": "numbers.models.lines.NumberStatus",
-            "PoolNumberTypeEnum": "numbers.models.pools.PoolNumberType",
-            "NumberTypeEnum": "numbers.models.lines.NumberType",
+            "NumberStatusEnum": "calltrack.numbers.models.lines.NumberStatus",
+            "PoolNumberTypeEnum": "calltrack.numbers.models.pools.PoolNumberType",
+            "NumberTypeEnum": "calltrack.numbers.models.lines.NumberType",
         },
     }
 )

@@ -15,7 +15,7 @@ urlpatterns = [
     path("api/v1/", include("calltrack.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("numbers.urls")),
+    path("", include("calltrack.numbers.urls")),
     # Conversions (issue 7): the conversion endpoint and totals, and handlers' signed CRM postbacks.
     path("api/v1/", include("tracking.api.urls")),
     path("postback/<int:handler_id>/<str:token>/", tracking_views.postback, name="postback"),

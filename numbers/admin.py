@@ -15,8 +15,8 @@ from django.utils.safestring import mark_safe
 from calltrack.admin_base import ReadOnlyLogInline
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.widgets import PrettyJSONWidget
-from numbers import admin_actions
-from numbers.models import (
+from calltrack.numbers import admin_actions
+from calltrack.numbers.models import (
     BlockedCaller,
     LocalCarrierNumber,
     NumberEvent,
@@ -29,8 +29,8 @@ from numbers.models import (
     ReceivingNumber,
     TrackingNumber,
 )
-from numbers.services import records
-from numbers.services.pools import pool_chart_svg
+from calltrack.numbers.services import records
+from calltrack.numbers.services.pools import pool_chart_svg
 from tracking.admin import RoutingConfigAdminMixin
 
 

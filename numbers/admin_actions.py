@@ -16,11 +16,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from numbers.models import NumberPool
-from numbers.services import NumberError
-from numbers.services.importing import numbers_export
-from numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_move, numbers_quarantine, quarantine_days
-from numbers.services.porting import port_in_create, port_out_start
+from calltrack.numbers.models import NumberPool
+from calltrack.numbers.services import NumberError
+from calltrack.numbers.services.importing import numbers_export
+from calltrack.numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_move, numbers_quarantine, quarantine_days
+from calltrack.numbers.services.porting import port_in_create, port_out_start
 from tracking.models import Campaign, Source
 
 TEMPLATE = "admin/numbers/lifecycle_form.html"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from numbers.models import NumberKind, NumberSession, TrackingNumber
+from calltrack.numbers.models import NumberKind, NumberSession, TrackingNumber
 
 
 def session_for_call(*, tracking_number: TrackingNumber, at: datetime) -> NumberSession | None:

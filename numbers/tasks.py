@@ -5,9 +5,9 @@ Scheduled by ``manage.py calltrack_schedules`` (see SCHEDULES).
 
 from __future__ import annotations
 
-from numbers.services.lifecycle import numbers_release_quarantined
-from numbers.services.pools import pool_samples_record, pools_autoscale
-from numbers.services.porting import port_requests_sync
+from calltrack.numbers.services.lifecycle import numbers_release_quarantined
+from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
+from calltrack.numbers.services.porting import port_requests_sync
 
 
 def pool_samples_record_task() -> str:
@@ -32,8 +32,8 @@ def port_requests_sync_task() -> str:
 
 # (name, function path, schedule type, minutes): the schedules calltrack_schedules keeps in django_q.
 SCHEDULES: list[tuple[str, str, str, int | None]] = [
-    ("calltrack: sample pools", "numbers.tasks.pool_samples_record_task", "I", 1),
-    ("calltrack: autoscale pools", "numbers.tasks.pools_autoscale_task", "I", 15),
-    ("calltrack: release quarantined numbers", "numbers.tasks.numbers_release_quarantined_task", "H", None),
-    ("calltrack: follow port requests", "numbers.tasks.port_requests_sync_task", "I", 30),
+    ("calltrack: sample pools", "calltrack.numbers.tasks.pool_samples_record_task", "I", 1),
+    ("calltrack: autoscale pools", "calltrack.numbers.tasks.pools_autoscale_task", "I", 15),
+    ("calltrack: release quarantined numbers", "calltrack.numbers.tasks.numbers_release_quarantined_task", "H", None),
+    ("calltrack: follow port requests", "calltrack.numbers.tasks.port_requests_sync_task", "I", 30),
 ]

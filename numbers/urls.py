@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from numbers.dni import views as dni_views
+from calltrack.numbers.dni import views as dni_views
 
 app_name = "numbers"
 

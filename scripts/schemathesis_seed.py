@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
-from numbers.models import NumberKind, NumberPool, NumberSession, ReceivingNumber, TrackingNumber  # noqa: E402
+from calltrack.numbers.models import NumberKind, NumberPool, NumberSession, ReceivingNumber, TrackingNumber  # noqa: E402
 from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from numbers.models import ReceivingNumber
+from calltrack.numbers.models import ReceivingNumber
 from tracking.models import (
     AttemptStatus,
     Call,

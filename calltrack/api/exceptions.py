@@ -13,7 +13,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from calltrack.phone import InvalidPhoneNumber
-from numbers.services.errors import NumberError
+from calltrack.numbers.services.errors import NumberError
 
 
 def validation_error_data(exc: DjangoValidationError) -> dict[str, list[str]]:

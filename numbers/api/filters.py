@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.api.filters import IdFilter
-from numbers.models import NumberPool, NumberSession, ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import NumberPool, NumberSession, ReceivingNumber, TrackingNumber
 
 
 class _PhoneNumberFilterSet(django_filters.FilterSet):

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import MarketingDataField, ModelSerializer, NumberFiltersField
-from numbers.models import NumberPool, NumberSession, ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import NumberPool, NumberSession, ReceivingNumber, TrackingNumber
 
 
 class ReceivingNumberSerializer(ModelSerializer):

@@ -14,9 +14,9 @@ from calltrack import phone
 from calltrack.api.serializers import BulkNumbersSerializer
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import visible_pools, visible_sessions, visible_tracking_numbers
-from numbers.api import filters, serializers
-from numbers.models import NumberPool, NumberSession, NumberStatus, ReceivingNumber, TrackingNumber
-from numbers.services import pool_membership, records
+from calltrack.numbers.api import filters, serializers
+from calltrack.numbers.models import NumberPool, NumberSession, NumberStatus, ReceivingNumber, TrackingNumber
+from calltrack.numbers.services import pool_membership, records
 
 
 @extend_schema_view(

@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 from django.db.models import Q
 
 from calltrack import phone
-from numbers.dni import geo
-from numbers.models import NumberPool, NumberType, PoolNumberType
+from calltrack.numbers.dni import geo
+from calltrack.numbers.models import NumberPool, NumberType, PoolNumberType
 
 
 class Tier(NamedTuple):

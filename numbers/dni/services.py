@@ -44,9 +44,9 @@ from django.utils.dateparse import parse_datetime
 
 from calltrack import phone
 from calltrack.fastdb import fixed_cursor
-from numbers.dni import geo
-from numbers.dni.matching import ANY, Tier, candidate_tiers
-from numbers.models import (
+from calltrack.numbers.dni import geo
+from calltrack.numbers.dni.matching import ANY, Tier, candidate_tiers
+from calltrack.numbers.models import (
     NumberKind,
     NumberPool,
     NumberSession,

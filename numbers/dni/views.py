@@ -1,6 +1,6 @@
 """The public JSON endpoints of the DNI tag, and the demo landing page.
 
-Thin: parse and check the request, ask :mod:`numbers.dni.services`, answer JSON. The endpoints are
+Thin: parse and check the request, ask :mod:`calltrack.numbers.dni.services`, answer JSON. The endpoints are
 called cross-site by landing pages, so they are CSRF-exempt (they use no cookie of ours) and answer
 CORS only for the origins configured on the pool.
 """
@@ -23,9 +23,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
 from calltrack.fastdb import fixed_cursor
-from numbers.dni import ratelimit
-from numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat
-from numbers.models import NumberPool
+from calltrack.numbers.dni import ratelimit
+from calltrack.numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat
+from calltrack.numbers.models import NumberPool
 
 MAX_BODY = 16 * 1024
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")

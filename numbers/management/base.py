@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Model
 
-from numbers.models import NumberPool
-from numbers.providers import CarrierError
-from numbers.services.errors import NumberError
+from calltrack.numbers.models import NumberPool
+from calltrack.numbers.providers import CarrierError
+from calltrack.numbers.services.errors import NumberError
 from tracking.models import Campaign, Source
 
 T = TypeVar("T")

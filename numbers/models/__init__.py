@@ -1,4 +1,4 @@
-from numbers.models.lines import (
+from calltrack.numbers.models.lines import (
     BlockedCaller,
     NoAnswerAction,
     NumberEvent,
@@ -8,8 +8,8 @@ from numbers.models.lines import (
     ReceivingNumber,
     TrackingNumber,
 )
-from numbers.models.pools import NumberPool, NumberSession, OverflowPolicy, PoolNumberType, PoolResize, PoolSample
-from numbers.models.porting import LocalCarrierNumber, PortDirection, PortRequest, PortStatus
+from calltrack.numbers.models.pools import NumberPool, NumberSession, OverflowPolicy, PoolNumberType, PoolResize, PoolSample
+from calltrack.numbers.models.porting import LocalCarrierNumber, PortDirection, PortRequest, PortStatus
 
 __all__ = [
     "BlockedCaller", "NoAnswerAction", "NumberEvent", "NumberKind", "NumberStatus", "NumberType", "ReceivingNumber",

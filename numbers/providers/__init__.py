@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from numbers.providers.base import AvailableNumber, Carrier, CarrierError, PortStatusResult, PurchasedNumber
+from calltrack.numbers.providers.base import AvailableNumber, Carrier, CarrierError, PortStatusResult, PurchasedNumber
 
 __all__ = ["AvailableNumber", "Carrier", "CarrierError", "PortStatusResult", "PurchasedNumber", "get_carrier", "webhook_urls"]
 
@@ -15,11 +15,11 @@ CARRIERS = ("local", "twilio")
 def get_carrier(name: str | None = None) -> Carrier:
     name = (name or getattr(settings, "CALLTRACK_CARRIER", "local") or "local").lower()
     if name == "local":
-        from numbers.providers.local import LocalCarrier
+        from calltrack.numbers.providers.local import LocalCarrier
 
         return LocalCarrier()
     if name == "twilio":
-        from numbers.providers.twilio import TwilioCarrier
+        from calltrack.numbers.providers.twilio import TwilioCarrier
 
         return TwilioCarrier.from_settings()
     raise ImproperlyConfigured(f"CALLTRACK_CARRIER={name!r} is not a carrier; choose one of {', '.join(CARRIERS)}.")

@@ -23,8 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from calltrack import phone
-from numbers.models import LocalCarrierNumber
-from numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
+from calltrack.numbers.models import LocalCarrierNumber
+from calltrack.numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
 
 TOLL_FREE_PREFIXES = ("800", "833", "844", "855", "866", "877", "888")
 State = LocalCarrierNumber.State

@@ -23,7 +23,7 @@ from twilio.http import HttpClient
 from twilio.rest import Client
 from twilio.rest.numbers.v1.porting_port_in import PortingPortInList
 
-from numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
+from calltrack.numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
 
 # https://www.twilio.com/docs/api/errors
 _ERRORS: dict[int, tuple[str, str]] = {

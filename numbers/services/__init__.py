@@ -1,5 +1,5 @@
 """Number lifecycle services: the one path the admin, the API, commands and tasks share."""
 
-from numbers.services.errors import NumberError
+from calltrack.numbers.services.errors import NumberError
 
 __all__ = ["NumberError"]

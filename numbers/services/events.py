@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
-from numbers.models import NumberEvent, TrackingNumber
+from calltrack.numbers.models import NumberEvent, TrackingNumber
 
 
 def number_event_build(

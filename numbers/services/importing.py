@@ -24,9 +24,9 @@ from phonenumbers import PhoneNumberFormat
 
 from calltrack import phone
 from calltrack.fields import validate_send_digits
-from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
-from numbers.services.errors import NumberError
-from numbers.services.events import number_event_build
+from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from calltrack.numbers.services.errors import NumberError
+from calltrack.numbers.services.events import number_event_build
 from tracking.models import Campaign, Source
 from tracking.services.campaign_config import campaign_config_touch
 

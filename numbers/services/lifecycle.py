@@ -29,10 +29,10 @@ from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
 from calltrack import phone
-from numbers.models import NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
-from numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
-from numbers.services.errors import NumberError
-from numbers.services.events import number_event_build, number_events_save
+from calltrack.numbers.models import NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
+from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
+from calltrack.numbers.services.errors import NumberError
+from calltrack.numbers.services.events import number_event_build, number_events_save
 from tracking.models import Campaign, Source
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Adding and removing many tracking numbers to and from a pool in one request, all or nothing.
 
-A thin layer over the number lifecycle (``numbers.services.lifecycle``), which
+A thin layer over the number lifecycle (``calltrack.numbers.services.lifecycle``), which
 owns the rules: it reads the numbers as the operator typed them and names each
 one that is wrong; ``numbers_move`` puts numbers in a pool (only active numbers,
 never from another pool; a static number becomes a pool number), and
@@ -18,9 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calltrack import phone
-from numbers.models import NumberPool, TrackingNumber
-from numbers.services.errors import NumberError
-from numbers.services.lifecycle import numbers_move, numbers_quarantine
+from calltrack.numbers.models import NumberPool, TrackingNumber
+from calltrack.numbers.services.errors import NumberError
+from calltrack.numbers.services.lifecycle import numbers_move, numbers_quarantine
 
 MAX_NUMBERS_PER_REQUEST = 500
 

@@ -16,11 +16,11 @@ from django.db import transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from numbers.models import NumberPool, NumberSession, NumberStatus, PoolNumberType, PoolResize, PoolSample, TrackingNumber
-from numbers.providers import Carrier
-from numbers.services.errors import NumberError
-from numbers.services.events import number_event_build, number_events_save
-from numbers.services.lifecycle import BuyTarget, idle_pool_numbers, numbers_buy, numbers_quarantine
+from calltrack.numbers.models import NumberPool, NumberSession, NumberStatus, PoolNumberType, PoolResize, PoolSample, TrackingNumber
+from calltrack.numbers.providers import Carrier
+from calltrack.numbers.services.errors import NumberError
+from calltrack.numbers.services.events import number_event_build, number_events_save
+from calltrack.numbers.services.lifecycle import BuyTarget, idle_pool_numbers, numbers_buy, numbers_quarantine
 
 
 def autoscale_window() -> timedelta:

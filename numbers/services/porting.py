@@ -21,11 +21,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from calltrack import phone
-from numbers.models import NumberKind, NumberPool, NumberStatus, PortDirection, PortRequest, PortStatus, TrackingNumber
-from numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
-from numbers.services.errors import NumberError
-from numbers.services.events import number_event_build, number_events_save
-from numbers.services.lifecycle import static_cap_check
+from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, PortDirection, PortRequest, PortStatus, TrackingNumber
+from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
+from calltrack.numbers.services.errors import NumberError
+from calltrack.numbers.services.events import number_event_build, number_events_save
+from calltrack.numbers.services.lifecycle import static_cap_check
 from tracking.models import Campaign, Source
 
 log = logging.getLogger(__name__)

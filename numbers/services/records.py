@@ -14,10 +14,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calltrack.model_writes import instance_apply_and_save
-from numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
-from numbers.services.errors import NumberError
-from numbers.services.events import number_event_record
-from numbers.services.lifecycle import static_cap_check
+from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from calltrack.numbers.services.errors import NumberError
+from calltrack.numbers.services.events import number_event_record
+from calltrack.numbers.services.lifecycle import static_cap_check
 from tracking.services.campaign_config import campaign_config_touch
 
 

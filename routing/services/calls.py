@@ -12,9 +12,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calltrack import fastdb, phone
-from numbers.models import BlockedCaller, NumberPool, NumberStatus, TrackingNumber
-from numbers.models.lines import ROUTABLE_STATUSES
-from numbers.selectors import session_for_call
+from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, TrackingNumber
+from calltrack.numbers.models.lines import ROUTABLE_STATUSES
+from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, twiml
 from routing import tags as tag_rules

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calltrack import fastdb
-from numbers.models import NoAnswerAction, ReceivingNumber
+from calltrack.numbers.models import NoAnswerAction, ReceivingNumber
 from routing import decision as dec
 from routing import twiml
 from routing.services.common import Links, _is_number, _store, _voice

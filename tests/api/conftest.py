@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from numbers.models import NumberKind
+from calltrack.numbers.models import NumberKind
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 from tests.tracking.factories import (
     CallAttemptFactory,

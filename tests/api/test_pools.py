@@ -7,7 +7,7 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from numbers.models import NumberEvent, NumberKind, NumberStatus, TrackingNumber
+from calltrack.numbers.models import NumberEvent, NumberKind, NumberStatus, TrackingNumber
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from numbers.models import NumberKind
+from calltrack.numbers.models import NumberKind
 from tests.api.conftest import token_client
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, ReceivingNumberFactory, TrackingNumberFactory
 from tests.tracking.factories import (

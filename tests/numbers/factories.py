@@ -6,7 +6,7 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from numbers.models import NumberPool, NumberSession, PortRequest, ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import NumberPool, NumberSession, PortRequest, ReceivingNumber, TrackingNumber
 
 __all__ = ["ReceivingNumberFactory", "TrackingNumberFactory", "NumberPoolFactory", "NumberSessionFactory", "PortRequestFactory"]
 

@@ -7,7 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone
 
-from numbers.models import NumberEvent, NumberStatus, PoolResize, PoolSample, PortRequest, TrackingNumber
+from calltrack.numbers.models import NumberEvent, NumberStatus, PoolResize, PoolSample, PortRequest, TrackingNumber
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, SourceFactory
 
@@ -77,7 +77,7 @@ def test_port_in_form_creates_a_request(admin_client):
 
 def test_port_out_action(admin_client):
     tn = TrackingNumberFactory()
-    from numbers.models import LocalCarrierNumber
+    from calltrack.numbers.models import LocalCarrierNumber
 
     LocalCarrierNumber.objects.create(number=tn.number, state="owned", area_code="415")
     response = act(admin_client, "port_out_numbers", [tn], to_carrier="Acme", apply="1")

@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import connection
 
-from numbers.models import TrackingNumber
-from numbers.services import NumberError
-from numbers.services.lifecycle import BuyTarget, numbers_buy
+from calltrack.numbers.models import TrackingNumber
+from calltrack.numbers.services import NumberError
+from calltrack.numbers.services.lifecycle import BuyTarget, numbers_buy
 from tests.tracking.factories import CampaignFactory, SourceFactory
 
 

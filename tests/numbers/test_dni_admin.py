@@ -7,8 +7,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from numbers.dni.services import Visit, number_assign
-from numbers.models import OverflowPolicy
+from calltrack.numbers.dni.services import Visit, number_assign
+from calltrack.numbers.models import OverflowPolicy
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.cache import cache
 
-from numbers.models import NumberSession
+from calltrack.numbers.models import NumberSession
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from numbers.dni.services import Visit, number_assign, session_heartbeat
-from numbers.models import NumberSession, NumberStatus, OverflowPolicy, PoolNumberType, TrackingNumber
+from calltrack.numbers.dni.services import Visit, number_assign, session_heartbeat
+from calltrack.numbers.models import NumberSession, NumberStatus, OverflowPolicy, PoolNumberType, TrackingNumber
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db

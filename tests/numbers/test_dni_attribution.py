@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from numbers.dni.services import Visit, number_assign
-from numbers.models import NumberSession, OverflowPolicy
-from numbers.selectors import attribution_for_call, session_for_call
+from calltrack.numbers.dni.services import Visit, number_assign
+from calltrack.numbers.models import NumberSession, OverflowPolicy
+from calltrack.numbers.selectors import attribution_for_call, session_for_call
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 from tests.tracking.factories import SourceFactory
 

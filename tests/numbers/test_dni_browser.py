@@ -13,8 +13,8 @@ import pytest
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from numbers.models import NumberSession, TrackingNumber
-from numbers.selectors import attribution_for_call, session_for_call
+from calltrack.numbers.models import NumberSession, TrackingNumber
+from calltrack.numbers.selectors import attribution_for_call, session_for_call
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import SourceFactory
 

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from numbers.dni.services import Visit, number_assign
-from numbers.models import NumberPool, NumberSession, OverflowPolicy
+from calltrack.numbers.dni.services import Visit, number_assign
+from calltrack.numbers.models import NumberPool, NumberSession, OverflowPolicy
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from numbers.dni import geo, ratelimit
+from calltrack.numbers.dni import geo, ratelimit
 
 
 @pytest.mark.parametrize(

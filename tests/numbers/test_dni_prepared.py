@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from calltrack import fastdb
-from numbers.dni.services import Visit, number_assign
+from calltrack.numbers.dni.services import Visit, number_assign
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
 # transaction=True: autocommit, as under gunicorn, so each hot-path statement is its own transaction.

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from numbers.models import NumberEvent, NumberKind, ReceivingNumber, TrackingNumber
-from numbers.services.importing import NumberImportError, numbers_export, numbers_import
+from calltrack.numbers.models import NumberEvent, NumberKind, ReceivingNumber, TrackingNumber
+from calltrack.numbers.services.importing import NumberImportError, numbers_export, numbers_import
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, SourceFactory
 

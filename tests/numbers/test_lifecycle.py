@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from numbers.models import LocalCarrierNumber, NumberEvent, NumberKind, NumberStatus, TrackingNumber
-from numbers.services import NumberError
-from numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_move, numbers_quarantine, numbers_release_quarantined
+from calltrack.numbers.models import LocalCarrierNumber, NumberEvent, NumberKind, NumberStatus, TrackingNumber
+from calltrack.numbers.services import NumberError
+from calltrack.numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_move, numbers_quarantine, numbers_release_quarantined
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, SourceFactory, UserFactory
 
@@ -165,7 +165,7 @@ def test_a_number_cannot_be_static_and_pooled_or_active_while_porting_out():
 
 
 def test_a_carrier_failure_half_way_keeps_and_reports_what_was_bought():
-    from numbers.providers import AvailableNumber, CarrierError, PurchasedNumber
+    from calltrack.numbers.providers import AvailableNumber, CarrierError, PurchasedNumber
 
     class Flaky:
         name = "local"

@@ -5,9 +5,9 @@ import time_machine
 from django.test import override_settings
 
 from calltrack import phone
-from numbers.models import LocalCarrierNumber
-from numbers.providers import CarrierError, get_carrier
-from numbers.providers.local import LocalCarrier
+from calltrack.numbers.models import LocalCarrierNumber
+from calltrack.numbers.providers import CarrierError, get_carrier
+from calltrack.numbers.providers.local import LocalCarrier
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from numbers.models import PortRequest, ReceivingNumber
+from calltrack.numbers.models import PortRequest, ReceivingNumber
 from tests.numbers.factories import NumberPoolFactory, ReceivingNumberFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db

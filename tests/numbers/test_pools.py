@@ -11,8 +11,8 @@ from django.test import override_settings
 from django_q.models import Schedule
 from lxml import etree
 
-from numbers.models import NumberStatus, PoolResize, PoolSample, TrackingNumber
-from numbers.services.pools import pool_autoscale, pool_chart_svg, pool_samples_record, pool_target_size, pools_autoscale
+from calltrack.numbers.models import NumberStatus, PoolResize, PoolSample, TrackingNumber
+from calltrack.numbers.services.pools import pool_autoscale, pool_chart_svg, pool_samples_record, pool_target_size, pools_autoscale
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db
@@ -117,12 +117,12 @@ def test_schedules_command_is_idempotent():
     call_command("calltrack_schedules", stdout=io.StringIO())
     funcs = set(Schedule.objects.values_list("func", flat=True))
     assert funcs == {
-        "numbers.tasks.pool_samples_record_task", "numbers.tasks.pools_autoscale_task",
-        "numbers.tasks.numbers_release_quarantined_task", "numbers.tasks.port_requests_sync_task",
+        "calltrack.numbers.tasks.pool_samples_record_task", "calltrack.numbers.tasks.pools_autoscale_task",
+        "calltrack.numbers.tasks.numbers_release_quarantined_task", "calltrack.numbers.tasks.port_requests_sync_task",
         "tracking.tasks.conversions_expire", "routing.tasks.attempt_slots_release_stale_task",
     }
     assert Schedule.objects.count() == 6
-    assert Schedule.objects.get(func="numbers.tasks.pool_samples_record_task").minutes == 1
+    assert Schedule.objects.get(func="calltrack.numbers.tasks.pool_samples_record_task").minutes == 1
     assert Schedule.objects.get(func="routing.tasks.attempt_slots_release_stale_task").minutes == 5
 
 
@@ -147,7 +147,7 @@ def test_the_stale_slot_schedule_releases_expired_slots_only():
 
 
 def test_tasks_run_end_to_end():
-    from numbers import tasks
+    from calltrack.numbers import tasks
 
     pool_with(2)
     assert tasks.pool_samples_record_task() == "1 pool samples"

@@ -7,10 +7,10 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from numbers.models import LocalCarrierNumber, NumberKind, NumberStatus, PortRequest, PortStatus, TrackingNumber
-from numbers.providers.local import LocalCarrier
-from numbers.services import NumberError
-from numbers.services.porting import port_in_create, port_out_start, port_requests_sync
+from calltrack.numbers.models import LocalCarrierNumber, NumberKind, NumberStatus, PortRequest, PortStatus, TrackingNumber
+from calltrack.numbers.providers.local import LocalCarrier
+from calltrack.numbers.services import NumberError
+from calltrack.numbers.services.porting import port_in_create, port_out_start, port_requests_sync
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, SourceFactory
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from numbers.models import NumberEvent
-from numbers.services import records
+from calltrack.numbers.models import NumberEvent
+from calltrack.numbers.services import records
 from tests.numbers.factories import TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, SourceFactory, UserFactory
 

@@ -8,8 +8,8 @@ import pytest
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from numbers.providers import CarrierError
-from numbers.providers.twilio import TwilioCarrier
+from calltrack.numbers.providers import CarrierError
+from calltrack.numbers.providers.twilio import TwilioCarrier
 
 SID = "AC" + "a" * 32
 API = f"https://api.twilio.com/2010-04-01/Accounts/{SID}"

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.admin.sites import site
 from django.test import RequestFactory
 
-from numbers.admin import ReceivingNumberAdmin
-from numbers.models import ReceivingNumber
+from calltrack.numbers.admin import ReceivingNumberAdmin
+from calltrack.numbers.models import ReceivingNumber
 from routing import services
 from tests.numbers.factories import TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory, UserFactory, WebhookFactory
@@ -120,7 +120,7 @@ def test_webhook_events_are_part_of_the_cached_configuration(twilio, setup, djan
 def test_importing_receiving_number_updates_bumps_the_campaigns_dialling_them(setup):
     import io
 
-    from numbers.services.importing import numbers_import
+    from calltrack.numbers.services.importing import numbers_import
 
     tn, first, _ = setup
     start = version(tn.campaign)

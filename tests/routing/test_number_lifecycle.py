@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from numbers.models import NumberStatus
-from numbers.services.lifecycle import numbers_release
+from calltrack.numbers.models import NumberStatus
+from calltrack.numbers.services.lifecycle import numbers_release
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory
 from tracking.models import AttemptKind, Call

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from numbers.models import NoAnswerAction
+from calltrack.numbers.models import NoAnswerAction
 from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory
 from tracking.models import Call, CallStatus, IVROption

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from numbers.models import BlockedCaller
+from calltrack.numbers.models import BlockedCaller
 from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory, SourceFactory
 from tracking.models import AttemptStatus, Call, CallAttempt, CallStatus, IVROption

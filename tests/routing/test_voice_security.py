@@ -9,7 +9,7 @@ from django.core.checks import run_checks
 from django.db import DatabaseError
 from lxml import etree
 
-from numbers.models import TrackingNumber
+from calltrack.numbers.models import TrackingNumber
 from tests.numbers.factories import TrackingNumberFactory
 from tests.routing.conftest import sign
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory

@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import CommandError
 
-from numbers.management.base import NumbersCommand, find_campaign, find_pool, find_source
-from numbers.services.lifecycle import MAX_BUY, BuyTarget, numbers_buy
+from calltrack.numbers.management.base import NumbersCommand, find_campaign, find_pool, find_source
+from calltrack.numbers.services.lifecycle import MAX_BUY, BuyTarget, numbers_buy
 
 
 class Command(NumbersCommand):

@@ -4,9 +4,9 @@ import sys
 
 from django.core.management.base import CommandError
 
-from numbers.management.base import NumbersCommand, find_campaign, find_pool
-from numbers.models import NumberStatus, TrackingNumber
-from numbers.services.importing import numbers_export
+from calltrack.numbers.management.base import NumbersCommand, find_campaign, find_pool
+from calltrack.numbers.models import NumberStatus, TrackingNumber
+from calltrack.numbers.services.importing import numbers_export
 
 
 class Command(NumbersCommand):

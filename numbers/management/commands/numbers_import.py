@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from numbers.management.base import NumbersCommand
-from numbers.services.importing import EXPORT_ONLY_COLUMNS, RECEIVING_COLUMNS, TRACKING_COLUMNS, numbers_import
+from calltrack.numbers.management.base import NumbersCommand
+from calltrack.numbers.services.importing import EXPORT_ONLY_COLUMNS, RECEIVING_COLUMNS, TRACKING_COLUMNS, numbers_import
 
 
 class Command(NumbersCommand):

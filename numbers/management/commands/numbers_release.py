@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from numbers.management.base import NumbersCommand, find_pool
-from numbers.services.lifecycle import numbers_release, quarantine_days
+from calltrack.numbers.management.base import NumbersCommand, find_pool
+from calltrack.numbers.services.lifecycle import numbers_release, quarantine_days
 
 
 class Command(NumbersCommand):

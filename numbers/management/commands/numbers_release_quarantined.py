@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from numbers.management.base import NumbersCommand
-from numbers.services.lifecycle import numbers_release_quarantined
+from calltrack.numbers.management.base import NumbersCommand
+from calltrack.numbers.services.lifecycle import numbers_release_quarantined
 
 
 class Command(NumbersCommand):

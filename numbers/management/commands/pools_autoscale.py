@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from numbers.management.base import NumbersCommand
-from numbers.services.pools import pool_samples_record, pools_autoscale
+from calltrack.numbers.management.base import NumbersCommand
+from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 
 
 class Command(NumbersCommand):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from numbers.management.base import NumbersCommand, find_campaign, find_pool, find_source
-from numbers.services.porting import port_in_create, port_in_numbers_from_csv
+from calltrack.numbers.management.base import NumbersCommand, find_campaign, find_pool, find_source
+from calltrack.numbers.services.porting import port_in_create, port_in_numbers_from_csv
 
 
 class Command(NumbersCommand):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from numbers.management.base import NumbersCommand
-from numbers.services.porting import port_requests_sync
+from calltrack.numbers.management.base import NumbersCommand
+from calltrack.numbers.services.porting import port_requests_sync
 
 
 class Command(NumbersCommand):
