@@ -29,7 +29,6 @@ os.environ.update({"DEBUG": "false", "ALLOWED_HOSTS": "testserver", "LOG_LEVEL":
 
 import django  # noqa: E402
 
-
 django.setup()
 
 from django.db import close_old_connections, connection  # noqa: E402

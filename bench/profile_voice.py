@@ -28,7 +28,6 @@ os.environ.update({"TWILIO_AUTH_TOKEN": TOKEN, "CALLTRACK_VALIDATE_TWILIO_SIGNAT
 
 import django  # noqa: E402
 
-
 django.setup()
 
 from django.db import connection  # noqa: E402

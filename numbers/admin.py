@@ -14,7 +14,6 @@ from django.utils.safestring import mark_safe
 
 from calltrack.admin_base import ReadOnlyLogInline
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
-from calltrack.widgets import PrettyJSONWidget
 from calltrack.numbers import admin_actions
 from calltrack.numbers.models import (
     BlockedCaller,
@@ -31,6 +30,7 @@ from calltrack.numbers.models import (
 )
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
+from calltrack.widgets import PrettyJSONWidget
 from tracking.admin import RoutingConfigAdminMixin
 
 

@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from calltrack.phone import InvalidPhoneNumber
 from calltrack.numbers.services.errors import NumberError
+from calltrack.phone import InvalidPhoneNumber
 
 
 def validation_error_data(exc: DjangoValidationError) -> dict[str, list[str]]:

@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from calltrack import phone
 from calltrack.api.serializers import BulkNumbersSerializer
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
-from calltrack.scoping import visible_pools, visible_sessions, visible_tracking_numbers
 from calltrack.numbers.api import filters, serializers
 from calltrack.numbers.models import NumberPool, NumberSession, NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services import pool_membership, records
+from calltrack.scoping import visible_pools, visible_sessions, visible_tracking_numbers
 
 
 @extend_schema_view(

@@ -16,7 +16,15 @@ from django.db import transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from calltrack.numbers.models import NumberPool, NumberSession, NumberStatus, PoolNumberType, PoolResize, PoolSample, TrackingNumber
+from calltrack.numbers.models import (
+    NumberPool,
+    NumberSession,
+    NumberStatus,
+    PoolNumberType,
+    PoolResize,
+    PoolSample,
+    TrackingNumber,
+)
 from calltrack.numbers.providers import Carrier
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save

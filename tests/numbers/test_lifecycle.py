@@ -9,7 +9,13 @@ from django.utils import timezone
 
 from calltrack.numbers.models import LocalCarrierNumber, NumberEvent, NumberKind, NumberStatus, TrackingNumber
 from calltrack.numbers.services import NumberError
-from calltrack.numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_move, numbers_quarantine, numbers_release_quarantined
+from calltrack.numbers.services.lifecycle import (
+    BuyTarget,
+    numbers_buy,
+    numbers_move,
+    numbers_quarantine,
+    numbers_release_quarantined,
+)
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, SourceFactory, UserFactory
 

@@ -12,7 +12,13 @@ from django_q.models import Schedule
 from lxml import etree
 
 from calltrack.numbers.models import NumberStatus, PoolResize, PoolSample, TrackingNumber
-from calltrack.numbers.services.pools import pool_autoscale, pool_chart_svg, pool_samples_record, pool_target_size, pools_autoscale
+from calltrack.numbers.services.pools import (
+    pool_autoscale,
+    pool_chart_svg,
+    pool_samples_record,
+    pool_target_size,
+    pools_autoscale,
+)
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db
