@@ -8,8 +8,13 @@ from typing import Any
 from django.contrib import admin
 from django.db import transaction
 
+# The admin classes every calltrack admin builds on: the theme (if any) is chosen here, in one place.
+ModelAdmin = admin.ModelAdmin
+TabularInline = admin.TabularInline
+StackedInline = admin.StackedInline
 
-class ReadOnlyLogInline(admin.TabularInline):
+
+class ReadOnlyLogInline(TabularInline):
     """A log shown on its parent's page (history, timeline, tries): every listed field read-only, no adding or deleting."""
 
     extra = 0

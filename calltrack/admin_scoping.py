@@ -22,7 +22,7 @@ def _scope(request: Any) -> Scope:
 
 
 class CollaboratorScopedAdminMixin:
-    """Put before ``admin.ModelAdmin``. Subclasses set the scope function and what collaborators do not see."""
+    """Put before ``ModelAdmin``. Subclasses set the scope function and what collaborators do not see."""
 
     collaborator_kinds: tuple[str, ...] = ()
     collaborator_queryset: Callable[[QuerySet, Scope], QuerySet] = staticmethod(lambda qs, scope: qs.none())

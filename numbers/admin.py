@@ -12,7 +12,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from calltrack.admin_base import ReadOnlyLogInline
+from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, TabularInline
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.numbers import admin_actions
 from calltrack.numbers.models import (
@@ -35,7 +35,7 @@ from tracking.admin import RoutingConfigAdminMixin
 
 
 @admin.register(ReceivingNumber)
-class ReceivingNumberAdmin(RoutingConfigAdminMixin, admin.ModelAdmin):
+class ReceivingNumberAdmin(RoutingConfigAdminMixin, ModelAdmin):
     list_display = ["label", "number", "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
@@ -82,7 +82,7 @@ class NumberEventInline(ReadOnlyLogInline):
 
 
 @admin.register(TrackingNumber)
-class TrackingNumberAdmin(TrackingNumberCollaboratorScope, admin.ModelAdmin):
+class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
     form = TrackingNumberForm
     list_display = ["number", "label", "kind", "status", "number_type", "area_code", "campaign", "source", "pool", "carrier"]
     list_filter = ["kind", "status", "number_type", "carrier", "pool", "campaign"]
@@ -108,7 +108,7 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, admin.ModelAdmin):
     ]
 
 
-class PoolNumberInline(admin.TabularInline):
+class PoolNumberInline(TabularInline):
     model = TrackingNumber
     fk_name = "pool"
     extra = 0
@@ -132,7 +132,7 @@ class PoolResizeInline(ReadOnlyLogInline):
 
 
 @admin.register(NumberPool)
-class NumberPoolAdmin(admin.ModelAdmin):
+class NumberPoolAdmin(ModelAdmin):
     list_display = ["name", "key", "enabled", "campaign", "source", "number_type", "size", "in_use", "overflow_count", "autoscale"]
     list_filter = ["enabled", "number_type", "overflow_policy", "autoscale"]
     search_fields = ["name", "key", "campaign__name"]
@@ -178,7 +178,7 @@ class NumberPoolAdmin(admin.ModelAdmin):
 
 
 @admin.register(NumberSession)
-class NumberSessionAdmin(NumberSessionCollaboratorScope, admin.ModelAdmin):
+class NumberSessionAdmin(NumberSessionCollaboratorScope, ModelAdmin):
     list_display = ["started_at", "pool", "tracking_number", "visitor_id", "expires_at", "is_overflow", "landing_page"]
     list_filter = ["is_overflow", "pool"]
     search_fields = ["visitor_id", "tracking_number__number", "landing_page"]
@@ -191,7 +191,7 @@ class NumberSessionAdmin(NumberSessionCollaboratorScope, admin.ModelAdmin):
 
 
 @admin.register(PortRequest)
-class PortRequestAdmin(admin.ModelAdmin):
+class PortRequestAdmin(ModelAdmin):
     list_display = ["created_at", "direction", "status", "number_count", "other_carrier", "carrier", "completed_at"]
     list_filter = ["direction", "status", "carrier"]
     search_fields = ["loa_name", "other_carrier", "carrier_request_id"]
@@ -204,7 +204,7 @@ class PortRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(BlockedCaller)
-class BlockedCallerAdmin(admin.ModelAdmin):
+class BlockedCallerAdmin(ModelAdmin):
     list_display = ["number", "campaign", "reason", "created_at"]
     list_filter = ["campaign"]
     search_fields = ["number", "reason"]
@@ -213,7 +213,7 @@ class BlockedCallerAdmin(admin.ModelAdmin):
 
 
 @admin.register(NumberEvent)
-class NumberEventAdmin(admin.ModelAdmin):
+class NumberEventAdmin(ModelAdmin):
     list_display = ["at", "tracking_number", "from_status", "to_status", "actor", "actor_label", "reason"]
     list_filter = ["to_status"]
     search_fields = ["tracking_number__number", "reason"]
@@ -226,7 +226,7 @@ class NumberEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(PoolResize)
-class PoolResizeAdmin(admin.ModelAdmin):
+class PoolResizeAdmin(ModelAdmin):
     list_display = ["at", "pool", "from_size", "to_size", "peak_sessions", "reason"]
     list_filter = ["pool"]
     list_select_related = ["pool"]
@@ -237,7 +237,7 @@ class PoolResizeAdmin(admin.ModelAdmin):
 
 
 @admin.register(PoolSample)
-class PoolSampleAdmin(admin.ModelAdmin):
+class PoolSampleAdmin(ModelAdmin):
     list_display = ["at", "pool", "live_sessions", "size", "overflow_count"]
     list_filter = ["pool"]
     list_select_related = ["pool"]
@@ -249,7 +249,7 @@ class PoolSampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(LocalCarrierNumber)
-class LocalCarrierNumberAdmin(admin.ModelAdmin):
+class LocalCarrierNumberAdmin(ModelAdmin):
     list_display = ["number", "state", "number_type", "area_code", "updated_at"]
     list_filter = ["state", "number_type"]
     search_fields = ["number", "area_code"]

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from calltrack import charts
-from calltrack.admin_base import ReadOnlyLogInline, ServiceWritesAdminMixin
+from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
 from routing.timeline import call_timeline
@@ -71,7 +71,7 @@ class RoutingConfigAdminMixin:
 
 
 @admin.register(Source)
-class SourceAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, admin.ModelAdmin):
+class SourceAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
     write_services = (parties.source_create, parties.source_update, parties.source_delete)
     service_arg = "source"
     list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "created_at"]
@@ -102,7 +102,7 @@ class HandlerForm(forms.ModelForm):
 
 
 @admin.register(Handler)
-class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, admin.ModelAdmin):
+class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
     # The services bump the routing configuration of the campaigns using the handler.
     write_services = (parties.handler_create, parties.handler_update, parties.handler_delete)
     service_arg = "handler"
@@ -138,14 +138,14 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, admin.
         )
 
 
-class CampaignHandlerInline(admin.TabularInline):
+class CampaignHandlerInline(TabularInline):
     model = CampaignHandler
     extra = 0
     autocomplete_fields = ["handler"]
     fields = ["handler", "priority", "weight", "enabled", "position"]
 
 
-class IVROptionInline(admin.TabularInline):
+class IVROptionInline(TabularInline):
     model = IVROption
     extra = 0
     autocomplete_fields = ["handler"]
@@ -171,7 +171,7 @@ class ConversionRuleFormSet(forms.BaseInlineFormSet):
             raise ValidationError(str(exc))
 
 
-class ConversionRuleInline(admin.TabularInline):
+class ConversionRuleInline(TabularInline):
     model = ConversionRule
     formset = ConversionRuleFormSet
     extra = 0
@@ -189,7 +189,7 @@ class WebhookForm(forms.ModelForm):
         fields = "__all__"
 
 
-class WebhookInline(admin.StackedInline):
+class WebhookInline(StackedInline):
     model = Webhook
     form = WebhookForm
     extra = 0
@@ -198,7 +198,7 @@ class WebhookInline(admin.StackedInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, admin.ModelAdmin):
+class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
     write_services = (campaign_services.campaign_create, campaign_services.campaign_update, campaign_services.campaign_delete)
     service_arg = "campaign"
     list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
@@ -290,7 +290,7 @@ def _resend(modeladmin, request, deliveries) -> None:
 
 
 @admin.register(Call)
-class CallAdmin(CallCollaboratorScope, admin.ModelAdmin):
+class CallAdmin(CallCollaboratorScope, ModelAdmin):
     list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
     list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source"]
     search_fields = ["call_sid", "caller_number", "called_number", "visitor_id"]
@@ -353,7 +353,7 @@ class CallAdmin(CallCollaboratorScope, admin.ModelAdmin):
 
 
 @admin.register(CallAttempt)
-class CallAttemptAdmin(admin.ModelAdmin):
+class CallAttemptAdmin(ModelAdmin):
     list_display = ["call", "sequence", "kind", "handler", "number_dialed", "status", "started_at", "duration", "holds_slot"]
     list_filter = ["kind", "status", "holds_slot"]
     search_fields = ["call__call_sid", "number_dialed"]
@@ -366,7 +366,7 @@ class CallAttemptAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallEvent)
-class CallEventAdmin(admin.ModelAdmin):
+class CallEventAdmin(ModelAdmin):
     list_display = ["at", "call", "kind", "message"]
     list_filter = ["kind"]
     search_fields = ["call__call_sid", "message"]
@@ -379,7 +379,7 @@ class CallEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ModelAdmin):
     list_display = ["phone_number", "name", "assigned_agent"]
     search_fields = ["phone_number", "name"]
     autocomplete_fields = ["assigned_agent"]
@@ -387,7 +387,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(Collaborator)
-class CollaboratorAdmin(admin.ModelAdmin):
+class CollaboratorAdmin(ModelAdmin):
     list_display = ["user", "source", "handler"]
     search_fields = ["user__username", "source__name", "handler__name"]
     autocomplete_fields = ["user", "source", "handler"]
@@ -395,7 +395,7 @@ class CollaboratorAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversionRule)
-class ConversionRuleAdmin(admin.ModelAdmin):
+class ConversionRuleAdmin(ModelAdmin):
     list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]
@@ -404,7 +404,7 @@ class ConversionRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(RoutingConfigAdminMixin, admin.ModelAdmin):
+class WebhookAdmin(RoutingConfigAdminMixin, ModelAdmin):
     form = WebhookForm
 
     def config_scope(self, obj: Webhook) -> dict[str, list[int]]:
@@ -424,7 +424,7 @@ class WebhookAttemptInline(ReadOnlyLogInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ModelAdmin):
     list_display = ["created_at", "event", "webhook", "call_link", "status", "attempts", "last_status_code"]
     list_filter = ["status", "event"]
     search_fields = ["url", "call__call_sid"]
