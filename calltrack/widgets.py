@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from routing import hours as hours_rules
+from calltrack import hours as hours_rules
 
 
 class BusinessHoursWidget(forms.Widget):

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from routing import hours as hours_rules
-from routing import tags as tag_rules
+from calltrack import hours as hours_rules
+from calltrack import tags as tag_rules
 
 SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
 

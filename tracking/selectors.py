@@ -11,7 +11,7 @@ from django.db.models import Count, DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from routing import hours as hours_rules
+from calltrack import hours as hours_rules
 from tracking.models import Call, CallStatus, Campaign, ConversionKind, ConversionRule, Handler
 
 

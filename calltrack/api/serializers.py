@@ -5,10 +5,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from calltrack import hours as hours_rules
+from calltrack import tags as tag_rules
 from calltrack.api.fields import PhoneNumberSerializerField
 from calltrack.fields import PhoneNumberField
-from routing import hours as hours_rules
-from routing import tags as tag_rules
 
 
 @extend_schema_field(
@@ -143,7 +143,7 @@ _RANGE = {
     }
 )
 class BusinessHoursField(SafeJSONField):
-    """Business hours as readable JSON; validated by ``routing.hours`` in ``Handler.clean()``."""
+    """Business hours as readable JSON; validated by ``calltrack.hours`` in ``Handler.clean()``."""
 
 
 _RULE_PROPERTIES = {
@@ -165,7 +165,7 @@ _RULE_PROPERTIES = {
     }
 )
 class TagCriteriaField(SafeJSONField):
-    """Tag criteria as readable JSON; validated by ``routing.tags`` in ``Handler.clean()``."""
+    """Tag criteria as readable JSON; validated by ``calltrack.tags`` in ``Handler.clean()``."""
 
 
 @extend_schema_field(
@@ -185,7 +185,7 @@ class TagCriteriaField(SafeJSONField):
     }
 )
 class NumberFiltersField(SafeJSONField):
-    """A tracking number's accept/reject filters; validated by ``routing.tags`` in ``TrackingNumber.clean()``."""
+    """A tracking number's accept/reject filters; validated by ``calltrack.tags`` in ``TrackingNumber.clean()``."""
 
 
 @extend_schema_field(

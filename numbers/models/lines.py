@@ -9,8 +9,8 @@ from django.db import models
 from django.utils import timezone
 
 from calltrack import phone
+from calltrack import tags as tag_rules
 from calltrack.fields import PhoneNumberField, validate_send_digits
-from routing import tags as tag_rules
 
 
 class NoAnswerAction(models.TextChoices):

@@ -12,12 +12,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calltrack import fastdb, phone
+from calltrack import tags as tag_rules
 from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, TrackingNumber
 from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, twiml
-from routing import tags as tag_rules
 from routing.services.common import IncomingCall, Links, _greeting, _is_number, _store, _voice
 from routing.services.config import _ivr_choices, _webhook_events
 from routing.services.plan import route

@@ -8,10 +8,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now as _now
 
+from calltrack import hours as hours_rules
+from calltrack import tags as tag_rules
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
-from routing import hours as hours_rules
-from routing import tags as tag_rules
 
 
 class Source(models.Model):

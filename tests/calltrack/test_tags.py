@@ -1,6 +1,6 @@
 import pytest
 
-from routing import tags
+from calltrack import tags
 
 
 def test_all_criteria_must_match_case_insensitively():

@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from routing import hours
+from calltrack import hours
 
 UTC = ZoneInfo("UTC")
 
