@@ -11,9 +11,9 @@ from typing import Any
 def numbers_report() -> str:
     """JSON: where ``numbers`` comes from, the stdlib's folder, ``numbers.Integral`` pickled (hex) and whether it
     unpickles to itself here; and which module the calltrack numbers app was imported as (Django set up or not)."""
-    import numbers
-
     from django.apps import apps
+
+    import numbers
 
     dumped = pickle.dumps(numbers.Integral)
     app = apps.get_app_config("numbers").name if apps.ready else None
@@ -25,9 +25,10 @@ def numbers_report() -> str:
 
 def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """A WSGI app for gunicorn: loads calltrack's own WSGI application (every app imported), then reports."""
-    import calltrack.wsgi  # noqa: F401  (django.setup() and the whole URLconf's imports, as a real worker)
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # import every view module, as the first request would
+    import calltrack.wsgi  # noqa: F401  (django.setup() and the whole URLconf's imports, as a real worker)
+
+    assert get_resolver().url_patterns  # import every view module, as the first request would
     start_response("200 OK", [("Content-Type", "application/json")])
     return [numbers_report().encode()]
