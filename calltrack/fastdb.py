@@ -29,7 +29,7 @@ def fixed_cursor():
     ``execute`` (the extended protocol allows no more), and every parameter must have a type PostgreSQL
     can tell (no bare ``%s IS NULL``).
     """
-    if connection.vendor != "postgresql" or not getattr(settings, "CALLTRACK_PREPARED_STATEMENTS", False):
+    if connection.vendor != "postgresql" or not settings.CALLTRACK_PREPARED_STATEMENTS:
         return connection.cursor()
     import psycopg
 

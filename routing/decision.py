@@ -15,14 +15,10 @@ from typing import Any
 from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
 
-SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
+# The strategy names live in calltrack.strategies, with the campaign model's choices (re-exported here).
+from calltrack.strategies import LEAST_CONNECTED, PRIORITY_WEIGHT, ROUND_ROBIN, SEQUENTIAL, SIMULTANEOUS, STRATEGIES
 
-PRIORITY_WEIGHT = "priority_weight"
-ROUND_ROBIN = "round_robin"
-SEQUENTIAL = "sequential"
-SIMULTANEOUS = "simultaneous"
-LEAST_CONNECTED = "least_connected"
-STRATEGIES = (PRIORITY_WEIGHT, ROUND_ROBIN, SEQUENTIAL, SIMULTANEOUS, LEAST_CONNECTED)
+SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
 
 # Skip reasons (codes the admin timeline and the tests read).
 DISABLED = "disabled"

@@ -34,6 +34,3 @@ def number_event_record(**kwargs: Any) -> NumberEvent:
     return event
 
 
-def pk_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    """{'pool': [3, 5]} for the fields whose value changed."""
-    return {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}

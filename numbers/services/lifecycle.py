@@ -17,7 +17,6 @@ Rules every path shares (admin actions, API, commands, tasks):
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +40,7 @@ MAX_BUY = 500
 
 
 def quarantine_days() -> int:
-    return int(getattr(settings, "CALLTRACK_QUARANTINE_DAYS", 30))
+    return settings.CALLTRACK_QUARANTINE_DAYS
 
 
 # --- static number caps -------------------------------------------------------------------------------------------
@@ -353,5 +352,3 @@ def numbers_move(
     return len(changed)
 
 
-def area_code_counts(numbers: Iterable[TrackingNumber]) -> Counter:
-    return Counter((n.number_type, n.area_code) for n in numbers)

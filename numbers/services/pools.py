@@ -32,7 +32,7 @@ from calltrack.numbers.services.lifecycle import BuyTarget, idle_pool_numbers, n
 
 
 def autoscale_window() -> timedelta:
-    return timedelta(minutes=int(getattr(settings, "CALLTRACK_AUTOSCALE_WINDOW_MINUTES", 24 * 60)))
+    return timedelta(minutes=settings.CALLTRACK_AUTOSCALE_WINDOW_MINUTES)
 
 
 def pool_size(*, pool: NumberPool) -> int:

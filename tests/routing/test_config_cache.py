@@ -11,7 +11,7 @@ from calltrack.numbers.models import ReceivingNumber
 from routing import services
 from tests.numbers.factories import TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory, UserFactory, WebhookFactory
-from tracking.admin import CampaignAdmin, HandlerAdmin, WebhookAdmin
+from tracking.admin import HandlerAdmin, WebhookAdmin
 from tracking.models import AttemptKind, Call, Campaign, Handler, Webhook
 from tracking.services.campaign_config import campaign_config_touch
 
