@@ -244,17 +244,55 @@ def numbers_import(
     lock on the sources, and the pool rules (a number in one pool; leaving a
     pool means quarantine). One transaction; ``dry_run`` validates only.
     Idempotent with ``update``: importing the same file twice changes nothing.
+
+    The steps: read the header (``_read``), parse and check each line on its own (``_rows_parse``), load the
+    numbers already ours (``_existing_numbers``), plan creates and updates (``_changes_plan``), check the
+    static number caps over the whole file (``_static_caps_check``), then write in bulk (``_changes_write``).
     """
     region = region or phone.default_region()
     if receiving:
         return _import_receiving(file=file, update=update, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, region=region)
     header, records = _read(file, TRACKING_COLUMNS)
-    total = len(records)
-    result = ImportResult(lines=total, dry_run=dry_run)
+    result = ImportResult(lines=len(records), dry_run=dry_run)
     problems: list[ImportProblem] = []
-    campaigns = _Lookup(Campaign.objects.all(), "campaign_id", "campaign")
-    sources = _Lookup(Source.objects.all(), "source_id", "source")
-    pools = _Lookup(NumberPool.objects.select_related("campaign"), "key", "pool")
+    rows = _rows_parse(header=header, records=records, region=region, problems=problems, progress=progress)
+    existing = _existing_numbers(rows)
+
+    with transaction.atomic():
+        creates, updates, result.unchanged = _changes_plan(rows=rows, existing=existing, update=update, problems=problems)
+        _static_caps_check(creates=creates, updates=updates, existing=existing, problems=problems)
+        if problems and not skip_invalid:
+            raise NumberImportError(sorted(problems, key=lambda p: p.line))
+        bad_lines = {p.line for p in problems}
+        result.problems = sorted(problems, key=lambda p: p.line)
+        result.skipped = len({p.line for p in problems if p.line > 1})
+        creates = [(r, tn) for r, tn in creates if r.line not in bad_lines]
+        updates = [u for u in updates if u[0].line not in bad_lines]
+        result.created, result.updated = len(creates), len(updates)
+        if dry_run:
+            transaction.set_rollback(True)
+            return result
+        _changes_write(creates=creates, updates=updates, actor=actor, actor_label=actor_label, progress=progress)
+    return result
+
+
+_Create = tuple[_Row, TrackingNumber]
+_Update = tuple[_Row, TrackingNumber, dict[str, list[Any]], str]  # (row, planned number, {field: [old, new]}, old status)
+_DIFF_FIELDS = ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data")
+_FK_FIELDS = ("campaign", "source", "pool")
+
+
+def _rows_parse(
+    *, header: list[str], records: list[dict[str, str]], region: str, problems: list[ImportProblem], progress: Progress | None,
+) -> list[_Row]:
+    """Each line checked on its own (number, lookups, kind, label, fail-safe, marketing data): the good ones as
+    rows; each problem appended to ``problems``. Reads campaigns, sources and pools once (three queries)."""
+    lookups = (
+        ("campaign", _Lookup(Campaign.objects.all(), "campaign_id", "campaign")),
+        ("source", _Lookup(Source.objects.all(), "source_id", "source")),
+        ("pool", _Lookup(NumberPool.objects.select_related("campaign"), "key", "pool")),
+    )
+    total = len(records)
     rows: list[_Row] = []
     seen: dict[str, int] = {}
     for index, record in enumerate(records):
@@ -269,136 +307,154 @@ def numbers_import(
         if cell is None:
             continue
         e164, number_type, area, country = cell
-        values: dict[str, Any] = {}
-        for column, lookup in (("campaign", campaigns), ("source", sources), ("pool", pools)):
-            if column in header:
-                text = (record.get(column) or "").strip()
-                try:
-                    values[column] = lookup.get(text) if text else None
-                except ValueError as exc:
-                    problems.append(ImportProblem(line, column, str(exc)))
-        if "kind" in header:
-            kind = (record.get("kind") or "").strip().lower()
-            if kind and kind not in KINDS:
-                problems.append(ImportProblem(line, "kind", f"'{kind}' is not one of: {', '.join(KINDS)}"))
-            elif kind:
-                values["kind"] = kind
-        if "label" in header:
-            values["label"] = (record.get("label") or "").strip()[:200]
-        if "failsafe_number" in header:
-            text = (record.get("failsafe_number") or "").strip()
-            try:
-                values["failsafe_number"] = phone.to_e164(text, region=region) if text else ""
-            except phone.InvalidPhoneNumber as exc:
-                problems.append(ImportProblem(line, "failsafe_number", str(exc)))
-        data_columns = [c for c in ("marketing_data", *UTM_COLUMNS) if c in header]
-        if data_columns:
-            data: dict[str, Any] = {}
-            text = (record.get("marketing_data") or "").strip()
-            if text:
-                try:
-                    loaded = json.loads(text)
-                except ValueError as exc:
-                    problems.append(ImportProblem(line, "marketing_data", f"not valid JSON ({exc.msg})"))
-                    loaded = {}
-                if not isinstance(loaded, dict):
-                    problems.append(ImportProblem(line, "marketing_data", 'must be a JSON object like {"utm_source": "radio"}'))
-                    loaded = {}
-                data.update(loaded)
-            for column in UTM_COLUMNS:
-                if (record.get(column) or "").strip():
-                    data[column] = record[column].strip()
-            values["marketing_data"] = data
+        values = _row_values(record=record, line=line, header=header, lookups=lookups, region=region, problems=problems)
         if len(problems) == bad:
             rows.append(_Row(line, e164, number_type, area, country, values))
     if progress:
         progress("checking", total, total)
+    return rows
 
+
+def _row_values(
+    *, record: dict[str, str], line: int, header: list[str], lookups: tuple[tuple[str, _Lookup], ...], region: str,
+    problems: list[ImportProblem],
+) -> dict[str, Any]:
+    """The model values of one line's columns other than the number (only the columns the file has)."""
+    values: dict[str, Any] = {}
+    for column, lookup in lookups:
+        if column in header:
+            text = (record.get(column) or "").strip()
+            try:
+                values[column] = lookup.get(text) if text else None
+            except ValueError as exc:
+                problems.append(ImportProblem(line, column, str(exc)))
+    if "kind" in header:
+        kind = (record.get("kind") or "").strip().lower()
+        if kind and kind not in KINDS:
+            problems.append(ImportProblem(line, "kind", f"'{kind}' is not one of: {', '.join(KINDS)}"))
+        elif kind:
+            values["kind"] = kind
+    if "label" in header:
+        values["label"] = (record.get("label") or "").strip()[:200]
+    if "failsafe_number" in header:
+        text = (record.get("failsafe_number") or "").strip()
+        try:
+            values["failsafe_number"] = phone.to_e164(text, region=region) if text else ""
+        except phone.InvalidPhoneNumber as exc:
+            problems.append(ImportProblem(line, "failsafe_number", str(exc)))
+    if any(c in header for c in ("marketing_data", *UTM_COLUMNS)):
+        values["marketing_data"] = _marketing_data(record=record, line=line, problems=problems)
+    return values
+
+
+def _marketing_data(*, record: dict[str, str], line: int, problems: list[ImportProblem]) -> dict[str, Any]:
+    """The ``marketing_data`` JSON object of a line, with its ``utm_*`` columns on top."""
+    data: dict[str, Any] = {}
+    text = (record.get("marketing_data") or "").strip()
+    if text:
+        try:
+            loaded = json.loads(text)
+        except ValueError as exc:
+            problems.append(ImportProblem(line, "marketing_data", f"not valid JSON ({exc.msg})"))
+            loaded = {}
+        if not isinstance(loaded, dict):
+            problems.append(ImportProblem(line, "marketing_data", 'must be a JSON object like {"utm_source": "radio"}'))
+            loaded = {}
+        data.update(loaded)
+    for column in UTM_COLUMNS:
+        if (record.get(column) or "").strip():
+            data[column] = record[column].strip()
+    return data
+
+
+def _existing_numbers(rows: list[_Row]) -> dict[str, TrackingNumber]:
+    """The file's numbers that are already ours, by E.164 (with their pool, campaign and source)."""
     existing: dict[str, TrackingNumber] = {}
     ids = _existing_ids([r.number for r in rows])
     for start in range(0, len(ids), 5000):
         for tn in TrackingNumber.objects.filter(pk__in=ids[start:start + 5000]).select_related("pool", "campaign", "source"):
             existing[tn.number] = tn
+    return existing
 
-    with transaction.atomic():
-        creates: list[tuple[_Row, TrackingNumber]] = []
-        updates: list[tuple[_Row, TrackingNumber, dict[str, list[Any]], str]] = []
-        good_rows: list[_Row] = []
-        for row in rows:
-            current = existing.get(row.number)
-            if current is not None and not update:
-                problems.append(ImportProblem(row.line, "number", f"{row.number} is already one of our numbers (use --update to change it)"))
-                continue
-            problem_count = len(problems)
-            planned = _plan(row, current, problems)
-            if len(problems) != problem_count:
-                continue
-            good_rows.append(row)
-            if current is None:
-                creates.append((row, planned))
-            else:
-                diff = {k: [getattr(current, k + "_id" if k in ("campaign", "source", "pool") else k),
-                            getattr(planned, k + "_id" if k in ("campaign", "source", "pool") else k)]
-                        for k in ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data")}
-                diff = {k: v for k, v in diff.items() if v[0] != v[1]}
-                if diff:
-                    updates.append((row, planned, diff, current.status))
-                else:
-                    result.unchanged += 1
 
-        # Static number caps, for the whole file at once.
-        adding: dict[int, list[int]] = defaultdict(list)
-        for row, tn in creates:
-            if tn.kind == NumberKind.STATIC and tn.source_id and tn.status != NumberStatus.RELEASED:
-                adding[tn.source_id].append(row.line)
-        for row, tn, _diff, _ in updates:
-            was = existing[row.number]
-            already = was.kind == NumberKind.STATIC and was.source_id == tn.source_id and was.status != NumberStatus.RELEASED
-            if tn.kind == NumberKind.STATIC and tn.source_id and not already and tn.status != NumberStatus.RELEASED:
-                adding[tn.source_id].append(row.line)
-        if adding:
-            _check_caps(adding, problems)
+def _changes_plan(
+    *, rows: list[_Row], existing: dict[str, TrackingNumber], update: bool, problems: list[ImportProblem],
+) -> tuple[list[_Create], list[_Update], int]:
+    """New numbers to create, existing ones to change (with what changes), and how many stay as they are.
+    An existing number is a problem unless ``update``; so is a planned change the pool rules refuse."""
+    creates: list[_Create] = []
+    updates: list[_Update] = []
+    unchanged = 0
+    for row in rows:
+        current = existing.get(row.number)
+        if current is not None and not update:
+            problems.append(ImportProblem(row.line, "number", f"{row.number} is already one of our numbers (use --update to change it)"))
+            continue
+        problem_count = len(problems)
+        planned = _plan(row, current, problems)
+        if len(problems) != problem_count:
+            continue
+        if current is None:
+            creates.append((row, planned))
+            continue
+        diff = {k: [getattr(current, k + "_id" if k in _FK_FIELDS else k), getattr(planned, k + "_id" if k in _FK_FIELDS else k)]
+                for k in _DIFF_FIELDS}
+        diff = {k: v for k, v in diff.items() if v[0] != v[1]}
+        if diff:
+            updates.append((row, planned, diff, current.status))
+        else:
+            unchanged += 1
+    return creates, updates, unchanged
 
-        if problems and not skip_invalid:
-            raise NumberImportError(sorted(problems, key=lambda p: p.line))
-        bad_lines = {p.line for p in problems}
-        result.problems = sorted(problems, key=lambda p: p.line)
-        result.skipped = len({p.line for p in problems if p.line > 1})
-        creates = [(r, tn) for r, tn in creates if r.line not in bad_lines]
-        updates = [u for u in updates if u[0].line not in bad_lines]
-        result.created, result.updated = len(creates), len(updates)
-        if dry_run:
-            transaction.set_rollback(True)
-            return result
 
-        now = timezone.now()
-        new_numbers = [tn for _, tn in creates]
-        for start in range(0, len(new_numbers), BATCH * 5):
-            _bulk_insert(new_numbers[start:start + BATCH * 5], returning_ids=True, key="number")
-            if progress:
-                progress("writing", start + len(new_numbers[start:start + BATCH * 5]), len(new_numbers) + len(updates))
-        events = [
-            number_event_build(number=tn, from_status="", to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
-                               reason="Imported", changes={"campaign": tn.campaign_id, "source": tn.source_id, "pool": tn.pool_id})
-            for tn in new_numbers
-        ]
-        changed = [tn for _, tn, _, _ in updates]
-        for tn in changed:
-            tn.updated_at = now
-        for start in range(0, len(changed), BATCH):
-            TrackingNumber.objects.bulk_update(
-                changed[start:start + BATCH],
-                ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "updated_at"],
-            )
-            if progress:
-                progress("writing", len(new_numbers) + start + len(changed[start:start + BATCH]), len(new_numbers) + len(updates))
-        events += [
-            number_event_build(number=tn, from_status=status, to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
-                               reason="Updated by import", changes=diff)
-            for _, tn, diff, status in updates
-        ]
-        _bulk_insert(events)
-    return result
+def _static_caps_check(
+    *, creates: list[_Create], updates: list[_Update], existing: dict[str, TrackingNumber], problems: list[ImportProblem],
+) -> None:
+    """Source static number caps, for the whole file at once (under a lock on the sources concerned)."""
+    adding: dict[int, list[int]] = defaultdict(list)
+    for row, tn in creates:
+        if tn.kind == NumberKind.STATIC and tn.source_id and tn.status != NumberStatus.RELEASED:
+            adding[tn.source_id].append(row.line)
+    for row, tn, _diff, _ in updates:
+        was = existing[row.number]
+        already = was.kind == NumberKind.STATIC and was.source_id == tn.source_id and was.status != NumberStatus.RELEASED
+        if tn.kind == NumberKind.STATIC and tn.source_id and not already and tn.status != NumberStatus.RELEASED:
+            adding[tn.source_id].append(row.line)
+    if adding:
+        _check_caps(adding, problems)
+
+
+def _changes_write(
+    *, creates: list[_Create], updates: list[_Update], actor: AbstractBaseUser | None, actor_label: str, progress: Progress | None,
+) -> None:
+    """Insert the new numbers and update the changed ones in batches, with one history event each."""
+    now = timezone.now()
+    new_numbers = [tn for _, tn in creates]
+    for start in range(0, len(new_numbers), BATCH * 5):
+        _bulk_insert(new_numbers[start:start + BATCH * 5], returning_ids=True, key="number")
+        if progress:
+            progress("writing", start + len(new_numbers[start:start + BATCH * 5]), len(new_numbers) + len(updates))
+    events = [
+        number_event_build(number=tn, from_status="", to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
+                           reason="Imported", changes={"campaign": tn.campaign_id, "source": tn.source_id, "pool": tn.pool_id})
+        for tn in new_numbers
+    ]
+    changed = [tn for _, tn, _, _ in updates]
+    for tn in changed:
+        tn.updated_at = now
+    for start in range(0, len(changed), BATCH):
+        TrackingNumber.objects.bulk_update(
+            changed[start:start + BATCH],
+            ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "updated_at"],
+        )
+        if progress:
+            progress("writing", len(new_numbers) + start + len(changed[start:start + BATCH]), len(new_numbers) + len(updates))
+    events += [
+        number_event_build(number=tn, from_status=status, to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
+                           reason="Updated by import", changes=diff)
+        for _, tn, diff, status in updates
+    ]
+    _bulk_insert(events)
 
 
 def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProblem]) -> TrackingNumber:
