@@ -16,7 +16,12 @@ from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
 
 # The strategy names live in calltrack.strategies, with the campaign model's choices (re-exported here).
-from calltrack.strategies import LEAST_CONNECTED, PRIORITY_WEIGHT, ROUND_ROBIN, SEQUENTIAL, SIMULTANEOUS, STRATEGIES
+from calltrack.strategies import LEAST_CONNECTED as LEAST_CONNECTED
+from calltrack.strategies import PRIORITY_WEIGHT as PRIORITY_WEIGHT
+from calltrack.strategies import ROUND_ROBIN as ROUND_ROBIN
+from calltrack.strategies import SEQUENTIAL as SEQUENTIAL
+from calltrack.strategies import SIMULTANEOUS as SIMULTANEOUS
+from calltrack.strategies import STRATEGIES as STRATEGIES
 
 SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
 

@@ -18,7 +18,7 @@ def number_event_build(
 ) -> NumberEvent:
     """An unsaved event, for callers that write many at once with :func:`number_events_save`."""
     return NumberEvent(
-        tracking_number=number, at=at or timezone.now(), actor=actor if actor and actor.pk else None,
+        tracking_number=number, at=at or timezone.now(), actor=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         actor_label=actor_label[:100], from_status=from_status, to_status=to_status, reason=reason[:500], changes=changes or {},
     )
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 import phonenumbers
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from phonenumbers import PhoneNumberFormat
 
@@ -354,7 +355,7 @@ def _marketing_data(*, record: dict[str, str], line: int, problems: list[ImportP
     if text:
         try:
             loaded = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             problems.append(ImportProblem(line, "marketing_data", f"not valid JSON ({exc.msg})"))
             loaded = {}
         if not isinstance(loaded, dict):
@@ -489,7 +490,7 @@ def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProble
         return tn
     if current is not None:
         if current.pool_id and (pool.pk if pool else None) != current.pool_id:
-            problems.append(ImportProblem(row.line, "pool", f"{row.number} is in pool '{current.pool.key}'; a number leaving a pool is quarantined first (release it)"))
+            problems.append(ImportProblem(row.line, "pool", f"{row.number} is in pool '{current.pool.key if current.pool else current.pool_id}'; a number leaving a pool is quarantined first (release it)"))
             return tn
         if current.status in (NumberStatus.PORTING_OUT, NumberStatus.QUARANTINED) and (pool.pk if pool else None) != current.pool_id:
             problems.append(ImportProblem(row.line, "pool", f"{row.number} is {current.get_status_display().lower()}; it cannot join a pool"))
@@ -520,7 +521,7 @@ def _check_caps(adding: dict[int, list[int]], problems: list[ImportProblem]) -> 
     )
     for source_id, source in capped.items():
         lines = sorted(adding[source_id])
-        room = max(source.static_number_cap - held.get(source_id, 0), 0)
+        room = max((source.static_number_cap or 0) - held.get(source_id, 0), 0)  # only capped sources
         for line in lines[room:]:
             problems.append(ImportProblem(
                 line, "source",
@@ -529,7 +530,9 @@ def _check_caps(adding: dict[int, list[int]], problems: list[ImportProblem]) -> 
             ))
 
 
-def _import_receiving(*, file, update, skip_invalid, dry_run, progress, region) -> ImportResult:
+def _import_receiving(
+    *, file: IO[str], update: bool, skip_invalid: bool, dry_run: bool, progress: Progress | None, region: str,
+) -> ImportResult:
     header, records = _read(file, RECEIVING_COLUMNS)
     result = ImportResult(lines=len(records), dry_run=dry_run)
     problems: list[ImportProblem] = []
@@ -602,20 +605,20 @@ EXPORT_COLUMNS = ("number", "label", "kind", "status", "campaign", "source", "po
                   "number_type", "area_code", "carrier", "carrier_id", "quarantined_until")
 
 
-def numbers_export(*, out: IO[str], numbers=None, include_released: bool = False) -> int:
+def numbers_export(*, out: IO[str], numbers: QuerySet[TrackingNumber] | None = None, include_released: bool = False) -> int:
     """Write tracking numbers with their assignments as CSV (the file ``numbers_import --update`` reads). Returns the count."""
     qs = numbers if numbers is not None else TrackingNumber.objects.all()
     if not include_released:
         qs = qs.exclude(status=NumberStatus.RELEASED)
-    qs = qs.order_by("number").values_list(
+    rows = qs.order_by("number").values_list(
         "number", "label", "kind", "status", "campaign__campaign_id", "source__source_id", "pool__key", "failsafe_number",
         "marketing_data", "number_type", "area_code", "carrier", "carrier_id", "quarantined_until",
     )
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
-    for row in qs.iterator(chunk_size=5000):
-        row = list(row)
+    for values in rows.iterator(chunk_size=5000):
+        row = list(values)
         row[8] = json.dumps(row[8], sort_keys=True) if row[8] else ""
         row[13] = row[13].isoformat() if row[13] else ""
         writer.writerow(["" if v is None else v for v in row])
@@ -623,7 +626,9 @@ def numbers_export(*, out: IO[str], numbers=None, include_released: bool = False
     return count
 
 
-def _number_cell(record: dict, line: int, seen: dict[str, int], problems: list, parse) -> tuple | None:
+def _number_cell(
+    record: dict[str, str], line: int, seen: dict[str, int], problems: list[ImportProblem], parse: Callable[[str], tuple[str, ...]],
+) -> tuple[str, ...] | None:
     """Parse a line's ``number`` cell with ``parse`` (returning a tuple whose first item is the E.164).
 
     Returns None, with the problem recorded, when the number is bad or already appeared in the file.

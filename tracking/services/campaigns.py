@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,7 +13,7 @@ from tracking.models import Campaign, CampaignHandler, ConversionRule, IVROption
 from tracking.services.campaign_config import campaign_config_touch
 
 # The rows a campaign's admin page edits inline; routing caches the first, second and fourth with the campaign.
-CampaignPart = CampaignHandler | IVROption | ConversionRule | Webhook
+CampaignPart = TypeVar("CampaignPart", CampaignHandler, IVROption, ConversionRule, Webhook)
 
 HANDLER_ENTRY_FIELDS = ("handler", "priority", "weight", "enabled", "position")
 
