@@ -47,8 +47,10 @@ test: install-dev
 fuzz: install-dev
 	PYTHON=$(BIN)/python scripts/schemathesis.sh
 
+## Lint (ruff) and type-check (mypy + django-stubs; strict on the routing core and the services, see pyproject.toml).
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -12,7 +12,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, TabularInline
+from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, TabularInline
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.numbers import admin_actions
 from calltrack.numbers.models import (
@@ -31,20 +31,19 @@ from calltrack.numbers.models import (
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
 from calltrack.widgets import PrettyJSONWidget
-from tracking.admin import RoutingConfigAdminMixin
 
 
 @admin.register(ReceivingNumber)
-class ReceivingNumberAdmin(RoutingConfigAdminMixin, ModelAdmin):
+class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    # The services bump the routing configuration of the campaigns dialling the number.
+    write_services = (records.receiving_number_create, records.receiving_number_update, records.receiving_number_delete)
+    service_arg = "receiving_number"
     list_display = ["label", "number", "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
     autocomplete_fields = ["no_answer_forward_to"]
     list_select_related = ["no_answer_forward_to"]
     readonly_fields = ["country", "created_at"]
-
-    def config_scope(self, obj: ReceivingNumber) -> dict[str, list[int]]:
-        return {"receiving_number_ids": [obj.pk]}
 
     fieldsets = [
         (None, {"fields": ["number", "country", "label"]}),

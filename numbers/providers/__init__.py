@@ -13,7 +13,7 @@ CARRIERS = ("local", "twilio")
 
 
 def get_carrier(name: str | None = None) -> Carrier:
-    name = (name or getattr(settings, "CALLTRACK_CARRIER", "local") or "local").lower()
+    name = (name or settings.CALLTRACK_CARRIER or "local").lower()
     if name == "local":
         from calltrack.numbers.providers.local import LocalCarrier
 
@@ -27,6 +27,6 @@ def get_carrier(name: str | None = None) -> Carrier:
 
 def webhook_urls() -> tuple[str, str]:
     """Absolute voice and status URLs the carrier calls (from CALLTRACK_PUBLIC_BASE_URL)."""
-    base = (getattr(settings, "CALLTRACK_PUBLIC_BASE_URL", "") or "http://localhost:8000").rstrip("/")
+    base = (settings.CALLTRACK_PUBLIC_BASE_URL or "http://localhost:8000").rstrip("/")
     # Fixed paths: operators paste them into Twilio too (see calltrack/urls.py).
     return f"{base}/voice/incoming", f"{base}/voice/status"

@@ -44,7 +44,7 @@ def _rr_next(campaign_id: int) -> int:
 
 def _sticky_handler(call: Call) -> int | None:
     return (
-        Call.objects.filter(campaign_id=call.campaign_id, caller_number=call.caller_number, answered_at__isnull=False, handler__isnull=False)
+        Call.objects.filter(campaign_id=call.campaign_id, caller_number=call.caller_number, answered_at__isnull=False, handler__isnull=False)  # type: ignore[misc]  # sticky routing is a campaign setting: campaign_id is set
         .exclude(pk=call.pk).order_by("-started_at").values_list("handler_id", flat=True).first()
     )
 

@@ -18,6 +18,7 @@ webhook's secret (for GET, which has no body, of the full URL).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -25,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -44,7 +45,7 @@ RETRY_STATUSES = frozenset({408, 429})
 MAX_BACKOFF = timedelta(hours=1)
 
 
-def _iso(value) -> str:
+def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
@@ -151,7 +152,7 @@ def webhook_deliveries_queue(*, call: Call, event: str) -> list[WebhookDelivery]
         for hook in hooks:
             request = webhook_render(webhook=hook, call=call, event=event)
             delivery = WebhookDelivery.objects.create(webhook=hook, call=call, event=event, url=request.url, body=request.body)
-            transaction.on_commit(lambda pk=delivery.pk: _queue(pk))
+            transaction.on_commit(functools.partial(_queue, delivery.pk))
             deliveries.append(delivery)
     return deliveries
 
