@@ -179,6 +179,12 @@ CALLTRACK_CARRIER = env.str("CALLTRACK_CARRIER", default="local")
 CALLTRACK_QUARANTINE_DAYS = env.int("CALLTRACK_QUARANTINE_DAYS", default=30)
 CALLTRACK_DNI_RATE_LIMIT_IP = env.str("CALLTRACK_DNI_RATE_LIMIT_IP", default="120/minute")
 CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", default="30/minute")
+# DNI abuse limits: a session younger than this (seconds) is never taken over by the "reuse the oldest" overflow policy
+# (the newcomer gets the fallback number, counted as an overflow); new sessions one IP address may open per pool.
+CALLTRACK_DNI_TAKEOVER_MIN_AGE = env.int("CALLTRACK_DNI_TAKEOVER_MIN_AGE", default=300)
+CALLTRACK_DNI_NEW_SESSIONS_PER_IP = env.str("CALLTRACK_DNI_NEW_SESSIONS_PER_IP", default="30/hour")
+# Overflows in one hour that the pool's admin page (and numbers.selectors.pool_overflow_spikes) flag as a spike.
+CALLTRACK_DNI_OVERFLOW_SPIKE = env.int("CALLTRACK_DNI_OVERFLOW_SPIKE", default=20)
 # How many reverse proxies of ours sit in front of the app (their X-Forwarded-For entries are trusted for client IPs).
 CALLTRACK_PROXY_HOPS = env.int("CALLTRACK_PROXY_HOPS", default=0)
 # Serve the DNI demo landing page at /dni/demo/ (development).
