@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The Makefile's targets are development tools: DEBUG on unless the environment says otherwise (settings default it
+# to off; scripts/schemathesis.sh sets its own production-like values).
+export DEBUG ?= true
 # Two workers by default (the project's machines have 2 cores); PYTEST_ARGS= runs in one process.
 PYTEST_ARGS ?= -n 2
 
