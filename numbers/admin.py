@@ -12,7 +12,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, TabularInline
+from calltrack.admin_base import ChangedFieldsAdminMixin, ModelAdmin, ReadOnlyLogInline, TabularInline, form_changed_fields
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.numbers import admin_actions
 from calltrack.numbers.models import (
@@ -35,7 +35,7 @@ from tracking.admin import RoutingConfigAdminMixin
 
 
 @admin.register(ReceivingNumber)
-class ReceivingNumberAdmin(RoutingConfigAdminMixin, ModelAdmin):
+class ReceivingNumberAdmin(RoutingConfigAdminMixin, ChangedFieldsAdminMixin, ModelAdmin):
     list_display = ["label", "number", "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
@@ -99,7 +99,10 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
         return [path("port-in/", view, name="numbers_trackingnumber_port_in"), *super().get_urls()]
 
     def save_model(self, request, obj, form, change) -> None:
-        records.tracking_number_save(tracking_number=obj, actor=request.user, reason="Edited in the admin" if change else "Added in the admin")
+        records.tracking_number_save(
+            tracking_number=obj, changed=list(form_changed_fields(obj, form)) if change else None, actor=request.user,
+            reason="Edited in the admin" if change else "Added in the admin",
+        )
     fieldsets = [
         (None, {"fields": ["number", "label", "kind", "status", ("number_type", "area_code", "country")]}),
         ("Attribution", {"fields": ["campaign", "source", "pool", "marketing_data"]}),
@@ -150,6 +153,13 @@ class NumberPoolAdmin(ModelAdmin):
         ("Usage", {"fields": ["usage_chart"]}),
         (None, {"fields": ["created_at"]}),
     ]
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Through the pool services; an edit saves only the fields it changed (never the live overflow count)."""
+        if change:
+            records.pool_update(pool=obj, fields=form_changed_fields(obj, form))
+        else:
+            records.pool_save_new(pool=obj)
 
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:
