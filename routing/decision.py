@@ -30,6 +30,8 @@ CLOSED = "closed"
 TAGS = "tag_mismatch"
 CAPPED = "capped"
 NO_NUMBER = "no_number"
+IVR_CHOICE = "ivr_choice"  # the caller's IVR key sent the call straight to another handler
+ATTEMPT_RULE = "attempt_rule"  # the campaign's attempt rule allows one handler per call
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class HandlerOption:
     priority: int = 1
     weight: int = 1
     position: int = 0
-    enabled: bool = True
+    enabled: bool = True  # the handler and its place in this campaign are both enabled
+    enabled_in_campaign: bool = True  # its place in this campaign is enabled (False: disabled here only)
     timezone: str = "America/New_York"
     always_open: bool = True
     business_hours: Mapping[str, list[str]] = field(default_factory=dict)
@@ -169,8 +172,12 @@ def cap_reached(option: HandlerOption, load: HandlerLoad) -> str:
 
 def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, *, campaign_enabled: bool = True) -> Skip | None:
     """Why ``option`` cannot take this call now (None: it can)."""
-    if not campaign_enabled or not option.enabled:
-        return Skip(option.id, option.name, DISABLED, "campaign disabled" if not campaign_enabled else "handler disabled")
+    if not campaign_enabled:
+        return Skip(option.id, option.name, DISABLED, "campaign disabled")
+    if not option.enabled_in_campaign:
+        return Skip(option.id, option.name, DISABLED, "disabled in this campaign")
+    if not option.enabled:
+        return Skip(option.id, option.name, DISABLED, "handler disabled")
     if not option.number:
         return Skip(option.id, option.name, NO_NUMBER, "no receiving number")
     try:
@@ -216,7 +223,7 @@ def order(
     """The dial steps for ``eligible`` handlers under ``strategy``.
 
     - priority_weight: lower priority number first; inside a priority a weighted random order; one per step.
-    - round_robin: the campaign's list (position order) rotated by ``rr_position``; eligible ones in that order.
+    - round_robin: the eligible handlers in list (position) order, rotated by ``rr_position``.
     - sequential: the list's order, from the top, every call.
     - simultaneous: steps of up to 10 handlers rung at once, in priority then list order.
     - least_connected: fewest calls in progress first; ties by priority then list order.
@@ -228,12 +235,13 @@ def order(
             ordered.extend(_weighted_order(group, rng))
         return [[o] for o in ordered]
     if strategy == ROUND_ROBIN:
-        ring = sorted(all_options, key=lambda o: (o.position, o.id))
+        # The ring is the handlers that can take this call: a disabled, closed, capped or non-matching handler
+        # would otherwise hand its turn to its neighbour (one of three disabled: 2 and 4 calls, not 3 and 3).
+        ring = sorted(eligible, key=lambda o: (o.position, o.id))
         if not ring:
             return []
         start = rr_position % len(ring)
-        wanted = {o.id for o in eligible}
-        return [[o] for o in ring[start:] + ring[:start] if o.id in wanted]
+        return [[o] for o in ring[start:] + ring[:start]]
     if strategy == SEQUENTIAL:
         return [[o] for o in sorted(eligible, key=lambda o: (o.position, o.id))]
     if strategy == SIMULTANEOUS:
@@ -261,14 +269,16 @@ def plan_build(
     Handlers that are disabled, closed now in their own time zone, whose tag criteria the call does not
     match, or whose caps are reached are skipped with the reason. ``sticky_handler_id`` (the handler who
     answered this caller last) goes first when it is eligible. ``only_handler_id`` (an IVR key that goes
-    straight to a handler) limits the plan to that handler.
+    straight to a handler) limits the plan to that handler; every other handler is reported skipped, with
+    its own reason when it could not have taken the call anyway, else the IVR choice.
     """
-    if only_handler_id is not None:
-        options = [o for o in options if o.id == only_handler_id]
     eligible: list[HandlerOption] = []
     skipped: list[Skip] = []
+    chosen = next((o.name for o in options if o.id == only_handler_id), "") if only_handler_id is not None else ""
     for option in options:
         skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled)
+        if skip is None and only_handler_id is not None and option.id != only_handler_id:
+            skip = Skip(option.id, option.name, IVR_CHOICE, f"the caller's key chose {chosen or 'another handler'}")
         if skip is None:
             eligible.append(option)
         else:

@@ -36,7 +36,7 @@ def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
                 receiving_number_id=r["handler__receiving_number_id"], send_digits=send_digits,
                 priority=r["priority"] if r["priority"] is not None else r["handler__priority"],
                 weight=r["weight"] if r["weight"] is not None else r["handler__weight"],
-                position=r["position"], enabled=bool(r["enabled"] and r["handler__enabled"]),
+                position=r["position"], enabled=bool(r["enabled"] and r["handler__enabled"]), enabled_in_campaign=bool(r["enabled"]),
                 timezone=r["handler__timezone"], always_open=r["handler__always_open"],
                 business_hours=r["handler__business_hours"] or {}, tag_criteria=tuple(r["handler__tag_criteria"] or ()),
                 ring_timeout=r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
