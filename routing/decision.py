@@ -111,6 +111,7 @@ class DialPlan:
     steps: list[list[int]]
     skipped: list[Skip]
     sticky_handler_id: int | None = None
+    one_handler_per_call: bool = False  # an attempt rule: once one handler was dialled, the plan ends
 
     @property
     def handler_ids(self) -> list[int]:
@@ -122,6 +123,7 @@ class DialPlan:
             "steps": self.steps,
             "skipped": [asdict(s) for s in self.skipped],
             "sticky_handler": self.sticky_handler_id,
+            "one_handler_per_call": self.one_handler_per_call,
         }
 
 
@@ -262,6 +264,7 @@ def plan_build(
     rr_position: int = 0,
     sticky_handler_id: int | None = None,
     only_handler_id: int | None = None,
+    one_handler_per_call: bool = False,
     rng: random.Random | None = None,
 ) -> DialPlan:
     """Decide the dial plan for one call.
@@ -271,6 +274,11 @@ def plan_build(
     answered this caller last) goes first when it is eligible. ``only_handler_id`` (an IVR key that goes
     straight to a handler) limits the plan to that handler; every other handler is reported skipped, with
     its own reason when it could not have taken the call anyway, else the IVR choice.
+
+    ``one_handler_per_call`` (the campaign has an "attempt" conversion rule: dialling a handler sells the call)
+    makes every step one handler, even when ringing several at once; the plan's steps are then the handlers
+    to try in order while none could be dialled (full under its lock), and the first one dialled ends the
+    plan (``attempt_rule_done``).
     """
     eligible: list[HandlerOption] = []
     skipped: list[Skip] = []
@@ -289,12 +297,28 @@ def plan_build(
         sticky = sticky_handler_id
         rest = [[o for o in step if o.id != sticky] for step in steps]
         steps = [[next(o for o in eligible if o.id == sticky)]] + [s for s in rest if s]
+    if one_handler_per_call:
+        steps = [[o] for step in steps for o in step]
     return DialPlan(
         strategy=strategy,
         steps=[[o.id for o in step] for step in steps],
         skipped=skipped,
         sticky_handler_id=sticky,
+        one_handler_per_call=one_handler_per_call,
     )
+
+
+def attempt_rule_done(decision: Mapping[str, Any], *, plan_index: int) -> list[Skip]:
+    """When the call's plan is bound by an attempt rule and a handler was dialled already: the handlers of the
+    plan's remaining steps, skipped for that reason (their names from the decision's options). Else []."""
+    if not decision.get("one_handler_per_call") or not decision.get("dials"):
+        return []
+    options = decision.get("options", {})
+    rest = [h for step in decision.get("steps", [])[plan_index:] for h in step]
+    return [
+        Skip(h, options.get(str(h), {}).get("name", str(h)), ATTEMPT_RULE, "the campaign's attempt rule dials one handler per call")
+        for h in rest
+    ]
 
 
 # --- After the plan: no-answer routing and the fallback chain -------------------------------------------

@@ -395,7 +395,12 @@ class CollaboratorAdmin(ModelAdmin):
 
 
 @admin.register(ConversionRule)
-class ConversionRuleAdmin(ModelAdmin):
+class ConversionRuleAdmin(RoutingConfigAdminMixin, ModelAdmin):
+    """An "attempt" rule changes routing (one handler per call): its campaign reloads its configuration."""
+
+    def config_scope(self, obj: ConversionRule) -> dict[str, list[int]]:
+        return {"campaign_ids": [obj.campaign_id]}
+
     list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]
