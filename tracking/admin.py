@@ -379,7 +379,17 @@ class CollaboratorAdmin(ModelAdmin):
 
 
 @admin.register(ConversionRule)
-class ConversionRuleAdmin(ModelAdmin):
+class ConversionRuleAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    """An "attempt" rule changes routing (one handler per call): saved through the campaign-part services, so
+    its campaign reloads its configuration."""
+
+    write_services = (
+        lambda *, fields: campaign_services.campaign_part_save(part=ConversionRule(), fields=fields),
+        campaign_services.campaign_part_save,
+        campaign_services.campaign_part_delete,
+    )
+    service_arg = "part"
+
     list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]
