@@ -7,7 +7,7 @@ services never know which carrier is behind it. Every failure is a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,11 +48,28 @@ class PortStatusResult:
     numbers: list[str] = field(default_factory=list)
 
 
+class ClosingChunks:
+    """Chunks of a body that hold a file or connection open: ``close()`` (which Django calls when the response
+    ends, read or not) releases it."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self._chunks, self._close = chunks, close
+
+    def __iter__(self) -> ClosingChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._close()
+
+
 @dataclass
 class RecordingAudio:
-    """A call recording's audio, read in chunks (``chunks`` closes what it opened when exhausted or closed)."""
+    """A call recording's audio, read in chunks (close ``chunks`` when done, e.g. through StreamingHttpResponse)."""
 
-    chunks: Iterator[bytes]
+    chunks: ClosingChunks
     content_type: str
     size: int | None = None
 

@@ -20,7 +20,6 @@ import random
 import re
 import secrets
 import wave
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,7 +32,14 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import LocalCarrierNumber
-from calltrack.numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber, RecordingAudio
+from calltrack.numbers.providers.base import (
+    AvailableNumber,
+    CarrierError,
+    ClosingChunks,
+    PortStatusResult,
+    PurchasedNumber,
+    RecordingAudio,
+)
 
 # Recordings of the local carrier: a WAV file per recording in Django's default storage (MEDIA_ROOT), and a
 # recording URL in Twilio's shape on a reserved domain (never fetched: calltrack streams the file itself).
@@ -283,15 +289,7 @@ class LocalCarrier:
             raise CarrierError(f"The local carrier has no recording {recording_sid}.", code="not_found")
         size = default_storage.size(name)
         handle = default_storage.open(name, "rb")
-
-        def chunks() -> Iterator[bytes]:
-            try:
-                while block := handle.read(64 * 1024):
-                    yield block
-            finally:
-                handle.close()
-
-        return RecordingAudio(chunks=chunks(), content_type="audio/wav", size=size)
+        return RecordingAudio(chunks=ClosingChunks(iter(lambda: handle.read(64 * 1024), b""), handle.close), content_type="audio/wav", size=size)
 
     def recording_delete(self, *, recording_sid: str) -> None:
         default_storage.delete(_recording_name(recording_sid))  # a missing file is no error

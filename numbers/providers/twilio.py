@@ -17,7 +17,6 @@ requests instead of sending them; nothing here touches the network on its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -27,7 +26,14 @@ from twilio.http import HttpClient
 from twilio.rest import Client
 from twilio.rest.numbers.v1.porting_port_in import PortingPortInList
 
-from calltrack.numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber, RecordingAudio
+from calltrack.numbers.providers.base import (
+    AvailableNumber,
+    CarrierError,
+    ClosingChunks,
+    PortStatusResult,
+    PurchasedNumber,
+    RecordingAudio,
+)
 
 # https://www.twilio.com/docs/api/errors
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -231,13 +237,7 @@ class TwilioCarrier:
             raise CarrierError(f"Twilio answered {response.status_code} for recording {recording_sid}.", code="failed")
         size = response.headers.get("Content-Length")
 
-        def chunks() -> Iterator[bytes]:
-            try:
-                yield from response.iter_content(64 * 1024)
-            finally:
-                response.close()
-
-        return RecordingAudio(chunks=chunks(), content_type="audio/mpeg", size=int(size) if size and size.isdigit() else None)
+        return RecordingAudio(chunks=ClosingChunks(response.iter_content(64 * 1024), response.close), content_type="audio/mpeg", size=int(size) if size and size.isdigit() else None)
 
     def recording_delete(self, *, recording_sid: str) -> None:
         try:
