@@ -248,6 +248,7 @@ class WebhookEvent(models.TextChoices):
     CALL_ANSWERED = "call.answered", "Call answered"
     CALL_COMPLETED = "call.completed", "Call completed"
     CALL_CONVERTED = "call.converted", "Call converted"
+    CALL_RECORDED = "call.recorded", "Call recording ready"
 
 
 class WebhookMethod(models.TextChoices):

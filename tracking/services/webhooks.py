@@ -37,6 +37,7 @@ from django_q.tasks import async_task
 from calltrack import outbound
 from tracking import webhook_templates
 from tracking.models import Call, DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookMethod
+from tracking.services.recordings import call_recording_stream_url
 
 DELIVER_TASK = "tracking.tasks.webhook_deliver"
 SIGNATURE_HEADER = "X-Calltrack-Signature"
@@ -79,7 +80,7 @@ def webhook_values(*, call: Call, event: str) -> dict[str, str]:
         "ended_at": _iso(call.ended_at),
         "duration": str(call.duration),
         "talk_time": str(call.talk_time),
-        "recording_url": call.recording_url,
+        "recording_url": call_recording_stream_url(call),
         "converted": "true" if call.converted else "false",
         "conversion_status": call.conversion_status,
         "conversion_reason": call.conversion_reason,
