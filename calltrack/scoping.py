@@ -65,6 +65,22 @@ def visible_calls(qs: QuerySet, scope: Scope) -> QuerySet:
     return qs
 
 
+def visible_recordings(qs: QuerySet, scope: Scope) -> QuerySet:
+    """The calls whose recording a user may play: a collaborator, those of the calls it sees (a source hears
+    the calls it sent, a handler the calls it took); staff, every call, given the ``tracking.listen_recording``
+    permission (checked by the views)."""
+    return visible_calls(qs, scope)
+
+
+def can_play_recordings(user: Any) -> bool:
+    """Whether ``user`` may play call recordings at all (which ones: :func:`visible_recordings`)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if scope_for(user).is_collaborator:
+        return True
+    return bool(user.is_staff and user.has_perms(["tracking.view_call", "tracking.listen_recording"]))
+
+
 def visible_attempts(qs: QuerySet, scope: Scope) -> QuerySet:
     """Handler collaborators see only their own legs; source collaborators see none (they name other handlers)."""
     if scope.source_id is not None:

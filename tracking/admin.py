@@ -8,12 +8,14 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from calltrack import charts
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
+from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
 from tracking import call_tags, selectors
 from tracking.models import (
@@ -275,6 +277,13 @@ def _resend(modeladmin, request, deliveries) -> None:
         modeladmin.message_user(request, f"{refused} deliveries are still being tried and were left alone.", messages.WARNING)
 
 
+def recording_player_html(call: Call) -> str:
+    """An ``<audio>`` player of ``call``'s recording, streamed by ``GET /api/v1/calls/<id>/recording/`` (which
+    checks the viewer's permission and scope), or why there is none. Safe to place on any admin page of the call
+    (``{% include "tracking/recording_player.html" with call=call %}`` does the same in a template)."""
+    return render_to_string("tracking/recording_player.html", {"call": call})
+
+
 class CallTagFilter(admin.SimpleListFilter):
     """Calls by tag: a name (calls that have it), then its values. Choices come from the latest calls; any
     ``?tag=name:value`` works (custom parameters from landing pages arrive as tags)."""
@@ -311,13 +320,14 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     show_full_result_count = False
     inlines = [CallAttemptInline, CallEventInline, WebhookDeliveryInline]
     actions = ["resend_failed_webhooks", "convert_by_postback", "export_csv"]
-    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline", "caller_data"]
+    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline", "recording_player", "caller_data"]
     fieldsets = [
         (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
         ("Routing timeline", {"fields": ["timeline"]}),
         ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
         ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
         ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "caller_data", "marketing_data", "tags"]}),
+        ("Recording", {"fields": ["recording_player", "recording_status", "recording_duration", "recording_sid"]}),
         ("Routing", {"fields": ["decision", "plan_index", "fallback_step", "used_failsafe", "recording_url", "voicemail_url"]}),
         ("Value", {"fields": ["conversion_status", "converted", "converted_at", "conversion_reason", "revenue", "payout", "payout_reason", "margin"]}),
         ("Conversion sides", {"fields": ["revenue_converted", "payout_converted", "conversion_evaluated_at"]}),
@@ -361,6 +371,19 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     @admin.display(description="timeline")
     def timeline(self, obj: Call):
         return call_timeline(obj)
+
+    @admin.display(description="recording")
+    def recording_player(self, obj: Call):
+        """The recording's player (template tracking/recording_player.html), streamed through calltrack."""
+        return recording_player_html(obj)
+
+    def get_fieldsets(self, request, obj=None):
+        # Who may not play recordings does not see the player, nor the recording's carrier URL and SID.
+        fieldsets = super().get_fieldsets(request, obj)
+        if can_play_recordings(request.user):
+            return fieldsets
+        hidden = {"recording_player", "recording_url", "recording_sid"}
+        return [(title, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for title, opts in fieldsets]
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
@@ -422,7 +445,17 @@ class CollaboratorAdmin(ModelAdmin):
 
 
 @admin.register(ConversionRule)
-class ConversionRuleAdmin(ModelAdmin):
+class ConversionRuleAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    """An "attempt" rule changes routing (one handler per call): saved through the campaign-part services, so
+    its campaign reloads its configuration."""
+
+    write_services = (
+        lambda *, fields: campaign_services.campaign_part_save(part=ConversionRule(), fields=fields),
+        campaign_services.campaign_part_save,
+        campaign_services.campaign_part_delete,
+    )
+    service_arg = "part"
+
     list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]

@@ -61,13 +61,13 @@ def parameter_value(*, rule: ParameterRule, value: str) -> str | None:
     return text
 
 
-def custom_parameters_accept(*, pool: NumberPool, sent: Mapping[str, str]) -> dict[str, str]:
+def custom_parameters_accept(*, pool_id: int, sent: Mapping[str, str]) -> dict[str, str]:
     """The declared parameters of ``sent`` whose value fits, normalised; every other name sent is dropped and
     counted on the pool (one conditional UPDATE, only when something was dropped). Reads the pool's
     declarations once per call (one query, only when something was sent)."""
     if not sent:
         return {}
-    rules = pool_parameter_rules(pool_id=pool.pk)
+    rules = pool_parameter_rules(pool_id=pool_id)
     accepted: dict[str, str] = {}
     for name, value in sent.items():
         rule = rules.get(name)
@@ -76,5 +76,5 @@ def custom_parameters_accept(*, pool: NumberPool, sent: Mapping[str, str]) -> di
             accepted[name] = kept
     dropped = len(sent) - len(accepted)
     if dropped:
-        NumberPool.objects.filter(pk=pool.pk).update(dropped_parameter_count=F("dropped_parameter_count") + dropped)
+        NumberPool.objects.filter(pk=pool_id).update(dropped_parameter_count=F("dropped_parameter_count") + dropped)
     return accepted

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
-from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
+from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save
 from tracking.models import Campaign, Source
@@ -149,7 +149,9 @@ def numbers_buy(
         failure = ""
         for available in offered:
             try:
-                purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url)
+                failsafe = (known[available.number].failsafe_number if available.number in known else "") or campaign.failsafe_number
+                purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url,
+                                        fallback_url=fallback_url(failsafe))
             except CarrierError as exc:
                 failure = str(exc)
                 break
@@ -171,6 +173,32 @@ def numbers_buy(
     if failure:
         raise NumberError(f"Bought {len(bought)} of {count} numbers; then the carrier refused: {failure}")
     return bought
+
+
+# --- webhooks and voice fallback at the carrier ------------------------------------------------------------------
+
+
+def tracking_number_failsafe(tracking_number: TrackingNumber) -> str:
+    """The fail-safe a number's voice fallback URL dials: its own, else its campaign's (or its pool's campaign's);
+    '' leaves CALLTRACK_FAILSAFE_NUMBER to the fallback view."""
+    campaign = tracking_number.campaign or (tracking_number.pool.campaign if tracking_number.pool_id else None)
+    return tracking_number.failsafe_number or (campaign.failsafe_number if campaign else "")
+
+
+def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | None = None) -> list[tuple[str, str]]:
+    """Point each number's voice URL, status callback and voice fallback URL (with its current fail-safe) at
+    calltrack, at the carrier. Run it after changing a fail-safe or CALLTRACK_PUBLIC_BASE_URL (``manage.py
+    numbers_configure``). Idempotent; writes nothing here. Returns the (number, reason) pairs the carrier refused."""
+    carrier = carrier or get_carrier()
+    voice_url, status_url = webhook_urls()
+    failed: list[tuple[str, str]] = []
+    for tn in numbers:
+        try:
+            carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url,
+                              fallback_url=fallback_url(tracking_number_failsafe(tn)))
+        except CarrierError as exc:
+            failed.append((tn.number, str(exc)))
+    return failed
 
 
 # --- quarantine and release ---------------------------------------------------------------------------------------

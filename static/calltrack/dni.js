@@ -169,7 +169,7 @@
       e.number = r.number;
       if (e === state.entries[0]) { state.sessionId = r.session_id; state.number = r.number; }
       if (r.number && r.national) swap(e, r);
-      beat(e, r.expires_at);
+      if (r.session_id) beat(e, r.expires_at);  // no session (the pool's fallback number): nothing to keep alive
     });
   }
 

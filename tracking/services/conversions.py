@@ -376,7 +376,8 @@ def _announce(call: Call, newly: list[SideOutcome], source: str) -> None:
     sides = [o.side for o in newly]
     call_lifecycle_notify(
         call=call, event="call.converted",
-        message=f"converted ({', '.join(sides)}): " + "; ".join(o.reason for o in newly),
+        # Both sides decided by one rule give one reason: said once.
+        message=f"converted ({', '.join(sides)}): " + "; ".join(dict.fromkeys(o.reason for o in newly)),
         data={"sides": sides, "source": source, "revenue": str(call.revenue), "payout": str(call.payout)},
     )
 
