@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from tracking.models import Call
 
@@ -39,7 +40,8 @@ def calls_with_tag(queryset: QuerySet[Call], *, name: str, value: str | None) ->
     """Calls having tag ``name`` (any value), or with exactly ``value``."""
     if value is None:
         return queryset.filter(tags__has_key=name)
-    return queryset.filter(**{f"tags__{name}": value})
+    # An explicit key transform: a tag named like a lookup ("contains", "exact") is still just a key.
+    return queryset.alias(_tag_value=KeyTransform(name, "tags")).filter(_tag_value=value)
 
 
 def recent_tag_values(*, queryset: QuerySet[Call], name: str | None = None, sample: int = 500) -> list[str]:

@@ -41,7 +41,7 @@ def pool():
 def assign(client, custom, **extra):
     body = {"pool": "main", "visitor_id": "v-0123456789", "page_url": "https://www.acme.example/?utm_source=google",
             "params": {"utm_source": "google"}, "custom": custom, **extra}
-    return client.post(ASSIGN, data=json.dumps(body), content_type="text/plain")
+    return client.post(ASSIGN, data=json.dumps(body), content_type="text/plain", HTTP_ORIGIN="http://testserver")
 
 
 def dropped(pool) -> int:
@@ -93,7 +93,7 @@ def test_a_malformed_custom_object_is_a_400_naming_the_field(client, pool, custo
 
 def test_a_lone_surrogate_in_a_custom_value_is_a_400(client, pool):
     body = '{"pool": "main", "visitor_id": "v-0123456789", "custom": {"plan": "\\ud800"}}'
-    response = client.post(ASSIGN, data=body, content_type="text/plain")
+    response = client.post(ASSIGN, data=body, content_type="text/plain", HTTP_ORIGIN="http://testserver")
     assert response.status_code == 400
     assert response.json()["field"] == "custom.plan"
 

@@ -41,7 +41,7 @@ def setup():
 def visit_and_call(client, twilio, custom, sid="CA" + "1" * 32):
     body = {"pool": "quotes", "visitor_id": "v-custom-0001", "page_url": "https://quotes.example/?utm_source=bing",
             "params": {"utm_source": "bing"}, "custom": custom}
-    answer = client.post("/dni/v1/assign", data=json.dumps(body), content_type="text/plain")
+    answer = client.post("/dni/v1/assign", data=json.dumps(body), content_type="text/plain", HTTP_ORIGIN="http://testserver")
     assert answer.status_code == 200, answer.content
     response = twilio.post("/voice/incoming", {"CallSid": sid, "From": "+13035550142", "To": answer.json()["number"]})
     assert response.status_code == 200
@@ -94,6 +94,9 @@ def test_the_api_filters_calls_by_tag_and_refuses_a_bad_tag_filter(admin_client,
     assert found.status_code == 200
     assert [c["call_sid"] for c in found.json()["results"]] == [call.call_sid]
     assert len(admin_client.get("/api/v1/calls/", {"tag": "plan"}).json()["results"]) == 2
+    # Tags named like a lookup are keys like any other.
+    assert admin_client.get("/api/v1/calls/", {"tag": "contains:gold"}).json()["results"] == []
+    assert admin_client.get("/api/v1/calls/", {"tag": "exact"}).json()["results"] == []
     for bad in ("bad name", "plan:go\x00ld", "x" * 65):
         response = admin_client.get("/api/v1/calls/", {"tag": bad})
         assert response.status_code == 400, bad
