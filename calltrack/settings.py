@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After CommonMiddleware, so it sees the rendered admin page (CALLTRACK_NOMENCLATURE=performance only).
+    "calltrack.nomenclature.AdminWordsMiddleware",
     # Last, as django-axes asks: locks out repeated failed logins (admin and API session logins).
     "axes.middleware.AxesMiddleware",
 ]
@@ -186,6 +188,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The default hook, then the descriptions in the chosen words (CALLTRACK_NOMENCLATURE).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "calltrack.nomenclature.schema_words"],
 }
 
 # --- django-q2: the Django ORM is the broker by default (nothing else to run); Q_REDIS_URL switches to Redis ---

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -15,7 +17,7 @@ from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdm
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
-from tracking import selectors
+from tracking import call_tags, selectors
 from tracking.models import (
     Call,
     CallAttempt,
@@ -282,23 +284,49 @@ def recording_player_html(call: Call) -> str:
     return render_to_string("tracking/recording_player.html", {"call": call})
 
 
+class CallTagFilter(admin.SimpleListFilter):
+    """Calls by tag: a name (calls that have it), then its values. Choices come from the latest calls; any
+    ``?tag=name:value`` works (custom parameters from landing pages arrive as tags)."""
+
+    title = "tag (custom parameters, IVR, marketing)"
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        spec = self.value() or ""
+        base = model_admin.get_queryset(request)
+        names = [(n, n) for n in call_tags.recent_tag_values(queryset=base)]
+        if spec:
+            name = spec.partition(":")[0]
+            names += [(f"{name}:{v}", f"{name} = {v}") for v in call_tags.recent_tag_values(queryset=base, name=name)[:50]]
+        return names
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            name, value = call_tags.tag_filter_parse(self.value())
+        except call_tags.BadTagFilter as exc:
+            raise IncorrectLookupParameters(str(exc))
+        return call_tags.calls_with_tag(queryset, name=name, value=value)
+
+
 @admin.register(Call)
 class CallAdmin(CallCollaboratorScope, ModelAdmin):
     list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
-    list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source"]
+    list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source", CallTagFilter]
     search_fields = ["call_sid", "caller_number", "called_number", "visitor_id"]
     list_select_related = ["campaign", "source", "handler"]
     date_hierarchy = "started_at"
     show_full_result_count = False
     inlines = [CallAttemptInline, CallEventInline, WebhookDeliveryInline]
-    actions = ["resend_failed_webhooks", "convert_by_postback"]
-    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline", "recording_player"]
+    actions = ["resend_failed_webhooks", "convert_by_postback", "export_csv"]
+    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline", "recording_player", "caller_data"]
     fieldsets = [
         (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
         ("Routing timeline", {"fields": ["timeline"]}),
         ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
         ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
-        ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "marketing_data", "tags"]}),
+        ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "caller_data", "marketing_data", "tags"]}),
         ("Recording", {"fields": ["recording_player", "recording_status", "recording_duration", "recording_sid"]}),
         ("Routing", {"fields": ["decision", "plan_index", "fallback_step", "used_failsafe", "recording_url", "voicemail_url"]}),
         ("Value", {"fields": ["conversion_status", "converted", "converted_at", "conversion_reason", "revenue", "payout", "payout_reason", "margin"]}),
@@ -318,8 +346,23 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             except conversion_services.ConversionRefused as exc:
                 self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
 
+    @admin.action(description="Export the selected calls as CSV (with a column per tag)")
+    def export_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="calls.csv"'
+        call_tags.calls_export(out=response, calls=queryset.select_related("campaign", "source", "handler").order_by("-started_at"))
+        return response
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="caller data (marketing and custom parameters)")
+    def caller_data(self, obj: Call):
+        data = obj.marketing_data if isinstance(obj.marketing_data, dict) else {}
+        if not data:
+            return "-"
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in sorted(data.items())))
+        return format_html('<table class="caller-data">{}</table>', rows)
 
     @admin.display(description="margin")
     def margin(self, obj: Call):

@@ -149,7 +149,7 @@ def numbers_buy(
         failure = ""
         for available in offered:
             try:
-                failsafe = (known[available.number].failsafe_number if available.number in known else "") or campaign.failsafe_number
+                failsafe = (known[available.number].failsafe_number if available.number in known else "") or (campaign.failsafe_number if campaign else "")
                 purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url,
                                         fallback_url=fallback_url(failsafe))
             except CarrierError as exc:

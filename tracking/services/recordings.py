@@ -21,7 +21,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from calltrack.numbers.providers import Carrier, CarrierError, RecordingAudio, get_carrier, webhook_urls
+from calltrack.carriers import Carrier, CarrierError, RecordingAudio, carrier_get, webhook_urls
 from tracking.models import Call, RecordingStatus
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
@@ -84,7 +84,7 @@ def call_recording_record(*, call: Call, recording_sid: str, recording_url: str,
 def recording_carrier(call: Call) -> Carrier:
     """The carrier holding ``call``'s recording (from its URL, see the module's docstring)."""
     host = (urlsplit(call.recording_url).hostname or "").lower()
-    return get_carrier("twilio" if host == "api.twilio.com" else "local")
+    return carrier_get("twilio" if host == "api.twilio.com" else "local")
 
 
 def call_recording_audio(*, call: Call) -> RecordingAudio:
