@@ -6,7 +6,8 @@ import django_filters
 from django.db.models import QuerySet
 
 from calltrack import phone
-from calltrack.api.filters import IdFilter
+from calltrack.api.filters import IdFilter, UtcDateTimeFilter
+from calltrack.scoping import hidden_call_fields, scope_for
 from tracking.models import Call, CallStatus, Campaign, Handler, Source
 
 
@@ -37,10 +38,10 @@ class CampaignFilter(django_filters.FilterSet):
 
 
 class CallFilter(django_filters.FilterSet):
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = UtcDateTimeFilter(
         field_name="started_at", lookup_expr="gte", help_text="Calls started at or after this moment (ISO 8601)."
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = UtcDateTimeFilter(
         field_name="started_at", lookup_expr="lt", help_text="Calls started before this moment (ISO 8601)."
     )
     status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices, help_text="One or more statuses (repeat the parameter).")
@@ -61,6 +62,15 @@ class CallFilter(django_filters.FilterSet):
     @staticmethod
     def _number(value: str) -> str:
         return phone.to_e164_or_none(value) or value.strip()
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        """Filters on what the requester may not see (``?handler=`` for a source collaborator, ``?source=`` and
+        ``?campaign=`` for a handler collaborator) are ignored: they would tell which of its calls match."""
+        hidden = hidden_call_fields(scope_for(getattr(self.request, "user", None)))
+        for name, value in self.form.cleaned_data.items():
+            if name not in hidden:
+                queryset = self.filters[name].filter(queryset, value)
+        return queryset
 
     def filter_caller(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(caller_number=self._number(value))
