@@ -95,6 +95,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent requests (runserver threads, the q cluster) wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    CALLTRACK_PREPARED_STATEMENTS = False  # PostgreSQL only (below)
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     # A persistent connection is checked (SELECT 1) before each request's first query, so a restarted database
@@ -270,3 +271,9 @@ CALLTRACK_OUTBOUND_ALLOW = env.list("CALLTRACK_OUTBOUND_ALLOW", default=[])
 # Number lifecycle: how far back pool autoscaling looks for the peak; how long the simulated carrier takes to port.
 CALLTRACK_AUTOSCALE_WINDOW_MINUTES = env.int("CALLTRACK_AUTOSCALE_WINDOW_MINUTES", default=24 * 60)
 CALLTRACK_LOCAL_PORT_SECONDS = env.int("CALLTRACK_LOCAL_PORT_SECONDS", default=0)
+# Call recordings (tracking/services/recordings.py): days a recording is kept before the daily task deletes it
+# at the carrier and here (0: keep forever). The local carrier's recordings are WAV files under MEDIA_ROOT.
+CALLTRACK_RECORDING_RETENTION_DAYS = env.int("CALLTRACK_RECORDING_RETENTION_DAYS", default=0)
+MEDIA_ROOT = env.path("CALLTRACK_MEDIA_ROOT", default=BASE_DIR / "media")
+# Twilio's voice fallback URL (/voice/fallback) dials the fail-safe number signed into it: see README "Fail-safe".
+CALLTRACK_FALLBACK_URL = env.bool("CALLTRACK_FALLBACK_URL", default=True)

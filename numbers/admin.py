@@ -14,7 +14,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, TabularInline
+from calltrack.admin_base import (
+    ModelAdmin,
+    ReadOnlyLogInline,
+    ServiceWritesAdminMixin,
+    TabularInline,
+    form_changed_fields,
+)
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.numbers import admin_actions
 from calltrack.numbers.models import (
@@ -34,20 +40,19 @@ from calltrack.numbers.selectors import pool_overflow_hours
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
 from calltrack.widgets import PrettyJSONWidget
-from tracking.admin import RoutingConfigAdminMixin
 
 
 @admin.register(ReceivingNumber)
-class ReceivingNumberAdmin(RoutingConfigAdminMixin, ModelAdmin):
+class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    # The services bump the routing configuration of the campaigns dialling the number.
+    write_services = (records.receiving_number_create, records.receiving_number_update, records.receiving_number_delete)
+    service_arg = "receiving_number"
     list_display = ["label", "number", "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
     autocomplete_fields = ["no_answer_forward_to"]
     list_select_related = ["no_answer_forward_to"]
     readonly_fields = ["country", "created_at"]
-
-    def config_scope(self, obj: ReceivingNumber) -> dict[str, list[int]]:
-        return {"receiving_number_ids": [obj.pk]}
 
     fieldsets = [
         (None, {"fields": ["number", "country", "label"]}),
@@ -102,7 +107,10 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
         return [path("port-in/", view, name="numbers_trackingnumber_port_in"), *super().get_urls()]
 
     def save_model(self, request, obj, form, change) -> None:
-        records.tracking_number_save(tracking_number=obj, actor=request.user, reason="Edited in the admin" if change else "Added in the admin")
+        records.tracking_number_save(
+            tracking_number=obj, changed=list(form_changed_fields(obj, form)) if change else None, actor=request.user,
+            reason="Edited in the admin" if change else "Added in the admin",
+        )
     fieldsets = [
         (None, {"fields": ["number", "label", "kind", "status", ("number_type", "area_code", "country")]}),
         ("Attribution", {"fields": ["campaign", "source", "pool", "marketing_data"]}),
@@ -153,6 +161,13 @@ class NumberPoolAdmin(ModelAdmin):
         ("Usage", {"fields": ["usage_chart"]}),
         (None, {"fields": ["created_at"]}),
     ]
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Through the pool services; an edit saves only the fields it changed (never the live overflow count)."""
+        if change:
+            records.pool_update(pool=obj, fields=form_changed_fields(obj, form))
+        else:
+            records.pool_save_new(pool=obj)
 
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:

@@ -324,7 +324,7 @@ def _begin(pool: NumberPool, visitor_id: str | None) -> None:
     if connection.vendor != "postgresql":
         return
     parts, params = [], []
-    if getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False):
+    if settings.CALLTRACK_DNI_ASYNC_COMMIT:
         parts.append("set_config('synchronous_commit', 'off', true)")
     if visitor_id is not None:
         parts.append("pg_advisory_xact_lock(%s)")
@@ -373,7 +373,7 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
         return None, None
     expires_at = now + timedelta(seconds=pool.session_lifetime)
     # In autocommit mode the statement is its own transaction, so set_config(..., true) inside it relaxes only its commit.
-    relax = connection.get_autocommit() and getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False)
+    relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
     with fixed_cursor() as cursor:
         cursor.execute(
             sql,
@@ -463,7 +463,7 @@ def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveS
     if not _client_binding():
         _begin(pool, visitor_id)
         return _fetch_live(_LIVE_SESSION_OF_VISITOR, params)
-    relax = "set_config('synchronous_commit', 'off', true), " if getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False) else ""
+    relax = "set_config('synchronous_commit', 'off', true), " if settings.CALLTRACK_DNI_ASYNC_COMMIT else ""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {relax}pg_advisory_xact_lock(%s); {_LIVE_SESSION_OF_VISITOR}", [_visitor_key(pool, visitor_id), *params])
         cursor.nextset()
@@ -504,7 +504,7 @@ def _pg_open_on_free_number(
             f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s) ORDER BY ",
         )
         pick_params += [pool.pk, visit.visitor_id, now]
-        relax = connection.get_autocommit() and getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False)
+        relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
         prefix = ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + "SELECT pg_advisory_xact_lock(%s); "
         prefix_params = [_visitor_key(pool, visit.visitor_id)]
     sql = prefix + f"""

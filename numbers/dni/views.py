@@ -59,7 +59,7 @@ def client_ip(request: HttpRequest) -> str:
     CALLTRACK_PROXY_HOPS says how many reverse proxies we run in front of the app; entries further
     left were written by the client and are not trusted.
     """
-    hops = getattr(settings, "CALLTRACK_PROXY_HOPS", 0)
+    hops = settings.CALLTRACK_PROXY_HOPS
     if hops:
         forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
         if len(forwarded) >= hops:
@@ -94,7 +94,7 @@ def _preflight(request: HttpRequest) -> HttpResponse:
 
 def _rate_limited(*, scope: str, key: str, setting: str, who: str) -> JsonResponse | None:
     """A 429 answer when ``key`` went past the rate in ``setting`` (counted in the shared cache)."""
-    rate = ratelimit.parse_rate(getattr(settings, setting, ""), setting=setting)
+    rate = ratelimit.parse_rate(getattr(settings, setting), setting=setting)
     verdict = ratelimit.hit(scope=f"dni:{scope}", key=key, rate=rate)
     if verdict.allowed:
         return None
@@ -359,7 +359,7 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
 
 def demo(request: HttpRequest) -> HttpResponse:
     """A landing page using the tag on ``?pool=<key>`` (``demo`` by default); off unless CALLTRACK_DNI_DEMO."""
-    if not getattr(settings, "CALLTRACK_DNI_DEMO", False):
+    if not settings.CALLTRACK_DNI_DEMO:
         raise Http404("The DNI demo page is off (CALLTRACK_DNI_DEMO).")
     key = request.GET.get("pool", "demo")
     if not POOL_KEY.match(key):

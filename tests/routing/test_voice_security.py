@@ -131,12 +131,12 @@ def test_malformed_to_dials_the_failsafe(twilio, settings):
 def test_tracking_number_failsafe_wins_over_the_campaigns(twilio, number, monkeypatch):
     number.failsafe_number = "+13035550166"
     number.save()
-    monkeypatch.setattr("routing.services.config.campaign_options", lambda campaign: 1 / 0)
+    monkeypatch.setattr("routing.services.config._campaign_options_load", lambda campaign: 1 / 0)
     assert failsafe_target(twilio.post("/voice/incoming", {**PARAMS, "To": number.number})) == "+13035550166"
 
 
 def test_an_exception_while_routing_dials_the_campaign_failsafe_and_is_logged_with_the_callsid(twilio, number, monkeypatch, caplog):
-    monkeypatch.setattr("routing.services.config.campaign_options", lambda campaign: 1 / 0)
+    monkeypatch.setattr("routing.services.config._campaign_options_load", lambda campaign: 1 / 0)
     with caplog.at_level(logging.ERROR, logger="calltrack.routing"):
         response = twilio.post("/voice/incoming", {**PARAMS, "To": number.number})
     assert failsafe_target(response) == "+13035550177"

@@ -18,12 +18,13 @@ webhook's secret (for GET, which has no body, of the full URL).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -36,6 +37,7 @@ from django_q.tasks import async_task
 from calltrack import outbound
 from tracking import webhook_templates
 from tracking.models import Call, DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookMethod
+from tracking.services.recordings import call_recording_stream_url
 
 DELIVER_TASK = "tracking.tasks.webhook_deliver"
 SIGNATURE_HEADER = "X-Calltrack-Signature"
@@ -43,7 +45,7 @@ RETRY_STATUSES = frozenset({408, 429})
 MAX_BACKOFF = timedelta(hours=1)
 
 
-def _iso(value) -> str:
+def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
@@ -78,7 +80,7 @@ def webhook_values(*, call: Call, event: str) -> dict[str, str]:
         "ended_at": _iso(call.ended_at),
         "duration": str(call.duration),
         "talk_time": str(call.talk_time),
-        "recording_url": call.recording_url,
+        "recording_url": call_recording_stream_url(call),
         "converted": "true" if call.converted else "false",
         "conversion_status": call.conversion_status,
         "conversion_reason": call.conversion_reason,
@@ -150,7 +152,7 @@ def webhook_deliveries_queue(*, call: Call, event: str) -> list[WebhookDelivery]
         for hook in hooks:
             request = webhook_render(webhook=hook, call=call, event=event)
             delivery = WebhookDelivery.objects.create(webhook=hook, call=call, event=event, url=request.url, body=request.body)
-            transaction.on_commit(lambda pk=delivery.pk: _queue(pk))
+            transaction.on_commit(functools.partial(_queue, delivery.pk))
             deliveries.append(delivery)
     return deliveries
 
