@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -118,6 +118,16 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(name: str, value: str) -> str:
+    """Refuse what no database column can hold: NUL bytes (PostgreSQL) and lone surrogates (not UTF-8)."""
+    if _UNSTORABLE.search(value):
+        raise BadRequest(name, "contains a NUL byte or an invalid character")
+    return value
+
+
 def _string(data: dict[str, Any], name: str, *, max_length: int, required: bool = False) -> str:
     value = data.get(name)
     if value is None or value == "":
@@ -126,7 +136,7 @@ def _string(data: dict[str, Any], name: str, *, max_length: int, required: bool 
         return ""
     if not isinstance(value, str):
         raise BadRequest(name, f"must be a string, not {type(value).__name__}")
-    value = value.strip()
+    value = _storable(name, value).strip()
     if len(value) > max_length:
         raise BadRequest(name, f"is longer than {max_length} characters")
     return value
@@ -174,7 +184,7 @@ def _marketing(data: dict[str, Any]) -> dict[str, str]:
             raise BadRequest(f"params.{key}", f"must be a string, not {type(value).__name__}")
         if len(value) > 500:
             raise BadRequest(f"params.{key}", "is longer than 500 characters")
-        marketing[key] = value.strip()
+        marketing[key] = _storable(f"params.{key}", value).strip()
     return marketing
 
 
@@ -275,6 +285,18 @@ def _assignment_json(assignment: Assignment) -> dict[str, Any]:
 
 
 def _handle(request: HttpRequest, work) -> HttpResponse:
+    try:
+        return _handle_request(request, work)
+    except DatabaseError:
+        # The database is down or overloaded: a JSON answer the tag can read (CORS headers included, for the
+        # caller's origin: nothing of the pool is known), so the page keeps its own number and retries later.
+        logger.exception("DNI %s: database unavailable", request.path)
+        response = _error(503, "Temporarily unavailable; try again shortly.")
+        response["Retry-After"] = "30"
+        return _cors(response, request.headers.get("Origin"))
+
+
+def _handle_request(request: HttpRequest, work) -> HttpResponse:
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _preflight(request)
@@ -350,9 +372,9 @@ def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, vis
 
 def _do_heartbeat(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
     session_id = data.get("session_id")
-    if isinstance(session_id, str) and session_id.isdigit():
+    if isinstance(session_id, str) and session_id.isascii() and session_id.isdigit() and len(session_id) <= 19:
         session_id = int(session_id)
-    if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id <= 0:
+    if not isinstance(session_id, int) or isinstance(session_id, bool) or not 0 < session_id < 2**63:
         raise BadRequest("session_id", "must be the session_id the assign answer gave")
     assignment = session_heartbeat(pool=pool, visitor_id=visitor_id, session_id=session_id)
     if assignment is None:

@@ -18,6 +18,7 @@ from routing.services.common import (
     Links,
     ParamError,
     _store,
+    duration_seconds,
 )
 from routing.services.config import _webhook_events
 from routing.services.plan import _advance
@@ -197,7 +198,7 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
         fresh = fresh.filter(status__in=[s for s, r in _STATUS_RANK.items() if r <= rank])
         fresh.update(status=new, **({"last_sequence": seq} if seq is not None else {}))
         return call
-    duration = int(params.get("CallDuration") or 0) if (params.get("CallDuration") or "").isdigit() else 0
+    duration = duration_seconds(params.get("CallDuration"))
     if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
     _attempts_end(call, at=at)

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
+from calltrack.scoping import HIDDEN_CALL_FIELDS
 from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
 
 
@@ -100,10 +101,7 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     )
 
     hidden_values = {"decision": {}}
-    hidden_from = {
-        "source": ("campaign", "handler", "revenue", "margin", "decision"),
-        "handler": ("campaign", "source", "payout", "margin", "session", "decision"),
-    }
+    hidden_from = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
 
     class Meta:
         model = Call
