@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
 from django.db import transaction
+from unfold import admin as unfold_admin
 
 from calltrack.model_writes import instance_apply_and_save
 
-# The admin classes every calltrack admin builds on: the theme (if any) is chosen here, in one place.
-ModelAdmin = admin.ModelAdmin
-TabularInline = admin.TabularInline
-StackedInline = admin.StackedInline
+# The admin classes every calltrack admin builds on: the theme (django-unfold) is chosen here, in one place.
+ModelAdmin = unfold_admin.ModelAdmin
+TabularInline = unfold_admin.TabularInline
+StackedInline = unfold_admin.StackedInline
 
 
 class ReadOnlyLogInline(TabularInline):

@@ -15,14 +15,15 @@ from typing import Any
 from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
 
-SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
+# The strategy names live in calltrack.strategies, with the campaign model's choices (re-exported here).
+from calltrack.strategies import LEAST_CONNECTED as LEAST_CONNECTED
+from calltrack.strategies import PRIORITY_WEIGHT as PRIORITY_WEIGHT
+from calltrack.strategies import ROUND_ROBIN as ROUND_ROBIN
+from calltrack.strategies import SEQUENTIAL as SEQUENTIAL
+from calltrack.strategies import SIMULTANEOUS as SIMULTANEOUS
+from calltrack.strategies import STRATEGIES as STRATEGIES
 
-PRIORITY_WEIGHT = "priority_weight"
-ROUND_ROBIN = "round_robin"
-SEQUENTIAL = "sequential"
-SIMULTANEOUS = "simultaneous"
-LEAST_CONNECTED = "least_connected"
-STRATEGIES = (PRIORITY_WEIGHT, ROUND_ROBIN, SEQUENTIAL, SIMULTANEOUS, LEAST_CONNECTED)
+SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
 
 # Skip reasons (codes the admin timeline and the tests read).
 DISABLED = "disabled"

@@ -18,7 +18,7 @@ from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, Recei
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_record
 from calltrack.numbers.services.lifecycle import static_cap_check
-from tracking.services.campaign_config import campaign_config_touch
+from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
 
 def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
@@ -34,9 +34,13 @@ def receiving_number_update(*, receiving_number: ReceivingNumber, fields: Mappin
     return receiving_number
 
 
+@transaction.atomic
 def receiving_number_delete(*, receiving_number: ReceivingNumber) -> None:
-    """Delete a receiving number. Refused (ProtectedError) while a handler forwards to it."""
+    """Delete a receiving number. Refused (ProtectedError) while a handler forwards to it; campaigns that
+    dialled it reload their cached routing configuration."""
+    campaign_ids = campaigns_using(receiving_number_ids=[receiving_number.pk])
     receiving_number.delete()
+    campaign_config_touch(campaign_ids=campaign_ids)
 
 
 _WATCHED = ["kind", "campaign_id", "source_id", "pool_id", "label", "marketing_data", "failsafe_number", "forwarding_number", "status"]

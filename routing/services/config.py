@@ -114,7 +114,8 @@ def _webhook_events(call: Call) -> frozenset[str] | None:
         return frozenset()
     if not Call.campaign.is_cached(call):
         return None
-    return campaign_config(call.campaign).webhook_events
+    campaign = call.campaign
+    return campaign_config(campaign).webhook_events if campaign is not None else frozenset()
 
 
 def campaign_config_cache_clear() -> None:

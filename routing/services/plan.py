@@ -45,7 +45,7 @@ def _rr_next(campaign_id: int) -> int:
 
 def _sticky_handler(call: Call) -> int | None:
     return (
-        Call.objects.filter(campaign_id=call.campaign_id, caller_number=call.caller_number, answered_at__isnull=False, handler__isnull=False)
+        Call.objects.filter(campaign_id=call.campaign_id, caller_number=call.caller_number, answered_at__isnull=False, handler__isnull=False)  # type: ignore[misc]  # sticky routing is a campaign setting: campaign_id is set
         .exclude(pk=call.pk).order_by("-started_at").values_list("handler_id", flat=True).first()
     )
 
@@ -195,6 +195,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
         answer = twiml.dial(
             numbers=numbers, action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=timeout,
             caller_id=_caller_id(call), record=bool(campaign and campaign.record_calls), greeting=greeting,
+            recording_callback=_recording_callback(call, links),
         )
         call.handler_id = free[0].id
         _store(call, answer_key, answer, "handler")
@@ -208,6 +209,10 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
 
 def _whisper_url(call: Call, attempt: CallAttempt, links: Links) -> str:
     return links.url("/voice/whisper", attempt=attempt.pk)
+
+
+def _recording_callback(call: Call, links: Links) -> str:
+    return links.url("/voice/recording-status", call=call.pk)
 
 
 def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
@@ -232,7 +237,7 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         answer = twiml.dial(
             numbers=[twiml.DialNumber(step.number, step.send_digits)], action=links.url("/voice/dial-status", call=call.pk, seq=seq),
             timeout=_ring_timeout(step.receiving_number_id), caller_id=_caller_id(call),
-            record=bool(campaign and campaign.record_calls), greeting=greeting,
+            record=bool(campaign and campaign.record_calls), greeting=greeting, recording_callback=_recording_callback(call, links),
         )
         call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
         return _store(call, answer_key, answer, "fallback_step")

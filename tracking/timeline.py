@@ -47,7 +47,7 @@ def call_timeline(call: Call) -> SafeString:
     """The timeline as HTML (a template; everything in it is escaped)."""
     decision = call.decision or {}
     return render_to_string(
-        "routing/call_timeline.html",
+        "tracking/call_timeline.html",
         {
             "rows": call_timeline_rows(call),
             "skips": call_skips(call),
