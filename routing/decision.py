@@ -386,6 +386,51 @@ def tail_build(inputs: FallbackInputs, *, already_dialed: Iterable[str] = ()) ->
     return steps, Terminal("hangup", message)
 
 
+MAX_NO_ANSWER_FORWARDS = 5  # a chain of no-answer forwards ends after this many (and never dials a number twice)
+
+
+@dataclass(frozen=True)
+class NoAnswerSetting:
+    """A dialled receiving number's own no-answer routing: hangup (go on, then its message), forward (its forward
+    number, as a tail step), voicemail (its greeting; the call ends there)."""
+
+    action: str
+    message: str = ""
+    forward: TailStep | None = None
+
+
+def tail_after_no_answer(
+    setting: NoAnswerSetting | None,
+    *,
+    rest: Sequence[TailStep],
+    terminal: Terminal,
+    already_dialed: Iterable[str],
+    forwards: int,
+    campaign_message: str = "",
+) -> tuple[list[TailStep], Terminal]:
+    """A number of the tail (a no-answer forward, a fallback agent) rang out: its own no-answer setting decides
+    what follows, as it does for a handler's number once no handler is left.
+
+    - voicemail: its greeting (else the campaign's) and a recording; nothing else is dialled;
+    - forward: its forward number is dialled next, unless that number was dialled already or ``forwards`` (the
+      no-answer forwards of this call so far) reached ``MAX_NO_ANSWER_FORWARDS``: a loop of forwards ends;
+    - hangup (or a forward that ends): the rest of the fallback chain, then its message when it has one.
+    """
+    steps = list(rest)
+    if setting is None:
+        return steps, terminal
+    if setting.action == "voicemail":
+        return [], Terminal("voicemail", setting.message or campaign_message or "Please leave a message after the beep.")
+    seen = set(already_dialed)
+    target = setting.forward
+    if setting.action == "forward" and target is not None and target.number and target.number not in seen \
+            and forwards < MAX_NO_ANSWER_FORWARDS:
+        return [target, *(s for s in steps if s.number != target.number)], terminal
+    if setting.message and terminal.kind == "hangup":
+        terminal = Terminal("hangup", setting.message)
+    return steps, terminal
+
+
 # --- Prompts -----------------------------------------------------------------------------------------------
 
 
