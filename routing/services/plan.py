@@ -228,13 +228,21 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
     tail = call.decision["tail"]
     index = call.decision.get("tail_index", 0)
     campaign = call.campaign
-    if index < len(tail):
+    while index < len(tail):
         step = dec.TailStep(**tail[index])
-        call.decision["tail_index"] = index + 1
+        index += 1
+        call.decision["tail_index"] = index
+        ring_timeout, handler_id = _line(step.receiving_number_id, campaign_id=call.campaign_id)
+        if handler_id is not None and handler_id != call.handler_id and call.decision.get("one_handler_per_call"):
+            # An attempt rule sold the call to the handler dialled: another handler's line is not dialled.
+            call.decision.setdefault("skipped", []).append({
+                "handler_id": handler_id, "name": step.label, "reason": dec.ATTEMPT_RULE,
+                "detail": f"{step.number} is another handler's line; the campaign's attempt rule dials one handler per call",
+            })
+            continue
         seq = call.decision.get("dials", 0) + 1
         call.decision["dials"] = seq
         kind = AttemptKind.NO_ANSWER_FORWARD if step.kind == "no_answer_forward" else AttemptKind.FALLBACK
-        ring_timeout, handler_id = _line(step.receiving_number_id, campaign_id=call.campaign_id)
         at = timezone.now()
         # A handler's line dialled by the tail is that handler's leg: it holds a slot and counts toward its caps
         # (released and uncounted when it is not answered, like any handler leg).

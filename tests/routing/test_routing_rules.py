@@ -254,3 +254,14 @@ def test_a_handlers_line_reached_by_a_forward_counts_toward_its_caps_and_talk_ti
     flow.dial_result(doc, "completed", "42")
     call = Call.objects.get(call_sid=flow.sid)
     assert (call.handler_id, call.talk_time) == (capped.pk, 42)
+
+
+def test_with_an_attempt_rule_a_no_answer_forward_to_another_handlers_line_is_not_dialled(flow, campaign, assert_valid_twiml):
+    ConversionRule.objects.create(campaign=campaign, kind="attempt", revenue=10)
+    other = HandlerFactory(name="Other buyer")
+    line = ReceivingNumberFactory(no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=other.receiving_number)
+    handler(campaign, receiving_number=line)
+    seen, _ = ring_out(flow, flow.start(), assert_valid_twiml)
+    assert seen == [line.number, campaign.company_phone]
+    skipped = Call.objects.get().decision["skipped"]
+    assert [(s["handler_id"], s["reason"]) for s in skipped] == [(other.pk, "attempt_rule")]
