@@ -56,7 +56,8 @@ def call():
     now = timezone.now()
     Call.objects.filter(pk=call.pk).update(
         handler=handler, status=CallStatus.COMPLETED, answered_at=now, ended_at=now + timedelta(seconds=95), duration=98,
-        talk_time=95, recording_url="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", visitor_id="v-1",
+        talk_time=95, recording_url="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", recording_sid="RE1",
+        recording_status="completed", recording_duration=90, visitor_id="v-1",
         landing_page="https://example.com/roofs", referrer="https://google.com/", conversion_status=ConversionStatus.CONVERTED,
         conversion_reason="connected 95 s (timer 60 s)", revenue=Decimal("40"), payout=Decimal("15"),
         revenue_converted=True, payout_converted=True, converted_at=now,
