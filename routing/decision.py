@@ -33,6 +33,8 @@ CAPPED = "capped"
 NO_NUMBER = "no_number"
 IVR_CHOICE = "ivr_choice"  # the caller's IVR key sent the call straight to another handler
 ATTEMPT_RULE = "attempt_rule"  # the campaign's attempt rule allows one handler per call
+ANSWERED = "answered_before"  # an earlier leg answered: the rest of the plan was not needed
+HUNG_UP = "caller_hung_up"  # the caller hung up before the rest of the plan was dialled
 
 
 @dataclass(frozen=True)
@@ -314,12 +316,14 @@ def attempt_rule_done(decision: Mapping[str, Any], *, plan_index: int) -> list[S
     plan's remaining steps, skipped for that reason (their names from the decision's options). Else []."""
     if not decision.get("one_handler_per_call") or not decision.get("dials"):
         return []
+    return plan_rest(decision, plan_index=plan_index, reason=ATTEMPT_RULE, detail="the campaign's attempt rule dials one handler per call")
+
+
+def plan_rest(decision: Mapping[str, Any], *, plan_index: int, reason: str, detail: str) -> list[Skip]:
+    """The handlers of the plan's steps from ``plan_index`` on (never dialled), skipped for ``reason``."""
     options = decision.get("options", {})
     rest = [h for step in decision.get("steps", [])[plan_index:] for h in step]
-    return [
-        Skip(h, options.get(str(h), {}).get("name", str(h)), ATTEMPT_RULE, "the campaign's attempt rule dials one handler per call")
-        for h in rest
-    ]
+    return [Skip(h, options.get(str(h), {}).get("name", str(h)), reason, detail) for h in rest]
 
 
 # --- After the plan: no-answer routing and the fallback chain -------------------------------------------

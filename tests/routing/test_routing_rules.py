@@ -265,3 +265,22 @@ def test_with_an_attempt_rule_a_no_answer_forward_to_another_handlers_line_is_no
     assert seen == [line.number, campaign.company_phone]
     skipped = Call.objects.get().decision["skipped"]
     assert [(s["handler_id"], s["reason"]) for s in skipped] == [(other.pk, "attempt_rule")]
+
+
+def test_handlers_left_in_the_plan_when_the_call_is_answered_are_explained(flow, campaign, assert_valid_twiml):
+    first = handler(campaign, 1, name="First")
+    handler(campaign, 2, name="Second")
+    handler(campaign, 3, name="Third")
+    doc = flow.dial_result(flow.start(), "no-answer")
+    checked(flow.dial_result(doc, "completed", "30"), assert_valid_twiml)
+    skips = {s["name"]: (s["reason"], s["detail"]) for s in Call.objects.get().decision["skipped"]}
+    assert skips == {"Third": ("answered_before", "Second answered first")}
+    assert first.name not in skips
+
+
+def test_handlers_left_in_the_plan_when_the_caller_hangs_up_are_explained(flow, campaign):
+    handler(campaign, 1, name="First")
+    handler(campaign, 2, name="Second")
+    flow.dial_result(flow.start(), "canceled")
+    skips = {s["name"]: s["reason"] for s in Call.objects.get().decision["skipped"]}
+    assert skips == {"Second": "caller_hung_up"}
