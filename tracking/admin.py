@@ -226,7 +226,10 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
             title=f"Handlers open per hour ({data['tz']})", of=data["handlers"],
         )
         states = format_html_join("", "<li>{}: {}</li>", ((name, ", ".join(s)) for name, s in data["states"].items()))
-        return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
+        if not data["conditions"]:
+            return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
+        others = format_html_join("", "<li>{}: {}</li>", ((name, "; ".join(c)) for name, c in data["conditions"].items()))
+        return format_html("{}<p>Caller states taken:</p><ul>{}</ul><p>Other conditions:</p><ul>{}</ul>", charts.figure(svg), states, others)
 
 
 class CallAttemptInline(ReadOnlyLogInline):

@@ -92,7 +92,7 @@ def tracking_number_save(
                             reason=reason or "Added", changes={"kind": tracking_number.kind})
     else:
         # Only what this edit saved: a column moved by someone else since the edit was loaded is not its change.
-        saved = {TrackingNumber._meta.get_field(name).attname for name in changed}
+        saved = {f.attname for f in TrackingNumber._meta.concrete_fields if f.name in changed or f.attname in changed}
         diff = {f.removesuffix("_id"): [before[f], getattr(tracking_number, f)] for f in _WATCHED
                 if f in saved and before[f] != getattr(tracking_number, f)}
         if diff:
