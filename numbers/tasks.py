@@ -5,7 +5,7 @@ Scheduled by ``manage.py calltrack_schedules`` (see SCHEDULES).
 
 from __future__ import annotations
 
-from calltrack.numbers.services.lifecycle import numbers_release_quarantined
+from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbers_release_quarantined
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
 
@@ -23,6 +23,12 @@ def pools_autoscale_task() -> str:
 def numbers_release_quarantined_task() -> str:
     report = numbers_release_quarantined(actor_label="numbers_release_quarantined task")
     return f"{len(report.released)} released, {len(report.failed)} failed"
+
+
+def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None = None) -> str:
+    """Give the carrier the numbers' new voice fallback URLs after a fail-safe changed (queued on commit)."""
+    failed = numbers_fallback_refresh(number_ids=number_ids, campaign_id=campaign_id)
+    return f"{len(failed)} numbers refused" if failed else "fallback URLs updated"
 
 
 def port_requests_sync_task() -> str:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from calltrack import phone
@@ -198,6 +198,37 @@ def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | N
                               fallback_url=fallback_url(tracking_number_failsafe(tn)))
         except CarrierError as exc:
             failed.append((tn.number, str(exc)))
+    return failed
+
+
+FALLBACK_REFRESH_TASK = "calltrack.numbers.tasks.numbers_fallback_refresh_task"
+
+
+def numbers_fallback_refresh_queue(*, number_ids: Iterable[int] = (), campaign_id: int | None = None) -> None:
+    """After a fail-safe changed (a number's, or a campaign's for its numbers), queue the task that gives Twilio
+    the new voice fallback URLs, once the surrounding transaction commits. Only with the Twilio carrier (the
+    local one never falls back) and CALLTRACK_FALLBACK_URL on."""
+    if settings.CALLTRACK_CARRIER != "twilio" or not settings.CALLTRACK_FALLBACK_URL:
+        return
+    from django_q.tasks import async_task
+
+    ids = sorted(set(number_ids))
+    transaction.on_commit(lambda: async_task(FALLBACK_REFRESH_TASK, ids, campaign_id), robust=True)
+
+
+def numbers_fallback_refresh(*, number_ids: Iterable[int] = (), campaign_id: int | None = None,
+                             carrier: Carrier | None = None) -> list[tuple[str, str]]:
+    """Configure at the carrier the numbers it holds among ``number_ids`` and the campaign's (static and pool
+    numbers), with their current fail-safe. Idempotent. Returns the carrier's refusals."""
+    carrier = carrier or get_carrier()
+    qs = TrackingNumber.objects.select_related("campaign", "pool__campaign").filter(
+        carrier=carrier.name, status__in=[NumberStatus.ACTIVE, NumberStatus.QUARANTINED])
+    wanted = Q(pk__in=list(number_ids))
+    if campaign_id is not None:
+        wanted |= Q(campaign_id=campaign_id) | Q(pool__campaign_id=campaign_id)
+    failed = numbers_configure(numbers=qs.filter(wanted).order_by("pk"), carrier=carrier)
+    for number, why in failed:
+        log.warning("%s: cannot update the voice fallback URL at the carrier: %s", number, why)
     return failed
 
 

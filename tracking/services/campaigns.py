@@ -28,8 +28,17 @@ def campaign_create(*, fields: Mapping[str, Any], handlers: Sequence[Mapping[str
 def campaign_update(
     *, campaign: Campaign, fields: Mapping[str, Any], handlers: Sequence[Mapping[str, Any]] | None = None
 ) -> Campaign:
-    """Change fields and, when ``handlers`` is given, replace the handler list. Bumps ``config_version``."""
+    """Change fields and, when ``handlers`` is given, replace the handler list. Bumps ``config_version``. A new
+    fail-safe number is given to the carrier as its numbers' voice fallback URL (a task queued on commit)."""
+    # The stored value: the admin's form has already applied its fields to ``campaign``.
+    failsafe_before = (
+        Campaign.objects.filter(pk=campaign.pk).values_list("failsafe_number", flat=True).first() if "failsafe_number" in fields else None
+    )
     instance_apply_and_save(instance=campaign, fields=fields)
+    if failsafe_before is not None and failsafe_before != campaign.failsafe_number:
+        from calltrack.numbers.services.lifecycle import numbers_fallback_refresh_queue
+
+        numbers_fallback_refresh_queue(campaign_id=campaign.pk)
     if handlers is not None:
         campaign_handlers_set(campaign=campaign, entries=handlers)
     Campaign.objects.filter(pk=campaign.pk).update(config_version=F("config_version") + 1)
