@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The Makefile's targets are development tools: DEBUG on unless the environment says otherwise (settings default it
+# to off; scripts/schemathesis.sh sets its own production-like values).
+export DEBUG ?= true
 # Two workers by default (the project's machines have 2 cores); PYTEST_ARGS= runs in one process.
 PYTEST_ARGS ?= -n 2
 
@@ -49,8 +52,10 @@ test: install-dev
 fuzz: install-dev
 	PYTHON=$(BIN)/python scripts/schemathesis.sh
 
+## Lint (ruff) and type-check (mypy + django-stubs; strict on the routing core and the services, see pyproject.toml).
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

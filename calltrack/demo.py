@@ -169,7 +169,7 @@ def demo_load(*, calls: int = 60, seed: int = 7) -> dict[str, int]:
         _demo_calls(rng, calls, static_numbers, pool_numbers, pool, handlers, sources)
 
     # The real conversion rules value the finished demo calls (and add the postback campaign's examples).
-    from tracking.demo_conversions import demo_conversions_load
+    from calltrack.demo_conversions import demo_conversions_load
 
     demo_conversions_load()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
 
@@ -44,10 +45,13 @@ def scope_for(user: Any) -> Scope:
     cached = getattr(user, "_calltrack_scope", None)
     if cached is not None:
         return cached
-    from tracking.models import Collaborator
-
-    link = Collaborator.objects.filter(user_id=user.pk).values("source_id", "handler_id").first()
-    scope = Scope(source_id=link["source_id"], handler_id=link["handler_id"]) if link else UNSCOPED
+    # Through the user's reverse one-to-one (``tracking.Collaborator.user``, related_name "collaborator"), so
+    # this shared module imports no app: the layers above depend on it, never the other way round.
+    try:
+        link = user.collaborator
+    except ObjectDoesNotExist:
+        link = None
+    scope = Scope(source_id=link.source_id, handler_id=link.handler_id) if link else UNSCOPED
     user._calltrack_scope = scope
     return scope
 

@@ -30,15 +30,17 @@ log = logging.getLogger("calltrack.routing")
 
 
 def public_base_url(request: HttpRequest) -> str:
-    """The scheme and host Twilio called: CALLTRACK_PUBLIC_BASE_URL, else X-Forwarded-Proto/Host, else the request's."""
+    """The scheme and host Twilio called: CALLTRACK_PUBLIC_BASE_URL, else the request's own.
+
+    Forwarded headers count only as the settings say, as in Django's own ``get_host()``: X-Forwarded-Proto with
+    SECURE_PROXY_SSL, X-Forwarded-Host with USE_X_FORWARDED_HOST, and the host must be in ALLOWED_HOSTS (else 400).
+    Behind several proxies that each append to X-Forwarded-Host (``a, b``), CALLTRACK_PROXY_HOPS=N keeps the N-th entry
+    from the right, the one our outermost proxy wrote (calltrack.middleware.ProxyHopsMiddleware); without it such a
+    list is refused like any unknown host.
+    """
     if settings.CALLTRACK_PUBLIC_BASE_URL:
         return settings.CALLTRACK_PUBLIC_BASE_URL.rstrip("/")
-    meta = request.META
-    proto = (meta.get("HTTP_X_FORWARDED_PROTO") or "").split(",")[0].strip() or request.scheme
-    host = (meta.get("HTTP_X_FORWARDED_HOST") or "").split(",")[0].strip() or meta.get("HTTP_HOST") or (
-        f"{meta.get('SERVER_NAME', 'localhost')}:{meta.get('SERVER_PORT', '80')}"
-    )
-    return f"{proto}://{host}"
+    return f"{request.scheme}://{request.get_host()}"
 
 
 def called_url(request: HttpRequest) -> str:

@@ -203,7 +203,7 @@ class LocalCarrier:
     # --- porting -------------------------------------------------------------------------------------------------
 
     def _port_ready(self, since) -> bool:
-        delay = int(getattr(settings, "CALLTRACK_LOCAL_PORT_SECONDS", 0))
+        delay = settings.CALLTRACK_LOCAL_PORT_SECONDS
         return timezone.now() >= since + timedelta(seconds=delay)
 
     def port_in_start(self, *, numbers: list[str], loa_name: str, loa_address: str, losing_carrier: str = "") -> str:

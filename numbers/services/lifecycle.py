@@ -17,15 +17,15 @@ Rules every path shares (admin actions, API, commands, tasks):
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from calltrack import phone
@@ -41,7 +41,7 @@ MAX_BUY = 500
 
 
 def quarantine_days() -> int:
-    return int(getattr(settings, "CALLTRACK_QUARANTINE_DAYS", 30))
+    return settings.CALLTRACK_QUARANTINE_DAYS
 
 
 # --- static number caps -------------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def static_cap_check(*, additions: Mapping[int, int], lock: bool = True) -> None
     )
     problems = []
     for source_id, source in capped.items():
-        have, adding, cap = held.get(source_id, 0), wanted[source_id], source.static_number_cap
+        have, adding, cap = held.get(source_id, 0), wanted[source_id], source.static_number_cap or 0  # only capped sources
         if have + adding > cap:
             problems.append(
                 f"Source '{source}' may hold {cap} static numbers (its static number cap); it holds {have} "
@@ -91,7 +91,7 @@ class BuyTarget:
     campaign: Campaign | None = None
     source: Source | None = None
     label: str = ""
-    marketing_data: dict = field(default_factory=dict)
+    marketing_data: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.pool and (self.source or self.marketing_data):
@@ -167,7 +167,7 @@ def numbers_buy(
             events.append(number_event_build(
                 number=number, from_status=from_status, to_status=NumberStatus.ACTIVE, actor=actor, actor_label=actor_label,
                 reason=reason or f"Bought ({where}) for {target.pool or campaign}",
-                changes={"carrier": carrier.name, "pool": target.pool.pk if target.pool else None, "campaign": campaign.pk},
+                changes={"carrier": carrier.name, "pool": target.pool.pk if target.pool else None, "campaign": campaign.pk if campaign else None},
             ))
         number_events_save(events)
     if failure:
@@ -201,7 +201,7 @@ def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | N
     return failed
 
 
-FALLBACK_REFRESH_TASK = "calltrack.numbers.tasks.numbers_fallback_refresh_task"
+FALLBACK_REFRESH_TASK = "calltrack.numbers.tasks.numbers_fallback_refresh_task"  # also named in tracking.services.campaigns
 
 
 def numbers_fallback_refresh_queue(*, number_ids: Iterable[int] = (), campaign_id: int | None = None) -> None:
@@ -235,7 +235,7 @@ def numbers_fallback_refresh(*, number_ids: Iterable[int] = (), campaign_id: int
 # --- quarantine and release ---------------------------------------------------------------------------------------
 
 
-def idle_pool_numbers(*, pool: NumberPool, at: datetime | None = None):
+def idle_pool_numbers(*, pool: NumberPool, at: datetime | None = None) -> QuerySet[TrackingNumber]:
     """A pool's active numbers that no live visitor session holds, least recently shown first."""
     live = NumberSession.objects.live(at or timezone.now()).filter(tracking_number=OuterRef("pk"))
     return (
@@ -412,5 +412,3 @@ def numbers_move(
     return len(changed)
 
 
-def area_code_counts(numbers: Iterable[TrackingNumber]) -> Counter:
-    return Counter((n.number_type, n.area_code) for n in numbers)

@@ -85,7 +85,7 @@ def port_in_create(
         request = PortRequest(
             direction=PortDirection.IN, status=PortStatus.PENDING, numbers=numbers, loa_name=loa_name.strip(),
             loa_address=loa_address.strip(), other_carrier=other_carrier, carrier=carrier_name, campaign=campaign or pool.campaign,
-            source=source, pool=pool, created_by=actor if actor and actor.pk else None,
+            source=source, pool=pool, created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         )
         request.full_clean(exclude=["created_by", "campaign", "source", "pool"])
         request.save()
@@ -199,7 +199,7 @@ def port_out_start(
         request = PortRequest.objects.create(
             direction=PortDirection.OUT, status=PortStatus.SUBMITTED, numbers=[tn.number for tn in moving],
             other_carrier=to_carrier, carrier=moving[0].carrier if moving else "local", submitted_at=timezone.now(),
-            carrier_request_id=references[0] if len(references) == 1 else "", created_by=actor if actor and actor.pk else None,
+            carrier_request_id=references[0] if len(references) == 1 else "", created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         )
         events = []
         now = timezone.now()

@@ -184,6 +184,7 @@ def queued(settings, monkeypatch):
     settings.CALLTRACK_CARRIER = "twilio"
     calls: list[tuple] = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr("tracking.services.campaigns.async_task", lambda *args, **kwargs: calls.append(args))
     return calls
 
 
