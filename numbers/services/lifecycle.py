@@ -149,7 +149,8 @@ def numbers_buy(
         failure = ""
         for available in offered:
             try:
-                failsafe = (known[available.number].failsafe_number if available.number in known else "") or campaign.failsafe_number
+                failsafe = ((known[available.number].failsafe_number if available.number in known else "")
+                            or (campaign.failsafe_number if campaign else ""))
                 purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url,
                                         fallback_url=fallback_url(failsafe))
             except CarrierError as exc:
@@ -181,7 +182,8 @@ def numbers_buy(
 def tracking_number_failsafe(tracking_number: TrackingNumber) -> str:
     """The fail-safe a number's voice fallback URL dials: its own, else its campaign's (or its pool's campaign's);
     '' leaves CALLTRACK_FAILSAFE_NUMBER to the fallback view."""
-    campaign = tracking_number.campaign or (tracking_number.pool.campaign if tracking_number.pool_id else None)
+    pool = tracking_number.pool if tracking_number.pool_id else None
+    campaign = tracking_number.campaign or (pool.campaign if pool is not None else None)
     return tracking_number.failsafe_number or (campaign.failsafe_number if campaign else "")
 
 

@@ -75,7 +75,7 @@ def run_env(tmp_path_factory):
     if _listening(PORT):
         pytest.skip(f"port {PORT} is in use")
     db = tmp_path_factory.mktemp("run") / "db.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "Q_REDIS_URL": "", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "Q_REDIS_URL": "", "PYTHONUNBUFFERED": "1", "DEBUG": "true"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
     return env
 
