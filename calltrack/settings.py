@@ -253,6 +253,7 @@ SPECTACULAR_SETTINGS.update(
         "ENUM_NAME_OVERRIDES": {
             "CallStatusEnum": "tracking.models.calls.CallStatus",
             "AttemptStatusEnum": "tracking.models.calls.AttemptStatus",
+            "RecordingStatusEnum": "tracking.models.calls.RecordingStatus",
             "NumberStatusEnum": "calltrack.numbers.models.lines.NumberStatus",
             "PoolNumberTypeEnum": "calltrack.numbers.models.pools.PoolNumberType",
             "NumberTypeEnum": "calltrack.numbers.models.lines.NumberType",
