@@ -1,8 +1,7 @@
 """The carrier interface: what calltrack needs from whoever owns the phone lines.
 
-Shared (every app may import it): the numbers app implements the carriers (``calltrack.numbers.providers``) and
-registers its factory here when it loads (:func:`carrier_factory_register`), so a lower layer that needs a
-carrier (call recordings, in ``tracking``) asks :func:`carrier_get` without importing the numbers app.
+Shared (every app may name these types): the numbers app implements the carriers (``calltrack.numbers.providers``)
+and owns every service that talks to one (buying, porting, recordings at the carrier).
 
 One small surface (search, buy, configure, release, port in, port out) so the
 services never know which carrier is behind it. Every failure is a
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 
 class CarrierError(Exception):
@@ -124,18 +122,3 @@ def webhook_urls() -> tuple[str, str]:
     # Fixed paths: operators paste them into Twilio too (see calltrack/urls.py).
     return f"{base}/voice/incoming", f"{base}/voice/status"
 
-
-_FACTORY: list[Callable[[str | None], Carrier]] = []
-
-
-def carrier_factory_register(factory: Callable[[str | None], Carrier]) -> None:
-    """Called once by the numbers app when it loads: ``factory(name)`` returns the carrier ``name`` names
-    (None: CALLTRACK_CARRIER's)."""
-    _FACTORY[:] = [factory]
-
-
-def carrier_get(name: str | None = None) -> Carrier:
-    """The carrier ``name`` names (None: CALLTRACK_CARRIER's), from the factory the numbers app registered."""
-    if not _FACTORY:
-        raise ImproperlyConfigured("No carrier factory: the numbers app (calltrack.numbers) registers it when Django loads it.")
-    return _FACTORY[0](name)

@@ -9,9 +9,3 @@ class NumbersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Numbers"
 
-    def ready(self) -> None:
-        # Lower layers (call recordings in tracking) reach the carriers through calltrack.carriers.
-        from calltrack.carriers import carrier_factory_register
-        from calltrack.numbers.providers import get_carrier
-
-        carrier_factory_register(get_carrier)

@@ -17,7 +17,7 @@ from calltrack.model_writes import hot_path_columns, instance_apply_and_save
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, PoolParameter, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_record
-from calltrack.numbers.services.lifecycle import static_cap_check
+from calltrack.numbers.services.lifecycle import numbers_fallback_refresh_queue, static_cap_check
 from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
 
@@ -98,6 +98,8 @@ def tracking_number_save(
         if diff:
             number_event_record(number=tracking_number, from_status=before["status"], to_status=tracking_number.status,
                                 actor=actor, reason=reason or "Edited", changes=diff)
+        if "failsafe_number" in diff or "campaign" in diff or "pool" in diff:
+            numbers_fallback_refresh_queue(number_ids=[tracking_number.pk])
     return tracking_number
 
 
