@@ -10,11 +10,15 @@ services never know which carrier is behind it. Every failure is a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.conf import settings
+
+# A recording's SID, at Twilio and at the local carrier alike: "RE" and 32 hex digits.
+RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 
 
 class CarrierError(Exception):
