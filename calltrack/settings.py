@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.templatetags.static import static
+
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -227,3 +229,18 @@ CALLTRACK_WEBHOOK_RETRY_BASE = env.int("CALLTRACK_WEBHOOK_RETRY_BASE", default=3
 # Number lifecycle: how far back pool autoscaling looks for the peak; how long the simulated carrier takes to port.
 CALLTRACK_AUTOSCALE_WINDOW_MINUTES = env.int("CALLTRACK_AUTOSCALE_WINDOW_MINUTES", default=24 * 60)
 CALLTRACK_LOCAL_PORT_SECONDS = env.int("CALLTRACK_LOCAL_PORT_SECONDS", default=0)
+
+# --- The admin console (django-unfold): title, and the sidebar in the operator's order (calltrack/admin_nav.py) ---
+UNFOLD = {
+    "SITE_TITLE": "calltrack",
+    "SITE_HEADER": "calltrack",
+    "SITE_SUBHEADER": "Operator console",
+    "SITE_SYMBOL": "call",
+    "SHOW_VIEW_ON_SITE": False,
+    "STYLES": [lambda request: static("calltrack/admin.css")],
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "calltrack.admin_nav.sidebar_navigation",
+    },
+}

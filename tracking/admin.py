@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from unfold.contrib.filters.admin import (
+    AutocompleteSelectFilter,
+    BooleanRadioFilter,
+    ChoicesDropdownFilter,
+    RelatedDropdownFilter,
+)
+from unfold.decorators import display
+from unfold.paginator import InfinitePaginator
 
-from calltrack import charts
+from calltrack import charts, phone
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
+from calltrack.csv_export import csv_streaming_response
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
-from routing.timeline import call_timeline
+from routing.timeline import call_route_story, call_timeline
+from tracking import admin_call_log as call_log
 from tracking import selectors
 from tracking.models import (
     Call,
@@ -241,40 +252,6 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
         return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
 
 
-class CallAttemptInline(ReadOnlyLogInline):
-    model = CallAttempt
-    fields = ["sequence", "kind", "handler", "number_dialed", "status", "started_at", "ended_at", "duration", "holds_slot", "counted"]
-
-
-class CallEventInline(ReadOnlyLogInline):
-    model = CallEvent
-    fields = ["at", "kind", "message", "data"]
-    verbose_name = "timeline step"
-    verbose_name_plural = "timeline"
-
-
-class WebhookDeliveryInline(ReadOnlyLogInline):
-    """The webhooks this call sent, each try's answer; re-send with the action on the calls list or the delivery."""
-
-    model = WebhookDelivery
-    fields = ["created_at", "event", "webhook", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "tries", "open"]
-    verbose_name_plural = "webhook deliveries"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("webhook").prefetch_related("attempt_log")
-
-    @admin.display(description="tries")
-    def tries(self, obj: WebhookDelivery):
-        return format_html_join(
-            "", "<div>#{} {} {} ({} ms): {}</div>",
-            ((a.number, a.at.strftime("%Y-%m-%d %H:%M:%S"), a.status_code or a.error, a.duration_ms, a.response_excerpt[:80]) for a in obj.attempt_log.all()),
-        )
-
-    @admin.display(description="")
-    def open(self, obj: WebhookDelivery):
-        return format_html('<a href="{}">details / re-send</a>', reverse("admin:tracking_webhookdelivery_change", args=[obj.pk]))
-
-
 def _resend(modeladmin, request, deliveries) -> None:
     sent = refused = 0
     for delivery in deliveries:
@@ -291,25 +268,84 @@ def _resend(modeladmin, request, deliveries) -> None:
 
 @admin.register(Call)
 class CallAdmin(CallCollaboratorScope, ModelAdmin):
-    list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
-    list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source"]
-    search_fields = ["call_sid", "caller_number", "called_number", "visitor_id"]
-    list_select_related = ["campaign", "source", "handler"]
-    date_hierarchy = "started_at"
-    show_full_result_count = False
-    inlines = [CallAttemptInline, CallEventInline, WebhookDeliveryInline]
-    actions = ["resend_failed_webhooks", "convert_by_postback"]
-    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline"]
-    fieldsets = [
-        (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
-        ("Routing timeline", {"fields": ["timeline"]}),
-        ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
-        ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
-        ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "marketing_data", "tags"]}),
-        ("Routing", {"fields": ["decision", "plan_index", "fallback_step", "used_failsafe", "recording_url", "voicemail_url"]}),
-        ("Value", {"fields": ["conversion_status", "converted", "converted_at", "conversion_reason", "revenue", "payout", "payout_reason", "margin"]}),
-        ("Conversion sides", {"fields": ["revenue_converted", "payout_converted", "conversion_evaluated_at"]}),
+    """The call log: one screen wide at 1440 px, filters an operator uses, a search that takes a number as typed,
+    a streamed CSV export of what is filtered; each call opens on a read-only summary (calls are billing records)."""
+
+    list_display = ["when", "caller", "number", "source", "campaign", "handler", "status_label", "talk", "converted", "revenue", "payout"]
+    list_display_links = ["when"]
+    list_filter = [
+        ("started_at", call_log.LocalDateRangeFilter),
+        ("handler", AutocompleteSelectFilter),
+        ("status", ChoicesDropdownFilter),
+        ("converted", BooleanRadioFilter),
+        ("source", AutocompleteSelectFilter),
+        ("campaign", AutocompleteSelectFilter),
+        ("tracking_number", AutocompleteSelectFilter),
+        ("tracking_number__pool", RelatedDropdownFilter),
+        call_log.UTMSourceFilter,
     ]
+    list_filter_submit = True
+    search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)
+    search_help_text = "A number as you would type it ((415) 555-0138, 415-555-0138), a city, a UTM value or a CallSid."
+    list_select_related = ["campaign", "source", "handler"]
+    show_full_result_count = False
+    paginator = InfinitePaginator  # no COUNT(*) of a million calls on every page
+    list_per_page = 50
+    actions = ["resend_failed_webhooks", "convert_by_postback"]
+    change_form_template = "admin/tracking/call/summary.html"
+    readonly_fields = [f.name for f in Call._meta.fields]
+
+    # --- The log's columns (short headers, so that the table fits a 1440 px screen) ---------------------------
+
+    @display(description="time", ordering="started_at")
+    def when(self, obj: Call) -> str:
+        local = timezone.localtime(obj.started_at)
+        return f"{local:%b %d %H:%M}"
+
+    @display(description="caller", header=True)
+    def caller(self, obj: Call):
+        where = ", ".join(p for p in (obj.caller_city.title(), obj.caller_state) if p)
+        return [_national(obj.caller_number), where]
+
+    @display(description="number")
+    def number(self, obj: Call) -> str:
+        return _national(obj.called_number)
+
+    @display(description="status", ordering="status", label={
+        "completed": "success", "in progress": "info", "ringing": "info", "no answer": "warning", "busy": "warning",
+        "rejected": "danger", "failed": "danger", "canceled": "warning",
+    })
+    def status_label(self, obj: Call) -> str:
+        return obj.get_status_display().lower()
+
+    @display(description="talk", ordering="talk_time")
+    def talk(self, obj: Call) -> str:
+        return f"{obj.talk_time // 60}:{obj.talk_time % 60:02d}" if obj.talk_time else "-"
+
+    def get_list_display(self, request):
+        names = super().get_list_display(request)
+        hidden = self._hidden(request)
+        return [n for n in names if n not in hidden]
+
+    def get_search_results(self, request, queryset, search_term):
+        q = call_log.call_search_q(search_term)
+        return (queryset.filter(q) if q is not None else queryset), False
+
+    # --- Calls are billing records: nobody edits them here; only a superuser may delete one ---------------
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     @admin.action(description="Re-send the failed webhook deliveries of the selected calls")
     def resend_failed_webhooks(self, request, queryset) -> None:
@@ -324,32 +360,77 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             except conversion_services.ConversionRefused as exc:
                 self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    # --- The CSV export of the filtered log -------------------------------------------------------------------
 
-    @admin.display(description="margin")
-    def margin(self, obj: Call):
-        return obj.margin
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_csv_view)
+        return [path("export.csv", export, name="tracking_call_export"), *super().get_urls()]
 
-    @admin.display(description="timeline")
-    def timeline(self, obj: Call):
-        return call_timeline(obj)
+    def export_csv_view(self, request):
+        """The log as filtered and searched on screen, streamed: constant memory for any number of calls."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        columns = call_log.call_export_columns(hidden=self._hidden(request))
+        return csv_streaming_response(
+            filename=f"calls-{timezone.localtime():%Y%m%d-%H%M}.csv",
+            header=[h for h, _ in columns],
+            rows=call_log.call_export_rows(queryset=changelist.queryset, columns=columns),
+        )
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context=extra_context)
-        context = getattr(response, "context_data", None)
-        if context is not None and "cl" in context:
-            days = selectors.calls_per_day(queryset=context["cl"].queryset, days=30)
-            context["calls_chart"] = charts.stacked_bars(
-                [d["day"].strftime("%b %d") for d in days],
-                [
-                    charts.Series("answered", "#2e8b57", [d["answered"] for d in days]),
-                    charts.Series("missed", "#e0a030", [d["missed"] for d in days]),
-                    charts.Series("rejected", "#c0392b", [d["rejected"] for d in days]),
-                ],
-                title="Calls per day, last 30 days (current filters)",
-            )
-        return response
+    # --- The call page: a read-only summary ------------------------------------------------------------------
+
+    def get_inlines(self, request, obj):
+        return []  # the summary shows the attempts, the timeline and the deliveries once
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if obj is not None and self.has_view_permission(request, obj):
+            context.update(call_summary_context(call=obj, hidden=self._hidden(request)))
+            context["title"] = f"Call from {_national(obj.caller_number)}"
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+
+def _national(number: str) -> str:
+    if number.startswith("+1") and len(number) == 12:
+        return phone.format_national(number)
+    return number or "-"
+
+
+def call_summary_context(*, call: Call, hidden: set[str]) -> dict:
+    """What the call page shows: the caller, the attribution, the route in words, the recording, the outcome,
+    the webhooks and the timeline; fields ``hidden`` from a collaborator left out."""
+    marketing = call.marketing_data or {}
+    utm = {k: marketing[k] for k in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content") if marketing.get(k)}
+    others = {k: v for k, v in marketing.items() if k not in utm}
+    show_routing = not ({"decision", "campaign"} & hidden)
+    return {
+        "call": call,
+        "caller_display": _national(call.caller_number),
+        "number_display": _national(call.called_number),
+        "where": ", ".join(p for p in (call.caller_city.title(), call.caller_state, call.caller_zip, call.caller_country) if p),
+        "utm": utm,
+        "other_marketing": others,
+        "show": {name: name not in hidden for name in ("source", "campaign", "handler", "revenue", "payout", "margin")},
+        "route": call_route_story(call) if show_routing else [],
+        "timeline": call_timeline(call) if show_routing else "",
+        "deliveries": (
+            list(call.webhook_deliveries.select_related("webhook").prefetch_related("attempt_log").order_by("created_at"))
+            if show_routing else []
+        ),
+        "recording": _recording(call),
+    }
+
+
+def _recording(call: Call):
+    """The recording player (issue #10 adds recordings; until then the recording URL Twilio gave, if any)."""
+    player = getattr(CallAdmin, "recording_player", None)
+    if player is not None:
+        return player(None, call)
+    if call.recording_url:
+        return format_html('<audio controls preload="none" src="{}"></audio>', call.recording_url)
+    return ""
 
 
 @admin.register(CallAttempt)
