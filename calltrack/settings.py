@@ -238,6 +238,7 @@ UNFOLD = {
     "SITE_SYMBOL": "call",
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": [lambda request: static("calltrack/admin.css")],
+    "SCRIPTS": [lambda request: static("calltrack/admin.js")],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -17,12 +20,15 @@ from unfold.contrib.filters.admin import (
 )
 from unfold.decorators import display
 from unfold.paginator import InfinitePaginator
+from unfold.widgets import UnfoldAdminSelect2Widget
 
 from calltrack import charts, phone
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.csv_export import csv_streaming_response
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
+from routing.services.config import handler_option
+from routing.services.slots import handler_loads
 from routing.timeline import call_route_story, call_timeline
 from tracking import admin_call_log as call_log
 from tracking import selectors
@@ -103,13 +109,30 @@ class SourceAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAd
         return obj._numbers
 
 
+def _timezone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
+
+
 class HandlerForm(forms.ModelForm):
     business_hours = BusinessHoursField(required=False, help_text=Handler._meta.get_field("business_hours").help_text)
+    timezone = forms.ChoiceField(
+        choices=_timezone_choices, widget=UnfoldAdminSelect2Widget, help_text=Handler._meta.get_field("timezone").help_text,
+    )
 
     class Meta:
         model = Handler
         fields = "__all__"
         widgets = {"tag_criteria": PrettyJSONWidget()}
+
+    def clean(self):
+        """"Always open" and business hours together would save a handler open 24/7 whose hours are silently
+        ignored (the trap of a default-ticked box): refuse it, saying which to change. (Typing hours or clicking
+        a preset unticks the box in the browser, so this is only met without JavaScript or by ticking it back.)"""
+        data = super().clean()
+        if data.get("always_open") and data.get("business_hours"):
+            raise ValidationError({"always_open": "'Always open' is ticked, so the business hours below would be ignored: "
+                                                  "untick it to use the hours, or clear the hours to stay open 24/7."})
+        return data
 
 
 @admin.register(Handler)
@@ -124,33 +147,94 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
     search_fields = ["name", "buyer_id", "receiving_number__number", "receiving_number__label"]
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
-    readonly_fields = ["postback_url", "created_at", "updated_at"]
+    readonly_fields = ["in_campaigns", "cap_usage", "postback_url", "created_at", "updated_at"]
 
     fieldsets = [
-        (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled"]}),
+        (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled", "in_campaigns"]}),
         ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
-        ("Caps", {"fields": ["concurrency_cap", ("hourly_cap", "daily_cap", "monthly_cap", "total_cap"), "cap_counts"]}),
+        ("Caps", {"fields": [("concurrency_cap", "cap_counts"), ("hourly_cap", "daily_cap"), ("monthly_cap", "total_cap"), "cap_usage"]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
         ("Tag criteria", {"fields": ["tag_criteria"]}),
         ("CRM postback", {"fields": ["postback_url"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
+    @admin.display(description="campaigns")
+    def in_campaigns(self, obj: Handler):
+        if not obj.pk:
+            return "Add the handler to a campaign (on the campaign's page) once it is saved."
+        links = [
+            (reverse("admin:tracking_campaign_change", args=[ch.campaign_id]), ch.campaign.name, "" if ch.enabled else " (off)")
+            for ch in CampaignHandler.objects.filter(handler=obj).select_related("campaign").order_by("campaign__name")
+        ]
+        if not links:
+            return format_html('<strong class="text-red-600">{}</strong>', "In no campaign: this handler gets no calls until a campaign lists it.")
+        return format_html_join(", ", '<a href="{}">{}</a>{}', links)
+
+    @admin.display(description="live counts")
+    def cap_usage(self, obj: Handler):
+        """Each cap against the handler's count right now (the counters routing reads)."""
+        if not obj.pk:
+            return "-"
+        option = handler_option(obj.pk)
+        load = handler_loads(options=[option], at=timezone.now(), all_in_progress=True).get(obj.pk)
+        if load is None:
+            return "-"
+        rows = [
+            ("in progress", obj.concurrency_cap, load.in_progress), ("this hour", obj.hourly_cap, load.hour),
+            ("today", obj.daily_cap, load.day), ("this month", obj.monthly_cap, load.month), ("in total", obj.total_cap, load.total),
+        ]
+        return format_html_join(
+            " · ", "{}: <strong>{}</strong>{}",
+            ((label, count, f" / {cap}" if cap is not None else "") for label, cap, count in rows),
+        )
+
     @admin.display(description="postback URL")
     def postback_url(self, obj: Handler):
         if not obj.pk:
             return "Save the handler to get its postback URL."
-        url = conversion_services.postback_url(handler_id=obj.pk)
-        return format_html(
-            "<code>{}?call_id=[call_id]</code><br>Give this URL to the handler's CRM: a GET or POST with call_id, "
-            "call_sid or caller_number converts the call once, if the campaign's conversion rule for this handler is "
-            "a postback rule (within its time limit). Keep it secret: it authorises this handler.",
-            url,
-        )
+        url = conversion_services.postback_url(handler_id=obj.pk) + "?call_id=[call_id]"
+        return render_to_string("admin/tracking/handler/postback_url.html", {"url": url, "absolute": not url.startswith("/")})
+
+
+class CampaignHandlerForm(forms.ModelForm):
+    class Meta:
+        model = CampaignHandler
+        fields = ["handler", "priority", "weight", "enabled", "position"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Blank priority/weight inherit the handler's own: show those values as placeholders, not an empty box.
+        handler = self.instance.handler if self.instance.handler_id else None
+        for name in ("priority", "weight"):
+            widget = self.fields[name].widget
+            widget.attrs["placeholder"] = f"{getattr(handler, name)} (handler's)" if handler else "handler's"
+            widget.attrs["style"] = "max-width: 9rem"
+        self.fields["position"].widget.attrs["style"] = "max-width: 6rem"
+
+
+class CampaignHandlerFormSet(forms.BaseInlineFormSet):
+    """A handler added with "Add another" goes after the others: a new row whose position is already taken
+    (the form's default 0, copied into every new row) gets the next free position."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if getattr(f, "cleaned_data", None) and not f.cleaned_data.get("DELETE")]
+        taken = {f.cleaned_data.get("position") for f in kept if f.instance.pk}
+        for form in kept:
+            if form.instance.pk:
+                continue
+            position = form.cleaned_data.get("position") or 0
+            if position in taken:
+                position = max(taken) + 1
+                form.cleaned_data["position"] = form.instance.position = position
+            taken.add(position)
 
 
 class CampaignHandlerInline(TabularInline):
     model = CampaignHandler
+    form = CampaignHandlerForm
+    formset = CampaignHandlerFormSet
     extra = 0
     autocomplete_fields = ["handler"]
     fields = ["handler", "priority", "weight", "enabled", "position"]
@@ -182,12 +266,17 @@ class ConversionRuleFormSet(forms.BaseInlineFormSet):
             raise ValidationError(str(exc))
 
 
-class ConversionRuleInline(TabularInline):
+class ConversionRuleInline(StackedInline):
+    """Stacked, not a 9-column table: the campaign page stays within a 1440 px screen. The postback window shows
+    only for postback rules (admin.js hides it for the other kinds)."""
+
     model = ConversionRule
     formset = ConversionRuleFormSet
     extra = 0
     autocomplete_fields = ["handler"]
-    fields = ["handler", "side", "kind", "min_duration", "revenue", "payout", "postback_window", "dedupe_window", "dedupe_scope"]
+    fieldsets = [
+        (None, {"fields": [("handler", "side", "kind"), ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope")]}),
+    ]
 
 
 class WebhookForm(forms.ModelForm):
@@ -208,8 +297,26 @@ class WebhookInline(StackedInline):
     show_change_link = True
 
 
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = "__all__"
+        # Words, not Django's capitalised field names ("Ivr prompt", "Greeting url").
+        labels = {
+            "campaign_id": "Campaign ID", "ivr_prompt": "IVR prompt", "ivr_timeout": "IVR timeout (s)",
+            "ivr_repeat": "IVR repeats", "ivr_default_digit": "IVR default key", "greeting_url": "Greeting URL",
+            "failsafe_number": "Fail-safe number", "no_answer_message": "No-answer message",
+        }
+
+
 @admin.register(Campaign)
 class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    form = CampaignForm
+    # Greeting fields that do not apply to the chosen kind are hidden (django-unfold's conditional fields).
+    conditional_fields = {
+        "greeting_text": "greeting_kind == 'say'", "greeting_voice": "greeting_kind == 'say'",
+        "greeting_language": "greeting_kind == 'say'", "greeting_url": "greeting_kind == 'play'",
+    }
     write_services = (campaign_services.campaign_create, campaign_services.campaign_update, campaign_services.campaign_delete)
     service_arg = "campaign"
     list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
@@ -243,7 +350,7 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     def coverage(self, obj: Campaign):
         if not obj.pk:
             return "Save the campaign and add handlers to see when and where it is covered."
-        data = selectors.campaign_coverage(campaign=obj)
+        data = selectors.campaign_coverage(campaign=obj, tz_name=timezone.get_current_timezone_name())
         svg = charts.week_heatmap(
             data["grid"], row_labels=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
             title=f"Handlers open per hour ({data['tz']})", of=data["handlers"],
