@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.templatetags.static import static
-
 import environ
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
