@@ -26,10 +26,10 @@ from calltrack import charts, phone
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.csv_export import csv_streaming_response
+from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
 from routing.services.config import handler_option
 from routing.services.slots import handler_loads
-from routing.timeline import call_route_story, call_timeline
 from tracking import admin_call_log as call_log
 from tracking import selectors
 from tracking.models import (
@@ -53,38 +53,7 @@ from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
 from tracking.services import parties
 from tracking.services import webhooks as webhook_services
-from tracking.services.campaign_config import campaign_config_touch, campaigns_using
-
-
-class RoutingConfigAdminMixin:
-    """Bumps ``Campaign.config_version`` of the campaigns a saved or deleted row belongs to (voice routing
-    caches each campaign's configuration by that version). ``config_scope(obj)`` names them:
-    {"campaign_ids": [...], "handler_ids": [...], "receiving_number_ids": [...]}."""
-
-    def config_scope(self, obj) -> dict[str, list[int]]:
-        raise NotImplementedError
-
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        scope = self.config_scope(obj)
-        if change and "campaign" in getattr(form, "initial", {}):  # a row moved: the old campaign changed too
-            scope = {**scope, "campaign_ids": [*scope.get("campaign_ids", []), form.initial["campaign"]]}
-        campaign_config_touch(**scope)
-
-    def delete_model(self, request, obj) -> None:
-        ids = campaigns_using(**{k: v for k, v in self.config_scope(obj).items() if k != "campaign_ids"})
-        ids |= set(self.config_scope(obj).get("campaign_ids", []))
-        super().delete_model(request, obj)
-        campaign_config_touch(campaign_ids=ids)
-
-    def delete_queryset(self, request, queryset) -> None:
-        ids: set[int] = set()
-        for obj in queryset:
-            scope = self.config_scope(obj)
-            ids |= set(scope.get("campaign_ids", [])) | campaigns_using(
-                **{k: v for k, v in scope.items() if k != "campaign_ids"})
-        super().delete_queryset(request, queryset)
-        campaign_config_touch(campaign_ids=ids)
+from tracking.timeline import call_route_story, call_timeline
 
 
 @admin.register(Source)
@@ -337,10 +306,26 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
 
-    def save_related(self, request, form, formsets, change) -> None:
-        """Handlers, IVR options and webhooks are inlines: bump the routing config version once they are saved."""
-        super().save_related(request, form, formsets, change)
-        campaign_config_touch(campaign_ids=[form.instance.pk])
+    def save_formset(self, request, form, formset, change) -> None:
+        """Inline rows (handler entries, IVR options, conversion rules, webhooks) are written one by one through
+        the campaign services, which validate them and bump the routing configuration version; each changed row
+        saves only the fields its form changed. Sets what the admin's change message reads."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row in formset.deleted_forms:
+            if row.instance.pk is not None:
+                campaign_services.campaign_part_delete(part=row.instance)
+                formset.deleted_objects.append(row.instance)
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed():
+                continue
+            part, names = row.instance, {f.name for f in row.instance._meta.concrete_fields if not f.primary_key}
+            adding = part.pk is None
+            fields = {name: getattr(part, name) for name in row.changed_data if name in names}
+            campaign_services.campaign_part_save(part=part, fields={**fields, "campaign": form.instance})
+            if adding:
+                formset.new_objects.append(part)
+            else:
+                formset.changed_objects.append((part, row.changed_data))
 
     @admin.display(description="handlers", ordering="_handlers")
     def handler_count(self, obj: Campaign) -> int:
@@ -371,6 +356,13 @@ def _resend(modeladmin, request, deliveries) -> None:
         modeladmin.message_user(request, f"{sent} deliveries queued again.", messages.SUCCESS)
     if refused:
         modeladmin.message_user(request, f"{refused} deliveries are still being tried and were left alone.", messages.WARNING)
+
+
+def recording_player_html(call: Call) -> str:
+    """An ``<audio>`` player of ``call``'s recording, streamed by ``GET /api/v1/calls/<id>/recording/`` (which
+    checks the viewer's permission and scope), or why there is none. Safe to place on any admin page of the call
+    (``{% include "tracking/recording_player.html" with call=call %}`` does the same in a template)."""
+    return render_to_string("tracking/recording_player.html", {"call": call})
 
 
 @admin.register(Call)
@@ -494,7 +486,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         obj = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if obj is not None and self.has_view_permission(request, obj):
-            context.update(call_summary_context(call=obj, hidden=self._hidden(request)))
+            context.update(call_summary_context(call=obj, hidden=self._hidden(request), recordings=can_play_recordings(request.user)))
             context["title"] = f"Call from {_national(obj.caller_number)}"
         return super().change_view(request, object_id, form_url, extra_context=context)
 
@@ -505,7 +497,7 @@ def _national(number: str) -> str:
     return number or "-"
 
 
-def call_summary_context(*, call: Call, hidden: set[str]) -> dict:
+def call_summary_context(*, call: Call, hidden: set[str], recordings: bool) -> dict:
     """What the call page shows: the caller, the attribution, the route in words, the recording, the outcome,
     the webhooks and the timeline; fields ``hidden`` from a collaborator left out."""
     marketing = call.marketing_data or {}
@@ -526,18 +518,10 @@ def call_summary_context(*, call: Call, hidden: set[str]) -> dict:
             list(call.webhook_deliveries.select_related("webhook").prefetch_related("attempt_log").order_by("created_at"))
             if show_routing else []
         ),
-        "recording": _recording(call),
+        # The player streams through calltrack (GET /api/v1/calls/<id>/recording/); who may not play recordings
+        # does not see it.
+        "recording": recording_player_html(call) if recordings else "",
     }
-
-
-def _recording(call: Call):
-    """The recording player (issue #10 adds recordings; until then the recording URL Twilio gave, if any)."""
-    player = getattr(CallAdmin, "recording_player", None)
-    if player is not None:
-        return player(None, call)
-    if call.recording_url:
-        return format_html('<audio controls preload="none" src="{}"></audio>', call.recording_url)
-    return ""
 
 
 @admin.register(CallAttempt)
@@ -583,7 +567,17 @@ class CollaboratorAdmin(ModelAdmin):
 
 
 @admin.register(ConversionRule)
-class ConversionRuleAdmin(ModelAdmin):
+class ConversionRuleAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    """An "attempt" rule changes routing (one handler per call): saved through the campaign-part services, so
+    its campaign reloads its configuration."""
+
+    write_services = (
+        lambda *, fields: campaign_services.campaign_part_save(part=ConversionRule(), fields=fields),
+        campaign_services.campaign_part_save,
+        campaign_services.campaign_part_delete,
+    )
+    service_arg = "part"
+
     list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]
@@ -592,11 +586,11 @@ class ConversionRuleAdmin(ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(RoutingConfigAdminMixin, ModelAdmin):
+class WebhookAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    # The services bump the routing configuration of the webhook's campaign (its events are cached with it).
+    write_services = (campaign_services.webhook_create, campaign_services.webhook_update, campaign_services.webhook_delete)
+    service_arg = "webhook"
     form = WebhookForm
-
-    def config_scope(self, obj: Webhook) -> dict[str, list[int]]:
-        return {"campaign_ids": [obj.campaign_id]}
 
     list_display = ["__str__", "campaign", "enabled", "method", "url"]
     list_filter = ["enabled", "method"]
