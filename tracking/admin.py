@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,9 +19,9 @@ from unfold.contrib.filters.admin import (
     ChoicesDropdownFilter,
     RelatedDropdownFilter,
 )
-from unfold.decorators import display
+from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
-from unfold.widgets import UnfoldAdminSelect2Widget
+from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminSelect2Widget
 
 from calltrack import charts, phone
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
@@ -28,6 +29,7 @@ from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaborato
 from calltrack.csv_export import csv_streaming_response
 from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
+from routing.admin import test_call_response
 from routing.services.config import handler_option
 from routing.services.slots import handler_loads
 from tracking import admin_call_log as call_log
@@ -256,6 +258,22 @@ class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = "__all__"
+        labels = {"url": "URL", "body_template": "Body template"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "secret" in self.fields:
+            # Shown in clear only when the webhook is created (to copy into the receiver); afterwards only its end.
+            self.fields["secret"] = forms.CharField(
+                required=False, max_length=100, label="New secret",
+                widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
+                help_text=f"The current secret ends in …{self.instance.secret[-4:]}. Leave blank to keep it; type a new one "
+                          "to replace it (then give it to the receiver).",
+            )
+
+    def clean_secret(self) -> str:
+        value = (self.cleaned_data.get("secret") or "").strip()
+        return value or (self.instance.secret if self.instance.pk else value)
 
 
 class WebhookInline(StackedInline):
@@ -305,6 +323,21 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
+
+    actions_detail = ["test_call"]
+
+    @action(description="Test call", url_path="test-call", icon="call", permissions=["change"])
+    def test_call(self, request, object_id):
+        """Plays a call to one of the campaign's tracking numbers through the real webhooks; shows its page."""
+        from calltrack.numbers.models import TrackingNumber
+
+        back = reverse("admin:tracking_campaign_change", args=[object_id])
+        number = (TrackingNumber.objects.filter(campaign_id=object_id, status="active").order_by("kind", "number")
+                  .values_list("number", flat=True).first())
+        if number is None:
+            self.message_user(request, "This campaign has no active tracking number to call: add one first.", messages.WARNING)
+            return redirect(back)
+        return test_call_response(self, request, to=number, back=back)
 
     def save_formset(self, request, form, formset, change) -> None:
         """Inline rows (handler entries, IVR options, conversion rules, webhooks) are written one by one through
@@ -597,6 +630,33 @@ class WebhookAdmin(ServiceWritesAdminMixin, ModelAdmin):
     search_fields = ["name", "url", "campaign__name"]
     autocomplete_fields = ["campaign"]
     list_select_related = ["campaign"]
+    actions = ["send_test_deliveries"]
+    actions_detail = ["send_test_delivery"]
+
+    @admin.action(description="Send a test delivery (filled in from the campaign's latest call)", permissions=["change"])
+    def send_test_deliveries(self, request, queryset) -> None:
+        for webhook in queryset.select_related("campaign"):
+            _test_delivery_report(self, request, webhook)
+
+    @action(description="Send a test delivery", url_path="send-test", icon="send", permissions=["change"])
+    def send_test_delivery(self, request, object_id):
+        webhook = self.get_object(request, object_id)
+        if webhook is not None:
+            _test_delivery_report(self, request, webhook)
+        return redirect(reverse("admin:tracking_webhook_change", args=[object_id]))
+
+
+def _test_delivery_report(modeladmin, request, webhook: Webhook) -> None:
+    try:
+        delivery = webhook_services.webhook_test_send(webhook=webhook)
+    except webhook_services.NoCallToTestWith as exc:
+        modeladmin.message_user(request, f"{webhook}: {exc}", messages.WARNING)
+        return
+    answer = delivery.last_status_code or delivery.last_error or "no answer"
+    level = messages.SUCCESS if delivery.status == "delivered" else messages.ERROR
+    link = reverse("admin:tracking_webhookdelivery_change", args=[delivery.pk])
+    modeladmin.message_user(request, format_html('{}: test delivery {} ({}). <a href="{}">See the request and the answer</a>.',
+                                                 webhook, delivery.get_status_display().lower(), answer, link), level)
 
 
 class WebhookAttemptInline(ReadOnlyLogInline):
