@@ -57,12 +57,14 @@ def call_search_q(term: str) -> Q | None:
     if not term:
         return None
     if _PHONE_LIKE.match(term):
-        digits = re.sub(r"\D", "", term)
         e164 = phone.to_e164_or_none(term)
-        q = Q(caller_number__endswith=digits) | Q(called_number__endswith=digits)
-        if e164:
-            q = Q(caller_number=e164) | Q(called_number=e164) | q
-        return q
+        if e164:  # a whole number: the caller, or the tracking number dialled; both indexed (a bitmap OR)
+            from calltrack.numbers.models import TrackingNumber
+
+            numbers = list(TrackingNumber.objects.filter(number=e164).values_list("pk", flat=True))
+            return Q(caller_number=e164) | Q(tracking_number_id__in=numbers) if numbers else Q(caller_number=e164)
+        digits = re.sub(r"\D", "", term)  # part of a number ("555-0138"): its last digits
+        return Q(caller_number__endswith=digits) | Q(called_number__endswith=digits)
     return (
         Q(call_sid=term) | Q(visitor_id=term) | Q(caller_city__iexact=term) | Q(caller_zip=term)
         | Q(marketing_data__utm_source__iexact=term) | Q(marketing_data__utm_medium__iexact=term)
