@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -282,3 +283,19 @@ CALLTRACK_RECORDING_RETENTION_DAYS = env.int("CALLTRACK_RECORDING_RETENTION_DAYS
 MEDIA_ROOT = env.path("CALLTRACK_MEDIA_ROOT", default=BASE_DIR / "media")
 # Twilio's voice fallback URL (/voice/fallback) dials the fail-safe number signed into it: see README "Fail-safe".
 CALLTRACK_FALLBACK_URL = env.bool("CALLTRACK_FALLBACK_URL", default=True)
+
+# --- The admin console (django-unfold): title, and the sidebar in the operator's order (calltrack/admin_nav.py) ---
+UNFOLD = {
+    "SITE_TITLE": "calltrack",
+    "SITE_HEADER": "calltrack",
+    "SITE_SUBHEADER": "Operator console",
+    "SITE_SYMBOL": "call",
+    "SHOW_VIEW_ON_SITE": False,
+    "STYLES": [lambda request: static("calltrack/admin.css")],
+    "SCRIPTS": [lambda request: static("calltrack/admin.js")],
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "calltrack.admin_nav.sidebar_navigation",
+    },
+}

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from calltrack.model_writes import hot_path_columns, instance_apply_and_save
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, PoolParameter, ReceivingNumber, TrackingNumber
+from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_record
 from calltrack.numbers.services.lifecycle import numbers_fallback_refresh_queue, static_cap_check
@@ -101,6 +102,53 @@ def tracking_number_save(
         if "failsafe_number" in diff or "campaign" in diff or "pool" in diff:
             numbers_fallback_refresh_queue(number_ids=[tracking_number.pk])
     return tracking_number
+
+
+class Provisioning:
+    """How a number typed into the admin's "Add" reaches calltrack."""
+
+    BUY = "buy"  # buy it at the carrier, with our voice and status webhooks set
+    CONNECT = "connect"  # already on the carrier account: point its webhooks at us
+    RECORD = "record"  # only record it (the operator points the number at us by hand)
+    CHOICES = [
+        (BUY, "Buy it at the carrier and point it here"),
+        (CONNECT, "It is already on the carrier account: point it here"),
+        (RECORD, "Only record it (I will point it at calltrack myself)"),
+    ]
+
+
+def tracking_number_provision(
+    *, tracking_number: TrackingNumber, how: str, actor: AbstractBaseUser | None = None, carrier: Carrier | None = None,
+) -> TrackingNumber:
+    """Add a new tracking number and make it reach us through the configured carrier (CALLTRACK_CARRIER).
+
+    ``how`` is a :class:`Provisioning` value. The row is validated before the carrier is asked, so a refused form
+    never buys a number; a carrier refusal raises ValidationError on ``number`` with the carrier's sentence and
+    records nothing. Not idempotent for BUY (each call buys).
+    """
+    if tracking_number.pk:
+        raise ValueError("tracking_number_provision adds a new number; edit an existing one with tracking_number_save")
+    carrier = carrier or get_carrier()
+    tracking_number.carrier = carrier.name
+    tracking_number.full_clean(validate_unique=True, validate_constraints=True)
+    voice_url, status_url = webhook_urls()
+    try:
+        if how == Provisioning.BUY:
+            tracking_number.carrier_id = carrier.buy(number=tracking_number.number, voice_url=voice_url, status_url=status_url).carrier_id
+            reason = f"Bought at {carrier.name} in the admin"
+        elif how == Provisioning.CONNECT:
+            carrier.configure(number=tracking_number.number, carrier_id=tracking_number.carrier_id, voice_url=voice_url, status_url=status_url)
+            reason = f"Connected at {carrier.name} in the admin (voice webhook set)"
+        else:
+            reason = "Recorded in the admin without provisioning"
+    except CarrierError as exc:
+        raise ValidationError({"number": f"The carrier ({carrier.name}) refused: {exc}"}) from None
+    try:
+        return tracking_number_save(tracking_number=tracking_number, actor=actor, reason=reason)
+    except ValidationError:
+        if how == Provisioning.BUY:  # e.g. the source's static cap was taken meanwhile: do not keep paying for it
+            carrier.release(number=tracking_number.number, carrier_id=tracking_number.carrier_id)
+        raise
 
 
 def tracking_number_create(*, fields: Mapping[str, Any], actor: AbstractBaseUser | None = None, reason: str = "") -> TrackingNumber:
