@@ -3,10 +3,7 @@ the call log's CSV export with a column per tag: what the admin's call log and t
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Iterable
-from typing import IO
 
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
@@ -56,35 +53,3 @@ def recent_tag_values(*, queryset: QuerySet[Call], name: str | None = None, samp
         elif tags.get(name) not in (None, ""):
             seen.add(str(tags[name]))
     return sorted(seen)
-
-
-EXPORT_COLUMNS = (
-    "started_at", "call_sid", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration",
-    "talk_time", "converted", "revenue", "payout", "visitor_id", "landing_page", "referrer",
-)
-
-
-def calls_export(*, out: IO[str], calls: Iterable[Call]) -> int:
-    """Write ``calls`` as CSV: the call's own columns, then one ``tag:NAME`` column per tag any of them has (its
-    custom parameters and marketing data among them). Pass calls with campaign, source and handler selected.
-    Returns how many calls were written."""
-    rows = list(calls)
-    tag_names = sorted({str(k) for call in rows if isinstance(call.tags, dict) for k in call.tags})
-    writer = csv.writer(out)
-    writer.writerow([*EXPORT_COLUMNS, *(f"tag:{n}" for n in tag_names)])
-    for call in rows:
-        tags = call.tags if isinstance(call.tags, dict) else {}
-        writer.writerow([
-            call.started_at.isoformat(), call.call_sid, call.caller_number, call.called_number,
-            call.campaign.name if call.campaign else "", call.source.name if call.source else "",
-            call.handler.name if call.handler else "", call.status, call.duration, call.talk_time,
-            "true" if call.converted else "false", call.revenue, call.payout, call.visitor_id, call.landing_page, call.referrer,
-            *(_cell(tags.get(n)) for n in tag_names),
-        ])
-    return len(rows)
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet runs a cell starting with =, +, - or @ as a formula: landing pages write these values.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _NUMBER.match(text) else text
