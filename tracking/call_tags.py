@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from django.db.models import QuerySet
-from django.db.models.fields.json import KeyTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from tracking.models import Call
 
@@ -88,3 +88,11 @@ def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     # A spreadsheet runs a cell starting with =, +, - or @ as a formula: landing pages write these values.
     return "'" + text if text[:1] in ("=", "+", "-", "@") and not _NUMBER.match(text) else text
+
+
+def tag_columns_annotate(*, queryset: QuerySet[Call], exclude: set[str] = frozenset(), sample: int = 500) -> tuple[QuerySet[Call], list[tuple[str, str]]]:
+    """``queryset`` with one annotation per tag name seen on its ``sample`` latest calls (not in ``exclude``), and
+    the export columns reading them: [("tag:plan", "_tag_0"), ...]. One bounded query to find the names."""
+    names = [n for n in recent_tag_values(queryset=queryset, sample=sample) if n not in exclude and TAG_NAME.match(n)]
+    annotations = {f"_tag_{i}": KeyTextTransform(name, "tags") for i, name in enumerate(names)}
+    return queryset.annotate(**annotations), [(f"tag:{name}", f"_tag_{i}") for i, name in enumerate(names)]
