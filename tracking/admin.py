@@ -535,10 +535,16 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         columns = call_log.call_export_columns(hidden=self._hidden(request))
+        # Then a ``tag:NAME`` column per tag of the latest filtered calls (custom parameters from landing pages,
+        # IVR tags), each read with a key transform: still one streamed query.
+        queryset, tag_columns = call_tags.tag_columns_annotate(
+            queryset=changelist.queryset, exclude={lookup.rsplit("__", 1)[-1] for _, lookup in columns},
+        )
+        columns = [*columns, *tag_columns]
         return csv_streaming_response(
             filename=f"calls-{timezone.localtime():%Y%m%d-%H%M}.csv",
             header=[h for h, _ in columns],
-            rows=call_log.call_export_rows(queryset=changelist.queryset, columns=columns),
+            rows=call_log.call_export_rows(queryset=queryset, columns=columns),
         )
 
     # --- The call page: a read-only summary ------------------------------------------------------------------
