@@ -32,6 +32,7 @@ from calltrack.numbers.models import (
     NumberPool,
     NumberSession,
     NumberStatus,
+    PoolParameter,
     PoolResize,
     PoolSample,
     PortRequest,
@@ -191,6 +192,14 @@ class PoolNumberInline(TabularInline):
         return super().get_queryset(request).filter(kind="pool")
 
 
+class PoolParameterInline(TabularInline):
+    model = PoolParameter
+    extra = 0
+    fields = ["name", "kind", "max_length"]
+    verbose_name = "accepted custom parameter"
+    verbose_name_plural = "custom parameters accepted from landing pages (arrive on calls as tags)"
+
+
 class PoolResizeInline(ReadOnlyLogInline):
     model = PoolResize
     fields = ["at", "from_size", "to_size", "peak_sessions", "reason"]
@@ -207,14 +216,14 @@ class NumberPoolAdmin(ModelAdmin):
     search_fields = ["name", "key", "campaign__name"]
     autocomplete_fields = ["campaign", "source"]
     list_select_related = ["campaign", "source"]
-    readonly_fields = ["overflow_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours"]
-    inlines = [PoolNumberInline, PoolResizeInline]
+    readonly_fields = ["overflow_count", "dropped_parameter_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours"]
+    inlines = [PoolParameterInline, PoolNumberInline, PoolResizeInline]
     fieldsets = [
         (None, {"fields": ["name", "key", "enabled", "campaign", "source"]}),
         ("Matching", {"fields": ["number_type", "match_area_code"]}),
         ("Sessions and attribution", {"fields": ["session_lifetime", "attribution_window"]}),
         ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count"), "overflow_hours"]}),
-        ("Web", {"fields": ["allowed_origins"]}),
+        ("Web", {"fields": ["allowed_origins", "dropped_parameter_count"]}),
         ("Autoscaling", {"fields": ["autoscale", ("autoscale_min", "autoscale_max", "autoscale_headroom"), "buy_area_code"]}),
         ("Usage", {"fields": ["usage_chart"]}),
         (None, {"fields": ["created_at"]}),
@@ -226,6 +235,26 @@ class NumberPoolAdmin(ModelAdmin):
             records.pool_update(pool=obj, fields=form_changed_fields(obj, form))
         else:
             records.pool_save_new(pool=obj)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """Declared custom parameters are written through the pool services (validated like the API's)."""
+        if formset.model is not PoolParameter:
+            return super().save_formset(request, form, formset, change)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row in formset.deleted_forms:
+            if row.instance.pk is not None:
+                records.pool_parameter_delete(parameter=row.instance)
+                formset.deleted_objects.append(row.instance)
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed():
+                continue
+            adding = row.instance.pk is None
+            fields = {name: row.cleaned_data[name] for name in row.changed_data if name in ("name", "kind", "max_length")}
+            records.pool_parameter_save(parameter=row.instance, fields={**fields, "pool": form.instance})
+            if adding:
+                formset.new_objects.append(row.instance)
+            else:
+                formset.changed_objects.append((row.instance, row.changed_data))
 
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:

@@ -6,6 +6,7 @@ import zoneinfo
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect
@@ -30,7 +31,7 @@ from calltrack.csv_export import csv_streaming_response
 from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
 from tracking import admin_call_log as call_log
-from tracking import selectors
+from tracking import call_tags, selectors
 from tracking.models import (
     Call,
     CallAttempt,
@@ -339,7 +340,10 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
             title=f"Handlers open per hour ({data['tz']})", of=data["handlers"],
         )
         states = format_html_join("", "<li>{}: {}</li>", ((name, ", ".join(s)) for name, s in data["states"].items()))
-        return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
+        if not data["conditions"]:
+            return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
+        others = format_html_join("", "<li>{}: {}</li>", ((name, "; ".join(c)) for name, c in data["conditions"].items()))
+        return format_html("{}<p>Caller states taken:</p><ul>{}</ul><p>Other conditions:</p><ul>{}</ul>", charts.figure(svg), states, others)
 
 
 def _resend(modeladmin, request, deliveries) -> None:
@@ -363,6 +367,32 @@ def recording_player_html(call: Call) -> str:
     return render_to_string("tracking/recording_player.html", {"call": call})
 
 
+class CallTagFilter(admin.SimpleListFilter):
+    """Calls by tag: a name (calls that have it), then its values. Choices come from the latest calls; any
+    ``?tag=name:value`` works (custom parameters from landing pages arrive as tags)."""
+
+    title = "tag (custom parameters, IVR, marketing)"
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        spec = self.value() or ""
+        base = model_admin.get_queryset(request)
+        names = [(n, n) for n in call_tags.recent_tag_values(queryset=base)]
+        if spec:
+            name = spec.partition(":")[0]
+            names += [(f"{name}:{v}", f"{name} = {v}") for v in call_tags.recent_tag_values(queryset=base, name=name)[:50]]
+        return names
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            name, value = call_tags.tag_filter_parse(self.value())
+        except call_tags.BadTagFilter as exc:
+            raise IncorrectLookupParameters(str(exc))
+        return call_tags.calls_with_tag(queryset, name=name, value=value)
+
+
 @admin.register(Call)
 class CallAdmin(CallCollaboratorScope, ModelAdmin):
     """The call log: one screen wide at 1440 px, filters an operator uses, a search that takes a number as typed,
@@ -380,6 +410,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("tracking_number", AutocompleteSelectFilter),
         ("tracking_number__pool", RelatedDropdownFilter),
         call_log.UTMSourceFilter,
+        CallTagFilter,
     ]
     list_filter_submit = True
     search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)

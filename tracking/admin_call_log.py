@@ -94,6 +94,7 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("utm_campaign", "marketing_data__utm_campaign", ""),
     ("landing_page", "landing_page", ""),
     ("visitor_id", "visitor_id", ""),
+    ("tags", "tags", ""),  # custom parameters from the landing page, IVR answers, caller data: "name=value; ..."
 )
 EXPORT_CHUNK = 2000
 
@@ -107,9 +108,13 @@ def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> I
     PostgreSQL), never all at once; times in the operator's time zone."""
     lookups = [lookup for _, lookup in columns]
     at = lookups.index("started_at") if "started_at" in lookups else -1
+    tags_at = lookups.index("tags") if "tags" in lookups else -1
     # No ordering by a joined column, and no select_related: one plain indexed scan, streamed.
     for row in queryset.order_by("-started_at", "-id").values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK):
         row = list(row)
         if at >= 0 and row[at] is not None:
             row[at] = timezone.localtime(row[at]).isoformat(timespec="seconds")
+        if tags_at >= 0:
+            tags = row[tags_at] if isinstance(row[tags_at], dict) else {}
+            row[tags_at] = "; ".join(f"{name}={value}" for name, value in sorted(tags.items()))
         yield row

@@ -15,6 +15,7 @@ from tracking.models.campaigns import RoutingStrategy
 SKIP_LABELS = {
     "closed": "closed", "capped": "capped", "tag_mismatch": "tag mismatch", "disabled": "disabled", "no_number": "no number",
     "ivr_choice": "IVR choice", "attempt_rule": "attempt rule",
+    "answered_before": "answered before its turn", "caller_hung_up": "caller hung up",
 }
 
 
