@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -59,9 +60,7 @@ def call_search_q(term: str) -> Q | None:
     if _PHONE_LIKE.match(term):
         e164 = phone.to_e164_or_none(term)
         if e164:  # a whole number: the caller, or the tracking number dialled; both indexed (a bitmap OR)
-            from calltrack.numbers.models import TrackingNumber
-
-            numbers = list(TrackingNumber.objects.filter(number=e164).values_list("pk", flat=True))
+            numbers = list(apps.get_model("numbers", "TrackingNumber").objects.filter(number=e164).values_list("pk", flat=True))
             return Q(caller_number=e164) | Q(tracking_number_id__in=numbers) if numbers else Q(caller_number=e164)
         digits = re.sub(r"\D", "", term)  # part of a number ("555-0138"): its last digits
         return Q(caller_number__endswith=digits) | Q(called_number__endswith=digits)
