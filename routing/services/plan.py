@@ -74,7 +74,8 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         only_handler_id=only_handler_id, rng=rng,
     )
     call.decision.update(plan.as_json())
-    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in set(plan.handler_ids)}
+    planned = set(plan.handler_ids)
+    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in planned}
     call.plan_index = 0
     return _advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
 
@@ -105,9 +106,10 @@ def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     fallback chain; past those, the voicemail or the message and hang up. Stores the answer under
     ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
     steps: list[list[int]] = call.decision.get("steps", [])
-    options = {int(k): _option_from_json(int(k), v) for k, v in call.decision.get("options", {}).items()}
+    options = call.decision.get("options", {})
     while call.plan_index < len(steps):
-        step = [options[h] for h in steps[call.plan_index] if h in options]
+        # Only this step's handlers are rebuilt from the stored options (a plan may hold hundreds).
+        step = [_option_from_json(h, options[str(h)]) for h in steps[call.plan_index] if str(h) in options]
         call.plan_index += 1
         try:
             return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))

@@ -88,8 +88,9 @@ def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[in
     """Per handler: slots held now, whether its counter is usable at ``at`` (same zone, no later window),
     and its counted calls this hour/day/month/ever (counter plus pending deltas). One statement."""
     counts, zones, hours, days, months = [], [], [], [], []
+    by_zone: dict[str, dec.PeriodStarts] = {}
     for o in options:
-        starts = dec.period_starts(o.timezone, at)
+        starts = by_zone.get(o.timezone) or by_zone.setdefault(o.timezone, dec.period_starts(o.timezone, at))
         counts.append(o.cap_counts if o.has_period_caps else None)
         zones.append(o.timezone)
         hours.append(starts.hour)

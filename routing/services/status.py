@@ -61,7 +61,7 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) ->
         )
 
 
-_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="t0.id = %s")
+_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="callattempt.id = %s")
 
 
 def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int, links: Links) -> str:
@@ -118,7 +118,8 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     return _advance(call=call, links=links, answer_key=key)
 
 
-_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="t0.call_id = %s AND t0.sequence = %s ORDER BY t0.id")
+_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="callattempt.call_id = %s AND callattempt.sequence = %s",
+                                     order_by="callattempt.id")
 _DECISION = Call._meta.get_field("decision")
 
 
@@ -137,7 +138,7 @@ def _sequence(params: Mapping[str, str]) -> int | None:
     return None
 
 
-_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="t0.call_sid = %s")
+_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s")
 
 
 def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
