@@ -7,6 +7,7 @@ from tracking.models.calls import (
     CallStatus,
     ConversionStatus,
     DeliveryStatus,
+    RecordingStatus,
     WebhookAttempt,
     WebhookDelivery,
 )
@@ -30,7 +31,7 @@ from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, 
 
 __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
-    "DeliveryStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
+    "DeliveryStatus", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
 ]

@@ -111,7 +111,7 @@ def counters_mark_for_recount(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0004_ordering_by_columns'),
+        ('tracking', '0005_call_recording'),
     ]
 
     operations = [
