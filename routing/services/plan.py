@@ -82,20 +82,15 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
 
 
 def _option_json(o: dec.HandlerOption) -> dict[str, Any]:
-    return {
-        "name": o.name, "number": o.number, "receiving_number": o.receiving_number_id, "send_digits": o.send_digits,
-        "ring_timeout": o.ring_timeout, "timezone": o.timezone, "cap_counts": o.cap_counts,
-        "caps": [o.concurrency_cap, o.hourly_cap, o.daily_cap, o.monthly_cap, o.total_cap],
-    }
+    """What the call's decision keeps of a planned handler (``decision.DIAL_FIELDS``)."""
+    return o.asdict(dec.DIAL_FIELDS)
 
 
 def _option_from_json(hid: int, d: Mapping[str, Any]) -> dec.HandlerOption:
-    conc, hour, day, month, total = d["caps"]
-    return dec.HandlerOption(
-        id=hid, name=d["name"], number=d["number"], receiving_number_id=d["receiving_number"], send_digits=d["send_digits"],
-        ring_timeout=d["ring_timeout"], timezone=d["timezone"], cap_counts=d["cap_counts"],
-        concurrency_cap=conc, hourly_cap=hour, daily_cap=day, monthly_cap=month, total_cap=total,
-    )
+    if "caps" in d:  # stored before DIAL_FIELDS (a call in progress across the upgrade)
+        caps = dict(zip(("concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap"), d["caps"], strict=True))
+        d = {**d, **caps, "receiving_number_id": d.get("receiving_number")}
+    return dec.HandlerOption.from_row({**d, "id": hid})
 
 
 def _caller_id(call: Call) -> str:

@@ -357,7 +357,7 @@ def attempt_slots_release_stale(*, at: datetime | None = None) -> int:
     return CallAttempt.objects.filter(holds_slot=True, slot_expires_at__lte=at or timezone.now()).update(holds_slot=False)
 
 
-_CAP_COLUMNS = ("id", "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
+_CAP_COLUMNS = ("id", *dec.CAP_FIELDS)
 
 
 def _handlers_lock(ids: list[int]) -> list[tuple]:
@@ -383,10 +383,7 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
         return step, []
     # The caps themselves are re-read from the locked rows: the plan may come from a cached configuration.
     caps = {row[0]: row[1:] for row in _handlers_lock([o.id for o in capped])}
-    fresh = {
-        o.id: dataclass_replace(o, concurrency_cap=c[0], hourly_cap=c[1], daily_cap=c[2], monthly_cap=c[3], total_cap=c[4], cap_counts=c[5])
-        for o in capped if (c := caps.get(o.id)) is not None
-    }
+    fresh = {o.id: dataclass_replace(o, **dict(zip(dec.CAP_FIELDS, c, strict=True))) for o in capped if (c := caps.get(o.id)) is not None}
     loads = handler_loads(options=[o for o in fresh.values() if o.has_caps], at=at)
     free, skips = [], []
     for o in step:
