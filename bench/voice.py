@@ -158,16 +158,21 @@ def load_history(env: dict[str, str], n: int, capped: list[int]) -> None:
     with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
         others = [r[0] for r in conn.execute("SELECT id FROM tracking_handler WHERE NOT (id = ANY(%s)) ORDER BY id", [capped])]
         campaign = conn.execute("SELECT min(id) FROM tracking_campaign").fetchone()[0]
+        # Every NOT NULL column gets a value of its type (the schema grows), then the ones that matter are set.
+        given = {
+            "call_sid": "'CAH' || lpad(g::text, 31, '0')", "caller_number": "'+14155550100'", "called_number": "'+14155550199'",
+            "caller_country": "'US'", "status": "'completed'", "started_at": "now() - random() * interval '90 days'", "duration": "60",
+            "talk_time": "50", "tags": "'[]'", "conversion_status": "'not_converted'", "campaign_id": "%s",
+            "handler_id": "CASE WHEN g %% 2 = 0 THEN (%s::bigint[])[1 + g %% %s] ELSE (%s::bigint[])[1 + g %% %s] END",
+        }
+        empty = {"character varying": "''", "text": "''", "integer": "0", "smallint": "0", "bigint": "0", "numeric": "0",
+                 "boolean": "false", "jsonb": "'{}'", "timestamp with time zone": "now()", "double precision": "0"}
+        columns = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tracking_call' AND is_nullable = 'NO' "
+            "AND column_default IS NULL AND is_identity = 'NO'").fetchall())
+        values = {name: empty[kind] for name, kind in columns.items()} | given
         conn.execute(
-            "INSERT INTO tracking_call (call_sid, caller_number, called_number, caller_city, caller_state, caller_zip, caller_country, "
-            "status, reject_reason, started_at, duration, talk_time, last_sequence, tags, marketing_data, landing_page, referrer, "
-            "visitor_id, decision, plan_index, fallback_step, used_failsafe, recording_url, voicemail_url, conversion_status, converted, "
-            "conversion_reason, revenue, payout, payout_reason, payout_converted, revenue_converted, failsafe_reason, campaign_id, handler_id) "
-            "SELECT 'CAH' || lpad(g::text, 31, '0'), '+14155550100', '+14155550199', '', '', '', 'US', 'completed', '', "
-            "now() - random() * interval '90 days', 60, 50, 0, '[]', '{}', '', '', '', '{}', 0, '', false, '', '', 'not_converted', false, "
-            "'', 0, 0, '', false, false, '', %s, "
-            "CASE WHEN g %% 2 = 0 THEN (%s::bigint[])[1 + g %% %s] ELSE (%s::bigint[])[1 + g %% %s] END "
-            "FROM generate_series(1, %s) g",
+            f"INSERT INTO tracking_call ({', '.join(values)}) SELECT {', '.join(values.values())} FROM generate_series(1, %s) g",
             [campaign, capped, len(capped), others, len(others), n],
         )
         conn.execute(
