@@ -37,6 +37,19 @@ class Scope:
 
 UNSCOPED = Scope()
 
+#: What a collaborator of each kind may not see of a call, or of anything computed from calls (totals, a conversion's
+#: answer): the other side's parties and money, and the routing decision. The one list the calls API, the conversion
+#: totals and answers, and the calls' filters read; grouping or filtering by a hidden party is ignored or refused.
+HIDDEN_CALL_FIELDS: dict[str, frozenset[str]] = {
+    "source": frozenset({"campaign", "handler", "revenue", "revenue_converted", "conversion_reason", "margin", "decision"}),
+    "handler": frozenset({"campaign", "source", "payout", "payout_converted", "payout_reason", "margin", "session", "decision"}),
+}
+
+
+def hidden_call_fields(scope: Scope) -> frozenset[str]:
+    """The call fields ``scope`` may not see (none for staff)."""
+    return HIDDEN_CALL_FIELDS.get(scope.kind or "", frozenset())
+
 
 def scope_for(user: Any) -> Scope:
     """The user's scope, cached on the user object (one query per request at most)."""

@@ -502,7 +502,8 @@ def postback_token(*, handler_id: int) -> str:
 
 
 def postback_token_valid(*, handler_id: int, token: str) -> bool:
-    return hmac.compare_digest(postback_token(handler_id=handler_id), token or "")
+    # Bytes: compare_digest refuses str with non-ASCII characters (anyone may put those in the URL).
+    return hmac.compare_digest(postback_token(handler_id=handler_id).encode(), (token or "").encode("utf-8", "surrogatepass"))
 
 
 def postback_url(*, handler_id: int) -> str:
