@@ -362,6 +362,7 @@ class IVRChoice:
     tag_value: str = ""
     handler_id: int | None = None
     label: str = ""
+    response: str = ""  # said to the caller after the key press
 
 
 @dataclass(frozen=True)
@@ -372,6 +373,7 @@ class IVRResult:
     tags: dict[str, str] = field(default_factory=dict)
     handler_id: int | None = None
     note: str = ""
+    response: str = ""
 
 
 def ivr_choose(*, digits: str, round_no: int, repeat: int, default_digit: str, choices: Sequence[IVRChoice]) -> IVRResult:
@@ -396,9 +398,11 @@ def _ivr_apply(choice: IVRChoice, *, pressed: bool) -> IVRResult:
     if choice.action == "tag" and choice.tag_key:
         tags[choice.tag_key] = choice.tag_value or choice.digit
     how = "pressed" if pressed else "default"
+    response = choice.response.strip()
     if choice.action == "handler" and choice.handler_id is not None:
-        return IVRResult(repeat=False, tags=tags, handler_id=choice.handler_id, note=f"{how} {choice.digit}: straight to a handler")
-    return IVRResult(repeat=False, tags=tags, note=f"{how} {choice.digit}: {choice.label or 'tag set'}")
+        return IVRResult(repeat=False, tags=tags, handler_id=choice.handler_id, note=f"{how} {choice.digit}: straight to a handler",
+                         response=response)
+    return IVRResult(repeat=False, tags=tags, note=f"{how} {choice.digit}: {choice.label or 'tag set'}", response=response)
 
 
 def call_tags(

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from calltrack import charts
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
-from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
+from calltrack.widgets import BusinessHoursField, TagRulesField
 from routing.timeline import call_timeline
 from tracking import selectors
 from tracking.models import (
@@ -94,11 +94,15 @@ class SourceAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAd
 
 class HandlerForm(forms.ModelForm):
     business_hours = BusinessHoursField(required=False, help_text=Handler._meta.get_field("business_hours").help_text)
+    tag_criteria = TagRulesField(
+        required=False, help_text="Each row is a rule on the call's tags; the handler takes a call only when every row matches. "
+        "Tags: caller_state, caller_zip, caller_city, caller_country, key_pressed, source, IVR tags, tagging-hours tags, "
+        "marketing data keys (utm_source ...).",
+    )
 
     class Meta:
         model = Handler
         fields = "__all__"
-        widgets = {"tag_criteria": PrettyJSONWidget()}
 
 
 @admin.register(Handler)

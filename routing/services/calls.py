@@ -160,15 +160,15 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
     if _is_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
         blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
-    if verdict[0] and tracking_number.filters:
+    menu_choices = _ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
+    # Rules that read the menu's answers wait for them (only when there is a menu to answer).
+    filters_now = not (tracking_number.filters_after_ivr and menu_choices)
+    if verdict[0] and tracking_number.filters and filters_now:
         verdict = tag_rules.filter_verdict(tag_rules.validate_filters(tracking_number.filters), call.tags)
     if not verdict[0]:
-        now = timezone.now()
-        call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, verdict[1][:200], now
-        call_event_record(call=call, kind="call.rejected", message=verdict[1])
-        return _store(call, "incoming", twiml.reject(), "status", "reject_reason", "ended_at")
+        return _reject(call, verdict[1], "incoming")
     if campaign.enabled and campaign.ivr_prompt.strip():
-        choices = _ivr_choices(campaign)
+        choices = menu_choices
         if choices:
             call.decision["ivr"] = {"rounds": 1}
             call_event_record(call=call, kind="ivr.menu", message="menu played (round 1)")
@@ -206,7 +206,21 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links) -> st
     if result.tags:
         call.tags = {**call.tags, **result.tags}
         call.save(update_fields=["tags"])
-    return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id)
+    tn = call.tracking_number
+    if tn is not None and tn.filters_after_ivr and tn.filters:
+        accepted, why = tag_rules.filter_verdict(tag_rules.validate_filters(tn.filters), call.tags)
+        if not accepted:
+            return _reject(call, f"after the menu: {why}", key)
+    # The option's response ("Connecting you to sales.") is said before whatever comes next.
+    said = twiml.Greeting("say", result.response, voice=_voice(campaign)) if result.response else None
+    return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id, greeting=said)
+
+
+def _reject(call: Call, reason: str, answer_key: str) -> str:
+    """The number's rules (or the block list) refuse the call: record why and answer ``<Reject>``."""
+    call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, reason[:200], timezone.now()
+    call_event_record(call=call, kind="call.rejected", message=reason)
+    return _store(call, answer_key, twiml.reject(), "status", "reject_reason", "ended_at")
 
 
 def voicemail_record(*, call: Call, recording_url: str) -> str:

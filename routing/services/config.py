@@ -115,6 +115,6 @@ def _ivr_choices(campaign: Campaign) -> list[dec.IVRChoice]:
 
 def _ivr_choices_load(campaign: Campaign) -> list[dec.IVRChoice]:
     return [
-        dec.IVRChoice(o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label)
+        dec.IVRChoice(o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label, o.response)
         for o in IVROption.objects.filter(campaign_id=campaign.pk).order_by("digit")
     ]
