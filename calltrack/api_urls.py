@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.routers import DefaultRouter
 
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
-from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet
+from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet, TaggingHoursViewSet
 
 router = DefaultRouter()
 router.register("sources", SourceViewSet, basename="source")
@@ -16,6 +16,7 @@ router.register("receiving-numbers", ReceivingNumberViewSet, basename="receiving
 router.register("tracking-numbers", TrackingNumberViewSet, basename="trackingnumber")
 router.register("pools", NumberPoolViewSet, basename="pool")
 router.register("sessions", NumberSessionViewSet, basename="session")
+router.register("tagging-hours", TaggingHoursViewSet, basename="tagginghours")
 
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list

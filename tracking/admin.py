@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.db.models.fields.json import KeyTextTransform
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -27,6 +28,7 @@ from tracking.models import (
     Handler,
     IVROption,
     Source,
+    TaggingHours,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
@@ -34,7 +36,7 @@ from tracking.models import (
 )
 from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
-from tracking.services import parties
+from tracking.services import parties, tagging
 from tracking.services import webhooks as webhook_services
 from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
@@ -293,10 +295,27 @@ def _resend(modeladmin, request, deliveries) -> None:
         modeladmin.message_user(request, f"{refused} deliveries are still being tried and were left alone.", messages.WARNING)
 
 
+class TaggingHoursTagFilter(admin.SimpleListFilter):
+    """Calls by the tags the tagging hours give ("hours = after_hours")."""
+
+    title = "tagging hours tag"
+    parameter_name = "hours_tag"
+
+    def lookups(self, request, model_admin):
+        pairs = TaggingHours.objects.order_by("tag_key", "tag_value").values_list("tag_key", "tag_value").distinct()
+        return [(f"{k}:{v}", f"{k} = {v}") for k, v in pairs]
+
+    def queryset(self, request, queryset):
+        if not self.value() or ":" not in self.value():
+            return queryset
+        key, _, value = self.value().partition(":")
+        return queryset.alias(_hours_tag=KeyTextTransform(key, "tags")).filter(_hours_tag=value)
+
+
 @admin.register(Call)
 class CallAdmin(CallCollaboratorScope, ModelAdmin):
     list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
-    list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source"]
+    list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source", TaggingHoursTagFilter]
     search_fields = ["call_sid", "caller_number", "called_number", "visitor_id"]
     list_select_related = ["campaign", "source", "handler"]
     date_hierarchy = "started_at"
@@ -448,3 +467,36 @@ class WebhookDeliveryAdmin(ModelAdmin):
     @admin.display(description="call")
     def call_link(self, obj: WebhookDelivery):
         return format_html('<a href="{}">{}</a>', reverse("admin:tracking_call_change", args=[obj.call_id]), obj.call.call_sid)
+
+
+class TaggingHoursForm(forms.ModelForm):
+    hours = BusinessHoursField(required=False, help_text=TaggingHours._meta.get_field("hours").help_text)
+
+    class Meta:
+        model = TaggingHours
+        fields = "__all__"
+
+
+@admin.register(TaggingHours)
+class TaggingHoursAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    write_services = (tagging.tagging_hours_create, tagging.tagging_hours_update, tagging.tagging_hours_delete)
+    service_arg = "tagging_hours"
+    form = TaggingHoursForm
+    list_display = ["name", "scope", "match", "tag", "timezone", "enabled"]
+    list_filter = ["enabled", "match", "campaign"]
+    search_fields = ["name", "tag_key", "tag_value"]
+    list_select_related = ["campaign"]
+    autocomplete_fields = ["campaign"]
+    fieldsets = [
+        (None, {"fields": ["name", "campaign", "enabled"]}),
+        ("The tag", {"fields": ["match", ("tag_key", "tag_value")]}),
+        ("Hours", {"fields": ["timezone", "hours"]}),
+    ]
+
+    @admin.display(description="tags calls of")
+    def scope(self, obj: TaggingHours) -> str:
+        return str(obj.campaign) if obj.campaign_id else "every campaign"
+
+    @admin.display(description="tag")
+    def tag(self, obj: TaggingHours) -> str:
+        return f"{obj.tag_key} = {obj.tag_value}"

@@ -17,9 +17,9 @@ from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, Tr
 from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
-from routing import geo, twiml
+from routing import geo, tagging, twiml
 from routing.services.common import IncomingCall, Links, _greeting, _is_number, _store, _voice
-from routing.services.config import _ivr_choices, _webhook_events
+from routing.services.config import _ivr_choices, _webhook_events, campaign_config
 from routing.services.plan import route
 from routing.services.slots import _mark_answered
 from tracking.models import (
@@ -108,9 +108,11 @@ def call_start(
         number=incoming.caller, city=incoming.from_city, state=incoming.from_state,
         zip_code=incoming.from_zip, country=incoming.from_country,
     )
+    # Tagging hours come with the campaign's cached routing configuration (no query once it is cached).
+    tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, at) if campaign is not None else None
     tags = dec.call_tags(
         caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
-        source=source.source_id if source else "", marketing_data=marketing,
+        source=source.source_id if source else "", marketing_data=marketing, extra=tagged.tags if tagged else None,
     )
     call = Call(
         call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
@@ -127,6 +129,8 @@ def call_start(
                 fastdb.insert(call)
         except IntegrityError:
             return Call.objects.get(call_sid=incoming.call_sid), False
+    if tagged and tagged.notes:
+        call_event_record(call=call, kind="call.tagged", message="; ".join(tagged.notes), data={"tags": tagged.tags})
     call_lifecycle_notify(
         call=call, event="call.started", webhook_events=_webhook_events(call),
         message=f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""),

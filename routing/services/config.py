@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from routing import decision as dec
+from routing.tagging import HoursTag
 from tracking.models import (
     Call,
     Campaign,
     CampaignHandler,
     Handler,
+    HoursMatch,
     IVROption,
+    TaggingHours,
     Webhook,
 )
 
@@ -69,6 +74,7 @@ class CampaignConfig:
     options: tuple[dec.HandlerOption, ...]
     ivr_choices: tuple[dec.IVRChoice, ...]
     webhook_events: frozenset[str]
+    hours_tags: tuple[HoursTag, ...] = ()
 
 
 _CONFIGS: dict[int, CampaignConfig] = {}
@@ -76,7 +82,7 @@ _CONFIGS: dict[int, CampaignConfig] = {}
 
 def campaign_config(campaign: Campaign) -> CampaignConfig:
     """The campaign's routing configuration: from this process's cache when ``campaign.config_version`` (read
-    with the campaign's row) matches, else three queries (handlers, IVR options, webhooks) and cached.
+    with the campaign's row) matches, else four queries (handlers, IVR options, webhooks, tagging hours) and cached.
 
     Every write path that changes these rows bumps the version (``tracking.services.campaign_config``). Caps
     are re-read from the locked handler rows before a slot is taken, so a stale entry cannot overbook.
@@ -90,6 +96,7 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     config = CampaignConfig(
         version=campaign.config_version, options=tuple(campaign_options(campaign)),
         ivr_choices=tuple(_ivr_choices_load(campaign)), webhook_events=frozenset(events),
+        hours_tags=tuple(_hours_tags_load(campaign)),
     )
     _CONFIGS[campaign.pk] = config
     return config
@@ -117,4 +124,16 @@ def _ivr_choices_load(campaign: Campaign) -> list[dec.IVRChoice]:
     return [
         dec.IVRChoice(o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label, o.response)
         for o in IVROption.objects.filter(campaign_id=campaign.pk).order_by("digit")
+    ]
+
+
+def _hours_tags_load(campaign: Campaign) -> list[HoursTag]:
+    """The enabled tagging hours of the campaign and the account-wide ones (one query)."""
+    rows = TaggingHours.objects.filter(Q(campaign_id=campaign.pk) | Q(campaign__isnull=True), enabled=True).order_by("id")
+    return [
+        HoursTag(
+            name=t.name, tag_key=t.tag_key, tag_value=t.tag_value, timezone=t.timezone, hours=t.hours or {},
+            inside=t.match == HoursMatch.INSIDE, campaign_wide=t.campaign_id is not None,
+        )
+        for t in rows
     ]

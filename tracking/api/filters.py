@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import django_filters
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTextTransform
 
 from calltrack import phone
 from calltrack.api.filters import IdFilter
-from tracking.models import Call, CallStatus, Campaign, Handler, Source
+from tracking.models import Call, CallStatus, Campaign, Handler, Source, TaggingHours
 
 
 class SourceFilter(django_filters.FilterSet):
@@ -53,10 +55,18 @@ class CallFilter(django_filters.FilterSet):
     tracking_number = IdFilter(field_name="tracking_number_id", help_text="The tracking number's id.")
     called_number = django_filters.CharFilter(method="filter_called", help_text="The number dialled (the tracking number), in any format.")
     converted = django_filters.BooleanFilter()
+    tag = django_filters.CharFilter(
+        method="filter_tag", max_length=300,
+        validators=[RegexValidator(r"^[A-Za-z0-9_.\-]{1,64}:[^\x00]{1,200}$", "Give a tag as key:value, e.g. hours:after_hours.")],
+        help_text="Calls carrying this tag, as key:value (e.g. hours:after_hours, department:sales; any case).",
+    )
 
     class Meta:
         model = Call
-        fields = ["started_after", "started_before", "status", "campaign", "source", "handler", "caller", "tracking_number", "called_number", "converted"]
+        fields = [
+            "started_after", "started_before", "status", "campaign", "source", "handler", "caller", "tracking_number",
+            "called_number", "converted", "tag",
+        ]
 
     @staticmethod
     def _number(value: str) -> str:
@@ -67,3 +77,21 @@ class CallFilter(django_filters.FilterSet):
 
     def filter_called(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(called_number=self._number(value))
+
+    def filter_tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        key, _, wanted = value.partition(":")
+        # An explicit key transform: a key is data, never read as a lookup (``a__contains``).
+        return queryset.alias(_tag=KeyTextTransform(key, "tags")).filter(_tag__iexact=wanted.strip())
+
+
+class TaggingHoursFilter(django_filters.FilterSet):
+    campaign = IdFilter(field_name="campaign_id", help_text="Schedules of this campaign (id).")
+    account_wide = django_filters.BooleanFilter(
+        field_name="campaign", lookup_expr="isnull", help_text="true: only the account-wide schedules; false: only campaigns'."
+    )
+    enabled = django_filters.BooleanFilter(help_text="true: only enabled schedules.")
+    tag_key = django_filters.CharFilter(help_text="Schedules setting this tag.")
+
+    class Meta:
+        model = TaggingHours
+        fields = ["campaign", "account_wide", "enabled", "tag_key"]

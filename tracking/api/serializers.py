@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
-from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
+from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source, TaggingHours
 
 
 class SourceSerializer(ModelSerializer):
@@ -111,3 +111,12 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
             "revenue", "payout", "margin", "payout_reason", "decision", "attempts",
         ]
         read_only_fields = fields
+
+
+class TaggingHoursSerializer(ModelSerializer):
+    hours = BusinessHoursField(required=False, help_text=TaggingHours._meta.get_field("hours").help_text)
+
+    class Meta:
+        model = TaggingHours
+        fields = ["id", "name", "campaign", "enabled", "timezone", "hours", "match", "tag_key", "tag_value", "created_at"]
+        read_only_fields = ["created_at"]

@@ -9,9 +9,9 @@ from calltrack.api.pagination import StartedAtCursorPagination
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import visible_attempts, visible_calls
 from tracking.api import filters, serializers
-from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
+from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source, TaggingHours
 from tracking.services import campaigns as campaign_services
-from tracking.services import parties
+from tracking.services import parties, tagging
 
 
 @extend_schema_view(
@@ -108,3 +108,22 @@ class CallViewSet(ScopedReadOnlyModelViewSet):
         attempts = visible_attempts(CallAttempt.objects.order_by("sequence", "id"), scope)
         qs = Call.objects.select_related("source").prefetch_related(Prefetch("attempts", queryset=attempts))
         return visible_calls(qs, scope)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tagging hours"),
+    retrieve=extend_schema(summary="Get a tagging-hours schedule"),
+    create=extend_schema(summary="Create a tagging-hours schedule"),
+    update=extend_schema(summary="Replace a tagging-hours schedule"),
+    partial_update=extend_schema(summary="Change some fields of a tagging-hours schedule"),
+    destroy=extend_schema(summary="Delete a tagging-hours schedule (calls keep their tags)"),
+)
+class TaggingHoursViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
+    """Weekly schedules that tag calls by arrival time (account-wide, or for one campaign). Staff only."""
+
+    write_services = (tagging.tagging_hours_create, tagging.tagging_hours_update, tagging.tagging_hours_delete)
+    service_arg = "tagging_hours"
+    queryset = TaggingHours.objects.order_by("campaign_id", "name", "id")
+    serializer_class = serializers.TaggingHoursSerializer
+    filterset_class = filters.TaggingHoursFilter
+    ordering_fields = ["name", "id"]
