@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -15,7 +16,7 @@ from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdm
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.widgets import BusinessHoursField, TagRulesField
 from routing.timeline import call_timeline
-from tracking import selectors
+from tracking import menu_tree, selectors
 from tracking.models import (
     Call,
     CallAttempt,
@@ -26,6 +27,7 @@ from tracking.models import (
     Contact,
     ConversionRule,
     Handler,
+    IVRMenu,
     IVROption,
     Source,
     TaggingHours,
@@ -36,6 +38,7 @@ from tracking.models import (
 )
 from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
+from tracking.services import menus as menu_services
 from tracking.services import parties, tagging
 from tracking.services import webhooks as webhook_services
 from tracking.services.campaign_config import campaign_config_touch, campaigns_using
@@ -152,10 +155,95 @@ class CampaignHandlerInline(TabularInline):
 
 
 class IVROptionInline(TabularInline):
+    """The campaign's main menu keys (a sub-menu's keys are edited on the sub-menu's page)."""
+
     model = IVROption
     extra = 0
     autocomplete_fields = ["handler"]
-    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "response"]
+    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "submenu", "number", "response"]
+    verbose_name = "main menu key"
+    verbose_name_plural = "main menu keys"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(menu__isnull=True)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # Only this campaign's sub-menus may be opened.
+        formset.form.base_fields["submenu"].queryset = IVRMenu.objects.filter(campaign_id=obj.pk if obj else None)
+        return formset
+
+
+class SubMenuOptionFormSet(forms.BaseInlineFormSet):
+    """A sub-menu's keys belong to the sub-menu's campaign: set it before the keys are validated."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.campaign_id = self.instance.campaign_id
+        return form
+
+    @property
+    def empty_form(self):
+        form = super().empty_form
+        form.instance.campaign_id = self.instance.campaign_id
+        return form
+
+
+class SubMenuOptionInline(TabularInline):
+    model = IVROption
+    fk_name = "menu"
+    formset = SubMenuOptionFormSet
+    extra = 1
+    autocomplete_fields = ["handler"]
+    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "submenu", "number", "response"]
+    verbose_name = "key"
+    verbose_name_plural = "keys of this menu"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        field = formset.form.base_fields["submenu"]
+        field.queryset = IVRMenu.objects.filter(campaign_id=obj.campaign_id) if obj else IVRMenu.objects.none()
+        return formset
+
+
+def _menu_tree_html(campaign: Campaign, *, current: int = 0):
+    return render_to_string("tracking/menu_tree.html", {
+        "tree": menu_tree.campaign_menu_tree(campaign), "current": current,
+        "add_url": reverse("admin:tracking_ivrmenu_add") + f"?campaign={campaign.pk}",
+    })
+
+
+@admin.register(IVRMenu)
+class IVRMenuAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    """A sub-menu: its prompt and keys, with the campaign's whole menu tree for orientation."""
+
+    write_services = (menu_services.ivr_menu_create, menu_services.ivr_menu_update, menu_services.ivr_menu_delete)
+    service_arg = "ivr_menu"
+    list_display = ["name", "campaign", "prompt"]
+    list_filter = ["campaign"]
+    search_fields = ["name", "prompt", "campaign__name"]
+    list_select_related = ["campaign"]
+    autocomplete_fields = ["campaign"]
+    readonly_fields = ["menu_tree"]
+    inlines = [SubMenuOptionInline]
+    fieldsets = [
+        (None, {"fields": ["campaign", "name", "prompt", ("timeout", "repeat", "default_digit")]}),
+        ("The campaign's menus", {"fields": ["menu_tree"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The campaign is chosen once: moving a menu would strand the keys that open it.
+        return ["campaign", "menu_tree"] if obj else ["menu_tree"]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        campaign_config_touch(campaign_ids=[form.instance.campaign_id])
+
+    @admin.display(description="menu tree")
+    def menu_tree(self, obj: IVRMenu):
+        if not obj.pk:
+            return "Save the menu to see it in the campaign's tree."
+        return _menu_tree_html(obj.campaign, current=obj.pk)
 
 
 class ConversionRuleFormSet(forms.BaseInlineFormSet):
@@ -210,13 +298,13 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
     list_filter = ["enabled", "routing_strategy", "record_calls"]
     search_fields = ["name", "campaign_id"]
-    readonly_fields = ["coverage", "created_at", "updated_at"]
+    readonly_fields = ["coverage", "menu_tree", "created_at", "updated_at"]
     inlines = [CampaignHandlerInline, IVROptionInline, ConversionRuleInline, WebhookInline]
     fieldsets = [
         (None, {"fields": ["name", "campaign_id", "enabled"]}),
         ("Routing", {"fields": ["routing_strategy", "sticky_routing", "record_calls"]}),
         ("Greeting", {"fields": ["greeting_kind", "greeting_text", ("greeting_voice", "greeting_language"), "greeting_url"]}),
-        ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit")]}),
+        ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit"), "menu_tree"]}),
         ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone"]}),
         ("Coverage", {"fields": ["coverage"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
@@ -229,6 +317,12 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
         """Handlers, IVR options and webhooks are inlines: bump the routing config version once they are saved."""
         super().save_related(request, form, formsets, change)
         campaign_config_touch(campaign_ids=[form.instance.pk])
+
+    @admin.display(description="menu tree")
+    def menu_tree(self, obj: Campaign):
+        if not obj.pk:
+            return "Save the campaign to build its menus."
+        return _menu_tree_html(obj)
 
     @admin.display(description="handlers", ordering="_handlers")
     def handler_count(self, obj: Campaign) -> int:

@@ -185,39 +185,90 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
     return route(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
 
 
-def gather_answer(*, call: Call, digits: str, round_no: int, links: Links) -> str:
-    """A key press (or none) on the IVR menu: repeat the menu, or set the tags and route."""
-    key = f"gather:{round_no}:{digits}"
+MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
+
+
+def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_id: int | None = None) -> str:
+    """A key press (or none) on the main menu or on sub-menu ``menu_id``: repeat the menu, open a sub-menu, dial
+    the key's number, take a voicemail, or set the tags and route."""
+    key = f"gather:{round_no}:{digits}" if menu_id is None else f"gather:m{menu_id}:{round_no}:{digits}"
     stored = call.decision.get("answers", {}).get(key)
     if stored:
         return stored
     campaign = call.campaign
     if campaign is None:
         raise LookupError("call has no campaign")
-    result = dec.ivr_choose(
-        digits=digits, round_no=round_no, repeat=campaign.ivr_repeat, default_digit=campaign.ivr_default_digit,
-        choices=_ivr_choices(campaign),
-    )
-    call_event_record(call=call, kind="ivr.result", message=result.note, data={"digits": digits, "round": round_no, "tags": result.tags})
+    if menu_id is None:
+        prompt, timeout, repeat, default = campaign.ivr_prompt, campaign.ivr_timeout, campaign.ivr_repeat, campaign.ivr_default_digit
+    else:
+        menu = campaign_config(campaign).ivr_menu(menu_id)
+        if menu is None:
+            raise LookupError(f"campaign {campaign.pk} has no sub-menu {menu_id} opened by a key")
+        prompt, timeout, repeat, default = menu.prompt, menu.timeout, menu.repeat, menu.default_digit
+    result = dec.ivr_choose(digits=digits, round_no=round_no, repeat=repeat, default_digit=default, choices=_ivr_choices(campaign, menu_id))
+    call_event_record(call=call, kind="ivr.result", message=result.note,
+                      data={"digits": digits, "round": round_no, "tags": result.tags, "menu": menu_id})
+    played = call.decision.get("ivr", {}).get("menus", 1)
     if result.repeat:
-        call.decision["ivr"] = {"rounds": round_no + 1}
+        call.decision["ivr"] = {**call.decision.get("ivr", {}), "rounds": round_no + 1}
         answer = twiml.menu(
-            prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1),
-            redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1), timeout=campaign.ivr_timeout,
+            prompt=prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)),
+            redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)), timeout=timeout,
             voice=_voice(campaign),
         )
         return _store(call, key, answer)
     if result.tags:
         call.tags = {**call.tags, **result.tags}
         call.save(update_fields=["tags"])
+    # The option's response ("Connecting you to sales.") is said before whatever comes next.
+    said = twiml.Greeting("say", result.response, voice=_voice(campaign)) if result.response else None
+    if result.submenu_id is not None and played < MENUS_MAX:
+        sub = campaign_config(campaign).ivr_menu(result.submenu_id)
+        assert sub is not None  # loaded with the key that opens it
+        call.decision["ivr"] = {**call.decision.get("ivr", {}), "menus": played + 1, "rounds": 1}
+        call_event_record(call=call, kind="ivr.menu", message=f"sub-menu '{sub.name}' played")
+        answer = twiml.menu(
+            prompt=sub.prompt, action=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id),
+            redirect=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id), timeout=sub.timeout,
+            voice=_voice(campaign), greeting=said,
+        )
+        return _store(call, key, answer)
     tn = call.tracking_number
     if tn is not None and tn.filters_after_ivr and tn.filters:
         accepted, why = tag_rules.filter_verdict(tag_rules.validate_filters(tn.filters), call.tags)
         if not accepted:
             return _reject(call, f"after the menu: {why}", key)
-    # The option's response ("Connecting you to sales.") is said before whatever comes next.
-    said = twiml.Greeting("say", result.response, voice=_voice(campaign)) if result.response else None
+    if result.number:
+        return _dial_ivr_number(call=call, number=result.number, links=links, answer_key=key, greeting=said)
+    if result.voicemail:
+        call_event_record(call=call, kind="call.voicemail", message="the caller chose the voicemail")
+        answer = twiml.voicemail(message="Please leave a message after the tone.", action=links.url("/voice/voicemail", call=call.pk),
+                                 voice=_voice(campaign), greeting=said)
+        return _store(call, key, answer)
     return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id, greeting=said)
+
+
+def _menu_param(menu_id: int | None) -> dict[str, int]:
+    return {} if menu_id is None else {"menu": menu_id}
+
+
+def _dial_ivr_number(*, call: Call, number: str, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
+    """A menu key that dials a number: one attempt, then (not answered) the campaign's fallback chain, as after
+    handlers (the ``<Dial action>`` goes to the usual dial-status, which finds no plan left)."""
+    campaign = call.campaign
+    seq = call.decision.get("dials", 0) + 1
+    call.decision["dials"] = seq
+    call.decision.setdefault("steps", [])
+    call.plan_index = len(call.decision["steps"])
+    CallAttempt.objects.create(call=call, sequence=seq, kind=AttemptKind.IVR_NUMBER, number_dialed=number)
+    caller_id = call.caller_number if _is_number(call.caller_number) else ""
+    answer = twiml.dial(
+        numbers=[twiml.DialNumber(number)], action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=30,
+        caller_id=caller_id, record=bool(campaign and campaign.record_calls), greeting=greeting,
+    )
+    call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call),
+                          message=f"menu key: dialling {number}", data={"sequence": seq, "number": number})
+    return _store(call, answer_key, answer)
 
 
 def _reject(call: Call, reason: str, answer_key: str) -> str:

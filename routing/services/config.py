@@ -75,6 +75,10 @@ class CampaignConfig:
     ivr_choices: tuple[dec.IVRChoice, ...]
     webhook_events: frozenset[str]
     hours_tags: tuple[HoursTag, ...] = ()
+    ivr_menus: tuple[dec.IVRMenuData, ...] = ()  # the sub-menus its keys open
+
+    def ivr_menu(self, menu_id: int) -> dec.IVRMenuData | None:
+        return next((m for m in self.ivr_menus if m.id == menu_id), None)
 
 
 _CONFIGS: dict[int, CampaignConfig] = {}
@@ -93,10 +97,11 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     events: set[str] = set()
     for hook_events in Webhook.objects.filter(campaign_id=campaign.pk, enabled=True).values_list("events", flat=True):
         events.update(e for e in (hook_events or []) if isinstance(e, str))
+    choices, menus = _ivr_load(campaign)
     config = CampaignConfig(
         version=campaign.config_version, options=tuple(campaign_options(campaign)),
-        ivr_choices=tuple(_ivr_choices_load(campaign)), webhook_events=frozenset(events),
-        hours_tags=tuple(_hours_tags_load(campaign)),
+        ivr_choices=tuple(choices), webhook_events=frozenset(events),
+        hours_tags=tuple(_hours_tags_load(campaign)), ivr_menus=tuple(menus),
     )
     _CONFIGS[campaign.pk] = config
     return config
@@ -116,15 +121,24 @@ def campaign_config_cache_clear() -> None:
     _CONFIGS.clear()
 
 
-def _ivr_choices(campaign: Campaign) -> list[dec.IVRChoice]:
-    return list(campaign_config(campaign).ivr_choices)
+def _ivr_choices(campaign: Campaign, menu_id: int | None = None) -> list[dec.IVRChoice]:
+    """The keys of one menu: the campaign's main menu (``menu_id`` None) or one of its sub-menus."""
+    return [c for c in campaign_config(campaign).ivr_choices if c.menu_id == menu_id]
 
 
-def _ivr_choices_load(campaign: Campaign) -> list[dec.IVRChoice]:
-    return [
-        dec.IVRChoice(o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label, o.response)
-        for o in IVROption.objects.filter(campaign_id=campaign.pk).order_by("digit")
-    ]
+def _ivr_load(campaign: Campaign) -> tuple[list[dec.IVRChoice], list[dec.IVRMenuData]]:
+    """Every key of every menu, and the sub-menus they open (one query: a menu no key opens is never heard)."""
+    choices: list[dec.IVRChoice] = []
+    menus: dict[int, dec.IVRMenuData] = {}
+    for o in IVROption.objects.filter(campaign_id=campaign.pk).select_related("submenu").order_by("menu_id", "digit"):
+        choices.append(dec.IVRChoice(
+            o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label, o.response, menu_id=o.menu_id,
+            submenu_id=o.submenu_id, number=o.number,
+        ))
+        sub = o.submenu
+        if sub is not None and sub.pk not in menus:
+            menus[sub.pk] = dec.IVRMenuData(sub.pk, sub.name, sub.prompt, sub.timeout, sub.repeat, sub.default_digit)
+    return choices, list(menus.values())
 
 
 def _hours_tags_load(campaign: Campaign) -> list[HoursTag]:

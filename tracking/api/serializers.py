@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
+from tracking import menu_tree
 from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source, TaggingHours
 
 
@@ -44,6 +46,28 @@ class CampaignHandlerSerializer(ModelSerializer):
         extra_kwargs = {"position": {"required": False, "help_text": "Order for sequential and round-robin routing; blank: the list's order."}}
 
 
+_MENU_KEY = {
+    "type": "object",
+    "properties": {
+        "digit": {"type": "string", "description": "The key: 0-9, * or #."},
+        "label": {"type": "string", "description": "What the option is, e.g. 'Sales'."},
+        "does": {"type": "string", "description": "What the key does, in words."},
+        "response": {"type": "string", "description": "Said to the caller after the key press."},
+        "back_to": {"type": "string", "description": "The menu above this one the key goes back to (not expanded again)."},
+        "submenu": {"type": "object", "nullable": True, "description": "The sub-menu the key opens (same shape as the menu)."},
+    },
+}
+_MENU_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "menu": {"type": "integer", "nullable": True, "description": "The sub-menu's id (null: the campaign's main menu)."},
+        "name": {"type": "string", "description": "The menu's name ('Main menu' for the campaign's own)."},
+        "prompt": {"type": "string", "description": "What the caller hears."},
+        "keys": {"type": "array", "items": _MENU_KEY, "description": "The menu's keys, in key order."},
+    },
+}
+
+
 class CampaignSerializer(ModelSerializer):
     handlers = CampaignHandlerSerializer(
         many=True,
@@ -52,18 +76,27 @@ class CampaignSerializer(ModelSerializer):
         help_text="The campaign's handlers with this campaign's priority and weight (blank: the handler's own). "
         "Sending the list replaces the whole list.",
     )
+    ivr_menu_tree = serializers.SerializerMethodField(
+        help_text="The voice menus as a tree (read-only; edited in the admin): the main menu, each key with what it "
+        "does and what it says, and the sub-menus keys open ('back_to' names a menu above, where a key loops back)."
+    )
 
     class Meta:
         model = Campaign
         fields = [
             "id", "name", "campaign_id", "enabled", "routing_strategy", "sticky_routing", "handlers",
             "greeting_kind", "greeting_text", "greeting_voice", "greeting_language", "greeting_url",
-            "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "record_calls", "no_answer_message",
+            "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "ivr_menu_tree", "record_calls", "no_answer_message",
             "failsafe_number", "company_phone", "config_version", "created_at", "updated_at",
         ]
         read_only_fields = ["config_version", "created_at", "updated_at"]
         # The uniqueness of (campaign, handler) is checked by the service, entry by entry.
         validators: list = []
+
+    @extend_schema_field(_MENU_SCHEMA)
+    def get_ivr_menu_tree(self, obj: Campaign) -> dict:
+        prefetched = "ivr_options" in getattr(obj, "_prefetched_objects_cache", {})
+        return menu_tree.tree_json(menu_tree.campaign_menu_tree(obj, prefetched=prefetched).root)
 
 
 class CallAttemptSerializer(ModelSerializer):

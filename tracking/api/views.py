@@ -9,7 +9,7 @@ from calltrack.api.pagination import StartedAtCursorPagination
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import visible_attempts, visible_calls
 from tracking.api import filters, serializers
-from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source, TaggingHours
+from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, IVROption, Source, TaggingHours
 from tracking.services import campaigns as campaign_services
 from tracking.services import parties, tagging
 
@@ -64,7 +64,8 @@ class CampaignViewSet(ScopedModelViewSet):
     """The call experience: handlers with per-campaign priority and weight, strategy, greeting, IVR. Staff only."""
 
     queryset = Campaign.objects.order_by("name", "id").prefetch_related(
-        Prefetch("campaign_handlers", queryset=CampaignHandler.objects.select_related("handler"))
+        Prefetch("campaign_handlers", queryset=CampaignHandler.objects.select_related("handler")),
+        "ivr_menus", Prefetch("ivr_options", queryset=IVROption.objects.select_related("handler", "submenu")),
     )
     serializer_class = serializers.CampaignSerializer
     filterset_class = filters.CampaignFilter

@@ -129,6 +129,7 @@ class AttemptKind(models.TextChoices):
     VOICEMAIL = "voicemail", "Voicemail"
     FALLBACK = "fallback", "Fallback chain"
     FAILSAFE = "failsafe", "Fail-safe"
+    IVR_NUMBER = "ivr_number", "Number of an IVR key"
 
 
 class AttemptStatus(models.TextChoices):
