@@ -15,12 +15,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def admin_page(live_server, page):  # noqa: F811
-    get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-the-browser-test")
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "pw-for-the-browser-test")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+    """The browser logged in as a superuser (the session cookie of a force_login: the login form is not under test)."""
+    from django.conf import settings
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-the-browser-test")
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}])
     return page
 
 
@@ -35,17 +38,17 @@ def test_an_operator_builds_a_sub_menu_from_the_campaign_tree(live_server, admin
     ui.fill("#id_options-0-digit", "1")
     ui.select_option("#id_options-0-action", "voicemail")
     ui.fill("#id_options-0-response", "Leave us a message.")
-    ui.click("input[name=_continue]")
+    ui.click("[name=_continue]")
     ui.wait_for_selector(".ct-menu-tree")
     menu = IVRMenu.objects.get(campaign=campaign)
     assert IVROption.objects.get(menu=menu).action == "voicemail"
 
     ui.goto(f"{live_server.url}/admin/tracking/campaign/{campaign.pk}/change/")
-    ui.click("#ivr_options-group .add-row a")
+    ui.click("a.add-row:has-text('Add another Main menu key')")
     ui.fill("#id_ivr_options-0-digit", "1")
     ui.select_option("#id_ivr_options-0-action", "menu")
     ui.select_option("#id_ivr_options-0-submenu", str(menu.pk))
-    ui.click("input[name=_continue]")
+    ui.click("[name=_continue]")
     ui.wait_for_selector(".ct-menu-tree")
     tree = ui.inner_text(".ct-menu-tree")
     assert "opens 'Sales'" in tree and "takes a voicemail" in tree and 'says "Leave us a message."' in tree
@@ -69,7 +72,7 @@ def test_an_operator_adds_tag_rule_rows_and_removes_one(live_server, admin_page)
     added.locator("select[name=tag_criteria_op]").select_option("contains")
     added.locator("input[name=tag_criteria_value]").fill("medicare")
     ui.locator(".ct-rules tbody tr").first.locator(".ct-rule-remove").click()
-    ui.click("input[name=_continue]")
+    ui.click("[name=_continue]")
     ui.wait_for_selector(".ct-rules")
     assert Handler.objects.get(pk=handler.pk).tag_criteria == [
         {"key": "age", "op": "greater_than", "value": "64"},
@@ -86,7 +89,7 @@ def test_an_operator_fills_tagging_hours_with_a_preset(live_server, admin_page):
     ui.fill("#id_timezone", "America/Denver")
     ui.click("button.ct-hours-preset:has-text('weekdays 9-5')")
     assert ui.input_value("#id_hours_mon") == "09:00-17:00" and ui.input_value("#id_hours_sat") == ""
-    ui.click("input[name=_save]")
+    ui.click("[name=_save]")
     ui.wait_for_selector("#result_list")
     schedule = TaggingHours.objects.get()
     assert schedule.hours == {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")} and schedule.match == "outside"
