@@ -247,3 +247,17 @@ def filter_verdict(filters: list[dict[str, Any]], tags: Mapping[str, Any]) -> tu
     if accepts and not any(matches([r], tags)[0] for r in accepts):
         return False, "matched no accept filter"
     return True, ""
+
+
+# Lookup tables (routing by value): the detected destination is matched as an E.164 number, anything else as text.
+DESTINATION = "destination"
+
+
+def lookup_value(key: str, value: object) -> str:
+    """A value as lookup tables store and match it: trimmed and lower-case; a destination as an E.164 number."""
+    from calltrack import phone  # Django-aware (the default region): imported here so this module stays pure
+
+    text = str(value if value is not None else "").strip()
+    if key == DESTINATION:
+        return phone.to_e164_or_none(text) or text.lower()
+    return text.lower()

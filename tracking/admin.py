@@ -29,6 +29,8 @@ from tracking.models import (
     Handler,
     IVRMenu,
     IVROption,
+    RoutingTable,
+    RoutingTableRow,
     Source,
     TaggingHours,
     Webhook,
@@ -38,6 +40,7 @@ from tracking.models import (
 )
 from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
+from tracking.services import lookup as lookup_services
 from tracking.services import menus as menu_services
 from tracking.services import parties, tagging
 from tracking.services import webhooks as webhook_services
@@ -288,7 +291,7 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     inlines = [CampaignHandlerInline, IVROptionInline, ConversionRuleInline, WebhookInline]
     fieldsets = [
         (None, {"fields": ["name", "campaign_id", "enabled"]}),
-        ("Routing", {"fields": ["routing_strategy", "sticky_routing", "record_calls"]}),
+        ("Routing", {"fields": ["routing_strategy", "sticky_routing", "route_to_destination", "record_calls"]}),
         ("Greeting", {"fields": ["greeting_kind", "greeting_text", ("greeting_voice", "greeting_language"), "greeting_url"]}),
         ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit"), "menu_tree"]}),
         ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone"]}),
@@ -627,3 +630,36 @@ class TaggingHoursAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, M
     @admin.display(description="tag")
     def tag(self, obj: TaggingHours) -> str:
         return f"{obj.tag_key} = {obj.tag_value}"
+
+
+class RoutingTableRowInline(TabularInline):
+    model = RoutingTableRow
+    extra = 3
+    per_page = 50  # tables hold thousands of rows: the inline pages them
+    autocomplete_fields = ["handler"]
+    fields = ["value", "handler", "number"]
+    verbose_name = "row"
+    verbose_name_plural = "rows (value -> handler or number)"
+
+
+@admin.register(RoutingTable)
+class RoutingTableAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    """A lookup table: the value of the call looked up, and its rows. Thousands of rows: the CSV commands
+    (``routing_table_import`` / ``routing_table_export``) fill and read it; the rows inline pages them."""
+
+    write_services = (lookup_services.routing_table_create, lookup_services.routing_table_update, lookup_services.routing_table_delete)
+    service_arg = "routing_table"
+    list_display = ["name", "campaign", "tag_key", "enabled", "position", "row_count"]
+    list_filter = ["enabled", "campaign"]
+    search_fields = ["name", "campaign__name"]
+    list_select_related = ["campaign"]
+    autocomplete_fields = ["campaign"]
+    inlines = [RoutingTableRowInline]
+    fields = ["campaign", "name", "tag_key", "enabled", "position"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_rows=Count("rows"))
+
+    @admin.display(description="rows", ordering="_rows")
+    def row_count(self, obj: RoutingTable) -> int:
+        return obj._rows

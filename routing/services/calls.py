@@ -13,11 +13,11 @@ from django.utils import timezone
 
 from calltrack import fastdb, phone
 from calltrack import tags as tag_rules
-from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, TrackingNumber
+from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
-from routing import geo, tagging, twiml
+from routing import geo, lookup, tagging, twiml
 from routing.services.common import IncomingCall, Links, _greeting, _is_number, _store, _voice
 from routing.services.config import _ivr_choices, _webhook_events, campaign_config
 from routing.services.plan import route
@@ -28,6 +28,7 @@ from tracking.models import (
     CallAttempt,
     CallStatus,
     Campaign,
+    RoutingTableRow,
     Source,
 )
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
@@ -110,9 +111,13 @@ def call_start(
     )
     # Tagging hours come with the campaign's cached routing configuration (no query once it is cached).
     tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, at) if campaign is not None else None
+    extra = dict(tagged.tags) if tagged else {}
+    if session is not None and session.destination_number:
+        # The number the visitor's page showed: routing "to the detected destination" and lookup tables read it.
+        extra[tag_rules.DESTINATION] = tag_rules.lookup_value(tag_rules.DESTINATION, session.destination_number)
     tags = dec.call_tags(
         caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
-        source=source.source_id if source else "", marketing_data=marketing, extra=tagged.tags if tagged else None,
+        source=source.source_id if source else "", marketing_data=marketing, extra=extra,
     )
     call = Call(
         call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
@@ -182,7 +187,7 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
                 voice=_voice(campaign), greeting=_greeting(campaign),
             )
             return _store(call, "incoming", answer)
-    return route(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
+    return _route_or_direct(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
 
 
 MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
@@ -239,35 +244,72 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
         if not accepted:
             return _reject(call, f"after the menu: {why}", key)
     if result.number:
-        return _dial_ivr_number(call=call, number=result.number, links=links, answer_key=key, greeting=said)
+        return _dial_number(call=call, number=result.number, links=links, answer_key=key, greeting=said, why="menu key")
     if result.voicemail:
         call_event_record(call=call, kind="call.voicemail", message="the caller chose the voicemail")
         answer = twiml.voicemail(message="Please leave a message after the tone.", action=links.url("/voice/voicemail", call=call.pk),
                                  voice=_voice(campaign), greeting=said)
         return _store(call, key, answer)
-    return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id, greeting=said)
+    if result.handler_id is not None:  # the caller chose: no lookup
+        return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id, greeting=said)
+    return _route_or_direct(call=call, links=links, answer_key=key, greeting=said)
+
+
+def _direct_target(call: Call) -> lookup.Target | None:
+    """The detected destination (when the campaign routes to it), else the first lookup-table row matching the
+    call: one indexed query per table whose value the call has, none for a campaign without tables."""
+    campaign = call.campaign
+    config = campaign_config(campaign)
+    destination = call.tags.get(tag_rules.DESTINATION, "")
+    if campaign.route_to_destination and destination:
+        found = lookup.destination_target(destination, config.options)
+        if found is not None:
+            return found
+        line = ReceivingNumber.objects.filter(number=destination).values_list("number", flat=True).first()
+        if line:
+            return lookup.Target(number=line, why=f"detected destination {destination}: its receiving number")
+    for table, value in lookup.table_keys(config.routing_tables, call.tags):
+        row = RoutingTableRow.objects.filter(table_id=table.id, value=value).values_list("handler_id", "number").first()
+        if row is not None:
+            handler_id, number = row
+            return lookup.Target(handler_id=handler_id, number=number or "",
+                                 why=f"lookup table '{table.name}': {table.tag_key} {value}")
+    return None
+
+
+def _route_or_direct(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
+    """Route the call, straight to its detected destination or lookup-table target when it has one."""
+    target = _direct_target(call)
+    if target is None:
+        return route(call=call, links=links, answer_key=answer_key, greeting=greeting)
+    call_event_record(call=call, kind="routing.direct", message=target.why,
+                      data={"handler": target.handler_id, "number": target.number})
+    if target.handler_id is not None:
+        return route(call=call, links=links, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting)
+    return _dial_number(call=call, number=target.number, links=links, answer_key=answer_key, greeting=greeting, why=target.why)
 
 
 def _menu_param(menu_id: int | None) -> dict[str, int]:
     return {} if menu_id is None else {"menu": menu_id}
 
 
-def _dial_ivr_number(*, call: Call, number: str, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
-    """A menu key that dials a number: one attempt, then (not answered) the campaign's fallback chain, as after
-    handlers (the ``<Dial action>`` goes to the usual dial-status, which finds no plan left)."""
+def _dial_number(*, call: Call, number: str, links: Links, answer_key: str, greeting: twiml.Greeting | None, why: str) -> str:
+    """Dial one number (a menu key's, a lookup-table row's, a detected destination's): one attempt, then (not
+    answered) the campaign's fallback chain, as after handlers (the ``<Dial action>`` goes to the usual
+    dial-status, which finds no plan left)."""
     campaign = call.campaign
     seq = call.decision.get("dials", 0) + 1
     call.decision["dials"] = seq
     call.decision.setdefault("steps", [])
     call.plan_index = len(call.decision["steps"])
-    CallAttempt.objects.create(call=call, sequence=seq, kind=AttemptKind.IVR_NUMBER, number_dialed=number)
+    CallAttempt.objects.create(call=call, sequence=seq, kind=AttemptKind.NUMBER, number_dialed=number)
     caller_id = call.caller_number if _is_number(call.caller_number) else ""
     answer = twiml.dial(
         numbers=[twiml.DialNumber(number)], action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=30,
         caller_id=caller_id, record=bool(campaign and campaign.record_calls), greeting=greeting,
     )
     call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call),
-                          message=f"menu key: dialling {number}", data={"sequence": seq, "number": number})
+                          message=f"{why}: dialling {number}", data={"sequence": seq, "number": number})
     return _store(call, answer_key, answer)
 
 

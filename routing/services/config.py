@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, Q
 
 from routing import decision as dec
+from routing import lookup
 from routing.tagging import HoursTag
 from tracking.models import (
     Call,
@@ -17,6 +18,7 @@ from tracking.models import (
     Handler,
     HoursMatch,
     IVROption,
+    RoutingTable,
     TaggingHours,
     Webhook,
 )
@@ -86,6 +88,7 @@ class CampaignConfig:
     one_handler_per_call: bool = False  # an "attempt" conversion rule: one handler per call is dialled
     hours_tags: tuple[HoursTag, ...] = ()
     ivr_menus: tuple[dec.IVRMenuData, ...] = ()  # the sub-menus its keys open
+    routing_tables: tuple[lookup.Table, ...] = ()  # its enabled lookup tables (their rows are read per call)
 
     def ivr_menu(self, menu_id: int) -> dec.IVRMenuData | None:
         return next((m for m in self.ivr_menus if m.id == menu_id), None)
@@ -113,6 +116,10 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
         version=campaign.config_version, options=tuple(options),
         ivr_choices=tuple(choices), webhook_events=frozenset(events), one_handler_per_call=one_handler,
         hours_tags=tuple(_hours_tags_load(campaign)), ivr_menus=tuple(menus),
+        routing_tables=tuple(
+            lookup.Table(t.pk, t.name, t.tag_key)
+            for t in RoutingTable.objects.filter(campaign_id=campaign.pk, enabled=True).order_by("position", "id")
+        ),
     )
     _CONFIGS[campaign.pk] = config
     return config

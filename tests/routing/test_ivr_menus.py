@@ -61,7 +61,7 @@ def test_a_sub_menu_key_dials_a_number_then_the_fallback_chain(flow, campaign, m
     assert_valid_twiml(etree.tostring(doc))
     assert doc.find("Say").text == "Transferring." and dialled(doc) == ["+13035550177"]
     attempt = CallAttempt.objects.get()
-    assert attempt.kind == AttemptKind.IVR_NUMBER and attempt.number_dialed == "+13035550177"
+    assert attempt.kind == AttemptKind.NUMBER and attempt.number_dialed == "+13035550177"
     nxt = flow.dial_result(doc, "no-answer")
     assert_valid_twiml(etree.tostring(nxt))
     assert dialled(nxt) == ["+13035550190"]  # the company phone, last of the fallback chain

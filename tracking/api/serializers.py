@@ -85,7 +85,7 @@ class CampaignSerializer(ModelSerializer):
     class Meta:
         model = Campaign
         fields = [
-            "id", "name", "campaign_id", "enabled", "routing_strategy", "sticky_routing", "handlers",
+            "id", "name", "campaign_id", "enabled", "routing_strategy", "sticky_routing", "route_to_destination", "handlers",
             "greeting_kind", "greeting_text", "greeting_voice", "greeting_language", "greeting_url",
             "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "ivr_menu_tree", "record_calls", "no_answer_message",
             "failsafe_number", "company_phone", "config_version", "created_at", "updated_at",

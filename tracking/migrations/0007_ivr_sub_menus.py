@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='callattempt',
             name='kind',
-            field=models.CharField(choices=[('handler', 'Handler'), ('no_answer_forward', 'No-answer forward'), ('voicemail', 'Voicemail'), ('fallback', 'Fallback chain'), ('failsafe', 'Fail-safe'), ('ivr_number', 'Number of an IVR key')], default='handler', max_length=20),
+            field=models.CharField(choices=[('handler', 'Handler'), ('no_answer_forward', 'No-answer forward'), ('voicemail', 'Voicemail'), ('fallback', 'Fallback chain'), ('failsafe', 'Fail-safe'), ('number', 'Number (menu key, lookup table, destination)')], default='handler', max_length=20),
         ),
         migrations.AlterField(
             model_name='ivroption',

@@ -27,6 +27,7 @@ from tracking.models.campaigns import (
     WebhookEvent,
     WebhookMethod,
 )
+from tracking.models.lookup import RoutingTable, RoutingTableRow
 from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
 from tracking.models.tagging import HoursMatch, TaggingHours
 
@@ -35,5 +36,5 @@ __all__ = [
     "DeliveryStatus", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
-    "HoursMatch", "TaggingHours",
+    "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow",
 ]

@@ -149,7 +149,7 @@ class AttemptKind(models.TextChoices):
     VOICEMAIL = "voicemail", "Voicemail"
     FALLBACK = "fallback", "Fallback chain"
     FAILSAFE = "failsafe", "Fail-safe"
-    IVR_NUMBER = "ivr_number", "Number of an IVR key"
+    NUMBER = "number", "Number (menu key, lookup table, destination)"
 
 
 class AttemptStatus(models.TextChoices):

@@ -49,6 +49,11 @@ class Campaign(models.Model):
         help_text="How the open, matching handlers are dialled: by priority then weight; round robin (even spread); "
         "sequential (in the list's order); simultaneous (ring up to 10 at once, first to answer wins); least connected.",
     )
+    route_to_destination = models.BooleanField(
+        default=False,
+        help_text="A pool call goes to the handler (or receiving number) whose number the visitor's page showed (the "
+        "detected destination), so one pool serves many locations; without one, routing as usual.",
+    )
     sticky_routing = models.BooleanField(
         default=False, help_text="A repeat caller rings first the handler who answered them last time."
     )
