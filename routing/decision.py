@@ -17,6 +17,7 @@ from calltrack import tags as tag_rules
 
 # The strategy names live in calltrack.strategies, with the campaign model's choices (re-exported here).
 from calltrack.strategies import LEAST_CONNECTED as LEAST_CONNECTED
+from calltrack.strategies import NEAREST as NEAREST
 from calltrack.strategies import PRIORITY_WEIGHT as PRIORITY_WEIGHT
 from calltrack.strategies import ROUND_ROBIN as ROUND_ROBIN
 from calltrack.strategies import SEQUENTIAL as SEQUENTIAL
@@ -71,6 +72,8 @@ class HandlerOption:
     monthly_cap: int | None = None
     total_cap: int | None = None
     cap_counts: str = "connection"
+    latitude: float | None = None  # the handler's location, for the "nearest" strategy
+    longitude: float | None = None
 
     @property
     def has_period_caps(self) -> bool:
@@ -230,6 +233,7 @@ def order(
     - sequential: the list's order, from the top, every call.
     - simultaneous: steps of up to 10 handlers rung at once, in priority then list order.
     - least_connected: fewest calls in progress first; ties by priority then list order.
+    - nearest: as sequential, over positions ``routing.nearest`` renumbered by distance to the caller.
     """
     rng = rng or random.Random()
     if strategy == PRIORITY_WEIGHT:
@@ -245,7 +249,7 @@ def order(
             return []
         start = rr_position % len(ring)
         return [[o] for o in ring[start:] + ring[:start]]
-    if strategy == SEQUENTIAL:
+    if strategy in (SEQUENTIAL, NEAREST):  # nearest: the service has numbered the handlers by distance
         return [[o] for o in sorted(eligible, key=lambda o: (o.position, o.id))]
     if strategy == SIMULTANEOUS:
         flat = sorted(eligible, key=lambda o: (o.priority, o.position, o.id))

@@ -101,6 +101,7 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
         ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
         ("Caps", {"fields": ["concurrency_cap", ("hourly_cap", "daily_cap", "monthly_cap", "total_cap"), "cap_counts"]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
+        ("Location (for the 'nearest' strategy)", {"fields": ["location_zip", ("latitude", "longitude")]}),
         ("Tag criteria", {"fields": ["tag_criteria"]}),
         ("CRM postback", {"fields": ["postback_url"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
@@ -291,7 +292,7 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     inlines = [CampaignHandlerInline, IVROptionInline, ConversionRuleInline, WebhookInline]
     fieldsets = [
         (None, {"fields": ["name", "campaign_id", "enabled"]}),
-        ("Routing", {"fields": ["routing_strategy", "sticky_routing", "route_to_destination", "record_calls"]}),
+        ("Routing", {"fields": ["routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "record_calls"]}),
         ("Greeting", {"fields": ["greeting_kind", "greeting_text", ("greeting_voice", "greeting_language"), "greeting_url"]}),
         ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit"), "menu_tree"]}),
         ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone"]}),

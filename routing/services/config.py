@@ -41,6 +41,7 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
         "handler__monthly_cap", "handler__total_cap", "handler__cap_counts", "handler__receiving_number_id",
         "handler__receiving_number__number", "handler__receiving_number__extension_digits",
         "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout",
+        "handler__latitude", "handler__longitude",
     )
     out = []
     for r in rows:
@@ -56,6 +57,7 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
                 timezone=r["handler__timezone"], always_open=r["handler__always_open"],
                 business_hours=r["handler__business_hours"] or {}, tag_criteria=tuple(r["handler__tag_criteria"] or ()),
                 ring_timeout=r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
+                latitude=r["handler__latitude"], longitude=r["handler__longitude"],
                 concurrency_cap=r["handler__concurrency_cap"], hourly_cap=r["handler__hourly_cap"],
                 daily_cap=r["handler__daily_cap"], monthly_cap=r["handler__monthly_cap"], total_cap=r["handler__total_cap"],
                 cap_counts=r["handler__cap_counts"],
@@ -73,6 +75,7 @@ def handler_option(handler_id: int) -> dec.HandlerOption:
         weight=h.weight, enabled=h.enabled, timezone=h.timezone, always_open=h.always_open, business_hours=h.business_hours or {},
         tag_criteria=tuple(h.tag_criteria or ()), ring_timeout=h.effective_ring_timeout, concurrency_cap=h.concurrency_cap,
         hourly_cap=h.hourly_cap, daily_cap=h.daily_cap, monthly_cap=h.monthly_cap, total_cap=h.total_cap, cap_counts=h.cap_counts,
+        latitude=h.latitude, longitude=h.longitude,
     )
 
 

@@ -31,7 +31,7 @@ class HandlerSerializer(ModelSerializer):
         fields = [
             "id", "name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "ring_timeout",
             "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts", "timezone",
-            "always_open", "business_hours", "tag_criteria", "created_at", "updated_at",
+            "always_open", "business_hours", "location_zip", "latitude", "longitude", "tag_criteria", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
@@ -85,7 +85,7 @@ class CampaignSerializer(ModelSerializer):
     class Meta:
         model = Campaign
         fields = [
-            "id", "name", "campaign_id", "enabled", "routing_strategy", "sticky_routing", "route_to_destination", "handlers",
+            "id", "name", "campaign_id", "enabled", "routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "handlers",
             "greeting_kind", "greeting_text", "greeting_voice", "greeting_language", "greeting_url",
             "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "ivr_menu_tree", "record_calls", "no_answer_message",
             "failsafe_number", "company_phone", "config_version", "created_at", "updated_at",

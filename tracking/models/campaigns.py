@@ -24,6 +24,7 @@ class RoutingStrategy(models.TextChoices):
     SEQUENTIAL = strategies.SEQUENTIAL, strategies.LABELS[strategies.SEQUENTIAL]
     SIMULTANEOUS = strategies.SIMULTANEOUS, strategies.LABELS[strategies.SIMULTANEOUS]
     LEAST_CONNECTED = strategies.LEAST_CONNECTED, strategies.LABELS[strategies.LEAST_CONNECTED]
+    NEAREST = strategies.NEAREST, strategies.LABELS[strategies.NEAREST]
 
 
 class GreetingKind(models.TextChoices):
@@ -47,7 +48,14 @@ class Campaign(models.Model):
         choices=RoutingStrategy.choices,
         default=RoutingStrategy.PRIORITY_WEIGHT,
         help_text="How the open, matching handlers are dialled: by priority then weight; round robin (even spread); "
-        "sequential (in the list's order); simultaneous (ring up to 10 at once, first to answer wins); least connected.",
+        "sequential (in the list's order); simultaneous (ring up to 10 at once, first to answer wins); least connected; "
+        "nearest to the caller (handlers' location zip or coordinates; the caller's zip or area code).",
+    )
+    nearest_fallback = models.CharField(
+        max_length=20, default=RoutingStrategy.PRIORITY_WEIGHT,
+        choices=[c for c in RoutingStrategy.choices if c[0] != RoutingStrategy.NEAREST],
+        help_text="For 'nearest to the caller': how handlers are ordered when the caller's place is unknown "
+        "(no zip, no US area code).",
     )
     route_to_destination = models.BooleanField(
         default=False,
