@@ -5,7 +5,14 @@ from __future__ import annotations
 from rest_framework.routers import DefaultRouter
 
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
-from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet, TaggingHoursViewSet
+from tracking.api.views import (
+    CallViewSet,
+    CampaignViewSet,
+    HandlerViewSet,
+    RoutingTableViewSet,
+    SourceViewSet,
+    TaggingHoursViewSet,
+)
 
 router = DefaultRouter()
 router.register("sources", SourceViewSet, basename="source")
@@ -17,6 +24,7 @@ router.register("tracking-numbers", TrackingNumberViewSet, basename="trackingnum
 router.register("pools", NumberPoolViewSet, basename="pool")
 router.register("sessions", NumberSessionViewSet, basename="session")
 router.register("tagging-hours", TaggingHoursViewSet, basename="tagginghours")
+router.register("routing-tables", RoutingTableViewSet, basename="routingtable")
 
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list

@@ -144,3 +144,23 @@ def test_the_admin_edits_a_table_and_its_rows(admin_client, campaign):
     assert sorted(table.rows.values_list("value", "number")) == [("80202", ""), ("80301", "+13035550177")]
     bad = admin_client.post(url, {**data, "name": "Other", "rows-1-handler": downtown.pk})
     assert bad.status_code == 200 and "Choose a handler or give a number" in bad.content.decode()
+
+
+def test_the_api_writes_a_table_and_its_rows_all_or_nothing(admin_user, campaign):
+    from rest_framework.test import APIClient
+
+    downtown = handler(campaign, name="Downtown")
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    created = api.post("/api/v1/routing-tables/", {"campaign": campaign.pk, "name": "By state", "tag_key": "caller_state"}, format="json")
+    assert created.status_code == 201, created.content
+    url = f"/api/v1/routing-tables/{created.json()['id']}/rows/"
+    bad = api.post(url + "import/", {"rows": [{"value": "CO", "handler": str(downtown.pk)}, {"value": "NY", "handler": "ghost"}]}, format="json")
+    assert bad.status_code == 400 and "row 2, handler" in bad.json()["rows"][0]
+    assert api.post(url + "import/", {"rows": [{"value": "x\x00", "number": ""}]}, format="json").status_code == 400
+    ok = api.post(url + "import/", {"rows": [{"value": "CO", "handler": str(downtown.pk)}, {"value": "NY", "number": "+12125550100"}]},
+                  format="json")
+    assert ok.status_code == 200 and ok.json() == {"written": 2, "deleted": 0}
+    listed = api.get(url).json()
+    assert [(r["value"], r["handler"], r["number"]) for r in listed["results"]] == [("co", downtown.pk, ""), ("ny", None, "+12125550100")]
+    assert api.get(f"/api/v1/routing-tables/{created.json()['id']}/").json()["row_count"] == 2

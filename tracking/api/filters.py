@@ -9,7 +9,7 @@ from django.db.models.fields.json import KeyTextTransform
 
 from calltrack import phone
 from calltrack.api.filters import IdFilter
-from tracking.models import Call, CallStatus, Campaign, Handler, Source, TaggingHours
+from tracking.models import Call, CallStatus, Campaign, Handler, RoutingTable, Source, TaggingHours
 
 
 class SourceFilter(django_filters.FilterSet):
@@ -95,3 +95,13 @@ class TaggingHoursFilter(django_filters.FilterSet):
     class Meta:
         model = TaggingHours
         fields = ["campaign", "account_wide", "enabled", "tag_key"]
+
+
+class RoutingTableFilter(django_filters.FilterSet):
+    campaign = IdFilter(field_name="campaign_id", help_text="Tables of this campaign (id).")
+    enabled = django_filters.BooleanFilter(help_text="true: only enabled tables.")
+    tag_key = django_filters.CharFilter(help_text="Tables looking up this tag.")
+
+    class Meta:
+        model = RoutingTable
+        fields = ["campaign", "enabled", "tag_key"]

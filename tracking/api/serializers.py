@@ -9,7 +9,17 @@ from rest_framework import serializers
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
 from tracking import menu_tree
-from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source, TaggingHours
+from tracking.models import (
+    Call,
+    CallAttempt,
+    Campaign,
+    CampaignHandler,
+    Handler,
+    RoutingTable,
+    RoutingTableRow,
+    Source,
+    TaggingHours,
+)
 
 
 class SourceSerializer(ModelSerializer):
@@ -165,3 +175,26 @@ class TaggingHoursSerializer(ModelSerializer):
         model = TaggingHours
         fields = ["id", "name", "campaign", "enabled", "timezone", "hours", "match", "tag_key", "tag_value", "created_at"]
         read_only_fields = ["created_at"]
+
+
+class RoutingTableSerializer(ModelSerializer):
+    row_count = serializers.IntegerField(read_only=True, help_text="How many rows the table holds.")
+
+    class Meta:
+        model = RoutingTable
+        fields = ["id", "campaign", "name", "tag_key", "enabled", "position", "row_count"]
+
+
+class RoutingTableRowSerializer(ModelSerializer):
+    class Meta:
+        model = RoutingTableRow
+        fields = ["id", "value", "handler", "number"]
+        read_only_fields = fields
+
+
+class RoutingTableRowsWriteSerializer(serializers.Serializer):
+    rows = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=200)), max_length=10000,
+        help_text="Rows {value, handler (id, buyer id or name), number}: a value already in the table is updated.",
+    )
+    replace = serializers.BooleanField(default=False, help_text="Delete the table's rows first (same transaction).")
