@@ -8,7 +8,14 @@ from rest_framework.routers import DefaultRouter
 from calltrack.api.views import ID_REGEX
 from calltrack.numbers.api.recordings import CallRecordingView
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
-from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet
+from tracking.api.views import (
+    CallViewSet,
+    CampaignViewSet,
+    HandlerViewSet,
+    RoutingTableViewSet,
+    SourceViewSet,
+    TaggingHoursViewSet,
+)
 
 router = DefaultRouter()
 router.register("sources", SourceViewSet, basename="source")
@@ -19,6 +26,8 @@ router.register("receiving-numbers", ReceivingNumberViewSet, basename="receiving
 router.register("tracking-numbers", TrackingNumberViewSet, basename="trackingnumber")
 router.register("pools", NumberPoolViewSet, basename="pool")
 router.register("sessions", NumberSessionViewSet, basename="session")
+router.register("tagging-hours", TaggingHoursViewSet, basename="tagginghours")
+router.register("routing-tables", RoutingTableViewSet, basename="routingtable")
 
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list

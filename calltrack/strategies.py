@@ -8,6 +8,7 @@ ROUND_ROBIN = "round_robin"
 SEQUENTIAL = "sequential"
 SIMULTANEOUS = "simultaneous"
 LEAST_CONNECTED = "least_connected"
+NEAREST = "nearest"
 
 # name -> what the admin and the API call it, in the order the admin lists them
 LABELS: dict[str, str] = {
@@ -16,5 +17,6 @@ LABELS: dict[str, str] = {
     SEQUENTIAL: "Sequential",
     SIMULTANEOUS: "Simultaneous (ring all)",
     LEAST_CONNECTED: "Least connected",
+    NEAREST: "Nearest to the caller",
 }
 STRATEGIES: tuple[str, ...] = tuple(LABELS)

@@ -6,15 +6,35 @@ A call's tags are a flat ``{key: value}`` map: ``caller_state``, ``caller_zip``,
 static number (``utm_source``, ``gclid``, ...). A criterion is
 ``{"key": "caller_state", "op": "one_of", "value": ["CA", "NV"]}``; a handler
 matches when all of its criteria do. Keys and values compare case-insensitively.
+
+Numeric ops compare the tag read as a number (``"age": "34"``; ``"$1,200"`` reads 1200): ``less_than`` /
+``greater_than`` are strict, ``between`` takes ``[low, high]`` inclusive; a tag that is absent or is not a
+number never matches them. ``contains`` / ``starts_with`` compare text, case-insensitively.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-OPS = ("equals", "one_of", "not_one_of", "present")
+OPS = ("equals", "one_of", "not_one_of", "present", "less_than", "greater_than", "between", "contains", "starts_with")
+OP_LABELS = {
+    "equals": "equals",
+    "one_of": "is one of",
+    "not_one_of": "is not one of",
+    "present": "is present",
+    "less_than": "is less than",
+    "greater_than": "is greater than",
+    "between": "is between (inclusive)",
+    "contains": "contains",
+    "starts_with": "starts with",
+}
+NUMERIC_OPS = ("less_than", "greater_than")
+TEXT_OPS = ("contains", "starts_with")
+# Numbers the database and a JSON client can both hold exactly; past this a value is refused, not rounded.
+_NUMBER_LIMIT = Decimal("1e15")
 WELL_KNOWN_KEYS = ("caller_state", "caller_zip", "caller_city", "caller_country", "key_pressed", "source")
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
@@ -22,7 +42,8 @@ HELP_TEXT = (
     'A list of rules, all of which a call must match, e.g. [{"key": "caller_state", "op": "one_of", '
     '"value": ["CA", "NV"]}, {"key": "utm_source", "op": "equals", "value": "google"}]. Keys: caller_state, '
     "caller_zip, caller_city, caller_country, key_pressed (IVR), source, or any marketing data key. "
-    "Ops: equals, one_of, not_one_of, present."
+    "Ops: equals, one_of, not_one_of, present, less_than, greater_than, between (value [low, high], inclusive), "
+    "contains, starts_with."
 )
 
 
@@ -33,9 +54,30 @@ class TagRuleError(ValueError):
 def _as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         return [str(v).strip() for v in value if str(v).strip()]
     raise TagRuleError("a list of values (or a comma-separated text)")
+
+
+def to_number(value: Any) -> Decimal | None:
+    """A tag or rule value read as a number (``"34"``, ``"1,200.50"``, ``"$99"``), or None when it is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    text = str(value).strip().replace(",", "").removeprefix("$").strip()
+    if not text or len(text) > 32:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or abs(number) >= _NUMBER_LIMIT:
+        return None
+    return number
+
+
+def _number_text(value: Any) -> str | None:
+    number = to_number(value)
+    return None if number is None else format(number.normalize(), "f")
 
 
 def validate(criteria: object) -> list[dict[str, Any]]:
@@ -65,6 +107,29 @@ def validate(criteria: object) -> list[dict[str, Any]]:
             raw = rule.get("value")
             if not isinstance(raw, (str, int)) or str(raw).strip() == "":
                 problems.append(f"rule {n}: 'equals' needs a value")
+            else:
+                value = str(raw).strip()
+        elif op in NUMERIC_OPS:
+            raw = rule.get("value")
+            value = _number_text(raw) if isinstance(raw, (str, int, float)) else None
+            if value is None:
+                problems.append(f"rule {n}: '{op}' needs a number, got {raw!r}")
+        elif op == "between":
+            try:
+                bounds = _as_list(rule.get("value"))
+            except TagRuleError:
+                bounds = []
+            numbers = [_number_text(b) for b in bounds]
+            if len(numbers) != 2 or None in numbers:
+                problems.append(f"rule {n}: 'between' needs two numbers, low and high (e.g. 18, 65)")
+            elif Decimal(numbers[0]) > Decimal(numbers[1]):
+                problems.append(f"rule {n}: 'between' needs the low number first ({numbers[0]} > {numbers[1]})")
+            else:
+                value = numbers
+        elif op in TEXT_OPS:
+            raw = rule.get("value")
+            if not isinstance(raw, (str, int)) or str(raw).strip() == "":
+                problems.append(f"rule {n}: '{op}' needs a text")
             else:
                 value = str(raw).strip()
         elif op in ("one_of", "not_one_of"):
@@ -100,8 +165,23 @@ def matches(criteria: Iterable[Mapping[str, Any]], tags: Mapping[str, Any]) -> t
             ok = have is not None and _norm(have) == _norm(rule["value"])
         elif op == "one_of":
             ok = have is not None and _norm(have) in {_norm(v) for v in rule["value"]}
-        else:  # not_one_of: an absent tag is not one of them
+        elif op == "not_one_of":  # an absent tag is not one of them
             ok = have is None or _norm(have) not in {_norm(v) for v in rule["value"]}
+        elif op in ("less_than", "greater_than", "between"):
+            number = to_number(have)
+            if number is None:
+                ok = False
+            elif op == "less_than":
+                ok = number < Decimal(rule["value"])
+            elif op == "greater_than":
+                ok = number > Decimal(rule["value"])
+            else:
+                low, high = rule["value"]
+                ok = Decimal(low) <= number <= Decimal(high)
+        elif op == "contains":
+            ok = have is not None and _norm(rule["value"]) in _norm(have)
+        else:  # starts_with
+            ok = have is not None and _norm(have).startswith(_norm(rule["value"]))
         if not ok:
             return False, describe(rule, have)
     return True, ""
@@ -109,8 +189,16 @@ def matches(criteria: Iterable[Mapping[str, Any]], tags: Mapping[str, Any]) -> t
 
 def describe(rule: Mapping[str, Any], have: Any = None) -> str:
     value = rule.get("value")
-    shown = ", ".join(value) if isinstance(value, list) else value
-    want = {"equals": f"= {shown}", "one_of": f"in [{shown}]", "not_one_of": f"not in [{shown}]", "present": "present"}[rule["op"]]
+    shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
+    op = rule["op"]
+    if op == "between":
+        want = f"between {value[0]} and {value[1]}"
+    else:
+        want = {
+            "equals": f"= {shown}", "one_of": f"in [{shown}]", "not_one_of": f"not in [{shown}]", "present": "present",
+            "less_than": f"< {shown}", "greater_than": f"> {shown}", "contains": f"contains '{shown}'",
+            "starts_with": f"starts with '{shown}'",
+        }[op]
     return f"{rule['key']} {want} (call has {have if have is not None else 'none'})"
 
 
@@ -153,7 +241,8 @@ def filter_verdict(filters: list[dict[str, Any]], tags: Mapping[str, Any]) -> tu
     """(accepted, reason). Rejections win; with accept rules present, one must match."""
     for rule in filters:
         if rule["action"] == "reject" and matches([rule], tags)[0]:
-            return False, f"rejected by filter {describe(rule)}"
+            have = {_norm(k): v for k, v in tags.items()}.get(_norm(rule["key"]))
+            return False, f"rejected by filter {describe(rule, have)}"
     accepts = [r for r in filters if r["action"] == "accept"]
     if accepts and not any(matches([r], tags)[0] for r in accepts):
         return False, "matched no accept filter"
@@ -163,12 +252,13 @@ def filter_verdict(filters: list[dict[str, Any]], tags: Mapping[str, Any]) -> tu
 # --- Coverage: which callers a handler's criteria take, in words ------------------------------------------------
 
 
-def _allowed(rules: list[Mapping[str, Any]], *, upper: bool) -> tuple[set[str] | None, set[str], bool]:
+def _allowed(rules: list[Mapping[str, Any]], *, upper: bool) -> tuple[set[str] | None, set[str], bool, list[str]]:
     """The values a key may have under ``rules`` (all on that key): (only these, or None for any; never these;
-    whether the tag must be known)."""
+    whether the tag must be known; the comparisons it must pass, in words)."""
     only: set[str] | None = None
     never: set[str] = set()
     known = False
+    compared: list[str] = []
 
     def norm(v: Any) -> str:
         return str(v).strip().upper() if upper else str(v).strip()
@@ -181,21 +271,26 @@ def _allowed(rules: list[Mapping[str, Any]], *, upper: bool) -> tuple[set[str] |
             values = {norm(v) for v in (rule["value"] if isinstance(rule["value"], list) else [rule["value"]])}
             only = values if only is None else {v for v in only if v.lower() in {w.lower() for w in values}}
             known = True
-        else:  # not_one_of
+        elif op == "not_one_of":
             never |= {norm(v) for v in rule["value"]}
-    return only, never, known
+        else:  # a comparison (less_than, greater_than, between, contains, starts_with): only known values pass it
+            known = True
+            compared.append(describe(rule).split(" (call has")[0].removeprefix(f"{rule['key']} "))
+    return only, never, known, compared
 
 
 def allowed_text(rules: list[Mapping[str, Any]], *, upper: bool = False) -> list[str]:
     """What ``rules`` on one key let through, in words: the values (["CA", "NV"]), ["all"], ["any known"],
     ["all except CA, NY"], ["none"]."""
-    only, never, known = _allowed(rules, upper=upper)
+    only, never, known, compared = _allowed(rules, upper=upper)
     lowered_never = {v.lower() for v in never}
     if only is not None:
         left = sorted(v for v in only if v.lower() not in lowered_never)
-        return left or ["none"]
+        return [*(left or ["none"]), *compared] if left else ["none"]
     if never:
-        return [("any known except " if known else "all except ") + ", ".join(sorted(never))]
+        return [("any known except " if known else "all except ") + ", ".join(sorted(never)), *compared]
+    if compared:
+        return compared
     return ["any known"] if known else ["all"]
 
 
@@ -209,3 +304,17 @@ def coverage(criteria: list[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
     states = allowed_text(by_key.pop("caller_state", []), upper=True)
     others = [f"{key}: {', '.join(allowed_text(rules, upper=key == 'caller_country'))}" for key, rules in sorted(by_key.items())]
     return states, others
+
+
+# Lookup tables (routing by value): the detected destination is matched as an E.164 number, anything else as text.
+DESTINATION = "destination"
+
+
+def lookup_value(key: str, value: object) -> str:
+    """A value as lookup tables store and match it: trimmed and lower-case; a destination as an E.164 number."""
+    from calltrack import phone  # Django-aware (the default region): imported here so this module stays pure
+
+    text = str(value if value is not None else "").strip()
+    if key == DESTINATION:
+        return phone.to_e164_or_none(text) or text.lower()
+    return text.lower()

@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from calltrack import hours as hours_rules
+from calltrack import tags as tag_rules
 
 
 class BusinessHoursWidget(forms.Widget):
@@ -93,3 +94,97 @@ class PrettyJSONWidget(forms.Textarea):
             return json.dumps(json.loads(value) if isinstance(value, str) else value, indent=2)
         except (TypeError, ValueError):
             return super().format_value(value)
+
+
+class TagRulesWidget(forms.Widget):
+    """Tag criteria (or a number's accept/reject filters) as a table: one rule a row, key / comparison / value.
+
+    Rows post as repeated fields (``<name>_key``, ``<name>_op``, ``<name>_value`` and, for filters,
+    ``<name>_action``), so "Add a rule" simply clones a row. A row with no key is ignored: blank rows are free.
+    """
+
+    template_name = "calltrack/widgets/tag_rules.html"
+    blank_rows = 2
+
+    def __init__(self, *, with_action: bool = False, attrs: dict | None = None) -> None:
+        super().__init__(attrs)
+        self.with_action = with_action
+
+    def _rules(self, value: Any) -> list[dict[str, Any]]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value else []
+            except ValueError:
+                return []
+        return [r for r in (value or []) if isinstance(r, dict)]
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict:
+        context = super().get_context(name, value, attrs)
+        rows = []
+        for rule in self._rules(value) + [{}] * self.blank_rows:
+            shown = rule.get("value", "")
+            rows.append({
+                "action": rule.get("action", "accept"), "key": rule.get("key", ""), "op": rule.get("op", "equals"),
+                "value": ", ".join(str(v) for v in shown) if isinstance(shown, list) else ("" if shown is None else str(shown)),
+            })
+        context["widget"].update({
+            "rows": rows, "with_action": self.with_action, "ops": list(tag_rules.OP_LABELS.items()),
+            "actions": [("accept", "accept only"), ("reject", "reject")], "keys": tag_rules.WELL_KNOWN_KEYS,
+        })
+        return context
+
+    def value_from_datadict(self, data, files, name: str) -> list[dict[str, str]]:
+        getlist = data.getlist if hasattr(data, "getlist") else (lambda key: [data[key]] if key in data else [])
+        keys, ops, values = getlist(f"{name}_key"), getlist(f"{name}_op"), getlist(f"{name}_value")
+        actions = getlist(f"{name}_action")
+        rows = []
+        for i, key in enumerate(keys):
+            if not str(key).strip():
+                continue
+            row = {"key": str(key).strip(), "op": ops[i] if i < len(ops) else "equals", "value": values[i] if i < len(values) else ""}
+            if self.with_action:
+                row = {"action": actions[i] if i < len(actions) else "", **row}
+            rows.append(row)
+        return rows
+
+    def value_omitted_from_data(self, data, files, name: str) -> bool:
+        return f"{name}_key" not in data
+
+
+class TagRulesField(forms.Field):
+    """The form side of ``TagRulesWidget``: rows in, rules validated by ``calltrack.tags`` out."""
+
+    def __init__(self, *args: Any, with_action: bool = False, **kwargs: Any) -> None:
+        for unused in ("encoder", "decoder", "max_length"):
+            kwargs.pop(unused, None)
+        kwargs.setdefault("widget", TagRulesWidget(with_action=with_action))
+        self.with_action = with_action
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> list[dict[str, Any]]:
+        if not value:
+            return []
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValidationError("Rules must be a list of rows.") from None
+        rows = []
+        for row in value:
+            row = dict(row)
+            if row.get("op") == "present":
+                row.pop("value", None)
+            rows.append(row)
+        try:
+            return tag_rules.validate_filters(rows) if self.with_action else tag_rules.validate(rows)
+        except tag_rules.TagRuleError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def prepare_value(self, value: Any) -> Any:
+        return value
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(data) != (initial or [])
+        except ValidationError:
+            return True

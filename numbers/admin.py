@@ -43,7 +43,7 @@ from calltrack.numbers.providers import webhook_urls
 from calltrack.numbers.selectors import pool_overflow_hours
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
-from calltrack.widgets import PrettyJSONWidget
+from calltrack.widgets import PrettyJSONWidget, TagRulesField
 
 
 @admin.register(ReceivingNumber)
@@ -68,10 +68,16 @@ class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
 
 
 class TrackingNumberForm(forms.ModelForm):
+    filters = TagRulesField(
+        required=False, with_action=True, label="Accept/reject rules",
+        help_text="Each row is a rule on the call's tags. With any 'accept only' row, a call must match one of them; "
+        "a call matching a 'reject' row is rejected.",
+    )
+
     class Meta:
         model = TrackingNumber
         fields = "__all__"
-        widgets = {"marketing_data": PrettyJSONWidget(), "filters": PrettyJSONWidget()}
+        widgets = {"marketing_data": PrettyJSONWidget()}
 
     def clean(self) -> dict[str, Any]:
         """Pool membership and status change through the lifecycle actions, so quarantine and history hold."""
@@ -173,7 +179,8 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
     fieldsets = [
         (None, {"fields": ["number", "label", "kind", "status", ("number_type", "area_code", "country")]}),
         ("Attribution", {"fields": ["campaign", "source", "pool", "marketing_data"]}),
-        ("Routing", {"fields": ["failsafe_number", "assigned_agent", "forwarding_number", "whisper_message", "filters"]}),
+        ("Routing", {"fields": ["failsafe_number", "assigned_agent", "forwarding_number", "whisper_message"]}),
+        ("Accept/reject rules", {"fields": ["filters", "filters_after_ivr"]}),
         ("Carrier", {"fields": ["carrier", "carrier_id", "last_assigned_at", "quarantined_until", "created_at", "updated_at"]}),
     ]
 

@@ -17,6 +17,7 @@ from calltrack import tags as tag_rules
 
 # The strategy names live in calltrack.strategies, with the campaign model's choices (re-exported here).
 from calltrack.strategies import LEAST_CONNECTED as LEAST_CONNECTED
+from calltrack.strategies import NEAREST as NEAREST
 from calltrack.strategies import PRIORITY_WEIGHT as PRIORITY_WEIGHT
 from calltrack.strategies import ROUND_ROBIN as ROUND_ROBIN
 from calltrack.strategies import SEQUENTIAL as SEQUENTIAL
@@ -73,6 +74,8 @@ class HandlerOption:
     monthly_cap: int | None = None
     total_cap: int | None = None
     cap_counts: str = "connection"
+    latitude: float | None = None  # the handler's location, for the "nearest" strategy
+    longitude: float | None = None
 
     @property
     def has_period_caps(self) -> bool:
@@ -249,6 +252,7 @@ def order(
     - sequential: the list's order, from the top, every call.
     - simultaneous: steps of up to 10 handlers rung at once, in priority then list order.
     - least_connected: fewest calls in progress first; ties by priority then list order.
+    - nearest: as sequential, over positions ``routing.nearest`` renumbered by distance to the caller.
     """
     rng = rng or random.Random()
     if strategy == PRIORITY_WEIGHT:
@@ -264,7 +268,7 @@ def order(
             return []
         start = rr_position % len(ring)
         return [[o] for o in ring[start:] + ring[:start]]
-    if strategy == SEQUENTIAL:
+    if strategy in (SEQUENTIAL, NEAREST):  # nearest: the service has numbered the handlers by distance
         return [[o] for o in sorted(eligible, key=lambda o: (o.position, o.id))]
     if strategy == SIMULTANEOUS:
         flat = sorted(eligible, key=lambda o: (o.priority, o.position, o.id))
@@ -458,21 +462,42 @@ def tail_after_no_answer(
 @dataclass(frozen=True)
 class IVRChoice:
     digit: str
-    action: str  # "tag" | "handler"
+    action: str  # "tag" | "handler" | "menu" | "number" | "voicemail"
     tag_key: str = ""
     tag_value: str = ""
     handler_id: int | None = None
     label: str = ""
+    response: str = ""  # said to the caller after the key press
+    menu_id: int | None = None  # the sub-menu this key belongs to (None: the campaign's main menu)
+    submenu_id: int | None = None  # "menu": the sub-menu it opens
+    number: str = ""  # "number": the number it dials
+
+
+@dataclass(frozen=True)
+class IVRMenuData:
+    """A sub-menu as routing sees it (the main menu's equivalents are the campaign's ivr_* fields)."""
+
+    id: int
+    name: str
+    prompt: str
+    timeout: int = 5
+    repeat: int = 1
+    default_digit: str = ""
 
 
 @dataclass(frozen=True)
 class IVRResult:
-    """What a key press (or its absence) does: repeat the menu, or route (with tags, maybe to one handler)."""
+    """What a key press (or its absence) does: repeat the menu, open a sub-menu, dial a number, take a voicemail,
+    or route (with tags, maybe to one handler)."""
 
     repeat: bool
     tags: dict[str, str] = field(default_factory=dict)
     handler_id: int | None = None
     note: str = ""
+    response: str = ""
+    submenu_id: int | None = None
+    number: str = ""
+    voicemail: bool = False
 
 
 def ivr_choose(*, digits: str, round_no: int, repeat: int, default_digit: str, choices: Sequence[IVRChoice]) -> IVRResult:
@@ -494,12 +519,22 @@ def ivr_choose(*, digits: str, round_no: int, repeat: int, default_digit: str, c
 
 def _ivr_apply(choice: IVRChoice, *, pressed: bool) -> IVRResult:
     tags = {"key_pressed": choice.digit} if pressed else {"key_pressed": choice.digit, "ivr_default": "yes"}
-    if choice.action == "tag" and choice.tag_key:
+    if choice.tag_key:  # any action may tag the call ("1: sales" then the sales menu)
         tags[choice.tag_key] = choice.tag_value or choice.digit
     how = "pressed" if pressed else "default"
+    response = choice.response.strip()
+    label = f" ({choice.label})" if choice.label else ""
     if choice.action == "handler" and choice.handler_id is not None:
-        return IVRResult(repeat=False, tags=tags, handler_id=choice.handler_id, note=f"{how} {choice.digit}: straight to a handler")
-    return IVRResult(repeat=False, tags=tags, note=f"{how} {choice.digit}: {choice.label or 'tag set'}")
+        return IVRResult(repeat=False, tags=tags, handler_id=choice.handler_id, note=f"{how} {choice.digit}{label}: straight to a handler",
+                         response=response)
+    if choice.action == "menu" and choice.submenu_id is not None:
+        return IVRResult(repeat=False, tags=tags, submenu_id=choice.submenu_id, note=f"{how} {choice.digit}{label}: sub-menu", response=response)
+    if choice.action == "number" and choice.number:
+        return IVRResult(repeat=False, tags=tags, number=choice.number, note=f"{how} {choice.digit}{label}: dialling {choice.number}",
+                         response=response)
+    if choice.action == "voicemail":
+        return IVRResult(repeat=False, tags=tags, voicemail=True, note=f"{how} {choice.digit}{label}: voicemail", response=response)
+    return IVRResult(repeat=False, tags=tags, note=f"{how} {choice.digit}: {choice.label or 'tag set'}", response=response)
 
 
 def call_tags(

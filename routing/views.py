@@ -185,8 +185,9 @@ def incoming(request: HttpRequest, params: QueryDict, links: services.Links, *, 
 @twilio_webhook(on_error="failsafe")
 def gather(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
     """The IVR menu's ``<Gather action>`` (and its no-input ``<Redirect>``)."""
+    menu = _int(request.GET, "menu") if "menu" in request.GET else None
     return services.gather_answer(
-        call=_call(request, params), digits=params.get("Digits", ""), round_no=_int(request.GET, "round"), links=links
+        call=_call(request, params), digits=params.get("Digits", ""), round_no=_int(request.GET, "round"), links=links, menu_id=menu,
     )
 
 

@@ -29,9 +29,9 @@ from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdm
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.csv_export import csv_streaming_response
 from calltrack.scoping import can_play_recordings
-from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
+from calltrack.widgets import BusinessHoursField, TagRulesField
 from tracking import admin_call_log as call_log
-from tracking import call_tags, selectors
+from tracking import call_tags, menu_tree, selectors
 from tracking.models import (
     Call,
     CallAttempt,
@@ -42,8 +42,12 @@ from tracking.models import (
     Contact,
     ConversionRule,
     Handler,
+    IVRMenu,
     IVROption,
+    RoutingTable,
+    RoutingTableRow,
     Source,
+    TaggingHours,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
@@ -51,7 +55,9 @@ from tracking.models import (
 )
 from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
-from tracking.services import parties
+from tracking.services import lookup as lookup_services
+from tracking.services import menus as menu_services
+from tracking.services import parties, tagging
 from tracking.services import webhooks as webhook_services
 from tracking.timeline import call_route_story, call_timeline
 
@@ -87,11 +93,15 @@ class HandlerForm(forms.ModelForm):
     timezone = forms.ChoiceField(
         choices=_timezone_choices, widget=UnfoldAdminSelect2Widget, help_text=Handler._meta.get_field("timezone").help_text,
     )
+    tag_criteria = TagRulesField(
+        required=False, help_text="Each row is a rule on the call's tags; the handler takes a call only when every row matches. "
+        "Tags: caller_state, caller_zip, caller_city, caller_country, key_pressed, source, IVR tags, tagging-hours tags, "
+        "marketing data keys (utm_source ...).",
+    )
 
     class Meta:
         model = Handler
         fields = "__all__"
-        widgets = {"tag_criteria": PrettyJSONWidget()}
 
     def clean(self):
         """"Always open" and business hours together would save a handler open 24/7 whose hours are silently
@@ -123,6 +133,7 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
         ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
         ("Caps", {"fields": [("concurrency_cap", "cap_counts"), ("hourly_cap", "daily_cap"), ("monthly_cap", "total_cap")]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
+        ("Location (for the 'nearest' strategy)", {"fields": ["location_zip", ("latitude", "longitude")]}),
         ("Tag criteria", {"fields": ["tag_criteria"]}),
         ("CRM postback", {"fields": ["postback_url"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
@@ -192,10 +203,112 @@ class CampaignHandlerInline(TabularInline):
 
 
 class IVROptionInline(TabularInline):
+    """The campaign's main menu keys (a sub-menu's keys are edited on the sub-menu's page)."""
+
     model = IVROption
     extra = 0
     autocomplete_fields = ["handler"]
-    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "response"]
+    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "submenu", "number", "response"]
+    verbose_name = "main menu key"
+    verbose_name_plural = "main menu keys"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(menu__isnull=True)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # Only this campaign's sub-menus may be opened.
+        formset.form.base_fields["submenu"].queryset = IVRMenu.objects.filter(campaign_id=obj.pk if obj else None)
+        return formset
+
+
+class SubMenuOptionFormSet(forms.BaseInlineFormSet):
+    """A sub-menu's keys belong to the sub-menu's campaign: set it before the keys are validated."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.campaign_id = self.instance.campaign_id
+        return form
+
+    @property
+    def empty_form(self):
+        form = super().empty_form
+        form.instance.campaign_id = self.instance.campaign_id
+        return form
+
+
+class SubMenuOptionInline(TabularInline):
+    model = IVROption
+    fk_name = "menu"
+    formset = SubMenuOptionFormSet
+    extra = 1
+    autocomplete_fields = ["handler"]
+    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "submenu", "number", "response"]
+    verbose_name = "key"
+    verbose_name_plural = "keys of this menu"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        field = formset.form.base_fields["submenu"]
+        field.queryset = IVRMenu.objects.filter(campaign_id=obj.campaign_id) if obj else IVRMenu.objects.none()
+        return formset
+
+
+def _menu_tree_html(campaign: Campaign, *, current: int = 0):
+    return render_to_string("tracking/menu_tree.html", {
+        "tree": menu_tree.campaign_menu_tree(campaign), "current": current,
+        "add_url": reverse("admin:tracking_ivrmenu_add") + f"?campaign={campaign.pk}",
+    })
+
+
+@admin.register(IVRMenu)
+class IVRMenuAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    """A sub-menu: its prompt and keys, with the campaign's whole menu tree for orientation."""
+
+    write_services = (menu_services.ivr_menu_create, menu_services.ivr_menu_update, menu_services.ivr_menu_delete)
+    service_arg = "ivr_menu"
+    list_display = ["name", "campaign", "prompt"]
+    list_filter = ["campaign"]
+    search_fields = ["name", "prompt", "campaign__name"]
+    list_select_related = ["campaign"]
+    autocomplete_fields = ["campaign"]
+    readonly_fields = ["menu_tree"]
+    inlines = [SubMenuOptionInline]
+    fieldsets = [
+        (None, {"fields": ["campaign", "name", "prompt", ("timeout", "repeat", "default_digit")]}),
+        ("The campaign's menus", {"fields": ["menu_tree"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The campaign is chosen once: moving a menu would strand the keys that open it.
+        return ["campaign", "menu_tree"] if obj else ["menu_tree"]
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """The menu's keys are written one by one through the campaign services (validated, the campaign's routing
+        configuration bumped, a changed key saving only its changed fields), like the campaign's own inlines."""
+        menu = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row in formset.deleted_forms:
+            if row.instance.pk is not None:
+                campaign_services.campaign_part_delete(part=row.instance)
+                formset.deleted_objects.append(row.instance)
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed():
+                continue
+            part, names = row.instance, {f.name for f in row.instance._meta.concrete_fields if not f.primary_key}
+            adding = part.pk is None
+            fields = {name: getattr(part, name) for name in row.changed_data if name in names}
+            campaign_services.campaign_part_save(part=part, fields={**fields, "campaign": menu.campaign, "menu": menu})
+            if adding:
+                formset.new_objects.append(part)
+            else:
+                formset.changed_objects.append((part, row.changed_data))
+
+    @admin.display(description="menu tree")
+    def menu_tree(self, obj: IVRMenu):
+        if not obj.pk:
+            return "Save the menu to see it in the campaign's tree."
+        return _menu_tree_html(obj.campaign, current=obj.pk)
 
 
 class ConversionRuleFormSet(forms.BaseInlineFormSet):
@@ -289,13 +402,13 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
     list_filter = ["enabled", "routing_strategy", "record_calls"]
     search_fields = ["name", "campaign_id"]
-    readonly_fields = ["coverage", "created_at", "updated_at"]
+    readonly_fields = ["coverage", "menu_tree", "created_at", "updated_at"]
     inlines = [CampaignHandlerInline, IVROptionInline, ConversionRuleInline, WebhookInline]
     fieldsets = [
         (None, {"fields": ["name", "campaign_id", "enabled"]}),
-        ("Routing", {"fields": ["routing_strategy", "sticky_routing", "record_calls"]}),
+        ("Routing", {"fields": ["routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "record_calls"]}),
         ("Greeting", {"fields": ["greeting_kind", "greeting_text", ("greeting_voice", "greeting_language"), "greeting_url"]}),
-        ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit")]}),
+        ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit"), "menu_tree"]}),
         ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone"]}),
         ("Coverage", {"fields": ["coverage"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
@@ -325,6 +438,12 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
                 formset.new_objects.append(part)
             else:
                 formset.changed_objects.append((part, row.changed_data))
+
+    @admin.display(description="menu tree")
+    def menu_tree(self, obj: Campaign):
+        if not obj.pk:
+            return "Save the campaign to build its menus."
+        return _menu_tree_html(obj)
 
     @admin.display(description="handlers", ordering="_handlers")
     def handler_count(self, obj: Campaign) -> int:
@@ -688,3 +807,69 @@ class WebhookDeliveryAdmin(ModelAdmin):
     @admin.display(description="call")
     def call_link(self, obj: WebhookDelivery):
         return format_html('<a href="{}">{}</a>', reverse("admin:tracking_call_change", args=[obj.call_id]), obj.call.call_sid)
+
+
+class TaggingHoursForm(forms.ModelForm):
+    hours = BusinessHoursField(required=False, help_text=TaggingHours._meta.get_field("hours").help_text)
+
+    class Meta:
+        model = TaggingHours
+        fields = "__all__"
+
+
+@admin.register(TaggingHours)
+class TaggingHoursAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    write_services = (tagging.tagging_hours_create, tagging.tagging_hours_update, tagging.tagging_hours_delete)
+    service_arg = "tagging_hours"
+    form = TaggingHoursForm
+    list_display = ["name", "scope", "match", "tag", "timezone", "enabled"]
+    list_filter = ["enabled", "match", "campaign"]
+    search_fields = ["name", "tag_key", "tag_value"]
+    list_select_related = ["campaign"]
+    autocomplete_fields = ["campaign"]
+    fieldsets = [
+        (None, {"fields": ["name", "campaign", "enabled"]}),
+        ("The tag", {"fields": ["match", ("tag_key", "tag_value")]}),
+        ("Hours", {"fields": ["timezone", "hours"]}),
+    ]
+
+    @admin.display(description="tags calls of")
+    def scope(self, obj: TaggingHours) -> str:
+        return str(obj.campaign) if obj.campaign_id else "every campaign"
+
+    @admin.display(description="tag")
+    def tag(self, obj: TaggingHours) -> str:
+        return f"{obj.tag_key} = {obj.tag_value}"
+
+
+class RoutingTableRowInline(TabularInline):
+    model = RoutingTableRow
+    extra = 3
+    per_page = 50  # tables hold thousands of rows: the inline pages them
+    autocomplete_fields = ["handler"]
+    fields = ["value", "handler", "number"]
+    verbose_name = "row"
+    verbose_name_plural = "rows (value -> handler or number)"
+
+
+@admin.register(RoutingTable)
+class RoutingTableAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    """A lookup table: the value of the call looked up, and its rows. Thousands of rows: the CSV commands
+    (``routing_table_import`` / ``routing_table_export``) fill and read it; the rows inline pages them."""
+
+    write_services = (lookup_services.routing_table_create, lookup_services.routing_table_update, lookup_services.routing_table_delete)
+    service_arg = "routing_table"
+    list_display = ["name", "campaign", "tag_key", "enabled", "position", "row_count"]
+    list_filter = ["enabled", "campaign"]
+    search_fields = ["name", "campaign__name"]
+    list_select_related = ["campaign"]
+    autocomplete_fields = ["campaign"]
+    inlines = [RoutingTableRowInline]
+    fields = ["campaign", "name", "tag_key", "enabled", "position"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_rows=Count("rows"))
+
+    @admin.display(description="rows", ordering="_rows")
+    def row_count(self, obj: RoutingTable) -> int:
+        return obj._rows

@@ -150,8 +150,9 @@ _RULE_PROPERTIES = {
     "key": {"type": "string", "description": "A tag: " + ", ".join(tag_rules.WELL_KNOWN_KEYS) + ", an IVR tag or a marketing data key."},
     "op": {"type": "string", "enum": list(tag_rules.OPS), "description": "How the tag is compared."},
     "value": {
-        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-        "description": "equals: one value; one_of / not_one_of: a list (or comma-separated text); present: none.",
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "number"}]}}],
+        "description": "equals, contains, starts_with: one text; less_than / greater_than: a number; between: [low, high] "
+        "(inclusive); one_of / not_one_of: a list (or comma-separated text); present: none.",
     },
 }
 

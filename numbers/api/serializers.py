@@ -27,15 +27,15 @@ class TrackingNumberSerializer(ScopedFieldsMixin, ModelSerializer):
     filters = NumberFiltersField(required=False, help_text=TrackingNumber._meta.get_field("filters").help_text)
     formatted = serializers.CharField(read_only=True, help_text="The number in national format.")
 
-    hidden_values = {"filters": []}
-    hidden_from = {"source": ("campaign", "assigned_agent", "forwarding_number", "failsafe_number", "whisper_message", "filters")}
+    hidden_values = {"filters": [], "filters_after_ivr": False}
+    hidden_from = {"source": ("campaign", "assigned_agent", "forwarding_number", "failsafe_number", "whisper_message", "filters", "filters_after_ivr")}
 
     class Meta:
         model = TrackingNumber
         fields = [
             "id", "number", "formatted", "label", "kind", "status", "number_type", "area_code", "country", "campaign",
             "source", "pool", "marketing_data", "failsafe_number", "assigned_agent", "forwarding_number",
-            "whisper_message", "filters", "carrier", "carrier_id", "last_assigned_at", "quarantined_until",
+            "whisper_message", "filters", "filters_after_ivr", "carrier", "carrier_id", "last_assigned_at", "quarantined_until",
             "created_at", "updated_at",
         ]
         read_only_fields = [

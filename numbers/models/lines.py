@@ -148,6 +148,11 @@ class TrackingNumber(models.Model):
     forwarding_number = PhoneNumberField(blank=True, help_text="Fallback chain, third step: dialled when no handler, number agent or caller agent took the call.")
     whisper_message = models.CharField(max_length=500, blank=True, help_text="Whisper for calls to this number (overrides the receiving number's).")
     filters = models.JSONField(default=list, blank=True, help_text=tag_rules.FILTERS_HELP_TEXT)
+    filters_after_ivr = models.BooleanField(
+        default=False,
+        help_text="Check the accept/reject rules after the IVR menu (so they can use the keys pressed and the menu's "
+        "tags) instead of before any prompt. A call rejected then hears nothing more and is hung up.",
+    )
     carrier = models.CharField(max_length=20, default="local", help_text="The carrier this number is bought from.")
     carrier_id = models.CharField(max_length=64, blank=True, help_text="The carrier's id for the number (Twilio's PN... sid).")
     last_assigned_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="When a pool last showed this number to a visitor.")

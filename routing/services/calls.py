@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from calltrack import fastdb, phone
 from calltrack import tags as tag_rules
-from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, TrackingNumber
+from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
-from routing import geo, twiml
+from routing import geo, lookup, tagging, twiml
 from routing.services.common import IncomingCall, Links, _greeting, _is_number, _store, _voice
-from routing.services.config import _ivr_choices, _webhook_events
+from routing.services.config import _ivr_choices, _webhook_events, campaign_config
 from routing.services.plan import route
 from routing.services.slots import _mark_answered
 from tracking.models import (
@@ -28,6 +28,7 @@ from tracking.models import (
     CallAttempt,
     CallStatus,
     Campaign,
+    RoutingTableRow,
     Source,
 )
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
@@ -108,9 +109,15 @@ def call_start(
         number=incoming.caller, city=incoming.from_city, state=incoming.from_state,
         zip_code=incoming.from_zip, country=incoming.from_country,
     )
+    # Tagging hours come with the campaign's cached routing configuration (no query once it is cached).
+    tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, at) if campaign is not None else None
+    extra = dict(tagged.tags) if tagged else {}
+    if session is not None and session.destination_number:
+        # The number the visitor's page showed: routing "to the detected destination" and lookup tables read it.
+        extra[tag_rules.DESTINATION] = tag_rules.lookup_value(tag_rules.DESTINATION, session.destination_number)
     tags = dec.call_tags(
         caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
-        source=source.source_id if source else "", marketing_data=marketing,
+        source=source.source_id if source else "", marketing_data=marketing, extra=extra,
     )
     call = Call(
         call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
@@ -127,6 +134,8 @@ def call_start(
                 fastdb.insert(call)
         except IntegrityError:
             return Call.objects.get(call_sid=incoming.call_sid), False
+    if tagged and tagged.notes:
+        call_event_record(call=call, kind="call.tagged", message="; ".join(tagged.notes), data={"tags": tagged.tags})
     call_lifecycle_notify(
         call=call, event="call.started", webhook_events=_webhook_events(call),
         message=f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""),
@@ -160,15 +169,15 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
     if _is_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
         blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
-    if verdict[0] and tracking_number.filters:
+    menu_choices = _ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
+    # Rules that read the menu's answers wait for them (only when there is a menu to answer).
+    filters_now = not (tracking_number.filters_after_ivr and menu_choices)
+    if verdict[0] and tracking_number.filters and filters_now:
         verdict = tag_rules.filter_verdict(tag_rules.validate_filters(tracking_number.filters), call.tags)
     if not verdict[0]:
-        now = timezone.now()
-        call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, verdict[1][:200], now
-        call_event_record(call=call, kind="call.rejected", message=verdict[1])
-        return _store(call, "incoming", twiml.reject(), "status", "reject_reason", "ended_at")
+        return _reject(call, verdict[1], "incoming")
     if campaign.enabled and campaign.ivr_prompt.strip():
-        choices = _ivr_choices(campaign)
+        choices = menu_choices
         if choices:
             call.decision["ivr"] = {"rounds": 1}
             call_event_record(call=call, kind="ivr.menu", message="menu played (round 1)")
@@ -178,35 +187,137 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
                 voice=_voice(campaign), greeting=_greeting(campaign),
             )
             return _store(call, "incoming", answer)
-    return route(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
+    return _route_or_direct(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
 
 
-def gather_answer(*, call: Call, digits: str, round_no: int, links: Links) -> str:
-    """A key press (or none) on the IVR menu: repeat the menu, or set the tags and route."""
-    key = f"gather:{round_no}:{digits}"
+MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
+
+
+def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_id: int | None = None) -> str:
+    """A key press (or none) on the main menu or on sub-menu ``menu_id``: repeat the menu, open a sub-menu, dial
+    the key's number, take a voicemail, or set the tags and route."""
+    key = f"gather:{round_no}:{digits}" if menu_id is None else f"gather:m{menu_id}:{round_no}:{digits}"
     stored = call.decision.get("answers", {}).get(key)
     if stored:
         return stored
     campaign = call.campaign
     if campaign is None:
         raise LookupError("call has no campaign")
-    result = dec.ivr_choose(
-        digits=digits, round_no=round_no, repeat=campaign.ivr_repeat, default_digit=campaign.ivr_default_digit,
-        choices=_ivr_choices(campaign),
-    )
-    call_event_record(call=call, kind="ivr.result", message=result.note, data={"digits": digits, "round": round_no, "tags": result.tags})
+    if menu_id is None:
+        prompt, timeout, repeat, default = campaign.ivr_prompt, campaign.ivr_timeout, campaign.ivr_repeat, campaign.ivr_default_digit
+    else:
+        menu = campaign_config(campaign).ivr_menu(menu_id)
+        if menu is None:
+            raise LookupError(f"campaign {campaign.pk} has no sub-menu {menu_id} opened by a key")
+        prompt, timeout, repeat, default = menu.prompt, menu.timeout, menu.repeat, menu.default_digit
+    result = dec.ivr_choose(digits=digits, round_no=round_no, repeat=repeat, default_digit=default, choices=_ivr_choices(campaign, menu_id))
+    call_event_record(call=call, kind="ivr.result", message=result.note,
+                      data={"digits": digits, "round": round_no, "tags": result.tags, "menu": menu_id})
+    played = call.decision.get("ivr", {}).get("menus", 1)
     if result.repeat:
-        call.decision["ivr"] = {"rounds": round_no + 1}
+        call.decision["ivr"] = {**call.decision.get("ivr", {}), "rounds": round_no + 1}
         answer = twiml.menu(
-            prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1),
-            redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1), timeout=campaign.ivr_timeout,
+            prompt=prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)),
+            redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)), timeout=timeout,
             voice=_voice(campaign),
         )
         return _store(call, key, answer)
     if result.tags:
         call.tags = {**call.tags, **result.tags}
         call.save(update_fields=["tags"])
-    return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id)
+    # The option's response ("Connecting you to sales.") is said before whatever comes next.
+    said = twiml.Greeting("say", result.response, voice=_voice(campaign)) if result.response else None
+    if result.submenu_id is not None and played < MENUS_MAX:
+        sub = campaign_config(campaign).ivr_menu(result.submenu_id)
+        assert sub is not None  # loaded with the key that opens it
+        call.decision["ivr"] = {**call.decision.get("ivr", {}), "menus": played + 1, "rounds": 1}
+        call_event_record(call=call, kind="ivr.menu", message=f"sub-menu '{sub.name}' played")
+        answer = twiml.menu(
+            prompt=sub.prompt, action=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id),
+            redirect=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id), timeout=sub.timeout,
+            voice=_voice(campaign), greeting=said,
+        )
+        return _store(call, key, answer)
+    tn = call.tracking_number
+    if tn is not None and tn.filters_after_ivr and tn.filters:
+        accepted, why = tag_rules.filter_verdict(tag_rules.validate_filters(tn.filters), call.tags)
+        if not accepted:
+            return _reject(call, f"after the menu: {why}", key)
+    if result.number:
+        return _dial_number(call=call, number=result.number, links=links, answer_key=key, greeting=said, why="menu key")
+    if result.voicemail:
+        call_event_record(call=call, kind="call.voicemail", message="the caller chose the voicemail")
+        answer = twiml.voicemail(message="Please leave a message after the tone.", action=links.url("/voice/voicemail", call=call.pk),
+                                 voice=_voice(campaign), greeting=said)
+        return _store(call, key, answer)
+    if result.handler_id is not None:  # the caller chose: no lookup
+        return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id, greeting=said)
+    return _route_or_direct(call=call, links=links, answer_key=key, greeting=said)
+
+
+def _direct_target(call: Call) -> lookup.Target | None:
+    """The detected destination (when the campaign routes to it), else the first lookup-table row matching the
+    call: one indexed query per table whose value the call has, none for a campaign without tables."""
+    campaign = call.campaign
+    config = campaign_config(campaign)
+    destination = call.tags.get(tag_rules.DESTINATION, "")
+    if campaign.route_to_destination and destination:
+        found = lookup.destination_target(destination, config.options)
+        if found is not None:
+            return found
+        line = ReceivingNumber.objects.filter(number=destination).values_list("number", flat=True).first()
+        if line:
+            return lookup.Target(number=line, why=f"detected destination {destination}: its receiving number")
+    for table, value in lookup.table_keys(config.routing_tables, call.tags):
+        row = RoutingTableRow.objects.filter(table_id=table.id, value=value).values_list("handler_id", "number").first()
+        if row is not None:
+            handler_id, number = row
+            return lookup.Target(handler_id=handler_id, number=number or "",
+                                 why=f"lookup table '{table.name}': {table.tag_key} {value}")
+    return None
+
+
+def _route_or_direct(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
+    """Route the call, straight to its detected destination or lookup-table target when it has one."""
+    target = _direct_target(call)
+    if target is None:
+        return route(call=call, links=links, answer_key=answer_key, greeting=greeting)
+    call_event_record(call=call, kind="routing.direct", message=target.why,
+                      data={"handler": target.handler_id, "number": target.number})
+    if target.handler_id is not None:
+        return route(call=call, links=links, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting)
+    return _dial_number(call=call, number=target.number, links=links, answer_key=answer_key, greeting=greeting, why=target.why)
+
+
+def _menu_param(menu_id: int | None) -> dict[str, int]:
+    return {} if menu_id is None else {"menu": menu_id}
+
+
+def _dial_number(*, call: Call, number: str, links: Links, answer_key: str, greeting: twiml.Greeting | None, why: str) -> str:
+    """Dial one number (a menu key's, a lookup-table row's, a detected destination's): one attempt, then (not
+    answered) the campaign's fallback chain, as after handlers (the ``<Dial action>`` goes to the usual
+    dial-status, which finds no plan left)."""
+    campaign = call.campaign
+    seq = call.decision.get("dials", 0) + 1
+    call.decision["dials"] = seq
+    call.decision.setdefault("steps", [])
+    call.plan_index = len(call.decision["steps"])
+    CallAttempt.objects.create(call=call, sequence=seq, kind=AttemptKind.NUMBER, number_dialed=number)
+    caller_id = call.caller_number if _is_number(call.caller_number) else ""
+    answer = twiml.dial(
+        numbers=[twiml.DialNumber(number)], action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=30,
+        caller_id=caller_id, record=bool(campaign and campaign.record_calls), greeting=greeting,
+    )
+    call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call),
+                          message=f"{why}: dialling {number}", data={"sequence": seq, "number": number})
+    return _store(call, answer_key, answer)
+
+
+def _reject(call: Call, reason: str, answer_key: str) -> str:
+    """The number's rules (or the block list) refuse the call: record why and answer ``<Reject>``."""
+    call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, reason[:200], timezone.now()
+    call_event_record(call=call, kind="call.rejected", message=reason)
+    return _store(call, answer_key, twiml.reject(), "status", "reject_reason", "ended_at")
 
 
 def voicemail_record(*, call: Call, recording_url: str) -> str:

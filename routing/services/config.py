@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from routing import decision as dec
+from routing import lookup
+from routing.tagging import HoursTag
 from tracking.models import (
     Call,
     Campaign,
@@ -14,7 +16,10 @@ from tracking.models import (
     ConversionKind,
     ConversionRule,
     Handler,
+    HoursMatch,
     IVROption,
+    RoutingTable,
+    TaggingHours,
     Webhook,
 )
 
@@ -52,6 +57,7 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
 OPTION_COLUMNS: dict[str, str] = {
     "id": "handler_id", "name": "handler__name", "receiving_number_id": "handler__receiving_number_id", "position": "position",
     "timezone": "handler__timezone", "always_open": "handler__always_open",
+    "latitude": "handler__latitude", "longitude": "handler__longitude",
     **{name: f"handler__{name}" for name in dec.CAP_FIELDS},
 }
 OPTION_COMPUTED = ("number", "send_digits", "priority", "weight", "enabled", "enabled_in_campaign", "business_hours", "tag_criteria",
@@ -71,6 +77,7 @@ def handler_option(handler_id: int) -> dec.HandlerOption:
         "id": h.pk, "name": h.name, "number": rn.number, "receiving_number_id": rn.pk, "send_digits": rn.send_digits,
         "priority": h.priority, "weight": h.weight, "enabled": h.enabled, "timezone": h.timezone, "always_open": h.always_open,
         "business_hours": h.business_hours or {}, "tag_criteria": tuple(h.tag_criteria or ()), "ring_timeout": h.effective_ring_timeout,
+        "latitude": h.latitude, "longitude": h.longitude,
         **{name: getattr(h, name) for name in dec.CAP_FIELDS},
     })
 
@@ -85,6 +92,12 @@ class CampaignConfig:
     ivr_choices: tuple[dec.IVRChoice, ...]
     webhook_events: frozenset[str]
     one_handler_per_call: bool = False  # an "attempt" conversion rule: one handler per call is dialled
+    hours_tags: tuple[HoursTag, ...] = ()
+    ivr_menus: tuple[dec.IVRMenuData, ...] = ()  # the sub-menus its keys open
+    routing_tables: tuple[lookup.Table, ...] = ()  # its enabled lookup tables (their rows are read per call)
+
+    def ivr_menu(self, menu_id: int) -> dec.IVRMenuData | None:
+        return next((m for m in self.ivr_menus if m.id == menu_id), None)
 
 
 _CONFIGS: dict[int, CampaignConfig] = {}
@@ -92,7 +105,7 @@ _CONFIGS: dict[int, CampaignConfig] = {}
 
 def campaign_config(campaign: Campaign) -> CampaignConfig:
     """The campaign's routing configuration: from this process's cache when ``campaign.config_version`` (read
-    with the campaign's row) matches, else three queries (handlers, IVR options, webhooks) and cached.
+    with the campaign's row) matches, else four queries (handlers, IVR options, webhooks, tagging hours) and cached.
 
     Every write path that changes these rows bumps the version (``tracking.services.campaign_config``). Caps
     are re-read from the locked handler rows before a slot is taken, so a stale entry cannot overbook.
@@ -104,9 +117,15 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     for hook_events in Webhook.objects.filter(campaign_id=campaign.pk, enabled=True).values_list("events", flat=True):
         events.update(e for e in (hook_events or []) if isinstance(e, str))
     options, one_handler = _campaign_options_load(campaign)
+    choices, menus = _ivr_load(campaign)
     config = CampaignConfig(
         version=campaign.config_version, options=tuple(options),
-        ivr_choices=tuple(_ivr_choices_load(campaign)), webhook_events=frozenset(events), one_handler_per_call=one_handler,
+        ivr_choices=tuple(choices), webhook_events=frozenset(events), one_handler_per_call=one_handler,
+        hours_tags=tuple(_hours_tags_load(campaign)), ivr_menus=tuple(menus),
+        routing_tables=tuple(
+            lookup.Table(t.pk, t.name, t.tag_key)
+            for t in RoutingTable.objects.filter(campaign_id=campaign.pk, enabled=True).order_by("position", "id")
+        ),
     )
     _CONFIGS[campaign.pk] = config
     return config
@@ -127,12 +146,33 @@ def campaign_config_cache_clear() -> None:
     _CONFIGS.clear()
 
 
-def _ivr_choices(campaign: Campaign) -> list[dec.IVRChoice]:
-    return list(campaign_config(campaign).ivr_choices)
+def _ivr_choices(campaign: Campaign, menu_id: int | None = None) -> list[dec.IVRChoice]:
+    """The keys of one menu: the campaign's main menu (``menu_id`` None) or one of its sub-menus."""
+    return [c for c in campaign_config(campaign).ivr_choices if c.menu_id == menu_id]
 
 
-def _ivr_choices_load(campaign: Campaign) -> list[dec.IVRChoice]:
+def _ivr_load(campaign: Campaign) -> tuple[list[dec.IVRChoice], list[dec.IVRMenuData]]:
+    """Every key of every menu, and the sub-menus they open (one query: a menu no key opens is never heard)."""
+    choices: list[dec.IVRChoice] = []
+    menus: dict[int, dec.IVRMenuData] = {}
+    for o in IVROption.objects.filter(campaign_id=campaign.pk).select_related("submenu").order_by("menu_id", "digit"):
+        choices.append(dec.IVRChoice(
+            o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label, o.response, menu_id=o.menu_id,
+            submenu_id=o.submenu_id, number=o.number,
+        ))
+        sub = o.submenu
+        if sub is not None and sub.pk not in menus:
+            menus[sub.pk] = dec.IVRMenuData(sub.pk, sub.name, sub.prompt, sub.timeout, sub.repeat, sub.default_digit)
+    return choices, list(menus.values())
+
+
+def _hours_tags_load(campaign: Campaign) -> list[HoursTag]:
+    """The enabled tagging hours of the campaign and the account-wide ones (one query)."""
+    rows = TaggingHours.objects.filter(Q(campaign_id=campaign.pk) | Q(campaign__isnull=True), enabled=True).order_by("id")
     return [
-        dec.IVRChoice(o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label)
-        for o in IVROption.objects.filter(campaign_id=campaign.pk).order_by("digit")
+        HoursTag(
+            name=t.name, tag_key=t.tag_key, tag_value=t.tag_value, timezone=t.timezone, hours=t.hours or {},
+            inside=t.match == HoursMatch.INSIDE, campaign_wide=t.campaign_id is not None,
+        )
+        for t in rows
     ]

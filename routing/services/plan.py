@@ -18,7 +18,7 @@ from django.utils import timezone
 from calltrack import fastdb
 from calltrack.numbers.models import NoAnswerAction, ReceivingNumber
 from routing import decision as dec
-from routing import twiml
+from routing import nearest, twiml
 from routing.services.common import Links, _is_number, _store, _voice
 from routing.services.config import _webhook_events, campaign_config, handler_option
 from routing.services.slots import _take_step, handler_loads
@@ -67,6 +67,8 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     if only_handler_id is not None and all(o.id != only_handler_id for o in options):
         options.append(handler_option(only_handler_id))  # an IVR key may name a handler outside the campaign
     strategy = campaign.routing_strategy
+    if strategy == dec.NEAREST:
+        options, strategy = _nearest(call, campaign, options)
     loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
     context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, at, call.tags)
     plan = dec.plan_build(
@@ -81,6 +83,18 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in planned}
     call.plan_index = 0
     return _advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
+
+
+def _nearest(call: Call, campaign: Campaign, options: list[dec.HandlerOption]) -> tuple[list[dec.HandlerOption], str]:
+    """The "nearest" strategy as a sequential order of the handlers by distance, or the campaign's fallback
+    strategy when the caller's place is unknown; the timeline says which and why."""
+    place = nearest.caller_place(call.tags, call.caller_number)
+    if place.point is None:
+        call_event_record(call=call, kind="routing.nearest", message=f"{place.how}: ordered by {campaign.get_nearest_fallback_display().lower()}")
+        return options, campaign.nearest_fallback
+    ordered, notes = nearest.nearest_order(options, place)
+    call_event_record(call=call, kind="routing.nearest", message=f"caller at {place.how}: " + (", ".join(notes) or "no handler has a location"))
+    return ordered, dec.NEAREST
 
 
 def _option_json(o: dec.HandlerOption) -> dict[str, Any]:

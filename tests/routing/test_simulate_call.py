@@ -67,3 +67,18 @@ def test_menu_key_and_voicemail(campaign):
 def test_bad_arguments_are_refused_with_the_reason(args, message):
     with pytest.raises(CommandError, match=message):
         run(*args)
+
+
+def test_simulate_call_shows_the_tagging_hours_tag_and_the_options_response(campaign):
+    from tracking.services.tagging import tagging_hours_create
+
+    tagging_hours_create(fields={"name": "Always", "timezone": "UTC", "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+                                 "tag_key": "hours", "tag_value": "anytime"})
+    campaign.ivr_prompt = "Sales press 1."
+    campaign.save()
+    IVROption.objects.create(campaign=campaign, digit="1", tag_key="department", tag_value="sales", response="Connecting you to sales.")
+    tn = TrackingNumberFactory(campaign=campaign)
+    out = run("--to", tn.number, "--from", "+14155550100", "--digits", "1")
+    assert "call.tagged: hours=anytime" in out
+    assert "caller hears: Connecting you to sales." in out
+    assert Call.objects.get().tags["hours"] == "anytime"

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.django_db
 # No after-commit work: no webhook listens to call.started or call.routed.
 EXPECTED_QUERIES = 10
 # The first call of a campaign (or after its config_version changed) loads its configuration: handlers (+ handler
-# and receiving number joined), IVR options, webhooks.
-CONFIG_LOAD_QUERIES = 3
+# and receiving number joined), IVR options (+ the sub-menus they open), webhooks, tagging hours (the campaign's and the
+# account-wide ones), lookup tables (their rows are read per call, by index, only when the call has their value).
+CONFIG_LOAD_QUERIES = 5
 
 
 def campaign_with(n: int):

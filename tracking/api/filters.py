@@ -10,7 +10,7 @@ from calltrack import phone
 from calltrack.api.filters import IdFilter, UtcDateTimeFilter
 from calltrack.scoping import hidden_call_fields, scope_for
 from tracking import call_tags
-from tracking.models import Call, CallStatus, Campaign, Handler, Source
+from tracking.models import Call, CallStatus, Campaign, Handler, RoutingTable, Source, TaggingHours
 
 
 class SourceFilter(django_filters.FilterSet):
@@ -94,3 +94,27 @@ class CallFilter(django_filters.FilterSet):
 
     def filter_called(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(called_number=self._number(value))
+
+
+
+class TaggingHoursFilter(django_filters.FilterSet):
+    campaign = IdFilter(field_name="campaign_id", help_text="Schedules of this campaign (id).")
+    account_wide = django_filters.BooleanFilter(
+        field_name="campaign", lookup_expr="isnull", help_text="true: only the account-wide schedules; false: only campaigns'."
+    )
+    enabled = django_filters.BooleanFilter(help_text="true: only enabled schedules.")
+    tag_key = django_filters.CharFilter(help_text="Schedules setting this tag.")
+
+    class Meta:
+        model = TaggingHours
+        fields = ["campaign", "account_wide", "enabled", "tag_key"]
+
+
+class RoutingTableFilter(django_filters.FilterSet):
+    campaign = IdFilter(field_name="campaign_id", help_text="Tables of this campaign (id).")
+    enabled = django_filters.BooleanFilter(help_text="true: only enabled tables.")
+    tag_key = django_filters.CharFilter(help_text="Tables looking up this tag.")
+
+    class Meta:
+        model = RoutingTable
+        fields = ["campaign", "enabled", "tag_key"]

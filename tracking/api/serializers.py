@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
 from calltrack.scoping import HIDDEN_CALL_FIELDS
-from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, RecordingStatus, Source
+from tracking import menu_tree
+from tracking.models import (
+    Call,
+    CallAttempt,
+    Campaign,
+    CampaignHandler,
+    Handler,
+    RecordingStatus,
+    RoutingTable,
+    RoutingTableRow,
+    Source,
+    TaggingHours,
+)
 
 
 class SourceSerializer(ModelSerializer):
@@ -30,7 +43,7 @@ class HandlerSerializer(ModelSerializer):
         fields = [
             "id", "name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "ring_timeout",
             "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts", "timezone",
-            "always_open", "business_hours", "tag_criteria", "created_at", "updated_at",
+            "always_open", "business_hours", "location_zip", "latitude", "longitude", "tag_criteria", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
@@ -46,6 +59,28 @@ class CampaignHandlerSerializer(ModelSerializer):
         extra_kwargs = {"position": {"required": False, "help_text": "Order for sequential and round-robin routing; blank: the list's order."}}
 
 
+_MENU_KEY = {
+    "type": "object",
+    "properties": {
+        "digit": {"type": "string", "description": "The key: 0-9, * or #."},
+        "label": {"type": "string", "description": "What the option is, e.g. 'Sales'."},
+        "does": {"type": "string", "description": "What the key does, in words."},
+        "response": {"type": "string", "description": "Said to the caller after the key press."},
+        "back_to": {"type": "string", "description": "The menu above this one the key goes back to (not expanded again)."},
+        "submenu": {"type": "object", "nullable": True, "description": "The sub-menu the key opens (same shape as the menu)."},
+    },
+}
+_MENU_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "menu": {"type": "integer", "nullable": True, "description": "The sub-menu's id (null: the campaign's main menu)."},
+        "name": {"type": "string", "description": "The menu's name ('Main menu' for the campaign's own)."},
+        "prompt": {"type": "string", "description": "What the caller hears."},
+        "keys": {"type": "array", "items": _MENU_KEY, "description": "The menu's keys, in key order."},
+    },
+}
+
+
 class CampaignSerializer(ModelSerializer):
     handlers = CampaignHandlerSerializer(
         many=True,
@@ -54,18 +89,27 @@ class CampaignSerializer(ModelSerializer):
         help_text="The campaign's handlers with this campaign's priority and weight (blank: the handler's own). "
         "Sending the list replaces the whole list.",
     )
+    ivr_menu_tree = serializers.SerializerMethodField(
+        help_text="The voice menus as a tree (read-only; edited in the admin): the main menu, each key with what it "
+        "does and what it says, and the sub-menus keys open ('back_to' names a menu above, where a key loops back)."
+    )
 
     class Meta:
         model = Campaign
         fields = [
-            "id", "name", "campaign_id", "enabled", "routing_strategy", "sticky_routing", "handlers",
+            "id", "name", "campaign_id", "enabled", "routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "handlers",
             "greeting_kind", "greeting_text", "greeting_voice", "greeting_language", "greeting_url",
-            "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "record_calls", "no_answer_message",
+            "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "ivr_menu_tree", "record_calls", "no_answer_message",
             "failsafe_number", "company_phone", "config_version", "created_at", "updated_at",
         ]
         read_only_fields = ["config_version", "created_at", "updated_at"]
         # The uniqueness of (campaign, handler) is checked by the service, entry by entry.
         validators: list = []
+
+    @extend_schema_field(_MENU_SCHEMA)
+    def get_ivr_menu_tree(self, obj: Campaign) -> dict:
+        prefetched = "ivr_options" in getattr(obj, "_prefetched_objects_cache", {})
+        return menu_tree.tree_json(menu_tree.campaign_menu_tree(obj, prefetched=prefetched).root)
 
 
 class CallAttemptSerializer(ModelSerializer):
@@ -126,3 +170,34 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
         path = reverse("api:call-recording", args=[call.pk])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
+
+class TaggingHoursSerializer(ModelSerializer):
+    hours = BusinessHoursField(required=False, help_text=TaggingHours._meta.get_field("hours").help_text)
+
+    class Meta:
+        model = TaggingHours
+        fields = ["id", "name", "campaign", "enabled", "timezone", "hours", "match", "tag_key", "tag_value", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class RoutingTableSerializer(ModelSerializer):
+    row_count = serializers.IntegerField(read_only=True, help_text="How many rows the table holds.")
+
+    class Meta:
+        model = RoutingTable
+        fields = ["id", "campaign", "name", "tag_key", "enabled", "position", "row_count"]
+
+
+class RoutingTableRowSerializer(ModelSerializer):
+    class Meta:
+        model = RoutingTableRow
+        fields = ["id", "value", "handler", "number"]
+        read_only_fields = fields
+
+
+class RoutingTableRowsWriteSerializer(serializers.Serializer):
+    rows = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=200)), max_length=10000,
+        help_text="Rows {value, handler (id, buyer id or name), number}: a value already in the table is updated.",
+    )
+    replace = serializers.BooleanField(default=False, help_text="Delete the table's rows first (same transaction).")

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from django.db.models import Count, Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from calltrack.api.pagination import StartedAtCursorPagination
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import visible_attempts, visible_calls
 from tracking.api import filters, serializers
-from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
+from tracking.models import (
+    Call,
+    CallAttempt,
+    Campaign,
+    CampaignHandler,
+    Handler,
+    IVROption,
+    RoutingTable,
+    RoutingTableRow,
+    Source,
+    TaggingHours,
+)
 from tracking.services import campaigns as campaign_services
-from tracking.services import parties
+from tracking.services import lookup as lookup_services
+from tracking.services import parties, tagging
 
 
 @extend_schema_view(
@@ -64,7 +80,8 @@ class CampaignViewSet(ScopedModelViewSet):
     """The call experience: handlers with per-campaign priority and weight, strategy, greeting, IVR. Staff only."""
 
     queryset = Campaign.objects.order_by("name", "id").prefetch_related(
-        Prefetch("campaign_handlers", queryset=CampaignHandler.objects.select_related("handler"))
+        Prefetch("campaign_handlers", queryset=CampaignHandler.objects.select_related("handler")),
+        "ivr_menus", Prefetch("ivr_options", queryset=IVROption.objects.select_related("handler", "submenu")),
     )
     serializer_class = serializers.CampaignSerializer
     filterset_class = filters.CampaignFilter
@@ -108,3 +125,77 @@ class CallViewSet(ScopedReadOnlyModelViewSet):
         attempts = visible_attempts(CallAttempt.objects.order_by("sequence", "id"), scope)
         qs = Call.objects.select_related("source").prefetch_related(Prefetch("attempts", queryset=attempts))
         return visible_calls(qs, scope)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tagging hours"),
+    retrieve=extend_schema(summary="Get a tagging-hours schedule"),
+    create=extend_schema(summary="Create a tagging-hours schedule"),
+    update=extend_schema(summary="Replace a tagging-hours schedule"),
+    partial_update=extend_schema(summary="Change some fields of a tagging-hours schedule"),
+    destroy=extend_schema(summary="Delete a tagging-hours schedule (calls keep their tags)"),
+)
+class TaggingHoursViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
+    """Weekly schedules that tag calls by arrival time (account-wide, or for one campaign). Staff only."""
+
+    write_services = (tagging.tagging_hours_create, tagging.tagging_hours_update, tagging.tagging_hours_delete)
+    service_arg = "tagging_hours"
+    queryset = TaggingHours.objects.order_by("campaign_id", "name", "id")
+    serializer_class = serializers.TaggingHoursSerializer
+    filterset_class = filters.TaggingHoursFilter
+    ordering_fields = ["name", "id"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List lookup tables"),
+    retrieve=extend_schema(summary="Get a lookup table"),
+    create=extend_schema(summary="Create a lookup table"),
+    update=extend_schema(summary="Replace a lookup table"),
+    partial_update=extend_schema(summary="Change some fields of a lookup table"),
+    destroy=extend_schema(summary="Delete a lookup table with its rows"),
+)
+class RoutingTableViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
+    """Lookup tables: a value of the call (zip, state, a tag, the detected destination) to a handler or a number.
+    Staff only."""
+
+    write_services = (lookup_services.routing_table_create, lookup_services.routing_table_update, lookup_services.routing_table_delete)
+    service_arg = "routing_table"
+    serializer_class = serializers.RoutingTableSerializer
+    filterset_class = filters.RoutingTableFilter
+    ordering_fields = ["name", "position", "id"]
+    action_permissions = {
+        "rows": ["tracking.view_routingtable"],
+        "rows_write": ["tracking.change_routingtable", "tracking.add_routingtablerow", "tracking.change_routingtablerow"],
+    }
+
+    def get_queryset(self) -> QuerySet:
+        return RoutingTable.objects.annotate(row_count=Count("rows")).order_by("campaign_id", "position", "id")
+
+    def written(self, table: RoutingTable) -> RoutingTable:
+        return self.get_queryset().get(pk=table.pk)
+
+    @extend_schema(summary="List a lookup table's rows", responses=serializers.RoutingTableRowSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["value", "id"])
+    def rows(self, request: Request, pk: str | None = None) -> Response:
+        table = self.get_object()
+        page = self.paginate_queryset(RoutingTableRow.objects.filter(table=table).order_by("value", "id"))
+        return self.get_paginated_response(serializers.RoutingTableRowSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Write many rows of a lookup table (all or nothing)",
+        request=serializers.RoutingTableRowsWriteSerializer,
+        responses={200: OpenApiResponse(description="{'written': n, 'deleted': n}")},
+        filters=False,
+    )
+    @action(detail=True, methods=["post"], url_path="rows/import", filterset_class=None, pagination_class=None)
+    def rows_write(self, request: Request, pk: str | None = None) -> Response:
+        table = self.get_object()
+        body = serializers.RoutingTableRowsWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            result = lookup_services.routing_table_rows_import(
+                table=table, lines=body.validated_data["rows"], replace=body.validated_data["replace"],
+            )
+        except lookup_services.RowsError as exc:
+            raise ValidationError({"rows": [f"row {n - 1}, {column}: {why}" for n, column, why in exc.problems[:50]]}) from None
+        return Response({"written": result.written, "deleted": result.deleted})

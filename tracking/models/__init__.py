@@ -20,6 +20,7 @@ from tracking.models.campaigns import (
     DedupeScope,
     GreetingKind,
     IVRAction,
+    IVRMenu,
     IVROption,
     RoutingStrategy,
     Webhook,
@@ -27,11 +28,14 @@ from tracking.models.campaigns import (
     WebhookMethod,
 )
 from tracking.models.caps import CapCounter, CapDelta
+from tracking.models.lookup import RoutingTable, RoutingTableRow
 from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
+from tracking.models.tagging import HoursMatch, TaggingHours
 
 __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
     "DeliveryStatus", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
-    "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVROption", "RoutingStrategy", "Webhook",
+    "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
+    "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow",
 ]

@@ -149,6 +149,7 @@ class AttemptKind(models.TextChoices):
     VOICEMAIL = "voicemail", "Voicemail"
     FALLBACK = "fallback", "Fallback chain"
     FAILSAFE = "failsafe", "Fail-safe"
+    NUMBER = "number", "Number (menu key, lookup table, destination)"
 
 
 class AttemptStatus(models.TextChoices):

@@ -24,6 +24,7 @@ class RoutingStrategy(models.TextChoices):
     SEQUENTIAL = strategies.SEQUENTIAL, strategies.LABELS[strategies.SEQUENTIAL]
     SIMULTANEOUS = strategies.SIMULTANEOUS, strategies.LABELS[strategies.SIMULTANEOUS]
     LEAST_CONNECTED = strategies.LEAST_CONNECTED, strategies.LABELS[strategies.LEAST_CONNECTED]
+    NEAREST = strategies.NEAREST, strategies.LABELS[strategies.NEAREST]
 
 
 class GreetingKind(models.TextChoices):
@@ -47,7 +48,19 @@ class Campaign(models.Model):
         choices=RoutingStrategy.choices,
         default=RoutingStrategy.PRIORITY_WEIGHT,
         help_text="How the open, matching handlers are dialled: by priority then weight; round robin (even spread); "
-        "sequential (in the list's order); simultaneous (ring up to 10 at once, first to answer wins); least connected.",
+        "sequential (in the list's order); simultaneous (ring up to 10 at once, first to answer wins); least connected; "
+        "nearest to the caller (handlers' location zip or coordinates; the caller's zip or area code).",
+    )
+    nearest_fallback = models.CharField(
+        max_length=20, default=RoutingStrategy.PRIORITY_WEIGHT,
+        choices=[c for c in RoutingStrategy.choices if c[0] != RoutingStrategy.NEAREST],
+        help_text="For 'nearest to the caller': how handlers are ordered when the caller's place is unknown "
+        "(no zip, no US area code).",
+    )
+    route_to_destination = models.BooleanField(
+        default=False,
+        help_text="A pool call goes to the handler (or receiving number) whose number the visitor's page showed (the "
+        "detected destination), so one pool serves many locations; without one, routing as usual.",
     )
     sticky_routing = models.BooleanField(
         default=False, help_text="A repeat caller rings first the handler who answered them last time."
@@ -149,36 +162,97 @@ class CampaignHandler(models.Model):
 class IVRAction(models.TextChoices):
     TAG = "tag", "Set a tag and route"
     HANDLER = "handler", "Go straight to a handler"
+    MENU = "menu", "Open a sub-menu"
+    NUMBER = "number", "Dial a number"
+    VOICEMAIL = "voicemail", "Take a voicemail"
+
+
+KEYS = "0123456789*#"
+
+
+class IVRMenu(models.Model):
+    """A sub-menu of a campaign's voice menu, opened by a key of another menu (the campaign's own menu is its
+    ``ivr_prompt`` and the options without a menu). Menus may lead back to each other ("9 for the main menu")."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ivr_menus", help_text="The campaign whose callers hear this menu.")
+    name = models.CharField(max_length=100, help_text="Your name for this menu, e.g. 'Sales' (shown in the menu tree).")
+    prompt = models.TextField(help_text="What the caller hears, e.g. 'New customers press 1, existing customers press 2.'")
+    timeout = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(60)], help_text="Seconds to wait for a key press.")
+    repeat = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(0), MaxValueValidator(5)], help_text="How many times the menu is repeated when no key is pressed.")
+    default_digit = models.CharField(max_length=1, blank=True, help_text="The option taken when the caller presses nothing (blank: route as if no menu).")
+
+    class Meta:
+        ordering = ["campaign_id", "name", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="ivr_menu_name_unique")]
+        verbose_name = "IVR sub-menu"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.default_digit and self.default_digit not in KEYS:
+            raise ValidationError({"default_digit": "A single key: 0-9, * or #."})
 
 
 class IVROption(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ivr_options")
+    menu = models.ForeignKey(
+        IVRMenu, null=True, blank=True, on_delete=models.CASCADE, related_name="options",
+        help_text="The sub-menu this key belongs to (blank: the campaign's main menu).",
+    )
     digit = models.CharField(max_length=1, help_text="The key the caller presses: 0-9, * or #.")
     label = models.CharField(max_length=100, blank=True, help_text="What this option is, e.g. 'Sales'.")
     action = models.CharField(max_length=10, choices=IVRAction.choices, default=IVRAction.TAG, help_text="What the key does.")
-    tag_key = models.CharField(max_length=64, blank=True, help_text="Tag set on the call (e.g. 'department'); routing tag criteria can use it.")
+    tag_key = models.CharField(
+        max_length=64, blank=True,
+        help_text="Tag set on the call (e.g. 'department'); routing tag criteria can use it. Any action may set one.",
+    )
     tag_value = models.CharField(max_length=200, blank=True, help_text="The tag's value (e.g. 'sales'). Defaults to the key pressed.")
     handler = models.ForeignKey(
         "tracking.Handler", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
         help_text="For 'go straight to a handler': the handler dialled.",
     )
+    submenu = models.ForeignKey(
+        IVRMenu, null=True, blank=True, on_delete=models.CASCADE, related_name="opened_by",
+        help_text="For 'open a sub-menu': the menu the key opens (another menu of this campaign).",
+    )
+    number = PhoneNumberField(
+        blank=True, help_text="For 'dial a number': the number dialled; when it does not answer, the campaign's fallback chain follows.",
+    )
     response = models.CharField(max_length=300, blank=True, help_text="Said after the key press, e.g. 'Connecting you to sales.'")
 
     class Meta:
         ordering = ["digit"]
-        constraints = [models.UniqueConstraint(fields=["campaign", "digit"], name="ivr_option_digit_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "digit"], condition=models.Q(menu__isnull=True), name="ivr_option_digit_unique"),
+            models.UniqueConstraint(fields=["menu", "digit"], condition=models.Q(menu__isnull=False), name="ivr_option_menu_digit_unique"),
+        ]
         verbose_name = "IVR option"
 
     def __str__(self) -> str:
         return f"{self.digit}: {self.label or self.get_action_display()}"
 
     def clean(self) -> None:
-        if self.digit not in list("0123456789*#"):
-            raise ValidationError({"digit": "A single key: 0-9, * or #."})
+        errors: dict[str, str] = {}
+        if self.digit not in list(KEYS):
+            errors["digit"] = "A single key: 0-9, * or #."
         if self.action == IVRAction.HANDLER and not self.handler_id:
-            raise ValidationError({"handler": "Choose the handler this key goes to."})
+            errors["handler"] = "Choose the handler this key goes to."
         if self.action == IVRAction.TAG and not self.tag_key:
-            raise ValidationError({"tag_key": "Name the tag this key sets."})
+            errors["tag_key"] = "Name the tag this key sets."
+        if self.action == IVRAction.MENU:
+            if not self.submenu_id:
+                errors["submenu"] = "Choose the sub-menu this key opens."
+            elif self.campaign_id and self.submenu.campaign_id != self.campaign_id:
+                errors["submenu"] = "Choose a menu of this campaign."
+            elif self.menu_id and self.submenu_id == self.menu_id:
+                errors["submenu"] = "A key cannot open the menu it is in (leave the menu to repeat it on no key)."
+        if self.action == IVRAction.NUMBER and not self.number:
+            errors["number"] = "Give the number this key dials."
+        if self.menu_id and self.campaign_id and self.menu.campaign_id != self.campaign_id:
+            errors["menu"] = "Choose a menu of this campaign."
+        if errors:
+            raise ValidationError(errors)
 
 
 class ConversionKind(models.TextChoices):

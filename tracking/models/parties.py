@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now as _now
 
+from calltrack import geodata
 from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
 from calltrack.fields import PhoneNumberField
@@ -114,6 +115,19 @@ class Handler(models.Model):
         blank=True,
         help_text="Open ranges per day, in the handler's time zone. A range past midnight ends with +1 (22:00-02:00+1).",
     )
+    location_zip = models.CharField(
+        "location zip", max_length=10, blank=True,
+        help_text="Where this handler is, as a US zip code (e.g. 80202), for the 'nearest' strategy. Fills the "
+        "coordinates below when they are blank.",
+    )
+    latitude = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)],
+        help_text="Latitude in degrees (e.g. 39.7526); blank: from the zip code.",
+    )
+    longitude = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)],
+        help_text="Longitude in degrees (e.g. -104.9981); blank: from the zip code.",
+    )
     tag_criteria = models.JSONField(
         default=list,
         blank=True,
@@ -149,6 +163,16 @@ class Handler(models.Model):
             self.tag_criteria = tag_rules.validate(self.tag_criteria)
         except tag_rules.TagRuleError as exc:
             errors["tag_criteria"] = str(exc)
+        if self.location_zip.strip():
+            point = geodata.zip_point(self.location_zip)
+            if point is None:
+                errors["location_zip"] = f"'{self.location_zip}' is not a US zip code we know."
+            elif self.latitude is None and self.longitude is None:
+                self.latitude, self.longitude = point
+        if self.latitude is not None and self.longitude is not None and not geodata.valid_point(self.latitude, self.longitude):
+            errors["latitude"] = "Latitude -90..90 and longitude -180..180 degrees."
+        if (self.latitude is None) != (self.longitude is None):
+            errors["longitude" if self.longitude is None else "latitude"] = "Give both coordinates, or neither."
         caps = [("hourly_cap", self.hourly_cap), ("daily_cap", self.daily_cap), ("monthly_cap", self.monthly_cap), ("total_cap", self.total_cap)]
         present = [(n, v) for n, v in caps if v is not None]
         for (small_name, small), (big_name, big) in zip(present, present[1:]):

@@ -1,0 +1,42 @@
+"""Writes to a campaign's IVR sub-menus. Every change reloads the campaign's cached routing configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+
+from tracking.models import IVRMenu
+from tracking.services.campaign_config import campaign_config_touch
+
+
+@transaction.atomic
+def ivr_menu_create(*, fields: Mapping[str, Any]) -> IVRMenu:
+    """Create a sub-menu after full validation. It is heard once a key of another menu opens it."""
+    menu = IVRMenu()
+    for name, value in fields.items():
+        setattr(menu, name, value)
+    menu.full_clean()
+    menu.save()
+    campaign_config_touch(campaign_ids=[menu.campaign_id])
+    return menu
+
+
+@transaction.atomic
+def ivr_menu_update(*, ivr_menu: IVRMenu, fields: Mapping[str, Any]) -> IVRMenu:
+    """Change the given fields after full validation, saving only those; the campaign reloads its configuration."""
+    for name, value in fields.items():
+        setattr(ivr_menu, name, value)
+    ivr_menu.full_clean()
+    ivr_menu.save(update_fields=[IVRMenu._meta.get_field(n).attname for n in fields])
+    campaign_config_touch(campaign_ids=[ivr_menu.campaign_id])
+    return ivr_menu
+
+
+@transaction.atomic
+def ivr_menu_delete(*, ivr_menu: IVRMenu) -> None:
+    """Delete a sub-menu with its keys, and the keys of other menus that opened it."""
+    campaign_id = ivr_menu.campaign_id
+    ivr_menu.delete()
+    campaign_config_touch(campaign_ids=[campaign_id])
