@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from lxml import html
 
 from calltrack.model_writes import instance_apply_and_save  # noqa
 from calltrack.numbers.dni.services import Visit, number_assign
-from calltrack.numbers.models import NumberPool, NumberSession, OverflowPolicy, TrackingNumber
+from calltrack.numbers.models import NumberPool, NumberSession, NumberStatus, OverflowPolicy, TrackingNumber
 from calltrack.numbers.services import records
+from calltrack.numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_release, numbers_release_quarantined
 from routing.services.plan import _rr_next
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, UserFactory
@@ -176,6 +179,19 @@ def test_a_campaign_edit_loaded_before_round_robin_moves_keeps_the_cursor_and_bu
     )
     campaign.refresh_from_db()
     assert (campaign.name, campaign.rr_position, campaign.config_version) == ("Renamed", 3, version + 1)
+
+
+def test_a_label_edit_loaded_before_the_quarantine_ended_keeps_the_number_released():
+    pool = NumberPoolFactory()
+    (number,) = numbers_buy(count=1, target=BuyTarget(pool=pool), area_code="415")
+    numbers_release(numbers=[number.number], reason="campaign over")
+    interleave(
+        load=lambda: TrackingNumber.objects.get(pk=number.pk),
+        hot=lambda: numbers_release_quarantined(now=timezone.now() + timedelta(days=365)),
+        save=lambda tn: records.tracking_number_update(tracking_number=tn, fields={"label": "Old billboard"}),
+    )
+    number.refresh_from_db()
+    assert (number.label, number.status, number.pool_id) == ("Old billboard", NumberStatus.RELEASED, None)
 
 
 def test_an_edit_naming_a_hot_path_column_is_refused():
