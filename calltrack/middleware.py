@@ -32,3 +32,17 @@ class ProxyHopsMiddleware:
                     # Fewer entries than our proxies: the header did not come through them all; trust none of it.
                     request.META[name] = entries[-hops] if len(entries) >= hops else "invalid.invalid"
         return self.get_response(request)
+
+
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """django-axes' client address (AXES_CLIENT_IP_CALLABLE): the DNI endpoints' rule (REMOTE_ADDR, or our own
+    proxies' X-Forwarded-For entry with CALLTRACK_PROXY_HOPS); None when that is not an IP address (PostgreSQL's
+    inet column would refuse it, and a forged header must not fail the login)."""
+    import ipaddress
+
+    from calltrack.numbers.dni.views import client_ip
+
+    try:
+        return str(ipaddress.ip_address(client_ip(request)))
+    except ValueError:
+        return None
