@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from calltrack.api.views import ID_REGEX
+from calltrack.numbers.api.recordings import CallRecordingView
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
 from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet
 
@@ -20,4 +23,8 @@ router.register("sessions", NumberSessionViewSet, basename="session")
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list
 # in calltrack/urls.py under the same prefix.
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    # A call's recording (the numbers layer: playing needs the carrier), beside the calls' own URLs.
+    re_path(rf"^calls/(?P<pk>{ID_REGEX})/recording/$", CallRecordingView.as_view(), name="call-recording"),
+]

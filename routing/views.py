@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
 from calltrack import phone
+from calltrack.carriers import RECORDING_SID
 from routing import services, twiml
 from routing.services.common import duration_seconds
 from tracking.models import Call
@@ -227,7 +228,6 @@ def status(request: HttpRequest, params: QueryDict, links: services.Links) -> st
     return twiml.empty()
 
 
-_RECORDING_SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 MAX_RECORDING_SECONDS = 24 * 3600
 
 
@@ -236,7 +236,7 @@ def recording_status(request: HttpRequest, params: QueryDict, links: services.Li
     """The ``<Dial recordingStatusCallback>``: keep the call's recording (idempotent, order-proof)."""
     call = _call(request, params)
     sid = (params.get("RecordingSid") or "").strip()
-    if not sid or len(sid) > 64 or not set(sid) <= _RECORDING_SID_CHARS:
+    if not RECORDING_SID.match(sid):
         raise services.ParamError(f"RecordingSid {sid[:70]!r} is not a recording SID")
     raw_status = (params.get("RecordingStatus") or "").strip()
     status = recording_services.TWILIO_RECORDING_STATUS.get(raw_status)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tracking.services.conversions import call_conversions_expire
-from tracking.services.recordings import recordings_expire
 from tracking.services.webhooks import webhook_delivery_attempt
 
 
@@ -19,7 +18,3 @@ def conversions_expire() -> int:
     """Close conversions still waiting for a postback past their time limit (schedule it hourly)."""
     return call_conversions_expire()
 
-
-def recordings_expire_task() -> str:
-    """Delete recordings older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
-    return f"{recordings_expire()} recordings deleted"

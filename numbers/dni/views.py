@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
 from calltrack.fastdb import fixed_cursor
-from calltrack.numbers.dni import ratelimit
+from calltrack.numbers.dni import parameters, ratelimit
 from calltrack.numbers.dni.services import (
     MARKETING_KEYS,
     Assignment,
@@ -188,6 +188,42 @@ def _marketing(data: dict[str, Any]) -> dict[str, str]:
     return marketing
 
 
+def _custom(data: dict[str, Any]) -> dict[str, str]:
+    """The page's custom parameters (``custom``: an object of names to strings, numbers or booleans), checked for
+    shape and size only; which of them the pool accepts is :func:`custom_parameters_accept`'s business."""
+    custom = data.get("custom")
+    if custom is None:
+        return {}
+    if not isinstance(custom, dict):
+        raise BadRequest("custom", "must be an object of parameter names and values")
+    if len(custom) > parameters.MAX_SENT:
+        raise BadRequest("custom", f"has more than {parameters.MAX_SENT} parameters")
+    sent: dict[str, str] = {}
+    for name, value in custom.items():
+        if len(name) > parameters.MAX_SENT_NAME or not name.isprintable():
+            raise BadRequest("custom", f"'{name[:40]}' is not a parameter name")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        if not isinstance(value, str):
+            raise BadRequest(f"custom.{name}", f"must be a string, number or boolean, not {type(value).__name__}")
+        if len(value) > parameters.MAX_SENT_VALUE:
+            raise BadRequest(f"custom.{name}", f"is longer than {parameters.MAX_SENT_VALUE} characters")
+        if "\x00" in value or _has_surrogate(value) or _has_surrogate(name):
+            raise BadRequest(f"custom.{name}", "contains a NUL byte or an unpaired surrogate")
+        sent[name] = value
+    return sent
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _destination(data: dict[str, Any]) -> tuple[str, str]:
     text = _string(data, "destination", max_length=40)
     if not text:
@@ -324,7 +360,8 @@ def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, vis
         visitor_id=visitor_id,
         page_url=_url(data, "page_url"),
         referrer=_url(data, "referrer"),
-        marketing_data=_marketing(data),
+        # Custom parameters the pool accepts join the marketing data: a call carries them as tags.
+        marketing_data={**_marketing(data), **parameters.custom_parameters_accept(pool_id=pool.pk, sent=_custom(data))},
         destination=destination,
         destination_text=destination_text,
         ip_address=_ip_or_none(ip),

@@ -236,13 +236,14 @@ def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool 
                  attempt.pk, AttemptStatus.DIALING],
             )
         cursor.execute(
-            f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = %s, status = %s "
+            # A fallback number that is nobody's line keeps the call's handler (COALESCE), as the dial result does.
+            f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = COALESCE(%s, handler_id), status = %s "
             f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({FINAL_STATUSES_SQL})",
             [at, attempt.handler_id, CallStatus.IN_PROGRESS, call.pk],
         )
         won = cursor.rowcount > 0
     if won:
-        call.answered_at, call.handler_id, call.status = at, attempt.handler_id, CallStatus.IN_PROGRESS
+        call.answered_at, call.handler_id, call.status = at, attempt.handler_id or call.handler_id, CallStatus.IN_PROGRESS
         call_lifecycle_notify(call=call, event="call.answered", webhook_events=_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",
                               data={"attempt": attempt.pk, "handler": attempt.handler_id})
     return won

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
 
 from calltrack import fastdb
+from routing import decision as dec
 from routing import twiml
 from routing.services.common import (
     _STATUS_RANK,
@@ -97,6 +99,7 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
             )
         call.talk_time += duration
         call.handler_id = winner.handler_id or call.handler_id
+        _skip_plan_rest(call, dec.ANSWERED, f"{winner.handler or winner.number_dialed} answered first")
         call_event_record(call=call, kind="attempt.completed", message=f"{winner.handler or winner.number_dialed} talked {duration}s",
                           data={"attempt": winner.pk, "duration": duration})
         call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
@@ -115,8 +118,19 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     who = ", ".join(str(a.handler or a.number_dialed) for a in attempts)
     call_event_record(call=call, kind="attempt.ended", message=f"{who}: {status.label.lower()}", data={"sequence": seq, "status": dial_status})
     if dial_status == "canceled":  # the caller hung up while it rang: nothing more to dial
+        _skip_plan_rest(call, dec.HUNG_UP, "the caller hung up before it was dialled")
         return _store(call, key, twiml.hangup())
     return _advance(call=call, links=links, answer_key=key)
+
+
+def _skip_plan_rest(call: Call, reason: str, detail: str) -> None:
+    """The handlers of the plan not dialled (the call was answered, or the caller hung up): in the explanation
+    with that reason, once (the plan index moves past them)."""
+    steps = call.decision.get("steps", [])
+    rest = dec.plan_rest(call.decision, plan_index=call.plan_index, reason=reason, detail=detail)
+    if rest:
+        call.decision.setdefault("skipped", []).extend(asdict(s) for s in rest)
+    call.plan_index = max(call.plan_index, len(steps))
 
 
 _STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="t0.call_id = %s AND t0.sequence = %s ORDER BY t0.id")

@@ -78,8 +78,9 @@ def _upward_edges(extra: dict[str, tuple[Path, str]] | None = None) -> list[str]
             if target not in known and "." in target and target.rpartition(".")[0] in known:
                 target = target.rpartition(".")[0]  # a name imported from a module, not a submodule
                 theirs = _layer(target)
-            if rank[theirs] > rank[mine]:
-                problems.append(f"{path.relative_to(ROOT)}:{line}: {mine} imports {target} ({theirs})")
+            problem = f"{path.relative_to(ROOT)}:{line}: {mine} imports {target} ({theirs})"
+            if rank[theirs] > rank[mine] and problem not in problems:
+                problems.append(problem)
     return problems
 
 
