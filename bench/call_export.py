@@ -60,13 +60,13 @@ def main() -> None:
                     failsafe_reason, recording_url, voicemail_url, conversion_status, converted, conversion_reason,
                     revenue_converted, payout_converted, revenue, payout, payout_reason, source_id, campaign_id,
                     recording_sid, recording_status, recording_duration)
-                SELECT 'CABENCH' || lpad(g::text, 26, '0'), '+1415555' || lpad((g % 10000)::text, 4, '0'), '+18005550100',
-                    'SAN FRANCISCO', 'CA', '94103', 'US', 'completed', '', now() - (g % 7776000) * interval '1 second',
-                    60 + g % 300, 50 + g % 290, -1, '{}'::jsonb,
-                    jsonb_build_object('utm_source', CASE WHEN g % 3 = 0 THEN 'google' ELSE '=cmd|calc' END, 'utm_medium', 'cpc'),
+                SELECT 'CABENCH' || lpad(g::text, 26, '0'), '+1415555' || lpad((g %% 10000)::text, 4, '0'), '+18005550100',
+                    'SAN FRANCISCO', 'CA', '94103', 'US', 'completed', '', now() - (g %% 7776000) * interval '1 second',
+                    60 + g %% 300, 50 + g %% 290, -1, '{}'::jsonb,
+                    jsonb_build_object('utm_source', CASE WHEN g %% 3 = 0 THEN 'google' ELSE '=cmd|calc' END, 'utm_medium', 'cpc'),
                     'https://example.com/landing', '', 'v' || g, '{}'::jsonb, 0, '', false, '', '', '',
-                    'converted', g % 4 = 0, '', g % 4 = 0, g % 4 = 0, (g % 4 = 0)::int * 25, (g % 4 = 0)::int * 10, '',
-                    (%s::bigint[])[1 + g % %s], (%s::bigint[])[1 + g % %s], '', '', 0
+                    'converted', g %% 4 = 0, '', g %% 4 = 0, g %% 4 = 0, (g %% 4 = 0)::int * 25, (g %% 4 = 0)::int * 10, '',
+                    (%s::bigint[])[1 + g %% %s], (%s::bigint[])[1 + g %% %s], '', '', 0
                 FROM generate_series(1, %s) AS g
                 """,
                 [sources, len(sources), campaigns, len(campaigns), missing],
@@ -80,7 +80,7 @@ def main() -> None:
     started = time.perf_counter()
     response = model_admin.export_csv_view(request)
     rows = size = 0
-    with open(os.devnull, "w") as sink:
+    with open(os.devnull, "wb") as sink:
         for chunk in response.streaming_content:
             sink.write(chunk)
             size += len(chunk)

@@ -10,12 +10,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.shortcuts import redirect
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from unfold.decorators import action
 from unfold.widgets import UnfoldAdminRadioSelectWidget
 
 from calltrack.admin_base import (
@@ -46,7 +44,6 @@ from calltrack.numbers.selectors import pool_overflow_hours
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
 from calltrack.widgets import PrettyJSONWidget
-from routing.admin import test_call_response
 
 
 @admin.register(ReceivingNumber)
@@ -136,16 +133,6 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
     readonly_fields = ["status", "number_type", "area_code", "country", "carrier", "carrier_id", "last_assigned_at", "quarantined_until", "created_at", "updated_at"]
     inlines = [NumberEventInline]
     actions = admin_actions.ACTIONS
-    actions_detail = ["test_call"]
-
-    @action(description="Test call", url_path="test-call", icon="call", permissions=["change"])
-    def test_call(self, request, object_id):
-        """Plays a call to this number through the real webhooks (what simulate_call does) and opens its page."""
-        number = self.get_object(request, object_id)
-        back = reverse("admin:numbers_trackingnumber_change", args=[object_id])
-        if number is None:
-            return redirect(back)
-        return test_call_response(self, request, to=number.number, back=back)
 
     def get_urls(self):
         view = self.admin_site.admin_view(lambda request: admin_actions.port_in_view(self, request))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +81,23 @@ class HandlerOption:
     @property
     def has_caps(self) -> bool:
         return self.concurrency_cap is not None or self.has_period_caps
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> HandlerOption:
+        """From a mapping keyed by field names (``OPTION_FIELDS``); fields it does not hold keep their defaults."""
+        return cls(**{name: row[name] for name in OPTION_FIELDS if name in row})
+
+    def asdict(self, names: Sequence[str] | None = None) -> dict[str, Any]:
+        """The fields named (default: all of ``OPTION_FIELDS``) as a plain dict, ``from_row``'s inverse."""
+        return {name: getattr(self, name) for name in (OPTION_FIELDS if names is None else names)}
+
+
+# Every field of a handler option, in one place: readers build options with ``HandlerOption.from_row``.
+OPTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(HandlerOption))
+# The caps, as re-read from the handler's locked row before a slot is taken.
+CAP_FIELDS: tuple[str, ...] = ("concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
+# What a call's decision keeps of each planned handler to dial it later.
+DIAL_FIELDS: tuple[str, ...] = ("name", "number", "receiving_number_id", "send_digits", "ring_timeout", "timezone", *CAP_FIELDS)
 
 
 @dataclass(frozen=True)

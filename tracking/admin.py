@@ -30,9 +30,6 @@ from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaborato
 from calltrack.csv_export import csv_streaming_response
 from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
-from routing.admin import test_call_response
-from routing.services.config import handler_option
-from routing.services.slots import handler_loads
 from tracking import admin_call_log as call_log
 from tracking import call_tags, selectors
 from tracking.models import (
@@ -119,12 +116,12 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
     search_fields = ["name", "buyer_id", "receiving_number__number", "receiving_number__label"]
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
-    readonly_fields = ["in_campaigns", "cap_usage", "postback_url", "created_at", "updated_at"]
+    readonly_fields = ["in_campaigns", "postback_url", "created_at", "updated_at"]
 
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled", "in_campaigns"]}),
         ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
-        ("Caps", {"fields": [("concurrency_cap", "cap_counts"), ("hourly_cap", "daily_cap"), ("monthly_cap", "total_cap"), "cap_usage"]}),
+        ("Caps", {"fields": [("concurrency_cap", "cap_counts"), ("hourly_cap", "daily_cap"), ("monthly_cap", "total_cap")]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
         ("Tag criteria", {"fields": ["tag_criteria"]}),
         ("CRM postback", {"fields": ["postback_url"]}),
@@ -142,24 +139,6 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
         if not links:
             return format_html('<strong class="text-red-600">{}</strong>', "In no campaign: this handler gets no calls until a campaign lists it.")
         return format_html_join(", ", '<a href="{}">{}</a>{}', links)
-
-    @admin.display(description="live counts")
-    def cap_usage(self, obj: Handler):
-        """Each cap against the handler's count right now (the counters routing reads)."""
-        if not obj.pk:
-            return "-"
-        option = handler_option(obj.pk)
-        load = handler_loads(options=[option], at=timezone.now(), all_in_progress=True).get(obj.pk)
-        if load is None:
-            return "-"
-        rows = [
-            ("in progress", obj.concurrency_cap, load.in_progress), ("this hour", obj.hourly_cap, load.hour),
-            ("today", obj.daily_cap, load.day), ("this month", obj.monthly_cap, load.month), ("in total", obj.total_cap, load.total),
-        ]
-        return format_html_join(
-            " · ", "{}: <strong>{}</strong>{}",
-            ((label, count, f" / {cap}" if cap is not None else "") for label, cap, count in rows),
-        )
 
     @admin.display(description="postback URL")
     def postback_url(self, obj: Handler):
@@ -325,20 +304,6 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
 
-    actions_detail = ["test_call"]
-
-    @action(description="Test call", url_path="test-call", icon="call", permissions=["change"])
-    def test_call(self, request, object_id):
-        """Plays a call to one of the campaign's tracking numbers through the real webhooks; shows its page."""
-        from calltrack.numbers.models import TrackingNumber
-
-        back = reverse("admin:tracking_campaign_change", args=[object_id])
-        number = (TrackingNumber.objects.filter(campaign_id=object_id, status="active").order_by("kind", "number")
-                  .values_list("number", flat=True).first())
-        if number is None:
-            self.message_user(request, "This campaign has no active tracking number to call: add one first.", messages.WARNING)
-            return redirect(back)
-        return test_call_response(self, request, to=number, back=back)
 
     def save_formset(self, request, form, formset, change) -> None:
         """Inline rows (handler entries, IVR options, conversion rules, webhooks) are written one by one through
@@ -535,10 +500,16 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         columns = call_log.call_export_columns(hidden=self._hidden(request))
+        # Then a ``tag:NAME`` column per tag of the latest filtered calls (custom parameters from landing pages,
+        # IVR tags), each read with a key transform: still one streamed query.
+        queryset, tag_columns = call_tags.tag_columns_annotate(
+            queryset=changelist.queryset, exclude={lookup.rsplit("__", 1)[-1] for _, lookup in columns},
+        )
+        columns = [*columns, *tag_columns]
         return csv_streaming_response(
             filename=f"calls-{timezone.localtime():%Y%m%d-%H%M}.csv",
             header=[h for h, _ in columns],
-            rows=call_log.call_export_rows(queryset=changelist.queryset, columns=columns),
+            rows=call_log.call_export_rows(queryset=queryset, columns=columns),
         )
 
     # --- The call page: a read-only summary ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -59,9 +60,7 @@ def call_search_q(term: str) -> Q | None:
     if _PHONE_LIKE.match(term):
         e164 = phone.to_e164_or_none(term)
         if e164:  # a whole number: the caller, or the tracking number dialled; both indexed (a bitmap OR)
-            from calltrack.numbers.models import TrackingNumber
-
-            numbers = list(TrackingNumber.objects.filter(number=e164).values_list("pk", flat=True))
+            numbers = list(apps.get_model("numbers", "TrackingNumber").objects.filter(number=e164).values_list("pk", flat=True))
             return Q(caller_number=e164) | Q(tracking_number_id__in=numbers) if numbers else Q(caller_number=e164)
         digits = re.sub(r"\D", "", term)  # part of a number ("555-0138"): its last digits
         return Q(caller_number__endswith=digits) | Q(called_number__endswith=digits)
@@ -95,7 +94,6 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("utm_campaign", "marketing_data__utm_campaign", ""),
     ("landing_page", "landing_page", ""),
     ("visitor_id", "visitor_id", ""),
-    ("tags", "tags", ""),  # custom parameters from the landing page, IVR answers, caller data: "name=value; ..."
 )
 EXPORT_CHUNK = 2000
 
@@ -109,13 +107,9 @@ def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> I
     PostgreSQL), never all at once; times in the operator's time zone."""
     lookups = [lookup for _, lookup in columns]
     at = lookups.index("started_at") if "started_at" in lookups else -1
-    tags_at = lookups.index("tags") if "tags" in lookups else -1
     # No ordering by a joined column, and no select_related: one plain indexed scan, streamed.
     for row in queryset.order_by("-started_at", "-id").values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK):
         row = list(row)
         if at >= 0 and row[at] is not None:
             row[at] = timezone.localtime(row[at]).isoformat(timespec="seconds")
-        if tags_at >= 0:
-            tags = row[tags_at] if isinstance(row[tags_at], dict) else {}
-            row[tags_at] = "; ".join(f"{name}={value}" for name, value in sorted(tags.items()))
         yield row

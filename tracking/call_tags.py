@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from django.db.models import QuerySet
-from django.db.models.fields.json import KeyTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from tracking.models import Call
 
@@ -53,3 +53,11 @@ def recent_tag_values(*, queryset: QuerySet[Call], name: str | None = None, samp
         elif tags.get(name) not in (None, ""):
             seen.add(str(tags[name]))
     return sorted(seen)
+
+
+def tag_columns_annotate(*, queryset: QuerySet[Call], exclude: set[str] = frozenset(), sample: int = 500) -> tuple[QuerySet[Call], list[tuple[str, str]]]:
+    """``queryset`` with one annotation per tag name seen on its ``sample`` latest calls (not in ``exclude``), and
+    the export columns reading them: [("tag:plan", "_tag_0"), ...]. One bounded query to find the names."""
+    names = [n for n in recent_tag_values(queryset=queryset, sample=sample) if n not in exclude and TAG_NAME.match(n)]
+    annotations = {f"_tag_{i}": KeyTextTransform(name, "tags") for i, name in enumerate(names)}
+    return queryset.annotate(**annotations), [(f"tag:{name}", f"_tag_{i}") for i, name in enumerate(names)]

@@ -17,15 +17,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
-from calltrack.fastdb import fixed_cursor
 from calltrack.middleware import client_ip
 from calltrack.numbers.dni import parameters, ratelimit
+from calltrack.numbers.dni.pools import PoolSettings, pool_settings
 from calltrack.numbers.dni.services import (
     MARKETING_KEYS,
     Assignment,
@@ -221,28 +221,14 @@ def _destination(data: dict[str, Any]) -> tuple[str, str]:
         raise BadRequest("destination", str(exc))
 
 
-# What the endpoints need of a pool, read with plain SQL: every tag request starts here, and the ORM's
-# query compilation and row conversion cost more CPU than the query itself.
-_POOL_FIELDS = (
-    "id", "key", "name", "campaign_id", "source_id", "number_type", "match_area_code", "session_lifetime",
-    "attribution_window", "overflow_policy", "fallback_number", "allowed_origins",
-)
-_POOL_BY_KEY = f"SELECT {', '.join(_POOL_FIELDS)} FROM {NumberPool._meta.db_table} WHERE key = %s AND enabled"
-
-
-def _pool(key: str) -> NumberPool:
-    with fixed_cursor() as cursor:
-        cursor.execute(_POOL_BY_KEY, [key])
-        row = cursor.fetchone()
-    if row is None:
+def _pool(key: str) -> PoolSettings:
+    pool = pool_settings(key)
+    if pool is None:
         raise Http404(f"No enabled number pool with key '{key}'.")
-    pool = NumberPool(enabled=True, **dict(zip(_POOL_FIELDS, row, strict=True)))
-    pool.match_area_code = bool(pool.match_area_code)  # SQLite answers 0/1
-    pool._state.adding, pool._state.db = False, connection.alias
     return pool
 
 
-def _origin_refused(request: HttpRequest, pool: NumberPool) -> JsonResponse | None:
+def _origin_refused(request: HttpRequest, pool: PoolSettings) -> JsonResponse | None:
     """Browsers send Origin on cross-site requests; only the pool's origins (and our own site) may assign."""
     origin = request.headers.get("Origin")
     if origin is None or origin.rstrip("/") == _own_origin(request) or origin.rstrip("/") in pool.origins:
@@ -321,7 +307,7 @@ def _ip_or_none(value: str) -> str | None:
         return None
 
 
-def _new_sessions_admit(pool: NumberPool, ip: str):
+def _new_sessions_admit(pool: PoolSettings, ip: str):
     """The per-IP, per-pool limit of *new* sessions (CALLTRACK_DNI_NEW_SESSIONS_PER_IP), counted in the shared cache
     only when the visit would open one: a returning visitor's page views never use it up."""
 
@@ -335,7 +321,7 @@ def _new_sessions_admit(pool: NumberPool, ip: str):
     return admit
 
 
-def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
+def _do_assign(request: HttpRequest, data: dict[str, Any], pool: PoolSettings, visitor_id: str) -> HttpResponse:
     destination, destination_text = _destination(data)
     if request.headers.get("Origin") is None:
         # Browsers send Origin with every POST (same-site too); without one the caller is a script or a bot. It
@@ -357,7 +343,7 @@ def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, vis
     return JsonResponse(_assignment_json(number_assign(pool=pool, visit=visit)))
 
 
-def _do_heartbeat(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
+def _do_heartbeat(request: HttpRequest, data: dict[str, Any], pool: PoolSettings, visitor_id: str) -> HttpResponse:
     session_id = data.get("session_id")
     if isinstance(session_id, str) and session_id.isascii() and session_id.isdigit() and len(session_id) <= 19:
         session_id = int(session_id)

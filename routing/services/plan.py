@@ -77,26 +77,22 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         only_handler_id=only_handler_id, one_handler_per_call=config.one_handler_per_call, rng=rng,
     )
     call.decision.update(plan.as_json())
-    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in set(plan.handler_ids)}
+    planned = set(plan.handler_ids)
+    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in planned}
     call.plan_index = 0
     return _advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
 
 
 def _option_json(o: dec.HandlerOption) -> dict[str, Any]:
-    return {
-        "name": o.name, "number": o.number, "receiving_number": o.receiving_number_id, "send_digits": o.send_digits,
-        "ring_timeout": o.ring_timeout, "timezone": o.timezone, "cap_counts": o.cap_counts,
-        "caps": [o.concurrency_cap, o.hourly_cap, o.daily_cap, o.monthly_cap, o.total_cap],
-    }
+    """What the call's decision keeps of a planned handler (``decision.DIAL_FIELDS``)."""
+    return o.asdict(dec.DIAL_FIELDS)
 
 
 def _option_from_json(hid: int, d: Mapping[str, Any]) -> dec.HandlerOption:
-    conc, hour, day, month, total = d["caps"]
-    return dec.HandlerOption(
-        id=hid, name=d["name"], number=d["number"], receiving_number_id=d["receiving_number"], send_digits=d["send_digits"],
-        ring_timeout=d["ring_timeout"], timezone=d["timezone"], cap_counts=d["cap_counts"],
-        concurrency_cap=conc, hourly_cap=hour, daily_cap=day, monthly_cap=month, total_cap=total,
-    )
+    if "caps" in d:  # stored before DIAL_FIELDS (a call in progress across the upgrade)
+        caps = dict(zip(("concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap"), d["caps"], strict=True))
+        d = {**d, **caps, "receiving_number_id": d.get("receiving_number")}
+    return dec.HandlerOption.from_row({**d, "id": hid})
 
 
 def _caller_id(call: Call) -> str:
@@ -108,13 +104,14 @@ def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     fallback chain; past those, the voicemail or the message and hang up. Stores the answer under
     ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
     steps: list[list[int]] = call.decision.get("steps", [])
-    options = {int(k): _option_from_json(int(k), v) for k, v in call.decision.get("options", {}).items()}
+    options = call.decision.get("options", {})
     bound = dec.attempt_rule_done(call.decision, plan_index=call.plan_index)
     if bound:  # an attempt rule: the handler dialled was the call's one; on to the fallback
         call.decision.setdefault("skipped", []).extend(asdict(s) for s in bound)
         call.plan_index = len(steps)
     while call.plan_index < len(steps):
-        step = [options[h] for h in steps[call.plan_index] if h in options]
+        # Only this step's handlers are rebuilt from the stored options (a plan may hold hundreds).
+        step = [_option_from_json(h, options[str(h)]) for h in steps[call.plan_index] if str(h) in options]
         call.plan_index += 1
         try:
             return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))

@@ -64,7 +64,7 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) ->
         )
 
 
-_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="t0.id = %s")
+_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="callattempt.id = %s")
 
 
 def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int, links: Links) -> str:
@@ -133,7 +133,8 @@ def _skip_plan_rest(call: Call, reason: str, detail: str) -> None:
     call.plan_index = max(call.plan_index, len(steps))
 
 
-_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="t0.call_id = %s AND t0.sequence = %s ORDER BY t0.id")
+_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="callattempt.call_id = %s AND callattempt.sequence = %s",
+                                     order_by="callattempt.id")
 _DECISION = Call._meta.get_field("decision")
 
 
@@ -152,7 +153,7 @@ def _sequence(params: Mapping[str, str]) -> int | None:
     return None
 
 
-_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="t0.call_sid = %s")
+_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s")
 
 
 def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
