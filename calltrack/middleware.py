@@ -32,3 +32,29 @@ class ProxyHopsMiddleware:
                     # Fewer entries than our proxies: the header did not come through them all; trust none of it.
                     request.META[name] = entries[-hops] if len(entries) >= hops else "invalid.invalid"
         return self.get_response(request)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address: REMOTE_ADDR, or the X-Forwarded-For entry set by our own proxies.
+
+    CALLTRACK_PROXY_HOPS says how many reverse proxies we run in front of the app; entries further
+    left were written by the client and are not trusted.
+    """
+    hops = settings.CALLTRACK_PROXY_HOPS
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """django-axes' client address (AXES_CLIENT_IP_CALLABLE): the DNI endpoints' rule (REMOTE_ADDR, or our own
+    proxies' X-Forwarded-For entry with CALLTRACK_PROXY_HOPS); None when that is not an IP address (PostgreSQL's
+    inet column would refuse it, and a forged header must not fail the login)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(client_ip(request)))
+    except ValueError:
+        return None

@@ -70,7 +70,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # The client's address as the DNI endpoints see it: REMOTE_ADDR, or our own proxies' X-Forwarded-For entry (CALLTRACK_PROXY_HOPS).
-AXES_CLIENT_IP_CALLABLE = "calltrack.numbers.dni.views.client_ip"
+AXES_CLIENT_IP_CALLABLE = "calltrack.middleware.axes_client_ip"
 
 ROOT_URLCONF = "calltrack.urls"
 

@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
+from calltrack.middleware import client_ip
 from calltrack.numbers.dni import parameters, ratelimit
 from calltrack.numbers.dni.pools import PoolSettings, pool_settings
 from calltrack.numbers.dni.services import (
@@ -51,20 +52,6 @@ class BadRequest(Exception):
 
 def _error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The caller's address: REMOTE_ADDR, or the X-Forwarded-For entry set by our own proxies.
-
-    CALLTRACK_PROXY_HOPS says how many reverse proxies we run in front of the app; entries further
-    left were written by the client and are not trusted.
-    """
-    hops = settings.CALLTRACK_PROXY_HOPS
-    if hops:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 def _own_origin(request: HttpRequest) -> str:

@@ -81,3 +81,14 @@ def test_check_deploy_is_clean_for_the_recommended_configuration(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_shared_database_cache_works_out_of_the_box_with_debug_off(tmp_path):
+    """DEBUG off and no CACHE_URL: the rate limits count in the database cache, whose table migrate creates."""
+    env = _env(tmp_path)
+    for command in (["migrate", "--noinput", "-v", "0"],
+                    ["shell", "--no-imports", "-c", "from django.core.cache import cache; cache.set('k', 41); print(cache.incr('k'))"]):
+        done = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "42"

@@ -83,6 +83,7 @@ def server(transactional_db, redis_db):
     yield process
     process.terminate()
     process.wait(timeout=20)
+    process.stderr.close()
 
 
 def test_a_bot_cannot_take_a_live_visitors_number_through_three_gunicorn_workers(server):

@@ -32,7 +32,9 @@ def prepared_statements() -> list[str]:
 
 
 def assign(client, visitor: str) -> dict:
-    response = client.post("/dni/v1/assign", {"pool": "prep", "visitor_id": visitor}, content_type="application/json")
+    response = client.post(
+        "/dni/v1/assign", {"pool": "prep", "visitor_id": visitor}, content_type="application/json", HTTP_ORIGIN="http://testserver"
+    )
     assert response.status_code == 200, response.content
     return response.json()
 
