@@ -93,3 +93,28 @@ def visible_sessions(qs: QuerySet, scope: Scope) -> QuerySet:
     if scope.handler_id is not None:
         return qs.none()
     return qs
+
+
+#: Call fields each kind of collaborator does not see (the calls API blanks them; reports leave them out).
+CALL_FIELDS_HIDDEN_FROM: dict[str, tuple[str, ...]] = {
+    "source": ("campaign", "handler", "revenue", "margin", "decision"),
+    "handler": ("campaign", "source", "payout", "margin", "session", "decision"),
+}
+
+#: Report breakdowns and the call field each reveals (pool: the visitor session's / number's pool).
+_REPORT_DIMENSION_FIELDS = {
+    "source": "source", "campaign": "campaign", "handler": "handler", "tracking_number": "tracking_number",
+    "pool": "session", "utm_source": "marketing_data", "utm_medium": "marketing_data", "utm_campaign": "marketing_data",
+    "caller_state": "caller_state",
+}
+
+
+def report_hidden(scope: Scope) -> frozenset[str]:
+    """Call fields left out of the reports for this scope (e.g. a source collaborator gets no revenue or margin)."""
+    return frozenset(CALL_FIELDS_HIDDEN_FROM.get(scope.kind or "", ()))
+
+
+def report_dimensions(scope: Scope) -> tuple[str, ...]:
+    """The breakdowns this scope may see: none that would name a field the calls API hides from it."""
+    hidden = report_hidden(scope)
+    return tuple(dim for dim, name in _REPORT_DIMENSION_FIELDS.items() if name not in hidden)

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
+from calltrack.scoping import CALL_FIELDS_HIDDEN_FROM
 from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
 
 
@@ -95,10 +96,7 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
 
     hidden_values = {"decision": {}}
-    hidden_from = {
-        "source": ("campaign", "handler", "revenue", "margin", "decision"),
-        "handler": ("campaign", "source", "payout", "margin", "session", "decision"),
-    }
+    hidden_from = CALL_FIELDS_HIDDEN_FROM  # calltrack.scoping: the reports leave out the same fields
 
     class Meta:
         model = Call
