@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from calltrack.api import reports
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
 from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet
 
@@ -20,4 +22,9 @@ router.register("sessions", NumberSessionViewSet, basename="session")
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list
 # in calltrack/urls.py under the same prefix.
-urlpatterns = router.urls
+urlpatterns = router.urls + [
+    # The dashboard's figures (calltrack/reports.py), scoped like the calls.
+    path("reports/summary", reports.ReportSummaryView.as_view(), name="report-summary"),
+    path("reports/timeseries", reports.ReportTimeseriesView.as_view(), name="report-timeseries"),
+    path("reports/breakdown", reports.ReportBreakdownView.as_view(), name="report-breakdown"),
+]

@@ -227,3 +227,10 @@ CALLTRACK_WEBHOOK_RETRY_BASE = env.int("CALLTRACK_WEBHOOK_RETRY_BASE", default=3
 # Number lifecycle: how far back pool autoscaling looks for the peak; how long the simulated carrier takes to port.
 CALLTRACK_AUTOSCALE_WINDOW_MINUTES = env.int("CALLTRACK_AUTOSCALE_WINDOW_MINUTES", default=24 * 60)
 CALLTRACK_LOCAL_PORT_SECONDS = env.int("CALLTRACK_LOCAL_PORT_SECONDS", default=0)
+
+# The admin theme (django-unfold). The admin's landing page is the operator's dashboard (calltrack/dashboard.py).
+UNFOLD = {
+    "SITE_TITLE": "calltrack",
+    "SITE_HEADER": "calltrack",
+    "DASHBOARD_CALLBACK": "calltrack.dashboard.dashboard_callback",
+}
