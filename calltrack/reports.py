@@ -14,7 +14,6 @@ blocked (rejected by a number filter or the blocked-callers list), missed (ended
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -60,13 +59,6 @@ DIMENSIONS: dict[str, str] = {
     "utm_medium": "UTM medium",
     "utm_campaign": "UTM campaign",
     "caller_state": "Caller state",
-}
-_PARTY_NAME = {
-    "source": "source__name",
-    "campaign": "campaign__name",
-    "handler": "handler__name",
-    "tracking_number": "tracking_number__number",
-    "pool": "tracking_number__pool__name",
 }
 _PARTY_KEY = {
     "source": "source_id",
@@ -286,9 +278,22 @@ def _aggregates(scope: Scope, where: Q, prefix: str = "") -> dict[str, Any]:
 
 def _totals(row: dict[str, Any], scope: Scope, prefix: str = "") -> Totals:
     hidden = report_hidden(scope)
-    values = {name: row[f"{prefix}{name}"] for name in ("calls", "answered", "missed", "blocked", "live", "converted", "failsafe", "talk_time")}
+    values = {name: row[f"{prefix}{name}"] or 0 for name in COUNTS}
     money = {name: None if name in hidden else Decimal(row[f"{prefix}{name}"] or 0).quantize(CENTS) for name in ("revenue", "payout")}
     return Totals(**values, **money)
+
+
+COUNTS = ("calls", "answered", "missed", "blocked", "live", "converted", "failsafe", "talk_time")
+MEASURES = (*COUNTS, "revenue", "payout")
+
+
+def _add(into: Totals, other: Totals) -> Totals:
+    for name in COUNTS:
+        setattr(into, name, getattr(into, name) + getattr(other, name))
+    for name in ("revenue", "payout"):
+        if getattr(into, name) is not None and getattr(other, name) is not None:
+            setattr(into, name, getattr(into, name) + getattr(other, name))
+    return into
 
 
 def scoped_calls(scope: Scope) -> QuerySet:
@@ -299,6 +304,64 @@ def scoped_calls(scope: Scope) -> QuerySet:
 
 def _in(period: Period) -> Q:
     return Q(started_at__gte=period.start, started_at__lt=period.end)
+
+
+# --- Rollups: days read from tracking.CallDayRollup when they are exact, from the calls otherwise ------------
+
+#: Breakdowns kept in the rollups (the pool is not: a number may move to another pool, and the breakdown by pool
+#: follows the number, so it is always read from the calls).
+ROLLUP_DIMS = ("source", "campaign", "handler", "tracking_number", "caller_state", "utm_source", "utm_medium", "utm_campaign")
+
+
+def uses_rollups(scope: Scope) -> bool:
+    """Rollups are kept (by a trigger) on PostgreSQL, for everybody's calls: collaborators' figures, a subset,
+    are read from their calls through the (source|handler, started_at) indexes."""
+    from django.db import connection
+
+    return not scope.is_collaborator and connection.vendor == "postgresql"
+
+
+def _days(period: Period) -> list[date]:
+    return [period.first_day + timedelta(days=i) for i in range(period.days)]
+
+
+def split_days(scope: Scope, period: Period) -> tuple[list[date], list[date]]:
+    """(days read from the rollups, days read from the calls): a day comes from the rollups when it was rolled
+    up in this time zone and no call of that day changed since (``CallRollupDirty``)."""
+    days = _days(period)
+    if not uses_rollups(scope):
+        return [], days
+    from tracking.models import CallDayRollup, CallRollupDirty
+
+    rolled = set(
+        CallDayRollup.objects.filter(tz=period.tz.key, dim="total", day__gte=period.first_day, day__lte=period.last_day)
+        .values_list("day", flat=True)
+    )
+    if rolled:
+        dirty = set(
+            CallRollupDirty.objects.filter(at__gte=period.start, at__lt=period.end)
+            .annotate(d=TruncDate("at", tzinfo=period.tz)).values_list("d", flat=True).distinct()
+        )
+        rolled -= dirty
+    return [d for d in days if d in rolled], [d for d in days if d not in rolled]
+
+
+def _days_q(days: list[date], tz: ZoneInfo) -> Q | None:
+    """``started_at`` within these local days (contiguous days merged into one range); None for no day."""
+    q = None
+    i = 0
+    while i < len(days):
+        j = i
+        while j + 1 < len(days) and days[j + 1] == days[j] + timedelta(days=1):
+            j += 1
+        part = Q(started_at__gte=_midnight(days[i], tz), started_at__lt=_midnight(days[j] + timedelta(days=1), tz))
+        q = part if q is None else q | part
+        i = j + 1
+    return q
+
+
+def _rollup_sums(where: Q, prefix: str = "") -> dict[str, Any]:
+    return {f"{prefix}{name}": Sum(name, filter=where) for name in MEASURES}
 
 
 @dataclass
@@ -318,17 +381,42 @@ class Summary:
 
 
 def report_summary(*, scope: Scope, period: Period) -> Summary:
-    """Headline totals of ``period`` and of the period before it. One query (both periods in one scan)."""
+    """Headline totals of ``period`` and of the period before it: the rolled-up days' sums plus one scan of the
+    other days' calls (both periods in one query each)."""
+    from tracking.models import CallDayRollup
+
     previous = period.previous()
-    row = (
-        scoped_calls(scope)
-        .filter(started_at__gte=previous.start, started_at__lt=period.end)
-        .aggregate(**_aggregates(scope, _in(period), "cur_"), **_aggregates(scope, _in(previous), "prev_"))
-    )
-    return Summary(
-        period=period, previous_period=previous, current=_totals(row, scope, "cur_"), previous=_totals(row, scope, "prev_"),
-        hidden=report_hidden(scope),
-    )
+    totals = {}
+    rolled_q: dict[str, Q | None] = {}
+    raw_q: dict[str, Q | None] = {}
+    for name, p in (("cur_", period), ("prev_", previous)):
+        rolled, raw = split_days(scope, p)
+        rolled_q[name], raw_q[name] = _days_q_dates(rolled), _days_q(raw, p.tz)
+        totals[name] = _totals(dict.fromkeys((f"{name}{m}" for m in MEASURES), 0), scope, name)
+    if any(rolled_q.values()):
+        aggs = {}
+        for name, q in rolled_q.items():
+            if q is not None:
+                aggs.update(_rollup_sums(q, name))
+        row = CallDayRollup.objects.filter(tz=period.tz.key, dim="total").aggregate(**aggs)
+        for name, q in rolled_q.items():
+            if q is not None:
+                _add(totals[name], _totals(row, scope, name))
+    if any(q is not None for q in raw_q.values()):
+        aggs, where = {}, Q(pk__in=[])
+        for name, q in raw_q.items():
+            if q is not None:
+                aggs.update(_aggregates(scope, q, name))
+                where |= q
+        row = scoped_calls(scope).filter(where).aggregate(**aggs)
+        for name, q in raw_q.items():
+            if q is not None:
+                _add(totals[name], _totals(row, scope, name))
+    return Summary(period=period, previous_period=previous, current=totals["cur_"], previous=totals["prev_"], hidden=report_hidden(scope))
+
+
+def _days_q_dates(days: list[date]) -> Q | None:
+    return Q(day__in=days) if days else None
 
 
 # --- Time series -----------------------------------------------------------------------------------------
@@ -351,25 +439,36 @@ class Bucket:
 
 def report_timeseries(*, scope: Scope, period: Period) -> list[Bucket]:
     """Calls per hour (a one-day period) or per local day, split by outcome, with the conversions. Every
-    bucket of the period is present (zeros included). One query."""
+    bucket of the period is present (zeros included)."""
     tz = period.tz
-    trunc = TruncHour("started_at", tzinfo=tz) if period.hourly else TruncDate("started_at", tzinfo=tz)
-    converted = _converted_q(scope)
-    rows = (
-        scoped_calls(scope).filter(_in(period))
-        .annotate(bucket=trunc).values("bucket")
-        .annotate(
-            answered=Count("id", filter=_ANSWERED), missed=Count("id", filter=_MISSED),
-            blocked=Count("id", filter=_BLOCKED), live=Count("id", filter=_LIVE), converted=Count("id", filter=converted),
-        )
-    )
     found: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        key = row["bucket"]
-        if period.hourly:
-            key = key.astimezone(tz).replace(minute=0, second=0, microsecond=0)
-            key = (key.date(), key.hour)
-        found[key] = row
+    if period.hourly:
+        raw_days = _days(period)
+    else:
+        from tracking.models import CallDayRollup
+
+        rolled, raw_days = split_days(scope, period)
+        if rolled:
+            for row in CallDayRollup.objects.filter(tz=tz.key, dim="total", day__in=rolled).values("day", *MEASURES):
+                found[row["day"]] = row
+    where = _days_q(raw_days, tz)
+    if where is not None:
+        trunc = TruncHour("started_at", tzinfo=tz) if period.hourly else TruncDate("started_at", tzinfo=tz)
+        converted = _converted_q(scope)
+        rows = (
+            scoped_calls(scope).filter(where)
+            .annotate(bucket=trunc).values("bucket")
+            .annotate(
+                answered=Count("id", filter=_ANSWERED), missed=Count("id", filter=_MISSED),
+                blocked=Count("id", filter=_BLOCKED), live=Count("id", filter=_LIVE), converted=Count("id", filter=converted),
+            )
+        )
+        for row in rows:
+            key = row["bucket"]
+            if period.hourly:
+                key = key.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+                key = (key.date(), key.hour)
+            found[key] = row
     buckets = []
     if period.hourly:
         # Hours of the local day (23 or 25 on a DST change): step in UTC, label in local time.
@@ -379,8 +478,7 @@ def report_timeseries(*, scope: Scope, period: Period) -> list[Bucket]:
             buckets.append(_bucket(local, f"{local:%H}:00", found.get((local.date(), local.hour))))
             at += timedelta(hours=1)
     else:
-        for i in range(period.days):
-            day = period.first_day + timedelta(days=i)
+        for day in _days(period):
             buckets.append(_bucket(_midnight(day, tz), f"{day:%d %b}", found.get(day)))
     return buckets
 
@@ -405,82 +503,91 @@ class BreakdownRow:
     log_filter: dict[str, str] = field(default_factory=dict)
 
 
+def dimension_key(by: str) -> Any:
+    """The ORM expression of a breakdown's key on the calls table."""
+    if by in _PARTY_KEY:
+        return F(_PARTY_KEY[by])
+    if by == "caller_state":
+        return F("caller_state")
+    return KeyTextTransform(by, "marketing_data")
+
+
+def _key_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None = None) -> list[BreakdownRow]:
     """The period's totals per ``by`` (a key of ``DIMENSIONS`` the scope may see), most calls first; calls
-    without that value form one row labelled "(none)". One query."""
+    without that value (or with an empty one) form one row labelled "(none)"."""
     if by not in DIMENSIONS:
         raise ReportError(f"Unknown breakdown {by!r}; one of: {', '.join(DIMENSIONS)}.")
     if by not in report_dimensions(scope):
         raise ReportError(f"The breakdown by {DIMENSIONS[by].lower()} is not available to you.")
-    qs = scoped_calls(scope).filter(_in(period))
-    if by in _PARTY_KEY:
-        qs = qs.annotate(k=F(_PARTY_KEY[by]), name=F(_PARTY_NAME[by]))
-        values = ("k", "name")
-    elif by == "caller_state":
-        qs = qs.annotate(k=F("caller_state"))
-        values = ("k",)
+    merged: dict[str, Totals] = {}
+    if by in ROLLUP_DIMS:
+        rolled, raw_days = split_days(scope, period)
     else:
-        qs = qs.annotate(k=KeyTextTransform(by, "marketing_data"))
-        values = ("k",)
-    rows = list(qs.values(*values).annotate(**_aggregates(scope, Q())).order_by("-calls", "k"))
-    if by == "tracking_number":
-        labels = _tracking_number_labels(r["k"] for r in rows)
-    out = []
-    for row in rows:
-        key = row["k"]
-        if key in (None, ""):
-            label = "(none)"
-        elif by == "tracking_number":
-            label = labels.get(key, str(row["name"]))
-        else:
-            label = str(row.get("name") or key)
-        out.append(BreakdownRow(key=key if key != "" else None, label=label, totals=_totals(row, scope), log_filter=_log_filter(by, key)))
-    if by not in _PARTY_KEY:
-        out = _merge_blank(out)
+        rolled, raw_days = [], _days(period)
+    if rolled:
+        from tracking.models import CallDayRollup
+
+        rows = (
+            CallDayRollup.objects.filter(tz=period.tz.key, dim=by, day__in=rolled).values("key")
+            .annotate(**{m: Sum(m) for m in MEASURES}).order_by()
+        )
+        for row in rows:
+            merged[row["key"]] = _add(merged.get(row["key"]) or Totals(), _totals(row, scope))
+    where = _days_q(raw_days, period.tz)
+    if where is not None:
+        rows = scoped_calls(scope).filter(where).annotate(k=dimension_key(by)).values("k").annotate(**_aggregates(scope, Q()))
+        for row in rows:
+            key = _key_text(row["k"])
+            merged[key] = _add(merged.get(key) or Totals(), _totals(row, scope))
+    hidden = report_hidden(scope)
+    for totals in merged.values():
+        for name in ("revenue", "payout"):
+            if name in hidden:
+                setattr(totals, name, None)
+    labels = _labels(by, [k for k in merged if k])
+    out = [
+        BreakdownRow(key=key or None, label=labels.get(key, key) if key else "(none)", totals=totals, log_filter=_log_filter(by, key))
+        for key, totals in merged.items()
+    ]
+    out.sort(key=lambda r: (-r.totals.calls, r.label.lower()))
     return out[:limit] if limit else out
 
 
-def _merge_blank(rows: list[BreakdownRow]) -> list[BreakdownRow]:
-    """A missing key and an empty string are both "(none)": one row."""
-    blanks = [r for r in rows if r.key is None]
-    if len(blanks) < 2:
-        return rows
-    first = blanks[0]
-    for other in blanks[1:]:
-        for name in ("calls", "answered", "missed", "blocked", "live", "converted", "failsafe", "talk_time"):
-            setattr(first.totals, name, getattr(first.totals, name) + getattr(other.totals, name))
-        for name in ("revenue", "payout"):
-            if getattr(first.totals, name) is not None:
-                setattr(first.totals, name, getattr(first.totals, name) + getattr(other.totals, name))
-    kept = [r for r in rows if r.key is not None or r is first]
-    return sorted(kept, key=lambda r: -r.totals.calls)
+def _labels(by: str, keys: list[str]) -> dict[str, str]:
+    """Names for party ids (one query); other keys are their own label."""
+    if by not in _PARTY_KEY or not keys:
+        return {}
+    from calltrack.numbers.models import NumberPool, TrackingNumber
+    from tracking.models import Campaign, Handler, Source
+
+    ids = [int(k) for k in keys]
+    if by == "tracking_number":
+        return {
+            str(tn["id"]): f"{tn['number']} · {tn['label']}" if tn["label"] else str(tn["number"])
+            for tn in TrackingNumber.objects.filter(id__in=ids).values("id", "number", "label")
+        }
+    model = {"source": Source, "campaign": Campaign, "handler": Handler, "pool": NumberPool}[by]
+    return {str(pk): name for pk, name in model.objects.filter(id__in=ids).values_list("id", "name")}
 
 
-def _tracking_number_labels(ids: Iterable[Any]) -> dict[int, str]:
-    from calltrack.numbers.models import TrackingNumber
-
-    wanted = [i for i in ids if i is not None]
-    return {
-        tn["id"]: f"{tn['number']} · {tn['label']}" if tn["label"] else str(tn["number"])
-        for tn in TrackingNumber.objects.filter(id__in=wanted).values("id", "number", "label")
-    }
-
-
-def _log_filter(by: str, key: Any) -> dict[str, str]:
-    if key in (None, ""):
+def _log_filter(by: str, key: str) -> dict[str, str]:
+    if not key:
         if by in _LOG_NULL:
             return {_LOG_NULL[by]: "True"}
         if by == "caller_state":
             return {"caller_state__exact": ""}
         return {f"marketing_data__{by}__isnull": "True"}
-    return {_LOG_LOOKUP[by]: str(key)}
+    return {_LOG_LOOKUP[by]: key}
 
 
 def call_log_params(period: Period) -> dict[str, str]:
     """The call log's query parameters for ``period`` (plain ``started_at`` lookups, in UTC)."""
-    fmt = "%Y-%m-%d %H:%M:%S"
     utc = ZoneInfo("UTC")
-    return {"started_at__gte": period.start.astimezone(utc).strftime(fmt), "started_at__lt": period.end.astimezone(utc).strftime(fmt)}
+    return {"started_at__gte": period.start.astimezone(utc).isoformat(), "started_at__lt": period.end.astimezone(utc).isoformat()}
 
 
 # --- Alerts ----------------------------------------------------------------------------------------------

@@ -26,10 +26,12 @@ from tracking.models.campaigns import (
     WebhookMethod,
 )
 from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
+from tracking.models.reports import CallDayRollup, CallRollupDirty
 
 __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
     "DeliveryStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
+    "CallDayRollup", "CallRollupDirty",
 ]
