@@ -639,24 +639,38 @@ def _pool_overflows(scope: Scope, period: Period) -> list[Alert]:
     ]
 
 
-def _capped_handlers(scope: Scope, period: Period) -> list[Alert]:
-    """Handlers routing skipped because a cap was reached (the calls' decisions record each skip). Read from
-    the calls whose decision mentions a cap, which a text match finds on either database."""
+#: The rollups' pseudo-dimension counting, per handler, the calls routing skipped it for at a cap.
+CAPPED_DIM = "capped_handler"
+
+
+def capped_counts(calls: QuerySet) -> dict[int, int]:
+    """Per handler id, how many of ``calls`` skipped it because a cap was reached (the decision's skips).
+    The calls whose decision mentions a cap are found by a text match, on either database."""
     from django.db.models import TextField
     from django.db.models.functions import Cast
 
-    from tracking.models import Handler
-
-    decisions = (
-        scoped_calls(scope).filter(_in(period))
-        .annotate(text=Cast("decision", TextField())).filter(text__contains='"capped"')
-        .values_list("decision", flat=True)
-    )
+    decisions = calls.annotate(text=Cast("decision", TextField())).filter(text__contains='"capped"').values_list("decision", flat=True)
     hits: dict[int, int] = {}
     for decision in decisions.iterator(chunk_size=2000):
         for skip in (decision or {}).get("skipped", []):
             if skip.get("reason") == "capped" and skip.get("handler_id"):
                 hits[skip["handler_id"]] = hits.get(skip["handler_id"], 0) + 1
+    return hits
+
+
+def _capped_handlers(scope: Scope, period: Period) -> list[Alert]:
+    """Handlers routing skipped because a cap was reached, with how many calls."""
+    from tracking.models import CallDayRollup, Handler
+
+    rolled, raw_days = split_days(scope, period)
+    hits: dict[int, int] = {}
+    if rolled:
+        for key, n in CallDayRollup.objects.filter(tz=period.tz.key, dim=CAPPED_DIM, day__in=rolled).values_list("key", "calls"):
+            hits[int(key)] = hits.get(int(key), 0) + n
+    where = _days_q(raw_days, period.tz)
+    if where is not None:
+        for hid, n in capped_counts(scoped_calls(scope).filter(where)).items():
+            hits[hid] = hits.get(hid, 0) + n
     names = dict(Handler.objects.filter(id__in=hits).values_list("id", "name"))
     return [
         Alert(

@@ -86,9 +86,9 @@ def test_a_postback_conversion_and_a_deleted_call_are_counted_exactly(world):
 
 def test_writes_to_unreported_columns_leave_the_day_rolled_up(world):
     call = world.calls[0]
-    call.decision = {"steps": [[1]]}
+    call.tags = {"language": "es"}
     call.plan_index = 1
-    call.save(update_fields=["decision", "plan_index"])
+    call.save(update_fields=["tags", "plan_index"])
     assert CallRollupDirty.objects.count() == 0
 
 
@@ -105,3 +105,18 @@ def test_rollups_are_kept_per_time_zone(world, settings):
 def test_collaborators_figures_come_from_their_calls(world):
     scope = Scope(source_id=world.sources[0].pk)
     assert reports.split_days(scope, reports.period_for("30d"))[0] == []
+
+
+def test_capped_handler_alert_is_the_same_from_rollups_and_after_a_new_skip(world):
+    period = reports.period_for("30d")
+    denver = world.handlers[0]
+    capped = sum(1 for i, c in enumerate(world.calls) if i % 17 == 0 and period.start <= c.started_at < period.end)
+    alert = next(a for a in reports.report_alerts(scope=STAFF, period=period) if a.kind == "handler_cap")
+    assert alert.count == capped
+    call = next(c for i, c in enumerate(world.calls) if i % 17 and c.started_at < timezone.now() - timedelta(days=2))
+    Call.objects.filter(pk=call.pk).update(decision={"skipped": [{"handler_id": denver.pk, "name": "Denver", "reason": "capped", "detail": ""}]})
+    alert = next(a for a in reports.report_alerts(scope=STAFF, period=period) if a.kind == "handler_cap")
+    assert alert.count == capped + 1
+    report_rollups_refresh()
+    alert = next(a for a in reports.report_alerts(scope=STAFF, period=period) if a.kind == "handler_cap")
+    assert alert.count == capped + 1

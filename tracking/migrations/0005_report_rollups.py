@@ -3,11 +3,11 @@
 from decimal import Decimal
 from django.db import migrations, models
 
-# Columns whose change changes a report figure (tracking/models/reports.py): an UPDATE that sets none of them
-# (the routing decision, the plan index, tags, ...) does not fire the trigger.
+# Columns whose change changes a report figure or alert (tracking/models/reports.py; the decision records the
+# handlers skipped at a cap): an UPDATE that sets none of them (the plan index, tags, ...) does not fire it.
 REPORTED_COLUMNS = (
     "started_at", "status", "answered_at", "converted", "used_failsafe", "talk_time", "revenue", "payout",
-    "source_id", "campaign_id", "handler_id", "tracking_number_id", "caller_state", "marketing_data",
+    "source_id", "campaign_id", "handler_id", "tracking_number_id", "caller_state", "marketing_data", "decision",
 )
 
 TRIGGER_SQL = f"""

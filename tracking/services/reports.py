@@ -57,6 +57,8 @@ def day_rollup(*, day: date, tz_name: str) -> None:
     for dim in reports.ROLLUP_DIMS:
         for values in calls.annotate(k=reports.dimension_key(dim)).values("k").annotate(**aggregates):
             rows.append(_row(day, tz_name, dim, reports._key_text(values["k"]), values))
+    for handler_id, count in reports.capped_counts(calls).items():
+        rows.append(CallDayRollup(day=day, tz=tz_name, dim=reports.CAPPED_DIM, key=str(handler_id), calls=count))
     CallDayRollup.objects.filter(tz=tz_name, day=day).delete()
     CallDayRollup.objects.bulk_create(_merged(rows))
 
