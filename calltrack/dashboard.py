@@ -112,7 +112,7 @@ def dashboard_context(request: Any) -> dict[str, Any]:
         "custom_from": period.first_day.isoformat(),
         "custom_to": period.last_day.isoformat(),
         "by": by,
-        "figures": _figures(summary, hidden, period),
+        "figures": _figures(summary, hidden, period, scope.kind),
         "chart_data": json.dumps(_chart(buckets)),
         "chart_options": json.dumps(_chart_options()),
         "chart_title": "Calls by hour" if period.hourly else "Calls by day",
@@ -149,7 +149,7 @@ def _value(totals: reports.Totals, key: str) -> Any:
     return getattr(totals, key)
 
 
-def _figures(summary: reports.Summary, hidden: frozenset[str], period: reports.Period) -> list[dict[str, Any]]:
+def _figures(summary: reports.Summary, hidden: frozenset[str], period: reports.Period, scope_kind: str | None) -> list[dict[str, Any]]:
     out = []
     for key, (label, kind) in reports.FIGURES.items():
         if key in hidden:
@@ -161,8 +161,10 @@ def _figures(summary: reports.Summary, hidden: frozenset[str], period: reports.P
             trend, change_text = "flat", ("new" if now else "no change") if before is not None and not before else ""
         else:
             trend = "up" if change > 0 else ("down" if change < 0 else "flat")
-            change_text = f"{change * 100:+.0f}%" if kind != "rate" else f"{(now - before) * 100:+.1f} pts"
-        good = trend == "flat" or ((trend == "up") != (key in reports.RISE_IS_BAD))
+            change_text = (f"{change * 100:+.0f}%" if kind != "rate" else f"{(now - before) * 100:+.1f} pts") if change else "no change"
+        # A source's payout is its income: a rise is good news for it, bad news for the operator paying it.
+        rise_is_bad = key in reports.RISE_IS_BAD and not (key == "payout" and scope_kind == "source")
+        good = trend == "flat" or ((trend == "up") != rise_is_bad)
         link = None
         if key in ("calls", "answered", "missed", "blocked", "converted", "failsafe"):
             link = call_log_url(period, _FIGURE_FILTERS.get(key))
