@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The Makefile's targets are development tools: DEBUG on unless the environment says otherwise (settings default it
+# to off; scripts/schemathesis.sh sets its own production-like values).
+export DEBUG ?= true
 # Two workers by default (the project's machines have 2 cores); PYTEST_ARGS= runs in one process.
 PYTEST_ARGS ?= -n 2
 
@@ -25,18 +28,20 @@ install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
 ## Set up, migrate SQLite, load the demo data, print the admin login, then serve the app and the task cluster.
+# The server is started here, not through $(MAKE) run: a nested make would report Ctrl-C as an error.
 demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_load
 	$(BIN)/python manage.py calltrack_schedules
-	$(MAKE) --no-print-directory run
+	@echo "calltrack on http://$(HOST):$(PORT)/admin/  (demo landing page: http://$(HOST):$(PORT)/dni/demo/)"
+	@$(BIN)/python scripts/run.py --host $(HOST) --port $(PORT)
 
-## Serve the app (runserver) and the django-q2 cluster together; Ctrl-C stops both.
+## Serve the app (runserver) and the django-q2 cluster together; Ctrl-C (or stopping either) stops both in seconds.
+# scripts/run.py signals each child once (see its docstring: a shell trap with `kill 0` crashed dash and
+# deadlocked the qcluster master).
 run: install
 	@echo "calltrack on http://$(HOST):$(PORT)/admin/  (demo landing page: http://$(HOST):$(PORT)/dni/demo/)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/python manage.py qcluster & \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@$(BIN)/python scripts/run.py --host $(HOST) --port $(PORT)
 
 ## Set up and run the whole test suite (SQLite; set DATABASE_URL=postgres://... for PostgreSQL).
 test: install-dev
@@ -47,8 +52,10 @@ test: install-dev
 fuzz: install-dev
 	PYTHON=$(BIN)/python scripts/schemathesis.sh
 
+## Lint (ruff) and type-check (mypy + django-stubs; strict on the routing core and the services, see pyproject.toml).
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

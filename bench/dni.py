@@ -94,6 +94,9 @@ def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
         # The counters still run (in each worker's local cache here); high enough to never refuse the bench.
         CALLTRACK_DNI_RATE_LIMIT_IP="100000000/minute",
         CALLTRACK_DNI_RATE_LIMIT_VISITOR="100000000/minute",
+        CALLTRACK_DNI_NEW_SESSIONS_PER_IP="",  # every bench visitor comes from 127.0.0.1
+        CACHE_URL="locmemcache://bench",
+        TWILIO_AUTH_TOKEN="bench-twilio-token",
     )
     command = [
         sys.executable, "-m", "gunicorn", "calltrack.wsgi:application", "--bind", f"127.0.0.1:{port}",
@@ -118,7 +121,7 @@ def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
 async def request(port: int, method: str, path: str, body: bytes) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = (
-        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nContent-Type: text/plain\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
     writer.write(head + body)

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dni_app")
 os.environ.update({"DEBUG": "false", "ALLOWED_HOSTS": "testserver", "LOG_LEVEL": "WARNING",
-                   "CALLTRACK_DNI_RATE_LIMIT_IP": "100000000/minute", "CALLTRACK_DNI_RATE_LIMIT_VISITOR": "100000000/minute"})
+                   "CALLTRACK_DNI_RATE_LIMIT_IP": "100000000/minute", "CALLTRACK_DNI_RATE_LIMIT_VISITOR": "100000000/minute",
+                   "CALLTRACK_DNI_NEW_SESSIONS_PER_IP": "", "CACHE_URL": "locmemcache://bench"})
 
 import django  # noqa: E402
 
@@ -53,7 +54,7 @@ def main() -> None:
 
     def post(path: str, data: bytes) -> None:
         close_old_connections()  # what gunicorn's request_started does (the test client leaves it out)
-        response = client.post(path, data, content_type="text/plain")
+        response = client.post(path, data, content_type="text/plain", HTTP_ORIGIN="http://testserver")
         assert response.status_code == 200, (response.status_code, response.content)
 
     kinds = {

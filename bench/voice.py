@@ -48,7 +48,7 @@ def server_env(port: int, *, async_commit: bool = False) -> dict[str, str]:
     env.update({
         "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}", "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false",
         "SECRET_KEY": "bench-secret-key-" + "x9Qz" * 12, "ALLOWED_HOSTS": "127.0.0.1", "TWILIO_AUTH_TOKEN": TOKEN,
-        "CALLTRACK_VALIDATE_TWILIO_SIGNATURE": "true", "LOG_LEVEL": "WARNING", "CALLTRACK_PUBLIC_BASE_URL": "",
+        "CALLTRACK_VALIDATE_TWILIO_SIGNATURE": "true", "LOG_LEVEL": "WARNING", "CACHE_URL": "locmemcache://bench", "CALLTRACK_PUBLIC_BASE_URL": "",
         "PYTHONPATH": str(ROOT), "CALLTRACK_VOICE_ASYNC_COMMIT": "true" if async_commit else "false",
     })
     return env

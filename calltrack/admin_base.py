@@ -8,6 +8,8 @@ from typing import Any
 from django.db import transaction
 from unfold import admin as unfold_admin
 
+from calltrack.model_writes import instance_apply_and_save
+
 # The admin classes every calltrack admin builds on: the theme (django-unfold) is chosen here, in one place.
 ModelAdmin = unfold_admin.ModelAdmin
 TabularInline = unfold_admin.TabularInline
@@ -44,11 +46,12 @@ class ServiceWritesAdminMixin:
 
     def save_model(self, request, obj, form, change) -> None:
         create, update, _ = self.write_services
-        fields = _form_fields(obj, form)
         if change:
-            update(**{self.service_arg: obj, "fields": fields})
+            # Only what the operator changed: a column the form merely showed (or a hot path moved since the
+            # page was loaded) is not written back.
+            update(**{self.service_arg: obj, "fields": form_changed_fields(obj, form)})
             return
-        saved = create(fields=fields)
+        saved = create(fields=_form_fields(obj, form))
         for field in obj._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
         obj._state.adding, obj._state.db = False, saved._state.db
@@ -68,3 +71,20 @@ def _form_fields(obj, form) -> dict[str, Any]:
     data = getattr(form, "cleaned_data", None) or {}
     names = {f.name for f in obj._meta.concrete_fields if not f.primary_key}
     return {name: getattr(obj, name) for name in data if name in names}
+
+
+def form_changed_fields(obj, form) -> dict[str, Any]:
+    """The model fields the form changed (``form.changed_data``), with the values it applied to ``obj``."""
+    changed = set(getattr(form, "changed_data", None) or ())
+    return {name: value for name, value in _form_fields(obj, form).items() if name in changed}
+
+
+class ChangedFieldsAdminMixin:
+    """For admins that save rows themselves (no service of their own): an edit writes only the fields the
+    operator changed (and what the model derives), never the whole row as the page loaded it."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        instance_apply_and_save(instance=obj, fields={}, also=form_changed_fields(obj, form))

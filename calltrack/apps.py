@@ -6,4 +6,18 @@ class CalltrackConfig(AppConfig):
     verbose_name = "calltrack"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from calltrack import checks  # noqa: F401  (registers the system checks)
+
+        post_migrate.connect(_cache_table_create, sender=self)
+
+
+def _cache_table_create(sender, using: str = "default", **kwargs) -> None:
+    """After each migrate, create the database cache's table when CACHES uses one (the default with DEBUG off), so
+    the shared rate limits work out of the box. Idempotent; nothing for Redis or process-memory caches."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if any(c["BACKEND"].endswith("DatabaseCache") for c in settings.CACHES.values()):
+        call_command("createcachetable", database=using, verbosity=0)

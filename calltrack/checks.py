@@ -32,15 +32,32 @@ def production_settings(app_configs=None, **kwargs) -> list:
                 id="calltrack.E003",
             )
         )
-    elif settings.CALLTRACK_CARRIER == "twilio" and not settings.TWILIO_AUTH_TOKEN:
+    elif not settings.TWILIO_AUTH_TOKEN:
+        # Whatever the carrier: without the token every signed webhook is refused (403), so no call even reaches the fail-safe.
         errors.append(
             Error(
-                "TWILIO_AUTH_TOKEN is missing: the voice webhooks cannot check Twilio's signatures.",
+                "TWILIO_AUTH_TOKEN is missing while signature checks are on: every voice webhook would be refused.",
                 hint="Set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.",
                 id="calltrack.E004",
             )
         )
     return errors
+
+
+def refuse_insecure_production() -> None:
+    """Raise ImproperlyConfigured when DEBUG is off and :func:`production_settings` finds an error.
+
+    Called when the WSGI/ASGI application loads (gunicorn, uWSGI, daphne): the system checks run only under
+    ``manage.py``, and a server must not serve with a public key that lets anyone forge postback tokens.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    problems = production_settings()
+    if problems:
+        raise ImproperlyConfigured(
+            "refusing to start with insecure production settings (DEBUG is off): "
+            + " ".join(f"[{p.id}] {p.msg} {p.hint or ''}".strip() for p in problems)
+        )
 
 
 @register()

@@ -190,7 +190,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
         _demo_failing_webhook(insurance)
 
     # The real conversion rules value the finished demo calls (and add the postback campaign's examples).
-    from tracking.demo_conversions import demo_conversions_load
+    from calltrack.demo_conversions import demo_conversions_load
 
     demo_conversions_load()
 
@@ -198,6 +198,19 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
         "sources": Source.objects.count(), "handlers": Handler.objects.count(), "campaigns": Campaign.objects.count(),
         "tracking_numbers": TrackingNumber.objects.count(), "pools": NumberPool.objects.count(), "calls": Call.objects.count(),
     }
+
+
+DEMO_RECORDINGS = 4  # answered calls of campaigns that record get a playable recording (the local carrier's WAV)
+DEMO_RECORDING_SECONDS = 20  # kept short: a demo recording is a small file under MEDIA_ROOT
+
+
+def _demo_recording(call: Call) -> None:
+    from calltrack.numbers.providers.local import LocalCarrier
+    from tracking.services.recordings import call_recording_record
+
+    recording = LocalCarrier().recording_create(seconds=min(call.talk_time, DEMO_RECORDING_SECONDS))
+    call_recording_record(call=call, recording_sid=recording.sid, recording_url=recording.url, status="completed",
+                          duration=recording.duration)
 
 
 def _demo_start(rng, now, days: int):
@@ -213,6 +226,7 @@ def _demo_start(rng, now, days: int):
 
 def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, sources, *, days: int = 60) -> None:
     now = timezone.now()
+    recordings = 0
     states = [("San Francisco", "CA", "94103"), ("Denver", "CO", "80202"), ("Chicago", "IL", "60601"), ("New York", "NY", "10001"),
               ("Austin", "TX", "73301"), ("Miami", "FL", "33101"), ("Seattle", "WA", "98101")]
     handler_list = list(handlers.values())
@@ -269,6 +283,9 @@ def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, source
             events.append(CallEvent(call=call, at=started + timedelta(seconds=4), kind="call.failsafe", message=call.failsafe_reason))
         events.append(CallEvent(call=call, at=call.ended_at, kind="call.completed", message=f"{call.get_status_display()}, {talk}s connected"))
         CallEvent.objects.bulk_create(events)
+        if answered and not failsafe and recordings < DEMO_RECORDINGS and tn.campaign and tn.campaign.record_calls:
+            _demo_recording(call)
+            recordings += 1
 
 
 def _demo_route(rng, handler_list, state: str):

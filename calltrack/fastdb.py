@@ -8,8 +8,8 @@ No signals are sent (calltrack has no side effects in signals). On PostgreSQL th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection
@@ -29,7 +29,7 @@ def fixed_cursor():
     ``execute`` (the extended protocol allows no more), and every parameter must have a type PostgreSQL
     can tell (no bare ``%s IS NULL``).
     """
-    if connection.vendor != "postgresql" or not getattr(settings, "CALLTRACK_PREPARED_STATEMENTS", False):
+    if connection.vendor != "postgresql" or not settings.CALLTRACK_PREPARED_STATEMENTS:
         return connection.cursor()
     import psycopg
 
@@ -53,9 +53,10 @@ class _LoggedCursor(CursorDebugWrapper):
         return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
 
 _INSERTS: dict[tuple[str, type], tuple[str, list[Any]]] = {}
+M = TypeVar("M", bound=Model)
 
 
-def insert(obj: Model) -> Model:
+def insert(obj: M) -> M:
     """INSERT ``obj`` (a new instance whose primary key is an auto field) and set its primary key, like
     ``obj.save(force_insert=True)``. Falls back to ``save`` where the database cannot return the new id."""
     if not connection.features.can_return_columns_from_insert:
@@ -86,7 +87,7 @@ def insert(obj: Model) -> Model:
 _INSERT_MANY: dict[tuple[str, type, int], tuple[str, list[Any]]] = {}
 
 
-def insert_many(objs: list[Model]) -> None:
+def insert_many(objs: Sequence[Model]) -> None:
     """INSERT new instances of one model in one statement (their primary keys are not read back), like
     ``bulk_create`` without its per-call SQL compilation. The statement is cached per number of rows."""
     if not objs:

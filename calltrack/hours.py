@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")))
@@ -129,11 +129,6 @@ def zone(name: str) -> ZoneInfo:
         raise HoursError(f"'{name}' is not an IANA time zone (like America/New_York)") from None
 
 
-@lru_cache(maxsize=1)
-def timezone_names() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
-
-
 def _cached_spans(hours: dict[str, list[str]]) -> list[Span]:
     key = tuple((d, tuple(hours.get(d, ()))) for d in DAYS)
     return _spans_for_key(key)
@@ -157,19 +152,3 @@ def is_open(hours: dict[str, list[str]], tz_name: str, at: datetime, *, always_o
     return False
 
 
-def open_minutes_by_day(hours: dict[str, list[str]]) -> dict[str, list[tuple[time, time]]]:
-    """For display (coverage charts): each day's open intervals, overnight ranges split at midnight."""
-    out: dict[str, list[tuple[time, time]]] = {d: [] for d in DAYS}
-    week = 7 * 1440
-    for span in spans(hours):
-        start, end = span.start, span.end
-        while start < end:
-            day_index = (start // 1440) % 7
-            day_end = (start // 1440 + 1) * 1440
-            stop = min(end, day_end)
-            a, b = start % 1440, stop - (start // 1440) * 1440
-            out[DAYS[day_index]].append((time(a // 60, a % 60), time(23, 59) if b >= 1440 else time(b // 60, b % 60)))
-            start = stop
-            if start >= week and end > week:
-                start, end = start - week, end - week
-    return out

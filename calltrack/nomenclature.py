@@ -11,7 +11,7 @@ _WORDS = {
 
 
 def mode() -> str:
-    value = getattr(settings, "CALLTRACK_NOMENCLATURE", "standard")
+    value = settings.CALLTRACK_NOMENCLATURE
     return value if value in _WORDS else "standard"
 
 

@@ -32,7 +32,7 @@ class InvalidPhoneNumber(ValueError):
 
 
 def default_region() -> str:
-    return getattr(settings, "CALLTRACK_DEFAULT_REGION", "US")
+    return settings.CALLTRACK_DEFAULT_REGION
 
 
 def parse(value: object, *, region: str | None = None) -> phonenumbers.PhoneNumber:
@@ -87,10 +87,6 @@ def validation_error(exc: InvalidPhoneNumber) -> ValidationError:
 
 def format_national(e164: str) -> str:
     return phonenumbers.format_number(phonenumbers.parse(e164), PhoneNumberFormat.NATIONAL)
-
-
-def format_international(e164: str) -> str:
-    return phonenumbers.format_number(phonenumbers.parse(e164), PhoneNumberFormat.INTERNATIONAL)
 
 
 class NumberType:

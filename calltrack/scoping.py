@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
 
@@ -44,10 +45,13 @@ def scope_for(user: Any) -> Scope:
     cached = getattr(user, "_calltrack_scope", None)
     if cached is not None:
         return cached
-    from tracking.models import Collaborator
-
-    link = Collaborator.objects.filter(user_id=user.pk).values("source_id", "handler_id").first()
-    scope = Scope(source_id=link["source_id"], handler_id=link["handler_id"]) if link else UNSCOPED
+    # Through the user's reverse one-to-one (``tracking.Collaborator.user``, related_name "collaborator"), so
+    # this shared module imports no app: the layers above depend on it, never the other way round.
+    try:
+        link = user.collaborator
+    except ObjectDoesNotExist:
+        link = None
+    scope = Scope(source_id=link.source_id, handler_id=link.handler_id) if link else UNSCOPED
     user._calltrack_scope = scope
     return scope
 
@@ -59,6 +63,22 @@ def visible_calls(qs: QuerySet, scope: Scope) -> QuerySet:
     if scope.handler_id is not None:
         return qs.filter(handler_id=scope.handler_id)
     return qs
+
+
+def visible_recordings(qs: QuerySet, scope: Scope) -> QuerySet:
+    """The calls whose recording a user may play: a collaborator, those of the calls it sees (a source hears
+    the calls it sent, a handler the calls it took); staff, every call, given the ``tracking.listen_recording``
+    permission (checked by the views)."""
+    return visible_calls(qs, scope)
+
+
+def can_play_recordings(user: Any) -> bool:
+    """Whether ``user`` may play call recordings at all (which ones: :func:`visible_recordings`)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if scope_for(user).is_collaborator:
+        return True
+    return bool(user.is_staff and user.has_perms(["tracking.view_call", "tracking.listen_recording"]))
 
 
 def visible_attempts(qs: QuerySet, scope: Scope) -> QuerySet:

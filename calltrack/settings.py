@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -13,9 +14,10 @@ _env_file = BASE_DIR / ".env"
 if _env_file.exists():
     environ.Env.read_env(str(_env_file))
 
-# Development-only default; the calltrack.E001 check refuses it with DEBUG off.
+# Development-only default; with DEBUG off the app refuses to start with it (calltrack.checks, run by wsgi.py and manage.py).
 INSECURE_SECRET_KEY = "django-insecure-calltrack-development-key-change-me"
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: `make demo` and the tests (pyproject's pytest env) set DEBUG=true themselves.
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "calltrack",
     "tracking",
     "calltrack.numbers.apps.NumbersConfig",
@@ -44,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "calltrack.middleware.ProxyHopsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,7 +55,19 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: locks out repeated failed logins (admin and API session logins).
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# django-axes: after AXES_FAILURE_LIMIT failed logins of one username from one IP address, that pair is locked out
+# for AXES_COOLOFF_MINUTES (answer 429), even with the right password. Per pair, so a stranger cannot lock the admin out.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The client's address as the DNI endpoints see it: REMOTE_ADDR, or our own proxies' X-Forwarded-For entry (CALLTRACK_PROXY_HOPS).
+AXES_CLIENT_IP_CALLABLE = "calltrack.numbers.dni.views.client_ip"
 
 ROOT_URLCONF = "calltrack.urls"
 
@@ -79,6 +95,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent requests (runserver threads, the q cluster) wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    CALLTRACK_PREPARED_STATEMENTS = False  # PostgreSQL only (below)
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     # A persistent connection is checked (SELECT 1) before each request's first query, so a restarted database
@@ -112,7 +129,10 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://calltrack")}
+# Rate limits (DNI, API throttling, login lockouts) are counted in this cache, so it must be shared by every worker
+# and server: with DEBUG off the default is the database cache (its table is created after each migrate);
+# CACHE_URL=redis://... is faster (atomic counters). Process memory only for development.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://calltrack" if DEBUG else "dbcache://calltrack_cache")}
 
 LOGGING = {
     "version": 1,
@@ -123,10 +143,19 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Behind a proxy ---
+# --- Behind a proxy: forwarded headers are trusted only when these say so (README "Security") ---
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 if env.bool("SECURE_PROXY_SSL", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- HTTPS: Secure cookies with DEBUG off; HSTS and the redirect to https when the deployment asks for them ---
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # --- Django REST framework ---
 REST_FRAMEWORK = {
@@ -142,6 +171,12 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per user (token or session) and, for requests without credentials, per IP, in the shared cache. Empty: no limit.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("CALLTRACK_API_THROTTLE_ANON", default="60/min") or None,
+        "user": env.str("CALLTRACK_API_THROTTLE_USER", default="1200/min") or None,
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "calltrack API",
@@ -183,6 +218,12 @@ CALLTRACK_CARRIER = env.str("CALLTRACK_CARRIER", default="local")
 CALLTRACK_QUARANTINE_DAYS = env.int("CALLTRACK_QUARANTINE_DAYS", default=30)
 CALLTRACK_DNI_RATE_LIMIT_IP = env.str("CALLTRACK_DNI_RATE_LIMIT_IP", default="120/minute")
 CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", default="30/minute")
+# DNI abuse limits: a session younger than this (seconds) is never taken over by the "reuse the oldest" overflow policy
+# (the newcomer gets the fallback number, counted as an overflow); new sessions one IP address may open per pool.
+CALLTRACK_DNI_TAKEOVER_MIN_AGE = env.int("CALLTRACK_DNI_TAKEOVER_MIN_AGE", default=300)
+CALLTRACK_DNI_NEW_SESSIONS_PER_IP = env.str("CALLTRACK_DNI_NEW_SESSIONS_PER_IP", default="30/hour")
+# Overflows in one hour that the pool's admin page (and numbers.selectors.pool_overflow_spikes) flag as a spike.
+CALLTRACK_DNI_OVERFLOW_SPIKE = env.int("CALLTRACK_DNI_OVERFLOW_SPIKE", default=20)
 # How many reverse proxies of ours sit in front of the app (their X-Forwarded-For entries are trusted for client IPs).
 CALLTRACK_PROXY_HOPS = env.int("CALLTRACK_PROXY_HOPS", default=0)
 # Serve the DNI demo landing page at /dni/demo/ (development).
@@ -224,6 +265,9 @@ SPECTACULAR_SETTINGS.update(
 CALLTRACK_WEBHOOK_TIMEOUT = env.float("CALLTRACK_WEBHOOK_TIMEOUT", default=10)
 CALLTRACK_WEBHOOK_MAX_ATTEMPTS = env.int("CALLTRACK_WEBHOOK_MAX_ATTEMPTS", default=5)
 CALLTRACK_WEBHOOK_RETRY_BASE = env.int("CALLTRACK_WEBHOOK_RETRY_BASE", default=30)
+# Outgoing HTTP (calltrack/outbound.py: webhooks, and anything else calltrack fetches or sends) goes only to public
+# addresses. Private receivers an operator really runs are listed here: networks (10.1.2.0/24, 127.0.0.1) or host names.
+CALLTRACK_OUTBOUND_ALLOW = env.list("CALLTRACK_OUTBOUND_ALLOW", default=[])
 # Number lifecycle: how far back pool autoscaling looks for the peak; how long the simulated carrier takes to port.
 CALLTRACK_AUTOSCALE_WINDOW_MINUTES = env.int("CALLTRACK_AUTOSCALE_WINDOW_MINUTES", default=24 * 60)
 CALLTRACK_LOCAL_PORT_SECONDS = env.int("CALLTRACK_LOCAL_PORT_SECONDS", default=0)
@@ -234,3 +278,10 @@ UNFOLD = {
     "SITE_HEADER": "calltrack",
     "DASHBOARD_CALLBACK": "calltrack.dashboard.dashboard_callback",
 }
+
+# Call recordings (tracking/services/recordings.py): days a recording is kept before the daily task deletes it
+# at the carrier and here (0: keep forever). The local carrier's recordings are WAV files under MEDIA_ROOT.
+CALLTRACK_RECORDING_RETENTION_DAYS = env.int("CALLTRACK_RECORDING_RETENTION_DAYS", default=0)
+MEDIA_ROOT = env.path("CALLTRACK_MEDIA_ROOT", default=BASE_DIR / "media")
+# Twilio's voice fallback URL (/voice/fallback) dials the fail-safe number signed into it: see README "Fail-safe".
+CALLTRACK_FALLBACK_URL = env.bool("CALLTRACK_FALLBACK_URL", default=True)

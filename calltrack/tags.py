@@ -11,7 +11,7 @@ matches when all of its criteria do. Keys and values compare case-insensitively.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 OPS = ("equals", "one_of", "not_one_of", "present")
@@ -88,7 +88,7 @@ def _norm(value: Any) -> str:
     return str(value).strip().lower()
 
 
-def matches(criteria: list[dict[str, Any]], tags: Mapping[str, Any]) -> tuple[bool, str]:
+def matches(criteria: Iterable[Mapping[str, Any]], tags: Mapping[str, Any]) -> tuple[bool, str]:
     """(True, "") when every rule holds for ``tags``; else (False, the first failing rule in words)."""
     lowered = {_norm(k): v for k, v in tags.items() if v not in (None, "")}
     for rule in criteria:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -10,9 +11,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, TabularInline
+from calltrack.admin_base import (
+    ModelAdmin,
+    ReadOnlyLogInline,
+    ServiceWritesAdminMixin,
+    TabularInline,
+    form_changed_fields,
+)
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.numbers import admin_actions
 from calltrack.numbers.models import (
@@ -28,23 +36,23 @@ from calltrack.numbers.models import (
     ReceivingNumber,
     TrackingNumber,
 )
+from calltrack.numbers.selectors import pool_overflow_hours
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
 from calltrack.widgets import PrettyJSONWidget
-from tracking.admin import RoutingConfigAdminMixin
 
 
 @admin.register(ReceivingNumber)
-class ReceivingNumberAdmin(RoutingConfigAdminMixin, ModelAdmin):
+class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    # The services bump the routing configuration of the campaigns dialling the number.
+    write_services = (records.receiving_number_create, records.receiving_number_update, records.receiving_number_delete)
+    service_arg = "receiving_number"
     list_display = ["label", "number", "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
     autocomplete_fields = ["no_answer_forward_to"]
     list_select_related = ["no_answer_forward_to"]
     readonly_fields = ["country", "created_at"]
-
-    def config_scope(self, obj: ReceivingNumber) -> dict[str, list[int]]:
-        return {"receiving_number_ids": [obj.pk]}
 
     fieldsets = [
         (None, {"fields": ["number", "country", "label"]}),
@@ -99,7 +107,10 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
         return [path("port-in/", view, name="numbers_trackingnumber_port_in"), *super().get_urls()]
 
     def save_model(self, request, obj, form, change) -> None:
-        records.tracking_number_save(tracking_number=obj, actor=request.user, reason="Edited in the admin" if change else "Added in the admin")
+        records.tracking_number_save(
+            tracking_number=obj, changed=list(form_changed_fields(obj, form)) if change else None, actor=request.user,
+            reason="Edited in the admin" if change else "Added in the admin",
+        )
     fieldsets = [
         (None, {"fields": ["number", "label", "kind", "status", ("number_type", "area_code", "country")]}),
         ("Attribution", {"fields": ["campaign", "source", "pool", "marketing_data"]}),
@@ -138,24 +149,49 @@ class NumberPoolAdmin(ModelAdmin):
     search_fields = ["name", "key", "campaign__name"]
     autocomplete_fields = ["campaign", "source"]
     list_select_related = ["campaign", "source"]
-    readonly_fields = ["overflow_count", "created_at", "size", "in_use", "usage_chart"]
+    readonly_fields = ["overflow_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours"]
     inlines = [PoolNumberInline, PoolResizeInline]
     fieldsets = [
         (None, {"fields": ["name", "key", "enabled", "campaign", "source"]}),
         ("Matching", {"fields": ["number_type", "match_area_code"]}),
         ("Sessions and attribution", {"fields": ["session_lifetime", "attribution_window"]}),
-        ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count")]}),
+        ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count"), "overflow_hours"]}),
         ("Web", {"fields": ["allowed_origins"]}),
         ("Autoscaling", {"fields": ["autoscale", ("autoscale_min", "autoscale_max", "autoscale_headroom"), "buy_area_code"]}),
         ("Usage", {"fields": ["usage_chart"]}),
         (None, {"fields": ["created_at"]}),
     ]
 
+    def save_model(self, request, obj, form, change) -> None:
+        """Through the pool services; an edit saves only the fields it changed (never the live overflow count)."""
+        if change:
+            records.pool_update(pool=obj, fields=form_changed_fields(obj, form))
+        else:
+            records.pool_save_new(pool=obj)
+
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:
         if not obj.pk:
             return "-"
         return mark_safe(pool_chart_svg(pool=obj, hours=24))  # built from numbers and escaped text only
+
+    @admin.display(description="Overflows per hour (24 h)")
+    def overflow_hours(self, obj: NumberPool) -> str:
+        if not obj.pk:
+            return "-"
+        from django.conf import settings
+
+        now = timezone.now()
+        hours = pool_overflow_hours(pool_ids=[obj.pk], since=now - timedelta(hours=24), until=now)
+        if not hours:
+            return "none in the last 24 hours"
+        spike = settings.CALLTRACK_DNI_OVERFLOW_SPIKE
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((timezone.localtime(h.hour).strftime("%Y-%m-%d %H:00"), h.overflows,
+              "spike: pool too small, or a script opening sessions" if h.overflows >= spike else "") for h in hours),
+        )
+        return format_html("<table><tr><th>hour</th><th>overflows</th><th></th></tr>{}</table>", rows)
 
     def get_queryset(self, request):
         now = timezone.now()

@@ -84,3 +84,53 @@ def attribution_for_call(*, tracking_number: TrackingNumber, at: datetime) -> Ca
         referrer=session.referrer,
         visitor_id=session.visitor_id,
     )
+
+
+@dataclass(frozen=True)
+class OverflowHour:
+    """One pool's overflows (visitors who found every number in use, or no number old enough to take) in one hour."""
+
+    pool_id: int
+    pool_key: str
+    pool_name: str
+    hour: datetime
+    overflows: int
+
+
+def pool_overflow_hours(*, since: datetime, until: datetime | None = None, pool_ids: list[int] | None = None) -> list[OverflowHour]:
+    """Overflows per pool and hour (oldest first), counted from the overflow sessions started in [since, until).
+
+    A session started after ``since`` also expires after it, so the filter on ``expires_at`` lets the
+    (pool, expires_at) index narrow the rows; no counter on the DNI hot path.
+    """
+    from django.db.models import Count
+    from django.db.models.functions import TruncHour
+    from django.utils import timezone
+
+    until = until or timezone.now()
+    rows = NumberSession.objects.filter(is_overflow=True, started_at__gte=since, started_at__lt=until, expires_at__gte=since)
+    if pool_ids is not None:
+        rows = rows.filter(pool_id__in=pool_ids)
+    grouped = (
+        rows.annotate(hour=TruncHour("started_at"))
+        .values("pool_id", "pool__key", "pool__name", "hour")
+        .annotate(overflows=Count("id"))
+        .order_by("hour", "pool_id")
+    )
+    return [
+        OverflowHour(pool_id=r["pool_id"], pool_key=r["pool__key"], pool_name=r["pool__name"], hour=r["hour"], overflows=r["overflows"])
+        for r in grouped
+    ]
+
+
+def pool_overflow_spikes(*, now: datetime | None = None, hours: int = 24, threshold: int | None = None) -> list[OverflowHour]:
+    """The hours of the last ``hours`` in which a pool overflowed at least ``threshold`` times
+    (CALLTRACK_DNI_OVERFLOW_SPIKE by default), most overflows first: for the pool page and the dashboard.
+    A spike means the pool is too small for its traffic, or a script is opening sessions."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    threshold = settings.CALLTRACK_DNI_OVERFLOW_SPIKE if threshold is None else threshold
+    spikes = [h for h in pool_overflow_hours(since=now - timedelta(hours=hours), until=now + timedelta(seconds=1)) if h.overflows >= threshold]
+    return sorted(spikes, key=lambda h: (-h.overflows, h.hour))

@@ -15,14 +15,15 @@ from typing import Any
 from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
 
-SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
+# The strategy names live in calltrack.strategies, with the campaign model's choices (re-exported here).
+from calltrack.strategies import LEAST_CONNECTED as LEAST_CONNECTED
+from calltrack.strategies import PRIORITY_WEIGHT as PRIORITY_WEIGHT
+from calltrack.strategies import ROUND_ROBIN as ROUND_ROBIN
+from calltrack.strategies import SEQUENTIAL as SEQUENTIAL
+from calltrack.strategies import SIMULTANEOUS as SIMULTANEOUS
+from calltrack.strategies import STRATEGIES as STRATEGIES
 
-PRIORITY_WEIGHT = "priority_weight"
-ROUND_ROBIN = "round_robin"
-SEQUENTIAL = "sequential"
-SIMULTANEOUS = "simultaneous"
-LEAST_CONNECTED = "least_connected"
-STRATEGIES = (PRIORITY_WEIGHT, ROUND_ROBIN, SEQUENTIAL, SIMULTANEOUS, LEAST_CONNECTED)
+SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
 
 # Skip reasons (codes the admin timeline and the tests read).
 DISABLED = "disabled"
@@ -30,6 +31,8 @@ CLOSED = "closed"
 TAGS = "tag_mismatch"
 CAPPED = "capped"
 NO_NUMBER = "no_number"
+IVR_CHOICE = "ivr_choice"  # the caller's IVR key sent the call straight to another handler
+ATTEMPT_RULE = "attempt_rule"  # the campaign's attempt rule allows one handler per call
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class HandlerOption:
     priority: int = 1
     weight: int = 1
     position: int = 0
-    enabled: bool = True
+    enabled: bool = True  # the handler and its place in this campaign are both enabled
+    enabled_in_campaign: bool = True  # its place in this campaign is enabled (False: disabled here only)
     timezone: str = "America/New_York"
     always_open: bool = True
     business_hours: Mapping[str, list[str]] = field(default_factory=dict)
@@ -108,6 +112,7 @@ class DialPlan:
     steps: list[list[int]]
     skipped: list[Skip]
     sticky_handler_id: int | None = None
+    one_handler_per_call: bool = False  # an attempt rule: once one handler was dialled, the plan ends
 
     @property
     def handler_ids(self) -> list[int]:
@@ -119,6 +124,7 @@ class DialPlan:
             "steps": self.steps,
             "skipped": [asdict(s) for s in self.skipped],
             "sticky_handler": self.sticky_handler_id,
+            "one_handler_per_call": self.one_handler_per_call,
         }
 
 
@@ -169,8 +175,12 @@ def cap_reached(option: HandlerOption, load: HandlerLoad) -> str:
 
 def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, *, campaign_enabled: bool = True) -> Skip | None:
     """Why ``option`` cannot take this call now (None: it can)."""
-    if not campaign_enabled or not option.enabled:
-        return Skip(option.id, option.name, DISABLED, "campaign disabled" if not campaign_enabled else "handler disabled")
+    if not campaign_enabled:
+        return Skip(option.id, option.name, DISABLED, "campaign disabled")
+    if not option.enabled_in_campaign:
+        return Skip(option.id, option.name, DISABLED, "disabled in this campaign")
+    if not option.enabled:
+        return Skip(option.id, option.name, DISABLED, "handler disabled")
     if not option.number:
         return Skip(option.id, option.name, NO_NUMBER, "no receiving number")
     try:
@@ -216,7 +226,7 @@ def order(
     """The dial steps for ``eligible`` handlers under ``strategy``.
 
     - priority_weight: lower priority number first; inside a priority a weighted random order; one per step.
-    - round_robin: the campaign's list (position order) rotated by ``rr_position``; eligible ones in that order.
+    - round_robin: the eligible handlers in list (position) order, rotated by ``rr_position``.
     - sequential: the list's order, from the top, every call.
     - simultaneous: steps of up to 10 handlers rung at once, in priority then list order.
     - least_connected: fewest calls in progress first; ties by priority then list order.
@@ -228,12 +238,13 @@ def order(
             ordered.extend(_weighted_order(group, rng))
         return [[o] for o in ordered]
     if strategy == ROUND_ROBIN:
-        ring = sorted(all_options, key=lambda o: (o.position, o.id))
+        # The ring is the handlers that can take this call: a disabled, closed, capped or non-matching handler
+        # would otherwise hand its turn to its neighbour (one of three disabled: 2 and 4 calls, not 3 and 3).
+        ring = sorted(eligible, key=lambda o: (o.position, o.id))
         if not ring:
             return []
         start = rr_position % len(ring)
-        wanted = {o.id for o in eligible}
-        return [[o] for o in ring[start:] + ring[:start] if o.id in wanted]
+        return [[o] for o in ring[start:] + ring[:start]]
     if strategy == SEQUENTIAL:
         return [[o] for o in sorted(eligible, key=lambda o: (o.position, o.id))]
     if strategy == SIMULTANEOUS:
@@ -254,6 +265,7 @@ def plan_build(
     rr_position: int = 0,
     sticky_handler_id: int | None = None,
     only_handler_id: int | None = None,
+    one_handler_per_call: bool = False,
     rng: random.Random | None = None,
 ) -> DialPlan:
     """Decide the dial plan for one call.
@@ -261,14 +273,21 @@ def plan_build(
     Handlers that are disabled, closed now in their own time zone, whose tag criteria the call does not
     match, or whose caps are reached are skipped with the reason. ``sticky_handler_id`` (the handler who
     answered this caller last) goes first when it is eligible. ``only_handler_id`` (an IVR key that goes
-    straight to a handler) limits the plan to that handler.
+    straight to a handler) limits the plan to that handler; every other handler is reported skipped, with
+    its own reason when it could not have taken the call anyway, else the IVR choice.
+
+    ``one_handler_per_call`` (the campaign has an "attempt" conversion rule: dialling a handler sells the call)
+    makes every step one handler, even when ringing several at once; the plan's steps are then the handlers
+    to try in order while none could be dialled (full under its lock), and the first one dialled ends the
+    plan (``attempt_rule_done``).
     """
-    if only_handler_id is not None:
-        options = [o for o in options if o.id == only_handler_id]
     eligible: list[HandlerOption] = []
     skipped: list[Skip] = []
+    chosen = next((o.name for o in options if o.id == only_handler_id), "") if only_handler_id is not None else ""
     for option in options:
         skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled)
+        if skip is None and only_handler_id is not None and option.id != only_handler_id:
+            skip = Skip(option.id, option.name, IVR_CHOICE, f"the caller's key chose {chosen or 'another handler'}")
         if skip is None:
             eligible.append(option)
         else:
@@ -279,12 +298,28 @@ def plan_build(
         sticky = sticky_handler_id
         rest = [[o for o in step if o.id != sticky] for step in steps]
         steps = [[next(o for o in eligible if o.id == sticky)]] + [s for s in rest if s]
+    if one_handler_per_call:
+        steps = [[o] for step in steps for o in step]
     return DialPlan(
         strategy=strategy,
         steps=[[o.id for o in step] for step in steps],
         skipped=skipped,
         sticky_handler_id=sticky,
+        one_handler_per_call=one_handler_per_call,
     )
+
+
+def attempt_rule_done(decision: Mapping[str, Any], *, plan_index: int) -> list[Skip]:
+    """When the call's plan is bound by an attempt rule and a handler was dialled already: the handlers of the
+    plan's remaining steps, skipped for that reason (their names from the decision's options). Else []."""
+    if not decision.get("one_handler_per_call") or not decision.get("dials"):
+        return []
+    options = decision.get("options", {})
+    rest = [h for step in decision.get("steps", [])[plan_index:] for h in step]
+    return [
+        Skip(h, options.get(str(h), {}).get("name", str(h)), ATTEMPT_RULE, "the campaign's attempt rule dials one handler per call")
+        for h in rest
+    ]
 
 
 # --- After the plan: no-answer routing and the fallback chain -------------------------------------------

@@ -66,9 +66,11 @@ def dial(
     timeout: int,
     caller_id: str = "",
     record: bool = False,
+    recording_callback: str = "",
     greeting: Greeting | None = None,
 ) -> str:
-    """``<Dial action timeout answerOnBridge callerId [record]>`` with one ``<Number>`` per handler (max 10)."""
+    """``<Dial action timeout answerOnBridge callerId [record]>`` with one ``<Number>`` per handler (max 10).
+    With ``record``, ``recording_callback`` is where the carrier reports the recording (in progress, ready)."""
     response = VoiceResponse()
     _greet(response, greeting)
     attrs: dict[str, object] = {"action": action, "method": "POST", "timeout": int(timeout), "answer_on_bridge": True}
@@ -76,6 +78,10 @@ def dial(
         attrs["caller_id"] = caller_id
     if record:
         attrs["record"] = "record-from-answer-dual"
+        if recording_callback:
+            attrs["recording_status_callback"] = recording_callback
+            attrs["recording_status_callback_method"] = "POST"
+            attrs["recording_status_callback_event"] = "in-progress completed absent"
     d = Dial(**attrs)
     for n in numbers[:10]:
         kwargs: dict[str, str] = {}

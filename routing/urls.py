@@ -1,4 +1,4 @@
-"""Twilio-facing voice webhooks. /voice/incoming and /voice/status are pasted into Twilio: never rename them."""
+"""Twilio-facing voice webhooks. /voice/incoming, /voice/status and /voice/fallback are set at Twilio: never rename them."""
 
 from django.urls import path
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("voice/attempt-status", views.attempt_status, name="attempt-status"),
     path("voice/whisper", views.whisper, name="whisper"),
     path("voice/voicemail", views.voicemail, name="voicemail"),
+    path("voice/recording-status", views.recording_status, name="recording-status"),
+    path("voice/fallback", views.fallback, name="fallback"),
 ]

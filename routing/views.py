@@ -20,23 +20,27 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryD
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
+from calltrack import phone
 from routing import services, twiml
 from tracking.models import Call
+from tracking.services import recordings as recording_services
 from tracking.services.call_events import call_events_batched
 
 log = logging.getLogger("calltrack.routing")
 
 
 def public_base_url(request: HttpRequest) -> str:
-    """The scheme and host Twilio called: CALLTRACK_PUBLIC_BASE_URL, else X-Forwarded-Proto/Host, else the request's."""
+    """The scheme and host Twilio called: CALLTRACK_PUBLIC_BASE_URL, else the request's own.
+
+    Forwarded headers count only as the settings say, as in Django's own ``get_host()``: X-Forwarded-Proto with
+    SECURE_PROXY_SSL, X-Forwarded-Host with USE_X_FORWARDED_HOST, and the host must be in ALLOWED_HOSTS (else 400).
+    Behind several proxies that each append to X-Forwarded-Host (``a, b``), CALLTRACK_PROXY_HOPS=N keeps the N-th entry
+    from the right, the one our outermost proxy wrote (calltrack.middleware.ProxyHopsMiddleware); without it such a
+    list is refused like any unknown host.
+    """
     if settings.CALLTRACK_PUBLIC_BASE_URL:
         return settings.CALLTRACK_PUBLIC_BASE_URL.rstrip("/")
-    meta = request.META
-    proto = (meta.get("HTTP_X_FORWARDED_PROTO") or "").split(",")[0].strip() or request.scheme
-    host = (meta.get("HTTP_X_FORWARDED_HOST") or "").split(",")[0].strip() or meta.get("HTTP_HOST") or (
-        f"{meta.get('SERVER_NAME', 'localhost')}:{meta.get('SERVER_PORT', '80')}"
-    )
-    return f"{proto}://{host}"
+    return f"{request.scheme}://{request.get_host()}"
 
 
 def called_url(request: HttpRequest) -> str:
@@ -209,3 +213,47 @@ def status(request: HttpRequest, params: QueryDict, links: services.Links) -> st
     """``POST /voice/status``: the number's status callback (call progress and its final status)."""
     services.call_status_record(params=params)
     return twiml.empty()
+
+
+_RECORDING_SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+MAX_RECORDING_SECONDS = 24 * 3600
+
+
+@twilio_webhook(on_error="empty")
+def recording_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """The ``<Dial recordingStatusCallback>``: keep the call's recording (idempotent, order-proof)."""
+    call = _call(request, params)
+    sid = (params.get("RecordingSid") or "").strip()
+    if not sid or len(sid) > 64 or not set(sid) <= _RECORDING_SID_CHARS:
+        raise services.ParamError(f"RecordingSid {sid[:70]!r} is not a recording SID")
+    raw_status = (params.get("RecordingStatus") or "").strip()
+    status = recording_services.TWILIO_RECORDING_STATUS.get(raw_status)
+    if status is None:
+        raise services.ParamError(f"RecordingStatus {raw_status[:40]!r} is not a Twilio recording status")
+    url = (params.get("RecordingUrl") or "").strip()
+    if url and (len(url) > 1000 or not url.startswith("https://") or "\x00" in url):
+        raise services.ParamError("RecordingUrl is not an https URL of at most 1000 characters")
+    raw = (params.get("RecordingDuration") or "0").strip()
+    duration = min(int(raw), MAX_RECORDING_SECONDS) if raw.isdigit() and len(raw) < 10 else 0
+    recording_services.call_recording_record(call=call, recording_sid=sid, recording_url=url, status=status, duration=duration)
+    return twiml.empty()
+
+
+@csrf_exempt
+def fallback(request: HttpRequest) -> HttpResponse:
+    """``/voice/fallback``, each Twilio number's *voice fallback URL*: Twilio requests it when ``/voice/incoming``
+    fails (an error, a timeout, a broken answer), e.g. with the database down. It answers with a dial of the
+    fail-safe number written into the URL when the number was provisioned (``?failsafe=+1...``), else
+    CALLTRACK_FAILSAFE_NUMBER, without touching the database, the cache or any file: only the signature check
+    (X-Twilio-Signature covers the query string, so nobody but Twilio with our URL can choose the number)."""
+    if request.method not in ("POST", "GET"):
+        return HttpResponse(status=405, headers={"Allow": "POST, GET"})
+    if not signature_valid(request):
+        log.warning("refused %s: bad or missing X-Twilio-Signature", request.path)
+        return HttpResponseForbidden("bad or missing X-Twilio-Signature", content_type="text/plain")
+    params = request.POST if request.method == "POST" else request.GET
+    signed = (request.GET.get("failsafe") or "").strip()
+    number = (phone.to_e164_or_none(signed) if signed and len(signed) <= 32 else None) or settings.CALLTRACK_FAILSAFE_NUMBER or ""
+    log.error("CallSid %s: Twilio used the fallback URL (ErrorCode %s on %s); dialling the fail-safe %s",
+              params.get("CallSid", "?")[:64], params.get("ErrorCode", "?")[:10], params.get("ErrorUrl", "?")[:200], number or "(none)")
+    return _xml(twiml.failsafe(number, caller_id=phone.to_e164_or_none((params.get("From") or "")[:32]) or ""))

@@ -2,7 +2,7 @@
 # Fuzz the REST API with schemathesis against a running app: no 500 anywhere, every response as documented.
 #
 # Starts the app (gunicorn, 127.0.0.1, a random free port) on a fresh, migrated and seeded SQLite
-# database, runs `schemathesis run` on /api/schema/ with a staff token and a bounded number of examples
+# database (or the PostgreSQL database FUZZ_DATABASE_URL names, dropped and created afresh), runs `schemathesis run` on /api/schema/ with a staff token and a bounded number of examples
 # per operation, then stops the server. Exits non-zero when schemathesis finds a failure.
 #
 #   scripts/schemathesis.sh                 # defaults: 20 examples per operation, ~9,600 requests
@@ -34,11 +34,33 @@ cleanup() {
 trap cleanup EXIT
 
 export DJANGO_SETTINGS_MODULE=calltrack.settings
-export DATABASE_URL="sqlite:///$WORK/db.sqlite3"
+# FUZZ_DATABASE_URL=postgres://.../name fuzzes on PostgreSQL: that database is dropped and created afresh.
+if [ -n "${FUZZ_DATABASE_URL:-}" ]; then
+    export DATABASE_URL="$FUZZ_DATABASE_URL"
+    "$PYTHON" - "$DATABASE_URL" <<'PY'
+import sys
+from urllib.parse import urlsplit
+
+import psycopg
+
+url = urlsplit(sys.argv[1])
+name = url.path.lstrip("/")
+with psycopg.connect(url._replace(path="/postgres").geturl(), autocommit=True) as db:
+    db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    db.execute(f'CREATE DATABASE "{name}"')
+PY
+else
+    export DATABASE_URL="sqlite:///$WORK/db.sqlite3"
+fi
 # Production-like: DEBUG off (plain error pages, no query log), a throwaway key.
 export DEBUG=false
 export SECRET_KEY="fuzz-$("${PYTHON}" -c 'import secrets; print(secrets.token_urlsafe(48))')"
 export ALLOWED_HOSTS=127.0.0.1,localhost
+export TWILIO_AUTH_TOKEN="fuzz-twilio-token"
+# Thousands of requests with one token in a few minutes: no API throttling here (a 429 is not what this run checks).
+export CALLTRACK_API_THROTTLE_USER=""
+# Plain-http gunicorn: no Secure-only cookies needed, no redirect.
+export SECURE_SSL_REDIRECT=false
 export LOG_LEVEL=ERROR
 
 "$PYTHON" manage.py migrate --noinput -v 0 --skip-checks

@@ -6,14 +6,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from calltrack import charts
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
+from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
-from routing.timeline import call_timeline
 from tracking import selectors
 from tracking.models import (
     Call,
@@ -36,38 +37,7 @@ from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
 from tracking.services import parties
 from tracking.services import webhooks as webhook_services
-from tracking.services.campaign_config import campaign_config_touch, campaigns_using
-
-
-class RoutingConfigAdminMixin:
-    """Bumps ``Campaign.config_version`` of the campaigns a saved or deleted row belongs to (voice routing
-    caches each campaign's configuration by that version). ``config_scope(obj)`` names them:
-    {"campaign_ids": [...], "handler_ids": [...], "receiving_number_ids": [...]}."""
-
-    def config_scope(self, obj) -> dict[str, list[int]]:
-        raise NotImplementedError
-
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        scope = self.config_scope(obj)
-        if change and "campaign" in getattr(form, "initial", {}):  # a row moved: the old campaign changed too
-            scope = {**scope, "campaign_ids": [*scope.get("campaign_ids", []), form.initial["campaign"]]}
-        campaign_config_touch(**scope)
-
-    def delete_model(self, request, obj) -> None:
-        ids = campaigns_using(**{k: v for k, v in self.config_scope(obj).items() if k != "campaign_ids"})
-        ids |= set(self.config_scope(obj).get("campaign_ids", []))
-        super().delete_model(request, obj)
-        campaign_config_touch(campaign_ids=ids)
-
-    def delete_queryset(self, request, queryset) -> None:
-        ids: set[int] = set()
-        for obj in queryset:
-            scope = self.config_scope(obj)
-            ids |= set(scope.get("campaign_ids", [])) | campaigns_using(
-                **{k: v for k, v in scope.items() if k != "campaign_ids"})
-        super().delete_queryset(request, queryset)
-        campaign_config_touch(campaign_ids=ids)
+from tracking.timeline import call_timeline
 
 
 @admin.register(Source)
@@ -219,10 +189,26 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
 
-    def save_related(self, request, form, formsets, change) -> None:
-        """Handlers, IVR options and webhooks are inlines: bump the routing config version once they are saved."""
-        super().save_related(request, form, formsets, change)
-        campaign_config_touch(campaign_ids=[form.instance.pk])
+    def save_formset(self, request, form, formset, change) -> None:
+        """Inline rows (handler entries, IVR options, conversion rules, webhooks) are written one by one through
+        the campaign services, which validate them and bump the routing configuration version; each changed row
+        saves only the fields its form changed. Sets what the admin's change message reads."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row in formset.deleted_forms:
+            if row.instance.pk is not None:
+                campaign_services.campaign_part_delete(part=row.instance)
+                formset.deleted_objects.append(row.instance)
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed():
+                continue
+            part, names = row.instance, {f.name for f in row.instance._meta.concrete_fields if not f.primary_key}
+            adding = part.pk is None
+            fields = {name: getattr(part, name) for name in row.changed_data if name in names}
+            campaign_services.campaign_part_save(part=part, fields={**fields, "campaign": form.instance})
+            if adding:
+                formset.new_objects.append(part)
+            else:
+                formset.changed_objects.append((part, row.changed_data))
 
     @admin.display(description="handlers", ordering="_handlers")
     def handler_count(self, obj: Campaign) -> int:
@@ -289,6 +275,13 @@ def _resend(modeladmin, request, deliveries) -> None:
         modeladmin.message_user(request, f"{refused} deliveries are still being tried and were left alone.", messages.WARNING)
 
 
+def recording_player_html(call: Call) -> str:
+    """An ``<audio>`` player of ``call``'s recording, streamed by ``GET /api/v1/calls/<id>/recording/`` (which
+    checks the viewer's permission and scope), or why there is none. Safe to place on any admin page of the call
+    (``{% include "tracking/recording_player.html" with call=call %}`` does the same in a template)."""
+    return render_to_string("tracking/recording_player.html", {"call": call})
+
+
 @admin.register(Call)
 class CallAdmin(CallCollaboratorScope, ModelAdmin):
     list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
@@ -299,13 +292,14 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     show_full_result_count = False
     inlines = [CallAttemptInline, CallEventInline, WebhookDeliveryInline]
     actions = ["resend_failed_webhooks", "convert_by_postback"]
-    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline"]
+    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline", "recording_player"]
     fieldsets = [
         (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
         ("Routing timeline", {"fields": ["timeline"]}),
         ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
         ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
         ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "marketing_data", "tags"]}),
+        ("Recording", {"fields": ["recording_player", "recording_status", "recording_duration", "recording_sid"]}),
         ("Routing", {"fields": ["decision", "plan_index", "fallback_step", "used_failsafe", "recording_url", "voicemail_url"]}),
         ("Value", {"fields": ["conversion_status", "converted", "converted_at", "conversion_reason", "revenue", "payout", "payout_reason", "margin"]}),
         ("Conversion sides", {"fields": ["revenue_converted", "payout_converted", "conversion_evaluated_at"]}),
@@ -334,6 +328,19 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     @admin.display(description="timeline")
     def timeline(self, obj: Call):
         return call_timeline(obj)
+
+    @admin.display(description="recording")
+    def recording_player(self, obj: Call):
+        """The recording's player (template tracking/recording_player.html), streamed through calltrack."""
+        return recording_player_html(obj)
+
+    def get_fieldsets(self, request, obj=None):
+        # Who may not play recordings does not see the player, nor the recording's carrier URL and SID.
+        fieldsets = super().get_fieldsets(request, obj)
+        if can_play_recordings(request.user):
+            return fieldsets
+        hidden = {"recording_player", "recording_url", "recording_sid"}
+        return [(title, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for title, opts in fieldsets]
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
@@ -395,7 +402,17 @@ class CollaboratorAdmin(ModelAdmin):
 
 
 @admin.register(ConversionRule)
-class ConversionRuleAdmin(ModelAdmin):
+class ConversionRuleAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    """An "attempt" rule changes routing (one handler per call): saved through the campaign-part services, so
+    its campaign reloads its configuration."""
+
+    write_services = (
+        lambda *, fields: campaign_services.campaign_part_save(part=ConversionRule(), fields=fields),
+        campaign_services.campaign_part_save,
+        campaign_services.campaign_part_delete,
+    )
+    service_arg = "part"
+
     list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]
@@ -404,11 +421,11 @@ class ConversionRuleAdmin(ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(RoutingConfigAdminMixin, ModelAdmin):
+class WebhookAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    # The services bump the routing configuration of the webhook's campaign (its events are cached with it).
+    write_services = (campaign_services.webhook_create, campaign_services.webhook_update, campaign_services.webhook_delete)
+    service_arg = "webhook"
     form = WebhookForm
-
-    def config_scope(self, obj: Webhook) -> dict[str, list[int]]:
-        return {"campaign_ids": [obj.campaign_id]}
 
     list_display = ["__str__", "campaign", "enabled", "method", "url"]
     list_filter = ["enabled", "method"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tracking.services.conversions import call_conversions_expire
+from tracking.services.recordings import recordings_expire
 from tracking.services.webhooks import webhook_delivery_attempt
 
 
@@ -24,3 +25,8 @@ def report_rollups_refresh_task() -> int:
     from tracking.services.reports import report_rollups_refresh
 
     return report_rollups_refresh()
+
+
+def recordings_expire_task() -> str:
+    """Delete recordings older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
+    return f"{recordings_expire()} recordings deleted"

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from calltrack.numbers.services.errors import NumberError
+from calltrack.errors import ServiceError
 from calltrack.phone import InvalidPhoneNumber
 
 
@@ -29,10 +29,10 @@ def validation_error_data(exc: DjangoValidationError) -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus: Django ValidationError (model ``clean()``, services) -> 400 by field;
-    InvalidPhoneNumber and the number lifecycle's NumberError -> 400; deleting a row others still use (PROTECT) -> 409 naming them."""
+    InvalidPhoneNumber and a ServiceError (e.g. the number lifecycle's NumberError) -> 400; deleting a row others still use (PROTECT) -> 409 naming them."""
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, NumberError):
+    if isinstance(exc, ServiceError):
         return Response({api_settings.NON_FIELD_ERRORS_KEY: exc.problems or [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, InvalidPhoneNumber):
         return Response({api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,13 +77,18 @@ class Visit:
     destination: str = ""  # E.164 of the page's own number, '' when the page did not say
     destination_text: str = ""  # the destination as the page wrote it, for formatting
     ip_address: str | None = None
+    # Asked once, just before this visit would open a new session (the view's per-IP limit of new sessions):
+    # False gives the pool's fallback number without a session.
+    may_open: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """The number a visitor sees: ``number`` is None when the page must keep its own number."""
+    """The number a visitor sees: ``number`` is None when the page must keep its own number.
 
-    session_id: int
+    ``session_id`` is None for an answer that opened no session (:func:`fallback_assignment`)."""
+
+    session_id: int | None
     visitor_id: str
     number: str | None
     formatted: str
@@ -106,6 +112,17 @@ def _assignment(session: NumberSession, number: str | None, *, visit: Visit, ret
         expires_at=session.expires_at,
         overflow=session.is_overflow,
         returning=returning,
+    )
+
+
+def fallback_assignment(*, pool: NumberPool, visit: Visit, now: datetime | None = None) -> Assignment:
+    """The pool's fallback number (none: the page keeps its own), without a session and without any write:
+    for requests that may not hold a pool number (no ``Origin``: not a browser; past the per-IP limit)."""
+    number = pool.fallback_number or None
+    return Assignment(
+        session_id=None, visitor_id=visit.visitor_id, number=number,
+        formatted=_formatted(number, visit.destination_text or visit.destination),
+        expires_at=now or timezone.now(), overflow=False, returning=False,
     )
 
 
@@ -135,11 +152,17 @@ def _take_free_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> 
 
 
 def _take_oldest_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
-    """Overflow "reuse": the least recently assigned number of the first tier the pool has at all."""
+    """Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the
+    numbers whose session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over): a fresh visitor's number is
+    never taken, so a script opening sessions cannot steal the credit of a live visitor's call."""
+    old_enough = now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE)
+    takeable = (
+        Q(current_session__isnull=True) | Q(current_session__started_at__lte=old_enough) | Q(current_session__expires_at__lte=now)
+    )
     for tier in tiers:
         candidate = (
             _pool_numbers(pool)
-            .filter(tier.q)
+            .filter(tier.q, takeable)
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
             .select_for_update(skip_locked=True, of=("self",))
             .only("id", "number", "current_session_id", "last_assigned_at")
@@ -301,7 +324,7 @@ def _begin(pool: NumberPool, visitor_id: str | None) -> None:
     if connection.vendor != "postgresql":
         return
     parts, params = [], []
-    if getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False):
+    if settings.CALLTRACK_DNI_ASYNC_COMMIT:
         parts.append("set_config('synchronous_commit', 'off', true)")
     if visitor_id is not None:
         parts.append("pg_advisory_xact_lock(%s)")
@@ -350,7 +373,7 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
         return None, None
     expires_at = now + timedelta(seconds=pool.session_lifetime)
     # In autocommit mode the statement is its own transaction, so set_config(..., true) inside it relaxes only its commit.
-    relax = connection.get_autocommit() and getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False)
+    relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
     with fixed_cursor() as cursor:
         cursor.execute(
             sql,
@@ -394,7 +417,11 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
             formatted=_formatted(outcome[1], visit.destination_text or visit.destination),
             expires_at=outcome[2], overflow=session.is_overflow, returning=True,
         )
+    admitted = False
     if session is None and outcome is not None:
+        if visit.may_open is not None and not visit.may_open():
+            return fallback_assignment(pool=pool, visit=visit, now=now)
+        admitted = True
         # PostgreSQL, no live session: most new visitors are served by one more round trip.
         tiers = candidate_tiers(pool=pool, destination=visit.destination)
         opened = _pg_open_on_free_number(pool=pool, tier=tiers[0], visit=visit, now=now, first_visit=True)
@@ -416,6 +443,8 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
                     formatted=_formatted(number, visit.destination_text or visit.destination),
                     expires_at=expires_at, overflow=session.is_overflow, returning=True,
                 )
+        if not admitted and visit.may_open is not None and not visit.may_open():
+            return fallback_assignment(pool=pool, visit=visit, now=now)
         return _assign_new(pool=pool, visit=visit, now=now, returning=session is not None)
 
 
@@ -434,7 +463,7 @@ def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveS
     if not _client_binding():
         _begin(pool, visitor_id)
         return _fetch_live(_LIVE_SESSION_OF_VISITOR, params)
-    relax = "set_config('synchronous_commit', 'off', true), " if getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False) else ""
+    relax = "set_config('synchronous_commit', 'off', true), " if settings.CALLTRACK_DNI_ASYNC_COMMIT else ""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {relax}pg_advisory_xact_lock(%s); {_LIVE_SESSION_OF_VISITOR}", [_visitor_key(pool, visitor_id), *params])
         cursor.nextset()
@@ -475,7 +504,7 @@ def _pg_open_on_free_number(
             f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s) ORDER BY ",
         )
         pick_params += [pool.pk, visit.visitor_id, now]
-        relax = connection.get_autocommit() and getattr(settings, "CALLTRACK_DNI_ASYNC_COMMIT", False)
+        relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
         prefix = ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + "SELECT pg_advisory_xact_lock(%s); "
         prefix_params = [_visitor_key(pool, visit.visitor_id)]
     sql = prefix + f"""

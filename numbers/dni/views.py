@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import re
 from functools import lru_cache
 from typing import Any
@@ -24,8 +25,17 @@ from django.views.decorators.csrf import csrf_exempt
 from calltrack import phone
 from calltrack.fastdb import fixed_cursor
 from calltrack.numbers.dni import ratelimit
-from calltrack.numbers.dni.services import MARKETING_KEYS, Assignment, Visit, number_assign, session_heartbeat
+from calltrack.numbers.dni.services import (
+    MARKETING_KEYS,
+    Assignment,
+    Visit,
+    fallback_assignment,
+    number_assign,
+    session_heartbeat,
+)
 from calltrack.numbers.models import NumberPool
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
@@ -49,7 +59,7 @@ def client_ip(request: HttpRequest) -> str:
     CALLTRACK_PROXY_HOPS says how many reverse proxies we run in front of the app; entries further
     left were written by the client and are not trusted.
     """
-    hops = getattr(settings, "CALLTRACK_PROXY_HOPS", 0)
+    hops = settings.CALLTRACK_PROXY_HOPS
     if hops:
         forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
         if len(forwarded) >= hops:
@@ -84,7 +94,7 @@ def _preflight(request: HttpRequest) -> HttpResponse:
 
 def _rate_limited(*, scope: str, key: str, setting: str, who: str) -> JsonResponse | None:
     """A 429 answer when ``key`` went past the rate in ``setting`` (counted in the shared cache)."""
-    rate = ratelimit.parse_rate(getattr(settings, setting, ""), setting=setting)
+    rate = ratelimit.parse_rate(getattr(settings, setting), setting=setting)
     verdict = ratelimit.hit(scope=f"dni:{scope}", key=key, rate=rate)
     if verdict.allowed:
         return None
@@ -266,8 +276,28 @@ def _ip_or_none(value: str) -> str | None:
         return None
 
 
+def _new_sessions_admit(pool: NumberPool, ip: str):
+    """The per-IP, per-pool limit of *new* sessions (CALLTRACK_DNI_NEW_SESSIONS_PER_IP), counted in the shared cache
+    only when the visit would open one: a returning visitor's page views never use it up."""
+
+    def admit() -> bool:
+        rate = ratelimit.parse_rate(settings.CALLTRACK_DNI_NEW_SESSIONS_PER_IP, setting="CALLTRACK_DNI_NEW_SESSIONS_PER_IP")
+        if ratelimit.hit(scope=f"dni:new:{pool.pk}", key=ip, rate=rate).allowed:
+            return True
+        logger.info("pool %s: new session refused to %r (CALLTRACK_DNI_NEW_SESSIONS_PER_IP); fallback number", pool.key, ip)
+        return False
+
+    return admit
+
+
 def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
     destination, destination_text = _destination(data)
+    if request.headers.get("Origin") is None:
+        # Browsers send Origin with every POST (same-site too); without one the caller is a script or a bot. It
+        # gets the pool's fallback number and no session, so it can neither hold a number nor take one over.
+        visit = Visit(visitor_id=visitor_id, destination=destination, destination_text=destination_text)
+        return JsonResponse(_assignment_json(fallback_assignment(pool=pool, visit=visit)))
+    ip = client_ip(request)
     visit = Visit(
         visitor_id=visitor_id,
         page_url=_url(data, "page_url"),
@@ -275,7 +305,8 @@ def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, vis
         marketing_data=_marketing(data),
         destination=destination,
         destination_text=destination_text,
-        ip_address=_ip_or_none(client_ip(request)),
+        ip_address=_ip_or_none(ip),
+        may_open=_new_sessions_admit(pool, ip),
     )
     return JsonResponse(_assignment_json(number_assign(pool=pool, visit=visit)))
 
@@ -306,7 +337,7 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
 
 def demo(request: HttpRequest) -> HttpResponse:
     """A landing page using the tag on ``?pool=<key>`` (``demo`` by default); off unless CALLTRACK_DNI_DEMO."""
-    if not getattr(settings, "CALLTRACK_DNI_DEMO", False):
+    if not settings.CALLTRACK_DNI_DEMO:
         raise Http404("The DNI demo page is off (CALLTRACK_DNI_DEMO).")
     key = request.GET.get("pool", "demo")
     if not POOL_KEY.match(key):

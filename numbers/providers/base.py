@@ -7,6 +7,7 @@ services never know which carrier is behind it. Every failure is a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,6 +48,32 @@ class PortStatusResult:
     numbers: list[str] = field(default_factory=list)
 
 
+class ClosingChunks:
+    """Chunks of a body that hold a file or connection open: ``close()`` (which Django calls when the response
+    ends, read or not) releases it."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self._chunks, self._close = chunks, close
+
+    def __iter__(self) -> ClosingChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._close()
+
+
+@dataclass
+class RecordingAudio:
+    """A call recording's audio, read in chunks (close ``chunks`` when done, e.g. through StreamingHttpResponse)."""
+
+    chunks: ClosingChunks
+    content_type: str
+    size: int | None = None
+
+
 class Carrier(Protocol):
     name: str
 
@@ -56,11 +83,11 @@ class Carrier(Protocol):
     ) -> list[AvailableNumber]:
         """Numbers we could buy now; fewer than ``limit`` (maybe none) when the inventory runs short."""
 
-    def buy(self, *, number: str, voice_url: str, status_url: str) -> PurchasedNumber:
-        """Buy ``number`` with its voice webhook and status callback already set."""
+    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "") -> PurchasedNumber:
+        """Buy ``number`` with its voice webhook, status callback and voice fallback URL already set."""
 
-    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str) -> None:
-        """Point an owned number's voice webhook and status callback at us."""
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "") -> None:
+        """Point an owned number's voice webhook, status callback and voice fallback URL at us."""
 
     def release(self, *, number: str, carrier_id: str) -> None:
         """Give an owned number back. Releasing a number the carrier no longer has is not an error."""
@@ -76,3 +103,9 @@ class Carrier(Protocol):
 
     def port_out_status(self, *, number: str, carrier_id: str) -> PortStatusResult:
         """``completed`` once the number has left us."""
+
+    def recording_open(self, *, recording_sid: str) -> RecordingAudio:
+        """The audio of a call recording (CarrierError ``not_found`` when the carrier no longer has it)."""
+
+    def recording_delete(self, *, recording_sid: str) -> None:
+        """Delete a call recording at the carrier. Deleting one the carrier no longer has is not an error."""

@@ -14,18 +14,40 @@ tests and demos a deterministic rejection.
 from __future__ import annotations
 
 import hashlib
+import io
+import math
 import random
+import re
+import secrets
+import wave
+from dataclasses import dataclass
 from datetime import timedelta
 
 import phonenumbers
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import LocalCarrierNumber
-from calltrack.numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
+from calltrack.numbers.providers.base import (
+    AvailableNumber,
+    CarrierError,
+    ClosingChunks,
+    PortStatusResult,
+    PurchasedNumber,
+    RecordingAudio,
+)
 
+# Recordings of the local carrier: a WAV file per recording in Django's default storage (MEDIA_ROOT), and a
+# recording URL in Twilio's shape on a reserved domain (never fetched: calltrack streams the file itself).
+RECORDINGS_DIR = "recordings"
+RECORDING_URL = "https://local.calltrack.invalid/Recordings/{sid}"
+MAX_RECORDING_SECONDS = 600
+_RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
+_RATE = 8000  # telephone quality: 8 kHz, 8-bit mono, 8 KB a second
 TOLL_FREE_PREFIXES = ("800", "833", "844", "855", "866", "877", "888")
 State = LocalCarrierNumber.State
 
@@ -62,6 +84,33 @@ def _candidates(prefix: str, contains: str, count: int, seed: str) -> list[str]:
         if contains and len(contains) > 4:
             break  # only one number can end in a 5-7 digit pattern
     return found
+
+
+@dataclass(frozen=True)
+class LocalRecording:
+    sid: str
+    url: str
+    duration: int
+
+
+def recording_wav(seconds: int) -> bytes:
+    """A playable WAV of ``seconds``: a soft 440 Hz beep in each second, silence between (what a simulated
+    conversation sounds like; small enough for the demo)."""
+    out = io.BytesIO()
+    beep = bytes(128 + int(40 * math.sin(2 * math.pi * 440 * i / _RATE)) for i in range(_RATE // 4))
+    second = beep + bytes([128]) * (_RATE - len(beep))
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(1)
+        wav.setframerate(_RATE)
+        wav.writeframes(second * max(seconds, 1))
+    return out.getvalue()
+
+
+def _recording_name(recording_sid: str) -> str:
+    if not _RECORDING_SID.match(recording_sid or ""):
+        raise CarrierError(f"{recording_sid!r} is not a recording SID.", code="invalid")
+    return f"{RECORDINGS_DIR}/{recording_sid}.wav"
 
 
 class LocalCarrier:
@@ -120,7 +169,8 @@ class LocalCarrier:
             ][:missing]
             LocalCarrierNumber.objects.bulk_create(rows, ignore_conflicts=True)
 
-    def buy(self, *, number: str, voice_url: str, status_url: str) -> PurchasedNumber:
+    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "") -> PurchasedNumber:
+        # ``fallback_url`` is accepted for the interface: the simulated carrier never finds calltrack down.
         with transaction.atomic():
             row = LocalCarrierNumber.objects.select_for_update().filter(number=number).first()
             if row is None:
@@ -138,7 +188,7 @@ class LocalCarrier:
             row.save()
         return PurchasedNumber(number=number, carrier_id=_carrier_id(number))
 
-    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str) -> None:
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "") -> None:
         updated = LocalCarrierNumber.objects.filter(number=number, state__in=[State.OWNED, State.PORTING_OUT]).update(
             voice_url=voice_url, status_callback=status_url, updated_at=timezone.now()
         )
@@ -153,7 +203,7 @@ class LocalCarrier:
     # --- porting -------------------------------------------------------------------------------------------------
 
     def _port_ready(self, since) -> bool:
-        delay = int(getattr(settings, "CALLTRACK_LOCAL_PORT_SECONDS", 0))
+        delay = settings.CALLTRACK_LOCAL_PORT_SECONDS
         return timezone.now() >= since + timedelta(seconds=delay)
 
     def port_in_start(self, *, numbers: list[str], loa_name: str, loa_address: str, losing_carrier: str = "") -> str:
@@ -221,3 +271,25 @@ class LocalCarrier:
         row.voice_url = row.status_callback = ""
         row.save()
         return PortStatusResult(status="completed", numbers=[number])
+
+    # --- call recordings -------------------------------------------------------------------------------------
+
+    def recording_create(self, *, seconds: int) -> LocalRecording:
+        """Record a (simulated) call of ``seconds``: what Twilio does for ``<Dial record>``. The WAV is stored
+        under ``recordings/`` of Django's default storage; its SID and URL are what the recording status
+        callback then reports."""
+        seconds = max(1, min(int(seconds), MAX_RECORDING_SECONDS))
+        sid = "RE" + secrets.token_hex(16)
+        default_storage.save(_recording_name(sid), ContentFile(recording_wav(seconds)))
+        return LocalRecording(sid=sid, url=RECORDING_URL.format(sid=sid), duration=seconds)
+
+    def recording_open(self, *, recording_sid: str) -> RecordingAudio:
+        name = _recording_name(recording_sid)
+        if not default_storage.exists(name):
+            raise CarrierError(f"The local carrier has no recording {recording_sid}.", code="not_found")
+        size = default_storage.size(name)
+        handle = default_storage.open(name, "rb")
+        return RecordingAudio(chunks=ClosingChunks(iter(lambda: handle.read(64 * 1024), b""), handle.close), content_type="audio/wav", size=size)
+
+    def recording_delete(self, *, recording_sid: str) -> None:
+        default_storage.delete(_recording_name(recording_sid))  # a missing file is no error

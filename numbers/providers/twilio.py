@@ -1,8 +1,10 @@
 """The ``twilio`` carrier, through the official SDK.
 
 Numbers: ``AvailablePhoneNumbers`` (search), ``IncomingPhoneNumbers`` (buy with
-``VoiceUrl`` = /voice/incoming and ``StatusCallback`` = /voice/status, update,
-delete). Porting in: the Numbers v1 ``Porting/PortIn`` API. Twilio has no
+``VoiceUrl`` = /voice/incoming, ``StatusCallback`` = /voice/status and
+``VoiceFallbackUrl`` = /voice/fallback, update, delete). Recordings: the media
+is read with the account's credentials (they never leave the server) and
+deleted through the ``Recordings`` resource. Porting in: the Numbers v1 ``Porting/PortIn`` API. Twilio has no
 port-out API (the gaining carrier starts it with the account's PIN); a port
 out is complete once the number has left the account (its IncomingPhoneNumber
 is gone).
@@ -17,13 +19,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http import HttpClient
 from twilio.rest import Client
 from twilio.rest.numbers.v1.porting_port_in import PortingPortInList
 
-from calltrack.numbers.providers.base import AvailableNumber, CarrierError, PortStatusResult, PurchasedNumber
+from calltrack.numbers.providers.base import (
+    AvailableNumber,
+    CarrierError,
+    ClosingChunks,
+    PortStatusResult,
+    PurchasedNumber,
+    RecordingAudio,
+)
 
 # https://www.twilio.com/docs/api/errors
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -38,6 +48,9 @@ _ERRORS: dict[int, tuple[str, str]] = {
 # Port-in statuses as the Numbers v1 API reports them, in our words.
 _PORT_DONE = {"completed"}
 _PORT_FAILED = {"canceled", "cancelled", "expired", "rejected"}
+_RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+MEDIA_BASE = "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}.mp3"
+MEDIA_TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
 
 
 def _clean(msg: str) -> str:
@@ -77,18 +90,35 @@ def _split_address(text: str) -> dict[str, str]:
     return address
 
 
+def _fallback(url: str) -> dict[str, str]:
+    """Twilio requests ``VoiceFallbackUrl`` when the voice URL fails (an error, a timeout, invalid TwiML)."""
+    return {"voice_fallback_url": url, "voice_fallback_method": "POST"} if url else {}
+
+
+def _recording_sid(sid: str) -> str:
+    if not _RECORDING_SID.match(sid or ""):
+        raise CarrierError(f"{sid!r} is not a Twilio recording SID.", code="invalid")
+    return sid
+
+
 class TwilioCarrier:
     name = "twilio"
 
-    def __init__(self, *, account_sid: str, auth_token: str, http_client: HttpClient | None = None) -> None:
+    def __init__(
+        self, *, account_sid: str, auth_token: str, http_client: HttpClient | None = None, media_session: requests.Session | None = None,
+    ) -> None:
         if not (account_sid and auth_token):
             raise CarrierError("The twilio carrier needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.", code="auth")
         self.account_sid = account_sid
+        self._auth = (account_sid, auth_token)
         self.client = Client(account_sid, auth_token, http_client=http_client)
+        # Recording media is streamed with requests (the SDK's HttpClient reads whole bodies); tests pass a fake.
+        self.media_session = media_session
 
     @classmethod
-    def from_settings(cls, *, http_client: HttpClient | None = None) -> TwilioCarrier:
-        return cls(account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN, http_client=http_client)
+    def from_settings(cls, *, http_client: HttpClient | None = None, media_session: requests.Session | None = None) -> TwilioCarrier:
+        return cls(account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN, http_client=http_client,
+                   media_session=media_session)
 
     def _call(self, func, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -124,19 +154,20 @@ class TwilioCarrier:
             for item in found
         ]
 
-    def buy(self, *, number: str, voice_url: str, status_url: str) -> PurchasedNumber:
+    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "") -> PurchasedNumber:
         created = self._call(
             self.client.api.v2010.account.incoming_phone_numbers.create,
             phone_number=number, voice_url=voice_url, voice_method="POST",
-            status_callback=status_url, status_callback_method="POST",
+            status_callback=status_url, status_callback_method="POST", **_fallback(fallback_url),
         )
         return PurchasedNumber(number=created.phone_number, carrier_id=created.sid)
 
-    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str) -> None:
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "") -> None:
         sid = carrier_id or self._sid_for(number)
         self._call(
             self.client.api.v2010.account.incoming_phone_numbers(sid).update,
             voice_url=voice_url, voice_method="POST", status_callback=status_url, status_callback_method="POST",
+            **_fallback(fallback_url),
         )
 
     def _sid_for(self, number: str) -> str:
@@ -187,3 +218,30 @@ class TwilioCarrier:
         if found:
             return PortStatusResult(status="submitted", numbers=[number])
         return PortStatusResult(status="completed", numbers=[number])
+
+    def recording_open(self, *, recording_sid: str) -> RecordingAudio:
+        """The recording's MP3, streamed from Twilio with the account's credentials. The URL is built from our
+        account and the SID (never a URL from a request), so nothing else is ever fetched with them."""
+        url = MEDIA_BASE.format(account=self.account_sid, sid=_recording_sid(recording_sid))
+        session = self.media_session or requests.Session()
+        try:
+            response = session.get(url, auth=self._auth, stream=True, timeout=MEDIA_TIMEOUT)
+        except requests.RequestException as exc:
+            raise CarrierError(f"Twilio did not answer for recording {recording_sid}: {exc}", code="failed") from exc
+        if response.status_code != 200:
+            response.close()
+            if response.status_code == 404:
+                raise CarrierError(f"Twilio has no recording {recording_sid} (deleted?).", code="not_found")
+            if response.status_code in (401, 403):
+                raise CarrierError(_ERRORS[20003][1].format(msg=f"HTTP {response.status_code}"), code="auth")
+            raise CarrierError(f"Twilio answered {response.status_code} for recording {recording_sid}.", code="failed")
+        size = response.headers.get("Content-Length")
+
+        return RecordingAudio(chunks=ClosingChunks(response.iter_content(64 * 1024), response.close), content_type="audio/mpeg", size=int(size) if size and size.isdigit() else None)
+
+    def recording_delete(self, *, recording_sid: str) -> None:
+        try:
+            self._call(self.client.api.v2010.account.recordings(_recording_sid(recording_sid)).delete)
+        except CarrierError as exc:
+            if exc.code != "not_found":  # already gone: deleting is done
+                raise

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
+from calltrack.errors import ServiceError
 
-class NumberError(ValueError):
+
+class NumberError(ServiceError):
     """A lifecycle operation was refused; ``str()`` is one sentence for the operator (or several, one a line)."""
-
-    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
-        self.problems = problems or []
-        super().__init__(message)

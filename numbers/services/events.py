@@ -18,7 +18,7 @@ def number_event_build(
 ) -> NumberEvent:
     """An unsaved event, for callers that write many at once with :func:`number_events_save`."""
     return NumberEvent(
-        tracking_number=number, at=at or timezone.now(), actor=actor if actor and actor.pk else None,
+        tracking_number=number, at=at or timezone.now(), actor=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         actor_label=actor_label[:100], from_status=from_status, to_status=to_status, reason=reason[:500], changes=changes or {},
     )
 
@@ -34,6 +34,3 @@ def number_event_record(**kwargs: Any) -> NumberEvent:
     return event
 
 
-def pk_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    """{'pool': [3, 5]} for the fields whose value changed."""
-    return {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}

@@ -19,6 +19,7 @@ from typing import IO, Any
 import phonenumbers
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from phonenumbers import PhoneNumberFormat
 
@@ -244,17 +245,55 @@ def numbers_import(
     lock on the sources, and the pool rules (a number in one pool; leaving a
     pool means quarantine). One transaction; ``dry_run`` validates only.
     Idempotent with ``update``: importing the same file twice changes nothing.
+
+    The steps: read the header (``_read``), parse and check each line on its own (``_rows_parse``), load the
+    numbers already ours (``_existing_numbers``), plan creates and updates (``_changes_plan``), check the
+    static number caps over the whole file (``_static_caps_check``), then write in bulk (``_changes_write``).
     """
     region = region or phone.default_region()
     if receiving:
         return _import_receiving(file=file, update=update, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, region=region)
     header, records = _read(file, TRACKING_COLUMNS)
-    total = len(records)
-    result = ImportResult(lines=total, dry_run=dry_run)
+    result = ImportResult(lines=len(records), dry_run=dry_run)
     problems: list[ImportProblem] = []
-    campaigns = _Lookup(Campaign.objects.all(), "campaign_id", "campaign")
-    sources = _Lookup(Source.objects.all(), "source_id", "source")
-    pools = _Lookup(NumberPool.objects.select_related("campaign"), "key", "pool")
+    rows = _rows_parse(header=header, records=records, region=region, problems=problems, progress=progress)
+    existing = _existing_numbers(rows)
+
+    with transaction.atomic():
+        creates, updates, result.unchanged = _changes_plan(rows=rows, existing=existing, update=update, problems=problems)
+        _static_caps_check(creates=creates, updates=updates, existing=existing, problems=problems)
+        if problems and not skip_invalid:
+            raise NumberImportError(sorted(problems, key=lambda p: p.line))
+        bad_lines = {p.line for p in problems}
+        result.problems = sorted(problems, key=lambda p: p.line)
+        result.skipped = len({p.line for p in problems if p.line > 1})
+        creates = [(r, tn) for r, tn in creates if r.line not in bad_lines]
+        updates = [u for u in updates if u[0].line not in bad_lines]
+        result.created, result.updated = len(creates), len(updates)
+        if dry_run:
+            transaction.set_rollback(True)
+            return result
+        _changes_write(creates=creates, updates=updates, actor=actor, actor_label=actor_label, progress=progress)
+    return result
+
+
+_Create = tuple[_Row, TrackingNumber]
+_Update = tuple[_Row, TrackingNumber, dict[str, list[Any]], str]  # (row, planned number, {field: [old, new]}, old status)
+_DIFF_FIELDS = ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data")
+_FK_FIELDS = ("campaign", "source", "pool")
+
+
+def _rows_parse(
+    *, header: list[str], records: list[dict[str, str]], region: str, problems: list[ImportProblem], progress: Progress | None,
+) -> list[_Row]:
+    """Each line checked on its own (number, lookups, kind, label, fail-safe, marketing data): the good ones as
+    rows; each problem appended to ``problems``. Reads campaigns, sources and pools once (three queries)."""
+    lookups = (
+        ("campaign", _Lookup(Campaign.objects.all(), "campaign_id", "campaign")),
+        ("source", _Lookup(Source.objects.all(), "source_id", "source")),
+        ("pool", _Lookup(NumberPool.objects.select_related("campaign"), "key", "pool")),
+    )
+    total = len(records)
     rows: list[_Row] = []
     seen: dict[str, int] = {}
     for index, record in enumerate(records):
@@ -269,136 +308,154 @@ def numbers_import(
         if cell is None:
             continue
         e164, number_type, area, country = cell
-        values: dict[str, Any] = {}
-        for column, lookup in (("campaign", campaigns), ("source", sources), ("pool", pools)):
-            if column in header:
-                text = (record.get(column) or "").strip()
-                try:
-                    values[column] = lookup.get(text) if text else None
-                except ValueError as exc:
-                    problems.append(ImportProblem(line, column, str(exc)))
-        if "kind" in header:
-            kind = (record.get("kind") or "").strip().lower()
-            if kind and kind not in KINDS:
-                problems.append(ImportProblem(line, "kind", f"'{kind}' is not one of: {', '.join(KINDS)}"))
-            elif kind:
-                values["kind"] = kind
-        if "label" in header:
-            values["label"] = (record.get("label") or "").strip()[:200]
-        if "failsafe_number" in header:
-            text = (record.get("failsafe_number") or "").strip()
-            try:
-                values["failsafe_number"] = phone.to_e164(text, region=region) if text else ""
-            except phone.InvalidPhoneNumber as exc:
-                problems.append(ImportProblem(line, "failsafe_number", str(exc)))
-        data_columns = [c for c in ("marketing_data", *UTM_COLUMNS) if c in header]
-        if data_columns:
-            data: dict[str, Any] = {}
-            text = (record.get("marketing_data") or "").strip()
-            if text:
-                try:
-                    loaded = json.loads(text)
-                except ValueError as exc:
-                    problems.append(ImportProblem(line, "marketing_data", f"not valid JSON ({exc.msg})"))
-                    loaded = {}
-                if not isinstance(loaded, dict):
-                    problems.append(ImportProblem(line, "marketing_data", 'must be a JSON object like {"utm_source": "radio"}'))
-                    loaded = {}
-                data.update(loaded)
-            for column in UTM_COLUMNS:
-                if (record.get(column) or "").strip():
-                    data[column] = record[column].strip()
-            values["marketing_data"] = data
+        values = _row_values(record=record, line=line, header=header, lookups=lookups, region=region, problems=problems)
         if len(problems) == bad:
             rows.append(_Row(line, e164, number_type, area, country, values))
     if progress:
         progress("checking", total, total)
+    return rows
 
+
+def _row_values(
+    *, record: dict[str, str], line: int, header: list[str], lookups: tuple[tuple[str, _Lookup], ...], region: str,
+    problems: list[ImportProblem],
+) -> dict[str, Any]:
+    """The model values of one line's columns other than the number (only the columns the file has)."""
+    values: dict[str, Any] = {}
+    for column, lookup in lookups:
+        if column in header:
+            text = (record.get(column) or "").strip()
+            try:
+                values[column] = lookup.get(text) if text else None
+            except ValueError as exc:
+                problems.append(ImportProblem(line, column, str(exc)))
+    if "kind" in header:
+        kind = (record.get("kind") or "").strip().lower()
+        if kind and kind not in KINDS:
+            problems.append(ImportProblem(line, "kind", f"'{kind}' is not one of: {', '.join(KINDS)}"))
+        elif kind:
+            values["kind"] = kind
+    if "label" in header:
+        values["label"] = (record.get("label") or "").strip()[:200]
+    if "failsafe_number" in header:
+        text = (record.get("failsafe_number") or "").strip()
+        try:
+            values["failsafe_number"] = phone.to_e164(text, region=region) if text else ""
+        except phone.InvalidPhoneNumber as exc:
+            problems.append(ImportProblem(line, "failsafe_number", str(exc)))
+    if any(c in header for c in ("marketing_data", *UTM_COLUMNS)):
+        values["marketing_data"] = _marketing_data(record=record, line=line, problems=problems)
+    return values
+
+
+def _marketing_data(*, record: dict[str, str], line: int, problems: list[ImportProblem]) -> dict[str, Any]:
+    """The ``marketing_data`` JSON object of a line, with its ``utm_*`` columns on top."""
+    data: dict[str, Any] = {}
+    text = (record.get("marketing_data") or "").strip()
+    if text:
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(ImportProblem(line, "marketing_data", f"not valid JSON ({exc.msg})"))
+            loaded = {}
+        if not isinstance(loaded, dict):
+            problems.append(ImportProblem(line, "marketing_data", 'must be a JSON object like {"utm_source": "radio"}'))
+            loaded = {}
+        data.update(loaded)
+    for column in UTM_COLUMNS:
+        if (record.get(column) or "").strip():
+            data[column] = record[column].strip()
+    return data
+
+
+def _existing_numbers(rows: list[_Row]) -> dict[str, TrackingNumber]:
+    """The file's numbers that are already ours, by E.164 (with their pool, campaign and source)."""
     existing: dict[str, TrackingNumber] = {}
     ids = _existing_ids([r.number for r in rows])
     for start in range(0, len(ids), 5000):
         for tn in TrackingNumber.objects.filter(pk__in=ids[start:start + 5000]).select_related("pool", "campaign", "source"):
             existing[tn.number] = tn
+    return existing
 
-    with transaction.atomic():
-        creates: list[tuple[_Row, TrackingNumber]] = []
-        updates: list[tuple[_Row, TrackingNumber, dict[str, list[Any]], str]] = []
-        good_rows: list[_Row] = []
-        for row in rows:
-            current = existing.get(row.number)
-            if current is not None and not update:
-                problems.append(ImportProblem(row.line, "number", f"{row.number} is already one of our numbers (use --update to change it)"))
-                continue
-            problem_count = len(problems)
-            planned = _plan(row, current, problems)
-            if len(problems) != problem_count:
-                continue
-            good_rows.append(row)
-            if current is None:
-                creates.append((row, planned))
-            else:
-                diff = {k: [getattr(current, k + "_id" if k in ("campaign", "source", "pool") else k),
-                            getattr(planned, k + "_id" if k in ("campaign", "source", "pool") else k)]
-                        for k in ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data")}
-                diff = {k: v for k, v in diff.items() if v[0] != v[1]}
-                if diff:
-                    updates.append((row, planned, diff, current.status))
-                else:
-                    result.unchanged += 1
 
-        # Static number caps, for the whole file at once.
-        adding: dict[int, list[int]] = defaultdict(list)
-        for row, tn in creates:
-            if tn.kind == NumberKind.STATIC and tn.source_id and tn.status != NumberStatus.RELEASED:
-                adding[tn.source_id].append(row.line)
-        for row, tn, _diff, _ in updates:
-            was = existing[row.number]
-            already = was.kind == NumberKind.STATIC and was.source_id == tn.source_id and was.status != NumberStatus.RELEASED
-            if tn.kind == NumberKind.STATIC and tn.source_id and not already and tn.status != NumberStatus.RELEASED:
-                adding[tn.source_id].append(row.line)
-        if adding:
-            _check_caps(adding, problems)
+def _changes_plan(
+    *, rows: list[_Row], existing: dict[str, TrackingNumber], update: bool, problems: list[ImportProblem],
+) -> tuple[list[_Create], list[_Update], int]:
+    """New numbers to create, existing ones to change (with what changes), and how many stay as they are.
+    An existing number is a problem unless ``update``; so is a planned change the pool rules refuse."""
+    creates: list[_Create] = []
+    updates: list[_Update] = []
+    unchanged = 0
+    for row in rows:
+        current = existing.get(row.number)
+        if current is not None and not update:
+            problems.append(ImportProblem(row.line, "number", f"{row.number} is already one of our numbers (use --update to change it)"))
+            continue
+        problem_count = len(problems)
+        planned = _plan(row, current, problems)
+        if len(problems) != problem_count:
+            continue
+        if current is None:
+            creates.append((row, planned))
+            continue
+        diff = {k: [getattr(current, k + "_id" if k in _FK_FIELDS else k), getattr(planned, k + "_id" if k in _FK_FIELDS else k)]
+                for k in _DIFF_FIELDS}
+        diff = {k: v for k, v in diff.items() if v[0] != v[1]}
+        if diff:
+            updates.append((row, planned, diff, current.status))
+        else:
+            unchanged += 1
+    return creates, updates, unchanged
 
-        if problems and not skip_invalid:
-            raise NumberImportError(sorted(problems, key=lambda p: p.line))
-        bad_lines = {p.line for p in problems}
-        result.problems = sorted(problems, key=lambda p: p.line)
-        result.skipped = len({p.line for p in problems if p.line > 1})
-        creates = [(r, tn) for r, tn in creates if r.line not in bad_lines]
-        updates = [u for u in updates if u[0].line not in bad_lines]
-        result.created, result.updated = len(creates), len(updates)
-        if dry_run:
-            transaction.set_rollback(True)
-            return result
 
-        now = timezone.now()
-        new_numbers = [tn for _, tn in creates]
-        for start in range(0, len(new_numbers), BATCH * 5):
-            _bulk_insert(new_numbers[start:start + BATCH * 5], returning_ids=True, key="number")
-            if progress:
-                progress("writing", start + len(new_numbers[start:start + BATCH * 5]), len(new_numbers) + len(updates))
-        events = [
-            number_event_build(number=tn, from_status="", to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
-                               reason="Imported", changes={"campaign": tn.campaign_id, "source": tn.source_id, "pool": tn.pool_id})
-            for tn in new_numbers
-        ]
-        changed = [tn for _, tn, _, _ in updates]
-        for tn in changed:
-            tn.updated_at = now
-        for start in range(0, len(changed), BATCH):
-            TrackingNumber.objects.bulk_update(
-                changed[start:start + BATCH],
-                ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "updated_at"],
-            )
-            if progress:
-                progress("writing", len(new_numbers) + start + len(changed[start:start + BATCH]), len(new_numbers) + len(updates))
-        events += [
-            number_event_build(number=tn, from_status=status, to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
-                               reason="Updated by import", changes=diff)
-            for _, tn, diff, status in updates
-        ]
-        _bulk_insert(events)
-    return result
+def _static_caps_check(
+    *, creates: list[_Create], updates: list[_Update], existing: dict[str, TrackingNumber], problems: list[ImportProblem],
+) -> None:
+    """Source static number caps, for the whole file at once (under a lock on the sources concerned)."""
+    adding: dict[int, list[int]] = defaultdict(list)
+    for row, tn in creates:
+        if tn.kind == NumberKind.STATIC and tn.source_id and tn.status != NumberStatus.RELEASED:
+            adding[tn.source_id].append(row.line)
+    for row, tn, _diff, _ in updates:
+        was = existing[row.number]
+        already = was.kind == NumberKind.STATIC and was.source_id == tn.source_id and was.status != NumberStatus.RELEASED
+        if tn.kind == NumberKind.STATIC and tn.source_id and not already and tn.status != NumberStatus.RELEASED:
+            adding[tn.source_id].append(row.line)
+    if adding:
+        _check_caps(adding, problems)
+
+
+def _changes_write(
+    *, creates: list[_Create], updates: list[_Update], actor: AbstractBaseUser | None, actor_label: str, progress: Progress | None,
+) -> None:
+    """Insert the new numbers and update the changed ones in batches, with one history event each."""
+    now = timezone.now()
+    new_numbers = [tn for _, tn in creates]
+    for start in range(0, len(new_numbers), BATCH * 5):
+        _bulk_insert(new_numbers[start:start + BATCH * 5], returning_ids=True, key="number")
+        if progress:
+            progress("writing", start + len(new_numbers[start:start + BATCH * 5]), len(new_numbers) + len(updates))
+    events = [
+        number_event_build(number=tn, from_status="", to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
+                           reason="Imported", changes={"campaign": tn.campaign_id, "source": tn.source_id, "pool": tn.pool_id})
+        for tn in new_numbers
+    ]
+    changed = [tn for _, tn, _, _ in updates]
+    for tn in changed:
+        tn.updated_at = now
+    for start in range(0, len(changed), BATCH):
+        TrackingNumber.objects.bulk_update(
+            changed[start:start + BATCH],
+            ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "updated_at"],
+        )
+        if progress:
+            progress("writing", len(new_numbers) + start + len(changed[start:start + BATCH]), len(new_numbers) + len(updates))
+    events += [
+        number_event_build(number=tn, from_status=status, to_status=tn.status, actor=actor, actor_label=actor_label, at=now,
+                           reason="Updated by import", changes=diff)
+        for _, tn, diff, status in updates
+    ]
+    _bulk_insert(events)
 
 
 def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProblem]) -> TrackingNumber:
@@ -433,7 +490,7 @@ def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProble
         return tn
     if current is not None:
         if current.pool_id and (pool.pk if pool else None) != current.pool_id:
-            problems.append(ImportProblem(row.line, "pool", f"{row.number} is in pool '{current.pool.key}'; a number leaving a pool is quarantined first (release it)"))
+            problems.append(ImportProblem(row.line, "pool", f"{row.number} is in pool '{current.pool.key if current.pool else current.pool_id}'; a number leaving a pool is quarantined first (release it)"))
             return tn
         if current.status in (NumberStatus.PORTING_OUT, NumberStatus.QUARANTINED) and (pool.pk if pool else None) != current.pool_id:
             problems.append(ImportProblem(row.line, "pool", f"{row.number} is {current.get_status_display().lower()}; it cannot join a pool"))
@@ -464,7 +521,7 @@ def _check_caps(adding: dict[int, list[int]], problems: list[ImportProblem]) -> 
     )
     for source_id, source in capped.items():
         lines = sorted(adding[source_id])
-        room = max(source.static_number_cap - held.get(source_id, 0), 0)
+        room = max((source.static_number_cap or 0) - held.get(source_id, 0), 0)  # only capped sources
         for line in lines[room:]:
             problems.append(ImportProblem(
                 line, "source",
@@ -473,7 +530,9 @@ def _check_caps(adding: dict[int, list[int]], problems: list[ImportProblem]) -> 
             ))
 
 
-def _import_receiving(*, file, update, skip_invalid, dry_run, progress, region) -> ImportResult:
+def _import_receiving(
+    *, file: IO[str], update: bool, skip_invalid: bool, dry_run: bool, progress: Progress | None, region: str,
+) -> ImportResult:
     header, records = _read(file, RECEIVING_COLUMNS)
     result = ImportResult(lines=len(records), dry_run=dry_run)
     problems: list[ImportProblem] = []
@@ -546,20 +605,20 @@ EXPORT_COLUMNS = ("number", "label", "kind", "status", "campaign", "source", "po
                   "number_type", "area_code", "carrier", "carrier_id", "quarantined_until")
 
 
-def numbers_export(*, out: IO[str], numbers=None, include_released: bool = False) -> int:
+def numbers_export(*, out: IO[str], numbers: QuerySet[TrackingNumber] | None = None, include_released: bool = False) -> int:
     """Write tracking numbers with their assignments as CSV (the file ``numbers_import --update`` reads). Returns the count."""
     qs = numbers if numbers is not None else TrackingNumber.objects.all()
     if not include_released:
         qs = qs.exclude(status=NumberStatus.RELEASED)
-    qs = qs.order_by("number").values_list(
+    rows = qs.order_by("number").values_list(
         "number", "label", "kind", "status", "campaign__campaign_id", "source__source_id", "pool__key", "failsafe_number",
         "marketing_data", "number_type", "area_code", "carrier", "carrier_id", "quarantined_until",
     )
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
-    for row in qs.iterator(chunk_size=5000):
-        row = list(row)
+    for values in rows.iterator(chunk_size=5000):
+        row = list(values)
         row[8] = json.dumps(row[8], sort_keys=True) if row[8] else ""
         row[13] = row[13].isoformat() if row[13] else ""
         writer.writerow(["" if v is None else v for v in row])
@@ -567,7 +626,9 @@ def numbers_export(*, out: IO[str], numbers=None, include_released: bool = False
     return count
 
 
-def _number_cell(record: dict, line: int, seen: dict[str, int], problems: list, parse) -> tuple | None:
+def _number_cell(
+    record: dict[str, str], line: int, seen: dict[str, int], problems: list[ImportProblem], parse: Callable[[str], tuple[str, ...]],
+) -> tuple[str, ...] | None:
     """Parse a line's ``number`` cell with ``parse`` (returning a tuple whose first item is the E.164).
 
     Returns None, with the problem recorded, when the number is bad or already appeared in the file.

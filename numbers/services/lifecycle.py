@@ -17,20 +17,20 @@ Rules every path shares (admin actions, API, commands, tasks):
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
-from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
+from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save
 from tracking.models import Campaign, Source
@@ -41,7 +41,7 @@ MAX_BUY = 500
 
 
 def quarantine_days() -> int:
-    return int(getattr(settings, "CALLTRACK_QUARANTINE_DAYS", 30))
+    return settings.CALLTRACK_QUARANTINE_DAYS
 
 
 # --- static number caps -------------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def static_cap_check(*, additions: Mapping[int, int], lock: bool = True) -> None
     )
     problems = []
     for source_id, source in capped.items():
-        have, adding, cap = held.get(source_id, 0), wanted[source_id], source.static_number_cap
+        have, adding, cap = held.get(source_id, 0), wanted[source_id], source.static_number_cap or 0  # only capped sources
         if have + adding > cap:
             problems.append(
                 f"Source '{source}' may hold {cap} static numbers (its static number cap); it holds {have} "
@@ -91,7 +91,7 @@ class BuyTarget:
     campaign: Campaign | None = None
     source: Source | None = None
     label: str = ""
-    marketing_data: dict = field(default_factory=dict)
+    marketing_data: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.pool and (self.source or self.marketing_data):
@@ -149,7 +149,9 @@ def numbers_buy(
         failure = ""
         for available in offered:
             try:
-                purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url)
+                failsafe = (known[available.number].failsafe_number if available.number in known else "") or campaign.failsafe_number
+                purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url,
+                                        fallback_url=fallback_url(failsafe))
             except CarrierError as exc:
                 failure = str(exc)
                 break
@@ -165,7 +167,7 @@ def numbers_buy(
             events.append(number_event_build(
                 number=number, from_status=from_status, to_status=NumberStatus.ACTIVE, actor=actor, actor_label=actor_label,
                 reason=reason or f"Bought ({where}) for {target.pool or campaign}",
-                changes={"carrier": carrier.name, "pool": target.pool.pk if target.pool else None, "campaign": campaign.pk},
+                changes={"carrier": carrier.name, "pool": target.pool.pk if target.pool else None, "campaign": campaign.pk if campaign else None},
             ))
         number_events_save(events)
     if failure:
@@ -173,10 +175,36 @@ def numbers_buy(
     return bought
 
 
+# --- webhooks and voice fallback at the carrier ------------------------------------------------------------------
+
+
+def tracking_number_failsafe(tracking_number: TrackingNumber) -> str:
+    """The fail-safe a number's voice fallback URL dials: its own, else its campaign's (or its pool's campaign's);
+    '' leaves CALLTRACK_FAILSAFE_NUMBER to the fallback view."""
+    campaign = tracking_number.campaign or (tracking_number.pool.campaign if tracking_number.pool_id else None)
+    return tracking_number.failsafe_number or (campaign.failsafe_number if campaign else "")
+
+
+def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | None = None) -> list[tuple[str, str]]:
+    """Point each number's voice URL, status callback and voice fallback URL (with its current fail-safe) at
+    calltrack, at the carrier. Run it after changing a fail-safe or CALLTRACK_PUBLIC_BASE_URL (``manage.py
+    numbers_configure``). Idempotent; writes nothing here. Returns the (number, reason) pairs the carrier refused."""
+    carrier = carrier or get_carrier()
+    voice_url, status_url = webhook_urls()
+    failed: list[tuple[str, str]] = []
+    for tn in numbers:
+        try:
+            carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url,
+                              fallback_url=fallback_url(tracking_number_failsafe(tn)))
+        except CarrierError as exc:
+            failed.append((tn.number, str(exc)))
+    return failed
+
+
 # --- quarantine and release ---------------------------------------------------------------------------------------
 
 
-def idle_pool_numbers(*, pool: NumberPool, at: datetime | None = None):
+def idle_pool_numbers(*, pool: NumberPool, at: datetime | None = None) -> QuerySet[TrackingNumber]:
     """A pool's active numbers that no live visitor session holds, least recently shown first."""
     live = NumberSession.objects.live(at or timezone.now()).filter(tracking_number=OuterRef("pk"))
     return (
@@ -353,5 +381,3 @@ def numbers_move(
     return len(changed)
 
 
-def area_code_counts(numbers: Iterable[TrackingNumber]) -> Counter:
-    return Counter((n.number_type, n.area_code) for n in numbers)

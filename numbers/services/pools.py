@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from xml.sax.saxutils import escape
 
 from django.conf import settings
@@ -32,7 +33,7 @@ from calltrack.numbers.services.lifecycle import BuyTarget, idle_pool_numbers, n
 
 
 def autoscale_window() -> timedelta:
-    return timedelta(minutes=int(getattr(settings, "CALLTRACK_AUTOSCALE_WINDOW_MINUTES", 24 * 60)))
+    return timedelta(minutes=settings.CALLTRACK_AUTOSCALE_WINDOW_MINUTES)
 
 
 def pool_size(*, pool: NumberPool) -> int:
@@ -63,7 +64,7 @@ def pool_samples_record(*, at: datetime | None = None) -> list[PoolSample]:
     return PoolSample.objects.bulk_create(samples)
 
 
-def _buy_options(pool: NumberPool) -> dict[str, object]:
+def _buy_options(pool: NumberPool) -> dict[str, Any]:
     if pool.number_type == PoolNumberType.TOLL_FREE:
         return {"toll_free": True}
     if pool.buy_area_code:

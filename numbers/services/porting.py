@@ -22,10 +22,10 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, PortDirection, PortRequest, PortStatus, TrackingNumber
-from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
+from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save
-from calltrack.numbers.services.lifecycle import static_cap_check
+from calltrack.numbers.services.lifecycle import static_cap_check, tracking_number_failsafe
 from tracking.models import Campaign, Source
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def port_in_create(
         request = PortRequest(
             direction=PortDirection.IN, status=PortStatus.PENDING, numbers=numbers, loa_name=loa_name.strip(),
             loa_address=loa_address.strip(), other_carrier=other_carrier, carrier=carrier_name, campaign=campaign or pool.campaign,
-            source=source, pool=pool, created_by=actor if actor and actor.pk else None,
+            source=source, pool=pool, created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         )
         request.full_clean(exclude=["created_by", "campaign", "source", "pool"])
         request.save()
@@ -147,7 +147,8 @@ def _port_in_finish(*, request: PortRequest, status: str, reason: str, carrier: 
             if status == PortStatus.COMPLETED:
                 tn.status = NumberStatus.ACTIVE
                 try:
-                    carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url)
+                    carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url,
+                                      fallback_url=fallback_url(tracking_number_failsafe(tn)))
                     why = f"Port-in #{request.pk} completed; webhooks configured"
                 except CarrierError as exc:
                     why = f"Port-in #{request.pk} completed, but configuring the webhooks failed: {exc}"
@@ -198,7 +199,7 @@ def port_out_start(
         request = PortRequest.objects.create(
             direction=PortDirection.OUT, status=PortStatus.SUBMITTED, numbers=[tn.number for tn in moving],
             other_carrier=to_carrier, carrier=moving[0].carrier if moving else "local", submitted_at=timezone.now(),
-            carrier_request_id=references[0] if len(references) == 1 else "", created_by=actor if actor and actor.pk else None,
+            carrier_request_id=references[0] if len(references) == 1 else "", created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         )
         events = []
         now = timezone.now()

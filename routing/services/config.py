@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Exists, OuterRef
+
 from routing import decision as dec
 from tracking.models import (
     Call,
     Campaign,
     CampaignHandler,
+    ConversionKind,
+    ConversionRule,
     Handler,
     IVROption,
     Webhook,
@@ -17,8 +21,15 @@ from tracking.models import (
 
 def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
     """The campaign's handlers as plain data, campaign overrides applied (one query, whatever their number)."""
-    rows = CampaignHandler.objects.filter(campaign_id=campaign.pk).order_by().values(
-        "position", "priority", "weight", "enabled",
+    return _campaign_options_load(campaign)[0]
+
+
+def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption], bool]:
+    """The campaign's handlers, and whether an "attempt" conversion rule limits its calls to one handler (the
+    same query: an EXISTS beside each row; no handler, nothing to limit)."""
+    attempt_rule = Exists(ConversionRule.objects.filter(campaign_id=OuterRef("campaign_id"), kind=ConversionKind.ATTEMPT))
+    rows = CampaignHandler.objects.filter(campaign_id=campaign.pk).order_by().annotate(attempt_rule=attempt_rule).values(
+        "attempt_rule", "position", "priority", "weight", "enabled",
         "handler_id", "handler__name", "handler__enabled", "handler__priority", "handler__weight",
         "handler__timezone", "handler__always_open", "handler__business_hours", "handler__tag_criteria",
         "handler__ring_timeout", "handler__concurrency_cap", "handler__hourly_cap", "handler__daily_cap",
@@ -36,7 +47,7 @@ def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
                 receiving_number_id=r["handler__receiving_number_id"], send_digits=send_digits,
                 priority=r["priority"] if r["priority"] is not None else r["handler__priority"],
                 weight=r["weight"] if r["weight"] is not None else r["handler__weight"],
-                position=r["position"], enabled=bool(r["enabled"] and r["handler__enabled"]),
+                position=r["position"], enabled=bool(r["enabled"] and r["handler__enabled"]), enabled_in_campaign=bool(r["enabled"]),
                 timezone=r["handler__timezone"], always_open=r["handler__always_open"],
                 business_hours=r["handler__business_hours"] or {}, tag_criteria=tuple(r["handler__tag_criteria"] or ()),
                 ring_timeout=r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
@@ -45,7 +56,7 @@ def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
                 cap_counts=r["handler__cap_counts"],
             )
         )
-    return out
+    return out, any(r["attempt_rule"] for r in rows)
 
 
 def handler_option(handler_id: int) -> dec.HandlerOption:
@@ -69,6 +80,7 @@ class CampaignConfig:
     options: tuple[dec.HandlerOption, ...]
     ivr_choices: tuple[dec.IVRChoice, ...]
     webhook_events: frozenset[str]
+    one_handler_per_call: bool = False  # an "attempt" conversion rule: one handler per call is dialled
 
 
 _CONFIGS: dict[int, CampaignConfig] = {}
@@ -87,9 +99,10 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     events: set[str] = set()
     for hook_events in Webhook.objects.filter(campaign_id=campaign.pk, enabled=True).values_list("events", flat=True):
         events.update(e for e in (hook_events or []) if isinstance(e, str))
+    options, one_handler = _campaign_options_load(campaign)
     config = CampaignConfig(
-        version=campaign.config_version, options=tuple(campaign_options(campaign)),
-        ivr_choices=tuple(_ivr_choices_load(campaign)), webhook_events=frozenset(events),
+        version=campaign.config_version, options=tuple(options),
+        ivr_choices=tuple(_ivr_choices_load(campaign)), webhook_events=frozenset(events), one_handler_per_call=one_handler,
     )
     _CONFIGS[campaign.pk] = config
     return config
@@ -101,7 +114,8 @@ def _webhook_events(call: Call) -> frozenset[str] | None:
         return frozenset()
     if not Call.campaign.is_cached(call):
         return None
-    return campaign_config(call.campaign).webhook_events
+    campaign = call.campaign
+    return campaign_config(campaign).webhook_events if campaign is not None else frozenset()
 
 
 def campaign_config_cache_clear() -> None:

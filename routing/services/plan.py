@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -44,7 +45,7 @@ def _rr_next(campaign_id: int) -> int:
 
 def _sticky_handler(call: Call) -> int | None:
     return (
-        Call.objects.filter(campaign_id=call.campaign_id, caller_number=call.caller_number, answered_at__isnull=False, handler__isnull=False)
+        Call.objects.filter(campaign_id=call.campaign_id, caller_number=call.caller_number, answered_at__isnull=False, handler__isnull=False)  # type: ignore[misc]  # sticky routing is a campaign setting: campaign_id is set
         .exclude(pk=call.pk).order_by("-started_at").values_list("handler_id", flat=True).first()
     )
 
@@ -71,7 +72,7 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
         # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
         sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and _is_number(call.caller_number) else None,
-        only_handler_id=only_handler_id, rng=rng,
+        only_handler_id=only_handler_id, one_handler_per_call=config.one_handler_per_call, rng=rng,
     )
     call.decision.update(plan.as_json())
     call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in set(plan.handler_ids)}
@@ -106,6 +107,10 @@ def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
     steps: list[list[int]] = call.decision.get("steps", [])
     options = {int(k): _option_from_json(int(k), v) for k, v in call.decision.get("options", {}).items()}
+    bound = dec.attempt_rule_done(call.decision, plan_index=call.plan_index)
+    if bound:  # an attempt rule: the handler dialled was the call's one; on to the fallback
+        call.decision.setdefault("skipped", []).extend(asdict(s) for s in bound)
+        call.plan_index = len(steps)
     while call.plan_index < len(steps):
         step = [options[h] for h in steps[call.plan_index] if h in options]
         call.plan_index += 1
@@ -190,6 +195,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
         answer = twiml.dial(
             numbers=numbers, action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=timeout,
             caller_id=_caller_id(call), record=bool(campaign and campaign.record_calls), greeting=greeting,
+            recording_callback=_recording_callback(call, links),
         )
         call.handler_id = free[0].id
         _store(call, answer_key, answer, "handler")
@@ -203,6 +209,10 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
 
 def _whisper_url(call: Call, attempt: CallAttempt, links: Links) -> str:
     return links.url("/voice/whisper", attempt=attempt.pk)
+
+
+def _recording_callback(call: Call, links: Links) -> str:
+    return links.url("/voice/recording-status", call=call.pk)
 
 
 def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
@@ -227,7 +237,7 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         answer = twiml.dial(
             numbers=[twiml.DialNumber(step.number, step.send_digits)], action=links.url("/voice/dial-status", call=call.pk, seq=seq),
             timeout=_ring_timeout(step.receiving_number_id), caller_id=_caller_id(call),
-            record=bool(campaign and campaign.record_calls), greeting=greeting,
+            record=bool(campaign and campaign.record_calls), greeting=greeting, recording_callback=_recording_callback(call, links),
         )
         call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
         return _store(call, answer_key, answer, "fallback_step")

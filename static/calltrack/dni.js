@@ -119,7 +119,7 @@
       state.sessionId = r.session_id;
       state.number = r.number;
       if (r.number && r.national) swap(r);
-      beat(r.expires_at);
+      if (r.session_id) beat(r.expires_at);  // no session (the pool's fallback number): nothing to keep alive
     });
   }
 

@@ -25,7 +25,17 @@ def test_secure_production_settings_pass(settings):
     settings.SECRET_KEY = "k" * 20 + "Zq9!xY7#wV5$uT3%sR1^"
     settings.ALLOWED_HOSTS = ["calls.example.com"]
     settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE = True
+    settings.TWILIO_AUTH_TOKEN = "twilio-auth-token"
     assert production_settings() == []
+
+
+def test_debug_off_without_a_twilio_auth_token_is_refused_whatever_the_carrier(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = "k" * 20 + "Zq9!xY7#wV5$uT3%sR1^"
+    settings.ALLOWED_HOSTS = ["calls.example.com"]
+    settings.CALLTRACK_CARRIER = "local"
+    settings.TWILIO_AUTH_TOKEN = ""
+    assert ids(production_settings()) == {"calltrack.E004"}
 
 
 def test_development_settings_pass(settings):

@@ -32,7 +32,9 @@ def pool():
 
 
 def post(client, path, body, **headers):
+    """A browser's POST: with an Origin header (our own site unless the test names another)."""
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    headers.setdefault("HTTP_ORIGIN", "https://www.acme.example")
     return client.post(path, data=data, content_type="text/plain", **headers)
 
 

@@ -147,7 +147,8 @@ def test_local_only_pool_never_shows_a_toll_free_number(pool, now):
     assert got.number == "+14152000001"
 
 
-def test_quarantined_and_static_numbers_are_never_handed_out(pool, now):
+def test_quarantined_and_static_numbers_are_never_handed_out(pool, now, settings):
+    settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE = 0  # takes over a session opened the same instant
     (quarantined,) = add_numbers(pool, "+14152000001", status=NumberStatus.QUARANTINED)
     TrackingNumberFactory(number="+14152000009", kind="static", campaign=pool.campaign)
     (good,) = add_numbers(pool, "+14152000002")
@@ -157,7 +158,8 @@ def test_quarantined_and_static_numbers_are_never_handed_out(pool, now):
     assert second.overflow and second.number == good.number  # reuse policy: the only active number
 
 
-def test_overflow_with_reuse_gives_the_oldest_number_to_the_newest_visitor_and_ends_the_old_session(pool, now):
+def test_overflow_with_reuse_gives_the_oldest_number_to_the_newest_visitor_and_ends_the_old_session(pool, now, settings):
+    settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE = 0  # takes over a session opened the same instant
     a_number, b_number = add_numbers(pool, "+14152000001", "+14152000002")
     a = number_assign(pool=pool, visit=visit("visitor-a1"), now=now)
     b = number_assign(pool=pool, visit=visit("visitor-b1"), now=now + timedelta(seconds=1))
@@ -177,7 +179,8 @@ def test_overflow_with_reuse_gives_the_oldest_number_to_the_newest_visitor_and_e
     assert b.number == b_number.number
 
 
-def test_a_displaced_visitor_asking_again_gets_a_number_again(pool, now):
+def test_a_displaced_visitor_asking_again_gets_a_number_again(pool, now, settings):
+    settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE = 0  # takes over a session opened the same instant
     add_numbers(pool, "+14152000001")
     a = number_assign(pool=pool, visit=visit("visitor-a1"), now=now)
     number_assign(pool=pool, visit=visit("visitor-b1"), now=now + timedelta(seconds=1))  # takes a's number

@@ -84,7 +84,8 @@ def test_a_number_removed_from_its_pool_still_credits_its_last_visitor_within_th
     assert attribution_for_call(tracking_number=number, at=now).campaign_id == pool.campaign_id
 
 
-def test_after_overflow_reuse_the_newest_visitor_gets_the_credit(pool, number, now):
+def test_after_overflow_reuse_the_newest_visitor_gets_the_credit(pool, number, now, settings):
+    settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE = 0  # takes over a session opened the same instant
     pool.overflow_policy = OverflowPolicy.REUSE_OLDEST
     pool.save()
     number_assign(pool=pool, visit=Visit(visitor_id="old-visitor"), now=now - timedelta(minutes=5))

@@ -11,7 +11,7 @@ from calltrack.numbers.models import ReceivingNumber
 from routing import services
 from tests.numbers.factories import TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory, UserFactory, WebhookFactory
-from tracking.admin import CampaignAdmin, HandlerAdmin, WebhookAdmin
+from tracking.admin import HandlerAdmin, WebhookAdmin
 from tracking.models import AttemptKind, Call, Campaign, Handler, Webhook
 from tracking.services.campaign_config import campaign_config_touch
 
@@ -70,7 +70,7 @@ def test_admin_saves_and_deletes_bump_the_campaigns_concerned(setup):
     ReceivingNumberAdmin(ReceivingNumber, site).save_model(request, second.receiving_number, None, True)
     assert version(campaign) == start + 2
     hook = WebhookFactory(campaign=campaign, events=["call.routed"])
-    WebhookAdmin(Webhook, site).save_model(request, hook, None, False)
+    WebhookAdmin(Webhook, site).save_model(request, hook, None, True)
     assert version(campaign) == start + 3
     WebhookAdmin(Webhook, site).delete_model(request, hook)
     assert version(campaign) == start + 4
@@ -80,14 +80,50 @@ def test_admin_saves_and_deletes_bump_the_campaigns_concerned(setup):
     assert version(campaign) == start + 6
 
 
-def test_campaign_admin_bumps_after_its_inlines_are_saved(setup):
-    tn, _, _ = setup
-    request = RequestFactory().post("/admin/")
-    request.user = UserFactory(is_staff=True, is_superuser=True)
-    form = type("Form", (), {"instance": tn.campaign, "save_m2m": lambda self: None})()
-    start = version(tn.campaign)
-    CampaignAdmin(Campaign, site).save_related(request, form, [], True)
-    assert version(tn.campaign) == start + 1
+def _change_form_data(response) -> dict:
+    """The POST data of an admin change page as shown (the form and every inline formset, unchanged)."""
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data: dict = {}
+    for form in forms:
+        for name in form.fields:
+            bound = form[name]
+            value = bound.field.prepare_value(bound.value())
+            if isinstance(value, bool) or value is None:
+                if value:
+                    data[bound.html_name] = "on"
+                continue
+            data[bound.html_name] = [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value)
+    return data
+
+
+def test_campaign_admin_writes_its_inlines_through_the_services_and_bumps_once_per_row(setup, admin_client):
+    from django.urls import reverse
+
+    from tracking.models import IVROption
+
+    tn, first, second = setup
+    campaign = tn.campaign
+    url = reverse("admin:tracking_campaign_change", args=[campaign.pk])
+    data = _change_form_data(admin_client.get(url))
+    data.update({
+        "ivr_options-TOTAL_FORMS": "1", "ivr_options-0-digit": "1", "ivr_options-0-label": "Sales",
+        "ivr_options-0-action": "handler", "ivr_options-0-handler": str(first.pk), "ivr_options-0-campaign": str(campaign.pk),
+    })
+    start = version(campaign)
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context and [f.errors for f in response.context["inline_admin_formsets"][1].formset.forms]
+    option = IVROption.objects.get(campaign=campaign)
+    assert (option.digit, option.handler_id) == ("1", first.pk)
+    assert version(campaign) == start + 2  # the campaign's own save, then the new IVR option's
+
+    data = _change_form_data(admin_client.get(url))
+    data["ivr_options-0-DELETE"] = "on"
+    response = admin_client.post(url, data)
+    assert response.status_code == 302
+    assert not IVROption.objects.filter(campaign=campaign).exists()
+    assert version(campaign) == start + 4
 
 
 def test_a_stale_configuration_cannot_overbook_a_cap(twilio, setup):

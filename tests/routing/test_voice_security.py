@@ -61,7 +61,9 @@ def test_public_base_url_is_what_twilio_signed(client, settings, number):
 
 
 def test_forwarded_proto_and_host_behind_a_proxy(client, settings, number):
-    settings.ALLOWED_HOSTS = ["*"]
+    settings.ALLOWED_HOSTS = ["calls.example.org"]
+    settings.USE_X_FORWARDED_HOST = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     params = {**PARAMS, "To": number.number}
     signature = sign("https://calls.example.org/voice/incoming?x=a%20b&y=1", params)
     response = client.post(
@@ -129,12 +131,12 @@ def test_malformed_to_dials_the_failsafe(twilio, settings):
 def test_tracking_number_failsafe_wins_over_the_campaigns(twilio, number, monkeypatch):
     number.failsafe_number = "+13035550166"
     number.save()
-    monkeypatch.setattr("routing.services.config.campaign_options", lambda campaign: 1 / 0)
+    monkeypatch.setattr("routing.services.config._campaign_options_load", lambda campaign: 1 / 0)
     assert failsafe_target(twilio.post("/voice/incoming", {**PARAMS, "To": number.number})) == "+13035550166"
 
 
 def test_an_exception_while_routing_dials_the_campaign_failsafe_and_is_logged_with_the_callsid(twilio, number, monkeypatch, caplog):
-    monkeypatch.setattr("routing.services.config.campaign_options", lambda campaign: 1 / 0)
+    monkeypatch.setattr("routing.services.config._campaign_options_load", lambda campaign: 1 / 0)
     with caplog.at_level(logging.ERROR, logger="calltrack.routing"):
         response = twilio.post("/voice/incoming", {**PARAMS, "To": number.number})
     assert failsafe_target(response) == "+13035550177"
@@ -185,3 +187,45 @@ def test_a_failure_after_the_slot_was_taken_leaves_no_slot_behind(twilio, number
     assert not CallAttempt.objects.filter(holds_slot=True).exists()
     assert list(CallAttempt.objects.values_list("kind", flat=True)) == ["failsafe"]
     assert Call.objects.get().used_failsafe
+
+
+def test_forwarded_host_and_proto_are_ignored_unless_configured(client, settings, number):
+    """A request Twilio signed for another host of the account (staging, a vendor) replayed with X-Forwarded-Host."""
+    settings.ALLOWED_HOSTS = ["calls.example.com"]
+    params = {**PARAMS, "To": number.number}
+    signature = sign("https://staging.example.com/voice/incoming", params)
+    response = client.post(
+        "/voice/incoming", params, HTTP_X_TWILIO_SIGNATURE=signature, HTTP_HOST="calls.example.com",
+        HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_HOST="staging.example.com",
+    )
+    assert response.status_code == 403
+    assert not Call.objects.exists()
+
+
+def test_a_forwarded_host_outside_allowed_hosts_is_refused(client, settings, number):
+    settings.ALLOWED_HOSTS = ["calls.example.com"]
+    settings.USE_X_FORWARDED_HOST = True
+    params = {**PARAMS, "To": number.number}
+    signature = sign("http://staging.example.com/voice/incoming", params)
+    response = client.post(
+        "/voice/incoming", params, HTTP_X_TWILIO_SIGNATURE=signature, HTTP_HOST="calls.example.com",
+        HTTP_X_FORWARDED_HOST="staging.example.com",
+    )
+    assert response.status_code == 400
+    assert not Call.objects.exists()
+
+
+def test_two_proxies_use_the_entry_the_outermost_proxy_wrote(client, settings, number):
+    settings.ALLOWED_HOSTS = ["calls.example.com"]
+    settings.USE_X_FORWARDED_HOST = True
+    params = {**PARAMS, "To": number.number}
+    forwarded = "staging.example.com, calls.example.com, internal-lb"  # the client's, the outer proxy's, the inner one's
+    signature = sign("http://calls.example.com/voice/incoming", params)
+    refused = client.post("/voice/incoming", params, HTTP_X_TWILIO_SIGNATURE=signature, HTTP_X_FORWARDED_HOST=forwarded)
+    assert refused.status_code == 400  # a list, and nothing says how many proxies are ours
+
+    settings.CALLTRACK_PROXY_HOPS = 2
+    response = client.post("/voice/incoming", params, HTTP_X_TWILIO_SIGNATURE=signature, HTTP_X_FORWARDED_HOST=forwarded)
+    assert response.status_code == 200
+    staging = sign("http://staging.example.com/voice/incoming", params)
+    assert client.post("/voice/incoming", params, HTTP_X_TWILIO_SIGNATURE=staging, HTTP_X_FORWARDED_HOST=forwarded).status_code == 403

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from calltrack.demo import demo_load
-from tracking.demo_conversions import DEMO_SID, demo_conversions_load
+from calltrack.demo_conversions import DEMO_SID, demo_conversions_load
 from tracking.models import Call, ConversionStatus, Webhook, WebhookAttempt, WebhookDelivery
 
 pytestmark = pytest.mark.django_db

@@ -41,7 +41,7 @@ def _env(db_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=f"sqlite:///{db_path}", DJANGO_SETTINGS_MODULE="calltrack.settings", Q_WORKERS="1", Q_POLL="0.2",
-        CALLTRACK_WEBHOOK_RETRY_BASE="1", CALLTRACK_WEBHOOK_TIMEOUT="3", CALLTRACK_WEBHOOK_MAX_ATTEMPTS="3", LOG_LEVEL="WARNING",
+        CALLTRACK_WEBHOOK_RETRY_BASE="1", CALLTRACK_WEBHOOK_TIMEOUT="3", CALLTRACK_OUTBOUND_ALLOW="127.0.0.1", CALLTRACK_WEBHOOK_MAX_ATTEMPTS="3", LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
@@ -94,6 +95,10 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     tags = JSONObjectField(read_only=True, help_text=Call._meta.get_field("tags").help_text)
     decision = JSONObjectField(read_only=True, help_text=Call._meta.get_field("decision").help_text)
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
+    recording_url = serializers.SerializerMethodField(
+        help_text="Where calltrack plays the call's recording (GET with this API's authentication; audio/mpeg or audio/wav); "
+        "null without a playable recording. The carrier's own URL and credentials are never shown."
+    )
 
     hidden_values = {"decision": {}}
     hidden_from = CALL_FIELDS_HIDDEN_FROM  # calltrack.scoping: the reports leave out the same fields
@@ -105,7 +110,15 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
             "caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country",
             "tracking_number", "campaign", "source", "source_public_id", "handler", "session", "visitor_id",
             "landing_page", "referrer", "marketing_data", "tags", "reject_reason", "fallback_step", "used_failsafe",
-            "recording_url", "voicemail_url", "conversion_status", "converted", "converted_at", "conversion_reason",
+            "recording_url", "recording_sid", "recording_status", "recording_duration", "voicemail_url",
+            "conversion_status", "converted", "converted_at", "conversion_reason",
             "revenue", "payout", "margin", "payout_reason", "decision", "attempts",
         ]
         read_only_fields = fields
+
+    def get_recording_url(self, call: Call) -> str | None:
+        if not call.has_recording:
+            return None
+        path = reverse("api:call-recording", args=[call.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path

@@ -7,6 +7,7 @@ from tracking.models.calls import (
     CallStatus,
     ConversionStatus,
     DeliveryStatus,
+    RecordingStatus,
     WebhookAttempt,
     WebhookDelivery,
 )
@@ -30,7 +31,7 @@ from tracking.models.reports import CallDayRollup, CallRollupDirty
 
 __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
-    "DeliveryStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
+    "DeliveryStatus", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
     "CallDayRollup", "CallRollupDirty",

@@ -29,6 +29,17 @@ class ConversionStatus(models.TextChoices):
     NOT_CONVERTED = "not_converted", "Not converted"
 
 
+class RecordingStatus(models.TextChoices):
+    """The call recording's state, in Twilio's words (RecordingStatus), plus ``deleted`` by retention."""
+
+    NONE = "", "No recording"
+    IN_PROGRESS = "in-progress", "Recording"
+    COMPLETED = "completed", "Ready"
+    ABSENT = "absent", "Absent (nothing was said)"
+    FAILED = "failed", "Failed"
+    DELETED = "deleted", "Deleted (retention)"
+
+
 class CallQuerySet(models.QuerySet):
     def in_progress(self) -> CallQuerySet:
         return self.exclude(status__in=CallStatus.final())
@@ -83,6 +94,9 @@ class Call(models.Model):
     used_failsafe = models.BooleanField(default=False)
     failsafe_reason = models.CharField(max_length=200, blank=True, help_text="Why the call went to the fail-safe number.")
     recording_url = models.URLField(max_length=1000, blank=True)
+    recording_sid = models.CharField(max_length=64, blank=True, help_text="The carrier's RecordingSid of the call's recording.")
+    recording_status = models.CharField(max_length=20, choices=RecordingStatus.choices, default=RecordingStatus.NONE, blank=True)
+    recording_duration = models.PositiveIntegerField(default=0, help_text="Seconds of recorded audio.")
     voicemail_url = models.URLField(max_length=1000, blank=True)
     conversion_status = models.CharField(max_length=20, choices=ConversionStatus.choices, default=ConversionStatus.PENDING)
     converted = models.BooleanField(default=False, db_index=True)
@@ -103,6 +117,7 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [("listen_recording", "Can listen to call recordings")]
         indexes = [
             models.Index(fields=["campaign", "started_at"]),
             models.Index(fields=["source", "started_at"]),
@@ -121,6 +136,11 @@ class Call(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in CallStatus.final()
+
+    @property
+    def has_recording(self) -> bool:
+        """A recording that can be played now (ready, not deleted by retention)."""
+        return self.recording_status == RecordingStatus.COMPLETED and bool(self.recording_sid)
 
 
 class AttemptKind(models.TextChoices):

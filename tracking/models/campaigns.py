@@ -11,17 +11,19 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from calltrack import outbound, strategies
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 from tracking import webhook_templates
 
 
 class RoutingStrategy(models.TextChoices):
-    PRIORITY_WEIGHT = "priority_weight", "Priority, then weight"
-    ROUND_ROBIN = "round_robin", "Round robin"
-    SEQUENTIAL = "sequential", "Sequential"
-    SIMULTANEOUS = "simultaneous", "Simultaneous (ring all)"
-    LEAST_CONNECTED = "least_connected", "Least connected"
+    # Names and labels from calltrack.strategies, which routing.decision reads too (a test checks both agree).
+    PRIORITY_WEIGHT = strategies.PRIORITY_WEIGHT, strategies.LABELS[strategies.PRIORITY_WEIGHT]
+    ROUND_ROBIN = strategies.ROUND_ROBIN, strategies.LABELS[strategies.ROUND_ROBIN]
+    SEQUENTIAL = strategies.SEQUENTIAL, strategies.LABELS[strategies.SEQUENTIAL]
+    SIMULTANEOUS = strategies.SIMULTANEOUS, strategies.LABELS[strategies.SIMULTANEOUS]
+    LEAST_CONNECTED = strategies.LEAST_CONNECTED, strategies.LABELS[strategies.LEAST_CONNECTED]
 
 
 class GreetingKind(models.TextChoices):
@@ -246,6 +248,7 @@ class WebhookEvent(models.TextChoices):
     CALL_ANSWERED = "call.answered", "Call answered"
     CALL_COMPLETED = "call.completed", "Call completed"
     CALL_CONVERTED = "call.converted", "Call converted"
+    CALL_RECORDED = "call.recorded", "Call recording ready"
 
 
 class WebhookMethod(models.TextChoices):
@@ -281,6 +284,11 @@ class Webhook(models.Model):
                 webhook_templates.validate(getattr(self, field) or "", where=where)
             except webhook_templates.TemplateError as exc:
                 errors[field] = str(exc)
+        if "url" not in errors and self.url:
+            # The URL with its tokens filled in, as it will be called: http(s) only, never this server or a private network.
+            problem = outbound.url_problem(webhook_templates.render(self.url, values=webhook_templates.sample_values(), escape="url"))
+            if problem:
+                errors["url"] = f"This URL cannot receive webhooks: {problem}."
         if "body_template" not in errors and self.body_template.strip():
             if self.method == WebhookMethod.GET:
                 errors["body_template"] = "A GET sends no body: put the tokens in the URL's query string, or choose POST."

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 
 from calltrack.model_writes import instance_apply_and_save
-from tracking.models import Campaign, CampaignHandler
+from tracking.models import Campaign, CampaignHandler, ConversionRule, IVROption, Webhook
+from tracking.services.campaign_config import campaign_config_touch
+
+# The rows a campaign's admin page edits inline; routing caches the first, second and fourth with the campaign.
+CampaignPart = TypeVar("CampaignPart", CampaignHandler, IVROption, ConversionRule, Webhook)
 
 HANDLER_ENTRY_FIELDS = ("handler", "priority", "weight", "enabled", "position")
 
@@ -32,7 +35,7 @@ def campaign_update(
     instance_apply_and_save(instance=campaign, fields=fields)
     if handlers is not None:
         campaign_handlers_set(campaign=campaign, entries=handlers)
-    Campaign.objects.filter(pk=campaign.pk).update(config_version=F("config_version") + 1)
+    campaign_config_touch(campaign_ids=[campaign.pk])
     campaign.refresh_from_db(fields=["config_version"])
     return campaign
 
@@ -83,3 +86,37 @@ def campaign_handlers_set(*, campaign: Campaign, entries: Sequence[Mapping[str, 
 def campaign_delete(*, campaign: Campaign) -> None:
     """Delete a campaign. Refused (ProtectedError) while pools use it."""
     campaign.delete()
+
+
+@transaction.atomic
+def campaign_part_save(*, part: CampaignPart, fields: Mapping[str, Any]) -> CampaignPart:
+    """Create or change one row of a campaign (a handler entry, an IVR option, a conversion rule, a webhook)
+    after full validation, and bump the routing configuration version of its campaign (and of the campaign it
+    left, if it moved). ``fields`` are set on ``part`` first; a new row needs its ``campaign`` among them or set."""
+    left = type(part).objects.filter(pk=part.pk).values_list("campaign_id", flat=True).first() if part.pk else None
+    instance_apply_and_save(instance=part, fields=fields)
+    campaign_config_touch(campaign_ids=[part.campaign_id, left or 0])
+    return part
+
+
+@transaction.atomic
+def campaign_part_delete(*, part: CampaignPart) -> None:
+    """Delete one row of a campaign and bump its campaign's routing configuration version."""
+    campaign_id = part.campaign_id
+    part.delete()
+    campaign_config_touch(campaign_ids=[campaign_id])
+
+
+def webhook_create(*, fields: Mapping[str, Any]) -> Webhook:
+    """Create a webhook after full validation; its campaign reloads its cached configuration (which events listen)."""
+    return campaign_part_save(part=Webhook(), fields=fields)
+
+
+def webhook_update(*, webhook: Webhook, fields: Mapping[str, Any]) -> Webhook:
+    """Change a webhook; its campaign (and the one it left) reloads its cached configuration."""
+    return campaign_part_save(part=webhook, fields=fields)
+
+
+def webhook_delete(*, webhook: Webhook) -> None:
+    """Delete a webhook (and its deliveries); its campaign reloads its cached configuration."""
+    campaign_part_delete(part=webhook)

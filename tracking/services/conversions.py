@@ -214,7 +214,7 @@ def side_evaluate(
             return None
         rule = postbacks[0]
         deadline = postback_deadline(rule, call)
-        if deadline is not None and postback_at > deadline:
+        if deadline is not None and call.ended_at is not None and postback_at > deadline:
             late = int((postback_at - call.ended_at).total_seconds() // 60)
             return SideOutcome(
                 side, ConversionStatus.NOT_CONVERTED, ZERO,
@@ -316,7 +316,7 @@ def _prior_calls(call: Call, rules: Sequence[Rule]) -> list[PriorCall]:
     if any(r.dedupe_window for r in rules if r.dedupe_scope == DedupeScope.CAMPAIGN):
         # Serialises de-dupe decisions of a campaign: two calls of one caller completing at once cannot both
         # see "no earlier conversion" and both pay.
-        Campaign.objects.select_for_update().filter(pk=call.campaign_id).first()
+        Campaign.objects.select_for_update().filter(pk=call.campaign_id).first()  # type: ignore[misc]  # rules exist only for a campaign
     if call.handler_id and any(r.dedupe_window for r in rules if r.dedupe_scope == DedupeScope.HANDLER):
         Handler.objects.select_for_update().filter(pk=call.handler_id).first()
     window = timedelta(hours=max(windows))
@@ -376,7 +376,8 @@ def _announce(call: Call, newly: list[SideOutcome], source: str) -> None:
     sides = [o.side for o in newly]
     call_lifecycle_notify(
         call=call, event="call.converted",
-        message=f"converted ({', '.join(sides)}): " + "; ".join(o.reason for o in newly),
+        # Both sides decided by one rule give one reason: said once.
+        message=f"converted ({', '.join(sides)}): " + "; ".join(dict.fromkeys(o.reason for o in newly)),
         data={"sides": sides, "source": source, "revenue": str(call.revenue), "payout": str(call.payout)},
     )
 

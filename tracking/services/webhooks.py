@@ -18,14 +18,13 @@ webhook's secret (for GET, which has no body, of the full URL).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -35,8 +34,10 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from calltrack import outbound
 from tracking import webhook_templates
 from tracking.models import Call, DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookMethod
+from tracking.services.recordings import call_recording_stream_url
 
 DELIVER_TASK = "tracking.tasks.webhook_deliver"
 SIGNATURE_HEADER = "X-Calltrack-Signature"
@@ -44,7 +45,7 @@ RETRY_STATUSES = frozenset({408, 429})
 MAX_BACKOFF = timedelta(hours=1)
 
 
-def _iso(value) -> str:
+def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
@@ -79,7 +80,7 @@ def webhook_values(*, call: Call, event: str) -> dict[str, str]:
         "ended_at": _iso(call.ended_at),
         "duration": str(call.duration),
         "talk_time": str(call.talk_time),
-        "recording_url": call.recording_url,
+        "recording_url": call_recording_stream_url(call),
         "converted": "true" if call.converted else "false",
         "conversion_status": call.conversion_status,
         "conversion_reason": call.conversion_reason,
@@ -151,7 +152,7 @@ def webhook_deliveries_queue(*, call: Call, event: str) -> list[WebhookDelivery]
         for hook in hooks:
             request = webhook_render(webhook=hook, call=call, event=event)
             delivery = WebhookDelivery.objects.create(webhook=hook, call=call, event=event, url=request.url, body=request.body)
-            transaction.on_commit(lambda pk=delivery.pk: _queue(pk))
+            transaction.on_commit(functools.partial(_queue, delivery.pk))
             deliveries.append(delivery)
     return deliveries
 
@@ -168,9 +169,11 @@ class _Answer:
     body: str
     error: str
     duration_ms: int
+    final: bool = False  # not worth retrying (the URL may not be called)
 
 
 def _send(delivery: WebhookDelivery, *, method: str, content_type: str, secret: str) -> _Answer:
+    """One try, through calltrack.outbound: public addresses only (checked at connect time), no redirects."""
     payload = delivery.body.encode() if method == "POST" else delivery.url.encode()
     headers = {
         "User-Agent": "calltrack-webhooks/1",
@@ -180,25 +183,26 @@ def _send(delivery: WebhookDelivery, *, method: str, content_type: str, secret: 
     }
     if method == "POST":
         headers["Content-Type"] = content_type
-    request = urllib.request.Request(delivery.url, data=delivery.body.encode() if method == "POST" else None, headers=headers, method=method)
     started = time.monotonic()
+
+    def took() -> int:
+        return int((time.monotonic() - started) * 1000)
+
     try:
-        with urllib.request.urlopen(request, timeout=settings.CALLTRACK_WEBHOOK_TIMEOUT) as response:
-            body = response.read(2000).decode("utf-8", "replace")
-            code = response.status
-        return _Answer(code, body, "", int((time.monotonic() - started) * 1000))
-    except urllib.error.HTTPError as exc:
-        body = exc.read(2000).decode("utf-8", "replace") if exc.fp else ""
-        return _Answer(exc.code, body, "", int((time.monotonic() - started) * 1000))
+        answer = outbound.request(
+            method, delivery.url, body=delivery.body.encode() if method == "POST" else None, headers=headers,
+            timeout=settings.CALLTRACK_WEBHOOK_TIMEOUT,
+        )
+    except outbound.OutboundRefused as exc:
+        return _Answer(None, "", f"refused: {exc}"[:500], took(), final=True)
     except TimeoutError:
-        return _Answer(None, "", f"timed out after {settings.CALLTRACK_WEBHOOK_TIMEOUT} s", int((time.monotonic() - started) * 1000))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            text = f"timed out after {settings.CALLTRACK_WEBHOOK_TIMEOUT} s"
-        else:
-            text = f"could not connect: {reason}"
-        return _Answer(None, "", text[:500], int((time.monotonic() - started) * 1000))
+        return _Answer(None, "", f"timed out after {settings.CALLTRACK_WEBHOOK_TIMEOUT} s", took())
+    except (OSError, ValueError) as exc:
+        return _Answer(None, "", f"could not connect: {exc}"[:500], took())
+    if 300 <= answer.status < 400:
+        where = answer.headers.get("location", "")[:200]
+        return _Answer(answer.status, "", f"redirect to {where!r} not followed: give the final URL", took())
+    return _Answer(answer.status, answer.body.decode("utf-8", "replace"), "", took())
 
 
 def _content_type(webhook: Webhook) -> tuple[str, str]:
@@ -234,7 +238,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
         answer = _send(delivery, method=method, content_type=content_type, secret=webhook.secret)
 
     ok = answer.status_code is not None and 200 <= answer.status_code < 300
-    retryable = webhook.enabled and (
+    retryable = webhook.enabled and not answer.final and (
         answer.status_code is None or answer.status_code >= 500 or answer.status_code in RETRY_STATUSES
     )
     if ok:
@@ -244,7 +248,8 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     else:
         outcome = DeliveryStatus.FAILED
 
-    excerpt = answer.body[:500]
+    # Only a receiver's success answer is kept: an error page may be anyone's (and shown in the admin).
+    excerpt = answer.body[:500] if ok else ""
     number = WebhookAttempt.objects.filter(delivery=delivery).count() + 1
     with transaction.atomic():
         WebhookAttempt.objects.create(

@@ -13,6 +13,7 @@ from lxml import etree
 from twilio.request_validator import RequestValidator
 
 from calltrack import phone
+from calltrack.numbers.providers.local import LocalCarrier
 from tracking.models import Call
 
 MAX_STEPS = 40
@@ -21,7 +22,8 @@ MAX_STEPS = 40
 class Command(BaseCommand):
     help = (
         "Simulate an inbound call without Twilio: posts signed requests to /voice/incoming, follows <Gather>, "
-        "<Redirect>, <Dial action> and <Record>, prints each TwiML answer and the call's final record."
+        "<Redirect>, <Dial action> and <Record>, prints each TwiML answer and the call's final record. A recorded "
+        "<Dial> that is answered leaves a playable recording (a WAV of the local carrier) on the call."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -72,6 +74,7 @@ class Command(BaseCommand):
 
     def _run(self, base: str, token: str, to: str, caller: str, digits: list[str], duration: int) -> None:
         self.base, self.token, self.client = base, token, Client()
+        self.recordings: list[tuple[str, dict[str, str]]] = []
         sid = "CA" + secrets.token_hex(16)
         common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": to}
         doc = self._post("/voice/incoming", {**common, "CallStatus": "ringing", "Direction": "inbound"})
@@ -106,6 +109,10 @@ class Command(BaseCommand):
             doc = nxt
         final = "completed"
         self._post("/voice/status", {**common, "CallStatus": final, "CallDuration": str(talked + 5), "SequenceNumber": "9"})
+        # Like Twilio, the recording is announced once the call is over (in progress, then ready).
+        for callback, params in self.recordings:
+            self._post(callback, {**params, "RecordingStatus": "in-progress", "RecordingDuration": "-1"})
+            self._post(callback, params)
         self._report(sid)
 
     def _dial(self, dial: etree._Element, common: dict[str, str], answered: bool, duration: int) -> tuple[etree._Element | None, int]:
@@ -123,10 +130,24 @@ class Command(BaseCommand):
                     self._post(callback, {**leg, "CallStatus": "completed", "CallDuration": str(duration)})
             elif callback:
                 self._post(callback, {**leg, "CallStatus": "no-answer" if not answered else "canceled"})
+        if answered and dial.get("record", "do-not-record") != "do-not-record" and dial.get("recordingStatusCallback"):
+            self._record(dial.get("recordingStatusCallback"), common, duration)
         if not dial.get("action"):
             return None, duration if answered else 0
         status = {"DialCallStatus": "completed", "DialCallDuration": str(duration)} if answered else {"DialCallStatus": "no-answer", "DialCallDuration": "0"}
         return self._post(dial.get("action"), {**common, "CallStatus": "in-progress", **status}), duration if answered else 0
+
+    def _record(self, callback: str, common: dict[str, str], duration: int) -> None:
+        """What Twilio does for a recorded, answered <Dial>: a recording (here a WAV of the local carrier), then
+        the recording status callback with Twilio's parameters."""
+        recording = LocalCarrier().recording_create(seconds=duration)
+        self.stdout.write(f"   recorded {recording.duration}s as {recording.sid}")
+        self.recordings.append((callback, {
+            "AccountSid": common["AccountSid"], "CallSid": common["CallSid"], "RecordingSid": recording.sid,
+            "RecordingUrl": recording.url, "RecordingStatus": "completed", "RecordingDuration": str(recording.duration),
+            "RecordingChannels": "2", "RecordingSource": "DialVerb", "RecordingStartTime": "Mon, 30 Nov 2026 12:00:00 +0000",
+            "RecordingTrack": "both", "ErrorCode": "0",
+        }))
 
     def _report(self, sid: str) -> None:
         call = Call.objects.select_related("campaign", "source", "handler").get(call_sid=sid)
@@ -138,6 +159,8 @@ class Command(BaseCommand):
           f"{'  fallback: ' + call.fallback_step if call.fallback_step else ''}{'  FAIL-SAFE' if call.used_failsafe else ''}")
         if call.reject_reason:
             w(f"  rejected: {call.reject_reason}")
+        if call.has_recording:
+            w(f"  recording: {call.recording_sid} ({call.recording_duration}s), played at /api/v1/calls/{call.pk}/recording")
         for skip in call.decision.get("skipped", []):
             w(f"  skipped {skip['name']}: {skip['reason']} ({skip['detail']})")
         for a in call.attempts.select_related("handler"):

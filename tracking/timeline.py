@@ -13,6 +13,7 @@ from tracking.models import Call
 
 SKIP_LABELS = {
     "closed": "closed", "capped": "capped", "tag_mismatch": "tag mismatch", "disabled": "disabled", "no_number": "no number",
+    "ivr_choice": "IVR choice", "attempt_rule": "attempt rule",
 }
 
 
@@ -46,7 +47,7 @@ def call_timeline(call: Call) -> SafeString:
     """The timeline as HTML (a template; everything in it is escaped)."""
     decision = call.decision or {}
     return render_to_string(
-        "routing/call_timeline.html",
+        "tracking/call_timeline.html",
         {
             "rows": call_timeline_rows(call),
             "skips": call_skips(call),

@@ -46,7 +46,7 @@ def trigger_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0004_ordering_by_columns'),
+        ('tracking', '0005_call_recording'),
     ]
 
     operations = [

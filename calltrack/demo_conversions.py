@@ -74,7 +74,7 @@ def demo_conversions_load() -> dict[str, int]:
             campaign=campaign, handler=new_york, side=ConversionSide.REVENUE, kind=ConversionKind.TIMER, min_duration=120, revenue=Decimal("35")
         )
         Webhook.objects.create(
-            campaign=campaign, name="CRM lead (demo, no receiver)", enabled=False, url="http://127.0.0.1:8099/leads?call=[call_id]",
+            campaign=campaign, name="CRM lead (demo, no receiver)", enabled=False, url="https://crm.example.com/leads?call=[call_id]",
             events=["call.completed", "call.converted"], method=WebhookMethod.POST_JSON,
             body_template='{"caller": "[caller_number]", "source": "[source_id]", "state": "[tag:caller_state]", '
             '"utm_source": "[utm_source]", "converted": "[converted]", "revenue": "[revenue]", "payout": "[payout]"}',

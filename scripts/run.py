@@ -1,0 +1,101 @@
+"""Serve calltrack for ``make run`` / ``make demo``: runserver and the django-q2 cluster together.
+
+Usage: ``.venv/bin/python scripts/run.py [--host 127.0.0.1] [--port 8000]``.
+
+Stops both, cleanly and in a few seconds, whatever ends the run: Ctrl-C, SIGTERM or SIGHUP to this
+process, or one of the two exiting (runserver killed by its PID, qcluster crashing). The shell's
+``trap 'kill 0' INT TERM EXIT`` it replaces signalled the whole process group, itself included, so dash
+re-ran the trap until it crashed ("Segmentation fault"), and the repeated SIGTERMs reached the qcluster
+master in the middle of its own shutdown and deadlocked it. Here each child runs in its own session (a
+terminal's Ctrl-C reaches only this process), and each gets exactly one signal: SIGTERM to the qcluster
+master alone (it stops its sentinel and workers itself; signalling them too is what deadlocks it) and to
+runserver's process group (its autoreloader and the server it restarts). Whatever is still alive after
+STOP_SECONDS is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STOP_SECONDS = 4.0
+POLL_SECONDS = 0.1
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Runner:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.stop_reason = ""
+
+    def _start(self, name: str, *args: str) -> None:
+        self.procs[name] = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, start_new_session=True)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if not self.stop_reason:  # one stop, however many signals arrive
+            self.stop_reason = signal.Signals(signum).name
+
+    def run(self) -> int:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        self._start("qcluster", "qcluster")
+        self._start("runserver", "runserver", f"{self.host}:{self.port}")
+        failed = ""
+        while not self.stop_reason:
+            for name, proc in self.procs.items():
+                code = proc.poll()
+                if code is not None:
+                    # Killed by a signal (e.g. `kill <runserver pid>`): a stop, not an error. Exit status >0: an error.
+                    self.stop_reason = f"{name} ended"
+                    if code > 0:
+                        failed = f"{name} exited with status {code}"
+                    break
+            time.sleep(POLL_SECONDS)
+        print(f"\nStopping calltrack ({self.stop_reason}) ...", file=sys.stderr, flush=True)
+        self.stop()
+        if failed:
+            print(f"calltrack stopped: {failed}", file=sys.stderr)
+            return 1
+        print("calltrack stopped.", file=sys.stderr)
+        return 0
+
+    def stop(self) -> None:
+        _signal(self.procs["qcluster"], signal.SIGTERM, group=False)
+        _signal(self.procs["runserver"], signal.SIGTERM, group=True)
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline and any(p.poll() is None for p in self.procs.values()):
+            time.sleep(POLL_SECONDS)
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                print(f"{name} did not stop within {STOP_SECONDS:.0f} s: killed", file=sys.stderr)
+            # Also whatever a child left behind in its session (qcluster's workers, runserver's server process).
+            _signal(proc, signal.SIGKILL, group=True)
+            proc.wait()
+
+
+def _signal(proc: subprocess.Popen, signum: int, *, group: bool) -> None:
+    try:
+        if group:
+            os.killpg(proc.pid, signum)  # start_new_session: the child leads its own group
+        elif proc.poll() is None:
+            os.kill(proc.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Serve calltrack (runserver) and its task cluster (qcluster) together.")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    args = parser.parse_args()
+    return Runner(args.host, args.port).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

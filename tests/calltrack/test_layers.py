@@ -1,0 +1,106 @@
+"""The app graph is strictly layered: ``calltrack`` (shared pieces) <- ``tracking`` <- ``numbers`` <- ``routing``,
+with the project wiring (URLs, API router, schedules, demo data) on top.
+
+A module may import its own layer and the layers below it, never one above; only the wiring may import
+everything, and nothing but the wiring imports the wiring. Imports are read with ``ast`` (inside functions
+too), so a lazy import cannot hide an upward edge.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ["calltrack", "tracking", "numbers", "routing"]  # lowest first
+WIRING = {
+    "calltrack.urls", "calltrack.api_urls", "calltrack.schedules", "calltrack.demo", "calltrack.demo_conversions",
+    "calltrack.settings", "calltrack.wsgi", "calltrack.asgi",
+    "calltrack.management.commands.demo_load", "calltrack.management.commands.calltrack_schedules",
+}
+
+
+def _modules() -> dict[str, Path]:
+    """Module name -> file, for every module of the four apps (the numbers app as ``calltrack.numbers``)."""
+    found: dict[str, Path] = {}
+    for folder, prefix in (("calltrack", "calltrack"), ("tracking", "tracking"), ("numbers", "calltrack.numbers"), ("routing", "routing")):
+        base = ROOT / folder
+        for path in base.rglob("*.py"):
+            rel = path.relative_to(base)
+            if folder == "calltrack" and rel.parts[0] == "numbers":
+                continue  # the link to numbers/, scanned as its own app
+            parts = [*prefix.split("."), *rel.with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _layer(module: str) -> str | None:
+    """The layer a module belongs to ("wiring" on top), None for third-party and stdlib modules."""
+    if module in WIRING or any(module.startswith(w + ".") for w in WIRING):
+        return "wiring"
+    head = module.split(".")
+    if head[0] == "calltrack":
+        return "numbers" if len(head) > 1 and head[1] == "numbers" else "calltrack"
+    return head[0] if head[0] in ("tracking", "routing") else None
+
+
+def _imports(module: str, path: Path, source: str) -> list[tuple[int, str]]:
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source, str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            out.append((node.lineno, base))
+            # ``from calltrack import demo`` imports the module calltrack.demo
+            out += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return out
+
+
+def _upward_edges(extra: dict[str, tuple[Path, str]] | None = None) -> list[str]:
+    """Every upward import, as "file:line: layer imports module (layer)". ``extra``: more modules
+    (name -> (path, source)) checked as if they were in the tree."""
+    rank = {name: n for n, name in enumerate([*LAYERS, "wiring"])}
+    known = {module: (path, path.read_text()) for module, path in _modules().items()} | (extra or {})
+    problems = []
+    for module, (path, source) in sorted(known.items()):
+        mine = _layer(module)
+        for line, target in _imports(module, path, source):
+            theirs = _layer(target)
+            if theirs is None or mine == "wiring":
+                continue
+            if target not in known and "." in target and target.rpartition(".")[0] in known:
+                target = target.rpartition(".")[0]  # a name imported from a module, not a submodule
+                theirs = _layer(target)
+            if rank[theirs] > rank[mine]:
+                problems.append(f"{path.relative_to(ROOT)}:{line}: {mine} imports {target} ({theirs})")
+    return problems
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    assert _upward_edges() == []
+
+
+def test_the_graph_check_sees_lazy_and_relative_imports():
+    lazy = "def f():\n    from routing.services import config\n"
+    relative = "from ..tags import rule_check\nfrom . import models\n"
+    problems = _upward_edges({
+        "tracking.services.probe": (ROOT / "tracking/services/probe.py", lazy),
+        "calltrack.api.probe": (ROOT / "calltrack/api/probe.py", "from calltrack.numbers import tasks\n"),
+        "routing.services.probe": (ROOT / "routing/services/probe.py", relative),
+    })
+    assert "tracking/services/probe.py:2: tracking imports routing.services (routing)" in problems
+    assert "calltrack/api/probe.py:1: calltrack imports calltrack.numbers.tasks (numbers)" in problems
+    assert not [p for p in problems if "routing/services/probe.py" in p]  # routing may import what is below it
+
+
+def test_the_numbers_app_is_scanned_under_its_import_name():
+    modules = _modules()
+    assert "calltrack.numbers.services.importing" in modules
+    assert "calltrack.hours" in modules and "routing.decision" in modules
