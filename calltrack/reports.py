@@ -21,9 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, TruncDate, TruncHour
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from calltrack.scoping import (
@@ -33,6 +32,23 @@ from calltrack.scoping import (
     visible_calls,
     visible_pools,
     visible_tracking_numbers,
+)
+from tracking.report_figures import (
+    ANSWERED,
+    BLOCKED,
+    CAPPED_DIM,
+    CENTS,
+    COUNTS,
+    LIVE,
+    MEASURES,
+    MISSED,
+    PARTY_KEY,
+    ROLLUP_DIMS,
+    call_aggregates,
+    capped_counts,
+    converted_q,
+    dimension_key,
+    key_text,
 )
 
 RANGES = {
@@ -60,13 +76,6 @@ DIMENSIONS: dict[str, str] = {
     "utm_campaign": "UTM campaign",
     "caller_state": "Caller state",
 }
-_PARTY_KEY = {
-    "source": "source_id",
-    "campaign": "campaign_id",
-    "handler": "handler_id",
-    "tracking_number": "tracking_number_id",
-    "pool": "tracking_number__pool_id",
-}
 #: The call log (admin changelist) lookup that selects a breakdown row's calls.
 _LOG_LOOKUP = {
     "source": "source__id__exact",
@@ -87,8 +96,6 @@ _LOG_NULL = {
     "pool": "tracking_number__pool__isnull",
 }
 
-MONEY = DecimalField(max_digits=14, decimal_places=2)
-CENTS = Decimal("0.01")
 
 
 class ReportError(ValueError):
@@ -182,21 +189,6 @@ def period_for(
 
 # --- Totals ----------------------------------------------------------------------------------------------
 
-_ANSWERED = Q(answered_at__isnull=False)
-_BLOCKED = Q(answered_at__isnull=True, status="rejected")
-_LIVE = Q(answered_at__isnull=True, status__in=("ringing", "in_progress"))
-_MISSED = Q(answered_at__isnull=True) & ~Q(status__in=("rejected", "ringing", "in_progress"))
-
-
-def _converted_q(scope: Scope) -> Q:
-    """A conversion on the requester's side: a source's payout side, a handler's revenue side, either for staff."""
-    if scope.kind == "source":
-        return Q(payout_converted=True)
-    if scope.kind == "handler":
-        return Q(revenue_converted=True)
-    return Q(converted=True)
-
-
 @dataclass
 class Totals:
     calls: int = 0
@@ -259,23 +251,6 @@ FIGURES: dict[str, tuple[str, str]] = {
 RISE_IS_BAD = frozenset({"missed", "blocked", "failsafe", "payout"})
 
 
-def _aggregates(scope: Scope, where: Q, prefix: str = "") -> dict[str, Any]:
-    converted = _converted_q(scope)
-    zero = Value(Decimal("0"), output_field=MONEY)
-    return {
-        f"{prefix}calls": Count("id", filter=where),
-        f"{prefix}answered": Count("id", filter=where & _ANSWERED),
-        f"{prefix}missed": Count("id", filter=where & _MISSED),
-        f"{prefix}blocked": Count("id", filter=where & _BLOCKED),
-        f"{prefix}live": Count("id", filter=where & _LIVE),
-        f"{prefix}converted": Count("id", filter=where & converted),
-        f"{prefix}failsafe": Count("id", filter=where & Q(used_failsafe=True)),
-        f"{prefix}talk_time": Coalesce(Sum("talk_time", filter=where & _ANSWERED), 0),
-        f"{prefix}revenue": Coalesce(Sum("revenue", filter=where), zero, output_field=MONEY),
-        f"{prefix}payout": Coalesce(Sum("payout", filter=where), zero, output_field=MONEY),
-    }
-
-
 def _totals(row: dict[str, Any], scope: Scope, prefix: str = "") -> Totals:
     hidden = report_hidden(scope)
     values = {name: row[f"{prefix}{name}"] or 0 for name in COUNTS}
@@ -283,8 +258,6 @@ def _totals(row: dict[str, Any], scope: Scope, prefix: str = "") -> Totals:
     return Totals(**values, **money)
 
 
-COUNTS = ("calls", "answered", "missed", "blocked", "live", "converted", "failsafe", "talk_time")
-MEASURES = (*COUNTS, "revenue", "payout")
 
 
 def _add(into: Totals, other: Totals) -> Totals:
@@ -308,9 +281,6 @@ def _in(period: Period) -> Q:
 
 # --- Rollups: days read from tracking.CallDayRollup when they are exact, from the calls otherwise ------------
 
-#: Breakdowns kept in the rollups (the pool is not: a number may move to another pool, and the breakdown by pool
-#: follows the number, so it is always read from the calls).
-ROLLUP_DIMS = ("source", "campaign", "handler", "tracking_number", "caller_state", "utm_source", "utm_medium", "utm_campaign")
 
 
 def uses_rollups(scope: Scope) -> bool:
@@ -406,7 +376,7 @@ def report_summary(*, scope: Scope, period: Period) -> Summary:
         aggs, where = {}, Q(pk__in=[])
         for name, q in raw_q.items():
             if q is not None:
-                aggs.update(_aggregates(scope, q, name))
+                aggs.update(call_aggregates(scope, q, name))
                 where |= q
         row = scoped_calls(scope).filter(where).aggregate(**aggs)
         for name, q in raw_q.items():
@@ -454,13 +424,13 @@ def report_timeseries(*, scope: Scope, period: Period) -> list[Bucket]:
     where = _days_q(raw_days, tz)
     if where is not None:
         trunc = TruncHour("started_at", tzinfo=tz) if period.hourly else TruncDate("started_at", tzinfo=tz)
-        converted = _converted_q(scope)
+        converted = converted_q(scope)
         rows = (
             scoped_calls(scope).filter(where)
             .annotate(bucket=trunc).values("bucket")
             .annotate(
-                answered=Count("id", filter=_ANSWERED), missed=Count("id", filter=_MISSED),
-                blocked=Count("id", filter=_BLOCKED), live=Count("id", filter=_LIVE), converted=Count("id", filter=converted),
+                answered=Count("id", filter=ANSWERED), missed=Count("id", filter=MISSED),
+                blocked=Count("id", filter=BLOCKED), live=Count("id", filter=LIVE), converted=Count("id", filter=converted),
             )
         )
         for row in rows:
@@ -503,19 +473,6 @@ class BreakdownRow:
     log_filter: dict[str, str] = field(default_factory=dict)
 
 
-def dimension_key(by: str) -> Any:
-    """The ORM expression of a breakdown's key on the calls table."""
-    if by in _PARTY_KEY:
-        return F(_PARTY_KEY[by])
-    if by == "caller_state":
-        return F("caller_state")
-    return KeyTextTransform(by, "marketing_data")
-
-
-def _key_text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None = None) -> list[BreakdownRow]:
     """The period's totals per ``by`` (a key of ``DIMENSIONS`` the scope may see), most calls first; calls
     without that value (or with an empty one) form one row labelled "(none)"."""
@@ -539,9 +496,9 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
             merged[row["key"]] = _add(merged.get(row["key"]) or Totals(), _totals(row, scope))
     where = _days_q(raw_days, period.tz)
     if where is not None:
-        rows = scoped_calls(scope).filter(where).annotate(k=dimension_key(by)).values("k").annotate(**_aggregates(scope, Q()))
+        rows = scoped_calls(scope).filter(where).annotate(k=dimension_key(by)).values("k").annotate(**call_aggregates(scope, Q()))
         for row in rows:
-            key = _key_text(row["k"])
+            key = key_text(row["k"])
             merged[key] = _add(merged.get(key) or Totals(), _totals(row, scope))
     hidden = report_hidden(scope)
     for totals in merged.values():
@@ -559,7 +516,7 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
 
 def _labels(by: str, keys: list[str]) -> dict[str, str]:
     """Names for party ids (one query); other keys are their own label."""
-    if by not in _PARTY_KEY or not keys:
+    if by not in PARTY_KEY or not keys:
         return {}
     from calltrack.numbers.models import NumberPool, TrackingNumber
     from tracking.models import Campaign, Handler, Source
@@ -637,25 +594,6 @@ def _pool_overflows(scope: Scope, period: Period) -> list[Alert]:
         )
         for r in rows
     ]
-
-
-#: The rollups' pseudo-dimension counting, per handler, the calls routing skipped it for at a cap.
-CAPPED_DIM = "capped_handler"
-
-
-def capped_counts(calls: QuerySet) -> dict[int, int]:
-    """Per handler id, how many of ``calls`` skipped it because a cap was reached (the decision's skips).
-    The calls whose decision mentions a cap are found by a text match, on either database."""
-    from django.db.models import TextField
-    from django.db.models.functions import Cast
-
-    decisions = calls.annotate(text=Cast("decision", TextField())).filter(text__contains='"capped"').values_list("decision", flat=True)
-    hits: dict[int, int] = {}
-    for decision in decisions.iterator(chunk_size=2000):
-        for skip in (decision or {}).get("skipped", []):
-            if skip.get("reason") == "capped" and skip.get("handler_id"):
-                hits[skip["handler_id"]] = hits.get(skip["handler_id"], 0) + 1
-    return hits
 
 
 def _capped_handlers(scope: Scope, period: Period) -> list[Alert]:

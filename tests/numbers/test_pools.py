@@ -126,8 +126,9 @@ def test_schedules_command_is_idempotent():
         "calltrack.numbers.tasks.pool_samples_record_task", "calltrack.numbers.tasks.pools_autoscale_task",
         "calltrack.numbers.tasks.numbers_release_quarantined_task", "calltrack.numbers.tasks.port_requests_sync_task",
         "tracking.tasks.conversions_expire", "routing.tasks.attempt_slots_release_stale_task",
+        "tracking.tasks.report_rollups_refresh_task", "tracking.tasks.recordings_expire_task",
     }
-    assert Schedule.objects.count() == 6
+    assert Schedule.objects.count() == 8
     assert Schedule.objects.get(func="calltrack.numbers.tasks.pool_samples_record_task").minutes == 1
     assert Schedule.objects.get(func="routing.tasks.attempt_slots_release_stale_task").minutes == 5
 

@@ -6,16 +6,17 @@ rolled up or changed since (see ``calltrack.reports.split_days``). Running it ma
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.db.models.functions import TruncDate
 
-from calltrack import reports
 from calltrack.scoping import UNSCOPED
+from tracking import report_figures as figures
 from tracking.models import Call, CallDayRollup, CallRollupDirty
 
 _DELETE_CHUNK = 10_000
@@ -29,7 +30,7 @@ def report_rollups_refresh(*, all_days: bool = False) -> int:
     day marked. Returns the number of days recomputed."""
     if connection.vendor != "postgresql":
         return 0
-    tz = reports.operator_tz()
+    tz = ZoneInfo(settings.TIME_ZONE)  # the operator's time zone (calltrack.reports.operator_tz)
     marks = list(CallRollupDirty.objects.annotate(d=TruncDate("at", tzinfo=tz)).values_list("id", "d"))
     days = {d for _, d in marks}
     if all_days:
@@ -50,21 +51,23 @@ def report_rollups_refresh(*, all_days: bool = False) -> int:
 @transaction.atomic
 def day_rollup(*, day: date, tz_name: str) -> None:
     """Replace one local day's rollups (its totals and each breakdown) with sums over its calls."""
-    period = reports.period_between(day, day, tz=ZoneInfo(tz_name), key="custom")
-    calls = Call.objects.filter(reports._in(period)).order_by()
-    aggregates = reports._aggregates(UNSCOPED, Q())
+    tz = ZoneInfo(tz_name)
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    calls = Call.objects.filter(started_at__gte=start, started_at__lt=end).order_by()
+    aggregates = figures.call_aggregates(UNSCOPED, Q())
     rows: list[CallDayRollup] = [_row(day, tz_name, "total", "", calls.aggregate(**aggregates))]
-    for dim in reports.ROLLUP_DIMS:
-        for values in calls.annotate(k=reports.dimension_key(dim)).values("k").annotate(**aggregates):
-            rows.append(_row(day, tz_name, dim, reports._key_text(values["k"]), values))
-    for handler_id, count in reports.capped_counts(calls).items():
-        rows.append(CallDayRollup(day=day, tz=tz_name, dim=reports.CAPPED_DIM, key=str(handler_id), calls=count))
+    for dim in figures.ROLLUP_DIMS:
+        for values in calls.annotate(k=figures.dimension_key(dim)).values("k").annotate(**aggregates):
+            rows.append(_row(day, tz_name, dim, figures.key_text(values["k"]), values))
+    for handler_id, count in figures.capped_counts(calls).items():
+        rows.append(CallDayRollup(day=day, tz=tz_name, dim=figures.CAPPED_DIM, key=str(handler_id), calls=count))
     CallDayRollup.objects.filter(tz=tz_name, day=day).delete()
     CallDayRollup.objects.bulk_create(_merged(rows))
 
 
 def _row(day: date, tz_name: str, dim: str, key: str, values: dict[str, Any]) -> CallDayRollup:
-    return CallDayRollup(day=day, tz=tz_name, dim=dim, key=key[:200], **{m: values[m] or 0 for m in reports.MEASURES})
+    return CallDayRollup(day=day, tz=tz_name, dim=dim, key=key[:200], **{m: values[m] or 0 for m in figures.MEASURES})
 
 
 def _merged(rows: list[CallDayRollup]) -> list[CallDayRollup]:
@@ -75,6 +78,6 @@ def _merged(rows: list[CallDayRollup]) -> list[CallDayRollup]:
         if seen is None:
             out[(row.dim, row.key)] = row
         else:
-            for m in reports.MEASURES:
+            for m in figures.MEASURES:
                 setattr(seen, m, getattr(seen, m) + getattr(row, m))
     return list(out.values())
