@@ -37,6 +37,7 @@ demo: install
 	@$(BIN)/python scripts/run.py --host $(HOST) --port $(PORT)
 
 ## Serve the app (runserver) and the django-q2 cluster together; Ctrl-C (or stopping either) stops both in seconds.
+## RELOAD=1 make run: runserver restarts on code changes (the cluster never does).
 # scripts/run.py signals each child once (see its docstring: a shell trap with `kill 0` crashed dash and
 # deadlocked the qcluster master).
 run: install

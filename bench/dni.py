@@ -2,15 +2,17 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_dni /work/main/.venv/bin/python bench/dni.py
 
-Recreates the database named in DATABASE_URL (default ct_bench_dni; it must start with ct_bench_),
+Recreates the database named in DATABASE_URL (default ct_bench_dni; it must start with ct_ and contain 'bench'),
 migrates it, makes a pool of 10,000 local numbers, starts gunicorn on 127.0.0.1 at a random port,
 then runs three bounded phases with the same closed-loop client (asyncio, one connection per request,
 as gunicorn's sync workers close them): the floor view, the db-floor view (the floor plus one INSERT
 committed: what any durable write costs) and /dni/v1/assign with a stream of new and returning
 visitors, alternating in short slices so all see the same background load. Prints requests per
 second and latency percentiles of each (the db-floor's and assign's also as a share of the floor),
-and checks the targets: assign p99 under 30 ms, assign throughput at least 40% of the floor's. Exit
-status 1 when a target is missed. The client shares the machine's cores with the server, so the
+and checks the targets: assign p99 under 30 ms, assign throughput at least 40% of the floor's. A fourth
+phase (``--full-size``, default 20 numbers, all held by live sessions) measures the overflow path, what every
+visitor of an exhausted pool (and a bot flood) takes: its p50 is printed against the normal assign's (target:
+at most 2x) and the floor's. Exit status 1 when a target is missed. The client shares the machine's cores with the server, so the
 figures are lower bounds of what the server alone would do.
 """
 
@@ -25,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +40,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare_database(url: str, size: int) -> None:
+def prepare_database(url: str, size: int, full_size: int = 20) -> None:
     """Drop, create, migrate the bench database and fill a pool of ``size`` numbers."""
     name = url.rsplit("/", 1)[1]
-    if not name.startswith("ct_bench_"):
-        sys.exit(f"refusing to recreate database '{name}': the bench database name must start with ct_bench_")
+    if not name.startswith("ct_") or "bench" not in name:
+        sys.exit(f"refusing to recreate database '{name}': the bench database name must start with ct_ and contain 'bench'")
     import psycopg
 
     admin_url = url.rsplit("/", 1)[0] + "/postgres"
@@ -73,6 +76,20 @@ def prepare_database(url: str, size: int) -> None:
         ],
         batch_size=2000,
     )
+    # The exhausted pool: every number held by a live session that has been seen recently.
+    from django.utils import timezone
+
+    from calltrack.numbers.models import NumberSession
+
+    full = NumberPool.objects.create(name="Full", key="full", campaign=campaign, session_lifetime=1800)
+    now = timezone.now()
+    for i in range(full_size):
+        number = TrackingNumber.objects.create(
+            number=f"+1415{3000000 + i:07d}", kind=NumberKind.POOL, status=NumberStatus.ACTIVE, pool=full,
+            campaign=campaign, number_type=NumberType.LOCAL, area_code="415", country="US")
+        session = NumberSession.objects.create(pool=full, tracking_number=number, visitor_id=f"holder-{i}", started_at=now,
+                                               last_seen_at=now, expires_at=now + timedelta(hours=6))
+        TrackingNumber.objects.filter(pk=number.pk).update(last_assigned_at=now, current_session=session)
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -134,8 +151,8 @@ async def request(port: int, method: str, path: str, body: bytes) -> tuple[int, 
 class Visitors:
     """A stream of page views: ``new_share`` of them from new visitors, the rest from recent ones."""
 
-    def __init__(self, new_share: float, seed: int = 7) -> None:
-        self.new_share = new_share
+    def __init__(self, new_share: float, seed: int = 7, pool: str = "bench") -> None:
+        self.new_share, self.pool = new_share, pool
         self.random = random.Random(seed)
         self.seen: list[str] = []
         self.count = 0
@@ -143,14 +160,14 @@ class Visitors:
     def next_body(self) -> bytes:
         if not self.seen or self.random.random() < self.new_share:
             self.count += 1
-            visitor = f"bench-{self.count:08d}-{self.random.getrandbits(32):08x}"
+            visitor = f"{self.pool}-{self.count:08d}-{self.random.getrandbits(32):08x}"
             self.seen.append(visitor)
             params = {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": f"c{self.count % 7}"}
         else:
             visitor = self.random.choice(self.seen[-2000:])
             params = {}
         return json.dumps({
-            "pool": "bench", "visitor_id": visitor, "page_url": "https://www.acme.example/plumbing",
+            "pool": self.pool, "visitor_id": visitor, "page_url": "https://www.acme.example/plumbing",
             "referrer": "https://www.google.com/", "params": params, "destination": "(415) 555-0100",
         }).encode()
 
@@ -214,16 +231,19 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: one per worker)")
     parser.add_argument("--size", type=int, default=10_000, help="numbers in the pool (default 10,000)")
     parser.add_argument("--new-share", type=float, default=0.3, help="share of page views from new visitors (default 0.3)")
+    parser.add_argument("--full-size", type=int, default=20, help="numbers of the exhausted pool (default 20)")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: a free one)")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", DEFAULT_DB)
     if not url.startswith("postgres"):
         sys.exit("bench/dni.py measures PostgreSQL: set DATABASE_URL=postgres://.../ct_bench_dni")
-    prepare_database(url, args.size)
-    port = free_port()
+    prepare_database(url, args.size, args.full_size)
+    port = args.port or free_port()
     server = start_gunicorn(url, port, args.workers)
     visitors = Visitors(args.new_share)
-    floors, db_floors, assigns = [], [], []
+    overflow_visitors = Visitors(args.new_share, seed=11, pool="full")
+    floors, db_floors, assigns, overflows = [], [], [], []
     try:
         # The phases alternate in short slices, so both see the same background load of a shared machine.
         slice_seconds = args.seconds / args.rounds
@@ -232,15 +252,17 @@ def main() -> int:
             floors.append(asyncio.run(phase(port, "/bench/floor", lambda: b"{}", slice_seconds, args.concurrency, warmup)))
             db_floors.append(asyncio.run(phase(port, "/bench/db-floor", lambda: b"{}", slice_seconds, args.concurrency, warmup)))
             assigns.append(asyncio.run(phase(port, "/dni/v1/assign", visitors.next_body, slice_seconds, args.concurrency, warmup)))
+            overflows.append(asyncio.run(phase(port, "/dni/v1/assign", overflow_visitors.next_body, slice_seconds, args.concurrency, warmup)))
     finally:
         server.terminate()
         server.wait(timeout=30)
 
     floor, db_floor, assign = merge(floors, args.seconds), merge(db_floors, args.seconds), merge(assigns, args.seconds)
+    overflow = merge(overflows, args.seconds)
     print(f"gunicorn {args.workers} sync workers on 127.0.0.1:{port}, {args.concurrency} requests in flight, "
           f"{args.seconds:g} s per phase in {args.rounds} alternating slices, pool of {args.size} numbers, {args.new_share:.0%} new visitors")
     for name, r in (("floor    POST /bench/floor   ", floor), ("db-floor POST /bench/db-floor", db_floor),
-                    ("assign   POST /dni/v1/assign ", assign)):
+                    ("assign   POST /dni/v1/assign ", assign), ("overflow POST /dni/v1/assign ", overflow)):
         of_floor = f", {r['rps'] / floor['rps']:.0%} of the floor" if floor["rps"] and r is not floor else ""
         print(f"{name}: {r['rps']:8.1f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
               f"({r['n']} requests, {r['errors']} errors{of_floor})")
@@ -248,8 +270,13 @@ def main() -> int:
     p99_ok, share_ok = assign["p99"] < 30.0, share >= 0.40
     print(f"assign p99 {assign['p99']:.2f} ms (target < 30 ms): {'PASS' if p99_ok else 'FAIL'}")
     print(f"assign throughput {share:.0%} of the floor (target >= 40%): {'PASS' if share_ok else 'FAIL'}")
+    overflow_ratio = overflow["p50"] / assign["p50"] if assign["p50"] else float("inf")
+    overflow_ok = overflow_ratio <= 2.0
+    print(f"overflow (exhausted pool of {args.full_size}) p50 {overflow['p50']:.2f} ms = {overflow_ratio:.2f}x the normal assign's "
+          f"(target <= 2x): {'PASS' if overflow_ok else 'FAIL'}; {overflow['p50'] / floor['p50']:.1f}x the floor's p50, "
+          f"{overflow['rps'] / floor['rps']:.0%} of its throughput")
     print(f"new visitors {visitors.count}; {check_pool_invariant()}")
-    return 0 if (p99_ok and share_ok and not assign["errors"]) else 1
+    return 0 if (p99_ok and share_ok and overflow_ok and not assign["errors"] and not overflow["errors"]) else 1
 
 
 if __name__ == "__main__":

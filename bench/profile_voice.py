@@ -1,6 +1,6 @@
 """Profile /voice/incoming in-process (Django test client) against the bench's data set.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_voice python bench/profile_voice.py [--calls 300] [--profile]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_voice python bench/profile_voice.py [--calls 300] [--profile] [--flow] [--campaign ID]
 
 Run ``bench/voice.py`` once first (it creates and loads ct_bench_voice). Prints CPU ms per request (process
 time), wall ms, queries per request and, with ``--profile``, the top of a cProfile by cumulative time.
@@ -43,8 +43,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--path", default="/voice/incoming", help="/bench/floor measures the harness itself")
     parser.add_argument("--flow", action="store_true", help="whole flows: incoming, dial result (answered), status completed")
+    parser.add_argument("--campaign", default="", help="only this campaign's numbers (its campaign_id, e.g. history-0 or size-2)")
     args = parser.parse_args()
-    numbers = list(TrackingNumber.objects.values_list("number", flat=True)[:10000])
+    chosen = TrackingNumber.objects.filter(campaign__campaign_id=args.campaign) if args.campaign else TrackingNumber.objects.all()
+    numbers = list(chosen.order_by("pk").values_list("number", flat=True)[:10000])
     rng = random.Random(7)
     client = Client()
     validator = RequestValidator(TOKEN)
@@ -74,7 +76,7 @@ def main() -> None:
             post("dial", f"{parts.path}?{parts.query}", more)
         post("status", "/voice/status", {**params, "CallStatus": "completed", "CallDuration": "60", "SequenceNumber": "5"})
 
-    for i in range(20):  # warm up
+    for i in range(min(20, args.calls)):  # warm up
         one(i)
     cpu_by_kind.clear()
     queries: list[str] = []
@@ -89,7 +91,7 @@ def main() -> None:
     if profiler:
         profiler.disable()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    print(f"{args.calls} calls: CPU {cpu / args.calls * 1000:.2f} ms/{'flow' if args.flow else 'request'}, wall {wall / args.calls * 1000:.2f} ms/request, "
+    print(f"{args.campaign or 'all campaigns'}: {args.calls} calls: CPU {cpu / args.calls * 1000:.2f} ms/{'flow' if args.flow else 'request'}, wall {wall / args.calls * 1000:.2f} ms/request, "
           f"{len(queries)} queries/{'flow' if args.flow else 'request'}")
     for kind, values in cpu_by_kind.items():
         print(f"  {kind:<9} CPU {sum(values) / len(values) * 1000:6.2f} ms/request ({len(values)} requests, in the view and Django)")

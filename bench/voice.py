@@ -1,6 +1,8 @@
 """Benchmark of the voice hot path: gunicorn + PostgreSQL, signed Twilio flows from a load generator.
 
-    python bench/voice.py [--seconds 20] [--workers 3] [--clients 6]
+    python bench/voice.py [--seconds 20] [--workers 3] [--clients 6] [--port P] [--db NAME]
+    python bench/voice.py --history 1000000 [--seconds 10]     # caps with a long history, single client
+    python bench/voice.py --handlers 5,50,500 [--seconds 10]   # cost as campaigns grow, single client
 
 1. (Re)creates the PostgreSQL database ``ct_bench_voice`` (DATABASE_URL's server, default
    postgres://postgres@127.0.0.1:5432), migrates it and loads a realistic data set: 1,000 handlers over
@@ -9,8 +11,16 @@
 3. Floor phase: a trivial Django view answering fixed TwiML, on the same server, for ``--seconds``.
 4. Voice phase: each client plays Twilio for whole calls: signed ``/voice/incoming`` -> ``/voice/dial-status``
    (a quarter not answered, so the plan's next step is dialled too) -> ``/voice/status`` completed.
-5. Prints calls routed per second, p50/p99 latency of /voice/incoming, the floor's figures and the ratios;
-   stops gunicorn whatever happens.
+5. Prints calls routed per second, p50/p99 latency of /voice/incoming, the floor's figures and the ratios,
+   and the gunicorn workers' CPU per request and per call; stops gunicorn whatever happens.
+
+``--history N``: two more identical campaigns of 50 handlers (25 capped hourly/daily/monthly, caps never
+reached); N historical calls with one counted attempt each are loaded with ``generate_series`` over the last
+90 days, half of them on the first campaign's capped handlers, the rest on the other handlers. Then (instead
+of the load phases) one client plays whole calls on each campaign in turn and prints p50/p99 of
+``/voice/incoming`` with and without history, as ratios to each other and to the floor of the same run.
+``--handlers 5,50,500``: one more campaign of each size (half capped), the same single-client phases, and
+the growth table (p50/p99 per size, ratio to the smallest and to the floor).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "ct_bench_voice"
+DB_NAME = os.environ.get("BENCH_VOICE_DB", "ct_bench_voice")
 TOKEN = "bench-auth-token-0123456789abcdef"
 SERVER_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 
@@ -103,6 +113,125 @@ print("\n".join(n.number for n in numbers))
 """
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return [line for line in out.stdout.split() if line.startswith("+1")]
+
+
+def extra_campaigns(env: dict[str, str], sizes: list[int], prefix: str) -> list[list[str]]:
+    """One campaign per size (half of its handlers capped hourly/daily/monthly, caps never reached; 20
+    tracking numbers each); returns the numbers of each campaign. Campaign and handler ids are printed too."""
+    code = r"""
+import json
+from calltrack.numbers.models import ReceivingNumber, TrackingNumber
+from tracking.models import Campaign, CampaignHandler, Handler
+sizes, prefix = SIZES, PREFIX
+area = {"history": ("303", 5000000, "415", 7000000)}.get(prefix, ("303", 6000000, "415", 8000000))
+out = []
+for k, size in enumerate(sizes):
+    c = Campaign.objects.create(name=f"{prefix} {k} ({size} handlers)", campaign_id=f"{prefix}-{k}", company_phone="+13039990000",
+                                failsafe_number="+13039990001")
+    lines = ReceivingNumber.objects.bulk_create(ReceivingNumber(number=f"+1{area[0]}{area[1] + k * 10000 + i:07d}", label="x", country="US") for i in range(size))
+    hs = Handler.objects.bulk_create(Handler(
+        name=f"{prefix} {k} handler {i}", receiving_number=line, priority=1 + i % 3, weight=1 + i % 5,
+        hourly_cap=1000000 if i % 2 == 0 else None, daily_cap=10000000 if i % 2 == 0 else None,
+        monthly_cap=100000000 if i % 2 == 0 else None, timezone=["America/New_York", "America/Chicago"][i % 4 // 2],
+        always_open=True) for i, line in enumerate(lines))
+    CampaignHandler.objects.bulk_create(CampaignHandler(campaign=c, handler=h, position=i) for i, h in enumerate(hs))
+    nums = TrackingNumber.objects.bulk_create(
+        TrackingNumber(number=f"+1{area[2]}{area[3] + k * 1000 + i:07d}", campaign=c, area_code=area[2], country="US") for i in range(20))
+    out.append({"campaign": c.pk, "size": size, "capped": [h.pk for h in hs if h.hourly_cap], "numbers": [n.number for n in nums]})
+print("JSON" + json.dumps(out))
+""".replace("SIZES", repr(sizes)).replace("PREFIX", repr(prefix))
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
+    import json
+
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("JSON"))[4:])
+
+
+def load_history(env: dict[str, str], n: int, capped: list[int]) -> None:
+    """``n`` completed calls with one counted attempt each over the last 90 days (generate_series): half on the
+    ``capped`` handlers, the rest over every other handler. Then what production's scheduled tasks do:
+    the cap counters are folded (when the code has them) and the tables analysed."""
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
+        others = [r[0] for r in conn.execute("SELECT id FROM tracking_handler WHERE NOT (id = ANY(%s)) ORDER BY id", [capped])]
+        campaign = conn.execute("SELECT min(id) FROM tracking_campaign").fetchone()[0]
+        # Every NOT NULL column gets a value of its type (the schema grows), then the ones that matter are set.
+        given = {
+            "call_sid": "'CAH' || lpad(g::text, 31, '0')", "caller_number": "'+14155550100'", "called_number": "'+14155550199'",
+            "caller_country": "'US'", "status": "'completed'", "started_at": "now() - random() * interval '90 days'", "duration": "60",
+            "talk_time": "50", "tags": "'[]'", "conversion_status": "'not_converted'", "campaign_id": "%s",
+            "handler_id": "CASE WHEN g %% 2 = 0 THEN (%s::bigint[])[1 + g %% %s] ELSE (%s::bigint[])[1 + g %% %s] END",
+        }
+        empty = {"character varying": "''", "text": "''", "integer": "0", "smallint": "0", "bigint": "0", "numeric": "0",
+                 "boolean": "false", "jsonb": "'{}'", "timestamp with time zone": "now()", "double precision": "0"}
+        columns = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tracking_call' AND is_nullable = 'NO' "
+            "AND column_default IS NULL AND is_identity = 'NO'").fetchall())
+        values = {name: empty[kind] for name, kind in columns.items()} | given
+        conn.execute(
+            f"INSERT INTO tracking_call ({', '.join(values)}) SELECT {', '.join(values.values())} FROM generate_series(1, %s) g",
+            [campaign, capped, len(capped), others, len(others), n],
+        )
+        conn.execute(
+            "INSERT INTO tracking_callattempt (call_id, sequence, kind, handler_id, number_dialed, status, started_at, ended_at, duration, "
+            "holds_slot, counted) SELECT id, 1, 'handler', handler_id, '+13035550100', 'completed', started_at, started_at + interval '1 minute', "
+            "50, false, true FROM tracking_call WHERE call_sid LIKE 'CAH%%'", []
+        )
+    loaded = time.perf_counter() - started
+    fold = "try:\n from routing.services.slots import cap_counters_fold\nexcept ImportError:\n print('no cap counters')\nelse:\n print(cap_counters_fold(), 'counters folded')"
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", fold], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True)
+    with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    print(f"history: {n:,} calls and attempts loaded in {loaded:.0f}s; {out.stdout.strip()}; total {time.perf_counter() - started:.0f}s", flush=True)
+
+
+def worker_cpu(master: int) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn workers (children of ``master``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measured(master: int, *args) -> tuple[dict[str, list], float]:
+    """A phase and the workers' CPU seconds it took."""
+    before = worker_cpu(master)
+    result = phase(*args)
+    return result, worker_cpu(master) - before
+
+
+def single_client_rounds(master: int, base: str, groups: dict[str, list[str]], seconds: float, rounds: int = 2) -> dict[str, tuple]:
+    """One client plays whole calls on each group of numbers in turn (``rounds`` times, alternating, so drift
+    hits all alike); per group: /voice/incoming latencies, calls, elapsed seconds and workers' CPU seconds."""
+    out: dict[str, tuple[list[float], int, float, float]] = {name: ([], 0, 0.0, 0.0) for name in groups}
+    for _ in range(rounds):
+        for name, numbers in groups.items():
+            result, cpu = measured(master, "voice", base, numbers, seconds / rounds, 1, 1)
+            lat, calls, elapsed, used = out[name]
+            inc = [latency for latency, _ in result.get("incoming", [])]
+            out[name] = (lat + inc, calls + len(result.get("flow", [])), elapsed + result["_elapsed"][0], used + cpu)
+    return out
+
+
+def print_single_client(title: str, rows: dict[str, tuple], reference: str, floor_p50: float) -> None:
+    ref = pct(rows[reference][0], 50)
+    print(f"\n{title} (single client, whole calls; floor p50 {floor_p50:.2f} ms in this run)")
+    print(f"{'':>22} {'p50 ms':>8} {'p99 ms':>8} {'p50/' + reference:>14} {'p50/floor':>10} {'calls':>6} {'CPU ms/call':>12}")
+    for name, (lat, calls, _elapsed, cpu) in rows.items():
+        p50 = pct(lat, 50)
+        print(f"{name:>22} {p50:8.2f} {pct(lat, 99):8.2f} {p50 / ref:14.2f} {p50 / floor_p50:10.1f} {calls:6d} {cpu * 1000 / max(calls, 1):12.2f}")
 
 
 # --- load ------------------------------------------------------------------------------------------------------
@@ -229,6 +358,7 @@ def wait_ready(base: str, timeout: float = 60) -> None:
 
 
 def main() -> None:
+    global DB_NAME
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="Length of each phase (default 20).")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3).")
@@ -236,14 +366,25 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="Load-generator processes (default 2).")
     parser.add_argument("--voice-only", action="store_true", help="Skip the floor phases (for profiling the voice phase).")
     parser.add_argument("--async-commit", action="store_true", help="Run with CALLTRACK_VOICE_ASYNC_COMMIT=true.")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: a free one).")
+    parser.add_argument("--db", default=DB_NAME, help=f"Database to (re)create (default {DB_NAME}).")
+    parser.add_argument("--history", type=int, default=0, help="Historical calls and attempts to load (single-client history phases).")
+    parser.add_argument("--handlers", default="", help="Campaign sizes for the growth table, e.g. 5,50,500.")
     args = parser.parse_args()
+    DB_NAME = args.db
 
-    port = free_port()
+    port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     env = server_env(port, async_commit=args.async_commit)
     print(f"database {DB_NAME}: recreating and loading 1,000 handlers / 50 campaigns / 10,000 tracking numbers ...", flush=True)
     recreate_database()
     numbers = load_data(env)
+    history = sizes = None
+    if args.history:
+        history = extra_campaigns(env, [50, 50], "history")
+        load_history(env, args.history, history[0]["capped"])
+    if args.handlers:
+        sizes = extra_campaigns(env, [int(n) for n in args.handlers.split(",")], "size")
     print(f"loaded {len(numbers)} tracking numbers; starting gunicorn ({args.workers} workers) on {base}", flush=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bench.wsgi_app:application", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
@@ -253,23 +394,36 @@ def main() -> None:
     try:
         wait_ready(base)
         phase("voice", base, numbers, 2, 2, 1)  # warm-up: imports, connections, caches
+        if history or sizes:
+            floor = phase("floor", base, numbers, args.seconds / 2, 1, 1)
+            floor_p50 = pct([lat for lat, _ in floor["floor"]], 50)
+            for group in (history or []) + (sizes or []):
+                phase("voice", base, group["numbers"], 1, 1, 1)  # warm-up: this campaign's configuration cached
+            if history:
+                rows = single_client_rounds(server.pid, base, {"no history": history[1]["numbers"],
+                                                               f"{args.history:,} history": history[0]["numbers"]}, args.seconds)
+                print_single_client("/voice/incoming with and without history on the capped handlers", rows, "no history", floor_p50)
+            if sizes:
+                rows = single_client_rounds(server.pid, base, {f"{g['size']} handlers": g["numbers"] for g in sizes}, args.seconds)
+                print_single_client("/voice/incoming as the campaign grows", rows, next(iter(rows)), floor_p50)
+            return
         if args.voice_only:
             floor = db_floor = {"floor": [(1.0, 200)], "db-floor": [(1.0, 200)], "_elapsed": [1.0]}
         else:
             floor = phase("floor", base, numbers, args.seconds, args.clients, args.processes)
             db_floor = phase("db-floor", base, numbers, args.seconds, args.clients, args.processes)
         print("voice phase starting", flush=True)
-        voice = phase("voice", base, numbers, args.seconds, args.clients, args.processes)
+        voice, cpu = measured(server.pid, "voice", base, numbers, args.seconds, args.clients, args.processes)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-    report(floor, db_floor, voice, args)
+    report(floor, db_floor, voice, args, cpu)
 
 
-def report(floor: dict[str, list], db_floor: dict[str, list], voice: dict[str, list], args: argparse.Namespace) -> None:
+def report(floor: dict[str, list], db_floor: dict[str, list], voice: dict[str, list], args: argparse.Namespace, cpu: float) -> None:
     f_elapsed, v_elapsed = floor["_elapsed"][0], voice["_elapsed"][0]
     f_lat = [lat for lat, _ in floor["floor"]]
     inc = voice.get("incoming", [])
@@ -291,6 +445,8 @@ def report(floor: dict[str, list], db_floor: dict[str, list], voice: dict[str, l
         lat = [lat for lat, _ in voice.get(kind, [])]
         if lat:
             print(f"       /voice/{'dial-status' if kind == 'dial' else 'status':<16}: p50 {pct(lat, 50):6.2f} ms   p99 {pct(lat, 99):6.2f} ms   ({len(lat)} requests)")
+    print(f"gunicorn workers' CPU: {cpu * 1000 / max(requests, 1):.2f} ms per webhook request, "
+          f"{cpu * 1000 / max(len(voice.get('flow', [])), 1):.2f} ms per whole call (incoming + dial results + status)")
     print(f"errors (non-200): {errors}")
     print(f"ratio: calls routed/s vs floor req/s = {routed / floor_rps:.0%};  all webhook req/s vs floor = {requests / v_elapsed / floor_rps:.0%}")
     print(f"target p99 < 50 ms: {'met' if pct(inc_lat, 99) < 50 else 'NOT met'};  target >= 40% of floor: "

@@ -8,8 +8,6 @@ from typing import Any
 from django.db import transaction
 from unfold import admin as unfold_admin
 
-from calltrack.model_writes import instance_apply_and_save
-
 # The admin classes every calltrack admin builds on: the theme (django-unfold) is chosen here, in one place.
 ModelAdmin = unfold_admin.ModelAdmin
 TabularInline = unfold_admin.TabularInline
@@ -78,13 +76,3 @@ def form_changed_fields(obj, form) -> dict[str, Any]:
     changed = set(getattr(form, "changed_data", None) or ())
     return {name: value for name, value in _form_fields(obj, form).items() if name in changed}
 
-
-class ChangedFieldsAdminMixin:
-    """For admins that save rows themselves (no service of their own): an edit writes only the fields the
-    operator changed (and what the model derives), never the whole row as the page loaded it."""
-
-    def save_model(self, request, obj, form, change) -> None:
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
-        instance_apply_and_save(instance=obj, fields={}, also=form_changed_fields(obj, form))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from calltrack.api import reports
+from calltrack.api.views import ID_REGEX
+from calltrack.numbers.api.recordings import CallRecordingView
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
 from tracking.api.views import CallViewSet, CampaignViewSet, HandlerViewSet, SourceViewSet
 
@@ -22,7 +24,10 @@ router.register("sessions", NumberSessionViewSet, basename="session")
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list
 # in calltrack/urls.py under the same prefix.
-urlpatterns = router.urls + [
+urlpatterns = [
+    *router.urls,
+    # A call's recording (the numbers layer: playing needs the carrier), beside the calls' own URLs.
+    re_path(rf"^calls/(?P<pk>{ID_REGEX})/recording/$", CallRecordingView.as_view(), name="call-recording"),
     # The dashboard's figures (calltrack/reports.py), scoped like the calls.
     path("reports/summary", reports.ReportSummaryView.as_view(), name="report-summary"),
     path("reports/timeseries", reports.ReportTimeseriesView.as_view(), name="report-timeseries"),

@@ -134,37 +134,47 @@ def update(obj: Model, fields: tuple[str, ...] | list[str]) -> int:
 
 
 class JoinedLoader:
-    """One hand-written SELECT of a model row with some of its foreign keys joined (LEFT JOIN, aliases t0 for
-    the model, t1.. for ``joins`` in order), turned into model instances (related caches filled) with the same
-    converters the ORM applies. ``where`` and ``extra`` (more columns, returned as a tuple) are SQL with %s
-    placeholders; ``lock`` locks the model's row (``SELECT ... FOR UPDATE OF t0``) where the database can. The
-    statement is built once per process: the ORM spent more time compiling the hot path's queries than the
-    database spent running them."""
+    """One hand-written SELECT of a model row with some of its foreign keys joined (LEFT JOIN), turned into
+    model instances (related caches filled) with the same converters the ORM applies.
 
-    def __init__(self, model: type, joins: Mapping[str, type], where: str, extra: str = "", lock: bool = False) -> None:
+    Each table is named by what it is: the model's own row by its model name (``callattempt``), each join by
+    its foreign key (``call``, ``handler``), so ``where`` reads ``callattempt.id = %s`` and an ``extra`` column
+    can say ``COALESCE(trackingnumber.campaign_id, pool.campaign_id)``. ``where``, ``order_by`` and ``extra``
+    (more columns, returned as a tuple) are SQL with %s placeholders; ``lock`` locks the model's row
+    (``SELECT ... FOR UPDATE OF``) where the database can. The statement is built once per process: the ORM
+    spent more time compiling the hot path's queries than the database spent running them."""
+
+    def __init__(self, model: type, joins: Mapping[str, type], where: str, *, order_by: str = "", extra: str = "",
+                 lock: bool = False) -> None:
         self.model, self.joins, self.lock = model, dict(joins), lock
+        self.alias = model._meta.model_name
+        if self.alias in self.joins:
+            raise ValueError(f"a join may not be named {self.alias!r}, the model's own name")
         self.parts: list[tuple[str | None, type, int, list[tuple[Any, list[Any]]]]] = []
-        self.where, self.extra = where, extra
+        self.where, self.order_by, self.extra = where, order_by, extra
         self._sql: str | None = None
 
     def sql(self) -> str:
         if self._sql is None:
             qn = connection.ops.quote_name
-            cols, tables = [], [f"{qn(self.model._meta.db_table)} t0"]
-            for i, (name, model) in enumerate([(None, self.model), *self.joins.items()]):
-                alias = f"t{i}"
+            main = qn(self.alias)
+            cols, tables = [], [f"{qn(self.model._meta.db_table)} {main}"]
+            for name, model in [(None, self.model), *self.joins.items()]:
+                alias = self.alias if name is None else name
                 fields = list(model._meta.concrete_fields)
                 converted = []
                 for f in fields:
                     col = f.get_col(alias)
                     converted.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
                 self.parts.append((name, model, next(j for j, f in enumerate(fields) if f.primary_key), converted))
-                cols += [f"{alias}.{qn(f.column)}" for f in fields]
+                cols += [f"{qn(alias)}.{qn(f.column)}" for f in fields]
                 if name is not None:
                     fk = self.model._meta.get_field(name)
-                    tables.append(f"LEFT JOIN {qn(model._meta.db_table)} {alias} ON {alias}.{qn(model._meta.pk.column)} = t0.{qn(fk.column)}")
-            lock = " FOR UPDATE OF t0" if self.lock and connection.features.has_select_for_update else ""
-            self._sql = f"SELECT {', '.join(cols)}{', ' + self.extra if self.extra else ''} FROM {' '.join(tables)} WHERE {self.where}{lock}"
+                    tables.append(
+                        f"LEFT JOIN {qn(model._meta.db_table)} {qn(alias)} ON {qn(alias)}.{qn(model._meta.pk.column)} = {main}.{qn(fk.column)}")
+            order = f" ORDER BY {self.order_by}" if self.order_by else ""
+            lock = f" FOR UPDATE OF {main}" if self.lock and connection.features.has_select_for_update else ""
+            self._sql = f"SELECT {', '.join(cols)}{', ' + self.extra if self.extra else ''} FROM {' '.join(tables)} WHERE {self.where}{order}{lock}"
         return self._sql
 
     def fetch(self, params: list[Any]) -> tuple[Any, tuple[Any, ...]] | None:
@@ -175,7 +185,7 @@ class JoinedLoader:
         return None if row is None else self._build(row)
 
     def fetch_all(self, params: list[Any]) -> list[tuple[Any, tuple[Any, ...]]]:
-        """Every matching row, as ``fetch`` builds one (order them in ``where`` with an ORDER BY)."""
+        """Every matching row, as ``fetch`` builds one, in ``order_by``'s order."""
         with fixed_cursor() as cursor:
             cursor.execute(self.sql(), params)
             rows = cursor.fetchall()

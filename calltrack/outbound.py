@@ -61,7 +61,7 @@ def _allow_list(entries: tuple[str, ...]) -> tuple[tuple[ipaddress.IPv4Network |
 
 
 def _allowed() -> tuple[tuple, frozenset[str]]:
-    return _allow_list(tuple(getattr(settings, "CALLTRACK_OUTBOUND_ALLOW", ()) or ()))
+    return _allow_list(tuple(settings.CALLTRACK_OUTBOUND_ALLOW or ()))
 
 
 def address_public(address: Address) -> bool:

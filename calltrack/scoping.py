@@ -37,6 +37,19 @@ class Scope:
 
 UNSCOPED = Scope()
 
+#: What a collaborator of each kind may not see of a call, or of anything computed from calls (totals, a conversion's
+#: answer): the other side's parties and money, and the routing decision. The one list the calls API, the conversion
+#: totals and answers, and the calls' filters read; grouping or filtering by a hidden party is ignored or refused.
+HIDDEN_CALL_FIELDS: dict[str, frozenset[str]] = {
+    "source": frozenset({"campaign", "handler", "revenue", "revenue_converted", "conversion_reason", "margin", "decision"}),
+    "handler": frozenset({"campaign", "source", "payout", "payout_converted", "payout_reason", "margin", "session", "decision"}),
+}
+
+
+def hidden_call_fields(scope: Scope) -> frozenset[str]:
+    """The call fields ``scope`` may not see (none for staff)."""
+    return HIDDEN_CALL_FIELDS.get(scope.kind or "", frozenset())
+
 
 def scope_for(user: Any) -> Scope:
     """The user's scope, cached on the user object (one query per request at most)."""
@@ -115,12 +128,6 @@ def visible_sessions(qs: QuerySet, scope: Scope) -> QuerySet:
     return qs
 
 
-#: Call fields each kind of collaborator does not see (the calls API blanks them; reports leave them out).
-CALL_FIELDS_HIDDEN_FROM: dict[str, tuple[str, ...]] = {
-    "source": ("campaign", "handler", "revenue", "margin", "decision"),
-    "handler": ("campaign", "source", "payout", "margin", "session", "decision"),
-}
-
 #: Report breakdowns and the call field each reveals (pool: the visitor session's / number's pool).
 _REPORT_DIMENSION_FIELDS = {
     "source": "source", "campaign": "campaign", "handler": "handler", "tracking_number": "tracking_number",
@@ -131,7 +138,7 @@ _REPORT_DIMENSION_FIELDS = {
 
 def report_hidden(scope: Scope) -> frozenset[str]:
     """Call fields left out of the reports for this scope (e.g. a source collaborator gets no revenue or margin)."""
-    return frozenset(CALL_FIELDS_HIDDEN_FROM.get(scope.kind or "", ()))
+    return HIDDEN_CALL_FIELDS.get(scope.kind or "", frozenset())
 
 
 def report_dimensions(scope: Scope) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After CommonMiddleware, so it sees the rendered admin page (CALLTRACK_NOMENCLATURE=performance only).
+    "calltrack.nomenclature.AdminWordsMiddleware",
     # Last, as django-axes asks: locks out repeated failed logins (admin and API session logins).
     "axes.middleware.AxesMiddleware",
 ]
@@ -186,6 +189,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The default hook, then the descriptions in the chosen words (CALLTRACK_NOMENCLATURE).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "calltrack.nomenclature.schema_words"],
 }
 
 # --- django-q2: the Django ORM is the broker by default (nothing else to run); Q_REDIS_URL switches to Redis ---
@@ -253,6 +258,7 @@ SPECTACULAR_SETTINGS.update(
         "ENUM_NAME_OVERRIDES": {
             "CallStatusEnum": "tracking.models.calls.CallStatus",
             "AttemptStatusEnum": "tracking.models.calls.AttemptStatus",
+            "RecordingStatusEnum": "tracking.models.calls.RecordingStatus",
             "NumberStatusEnum": "calltrack.numbers.models.lines.NumberStatus",
             "PoolNumberTypeEnum": "calltrack.numbers.models.pools.PoolNumberType",
             "NumberTypeEnum": "calltrack.numbers.models.lines.NumberType",
@@ -271,17 +277,27 @@ CALLTRACK_OUTBOUND_ALLOW = env.list("CALLTRACK_OUTBOUND_ALLOW", default=[])
 # Number lifecycle: how far back pool autoscaling looks for the peak; how long the simulated carrier takes to port.
 CALLTRACK_AUTOSCALE_WINDOW_MINUTES = env.int("CALLTRACK_AUTOSCALE_WINDOW_MINUTES", default=24 * 60)
 CALLTRACK_LOCAL_PORT_SECONDS = env.int("CALLTRACK_LOCAL_PORT_SECONDS", default=0)
-
-# The admin theme (django-unfold). The admin's landing page is the operator's dashboard (calltrack/dashboard.py).
-UNFOLD = {
-    "SITE_TITLE": "calltrack",
-    "SITE_HEADER": "calltrack",
-    "DASHBOARD_CALLBACK": "calltrack.dashboard.dashboard_callback",
-}
-
-# Call recordings (tracking/services/recordings.py): days a recording is kept before the daily task deletes it
+# Call recordings (calltrack.numbers.services.recordings): days a recording is kept before the daily task deletes it
 # at the carrier and here (0: keep forever). The local carrier's recordings are WAV files under MEDIA_ROOT.
 CALLTRACK_RECORDING_RETENTION_DAYS = env.int("CALLTRACK_RECORDING_RETENTION_DAYS", default=0)
 MEDIA_ROOT = env.path("CALLTRACK_MEDIA_ROOT", default=BASE_DIR / "media")
 # Twilio's voice fallback URL (/voice/fallback) dials the fail-safe number signed into it: see README "Fail-safe".
 CALLTRACK_FALLBACK_URL = env.bool("CALLTRACK_FALLBACK_URL", default=True)
+
+# --- The admin console (django-unfold): title, and the sidebar in the operator's order (calltrack/admin_nav.py) ---
+UNFOLD = {
+    "SITE_TITLE": "calltrack",
+    "SITE_HEADER": "calltrack",
+    "SITE_SUBHEADER": "Operator console",
+    "SITE_SYMBOL": "call",
+    "SHOW_VIEW_ON_SITE": False,
+    # The admin's landing page is the operator's dashboard (calltrack/dashboard.py, calltrack/reports.py).
+    "DASHBOARD_CALLBACK": "calltrack.dashboard.dashboard_callback",
+    "STYLES": [lambda request: static("calltrack/admin.css")],
+    "SCRIPTS": [lambda request: static("calltrack/admin.js")],
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "calltrack.admin_nav.sidebar_navigation",
+    },
+}

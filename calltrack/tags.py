@@ -158,3 +158,54 @@ def filter_verdict(filters: list[dict[str, Any]], tags: Mapping[str, Any]) -> tu
     if accepts and not any(matches([r], tags)[0] for r in accepts):
         return False, "matched no accept filter"
     return True, ""
+
+
+# --- Coverage: which callers a handler's criteria take, in words ------------------------------------------------
+
+
+def _allowed(rules: list[Mapping[str, Any]], *, upper: bool) -> tuple[set[str] | None, set[str], bool]:
+    """The values a key may have under ``rules`` (all on that key): (only these, or None for any; never these;
+    whether the tag must be known)."""
+    only: set[str] | None = None
+    never: set[str] = set()
+    known = False
+
+    def norm(v: Any) -> str:
+        return str(v).strip().upper() if upper else str(v).strip()
+
+    for rule in rules:
+        op = rule["op"]
+        if op == "present":
+            known = True
+        elif op in ("equals", "one_of"):
+            values = {norm(v) for v in (rule["value"] if isinstance(rule["value"], list) else [rule["value"]])}
+            only = values if only is None else {v for v in only if v.lower() in {w.lower() for w in values}}
+            known = True
+        else:  # not_one_of
+            never |= {norm(v) for v in rule["value"]}
+    return only, never, known
+
+
+def allowed_text(rules: list[Mapping[str, Any]], *, upper: bool = False) -> list[str]:
+    """What ``rules`` on one key let through, in words: the values (["CA", "NV"]), ["all"], ["any known"],
+    ["all except CA, NY"], ["none"]."""
+    only, never, known = _allowed(rules, upper=upper)
+    lowered_never = {v.lower() for v in never}
+    if only is not None:
+        left = sorted(v for v in only if v.lower() not in lowered_never)
+        return left or ["none"]
+    if never:
+        return [("any known except " if known else "all except ") + ", ".join(sorted(never))]
+    return ["any known"] if known else ["all"]
+
+
+def coverage(criteria: list[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """A handler's tag criteria as coverage: (the caller states it takes, its other conditions in words, one per
+    key, e.g. "caller_zip: 80202, 80203", "utm_source: all except bing"). Every operator counts: a state taken
+    by equals/one_of, refused by not_one_of, required by present; the same for any other key."""
+    by_key: dict[str, list[Mapping[str, Any]]] = {}
+    for rule in criteria or []:
+        by_key.setdefault(_norm(rule.get("key", "")), []).append(rule)
+    states = allowed_text(by_key.pop("caller_state", []), upper=True)
+    others = [f"{key}: {', '.join(allowed_text(rules, upper=key == 'caller_country'))}" for key, rules in sorted(by_key.items())]
+    return states, others

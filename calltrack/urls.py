@@ -19,5 +19,6 @@ urlpatterns = [
     # Conversions (issue 7): the conversion endpoint and totals, and handlers' signed CRM postbacks.
     path("api/v1/", include("tracking.api.urls")),
     path("postback/<int:handler_id>/<str:token>/", tracking_views.postback, name="postback"),
+    path("postback/<int:handler_id>/", tracking_views.postback, name="postback-header-token"),
     path("", include("routing.urls")),
 ]

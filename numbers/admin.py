@@ -6,13 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from unfold.widgets import UnfoldAdminRadioSelectWidget
 
 from calltrack.admin_base import (
     ModelAdmin,
@@ -30,12 +32,14 @@ from calltrack.numbers.models import (
     NumberPool,
     NumberSession,
     NumberStatus,
+    PoolParameter,
     PoolResize,
     PoolSample,
     PortRequest,
     ReceivingNumber,
     TrackingNumber,
 )
+from calltrack.numbers.providers import webhook_urls
 from calltrack.numbers.selectors import pool_overflow_hours
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
@@ -83,6 +87,34 @@ class TrackingNumberForm(forms.ModelForm):
         return data
 
 
+class TrackingNumberAddForm(TrackingNumberForm):
+    """The "Add" form: the number is provisioned through the configured carrier (CALLTRACK_CARRIER), or the
+    operator says plainly that it is only recorded. A carrier's refusal shows on the form; nothing is saved."""
+
+    provisioning = forms.ChoiceField(
+        choices=records.Provisioning.CHOICES, initial=records.Provisioning.BUY, widget=UnfoldAdminRadioSelectWidget,
+        label="Provisioning",
+        help_text="Buying sets the number's voice and status webhooks at the carrier, so calls reach calltrack at once.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        carrier = settings.CALLTRACK_CARRIER
+        self.fields["provisioning"].help_text = f"Carrier: {carrier} (the CALLTRACK_CARRIER setting). " + self.fields["provisioning"].help_text
+        self.request_user = None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            records.tracking_number_provision(
+                tracking_number=self.instance, how=self.cleaned_data["provisioning"], actor=self.request_user,
+            )
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
 class NumberEventInline(ReadOnlyLogInline):
     model = NumberEvent
     fields = ["at", "actor", "actor_label", "from_status", "to_status", "reason", "changes"]
@@ -106,10 +138,37 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
         view = self.admin_site.admin_view(lambda request: admin_actions.port_in_view(self, request))
         return [path("port-in/", view, name="numbers_trackingnumber_port_in"), *super().get_urls()]
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TrackingNumberAddForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            user = request.user
+
+            class _WithActor(form):  # the add form provisions while it validates: it needs the actor for the history
+                def __init__(self, *args, **kw):
+                    super().__init__(*args, **kw)
+                    self.request_user = user
+
+            return _WithActor
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return [(None, {"fields": ["number", "provisioning", "label", "kind"]}), *fieldsets[1:3]]
+        return fieldsets
+
     def save_model(self, request, obj, form, change) -> None:
+        if not change:  # TrackingNumberAddForm provisioned and saved it
+            if form.cleaned_data.get("provisioning") == records.Provisioning.RECORD:
+                voice_url, _ = webhook_urls()
+                self.message_user(request, (
+                    f"{obj.number} is recorded without being provisioned: calls reach calltrack only once its voice "
+                    f"webhook at the carrier is {voice_url}."), messages.WARNING)
+            return
         records.tracking_number_save(
-            tracking_number=obj, changed=list(form_changed_fields(obj, form)) if change else None, actor=request.user,
-            reason="Edited in the admin" if change else "Added in the admin",
+            tracking_number=obj, changed=list(form_changed_fields(obj, form)), actor=request.user, reason="Edited in the admin",
         )
     fieldsets = [
         (None, {"fields": ["number", "label", "kind", "status", ("number_type", "area_code", "country")]}),
@@ -133,6 +192,14 @@ class PoolNumberInline(TabularInline):
         return super().get_queryset(request).filter(kind="pool")
 
 
+class PoolParameterInline(TabularInline):
+    model = PoolParameter
+    extra = 0
+    fields = ["name", "kind", "max_length"]
+    verbose_name = "accepted custom parameter"
+    verbose_name_plural = "custom parameters accepted from landing pages (arrive on calls as tags)"
+
+
 class PoolResizeInline(ReadOnlyLogInline):
     model = PoolResize
     fields = ["at", "from_size", "to_size", "peak_sessions", "reason"]
@@ -149,14 +216,14 @@ class NumberPoolAdmin(ModelAdmin):
     search_fields = ["name", "key", "campaign__name"]
     autocomplete_fields = ["campaign", "source"]
     list_select_related = ["campaign", "source"]
-    readonly_fields = ["overflow_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours"]
-    inlines = [PoolNumberInline, PoolResizeInline]
+    readonly_fields = ["overflow_count", "dropped_parameter_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours"]
+    inlines = [PoolParameterInline, PoolNumberInline, PoolResizeInline]
     fieldsets = [
         (None, {"fields": ["name", "key", "enabled", "campaign", "source"]}),
         ("Matching", {"fields": ["number_type", "match_area_code"]}),
         ("Sessions and attribution", {"fields": ["session_lifetime", "attribution_window"]}),
         ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count"), "overflow_hours"]}),
-        ("Web", {"fields": ["allowed_origins"]}),
+        ("Web", {"fields": ["allowed_origins", "dropped_parameter_count"]}),
         ("Autoscaling", {"fields": ["autoscale", ("autoscale_min", "autoscale_max", "autoscale_headroom"), "buy_area_code"]}),
         ("Usage", {"fields": ["usage_chart"]}),
         (None, {"fields": ["created_at"]}),
@@ -168,6 +235,26 @@ class NumberPoolAdmin(ModelAdmin):
             records.pool_update(pool=obj, fields=form_changed_fields(obj, form))
         else:
             records.pool_save_new(pool=obj)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """Declared custom parameters are written through the pool services (validated like the API's)."""
+        if formset.model is not PoolParameter:
+            return super().save_formset(request, form, formset, change)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for row in formset.deleted_forms:
+            if row.instance.pk is not None:
+                records.pool_parameter_delete(parameter=row.instance)
+                formset.deleted_objects.append(row.instance)
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed():
+                continue
+            adding = row.instance.pk is None
+            fields = {name: row.cleaned_data[name] for name in row.changed_data if name in ("name", "kind", "max_length")}
+            records.pool_parameter_save(parameter=row.instance, fields={**fields, "pool": form.instance})
+            if adding:
+                formset.new_objects.append(row.instance)
+            else:
+                formset.changed_objects.append((row.instance, row.changed_data))
 
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:

@@ -8,3 +8,4 @@ class NumbersConfig(AppConfig):
     label = "numbers"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Numbers"
+

@@ -5,9 +5,10 @@ Scheduled by ``manage.py calltrack_schedules`` (see SCHEDULES).
 
 from __future__ import annotations
 
-from calltrack.numbers.services.lifecycle import numbers_release_quarantined
+from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbers_release_quarantined
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
+from calltrack.numbers.services.recordings import recordings_expire
 
 
 def pool_samples_record_task() -> str:
@@ -25,6 +26,17 @@ def numbers_release_quarantined_task() -> str:
     return f"{len(report.released)} released, {len(report.failed)} failed"
 
 
+def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None = None) -> str:
+    """Give the carrier the numbers' new voice fallback URLs after a fail-safe changed (queued on commit)."""
+    failed = numbers_fallback_refresh(number_ids=number_ids, campaign_id=campaign_id)
+    return f"{len(failed)} numbers refused" if failed else "fallback URLs updated"
+
+
+def recordings_expire_task() -> str:
+    """Delete recordings older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
+    return f"{recordings_expire()} recordings deleted"
+
+
 def port_requests_sync_task() -> str:
     counts = port_requests_sync()
     return ", ".join(f"{v} {k}" for k, v in counts.items())
@@ -36,4 +48,5 @@ SCHEDULES: list[tuple[str, str, str, int | None]] = [
     ("calltrack: autoscale pools", "calltrack.numbers.tasks.pools_autoscale_task", "I", 15),
     ("calltrack: release quarantined numbers", "calltrack.numbers.tasks.numbers_release_quarantined_task", "H", None),
     ("calltrack: follow port requests", "calltrack.numbers.tasks.port_requests_sync_task", "I", 30),
+    ("calltrack: delete expired call recordings", "calltrack.numbers.tasks.recordings_expire_task", "D", None),
 ]

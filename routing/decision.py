@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,8 @@ CAPPED = "capped"
 NO_NUMBER = "no_number"
 IVR_CHOICE = "ivr_choice"  # the caller's IVR key sent the call straight to another handler
 ATTEMPT_RULE = "attempt_rule"  # the campaign's attempt rule allows one handler per call
+ANSWERED = "answered_before"  # an earlier leg answered: the rest of the plan was not needed
+HUNG_UP = "caller_hung_up"  # the caller hung up before the rest of the plan was dialled
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,23 @@ class HandlerOption:
     @property
     def has_caps(self) -> bool:
         return self.concurrency_cap is not None or self.has_period_caps
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> HandlerOption:
+        """From a mapping keyed by field names (``OPTION_FIELDS``); fields it does not hold keep their defaults."""
+        return cls(**{name: row[name] for name in OPTION_FIELDS if name in row})
+
+    def asdict(self, names: Sequence[str] | None = None) -> dict[str, Any]:
+        """The fields named (default: all of ``OPTION_FIELDS``) as a plain dict, ``from_row``'s inverse."""
+        return {name: getattr(self, name) for name in (OPTION_FIELDS if names is None else names)}
+
+
+# Every field of a handler option, in one place: readers build options with ``HandlerOption.from_row``.
+OPTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(HandlerOption))
+# The caps, as re-read from the handler's locked row before a slot is taken.
+CAP_FIELDS: tuple[str, ...] = ("concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
+# What a call's decision keeps of each planned handler to dial it later.
+DIAL_FIELDS: tuple[str, ...] = ("name", "number", "receiving_number_id", "send_digits", "ring_timeout", "timezone", *CAP_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -314,12 +333,14 @@ def attempt_rule_done(decision: Mapping[str, Any], *, plan_index: int) -> list[S
     plan's remaining steps, skipped for that reason (their names from the decision's options). Else []."""
     if not decision.get("one_handler_per_call") or not decision.get("dials"):
         return []
+    return plan_rest(decision, plan_index=plan_index, reason=ATTEMPT_RULE, detail="the campaign's attempt rule dials one handler per call")
+
+
+def plan_rest(decision: Mapping[str, Any], *, plan_index: int, reason: str, detail: str) -> list[Skip]:
+    """The handlers of the plan's steps from ``plan_index`` on (never dialled), skipped for ``reason``."""
     options = decision.get("options", {})
     rest = [h for step in decision.get("steps", [])[plan_index:] for h in step]
-    return [
-        Skip(h, options.get(str(h), {}).get("name", str(h)), ATTEMPT_RULE, "the campaign's attempt rule dials one handler per call")
-        for h in rest
-    ]
+    return [Skip(h, options.get(str(h), {}).get("name", str(h)), reason, detail) for h in rest]
 
 
 # --- After the plan: no-answer routing and the fallback chain -------------------------------------------
@@ -384,6 +405,51 @@ def tail_build(inputs: FallbackInputs, *, already_dialed: Iterable[str] = ()) ->
     add(TailStep("fallback", "campaign's company phone", inputs.company_phone, step="company_phone") if inputs.company_phone else None)
     message = inputs.last_no_answer_message or inputs.campaign_message or "Sorry, nobody is available to take your call."
     return steps, Terminal("hangup", message)
+
+
+MAX_NO_ANSWER_FORWARDS = 5  # a chain of no-answer forwards ends after this many (and never dials a number twice)
+
+
+@dataclass(frozen=True)
+class NoAnswerSetting:
+    """A dialled receiving number's own no-answer routing: hangup (go on, then its message), forward (its forward
+    number, as a tail step), voicemail (its greeting; the call ends there)."""
+
+    action: str
+    message: str = ""
+    forward: TailStep | None = None
+
+
+def tail_after_no_answer(
+    setting: NoAnswerSetting | None,
+    *,
+    rest: Sequence[TailStep],
+    terminal: Terminal,
+    already_dialed: Iterable[str],
+    forwards: int,
+    campaign_message: str = "",
+) -> tuple[list[TailStep], Terminal]:
+    """A number of the tail (a no-answer forward, a fallback agent) rang out: its own no-answer setting decides
+    what follows, as it does for a handler's number once no handler is left.
+
+    - voicemail: its greeting (else the campaign's) and a recording; nothing else is dialled;
+    - forward: its forward number is dialled next, unless that number was dialled already or ``forwards`` (the
+      no-answer forwards of this call so far) reached ``MAX_NO_ANSWER_FORWARDS``: a loop of forwards ends;
+    - hangup (or a forward that ends): the rest of the fallback chain, then its message when it has one.
+    """
+    steps = list(rest)
+    if setting is None:
+        return steps, terminal
+    if setting.action == "voicemail":
+        return [], Terminal("voicemail", setting.message or campaign_message or "Please leave a message after the beep.")
+    seen = set(already_dialed)
+    target = setting.forward
+    if setting.action == "forward" and target is not None and target.number and target.number not in seen \
+            and forwards < MAX_NO_ANSWER_FORWARDS:
+        return [target, *(s for s in steps if s.number != target.number)], terminal
+    if setting.message and terminal.kind == "hangup":
+        terminal = Terminal("hangup", setting.message)
+    return steps, terminal
 
 
 # --- Prompts -----------------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
 from calltrack import phone
+from calltrack.carriers import RECORDING_SID
 from routing import services, twiml
+from routing.services.common import duration_seconds
 from tracking.models import Call
 from tracking.services import recordings as recording_services
 from tracking.services.call_events import call_events_batched
@@ -123,16 +125,17 @@ def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
             if request.method not in ("POST", "GET"):
                 return HttpResponse(status=405, headers={"Allow": "POST, GET"})
             if not signature_valid(request):
-                log.warning("refused %s: bad or missing X-Twilio-Signature (CallSid %s)", request.path, request.POST.get("CallSid", "?"))
+                # %r: an unsigned request's values are anyone's, and a raw newline would forge a log line.
+                log.warning("refused %s: bad or missing X-Twilio-Signature (CallSid %r)", request.path, request.POST.get("CallSid", "?"))
                 return HttpResponseForbidden("bad or missing X-Twilio-Signature", content_type="text/plain")
-            params = request.POST if request.method == "POST" else request.GET
+            params = _storable(request.POST if request.method == "POST" else request.GET)
             sid = params.get("CallSid", "")
             try:
                 # One transaction per request: one commit, and a failure leaves nothing half-written behind.
                 links = services.Links(public_base_url(request))
                 return _run(view, request, params, links, optimistic=optimistic)
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
-                log.exception("CallSid %s: %s failed (%s); answering with the %s", sid or "?", request.path, exc, on_error)
+                log.exception("CallSid %r: %s failed (%r); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":
                     return _xml(twiml.empty())
                 return _xml(services.failsafe_answer(
@@ -143,9 +146,20 @@ def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
     return wrap
 
 
+def _storable(params: QueryDict) -> QueryDict:
+    """The parameters without NUL bytes, which PostgreSQL cannot store (a caller's number or city with one would
+    cost the call its record). Cleaned after the signature check, which covers the values as Twilio sent them."""
+    if not any("\x00" in value for values in params.lists() for value in values[1]):
+        return params
+    clean = QueryDict(mutable=True)
+    for name, values in params.lists():
+        clean.setlist(name.replace("\x00", ""), [value.replace("\x00", "") for value in values])
+    return clean
+
+
 def _int(params: QueryDict, name: str) -> int:
     raw = (params.get(name) or "").strip()
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise services.ParamError(f"{name} must be a whole number, got {raw!r}")
     return int(raw)
 
@@ -179,19 +193,18 @@ def gather(request: HttpRequest, params: QueryDict, links: services.Links) -> st
 @twilio_webhook(on_error="failsafe")
 def dial_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
     """The ``<Dial action>``: record the result of a step and answer with the next one."""
-    raw = (params.get("DialCallDuration") or "0").strip()
     return services.dial_result_answer(
         call=_call(request, params), seq=_int(request.GET, "seq"), dial_status=(params.get("DialCallStatus") or "").strip(),
-        duration=int(raw) if raw.isdigit() else 0, links=links,
+        duration=duration_seconds(params.get("DialCallDuration")), links=links,
     )
 
 
 @twilio_webhook(on_error="empty")
 def attempt_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
     """A dialled leg's ``<Number statusCallback>`` (answered, completed ...)."""
-    raw = (params.get("CallDuration") or "0").strip()
     services.attempt_status_record(
-        attempt_id=_int(request.GET, "attempt"), status=(params.get("CallStatus") or "").strip(), duration=int(raw) if raw.isdigit() else 0
+        attempt_id=_int(request.GET, "attempt"), status=(params.get("CallStatus") or "").strip(),
+        duration=duration_seconds(params.get("CallDuration")),
     )
     return twiml.empty()
 
@@ -215,7 +228,6 @@ def status(request: HttpRequest, params: QueryDict, links: services.Links) -> st
     return twiml.empty()
 
 
-_RECORDING_SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 MAX_RECORDING_SECONDS = 24 * 3600
 
 
@@ -224,7 +236,7 @@ def recording_status(request: HttpRequest, params: QueryDict, links: services.Li
     """The ``<Dial recordingStatusCallback>``: keep the call's recording (idempotent, order-proof)."""
     call = _call(request, params)
     sid = (params.get("RecordingSid") or "").strip()
-    if not sid or len(sid) > 64 or not set(sid) <= _RECORDING_SID_CHARS:
+    if not RECORDING_SID.match(sid):
         raise services.ParamError(f"RecordingSid {sid[:70]!r} is not a recording SID")
     raw_status = (params.get("RecordingStatus") or "").strip()
     status = recording_services.TWILIO_RECORDING_STATUS.get(raw_status)

@@ -1,6 +1,6 @@
 """Serve calltrack for ``make run`` / ``make demo``: runserver and the django-q2 cluster together.
 
-Usage: ``.venv/bin/python scripts/run.py [--host 127.0.0.1] [--port 8000]``.
+Usage: ``.venv/bin/python scripts/run.py [--host 127.0.0.1] [--port 8000] [--reload]``.
 
 Stops both, cleanly and in a few seconds, whatever ends the run: Ctrl-C, SIGTERM or SIGHUP to this
 process, or one of the two exiting (runserver killed by its PID, qcluster crashing). The shell's
@@ -11,6 +11,10 @@ terminal's Ctrl-C reaches only this process), and each gets exactly one signal: 
 master alone (it stops its sentinel and workers itself; signalling them too is what deadlocks it) and to
 runserver's process group (its autoreloader and the server it restarts). Whatever is still alive after
 STOP_SECONDS is killed.
+
+runserver runs without its autoreloader by default (``--reload``, or ``RELOAD=1 make run``, turns it on): the
+reloader's parent process takes seconds to exit when killed (the whole of Django to finalize), the server
+alone stops at once; and the task cluster never reloads anyway, so after a code change restart both.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Runner:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, *, reload: bool = False) -> None:
+        self.host, self.port, self.reload = host, port, reload
         self.procs: dict[str, subprocess.Popen] = {}
         self.stop_reason = ""
+        self.stopping_since = 0.0
 
     def _start(self, name: str, *args: str) -> None:
         self.procs[name] = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, start_new_session=True)
@@ -45,7 +50,7 @@ class Runner:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         self._start("qcluster", "qcluster")
-        self._start("runserver", "runserver", f"{self.host}:{self.port}")
+        self._start("runserver", "runserver", f"{self.host}:{self.port}", *([] if self.reload else ["--noreload"]))
         failed = ""
         while not self.stop_reason:
             for name, proc in self.procs.items():
@@ -57,12 +62,13 @@ class Runner:
                         failed = f"{name} exited with status {code}"
                     break
             time.sleep(POLL_SECONDS)
+        self.stopping_since = time.monotonic()
         print(f"\nStopping calltrack ({self.stop_reason}) ...", file=sys.stderr, flush=True)
         self.stop()
         if failed:
             print(f"calltrack stopped: {failed}", file=sys.stderr)
             return 1
-        print("calltrack stopped.", file=sys.stderr)
+        print(f"calltrack stopped in {time.monotonic() - self.stopping_since:.1f} s.", file=sys.stderr)
         return 0
 
     def stop(self) -> None:
@@ -93,8 +99,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Serve calltrack (runserver) and its task cluster (qcluster) together.")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--reload", action="store_true", default=os.environ.get("RELOAD", "") not in ("", "0"),
+                        help="Restart runserver when the code changes (Django's autoreloader; default: RELOAD env).")
     args = parser.parse_args()
-    return Runner(args.host, args.port).run()
+    return Runner(args.host, args.port, reload=args.reload).run()
 
 
 if __name__ == "__main__":

@@ -61,6 +61,17 @@ def assert_valid_twiml(twiml_schema):
     return check
 
 
+@pytest.fixture(scope="session")
+def _media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, _media_dir):
+    """Recordings the tests make (simulate_call, the demo) go to a temporary MEDIA_ROOT, not the repo's media/."""
+    settings.MEDIA_ROOT = _media_dir
+
+
 @pytest.fixture(autouse=True)
 def _routing_config_cache_clear():
     """Voice routing caches campaign configurations per process by (id, config_version): ids are reused

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from unfold.contrib.filters.admin import (
+    AutocompleteSelectFilter,
+    BooleanRadioFilter,
+    ChoicesDropdownFilter,
+    RelatedDropdownFilter,
+)
+from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
+from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminSelect2Widget
 
-from calltrack import charts
+from calltrack import charts, phone
 from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
+from calltrack.csv_export import csv_streaming_response
 from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, PrettyJSONWidget
-from tracking import selectors
+from tracking import admin_call_log as call_log
+from tracking import call_tags, selectors
 from tracking.models import (
     Call,
     CallAttempt,
@@ -37,7 +53,7 @@ from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
 from tracking.services import parties
 from tracking.services import webhooks as webhook_services
-from tracking.timeline import call_timeline
+from tracking.timeline import call_route_story, call_timeline
 
 
 @admin.register(Source)
@@ -62,13 +78,30 @@ class SourceAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAd
         return obj._numbers
 
 
+def _timezone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
+
+
 class HandlerForm(forms.ModelForm):
     business_hours = BusinessHoursField(required=False, help_text=Handler._meta.get_field("business_hours").help_text)
+    timezone = forms.ChoiceField(
+        choices=_timezone_choices, widget=UnfoldAdminSelect2Widget, help_text=Handler._meta.get_field("timezone").help_text,
+    )
 
     class Meta:
         model = Handler
         fields = "__all__"
         widgets = {"tag_criteria": PrettyJSONWidget()}
+
+    def clean(self):
+        """"Always open" and business hours together would save a handler open 24/7 whose hours are silently
+        ignored (the trap of a default-ticked box): refuse it, saying which to change. (Typing hours or clicking
+        a preset unticks the box in the browser, so this is only met without JavaScript or by ticking it back.)"""
+        data = super().clean()
+        if data.get("always_open") and data.get("business_hours"):
+            raise ValidationError({"always_open": "'Always open' is ticked, so the business hours below would be ignored: "
+                                                  "untick it to use the hours, or clear the hours to stay open 24/7."})
+        return data
 
 
 @admin.register(Handler)
@@ -83,33 +116,76 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
     search_fields = ["name", "buyer_id", "receiving_number__number", "receiving_number__label"]
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
-    readonly_fields = ["postback_url", "created_at", "updated_at"]
+    readonly_fields = ["in_campaigns", "postback_url", "created_at", "updated_at"]
 
     fieldsets = [
-        (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled"]}),
+        (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled", "in_campaigns"]}),
         ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
-        ("Caps", {"fields": ["concurrency_cap", ("hourly_cap", "daily_cap", "monthly_cap", "total_cap"), "cap_counts"]}),
+        ("Caps", {"fields": [("concurrency_cap", "cap_counts"), ("hourly_cap", "daily_cap"), ("monthly_cap", "total_cap")]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
         ("Tag criteria", {"fields": ["tag_criteria"]}),
         ("CRM postback", {"fields": ["postback_url"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
+    @admin.display(description="campaigns")
+    def in_campaigns(self, obj: Handler):
+        if not obj.pk:
+            return "Add the handler to a campaign (on the campaign's page) once it is saved."
+        links = [
+            (reverse("admin:tracking_campaign_change", args=[ch.campaign_id]), ch.campaign.name, "" if ch.enabled else " (off)")
+            for ch in CampaignHandler.objects.filter(handler=obj).select_related("campaign").order_by("campaign__name")
+        ]
+        if not links:
+            return format_html('<strong class="text-red-600">{}</strong>', "In no campaign: this handler gets no calls until a campaign lists it.")
+        return format_html_join(", ", '<a href="{}">{}</a>{}', links)
+
     @admin.display(description="postback URL")
     def postback_url(self, obj: Handler):
         if not obj.pk:
             return "Save the handler to get its postback URL."
-        url = conversion_services.postback_url(handler_id=obj.pk)
-        return format_html(
-            "<code>{}?call_id=[call_id]</code><br>Give this URL to the handler's CRM: a GET or POST with call_id, "
-            "call_sid or caller_number converts the call once, if the campaign's conversion rule for this handler is "
-            "a postback rule (within its time limit). Keep it secret: it authorises this handler.",
-            url,
-        )
+        url = conversion_services.postback_url(handler_id=obj.pk) + "?call_id=[call_id]"
+        return render_to_string("admin/tracking/handler/postback_url.html", {"url": url, "absolute": not url.startswith("/")})
+
+
+class CampaignHandlerForm(forms.ModelForm):
+    class Meta:
+        model = CampaignHandler
+        fields = ["handler", "priority", "weight", "enabled", "position"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Blank priority/weight inherit the handler's own: show those values as placeholders, not an empty box.
+        handler = self.instance.handler if self.instance.handler_id else None
+        for name in ("priority", "weight"):
+            widget = self.fields[name].widget
+            widget.attrs["placeholder"] = f"{getattr(handler, name)} (handler's)" if handler else "handler's"
+            widget.attrs["style"] = "max-width: 9rem"
+        self.fields["position"].widget.attrs["style"] = "max-width: 6rem"
+
+
+class CampaignHandlerFormSet(forms.BaseInlineFormSet):
+    """A handler added with "Add another" goes after the others: a new row whose position is already taken
+    (the form's default 0, copied into every new row) gets the next free position."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if getattr(f, "cleaned_data", None) and not f.cleaned_data.get("DELETE")]
+        taken = {f.cleaned_data.get("position") for f in kept if f.instance.pk}
+        for form in kept:
+            if form.instance.pk:
+                continue
+            position = form.cleaned_data.get("position") or 0
+            if position in taken:
+                position = max(taken) + 1
+                form.cleaned_data["position"] = form.instance.position = position
+            taken.add(position)
 
 
 class CampaignHandlerInline(TabularInline):
     model = CampaignHandler
+    form = CampaignHandlerForm
+    formset = CampaignHandlerFormSet
     extra = 0
     autocomplete_fields = ["handler"]
     fields = ["handler", "priority", "weight", "enabled", "position"]
@@ -141,12 +217,17 @@ class ConversionRuleFormSet(forms.BaseInlineFormSet):
             raise ValidationError(str(exc))
 
 
-class ConversionRuleInline(TabularInline):
+class ConversionRuleInline(StackedInline):
+    """Stacked, not a 9-column table: the campaign page stays within a 1440 px screen. The postback window shows
+    only for postback rules (admin.js hides it for the other kinds)."""
+
     model = ConversionRule
     formset = ConversionRuleFormSet
     extra = 0
     autocomplete_fields = ["handler"]
-    fields = ["handler", "side", "kind", "min_duration", "revenue", "payout", "postback_window", "dedupe_window", "dedupe_scope"]
+    fieldsets = [
+        (None, {"fields": [("handler", "side", "kind"), ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope")]}),
+    ]
 
 
 class WebhookForm(forms.ModelForm):
@@ -157,6 +238,22 @@ class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = "__all__"
+        labels = {"url": "URL", "body_template": "Body template"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "secret" in self.fields:
+            # Shown in clear only when the webhook is created (to copy into the receiver); afterwards only its end.
+            self.fields["secret"] = forms.CharField(
+                required=False, max_length=100, label="New secret",
+                widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
+                help_text=f"The current secret ends in …{self.instance.secret[-4:]}. Leave blank to keep it; type a new one "
+                          "to replace it (then give it to the receiver).",
+            )
+
+    def clean_secret(self) -> str:
+        value = (self.cleaned_data.get("secret") or "").strip()
+        return value or (self.instance.secret if self.instance.pk else value)
 
 
 class WebhookInline(StackedInline):
@@ -167,8 +264,26 @@ class WebhookInline(StackedInline):
     show_change_link = True
 
 
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = "__all__"
+        # Words, not Django's capitalised field names ("Ivr prompt", "Greeting url").
+        labels = {
+            "campaign_id": "Campaign ID", "ivr_prompt": "IVR prompt", "ivr_timeout": "IVR timeout (s)",
+            "ivr_repeat": "IVR repeats", "ivr_default_digit": "IVR default key", "greeting_url": "Greeting URL",
+            "failsafe_number": "Fail-safe number", "no_answer_message": "No-answer message",
+        }
+
+
 @admin.register(Campaign)
 class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+    form = CampaignForm
+    # Greeting fields that do not apply to the chosen kind are hidden (django-unfold's conditional fields).
+    conditional_fields = {
+        "greeting_text": "greeting_kind == 'say'", "greeting_voice": "greeting_kind == 'say'",
+        "greeting_language": "greeting_kind == 'say'", "greeting_url": "greeting_kind == 'play'",
+    }
     write_services = (campaign_services.campaign_create, campaign_services.campaign_update, campaign_services.campaign_delete)
     service_arg = "campaign"
     list_display = ["name", "campaign_id", "enabled", "routing_strategy", "handler_count", "record_calls"]
@@ -188,6 +303,7 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
+
 
     def save_formset(self, request, form, formset, change) -> None:
         """Inline rows (handler entries, IVR options, conversion rules, webhooks) are written one by one through
@@ -218,47 +334,16 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
     def coverage(self, obj: Campaign):
         if not obj.pk:
             return "Save the campaign and add handlers to see when and where it is covered."
-        data = selectors.campaign_coverage(campaign=obj)
+        data = selectors.campaign_coverage(campaign=obj, tz_name=timezone.get_current_timezone_name())
         svg = charts.week_heatmap(
             data["grid"], row_labels=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
             title=f"Handlers open per hour ({data['tz']})", of=data["handlers"],
         )
         states = format_html_join("", "<li>{}: {}</li>", ((name, ", ".join(s)) for name, s in data["states"].items()))
-        return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
-
-
-class CallAttemptInline(ReadOnlyLogInline):
-    model = CallAttempt
-    fields = ["sequence", "kind", "handler", "number_dialed", "status", "started_at", "ended_at", "duration", "holds_slot", "counted"]
-
-
-class CallEventInline(ReadOnlyLogInline):
-    model = CallEvent
-    fields = ["at", "kind", "message", "data"]
-    verbose_name = "timeline step"
-    verbose_name_plural = "timeline"
-
-
-class WebhookDeliveryInline(ReadOnlyLogInline):
-    """The webhooks this call sent, each try's answer; re-send with the action on the calls list or the delivery."""
-
-    model = WebhookDelivery
-    fields = ["created_at", "event", "webhook", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "tries", "open"]
-    verbose_name_plural = "webhook deliveries"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("webhook").prefetch_related("attempt_log")
-
-    @admin.display(description="tries")
-    def tries(self, obj: WebhookDelivery):
-        return format_html_join(
-            "", "<div>#{} {} {} ({} ms): {}</div>",
-            ((a.number, a.at.strftime("%Y-%m-%d %H:%M:%S"), a.status_code or a.error, a.duration_ms, a.response_excerpt[:80]) for a in obj.attempt_log.all()),
-        )
-
-    @admin.display(description="")
-    def open(self, obj: WebhookDelivery):
-        return format_html('<a href="{}">details / re-send</a>', reverse("admin:tracking_webhookdelivery_change", args=[obj.pk]))
+        if not data["conditions"]:
+            return format_html("{}<p>Caller states taken:</p><ul>{}</ul>", charts.figure(svg), states)
+        others = format_html_join("", "<li>{}: {}</li>", ((name, "; ".join(c)) for name, c in data["conditions"].items()))
+        return format_html("{}<p>Caller states taken:</p><ul>{}</ul><p>Other conditions:</p><ul>{}</ul>", charts.figure(svg), states, others)
 
 
 def _resend(modeladmin, request, deliveries) -> None:
@@ -282,28 +367,113 @@ def recording_player_html(call: Call) -> str:
     return render_to_string("tracking/recording_player.html", {"call": call})
 
 
+class CallTagFilter(admin.SimpleListFilter):
+    """Calls by tag: a name (calls that have it), then its values. Choices come from the latest calls; any
+    ``?tag=name:value`` works (custom parameters from landing pages arrive as tags)."""
+
+    title = "tag (custom parameters, IVR, marketing)"
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        spec = self.value() or ""
+        base = model_admin.get_queryset(request)
+        names = [(n, n) for n in call_tags.recent_tag_values(queryset=base)]
+        if spec:
+            name = spec.partition(":")[0]
+            names += [(f"{name}:{v}", f"{name} = {v}") for v in call_tags.recent_tag_values(queryset=base, name=name)[:50]]
+        return names
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            name, value = call_tags.tag_filter_parse(self.value())
+        except call_tags.BadTagFilter as exc:
+            raise IncorrectLookupParameters(str(exc))
+        return call_tags.calls_with_tag(queryset, name=name, value=value)
+
+
 @admin.register(Call)
 class CallAdmin(CallCollaboratorScope, ModelAdmin):
-    list_display = ["started_at", "caller_number", "called_number", "campaign", "source", "handler", "status", "duration", "converted", "revenue", "payout"]
-    list_filter = ["status", "converted", "conversion_status", "used_failsafe", "campaign", "source"]
-    search_fields = ["call_sid", "caller_number", "called_number", "visitor_id"]
-    list_select_related = ["campaign", "source", "handler"]
-    date_hierarchy = "started_at"
-    show_full_result_count = False
-    inlines = [CallAttemptInline, CallEventInline, WebhookDeliveryInline]
-    actions = ["resend_failed_webhooks", "convert_by_postback"]
-    readonly_fields = [f.name for f in Call._meta.fields] + ["margin", "timeline", "recording_player"]
-    fieldsets = [
-        (None, {"fields": ["call_sid", "status", "reject_reason", "tracking_number", "campaign", "source", "handler", "session"]}),
-        ("Routing timeline", {"fields": ["timeline"]}),
-        ("Caller", {"fields": ["caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country"]}),
-        ("Timing", {"fields": ["started_at", "answered_at", "ended_at", "duration", "talk_time"]}),
-        ("Attribution", {"fields": ["visitor_id", "landing_page", "referrer", "marketing_data", "tags"]}),
-        ("Recording", {"fields": ["recording_player", "recording_status", "recording_duration", "recording_sid"]}),
-        ("Routing", {"fields": ["decision", "plan_index", "fallback_step", "used_failsafe", "recording_url", "voicemail_url"]}),
-        ("Value", {"fields": ["conversion_status", "converted", "converted_at", "conversion_reason", "revenue", "payout", "payout_reason", "margin"]}),
-        ("Conversion sides", {"fields": ["revenue_converted", "payout_converted", "conversion_evaluated_at"]}),
+    """The call log: one screen wide at 1440 px, filters an operator uses, a search that takes a number as typed,
+    a streamed CSV export of what is filtered; each call opens on a read-only summary (calls are billing records)."""
+
+    list_display = ["when", "caller", "number", "source", "campaign", "handler", "status_label", "talk", "converted", "revenue", "payout"]
+    list_display_links = ["when"]
+    list_filter = [
+        ("started_at", call_log.LocalDateRangeFilter),
+        ("handler", AutocompleteSelectFilter),
+        ("status", ChoicesDropdownFilter),
+        ("converted", BooleanRadioFilter),
+        ("source", AutocompleteSelectFilter),
+        ("campaign", AutocompleteSelectFilter),
+        ("tracking_number", AutocompleteSelectFilter),
+        ("tracking_number__pool", RelatedDropdownFilter),
+        call_log.UTMSourceFilter,
+        CallTagFilter,
     ]
+    list_filter_submit = True
+    search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)
+    search_help_text = "A number as you would type it ((415) 555-0138, 415-555-0138), a city, a UTM value or a CallSid."
+    list_select_related = ["campaign", "source", "handler"]
+    show_full_result_count = False
+    paginator = InfinitePaginator  # no COUNT(*) of a million calls on every page
+    list_per_page = 50
+    actions = ["resend_failed_webhooks", "convert_by_postback"]
+    change_form_template = "admin/tracking/call/summary.html"
+    readonly_fields = [f.name for f in Call._meta.fields]
+
+    # --- The log's columns (short headers, so that the table fits a 1440 px screen) ---------------------------
+
+    @display(description="time", ordering="started_at")
+    def when(self, obj: Call) -> str:
+        local = timezone.localtime(obj.started_at)
+        return f"{local:%b %d %H:%M}"
+
+    @display(description="caller", header=True)
+    def caller(self, obj: Call):
+        where = ", ".join(p for p in (obj.caller_city.title(), obj.caller_state) if p)
+        return [_national(obj.caller_number), where]
+
+    @display(description="number")
+    def number(self, obj: Call) -> str:
+        return _national(obj.called_number)
+
+    @display(description="status", ordering="status", label={
+        "completed": "success", "in progress": "info", "ringing": "info", "no answer": "warning", "busy": "warning",
+        "rejected": "danger", "failed": "danger", "canceled": "warning",
+    })
+    def status_label(self, obj: Call) -> str:
+        return obj.get_status_display().lower()
+
+    @display(description="talk", ordering="talk_time")
+    def talk(self, obj: Call) -> str:
+        return f"{obj.talk_time // 60}:{obj.talk_time % 60:02d}" if obj.talk_time else "-"
+
+    def get_list_display(self, request):
+        names = super().get_list_display(request)
+        hidden = self._hidden(request)
+        return [n for n in names if n not in hidden]
+
+    def get_search_results(self, request, queryset, search_term):
+        q = call_log.call_search_q(search_term)
+        return (queryset.filter(q) if q is not None else queryset), False
+
+    # --- Calls are billing records: nobody edits them here; only a superuser may delete one ---------------
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     @admin.action(description="Re-send the failed webhook deliveries of the selected calls")
     def resend_failed_webhooks(self, request, queryset) -> None:
@@ -318,45 +488,75 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             except conversion_services.ConversionRefused as exc:
                 self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    # --- The CSV export of the filtered log -------------------------------------------------------------------
 
-    @admin.display(description="margin")
-    def margin(self, obj: Call):
-        return obj.margin
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_csv_view)
+        return [path("export.csv", export, name="tracking_call_export"), *super().get_urls()]
 
-    @admin.display(description="timeline")
-    def timeline(self, obj: Call):
-        return call_timeline(obj)
+    def export_csv_view(self, request):
+        """The log as filtered and searched on screen, streamed: constant memory for any number of calls."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        columns = call_log.call_export_columns(hidden=self._hidden(request))
+        # Then a ``tag:NAME`` column per tag of the latest filtered calls (custom parameters from landing pages,
+        # IVR tags), each read with a key transform: still one streamed query.
+        queryset, tag_columns = call_tags.tag_columns_annotate(
+            queryset=changelist.queryset, exclude={lookup.rsplit("__", 1)[-1] for _, lookup in columns},
+        )
+        columns = [*columns, *tag_columns]
+        return csv_streaming_response(
+            filename=f"calls-{timezone.localtime():%Y%m%d-%H%M}.csv",
+            header=[h for h, _ in columns],
+            rows=call_log.call_export_rows(queryset=queryset, columns=columns),
+        )
 
-    @admin.display(description="recording")
-    def recording_player(self, obj: Call):
-        """The recording's player (template tracking/recording_player.html), streamed through calltrack."""
-        return recording_player_html(obj)
+    # --- The call page: a read-only summary ------------------------------------------------------------------
 
-    def get_fieldsets(self, request, obj=None):
-        # Who may not play recordings does not see the player, nor the recording's carrier URL and SID.
-        fieldsets = super().get_fieldsets(request, obj)
-        if can_play_recordings(request.user):
-            return fieldsets
-        hidden = {"recording_player", "recording_url", "recording_sid"}
-        return [(title, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for title, opts in fieldsets]
+    def get_inlines(self, request, obj):
+        return []  # the summary shows the attempts, the timeline and the deliveries once
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context=extra_context)
-        context = getattr(response, "context_data", None)
-        if context is not None and "cl" in context:
-            days = selectors.calls_per_day(queryset=context["cl"].queryset, days=30)
-            context["calls_chart"] = charts.stacked_bars(
-                [d["day"].strftime("%b %d") for d in days],
-                [
-                    charts.Series("answered", "#2e8b57", [d["answered"] for d in days]),
-                    charts.Series("missed", "#e0a030", [d["missed"] for d in days]),
-                    charts.Series("rejected", "#c0392b", [d["rejected"] for d in days]),
-                ],
-                title="Calls per day, last 30 days (current filters)",
-            )
-        return response
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if obj is not None and self.has_view_permission(request, obj):
+            context.update(call_summary_context(call=obj, hidden=self._hidden(request), recordings=can_play_recordings(request.user)))
+            context["title"] = f"Call from {_national(obj.caller_number)}"
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+
+def _national(number: str) -> str:
+    if number.startswith("+1") and len(number) == 12:
+        return phone.format_national(number)
+    return number or "-"
+
+
+def call_summary_context(*, call: Call, hidden: set[str], recordings: bool) -> dict:
+    """What the call page shows: the caller, the attribution, the route in words, the recording, the outcome,
+    the webhooks and the timeline; fields ``hidden`` from a collaborator left out."""
+    marketing = call.marketing_data or {}
+    utm = {k: marketing[k] for k in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content") if marketing.get(k)}
+    others = {k: v for k, v in marketing.items() if k not in utm}
+    show_routing = not ({"decision", "campaign"} & hidden)
+    return {
+        "call": call,
+        "caller_display": _national(call.caller_number),
+        "number_display": _national(call.called_number),
+        "where": ", ".join(p for p in (call.caller_city.title(), call.caller_state, call.caller_zip, call.caller_country) if p),
+        "utm": utm,
+        "other_marketing": others,
+        "show": {name: name not in hidden for name in ("source", "campaign", "handler", "revenue", "payout", "margin")},
+        "route": call_route_story(call) if show_routing else [],
+        "timeline": call_timeline(call) if show_routing else "",
+        "deliveries": (
+            list(call.webhook_deliveries.select_related("webhook").prefetch_related("attempt_log").order_by("created_at"))
+            if show_routing else []
+        ),
+        # The player streams through calltrack (GET /api/v1/calls/<id>/recording/); who may not play recordings
+        # does not see it.
+        "recording": recording_player_html(call) if recordings else "",
+    }
 
 
 @admin.register(CallAttempt)
@@ -432,6 +632,33 @@ class WebhookAdmin(ServiceWritesAdminMixin, ModelAdmin):
     search_fields = ["name", "url", "campaign__name"]
     autocomplete_fields = ["campaign"]
     list_select_related = ["campaign"]
+    actions = ["send_test_deliveries"]
+    actions_detail = ["send_test_delivery"]
+
+    @admin.action(description="Send a test delivery (filled in from the campaign's latest call)", permissions=["change"])
+    def send_test_deliveries(self, request, queryset) -> None:
+        for webhook in queryset.select_related("campaign"):
+            _test_delivery_report(self, request, webhook)
+
+    @action(description="Send a test delivery", url_path="send-test", icon="send", permissions=["change"])
+    def send_test_delivery(self, request, object_id):
+        webhook = self.get_object(request, object_id)
+        if webhook is not None:
+            _test_delivery_report(self, request, webhook)
+        return redirect(reverse("admin:tracking_webhook_change", args=[object_id]))
+
+
+def _test_delivery_report(modeladmin, request, webhook: Webhook) -> None:
+    try:
+        delivery = webhook_services.webhook_test_send(webhook=webhook)
+    except webhook_services.NoCallToTestWith as exc:
+        modeladmin.message_user(request, f"{webhook}: {exc}", messages.WARNING)
+        return
+    answer = delivery.last_status_code or delivery.last_error or "no answer"
+    level = messages.SUCCESS if delivery.status == "delivered" else messages.ERROR
+    link = reverse("admin:tracking_webhookdelivery_change", args=[delivery.pk])
+    modeladmin.message_user(request, format_html('{}: test delivery {} ({}). <a href="{}">See the request and the answer</a>.',
+                                                 webhook, delivery.get_status_display().lower(), answer, link), level)
 
 
 class WebhookAttemptInline(ReadOnlyLogInline):

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from calltrack import hours as hours_rules
+from calltrack import tags as tag_rules
 from tracking.models import Call, CallStatus, Campaign, ConversionKind, ConversionRule, Handler
 
 
@@ -49,7 +50,8 @@ def calls_per_day(*, queryset=None, days: int = 30, now: datetime | None = None)
 
 
 def campaign_coverage(*, campaign: Campaign, tz_name: str | None = None) -> dict:
-    """How many of the campaign's enabled handlers are open each hour of a week, and which states they take."""
+    """How many of the campaign's enabled handlers are open each hour of a week, which caller states each takes
+    and its other tag conditions (ZIP codes, marketing data), every operator counted."""
     tz = ZoneInfo(tz_name or settings.TIME_ZONE)
     links = list(campaign.campaign_handlers.filter(enabled=True, handler__enabled=True).select_related("handler"))
     handlers = [link.handler for link in links]
@@ -63,13 +65,14 @@ def campaign_coverage(*, campaign: Campaign, tz_name: str | None = None) -> dict
             row.append(sum(1 for h in handlers if hours_rules.is_open(h.business_hours, h.timezone, at, always_open=h.always_open)))
         grid.append(row)
     states: dict[str, list[str]] = {}
+    conditions: dict[str, list[str]] = {}
     for h in handlers:
-        for rule in h.tag_criteria or []:
-            if rule.get("key") == "caller_state" and rule.get("op") in ("equals", "one_of"):
-                values = rule["value"] if isinstance(rule["value"], list) else [rule["value"]]
-                states[h.name] = sorted(v.upper() for v in values)
-        states.setdefault(h.name, ["all"])
-    return {"grid": grid, "handlers": len(handlers), "states": states, "tz": str(tz)}
+        # Every operator of every rule: not_one_of narrows "all", present requires a known value, and the other
+        # keys (ZIP codes, marketing data) are conditions of their own.
+        states[h.name], others = tag_rules.coverage(h.tag_criteria or [])
+        if others:
+            conditions[h.name] = others
+    return {"grid": grid, "handlers": len(handlers), "states": states, "conditions": conditions, "tz": str(tz)}
 
 
 # --- Conversions: routing's attempt rule and conversion caps, report totals ---

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tracking.services.conversions import call_conversions_expire
-from tracking.services.recordings import recordings_expire
 from tracking.services.webhooks import webhook_delivery_attempt
 
 
@@ -20,13 +19,9 @@ def conversions_expire() -> int:
     return call_conversions_expire()
 
 
+
 def report_rollups_refresh_task() -> int:
     """Scheduled: recompute the report rollups of the days whose calls changed (tracking.services.reports)."""
     from tracking.services.reports import report_rollups_refresh
 
     return report_rollups_refresh()
-
-
-def recordings_expire_task() -> str:
-    """Delete recordings older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
-    return f"{recordings_expire()} recordings deleted"

@@ -10,10 +10,12 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from tracking.models import Call
+from tracking.models.campaigns import RoutingStrategy
 
 SKIP_LABELS = {
     "closed": "closed", "capped": "capped", "tag_mismatch": "tag mismatch", "disabled": "disabled", "no_number": "no number",
     "ivr_choice": "IVR choice", "attempt_rule": "attempt rule",
+    "answered_before": "answered before its turn", "caller_hung_up": "caller hung up",
 }
 
 
@@ -28,12 +30,25 @@ class Row:
 
 def call_timeline_rows(call: Call) -> list[Row]:
     """Events and attempts of ``call`` merged in time order (two queries)."""
-    rows = [Row(e.at, e.kind, e.message) for e in call.events.all()]
+    rows = [Row(e.at, _event_label(e.kind), e.message) for e in call.events.all()]
     for a in call.attempts.select_related("handler").all():
         who = a.handler.name if a.handler else a.get_kind_display()
         rows.append(Row(a.started_at, f"attempt {a.sequence}", f"{who} at {a.number_dialed}", a.get_status_display(), a.duration))
     rows.sort(key=lambda r: (r.at is None, r.at))
     return rows
+
+
+def _event_label(kind: str) -> str:
+    """"call.started" -> "started", "ivr.timeout" -> "IVR timeout": words, not codes."""
+    words = kind.removeprefix("call.").replace(".", " ").replace("_", " ")
+    return words.replace("ivr", "IVR").replace("dni", "DNI")
+
+
+def _strategy_label(code: str) -> str:
+    try:
+        return RoutingStrategy(code).label
+    except ValueError:
+        return code.replace("_", " ")
 
 
 def call_skips(call: Call) -> list[dict[str, Any]]:
@@ -51,10 +66,67 @@ def call_timeline(call: Call) -> SafeString:
         {
             "rows": call_timeline_rows(call),
             "skips": call_skips(call),
-            "strategy": decision.get("strategy", ""),
+            "strategy": _strategy_label(decision.get("strategy", "")),
             "steps": decision.get("steps", []),
             "options": decision.get("options", {}),
             "sticky": decision.get("sticky_handler"),
             "tail": decision.get("tail", []),
         },
     )
+
+
+# --- The route in plain words (the call page's summary) --------------------------------------------------
+
+STEP_LABELS = {
+    "no_answer_forward": "the no-answer forward", "number_agent": "the tracking number's agent",
+    "caller_agent": "the caller's agent", "forwarding_number": "the tracking number's forwarding number",
+    "company_phone": "the campaign's company phone", "failsafe": "the fail-safe number", "voicemail": "voicemail",
+}
+
+_ATTEMPT_OUTCOMES = {
+    "answered": "answered", "completed": "answered", "busy": "was busy", "failed": "could not be reached",
+    "canceled": "was not reached (the caller hung up first)", "dialing": "is ringing",
+}
+
+
+def _attempt_phrase(attempt, tail_labels: dict[str, str]) -> str:
+    if attempt.handler_id:
+        who = attempt.handler.name
+    elif attempt.kind == "failsafe":
+        who = STEP_LABELS["failsafe"]
+    elif attempt.kind == "voicemail":
+        return "the caller left a voicemail" if attempt.duration else "the call went to voicemail"
+    else:
+        who = tail_labels.get(attempt.number_dialed) or attempt.get_kind_display().lower()
+    if attempt.status == "no_answer":
+        rang = int((attempt.ended_at - attempt.started_at).total_seconds()) if attempt.ended_at else 0
+        return f"{who} did not answer in {rang} s" if rang else f"{who} did not answer"
+    outcome = _ATTEMPT_OUTCOMES.get(attempt.status, attempt.get_status_display().lower())
+    if outcome == "answered" and attempt.duration:
+        return f"{who} answered (talked {attempt.duration // 60}:{attempt.duration % 60:02d})"
+    return f"{who} {outcome}"
+
+
+def call_route_story(call: Call) -> list[str]:
+    """The route the call took, as sentences an operator reads at a glance (one query for the attempts).
+
+    Handlers the plan left out come first with why ("Denver was closed (closed at Sun 07:00 America/Denver)"),
+    then each number dialled and what happened, then the fail-safe or the rejection.
+    """
+    decision = call.decision or {}
+    parts: list[str] = []
+    if call.status == "rejected":
+        parts.append(f"Rejected: {call.reject_reason}" if call.reject_reason else "Rejected before routing")
+    for skip in call_skips(call):
+        detail = f" ({skip['detail']})" if skip.get("detail") else ""
+        verb = {"closed": "was closed", "capped": "was at its cap", "tag_mismatch": "did not match the call's tags",
+                "disabled": "is disabled", "no_number": "has no receiving number"}.get(skip.get("reason", ""), skip["label"])
+        parts.append(f"{skip.get('name', 'a handler')} {verb}{detail}")
+    tail_labels = {t.get("number", ""): STEP_LABELS.get(t.get("step", ""), t.get("label", "")) for t in decision.get("tail", [])}
+    for attempt in call.attempts.select_related("handler").order_by("sequence", "started_at"):
+        parts.append(_attempt_phrase(attempt, tail_labels))
+    if call.used_failsafe and not any(p.startswith(STEP_LABELS["failsafe"]) for p in parts):
+        parts.append(f"{STEP_LABELS['failsafe']} took the call" + (f" ({call.failsafe_reason})" if call.failsafe_reason else ""))
+    if not parts:
+        parts.append("No routing recorded yet" if not call.is_final else "No number was dialled")
+    return [p[0].upper() + p[1:] for p in parts]

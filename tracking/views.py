@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -10,10 +12,13 @@ from calltrack.phone import InvalidPhoneNumber, to_e164
 from tracking.models import Call
 from tracking.services.conversions import ConversionRefused, call_convert, postback_token_valid
 
+TOKEN_HEADER = "X-Calltrack-Postback-Token"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def postback(request: HttpRequest, handler_id: int, token: str) -> JsonResponse:
+def postback(request: HttpRequest, handler_id: int, token: str = "") -> JsonResponse:
     """``/postback/<handler_id>/<token>/?call_id=...`` (or ``call_sid=``, or ``caller_number=`` for the latest
     call of that caller to this handler): the handler's CRM confirms a sale; the call converts once.
 
@@ -21,14 +26,22 @@ def postback(request: HttpRequest, handler_id: int, token: str) -> JsonResponse:
     only for its own calls. GET is accepted because many CRMs can only fire a URL. Answers JSON: 200
     converted, 409 already converted (nothing changes), 422 refused with the reason, 404 no such call of
     this handler, 403 bad token, 400 no call named.
+
+    The token may come in the ``X-Calltrack-Postback-Token`` header instead (``/postback/<handler id>/``), so it
+    stays out of access logs.
     """
+    token = token or request.headers.get(TOKEN_HEADER, "")
     if not postback_token_valid(handler_id=handler_id, token=token):
         return JsonResponse({"converted": False, "detail": "invalid postback token"}, status=403)
     params = request.POST if request.method == "POST" else request.GET
     calls = Call.objects.filter(handler_id=handler_id)
     call_id, call_sid, caller = params.get("call_id", "").strip(), params.get("call_sid", "").strip(), params.get("caller_number", "").strip()
+    if any(_UNSTORABLE.search(value) for value in (call_id, call_sid, caller)):
+        return JsonResponse({"converted": False, "detail": "call_id, call_sid and caller_number may not hold NUL bytes"}, status=400)
+    if len(call_sid) > 64 or len(caller) > 40:
+        return JsonResponse({"converted": False, "detail": "call_sid or caller_number is too long"}, status=400)
     if call_id:
-        if not call_id.isdigit():
+        if not (call_id.isascii() and call_id.isdigit() and len(call_id) <= 18):
             return JsonResponse({"converted": False, "detail": "call_id must be a number"}, status=400)
         call = calls.filter(pk=int(call_id)).first()
     elif call_sid:

@@ -59,9 +59,14 @@ TOKENS: dict[str, str] = {
     "msclkid": "marketing data: Microsoft click id",
 }
 PREFIXES: dict[str, str] = {
-    "tag": "[tag:NAME] the call's tag NAME (caller geo, IVR keys, tags set on the number), e.g. [tag:state]",
+    "tag": "[tag:NAME] the call's tag NAME (caller geo, IVR keys, tags set on the number), e.g. [tag:state] "
+    "(state, city, zip and country are the caller's)",
     "data": "[data:KEY] any key of the call's marketing data, e.g. [data:keyword]",
 }
+
+# Short tag names the documentation uses for the caller's place: [tag:state] is the call's caller_state tag
+# (unless the call has a tag literally named "state", e.g. set by an IVR key or marketing data).
+TAG_ALIASES: dict[str, str] = {"state": "caller_state", "city": "caller_city", "zip": "caller_zip", "country": "caller_country"}
 
 HELP_TEXT = (
     "Replacement tokens, in square brackets, may appear in the URL and the body: "
@@ -107,7 +112,9 @@ def _lookup(name: str, values: Mapping[str, str], tags: Mapping[str, object], da
     prefix, _, rest = name.partition(":")
     if rest:
         source = tags if prefix == "tag" else data
-        value = source.get(rest, "")
+        value = source.get(rest)
+        if value in (None, "") and prefix == "tag" and rest in TAG_ALIASES:
+            value = source.get(TAG_ALIASES[rest])
         return "" if value is None else str(value)
     return values.get(name, "")
 

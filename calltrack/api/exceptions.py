@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import status
 from rest_framework.response import Response
@@ -42,4 +43,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": f"Cannot delete: still used by {', '.join(users)}. Remove those references first."},
             status=status.HTTP_409_CONFLICT,
         )
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or refused the connection: say so (and that a retry may work), not a 500 page.
+        response = Response({"detail": "The database is temporarily unavailable; try again shortly."}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = "30"
+        return response
     return drf_exception_handler(exc, context)

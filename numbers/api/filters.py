@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from calltrack import phone
-from calltrack.api.filters import IdFilter
+from calltrack.api.filters import IdFilter, UtcDateTimeFilter
 from calltrack.numbers.models import NumberPool, NumberSession, ReceivingNumber, TrackingNumber
 
 
@@ -51,8 +51,8 @@ class NumberSessionFilter(django_filters.FilterSet):
     pool = IdFilter(field_name="pool_id", help_text="The pool's id.")
     tracking_number = IdFilter(field_name="tracking_number_id", help_text="The tracking number's id.")
     live = django_filters.BooleanFilter(method="filter_live", help_text="true: sessions not yet expired; false: expired ones.")
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt")
 
     class Meta:
         model = NumberSession

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import MarketingDataField, ModelSerializer, NumberFiltersField
-from calltrack.numbers.models import NumberPool, NumberSession, ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import NumberPool, NumberSession, PoolParameter, ReceivingNumber, TrackingNumber
 
 
 class ReceivingNumberSerializer(ModelSerializer):
@@ -44,8 +44,20 @@ class TrackingNumberSerializer(ScopedFieldsMixin, ModelSerializer):
         ]
 
 
+class PoolParameterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PoolParameter
+        fields = ["name", "kind", "max_length"]
+        extra_kwargs = {"name": {"validators": []}}  # one name per pool: checked by the pool service
+
+
 class NumberPoolSerializer(ScopedFieldsMixin, ModelSerializer):
     size = serializers.IntegerField(read_only=True, help_text="Active numbers this pool hands out.")
+    parameters = PoolParameterSerializer(
+        many=True, required=False,
+        help_text="Custom parameters the pool accepts from landing pages (through the tag); they arrive on calls as tags. "
+        "Sending the list replaces it.",
+    )
 
     hidden_from = {"source": ("campaign",)}
 
@@ -54,9 +66,10 @@ class NumberPoolSerializer(ScopedFieldsMixin, ModelSerializer):
         fields = [
             "id", "name", "key", "enabled", "campaign", "source", "number_type", "match_area_code", "session_lifetime",
             "attribution_window", "overflow_policy", "fallback_number", "allowed_origins", "overflow_count", "size",
-            "autoscale", "autoscale_min", "autoscale_max", "autoscale_headroom", "buy_area_code", "created_at",
+            "autoscale", "autoscale_min", "autoscale_max", "autoscale_headroom", "buy_area_code", "parameters",
+            "dropped_parameter_count", "created_at",
         ]
-        read_only_fields = ["overflow_count", "created_at"]
+        read_only_fields = ["overflow_count", "dropped_parameter_count", "created_at"]
 
 
 class PoolStatsSerializer(serializers.Serializer):

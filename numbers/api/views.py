@@ -98,6 +98,7 @@ class NumberPoolViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
 
     def get_queryset(self) -> QuerySet:
         qs = NumberPool.objects.annotate(size=Count("numbers", filter=Q(numbers__status=NumberStatus.ACTIVE))).order_by("name", "id")
+        qs = qs.prefetch_related("parameters")
         return visible_pools(qs, self.scope)
 
     def written(self, pool: NumberPool) -> NumberPool:

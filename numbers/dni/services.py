@@ -127,7 +127,7 @@ def fallback_assignment(*, pool: NumberPool, visit: Visit, now: datetime | None 
 
 
 def _pool_numbers(pool: NumberPool) -> QuerySet[TrackingNumber]:
-    return TrackingNumber.objects.filter(pool=pool, kind=NumberKind.POOL, status=NumberStatus.ACTIVE)
+    return TrackingNumber.objects.filter(pool_id=pool.pk, kind=NumberKind.POOL, status=NumberStatus.ACTIVE)
 
 
 def _take_free_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
@@ -559,7 +559,7 @@ def _open_session(
     *, pool: NumberPool, number: TrackingNumber | None, visit: Visit, now: datetime, overflow: bool, returning: bool
 ) -> Assignment:
     session = NumberSession.objects.create(
-        pool=pool,
+        pool_id=pool.pk,
         tracking_number=number,
         visitor_id=visit.visitor_id,
         started_at=now,

@@ -17,14 +17,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from calltrack import phone
-from calltrack.fastdb import fixed_cursor
-from calltrack.numbers.dni import ratelimit
+from calltrack.numbers.dni import parameters, ratelimit
+from calltrack.numbers.dni.pools import PoolSettings, pool_settings
 from calltrack.numbers.dni.services import (
     MARKETING_KEYS,
     Assignment,
@@ -118,6 +118,16 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(name: str, value: str) -> str:
+    """Refuse what no database column can hold: NUL bytes (PostgreSQL) and lone surrogates (not UTF-8)."""
+    if _UNSTORABLE.search(value):
+        raise BadRequest(name, "contains a NUL byte or an invalid character")
+    return value
+
+
 def _string(data: dict[str, Any], name: str, *, max_length: int, required: bool = False) -> str:
     value = data.get(name)
     if value is None or value == "":
@@ -126,7 +136,7 @@ def _string(data: dict[str, Any], name: str, *, max_length: int, required: bool 
         return ""
     if not isinstance(value, str):
         raise BadRequest(name, f"must be a string, not {type(value).__name__}")
-    value = value.strip()
+    value = _storable(name, value).strip()
     if len(value) > max_length:
         raise BadRequest(name, f"is longer than {max_length} characters")
     return value
@@ -174,8 +184,44 @@ def _marketing(data: dict[str, Any]) -> dict[str, str]:
             raise BadRequest(f"params.{key}", f"must be a string, not {type(value).__name__}")
         if len(value) > 500:
             raise BadRequest(f"params.{key}", "is longer than 500 characters")
-        marketing[key] = value.strip()
+        marketing[key] = _storable(f"params.{key}", value).strip()
     return marketing
+
+
+def _custom(data: dict[str, Any]) -> dict[str, str]:
+    """The page's custom parameters (``custom``: an object of names to strings, numbers or booleans), checked for
+    shape and size only; which of them the pool accepts is :func:`custom_parameters_accept`'s business."""
+    custom = data.get("custom")
+    if custom is None:
+        return {}
+    if not isinstance(custom, dict):
+        raise BadRequest("custom", "must be an object of parameter names and values")
+    if len(custom) > parameters.MAX_SENT:
+        raise BadRequest("custom", f"has more than {parameters.MAX_SENT} parameters")
+    sent: dict[str, str] = {}
+    for name, value in custom.items():
+        if len(name) > parameters.MAX_SENT_NAME or not name.isprintable():
+            raise BadRequest("custom", f"'{name[:40]}' is not a parameter name")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        if not isinstance(value, str):
+            raise BadRequest(f"custom.{name}", f"must be a string, number or boolean, not {type(value).__name__}")
+        if len(value) > parameters.MAX_SENT_VALUE:
+            raise BadRequest(f"custom.{name}", f"is longer than {parameters.MAX_SENT_VALUE} characters")
+        if "\x00" in value or _has_surrogate(value) or _has_surrogate(name):
+            raise BadRequest(f"custom.{name}", "contains a NUL byte or an unpaired surrogate")
+        sent[name] = value
+    return sent
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _destination(data: dict[str, Any]) -> tuple[str, str]:
@@ -188,28 +234,14 @@ def _destination(data: dict[str, Any]) -> tuple[str, str]:
         raise BadRequest("destination", str(exc))
 
 
-# What the endpoints need of a pool, read with plain SQL: every tag request starts here, and the ORM's
-# query compilation and row conversion cost more CPU than the query itself.
-_POOL_FIELDS = (
-    "id", "key", "name", "campaign_id", "source_id", "number_type", "match_area_code", "session_lifetime",
-    "attribution_window", "overflow_policy", "fallback_number", "allowed_origins",
-)
-_POOL_BY_KEY = f"SELECT {', '.join(_POOL_FIELDS)} FROM {NumberPool._meta.db_table} WHERE key = %s AND enabled"
-
-
-def _pool(key: str) -> NumberPool:
-    with fixed_cursor() as cursor:
-        cursor.execute(_POOL_BY_KEY, [key])
-        row = cursor.fetchone()
-    if row is None:
+def _pool(key: str) -> PoolSettings:
+    pool = pool_settings(key)
+    if pool is None:
         raise Http404(f"No enabled number pool with key '{key}'.")
-    pool = NumberPool(enabled=True, **dict(zip(_POOL_FIELDS, row, strict=True)))
-    pool.match_area_code = bool(pool.match_area_code)  # SQLite answers 0/1
-    pool._state.adding, pool._state.db = False, connection.alias
     return pool
 
 
-def _origin_refused(request: HttpRequest, pool: NumberPool) -> JsonResponse | None:
+def _origin_refused(request: HttpRequest, pool: PoolSettings) -> JsonResponse | None:
     """Browsers send Origin on cross-site requests; only the pool's origins (and our own site) may assign."""
     origin = request.headers.get("Origin")
     if origin is None or origin.rstrip("/") == _own_origin(request) or origin.rstrip("/") in pool.origins:
@@ -239,6 +271,18 @@ def _assignment_json(assignment: Assignment) -> dict[str, Any]:
 
 
 def _handle(request: HttpRequest, work) -> HttpResponse:
+    try:
+        return _handle_request(request, work)
+    except DatabaseError:
+        # The database is down or overloaded: a JSON answer the tag can read (CORS headers included, for the
+        # caller's origin: nothing of the pool is known), so the page keeps its own number and retries later.
+        logger.exception("DNI %s: database unavailable", request.path)
+        response = _error(503, "Temporarily unavailable; try again shortly.")
+        response["Retry-After"] = "30"
+        return _cors(response, request.headers.get("Origin"))
+
+
+def _handle_request(request: HttpRequest, work) -> HttpResponse:
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _preflight(request)
@@ -276,7 +320,7 @@ def _ip_or_none(value: str) -> str | None:
         return None
 
 
-def _new_sessions_admit(pool: NumberPool, ip: str):
+def _new_sessions_admit(pool: PoolSettings, ip: str):
     """The per-IP, per-pool limit of *new* sessions (CALLTRACK_DNI_NEW_SESSIONS_PER_IP), counted in the shared cache
     only when the visit would open one: a returning visitor's page views never use it up."""
 
@@ -290,7 +334,7 @@ def _new_sessions_admit(pool: NumberPool, ip: str):
     return admit
 
 
-def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
+def _do_assign(request: HttpRequest, data: dict[str, Any], pool: PoolSettings, visitor_id: str) -> HttpResponse:
     destination, destination_text = _destination(data)
     if request.headers.get("Origin") is None:
         # Browsers send Origin with every POST (same-site too); without one the caller is a script or a bot. It
@@ -302,7 +346,8 @@ def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, vis
         visitor_id=visitor_id,
         page_url=_url(data, "page_url"),
         referrer=_url(data, "referrer"),
-        marketing_data=_marketing(data),
+        # Custom parameters the pool accepts join the marketing data: a call carries them as tags.
+        marketing_data={**_marketing(data), **parameters.custom_parameters_accept(pool_id=pool.pk, sent=_custom(data))},
         destination=destination,
         destination_text=destination_text,
         ip_address=_ip_or_none(ip),
@@ -311,11 +356,11 @@ def _do_assign(request: HttpRequest, data: dict[str, Any], pool: NumberPool, vis
     return JsonResponse(_assignment_json(number_assign(pool=pool, visit=visit)))
 
 
-def _do_heartbeat(request: HttpRequest, data: dict[str, Any], pool: NumberPool, visitor_id: str) -> HttpResponse:
+def _do_heartbeat(request: HttpRequest, data: dict[str, Any], pool: PoolSettings, visitor_id: str) -> HttpResponse:
     session_id = data.get("session_id")
-    if isinstance(session_id, str) and session_id.isdigit():
+    if isinstance(session_id, str) and session_id.isascii() and session_id.isdigit() and len(session_id) <= 19:
         session_id = int(session_id)
-    if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id <= 0:
+    if not isinstance(session_id, int) or isinstance(session_id, bool) or not 0 < session_id < 2**63:
         raise BadRequest("session_id", "must be the session_id the assign answer gave")
     assignment = session_heartbeat(pool=pool, visitor_id=visitor_id, session_id=session_id)
     if assignment is None:

@@ -8,11 +8,20 @@ from calltrack.numbers.models.lines import (
     ReceivingNumber,
     TrackingNumber,
 )
-from calltrack.numbers.models.pools import NumberPool, NumberSession, OverflowPolicy, PoolNumberType, PoolResize, PoolSample
+from calltrack.numbers.models.pools import (
+    NumberPool,
+    NumberSession,
+    OverflowPolicy,
+    ParameterKind,
+    PoolNumberType,
+    PoolParameter,
+    PoolResize,
+    PoolSample,
+)
 from calltrack.numbers.models.porting import LocalCarrierNumber, PortDirection, PortRequest, PortStatus
 
 __all__ = [
     "BlockedCaller", "NoAnswerAction", "NumberEvent", "NumberKind", "NumberStatus", "NumberType", "ReceivingNumber",
-    "TrackingNumber", "NumberPool", "NumberSession", "OverflowPolicy", "PoolNumberType", "PoolResize", "PoolSample",
+    "TrackingNumber", "NumberPool", "NumberSession", "OverflowPolicy", "ParameterKind", "PoolNumberType", "PoolParameter", "PoolResize", "PoolSample",
     "LocalCarrierNumber", "PortDirection", "PortRequest", "PortStatus",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -53,6 +54,10 @@ class NumberPool(models.Model):
         help_text="Web origins allowed to ask for numbers, one per line (https://www.example.com). Blank: none (same-site pages only).",
     )
     overflow_count = models.PositiveBigIntegerField(default=0, editable=False, help_text="Visitors who found every number in use.")
+    dropped_parameter_count = models.PositiveBigIntegerField(
+        default=0, editable=False,
+        help_text="Custom parameters the tag sent that this pool does not accept (undeclared, or a value of the wrong type or too long).",
+    )
     autoscale = models.BooleanField(default=False, help_text="Resize the pool from measured peak traffic (a scheduled task).")
     autoscale_min = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)], help_text="Never fewer numbers than this.")
     autoscale_max = models.PositiveIntegerField(default=100, validators=[MinValueValidator(1)], help_text="Never more numbers than this.")
@@ -90,6 +95,51 @@ class NumberPool(models.Model):
                 break
         if errors:
             raise ValidationError(errors)
+
+
+class ParameterKind(models.TextChoices):
+    TEXT = "text", "Text"
+    INTEGER = "integer", "Whole number"
+    DECIMAL = "decimal", "Decimal number"
+    BOOLEAN = "boolean", "Yes/no (true, false, 1, 0, yes, no)"
+
+
+PARAMETER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Names a custom parameter may not take: the tag's own marketing keys and the tags calltrack sets itself.
+RESERVED_PARAMETER_NAMES = frozenset({
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id",
+    "gclid", "gbraid", "wbraid", "fbclid", "msclkid",
+    "caller_state", "caller_zip", "caller_city", "caller_country", "source",
+})
+
+
+class PoolParameter(models.Model):
+    """A custom caller attribute a landing page may pass through the tag (Retreaver's parameter mapping): it
+    arrives on the call as a tag, for routing tag criteria, webhooks, the call log and its export."""
+
+    pool = models.ForeignKey(NumberPool, on_delete=models.CASCADE, related_name="parameters")
+    name = models.CharField(
+        max_length=40,
+        help_text="The parameter's name as the page sends it and as the call's tag: lowercase letters, digits and _ (e.g. 'plan', 'lead_score').",
+    )
+    kind = models.CharField(max_length=10, choices=ParameterKind.choices, default=ParameterKind.TEXT, help_text="What a value must look like; any other value is dropped and counted.")
+    max_length = models.PositiveSmallIntegerField(
+        default=100, validators=[MinValueValidator(1), MaxValueValidator(500)],
+        help_text="Longest value accepted, in characters (1-500); a longer one is dropped and counted.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["pool", "name"], name="numbers_poolparameter_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not PARAMETER_NAME.match(self.name or ""):
+            raise ValidationError({"name": f"'{self.name}' is not a parameter name: start with a lowercase letter, then lowercase letters, digits or _ (40 at most)."})
+        if self.name in RESERVED_PARAMETER_NAMES:
+            raise ValidationError({"name": f"'{self.name}' is set by calltrack itself; choose another name."})
 
 
 class NumberSessionQuerySet(models.QuerySet):

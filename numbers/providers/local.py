@@ -17,7 +17,6 @@ import hashlib
 import io
 import math
 import random
-import re
 import secrets
 import wave
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calltrack import phone
+from calltrack.carriers import RECORDING_SID
 from calltrack.numbers.models import LocalCarrierNumber
 from calltrack.numbers.providers.base import (
     AvailableNumber,
@@ -46,7 +46,6 @@ from calltrack.numbers.providers.base import (
 RECORDINGS_DIR = "recordings"
 RECORDING_URL = "https://local.calltrack.invalid/Recordings/{sid}"
 MAX_RECORDING_SECONDS = 600
-_RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
 _RATE = 8000  # telephone quality: 8 kHz, 8-bit mono, 8 KB a second
 TOLL_FREE_PREFIXES = ("800", "833", "844", "855", "866", "877", "888")
 State = LocalCarrierNumber.State
@@ -108,7 +107,7 @@ def recording_wav(seconds: int) -> bytes:
 
 
 def _recording_name(recording_sid: str) -> str:
-    if not _RECORDING_SID.match(recording_sid or ""):
+    if not RECORDING_SID.match(recording_sid or ""):
         raise CarrierError(f"{recording_sid!r} is not a recording SID.", code="invalid")
     return f"{RECORDINGS_DIR}/{recording_sid}.wav"
 

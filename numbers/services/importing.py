@@ -24,6 +24,7 @@ from django.utils import timezone
 from phonenumbers import PhoneNumberFormat
 
 from calltrack import phone
+from calltrack.csv_export import FORMULA_TRIGGERS, csv_safe_row
 from calltrack.fields import validate_send_digits
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services.errors import NumberError
@@ -227,6 +228,8 @@ def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[dict
     for record in reader:
         if None in record:  # more cells than columns
             record["__extra__"] = "x"
+        # Undo the export's formula neutralising ("'=x" was written for "=x"), so an export re-imports unchanged.
+        record = {k: v[1:] if isinstance(v, str) and v[:1] == "'" and v[1:2] in FORMULA_TRIGGERS else v for k, v in record.items()}
         rows.append(record)
     return header, rows
 
@@ -621,7 +624,7 @@ def numbers_export(*, out: IO[str], numbers: QuerySet[TrackingNumber] | None = N
         row = list(values)
         row[8] = json.dumps(row[8], sort_keys=True) if row[8] else ""
         row[13] = row[13].isoformat() if row[13] else ""
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(csv_safe_row(row))  # a label like "=HYPERLINK(...)" must not run in the operator's spreadsheet
         count += 1
     return count
 

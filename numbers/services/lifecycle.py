@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from calltrack import phone
@@ -149,7 +149,8 @@ def numbers_buy(
         failure = ""
         for available in offered:
             try:
-                failsafe = (known[available.number].failsafe_number if available.number in known else "") or campaign.failsafe_number
+                failsafe = ((known[available.number].failsafe_number if available.number in known else "")
+                            or (campaign.failsafe_number if campaign else ""))
                 purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url,
                                         fallback_url=fallback_url(failsafe))
             except CarrierError as exc:
@@ -181,7 +182,8 @@ def numbers_buy(
 def tracking_number_failsafe(tracking_number: TrackingNumber) -> str:
     """The fail-safe a number's voice fallback URL dials: its own, else its campaign's (or its pool's campaign's);
     '' leaves CALLTRACK_FAILSAFE_NUMBER to the fallback view."""
-    campaign = tracking_number.campaign or (tracking_number.pool.campaign if tracking_number.pool_id else None)
+    pool = tracking_number.pool if tracking_number.pool_id else None
+    campaign = tracking_number.campaign or (pool.campaign if pool is not None else None)
     return tracking_number.failsafe_number or (campaign.failsafe_number if campaign else "")
 
 
@@ -198,6 +200,37 @@ def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | N
                               fallback_url=fallback_url(tracking_number_failsafe(tn)))
         except CarrierError as exc:
             failed.append((tn.number, str(exc)))
+    return failed
+
+
+FALLBACK_REFRESH_TASK = "calltrack.numbers.tasks.numbers_fallback_refresh_task"  # also named in tracking.services.campaigns
+
+
+def numbers_fallback_refresh_queue(*, number_ids: Iterable[int] = (), campaign_id: int | None = None) -> None:
+    """After a fail-safe changed (a number's, or a campaign's for its numbers), queue the task that gives Twilio
+    the new voice fallback URLs, once the surrounding transaction commits. Only with the Twilio carrier (the
+    local one never falls back) and CALLTRACK_FALLBACK_URL on."""
+    if settings.CALLTRACK_CARRIER != "twilio" or not settings.CALLTRACK_FALLBACK_URL:
+        return
+    from django_q.tasks import async_task
+
+    ids = sorted(set(number_ids))
+    transaction.on_commit(lambda: async_task(FALLBACK_REFRESH_TASK, ids, campaign_id), robust=True)
+
+
+def numbers_fallback_refresh(*, number_ids: Iterable[int] = (), campaign_id: int | None = None,
+                             carrier: Carrier | None = None) -> list[tuple[str, str]]:
+    """Configure at the carrier the numbers it holds among ``number_ids`` and the campaign's (static and pool
+    numbers), with their current fail-safe. Idempotent. Returns the carrier's refusals."""
+    carrier = carrier or get_carrier()
+    qs = TrackingNumber.objects.select_related("campaign", "pool__campaign").filter(
+        carrier=carrier.name, status__in=[NumberStatus.ACTIVE, NumberStatus.QUARANTINED])
+    wanted = Q(pk__in=list(number_ids))
+    if campaign_id is not None:
+        wanted |= Q(campaign_id=campaign_id) | Q(pool__campaign_id=campaign_id)
+    failed = numbers_configure(numbers=qs.filter(wanted).order_by("pk"), carrier=carrier)
+    for number, why in failed:
+        log.warning("%s: cannot update the voice fallback URL at the carrier: %s", number, why)
     return failed
 
 

@@ -6,7 +6,7 @@ their own services; pool membership is in ``pool_membership``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -14,10 +14,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calltrack.model_writes import hot_path_columns, instance_apply_and_save
-from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, PoolParameter, ReceivingNumber, TrackingNumber
+from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_record
-from calltrack.numbers.services.lifecycle import static_cap_check
+from calltrack.numbers.services.lifecycle import numbers_fallback_refresh_queue, static_cap_check
 from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
 
@@ -92,13 +93,62 @@ def tracking_number_save(
                             reason=reason or "Added", changes={"kind": tracking_number.kind})
     else:
         # Only what this edit saved: a column moved by someone else since the edit was loaded is not its change.
-        saved = {TrackingNumber._meta.get_field(name).attname for name in changed}
+        saved = {f.attname for f in TrackingNumber._meta.concrete_fields if f.name in changed or f.attname in changed}
         diff = {f.removesuffix("_id"): [before[f], getattr(tracking_number, f)] for f in _WATCHED
                 if f in saved and before[f] != getattr(tracking_number, f)}
         if diff:
             number_event_record(number=tracking_number, from_status=before["status"], to_status=tracking_number.status,
                                 actor=actor, reason=reason or "Edited", changes=diff)
+        if "failsafe_number" in diff or "campaign" in diff or "pool" in diff:
+            numbers_fallback_refresh_queue(number_ids=[tracking_number.pk])
     return tracking_number
+
+
+class Provisioning:
+    """How a number typed into the admin's "Add" reaches calltrack."""
+
+    BUY = "buy"  # buy it at the carrier, with our voice and status webhooks set
+    CONNECT = "connect"  # already on the carrier account: point its webhooks at us
+    RECORD = "record"  # only record it (the operator points the number at us by hand)
+    CHOICES = [
+        (BUY, "Buy it at the carrier and point it here"),
+        (CONNECT, "It is already on the carrier account: point it here"),
+        (RECORD, "Only record it (I will point it at calltrack myself)"),
+    ]
+
+
+def tracking_number_provision(
+    *, tracking_number: TrackingNumber, how: str, actor: AbstractBaseUser | None = None, carrier: Carrier | None = None,
+) -> TrackingNumber:
+    """Add a new tracking number and make it reach us through the configured carrier (CALLTRACK_CARRIER).
+
+    ``how`` is a :class:`Provisioning` value. The row is validated before the carrier is asked, so a refused form
+    never buys a number; a carrier refusal raises ValidationError on ``number`` with the carrier's sentence and
+    records nothing. Not idempotent for BUY (each call buys).
+    """
+    if tracking_number.pk:
+        raise ValueError("tracking_number_provision adds a new number; edit an existing one with tracking_number_save")
+    carrier = carrier or get_carrier()
+    tracking_number.carrier = carrier.name
+    tracking_number.full_clean(validate_unique=True, validate_constraints=True)
+    voice_url, status_url = webhook_urls()
+    try:
+        if how == Provisioning.BUY:
+            tracking_number.carrier_id = carrier.buy(number=tracking_number.number, voice_url=voice_url, status_url=status_url).carrier_id
+            reason = f"Bought at {carrier.name} in the admin"
+        elif how == Provisioning.CONNECT:
+            carrier.configure(number=tracking_number.number, carrier_id=tracking_number.carrier_id, voice_url=voice_url, status_url=status_url)
+            reason = f"Connected at {carrier.name} in the admin (voice webhook set)"
+        else:
+            reason = "Recorded in the admin without provisioning"
+    except CarrierError as exc:
+        raise ValidationError({"number": f"The carrier ({carrier.name}) refused: {exc}"}) from None
+    try:
+        return tracking_number_save(tracking_number=tracking_number, actor=actor, reason=reason)
+    except ValidationError:
+        if how == Provisioning.BUY:  # e.g. the source's static cap was taken meanwhile: do not keep paying for it
+            carrier.release(number=tracking_number.number, carrier_id=tracking_number.carrier_id)
+        raise
 
 
 def tracking_number_create(*, fields: Mapping[str, Any], actor: AbstractBaseUser | None = None, reason: str = "") -> TrackingNumber:
@@ -124,9 +174,16 @@ def tracking_number_delete(*, tracking_number: TrackingNumber) -> None:
     tracking_number.delete()
 
 
+@transaction.atomic
 def pool_create(*, fields: Mapping[str, Any]) -> NumberPool:
-    """Create a pool after full validation (``key`` derived from the name when blank)."""
-    return instance_apply_and_save(instance=NumberPool(), fields=fields)
+    """Create a pool after full validation (``key`` derived from the name when blank); ``fields`` may hold
+    ``parameters``, the custom parameters it accepts (see :func:`pool_parameters_set`). All or nothing."""
+    values = dict(fields)
+    entries = values.pop("parameters", None)
+    pool = instance_apply_and_save(instance=NumberPool(), fields=values)
+    if entries is not None:
+        pool_parameters_set(pool=pool, entries=entries)
+    return pool
 
 
 def pool_save_new(*, pool: NumberPool) -> NumberPool:
@@ -134,9 +191,48 @@ def pool_save_new(*, pool: NumberPool) -> NumberPool:
     return instance_apply_and_save(instance=pool, fields={})
 
 
+@transaction.atomic
 def pool_update(*, pool: NumberPool, fields: Mapping[str, Any]) -> NumberPool:
-    """Change the given fields after full validation; the live ``overflow_count`` is never written back."""
-    return instance_apply_and_save(instance=pool, fields=fields)
+    """Change the given fields after full validation (the live ``overflow_count`` is never written back); with
+    ``parameters`` in ``fields``, replace its accepted custom parameters. All or nothing."""
+    values = dict(fields)
+    entries = values.pop("parameters", None)
+    instance_apply_and_save(instance=pool, fields=values)
+    if entries is not None:
+        pool_parameters_set(pool=pool, entries=entries)
+    return pool
+
+
+@transaction.atomic
+def pool_parameters_set(*, pool: NumberPool, entries: Sequence[Mapping[str, Any]]) -> list[PoolParameter]:
+    """Replace the custom parameters ``pool`` accepts with ``entries`` ({name, kind, max_length}): every entry
+    is validated before anything is written (errors under ``parameters``, naming the entry); a parameter kept
+    by name is updated in place."""
+    current = {p.name: p for p in PoolParameter.objects.filter(pool=pool)}
+    problems: list[str] = []
+    rows: list[PoolParameter] = []
+    names: set[str] = set()
+    for n, entry in enumerate(entries, start=1):
+        name = str(entry.get("name") or "")
+        if name in names:
+            problems.append(f"entry {n}: '{name}' is listed twice")
+            continue
+        names.add(name)
+        row = current.get(name) or PoolParameter(pool=pool)
+        for field in ("name", "kind", "max_length"):
+            if field in entry:
+                setattr(row, field, entry[field])
+        try:
+            row.full_clean(exclude=["pool"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            problems.extend(f"entry {n}: {field}: {m}" for field, messages in exc.message_dict.items() for m in messages)
+        rows.append(row)
+    if problems:
+        raise ValidationError({"parameters": problems})
+    PoolParameter.objects.filter(pool=pool).exclude(name__in=names).delete()
+    for row in rows:
+        row.save()
+    return rows
 
 
 def pool_delete(*, pool: NumberPool) -> None:
@@ -148,3 +244,14 @@ def pool_delete(*, pool: NumberPool) -> None:
     if active:
         raise ValidationError({"numbers": f"The pool still has {active} active numbers; remove them first."})
     pool.delete()
+
+
+def pool_parameter_save(*, parameter: PoolParameter, fields: Mapping[str, Any]) -> PoolParameter:
+    """Declare or change a custom parameter a pool accepts from its landing pages, after full validation
+    (name format, reserved names, one name per pool). Effective on the next tag request."""
+    return instance_apply_and_save(instance=parameter, fields=fields)
+
+
+def pool_parameter_delete(*, parameter: PoolParameter) -> None:
+    """Stop accepting a custom parameter; calls already made keep their tags."""
+    parameter.delete()

@@ -37,16 +37,16 @@ log = logging.getLogger("calltrack.routing")
 
 _TRACKING_NUMBER = fastdb.JoinedLoader(
     TrackingNumber, {"campaign": Campaign, "source": Source, "pool": NumberPool},
-    where=f"t0.number = %s AND t0.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
+    where=f"trackingnumber.number = %s AND trackingnumber.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
     extra=(
         f"EXISTS (SELECT 1 FROM {BlockedCaller._meta.db_table} b WHERE b.number = %s "
-        "AND (b.campaign_id IS NULL OR b.campaign_id = COALESCE(t0.campaign_id, t3.campaign_id)))"
+        "AND (b.campaign_id IS NULL OR b.campaign_id = COALESCE(trackingnumber.campaign_id, pool.campaign_id)))"
     ),
 )
 
 
 _CALL_BY_ID = fastdb.JoinedLoader(
-    Call, {"campaign": Campaign, "tracking_number": TrackingNumber, "source": Source}, where="t0.id = %s")
+    Call, {"campaign": Campaign, "tracking_number": TrackingNumber, "source": Source}, where="call.id = %s")
 
 
 def call_by_id(call_id: int) -> Call:

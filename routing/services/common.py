@@ -32,6 +32,20 @@ _STATUS_RANK = {CallStatus.RINGING: 0, CallStatus.IN_PROGRESS: 1}
 FINAL_STATUSES_SQL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
 
 
+# Twilio ends every call within 24 hours: a longer reported duration is garbage (and may not fit the column).
+MAX_REPORTED_SECONDS = 24 * 3600
+
+
+def duration_seconds(raw: str | None) -> int:
+    """A duration Twilio reports (CallDuration, DialCallDuration): ASCII digits, at most MAX_REPORTED_SECONDS; anything
+    else reads 0. Never raises, so a garbled duration cannot cost the call the final status it came with."""
+    digits = (raw or "").strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return 0
+    digits = digits.lstrip("0") or "0"
+    return MAX_REPORTED_SECONDS if len(digits) > 6 else min(int(digits), MAX_REPORTED_SECONDS)
+
+
 class ParamError(ValueError):
     """A webhook parameter is missing or unreadable (the view answers with the fail-safe)."""
 

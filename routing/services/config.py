@@ -29,46 +29,50 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
     same query: an EXISTS beside each row; no handler, nothing to limit)."""
     attempt_rule = Exists(ConversionRule.objects.filter(campaign_id=OuterRef("campaign_id"), kind=ConversionKind.ATTEMPT))
     rows = CampaignHandler.objects.filter(campaign_id=campaign.pk).order_by().annotate(attempt_rule=attempt_rule).values(
-        "attempt_rule", "position", "priority", "weight", "enabled",
-        "handler_id", "handler__name", "handler__enabled", "handler__priority", "handler__weight",
-        "handler__timezone", "handler__always_open", "handler__business_hours", "handler__tag_criteria",
-        "handler__ring_timeout", "handler__concurrency_cap", "handler__hourly_cap", "handler__daily_cap",
-        "handler__monthly_cap", "handler__total_cap", "handler__cap_counts", "handler__receiving_number_id",
-        "handler__receiving_number__number", "handler__receiving_number__extension_digits",
-        "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout",
-    )
+        "attempt_rule", *OPTION_COLUMNS.values(), *_OPTION_INPUTS)
     out = []
     for r in rows:
         digits = r["handler__receiving_number__extension_digits"] or ""
-        send_digits = ("w" * (2 * (r["handler__receiving_number__digits_delay"] or 0)) + digits) if digits else ""
-        out.append(
-            dec.HandlerOption(
-                id=r["handler_id"], name=r["handler__name"], number=r["handler__receiving_number__number"] or "",
-                receiving_number_id=r["handler__receiving_number_id"], send_digits=send_digits,
-                priority=r["priority"] if r["priority"] is not None else r["handler__priority"],
-                weight=r["weight"] if r["weight"] is not None else r["handler__weight"],
-                position=r["position"], enabled=bool(r["enabled"] and r["handler__enabled"]), enabled_in_campaign=bool(r["enabled"]),
-                timezone=r["handler__timezone"], always_open=r["handler__always_open"],
-                business_hours=r["handler__business_hours"] or {}, tag_criteria=tuple(r["handler__tag_criteria"] or ()),
-                ring_timeout=r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
-                concurrency_cap=r["handler__concurrency_cap"], hourly_cap=r["handler__hourly_cap"],
-                daily_cap=r["handler__daily_cap"], monthly_cap=r["handler__monthly_cap"], total_cap=r["handler__total_cap"],
-                cap_counts=r["handler__cap_counts"],
-            )
-        )
+        out.append(dec.HandlerOption.from_row({
+            **{name: r[path] for name, path in OPTION_COLUMNS.items()},
+            "number": r["handler__receiving_number__number"] or "",
+            "send_digits": ("w" * (2 * (r["handler__receiving_number__digits_delay"] or 0)) + digits) if digits else "",
+            "priority": r["priority"] if r["priority"] is not None else r["handler__priority"],
+            "weight": r["weight"] if r["weight"] is not None else r["handler__weight"],
+            "enabled": bool(r["enabled"] and r["handler__enabled"]), "enabled_in_campaign": bool(r["enabled"]),
+            "business_hours": r["handler__business_hours"] or {}, "tag_criteria": tuple(r["handler__tag_criteria"] or ()),
+            "ring_timeout": r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
+        }))
     return out, any(r["attempt_rule"] for r in rows)
+
+
+# The campaign's handler list, declared once: each option field read as it is (option field -> CampaignHandler
+# path), and the columns the other fields (OPTION_COMPUTED) are worked out from. A test checks that together
+# they cover ``decision.OPTION_FIELDS``.
+OPTION_COLUMNS: dict[str, str] = {
+    "id": "handler_id", "name": "handler__name", "receiving_number_id": "handler__receiving_number_id", "position": "position",
+    "timezone": "handler__timezone", "always_open": "handler__always_open",
+    **{name: f"handler__{name}" for name in dec.CAP_FIELDS},
+}
+OPTION_COMPUTED = ("number", "send_digits", "priority", "weight", "enabled", "enabled_in_campaign", "business_hours", "tag_criteria",
+                   "ring_timeout")
+_OPTION_INPUTS = (
+    "priority", "weight", "enabled", "handler__enabled", "handler__priority", "handler__weight", "handler__business_hours",
+    "handler__tag_criteria", "handler__ring_timeout", "handler__receiving_number__number", "handler__receiving_number__extension_digits",
+    "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout",
+)
 
 
 def handler_option(handler_id: int) -> dec.HandlerOption:
     """One handler as plain data with its own priority and weight (not in the campaign's list)."""
     h = Handler.objects.select_related("receiving_number").get(pk=handler_id)
     rn = h.receiving_number
-    return dec.HandlerOption(
-        id=h.pk, name=h.name, number=rn.number, receiving_number_id=rn.pk, send_digits=rn.send_digits, priority=h.priority,
-        weight=h.weight, enabled=h.enabled, timezone=h.timezone, always_open=h.always_open, business_hours=h.business_hours or {},
-        tag_criteria=tuple(h.tag_criteria or ()), ring_timeout=h.effective_ring_timeout, concurrency_cap=h.concurrency_cap,
-        hourly_cap=h.hourly_cap, daily_cap=h.daily_cap, monthly_cap=h.monthly_cap, total_cap=h.total_cap, cap_counts=h.cap_counts,
-    )
+    return dec.HandlerOption.from_row({
+        "id": h.pk, "name": h.name, "number": rn.number, "receiving_number_id": rn.pk, "send_digits": rn.send_digits,
+        "priority": h.priority, "weight": h.weight, "enabled": h.enabled, "timezone": h.timezone, "always_open": h.always_open,
+        "business_hours": h.business_hours or {}, "tag_criteria": tuple(h.tag_criteria or ()), "ring_timeout": h.effective_ring_timeout,
+        **{name: getattr(h, name) for name in dec.CAP_FIELDS},
+    })
 
 
 @dataclass(frozen=True)

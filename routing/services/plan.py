@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, OuterRef, Subquery, When
 from django.utils import timezone
 
 from calltrack import fastdb
@@ -27,6 +28,7 @@ from tracking.models import (
     CallAttempt,
     Campaign,
     Contact,
+    Handler,
 )
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
@@ -75,26 +77,22 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         only_handler_id=only_handler_id, one_handler_per_call=config.one_handler_per_call, rng=rng,
     )
     call.decision.update(plan.as_json())
-    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in set(plan.handler_ids)}
+    planned = set(plan.handler_ids)
+    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in planned}
     call.plan_index = 0
     return _advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
 
 
 def _option_json(o: dec.HandlerOption) -> dict[str, Any]:
-    return {
-        "name": o.name, "number": o.number, "receiving_number": o.receiving_number_id, "send_digits": o.send_digits,
-        "ring_timeout": o.ring_timeout, "timezone": o.timezone, "cap_counts": o.cap_counts,
-        "caps": [o.concurrency_cap, o.hourly_cap, o.daily_cap, o.monthly_cap, o.total_cap],
-    }
+    """What the call's decision keeps of a planned handler (``decision.DIAL_FIELDS``)."""
+    return o.asdict(dec.DIAL_FIELDS)
 
 
 def _option_from_json(hid: int, d: Mapping[str, Any]) -> dec.HandlerOption:
-    conc, hour, day, month, total = d["caps"]
-    return dec.HandlerOption(
-        id=hid, name=d["name"], number=d["number"], receiving_number_id=d["receiving_number"], send_digits=d["send_digits"],
-        ring_timeout=d["ring_timeout"], timezone=d["timezone"], cap_counts=d["cap_counts"],
-        concurrency_cap=conc, hourly_cap=hour, daily_cap=day, monthly_cap=month, total_cap=total,
-    )
+    if "caps" in d:  # stored before DIAL_FIELDS (a call in progress across the upgrade)
+        caps = dict(zip(("concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap"), d["caps"], strict=True))
+        d = {**d, **caps, "receiving_number_id": d.get("receiving_number")}
+    return dec.HandlerOption.from_row({**d, "id": hid})
 
 
 def _caller_id(call: Call) -> str:
@@ -106,13 +104,14 @@ def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     fallback chain; past those, the voicemail or the message and hang up. Stores the answer under
     ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
     steps: list[list[int]] = call.decision.get("steps", [])
-    options = {int(k): _option_from_json(int(k), v) for k, v in call.decision.get("options", {}).items()}
+    options = call.decision.get("options", {})
     bound = dec.attempt_rule_done(call.decision, plan_index=call.plan_index)
     if bound:  # an attempt rule: the handler dialled was the call's one; on to the fallback
         call.decision.setdefault("skipped", []).extend(asdict(s) for s in bound)
         call.plan_index = len(steps)
     while call.plan_index < len(steps):
-        step = [options[h] for h in steps[call.plan_index] if h in options]
+        # Only this step's handlers are rebuilt from the stored options (a plan may hold hundreds).
+        step = [_option_from_json(h, options[str(h)]) for h in steps[call.plan_index] if str(h) in options]
         call.plan_index += 1
         try:
             return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))
@@ -221,22 +220,41 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         call.decision["tail"] = [vars(s) for s in steps]
         call.decision["terminal"] = vars(terminal)
         call.decision["tail_index"] = 0
+    else:
+        _tail_after_no_answer(call)
     tail = call.decision["tail"]
     index = call.decision.get("tail_index", 0)
     campaign = call.campaign
-    if index < len(tail):
+    while index < len(tail):
         step = dec.TailStep(**tail[index])
-        call.decision["tail_index"] = index + 1
+        index += 1
+        call.decision["tail_index"] = index
+        ring_timeout, handler_id = _line(step.receiving_number_id, campaign_id=call.campaign_id)
+        if handler_id is not None and handler_id != call.handler_id and call.decision.get("one_handler_per_call"):
+            # An attempt rule sold the call to the handler dialled: another handler's line is not dialled.
+            call.decision.setdefault("skipped", []).append({
+                "handler_id": handler_id, "name": step.label, "reason": dec.ATTEMPT_RULE,
+                "detail": f"{step.number} is another handler's line; the campaign's attempt rule dials one handler per call",
+            })
+            continue
         seq = call.decision.get("dials", 0) + 1
         call.decision["dials"] = seq
         kind = AttemptKind.NO_ANSWER_FORWARD if step.kind == "no_answer_forward" else AttemptKind.FALLBACK
-        CallAttempt.objects.create(
+        at = timezone.now()
+        # A handler's line dialled by the tail is that handler's leg: it holds a slot and counts toward its caps
+        # (released and uncounted when it is not answered, like any handler leg).
+        attempt = CallAttempt.objects.create(
             call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
+            handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=handler_id is not None,
+            slot_expires_at=(at + timedelta(seconds=ring_timeout + settings.CALLTRACK_SLOT_MARGIN_SECONDS)) if handler_id else None,
         )
         call.fallback_step = (step.step or step.kind)[:30]
+        # Whisper and leg status like a handler's leg: the answer is marked when it happens, the slot released.
+        number = twiml.DialNumber(
+            step.number, step.send_digits, _whisper_url(call, attempt, links), links.url("/voice/attempt-status", attempt=attempt.pk))
         answer = twiml.dial(
-            numbers=[twiml.DialNumber(step.number, step.send_digits)], action=links.url("/voice/dial-status", call=call.pk, seq=seq),
-            timeout=_ring_timeout(step.receiving_number_id), caller_id=_caller_id(call),
+            numbers=[number], action=links.url("/voice/dial-status", call=call.pk, seq=seq),
+            timeout=ring_timeout, caller_id=_caller_id(call),
             record=bool(campaign and campaign.record_calls), greeting=greeting, recording_callback=_recording_callback(call, links),
         )
         call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
@@ -252,10 +270,43 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
     return _store(call, answer_key, answer)
 
 
-def _ring_timeout(receiving_number_id: int | None) -> int:
+def _line(receiving_number_id: int | None, *, campaign_id: int | None) -> tuple[int, int | None]:
+    """A tail number's ring timeout and the handler whose line it is (the campaign's first), if any. One query."""
     if receiving_number_id is None:
-        return 30
-    return ReceivingNumber.objects.filter(pk=receiving_number_id).values_list("ring_timeout", flat=True).first() or 30
+        return 30, None
+    owner = Handler.objects.filter(receiving_number_id=OuterRef("pk")).annotate(
+        elsewhere=Case(When(campaign_handlers__campaign_id=campaign_id, then=0), default=1)).order_by("elsewhere", "pk")
+    row = ReceivingNumber.objects.filter(pk=receiving_number_id).annotate(owner=Subquery(owner.values("pk")[:1])) \
+        .values_list("ring_timeout", "owner").first()
+    return ((row[0] or 30), row[1]) if row else (30, None)
+
+
+def _no_answer_setting(receiving_number_id: int) -> dec.NoAnswerSetting | None:
+    rn = ReceivingNumber.objects.select_related("no_answer_forward_to").filter(pk=receiving_number_id).first()
+    if rn is None:
+        return None
+    fwd = rn.no_answer_forward_to if rn.no_answer_action == NoAnswerAction.FORWARD else None
+    forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits,
+                           "no_answer_forward") if fwd is not None else None
+    return dec.NoAnswerSetting(rn.no_answer_action, rn.no_answer_message, forward)
+
+
+def _tail_after_no_answer(call: Call) -> None:
+    """The tail's last number rang out: when it is a receiving number, its own no-answer setting decides what
+    follows (``routing.decision.tail_after_no_answer``). Runs once per unanswered tail leg (the dial result that
+    calls it stores its answer)."""
+    tail, index = call.decision["tail"], call.decision.get("tail_index", 0)
+    if index == 0 or not tail[index - 1].get("receiving_number_id"):
+        return
+    campaign = call.campaign
+    rest, terminal = dec.tail_after_no_answer(
+        _no_answer_setting(tail[index - 1]["receiving_number_id"]), rest=[dec.TailStep(**t) for t in tail[index:]],
+        terminal=dec.Terminal(**call.decision["terminal"]), already_dialed=call.attempts.values_list("number_dialed", flat=True),
+        forwards=sum(1 for t in tail[:index] if t["kind"] == "no_answer_forward"),
+        campaign_message=campaign.no_answer_message if campaign else "",
+    )
+    call.decision["tail"] = tail[:index] + [vars(s) for s in rest]
+    call.decision["terminal"] = vars(terminal)
 
 
 def _agent_step(agent: ReceivingNumber | None, label: str, step: str) -> dec.TailStep | None:

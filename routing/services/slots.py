@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from calltrack import fastdb
@@ -22,6 +22,8 @@ from tracking.models import (
     Call,
     CallAttempt,
     CallStatus,
+    CapCounter,
+    CapDelta,
     CapTrigger,
     Handler,
 )
@@ -43,22 +45,132 @@ def _window_q(options: Iterable[dec.HandlerOption], at: datetime, period: str, f
 
 
 def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_progress: bool = False) -> dict[int, dec.HandlerLoad]:
-    """Live counters for the given handlers: one query over attempts, plus one over calls when a handler's
-    caps count conversions. Handlers without caps are left out unless ``all_in_progress`` (least connected).
+    """Live counters for the given handlers, in one statement whatever the history. Handlers without caps are
+    left out unless ``all_in_progress`` (least connected).
 
     Calls in progress are attempts holding a slot whose expiry has not passed (a lost callback cannot hold a
     slot forever). Connections counted toward the period caps are attempts marked ``counted``: set when the
     slot is taken and cleared when the leg was not answered, so concurrent calls cannot overbook a cap.
     With caps on conversions, converted calls count, plus calls still in progress (they may yet convert).
+    The period counts are the handler's cap counter plus the deltas not folded into it yet (see
+    ``tracking.models.caps``); a counter folded in another time zone, or for a later window than ``at``, is
+    recounted from history (``handler_loads_recount``) until the next fold.
     """
     options = [o for o in options if all_in_progress or o.has_caps]
     if not options:
         return {}
-    conn = [o for o in options if o.has_period_caps and o.cap_counts == CapTrigger.CONNECTION]
-    counters: dict[int, dict[str, int]] = {o.id: {"in_progress": 0, "hour": 0, "day": 0, "month": 0, "total": 0} for o in options}
-    for row in _attempt_counts(options=options, conn=conn, at=at):
-        counters[row[0]].update(zip(("in_progress", "hour", "day", "month", "total"), (int(v or 0) for v in row[1:]), strict=True))
-    conv = [o for o in options if o.has_period_caps and o.cap_counts == CapTrigger.CONVERSION]
+    rows = _counter_reads(options=options, at=at)
+    loads: dict[int, dec.HandlerLoad] = {}
+    stale: list[dec.HandlerOption] = []
+    for o in options:
+        in_progress, fresh, hour, day, month, total = rows.get(o.id, (0, True, 0, 0, 0, 0))
+        if not o.has_period_caps:
+            loads[o.id] = dec.HandlerLoad(in_progress=in_progress)
+        elif not fresh:
+            stale.append(o)
+            loads[o.id] = dec.HandlerLoad(in_progress=in_progress)
+        else:
+            loads[o.id] = _load(o, in_progress, hour, day, month, total)
+    if stale:
+        for hid, (hour, day, month, total) in period_counts_recount(options=stale, at=at).items():
+            o = next(s for s in stale if s.id == hid)
+            loads[hid] = _load(o, loads[hid].in_progress, hour, day, month, total)
+    return loads
+
+
+def _load(o: dec.HandlerOption, in_progress: int, hour: int, day: int, month: int, total: int) -> dec.HandlerLoad:
+    if o.cap_counts == CapTrigger.CONVERSION:  # calls in progress may still convert: count them so a burst cannot overbook
+        hour, day, month, total = (n + in_progress for n in (hour, day, month, total))
+    return dec.HandlerLoad(in_progress=in_progress, hour=hour, day=day, month=month, total=total)
+
+
+def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
+    """Per handler: slots held now, whether its counter is usable at ``at`` (same zone, no later window),
+    and its counted calls this hour/day/month/ever (counter plus pending deltas). One statement."""
+    counts, zones, hours, days, months = [], [], [], [], []
+    by_zone: dict[str, dec.PeriodStarts] = {}
+    for o in options:
+        starts = by_zone.get(o.timezone) or by_zone.setdefault(o.timezone, dec.period_starts(o.timezone, at))
+        counts.append(o.cap_counts if o.has_period_caps else None)
+        zones.append(o.timezone)
+        hours.append(starts.hour)
+        days.append(starts.day)
+        months.append(starts.month)
+    ids = [o.id for o in options]
+    if connection.vendor == "postgresql":
+        with fastdb.fixed_cursor() as cursor:
+            cursor.execute(_COUNTER_READS_PG, [ids, counts, zones, hours, days, months, at])
+            found = cursor.fetchall()
+    else:
+        adapt = connection.ops.adapt_datetimefield_value
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(ids))
+        params: list[Any] = []
+        for row in zip(ids, counts, zones, hours, days, months, strict=True):
+            params += [*row[:3], *(adapt(v) for v in row[3:])]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH w(handler_id, counts, zone, hour_start, day_start, month_start) AS (VALUES {values}) {_COUNTER_READS_BODY}",
+                [*params, adapt(at)],
+            )
+            found = cursor.fetchall()
+    return {row[0]: (int(row[1]), bool(row[2]), *(int(v or 0) for v in row[3:])) for row in found}
+
+
+# Per handler (w): slots held now (the (handler, holds_slot) index), and when it counts calls: its counter if
+# folded in the same zone for the same windows (else 0, and "fresh" false when the counter is of another zone
+# or of a later window), plus the deltas not folded yet. Reads only the counter row, the pending deltas and
+# the slots held: never the history.
+_COUNTER_READS_BODY = (
+    "SELECT w.handler_id, "
+    f"(SELECT COUNT(*) FROM {CallAttempt._meta.db_table} a WHERE a.handler_id = w.handler_id AND a.holds_slot AND a.slot_expires_at > %s), "
+    "CASE WHEN c.id IS NULL THEN 1 WHEN c.zone = w.zone AND c.hour_start <= w.hour_start AND c.day_start <= w.day_start "
+    "AND c.month_start <= w.month_start THEN 1 ELSE 0 END, "
+    "(CASE WHEN c.hour_start = w.hour_start THEN c.hour ELSE 0 END) "
+    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
+    "AND d.at >= w.hour_start), 0), "
+    "(CASE WHEN c.day_start = w.day_start THEN c.day ELSE 0 END) "
+    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
+    "AND d.at >= w.day_start), 0), "
+    "(CASE WHEN c.month_start = w.month_start THEN c.month ELSE 0 END) "
+    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
+    "AND d.at >= w.month_start), 0), "
+    "COALESCE(c.total, 0) "
+    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts), 0) "
+    f"FROM w LEFT JOIN {CapCounter._meta.db_table} c ON c.handler_id = w.handler_id AND c.counts = w.counts"
+)
+# On PostgreSQL the handlers go in as arrays (``unnest``): the statement's text is the same for every campaign
+# (prepared once per connection) and no list grows with the number of handlers.
+_COUNTER_READS_PG = (
+    "WITH w AS MATERIALIZED (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+    "%s::timestamptz[]) AS w(handler_id, counts, zone, hour_start, day_start, month_start)) "
+    + _COUNTER_READS_BODY
+)
+
+
+def handler_loads_recount(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_progress: bool = False) -> dict[int, dec.HandlerLoad]:
+    """``handler_loads`` counted from the history itself (attempts and calls), not from the cap counters: the
+    reference the counters are checked against, and what a counter of another time zone falls back to."""
+    options = [o for o in options if all_in_progress or o.has_caps]
+    if not options:
+        return {}
+    in_progress = {row[0]: int(row[1]) for row in _attempt_counts(options=options, conn=[], at=at)}
+    periods = period_counts_recount(options=[o for o in options if o.has_period_caps], at=at)
+    return {
+        o.id: _load(o, in_progress.get(o.id, 0), *periods.get(o.id, (0, 0, 0, 0))) if o.has_period_caps
+        else dec.HandlerLoad(in_progress=in_progress.get(o.id, 0))
+        for o in options
+    }
+
+
+def period_counts_recount(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, int, int, int]]:
+    """Counted calls this hour/day/month/ever of each handler (what its ``cap_counts`` counts), from history."""
+    counts: dict[int, tuple[int, int, int, int]] = {o.id: (0, 0, 0, 0) for o in options}
+    # Every window and the total are wanted: the total only where a total cap is set, so flag one.
+    conn = [dataclass_replace(o, total_cap=0) for o in options if o.cap_counts == CapTrigger.CONNECTION]
+    if conn:
+        for row in _attempt_counts(options=conn, conn=conn, at=at):
+            counts[row[0]] = tuple(int(v or 0) for v in row[2:6])
+    conv = [o for o in options if o.cap_counts == CapTrigger.CONVERSION]
     if conv:
         # Conversions as tracking counts them (Call.objects.handler_conversions): the handler's revenue side
         # converted, in the window of converted_at.
@@ -72,12 +184,8 @@ def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_
             )
         )
         for row in rows:
-            counters[row["handler_id"]].update({k: v for k, v in row.items() if k != "handler_id"})
-        for o in conv:  # calls in progress may still convert: count them so a burst cannot overbook
-            c = counters[o.id]
-            for period in ("hour", "day", "month", "total"):
-                c[period] += c["in_progress"]
-    return {hid: dec.HandlerLoad(**c) for hid, c in counters.items()}
+            counts[row["handler_id"]] = (row["hour"], row["day"], row["month"], row["total"])
+    return counts
 
 
 def _attempt_counts(*, options: list[dec.HandlerOption], conn: list[dec.HandlerOption], at: datetime) -> list[tuple]:
@@ -172,13 +280,84 @@ _ATTEMPT_COUNTS_PG = (
 )
 
 
+def cap_counters_fold(*, at: datetime | None = None) -> int:
+    """Fold the pending cap deltas into each handler's counters (``tracking.models.caps``), and rebuild from
+    history the counters of handlers whose time zone changed. Safe to run at any time and twice at once (the
+    second run waits for the first on PostgreSQL, SQLite writes one at a time); readers see the counters and
+    deltas before or after, never half. Returns how many counters were written."""
+    at = at or timezone.now()
+    own = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                if own:  # one snapshot: the deltas folded are exactly the deltas deleted
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
+        pending = set(CapDelta.objects.order_by().values_list("handler_id", "counts").distinct())
+        moved = set(
+            CapCounter.objects.exclude(zone=F("handler__timezone")).values_list("handler_id", "counts")
+        )
+        keys = pending | moved
+        if not keys:
+            return 0
+        zones = dict(Handler.objects.filter(pk__in={h for h, _ in keys}).values_list("pk", "timezone"))
+        old = {(c.handler_id, c.counts): c for c in CapCounter.objects.filter(handler_id__in=list(zones))}
+        by_zone: dict[str, list[int]] = defaultdict(list)
+        for hid, zone_name in zones.items():
+            by_zone[zone_name].append(hid)
+        sums: dict[tuple[int, str], dict[str, int]] = {}
+        for zone_name, ids in by_zone.items():
+            starts = dec.period_starts(zone_name, at)
+            rows = CapDelta.objects.filter(handler_id__in=ids).order_by().values("handler_id", "counts").annotate(
+                hour=Sum("delta", filter=Q(at__gte=starts.hour)), day=Sum("delta", filter=Q(at__gte=starts.day)),
+                month=Sum("delta", filter=Q(at__gte=starts.month)), total=Sum("delta"),
+            )
+            for row in rows:
+                sums[(row["handler_id"], row["counts"])] = {k: int(row[k] or 0) for k in ("hour", "day", "month", "total")}
+        rebuild = [
+            dec.HandlerOption(id=hid, name="", number="", timezone=zones[hid], cap_counts=counts, total_cap=0)
+            for hid, counts in keys if hid in zones and (c := old.get((hid, counts))) is not None and c.zone != zones[hid]
+        ]
+        recounted = {
+            (hid, kind): n for kind in CapTrigger.values
+            for hid, n in period_counts_recount(options=[o for o in rebuild if o.cap_counts == kind], at=at).items()
+        }
+        written = []
+        for hid, counts in keys:
+            if hid not in zones:
+                continue  # the handler was deleted: its deltas go
+            starts = dec.period_starts(zones[hid], at)
+            c = old.get((hid, counts))
+            if c is not None and c.zone != zones[hid]:
+                hour, day, month, total = recounted[(hid, counts)]
+            else:
+                d = sums.get((hid, counts), {"hour": 0, "day": 0, "month": 0, "total": 0})
+                hour = d["hour"] + (c.hour if c is not None and c.hour_start == starts.hour else 0)
+                day = d["day"] + (c.day if c is not None and c.day_start == starts.day else 0)
+                month = d["month"] + (c.month if c is not None and c.month_start == starts.month else 0)
+                total = d["total"] + (c.total if c is not None else 0)
+            written.append(CapCounter(
+                handler_id=hid, counts=counts, zone=zones[hid], hour_start=starts.hour, day_start=starts.day,
+                month_start=starts.month, hour=hour, day=day, month=month, total=total,
+            ))
+        CapDelta.objects.filter(handler_id__in=[h for h, _ in pending]).delete()
+        CapCounter.objects.bulk_create(
+            written, update_conflicts=True, unique_fields=["handler", "counts"],
+            update_fields=["zone", "hour_start", "day_start", "month_start", "hour", "day", "month", "total"],
+        )
+    return len(written)
+
+
+_FOLD_LOCK = 0x6361_7073  # pg_advisory_xact_lock key of cap_counters_fold ('caps')
+
+
 def attempt_slots_release_stale(*, at: datetime | None = None) -> int:
     """Clear ``holds_slot`` on attempts whose slot expired (their callback was lost). Idempotent; counting
     already ignores expired slots, this only tidies the flag. Returns how many were released."""
     return CallAttempt.objects.filter(holds_slot=True, slot_expires_at__lte=at or timezone.now()).update(holds_slot=False)
 
 
-_CAP_COLUMNS = ("id", "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
+_CAP_COLUMNS = ("id", *dec.CAP_FIELDS)
 
 
 def _handlers_lock(ids: list[int]) -> list[tuple]:
@@ -204,10 +383,7 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
         return step, []
     # The caps themselves are re-read from the locked rows: the plan may come from a cached configuration.
     caps = {row[0]: row[1:] for row in _handlers_lock([o.id for o in capped])}
-    fresh = {
-        o.id: dataclass_replace(o, concurrency_cap=c[0], hourly_cap=c[1], daily_cap=c[2], monthly_cap=c[3], total_cap=c[4], cap_counts=c[5])
-        for o in capped if (c := caps.get(o.id)) is not None
-    }
+    fresh = {o.id: dataclass_replace(o, **dict(zip(dec.CAP_FIELDS, c, strict=True))) for o in capped if (c := caps.get(o.id)) is not None}
     loads = handler_loads(options=[o for o in fresh.values() if o.has_caps], at=at)
     free, skips = [], []
     for o in step:
@@ -236,13 +412,14 @@ def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool 
                  attempt.pk, AttemptStatus.DIALING],
             )
         cursor.execute(
-            f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = %s, status = %s "
+            # A fallback number that is nobody's line keeps the call's handler (COALESCE), as the dial result does.
+            f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = COALESCE(%s, handler_id), status = %s "
             f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({FINAL_STATUSES_SQL})",
             [at, attempt.handler_id, CallStatus.IN_PROGRESS, call.pk],
         )
         won = cursor.rowcount > 0
     if won:
-        call.answered_at, call.handler_id, call.status = at, attempt.handler_id, CallStatus.IN_PROGRESS
+        call.answered_at, call.handler_id, call.status = at, attempt.handler_id or call.handler_id, CallStatus.IN_PROGRESS
         call_lifecycle_notify(call=call, event="call.answered", webhook_events=_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",
                               data={"attempt": attempt.pk, "handler": attempt.handler_id})
     return won

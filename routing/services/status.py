@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
 
 from calltrack import fastdb
+from routing import decision as dec
 from routing import twiml
 from routing.services.common import (
     _STATUS_RANK,
@@ -18,6 +20,7 @@ from routing.services.common import (
     Links,
     ParamError,
     _store,
+    duration_seconds,
 )
 from routing.services.config import _webhook_events
 from routing.services.plan import _advance
@@ -61,7 +64,7 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) ->
         )
 
 
-_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="t0.id = %s")
+_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="callattempt.id = %s")
 
 
 def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int, links: Links) -> str:
@@ -96,6 +99,7 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
             )
         call.talk_time += duration
         call.handler_id = winner.handler_id or call.handler_id
+        _skip_plan_rest(call, dec.ANSWERED, f"{winner.handler or winner.number_dialed} answered first")
         call_event_record(call=call, kind="attempt.completed", message=f"{winner.handler or winner.number_dialed} talked {duration}s",
                           data={"attempt": winner.pk, "duration": duration})
         call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
@@ -114,11 +118,23 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     who = ", ".join(str(a.handler or a.number_dialed) for a in attempts)
     call_event_record(call=call, kind="attempt.ended", message=f"{who}: {status.label.lower()}", data={"sequence": seq, "status": dial_status})
     if dial_status == "canceled":  # the caller hung up while it rang: nothing more to dial
+        _skip_plan_rest(call, dec.HUNG_UP, "the caller hung up before it was dialled")
         return _store(call, key, twiml.hangup())
     return _advance(call=call, links=links, answer_key=key)
 
 
-_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="t0.call_id = %s AND t0.sequence = %s ORDER BY t0.id")
+def _skip_plan_rest(call: Call, reason: str, detail: str) -> None:
+    """The handlers of the plan not dialled (the call was answered, or the caller hung up): in the explanation
+    with that reason, once (the plan index moves past them)."""
+    steps = call.decision.get("steps", [])
+    rest = dec.plan_rest(call.decision, plan_index=call.plan_index, reason=reason, detail=detail)
+    if rest:
+        call.decision.setdefault("skipped", []).extend(asdict(s) for s in rest)
+    call.plan_index = max(call.plan_index, len(steps))
+
+
+_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="callattempt.call_id = %s AND callattempt.sequence = %s",
+                                     order_by="callattempt.id")
 _DECISION = Call._meta.get_field("decision")
 
 
@@ -137,7 +153,7 @@ def _sequence(params: Mapping[str, str]) -> int | None:
     return None
 
 
-_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="t0.call_sid = %s")
+_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s")
 
 
 def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
@@ -197,7 +213,7 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
         fresh = fresh.filter(status__in=[s for s, r in _STATUS_RANK.items() if r <= rank])
         fresh.update(status=new, **({"last_sequence": seq} if seq is not None else {}))
         return call
-    duration = int(params.get("CallDuration") or 0) if (params.get("CallDuration") or "").isdigit() else 0
+    duration = duration_seconds(params.get("CallDuration"))
     if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
     _attempts_end(call, at=at)

@@ -53,7 +53,7 @@ CASES = {
     "calls": (make_calls, 2, "page joined to the source (cursor: no COUNT), attempts"),
     "receiving-numbers": (lambda n, s: ReceivingNumberFactory.create_batch(n), 2, "COUNT, page"),
     "tracking-numbers": (lambda n, s: TrackingNumberFactory.create_batch(n, campaign=s["campaign"]), 2, "COUNT, page"),
-    "pools": (make_pools, 2, "COUNT, page with the size annotation"),
+    "pools": (make_pools, 3, "COUNT, page with the size annotation, the pools' accepted custom parameters"),
     "sessions": (make_sessions, 2, "COUNT, page joined to the tracking number"),
 }
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from calltrack.numbers.providers import CarrierError
 from calltrack.numbers.providers.local import LocalCarrier
+from calltrack.numbers.services.recordings import recordings_expire
 from tests.api.conftest import grant, token_client
 from tests.tracking.factories import CallFactory, UserFactory, WebhookFactory
 from tracking.models import CallEvent, RecordingStatus
@@ -136,14 +137,14 @@ def test_retention_deletes_old_recordings_at_the_carrier_and_here(settings):
     old = record(CallFactory(started_at=timezone.now() - timedelta(days=31)))
     recent = record(CallFactory(started_at=timezone.now() - timedelta(days=29)))
     old_file = f"recordings/{old.recording_sid}.wav"
-    assert recordings.recordings_expire() == 1
+    assert recordings_expire() == 1
     old.refresh_from_db()
     assert (old.recording_status, old.recording_sid, old.recording_url, old.recording_duration) == (RecordingStatus.DELETED, "", "", 2)
     assert not default_storage.exists(old_file)
     assert CallEvent.objects.filter(call=old, kind="call.recording_deleted").exists()
     recent.refresh_from_db()
     assert recent.has_recording and default_storage.exists(f"recordings/{recent.recording_sid}.wav")
-    assert recordings.recordings_expire() == 0  # safe to run twice
+    assert recordings_expire() == 0  # safe to run twice
     # A late callback cannot bring a deleted recording back.
     recordings.call_recording_record(call=old, recording_sid="RE" + "5" * 32, recording_url="", status="completed", duration=9)
     old.refresh_from_db()
@@ -154,7 +155,7 @@ def test_retention_deletes_old_recordings_at_the_carrier_and_here(settings):
 def test_retention_zero_keeps_recordings_forever(settings):
     settings.CALLTRACK_RECORDING_RETENTION_DAYS = 0
     old = record(CallFactory(started_at=timezone.now() - timedelta(days=3000)))
-    assert recordings.recordings_expire() == 0
+    assert recordings_expire() == 0
     old.refresh_from_db()
     assert old.has_recording
 
@@ -168,7 +169,7 @@ def test_a_carrier_that_fails_to_delete_leaves_the_recording_for_the_next_run(se
         raise CarrierError("Twilio is rate limiting us", code="rate_limited")
 
     monkeypatch.setattr(LocalCarrier, "recording_delete", refuse)
-    assert recordings.recordings_expire() == 0
+    assert recordings_expire() == 0
     old.refresh_from_db()
     assert old.has_recording
 
@@ -176,4 +177,4 @@ def test_a_carrier_that_fails_to_delete_leaves_the_recording_for_the_next_run(se
 def test_the_retention_task_is_scheduled_daily():
     from calltrack.schedules import SCHEDULES
 
-    assert ("calltrack: delete expired call recordings", "tracking.tasks.recordings_expire_task", "D", None) in SCHEDULES
+    assert ("calltrack: delete expired call recordings", "calltrack.numbers.tasks.recordings_expire_task", "D", None) in SCHEDULES

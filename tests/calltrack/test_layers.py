@@ -1,5 +1,6 @@
 """The app graph is strictly layered: ``calltrack`` (shared pieces) <- ``tracking`` <- ``numbers`` <- ``routing``,
-with the project wiring (URLs, API router, schedules, demo data) on top.
+with the project wiring (URLs, API router, schedules, demo data) and the admin console (each app's ``admin.py``
+and ``admin_*.py``: an entry point like the URLs, showing every layer's data) on top.
 
 A module may import its own layer and the layers below it, never one above; only the wiring may import
 everything, and nothing but the wiring imports the wiring. Imports are read with ``ast`` (inside functions
@@ -39,9 +40,20 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+# The admin base classes and scoping every admin builds on are shared pieces, not the console itself.
+SHARED_ADMIN = {"calltrack.admin_base", "calltrack.admin_scoping"}
+
+
+def _is_console(module: str) -> bool:
+    """An admin module of an app: ``tracking.admin``, ``tracking.admin_call_log``, ``calltrack.numbers.admin_actions``."""
+    last = module.rsplit(".", 1)[-1]
+    ours = module.split(".", 1)[0] in ("calltrack", "tracking", "routing")
+    return ours and module not in SHARED_ADMIN and (last == "admin" or last.startswith("admin_"))
+
+
 def _layer(module: str) -> str | None:
     """The layer a module belongs to ("wiring" on top), None for third-party and stdlib modules."""
-    if module in WIRING or any(module.startswith(w + ".") for w in WIRING):
+    if module in WIRING or any(module.startswith(w + ".") for w in WIRING) or _is_console(module):
         return "wiring"
     head = module.split(".")
     if head[0] == "calltrack":
@@ -81,8 +93,9 @@ def _upward_edges(extra: dict[str, tuple[Path, str]] | None = None) -> list[str]
             if target not in known and "." in target and target.rpartition(".")[0] in known:
                 target = target.rpartition(".")[0]  # a name imported from a module, not a submodule
                 theirs = _layer(target)
-            if rank[theirs] > rank[mine]:
-                problems.append(f"{path.relative_to(ROOT)}:{line}: {mine} imports {target} ({theirs})")
+            problem = f"{path.relative_to(ROOT)}:{line}: {mine} imports {target} ({theirs})"
+            if rank[theirs] > rank[mine] and problem not in problems:
+                problems.append(problem)
     return problems
 
 
@@ -101,6 +114,15 @@ def test_the_graph_check_sees_lazy_and_relative_imports():
     assert "tracking/services/probe.py:2: tracking imports routing.services (routing)" in problems
     assert "calltrack/api/probe.py:1: calltrack imports calltrack.numbers.tasks (numbers)" in problems
     assert not [p for p in problems if "routing/services/probe.py" in p]  # routing may import what is below it
+
+
+def test_the_admin_console_may_show_every_layer_but_no_layer_imports_it():
+    problems = _upward_edges({
+        "tracking.admin_probe": (ROOT / "tracking/admin_probe.py", "from routing.services.slots import handler_loads\n"),
+        "tracking.services.probe2": (ROOT / "tracking/services/probe2.py", "from tracking.admin_call_log import x\n"),
+    })
+    assert not [p for p in problems if "admin_probe" in p]
+    assert "tracking/services/probe2.py:1: tracking imports tracking.admin_call_log (wiring)" in problems
 
 
 def test_the_numbers_app_is_scanned_under_its_import_name():

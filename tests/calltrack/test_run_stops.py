@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = int(os.environ.get("CALLTRACK_RUN_TEST_PORT", "8131"))
+# Two ports of calltrack's test range, one per test (xdist may run both at once).
+PORTS = {"ctrl_c": 8131, "kill": 8132}
 STOP_LIMIT = 5.0
 
 pytestmark = [
@@ -72,22 +73,22 @@ def _alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def run_env(tmp_path_factory):
     """A migrated SQLite database of its own (qcluster's ORM broker needs its tables)."""
-    if _listening(PORT):
-        pytest.skip(f"port {PORT} is in use")
     db = tmp_path_factory.mktemp("run") / "db.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "Q_REDIS_URL": "", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "Q_REDIS_URL": "", "PYTHONUNBUFFERED": "1", "DEBUG": "true"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
     return env
 
 
-def _start(env) -> tuple[subprocess.Popen, list[int]]:
+def _start(env, port: int) -> tuple[subprocess.Popen, list[int]]:
+    if _listening(port):
+        pytest.skip(f"port {port} is in use")
     # -o: never re-install the virtualenv here (the run target depends on `install`).
     proc = subprocess.Popen(
-        ["make", "--no-print-directory", "-o", ".venv/.runtime", "run", f"PORT={PORT}"], cwd=ROOT, env=env,
+        ["make", "--no-print-directory", "-o", ".venv/.runtime", "run", f"PORT={port}"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while not _listening(PORT):
+    while not _listening(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"make run did not start: {proc.communicate()[0].decode()[-2000:]}")
@@ -118,29 +119,31 @@ def _stopped(proc: subprocess.Popen, started: list[int], since: float) -> tuple[
     return took, output
 
 
-def _assert_clean(output: str) -> None:
+def _assert_clean(output: str, port: int) -> None:
     for bad in ("Segmentation fault", "Traceback", "Interrupt", "Error", "did not stop"):
         assert bad not in output, f"{bad!r} in the output:\n{output[-3000:]}"
-    assert "calltrack stopped." in output
-    assert not _listening(PORT)
+    assert "calltrack stopped in" in output
+    assert not _listening(port)
 
 
 def test_ctrl_c_stops_the_server_and_the_cluster_in_under_5_seconds(run_env):
-    proc, started = _start(run_env)
+    proc, started = _start(run_env, PORTS["ctrl_c"])
     since = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
     took, output = _stopped(proc, started, since)
-    _assert_clean(output)
+    _assert_clean(output, PORTS["ctrl_c"])
+    print(f"stopped in {took:.1f} s")
     assert took < STOP_LIMIT, f"took {took:.1f} s"
 
 
 def test_killing_runserver_by_its_pid_stops_the_cluster_too_in_under_5_seconds(run_env):
-    proc, started = _start(run_env)
+    proc, started = _start(run_env, PORTS["kill"])
     [runner] = [p for p in started if "scripts/run.py" in _cmdline(p)]
-    [runserver] = [p for p in _children(runner) if "runserver" in _cmdline(p) and _children(p)]  # the autoreloader's parent
+    [runserver] = [p for p in _children(runner) if "runserver" in _cmdline(p)]  # the runner's own child
     since = time.monotonic()
     os.kill(runserver, signal.SIGTERM)
     took, output = _stopped(proc, started, since)
-    _assert_clean(output)
+    _assert_clean(output, PORTS["kill"])
     assert proc.returncode == 0
+    print(f"stopped in {took:.1f} s")
     assert took < STOP_LIMIT, f"took {took:.1f} s"

@@ -19,6 +19,7 @@ from calltrack.numbers.services.pools import (
     pool_target_size,
     pools_autoscale,
 )
+from calltrack.schedules import SCHEDULES
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,10 +126,11 @@ def test_schedules_command_is_idempotent():
     assert funcs == {
         "calltrack.numbers.tasks.pool_samples_record_task", "calltrack.numbers.tasks.pools_autoscale_task",
         "calltrack.numbers.tasks.numbers_release_quarantined_task", "calltrack.numbers.tasks.port_requests_sync_task",
-        "tracking.tasks.conversions_expire", "routing.tasks.attempt_slots_release_stale_task",
-        "tracking.tasks.report_rollups_refresh_task", "tracking.tasks.recordings_expire_task",
+        "tracking.tasks.conversions_expire", "calltrack.numbers.tasks.recordings_expire_task",
+        "routing.tasks.attempt_slots_release_stale_task", "routing.tasks.cap_counters_fold_task",
+        "tracking.tasks.report_rollups_refresh_task",
     }
-    assert Schedule.objects.count() == 8
+    assert Schedule.objects.count() == len(SCHEDULES)
     assert Schedule.objects.get(func="calltrack.numbers.tasks.pool_samples_record_task").minutes == 1
     assert Schedule.objects.get(func="routing.tasks.attempt_slots_release_stale_task").minutes == 5
 

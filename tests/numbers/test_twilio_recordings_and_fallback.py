@@ -174,3 +174,54 @@ def test_a_recording_twilio_no_longer_has_is_not_found():
     with pytest.raises(CarrierError) as exc:
         twilio.recording_open(recording_sid=RECORDING)
     assert exc.value.code == "not_found"
+
+
+# --- a changed fail-safe reaches Twilio -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued(settings, monkeypatch):
+    settings.CALLTRACK_CARRIER = "twilio"
+    calls: list[tuple] = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr("tracking.services.campaigns.async_task", lambda *args, **kwargs: calls.append(args))
+    return calls
+
+
+@pytest.mark.django_db
+def test_changing_a_numbers_failsafe_queues_the_update_of_its_fallback_url(queued, django_capture_on_commit_callbacks):
+    from calltrack.numbers.services.lifecycle import FALLBACK_REFRESH_TASK, numbers_fallback_refresh
+    from calltrack.numbers.services.records import tracking_number_update
+
+    tn = TrackingNumberFactory(campaign=CampaignFactory(), carrier="twilio", carrier_id="PN6")
+    with django_capture_on_commit_callbacks(execute=True):
+        tracking_number_update(tracking_number=tn, fields={"label": "renamed"})
+    assert queued == []
+    with django_capture_on_commit_callbacks(execute=True):
+        tracking_number_update(tracking_number=tn, fields={"failsafe_number": "+13035550166"})
+    assert queued == [(FALLBACK_REFRESH_TASK, [tn.pk], None)]
+    twilio, fake = carrier((200, {"sid": "PN6"}))
+    assert numbers_fallback_refresh(number_ids=[tn.pk], carrier=twilio) == []
+    assert _fallback_failsafe(fake.requests[0]["data"]) == ["+13035550166"]
+
+
+@pytest.mark.django_db
+def test_changing_a_campaigns_failsafe_updates_the_fallback_url_of_its_twilio_numbers(queued, django_capture_on_commit_callbacks):
+    from calltrack.numbers.models import NumberKind
+    from calltrack.numbers.services.lifecycle import FALLBACK_REFRESH_TASK, numbers_fallback_refresh
+    from tests.numbers.factories import NumberPoolFactory
+    from tracking.services.campaigns import campaign_update
+
+    campaign = CampaignFactory(failsafe_number="+13035550177")
+    static = TrackingNumberFactory(campaign=campaign, carrier="twilio", carrier_id="PN7")
+    pooled = TrackingNumberFactory(kind=NumberKind.POOL, campaign=campaign, pool=NumberPoolFactory(campaign=campaign), carrier="twilio",
+                                   carrier_id="PN8")
+    TrackingNumberFactory(campaign=campaign, carrier="local", carrier_id="LN1")  # not Twilio's
+    TrackingNumberFactory(campaign=CampaignFactory(), carrier="twilio", carrier_id="PN9")  # another campaign
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_update(campaign=campaign, fields={"failsafe_number": "+13035550155"})
+    assert queued == [(FALLBACK_REFRESH_TASK, [], campaign.pk)]
+    twilio, fake = carrier((200, {"sid": "PN7"}), (200, {"sid": "PN8"}))
+    numbers_fallback_refresh(campaign_id=campaign.pk, carrier=twilio)
+    assert [r["uri"] for r in fake.requests] == [f"{API}/IncomingPhoneNumbers/{sid}.json" for sid in (static.carrier_id, pooled.carrier_id)]
+    assert all(_fallback_failsafe(r["data"]) == ["+13035550155"] for r in fake.requests)

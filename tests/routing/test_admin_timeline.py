@@ -31,11 +31,11 @@ def test_call_page_shows_each_step_attempt_and_skip_reason(admin_client, twilio)
     page = admin_client.get(reverse("admin:tracking_call_change", args=[call.pk]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Routing timeline" in html
+    assert "Timeline" in html and html.count('id="call-timeline"') == 1  # once, not twice
     assert "Day desk" in html and "Backup desk" in html
     assert "No answer" in html and "77s" in html
     for reason in ("closed", "tag mismatch", "capped"):
         assert reason in html
     assert "caller_state = TX (call has CA)" in html
     assert "concurrency cap 0 reached" in html
-    assert "priority_weight" in html
+    assert "Priority, then weight" in html and "priority_weight" not in html  # labels, not codes

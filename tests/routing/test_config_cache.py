@@ -69,7 +69,7 @@ def test_admin_saves_and_deletes_bump_the_campaigns_concerned(setup):
     assert version(campaign) == start + 1
     ReceivingNumberAdmin(ReceivingNumber, site).save_model(request, second.receiving_number, None, True)
     assert version(campaign) == start + 2
-    hook = WebhookFactory(campaign=campaign, events=["call.routed"])
+    hook = WebhookFactory(campaign=campaign, events=["call.routed"], url="https://crm.example.com/hook")
     WebhookAdmin(Webhook, site).save_model(request, hook, None, True)
     assert version(campaign) == start + 3
     WebhookAdmin(Webhook, site).delete_model(request, hook)

@@ -304,3 +304,28 @@ def test_whisper_text_default_and_template():
 def test_caller_geo(number, params, expected):
     g = caller_geo(number=number, **params)
     assert (g.city, g.state, g.zip, g.country) == expected
+
+
+def test_every_handler_option_field_is_declared_once_for_the_campaigns_read():
+    from routing.services.config import OPTION_COLUMNS, OPTION_COMPUTED
+
+    assert sorted([*OPTION_COLUMNS, *OPTION_COMPUTED]) == sorted(dec.OPTION_FIELDS)
+    assert set(dec.DIAL_FIELDS) <= set(dec.OPTION_FIELDS) and set(dec.CAP_FIELDS) <= set(dec.DIAL_FIELDS)
+
+
+def test_a_handler_option_round_trips_through_its_declared_fields():
+    o = dec.HandlerOption(id=3, name="Acme", number="+13035550100", receiving_number_id=9, send_digits="ww12", ring_timeout=20,
+                          timezone="America/Chicago", hourly_cap=4, total_cap=9, cap_counts="conversion", priority=2)
+    assert dec.HandlerOption.from_row(o.asdict()) == o
+    dialled = dec.HandlerOption.from_row({**o.asdict(dec.DIAL_FIELDS), "id": 3})
+    assert dialled.asdict(dec.DIAL_FIELDS) == o.asdict(dec.DIAL_FIELDS) and dialled.priority == 1
+
+
+def test_an_option_stored_by_a_call_before_the_declared_fields_is_still_read():
+    from routing.services.plan import _option_from_json
+
+    old = {"name": "Acme", "number": "+13035550100", "receiving_number": 9, "send_digits": "", "ring_timeout": 20,
+           "timezone": "America/Chicago", "cap_counts": "connection", "caps": [2, None, 5, None, 9]}
+    assert _option_from_json(3, old) == dec.HandlerOption(
+        id=3, name="Acme", number="+13035550100", receiving_number_id=9, ring_timeout=20, timezone="America/Chicago",
+        concurrency_cap=2, daily_cap=5, total_cap=9)

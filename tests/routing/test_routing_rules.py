@@ -1,6 +1,7 @@
 """Routing rules that do what their help texts say, played through the signed voice webhooks (TwiML schema checked):
 round robin among the handlers that can take the call, every handler not dialled shown with its true reason,
-and the attempt rule's one handler per call."""
+the attempt rule's one handler per call, each dialled number's own no-answer routing, and a whisper and a
+leg status callback on every leg."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 from lxml import etree
 
-from tests.numbers.factories import TrackingNumberFactory
-from tests.routing.test_voice_flow import Flow, dialled
+from calltrack.numbers.models import NoAnswerAction
+from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
+from tests.routing.test_voice_flow import Flow, dialled, root
 from tests.tracking.factories import CallFactory, CampaignFactory, CampaignHandlerFactory, HandlerFactory, SourceFactory
-from tracking.models import Call, CallAttempt, ConversionRule, IVROption
+from tracking.models import AttemptStatus, Call, CallAttempt, ConversionRule, IVROption
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +149,138 @@ def test_an_attempt_rule_added_in_the_admin_applies_to_the_next_call(flow, campa
     doc = flow.start()
     doc = flow.dial_result(doc, "no-answer")
     assert dialled(doc) == [campaign.company_phone]
+
+
+# --- No-answer routing: each dialled number applies its own setting; whisper and leg status on every leg ---------
+
+
+def ring_out(flow, doc, assert_valid_twiml, limit=12):
+    """Let every dialled number ring out; the numbers dialled, in order, and the final answer."""
+    seen = [dialled(doc)[0]]
+    for _ in range(limit):
+        doc = checked(flow.dial_result(doc, "no-answer"), assert_valid_twiml)
+        if doc.find("Dial") is None:
+            return seen, doc
+        seen.append(dialled(doc)[0])
+    raise AssertionError(f"the call never ended: {seen}")
+
+
+def test_a_forward_targets_own_voicemail_takes_the_message(flow, campaign, assert_valid_twiml):
+    desk = ReceivingNumberFactory(label="Desk", no_answer_action=NoAnswerAction.VOICEMAIL, no_answer_message="Desk voicemail.")
+    line = ReceivingNumberFactory(label="Line", no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=desk)
+    handler(campaign, receiving_number=line)
+    seen, end = ring_out(flow, flow.start(), assert_valid_twiml)
+    assert seen == [line.number, desk.number]  # not the company phone: the desk takes messages
+    assert [el.tag for el in end] == ["Say", "Record", "Hangup"] and end.find("Say").text == "Desk voicemail."
+
+
+def test_a_forward_targets_own_forward_is_dialled_then_its_message_is_said(flow, campaign, assert_valid_twiml):
+    last = ReceivingNumberFactory(label="Last", no_answer_message="Last desk is closed.")
+    middle = ReceivingNumberFactory(label="Middle", no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=last)
+    line = ReceivingNumberFactory(label="Line", no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=middle)
+    handler(campaign, receiving_number=line)
+    seen, end = ring_out(flow, flow.start(), assert_valid_twiml)
+    assert seen == [line.number, middle.number, last.number, campaign.company_phone]
+    assert end.find("Say").text == "Last desk is closed."
+    kinds = list(CallAttempt.objects.order_by("sequence").values_list("kind", flat=True))
+    assert kinds == ["handler", "no_answer_forward", "no_answer_forward", "fallback"]
+
+
+def test_a_loop_of_forwards_ends(flow, campaign, assert_valid_twiml):
+    a = ReceivingNumberFactory(label="A")
+    b = ReceivingNumberFactory(label="B", no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=a)
+    a.no_answer_action, a.no_answer_forward_to = NoAnswerAction.FORWARD, b
+    a.save()
+    handler(campaign, receiving_number=a)
+    seen, end = ring_out(flow, flow.start(), assert_valid_twiml)
+    assert seen == [a.number, b.number, campaign.company_phone]
+    assert [el.tag for el in end] == ["Say", "Hangup"]
+
+
+def test_a_long_chain_of_forwards_stops_at_the_bound(flow, campaign, assert_valid_twiml):
+    from routing.decision import MAX_NO_ANSWER_FORWARDS
+
+    lines = [ReceivingNumberFactory(label=f"L{i}") for i in range(MAX_NO_ANSWER_FORWARDS + 3)]
+    for here, there in zip(lines, lines[1:], strict=False):
+        here.no_answer_action, here.no_answer_forward_to = NoAnswerAction.FORWARD, there
+        here.save()
+    handler(campaign, receiving_number=lines[0])
+    seen, _ = ring_out(flow, flow.start(), assert_valid_twiml, limit=20)
+    assert seen == [line.number for line in lines[: MAX_NO_ANSWER_FORWARDS + 1]] + [campaign.company_phone]
+
+
+def test_a_fallback_agents_own_voicemail_applies(flow, campaign, tn, assert_valid_twiml):
+    agent = ReceivingNumberFactory(label="Agent", no_answer_action=NoAnswerAction.VOICEMAIL, no_answer_message="Agent voicemail.")
+    tn.assigned_agent = agent
+    tn.save()
+    handler(campaign)
+    seen, end = ring_out(flow, flow.start(), assert_valid_twiml)
+    assert seen[1:] == [agent.number]
+    assert end.find("Say").text == "Agent voicemail."
+
+
+def test_every_leg_of_the_tail_gets_a_whisper_and_a_status_callback(flow, campaign, tn, twilio, assert_valid_twiml):
+    forward_to = ReceivingNumberFactory(label="Overflow", whisper_message="Overflow call from {state}")
+    line = ReceivingNumberFactory(no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=forward_to)
+    handler(campaign, receiving_number=line)
+    tn.forwarding_number = "+13035550180"
+    tn.save()
+    doc = flow.start()
+    legs = [doc.find("Dial/Number")]
+    for _ in range(3):
+        doc = checked(flow.dial_result(doc, "no-answer"), assert_valid_twiml)
+        legs.append(doc.find("Dial/Number"))
+    assert [leg.text for leg in legs] == [line.number, forward_to.number, "+13035550180", campaign.company_phone]
+    for leg in legs:
+        assert "/voice/whisper?attempt=" in leg.get("url") and "/voice/attempt-status?attempt=" in leg.get("statusCallback")
+    said = root(twilio.post(legs[1].get("url"), {"CallSid": "CAleg"}))
+    assert said.find("Say").text == "Overflow call from CA"
+    root(twilio.post(legs[3].get("statusCallback"), {"CallSid": "CAleg3", "CallStatus": "completed", "CallDuration": "12"}))
+    assert CallAttempt.objects.get(number_dialed=campaign.company_phone).status == AttemptStatus.COMPLETED
+
+
+def test_a_handlers_line_reached_by_a_forward_counts_toward_its_caps_and_talk_time(flow, campaign, twilio, assert_valid_twiml):
+    capped = handler(campaign, 1, name="Capped", concurrency_cap=1)
+    line = ReceivingNumberFactory(no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=capped.receiving_number)
+    campaign.campaign_handlers.filter(handler=capped).update(enabled=False)  # reached only by the forward
+    first = handler(campaign, 2, receiving_number=line)
+    doc = flow.dial_result(flow.start(), "no-answer")
+    assert dialled(doc) == [capped.receiving_number.number]
+    leg = CallAttempt.objects.get(kind="no_answer_forward")
+    assert (leg.handler_id, leg.holds_slot, leg.counted) == (capped.pk, True, True)
+    other = Flow(twilio, flow.tn, sid="CAother")
+    campaign.campaign_handlers.filter(handler=capped).update(enabled=True)
+    assert dialled(other.start()) == [first.receiving_number.number]  # Capped's one slot is held by the forward leg
+    flow.dial_result(doc, "completed", "42")
+    call = Call.objects.get(call_sid=flow.sid)
+    assert (call.handler_id, call.talk_time) == (capped.pk, 42)
+
+
+def test_with_an_attempt_rule_a_no_answer_forward_to_another_handlers_line_is_not_dialled(flow, campaign, assert_valid_twiml):
+    ConversionRule.objects.create(campaign=campaign, kind="attempt", revenue=10)
+    other = HandlerFactory(name="Other buyer")
+    line = ReceivingNumberFactory(no_answer_action=NoAnswerAction.FORWARD, no_answer_forward_to=other.receiving_number)
+    handler(campaign, receiving_number=line)
+    seen, _ = ring_out(flow, flow.start(), assert_valid_twiml)
+    assert seen == [line.number, campaign.company_phone]
+    skipped = Call.objects.get().decision["skipped"]
+    assert [(s["handler_id"], s["reason"]) for s in skipped] == [(other.pk, "attempt_rule")]
+
+
+def test_handlers_left_in_the_plan_when_the_call_is_answered_are_explained(flow, campaign, assert_valid_twiml):
+    first = handler(campaign, 1, name="First")
+    handler(campaign, 2, name="Second")
+    handler(campaign, 3, name="Third")
+    doc = flow.dial_result(flow.start(), "no-answer")
+    checked(flow.dial_result(doc, "completed", "30"), assert_valid_twiml)
+    skips = {s["name"]: (s["reason"], s["detail"]) for s in Call.objects.get().decision["skipped"]}
+    assert skips == {"Third": ("answered_before", "Second answered first")}
+    assert first.name not in skips
+
+
+def test_handlers_left_in_the_plan_when_the_caller_hangs_up_are_explained(flow, campaign):
+    handler(campaign, 1, name="First")
+    handler(campaign, 2, name="Second")
+    flow.dial_result(flow.start(), "canceled")
+    skips = {s["name"]: s["reason"] for s in Call.objects.get().decision["skipped"]}
+    assert skips == {"Second": "caller_hung_up"}

@@ -10,15 +10,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.permissions import StaffPermissionsOrCollaborator
 from calltrack.api.serializers import ModelSerializer
-from calltrack.scoping import scope_for, visible_calls
+from calltrack.scoping import HIDDEN_CALL_FIELDS, hidden_call_fields, scope_for, visible_calls
 from tracking.models import Call
 from tracking.selectors import TOTALS_BY, conversion_totals
 from tracking.services.conversions import ConversionRefused, call_convert
 
 
-class CallConversionSerializer(ModelSerializer):
+class CallConversionSerializer(ScopedFieldsMixin, ModelSerializer):
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
 
     class Meta:
@@ -29,13 +30,15 @@ class CallConversionSerializer(ModelSerializer):
         ]
         read_only_fields = fields
 
+    hidden_from = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
+
 
 class RefusalSerializer(serializers.Serializer):
     converted = serializers.BooleanField(help_text="Always false here: nothing changed.")
     detail = serializers.CharField(help_text="Why the call was not converted.")
 
 
-class TotalsRowSerializer(serializers.Serializer):
+class TotalsRowSerializer(ScopedFieldsMixin, serializers.Serializer):
     id = serializers.IntegerField(allow_null=True, help_text="The party's id; null for calls without one.")
     name = serializers.CharField(help_text="The party's name.")
     calls = serializers.IntegerField(help_text="Calls in the period.")
@@ -43,6 +46,9 @@ class TotalsRowSerializer(serializers.Serializer):
     revenue = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Revenue of the converted calls.")
     payout = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Payout of the converted calls.")
     margin = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Revenue minus payout.")
+
+    # The money a collaborator may not see of a call it may not see in a total either (null for it).
+    hidden_from = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
 
 
 class TotalsQuerySerializer(serializers.Serializer):
@@ -93,7 +99,7 @@ class CallConversionView(APIView):
             result = call_convert(call=call, source="api")
         except ConversionRefused as exc:
             return Response({"converted": False, "detail": str(exc)}, status=exc.status_code)
-        return Response(CallConversionSerializer(result.call).data, status=status.HTTP_200_OK)
+        return Response(CallConversionSerializer(result.call, context={"scope": scope}).data, status=status.HTTP_200_OK)
 
 
 class ConversionTotalsView(APIView):
@@ -118,8 +124,12 @@ class ConversionTotalsView(APIView):
         query = TotalsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         calls = calls_visible_to(request.user)
-        if not request.user.is_staff and not scope_for(request.user).is_collaborator:
+        scope = scope_for(request.user)
+        if not request.user.is_staff and not scope.is_collaborator:
             raise PermissionDenied("Only staff and collaborators see totals.")
-        rows = conversion_totals(by=query.validated_data["by"], calls=calls, start=query.validated_data.get("start"), end=query.validated_data.get("end"))
-        return Response(TotalsRowSerializer(rows, many=True).data)
+        by = query.validated_data["by"]
+        if by in hidden_call_fields(scope):
+            raise PermissionDenied(f"A {scope.kind} collaborator does not see its calls' {by}s: group by {scope.kind}.")
+        rows = conversion_totals(by=by, calls=calls, start=query.validated_data.get("start"), end=query.validated_data.get("end"))
+        return Response(TotalsRowSerializer(rows, many=True, context={"scope": scope}).data)
 

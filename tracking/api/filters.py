@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
+from rest_framework.exceptions import ValidationError
 
 from calltrack import phone
-from calltrack.api.filters import IdFilter
+from calltrack.api.filters import IdFilter, UtcDateTimeFilter
+from calltrack.scoping import hidden_call_fields, scope_for
+from tracking import call_tags
 from tracking.models import Call, CallStatus, Campaign, Handler, Source
 
 
@@ -37,10 +40,10 @@ class CampaignFilter(django_filters.FilterSet):
 
 
 class CallFilter(django_filters.FilterSet):
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = UtcDateTimeFilter(
         field_name="started_at", lookup_expr="gte", help_text="Calls started at or after this moment (ISO 8601)."
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = UtcDateTimeFilter(
         field_name="started_at", lookup_expr="lt", help_text="Calls started before this moment (ISO 8601)."
     )
     status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices, help_text="One or more statuses (repeat the parameter).")
@@ -53,14 +56,38 @@ class CallFilter(django_filters.FilterSet):
     tracking_number = IdFilter(field_name="tracking_number_id", help_text="The tracking number's id.")
     called_number = django_filters.CharFilter(method="filter_called", help_text="The number dialled (the tracking number), in any format.")
     converted = django_filters.BooleanFilter()
+    tag = django_filters.CharFilter(
+        method="filter_tag",
+        help_text="A tag: 'name' for calls that have it, 'name:value' for that value (custom parameters from landing pages, "
+        "IVR keys and marketing data arrive as tags).",
+    )
 
     class Meta:
         model = Call
-        fields = ["started_after", "started_before", "status", "campaign", "source", "handler", "caller", "tracking_number", "called_number", "converted"]
+        fields = [
+            "started_after", "started_before", "status", "campaign", "source", "handler", "caller", "tracking_number", "called_number",
+            "converted", "tag",
+        ]
 
     @staticmethod
     def _number(value: str) -> str:
         return phone.to_e164_or_none(value) or value.strip()
+
+    def filter_tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        try:
+            tag, wanted = call_tags.tag_filter_parse(value)
+        except call_tags.BadTagFilter as exc:
+            raise ValidationError({"tag": [str(exc)]})
+        return call_tags.calls_with_tag(queryset, name=tag, value=wanted)
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        """Filters on what the requester may not see (``?handler=`` for a source collaborator, ``?source=`` and
+        ``?campaign=`` for a handler collaborator) are ignored: they would tell which of its calls match."""
+        hidden = hidden_call_fields(scope_for(getattr(self.request, "user", None)))
+        for name, value in self.form.cleaned_data.items():
+            if name not in hidden:
+                queryset = self.filters[name].filter(queryset, value)
+        return queryset
 
     def filter_caller(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(caller_number=self._number(value))

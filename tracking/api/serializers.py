@@ -7,8 +7,8 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
-from calltrack.scoping import CALL_FIELDS_HIDDEN_FROM
-from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
+from calltrack.scoping import HIDDEN_CALL_FIELDS
+from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, RecordingStatus, Source
 
 
 class SourceSerializer(ModelSerializer):
@@ -95,13 +95,17 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     tags = JSONObjectField(read_only=True, help_text=Call._meta.get_field("tags").help_text)
     decision = JSONObjectField(read_only=True, help_text=Call._meta.get_field("decision").help_text)
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
+    recording_status = serializers.ChoiceField(
+        choices=RecordingStatus.choices, read_only=True,
+        help_text="The recording's state: '' none, in-progress, completed (ready to play), absent, failed, deleted (retention).",
+    )
     recording_url = serializers.SerializerMethodField(
         help_text="Where calltrack plays the call's recording (GET with this API's authentication; audio/mpeg or audio/wav); "
         "null without a playable recording. The carrier's own URL and credentials are never shown."
     )
 
     hidden_values = {"decision": {}}
-    hidden_from = CALL_FIELDS_HIDDEN_FROM  # calltrack.scoping: the reports leave out the same fields
+    hidden_from = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
 
     class Meta:
         model = Call

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
-from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import BaseContentNegotiation
+from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from calltrack.api.pagination import StartedAtCursorPagination
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
-from calltrack.scoping import visible_attempts, visible_calls, visible_recordings
+from calltrack.scoping import visible_attempts, visible_calls
 from tracking.api import filters, serializers
 from tracking.models import Call, CallAttempt, Campaign, CampaignHandler, Handler, Source
 from tracking.services import campaigns as campaign_services
 from tracking.services import parties
-from tracking.services import recordings as recording_services
-
-
-class _AnyAccept(BaseContentNegotiation):
-    """Audio players send ``Accept: audio/*`` or ``*/*``: answer with the audio (errors as JSON) whatever they ask."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 @extend_schema_view(
@@ -118,36 +102,9 @@ class CallViewSet(ScopedReadOnlyModelViewSet):
     pagination_class = StartedAtCursorPagination
     ordering_fields = ["started_at", "duration", "talk_time"]
     collaborator_kinds = ("source", "handler")
-    action_permissions = {"recording": ["tracking.view_call", "tracking.listen_recording"]}
 
     def get_queryset(self) -> QuerySet:
         scope = self.scope
-        if self.action == "recording":
-            return visible_recordings(Call.objects.all(), scope)
         attempts = visible_attempts(CallAttempt.objects.order_by("sequence", "id"), scope)
         qs = Call.objects.select_related("source").prefetch_related(Prefetch("attempts", queryset=attempts))
         return visible_calls(qs, scope)
-
-    @extend_schema(
-        summary="Play the call's recording",
-        description="The recording's audio, streamed through calltrack (the carrier's credentials never leave the server): "
-        "audio/mpeg for Twilio, audio/wav for the local carrier. Staff need the 'Can listen to call recordings' "
-        "permission; collaborators hear the calls they see. 404 when the call has no playable recording.",
-        responses={(200, "audio/mpeg"): OpenApiTypes.BINARY, (200, "audio/wav"): OpenApiTypes.BINARY,
-                   404: OpenApiResponse(description="No such call, or no playable recording.")},
-    )
-    @action(detail=True, methods=["get"], url_path="recording", content_negotiation_class=_AnyAccept, pagination_class=None,
-            filterset_class=None)
-    def recording(self, request, pk=None) -> StreamingHttpResponse:
-        call = self.get_object()
-        try:
-            audio = recording_services.call_recording_audio(call=call)
-        except recording_services.RecordingUnavailable as exc:
-            raise NotFound(f"No playable recording: {exc}") from None
-        response = StreamingHttpResponse(audio.chunks, content_type=audio.content_type)
-        if audio.size is not None:
-            response["Content-Length"] = str(audio.size)
-        response["Content-Disposition"] = f'inline; filename="call-{call.pk}-recording.{"mp3" if audio.content_type == "audio/mpeg" else "wav"}"'
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response

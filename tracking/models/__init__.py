@@ -26,6 +26,7 @@ from tracking.models.campaigns import (
     WebhookEvent,
     WebhookMethod,
 )
+from tracking.models.caps import CapCounter, CapDelta
 from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
 from tracking.models.reports import CallDayRollup, CallRollupDirty
 
@@ -33,6 +34,6 @@ __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
     "DeliveryStatus", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVROption", "RoutingStrategy", "Webhook",
-    "WebhookEvent", "WebhookMethod", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
+    "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
     "CallDayRollup", "CallRollupDirty",
 ]

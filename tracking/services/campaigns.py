@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django_q.tasks import async_task
 
 from calltrack.model_writes import instance_apply_and_save
 from tracking.models import Campaign, CampaignHandler, ConversionRule, IVROption, Webhook
@@ -27,12 +29,30 @@ def campaign_create(*, fields: Mapping[str, Any], handlers: Sequence[Mapping[str
     return campaign
 
 
+# The numbers layer's task (named, not imported: numbers sits above tracking), as in the django-q2 schedules.
+FALLBACK_REFRESH_TASK = "calltrack.numbers.tasks.numbers_fallback_refresh_task"
+
+
+def _fallback_refresh_queue(*, campaign_id: int) -> None:
+    """A campaign's fail-safe changed: once committed, give Twilio its numbers' new voice fallback URLs."""
+    if settings.CALLTRACK_CARRIER != "twilio" or not settings.CALLTRACK_FALLBACK_URL:
+        return
+    transaction.on_commit(lambda: async_task(FALLBACK_REFRESH_TASK, [], campaign_id), robust=True)
+
+
 @transaction.atomic
 def campaign_update(
     *, campaign: Campaign, fields: Mapping[str, Any], handlers: Sequence[Mapping[str, Any]] | None = None
 ) -> Campaign:
-    """Change fields and, when ``handlers`` is given, replace the handler list. Bumps ``config_version``."""
+    """Change fields and, when ``handlers`` is given, replace the handler list. Bumps ``config_version``. A new
+    fail-safe number is given to the carrier as its numbers' voice fallback URL (a task queued on commit)."""
+    # The stored value: the admin's form has already applied its fields to ``campaign``.
+    failsafe_before = (
+        Campaign.objects.filter(pk=campaign.pk).values_list("failsafe_number", flat=True).first() if "failsafe_number" in fields else None
+    )
     instance_apply_and_save(instance=campaign, fields=fields)
+    if failsafe_before is not None and failsafe_before != campaign.failsafe_number:
+        _fallback_refresh_queue(campaign_id=campaign.pk)
     if handlers is not None:
         campaign_handlers_set(campaign=campaign, entries=handlers)
     campaign_config_touch(campaign_ids=[campaign.pk])

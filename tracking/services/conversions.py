@@ -278,7 +278,7 @@ class ConversionResult:
     converted_sides: tuple[str, ...]
 
 
-_CALL_LOCKED = fastdb.JoinedLoader(Call, {}, where="t0.id = %s", lock=True)
+_CALL_LOCKED = fastdb.JoinedLoader(Call, {}, where="call.id = %s", lock=True)
 
 
 def _call_locked(call_id: int) -> Call:
@@ -290,7 +290,9 @@ def _call_locked(call_id: int) -> Call:
 
 
 # One constant statement (every completed call reads its campaign's rules), in a stable order.
-_RULES = fastdb.JoinedLoader(ConversionRule, {}, where="t0.campaign_id = %s ORDER BY t0.handler_id, t0.kind, t0.min_duration, t0.id")
+_RULES = fastdb.JoinedLoader(
+    ConversionRule, {}, where="conversionrule.campaign_id = %s",
+    order_by="conversionrule.handler_id, conversionrule.kind, conversionrule.min_duration, conversionrule.id")
 
 
 def _load_rules(call: Call) -> list[Rule]:
@@ -500,7 +502,8 @@ def postback_token(*, handler_id: int) -> str:
 
 
 def postback_token_valid(*, handler_id: int, token: str) -> bool:
-    return hmac.compare_digest(postback_token(handler_id=handler_id), token or "")
+    # Bytes: compare_digest refuses str with non-ASCII characters (anyone may put those in the URL).
+    return hmac.compare_digest(postback_token(handler_id=handler_id).encode(), (token or "").encode("utf-8", "surrogatepass"))
 
 
 def postback_url(*, handler_id: int) -> str:

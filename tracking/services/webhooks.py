@@ -293,3 +293,27 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
     transaction.on_commit(lambda: _queue(delivery.pk))
     delivery.refresh_from_db()
     return delivery
+
+
+class NoCallToTestWith(Exception):
+    """The webhook's campaign has no call yet to fill a test delivery with."""
+
+
+TEST_EVENT = "test"
+
+
+def webhook_test_send(*, webhook: Webhook) -> WebhookDelivery:
+    """Send ``webhook`` once now, filled in from its campaign's latest call, as event "test", and log the try like
+    any delivery (signed, outbound rules applied). A failed test is not retried. Raises NoCallToTestWith when the
+    campaign has no call yet. Not idempotent: each run sends once more."""
+    latest = Call.objects.filter(campaign_id=webhook.campaign_id).order_by("-started_at").values_list("pk", flat=True).first()
+    if latest is None:
+        raise NoCallToTestWith(f"Campaign '{webhook.campaign}' has no call yet: place a test call first.")
+    call = Call.objects.select_related("source", "handler", "campaign").get(pk=latest)
+    request = webhook_render(webhook=webhook, call=call, event=TEST_EVENT)
+    delivery = WebhookDelivery.objects.create(webhook=webhook, call=call, event=TEST_EVENT, url=request.url, body=request.body)
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.RETRYING).update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+    delivery.refresh_from_db()
+    return delivery
+

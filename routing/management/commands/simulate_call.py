@@ -13,6 +13,7 @@ from lxml import etree
 from twilio.request_validator import RequestValidator
 
 from calltrack import phone
+from calltrack.nomenclature import say
 from calltrack.numbers.providers.local import LocalCarrier
 from tracking.models import Call
 
@@ -151,7 +152,9 @@ class Command(BaseCommand):
 
     def _report(self, sid: str) -> None:
         call = Call.objects.select_related("campaign", "source", "handler").get(call_sid=sid)
-        w = self.stdout.write
+        def w(text: str) -> None:
+            self.stdout.write(say(text))
+
         w(self.style.SUCCESS(f"\nCall {call.call_sid}"))
         w(f"  status: {call.get_status_display()}  campaign: {call.campaign or '-'}  source: {call.source or '-'}")
         w(f"  caller: {call.caller_number} ({', '.join(p for p in (call.caller_city, call.caller_state) if p) or 'unknown place'})")

@@ -46,7 +46,7 @@ def trigger_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0005_call_recording'),
+        ('tracking', '0006_cap_counters'),
     ]
 
     operations = [

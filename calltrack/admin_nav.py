@@ -1,0 +1,93 @@
+"""The admin's sidebar (django-unfold's ``UNFOLD["SIDEBAR"]["navigation"]``), in the operator's order.
+
+Dashboard, Calls, Campaigns, Sources, Handlers, Tracking numbers, Pools, Receiving numbers, Webhooks first; then the
+rest of calltrack; the framework's tables (tokens, background tasks, users and groups) last. Each item shows only
+to a user its admin lets in (``has_module_permission`` and view permission: collaborators see their calls, and
+their numbers for a source, nothing else); Source/Handler read Publisher/Buyer under the performance nomenclature.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+
+from calltrack import nomenclature
+
+# (app_label.model_name, sidebar icon: a Material Symbols name, shipped with unfold)
+OPERATOR_ORDER: tuple[tuple[str, str], ...] = (
+    ("tracking.call", "call"),
+    ("tracking.campaign", "campaign"),
+    ("tracking.source", "storefront"),
+    ("tracking.handler", "support_agent"),
+    ("numbers.trackingnumber", "dialpad"),
+    ("numbers.numberpool", "workspaces"),
+    ("numbers.receivingnumber", "phone_forwarded"),
+    ("tracking.webhook", "webhook"),
+)
+MORE_ICONS = {
+    "tracking.webhookdelivery": "outbox", "tracking.conversionrule": "paid", "tracking.collaborator": "handshake",
+    "tracking.contact": "contacts", "tracking.callattempt": "ring_volume", "tracking.callevent": "timeline",
+    "numbers.numbersession": "travel_explore", "numbers.portrequest": "swap_horiz", "numbers.blockedcaller": "block",
+    "numbers.numberevent": "history", "numbers.poolresize": "open_in_full", "numbers.poolsample": "monitoring",
+    "numbers.localcarriernumber": "sim_card",
+}
+FRAMEWORK_APPS = ("auth", "authtoken", "django_q")
+FRAMEWORK_ICONS = {
+    "auth.user": "person", "auth.group": "group", "authtoken.tokenproxy": "key", "django_q.schedule": "schedule",
+    "django_q.success": "task_alt", "django_q.failure": "error", "django_q.ormq": "queue",
+}
+
+
+def _label(model) -> str:
+    return str(model._meta.verbose_name_plural).capitalize()
+
+
+def _item(request, model, model_admin, icon: str) -> dict[str, Any] | None:
+    if not (model_admin.has_module_permission(request) and model_admin.has_view_or_change_permission(request)):
+        return None
+    try:
+        link = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    except NoReverseMatch:
+        return None
+    return {"title": _label(model), "icon": icon, "link": link}
+
+
+def sidebar_navigation(request) -> list[dict[str, Any]]:
+    """The sidebar's groups for ``request.user`` (unfold calls this on each admin page)."""
+    registry = {f"{m._meta.app_label}.{m._meta.model_name}": (m, a) for m, a in admin.site._registry.items()}
+    words = nomenclature.words()
+
+    main: list[dict[str, Any]] = [{"title": "Dashboard", "icon": "dashboard", "link": reverse("admin:index")}]
+    for key, icon in OPERATOR_ORDER:
+        if key in registry:
+            item = _item(request, *registry[key], icon)
+            if item:
+                if key == "tracking.source":
+                    item["title"] = words["sources"].capitalize()
+                elif key == "tracking.handler":
+                    item["title"] = words["handlers"].capitalize()
+                main.append(item)
+
+    placed = {key for key, _ in OPERATOR_ORDER}
+    more, framework = [], []
+    for key in sorted(registry, key=lambda k: _label(registry[k][0])):
+        if key in placed:
+            continue
+        model, model_admin = registry[key]
+        if model._meta.app_label in FRAMEWORK_APPS:
+            item = _item(request, model, model_admin, FRAMEWORK_ICONS.get(key, "settings"))
+            if item:
+                framework.append(item)
+        else:
+            item = _item(request, model, model_admin, MORE_ICONS.get(key, "table_rows"))
+            if item:
+                more.append(item)
+
+    groups = [{"title": "Console", "separator": False, "items": main}]
+    if more:
+        groups.append({"title": "More", "separator": True, "collapsible": True, "items": more})
+    if framework:
+        groups.append({"title": "Framework", "separator": True, "collapsible": True, "items": framework})
+    return groups

@@ -1,0 +1,113 @@
+"""Login lock-outs, API throttling and the shared cache (Redis on this machine: database 1) they count in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache, caches
+from rest_framework.authtoken.models import Token
+from rest_framework.throttling import SimpleRateThrottle
+
+from calltrack.numbers.dni import ratelimit
+from tests.tracking.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = "redis://127.0.0.1:6379/1"
+
+
+@pytest.fixture
+def redis_db():
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    client.flushdb()  # database 1 is this branch's own
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def fast_hashing(settings):
+    """Each wrong password costs a full PBKDF2 otherwise (seconds on a busy machine); the lock-out is what is tested."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_repeated_wrong_admin_passwords_lock_the_login_out_even_with_the_right_one(client, fast_hashing):
+    UserFactory(username="boss", is_staff=True, is_superuser=True, password="the-right-password-42")
+    answers = [client.post("/admin/login/?next=/admin/", {"username": "boss", "password": "guess"}).status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 200, 429]  # the form again with an error, then locked out at AXES_FAILURE_LIMIT
+    locked = client.post("/admin/login/?next=/admin/", {"username": "boss", "password": "the-right-password-42"})
+    assert locked.status_code == 429
+    assert client.get("/admin/").status_code == 302  # still not logged in
+
+
+@pytest.mark.django_db
+def test_the_right_password_before_the_limit_logs_in(client, fast_hashing):
+    UserFactory(username="boss", is_staff=True, is_superuser=True, password="the-right-password-42")
+    for _ in range(3):
+        client.post("/admin/login/?next=/admin/", {"username": "boss", "password": "guess"})
+    response = client.post("/admin/login/?next=/admin/", {"username": "boss", "password": "the-right-password-42"})
+    assert response.status_code == 302 and client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_api_throttles_a_user_past_its_rate(client, monkeypatch):
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": "3/min"})
+    token = Token.objects.create(user=UserFactory(is_staff=True, is_superuser=True)).key
+    answers = [client.get("/api/v1/sources/", HTTP_AUTHORIZATION=f"Token {token}").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+
+
+def test_rate_limits_count_atomically_in_redis(settings, redis_db):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    rate = ratelimit.parse_rate("3/minute")
+    try:
+        verdicts = [ratelimit.hit(scope="dni:test", key="203.0.113.9", rate=rate, now=1_000_000.0).allowed for _ in range(4)]
+        assert verdicts == [True, True, True, False]
+        assert any(b"calltrack:rl:dni:test:203.0.113.9" in key for key in redis_db.keys("*"))
+    finally:
+        caches["default"].close()
+
+
+def _manage_shell(code: str, **env: str) -> str:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CACHE_URL", "Q_"))}
+    environment.update(DJANGO_SETTINGS_MODULE="calltrack.settings", PYTHONPATH=str(ROOT), LOG_LEVEL="ERROR", **env)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_cache_url_redis_works_out_of_the_box_for_the_dni_limits(redis_db):
+    out = _manage_shell(
+        "from calltrack.numbers.dni import ratelimit; from django.core.cache import cache; "
+        "from django.core.cache import caches; r = ratelimit.parse_rate('2/minute'); print(type(caches['default']).__name__, "
+        "[ratelimit.hit(scope='dni:ip', key='x', rate=r, now=5e6).allowed for _ in range(3)])",
+        CACHE_URL=REDIS_URL,
+    )
+    assert out.strip().splitlines()[-1] == "RedisCache [True, True, False]"
+
+
+def test_q_redis_url_runs_the_task_broker_on_redis(redis_db):
+    out = _manage_shell(
+        "from django_q.brokers import get_broker; b = get_broker(); b.enqueue('task-payload'); "
+        "print(type(b).__name__, b.queue_size()); [b.acknowledge(t[0]) for t in b.dequeue() or []]; b.delete_queue()",
+        Q_REDIS_URL=REDIS_URL,
+    )
+    assert out.strip().splitlines()[-1].split() == ["Redis", "1"]

@@ -1,0 +1,63 @@
+"""Calls by their tags (caller geo, IVR keys, marketing data and the custom parameters landing pages pass), and
+the call log's CSV export with a column per tag: what the admin's call log and the API's ``tag`` filter share."""
+
+from __future__ import annotations
+
+import re
+
+from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+
+from tracking.models import Call
+
+TAG_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_TAG_VALUE = 500
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+class BadTagFilter(ValueError):
+    """A ``name`` or ``name:value`` filter that cannot name a tag; ``str()`` says why."""
+
+
+def tag_filter_parse(spec: str) -> tuple[str, str | None]:
+    """``"plan"`` -> ("plan", None): calls that have the tag; ``"plan:gold"`` -> ("plan", "gold"): calls whose
+    tag has that value. Raises BadTagFilter for a name that is not a tag name or a value no tag can hold."""
+    name, sep, value = spec.partition(":")
+    name = name.strip()
+    if not TAG_NAME.match(name):
+        raise BadTagFilter(f"'{name[:64]}' is not a tag name (letters, digits, '_', '.', '-'; 64 at most)")
+    if not sep:
+        return name, None
+    if len(value) > MAX_TAG_VALUE or "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise BadTagFilter(f"the value of tag '{name}' is longer than {MAX_TAG_VALUE} characters or holds a NUL or a lone surrogate")
+    return name, value.strip()
+
+
+def calls_with_tag(queryset: QuerySet[Call], *, name: str, value: str | None) -> QuerySet[Call]:
+    """Calls having tag ``name`` (any value), or with exactly ``value``."""
+    if value is None:
+        return queryset.filter(tags__has_key=name)
+    # An explicit key transform: a tag named like a lookup ("contains", "exact") is still just a key.
+    return queryset.alias(_tag_value=KeyTransform(name, "tags")).filter(_tag_value=value)
+
+
+def recent_tag_values(*, queryset: QuerySet[Call], name: str | None = None, sample: int = 500) -> list[str]:
+    """Tag names seen on the ``sample`` latest calls of ``queryset`` (or, with ``name``, that tag's values), sorted:
+    the choices of the admin's tag filter. One query, bounded by ``sample``."""
+    seen: set[str] = set()
+    for tags in queryset.order_by("-started_at").values_list("tags", flat=True)[:sample]:
+        if not isinstance(tags, dict):
+            continue
+        if name is None:
+            seen.update(str(k) for k in tags)
+        elif tags.get(name) not in (None, ""):
+            seen.add(str(tags[name]))
+    return sorted(seen)
+
+
+def tag_columns_annotate(*, queryset: QuerySet[Call], exclude: set[str] = frozenset(), sample: int = 500) -> tuple[QuerySet[Call], list[tuple[str, str]]]:
+    """``queryset`` with one annotation per tag name seen on its ``sample`` latest calls (not in ``exclude``), and
+    the export columns reading them: [("tag:plan", "_tag_0"), ...]. One bounded query to find the names."""
+    names = [n for n in recent_tag_values(queryset=queryset, sample=sample) if n not in exclude and TAG_NAME.match(n)]
+    annotations = {f"_tag_{i}": KeyTextTransform(name, "tags") for i, name in enumerate(names)}
+    return queryset.annotate(**annotations), [(f"tag:{name}", f"_tag_{i}") for i, name in enumerate(names)]
