@@ -49,7 +49,8 @@ def fmt(value: Any, kind: str) -> str:
     if kind == "rate":
         return f"{value * 100:.1f}%"
     if kind == "money":
-        return f"${Decimal(value):,.2f}"
+        amount = Decimal(value)
+        return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
     if kind == "seconds":
         seconds = round(value)
         return f"{seconds // 60}:{seconds % 60:02d}"
