@@ -273,11 +273,11 @@ def measure(repeat: int) -> None:
     row(f"call log, search '{national}'", t, "", 0.3)
 
     try:
-        export = reverse("admin:tracking_call_export_csv")
+        export = reverse("admin:tracking_call_export")
     except NoReverseMatch:
         export = None
     if export is None:
-        print("CSV export: TODO, the call log has no CSV export view (admin:tracking_call_export_csv) on this branch yet")
+        print("CSV export: TODO, the call log has no CSV export view (admin:tracking_call_export) on this branch yet")
     else:
         tracemalloc.start()
         t0 = time.perf_counter()
