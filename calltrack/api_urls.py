@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import re_path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
+from calltrack.api import reports
 from calltrack.api.views import ID_REGEX
 from calltrack.numbers.api.recordings import CallRecordingView
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
@@ -36,4 +37,8 @@ urlpatterns = [
     *router.urls,
     # A call's recording (the numbers layer: playing needs the carrier), beside the calls' own URLs.
     re_path(rf"^calls/(?P<pk>{ID_REGEX})/recording/$", CallRecordingView.as_view(), name="call-recording"),
+    # The dashboard's figures (calltrack/reports.py), scoped like the calls.
+    path("reports/summary", reports.ReportSummaryView.as_view(), name="report-summary"),
+    path("reports/timeseries", reports.ReportTimeseriesView.as_view(), name="report-timeseries"),
+    path("reports/breakdown", reports.ReportBreakdownView.as_view(), name="report-breakdown"),
 ]

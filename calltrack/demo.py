@@ -9,11 +9,21 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from calltrack.numbers.models import NoAnswerAction, NumberKind, NumberPool, NumberSession, ReceivingNumber, TrackingNumber
+from calltrack.numbers.models import (
+    NoAnswerAction,
+    NumberKind,
+    NumberPool,
+    NumberSession,
+    PoolSample,
+    ReceivingNumber,
+    TrackingNumber,
+)
 from tracking.models import (
     AttemptStatus,
     Call,
@@ -26,12 +36,18 @@ from tracking.models import (
     ConversionKind,
     ConversionRule,
     ConversionSide,
+    DeliveryStatus,
     Handler,
     IVROption,
     RoutingStrategy,
     Source,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookMethod,
 )
 
+EASTERN = ZoneInfo("America/New_York")
 WEEKDAYS_9_5 = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 # Demo numbers sit in the NANP 555-01xx fictional range or plausible unassigned blocks.
@@ -45,8 +61,11 @@ RECEIVING = [
 
 
 @transaction.atomic
-def demo_load(*, calls: int = 60, seed: int = 7) -> dict[str, int]:
-    """Create (or find) the demo data set; returns counts of what exists afterwards."""
+def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, int]:
+    """Create (or find) the demo data set; returns counts of what exists afterwards. ``calls`` historical calls
+    are spread over the last ``days`` days (more on weekdays and in office hours, a little growth over time),
+    with their routing decisions; the pool gets 24 hours of samples with an overflow, and a partner webhook
+    a history of failed deliveries, so the dashboard shows what an operator would see."""
     rng = random.Random(seed)
     lines = {}
     for number, label, digits, whisper in RECEIVING:
@@ -166,7 +185,9 @@ def demo_load(*, calls: int = 60, seed: int = 7) -> dict[str, int]:
     Contact.objects.get_or_create(phone_number="+16175550199", defaults={"name": "Returning customer", "assigned_agent": lines["Boston agent Alice"]})
 
     if not Call.objects.filter(call_sid__startswith="CADEMO").exists():
-        _demo_calls(rng, calls, static_numbers, pool_numbers, pool, handlers, sources)
+        _demo_calls(rng, calls, static_numbers, pool_numbers, pool, handlers, sources, days=days)
+        _demo_pool_day(rng, pool)
+        _demo_failing_webhook(insurance)
 
     # The real conversion rules value the finished demo calls (and add the postback campaign's examples).
     from calltrack.demo_conversions import demo_conversions_load
@@ -192,34 +213,52 @@ def _demo_recording(call: Call) -> None:
                           duration=recording.duration)
 
 
-def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, sources) -> None:
+def _demo_start(rng, now, days: int):
+    """A start time in the last ``days`` days: busier on weekdays and in office hours (Eastern), growing over time."""
+    while True:
+        age = rng.random() ** 1.3 * days  # more recent calls than old ones: a growing business
+        started = now - timedelta(days=age)
+        local = started.astimezone(EASTERN)
+        weight = (1.0 if local.weekday() < 5 else 0.45) * (1.0 if 8 <= local.hour < 20 else 0.2)
+        if rng.random() < weight:
+            return started
+
+
+def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, sources, *, days: int = 60) -> None:
     now = timezone.now()
     recordings = 0
-    states = [("San Francisco", "CA", "94103"), ("Denver", "CO", "80202"), ("Chicago", "IL", "60601"), ("New York", "NY", "10001"), ("Austin", "TX", "73301")]
+    states = [("San Francisco", "CA", "94103"), ("Denver", "CO", "80202"), ("Chicago", "IL", "60601"), ("New York", "NY", "10001"),
+              ("Austin", "TX", "73301"), ("Miami", "FL", "33101"), ("Seattle", "WA", "98101")]
     handler_list = list(handlers.values())
     for i in range(count):
-        started = now - timedelta(days=rng.randint(0, 29), hours=rng.randint(0, 23), minutes=rng.randint(0, 59))
+        started = _demo_start(rng, now, days)
         city, state, zip_code = rng.choice(states)
         use_pool = i % 3 == 0
         tn = rng.choice(pool_numbers if use_pool else static_numbers)
         session = None
         marketing = dict(tn.marketing_data)
         if use_pool:
-            marketing = {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": rng.choice(["brand", "generic"]), "gclid": f"demo{i}"}
+            marketing = {"utm_source": rng.choice(["google", "google", "bing"]), "utm_medium": "cpc",
+                         "utm_campaign": rng.choice(["brand", "generic", "spring-sale"]), "gclid": f"demo{i}"}
             session = NumberSession.objects.create(
                 pool=pool, tracking_number=tn, visitor_id=f"demo-visitor-{i}", started_at=started - timedelta(minutes=5),
                 last_seen_at=started - timedelta(minutes=1), expires_at=started + timedelta(minutes=25),
                 landing_page="http://localhost:8000/dni/demo/", marketing_data=marketing,
             )
         outcome = rng.random()
-        handler = rng.choice(handler_list)
-        answered = outcome < 0.7
-        rejected = outcome > 0.95
+        handler, skipped = _demo_route(rng, handler_list, state)
+        failsafe = outcome > 0.985
+        answered = outcome < 0.7 or failsafe
+        rejected = 0.95 < outcome <= 0.985
         talk = rng.choice([20, 45, 95, 130, 240, 360]) if answered else 0
         status = CallStatus.REJECTED if rejected else (CallStatus.COMPLETED if answered else CallStatus.NO_ANSWER)
+        decision = {} if rejected else {
+            "strategy": "priority_weight", "steps": [[handler.pk]], "skipped": skipped, "dials": 1,
+        }
         call = Call.objects.create(
             call_sid=f"CADEMO{i:026d}", tracking_number=tn, campaign=tn.campaign, source=tn.source or pool.source,
-            handler=None if rejected else handler, session=session, caller_number=f"+1{rng.choice(['415', '303', '312', '212', '512'])}555{rng.randint(100, 199):04d}",
+            handler=None if rejected or failsafe else handler, session=session,
+            caller_number=f"+1{rng.choice(['415', '303', '312', '212', '512'])}555{rng.randint(100, 199):04d}",
             called_number=tn.number, caller_city=city, caller_state=state, caller_zip=zip_code, caller_country="US",
             status=status, started_at=started, answered_at=started + timedelta(seconds=8) if answered else None,
             ended_at=started + timedelta(seconds=10 + talk), duration=10 + talk, talk_time=talk,
@@ -227,19 +266,82 @@ def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, source
             marketing_data=marketing, visitor_id=session.visitor_id if session else "",
             landing_page=session.landing_page if session else "",
             reject_reason="caller is on the blocked list" if rejected else "",
+            decision=decision, used_failsafe=failsafe,
+            failsafe_reason="the handler's line returned an error; dialled the campaign's fail-safe" if failsafe else "",
         )
         if not rejected:
             CallAttempt.objects.create(
                 call=call, sequence=0, handler=handler, receiving_number=handler.receiving_number, number_dialed=handler.receiving_number.number,
-                status=AttemptStatus.COMPLETED if answered else AttemptStatus.NO_ANSWER, started_at=started + timedelta(seconds=2),
-                ended_at=call.ended_at, duration=talk, counted=answered,
+                status=AttemptStatus.FAILED if failsafe else (AttemptStatus.COMPLETED if answered else AttemptStatus.NO_ANSWER),
+                started_at=started + timedelta(seconds=2), ended_at=call.ended_at, duration=0 if failsafe else talk, counted=answered and not failsafe,
             )
-        CallEvent.objects.bulk_create([
-            CallEvent(call=call, at=started, kind="call.started", message=f"Call from {call.caller_number} ({city}, {state})"),
-            CallEvent(call=call, at=started + timedelta(seconds=1), kind="call.routed" if not rejected else "call.rejected",
-                      message=call.reject_reason or f"Dialling {handler.name}"),
-            CallEvent(call=call, at=call.ended_at, kind="call.completed", message=f"{call.get_status_display()}, {talk}s connected"),
-        ])
-        if answered and not rejected and recordings < DEMO_RECORDINGS and tn.campaign and tn.campaign.record_calls:
+        events = [CallEvent(call=call, at=started, kind="call.started", message=f"Call from {call.caller_number} ({city}, {state})")]
+        events += [CallEvent(call=call, at=started, kind="route.skipped", message=f"{s['name']}: {s['detail']}") for s in skipped if not rejected]
+        events.append(CallEvent(call=call, at=started + timedelta(seconds=1), kind="call.routed" if not rejected else "call.rejected",
+                                message=call.reject_reason or f"Dialling {handler.name}"))
+        if failsafe:
+            events.append(CallEvent(call=call, at=started + timedelta(seconds=4), kind="call.failsafe", message=call.failsafe_reason))
+        events.append(CallEvent(call=call, at=call.ended_at, kind="call.completed", message=f"{call.get_status_display()}, {talk}s connected"))
+        CallEvent.objects.bulk_create(events)
+        if answered and not failsafe and recordings < DEMO_RECORDINGS and tn.campaign and tn.campaign.record_calls:
             _demo_recording(call)
             recordings += 1
+
+
+def _demo_route(rng, handler_list, state: str):
+    """The handler that took the call and the ones routing skipped first, with the reasons the timeline shows."""
+    handler = rng.choice(handler_list[:3])
+    skipped = []
+    roll = rng.random()
+    denver = handler_list[0]
+    if handler is not denver and roll < 0.35:
+        skipped.append({"handler_id": denver.pk, "name": denver.name, "reason": "closed", "detail": "closed (opens 09:00 America/Denver)"})
+    elif handler is not denver and roll < 0.45:
+        skipped.append({"handler_id": denver.pk, "name": denver.name, "reason": "capped", "detail": "concurrency cap 10 reached (10 in progress)"})
+    west = handler_list[3]
+    if state not in ("CA", "WA") and rng.random() < 0.3:
+        skipped.append({"handler_id": west.pk, "name": west.name, "reason": "tag_mismatch", "detail": f"caller_state {state} not in CA, OR, WA, NV"})
+    return handler, skipped
+
+
+def _demo_pool_day(rng, pool) -> None:
+    """24 hours of pool samples every 15 minutes (an afternoon peak past the pool's size) and the visitors who
+    found every number in use then."""
+    now = timezone.now().replace(second=0, microsecond=0)
+    size = pool.numbers.count()
+    overflows = 0
+    samples = []
+    for step in range(96, 0, -1):
+        at = now - timedelta(minutes=15 * step)
+        hour = at.astimezone(EASTERN).hour
+        busy = max(0.0, 1 - abs(hour - 14) / 8)  # peaks at 2 pm Eastern
+        live = round(size * (0.15 + 0.95 * busy) + rng.randint(-1, 1))
+        if live > size:
+            for n in range(live - size):
+                NumberSession.objects.create(
+                    pool=pool, tracking_number=None, visitor_id=f"demo-overflow-{step}-{n}", started_at=at, last_seen_at=at,
+                    expires_at=at + timedelta(minutes=30), landing_page="http://localhost:8000/dni/demo/", is_overflow=True,
+                )
+            overflows += live - size
+        samples.append(PoolSample(pool=pool, at=at, live_sessions=min(max(live, 0), size), size=size, overflow_count=overflows))
+    PoolSample.objects.bulk_create(samples)
+    NumberPool.objects.filter(pk=pool.pk).update(overflow_count=F("overflow_count") + overflows)
+
+
+def _demo_failing_webhook(campaign) -> None:
+    """A partner CRM that stopped answering yesterday: its recent deliveries failed after every retry."""
+    hook, _ = Webhook.objects.get_or_create(
+        campaign=campaign, name="Partner CRM (demo: failing)",
+        defaults={"enabled": False, "url": "https://crm.example.com/leads", "events": ["call.completed"], "method": WebhookMethod.POST_JSON},
+    )
+    since = timezone.now() - timedelta(hours=30)
+    for call in Call.objects.filter(campaign=campaign, started_at__gte=since, status=CallStatus.COMPLETED).order_by("started_at")[:8]:
+        delivery = WebhookDelivery.objects.create(
+            webhook=hook, call=call, event="call.completed", status=DeliveryStatus.FAILED, attempts=3, url=hook.url,
+            last_status_code=503, last_error="", response_excerpt="Service Unavailable", created_at=call.ended_at,
+        )
+        WebhookAttempt.objects.bulk_create([
+            WebhookAttempt(delivery=delivery, number=n, at=call.ended_at + timedelta(minutes=2 ** n), duration_ms=180, status_code=503,
+                           response_excerpt="Service Unavailable", outcome=DeliveryStatus.FAILED if n == 3 else DeliveryStatus.RETRYING)
+            for n in (1, 2, 3)
+        ])

@@ -126,3 +126,22 @@ def visible_sessions(qs: QuerySet, scope: Scope) -> QuerySet:
     if scope.handler_id is not None:
         return qs.none()
     return qs
+
+
+#: Report breakdowns and the call field each reveals (pool: the visitor session's / number's pool).
+_REPORT_DIMENSION_FIELDS = {
+    "source": "source", "campaign": "campaign", "handler": "handler", "tracking_number": "tracking_number",
+    "pool": "session", "utm_source": "marketing_data", "utm_medium": "marketing_data", "utm_campaign": "marketing_data",
+    "caller_state": "caller_state",
+}
+
+
+def report_hidden(scope: Scope) -> frozenset[str]:
+    """Call fields left out of the reports for this scope (e.g. a source collaborator gets no revenue or margin)."""
+    return HIDDEN_CALL_FIELDS.get(scope.kind or "", frozenset())
+
+
+def report_dimensions(scope: Scope) -> tuple[str, ...]:
+    """The breakdowns this scope may see: none that would name a field the calls API hides from it."""
+    hidden = report_hidden(scope)
+    return tuple(dim for dim, name in _REPORT_DIMENSION_FIELDS.items() if name not in hidden)

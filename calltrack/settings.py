@@ -291,6 +291,8 @@ UNFOLD = {
     "SITE_SUBHEADER": "Operator console",
     "SITE_SYMBOL": "call",
     "SHOW_VIEW_ON_SITE": False,
+    # The admin's landing page is the operator's dashboard (calltrack/dashboard.py, calltrack/reports.py).
+    "DASHBOARD_CALLBACK": "calltrack.dashboard.dashboard_callback",
     "STYLES": [lambda request: static("calltrack/admin.css")],
     "SCRIPTS": [lambda request: static("calltrack/admin.js")],
     "SIDEBAR": {

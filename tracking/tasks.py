@@ -18,3 +18,10 @@ def conversions_expire() -> int:
     """Close conversions still waiting for a postback past their time limit (schedule it hourly)."""
     return call_conversions_expire()
 
+
+
+def report_rollups_refresh_task() -> int:
+    """Scheduled: recompute the report rollups of the days whose calls changed (tracking.services.reports)."""
+    from tracking.services.reports import report_rollups_refresh
+
+    return report_rollups_refresh()

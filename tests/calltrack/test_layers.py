@@ -18,6 +18,9 @@ WIRING = {
     "calltrack.urls", "calltrack.api_urls", "calltrack.schedules", "calltrack.demo", "calltrack.demo_conversions",
     "calltrack.settings", "calltrack.wsgi", "calltrack.asgi",
     "calltrack.management.commands.demo_load", "calltrack.management.commands.calltrack_schedules",
+    # The operator's console reads every app (calls, pools, numbers, webhooks): the reporting selector, the
+    # dashboard and the API's reports sit on top like the URLs. What they count is tracking.report_figures.
+    "calltrack.reports", "calltrack.dashboard", "calltrack.api.reports",
 }
 
 

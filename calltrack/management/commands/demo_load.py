@@ -12,13 +12,14 @@ class Command(BaseCommand):
     help = "Load the demo data set (idempotent) and create or reset the demo admin user, printing its login."
 
     def add_arguments(self, parser):
-        parser.add_argument("--calls", type=int, default=60, help="How many historical demo calls to create (first run only).")
+        parser.add_argument("--calls", type=int, default=720, help="How many historical demo calls to create (first run only).")
+        parser.add_argument("--days", type=int, default=60, help="Over how many days before now (first run only).")
         parser.add_argument("--username", default="admin", help="The admin user to create or reset (default: admin).")
         parser.add_argument("--password", default="", help="Its password (default: a new random one, printed).")
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the admin user.")
 
     def handle(self, *args, **options):
-        counts = demo_load(calls=options["calls"])
+        counts = demo_load(calls=options["calls"], days=options["days"])
         self.stdout.write("Demo data: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
         if options["no_user"]:
             return

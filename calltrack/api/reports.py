@@ -1,0 +1,174 @@
+"""API reports: the dashboard's figures for programs (summary, time series, breakdowns).
+
+Read from ``calltrack.reports``, the selector the admin dashboard reads, for the requester's scope
+(``calltrack.scoping``): a source collaborator gets its own calls and no revenue or margin (null), a handler
+collaborator its own calls and no payout or margin, as in the calls API.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from calltrack import reports
+from calltrack.api.permissions import StaffPermissionsOrCollaborator
+from calltrack.scoping import report_dimensions, scope_for
+
+
+class PeriodQuerySerializer(serializers.Serializer):
+    range = serializers.ChoiceField(choices=list(reports.RANGES), default=reports.DEFAULT_RANGE, help_text="The period; 'custom' needs from and to.")
+    # DateField rejects NUL bytes, surrogates and impossible dates with a 400; the selector bounds the years.
+    start = serializers.DateField(required=False, help_text="First day of a custom range (YYYY-MM-DD, operator's time zone).")
+    end = serializers.DateField(required=False, help_text="Last day of a custom range, included.")
+
+    def period(self) -> reports.Period:
+        data = self.validated_data
+        try:
+            return reports.period_for(data["range"], first_day=data.get("start"), last_day=data.get("end"))
+        except reports.ReportError as exc:
+            raise ValidationError({"range": [str(exc)]}) from exc
+
+
+class BreakdownQuerySerializer(PeriodQuerySerializer):
+    by = serializers.ChoiceField(choices=list(reports.DIMENSIONS), help_text="Group the calls by this.")
+
+
+class PeriodSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="Calls started at or after this instant.")
+    end = serializers.DateTimeField(help_text="... and before this one.")
+    first_day = serializers.DateField(help_text="The first local day of the period.")
+    last_day = serializers.DateField(help_text="The last local day of the period (included).")
+    time_zone = serializers.CharField(source="tz.key", help_text="The operator's time zone the days are read in.")
+
+
+def _money(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True, help_text=help_text)
+
+
+class TotalsSerializer(serializers.Serializer):
+    calls = serializers.IntegerField(help_text="Calls that started in the period.")
+    answered = serializers.IntegerField(help_text="Picked up by a handler or a fallback.")
+    answer_rate = serializers.FloatField(allow_null=True, help_text="Answered / (calls - blocked); null without calls.")
+    missed = serializers.IntegerField(help_text="Ended without an answer (not blocked).")
+    blocked = serializers.IntegerField(help_text="Rejected by a number filter or the blocked-callers list.")
+    live = serializers.IntegerField(help_text="Still ringing or in progress.")
+    converted = serializers.IntegerField(help_text="Converted on your side (staff: either side).")
+    conversion_rate = serializers.FloatField(allow_null=True, help_text="Converted / calls.")
+    revenue = _money("Null for source collaborators.")
+    payout = _money("Null for handler collaborators.")
+    margin = _money("Revenue minus payout; null for collaborators.")
+    average_talk_time = serializers.FloatField(allow_null=True, help_text="Seconds connected per answered call.")
+    failsafe = serializers.IntegerField(help_text="Calls sent to the fail-safe number (routing failures).")
+
+
+class SummarySerializer(serializers.Serializer):
+    period = PeriodSerializer(help_text="The period asked for.")
+    previous_period = PeriodSerializer(help_text="The same number of days just before.")
+    current = TotalsSerializer(help_text="The period's figures.")
+    previous = TotalsSerializer(help_text="The previous period's figures, for comparison.")
+
+
+class BucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="The hour or local day this bucket begins.")
+    label = serializers.CharField(help_text="The hour (HH:00) or the day (DD Mon), local time.")
+    calls = serializers.IntegerField(help_text="Calls that started in the bucket.")
+    answered = serializers.IntegerField(help_text="Of which answered.")
+    missed = serializers.IntegerField(help_text="Of which missed.")
+    blocked = serializers.IntegerField(help_text="Of which blocked or rejected.")
+    live = serializers.IntegerField(help_text="Of which still ringing or in progress.")
+    converted = serializers.IntegerField(help_text="Conversions on your side among them.")
+
+
+class TimeseriesSerializer(serializers.Serializer):
+    period = PeriodSerializer(help_text="The period asked for.")
+    interval = serializers.ChoiceField(choices=["hour", "day"], help_text="Hourly buckets for one day, daily otherwise.")
+    buckets = BucketSerializer(many=True, help_text="Every bucket of the period, empty ones included, in order.")
+
+
+class BreakdownRowSerializer(serializers.Serializer):
+    key = serializers.CharField(allow_null=True, help_text="The id (parties) or the value (UTM, state); null for calls without one.")
+    label = serializers.CharField(help_text="The name (or the value); '(none)' for calls without one.")
+    totals = TotalsSerializer(help_text="The row's figures.")
+
+
+class BreakdownSerializer(serializers.Serializer):
+    period = PeriodSerializer(help_text="The period asked for.")
+    by = serializers.CharField(help_text="What the rows group by.")
+    rows = BreakdownRowSerializer(many=True, help_text="Most calls first.")
+
+
+def _totals(totals: reports.Totals) -> dict:
+    return totals.as_dict()
+
+
+class ReportView(APIView):
+    # Staff who may view calls, or any collaborator (over its own calls).
+    permission_classes = [StaffPermissionsOrCollaborator]
+    staff_permissions = {"GET": ["tracking.view_call"]}
+    collaborator_kinds = ("source", "handler")
+    query_serializer = PeriodQuerySerializer
+
+    def query(self, request: Request) -> tuple[reports.Period, dict]:
+        query = self.query_serializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return query.period(), query.validated_data
+
+
+PERIOD_PARAMETERS = [
+    OpenApiParameter("range", str, enum=list(reports.RANGES), description="The period (default 7d); days in the operator's time zone."),
+    OpenApiParameter("start", str, description="custom range: first day, YYYY-MM-DD"),
+    OpenApiParameter("end", str, description="custom range: last day (included), YYYY-MM-DD"),
+]
+
+
+class ReportSummaryView(ReportView):
+    """GET /api/v1/reports/summary: the dashboard's headline figures and the previous period's."""
+
+    @extend_schema(summary="Headline figures of a period, with the previous period", parameters=PERIOD_PARAMETERS,
+                   responses={200: SummarySerializer})
+    def get(self, request: Request) -> Response:
+        period, _ = self.query(request)
+        summary = reports.report_summary(scope=scope_for(request.user), period=period)
+        return Response(SummarySerializer({
+            "period": summary.period, "previous_period": summary.previous_period,
+            "current": _totals(summary.current), "previous": _totals(summary.previous),
+        }).data)
+
+
+class ReportTimeseriesView(ReportView):
+    """GET /api/v1/reports/timeseries: calls per hour (one day) or per day, by outcome, with conversions."""
+
+    @extend_schema(summary="Calls over time by outcome (hourly for one day, else daily)", parameters=PERIOD_PARAMETERS,
+                   responses={200: TimeseriesSerializer})
+    def get(self, request: Request) -> Response:
+        period, _ = self.query(request)
+        buckets = reports.report_timeseries(scope=scope_for(request.user), period=period)
+        return Response(TimeseriesSerializer({"period": period, "interval": "hour" if period.hourly else "day", "buckets": buckets}).data)
+
+
+class ReportBreakdownView(ReportView):
+    """GET /api/v1/reports/breakdown?by=...: the period's figures per source, campaign, handler, number, pool,
+    UTM value or caller state (collaborators: the breakdowns that name only what the calls API shows them)."""
+
+    query_serializer = BreakdownQuerySerializer
+
+    @extend_schema(
+        summary="Figures per source, campaign, handler, tracking number, pool, UTM value or caller state",
+        parameters=[OpenApiParameter("by", str, enum=list(reports.DIMENSIONS), required=True, description="Group the calls by this."),
+                    *PERIOD_PARAMETERS],
+        responses={200: BreakdownSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        period, data = self.query(request)
+        scope = scope_for(request.user)
+        if data["by"] not in report_dimensions(scope):
+            raise ValidationError({"by": [f"The breakdown by {reports.DIMENSIONS[data['by']].lower()} is not available to you."]})
+        rows = reports.report_breakdown(scope=scope, period=period, by=data["by"])
+        return Response(BreakdownSerializer({
+            "period": period, "by": data["by"],
+            "rows": [{"key": None if r.key is None else str(r.key), "label": r.label, "totals": _totals(r.totals)} for r in rows],
+        }).data)

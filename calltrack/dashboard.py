@@ -1,0 +1,231 @@
+"""The admin's landing page: the operator's dashboard (django-unfold's ``DASHBOARD_CALLBACK``).
+
+Every figure comes from ``calltrack.reports`` (the selector the API's reports read too), for the requester's
+scope (``calltrack.scoping``). This module only reads the range picker's query parameters and shapes the
+selector's results for ``templates/admin/index.html``: headline cards, the Chart.js data that django-unfold
+ships and renders, the breakdown table (one dimension at a time, sortable), and the alerts.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.dateparse import parse_date
+
+from calltrack import reports
+from calltrack.scoping import Scope, report_dimensions, report_hidden, scope_for
+
+#: Outcome colours of the stacked chart (answered green, missed amber, blocked red, live grey).
+OUTCOME_COLORS = {"answered": "#16a34a", "missed": "#f59e0b", "blocked": "#dc2626", "live": "#9ca3af"}
+#: Breakdown table columns: key -> (heading, kind).
+COLUMNS: dict[str, tuple[str, str]] = {
+    "calls": ("Calls", "count"),
+    "answered": ("Answered", "count"),
+    "answer_rate": ("Answer rate", "rate"),
+    "converted": ("Converted", "count"),
+    "conversion_rate": ("Conv. rate", "rate"),
+    "revenue": ("Revenue", "money"),
+    "payout": ("Payout", "money"),
+    "margin": ("Margin", "money"),
+    "average_talk_time": ("Avg talk", "seconds"),
+}
+
+
+def may_see_dashboard(user: Any) -> bool:
+    """Collaborators (their own figures) and staff who may view calls."""
+    scope = scope_for(user)
+    return scope.is_collaborator or (user.is_active and user.is_staff and user.has_perm("tracking.view_call"))
+
+
+def fmt(value: Any, kind: str) -> str:
+    """A figure as the dashboard shows it."""
+    if value is None:
+        return "–"
+    if kind == "rate":
+        return f"{value * 100:.1f}%"
+    if kind == "money":
+        amount = Decimal(value)
+        return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+    if kind == "seconds":
+        seconds = round(value)
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{value:,}"
+
+
+def period_from_query(query: Any, *, tz=None) -> tuple[reports.Period, str]:
+    """The range picker's period (``?range=7d`` or ``?range=custom&from=YYYY-MM-DD&to=YYYY-MM-DD``), and an
+    error message when the parameters could not be used (the default range is shown then)."""
+    key = query.get("range") or reports.DEFAULT_RANGE
+    first, last = _date(query.get("from")), _date(query.get("to"))
+    try:
+        return reports.period_for(key, tz=tz, first_day=first, last_day=last), ""
+    except reports.ReportError as exc:
+        return reports.period_for(reports.DEFAULT_RANGE, tz=tz), str(exc)
+
+
+def _date(text: str | None) -> date | None:
+    if not text or len(text) > 10 or "\x00" in text:
+        return None
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
+
+
+def call_log_url(period: reports.Period, extra: dict[str, str] | None = None) -> str:
+    return reverse("admin:tracking_call_changelist") + "?" + urlencode({**(extra or {}), **reports.call_log_params(period)})
+
+
+def dashboard_context(request: Any) -> dict[str, Any]:
+    """Everything ``templates/admin/index.html`` shows, for ``request.user``'s scope."""
+    scope: Scope = scope_for(request.user)
+    period, error = period_from_query(request.GET, tz=reports.operator_tz(request.user))
+    hidden = report_hidden(scope)
+    summary = reports.report_summary(scope=scope, period=period)
+    buckets = reports.report_timeseries(scope=scope, period=period)
+    dimensions = [d for d in reports.DIMENSIONS if d in report_dimensions(scope)]
+    by = request.GET.get("by") if request.GET.get("by") in dimensions else dimensions[0]
+    rows = reports.report_breakdown(scope=scope, period=period, by=by)
+    columns = {k: v for k, v in COLUMNS.items() if k not in hidden}
+    sort = request.GET.get("sort", "-calls")
+    sort_key = sort.lstrip("-")
+    if sort_key in columns or sort_key == "label":
+        reverse_sort = sort.startswith("-")
+        rows.sort(key=lambda r: _sort_value(r, sort_key), reverse=reverse_sort)
+    base = {"range": period.key, "by": by}
+    if period.key == "custom":
+        base.update({"from": period.first_day.isoformat(), "to": period.last_day.isoformat()})
+    return {
+        "dashboard": True,
+        "dashboard_error": error,
+        "period": period,
+        "previous_period": summary.previous_period,
+        "scope_kind": scope.kind,
+        "ranges": [
+            {"key": key, "label": label, "active": key == period.key, "url": "?" + urlencode({"range": key, "by": by})}
+            for key, label in reports.RANGES.items() if key != "custom"
+        ],
+        "custom_from": period.first_day.isoformat(),
+        "custom_to": period.last_day.isoformat(),
+        "by": by,
+        "figures": _figures(summary, hidden, period, scope.kind),
+        "chart_data": json.dumps(_chart(buckets)),
+        "chart_options": json.dumps(_chart_options()),
+        "chart_title": "Calls by hour" if period.hourly else "Calls by day",
+        "breakdown_tabs": [
+            {"key": d, "label": reports.DIMENSIONS[d], "active": d == by, "url": "?" + urlencode({**base, "by": d})} for d in dimensions
+        ],
+        "breakdown_columns": [
+            {"key": k, "label": label, "url": "?" + urlencode({**base, "sort": ("" if sort == f"-{k}" else "-") + k}),
+             "sorted": sort_key == k, "desc": sort.startswith("-")}
+            for k, (label, _) in columns.items()
+        ],
+        "breakdown_label_url": "?" + urlencode({**base, "sort": "label" if sort != "label" else "-label"}),
+        "breakdown_rows": [
+            {
+                "label": row.label,
+                "url": call_log_url(period, row.log_filter),
+                "cells": [fmt(_value(row.totals, k), kind) for k, (_, kind) in columns.items()],
+            }
+            for row in rows
+        ],
+        "alerts": [_alert(a) for a in reports.report_alerts(scope=scope, period=period)],
+        "call_log_url": call_log_url(period),
+    }
+
+
+def _sort_value(row: reports.BreakdownRow, key: str) -> Any:
+    if key == "label":
+        return row.label.lower()
+    value = _value(row.totals, key)
+    return -1 if value is None else value
+
+
+def _value(totals: reports.Totals, key: str) -> Any:
+    return getattr(totals, key)
+
+
+def _figures(summary: reports.Summary, hidden: frozenset[str], period: reports.Period, scope_kind: str | None) -> list[dict[str, Any]]:
+    out = []
+    for key, (label, kind) in reports.FIGURES.items():
+        if key in hidden:
+            continue
+        now, before = getattr(summary.current, key), getattr(summary.previous, key)
+        change = summary.change(key)
+        if change is None:
+            # Nothing before (or a hidden figure): say so rather than show an infinite rise.
+            trend, change_text = "flat", ("new" if now else "no change") if before is not None and not before else ""
+        else:
+            trend = "up" if change > 0 else ("down" if change < 0 else "flat")
+            change_text = (f"{change * 100:+.0f}%" if kind != "rate" else f"{(now - before) * 100:+.1f} pts") if change else "no change"
+        # A source's payout is its income: a rise is good news for it, bad news for the operator paying it.
+        rise_is_bad = key in reports.RISE_IS_BAD and not (key == "payout" and scope_kind == "source")
+        good = trend == "flat" or ((trend == "up") != rise_is_bad)
+        link = None
+        if key in ("calls", "answered", "missed", "blocked", "converted", "failsafe"):
+            link = call_log_url(period, _FIGURE_FILTERS.get(key))
+        out.append({
+            "key": key, "label": label, "value": fmt(now, kind), "previous": fmt(before, kind),
+            "change": change_text, "trend": trend, "good": good, "url": link,
+        })
+    return out
+
+
+#: The call log's lookups that select a headline figure's calls.
+_FIGURE_FILTERS = {
+    "answered": {"answered_at__isnull": "False"},
+    "blocked": {"status__exact": "rejected"},
+    "converted": {"converted__exact": "1"},
+    "failsafe": {"used_failsafe__exact": "1"},
+    "missed": {"answered_at__isnull": "True", "status__in": "completed,busy,no_answer,failed,canceled"},
+}
+
+
+def _chart(buckets: list[reports.Bucket]) -> dict[str, Any]:
+    datasets: list[dict[str, Any]] = [
+        {"type": "bar", "label": name.capitalize(), "data": [getattr(b, name) for b in buckets],
+         "backgroundColor": color, "stack": "calls", "borderRadius": 2, "order": 2}
+        for name, color in OUTCOME_COLORS.items()
+    ]
+    datasets.append({
+        "type": "line", "label": "Converted", "data": [b.converted for b in buckets], "borderColor": "#7c3aed",
+        "backgroundColor": "#7c3aed", "borderWidth": 2, "pointRadius": 2, "tension": 0.3, "order": 1,
+    })
+    return {"labels": [b.label for b in buckets], "datasets": datasets}
+
+
+def _chart_options() -> dict[str, Any]:
+    return {
+        "maintainAspectRatio": False,
+        "animation": False,
+        "plugins": {"legend": {"display": True, "position": "top", "align": "end",
+                               "labels": {"boxWidth": 10, "boxHeight": 10, "color": "#6b7280"}}},
+        "scales": {
+            "x": {"stacked": True, "grid": {"display": False}, "ticks": {"color": "#6b7280", "maxRotation": 0, "autoSkip": True}},
+            "y": {"stacked": True, "beginAtZero": True, "ticks": {"color": "#6b7280", "precision": 0}},
+        },
+    }
+
+
+def _alert(alert: reports.Alert) -> dict[str, Any]:
+    url = ""
+    if alert.url_name:
+        try:
+            url = reverse(alert.url_name, args=alert.url_args)
+        except NoReverseMatch:  # that model has no admin page
+            url = ""
+        if url and alert.url_query:
+            url += "?" + urlencode(alert.url_query)
+    return {"kind": alert.kind, "level": alert.level, "message": alert.message, "url": url}
+
+
+def dashboard_callback(request: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """django-unfold calls this for the admin index: add the dashboard for those who may see it."""
+    if may_see_dashboard(request.user):
+        context.update(dashboard_context(request))
+    return context
