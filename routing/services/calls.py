@@ -259,6 +259,8 @@ def _direct_target(call: Call) -> lookup.Target | None:
     """The detected destination (when the campaign routes to it), else the first lookup-table row matching the
     call: one indexed query per table whose value the call has, none for a campaign without tables."""
     campaign = call.campaign
+    if campaign is None:
+        return None
     config = campaign_config(campaign)
     destination = call.tags.get(tag_rules.DESTINATION, "")
     if campaign.route_to_destination and destination:

@@ -113,7 +113,7 @@ def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[in
                 [*params, adapt(at)],
             )
             found = cursor.fetchall()
-    return {row[0]: (int(row[1]), bool(row[2]), *(int(v or 0) for v in row[3:])) for row in found}
+    return {row[0]: (int(row[1]), bool(row[2]), int(row[3] or 0), int(row[4] or 0), int(row[5] or 0), int(row[6] or 0)) for row in found}
 
 
 # Per handler (w): slots held now (the (handler, holds_slot) index), and when it counts calls: its counter if
