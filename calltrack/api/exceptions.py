@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -15,6 +16,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from calltrack.errors import ServiceError
 from calltrack.phone import InvalidPhoneNumber
+
+log = logging.getLogger("calltrack.api")
 
 
 def validation_error_data(exc: DjangoValidationError) -> dict[str, list[str]]:
@@ -45,6 +48,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is down or refused the connection: say so (and that a retry may work), not a 500 page.
+        log.error("API %s: database unavailable: %r", context["request"].path if context.get("request") else "?", exc)
         response = Response({"detail": "The database is temporarily unavailable; try again shortly."}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         response["Retry-After"] = "30"
         return response

@@ -35,9 +35,12 @@ def url(call) -> str:
 
 
 def status(client, call, **headers) -> int:
-    """GET the recording and close the response (a server does; test clients leave the file open otherwise)."""
+    """GET the recording and read it to the end, as a player does: the test client then closes the file. (Calling
+    ``response.close()`` directly would fire ``request_finished`` inside the test's transaction, which closes the
+    PostgreSQL connection.)"""
     response = client.get(url(call), **headers)
-    response.close()
+    if response.streaming:
+        b"".join(response.streaming_content)
     return response.status_code
 
 
