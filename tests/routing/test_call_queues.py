@@ -1,0 +1,192 @@
+"""Call queues played through the signed webhooks: every handler busy, the caller waits (<Enqueue>), leaves after the
+maximum wait down the fallback chain, or is taken by a handler whose line frees up (<Dial><Queue> via the carrier)."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from calltrack.numbers.providers import local
+from routing.services.plan import queue_name
+from tests.numbers.factories import TrackingNumberFactory
+from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory, SourceFactory
+from tracking.models import AttemptKind, AttemptStatus, Call, CallAttempt, CallEvent, QueuedCall
+
+pytestmark = pytest.mark.django_db
+MUSIC = "https://music.example.com/hold.mp3"
+
+
+def root(response, assert_valid_twiml):
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "text/xml"
+    assert_valid_twiml(response.content)
+    return etree.fromstring(response.content)
+
+
+@pytest.fixture(autouse=True)
+def _no_queue_dials():
+    local.QUEUE_DIALS.clear()
+    yield
+    local.QUEUE_DIALS.clear()
+
+
+@pytest.fixture
+def campaign():
+    return CampaignFactory(name="Roofing", company_phone="+13035550190", queue_enabled=True, queue_max_wait=120,
+                           queue_hold_music_url=MUSIC)
+
+
+@pytest.fixture
+def tn(campaign):
+    return TrackingNumberFactory(campaign=campaign, source=SourceFactory(name="Google Ads"))
+
+
+@pytest.fixture
+def desk(campaign):
+    """One handler who takes one call at a time."""
+    h = HandlerFactory(name="Front desk", concurrency_cap=1)
+    CampaignHandlerFactory(campaign=campaign, handler=h)
+    return h
+
+
+@pytest.fixture
+def play(twilio, tn, assert_valid_twiml):
+    def post(url, params):
+        return root(twilio.post(url, params), assert_valid_twiml)
+
+    def start(sid):
+        return post("/voice/incoming", {"CallSid": sid, "From": "+14155550100", "To": tn.number})
+
+    post.start = start
+    return post
+
+
+def events(sid):
+    return [e.message for e in CallEvent.objects.filter(call__call_sid=sid)]
+
+
+def test_a_caller_waits_in_the_queue_when_every_handler_is_busy(play, desk, campaign):
+    first = play.start("CA1")
+    assert [n.text for n in first.findall("Dial/Number")] == [desk.receiving_number.number]
+    doc = play.start("CA2")
+    enqueue = doc.find("Enqueue")
+    assert enqueue.text == queue_name(campaign.pk)
+    assert "/voice/queue-wait?call=" in enqueue.get("waitUrl") and "/voice/queue-result?call=" in enqueue.get("action")
+    queued = QueuedCall.objects.get()
+    assert (queued.call.call_sid, queued.campaign, queued.left_at) == ("CA2", campaign, None)
+    assert "queued: every handler busy (Front desk)" in events("CA2")
+
+
+def test_the_wait_url_says_the_position_and_plays_the_hold_music(play, desk):
+    play.start("CA1")
+    wait = play.start("CA2").find("Enqueue").get("waitUrl")
+    doc = play(wait, {"CallSid": "CA2", "QueuePosition": "3", "QueueTime": "30", "AvgQueueTime": "20", "CurrentQueueSize": "3"})
+    assert doc.find("Say").text == "All of our lines are busy. Please hold, you are caller number 3."
+    assert doc.find("Play").text == MUSIC
+
+
+def test_without_hold_music_the_wait_is_the_message_and_a_pause(play, desk, campaign):
+    campaign.queue_hold_music_url = ""
+    campaign.queue_message = "Please hold."
+    campaign.save()
+    play.start("CA1")
+    wait = play.start("CA2").find("Enqueue").get("waitUrl")
+    doc = play(wait, {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "0"})
+    assert [(v.tag, v.text) for v in doc] == [("Say", "Please hold."), ("Pause", None)]
+
+
+def test_after_the_maximum_wait_the_caller_leaves_and_continues_down_the_fallback_chain(play, desk):
+    play.start("CA1")
+    enqueue = play.start("CA2").find("Enqueue")
+    out = play(enqueue.get("waitUrl"), {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "120"}).find("Redirect")
+    doc = play(out.text, {"CallSid": "CA2"})
+    assert [n.text for n in doc.findall("Dial/Number")] == ["+13035550190"]  # the company phone, the fallback chain's end
+    queued = QueuedCall.objects.get()
+    assert queued.left_at is not None and queued.result == "leave"
+    assert "left the queue after 120 s (the maximum wait): on to the fallback chain" in events("CA2")
+    # Twilio may also request the <Enqueue action> (QueueResult=redirected): the same answer, nothing dialled twice.
+    again = play(enqueue.get("action"), {"CallSid": "CA2", "QueueResult": "redirected", "QueueTime": "120"})
+    assert etree.tostring(again) == etree.tostring(doc)
+    assert CallAttempt.objects.filter(call__call_sid="CA2").count() == 1
+
+
+def test_a_freed_handler_line_takes_the_next_caller_with_a_queue_dial(play, desk, campaign, django_capture_on_commit_callbacks, assert_valid_twiml):
+    play.start("CA1")
+    play.start("CA2")
+    leg = CallAttempt.objects.get(call__call_sid="CA1")
+    play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "in-progress"})
+    assert local.QUEUE_DIALS == []  # still talking: nobody is taken from the queue
+    with django_capture_on_commit_callbacks(execute=True):
+        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
+    [dial] = local.QUEUE_DIALS
+    assert_valid_twiml(dial.twiml)
+    assert etree.fromstring(dial.twiml.encode()).find("Dial/Queue").text == queue_name(campaign.pk)
+    assert (dial.to, dial.caller_id) == (desk.receiving_number.number, Call.objects.get(call_sid="CA2").called_number)
+    offer = CallAttempt.objects.get(call__call_sid="CA2")
+    assert (offer.kind, offer.handler, offer.holds_slot) == (AttemptKind.QUEUE, desk, True)
+    assert QueuedCall.objects.get().offered == offer
+    # The handler answers the queue dial: the waiting caller is bridged to them.
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "in-progress"})
+    call = Call.objects.get(call_sid="CA2")
+    assert call.handler == desk and call.answered_at is not None
+    doc = play(f"/voice/queue-result?call={call.pk}", {"CallSid": "CA2", "QueueResult": "bridged", "QueueTime": "45"})
+    assert doc.find("Hangup") is not None
+    assert "taken from the queue after 45 s" in events("CA2")
+
+
+def test_an_unanswered_queue_dial_frees_the_caller_for_the_next_handler(play, desk, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    play.start("CA2")
+    leg = CallAttempt.objects.get(call__call_sid="CA1")
+    with django_capture_on_commit_callbacks(execute=True):
+        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
+    [dial] = local.QUEUE_DIALS
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "no-answer"})
+    offer = CallAttempt.objects.get(call__call_sid="CA2")
+    assert (offer.status, offer.holds_slot) == (AttemptStatus.NO_ANSWER, False)
+    assert QueuedCall.objects.get().offered is None
+
+
+def test_a_caller_who_left_the_queue_is_not_offered_to_a_freed_handler(play, desk, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    action = play.start("CA2").find("Enqueue").get("action")
+    play(action, {"CallSid": "CA2", "QueueResult": "hangup", "QueueTime": "12"})
+    assert "the caller hung up after 12 s in the queue" in events("CA2")
+    leg = CallAttempt.objects.get(call__call_sid="CA1")
+    with django_capture_on_commit_callbacks(execute=True):
+        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
+    assert local.QUEUE_DIALS == []
+
+
+def test_without_queueing_a_busy_campaign_goes_straight_to_the_fallback_chain(play, desk, campaign):
+    campaign.queue_enabled = False
+    campaign.save()
+    play.start("CA1")
+    doc = play.start("CA2")
+    assert doc.find("Enqueue") is None
+    assert [n.text for n in doc.findall("Dial/Number")] == ["+13035550190"]
+    assert not QueuedCall.objects.exists()
+
+
+def test_handlers_that_are_closed_rather_than_busy_are_not_waited_for(play, campaign):
+    h = HandlerFactory(name="Night desk", enabled=False)
+    CampaignHandlerFactory(campaign=campaign, handler=h)
+    doc = play.start("CA1")
+    assert doc.find("Enqueue") is None
+    assert [n.text for n in doc.findall("Dial/Number")] == ["+13035550190"]
+
+
+@pytest.mark.parametrize("result", ["", "nope", "LEAVE", "x" * 500])
+def test_an_unknown_queue_result_dials_the_failsafe_instead_of_failing(play, desk, settings, result):
+    settings.CALLTRACK_FAILSAFE_NUMBER = "+13035550199"
+    play.start("CA1")
+    action = play.start("CA2").find("Enqueue").get("action")
+    doc = play(action, {"CallSid": "CA2", "QueueResult": result, "QueueTime": "9999999999999"})
+    assert [n.text for n in doc.findall("Dial/Number")] == ["+13035550199"]
+
+
+def test_odd_queue_numbers_from_twilio_are_read_as_zero(play, desk):
+    play.start("CA1")
+    wait = play.start("CA2").find("Enqueue").get("waitUrl")
+    doc = play(wait, {"CallSid": "CA2", "QueuePosition": "-1", "QueueTime": "１２"})
+    assert "caller number 1" in doc.find("Say").text
