@@ -190,3 +190,75 @@ def test_odd_queue_numbers_from_twilio_are_read_as_zero(play, desk):
     wait = play.start("CA2").find("Enqueue").get("waitUrl")
     doc = play(wait, {"CallSid": "CA2", "QueuePosition": "-1", "QueueTime": "１２"})
     assert "caller number 1" in doc.find("Say").text
+
+
+def test_the_twilio_carrier_places_the_queue_dial_as_an_outbound_call_with_its_twiml(assert_valid_twiml):
+    from tests.numbers.test_twilio_carrier import API, carrier
+
+    twilio, fake = carrier((201, {"sid": "CA" + "b" * 32, "status": "queued"}))
+    body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial><Queue>calltrack-campaign-7</Queue></Dial></Response>"
+    sid = twilio.queue_dial(to="+13035550111", caller_id="+13035550123", twiml=body,
+                            status_url="https://calls.example.com/voice/attempt-status?attempt=9", timeout=20)
+    assert sid == "CA" + "b" * 32
+    [request] = fake.requests
+    assert (request["method"], request["uri"]) == ("POST", f"{API}/Calls.json")
+    assert request["data"]["To"] == "+13035550111" and request["data"]["From"] == "+13035550123"
+    assert request["data"]["Twiml"] == body and request["data"]["Timeout"] == 20
+    assert request["data"]["StatusCallback"] == "https://calls.example.com/voice/attempt-status?attempt=9"
+    assert request["data"]["StatusCallbackEvent"] == ["answered", "completed"]
+    assert_valid_twiml(body)
+
+
+def test_a_carrier_that_refuses_the_queue_dial_frees_the_slot_and_the_caller(play, desk, monkeypatch, django_capture_on_commit_callbacks):
+    from calltrack.numbers.providers import CarrierError
+
+    def refuse(self, **kwargs):
+        raise CarrierError("Twilio is down", code="failed")
+
+    monkeypatch.setattr(local.LocalCarrier, "queue_dial", refuse)
+    play.start("CA1")
+    play.start("CA2")
+    leg = CallAttempt.objects.get(call__call_sid="CA1")
+    with django_capture_on_commit_callbacks(execute=True):
+        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
+    offer = CallAttempt.objects.get(call__call_sid="CA2")
+    assert (offer.status, offer.holds_slot, offer.counted) == (AttemptStatus.FAILED, False, False)
+    assert QueuedCall.objects.get().offered is None
+
+
+def test_the_api_reads_and_writes_a_campaigns_queue_settings(db):
+    from tests.api.conftest import UserFactory, grant, token_client
+
+    user = UserFactory(username="staff", is_staff=True)
+    grant(user, "all")
+    staff = token_client(user)
+    campaign = CampaignFactory()
+    url = f"/api/v1/campaigns/{campaign.pk}/"
+    body = {"queue_enabled": True, "queue_max_wait": 300, "queue_hold_music_url": MUSIC, "queue_message": "Hold on, you are number {position}."}
+    response = staff.patch(url, body, format="json")
+    assert response.status_code == 200, response.content
+    assert {k: response.json()[k] for k in body} == body
+    campaign.refresh_from_db()
+    assert (campaign.queue_enabled, campaign.queue_max_wait) == (True, 300)
+    assert staff.patch(url, {"queue_max_wait": 5}, format="json").status_code == 400
+    assert staff.patch(url, {"queue_max_wait": 10**30}, format="json").status_code == 400
+    assert staff.patch(url, {"queue_hold_music_url": "not a url"}, format="json").status_code == 400
+
+
+def test_the_call_page_explains_the_queue(admin_client, play, desk):
+    from django.urls import reverse
+
+    play.start("CA1")
+    enqueue = play.start("CA2").find("Enqueue")
+    out = play(enqueue.get("waitUrl"), {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "120"}).find("Redirect")
+    play(out.text, {"CallSid": "CA2"})
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[Call.objects.get(call_sid="CA2").pk])).content.decode()
+    assert "queued: every handler busy" in page and "left the queue after 120 s" in page
+
+
+def test_the_campaign_admin_shows_the_queue_settings_with_their_help(admin_client, campaign):
+    from django.urls import reverse
+
+    page = admin_client.get(reverse("admin:tracking_campaign_change", args=[campaign.pk])).content.decode()
+    assert "Call queue" in page and "Maximum wait (seconds)" in page and "Hold music URL" in page
+    assert "After this long in the queue the caller leaves it" in page
