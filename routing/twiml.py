@@ -199,11 +199,11 @@ def queue_leave(*, url: str) -> str:
     return str(response)
 
 
-def queue_dial(*, name: str, url: str = "") -> str:
-    """The TwiML of the outbound call to a freed handler: connect them to the first caller waiting in ``name``
-    (``url``: said to the handler before the bridge, like a whisper)."""
+def queue_dial(*, name: str) -> str:
+    """The TwiML of the outbound call to a freed handler: connect them to the first caller waiting in ``name``.
+    (No ``<Queue url>``: Twilio plays that document to the waiting caller, not to the handler.)"""
     response = VoiceResponse()
     dial = Dial()
-    dial.queue(name, **({"url": url, "method": "POST"} if url else {}))
+    dial.queue(name)
     response.append(dial)
     return str(response)

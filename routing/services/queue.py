@@ -17,7 +17,7 @@ from django.utils import timezone
 from routing import twiml
 from routing.services.common import Links, _store, _voice
 from routing.services.config import handler_option
-from routing.services.plan import _tail, _whisper_url, queue_name
+from routing.services.plan import _tail, queue_name
 from routing.services.slots import _take_step
 from tracking.models import AttemptKind, AttemptStatus, Call, CallAttempt, QueuedCall
 from tracking.services.call_events import call_event_record
@@ -93,7 +93,7 @@ def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttem
         entry.save(update_fields=["offered"])
         call_event_record(call=call, kind="routing.queue_offer", message=f"{option.name} is free: dialling their line to take the caller from the queue",
                           data={"attempt": attempt.pk, "handler": option.id})
-        twiml_text = twiml.queue_dial(name=queue_name(campaign_id), url=_whisper_url(call, attempt, links))
+        twiml_text = twiml.queue_dial(name=queue_name(campaign_id))
         status_url = links.url("/voice/attempt-status", attempt=attempt.pk)
         transaction.on_commit(lambda: _carrier_dial(attempt.pk, to=option.number, caller_id=call.called_number, twiml_text=twiml_text,
                                                     status_url=status_url, timeout=option.ring_timeout))

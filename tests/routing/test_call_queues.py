@@ -262,3 +262,33 @@ def test_the_campaign_admin_shows_the_queue_settings_with_their_help(admin_clien
     page = admin_client.get(reverse("admin:tracking_campaign_change", args=[campaign.pk])).content.decode()
     assert "Call queue" in page and "Maximum wait (seconds)" in page and "Hold music URL" in page
     assert "After this long in the queue the caller leaves it" in page
+
+
+def _simulate(*args: str) -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("simulate_call", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_simulate_call_waits_in_the_queue_until_the_maximum_wait_then_the_fallback(play, desk, tn, assert_valid_twiml):
+    play.start("CA1")  # the desk is on a call
+    out = _simulate("--to", tn.number, "--from", "+14155550111", "--answer", "none")
+    assert "caller waits in queue" in out and "caller hears: All of our lines are busy. Please hold, you are caller number 1." in out
+    assert "left the queue after 120 s (the maximum wait)" in out and "ringing +13035550190" in out
+    call = Call.objects.exclude(call_sid="CA1").get()
+    assert QueuedCall.objects.get(call=call).result == "leave"
+
+
+@pytest.mark.django_db(transaction=True)  # each webhook commits: the queue dial is placed on commit, mid-simulation
+def test_simulate_call_frees_the_busy_handler_whose_line_takes_the_caller(play, desk, tn):
+    play.start("CA1")
+    out = _simulate("--to", tn.number, "--from", "+14155550111", "--free-after", "30", "--duration", "50")
+    assert "Front desk's call ends" in out and "<Dial><Queue>" in out and "taken from the queue after 30 s" in out
+    call = Call.objects.exclude(call_sid="CA1").get()
+    assert call.handler == desk and call.answered_at is not None
+    offer = call.attempts.get()
+    assert (offer.kind, offer.status, offer.duration, offer.holds_slot) == (AttemptKind.QUEUE, AttemptStatus.COMPLETED, 50, False)
