@@ -292,3 +292,42 @@ def test_simulate_call_frees_the_busy_handler_whose_line_takes_the_caller(play, 
     assert call.handler == desk and call.answered_at is not None
     offer = call.attempts.get()
     assert (offer.kind, offer.status, offer.duration, offer.holds_slot) == (AttemptKind.QUEUE, AttemptStatus.COMPLETED, 50, False)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_handlers_freed_at_the_same_moment_each_take_a_different_caller_and_none_takes_one_twice():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from django.test import Client
+
+    from tests.routing.conftest import Twilio
+
+    campaign = CampaignFactory(company_phone="+13035550190", queue_enabled=True)
+    tn = TrackingNumberFactory(campaign=campaign)
+    for i in range(6):
+        CampaignHandlerFactory(campaign=campaign, handler=HandlerFactory(name=f"Desk {i}", concurrency_cap=1))
+    twilio = Twilio(Client())
+    for i in range(8):  # six calls take the six desks, two wait in the queue
+        twilio.post("/voice/incoming", {"CallSid": f"CA{i}", "From": f"+1415555{i:04d}", "To": tn.number})
+    assert QueuedCall.objects.count() == 2
+    legs = list(CallAttempt.objects.filter(kind=AttemptKind.HANDLER).values_list("pk", flat=True))
+    assert len(legs) == 6
+    barrier = threading.Barrier(len(legs))
+
+    def end(attempt_id: int) -> int:
+        try:
+            barrier.wait(timeout=30)
+            return Twilio(Client()).post(f"/voice/attempt-status?attempt={attempt_id}",
+                                         {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "30"}).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(legs)) as pool:
+        assert list(pool.map(end, legs)) == [200] * len(legs)
+    offers = list(CallAttempt.objects.filter(kind=AttemptKind.QUEUE).values_list("call_id", "handler_id"))
+    assert len(offers) == 2 and len({c for c, _ in offers}) == 2 and len({h for _, h in offers}) == 2
+    assert len(local.QUEUE_DIALS) == 2
+    assert sorted(QueuedCall.objects.values_list("offered__call_id", flat=True)) == sorted(c for c, _ in offers)
