@@ -1,7 +1,7 @@
 """Call queues: what a waiting caller hears, what happens when they leave the queue, and a freed handler's line
 taking the next caller (``<Dial><Queue>`` on an outbound call through the carrier).
 
-The caller is put in the queue by the dial plan (``plan._enqueue``) when every eligible handler is busy.
+The caller is put in the queue by the dial plan (``plan_advance``) when every eligible handler is busy.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from routing import twiml
-from routing.services.common import Links, _store, _voice
+from routing.services.common import Links, answer_store, campaign_voice
 from routing.services.config import handler_option
-from routing.services.plan import _tail, queue_name
-from routing.services.slots import _take_step
+from routing.services.plan import fallback_continue, queue_name
+from routing.services.slots import step_take
 from tracking.models import AttemptKind, AttemptStatus, Call, CallAttempt, QueuedCall
 from tracking.services.call_events import call_event_record
 
@@ -37,7 +37,7 @@ def queue_wait_answer(*, call: Call, position: int, queue_time: int, links: Link
     if campaign is None or queue_time >= campaign.queue_max_wait:
         return twiml.queue_leave(url=links.url("/voice/queue-result", call=call.pk, waited=queue_time))
     message = campaign.queue_message.replace("{position}", str(max(position, 1)))
-    return twiml.queue_wait(message=message, music_url=campaign.queue_hold_music_url, voice=_voice(campaign))
+    return twiml.queue_wait(message=message, music_url=campaign.queue_hold_music_url, voice=campaign_voice(campaign))
 
 
 def queue_result_answer(*, call: Call, result: str, queue_time: int, links: Links) -> str:
@@ -55,13 +55,13 @@ def queue_result_answer(*, call: Call, result: str, queue_time: int, links: Link
         why = "the maximum wait" if result == "leave" else f"the queue answered {result}"
         call_event_record(call=call, kind="routing.queue_left", message=f"left the queue after {queue_time} s ({why}): on to the fallback chain",
                           data={"result": result, "seconds": queue_time})
-        return _tail(call=call, links=links, answer_key=key, greeting=None)
+        return fallback_continue(call=call, links=links, answer_key=key)
     if result == "hangup":
         message = f"the caller hung up after {queue_time} s in the queue"
     else:
         message = f"taken from the queue after {queue_time} s"
     call_event_record(call=call, kind="routing.queue_left", message=message, data={"result": result, "seconds": queue_time})
-    return _store(call, key, twiml.hangup())
+    return answer_store(call, key, twiml.hangup())
 
 
 def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttempt | None:
@@ -80,7 +80,7 @@ def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttem
             return None
         call = entry.call
         option = handler_option(handler_id)
-        free, skips = _take_step(call, [option], at)
+        free, skips = step_take(call, [option], at)
         if not free:
             return None  # still at a cap: the caller waits (another handler, or the maximum wait, decides)
         seq = (call.attempts.aggregate(last=Max("sequence"))["last"] or 0) + 1
