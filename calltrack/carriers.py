@@ -119,6 +119,10 @@ class Carrier(Protocol):
     def recording_delete(self, *, recording_sid: str) -> None:
         """Delete a call recording at the carrier. Deleting one the carrier no longer has is not an error."""
 
+    def queue_dial(self, *, to: str, caller_id: str, twiml: str, status_url: str, timeout: int) -> str:
+        """Place an outbound call to ``to`` (a freed handler's line) that runs ``twiml`` (``<Dial><Queue>``: take the
+        next caller waiting), with ``status_url`` as its status callback (answered, completed). Returns the call's SID."""
+
 
 def webhook_urls() -> tuple[str, str]:
     """Absolute voice and status URLs the carrier calls (from CALLTRACK_PUBLIC_BASE_URL)."""

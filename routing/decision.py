@@ -332,6 +332,15 @@ def plan_build(
     )
 
 
+def queue_wanted(decision: Mapping[str, Any], *, enabled: bool) -> bool:
+    """Whether a call whose plan is exhausted waits in the campaign's queue: queueing is on, the call has not been
+    queued yet, no handler was dialled, and at least one eligible handler was skipped only because it was busy
+    (a cap full). Handlers closed, disabled or not matching the tags are not waited for."""
+    if not enabled or "queue" in decision or decision.get("dials", 0):
+        return False
+    return any(s.get("reason") == CAPPED for s in decision.get("skipped", []))
+
+
 def attempt_rule_done(decision: Mapping[str, Any], *, plan_index: int) -> list[Skip]:
     """When the call's plan is bound by an attempt rule and a handler was dialled already: the handlers of the
     plan's remaining steps, skipped for that reason (their names from the decision's options). Else []."""

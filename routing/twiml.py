@@ -165,3 +165,45 @@ def failsafe(number: str, *, caller_id: str = "", message: str = DEFAULT_SORRY) 
     d.number(number)
     response.append(d)
     return str(response)
+
+
+def enqueue(*, name: str, action: str, wait_url: str, greeting: Greeting | None = None) -> str:
+    """Put the caller in the queue ``name``: Twilio requests ``wait_url`` (with QueuePosition, QueueTime ...) for what
+    the caller hears while waiting, and ``action`` with the QueueResult when the caller leaves the queue."""
+    response = VoiceResponse()
+    _greet(response, greeting)
+    response.enqueue(name, action=action, method="POST", wait_url=wait_url, wait_url_method="POST")
+    return str(response)
+
+
+def queue_wait(*, message: str, music_url: str, voice: Voice = Voice()) -> str:
+    """The wait URL's answer while the caller may still wait: the message (with their position), then the hold
+    music or a pause. Twilio requests the wait URL again when this ends."""
+    response = VoiceResponse()
+    if message.strip():
+        response.say(message.strip(), **voice.attrs())
+    if music_url:
+        response.play(music_url)
+    else:
+        response.pause(length=15)
+    return str(response)
+
+
+def queue_leave(*, url: str) -> str:
+    """The wait URL's answer once the maximum wait has passed: the caller is taken out of the queue to ``url`` (the
+    queue's result, which continues down the fallback chain). A ``<Redirect>`` rather than ``<Leave/>``: the TwiML
+    schema we validate against (../shared/twiml-schema) has no ``<Leave>``; Twilio dequeues a waiting call that is
+    redirected from its wait URL the same way (QueueResult ``redirected``)."""
+    response = VoiceResponse()
+    response.redirect(url, method="POST")
+    return str(response)
+
+
+def queue_dial(*, name: str) -> str:
+    """The TwiML of the outbound call to a freed handler: connect them to the first caller waiting in ``name``.
+    (No ``<Queue url>``: Twilio plays that document to the waiting caller, not to the handler.)"""
+    response = VoiceResponse()
+    dial = Dial()
+    dial.queue(name)
+    response.append(dial)
+    return str(response)

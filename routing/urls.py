@@ -15,5 +15,7 @@ urlpatterns = [
     path("voice/whisper", views.whisper, name="whisper"),
     path("voice/voicemail", views.voicemail, name="voicemail"),
     path("voice/recording-status", views.recording_status, name="recording-status"),
+    path("voice/queue-wait", views.queue_wait, name="queue-wait"),
+    path("voice/queue-result", views.queue_result, name="queue-result"),
     path("voice/fallback", views.fallback, name="fallback"),
 ]

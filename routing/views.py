@@ -205,9 +205,36 @@ def attempt_status(request: HttpRequest, params: QueryDict, links: services.Link
     """A dialled leg's ``<Number statusCallback>`` (answered, completed ...)."""
     services.attempt_status_record(
         attempt_id=_int(request.GET, "attempt"), status=(params.get("CallStatus") or "").strip(),
-        duration=duration_seconds(params.get("CallDuration")),
+        duration=duration_seconds(params.get("CallDuration")), links=links,
     )
     return twiml.empty()
+
+
+def _seconds(params: QueryDict, name: str) -> int:
+    """A count Twilio sends (QueuePosition, QueueTime): digits, else 0; capped to a day."""
+    raw = (params.get(name) or "").strip()
+    return min(int(raw), 86400) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+
+
+@twilio_webhook(on_error="failsafe")
+def queue_wait(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """The ``<Enqueue waitUrl>``: what a waiting caller hears (their position, hold music), or ``<Leave/>``."""
+    return services.queue_wait_answer(
+        call=_call(request, params), position=_seconds(params, "QueuePosition"), queue_time=_seconds(params, "QueueTime"), links=links,
+    )
+
+
+@twilio_webhook(on_error="failsafe")
+def queue_result(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """The ``<Enqueue action>``: the caller left the queue (QueueResult); on down the fallback chain when not bridged.
+    Also the wait URL's redirect after the maximum wait (``?waited=N``, read as QueueResult ``leave``)."""
+    if "waited" in request.GET:
+        result, queue_time = "leave", _seconds(request.GET, "waited")
+    else:
+        result, queue_time = (params.get("QueueResult") or "").strip(), _seconds(params, "QueueTime")
+    if result not in services.QUEUE_RESULTS:
+        raise services.ParamError(f"QueueResult {result[:40]!r} is not a Twilio queue result")
+    return services.queue_result_answer(call=_call(request, params), result=result, queue_time=queue_time, links=links)
 
 
 @twilio_webhook(on_error="empty")

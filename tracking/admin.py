@@ -386,6 +386,8 @@ class CampaignForm(forms.ModelForm):
             "campaign_id": "Campaign ID", "ivr_prompt": "IVR prompt", "ivr_timeout": "IVR timeout (s)",
             "ivr_repeat": "IVR repeats", "ivr_default_digit": "IVR default key", "greeting_url": "Greeting URL",
             "failsafe_number": "Fail-safe number", "no_answer_message": "No-answer message",
+            "queue_enabled": "Queue callers when every handler is busy", "queue_max_wait": "Maximum wait (seconds)",
+            "queue_hold_music_url": "Hold music URL", "queue_message": "Queue message",
         }
 
 
@@ -409,6 +411,12 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
         ("Routing", {"fields": ["routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "record_calls"]}),
         ("Greeting", {"fields": ["greeting_kind", "greeting_text", ("greeting_voice", "greeting_language"), "greeting_url"]}),
         ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit"), "menu_tree"]}),
+        ("Call queue", {
+            "fields": ["queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message"],
+            "description": "When every handler is busy, callers wait here (hold music, their position) instead of going "
+            "to the fallback; a handler whose call ends takes the next caller. After the maximum wait the call goes on "
+            "to the fallback below.",
+        }),
         ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone"]}),
         ("Coverage", {"fields": ["coverage"]}),
         (None, {"fields": ["created_at", "updated_at"]}),

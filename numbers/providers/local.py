@@ -112,8 +112,29 @@ def _recording_name(recording_sid: str) -> str:
     return f"{RECORDINGS_DIR}/{recording_sid}.wav"
 
 
+@dataclass(frozen=True)
+class QueueDial:
+    """An outbound call the local carrier was asked to place (``<Dial><Queue>`` to a freed handler's line)."""
+
+    sid: str
+    to: str
+    caller_id: str
+    twiml: str
+    status_url: str
+    timeout: int
+
+
+# The local carrier's outbound calls, oldest first: simulate_call plays them (answers the handler's line).
+QUEUE_DIALS: list[QueueDial] = []
+
+
 class LocalCarrier:
     name = "local"
+
+    def queue_dial(self, *, to: str, caller_id: str, twiml: str, status_url: str, timeout: int) -> str:
+        dial = QueueDial("CA" + secrets.token_hex(16), to, caller_id, twiml, status_url, timeout)
+        QUEUE_DIALS.append(dial)
+        return dial.sid
 
     def search(
         self, *, country: str = "US", number_type: str = "local", area_code: str = "", contains: str = "",

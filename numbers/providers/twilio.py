@@ -239,6 +239,13 @@ class TwilioCarrier:
 
         return RecordingAudio(chunks=ClosingChunks(response.iter_content(64 * 1024), response.close), content_type="audio/mpeg", size=int(size) if size and size.isdigit() else None)
 
+    def queue_dial(self, *, to: str, caller_id: str, twiml: str, status_url: str, timeout: int) -> str:
+        call = self._call(
+            self.client.api.v2010.account.calls.create, to=to, from_=caller_id, twiml=twiml, timeout=timeout,
+            status_callback=status_url, status_callback_method="POST", status_callback_event=["answered", "completed"],
+        )
+        return call.sid
+
     def recording_delete(self, *, recording_sid: str) -> None:
         try:
             self._call(self.client.api.v2010.account.recordings(_recording_sid(recording_sid)).delete)

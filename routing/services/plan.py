@@ -29,6 +29,7 @@ from tracking.models import (
     Campaign,
     Contact,
     Handler,
+    QueuedCall,
 )
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
@@ -133,7 +134,30 @@ def plan_advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.G
             call.decision.setdefault("skipped", []).extend(
                 {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in full.skips
             )
+    if dec.queue_wanted(call.decision, enabled=bool(call.campaign and call.campaign.queue_enabled)):
+        return _enqueue(call=call, links=links, answer_key=answer_key, greeting=greeting)
     return _tail(call=call, links=links, answer_key=answer_key, greeting=greeting)
+
+
+def queue_name(campaign_id: int) -> str:
+    """The Twilio queue of a campaign's waiting callers (created by Twilio on the first ``<Enqueue>``)."""
+    return f"calltrack-campaign-{campaign_id}"
+
+
+def _enqueue(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
+    """Every eligible handler is busy and the campaign queues: the caller waits (``routing.services.queue``
+    answers the wait URL and the queue's result; a freed handler's line takes the caller)."""
+    assert call.campaign_id is not None
+    call.decision["queue"] = {"enqueued": True}
+    QueuedCall.objects.create(call=call, campaign_id=call.campaign_id)
+    busy = [s["name"] for s in call.decision.get("skipped", []) if s.get("reason") == dec.CAPPED]
+    call_event_record(call=call, kind="routing.queued", message=f"queued: every handler busy ({', '.join(busy)})",
+                      data={"busy": busy, "max_wait": call.campaign.queue_max_wait if call.campaign else 0})
+    answer = twiml.enqueue(
+        name=queue_name(call.campaign_id), action=links.url("/voice/queue-result", call=call.pk),
+        wait_url=links.url("/voice/queue-wait", call=call.pk), greeting=greeting,
+    )
+    return answer_store(call, answer_key, answer)
 
 
 _STEP_SAVEPOINTS: ContextVar[bool] = ContextVar("routing_step_savepoints", default=True)
@@ -222,6 +246,11 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
 
 def _whisper_url(call: Call, attempt: CallAttempt, links: Links) -> str:
     return links.url("/voice/whisper", attempt=attempt.pk)
+
+
+def fallback_continue(*, call: Call, links: Links, answer_key: str) -> str:
+    """On down the fallback chain (a caller who left the queue): its next number, else the message or voicemail."""
+    return _tail(call=call, links=links, answer_key=answer_key, greeting=None)
 
 
 def _recording_callback(call: Call, links: Links) -> str:

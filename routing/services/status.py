@@ -24,8 +24,10 @@ from routing.services.common import (
 )
 from routing.services.config import campaign_webhook_events
 from routing.services.plan import plan_advance
+from routing.services.queue import queue_offer, queue_offer_ended
 from routing.services.slots import attempt_mark_answered
 from tracking.models import (
+    AttemptKind,
     AttemptStatus,
     Call,
     CallAttempt,
@@ -36,9 +38,11 @@ from tracking.models import (
 from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
 
-def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) -> None:
+def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0, links: Links | None = None) -> None:
     """A dialled leg's own status callback (answered / completed / busy ...). Idempotent: answered marks the
-    leg answered once; an end releases the slot once (whichever of this and the dial result comes first)."""
+    leg answered once; an end releases the slot once (whichever of this and the dial result comes first).
+    A handler's answered leg that ends (this callback, not the dial result: one trigger) frees the handler: the
+    next caller waiting in the campaign's queue is offered to them (``routing.services.queue``, given ``links``); a queue dial not answered frees its caller."""
     found = _ATTEMPT.fetch([attempt_id])
     if found is None:
         raise LookupError(f"no attempt {attempt_id}")
@@ -62,6 +66,10 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) ->
             "WHERE id = %s AND (ended_at IS NULL OR holds_slot)",
             [mapped, duration, was_answered, False, at, False, attempt.pk],
         )
+    if attempt.kind == AttemptKind.QUEUE and not was_answered:
+        queue_offer_ended(attempt_id=attempt.pk, answered=False)
+    elif was_answered and links is not None and attempt.handler_id and attempt.call.campaign_id:
+        queue_offer(handler_id=attempt.handler_id, campaign_id=attempt.call.campaign_id, links=links)
 
 
 _ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="callattempt.id = %s")

@@ -150,6 +150,7 @@ class AttemptKind(models.TextChoices):
     FALLBACK = "fallback", "Fallback chain"
     FAILSAFE = "failsafe", "Fail-safe"
     NUMBER = "number", "Number (menu key, lookup table, destination)"
+    QUEUE = "queue", "Queue (a freed handler takes the next caller waiting)"
 
 
 class AttemptStatus(models.TextChoices):
@@ -193,6 +194,25 @@ class CallAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number_dialed} ({self.get_status_display()})"
+
+
+class QueuedCall(models.Model):
+    """A caller waiting in the campaign's queue (Twilio ``<Enqueue>``): every handler was busy. ``offered`` is the
+    handler leg dialled with ``<Dial><Queue>`` to take this caller (one at a time, decided under the row lock)."""
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="queued")
+    campaign = models.ForeignKey("tracking.Campaign", on_delete=models.CASCADE, related_name="queued_calls")
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=20, blank=True, help_text="Twilio's QueueResult: bridged, leave, hangup, queue-full ...")
+    offered = models.ForeignKey(CallAttempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["enqueued_at", "id"]
+        indexes = [models.Index(fields=["campaign", "left_at", "enqueued_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.call_id} queued at {self.enqueued_at:%H:%M:%S}"
 
 
 class CallEvent(models.Model):

@@ -98,6 +98,24 @@ class Campaign(models.Model):
     company_phone = PhoneNumberField(
         blank=True, help_text="Last step of the fallback chain: dialled when no handler, agent or forwarding number took the call."
     )
+    queue_enabled = models.BooleanField(
+        "queue callers when every handler is busy", default=False,
+        help_text="When every eligible handler is busy (a cap is full), the caller waits in a queue with hold music or a "
+        "message and their position instead of going straight to the fallback chain. A handler whose call ends takes the "
+        "next caller waiting.",
+    )
+    queue_max_wait = models.PositiveIntegerField(
+        "maximum wait (seconds)", default=120, validators=[MinValueValidator(10), MaxValueValidator(3600)],
+        help_text="After this long in the queue the caller leaves it and the call continues down the fallback chain.",
+    )
+    queue_hold_music_url = models.URLField(
+        "hold music URL", max_length=500, blank=True,
+        help_text="An MP3 or WAV played to waiting callers (blank: the queue message and a short pause).",
+    )
+    queue_message = models.CharField(
+        max_length=300, blank=True, default="All of our lines are busy. Please hold, you are caller number {position}.",
+        help_text="Said to waiting callers each time the hold music starts again; {position} is their place in the queue.",
+    )
     rr_position = models.BigIntegerField(default=0, editable=False, help_text="Round-robin cursor (kept in the database so every app server shares it).")
     config_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from calltrack import phone
 from calltrack.nomenclature import say
 from calltrack.numbers.providers.local import LocalCarrier
-from tracking.models import Call
+from tracking.models import Call, CallAttempt
 
 MAX_STEPS = 40
 
@@ -23,7 +23,7 @@ MAX_STEPS = 40
 class Command(BaseCommand):
     help = (
         "Simulate an inbound call without Twilio: posts signed requests to /voice/incoming, follows <Gather>, "
-        "<Redirect>, <Dial action> and <Record>, prints each TwiML answer and the call's final record. A recorded "
+        "<Redirect>, <Dial action>, <Enqueue> (wait URL, queue dial, action) and <Record>, prints each TwiML answer and the call's final record. A recorded "
         "<Dial> that is answered leaves a playable recording (a WAV of the local carrier) on the call."
     )
 
@@ -36,12 +36,21 @@ class Command(BaseCommand):
             help="Which dial is answered: first, none, or N (the N-th <Dial>, counting from 1).",
         )
         parser.add_argument("--duration", type=int, default=42, help="Seconds the answered leg talks (default 42).")
+        parser.add_argument(
+            "--free-after", type=int, default=0,
+            help="When the caller waits in a call queue: seconds after which the busy handler's call ends and their line "
+            "takes the caller (the local carrier's queue dial). Default 0: nobody frees up, the caller waits until the "
+            "campaign's maximum wait and goes on down the fallback chain.",
+        )
 
     def handle(self, *args, **options) -> None:
         answer = options["answer"]
         if answer not in ("first", "none") and not (answer.isdigit() and int(answer) >= 1):
             raise CommandError(f"--answer must be first, none or a positive number, not {answer!r}")
         self.answer_at = 1 if answer == "first" else (0 if answer == "none" else int(answer))
+        if options["free_after"] < 0:
+            raise CommandError(f"--free-after must be 0 or more seconds, not {options['free_after']}")
+        self.free_after = options["free_after"]
         if not re.fullmatch(r"[0-9*#]*", options["digits"]):
             raise CommandError(f"--digits may hold only 0-9, * and #, not {options['digits']!r}")
         try:
@@ -100,6 +109,10 @@ class Command(BaseCommand):
                     nxt, spoke = self._dial(verb, common, answered, duration)
                     talked += spoke
                     break
+                elif verb.tag == "Enqueue":
+                    nxt, spoke = self._enqueue(verb, common, duration)
+                    talked += spoke
+                    break
                 elif verb.tag == "Record":
                     nxt = self._post(verb.get("action"), {**common, "CallStatus": "in-progress", "RecordingUrl": f"https://recordings.invalid/RE{secrets.token_hex(16)}", "RecordingDuration": "9"})
                     break
@@ -137,6 +150,51 @@ class Command(BaseCommand):
             return None, duration if answered else 0
         status = {"DialCallStatus": "completed", "DialCallDuration": str(duration)} if answered else {"DialCallStatus": "no-answer", "DialCallDuration": "0"}
         return self._post(dial.get("action"), {**common, "CallStatus": "in-progress", **status}), duration if answered else 0
+
+    def _enqueue(self, verb: etree._Element, common: dict[str, str], duration: int) -> tuple[etree._Element | None, int]:
+        """What Twilio does for a caller in a queue: request the wait URL each time its TwiML ends (every 30 s of
+        waiting here), follow a <Redirect> out of the queue; with --free-after, a busy handler's call ends and the
+        local carrier's queue dial to their line bridges the caller (then the <Enqueue action> with QueueResult)."""
+        self.stdout.write(f"   caller waits in queue {verb.text}")
+        in_queue = {**common, "CallStatus": "in-progress", "QueueSid": "QU" + "0" * 32, "QueuePosition": "1", "CurrentQueueSize": "1"}
+        waited = 0
+        for _ in range(MAX_STEPS):
+            doc = self._post(verb.get("waitUrl"), {**in_queue, "QueueTime": str(waited), "AvgQueueTime": str(waited)})
+            for v in doc:
+                if v.tag in ("Say", "Play"):
+                    self.stdout.write(f"   caller hears: {v.text}")
+                elif v.tag == "Redirect":
+                    return self._post(v.text, {**common, "CallStatus": "in-progress"}), 0
+                elif v.tag == "Hangup":
+                    return None, 0
+            if self.free_after and waited >= self.free_after and self._free_a_handler(common, duration):
+                result = {"QueueResult": "bridged", "QueueTime": str(waited), "QueueSid": in_queue["QueueSid"]}
+                return self._post(verb.get("action"), {**common, "CallStatus": "in-progress", **result}), duration
+            waited += 30
+        return None, 0
+
+    def _free_a_handler(self, common: dict[str, str], duration: int) -> bool:
+        """End the oldest handler leg of another call of the campaign (its status callback), then play the queue
+        dial the local carrier was asked to place: the handler answers, talks ``duration`` seconds, hangs up."""
+        from calltrack.numbers.providers import local
+
+        call = Call.objects.get(call_sid=common["CallSid"])
+        leg = (CallAttempt.objects.filter(holds_slot=True, handler__isnull=False, call__campaign_id=call.campaign_id)
+               .exclude(call=call).order_by("started_at", "id").first())
+        if leg is None:
+            self.stdout.write("   (no handler of the campaign is on a call: nobody frees up)")
+            return False
+        before = len(local.QUEUE_DIALS)
+        self.stdout.write(f"   {leg.handler}'s call ends")
+        self._post(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": f"CA{secrets.token_hex(16)}", "CallStatus": "completed", "CallDuration": "60"})
+        if len(local.QUEUE_DIALS) == before:
+            self.stdout.write("   (the local carrier placed no queue dial)")
+            return False
+        dial = local.QUEUE_DIALS[before]
+        self.stdout.write(f"   local carrier dials {dial.to} to take the caller: {dial.twiml}")
+        self._post(dial.status_url, {"CallSid": dial.sid, "To": dial.to, "From": dial.caller_id, "CallStatus": "in-progress"})
+        self._post(dial.status_url, {"CallSid": dial.sid, "To": dial.to, "From": dial.caller_id, "CallStatus": "completed", "CallDuration": str(duration)})
+        return True
 
     def _record(self, callback: str, common: dict[str, str], duration: int) -> None:
         """What Twilio does for a recorded, answered <Dial>: a recording (here a WAV of the local carrier), then

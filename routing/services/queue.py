@@ -1,0 +1,120 @@
+"""Call queues: what a waiting caller hears, what happens when they leave the queue, and a freed handler's line
+taking the next caller (``<Dial><Queue>`` on an outbound call through the carrier).
+
+The caller is put in the queue by the dial plan (``plan_advance``) when every eligible handler is busy.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from routing import twiml
+from routing.services.common import Links, answer_store, campaign_voice
+from routing.services.config import handler_option
+from routing.services.plan import fallback_continue, queue_name
+from routing.services.slots import step_take
+from tracking.models import AttemptKind, AttemptStatus, Call, CallAttempt, QueuedCall
+from tracking.services.call_events import call_event_record
+
+log = logging.getLogger("calltrack.routing")
+
+# Twilio's QueueResult values after which the caller continues down the fallback chain.
+CONTINUE_RESULTS = frozenset({"leave", "redirected", "queue-full", "system-error", "error"})
+QUEUE_RESULTS = CONTINUE_RESULTS | {"bridged", "bridging-in-process", "hangup"}
+
+
+def queue_wait_answer(*, call: Call, position: int, queue_time: int, links: Links) -> str:
+    """The ``<Enqueue waitUrl>``: the message with the caller's position and the hold music while they may still
+    wait; out of the queue to its result (``waited=``, read as QueueResult ``leave``) once they have waited the
+    campaign's maximum, which continues the call down the fallback chain."""
+    campaign = call.campaign
+    if campaign is None or queue_time >= campaign.queue_max_wait:
+        return twiml.queue_leave(url=links.url("/voice/queue-result", call=call.pk, waited=queue_time))
+    message = campaign.queue_message.replace("{position}", str(max(position, 1)))
+    return twiml.queue_wait(message=message, music_url=campaign.queue_hold_music_url, voice=campaign_voice(campaign))
+
+
+def queue_result_answer(*, call: Call, result: str, queue_time: int, links: Links) -> str:
+    """The ``<Enqueue action>``: the caller left the queue. Bridged (a handler took them) or hung up: the call is
+    over. Left after the maximum wait, or the queue failed: on down the fallback chain. A retried request gets the
+    stored answer."""
+    key = "queue-result"
+    stored = call.decision.get("answers", {}).get(key)
+    if stored:
+        return stored
+    now = timezone.now()
+    QueuedCall.objects.filter(call=call, left_at__isnull=True).update(left_at=now, result=result[:20])
+    call.decision.setdefault("queue", {}).update({"result": result, "seconds": queue_time})
+    if result in CONTINUE_RESULTS:
+        why = "the maximum wait" if result == "leave" else f"the queue answered {result}"
+        call_event_record(call=call, kind="routing.queue_left", message=f"left the queue after {queue_time} s ({why}): on to the fallback chain",
+                          data={"result": result, "seconds": queue_time})
+        return fallback_continue(call=call, links=links, answer_key=key)
+    if result == "hangup":
+        message = f"the caller hung up after {queue_time} s in the queue"
+    else:
+        message = f"taken from the queue after {queue_time} s"
+    call_event_record(call=call, kind="routing.queue_left", message=message, data={"result": result, "seconds": queue_time})
+    return answer_store(call, key, twiml.hangup())
+
+
+def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttempt | None:
+    """A handler's leg ended and the handler may take another call: when a caller is waiting in the campaign's
+    queue (and nobody is already being dialled for them), take a slot for the handler under its row lock and dial
+    their line with ``<Dial><Queue>`` through the carrier (after the commit). The waiting call's row is locked
+    (skipping one another transaction holds), so two freed handlers never take the same caller."""
+    at = timezone.now()
+    with transaction.atomic():
+        entry = (
+            QueuedCall.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(campaign_id=campaign_id, left_at__isnull=True, offered__isnull=True)
+            .select_related("call").order_by("enqueued_at", "id").first()
+        )
+        if entry is None:
+            return None
+        call = entry.call
+        option = handler_option(handler_id)
+        free, skips = step_take(call, [option], at)
+        if not free:
+            return None  # still at a cap: the caller waits (another handler, or the maximum wait, decides)
+        seq = (call.attempts.aggregate(last=Max("sequence"))["last"] or 0) + 1
+        attempt = CallAttempt.objects.create(
+            call=call, sequence=seq, kind=AttemptKind.QUEUE, handler_id=option.id, receiving_number_id=option.receiving_number_id,
+            number_dialed=option.number, started_at=at, holds_slot=True, counted=True,
+            slot_expires_at=at + timedelta(seconds=option.ring_timeout + settings.CALLTRACK_SLOT_MARGIN_SECONDS),
+        )
+        entry.offered = attempt
+        entry.save(update_fields=["offered"])
+        call_event_record(call=call, kind="routing.queue_offer", message=f"{option.name} is free: dialling their line to take the caller from the queue",
+                          data={"attempt": attempt.pk, "handler": option.id})
+        twiml_text = twiml.queue_dial(name=queue_name(campaign_id))
+        status_url = links.url("/voice/attempt-status", attempt=attempt.pk)
+        transaction.on_commit(lambda: _carrier_dial(attempt.pk, to=option.number, caller_id=call.called_number, twiml_text=twiml_text,
+                                                    status_url=status_url, timeout=option.ring_timeout))
+    return attempt
+
+
+def _carrier_dial(attempt_id: int, *, to: str, caller_id: str, twiml_text: str, status_url: str, timeout: int) -> None:
+    from calltrack.numbers.providers import CarrierError, get_carrier
+
+    try:
+        get_carrier().queue_dial(to=to, caller_id=caller_id, twiml=twiml_text, status_url=status_url, timeout=timeout)
+    except CarrierError as exc:
+        log.error("queue dial of attempt %s to %s failed: %s", attempt_id, to, exc)
+        queue_offer_ended(attempt_id=attempt_id, answered=False)
+
+
+def queue_offer_ended(*, attempt_id: int, answered: bool) -> None:
+    """A queue dial's leg ended. Not answered (or never placed): the slot is released and the caller can be offered
+    to the next freed handler."""
+    if answered:
+        return
+    now = timezone.now()
+    CallAttempt.objects.filter(pk=attempt_id, ended_at__isnull=True).update(status=AttemptStatus.FAILED, ended_at=now, holds_slot=False, counted=False)
+    QueuedCall.objects.filter(offered_id=attempt_id, left_at__isnull=True).update(offered=None)
