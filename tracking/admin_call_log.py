@@ -95,7 +95,7 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("landing_page", "landing_page", ""),
     ("visitor_id", "visitor_id", ""),
 )
-EXPORT_CHUNK = 2000
+EXPORT_CHUNK = 10_000
 
 
 def call_export_columns(*, hidden: set[str]) -> list[tuple[str, str]]:
@@ -108,8 +108,14 @@ def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> I
     lookups = [lookup for _, lookup in columns]
     at = lookups.index("started_at") if "started_at" in lookups else -1
     # No ordering by a joined column, and no select_related: one plain indexed scan, streamed.
-    for row in queryset.order_by("-started_at", "-id").values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK):
+    rows = queryset.order_by("-started_at", "-id").values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK)
+    if at < 0:
+        yield from rows
+        return
+    # timezone.localtime() is astimezone() after checks that cost a third of the conversion: the values are aware.
+    tz = timezone.get_current_timezone()
+    for row in rows:
         row = list(row)
-        if at >= 0 and row[at] is not None:
-            row[at] = timezone.localtime(row[at]).isoformat(timespec="seconds")
+        if row[at] is not None:
+            row[at] = row[at].astimezone(tz).isoformat(timespec="seconds")
         yield row

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calltrack.csv_export import csv_safe
+from calltrack.csv_export import csv_chunks, csv_lines, csv_safe, csv_safe_row
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CallAttemptFactory, CallFactory, HandlerFactory, SourceFactory, UserFactory
 from tracking.models import Call, CallEvent
@@ -157,6 +157,33 @@ def test_a_source_collaborators_export_leaves_out_the_other_side(calls):
 ])
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(value, safe):
     assert csv_safe(value) == safe
+
+
+_CELLS = ["=1+2", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "+14155550138", "-12.50", "Denver", "", None, 7, Decimal("-5.00"), True]
+
+
+def test_a_rows_fast_path_neutralises_exactly_as_each_cell_would_be():
+    assert csv_safe_row(_CELLS) == [csv_safe(v) for v in _CELLS]
+
+
+def test_the_streamed_csv_comes_in_large_pieces_of_whole_lines_with_the_same_text():
+    rows = [[i, f"=cell {i}", "Denver, CO", None, "say \"hi\""] for i in range(3000)]
+    pieces = list(csv_chunks(["id", "a", "b", "c", "d"], rows, size=8192))
+    assert "".join(pieces) == "".join(csv_lines(["id", "a", "b", "c", "d"], rows))
+    assert len(pieces) > 5 and all(p.endswith("\r\n") and 8192 <= len(p) < 8192 + 200 for p in pieces[:-1])
+    assert list(csv_chunks(["id"], [])) == ["id\r\n"]
+
+
+def test_the_export_gives_times_in_the_operators_zone_and_one_piece_per_64_kb(admin_client, settings):
+    settings.TIME_ZONE = "America/Denver"
+    source = SourceFactory(name="Web")
+    at = datetime(2026, 7, 1, 18, 30, 5, tzinfo=timezone.get_fixed_timezone(0))
+    CallFactory.create_batch(700, source=source, started_at=at, landing_page="https://example.com/" + "x" * 100)
+    response = admin_client.get(reverse("admin:tracking_call_export"))
+    pieces = list(response.streaming_content)
+    rows = list(csv.DictReader(io.StringIO(b"".join(pieces).decode())))
+    assert len(rows) == 700 and 1 < len(pieces) < 10  # not one piece per row
+    assert rows[0]["started_at"] == "2026-07-01T12:30:05-06:00"
 
 
 def test_numbers_export_neutralises_formulas_and_re_imports_them_unchanged(tmp_path):
