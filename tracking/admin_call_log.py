@@ -14,6 +14,8 @@ from typing import Any
 
 from django.apps import apps
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Reverse
+from django.db.models.lookups import StartsWith
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from unfold.contrib.filters.admin import RangeDateFilter, TextFilter
@@ -62,8 +64,10 @@ def call_search_q(term: str) -> Q | None:
         if e164:  # a whole number: the caller, or the tracking number dialled; both indexed (a bitmap OR)
             numbers = list(apps.get_model("numbers", "TrackingNumber").objects.filter(number=e164).values_list("pk", flat=True))
             return Q(caller_number=e164) | Q(tracking_number_id__in=numbers) if numbers else Q(caller_number=e164)
-        digits = re.sub(r"\D", "", term)  # part of a number ("555-0138"): its last digits
-        return Q(caller_number__endswith=digits) | Q(called_number__endswith=digits)
+        # Part of a number ("555-0138"), or a whole one that is not valid: its last digits. "Ends with" is asked as
+        # "the reversed number starts with", which an index answers on PostgreSQL (migration 0012).
+        backwards = re.sub(r"\D", "", term)[::-1]
+        return Q(StartsWith(Reverse("caller_number"), backwards)) | Q(StartsWith(Reverse("called_number"), backwards))
     return (
         Q(call_sid=term) | Q(visitor_id=term) | Q(caller_city__iexact=term) | Q(caller_zip=term)
         | Q(marketing_data__utm_source__iexact=term) | Q(marketing_data__utm_medium__iexact=term)

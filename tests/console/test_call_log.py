@@ -48,6 +48,26 @@ def test_search_finds_a_caller_however_the_number_is_typed(admin_client, calls, 
     assert _shown(admin_client.get(reverse(LOG), {"q": typed})) == {calls["sf"].pk}
 
 
+@pytest.mark.parametrize("typed", ["555-0138", "(415) 055-0138"])
+def test_search_by_the_end_of_a_number_or_an_invalid_whole_one_matches_the_last_digits(admin_client, typed):
+    hit = CallFactory(caller_number="+14150550138" if "055" in typed else "+14155550138")
+    CallFactory(caller_number="+14155550139", called_number="+13035550100")
+    assert _shown(admin_client.get(reverse(LOG), {"q": typed})) == {hit.pk}
+
+
+@pytest.mark.postgres
+def test_search_by_the_end_of_a_number_is_answered_by_the_reversed_number_indexes(admin_client):
+    from tracking.admin_call_log import call_search_q
+
+    CallFactory(caller_number="+14155550138")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = Call.objects.filter(call_search_q("555-0138")).order_by("-started_at").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "call_caller_number_rev" in plan and "call_called_number_rev" in plan
+
+
 @pytest.mark.parametrize("typed,key", [("san francisco", "sf"), ("Denver", "den"), ("facebook", "den"), ("spring", "sf")])
 def test_search_finds_a_city_or_a_utm_value(admin_client, calls, typed, key):
     assert _shown(admin_client.get(reverse(LOG), {"q": typed})) == {calls[key].pk}
