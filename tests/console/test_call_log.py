@@ -218,3 +218,19 @@ def test_numbers_export_neutralises_formulas_and_re_imports_them_unchanged(tmp_p
     TrackingNumber.objects.filter(pk=number.pk).update(label="changed")
     numbers_import(file=io.StringIO(out.getvalue()), update=True)
     assert TrackingNumber.objects.get(pk=number.pk).label == "=HYPERLINK(\"http://evil\")"
+
+
+def test_the_logs_row_checkbox_and_sort_links_are_the_themes_own_rendered_once(admin_client, calls):
+    from django.contrib import admin as django_admin
+
+    from calltrack.admin_base import ModelAdmin
+
+    call_admin = django_admin.site._registry[Call]
+    for call in calls.values():
+        assert call_admin.action_checkbox(call) == ModelAdmin.action_checkbox(call_admin, call)
+    page = admin_client.get(reverse(LOG), {"o": "-2"}).content.decode()
+    for call in calls.values():
+        assert f'value="{call.pk}"' in page
+    cl = admin_client.get(reverse(LOG), {"o": "-2"}).context["cl"]
+    assert cl.get_query_string({"o": "1"}) == "?o=1" and cl.get_query_string(remove=["o"]) == "?"
+    assert cl.get_ordering_field_columns() == {2: "desc"}
