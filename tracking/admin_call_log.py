@@ -14,6 +14,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Reverse
 from django.db.models.lookups import StartsWith
 from django.utils import timezone
@@ -112,6 +113,12 @@ def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> I
     lookups = [lookup for _, lookup in columns]
     at = lookups.index("started_at") if "started_at" in lookups else -1
     # No ordering by a joined column, and no select_related: one plain indexed scan, streamed.
+    # A marketing value read as text (->>): the same cell for the strings UTM values are, without decoding JSON per cell.
+    texts = {lookup: KeyTextTransform(lookup.split("__", 1)[1], "marketing_data") for lookup in lookups if lookup.startswith("marketing_data__")}
+    if texts:
+        aliases = {lookup: f"_text_{i}" for i, lookup in enumerate(texts)}
+        queryset = queryset.annotate(**{aliases[lookup]: expression for lookup, expression in texts.items()})
+        lookups = [aliases.get(lookup, lookup) for lookup in lookups]
     rows = queryset.order_by("-started_at", "-id").values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK)
     if at < 0:
         yield from rows
