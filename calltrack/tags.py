@@ -122,7 +122,7 @@ def validate(criteria: object) -> list[dict[str, Any]]:
             numbers = [_number_text(b) for b in bounds]
             if len(numbers) != 2 or None in numbers:
                 problems.append(f"rule {n}: 'between' needs two numbers, low and high (e.g. 18, 65)")
-            elif Decimal(numbers[0]) > Decimal(numbers[1]):
+            elif Decimal(str(numbers[0])) > Decimal(str(numbers[1])):
                 problems.append(f"rule {n}: 'between' needs the low number first ({numbers[0]} > {numbers[1]})")
             else:
                 value = numbers
@@ -191,7 +191,7 @@ def describe(rule: Mapping[str, Any], have: Any = None) -> str:
     value = rule.get("value")
     shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
     op = rule["op"]
-    if op == "between":
+    if op == "between" and isinstance(value, list):
         want = f"between {value[0]} and {value[1]}"
     else:
         want = {

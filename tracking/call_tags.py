@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from django.db.models import QuerySet
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.fields.json import KeyTextTransform
 
 from tracking.models import Call
 
@@ -34,11 +34,12 @@ def tag_filter_parse(spec: str) -> tuple[str, str | None]:
 
 
 def calls_with_tag(queryset: QuerySet[Call], *, name: str, value: str | None) -> QuerySet[Call]:
-    """Calls having tag ``name`` (any value), or with exactly ``value``."""
+    """Calls having tag ``name`` (any value), or with ``value`` (in any case)."""
     if value is None:
         return queryset.filter(tags__has_key=name)
-    # An explicit key transform: a tag named like a lookup ("contains", "exact") is still just a key.
-    return queryset.alias(_tag_value=KeyTransform(name, "tags")).filter(_tag_value=value)
+    # An explicit key transform: a tag named like a lookup ("contains", "exact") is still just a key. Values match in
+    # any case ("hours:Weekend" finds "weekend"), as people type them.
+    return queryset.alias(_tag_value=KeyTextTransform(name, "tags")).filter(_tag_value__iexact=value)
 
 
 def recent_tag_values(*, queryset: QuerySet[Call], name: str | None = None, sample: int = 500) -> list[str]:

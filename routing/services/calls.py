@@ -18,10 +18,10 @@ from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
-from routing.services.common import IncomingCall, Links, _greeting, _is_number, _store, _voice
-from routing.services.config import _ivr_choices, _webhook_events, campaign_config
+from routing.services.common import IncomingCall, Links, answer_store, campaign_greeting, campaign_voice, is_real_number
+from routing.services.config import campaign_config, campaign_ivr_choices, campaign_webhook_events
 from routing.services.plan import route
-from routing.services.slots import _mark_answered
+from routing.services.slots import attempt_mark_answered
 from tracking.models import (
     AttemptKind,
     Call,
@@ -65,7 +65,7 @@ def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | No
     (``caller_blocked``), saving the hot path a round trip. An anonymous caller cannot be on the list (and is
     no phone number to look up): ``caller_blocked`` is then False.
     """
-    found = _TRACKING_NUMBER.fetch([caller if _is_number(caller) else "", number])
+    found = _TRACKING_NUMBER.fetch([caller if is_real_number(caller) else "", number])
     if found is None:
         return None
     tn, (blocked,) = found
@@ -137,7 +137,7 @@ def call_start(
     if tagged and tagged.notes:
         call_event_record(call=call, kind="call.tagged", message="; ".join(tagged.notes), data={"tags": tagged.tags})
     call_lifecycle_notify(
-        call=call, event="call.started", webhook_events=_webhook_events(call),
+        call=call, event="call.started", webhook_events=campaign_webhook_events(call),
         message=f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""),
         data={"tags": tags},
     )
@@ -160,16 +160,16 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
         # A number being given up: its calls go to the fail-safe of the campaign it last routed for.
         reason = f"tracking number {tracking_number.number} is quarantined"
         call_event_record(call=call, kind="call.number_quarantined", message=f"{reason}: dialling the fail-safe")
-        return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason))
+        return answer_store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason))
     if not campaign.enabled:
         call_event_record(call=call, kind="call.campaign_disabled", message="campaign is disabled: dialling the fail-safe")
-        return _store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
+        return answer_store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
     # Blocked callers and the number's filters come before any prompt.
     blocked = None
-    if _is_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
+    if is_real_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
         blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
-    menu_choices = _ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
+    menu_choices = campaign_ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
     # Rules that read the menu's answers wait for them (only when there is a menu to answer).
     filters_now = not (tracking_number.filters_after_ivr and menu_choices)
     if verdict[0] and tracking_number.filters and filters_now:
@@ -184,10 +184,10 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
             answer = twiml.menu(
                 prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=1),
                 redirect=links.url("/voice/gather", call=call.pk, round=1), timeout=campaign.ivr_timeout,
-                voice=_voice(campaign), greeting=_greeting(campaign),
+                voice=campaign_voice(campaign), greeting=campaign_greeting(campaign),
             )
-            return _store(call, "incoming", answer)
-    return _route_or_direct(call=call, links=links, answer_key="incoming", greeting=_greeting(campaign))
+            return answer_store(call, "incoming", answer)
+    return _route_or_direct(call=call, links=links, answer_key="incoming", greeting=campaign_greeting(campaign))
 
 
 MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
@@ -210,7 +210,7 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
         if menu is None:
             raise LookupError(f"campaign {campaign.pk} has no sub-menu {menu_id} opened by a key")
         prompt, timeout, repeat, default = menu.prompt, menu.timeout, menu.repeat, menu.default_digit
-    result = dec.ivr_choose(digits=digits, round_no=round_no, repeat=repeat, default_digit=default, choices=_ivr_choices(campaign, menu_id))
+    result = dec.ivr_choose(digits=digits, round_no=round_no, repeat=repeat, default_digit=default, choices=campaign_ivr_choices(campaign, menu_id))
     call_event_record(call=call, kind="ivr.result", message=result.note,
                       data={"digits": digits, "round": round_no, "tags": result.tags, "menu": menu_id})
     played = call.decision.get("ivr", {}).get("menus", 1)
@@ -219,14 +219,14 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
         answer = twiml.menu(
             prompt=prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)),
             redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)), timeout=timeout,
-            voice=_voice(campaign),
+            voice=campaign_voice(campaign),
         )
-        return _store(call, key, answer)
+        return answer_store(call, key, answer)
     if result.tags:
         call.tags = {**call.tags, **result.tags}
         call.save(update_fields=["tags"])
     # The option's response ("Connecting you to sales.") is said before whatever comes next.
-    said = twiml.Greeting("say", result.response, voice=_voice(campaign)) if result.response else None
+    said = twiml.Greeting("say", result.response, voice=campaign_voice(campaign)) if result.response else None
     if result.submenu_id is not None and played < MENUS_MAX:
         sub = campaign_config(campaign).ivr_menu(result.submenu_id)
         assert sub is not None  # loaded with the key that opens it
@@ -235,9 +235,9 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
         answer = twiml.menu(
             prompt=sub.prompt, action=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id),
             redirect=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id), timeout=sub.timeout,
-            voice=_voice(campaign), greeting=said,
+            voice=campaign_voice(campaign), greeting=said,
         )
-        return _store(call, key, answer)
+        return answer_store(call, key, answer)
     tn = call.tracking_number
     if tn is not None and tn.filters_after_ivr and tn.filters:
         accepted, why = tag_rules.filter_verdict(tag_rules.validate_filters(tn.filters), call.tags)
@@ -248,8 +248,8 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
     if result.voicemail:
         call_event_record(call=call, kind="call.voicemail", message="the caller chose the voicemail")
         answer = twiml.voicemail(message="Please leave a message after the tone.", action=links.url("/voice/voicemail", call=call.pk),
-                                 voice=_voice(campaign), greeting=said)
-        return _store(call, key, answer)
+                                 voice=campaign_voice(campaign), greeting=said)
+        return answer_store(call, key, answer)
     if result.handler_id is not None:  # the caller chose: no lookup
         return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id, greeting=said)
     return _route_or_direct(call=call, links=links, answer_key=key, greeting=said)
@@ -259,6 +259,8 @@ def _direct_target(call: Call) -> lookup.Target | None:
     """The detected destination (when the campaign routes to it), else the first lookup-table row matching the
     call: one indexed query per table whose value the call has, none for a campaign without tables."""
     campaign = call.campaign
+    if campaign is None:
+        return None
     config = campaign_config(campaign)
     destination = call.tags.get(tag_rules.DESTINATION, "")
     if campaign.route_to_destination and destination:
@@ -303,21 +305,21 @@ def _dial_number(*, call: Call, number: str, links: Links, answer_key: str, gree
     call.decision.setdefault("steps", [])
     call.plan_index = len(call.decision["steps"])
     CallAttempt.objects.create(call=call, sequence=seq, kind=AttemptKind.NUMBER, number_dialed=number)
-    caller_id = call.caller_number if _is_number(call.caller_number) else ""
+    caller_id = call.caller_number if is_real_number(call.caller_number) else ""
     answer = twiml.dial(
         numbers=[twiml.DialNumber(number)], action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=30,
         caller_id=caller_id, record=bool(campaign and campaign.record_calls), greeting=greeting,
     )
-    call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call),
+    call_lifecycle_notify(call=call, event="call.routed", webhook_events=campaign_webhook_events(call),
                           message=f"{why}: dialling {number}", data={"sequence": seq, "number": number})
-    return _store(call, answer_key, answer)
+    return answer_store(call, answer_key, answer)
 
 
 def _reject(call: Call, reason: str, answer_key: str) -> str:
     """The number's rules (or the block list) refuse the call: record why and answer ``<Reject>``."""
     call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, reason[:200], timezone.now()
     call_event_record(call=call, kind="call.rejected", message=reason)
-    return _store(call, answer_key, twiml.reject(), "status", "reject_reason", "ended_at")
+    return answer_store(call, answer_key, twiml.reject(), "status", "reject_reason", "ended_at")
 
 
 def voicemail_record(*, call: Call, recording_url: str) -> str:
@@ -333,7 +335,7 @@ def whisper_answer(*, attempt_id: int) -> str:
     """What the handler hears on answering (the leg is answered: mark it so its slot lasts the call)."""
     attempt = CallAttempt.objects.select_related("call__campaign", "call__source", "call__tracking_number", "receiving_number", "handler").get(pk=attempt_id)
     call = attempt.call
-    _mark_answered(call, attempt, timezone.now())
+    attempt_mark_answered(call, attempt, timezone.now())
     rn = attempt.receiving_number
     if rn is not None and rn.skip_whisper:
         return twiml.empty()
@@ -342,7 +344,7 @@ def whisper_answer(*, attempt_id: int) -> str:
         template, campaign=call.campaign.name if call.campaign else "", source=call.source.name if call.source else "",
         city=call.caller_city, state=call.caller_state,
     )
-    return twiml.whisper(text, _voice(call.campaign))
+    return twiml.whisper(text, campaign_voice(call.campaign))
 
 
 # --- Fail-safe ---------------------------------------------------------------------------------------------------

@@ -97,24 +97,24 @@ class Links:
 # --- Reads ------------------------------------------------------------------------------------------------
 
 
-def _is_number(value: str) -> bool:
+def is_real_number(value: str) -> bool:
     """A real, valid E.164 number (not 'anonymous', 'Restricted' or Twilio's +266696687 for a withheld number)."""
     return bool(value) and phone.to_e164_or_none(value) == value
 
 
-def _voice(campaign: Campaign | None) -> twiml.Voice:
+def campaign_voice(campaign: Campaign | None) -> twiml.Voice:
     if campaign is None:
         return twiml.Voice()
     return twiml.Voice(campaign.greeting_voice, campaign.greeting_language)
 
 
-def _greeting(campaign: Campaign) -> twiml.Greeting | None:
+def campaign_greeting(campaign: Campaign) -> twiml.Greeting | None:
     if campaign.greeting_kind == GreetingKind.NONE:
         return None
-    return twiml.Greeting(campaign.greeting_kind, campaign.greeting_text, campaign.greeting_url, _voice(campaign))
+    return twiml.Greeting(campaign.greeting_kind, campaign.greeting_text, campaign.greeting_url, campaign_voice(campaign))
 
 
-def _store(call: Call, key: str, answer: str, *fields: str) -> str:
+def answer_store(call: Call, key: str, answer: str, *fields: str) -> str:
     call.decision.setdefault("answers", {})[key] = answer
     fastdb.update(call, ("decision", "plan_index", *fields))
     return answer

@@ -131,7 +131,7 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     return config
 
 
-def _webhook_events(call: Call) -> frozenset[str] | None:
+def campaign_webhook_events(call: Call) -> frozenset[str] | None:
     """The events the call's campaign's webhooks listen to, when its campaign is at hand (None: unknown)."""
     if call.campaign_id is None:
         return frozenset()
@@ -146,7 +146,7 @@ def campaign_config_cache_clear() -> None:
     _CONFIGS.clear()
 
 
-def _ivr_choices(campaign: Campaign, menu_id: int | None = None) -> list[dec.IVRChoice]:
+def campaign_ivr_choices(campaign: Campaign, menu_id: int | None = None) -> list[dec.IVRChoice]:
     """The keys of one menu: the campaign's main menu (``menu_id`` None) or one of its sub-menus."""
     return [c for c in campaign_config(campaign).ivr_choices if c.menu_id == menu_id]
 

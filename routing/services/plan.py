@@ -19,9 +19,9 @@ from calltrack import fastdb
 from calltrack.numbers.models import NoAnswerAction, ReceivingNumber
 from routing import decision as dec
 from routing import nearest, twiml
-from routing.services.common import Links, _is_number, _store, _voice
-from routing.services.config import _webhook_events, campaign_config, handler_option
-from routing.services.slots import _take_step, handler_loads
+from routing.services.common import Links, answer_store, campaign_voice, is_real_number
+from routing.services.config import campaign_config, campaign_webhook_events, handler_option
+from routing.services.slots import handler_loads, step_take
 from tracking.models import (
     AttemptKind,
     Call,
@@ -57,7 +57,7 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     """Build the call's dial plan from the campaign's handlers and live counters, then dial its first step.
 
     Reads: the campaign's handlers (one query), their counters (one query), the sticky handler and the
-    round-robin cursor when the campaign uses them. The slot is then taken under a row lock (see ``_advance``).
+    round-robin cursor when the campaign uses them. The slot is then taken under a row lock (see ``plan_advance``).
     """
     campaign = call.campaign
     assert campaign is not None
@@ -75,14 +75,14 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
         rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
         # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
-        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and _is_number(call.caller_number) else None,
+        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and is_real_number(call.caller_number) else None,
         only_handler_id=only_handler_id, one_handler_per_call=config.one_handler_per_call, rng=rng,
     )
     call.decision.update(plan.as_json())
     planned = set(plan.handler_ids)
     call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in planned}
     call.plan_index = 0
-    return _advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
+    return plan_advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
 
 
 def _nearest(call: Call, campaign: Campaign, options: list[dec.HandlerOption]) -> tuple[list[dec.HandlerOption], str]:
@@ -110,10 +110,10 @@ def _option_from_json(hid: int, d: Mapping[str, Any]) -> dec.HandlerOption:
 
 
 def _caller_id(call: Call) -> str:
-    return call.caller_number if _is_number(call.caller_number) else ""
+    return call.caller_number if is_real_number(call.caller_number) else ""
 
 
-def _advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None = None) -> str:
+def plan_advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None = None) -> str:
     """Dial the next step of the plan that still has room; past the plan, the no-answer routing and the
     fallback chain; past those, the voicemail or the message and hang up. Stores the answer under
     ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
@@ -176,7 +176,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
     locks = any(o.has_caps for o in step)
     savepoint = locks and _STEP_SAVEPOINTS.get()
     with transaction.atomic(savepoint=savepoint):
-        free, skips = _take_step(call, step, at)
+        free, skips = step_take(call, step, at)
         if not free:
             if locks and not savepoint:
                 raise StepsRetry(f"call {call.call_sid}: step {call.plan_index} full under its locks")
@@ -211,9 +211,9 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
             recording_callback=_recording_callback(call, links),
         )
         call.handler_id = free[0].id
-        _store(call, answer_key, answer, "handler")
+        answer_store(call, answer_key, answer, "handler")
         call_lifecycle_notify(
-            call=call, event="call.routed", webhook_events=_webhook_events(call),
+            call=call, event="call.routed", webhook_events=campaign_webhook_events(call),
             message=f"dialling {', '.join(o.name for o in free)} (step {call.plan_index} of {total})",
             data={"handlers": [o.id for o in free], "sequence": seq, "skipped_under_lock": [s.detail for s in skips]},
         )
@@ -271,17 +271,17 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
             timeout=ring_timeout, caller_id=_caller_id(call),
             record=bool(campaign and campaign.record_calls), greeting=greeting, recording_callback=_recording_callback(call, links),
         )
-        call_lifecycle_notify(call=call, event="call.routed", webhook_events=_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
-        return _store(call, answer_key, answer, "fallback_step")
+        call_lifecycle_notify(call=call, event="call.routed", webhook_events=campaign_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
+        return answer_store(call, answer_key, answer, "fallback_step")
     terminal = dec.Terminal(**call.decision["terminal"])
-    voice = _voice(campaign)
+    voice = campaign_voice(campaign)
     if terminal.kind == "voicemail":
         call_event_record(call=call, kind="call.voicemail", message="no one answered: taking a voicemail")
         answer = twiml.voicemail(message=terminal.message, action=links.url("/voice/voicemail", call=call.pk), voice=voice, greeting=greeting)
     else:
         call_event_record(call=call, kind="call.unanswered", message="no one answered and no fallback is left: message and hang up")
         answer = twiml.say_hangup(terminal.message, voice, greeting=greeting)
-    return _store(call, answer_key, answer)
+    return answer_store(call, answer_key, answer)
 
 
 def _line(receiving_number_id: int | None, *, campaign_id: int | None) -> tuple[int, int | None]:
@@ -342,7 +342,7 @@ def _fallback_inputs(call: Call) -> dec.FallbackInputs:
     tn = call.tracking_number
     contact = (
         Contact.objects.filter(phone_number=call.caller_number).select_related("assigned_agent").first()
-        if _is_number(call.caller_number) else None
+        if is_real_number(call.caller_number) else None
     )
     campaign = call.campaign
     return dec.FallbackInputs(

@@ -16,7 +16,7 @@ from django.utils import timezone
 from calltrack import fastdb
 from routing import decision as dec
 from routing.services.common import FINAL_STATUSES_SQL, MAX_CALL_SECONDS
-from routing.services.config import _webhook_events
+from routing.services.config import campaign_webhook_events
 from tracking.models import (
     AttemptStatus,
     Call,
@@ -113,7 +113,7 @@ def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[in
                 [*params, adapt(at)],
             )
             found = cursor.fetchall()
-    return {row[0]: (int(row[1]), bool(row[2]), *(int(v or 0) for v in row[3:])) for row in found}
+    return {row[0]: (int(row[1]), bool(row[2]), int(row[3] or 0), int(row[4] or 0), int(row[5] or 0), int(row[6] or 0)) for row in found}
 
 
 # Per handler (w): slots held now (the (handler, holds_slot) index), and when it counts calls: its counter if
@@ -371,7 +371,7 @@ def _handlers_lock(ids: list[int]) -> list[tuple]:
     return list(Handler.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_CAP_COLUMNS))
 
 
-def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[list[dec.HandlerOption], list[dec.Skip]]:
+def step_take(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[list[dec.HandlerOption], list[dec.Skip]]:
     """Which handlers of ``step`` still have room, checked under their row locks.
 
     Must run inside ``transaction.atomic()``: the capped handlers' rows are locked (``SELECT ... FOR UPDATE``,
@@ -399,7 +399,7 @@ def _take_step(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple
     return free, skips
 
 
-def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool = True) -> bool:
+def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool = True) -> bool:
     """First answer of a leg: the attempt is answered (its slot now lasts as long as a call can), the call is
     in progress with that handler; ``call.answered`` is announced once (conditional UPDATEs decide, constant
     statements: this is on every answered call's path). ``leg=False`` leaves the attempt to the caller (the
@@ -420,6 +420,6 @@ def _mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool 
         won = cursor.rowcount > 0
     if won:
         call.answered_at, call.handler_id, call.status = at, attempt.handler_id or call.handler_id, CallStatus.IN_PROGRESS
-        call_lifecycle_notify(call=call, event="call.answered", webhook_events=_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",
+        call_lifecycle_notify(call=call, event="call.answered", webhook_events=campaign_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",
                               data={"attempt": attempt.pk, "handler": attempt.handler_id})
     return won

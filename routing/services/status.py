@@ -19,12 +19,12 @@ from routing.services.common import (
     TWILIO_DIAL_STATUS,
     Links,
     ParamError,
-    _store,
+    answer_store,
     duration_seconds,
 )
-from routing.services.config import _webhook_events
-from routing.services.plan import _advance
-from routing.services.slots import _mark_answered
+from routing.services.config import campaign_webhook_events
+from routing.services.plan import plan_advance
+from routing.services.slots import attempt_mark_answered
 from tracking.models import (
     AttemptStatus,
     Call,
@@ -45,7 +45,7 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0) ->
     attempt = found[0]
     at = timezone.now()
     if status in ("answered", "in-progress"):
-        _mark_answered(attempt.call, attempt, at)
+        attempt_mark_answered(attempt.call, attempt, at)
         return
     mapped = TWILIO_DIAL_STATUS.get(status)
     if mapped is None:
@@ -88,7 +88,7 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     table = CallAttempt._meta.db_table
     if answered:
         winner = next((a for a in attempts if a.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)), attempts[0])
-        _mark_answered(call, winner, at, leg=False)
+        attempt_mark_answered(call, winner, at, leg=False)
         with fastdb.fixed_cursor() as cursor:
             # The leg that answered is completed with its duration; the others (ring-all) were cancelled.
             cursor.execute(
@@ -119,8 +119,8 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     call_event_record(call=call, kind="attempt.ended", message=f"{who}: {status.label.lower()}", data={"sequence": seq, "status": dial_status})
     if dial_status == "canceled":  # the caller hung up while it rang: nothing more to dial
         _skip_plan_rest(call, dec.HUNG_UP, "the caller hung up before it was dialled")
-        return _store(call, key, twiml.hangup())
-    return _advance(call=call, links=links, answer_key=key)
+        return answer_store(call, key, twiml.hangup())
+    return plan_advance(call=call, links=links, answer_key=key)
 
 
 def _skip_plan_rest(call: Call, reason: str, detail: str) -> None:
@@ -217,6 +217,6 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
     if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
     _attempts_end(call, at=at)
-    call_lifecycle_notify(call=call, event="call.completed", webhook_events=_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
+    call_lifecycle_notify(call=call, event="call.completed", webhook_events=campaign_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
                           data={"status": new, "duration": duration})
     return call

@@ -187,9 +187,13 @@
     }, wait);
   }
 
+  // One assignment at a time per page: a visitor's destinations are few, and its requests then reach the server
+  // in order (its visitor id and sessions are never decided by two racing requests).
+  var queue = null;
   function begin(e) {
     e.started = true;
-    assign(e).catch(function () { /* the page keeps its own number */ });
+    queue = (queue || Promise.resolve()).then(function () { return assign(e); })
+      .catch(function () { /* the page keeps its own number */ });
   }
 
   // Numbers inserted after load: swapped at once when their destination has a number, or its assignment starts.

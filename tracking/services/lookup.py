@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calltrack import phone
+from calltrack.model_writes import instance_apply_and_save
 from calltrack.tags import lookup_value
 from tracking.models import Handler, RoutingTable, RoutingTableRow
 from tracking.services.campaign_config import campaign_config_touch
@@ -34,10 +35,7 @@ def routing_table_create(*, fields: Mapping[str, Any]) -> RoutingTable:
 def routing_table_update(*, routing_table: RoutingTable, fields: Mapping[str, Any]) -> RoutingTable:
     """Change the given fields (saving only those); the campaigns before and after reload their configuration."""
     before = RoutingTable.objects.filter(pk=routing_table.pk).values_list("campaign_id", flat=True).first()
-    for name, value in fields.items():
-        setattr(routing_table, name, value)
-    routing_table.full_clean()
-    routing_table.save(update_fields=[RoutingTable._meta.get_field(n).attname for n in fields])
+    instance_apply_and_save(instance=routing_table, fields=fields)
     campaign_config_touch(campaign_ids=[before or 0, routing_table.campaign_id])
     return routing_table
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from calltrack.model_writes import instance_apply_and_save
 from tracking.models import IVRMenu
 from tracking.services.campaign_config import campaign_config_touch
 
@@ -26,10 +27,7 @@ def ivr_menu_create(*, fields: Mapping[str, Any]) -> IVRMenu:
 @transaction.atomic
 def ivr_menu_update(*, ivr_menu: IVRMenu, fields: Mapping[str, Any]) -> IVRMenu:
     """Change the given fields after full validation, saving only those; the campaign reloads its configuration."""
-    for name, value in fields.items():
-        setattr(ivr_menu, name, value)
-    ivr_menu.full_clean()
-    ivr_menu.save(update_fields=[IVRMenu._meta.get_field(n).attname for n in fields])
+    instance_apply_and_save(instance=ivr_menu, fields=fields)
     campaign_config_touch(campaign_ids=[ivr_menu.campaign_id])
     return ivr_menu
 

@@ -6,6 +6,7 @@ rolled up or changed since (see ``calltrack.reports.split_days``). Running it ma
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,7 +67,7 @@ def day_rollup(*, day: date, tz_name: str) -> None:
     CallDayRollup.objects.bulk_create(_merged(rows))
 
 
-def _row(day: date, tz_name: str, dim: str, key: str, values: dict[str, Any]) -> CallDayRollup:
+def _row(day: date, tz_name: str, dim: str, key: str, values: Mapping[str, Any]) -> CallDayRollup:
     return CallDayRollup(day=day, tz=tz_name, dim=dim, key=key[:200], **{m: values[m] or 0 for m in figures.MEASURES})
 
 

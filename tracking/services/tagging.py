@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from calltrack.model_writes import instance_apply_and_save
 from tracking.models import Campaign
 from tracking.models.tagging import TaggingHours
 from tracking.services.campaign_config import campaign_config_touch
@@ -37,12 +38,7 @@ def tagging_hours_update(*, tagging_hours: TaggingHours, fields: Mapping[str, An
     """Change the given fields after full validation and save only those; the campaigns tagged before and after
     the change reload their configuration."""
     before = TaggingHours.objects.filter(pk=tagging_hours.pk).values_list("campaign_id", flat=True).first()
-    for name, value in fields.items():
-        setattr(tagging_hours, name, value)
-    tagging_hours.full_clean()
-    # clean() normalizes the hours: save them too when they were given
-    names = [TaggingHours._meta.get_field(n).attname for n in fields]
-    tagging_hours.save(update_fields=names)
+    instance_apply_and_save(instance=tagging_hours, fields=fields)  # with what clean() normalized (the hours)
     _touch(before, tagging_hours.campaign_id)
     return tagging_hours
 
