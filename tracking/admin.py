@@ -581,6 +581,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return _memoized_changelist(super().get_changelist(request, **kwargs))
 
+    @display(description=ModelAdmin.action_checkbox.short_description)
     def action_checkbox(self, obj: Call) -> str:
         """The row's checkbox, exactly as the theme renders it, rendered once per language instead of once per row."""
         key = translation.get_language()
@@ -588,8 +589,6 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         if html is None:
             html = _ROW_CHECKBOX[key] = str(super().action_checkbox(_CheckboxPk()))
         return mark_safe(html.replace(_CheckboxPk.pk, escape(str(obj.pk))))
-
-    action_checkbox.short_description = ModelAdmin.action_checkbox.short_description
 
     def get_search_results(self, request, queryset, search_term):
         q = call_log.call_search_q(search_term)
