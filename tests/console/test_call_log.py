@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calltrack.csv_export import csv_safe
+from calltrack.csv_export import csv_chunks, csv_lines, csv_safe, csv_safe_row
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CallAttemptFactory, CallFactory, HandlerFactory, SourceFactory, UserFactory
 from tracking.models import Call, CallEvent
@@ -46,6 +46,26 @@ def calls():
 @pytest.mark.parametrize("typed", ["(415) 555-0138", "415-555-0138", "4155550138", "+1 415 555 0138", "555-0138"])
 def test_search_finds_a_caller_however_the_number_is_typed(admin_client, calls, typed):
     assert _shown(admin_client.get(reverse(LOG), {"q": typed})) == {calls["sf"].pk}
+
+
+@pytest.mark.parametrize("typed", ["555-0138", "(415) 055-0138"])
+def test_search_by_the_end_of_a_number_or_an_invalid_whole_one_matches_the_last_digits(admin_client, typed):
+    hit = CallFactory(caller_number="+14150550138" if "055" in typed else "+14155550138")
+    CallFactory(caller_number="+14155550139", called_number="+13035550100")
+    assert _shown(admin_client.get(reverse(LOG), {"q": typed})) == {hit.pk}
+
+
+@pytest.mark.postgres
+def test_search_by_the_end_of_a_number_is_answered_by_the_reversed_number_indexes(admin_client):
+    from tracking.admin_call_log import call_search_q
+
+    CallFactory(caller_number="+14155550138")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = Call.objects.filter(call_search_q("555-0138")).order_by().query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "call_caller_number_rev" in plan and "call_called_number_rev" in plan
 
 
 @pytest.mark.parametrize("typed,key", [("san francisco", "sf"), ("Denver", "den"), ("facebook", "den"), ("spring", "sf")])
@@ -159,6 +179,33 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(value, safe):
     assert csv_safe(value) == safe
 
 
+_CELLS = ["=1+2", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "+14155550138", "-12.50", "Denver", "", None, 7, Decimal("-5.00"), True]
+
+
+def test_a_rows_fast_path_neutralises_exactly_as_each_cell_would_be():
+    assert csv_safe_row(_CELLS) == [csv_safe(v) for v in _CELLS]
+
+
+def test_the_streamed_csv_comes_in_large_pieces_of_whole_lines_with_the_same_text():
+    rows = [[i, f"=cell {i}", "Denver, CO", None, "say \"hi\""] for i in range(3000)]
+    pieces = list(csv_chunks(["id", "a", "b", "c", "d"], rows, size=8192))
+    assert "".join(pieces) == "".join(csv_lines(["id", "a", "b", "c", "d"], rows))
+    assert len(pieces) > 5 and all(p.endswith("\r\n") and 8192 <= len(p) < 8192 + 200 for p in pieces[:-1])
+    assert list(csv_chunks(["id"], [])) == ["id\r\n"]
+
+
+def test_the_export_gives_times_in_the_operators_zone_and_one_piece_per_64_kb(admin_client, settings):
+    settings.TIME_ZONE = "America/Denver"
+    source = SourceFactory(name="Web")
+    at = datetime(2026, 7, 1, 18, 30, 5, tzinfo=timezone.get_fixed_timezone(0))
+    CallFactory.create_batch(700, source=source, started_at=at, landing_page="https://example.com/" + "x" * 100)
+    response = admin_client.get(reverse("admin:tracking_call_export"))
+    pieces = list(response.streaming_content)
+    rows = list(csv.DictReader(io.StringIO(b"".join(pieces).decode())))
+    assert len(rows) == 700 and 1 < len(pieces) < 10  # not one piece per row
+    assert rows[0]["started_at"] == "2026-07-01T12:30:05-06:00"
+
+
 def test_numbers_export_neutralises_formulas_and_re_imports_them_unchanged(tmp_path):
     from calltrack.numbers.models import TrackingNumber
     from calltrack.numbers.services.importing import numbers_export, numbers_import
@@ -171,3 +218,19 @@ def test_numbers_export_neutralises_formulas_and_re_imports_them_unchanged(tmp_p
     TrackingNumber.objects.filter(pk=number.pk).update(label="changed")
     numbers_import(file=io.StringIO(out.getvalue()), update=True)
     assert TrackingNumber.objects.get(pk=number.pk).label == "=HYPERLINK(\"http://evil\")"
+
+
+def test_the_logs_row_checkbox_and_sort_links_are_the_themes_own_rendered_once(admin_client, calls):
+    from django.contrib import admin as django_admin
+
+    from calltrack.admin_base import ModelAdmin
+
+    call_admin = django_admin.site._registry[Call]
+    for call in calls.values():
+        assert call_admin.action_checkbox(call) == ModelAdmin.action_checkbox(call_admin, call)
+    page = admin_client.get(reverse(LOG), {"o": "-2"}).content.decode()
+    for call in calls.values():
+        assert f'value="{call.pk}"' in page
+    cl = admin_client.get(reverse(LOG), {"o": "-2"}).context["cl"]
+    assert cl.get_query_string({"o": "1"}) == "?o=1" and cl.get_query_string(remove=["o"]) == "?"
+    assert cl.get_ordering_field_columns() == {2: "desc"}
