@@ -24,5 +24,5 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tracking", "0011_report_rollups")]
+    dependencies = [("tracking", "0012_call_queues")]
     operations = [migrations.RunPython(create, drop)]
