@@ -89,6 +89,29 @@ def _timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
 
 
+def campaign_parts_save(formset, *, parent: dict) -> None:
+    """Write an inline formset of campaign rows (handler entries, IVR options, conversion rules, webhooks, a menu's
+    keys) one row at a time through the campaign services, which validate each row and bump the campaign's routing
+    configuration; a changed row saves only the fields its form changed, with ``parent`` (its campaign, its menu).
+    Sets what the admin's change message reads."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for row in formset.deleted_forms:
+        if row.instance.pk is not None:
+            campaign_services.campaign_part_delete(part=row.instance)
+            formset.deleted_objects.append(row.instance)
+    for row in formset.forms:
+        if row in formset.deleted_forms or not row.has_changed():
+            continue
+        part, names = row.instance, {f.name for f in row.instance._meta.concrete_fields if not f.primary_key}
+        adding = part.pk is None
+        fields = {name: getattr(part, name) for name in row.changed_data if name in names}
+        campaign_services.campaign_part_save(part=part, fields={**fields, **parent})
+        if adding:
+            formset.new_objects.append(part)
+        else:
+            formset.changed_objects.append((part, row.changed_data))
+
+
 class HandlerForm(forms.ModelForm):
     business_hours = BusinessHoursField(required=False, help_text=Handler._meta.get_field("business_hours").help_text)
     timezone = forms.ChoiceField(
@@ -288,22 +311,7 @@ class IVRMenuAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
         """The menu's keys are written one by one through the campaign services (validated, the campaign's routing
         configuration bumped, a changed key saving only its changed fields), like the campaign's own inlines."""
         menu = form.instance
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for row in formset.deleted_forms:
-            if row.instance.pk is not None:
-                campaign_services.campaign_part_delete(part=row.instance)
-                formset.deleted_objects.append(row.instance)
-        for row in formset.forms:
-            if row in formset.deleted_forms or not row.has_changed():
-                continue
-            part, names = row.instance, {f.name for f in row.instance._meta.concrete_fields if not f.primary_key}
-            adding = part.pk is None
-            fields = {name: getattr(part, name) for name in row.changed_data if name in names}
-            campaign_services.campaign_part_save(part=part, fields={**fields, "campaign": menu.campaign, "menu": menu})
-            if adding:
-                formset.new_objects.append(part)
-            else:
-                formset.changed_objects.append((part, row.changed_data))
+        campaign_parts_save(formset, parent={"campaign": menu.campaign, "menu": menu})
 
     @admin.display(description="menu tree")
     def menu_tree(self, obj: IVRMenu):
@@ -431,22 +439,7 @@ class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, Model
         """Inline rows (handler entries, IVR options, conversion rules, webhooks) are written one by one through
         the campaign services, which validate them and bump the routing configuration version; each changed row
         saves only the fields its form changed. Sets what the admin's change message reads."""
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for row in formset.deleted_forms:
-            if row.instance.pk is not None:
-                campaign_services.campaign_part_delete(part=row.instance)
-                formset.deleted_objects.append(row.instance)
-        for row in formset.forms:
-            if row in formset.deleted_forms or not row.has_changed():
-                continue
-            part, names = row.instance, {f.name for f in row.instance._meta.concrete_fields if not f.primary_key}
-            adding = part.pk is None
-            fields = {name: getattr(part, name) for name in row.changed_data if name in names}
-            campaign_services.campaign_part_save(part=part, fields={**fields, "campaign": form.instance})
-            if adding:
-                formset.new_objects.append(part)
-            else:
-                formset.changed_objects.append((part, row.changed_data))
+        campaign_parts_save(formset, parent={"campaign": form.instance})
 
     @admin.display(description="menu tree")
     def menu_tree(self, obj: Campaign):
