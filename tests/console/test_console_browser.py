@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,35 +17,11 @@ from calltrack.demo import demo_load
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory
 from tracking.models import Call
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
 VIEWPORT = {"width": 1440, "height": 900}
 COLUMNS = ["Time", "Caller", "Number", "Source", "Campaign", "Handler", "Status", "Talk", "Converted", "Revenue", "Payout"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    # Playwright's sync API keeps an asyncio loop on this thread; nothing runs concurrently (see test_dni_browser).
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        if before is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Skips cleanly where /usr/bin/chromium or the playwright package is missing (neve
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import urlencode
 
@@ -18,36 +17,10 @@ from calltrack.numbers.selectors import attribution_for_call, session_for_call
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import SourceFactory
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
 UTM = {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring-sale", "gclid": "Cj0KCQ-test"}
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    # Playwright's sync API keeps an asyncio loop on this thread while our (synchronous) test code runs
-    # between its calls; Django would refuse ORM calls there. Nothing runs concurrently, so say it is safe
-    # for the browser's lifetime only (Playwright's documented advice for Django).
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        if before is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture

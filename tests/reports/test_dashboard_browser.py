@@ -15,7 +15,6 @@ import pytest
 from django.utils import timezone
 
 from calltrack import reports
-from tests.numbers.test_dni_browser import browser  # noqa: F401  (the shared Chromium fixture)
 from tests.reports.fixtures import expected, make_world
 from tests.tracking.factories import UserFactory
 from tracking.models import Collaborator

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.numbers.test_dni_browser import browser, page  # noqa: F401 - the shared Chromium fixtures
+from tests.numbers.test_dni_browser import page  # noqa: F401 - the DNI tests' page fixture (the browser is in tests/conftest.py)
 from tests.tracking.factories import CampaignFactory, HandlerFactory
 from tracking.models import Handler, IVRMenu, IVROption, TaggingHours
 
