@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sample", action="store_true", help="pyinstrument's sampling profile (little overhead; pip install pyinstrument)")
     parser.add_argument("--path", default="/voice/incoming", help="/bench/floor measures the harness itself")
     parser.add_argument("--flow", action="store_true", help="whole flows: incoming, dial result (answered), status completed")
     parser.add_argument("--campaign", default="", help="only this campaign's numbers (its campaign_id, e.g. history-0 or size-2)")
@@ -83,19 +84,47 @@ def main() -> None:
     with connection.execute_wrapper(lambda execute, sql, params, many, context: (queries.append(sql), execute(sql, params, many, context))[1]):
         one(10**6)
     profiler = cProfile.Profile(time.process_time) if args.profile else None
+    sampler = None
+    if args.sample:
+        from pyinstrument import Profiler
+
+        sampler = Profiler(interval=0.0002)
+    in_db = [0.0, 0]
+
+    def db_cpu(execute, sql, params, many, context):
+        start = time.process_time()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            in_db[0] += time.process_time() - start
+            in_db[1] += 1
+
+    db_wrapper = connection.execute_wrapper(db_cpu)
+    db_wrapper.__enter__()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
+    if sampler:
+        sampler.start()
     for i in range(20, 20 + args.calls):
         one(i)
     if profiler:
         profiler.disable()
+    if sampler:
+        sampler.stop()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    db_wrapper.__exit__(None, None, None)
     print(f"{args.campaign or 'all campaigns'}: {args.calls} calls: CPU {cpu / args.calls * 1000:.2f} ms/{'flow' if args.flow else 'request'}, wall {wall / args.calls * 1000:.2f} ms/request, "
           f"{len(queries)} queries/{'flow' if args.flow else 'request'}")
+    print(f"  CPU in statements (Django's cursor + psycopg, not waiting): {in_db[0] / args.calls * 1000:.2f} ms/{'flow' if args.flow else 'request'} "
+          f"over {in_db[1] / args.calls:.1f} statements, {in_db[0] / max(in_db[1], 1) * 1e6:.0f} us each")
     for kind, values in cpu_by_kind.items():
         print(f"  {kind:<9} CPU {sum(values) / len(values) * 1000:6.2f} ms/request ({len(values)} requests, in the view and Django)")
+    if sampler:
+        print(sampler.output_text(unicode=False, color=False, show_all=False, timeline=False))
     if profiler:
+        if os.environ.get("PROFILE_DUMP"):
+            profiler.dump_stats(os.environ["PROFILE_DUMP"])
         stats = pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))
         stats.print_stats(os.environ.get("PROFILE_FILTER", ""), 60)
 

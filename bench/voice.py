@@ -249,7 +249,8 @@ class Client:
         parts = urlsplit(base)
         self.host, self.port = parts.hostname, parts.port
 
-    def post(self, url: str, params: dict[str, str]) -> tuple[float, int, bytes]:
+    def post(self, url: str, params: dict[str, str]) -> tuple[float, int, bytes, float]:
+        """Latency (s), status, body and the worker's CPU for this request (s, from bench/cpu.py's header)."""
         if url.startswith("/"):
             url = self.base + url
         parts = urlsplit(url)
@@ -262,9 +263,10 @@ class Client:
             conn.request("POST", path, body, headers)
             response = conn.getresponse()
             data = response.read()
+            cpu = int(response.getheader("X-Bench-CPU-Us") or 0) / 1e6
         finally:
             conn.close()
-        return time.perf_counter() - start, response.status, data
+        return time.perf_counter() - start, response.status, data, cpu
 
 
 def _dial_action(xml: bytes) -> str | None:
@@ -275,25 +277,25 @@ def _dial_action(xml: bytes) -> str | None:
 def run_clients(mode: str, base: str, numbers: list[str], seconds: float, clients: int, worker_id: int, queue) -> None:
     """One load-generator process: ``clients`` threads looping whole flows until the deadline."""
     deadline = time.monotonic() + seconds
-    results: list[tuple[str, float, int]] = []  # (kind, latency, status)
+    results: list[tuple[str, float, int, float]] = []  # (kind, latency, status, worker CPU)
     lock = threading.Lock()
 
     def loop(tid: int) -> None:
         rng = random.Random(worker_id * 1000 + tid)
         client = Client(base)
         n = 0
-        local: list[tuple[str, float, int]] = []
+        local: list[tuple[str, float, int, float]] = []
         while time.monotonic() < deadline:
             n += 1
             sid = f"CA{worker_id:02d}{tid:02d}{n:08d}{rng.getrandbits(64):016x}"[:34]
             common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"+1415555{rng.randrange(10000):04d}",
                       "To": rng.choice(numbers), "CallStatus": "ringing", "Direction": "inbound"}
             if mode in ("floor", "db-floor"):
-                latency, status, _ = client.post(f"/bench/{mode}", common)
-                local.append((mode, latency, status))
+                latency, status, _, cpu = client.post(f"/bench/{mode}", common)
+                local.append((mode, latency, status, cpu))
                 continue
-            latency, status, body = client.post("/voice/incoming", common)
-            local.append(("incoming", latency, status))
+            latency, status, body, cpu = client.post("/voice/incoming", common)
+            local.append(("incoming", latency, status, cpu))
             action = _dial_action(body) if status == 200 else None
             steps = 0
             while action and steps < 3:
@@ -301,12 +303,12 @@ def run_clients(mode: str, base: str, numbers: list[str], seconds: float, client
                 answered = rng.random() < 0.75
                 params = {**common, "CallStatus": "in-progress", "DialCallStatus": "completed" if answered else "no-answer",
                           "DialCallDuration": str(rng.randrange(20, 300)) if answered else "0"}
-                latency, status, body = client.post(action, params)
-                local.append(("dial", latency, status))
+                latency, status, body, cpu = client.post(action, params)
+                local.append(("dial", latency, status, cpu))
                 action = None if answered or status != 200 else _dial_action(body)
-            latency, status, _ = client.post("/voice/status", {**common, "CallStatus": "completed", "CallDuration": "60", "SequenceNumber": "5"})
-            local.append(("status", latency, status))
-            local.append(("flow", 0.0, 200))
+            latency, status, _, cpu = client.post("/voice/status", {**common, "CallStatus": "completed", "CallDuration": "60", "SequenceNumber": "5"})
+            local.append(("status", latency, status, cpu))
+            local.append(("flow", 0.0, 200, 0.0))
         with lock:
             results.extend(local)
 
@@ -325,15 +327,16 @@ def phase(mode: str, base: str, numbers: list[str], seconds: float, clients: int
     started = time.monotonic()
     for p in procs:
         p.start()
-    results: list[tuple[str, float, int]] = []
+    results: list[tuple[str, float, int, float]] = []
     for _ in procs:
         results.extend(queue.get(timeout=seconds + 120))
     for p in procs:
         p.join(timeout=30)
     elapsed = time.monotonic() - started
     by_kind: dict[str, list] = {}
-    for kind, latency, status in results:
+    for kind, latency, status, cpu in results:
         by_kind.setdefault(kind, []).append((latency, status))
+        by_kind.setdefault(f"_cpu_{kind}", []).append(cpu)
     by_kind["_elapsed"] = [elapsed]
     return by_kind
 
@@ -447,6 +450,16 @@ def report(floor: dict[str, list], db_floor: dict[str, list], voice: dict[str, l
             print(f"       /voice/{'dial-status' if kind == 'dial' else 'status':<16}: p50 {pct(lat, 50):6.2f} ms   p99 {pct(lat, 99):6.2f} ms   ({len(lat)} requests)")
     print(f"gunicorn workers' CPU: {cpu * 1000 / max(requests, 1):.2f} ms per webhook request, "
           f"{cpu * 1000 / max(len(voice.get('flow', [])), 1):.2f} ms per whole call (incoming + dial results + status)")
+    # Per request type, as each worker measured it (bench/cpu.py: Django's middleware and the view, not gunicorn's
+    # HTTP parsing), with the floors of the same run for scale.
+    per_type = [("floor", floor), ("db-floor", db_floor), ("incoming", voice), ("dial", voice), ("status", voice)]
+    mean_cpu = {kind: statistics.mean(phase_.get(f"_cpu_{kind}") or [0.0]) * 1000 for kind, phase_ in per_type}
+    flows = max(len(voice.get("flow", [])), 1)
+    in_django_call = sum(sum(voice.get(f"_cpu_{kind}") or [0.0]) for kind in ("incoming", "dial", "status")) * 1000 / flows
+    print("CPU in Django per request (ms): " + ", ".join(f"{kind} {ms:.2f}" for kind, ms in mean_cpu.items())
+          + f"; per whole call {in_django_call:.2f}; incoming / floor {mean_cpu['incoming'] / max(mean_cpu['floor'], 1e-6):.1f}x")
+    print(f"targets: incoming CPU <= 2.5 ms: {'met' if mean_cpu['incoming'] <= 2.5 else 'NOT met'};  whole call <= 8 ms: "
+          f"{'met' if cpu * 1000 / flows <= 8 else 'NOT met'} (workers' CPU);  incoming req/s >= 0.12 of the floor: see the line below")
     print(f"errors (non-200): {errors}")
     print(f"ratio: calls routed/s vs floor req/s = {routed / floor_rps:.0%};  all webhook req/s vs floor = {requests / v_elapsed / floor_rps:.0%}")
     print(f"target p99 < 50 ms: {'met' if pct(inc_lat, 99) < 50 else 'NOT met'};  target >= 40% of floor: "
