@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--queries", action="store_true", help="print the statements of one call (or flow)")
     parser.add_argument("--sample", action="store_true", help="pyinstrument's sampling profile (little overhead; pip install pyinstrument)")
     parser.add_argument("--path", default="/voice/incoming", help="/bench/floor measures the harness itself")
     parser.add_argument("--flow", action="store_true", help="whole flows: incoming, dial result (answered), status completed")
@@ -83,6 +84,8 @@ def main() -> None:
     queries: list[str] = []
     with connection.execute_wrapper(lambda execute, sql, params, many, context: (queries.append(sql), execute(sql, params, many, context))[1]):
         one(10**6)
+    if args.queries:
+        print("\n".join(f"  {i + 1:2d}. {' '.join(q.split())[:200]}" for i, q in enumerate(queries)))
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     sampler = None
     if args.sample:

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "calltrack.middleware.ProxyHopsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The Twilio webhooks and the DNI API answer here, past sessions, CSRF, auth and the rest (CALLTRACK_LEAN_PATHS).
+    "calltrack.middleware.HotPathsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -231,6 +233,9 @@ CALLTRACK_DNI_NEW_SESSIONS_PER_IP = env.str("CALLTRACK_DNI_NEW_SESSIONS_PER_IP",
 CALLTRACK_DNI_OVERFLOW_SPIKE = env.int("CALLTRACK_DNI_OVERFLOW_SPIKE", default=20)
 # How many reverse proxies of ours sit in front of the app (their X-Forwarded-For entries are trusted for client IPs).
 CALLTRACK_PROXY_HOPS = env.int("CALLTRACK_PROXY_HOPS", default=0)
+# URL prefixes served past the admin's middleware (sessions, CSRF, auth, messages, axes): Twilio's webhooks and the
+# DNI tag's API, which serve no logged-in person (calltrack.middleware.HotPathsMiddleware). Not the DNI demo page.
+CALLTRACK_LEAN_PATHS = ["/voice/", "/dni/v1/"]
 # Serve the DNI demo landing page at /dni/demo/ (development).
 CALLTRACK_DNI_DEMO = env.bool("CALLTRACK_DNI_DEMO", default=DEBUG)
 # True: DNI assignments do not wait for PostgreSQL's WAL flush (sessions are short-lived). Off by default: durable.

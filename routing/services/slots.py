@@ -99,7 +99,8 @@ def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[in
     ids = [o.id for o in options]
     if connection.vendor == "postgresql":
         with fastdb.fixed_cursor() as cursor:
-            cursor.execute(_COUNTER_READS_PG, [ids, counts, zones, hours, days, months, at])
+            arrays = [fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)]
+            cursor.execute(_COUNTER_READS_PG, [*arrays, at])
             found = cursor.fetchall()
     else:
         adapt = connection.ops.adapt_datetimefield_value
@@ -366,7 +367,8 @@ def _handlers_lock(ids: list[int]) -> list[tuple]:
     if connection.vendor == "postgresql":
         with fastdb.fixed_cursor() as cursor:
             cursor.execute(
-                f"SELECT {', '.join(_CAP_COLUMNS)} FROM {Handler._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
+                f"SELECT {', '.join(_CAP_COLUMNS)} FROM {Handler._meta.db_table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+                [fastdb.pg_array(ids)])
             return cursor.fetchall()
     return list(Handler.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_CAP_COLUMNS))
 

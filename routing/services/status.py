@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import datetime
 
 from django.db import connection
@@ -137,7 +136,7 @@ def _skip_plan_rest(call: Call, reason: str, detail: str) -> None:
     steps = call.decision.get("steps", [])
     rest = dec.plan_rest(call.decision, plan_index=call.plan_index, reason=reason, detail=detail)
     if rest:
-        call.decision.setdefault("skipped", []).extend(asdict(s) for s in rest)
+        call.decision.setdefault("skipped", []).extend(s.as_json() for s in rest)
     call.plan_index = max(call.plan_index, len(steps))
 
 

@@ -92,3 +92,51 @@ def test_a_join_may_not_take_the_models_own_name():
 def test_a_locking_loader_locks_the_models_row_where_the_database_can():
     sql = fastdb.JoinedLoader(Call, {}, where="call.id = %s", lock=True).sql()
     assert sql.endswith(f"FOR UPDATE OF {connection.ops.quote_name('call')}") == connection.features.has_select_for_update
+
+
+def test_values_of_other_types_still_go_through_the_fields_own_conversion():
+    """The as-is shortcut takes only exact str/int/bool values of plain fields: a national number in a phone field
+    is still stored in E.164, an int in a text field as text, a lazy string as its text."""
+    from django.utils.functional import lazy
+
+    from calltrack.numbers.models import BlockedCaller
+
+    blocked = fastdb.insert(BlockedCaller(number="(303) 555-0100", reason="spam"))
+    assert BlockedCaller.objects.get(pk=blocked.pk).number == "+13035550100"
+    call = CallFactory()
+    attempt = fastdb.insert(CallAttempt(call=call, sequence=1, number_dialed="+13035550100", started_at=timezone.now()))
+    event = fastdb.insert(CallEvent(call=call, kind=lazy(lambda: "lazy-kind", str)(), message=12345, data={}))
+    assert CallEvent.objects.filter(pk=event.pk).values_list("kind", "message").get() == ("lazy-kind", "12345")
+    attempt.sequence = "7"  # a digit string in an integer field: int() as the ORM does
+    fastdb.update(attempt, ["sequence"])
+    assert CallAttempt.objects.get(pk=attempt.pk).sequence == 7
+
+
+def test_joined_loader_instances_equal_the_orms():
+    """The loader fills instances without Model.__init__: the same attribute values, saved state and related
+    caches as the ORM's select_related."""
+    call = CallFactory(campaign=CampaignFactory(), caller_city="Denver")
+    loader = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.id = %s")
+    loaded, _ = loader.fetch([call.pk])
+    orm = Call.objects.select_related("campaign").get(pk=call.pk)
+    fields = [f.attname for f in Call._meta.concrete_fields]
+    assert [getattr(loaded, f) for f in fields] == [getattr(orm, f) for f in fields]
+    assert (loaded._state.adding, loaded._state.db) == (False, orm._state.db)
+    assert loaded.campaign == orm.campaign and loaded.campaign.name == orm.campaign.name
+    assert loaded.get_status_display() == orm.get_status_display()
+    loaded.caller_city = "Boulder"
+    loaded.save(update_fields=["caller_city"])  # saves as an ORM instance would
+    assert Call.objects.get(pk=call.pk).caller_city == "Boulder"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL arrays")
+def test_pg_array_round_trips_every_value_as_a_typed_array():
+    texts = ['plain', 'a "quoted" word', "back\\slash", "comma,brace{}", "NULL", "", " spaced ", "ünïcødé ☎", None]
+    at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[], %s::bigint[], %s::timestamptz[], %s::boolean[]",
+                       [fastdb.pg_array(texts), fastdb.pg_array([1, -2, 9007199254740993, None]),
+                        fastdb.pg_array([at, at - timedelta(days=40)]), fastdb.pg_array([True, False, None])])
+        assert cursor.fetchone() == (texts, [1, -2, 9007199254740993, None], [at, at - timedelta(days=40)], [True, False, None])
+        cursor.execute("SELECT cardinality(%s::bigint[])", [fastdb.pg_array([])])
+        assert cursor.fetchone() == (0,)
