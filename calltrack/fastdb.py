@@ -98,10 +98,18 @@ def pg_array(values: Iterable[Any]) -> str:
     NULL, datetimes in ISO 8601. psycopg's own list adaptation escapes each element with a regular expression
     and looks its dumper up per element: for the voice path's six ten-element arrays that was half of the
     statement's CPU (bench: 265 us against 130 us per execution)."""
-    return "{" + ",".join(
-        "NULL" if v is None else '"' + (v.isoformat() if isinstance(v, datetime) else str(v)).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for v in values
-    ) + "}"
+    return "{" + ",".join(map(_pg_array_element, values)) + "}"
+
+
+def _pg_array_element(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if type(v) is int:  # digits and a sign: nothing to quote
+        return str(v)
+    text = v.isoformat() if isinstance(v, datetime) else str(v)
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 _MISSING = object()

@@ -116,7 +116,10 @@ def area_code(e164: str) -> str:
     return national[:length] if length else ""
 
 
+@lru_cache(maxsize=65536)
 def country(e164: str) -> str:
+    """The number's region code ('US', 'CA', ...): for +1 numbers libphonenumber tries every NANP region's
+    patterns, a tenth of a millisecond on each incoming call before this cache."""
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
 
 

@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from calltrack import hours as hours_rules
@@ -77,11 +78,12 @@ class HandlerOption:
     latitude: float | None = None  # the handler's location, for the "nearest" strategy
     longitude: float | None = None
 
-    @property
+    # Cached: asked for every handler several times per call (an option never changes: it is frozen).
+    @cached_property
     def has_period_caps(self) -> bool:
         return any(c is not None for c in (self.hourly_cap, self.daily_cap, self.monthly_cap, self.total_cap))
 
-    @property
+    @cached_property
     def has_caps(self) -> bool:
         return self.concurrency_cap is not None or self.has_period_caps
 
