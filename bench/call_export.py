@@ -1,12 +1,14 @@
 """Benchmark of the call log's CSV export: a million calls streamed in constant memory (PostgreSQL).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_export python bench/call_export.py [--calls 1000000]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_export python bench/call_export.py [--calls 1000000] [--python] [--tracemalloc]
 
 Migrates the database named by DATABASE_URL (use a scratch one: it inserts rows), tops its calls up to ``--calls``
 with one INSERT ... SELECT generate_series (sources and campaigns joined, UTM data set), then streams the admin's
 export view (CallAdmin.export_csv_view, as a superuser, no filter) to /dev/null and prints rows, seconds, rows per
 second and the process's peak memory before and after the export (ru_maxrss): flat memory means the rows were
-streamed, not loaded.
+streamed, not loaded. The view's CSV is written by PostgreSQL (COPY); ``--python`` then also times the Python
+path (rows read by the ORM, written by the csv module) for comparison. ``--tracemalloc`` also prints the peak of
+the Python memory allocated during each export (tracemalloc: exact, but it slows the Python path several times).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import os
 import resource
 import sys
 import time
+import tracemalloc
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calltrack.settings")
@@ -30,6 +34,8 @@ def peak_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--python", action="store_true", help="also time the Python path (after the COPY one)")
+    parser.add_argument("--tracemalloc", action="store_true", help="also trace the Python memory allocated (slower)")
     args = parser.parse_args()
 
     import django
@@ -76,19 +82,32 @@ def main() -> None:
     request = RequestFactory().get("/admin/tracking/call/export.csv")
     request.user = user
     model_admin = site._registry[Call]
+    export(model_admin, request, "COPY (PostgreSQL writes the CSV)", traced=args.tracemalloc)
+    if args.python:
+        with mock.patch("calltrack.csv_export.csv_copy_supported", return_value=False):
+            export(model_admin, request, "Python (ORM rows, csv module)", traced=args.tracemalloc)
+
+
+def export(model_admin, request, label: str, *, traced: bool) -> None:
     before = peak_mb()
+    if traced:
+        tracemalloc.start()
     started = time.perf_counter()
     response = model_admin.export_csv_view(request)
-    rows = size = 0
+    lines = size = pieces = 0
     with open(os.devnull, "wb") as sink:
         for chunk in response.streaming_content:
             sink.write(chunk)
             size += len(chunk)
-            rows += 1
+            lines += chunk.count(b"\n")  # the bench's cells hold no line breaks: one per row
+            pieces += 1
     seconds = time.perf_counter() - started
-    print(f"exported {rows - 1:,} rows ({size / 1e6:.0f} MB) in {seconds:.1f} s = {(rows - 1) / seconds:,.0f} rows/s; "
+    rows = lines - 1  # the header
+    if traced:
+        label += f" [Python allocations peak {tracemalloc.get_traced_memory()[1] / 1e6:.1f} MB]"
+        tracemalloc.stop()
+    print(f"{label}: exported {rows:,} rows ({size / 1e6:.0f} MB, {pieces:,} pieces) in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; "
           f"peak memory {before:.0f} MB before, {peak_mb():.0f} MB after")
-
 
 if __name__ == "__main__":
     main()

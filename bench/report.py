@@ -286,7 +286,8 @@ def measure(repeat: int) -> None:
         seconds = time.perf_counter() - t0
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        print(f"CSV export: {lines - 1:,} rows in {seconds:.1f} s ({(lines - 1) / seconds:,.0f} rows/s), "
+        written_by = "PostgreSQL COPY" if connection.vendor == "postgresql" else "Python csv"
+        print(f"CSV export ({written_by}): {lines - 1:,} rows in {seconds:.1f} s ({(lines - 1) / seconds:,.0f} rows/s), "
               f"peak Python memory {peak / 1e6:.1f} MB  (target: under 60 s, flat memory)")
     print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; {connection.vendor}")
     slow = [name for name, seconds, _, target in rows if target is not None and seconds > target]

@@ -4,6 +4,9 @@ A cell a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``,
 gets a leading apostrophe, OWASP's advice, so a caller name or UTM value typed by anyone on the internet cannot
 run as a formula in the operator's Excel. Plain numbers (``+14155550138``, ``-12.50``) are left as they are:
 a spreadsheet reads them as numbers, not formulas, and the numbers export must stay importable.
+
+On PostgreSQL the same CSV can be written by the database itself (:func:`csv_copy_chunks`: ``COPY (SELECT ...)
+TO STDOUT WITH (FORMAT csv)``, the rule above in SQL): no Python object per row or cell.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from django.db import connections, models, transaction
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -21,7 +27,9 @@ _TRIGGER_CHARS = frozenset(FORMULA_TRIGGERS)
 # A streamed download is written this many characters at a time: one chunk per row would cost the response
 # machinery more than the rows themselves.
 STREAM_CHUNK_CHARS = 64 * 1024
-_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?\Z")
+# ASCII digits: a spreadsheet reads no other script's digits as a number (and PostgreSQL's twin of this rule,
+# _SQL_TEXT below, could not tell them apart in every locale).
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?\Z")
 
 
 def csv_safe(value: Any) -> Any:
@@ -75,9 +83,104 @@ def csv_chunks(header: Sequence[str], rows: Iterable[Iterable[Any]], *, size: in
         yield buffer.getvalue()
 
 
-def csv_streaming_response(*, filename: str, header: Sequence[str], rows: Iterable[Iterable[Any]]) -> StreamingHttpResponse:
+def csv_streaming_response(
+    *, filename: str, header: Sequence[str] = (), rows: Iterable[Iterable[Any]] = (), chunks: Iterable[str | bytes] | None = None,
+) -> StreamingHttpResponse:
     """A download of ``rows`` that never holds more than one row, the iterator's chunk and one ~64 KB piece of text
-    in memory."""
-    response = StreamingHttpResponse(csv_chunks(header, rows), content_type="text/csv; charset=utf-8")
+    in memory; or of ``chunks``, CSV already written (:func:`csv_copy_chunks`)."""
+    content = csv_chunks(header, rows) if chunks is None else chunks
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# --- The same CSV written by PostgreSQL (COPY) -----------------------------------------------------------------
+#
+# Each cell is made in SQL exactly as csv_chunks writes the Python value the ORM reads for it: text through the
+# formula rule of csv_safe, booleans as True/False, numbers as str() prints them, times as
+# ``isoformat(timespec="seconds")`` in a time zone, NULL and "" as an empty cell. PostgreSQL's CSV quoting is
+# Python's QUOTE_MINIMAL (a cell holding a comma, a quote, CR or LF is quoted, its quotes doubled); its rows end in
+# LF, Python's in CRLF, which csv_copy_chunks puts back (a row is one COPY data message, its last byte the LF).
+
+# A text cell: "" -> NULL (COPY writes an empty string as ""), a formula -> '-prefixed, a plain number as it is.
+_SQL_TEXT = (
+    r"CASE WHEN left({c}, 1) NOT IN ('=', '+', '-', '@', E'\t', E'\r') THEN NULLIF({c}, '') "
+    r"WHEN {c} ~ '^[+-]?[0-9]+(\.[0-9]+)?$' THEN {c} ELSE '''' || {c} END"
+)
+_SQL_BOOLEAN = "CASE WHEN {c} THEN 'True' WHEN NOT {c} THEN 'False' END"
+# A time as isoformat(timespec="seconds") in the zone named by the parameter (%s): the local time, then the zone's
+# offset at that instant, local minus UTC (+05:30, -06:00; with its seconds when it has some, as Python prints
+# them). No session setting (SET TimeZone) is involved: nothing to restore in the caller's transaction.
+_SQL_OFFSET = "(({c} AT TIME ZONE %s) - ({c} AT TIME ZONE 'UTC'))"
+_SQL_TIME = (
+    """to_char({c} AT TIME ZONE %s, 'YYYY-MM-DD"T"HH24:MI:SS') """
+    """|| CASE WHEN {o} < interval '0' THEN to_char(-{o}, '"-"HH24:MI') ELSE to_char({o}, '"+"HH24:MI') END """
+    """|| CASE WHEN extract(second FROM {o}) <> 0 THEN ':' || lpad(abs(extract(second FROM {o}))::int::text, 2, '0') ELSE '' END"""
+)
+
+
+def csv_copy_supported(queryset: QuerySet, tz: zoneinfo.ZoneInfo) -> bool:
+    """Whether :func:`csv_copy_chunks` can stream ``queryset`` with times in ``tz``: on PostgreSQL, and a zone
+    with a name PostgreSQL knows (an IANA zone read from a file has none)."""
+    return connections[queryset.db].vendor == "postgresql" and bool(tz.key)
+
+
+def csv_copy_select(queryset: QuerySet, *, tz: zoneinfo.ZoneInfo) -> tuple[str, list[Any]]:
+    """The SELECT (and its parameters) of the cells of ``queryset``, a ``values_list()`` queryset: its own query
+    (filters, joins, order) as a subquery, each of its columns made into its cell's text. Raises TypeError for a
+    column whose Python text has no SQL twin here (floats, dates, JSON)."""
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    inner, inner_params = compiler.as_sql()
+    names = [f"c{i}" for i in range(len(compiler.select))]
+    cells: list[str] = []
+    params: list[Any] = []
+    for name, (expression, _, alias) in zip(names, compiler.select):
+        field, c = expression.output_field, f"t.{name}"
+        if isinstance(field, (models.CharField, models.TextField)):
+            cells.append(_SQL_TEXT.format(c=c))
+        elif isinstance(field, models.BooleanField):
+            cells.append(_SQL_BOOLEAN.format(c=c))
+        elif isinstance(field, models.DateTimeField):
+            cell = _SQL_TIME.format(c=c, o=_SQL_OFFSET.format(c=c))
+            cells.append(cell)
+            params += [tz.key] * cell.count("%s")
+        elif isinstance(field, models.IntegerField) or (isinstance(field, models.DecimalField) and (field.decimal_places or 0) <= 6):
+            cells.append(c)  # COPY's text of an integer or a numeric is what str() prints of the int or Decimal read
+        else:  # str(Decimal) turns to exponents past 6 places; floats, dates and JSON print differently in SQL
+            raise TypeError(f"no SQL text for the export column {alias or name} ({type(field).__name__})")
+    # The inner query keeps its ORDER BY: a subquery with one is planned on its own, its rows come out in order.
+    return f"SELECT {', '.join(cells)} FROM ({inner}) AS t({', '.join(names)})", [*params, *inner_params]
+
+
+def csv_copy_chunks(
+    *, header: Sequence[str], queryset: QuerySet, tz: zoneinfo.ZoneInfo, size: int = STREAM_CHUNK_CHARS,
+) -> Iterator[bytes]:
+    """The CSV of ``queryset`` (a ``values_list()``), ``header`` first, written by PostgreSQL (COPY ... TO STDOUT)
+    and passed on in pieces of about ``size`` bytes: the bytes of ``csv_chunks(header, rows)`` in UTF-8 for the rows
+    the ORM reads (times in ``tz``), in constant memory.
+
+    The COPY runs in a transaction (a savepoint inside one) opened at the first piece and closed after the last.
+    Closed early (the client went away: the response closes this generator), the COPY is cancelled, its transaction
+    rolled back, and the connection left idle and usable."""
+    select, params = csv_copy_select(queryset, tz=tz)  # now: a column without SQL text fails here, not mid-download
+    first = io.StringIO()
+    csv.writer(first).writerow(header)
+    return _copy_pieces(db=queryset.db, select=select, params=params, first=first.getvalue().encode(), size=size)
+
+
+def _copy_pieces(*, db: str, select: str, params: list[Any], first: bytes, size: int) -> Iterator[bytes]:
+    buffer = bytearray(first)
+    connection = connections[db]
+    with transaction.atomic(using=db), connection.cursor() as cursor, connection.wrap_database_errors:
+        # COPY takes no bound parameters: psycopg merges them into the statement on the client (as it sends
+        # Django's own queries).
+        statement = connection.ops.compose_sql(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", params)
+        with cursor.cursor.copy(statement) as copy:
+            for row in copy:  # one row per COPY data message, its last byte the row's LF
+                buffer += row[:-1]
+                buffer += b"\r\n"
+                if len(buffer) >= size:
+                    yield bytes(buffer)
+                    buffer.clear()
+    if buffer:
+        yield bytes(buffer)

@@ -642,10 +642,10 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             queryset=changelist.queryset, exclude={lookup.rsplit("__", 1)[-1] for _, lookup in columns},
         )
         columns = [*columns, *tag_columns]
+        # On PostgreSQL the database writes the CSV (COPY): a million calls in seconds, not minutes.
         return csv_streaming_response(
             filename=f"calls-{timezone.localtime():%Y%m%d-%H%M}.csv",
-            header=[h for h, _ in columns],
-            rows=call_log.call_export_rows(queryset=queryset, columns=columns),
+            chunks=call_log.call_export_chunks(queryset=queryset, columns=columns),
         )
 
     # --- The call page: a read-only summary ------------------------------------------------------------------

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.db.models import Q, QuerySet
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from unfold.contrib.filters.admin import RangeDateFilter, TextFilter
 
-from calltrack import phone
+from calltrack import csv_export, phone
 
 # A search term that is a phone number as people type it: digits with spaces, dots, dashes, parentheses, a leading +.
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
@@ -107,11 +108,10 @@ def call_export_columns(*, hidden: set[str]) -> list[tuple[str, str]]:
     return [(header, lookup) for header, lookup, reveals in EXPORT_COLUMNS if not reveals or reveals not in hidden]
 
 
-def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> Iterator[list[Any]]:
-    """The rows of ``queryset`` for the export, read ``EXPORT_CHUNK`` at a time (a server-side cursor on
-    PostgreSQL), never all at once; times in the operator's time zone."""
+def call_export_values(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> QuerySet:
+    """``queryset`` as the export reads it: the columns' values, newest call first. Both ways of writing the CSV
+    (:func:`call_export_rows` and PostgreSQL's COPY, :func:`call_export_chunks`) read this one query."""
     lookups = [lookup for _, lookup in columns]
-    at = lookups.index("started_at") if "started_at" in lookups else -1
     # No ordering by a joined column, and no select_related: one plain indexed scan, streamed.
     # A marketing value read as text (->>): the same cell for the strings UTM values are, without decoding JSON per cell.
     texts = {lookup: KeyTextTransform(lookup.split("__", 1)[1], "marketing_data") for lookup in lookups if lookup.startswith("marketing_data__")}
@@ -119,7 +119,15 @@ def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> I
         aliases = {lookup: f"_text_{i}" for i, lookup in enumerate(texts)}
         queryset = queryset.annotate(**{aliases[lookup]: expression for lookup, expression in texts.items()})
         lookups = [aliases.get(lookup, lookup) for lookup in lookups]
-    rows = queryset.order_by("-started_at", "-id").values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK)
+    return queryset.order_by("-started_at", "-id").values_list(*lookups)
+
+
+def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> Iterator[list[Any]]:
+    """The rows of ``queryset`` for the export, read ``EXPORT_CHUNK`` at a time (a server-side cursor on
+    PostgreSQL), never all at once; times in the operator's time zone."""
+    lookups = [lookup for _, lookup in columns]
+    at = lookups.index("started_at") if "started_at" in lookups else -1
+    rows = call_export_values(queryset=queryset, columns=columns).iterator(chunk_size=EXPORT_CHUNK)
     if at < 0:
         yield from rows
         return
@@ -130,3 +138,14 @@ def call_export_rows(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> I
         if row[at] is not None:
             row[at] = row[at].astimezone(tz).isoformat(timespec="seconds")
         yield row
+
+
+def call_export_chunks(*, queryset: QuerySet, columns: list[tuple[str, str]], copy: bool = True) -> Iterator[str] | Iterator[bytes]:
+    """The export's CSV text, header first, in ~64 KB pieces. On PostgreSQL written by the database (COPY), several
+    times faster than reading the rows into Python and the same bytes; elsewhere (or ``copy=False``) by
+    :func:`call_export_rows` and Python's csv module."""
+    header = [h for h, _ in columns]
+    tz = timezone.get_current_timezone()
+    if copy and isinstance(tz, ZoneInfo) and csv_export.csv_copy_supported(queryset, tz):
+        return csv_export.csv_copy_chunks(header=header, queryset=call_export_values(queryset=queryset, columns=columns), tz=tz)
+    return csv_export.csv_chunks(header, call_export_rows(queryset=queryset, columns=columns))

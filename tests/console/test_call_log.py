@@ -174,6 +174,7 @@ def test_a_source_collaborators_export_leaves_out_the_other_side(calls):
 @pytest.mark.parametrize("value,safe", [
     ("=1+2", "'=1+2"), ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
     ("\tx", "'\tx"), ("\rx", "'\rx"), ("+14155550138", "+14155550138"), ("-12.50", "-12.50"), ("Denver", "Denver"), (None, ""), (7, 7),
+    ("+١٢٣", "'+١٢٣"),  # digits of another script: no spreadsheet reads them as a number
 ])
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(value, safe):
     assert csv_safe(value) == safe
