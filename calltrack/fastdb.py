@@ -153,6 +153,12 @@ def insert_many(objs: Sequence[Model]) -> None:
     ``bulk_create`` without its per-call SQL compilation. The statement is cached per number of rows."""
     if not objs:
         return
+    sql, params = _insert_many_statement(objs)
+    with fixed_cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _insert_many_statement(objs: Sequence[Model]) -> tuple[str, list[Any]]:
     model = type(objs[0])
     key = (connection.vendor, model, len(objs))
     entry = _INSERT_MANY.get(key)
@@ -164,9 +170,7 @@ def insert_many(objs: Sequence[Model]) -> None:
         sql = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES {', '.join([row] * len(objs))}"
         entry = _INSERT_MANY[key] = (sql, _preps(fields))
     sql, preps = entry
-    params = [value for obj in objs for value in _save_values(obj, preps, add=True)]
-    with fixed_cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, [value for obj in objs for value in _save_values(obj, preps, add=True)]
 
 
 _UPDATES: dict[tuple[str, type, tuple[str, ...]], tuple[str, list[Any]]] = {}
@@ -175,6 +179,26 @@ _UPDATES: dict[tuple[str, type, tuple[str, ...]], tuple[str, list[Any]]] = {}
 def update(obj: Model, fields: tuple[str, ...] | list[str]) -> int:
     """UPDATE ``fields`` of the saved instance ``obj``, like ``obj.save(update_fields=fields)`` (names or
     attnames of concrete fields). Returns the number of rows changed."""
+    sql, params = _update_statement(obj, fields)
+    with fixed_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_and_insert_many(obj: Model, fields: tuple[str, ...] | list[str], objs: Sequence[Model]) -> None:
+    """``update(obj, fields)`` and ``insert_many(objs)`` in one round trip: on PostgreSQL one statement (the UPDATE
+    as a data-modifying WITH, which runs exactly once), elsewhere the two statements."""
+    if not objs or connection.vendor != "postgresql":
+        update(obj, fields)
+        insert_many(objs)
+        return
+    update_sql, update_params = _update_statement(obj, fields)
+    insert_sql, insert_params = _insert_many_statement(objs)
+    with fixed_cursor() as cursor:
+        cursor.execute(f"WITH updated AS ({update_sql}) {insert_sql}", [*update_params, *insert_params])
+
+
+def _update_statement(obj: Model, fields: tuple[str, ...] | list[str]) -> tuple[str, list[Any]]:
     model = type(obj)
     key = (connection.vendor, model, tuple(fields))
     entry = _UPDATES.get(key)
@@ -188,10 +212,7 @@ def update(obj: Model, fields: tuple[str, ...] | list[str]) -> int:
         )
         entry = _UPDATES[key] = (sql, _preps(chosen))
     sql, preps = entry
-    params = _save_values(obj, preps, add=False)
-    with fixed_cursor() as cursor:
-        cursor.execute(sql, [*params, obj.pk])
-        return cursor.rowcount
+    return sql, [*_save_values(obj, preps, add=False), obj.pk]
 
 
 class JoinedLoader:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from calltrack import fastdb, phone
+from calltrack import phone
 from routing import twiml
 from tracking.models import (
     AttemptStatus,
@@ -16,6 +16,7 @@ from tracking.models import (
     Campaign,
     GreetingKind,
 )
+from tracking.services.call_events import call_fields_save_with_steps
 
 MAX_CALL_SECONDS = 4 * 3600  # Twilio's default <Dial timeLimit>: an answered leg cannot outlive this.
 TWILIO_DIAL_STATUS = {
@@ -115,6 +116,8 @@ def campaign_greeting(campaign: Campaign) -> twiml.Greeting | None:
 
 
 def answer_store(call: Call, key: str, answer: str, *fields: str) -> str:
+    """Keep ``answer`` on the call (a retried webhook gets it back) and save the call's decision, plan index and
+    ``fields``: with the request's timeline steps, in one statement at the end of its transaction."""
     call.decision.setdefault("answers", {})[key] = answer
-    fastdb.update(call, ("decision", "plan_index", *fields))
+    call_fields_save_with_steps(call, ("decision", "plan_index", *fields))
     return answer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -165,8 +166,9 @@ _CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.cal
 
 def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
     """Move the call to its final ``status`` unless it is final already or the callback is older than the
-    last one applied (the instance follows when it moved). One constant statement (the status callback is on
-    every call's path)."""
+    last one applied (the instance follows when it moved); when it moved, end its attempts too (see
+    ``_ATTEMPTS_END``). One constant statement on PostgreSQL (the status callback is on every call's path):
+    the call's UPDATE as a data-modifying WITH, the attempts' UPDATE reading its result; two elsewhere."""
     sql = f"UPDATE {Call._meta.db_table} SET status = %s, ended_at = %s, duration = %s"
     if seq is None:
         sql, params = sql + f" WHERE id = %s AND status NOT IN ({FINAL_STATUSES_SQL})", [status, at, duration, call.pk]
@@ -174,8 +176,18 @@ def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int 
         sql = sql + f", last_sequence = %s WHERE id = %s AND status NOT IN ({FINAL_STATUSES_SQL}) AND last_sequence < %s"
         params = [status, at, duration, seq, call.pk, seq]
     with fastdb.fixed_cursor() as cursor:
-        cursor.execute(sql, params)
-        ended = cursor.rowcount > 0
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH ended AS ({sql} RETURNING id), attempts AS ({_ATTEMPTS_END} AND call_id IN (SELECT id FROM ended)) "
+                "SELECT COUNT(*) FROM ended",
+                [*params, *_attempts_end_params(call, at)],
+            )
+            ended = cursor.fetchone()[0] > 0
+        else:
+            cursor.execute(sql, params)
+            ended = cursor.rowcount > 0
+            if ended:
+                cursor.execute(_ATTEMPTS_END, _attempts_end_params(call, at))
     if ended:
         call.status, call.ended_at, call.duration = status, at, duration
         if seq is not None:
@@ -183,18 +195,19 @@ def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int 
     return ended
 
 
-def _attempts_end(call: Call, *, at: datetime) -> None:
-    """The call ended: legs still ringing were cancelled by the caller's hang-up (and are not counted), legs
-    still open (answered) ended with the call, and every slot the call still holds is released."""
-    with fastdb.fixed_cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {CallAttempt._meta.db_table} SET "
-            "status = CASE WHEN ended_at IS NULL AND status = %s THEN %s WHEN ended_at IS NULL THEN %s ELSE status END, "
-            "counted = CASE WHEN ended_at IS NULL AND status = %s THEN %s ELSE counted END, "
-            "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
-            "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot)",
-            [AttemptStatus.DIALING, AttemptStatus.CANCELED, AttemptStatus.COMPLETED, AttemptStatus.DIALING, False, at, False, call.pk],
-        )
+# The call ended: legs still ringing were cancelled by the caller's hang-up (and are not counted), legs still
+# open (answered) ended with the call, and every slot the call still holds is released.
+_ATTEMPTS_END = (
+    f"UPDATE {CallAttempt._meta.db_table} SET "
+    "status = CASE WHEN ended_at IS NULL AND status = %s THEN %s WHEN ended_at IS NULL THEN %s ELSE status END, "
+    "counted = CASE WHEN ended_at IS NULL AND status = %s THEN %s ELSE counted END, "
+    "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
+    "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot)"
+)
+
+
+def _attempts_end_params(call: Call, at: datetime) -> list[Any]:
+    return [AttemptStatus.DIALING, AttemptStatus.CANCELED, AttemptStatus.COMPLETED, AttemptStatus.DIALING, False, at, False, call.pk]
 
 
 def call_status_record(*, params: Mapping[str, str]) -> Call | None:
@@ -223,7 +236,6 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
     duration = duration_seconds(params.get("CallDuration"))
     if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
-    _attempts_end(call, at=at)
     call_lifecycle_notify(call=call, event="call.completed", webhook_events=campaign_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
                           data={"status": new, "duration": duration})
     return call

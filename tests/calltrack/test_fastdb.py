@@ -140,3 +140,41 @@ def test_pg_array_round_trips_every_value_as_a_typed_array():
         assert cursor.fetchone() == (texts, [1, -2, 9007199254740993, None], [at, at - timedelta(days=40)], [True, False, None])
         cursor.execute("SELECT cardinality(%s::bigint[])", [fastdb.pg_array([])])
         assert cursor.fetchone() == (0,)
+
+
+def test_update_and_insert_many_is_one_statement_on_postgresql(django_assert_num_queries):
+    call = CallFactory(caller_city="Denver")
+    call.caller_city = "Boulder"
+    events = [CallEvent(call=call, kind=f"k{i}", message="m", data={}) for i in range(2)]
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        fastdb.update_and_insert_many(call, ["caller_city"], events)
+    assert Call.objects.get(pk=call.pk).caller_city == "Boulder"
+    assert CallEvent.objects.filter(call=call).count() == 2
+
+
+def test_a_call_saved_with_the_steps_is_written_at_the_end_of_the_batch_or_not_at_all(django_assert_num_queries):
+    from tracking.services.call_events import call_event_record, call_events_batched, call_fields_save_with_steps
+
+    call = CallFactory(caller_city="Denver", plan_index=0)
+    call_fields_save_with_steps(call, ["caller_city"])  # no batch: at once
+    with call_events_batched():
+        call.caller_city, call.plan_index = "Boulder", 2
+        call_fields_save_with_steps(call, ["caller_city"])
+        call_fields_save_with_steps(call, ["plan_index"])  # fields gather; values are read at the end
+        call_event_record(call=call, kind="k", message="m")
+        assert Call.objects.get(pk=call.pk).caller_city == "Denver"
+        call.caller_city = "Golden"
+    assert Call.objects.filter(pk=call.pk).values_list("caller_city", "plan_index").get() == ("Golden", 2)
+    assert CallEvent.objects.filter(call=call, kind="k").count() == 1
+    with pytest.raises(RuntimeError), call_events_batched():
+        call.caller_city = "Aurora"
+        call_fields_save_with_steps(call, ["caller_city"])
+        raise RuntimeError
+    assert Call.objects.get(pk=call.pk).caller_city == "Golden"
+    other = Call.objects.get(pk=call.pk)  # another instance of the same call in one block: saved at once
+    with call_events_batched():
+        call_fields_save_with_steps(call, ["caller_city"])
+        other.plan_index = 5
+        with django_assert_num_queries(1):
+            call_fields_save_with_steps(other, ["plan_index"])
+    assert Call.objects.get(pk=call.pk).plan_index == 5

@@ -25,19 +25,41 @@ logger = logging.getLogger(__name__)
 
 
 _BATCH: ContextVar[list[CallEvent] | None] = ContextVar("call_events_batch", default=None)
+# Inside call_events_batched: the call whose fields are saved with the steps' INSERT, and those fields.
+_SAVE: ContextVar[dict[str, Any] | None] = ContextVar("call_events_save", default=None)
 
 
 @contextmanager
 def call_events_batched() -> Iterator[None]:
     """Inside the block, ``call_event_record`` collects the steps and they are written in one INSERT when the
-    block ends without an error (nothing is written when it raises). Use it inside the request's transaction,
-    so the steps commit or roll back with the rest: the voice webhooks record two or three steps a request."""
-    token = _BATCH.set([])
+    block ends without an error (nothing is written when it raises), together with the call's fields given to
+    ``call_fields_save_with_steps`` (one statement on PostgreSQL). Use it inside the request's transaction, so
+    the steps commit or roll back with the rest: the voice webhooks record two or three steps a request."""
+    token, save_token = _BATCH.set([]), _SAVE.set({})
     try:
         yield
-        fastdb.insert_many(_BATCH.get() or [])
+        events, save = _BATCH.get() or [], _SAVE.get() or {}
+        if save:
+            fastdb.update_and_insert_many(save["call"], list(save["fields"]), events)
+        else:
+            fastdb.insert_many(events)
     finally:
         _BATCH.reset(token)
+        _SAVE.reset(save_token)
+
+
+def call_fields_save_with_steps(call: Call, fields: Collection[str]) -> None:
+    """Save ``fields`` of ``call``: at once, or (inside ``call_events_batched``) with the steps' INSERT at the end
+    of the block, from the instance as it is then: one round trip fewer for the voice webhooks, which store
+    their answer on the call last. Nothing may read those columns back from the database in between (the
+    webhooks do not: the instance is what they read). Another call's fields, or this call's in a block whose
+    save is taken by another instance, are saved at once."""
+    save = _SAVE.get()
+    if save is None or (save and (save["call"] is not call)):
+        fastdb.update(call, list(fields))
+        return
+    save["call"] = call
+    save.setdefault("fields", {}).update(dict.fromkeys(fields))
 
 
 def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, Any] | None = None) -> CallEvent:
