@@ -29,6 +29,7 @@ import argparse
 import http.client
 import os
 import random
+import resource
 import signal
 import socket
 import statistics
@@ -205,10 +206,33 @@ def worker_cpu(master: int) -> float:
     return total
 
 
+def postgres_cpu() -> float:
+    """CPU seconds (user + system) used so far by every PostgreSQL process on this machine (backends, WAL writer,
+    checkpointer, autovacuum): the database's share of a phase, on the same cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            head, rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.endswith("(postgres"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def measured(master: int, *args) -> tuple[dict[str, list], float]:
-    """A phase and the workers' CPU seconds it took."""
-    before = worker_cpu(master)
+    """A phase and the workers' CPU seconds it took (the database's and the load generator's go in the result:
+    ``_cpu_postgres``, ``_cpu_load``)."""
+    before, pg_before = worker_cpu(master), postgres_cpu()
+    load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = phase(*args)
+    load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["_cpu_postgres"] = [postgres_cpu() - pg_before]
+    result["_cpu_load"] = [(load_after.ru_utime + load_after.ru_stime) - (load_before.ru_utime + load_before.ru_stime)]
     return result, worker_cpu(master) - before
 
 
@@ -413,8 +437,9 @@ def main() -> None:
         if args.voice_only:
             floor = db_floor = {"floor": [(1.0, 200)], "db-floor": [(1.0, 200)], "_elapsed": [1.0]}
         else:
-            floor = phase("floor", base, numbers, args.seconds, args.clients, args.processes)
-            db_floor = phase("db-floor", base, numbers, args.seconds, args.clients, args.processes)
+            floor, floor_cpu = measured(server.pid, "floor", base, numbers, args.seconds, args.clients, args.processes)
+            db_floor, db_floor_cpu = measured(server.pid, "db-floor", base, numbers, args.seconds, args.clients, args.processes)
+            floor["_cpu_workers"], db_floor["_cpu_workers"] = [floor_cpu], [db_floor_cpu]
         print("voice phase starting", flush=True)
         voice, cpu = measured(server.pid, "voice", base, numbers, args.seconds, args.clients, args.processes)
     finally:
@@ -458,6 +483,16 @@ def report(floor: dict[str, list], db_floor: dict[str, list], voice: dict[str, l
     in_django_call = sum(sum(voice.get(f"_cpu_{kind}") or [0.0]) for kind in ("incoming", "dial", "status")) * 1000 / flows
     print("CPU in Django per request (ms): " + ", ".join(f"{kind} {ms:.2f}" for kind, ms in mean_cpu.items())
           + f"; per whole call {in_django_call:.2f}; incoming / floor {mean_cpu['incoming'] / max(mean_cpu['floor'], 1e-6):.1f}x")
+    for name, phase_ in (("floor", floor), ("db-floor", db_floor)):
+        n = max(len(phase_.get(name, [])), 1)
+        if "_cpu_workers" in phase_:
+            print(f"CPU per {name} request: gunicorn workers {phase_['_cpu_workers'][0] * 1000 / n:.2f} ms, PostgreSQL "
+                  f"{phase_['_cpu_postgres'][0] * 1000 / n:.2f} ms, load generator {phase_['_cpu_load'][0] * 1000 / n:.2f} ms")
+    pg_ms, load_ms = (voice.get(key, [0.0])[0] * 1000 / flows for key in ("_cpu_postgres", "_cpu_load"))
+    machine = os.cpu_count() or 1
+    print(f"CPU per whole call on this machine's {machine} cores: gunicorn workers {cpu * 1000 / flows:.2f} ms, PostgreSQL {pg_ms:.2f} ms, "
+          f"load generator {load_ms:.2f} ms; all three {(cpu * 1000 / flows + pg_ms + load_ms):.2f} ms of the "
+          f"{machine * voice['_elapsed'][0] * 1000 / flows:.2f} core-ms each call had")
     print(f"targets: incoming CPU <= 2.5 ms: {'met' if mean_cpu['incoming'] <= 2.5 else 'NOT met'};  whole call <= 8 ms: "
           f"{'met' if cpu * 1000 / flows <= 8 else 'NOT met'} (workers' CPU);  incoming req/s >= 0.12 of the floor: see the line below")
     print(f"errors (non-200): {errors}")

@@ -59,17 +59,19 @@ class CallQuerySet(models.QuerySet):
 class Call(models.Model):
     call_sid = models.CharField("CallSid", max_length=64, unique=True)
     tracking_number = models.ForeignKey("numbers.TrackingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
-    campaign = models.ForeignKey("tracking.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
-    source = models.ForeignKey("tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    # No single-column index on campaign, source, handler or caller: the (column, started_at) indexes below answer
+    # every look-up by them, and each index costs every call's insert and updates (four a call) a write.
+    campaign = models.ForeignKey("tracking.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False)
+    source = models.ForeignKey("tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False)
     handler = models.ForeignKey(
-        "tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls",
+        "tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False,
         help_text="The handler who answered (or was last dialled).",
     )
     session = models.ForeignKey(
         "numbers.NumberSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls",
         help_text="The web visitor credited with this call (pool numbers).",
     )
-    caller_number = models.CharField(max_length=32, db_index=True, help_text="E.164 when it could be read; as sent otherwise (e.g. 'anonymous').")
+    caller_number = models.CharField(max_length=32, help_text="E.164 when it could be read; as sent otherwise (e.g. 'anonymous').")
     called_number = models.CharField(max_length=32)
     caller_city = models.CharField(max_length=100, blank=True)
     caller_state = models.CharField(max_length=100, blank=True)
@@ -172,7 +174,8 @@ class CallAttempt(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="attempts")
     sequence = models.PositiveSmallIntegerField(default=0)
     kind = models.CharField(max_length=20, choices=AttemptKind.choices, default=AttemptKind.HANDLER)
-    handler = models.ForeignKey("tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts")
+    # Indexed by the (handler, started_at) and (handler, holds_slot) indexes below.
+    handler = models.ForeignKey("tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts", db_index=False)
     receiving_number = models.ForeignKey("numbers.ReceivingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts")
     number_dialed = models.CharField(max_length=32)
     status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.DIALING)
