@@ -60,7 +60,7 @@ def server_env(port: int, *, async_commit: bool = False) -> dict[str, str]:
         "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}", "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false",
         "SECRET_KEY": "bench-secret-key-" + "x9Qz" * 12, "ALLOWED_HOSTS": "127.0.0.1", "TWILIO_AUTH_TOKEN": TOKEN,
         "CALLTRACK_VALIDATE_TWILIO_SIGNATURE": "true", "LOG_LEVEL": "WARNING", "CACHE_URL": "locmemcache://bench", "CALLTRACK_PUBLIC_BASE_URL": "",
-        "PYTHONPATH": str(ROOT), "CALLTRACK_VOICE_ASYNC_COMMIT": "true" if async_commit else "false",
+        "PYTHONPATH": str(ROOT), "DB_CONN_MAX_AGE": "3600", "CALLTRACK_VOICE_ASYNC_COMMIT": "true" if async_commit else "false",
     })
     return env
 
@@ -206,11 +206,12 @@ def worker_cpu(master: int) -> float:
     return total
 
 
-def postgres_cpu() -> float:
-    """CPU seconds (user + system) used so far by every PostgreSQL process on this machine (backends, WAL writer,
-    checkpointer, autovacuum): the database's share of a phase, on the same cores."""
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each PostgreSQL process on this machine (backends, WAL writer,
+    checkpointer, autovacuum): the database's share of a phase, on the same cores. Per process, so that one
+    ending during a phase (an autovacuum worker) does not count against it."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    used: dict[int, float] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -220,8 +221,14 @@ def postgres_cpu() -> float:
             continue
         if head.endswith("(postgres"):
             fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+            used[int(pid)] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two ``postgres_cpu`` readings by the processes alive at the second (a process that ended
+    in between is left out: a slight undercount)."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
 
 
 def measured(master: int, *args) -> tuple[dict[str, list], float]:
@@ -231,7 +238,7 @@ def measured(master: int, *args) -> tuple[dict[str, list], float]:
     load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = phase(*args)
     load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result["_cpu_postgres"] = [postgres_cpu() - pg_before]
+    result["_cpu_postgres"] = [cpu_since(pg_before, postgres_cpu())]
     result["_cpu_load"] = [(load_after.ru_utime + load_after.ru_stime) - (load_before.ru_utime + load_before.ru_stime)]
     return result, worker_cpu(master) - before
 
