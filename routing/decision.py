@@ -96,6 +96,15 @@ class HandlerOption:
         """The fields named (default: all of ``OPTION_FIELDS``) as a plain dict, ``from_row``'s inverse."""
         return {name: getattr(self, name) for name in (OPTION_FIELDS if names is None else names)}
 
+    @cached_property
+    def _dial_fields(self) -> dict[str, Any]:
+        return self.asdict(DIAL_FIELDS)
+
+    def dial_json(self) -> dict[str, Any]:
+        """``asdict(DIAL_FIELDS)``: what a call's decision keeps to dial this handler later. Built once per option
+        (options are cached with the campaign's configuration); a copy each time, the caller may change it."""
+        return dict(self._dial_fields)
+
 
 # Every field of a handler option, in one place: readers build options with ``HandlerOption.from_row``.
 OPTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(HandlerOption))

@@ -107,7 +107,7 @@ def _nearest(call: Call, campaign: Campaign, options: list[dec.HandlerOption]) -
 
 def _option_json(o: dec.HandlerOption) -> dict[str, Any]:
     """What the call's decision keeps of a planned handler (``decision.DIAL_FIELDS``)."""
-    return o.asdict(dec.DIAL_FIELDS)
+    return o.dial_json()
 
 
 def _option_from_json(hid: int, d: Mapping[str, Any]) -> dec.HandlerOption:
