@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -98,16 +98,20 @@ class HandlerOption:
 
     @cached_property
     def _dial_fields(self) -> dict[str, Any]:
-        return self.asdict(DIAL_FIELDS)
+        return {name: value for name, value in self.asdict(DIAL_FIELDS).items() if name == "name" or value != _OPTION_DEFAULTS.get(name)}
 
     def dial_json(self) -> dict[str, Any]:
-        """``asdict(DIAL_FIELDS)``: what a call's decision keeps to dial this handler later. Built once per option
-        (options are cached with the campaign's configuration); a copy each time, the caller may change it."""
+        """What a call's decision keeps to dial this handler later: ``asdict(DIAL_FIELDS)`` without the fields at
+        their defaults (``from_row`` restores them: a caller's decision is dumped and loaded on every webhook, and a
+        smaller one is cheaper to write). Built once per option (options are cached with the campaign's
+        configuration); a copy each time, the caller may change it."""
         return dict(self._dial_fields)
 
 
 # Every field of a handler option, in one place: readers build options with ``HandlerOption.from_row``.
 OPTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(HandlerOption))
+# The fields with a plain default (what ``from_row`` gives a field its row does not hold).
+_OPTION_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(HandlerOption) if f.default is not MISSING}
 # The caps, as re-read from the handler's locked row before a slot is taken.
 CAP_FIELDS: tuple[str, ...] = ("concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts")
 # What a call's decision keeps of each planned handler to dial it later.

@@ -329,3 +329,18 @@ def test_an_option_stored_by_a_call_before_the_declared_fields_is_still_read():
     assert _option_from_json(3, old) == dec.HandlerOption(
         id=3, name="Acme", number="+13035550100", receiving_number_id=9, ring_timeout=20, timezone="America/Chicago",
         concurrency_cap=2, daily_cap=5, total_cap=9)
+
+
+def test_a_planned_handlers_stored_fields_round_trip_without_their_defaults():
+    from routing.decision import DIAL_FIELDS, HandlerOption
+
+    plain = HandlerOption(id=1, name="Front desk", number="+13035550100")
+    capped = HandlerOption(id=2, name="Buyer", number="+13035550101", receiving_number_id=7, send_digits="ww12", ring_timeout=20,
+                           timezone="America/Denver", concurrency_cap=3, hourly_cap=0, daily_cap=None, total_cap=10, cap_counts="conversion")
+    assert plain.dial_json() == {"name": "Front desk", "number": "+13035550100"}
+    assert capped.dial_json()["hourly_cap"] == 0  # a cap of 0 is not the default None
+    for option in (plain, capped):
+        stored = option.dial_json()
+        stored["name"] += ""  # a copy: the cached fields stay as they were
+        rebuilt = HandlerOption.from_row({**stored, "id": option.id})
+        assert rebuilt.asdict(DIAL_FIELDS) == option.asdict(DIAL_FIELDS)
