@@ -173,46 +173,48 @@ def _insert_many_statement(objs: Sequence[Model]) -> tuple[str, list[Any]]:
     return sql, [value for obj in objs for value in _save_values(obj, preps, add=True)]
 
 
-_UPDATES: dict[tuple[str, type, tuple[str, ...]], tuple[str, list[Any]]] = {}
+_UPDATES: dict[tuple[str, type, tuple[str, ...], tuple[str, ...]], tuple[str, list[Any]]] = {}
 
 
-def update(obj: Model, fields: tuple[str, ...] | list[str]) -> int:
+def update(obj: Model, fields: tuple[str, ...] | list[str], *, add: Mapping[str, Any] | None = None) -> int:
     """UPDATE ``fields`` of the saved instance ``obj``, like ``obj.save(update_fields=fields)`` (names or
-    attnames of concrete fields). Returns the number of rows changed."""
-    sql, params = _update_statement(obj, fields)
+    attnames of concrete fields), and add ``add``'s amounts to those columns in SQL (``talk_time = talk_time + %s``:
+    an increment another transaction made in between is kept). Returns the number of rows changed."""
+    sql, params = _update_statement(obj, fields, add)
     with fixed_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def update_and_insert_many(obj: Model, fields: tuple[str, ...] | list[str], objs: Sequence[Model]) -> None:
-    """``update(obj, fields)`` and ``insert_many(objs)`` in one round trip: on PostgreSQL one statement (the UPDATE
-    as a data-modifying WITH, which runs exactly once), elsewhere the two statements."""
+def update_and_insert_many(obj: Model, fields: tuple[str, ...] | list[str], objs: Sequence[Model], *,
+                           add: Mapping[str, Any] | None = None) -> None:
+    """``update(obj, fields, add=add)`` and ``insert_many(objs)`` in one round trip: on PostgreSQL one statement (the
+    UPDATE as a data-modifying WITH, which runs exactly once), elsewhere the two statements."""
     if not objs or connection.vendor != "postgresql":
-        update(obj, fields)
+        update(obj, fields, add=add)
         insert_many(objs)
         return
-    update_sql, update_params = _update_statement(obj, fields)
+    update_sql, update_params = _update_statement(obj, fields, add)
     insert_sql, insert_params = _insert_many_statement(objs)
     with fixed_cursor() as cursor:
         cursor.execute(f"WITH updated AS ({update_sql}) {insert_sql}", [*update_params, *insert_params])
 
 
-def _update_statement(obj: Model, fields: tuple[str, ...] | list[str]) -> tuple[str, list[Any]]:
+def _update_statement(obj: Model, fields: tuple[str, ...] | list[str], add: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
     model = type(obj)
-    key = (connection.vendor, model, tuple(fields))
+    added = tuple(add or ())
+    key = (connection.vendor, model, tuple(fields), added)
     entry = _UPDATES.get(key)
     if entry is None:
         qn = connection.ops.quote_name
         meta = model._meta
-        chosen = [meta.get_field(name) for name in dict.fromkeys(fields)]
-        sql = (
-            f"UPDATE {qn(meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in chosen)} "
-            f"WHERE {qn(meta.pk.column)} = %s"
-        )
+        chosen = [meta.get_field(name) for name in dict.fromkeys(fields) if name not in added]
+        sets = [f"{qn(f.column)} = %s" for f in chosen]
+        sets += [f"{qn(meta.get_field(name).column)} = {qn(meta.get_field(name).column)} + %s" for name in added]
+        sql = f"UPDATE {qn(meta.db_table)} SET {', '.join(sets)} WHERE {qn(meta.pk.column)} = %s"
         entry = _UPDATES[key] = (sql, _preps(chosen))
     sql, preps = entry
-    return sql, [*_save_values(obj, preps, add=False), obj.pk]
+    return sql, [*_save_values(obj, preps, add=False), *(add or {}).values(), obj.pk]
 
 
 class JoinedLoader:

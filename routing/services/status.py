@@ -35,7 +35,7 @@ from tracking.models import (
     Campaign,
     Handler,
 )
-from tracking.services.call_events import call_event_record, call_lifecycle_notify
+from tracking.services.call_events import call_event_record, call_fields_save_with_steps, call_lifecycle_notify
 
 
 def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0, links: Links | None = None) -> None:
@@ -111,12 +111,9 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
         call_event_record(call=call, kind="attempt.completed", message=f"{winner.handler or winner.number_dialed} talked {duration}s",
                           data={"attempt": winner.pk, "duration": duration})
         call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
-        with fastdb.fixed_cursor() as cursor:
-            # talk_time is added in SQL: the call row may have moved since it was read (its status callback).
-            cursor.execute(
-                f"UPDATE {Call._meta.db_table} SET decision = %s, talk_time = talk_time + %s, handler_id = %s WHERE id = %s",
-                [_DECISION.get_db_prep_save(call.decision, connection), duration, call.handler_id, call.pk],
-            )
+        # With the request's timeline steps (one statement); talk_time is added in SQL: the call row may have moved
+        # since it was read (its status callback).
+        call_fields_save_with_steps(call, ["decision", "handler"], add={"talk_time": duration})
         return answer
     with fastdb.fixed_cursor() as cursor:
         cursor.execute(
@@ -143,7 +140,6 @@ def _skip_plan_rest(call: Call, reason: str, detail: str) -> None:
 
 _STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="callattempt.call_id = %s AND callattempt.sequence = %s",
                                      order_by="callattempt.id")
-_DECISION = Call._meta.get_field("decision")
 
 
 def _sequence(params: Mapping[str, str]) -> int | None:

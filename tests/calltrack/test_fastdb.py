@@ -178,3 +178,17 @@ def test_a_call_saved_with_the_steps_is_written_at_the_end_of_the_batch_or_not_a
         with django_assert_num_queries(1):
             call_fields_save_with_steps(other, ["plan_index"])
     assert Call.objects.get(pk=call.pk).plan_index == 5
+
+
+def test_amounts_are_added_in_sql_so_an_increment_made_in_between_is_kept():
+    from tracking.services.call_events import call_events_batched, call_fields_save_with_steps
+
+    call = CallFactory(talk_time=10, caller_city="Denver")
+    Call.objects.filter(pk=call.pk).update(talk_time=15)  # another callback added 5 s since this instance was read
+    call.caller_city = "Boulder"
+    fastdb.update(call, ["caller_city"], add={"talk_time": 20})
+    assert Call.objects.filter(pk=call.pk).values_list("caller_city", "talk_time").get() == ("Boulder", 35)
+    with call_events_batched():
+        call_fields_save_with_steps(call, ["caller_city"], add={"talk_time": 1})
+        call_fields_save_with_steps(call, ["plan_index"], add={"talk_time": 2})
+    assert Call.objects.get(pk=call.pk).talk_time == 38

@@ -40,7 +40,7 @@ def call_events_batched() -> Iterator[None]:
         yield
         events, save = _BATCH.get() or [], _SAVE.get() or {}
         if save:
-            fastdb.update_and_insert_many(save["call"], list(save["fields"]), events)
+            fastdb.update_and_insert_many(save["call"], list(save["fields"]), events, add=save.get("add"))
         else:
             fastdb.insert_many(events)
     finally:
@@ -48,18 +48,21 @@ def call_events_batched() -> Iterator[None]:
         _SAVE.reset(save_token)
 
 
-def call_fields_save_with_steps(call: Call, fields: Collection[str]) -> None:
+def call_fields_save_with_steps(call: Call, fields: Collection[str], *, add: dict[str, int] | None = None) -> None:
     """Save ``fields`` of ``call``: at once, or (inside ``call_events_batched``) with the steps' INSERT at the end
-    of the block, from the instance as it is then: one round trip fewer for the voice webhooks, which store
+    of the block, from the instance as it is then (``add``'s amounts added to their columns in SQL): one round trip fewer for the voice webhooks, which store
     their answer on the call last. Nothing may read those columns back from the database in between (the
     webhooks do not: the instance is what they read). Another call's fields, or this call's in a block whose
     save is taken by another instance, are saved at once."""
     save = _SAVE.get()
     if save is None or (save and (save["call"] is not call)):
-        fastdb.update(call, list(fields))
+        fastdb.update(call, list(fields), add=add)
         return
     save["call"] = call
     save.setdefault("fields", {}).update(dict.fromkeys(fields))
+    for name, amount in (add or {}).items():  # ``add``: amounts added to those columns in SQL (increments kept)
+        totals = save.setdefault("add", {})
+        totals[name] = totals.get(name, 0) + amount
 
 
 def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, Any] | None = None) -> CallEvent:
