@@ -401,11 +401,22 @@ def step_take(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[
     return free, skips
 
 
-def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool = True) -> bool:
+# The call's first answer: in progress with that handler (a fallback number that is nobody's line keeps the call's
+# handler: COALESCE, as the dial result does).
+_CALL_ANSWERED = (
+    f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = COALESCE(%s, handler_id), status = %s "
+    f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({FINAL_STATUSES_SQL})"
+)
+
+
+def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool = True,
+                          legs_sql: tuple[str, list[Any]] | None = None) -> bool:
     """First answer of a leg: the attempt is answered (its slot now lasts as long as a call can), the call is
     in progress with that handler; ``call.answered`` is announced once (conditional UPDATEs decide, constant
     statements: this is on every answered call's path). ``leg=False`` leaves the attempt to the caller (the
-    dial result completes it at once). Returns whether this answer was the call's first."""
+    dial result completes it at once); ``legs_sql``, the caller's UPDATE of its legs, then runs in the same
+    statement on PostgreSQL (a data-modifying WITH). Returns whether this answer was the call's first."""
+    params = [at, attempt.handler_id, CallStatus.IN_PROGRESS, call.pk]
     with fastdb.fixed_cursor() as cursor:
         if leg:
             cursor.execute(
@@ -413,13 +424,15 @@ def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg
                 [AttemptStatus.ANSWERED, at + timedelta(seconds=MAX_CALL_SECONDS + settings.CALLTRACK_SLOT_MARGIN_SECONDS),
                  attempt.pk, AttemptStatus.DIALING],
             )
-        cursor.execute(
-            # A fallback number that is nobody's line keeps the call's handler (COALESCE), as the dial result does.
-            f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = COALESCE(%s, handler_id), status = %s "
-            f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({FINAL_STATUSES_SQL})",
-            [at, attempt.handler_id, CallStatus.IN_PROGRESS, call.pk],
-        )
-        won = cursor.rowcount > 0
+        if legs_sql is not None and connection.vendor == "postgresql":
+            cursor.execute(f"WITH legs AS ({legs_sql[0]}), won AS ({_CALL_ANSWERED} RETURNING 1) SELECT COUNT(*) FROM won",
+                           [*legs_sql[1], *params])
+            won = cursor.fetchone()[0] > 0
+        else:
+            if legs_sql is not None:
+                cursor.execute(*legs_sql)
+            cursor.execute(_CALL_ANSWERED, params)
+            won = cursor.rowcount > 0
     if won:
         call.answered_at, call.handler_id, call.status = at, attempt.handler_id or call.handler_id, CallStatus.IN_PROGRESS
         call_lifecycle_notify(call=call, event="call.answered", webhook_events=campaign_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",

@@ -96,15 +96,15 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     table = CallAttempt._meta.db_table
     if answered:
         winner = next((a for a in attempts if a.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)), attempts[0])
-        attempt_mark_answered(call, winner, at, leg=False)
-        with fastdb.fixed_cursor() as cursor:
-            # The leg that answered is completed with its duration; the others (ring-all) were cancelled.
-            cursor.execute(
-                f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
-                "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s) "
-                "WHERE call_id = %s AND sequence = %s",
-                [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False, winner.pk, call.pk, seq],
-            )
+        # The leg that answered is completed with its duration; the others (ring-all) were cancelled. In the same
+        # statement as the call's answer on PostgreSQL.
+        legs = (
+            f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
+            "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s) "
+            "WHERE call_id = %s AND sequence = %s",
+            [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False, winner.pk, call.pk, seq],
+        )
+        attempt_mark_answered(call, winner, at, leg=False, legs_sql=legs)
         call.talk_time += duration
         call.handler_id = winner.handler_id or call.handler_id
         _skip_plan_rest(call, dec.ANSWERED, f"{winner.handler or winner.number_dialed} answered first")
