@@ -157,7 +157,8 @@ def _sequence(params: Mapping[str, str]) -> int | None:
     return None
 
 
-_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s")
+# Locked (its row only): a final status ends the call and runs the conversion rules on this instance.
+_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s", lock=True)
 
 
 def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
@@ -233,5 +234,7 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
     if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
     call_lifecycle_notify(call=call, event="call.completed", webhook_events=campaign_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
-                          data={"status": new, "duration": duration})
+                          data={"status": new, "duration": duration},
+                          # Read under its row lock above where the database locks rows (SQLite: read again).
+                          call_locked=connection.features.has_select_for_update)
     return call

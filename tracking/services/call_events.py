@@ -77,7 +77,8 @@ def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, An
 
 
 def call_lifecycle_notify(
-    *, call: Call, event: str, message: str = "", data: dict[str, Any] | None = None, webhook_events: Collection[str] | None = None
+    *, call: Call, event: str, message: str = "", data: dict[str, Any] | None = None, webhook_events: Collection[str] | None = None,
+    call_locked: bool = False,
 ) -> None:
     """Record a lifecycle event of ``call`` (one of WebhookEvent's values). On ``call.completed`` the conversion
     rules are applied at once, in a savepoint of the surrounding transaction (which may emit ``call.converted``).
@@ -91,17 +92,20 @@ def call_lifecycle_notify(
     ``webhook_events``: the events the campaign's enabled webhooks listen to, when the caller knows them (voice
     routing caches them with the campaign's configuration): an event no webhook listens to then needs no
     after-commit work at all.
+
+    ``call_locked``: ``call`` was read under its row lock in this transaction and is what its row holds (the
+    status callback's), so the conversion rules need not read it again.
     """
     call_event_record(call=call, kind=event, message=message or event.replace(".", " "), data=data)
     if event == "call.completed":
-        _conversions_apply(call)
+        _conversions_apply(call, locked=call_locked)
     if call.campaign_id is None or (webhook_events is not None and event not in webhook_events):
         return
     call_id, campaign_id = call.pk, call.campaign_id
     transaction.on_commit(lambda: _after_commit(call_id=call_id, campaign_id=campaign_id, event=event), robust=True)
 
 
-def _conversions_apply(call: Call) -> None:
+def _conversions_apply(call: Call, *, locked: bool = False) -> None:
     """The conversion rules on a call that just ended, in a savepoint: first, so the ``call.completed``
     webhooks carry the outcome, revenue and payout; a failure is logged and leaves the call unevaluated."""
     from tracking.services.conversions import OUTCOME_FIELDS, call_conversion_evaluate
@@ -109,7 +113,7 @@ def _conversions_apply(call: Call) -> None:
     batch = _BATCH.get()
     recorded = len(batch) if batch is not None else 0
     try:
-        evaluated = call_conversion_evaluate(call=call)
+        evaluated = call_conversion_evaluate(call=call, locked=locked)
     except Exception:
         logger.exception("conversion rules failed for call %s", call.pk)
         if batch is not None:

@@ -384,16 +384,18 @@ def _announce(call: Call, newly: list[SideOutcome], source: str) -> None:
     )
 
 
-def call_conversion_evaluate(*, call: Call, at: datetime | None = None) -> Call:
+def call_conversion_evaluate(*, call: Call, at: datetime | None = None, locked: bool = False) -> Call:
     """Apply the conversion rules to a completed call and write the outcome, revenue and payout on it.
 
     Idempotent: runs once per call (``conversion_evaluated_at``), under a row lock on the Call (and on the
     Campaign when a per-campaign de-dupe window applies). A side an early postback already converted stays
-    converted. Emits ``call.converted`` (webhooks go out after commit) when a side converts.
+    converted. Emits ``call.converted`` (webhooks go out after commit) when a side converts. ``locked``: the
+    caller read ``call`` under its row lock in this transaction (it is used as it is, not read again).
     """
     at = at or timezone.now()
     with transaction.atomic():
-        call = _call_locked(call.pk)
+        if not locked:
+            call = _call_locked(call.pk)
         if call.conversion_evaluated_at is not None:
             return call
         rules = _load_rules(call)
