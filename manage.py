@@ -3,6 +3,9 @@
 import os
 import sys
 
+# Commands that do the product's work with production settings (runserver refuses when it loads calltrack.wsgi).
+WORKING_COMMANDS = {"qcluster"}
+
 
 def main():
     """Run administrative tasks."""
@@ -15,6 +18,14 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
+    if sys.argv[1:2] and sys.argv[1] in WORKING_COMMANDS:
+        # The task cluster refuses insecure production settings, as the web server does when calltrack.wsgi loads.
+        import django
+
+        django.setup()
+        from calltrack.checks import refuse_insecure_production
+
+        refuse_insecure_production()
     execute_from_command_line(sys.argv)
 
 

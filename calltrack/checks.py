@@ -8,7 +8,11 @@ from django.core.checks import Error, Tags, Warning, register
 from calltrack import phone
 
 
-@register(Tags.security, deploy=False)
+# A deploy check (``manage.py check --deploy``), not one every command runs: ``makemigrations``, ``migrate`` or
+# ``shell`` with DEBUG off and no production secrets at hand harm nothing. What serves or runs work refuses these
+# settings itself: the WSGI/ASGI application when it loads (gunicorn, runserver, daphne) and ``manage.py qcluster``
+# (``refuse_insecure_production``).
+@register(Tags.security, deploy=True)
 def production_settings(app_configs=None, **kwargs) -> list:
     errors: list = []
     if settings.DEBUG:
@@ -47,8 +51,9 @@ def production_settings(app_configs=None, **kwargs) -> list:
 def refuse_insecure_production() -> None:
     """Raise ImproperlyConfigured when DEBUG is off and :func:`production_settings` finds an error.
 
-    Called when the WSGI/ASGI application loads (gunicorn, uWSGI, daphne): the system checks run only under
-    ``manage.py``, and a server must not serve with a public key that lets anyone forge postback tokens.
+    Called when the WSGI/ASGI application loads (gunicorn, uWSGI, daphne, runserver) and before ``manage.py
+    qcluster`` starts (``manage.py``'s ``WORKING_COMMANDS``): a process that serves or runs tasks must not work with a public key that
+    lets anyone forge postback tokens. Other management commands only report it under ``check --deploy``.
     """
     from django.core.exceptions import ImproperlyConfigured
 
@@ -74,14 +79,20 @@ def calltrack_settings(app_configs=None, **kwargs) -> list:
             phone.to_e164(settings.CALLTRACK_FAILSAFE_NUMBER)
         except phone.InvalidPhoneNumber as exc:
             problems.append(Error(f"CALLTRACK_FAILSAFE_NUMBER: {exc}", id="calltrack.E012"))
-    elif not settings.DEBUG:
-        problems.append(
-            Warning(
-                "CALLTRACK_FAILSAFE_NUMBER is not set: a call whose routing fails and whose number and campaign have no "
-                "fail-safe hears a message and is hung up.",
-                id="calltrack.W013",
-            )
-        )
     if settings.CALLTRACK_CARRIER not in ("local", "twilio"):
         problems.append(Error("CALLTRACK_CARRIER must be 'local' or 'twilio'.", id="calltrack.E014"))
     return problems
+
+
+@register(Tags.security, deploy=True)
+def production_advice(app_configs=None, **kwargs) -> list:
+    """What a production install should set but may run without (``manage.py check --deploy``)."""
+    if settings.DEBUG or settings.CALLTRACK_FAILSAFE_NUMBER:
+        return []
+    return [
+        Warning(
+            "CALLTRACK_FAILSAFE_NUMBER is not set: a call whose routing fails and whose number and campaign have no "
+            "fail-safe hears a message and is hung up.",
+            id="calltrack.W013",
+        )
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -92,3 +93,24 @@ def test_the_shared_database_cache_works_out_of_the_box_with_debug_off(tmp_path)
         done = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == "42"
+
+
+def test_development_commands_run_with_debug_off_and_check_deploy_still_reports(tmp_path):
+    """makemigrations and the like need no production secrets; `check --deploy` lists what production lacks."""
+    env = {k: v for k, v in _env(tmp_path).items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "TWILIO_AUTH_TOKEN", "CALLTRACK_FAILSAFE_NUMBER")}
+    env.pop("DEBUG", None)
+    done = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and "No changes detected" in done.stdout, done.stdout + done.stderr
+    assert "calltrack.E00" not in done.stderr and "calltrack.W013" not in done.stderr
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert {"calltrack.E001", "calltrack.E002", "calltrack.E004", "calltrack.W013"} <= set(re.findall(r"calltrack\.[EW]\d+", done.stderr))
+
+
+@pytest.mark.slow
+def test_the_task_cluster_refuses_insecure_production_settings(tmp_path):
+    env = _env(tmp_path, SECRET_KEY="short-key")
+    done = subprocess.run([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "refusing to start with insecure production settings" in done.stderr and "calltrack.E001" in done.stderr
