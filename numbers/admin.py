@@ -22,6 +22,7 @@ from calltrack.admin_base import (
     ServiceWritesAdminMixin,
     TabularInline,
     form_changed_fields,
+    inline_rows_save,
 )
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.numbers import admin_actions
@@ -247,21 +248,10 @@ class NumberPoolAdmin(ModelAdmin):
         """Declared custom parameters are written through the pool services (validated like the API's)."""
         if formset.model is not PoolParameter:
             return super().save_formset(request, form, formset, change)
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for row in formset.deleted_forms:
-            if row.instance.pk is not None:
-                records.pool_parameter_delete(parameter=row.instance)
-                formset.deleted_objects.append(row.instance)
-        for row in formset.forms:
-            if row in formset.deleted_forms or not row.has_changed():
-                continue
-            adding = row.instance.pk is None
-            fields = {name: row.cleaned_data[name] for name in row.changed_data if name in ("name", "kind", "max_length")}
-            records.pool_parameter_save(parameter=row.instance, fields={**fields, "pool": form.instance})
-            if adding:
-                formset.new_objects.append(row.instance)
-            else:
-                formset.changed_objects.append((row.instance, row.changed_data))
+        inline_rows_save(
+            formset, delete=lambda parameter: records.pool_parameter_delete(parameter=parameter),
+            save=lambda parameter, fields: records.pool_parameter_save(parameter=parameter, fields={**fields, "pool": form.instance}),
+        )
 
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:

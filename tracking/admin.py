@@ -26,7 +26,14 @@ from unfold.paginator import InfinitePaginator
 from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminSelect2Widget
 
 from calltrack import charts, phone
-from calltrack.admin_base import ModelAdmin, ReadOnlyLogInline, ServiceWritesAdminMixin, StackedInline, TabularInline
+from calltrack.admin_base import (
+    ModelAdmin,
+    ReadOnlyLogInline,
+    ServiceWritesAdminMixin,
+    StackedInline,
+    TabularInline,
+    inline_rows_save,
+)
 from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
 from calltrack.csv_export import csv_streaming_response
 from calltrack.scoping import can_play_recordings
@@ -92,24 +99,11 @@ def _timezone_choices() -> list[tuple[str, str]]:
 def campaign_parts_save(formset, *, parent: dict) -> None:
     """Write an inline formset of campaign rows (handler entries, IVR options, conversion rules, webhooks, a menu's
     keys) one row at a time through the campaign services, which validate each row and bump the campaign's routing
-    configuration; a changed row saves only the fields its form changed, with ``parent`` (its campaign, its menu).
-    Sets what the admin's change message reads."""
-    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-    for row in formset.deleted_forms:
-        if row.instance.pk is not None:
-            campaign_services.campaign_part_delete(part=row.instance)
-            formset.deleted_objects.append(row.instance)
-    for row in formset.forms:
-        if row in formset.deleted_forms or not row.has_changed():
-            continue
-        part, names = row.instance, {f.name for f in row.instance._meta.concrete_fields if not f.primary_key}
-        adding = part.pk is None
-        fields = {name: getattr(part, name) for name in row.changed_data if name in names}
-        campaign_services.campaign_part_save(part=part, fields={**fields, **parent})
-        if adding:
-            formset.new_objects.append(part)
-        else:
-            formset.changed_objects.append((part, row.changed_data))
+    configuration; ``parent`` (its campaign, its menu) goes with each row's changed fields."""
+    inline_rows_save(
+        formset, delete=lambda part: campaign_services.campaign_part_delete(part=part),
+        save=lambda part, fields: campaign_services.campaign_part_save(part=part, fields={**fields, **parent}),
+    )
 
 
 class HandlerForm(forms.ModelForm):
