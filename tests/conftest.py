@@ -112,3 +112,22 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+# The shared cache and broker the Redis tests use: database 1 of the machine's Redis, emptied around each test.
+REDIS_TEST_URL = "redis://127.0.0.1:6379/1"
+
+
+@pytest.fixture
+def redis_db():
+    """A client of REDIS_TEST_URL's database, empty; the test is skipped where no Redis answers."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    client.flushdb()
+    yield client
+    client.flushdb()
+

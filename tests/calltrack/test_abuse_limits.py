@@ -13,23 +13,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.throttling import SimpleRateThrottle
 
 from calltrack.numbers.dni import ratelimit
+from tests.conftest import REDIS_TEST_URL
 from tests.tracking.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/1"
-
-
-@pytest.fixture
-def redis_db():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    client.flushdb()  # database 1 is this branch's own
-    yield client
-    client.flushdb()
+REDIS_URL = REDIS_TEST_URL  # the redis_db fixture (tests/conftest.py) empties it around each test
 
 
 @pytest.fixture

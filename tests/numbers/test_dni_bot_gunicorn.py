@@ -21,11 +21,12 @@ import pytest
 from django.db import connection
 
 from calltrack.numbers.models import NumberSession, OverflowPolicy
+from tests.conftest import REDIS_TEST_URL
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 8113
-REDIS_URL = "redis://127.0.0.1:6379/1"
+REDIS_URL = REDIS_TEST_URL  # the redis_db fixture (tests/conftest.py) empties it around each test
 ORIGIN = "https://www.acme.example"
 LIMIT = 5
 
@@ -42,19 +43,6 @@ def _post(path: str, body: dict, *, ip: str, origin: str | None = ORIGIN) -> tup
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
-
-
-@pytest.fixture
-def redis_db():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    client.flushdb()  # database 1 is this branch's own
-    yield client
-    client.flushdb()
 
 
 @pytest.fixture
