@@ -6,7 +6,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from calltrack.numbers.dni.services import Visit, number_assign, session_heartbeat
@@ -17,13 +16,6 @@ from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, Tra
 pytestmark = pytest.mark.django_db
 ASSIGN = "/dni/v1/assign"
 ORIGIN = "https://www.acme.example"
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.cache import cache
 
 from calltrack.numbers.models import NumberSession
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
@@ -14,13 +13,6 @@ pytestmark = pytest.mark.django_db
 
 ASSIGN = "/dni/v1/assign"
 HEARTBEAT = "/dni/v1/heartbeat"
-
-
-@pytest.fixture(autouse=True)
-def fresh_counters():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
@@ -16,13 +15,6 @@ from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
 pytestmark = pytest.mark.django_db
 ASSIGN = "/dni/v1/assign"
-
-
-@pytest.fixture(autouse=True)
-def fresh_counters():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
