@@ -145,22 +145,32 @@ def insert(obj: M) -> M:
     return obj
 
 
-_INSERT_MANY: dict[tuple[str, type, int], tuple[str, list[Any]]] = {}
+_INSERT_MANY: dict[tuple[str, type, int, bool], tuple[str, list[Any]]] = {}
 
 
-def insert_many(objs: Sequence[Model]) -> None:
-    """INSERT new instances of one model in one statement (their primary keys are not read back), like
-    ``bulk_create`` without its per-call SQL compilation. The statement is cached per number of rows."""
+def insert_many(objs: Sequence[Model], *, returning: bool = False) -> None:
+    """INSERT new instances of one model in one statement, like ``bulk_create`` without its per-call SQL
+    compilation. The statement is cached per number of rows. With ``returning``, their primary keys are read back
+    and set (``RETURNING``, in the order of the rows, as ``bulk_create`` reads them); where the database cannot
+    return them, ``bulk_create`` does it."""
     if not objs:
         return
-    sql, params = _insert_many_statement(objs)
+    if returning and not connection.features.can_return_rows_from_bulk_insert:
+        type(objs[0])._default_manager.bulk_create(objs)
+        return
+    sql, params = _insert_many_statement(objs, returning=returning)
     with fixed_cursor() as cursor:
         cursor.execute(sql, params)
+        if returning:
+            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                obj.pk = pk
+                obj._state.adding = False
+                obj._state.db = connection.alias
 
 
-def _insert_many_statement(objs: Sequence[Model]) -> tuple[str, list[Any]]:
+def _insert_many_statement(objs: Sequence[Model], *, returning: bool = False) -> tuple[str, list[Any]]:
     model = type(objs[0])
-    key = (connection.vendor, model, len(objs))
+    key = (connection.vendor, model, len(objs), returning)
     entry = _INSERT_MANY.get(key)
     if entry is None:
         qn = connection.ops.quote_name
@@ -168,6 +178,8 @@ def _insert_many_statement(objs: Sequence[Model]) -> tuple[str, list[Any]]:
         fields = [f for f in meta.concrete_fields if not f.primary_key]
         row = f"({', '.join(['%s'] * len(fields))})"
         sql = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES {', '.join([row] * len(objs))}"
+        if returning:
+            sql += f" RETURNING {qn(meta.pk.column)}"
         entry = _INSERT_MANY[key] = (sql, _preps(fields))
     sql, preps = entry
     return sql, [value for obj in objs for value in _save_values(obj, preps, add=True)]

@@ -120,13 +120,21 @@ def area_code(e164: str) -> str:
 def country(e164: str) -> str:
     """The number's region code ('US', 'CA', ...): for +1 numbers libphonenumber tries every NANP region's
     patterns, a tenth of a millisecond on each incoming call before this cache."""
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+    number = _parsed(e164)
+    return (phonenumbers.region_code_for_number(number) or "") if number is not None else ""
 
 
 @lru_cache(maxsize=65536)
 def geo_description(e164: str) -> str:
     """Where the number is from, as the geocoder says (``'San Francisco, CA'``, ``'California'``)."""
+    number = _parsed(e164)
+    return geocoder.description_for_number(number, "en") if number is not None else ""
+
+
+@lru_cache(maxsize=1024)
+def _parsed(e164: str) -> phonenumbers.PhoneNumber | None:
+    """The parsed number, shared by ``country`` and ``geo_description`` (an incoming call asks both of its caller)."""
     try:
-        return geocoder.description_for_number(phonenumbers.parse(e164), "en")
+        return phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
-        return ""
+        return None

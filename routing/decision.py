@@ -183,8 +183,31 @@ def period_starts(tz_name: str, at: datetime) -> PeriodStarts:
 
     Day and month starts are local midnights (a DST change inside the day is handled by the zone); the
     hour start is computed on the absolute timeline so a repeated fall-back hour does not reopen the count.
+
+    Every zone's offset today is a whole number of quarter hours, so the starts only change on a quarter hour
+    of UTC: they are kept per zone and quarter hour (each capped handler asks on every call), and worked out
+    afresh, without keeping them, where the offset is not (a zone's local mean time, centuries ago).
     """
-    local = at.astimezone(hours_rules.zone(tz_name))
+    utc = at.astimezone(UTC)
+    quarter = utc - timedelta(minutes=utc.minute % 15, seconds=utc.second, microseconds=utc.microsecond)
+    key = (tz_name, quarter)
+    starts = _STARTS.get(key)
+    if starts is None:
+        zone = hours_rules.zone(tz_name)
+        offset = quarter.astimezone(zone).utcoffset()
+        if offset is None or offset % timedelta(minutes=15) or utc.astimezone(zone).utcoffset() != offset:
+            return _period_starts(zone, at)
+        if len(_STARTS) >= 4096:
+            _STARTS.clear()
+        starts = _STARTS[key] = _period_starts(zone, quarter)
+    return starts
+
+
+_STARTS: dict[tuple[str, datetime], PeriodStarts] = {}
+
+
+def _period_starts(zone: Any, at: datetime) -> PeriodStarts:
+    local = at.astimezone(zone)
     # Subtract on the absolute timeline: wall-clock arithmetic would lose the fold of a repeated hour.
     hour = at.astimezone(UTC) - timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
     day = _local_midnight(local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0))

@@ -228,10 +228,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
             )
             for o in free
         ]
-        if len(attempts) == 1:
-            fastdb.insert(attempts[0])
-        else:
-            attempts = CallAttempt.objects.bulk_create(attempts)
+        fastdb.insert_many(attempts, returning=True)
         numbers = [
             twiml.DialNumber(a.number_dialed, o.send_digits, _whisper_url(call, a, links), links.url("/voice/attempt-status", attempt=a.pk))
             for a, o in zip(attempts, free, strict=True)

@@ -40,6 +40,19 @@ def test_insert_many_writes_every_row_in_one_statement(django_assert_num_queries
         fastdb.insert_many([])
 
 
+def test_insert_many_returning_sets_each_rows_primary_key_in_order(django_assert_num_queries):
+    call = CallFactory()
+    handlers = [HandlerFactory() for _ in range(3)]
+    at = timezone.now()
+    attempts = [CallAttempt(call=call, sequence=1, handler=h, number_dialed=f"+1303555010{i}", started_at=at, holds_slot=True,
+                            slot_expires_at=at + timedelta(seconds=40), counted=True) for i, h in enumerate(handlers)]
+    with django_assert_num_queries(1 if connection.features.can_return_rows_from_bulk_insert else 3):
+        fastdb.insert_many(attempts, returning=True)
+    assert all(a.pk is not None and not a._state.adding for a in attempts)
+    stored = {a.pk: (a.handler_id, a.number_dialed) for a in CallAttempt.objects.filter(call=call)}
+    assert stored == {a.pk: (h.pk, f"+1303555010{i}") for i, (a, h) in enumerate(zip(attempts, handlers, strict=True))}
+
+
 def test_update_writes_only_the_fields_named():
     call = CallFactory(talk_time=5, duration=7)
     Call.objects.filter(pk=call.pk).update(duration=99)  # another writer moved a field not named below

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -132,6 +132,30 @@ def test_period_starts_follow_the_handlers_wall_clock_across_dst():
     assert repeated.day == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # midnight EDT
     india = dec.period_starts("Asia/Kolkata", datetime(2026, 3, 8, 7, 10, tzinfo=UTC))  # 12:40 local
     assert india.hour == datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Europe/London", "UTC"])
+def test_period_starts_kept_per_quarter_hour_are_those_of_the_exact_moment(zone):
+    """The starts kept per zone and quarter hour of UTC equal the starts worked out for each exact moment, across
+    DST changes (Lord Howe moves by half an hour; Kathmandu is +05:45, St John's -03:30/-02:30)."""
+    from calltrack import hours as hours_rules
+
+    rng = random.Random(zone)
+    for first in (datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 4, 4, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC),
+                  datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 12, 31, 20, tzinfo=UTC)):
+        for step in range(0, 3 * 24 * 60, 7):
+            at = first + timedelta(minutes=step, seconds=rng.randrange(60), microseconds=rng.randrange(10**6))
+            assert dec.period_starts(zone, at) == dec._period_starts(hours_rules.zone(zone), at), at
+
+
+def test_period_starts_of_an_offset_in_seconds_are_worked_out_each_time():
+    # Amsterdam's local mean time (+00:19:32 before 1937) changes its hour start inside a quarter hour of UTC.
+    at = datetime(1930, 6, 1, 12, 1, tzinfo=UTC)
+    assert dec.period_starts("Europe/Amsterdam", at).hour == datetime(1930, 6, 1, 11, 40, 28, tzinfo=UTC)
+    assert dec.period_starts("Europe/Amsterdam", at + timedelta(minutes=10)).hour == datetime(1930, 6, 1, 11, 40, 28, tzinfo=UTC)
+    # 12:40:00 and 12:41:00 UTC share a quarter hour, not a local hour (it turns at 12:40:28 UTC).
+    assert dec.period_starts("Europe/Amsterdam", datetime(1930, 6, 1, 12, 40, tzinfo=UTC)).hour == datetime(1930, 6, 1, 11, 40, 28, tzinfo=UTC)
+    assert dec.period_starts("Europe/Amsterdam", datetime(1930, 6, 1, 12, 41, tzinfo=UTC)).hour == datetime(1930, 6, 1, 12, 40, 28, tzinfo=UTC)
 
 
 # --- strategies ------------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from routing.twiml import DEFAULT_SORRY, DialNumber, Greeting, Voice
 
+_VOICE = Voice()
+
 
 def _greet(target: VoiceResponse | Gather, greeting: Greeting | None) -> None:
     if greeting is None:
@@ -78,7 +80,7 @@ def reject() -> str:
     return str(response)
 
 
-def say_hangup(message: str, voice: Voice = Voice(), greeting: Greeting | None = None) -> str:
+def say_hangup(message: str, voice: Voice = _VOICE, greeting: Greeting | None = None) -> str:
     response = VoiceResponse()
     _greet(response, greeting)
     if message.strip():
@@ -87,7 +89,7 @@ def say_hangup(message: str, voice: Voice = Voice(), greeting: Greeting | None =
     return str(response)
 
 
-def voicemail(*, message: str, action: str, voice: Voice = Voice(), max_length: int = 120, greeting: Greeting | None = None) -> str:
+def voicemail(*, message: str, action: str, voice: Voice = _VOICE, max_length: int = 120, greeting: Greeting | None = None) -> str:
     """Say the voicemail greeting, ``<Record>`` (beep, up to ``max_length`` seconds), then hang up."""
     response = VoiceResponse()
     _greet(response, greeting)
@@ -108,7 +110,7 @@ def empty() -> str:
     return str(VoiceResponse())
 
 
-def whisper(text: str, voice: Voice = Voice()) -> str:
+def whisper(text: str, voice: Voice = _VOICE) -> str:
     response = VoiceResponse()
     if text.strip():
         response.say(text.strip(), **voice.attrs())
@@ -138,7 +140,7 @@ def enqueue(*, name: str, action: str, wait_url: str, greeting: Greeting | None 
     return str(response)
 
 
-def queue_wait(*, message: str, music_url: str, voice: Voice = Voice()) -> str:
+def queue_wait(*, message: str, music_url: str, voice: Voice = _VOICE) -> str:
     """The wait URL's answer while the caller may still wait: the message (with their position), then the hold
     music or a pause. Twilio requests the wait URL again when this ends."""
     response = VoiceResponse()
