@@ -208,7 +208,8 @@ def queue_leave(*, url: str) -> str:
     return _response(_text("Redirect", url, {"method": "POST"}))
 
 
-def queue_dial(*, name: str) -> str:
-    """The TwiML of the outbound call to a freed handler: connect them to the first caller waiting in ``name``.
-    (No ``<Queue url>``: Twilio plays that document to the waiting caller, not to the handler.)"""
-    return _response(_el("Dial", None, _text("Queue", name)))
+def queue_dial(*, name: str, whisper: str = "", voice: Voice = Voice()) -> str:
+    """The TwiML of the outbound call to a freed handler: the whisper said to them, then connect them to the first
+    caller waiting in ``name``. (No ``<Queue url>``: Twilio plays that document to the waiting caller, not to the
+    handler.)"""
+    return _response(_say(whisper, voice), _el("Dial", None, _text("Queue", name)))

@@ -336,15 +336,21 @@ def whisper_answer(*, attempt_id: int) -> str:
     attempt = CallAttempt.objects.select_related("call__campaign", "call__source", "call__tracking_number", "receiving_number", "handler").get(pk=attempt_id)
     call = attempt.call
     attempt_mark_answered(call, attempt, timezone.now())
-    rn = attempt.receiving_number
-    if rn is not None and rn.skip_whisper:
-        return twiml.empty()
-    template = (call.tracking_number.whisper_message if call.tracking_number else "") or (rn.whisper_message if rn else "")
-    text = dec.whisper_text(
+    text = whisper_for(call, attempt.receiving_number)
+    return twiml.whisper(text, campaign_voice(call.campaign)) if text is not None else twiml.empty()
+
+
+def whisper_for(call: Call, receiving_number: ReceivingNumber | None) -> str | None:
+    """The whisper said to the handler answering on ``receiving_number`` (None: that line skips the whisper): the
+    tracking number's message, else the line's, else campaign, source and the caller's place. The dialled leg's
+    ``<Number url>`` and the queue dial of a freed handler say the same."""
+    if receiving_number is not None and receiving_number.skip_whisper:
+        return None
+    template = (call.tracking_number.whisper_message if call.tracking_number else "") or (receiving_number.whisper_message if receiving_number else "")
+    return dec.whisper_text(
         template, campaign=call.campaign.name if call.campaign else "", source=call.source.name if call.source else "",
         city=call.caller_city, state=call.caller_state,
     )
-    return twiml.whisper(text, campaign_voice(call.campaign))
 
 
 # --- Fail-safe ---------------------------------------------------------------------------------------------------

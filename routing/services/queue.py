@@ -15,6 +15,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from routing import twiml
+from calltrack.numbers.models import ReceivingNumber
+from routing.services.calls import whisper_for
 from routing.services.common import Links, answer_store, campaign_voice
 from routing.services.config import handler_option
 from routing.services.plan import fallback_continue, queue_name
@@ -74,7 +76,7 @@ def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttem
         entry = (
             QueuedCall.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(campaign_id=campaign_id, left_at__isnull=True, offered__isnull=True)
-            .select_related("call").order_by("enqueued_at", "id").first()
+            .select_related("call__campaign", "call__source", "call__tracking_number").order_by("enqueued_at", "id").first()
         )
         if entry is None:
             return None
@@ -93,7 +95,9 @@ def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttem
         entry.save(update_fields=["offered"])
         call_event_record(call=call, kind="routing.queue_offer", message=f"{option.name} is free: dialling their line to take the caller from the queue",
                           data={"attempt": attempt.pk, "handler": option.id})
-        twiml_text = twiml.queue_dial(name=queue_name(campaign_id))
+        # The handler hears the whisper on answering, before the caller is connected, as on a dialled leg.
+        line = ReceivingNumber.objects.filter(pk=option.receiving_number_id).first() if option.receiving_number_id else None
+        twiml_text = twiml.queue_dial(name=queue_name(campaign_id), whisper=whisper_for(call, line) or "", voice=campaign_voice(call.campaign))
         status_url = links.url("/voice/attempt-status", attempt=attempt.pk)
         transaction.on_commit(lambda: _carrier_dial(attempt.pk, to=option.number, caller_id=call.called_number, twiml_text=twiml_text,
                                                     status_url=status_url, timeout=option.ring_timeout))

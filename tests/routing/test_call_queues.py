@@ -134,6 +134,36 @@ def test_a_freed_handler_line_takes_the_next_caller_with_a_queue_dial(play, desk
     assert "taken from the queue after 45 s" in events("CA2")
 
 
+def _queue_dial_after_first_call_ends(play, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    play.start("CA2")
+    leg = CallAttempt.objects.get(call__call_sid="CA1")
+    with django_capture_on_commit_callbacks(execute=True):
+        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
+    [dial] = local.QUEUE_DIALS
+    return leg, dial
+
+
+def test_the_freed_handler_hears_the_whisper_before_taking_the_caller(play, desk, campaign, django_capture_on_commit_callbacks, assert_valid_twiml):
+    campaign.greeting_voice = "man"
+    campaign.save()
+    leg, dial = _queue_dial_after_first_call_ends(play, django_capture_on_commit_callbacks)
+    assert_valid_twiml(dial.twiml)
+    doc = etree.fromstring(dial.twiml.encode())
+    # What a dialled leg's <Number url> says (the same caller and tracking number), then the queue.
+    whispered = play(f"/voice/whisper?attempt={leg.pk}", {"CallSid": "CA9"}).find("Say")
+    assert [v.tag for v in doc] == ["Say", "Dial"] and doc.find("Dial/Queue").text == queue_name(campaign.pk)
+    assert (doc.find("Say").text, doc.find("Say").get("voice")) == (whispered.text, "man")
+    assert doc.find("Say").text.startswith("Call from Roofing, source Google Ads")
+
+
+def test_a_line_that_skips_the_whisper_takes_the_caller_without_one(play, desk, django_capture_on_commit_callbacks):
+    desk.receiving_number.skip_whisper = True
+    desk.receiving_number.save()
+    _, dial = _queue_dial_after_first_call_ends(play, django_capture_on_commit_callbacks)
+    assert [v.tag for v in etree.fromstring(dial.twiml.encode())] == ["Dial"]
+
+
 def test_an_unanswered_queue_dial_frees_the_caller_for_the_next_handler(play, desk, django_capture_on_commit_callbacks):
     play.start("CA1")
     play.start("CA2")

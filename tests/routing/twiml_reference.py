@@ -163,10 +163,10 @@ def queue_leave(*, url: str) -> str:
     return str(response)
 
 
-def queue_dial(*, name: str) -> str:
-    """The TwiML of the outbound call to a freed handler: connect them to the first caller waiting in ``name``.
-    (No ``<Queue url>``: Twilio plays that document to the waiting caller, not to the handler.)"""
+def queue_dial(*, name: str, whisper: str = "", voice: Voice = _VOICE) -> str:
     response = VoiceResponse()
+    if whisper.strip():
+        response.say(whisper.strip(), **voice.attrs())
     dial = Dial()
     dial.queue(name)
     response.append(dial)
