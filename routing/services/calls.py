@@ -119,8 +119,8 @@ def call_start(
         caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
         source=source.source_id if source else "", marketing_data=marketing, extra=extra,
     )
-    call = Call(
-        call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
+    call = fastdb.new(
+        Call, call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
         started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],

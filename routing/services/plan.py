@@ -221,8 +221,8 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
         margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)
         timeout = max(o.ring_timeout for o in free)
         attempts = [
-            CallAttempt(
-                call=call, sequence=seq, kind=AttemptKind.HANDLER, handler_id=o.id, receiving_number_id=o.receiving_number_id,
+            fastdb.new(
+                CallAttempt, call=call, sequence=seq, kind=AttemptKind.HANDLER, handler_id=o.id, receiving_number_id=o.receiving_number_id,
                 number_dialed=o.number, started_at=at, holds_slot=True, slot_expires_at=at + timedelta(seconds=timeout) + margin,
                 counted=True,
             )

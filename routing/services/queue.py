@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from routing import twiml
 from calltrack.numbers.models import ReceivingNumber
+from routing import twiml
 from routing.services.calls import whisper_for
 from routing.services.common import Links, answer_store, campaign_voice
 from routing.services.config import handler_option

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -51,6 +52,43 @@ def test_insert_many_returning_sets_each_rows_primary_key_in_order(django_assert
     assert all(a.pk is not None and not a._state.adding for a in attempts)
     stored = {a.pk: (a.handler_id, a.number_dialed) for a in CallAttempt.objects.filter(call=call)}
     assert stored == {a.pk: (h.pk, f"+1303555010{i}") for i, (a, h) in enumerate(zip(attempts, handlers, strict=True))}
+
+
+def _as_built(obj):
+    return {k: v for k, v in vars(obj).items() if k != "_state"}, obj._state.adding, obj._state.db, dict(obj._state.fields_cache)
+
+
+@pytest.mark.parametrize("build", [
+    lambda call, handler: (Call, {"call_sid": "CA1", "caller_number": "+14155550100", "campaign": call.campaign, "source": None,
+                                  "tags": {"a": "b"}, "decision": {"answers": {}}, "started_at": timezone.now()}),
+    lambda call, handler: (CallAttempt, {"call": call, "sequence": 2, "handler_id": handler.pk, "receiving_number_id": None,
+                                         "number_dialed": "+13035550100", "holds_slot": True, "counted": True}),
+    lambda call, handler: (CallEvent, {"call": call, "kind": "call.started", "message": "m", "data": {}}),
+    lambda call, handler: (CallEvent, {}),
+])
+def test_new_builds_what_the_models_constructor_builds(build):
+    call, handler = CallFactory(campaign=CampaignFactory()), HandlerFactory()
+    model, values = build(call, handler)
+    with time_machine.travel(timezone.now(), tick=False):  # defaults such as ``timezone.now`` alike
+        made, expected = fastdb.new(model, **values), model(**values)
+    assert type(made) is model
+    built, reference = _as_built(made), _as_built(expected)
+    # Callable defaults give each instance its own value: compare them as values.
+    assert built == reference
+    assert [k for k in vars(made)] == [k for k in vars(expected)]
+    for name, value in vars(made).items():
+        if isinstance(value, dict | list) and name not in values:
+            assert value is not getattr(expected, name)
+
+
+def test_new_leaves_to_the_orm_what_it_does_not_build_itself():
+    call = CallFactory()
+    with pytest.raises(TypeError):
+        fastdb.new(CallEvent, kind="x", no_such_field=1)
+    with pytest.raises(ValueError):
+        fastdb.new(CallEvent, call=HandlerFactory())  # not a call: the ORM's own error
+    both = fastdb.new(CallEvent, call=call, call_id=call.pk)
+    assert both.call_id == call.pk
 
 
 def test_update_writes_only_the_fields_named():

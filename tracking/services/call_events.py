@@ -68,7 +68,7 @@ def call_fields_save_with_steps(call: Call, fields: Collection[str], *, add: dic
 def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, Any] | None = None) -> CallEvent:
     """Append a step to the call's timeline (at once, or at the end of ``call_events_batched``). Not
     idempotent: call once per step."""
-    event = CallEvent(call=call, kind=kind, message=message[:500], data=data or {})
+    event = fastdb.new(CallEvent, call=call, kind=kind, message=message[:500], data=data or {})
     batch = _BATCH.get()
     if batch is None:
         return fastdb.insert(event)
