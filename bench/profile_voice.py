@@ -4,6 +4,11 @@
 
 Run ``bench/voice.py`` once first (it creates and loads ct_bench_voice). Prints CPU ms per request (process
 time), wall ms, queries per request and, with ``--profile``, the top of a cProfile by cumulative time.
+
+A sampling profile without cProfile's overhead, of the whole process (what issue 16's notes quote):
+``py-spy record -r 400 -f raw -o spy.txt -- python bench/profile_voice.py --calls 8000 [--flow]``, then count
+the samples under ``routing/views.py``'s ``handle`` leaving out those whose innermost frame is psycopg's
+``Connection.wait`` (waiting for PostgreSQL, not CPU).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from tracking.models import (
     TaggingHours,
     Webhook,
 )
+from tracking.services.conversions import Rule, campaign_rules
 
 
 def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
@@ -141,9 +142,26 @@ def campaign_webhook_events(call: Call) -> frozenset[str] | None:
     return campaign_config(campaign).webhook_events if campaign is not None else frozenset()
 
 
+_RULES: dict[int, tuple[int, tuple[Rule, ...]]] = {}
+
+
+def campaign_conversion_rules(campaign: Campaign) -> tuple[Rule, ...]:
+    """The campaign's conversion rules, from this process's cache when ``campaign.config_version`` (read with the
+    campaign's row) matches, else one query: every completed call is decided with them (the status callback).
+    Rule writes bump the version (``tracking.services.campaigns.campaign_part_save``), as do handler deletions
+    for the rules naming that handler (``campaigns_using``)."""
+    cached = _RULES.get(campaign.pk)
+    if cached is not None and cached[0] == campaign.config_version:
+        return cached[1]
+    rules = tuple(campaign_rules(campaign.pk))
+    _RULES[campaign.pk] = (campaign.config_version, rules)
+    return rules
+
+
 def campaign_config_cache_clear() -> None:
     """Forget every cached campaign configuration (tests; a process that reuses ids after a database reset)."""
     _CONFIGS.clear()
+    _RULES.clear()
 
 
 def campaign_ivr_choices(campaign: Campaign, menu_id: int | None = None) -> list[dec.IVRChoice]:

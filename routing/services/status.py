@@ -22,7 +22,7 @@ from routing.services.common import (
     answer_store,
     duration_seconds,
 )
-from routing.services.config import campaign_webhook_events
+from routing.services.config import campaign_conversion_rules, campaign_webhook_events
 from routing.services.plan import plan_advance
 from routing.services.queue import queue_offer, queue_offer_ended
 from routing.services.slots import attempt_mark_answered
@@ -233,8 +233,11 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
     duration = duration_seconds(params.get("CallDuration"))
     if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
         return call
+    campaign = call.campaign
     call_lifecycle_notify(call=call, event="call.completed", webhook_events=campaign_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
                           data={"status": new, "duration": duration},
                           # Read under its row lock above where the database locks rows (SQLite: read again).
-                          call_locked=connection.features.has_select_for_update)
+                          call_locked=connection.features.has_select_for_update,
+                          # The rules as of the campaign row read with the call (cached per configuration version).
+                          conversion_rules=campaign_conversion_rules(campaign) if campaign is not None else ())
     return call

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory
@@ -114,3 +115,90 @@ def test_a_step_full_under_its_lock_runs_the_request_again_with_savepoints(twili
     assert [a.handler for a in call.attempts.all()] == [second]
     assert Call.objects.filter(call_sid="CAnext").count() == 1  # the first try's call was rolled back
     assert any(s["handler_id"] == first.pk and s["reason"] == "capped" for s in call.decision["skipped"])
+
+
+def answered_call(twilio, tn, sid: str) -> None:
+    """A call dialled and answered for 90 s (its dial result), so its status callback ends it with a handler."""
+    from lxml import etree
+
+    doc = etree.fromstring(twilio.post("/voice/incoming", {"CallSid": sid, "From": "+14155550100", "To": tn.number}).content)
+    action = doc.find("Dial").get("action")
+    twilio.post(action, {"CallSid": sid, "DialCallStatus": "completed", "DialCallDuration": "90"})
+
+
+def status_completed(twilio, sid: str):
+    return twilio.post("/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "95", "SequenceNumber": "9"})
+
+
+@pytest.mark.postgres
+def test_the_status_callback_decides_the_conversion_without_a_savepoint_of_its_own(twilio, django_assert_num_queries):
+    """A call ended with a handler, its campaign's rules cached and no de-dupe window: nothing is read to decide it,
+    so no savepoint; the outcome is written with the request's last statement:
+      1 SAVEPOINT (the request)   2 SELECT the call FOR UPDATE (+ its campaign)   3 UPDATE the call's end and its legs
+      4 UPDATE the call's outcome and INSERT the call.completed and call.converted steps   5 RELEASE SAVEPOINT."""
+    from decimal import Decimal
+
+    from tests.tracking.factories import ConversionRuleFactory
+    from tracking.models import CallEvent
+
+    tn = campaign_with(3)
+    ConversionRuleFactory(campaign=tn.campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
+    answered_call(twilio, tn, "CAconv1")
+    with django_assert_num_queries(5 + 1):  # + the campaign's rules, read once per configuration version
+        status_completed(twilio, "CAconv1")
+    answered_call(twilio, tn, "CAconv2")
+    with django_assert_num_queries(5) as captured:
+        assert status_completed(twilio, "CAconv2").status_code == 200
+    assert sum("SAVEPOINT" in q["sql"] for q in captured.captured_queries) == 2  # the request's own, and its release
+    for sid in ("CAconv1", "CAconv2"):
+        call = Call.objects.get(call_sid=sid)
+        assert (call.converted, call.revenue, call.payout, call.conversion_status) == (True, Decimal("20.00"), Decimal("8.00"), "converted")
+        assert call.conversion_evaluated_at is not None and call.conversion_reason == "connected 90 s (timer 60 s)"
+        assert list(CallEvent.objects.filter(call=call, kind__in=["call.completed", "call.converted"]).values_list("kind", flat=True)) == [
+            "call.completed", "call.converted"]
+
+
+@pytest.mark.postgres
+def test_a_de_dupe_window_decides_the_conversion_in_a_savepoint_as_before(twilio):
+    from decimal import Decimal
+
+    from tests.tracking.factories import ConversionRuleFactory
+
+    tn = campaign_with(3)
+    ConversionRuleFactory(campaign=tn.campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"), dedupe_window=24)
+    answered_call(twilio, tn, "CAdd1")
+    status_completed(twilio, "CAdd1")
+    answered_call(twilio, tn, "CAdd2")
+    with CaptureQueriesContext(connection) as captured:
+        status_completed(twilio, "CAdd2")
+    assert sum(q["sql"].startswith("SAVEPOINT") for q in captured.captured_queries) == 2  # the request's, the rules'
+
+    first, second = Call.objects.get(call_sid="CAdd1"), Call.objects.get(call_sid="CAdd2")
+    assert first.converted and first.revenue == Decimal("20.00")
+    assert not second.converted and "already converted" in second.conversion_reason
+
+
+def test_a_rule_changed_through_the_services_is_used_by_the_next_status_callback(twilio):
+    from decimal import Decimal
+
+    from tracking.models import ConversionRule
+    from tracking.services.campaigns import campaign_part_save
+
+    tn = campaign_with(3)
+    rule = campaign_part_save(part=ConversionRule(), fields={"campaign": tn.campaign, "min_duration": 60, "revenue": Decimal("20"), "payout": Decimal("8")})
+    answered_call(twilio, tn, "CArule1")
+    status_completed(twilio, "CArule1")
+    campaign_part_save(part=rule, fields={"revenue": Decimal("35")})
+    answered_call(twilio, tn, "CArule2")
+    status_completed(twilio, "CArule2")
+    assert [Call.objects.get(call_sid=s).revenue for s in ("CArule1", "CArule2")] == [Decimal("20.00"), Decimal("35.00")]
+
+
+def test_a_handler_deleted_bumps_the_campaigns_whose_rules_name_it():
+    from tests.tracking.factories import ConversionRuleFactory, HandlerFactory
+    from tracking.services.campaign_config import campaigns_using
+
+    tn = campaign_with(1)
+    elsewhere = HandlerFactory()
+    ConversionRuleFactory(campaign=tn.campaign, handler=elsewhere, min_duration=30)
+    assert campaigns_using(handler_ids=[elsewhere.pk]) == {tn.campaign_id}

@@ -89,6 +89,43 @@ def test_failing_rules_are_rolled_back_alone_and_logged(setup, monkeypatch, capl
     assert f"conversion rules failed for call {call.pk}" in caplog.text
 
 
+def test_rules_decided_in_memory_save_the_outcome_with_the_last_statement(setup):
+    from tracking.services.call_events import call_events_batched
+    from tracking.services.conversions import campaign_rules
+
+    campaign, handler = setup
+    ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
+    call = completed_call(campaign=campaign, handler=handler, talk_time=75)
+    with transaction.atomic(), call_events_batched():
+        call_lifecycle_notify(call=call, event="call.completed", call_locked=True, conversion_rules=campaign_rules(campaign.pk))
+        assert call.converted and not Call.objects.get(pk=call.pk).converted  # decided, saved at the block's end
+    call.refresh_from_db()
+    assert (call.converted, call.revenue, call.payout, call.conversion_status) == (True, Decimal("20.00"), Decimal("8.00"), "converted")
+    assert list(CallEvent.objects.filter(call=call).values_list("kind", flat=True)) == ["call.completed", "call.converted"]
+
+
+def test_failing_rules_decided_in_memory_leave_the_call_as_it_was_and_are_logged(setup, monkeypatch, caplog):
+    from tracking.services import conversions
+    from tracking.services.call_events import call_events_batched
+
+    campaign, handler = setup
+    ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
+    call = completed_call(campaign=campaign, handler=handler, talk_time=75)
+    rules = conversions.campaign_rules(campaign.pk)
+
+    def broken(*, rules, call, prior=(), postback_at=None):
+        raise RuntimeError("rule engine down")
+
+    monkeypatch.setattr(conversions, "conversion_evaluate", broken)
+    with transaction.atomic(), call_events_batched():
+        call_lifecycle_notify(call=call, event="call.completed", call_locked=True, conversion_rules=rules)
+        assert call.conversion_evaluated_at is None and call.conversion_status == ConversionStatus.PENDING
+    call.refresh_from_db()
+    assert call.conversion_evaluated_at is None and not call.converted
+    assert list(CallEvent.objects.filter(call=call).values_list("kind", flat=True)) == ["call.completed"]
+    assert f"conversion rules failed for call {call.pk}" in caplog.text
+
+
 def test_a_short_call_does_not_convert_and_says_why(setup):
     campaign, handler = setup
     ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))

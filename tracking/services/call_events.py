@@ -11,15 +11,18 @@ surrounding transaction commits) hook in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 from calltrack import fastdb
 from tracking.models import Call, CallEvent
+
+if TYPE_CHECKING:
+    from tracking.services.conversions import Rule
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def call_event_record(*, call: Call, kind: str, message: str, data: dict[str, An
 
 def call_lifecycle_notify(
     *, call: Call, event: str, message: str = "", data: dict[str, Any] | None = None, webhook_events: Collection[str] | None = None,
-    call_locked: bool = False,
+    call_locked: bool = False, conversion_rules: Sequence[Rule] | None = None,
 ) -> None:
     """Record a lifecycle event of ``call`` (one of WebhookEvent's values). On ``call.completed`` the conversion
     rules are applied at once, in a savepoint of the surrounding transaction (which may emit ``call.converted``).
@@ -94,30 +97,50 @@ def call_lifecycle_notify(
     after-commit work at all.
 
     ``call_locked``: ``call`` was read under its row lock in this transaction and is what its row holds (the
-    status callback's), so the conversion rules need not read it again.
+    status callback's), so the conversion rules need not read it again. ``conversion_rules``: its campaign's
+    conversion rules, when the caller has them (voice routing caches them with the campaign's configuration).
     """
     call_event_record(call=call, kind=event, message=message or event.replace(".", " "), data=data)
     if event == "call.completed":
-        _conversions_apply(call, locked=call_locked)
+        _conversions_apply(call, locked=call_locked, rules=conversion_rules)
     if call.campaign_id is None or (webhook_events is not None and event not in webhook_events):
         return
     call_id, campaign_id = call.pk, call.campaign_id
     transaction.on_commit(lambda: _after_commit(call_id=call_id, campaign_id=campaign_id, event=event), robust=True)
 
 
-def _conversions_apply(call: Call, *, locked: bool = False) -> None:
+def _conversions_apply(call: Call, *, locked: bool = False, rules: Sequence[Rule] | None = None) -> None:
     """The conversion rules on a call that just ended, in a savepoint: first, so the ``call.completed``
-    webhooks carry the outcome, revenue and payout; a failure is logged and leaves the call unevaluated."""
-    from tracking.services.conversions import OUTCOME_FIELDS, call_conversion_evaluate
+    webhooks carry the outcome, revenue and payout; a failure is logged and leaves the call unevaluated.
+
+    Without the savepoint where deciding reads nothing (the call locked, its rules at hand, no de-dupe window:
+    ``conversion_needs_no_statement``) inside ``call_events_batched``: then nothing in the database can fail
+    half way, and the outcome is saved with the block's last statement (``call_fields_save_with_steps``). The
+    voice status callback saves three round trips so (SAVEPOINT, the outcome's UPDATE, RELEASE)."""
+    from tracking.services.conversions import (
+        OUTCOME_FIELDS,
+        call_conversion_evaluate,
+        call_conversion_settle_in_memory,
+        conversion_needs_no_statement,
+    )
 
     batch = _BATCH.get()
     recorded = len(batch) if batch is not None else 0
+    in_memory = locked and rules is not None and _SAVE.get() is not None and conversion_needs_no_statement(call, rules)
+    before = {name: getattr(call, name) for name in OUTCOME_FIELDS} if in_memory else {}
     try:
-        evaluated = call_conversion_evaluate(call=call, locked=locked)
+        if in_memory:
+            assert rules is not None
+            if call_conversion_settle_in_memory(call=call, rules=rules):
+                call_fields_save_with_steps(call, OUTCOME_FIELDS)
+            return
+        evaluated = call_conversion_evaluate(call=call, locked=locked, rules=rules)
     except Exception:
         logger.exception("conversion rules failed for call %s", call.pk)
         if batch is not None:
-            del batch[recorded:]  # steps of the rolled-back savepoint
+            del batch[recorded:]  # steps of the rolled-back savepoint (or of the decision not saved)
+        for name, value in before.items():
+            setattr(call, name, value)
         return
     for name in OUTCOME_FIELDS:
         setattr(call, name, getattr(evaluated, name))

@@ -18,13 +18,13 @@ from tracking.models import Campaign
 
 def campaigns_using(*, handler_ids: Iterable[int] = (), receiving_number_ids: Iterable[int] = ()) -> set[int]:
     """Ids of the campaigns whose routing configuration includes these handlers or receiving numbers (through
-    their campaign handlers or IVR options). Read it before a delete: the cascade takes the links away."""
+    their campaign handlers, IVR options or conversion rules). Read it before a delete: the cascade takes the links away."""
     handlers, numbers = [h for h in handler_ids if h], [n for n in receiving_number_ids if n]
     if not handlers and not numbers:
         return set()
     q = Q(pk__in=[])
     if handlers:
-        q |= Q(campaign_handlers__handler_id__in=handlers) | Q(ivr_options__handler_id__in=handlers)
+        q |= Q(campaign_handlers__handler_id__in=handlers) | Q(ivr_options__handler_id__in=handlers) | Q(conversion_rules__handler_id__in=handlers)
     if numbers:
         q |= Q(campaign_handlers__handler__receiving_number_id__in=numbers)
     return set(Campaign.objects.filter(q).values_list("pk", flat=True).distinct())

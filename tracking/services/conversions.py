@@ -296,9 +296,13 @@ _RULES = fastdb.JoinedLoader(
 
 
 def _load_rules(call: Call) -> list[Rule]:
-    if call.campaign_id is None:
-        return []
-    return [Rule.from_model(rule) for rule, _ in _RULES.fetch_all([call.campaign_id])]
+    return campaign_rules(call.campaign_id) if call.campaign_id is not None else []
+
+
+def campaign_rules(campaign_id: int) -> list[Rule]:
+    """The campaign's conversion rules as plain data (one query; voice routing keeps them with the campaign's
+    cached configuration, ``routing.services.config.campaign_conversion_rules``)."""
+    return [Rule.from_model(rule) for rule, _ in _RULES.fetch_all([campaign_id])]
 
 
 def _facts(call: Call) -> CallFacts:
@@ -384,13 +388,15 @@ def _announce(call: Call, newly: list[SideOutcome], source: str) -> None:
     )
 
 
-def call_conversion_evaluate(*, call: Call, at: datetime | None = None, locked: bool = False) -> Call:
+def call_conversion_evaluate(*, call: Call, at: datetime | None = None, locked: bool = False,
+                             rules: Sequence[Rule] | None = None) -> Call:
     """Apply the conversion rules to a completed call and write the outcome, revenue and payout on it.
 
     Idempotent: runs once per call (``conversion_evaluated_at``), under a row lock on the Call (and on the
     Campaign when a per-campaign de-dupe window applies). A side an early postback already converted stays
     converted. Emits ``call.converted`` (webhooks go out after commit) when a side converts. ``locked``: the
     caller read ``call`` under its row lock in this transaction (it is used as it is, not read again).
+    ``rules``: the campaign's rules when the caller has them (as of the campaign row read with the call).
     """
     at = at or timezone.now()
     with transaction.atomic():
@@ -398,19 +404,44 @@ def call_conversion_evaluate(*, call: Call, at: datetime | None = None, locked: 
             call = _call_locked(call.pk)
         if call.conversion_evaluated_at is not None:
             return call
-        rules = _load_rules(call)
-        facts = _facts(call)
-        prior = _prior_calls(call, rules)
-        outcomes = conversion_evaluate(rules=rules, call=facts, prior=prior)
-        if call.campaign_id is None:
-            outcomes = {side: SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, "the call has no campaign") for side in SIDES}
-        newly = _apply(call, outcomes, at=at)
-        call.conversion_evaluated_at = at
-        call.conversion_status = _combined_status(call, outcomes)
+        _outcome_settle(call, _load_rules(call) if rules is None else list(rules), at=at)
         fastdb.update(call, OUTCOME_FIELDS)
-        if newly:
-            _announce(call, newly, source="rules")
     return call
+
+
+def conversion_needs_no_statement(call: Call, rules: Sequence[Rule]) -> bool:
+    """Whether deciding ``call`` (read under its row lock, its campaign's ``rules`` at hand) reads nothing more:
+    a handler on the call (no look at its attempts) and no de-dupe window (no earlier calls, no locks). Then
+    ``call_conversion_settle_in_memory`` decides it without a statement that could fail half way, so the voice
+    status callback needs no savepoint around it and writes the outcome with its own last statement."""
+    return call.handler_id is not None and not any(r.dedupe_window for r in rules)
+
+
+def call_conversion_settle_in_memory(*, call: Call, rules: Sequence[Rule], at: datetime | None = None) -> bool:
+    """``call_conversion_evaluate`` for a call read under its row lock whose decision needs no statement
+    (``conversion_needs_no_statement``): the outcome is decided and set on ``call`` (and ``call.converted``
+    announced); the caller saves ``OUTCOME_FIELDS``. The outcome is set only once decided: an error in the
+    rules leaves ``call`` as it was. Returns False when the call was evaluated already."""
+    if call.conversion_evaluated_at is not None:
+        return False
+    if not conversion_needs_no_statement(call, rules):
+        raise ValueError("this call's conversion reads the database: use call_conversion_evaluate")
+    _outcome_settle(call, list(rules), at=at or timezone.now())
+    return True
+
+
+def _outcome_settle(call: Call, rules: list[Rule], *, at: datetime) -> None:
+    """Decide ``call`` with ``rules``, set the outcome on it and announce what newly converted (not saved)."""
+    facts = _facts(call)
+    prior = _prior_calls(call, rules)
+    outcomes = conversion_evaluate(rules=rules, call=facts, prior=prior)
+    if call.campaign_id is None:
+        outcomes = {side: SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, "the call has no campaign") for side in SIDES}
+    newly = _apply(call, outcomes, at=at)
+    call.conversion_evaluated_at = at
+    call.conversion_status = _combined_status(call, outcomes)
+    if newly:
+        _announce(call, newly, source="rules")
 
 
 def call_convert(*, call: Call, source: str, at: datetime | None = None) -> ConversionResult:
