@@ -182,6 +182,15 @@ def insert(obj: M) -> M:
     if not connection.features.can_return_columns_from_insert:
         obj.save(force_insert=True)
         return obj
+    sql, params = insert_statement(obj)
+    with fixed_cursor() as cursor:
+        cursor.execute(sql, params)
+        return inserted(obj, cursor.fetchone()[0])
+
+
+def insert_statement(obj: Model) -> tuple[str, list[Any]]:
+    """The ``INSERT ... RETURNING`` id of ``obj`` and its values (built once per model), for a statement that does
+    more in the same round trip (a data-modifying WITH); then ``inserted(obj, new_id)``."""
     model = type(obj)
     key = (connection.vendor, model)
     entry = _INSERTS.get(key)
@@ -195,10 +204,12 @@ def insert(obj: M) -> M:
         )
         entry = _INSERTS[key] = (sql, _preps(fields))
     sql, preps = entry
-    params = _save_values(obj, preps, add=True)
-    with fixed_cursor() as cursor:
-        cursor.execute(sql, params)
-        obj.pk = cursor.fetchone()[0]
+    return sql, _save_values(obj, preps, add=True)
+
+
+def inserted(obj: M, pk: Any) -> M:
+    """``obj`` saved with the primary key ``pk``, as ``save`` leaves it."""
+    obj.pk = pk
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj

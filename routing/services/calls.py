@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from routing import geo, lookup, tagging, twiml
 from routing.services.common import IncomingCall, Links, answer_store, campaign_greeting, campaign_voice, is_real_number
 from routing.services.config import campaign_config, campaign_ivr_choices, campaign_webhook_events
 from routing.services.plan import route
-from routing.services.slots import attempt_mark_answered
+from routing.services.slots import CountersRead, attempt_mark_answered, counter_reads_with_insert
 from tracking.models import (
     AttemptKind,
     Call,
@@ -127,7 +127,12 @@ def call_start(
         visitor_id=visitor[:64], decision={"answers": {}},
     )
     if optimistic:
-        fastdb.insert(call)
+        ahead = _counters_to_read_ahead(tracking_number, campaign)
+        if ahead:
+            # The campaign's counters, for the plan, in the INSERT's round trip (see ``routing.services.plan.route``).
+            call.__dict__["_counters_read"] = CountersRead(at=at, rows=counter_reads_with_insert(call, options=ahead, at=at))
+        else:
+            fastdb.insert(call)
     else:
         try:
             with transaction.atomic():
@@ -142,6 +147,18 @@ def call_start(
         data={"tags": tags},
     )
     return call, True
+
+
+def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Campaign | None) -> list[dec.HandlerOption]:
+    """The handlers whose counters the plan will want, when the call is likely routed at once (PostgreSQL; an
+    enabled campaign without a menu, a number not quarantined); else none. What a blocked caller or a direct
+    target leaves unused costs nothing more: they are read in the INSERT's statement."""
+    if (connection.vendor != "postgresql" or tracking_number is None or campaign is None or not campaign.enabled
+            or campaign.ivr_prompt.strip() or tracking_number.status == NumberStatus.QUARANTINED):
+        return []
+    strategies = {campaign.routing_strategy, campaign.nearest_fallback if campaign.routing_strategy == dec.NEAREST else ""}
+    every = dec.LEAST_CONNECTED in strategies
+    return [o for o in campaign_config(campaign).options if every or o.has_caps]
 
 
 def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links: Links, created: bool) -> str:

@@ -20,7 +20,7 @@ from routing import decision as dec
 from routing import nearest, twiml
 from routing.services.common import Links, answer_store, campaign_voice, is_real_number
 from routing.services.config import campaign_config, campaign_webhook_events, handler_option
-from routing.services.slots import handler_loads, step_take
+from routing.services.slots import CountersRead, handler_loads, step_take
 from tracking.models import (
     AttemptKind,
     Call,
@@ -77,7 +77,14 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     strategy = campaign.routing_strategy
     if strategy == dec.NEAREST:
         options, strategy = _nearest(call, campaign, options)
-    loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
+    # The counters read with the call's INSERT (``call_start``), when they cover these handlers: the plan is then
+    # made as of the call's start, a few milliseconds earlier (the step's slots are checked under lock in any case).
+    ahead: CountersRead | None = call.__dict__.pop("_counters_read", None)
+    loads = ahead.loads(options, all_in_progress=strategy == dec.LEAST_CONNECTED) if ahead is not None else None
+    if loads is not None and ahead is not None:
+        at = ahead.at
+    else:
+        loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
     context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, at, call.tags)
     plan = dec.plan_build(
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,7 +60,13 @@ def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_
     options = [o for o in options if all_in_progress or o.has_caps]
     if not options:
         return {}
-    rows = _counter_reads(options=options, at=at)
+    return loads_from_counter_rows(options=options, rows=_counter_reads(options=options, at=at), at=at)
+
+
+def loads_from_counter_rows(*, options: list[dec.HandlerOption], rows: dict[int, tuple[int, bool, int, int, int, int]],
+                            at: datetime) -> dict[int, dec.HandlerLoad]:
+    """``handler_loads`` from the rows of its counter statement (read on their own, or with the call's INSERT:
+    ``counter_reads_with_insert``)."""
     loads: dict[int, dec.HandlerLoad] = {}
     stale: list[dec.HandlerOption] = []
     for o in options:
@@ -87,42 +94,80 @@ def _load(o: dec.HandlerOption, in_progress: int, hour: int, day: int, month: in
 def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
     """Per handler: slots held now, whether its counter is usable at ``at`` (same zone, no later window),
     and its counted calls this hour/day/month/ever (counter plus pending deltas). One statement."""
-    counts, zones, hours, days, months = [], [], [], [], []
+    if connection.vendor == "postgresql":
+        with fastdb.fixed_cursor() as cursor:
+            cursor.execute(_COUNTER_READS_PG, _counter_params_pg(options, at))
+            return _counter_rows(cursor.fetchall())
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
     by_zone: dict[str, dec.PeriodStarts] = {}
     for o in options:
         starts = by_zone.get(o.timezone) or by_zone.setdefault(o.timezone, dec.period_starts(o.timezone, at))
+        params += [o.id, o.cap_counts if o.has_period_caps else None, o.timezone, *(adapt(v) for v in (starts.hour, starts.day, starts.month))]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(options))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH w(handler_id, counts, zone, hour_start, day_start, month_start) AS (VALUES {values}) {_COUNTER_READS_BODY}",
+            [*params, adapt(at)],
+        )
+        return _counter_rows(cursor.fetchall())
+
+
+def _counter_rows(found: list[tuple]) -> dict[int, tuple[int, bool, int, int, int, int]]:
+    return {row[0]: (int(row[1]), bool(row[2]), int(row[3] or 0), int(row[4] or 0), int(row[5] or 0), int(row[6] or 0)) for row in found}
+
+
+def _counter_params_pg(options: list[dec.HandlerOption], at: datetime) -> list[Any]:
+    """The counter statement's parameters on PostgreSQL: six arrays (one element per handler) and ``at``."""
+    ids, counts, zones, hours, days, months = [], [], [], [], [], []
+    by_zone: dict[str, dec.PeriodStarts] = {}
+    for o in options:
+        starts = by_zone.get(o.timezone) or by_zone.setdefault(o.timezone, dec.period_starts(o.timezone, at))
+        ids.append(o.id)
         counts.append(o.cap_counts if o.has_period_caps else None)
         zones.append(o.timezone)
         hours.append(starts.hour)
         days.append(starts.day)
         months.append(starts.month)
-    ids = [o.id for o in options]
-    if connection.vendor == "postgresql":
-        with fastdb.fixed_cursor() as cursor:
-            arrays = [fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)]
-            cursor.execute(_COUNTER_READS_PG, [*arrays, at])
-            found = cursor.fetchall()
-    else:
-        adapt = connection.ops.adapt_datetimefield_value
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(ids))
-        params: list[Any] = []
-        for row in zip(ids, counts, zones, hours, days, months, strict=True):
-            params += [*row[:3], *(adapt(v) for v in row[3:])]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH w(handler_id, counts, zone, hour_start, day_start, month_start) AS (VALUES {values}) {_COUNTER_READS_BODY}",
-                [*params, adapt(at)],
-            )
-            found = cursor.fetchall()
-    return {row[0]: (int(row[1]), bool(row[2]), int(row[3] or 0), int(row[4] or 0), int(row[5] or 0), int(row[6] or 0)) for row in found}
+    return [*(fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)), at]
+
+
+@dataclass(frozen=True)
+class CountersRead:
+    """Counters read ahead, with the call's INSERT (``counter_reads_with_insert``): the rows of these handlers at ``at``."""
+
+    at: datetime
+    rows: dict[int, tuple[int, bool, int, int, int, int]]
+
+    def loads(self, options: list[dec.HandlerOption], *, all_in_progress: bool) -> dict[int, dec.HandlerLoad] | None:
+        """``handler_loads(options=options, at=self.at, all_in_progress=...)`` from these rows, or None when they
+        miss one of the handlers wanted."""
+        wanted = [o for o in options if all_in_progress or o.has_caps]
+        if any(o.id not in self.rows for o in wanted):
+            return None
+        return loads_from_counter_rows(options=wanted, rows=self.rows, at=self.at) if wanted else {}
+
+
+def counter_reads_with_insert(obj: Any, *, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
+    """INSERT ``obj`` (setting its primary key, like ``fastdb.insert``) and read the counters of ``options`` at ``at``
+    in the same statement (PostgreSQL: the INSERT as a data-modifying WITH; the counters read no row it writes).
+    The voice path's new call and its campaign's counters: one round trip instead of two."""
+    assert options and connection.vendor == "postgresql"
+    insert_sql, insert_params = fastdb.insert_statement(obj)
+    with fastdb.fixed_cursor() as cursor:
+        cursor.execute(f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {_COUNTER_COLUMNS}, (SELECT * FROM ins) {_COUNTER_FROM}",
+                       [*insert_params, *_counter_params_pg(options, at)])
+        found = cursor.fetchall()
+    fastdb.inserted(obj, found[0][7])
+    return _counter_rows(found)
 
 
 # Per handler (w): slots held now (the (handler, holds_slot) index), and when it counts calls: its counter if
 # folded in the same zone for the same windows (else 0, and "fresh" false when the counter is of another zone
 # or of a later window), plus the deltas not folded yet. Reads only the counter row, the pending deltas and
 # the slots held: never the history.
-_COUNTER_READS_BODY = (
-    "SELECT w.handler_id, "
+_COUNTER_COLUMNS = (
+    "w.handler_id, "
     f"(SELECT COUNT(*) FROM {CallAttempt._meta.db_table} a WHERE a.handler_id = w.handler_id AND a.holds_slot AND a.slot_expires_at > %s), "
     "CASE WHEN c.id IS NULL THEN 1 WHEN c.zone = w.zone AND c.hour_start <= w.hour_start AND c.day_start <= w.day_start "
     "AND c.month_start <= w.month_start THEN 1 ELSE 0 END, "
@@ -136,16 +181,17 @@ _COUNTER_READS_BODY = (
     f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
     "AND d.at >= w.month_start), 0), "
     "COALESCE(c.total, 0) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts), 0) "
-    f"FROM w LEFT JOIN {CapCounter._meta.db_table} c ON c.handler_id = w.handler_id AND c.counts = w.counts"
+    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts), 0)"
 )
+_COUNTER_FROM = f"FROM w LEFT JOIN {CapCounter._meta.db_table} c ON c.handler_id = w.handler_id AND c.counts = w.counts"
+_COUNTER_READS_BODY = f"SELECT {_COUNTER_COLUMNS} {_COUNTER_FROM}"
 # On PostgreSQL the handlers go in as arrays (``unnest``): the statement's text is the same for every campaign
 # (prepared once per connection) and no list grows with the number of handlers.
-_COUNTER_READS_PG = (
-    "WITH w AS MATERIALIZED (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-    "%s::timestamptz[]) AS w(handler_id, counts, zone, hour_start, day_start, month_start)) "
-    + _COUNTER_READS_BODY
+_COUNTER_W_PG = (
+    "w AS MATERIALIZED (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+    "%s::timestamptz[]) AS w(handler_id, counts, zone, hour_start, day_start, month_start))"
 )
+_COUNTER_READS_PG = f"WITH {_COUNTER_W_PG} {_COUNTER_READS_BODY}"
 
 
 def handler_loads_recount(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_progress: bool = False) -> dict[int, dec.HandlerLoad]:

@@ -60,3 +60,28 @@ def test_conversion_caps_count_converted_calls_plus_calls_in_progress():
     attempt(h, NOW, holds_slot=True, slot_expires_at=NOW + timedelta(seconds=60))
     load = handler_loads(options=[option(h, daily_cap=5, total_cap=9, cap_counts="conversion")], at=NOW)[h.id]
     assert load == dec.HandlerLoad(in_progress=1, hour=2, day=2, month=3, total=4)
+
+
+@pytest.mark.postgres
+def test_counters_read_with_the_calls_insert_are_the_loads_read_alone(django_assert_num_queries):
+    from routing.services.slots import CountersRead, counter_reads_with_insert
+    from tracking.models import Call
+
+    ny = HandlerFactory(timezone="America/New_York")
+    la = HandlerFactory(timezone="America/Los_Angeles")
+    free = HandlerFactory()
+    for h in (ny, la):
+        attempt(h, NOW - timedelta(minutes=20), counted=True)
+        attempt(h, NOW - timedelta(hours=10), counted=True)
+        attempt(h, NOW - timedelta(minutes=1), counted=True, holds_slot=True, slot_expires_at=NOW + timedelta(seconds=30))
+    attempt(free, NOW, holds_slot=True, slot_expires_at=NOW + timedelta(seconds=60))
+    caps = {"concurrency_cap": 5, "hourly_cap": 10, "daily_cap": 10, "monthly_cap": 10, "total_cap": 10}
+    options = [option(ny, **caps), option(la, **caps), option(free)]
+    call = Call(call_sid="CAahead", caller_number="+14155550100", called_number="+13035550100", started_at=NOW)
+    with django_assert_num_queries(1):
+        ahead = CountersRead(at=NOW, rows=counter_reads_with_insert(call, options=options, at=NOW))
+    assert call.pk is not None and not call._state.adding and Call.objects.get(pk=call.pk).call_sid == "CAahead"
+    for every in (False, True):
+        assert ahead.loads(options, all_in_progress=every) == handler_loads(options=options, at=NOW, all_in_progress=every)
+    # A handler whose counters were not read ahead: the plan reads them itself.
+    assert ahead.loads([*options, option(HandlerFactory(), concurrency_cap=1)], all_in_progress=False) is None
