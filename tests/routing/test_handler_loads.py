@@ -85,3 +85,21 @@ def test_counters_read_with_the_calls_insert_are_the_loads_read_alone(django_ass
         assert ahead.loads(options, all_in_progress=every) == handler_loads(options=options, at=NOW, all_in_progress=every)
     # A handler whose counters were not read ahead: the plan reads them itself.
     assert ahead.loads([*options, option(HandlerFactory(), concurrency_cap=1)], all_in_progress=False) is None
+
+
+def test_the_hot_statements_stay_within_what_psycopg_parses_once():
+    """psycopg parses a statement's placeholders on every execution when it has more than 50 parameters or 4096
+    bytes (psycopg._queries.MAX_CACHED_STATEMENT_*); the hot path's statements stay within both."""
+    from psycopg import _queries
+
+    from calltrack import fastdb
+    from routing.services.calls import _CALL_BY_ID, _TRACKING_NUMBER
+    from routing.services.slots import _COUNTER_READS_PG, counter_reads_with_insert_sql
+    from routing.services.status import _ATTEMPT, _CALL_BY_SID, _STEP_ATTEMPTS
+    from tracking.models import Call
+
+    insert_sql, _ = fastdb.insert_statement(Call(call_sid="CA1"))
+    for sql in (counter_reads_with_insert_sql(insert_sql), _COUNTER_READS_PG, insert_sql, *(loader.sql() for loader in (
+            _TRACKING_NUMBER, _CALL_BY_ID, _CALL_BY_SID, _ATTEMPT, _STEP_ATTEMPTS))):
+        assert sql.count("%s") <= _queries.MAX_CACHED_STATEMENT_PARAMS, sql[:80]
+        assert len(sql.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH, sql[:80]
