@@ -233,9 +233,7 @@ def insert_many(objs: Sequence[Model], *, returning: bool = False) -> None:
         cursor.execute(sql, params)
         if returning:
             for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-                obj.pk = pk
-                obj._state.adding = False
-                obj._state.db = connection.alias
+                inserted(obj, pk)
 
 
 def _insert_many_statement(objs: Sequence[Model], *, returning: bool = False) -> tuple[str, list[Any]]:

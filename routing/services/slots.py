@@ -101,9 +101,8 @@ def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[in
             return _counter_rows(cursor.fetchall())
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
-    by_zone: dict[str, dec.PeriodStarts] = {}
     for o in options:
-        starts = by_zone.get(o.timezone) or by_zone.setdefault(o.timezone, dec.period_starts(o.timezone, at))
+        starts = dec.period_starts(o.timezone, at)
         params += [o.id, o.cap_counts if o.has_period_caps else None, o.timezone, *(adapt(v) for v in (starts.hour, starts.day, starts.month))]
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(options))
     with connection.cursor() as cursor:
@@ -119,18 +118,18 @@ def _counter_rows(found: list[tuple]) -> dict[int, tuple[int, bool, int, int, in
 
 
 def _counter_params_pg(options: list[dec.HandlerOption], at: datetime) -> list[Any]:
-    """The counter statement's parameters on PostgreSQL: six arrays (one element per handler) and ``at``."""
+    """The counter statement's parameters on PostgreSQL (``_COUNTER_W_PG``): the handlers' six arrays as one JSON
+    array of array literals, and ``at``."""
     ids, counts, zones, hours, days, months = [], [], [], [], [], []
-    by_zone: dict[str, dec.PeriodStarts] = {}
     for o in options:
-        starts = by_zone.get(o.timezone) or by_zone.setdefault(o.timezone, dec.period_starts(o.timezone, at))
+        starts = dec.period_starts(o.timezone, at)
         ids.append(o.id)
         counts.append(o.cap_counts if o.has_period_caps else None)
         zones.append(o.timezone)
         hours.append(starts.hour)
         days.append(starts.day)
         months.append(starts.month)
-    return [*(fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)), at]
+    return [json.dumps([fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)]), at]
 
 
 @dataclass(frozen=True)
@@ -150,16 +149,8 @@ class CountersRead:
 
 
 def counter_reads_with_insert_sql(insert_sql: str) -> str:
-    """The statement of ``counter_reads_with_insert``. The handlers' six arrays go in as one parameter, a JSON array of
-    the six array literals: with the call's 45 columns that keeps it at most 50 parameters, which psycopg needs to
-    parse the statement once per process rather than on every call (``MAX_CACHED_STATEMENT_PARAMS``; a test checks)."""
-    return (
-        f"WITH ins AS ({insert_sql}), a AS (SELECT %s::jsonb AS a), w AS MATERIALIZED (SELECT * FROM unnest("
-        "(SELECT (a->>0)::bigint[] FROM a), (SELECT (a->>1)::text[] FROM a), (SELECT (a->>2)::text[] FROM a), "
-        "(SELECT (a->>3)::timestamptz[] FROM a), (SELECT (a->>4)::timestamptz[] FROM a), (SELECT (a->>5)::timestamptz[] FROM a)"
-        ") AS w(handler_id, counts, zone, hour_start, day_start, month_start)) "
-        f"SELECT {_COUNTER_COLUMNS}, (SELECT * FROM ins) {_COUNTER_FROM}"
-    )
+    """The statement of ``counter_reads_with_insert``: the INSERT as a data-modifying WITH, then the counters."""
+    return f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {_COUNTER_COLUMNS}, (SELECT * FROM ins) {_COUNTER_FROM}"
 
 
 def counter_reads_with_insert(obj: Any, *, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
@@ -168,9 +159,8 @@ def counter_reads_with_insert(obj: Any, *, options: list[dec.HandlerOption], at:
     The voice path's new call and its campaign's counters: one round trip instead of two."""
     assert options and connection.vendor == "postgresql"
     insert_sql, insert_params = fastdb.insert_statement(obj)
-    *arrays, _ = _counter_params_pg(options, at)
     with fastdb.fixed_cursor() as cursor:
-        cursor.execute(counter_reads_with_insert_sql(insert_sql), [*insert_params, json.dumps(arrays), at])
+        cursor.execute(counter_reads_with_insert_sql(insert_sql), [*insert_params, *_counter_params_pg(options, at)])
         found = cursor.fetchall()
     fastdb.inserted(obj, found[0][7])
     return _counter_rows(found)
@@ -199,11 +189,15 @@ _COUNTER_COLUMNS = (
 )
 _COUNTER_FROM = f"FROM w LEFT JOIN {CapCounter._meta.db_table} c ON c.handler_id = w.handler_id AND c.counts = w.counts"
 _COUNTER_READS_BODY = f"SELECT {_COUNTER_COLUMNS} {_COUNTER_FROM}"
-# On PostgreSQL the handlers go in as arrays (``unnest``): the statement's text is the same for every campaign
-# (prepared once per connection) and no list grows with the number of handlers.
+# On PostgreSQL the handlers go in as arrays (``unnest``), all six in one parameter (a JSON array of their literals):
+# the statement's text is the same for every campaign (prepared once per connection), no list grows with the number
+# of handlers, and with the call's 45 columns the INSERT that also reads them (``counter_reads_with_insert``) stays
+# within the 50 parameters psycopg parses once per process rather than on every call (a test checks).
 _COUNTER_W_PG = (
-    "w AS MATERIALIZED (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-    "%s::timestamptz[]) AS w(handler_id, counts, zone, hour_start, day_start, month_start))"
+    "a AS (SELECT %s::jsonb AS a), w AS MATERIALIZED (SELECT * FROM unnest((SELECT (a->>0)::bigint[] FROM a), "
+    "(SELECT (a->>1)::text[] FROM a), (SELECT (a->>2)::text[] FROM a), (SELECT (a->>3)::timestamptz[] FROM a), "
+    "(SELECT (a->>4)::timestamptz[] FROM a), (SELECT (a->>5)::timestamptz[] FROM a)) "
+    "AS w(handler_id, counts, zone, hour_start, day_start, month_start))"
 )
 _COUNTER_READS_PG = f"WITH {_COUNTER_W_PG} {_COUNTER_READS_BODY}"
 

@@ -110,6 +110,16 @@ def test_after_the_maximum_wait_the_caller_leaves_and_continues_down_the_fallbac
     assert CallAttempt.objects.filter(call__call_sid="CA2").count() == 1
 
 
+def _queue_dial_after_first_call_ends(play, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    play.start("CA2")
+    leg = CallAttempt.objects.get(call__call_sid="CA1")
+    with django_capture_on_commit_callbacks(execute=True):
+        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
+    [dial] = local.QUEUE_DIALS
+    return leg, dial
+
+
 def test_a_freed_handler_line_takes_the_next_caller_with_a_queue_dial(play, desk, campaign, django_capture_on_commit_callbacks, assert_valid_twiml):
     play.start("CA1")
     play.start("CA2")
@@ -134,16 +144,6 @@ def test_a_freed_handler_line_takes_the_next_caller_with_a_queue_dial(play, desk
     assert "taken from the queue after 45 s" in events("CA2")
 
 
-def _queue_dial_after_first_call_ends(play, django_capture_on_commit_callbacks):
-    play.start("CA1")
-    play.start("CA2")
-    leg = CallAttempt.objects.get(call__call_sid="CA1")
-    with django_capture_on_commit_callbacks(execute=True):
-        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
-    [dial] = local.QUEUE_DIALS
-    return leg, dial
-
-
 def test_the_freed_handler_hears_the_whisper_before_taking_the_caller(play, desk, campaign, django_capture_on_commit_callbacks, assert_valid_twiml):
     campaign.greeting_voice = "man"
     campaign.save()
@@ -165,12 +165,7 @@ def test_a_line_that_skips_the_whisper_takes_the_caller_without_one(play, desk, 
 
 
 def test_an_unanswered_queue_dial_frees_the_caller_for_the_next_handler(play, desk, django_capture_on_commit_callbacks):
-    play.start("CA1")
-    play.start("CA2")
-    leg = CallAttempt.objects.get(call__call_sid="CA1")
-    with django_capture_on_commit_callbacks(execute=True):
-        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
-    [dial] = local.QUEUE_DIALS
+    _, dial = _queue_dial_after_first_call_ends(play, django_capture_on_commit_callbacks)
     play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "no-answer"})
     offer = CallAttempt.objects.get(call__call_sid="CA2")
     assert (offer.status, offer.holds_slot) == (AttemptStatus.NO_ANSWER, False)

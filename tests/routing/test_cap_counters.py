@@ -12,7 +12,7 @@ from django.db import connection
 
 from routing import decision as dec
 from routing.services import attempt_status_record, handler_loads
-from routing.services.slots import _COUNTER_READS_PG, cap_counters_fold, handler_loads_recount
+from routing.services.slots import _COUNTER_READS_PG, _counter_params_pg, cap_counters_fold, handler_loads_recount
 from tests.tracking.factories import CallAttemptFactory, CallFactory, HandlerFactory
 from tracking.models import CallAttempt, CapCounter, CapDelta, Handler
 
@@ -139,10 +139,8 @@ def test_the_cap_read_never_scans_history():
     cap_counters_fold(at=NOW)
     CallAttemptFactory(handler=h, started_at=NOW, counted=True, holds_slot=True, slot_expires_at=NOW + timedelta(seconds=30))
     o = option(h)
-    starts = dec.period_starts(o.timezone, NOW)
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _COUNTER_READS_PG,
-                       [[o.id], [o.cap_counts], [o.timezone], [starts.hour], [starts.day], [starts.month], NOW])
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _COUNTER_READS_PG, _counter_params_pg([o], NOW))
         raw = cursor.fetchone()[0]
     plan = raw if isinstance(raw, list) else json.loads(raw)
 
