@@ -27,9 +27,9 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
     pass
 
 
-# The framework's other tables (API tokens, background tasks) in the theme too: their own admin classes, on
+# The framework's other tables (API tokens, background tasks, login lockouts) in the theme and behind the gate too: their own admin classes, on
 # calltrack's ModelAdmin (these apps come before calltrack in INSTALLED_APPS, so they are registered by now).
 for _model, _admin in list(admin.site._registry.items()):
-    if _model._meta.app_label in ("authtoken", "django_q") and not isinstance(_admin, ModelAdmin):
+    if _model._meta.app_label in ("authtoken", "django_q", "axes") and not isinstance(_admin, ModelAdmin):
         admin.site.unregister(_model)
         admin.site.register(_model, type(type(_admin).__name__, (type(_admin), ModelAdmin), {}))

@@ -5,11 +5,50 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from unfold import admin as unfold_admin
 
-# The admin classes every calltrack admin builds on: the theme (django-unfold) is chosen here, in one place.
-ModelAdmin = unfold_admin.ModelAdmin
+from calltrack.scoping import scope_for
+
+
+class ModelAdmin(unfold_admin.ModelAdmin):
+    """The admin class every calltrack admin builds on: the theme (django-unfold), chosen here in one place, behind
+    the gate (``calltrack/scoping.py``).
+
+    - A collaborator sees no admin unless it is one of the scoped ones made for its kind
+      (``calltrack.admin_scoping.CollaboratorScopedAdminMixin``: calls, and a source's numbers and sessions),
+      whatever model permissions it was granted.
+    - An action is declared with the permission it needs (``@admin.action(permissions=[...])``, a
+      ``has_<name>_permission`` method asking :func:`calltrack.scoping.may`); one posted without it is refused with
+      a 403, not quietly dropped, for staff and collaborators alike.
+    """
+
+    def has_module_permission(self, request) -> bool:
+        return not scope_for(request.user).is_collaborator and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return not scope_for(request.user).is_collaborator and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return not scope_for(request.user).is_collaborator and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return not scope_for(request.user).is_collaborator and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return not scope_for(request.user).is_collaborator and super().has_delete_permission(request, obj)
+
+    def changelist_view(self, request, extra_context=None):
+        # Checked before Django's own handling, which would show the list again ("No action selected") when the user
+        # has no action at all, or the action is not one of its own.
+        if request.method == "POST" and request.POST.get("action"):
+            name = request.POST["action"]
+            declared = {action_name for _, action_name, _ in self._get_base_actions()}
+            if name in declared and name not in self.get_actions(request):
+                raise PermissionDenied(f"You may not run the action {name!r}.")
+        return super().changelist_view(request, extra_context)
+
 TabularInline = unfold_admin.TabularInline
 StackedInline = unfold_admin.StackedInline
 

@@ -1,10 +1,12 @@
-"""The admin for collaborators: the same scoping as the API (calltrack.scoping), read-only.
+"""The admin for collaborators: the same gate as the API (calltrack.scoping), read-only.
 
 A collaborator (a user linked to a source or a handler, marked staff so that
 it can log in) sees its own calls (and, for a source, its numbers and visitor
-sessions), without the fields about the other side, and nothing else: the
-sources, handlers and campaigns admins refuse it even if someone granted it
-model permissions. Staff who are not collaborators are unaffected.
+sessions), without the fields about the other side, and nothing else: every
+other admin refuses it even if someone granted it model permissions
+(``calltrack.admin_base.ModelAdmin``). A filter, a plain lookup in the query
+string or a search on a field it may not see is refused (400), never applied.
+Staff who are not collaborators are unaffected.
 """
 
 from __future__ import annotations
@@ -12,9 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.db.models import QuerySet
 
-from calltrack.scoping import Scope, scope_for, visible_calls, visible_sessions, visible_tracking_numbers
+from calltrack.scoping import (
+    HIDDEN_CALL_FIELDS,
+    SIDE_FIELDS,
+    Scope,
+    lookup_hidden,
+    scope_for,
+    visible_calls,
+    visible_sessions,
+    visible_tracking_numbers,
+)
 
 
 def _scope(request: Any) -> Scope:
@@ -28,8 +40,8 @@ class CollaboratorScopedAdminMixin:
     collaborator_queryset: Callable[[QuerySet, Scope], QuerySet] = staticmethod(lambda qs, scope: qs.none())
     #: Fields hidden from each kind of collaborator (columns, form fields).
     collaborator_hidden: dict[str, tuple[str, ...]] = {}
-    #: The list filters a collaborator gets (no filters listing other parties' objects).
-    collaborator_list_filter: Sequence[str] = ()
+    #: The list filters each kind of collaborator gets (no filters listing other parties' objects).
+    collaborator_list_filter: dict[str, Sequence[Any]] = {}
 
     def _allowed(self, request: Any) -> bool:
         return _scope(request).kind in self.collaborator_kinds
@@ -74,9 +86,27 @@ class CollaboratorScopedAdminMixin:
         return [n for n in names if n not in hidden] if hidden else names
 
     def get_list_filter(self, request):
-        if _scope(request).is_collaborator:
-            return list(self.collaborator_list_filter)
+        scope = _scope(request)
+        if scope.is_collaborator:
+            return list(self.collaborator_list_filter.get(scope.kind or "", ()))
         return super().get_list_filter(request)  # type: ignore[misc]
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        """A lookup in the query string on a field the collaborator may not see (``?revenue__gte=80``,
+        ``?handler__id__exact=3``) is refused: applied, it would narrow the rows and tell the hidden value."""
+        if request is not None and lookup_hidden(_scope(request), lookup, frozenset(self._hidden(request))):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+
+    def get_changelist_instance(self, request):
+        # Django asks lookup_allowed only of the parameters no list filter took; a collaborator's list filters are
+        # its own and read parameters of its own names, so every parameter is checked here (a refused one is a 400).
+        for name in request.GET:
+            if name in ("q", "o", "p", "e", "_changelist_filters", "_to_field", "_popup", "_facets") or name.startswith("_"):
+                continue
+            if lookup_hidden(_scope(request), name, frozenset(self._hidden(request))):
+                raise DisallowedModelAdminLookup(f"Filtering on {name.split('__')[0]} is not available to you.")
+        return super().get_changelist_instance(request)  # type: ignore[misc]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)  # type: ignore[misc]
@@ -107,11 +137,11 @@ class CollaboratorScopedAdminMixin:
 class CallCollaboratorScope(CollaboratorScopedAdminMixin):
     collaborator_kinds = ("source", "handler")
     collaborator_queryset = staticmethod(visible_calls)
-    collaborator_hidden = {
-        "source": ("campaign", "handler", "revenue", "margin", "decision", "plan_index"),
-        "handler": ("campaign", "source", "payout", "payout_reason", "margin", "session", "decision", "plan_index"),
+    collaborator_hidden = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
+    # "converted" is the collaborator's own side (calltrack.scoping.SIDE_FIELDS).
+    collaborator_list_filter = {
+        kind: ("status", sides["converted"], "conversion_status") for kind, sides in SIDE_FIELDS.items()
     }
-    collaborator_list_filter = ("status", "converted", "conversion_status")
 
 
 class TrackingNumberCollaboratorScope(CollaboratorScopedAdminMixin):
@@ -120,29 +150,10 @@ class TrackingNumberCollaboratorScope(CollaboratorScopedAdminMixin):
     collaborator_hidden = {
         "source": ("campaign", "assigned_agent", "forwarding_number", "failsafe_number", "whisper_message", "filters", "carrier_id"),
     }
-    collaborator_list_filter = ("kind", "status", "number_type")
+    collaborator_list_filter = {"source": ("kind", "status", "number_type")}
 
 
 class NumberSessionCollaboratorScope(CollaboratorScopedAdminMixin):
     collaborator_kinds = ("source",)
     collaborator_queryset = staticmethod(visible_sessions)
-    collaborator_list_filter = ("is_overflow",)
-
-
-class HiddenFromCollaboratorsMixin:
-    """For admins collaborators must never see (sources, handlers, campaigns), whatever their permissions."""
-
-    def has_module_permission(self, request) -> bool:
-        return not _scope(request).is_collaborator and super().has_module_permission(request)  # type: ignore[misc]
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return not _scope(request).is_collaborator and super().has_view_permission(request, obj)  # type: ignore[misc]
-
-    def has_add_permission(self, request, *args) -> bool:
-        return not _scope(request).is_collaborator and super().has_add_permission(request, *args)  # type: ignore[misc]
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return not _scope(request).is_collaborator and super().has_change_permission(request, obj)  # type: ignore[misc]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return not _scope(request).is_collaborator and super().has_delete_permission(request, obj)  # type: ignore[misc]
+    collaborator_list_filter = {"source": ("is_overflow",)}

@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_date
 
 from calltrack import reports
-from calltrack.scoping import Scope, report_dimensions, report_hidden, scope_for
+from calltrack.scoping import SIDE_FIELDS, Scope, report_dimensions, report_hidden, scope_for
 
 #: Outcome colours of the stacked chart (answered green, missed amber, blocked red, live grey).
 OUTCOME_COLORS = {"answered": "#16a34a", "missed": "#f59e0b", "blocked": "#dc2626", "live": "#9ca3af"}
@@ -168,7 +168,10 @@ def _figures(summary: reports.Summary, hidden: frozenset[str], period: reports.P
         good = trend == "flat" or ((trend == "up") != rise_is_bad)
         link = None
         if key in ("calls", "answered", "missed", "blocked", "converted", "failsafe"):
-            link = call_log_url(period, _FIGURE_FILTERS.get(key))
+            filters = _FIGURE_FILTERS.get(key)
+            if key == "converted":  # a collaborator's own side (calltrack.scoping.SIDE_FIELDS)
+                filters = {f"{SIDE_FIELDS.get(scope_kind or '', {}).get('converted', 'converted')}__exact": "1"}
+            link = call_log_url(period, filters)
         out.append({
             "key": key, "label": label, "value": fmt(now, kind), "previous": fmt(before, kind),
             "change": change_text, "trend": trend, "good": good, "url": link,

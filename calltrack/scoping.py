@@ -1,9 +1,26 @@
-"""Who sees which rows: staff see everything their permissions allow; collaborators only their own.
+"""The gate: who may see which rows and fields, filter or group by what, and do which action.
 
-A collaborator is a user linked to one source or one handler (``tracking.Collaborator``).
-The API and the admin both filter through these functions, so "what a source
-collaborator sees" is written once. They are plain functions over querysets
-rather than QuerySet methods because they span both apps' models.
+Staff see everything their Django model permissions allow; a collaborator (a user linked to one source or one
+handler, ``tracking.Collaborator``) sees only its own rows, without the other side's parties and money, and
+changes nothing but what its own channel allows (a handler confirms its sales through the API's conversion
+endpoint, as its postback does). The admin (``calltrack/admin_scoping.py``: every changelist, change page,
+filter, search, action and export), the dashboard and the reports, and the API (viewsets, serializers,
+filters, totals) all ask this module, so "what a source collaborator sees" is written once.
+
+Why not a permissions library such as ``rules``: its authentication backend can only *add* permissions (Django
+asks every backend and any "yes" wins), while this gate must *take away* what a collaborator was granted by
+mistake, hide fields and refuse lookups. These are plain functions over querysets and names.
+
+What each kind of collaborator sees of a call (the README's "Who sees what" states the same):
+
+- a source (publisher): the calls credited to it, its tracking numbers, pools and visitor sessions; of a call,
+  everything but the campaign, the handler, the revenue side (revenue, the revenue conversion and its reason),
+  the margin and the routing decision; "converted" means its own side (``payout_converted``).
+- a handler (buyer): the calls routed to it and its own legs; of a call, the caller (number and place), what the
+  caller chose in the menus, times and durations, the status and its own side of the money (revenue,
+  ``revenue_converted`` shown as "converted"); not the campaign, the source, the tracking number dialled, the
+  visitor (session, visitor id, landing page, referrer, marketing data and the tags that came from it), the
+  payout, the margin or the routing decision.
 """
 
 from __future__ import annotations
@@ -41,14 +58,129 @@ UNSCOPED = Scope()
 #: answer): the other side's parties and money, and the routing decision. The one list the calls API, the conversion
 #: totals and answers, and the calls' filters read; grouping or filtering by a hidden party is ignored or refused.
 HIDDEN_CALL_FIELDS: dict[str, frozenset[str]] = {
-    "source": frozenset({"campaign", "handler", "revenue", "revenue_converted", "conversion_reason", "margin", "decision"}),
-    "handler": frozenset({"campaign", "source", "payout", "payout_converted", "payout_reason", "margin", "session", "decision"}),
+    "source": frozenset({
+        "campaign", "handler", "revenue", "revenue_converted", "conversion_reason", "margin", "decision", "plan_index",
+        "converted",
+    }),
+    "handler": frozenset({
+        "campaign", "source", "source_public_id", "tracking_number", "called_number", "payout", "payout_converted",
+        "payout_reason", "margin", "session", "visitor_id", "landing_page", "referrer", "marketing_data", "decision",
+        "plan_index", "converted",
+    }),
 }
+
+#: A collaborator's own side of a shared flag: "converted" reads (and filters) its side's conversion.
+SIDE_FIELDS: dict[str, dict[str, str]] = {
+    "source": {"converted": "payout_converted"},
+    "handler": {"converted": "revenue_converted"},
+}
+
+#: Tags a handler never sees (they name the source or the visitor's marketing data); every tag that came from the
+#: call's marketing data is hidden from it as well (:func:`tag_visible`).
+_HANDLER_HIDDEN_TAGS = frozenset({"source", "gclid", "gbraid", "wbraid", "fbclid", "msclkid", "visitor_id"})
 
 
 def hidden_call_fields(scope: Scope) -> frozenset[str]:
     """The call fields ``scope`` may not see (none for staff)."""
     return HIDDEN_CALL_FIELDS.get(scope.kind or "", frozenset())
+
+
+def side_field(scope: Scope, name: str) -> str:
+    """The field ``scope`` reads for ``name`` ("converted" -> its own side's flag); ``name`` itself otherwise."""
+    return SIDE_FIELDS.get(scope.kind or "", {}).get(name, name)
+
+
+def tag_name_hidden(scope: Scope, name: str) -> bool:
+    """Whether a tag of this name is always hidden from ``scope`` (a handler: the source and the visitor's marketing)."""
+    return scope.handler_id is not None and (name in _HANDLER_HIDDEN_TAGS or name.startswith("utm_"))
+
+
+def visible_tags(scope: Scope, tags: dict[str, Any] | None, marketing_data: dict[str, Any] | None) -> dict[str, Any]:
+    """The call's tags that ``scope`` may read: a handler loses the source and every tag from the marketing data."""
+    tags = tags if isinstance(tags, dict) else {}
+    if scope.handler_id is None:
+        return tags
+    marketing = marketing_data if isinstance(marketing_data, dict) else {}
+    return {k: v for k, v in tags.items() if not tag_name_hidden(scope, k) and k not in marketing}
+
+
+def calls_with_visible_tag(qs: QuerySet, scope: Scope, name: str) -> QuerySet | None:
+    """``qs`` narrowed to calls where tag ``name`` is one ``scope`` may read; None when the tag is hidden outright
+    (the caller then ignores the filter: it would tell which of its calls came from where)."""
+    if tag_name_hidden(scope, name):
+        return None
+    if scope.handler_id is not None:
+        return qs.exclude(marketing_data__has_key=name)
+    return qs
+
+
+def lookup_hidden(scope: Scope, lookup: str, hidden: frozenset[str] | set[str] | None = None) -> bool:
+    """Whether a query lookup (``revenue__gte``, ``handler__id__exact``, ``tracking_number__pool``) reads a field
+    ``scope`` may not see, so that filtering by it would narrow the rows and tell the hidden value. For a
+    collaborator, a lookup through a relation is allowed only as the related row's id (``source__id__exact``,
+    ``tracking_number__in``, ``campaign__isnull``): a deeper one (``tracking_number__campaign__id``) could read
+    a hidden party through a visible one."""
+    if not scope.is_collaborator:
+        return False
+    hidden = hidden_call_fields(scope) if hidden is None else hidden
+    parts = lookup.split("__")
+    if parts[0] in hidden:
+        return True
+    if parts[0] == "marketing_data":  # a visible JSON column: any key (a handler never sees it, caught above)
+        return False
+    if parts[0] == "tracking_number" and parts[1:2] == ["pool"]:  # the pool of a number it sees (its own pools)
+        parts = parts[1:]
+    rest = parts[1:]
+    if rest and rest[0] in ("id", "pk"):
+        rest = rest[1:]
+    return len(rest) > 1 or (len(rest) == 1 and rest[0] not in _PLAIN_LOOKUPS)
+
+
+#: Lookups that compare a field's own value (for a relation: the related row's id).
+_PLAIN_LOOKUPS = frozenset({
+    "exact", "iexact", "in", "isnull", "gt", "gte", "lt", "lte", "range", "contains", "icontains", "startswith",
+    "istartswith", "endswith", "iendswith", "date", "year", "month", "day", "week_day", "hour", "minute", "regex",
+    "iregex", "has_key", "has_keys", "has_any_keys",
+})
+
+
+# --- Actions: who may do what ------------------------------------------------------------------------------------
+
+#: The Django permissions staff need for each action, in the admin as in the API. Collaborators never write in the
+#: admin; through the API a handler may confirm a sale on its own calls (``COLLABORATOR_ACTIONS``), as its postback does.
+ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "call.convert": ("tracking.view_call", "tracking.change_call"),
+    "call.resend_webhooks": ("tracking.view_call", "tracking.change_webhookdelivery"),
+    "call.test": ("tracking.add_call",),
+    "call.export": ("tracking.view_call",),
+    "delivery.resend": ("tracking.change_webhookdelivery",),
+    "handler.postback_url": ("tracking.change_handler",),
+    "trackingnumber.export": ("numbers.view_trackingnumber",),
+    "recording.listen": ("tracking.view_call", "tracking.listen_recording"),
+}
+COLLABORATOR_ACTIONS: dict[str, frozenset[str]] = {
+    "source": frozenset({"call.export", "recording.listen"}),
+    "handler": frozenset({"call.export", "recording.listen", "call.convert"}),
+}
+
+
+def may(user: Any, action: str, *, admin: bool = False) -> bool:
+    """Whether ``user`` may do ``action`` (a key of ``ACTION_PERMISSIONS``). Staff: its permissions. A collaborator:
+    only what ``COLLABORATOR_ACTIONS`` lists for its kind, and nothing that writes from the admin (``admin=True``),
+    which is read-only for collaborators; which rows is :func:`visible_calls`' business."""
+    if action not in ACTION_PERMISSIONS:
+        raise KeyError(f"unknown action {action!r}: declare it in calltrack.scoping.ACTION_PERMISSIONS")
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
+        return False
+    scope = scope_for(user)
+    if scope.is_collaborator:
+        if action not in COLLABORATOR_ACTIONS.get(scope.kind or "", frozenset()):
+            return False
+        return not (admin and action in _WRITES)
+    return bool(user.is_staff and user.has_perms(ACTION_PERMISSIONS[action]))
+
+
+_WRITES = frozenset({"call.convert", "call.resend_webhooks", "call.test", "delivery.resend"})
 
 
 def scope_for(user: Any) -> Scope:
@@ -86,12 +218,8 @@ def visible_recordings(qs: QuerySet, scope: Scope) -> QuerySet:
 
 
 def can_play_recordings(user: Any) -> bool:
-    """Whether ``user`` may play call recordings at all (which ones: :func:`visible_recordings`)."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    if scope_for(user).is_collaborator:
-        return True
-    return bool(user.is_staff and user.has_perms(["tracking.view_call", "tracking.listen_recording"]))
+    """Whether ``user`` may play call recordings and voicemails at all (which ones: :func:`visible_recordings`)."""
+    return may(user, "recording.listen")
 
 
 def visible_attempts(qs: QuerySet, scope: Scope) -> QuerySet:
@@ -136,9 +264,19 @@ _REPORT_DIMENSION_FIELDS = {
 }
 
 
+def call_search_parts(scope: Scope) -> frozenset[str]:
+    """What the call log's search may match for ``scope``: every part for staff and sources; a handler does not
+    search what it may not see (the number dialled, the visitor, the marketing data)."""
+    parts = {"caller", "called", "call_sid", "visitor", "city", "zip", "utm"}
+    if scope.handler_id is not None:
+        parts -= {"called", "visitor", "utm"}
+    return frozenset(parts)
+
+
 def report_hidden(scope: Scope) -> frozenset[str]:
-    """Call fields left out of the reports for this scope (e.g. a source collaborator gets no revenue or margin)."""
-    return HIDDEN_CALL_FIELDS.get(scope.kind or "", frozenset())
+    """Call fields left out of the reports for this scope (e.g. a source collaborator gets no revenue or margin); a
+    figure such as "converted" counts the collaborator's own side instead (``SIDE_FIELDS``)."""
+    return HIDDEN_CALL_FIELDS.get(scope.kind or "", frozenset()) - set(SIDE_FIELDS.get(scope.kind or "", {}))
 
 
 def report_dimensions(scope: Scope) -> tuple[str, ...]:

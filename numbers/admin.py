@@ -44,6 +44,7 @@ from calltrack.numbers.providers import webhook_urls
 from calltrack.numbers.selectors import pool_overflow_hours
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
+from calltrack.scoping import may
 from calltrack.widgets import PrettyJSONWidget, TagRulesField
 
 
@@ -140,6 +141,10 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
     readonly_fields = ["status", "number_type", "area_code", "country", "carrier", "carrier_id", "last_assigned_at", "quarantined_until", "created_at", "updated_at"]
     inlines = [NumberEventInline]
     actions = admin_actions.ACTIONS
+
+    def has_export_permission(self, request) -> bool:
+        """The CSV names campaigns, fail-safe numbers and carrier ids: staff who may view numbers, no collaborator."""
+        return may(request.user, "trackingnumber.export")
 
     def get_urls(self):
         view = self.admin_site.admin_view(lambda request: admin_actions.port_in_view(self, request))

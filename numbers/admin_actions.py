@@ -153,7 +153,7 @@ def start_port_in(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpR
     return HttpResponseRedirect(reverse("admin:numbers_trackingnumber_port_in"))
 
 
-@admin.action(description="Export selected as CSV")
+@admin.action(description="Export selected as CSV", permissions=["export"])
 def export_numbers(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
     out = io.StringIO()
     numbers_export(out=out, numbers=queryset, include_released=True)

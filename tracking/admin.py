@@ -34,9 +34,9 @@ from calltrack.admin_base import (
     TabularInline,
     inline_rows_save,
 )
-from calltrack.admin_scoping import CallCollaboratorScope, HiddenFromCollaboratorsMixin
+from calltrack.admin_scoping import CallCollaboratorScope
 from calltrack.csv_export import csv_streaming_response
-from calltrack.scoping import can_play_recordings
+from calltrack.scoping import SIDE_FIELDS, calls_with_visible_tag, can_play_recordings, may, scope_for, side_field, visible_tags
 from calltrack.widgets import BusinessHoursField, TagRulesField
 from tracking import admin_call_log as call_log
 from tracking import call_tags, menu_tree, selectors
@@ -71,7 +71,7 @@ from tracking.timeline import call_route_story, call_timeline
 
 
 @admin.register(Source)
-class SourceAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+class SourceAdmin(ServiceWritesAdminMixin, ModelAdmin):
     write_services = (parties.source_create, parties.source_update, parties.source_delete)
     service_arg = "source"
     list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "created_at"]
@@ -133,7 +133,7 @@ class HandlerForm(forms.ModelForm):
 
 
 @admin.register(Handler)
-class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+class HandlerAdmin(ServiceWritesAdminMixin, ModelAdmin):
     # The services bump the routing configuration of the campaigns using the handler.
     write_services = (parties.handler_create, parties.handler_update, parties.handler_delete)
     service_arg = "handler"
@@ -144,7 +144,7 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
     search_fields = ["name", "buyer_id", "receiving_number__number", "receiving_number__label"]
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
-    readonly_fields = ["in_campaigns", "postback_url", "created_at", "updated_at"]
+    readonly_fields = ["in_campaigns", "postback_url", "postback_url_hidden", "created_at", "updated_at"]
 
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled", "in_campaigns"]}),
@@ -168,6 +168,17 @@ class HandlerAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelA
         if not links:
             return format_html('<strong class="text-red-600">{}</strong>', "In no campaign: this handler gets no calls until a campaign lists it.")
         return format_html_join(", ", '<a href="{}">{}</a>{}', links)
+
+    @admin.display(description="postback URL")
+    def postback_url_hidden(self, obj: Handler) -> str:
+        return "Hidden: its token converts calls, so only users who may change handlers see it."
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if may(request.user, "handler.postback_url"):
+            return fieldsets
+        swap = {"postback_url": "postback_url_hidden"}
+        return [(title, {**opts, "fields": [swap.get(f, f) if isinstance(f, str) else f for f in opts["fields"]]}) for title, opts in fieldsets]
 
     @admin.display(description="postback URL")
     def postback_url(self, obj: Handler):
@@ -280,7 +291,7 @@ def _menu_tree_html(campaign: Campaign, *, current: int = 0):
 
 
 @admin.register(IVRMenu)
-class IVRMenuAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+class IVRMenuAdmin(ServiceWritesAdminMixin, ModelAdmin):
     """A sub-menu: its prompt and keys, with the campaign's whole menu tree for orientation."""
 
     write_services = (menu_services.ivr_menu_create, menu_services.ivr_menu_update, menu_services.ivr_menu_delete)
@@ -395,7 +406,7 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
     form = CampaignForm
     # Greeting fields that do not apply to the chosen kind are hidden (django-unfold's conditional fields).
     conditional_fields = {
@@ -491,11 +502,14 @@ class CallTagFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         spec = self.value() or ""
+        scope = scope_for(request.user)
         base = model_admin.get_queryset(request)
-        names = [(n, n) for n in call_tags.recent_tag_values(queryset=base)]
+        names = [(n, n) for n in call_tags.recent_tag_values(queryset=base) if calls_with_visible_tag(base, scope, n) is not None]
         if spec:
             name = spec.partition(":")[0]
-            names += [(f"{name}:{v}", f"{name} = {v}") for v in call_tags.recent_tag_values(queryset=base, name=name)[:50]]
+            visible = calls_with_visible_tag(base, scope, name)
+            if visible is not None:
+                names += [(f"{name}:{v}", f"{name} = {v}") for v in call_tags.recent_tag_values(queryset=visible, name=name)[:50]]
         return names
 
     def queryset(self, request, queryset):
@@ -505,7 +519,10 @@ class CallTagFilter(admin.SimpleListFilter):
             name, value = call_tags.tag_filter_parse(self.value())
         except call_tags.BadTagFilter as exc:
             raise IncorrectLookupParameters(str(exc))
-        return call_tags.calls_with_tag(queryset, name=name, value=value)
+        visible = calls_with_visible_tag(queryset, scope_for(request.user), name)
+        if visible is None:  # a tag the user may not see: refused, as a lookup on a hidden field is
+            raise PermissionDenied(f"The tag '{name}' is not available to you.")
+        return call_tags.calls_with_tag(visible, name=name, value=value)
 
 
 @admin.register(Call)
@@ -535,6 +552,12 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     paginator = InfinitePaginator  # no COUNT(*) of a million calls on every page
     list_per_page = 50
     actions = ["resend_failed_webhooks", "convert_by_postback"]
+    # A collaborator's filters: its own side's "converted" (calltrack.scoping.SIDE_FIELDS), and the tags it may see.
+    collaborator_list_filter = {
+        kind: [("started_at", call_log.LocalDateRangeFilter), ("status", ChoicesDropdownFilter),
+               (sides["converted"], BooleanRadioFilter), CallTagFilter]
+        for kind, sides in SIDE_FIELDS.items()
+    }
     change_form_template = "admin/tracking/call/summary.html"
     readonly_fields = [f.name for f in Call._meta.fields]
 
@@ -565,10 +588,22 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     def talk(self, obj: Call) -> str:
         return f"{obj.talk_time // 60}:{obj.talk_time % 60:02d}" if obj.talk_time else "-"
 
+    # A collaborator's "converted" column is its own side's (calltrack.scoping.SIDE_FIELDS).
+    @display(description="converted", boolean=True, ordering="payout_converted")
+    def payout_converted_flag(self, obj: Call) -> bool:
+        return obj.payout_converted
+
+    @display(description="converted", boolean=True, ordering="revenue_converted")
+    def revenue_converted_flag(self, obj: Call) -> bool:
+        return obj.revenue_converted
+
     def get_list_display(self, request):
-        names = super().get_list_display(request)
-        hidden = self._hidden(request)
-        return [n for n in names if n not in hidden]
+        scope = scope_for(request.user)
+        names = list(super().get_list_display(request))  # hidden columns already left out
+        if scope.is_collaborator:
+            at = self.list_display.index("converted")
+            names.insert(min(at, len(names)), f"{side_field(scope, 'converted')}_flag")
+        return names
 
     # --- Rendering 50 rows cheaply: the theme rebuilds every header for every row (sort links through
     # get_query_string) and renders each row's checkbox through a template; both give the same text each time.
@@ -586,7 +621,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         return mark_safe(html.replace(_CheckboxPk.pk, escape(str(obj.pk))))
 
     def get_search_results(self, request, queryset, search_term):
-        q = call_log.call_search_q(search_term)
+        q = call_log.call_search_q(search_term, scope=scope_for(request.user))
         return (queryset.filter(q) if q is not None else queryset), False
 
     # --- Calls are billing records: nobody edits them here; only a superuser may delete one ---------------
@@ -605,11 +640,19 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    @admin.action(description="Re-send the failed webhook deliveries of the selected calls")
+    # Actions are declared with what they need (calltrack.scoping.ACTION_PERMISSIONS); posted without it: 403.
+
+    def has_resend_permission(self, request) -> bool:
+        return may(request.user, "call.resend_webhooks", admin=True)
+
+    def has_convert_permission(self, request) -> bool:
+        return may(request.user, "call.convert", admin=True)
+
+    @admin.action(description="Re-send the failed webhook deliveries of the selected calls", permissions=["resend"])
     def resend_failed_webhooks(self, request, queryset) -> None:
         _resend(self, request, WebhookDelivery.objects.filter(call__in=queryset, status="failed"))
 
-    @admin.action(description="Convert the selected calls (as the handler's postback would)")
+    @admin.action(description="Convert the selected calls (as the handler's postback would)", permissions=["convert"])
     def convert_by_postback(self, request, queryset) -> None:
         for call in queryset:
             try:
@@ -626,14 +669,15 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
 
     def export_csv_view(self, request):
         """The log as filtered and searched on screen, streamed: constant memory for any number of calls."""
-        if not self.has_view_permission(request):
+        if not self.has_view_permission(request) or not may(request.user, "call.export"):
             raise PermissionDenied
+        scope = scope_for(request.user)
         changelist = self.get_changelist_instance(request)
-        columns = call_log.call_export_columns(hidden=self._hidden(request))
+        columns = call_log.call_export_columns(hidden=self._hidden(request), scope=scope)
         # Then a ``tag:NAME`` column per tag of the latest filtered calls (custom parameters from landing pages,
-        # IVR tags), each read with a key transform: still one streamed query.
+        # IVR tags) the user may see, each read with a key transform: still one streamed query.
         queryset, tag_columns = call_tags.tag_columns_annotate(
-            queryset=changelist.queryset, exclude={lookup.rsplit("__", 1)[-1] for _, lookup in columns},
+            queryset=changelist.queryset, exclude={lookup.rsplit("__", 1)[-1] for _, lookup in columns}, scope=scope,
         )
         columns = [*columns, *tag_columns]
         # On PostgreSQL the database writes the CSV (COPY): a million calls in seconds, not minutes.
@@ -651,7 +695,9 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         obj = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if obj is not None and self.has_view_permission(request, obj):
-            context.update(call_summary_context(call=obj, hidden=self._hidden(request), recordings=can_play_recordings(request.user)))
+            context.update(call_summary_context(
+                call=obj, hidden=self._hidden(request), recordings=can_play_recordings(request.user), scope=scope_for(request.user),
+            ))
             context["title"] = f"Call from {_national(obj.caller_number)}"
         return super().change_view(request, object_id, form_url, extra_context=context)
 
@@ -691,10 +737,10 @@ def _national(number: str) -> str:
     return number or "-"
 
 
-def call_summary_context(*, call: Call, hidden: set[str], recordings: bool) -> dict:
+def call_summary_context(*, call: Call, hidden: set[str], recordings: bool, scope=None) -> dict:
     """What the call page shows: the caller, the attribution, the route in words, the recording, the outcome,
     the webhooks and the timeline; fields ``hidden`` from a collaborator left out."""
-    marketing = call.marketing_data or {}
+    marketing = {} if "marketing_data" in hidden else (call.marketing_data or {})
     utm = {k: marketing[k] for k in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content") if marketing.get(k)}
     others = {k: v for k, v in marketing.items() if k not in utm}
     show_routing = not ({"decision", "campaign"} & hidden)
@@ -705,7 +751,11 @@ def call_summary_context(*, call: Call, hidden: set[str], recordings: bool) -> d
         "where": ", ".join(p for p in (call.caller_city.title(), call.caller_state, call.caller_zip, call.caller_country) if p),
         "utm": utm,
         "other_marketing": others,
-        "show": {name: name not in hidden for name in ("source", "campaign", "handler", "revenue", "payout", "margin")},
+        "show": {name: name not in hidden for name in (
+            "source", "campaign", "handler", "revenue", "payout", "margin", "called_number", "visitor_id", "landing_page", "referrer",
+        )},
+        "converted": bool(getattr(call, side_field(scope, "converted"))) if scope is not None else call.converted,
+        "tags": visible_tags(scope, call.tags, call.marketing_data) if scope is not None else (call.tags or {}),
         "route": call_route_story(call) if show_routing else [],
         "timeline": call_timeline(call) if show_routing else "",
         "deliveries": (
@@ -713,8 +763,9 @@ def call_summary_context(*, call: Call, hidden: set[str], recordings: bool) -> d
             if show_routing else []
         ),
         # The player streams through calltrack (GET /api/v1/calls/<id>/recording/); who may not play recordings
-        # does not see it.
+        # does not see it, nor the voicemail.
         "recording": recording_player_html(call) if recordings else "",
+        "voicemail_url": call.voicemail_url if recordings else "",
     }
 
 
@@ -837,7 +888,10 @@ class WebhookDeliveryAdmin(ModelAdmin):
     inlines = [WebhookAttemptInline]
     actions = ["resend"]
 
-    @admin.action(description="Re-send the selected deliveries (failed or delivered)")
+    def has_resend_permission(self, request) -> bool:
+        return may(request.user, "delivery.resend", admin=True)
+
+    @admin.action(description="Re-send the selected deliveries (failed or delivered)", permissions=["resend"])
     def resend(self, request, queryset) -> None:
         _resend(self, request, queryset)
 
@@ -858,7 +912,7 @@ class TaggingHoursForm(forms.ModelForm):
 
 
 @admin.register(TaggingHours)
-class TaggingHoursAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+class TaggingHoursAdmin(ServiceWritesAdminMixin, ModelAdmin):
     write_services = (tagging.tagging_hours_create, tagging.tagging_hours_update, tagging.tagging_hours_delete)
     service_arg = "tagging_hours"
     form = TaggingHoursForm
@@ -893,7 +947,7 @@ class RoutingTableRowInline(TabularInline):
 
 
 @admin.register(RoutingTable)
-class RoutingTableAdmin(HiddenFromCollaboratorsMixin, ServiceWritesAdminMixin, ModelAdmin):
+class RoutingTableAdmin(ServiceWritesAdminMixin, ModelAdmin):
     """A lookup table: the value of the call looked up, and its rows. Thousands of rows: the CSV commands
     (``routing_table_import`` / ``routing_table_export``) fill and read it; the rows inline pages them."""
 

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_date
 from unfold.contrib.filters.admin import RangeDateFilter, TextFilter
 
 from calltrack import csv_export, phone
+from calltrack.scoping import UNSCOPED, Scope, call_search_parts, side_field
 
 # A search term that is a phone number as people type it: digits with spaces, dots, dashes, parentheses, a leading +.
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
@@ -55,26 +56,33 @@ class UTMSourceFilter(TextFilter):
         return queryset.filter(marketing_data__utm_source=value) if value else queryset
 
 
-def call_search_q(term: str) -> Q | None:
+def call_search_q(term: str, *, scope: Scope = UNSCOPED) -> Q | None:
     """What the log's search box means by ``term``: a phone number however it is typed, a city, a UTM value,
-    a CallSid or a visitor id. None when the term is empty."""
+    a CallSid or a visitor id; for a collaborator, only what it may see (``calltrack.scoping.call_search_parts``).
+    None when the term is empty."""
     term = term.strip()
     if not term:
         return None
+    parts = call_search_parts(scope)
     if _PHONE_LIKE.match(term):
         e164 = phone.to_e164_or_none(term)
         if e164:  # a whole number: the caller, or the tracking number dialled; both indexed (a bitmap OR)
+            if "called" not in parts:
+                return Q(caller_number=e164)
             numbers = list(apps.get_model("numbers", "TrackingNumber").objects.filter(number=e164).values_list("pk", flat=True))
             return Q(caller_number=e164) | Q(tracking_number_id__in=numbers) if numbers else Q(caller_number=e164)
         # Part of a number ("555-0138"), or a whole one that is not valid: its last digits. "Ends with" is asked as
         # "the reversed number starts with", which an index answers on PostgreSQL (migration 0012).
         backwards = re.sub(r"\D", "", term)[::-1]
-        return Q(StartsWith(Reverse("caller_number"), backwards)) | Q(StartsWith(Reverse("called_number"), backwards))
-    return (
-        Q(call_sid=term) | Q(visitor_id=term) | Q(caller_city__iexact=term) | Q(caller_zip=term)
-        | Q(marketing_data__utm_source__iexact=term) | Q(marketing_data__utm_medium__iexact=term)
-        | Q(marketing_data__utm_campaign__iexact=term)
-    )
+        q = Q(StartsWith(Reverse("caller_number"), backwards))
+        return q | Q(StartsWith(Reverse("called_number"), backwards)) if "called" in parts else q
+    q = Q(call_sid=term) | Q(caller_city__iexact=term) | Q(caller_zip=term)
+    if "visitor" in parts:
+        q |= Q(visitor_id=term)
+    if "utm" in parts:
+        q |= (Q(marketing_data__utm_source__iexact=term) | Q(marketing_data__utm_medium__iexact=term)
+              | Q(marketing_data__utm_campaign__iexact=term))
+    return q
 
 
 # The export's columns: (header, value lookup, the collaborator-hidden field this column reveals or "").
@@ -85,27 +93,31 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("caller", "caller_number", ""),
     ("caller_city", "caller_city", ""),
     ("caller_state", "caller_state", ""),
-    ("tracking_number", "called_number", ""),
+    ("tracking_number", "called_number", "called_number"),
     ("source", "source__name", "source"),
     ("campaign", "campaign__name", "campaign"),
     ("handler", "handler__name", "handler"),
     ("status", "status", ""),
     ("duration", "duration", ""),
     ("talk_time", "talk_time", ""),
-    ("converted", "converted", ""),
+    ("converted", "converted", ""),  # a collaborator's own side (calltrack.scoping.side_field)
     ("revenue", "revenue", "revenue"),
     ("payout", "payout", "payout"),
-    ("utm_source", "marketing_data__utm_source", ""),
-    ("utm_medium", "marketing_data__utm_medium", ""),
-    ("utm_campaign", "marketing_data__utm_campaign", ""),
-    ("landing_page", "landing_page", ""),
-    ("visitor_id", "visitor_id", ""),
+    ("utm_source", "marketing_data__utm_source", "marketing_data"),
+    ("utm_medium", "marketing_data__utm_medium", "marketing_data"),
+    ("utm_campaign", "marketing_data__utm_campaign", "marketing_data"),
+    ("landing_page", "landing_page", "landing_page"),
+    ("visitor_id", "visitor_id", "visitor_id"),
 )
 EXPORT_CHUNK = 10_000
 
 
-def call_export_columns(*, hidden: set[str]) -> list[tuple[str, str]]:
-    return [(header, lookup) for header, lookup, reveals in EXPORT_COLUMNS if not reveals or reveals not in hidden]
+def call_export_columns(*, hidden: set[str], scope: Scope = UNSCOPED) -> list[tuple[str, str]]:
+    """The export's (header, lookup) columns for a user: what ``hidden`` names left out, and a collaborator's
+    shared flags read from its own side ("converted" = its side's conversion)."""
+    return [
+        (header, side_field(scope, lookup)) for header, lookup, reveals in EXPORT_COLUMNS if not reveals or reveals not in hidden
+    ]
 
 
 def call_export_values(*, queryset: QuerySet, columns: list[tuple[str, str]]) -> QuerySet:

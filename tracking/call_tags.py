@@ -4,10 +4,12 @@ the call log's CSV export with a column per tag: what the admin's call log and t
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform
 
+from calltrack.scoping import UNSCOPED, Scope, tag_name_hidden
 from tracking.models import Call
 
 TAG_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -56,9 +58,21 @@ def recent_tag_values(*, queryset: QuerySet[Call], name: str | None = None, samp
     return sorted(seen)
 
 
-def tag_columns_annotate(*, queryset: QuerySet[Call], exclude: set[str] = frozenset(), sample: int = 500) -> tuple[QuerySet[Call], list[tuple[str, str]]]:
+def tag_columns_annotate(
+    *, queryset: QuerySet[Call], exclude: set[str] = frozenset(), sample: int = 500, scope: Scope = UNSCOPED,
+) -> tuple[QuerySet[Call], list[tuple[str, str]]]:
     """``queryset`` with one annotation per tag name seen on its ``sample`` latest calls (not in ``exclude``), and
-    the export columns reading them: [("tag:plan", "_tag_0"), ...]. One bounded query to find the names."""
-    names = [n for n in recent_tag_values(queryset=queryset, sample=sample) if n not in exclude and TAG_NAME.match(n)]
-    annotations = {f"_tag_{i}": KeyTextTransform(name, "tags") for i, name in enumerate(names)}
+    the export columns reading them: [("tag:plan", "_tag_0"), ...]. One bounded query to find the names. Tags
+    ``scope`` may not see are left out: a name always hidden from it, and (for a handler) a cell whose tag came
+    from the call's marketing data is empty (``calltrack.scoping.visible_tags``)."""
+    names = [
+        n for n in recent_tag_values(queryset=queryset, sample=sample)
+        if n not in exclude and TAG_NAME.match(n) and not tag_name_hidden(scope, n)
+    ]
+    annotations: dict[str, Any] = {f"_tag_{i}": KeyTextTransform(name, "tags") for i, name in enumerate(names)}
+    if scope.handler_id is not None:
+        annotations = {
+            alias: Case(When(marketing_data__has_key=name, then=Value(None)), default=expression, output_field=TextField())
+            for (alias, expression), name in zip(annotations.items(), names)
+        }
     return queryset.annotate(**annotations), [(f"tag:{name}", f"_tag_{i}") for i, name in enumerate(names)]

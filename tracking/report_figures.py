@@ -16,7 +16,7 @@ from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
-from calltrack.scoping import Scope
+from calltrack.scoping import Scope, side_field
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 CENTS = Decimal("0.01")
@@ -29,11 +29,7 @@ MISSED = Q(answered_at__isnull=True) & ~Q(status__in=("rejected", "ringing", "in
 
 def converted_q(scope: Scope) -> Q:
     """A conversion on the requester's side: a source's payout side, a handler's revenue side, either for staff."""
-    if scope.kind == "source":
-        return Q(payout_converted=True)
-    if scope.kind == "handler":
-        return Q(revenue_converted=True)
-    return Q(converted=True)
+    return Q(**{side_field(scope, "converted"): True})
 
 
 def call_aggregates(scope: Scope, where: Q, prefix: str = "") -> dict[str, Any]:

@@ -148,12 +148,15 @@ def test_handler_collaborator_sees_only_calls_routed_to_its_handler(handler_coll
     assert ids(handler_collaborator.get("/api/v1/calls/", {"handler": world.other_handler.pk})) == set()
 
 
-def test_handler_collaborator_sees_its_own_legs_and_the_public_source_id_only(handler_collaborator, world):
+def test_handler_collaborator_sees_its_own_legs_and_nothing_that_names_the_source_or_the_visitor(handler_collaborator, world):
     data = handler_collaborator.get(f"/api/v1/calls/{world.call_mine.pk}/").json()
     assert data["revenue"] == "30.00"
-    assert data["source_public_id"] == world.source.source_id
-    for hidden in ("campaign", "source", "payout", "margin", "session"):
+    for hidden in ("campaign", "source", "source_public_id", "tracking_number", "payout", "margin", "session"):
         assert data[hidden] is None, hidden
+    for blank in ("visitor_id", "landing_page", "referrer", "called_number"):
+        assert data[blank] == "", blank
+    assert data["marketing_data"] in ({}, None)
+    assert "source" not in data["tags"]
     assert data["decision"] == {}
     assert [a["handler"] for a in data["attempts"]] == [world.handler.pk]
 

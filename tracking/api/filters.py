@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from calltrack import phone
 from calltrack.api.filters import IdFilter, UtcDateTimeFilter
-from calltrack.scoping import hidden_call_fields, scope_for
+from calltrack.scoping import Scope, calls_with_visible_tag, hidden_call_fields, scope_for, side_field
 from tracking import call_tags
 from tracking.models import Call, CallStatus, Campaign, Handler, RoutingTable, Source, TaggingHours
 
@@ -78,14 +78,24 @@ class CallFilter(django_filters.FilterSet):
             tag, wanted = call_tags.tag_filter_parse(value)
         except call_tags.BadTagFilter as exc:
             raise ValidationError({"tag": [str(exc)]})
-        return call_tags.calls_with_tag(queryset, name=tag, value=wanted)
+        visible = calls_with_visible_tag(queryset, self._scope(), tag)
+        if visible is None:  # a tag the requester may not see: ignored, as a filter on a hidden party is
+            return queryset
+        return call_tags.calls_with_tag(visible, name=tag, value=wanted)
+
+    def _scope(self) -> Scope:
+        return scope_for(getattr(self.request, "user", None))
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         """Filters on what the requester may not see (``?handler=`` for a source collaborator, ``?source=`` and
         ``?campaign=`` for a handler collaborator) are ignored: they would tell which of its calls match."""
-        hidden = hidden_call_fields(scope_for(getattr(self.request, "user", None)))
+        scope = self._scope()
+        hidden = hidden_call_fields(scope)
         for name, value in self.form.cleaned_data.items():
-            if name not in hidden:
+            side = side_field(scope, name)
+            if side != name:  # "converted": a collaborator's own side
+                queryset = queryset.filter(**{side: value}) if value is not None else queryset
+            elif name not in hidden:
                 queryset = self.filters[name].filter(queryset, value)
         return queryset
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
-from calltrack.scoping import HIDDEN_CALL_FIELDS
+from calltrack.scoping import HIDDEN_CALL_FIELDS, can_play_recordings, side_field, visible_tags
 from tracking import menu_tree
 from tracking.models import (
     Call,
@@ -163,6 +163,19 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
             "revenue", "payout", "margin", "payout_reason", "decision", "attempts",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Call) -> dict:
+        data = super().to_representation(instance)
+        scope = self.context.get("scope")
+        if scope is not None and scope.is_collaborator:
+            # "converted" is the collaborator's own side; a handler reads no tag that names the source or came from
+            # the visitor's marketing data (calltrack.scoping, the one list).
+            data["converted"] = bool(getattr(instance, side_field(scope, "converted")))
+            data["tags"] = visible_tags(scope, instance.tags, instance.marketing_data)
+        request = self.context.get("request")
+        if "voicemail_url" in data and not can_play_recordings(getattr(request, "user", None)):
+            data["voicemail_url"] = ""  # the carrier's media URL: only for who may listen
+        return data
 
     def get_recording_url(self, call: Call) -> str | None:
         if not call.has_recording:
