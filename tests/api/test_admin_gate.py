@@ -71,13 +71,13 @@ def marked(world):
 def _admin_pages(world) -> list[tuple[str, str]]:
     """(model label, url) of every registered admin's changelist, add page and change pages."""
     pages = []
-    for model, model_admin in admin.site._registry.items():
+    for model, _model_admin in admin.site._registry.items():
         label = model._meta.label_lower
         info = (model._meta.app_label, model._meta.model_name)
-        pages.append((label, reverse("admin:%s_%s_changelist" % info)))
-        pages.append((label, reverse("admin:%s_%s_add" % info)))
+        pages.append((label, reverse("admin:{}_{}_changelist".format(*info))))
+        pages.append((label, reverse("admin:{}_{}_add".format(*info))))
         for pk in model.objects.order_by("pk").values_list("pk", flat=True)[:3]:
-            pages.append((label, reverse("admin:%s_%s_change" % info, args=[pk])))
+            pages.append((label, reverse("admin:{}_{}_change".format(*info), args=[pk])))
     return pages
 
 
@@ -111,7 +111,7 @@ def test_every_admin_page_answers_each_user_within_the_gate(who, users, marked):
 def test_no_declared_admin_action_runs_without_its_permission(who, users, marked):
     client = _login(users[who])
     refused = []
-    for model, model_admin, name in _declared_actions():
+    for model, _model_admin, name in _declared_actions():
         pk = model.objects.order_by("pk").values_list("pk", flat=True).first()
         if pk is None:
             continue
