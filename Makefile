@@ -29,12 +29,14 @@ install-dev: $(VENV)/.dev
 
 ## Set up, migrate SQLite, load the demo data, print the admin login, then serve the app and the task cluster.
 # The server is started here, not through $(MAKE) run: a nested make would report Ctrl-C as an error.
+# The admin login is printed last, framed, once the server listens (scripts/run.py, CALLTRACK_BANNER).
 demo: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo_load
-	$(BIN)/python manage.py calltrack_schedules
-	@echo "calltrack on http://$(HOST):$(PORT)/admin/  (demo landing page: http://$(HOST):$(PORT)/dni/demo/)"
-	@$(BIN)/python scripts/run.py --host $(HOST) --port $(PORT)
+	@pw=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(9))") && \
+	$(BIN)/python manage.py demo_load --password "$$pw" && \
+	$(BIN)/python manage.py calltrack_schedules && \
+	CALLTRACK_BANNER="calltrack demo on http://$(HOST):$(PORT)/admin/  (landing page: http://$(HOST):$(PORT)/dni/demo/)\nAdmin login: user admin  password $$pw" \
+	$(BIN)/python scripts/run.py --host $(HOST) --port $(PORT)
 
 ## Serve the app (runserver) and the django-q2 cluster together; Ctrl-C (or stopping either) stops both in seconds.
 ## RELOAD=1 make run: runserver restarts on code changes (the cluster never does).

@@ -298,6 +298,7 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     # The admin's landing page is the operator's dashboard (calltrack/dashboard.py, calltrack/reports.py).
     "DASHBOARD_CALLBACK": "calltrack.dashboard.dashboard_callback",
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("calltrack/favicon.svg")}],
     "STYLES": [lambda request: static("calltrack/admin.css")],
     "SCRIPTS": [lambda request: static("calltrack/admin.js")],
     "SIDEBAR": {

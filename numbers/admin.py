@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -192,14 +193,26 @@ class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
 
 
 class PoolNumberInline(TabularInline):
+    """The pool's numbers, read-only. Numbers are added through "Tracking numbers > Add" (the link above the list),
+    which buys or connects them at the carrier with their webhooks set; rows typed here were saved as bare records
+    (never bought, no campaign, the wrong kind), so the inline adds nothing."""
+
     model = TrackingNumber
     fk_name = "pool"
     extra = 0
-    fields = ["number", "status", "number_type", "area_code", "last_assigned_at"]
-    readonly_fields = ["status", "number_type", "area_code", "last_assigned_at"]
+    max_num = 0
+    can_delete = False
+    fields = ["number", "kind", "status", "number_type", "area_code", "last_assigned_at"]
+    readonly_fields = fields
     show_change_link = True
     verbose_name = "pool number"
     verbose_name_plural = "numbers in this pool"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(kind="pool")
@@ -229,10 +242,12 @@ class NumberPoolAdmin(ModelAdmin):
     search_fields = ["name", "key", "campaign__name"]
     autocomplete_fields = ["campaign", "source"]
     list_select_related = ["campaign", "source"]
-    readonly_fields = ["overflow_count", "dropped_parameter_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours"]
+    readonly_fields = [
+        "overflow_count", "dropped_parameter_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours", "add_numbers",
+    ]
     inlines = [PoolParameterInline, PoolNumberInline, PoolResizeInline]
     fieldsets = [
-        (None, {"fields": ["name", "key", "enabled", "campaign", "source"]}),
+        (None, {"fields": ["name", "key", "enabled", "campaign", "source", "add_numbers"]}),
         ("Matching", {"fields": ["number_type", "match_area_code"]}),
         ("Sessions and attribution", {"fields": ["session_lifetime", "attribution_window"]}),
         ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count"), "overflow_hours"]}),
@@ -258,6 +273,15 @@ class NumberPoolAdmin(ModelAdmin):
             save=lambda parameter, fields: records.pool_parameter_save(parameter=parameter, fields={**fields, "pool": form.instance}),
         )
 
+    @admin.display(description="numbers")
+    def add_numbers(self, obj: NumberPool):
+        """Where numbers are added: the tracking number form (bought or connected at the carrier), this pool chosen."""
+        if not obj.pk:
+            return "Save the pool, then add its numbers (bought or connected at the carrier) from here."
+        url = reverse("admin:numbers_trackingnumber_add") + "?" + urlencode({"kind": "pool", "pool": obj.pk, "campaign": obj.campaign_id or ""})
+        return format_html('<a href="{}" class="text-primary-600 font-medium">Add numbers to this pool</a> '
+                           "(bought or connected at the carrier, webhooks set). The pool's numbers are listed below.", url)
+
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:
         if not obj.pk:
@@ -280,7 +304,7 @@ class NumberPoolAdmin(ModelAdmin):
             ((timezone.localtime(h.hour).strftime("%Y-%m-%d %H:00"), h.overflows,
               "spike: pool too small, or a script opening sessions" if h.overflows >= spike else "") for h in hours),
         )
-        return format_html("<table><tr><th>hour</th><th>overflows</th><th></th></tr>{}</table>", rows)
+        return format_html('<table class="ct-small-table"><tr><th>hour</th><th>overflows</th><th></th></tr>{}</table>', rows)
 
     def get_queryset(self, request):
         now = timezone.now()

@@ -22,19 +22,21 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 STOP_SECONDS = 4.0
+BANNER_WAIT_SECONDS = 15.0  # print the banner when the server listens, or after this long anyway
 POLL_SECONDS = 0.1
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Runner:
-    def __init__(self, host: str, port: int, *, reload: bool = False) -> None:
-        self.host, self.port, self.reload = host, port, reload
+    def __init__(self, host: str, port: int, *, reload: bool = False, banner: str = "") -> None:
+        self.host, self.port, self.reload, self.banner = host, port, reload, banner
         self.procs: dict[str, subprocess.Popen] = {}
         self.stop_reason = ""
         self.stopping_since = 0.0
@@ -51,6 +53,7 @@ class Runner:
             signal.signal(signum, self._on_signal)
         self._start("qcluster", "qcluster")
         self._start("runserver", "runserver", f"{self.host}:{self.port}", *([] if self.reload else ["--noreload"]))
+        banner_at = time.monotonic() + BANNER_WAIT_SECONDS if self.banner else None
         failed = ""
         while not self.stop_reason:
             for name, proc in self.procs.items():
@@ -61,6 +64,11 @@ class Runner:
                     if code > 0:
                         failed = f"{name} exited with status {code}"
                     break
+            if banner_at is not None and (time.monotonic() >= banner_at or _listening(self.host, self.port)):
+                # Last, after the children's start-up lines, framed: what the operator needs to log in.
+                time.sleep(0.5 if time.monotonic() < banner_at else 0)
+                print(framed(self.banner), flush=True)
+                banner_at = None
             time.sleep(POLL_SECONDS)
         self.stopping_since = time.monotonic()
         print(f"\nStopping calltrack ({self.stop_reason}) ...", file=sys.stderr, flush=True)
@@ -85,6 +93,22 @@ class Runner:
             proc.wait()
 
 
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def framed(text: str) -> str:
+    """``text`` in a box of ``=`` lines, so that it stands out at the end of the start-up output."""
+    lines = text.replace("\\n", "\n").splitlines() or [""]
+    width = max(len(line) for line in lines) + 4
+    rule = "=" * width
+    return "\n".join(["", rule, *(f"  {line}" for line in lines), rule, ""])
+
+
 def _signal(proc: subprocess.Popen, signum: int, *, group: bool) -> None:
     try:
         if group:
@@ -102,7 +126,10 @@ def main() -> int:
     parser.add_argument("--reload", action="store_true", default=os.environ.get("RELOAD", "") not in ("", "0"),
                         help="Restart runserver when the code changes (Django's autoreloader; default: RELOAD env).")
     args = parser.parse_args()
-    return Runner(args.host, args.port, reload=args.reload).run()
+    # make demo passes the admin login here, printed once the server listens (not buried in the output above it);
+    # taken out of the environment the children inherit.
+    banner = os.environ.pop("CALLTRACK_BANNER", "")
+    return Runner(args.host, args.port, reload=args.reload, banner=banner).run()
 
 
 if __name__ == "__main__":

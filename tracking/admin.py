@@ -5,6 +5,7 @@ from __future__ import annotations
 import zoneinfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,6 +14,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone, translation
+from django.utils.functional import cached_property
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from unfold.contrib.filters.admin import (
@@ -120,6 +122,12 @@ class HandlerForm(forms.ModelForm):
     class Meta:
         model = Handler
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and not self.is_bound:
+            # A new handler starts in the operator's time zone (not the first of the sorted list, nor a fixed one).
+            self.initial["timezone"] = settings.TIME_ZONE
 
     def clean(self):
         """"Always open" and business hours together would save a handler open 24/7 whose hours are silently
@@ -231,13 +239,14 @@ class CampaignHandlerInline(TabularInline):
     fields = ["handler", "priority", "weight", "enabled", "position"]
 
 
-class IVROptionInline(TabularInline):
-    """The campaign's main menu keys (a sub-menu's keys are edited on the sub-menu's page)."""
+class IVROptionInline(StackedInline):
+    """The campaign's main menu keys (a sub-menu's keys are edited on the sub-menu's page). Stacked, two fields a
+    row: as a 9-column table its selects and texts were cut ("Se...", "languag") and it scrolled sideways."""
 
     model = IVROption
     extra = 0
     autocomplete_fields = ["handler"]
-    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "submenu", "number", "response"]
+    fieldsets = [(None, {"fields": [("digit", "label"), ("action", "response"), ("tag_key", "tag_value"), ("handler", "submenu"), "number"]})]
     verbose_name = "main menu key"
     verbose_name_plural = "main menu keys"
 
@@ -266,13 +275,13 @@ class SubMenuOptionFormSet(forms.BaseInlineFormSet):
         return form
 
 
-class SubMenuOptionInline(TabularInline):
+class SubMenuOptionInline(StackedInline):
     model = IVROption
     fk_name = "menu"
     formset = SubMenuOptionFormSet
     extra = 1
     autocomplete_fields = ["handler"]
-    fields = ["digit", "label", "action", "tag_key", "tag_value", "handler", "submenu", "number", "response"]
+    fieldsets = [(None, {"fields": [("digit", "label"), ("action", "response"), ("tag_key", "tag_value"), ("handler", "submenu"), "number"]})]
     verbose_name = "key"
     verbose_name_plural = "keys of this menu"
 
@@ -353,7 +362,8 @@ class ConversionRuleInline(StackedInline):
     extra = 0
     autocomplete_fields = ["handler"]
     fieldsets = [
-        (None, {"fields": [("handler", "side", "kind"), ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope")]}),
+        # Two fields a row at most: three left each select a third of the width, cut ("Timer (co...") and unlabelled.
+        (None, {"fields": [("kind", "side"), "handler", ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope")]}),
     ]
 
 
@@ -568,10 +578,17 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         local = timezone.localtime(obj.started_at)
         return f"{local:%b %d %H:%M}"
 
-    @display(description="caller", header=True)
+    @display(description="caller")
     def caller(self, obj: Call):
+        """One line: the number, then where from (cut with an ellipsis, whole in the tooltip)."""
         where = ", ".join(p for p in (obj.caller_city.title(), obj.caller_state) if p)
-        return [_national(obj.caller_number), where]
+        return format_html('<span class="ct-number">{}</span> <span class="ct-where" title="{}">{}</span>',
+                           _national(obj.caller_number), where, where)
+
+    def changelist_view(self, request, extra_context=None):
+        """The log with the dashboard's date presets above it and how many calls match (counted up to a bound)."""
+        context = {**(extra_context or {}), "date_presets": call_log.date_presets(request)}
+        return super().changelist_view(request, extra_context=context)
 
     @display(description="number")
     def number(self, obj: Call) -> str:
@@ -715,6 +732,12 @@ def _memoized_changelist(base: type) -> type:
     built) instead of once per header per row."""
     if base not in _CHANGELISTS:
         class MemoizedChangeList(base):
+            @cached_property
+            def matching_count(self) -> str:
+                """How many calls the filters and search select: counted up to LOG_COUNT_CAP, never the whole table."""
+                n = self.queryset.order_by()[: call_log.LOG_COUNT_CAP + 1].count()
+                return f"{n:,}" if n <= call_log.LOG_COUNT_CAP else f"more than {call_log.LOG_COUNT_CAP:,}"
+
             def get_ordering_field_columns(self):
                 if not hasattr(self, "_ordering_columns"):
                     self._ordering_columns = super().get_ordering_field_columns()
@@ -844,6 +867,16 @@ class WebhookAdmin(ServiceWritesAdminMixin, ModelAdmin):
     list_select_related = ["campaign"]
     actions = ["send_test_deliveries"]
     actions_detail = ["send_test_delivery"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or "secret" in form.changed_data:
+            # The only time the secret is shown in clear after saving: once, to copy into the receiver.
+            self.message_user(request, format_html(
+                'The webhook\'s signing secret, shown this once: <code id="ct-new-secret">{}</code> '
+                '<button type="button" data-copy-target="#ct-new-secret" class="border border-base-200 rounded-default px-2 ml-2">Copy</button> '
+                "Give it to the receiver; afterwards only its last characters are shown.", obj.secret,
+            ), messages.WARNING)
 
     @admin.action(description="Send a test delivery (filled in from the campaign's latest call)", permissions=["change"])
     def send_test_deliveries(self, request, queryset) -> None:

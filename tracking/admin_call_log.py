@@ -161,3 +161,31 @@ def call_export_chunks(*, queryset: QuerySet, columns: list[tuple[str, str]], co
     if copy and isinstance(tz, ZoneInfo) and csv_export.csv_copy_supported(queryset, tz):
         return csv_export.csv_copy_chunks(header=header, queryset=call_export_values(queryset=queryset, columns=columns), tz=tz)
     return csv_export.csv_chunks(header, call_export_rows(queryset=queryset, columns=columns))
+
+
+#: The call log counts the calls its filters select up to this many ("more than 10,000" past it): a bounded
+#: ``COUNT`` over ``LIMIT``, never a count of the whole table.
+LOG_COUNT_CAP = 10_000
+_DATE_PARAMS = ("started_at_from", "started_at_to", "started_at__gte", "started_at__lt", "started_at__lte", "started_at__gt", "p")
+
+
+def date_presets(request: Any) -> list[dict[str, Any]]:
+    """The dashboard's ranges (today, yesterday, last 7 / 30 days, this / last month) as links that set the log's
+    date range in the operator's time zone and keep its other filters."""
+    from calltrack import reports  # the reports layer reads the calls; imported when the page is built
+
+    tz = reports.operator_tz(request.user)
+    kept = request.GET.copy()
+    for name in _DATE_PARAMS:
+        kept.pop(name, None)
+    current = (request.GET.get("started_at_from"), request.GET.get("started_at_to"))
+    out = []
+    for key, label in reports.RANGES.items():
+        if key == "custom":
+            continue
+        period = reports.period_for(key, tz=tz)
+        params = kept.copy()
+        params["started_at_from"], params["started_at_to"] = period.first_day.isoformat(), period.last_day.isoformat()
+        out.append({"label": label, "url": "?" + params.urlencode(),
+                    "active": current == (period.first_day.isoformat(), period.last_day.isoformat())})
+    return out

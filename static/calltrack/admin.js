@@ -36,4 +36,20 @@
   }
   document.addEventListener("DOMContentLoaded", function () { bindKinds(document); });
   document.addEventListener("formset:added", function () { bindKinds(document); });
+
+  // A "Copy" button next to a value shown once (a new webhook secret): copies the element data-copy-target names.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-copy-target]") : null;
+    if (!button) { return; }
+    var source = document.querySelector(button.getAttribute("data-copy-target"));
+    if (!source) { return; }
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard) { navigator.clipboard.writeText(source.textContent.trim()).then(done); return; }
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    document.execCommand("copy");
+    done();
+  });
 })();

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Two ports of calltrack's test range, one per test (xdist may run both at once).
-PORTS = {"ctrl_c": 8131, "kill": 8132}
+PORTS = {"ctrl_c": 8131, "kill": 8132, "banner": 8133}
 STOP_LIMIT = 5.0
 
 pytestmark = [
@@ -147,3 +147,15 @@ def test_killing_runserver_by_its_pid_stops_the_cluster_too_in_under_5_seconds(r
     assert proc.returncode == 0
     print(f"stopped in {took:.1f} s")
     assert took < STOP_LIMIT, f"took {took:.1f} s"
+
+
+def test_the_demo_login_is_printed_last_and_framed_once_the_server_listens(run_env):
+    """make demo passes the login to scripts/run.py, which prints it after the children's start-up lines."""
+    env = {**run_env, "CALLTRACK_BANNER": "calltrack demo\\nAdmin login: user admin  password pw-123"}
+    proc, started = _start(env, PORTS["banner"])
+    since = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, output = _stopped(proc, started, since)
+    before_stop = output.split("Stopping calltrack")[0].rstrip().splitlines()
+    rule = "=" * (len("Admin login: user admin  password pw-123") + 4)
+    assert before_stop[-4:] == [rule, "  calltrack demo", "  Admin login: user admin  password pw-123", rule]

@@ -147,3 +147,26 @@ def test_the_carrier_of_an_added_number_comes_from_the_setting(admin_client, set
     response = _number_add(admin_client, number="+13035550191", provisioning="record")
     assert response.status_code == 302
     assert TrackingNumber.objects.get(number="+13035550191").carrier == "othertel"  # not the model's default "local"
+
+
+def test_a_new_handler_starts_in_the_operators_time_zone(admin_client, settings):
+    settings.TIME_ZONE = "America/Chicago"
+    form = admin_client.get(reverse("admin:tracking_handler_add")).context["adminform"].form
+    assert form["timezone"].value() == "America/Chicago"
+
+
+def test_a_pools_page_types_in_no_bare_numbers_and_links_to_the_carriers_add_form(admin_client):
+    from tests.numbers.factories import NumberPoolFactory
+
+    pool = NumberPoolFactory()
+    url = reverse("admin:numbers_numberpool_change", args=[pool.pk])
+    response = admin_client.get(url)
+    page = response.content.decode()
+    assert "Add numbers to this pool" in page and f"pool={pool.pk}" in page and "kind=pool" in page
+    [numbers] = [i for i in response.context["inline_admin_formsets"] if i.formset.model is TrackingNumber]
+    assert numbers.formset.max_num == 0 and not numbers.has_add_permission
+    data = admin_post_data(response)
+    prefix = numbers.formset.prefix
+    data.update({f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-0-number": "+14155550199", f"{prefix}-0-pool": pool.pk})
+    admin_client.post(url, data)
+    assert not TrackingNumber.objects.filter(number="+14155550199").exists()

@@ -60,9 +60,26 @@ def test_the_webhook_secret_is_not_shown_after_creation_and_a_blank_field_keeps_
     hook.refresh_from_db()
     assert hook.name == "Renamed" and hook.secret == secret
     data["secret"] = "a-new-shared-secret-for-the-crm"
-    admin_client.post(url, data)
+    changed = admin_client.post(url, data, follow=True).content.decode()
     hook.refresh_from_db()
     assert hook.secret == "a-new-shared-secret-for-the-crm"
+    # The new secret is shown once after saving, with a copy button; the next page only its end.
+    assert '<code id="ct-new-secret">a-new-shared-secret-for-the-crm</code>' in changed and "data-copy-target" in changed
+    assert "a-new-shared-secret-for-the-crm" not in admin_client.get(url).content.decode()
+
+
+def test_a_new_webhooks_secret_is_shown_once_after_saving(admin_client, settings):
+    settings.CALLTRACK_OUTBOUND_ALLOW = ["127.0.0.1"]
+    campaign = CampaignFactory()
+    add = reverse("admin:tracking_webhook_add")
+    data = admin_post_data(admin_client.get(add))
+    data.update({"name": "CRM", "campaign": campaign.pk, "url": "http://127.0.0.1:9/hook", "events": ["call.completed"]})
+    response = admin_client.post(add, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    page = admin_client.get(response["Location"]).content.decode()
+    hook = Webhook.objects.get(name="CRM")
+    assert f'<code id="ct-new-secret">{hook.secret}</code>' in page
+    assert hook.secret not in admin_client.get(reverse("admin:tracking_webhook_change", args=[hook.pk])).content.decode()
 
 
 @pytest.fixture

@@ -203,6 +203,7 @@ class IVRMenu(models.Model):
         ordering = ["campaign_id", "name", "id"]
         constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="ivr_menu_name_unique")]
         verbose_name = "IVR sub-menu"
+        verbose_name_plural = "IVR sub-menus"
 
     def __str__(self) -> str:
         return self.name
