@@ -149,6 +149,7 @@ class TrackingNumber(models.Model):
     whisper_message = models.CharField(max_length=500, blank=True, help_text="Whisper for calls to this number (overrides the receiving number's).")
     filters = models.JSONField(default=list, blank=True, help_text=tag_rules.FILTERS_HELP_TEXT)
     filters_after_ivr = models.BooleanField(
+        "filters after IVR",
         default=False,
         help_text="Check the accept/reject rules after the IVR menu (so they can use the keys pressed and the menu's "
         "tags) instead of before any prompt. A call rejected then hears nothing more and is hung up.",
