@@ -193,11 +193,22 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     from calltrack.demo_conversions import demo_conversions_load
 
     demo_conversions_load()
+    _demo_events_in_call_time()
 
     return {
         "sources": Source.objects.count(), "handlers": Handler.objects.count(), "campaigns": Campaign.objects.count(),
         "tracking_numbers": TrackingNumber.objects.count(), "pools": NumberPool.objects.count(), "calls": Call.objects.count(),
     }
+
+
+def _demo_events_in_call_time() -> None:
+    """The services record a recording or a conversion at the moment they run (the demo's load); in the demo's
+    past calls they happened when the call ended, so their timeline steps say so."""
+    from django.db.models import F
+
+    late = CallEvent.objects.filter(call__call_sid__startswith="CADEMO", call__ended_at__isnull=False, at__gt=F("call__ended_at") + timedelta(minutes=5))
+    for event in late.select_related("call").only("pk", "call__ended_at"):
+        CallEvent.objects.filter(pk=event.pk).update(at=event.call.ended_at + timedelta(seconds=2))
 
 
 DEMO_RECORDINGS = 4  # answered calls of campaigns that record get a playable recording (the local carrier's WAV)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from tracking.models import Call
@@ -34,7 +35,9 @@ def call_timeline_rows(call: Call) -> list[Row]:
     for a in call.attempts.select_related("handler").all():
         who = a.handler.name if a.handler else a.get_kind_display()
         rows.append(Row(a.started_at, f"attempt {a.sequence}", f"{who} at {a.number_dialed}", a.get_status_display(), a.duration))
-    rows.sort(key=lambda r: (r.at is None, r.at))
+    # Within one second, what was decided comes before the legs it dialled ("routed" then "attempt 1"): the events
+    # are stamped when the request's writes are made, a moment after the attempt's start.
+    rows.sort(key=lambda r: (r.at is None, r.at.replace(microsecond=0) if r.at else None, r.kind.startswith("attempt ")))
     return rows
 
 
@@ -65,6 +68,7 @@ def call_timeline(call: Call) -> SafeString:
         "tracking/call_timeline.html",
         {
             "rows": call_timeline_rows(call),
+            "call_day": timezone.localtime(call.started_at).date() if call.started_at else None,
             "skips": call_skips(call),
             "strategy": _strategy_label(decision.get("strategy", "")),
             "steps": decision.get("steps", []),

@@ -39,3 +39,23 @@ def test_call_page_shows_each_step_attempt_and_skip_reason(admin_client, twilio)
     assert "caller_state = TX (call has CA)" in html
     assert "concurrency cap 0 reached" in html
     assert "Priority, then weight" in html and "priority_weight" not in html  # labels, not codes
+
+
+def test_the_timeline_lists_the_decision_before_the_leg_it_dialled_and_dates_a_later_day():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.tracking.factories import CallAttemptFactory, CallFactory
+    from tracking.models import CallEvent
+    from tracking.timeline import call_timeline, call_timeline_rows
+
+    start = timezone.now().replace(microsecond=100_000) - timedelta(days=3)
+    call = CallFactory(started_at=start)
+    CallAttemptFactory(call=call, sequence=1, started_at=start + timedelta(microseconds=200_000))
+    CallEvent.objects.create(call=call, at=start + timedelta(microseconds=600_000), kind="call.routed", message="routed")
+    CallEvent.objects.create(call=call, at=start + timedelta(days=1), kind="call.converted", message="converted")
+    assert [r.kind for r in call_timeline_rows(call)] == ["routed", "attempt 1", "converted"]
+    html = str(call_timeline(call))
+    later = timezone.localtime(start + timedelta(days=1))
+    assert f"{later:%b} {later.day} {later:%H:%M:%S}" in html
