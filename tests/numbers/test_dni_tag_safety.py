@@ -1,0 +1,105 @@
+"""The DNI tag can never hurt a customer's page: no endless loop when the pool answers the page's own number, and no
+configuration taken from page elements that shadow ``document``'s properties (DOM clobbering).
+
+Debian's Chromium through Playwright, as in test_dni_browser.py (skips where either is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from calltrack.numbers.models import OverflowPolicy
+from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
+from tests.tracking.factories import SourceFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Counts the callbacks of every MutationObserver the page makes (the tag's is the only one on these pages), and
+# logs a tick every 50 ms: a frozen main thread stops ticking, and the test sees it without waiting on the page
+# (Playwright's own calls into a frozen page never return, whatever their timeout).
+WATCH_THE_MAIN_THREAD = """
+setInterval(function () { console.log("tick"); }, 50);
+window.__observed = 0;
+(function (MO) {
+  window.MutationObserver = function (callback) {
+    return new MO(function (records, observer) { window.__observed++; return callback(records, observer); });
+  };
+})(window.MutationObserver);
+"""
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sales_and_overflowing_support(settings):
+    """``sales`` has a free number; ``support`` has none and shows its fallback number, the page's own support number."""
+    settings.CALLTRACK_DNI_RATE_LIMIT_IP = "1000/minute"
+    settings.CALLTRACK_DNI_RATE_LIMIT_VISITOR = "1000/minute"
+    sales = NumberPoolFactory(key="sales", name="Sales", source=SourceFactory(name="Website"))
+    TrackingNumberFactory(number="+14152000001", kind="pool", pool=sales, campaign=sales.campaign)
+    support = NumberPoolFactory(key="support", name="Support", campaign=sales.campaign, source=sales.source,
+                                overflow_policy=OverflowPolicy.FALLBACK, fallback_number="+18885550199")
+    return sales, support
+
+
+def serve(page, live_server, body: str, path: str = "/landing/") -> str:
+    url = f"{live_server.url}{path}"
+    page.route(url, lambda route: route.fulfill(status=200, content_type="text/html", body=body))
+    return url
+
+
+FALLBACK_LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>Support</title>
+<script async src="{live}/static/calltrack/dni.js" data-api="{live}"
+        data-swap="sales=+14155550100, support=+18885550199"></script>
+</head><body>
+<p>Sales: <strong id="sales">(415) 555-0100</strong></p>
+<p>Support: <span id="support">1-888-555-0199</span> or <a id="support-link" href="tel:+18885550199">call us</a></p>
+<div id="later"></div>
+</body></html>"""
+
+
+def test_the_page_stays_responsive_when_the_pool_answers_the_number_the_page_already_shows(
+    live_server, page, sales_and_overflowing_support
+):
+    _, support = sales_and_overflowing_support
+    page.add_init_script(WATCH_THE_MAIN_THREAD)
+    url = serve(page, live_server, FALLBACK_LANDING.format(live=live_server.url))
+    with page.expect_response(lambda r: r.url.endswith("/dni/v1/assign") and b"support" in (r.request.post_data_buffer or b"")) as answer:
+        page.goto(url, wait_until="commit")  # not "load": a page that froze first would never fire it
+    assert answer.value.status == 200  # its body is not read here: Playwright reads it through the page
+    support.refresh_from_db()
+    assert support.overflow_count == 1  # the answer was the fallback number: the number the page shows
+    ticks = []
+    page.on("console", lambda message: ticks.append(message.text))
+    page.wait_for_timeout(1_000)  # Playwright's own timer: it does not need the page
+    assert ticks.count("tick") >= 5, "the page's main thread stopped answering"
+    page.wait_for_function("() => document.getElementById('sales').textContent === '(415) 200-0001'", timeout=3_000)
+    assert page.inner_text("#support") == "1-888-555-0199"
+    assert page.get_attribute("#support-link", "href") == "tel:+18885550199"
+
+    # Idle, the tag's observer is not called again: nothing loops.
+    settled = page.evaluate("() => window.__observed")
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__observed") == settled
+    assert settled < 10
+
+    # A number inserted later is still swapped, and the support number inserted with it is left as it is.
+    page.evaluate("""() => {
+      const p = document.createElement('p');
+      p.innerHTML = 'Call <b id="late-sales">(415) 555-0100</b> or <b id="late-support">1-888-555-0199</b>';
+      document.getElementById('later').appendChild(p);
+    }""")
+    page.wait_for_function("() => document.getElementById('late-sales').textContent === '(415) 200-0001'", timeout=3_000)
+    assert page.inner_text("#late-support") == "1-888-555-0199"
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.__observed") <= settled + 2
