@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from calltrack.numbers.models import OverflowPolicy
+from calltrack.numbers.models import NumberSession, OverflowPolicy
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import SourceFactory
 
@@ -103,3 +103,70 @@ def test_the_page_stays_responsive_when_the_pool_answers_the_number_the_page_alr
     assert page.inner_text("#late-support") == "1-888-555-0199"
     page.wait_for_timeout(300)
     assert page.evaluate("() => window.__observed") <= settled + 2
+
+
+ATTACKER_NUMBER = "+19005550666"
+ATTACKER = "http://evil.example"
+
+
+@pytest.fixture
+def demo_pool(settings):
+    settings.CALLTRACK_DNI_RATE_LIMIT_IP = "1000/minute"
+    pool = NumberPoolFactory(key="demo", name="Demo", source=SourceFactory(name="Website"))
+    TrackingNumberFactory(number="+14152000001", kind="pool", pool=pool, campaign=pool.campaign)
+    return pool
+
+
+def watch_the_hosts(page, live_server) -> list[str]:
+    """Every URL the page requests outside the live server; the attacker's host answers with its own number."""
+    elsewhere: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(live_server.url) else elsewhere.append(request.url))
+    page.route(f"{ATTACKER}/**", lambda route: route.fulfill(
+        status=200, content_type="application/json", headers={"Access-Control-Allow-Origin": "*"},
+        body=json.dumps({"number": ATTACKER_NUMBER, "national": ATTACKER_NUMBER[2:], "country_code": "1",
+                         "formatted": "(900) 555-0666", "session_id": None})))
+    return elsewhere
+
+
+def shown(page, selector: str) -> str:
+    # Read through Node.prototype: the page under test shadows document's own properties.
+    return page.evaluate("""(selector) => {
+      const element = Document.prototype.querySelector.call(document, selector);
+      return Object.getOwnPropertyDescriptor(Node.prototype, 'textContent').get.call(element);
+    }""", selector)
+
+
+CLOBBERING_LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>Reviews</title></head><body>
+<p>Call us: <strong id="phone">(415) 555-0100</strong></p>
+<div id="reviews">{reviews}</div>
+<script async src="{live}/static/calltrack/dni.js" data-api="{live}" data-pool="demo"></script>
+</body></html>"""
+# A visitor's review, HTML that a sanitizer lets through (no script, no event handler): its named image shadows
+# document.currentScript, the element the tag used to read its settings from.
+CURRENT_SCRIPT_REVIEW = f'<img name="currentScript" alt="" data-api="{ATTACKER}" data-pool="demo" data-number="+14155550100">'
+# Every other document property the tag reads, and the window.calltrack_params it accepts, shadowed the same way.
+EVERY_PROPERTY_REVIEW = CURRENT_SCRIPT_REVIEW + "".join(
+    f'<img name="{name}" alt="">' for name in (
+        "cookie", "referrer", "body", "documentElement", "readyState", "querySelector", "createTreeWalker",
+        "getElementsByTagName",
+    )
+) + f'<a id="calltrack_params" href="{ATTACKER}/?plan=evil">a link</a>'
+
+
+@pytest.mark.parametrize("reviews", [CURRENT_SCRIPT_REVIEW, EVERY_PROPERTY_REVIEW], ids=["current-script", "every-property"])
+def test_page_elements_that_shadow_document_properties_never_send_the_visitor_elsewhere_nor_show_another_number(
+    live_server, page, demo_pool, reviews
+):
+    elsewhere = watch_the_hosts(page, live_server)
+    page.goto(serve(page, live_server, CLOBBERING_LANDING.format(live=live_server.url, reviews=reviews)))
+    page.wait_for_function("""() => !Object.getOwnPropertyDescriptor(Node.prototype, 'textContent')
+      .get.call(Document.prototype.getElementById.call(document, 'phone')).includes('555-0100')""")
+
+    assert shown(page, "#phone") == "(415) 200-0001"  # the pool's number, from calltrack
+    assert elsewhere == []
+    page.wait_for_timeout(300)
+    assert elsewhere == [] and "555-0666" not in page.content()
+    visitor = next(c["value"] for c in page.context.cookies() if c["name"] == "_ct_vid")
+    session = NumberSession.objects.get(visitor_id=visitor)
+    assert session.tracking_number.number == "+14152000001"
+    assert session.referrer == "" and session.marketing_data == {}  # nothing from the shadowing elements
