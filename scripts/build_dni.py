@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 from pathlib import Path
 
@@ -44,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     size = gzipped_size(built)
     if args.check:
         if not BUILD.exists() or BUILD.read_text(encoding="utf-8") != built:
-            print(f"{BUILD.relative_to(ROOT)} is not the build of {SOURCE.relative_to(ROOT)}: run `make dni`", file=sys.stderr)
+            print(f"{os.path.relpath(BUILD, ROOT)} is not the build of {os.path.relpath(SOURCE, ROOT)}: run `make dni`", file=sys.stderr)
             return 1
     else:
         BUILD.write_text(built, encoding="utf-8")
-    print(f"{BUILD.relative_to(ROOT)}: {len(built.encode())} bytes, {size} gzipped (budget {GZIP_BUDGET})")
+    print(f"{os.path.relpath(BUILD, ROOT)}: {len(built.encode())} bytes, {size} gzipped (budget {GZIP_BUDGET})")
     if size >= GZIP_BUDGET:
         print(f"over the budget of {GZIP_BUDGET} bytes gzipped", file=sys.stderr)
         return 1

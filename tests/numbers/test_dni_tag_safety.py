@@ -7,7 +7,6 @@ Debian's Chromium through Playwright, as in test_dni_browser.py (skips where eit
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -170,3 +169,32 @@ def test_page_elements_that_shadow_document_properties_never_send_the_visitor_el
     session = NumberSession.objects.get(visitor_id=visitor)
     assert session.tracking_number.number == "+14152000001"
     assert session.referrer == "" and session.marketing_data == {}  # nothing from the shadowing elements
+
+
+MODULE_LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>Module</title>
+<script type="module" src="{live}/static/calltrack/dni.js" data-api="{live}" data-pool="demo"></script>
+</head><body>
+<p>Call us: <strong id="phone">(415) 555-0100</strong></p>
+<div id="reviews"></div>
+<script>document.getElementById("reviews").innerHTML = {reviews};</script>
+</body></html>"""
+# Page content that looks like the tag: a <script> inserted as HTML (innerHTML), which never loads nor runs.
+DECOY = f'<script src="{ATTACKER}/static/calltrack/dni.js" data-api="{ATTACKER}" data-pool="demo"></script>'
+
+
+def test_a_tag_loaded_as_a_module_finds_its_script_by_its_url_unless_page_content_holds_another(live_server, page, demo_pool):
+    # A module script has no document.currentScript: the tag takes the one script whose URL is a dni.js.
+    elsewhere = watch_the_hosts(page, live_server)
+    page.goto(serve(page, live_server, MODULE_LANDING.format(live=live_server.url, reviews='""')))
+    page.wait_for_function("() => !document.getElementById('phone').textContent.includes('555-0100')")
+    assert page.inner_text("#phone") == "(415) 200-0001"
+
+    # With a second one on the page, it cannot tell which is its own: the page keeps its number, nothing is sent.
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(serve(page, live_server, MODULE_LANDING.format(live=live_server.url, reviews=json.dumps(DECOY).replace("</", "<\\/")), path="/landing/2/"))
+    page.wait_for_load_state("networkidle")
+    assert page.inner_text("#phone") == "(415) 555-0100"
+    assert not [url for url in requests if "/dni/v1/" in url]
+    assert page.evaluate("() => document.scripts.length") == 3  # the tag, the inline script and the decoy
+    assert elsewhere == []
