@@ -7,6 +7,7 @@ Debian's Chromium through Playwright, as in test_dni_browser.py (skips where eit
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -198,3 +199,39 @@ def test_a_tag_loaded_as_a_module_finds_its_script_by_its_url_unless_page_conten
     assert not [url for url in requests if "/dni/v1/" in url]
     assert page.evaluate("() => document.scripts.length") == 3  # the tag, the inline script and the decoy
     assert elsewhere == []
+
+
+FIGHTING_LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>Two tags</title>
+<script async src="{live}/static/calltrack/dni.js" data-api="{live}" data-pool="demo"></script>
+</head><body>
+<p>Call us: <strong id="phone">(415) 555-0100</strong></p>
+<script>
+  // Another script (another vendor's tag, a framework) that puts its number back whenever it changes.
+  var phone = document.getElementById("phone");
+  new MutationObserver(function () {{
+    if (phone.textContent !== "(415) 555-0100") {restore};
+  }}).observe(phone, {{ childList: true, characterData: true, subtree: true }});
+</script>
+</body></html>"""
+
+
+@pytest.mark.parametrize("restore", ['phone.firstChild.nodeValue = "(415) 555-0100"', 'phone.textContent = "(415) 555-0100"'],
+                         ids=["same-text-node", "new-text-node"])
+def test_a_page_that_writes_its_number_back_on_every_change_keeps_it_and_stays_responsive(
+    live_server, page, demo_pool, restore
+):
+    page.add_init_script(WATCH_THE_MAIN_THREAD)
+    with page.expect_response(re.compile(r"/dni/v1/assign$")) as answer:
+        page.goto(serve(page, live_server, FIGHTING_LANDING.format(live=live_server.url, restore=restore)), wait_until="commit")
+    assert answer.value.status == 200
+    ticks: list[str] = []
+    page.on("console", lambda message: ticks.append(message.text))
+    page.wait_for_timeout(1_000)  # Playwright's own timer: it does not need the page
+    assert ticks.count("tick") >= 5, "the page's main thread stopped answering"
+
+    # The tag gave up after its writes for the second: the observers are quiet, the page shows its own number.
+    settled = page.evaluate("() => window.__observed")
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__observed") == settled
+    assert settled < 1_000
+    assert page.inner_text("#phone") == "(415) 555-0100"

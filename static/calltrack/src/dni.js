@@ -16,7 +16,7 @@
  * Two guarantees, each with a browser test (tests/numbers/test_dni_tag_safety.py):
  * - The page never freezes: the tag never writes a text or link that would not change, its observer
  *   drops the records of its own writes, a batch of mutations costs at most one pass over the page,
- *   and a node the page keeps writing back is given up after MAX_WRITES.
+ *   and past MAX_WRITES writes in a second the page's own numbers win.
  * - Page content cannot configure the tag (DOM clobbering: <img name="currentScript" data-api=...>
  *   shadows document.currentScript): the tag reads document's properties from Document.prototype,
  *   its settings only from a real <script> element, and window.calltrack_params only as a plain object.
@@ -49,16 +49,18 @@
     "gclid", "gbraid", "wbraid", "fbclid", "msclkid"];
   var MAX_CUSTOM = 30; // the API refuses more names than this in one request
   var MAX_ROOTS = 200; // added nodes in one batch past which one pass over the page is cheaper
-  var MAX_WRITES = 50; // writes to one node past which the page's own number wins (a page that writes it back)
+  // Writes per second past which the page's own numbers win: a page (or another tag) that writes its number
+  // back on every change, as we write ours, would otherwise keep both observers busy forever.
+  var MAX_WRITES = 200;
   // Something that looks like a phone number: 7+ digits with the usual separators.
   var PHONE = /\+?\(?\d[\d ().\-\u00a0]{5,}\d/g;
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE)$/;
   var TEL = 'a[href^="tel:"]';
-  // One entry per destination: { pool, dest, swaps: [{n|a, t, w, k}], number, sessionId, timer, started, r }.
+  // One entry per destination: { pool, dest, swaps: [{n|a, t, w}], number, sessionId, timer, started, r }.
   var state = { swaps: [], entries: [] };
   w.calltrack = state;
   var seen = typeof WeakSet === "function" ? new WeakSet() : null;
-  var observer = null, body;
+  var observer = null, body, second = 0, writes = 0;
 
   function digits(s) { return s.replace(/\D/g, ""); }
   function decode(s) { try { return decodeURIComponent(s); } catch (err) { return s; } }
@@ -184,7 +186,9 @@
     next = a ? "tel:" + like(decode(s.t.slice(4)), r).replace(/[^\d+]/g, "")
       : s.t.replace(PHONE, function (m) { return same(m, e.dest) ? like(m, r) : m; });
     s.w = next;
-    if (next === now || (s.k = (s.k || 0) + 1) > MAX_WRITES) return;
+    if (next === now) return;
+    if (Date.now() - second > 1000) { second = Date.now(); writes = 0; }
+    if (++writes > MAX_WRITES) return;
     if (a) a.setAttribute("href", next);
     else s.n.nodeValue = next;
   }
