@@ -235,3 +235,26 @@ def test_a_page_that_writes_its_number_back_on_every_change_keeps_it_and_stays_r
     assert page.evaluate("() => window.__observed") == settled
     assert settled < 1_000
     assert page.inner_text("#phone") == "(415) 555-0100"
+
+
+def test_a_big_render_of_many_numbers_at_once_is_swapped_in_one_pass(live_server, page, demo_pool):
+    page.add_init_script(WATCH_THE_MAIN_THREAD)
+    page.goto(serve(page, live_server, CLOBBERING_LANDING.format(live=live_server.url, reviews="")))
+    page.wait_for_function("() => document.getElementById('phone').textContent === '(415) 200-0001'")
+    before = page.evaluate("() => window.__observed")
+
+    # 500 nodes in one batch (past the tag's 200 roots): one pass over the page swaps every one of them.
+    page.evaluate("""() => {
+      const list = document.createElement('ul');
+      for (let i = 0; i < 500; i++) {
+        const item = list.appendChild(document.createElement('li'));
+        item.append('Branch ' + i + ': ', Object.assign(document.createElement('a'), {href: 'tel:+14155550100', textContent: '415-555-0100'}));
+      }
+      const parts = Array.from(list.children);
+      parts.forEach((item) => document.getElementById('reviews').appendChild(item));
+    }""")
+    page.wait_for_function("() => !document.getElementById('reviews').textContent.includes('555-0100')")
+    assert page.evaluate("() => document.querySelectorAll('#reviews a[href=\"tel:+14152000001\"]').length") == 500
+    assert page.evaluate("() => new Set(Array.from(document.querySelectorAll('#reviews a'), (a) => a.textContent)).size") == 1
+    assert page.inner_text("#reviews li:last-child a") == "415-200-0001"
+    assert page.evaluate("() => window.__observed") - before <= 2

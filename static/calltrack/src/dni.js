@@ -16,7 +16,7 @@
  * Two guarantees, each with a browser test (tests/numbers/test_dni_tag_safety.py):
  * - The page never freezes: the tag never writes a text or link that would not change, its observer
  *   drops the records of its own writes, a batch of mutations costs at most one pass over the page,
- *   and past MAX_WRITES writes in a second the page's own numbers win.
+ *   and past MAX_BATCHES batches of writes in a second the page's own numbers win.
  * - Page content cannot configure the tag (DOM clobbering: <img name="currentScript" data-api=...>
  *   shadows document.currentScript): the tag reads document's properties from Document.prototype,
  *   its settings only from a real <script> element, and window.calltrack_params only as a plain object.
@@ -49,9 +49,10 @@
     "gclid", "gbraid", "wbraid", "fbclid", "msclkid"];
   var MAX_CUSTOM = 30; // the API refuses more names than this in one request
   var MAX_ROOTS = 200; // added nodes in one batch past which one pass over the page is cheaper
-  // Writes per second past which the page's own numbers win: a page (or another tag) that writes its number
-  // back on every change, as we write ours, would otherwise keep both observers busy forever.
-  var MAX_WRITES = 200;
+  // Batches of writes per second past which the page's own numbers win: a page (or another tag) that writes its
+  // number back on every change, as we write ours, would otherwise keep both observers busy forever. A big render
+  // is one batch, however many places it shows the number in.
+  var MAX_BATCHES = 50;
   // Something that looks like a phone number: 7+ digits with the usual separators.
   var PHONE = /\+?\(?\d[\d ().\-\u00a0]{5,}\d/g;
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE)$/;
@@ -60,7 +61,7 @@
   var state = { swaps: [], entries: [] };
   w.calltrack = state;
   var seen = typeof WeakSet === "function" ? new WeakSet() : null;
-  var observer = null, body, second = 0, writes = 0;
+  var observer = null, body, second = 0, batches = 0, batch = 0, counted;
 
   function digits(s) { return s.replace(/\D/g, ""); }
   function decode(s) { try { return decodeURIComponent(s); } catch (err) { return s; } }
@@ -187,8 +188,12 @@
       : s.t.replace(PHONE, function (m) { return same(m, e.dest) ? like(m, r) : m; });
     s.w = next;
     if (next === now) return;
-    if (Date.now() - second > 1000) { second = Date.now(); writes = 0; }
-    if (++writes > MAX_WRITES) return;
+    if (counted !== batch) {
+      counted = batch;
+      if (Date.now() - second > 1000) { second = Date.now(); batches = 0; }
+      batches++;
+    }
+    if (batches > MAX_BATCHES) return;
     if (a) a.setAttribute("href", next);
     else s.n.nodeValue = next;
   }
@@ -196,6 +201,7 @@
   // the writes make are dropped.
   function swap(e, r) {
     var pending = observer ? observer.takeRecords() : [];
+    batch++;
     e.r = r;
     e.swaps.forEach(function (s) { write(s, e, r); });
     if (e === state.entries[0]) doc("documentElement").setAttribute("data-calltrack-number", r.number);
@@ -249,6 +255,7 @@
   // Numbers the page changed or inserted after load: swapped at once when their destination has a number, or
   // its assignment starts. One batch costs at most one pass over the page and one write per place found.
   function changed(records) {
+    batch++;
     try {
       var roots = [];
       records.forEach(function (rec) {
