@@ -15,7 +15,7 @@
  *
  * Two guarantees, each with a browser test (tests/numbers/test_dni_tag_safety.py):
  * - The page never freezes: the tag never writes a text or link that would not change, its observer
- *   drops the records of its own writes, a batch of mutations costs at most one pass over the page,
+ *   drops the records of its own writes, a batch of many added nodes costs one pass over the page,
  *   and past MAX_BATCHES batches of writes in a second the page's own numbers win.
  * - Page content cannot configure the tag (DOM clobbering: <img name="currentScript" data-api=...>
  *   shadows document.currentScript): the tag reads document's properties from Document.prototype,
@@ -253,14 +253,14 @@
   }
 
   // Numbers the page changed or inserted after load: swapped at once when their destination has a number, or
-  // its assignment starts. One batch costs at most one pass over the page and one write per place found.
+  // its assignment starts. A batch of more than MAX_ROOTS added nodes costs one pass over the page, not one per node.
   function changed(records) {
     batch++;
     try {
       var roots = [];
       records.forEach(function (rec) {
         if (rec.type === "characterData") roots.push(rec.target);
-        else Array.prototype.push.apply(roots, rec.addedNodes);
+        else for (var i = 0; i < rec.addedNodes.length && roots.length <= MAX_ROOTS; i++) roots.push(rec.addedNodes[i]);
       });
       if (roots.length > MAX_ROOTS) roots = [body];
       state.entries.forEach(function (e) {
