@@ -10,7 +10,7 @@ export DEBUG ?= true
 # Two workers by default (the project's machines have 2 cores); PYTEST_ARGS= runs in one process.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install install-dev demo run test fuzz lint clean
+.PHONY: install install-dev demo run test fuzz lint dni clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ fuzz: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## Build the DNI tag pages load (static/calltrack/dni.js) from its readable source, static/calltrack/src/dni.js.
+dni: install-dev
+	$(BIN)/python scripts/build_dni.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
