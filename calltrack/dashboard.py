@@ -9,12 +9,13 @@ ships and renders, the breakdown table (one dimension at a time, sortable), and 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from calltrack import reports
@@ -189,15 +190,20 @@ _FIGURE_FILTERS = {
 }
 
 
-def _chart(buckets: list[reports.Bucket]) -> dict[str, Any]:
+def _chart(buckets: list[reports.Bucket], *, now: datetime | None = None) -> dict[str, Any]:
+    """The chart's data. Hours (or days) still to come have no value, not 0: the bars and the line stop at now.
+    The conversions' line is monotone (Chart.js' monotone cubic): it never swings above or below its points."""
+    now = now or timezone.now()
+    past = [b.start <= now for b in buckets]
     datasets: list[dict[str, Any]] = [
-        {"type": "bar", "label": name.capitalize(), "data": [getattr(b, name) for b in buckets],
+        {"type": "bar", "label": name.capitalize(), "data": [getattr(b, name) if p else None for b, p in zip(buckets, past)],
          "backgroundColor": color, "stack": "calls", "borderRadius": 2, "order": 2}
         for name, color in OUTCOME_COLORS.items()
     ]
     datasets.append({
-        "type": "line", "label": "Converted", "data": [b.converted for b in buckets], "borderColor": "#7c3aed",
-        "backgroundColor": "#7c3aed", "borderWidth": 2, "pointRadius": 2, "tension": 0.3, "order": 1,
+        "type": "line", "label": "Converted", "data": [b.converted if p else None for b, p in zip(buckets, past)],
+        "borderColor": "#7c3aed", "backgroundColor": "#7c3aed", "borderWidth": 2, "pointRadius": 2,
+        "cubicInterpolationMode": "monotone", "spanGaps": False, "order": 1,
     })
     return {"labels": [b.label for b in buckets], "datasets": datasets}
 

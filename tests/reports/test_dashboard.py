@@ -105,3 +105,19 @@ def test_staff_without_access_to_calls_get_the_table_list(world):
     grant(clerk, "tracking.view_source")
     page = login(clerk).get(reverse("admin:index"))
     assert page.status_code == 200 and "figures" not in page.context
+
+
+def test_the_chart_leaves_hours_to_come_empty_and_its_line_never_overshoots():
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from calltrack import dashboard, reports
+
+    now = datetime(2026, 12, 6, 12, 30, tzinfo=ZoneInfo("UTC"))
+    buckets = [reports.Bucket(start=now.replace(minute=0) + timedelta(hours=h), label=f"{12 + h}:00", answered=3, converted=2)
+               for h in (-1, 0, 1, 2)]
+    chart = dashboard._chart(buckets, now=now)
+    answered = next(d for d in chart["datasets"] if d["label"] == "Answered")
+    line = next(d for d in chart["datasets"] if d["type"] == "line")
+    assert answered["data"] == [3, 3, None, None] and line["data"] == [2, 2, None, None]
+    assert line["cubicInterpolationMode"] == "monotone" and "tension" not in line
