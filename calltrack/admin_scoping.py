@@ -40,6 +40,8 @@ class CollaboratorScopedAdminMixin:
     collaborator_queryset: Callable[[QuerySet, Scope], QuerySet] = staticmethod(lambda qs, scope: qs.none())
     #: Fields hidden from each kind of collaborator (columns, form fields).
     collaborator_hidden: dict[str, tuple[str, ...]] = {}
+    #: Columns shown under another name than the field they read ("revenue_money" reads "revenue"): hidden with it.
+    collaborator_column_fields: dict[str, str] = {}
     #: The list filters each kind of collaborator gets (no filters listing other parties' objects).
     collaborator_list_filter: dict[str, Sequence[Any]] = {}
 
@@ -83,7 +85,8 @@ class CollaboratorScopedAdminMixin:
     def get_list_display(self, request):
         names = super().get_list_display(request)  # type: ignore[misc]
         hidden = self._hidden(request)
-        return [n for n in names if n not in hidden] if hidden else names
+        columns = self.collaborator_column_fields
+        return [n for n in names if columns.get(n, n) not in hidden] if hidden else names
 
     def get_list_filter(self, request):
         scope = _scope(request)
@@ -138,6 +141,7 @@ class CallCollaboratorScope(CollaboratorScopedAdminMixin):
     collaborator_kinds = ("source", "handler")
     collaborator_queryset = staticmethod(visible_calls)
     collaborator_hidden = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
+    collaborator_column_fields = {"revenue_money": "revenue", "payout_money": "payout", "number": "called_number"}
     # "converted" is the collaborator's own side (calltrack.scoping.SIDE_FIELDS).
     collaborator_list_filter = {
         kind: ("status", sides["converted"], "conversion_status") for kind, sides in SIDE_FIELDS.items()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from calltrack import reports
+from calltrack.formats import money
 from calltrack.scoping import SIDE_FIELDS, Scope, report_dimensions, report_hidden, scope_for
 
 #: Outcome colours of the stacked chart (answered green, missed amber, blocked red, live grey).
@@ -50,8 +50,7 @@ def fmt(value: Any, kind: str) -> str:
     if kind == "rate":
         return f"{value * 100:.1f}%"
     if kind == "money":
-        amount = Decimal(value)
-        return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+        return money(value)
     if kind == "seconds":
         seconds = round(value)
         return f"{seconds // 60}:{seconds % 60:02d}"

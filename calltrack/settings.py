@@ -126,6 +126,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# One way to write dates across the console ("Dec 6, 2026 20:30"): calltrack/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["calltrack.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from unfold.widgets import UnfoldAdminRadioSelectWidget
 
+from calltrack import phone
 from calltrack.admin_base import (
     ModelAdmin,
     ReadOnlyLogInline,
@@ -49,12 +50,18 @@ from calltrack.scoping import may
 from calltrack.widgets import PrettyJSONWidget, TagRulesField
 
 
+@admin.display(description="number", ordering="number")
+def number_display(obj) -> str:
+    """A number as the call log writes it: national for North America ("(415) 555-0138"), E.164 elsewhere."""
+    return phone.format_national(obj.number) if obj.number.startswith("+1") and len(obj.number) == 12 else obj.number
+
+
 @admin.register(ReceivingNumber)
 class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
     # The services bump the routing configuration of the campaigns dialling the number.
     write_services = (records.receiving_number_create, records.receiving_number_update, records.receiving_number_delete)
     service_arg = "receiving_number"
-    list_display = ["label", "number", "country", "extension_digits", "ring_timeout", "no_answer_action"]
+    list_display = ["label", number_display, "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
     autocomplete_fields = ["no_answer_forward_to"]
@@ -133,7 +140,7 @@ class NumberEventInline(ReadOnlyLogInline):
 @admin.register(TrackingNumber)
 class TrackingNumberAdmin(TrackingNumberCollaboratorScope, ModelAdmin):
     form = TrackingNumberForm
-    list_display = ["number", "label", "kind", "status", "number_type", "area_code", "campaign", "source", "pool", "carrier"]
+    list_display = [number_display, "label", "kind", "status", "number_type", "area_code", "campaign", "source", "pool", "carrier"]
     list_filter = ["kind", "status", "number_type", "carrier", "pool", "campaign"]
     search_fields = ["number", "label", "area_code", "carrier_id"]
     autocomplete_fields = ["campaign", "source", "pool", "assigned_agent"]

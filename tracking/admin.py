@@ -14,6 +14,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -38,6 +39,7 @@ from calltrack.admin_base import (
 )
 from calltrack.admin_scoping import CallCollaboratorScope
 from calltrack.csv_export import csv_streaming_response
+from calltrack.formats import money
 from calltrack.scoping import SIDE_FIELDS, calls_with_visible_tag, can_play_recordings, may, scope_for, side_field, visible_tags
 from calltrack.widgets import BusinessHoursField, TagRulesField
 from tracking import admin_call_log as call_log
@@ -540,7 +542,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     """The call log: one screen wide at 1440 px, filters an operator uses, a search that takes a number as typed,
     a streamed CSV export of what is filtered; each call opens on a read-only summary (calls are billing records)."""
 
-    list_display = ["when", "caller", "number", "source", "campaign", "handler", "status_label", "talk", "converted", "revenue", "payout"]
+    list_display = ["when", "caller", "number", "source", "campaign", "handler", "status_label", "talk", "converted", "revenue_money", "payout_money"]
     list_display_links = ["when"]
     list_filter = [
         ("started_at", call_log.LocalDateRangeFilter),
@@ -575,8 +577,16 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
 
     @display(description="time", ordering="started_at")
     def when(self, obj: Call) -> str:
-        local = timezone.localtime(obj.started_at)
-        return f"{local:%b %d %H:%M}"
+        return date_format(timezone.localtime(obj.started_at), "SHORT_DATETIME_FORMAT")
+
+    # Money as the dashboard writes it ("$1,690.00").
+    @display(description="revenue", ordering="revenue")
+    def revenue_money(self, obj: Call) -> str:
+        return money(obj.revenue)
+
+    @display(description="payout", ordering="payout")
+    def payout_money(self, obj: Call) -> str:
+        return money(obj.payout)
 
     @display(description="caller")
     def caller(self, obj: Call):
@@ -778,6 +788,7 @@ def call_summary_context(*, call: Call, hidden: set[str], recordings: bool, scop
             "source", "campaign", "handler", "revenue", "payout", "margin", "called_number", "visitor_id", "landing_page", "referrer",
         )},
         "converted": bool(getattr(call, side_field(scope, "converted"))) if scope is not None else call.converted,
+        "amounts": {"revenue": money(call.revenue), "payout": money(call.payout), "margin": money(call.margin)},
         "tags": visible_tags(scope, call.tags, call.marketing_data) if scope is not None else (call.tags or {}),
         "route": call_route_story(call) if show_routing else [],
         "timeline": call_timeline(call) if show_routing else "",

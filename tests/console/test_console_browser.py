@@ -60,7 +60,7 @@ def test_the_call_log_shows_every_column_at_1440_without_sideways_scrolling(page
     assert widths["right"] <= VIEWPORT["width"], widths
     assert _horizontal_overflow(page) == 0
     # The last column's values are on screen, not off to the right.
-    payout = page.locator("#result_list td.field-payout").first.bounding_box()
+    payout = page.locator("#result_list td.field-payout_money").first.bounding_box()
     assert payout["x"] + payout["width"] <= VIEWPORT["width"]
 
 
