@@ -526,6 +526,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("tracking_number__pool", RelatedDropdownFilter),
         call_log.UTMSourceFilter,
         CallTagFilter,
+        call_log.TestCallFilter,
     ]
     list_filter_submit = True
     search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)
@@ -548,7 +549,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     @display(description="caller", header=True)
     def caller(self, obj: Call):
         where = ", ".join(p for p in (obj.caller_city.title(), obj.caller_state) if p)
-        return [_national(obj.caller_number), where]
+        return [_national(obj.caller_number), f"TEST CALL · {where}" if obj.is_test else where]
 
     @display(description="number")
     def number(self, obj: Call) -> str:

@@ -109,8 +109,10 @@ def call_start(
         number=incoming.caller, city=incoming.from_city, state=incoming.from_state,
         zip_code=incoming.from_zip, country=incoming.from_country,
     )
-    # Tagging hours come with the campaign's cached routing configuration (no query once it is cached).
-    tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, at) if campaign is not None else None
+    # Tagging hours come with the campaign's cached routing configuration (no query once it is cached); a test
+    # call reads them at its operator's clock.
+    clock = (incoming.test.clock if incoming.test else None) or at
+    tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, clock) if campaign is not None else None
     extra = dict(tagged.tags) if tagged else {}
     if session is not None and session.destination_number:
         # The number the visitor's page showed: routing "to the detected destination" and lookup tables read it.
@@ -124,7 +126,8 @@ def call_start(
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
         started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
-        visitor_id=visitor[:64], decision={"answers": {}},
+        visitor_id=visitor[:64], decision={"answers": {}, **({"test": incoming.test.as_json()} if incoming.test else {})},
+        is_test=incoming.test is not None,
     )
     if optimistic:
         ahead = _counters_to_read_ahead(tracking_number, campaign)
