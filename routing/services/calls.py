@@ -18,7 +18,15 @@ from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
-from routing.services.common import IncomingCall, Links, answer_store, campaign_greeting, campaign_voice, is_real_number
+from routing.services.common import (
+    IncomingCall,
+    Links,
+    TestCallOptions,
+    answer_store,
+    campaign_greeting,
+    campaign_voice,
+    is_real_number,
+)
 from routing.services.config import campaign_config, campaign_ivr_choices, campaign_webhook_events
 from routing.services.plan import route
 from routing.services.slots import CountersRead, attempt_mark_answered, counter_reads_with_insert
@@ -395,14 +403,15 @@ def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
     return settings.CALLTRACK_FAILSAFE_NUMBER or ""
 
 
-def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: str = "routing failed") -> str:
+def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: str = "routing failed",
+                    test: TestCallOptions | None = None) -> str:
     """Dial the fail-safe. The call is recorded (created if the failed request's transaction took it away)
     with ``used_failsafe``, ``failsafe_reason``, a fail-safe attempt and a timeline step, when the database
-    still answers."""
+    still answers; ``test``: a test call's options (a call created here stays a test call)."""
     call = None
     try:
         with transaction.atomic():
-            call = _failsafe_call(call_sid=call_sid, to=to, caller=caller)
+            call = _failsafe_call(call_sid=call_sid, to=to, caller=caller, test=test)
     except Exception:  # noqa: BLE001 - the fail-safe must answer whatever broke
         log.exception("CallSid %s: cannot record the call for the fail-safe", call_sid or "?")
         call = None
@@ -421,7 +430,7 @@ def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: st
     return twiml.failsafe(number, caller_id=caller_id)
 
 
-def _failsafe_call(*, call_sid: str, to: str, caller: str) -> Call | None:
+def _failsafe_call(*, call_sid: str, to: str, caller: str, test: TestCallOptions | None = None) -> Call | None:
     if not call_sid or len(call_sid) > 64:
         return None
     call = Call.objects.select_related("tracking_number", "campaign").filter(call_sid=call_sid).first()
@@ -434,4 +443,5 @@ def _failsafe_call(*, call_sid: str, to: str, caller: str) -> Call | None:
     return Call.objects.create(
         call_sid=call_sid, tracking_number=tn, campaign=campaign, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
         called_number=called[:32], used_failsafe=True,
+        is_test=test is not None, decision={"test": test.as_json()} if test is not None else {},
     )

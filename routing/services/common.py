@@ -81,6 +81,15 @@ def call_test_marker(*, call_sid: str, options: TestCallOptions) -> str:
     return signing.dumps({"sid": call_sid, **options.as_json()}, salt=_TEST_CALL_SALT, compress=False)
 
 
+def test_call_options_read(params: Mapping[str, str]) -> TestCallOptions | None:
+    """The options of a test call's request (``TEST_CALL_PARAM`` for its CallSid), None for any other request."""
+    marker = params.get(TEST_CALL_PARAM)
+    return _test_call_options(marker, (params.get("CallSid") or "").strip()) if marker else None
+
+
+test_call_options_read.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
 def _test_call_options(token: str, call_sid: str) -> TestCallOptions | None:
     """The options in a test call token for ``call_sid``; None (and a warning) for a token that is not ours,
     expired, or made for another call: such a call is routed as the real call it then is."""

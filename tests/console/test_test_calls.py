@@ -5,6 +5,7 @@ conversions and, unless asked, webhooks; the form's caller place, keys and clock
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -169,6 +170,7 @@ def test_no_webhook_goes_out_for_a_test_call_unless_asked(admin_client, campaign
     assert asked.is_test and set(WebhookDelivery.objects.filter(call=asked).values_list("event", flat=True)) == {
         "call.started", "call.answered", "call.completed"}
     assert "webhooks sent" in admin_client.get(reverse("admin:tracking_call_change", args=[asked.pk])).content.decode()
+    assert all(json.loads(d.body)["test_call"] == "true" for d in WebhookDelivery.objects.filter(call=asked))  # the receiver can tell
 
 
 def test_the_call_log_filters_test_calls_and_the_export_and_api_show_the_flag(admin_client, campaign, number):
@@ -236,3 +238,13 @@ def test_simulate_call_marks_its_call_as_a_test(number):
     call_command("simulate_call", to=number.number, caller="+13035550123", test=True, from_state="CO", stdout=io.StringIO())
     call = Call.objects.get()
     assert call.is_test and call.caller_state == "CO" and not call.converted
+
+
+def test_a_test_call_whose_routing_fails_is_recorded_by_the_failsafe_as_a_test(client, settings):
+    settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE = False
+    loose = TrackingNumberFactory(campaign=None)  # no campaign: routing fails, the fail-safe records the call
+    sid = "CA" + "5" * 32
+    marker = call_test_marker(call_sid=sid, options=TestCallOptions(send_webhooks=True))
+    client.post("/voice/incoming", {"CallSid": sid, "From": "+13035550123", "To": loose.number, TEST_CALL_PARAM: marker})
+    call = Call.objects.get()
+    assert call.used_failsafe and call.is_test and call.test_sends_webhooks

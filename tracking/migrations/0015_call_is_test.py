@@ -1,5 +1,7 @@
-"""Test calls (``Call.is_test``), and the report rollups' trigger that leaves them out (tracking/sql/call_rollup_dirty.sql)."""
+"""Test calls (``Call.is_test``), the report rollups' trigger that leaves them out (tracking/sql/call_rollup_dirty.sql),
+and the webhooks' [test_call] token."""
 
+import importlib
 from pathlib import Path
 
 from django.db import migrations, models
@@ -31,6 +33,19 @@ CREATE TRIGGER tracking_call_rollup_dirty
 """
 
 
+def sqlite_call_triggers(apps, schema_editor):
+    """SQLite adds a NOT NULL column by rebuilding the table, which drops its triggers: put back the cap counters'
+    triggers on the calls (migration 0006's) after the rebuild, both ways."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    caps = importlib.import_module("tracking.migrations.0006_cap_counters")
+    with schema_editor.connection.cursor() as cursor:
+        for op in ("insert", "update", "delete"):
+            cursor.execute(f"DROP TRIGGER IF EXISTS tracking_capdelta_call_{op}")
+        for sql in caps._sqlite_triggers("tracking_call", "call", "conversion", "revenue_converted", "converted_at"):
+            cursor.execute(sql)
+
+
 def trigger_replace(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(_SQL.read_text().replace("{columns}", ", ".join(REPORTED_COLUMNS)))
@@ -48,10 +63,18 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(migrations.RunPython.noop, sqlite_call_triggers),
         migrations.AddField(
             model_name='call',
             name='is_test',
             field=models.BooleanField(default=False, help_text='Placed from the admin\'s "Test call" (or simulate_call --test): left out of the reports, the caps\' counts and conversions, and sends webhooks only when the operator asked.', verbose_name='test call'),
         ),
+        migrations.RunPython(sqlite_call_triggers, migrations.RunPython.noop),
         migrations.RunPython(trigger_replace, trigger_restore),
+        # The webhook token [test_call] (the help text lists the tokens).
+        migrations.AlterField(
+            model_name='webhook',
+            name='body_template',
+            field=models.TextField(blank=True, help_text='Replacement tokens, in square brackets, may appear in the URL and the body: [event], [call_id], [call_sid], [caller_number], [called_number], [caller_city], [caller_state], [caller_zip], [caller_country], [campaign_id], [campaign_name], [source_id], [source_name], [handler_id], [handler_name], [buyer_id], [status], [started_at], [answered_at], [ended_at], [duration], [talk_time], [recording_url], [converted], [conversion_status], [conversion_reason], [revenue], [payout], [margin], [visitor_id], [landing_page], [referrer], [test_call], [utm_source], [utm_medium], [utm_campaign], [utm_term], [utm_content], [gclid], [fbclid], [msclkid]; [tag:NAME] for any call tag (e.g. [tag:state]); [data:KEY] for any marketing data key. Unknown tokens are refused when saving. Values are URL-encoded in URLs and form bodies and JSON-escaped in JSON bodies. A form body looks like caller=[caller_number]&state=[tag:state]; a JSON body like {"caller": "[caller_number]", "revenue": "[revenue]"}. A blank body sends every call field.'),
+        ),
     ]
