@@ -248,3 +248,13 @@ def test_a_test_call_whose_routing_fails_is_recorded_by_the_failsafe_as_a_test(c
     client.post("/voice/incoming", {"CallSid": sid, "From": "+13035550123", "To": loose.number, TEST_CALL_PARAM: marker})
     call = Call.objects.get()
     assert call.used_failsafe and call.is_test and call.test_sends_webhooks
+
+
+def test_simulate_call_refuses_test_options_without_test_and_a_bad_clock(number):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="add --test"):
+        call_command("simulate_call", to=number.number, caller="+13035550123", clock="2026-12-07 10:00", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--clock must be"):
+        call_command("simulate_call", to=number.number, caller="+13035550123", test=True, clock="tomorrow", stdout=io.StringIO())
+    assert not Call.objects.exists()
