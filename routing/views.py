@@ -23,7 +23,7 @@ from twilio.request_validator import RequestValidator
 from calltrack import phone
 from calltrack.carriers import RECORDING_SID
 from routing import services, twiml
-from routing.services.common import duration_seconds
+from routing.services.common import duration_seconds, test_call_options_read
 from tracking.models import Call
 from tracking.services import recordings as recording_services
 from tracking.services.call_events import call_events_batched
@@ -139,7 +139,8 @@ def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
                 if on_error == "empty":
                     return _xml(twiml.empty())
                 return _xml(services.failsafe_answer(
-                    call_sid=sid, to=params.get("To", ""), caller=params.get("From", ""), reason=f"routing failed: {exc}"[:200]))
+                    call_sid=sid, to=params.get("To", ""), caller=params.get("From", ""), reason=f"routing failed: {exc}"[:200],
+                    test=test_call_options_read(params)))
 
         return handle
 

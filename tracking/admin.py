@@ -555,6 +555,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("tracking_number__pool", RelatedDropdownFilter),
         call_log.UTMSourceFilter,
         CallTagFilter,
+        call_log.TestCallFilter,
     ]
     list_filter_submit = True
     search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)
@@ -567,7 +568,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     # A collaborator's filters: its own side's "converted" (calltrack.scoping.SIDE_FIELDS), and the tags it may see.
     collaborator_list_filter = {
         kind: [("started_at", call_log.LocalDateRangeFilter), ("status", ChoicesDropdownFilter),
-               (sides["converted"], BooleanRadioFilter), CallTagFilter]
+               (sides["converted"], BooleanRadioFilter), call_log.TestCallFilter, CallTagFilter]
         for kind, sides in SIDE_FIELDS.items()
     }
     change_form_template = "admin/tracking/call/summary.html"
@@ -592,6 +593,8 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     def caller(self, obj: Call):
         """One line: the number, then where from (cut with an ellipsis, whole in the tooltip)."""
         where = ", ".join(p for p in (obj.caller_city.title(), obj.caller_state) if p)
+        if obj.is_test:
+            where = f"TEST CALL · {where}" if where else "TEST CALL"
         return format_html('<span class="ct-number">{}</span> <span class="ct-where" title="{}">{}</span>',
                            _national(obj.caller_number), where, where)
 

@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.apps import apps
+from django.contrib.admin import SimpleListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Reverse
@@ -54,6 +56,26 @@ class UTMSourceFilter(TextFilter):
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
         value = (self.value() or "").strip()
         return queryset.filter(marketing_data__utm_source=value) if value else queryset
+
+
+class TestCallFilter(SimpleListFilter):
+    """Test calls (the admin's "Test call"): only them, or every call but them (what the reports count)."""
+
+    title = "test calls"
+    parameter_name = "test"
+
+    def lookups(self, request, model_admin):
+        return [("only", "Only test calls"), ("exclude", "Exclude test calls")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "only":
+            return queryset.filter(is_test=True)
+        if value == "exclude":
+            return queryset.filter(is_test=False)
+        if value:
+            raise IncorrectLookupParameters(f"test calls: 'only' or 'exclude', not {value[:40]!r}")
+        return queryset
 
 
 def call_search_q(term: str, *, scope: Scope = UNSCOPED) -> Q | None:
@@ -108,6 +130,7 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("utm_campaign", "marketing_data__utm_campaign", "marketing_data"),
     ("landing_page", "landing_page", "landing_page"),
     ("visitor_id", "visitor_id", "visitor_id"),
+    ("test_call", "is_test", ""),
 )
 EXPORT_CHUNK = 10_000
 

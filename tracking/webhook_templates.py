@@ -49,6 +49,7 @@ TOKENS: dict[str, str] = {
     "visitor_id": "the web visitor credited with the call",
     "landing_page": "the visitor's landing page",
     "referrer": "the visitor's referrer",
+    "test_call": "true for a test call (the admin's Test call with \"Send webhooks\" ticked), else false",
     "utm_source": "marketing data: utm_source",
     "utm_medium": "marketing data: utm_medium",
     "utm_campaign": "marketing data: utm_campaign",

@@ -18,7 +18,15 @@ from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
-from routing.services.common import IncomingCall, Links, answer_store, campaign_greeting, campaign_voice, is_real_number
+from routing.services.common import (
+    IncomingCall,
+    Links,
+    TestCallOptions,
+    answer_store,
+    campaign_greeting,
+    campaign_voice,
+    is_real_number,
+)
 from routing.services.config import campaign_config, campaign_ivr_choices, campaign_webhook_events
 from routing.services.plan import route
 from routing.services.slots import CountersRead, attempt_mark_answered, counter_reads_with_insert
@@ -109,8 +117,10 @@ def call_start(
         number=incoming.caller, city=incoming.from_city, state=incoming.from_state,
         zip_code=incoming.from_zip, country=incoming.from_country,
     )
-    # Tagging hours come with the campaign's cached routing configuration (no query once it is cached).
-    tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, at) if campaign is not None else None
+    # Tagging hours come with the campaign's cached routing configuration (no query once it is cached); a test
+    # call reads them at its operator's clock.
+    clock = (incoming.test.clock if incoming.test else None) or at
+    tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, clock) if campaign is not None else None
     extra = dict(tagged.tags) if tagged else {}
     if session is not None and session.destination_number:
         # The number the visitor's page showed: routing "to the detected destination" and lookup tables read it.
@@ -124,7 +134,8 @@ def call_start(
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
         started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
-        visitor_id=visitor[:64], decision={"answers": {}},
+        visitor_id=visitor[:64], decision={"answers": {}, **({"test": incoming.test.as_json()} if incoming.test else {})},
+        is_test=incoming.test is not None,
     )
     if optimistic:
         ahead = _counters_to_read_ahead(tracking_number, campaign)
@@ -392,14 +403,15 @@ def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
     return settings.CALLTRACK_FAILSAFE_NUMBER or ""
 
 
-def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: str = "routing failed") -> str:
+def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: str = "routing failed",
+                    test: TestCallOptions | None = None) -> str:
     """Dial the fail-safe. The call is recorded (created if the failed request's transaction took it away)
     with ``used_failsafe``, ``failsafe_reason``, a fail-safe attempt and a timeline step, when the database
-    still answers."""
+    still answers; ``test``: a test call's options (a call created here stays a test call)."""
     call = None
     try:
         with transaction.atomic():
-            call = _failsafe_call(call_sid=call_sid, to=to, caller=caller)
+            call = _failsafe_call(call_sid=call_sid, to=to, caller=caller, test=test)
     except Exception:  # noqa: BLE001 - the fail-safe must answer whatever broke
         log.exception("CallSid %s: cannot record the call for the fail-safe", call_sid or "?")
         call = None
@@ -418,7 +430,7 @@ def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: st
     return twiml.failsafe(number, caller_id=caller_id)
 
 
-def _failsafe_call(*, call_sid: str, to: str, caller: str) -> Call | None:
+def _failsafe_call(*, call_sid: str, to: str, caller: str, test: TestCallOptions | None = None) -> Call | None:
     if not call_sid or len(call_sid) > 64:
         return None
     call = Call.objects.select_related("tracking_number", "campaign").filter(call_sid=call_sid).first()
@@ -431,4 +443,5 @@ def _failsafe_call(*, call_sid: str, to: str, caller: str) -> Call | None:
     return Call.objects.create(
         call_sid=call_sid, tracking_number=tn, campaign=campaign, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
         called_number=called[:32], used_failsafe=True,
+        is_test=test is not None, decision={"test": test.as_json()} if test is not None else {},
     )

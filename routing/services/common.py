@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+
+from django.core import signing
 
 from calltrack import phone
 from routing import twiml
@@ -47,6 +51,61 @@ def duration_seconds(raw: str | None) -> int:
     return MAX_REPORTED_SECONDS if len(digits) > 6 else min(int(digits), MAX_REPORTED_SECONDS)
 
 
+log = logging.getLogger("calltrack.routing")
+
+# A test call (the admin's "Test call", ``simulate_call --test``) says so in a parameter of its signed
+# ``/voice/incoming`` request: a token signed with SECRET_KEY for that CallSid, carrying the operator's options.
+# Twilio never sends it, and nobody without SECRET_KEY can make one: a real call cannot pass itself off as a test.
+TEST_CALL_PARAM = "CalltrackTestCall"
+_TEST_CALL_SALT = "calltrack.routing.test-call"
+TEST_CALL_MAX_AGE = 3600  # seconds a token stays good: the simulator posts it at once
+
+
+@dataclass(frozen=True)
+class TestCallOptions:
+    """What the operator chose for a test call: the webhooks sent or not, and the moment its routing reads
+    business and tagging hours at (None: now)."""
+
+    __test__ = False  # not a pytest test class
+
+    send_webhooks: bool = False
+    clock: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """As kept on the call (``Call.decision["test"]``, read by ``Call.test_clock`` and ``Call.test_sends_webhooks``)."""
+        return {"webhooks": self.send_webhooks, "clock": self.clock.isoformat() if self.clock else None}
+
+
+def call_test_marker(*, call_sid: str, options: TestCallOptions) -> str:
+    """The ``TEST_CALL_PARAM`` value that marks the incoming call ``call_sid`` as a test with ``options``."""
+    return signing.dumps({"sid": call_sid, **options.as_json()}, salt=_TEST_CALL_SALT, compress=False)
+
+
+def test_call_options_read(params: Mapping[str, str]) -> TestCallOptions | None:
+    """The options of a test call's request (``TEST_CALL_PARAM`` for its CallSid), None for any other request."""
+    marker = params.get(TEST_CALL_PARAM)
+    return _test_call_options(marker, (params.get("CallSid") or "").strip()) if marker else None
+
+
+test_call_options_read.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def _test_call_options(token: str, call_sid: str) -> TestCallOptions | None:
+    """The options in a test call token for ``call_sid``; None (and a warning) for a token that is not ours,
+    expired, or made for another call: such a call is routed as the real call it then is."""
+    try:
+        data = signing.loads(token, salt=_TEST_CALL_SALT, max_age=TEST_CALL_MAX_AGE)
+        if not isinstance(data, dict) or data.get("sid") != call_sid:
+            raise signing.BadSignature("made for another call")
+        clock = datetime.fromisoformat(data["clock"]) if data.get("clock") else None
+        if clock is not None and clock.tzinfo is None:
+            raise signing.BadSignature("clock without a time zone")
+    except (signing.BadSignature, ValueError, TypeError, KeyError) as exc:
+        log.warning("CallSid %r: ignored a test call marker (%s)", call_sid, exc)
+        return None
+    return TestCallOptions(send_webhooks=bool(data.get("webhooks")), clock=clock)
+
+
 class ParamError(ValueError):
     """A webhook parameter is missing or unreadable (the view answers with the fail-safe)."""
 
@@ -62,6 +121,7 @@ class IncomingCall:
     from_state: str = ""
     from_zip: str = ""
     from_country: str = ""
+    test: TestCallOptions | None = None  # a test call (``TEST_CALL_PARAM``, ``call_test_marker``): its options
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> IncomingCall:
@@ -78,10 +138,12 @@ class IncomingCall:
         except phone.InvalidPhoneNumber as exc:
             raise ParamError(f"To: {exc}") from None
         caller = phone.to_e164_or_none(caller) or caller[:32]
+        marker = params.get(TEST_CALL_PARAM)
         return cls(
             call_sid=sid, caller=caller, called=called,
             from_city=params.get("FromCity", "")[:100], from_state=params.get("FromState", "")[:100],
             from_zip=params.get("FromZip", "")[:20], from_country=params.get("FromCountry", "")[:2],
+            test=_test_call_options(marker, sid) if marker else None,
         )
 
 

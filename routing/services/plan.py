@@ -85,7 +85,8 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         at = ahead.at
     else:
         loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
-    context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, at, call.tags)
+    # Business hours at the moment a test call's operator chose (its counters are read at the real time).
+    context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
     plan = dec.plan_build(
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
         rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
@@ -231,7 +232,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
             fastdb.new(
                 CallAttempt, call=call, sequence=seq, kind=AttemptKind.HANDLER, handler_id=o.id, receiving_number_id=o.receiving_number_id,
                 number_dialed=o.number, started_at=at, holds_slot=True, slot_expires_at=at + timedelta(seconds=timeout) + margin,
-                counted=True,
+                counted=not call.is_test,  # a test call holds the line (concurrency) but counts toward no period cap
             )
             for o in free
         ]
@@ -299,7 +300,7 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         # (released and uncounted when it is not answered, like any handler leg).
         attempt = CallAttempt.objects.create(
             call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
-            handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=handler_id is not None,
+            handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=handler_id is not None and not call.is_test,
             slot_expires_at=(at + timedelta(seconds=ring_timeout + settings.CALLTRACK_SLOT_MARGIN_SECONDS)) if handler_id else None,
         )
         call.fallback_step = (step.step or step.kind)[:30]

@@ -88,7 +88,7 @@ def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttem
         seq = (call.attempts.aggregate(last=Max("sequence"))["last"] or 0) + 1
         attempt = CallAttempt.objects.create(
             call=call, sequence=seq, kind=AttemptKind.QUEUE, handler_id=option.id, receiving_number_id=option.receiving_number_id,
-            number_dialed=option.number, started_at=at, holds_slot=True, counted=True,
+            number_dialed=option.number, started_at=at, holds_slot=True, counted=not call.is_test,
             slot_expires_at=at + timedelta(seconds=option.ring_timeout + settings.CALLTRACK_SLOT_MARGIN_SECONDS),
         )
         entry.offered = attempt

@@ -97,12 +97,13 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     if answered:
         winner = next((a for a in attempts if a.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)), attempts[0])
         # The leg that answered is completed with its duration; the others (ring-all) were cancelled. In the same
-        # statement as the call's answer on PostgreSQL.
+        # statement as the call's answer on PostgreSQL. A test call's legs stay uncounted (no attempt has id 0).
         legs = (
             f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
             "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s) "
             "WHERE call_id = %s AND sequence = %s",
-            [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False, winner.pk, call.pk, seq],
+            [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False,
+             0 if call.is_test else winner.pk, call.pk, seq],
         )
         attempt_mark_answered(call, winner, at, leg=False, legs_sql=legs)
         call.talk_time += duration

@@ -45,7 +45,7 @@ def nasty_calls():
             caller_number=value, called_number=NASTY[-1 - i], caller_city=value, caller_state=NASTY[(i + 3) % len(NASTY)],
             source=source, campaign=CampaignFactory(name=NASTY[(i + 5) % len(NASTY)] or "c") if i % 4 else None,
             handler=HandlerFactory(name=value or "h") if i % 2 else None,
-            status="completed", duration=i * 7, talk_time=i, converted=bool(i % 2),
+            status="completed", duration=i * 7, talk_time=i, converted=bool(i % 2), is_test=i % 3 == 0,
             revenue=Decimal("-5.00") if i % 5 == 0 else Decimal(i) / 4, payout=Decimal("0"),
             marketing_data={"utm_source": value, "utm_medium": NASTY[(i + 1) % len(NASTY)], **({"utm_campaign": 7} if i % 2 else {})},
             landing_page=f"https://example.com/?q={value}", visitor_id=value,
@@ -83,6 +83,7 @@ def test_copy_writes_the_same_bytes_as_the_python_path(nasty_calls, zone):
     assert cells[(nasty_calls[1].call_sid, "caller")] == "+14155550138" and cells[(nasty_calls[2].call_sid, "caller")] == "-12.50"
     assert cells[(nasty_calls[9].call_sid, "caller")] == "'+١٢٣"  # not ASCII digits: not a plain number
     assert cells[(first.call_sid, "revenue")] == "-5.00" and cells[(first.call_sid, "converted")] == "False"
+    assert cells[(first.call_sid, "test_call")] == "True" and cells[(nasty_calls[1].call_sid, "test_call")] == "False"
     if zone == "Asia/Kolkata":
         assert cells[(first.call_sid, "started_at")] == "2026-03-01T05:30:59+05:30"
     if zone == "America/St_Johns":

@@ -92,22 +92,25 @@ def answering_campaign(settings):
 
 def test_the_campaigns_test_call_plays_a_call_and_opens_its_timeline(admin_client, answering_campaign):
     campaign, number = answering_campaign
-    response = admin_client.get(reverse("admin:tracking_campaign_test_call", args=[campaign.pk]))
+    url = reverse("admin:tracking_campaign_test_call", args=[campaign.pk])
+    assert admin_client.get(url).status_code == 200 and not Call.objects.exists()  # GET: the form only
+    response = admin_client.post(url, {"_form_submitted": "on", "caller": "+12025550100"})
     call = Call.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("admin:tracking_call_change", args=[call.pk])
-    assert call.called_number == number.number and call.status == "completed" and call.handler.name == "Denver desk"
+    assert call.called_number == number.number and call.status == "completed" and call.handler.name == "Denver desk" and call.is_test
     page = admin_client.get(response["Location"]).content.decode()
     assert "Test call to" in page and 'id="call-timeline"' in page and "Denver desk answered" in page
 
 
 def test_the_tracking_numbers_test_call_plays_a_call_to_that_number(admin_client, answering_campaign):
     _, number = answering_campaign
-    response = admin_client.get(reverse("admin:numbers_trackingnumber_test_call", args=[number.pk]))
+    response = admin_client.post(reverse("admin:numbers_trackingnumber_test_call", args=[number.pk]), {"_form_submitted": "on", "caller": "+12025550100"})
     assert response.status_code == 302
     assert Call.objects.get().called_number == number.number
 
 
 def test_a_campaign_without_a_number_says_so_instead_of_calling(admin_client):
     campaign = CampaignFactory()
-    page = admin_client.get(reverse("admin:tracking_campaign_test_call", args=[campaign.pk]), follow=True).content.decode()
+    page = admin_client.post(reverse("admin:tracking_campaign_test_call", args=[campaign.pk]), {"_form_submitted": "on", "caller": "+12025550100"},
+                             follow=True).content.decode()
     assert "no active tracking number" in page and not Call.objects.exists()

@@ -120,3 +120,19 @@ def test_capped_handler_alert_is_the_same_from_rollups_and_after_a_new_skip(worl
     report_rollups_refresh()
     alert = next(a for a in reports.report_alerts(scope=STAFF, period=period) if a.kind == "handler_cap")
     assert alert.count == capped + 1
+
+
+def test_a_call_marked_as_a_test_leaves_the_figures_and_a_test_calls_writes_mark_no_day(world):
+    call = next(c for c in world.calls if c.answered_at and c.started_at < timezone.now() - timedelta(days=2))
+    Call.objects.filter(pk=call.pk).update(is_test=True)
+    period = reports.period_for("30d")
+    assert call.started_at.astimezone(period.tz).date() in reports.split_days(STAFF, period)[1]
+    calls = [c for c in fresh(world) if not c.is_test]
+    assert_exact(calls, period)
+    report_rollups_refresh()
+    assert_exact(calls, period)
+    Call.objects.filter(pk=call.pk).update(talk_time=999, status="completed")  # a test call's writes: no day marked
+    assert CallRollupDirty.objects.count() == 0
+    Call.objects.filter(pk=call.pk).update(is_test=False)  # back in the figures: its day is marked again
+    assert CallRollupDirty.objects.count() == 1
+    assert_exact(fresh(world), period)

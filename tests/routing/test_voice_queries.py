@@ -204,3 +204,38 @@ def test_a_handler_deleted_bumps_the_campaigns_whose_rules_name_it():
     elsewhere = HandlerFactory()
     ConversionRuleFactory(campaign=tn.campaign, handler=elsewhere, min_duration=30)
     assert campaigns_using(handler_ids=[elsewhere.pk]) == {tn.campaign_id}
+
+
+def test_a_test_call_costs_the_voice_path_no_statement_more(twilio, django_assert_num_queries):
+    """The test flag rides in the signed /voice/incoming request (a marker signed for the CallSid) and is written with
+    the call's INSERT: the same budgets as a real call for the incoming call, its dial result and its status callback
+    (which decides "not converted" without a statement, whatever the rules)."""
+    from decimal import Decimal
+
+    from lxml import etree
+
+    from routing.services.common import TEST_CALL_PARAM, TestCallOptions, call_test_marker
+    from tests.tracking.factories import ConversionRuleFactory
+
+    tn = campaign_with(5)
+    ConversionRuleFactory(campaign=tn.campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
+    warm(twilio, tn)
+    status_completed(twilio, "CAwarm")  # the rules, read once per configuration version
+    marker = {TEST_CALL_PARAM: call_test_marker(call_sid="CAtest", options=TestCallOptions())}
+    with django_assert_num_queries(EXPECTED_QUERIES):
+        response = twilio.post("/voice/incoming", {"CallSid": "CAtest", "From": "+14155550100", "To": tn.number, **marker})
+    real = twilio.post("/voice/incoming", {"CallSid": "CAreal", "From": "+14155550101", "To": tn.number})
+    dials = {}
+    for sid, answer in (("CAtest", response), ("CAreal", real)):
+        action = etree.fromstring(answer.content).find("Dial").get("action")
+        with CaptureQueriesContext(connection) as dials[sid]:
+            twilio.post(action, {"CallSid": sid, "DialCallStatus": "completed", "DialCallDuration": "90"})
+    assert len(dials["CAtest"].captured_queries) == len(dials["CAreal"].captured_queries)
+    with CaptureQueriesContext(connection) as test_status:
+        status_completed(twilio, "CAtest")
+    with CaptureQueriesContext(connection) as real_status:
+        status_completed(twilio, "CAreal")
+    assert len(test_status.captured_queries) == len(real_status.captured_queries)
+    test, real = Call.objects.get(call_sid="CAtest"), Call.objects.get(call_sid="CAreal")
+    assert test.is_test and not test.converted and not real.is_test and real.converted
+    assert not test.attempts.filter(counted=True).exists() and real.attempts.filter(counted=True).exists()

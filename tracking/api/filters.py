@@ -56,6 +56,7 @@ class CallFilter(django_filters.FilterSet):
     tracking_number = IdFilter(field_name="tracking_number_id", help_text="The tracking number's id.")
     called_number = django_filters.CharFilter(method="filter_called", help_text="The number dialled (the tracking number), in any format.")
     converted = django_filters.BooleanFilter()
+    is_test = django_filters.BooleanFilter(help_text="true: only test calls (the admin's Test call); false: every call but them.")
     tag = django_filters.CharFilter(
         method="filter_tag",
         help_text="A tag: 'name' for calls that have it, 'name:value' for that value (custom parameters from landing pages, "
@@ -66,7 +67,7 @@ class CallFilter(django_filters.FilterSet):
         model = Call
         fields = [
             "started_after", "started_before", "status", "campaign", "source", "handler", "caller", "tracking_number", "called_number",
-            "converted", "tag",
+            "converted", "is_test", "tag",
         ]
 
     @staticmethod

@@ -160,7 +160,7 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
             "landing_page", "referrer", "marketing_data", "tags", "reject_reason", "fallback_step", "used_failsafe",
             "recording_url", "recording_sid", "recording_status", "recording_duration", "voicemail_url",
             "conversion_status", "converted", "converted_at", "conversion_reason",
-            "revenue", "payout", "margin", "payout_reason", "decision", "attempts",
+            "revenue", "payout", "margin", "payout_reason", "decision", "attempts", "is_test",
         ]
         read_only_fields = fields
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import models
@@ -114,6 +115,11 @@ class Call(models.Model):
     revenue = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     payout_reason = models.CharField(max_length=300, blank=True, help_text="Why the source's side did or did not convert.")
+    is_test = models.BooleanField(
+        "test call", default=False,
+        help_text="Placed from the admin's \"Test call\" (or simulate_call --test): left out of the reports, the caps' "
+        "counts and conversions, and sends webhooks only when the operator asked.",
+    )
 
     objects = CallQuerySet.as_manager()
 
@@ -138,6 +144,17 @@ class Call(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in CallStatus.final()
+
+    @property
+    def test_clock(self) -> datetime | None:
+        """The moment a test call's routing reads business and tagging hours at (the operator's frozen clock), or None."""
+        clock = (self.decision or {}).get("test", {}).get("clock") if self.is_test else None
+        return datetime.fromisoformat(clock) if clock else None
+
+    @property
+    def test_sends_webhooks(self) -> bool:
+        """A test call whose operator asked for the campaign's webhooks (a real call always sends them)."""
+        return not self.is_test or bool((self.decision or {}).get("test", {}).get("webhooks"))
 
     @property
     def has_recording(self) -> bool:

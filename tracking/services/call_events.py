@@ -85,7 +85,8 @@ def call_lifecycle_notify(
 ) -> None:
     """Record a lifecycle event of ``call`` (one of WebhookEvent's values). On ``call.completed`` the conversion
     rules are applied at once, in a savepoint of the surrounding transaction (which may emit ``call.converted``).
-    The deliveries of the campaign's webhooks listening to ``event`` are queued once that transaction commits.
+    The deliveries of the campaign's webhooks listening to ``event`` are queued once that transaction commits (for a
+    test call only when its operator ticked "send webhooks": ``Call.test_sends_webhooks``).
 
     Never sends HTTP itself: deliveries run in django-q2 workers, so a slow or dead receiver cannot delay
     the voice request. A failure of the conversion rules or of the queueing is logged, never raised into the
@@ -103,8 +104,8 @@ def call_lifecycle_notify(
     call_event_record(call=call, kind=event, message=message or event.replace(".", " "), data=data)
     if event == "call.completed":
         _conversions_apply(call, locked=call_locked, rules=conversion_rules)
-    if call.campaign_id is None or (webhook_events is not None and event not in webhook_events):
-        return
+    if call.campaign_id is None or (webhook_events is not None and event not in webhook_events) or not call.test_sends_webhooks:
+        return  # a test call's webhooks go out only when its operator asked
     call_id, campaign_id = call.pk, call.campaign_id
     transaction.on_commit(lambda: _after_commit(call_id=call_id, campaign_id=campaign_id, event=event), robust=True)
 

@@ -49,6 +49,7 @@ from tracking.models import (
 
 SIDES = ("revenue", "payout")
 WAITING = "waiting for the handler's postback"
+TEST_CALL = "a test call does not convert"
 ZERO = Decimal("0")
 
 
@@ -414,7 +415,7 @@ def conversion_needs_no_statement(call: Call, rules: Sequence[Rule]) -> bool:
     a handler on the call (no look at its attempts) and no de-dupe window (no earlier calls, no locks). Then
     ``call_conversion_settle_in_memory`` decides it without a statement that could fail half way, so the voice
     status callback needs no savepoint around it and writes the outcome with its own last statement."""
-    return call.handler_id is not None and not any(r.dedupe_window for r in rules)
+    return call.is_test or (call.handler_id is not None and not any(r.dedupe_window for r in rules))
 
 
 def call_conversion_settle_in_memory(*, call: Call, rules: Sequence[Rule], at: datetime | None = None) -> bool:
@@ -431,7 +432,12 @@ def call_conversion_settle_in_memory(*, call: Call, rules: Sequence[Rule], at: d
 
 
 def _outcome_settle(call: Call, rules: list[Rule], *, at: datetime) -> None:
-    """Decide ``call`` with ``rules``, set the outcome on it and announce what newly converted (not saved)."""
+    """Decide ``call`` with ``rules``, set the outcome on it and announce what newly converted (not saved). A test
+    call converts on no side: no revenue, no payout, nothing toward a conversion cap."""
+    if call.is_test:
+        _apply(call, {side: SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, TEST_CALL) for side in SIDES}, at=at)
+        call.conversion_evaluated_at, call.conversion_status = at, ConversionStatus.NOT_CONVERTED
+        return
     facts = _facts(call)
     prior = _prior_calls(call, rules)
     outcomes = conversion_evaluate(rules=rules, call=facts, prior=prior)
@@ -456,6 +462,8 @@ def call_convert(*, call: Call, source: str, at: datetime | None = None) -> Conv
     refused: str | None = None
     with transaction.atomic():
         call = _call_locked(call.pk)
+        if call.is_test:
+            raise ConversionRefused(TEST_CALL)
         rules = _load_rules(call)
         facts = _facts(call)
         decided = [s for s in SIDES if any(r.kind == ConversionKind.POSTBACK for r in rules_for_side(rules, side=s, handler_id=call.handler_id))]

@@ -55,7 +55,7 @@ def day_rollup(*, day: date, tz_name: str) -> None:
     tz = ZoneInfo(tz_name)
     start = datetime.combine(day, time.min, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-    calls = Call.objects.filter(started_at__gte=start, started_at__lt=end).order_by()
+    calls = Call.objects.filter(started_at__gte=start, started_at__lt=end, is_test=False).order_by()  # no test call (as scoped_calls)
     aggregates = figures.call_aggregates(UNSCOPED, Q())
     rows: list[CallDayRollup] = [_row(day, tz_name, "total", "", calls.aggregate(**aggregates))]
     for dim in figures.ROLLUP_DIMS:

@@ -90,6 +90,7 @@ def webhook_values(*, call: Call, event: str) -> dict[str, str]:
         "visitor_id": call.visitor_id,
         "landing_page": call.landing_page,
         "referrer": call.referrer,
+        "test_call": "true" if call.is_test else "false",
     }
     for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid"):
         value = marketing.get(key, "")

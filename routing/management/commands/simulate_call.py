@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import Client, override_settings
+from django.utils import timezone
 from lxml import etree
 from twilio.request_validator import RequestValidator
 
 from calltrack import phone
 from calltrack.nomenclature import say
 from calltrack.numbers.providers.local import LocalCarrier
+from routing.services.common import TEST_CALL_PARAM, TestCallOptions, call_test_marker
 from tracking.models import Call, CallAttempt
 
 MAX_STEPS = 40
+
+
+def _clock(raw: str) -> datetime | None:
+    """``--clock``: an ISO date and time, in TIME_ZONE unless it says its offset; '' is None (now)."""
+    if not raw.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise CommandError(f"--clock must be a date and time like 2026-12-07 22:30, not {raw[:40]!r}") from None
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
 class Command(BaseCommand):
@@ -34,6 +48,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--answer", default="first",
             help="Which dial is answered: first, none, or N (the N-th <Dial>, counting from 1).",
+        )
+        parser.add_argument("--from-city", default="", help="The caller's city, as Twilio's FromCity (geo routing, tags).")
+        parser.add_argument("--from-state", default="", help="The caller's state, as Twilio's FromState, e.g. CO.")
+        parser.add_argument("--from-zip", default="", help="The caller's ZIP code, as Twilio's FromZip.")
+        parser.add_argument(
+            "--test", action="store_true",
+            help="Mark the call as a test call: left out of the reports, the caps' counts and conversions; no webhook is sent "
+            "unless --send-webhooks.",
+        )
+        parser.add_argument("--send-webhooks", action="store_true", help="With --test: send the campaign's webhooks all the same.")
+        parser.add_argument(
+            "--clock", default="",
+            help="With --test: the moment routing reads business and tagging hours at, e.g. '2026-12-07 22:30' (in TIME_ZONE "
+            "unless it has an offset). Default: now.",
         )
         parser.add_argument("--duration", type=int, default=42, help="Seconds the answered leg talks (default 42).")
         parser.add_argument(
@@ -58,6 +86,14 @@ class Command(BaseCommand):
         except phone.InvalidPhoneNumber as exc:
             raise CommandError(f"--to: {exc}") from None
         caller = phone.to_e164_or_none(options["caller"]) or options["caller"]
+        if (options["send_webhooks"] or options["clock"]) and not options["test"]:
+            raise CommandError("--send-webhooks and --clock are options of a test call: add --test")
+        self.test = TestCallOptions(send_webhooks=options["send_webhooks"], clock=_clock(options["clock"])) if options["test"] else None
+        self.place = {name: value for name, value in (
+            ("FromCity", options["from_city"]), ("FromState", options["from_state"]), ("FromZip", options["from_zip"])) if value}
+        for name, value in self.place.items():
+            if len(value) > 100 or "\x00" in value:
+                raise CommandError(f"{name} must be at most 100 characters, without NUL")
         base = (settings.CALLTRACK_PUBLIC_BASE_URL or "http://localhost").rstrip("/")
         token = settings.TWILIO_AUTH_TOKEN or secrets.token_hex(16)  # sign with a throwaway token when none is set
         host = urlsplit(base).hostname or "localhost"
@@ -86,8 +122,10 @@ class Command(BaseCommand):
         self.base, self.token, self.client = base, token, Client()
         self.recordings: list[tuple[str, dict[str, str]]] = []
         sid = "CA" + secrets.token_hex(16)
-        common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": to}
-        doc = self._post("/voice/incoming", {**common, "CallStatus": "ringing", "Direction": "inbound"})
+        # Twilio sends the caller's place (FromCity, FromState, FromZip) with every request of the call.
+        common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": to, **self.place}
+        marker = {TEST_CALL_PARAM: call_test_marker(call_sid=sid, options=self.test)} if self.test is not None else {}
+        doc = self._post("/voice/incoming", {**common, "CallStatus": "ringing", "Direction": "inbound", **marker})
         dials = 0
         talked = 0
         for _ in range(MAX_STEPS):
@@ -214,6 +252,10 @@ class Command(BaseCommand):
             self.stdout.write(say(text))
 
         w(self.style.SUCCESS(f"\nCall {call.call_sid}"))
+        if call.is_test:
+            w("  test call: not in the reports, the caps' counts or conversions"
+              + ("; webhooks sent" if call.test_sends_webhooks else "; no webhook sent")
+              + (f"; clock {call.test_clock:%Y-%m-%d %H:%M %Z}" if call.test_clock else ""))
         w(f"  status: {call.get_status_display()}  campaign: {call.campaign or '-'}  source: {call.source or '-'}")
         w(f"  caller: {call.caller_number} ({', '.join(p for p in (call.caller_city, call.caller_state) if p) or 'unknown place'})")
         w(f"  handler: {call.handler or '-'}  talk time: {call.talk_time}s  duration: {call.duration}s"
