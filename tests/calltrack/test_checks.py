@@ -1,4 +1,8 @@
+import pytest
+
 from calltrack.checks import calltrack_settings, production_settings
+
+STRONG_KEY = "k" * 30 + "Zq9!xY7#wV5$uT3%sR1^"  # 50 characters, 20 distinct: what Django's security.W009 accepts
 
 
 def ids(messages):
@@ -14,7 +18,7 @@ def test_debug_off_with_the_development_key_and_no_hosts_is_refused(settings):
 
 def test_debug_off_with_signature_checks_off_is_refused(settings):
     settings.DEBUG = False
-    settings.SECRET_KEY = "k" * 20 + "Zq9!xY7#wV5$uT3%sR1^"
+    settings.SECRET_KEY = STRONG_KEY
     settings.ALLOWED_HOSTS = ["calls.example.com"]
     settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE = False
     assert ids(production_settings()) == {"calltrack.E003"}
@@ -22,7 +26,7 @@ def test_debug_off_with_signature_checks_off_is_refused(settings):
 
 def test_secure_production_settings_pass(settings):
     settings.DEBUG = False
-    settings.SECRET_KEY = "k" * 20 + "Zq9!xY7#wV5$uT3%sR1^"
+    settings.SECRET_KEY = STRONG_KEY
     settings.ALLOWED_HOSTS = ["calls.example.com"]
     settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE = True
     settings.TWILIO_AUTH_TOKEN = "twilio-auth-token"
@@ -31,11 +35,43 @@ def test_secure_production_settings_pass(settings):
 
 def test_debug_off_without_a_twilio_auth_token_is_refused_whatever_the_carrier(settings):
     settings.DEBUG = False
-    settings.SECRET_KEY = "k" * 20 + "Zq9!xY7#wV5$uT3%sR1^"
+    settings.SECRET_KEY = STRONG_KEY
     settings.ALLOWED_HOSTS = ["calls.example.com"]
     settings.CALLTRACK_CARRIER = "local"
     settings.TWILIO_AUTH_TOKEN = ""
     assert ids(production_settings()) == {"calltrack.E004"}
+
+
+def _production(settings, **values):
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["calls.example.com"]
+    settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE = True
+    settings.TWILIO_AUTH_TOKEN = "twilio-auth-token"
+    for name, value in values.items():
+        setattr(settings, name, value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "changeme" * 5,  # 40 characters of a repeated word
+        "abcde" * 9,  # 45 characters, 5 distinct
+        "ab" * 30,  # long, but 2 distinct characters
+        "django-insecure-" + "x1y2z3w4v5" * 5,  # a development key Django generated
+    ],
+)
+def test_a_key_django_calls_weak_is_refused_in_production(settings, key):
+    _production(settings, SECRET_KEY=key)
+    messages = production_settings()
+    assert ids(messages) == {"calltrack.E001"}
+    assert "security.W009" in messages[0].msg
+
+
+def test_a_weak_fallback_key_is_refused_in_production(settings):
+    _production(settings, SECRET_KEY=STRONG_KEY, SECRET_KEY_FALLBACKS=[STRONG_KEY[::-1], "changeme" * 5])
+    messages = production_settings()
+    assert ids(messages) == {"calltrack.E001"}
+    assert "security.W025" in messages[0].msg and "SECRET_KEY_FALLBACKS[1]" in messages[0].msg
 
 
 def test_development_settings_pass(settings):
