@@ -84,6 +84,11 @@ def calltrack_settings(app_configs=None, **kwargs) -> list:
             problems.append(Error(f"CALLTRACK_FAILSAFE_NUMBER: {exc}", id="calltrack.E012"))
     if settings.CALLTRACK_CARRIER not in ("local", "twilio"):
         problems.append(Error("CALLTRACK_CARRIER must be 'local' or 'twilio'.", id="calltrack.E014"))
+    if not 0 < settings.CALLTRACK_IPV6_PREFIX <= 128:
+        problems.append(Error(
+            f"CALLTRACK_IPV6_PREFIX={settings.CALLTRACK_IPV6_PREFIX} is not a prefix length of 1-128 bits.",
+            hint="64 counts each IPv6 /64 as one client (the default); 128 counts each address alone.", id="calltrack.E015",
+        ))
     return problems
 
 

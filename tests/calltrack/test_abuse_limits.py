@@ -52,6 +52,54 @@ def test_the_right_password_before_the_limit_logs_in(client, fast_hashing):
     assert response.status_code == 302 and client.get("/admin/").status_code == 200
 
 
+def _login(client, password, address):
+    return client.post("/admin/login/?next=/admin/", {"username": "boss", "password": password}, REMOTE_ADDR=address).status_code
+
+
+@pytest.mark.django_db
+def test_wrong_passwords_from_many_addresses_of_one_ipv6_64_lock_the_login_out(client, fast_hashing):
+    UserFactory(username="boss", is_staff=True, is_superuser=True, password="the-right-password-42")
+    answers = [_login(client, "guess", f"2001:db8:1:2::{i:x}") for i in range(1, 13)]
+
+    assert answers[:4] == [200] * 4 and set(answers[4:]) == {429}  # the /64 is one client: locked at the 5th
+    assert _login(client, "the-right-password-42", "2001:db8:1:2:ffff::1") == 429
+    assert client.get("/admin/").status_code == 302
+    # Another /64 is another client (the username's failures across addresses stay below their own limit).
+    assert _login(client, "the-right-password-42", "2001:db8:1:3::1") == 302
+
+
+@pytest.mark.django_db
+def test_with_a_128_bit_prefix_each_ipv6_address_counts_alone(client, fast_hashing, settings):
+    settings.CALLTRACK_IPV6_PREFIX = 128
+    UserFactory(username="boss", is_staff=True, is_superuser=True, password="the-right-password-42")
+    assert [_login(client, "guess", f"2001:db8:1:2::{i:x}") for i in range(1, 5)] == [200] * 4
+
+    assert _login(client, "the-right-password-42", "2001:db8:1:2::99") == 302
+
+
+@pytest.mark.django_db
+def test_rotating_addresses_stops_at_the_per_username_limit(client, fast_hashing, settings):
+    settings.CALLTRACK_LOGIN_USERNAME_FAILURE_LIMIT = 8
+    UserFactory(username="boss", is_staff=True, is_superuser=True, password="the-right-password-42")
+    answers = [_login(client, "guess", f"198.51.100.{i}") for i in range(1, 11)]
+
+    assert answers == [200] * 7 + [429] * 3  # 4 or fewer per address, but 8 for the username in all
+    assert _login(client, "the-right-password-42", "203.0.113.50") == 429  # locked out everywhere for the cool-off
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_successful_login_resets_its_own_address_not_the_usernames_failures_elsewhere(client, fast_hashing, settings):
+    settings.CALLTRACK_LOGIN_USERNAME_FAILURE_LIMIT = 6
+    UserFactory(username="boss", is_staff=True, is_superuser=True, password="the-right-password-42")
+    for i in range(1, 5):
+        _login(client, "guess", f"198.51.100.{i}")
+    assert _login(client, "the-right-password-42", "203.0.113.50") == 302
+    client.logout()
+
+    assert [_login(client, "guess", f"198.51.100.{i}") for i in range(5, 8)] == [200, 429, 429]
+
+
 @pytest.mark.django_db
 def test_the_api_throttles_a_user_past_its_rate(client, monkeypatch):
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": "3/min"})

@@ -83,3 +83,20 @@ def test_bad_failsafe_and_region_are_reported(settings):
     settings.CALLTRACK_FAILSAFE_NUMBER = "12"
     settings.CALLTRACK_DEFAULT_REGION = "XX"
     assert {"calltrack.E011", "calltrack.E012"} <= ids(calltrack_settings())
+
+
+@pytest.mark.parametrize("prefix", [0, 129])
+def test_an_ipv6_prefix_outside_1_to_128_bits_is_reported(settings, prefix):
+    settings.CALLTRACK_IPV6_PREFIX = prefix
+    assert "calltrack.E015" in ids(calltrack_settings())
+
+
+def test_the_client_address_groups_ipv6_by_its_prefix_and_keeps_ipv4_per_address():
+    from calltrack.middleware import address_group
+
+    assert address_group("2001:db8:1:2:a:b:c:d", 64) == "2001:db8:1:2::"
+    assert address_group("2001:DB8:1:2::1", 48) == "2001:db8:1::"
+    assert address_group("2001:db8:1:2:a:b:c:d", 128) == "2001:db8:1:2:a:b:c:d"
+    assert address_group("::ffff:198.51.100.7", 64) == "198.51.100.7"  # an IPv4 client seen through a dual stack
+    assert address_group("198.51.100.7", 64) == "198.51.100.7"
+    assert address_group("not-an-address", 64) == "not-an-address"
