@@ -84,6 +84,10 @@ def calltrack_settings(app_configs=None, **kwargs) -> list:
             problems.append(Error(f"CALLTRACK_FAILSAFE_NUMBER: {exc}", id="calltrack.E012"))
     if settings.CALLTRACK_CARRIER not in ("local", "twilio"):
         problems.append(Error("CALLTRACK_CARRIER must be 'local' or 'twilio'.", id="calltrack.E014"))
+    from calltrack.api.throttling import throttle_rates_check
+
+    for problem in throttle_rates_check():
+        problems.append(Error(problem, hint="CALLTRACK_API_THROTTLE_ANON, _USER, _SCHEMA: N/second, N/minute, N/hour or N/day.", id="calltrack.E016"))
     if not 0 < settings.CALLTRACK_IPV6_PREFIX <= 128:
         problems.append(Error(
             f"CALLTRACK_IPV6_PREFIX={settings.CALLTRACK_IPV6_PREFIX} is not a prefix length of 1-128 bits.",

@@ -108,6 +108,41 @@ def test_the_api_throttles_a_user_past_its_rate(client, monkeypatch):
     assert answers == [200, 200, 200, 429]
 
 
+@pytest.mark.django_db
+def test_rotating_x_forwarded_for_does_not_escape_the_anonymous_throttle(client, monkeypatch):
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/min", "user": None})
+    answers = [client.get("/api/schema/", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code for i in range(5)]
+
+    assert answers == [200, 200, 200, 429, 429]  # no proxy of ours: the header is the client's, not trusted
+
+
+@pytest.mark.django_db
+def test_behind_our_proxy_the_anonymous_throttle_counts_the_address_it_wrote(client, monkeypatch, settings):
+    settings.CALLTRACK_PROXY_HOPS = 1
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": None})
+    forged = [client.get("/api/schema/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}, 198.51.100.7").status_code for i in range(3)]
+    same_64 = [client.get("/api/schema/", HTTP_X_FORWARDED_FOR=f"2001:db8:5:6::{i + 1:x}").status_code for i in range(3)]
+    other = client.get("/api/schema/", HTTP_X_FORWARDED_FOR="198.51.100.8")
+
+    assert forged == [200, 200, 429]  # the entries left of our proxy's are the client's own
+    assert same_64 == [200, 200, 429]  # an IPv6 /64 is one client
+    assert other.status_code == 200
+    refused = client.get("/api/schema/", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 60
+
+
+@pytest.mark.django_db
+def test_the_schema_keeps_its_own_throttle_when_the_api_rates_are_off(client, settings):
+    settings.CALLTRACK_API_THROTTLE_SCHEMA = "2/min"
+    anonymous = [client.get("/api/schema/", REMOTE_ADDR="198.51.100.7").status_code for _ in range(3)]
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    user = [client.get("/api/schema/", REMOTE_ADDR="198.51.100.7").status_code for _ in range(3)]
+
+    assert anonymous == [200, 200, 429]
+    assert user == [200, 200, 429]  # a user counts apart from its address
+    assert client.get("/api/v1/sources/").status_code == 200  # the other endpoints: no rate set, no throttle
+
+
 def test_rate_limits_count_atomically_in_redis(settings, redis_db):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     rate = ratelimit.parse_rate("3/minute")

@@ -100,3 +100,14 @@ def test_the_client_address_groups_ipv6_by_its_prefix_and_keeps_ipv4_per_address
     assert address_group("::ffff:198.51.100.7", 64) == "198.51.100.7"  # an IPv4 client seen through a dual stack
     assert address_group("198.51.100.7", 64) == "198.51.100.7"
     assert address_group("not-an-address", 64) == "not-an-address"
+
+
+def test_a_throttle_rate_that_is_not_a_rate_is_reported(settings):
+    settings.CALLTRACK_API_THROTTLE_SCHEMA = "fast"
+    problems = [m for m in calltrack_settings() if m.id == "calltrack.E016"]
+    assert len(problems) == 1 and "'fast'" in problems[0].msg
+
+
+def test_drf_rate_spellings_are_still_accepted(settings):
+    settings.CALLTRACK_API_THROTTLE_SCHEMA = "10/hr"
+    assert "calltrack.E016" not in ids(calltrack_settings())
