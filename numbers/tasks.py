@@ -9,7 +9,7 @@ from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbe
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
 from calltrack.numbers.dni.ratelimit import rate_counters_purge
-from calltrack.numbers.services.recordings import recordings_expire
+from calltrack.numbers.services.recordings import recordings_expire, voicemails_expire
 
 
 def pool_samples_record_task() -> str:
@@ -34,8 +34,8 @@ def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None
 
 
 def recordings_expire_task() -> str:
-    """Delete recordings older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
-    return f"{recordings_expire()} recordings deleted"
+    """Delete recordings and voicemails older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
+    return f"{recordings_expire()} recordings and {voicemails_expire()} voicemails deleted"
 
 
 def rate_counters_purge_task() -> str:
