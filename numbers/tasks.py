@@ -5,10 +5,10 @@ Scheduled by ``manage.py calltrack_schedules`` (see SCHEDULES).
 
 from __future__ import annotations
 
+from calltrack.numbers.dni.ratelimit import rate_counters_purge
 from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbers_release_quarantined
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
-from calltrack.numbers.dni.ratelimit import rate_counters_purge
 from calltrack.numbers.services.recordings import recordings_expire, voicemails_expire
 
 

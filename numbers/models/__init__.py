@@ -1,3 +1,4 @@
+from calltrack.numbers.models.limits import RateCounter
 from calltrack.numbers.models.lines import (
     BlockedCaller,
     NoAnswerAction,
@@ -18,7 +19,6 @@ from calltrack.numbers.models.pools import (
     PoolResize,
     PoolSample,
 )
-from calltrack.numbers.models.limits import RateCounter
 from calltrack.numbers.models.porting import LocalCarrierNumber, PortDirection, PortRequest, PortStatus
 
 __all__ = [
