@@ -5,7 +5,6 @@ Scheduled by ``manage.py calltrack_schedules`` (see SCHEDULES).
 
 from __future__ import annotations
 
-from calltrack.numbers.dni.ratelimit import rate_counters_purge
 from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbers_release_quarantined
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
@@ -38,10 +37,6 @@ def recordings_expire_task() -> str:
     return f"{recordings_expire()} recordings and {voicemails_expire()} voicemails deleted"
 
 
-def rate_counters_purge_task() -> str:
-    return f"{rate_counters_purge()} ended rate-limit counters deleted"
-
-
 def port_requests_sync_task() -> str:
     counts = port_requests_sync()
     return ", ".join(f"{v} {k}" for k, v in counts.items())
@@ -54,5 +49,4 @@ SCHEDULES: list[tuple[str, str, str, int | None]] = [
     ("calltrack: release quarantined numbers", "calltrack.numbers.tasks.numbers_release_quarantined_task", "H", None),
     ("calltrack: follow port requests", "calltrack.numbers.tasks.port_requests_sync_task", "I", 30),
     ("calltrack: delete expired call recordings", "calltrack.numbers.tasks.recordings_expire_task", "D", None),
-    ("calltrack: delete ended rate-limit counters", "calltrack.numbers.tasks.rate_counters_purge_task", "I", 10),
 ]

@@ -3,7 +3,7 @@
 DRF's own throttles take the client from X-Forwarded-For when NUM_PROXIES is unset, so a script that sends a new
 header with each request is never throttled; and they keep each client's request history in the cache by a read
 then a write, which concurrent requests pass through together. These count with
-:func:`calltrack.numbers.dni.ratelimit.hit` (fixed windows, each increment atomic: in the cache when its ``incr`` is,
+:func:`calltrack.ratelimit.hit` (fixed windows, each increment atomic: in the cache when its ``incr`` is,
 else in the database) and take the client from :func:`calltrack.middleware.client_key` (REMOTE_ADDR, or our own
 proxies' X-Forwarded-For entry with CALLTRACK_PROXY_HOPS; an IPv6 client by its /64), as the DNI limits and the
 login lockout do.
@@ -18,8 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework import throttling
 from rest_framework.request import Request
 
+from calltrack import ratelimit
 from calltrack.middleware import client_key
-from calltrack.numbers.dni import ratelimit
 
 
 class _CountedThrottle(throttling.SimpleRateThrottle):

@@ -22,9 +22,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from calltrack import phone
+from calltrack import phone, ratelimit
 from calltrack.middleware import address_group, client_ip, client_key
-from calltrack.numbers.dni import parameters, ratelimit
+from calltrack.numbers.dni import parameters
 from calltrack.numbers.dni.pools import PoolSettings, pool_settings
 from calltrack.numbers.dni.services import (
     MARKETING_KEYS,

@@ -1,4 +1,3 @@
-from calltrack.numbers.models.limits import RateCounter
 from calltrack.numbers.models.lines import (
     BlockedCaller,
     NoAnswerAction,
@@ -24,5 +23,5 @@ from calltrack.numbers.models.porting import LocalCarrierNumber, PortDirection, 
 __all__ = [
     "BlockedCaller", "NoAnswerAction", "NumberEvent", "NumberKind", "NumberStatus", "NumberType", "ReceivingNumber",
     "TrackingNumber", "NumberPool", "NumberSession", "OverflowPolicy", "ParameterKind", "PoolNumberType", "PoolParameter", "PoolResize", "PoolSample",
-    "LocalCarrierNumber", "PortDirection", "PortRequest", "PortStatus", "RateCounter",
+    "LocalCarrierNumber", "PortDirection", "PortRequest", "PortStatus",
 ]

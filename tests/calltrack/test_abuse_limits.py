@@ -12,7 +12,7 @@ from django.core.cache import cache, caches
 from rest_framework.authtoken.models import Token
 from rest_framework.throttling import SimpleRateThrottle
 
-from calltrack.numbers.dni import ratelimit
+from calltrack import ratelimit
 from tests.conftest import REDIS_TEST_URL
 from tests.tracking.factories import UserFactory
 
@@ -167,7 +167,7 @@ def _manage_shell(code: str, **env: str) -> str:
 
 def test_cache_url_redis_works_out_of_the_box_for_the_dni_limits(redis_db):
     out = _manage_shell(
-        "from calltrack.numbers.dni import ratelimit; from django.core.cache import cache; "
+        "from calltrack import ratelimit; from django.core.cache import cache; "
         "from django.core.cache import caches; r = ratelimit.parse_rate('2/minute'); print(type(caches['default']).__name__, "
         "[ratelimit.hit(scope='dni:ip', key='x', rate=r, now=5e6).allowed for _ in range(3)])",
         CACHE_URL=REDIS_URL,

@@ -3,7 +3,7 @@
 A rate is written ``N/period`` (``120/minute``, ``10/s``, ``1000/hour``, ``5000/day``); an empty value or
 ``0`` turns the limit off. Several app servers count together because the counters live in the shared cache when
 its ``incr`` is atomic (Redis, Memcached; process memory in development), else in the database (the table
-``numbers_ratecounter``, one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` per hit): Django's database cache,
+``calltrack_ratecounter``, one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` per hit): Django's database cache,
 the production default, increments by a read then a write, which concurrent requests pass through together (40
 requests at once from one client against a limit of 10 let 13 through on 3 gunicorn workers).
 """
@@ -124,11 +124,11 @@ def _cache_count(cache_key: str, rate: Rate) -> int:
 # row of an ended window starts again at 1; a request of an earlier window (a server's clock behind) counts in the
 # current one.
 _COUNT_SQL = (
-    "INSERT INTO numbers_ratecounter (key, window_end, hits) VALUES (%s, %s, 1) "
+    "INSERT INTO calltrack_ratecounter (key, window_end, hits) VALUES (%s, %s, 1) "
     "ON CONFLICT (key) DO UPDATE SET "
-    "hits = CASE WHEN numbers_ratecounter.window_end < EXCLUDED.window_end THEN 1 ELSE numbers_ratecounter.hits + 1 END, "
-    "window_end = CASE WHEN numbers_ratecounter.window_end < EXCLUDED.window_end "
-    "THEN EXCLUDED.window_end ELSE numbers_ratecounter.window_end END "
+    "hits = CASE WHEN calltrack_ratecounter.window_end < EXCLUDED.window_end THEN 1 ELSE calltrack_ratecounter.hits + 1 END, "
+    "window_end = CASE WHEN calltrack_ratecounter.window_end < EXCLUDED.window_end "
+    "THEN EXCLUDED.window_end ELSE calltrack_ratecounter.window_end END "
     "RETURNING hits"
 )
 _KEY_MAX = 250  # RateCounter.key
@@ -145,7 +145,7 @@ def _database_count(key: str, window_end: int) -> int:
 def rate_counters_purge(*, now: float | None = None) -> int:
     """Delete the database counters whose window has ended (a later hit would start them again at 1); returns how
     many. Run every few minutes by the ``rate_counters_purge`` task, so the table holds about one window of clients."""
-    from calltrack.numbers.models import RateCounter
+    from calltrack.models import RateCounter
 
     now = time.time() if now is None else now
     deleted, _ = RateCounter.objects.filter(window_end__lte=int(now)).delete()

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.utils.module_loading import import_string
 
-from calltrack.numbers.dni import ratelimit
-from calltrack.numbers.models import RateCounter
-from calltrack.numbers.tasks import SCHEDULES
+from calltrack import ratelimit
+from calltrack.models import RateCounter
+from calltrack.schedules import SCHEDULES
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.numbers.test_dni_concurrency import run_at_once
 
@@ -79,7 +79,7 @@ def test_the_purge_task_deletes_the_counters_of_ended_windows(database_cache):
 
     assert ratelimit.rate_counters_purge(now=3_700.0) == 1
     assert list(RateCounter.objects.values_list("key", flat=True)) == ["b:x:3600"]
-    assert "calltrack.numbers.tasks.rate_counters_purge_task" in {path for _, path, _, _ in SCHEDULES}
+    assert "calltrack.tasks.rate_counters_purge_task" in {path for _, path, _, _ in SCHEDULES}
 
 
 @pytest.mark.postgres

@@ -1,4 +1,5 @@
-"""Rate-limit counters kept in the database when the cache cannot increment atomically (calltrack.numbers.dni.ratelimit)."""
+"""The shared layer's tables: rate-limit counters kept in the database when the cache cannot increment atomically
+(calltrack.ratelimit)."""
 
 from __future__ import annotations
 
