@@ -113,7 +113,7 @@ def test_the_addresses_of_one_ipv6_64_open_the_new_sessions_of_one_client(client
 
 
 def test_the_request_rate_limit_counts_an_ipv6_64_as_one_client_and_ipv4_per_address(client, pool, settings):
-    settings.CALLTRACK_DNI_RATE_LIMIT_IP = "2/minute"
+    settings.CALLTRACK_DNI_RATE_LIMIT_IP = "2/day"
     settings.CALLTRACK_DNI_NEW_SESSIONS_PER_IP = ""
     ipv6 = [post(client, {"pool": "main", "visitor_id": f"visitor-6{i:03d}"}, REMOTE_ADDR=f"2001:db8:7:8:{i:x}::1").status_code for i in range(3)]
     ipv4 = [post(client, {"pool": "main", "visitor_id": f"visitor-4{i:03d}"}, REMOTE_ADDR=f"198.51.100.{i}").status_code for i in range(3)]
