@@ -10,7 +10,7 @@ class CalltrackConfig(AppConfig):
 
         from calltrack import checks  # noqa: F401  (registers the system checks)
 
-        # post_migrate is sent per app with models; calltrack has none, so hook on django.contrib.auth's (always there).
+        # post_migrate is sent per app with models: hooked on django.contrib.auth's (always there, migrated before ours).
         post_migrate.connect(_cache_table_create, sender=self.apps.get_app_config("auth"), dispatch_uid="calltrack-cache-table")
 
 

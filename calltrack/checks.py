@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.checks.security.base import check_secret_key, check_secret_key_fallbacks
 
 from calltrack import phone
 
@@ -17,11 +18,13 @@ def production_settings(app_configs=None, **kwargs) -> list:
     errors: list = []
     if settings.DEBUG:
         return errors
-    key = settings.SECRET_KEY or ""
-    if key == settings.INSECURE_SECRET_KEY or key.startswith("django-insecure") or len(key) < 40 or len(set(key)) < 5:
+    # Django's own judgement of a key (security.W009 and W025: fewer than 50 characters, fewer than 5 distinct ones,
+    # or the 'django-insecure-' prefix of a generated development key, as our development default has), refused
+    # here instead of merely warned about.
+    for weak in check_secret_key(None) + check_secret_key_fallbacks(None):
         errors.append(
             Error(
-                "SECRET_KEY is the development default or too weak while DEBUG is off.",
+                f"A weak secret key while DEBUG is off ({weak.id}): {weak.msg}",
                 hint="Set SECRET_KEY to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))').",
                 id="calltrack.E001",
             )
@@ -81,6 +84,15 @@ def calltrack_settings(app_configs=None, **kwargs) -> list:
             problems.append(Error(f"CALLTRACK_FAILSAFE_NUMBER: {exc}", id="calltrack.E012"))
     if settings.CALLTRACK_CARRIER not in ("local", "twilio"):
         problems.append(Error("CALLTRACK_CARRIER must be 'local' or 'twilio'.", id="calltrack.E014"))
+    from calltrack.api.throttling import throttle_rates_check
+
+    for problem in throttle_rates_check():
+        problems.append(Error(problem, hint="CALLTRACK_API_THROTTLE_ANON, _USER, _SCHEMA: N/second, N/minute, N/hour or N/day.", id="calltrack.E016"))
+    if not 0 < settings.CALLTRACK_IPV6_PREFIX <= 128:
+        problems.append(Error(
+            f"CALLTRACK_IPV6_PREFIX={settings.CALLTRACK_IPV6_PREFIX} is not a prefix length of 1-128 bits.",
+            hint="64 counts each IPv6 /64 as one client (the default); 128 counts each address alone.", id="calltrack.E015",
+        ))
     return problems
 
 

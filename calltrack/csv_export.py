@@ -43,6 +43,12 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
+def csv_unsafe(value: str) -> str:
+    """Undo :func:`csv_safe` on a cell read back from an export (``"'=x"`` was written for ``"=x"``), so an export
+    re-imports unchanged."""
+    return value[1:] if value[:1] == "'" and value[1:2] in _TRIGGER_CHARS else value
+
+
 def csv_safe_row(row: Iterable[Any]) -> list[Any]:
     """Every cell of ``row`` through :func:`csv_safe`; the common cells (not text, or text starting with a safe
     character) are passed through without a call."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -50,14 +52,36 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def axes_client_ip(request: HttpRequest) -> str | None:
-    """django-axes' client address (AXES_CLIENT_IP_CALLABLE): the DNI endpoints' rule (REMOTE_ADDR, or our own
-    proxies' X-Forwarded-For entry with CALLTRACK_PROXY_HOPS); None when that is not an IP address (PostgreSQL's
-    inet column would refuse it, and a forged header must not fail the login)."""
-    import ipaddress
+def client_key(request: HttpRequest) -> str:
+    """The client as every limit counts it (DNI rate limits and new sessions, API throttles, the login lockout):
+    :func:`client_ip`, an IPv6 address grouped into its network of CALLTRACK_IPV6_PREFIX bits (64: one subscriber's
+    /64, which anyone holding it can fill with addresses at will). IPv4 stays per address."""
+    return address_group(client_ip(request), settings.CALLTRACK_IPV6_PREFIX)
 
+
+@lru_cache(maxsize=4096)
+def address_group(address: str, ipv6_prefix: int) -> str:
+    """``address`` as limits count it: an IPv6 address as the first address of its ``/ipv6_prefix`` network
+    (``2001:db8:1:2:a:b:c:d`` -> ``2001:db8:1:2::`` with 64), an IPv4-mapped IPv6 address as its IPv4 address,
+    anything else as it is (an IPv4 address, or what is not an address at all)."""
     try:
-        return str(ipaddress.ip_address(client_ip(request)))
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, ipv6_prefix), strict=False).network_address)
+    return str(parsed)
+
+
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """django-axes' client address (AXES_CLIENT_IP_CALLABLE): :func:`client_key`, the rule every limit follows
+    (an IPv6 client is its /64's first address, so the lockout counts the network as one client); None when that
+    is not an IP address (PostgreSQL's inet column would refuse it, and a forged header must not fail the login)."""
+    key = client_key(request)
+    try:
+        return str(ipaddress.ip_address(key))
     except ValueError:
         return None
 

@@ -11,4 +11,5 @@ SCHEDULES: list[tuple[str, str, str, int | None]] = [
     ("calltrack: release stale handler slots", "routing.tasks.attempt_slots_release_stale_task", "I", 5),
     ("calltrack: fold handler cap counters", "routing.tasks.cap_counters_fold_task", "I", 1),
     ("calltrack: report rollups", "tracking.tasks.report_rollups_refresh_task", "I", 5),
+    ("calltrack: delete ended rate-limit counters", "calltrack.tasks.rate_counters_purge_task", "I", 10),
 ]

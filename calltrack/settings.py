@@ -65,13 +65,19 @@ MIDDLEWARE = [
 ]
 
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-# django-axes: after AXES_FAILURE_LIMIT failed logins of one username from one IP address, that pair is locked out
-# for AXES_COOLOFF_MINUTES (answer 429), even with the right password. Per pair, so a stranger cannot lock the admin out.
+# django-axes: after AXES_FAILURE_LIMIT failed logins of one username from one client (an IPv6 client is its /64:
+# CALLTRACK_IPV6_PREFIX), that pair is locked out for AXES_COOLOFF_MINUTES (answer 429), even with the right password;
+# a stranger elsewhere is not. And after CALLTRACK_LOGIN_USERNAME_FAILURE_LIMIT failures of one username from all
+# addresses together, the username is locked out everywhere (rotating addresses does not buy guesses; 0: no such
+# limit). calltrack.lockout.LoginLockoutHandler counts both.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# The client's address as the DNI endpoints see it: REMOTE_ADDR, or our own proxies' X-Forwarded-For entry (CALLTRACK_PROXY_HOPS).
+AXES_HANDLER = "calltrack.lockout.LoginLockoutHandler"
+CALLTRACK_LOGIN_USERNAME_FAILURE_LIMIT = env.int("CALLTRACK_LOGIN_USERNAME_FAILURE_LIMIT", default=20)
+# The client's address as every limit sees it: REMOTE_ADDR, or our own proxies' X-Forwarded-For entry
+# (CALLTRACK_PROXY_HOPS), an IPv6 address as its /64 (calltrack.middleware.client_key).
 AXES_CLIENT_IP_CALLABLE = "calltrack.middleware.axes_client_ip"
 
 ROOT_URLCONF = "calltrack.urls"
@@ -178,13 +184,16 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Per user (token or session) and, for requests without credentials, per IP, in the shared cache. Empty: no limit.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle", "rest_framework.throttling.UserRateThrottle"],
+    # Per user (token or session) and, for requests without credentials, per client (the address rule of every limit:
+    # calltrack.middleware.client_key), counted atomically like the DNI limits (calltrack/api/throttling.py). Empty: no limit.
+    "DEFAULT_THROTTLE_CLASSES": ["calltrack.api.throttling.AnonRateThrottle", "calltrack.api.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("CALLTRACK_API_THROTTLE_ANON", default="60/min") or None,
         "user": env.str("CALLTRACK_API_THROTTLE_USER", default="1200/min") or None,
     },
 }
+# /api/schema/ costs 0.3-0.5 s of CPU: its own rate per user or client, kept when the rates above are empty.
+CALLTRACK_API_THROTTLE_SCHEMA = env.str("CALLTRACK_API_THROTTLE_SCHEMA", default="30/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "calltrack API",
     "DESCRIPTION": "Call tracking and routing: sources, handlers, campaigns, numbers, pools and calls.",
@@ -235,6 +244,9 @@ CALLTRACK_DNI_NEW_SESSIONS_PER_IP = env.str("CALLTRACK_DNI_NEW_SESSIONS_PER_IP",
 CALLTRACK_DNI_OVERFLOW_SPIKE = env.int("CALLTRACK_DNI_OVERFLOW_SPIKE", default=20)
 # How many reverse proxies of ours sit in front of the app (their X-Forwarded-For entries are trusted for client IPs).
 CALLTRACK_PROXY_HOPS = env.int("CALLTRACK_PROXY_HOPS", default=0)
+# Every limit (DNI rates and new sessions, API throttles, the login lockout) counts an IPv6 client by its network of
+# this many bits (64: a subscriber's /64, whose addresses its holder picks at will; 128: each address alone).
+CALLTRACK_IPV6_PREFIX = env.int("CALLTRACK_IPV6_PREFIX", default=64)
 # URL prefixes served past the admin's middleware (sessions, CSRF, auth, messages, axes): Twilio's webhooks and the
 # DNI tag's API, which serve no logged-in person (calltrack.middleware.HotPathsMiddleware). Not the DNI demo page.
 CALLTRACK_LEAN_PATHS = ["/voice/", "/dni/v1/"]

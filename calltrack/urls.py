@@ -3,8 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.settings import api_settings
 
 from calltrack import views
+from calltrack.api.throttling import SchemaRateThrottle
 from tracking import views as tracking_views
 
 urlpatterns = [
@@ -13,7 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # REST API (calltrack/api_urls.py); other apps' API urls go under the same api/v1/ prefix.
     path("api/v1/", include("calltrack.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Besides the API's own throttles, a rate of its own (CALLTRACK_API_THROTTLE_SCHEMA): each answer costs CPU.
+    path("api/schema/", SpectacularAPIView.as_view(throttle_classes=[*api_settings.DEFAULT_THROTTLE_CLASSES, SchemaRateThrottle]), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("calltrack.numbers.urls")),
     # Conversions (issue 7): the conversion endpoint and totals, and handlers' signed CRM postbacks.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbers_release_quarantined
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
-from calltrack.numbers.services.recordings import recordings_expire
+from calltrack.numbers.services.recordings import recordings_expire, voicemails_expire
 
 
 def pool_samples_record_task() -> str:
@@ -33,8 +33,8 @@ def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None
 
 
 def recordings_expire_task() -> str:
-    """Delete recordings older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
-    return f"{recordings_expire()} recordings deleted"
+    """Delete recordings and voicemails older than CALLTRACK_RECORDING_RETENTION_DAYS at the carrier and here (scheduled daily)."""
+    return f"{recordings_expire()} recordings and {voicemails_expire()} voicemails deleted"
 
 
 def port_requests_sync_task() -> str:

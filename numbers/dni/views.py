@@ -22,9 +22,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from calltrack import phone
-from calltrack.middleware import client_ip
-from calltrack.numbers.dni import parameters, ratelimit
+from calltrack import phone, ratelimit
+from calltrack.middleware import address_group, client_ip, client_key
+from calltrack.numbers.dni import parameters
 from calltrack.numbers.dni.pools import PoolSettings, pool_settings
 from calltrack.numbers.dni.services import (
     MARKETING_KEYS,
@@ -279,7 +279,7 @@ def _handle_request(request: HttpRequest, work) -> HttpResponse:
         return response
     cors_origin = None
     try:
-        limited = _rate_limited(scope="ip", key=client_ip(request), setting="CALLTRACK_DNI_RATE_LIMIT_IP", who="this IP address")
+        limited = _rate_limited(scope="ip", key=client_key(request), setting="CALLTRACK_DNI_RATE_LIMIT_IP", who="this IP address")
         if limited:
             return _cors(limited, origin)
         data = _json_body(request)
@@ -307,15 +307,16 @@ def _ip_or_none(value: str) -> str | None:
         return None
 
 
-def _new_sessions_admit(pool: PoolSettings, ip: str):
-    """The per-IP, per-pool limit of *new* sessions (CALLTRACK_DNI_NEW_SESSIONS_PER_IP), counted in the shared cache
-    only when the visit would open one: a returning visitor's page views never use it up."""
+def _new_sessions_admit(pool: PoolSettings, client: str):
+    """The per-client, per-pool limit of *new* sessions (CALLTRACK_DNI_NEW_SESSIONS_PER_IP), counted in the shared
+    cache only when the visit would open one: a returning visitor's page views never use it up. ``client`` is
+    :func:`calltrack.middleware.client_key` (an IPv6 address counts with its whole /64)."""
 
     def admit() -> bool:
         rate = ratelimit.parse_rate(settings.CALLTRACK_DNI_NEW_SESSIONS_PER_IP, setting="CALLTRACK_DNI_NEW_SESSIONS_PER_IP")
-        if ratelimit.hit(scope=f"dni:new:{pool.pk}", key=ip, rate=rate).allowed:
+        if ratelimit.hit(scope=f"dni:new:{pool.pk}", key=client, rate=rate).allowed:
             return True
-        logger.info("pool %s: new session refused to %r (CALLTRACK_DNI_NEW_SESSIONS_PER_IP); fallback number", pool.key, ip)
+        logger.info("pool %s: new session refused to %r (CALLTRACK_DNI_NEW_SESSIONS_PER_IP); fallback number", pool.key, client)
         return False
 
     return admit
@@ -338,7 +339,7 @@ def _do_assign(request: HttpRequest, data: dict[str, Any], pool: PoolSettings, v
         destination=destination,
         destination_text=destination_text,
         ip_address=_ip_or_none(ip),
-        may_open=_new_sessions_admit(pool, ip),
+        may_open=_new_sessions_admit(pool, address_group(ip, settings.CALLTRACK_IPV6_PREFIX)),
     )
     return JsonResponse(_assignment_json(number_assign(pool=pool, visit=visit)))
 

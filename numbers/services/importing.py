@@ -24,7 +24,7 @@ from django.utils import timezone
 from phonenumbers import PhoneNumberFormat
 
 from calltrack import phone
-from calltrack.csv_export import FORMULA_TRIGGERS, csv_safe_row
+from calltrack.csv_export import csv_safe_row, csv_unsafe
 from calltrack.fields import validate_send_digits
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services.errors import NumberError
@@ -229,7 +229,7 @@ def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[dict
         if None in record:  # more cells than columns
             record["__extra__"] = "x"
         # Undo the export's formula neutralising ("'=x" was written for "=x"), so an export re-imports unchanged.
-        record = {k: v[1:] if isinstance(v, str) and v[:1] == "'" and v[1:2] in FORMULA_TRIGGERS else v for k, v in record.items()}
+        record = {k: csv_unsafe(v) if isinstance(v, str) else v for k, v in record.items()}
         rows.append(record)
     return header, rows
 

@@ -1,7 +1,8 @@
-"""Call recordings at the carrier: playing them through calltrack, and deleting old ones (retention).
+"""Call recordings and voicemails at the carrier: playing recordings through calltrack, and deleting old ones (retention).
 
 Playing goes through calltrack (:func:`call_recording_audio`): the carrier's media needs the account's
-credentials, which never reach a browser. :func:`recordings_expire` deletes recordings older than
+credentials, which never reach a browser. :func:`recordings_expire` deletes recordings, and
+:func:`voicemails_expire` voicemails (a recording too, kept as ``Call.voicemail_url``), older than
 ``CALLTRACK_RECORDING_RETENTION_DAYS`` at the carrier and here. What the carrier's callbacks say is kept by
 ``tracking.services.recordings``.
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from calltrack.carriers import RECORDING_SID
 from calltrack.numbers.providers import Carrier, CarrierError, RecordingAudio, get_carrier
 from tracking.models import Call, RecordingStatus
 from tracking.services.call_events import call_event_record
@@ -33,8 +35,20 @@ class RecordingUnavailable(Exception):
 
 def recording_carrier(call: Call) -> Carrier:
     """The carrier holding ``call``'s recording (from its URL, see the module's docstring)."""
-    host = (urlsplit(call.recording_url).hostname or "").lower()
+    return _carrier_of(call.recording_url)
+
+
+def _carrier_of(url: str) -> Carrier:
+    host = (urlsplit(url).hostname or "").lower()
     return get_carrier("twilio" if host == "api.twilio.com" else "local")
+
+
+def voicemail_recording_sid(url: str) -> str:
+    """The recording SID in a voicemail's URL (Twilio's ``.../Recordings/RE...``, with or without a media extension;
+    the local carrier's the same), or '' when the URL names none."""
+    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    sid = last.split(".", 1)[0]
+    return sid if RECORDING_SID.match(sid) else ""
 
 
 def call_recording_audio(*, call: Call) -> RecordingAudio:
@@ -77,5 +91,38 @@ def recordings_expire(*, now: datetime | None = None, batch: int = 200) -> int:
             call.save(update_fields=["recording_sid", "recording_url", "recording_status"])
             call_event_record(call=call, kind="call.recording_deleted", message=f"recording deleted after {days} days (retention)",
                               data={"recording_sid": sid})
+            deleted += 1
+    return deleted
+
+
+def voicemails_expire(*, now: datetime | None = None, batch: int = 200) -> int:
+    """Delete the voicemails of calls started more than CALLTRACK_RECORDING_RETENTION_DAYS ago, at the carrier
+    (the recording its URL names) and here (the call loses ``voicemail_url``; its timeline says when and why).
+    0 days keeps them forever; the same promises as :func:`recordings_expire` (row locks, safe to run twice, a
+    carrier failure leaves the voicemail for the next run, one already gone counts as deleted). A URL that names
+    no recording of a carrier we know is only forgotten here. Returns how many were deleted."""
+    days = settings.CALLTRACK_RECORDING_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    due = Call.objects.filter(started_at__lt=cutoff).exclude(voicemail_url="")
+    deleted = 0
+    for call_id in list(due.order_by("started_at").values_list("pk", flat=True)[:batch]):
+        with transaction.atomic():
+            call = Call.objects.select_for_update(skip_locked=True).filter(pk=call_id).exclude(voicemail_url="").only("pk", "voicemail_url").first()
+            if call is None:
+                continue
+            sid = voicemail_recording_sid(call.voicemail_url)
+            if sid:
+                try:
+                    _carrier_of(call.voicemail_url).recording_delete(recording_sid=sid)
+                except CarrierError as exc:
+                    log.warning("call %s: cannot delete voicemail %s at the carrier: %s", call.pk, sid, exc)
+                    continue
+            url = call.voicemail_url
+            call.voicemail_url = ""
+            call.save(update_fields=["voicemail_url"])
+            call_event_record(call=call, kind="call.voicemail_deleted", message=f"voicemail deleted after {days} days (retention)",
+                              data={"recording_sid": sid, "url": url})
             deleted += 1
     return deleted

@@ -10,10 +10,13 @@ from django.utils import timezone
 
 from calltrack.numbers.providers import CarrierError
 from calltrack.numbers.providers.local import LocalCarrier
-from calltrack.numbers.services.recordings import recordings_expire
+from calltrack.numbers.providers.twilio import TwilioCarrier
+from calltrack.numbers.services.recordings import recordings_expire, voicemail_recording_sid, voicemails_expire
+from calltrack.numbers.tasks import recordings_expire_task
 from tests.api.conftest import grant, token_client
+from tests.numbers.test_twilio_carrier import API, SID, carrier
 from tests.tracking.factories import CallFactory, UserFactory, WebhookFactory
-from tracking.models import CallEvent, RecordingStatus
+from tracking.models import Call, CallEvent, RecordingStatus
 from tracking.services import recordings
 from tracking.services.webhooks import webhook_render
 
@@ -175,6 +178,92 @@ def test_a_carrier_that_fails_to_delete_leaves_the_recording_for_the_next_run(se
     assert recordings_expire() == 0
     old.refresh_from_db()
     assert old.has_recording
+
+
+def voicemail(call, seconds: int = 9):
+    """A voicemail as /voice/voicemail keeps it: the carrier's recording URL (here the local carrier's WAV)."""
+    made = LocalCarrier().recording_create(seconds=seconds)
+    Call.objects.filter(pk=call.pk).update(voicemail_url=made.url)
+    call.refresh_from_db()
+    return call, f"recordings/{made.sid}.wav"
+
+
+@pytest.mark.django_db
+def test_retention_deletes_old_voicemails_at_the_local_carrier_and_here(settings):
+    settings.CALLTRACK_RECORDING_RETENTION_DAYS = 30
+    old, old_file = voicemail(CallFactory(started_at=timezone.now() - timedelta(days=31)))
+    recent, recent_file = voicemail(CallFactory(started_at=timezone.now() - timedelta(days=29)))
+    assert default_storage.exists(old_file)
+
+    assert recordings_expire_task() == "0 recordings and 1 voicemails deleted"
+
+    old.refresh_from_db()
+    assert old.voicemail_url == "" and not default_storage.exists(old_file)
+    event = CallEvent.objects.get(call=old, kind="call.voicemail_deleted")
+    assert event.message == "voicemail deleted after 30 days (retention)" and event.data["recording_sid"] in old_file
+    recent.refresh_from_db()
+    assert recent.voicemail_url and default_storage.exists(recent_file)
+    assert voicemails_expire() == 0  # safe to run twice
+
+
+@pytest.mark.django_db
+def test_retention_zero_keeps_voicemails_forever(settings):
+    settings.CALLTRACK_RECORDING_RETENTION_DAYS = 0
+    old, old_file = voicemail(CallFactory(started_at=timezone.now() - timedelta(days=3000)))
+    assert voicemails_expire() == 0
+    old.refresh_from_db()
+    assert old.voicemail_url and default_storage.exists(old_file)
+
+
+@pytest.mark.django_db
+def test_retention_deletes_old_voicemails_at_twilio_through_the_recordings_resource(settings, monkeypatch):
+    settings.CALLTRACK_RECORDING_RETENTION_DAYS = 7
+    sids = ["RE" + "1" * 32, "RE" + "2" * 32, "RE" + "3" * 32]
+    calls = [
+        CallFactory(started_at=timezone.now() - timedelta(days=8 + i), voicemail_url=f"{API}/Recordings/{sid}")
+        for i, sid in enumerate(sids)
+    ]
+    twilio, fake = carrier(
+        (204, ""),  # deleted
+        (404, {"code": 20404, "message": "The requested resource was not found", "status": 404}),  # already gone: done
+        (429, {"code": 20429, "message": "Too Many Requests", "status": 429}),  # refused: kept for the next run
+    )
+    monkeypatch.setattr(TwilioCarrier, "from_settings", classmethod(lambda cls, **kwargs: twilio))
+
+    assert voicemails_expire() == 2
+
+    # Oldest first: the third call, then the second, then the first.
+    assert [(r["method"], r["uri"]) for r in fake.requests] == [("DELETE", f"{API}/Recordings/{sid}.json") for sid in reversed(sids)]
+    assert fake.requests[0]["auth"] == (SID, "secret")
+    assert [Call.objects.get(pk=c.pk).voicemail_url for c in calls] == [f"{API}/Recordings/{sids[0]}", "", ""]
+
+
+@pytest.mark.parametrize(
+    "url, sid",
+    [
+        (f"https://api.twilio.com/2010-04-01/Accounts/AC{'a' * 32}/Recordings/RE{'b' * 32}", "RE" + "b" * 32),
+        (f"https://api.twilio.com/2010-04-01/Accounts/AC{'a' * 32}/Recordings/RE{'b' * 32}.mp3", "RE" + "b" * 32),
+        (f"https://local.calltrack.invalid/Recordings/RE{'c' * 32}", "RE" + "c" * 32),
+        ("https://voicemail.example.com/messages/42.wav", ""),
+        ("https://api.twilio.com/2010-04-01/Accounts/AC1/Calls/../Recordings/not-a-sid", ""),
+    ],
+)
+def test_a_voicemails_recording_sid_is_read_from_its_url(url, sid):
+    assert voicemail_recording_sid(url) == sid
+
+
+@pytest.mark.django_db
+def test_a_voicemail_url_naming_no_recording_is_forgotten_here_without_asking_a_carrier(settings, monkeypatch):
+    settings.CALLTRACK_RECORDING_RETENTION_DAYS = 1
+    call = CallFactory(started_at=timezone.now() - timedelta(days=2), voicemail_url="https://voicemail.example.com/messages/42.wav")
+
+    def refuse(self, *, recording_sid):
+        raise AssertionError("no carrier holds this voicemail")
+
+    monkeypatch.setattr(LocalCarrier, "recording_delete", refuse)
+    assert voicemails_expire() == 1
+    call.refresh_from_db()
+    assert call.voicemail_url == ""
 
 
 def test_the_retention_task_is_scheduled_daily():

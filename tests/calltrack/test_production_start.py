@@ -51,6 +51,8 @@ def _gunicorn(env: dict[str, str]) -> subprocess.CompletedProcess:
     [
         ({"SECRET_KEY": "django-insecure-calltrack-development-key-change-me"}, "calltrack.E001"),
         ({"SECRET_KEY": "short-key"}, "calltrack.E001"),
+        ({"SECRET_KEY": "changeme" * 5}, "security.W009"),
+        ({"SECRET_KEY": "abcde" * 9}, "security.W009"),
         ({"ALLOWED_HOSTS": ""}, "calltrack.E002"),
         ({"CALLTRACK_VALIDATE_TWILIO_SIGNATURE": "false"}, "calltrack.E003"),
         ({"TWILIO_AUTH_TOKEN": ""}, "calltrack.E004"),

@@ -98,6 +98,30 @@ def test_the_new_session_limit_counts_each_pool_and_each_ip_apart(client, pool, 
     assert refused.json()["session_id"] is None
 
 
+def test_the_addresses_of_one_ipv6_64_open_the_new_sessions_of_one_client(client, pool, settings):
+    settings.CALLTRACK_DNI_NEW_SESSIONS_PER_IP = "3/hour"
+    answers = [
+        post(client, {"pool": "main", "visitor_id": f"visitor-{i:04d}"}, HTTP_ORIGIN=ORIGIN, REMOTE_ADDR=f"2001:db8:7:8::{i + 1:x}").json()
+        for i in range(6)
+    ]
+    other_network = post(client, {"pool": "main", "visitor_id": "visitor-9999"}, HTTP_ORIGIN=ORIGIN, REMOTE_ADDR="2001:db8:7:9::1").json()
+
+    assert [a["session_id"] is not None for a in answers] == [True, True, True, False, False, False]
+    assert other_network["session_id"] is not None
+    # The session keeps the visitor's own address; only the limit counts the network.
+    assert NumberSession.objects.get(pk=answers[0]["session_id"]).ip_address == "2001:db8:7:8::1"
+
+
+def test_the_request_rate_limit_counts_an_ipv6_64_as_one_client_and_ipv4_per_address(client, pool, settings):
+    settings.CALLTRACK_DNI_RATE_LIMIT_IP = "2/day"
+    settings.CALLTRACK_DNI_NEW_SESSIONS_PER_IP = ""
+    ipv6 = [post(client, {"pool": "main", "visitor_id": f"visitor-6{i:03d}"}, REMOTE_ADDR=f"2001:db8:7:8:{i:x}::1").status_code for i in range(3)]
+    ipv4 = [post(client, {"pool": "main", "visitor_id": f"visitor-4{i:03d}"}, REMOTE_ADDR=f"198.51.100.{i}").status_code for i in range(3)]
+
+    assert ipv6 == [200, 200, 429]
+    assert ipv4 == [200, 200, 200]
+
+
 def test_overflow_hours_and_spikes_are_read_from_the_overflow_sessions(pool, now, settings):
     settings.CALLTRACK_DNI_OVERFLOW_SPIKE = 3
     hour = now.replace(minute=5, second=0) - timedelta(hours=2)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from calltrack.numbers.dni import geo, ratelimit
+from calltrack import ratelimit
+from calltrack.numbers.dni import geo
 
 
 @pytest.mark.parametrize(

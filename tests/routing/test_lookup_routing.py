@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from io import StringIO
 
 import pytest
@@ -129,6 +130,28 @@ def test_csv_import_checks_every_line_then_writes_and_export_reads_it_back(campa
     assert RoutingTableRow.objects.count() == 2501
     with pytest.raises(CommandError, match="no lookup table"):
         call_command("routing_table_export", "--table", "999999")
+
+
+def test_the_csv_export_neutralises_formulas_and_the_import_reads_them_back_unchanged(campaign, tmp_path):
+    downtown = handler(campaign, name="Downtown", buyer_id="B-7")
+    table = routing_table_create(fields={"campaign": campaign, "name": "Sources", "tag_key": "utm_source"})
+    formulas = ['=hyperlink("http://evil.example","x")', "+cmd|' /c calc'!a0", "@sum(1+1)", "-2+3"]
+    RoutingTableRow.objects.bulk_create(
+        [RoutingTableRow(table=table, value=value, handler=downtown) for value in formulas]
+        + [RoutingTableRow(table=table, value="google", number="+13035550100")]
+    )
+    exported = tmp_path / "out.csv"
+
+    call_command("routing_table_export", "--table", str(table.pk), "-o", str(exported), stdout=StringIO())
+
+    with exported.open(newline="") as handle:
+        cells = {row["value"]: row for row in csv.DictReader(handle)}
+    assert set(cells) == {"'" + value for value in formulas} | {"google"}  # a spreadsheet shows them as text
+    assert cells["google"]["number"] == "+13035550100"  # a plain number is left as it is
+    RoutingTableRow.objects.filter(table=table).update(handler=None, number="+13035550199")
+    call_command("routing_table_import", str(exported), "--table", str(table.pk), "--replace", stdout=StringIO())
+    rows = dict(RoutingTableRow.objects.filter(table=table).values_list("value", "handler_id"))
+    assert rows == {**{value: downtown.pk for value in formulas}, "google": None}
 
 
 def test_the_admin_edits_a_table_and_its_rows(admin_client, campaign):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from calltrack.numbers.models import NoAnswerAction
@@ -56,7 +57,8 @@ def test_menu_key_and_voicemail(campaign):
     out = run("--to", tn.number, "--from", "+14155550100", "--digits", "1", "--answer", "none")
     assert "<Gather" in out and "<Record" in out
     call = Call.objects.get()
-    assert call.tags["dept"] == "sales" and call.voicemail_url.startswith("https://recordings.invalid/")
+    assert call.tags["dept"] == "sales" and call.voicemail_url.startswith("https://local.calltrack.invalid/Recordings/RE")
+    assert default_storage.exists(f"recordings/{call.voicemail_url.rsplit('/', 1)[1]}.wav")  # the local carrier's WAV
 
 
 @pytest.mark.parametrize(("args", "message"), [

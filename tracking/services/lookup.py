@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calltrack import phone
+from calltrack.csv_export import csv_safe, csv_unsafe
 from calltrack.model_writes import instance_apply_and_save
 from calltrack.tags import lookup_value
 from tracking.models import Handler, RoutingTable, RoutingTableRow
@@ -88,13 +89,14 @@ def routing_table_rows_import(
     rows: dict[str, RoutingTableRow] = {}
     problems: list[tuple[int, str, str]] = []
     for n, line in enumerate(lines, start=2):  # line 1 is the header
-        raw_value = (line.get("value") or "").strip()
+        # Undo the export's formula neutralising ("'=x" was written for "=x"), so an export re-imports unchanged.
+        raw_value = csv_unsafe((line.get("value") or "").strip())
         if "\x00" in raw_value or len(raw_value) > 200 or not raw_value:
             problems.append((n, "value", "give a value of 1-200 characters"))
             continue
         value = lookup_value(table.tag_key, raw_value)
-        who = (line.get("handler") or "").strip().lower()
-        number_text = (line.get("number") or "").strip()
+        who = csv_unsafe((line.get("handler") or "").strip()).lower()
+        number_text = csv_unsafe((line.get("number") or "").strip())
         handler_id = handlers.get(who) if who else None
         if who and handler_id is None:
             problems.append((n, "handler", f"no handler with id, buyer id or name {who!r}"))
@@ -129,9 +131,11 @@ def routing_table_rows_import(
 
 
 def routing_table_rows_export(*, table: RoutingTable) -> Iterator[dict[str, str]]:
-    """The table's rows as CSV lines (what the import reads back), in value order, streamed."""
+    """The table's rows as CSV lines (what the import reads back), in value order, streamed. A value a spreadsheet
+    would run as a formula (``=HYPERLINK(...)``, ``@SUM(...)``) is neutralised (:func:`calltrack.csv_export.csv_safe`,
+    as every export is); the import undoes it."""
     yield from (
-        {"value": value, "handler": str(handler_id or ""), "number": number}
+        {"value": csv_safe(value), "handler": str(handler_id or ""), "number": csv_safe(number)}
         for value, handler_id, number in RoutingTableRow.objects.filter(table=table).order_by("value")
         .values_list("value", "handler_id", "number").iterator(chunk_size=2000)
     )

@@ -152,7 +152,10 @@ class Command(BaseCommand):
                     talked += spoke
                     break
                 elif verb.tag == "Record":
-                    nxt = self._post(verb.get("action"), {**common, "CallStatus": "in-progress", "RecordingUrl": f"https://recordings.invalid/RE{secrets.token_hex(16)}", "RecordingDuration": "9"})
+                    # A voicemail: a recording of the local carrier (a WAV under MEDIA_ROOT), as Twilio would make one.
+                    voicemail = LocalCarrier().recording_create(seconds=9)
+                    nxt = self._post(verb.get("action"), {**common, "CallStatus": "in-progress", "RecordingUrl": voicemail.url,
+                                                          "RecordingSid": voicemail.sid, "RecordingDuration": str(voicemail.duration)})
                     break
                 elif verb.tag in ("Hangup", "Reject"):
                     break
