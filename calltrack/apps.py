@@ -8,6 +8,7 @@ class CalltrackConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from calltrack import audit  # noqa: F401  (registers the SQLite functions of the money audit trail)
         from calltrack import checks  # noqa: F401  (registers the system checks)
 
         # post_migrate is sent per app with models; calltrack has none, so hook on django.contrib.auth's (always there).
