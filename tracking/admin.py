@@ -40,6 +40,7 @@ from calltrack.scoping import can_play_recordings
 from calltrack.widgets import BusinessHoursField, TagRulesField
 from tracking import admin_call_log as call_log
 from tracking import call_tags, menu_tree, selectors
+from tracking.admin_money_history import MoneyHistoryAdminMixin
 from tracking.models import (
     Call,
     CallAttempt,
@@ -61,14 +62,13 @@ from tracking.models import (
     WebhookDelivery,
     WebhookEvent,
 )
+from tracking.money_history import call_history
 from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
 from tracking.services import lookup as lookup_services
 from tracking.services import menus as menu_services
 from tracking.services import parties, tagging
 from tracking.services import webhooks as webhook_services
-from tracking.admin_money_history import MoneyHistoryAdminMixin
-from tracking.money_history import call_history
 from tracking.timeline import call_route_story, call_timeline
 
 

@@ -7,7 +7,7 @@ this module only leaves out the columns it is told are hidden, and a change left
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -61,9 +61,10 @@ def _field(table: str, column: str) -> models.Field | None:
     if model is None:
         return None
     try:
-        return model._meta.get_field(column[:-3] if column.endswith("_id") else column)
+        field = model._meta.get_field(column[:-3] if column.endswith("_id") else column)
     except Exception:  # noqa: BLE001 - a column of an older schema: shown as stored
         return None
+    return field if isinstance(field, models.Field) else None
 
 
 def _value(field: models.Field | None, raw: Any, *, masked: bool) -> Any:
@@ -83,8 +84,6 @@ def _value(field: models.Field | None, raw: Any, *, masked: bool) -> Any:
     if isinstance(field, models.DateTimeField) and isinstance(raw, str):
         parsed = parse_datetime(raw.replace(" ", "T"))
         if parsed is not None and parsed.tzinfo is None:
-            from datetime import UTC
-
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.isoformat() if parsed is not None else raw
     return raw

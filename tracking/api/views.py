@@ -14,7 +14,6 @@ from calltrack.api.pagination import StartedAtCursorPagination
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import hidden_call_fields, visible_attempts, visible_calls, visible_money_changes
 from tracking.api import filters, serializers
-from tracking.money_history import HISTORY_LIMIT, history_entries
 from tracking.models import (
     Call,
     CallAttempt,
@@ -28,6 +27,7 @@ from tracking.models import (
     Source,
     TaggingHours,
 )
+from tracking.money_history import HISTORY_LIMIT, history_entries
 from tracking.services import campaigns as campaign_services
 from tracking.services import lookup as lookup_services
 from tracking.services import parties, tagging
