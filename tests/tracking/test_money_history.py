@@ -240,3 +240,17 @@ def test_the_trigger_files_record_the_columns_the_application_reads():
         assert tuple(argv) == columns, table
         for column in columns:
             assert f"'{column}', NEW.{column}" in lite or f"'{column}', calltrack_fingerprint(NEW.{column})" in lite, (table, column)
+
+
+def test_a_source_collaborators_call_page_shows_the_payout_history_but_never_the_revenue(call):
+    from django.test import Client
+
+    Call.objects.filter(pk=call.pk).update(revenue=Decimal("41.00"), payout=Decimal("17.00"))
+    user = UserFactory(is_staff=True)
+    Collaborator.objects.create(user=user, source=call.source)
+    browser = Client()
+    browser.force_login(user)
+    response = browser.get(reverse("admin:tracking_call_change", args=[call.pk]))
+    assert response.status_code == 200
+    history = response.content.decode().split('id="call-money-history"')[1].split("</section>")[0]
+    assert "17.00" in history and "41.00" not in history and "Revenue" not in history
