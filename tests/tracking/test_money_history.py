@@ -254,3 +254,13 @@ def test_a_source_collaborators_call_page_shows_the_payout_history_but_never_the
     assert response.status_code == 200
     history = response.content.decode().split('id="call-money-history"')[1].split("</section>")[0]
     assert "17.00" in history and "41.00" not in history and "Revenue" not in history
+
+
+def test_the_history_endpoints_are_in_the_openapi_schema():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path in ("/api/v1/calls/{id}/history/", "/api/v1/handlers/{id}/history/", "/api/v1/sources/{id}/history/"):
+        answer = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert answer == {"type": "array", "items": {"$ref": "#/components/schemas/MoneyChange"}}, path
+    assert {"origin", "actor", "changes", "at"} <= set(schema["components"]["schemas"]["MoneyChange"]["properties"])

@@ -33,14 +33,6 @@ from tracking.services import lookup as lookup_services
 from tracking.services import parties, tagging
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List sources"),
-    retrieve=extend_schema(summary="Get a source"),
-    create=extend_schema(summary="Create a source"),
-    update=extend_schema(summary="Replace a source"),
-    partial_update=extend_schema(summary="Change some fields of a source"),
-    destroy=extend_schema(summary="Delete a source (its calls and numbers stay, without credit)"),
-)
 class MoneyHistoryViewSetMixin(GenericViewSet):
     """``GET .../{id}/history/``: the newest changes of the row's money and terms (tracking.MoneyChange)."""
 
@@ -69,8 +61,19 @@ def _history_schema(what: str):
     )
 
 
-class SourceViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
+@extend_schema_view(
+    list=extend_schema(summary="List sources"),
+    retrieve=extend_schema(summary="Get a source"),
+    create=extend_schema(summary="Create a source"),
+    update=extend_schema(summary="Replace a source"),
+    partial_update=extend_schema(summary="Change some fields of a source"),
+    destroy=extend_schema(summary="Delete a source (its calls and numbers stay, without credit)"),
+    history=_history_schema("A source's terms history (its static number cap)"),
+)
+class SourceViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who generates calls. Staff only (by model permissions)."""
+
+    history_table = "source"
 
     write_services = (parties.source_create, parties.source_update, parties.source_delete)
     service_arg = "source"
