@@ -264,3 +264,17 @@ def test_the_history_endpoints_are_in_the_openapi_schema():
         answer = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert answer == {"type": "array", "items": {"$ref": "#/components/schemas/MoneyChange"}}, path
     assert {"origin", "actor", "changes", "at"} <= set(schema["components"]["schemas"]["MoneyChange"]["properties"])
+
+
+def test_every_trigger_of_the_trail_is_installed_after_all_migrations():
+    """A later migration that rebuilds an audited table on SQLite (Django copies it to a new table) drops its
+    triggers: such a migration must install tracking/sql/money_history.sqlite.sql again."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            expected = set(re.findall(r"CREATE TRIGGER (\w+)", (SQL / "money_history.sqlite.sql").read_text()))
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tracking_money_history%'")
+        else:
+            expected = set(re.findall(r"CREATE TRIGGER (\w+)", (SQL / "money_history.postgresql.sql").read_text()))
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'tracking_money_history%'")
+        assert {name for (name,) in cursor.fetchall()} == expected
+    assert len(expected) == (16 if connection.vendor == "sqlite" else 6)
