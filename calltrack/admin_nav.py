@@ -31,7 +31,7 @@ MORE_ICONS = {
     "tracking.contact": "contacts", "tracking.callattempt": "ring_volume", "tracking.callevent": "timeline",
     "numbers.numbersession": "travel_explore", "numbers.portrequest": "swap_horiz", "numbers.blockedcaller": "block",
     "numbers.numberevent": "history", "numbers.poolresize": "open_in_full", "numbers.poolsample": "monitoring",
-    "numbers.localcarriernumber": "sim_card",
+    "numbers.localcarriernumber": "sim_card", "tracking.moneychange": "receipt_long",
 }
 FRAMEWORK_APPS = ("auth", "authtoken", "django_q")
 FRAMEWORK_ICONS = {

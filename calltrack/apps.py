@@ -8,7 +8,8 @@ class CalltrackConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from calltrack import checks  # noqa: F401  (registers the system checks)
+        # Registered on import: the system checks, and the SQL functions of the money audit trail on SQLite.
+        from calltrack import audit, checks  # noqa: F401
 
         # post_migrate is sent per app with models: hooked on django.contrib.auth's (always there, migrated before ours).
         post_migrate.connect(_cache_table_create, sender=self.apps.get_app_config("auth"), dispatch_uid="calltrack-cache-table")

@@ -210,6 +210,15 @@ def visible_calls(qs: QuerySet, scope: Scope) -> QuerySet:
     return qs
 
 
+def visible_money_changes(qs: QuerySet, calls: QuerySet, scope: Scope) -> QuerySet:
+    """The money audit trail (``tracking.MoneyChange``) a user may read. Collaborators: the changes of the calls
+    they see (``calls``, a Call queryset), never the terms of handlers, sources or webhooks; and of each change, not
+    the columns ``hidden_call_fields`` names (the readers leave them out). Staff: every change."""
+    if scope.is_collaborator:
+        return qs.filter(table="call", object_id__in=visible_calls(calls, scope).values("pk"))
+    return qs
+
+
 def visible_recordings(qs: QuerySet, scope: Scope) -> QuerySet:
     """The calls whose recording a user may play: a collaborator, those of the calls it sees (a source hears
     the calls it sent, a handler the calls it took); staff, every call, given the ``tracking.listen_recording``

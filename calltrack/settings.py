@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The admin's and the API's changes to the money are recorded with their user (calltrack/audit.py).
+    "calltrack.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # After CommonMiddleware, so it sees the rendered admin page (CALLTRACK_NOMENCLATURE=performance only).

@@ -44,6 +44,7 @@ from calltrack.scoping import SIDE_FIELDS, calls_with_visible_tag, can_play_reco
 from calltrack.widgets import BusinessHoursField, TagRulesField
 from tracking import admin_call_log as call_log
 from tracking import call_tags, menu_tree, selectors
+from tracking.admin_money_history import MoneyHistoryAdminMixin
 from tracking.models import (
     Call,
     CallAttempt,
@@ -65,6 +66,7 @@ from tracking.models import (
     WebhookDelivery,
     WebhookEvent,
 )
+from tracking.money_history import call_history
 from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
 from tracking.services import lookup as lookup_services
@@ -75,17 +77,19 @@ from tracking.timeline import call_route_story, call_timeline
 
 
 @admin.register(Source)
-class SourceAdmin(ServiceWritesAdminMixin, ModelAdmin):
+class SourceAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     write_services = (parties.source_create, parties.source_update, parties.source_delete)
     service_arg = "source"
     list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "created_at"]
     search_fields = ["name", "source_id", "company", "first_name", "last_name"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "money_history"]
+    money_history_table = "source"
     fieldsets = [
         (None, {"fields": ["name", "source_id"]}),
         ("Contact", {"fields": ["first_name", "last_name", "company"]}),
         ("Numbers", {"fields": ["static_number_cap"]}),
         ("Notes", {"fields": ["notes", "created_at", "updated_at"]}),
+        ("Terms history", {"fields": ["money_history"]}),
     ]
 
     def get_queryset(self, request):
@@ -143,7 +147,7 @@ class HandlerForm(forms.ModelForm):
 
 
 @admin.register(Handler)
-class HandlerAdmin(ServiceWritesAdminMixin, ModelAdmin):
+class HandlerAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     # The services bump the routing configuration of the campaigns using the handler.
     write_services = (parties.handler_create, parties.handler_update, parties.handler_delete)
     service_arg = "handler"
@@ -154,7 +158,8 @@ class HandlerAdmin(ServiceWritesAdminMixin, ModelAdmin):
     search_fields = ["name", "buyer_id", "receiving_number__number", "receiving_number__label"]
     autocomplete_fields = ["receiving_number"]
     list_select_related = ["receiving_number"]
-    readonly_fields = ["in_campaigns", "postback_url", "postback_url_hidden", "created_at", "updated_at"]
+    readonly_fields = ["in_campaigns", "postback_url", "postback_url_hidden", "created_at", "updated_at", "money_history"]
+    money_history_table = "handler"
 
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled", "in_campaigns"]}),
@@ -165,6 +170,7 @@ class HandlerAdmin(ServiceWritesAdminMixin, ModelAdmin):
         ("Tag criteria", {"fields": ["tag_criteria"]}),
         ("CRM postback", {"fields": ["postback_url"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
+        ("Terms history", {"fields": ["money_history"]}),
     ]
 
     @admin.display(description="campaigns")
@@ -803,6 +809,8 @@ def call_summary_context(*, call: Call, hidden: set[str], recordings: bool, scop
         # does not see it, nor the voicemail.
         "recording": recording_player_html(call) if recordings else "",
         "voicemail_url": call.voicemail_url if recordings else "",
+        # Who changed what the call is worth, when and from where (its other side's money left out).
+        "money_history": call_history(call.pk, hidden=frozenset(hidden)),
     }
 
 
@@ -868,11 +876,13 @@ class ConversionRuleAdmin(ServiceWritesAdminMixin, ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ServiceWritesAdminMixin, ModelAdmin):
+class WebhookAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     # The services bump the routing configuration of the webhook's campaign (its events are cached with it).
     write_services = (campaign_services.webhook_create, campaign_services.webhook_update, campaign_services.webhook_delete)
     service_arg = "webhook"
     form = WebhookForm
+    readonly_fields = ["money_history"]
+    money_history_table = "webhook"
 
     list_display = ["__str__", "campaign", "enabled", "method", "url"]
     list_filter = ["enabled", "method"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calltrack.audit import audit_context
 from tracking.services.conversions import call_conversions_expire
 from tracking.services.webhooks import webhook_delivery_attempt
 
@@ -16,7 +17,8 @@ def webhook_deliver(delivery_id: int) -> str:
 
 def conversions_expire() -> int:
     """Close conversions still waiting for a postback past their time limit (schedule it hourly)."""
-    return call_conversions_expire()
+    with audit_context(origin="task", actor="conversions_expire"):
+        return call_conversions_expire()
 
 
 

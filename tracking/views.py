@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from calltrack.audit import audit_context
 from calltrack.phone import InvalidPhoneNumber, to_e164
 from tracking.models import Call
 from tracking.services.conversions import ConversionRefused, call_convert, postback_token_valid
@@ -57,7 +58,8 @@ def postback(request: HttpRequest, handler_id: int, token: str = "") -> JsonResp
     if call is None:
         return JsonResponse({"converted": False, "detail": "no such call for this handler"}, status=404)
     try:
-        result = call_convert(call=call, source="postback")
+        with audit_context(origin="postback", actor=f"handler #{handler_id}'s postback"):
+            result = call_convert(call=call, source="postback")
     except ConversionRefused as exc:
         return JsonResponse({"converted": False, "call_id": call.pk, "detail": str(exc)}, status=exc.status_code)
     c = result.call

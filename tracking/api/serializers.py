@@ -11,6 +11,7 @@ from calltrack.api.serializers import BusinessHoursField, JSONObjectField, Marke
 from calltrack.scoping import HIDDEN_CALL_FIELDS, can_play_recordings, side_field, visible_tags
 from tracking import menu_tree
 from tracking.models import (
+    AuditOrigin,
     Call,
     CallAttempt,
     Campaign,
@@ -214,3 +215,44 @@ class RoutingTableRowsWriteSerializer(serializers.Serializer):
         help_text="Rows {value, handler (id, buyer id or name), number}: a value already in the table is updated.",
     )
     replace = serializers.BooleanField(default=False, help_text="Delete the table's rows first (same transaction).")
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}], "nullable": True})
+class HistoryValueField(serializers.JSONField):
+    """A recorded value: a string, a number, a boolean or null."""
+
+
+class MoneyChangeValueSerializer(serializers.Serializer):
+    field = serializers.CharField(read_only=True, help_text="The column that changed, e.g. revenue, payout, priority, daily_cap.")
+    label = serializers.CharField(read_only=True, help_text="The column's name in words.")
+    before = HistoryValueField(
+        read_only=True, allow_null=True,
+        help_text="The value before (null for a new row). Amounts are strings with two decimals; a webhook's secret "
+        "is only its fingerprint.",
+    )
+    after = HistoryValueField(read_only=True, allow_null=True, help_text="The value after (null for a deleted row).")
+
+
+class MoneyChangeSerializer(serializers.Serializer):
+    """One recorded change of a call's value or of a party's terms (tracking.MoneyChange), newest first."""
+
+    id = serializers.IntegerField(read_only=True, help_text="The change's id (increasing in the order changes were written).")
+    at = serializers.DateTimeField(read_only=True, help_text="When the writing transaction started.")
+    table = serializers.CharField(
+        read_only=True, help_text="What changed: call, handler, source, campaignhandler, conversionrule or webhook.",
+    )
+    object_id = serializers.IntegerField(read_only=True, help_text="The id of the row that changed.")
+    op = serializers.ChoiceField(
+        choices=["insert", "update", "delete"], read_only=True, help_text="insert: the row was created; delete: removed.",
+    )
+    origin = serializers.ChoiceField(
+        choices=AuditOrigin.choices, read_only=True,
+        help_text="From where: admin, api, postback, rule (the conversion rules at the call's end), task, command; "
+        "'' for a write outside the application (a shell, a SQL console).",
+    )
+    user = serializers.IntegerField(source="user_id", read_only=True, allow_null=True, help_text="The user's id, if a user did it.")
+    actor = serializers.CharField(read_only=True, help_text="Who, in words: a username, a handler's postback.")
+    changes = MoneyChangeValueSerializer(
+        source="values", many=True, read_only=True,
+        help_text="The values that changed (for a collaborator, not the other side's money).",
+    )

@@ -8,10 +8,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
 
 from calltrack.api.pagination import StartedAtCursorPagination
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
-from calltrack.scoping import visible_attempts, visible_calls
+from calltrack.scoping import hidden_call_fields, visible_attempts, visible_calls, visible_money_changes
 from tracking.api import filters, serializers
 from tracking.models import (
     Call,
@@ -20,14 +21,44 @@ from tracking.models import (
     CampaignHandler,
     Handler,
     IVROption,
+    MoneyChange,
     RoutingTable,
     RoutingTableRow,
     Source,
     TaggingHours,
 )
+from tracking.money_history import HISTORY_LIMIT, history_entries
 from tracking.services import campaigns as campaign_services
 from tracking.services import lookup as lookup_services
 from tracking.services import parties, tagging
+
+
+class MoneyHistoryViewSetMixin(GenericViewSet):
+    """``GET .../{id}/history/``: the newest changes of the row's money and terms (tracking.MoneyChange)."""
+
+    history_table = ""
+
+    def history_changes(self, obj):
+        if self.history_table == "handler":
+            return MoneyChange.objects.of_handler_terms(obj.pk)
+        return MoneyChange.objects.of(self.history_table, obj.pk)
+
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        obj = self.get_object()
+        scope = self.scope  # type: ignore[attr-defined]
+        changes = visible_money_changes(self.history_changes(obj), Call.objects.all(), scope)
+        entries = history_entries(changes, hidden=hidden_call_fields(scope))
+        return Response(serializers.MoneyChangeSerializer(entries, many=True).data)
+
+
+def _history_schema(what: str):
+    return extend_schema(
+        summary=f"{what}: who changed it, when, from where, before and after",
+        description=f"The newest {HISTORY_LIMIT} recorded changes, newest first. Recorded by the database for every "
+        "write (the admin, the API, postbacks, the conversion rules, tasks, direct SQL).",
+        responses=serializers.MoneyChangeSerializer(many=True), filters=False,
+    )
 
 
 @extend_schema_view(
@@ -37,9 +68,12 @@ from tracking.services import parties, tagging
     update=extend_schema(summary="Replace a source"),
     partial_update=extend_schema(summary="Change some fields of a source"),
     destroy=extend_schema(summary="Delete a source (its calls and numbers stay, without credit)"),
+    history=_history_schema("A source's terms history (its static number cap)"),
 )
-class SourceViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
+class SourceViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who generates calls. Staff only (by model permissions)."""
+
+    history_table = "source"
 
     write_services = (parties.source_create, parties.source_update, parties.source_delete)
     service_arg = "source"
@@ -56,9 +90,12 @@ class SourceViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     update=extend_schema(summary="Replace a handler"),
     partial_update=extend_schema(summary="Change some fields of a handler"),
     destroy=extend_schema(summary="Delete a handler"),
+    history=_history_schema("A handler's terms history (its routing terms and caps, its places in campaigns, its own conversion rules)"),
 )
-class HandlerViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
+class HandlerViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who receives calls, with caps, business hours and tag criteria. Staff only."""
+
+    history_table = "handler"
 
     write_services = (parties.handler_create, parties.handler_update, parties.handler_delete)
     service_arg = "handler"
@@ -110,9 +147,12 @@ class CampaignViewSet(ScopedModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="List calls (newest first, cursor-paginated)"),
     retrieve=extend_schema(summary="Get a call with its legs, attribution and marketing data"),
+    history=_history_schema("A call's money history (its conversion, revenue and payout; a collaborator sees its own side)"),
 )
-class CallViewSet(ScopedReadOnlyModelViewSet):
+class CallViewSet(MoneyHistoryViewSetMixin, ScopedReadOnlyModelViewSet):
     """Calls, read-only. Source collaborators see their source's calls; handler collaborators the calls routed to them."""
+
+    history_table = "call"
 
     serializer_class = serializers.CallSerializer
     filterset_class = filters.CallFilter

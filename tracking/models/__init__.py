@@ -1,3 +1,4 @@
+from tracking.models.audit import AuditOrigin, MoneyChange
 from tracking.models.calls import (
     AttemptKind,
     AttemptStatus,
@@ -40,5 +41,5 @@ __all__ = [
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
     "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow",
-    "CallDayRollup", "CallRollupDirty",
+    "CallDayRollup", "CallRollupDirty", "AuditOrigin", "MoneyChange",
 ]

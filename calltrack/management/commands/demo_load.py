@@ -5,6 +5,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from calltrack.audit import audit_context
 from calltrack.demo import demo_load
 
 
@@ -19,7 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the admin user.")
 
     def handle(self, *args, **options):
-        counts = demo_load(calls=options["calls"], days=options["days"])
+        with audit_context(origin="command", actor="demo_load"):  # the demo's calls and terms, in the money history
+            counts = demo_load(calls=options["calls"], days=options["days"])
         self.stdout.write("Demo data: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
         if options["no_user"]:
             return
