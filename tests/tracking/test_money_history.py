@@ -221,7 +221,7 @@ def test_the_history_is_read_only_in_the_admin(call, admin_client):
     assert page.status_code == 200 and b'name="origin"' not in page.content  # shown, not editable
     admin_client.post(reverse("admin:tracking_moneychange_change", args=[change.pk]), {"origin": "admin", "actor": "forged"})
     response = admin_client.post(reverse("admin:tracking_moneychange_changelist"), {"action": "delete_selected", "_selected_action": [change.pk]})
-    assert response.status_code in (200, 302)
+    assert response.status_code == 403  # an action it may not run is refused (calltrack.admin_base.ModelAdmin)
     change.refresh_from_db()
     assert (change.origin, change.actor) == ("rule", "")
 
