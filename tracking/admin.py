@@ -10,6 +10,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone, translation
@@ -589,6 +590,21 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         q = call_log.call_search_q(search_term)
         return (queryset.filter(q) if q is not None else queryset), False
 
+    # --- Query parameters no database can use: a 400 that says which, never a 500 -----------------------------
+
+    def _bad_query(self, request, problem: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "The call log cannot use this filter",
+            "problem": problem, "log_url": reverse("admin:tracking_call_changelist"),
+        }
+        return TemplateResponse(request, "admin/tracking/call/bad_query.html", context, status=400)
+
+    def changelist_view(self, request, extra_context=None):
+        problem = call_log.call_log_query_problem(model=Call, params=request.GET)
+        if problem:
+            return self._bad_query(request, problem)
+        return super().changelist_view(request, extra_context)
+
     # --- Calls are billing records: nobody edits them here; only a superuser may delete one ---------------
 
     def has_add_permission(self, request) -> bool:
@@ -628,7 +644,13 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         """The log as filtered and searched on screen, streamed: constant memory for any number of calls."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        problem = call_log.call_log_query_problem(model=Call, params=request.GET)
+        if problem:
+            return self._bad_query(request, problem)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:  # the log redirects to ?e=1; a download says so instead
+            return self._bad_query(request, "The address has a filter, page or value the call log does not know.")
         columns = call_log.call_export_columns(hidden=self._hidden(request))
         # Then a ``tag:NAME`` column per tag of the latest filtered calls (custom parameters from landing pages,
         # IVR tags), each read with a key transform: still one streamed query.
