@@ -76,26 +76,34 @@ DIMENSIONS: dict[str, str] = {
     "utm_campaign": "UTM campaign",
     "caller_state": "Caller state",
 }
-#: The call log (admin changelist) lookup that selects a breakdown row's calls.
+#: The call log's (admin changelist's) parameter that selects a breakdown row's calls. The parties' are the
+#: related filters' own; the marketing values' are the log's marketing filters (tracking/admin_call_log.py),
+#: which compare the value as text, as the row's key reads it.
 _LOG_LOOKUP = {
     "source": "source__id__exact",
     "campaign": "campaign__id__exact",
     "handler": "handler__id__exact",
     "tracking_number": "tracking_number__id__exact",
     "pool": "tracking_number__pool__id__exact",
-    "utm_source": "marketing_data__utm_source",
-    "utm_medium": "marketing_data__utm_medium",
-    "utm_campaign": "marketing_data__utm_campaign",
+    "utm_source": "utm_source",
+    "utm_medium": "utm_medium",
+    "utm_campaign": "utm_campaign",
     "caller_state": "caller_state__exact",
 }
-_LOG_NULL = {
-    "source": "source__isnull",
-    "campaign": "campaign__isnull",
-    "handler": "handler__isnull",
-    "tracking_number": "tracking_number__isnull",
-    "pool": "tracking_number__pool__isnull",
+#: ... and the "(none)" row's. Not ``handler__isnull``: the theme's related filters take that parameter and
+#: apply nothing (every call of the range was listed); ``handler__id__isnull`` is a plain lookup the log applies.
+#: The marketing filters' ``__none`` takes a missing, null or blank value, all of which the row counts.
+_LOG_NONE = {
+    "source": {"source__id__isnull": "True"},
+    "campaign": {"campaign__id__isnull": "True"},
+    "handler": {"handler__id__isnull": "True"},
+    "tracking_number": {"tracking_number__id__isnull": "True"},
+    "pool": {"tracking_number__pool__id__isnull": "True"},
+    "utm_source": {"utm_source__none": "1"},
+    "utm_medium": {"utm_medium__none": "1"},
+    "utm_campaign": {"utm_campaign__none": "1"},
+    "caller_state": {"caller_state__exact": ""},
 }
-
 
 
 class ReportError(ValueError):
@@ -601,13 +609,7 @@ def _labels(by: str, keys: list[str]) -> dict[str, str]:
 
 
 def _log_filter(by: str, key: str) -> dict[str, str]:
-    if not key:
-        if by in _LOG_NULL:
-            return {_LOG_NULL[by]: "True"}
-        if by == "caller_state":
-            return {"caller_state__exact": ""}
-        return {f"marketing_data__{by}__isnull": "True"}
-    return {_LOG_LOOKUP[by]: key}
+    return dict(_LOG_NONE[by]) if not key else {_LOG_LOOKUP[by]: key}
 
 
 def call_log_params(period: Period) -> dict[str, str]:

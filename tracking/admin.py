@@ -525,7 +525,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("campaign", AutocompleteSelectFilter),
         ("tracking_number", AutocompleteSelectFilter),
         ("tracking_number__pool", RelatedDropdownFilter),
-        call_log.UTMSourceFilter,
+        *call_log.MARKETING_FILTERS,
         CallTagFilter,
     ]
     list_filter_submit = True
@@ -570,6 +570,12 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         names = super().get_list_display(request)
         hidden = self._hidden(request)
         return [n for n in names if n not in hidden]
+
+    def get_list_filter(self, request):
+        # Collaborators get their own short list; the marketing filters join it, since the dashboard's UTM rows
+        # link with them for everybody (marketing data is hidden from nobody).
+        filters = list(super().get_list_filter(request))
+        return filters + [f for f in call_log.MARKETING_FILTERS if f not in filters]
 
     # --- Rendering 50 rows cheaply: the theme rebuilds every header for every row (sort links through
     # get_query_string) and renders each row's checkbox through a template; both give the same text each time.

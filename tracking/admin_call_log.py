@@ -31,6 +31,7 @@ from unfold.contrib.filters.admin import RangeDateFilter, TextFilter
 
 from calltrack import csv_export, phone
 from calltrack.api.filters import MAX_ID, MAX_UTC_OFFSET
+from tracking import report_figures
 
 # A search term that is a phone number as people type it: digits with spaces, dots, dashes, parentheses, a leading +.
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
@@ -74,13 +75,49 @@ def local_day_start(text: str, tz: Any, *, next_day: bool = False) -> datetime |
         raise ValidationError(f"{text!r} is out of range.") from None
 
 
-class UTMSourceFilter(TextFilter):
-    title = "UTM source"
-    parameter_name = "utm_source"
+class MarketingValueFilter(TextFilter):
+    """Calls whose marketing value ``key`` reads exactly the text given (a number as its digits), or, with
+    ``<key>__none=1``, calls without one: the key missing, null or blank, which the reports count in one
+    "(none)" row. The dashboard's UTM rows link here (``calltrack.reports``), so each finds the calls it counts."""
+
+    key = ""
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        self.parameter_name = self.key
+        self.none_parameter = f"{self.key}__none"
+        super().__init__(request, params, model, model_admin)
+        if self.none_parameter in params:
+            value = params.pop(self.none_parameter)
+            self.used_parameters[self.none_parameter] = value[-1] if isinstance(value, list) else value
+
+    def expected_parameters(self) -> list[str | None]:
+        return [self.parameter_name, self.none_parameter]
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
-        value = (self.value() or "").strip()
-        return queryset.filter(marketing_data__utm_source=value) if value else queryset
+        text = report_figures.marketing_text(self.key)
+        if self.used_parameters.get(self.none_parameter) not in (None, "", "0", "False", "false"):
+            return queryset.alias(_marketing_text=text).filter(Q(_marketing_text__isnull=True) | Q(_marketing_text=""))
+        value = self.value()
+        return queryset.alias(_marketing_text=text).filter(_marketing_text=value) if value else queryset
+
+
+class UTMSourceFilter(MarketingValueFilter):
+    title = "UTM source"
+    key = "utm_source"
+
+
+class UTMMediumFilter(MarketingValueFilter):
+    title = "UTM medium"
+    key = "utm_medium"
+
+
+class UTMCampaignFilter(MarketingValueFilter):
+    title = "UTM campaign"
+    key = "utm_campaign"
+
+
+#: The log's marketing filters, for operators and collaborators alike (both see the calls' marketing data).
+MARKETING_FILTERS = (UTMSourceFilter, UTMMediumFilter, UTMCampaignFilter)
 
 
 # --- Query parameters no database can use ---------------------------------------------------------------------
