@@ -305,7 +305,7 @@ def _days(period: Period) -> list[date]:
 
 def split_days(scope: Scope, period: Period) -> tuple[list[date], list[date]]:
     """(days read from the rollups, days read from the calls): a day comes from the rollups when it was rolled
-    up in this time zone and no call of that day changed since (``CallRollupDirty``)."""
+    up in this time zone and no call of that day changed since (``CallRollupDirty``, this zone's markers)."""
     days = _days(period)
     if not uses_rollups(scope):
         return [], days
@@ -317,7 +317,7 @@ def split_days(scope: Scope, period: Period) -> tuple[list[date], list[date]]:
     )
     if rolled:
         dirty = set(
-            CallRollupDirty.objects.filter(at__gte=period.start, at__lt=period.end)
+            CallRollupDirty.objects.filter(tz=period.tz.key, at__gte=period.start, at__lt=period.end)
             .annotate(d=TruncDate("at", tzinfo=period.tz)).values_list("d", flat=True).distinct()
         )
         rolled -= dirty
