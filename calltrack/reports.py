@@ -77,14 +77,14 @@ DIMENSIONS: dict[str, str] = {
     "caller_state": "Caller state",
 }
 #: The call log's (admin changelist's) parameter that selects a breakdown row's calls. The parties' are the
-#: related filters' own; the marketing values' are the log's marketing filters (tracking/admin_call_log.py),
-#: which compare the value as text, as the row's key reads it.
+#: related filters' own; the pool's and the marketing values' are the log's link filters
+#: (tracking/admin_call_log.py; the marketing ones compare the value as text, as the row's key reads it).
 _LOG_LOOKUP = {
     "source": "source__id__exact",
     "campaign": "campaign__id__exact",
     "handler": "handler__id__exact",
     "tracking_number": "tracking_number__id__exact",
-    "pool": "tracking_number__pool__id__exact",
+    "pool": "pool",
     "utm_source": "utm_source",
     "utm_medium": "utm_medium",
     "utm_campaign": "utm_campaign",
@@ -98,7 +98,7 @@ _LOG_NONE = {
     "campaign": {"campaign__id__isnull": "True"},
     "handler": {"handler__id__isnull": "True"},
     "tracking_number": {"tracking_number__id__isnull": "True"},
-    "pool": {"tracking_number__pool__id__isnull": "True"},
+    "pool": {"pool__none": "1"},
     "utm_source": {"utm_source__none": "1"},
     "utm_medium": {"utm_medium__none": "1"},
     "utm_campaign": {"utm_campaign__none": "1"},

@@ -572,10 +572,11 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         return [n for n in names if n not in hidden]
 
     def get_list_filter(self, request):
-        # Collaborators get their own short list; the marketing filters join it, since the dashboard's UTM rows
-        # link with them for everybody (marketing data is hidden from nobody).
+        # Collaborators get their own short list; the filters the dashboard's rows link with join it: the marketing
+        # ones for everybody (marketing data is hidden from nobody), the pool one where the pool is not hidden.
         filters = list(super().get_list_filter(request))
-        return filters + [f for f in call_log.MARKETING_FILTERS if f not in filters]
+        links = [*call_log.MARKETING_FILTERS, *([] if "session" in self._hidden(request) else [call_log.PoolLinkFilter])]
+        return filters + [f for f in links if f not in filters]
 
     # --- Rendering 50 rows cheaply: the theme rebuilds every header for every row (sort links through
     # get_query_string) and renders each row's checkbox through a template; both give the same text each time.

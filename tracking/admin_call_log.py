@@ -120,6 +120,38 @@ class UTMCampaignFilter(MarketingValueFilter):
 MARKETING_FILTERS = (UTMSourceFilter, UTMMediumFilter, UTMCampaignFilter)
 
 
+class PoolLinkFilter(TextFilter):
+    """``?pool=<id>`` (or ``?pool__none=1``): the calls to a number of that pool (or to no pool's), which the
+    dashboard's pool rows link to. Shown only while used (a box with the id: no list of pools, since a source
+    collaborator must not see the others'); a plain parameter rather than ``tracking_number__pool__id__exact``,
+    which Django allows only with the pool filter in the list, so a source collaborator's pool rows open too."""
+
+    title = "pool id"
+    parameter_name = "pool"
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        super().__init__(request, params, model, model_admin)
+        if "pool__none" in params:
+            value = params.pop("pool__none")
+            self.used_parameters["pool__none"] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return bool(self.used_parameters)  # Django applies only the filters it shows
+
+    def expected_parameters(self) -> list[str | None]:
+        return ["pool", "pool__none"]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        if self.used_parameters.get("pool__none") not in (None, "", "0", "False", "false"):
+            return queryset.filter(tracking_number__pool_id__isnull=True)
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
+            raise IncorrectLookupParameters(f"pool: {value!r} is not a pool id.")
+        return queryset.filter(tracking_number__pool_id=int(value))
+
+
 # --- Query parameters no database can use ---------------------------------------------------------------------
 
 #: Transforms of a date or time column whose value is a whole number (``started_at__year=2026``).

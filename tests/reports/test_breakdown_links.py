@@ -113,3 +113,17 @@ def test_a_long_utm_campaign_keeps_its_own_row_and_its_link_finds_its_calls(worl
     rows = {r["label"]: r for r in rows_of(boss, "utm_campaign")}
     assert rows[LONG]["calls"] == 2 and rows[LONG[:200]]["calls"] == 1
     assert calls_on_the_log(boss, rows[LONG]["url"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["source", "handler"])
+def test_a_collaborators_breakdown_rows_link_to_exactly_its_calls(world, kind):
+    from tracking.models import Collaborator
+
+    user = UserFactory(username=f"partner-{kind}", is_staff=True)
+    Collaborator.objects.create(user=user, **({"source": world.sources[0]} if kind == "source" else {"handler": world.handlers[0]}))
+    client = Client()
+    client.force_login(user)
+    page = client.get(reverse("admin:index"), {"range": "30d"})
+    for tab in page.context["breakdown_tabs"]:
+        for row in rows_of(client, tab["key"]):
+            assert calls_on_the_log(client, row["url"]) == row["calls"], (kind, tab["key"], row["label"][:40])
