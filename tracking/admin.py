@@ -607,7 +607,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         return TemplateResponse(request, "admin/tracking/call/bad_query.html", context, status=400)
 
     def changelist_view(self, request, extra_context=None):
-        problem = call_log.call_log_query_problem(model=Call, params=request.GET)
+        problem = self.has_view_permission(request) and call_log.call_log_query_problem(model=Call, params=request.GET)
         if problem:
             return self._bad_query(request, problem)
         return super().changelist_view(request, extra_context)
