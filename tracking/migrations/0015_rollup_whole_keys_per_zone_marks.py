@@ -41,17 +41,17 @@ def rollups_migrate(apps, schema_editor):
     else:
         for row in Rollup.objects.using(db).only("id", "key").iterator():
             Rollup.objects.using(db).filter(pk=row.pk).update(key_hash=hashlib.md5(row.key.encode(), usedforsecurity=False).hexdigest())
-    cut = set(Rollup.objects.using(db).filter(key__regex=r"^.{200}$").values_list("tz", "day").distinct())
-    for tz, day in cut:
-        Rollup.objects.using(db).filter(tz=tz, day=day).delete()
-        Dirty.objects.using(db).create(at=datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)), tz="")
     now = timezone.now()
-    zones = sorted(set(Rollup.objects.using(db).values_list("tz", flat=True).distinct()) | {tz for tz, _ in cut})
+    zones = sorted(set(Rollup.objects.using(db).values_list("tz", flat=True).distinct()))
     for tz in zones:
         Zone.objects.using(db).get_or_create(tz=tz, defaults={"refreshed_at": now})
     pending = list(Dirty.objects.using(db).filter(tz="").values_list("at", flat=True))
     Dirty.objects.using(db).bulk_create([Dirty(at=at, tz=tz) for tz in zones for at in pending], batch_size=5000)
     Dirty.objects.using(db).filter(tz="").delete()
+    cut = set(Rollup.objects.using(db).filter(key__regex=r"^.{200}$").values_list("tz", "day").distinct())
+    for tz, day in cut:
+        Rollup.objects.using(db).filter(tz=tz, day=day).delete()
+        Dirty.objects.using(db).create(at=datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)), tz=tz)
 
 
 def function_install(apps, schema_editor):
