@@ -213,6 +213,8 @@ def _lookup_problem(model: type[models.Model], key: str, value: str) -> str | No
     if lookup == "isnull" or len(lookups) > 1:
         return None
     values = value.split(",") if lookup in _LIST_LOOKUPS else [value]
+    if lookup == "range" and len(values) != 2:  # Django unpacks two values when it writes the SQL
+        return f"{key}: a range is two values separated by a comma."
     for text in values:
         problem = _value_problem(field, transform, text)
         if problem:

@@ -26,7 +26,7 @@ BAD_DATES = [
     "started_at__year=99999", "started_at__year=0", "started_at__date=2026-02-30", "answered_at__lt=9999-12-31T23:59:59-10:00",
     "started_at__range=2026-01-01T00:00:00Z,9999-12-31T23:59:59-10:00", "started_at__in=2026-01-01T00:00:00-16:53",
     "started_at__gte=2026-01-01", "started_at_to=abc", "handler__id__exact=99999999999999999999999",
-    "tracking_number__pool__id__exact=-99999999999999999999999",
+    "tracking_number__pool__id__exact=-99999999999999999999999", "started_at__range=2026-01-01T00:00:00Z", "id__range=1,2,3",
 ]
 
 
