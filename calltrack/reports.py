@@ -21,8 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate, TruncHour
+from django.db.models import Case, Count, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from calltrack.scoping import (
@@ -76,26 +76,34 @@ DIMENSIONS: dict[str, str] = {
     "utm_campaign": "UTM campaign",
     "caller_state": "Caller state",
 }
-#: The call log (admin changelist) lookup that selects a breakdown row's calls.
+#: The call log's (admin changelist's) parameter that selects a breakdown row's calls. The parties' are the
+#: related filters' own; the pool's and the marketing values' are the log's link filters
+#: (tracking/admin_call_log.py; the marketing ones compare the value as text, as the row's key reads it).
 _LOG_LOOKUP = {
     "source": "source__id__exact",
     "campaign": "campaign__id__exact",
     "handler": "handler__id__exact",
     "tracking_number": "tracking_number__id__exact",
-    "pool": "tracking_number__pool__id__exact",
-    "utm_source": "marketing_data__utm_source",
-    "utm_medium": "marketing_data__utm_medium",
-    "utm_campaign": "marketing_data__utm_campaign",
+    "pool": "pool",
+    "utm_source": "utm_source",
+    "utm_medium": "utm_medium",
+    "utm_campaign": "utm_campaign",
     "caller_state": "caller_state__exact",
 }
-_LOG_NULL = {
-    "source": "source__isnull",
-    "campaign": "campaign__isnull",
-    "handler": "handler__isnull",
-    "tracking_number": "tracking_number__isnull",
-    "pool": "tracking_number__pool__isnull",
+#: ... and the "(none)" row's. Not ``handler__isnull``: the theme's related filters take that parameter and
+#: apply nothing (every call of the range was listed); ``handler__id__isnull`` is a plain lookup the log applies.
+#: The marketing filters' ``__none`` takes a missing, null or blank value, all of which the row counts.
+_LOG_NONE = {
+    "source": {"source__id__isnull": "True"},
+    "campaign": {"campaign__id__isnull": "True"},
+    "handler": {"handler__id__isnull": "True"},
+    "tracking_number": {"tracking_number__id__isnull": "True"},
+    "pool": {"pool__none": "1"},
+    "utm_source": {"utm_source__none": "1"},
+    "utm_medium": {"utm_medium__none": "1"},
+    "utm_campaign": {"utm_campaign__none": "1"},
+    "caller_state": {"caller_state__exact": ""},
 }
-
 
 
 class ReportError(ValueError):
@@ -298,7 +306,7 @@ def _days(period: Period) -> list[date]:
 
 def split_days(scope: Scope, period: Period) -> tuple[list[date], list[date]]:
     """(days read from the rollups, days read from the calls): a day comes from the rollups when it was rolled
-    up in this time zone and no call of that day changed since (``CallRollupDirty``)."""
+    up in this time zone and no call of that day changed since (``CallRollupDirty``, this zone's markers)."""
     days = _days(period)
     if not uses_rollups(scope):
         return [], days
@@ -310,7 +318,7 @@ def split_days(scope: Scope, period: Period) -> tuple[list[date], list[date]]:
     )
     if rolled:
         dirty = set(
-            CallRollupDirty.objects.filter(at__gte=period.start, at__lt=period.end)
+            CallRollupDirty.objects.filter(tz=period.tz.key, at__gte=period.start, at__lt=period.end)
             .annotate(d=TruncDate("at", tzinfo=period.tz)).values_list("d", flat=True).distinct()
         )
         rolled -= dirty
@@ -402,60 +410,129 @@ class Bucket:
     blocked: int = 0
     live: int = 0
     converted: int = 0
+    #: Where the bucket ends (the next bucket's start): an hour is not always 60 minutes of real time.
+    end: datetime | None = None
 
     @property
     def calls(self) -> int:
         return self.answered + self.missed + self.blocked + self.live
 
 
-def report_timeseries(*, scope: Scope, period: Period) -> list[Bucket]:
-    """Calls per hour (a one-day period) or per local day, split by outcome, with the conversions. Every
-    bucket of the period is present (zeros included)."""
-    tz = period.tz
-    found: dict[Any, dict[str, Any]] = {}
-    if period.hourly:
-        raw_days = _days(period)
-    else:
-        from tracking.models import CallDayRollup
+_UTC = ZoneInfo("UTC")
 
-        rolled, raw_days = split_days(scope, period)
-        if rolled:
-            for row in CallDayRollup.objects.filter(tz=tz.key, dim="total", day__in=rolled).values("day", *MEASURES):
-                found[row["day"]] = row
+
+def _offset(at: datetime, tz: ZoneInfo) -> timedelta:
+    return at.astimezone(tz).utcoffset() or timedelta(0)
+
+
+def _offset_change(after: datetime, before: datetime, tz: ZoneInfo) -> datetime | None:
+    """The first instant in (after, before) where ``tz``'s UTC offset differs from its offset at ``after`` (to the
+    second: the zone database changes offsets on whole seconds); None when it does not change in between."""
+    offset = _offset(after, tz)
+    if _offset(before - timedelta(seconds=1), tz) == offset:
+        return None
+    low, high = after, before - timedelta(seconds=1)  # offset(low) == offset, offset(high) != offset
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) // 2
+        middle = middle.replace(microsecond=0)
+        if _offset(middle, tz) == offset:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def local_hours(period: Period) -> list[tuple[datetime, datetime]]:
+    """The period's hourly buckets as UTC ``[start, end)`` pairs: a bucket starts wherever the local clock reads
+    HH:00 and wherever the UTC offset changes, so every bucket has one offset and the buckets cover the period
+    exactly: 25 buckets on an autumn DST day (its repeated hour twice, once per offset), 23 in spring, and
+    half-hour buckets where a zone moves by 30 minutes (Australia/Lord_Howe) or its hours start on the half hour
+    of UTC (Asia/Kolkata)."""
+    tz = period.tz
+    at, end = period.start.astimezone(_UTC), period.end.astimezone(_UTC)
+    cuts = [at]
+    while at < end:
+        offset = _offset(at, tz)
+        wall = at.replace(tzinfo=None) + offset
+        next_wall = wall.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        following = (next_wall - offset).replace(tzinfo=_UTC)
+        following = min(_offset_change(at, following, tz) or following, end)
+        cuts.append(following)
+        at = following
+    return list(zip(cuts, cuts[1:]))
+
+
+def hour_labels(hours: list[tuple[datetime, datetime]], tz: ZoneInfo) -> list[str]:
+    """"HH:MM" of each bucket's local start; where the clock went back and two buckets show the same local time,
+    each says its zone ("01:00 EDT", "01:00 EST"; "01:00 UTC+11:00", "01:30 UTC+10:30" where the zone has no
+    abbreviation)."""
+    walls = []
+    for start, end in hours:
+        local = start.astimezone(tz)
+        offset = local.utcoffset() or timedelta(0)
+        walls.append((local, start.replace(tzinfo=None) + offset, end.replace(tzinfo=None) + offset))
+    labels = []
+    for i, (local, wall_start, wall_end) in enumerate(walls):
+        label = f"{local:%H:%M}"
+        repeated = any(j != i and wall_start < other_end and other_start < wall_end for j, (_, other_start, other_end) in enumerate(walls))
+        if repeated:
+            label += f" {_zone_name(local)}"
+        labels.append(label)
+    return labels
+
+
+def _zone_name(local: datetime) -> str:
+    name = local.tzname() or ""
+    if name and name[0] not in "+-":
+        return name
+    minutes = int((local.utcoffset() or timedelta(0)).total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def report_timeseries(*, scope: Scope, period: Period) -> list[Bucket]:
+    """Calls per local hour (a one-day period, see :func:`local_hours`) or per local day, split by outcome, with
+    the conversions. Every bucket of the period is present (zeros included), and the buckets add up to the
+    period's calls."""
+    tz = period.tz
+    converted = converted_q(scope)
+    counts = {
+        "answered": Count("id", filter=ANSWERED), "missed": Count("id", filter=MISSED),
+        "blocked": Count("id", filter=BLOCKED), "live": Count("id", filter=LIVE), "converted": Count("id", filter=converted),
+    }
+    if period.hourly:
+        # Each call's bucket is the index of the first bucket end after it, computed in UTC by the database: grouping
+        # by the local hour (TruncHour) would put both 01:00 hours of an autumn day in one group.
+        hours = local_hours(period)
+        index = Case(*(When(started_at__lt=end, then=Value(i)) for i, (_, end) in enumerate(hours)), default=Value(len(hours)))
+        found: dict[Any, dict[str, Any]] = {
+            row["bucket"]: row
+            for row in scoped_calls(scope).filter(_in(period)).annotate(bucket=index).values("bucket").annotate(**counts)
+        }
+        return [
+            _bucket(start.astimezone(tz), label, found.get(i), end=end.astimezone(tz))
+            for i, ((start, end), label) in enumerate(zip(hours, hour_labels(hours, tz)))
+        ]
+    from tracking.models import CallDayRollup
+
+    found = {}
+    rolled, raw_days = split_days(scope, period)
+    if rolled:
+        for row in CallDayRollup.objects.filter(tz=tz.key, dim="total", day__in=rolled).values("day", *MEASURES):
+            found[row["day"]] = row
     where = _days_q(raw_days, tz)
     if where is not None:
-        trunc = TruncHour("started_at", tzinfo=tz) if period.hourly else TruncDate("started_at", tzinfo=tz)
-        converted = converted_q(scope)
-        rows = (
-            scoped_calls(scope).filter(where)
-            .annotate(bucket=trunc).values("bucket")
-            .annotate(
-                answered=Count("id", filter=ANSWERED), missed=Count("id", filter=MISSED),
-                blocked=Count("id", filter=BLOCKED), live=Count("id", filter=LIVE), converted=Count("id", filter=converted),
-            )
-        )
+        rows = scoped_calls(scope).filter(where).annotate(bucket=TruncDate("started_at", tzinfo=tz)).values("bucket").annotate(**counts)
         for row in rows:
-            key = row["bucket"]
-            if period.hourly:
-                key = key.astimezone(tz).replace(minute=0, second=0, microsecond=0)
-                key = (key.date(), key.hour)
-            found[key] = row
-    buckets = []
-    if period.hourly:
-        # Hours of the local day (23 or 25 on a DST change): step in UTC, label in local time.
-        at = period.start.astimezone(ZoneInfo("UTC"))
-        while at < period.end:
-            local = at.astimezone(tz)
-            buckets.append(_bucket(local, f"{local:%H}:00", found.get((local.date(), local.hour))))
-            at += timedelta(hours=1)
-    else:
-        for day in _days(period):
-            buckets.append(_bucket(_midnight(day, tz), f"{day:%d %b}", found.get(day)))
-    return buckets
+            found[row["bucket"]] = row
+    return [
+        _bucket(_midnight(day, tz), f"{day:%d %b}", found.get(day), end=_midnight(day + timedelta(days=1), tz))
+        for day in _days(period)
+    ]
 
 
-def _bucket(start: datetime, label: str, row: dict[str, Any] | None) -> Bucket:
-    bucket = Bucket(start=start, label=label)
+def _bucket(start: datetime, label: str, row: dict[str, Any] | None, *, end: datetime) -> Bucket:
+    bucket = Bucket(start=start, label=label, end=end)
     if row:
         for name in ("answered", "missed", "blocked", "live", "converted"):
             setattr(bucket, name, row[name])
@@ -533,13 +610,7 @@ def _labels(by: str, keys: list[str]) -> dict[str, str]:
 
 
 def _log_filter(by: str, key: str) -> dict[str, str]:
-    if not key:
-        if by in _LOG_NULL:
-            return {_LOG_NULL[by]: "True"}
-        if by == "caller_state":
-            return {"caller_state__exact": ""}
-        return {f"marketing_data__{by}__isnull": "True"}
-    return {_LOG_LOOKUP[by]: key}
+    return dict(_LOG_NONE[by]) if not key else {_LOG_LOOKUP[by]: key}
 
 
 def call_log_params(period: Period) -> dict[str, str]:

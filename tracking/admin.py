@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -559,7 +560,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("campaign", AutocompleteSelectFilter),
         ("tracking_number", AutocompleteSelectFilter),
         ("tracking_number__pool", RelatedDropdownFilter),
-        call_log.UTMSourceFilter,
+        *call_log.MARKETING_FILTERS,
         CallTagFilter,
         call_log.TestCallFilter,
     ]
@@ -604,11 +605,6 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         return format_html('<span class="ct-number">{}</span> <span class="ct-where" title="{}">{}</span>',
                            _national(obj.caller_number), where, where)
 
-    def changelist_view(self, request, extra_context=None):
-        """The log with the dashboard's date presets above it and how many calls match (counted up to a bound)."""
-        context = {**(extra_context or {}), "date_presets": call_log.date_presets(request)}
-        return super().changelist_view(request, extra_context=context)
-
     @display(description="number")
     def number(self, obj: Call) -> str:
         return _national(obj.called_number)
@@ -641,6 +637,15 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             names.insert(min(at, len(names)), f"{side_field(scope, 'converted')}_flag")
         return names
 
+    def get_list_filter(self, request):
+        # Collaborators get their own short list; the filters the dashboard's rows link with join it where what they
+        # read is not hidden from the user: the marketing ones (not for a handler), the pool one (not for a handler).
+        filters = list(super().get_list_filter(request))
+        hidden = self._hidden(request)
+        links = [*([] if "marketing_data" in hidden else call_log.MARKETING_FILTERS),
+                 *([] if "session" in hidden else [call_log.PoolLinkFilter])]
+        return filters + [f for f in links if f not in filters]
+
     # --- Rendering 50 rows cheaply: the theme rebuilds every header for every row (sort links through
     # get_query_string) and renders each row's checkbox through a template; both give the same text each time.
 
@@ -659,6 +664,24 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         q = call_log.call_search_q(search_term, scope=scope_for(request.user))
         return (queryset.filter(q) if q is not None else queryset), False
+
+    # --- Query parameters no database can use: a 400 that says which, never a 500 -----------------------------
+
+    def _bad_query(self, request, problem: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "The call log cannot use this filter",
+            "problem": problem, "log_url": reverse("admin:tracking_call_changelist"),
+        }
+        return TemplateResponse(request, "admin/tracking/call/bad_query.html", context, status=400)
+
+    def changelist_view(self, request, extra_context=None):
+        """The log with the dashboard's date presets above it and how many calls match (counted up to a bound); a
+        parameter it cannot read (a date that does not exist, an offset out of range) is a 400 naming it."""
+        problem = self.has_view_permission(request) and call_log.call_log_query_problem(model=Call, params=request.GET)
+        if problem:
+            return self._bad_query(request, problem)
+        context = {**(extra_context or {}), "date_presets": call_log.date_presets(request)}
+        return super().changelist_view(request, extra_context=context)
 
     # --- Calls are billing records: nobody edits them here; only a superuser may delete one ---------------
 
@@ -708,7 +731,13 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         if not self.has_view_permission(request) or not may(request.user, "call.export"):
             raise PermissionDenied
         scope = scope_for(request.user)
-        changelist = self.get_changelist_instance(request)
+        problem = call_log.call_log_query_problem(model=Call, params=request.GET)
+        if problem:
+            return self._bad_query(request, problem)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:  # the log redirects to ?e=1; a download says so instead
+            return self._bad_query(request, "The address has a filter, page or value the call log does not know.")
         columns = call_log.call_export_columns(hidden=self._hidden(request), scope=scope)
         # Then a ``tag:NAME`` column per tag of the latest filtered calls (custom parameters from landing pages,
         # IVR tags) the user may see, each read with a key transform: still one streamed query.

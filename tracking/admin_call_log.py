@@ -1,31 +1,39 @@
-"""The call log's pieces for the admin: filters, the search an operator types, and the CSV export.
+"""The call log's pieces for the admin: filters, the search an operator types, the check of its query
+parameters, and the CSV export.
 
 The dashboard links into the log with plain lookups (``?source__id__exact=3&started_at__gte=...&started_at__lt=...``);
 the filters here keep those working: the related filters use Django's own ``<field>__id__exact`` parameters and
-the date range its own ``started_at_from`` / ``started_at_to`` ones.
+the date range its own ``started_at_from`` / ``started_at_to`` ones. Dates and numbers no database can use
+(an offset of -16:53, 9999-12-31 plus a day, 30 February) are refused with a message by
+:func:`call_log_query_problem` before any query runs (the reports API refuses the same with a 400).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django import forms
 from django.apps import apps
 from django.contrib.admin import SimpleListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Reverse
 from django.db.models.lookups import StartsWith
 from django.utils import timezone
-from django.utils.dateparse import parse_date
+from django.utils.dateparse import parse_date, parse_datetime
 from unfold.contrib.filters.admin import RangeDateFilter, TextFilter
 
 from calltrack import csv_export, phone
+from calltrack.api.filters import MAX_ID, MAX_UTC_OFFSET
 from calltrack.scoping import UNSCOPED, Scope, call_search_parts, side_field
+from tracking import report_figures
 
 # A search term that is a phone number as people type it: digits with spaces, dots, dashes, parentheses, a leading +.
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
@@ -40,22 +48,225 @@ class LocalDateRangeFilter(RangeDateFilter):
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
         tz = timezone.get_current_timezone()
-        start = parse_date(self.used_parameters.get(f"{self.parameter_name}_from") or "")
-        end = parse_date(self.used_parameters.get(f"{self.parameter_name}_to") or "")
+        try:
+            start = local_day_start(self.used_parameters.get(f"{self.parameter_name}_from") or "", tz)
+            end = local_day_start(self.used_parameters.get(f"{self.parameter_name}_to") or "", tz, next_day=True)
+        except ValidationError as exc:
+            raise IncorrectLookupParameters(exc) from exc
         if start:
-            queryset = queryset.filter(**{f"{self.parameter_name}__gte": datetime.combine(start, time.min, tzinfo=tz)})
+            queryset = queryset.filter(**{f"{self.parameter_name}__gte": start})
         if end:
-            queryset = queryset.filter(**{f"{self.parameter_name}__lt": datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)})
+            queryset = queryset.filter(**{f"{self.parameter_name}__lt": end})
         return queryset
 
 
-class UTMSourceFilter(TextFilter):
-    title = "UTM source"
-    parameter_name = "utm_source"
+def local_day_start(text: str, tz: Any, *, next_day: bool = False) -> datetime | None:
+    """The start of the day ``text`` names (or of the day after it) in ``tz``, in UTC; None for no text. A date
+    that is not one (2026-02-30, "abc") or whose bounds leave the calendar (9999-12-31) is a ValidationError."""
+    if not text:
+        return None
+    try:
+        day = forms.DateField().to_python(text)
+    except ValidationError:
+        raise ValidationError(f"{text!r} is not a date (YYYY-MM-DD).") from None
+    try:
+        if next_day:
+            day += timedelta(days=1)
+        return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"{text!r} is out of range.") from None
+
+
+class MarketingValueFilter(TextFilter):
+    """Calls whose marketing value ``key`` reads exactly the text given (a number as its digits), or, with
+    ``<key>__none=1``, calls without one: the key missing, null or blank, which the reports count in one
+    "(none)" row. The dashboard's UTM rows link here (``calltrack.reports``), so each finds the calls it counts."""
+
+    key = ""
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        self.parameter_name = self.key
+        self.none_parameter = f"{self.key}__none"
+        super().__init__(request, params, model, model_admin)
+        if self.none_parameter in params:
+            value = params.pop(self.none_parameter)
+            self.used_parameters[self.none_parameter] = value[-1] if isinstance(value, list) else value
+
+    def expected_parameters(self) -> list[str | None]:
+        return [self.parameter_name, self.none_parameter]
 
     def queryset(self, request, queryset: QuerySet) -> QuerySet:
-        value = (self.value() or "").strip()
-        return queryset.filter(marketing_data__utm_source=value) if value else queryset
+        text = report_figures.marketing_text(self.key)
+        if self.used_parameters.get(self.none_parameter) not in (None, "", "0", "False", "false"):
+            return queryset.alias(_marketing_text=text).filter(Q(_marketing_text__isnull=True) | Q(_marketing_text=""))
+        value = self.value()
+        return queryset.alias(_marketing_text=text).filter(_marketing_text=value) if value else queryset
+
+
+class UTMSourceFilter(MarketingValueFilter):
+    title = "UTM source"
+    key = "utm_source"
+
+
+class UTMMediumFilter(MarketingValueFilter):
+    title = "UTM medium"
+    key = "utm_medium"
+
+
+class UTMCampaignFilter(MarketingValueFilter):
+    title = "UTM campaign"
+    key = "utm_campaign"
+
+
+#: The log's marketing filters, for operators and collaborators alike (both see the calls' marketing data).
+MARKETING_FILTERS = (UTMSourceFilter, UTMMediumFilter, UTMCampaignFilter)
+
+
+class PoolLinkFilter(TextFilter):
+    """``?pool=<id>`` (or ``?pool__none=1``): the calls to a number of that pool (or to no pool's), which the
+    dashboard's pool rows link to. Shown only while used (a box with the id: no list of pools, since a source
+    collaborator must not see the others'); a plain parameter rather than ``tracking_number__pool__id__exact``,
+    which Django allows only with the pool filter in the list, so a source collaborator's pool rows open too."""
+
+    title = "pool id"
+    parameter_name = "pool"
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        super().__init__(request, params, model, model_admin)
+        if "pool__none" in params:
+            value = params.pop("pool__none")
+            self.used_parameters["pool__none"] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return bool(self.used_parameters)  # Django applies only the filters it shows
+
+    def expected_parameters(self) -> list[str | None]:
+        return ["pool", "pool__none"]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        if self.used_parameters.get("pool__none") not in (None, "", "0", "False", "false"):
+            return queryset.filter(tracking_number__pool_id__isnull=True)
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
+            raise IncorrectLookupParameters(f"pool: {value!r} is not a pool id.")
+        return queryset.filter(tracking_number__pool_id=int(value))
+
+
+# --- Query parameters no database can use ---------------------------------------------------------------------
+
+#: Transforms of a date or time column whose value is a whole number (``started_at__year=2026``).
+_NUMBER_TRANSFORMS = {"year", "iso_year", "month", "day", "week", "week_day", "iso_week_day", "quarter", "hour", "minute", "second"}
+_TIME_TRANSFORMS = {"date", "time", *_NUMBER_TRANSFORMS}
+_LIST_LOOKUPS = {"in", "range"}
+_INTEGER_FIELDS = (models.IntegerField, models.AutoField)
+
+
+def call_log_query_problem(*, model: type[models.Model], params: Any, date_ranges: tuple[str, ...] = ("started_at",)) -> str | None:
+    """Why the log of ``model`` cannot use the query parameters ``params`` (a QueryDict), in words for the
+    operator; None when it can. Checked before any query runs, for the values Django would hand to the database
+    unchecked: a moment with an offset PostgreSQL does not store or that leaves the calendar in UTC, a day that
+    does not exist, a year outside 2-9998, an integer beyond 64 bits, a NUL character. Unknown fields and other
+    malformed lookups are left to the changelist (its own "incorrect lookup" handling)."""
+    for key, values in params.lists():
+        for value in values:
+            if "\x00" in key or "\x00" in value:
+                return "A query parameter contains a NUL character."
+            problem = _day_range_problem(key, value, date_ranges) or _lookup_problem(model, key, value)
+            if problem:
+                return problem
+    return None
+
+
+def _day_range_problem(key: str, value: str, date_ranges: tuple[str, ...]) -> str | None:
+    if not any(key in (f"{name}_from", f"{name}_to") for name in date_ranges):
+        return None
+    try:
+        local_day_start(value, timezone.get_current_timezone(), next_day=key.endswith("_to"))
+    except ValidationError as exc:
+        return f"{key}: {exc.messages[0]}"
+    return None
+
+
+def _lookup_field(model: type[models.Model], key: str) -> tuple[models.Field | None, list[str]]:
+    """The concrete field a lookup ``key`` ends on (following relations) and the transforms/lookups after it."""
+    parts = key.split("__")
+    field = None
+    for i, part in enumerate(parts):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return (field if i else None), parts[i:]
+        if field.is_relation and field.related_model is not None and i + 1 < len(parts):
+            model = field.related_model
+            continue
+        return field, parts[i + 1:]
+    return field, []
+
+
+def _lookup_problem(model: type[models.Model], key: str, value: str) -> str | None:
+    field, rest = _lookup_field(model, key)
+    if field is None or not hasattr(field, "get_internal_type"):
+        return None
+    transform = rest[0] if rest and rest[0] in _TIME_TRANSFORMS and isinstance(field, models.DateField) else None
+    lookups = rest[1:] if transform else rest
+    lookup = lookups[0] if lookups else "exact"
+    if lookup == "isnull" or len(lookups) > 1:
+        return None
+    values = value.split(",") if lookup in _LIST_LOOKUPS else [value]
+    if lookup == "range" and len(values) != 2:  # Django unpacks two values when it writes the SQL
+        return f"{key}: a range is two values separated by a comma."
+    for text in values:
+        problem = _value_problem(field, transform, text)
+        if problem:
+            return f"{key}: {problem}"
+    return None
+
+
+def _value_problem(field: models.Field, transform: str | None, text: str) -> str | None:
+    if transform in _NUMBER_TRANSFORMS:
+        return _number_problem(text, low=2 if transform in ("year", "iso_year") else -MAX_ID,
+                               high=9998 if transform in ("year", "iso_year") else MAX_ID)
+    if transform == "date" or (transform is None and type(field) is models.DateField):
+        try:
+            return None if parse_date(text) else f"{text!r} is not a date (YYYY-MM-DD)."
+        except ValueError:
+            return f"{text!r} is not a date (YYYY-MM-DD)."
+    if transform is None and isinstance(field, models.DateTimeField):
+        return _moment_problem(text)
+    if transform is None and isinstance(field.target_field if field.is_relation else field, _INTEGER_FIELDS):
+        return _number_problem(text, low=-MAX_ID, high=MAX_ID) if text.strip().lstrip("+-").isdigit() else None
+    return None
+
+
+def _number_problem(text: str, *, low: int, high: int) -> str | None:
+    try:
+        number = int(text)
+    except ValueError:
+        return f"{text!r} is not a whole number."
+    return None if low <= number <= high else f"{text} is out of range ({low} to {high})."
+
+
+def _moment_problem(text: str) -> str | None:
+    """A moment the log can compare with: ISO 8601 with its UTC offset, within ±15:59 (all PostgreSQL stores),
+    and inside the calendar once in UTC (SQLite compares in UTC)."""
+    try:
+        moment = parse_datetime(text)
+    except ValueError:
+        return f"{text!r} is not a date and time."
+    if moment is None:
+        return f"{text!r} is not a date and time with its UTC offset (2026-11-01T00:00:00-04:00)."
+    offset = moment.utcoffset()
+    if offset is None:
+        return f"{text!r} has no UTC offset (write it as {text}+00:00, or with the offset meant)."
+    if abs(offset) > MAX_UTC_OFFSET:
+        return f"{text!r}: the UTC offset must be within ±15:59."
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return f"{text!r} is out of range."
+    return None
 
 
 class TestCallFilter(SimpleListFilter):

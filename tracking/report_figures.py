@@ -78,6 +78,16 @@ def key_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+#: Marketing values the reports break down by (keys of ``Call.marketing_data``).
+MARKETING_DIMS = ("utm_source", "utm_medium", "utm_campaign")
+
+
+def marketing_text(key: str) -> Any:
+    """A marketing value as text, the way a breakdown row's key reads it (a number as its digits, on either
+    database): what the call log's marketing filters compare, so that a row's link finds the row's calls."""
+    return Cast(KeyTextTransform(key, "marketing_data"), TextField())
+
+
 #: The rollups' pseudo-dimension counting, per handler, the calls routing skipped it for at a cap.
 CAPPED_DIM = "capped_handler"
 

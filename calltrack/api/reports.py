@@ -74,7 +74,11 @@ class SummarySerializer(serializers.Serializer):
 
 class BucketSerializer(serializers.Serializer):
     start = serializers.DateTimeField(help_text="The hour or local day this bucket begins.")
-    label = serializers.CharField(help_text="The hour (HH:00) or the day (DD Mon), local time.")
+    end = serializers.DateTimeField(help_text="Where it ends (the next bucket's start); an hour is 30 or 90 minutes where the clock changes by 30 minutes.")
+    label = serializers.CharField(
+        help_text="The local hour (HH:MM) or the day (DD Mon); the hour the clock repeats on an autumn DST day appears twice, "
+                  "each with its zone ('01:00 EDT', '01:00 EST').",
+    )
     calls = serializers.IntegerField(help_text="Calls that started in the bucket.")
     answered = serializers.IntegerField(help_text="Of which answered.")
     missed = serializers.IntegerField(help_text="Of which missed.")

@@ -136,3 +136,58 @@ def test_a_call_marked_as_a_test_leaves_the_figures_and_a_test_calls_writes_mark
     Call.objects.filter(pk=call.pk).update(is_test=False)  # back in the figures: its day is marked again
     assert CallRollupDirty.objects.count() == 1
     assert_exact(fresh(world), period)
+
+
+def _late_answer(world) -> Call:
+    call = next(c for c in world.calls if c.status == "ringing" and c.started_at < timezone.now() - timedelta(days=2))
+    Call.objects.filter(pk=call.pk).update(status="completed", answered_at=call.started_at + timedelta(seconds=9), talk_time=77)
+    return call
+
+
+def test_a_refresh_under_another_time_zone_leaves_this_zones_days_marked_and_the_figures_exact(world, settings):
+    call = _late_answer(world)
+    settings.TIME_ZONE = "Asia/Tokyo"  # a task worker configured differently, or the setting changed ...
+    report_rollups_refresh()
+    settings.TIME_ZONE = "America/Chicago"  # ... and changed back
+    period = reports.period_for("30d")
+    assert call.started_at.astimezone(period.tz).date() in reports.split_days(STAFF, period)[1]
+    assert_exact(fresh(world), period)
+    report_rollups_refresh()
+    assert_exact(fresh(world), period)
+    assert reports.split_days(STAFF, period)[1] == [] or len(reports.split_days(STAFF, period)[0]) >= 19
+
+
+def test_two_zones_rolled_up_each_see_every_change(world, settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    report_rollups_refresh(all_days=True)
+    tokyo = reports.period_for("30d")
+    _late_answer(world)
+    gone = world.calls[7]
+    gone.delete()
+    report_rollups_refresh()  # Tokyo's markers consumed; Chicago's kept
+    assert_exact(fresh(world), tokyo)
+    settings.TIME_ZONE = "America/Chicago"
+    chicago = reports.period_for("30d")
+    assert_exact(fresh(world), chicago)
+    report_rollups_refresh()
+    assert_exact(fresh(world), chicago)
+    assert CallRollupDirty.objects.count() == 0
+
+
+def test_a_zone_idle_for_a_week_is_retired_and_read_from_the_calls(world, settings):
+    from tracking.models import CallRollupZone
+    from tracking.services.reports import ZONE_IDLE
+
+    settings.TIME_ZONE = "Asia/Tokyo"
+    report_rollups_refresh(all_days=True)
+    CallRollupZone.objects.filter(tz="Asia/Tokyo").update(refreshed_at=timezone.now() - ZONE_IDLE - timedelta(hours=1))
+    settings.TIME_ZONE = "America/Chicago"
+    _late_answer(world)
+    report_rollups_refresh()
+    assert not CallDayRollup.objects.filter(tz="Asia/Tokyo").exists()
+    assert not CallRollupDirty.objects.filter(tz="Asia/Tokyo").exists()
+    _late_answer(world)  # no zone left to mark for Tokyo but Chicago
+    assert set(CallRollupDirty.objects.values_list("tz", flat=True)) == {"America/Chicago"}
+    settings.TIME_ZONE = "Asia/Tokyo"
+    assert reports.split_days(STAFF, reports.period_for("30d"))[0] == []
+    assert_exact(fresh(world), reports.period_for("30d"))

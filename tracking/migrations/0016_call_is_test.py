@@ -1,8 +1,7 @@
-"""Test calls (``Call.is_test``), the report rollups' trigger that leaves them out (tracking/sql/call_rollup_dirty.sql),
+"""Test calls (``Call.is_test``), the report rollups' trigger that leaves them out,
 and the webhooks' [test_call] token."""
 
 import importlib
-from pathlib import Path
 
 from django.db import migrations, models
 
@@ -11,7 +10,27 @@ REPORTED_COLUMNS = (
     "started_at", "status", "answered_at", "converted", "used_failsafe", "talk_time", "revenue", "payout",
     "source_id", "campaign_id", "handler_id", "tracking_number_id", "caller_state", "marketing_data", "decision", "is_test",
 )
-_SQL = Path(__file__).resolve().parent.parent / "sql" / "call_rollup_dirty.sql"
+# This migration's definition (the current one is tracking/sql/call_rollup_dirty.sql, installed by a later
+# migration): a test call's writes mark no day, except when the flag itself changes.
+_THIS = f"""
+CREATE OR REPLACE FUNCTION tracking_call_rollup_dirty() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND NOT OLD.is_test THEN
+        INSERT INTO tracking_callrollupdirty (at) VALUES (OLD.started_at);
+    END IF;
+    IF NOT (TG_OP = 'DELETE') AND NOT NEW.is_test AND (
+        TG_OP = 'INSERT' OR NEW.started_at IS DISTINCT FROM OLD.started_at OR OLD.is_test
+    ) THEN
+        INSERT INTO tracking_callrollupdirty (at) VALUES (NEW.started_at);
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS tracking_call_rollup_dirty ON tracking_call;
+CREATE TRIGGER tracking_call_rollup_dirty
+    AFTER INSERT OR DELETE OR UPDATE OF {", ".join(REPORTED_COLUMNS)} ON tracking_call
+    FOR EACH ROW EXECUTE FUNCTION tracking_call_rollup_dirty();
+"""
 
 # 0011's definition, put back when this migration is reversed.
 _PREVIOUS = f"""
@@ -48,7 +67,7 @@ def sqlite_call_triggers(apps, schema_editor):
 
 def trigger_replace(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(_SQL.read_text().replace("{columns}", ", ".join(REPORTED_COLUMNS)))
+        schema_editor.execute(_THIS)
 
 
 def trigger_restore(apps, schema_editor):

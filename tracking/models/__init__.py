@@ -32,7 +32,7 @@ from tracking.models.campaigns import (
 from tracking.models.caps import CapCounter, CapDelta
 from tracking.models.lookup import RoutingTable, RoutingTableRow
 from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
-from tracking.models.reports import CallDayRollup, CallRollupDirty
+from tracking.models.reports import CallDayRollup, CallRollupDirty, CallRollupZone, rollup_key_hash
 from tracking.models.tagging import HoursMatch, TaggingHours
 
 __all__ = [
@@ -41,5 +41,5 @@ __all__ = [
     "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
     "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow",
-    "CallDayRollup", "CallRollupDirty", "AuditOrigin", "MoneyChange",
+    "CallDayRollup", "CallRollupDirty", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",
 ]

@@ -1,16 +1,19 @@
 """Report rollups: the dashboard's figures per local day, kept exact on PostgreSQL.
 
 ``CallDayRollup`` holds, for one day in the operator's time zone, the day's totals (``dim="total"``) and
-its totals per source, campaign, handler, tracking number, caller state and UTM value. A PostgreSQL trigger
-(migration 0005) appends the day of every call that is inserted, deleted or changed in a reported column to
-``CallRollupDirty`` in the writer's own transaction, whichever code wrote it (a late status callback, a
-postback, the admin). The reporting selector reads a day from the rollups only when it has been rolled up and
-nothing changed since; otherwise from the calls themselves; so the figures are exact at any moment, and
-``report_rollups_refresh`` (a scheduled task) only decides how many days are fast.
+its totals per source, campaign, handler, tracking number, caller state and UTM value (the whole value, any
+length; unique by its hash). Rollups are kept per time zone (``CallRollupZone``: the zones a refresh has run
+in). A PostgreSQL trigger (tracking/sql/call_rollup_dirty.sql) appends, for each of those zones, the moment of
+every call that is inserted, deleted or changed in a reported column to ``CallRollupDirty`` in the writer's own
+transaction, whichever code wrote it (a late status callback, a postback, the admin). The reporting selector
+reads a day from a zone's rollups only when it has been rolled up and nothing changed since in that zone;
+otherwise from the calls themselves; so the figures are exact at any moment, and ``report_rollups_refresh``
+(a scheduled task) only decides how many days are fast.
 """
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 from django.db import models
@@ -20,7 +23,8 @@ class CallDayRollup(models.Model):
     day = models.DateField()
     tz = models.CharField(max_length=64, help_text="The time zone the day is read in (TIME_ZONE when it was computed).")
     dim = models.CharField(max_length=20, help_text="'total', or the breakdown: source, campaign, handler, tracking_number, ...")
-    key = models.CharField(max_length=200, blank=True, help_text="The party's id or the value; '' for calls without one.")
+    key = models.TextField(blank=True, help_text="The party's id or the whole value; '' for calls without one.")
+    key_hash = models.CharField(max_length=32, default="", editable=False, help_text="md5 of the key: unique per day and zone.")
     calls = models.PositiveIntegerField(default=0)
     answered = models.PositiveIntegerField(default=0)
     missed = models.PositiveIntegerField(default=0)
@@ -34,16 +38,35 @@ class CallDayRollup(models.Model):
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tz", "dim", "day", "key"], name="call_day_rollup_unique")]
+        constraints = [models.UniqueConstraint(fields=["tz", "dim", "day", "key_hash"], name="call_day_rollup_unique")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.dim}={self.key}: {self.calls} calls"
 
 
-class CallRollupDirty(models.Model):
-    """A call of this moment's day changed after its day was rolled up (written by the database trigger)."""
+def rollup_key_hash(key: str) -> str:
+    """What makes a rollup row's key unique (a value may be longer than an index entry can hold)."""
+    return hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
 
-    at = models.DateTimeField(db_index=True, help_text="The changed call's started_at.")
+
+class CallRollupZone(models.Model):
+    """A time zone rollups are kept in; each call change marks its day for every one of them."""
+
+    tz = models.CharField(max_length=64, unique=True, help_text="The zone (TIME_ZONE of the refresh that registered it).")
+    refreshed_at = models.DateTimeField(help_text="The last refresh in this zone; zones idle for a week are retired.")
+
+    def __str__(self) -> str:
+        return self.tz
+
+
+class CallRollupDirty(models.Model):
+    """A call of this moment's day changed after its day was rolled up in this zone (written by the trigger)."""
+
+    at = models.DateTimeField(help_text="The changed call's started_at.")
+    tz = models.CharField(max_length=64, default="", help_text="The zone whose rollups this change makes stale.")
+
+    class Meta:
+        indexes = [models.Index(fields=["tz", "at"], name="call_rollup_dirty_tz_at")]
 
     def __str__(self) -> str:
         return f"dirty {self.at:%Y-%m-%d %H:%M}"

@@ -2,6 +2,8 @@
 
 The figures never depend on this running: the reporting selector reads from the calls any day that is not
 rolled up or changed since (see ``calltrack.reports.split_days``). Running it makes those days fast again.
+Rollups and change markers are kept per time zone, so a refresh in one zone (a task worker configured with
+another TIME_ZONE, a setting changed and changed back) leaves the other zones' markers where they are.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from calltrack.scoping import UNSCOPED
 from tracking import report_figures as figures
-from tracking.models import Call, CallDayRollup, CallRollupDirty
+from tracking.models import Call, CallDayRollup, CallRollupDirty, CallRollupZone, rollup_key_hash
 
 _DELETE_CHUNK = 10_000
+#: A zone no refresh has run in for this long is retired (its rollups and markers deleted; its days are read from
+#: the calls): otherwise every call change would go on marking days for a zone nobody reads any more.
+ZONE_IDLE = timedelta(days=7)
 
 
 def report_rollups_refresh(*, all_days: bool = False) -> int:
@@ -32,7 +38,8 @@ def report_rollups_refresh(*, all_days: bool = False) -> int:
     if connection.vendor != "postgresql":
         return 0
     tz = ZoneInfo(settings.TIME_ZONE)  # the operator's time zone (calltrack.reports.operator_tz)
-    marks = list(CallRollupDirty.objects.annotate(d=TruncDate("at", tzinfo=tz)).values_list("id", "d"))
+    zone_register(tz_name=tz.key)
+    marks = list(CallRollupDirty.objects.filter(tz=tz.key).annotate(d=TruncDate("at", tzinfo=tz)).values_list("id", "d"))
     days = {d for _, d in marks}
     if all_days:
         bounds = Call.objects.aggregate(first=Min("started_at"), last=Max("started_at"))
@@ -46,12 +53,45 @@ def report_rollups_refresh(*, all_days: bool = False) -> int:
     ids = [i for i, _ in marks]
     for start in range(0, len(ids), _DELETE_CHUNK):
         CallRollupDirty.objects.filter(id__in=ids[start:start + _DELETE_CHUNK]).delete()
+    CallRollupZone.objects.filter(tz=tz.key).update(refreshed_at=timezone.now())
+    zones_retire(keep=tz.key)
     return len(days)
+
+
+def zone_register(*, tz_name: str) -> None:
+    """Keep rollups for ``tz_name`` from now on: every later call change marks its day for this zone too.
+    The registration waits for the call writes under way (they marked no day for it; they are committed, so in
+    the calls its rollups will read) and holds new ones back until it commits (a SHARE lock on the calls
+    table, once per zone)."""
+    if CallRollupZone.objects.filter(tz=tz_name).exists():
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE tracking_call IN SHARE MODE")
+        CallRollupZone.objects.get_or_create(tz=tz_name, defaults={"refreshed_at": timezone.now()})
+
+
+def zones_retire(*, keep: str) -> int:
+    """Retire the zones no refresh has run in for ``ZONE_IDLE``: their rollups, markers and registration go in
+    one transaction (their days are read from the calls then). Returns how many."""
+    retired = 0
+    for tz_name in CallRollupZone.objects.filter(refreshed_at__lt=timezone.now() - ZONE_IDLE).exclude(tz=keep).values_list("tz", flat=True):
+        with transaction.atomic():
+            # The zone's row first: a day_rollup under way in it holds this row locked (see there) and is waited for.
+            CallRollupZone.objects.filter(tz=tz_name).delete()
+            CallDayRollup.objects.filter(tz=tz_name).delete()
+            CallRollupDirty.objects.filter(tz=tz_name).delete()
+        retired += 1
+    return retired
 
 
 @transaction.atomic
 def day_rollup(*, day: date, tz_name: str) -> None:
-    """Replace one local day's rollups (its totals and each breakdown) with sums over its calls."""
+    """Replace one local day's rollups (its totals and each breakdown) with sums over its calls. The zone's
+    registration is locked meanwhile (so a retirement waits, and two refreshes of a zone take turns); a zone
+    not registered (retired meanwhile) gets no rollups."""
+    if CallRollupZone.objects.select_for_update().filter(tz=tz_name).first() is None:
+        return
     tz = ZoneInfo(tz_name)
     start = datetime.combine(day, time.min, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
@@ -62,13 +102,13 @@ def day_rollup(*, day: date, tz_name: str) -> None:
         for values in calls.annotate(k=figures.dimension_key(dim)).values("k").annotate(**aggregates):
             rows.append(_row(day, tz_name, dim, figures.key_text(values["k"]), values))
     for handler_id, count in figures.capped_counts(calls).items():
-        rows.append(CallDayRollup(day=day, tz=tz_name, dim=figures.CAPPED_DIM, key=str(handler_id), calls=count))
+        rows.append(CallDayRollup(day=day, tz=tz_name, dim=figures.CAPPED_DIM, key=str(handler_id), key_hash=rollup_key_hash(str(handler_id)), calls=count))
     CallDayRollup.objects.filter(tz=tz_name, day=day).delete()
     CallDayRollup.objects.bulk_create(_merged(rows))
 
 
 def _row(day: date, tz_name: str, dim: str, key: str, values: Mapping[str, Any]) -> CallDayRollup:
-    return CallDayRollup(day=day, tz=tz_name, dim=dim, key=key[:200], **{m: values[m] or 0 for m in figures.MEASURES})
+    return CallDayRollup(day=day, tz=tz_name, dim=dim, key=key, key_hash=rollup_key_hash(key), **{m: values[m] or 0 for m in figures.MEASURES})
 
 
 def _merged(rows: list[CallDayRollup]) -> list[CallDayRollup]:
