@@ -97,15 +97,25 @@ class CollaboratorScopedAdminMixin:
     def lookup_allowed(self, lookup, value, request=None) -> bool:
         """A lookup in the query string on a field the collaborator may not see (``?revenue__gte=80``,
         ``?handler__id__exact=3``) is refused: applied, it would narrow the rows and tell the hidden value."""
-        if request is not None and lookup_hidden(_scope(request), lookup, frozenset(self._hidden(request))):
+        if request is not None and not self._own_parameter(request, lookup) and lookup_hidden(
+            _scope(request), lookup, frozenset(self._hidden(request))
+        ):
             return False
         return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+
+    def _own_parameter(self, request, name: str) -> bool:
+        """A parameter one of the user's own list filters reads (``?pool=3``, ``?utm_source__none=1``): that filter
+        decides what it means over the rows the user may see."""
+        own = (getattr(f, "parameter_name", None) or getattr(f, "key", None) for f in self.get_list_filter(request))
+        return any(isinstance(p, str) and (name == p or name.startswith(f"{p}__")) for p in own)
 
     def get_changelist_instance(self, request):
         # Django asks lookup_allowed only of the parameters no list filter took; a collaborator's list filters are
         # its own and read parameters of its own names, so every parameter is checked here (a refused one is a 400).
         for name in request.GET:
             if name in ("q", "o", "p", "e", "_changelist_filters", "_to_field", "_popup", "_facets") or name.startswith("_"):
+                continue
+            if self._own_parameter(request, name):
                 continue
             if lookup_hidden(_scope(request), name, frozenset(self._hidden(request))):
                 raise DisallowedModelAdminLookup(f"Filtering on {name.split('__')[0]} is not available to you.")

@@ -82,7 +82,7 @@ class MarketingValueFilter(TextFilter):
     ``<key>__none=1``, calls without one: the key missing, null or blank, which the reports count in one
     "(none)" row. The dashboard's UTM rows link here (``calltrack.reports``), so each finds the calls it counts."""
 
-    key = ""
+    key = ""  # also what calltrack.admin_scoping reads as the filter's parameter, before one is built
 
     def __init__(self, request, params, model, model_admin) -> None:
         self.parameter_name = self.key
@@ -118,7 +118,7 @@ class UTMCampaignFilter(MarketingValueFilter):
     key = "utm_campaign"
 
 
-#: The log's marketing filters, for operators and collaborators alike (both see the calls' marketing data).
+#: The log's marketing filters, for operators and source collaborators (a handler does not see marketing data).
 MARKETING_FILTERS = (UTMSourceFilter, UTMMediumFilter, UTMCampaignFilter)
 
 
