@@ -25,6 +25,7 @@ from phonenumbers import PhoneNumberFormat
 
 from calltrack import phone
 from calltrack.csv_export import FORMULA_TRIGGERS, csv_safe_row
+from calltrack.csv_import import LineDictReader
 from calltrack.fields import validate_send_digits
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services.errors import NumberError
@@ -207,8 +208,9 @@ class _Lookup:
         raise ValueError(f"no {self.what} '{text.strip()}'")
 
 
-def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[dict[str, str]]]:
-    reader = csv.DictReader(file)
+def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header's columns and each record with the file line it starts on (blank lines and multi-line cells counted)."""
+    reader = LineDictReader(file)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     problems = []
     if not header:
@@ -225,12 +227,12 @@ def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[dict
         raise NumberImportError(problems)
     reader.fieldnames = header
     rows = []
-    for record in reader:
+    for line, record in reader.numbered():
         if None in record:  # more cells than columns
             record["__extra__"] = "x"
         # Undo the export's formula neutralising ("'=x" was written for "=x"), so an export re-imports unchanged.
         record = {k: v[1:] if isinstance(v, str) and v[:1] == "'" and v[1:2] in FORMULA_TRIGGERS else v for k, v in record.items()}
-        rows.append(record)
+        rows.append((line, record))
     return header, rows
 
 
@@ -287,7 +289,8 @@ _FK_FIELDS = ("campaign", "source", "pool")
 
 
 def _rows_parse(
-    *, header: list[str], records: list[dict[str, str]], region: str, problems: list[ImportProblem], progress: Progress | None,
+    *, header: list[str], records: list[tuple[int, dict[str, str]]], region: str, problems: list[ImportProblem],
+    progress: Progress | None,
 ) -> list[_Row]:
     """Each line checked on its own (number, lookups, kind, label, fail-safe, marketing data): the good ones as
     rows; each problem appended to ``problems``. Reads campaigns, sources and pools once (three queries)."""
@@ -299,8 +302,7 @@ def _rows_parse(
     total = len(records)
     rows: list[_Row] = []
     seen: dict[str, int] = {}
-    for index, record in enumerate(records):
-        line = index + 2
+    for index, (line, record) in enumerate(records):
         if progress and index % BATCH == 0:
             progress("checking", index, total)
         bad = len(problems)
@@ -541,8 +543,7 @@ def _import_receiving(
     problems: list[ImportProblem] = []
     parsed: list[tuple[int, str, dict[str, Any]]] = []
     seen: dict[str, int] = {}
-    for index, record in enumerate(records):
-        line = index + 2
+    for line, record in records:
         bad = len(problems)
         cell = _number_cell(record, line, seen, problems, lambda text: (phone.to_e164(text, region=region),))
         if cell is None:

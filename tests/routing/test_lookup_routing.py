@@ -131,6 +131,19 @@ def test_csv_import_checks_every_line_then_writes_and_export_reads_it_back(campa
         call_command("routing_table_export", "--table", "999999")
 
 
+def test_csv_import_names_the_file_line_after_a_blank_line_and_a_multi_line_cell(campaign, tmp_path):
+    handler(campaign, name="Downtown", buyer_id="B-7")
+    table = routing_table_create(fields={"campaign": campaign, "name": "Stores", "tag_key": "caller_zip"})
+    bad = tmp_path / "bad.csv"
+    bad.write_text('value,handler,number\n80202,B-7,\n\n"80203\n",nobody,\n80204,,555-12\n')
+    err = StringIO()
+    with pytest.raises(CommandError, match="2 bad lines"):
+        call_command("routing_table_import", str(bad), "--table", str(table.pk), stderr=err)
+    # line 3 is blank; the record on lines 4-5 has a bad handler; line 6 a bad number
+    assert "line 4, handler: no handler with id, buyer id or name 'nobody'" in err.getvalue()
+    assert "line 6, number:" in err.getvalue()
+
+
 def test_the_admin_edits_a_table_and_its_rows(admin_client, campaign):
     downtown = handler(campaign, name="Downtown")
     url = reverse("admin:tracking_routingtable_add")
