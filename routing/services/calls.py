@@ -292,7 +292,8 @@ def _direct_target(call: Call) -> lookup.Target | None:
         if row is not None:
             handler_id, number = row
             return lookup.Target(handler_id=handler_id, number=number or "",
-                                 why=f"lookup table '{table.name}': {table.tag_key} {value}")
+                                 why=f"lookup table '{table.name}': {table.tag_key} {value}",
+                                 reason=dec.LOOKUP_TABLE, because=lookup.table_because(table, value))
     return None
 
 
@@ -304,7 +305,8 @@ def _route_or_direct(*, call: Call, links: Links, answer_key: str, greeting: twi
     call_event_record(call=call, kind="routing.direct", message=target.why,
                       data={"handler": target.handler_id, "number": target.number})
     if target.handler_id is not None:
-        return route(call=call, links=links, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting)
+        return route(call=call, links=links, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting,
+                     only_reason=target.reason, only_because=target.because)
     return _dial_number(call=call, number=target.number, links=links, answer_key=answer_key, greeting=greeting, why=target.why)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from io import StringIO
 
 import pytest
@@ -79,6 +80,39 @@ def test_a_lookup_table_sends_a_zip_to_its_handler_or_number(twilio, campaign, a
     assert Call.objects.get(call_sid="CA1").events.get(kind="routing.direct").message == "lookup table 'Stores by zip': caller_zip 80202"
     assert dialled(Flow(twilio, tn, sid="CA2").start(FromZip="80301")) == ["+13035550177"]
     assert dialled(Flow(twilio, tn, sid="CA3").start(FromZip="10001")) != [downtown.receiving_number.number]
+
+
+def test_a_lookup_table_route_without_a_menu_says_the_table_chose_not_a_key(twilio, campaign, admin_client, assert_valid_twiml):
+    handler(campaign, 1, name="Anywhere")
+    downtown = handler(campaign, 5, name="Downtown")
+    table = routing_table_create(fields={"campaign": campaign, "name": "Stores", "tag_key": "caller_zip"})
+    RoutingTableRow.objects.create(table=table, value="80202", handler=downtown)
+    doc = Flow(twilio, TrackingNumberFactory(campaign=campaign)).start(FromZip="80202")
+    assert_valid_twiml(etree.tostring(doc))
+    assert dialled(doc) == [downtown.receiving_number.number]
+    call = Call.objects.get()
+    why = "the lookup table 'Stores' for zip 80202 chose Downtown"
+    assert [(s["name"], s["reason"], s["detail"]) for s in call.decision["skipped"]] == [("Anywhere", "lookup_table", why)]
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[call.pk])).content.decode()
+    assert f"Anywhere was not chosen ({why})" in html.unescape(page) and "key chose" not in page
+    api = admin_client.get(f"/api/v1/calls/{call.pk}/").json()
+    assert api["decision"]["skipped"] == [{"handler_id": call.decision["skipped"][0]["handler_id"], "name": "Anywhere",
+                                           "reason": "lookup_table", "detail": why}]
+
+
+def test_a_destination_route_says_the_landing_page_chose(twilio, campaign, admin_client, assert_valid_twiml):
+    campaign.route_to_destination = True
+    campaign.save()
+    handler(campaign, 1, name="Boulder store")
+    denver = handler(campaign, 2, name="Denver store")
+    doc = pool_flow(twilio, campaign, destination=denver.receiving_number.number).start()
+    assert_valid_twiml(etree.tostring(doc))
+    call = Call.objects.get()
+    why = f"the landing page's destination {denver.receiving_number.number} chose Denver store"
+    assert [(s["name"], s["reason"], s["detail"]) for s in call.decision["skipped"]] == [("Boulder store", "destination", why)]
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[call.pk])).content.decode()
+    assert "Boulder store was not chosen" in page and "key chose" not in page
+    assert admin_client.get(f"/api/v1/calls/{call.pk}/").json()["decision"]["skipped"][0]["reason"] == "destination"
 
 
 def test_a_lookup_table_can_read_a_menu_tag(twilio, campaign):
