@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from io import StringIO
 
 import pytest
@@ -14,6 +15,7 @@ from routing import lookup
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, ReceivingNumberFactory, TrackingNumberFactory
 from tests.routing.test_voice_flow import Flow, dialled, handler
 from tests.tracking.factories import CampaignFactory, SourceFactory
+from calltrack.numbers.models import NumberSession, TrackingNumber
 from tracking.models import AttemptKind, Call, CallAttempt, IVROption, RoutingTable, RoutingTableRow
 from tracking.services.lookup import routing_table_create
 
@@ -44,6 +46,57 @@ def test_a_pool_call_goes_to_the_handler_owning_the_detected_destination(twilio,
     call = Call.objects.get()
     assert call.tags["destination"] == denver.receiving_number.number
     assert call.events.get(kind="routing.direct").message == f"detected destination {denver.receiving_number.number}: handler Denver store"
+
+
+def _store_pool(campaign, size=3):
+    """Denver and Boulder stores of a campaign routing to the detected destination, sharing one pool."""
+    campaign.route_to_destination = True
+    campaign.save()
+    boulder = handler(campaign, 1, name="Boulder store")
+    denver = handler(campaign, 2, name="Denver store")
+    pool = NumberPoolFactory(key="stores", campaign=campaign, source=SourceFactory(name="Site"),
+                             allowed_origins="https://stores.example")
+    for i in range(size):
+        TrackingNumberFactory(number=f"+1720555{i:04d}", kind="pool", pool=pool, campaign=campaign)
+    return denver, boulder
+
+
+def _shown(client, page, destination, visitor="v-0123456789"):
+    """The number the DNI tag shows this visitor for ``destination`` on ``page``."""
+    body = {"pool": "stores", "visitor_id": visitor, "page_url": f"https://stores.example/{page}", "destination": destination}
+    response = client.post("/dni/v1/assign", data=json.dumps(body), content_type="text/plain", HTTP_ORIGIN="https://stores.example")
+    assert response.status_code == 200, response.content
+    return response.json()["number"]
+
+
+def _call(twilio, number, sid, assert_valid_twiml):
+    doc = Flow(twilio, TrackingNumber.objects.get(number=number), sid=sid).start()
+    assert_valid_twiml(etree.tostring(doc))
+    return dialled(doc)
+
+
+def test_a_visitor_moving_to_another_stores_page_calls_the_store_it_was_shown_for(client, twilio, campaign, assert_valid_twiml):
+    denver, boulder = _store_pool(campaign)
+    on_denver = _shown(client, "denver", denver.receiving_number.number)
+    on_boulder = _shown(client, "boulder", boulder.receiving_number.number)
+    assert on_boulder != on_denver
+    assert _call(twilio, on_boulder, "CA1", assert_valid_twiml) == [boulder.receiving_number.number]
+    assert _call(twilio, on_denver, "CA2", assert_valid_twiml) == [denver.receiving_number.number]
+    # Back on the Denver page: the Denver number again, still routed to Denver; a page naming no destination shows
+    # the number of the visitor's latest session.
+    assert _shown(client, "denver", denver.receiving_number.number) == on_denver
+    assert _shown(client, "about", "") == on_boulder
+    assert _call(twilio, on_denver, "CA3", assert_valid_twiml) == [denver.receiving_number.number]
+    assert NumberSession.objects.filter(visitor_id="v-0123456789").count() == 2
+
+
+def test_two_destinations_on_one_page_sharing_a_pool_each_route_to_their_store(client, twilio, campaign, assert_valid_twiml):
+    denver, boulder = _store_pool(campaign)
+    numbers = {store: _shown(client, "both", store.receiving_number.number) for store in (denver, boulder)}
+    assert numbers[denver] != numbers[boulder]
+    for i, store in enumerate((denver, boulder)):
+        assert _shown(client, "both", store.receiving_number.number) == numbers[store]  # the next page view
+        assert _call(twilio, numbers[store], f"CA{i}", assert_valid_twiml) == [store.receiving_number.number]
 
 
 def test_a_destination_that_is_only_a_receiving_number_is_dialled_then_the_fallback(twilio, campaign, assert_valid_twiml):
