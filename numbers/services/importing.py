@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import phonenumbers
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.db.models import QuerySet
@@ -28,6 +29,7 @@ from calltrack.csv_export import FORMULA_TRIGGERS, csv_safe_row
 from calltrack.csv_import import LineDictReader
 from calltrack.fields import validate_send_digits
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from calltrack.numbers.providers import CARRIERS
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build
 from tracking.models import Campaign, Source
@@ -35,9 +37,11 @@ from tracking.services.campaign_config import campaign_config_touch
 
 BATCH = 2000
 UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-TRACKING_COLUMNS = ("number", "label", "kind", "campaign", "source", "pool", "failsafe_number", "marketing_data", *UTM_COLUMNS)
+TRACKING_COLUMNS = (
+    "number", "label", "kind", "campaign", "source", "pool", "failsafe_number", "marketing_data", *UTM_COLUMNS, "carrier", "carrier_id",
+)
 # Written by numbers_export for people to read; numbers_import accepts and ignores them.
-EXPORT_ONLY_COLUMNS = ("status", "number_type", "area_code", "carrier", "carrier_id", "quarantined_until")
+EXPORT_ONLY_COLUMNS = ("status", "number_type", "area_code", "quarantined_until")
 RECEIVING_COLUMNS = ("number", "label", "extension_digits", "digits_delay", "whisper_message", "ring_timeout")
 
 KINDS = tuple(NumberKind.values)
@@ -284,7 +288,7 @@ def numbers_import(
 
 _Create = tuple[_Row, TrackingNumber]
 _Update = tuple[_Row, TrackingNumber, dict[str, list[Any]], str]  # (row, planned number, {field: [old, new]}, old status)
-_DIFF_FIELDS = ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data")
+_DIFF_FIELDS = ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "carrier", "carrier_id")
 _FK_FIELDS = ("campaign", "source", "pool")
 
 
@@ -350,6 +354,18 @@ def _row_values(
             problems.append(ImportProblem(line, "failsafe_number", str(exc)))
     if any(c in header for c in ("marketing_data", *UTM_COLUMNS)):
         values["marketing_data"] = _marketing_data(record=record, line=line, problems=problems)
+    if "carrier" in header:  # the carrier that holds the number; blank: CALLTRACK_CARRIER
+        carrier = (record.get("carrier") or "").strip().lower()
+        if carrier and carrier not in CARRIERS:
+            problems.append(ImportProblem(line, "carrier", f"'{carrier}' is not one of: {', '.join(CARRIERS)}"))
+        elif carrier:
+            values["carrier"] = carrier
+    if "carrier_id" in header:
+        carrier_id = (record.get("carrier_id") or "").strip()
+        if len(carrier_id) > 64 or not carrier_id.isprintable():
+            problems.append(ImportProblem(line, "carrier_id", "the carrier's id is at most 64 printable characters"))
+        elif carrier_id:
+            values["carrier_id"] = carrier_id
     return values
 
 
@@ -451,7 +467,7 @@ def _changes_write(
     for start in range(0, len(changed), BATCH):
         TrackingNumber.objects.bulk_update(
             changed[start:start + BATCH],
-            ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "updated_at"],
+            ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "carrier", "carrier_id", "updated_at"],
         )
         if progress:
             progress("writing", len(new_numbers) + start + len(changed[start:start + BATCH]), len(new_numbers) + len(updates))
@@ -463,13 +479,17 @@ def _changes_write(
     _bulk_insert(events)
 
 
+def _configured_carrier() -> str:
+    return (settings.CALLTRACK_CARRIER or "local").lower()
+
+
 def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProblem]) -> TrackingNumber:
     """The number as the row wants it (a new unsaved one, or ``current`` changed in memory)."""
     v = row.values
     if current is None:
         tn = TrackingNumber(
             number=row.number, number_type=row.number_type, area_code=row.area_code, country=row.country,
-            status=NumberStatus.ACTIVE, carrier="local", created_at=timezone.now(),
+            status=NumberStatus.ACTIVE, carrier=_configured_carrier(), created_at=timezone.now(),
         )
         tn.updated_at = tn.created_at
     else:
@@ -507,6 +527,9 @@ def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProble
         tn.label = v["label"]
     if "failsafe_number" in v:
         tn.failsafe_number = v["failsafe_number"]
+    # A number is held by the carrier its line names (an --update corrects a number recorded under the wrong one).
+    tn.carrier = v.get("carrier", tn.carrier)
+    tn.carrier_id = v.get("carrier_id", tn.carrier_id)
     if kind == NumberKind.POOL:
         tn.marketing_data = {}
     elif "marketing_data" in v:
