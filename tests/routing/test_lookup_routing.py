@@ -11,11 +11,11 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from lxml import etree
 
+from calltrack.numbers.models import NumberSession, TrackingNumber
 from routing import lookup
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, ReceivingNumberFactory, TrackingNumberFactory
 from tests.routing.test_voice_flow import Flow, dialled, handler
 from tests.tracking.factories import CampaignFactory, SourceFactory
-from calltrack.numbers.models import NumberSession, TrackingNumber
 from tracking.models import AttemptKind, Call, CallAttempt, IVROption, RoutingTable, RoutingTableRow
 from tracking.services.lookup import routing_table_create
 
