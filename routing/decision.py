@@ -34,6 +34,8 @@ TAGS = "tag_mismatch"
 CAPPED = "capped"
 NO_NUMBER = "no_number"
 IVR_CHOICE = "ivr_choice"  # the caller's IVR key sent the call straight to another handler
+LOOKUP_TABLE = "lookup_table"  # a lookup table's row sent the call straight to another handler
+DESTINATION = "destination"  # the destination the visitor's landing page showed sent the call to another handler
 ATTEMPT_RULE = "attempt_rule"  # the campaign's attempt rule allows one handler per call
 ANSWERED = "answered_before"  # an earlier leg answered: the rest of the plan was not needed
 HUNG_UP = "caller_hung_up"  # the caller hung up before the rest of the plan was dialled
@@ -330,6 +332,8 @@ def plan_build(
     rr_position: int = 0,
     sticky_handler_id: int | None = None,
     only_handler_id: int | None = None,
+    only_reason: str = IVR_CHOICE,
+    only_because: str = "the caller's key",
     one_handler_per_call: bool = False,
     rng: random.Random | None = None,
 ) -> DialPlan:
@@ -337,9 +341,10 @@ def plan_build(
 
     Handlers that are disabled, closed now in their own time zone, whose tag criteria the call does not
     match, or whose caps are reached are skipped with the reason. ``sticky_handler_id`` (the handler who
-    answered this caller last) goes first when it is eligible. ``only_handler_id`` (an IVR key that goes
-    straight to a handler) limits the plan to that handler; every other handler is reported skipped, with
-    its own reason when it could not have taken the call anyway, else the IVR choice.
+    answered this caller last) goes first when it is eligible. ``only_handler_id`` (an IVR key, a lookup-table
+    row or the landing page's destination that goes straight to a handler) limits the plan to that handler;
+    every other handler is reported skipped, with its own reason when it could not have taken the call anyway,
+    else ``only_reason`` (``IVR_CHOICE``, ``LOOKUP_TABLE``, ``DESTINATION``) and "{only_because} chose {handler}".
 
     ``one_handler_per_call`` (the campaign has an "attempt" conversion rule: dialling a handler sells the call)
     makes every step one handler, even when ringing several at once; the plan's steps are then the handlers
@@ -352,7 +357,7 @@ def plan_build(
     for option in options:
         skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled)
         if skip is None and only_handler_id is not None and option.id != only_handler_id:
-            skip = Skip(option.id, option.name, IVR_CHOICE, f"the caller's key chose {chosen or 'another handler'}")
+            skip = Skip(option.id, option.name, only_reason, f"{only_because} chose {chosen or 'another handler'}")
         if skip is None:
             eligible.append(option)
         else:

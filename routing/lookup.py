@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calltrack.tags import lookup_value
-from routing.decision import HandlerOption
+from routing.decision import DESTINATION, LOOKUP_TABLE, HandlerOption
 
 
 @dataclass(frozen=True)
@@ -20,18 +20,22 @@ class Table:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a call goes directly: a handler (its hours and caps still apply) or a number; ``why`` for the timeline."""
+    """Where a call goes directly: a handler (its hours and caps still apply) or a number; ``why`` for the timeline;
+    ``reason`` and ``because`` for the other handlers' skips ("{because} chose Downtown")."""
 
     handler_id: int | None = None
     number: str = ""
     why: str = ""
+    reason: str = LOOKUP_TABLE
+    because: str = ""
 
 
 def destination_target(destination: str, options: Sequence[HandlerOption]) -> Target | None:
     """The campaign's handler whose receiving number is the destination the visitor's page showed."""
     for option in options:
         if option.number and option.number == destination:
-            return Target(handler_id=option.id, why=f"detected destination {destination}: handler {option.name}")
+            return Target(handler_id=option.id, why=f"detected destination {destination}: handler {option.name}",
+                          reason=DESTINATION, because=f"the landing page's destination {destination}")
     return None
 
 
@@ -46,3 +50,10 @@ def table_keys(tables: Sequence[Table], tags: Mapping[str, Any]) -> list[tuple[T
             if value:
                 out.append((table, value))
     return out
+
+
+def table_because(table: Table, value: str) -> str:
+    """How a lookup table's choice reads: "the lookup table 'Stores' for zip 80202"."""
+    key = table.tag_key.lower()
+    words = (key.removeprefix("caller_") if key.startswith("caller_") else key).replace("_", " ")
+    return f"the lookup table '{table.name}' for {words} {value}"

@@ -187,8 +187,10 @@ def incoming(request: HttpRequest, params: QueryDict, links: services.Links, *, 
 def gather(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
     """The IVR menu's ``<Gather action>`` (and its no-input ``<Redirect>``)."""
     menu = _int(request.GET, "menu") if "menu" in request.GET else None
+    heard = _int(request.GET, "heard") if "heard" in request.GET else 1
     return services.gather_answer(
         call=_call(request, params), digits=params.get("Digits", ""), round_no=_int(request.GET, "round"), links=links, menu_id=menu,
+        heard=heard,
     )
 
 

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import MarketingDataField, ModelSerializer, NumberFiltersField
 from calltrack.numbers.models import NumberPool, NumberSession, PoolParameter, ReceivingNumber, TrackingNumber
+from calltrack.numbers.services.records import Provisioning
 
 
 class ReceivingNumberSerializer(ModelSerializer):
@@ -26,6 +27,12 @@ class TrackingNumberSerializer(ScopedFieldsMixin, ModelSerializer):
     marketing_data = MarketingDataField(required=False, help_text=TrackingNumber._meta.get_field("marketing_data").help_text)
     filters = NumberFiltersField(required=False, help_text=TrackingNumber._meta.get_field("filters").help_text)
     formatted = serializers.CharField(read_only=True, help_text="The number in national format.")
+    provisioning = serializers.ChoiceField(
+        choices=Provisioning.CHOICES, default=Provisioning.CONNECT, write_only=True,
+        help_text="On create, how the number reaches calltrack through the configured carrier (CALLTRACK_CARRIER), which "
+        "then holds it: 'connect' (default: already on the carrier account; its webhooks are pointed here), 'buy' (bought "
+        "at the carrier and pointed here) or 'record' (only recorded; point it here yourself). Ignored on updates.",
+    )
 
     hidden_values = {"filters": [], "filters_after_ivr": False}
     hidden_from = {"source": ("campaign", "assigned_agent", "forwarding_number", "failsafe_number", "whisper_message", "filters", "filters_after_ivr")}
@@ -36,10 +43,11 @@ class TrackingNumberSerializer(ScopedFieldsMixin, ModelSerializer):
             "id", "number", "formatted", "label", "kind", "status", "number_type", "area_code", "country", "campaign",
             "source", "pool", "marketing_data", "failsafe_number", "assigned_agent", "forwarding_number",
             "whisper_message", "filters", "filters_after_ivr", "carrier", "carrier_id", "last_assigned_at", "quarantined_until",
-            "created_at", "updated_at",
+            "created_at", "updated_at", "provisioning",
         ]
+        # The carrier is the one that holds the number (set when it is provisioned), not a label to type.
         read_only_fields = [
-            "status", "number_type", "area_code", "country", "pool", "last_assigned_at", "quarantined_until",
+            "status", "number_type", "area_code", "country", "pool", "carrier", "last_assigned_at", "quarantined_until",
             "created_at", "updated_at",
         ]
 

@@ -41,7 +41,7 @@ class ReceivingNumberViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="List tracking numbers"),
     retrieve=extend_schema(summary="Get a tracking number"),
-    create=extend_schema(summary="Record a tracking number"),
+    create=extend_schema(summary="Add a tracking number through the carrier (connect, buy or record)"),
     update=extend_schema(summary="Replace a tracking number's settings"),
     partial_update=extend_schema(summary="Change some settings of a tracking number"),
     destroy=extend_schema(summary="Forget a released tracking number (a held number must be released first)"),
@@ -58,11 +58,17 @@ class TrackingNumberViewSet(ScopedModelViewSet):
         return visible_tracking_numbers(TrackingNumber.objects.order_by("number"), self.scope)
 
     def perform_create(self, serializer):
-        serializer.instance = records.tracking_number_create(fields=serializer.validated_data, actor=self.request.user, reason="Added through the API")
+        # Through the configured carrier, as the admin's "Add": the number records the carrier that holds it.
+        fields = dict(serializer.validated_data)
+        how = fields.pop("provisioning", records.Provisioning.CONNECT)
+        serializer.instance = records.tracking_number_provision(
+            tracking_number=TrackingNumber(**fields), how=how, actor=self.request.user, where="through the API",
+        )
 
     def perform_update(self, serializer):
+        fields = {k: v for k, v in serializer.validated_data.items() if k != "provisioning"}
         serializer.instance = records.tracking_number_update(
-            tracking_number=serializer.instance, fields=serializer.validated_data, actor=self.request.user, reason="Changed through the API"
+            tracking_number=serializer.instance, fields=fields, actor=self.request.user, reason="Changed through the API"
         )
 
     def perform_destroy(self, instance):

@@ -213,9 +213,13 @@ def refresh_seconds(pool: NumberPool) -> int:
 _S = NumberSession._meta.db_table
 _T = TrackingNumber._meta.db_table
 _SESSION_COLUMNS = "id, tracking_number_id, marketing_data, is_overflow, visitor_id, expires_at < %s AS stale, expires_at"
+# A visitor holds one session per destination of the pool: the number shown for the Denver store routes to Denver,
+# the one shown for Boulder (another page, or the same page's second destination) to Boulder. A page that names no
+# destination takes the visitor's latest session, whatever its destination.
+_OF_DESTINATION = "(%s = '' OR destination_number = %s)"
 _LIVE_SESSION_OF_VISITOR = (
     f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s "
-    "ORDER BY started_at DESC, id DESC LIMIT 1"
+    f"AND {_OF_DESTINATION} ORDER BY started_at DESC, id DESC LIMIT 1"
 )
 _LIVE_SESSION_BY_ID = f"SELECT {_SESSION_COLUMNS} FROM {_S} WHERE id = %s AND pool_id = %s AND visitor_id = %s AND expires_at > %s"
 _HOLDS = (
@@ -363,7 +367,9 @@ SELECT s.id, s.tracking_number_id, s.marketing_data, s.is_overflow, s.visitor_id
     (SELECT set_config('synchronous_commit', 'off', true) WHERE %(relax)s)
 FROM s
 """
-_PG_EXTEND_VISITOR = _PG_EXTEND.format(where="pool_id = %(pool)s AND visitor_id = %(visitor)s")
+_PG_EXTEND_VISITOR = _PG_EXTEND.format(
+    where="pool_id = %(pool)s AND visitor_id = %(visitor)s AND (%(destination)s = '' OR destination_number = %(destination)s)"
+)
 _PG_EXTEND_SESSION = _PG_EXTEND.format(where="id = %(session)s AND pool_id = %(pool)s AND visitor_id = %(visitor)s")
 
 
@@ -391,7 +397,9 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
 def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None) -> Assignment:
     """The number ``visit.visitor_id`` is shown on this page; every call extends the visitor's session.
 
-    A returning visitor with a live session keeps its number (and the session is extended). A new
+    A returning visitor with a live session for the page's destination keeps its number (and the session is
+    extended); another destination (another store's page, a page's second number) gets a session and a number
+    of its own, so a call to each number goes to the destination it was shown for. A new
     visitor takes the least recently assigned free number, type for type (see
     :func:`candidate_tiers`). With no free number the pool overflows: the overflow is counted on
     the pool and the policy either reuses the least recently assigned number (the displaced
@@ -404,7 +412,8 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
     """
     now = now or timezone.now()
     session, outcome = _one_statement_extend(
-        sql=_PG_EXTEND_VISITOR, pool=pool, params={"visitor": visit.visitor_id}, page_url=visit.page_url, now=now
+        sql=_PG_EXTEND_VISITOR, pool=pool, params={"visitor": visit.visitor_id, "destination": visit.destination},
+        page_url=visit.page_url, now=now,
     )
     if session is not None and outcome[0]:
         if visit.marketing_data and visit.marketing_data != session.marketing_data:
@@ -434,7 +443,7 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
     # A new visitor whose best tier is full, one whose number was taken over (the path below ends its
     # session), a visitor whose other tab just opened a session, or not PostgreSQL.
     with transaction.atomic():
-        session = _begin_and_fetch(pool, visit.visitor_id, now)
+        session = _begin_and_fetch(pool, visit.visitor_id, now, visit.destination)
         if session is not None:
             held, number, expires_at = _extend(pool=pool, session=session, visit=visit, now=now)
             if held:
@@ -453,13 +462,13 @@ def _client_binding() -> bool:
     return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
 
 
-def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime) -> _LiveSession | None:
-    """_begin, then the visitor's live session: one round trip on PostgreSQL.
+def _begin_and_fetch(pool: NumberPool, visitor_id: str, now: datetime, destination: str) -> _LiveSession | None:
+    """_begin, then the visitor's live session for ``destination`` (any when ''): one round trip on PostgreSQL.
 
     The lookup is a statement of its own, so (READ COMMITTED) it sees whatever another tab of the
     visitor committed before the advisory lock was ours.
     """
-    params = [_refresh_before(pool, now), pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now)]
+    params = [_refresh_before(pool, now), pool.pk, visitor_id, connection.ops.adapt_datetimefield_value(now), destination, destination]
     if not _client_binding():
         _begin(pool, visitor_id)
         return _fetch_live(_LIVE_SESSION_OF_VISITOR, params)
@@ -501,9 +510,10 @@ def _pg_open_on_free_number(
     if first_visit:
         pick_sql = pick_sql.replace(
             " ORDER BY ",
-            f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s) ORDER BY ",
+            f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s "
+            f"AND {_OF_DESTINATION}) ORDER BY ",
         )
-        pick_params += [pool.pk, visit.visitor_id, now]
+        pick_params += [pool.pk, visit.visitor_id, now, visit.destination, visit.destination]
         relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
         prefix = ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + "SELECT pg_advisory_xact_lock(%s); "
         prefix_params = [_visitor_key(pool, visit.visitor_id)]

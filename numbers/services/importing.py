@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import phonenumbers
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.db.models import QuerySet
@@ -25,8 +26,10 @@ from phonenumbers import PhoneNumberFormat
 
 from calltrack import phone
 from calltrack.csv_export import csv_safe_row, csv_unsafe
+from calltrack.csv_import import LineDictReader
 from calltrack.fields import validate_send_digits
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
+from calltrack.numbers.providers import CARRIERS
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build
 from tracking.models import Campaign, Source
@@ -34,9 +37,11 @@ from tracking.services.campaign_config import campaign_config_touch
 
 BATCH = 2000
 UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-TRACKING_COLUMNS = ("number", "label", "kind", "campaign", "source", "pool", "failsafe_number", "marketing_data", *UTM_COLUMNS)
+TRACKING_COLUMNS = (
+    "number", "label", "kind", "campaign", "source", "pool", "failsafe_number", "marketing_data", *UTM_COLUMNS, "carrier", "carrier_id",
+)
 # Written by numbers_export for people to read; numbers_import accepts and ignores them.
-EXPORT_ONLY_COLUMNS = ("status", "number_type", "area_code", "carrier", "carrier_id", "quarantined_until")
+EXPORT_ONLY_COLUMNS = ("status", "number_type", "area_code", "quarantined_until")
 RECEIVING_COLUMNS = ("number", "label", "extension_digits", "digits_delay", "whisper_message", "ring_timeout")
 
 KINDS = tuple(NumberKind.values)
@@ -207,8 +212,9 @@ class _Lookup:
         raise ValueError(f"no {self.what} '{text.strip()}'")
 
 
-def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[dict[str, str]]]:
-    reader = csv.DictReader(file)
+def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header's columns and each record with the file line it starts on (blank lines and multi-line cells counted)."""
+    reader = LineDictReader(file)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     problems = []
     if not header:
@@ -225,12 +231,12 @@ def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[dict
         raise NumberImportError(problems)
     reader.fieldnames = header
     rows = []
-    for record in reader:
+    for line, record in reader.numbered():
         if None in record:  # more cells than columns
             record["__extra__"] = "x"
         # Undo the export's formula neutralising ("'=x" was written for "=x"), so an export re-imports unchanged.
         record = {k: csv_unsafe(v) if isinstance(v, str) else v for k, v in record.items()}
-        rows.append(record)
+        rows.append((line, record))
     return header, rows
 
 
@@ -282,12 +288,13 @@ def numbers_import(
 
 _Create = tuple[_Row, TrackingNumber]
 _Update = tuple[_Row, TrackingNumber, dict[str, list[Any]], str]  # (row, planned number, {field: [old, new]}, old status)
-_DIFF_FIELDS = ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data")
+_DIFF_FIELDS = ("kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "carrier", "carrier_id")
 _FK_FIELDS = ("campaign", "source", "pool")
 
 
 def _rows_parse(
-    *, header: list[str], records: list[dict[str, str]], region: str, problems: list[ImportProblem], progress: Progress | None,
+    *, header: list[str], records: list[tuple[int, dict[str, str]]], region: str, problems: list[ImportProblem],
+    progress: Progress | None,
 ) -> list[_Row]:
     """Each line checked on its own (number, lookups, kind, label, fail-safe, marketing data): the good ones as
     rows; each problem appended to ``problems``. Reads campaigns, sources and pools once (three queries)."""
@@ -299,8 +306,7 @@ def _rows_parse(
     total = len(records)
     rows: list[_Row] = []
     seen: dict[str, int] = {}
-    for index, record in enumerate(records):
-        line = index + 2
+    for index, (line, record) in enumerate(records):
         if progress and index % BATCH == 0:
             progress("checking", index, total)
         bad = len(problems)
@@ -348,6 +354,18 @@ def _row_values(
             problems.append(ImportProblem(line, "failsafe_number", str(exc)))
     if any(c in header for c in ("marketing_data", *UTM_COLUMNS)):
         values["marketing_data"] = _marketing_data(record=record, line=line, problems=problems)
+    if "carrier" in header:  # the carrier that holds the number; blank: CALLTRACK_CARRIER
+        carrier = (record.get("carrier") or "").strip().lower()
+        if carrier and carrier not in CARRIERS:
+            problems.append(ImportProblem(line, "carrier", f"'{carrier}' is not one of: {', '.join(CARRIERS)}"))
+        elif carrier:
+            values["carrier"] = carrier
+    if "carrier_id" in header:
+        carrier_id = (record.get("carrier_id") or "").strip()
+        if len(carrier_id) > 64 or not carrier_id.isprintable():
+            problems.append(ImportProblem(line, "carrier_id", "the carrier's id is at most 64 printable characters"))
+        elif carrier_id:
+            values["carrier_id"] = carrier_id
     return values
 
 
@@ -449,7 +467,7 @@ def _changes_write(
     for start in range(0, len(changed), BATCH):
         TrackingNumber.objects.bulk_update(
             changed[start:start + BATCH],
-            ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "updated_at"],
+            ["kind", "label", "campaign", "source", "pool", "failsafe_number", "marketing_data", "carrier", "carrier_id", "updated_at"],
         )
         if progress:
             progress("writing", len(new_numbers) + start + len(changed[start:start + BATCH]), len(new_numbers) + len(updates))
@@ -461,13 +479,17 @@ def _changes_write(
     _bulk_insert(events)
 
 
+def _configured_carrier() -> str:
+    return (settings.CALLTRACK_CARRIER or "local").lower()
+
+
 def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProblem]) -> TrackingNumber:
     """The number as the row wants it (a new unsaved one, or ``current`` changed in memory)."""
     v = row.values
     if current is None:
         tn = TrackingNumber(
             number=row.number, number_type=row.number_type, area_code=row.area_code, country=row.country,
-            status=NumberStatus.ACTIVE, carrier="local", created_at=timezone.now(),
+            status=NumberStatus.ACTIVE, carrier=_configured_carrier(), created_at=timezone.now(),
         )
         tn.updated_at = tn.created_at
     else:
@@ -505,6 +527,9 @@ def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProble
         tn.label = v["label"]
     if "failsafe_number" in v:
         tn.failsafe_number = v["failsafe_number"]
+    # A number is held by the carrier its line names (an --update corrects a number recorded under the wrong one).
+    tn.carrier = v.get("carrier", tn.carrier)
+    tn.carrier_id = v.get("carrier_id", tn.carrier_id)
     if kind == NumberKind.POOL:
         tn.marketing_data = {}
     elif "marketing_data" in v:
@@ -541,8 +566,7 @@ def _import_receiving(
     problems: list[ImportProblem] = []
     parsed: list[tuple[int, str, dict[str, Any]]] = []
     seen: dict[str, int] = {}
-    for index, record in enumerate(records):
-        line = index + 2
+    for line, record in records:
         bad = len(problems)
         cell = _number_cell(record, line, seen, problems, lambda text: (phone.to_e164(text, region=region),))
         if cell is None:

@@ -29,7 +29,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from calltrack import phone
-from calltrack.numbers.models import NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
+from calltrack.numbers.models import LocalCarrierNumber, NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
 from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save
@@ -309,7 +309,31 @@ def numbers_release(
         why = reason or f"Removed from pool '{pool}'"
     else:
         raise NumberError("Give numbers to release, or a pool and a count.")
+    refused = [_held_elsewhere_reason(n) for n in held_elsewhere(chosen)]
+    if refused:
+        raise NumberError(" ".join(refused), problems=refused)
     return numbers_quarantine(numbers=chosen, reason=why, actor=actor, actor_label=actor_label, now=now)
+
+
+def held_elsewhere(numbers: Iterable[TrackingNumber]) -> list[TrackingNumber]:
+    """The numbers recorded as the simulated ``local`` carrier's that it does not hold, while a real carrier is
+    configured (CALLTRACK_CARRIER): recorded before numbers named their carrier, they are at the real one, and
+    releasing them "locally" would leave them billed there and pointing at calltrack. One query, none under ``local``."""
+    configured = (settings.CALLTRACK_CARRIER or "local").lower()
+    suspects = [n for n in numbers if n.carrier == "local" and n.status != NumberStatus.RELEASED]
+    if configured == "local" or not suspects:
+        return []
+    owned = set(LocalCarrierNumber.objects.filter(
+        number__in=[n.number for n in suspects], state__in=[LocalCarrierNumber.State.OWNED, LocalCarrierNumber.State.PORTING_OUT],
+    ).values_list("number", flat=True))
+    return [n for n in suspects if n.number not in owned]
+
+
+def _held_elsewhere_reason(number: TrackingNumber) -> str:
+    configured = (settings.CALLTRACK_CARRIER or "local").lower()
+    return (f"{number.number} is recorded as the local carrier's, which does not hold it, while CALLTRACK_CARRIER is {configured}: "
+            f"releasing it here would leave it billed at {configured}. Record its carrier first (numbers_import --update "
+            "with a 'carrier' column).")
 
 
 @dataclass
@@ -330,6 +354,9 @@ def numbers_release_quarantined(*, now: datetime | None = None, actor_label: str
     carriers: dict[str, Carrier] = {}
     due = TrackingNumber.objects.filter(status=NumberStatus.QUARANTINED, quarantined_until__lte=now).order_by("quarantined_until")
     for number in due.iterator(chunk_size=500):
+        if held_elsewhere([number]):  # left quarantined (its calls go to the fail-safe) until its carrier is recorded
+            report.failed.append((number.number, _held_elsewhere_reason(number)))
+            continue
         try:
             carrier = carriers.get(number.carrier) or carriers.setdefault(number.carrier, get_carrier(number.carrier))
             carrier.release(number=number.number, carrier_id=number.carrier_id)

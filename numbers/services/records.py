@@ -119,6 +119,7 @@ class Provisioning:
 
 def tracking_number_provision(
     *, tracking_number: TrackingNumber, how: str, actor: AbstractBaseUser | None = None, carrier: Carrier | None = None,
+    where: str = "in the admin",
 ) -> TrackingNumber:
     """Add a new tracking number and make it reach us through the configured carrier (CALLTRACK_CARRIER).
 
@@ -135,12 +136,12 @@ def tracking_number_provision(
     try:
         if how == Provisioning.BUY:
             tracking_number.carrier_id = carrier.buy(number=tracking_number.number, voice_url=voice_url, status_url=status_url).carrier_id
-            reason = f"Bought at {carrier.name} in the admin"
+            reason = f"Bought at {carrier.name} {where}"
         elif how == Provisioning.CONNECT:
             carrier.configure(number=tracking_number.number, carrier_id=tracking_number.carrier_id, voice_url=voice_url, status_url=status_url)
-            reason = f"Connected at {carrier.name} in the admin (voice webhook set)"
+            reason = f"Connected at {carrier.name} {where} (voice webhook set)"
         else:
-            reason = "Recorded in the admin without provisioning"
+            reason = f"Recorded {where} without provisioning"
     except CarrierError as exc:
         raise ValidationError({"number": f"The carrier ({carrier.name}) refused: {exc}"}) from None
     try:

@@ -221,10 +221,17 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
 MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
 
 
-def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_id: int | None = None) -> str:
+def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_id: int | None = None, heard: int = 1) -> str:
     """A key press (or none) on the main menu or on sub-menu ``menu_id``: repeat the menu, open a sub-menu, dial
-    the key's number, take a voicemail, or set the tags and route."""
+    the key's number, take a voicemail, or set the tags and route.
+
+    ``heard`` is the menu's place among the menus the call heard (1: the main menu; its URLs carry it): the
+    answer is stored under it, so a retried webhook gets the same answer while a caller's second lap of a loop
+    ("Sales" 9 -> "Start over" 1 -> "Sales") is a new menu, counted; past ``MENUS_MAX`` menus the key's sub-menu
+    is not played and the call is routed with the tags it has."""
     key = f"gather:{round_no}:{digits}" if menu_id is None else f"gather:m{menu_id}:{round_no}:{digits}"
+    if heard > 1:
+        key += f":h{heard}"
     stored = call.decision.get("answers", {}).get(key)
     if stored:
         return stored
@@ -245,8 +252,8 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
     if result.repeat:
         call.decision["ivr"] = {**call.decision.get("ivr", {}), "rounds": round_no + 1}
         answer = twiml.menu(
-            prompt=prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)),
-            redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id)), timeout=timeout,
+            prompt=prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id, heard)),
+            redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id, heard)), timeout=timeout,
             voice=campaign_voice(campaign),
         )
         return answer_store(call, key, answer)
@@ -261,11 +268,14 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
         call.decision["ivr"] = {**call.decision.get("ivr", {}), "menus": played + 1, "rounds": 1}
         call_event_record(call=call, kind="ivr.menu", message=f"sub-menu '{sub.name}' played")
         answer = twiml.menu(
-            prompt=sub.prompt, action=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id),
-            redirect=links.url("/voice/gather", call=call.pk, round=1, menu=sub.id), timeout=sub.timeout,
+            prompt=sub.prompt, action=links.url("/voice/gather", call=call.pk, round=1, **_menu_param(sub.id, played + 1)),
+            redirect=links.url("/voice/gather", call=call.pk, round=1, **_menu_param(sub.id, played + 1)), timeout=sub.timeout,
             voice=campaign_voice(campaign), greeting=said,
         )
         return answer_store(call, key, answer)
+    if result.submenu_id is not None:
+        call_event_record(call=call, kind="ivr.menu_limit",
+                          message=f"{played} menus heard (at most {MENUS_MAX}): routing without playing another")
     tn = call.tracking_number
     if tn is not None and tn.filters_after_ivr and tn.filters:
         accepted, why = tag_rules.filter_verdict(tag_rules.validate_filters(tn.filters), call.tags)
@@ -303,7 +313,8 @@ def _direct_target(call: Call) -> lookup.Target | None:
         if row is not None:
             handler_id, number = row
             return lookup.Target(handler_id=handler_id, number=number or "",
-                                 why=f"lookup table '{table.name}': {table.tag_key} {value}")
+                                 why=f"lookup table '{table.name}': {table.tag_key} {value}",
+                                 reason=dec.LOOKUP_TABLE, because=lookup.table_because(table, value))
     return None
 
 
@@ -315,12 +326,14 @@ def _route_or_direct(*, call: Call, links: Links, answer_key: str, greeting: twi
     call_event_record(call=call, kind="routing.direct", message=target.why,
                       data={"handler": target.handler_id, "number": target.number})
     if target.handler_id is not None:
-        return route(call=call, links=links, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting)
+        return route(call=call, links=links, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting,
+                     only_reason=target.reason, only_because=target.because)
     return _dial_number(call=call, number=target.number, links=links, answer_key=answer_key, greeting=greeting, why=target.why)
 
 
-def _menu_param(menu_id: int | None) -> dict[str, int]:
-    return {} if menu_id is None else {"menu": menu_id}
+def _menu_param(menu_id: int | None, heard: int = 1) -> dict[str, int]:
+    """The gather URL's menu (none: the main menu) and its place among the menus heard (none: the first)."""
+    return ({} if menu_id is None else {"menu": menu_id}) | ({"heard": heard} if heard > 1 else {})
 
 
 def _dial_number(*, call: Call, number: str, links: Links, answer_key: str, greeting: twiml.Greeting | None, why: str) -> str:

@@ -61,8 +61,11 @@ def _sticky_handler(call: Call) -> int | None:
 
 
 def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | None = None,
-          greeting: twiml.Greeting | None = None, rng: random.Random | None = None) -> str:
+          greeting: twiml.Greeting | None = None, rng: random.Random | None = None,
+          only_reason: str = dec.IVR_CHOICE, only_because: str = "the caller's key") -> str:
     """Build the call's dial plan from the campaign's handlers and live counters, then dial its first step.
+    ``only_handler_id`` goes straight to one handler; ``only_reason`` and ``only_because`` say who chose it
+    (the caller's key, a lookup table, the landing page's destination) in the other handlers' skips.
 
     Reads: the campaign's handlers (one query), their counters (one query), the sticky handler and the
     round-robin cursor when the campaign uses them. The slot is then taken under a row lock (see ``plan_advance``).
@@ -92,7 +95,8 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
         # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
         sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and is_real_number(call.caller_number) else None,
-        only_handler_id=only_handler_id, one_handler_per_call=config.one_handler_per_call, rng=rng,
+        only_handler_id=only_handler_id, only_reason=only_reason, only_because=only_because,
+        one_handler_per_call=config.one_handler_per_call, rng=rng,
     )
     call.decision.update(plan.as_json())
     planned = set(plan.handler_ids)

@@ -203,3 +203,25 @@ def test_a_pool_number_may_name_a_source_but_not_marketing_data(setup, tmp_path)
         numbers_import(file=io.StringIO(Path(path).read_text()))
     assert [str(p) for p in exc.value.import_problems] == [
         "line 3, column 'marketing_data': pool numbers take marketing data from each visitor; leave it blank"]
+
+
+def test_a_bad_line_is_named_by_its_line_in_the_file_after_blank_lines_and_multi_line_cells(setup, tmp_path):
+    path = tmp_path / "numbers.csv"
+    path.write_text(
+        'number,label,campaign\n'
+        '+14152300001,"Billboard\nnorth side",spring\n'  # lines 2-3: one record
+        '\n'  # line 4: blank
+        '12345,Radio,spring\n'  # line 5
+    )
+    with pytest.raises(NumberImportError) as exc:
+        numbers_import(file=io.StringIO(path.read_text()))
+    assert [str(p) for p in exc.value.import_problems] == ["line 5, column 'number': '12345' is not a valid phone number: too short."]
+    _, err = run("numbers_import", str(path), "--skip-invalid")
+    assert "skipped line 5, column 'number'" in err
+    assert TrackingNumber.objects.get().label == "Billboard\nnorth side"
+
+
+def test_receiving_number_import_names_the_file_line_after_a_blank_line(tmp_path):
+    with pytest.raises(NumberImportError) as exc:
+        numbers_import(file=io.StringIO("number,label\n+13035550100,Denver\n\n+13035550101,\n"), receiving=True)
+    assert str(exc.value.import_problems[0]) == "line 4, column 'label': a receiving number needs a label"

@@ -97,6 +97,38 @@ def test_a_key_can_lead_back_to_the_main_menu_and_the_tree_says_so(flow, campaig
     assert start_over.keys[0].back_to == "Sales"
 
 
+def test_a_caller_going_round_a_menu_loop_hears_at_most_twenty_menus_then_is_routed(flow, campaign, menus, assert_valid_twiml):
+    desk = handler(campaign, name="Front desk")
+    start_over = IVRMenu.objects.create(campaign=campaign, name="Start over", prompt="Sales 1.")
+    IVROption.objects.filter(menu=menus, digit="9").update(action="menu", submenu=start_over, tag_key="")
+    IVROption.objects.create(campaign=campaign, menu=start_over, digit="1", action="menu", submenu=menus)
+    doc = flow.press(flow.start(), "1")  # the main menu, then Sales: 2 menus
+    prompts = ["main", doc.find("Gather/Say").text]
+    for _ in range(40):  # 9, 1, 9, 1 ... as long as menus are played
+        assert_valid_twiml(etree.tostring(doc))
+        if doc.find("Gather") is None:
+            break
+        doc = flow.press(doc, "9" if doc.find("Gather/Say").text == menus.prompt else "1")
+        if doc.find("Gather") is not None:
+            prompts.append(doc.find("Gather/Say").text)
+    assert len(prompts) == 20
+    assert dialled(doc) == [desk.receiving_number.number]
+    call = Call.objects.get()
+    assert call.events.filter(kind="ivr.menu").count() == 20  # the main menu and 19 sub-menus
+    assert call.events.filter(kind="ivr.menu_limit").exists()
+
+
+def test_a_retried_key_press_on_a_later_lap_gets_the_same_answer(twilio, flow, campaign, menus):
+    start_over = IVRMenu.objects.create(campaign=campaign, name="Start over", prompt="Sales 1.")
+    IVROption.objects.filter(menu=menus, digit="9").update(action="menu", submenu=start_over, tag_key="")
+    IVROption.objects.create(campaign=campaign, menu=start_over, digit="1", action="menu", submenu=menus)
+    second_lap = flow.press(flow.press(flow.press(flow.start(), "1"), "9"), "1")
+    url = second_lap.find("Gather").get("action")
+    first = twilio.post(url, {"CallSid": flow.sid, "Digits": "9"}).content
+    assert twilio.post(url, {"CallSid": flow.sid, "Digits": "9"}).content == first  # Twilio's retry
+    assert Call.objects.get().decision["ivr"]["menus"] == 5
+
+
 def test_an_unknown_sub_menu_in_the_callback_goes_to_the_failsafe(twilio, flow, campaign, menus, settings):
     settings.CALLTRACK_FAILSAFE_NUMBER = "+13035550999"
     flow.start()

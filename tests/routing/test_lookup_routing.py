@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import json
 from io import StringIO
 
 import pytest
@@ -10,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from lxml import etree
 
+from calltrack.numbers.models import NumberSession, TrackingNumber
 from routing import lookup
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, ReceivingNumberFactory, TrackingNumberFactory
 from tests.routing.test_voice_flow import Flow, dialled, handler
@@ -46,6 +49,57 @@ def test_a_pool_call_goes_to_the_handler_owning_the_detected_destination(twilio,
     assert call.events.get(kind="routing.direct").message == f"detected destination {denver.receiving_number.number}: handler Denver store"
 
 
+def _store_pool(campaign, size=3):
+    """Denver and Boulder stores of a campaign routing to the detected destination, sharing one pool."""
+    campaign.route_to_destination = True
+    campaign.save()
+    boulder = handler(campaign, 1, name="Boulder store")
+    denver = handler(campaign, 2, name="Denver store")
+    pool = NumberPoolFactory(key="stores", campaign=campaign, source=SourceFactory(name="Site"),
+                             allowed_origins="https://stores.example")
+    for i in range(size):
+        TrackingNumberFactory(number=f"+1720555{i:04d}", kind="pool", pool=pool, campaign=campaign)
+    return denver, boulder
+
+
+def _shown(client, page, destination, visitor="v-0123456789"):
+    """The number the DNI tag shows this visitor for ``destination`` on ``page``."""
+    body = {"pool": "stores", "visitor_id": visitor, "page_url": f"https://stores.example/{page}", "destination": destination}
+    response = client.post("/dni/v1/assign", data=json.dumps(body), content_type="text/plain", HTTP_ORIGIN="https://stores.example")
+    assert response.status_code == 200, response.content
+    return response.json()["number"]
+
+
+def _call(twilio, number, sid, assert_valid_twiml):
+    doc = Flow(twilio, TrackingNumber.objects.get(number=number), sid=sid).start()
+    assert_valid_twiml(etree.tostring(doc))
+    return dialled(doc)
+
+
+def test_a_visitor_moving_to_another_stores_page_calls_the_store_it_was_shown_for(client, twilio, campaign, assert_valid_twiml):
+    denver, boulder = _store_pool(campaign)
+    on_denver = _shown(client, "denver", denver.receiving_number.number)
+    on_boulder = _shown(client, "boulder", boulder.receiving_number.number)
+    assert on_boulder != on_denver
+    assert _call(twilio, on_boulder, "CA1", assert_valid_twiml) == [boulder.receiving_number.number]
+    assert _call(twilio, on_denver, "CA2", assert_valid_twiml) == [denver.receiving_number.number]
+    # Back on the Denver page: the Denver number again, still routed to Denver; a page naming no destination shows
+    # the number of the visitor's latest session.
+    assert _shown(client, "denver", denver.receiving_number.number) == on_denver
+    assert _shown(client, "about", "") == on_boulder
+    assert _call(twilio, on_denver, "CA3", assert_valid_twiml) == [denver.receiving_number.number]
+    assert NumberSession.objects.filter(visitor_id="v-0123456789").count() == 2
+
+
+def test_two_destinations_on_one_page_sharing_a_pool_each_route_to_their_store(client, twilio, campaign, assert_valid_twiml):
+    denver, boulder = _store_pool(campaign)
+    numbers = {store: _shown(client, "both", store.receiving_number.number) for store in (denver, boulder)}
+    assert numbers[denver] != numbers[boulder]
+    for i, store in enumerate((denver, boulder)):
+        assert _shown(client, "both", store.receiving_number.number) == numbers[store]  # the next page view
+        assert _call(twilio, numbers[store], f"CA{i}", assert_valid_twiml) == [store.receiving_number.number]
+
+
 def test_a_destination_that_is_only_a_receiving_number_is_dialled_then_the_fallback(twilio, campaign, assert_valid_twiml):
     campaign.route_to_destination = True
     campaign.save()
@@ -80,6 +134,39 @@ def test_a_lookup_table_sends_a_zip_to_its_handler_or_number(twilio, campaign, a
     assert Call.objects.get(call_sid="CA1").events.get(kind="routing.direct").message == "lookup table 'Stores by zip': caller_zip 80202"
     assert dialled(Flow(twilio, tn, sid="CA2").start(FromZip="80301")) == ["+13035550177"]
     assert dialled(Flow(twilio, tn, sid="CA3").start(FromZip="10001")) != [downtown.receiving_number.number]
+
+
+def test_a_lookup_table_route_without_a_menu_says_the_table_chose_not_a_key(twilio, campaign, admin_client, assert_valid_twiml):
+    handler(campaign, 1, name="Anywhere")
+    downtown = handler(campaign, 5, name="Downtown")
+    table = routing_table_create(fields={"campaign": campaign, "name": "Stores", "tag_key": "caller_zip"})
+    RoutingTableRow.objects.create(table=table, value="80202", handler=downtown)
+    doc = Flow(twilio, TrackingNumberFactory(campaign=campaign)).start(FromZip="80202")
+    assert_valid_twiml(etree.tostring(doc))
+    assert dialled(doc) == [downtown.receiving_number.number]
+    call = Call.objects.get()
+    why = "the lookup table 'Stores' for zip 80202 chose Downtown"
+    assert [(s["name"], s["reason"], s["detail"]) for s in call.decision["skipped"]] == [("Anywhere", "lookup_table", why)]
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[call.pk])).content.decode()
+    assert f"Anywhere was not chosen ({why})" in html.unescape(page) and "key chose" not in page
+    api = admin_client.get(f"/api/v1/calls/{call.pk}/").json()
+    assert api["decision"]["skipped"] == [{"handler_id": call.decision["skipped"][0]["handler_id"], "name": "Anywhere",
+                                           "reason": "lookup_table", "detail": why}]
+
+
+def test_a_destination_route_says_the_landing_page_chose(twilio, campaign, admin_client, assert_valid_twiml):
+    campaign.route_to_destination = True
+    campaign.save()
+    handler(campaign, 1, name="Boulder store")
+    denver = handler(campaign, 2, name="Denver store")
+    doc = pool_flow(twilio, campaign, destination=denver.receiving_number.number).start()
+    assert_valid_twiml(etree.tostring(doc))
+    call = Call.objects.get()
+    why = f"the landing page's destination {denver.receiving_number.number} chose Denver store"
+    assert [(s["name"], s["reason"], s["detail"]) for s in call.decision["skipped"]] == [("Boulder store", "destination", why)]
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[call.pk])).content.decode()
+    assert "Boulder store was not chosen" in page and "key chose" not in page
+    assert admin_client.get(f"/api/v1/calls/{call.pk}/").json()["decision"]["skipped"][0]["reason"] == "destination"
 
 
 def test_a_lookup_table_can_read_a_menu_tag(twilio, campaign):
@@ -152,6 +239,19 @@ def test_the_csv_export_neutralises_formulas_and_the_import_reads_them_back_unch
     call_command("routing_table_import", str(exported), "--table", str(table.pk), "--replace", stdout=StringIO())
     rows = dict(RoutingTableRow.objects.filter(table=table).values_list("value", "handler_id"))
     assert rows == {**{value: downtown.pk for value in formulas}, "google": None}
+
+
+def test_csv_import_names_the_file_line_after_a_blank_line_and_a_multi_line_cell(campaign, tmp_path):
+    handler(campaign, name="Downtown", buyer_id="B-7")
+    table = routing_table_create(fields={"campaign": campaign, "name": "Stores", "tag_key": "caller_zip"})
+    bad = tmp_path / "bad.csv"
+    bad.write_text('value,handler,number\n80202,B-7,\n\n"80203\n",nobody,\n80204,,555-12\n')
+    err = StringIO()
+    with pytest.raises(CommandError, match="2 bad lines"):
+        call_command("routing_table_import", str(bad), "--table", str(table.pk), stderr=err)
+    # line 3 is blank; the record on lines 4-5 has a bad handler; line 6 a bad number
+    assert "line 4, handler: no handler with id, buyer id or name 'nobody'" in err.getvalue()
+    assert "line 6, number:" in err.getvalue()
 
 
 def test_the_admin_edits_a_table_and_its_rows(admin_client, campaign):

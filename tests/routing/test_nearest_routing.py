@@ -88,3 +88,55 @@ def test_a_handlers_location_is_checked_and_filled_from_its_zip():
     with pytest.raises(ValidationError) as exc:
         bad.full_clean()
     assert "location_zip" in exc.value.message_dict and "latitude" in exc.value.message_dict
+
+
+def _nearest_campaign_with_a_moved_handler():
+    """Chicago and a handler placed at 80202 (Denver, coordinates from the zip) who is about to move to New York."""
+    campaign = CampaignFactory(routing_strategy="nearest", company_phone="+13035550190")
+    located(campaign, 1, "Chicago", "60601")
+    moving = located(campaign, 2, "New York", "80202")
+    return campaign, moving
+
+
+def _brooklyn_call_dials(twilio, campaign, sid):
+    return dialled(Flow(twilio, TrackingNumberFactory(campaign=campaign), sid=sid).start(FromZip="11201"))
+
+
+@pytest.mark.django_db
+def test_a_handler_moved_to_another_zip_through_the_api_is_placed_at_the_new_zip(twilio, admin_client, assert_valid_twiml):
+    campaign, moving = _nearest_campaign_with_a_moved_handler()
+    response = admin_client.patch(f"/api/v1/handlers/{moving.pk}/", {"location_zip": "10001"}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["latitude"], response.json()["longitude"]) == pytest.approx(geodata.zip_point("10001"))
+    assert _brooklyn_call_dials(twilio, campaign, "CA1") == [moving.receiving_number.number]
+    # Coordinates typed with the zip stay as typed; a later zip change keeps typed coordinates too.
+    typed = {"location_zip": "60601", "latitude": 40.7, "longitude": -74.0}
+    assert admin_client.patch(f"/api/v1/handlers/{moving.pk}/", typed, content_type="application/json").status_code == 200
+    assert admin_client.patch(f"/api/v1/handlers/{moving.pk}/", {"location_zip": "80202"}, content_type="application/json").status_code == 200
+    moving.refresh_from_db()
+    assert (moving.location_zip, moving.latitude, moving.longitude) == ("80202", 40.7, -74.0)
+    # An unknown zip is refused (400), never a 500, and changes nothing.
+    bad = admin_client.patch(f"/api/v1/handlers/{moving.pk}/", {"location_zip": "00000"}, content_type="application/json")
+    assert bad.status_code == 400 and "location_zip" in bad.json()
+
+
+@pytest.mark.django_db
+def test_a_handler_moved_to_another_zip_in_the_admin_is_placed_at_the_new_zip(twilio, admin_client):
+    from django.urls import reverse
+    from lxml import html
+
+    campaign, moving = _nearest_campaign_with_a_moved_handler()
+    url = reverse("admin:tracking_handler_change", args=[moving.pk])
+    data = dict(html.fromstring(admin_client.get(url).content).forms[-1].form_values())
+    data["location_zip"] = "10001"  # the coordinates' boxes still show Denver's, untouched
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    moving.refresh_from_db()
+    assert (moving.latitude, moving.longitude) == pytest.approx(geodata.zip_point("10001"))
+    assert _brooklyn_call_dials(twilio, campaign, "CA2") == [moving.receiving_number.number]
+    # Clearing the zip clears the coordinates that came from it.
+    data = dict(html.fromstring(admin_client.get(url).content).forms[-1].form_values())
+    data["location_zip"] = ""
+    assert admin_client.post(url, data).status_code == 302
+    moving.refresh_from_db()
+    assert (moving.latitude, moving.longitude) == (None, None)

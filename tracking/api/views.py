@@ -234,8 +234,8 @@ class RoutingTableViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
         body.is_valid(raise_exception=True)
         try:
             result = lookup_services.routing_table_rows_import(
-                table=table, lines=body.validated_data["rows"], replace=body.validated_data["replace"],
+                table=table, lines=enumerate(body.validated_data["rows"], start=1), replace=body.validated_data["replace"],
             )
         except lookup_services.RowsError as exc:
-            raise ValidationError({"rows": [f"row {n - 1}, {column}: {why}" for n, column, why in exc.problems[:50]]}) from None
+            raise ValidationError({"rows": [f"row {n}, {column}: {why}" for n, column, why in exc.problems[:50]]}) from None
         return Response({"written": result.written, "deleted": result.deleted})

@@ -76,10 +76,12 @@ def _handler_index() -> dict[str, int]:
 
 
 def routing_table_rows_import(
-    *, table: RoutingTable, lines: Iterable[Mapping[str, str]], replace: bool = False, skip_invalid: bool = False,
+    *, table: RoutingTable, lines: Iterable[tuple[int, Mapping[str, str]]], replace: bool = False, skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> RowsResult:
     """Write rows ``{value, handler, number}`` into ``table`` (a value already there is updated: idempotent).
+
+    ``lines`` pairs each row with the number its problems are reported under (a CSV file's line, an API row).
 
     Every line is checked first; with bad lines nothing is written (``RowsError``) unless ``skip_invalid``.
     ``replace`` first deletes the table's rows, in the same transaction. Rows are written in batches of 1,000
@@ -88,7 +90,7 @@ def routing_table_rows_import(
     handlers = _handler_index()
     rows: dict[str, RoutingTableRow] = {}
     problems: list[tuple[int, str, str]] = []
-    for n, line in enumerate(lines, start=2):  # line 1 is the header
+    for n, line in lines:
         # Undo the export's formula neutralising ("'=x" was written for "=x"), so an export re-imports unchanged.
         raw_value = csv_unsafe((line.get("value") or "").strip())
         if "\x00" in raw_value or len(raw_value) > 200 or not raw_value:

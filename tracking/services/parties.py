@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from calltrack import geodata
 from calltrack.model_writes import instance_apply_and_save
 from tracking.models import Handler, Source
 from tracking.services.campaign_config import campaign_config_touch, campaigns_using
@@ -34,7 +35,12 @@ def handler_create(*, fields: Mapping[str, Any]) -> Handler:
 
 @transaction.atomic
 def handler_update(*, handler: Handler, fields: Mapping[str, Any]) -> Handler:
-    """Change a handler after full validation; campaigns routing to it reload their cached configuration."""
+    """Change a handler after full validation; campaigns routing to it reload their cached configuration.
+
+    Coordinates that came from the zip code follow a new zip code (a blank zip clears them); coordinates typed
+    by hand (not the old zip's), or typed in this same edit, stay as typed.
+    """
+    fields = {**fields, **_coordinates_following_zip(handler, fields)}
     instance_apply_and_save(instance=handler, fields=fields)
     campaign_config_touch(handler_ids=[handler.pk])
     return handler
@@ -46,3 +52,30 @@ def handler_delete(*, handler: Handler) -> None:
     campaign_ids = campaigns_using(handler_ids=[handler.pk])
     handler.delete()
     campaign_config_touch(campaign_ids=campaign_ids)
+
+
+def _same_point(a: tuple[float | None, float | None], b: tuple[float, float] | None) -> bool:
+    return b is not None and None not in a and all(abs(x - y) < 1e-9 for x, y in zip(a, b, strict=True))  # type: ignore[operator]
+
+
+def _coordinates_following_zip(handler: Handler, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The latitude and longitude of the new zip code when this edit changes the zip and the stored coordinates
+    were the old zip's (or blank), and the edit types no coordinates of its own; else nothing.
+
+    The stored row is read again: an admin form has already set its values on ``handler``.
+    """
+    if "location_zip" not in fields or handler.pk is None:
+        return {}
+    stored = Handler.objects.filter(pk=handler.pk).values_list("location_zip", "latitude", "longitude").first()
+    if stored is None:
+        return {}
+    old_zip, latitude, longitude = stored
+    new_zip = fields["location_zip"] or ""
+    if new_zip.strip() == old_zip.strip():
+        return {}
+    typed = any(name in fields and fields[name] != value for name, value in (("latitude", latitude), ("longitude", longitude)))
+    derived = (latitude is None and longitude is None) or _same_point((latitude, longitude), geodata.zip_point(old_zip))
+    if typed or not derived:
+        return {}
+    point = geodata.zip_point(new_zip)  # unknown: blank, and clean() says the zip is unknown
+    return {"latitude": point[0] if point else None, "longitude": point[1] if point else None}

@@ -12,7 +12,8 @@ class Command(NumbersCommand):
     help = (
         "Import tracking numbers (or receiving numbers with --receiving) from a CSV file. "
         f"Tracking columns: {', '.join(TRACKING_COLUMNS)} (only 'number' is required; campaign, source and pool by their "
-        "ID, key or name; marketing_data is a JSON object; export-only columns "
+        "ID, key or name; marketing_data is a JSON object; carrier names the carrier holding the number, blank or "
+        "absent: CALLTRACK_CARRIER; export-only columns "
         f"{', '.join(EXPORT_ONLY_COLUMNS)} are ignored). Receiving columns: {', '.join(RECEIVING_COLUMNS)}. "
         "Every line is checked first; any bad line is reported (line, column, reason) and nothing is written, "
         "unless --skip-invalid. Static number caps of sources are enforced over the whole file."

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from calltrack.csv_import import LineDictReader
 from tracking.models import RoutingTable
 from tracking.services import lookup
 
@@ -35,13 +36,13 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
         source = handle or sys.stdin
         try:
-            reader = csv.DictReader(source)
+            reader = LineDictReader(source)
             missing = [c for c in ("value",) if c not in (reader.fieldnames or [])]
             if missing or not {"handler", "number"} & set(reader.fieldnames or []):
                 raise CommandError(f"{Path(path).name}: the header must name value and handler and/or number")
             try:
                 result = lookup.routing_table_rows_import(
-                    table=table, lines=reader, replace=options["replace"], skip_invalid=options["skip_invalid"],
+                    table=table, lines=reader.numbered(), replace=options["replace"], skip_invalid=options["skip_invalid"],
                     progress=lambda n: self.stdout.write(f"  {n} rows written"),
                 )
             except lookup.RowsError as exc:
