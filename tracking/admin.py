@@ -923,7 +923,7 @@ class WebhookAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
-        if not change or "secret" in form.changed_data:
+        if not change or "secret" in getattr(form, "changed_data", ()):
             # The only time the secret is shown in clear after saving: once, to copy into the receiver.
             self.message_user(request, format_html(
                 'The webhook\'s signing secret, shown this once: <code id="ct-new-secret">{}</code> '
