@@ -9,7 +9,8 @@ from django.db import connection
 from tests.numbers.factories import *  # noqa: F401,F403
 from tests.tracking.factories import *  # noqa: F401,F403
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "twiml-schema"
+# ../shared/twiml-schema beside the checkout; CALLTRACK_TWIML_SCHEMA_DIR where the checkout lives elsewhere (a worktree).
+SCHEMA_DIR = Path(os.environ.get("CALLTRACK_TWIML_SCHEMA_DIR") or Path(__file__).resolve().parent.parent.parent / "shared" / "twiml-schema")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -24,7 +24,7 @@ from routing.services.common import (
 )
 from routing.services.config import campaign_conversion_rules, campaign_webhook_events
 from routing.services.plan import plan_advance
-from routing.services.queue import queue_offer, queue_offer_ended
+from routing.services.queue import queue_caller_gone, queue_offer, queue_offer_ended
 from routing.services.slots import attempt_mark_answered
 from tracking.models import (
     AttemptKind,
@@ -48,13 +48,22 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0, li
         raise LookupError(f"no attempt {attempt_id}")
     attempt = found[0]
     at = timezone.now()
+    queue = attempt.kind == AttemptKind.QUEUE
     if status in ("answered", "in-progress"):
-        attempt_mark_answered(attempt.call, attempt, at)
+        # A queue dial's line answering says nothing of who it takes: its <Queue url> says (queue_bridge_record).
+        if not queue:
+            attempt_mark_answered(attempt.call, attempt, at)
         return
     mapped = TWILIO_DIAL_STATUS.get(status)
     if mapped is None:
         return  # initiated / ringing: nothing to record
-    was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED) or mapped == AttemptStatus.COMPLETED
+    if queue:
+        # Bridged to a caller or not: the handler may have answered a line on which nobody was left waiting.
+        was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)
+        if mapped == AttemptStatus.COMPLETED and not was_answered:
+            mapped = AttemptStatus.CANCELED
+    else:
+        was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED) or mapped == AttemptStatus.COMPLETED
     with fastdb.fixed_cursor() as cursor:
         # The leg's end is recorded once (the first of this and the dial result); its slot is released in any case.
         cursor.execute(
@@ -189,6 +198,8 @@ def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int 
         call.status, call.ended_at, call.duration = status, at, duration
         if seq is not None:
             call.last_sequence = seq
+        if "queue" in call.decision:  # a caller who waited in the queue: only they cost this statement
+            queue_caller_gone(call=call, at=at)
     return ended
 
 
@@ -199,7 +210,10 @@ _ATTEMPTS_END = (
     "status = CASE WHEN ended_at IS NULL AND status = %s THEN %s WHEN ended_at IS NULL THEN %s ELSE status END, "
     "counted = CASE WHEN ended_at IS NULL AND status = %s THEN %s ELSE counted END, "
     "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
-    "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot)"
+    "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot) "
+    # A queue dial still ringing is the handler's own outbound call, not the caller's leg: it may yet take the next
+    # caller waiting (its own status callback ends it).
+    f"AND NOT (kind = '{AttemptKind.QUEUE}' AND status = '{AttemptStatus.DIALING}')"
 )
 
 
