@@ -145,10 +145,9 @@ def plan_advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.G
         try:
             return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))
         except _StepFull as full:
-            call.decision.setdefault("skipped", []).extend(
-                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in full.skips
-            )
-    if dec.queue_wanted(call.decision, enabled=bool(call.campaign and call.campaign.queue_enabled)):
+            call.decision.setdefault("skipped", []).extend(s.as_json() for s in full.skips)
+    campaign = call.campaign
+    if campaign is not None and dec.queue_wanted(call.decision, enabled=campaign.queue_enabled, at=timezone.now(), max_wait=campaign.queue_max_wait):
         return _enqueue(call=call, links=links, answer_key=answer_key, greeting=greeting)
     return _tail(call=call, links=links, answer_key=answer_key, greeting=greeting)
 
@@ -162,9 +161,11 @@ def _enqueue(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     """Every eligible handler is busy and the campaign queues: the caller waits (``routing.services.queue``
     answers the wait URL and the queue's result; a freed handler's line takes the caller)."""
     assert call.campaign_id is not None
-    call.decision["queue"] = {"enqueued": True}
-    QueuedCall.objects.create(call=call, campaign_id=call.campaign_id)
-    busy = [s["name"] for s in call.decision.get("skipped", []) if s.get("reason") == dec.CAPPED]
+    at = timezone.now()
+    call.decision["queue"] = {"enqueued": True, "at": int(at.timestamp())}
+    QueuedCall.objects.create(call=call, campaign_id=call.campaign_id, enqueued_at=at)
+    waited_for = dec.queue_frees(call.decision, at=at, max_wait=call.campaign.queue_max_wait if call.campaign else 0)
+    busy = list(dict.fromkeys(s["name"] for s in call.decision.get("skipped", []) if s.get("handler_id") in waited_for))
     call_event_record(call=call, kind="routing.queued", message=f"queued: every handler busy ({', '.join(busy)})",
                       data={"busy": busy, "max_wait": call.campaign.queue_max_wait if call.campaign else 0})
     answer = twiml.enqueue(
@@ -220,9 +221,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
                 raise StepsRetry(f"call {call.call_sid}: step {call.plan_index} full under its locks")
             raise _StepFull(skips)
         if skips:
-            call.decision.setdefault("skipped", []).extend(
-                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in skips
-            )
+            call.decision.setdefault("skipped", []).extend(s.as_json() for s in skips)
         seq = call.decision.get("dials", 0) + 1
         call.decision["dials"] = seq
         margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)

@@ -15,6 +15,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from calltrack.numbers.models import ReceivingNumber
+from routing import decision as dec
 from routing import twiml
 from routing.services.calls import whisper_for
 from routing.services.common import MAX_CALL_SECONDS, Links, ParamError, answer_store, campaign_voice
@@ -38,8 +39,23 @@ def queue_wait_answer(*, call: Call, position: int, queue_time: int, links: Link
     campaign = call.campaign
     if campaign is None or queue_time >= campaign.queue_max_wait:
         return twiml.queue_leave(url=links.url("/voice/queue-result", call=call.pk, waited=queue_time))
+    _offer_period_freed(call=call, links=links)
     message = campaign.queue_message.replace("{position}", str(max(position, 1)))
     return twiml.queue_wait(message=message, music_url=campaign.queue_hold_music_url, voice=campaign_voice(campaign))
+
+
+def _offer_period_freed(*, call: Call, links: Links) -> None:
+    """Handlers the caller waits for because their hour (day) ends within the wait: nothing ends a leg of theirs when
+    it does, so the wait URL offers the queue to each whose period has ended since the caller was queued (under its
+    lock: one still at a cap is not dialled)."""
+    queued = call.decision.get("queue", {})
+    since = queued.get("at")
+    if since is None or call.campaign_id is None:
+        return
+    now = timezone.now()
+    for handler_id, frees in dec.queue_frees(call.decision, at=now, max_wait=0).items():
+        if frees > since and QueuedCall.objects.filter(call=call, left_at__isnull=True, offered__isnull=True).exists():
+            queue_offer(handler_id=handler_id, campaign_id=call.campaign_id, links=links)
 
 
 def queue_result_answer(*, call: Call, result: str, queue_time: int, links: Links) -> str:

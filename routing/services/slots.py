@@ -447,9 +447,10 @@ def step_take(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[
             skips.append(dec.Skip(o.id, o.name, dec.DISABLED, "handler no longer exists"))
             continue
         o = fresh.get(o.id, o)
-        why = dec.cap_reached(o, loads.get(o.id, dec.HandlerLoad())) if o.has_caps else ""
+        load = loads.get(o.id, dec.HandlerLoad())
+        why = dec.cap_reached(o, load) if o.has_caps else ""
         if why:
-            skips.append(dec.Skip(o.id, o.name, dec.CAPPED, why + " (checked under lock)"))
+            skips.append(dec.Skip(o.id, o.name, dec.CAPPED, why + " (checked under lock)", dec.cap_frees_at(o, load, at)))
         else:
             free.append(o)
     return free, skips

@@ -522,3 +522,67 @@ def test_handlers_freed_together_are_credited_with_the_callers_twilio_bridged_to
     assert len(local.QUEUE_DIALS) == n
     assert set(CallAttempt.objects.filter(kind=AttemptKind.QUEUE).values_list("status", "counted", "holds_slot")) == {
         (AttemptStatus.COMPLETED, True, False)}
+
+
+def _answered(play, sid):
+    """A call the handler answers and finishes (its dial result): one connection counted this hour."""
+    action = play.start(sid).find("Dial").get("action")
+    play(action, {"CallSid": sid, "DialCallStatus": "completed", "DialCallDuration": "60"})
+
+
+def _new_york(hour: int, minute: int, second: int = 0):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime(2026, 12, 7, hour, minute, second, tzinfo=ZoneInfo("America/New_York"))
+
+
+@pytest.fixture
+def capped_desk(campaign):
+    """A handler who takes one call an hour (and one a day, where a test says so), in New York."""
+    h = HandlerFactory(name="Hourly desk", hourly_cap=1, timezone="America/New_York")
+    CampaignHandlerFactory(campaign=campaign, handler=h)
+    return h
+
+
+def test_a_caller_is_not_queued_for_a_handler_whose_hourly_cap_outlasts_the_wait(play, capped_desk, time_machine):
+    time_machine.move_to(_new_york(10, 30), tick=False)
+    _answered(play, "CA1")
+    time_machine.move_to(_new_york(10, 31), tick=False)
+    doc = play.start("CA2")  # the hour ends in 29 minutes; the caller would wait at most 2
+    assert doc.find("Enqueue") is None
+    assert [n.text for n in doc.findall("Dial/Number")] == ["+13035550190"]  # straight down the fallback chain
+    assert not QueuedCall.objects.exists()
+
+
+def test_a_caller_is_not_queued_for_a_handler_at_its_daily_cap(play, capped_desk, campaign, time_machine):
+    capped_desk.hourly_cap, capped_desk.daily_cap = None, 1
+    capped_desk.save()
+    campaign.queue_max_wait = 3600
+    campaign.save()
+    time_machine.move_to(_new_york(10, 30), tick=False)
+    _answered(play, "CA1")
+    doc = play.start("CA2")
+    assert doc.find("Enqueue") is None and not QueuedCall.objects.exists()
+
+
+def test_a_caller_waits_for_an_hourly_cap_whose_hour_ends_within_the_wait_and_is_then_offered(
+        play, capped_desk, time_machine, django_capture_on_commit_callbacks):
+    time_machine.move_to(_new_york(10, 58, 30), tick=False)
+    _answered(play, "CA1")
+    time_machine.move_to(_new_york(10, 59), tick=False)
+    wait = play.start("CA2").find("Enqueue").get("waitUrl")  # the hour ends in 60 s, within the 120 s wait
+    assert "queued: every handler busy (Hourly desk)" in events("CA2")
+    doc = play(wait, {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "30"})
+    assert doc.find("Say") is not None and local.QUEUE_DIALS == []  # still this hour: nobody is offered
+    time_machine.move_to(_new_york(11, 0, 10), tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        doc = play(wait, {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "70"})
+    assert doc.find("Play").text == MUSIC  # the caller keeps waiting while the desk's line rings
+    [dial] = local.QUEUE_DIALS
+    assert dial.to == capped_desk.receiving_number.number
+    offer = CallAttempt.objects.get(kind=AttemptKind.QUEUE)
+    assert (offer.call.call_sid, offer.handler) == ("CA2", capped_desk)
+    with django_capture_on_commit_callbacks(execute=True):
+        play(wait, {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "85"})
+    assert len(local.QUEUE_DIALS) == 1  # offered once
