@@ -27,6 +27,7 @@ from tracking.models import (
     CallAttempt,
     Campaign,
     Contact,
+    FallbackCredit,
     Handler,
     QueuedCall,
 )
@@ -294,11 +295,14 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         call.decision["dials"] = seq
         kind = AttemptKind.NO_ANSWER_FORWARD if step.kind == "no_answer_forward" else AttemptKind.FALLBACK
         at = timezone.now()
-        # A handler's line dialled by the tail is that handler's leg: it holds a slot and counts toward its caps
-        # (released and uncounted when it is not answered, like any handler leg).
+        # A handler's line dialled by the tail is busy with this call: the leg holds that handler's slot. It counts
+        # toward its caps, and its answer credits the handler, only when it is the handler's leg: a no-answer forward
+        # (the line's own setting), or a fallback step the campaign credits (``fallback_credit``); a fallback leg not
+        # credited is uncounted (``routing.services.slots.credited_handler``).
+        credited = handler_id is not None and (kind != AttemptKind.FALLBACK or fallback_credits(campaign, step.step))
         attempt = CallAttempt.objects.create(
             call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
-            handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=handler_id is not None,
+            handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=credited,
             slot_expires_at=(at + timedelta(seconds=ring_timeout + settings.CALLTRACK_SLOT_MARGIN_SECONDS)) if handler_id else None,
         )
         call.fallback_step = (step.step or step.kind)[:30]
@@ -321,6 +325,11 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         call_event_record(call=call, kind="call.unanswered", message="no one answered and no fallback is left: message and hang up")
         answer = twiml.say_hangup(terminal.message, voice, greeting=greeting)
     return answer_store(call, answer_key, answer)
+
+
+def fallback_credits(campaign: Campaign | None, step: str) -> bool:
+    """Whether the campaign credits the handler whose line answers fallback chain step ``step`` (``FallbackCredit``)."""
+    return campaign is not None and campaign.fallback_credit == FallbackCredit.ASSIGNED_AGENT and step in ("number_agent", "caller_agent")
 
 
 def _line(receiving_number_id: int | None, *, campaign_id: int | None) -> tuple[int, int | None]:

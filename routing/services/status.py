@@ -25,7 +25,7 @@ from routing.services.common import (
 from routing.services.config import campaign_conversion_rules, campaign_webhook_events
 from routing.services.plan import plan_advance
 from routing.services.queue import queue_caller_gone, queue_offer, queue_offer_ended
-from routing.services.slots import attempt_mark_answered
+from routing.services.slots import answerer, attempt_mark_answered, credited_handler
 from tracking.models import (
     AttemptKind,
     AttemptStatus,
@@ -109,16 +109,18 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
         # statement as the call's answer on PostgreSQL.
         legs = (
             f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
-            "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s) "
+            "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s AND %s) "
             "WHERE call_id = %s AND sequence = %s",
-            [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False, winner.pk, call.pk, seq],
+            [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False, winner.pk,
+             credited_handler(winner) is not None or winner.handler_id is None, call.pk, seq],
         )
         attempt_mark_answered(call, winner, at, leg=False, legs_sql=legs)
         call.talk_time += duration
-        call.handler_id = winner.handler_id or call.handler_id
-        _skip_plan_rest(call, dec.ANSWERED, f"{winner.handler or winner.number_dialed} answered first")
-        call_event_record(call=call, kind="attempt.completed", message=f"{winner.handler or winner.number_dialed} talked {duration}s",
-                          data={"attempt": winner.pk, "duration": duration})
+        call.handler_id = credited_handler(winner) or call.handler_id
+        who = answerer(winner)
+        _skip_plan_rest(call, dec.ANSWERED, f"{who} answered first")
+        call_event_record(call=call, kind="attempt.completed", message=f"{who} talked {duration}s",
+                          data={"attempt": winner.pk, "duration": duration, "fallback_step": call.fallback_step if winner.kind == AttemptKind.FALLBACK else ""})
         call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
         # With the request's timeline steps (one statement); talk_time is added in SQL: the call row may have moved
         # since it was read (its status callback).
