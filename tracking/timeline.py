@@ -90,15 +90,13 @@ _ATTEMPT_OUTCOMES = {
 
 
 def _attempt_phrase(attempt, tail_labels: dict[str, str]) -> str:
-    if attempt.kind == "fallback":
-        # The fallback chain reached a number: which step, and (once answered) whether the handler whose line it is
-        # was credited with the call (the campaign's "credit fallback answers to handlers").
-        notes = ["fallback chain"]
-        if attempt.handler_id:
-            answered = attempt.status in ("answered", "completed")
-            credit = (", credited to them" if attempt.counted else ", not credited to them") if answered else ""
-            notes.append(f"{attempt.handler.name}'s line{credit}")
-        who = f"{tail_labels.get(attempt.number_dialed) or 'the fallback number'} {attempt.number_dialed} ({'; '.join(notes)})"
+    if attempt.kind == "fallback" and attempt.handler_id:
+        # The fallback chain reached a handler's line: which step, the number, and (once answered) whether that
+        # handler was credited with the call (the campaign's "credit fallback answers to handlers").
+        answered = attempt.status in ("answered", "completed")
+        credit = (", credited to them" if attempt.counted else ", not credited to them") if answered else ""
+        step = tail_labels.get(attempt.number_dialed) or "the fallback chain"
+        who = f"{step} {attempt.number_dialed} (fallback chain; {attempt.handler.name}'s line{credit})"
     elif attempt.handler_id:
         who = attempt.handler.name
     elif attempt.kind == "failsafe":
