@@ -502,6 +502,7 @@ def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg
         call.answered_at, call.handler_id, call.status = at, handler_id or call.handler_id, CallStatus.IN_PROGRESS
         call_lifecycle_notify(call=call, event="call.answered", webhook_events=campaign_webhook_events(call), message=f"answered by {answerer(attempt)}",
                               data={"attempt": attempt.pk, "handler": handler_id})
+    return won
 
 
 def answerer(attempt: CallAttempt) -> str:
@@ -509,4 +510,3 @@ def answerer(attempt: CallAttempt) -> str:
     if attempt.handler_id is not None and credited_handler(attempt) is None:
         return f"the fallback chain at {attempt.number_dialed} ({attempt.handler}'s line, not credited to them)"
     return str(attempt.handler or attempt.number_dialed)
-    return won
