@@ -158,8 +158,8 @@ def queue_bridge_record(*, attempt_id: int, caller_sid: str, queue_time: int) ->
         if mine is not None and mine.offered_id is not None and mine.offered_id not in legs:  # offered meanwhile
             legs[mine.offered_id] = CallAttempt.objects.select_for_update().get(pk=mine.offered_id)
         leg = legs[attempt.pk]
-        if leg.call_id == caller.pk and leg.status == AttemptStatus.ANSWERED:
-            return  # a retried request: recorded already
+        if leg.call_id == caller.pk and leg.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED):
+            return  # a retried request (even after the leg ended): recorded already
         offered_for = next((e for e in entries if e.offered_id == attempt.pk and e.call_id != caller.pk), None)
         swapped = offered_for is not None
         if offered_for is not None:

@@ -450,6 +450,10 @@ def test_a_retried_queue_bridge_request_records_the_bridge_once(play, desk, djan
     _bridge(play, dial, "CA2")
     assert [m for m in events("CA2") if m.startswith("taken from the queue by")] == ["taken from the queue by Front desk after 30 s"]
     assert CallAttempt.objects.get(kind=AttemptKind.QUEUE).sequence == 1
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "completed", "CallDuration": "40"})
+    _bridge(play, dial, "CA2")  # a retry arriving after the leg ended leaves it ended
+    offer = CallAttempt.objects.get(kind=AttemptKind.QUEUE)
+    assert (offer.status, offer.holds_slot, offer.duration) == (AttemptStatus.COMPLETED, False, 40)
 
 
 def _queue_race(n: int):
