@@ -39,6 +39,7 @@ from tracking.report_figures import (
     CAPPED_DIM,
     CENTS,
     COUNTS,
+    FALLBACK_KEY,
     LIVE,
     MEASURES,
     MISSED,
@@ -583,7 +584,9 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
         for name in ("revenue", "payout"):
             if name in hidden:
                 setattr(totals, name, None)
-    labels = _labels(by, [k for k in merged if k])
+    labels = _labels(by, [k for k in merged if k and not (by == "handler" and k == FALLBACK_KEY)])
+    if by == "handler":
+        labels[FALLBACK_KEY] = "(fallback chain, no handler credited)"
     out = [
         BreakdownRow(key=key or None, label=labels.get(key, key) if key else "(none)", totals=totals, log_filter=_log_filter(by, key))
         for key, totals in merged.items()
@@ -610,6 +613,8 @@ def _labels(by: str, keys: list[str]) -> dict[str, str]:
 
 
 def _log_filter(by: str, key: str) -> dict[str, str]:
+    if by == "handler" and key == FALLBACK_KEY:
+        return {"handler__id__isnull": "True", "fallback_step__gt": "", "answered_at__isnull": "False"}
     return dict(_LOG_NONE[by]) if not key else {_LOG_LOOKUP[by]: key}
 
 

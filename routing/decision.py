@@ -141,10 +141,16 @@ class Skip:
     name: str
     reason: str
     detail: str
+    # CAPPED: when the handler may take a call again (``cap_frees_at``; None: not before its caps change).
+    frees_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """``dataclasses.asdict`` of these four plain fields, without its recursive deep copy (on every call's path)."""
-        return {"handler_id": self.handler_id, "name": self.name, "reason": self.reason, "detail": self.detail}
+        """``dataclasses.asdict`` of the plain fields, without its recursive deep copy (on every call's path); a capped
+        skip keeps when its handler frees up (``frees_at``, epoch seconds or None), which the queue reads."""
+        out: dict[str, Any] = {"handler_id": self.handler_id, "name": self.name, "reason": self.reason, "detail": self.detail}
+        if self.reason == CAPPED:
+            out["frees_at"] = int(self.frees_at.timestamp()) if self.frees_at is not None else None
+        return out
 
 
 @dataclass
@@ -239,6 +245,32 @@ def cap_reached(option: HandlerOption, load: HandlerLoad) -> str:
     return ""
 
 
+def cap_frees_at(option: HandlerOption, load: HandlerLoad, at: datetime) -> datetime | None:
+    """When a handler at its caps may take a call again: ``at`` (any moment: a call in progress may end) when only its
+    concurrency cap is reached; the start of its next hour, day or month (in its own time zone) when that cap is
+    reached; None when its total cap is (it frees up only when the operator changes it). With several caps reached,
+    the latest of their times."""
+    starts: PeriodStarts | None = None
+    latest = at
+    for cap, count, period in (
+        (option.concurrency_cap, load.in_progress, ""), (option.hourly_cap, load.hour, "hour"), (option.daily_cap, load.day, "day"),
+        (option.monthly_cap, load.month, "month"), (option.total_cap, load.total, "total"),
+    ):
+        if cap is None or count < cap or not period:
+            continue
+        if period == "total":
+            return None
+        starts = starts or period_starts(option.timezone, at)
+        if period == "hour":
+            ends = starts.hour + timedelta(hours=1)
+        elif period == "day":  # 26 h after a midnight is inside the next day, whatever its length (DST)
+            ends = period_starts(option.timezone, starts.day + timedelta(hours=26)).day
+        else:
+            ends = period_starts(option.timezone, starts.month + timedelta(days=32)).month
+        latest = max(latest, ends)
+    return latest
+
+
 def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, *, campaign_enabled: bool = True) -> Skip | None:
     """Why ``option`` cannot take this call now (None: it can)."""
     if not campaign_enabled:
@@ -262,7 +294,7 @@ def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, 
             return Skip(option.id, option.name, TAGS, why)
     capped = cap_reached(option, load)
     if capped:
-        return Skip(option.id, option.name, CAPPED, capped)
+        return Skip(option.id, option.name, CAPPED, capped, cap_frees_at(option, load, context.at))
     return None
 
 
@@ -379,13 +411,29 @@ def plan_build(
     )
 
 
-def queue_wanted(decision: Mapping[str, Any], *, enabled: bool) -> bool:
+def queue_wanted(decision: Mapping[str, Any], *, enabled: bool, at: datetime, max_wait: int) -> bool:
     """Whether a call whose plan is exhausted waits in the campaign's queue: queueing is on, the call has not been
-    queued yet, no handler was dialled, and at least one eligible handler was skipped only because it was busy
-    (a cap full). Handlers closed, disabled or not matching the tags are not waited for."""
+    queued yet, no handler was dialled, and at least one eligible handler was skipped only because a cap is full and
+    may free up before the caller's maximum wait ends (``frees_at``: a concurrency cap at any moment, an hourly cap
+    when its hour ends ...). Handlers closed, disabled, not matching the tags, or at a cap that stays full longer
+    than the wait (daily, monthly, total) are not waited for."""
     if not enabled or "queue" in decision or decision.get("dials", 0):
         return False
-    return any(s.get("reason") == CAPPED for s in decision.get("skipped", []))
+    return bool(queue_frees(decision, at=at, max_wait=max_wait))
+
+
+def queue_frees(decision: Mapping[str, Any], *, at: datetime, max_wait: int) -> dict[int, int]:
+    """The handlers skipped as capped that may free up within ``max_wait`` seconds of ``at``: id -> when (epoch
+    seconds). A skip stored before ``frees_at`` was kept counts as freeing at once (as it was then read)."""
+    until = at.timestamp() + max_wait
+    out: dict[int, int] = {}
+    for s in decision.get("skipped", []):
+        if s.get("reason") != CAPPED:
+            continue
+        frees = s["frees_at"] if "frees_at" in s else int(at.timestamp())
+        if frees is not None and frees <= until:
+            out[s["handler_id"]] = max(out.get(s["handler_id"], 0), frees)
+    return out
 
 
 def attempt_rule_done(decision: Mapping[str, Any], *, plan_index: int) -> list[Skip]:

@@ -208,8 +208,9 @@ def queue_leave(*, url: str) -> str:
     return _response(_text("Redirect", url, {"method": "POST"}))
 
 
-def queue_dial(*, name: str, whisper: str = "", voice: Voice = Voice()) -> str:
+def queue_dial(*, name: str, bridge_url: str, whisper: str = "", voice: Voice = Voice()) -> str:
     """The TwiML of the outbound call to a freed handler: the whisper said to them, then connect them to the first
-    caller waiting in ``name``. (No ``<Queue url>``: Twilio plays that document to the waiting caller, not to the
-    handler.)"""
-    return _response(_say(whisper, voice), _el("Dial", None, _text("Queue", name)))
+    caller waiting in ``name``. Twilio requests ``bridge_url`` (``<Queue url>``) for the caller it actually dequeued
+    (their CallSid, the dequeuing call's DequeingCallSid) and plays its answer to that caller before connecting
+    them: the only moment we learn who was bridged to this line."""
+    return _response(_say(whisper, voice), _el("Dial", None, _text("Queue", name, {"url": bridge_url, "method": "POST"})))

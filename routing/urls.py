@@ -17,5 +17,6 @@ urlpatterns = [
     path("voice/recording-status", views.recording_status, name="recording-status"),
     path("voice/queue-wait", views.queue_wait, name="queue-wait"),
     path("voice/queue-result", views.queue_result, name="queue-result"),
+    path("voice/queue-bridge", views.queue_bridge, name="queue-bridge"),
     path("voice/fallback", views.fallback, name="fallback"),
 ]

@@ -241,6 +241,18 @@ def queue_result(request: HttpRequest, params: QueryDict, links: services.Links)
 
 
 @twilio_webhook(on_error="empty")
+def queue_bridge(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """A queue dial's ``<Queue url>``: Twilio dequeued the caller ``CallSid`` to the line of ``?attempt=``; record who
+    was bridged to whom. Its answer is played to that caller before they are connected: empty (never the fail-safe,
+    which would dial someone else while a handler is on the line)."""
+    sid = (params.get("CallSid") or "").strip()
+    if not sid or len(sid) > 64:
+        raise services.ParamError("CallSid must name the dequeued call")
+    services.queue_bridge_record(attempt_id=_int(request.GET, "attempt"), caller_sid=sid, queue_time=_seconds(params, "QueueTime"))
+    return twiml.empty()
+
+
+@twilio_webhook(on_error="empty")
 def whisper(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
     """The ``<Number url>``: said to the handler before the caller is connected."""
     return services.whisper_answer(attempt_id=_int(request.GET, "attempt"))

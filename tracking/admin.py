@@ -421,6 +421,7 @@ class CampaignForm(forms.ModelForm):
             "failsafe_number": "Fail-safe number", "no_answer_message": "No-answer message",
             "queue_enabled": "Queue callers when every handler is busy", "queue_max_wait": "Maximum wait (seconds)",
             "queue_hold_music_url": "Hold music URL", "queue_message": "Queue message",
+            "fallback_credit": "Credit fallback answers to handlers",
         }
 
 
@@ -450,7 +451,7 @@ class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
             "to the fallback; a handler whose call ends takes the next caller. After the maximum wait the call goes on "
             "to the fallback below.",
         }),
-        ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone"]}),
+        ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone", "fallback_credit"]}),
         ("Coverage", {"fields": ["coverage"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, TextField, Value
+from django.db.models import Case, CharField, Count, DecimalField, F, Q, QuerySet, Sum, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
@@ -65,8 +65,16 @@ PARTY_KEY = {
 ROLLUP_DIMS = ("source", "campaign", "handler", "tracking_number", "caller_state", "utm_source", "utm_medium", "utm_campaign")
 
 
+#: The handler breakdown's key of calls answered through the fallback chain and credited to no handler (the campaign's
+#: "credit fallback answers to handlers"): they show as their own row, not among the calls without a handler.
+FALLBACK_KEY = "fallback"
+
+
 def dimension_key(by: str) -> Any:
     """The ORM expression of a breakdown's key on the calls table."""
+    if by == "handler":
+        fallback = Q(handler_id__isnull=True, answered_at__isnull=False) & ~Q(fallback_step="")
+        return Case(When(fallback, then=Value(FALLBACK_KEY)), default=Cast("handler_id", CharField()), output_field=CharField())
     if by in PARTY_KEY:
         return F(PARTY_KEY[by])
     if by == "caller_state":

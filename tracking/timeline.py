@@ -95,7 +95,14 @@ _ATTEMPT_OUTCOMES = {
 
 
 def _attempt_phrase(attempt, tail_labels: dict[str, str]) -> str:
-    if attempt.handler_id:
+    if attempt.kind == "fallback" and attempt.handler_id:
+        # The fallback chain reached a handler's line: which step, the number, and (once answered) whether that
+        # handler was credited with the call (the campaign's "credit fallback answers to handlers").
+        answered = attempt.status in ("answered", "completed")
+        credit = (", credited to them" if attempt.counted else ", not credited to them") if answered else ""
+        step = tail_labels.get(attempt.number_dialed) or "the fallback chain"
+        who = f"{step} {attempt.number_dialed} (fallback chain; {attempt.handler.name}'s line{credit})"
+    elif attempt.handler_id:
         who = attempt.handler.name
     elif attempt.kind == "failsafe":
         who = STEP_LABELS["failsafe"]

@@ -39,7 +39,7 @@ from routing.services.config import (
     handler_option,
 )
 from routing.services.plan import StepsRetry, route, step_savepoints
-from routing.services.queue import QUEUE_RESULTS, queue_offer, queue_result_answer, queue_wait_answer
+from routing.services.queue import QUEUE_RESULTS, queue_bridge_record, queue_offer, queue_result_answer, queue_wait_answer
 from routing.services.slots import attempt_slots_release_stale, handler_loads
 from routing.services.status import attempt_status_record, call_status_record, dial_result_answer
 
@@ -47,6 +47,6 @@ __all__ = [
     "MAX_CALL_SECONDS", "QUEUE_RESULTS", "TWILIO_CALL_STATUS", "TWILIO_DIAL_STATUS", "CampaignConfig", "IncomingCall", "Links", "ParamError", "StepsRetry",
     "attempt_slots_release_stale", "attempt_status_record", "call_by_id", "call_start", "call_status_record", "campaign_config",
     "campaign_config_cache_clear", "campaign_options", "dial_result_answer", "failsafe_answer", "failsafe_number",
-    "gather_answer", "handler_loads", "handler_option", "incoming_answer", "queue_offer", "queue_result_answer", "queue_wait_answer", "route", "step_savepoints", "tracking_number_for",
+    "gather_answer", "handler_loads", "handler_option", "incoming_answer", "queue_bridge_record", "queue_offer", "queue_result_answer", "queue_wait_answer", "route", "step_savepoints", "tracking_number_for",
     "voicemail_record", "whisper_answer",
 ]

@@ -27,6 +27,7 @@ from tracking.models import (
     CallAttempt,
     Campaign,
     Contact,
+    FallbackCredit,
     Handler,
     QueuedCall,
 )
@@ -150,10 +151,9 @@ def plan_advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.G
         try:
             return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))
         except _StepFull as full:
-            call.decision.setdefault("skipped", []).extend(
-                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in full.skips
-            )
-    if dec.queue_wanted(call.decision, enabled=bool(call.campaign and call.campaign.queue_enabled)):
+            call.decision.setdefault("skipped", []).extend(s.as_json() for s in full.skips)
+    campaign = call.campaign
+    if campaign is not None and dec.queue_wanted(call.decision, enabled=campaign.queue_enabled, at=timezone.now(), max_wait=campaign.queue_max_wait):
         return _enqueue(call=call, links=links, answer_key=answer_key, greeting=greeting)
     return _tail(call=call, links=links, answer_key=answer_key, greeting=greeting)
 
@@ -167,9 +167,11 @@ def _enqueue(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greet
     """Every eligible handler is busy and the campaign queues: the caller waits (``routing.services.queue``
     answers the wait URL and the queue's result; a freed handler's line takes the caller)."""
     assert call.campaign_id is not None
-    call.decision["queue"] = {"enqueued": True}
-    QueuedCall.objects.create(call=call, campaign_id=call.campaign_id)
-    busy = [s["name"] for s in call.decision.get("skipped", []) if s.get("reason") == dec.CAPPED]
+    at = timezone.now()
+    call.decision["queue"] = {"enqueued": True, "at": int(at.timestamp())}
+    QueuedCall.objects.create(call=call, campaign_id=call.campaign_id, enqueued_at=at)
+    waited_for = dec.queue_frees(call.decision, at=at, max_wait=call.campaign.queue_max_wait if call.campaign else 0)
+    busy = list(dict.fromkeys(s["name"] for s in call.decision.get("skipped", []) if s.get("handler_id") in waited_for))
     call_event_record(call=call, kind="routing.queued", message=f"queued: every handler busy ({', '.join(busy)})",
                       data={"busy": busy, "max_wait": call.campaign.queue_max_wait if call.campaign else 0})
     answer = twiml.enqueue(
@@ -225,9 +227,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
                 raise StepsRetry(f"call {call.call_sid}: step {call.plan_index} full under its locks")
             raise _StepFull(skips)
         if skips:
-            call.decision.setdefault("skipped", []).extend(
-                {"handler_id": s.handler_id, "name": s.name, "reason": s.reason, "detail": s.detail} for s in skips
-            )
+            call.decision.setdefault("skipped", []).extend(s.as_json() for s in skips)
         seq = call.decision.get("dials", 0) + 1
         call.decision["dials"] = seq
         margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)
@@ -300,11 +300,14 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         call.decision["dials"] = seq
         kind = AttemptKind.NO_ANSWER_FORWARD if step.kind == "no_answer_forward" else AttemptKind.FALLBACK
         at = timezone.now()
-        # A handler's line dialled by the tail is that handler's leg: it holds a slot and counts toward its caps
-        # (released and uncounted when it is not answered, like any handler leg).
+        # A handler's line dialled by the tail is busy with this call: the leg holds that handler's slot. It counts
+        # toward its caps, and its answer credits the handler, only when it is the handler's leg: a no-answer forward
+        # (the line's own setting), or a fallback step the campaign credits (``fallback_credit``); a fallback leg not
+        # credited is uncounted (``routing.services.slots.credited_handler``).
+        credited = handler_id is not None and (kind != AttemptKind.FALLBACK or fallback_credits(campaign, step.step))
         attempt = CallAttempt.objects.create(
             call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
-            handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=handler_id is not None and not call.is_test,
+            handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=credited and not call.is_test,
             slot_expires_at=(at + timedelta(seconds=ring_timeout + settings.CALLTRACK_SLOT_MARGIN_SECONDS)) if handler_id else None,
         )
         call.fallback_step = (step.step or step.kind)[:30]
@@ -327,6 +330,11 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         call_event_record(call=call, kind="call.unanswered", message="no one answered and no fallback is left: message and hang up")
         answer = twiml.say_hangup(terminal.message, voice, greeting=greeting)
     return answer_store(call, answer_key, answer)
+
+
+def fallback_credits(campaign: Campaign | None, step: str) -> bool:
+    """Whether the campaign credits the handler whose line answers fallback chain step ``step`` (``FallbackCredit``)."""
+    return campaign is not None and campaign.fallback_credit == FallbackCredit.ASSIGNED_AGENT and step in ("number_agent", "caller_agent")
 
 
 def _line(receiving_number_id: int | None, *, campaign_id: int | None) -> tuple[int, int | None]:

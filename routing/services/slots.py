@@ -20,6 +20,7 @@ from routing import decision as dec
 from routing.services.common import FINAL_STATUSES_SQL, MAX_CALL_SECONDS
 from routing.services.config import campaign_webhook_events
 from tracking.models import (
+    AttemptKind,
     AttemptStatus,
     Call,
     CallAttempt,
@@ -447,16 +448,25 @@ def step_take(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[
             skips.append(dec.Skip(o.id, o.name, dec.DISABLED, "handler no longer exists"))
             continue
         o = fresh.get(o.id, o)
-        why = dec.cap_reached(o, loads.get(o.id, dec.HandlerLoad())) if o.has_caps else ""
+        load = loads.get(o.id, dec.HandlerLoad())
+        why = dec.cap_reached(o, load) if o.has_caps else ""
         if why:
-            skips.append(dec.Skip(o.id, o.name, dec.CAPPED, why + " (checked under lock)"))
+            skips.append(dec.Skip(o.id, o.name, dec.CAPPED, why + " (checked under lock)", dec.cap_frees_at(o, load, at)))
         else:
             free.append(o)
     return free, skips
 
 
-# The call's first answer: in progress with that handler (a fallback number that is nobody's line keeps the call's
-# handler: COALESCE, as the dial result does).
+def credited_handler(attempt: CallAttempt) -> int | None:
+    """The handler an answer of ``attempt`` credits: its handler, except on a fallback chain leg the campaign does not
+    credit (dialled uncounted: ``routing.services.plan._tail``), which answers for no handler."""
+    if attempt.kind == AttemptKind.FALLBACK and not attempt.counted:
+        return None
+    return attempt.handler_id
+
+
+# The call's first answer: in progress with that handler (a fallback number that is nobody's line, or a handler's line
+# the fallback chain does not credit, keeps the call's handler: COALESCE, as the dial result does).
 _CALL_ANSWERED = (
     f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = COALESCE(%s, handler_id), status = %s "
     f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({FINAL_STATUSES_SQL})"
@@ -470,7 +480,8 @@ def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg
     statements: this is on every answered call's path). ``leg=False`` leaves the attempt to the caller (the
     dial result completes it at once); ``legs_sql``, the caller's UPDATE of its legs, then runs in the same
     statement on PostgreSQL (a data-modifying WITH). Returns whether this answer was the call's first."""
-    params = [at, attempt.handler_id, CallStatus.IN_PROGRESS, call.pk]
+    handler_id = credited_handler(attempt)
+    params = [at, handler_id, CallStatus.IN_PROGRESS, call.pk]
     with fastdb.fixed_cursor() as cursor:
         if leg:
             cursor.execute(
@@ -488,7 +499,14 @@ def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg
             cursor.execute(_CALL_ANSWERED, params)
             won = cursor.rowcount > 0
     if won:
-        call.answered_at, call.handler_id, call.status = at, attempt.handler_id or call.handler_id, CallStatus.IN_PROGRESS
-        call_lifecycle_notify(call=call, event="call.answered", webhook_events=campaign_webhook_events(call), message=f"answered by {attempt.handler or attempt.number_dialed}",
-                              data={"attempt": attempt.pk, "handler": attempt.handler_id})
+        call.answered_at, call.handler_id, call.status = at, handler_id or call.handler_id, CallStatus.IN_PROGRESS
+        call_lifecycle_notify(call=call, event="call.answered", webhook_events=campaign_webhook_events(call), message=f"answered by {answerer(attempt)}",
+                              data={"attempt": attempt.pk, "handler": handler_id})
     return won
+
+
+def answerer(attempt: CallAttempt) -> str:
+    """Who answered ``attempt``, in words: the handler, or for a fallback leg credited to none the number reached."""
+    if attempt.handler_id is not None and credited_handler(attempt) is None:
+        return f"the fallback chain at {attempt.number_dialed} ({attempt.handler}'s line, not credited to them)"
+    return str(attempt.handler or attempt.number_dialed)

@@ -24,8 +24,8 @@ from routing.services.common import (
 )
 from routing.services.config import campaign_conversion_rules, campaign_webhook_events
 from routing.services.plan import plan_advance
-from routing.services.queue import queue_offer, queue_offer_ended
-from routing.services.slots import attempt_mark_answered
+from routing.services.queue import queue_caller_gone, queue_offer, queue_offer_ended
+from routing.services.slots import answerer, attempt_mark_answered, credited_handler
 from tracking.models import (
     AttemptKind,
     AttemptStatus,
@@ -48,13 +48,22 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0, li
         raise LookupError(f"no attempt {attempt_id}")
     attempt = found[0]
     at = timezone.now()
+    queue = attempt.kind == AttemptKind.QUEUE
     if status in ("answered", "in-progress"):
-        attempt_mark_answered(attempt.call, attempt, at)
+        # A queue dial's line answering says nothing of who it takes: its <Queue url> says (queue_bridge_record).
+        if not queue:
+            attempt_mark_answered(attempt.call, attempt, at)
         return
     mapped = TWILIO_DIAL_STATUS.get(status)
     if mapped is None:
         return  # initiated / ringing: nothing to record
-    was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED) or mapped == AttemptStatus.COMPLETED
+    if queue:
+        # Bridged to a caller or not: the handler may have answered a line on which nobody was left waiting.
+        was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)
+        if mapped == AttemptStatus.COMPLETED and not was_answered:
+            mapped = AttemptStatus.CANCELED
+    else:
+        was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED) or mapped == AttemptStatus.COMPLETED
     with fastdb.fixed_cursor() as cursor:
         # The leg's end is recorded once (the first of this and the dial result); its slot is released in any case.
         cursor.execute(
@@ -100,17 +109,18 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
         # statement as the call's answer on PostgreSQL. A test call's legs stay uncounted (no attempt has id 0).
         legs = (
             f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
-            "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s) "
+            "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s AND %s) "
             "WHERE call_id = %s AND sequence = %s",
             [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False,
-             0 if call.is_test else winner.pk, call.pk, seq],
+             0 if call.is_test else winner.pk, credited_handler(winner) is not None or winner.handler_id is None, call.pk, seq],
         )
         attempt_mark_answered(call, winner, at, leg=False, legs_sql=legs)
         call.talk_time += duration
-        call.handler_id = winner.handler_id or call.handler_id
-        _skip_plan_rest(call, dec.ANSWERED, f"{winner.handler or winner.number_dialed} answered first")
-        call_event_record(call=call, kind="attempt.completed", message=f"{winner.handler or winner.number_dialed} talked {duration}s",
-                          data={"attempt": winner.pk, "duration": duration})
+        call.handler_id = credited_handler(winner) or call.handler_id
+        who = answerer(winner)
+        _skip_plan_rest(call, dec.ANSWERED, f"{who} answered first")
+        call_event_record(call=call, kind="attempt.completed", message=f"{who} talked {duration}s",
+                          data={"attempt": winner.pk, "duration": duration, "fallback_step": call.fallback_step if winner.kind == AttemptKind.FALLBACK else ""})
         call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
         # With the request's timeline steps (one statement); talk_time is added in SQL: the call row may have moved
         # since it was read (its status callback).
@@ -190,6 +200,8 @@ def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int 
         call.status, call.ended_at, call.duration = status, at, duration
         if seq is not None:
             call.last_sequence = seq
+        if "queue" in call.decision:  # a caller who waited in the queue: only they cost this statement
+            queue_caller_gone(call=call, at=at)
     return ended
 
 
@@ -200,7 +212,10 @@ _ATTEMPTS_END = (
     "status = CASE WHEN ended_at IS NULL AND status = %s THEN %s WHEN ended_at IS NULL THEN %s ELSE status END, "
     "counted = CASE WHEN ended_at IS NULL AND status = %s THEN %s ELSE counted END, "
     "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
-    "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot)"
+    "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot) "
+    # A queue dial still ringing is the handler's own outbound call, not the caller's leg: it may yet take the next
+    # caller waiting (its own status callback ends it).
+    f"AND NOT (kind = '{AttemptKind.QUEUE}' AND status = '{AttemptStatus.DIALING}')"
 )
 
 

@@ -61,6 +61,11 @@ def play(twilio, tn, assert_valid_twiml):
     return post
 
 
+def bridge_url(dial) -> str:
+    """The <Queue url> of a queue dial: what Twilio requests for the caller it dequeues to that line."""
+    return etree.fromstring(dial.twiml.encode()).find("Dial/Queue").get("url")
+
+
 def events(sid):
     return [e.message for e in CallEvent.objects.filter(call__call_sid=sid)]
 
@@ -135,10 +140,14 @@ def test_a_freed_handler_line_takes_the_next_caller_with_a_queue_dial(play, desk
     offer = CallAttempt.objects.get(call__call_sid="CA2")
     assert (offer.kind, offer.handler, offer.holds_slot) == (AttemptKind.QUEUE, desk, True)
     assert QueuedCall.objects.get().offered == offer
-    # The handler answers the queue dial: the waiting caller is bridged to them.
+    # The handler answers the queue dial: Twilio dequeues the waiting caller and requests the <Queue url> for them.
     play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "in-progress"})
+    assert Call.objects.get(call_sid="CA2").answered_at is None  # the line answered; who it takes is not known yet
+    bridged = play(bridge_url(dial), {"CallSid": "CA2", "QueueSid": "QU" + "0" * 32, "DequeingCallSid": dial.sid, "QueueTime": "45"})
+    assert len(bridged) == 0  # nothing is said to the caller before they are connected
     call = Call.objects.get(call_sid="CA2")
     assert call.handler == desk and call.answered_at is not None
+    assert QueuedCall.objects.get().result == "bridged"
     doc = play(f"/voice/queue-result?call={call.pk}", {"CallSid": "CA2", "QueueResult": "bridged", "QueueTime": "45"})
     assert doc.find("Hangup") is not None
     assert "taken from the queue after 45 s" in events("CA2")
@@ -312,7 +321,8 @@ def test_simulate_call_waits_in_the_queue_until_the_maximum_wait_then_the_fallba
 def test_simulate_call_frees_the_busy_handler_whose_line_takes_the_caller(play, desk, tn):
     play.start("CA1")
     out = _simulate("--to", tn.number, "--from", "+14155550111", "--free-after", "30", "--duration", "50")
-    assert "Front desk's call ends" in out and "<Dial><Queue>" in out and "taken from the queue after 30 s" in out
+    assert "Front desk's call ends" in out and "<Dial><Queue method=\"POST\" url=" in out and "taken from the queue after 30 s" in out
+    assert "taken from the queue by Front desk after 30 s" in out
     call = Call.objects.exclude(call_sid="CA1").get()
     assert call.handler == desk and call.answered_at is not None
     offer = call.attempts.get()
@@ -356,3 +366,227 @@ def test_handlers_freed_at_the_same_moment_each_take_a_different_caller_and_none
     assert len(offers) == 2 and len({c for c, _ in offers}) == 2 and len({h for _, h in offers}) == 2
     assert len(local.QUEUE_DIALS) == 2
     assert sorted(QueuedCall.objects.values_list("offered__call_id", flat=True)) == sorted(c for c, _ in offers)
+
+
+def _end_leg(play, sid, django_capture_on_commit_callbacks):
+    leg = CallAttempt.objects.get(call__call_sid=sid, kind=AttemptKind.HANDLER)
+    with django_capture_on_commit_callbacks(execute=True):
+        play(f"/voice/attempt-status?attempt={leg.pk}", {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "60"})
+
+
+def _bridge(play, dial, caller_sid, queue_time="30"):
+    return play(bridge_url(dial), {"CallSid": caller_sid, "QueueSid": "QU" + "0" * 32, "DequeingCallSid": dial.sid, "QueueTime": queue_time})
+
+
+def test_a_caller_whose_hangup_only_the_status_callback_reports_is_not_offered_to_a_freed_handler(
+        play, desk, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    play.start("CA2")
+    # CA2 hangs up while waiting; the <Enqueue action> (QueueResult=hangup) is lost: only /voice/status says so.
+    play("/voice/status", {"CallSid": "CA2", "CallStatus": "completed", "CallDuration": "20", "SequenceNumber": "3"})
+    gone = QueuedCall.objects.get(call__call_sid="CA2")
+    assert gone.left_at is not None and gone.result == "hangup"
+    assert "the caller hung up while waiting in the queue (the call's status)" in events("CA2")
+    play.start("CA3")  # the next real caller waits
+    _end_leg(play, "CA1", django_capture_on_commit_callbacks)
+    [dial] = local.QUEUE_DIALS
+    assert CallAttempt.objects.get(kind=AttemptKind.QUEUE).call.call_sid == "CA3"
+    _bridge(play, dial, "CA3")
+    call = Call.objects.get(call_sid="CA3")
+    assert call.handler == desk and call.answered_at is not None
+    assert not CallAttempt.objects.filter(call__call_sid="CA2").exists()
+
+
+def test_a_queue_dial_ringing_for_a_caller_who_hung_up_takes_the_next_caller_and_is_credited_to_them(
+        play, desk, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    play.start("CA2")
+    _end_leg(play, "CA1", django_capture_on_commit_callbacks)
+    [dial] = local.QUEUE_DIALS  # the desk's line rings for CA2 ...
+    play("/voice/status", {"CallSid": "CA2", "CallStatus": "completed", "CallDuration": "25"})  # ... who hangs up
+    offer = CallAttempt.objects.get(kind=AttemptKind.QUEUE)
+    assert (offer.status, offer.holds_slot) == (AttemptStatus.DIALING, True)  # the line still rings: the desk is busy
+    assert play.start("CA3").find("Enqueue") is not None
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "in-progress"})
+    _bridge(play, dial, "CA3")  # Twilio dequeues whoever waits: CA3
+    offer.refresh_from_db()
+    assert (offer.call.call_sid, offer.status, offer.holds_slot, offer.counted) == ("CA3", AttemptStatus.ANSWERED, True, True)
+    assert Call.objects.get(call_sid="CA3").handler == desk
+    assert Call.objects.get(call_sid="CA2").handler is None
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "completed", "CallDuration": "70"})
+    offer.refresh_from_db()
+    assert (offer.status, offer.duration, offer.holds_slot, offer.counted) == (AttemptStatus.COMPLETED, 70, False, True)
+
+
+def test_a_queue_dial_answered_with_nobody_left_waiting_is_not_counted(play, desk, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    play.start("CA2")
+    _end_leg(play, "CA1", django_capture_on_commit_callbacks)
+    [dial] = local.QUEUE_DIALS
+    play("/voice/status", {"CallSid": "CA2", "CallStatus": "completed", "CallDuration": "25"})
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "in-progress"})
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "completed", "CallDuration": "30"})  # <Dial><Queue> timed out
+    offer = CallAttempt.objects.get(kind=AttemptKind.QUEUE)
+    assert (offer.status, offer.holds_slot, offer.counted) == (AttemptStatus.CANCELED, False, False)
+
+
+@pytest.mark.parametrize("params", [{}, {"CallSid": "CAnobody"}, {"CallSid": "x" * 65}])
+def test_a_queue_bridge_request_naming_no_waiting_call_answers_empty_twiml(play, desk, django_capture_on_commit_callbacks, params):
+    play.start("CA1")
+    play.start("CA2")
+    _end_leg(play, "CA1", django_capture_on_commit_callbacks)
+    [dial] = local.QUEUE_DIALS
+    assert len(play(bridge_url(dial), params)) == 0
+    assert len(play(bridge_url(dial).replace("attempt=", "attempt=9"), {"CallSid": "CA2"})) == 0
+    assert Call.objects.get(call_sid="CA2").answered_at is None
+
+
+def test_a_retried_queue_bridge_request_records_the_bridge_once(play, desk, django_capture_on_commit_callbacks):
+    play.start("CA1")
+    play.start("CA2")
+    _end_leg(play, "CA1", django_capture_on_commit_callbacks)
+    [dial] = local.QUEUE_DIALS
+    _bridge(play, dial, "CA2")
+    _bridge(play, dial, "CA2")
+    assert [m for m in events("CA2") if m.startswith("taken from the queue by")] == ["taken from the queue by Front desk after 30 s"]
+    assert CallAttempt.objects.get(kind=AttemptKind.QUEUE).sequence == 1
+    play(dial.status_url, {"CallSid": dial.sid, "CallStatus": "completed", "CallDuration": "40"})
+    _bridge(play, dial, "CA2")  # a retry arriving after the leg ended leaves it ended
+    offer = CallAttempt.objects.get(kind=AttemptKind.QUEUE)
+    assert (offer.status, offer.holds_slot, offer.duration) == (AttemptStatus.COMPLETED, False, 40)
+
+
+def _queue_race(n: int):
+    """``n`` desks each on a call, ``n`` callers waiting; every desk freed at the same moment (threads)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from django.test import Client
+
+    from tests.routing.conftest import Twilio
+
+    campaign = CampaignFactory(company_phone="+13035550190", queue_enabled=True, queue_max_wait=600)
+    tn = TrackingNumberFactory(campaign=campaign)
+    for i in range(n):
+        CampaignHandlerFactory(campaign=campaign, handler=HandlerFactory(name=f"Desk {i}", concurrency_cap=1))
+    twilio = Twilio(Client())
+    for i in range(2 * n):
+        twilio.post("/voice/incoming", {"CallSid": f"CA{i:02d}", "From": f"+1415555{i:04d}", "To": tn.number})
+    assert QueuedCall.objects.count() == n
+
+    def at_once(posts):
+        barrier = threading.Barrier(len(posts))
+
+        def post(args):
+            url, params = args
+            try:
+                barrier.wait(timeout=30)
+                return Twilio(Client()).post(url, params).status_code
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=len(posts)) as pool:
+            assert list(pool.map(post, posts)) == [200] * len(posts)
+
+    legs = CallAttempt.objects.filter(kind=AttemptKind.HANDLER).values_list("pk", flat=True)
+    at_once([(f"/voice/attempt-status?attempt={a}", {"CallSid": "CA99", "CallStatus": "completed", "CallDuration": "30"}) for a in legs])
+    return at_once
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("n", [2, 6])
+def test_handlers_freed_together_are_credited_with_the_callers_twilio_bridged_to_them_whatever_the_order(n, assert_valid_twiml):
+    at_once = _queue_race(n)
+    dials = list(local.QUEUE_DIALS)
+    assert len(dials) == n
+    for dial in dials:
+        assert_valid_twiml(dial.twiml)
+    offered = {d.sid: CallAttempt.objects.get(pk=int(d.status_url.rsplit("=", 1)[1])) for d in dials}
+    # Twilio bridges the first caller waiting to whichever line answers first: the lines answer in the reverse order
+    # of their offers, so each takes a caller it was not offered for.
+    waiting = list(QueuedCall.objects.order_by("enqueued_at", "id").values_list("call__call_sid", flat=True))
+    answering = sorted(dials, key=lambda d: offered[d.sid].call.queued.enqueued_at, reverse=True)
+    pairs = list(zip(answering, waiting, strict=True))
+    assert all(offered[d.sid].call.call_sid != sid for d, sid in pairs) or n == 1
+    at_once([(d.status_url, {"CallSid": d.sid, "CallStatus": "in-progress"}) for d in dials])
+    at_once([(bridge_url(d), {"CallSid": sid, "QueueSid": "QU" + "0" * 32, "DequeingCallSid": d.sid, "QueueTime": "40"}) for d, sid in pairs])
+    for dial, sid in pairs:
+        leg = CallAttempt.objects.select_related("call").get(pk=offered[dial.sid].pk)
+        call = Call.objects.get(call_sid=sid)
+        assert (leg.call.call_sid, leg.status, leg.holds_slot) == (sid, AttemptStatus.ANSWERED, True)
+        assert (call.handler_id, call.answered_at is not None) == (leg.handler_id, True)
+        assert list(call.attempts.values_list("pk", flat=True)) == [leg.pk]  # only the leg that took them
+    assert set(QueuedCall.objects.values_list("result", flat=True)) == {"bridged"}
+    assert sorted(QueuedCall.objects.values_list("offered_id", flat=True)) == sorted(a.pk for a in offered.values())
+    assert len(set(Call.objects.filter(queued__isnull=False).values_list("handler_id", flat=True))) == n
+    # The legs end: each handler's talk is on the caller it took; nobody is left waiting, nothing more is dialled.
+    at_once([(d.status_url, {"CallSid": d.sid, "CallStatus": "completed", "CallDuration": "50"}) for d in dials])
+    assert len(local.QUEUE_DIALS) == n
+    assert set(CallAttempt.objects.filter(kind=AttemptKind.QUEUE).values_list("status", "counted", "holds_slot")) == {
+        (AttemptStatus.COMPLETED, True, False)}
+
+
+def _answered(play, sid):
+    """A call the handler answers and finishes (its dial result): one connection counted this hour."""
+    action = play.start(sid).find("Dial").get("action")
+    play(action, {"CallSid": sid, "DialCallStatus": "completed", "DialCallDuration": "60"})
+
+
+def _new_york(hour: int, minute: int, second: int = 0):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime(2026, 12, 7, hour, minute, second, tzinfo=ZoneInfo("America/New_York"))
+
+
+@pytest.fixture
+def capped_desk(campaign):
+    """A handler who takes one call an hour (and one a day, where a test says so), in New York."""
+    h = HandlerFactory(name="Hourly desk", hourly_cap=1, timezone="America/New_York")
+    CampaignHandlerFactory(campaign=campaign, handler=h)
+    return h
+
+
+def test_a_caller_is_not_queued_for_a_handler_whose_hourly_cap_outlasts_the_wait(play, capped_desk, time_machine):
+    time_machine.move_to(_new_york(10, 30), tick=False)
+    _answered(play, "CA1")
+    time_machine.move_to(_new_york(10, 31), tick=False)
+    doc = play.start("CA2")  # the hour ends in 29 minutes; the caller would wait at most 2
+    assert doc.find("Enqueue") is None
+    assert [n.text for n in doc.findall("Dial/Number")] == ["+13035550190"]  # straight down the fallback chain
+    assert not QueuedCall.objects.exists()
+
+
+def test_a_caller_is_not_queued_for_a_handler_at_its_daily_cap(play, capped_desk, campaign, time_machine):
+    capped_desk.hourly_cap, capped_desk.daily_cap = None, 1
+    capped_desk.save()
+    campaign.queue_max_wait = 3600
+    campaign.save()
+    time_machine.move_to(_new_york(10, 30), tick=False)
+    _answered(play, "CA1")
+    doc = play.start("CA2")
+    assert doc.find("Enqueue") is None and not QueuedCall.objects.exists()
+
+
+def test_a_caller_waits_for_an_hourly_cap_whose_hour_ends_within_the_wait_and_is_then_offered(
+        play, capped_desk, time_machine, django_capture_on_commit_callbacks):
+    time_machine.move_to(_new_york(10, 58, 30), tick=False)
+    _answered(play, "CA1")
+    time_machine.move_to(_new_york(10, 59), tick=False)
+    wait = play.start("CA2").find("Enqueue").get("waitUrl")  # the hour ends in 60 s, within the 120 s wait
+    assert "queued: every handler busy (Hourly desk)" in events("CA2")
+    doc = play(wait, {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "30"})
+    assert doc.find("Say") is not None and local.QUEUE_DIALS == []  # still this hour: nobody is offered
+    time_machine.move_to(_new_york(11, 0, 10), tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        doc = play(wait, {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "70"})
+    assert doc.find("Play").text == MUSIC  # the caller keeps waiting while the desk's line rings
+    [dial] = local.QUEUE_DIALS
+    assert dial.to == capped_desk.receiving_number.number
+    offer = CallAttempt.objects.get(kind=AttemptKind.QUEUE)
+    assert (offer.call.call_sid, offer.handler) == ("CA2", capped_desk)
+    with django_capture_on_commit_callbacks(execute=True):
+        play(wait, {"CallSid": "CA2", "QueuePosition": "1", "QueueTime": "85"})
+    assert len(local.QUEUE_DIALS) == 1  # offered once

@@ -50,8 +50,9 @@ def test_queues(name, action, url, message, music_url, voice, greeting):
     assert twiml.enqueue(name=name, action=action, wait_url=url, greeting=greeting) == reference.enqueue(name=name, action=action, wait_url=url, greeting=greeting)
     assert twiml.queue_wait(message=message, music_url=music_url, voice=voice) == reference.queue_wait(message=message, music_url=music_url, voice=voice)
     assert twiml.queue_leave(url=url) == reference.queue_leave(url=url)
-    assert twiml.queue_dial(name=name) == reference.queue_dial(name=name)
-    assert twiml.queue_dial(name=name, whisper=message, voice=voice) == reference.queue_dial(name=name, whisper=message, voice=voice)
+    assert twiml.queue_dial(name=name, bridge_url=url) == reference.queue_dial(name=name, bridge_url=url)
+    assert twiml.queue_dial(name=name, bridge_url=url, whisper=message, voice=voice) == reference.queue_dial(
+        name=name, bridge_url=url, whisper=message, voice=voice)
 
 
 def test_the_answers_without_arguments():

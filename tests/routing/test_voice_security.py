@@ -45,7 +45,8 @@ def test_signature_over_other_params_is_refused(client, number):
 
 
 @pytest.mark.parametrize("path", ["/voice/status", "/voice/gather?call=1&round=1", "/voice/dial-status?call=1&seq=1",
-                                  "/voice/whisper?attempt=1", "/voice/attempt-status?attempt=1", "/voice/voicemail?call=1"])
+                                  "/voice/whisper?attempt=1", "/voice/attempt-status?attempt=1", "/voice/voicemail?call=1",
+                                  "/voice/queue-bridge?attempt=1"])
 def test_every_voice_url_checks_the_signature(client, path):
     assert client.post(path, PARAMS).status_code == 403
 

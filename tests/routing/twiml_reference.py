@@ -163,11 +163,11 @@ def queue_leave(*, url: str) -> str:
     return str(response)
 
 
-def queue_dial(*, name: str, whisper: str = "", voice: Voice = _VOICE) -> str:
+def queue_dial(*, name: str, bridge_url: str, whisper: str = "", voice: Voice = _VOICE) -> str:
     response = VoiceResponse()
     if whisper.strip():
         response.say(whisper.strip(), **voice.attrs())
     dial = Dial()
-    dial.queue(name)
+    dial.queue(name, url=bridge_url, method="POST")
     response.append(dial)
     return str(response)

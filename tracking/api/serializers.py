@@ -101,7 +101,7 @@ class CampaignSerializer(ModelSerializer):
             "id", "name", "campaign_id", "enabled", "routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "handlers",
             "greeting_kind", "greeting_text", "greeting_voice", "greeting_language", "greeting_url",
             "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "ivr_menu_tree", "record_calls", "no_answer_message",
-            "queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message", "failsafe_number", "company_phone", "config_version", "created_at", "updated_at",
+            "queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message", "failsafe_number", "company_phone", "fallback_credit", "config_version", "created_at", "updated_at",
         ]
         read_only_fields = ["config_version", "created_at", "updated_at"]
         # The uniqueness of (campaign, handler) is checked by the service, entry by entry.

@@ -20,6 +20,7 @@ from tracking.models.campaigns import (
     ConversionRule,
     ConversionSide,
     DedupeScope,
+    FallbackCredit,
     GreetingKind,
     IVRAction,
     IVRMenu,
@@ -38,7 +39,7 @@ from tracking.models.tagging import HoursMatch, TaggingHours
 __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
     "DeliveryStatus", "QueuedCall", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
-    "ConversionSide", "DedupeScope", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
+    "ConversionSide", "DedupeScope", "FallbackCredit", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
     "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow",
     "CallDayRollup", "CallRollupDirty", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",

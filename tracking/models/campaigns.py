@@ -33,6 +33,13 @@ class GreetingKind(models.TextChoices):
     PLAY = "play", "Play an audio file"
 
 
+class FallbackCredit(models.TextChoices):
+    """Whether a handler is credited with a call its line answered as a step of the fallback chain."""
+
+    NEVER = "never", "Never: a call the fallback chain answers is credited to no handler"
+    ASSIGNED_AGENT = "assigned_agent", "When the handler's line is the tracking number's or the caller's assigned agent"
+
+
 class Campaign(models.Model):
     name = models.CharField(max_length=200, help_text="Your name for this call experience.")
     campaign_id = models.SlugField(
@@ -97,6 +104,14 @@ class Campaign(models.Model):
     )
     company_phone = PhoneNumberField(
         blank=True, help_text="Last step of the fallback chain: dialled when no handler, agent or forwarding number took the call."
+    )
+    fallback_credit = models.CharField(
+        "credit fallback answers to handlers", max_length=20, choices=FallbackCredit.choices, default=FallbackCredit.NEVER,
+        help_text="A handler's line reached by the fallback chain (as an assigned agent, the forwarding number or the company "
+        "phone) may belong to a handler routing skipped (closed, at a cap). Never: the call is recorded as answered by the "
+        "fallback chain, with no handler, no handler revenue and nothing counted toward the handler's caps. When the "
+        "handler is the assigned agent: the tracking number's or the caller's assigned agent step credits the handler whose "
+        "line it is (the other steps never do).",
     )
     queue_enabled = models.BooleanField(
         "queue callers when every handler is busy", default=False,

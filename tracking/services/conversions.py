@@ -98,6 +98,9 @@ class CallFacts:
     answered: bool = False
     talk_time: int = 0
     handler_dialed: bool = False
+    # Answered through the fallback chain and credited to no handler (the campaign's "credit fallback answers"):
+    # no handler pays for it, so the revenue side does not convert.
+    fallback_uncredited: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,9 @@ def side_evaluate(
     postback rules leave it pending). With ``postback_at``: a postback arrived; only postback rules decide,
     and None means this side does not take postbacks."""
     applicable = rules_for_side(rules, side=side, handler_id=call.handler_id)
+    if applicable and side == "revenue" and call.fallback_uncredited and postback_at is None:
+        rule = applicable[0]
+        return SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, "answered by the fallback chain: no handler is credited", rule.id, rule.kind)
     if not applicable:
         if postback_at is not None:
             return None
@@ -313,6 +319,7 @@ def _facts(call: Call) -> CallFacts:
         call_id=call.pk, started_at=call.started_at, campaign_id=call.campaign_id, handler_id=call.handler_id,
         ended_at=call.ended_at, answered=call.answered_at is not None or call.talk_time > 0, talk_time=call.talk_time,
         handler_dialed=dialed or call.handler_id is not None,
+        fallback_uncredited=bool(call.fallback_step) and call.handler_id is None and call.answered_at is not None,
     )
 
 

@@ -234,6 +234,11 @@ class Command(BaseCommand):
         dial = local.QUEUE_DIALS[before]
         self.stdout.write(f"   local carrier dials {dial.to} to take the caller: {dial.twiml}")
         self._post(dial.status_url, {"CallSid": dial.sid, "To": dial.to, "From": dial.caller_id, "CallStatus": "in-progress"})
+        # Twilio dequeues the first caller waiting (here the one simulated) and requests the <Queue url> for them.
+        queue = etree.fromstring(dial.twiml.encode()).find("Dial/Queue")
+        if queue is not None and queue.get("url"):
+            self._post(queue.get("url"), {**common, "CallStatus": "in-progress", "QueueSid": "QU" + "0" * 32, "DequeingCallSid": dial.sid,
+                                          "QueueTime": str(self.free_after)})
         self._post(dial.status_url, {"CallSid": dial.sid, "To": dial.to, "From": dial.caller_id, "CallStatus": "completed", "CallDuration": str(duration)})
         return True
 
