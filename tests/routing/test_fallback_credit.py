@@ -129,7 +129,7 @@ def test_the_dashboards_handler_breakdown_shows_fallback_answers_apart_from_the_
     log = admin_client.get(row["url"])
     assert log.status_code == 200
     assert list(log.context["cl"].queryset.values_list("call_sid", flat=True)) == ["CA1"]
-    assert parse_qs(urlparse(row["url"]).query)["handler__isnull"] == ["True"]
+    assert parse_qs(urlparse(row["url"]).query)["handler__id__isnull"] == ["True"]
 
 
 def test_the_api_and_the_campaign_admin_read_and_write_the_fallback_credit(campaign, admin_client):
