@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -31,12 +32,12 @@ from tracking.services import parties, tagging
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List sources"),
-    retrieve=extend_schema(summary="Get a source"),
-    create=extend_schema(summary="Create a source"),
-    update=extend_schema(summary="Replace a source"),
-    partial_update=extend_schema(summary="Change some fields of a source"),
-    destroy=extend_schema(summary="Delete a source (its calls and numbers stay, without credit)"),
+    list=extend_schema(summary=_("List sources")),
+    retrieve=extend_schema(summary=_("Get a source")),
+    create=extend_schema(summary=_("Create a source")),
+    update=extend_schema(summary=_("Replace a source")),
+    partial_update=extend_schema(summary=_("Change some fields of a source")),
+    destroy=extend_schema(summary=_("Delete a source (its calls and numbers stay, without credit)")),
 )
 class SourceViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who generates calls. Staff only (by model permissions)."""
@@ -50,12 +51,12 @@ class SourceViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List handlers"),
-    retrieve=extend_schema(summary="Get a handler"),
-    create=extend_schema(summary="Create a handler"),
-    update=extend_schema(summary="Replace a handler"),
-    partial_update=extend_schema(summary="Change some fields of a handler"),
-    destroy=extend_schema(summary="Delete a handler"),
+    list=extend_schema(summary=_("List handlers")),
+    retrieve=extend_schema(summary=_("Get a handler")),
+    create=extend_schema(summary=_("Create a handler")),
+    update=extend_schema(summary=_("Replace a handler")),
+    partial_update=extend_schema(summary=_("Change some fields of a handler")),
+    destroy=extend_schema(summary=_("Delete a handler")),
 )
 class HandlerViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who receives calls, with caps, business hours and tag criteria. Staff only."""
@@ -70,10 +71,10 @@ class HandlerViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="List campaigns"),
-    retrieve=extend_schema(summary="Get a campaign with its handlers"),
-    create=extend_schema(summary="Create a campaign (with its handler list)"),
+    retrieve=extend_schema(summary=_("Get a campaign with its handlers")),
+    create=extend_schema(summary=_("Create a campaign (with its handler list)")),
     update=extend_schema(summary="Replace a campaign"),
-    partial_update=extend_schema(summary="Change some fields of a campaign (sending handlers replaces the list)"),
+    partial_update=extend_schema(summary=_("Change some fields of a campaign (sending handlers replaces the list)")),
     destroy=extend_schema(summary="Delete a campaign (refused while pools use it)"),
 )
 class CampaignViewSet(ScopedModelViewSet):

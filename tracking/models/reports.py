@@ -14,12 +14,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CallDayRollup(models.Model):
     day = models.DateField()
     tz = models.CharField(max_length=64, help_text="The time zone the day is read in (TIME_ZONE when it was computed).")
-    dim = models.CharField(max_length=20, help_text="'total', or the breakdown: source, campaign, handler, tracking_number, ...")
+    dim = models.CharField(max_length=20, help_text=_("'total', or the breakdown: source, campaign, handler, tracking_number, ..."))
     key = models.CharField(max_length=200, blank=True, help_text="The party's id or the value; '' for calls without one.")
     calls = models.PositiveIntegerField(default=0)
     answered = models.PositiveIntegerField(default=0)
