@@ -171,12 +171,20 @@ def _sidebar_and_titles(admin_client) -> tuple[str, str]:
     return index, page
 
 
+def _dashboard_tabs(admin_client) -> dict[str, str]:
+    """The dashboard's breakdown tabs: key (an identifier) -> what the tab says."""
+    doc = html.fromstring(admin_client.get(reverse("admin:index")).content)
+    return {a.get("data-by"): a.text_content().strip() for a in doc.xpath("//nav[@class='ct-tabs']/a")}
+
+
 def test_the_admin_says_publishers_and_buyers_with_the_performance_vocabulary(admin_client, db, performance):
     demo_load(calls=2)
     index, campaign_page = _sidebar_and_titles(admin_client)
     assert "Publishers" in index and "Buyers" in index
     assert not re.search(r"\b(Sources|Handlers)\b", index)
     assert "Campaign buyers" in campaign_page and "Campaign handlers" not in campaign_page
+    tabs = _dashboard_tabs(admin_client)
+    assert tabs["source"] == "Publisher" and tabs["handler"] == "Buyer" and tabs["utm_source"] == "UTM source"
     handlers_page = visible_text(admin_client.get(reverse("admin:tracking_handler_changelist")).content)
     assert "Select buyer to change" in handlers_page or "Buyers" in handlers_page
     assert Handler._meta.get_field("priority").help_text and not OLD_WORDS.search(str(Handler._meta.get_field("weight").help_text))
@@ -188,6 +196,8 @@ def test_the_admin_says_sources_and_handlers_without_it(admin_client, db):
     assert "Sources" in index and "Handlers" in index
     assert not re.search(r"\b(Publishers|Buyers)\b", index)
     assert "Campaign handlers" in campaign_page and "Campaign buyers" not in campaign_page
+    tabs = _dashboard_tabs(admin_client)
+    assert tabs["source"] == "Source" and tabs["handler"] == "Handler"
 
 
 # Not a party: identifiers (tag keys, whisper tokens, query values, JSON keys, enum values) and the UTM source.
