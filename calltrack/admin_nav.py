@@ -3,7 +3,8 @@
 Dashboard, Calls, Campaigns, Sources, Handlers, Tracking numbers, Pools, Receiving numbers, Webhooks first; then the
 rest of calltrack; the framework's tables (tokens, background tasks, users and groups) last. Each item shows only
 to a user its admin lets in (``has_module_permission`` and view permission: collaborators see their calls, and
-their numbers for a source, nothing else); Source/Handler read Publisher/Buyer under the performance nomenclature.
+their numbers for a source, nothing else). Titles are the models' plural names, through gettext: Publishers and Buyers
+under the performance vocabulary (calltrack/nomenclature.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
-
-from calltrack import nomenclature
 
 # (app_label.model_name, sidebar icon: a Material Symbols name, shipped with unfold)
 OPERATOR_ORDER: tuple[tuple[str, str], ...] = (
@@ -57,17 +56,12 @@ def _item(request, model, model_admin, icon: str) -> dict[str, Any] | None:
 def sidebar_navigation(request) -> list[dict[str, Any]]:
     """The sidebar's groups for ``request.user`` (unfold calls this on each admin page)."""
     registry = {f"{m._meta.app_label}.{m._meta.model_name}": (m, a) for m, a in admin.site._registry.items()}
-    words = nomenclature.words()
 
     main: list[dict[str, Any]] = [{"title": "Dashboard", "icon": "dashboard", "link": reverse("admin:index")}]
     for key, icon in OPERATOR_ORDER:
         if key in registry:
             item = _item(request, *registry[key], icon)
             if item:
-                if key == "tracking.source":
-                    item["title"] = words["sources"].capitalize()
-                elif key == "tracking.handler":
-                    item["title"] = words["handlers"].capitalize()
                 main.append(item)
 
     placed = {key for key, _ in OPERATOR_ORDER}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def week_heatmap(grid: Sequence[Sequence[int]], *, row_labels: Sequence[str], ti
                 f'<rect x="{pad_left + hour * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="{color}">'
                 f"<title>{escape(row_labels[r])} {hour:02d}:00: {value} of {of}</title></rect>"
             )
-    parts.append(f'<text x="{pad_left}" y="{height - 6}">Darker: more handlers open (hover a cell for the count). Grey: nobody open.</text>')
+    legend = gettext("Darker: more handlers open (hover a cell for the count). Grey: nobody open.")
+    parts.append(f'<text x="{pad_left}" y="{height - 6}">{escape(legend)}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

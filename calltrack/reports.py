@@ -25,6 +25,7 @@ from django.db.models import Case, Count, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from calltrack.nomenclature import HANDLER_TITLE, SOURCE_TITLE
 from calltrack.scoping import (
     Scope,
     report_dimensions,
@@ -67,9 +68,9 @@ MAX_RANGE_DAYS = 366
 
 #: Breakdown dimensions: key -> (label, the call log's filter lookup for a row, ORM expression of the key).
 DIMENSIONS: dict[str, str] = {
-    "source": "Source",
+    "source": SOURCE_TITLE,
     "campaign": "Campaign",
-    "handler": "Handler",
+    "handler": HANDLER_TITLE,
     "tracking_number": "Tracking number",
     "pool": "Pool",
     "utm_source": "UTM source",
@@ -692,7 +693,7 @@ def _capped_handlers(scope: Scope, period: Period) -> list[Alert]:
     return [
         Alert(
             kind="handler_cap", level="warning", count=n,
-            message=f"{names.get(hid, f'Handler {hid}')} was at a cap for {n} call{'s' * (n != 1)}",
+            message=f"{names.get(hid, f'{HANDLER_TITLE} {hid}')} was at a cap for {n} call{'s' * (n != 1)}",
             url_name="admin:tracking_handler_change", url_args=(hid,),
         )
         for hid, n in sorted(hits.items(), key=lambda kv: -kv[1])

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import environ
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy
+
+from calltrack.nomenclature import locale_paths
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -60,8 +63,6 @@ MIDDLEWARE = [
     "calltrack.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # After CommonMiddleware, so it sees the rendered admin page (CALLTRACK_NOMENCLATURE=performance only).
-    "calltrack.nomenclature.AdminWordsMiddleware",
     # Last, as django-axes asks: locks out repeated failed logins (admin and API session logins).
     "axes.middleware.AxesMiddleware",
 ]
@@ -94,7 +95,6 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "calltrack.context_processors.nomenclature",
             ],
         },
     },
@@ -198,14 +198,12 @@ REST_FRAMEWORK = {
 CALLTRACK_API_THROTTLE_SCHEMA = env.str("CALLTRACK_API_THROTTLE_SCHEMA", default="30/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "calltrack API",
-    "DESCRIPTION": "Call tracking and routing: sources, handlers, campaigns, numbers, pools and calls.",
+    "DESCRIPTION": gettext_lazy("Call tracking and routing: sources, handlers, campaigns, numbers, pools and calls."),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # The default hook, then the descriptions in the chosen words (CALLTRACK_NOMENCLATURE).
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "calltrack.nomenclature.schema_words"],
 }
 
 # --- django-q2: the Django ORM is the broker by default (nothing else to run); Q_REDIS_URL switches to Redis ---
@@ -229,8 +227,10 @@ else:
 
 # --- calltrack ---
 CALLTRACK_DEFAULT_REGION = env.str("CALLTRACK_DEFAULT_REGION", default="US")
-# standard: Source / Handler; performance: Publisher / Buyer (pay-per-call words).
+# standard: Source / Handler; performance: Publisher / Buyer (pay-per-call words), an English message catalog
+# added to LOCALE_PATHS (calltrack/nomenclature.py): labels change, data and identifiers do not.
 CALLTRACK_NOMENCLATURE = env.str("CALLTRACK_NOMENCLATURE", default="standard")
+LOCALE_PATHS = locale_paths(CALLTRACK_NOMENCLATURE)
 CALLTRACK_FAILSAFE_NUMBER = env.str("CALLTRACK_FAILSAFE_NUMBER", default="")
 CALLTRACK_PUBLIC_BASE_URL = env.str("CALLTRACK_PUBLIC_BASE_URL", default="")
 CALLTRACK_VALIDATE_TWILIO_SIGNATURE = env.bool("CALLTRACK_VALIDATE_TWILIO_SIGNATURE", default=True)

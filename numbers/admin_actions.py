@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from calltrack.numbers.models import NumberPool
 from calltrack.numbers.services import NumberError
@@ -37,7 +38,7 @@ class BuyMoreForm(forms.Form):
 class MoveForm(forms.Form):
     pool = forms.ModelChoiceField(NumberPool.objects.all(), required=False, help_text="Move into this pool (numbers become pool numbers)…")
     campaign = forms.ModelChoiceField(Campaign.objects.all(), required=False, help_text="…or make them static numbers of this campaign.")
-    source = forms.ModelChoiceField(Source.objects.all(), required=False, help_text="With a campaign: the source credited (its static number cap applies).")
+    source = forms.ModelChoiceField(Source.objects.all(), required=False, help_text=_("With a campaign: the source credited (its static number cap applies)."))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -59,7 +60,7 @@ class PortInForm(forms.Form):
     other_carrier = forms.CharField(max_length=100, required=False, help_text="The carrier the numbers are with now.")
     pool = forms.ModelChoiceField(NumberPool.objects.all(), required=False, help_text="The pool the numbers join on completion…")
     campaign = forms.ModelChoiceField(Campaign.objects.all(), required=False, help_text="…or the campaign they join as static numbers.")
-    source = forms.ModelChoiceField(Source.objects.all(), required=False, help_text="With a campaign: the source credited.")
+    source = forms.ModelChoiceField(Source.objects.all(), required=False, help_text=_("With a campaign: the source credited."))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -97,7 +98,7 @@ def buy_more_like_these(modeladmin, request: HttpRequest, queryset: QuerySet) ->
             key = (n.number_type == "toll_free", n.area_code, None, n.campaign, n.source)
         groups[key] += 1
     bought = 0
-    for (toll_free, area_code, pool, campaign, source), _ in groups.items():
+    for (toll_free, area_code, pool, campaign, source), _count in groups.items():
         where = {"toll_free": True} if toll_free else {"area_code": area_code}
         try:
             bought += len(numbers_buy(count=form.cleaned_data["count"], target=BuyTarget(pool=pool, campaign=campaign, source=source),

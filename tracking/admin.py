@@ -19,6 +19,7 @@ from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import (
     AutocompleteSelectFilter,
     BooleanRadioFilter,
@@ -121,9 +122,9 @@ class HandlerForm(forms.ModelForm):
         choices=_timezone_choices, widget=UnfoldAdminSelect2Widget, help_text=Handler._meta.get_field("timezone").help_text,
     )
     tag_criteria = TagRulesField(
-        required=False, help_text="Each row is a rule on the call's tags; the handler takes a call only when every row matches. "
+        required=False, help_text=_("Each row is a rule on the call's tags; the handler takes a call only when every row matches. "
         "Tags: caller_state, caller_zip, caller_city, caller_country, key_pressed, source, IVR tags, tagging-hours tags, "
-        "marketing data keys (utm_source ...).",
+        "marketing data keys (utm_source ...)."),
     )
 
     class Meta:
@@ -177,18 +178,18 @@ class HandlerAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     @admin.display(description="campaigns")
     def in_campaigns(self, obj: Handler):
         if not obj.pk:
-            return "Add the handler to a campaign (on the campaign's page) once it is saved."
+            return _("Add the handler to a campaign (on the campaign's page) once it is saved.")
         links = [
             (reverse("admin:tracking_campaign_change", args=[ch.campaign_id]), ch.campaign.name, "" if ch.enabled else " (off)")
             for ch in CampaignHandler.objects.filter(handler=obj).select_related("campaign").order_by("campaign__name")
         ]
         if not links:
-            return format_html('<strong class="text-red-600">{}</strong>', "In no campaign: this handler gets no calls until a campaign lists it.")
+            return format_html('<strong class="text-red-600">{}</strong>', _("In no campaign: this handler gets no calls until a campaign lists it."))
         return format_html_join(", ", '<a href="{}">{}</a>{}', links)
 
     @admin.display(description="postback URL")
     def postback_url_hidden(self, obj: Handler) -> str:
-        return "Hidden: its token converts calls, so only users who may change handlers see it."
+        return _("Hidden: its token converts calls, so only users who may change handlers see it.")
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -200,7 +201,7 @@ class HandlerAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     @admin.display(description="postback URL")
     def postback_url(self, obj: Handler):
         if not obj.pk:
-            return "Save the handler to get its postback URL."
+            return _("Save the handler to get its postback URL.")
         url = conversion_services.postback_url(handler_id=obj.pk) + "?call_id=[call_id]"
         return render_to_string("admin/tracking/handler/postback_url.html", {"url": url, "absolute": not url.startswith("/")})
 
@@ -216,7 +217,7 @@ class CampaignHandlerForm(forms.ModelForm):
         handler = self.instance.handler if self.instance.handler_id else None
         for name in ("priority", "weight"):
             widget = self.fields[name].widget
-            widget.attrs["placeholder"] = f"{getattr(handler, name)} (handler's)" if handler else "handler's"
+            widget.attrs["placeholder"] = _("{value} (handler's)").format(value=getattr(handler, name)) if handler else _("handler's")
             widget.attrs["style"] = "max-width: 9rem"
         self.fields["position"].widget.attrs["style"] = "max-width: 6rem"
 
@@ -419,7 +420,7 @@ class CampaignForm(forms.ModelForm):
             "campaign_id": "Campaign ID", "ivr_prompt": "IVR prompt", "ivr_timeout": "IVR timeout (s)",
             "ivr_repeat": "IVR repeats", "ivr_default_digit": "IVR default key", "greeting_url": "Greeting URL",
             "failsafe_number": "Fail-safe number", "no_answer_message": "No-answer message",
-            "queue_enabled": "Queue callers when every handler is busy", "queue_max_wait": "Maximum wait (seconds)",
+            "queue_enabled": _("Queue callers when every handler is busy"), "queue_max_wait": "Maximum wait (seconds)",
             "queue_hold_music_url": "Hold music URL", "queue_message": "Queue message",
             "fallback_credit": "Credit fallback answers to handlers",
         }
@@ -447,9 +448,9 @@ class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
         ("IVR menu", {"fields": ["ivr_prompt", ("ivr_timeout", "ivr_repeat", "ivr_default_digit"), "menu_tree"]}),
         ("Call queue", {
             "fields": ["queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message"],
-            "description": "When every handler is busy, callers wait here (hold music, their position) instead of going "
+            "description": _("When every handler is busy, callers wait here (hold music, their position) instead of going "
             "to the fallback; a handler whose call ends takes the next caller. After the maximum wait the call goes on "
-            "to the fallback below.",
+            "to the fallback below."),
         }),
         ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone", "fallback_credit"]}),
         ("Coverage", {"fields": ["coverage"]}),
@@ -472,18 +473,18 @@ class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
             return "Save the campaign to build its menus."
         return _menu_tree_html(obj)
 
-    @admin.display(description="handlers", ordering="_handlers")
+    @admin.display(description=_("handlers"), ordering="_handlers")
     def handler_count(self, obj: Campaign) -> int:
         return obj._handlers
 
     @admin.display(description="coverage")
     def coverage(self, obj: Campaign):
         if not obj.pk:
-            return "Save the campaign and add handlers to see when and where it is covered."
+            return _("Save the campaign and add handlers to see when and where it is covered.")
         data = selectors.campaign_coverage(campaign=obj, tz_name=timezone.get_current_timezone_name())
         svg = charts.week_heatmap(
             data["grid"], row_labels=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-            title=f"Handlers open per hour ({data['tz']})", of=data["handlers"],
+            title=_("Handlers open per hour ({zone})").format(zone=data["tz"]), of=data["handlers"],
         )
         states = format_html_join("", "<li>{}: {}</li>", ((name, ", ".join(s)) for name, s in data["states"].items()))
         if not data["conditions"]:
@@ -712,7 +713,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     def resend_failed_webhooks(self, request, queryset) -> None:
         _resend(self, request, WebhookDelivery.objects.filter(call__in=queryset, status="failed"))
 
-    @admin.action(description="Convert the selected calls (as the handler's postback would)", permissions=["convert"])
+    @admin.action(description=_("Convert the selected calls (as the handler's postback would)"), permissions=["convert"])
     def convert_by_postback(self, request, queryset) -> None:
         for call in queryset:
             try:
@@ -1030,7 +1031,7 @@ class RoutingTableRowInline(TabularInline):
     autocomplete_fields = ["handler"]
     fields = ["value", "handler", "number"]
     verbose_name = "row"
-    verbose_name_plural = "rows (value -> handler or number)"
+    verbose_name_plural = _("rows (value -> handler or number)")
 
 
 @admin.register(RoutingTable)

@@ -5,8 +5,3 @@ class TrackingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "tracking"
     verbose_name = "Tracking"
-
-    def ready(self) -> None:
-        from calltrack.nomenclature import apply_to_models
-
-        apply_to_models()

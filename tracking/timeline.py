@@ -9,6 +9,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from tracking.models import Call
 from tracking.models.campaigns import RoutingStrategy
@@ -134,7 +135,7 @@ def call_route_story(call: Call) -> list[str]:
         verb = {"closed": "was closed", "capped": "was at its cap", "tag_mismatch": "did not match the call's tags",
                 "disabled": "is disabled", "no_number": "has no receiving number", "ivr_choice": "was not chosen",
                 "lookup_table": "was not chosen", "destination": "was not chosen"}.get(skip.get("reason", ""), skip["label"])
-        parts.append(f"{skip.get('name', 'a handler')} {verb}{detail}")
+        parts.append(f"{skip.get('name', _('a handler'))} {verb}{detail}")
     tail_labels = {t.get("number", ""): STEP_LABELS.get(t.get("step", ""), t.get("label", "")) for t in decision.get("tail", [])}
     for attempt in call.attempts.select_related("handler").order_by("sequence", "started_at"):
         parts.append(_attempt_phrase(attempt, tail_labels))

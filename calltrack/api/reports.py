@@ -7,6 +7,7 @@ collaborator its own calls and no payout or margin, as in the calls API.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -51,15 +52,15 @@ def _money(help_text: str) -> serializers.DecimalField:
 
 class TotalsSerializer(serializers.Serializer):
     calls = serializers.IntegerField(help_text="Calls that started in the period.")
-    answered = serializers.IntegerField(help_text="Picked up by a handler or a fallback.")
+    answered = serializers.IntegerField(help_text=_("Picked up by a handler or a fallback."))
     answer_rate = serializers.FloatField(allow_null=True, help_text="Answered / (calls - blocked); null without calls.")
     missed = serializers.IntegerField(help_text="Ended without an answer (not blocked).")
     blocked = serializers.IntegerField(help_text="Rejected by a number filter or the blocked-callers list.")
     live = serializers.IntegerField(help_text="Still ringing or in progress.")
     converted = serializers.IntegerField(help_text="Converted on your side (staff: either side).")
     conversion_rate = serializers.FloatField(allow_null=True, help_text="Converted / calls.")
-    revenue = _money("Null for source collaborators.")
-    payout = _money("Null for handler collaborators.")
+    revenue = _money(_("Null for source collaborators."))
+    payout = _money(_("Null for handler collaborators."))
     margin = _money("Revenue minus payout; null for collaborators.")
     average_talk_time = serializers.FloatField(allow_null=True, help_text="Seconds connected per answered call.")
     failsafe = serializers.IntegerField(help_text="Calls sent to the fail-safe number (routing failures).")
@@ -161,7 +162,7 @@ class ReportBreakdownView(ReportView):
     query_serializer = BreakdownQuerySerializer
 
     @extend_schema(
-        summary="Figures per source, campaign, handler, tracking number, pool, UTM value or caller state",
+        summary=_("Figures per source, campaign, handler, tracking number, pool, UTM value or caller state"),
         parameters=[OpenApiParameter("by", str, enum=list(reports.DIMENSIONS), required=True, description="Group the calls by this."),
                     *PERIOD_PARAMETERS],
         responses={200: BreakdownSerializer},

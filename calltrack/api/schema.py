@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -32,7 +34,7 @@ PARAMETER_HELP = {
     "enabled": "true: only enabled ones; false: only disabled ones.",
     "converted": "true: converted calls only; false: calls that did not convert (yet).",
     "key": "The pool's public key (exact).",
-    "source_id": "The source's public ID (exact).",
+    "source_id": _("The source's public ID (exact)."),
     "campaign_id": "The campaign's public ID (exact).",
     "buyer_id": "The buyer ID (exact).",
     "area_code": "Numbers in this area code, e.g. 415.",
@@ -47,6 +49,18 @@ PARAMETER_HELP = {
 class AutoSchema(SpectacularAutoSchema):
     """Adds the error responses every endpoint can give (400, 401, 403, 404; 409 on DELETE) and
     describes parameters the generator leaves bare (path ids, simple filters)."""
+
+    # The operations' and components' descriptions come from docstrings, which gettext cannot mark: they are looked
+    # up in the catalog as they are (scripts/vocabulary_catalog.py adds those that name a party to the vocabulary).
+    def get_description(self) -> str:  # type: ignore[override]
+        description = super().get_description()
+        return gettext(description) if description else description
+
+    def _map_basic_serializer(self, serializer, direction):
+        result = super()._map_basic_serializer(serializer, direction)
+        if isinstance(result.get("description"), str) and result["description"]:
+            result["description"] = gettext(result["description"])
+        return result
 
     def _get_parameters(self):
         parameters = super()._get_parameters()
@@ -68,7 +82,7 @@ class AutoSchema(SpectacularAutoSchema):
             return responses
         errors = dict(_ERRORS)
         if self.method == "DELETE":
-            errors["409"] = ("Still used by other records (e.g. a receiving number a handler forwards to).", ErrorSerializer)
+            errors["409"] = (_("Still used by other records (e.g. a receiving number a handler forwards to)."), ErrorSerializer)
         for code, (description, schema) in errors.items():
             if code in responses:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -29,7 +30,7 @@ FIELD_HELP = {
     "call_sid": "Twilio's CallSid of the inbound call.",
     "status": "Where the call or leg stands.",
     "started_at": "When it started.",
-    "answered_at": "When a handler answered; null if nobody did.",
+    "answered_at": _("When a handler answered; null if nobody did."),
     "ended_at": "When it ended; null while in progress.",
     "caller_number": "Who called: E.164 when it could be read.",
     "called_number": "The number dialled (the tracking number, E.164).",
@@ -38,7 +39,7 @@ FIELD_HELP = {
     "caller_zip": "The caller's postal code, as the carrier reports it.",
     "caller_country": "The caller's country code, as the carrier reports it.",
     "campaign": "The campaign's id.",
-    "source": "The source's id (who gets credit).",
+    "source": _("The source's id (who gets credit)."),
     "tracking_number": "The tracking number's id.",
     "visitor_id": "The web visitor's id (pool numbers).",
     "reject_reason": "Why the call was rejected (blocked caller, filter), if it was.",
@@ -46,12 +47,12 @@ FIELD_HELP = {
     "conversion_status": "Whether the call converted, did not, or is still pending.",
     "converted": "Whether the call converted.",
     "converted_at": "When the call converted.",
-    "revenue": "What the handler pays for this call.",
-    "payout": "What the source is paid for this call.",
+    "revenue": _("What the handler pays for this call."),
+    "payout": _("What the source is paid for this call."),
     "payout_reason": "Why the payout is what it is.",
     "sequence": "The leg's place in the call (0 first).",
-    "kind": "What this leg was for: a handler, a no-answer forward, voicemail, the fallback chain, the fail-safe.",
-    "handler": "The handler's id.",
+    "kind": _("What this leg was for: a handler, a no-answer forward, voicemail, the fallback chain, the fail-safe."),
+    "handler": _("The handler's id."),
     "receiving_number": "The receiving number's id.",
     "number_dialed": "The number dialled for this leg (E.164).",
     "pool": "The pool's id.",
@@ -63,7 +64,7 @@ FIELD_HELP = {
     "landing_page": "The visitor's landing page.",
     "referrer": "The page that sent the visitor.",
     "destination_number": "The page's own number that the pool number replaced.",
-    "handler_name": "The handler's name.",
+    "handler_name": _("The handler's name."),
 }
 
 
@@ -124,7 +125,7 @@ class SafeJSONField(serializers.JSONField):
 
 _RANGE = {
     "type": "string",
-    "description": "An open range in the handler's time zone: HH:MM-HH:MM, with +1 when it closes after midnight.",
+    "description": _("An open range in the handler's time zone: HH:MM-HH:MM, with +1 when it closes after midnight."),
     "example": "09:00-17:00",
 }
 
@@ -132,8 +133,8 @@ _RANGE = {
 @extend_schema_field(
     {
         "type": "object",
-        "description": "Open ranges per day (mon..sun) in the handler's time zone; a day left out is closed. "
-        "Ranges may not overlap; one past midnight ends with +1 (22:00-02:00+1).",
+        "description": _("Open ranges per day (mon..sun) in the handler's time zone; a day left out is closed. "
+        "Ranges may not overlap; one past midnight ends with +1 (22:00-02:00+1)."),
         "properties": {
             day: {"type": "array", "items": _RANGE, "description": f"{hours_rules.DAY_NAMES[day]}'s open ranges."}
             for day in hours_rules.DAYS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from calltrack import phone
 from calltrack.api.filters import IdFilter, UtcDateTimeFilter
@@ -29,7 +30,7 @@ class ReceivingNumberFilter(_PhoneNumberFilterSet):
 
 class TrackingNumberFilter(_PhoneNumberFilterSet):
     campaign = IdFilter(field_name="campaign_id", help_text="The campaign's id.")
-    source = IdFilter(field_name="source_id", help_text="The source's id.")
+    source = IdFilter(field_name="source_id", help_text=_("The source's id."))
     pool = IdFilter(field_name="pool_id", help_text="The pool's id.")
 
     class Meta:
@@ -40,7 +41,7 @@ class TrackingNumberFilter(_PhoneNumberFilterSet):
 class NumberPoolFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the name (case-insensitive).")
     campaign = IdFilter(field_name="campaign_id", help_text="The campaign's id.")
-    source = IdFilter(field_name="source_id", help_text="The source's id.")
+    source = IdFilter(field_name="source_id", help_text=_("The source's id."))
 
     class Meta:
         model = NumberPool

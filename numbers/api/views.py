@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
@@ -25,7 +26,7 @@ from calltrack.scoping import visible_pools, visible_sessions, visible_tracking_
     create=extend_schema(summary="Create a receiving number"),
     update=extend_schema(summary="Replace a receiving number"),
     partial_update=extend_schema(summary="Change some fields of a receiving number"),
-    destroy=extend_schema(summary="Delete a receiving number (refused while a handler forwards to it)"),
+    destroy=extend_schema(summary=_("Delete a receiving number (refused while a handler forwards to it)")),
 )
 class ReceivingNumberViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     """The real lines calls are forwarded to, with extension digits, whisper and no-answer routing. Staff only."""

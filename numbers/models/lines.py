@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from calltrack import phone
 from calltrack import tags as tag_rules
@@ -33,8 +35,8 @@ class ReceivingNumber(models.Model):
     )
     whisper_message = models.CharField(
         max_length=500, blank=True,
-        help_text="Said to whoever answers before the caller is connected. Blank: the campaign, source and caller's "
-        "city/state are announced. Tokens: {campaign}, {source}, {city}, {state}.",
+        help_text=_("Said to whoever answers before the caller is connected. Blank: the campaign, source and caller's "
+        "city/state are announced. Tokens: {campaign}, {source}, {city}, {state}."),
     )
     skip_whisper = models.BooleanField(default=False, help_text="Connect without any whisper.")
     ring_timeout = models.PositiveSmallIntegerField(
@@ -42,7 +44,7 @@ class ReceivingNumber(models.Model):
     )
     no_answer_action = models.CharField(
         max_length=10, choices=NoAnswerAction.choices, default=NoAnswerAction.HANGUP,
-        help_text="What happens when this line is busy or not answered and no other handler is left.",
+        help_text=_("What happens when this line is busy or not answered and no other handler is left."),
     )
     no_answer_forward_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -129,7 +131,7 @@ class TrackingNumber(models.Model):
         help_text="The campaign that routes this number's calls.",
     )
     source = models.ForeignKey(
-        "tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="tracking_numbers",
+        "tracking.Source", verbose_name=pgettext_lazy("party", "source"), null=True, blank=True, on_delete=models.SET_NULL, related_name="tracking_numbers",
         help_text="Who gets credit for calls to this number (static numbers; pool numbers take the pool's).",
     )
     pool = models.ForeignKey(
@@ -143,9 +145,9 @@ class TrackingNumber(models.Model):
     failsafe_number = PhoneNumberField(blank=True, help_text="Dialled if anything fails while routing (before the campaign's fail-safe).")
     assigned_agent = models.ForeignKey(
         "numbers.ReceivingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tracking_numbers",
-        help_text="Fallback chain, first step: this agent's line takes the call when no handler answered.",
+        help_text=_("Fallback chain, first step: this agent's line takes the call when no handler answered."),
     )
-    forwarding_number = PhoneNumberField(blank=True, help_text="Fallback chain, third step: dialled when no handler, number agent or caller agent took the call.")
+    forwarding_number = PhoneNumberField(blank=True, help_text=_("Fallback chain, third step: dialled when no handler, number agent or caller agent took the call."))
     whisper_message = models.CharField(max_length=500, blank=True, help_text="Whisper for calls to this number (overrides the receiving number's).")
     filters = models.JSONField(default=list, blank=True, help_text=tag_rules.FILTERS_HELP_TEXT)
     filters_after_ivr = models.BooleanField(

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
@@ -34,7 +35,7 @@ class NumberPool(models.Model):
     enabled = models.BooleanField(default=True, help_text="Untick to stop handing out numbers (pages keep their own numbers).")
     campaign = models.ForeignKey("tracking.Campaign", on_delete=models.PROTECT, related_name="pools", help_text="The campaign that routes calls to this pool's numbers.")
     source = models.ForeignKey(
-        "tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="pools",
+        "tracking.Source", verbose_name=pgettext_lazy("party", "source"), null=True, blank=True, on_delete=models.SET_NULL, related_name="pools",
         help_text="Who gets credit for calls to this pool when the visitor's data does not say.",
     )
     number_type = models.CharField(max_length=10, choices=PoolNumberType.choices, default=PoolNumberType.MATCH, help_text="Which numbers are shown in place of the page's number.")

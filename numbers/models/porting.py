@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from calltrack import phone
 
@@ -36,7 +38,7 @@ class PortRequest(models.Model):
     carrier = models.CharField(max_length=20, default="local", help_text="Our carrier handling the port.")
     carrier_request_id = models.CharField(max_length=64, blank=True)
     campaign = models.ForeignKey("tracking.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the campaign the numbers join when the port completes.")
-    source = models.ForeignKey("tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the source credited for the numbers.")
+    source = models.ForeignKey("tracking.Source", verbose_name=pgettext_lazy("party", "source"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text=_("Port in: the source credited for the numbers."))
     pool = models.ForeignKey("numbers.NumberPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Port in: the pool the numbers join.")
     rejection_reason = models.CharField(max_length=500, blank=True, help_text="Why the losing carrier refused the port, if it did.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -47,10 +47,15 @@ def test_a_source_collaborator_sees_only_its_calls_and_numbers(client: Client):
 
 def test_the_performance_nomenclature_says_publishers_and_buyers(admin_user, settings):
     settings.CALLTRACK_NOMENCLATURE = "performance"
-    nomenclature.apply_to_models()
-    try:
-        main = _titles(admin_user)[0]
-        assert main[3:5] == ["Publishers", "Buyers"]
-    finally:
-        settings.CALLTRACK_NOMENCLATURE = "standard"
-        nomenclature.apply_to_models()
+    settings.LOCALE_PATHS = nomenclature.locale_paths("performance")
+    main = _titles(admin_user)[0]
+    assert main[3:5] == ["Publishers", "Buyers"]
+
+
+def test_the_sidebar_says_sources_and_handlers_again_when_the_setting_does(admin_user, settings):
+    settings.CALLTRACK_NOMENCLATURE = "performance"
+    settings.LOCALE_PATHS = nomenclature.locale_paths("performance")
+    assert _titles(admin_user)[0][3:5] == ["Publishers", "Buyers"]
+    settings.CALLTRACK_NOMENCLATURE = "standard"
+    settings.LOCALE_PATHS = nomenclature.locale_paths("standard")
+    assert _titles(admin_user)[0][3:5] == ["Sources", "Handlers"]

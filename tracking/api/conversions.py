@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -112,7 +113,7 @@ class ConversionTotalsView(APIView):
     collaborator_kinds = ("source", "handler")
 
     @extend_schema(
-        summary="Conversion totals per source, handler or campaign",
+        summary=_("Conversion totals per source, handler or campaign"),
         parameters=[
             OpenApiParameter("by", str, enum=list(TOTALS_BY), required=True, description="Group the totals by this party."),
             OpenApiParameter("start", str, description="ISO 8601; calls started at or after"),

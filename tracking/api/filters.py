@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
 from calltrack import phone
@@ -23,8 +24,8 @@ class SourceFilter(django_filters.FilterSet):
 
 class HandlerFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the name (case-insensitive).")
-    campaign = IdFilter(field_name="campaign_handlers__campaign_id", distinct=True, help_text="Handlers of this campaign (id).")
-    receiving_number = IdFilter(field_name="receiving_number_id", help_text="Handlers forwarding to this receiving number (id).")
+    campaign = IdFilter(field_name="campaign_handlers__campaign_id", distinct=True, help_text=_("Handlers of this campaign (id)."))
+    receiving_number = IdFilter(field_name="receiving_number_id", help_text=_("Handlers forwarding to this receiving number (id)."))
 
     class Meta:
         model = Handler
@@ -48,8 +49,8 @@ class CallFilter(django_filters.FilterSet):
     )
     status = django_filters.MultipleChoiceFilter(choices=CallStatus.choices, help_text="One or more statuses (repeat the parameter).")
     campaign = IdFilter(field_name="campaign_id", help_text="The campaign's id.")
-    source = IdFilter(field_name="source_id", help_text="The source's id.")
-    handler = IdFilter(field_name="handler_id", help_text="The handler's id (who answered or was last dialled).")
+    source = IdFilter(field_name="source_id", help_text=_("The source's id."))
+    handler = IdFilter(field_name="handler_id", help_text=_("The handler's id (who answered or was last dialled)."))
     caller = django_filters.CharFilter(
         method="filter_caller", help_text="The caller's number, in any format (read as E.164 when it is a valid number)."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -87,8 +88,8 @@ class CampaignSerializer(ModelSerializer):
         many=True,
         source="campaign_handlers",
         required=False,
-        help_text="The campaign's handlers with this campaign's priority and weight (blank: the handler's own). "
-        "Sending the list replaces the whole list.",
+        help_text=_("The campaign's handlers with this campaign's priority and weight (blank: the handler's own). "
+        "Sending the list replaces the whole list."),
     )
     ivr_menu_tree = serializers.SerializerMethodField(
         help_text="The voice menus as a tree (read-only; edited in the admin): the main menu, each key with what it "
@@ -133,7 +134,7 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     """
 
     source_public_id = serializers.CharField(
-        source="source.source_id", read_only=True, allow_null=True, default=None, help_text="The source's public ID (source_id)."
+        source="source.source_id", read_only=True, allow_null=True, default=None, help_text=_("The source's public ID (source_id).")
     )
     attempts = CallAttemptSerializer(many=True, read_only=True, help_text="The legs dialled for this call, in order.")
     marketing_data = MarketingDataField(read_only=True, help_text=Call._meta.get_field("marketing_data").help_text)
@@ -212,7 +213,7 @@ class RoutingTableRowSerializer(ModelSerializer):
 class RoutingTableRowsWriteSerializer(serializers.Serializer):
     rows = serializers.ListField(
         child=serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=200)), max_length=10000,
-        help_text="Rows {value, handler (id, buyer id or name), number}: a value already in the table is updated.",
+        help_text=_("Rows {value, handler (id, buyer id or name), number}: a value already in the table is updated."),
     )
     replace = serializers.BooleanField(default=False, help_text="Delete the table's rows first (same transaction).")
 

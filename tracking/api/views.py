@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -62,13 +63,13 @@ def _history_schema(what: str):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List sources"),
-    retrieve=extend_schema(summary="Get a source"),
-    create=extend_schema(summary="Create a source"),
-    update=extend_schema(summary="Replace a source"),
-    partial_update=extend_schema(summary="Change some fields of a source"),
-    destroy=extend_schema(summary="Delete a source (its calls and numbers stay, without credit)"),
-    history=_history_schema("A source's terms history (its static number cap)"),
+    list=extend_schema(summary=_("List sources")),
+    retrieve=extend_schema(summary=_("Get a source")),
+    create=extend_schema(summary=_("Create a source")),
+    update=extend_schema(summary=_("Replace a source")),
+    partial_update=extend_schema(summary=_("Change some fields of a source")),
+    destroy=extend_schema(summary=_("Delete a source (its calls and numbers stay, without credit)")),
+    history=_history_schema(_("A source's terms history (its static number cap)")),
 )
 class SourceViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who generates calls. Staff only (by model permissions)."""
@@ -84,13 +85,13 @@ class SourceViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedM
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List handlers"),
-    retrieve=extend_schema(summary="Get a handler"),
-    create=extend_schema(summary="Create a handler"),
-    update=extend_schema(summary="Replace a handler"),
-    partial_update=extend_schema(summary="Change some fields of a handler"),
-    destroy=extend_schema(summary="Delete a handler"),
-    history=_history_schema("A handler's terms history (its routing terms and caps, its places in campaigns, its own conversion rules)"),
+    list=extend_schema(summary=_("List handlers")),
+    retrieve=extend_schema(summary=_("Get a handler")),
+    create=extend_schema(summary=_("Create a handler")),
+    update=extend_schema(summary=_("Replace a handler")),
+    partial_update=extend_schema(summary=_("Change some fields of a handler")),
+    destroy=extend_schema(summary=_("Delete a handler")),
+    history=_history_schema(_("A handler's terms history (its routing terms and caps, its places in campaigns, its own conversion rules)")),
 )
 class HandlerViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who receives calls, with caps, business hours and tag criteria. Staff only."""
@@ -107,10 +108,10 @@ class HandlerViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, Scoped
 
 @extend_schema_view(
     list=extend_schema(summary="List campaigns"),
-    retrieve=extend_schema(summary="Get a campaign with its handlers"),
-    create=extend_schema(summary="Create a campaign (with its handler list)"),
+    retrieve=extend_schema(summary=_("Get a campaign with its handlers")),
+    create=extend_schema(summary=_("Create a campaign (with its handler list)")),
     update=extend_schema(summary="Replace a campaign"),
-    partial_update=extend_schema(summary="Change some fields of a campaign (sending handlers replaces the list)"),
+    partial_update=extend_schema(summary=_("Change some fields of a campaign (sending handlers replaces the list)")),
     destroy=extend_schema(summary="Delete a campaign (refused while pools use it)"),
 )
 class CampaignViewSet(ScopedModelViewSet):

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CallStatus(models.TextChoices):
@@ -63,10 +65,10 @@ class Call(models.Model):
     # No single-column index on campaign, source, handler or caller: the (column, started_at) indexes below answer
     # every look-up by them, and each index costs every call's insert and updates (four a call) a write.
     campaign = models.ForeignKey("tracking.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False)
-    source = models.ForeignKey("tracking.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False)
+    source = models.ForeignKey("tracking.Source", verbose_name=pgettext_lazy("party", "source"), null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False)
     handler = models.ForeignKey(
-        "tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False,
-        help_text="The handler who answered (or was last dialled).",
+        "tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.SET_NULL, related_name="calls", db_index=False,
+        help_text=_("The handler who answered (or was last dialled)."),
     )
     session = models.ForeignKey(
         "numbers.NumberSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls",
@@ -84,14 +86,14 @@ class Call(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration = models.PositiveIntegerField(default=0, help_text="Seconds, from Twilio's final status.")
-    talk_time = models.PositiveIntegerField(default=0, help_text="Seconds connected to a handler.")
+    talk_time = models.PositiveIntegerField(default=0, help_text=_("Seconds connected to a handler."))
     last_sequence = models.IntegerField(default=-1, help_text="Highest status-callback SequenceNumber applied.")
     tags = models.JSONField(default=dict, blank=True, help_text="The call's tags: caller geo, IVR keys and tags, marketing data.")
     marketing_data = models.JSONField(default=dict, blank=True, help_text="UTM parameters, click ids and custom data of the visitor or static number.")
     landing_page = models.URLField(max_length=2000, blank=True)
     referrer = models.URLField(max_length=2000, blank=True)
     visitor_id = models.CharField(max_length=64, blank=True)
-    decision = models.JSONField(default=dict, blank=True, help_text="The routing plan and why each handler was skipped.")
+    decision = models.JSONField(default=dict, blank=True, help_text=_("The routing plan and why each handler was skipped."))
     plan_index = models.PositiveSmallIntegerField(default=0, help_text="The next step of the plan to dial.")
     fallback_step = models.CharField(max_length=30, blank=True, help_text="Which fallback took the call, if any.")
     used_failsafe = models.BooleanField(default=False)
@@ -106,15 +108,15 @@ class Call(models.Model):
     converted_at = models.DateTimeField(null=True, blank=True)
     conversion_reason = models.CharField(max_length=300, blank=True, help_text="Why the call did or did not convert (the revenue side).")
     revenue_converted = models.BooleanField(
-        default=False, help_text="The handler's side converted (the handler pays us); conversion caps count these."
+        default=False, help_text=_("The handler's side converted (the handler pays us); conversion caps count these.")
     )
-    payout_converted = models.BooleanField(default=False, help_text="The source's side converted (we pay the source).")
+    payout_converted = models.BooleanField(default=False, help_text=_("The source's side converted (we pay the source)."))
     conversion_evaluated_at = models.DateTimeField(
         null=True, blank=True, help_text="When the conversion rules were applied to the completed call (once)."
     )
     revenue = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
-    payout_reason = models.CharField(max_length=300, blank=True, help_text="Why the source's side did or did not convert.")
+    payout_reason = models.CharField(max_length=300, blank=True, help_text=_("Why the source's side did or did not convert."))
     is_test = models.BooleanField(
         "test call", default=False,
         help_text="Placed from the admin's \"Test call\" (or simulate_call --test): left out of the reports, the caps' "
@@ -163,13 +165,13 @@ class Call(models.Model):
 
 
 class AttemptKind(models.TextChoices):
-    HANDLER = "handler", "Handler"
+    HANDLER = "handler", _("Handler")
     NO_ANSWER_FORWARD = "no_answer_forward", "No-answer forward"
     VOICEMAIL = "voicemail", "Voicemail"
     FALLBACK = "fallback", "Fallback chain"
     FAILSAFE = "failsafe", "Fail-safe"
     NUMBER = "number", "Number (menu key, lookup table, destination)"
-    QUEUE = "queue", "Queue (a freed handler takes the next caller waiting)"
+    QUEUE = "queue", _("Queue (a freed handler takes the next caller waiting)")
 
 
 class AttemptStatus(models.TextChoices):
@@ -192,16 +194,16 @@ class CallAttempt(models.Model):
     sequence = models.PositiveSmallIntegerField(default=0)
     kind = models.CharField(max_length=20, choices=AttemptKind.choices, default=AttemptKind.HANDLER)
     # Indexed by the (handler, started_at) and (handler, holds_slot) indexes below.
-    handler = models.ForeignKey("tracking.Handler", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts", db_index=False)
+    handler = models.ForeignKey("tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts", db_index=False)
     receiving_number = models.ForeignKey("numbers.ReceivingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts")
     number_dialed = models.CharField(max_length=32)
     status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.DIALING)
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration = models.PositiveIntegerField(default=0, help_text="Seconds connected (DialCallDuration).")
-    holds_slot = models.BooleanField(default=False, help_text="Counts toward the handler's concurrency cap until the attempt ends.")
+    holds_slot = models.BooleanField(default=False, help_text=_("Counts toward the handler's concurrency cap until the attempt ends."))
     slot_expires_at = models.DateTimeField(null=True, blank=True, help_text="A lost callback cannot hold the slot past this.")
-    counted = models.BooleanField(default=False, help_text="Counts toward the handler's hourly/daily/monthly/total caps.")
+    counted = models.BooleanField(default=False, help_text=_("Counts toward the handler's hourly/daily/monthly/total caps."))
 
     objects = CallAttemptQuerySet.as_manager()
 

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from calltrack import outbound, strategies
 from calltrack.fields import PhoneNumberField
@@ -54,26 +56,26 @@ class Campaign(models.Model):
         max_length=20,
         choices=RoutingStrategy.choices,
         default=RoutingStrategy.PRIORITY_WEIGHT,
-        help_text="How the open, matching handlers are dialled: by priority then weight; round robin (even spread); "
+        help_text=_("How the open, matching handlers are dialled: by priority then weight; round robin (even spread); "
         "sequential (in the list's order); simultaneous (ring up to 10 at once, first to answer wins); least connected; "
-        "nearest to the caller (handlers' location zip or coordinates; the caller's zip or area code).",
+        "nearest to the caller (handlers' location zip or coordinates; the caller's zip or area code)."),
     )
     nearest_fallback = models.CharField(
         max_length=20, default=RoutingStrategy.PRIORITY_WEIGHT,
         choices=[c for c in RoutingStrategy.choices if c[0] != RoutingStrategy.NEAREST],
-        help_text="For 'nearest to the caller': how handlers are ordered when the caller's place is unknown "
-        "(no zip, no US area code).",
+        help_text=_("For 'nearest to the caller': how handlers are ordered when the caller's place is unknown "
+        "(no zip, no US area code)."),
     )
     route_to_destination = models.BooleanField(
         default=False,
-        help_text="A pool call goes to the handler (or receiving number) whose number the visitor's page showed (the "
-        "detected destination), so one pool serves many locations; without one, routing as usual.",
+        help_text=_("A pool call goes to the handler (or receiving number) whose number the visitor's page showed (the "
+        "detected destination), so one pool serves many locations; without one, routing as usual."),
     )
     sticky_routing = models.BooleanField(
-        default=False, help_text="A repeat caller rings first the handler who answered them last time."
+        default=False, help_text=_("A repeat caller rings first the handler who answered them last time.")
     )
     handlers = models.ManyToManyField(
-        "tracking.Handler", through="CampaignHandler", related_name="campaigns", blank=True
+        "tracking.Handler", verbose_name=pgettext_lazy("party", "handlers"), through="CampaignHandler", related_name="campaigns", blank=True
     )
     greeting_kind = models.CharField(max_length=10, choices=GreetingKind.choices, default=GreetingKind.NONE, help_text="What the caller hears first.")
     greeting_text = models.TextField(blank=True, help_text="Text read to the caller (for 'say a text').")
@@ -95,7 +97,7 @@ class Campaign(models.Model):
         max_length=500,
         blank=True,
         default="Sorry, nobody is available to take your call. Please try again later.",
-        help_text="Said before hanging up when no handler answered and no fallback number is set.",
+        help_text=_("Said before hanging up when no handler answered and no fallback number is set."),
     )
     failsafe_number = PhoneNumberField(
         blank=True,
@@ -103,7 +105,7 @@ class Campaign(models.Model):
         "number has none of its own).",
     )
     company_phone = PhoneNumberField(
-        blank=True, help_text="Last step of the fallback chain: dialled when no handler, agent or forwarding number took the call."
+        blank=True, help_text=_("Last step of the fallback chain: dialled when no handler, agent or forwarding number took the call.")
     )
     fallback_credit = models.CharField(
         "credit fallback answers to handlers", max_length=20, choices=FallbackCredit.choices, default=FallbackCredit.NEVER,
@@ -114,10 +116,10 @@ class Campaign(models.Model):
         "line it is (the other steps never do).",
     )
     queue_enabled = models.BooleanField(
-        "queue callers when every handler is busy", default=False,
-        help_text="When every eligible handler is busy (a cap is full), the caller waits in a queue with hold music or a "
+        _("queue callers when every handler is busy"), default=False,
+        help_text=_("When every eligible handler is busy (a cap is full), the caller waits in a queue with hold music or a "
         "message and their position instead of going straight to the fallback chain. A handler whose call ends takes the "
-        "next caller waiting.",
+        "next caller waiting."),
     )
     queue_max_wait = models.PositiveIntegerField(
         "maximum wait (seconds)", default=120, validators=[MinValueValidator(10), MaxValueValidator(3600)],
@@ -163,22 +165,22 @@ class CampaignHandler(models.Model):
     """A handler's place in a campaign, with the campaign's own priority, weight and switch."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="campaign_handlers")
-    handler = models.ForeignKey("tracking.Handler", on_delete=models.CASCADE, related_name="campaign_handlers")
+    handler = models.ForeignKey("tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), on_delete=models.CASCADE, related_name="campaign_handlers")
     priority = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(99)],
-        help_text="Overrides the handler's priority in this campaign (blank: the handler's own).",
+        help_text=_("Overrides the handler's priority in this campaign (blank: the handler's own)."),
     )
     weight = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)],
-        help_text="Overrides the handler's weight in this campaign (blank: the handler's own).",
+        help_text=_("Overrides the handler's weight in this campaign (blank: the handler's own)."),
     )
-    enabled = models.BooleanField(default=True, help_text="Untick to stop this handler's calls in this campaign only.")
+    enabled = models.BooleanField(default=True, help_text=_("Untick to stop this handler's calls in this campaign only."))
     position = models.PositiveIntegerField(default=0, help_text="Order for sequential and round-robin routing (lowest first).")
 
     class Meta:
         ordering = ["position", "id"]
         constraints = [models.UniqueConstraint(fields=["campaign", "handler"], name="campaign_handler_unique")]
-        verbose_name = "campaign handler"
+        verbose_name = _("campaign handler")
 
     def __str__(self) -> str:
         return f"{self.handler} in {self.campaign}"
@@ -194,7 +196,7 @@ class CampaignHandler(models.Model):
 
 class IVRAction(models.TextChoices):
     TAG = "tag", "Set a tag and route"
-    HANDLER = "handler", "Go straight to a handler"
+    HANDLER = "handler", _("Go straight to a handler")
     MENU = "menu", "Open a sub-menu"
     NUMBER = "number", "Dial a number"
     VOICEMAIL = "voicemail", "Take a voicemail"
@@ -243,8 +245,8 @@ class IVROption(models.Model):
     )
     tag_value = models.CharField(max_length=200, blank=True, help_text="The tag's value (e.g. 'sales'). Defaults to the key pressed.")
     handler = models.ForeignKey(
-        "tracking.Handler", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-        help_text="For 'go straight to a handler': the handler dialled.",
+        "tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text=_("For 'go straight to a handler': the handler dialled."),
     )
     submenu = models.ForeignKey(
         IVRMenu, null=True, blank=True, on_delete=models.CASCADE, related_name="opened_by",
@@ -271,7 +273,7 @@ class IVROption(models.Model):
         if self.digit not in list(KEYS):
             errors["digit"] = "A single key: 0-9, * or #."
         if self.action == IVRAction.HANDLER and not self.handler_id:
-            errors["handler"] = "Choose the handler this key goes to."
+            errors[_("handler")] = _("Choose the handler this key goes to.")
         if self.action == IVRAction.TAG and not self.tag_key:
             errors["tag_key"] = "Name the tag this key sets."
         if self.action == IVRAction.MENU:
@@ -291,19 +293,19 @@ class IVROption(models.Model):
 
 class ConversionKind(models.TextChoices):
     TIMER = "timer", "Timer (connected at least N seconds)"
-    ATTEMPT = "attempt", "Attempt (a handler was dialled)"
-    POSTBACK = "postback", "Postback (the handler's CRM confirms)"
+    ATTEMPT = "attempt", _("Attempt (a handler was dialled)")
+    POSTBACK = "postback", _("Postback (the handler's CRM confirms)")
 
 
 class ConversionSide(models.TextChoices):
     BOTH = "both", "Revenue and payout"
-    REVENUE = "revenue", "Revenue only (what the handler pays us)"
-    PAYOUT = "payout", "Payout only (what we pay the source)"
+    REVENUE = "revenue", _("Revenue only (what the handler pays us)")
+    PAYOUT = "payout", _("Payout only (what we pay the source)")
 
 
 class DedupeScope(models.TextChoices):
     CAMPAIGN = "campaign", "Per campaign"
-    HANDLER = "handler", "Per handler"
+    HANDLER = "handler", _("Per handler")
 
 
 class ConversionRule(models.Model):
@@ -311,17 +313,17 @@ class ConversionRule(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="conversion_rules", help_text="The campaign whose calls this rule values.")
     handler = models.ForeignKey(
-        "tracking.Handler", null=True, blank=True, on_delete=models.CASCADE, related_name="conversion_rules",
-        help_text="Set to make this rule this handler's own terms in the campaign (overriding the campaign's rules).",
+        "tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.CASCADE, related_name="conversion_rules",
+        help_text=_("Set to make this rule this handler's own terms in the campaign (overriding the campaign's rules)."),
     )
     side = models.CharField(max_length=10, choices=ConversionSide.choices, default=ConversionSide.BOTH, help_text="Which side of the deal this rule decides (split conversions).")
     kind = models.CharField(max_length=10, choices=ConversionKind.choices, default=ConversionKind.TIMER, help_text="What makes the call convert.")
     min_duration = models.PositiveIntegerField(default=0, help_text="Timer: seconds the call must be connected.")
-    revenue = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], help_text="What the handler pays us for such a call.")
-    payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], help_text="What we pay the source for such a call.")
+    revenue = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], help_text=_("What the handler pays us for such a call."))
+    payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], help_text=_("What we pay the source for such a call."))
     postback_window = models.PositiveIntegerField(default=1440, help_text="Postback: minutes after the call in which the CRM may confirm.")
     dedupe_window = models.PositiveIntegerField(null=True, blank=True, help_text="Hours in which a repeat caller is not paid again. Blank: every call pays.")
-    dedupe_scope = models.CharField(max_length=10, choices=DedupeScope.choices, default=DedupeScope.CAMPAIGN, help_text="Whether a repeat is counted within the campaign or per handler.")
+    dedupe_scope = models.CharField(max_length=10, choices=DedupeScope.choices, default=DedupeScope.CAMPAIGN, help_text=_("Whether a repeat is counted within the campaign or per handler."))
 
     class Meta:
         ordering = ["campaign_id", "handler_id", "kind", "min_duration"]  # columns, not the related models

@@ -11,6 +11,7 @@ the deltas not folded yet: its cost follows the recent activity, not the history
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 from tracking.models.parties import CapTrigger
 
@@ -19,7 +20,7 @@ class CapCounter(models.Model):
     """A handler's counted calls (connections or conversions) in the hour/day/month that started at the
     given instants, in ``zone`` (the handler's time zone when folded; another zone means recount), and ever."""
 
-    handler = models.ForeignKey("tracking.Handler", on_delete=models.CASCADE, related_name="cap_counters")
+    handler = models.ForeignKey("tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), on_delete=models.CASCADE, related_name="cap_counters")
     counts = models.CharField(max_length=20, choices=CapTrigger.choices)
     zone = models.CharField(max_length=64, help_text="Time zone the windows were computed in; blank until first folded.")
     hour_start = models.DateTimeField()

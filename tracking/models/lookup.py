@@ -7,6 +7,8 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from calltrack.fields import PhoneNumberField
 from calltrack.tags import lookup_value
@@ -40,8 +42,8 @@ class RoutingTableRow(models.Model):
     table = models.ForeignKey(RoutingTable, on_delete=models.CASCADE, related_name="rows", help_text="The table this row belongs to.")
     value = models.CharField(max_length=200, help_text="The value looked up, e.g. 80202, CO, or +13035550100 for a destination (any case).")
     handler = models.ForeignKey(
-        "tracking.Handler", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-        help_text="The handler a call with this value goes to (its caps and hours apply)…",
+        "tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text=_("The handler a call with this value goes to (its caps and hours apply)…"),
     )
     number = PhoneNumberField(blank=True, help_text="…or the number it is forwarded to (then the campaign's fallback chain).")
 
@@ -59,6 +61,6 @@ class RoutingTableRow(models.Model):
         if not self.value:
             errors["value"] = "Give the value to look up."
         if bool(self.handler_id) == bool(self.number):
-            errors["handler"] = "Choose a handler or give a number (one of the two)."
+            errors[_("handler")] = _("Choose a handler or give a number (one of the two).")
         if errors:
             raise ValidationError(errors)

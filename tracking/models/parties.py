@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now as _now
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from calltrack import geodata
 from calltrack import hours as hours_rules
@@ -16,29 +18,31 @@ from calltrack.ids import unique_slug
 
 
 class Source(models.Model):
-    name = models.CharField(max_length=200, help_text="Your name for this source of calls, e.g. 'Google Ads - Brand'.")
+    name = models.CharField(max_length=200, help_text=_("Your name for this source of calls, e.g. 'Google Ads - Brand'."))
     source_id = models.SlugField(
-        "source ID",
+        _("source ID"),
         max_length=64,
         unique=True,
         blank=True,
-        help_text="Public identifier that handler collaborators and postbacks see (e.g. 'adwords', 'facebook'). "
-        "Leave blank to derive one from the name. Do not put sensitive information here.",
+        help_text=_("Public identifier that handler collaborators and postbacks see (e.g. 'adwords', 'facebook'). "
+        "Leave blank to derive one from the name. Do not put sensitive information here."),
     )
     first_name = models.CharField(max_length=100, blank=True, help_text="Contact person's first name (or the company name alone).")
     last_name = models.CharField(max_length=100, blank=True, help_text="Contact person's last name.")
-    company = models.CharField(max_length=200, blank=True, help_text="Company name of the source.")
+    company = models.CharField(max_length=200, blank=True, help_text=_("Company name of the source."))
     static_number_cap = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="The most static tracking numbers this source may hold across all campaigns. Blank for no limit.",
+        help_text=_("The most static tracking numbers this source may hold across all campaigns. Blank for no limit."),
     )
-    notes = models.TextField(blank=True, help_text="Anything your team should know about this source.")
+    notes = models.TextField(blank=True, help_text=_("Anything your team should know about this source."))
     created_at = models.DateTimeField(default=_now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = pgettext_lazy("party", "source")
+        verbose_name_plural = pgettext_lazy("party", "sources")
 
     def __str__(self) -> str:
         return self.name
@@ -53,7 +57,7 @@ class Source(models.Model):
             held = self.tracking_numbers.filter(kind="static").exclude(status="released").count()
             if held > self.static_number_cap:
                 raise ValidationError(
-                    {"static_number_cap": f"This source already holds {held} static numbers; release some first or raise the cap."}
+                    {"static_number_cap": _("This source already holds {held} static numbers; release some first or raise the cap.").format(held=held)}
                 )
 
 
@@ -71,9 +75,9 @@ class Handler(models.Model):
         "numbers.ReceivingNumber",
         on_delete=models.PROTECT,
         related_name="handlers",
-        help_text="The real phone line this handler's calls are forwarded to (with its digits, whisper and ring timeout).",
+        help_text=_("The real phone line this handler's calls are forwarded to (with its digits, whisper and ring timeout)."),
     )
-    enabled = models.BooleanField(default=True, help_text="Untick to stop sending calls to this handler in every campaign.")
+    enabled = models.BooleanField(default=True, help_text=_("Untick to stop sending calls to this handler in every campaign."))
     priority = models.PositiveSmallIntegerField(
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
@@ -82,19 +86,19 @@ class Handler(models.Model):
     weight = models.PositiveIntegerField(
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
-        help_text="Share of calls among open handlers of the same priority: weight 3 gets three times the calls of weight 1.",
+        help_text=_("Share of calls among open handlers of the same priority: weight 3 gets three times the calls of weight 1."),
     )
     ring_timeout = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(5), MaxValueValidator(600)],
-        help_text="Seconds to ring this handler before moving on (5-600). Blank uses the receiving number's timeout.",
+        help_text=_("Seconds to ring this handler before moving on (5-600). Blank uses the receiving number's timeout."),
     )
     concurrency_cap = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most calls this handler takes at the same time. Blank for no limit."
+        null=True, blank=True, help_text=_("Most calls this handler takes at the same time. Blank for no limit.")
     )
-    hourly_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls per clock hour (handler's time zone). Blank for none.")
-    daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls per day (handler's time zone). Blank for none.")
+    hourly_cap = models.PositiveIntegerField(null=True, blank=True, help_text=_("Most counted calls per clock hour (handler's time zone). Blank for none."))
+    daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text=_("Most counted calls per day (handler's time zone). Blank for none."))
     monthly_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls per calendar month. Blank for none.")
     total_cap = models.PositiveIntegerField(null=True, blank=True, help_text="Most counted calls ever. Blank for none.")
     cap_counts = models.CharField(
@@ -113,12 +117,12 @@ class Handler(models.Model):
     business_hours = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Open ranges per day, in the handler's time zone. A range past midnight ends with +1 (22:00-02:00+1).",
+        help_text=_("Open ranges per day, in the handler's time zone. A range past midnight ends with +1 (22:00-02:00+1)."),
     )
     location_zip = models.CharField(
         "location zip", max_length=10, blank=True,
-        help_text="Where this handler is, as a US zip code (e.g. 80202), for the 'nearest' strategy. Fills the "
-        "coordinates below when they are blank.",
+        help_text=_("Where this handler is, as a US zip code (e.g. 80202), for the 'nearest' strategy. Fills the "
+        "coordinates below when they are blank."),
     )
     latitude = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)],
@@ -138,6 +142,8 @@ class Handler(models.Model):
 
     class Meta:
         ordering = ["priority", "name"]
+        verbose_name = pgettext_lazy("party", "handler")
+        verbose_name_plural = pgettext_lazy("party", "handlers")
         indexes = [models.Index(fields=["enabled", "priority"])]
 
     def __str__(self) -> str:
@@ -210,15 +216,15 @@ class Collaborator(models.Model):
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collaborator",
-        help_text="The login; it needs staff status to use the admin, and sees only its own source's or handler's data.",
+        help_text=_("The login; it needs staff status to use the admin, and sees only its own source's or handler's data."),
     )
     source = models.ForeignKey(
-        Source, null=True, blank=True, on_delete=models.CASCADE, related_name="collaborators",
-        help_text="This user sees only this source's calls, numbers and stats.",
+        Source, verbose_name=pgettext_lazy("party", "source"), null=True, blank=True, on_delete=models.CASCADE, related_name="collaborators",
+        help_text=_("This user sees only this source's calls, numbers and stats."),
     )
     handler = models.ForeignKey(
-        Handler, null=True, blank=True, on_delete=models.CASCADE, related_name="collaborators",
-        help_text="This user sees only calls routed to this handler.",
+        Handler, verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.CASCADE, related_name="collaborators",
+        help_text=_("This user sees only calls routed to this handler."),
     )
 
     class Meta:
@@ -234,4 +240,4 @@ class Collaborator(models.Model):
 
     def clean(self) -> None:
         if bool(self.source_id) == bool(self.handler_id):
-            raise ValidationError("Link the user to exactly one source or one handler.")
+            raise ValidationError(_("Link the user to exactly one source or one handler."))

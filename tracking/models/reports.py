@@ -17,12 +17,13 @@ import hashlib
 from decimal import Decimal
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CallDayRollup(models.Model):
     day = models.DateField()
     tz = models.CharField(max_length=64, help_text="The time zone the day is read in (TIME_ZONE when it was computed).")
-    dim = models.CharField(max_length=20, help_text="'total', or the breakdown: source, campaign, handler, tracking_number, ...")
+    dim = models.CharField(max_length=20, help_text=_("'total', or the breakdown: source, campaign, handler, tracking_number, ..."))
     key = models.TextField(blank=True, help_text="The party's id or the whole value; '' for calls without one.")
     key_hash = models.CharField(max_length=32, default="", editable=False, help_text="md5 of the key: unique per day and zone.")
     calls = models.PositiveIntegerField(default=0)

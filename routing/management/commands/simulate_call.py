@@ -15,7 +15,7 @@ from lxml import etree
 from twilio.request_validator import RequestValidator
 
 from calltrack import phone
-from calltrack.nomenclature import say
+from calltrack.nomenclature import HANDLER, SOURCE
 from calltrack.numbers.providers.local import LocalCarrier
 from routing.services.common import TEST_CALL_PARAM, TestCallOptions, call_test_marker
 from tracking.models import Call, CallAttempt
@@ -256,17 +256,17 @@ class Command(BaseCommand):
 
     def _report(self, sid: str) -> None:
         call = Call.objects.select_related("campaign", "source", "handler").get(call_sid=sid)
-        def w(text: str) -> None:
-            self.stdout.write(say(text))
+        # The labels through gettext (the performance vocabulary says buyer/publisher); names and messages as stored.
+        w = self.stdout.write
 
         w(self.style.SUCCESS(f"\nCall {call.call_sid}"))
         if call.is_test:
             w("  test call: not in the reports, the caps' counts or conversions"
               + ("; webhooks sent" if call.test_sends_webhooks else "; no webhook sent")
               + (f"; clock {call.test_clock:%Y-%m-%d %H:%M %Z}" if call.test_clock else ""))
-        w(f"  status: {call.get_status_display()}  campaign: {call.campaign or '-'}  source: {call.source or '-'}")
+        w(f"  status: {call.get_status_display()}  campaign: {call.campaign or '-'}  {SOURCE}: {call.source or '-'}")
         w(f"  caller: {call.caller_number} ({', '.join(p for p in (call.caller_city, call.caller_state) if p) or 'unknown place'})")
-        w(f"  handler: {call.handler or '-'}  talk time: {call.talk_time}s  duration: {call.duration}s"
+        w(f"  {HANDLER}: {call.handler or '-'}  talk time: {call.talk_time}s  duration: {call.duration}s"
           f"{'  fallback: ' + call.fallback_step if call.fallback_step else ''}{'  FAIL-SAFE' if call.used_failsafe else ''}")
         if call.reject_reason:
             w(f"  rejected: {call.reject_reason}")
