@@ -422,7 +422,7 @@ class CampaignForm(forms.ModelForm):
             "failsafe_number": "Fail-safe number", "no_answer_message": "No-answer message",
             "queue_enabled": _("Queue callers when every handler is busy"), "queue_max_wait": "Maximum wait (seconds)",
             "queue_hold_music_url": "Hold music URL", "queue_message": "Queue message",
-            "fallback_credit": "Credit fallback answers to handlers",
+            "fallback_credit": _("Credit fallback answers to handlers"),
         }
 
 

@@ -15,7 +15,7 @@ from django.db import models
 from django.utils.dateparse import parse_datetime
 
 from tracking.models import Call, CampaignHandler, ConversionRule, Handler, MoneyChange, Source, Webhook
-from tracking.models.audit import MASKED_COLUMNS, AuditOrigin
+from tracking.models.audit import AUDITED_TABLES, MASKED_COLUMNS, AuditOrigin
 
 _MODELS: dict[str, type[models.Model]] = {
     "call": Call, "handler": Handler, "source": Source, "campaignhandler": CampaignHandler,
@@ -54,6 +54,11 @@ class HistoryEntry:
     user_id: int | None
     actor: str
     values: list[ChangedValue]
+
+    @property
+    def table_label(self) -> str:
+        """The kind of row, in the operator's words (the party words follow the vocabulary)."""
+        return str(dict(AUDITED_TABLES).get(self.table, self.table))
 
 
 def _field(table: str, column: str) -> models.Field | None:

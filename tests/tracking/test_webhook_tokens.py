@@ -89,7 +89,7 @@ def test_a_tag_literally_named_state_wins_over_the_callers_state():
 
 
 def test_every_documented_whisper_token_is_said(call):
-    help_text = ReceivingNumber._meta.get_field("whisper_message").help_text
+    help_text = str(ReceivingNumber._meta.get_field("whisper_message").help_text)
     tokens = re.findall(r"\{[a-z]+\}", help_text)
     assert tokens == ["{campaign}", "{source}", "{city}", "{state}"]
     line = ReceivingNumberFactory(whisper_message=" | ".join(tokens))

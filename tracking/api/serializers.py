@@ -240,7 +240,7 @@ class MoneyChangeSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True, help_text="The change's id (increasing in the order changes were written).")
     at = serializers.DateTimeField(read_only=True, help_text="When the writing transaction started.")
     table = serializers.CharField(
-        read_only=True, help_text="What changed: call, handler, source, campaignhandler, conversionrule or webhook.",
+        read_only=True, help_text=_("What changed: call, handler, source, campaignhandler, conversionrule or webhook."),
     )
     object_id = serializers.IntegerField(read_only=True, help_text="The id of the row that changed.")
     op = serializers.ChoiceField(
@@ -252,7 +252,7 @@ class MoneyChangeSerializer(serializers.Serializer):
         "'' for a write outside the application (a shell, a SQL console).",
     )
     user = serializers.IntegerField(source="user_id", read_only=True, allow_null=True, help_text="The user's id, if a user did it.")
-    actor = serializers.CharField(read_only=True, help_text="Who, in words: a username, a handler's postback.")
+    actor = serializers.CharField(read_only=True, help_text=_("Who, in words: a username, a handler's postback."))
     changes = MoneyChangeValueSerializer(
         source="values", many=True, read_only=True,
         help_text="The values that changed (for a collaborator, not the other side's money).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
@@ -53,9 +54,10 @@ class MoneyHistoryViewSetMixin(GenericViewSet):
         return Response(serializers.MoneyChangeSerializer(entries, many=True).data)
 
 
-def _history_schema(what: str):
+def _history_schema(what):
     return extend_schema(
-        summary=f"{what}: who changed it, when, from where, before and after",
+        # Lazy, like ``what``: the summary is worded when the schema is built, in the vocabulary then in force.
+        summary=format_lazy("{}: who changed it, when, from where, before and after", what),
         description=f"The newest {HISTORY_LIMIT} recorded changes, newest first. Recorded by the database for every "
         "write (the admin, the API, postbacks, the conversion rules, tasks, direct SQL).",
         responses=serializers.MoneyChangeSerializer(many=True), filters=False,

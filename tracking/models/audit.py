@@ -9,6 +9,8 @@ transaction-local setting on PostgreSQL, an application SQL function on SQLite);
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AuditOrigin(models.TextChoices):
@@ -53,17 +55,26 @@ class MoneyChangeQuerySet(models.QuerySet):
         return self.filter(handler_id=handler_id, table__in=["handler", "campaignhandler", "conversionrule"])
 
 
+#: The audited tables, in the operator's words (the stored value is the table's name).
+AUDITED_TABLES = [
+    ("call", _("call")), ("handler", pgettext_lazy("party", "handler")), ("source", pgettext_lazy("party", "source")),
+    ("campaignhandler", _("campaign handler")), ("conversionrule", _("conversion rule")), ("webhook", _("webhook")),
+]
+
+
 class MoneyChange(models.Model):
     """One change (insert, update, delete) of an audited row: the recorded columns before and after."""
 
-    table = models.CharField(max_length=20, help_text="Which kind of row changed: call, handler, source, webhook, ...")
+    table = models.CharField(max_length=20, choices=AUDITED_TABLES, help_text=_("Which kind of row changed: call, handler, source, webhook, ..."))
     object_id = models.BigIntegerField(help_text="The changed row's id (it may since have been deleted).")
-    handler_id = models.BigIntegerField(null=True, blank=True, help_text="The handler the row concerns, if any.")
+    handler_id = models.BigIntegerField(
+        pgettext_lazy("party", "handler"), null=True, blank=True, help_text=_("The handler the row concerns, if any."),
+    )
     op = models.CharField(max_length=6, help_text="insert, update or delete.")
     at = models.DateTimeField(help_text="When the writing transaction started (database clock).")
     origin = models.CharField(max_length=20, choices=AuditOrigin.choices, blank=True)
     user_id = models.IntegerField(null=True, blank=True, help_text="The logged-in user who made the change, if any.")
-    actor = models.CharField(max_length=200, blank=True, help_text="Who, in words: a username, a handler's postback.")
+    actor = models.CharField(max_length=200, blank=True, help_text=_("Who, in words: a username, a handler's postback."))
     before = models.JSONField(null=True, blank=True, help_text="The recorded columns before (none for an insert).")
     after = models.JSONField(null=True, blank=True, help_text="The recorded columns after (none for a delete).")
 
@@ -76,7 +87,7 @@ class MoneyChange(models.Model):
         verbose_name = "money change"
 
     def __str__(self) -> str:
-        return f"{self.table} #{self.object_id} {self.op} ({self.origin or 'database'})"
+        return f"{self.get_table_display()} #{self.object_id} {self.op} ({self.origin or 'database'})"
 
     def changes(self, *, hidden: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, object, object]]:
         """(column, before, after) for each recorded column that differs, in the table's column order; columns in

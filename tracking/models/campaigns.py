@@ -38,8 +38,8 @@ class GreetingKind(models.TextChoices):
 class FallbackCredit(models.TextChoices):
     """Whether a handler is credited with a call its line answered as a step of the fallback chain."""
 
-    NEVER = "never", "Never: a call the fallback chain answers is credited to no handler"
-    ASSIGNED_AGENT = "assigned_agent", "When the handler's line is the tracking number's or the caller's assigned agent"
+    NEVER = "never", _("Never: a call the fallback chain answers is credited to no handler")
+    ASSIGNED_AGENT = "assigned_agent", _("When the handler's line is the tracking number's or the caller's assigned agent")
 
 
 class Campaign(models.Model):
@@ -108,12 +108,12 @@ class Campaign(models.Model):
         blank=True, help_text=_("Last step of the fallback chain: dialled when no handler, agent or forwarding number took the call.")
     )
     fallback_credit = models.CharField(
-        "credit fallback answers to handlers", max_length=20, choices=FallbackCredit.choices, default=FallbackCredit.NEVER,
-        help_text="A handler's line reached by the fallback chain (as an assigned agent, the forwarding number or the company "
+        _("credit fallback answers to handlers"), max_length=20, choices=FallbackCredit.choices, default=FallbackCredit.NEVER,
+        help_text=_("A handler's line reached by the fallback chain (as an assigned agent, the forwarding number or the company "
         "phone) may belong to a handler routing skipped (closed, at a cap). Never: the call is recorded as answered by the "
         "fallback chain, with no handler, no handler revenue and nothing counted toward the handler's caps. When the "
         "handler is the assigned agent: the tracking number's or the caller's assigned agent step credits the handler whose "
-        "line it is (the other steps never do).",
+        "line it is (the other steps never do)."),
     )
     queue_enabled = models.BooleanField(
         _("queue callers when every handler is busy"), default=False,
