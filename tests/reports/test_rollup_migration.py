@@ -1,4 +1,4 @@
-"""Migration 0015 keeps the rollups made before it: keys get their hash, a day with a key of exactly 200
+"""Migration 0018 keeps the rollups made before it: keys get their hash, a day with a key of exactly 200
 characters (perhaps a cut one) is dropped and marked for the next refresh, the zones rolled up are registered
 and the pending change markers copied to each of them."""
 
@@ -13,8 +13,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from tracking.models import rollup_key_hash
 
-BEFORE = [("tracking", "0014_call_indexes_covered")]
-AFTER = [("tracking", "0015_rollup_whole_keys_per_zone_marks")]
+BEFORE = [("tracking", "0017_money_history")]
+AFTER = [("tracking", "0018_rollup_whole_keys_per_zone_marks")]
 
 
 def _apps(target):
