@@ -91,9 +91,11 @@ class PrettyJSONWidget(forms.Textarea):
 
     def format_value(self, value: Any) -> str:
         try:
-            return json.dumps(json.loads(value) if isinstance(value, str) else value, indent=2)
+            data = json.loads(value) if isinstance(value, str) else value
         except (TypeError, ValueError):
             return super().format_value(value)
+        # Nothing is shown as nothing (the placeholder says what goes here), not as "{}" or "null".
+        return "" if data in ({}, [], None) else json.dumps(data, indent=2)
 
 
 class TagRulesWidget(forms.Widget):

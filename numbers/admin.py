@@ -87,7 +87,11 @@ class TrackingNumberForm(forms.ModelForm):
     class Meta:
         model = TrackingNumber
         fields = "__all__"
-        widgets = {"marketing_data": PrettyJSONWidget()}
+        widgets = {"marketing_data": PrettyJSONWidget(attrs={"placeholder": '{"utm_source": "billboard", "utm_medium": "outdoor"}'})}
+
+    def clean_marketing_data(self) -> dict[str, Any]:
+        """An empty box is no marketing data ({}), as the model's default."""
+        return self.cleaned_data.get("marketing_data") or {}
 
     def clean(self) -> dict[str, Any]:
         """Pool membership and status change through the lifecycle actions, so quarantine and history hold."""

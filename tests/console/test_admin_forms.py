@@ -170,3 +170,17 @@ def test_a_pools_page_types_in_no_bare_numbers_and_links_to_the_carriers_add_for
     data.update({f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-0-number": "+14155550199", f"{prefix}-0-pool": pool.pk})
     admin_client.post(url, data)
     assert not TrackingNumber.objects.filter(number="+14155550199").exists()
+
+
+def test_a_numbers_empty_marketing_data_shows_empty_and_saves_as_none(admin_client):
+    from tests.numbers.factories import TrackingNumberFactory
+
+    number = TrackingNumberFactory(marketing_data={})
+    url = reverse("admin:numbers_trackingnumber_change", args=[number.pk])
+    response = admin_client.get(url)
+    assert response.context["adminform"].form["marketing_data"].as_widget().count("{}") == 0
+    data = admin_post_data(response)
+    data["label"] = "Billboard"
+    assert admin_client.post(url, data).status_code == 302
+    number.refresh_from_db()
+    assert number.marketing_data == {} and number.label == "Billboard"
