@@ -41,3 +41,21 @@ def admin_post_data(response) -> dict[str, Any]:
                     continue
                 data[subform.add_prefix(name)] = value.pk if hasattr(value, "pk") else value
     return {k: v for k, v in data.items() if v != ""}
+
+
+def logged_in_page(browser, live_server, *, username: str, viewport: dict[str, int], **context: Any):
+    """A Chromium page logged in to the admin as a new superuser ``username``; yields the page, then closes it."""
+    from django.contrib.auth import get_user_model
+
+    password = f"{username}-pass-1"
+    get_user_model().objects.create_superuser(username, f"{username}@example.com", password)
+    browser_context = browser.new_context(viewport=viewport, **context)
+    page = browser_context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    yield page
+    browser_context.close()

@@ -11,9 +11,9 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from calltrack.demo import demo_load
+from tests.console.helpers import logged_in_page
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory
 from tracking.models import Call
 
@@ -26,17 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def page(browser, live_server):
-    get_user_model().objects.create_superuser("console", "console@example.com", "console-pass-1")
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "console")
-    page.fill("#id_password", "console-pass-1")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    yield page
-    context.close()
+    yield from logged_in_page(browser, live_server, username="console", viewport=VIEWPORT, accept_downloads=True)
 
 
 def _horizontal_overflow(page) -> int:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from calltrack.demo import demo_load
+from tests.console.helpers import logged_in_page
 
 VIEWPORT = {"width": 1440, "height": 900}
 
@@ -27,17 +27,7 @@ _SIDEWAYS = """() => [...document.querySelectorAll('*')].filter(e => {
 
 @pytest.fixture
 def page(browser, live_server):
-    get_user_model().objects.create_superuser("layout", "layout@example.com", "layout-pass-1")
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "layout")
-    page.fill("#id_password", "layout-pass-1")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    yield page
-    context.close()
+    yield from logged_in_page(browser, live_server, username="layout", viewport=VIEWPORT)
 
 
 def test_the_call_log_shows_at_least_15_calls_each_on_one_line(page, live_server):
