@@ -615,7 +615,9 @@ def _labels(by: str, keys: list[str]) -> dict[str, str]:
 
 def _log_filter(by: str, key: str) -> dict[str, str]:
     if by == "handler" and key == FALLBACK_KEY:
-        return {"handler__id__isnull": "True", "fallback_step__gt": "", "answered_at__isnull": "False"}
+        return {"fallback_chain": "only"}
+    if by == "handler" and not key:  # "(none)": without the fallback chain's answers, which have their own row
+        return {**_LOG_NONE[by], "fallback_chain": "exclude"}
     return dict(_LOG_NONE[by]) if not key else {_LOG_LOOKUP[by]: key}
 
 

@@ -565,6 +565,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         *call_log.MARKETING_FILTERS,
         CallTagFilter,
         call_log.TestCallFilter,
+        call_log.FallbackChainFilter,
     ]
     list_filter_submit = True
     search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)

@@ -269,6 +269,27 @@ def _moment_problem(text: str) -> str | None:
     return None
 
 
+class FallbackChainFilter(SimpleListFilter):
+    """Calls answered through the fallback chain with no handler credited (the dashboard's handler breakdown shows
+    them as their own row): only them, or every call but them (what its "(none)" row counts)."""
+
+    title = "answered by the fallback chain"
+    parameter_name = "fallback_chain"
+
+    def lookups(self, request, model_admin):
+        return [("only", "Only those"), ("exclude", "Exclude those")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "only":
+            return queryset.filter(report_figures.FALLBACK_ANSWERED)
+        if value == "exclude":
+            return queryset.exclude(report_figures.FALLBACK_ANSWERED)
+        if value:
+            raise IncorrectLookupParameters(f"fallback chain: 'only' or 'exclude', not {value[:40]!r}")
+        return queryset
+
+
 class TestCallFilter(SimpleListFilter):
     """Test calls (the admin's "Test call"): only them, or every call but them (what the reports count)."""
 

@@ -70,11 +70,14 @@ ROLLUP_DIMS = ("source", "campaign", "handler", "tracking_number", "caller_state
 FALLBACK_KEY = "fallback"
 
 
+#: The calls of that row: answered through the fallback chain, with no handler credited.
+FALLBACK_ANSWERED = Q(handler_id__isnull=True, answered_at__isnull=False) & ~Q(fallback_step="")
+
+
 def dimension_key(by: str) -> Any:
     """The ORM expression of a breakdown's key on the calls table."""
     if by == "handler":
-        fallback = Q(handler_id__isnull=True, answered_at__isnull=False) & ~Q(fallback_step="")
-        return Case(When(fallback, then=Value(FALLBACK_KEY)), default=Cast("handler_id", CharField()), output_field=CharField())
+        return Case(When(FALLBACK_ANSWERED, then=Value(FALLBACK_KEY)), default=Cast("handler_id", CharField()), output_field=CharField())
     if by in PARTY_KEY:
         return F(PARTY_KEY[by])
     if by == "caller_state":

@@ -129,7 +129,14 @@ def test_the_dashboards_handler_breakdown_shows_fallback_answers_apart_from_the_
     log = admin_client.get(row["url"])
     assert log.status_code == 200
     assert list(log.context["cl"].queryset.values_list("call_sid", flat=True)) == ["CA1"]
-    assert parse_qs(urlparse(row["url"]).query)["handler__id__isnull"] == ["True"]
+    assert parse_qs(urlparse(row["url"]).query)["fallback_chain"] == ["only"]
+    # The "(none)" row's link leaves them out: each row's link opens exactly the calls it counts.
+    Call.objects.create(call_sid="CA3", campaign=call.campaign, caller_number="+14155550102", called_number=call.called_number)
+    page = admin_client.get(reverse("admin:index") + "?range=7d&by=handler")
+    none = next(r for r in page.context["breakdown_rows"] if r["label"] == "(none)")
+    listed = admin_client.get(none["url"]).context["cl"].queryset.values_list("call_sid", flat=True)
+    counted = {r.label: r for r in reports.report_breakdown(scope=Scope(), period=period, by="handler")}["(none)"]
+    assert list(listed) == ["CA3"] and counted.totals.calls == 1
 
 
 def test_the_api_and_the_campaign_admin_read_and_write_the_fallback_credit(campaign, admin_client):
