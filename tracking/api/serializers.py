@@ -218,7 +218,7 @@ class RoutingTableRowsWriteSerializer(serializers.Serializer):
     replace = serializers.BooleanField(default=False, help_text="Delete the table's rows first (same transaction).")
 
 
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}], "nullable": True})
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True})  # an integer is a number: one branch each
 class HistoryValueField(serializers.JSONField):
     """A recorded value: a string, a number, a boolean or null."""
 
