@@ -98,6 +98,22 @@ class PrettyJSONWidget(forms.Textarea):
         return "" if data in ({}, [], None) else json.dumps(data, indent=2)
 
 
+class JSONObjectFormField(forms.JSONField):
+    """A JSON object typed in the admin: a blank or absent box (a browser posts a textarea's newline) is {}, the
+    model's default, not an error."""
+
+    def to_python(self, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}
+        result = super().to_python(value)
+        return {} if result is None else result  # "null" too
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if isinstance(data, str) and not data.strip() and initial in ({}, "{}", None, ""):
+            return False
+        return super().has_changed(initial, data)
+
+
 class TagRulesWidget(forms.Widget):
     """Tag criteria (or a number's accept/reject filters) as a table: one rule a row, key / comparison / value.
 

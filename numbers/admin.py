@@ -47,7 +47,7 @@ from calltrack.numbers.selectors import pool_overflow_hours
 from calltrack.numbers.services import records
 from calltrack.numbers.services.pools import pool_chart_svg
 from calltrack.scoping import may
-from calltrack.widgets import PrettyJSONWidget, TagRulesField
+from calltrack.widgets import JSONObjectFormField, PrettyJSONWidget, TagRulesField
 
 
 @admin.display(description="number", ordering="number")
@@ -78,6 +78,10 @@ class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
 
 
 class TrackingNumberForm(forms.ModelForm):
+    marketing_data = JSONObjectFormField(
+        required=False, help_text=TrackingNumber._meta.get_field("marketing_data").help_text,
+        widget=PrettyJSONWidget(attrs={"placeholder": '{"utm_source": "billboard", "utm_medium": "outdoor"}'}),
+    )
     filters = TagRulesField(
         required=False, with_action=True, label="Accept/reject rules",
         help_text="Each row is a rule on the call's tags. With any 'accept only' row, a call must match one of them; "
@@ -87,11 +91,6 @@ class TrackingNumberForm(forms.ModelForm):
     class Meta:
         model = TrackingNumber
         fields = "__all__"
-        widgets = {"marketing_data": PrettyJSONWidget(attrs={"placeholder": '{"utm_source": "billboard", "utm_medium": "outdoor"}'})}
-
-    def clean_marketing_data(self) -> dict[str, Any]:
-        """An empty box is no marketing data ({}), as the model's default."""
-        return self.cleaned_data.get("marketing_data") or {}
 
     def clean(self) -> dict[str, Any]:
         """Pool membership and status change through the lifecycle actions, so quarantine and history hold."""
