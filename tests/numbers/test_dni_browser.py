@@ -24,15 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
 def demo_pool(settings):
     settings.CALLTRACK_DNI_DEMO = True
     settings.CALLTRACK_DNI_RATE_LIMIT_IP = "1000/minute"

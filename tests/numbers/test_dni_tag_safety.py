@@ -32,15 +32,6 @@ window.__observed = 0;
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
 def sales_and_overflowing_support(settings):
     """``sales`` has a free number; ``support`` has none and shows its fallback number, the page's own support number."""
     settings.CALLTRACK_DNI_RATE_LIMIT_IP = "1000/minute"
