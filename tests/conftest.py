@@ -115,6 +115,16 @@ def browser():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
+@pytest.fixture
+def page(browser):
+    """A fresh Chromium page, closed with its context (modules that log in to the admin define their own)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
 # The shared cache and broker the Redis tests use: database 1 of the machine's Redis, emptied around each test.
 REDIS_TEST_URL = "redis://127.0.0.1:6379/1"
 

@@ -1,5 +1,4 @@
-"""The DNI tests count rate limits and new sessions in the cache: each test starts and ends with it empty; the
-browser tests share one Chromium page fixture."""
+"""The DNI tests count rate limits and new sessions in the cache: each test starts and ends with it empty."""
 
 from __future__ import annotations
 
@@ -12,13 +11,3 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def page(browser):
-    """A fresh Chromium page (the tag's browser tests), closed with its context."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()

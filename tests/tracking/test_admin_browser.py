@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.numbers.test_dni_browser import page  # noqa: F401 - the DNI tests' page fixture (the browser is in tests/conftest.py)
 from tests.tracking.factories import CampaignFactory, HandlerFactory
 from tracking.models import Handler, IVRMenu, IVROption, TaggingHours
 

@@ -17,37 +17,20 @@ from rest_framework.test import APIClient
 from calltrack.audit import audit_context
 from tests.console.helpers import admin_post_data
 from tests.tracking.factories import (
-    CallFactory,
-    CampaignFactory,
     CampaignHandlerFactory,
     ConversionRuleFactory,
     HandlerFactory,
-    SourceFactory,
     UserFactory,
     WebhookFactory,
 )
 from tracking import tasks
-from tracking.models import Call, CallStatus, Collaborator, Handler, MoneyChange, Webhook
+from tracking.models import Call, Collaborator, Handler, MoneyChange, Webhook
 from tracking.models.audit import AUDITED_COLUMNS
-from tracking.services.conversions import call_conversion_evaluate, postback_url
+from tracking.services.conversions import postback_url
 
 pytestmark = pytest.mark.django_db
 
 SQL = Path(__file__).resolve().parents[2] / "tracking" / "sql"
-
-
-@pytest.fixture
-def call():
-    """A completed call of a campaign whose handler confirms sales by postback (50 revenue, 20 payout)."""
-    campaign = CampaignFactory()
-    handler = HandlerFactory()
-    ConversionRuleFactory(campaign=campaign, kind="postback", revenue=Decimal("50"), payout=Decimal("20"), postback_window=60)
-    started = timezone.now() - timedelta(minutes=10)
-    c = CallFactory(
-        campaign=campaign, handler=handler, source=SourceFactory(), status=CallStatus.COMPLETED, started_at=started,
-        answered_at=started, ended_at=started + timedelta(minutes=3), talk_time=180, caller_number="+14155550177",
-    )
-    return call_conversion_evaluate(call=c)
 
 
 def token_client(user) -> APIClient:

@@ -11,30 +11,13 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.tracking.factories import (
-    CallFactory,
-    CampaignFactory,
-    ConversionRuleFactory,
     HandlerFactory,
-    SourceFactory,
     UserFactory,
 )
-from tracking.models import CallStatus, Collaborator, ConversionStatus
-from tracking.services.conversions import call_conversion_evaluate, postback_token, postback_url
+from tracking.models import Collaborator, ConversionStatus
+from tracking.services.conversions import postback_token, postback_url
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def call():
-    campaign = CampaignFactory()
-    handler = HandlerFactory()
-    ConversionRuleFactory(campaign=campaign, kind="postback", revenue=Decimal("50"), payout=Decimal("20"), postback_window=60)
-    started = timezone.now() - timedelta(minutes=10)
-    c = CallFactory(
-        campaign=campaign, handler=handler, source=SourceFactory(), status=CallStatus.COMPLETED, started_at=started,
-        answered_at=started, ended_at=started + timedelta(minutes=3), talk_time=180, caller_number="+14155550177",
-    )
-    return call_conversion_evaluate(call=c)
 
 
 def token_client(user) -> APIClient:
