@@ -24,6 +24,7 @@ from calltrack.strategies import ROUND_ROBIN as ROUND_ROBIN
 from calltrack.strategies import SEQUENTIAL as SEQUENTIAL
 from calltrack.strategies import SIMULTANEOUS as SIMULTANEOUS
 from calltrack.strategies import STRATEGIES as STRATEGIES
+from tracking.call_state import CallState, Ending, SkipRecord, TailEntry
 
 SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
 
@@ -144,13 +145,11 @@ class Skip:
     # CAPPED: when the handler may take a call again (``cap_frees_at``; None: not before its caps change).
     frees_at: datetime | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        """``dataclasses.asdict`` of the plain fields, without its recursive deep copy (on every call's path); a capped
-        skip keeps when its handler frees up (``frees_at``, epoch seconds or None), which the queue reads."""
-        out: dict[str, Any] = {"handler_id": self.handler_id, "name": self.name, "reason": self.reason, "detail": self.detail}
-        if self.reason == CAPPED:
-            out["frees_at"] = int(self.frees_at.timestamp()) if self.frees_at is not None else None
-        return out
+    def record(self) -> SkipRecord:
+        """As the call's routing state keeps it: a capped skip keeps when its handler frees up (``frees_at``, epoch
+        seconds or None), which the queue reads."""
+        frees = int(self.frees_at.timestamp()) if self.reason == CAPPED and self.frees_at is not None else None
+        return SkipRecord(self.handler_id, self.name, self.reason, self.detail, frees)
 
 
 @dataclass
@@ -167,14 +166,14 @@ class DialPlan:
     def handler_ids(self) -> list[int]:
         return [h for step in self.steps for h in step]
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "steps": self.steps,
-            "skipped": [s.as_json() for s in self.skipped],
-            "sticky_handler": self.sticky_handler_id,
-            "one_handler_per_call": self.one_handler_per_call,
-        }
+    def keep(self, state: CallState, options: Mapping[int, HandlerOption]) -> None:
+        """Write the plan into the call's routing state, with the dial fields of the planned handlers (``options``)."""
+        planned = set(self.handler_ids)
+        state.strategy, state.steps = self.strategy, self.steps
+        state.skip(s.record() for s in self.skipped)
+        state.sticky_handler, state.one_handler_per_call = self.sticky_handler_id, self.one_handler_per_call
+        state.options = {hid: o.dial_json() for hid, o in options.items() if hid in planned}
+        state.plan_index = 0
 
 
 @dataclass(frozen=True)
@@ -411,67 +410,50 @@ def plan_build(
     )
 
 
-def queue_wanted(decision: Mapping[str, Any], *, enabled: bool, at: datetime, max_wait: int) -> bool:
+def queue_wanted(state: CallState, *, enabled: bool, at: datetime, max_wait: int) -> bool:
     """Whether a call whose plan is exhausted waits in the campaign's queue: queueing is on, the call has not been
     queued yet, no handler was dialled, and at least one eligible handler was skipped only because a cap is full and
     may free up before the caller's maximum wait ends (``frees_at``: a concurrency cap at any moment, an hourly cap
     when its hour ends ...). Handlers closed, disabled, not matching the tags, or at a cap that stays full longer
     than the wait (daily, monthly, total) are not waited for."""
-    if not enabled or "queue" in decision or decision.get("dials", 0):
+    if not enabled or state.queue is not None or state.dials:
         return False
-    return bool(queue_frees(decision, at=at, max_wait=max_wait))
+    return bool(queue_frees(state, at=at, max_wait=max_wait))
 
 
-def queue_frees(decision: Mapping[str, Any], *, at: datetime, max_wait: int) -> dict[int, int]:
+def queue_frees(state: CallState, *, at: datetime, max_wait: int) -> dict[int, int]:
     """The handlers skipped as capped that may free up within ``max_wait`` seconds of ``at``: id -> when (epoch
-    seconds). A skip stored before ``frees_at`` was kept counts as freeing at once (as it was then read)."""
+    seconds)."""
     until = at.timestamp() + max_wait
     out: dict[int, int] = {}
-    for s in decision.get("skipped", []):
-        if s.get("reason") != CAPPED:
+    for s in state.skipped:
+        if s.reason != CAPPED or s.handler_id is None or s.frees_at is None or s.frees_at > until:
             continue
-        frees = s["frees_at"] if "frees_at" in s else int(at.timestamp())
-        if frees is not None and frees <= until:
-            out[s["handler_id"]] = max(out.get(s["handler_id"], 0), frees)
+        out[s.handler_id] = max(out.get(s.handler_id, 0), s.frees_at)
     return out
 
 
-def attempt_rule_done(decision: Mapping[str, Any], *, plan_index: int) -> list[Skip]:
+def attempt_rule_done(state: CallState) -> list[Skip]:
     """When the call's plan is bound by an attempt rule and a handler was dialled already: the handlers of the
-    plan's remaining steps, skipped for that reason (their names from the decision's options). Else []."""
-    if not decision.get("one_handler_per_call") or not decision.get("dials"):
+    plan's remaining steps, skipped for that reason (their names from the plan's options). Else []."""
+    if not state.one_handler_per_call or not state.dials:
         return []
-    return plan_rest(decision, plan_index=plan_index, reason=ATTEMPT_RULE, detail="the campaign's attempt rule dials one handler per call")
+    return plan_rest(state, reason=ATTEMPT_RULE, detail="the campaign's attempt rule dials one handler per call")
 
 
-def plan_rest(decision: Mapping[str, Any], *, plan_index: int, reason: str, detail: str) -> list[Skip]:
+def plan_rest(state: CallState, *, reason: str, detail: str) -> list[Skip]:
     """The handlers of the plan's steps from ``plan_index`` on (never dialled), skipped for ``reason``."""
-    options = decision.get("options", {})
-    rest = [h for step in decision.get("steps", [])[plan_index:] for h in step]
-    return [Skip(h, options.get(str(h), {}).get("name", str(h)), reason, detail) for h in rest]
+    return [Skip(h, state.option_name(h), reason, detail) for h in state.plan_rest()]
 
 
 # --- After the plan: no-answer routing and the fallback chain -------------------------------------------
 
 
-@dataclass(frozen=True)
-class TailStep:
-    """A number dialled after the handlers' plan: no-answer forward or a step of the fallback chain."""
-
-    kind: str  # "no_answer_forward" | "fallback"
-    label: str
-    number: str
-    receiving_number_id: int | None = None
-    send_digits: str = ""
-    step: str = ""  # short name recorded on the call: no_answer_forward, number_agent, caller_agent, ...
-
-
-@dataclass(frozen=True)
-class Terminal:
-    """How the call ends when nothing else is left: a voicemail or a message and hang up."""
-
-    kind: str  # "voicemail" | "hangup"
-    message: str
+# A number dialled after the handlers' plan (kind "no_answer_forward" | "fallback"; ``step``: the short name recorded on
+# the call), and how the call ends when nothing else is left ("voicemail" | "hangup" after the message): the call's
+# routing state keeps them as they are.
+TailStep = TailEntry
+Terminal = Ending
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
@@ -24,9 +24,9 @@ from calltrack import phone
 from calltrack.carriers import RECORDING_SID
 from routing import services, twiml
 from routing.services.common import duration_seconds, test_call_options_read
-from tracking.models import Call
+from routing.services.turn import Turn
+from routing.store.voice import voice_transaction_begin
 from tracking.services import recordings as recording_services
-from tracking.services.call_events import call_events_batched
 
 log = logging.getLogger("calltrack.routing")
 
@@ -74,32 +74,29 @@ def _signature(token: str, url: str, params: QueryDict) -> str:
     return base64.b64encode(hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
 
 
-def _begin() -> None:
-    """Inside the request's transaction: opt out of waiting for the disk on commit, when configured."""
-    if settings.CALLTRACK_VOICE_ASYNC_COMMIT and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 def _xml(body: str) -> HttpResponse:
     return HttpResponse(body, content_type=twiml.CONTENT_TYPE)
 
 
-def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, links: services.Links, *, optimistic: bool) -> HttpResponse:
-    """The view in one transaction, tried the cheap way first and again only when needed:
+def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, links: services.Links, *, insert_first: bool) -> HttpResponse:
+    """The view as one unit of work (a ``Turn``) in one transaction: it decides, then the turn's writes are flushed at
+    the end (``routing.store.voice.turn_flush``: the call's fields and the timeline steps, one statement on
+    PostgreSQL). Tried the cheap way first and again, with a fresh turn, only when needed:
 
-    - the call's timeline steps are written in one INSERT at the end of the transaction;
-    - ``optimistic`` views insert the call without looking it up first: a retried CallSid fails on the
-      unique index (IntegrityError) and the view runs again with the look-up;
-    - dial steps lock capped handlers without a savepoint: a step found full under its locks
-      (``StepsRetry``) rolls the transaction back and the view runs again with a savepoint per step.
+    - ``insert_first`` (``/voice/incoming``): the call is inserted without looking it up first; a retried CallSid fails
+      on the unique index (IntegrityError) and the view runs again with the look-up;
+    - dial steps lock capped handlers without a savepoint (``Turn.step_savepoints`` off): a step found full under its
+      locks (``StepsRetry``) rolls the transaction back and the view runs again with a savepoint per step.
     """
-    insert_first, savepoints = optimistic, False
+    savepoints = False
     while True:
+        turn = Turn(links=links, insert_first=insert_first, step_savepoints=savepoints)
         try:
-            with transaction.atomic(), call_events_batched(), services.step_savepoints(savepoints):
-                _begin()
-                return _xml(view(request, params, links, **({"optimistic": insert_first} if optimistic else {})))
+            with transaction.atomic():
+                voice_transaction_begin()
+                body = view(request, params, turn)
+                turn.flush()
+                return _xml(body)
         except IntegrityError:
             if not insert_first:
                 raise
@@ -110,15 +107,16 @@ def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, link
             savepoints = True
 
 
-def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
+def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
     """Signature check, TwiML answer and the never-a-500 rule for one webhook.
 
     ``on_error``: 'failsafe' (the call's flow depends on the answer: dial the fail-safe) or 'empty' (a
-    notification: answer an empty ``<Response/>``). ``optimistic``: the view takes an ``optimistic`` flag and
-    is run a second time, with it off, when its first transaction ends in an IntegrityError (a retried CallSid).
+    notification: answer an empty ``<Response/>``). ``insert_first``: the view's turn first inserts the call without
+    looking it up, and runs a second time, without, when its first transaction ends in an IntegrityError (a retried
+    CallSid).
     """
 
-    def wrap(view: Callable[[HttpRequest, QueryDict, services.Links], str]) -> Callable:
+    def wrap(view: Callable[[HttpRequest, QueryDict, Turn], str]) -> Callable:
         @csrf_exempt
         @wraps(view)
         def handle(request: HttpRequest) -> HttpResponse:
@@ -133,7 +131,7 @@ def twilio_webhook(*, on_error: str, optimistic: bool = False) -> Callable:
             try:
                 # One transaction per request: one commit, and a failure leaves nothing half-written behind.
                 links = services.Links(public_base_url(request))
-                return _run(view, request, params, links, optimistic=optimistic)
+                return _run(view, request, params, links, insert_first=insert_first)
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
                 log.exception("CallSid %r: %s failed (%r); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":
@@ -165,50 +163,49 @@ def _int(params: QueryDict, name: str) -> int:
     return int(raw)
 
 
-def _call(request: HttpRequest, params: QueryDict) -> Call:
-    """The call named in our own callback URL (``?call=``); its CallSid must match Twilio's."""
+def _bind(turn: Turn, request: HttpRequest, params: QueryDict) -> Turn:
+    """Bind the turn to the call named in our own callback URL (``?call=``); its CallSid must match Twilio's."""
     call = services.call_by_id(_int(request.GET, "call"))
     sid = params.get("CallSid", "")
     if sid and sid != call.call_sid:
         raise services.ParamError(f"CallSid {sid} does not belong to call {call.pk}")
-    return call
+    return turn.bind(call)
 
 
-@twilio_webhook(on_error="failsafe", optimistic=True)
-def incoming(request: HttpRequest, params: QueryDict, links: services.Links, *, optimistic: bool = False) -> str:
+@twilio_webhook(on_error="failsafe", insert_first=True)
+def incoming(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """``POST /voice/incoming`` ("A call comes in"): record the call and answer with the first step."""
     call_in = services.IncomingCall.from_params(params)
-    tracking_number = services.tracking_number_for(call_in.called, caller=call_in.caller)
-    call, created = services.call_start(incoming=call_in, tracking_number=tracking_number, optimistic=optimistic)
-    return services.incoming_answer(call=call, tracking_number=tracking_number, links=links, created=created)
+    tracking_number, turn.caller_blocked = services.tracking_number_for(call_in.called, caller=call_in.caller)
+    created = services.call_start(turn, incoming=call_in, tracking_number=tracking_number)
+    return services.incoming_answer(turn, tracking_number=tracking_number, created=created)
 
 
 @twilio_webhook(on_error="failsafe")
-def gather(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def gather(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The IVR menu's ``<Gather action>`` (and its no-input ``<Redirect>``)."""
     menu = _int(request.GET, "menu") if "menu" in request.GET else None
     heard = _int(request.GET, "heard") if "heard" in request.GET else 1
     return services.gather_answer(
-        call=_call(request, params), digits=params.get("Digits", ""), round_no=_int(request.GET, "round"), links=links, menu_id=menu,
-        heard=heard,
+        _bind(turn, request, params), digits=params.get("Digits", ""), round_no=_int(request.GET, "round"), menu_id=menu, heard=heard,
     )
 
 
 @twilio_webhook(on_error="failsafe")
-def dial_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def dial_status(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The ``<Dial action>``: record the result of a step and answer with the next one."""
     return services.dial_result_answer(
-        call=_call(request, params), seq=_int(request.GET, "seq"), dial_status=(params.get("DialCallStatus") or "").strip(),
-        duration=duration_seconds(params.get("DialCallDuration")), links=links,
+        _bind(turn, request, params), seq=_int(request.GET, "seq"), dial_status=(params.get("DialCallStatus") or "").strip(),
+        duration=duration_seconds(params.get("DialCallDuration")),
     )
 
 
 @twilio_webhook(on_error="empty")
-def attempt_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def attempt_status(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """A dialled leg's ``<Number statusCallback>`` (answered, completed ...)."""
     services.attempt_status_record(
-        attempt_id=_int(request.GET, "attempt"), status=(params.get("CallStatus") or "").strip(),
-        duration=duration_seconds(params.get("CallDuration")), links=links,
+        turn, attempt_id=_int(request.GET, "attempt"), status=(params.get("CallStatus") or "").strip(),
+        duration=duration_seconds(params.get("CallDuration")),
     )
     return twiml.empty()
 
@@ -220,15 +217,15 @@ def _seconds(params: QueryDict, name: str) -> int:
 
 
 @twilio_webhook(on_error="failsafe")
-def queue_wait(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def queue_wait(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The ``<Enqueue waitUrl>``: what a waiting caller hears (their position, hold music), or ``<Leave/>``."""
     return services.queue_wait_answer(
-        call=_call(request, params), position=_seconds(params, "QueuePosition"), queue_time=_seconds(params, "QueueTime"), links=links,
+        _bind(turn, request, params), position=_seconds(params, "QueuePosition"), queue_time=_seconds(params, "QueueTime"),
     )
 
 
 @twilio_webhook(on_error="failsafe")
-def queue_result(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def queue_result(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The ``<Enqueue action>``: the caller left the queue (QueueResult); on down the fallback chain when not bridged.
     Also the wait URL's redirect after the maximum wait (``?waited=N``, read as QueueResult ``leave``)."""
     if "waited" in request.GET:
@@ -237,37 +234,37 @@ def queue_result(request: HttpRequest, params: QueryDict, links: services.Links)
         result, queue_time = (params.get("QueueResult") or "").strip(), _seconds(params, "QueueTime")
     if result not in services.QUEUE_RESULTS:
         raise services.ParamError(f"QueueResult {result[:40]!r} is not a Twilio queue result")
-    return services.queue_result_answer(call=_call(request, params), result=result, queue_time=queue_time, links=links)
+    return services.queue_result_answer(_bind(turn, request, params), result=result, queue_time=queue_time)
 
 
 @twilio_webhook(on_error="empty")
-def queue_bridge(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def queue_bridge(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """A queue dial's ``<Queue url>``: Twilio dequeued the caller ``CallSid`` to the line of ``?attempt=``; record who
     was bridged to whom. Its answer is played to that caller before they are connected: empty (never the fail-safe,
     which would dial someone else while a handler is on the line)."""
     sid = (params.get("CallSid") or "").strip()
     if not sid or len(sid) > 64:
         raise services.ParamError("CallSid must name the dequeued call")
-    services.queue_bridge_record(attempt_id=_int(request.GET, "attempt"), caller_sid=sid, queue_time=_seconds(params, "QueueTime"))
+    services.queue_bridge_record(turn, attempt_id=_int(request.GET, "attempt"), caller_sid=sid, queue_time=_seconds(params, "QueueTime"))
     return twiml.empty()
 
 
 @twilio_webhook(on_error="empty")
-def whisper(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def whisper(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The ``<Number url>``: said to the handler before the caller is connected."""
-    return services.whisper_answer(attempt_id=_int(request.GET, "attempt"))
+    return services.whisper_answer(turn, attempt_id=_int(request.GET, "attempt"))
 
 
 @twilio_webhook(on_error="failsafe")
-def voicemail(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def voicemail(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The voicemail's ``<Record action>``."""
-    return services.voicemail_record(call=_call(request, params), recording_url=params.get("RecordingUrl", ""))
+    return services.voicemail_record(_bind(turn, request, params), recording_url=params.get("RecordingUrl", ""))
 
 
 @twilio_webhook(on_error="empty")
-def status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def status(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """``POST /voice/status``: the number's status callback (call progress and its final status)."""
-    services.call_status_record(params=params)
+    services.call_status_record(turn, params=params)
     return twiml.empty()
 
 
@@ -275,9 +272,9 @@ MAX_RECORDING_SECONDS = 24 * 3600
 
 
 @twilio_webhook(on_error="empty")
-def recording_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+def recording_status(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The ``<Dial recordingStatusCallback>``: keep the call's recording (idempotent, order-proof)."""
-    call = _call(request, params)
+    call = _bind(turn, request, params).the_call
     sid = (params.get("RecordingSid") or "").strip()
     if not RECORDING_SID.match(sid):
         raise services.ParamError(f"RecordingSid {sid[:70]!r} is not a recording SID")

@@ -17,6 +17,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
 from calltrack.scoping import Scope, side_field
+from tracking.call_state import CallState
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 CENTS = Decimal("0.01")
@@ -109,7 +110,6 @@ def capped_counts(calls: QuerySet) -> dict[int, int]:
     decisions = calls.annotate(text=Cast("decision", TextField())).filter(text__contains='"capped"').values_list("decision", flat=True)
     hits: dict[int, int] = {}
     for decision in decisions.iterator(chunk_size=2000):
-        for skip in (decision or {}).get("skipped", []):
-            if skip.get("reason") == "capped" and skip.get("handler_id"):
-                hits[skip["handler_id"]] = hits.get(skip["handler_id"], 0) + 1
+        for handler_id in CallState.from_json(decision).capped_handler_ids():
+            hits[handler_id] = hits.get(handler_id, 0) + 1
     return hits

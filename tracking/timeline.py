@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from tracking.call_state import CallState
 from tracking.models import Call
 from tracking.models.campaigns import RoutingStrategy
 
@@ -56,27 +57,26 @@ def _strategy_label(code: str) -> str:
         return code.replace("_", " ")
 
 
-def call_skips(call: Call) -> list[dict[str, Any]]:
+def call_skips(call: Call, state: CallState | None = None) -> list[dict[str, Any]]:
     return [
-        {**s, "label": SKIP_LABELS.get(s.get("reason", ""), s.get("reason", ""))}
-        for s in (call.decision or {}).get("skipped", [])
+        {**s.to_json(), "label": SKIP_LABELS.get(s.reason, s.reason)}
+        for s in (state or call.state).skipped
     ]
 
 
 def call_timeline(call: Call) -> SafeString:
     """The timeline as HTML (a template; everything in it is escaped)."""
-    decision = call.decision or {}
+    state = call.state
     return render_to_string(
         "tracking/call_timeline.html",
         {
             "rows": call_timeline_rows(call),
             "call_day": timezone.localtime(call.started_at).date() if call.started_at else None,
-            "skips": call_skips(call),
-            "strategy": _strategy_label(decision.get("strategy", "")),
-            "steps": decision.get("steps", []),
-            "options": decision.get("options", {}),
-            "sticky": decision.get("sticky_handler"),
-            "tail": decision.get("tail", []),
+            "skips": call_skips(call, state),
+            "strategy": _strategy_label(state.strategy),
+            "steps": [[state.option_name(h) for h in step] for step in state.steps],
+            "sticky": state.sticky_handler,
+            "tail": state.tail or [],
         },
     )
 
@@ -126,17 +126,17 @@ def call_route_story(call: Call) -> list[str]:
     Handlers the plan left out come first with why ("Denver was closed (closed at Sun 07:00 America/Denver)"),
     then each number dialled and what happened, then the fail-safe or the rejection.
     """
-    decision = call.decision or {}
+    state = call.state
     parts: list[str] = []
     if call.status == "rejected":
         parts.append(f"Rejected: {call.reject_reason}" if call.reject_reason else "Rejected before routing")
-    for skip in call_skips(call):
+    for skip in call_skips(call, state):
         detail = f" ({skip['detail']})" if skip.get("detail") else ""
         verb = {"closed": "was closed", "capped": "was at its cap", "tag_mismatch": "did not match the call's tags",
                 "disabled": "is disabled", "no_number": "has no receiving number", "ivr_choice": "was not chosen",
                 "lookup_table": "was not chosen", "destination": "was not chosen"}.get(skip.get("reason", ""), skip["label"])
         parts.append(f"{skip.get('name', _('a handler'))} {verb}{detail}")
-    tail_labels = {t.get("number", ""): STEP_LABELS.get(t.get("step", ""), t.get("label", "")) for t in decision.get("tail", [])}
+    tail_labels = {t.number: STEP_LABELS.get(t.step, t.label) for t in state.tail or ()}
     for attempt in call.attempts.select_related("handler").order_by("sequence", "started_at"):
         parts.append(_attempt_phrase(attempt, tail_labels))
     if call.used_failsafe and not any(p.startswith(STEP_LABELS["failsafe"]) for p in parts):

@@ -7,97 +7,73 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from calltrack import fastdb, phone
 from calltrack import tags as tag_rules
-from calltrack.numbers.models import BlockedCaller, NumberPool, NumberStatus, ReceivingNumber, TrackingNumber
-from calltrack.numbers.models.lines import ROUTABLE_STATUSES
+from calltrack.numbers.models import NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
 from routing.services.common import (
     IncomingCall,
-    Links,
     TestCallOptions,
-    answer_store,
     campaign_greeting,
     campaign_voice,
     is_real_number,
 )
-from routing.services.config import campaign_config, campaign_ivr_choices, campaign_webhook_events
+from routing.services.config import campaign_config, campaign_ivr_choices
 from routing.services.plan import route
-from routing.services.slots import CountersRead, attempt_mark_answered, counter_reads_with_insert
+from routing.services.slots import leg_answer
+from routing.services.turn import Turn
+from routing.store import lookups
+from routing.store import voice as store
+from tracking.call_state import CallState, MenuPosition
 from tracking.models import (
     AttemptKind,
     Call,
     CallAttempt,
     CallStatus,
     Campaign,
-    RoutingTableRow,
-    Source,
 )
-from tracking.services.call_events import call_event_record, call_lifecycle_notify
+from tracking.services.call_events import call_event_record
 
 log = logging.getLogger("calltrack.routing")
 
 
-_TRACKING_NUMBER = fastdb.JoinedLoader(
-    TrackingNumber, {"campaign": Campaign, "source": Source, "pool": NumberPool},
-    where=f"trackingnumber.number = %s AND trackingnumber.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
-    extra=(
-        f"EXISTS (SELECT 1 FROM {BlockedCaller._meta.db_table} b WHERE b.number = %s "
-        "AND (b.campaign_id IS NULL OR b.campaign_id = COALESCE(trackingnumber.campaign_id, pool.campaign_id)))"
-    ),
-)
-
-
-_CALL_BY_ID = fastdb.JoinedLoader(
-    Call, {"campaign": Campaign, "tracking_number": TrackingNumber, "source": Source}, where="call.id = %s")
-
-
 def call_by_id(call_id: int) -> Call:
     """The call named in one of our callback URLs, with its campaign, tracking number and source (one query)."""
-    found = _CALL_BY_ID.fetch([call_id])
-    if found is None:
+    call = store.call_load(call_id)
+    if call is None:
         raise LookupError(f"no call {call_id}")
-    return found[0]
+    return call
 
 
-def tracking_number_for(number: str, *, caller: str = "") -> TrackingNumber | None:
-    """The routable tracking number callers dialled, with its campaign, source and pool (one query).
-
-    With ``caller``, the same query says whether that caller is blocked everywhere or in the number's campaign
-    (``caller_blocked``), saving the hot path a round trip. An anonymous caller cannot be on the list (and is
-    no phone number to look up): ``caller_blocked`` is then False.
-    """
-    found = _TRACKING_NUMBER.fetch([caller if is_real_number(caller) else "", number])
-    if found is None:
-        return None
-    tn, (blocked,) = found
-    tn.caller_blocked = bool(blocked)
-    return tn
+def tracking_number_for(number: str, *, caller: str = "") -> tuple[TrackingNumber | None, bool]:
+    """The routable tracking number callers dialled, with its campaign, source and pool, and whether ``caller`` is
+    on the block list everywhere or in the number's campaign (one query). An anonymous caller cannot be on the list
+    (and is no phone number to look up): never blocked."""
+    return store.tracking_number_load(number, caller=caller if is_real_number(caller) else "")
 
 
 # --- Starting a call ----------------------------------------------------------------------------------------
 
 
-def call_start(
-    *, incoming: IncomingCall, tracking_number: TrackingNumber | None, at: datetime | None = None, optimistic: bool = False
-) -> tuple[Call, bool]:
-    """Record the call Twilio announced. Idempotent on CallSid: a retried webhook returns the existing call
-    and ``created=False`` (also when two deliveries race: the unique index decides).
+def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingNumber | None, at: datetime | None = None) -> bool:
+    """Record the call Twilio announced and bind the turn to it. Idempotent on CallSid: a retried webhook binds the
+    existing call and returns False (also when two deliveries race: the unique index decides).
 
-    ``optimistic=True`` (the hot path) skips the look-up and the savepoint and simply inserts: a CallSid seen
-    before then raises IntegrityError, which aborts the caller's transaction, and the caller runs again with
-    ``optimistic=False`` (``/voice/incoming`` does). Three round trips fewer for every new call.
+    With ``turn.insert_first`` (the hot path's first try) the look-up and the savepoint are skipped and the call is
+    simply inserted: a CallSid seen before then raises IntegrityError, which aborts the transaction, and the view runs
+    again without ``insert_first``. Three round trips fewer for every new call; with the campaign's counters read in
+    the INSERT's statement (``turn.counters``), one more.
     """
-    if not optimistic:
-        existing = Call.objects.filter(call_sid=incoming.call_sid).first()
+    if not turn.insert_first:
+        existing = lookups.call_by_sid(incoming.call_sid)
         if existing is not None:
-            return existing, False
+            turn.bind(existing)
+            return False
     at = at or timezone.now()
     campaign = source = session = None
     marketing: dict[str, Any] = {}
@@ -134,30 +110,22 @@ def call_start(
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
         started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
-        visitor_id=visitor[:64], decision={"answers": {}, **({"test": incoming.test.as_json()} if incoming.test else {})},
+        visitor_id=visitor[:64], decision=CallState(test=incoming.test.state() if incoming.test else None).to_json(), answers={},
         is_test=incoming.test is not None,
     )
-    if optimistic:
-        ahead = _counters_to_read_ahead(tracking_number, campaign)
-        if ahead:
-            # The campaign's counters, for the plan, in the INSERT's round trip (see ``routing.services.plan.route``).
-            call.__dict__["_counters_read"] = CountersRead(at=at, rows=counter_reads_with_insert(call, options=ahead, at=at))
-        else:
-            fastdb.insert(call)
+    if turn.insert_first:
+        # The campaign's counters, for the plan, in the INSERT's round trip (see ``routing.services.plan.route``).
+        turn.counters = store.call_insert(call, counters_for=_counters_to_read_ahead(tracking_number, campaign), at=at)
     else:
-        try:
-            with transaction.atomic():
-                fastdb.insert(call)
-        except IntegrityError:
-            return Call.objects.get(call_sid=incoming.call_sid), False
+        existing = lookups.call_insert_or_existing(call)
+        if existing is not None:
+            turn.bind(existing)
+            return False
+    turn.bind(call)
     if tagged and tagged.notes:
-        call_event_record(call=call, kind="call.tagged", message="; ".join(tagged.notes), data={"tags": tagged.tags})
-    call_lifecycle_notify(
-        call=call, event="call.started", webhook_events=campaign_webhook_events(call),
-        message=f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""),
-        data={"tags": tags},
-    )
-    return call, True
+        turn.step("call.tagged", "; ".join(tagged.notes), {"tags": tagged.tags})
+    turn.notify("call.started", f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""), {"tags": tags})
+    return True
 
 
 def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Campaign | None) -> list[dec.HandlerOption]:
@@ -172,9 +140,10 @@ def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Ca
     return [o for o in campaign_config(campaign).options if every or o.has_caps]
 
 
-def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links: Links, created: bool) -> str:
+def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, created: bool) -> str:
     """The TwiML for ``/voice/incoming``: reject, menu, or the first dial. A retry gets the stored answer."""
-    stored = call.decision.get("answers", {}).get("incoming")
+    call, links = turn.the_call, turn.links
+    stored = turn.stored_answer("incoming")
     if stored:
         return stored
     if not created:
@@ -187,15 +156,16 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
     if tracking_number.status == NumberStatus.QUARANTINED:
         # A number being given up: its calls go to the fail-safe of the campaign it last routed for.
         reason = f"tracking number {tracking_number.number} is quarantined"
-        call_event_record(call=call, kind="call.number_quarantined", message=f"{reason}: dialling the fail-safe")
-        return answer_store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason))
+        turn.step("call.number_quarantined", f"{reason}: dialling the fail-safe")
+        return turn.answer("incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason))
     if not campaign.enabled:
-        call_event_record(call=call, kind="call.campaign_disabled", message="campaign is disabled: dialling the fail-safe")
-        return answer_store(call, "incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
-    # Blocked callers and the number's filters come before any prompt.
+        turn.step("call.campaign_disabled", "campaign is disabled: dialling the fail-safe")
+        return turn.answer("incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
+    # Blocked callers and the number's filters come before any prompt. The block list was asked with the tracking
+    # number (``turn.caller_blocked``); when it says blocked (or was not asked), the entry is read for its reason.
     blocked = None
-    if is_real_number(call.caller_number) and getattr(tracking_number, "caller_blocked", True):  # unknown (not asked with the number) or blocked: look
-        blocked = BlockedCaller.objects.filter(number=call.caller_number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk)).first()
+    if is_real_number(call.caller_number) and turn.caller_blocked is not False:
+        blocked = lookups.blocked_caller(call.caller_number, campaign_id=campaign.pk)
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
     menu_choices = campaign_ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
     # Rules that read the menu's answers wait for them (only when there is a menu to answer).
@@ -203,25 +173,25 @@ def incoming_answer(*, call: Call, tracking_number: TrackingNumber | None, links
     if verdict[0] and tracking_number.filters and filters_now:
         verdict = tag_rules.filter_verdict(tag_rules.validate_filters(tracking_number.filters), call.tags)
     if not verdict[0]:
-        return _reject(call, verdict[1], "incoming")
+        return _reject(turn, verdict[1], "incoming")
     if campaign.enabled and campaign.ivr_prompt.strip():
         choices = menu_choices
         if choices:
-            call.decision["ivr"] = {"rounds": 1}
-            call_event_record(call=call, kind="ivr.menu", message="menu played (round 1)")
+            turn.state.menu = MenuPosition()
+            turn.step("ivr.menu", "menu played (round 1)")
             answer = twiml.menu(
                 prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=1),
                 redirect=links.url("/voice/gather", call=call.pk, round=1), timeout=campaign.ivr_timeout,
                 voice=campaign_voice(campaign), greeting=campaign_greeting(campaign),
             )
-            return answer_store(call, "incoming", answer)
-    return _route_or_direct(call=call, links=links, answer_key="incoming", greeting=campaign_greeting(campaign))
+            return turn.answer("incoming", answer)
+    return _route_or_direct(turn, answer_key="incoming", greeting=campaign_greeting(campaign))
 
 
 MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
 
 
-def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_id: int | None = None, heard: int = 1) -> str:
+def gather_answer(turn: Turn, *, digits: str, round_no: int, menu_id: int | None = None, heard: int = 1) -> str:
     """A key press (or none) on the main menu or on sub-menu ``menu_id``: repeat the menu, open a sub-menu, dial
     the key's number, take a voicemail, or set the tags and route.
 
@@ -229,10 +199,11 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
     answer is stored under it, so a retried webhook gets the same answer while a caller's second lap of a loop
     ("Sales" 9 -> "Start over" 1 -> "Sales") is a new menu, counted; past ``MENUS_MAX`` menus the key's sub-menu
     is not played and the call is routed with the tags it has."""
+    call, links = turn.the_call, turn.links
     key = f"gather:{round_no}:{digits}" if menu_id is None else f"gather:m{menu_id}:{round_no}:{digits}"
     if heard > 1:
         key += f":h{heard}"
-    stored = call.decision.get("answers", {}).get(key)
+    stored = turn.stored_answer(key)
     if stored:
         return stored
     campaign = call.campaign
@@ -246,51 +217,49 @@ def gather_answer(*, call: Call, digits: str, round_no: int, links: Links, menu_
             raise LookupError(f"campaign {campaign.pk} has no sub-menu {menu_id} opened by a key")
         prompt, timeout, repeat, default = menu.prompt, menu.timeout, menu.repeat, menu.default_digit
     result = dec.ivr_choose(digits=digits, round_no=round_no, repeat=repeat, default_digit=default, choices=campaign_ivr_choices(campaign, menu_id))
-    call_event_record(call=call, kind="ivr.result", message=result.note,
-                      data={"digits": digits, "round": round_no, "tags": result.tags, "menu": menu_id})
-    played = call.decision.get("ivr", {}).get("menus", 1)
+    turn.step("ivr.result", result.note, {"digits": digits, "round": round_no, "tags": result.tags, "menu": menu_id})
+    played = turn.state.menu.menus if turn.state.menu is not None else 1
     if result.repeat:
-        call.decision["ivr"] = {**call.decision.get("ivr", {}), "rounds": round_no + 1}
+        turn.state.menu_round(round_no + 1)
         answer = twiml.menu(
             prompt=prompt, action=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id, heard)),
             redirect=links.url("/voice/gather", call=call.pk, round=round_no + 1, **_menu_param(menu_id, heard)), timeout=timeout,
             voice=campaign_voice(campaign),
         )
-        return answer_store(call, key, answer)
+        return turn.answer(key, answer)
     if result.tags:
         call.tags = {**call.tags, **result.tags}
-        call.save(update_fields=["tags"])
+        turn.save("tags")
     # The option's response ("Connecting you to sales.") is said before whatever comes next.
     said = twiml.Greeting("say", result.response, voice=campaign_voice(campaign)) if result.response else None
     if result.submenu_id is not None and played < MENUS_MAX:
         sub = campaign_config(campaign).ivr_menu(result.submenu_id)
         assert sub is not None  # loaded with the key that opens it
-        call.decision["ivr"] = {**call.decision.get("ivr", {}), "menus": played + 1, "rounds": 1}
-        call_event_record(call=call, kind="ivr.menu", message=f"sub-menu '{sub.name}' played")
+        turn.state.menu = MenuPosition(rounds=1, menus=played + 1)
+        turn.step("ivr.menu", f"sub-menu '{sub.name}' played")
         answer = twiml.menu(
             prompt=sub.prompt, action=links.url("/voice/gather", call=call.pk, round=1, **_menu_param(sub.id, played + 1)),
             redirect=links.url("/voice/gather", call=call.pk, round=1, **_menu_param(sub.id, played + 1)), timeout=sub.timeout,
             voice=campaign_voice(campaign), greeting=said,
         )
-        return answer_store(call, key, answer)
+        return turn.answer(key, answer)
     if result.submenu_id is not None:
-        call_event_record(call=call, kind="ivr.menu_limit",
-                          message=f"{played} menus heard (at most {MENUS_MAX}): routing without playing another")
+        turn.step("ivr.menu_limit", f"{played} menus heard (at most {MENUS_MAX}): routing without playing another")
     tn = call.tracking_number
     if tn is not None and tn.filters_after_ivr and tn.filters:
         accepted, why = tag_rules.filter_verdict(tag_rules.validate_filters(tn.filters), call.tags)
         if not accepted:
-            return _reject(call, f"after the menu: {why}", key)
+            return _reject(turn, f"after the menu: {why}", key)
     if result.number:
-        return _dial_number(call=call, number=result.number, links=links, answer_key=key, greeting=said, why="menu key")
+        return _dial_number(turn, number=result.number, answer_key=key, greeting=said, why="menu key")
     if result.voicemail:
-        call_event_record(call=call, kind="call.voicemail", message="the caller chose the voicemail")
+        turn.step("call.voicemail", "the caller chose the voicemail")
         answer = twiml.voicemail(message="Please leave a message after the tone.", action=links.url("/voice/voicemail", call=call.pk),
                                  voice=campaign_voice(campaign), greeting=said)
-        return answer_store(call, key, answer)
+        return turn.answer(key, answer)
     if result.handler_id is not None:  # the caller chose: no lookup
-        return route(call=call, links=links, answer_key=key, only_handler_id=result.handler_id, greeting=said)
-    return _route_or_direct(call=call, links=links, answer_key=key, greeting=said)
+        return route(turn, answer_key=key, only_handler_id=result.handler_id, greeting=said)
+    return _route_or_direct(turn, answer_key=key, greeting=said)
 
 
 def _direct_target(call: Call) -> lookup.Target | None:
@@ -305,11 +274,11 @@ def _direct_target(call: Call) -> lookup.Target | None:
         found = lookup.destination_target(destination, config.options)
         if found is not None:
             return found
-        line = ReceivingNumber.objects.filter(number=destination).values_list("number", flat=True).first()
+        line = lookups.receiving_number_exists(destination)
         if line:
             return lookup.Target(number=line, why=f"detected destination {destination}: its receiving number")
     for table, value in lookup.table_keys(config.routing_tables, call.tags):
-        row = RoutingTableRow.objects.filter(table_id=table.id, value=value).values_list("handler_id", "number").first()
+        row = lookups.routing_table_row(table.id, value)
         if row is not None:
             handler_id, number = row
             return lookup.Target(handler_id=handler_id, number=number or "",
@@ -318,17 +287,16 @@ def _direct_target(call: Call) -> lookup.Target | None:
     return None
 
 
-def _route_or_direct(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
+def _route_or_direct(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None) -> str:
     """Route the call, straight to its detected destination or lookup-table target when it has one."""
-    target = _direct_target(call)
+    target = _direct_target(turn.the_call)
     if target is None:
-        return route(call=call, links=links, answer_key=answer_key, greeting=greeting)
-    call_event_record(call=call, kind="routing.direct", message=target.why,
-                      data={"handler": target.handler_id, "number": target.number})
+        return route(turn, answer_key=answer_key, greeting=greeting)
+    turn.step("routing.direct", target.why, {"handler": target.handler_id, "number": target.number})
     if target.handler_id is not None:
-        return route(call=call, links=links, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting,
+        return route(turn, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting,
                      only_reason=target.reason, only_because=target.because)
-    return _dial_number(call=call, number=target.number, links=links, answer_key=answer_key, greeting=greeting, why=target.why)
+    return _dial_number(turn, number=target.number, answer_key=answer_key, greeting=greeting, why=target.why)
 
 
 def _menu_param(menu_id: int | None, heard: int = 1) -> dict[str, int]:
@@ -336,47 +304,48 @@ def _menu_param(menu_id: int | None, heard: int = 1) -> dict[str, int]:
     return ({} if menu_id is None else {"menu": menu_id}) | ({"heard": heard} if heard > 1 else {})
 
 
-def _dial_number(*, call: Call, number: str, links: Links, answer_key: str, greeting: twiml.Greeting | None, why: str) -> str:
+def _dial_number(turn: Turn, *, number: str, answer_key: str, greeting: twiml.Greeting | None, why: str) -> str:
     """Dial one number (a menu key's, a lookup-table row's, a detected destination's): one attempt, then (not
     answered) the campaign's fallback chain, as after handlers (the ``<Dial action>`` goes to the usual
     dial-status, which finds no plan left)."""
+    call, links, state = turn.the_call, turn.links, turn.state
     campaign = call.campaign
-    seq = call.decision.get("dials", 0) + 1
-    call.decision["dials"] = seq
-    call.decision.setdefault("steps", [])
-    call.plan_index = len(call.decision["steps"])
-    CallAttempt.objects.create(call=call, sequence=seq, kind=AttemptKind.NUMBER, number_dialed=number)
+    seq = state.next_dial()
+    state.plan_index = len(state.steps)
+    store.attempts_insert([fastdb.new(CallAttempt, call=call, sequence=seq, kind=AttemptKind.NUMBER, number_dialed=number,
+                                      started_at=timezone.now())])
     caller_id = call.caller_number if is_real_number(call.caller_number) else ""
     answer = twiml.dial(
         numbers=[twiml.DialNumber(number)], action=links.url("/voice/dial-status", call=call.pk, seq=seq), timeout=30,
         caller_id=caller_id, record=bool(campaign and campaign.record_calls), greeting=greeting,
     )
-    call_lifecycle_notify(call=call, event="call.routed", webhook_events=campaign_webhook_events(call),
-                          message=f"{why}: dialling {number}", data={"sequence": seq, "number": number})
-    return answer_store(call, answer_key, answer)
+    turn.notify("call.routed", f"{why}: dialling {number}", {"sequence": seq, "number": number})
+    return turn.answer(answer_key, answer)
 
 
-def _reject(call: Call, reason: str, answer_key: str) -> str:
+def _reject(turn: Turn, reason: str, answer_key: str) -> str:
     """The number's rules (or the block list) refuse the call: record why and answer ``<Reject>``."""
+    call = turn.the_call
     call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, reason[:200], timezone.now()
-    call_event_record(call=call, kind="call.rejected", message=reason)
-    return answer_store(call, answer_key, twiml.reject(), "status", "reject_reason", "ended_at")
+    turn.step("call.rejected", reason)
+    return turn.answer(answer_key, twiml.reject(), "status", "reject_reason", "ended_at")
 
 
-def voicemail_record(*, call: Call, recording_url: str) -> str:
+def voicemail_record(turn: Turn, *, recording_url: str) -> str:
     """The voicemail ``<Record action>``: keep the recording's URL, then hang up. Idempotent."""
+    call = turn.the_call
     if recording_url and call.voicemail_url != recording_url:
         call.voicemail_url = recording_url[:1000]
-        call.save(update_fields=["voicemail_url"])
-        call_event_record(call=call, kind="call.voicemail_recorded", message="voicemail recorded", data={"url": recording_url})
+        turn.save("voicemail_url")
+        turn.step("call.voicemail_recorded", "voicemail recorded", {"url": recording_url})
     return twiml.hangup()
 
 
-def whisper_answer(*, attempt_id: int) -> str:
+def whisper_answer(turn: Turn, *, attempt_id: int) -> str:
     """What the handler hears on answering (the leg is answered: mark it so its slot lasts the call)."""
-    attempt = CallAttempt.objects.select_related("call__campaign", "call__source", "call__tracking_number", "receiving_number", "handler").get(pk=attempt_id)
+    attempt = lookups.attempt_for_whisper(attempt_id)
     call = attempt.call
-    attempt_mark_answered(call, attempt, timezone.now())
+    leg_answer(turn, call, attempt, timezone.now())
     text = whisper_for(call, attempt.receiving_number)
     return twiml.whisper(text, campaign_voice(call.campaign)) if text is not None else twiml.empty()
 
@@ -456,5 +425,5 @@ def _failsafe_call(*, call_sid: str, to: str, caller: str, test: TestCallOptions
     return Call.objects.create(
         call_sid=call_sid, tracking_number=tn, campaign=campaign, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
         called_number=called[:32], used_failsafe=True,
-        is_test=test is not None, decision={"test": test.as_json()} if test is not None else {},
+        is_test=test is not None, decision=CallState(test=test.state() if test is not None else None).to_json(),
     )

@@ -13,16 +13,15 @@ from django.core import signing
 
 from calltrack import phone
 from routing import twiml
+from routing.store.voice import MAX_CALL_SECONDS as MAX_CALL_SECONDS
+from tracking.call_state import TestOptions as CallStateTest
 from tracking.models import (
     AttemptStatus,
-    Call,
     CallStatus,
     Campaign,
     GreetingKind,
 )
-from tracking.services.call_events import call_fields_save_with_steps
 
-MAX_CALL_SECONDS = 4 * 3600  # Twilio's default <Dial timeLimit>: an answered leg cannot outlive this.
 TWILIO_DIAL_STATUS = {
     "completed": AttemptStatus.COMPLETED, "answered": AttemptStatus.COMPLETED, "busy": AttemptStatus.BUSY,
     "no-answer": AttemptStatus.NO_ANSWER, "failed": AttemptStatus.FAILED, "canceled": AttemptStatus.CANCELED,
@@ -33,8 +32,6 @@ TWILIO_CALL_STATUS = {
     "no-answer": CallStatus.NO_ANSWER, "failed": CallStatus.FAILED, "canceled": CallStatus.CANCELED,
 }
 _STATUS_RANK = {CallStatus.RINGING: 0, CallStatus.IN_PROGRESS: 1}
-# The final call statuses as an SQL list, for the hand-written statements' "status NOT IN (...)".
-FINAL_STATUSES_SQL = ", ".join(f"'{s}'" for s in sorted(CallStatus.final()))
 
 
 # Twilio ends every call within 24 hours: a longer reported duration is garbage (and may not fit the column).
@@ -71,8 +68,12 @@ class TestCallOptions:
     send_webhooks: bool = False
     clock: datetime | None = None
 
+    def state(self) -> CallStateTest:
+        """As the call's routing state keeps them (``CallState.test``, read by ``Call.test_clock`` and ``Call.test_sends_webhooks``)."""
+        return CallStateTest(webhooks=self.send_webhooks, clock=self.clock)
+
     def as_json(self) -> dict[str, Any]:
-        """As kept on the call (``Call.decision["test"]``, read by ``Call.test_clock`` and ``Call.test_sends_webhooks``)."""
+        """As the signed marker carries them."""
         return {"webhooks": self.send_webhooks, "clock": self.clock.isoformat() if self.clock else None}
 
 
@@ -175,11 +176,3 @@ def campaign_greeting(campaign: Campaign) -> twiml.Greeting | None:
     if campaign.greeting_kind == GreetingKind.NONE:
         return None
     return twiml.Greeting(campaign.greeting_kind, campaign.greeting_text, campaign.greeting_url, campaign_voice(campaign))
-
-
-def answer_store(call: Call, key: str, answer: str, *fields: str) -> str:
-    """Keep ``answer`` on the call (a retried webhook gets it back) and save the call's decision, plan index and
-    ``fields``: with the request's timeline steps, in one statement at the end of its transaction."""
-    call.decision.setdefault("answers", {})[key] = answer
-    call_fields_save_with_steps(call, ("decision", "plan_index", *fields))
-    return answer

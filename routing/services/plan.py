@@ -1,67 +1,43 @@
-"""The dial plan: build it (``routing.decision``), dial its steps taking slots, then the no-answer routing and fallback chain."""
+"""The dial plan: build it (``routing.decision``), dial its steps taking slots, then the no-answer routing and fallback chain.
+
+Every function takes the webhook's unit of work (``routing.services.turn.Turn``): the call, its typed routing state,
+and the writes gathered for the end of the transaction. The statements are ``routing.store``'s.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, OuterRef, Subquery, When
 from django.utils import timezone
 
 from calltrack import fastdb
 from calltrack.numbers.models import NoAnswerAction, ReceivingNumber
 from routing import decision as dec
 from routing import nearest, twiml
-from routing.services.common import Links, answer_store, campaign_voice, is_real_number
-from routing.services.config import campaign_config, campaign_webhook_events, handler_option
-from routing.services.slots import CountersRead, handler_loads, step_take
+from routing.services.common import Links, campaign_voice, is_real_number
+from routing.services.config import campaign_config, handler_option
+from routing.services.slots import step_take
+from routing.services.turn import StepsRetry, Turn
+from routing.store import lookups
+from routing.store import voice as store
+from routing.store.counters import handler_loads
+from tracking.call_state import CallState, QueueStay
 from tracking.models import (
     AttemptKind,
     Call,
     CallAttempt,
     Campaign,
-    Contact,
     FallbackCredit,
-    Handler,
     QueuedCall,
 )
-from tracking.services.call_events import call_event_record, call_lifecycle_notify
 
 
-def _rr_next(campaign_id: int) -> int:
-    """Advance the campaign's round-robin cursor and return its previous value (one UPDATE ... RETURNING;
-    the row lock the UPDATE takes makes concurrent calls get consecutive positions)."""
-    with fastdb.fixed_cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Campaign._meta.db_table} SET rr_position = rr_position + 1 WHERE id = %s RETURNING rr_position",
-            [campaign_id],
-        )
-        row = cursor.fetchone()
-    return (row[0] - 1) if row else 0
-
-
-# The handler that last answered this caller in this campaign: one constant statement on the (caller, started_at)
-# index (the ORM compiled the same query on every sticky call, which cost more than running it).
-_STICKY_SQL = (
-    f"SELECT handler_id FROM {Call._meta.db_table} WHERE caller_number = %s AND campaign_id = %s AND answered_at IS NOT NULL "
-    "AND handler_id IS NOT NULL AND id <> %s ORDER BY started_at DESC, id DESC LIMIT 1"
-)
-
-
-def _sticky_handler(call: Call) -> int | None:
-    with fastdb.fixed_cursor() as cursor:
-        cursor.execute(_STICKY_SQL, [call.caller_number, call.campaign_id, call.pk])
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | None = None,
+def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
           greeting: twiml.Greeting | None = None, rng: random.Random | None = None,
           only_reason: str = dec.IVR_CHOICE, only_because: str = "the caller's key") -> str:
     """Build the call's dial plan from the campaign's handlers and live counters, then dial its first step.
@@ -71,6 +47,7 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     Reads: the campaign's handlers (one query), their counters (one query), the sticky handler and the
     round-robin cursor when the campaign uses them. The slot is then taken under a row lock (see ``plan_advance``).
     """
+    call = turn.the_call
     campaign = call.campaign
     assert campaign is not None
     at = timezone.now()
@@ -80,10 +57,10 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
         options.append(handler_option(only_handler_id))  # an IVR key may name a handler outside the campaign
     strategy = campaign.routing_strategy
     if strategy == dec.NEAREST:
-        options, strategy = _nearest(call, campaign, options)
+        options, strategy = _nearest(turn, campaign, options)
     # The counters read with the call's INSERT (``call_start``), when they cover these handlers: the plan is then
     # made as of the call's start, a few milliseconds earlier (the step's slots are checked under lock in any case).
-    ahead: CountersRead | None = call.__dict__.pop("_counters_read", None)
+    ahead, turn.counters = turn.counters, None
     loads = ahead.loads(options, all_in_progress=strategy == dec.LEAST_CONNECTED) if ahead is not None else None
     if loads is not None and ahead is not None:
         at = ahead.at
@@ -93,34 +70,27 @@ def route(*, call: Call, links: Links, answer_key: str, only_handler_id: int | N
     context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
     plan = dec.plan_build(
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
-        rr_position=_rr_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
+        rr_position=store.round_robin_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
         # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
-        sticky_handler_id=_sticky_handler(call) if campaign.sticky_routing and is_real_number(call.caller_number) else None,
+        sticky_handler_id=store.sticky_handler_load(call) if campaign.sticky_routing and is_real_number(call.caller_number) else None,
         only_handler_id=only_handler_id, only_reason=only_reason, only_because=only_because,
         one_handler_per_call=config.one_handler_per_call, rng=rng,
     )
-    call.decision.update(plan.as_json())
-    planned = set(plan.handler_ids)
-    call.decision["options"] = {str(o.id): _option_json(o) for o in options if o.id in planned}
-    call.plan_index = 0
-    return plan_advance(call=call, links=links, answer_key=answer_key, greeting=greeting)
+    plan.keep(turn.state, {o.id: o for o in options})
+    return plan_advance(turn, answer_key=answer_key, greeting=greeting)
 
 
-def _nearest(call: Call, campaign: Campaign, options: list[dec.HandlerOption]) -> tuple[list[dec.HandlerOption], str]:
+def _nearest(turn: Turn, campaign: Campaign, options: list[dec.HandlerOption]) -> tuple[list[dec.HandlerOption], str]:
     """The "nearest" strategy as a sequential order of the handlers by distance, or the campaign's fallback
     strategy when the caller's place is unknown; the timeline says which and why."""
+    call = turn.the_call
     place = nearest.caller_place(call.tags, call.caller_number)
     if place.point is None:
-        call_event_record(call=call, kind="routing.nearest", message=f"{place.how}: ordered by {campaign.get_nearest_fallback_display().lower()}")
+        turn.step("routing.nearest", f"{place.how}: ordered by {campaign.get_nearest_fallback_display().lower()}")
         return options, campaign.nearest_fallback
     ordered, notes = nearest.nearest_order(options, place)
-    call_event_record(call=call, kind="routing.nearest", message=f"caller at {place.how}: " + (", ".join(notes) or "no handler has a location"))
+    turn.step("routing.nearest", f"caller at {place.how}: " + (", ".join(notes) or "no handler has a location"))
     return ordered, dec.NEAREST
-
-
-def _option_json(o: dec.HandlerOption) -> dict[str, Any]:
-    """What the call's decision keeps of a planned handler (``decision.DIAL_FIELDS``)."""
-    return o.dial_json()
 
 
 def _option_from_json(hid: int, d: Mapping[str, Any]) -> dec.HandlerOption:
@@ -134,28 +104,27 @@ def _caller_id(call: Call) -> str:
     return call.caller_number if is_real_number(call.caller_number) else ""
 
 
-def plan_advance(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None = None) -> str:
+def plan_advance(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None = None) -> str:
     """Dial the next step of the plan that still has room; past the plan, the no-answer routing and the
     fallback chain; past those, the voicemail or the message and hang up. Stores the answer under
     ``answer_key``. Each step's slots are taken and its attempts recorded in one transaction."""
-    steps: list[list[int]] = call.decision.get("steps", [])
-    options = call.decision.get("options", {})
-    bound = dec.attempt_rule_done(call.decision, plan_index=call.plan_index)
+    state = turn.state
+    bound = dec.attempt_rule_done(state)
     if bound:  # an attempt rule: the handler dialled was the call's one; on to the fallback
-        call.decision.setdefault("skipped", []).extend(s.as_json() for s in bound)
-        call.plan_index = len(steps)
-    while call.plan_index < len(steps):
+        state.skip(s.record() for s in bound)
+        state.plan_index = len(state.steps)
+    while state.plan_index < len(state.steps):
         # Only this step's handlers are rebuilt from the stored options (a plan may hold hundreds).
-        step = [_option_from_json(h, options[str(h)]) for h in steps[call.plan_index] if str(h) in options]
-        call.plan_index += 1
+        step = [_option_from_json(h, state.options[h]) for h in state.steps[state.plan_index] if h in state.options]
+        state.plan_index += 1
         try:
-            return _dial_step(call=call, step=step, links=links, answer_key=answer_key, greeting=greeting, total=len(steps))
+            return _dial_step(turn, step=step, answer_key=answer_key, greeting=greeting, total=len(state.steps))
         except _StepFull as full:
-            call.decision.setdefault("skipped", []).extend(s.as_json() for s in full.skips)
-    campaign = call.campaign
-    if campaign is not None and dec.queue_wanted(call.decision, enabled=campaign.queue_enabled, at=timezone.now(), max_wait=campaign.queue_max_wait):
-        return _enqueue(call=call, links=links, answer_key=answer_key, greeting=greeting)
-    return _tail(call=call, links=links, answer_key=answer_key, greeting=greeting)
+            state.skip(s.record() for s in full.skips)
+    campaign = turn.the_call.campaign
+    if campaign is not None and dec.queue_wanted(state, enabled=campaign.queue_enabled, at=timezone.now(), max_wait=campaign.queue_max_wait):
+        return _enqueue(turn, answer_key=answer_key, greeting=greeting)
+    return _tail(turn, answer_key=answer_key, greeting=greeting)
 
 
 def queue_name(campaign_id: int) -> str:
@@ -163,43 +132,23 @@ def queue_name(campaign_id: int) -> str:
     return f"calltrack-campaign-{campaign_id}"
 
 
-def _enqueue(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
+def _enqueue(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None) -> str:
     """Every eligible handler is busy and the campaign queues: the caller waits (``routing.services.queue``
     answers the wait URL and the queue's result; a freed handler's line takes the caller)."""
+    call, links, state = turn.the_call, turn.links, turn.state
     assert call.campaign_id is not None
     at = timezone.now()
-    call.decision["queue"] = {"enqueued": True, "at": int(at.timestamp())}
+    state.queue = QueueStay(at=int(at.timestamp()))
     QueuedCall.objects.create(call=call, campaign_id=call.campaign_id, enqueued_at=at)
-    waited_for = dec.queue_frees(call.decision, at=at, max_wait=call.campaign.queue_max_wait if call.campaign else 0)
-    busy = list(dict.fromkeys(s["name"] for s in call.decision.get("skipped", []) if s.get("handler_id") in waited_for))
-    call_event_record(call=call, kind="routing.queued", message=f"queued: every handler busy ({', '.join(busy)})",
-                      data={"busy": busy, "max_wait": call.campaign.queue_max_wait if call.campaign else 0})
+    waited_for = dec.queue_frees(state, at=at, max_wait=call.campaign.queue_max_wait if call.campaign else 0)
+    busy = list(dict.fromkeys(s.name for s in state.skipped if s.handler_id in waited_for))
+    turn.step("routing.queued", f"queued: every handler busy ({', '.join(busy)})",
+              {"busy": busy, "max_wait": call.campaign.queue_max_wait if call.campaign else 0})
     answer = twiml.enqueue(
         name=queue_name(call.campaign_id), action=links.url("/voice/queue-result", call=call.pk),
         wait_url=links.url("/voice/queue-wait", call=call.pk), greeting=greeting,
     )
-    return answer_store(call, answer_key, answer)
-
-
-_STEP_SAVEPOINTS: ContextVar[bool] = ContextVar("routing_step_savepoints", default=True)
-
-
-class StepsRetry(Exception):
-    """A dial step's handlers were all capped under their locks, in a request that took the locks without a
-    savepoint: the request's whole transaction must be rolled back (releasing the locks) and run again with
-    savepoints (``step_savepoints(True)``), so no call holds a full handler's lock while waiting for another's."""
-
-
-@contextmanager
-def step_savepoints(enabled: bool) -> Iterator[None]:
-    """Whether each dial step that locks capped handlers runs in a savepoint. Off (the voice webhooks' first
-    try): two round trips fewer per step, and a full step raises ``StepsRetry`` instead of moving on. On (the
-    default, and the retry): a full step's savepoint is rolled back and the next step is tried."""
-    token = _STEP_SAVEPOINTS.set(enabled)
-    try:
-        yield
-    finally:
-        _STEP_SAVEPOINTS.reset(token)
+    return turn.answer(answer_key, answer)
 
 
 class _StepFull(Exception):
@@ -211,25 +160,24 @@ class _StepFull(Exception):
         self.skips = skips
 
 
-def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answer_key: str,
-               greeting: twiml.Greeting | None, total: int) -> str:
+def _dial_step(turn: Turn, *, step: list[dec.HandlerOption], answer_key: str, greeting: twiml.Greeting | None, total: int) -> str:
     """Take the step's slots and record its attempts in one transaction (a savepoint inside the request's)."""
+    call, links, state = turn.the_call, turn.links, turn.state
     campaign = call.campaign
     at = timezone.now()
-    # A savepoint only where row locks are taken (capped handlers): rolling it back releases them. Without
-    # one (step_savepoints(False)), a full step sends the whole request round again, with savepoints.
+    # A savepoint only where row locks are taken (capped handlers): rolling it back releases them. Without one
+    # (``turn.step_savepoints`` off, the first try), a full step sends the whole request round again, with savepoints.
     locks = any(o.has_caps for o in step)
-    savepoint = locks and _STEP_SAVEPOINTS.get()
+    savepoint = locks and turn.step_savepoints
     with transaction.atomic(savepoint=savepoint):
-        free, skips = step_take(call, step, at)
+        free, skips = step_take(step, at)
         if not free:
             if locks and not savepoint:
-                raise StepsRetry(f"call {call.call_sid}: step {call.plan_index} full under its locks")
+                raise StepsRetry(f"call {call.call_sid}: step {state.plan_index} full under its locks")
             raise _StepFull(skips)
         if skips:
-            call.decision.setdefault("skipped", []).extend(s.as_json() for s in skips)
-        seq = call.decision.get("dials", 0) + 1
-        call.decision["dials"] = seq
+            state.skip(s.record() for s in skips)
+        seq = state.next_dial()
         margin = timedelta(seconds=settings.CALLTRACK_SLOT_MARGIN_SECONDS)
         timeout = max(o.ring_timeout for o in free)
         attempts = [
@@ -240,7 +188,7 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
             )
             for o in free
         ]
-        fastdb.insert_many(attempts, returning=True)
+        store.attempts_insert(attempts)
         numbers = [
             twiml.DialNumber(a.number_dialed, o.send_digits, _whisper_url(call, a, links), links.url("/voice/attempt-status", attempt=a.pk))
             for a, o in zip(attempts, free, strict=True)
@@ -251,12 +199,9 @@ def _dial_step(*, call: Call, step: list[dec.HandlerOption], links: Links, answe
             recording_callback=_recording_callback(call, links),
         )
         call.handler_id = free[0].id
-        answer_store(call, answer_key, answer, "handler")
-        call_lifecycle_notify(
-            call=call, event="call.routed", webhook_events=campaign_webhook_events(call),
-            message=f"dialling {', '.join(o.name for o in free)} (step {call.plan_index} of {total})",
-            data={"handlers": [o.id for o in free], "sequence": seq, "skipped_under_lock": [s.detail for s in skips]},
-        )
+        turn.answer(answer_key, answer, "handler")
+        turn.notify("call.routed", f"dialling {', '.join(o.name for o in free)} (step {state.plan_index} of {total})",
+                    {"handlers": [o.id for o in free], "sequence": seq, "skipped_under_lock": [s.detail for s in skips]})
         return answer
 
 
@@ -264,40 +209,34 @@ def _whisper_url(call: Call, attempt: CallAttempt, links: Links) -> str:
     return links.url("/voice/whisper", attempt=attempt.pk)
 
 
-def fallback_continue(*, call: Call, links: Links, answer_key: str) -> str:
+def fallback_continue(turn: Turn, *, answer_key: str) -> str:
     """On down the fallback chain (a caller who left the queue): its next number, else the message or voicemail."""
-    return _tail(call=call, links=links, answer_key=answer_key, greeting=None)
+    return _tail(turn, answer_key=answer_key, greeting=None)
 
 
 def _recording_callback(call: Call, links: Links) -> str:
     return links.url("/voice/recording-status", call=call.pk)
 
 
-def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting | None) -> str:
-    if "tail" not in call.decision:
-        steps, terminal = dec.tail_build(_fallback_inputs(call), already_dialed=call.attempts.values_list("number_dialed", flat=True))
-        call.decision["tail"] = [vars(s) for s in steps]
-        call.decision["terminal"] = vars(terminal)
-        call.decision["tail_index"] = 0
+def _tail(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None) -> str:
+    call, links, state = turn.the_call, turn.links, turn.state
+    if state.tail is None:
+        steps, terminal = dec.tail_build(_fallback_inputs(call), already_dialed=lookups.numbers_dialed(call))
+        state.tail, state.ending, state.tail_index = steps, terminal, 0
     else:
-        _tail_after_no_answer(call)
-    tail = call.decision["tail"]
-    index = call.decision.get("tail_index", 0)
+        _tail_after_no_answer(call, state)
+    tail = state.tail
     campaign = call.campaign
-    while index < len(tail):
-        step = dec.TailStep(**tail[index])
-        index += 1
-        call.decision["tail_index"] = index
-        ring_timeout, handler_id = _line(step.receiving_number_id, campaign_id=call.campaign_id)
-        if handler_id is not None and handler_id != call.handler_id and call.decision.get("one_handler_per_call"):
+    while state.tail_index < len(tail):
+        step = tail[state.tail_index]
+        state.tail_index += 1
+        ring_timeout, handler_id = lookups.line_load(step.receiving_number_id, campaign_id=call.campaign_id)
+        if handler_id is not None and handler_id != call.handler_id and state.one_handler_per_call:
             # An attempt rule sold the call to the handler dialled: another handler's line is not dialled.
-            call.decision.setdefault("skipped", []).append({
-                "handler_id": handler_id, "name": step.label, "reason": dec.ATTEMPT_RULE,
-                "detail": f"{step.number} is another handler's line; the campaign's attempt rule dials one handler per call",
-            })
+            state.skip([dec.Skip(handler_id, step.label, dec.ATTEMPT_RULE,
+                                 f"{step.number} is another handler's line; the campaign's attempt rule dials one handler per call").record()])
             continue
-        seq = call.decision.get("dials", 0) + 1
-        call.decision["dials"] = seq
+        seq = state.next_dial()
         kind = AttemptKind.NO_ANSWER_FORWARD if step.kind == "no_answer_forward" else AttemptKind.FALLBACK
         at = timezone.now()
         # A handler's line dialled by the tail is busy with this call: the leg holds that handler's slot. It counts
@@ -305,11 +244,12 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
         # (the line's own setting), or a fallback step the campaign credits (``fallback_credit``); a fallback leg not
         # credited is uncounted (``routing.services.slots.credited_handler``).
         credited = handler_id is not None and (kind != AttemptKind.FALLBACK or fallback_credits(campaign, step.step))
-        attempt = CallAttempt.objects.create(
-            call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
+        attempt = fastdb.new(
+            CallAttempt, call=call, sequence=seq, kind=kind, receiving_number_id=step.receiving_number_id, number_dialed=step.number,
             handler_id=handler_id, started_at=at, holds_slot=handler_id is not None, counted=credited and not call.is_test,
             slot_expires_at=(at + timedelta(seconds=ring_timeout + settings.CALLTRACK_SLOT_MARGIN_SECONDS)) if handler_id else None,
         )
+        store.attempts_insert([attempt])
         call.fallback_step = (step.step or step.kind)[:30]
         # Whisper and leg status like a handler's leg: the answer is marked when it happens, the slot released.
         number = twiml.DialNumber(
@@ -319,17 +259,17 @@ def _tail(*, call: Call, links: Links, answer_key: str, greeting: twiml.Greeting
             timeout=ring_timeout, caller_id=_caller_id(call),
             record=bool(campaign and campaign.record_calls), greeting=greeting, recording_callback=_recording_callback(call, links),
         )
-        call_lifecycle_notify(call=call, event="call.routed", webhook_events=campaign_webhook_events(call), message=f"no handler took the call: dialling the {step.label}", data={"sequence": seq, "fallback": step.label})
-        return answer_store(call, answer_key, answer, "fallback_step")
-    terminal = dec.Terminal(**call.decision["terminal"])
+        turn.notify("call.routed", f"no handler took the call: dialling the {step.label}", {"sequence": seq, "fallback": step.label})
+        return turn.answer(answer_key, answer, "fallback_step")
+    terminal = state.ending or dec.Terminal("hangup", "")
     voice = campaign_voice(campaign)
     if terminal.kind == "voicemail":
-        call_event_record(call=call, kind="call.voicemail", message="no one answered: taking a voicemail")
+        turn.step("call.voicemail", "no one answered: taking a voicemail")
         answer = twiml.voicemail(message=terminal.message, action=links.url("/voice/voicemail", call=call.pk), voice=voice, greeting=greeting)
     else:
-        call_event_record(call=call, kind="call.unanswered", message="no one answered and no fallback is left: message and hang up")
+        turn.step("call.unanswered", "no one answered and no fallback is left: message and hang up")
         answer = twiml.say_hangup(terminal.message, voice, greeting=greeting)
-    return answer_store(call, answer_key, answer)
+    return turn.answer(answer_key, answer)
 
 
 def fallback_credits(campaign: Campaign | None, step: str) -> bool:
@@ -337,19 +277,8 @@ def fallback_credits(campaign: Campaign | None, step: str) -> bool:
     return campaign is not None and campaign.fallback_credit == FallbackCredit.ASSIGNED_AGENT and step in ("number_agent", "caller_agent")
 
 
-def _line(receiving_number_id: int | None, *, campaign_id: int | None) -> tuple[int, int | None]:
-    """A tail number's ring timeout and the handler whose line it is (the campaign's first), if any. One query."""
-    if receiving_number_id is None:
-        return 30, None
-    owner = Handler.objects.filter(receiving_number_id=OuterRef("pk")).annotate(
-        elsewhere=Case(When(campaign_handlers__campaign_id=campaign_id, then=0), default=1)).order_by("elsewhere", "pk")
-    row = ReceivingNumber.objects.filter(pk=receiving_number_id).annotate(owner=Subquery(owner.values("pk")[:1])) \
-        .values_list("ring_timeout", "owner").first()
-    return ((row[0] or 30), row[1]) if row else (30, None)
-
-
 def _no_answer_setting(receiving_number_id: int) -> dec.NoAnswerSetting | None:
-    rn = ReceivingNumber.objects.select_related("no_answer_forward_to").filter(pk=receiving_number_id).first()
+    rn = lookups.receiving_number_load(receiving_number_id)
     if rn is None:
         return None
     fwd = rn.no_answer_forward_to if rn.no_answer_action == NoAnswerAction.FORWARD else None
@@ -358,22 +287,23 @@ def _no_answer_setting(receiving_number_id: int) -> dec.NoAnswerSetting | None:
     return dec.NoAnswerSetting(rn.no_answer_action, rn.no_answer_message, forward)
 
 
-def _tail_after_no_answer(call: Call) -> None:
+def _tail_after_no_answer(call: Call, state: CallState) -> None:
     """The tail's last number rang out: when it is a receiving number, its own no-answer setting decides what
     follows (``routing.decision.tail_after_no_answer``). Runs once per unanswered tail leg (the dial result that
     calls it stores its answer)."""
-    tail, index = call.decision["tail"], call.decision.get("tail_index", 0)
-    if index == 0 or not tail[index - 1].get("receiving_number_id"):
+    tail, index = state.tail or [], state.tail_index
+    line = tail[index - 1].receiving_number_id if index else None
+    if line is None:
         return
     campaign = call.campaign
     rest, terminal = dec.tail_after_no_answer(
-        _no_answer_setting(tail[index - 1]["receiving_number_id"]), rest=[dec.TailStep(**t) for t in tail[index:]],
-        terminal=dec.Terminal(**call.decision["terminal"]), already_dialed=call.attempts.values_list("number_dialed", flat=True),
-        forwards=sum(1 for t in tail[:index] if t["kind"] == "no_answer_forward"),
+        _no_answer_setting(line), rest=tail[index:],
+        terminal=state.ending or dec.Terminal("hangup", ""), already_dialed=lookups.numbers_dialed(call),
+        forwards=sum(1 for t in tail[:index] if t.kind == "no_answer_forward"),
         campaign_message=campaign.no_answer_message if campaign else "",
     )
-    call.decision["tail"] = tail[:index] + [vars(s) for s in rest]
-    call.decision["terminal"] = vars(terminal)
+    state.tail = tail[:index] + list(rest)
+    state.ending = terminal
 
 
 def _agent_step(agent: ReceivingNumber | None, label: str, step: str) -> dec.TailStep | None:
@@ -383,20 +313,13 @@ def _agent_step(agent: ReceivingNumber | None, label: str, step: str) -> dec.Tai
 
 
 def _fallback_inputs(call: Call) -> dec.FallbackInputs:
-    last = (
-        call.attempts.filter(kind__in=[AttemptKind.HANDLER, AttemptKind.NO_ANSWER_FORWARD], receiving_number__isnull=False)
-        .select_related("receiving_number__no_answer_forward_to").order_by("-sequence", "-id").first()
-    )
-    rn = last.receiving_number if last else None
+    rn = lookups.last_line_dialed(call)
     forward = None
     if rn is not None and rn.no_answer_action == NoAnswerAction.FORWARD and rn.no_answer_forward_to is not None:
         fwd = rn.no_answer_forward_to
         forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits, "no_answer_forward")
     tn = call.tracking_number
-    contact = (
-        Contact.objects.filter(phone_number=call.caller_number).select_related("assigned_agent").first()
-        if is_real_number(call.caller_number) else None
-    )
+    contact = lookups.contact_load(call.caller_number) if is_real_number(call.caller_number) else None
     campaign = call.campaign
     return dec.FallbackInputs(
         last_no_answer_action=(rn.no_answer_action if rn else ""),

@@ -18,12 +18,13 @@ from calltrack.numbers.models import ReceivingNumber
 from routing import decision as dec
 from routing import twiml
 from routing.services.calls import whisper_for
-from routing.services.common import MAX_CALL_SECONDS, Links, ParamError, answer_store, campaign_voice
+from routing.services.common import MAX_CALL_SECONDS, ParamError, campaign_voice
 from routing.services.config import handler_option
 from routing.services.plan import fallback_continue, queue_name
-from routing.services.slots import attempt_mark_answered, step_take
+from routing.services.slots import call_answer, step_take
+from routing.services.turn import Turn
+from tracking.call_state import QueueStay
 from tracking.models import AttemptKind, AttemptStatus, Call, CallAttempt, QueuedCall
-from tracking.services.call_events import call_event_record
 
 log = logging.getLogger("calltrack.routing")
 
@@ -32,57 +33,58 @@ CONTINUE_RESULTS = frozenset({"leave", "redirected", "queue-full", "system-error
 QUEUE_RESULTS = CONTINUE_RESULTS | {"bridged", "bridging-in-process", "hangup"}
 
 
-def queue_wait_answer(*, call: Call, position: int, queue_time: int, links: Links) -> str:
+def queue_wait_answer(turn: Turn, *, position: int, queue_time: int) -> str:
     """The ``<Enqueue waitUrl>``: the message with the caller's position and the hold music while they may still
     wait; out of the queue to its result (``waited=``, read as QueueResult ``leave``) once they have waited the
     campaign's maximum, which continues the call down the fallback chain."""
+    call, links = turn.the_call, turn.links
     campaign = call.campaign
     if campaign is None or queue_time >= campaign.queue_max_wait:
         return twiml.queue_leave(url=links.url("/voice/queue-result", call=call.pk, waited=queue_time))
-    _offer_period_freed(call=call, links=links)
+    _offer_period_freed(turn)
     message = campaign.queue_message.replace("{position}", str(max(position, 1)))
     return twiml.queue_wait(message=message, music_url=campaign.queue_hold_music_url, voice=campaign_voice(campaign))
 
 
-def _offer_period_freed(*, call: Call, links: Links) -> None:
+def _offer_period_freed(turn: Turn) -> None:
     """Handlers the caller waits for because their hour (day) ends within the wait: nothing ends a leg of theirs when
     it does, so the wait URL offers the queue to each whose period has ended since the caller was queued (under its
     lock: one still at a cap is not dialled)."""
-    queued = call.decision.get("queue", {})
-    since = queued.get("at")
-    if since is None or call.campaign_id is None:
+    call, queued = turn.the_call, turn.state.queue
+    if queued is None or call.campaign_id is None:
         return
     now = timezone.now()
-    for handler_id, frees in dec.queue_frees(call.decision, at=now, max_wait=0).items():
-        if frees > since and QueuedCall.objects.filter(call=call, left_at__isnull=True, offered__isnull=True).exists():
-            queue_offer(handler_id=handler_id, campaign_id=call.campaign_id, links=links)
+    for handler_id, frees in dec.queue_frees(turn.state, at=now, max_wait=0).items():
+        if frees > queued.at and QueuedCall.objects.filter(call=call, left_at__isnull=True, offered__isnull=True).exists():
+            queue_offer(turn, handler_id=handler_id, campaign_id=call.campaign_id)
 
 
-def queue_result_answer(*, call: Call, result: str, queue_time: int, links: Links) -> str:
+def queue_result_answer(turn: Turn, *, result: str, queue_time: int) -> str:
     """The ``<Enqueue action>``: the caller left the queue. Bridged (a handler took them) or hung up: the call is
     over. Left after the maximum wait, or the queue failed: on down the fallback chain. A retried request gets the
     stored answer."""
+    call, state = turn.the_call, turn.state
     key = "queue-result"
-    stored = call.decision.get("answers", {}).get(key)
+    stored = turn.stored_answer(key)
     if stored:
         return stored
     now = timezone.now()
     QueuedCall.objects.filter(call=call, left_at__isnull=True).update(left_at=now, result=result[:20])
-    call.decision.setdefault("queue", {}).update({"result": result, "seconds": queue_time})
+    state.queue = QueueStay(at=state.queue.at if state.queue is not None else int(now.timestamp()), result=result, seconds=queue_time)
     if result in CONTINUE_RESULTS:
         why = "the maximum wait" if result == "leave" else f"the queue answered {result}"
-        call_event_record(call=call, kind="routing.queue_left", message=f"left the queue after {queue_time} s ({why}): on to the fallback chain",
-                          data={"result": result, "seconds": queue_time})
-        return fallback_continue(call=call, links=links, answer_key=key)
+        turn.step("routing.queue_left", f"left the queue after {queue_time} s ({why}): on to the fallback chain",
+                  {"result": result, "seconds": queue_time})
+        return fallback_continue(turn, answer_key=key)
     if result == "hangup":
         message = f"the caller hung up after {queue_time} s in the queue"
     else:
         message = f"taken from the queue after {queue_time} s"
-    call_event_record(call=call, kind="routing.queue_left", message=message, data={"result": result, "seconds": queue_time})
-    return answer_store(call, key, twiml.hangup())
+    turn.step("routing.queue_left", message, {"result": result, "seconds": queue_time})
+    return turn.answer(key, twiml.hangup())
 
 
-def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttempt | None:
+def queue_offer(turn: Turn, *, handler_id: int, campaign_id: int) -> CallAttempt | None:
     """A handler's leg ended and the handler may take another call: when a caller is waiting in the campaign's
     queue (and nobody is already being dialled for them), take a slot for the handler under its row lock and dial
     their line with ``<Dial><Queue>`` through the carrier (after the commit). The waiting call's row is locked
@@ -98,7 +100,7 @@ def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttem
             return None
         call = entry.call
         option = handler_option(handler_id)
-        free, skips = step_take(call, [option], at)
+        free, skips = step_take([option], at)
         if not free:
             return None  # still at a cap: the caller waits (another handler, or the maximum wait, decides)
         seq = (call.attempts.aggregate(last=Max("sequence"))["last"] or 0) + 1
@@ -109,8 +111,9 @@ def queue_offer(*, handler_id: int, campaign_id: int, links: Links) -> CallAttem
         )
         entry.offered = attempt
         entry.save(update_fields=["offered"])
-        call_event_record(call=call, kind="routing.queue_offer", message=f"{option.name} is free: dialling their line to take the caller from the queue",
-                          data={"attempt": attempt.pk, "handler": option.id})
+        turn.step("routing.queue_offer", f"{option.name} is free: dialling their line to take the caller from the queue",
+                  {"attempt": attempt.pk, "handler": option.id}, call=call)
+        links = turn.links
         # The handler hears the whisper on answering, before the caller is connected, as on a dialled leg.
         line = ReceivingNumber.objects.filter(pk=option.receiving_number_id).first() if option.receiving_number_id else None
         twiml_text = twiml.queue_dial(name=queue_name(campaign_id), bridge_url=links.url("/voice/queue-bridge", attempt=attempt.pk),
@@ -131,7 +134,7 @@ def _carrier_dial(attempt_id: int, *, to: str, caller_id: str, twiml_text: str, 
         queue_offer_ended(attempt_id=attempt_id, answered=False)
 
 
-def queue_bridge_record(*, attempt_id: int, caller_sid: str, queue_time: int) -> None:
+def queue_bridge_record(turn: Turn, *, attempt_id: int, caller_sid: str, queue_time: int) -> None:
     """The ``<Queue url>`` of queue dial ``attempt_id``: Twilio dequeued the caller ``caller_sid`` to this handler's line.
     Every queue dial is the same ``<Dial><Queue>``, so Twilio bridges the first caller waiting to whichever line
     answers first, whoever the dial was offered for: the leg is credited to the caller actually bridged (the leg moves
@@ -181,9 +184,9 @@ def queue_bridge_record(*, attempt_id: int, caller_sid: str, queue_time: int) ->
         leg.handler = attempt.handler
         who = attempt.handler.name if attempt.handler else leg.number_dialed
         note = f" (the line was dialled for call {attempt.call.call_sid}; Twilio bridges the first caller waiting)" if swapped else ""
-        call_event_record(call=caller, kind="routing.queue_bridged", message=f"taken from the queue by {who} after {queue_time} s{note}",
-                          data={"attempt": leg.pk, "handler": leg.handler_id, "offered_for": attempt.call_id})
-        attempt_mark_answered(caller, leg, at, leg=False)
+        turn.step("routing.queue_bridged", f"taken from the queue by {who} after {queue_time} s{note}",
+                  {"attempt": leg.pk, "handler": leg.handler_id, "offered_for": attempt.call_id}, call=caller)
+        call_answer(turn, caller, leg, at)
 
 
 def _leg_move(leg: CallAttempt, call_id: int) -> None:
@@ -193,14 +196,13 @@ def _leg_move(leg: CallAttempt, call_id: int) -> None:
     leg.save(update_fields=["call", "sequence"])
 
 
-def queue_caller_gone(*, call: Call, at: datetime) -> None:
+def queue_caller_gone(turn: Turn, *, at: datetime) -> None:
     """The call's status callback says it ended while its queue entry is still open (the ``<Enqueue action>`` with
     QueueResult ``hangup`` lost or late): the entry is closed, so no freed handler is offered a caller who is gone.
     A queue dial already ringing for them goes on (its line takes whoever waits next: ``queue_bridge_record``)."""
-    closed = QueuedCall.objects.filter(call=call, left_at__isnull=True).update(left_at=at, result="hangup")
+    closed = QueuedCall.objects.filter(call=turn.the_call, left_at__isnull=True).update(left_at=at, result="hangup")
     if closed:
-        call_event_record(call=call, kind="routing.queue_left", message="the caller hung up while waiting in the queue (the call's status)",
-                          data={"result": "hangup"})
+        turn.step("routing.queue_left", "the caller hung up while waiting in the queue (the call's status)", {"result": "hangup"})
 
 
 def queue_offer_ended(*, attempt_id: int, answered: bool) -> None:

@@ -1,434 +1,36 @@
-"""Handler slots: live counters (one aggregate query), caps re-checked under row locks, stale slots tidied."""
+"""Handler slots: which handlers of a step still have room (under their row locks), and a leg's answer.
+
+The counters and locks themselves are statements of ``routing.store.counters``; what the call's answer writes is
+``routing.store.voice``. Re-exported here: the counters' public names, for the console and the tasks.
+"""
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, F, Q, Sum
-from django.utils import timezone
-
-from calltrack import fastdb
 from routing import decision as dec
-from routing.services.common import FINAL_STATUSES_SQL, MAX_CALL_SECONDS
-from routing.services.config import campaign_webhook_events
-from tracking.models import (
-    AttemptKind,
-    AttemptStatus,
-    Call,
-    CallAttempt,
-    CallStatus,
-    CapCounter,
-    CapDelta,
-    CapTrigger,
-    Handler,
+from routing.services.turn import Turn
+from routing.store import voice as store
+from routing.store.counters import (
+    CountersRead,
+    attempt_slots_release_stale,
+    cap_counters_fold,
+    counter_reads_with_insert,
+    handler_loads,
+    handler_loads_recount,
+    handlers_lock,
+    period_counts_recount,
 )
-from tracking.services.call_events import call_lifecycle_notify
+from tracking.models import AttemptKind, Call, CallAttempt, CallStatus
+
+__all__ = [
+    "CountersRead", "answerer", "attempt_slots_release_stale", "call_answer", "cap_counters_fold", "counter_reads_with_insert",
+    "credited_handler", "handler_loads", "handler_loads_recount", "leg_answer", "period_counts_recount", "step_take",
+]
 
 
-def _window_q(options: Iterable[dec.HandlerOption], at: datetime, period: str, field: str) -> Q:
-    """started_at (or ``field``) inside each handler's current hour/day/month, grouped by time zone."""
-    by_zone: dict[str, list[int]] = defaultdict(list)
-    for o in options:
-        by_zone[o.timezone].append(o.id)
-    q: Q | None = None
-    for zone_name, ids in by_zone.items():
-        start = getattr(dec.period_starts(zone_name, at), period)
-        cond = Q(handler_id__in=ids, **{f"{field}__gte": start})
-        q = cond if q is None else q | cond
-    assert q is not None, "at least one handler"
-    return q
-
-
-def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_progress: bool = False) -> dict[int, dec.HandlerLoad]:
-    """Live counters for the given handlers, in one statement whatever the history. Handlers without caps are
-    left out unless ``all_in_progress`` (least connected).
-
-    Calls in progress are attempts holding a slot whose expiry has not passed (a lost callback cannot hold a
-    slot forever). Connections counted toward the period caps are attempts marked ``counted``: set when the
-    slot is taken and cleared when the leg was not answered, so concurrent calls cannot overbook a cap.
-    With caps on conversions, converted calls count, plus calls still in progress (they may yet convert).
-    The period counts are the handler's cap counter plus the deltas not folded into it yet (see
-    ``tracking.models.caps``); a counter folded in another time zone, or for a later window than ``at``, is
-    recounted from history (``handler_loads_recount``) until the next fold.
-    """
-    options = [o for o in options if all_in_progress or o.has_caps]
-    if not options:
-        return {}
-    return loads_from_counter_rows(options=options, rows=_counter_reads(options=options, at=at), at=at)
-
-
-def loads_from_counter_rows(*, options: list[dec.HandlerOption], rows: dict[int, tuple[int, bool, int, int, int, int]],
-                            at: datetime) -> dict[int, dec.HandlerLoad]:
-    """``handler_loads`` from the rows of its counter statement (read on their own, or with the call's INSERT:
-    ``counter_reads_with_insert``)."""
-    loads: dict[int, dec.HandlerLoad] = {}
-    stale: list[dec.HandlerOption] = []
-    for o in options:
-        in_progress, fresh, hour, day, month, total = rows.get(o.id, (0, True, 0, 0, 0, 0))
-        if not o.has_period_caps:
-            loads[o.id] = dec.HandlerLoad(in_progress=in_progress)
-        elif not fresh:
-            stale.append(o)
-            loads[o.id] = dec.HandlerLoad(in_progress=in_progress)
-        else:
-            loads[o.id] = _load(o, in_progress, hour, day, month, total)
-    if stale:
-        for hid, (hour, day, month, total) in period_counts_recount(options=stale, at=at).items():
-            o = next(s for s in stale if s.id == hid)
-            loads[hid] = _load(o, loads[hid].in_progress, hour, day, month, total)
-    return loads
-
-
-def _load(o: dec.HandlerOption, in_progress: int, hour: int, day: int, month: int, total: int) -> dec.HandlerLoad:
-    if o.cap_counts == CapTrigger.CONVERSION:  # calls in progress may still convert: count them so a burst cannot overbook
-        hour, day, month, total = (n + in_progress for n in (hour, day, month, total))
-    return dec.HandlerLoad(in_progress=in_progress, hour=hour, day=day, month=month, total=total)
-
-
-def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
-    """Per handler: slots held now, whether its counter is usable at ``at`` (same zone, no later window),
-    and its counted calls this hour/day/month/ever (counter plus pending deltas). One statement."""
-    if connection.vendor == "postgresql":
-        with fastdb.fixed_cursor() as cursor:
-            cursor.execute(_COUNTER_READS_PG, _counter_params_pg(options, at))
-            return _counter_rows(cursor.fetchall())
-    adapt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = []
-    for o in options:
-        starts = dec.period_starts(o.timezone, at)
-        params += [o.id, o.cap_counts if o.has_period_caps else None, o.timezone, *(adapt(v) for v in (starts.hour, starts.day, starts.month))]
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(options))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH w(handler_id, counts, zone, hour_start, day_start, month_start) AS (VALUES {values}) {_COUNTER_READS_BODY}",
-            [*params, adapt(at)],
-        )
-        return _counter_rows(cursor.fetchall())
-
-
-def _counter_rows(found: list[tuple]) -> dict[int, tuple[int, bool, int, int, int, int]]:
-    return {row[0]: (int(row[1]), bool(row[2]), int(row[3] or 0), int(row[4] or 0), int(row[5] or 0), int(row[6] or 0)) for row in found}
-
-
-def _counter_params_pg(options: list[dec.HandlerOption], at: datetime) -> list[Any]:
-    """The counter statement's parameters on PostgreSQL (``_COUNTER_W_PG``): the handlers' six arrays as one JSON
-    array of array literals, and ``at``."""
-    ids, counts, zones, hours, days, months = [], [], [], [], [], []
-    for o in options:
-        starts = dec.period_starts(o.timezone, at)
-        ids.append(o.id)
-        counts.append(o.cap_counts if o.has_period_caps else None)
-        zones.append(o.timezone)
-        hours.append(starts.hour)
-        days.append(starts.day)
-        months.append(starts.month)
-    return [json.dumps([fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)]), at]
-
-
-@dataclass(frozen=True)
-class CountersRead:
-    """Counters read ahead, with the call's INSERT (``counter_reads_with_insert``): the rows of these handlers at ``at``."""
-
-    at: datetime
-    rows: dict[int, tuple[int, bool, int, int, int, int]]
-
-    def loads(self, options: list[dec.HandlerOption], *, all_in_progress: bool) -> dict[int, dec.HandlerLoad] | None:
-        """``handler_loads(options=options, at=self.at, all_in_progress=...)`` from these rows, or None when they
-        miss one of the handlers wanted."""
-        wanted = [o for o in options if all_in_progress or o.has_caps]
-        if any(o.id not in self.rows for o in wanted):
-            return None
-        return loads_from_counter_rows(options=wanted, rows=self.rows, at=self.at) if wanted else {}
-
-
-def counter_reads_with_insert_sql(insert_sql: str) -> str:
-    """The statement of ``counter_reads_with_insert``: the INSERT as a data-modifying WITH, then the counters."""
-    return f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {_COUNTER_COLUMNS}, (SELECT * FROM ins) {_COUNTER_FROM}"
-
-
-def counter_reads_with_insert(obj: Any, *, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
-    """INSERT ``obj`` (setting its primary key, like ``fastdb.insert``) and read the counters of ``options`` at ``at``
-    in the same statement (PostgreSQL: the INSERT as a data-modifying WITH; the counters read no row it writes).
-    The voice path's new call and its campaign's counters: one round trip instead of two."""
-    assert options and connection.vendor == "postgresql"
-    insert_sql, insert_params = fastdb.insert_statement(obj)
-    with fastdb.fixed_cursor() as cursor:
-        cursor.execute(counter_reads_with_insert_sql(insert_sql), [*insert_params, *_counter_params_pg(options, at)])
-        found = cursor.fetchall()
-    fastdb.inserted(obj, found[0][7])
-    return _counter_rows(found)
-
-
-# Per handler (w): slots held now (the (handler, holds_slot) index), and when it counts calls: its counter if
-# folded in the same zone for the same windows (else 0, and "fresh" false when the counter is of another zone
-# or of a later window), plus the deltas not folded yet. Reads only the counter row, the pending deltas and
-# the slots held: never the history.
-_COUNTER_COLUMNS = (
-    "w.handler_id, "
-    f"(SELECT COUNT(*) FROM {CallAttempt._meta.db_table} a WHERE a.handler_id = w.handler_id AND a.holds_slot AND a.slot_expires_at > %s), "
-    "CASE WHEN c.id IS NULL THEN 1 WHEN c.zone = w.zone AND c.hour_start <= w.hour_start AND c.day_start <= w.day_start "
-    "AND c.month_start <= w.month_start THEN 1 ELSE 0 END, "
-    "(CASE WHEN c.hour_start = w.hour_start THEN c.hour ELSE 0 END) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
-    "AND d.at >= w.hour_start), 0), "
-    "(CASE WHEN c.day_start = w.day_start THEN c.day ELSE 0 END) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
-    "AND d.at >= w.day_start), 0), "
-    "(CASE WHEN c.month_start = w.month_start THEN c.month ELSE 0 END) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
-    "AND d.at >= w.month_start), 0), "
-    "COALESCE(c.total, 0) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts), 0)"
-)
-_COUNTER_FROM = f"FROM w LEFT JOIN {CapCounter._meta.db_table} c ON c.handler_id = w.handler_id AND c.counts = w.counts"
-_COUNTER_READS_BODY = f"SELECT {_COUNTER_COLUMNS} {_COUNTER_FROM}"
-# On PostgreSQL the handlers go in as arrays (``unnest``), all six in one parameter (a JSON array of their literals):
-# the statement's text is the same for every campaign (prepared once per connection), no list grows with the number
-# of handlers, and with the call's 45 columns the INSERT that also reads them (``counter_reads_with_insert``) stays
-# within the 50 parameters psycopg parses once per process rather than on every call (a test checks).
-_COUNTER_W_PG = (
-    "a AS (SELECT %s::jsonb AS a), w AS MATERIALIZED (SELECT * FROM unnest((SELECT (a->>0)::bigint[] FROM a), "
-    "(SELECT (a->>1)::text[] FROM a), (SELECT (a->>2)::text[] FROM a), (SELECT (a->>3)::timestamptz[] FROM a), "
-    "(SELECT (a->>4)::timestamptz[] FROM a), (SELECT (a->>5)::timestamptz[] FROM a)) "
-    "AS w(handler_id, counts, zone, hour_start, day_start, month_start))"
-)
-_COUNTER_READS_PG = f"WITH {_COUNTER_W_PG} {_COUNTER_READS_BODY}"
-
-
-def handler_loads_recount(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_progress: bool = False) -> dict[int, dec.HandlerLoad]:
-    """``handler_loads`` counted from the history itself (attempts and calls), not from the cap counters: the
-    reference the counters are checked against, and what a counter of another time zone falls back to."""
-    options = [o for o in options if all_in_progress or o.has_caps]
-    if not options:
-        return {}
-    in_progress = {row[0]: int(row[1]) for row in _attempt_counts(options=options, conn=[], at=at)}
-    periods = period_counts_recount(options=[o for o in options if o.has_period_caps], at=at)
-    return {
-        o.id: _load(o, in_progress.get(o.id, 0), *periods.get(o.id, (0, 0, 0, 0))) if o.has_period_caps
-        else dec.HandlerLoad(in_progress=in_progress.get(o.id, 0))
-        for o in options
-    }
-
-
-def period_counts_recount(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, int, int, int]]:
-    """Counted calls this hour/day/month/ever of each handler (what its ``cap_counts`` counts), from history."""
-    counts: dict[int, tuple[int, int, int, int]] = {o.id: (0, 0, 0, 0) for o in options}
-    # Every window and the total are wanted: the total only where a total cap is set, so flag one.
-    conn = [dataclass_replace(o, total_cap=0) for o in options if o.cap_counts == CapTrigger.CONNECTION]
-    if conn:
-        for row in _attempt_counts(options=conn, conn=conn, at=at):
-            counts[row[0]] = tuple(int(v or 0) for v in row[2:6])
-    conv = [o for o in options if o.cap_counts == CapTrigger.CONVERSION]
-    if conv:
-        # Conversions as tracking counts them (Call.objects.handler_conversions): the handler's revenue side
-        # converted, in the window of converted_at.
-        converted = Q(revenue_converted=True)
-        rows = (
-            Call.objects.filter(handler_id__in=[o.id for o in conv], revenue_converted=True).order_by().values("handler_id").annotate(
-                hour=Count("id", filter=converted & _window_q(conv, at, "hour", "converted_at")),
-                day=Count("id", filter=converted & _window_q(conv, at, "day", "converted_at")),
-                month=Count("id", filter=converted & _window_q(conv, at, "month", "converted_at")),
-                total=Count("id"),
-            )
-        )
-        for row in rows:
-            counts[row["handler_id"]] = (row["hour"], row["day"], row["month"], row["total"])
-    return counts
-
-
-def _attempt_counts(*, options: list[dec.HandlerOption], conn: list[dec.HandlerOption], at: datetime) -> list[tuple]:
-    """One aggregate over attempts: per handler, slots held now and counted attempts in its hour/day/month/ever.
-
-    Hand-written SQL because it is the hot path's biggest query: the ORM spent more time building this
-    filter (one window per time zone and period) than the database spent running it. ``COUNT(*) FILTER``
-    runs on PostgreSQL and on SQLite >= 3.30.
-    """
-    if connection.vendor == "postgresql":
-        return _attempt_counts_pg(options=options, conn=conn, at=at)
-    adapt = connection.ops.adapt_datetimefield_value
-    now = adapt(at)
-
-    def ids(group: Iterable[dec.HandlerOption]) -> tuple[str, list[Any]]:
-        values = [o.id for o in group]
-        return ", ".join(["%s"] * len(values)), values
-
-    by_zone: dict[str, list[dec.HandlerOption]] = defaultdict(list)
-    for o in conn:
-        by_zone[o.timezone].append(o)
-
-    def window(period: str) -> tuple[str, list[Any]]:
-        parts, params = [], []
-        for zone_name, group in by_zone.items():
-            marks, values = ids(group)
-            parts.append(f"(handler_id IN ({marks}) AND started_at >= %s)")
-            params += [*values, adapt(getattr(dec.period_starts(zone_name, at), period))]
-        return " OR ".join(parts), params
-
-    select, select_params = ["COUNT(*) FILTER (WHERE holds_slot AND slot_expires_at > %s)"], [now]
-    rows, rows_params = "(holds_slot AND slot_expires_at > %s)", [now]
-    if conn:
-        marks, conn_ids = ids(conn)
-        counted = f"counted AND handler_id IN ({marks})"
-        for period in ("hour", "day", "month"):
-            text, params = window(period)
-            select.append(f"COUNT(*) FILTER (WHERE {counted} AND ({text}))")
-            select_params += [*conn_ids, *params]
-        select.append(f"COUNT(*) FILTER (WHERE {counted})")
-        select_params += conn_ids
-        month, month_params = window("month")
-        totals_marks, totals = ids(o for o in conn if o.total_cap is not None)
-        rows += f" OR (counted AND ({month}" + (f" OR handler_id IN ({totals_marks})" if totals else "") + "))"
-        rows_params += [*month_params, *totals]
-    else:
-        select += ["0"] * 4
-    all_marks, all_ids = ids(options)
-    sql = (
-        f"SELECT handler_id, {', '.join(select)} FROM {CallAttempt._meta.db_table} "
-        f"WHERE handler_id IN ({all_marks}) AND ({rows}) GROUP BY handler_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*select_params, *all_ids, *rows_params])
-        return cursor.fetchall()
-
-
-def _attempt_counts_pg(*, options: list[dec.HandlerOption], conn: list[dec.HandlerOption], at: datetime) -> list[tuple]:
-    """``_attempt_counts`` on PostgreSQL: the handlers and their windows go in as arrays (``unnest``), so the
-    statement's text is the same for every campaign: psycopg converts it once per process, and no IN list
-    grows with the number of handlers."""
-    conn_ids = {o.id for o in conn}
-    zones: dict[str, int] = {}
-    ids, counts, totals, zone_of = [], [], [], []
-    for o in options:
-        ids.append(o.id)
-        counts.append(o.id in conn_ids)
-        totals.append(o.id in conn_ids and o.total_cap is not None)
-        zone_of.append(zones.setdefault(o.timezone, len(zones) + 1))
-    starts = [dec.period_starts(zone, at) for zone in zones]
-    with fastdb.fixed_cursor() as cursor:
-        cursor.execute(_ATTEMPT_COUNTS_PG, [
-            at, ids, counts, totals, zone_of, [z.hour for z in starts], [z.day for z in starts], [z.month for z in starts], at,
-        ])
-        return cursor.fetchall()
-
-
-# Handlers (w) with the index of their time zone's period starts (z: one row per time zone, not per handler).
-_ATTEMPT_COUNTS_PG = (
-    "SELECT a.handler_id, "
-    "COUNT(*) FILTER (WHERE a.holds_slot AND a.slot_expires_at > %s), "
-    "COUNT(*) FILTER (WHERE a.counted AND w.conn AND a.started_at >= z.hour_start), "
-    "COUNT(*) FILTER (WHERE a.counted AND w.conn AND a.started_at >= z.day_start), "
-    "COUNT(*) FILTER (WHERE a.counted AND w.conn AND a.started_at >= z.month_start), "
-    "COUNT(*) FILTER (WHERE a.counted AND w.conn) "
-    "FROM unnest(%s::bigint[], %s::boolean[], %s::boolean[], %s::int[]) AS w(handler_id, conn, total, zone) "
-    "JOIN unnest(%s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS z(hour_start, day_start, month_start, idx) "
-    "ON z.idx = w.zone "
-    f"JOIN {CallAttempt._meta.db_table} a ON a.handler_id = w.handler_id "
-    "WHERE (a.holds_slot AND a.slot_expires_at > %s) OR (a.counted AND w.conn AND (a.started_at >= z.month_start OR w.total)) "
-    "GROUP BY a.handler_id"
-)
-
-
-def cap_counters_fold(*, at: datetime | None = None) -> int:
-    """Fold the pending cap deltas into each handler's counters (``tracking.models.caps``), and rebuild from
-    history the counters of handlers whose time zone changed. Safe to run at any time and twice at once (the
-    second run waits for the first on PostgreSQL, SQLite writes one at a time); readers see the counters and
-    deltas before or after, never half. Returns how many counters were written."""
-    at = at or timezone.now()
-    own = not connection.in_atomic_block
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                if own:  # one snapshot: the deltas folded are exactly the deltas deleted
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
-        pending = set(CapDelta.objects.order_by().values_list("handler_id", "counts").distinct())
-        moved = set(
-            CapCounter.objects.exclude(zone=F("handler__timezone")).values_list("handler_id", "counts")
-        )
-        keys = pending | moved
-        if not keys:
-            return 0
-        zones = dict(Handler.objects.filter(pk__in={h for h, _ in keys}).values_list("pk", "timezone"))
-        old = {(c.handler_id, c.counts): c for c in CapCounter.objects.filter(handler_id__in=list(zones))}
-        by_zone: dict[str, list[int]] = defaultdict(list)
-        for hid, zone_name in zones.items():
-            by_zone[zone_name].append(hid)
-        sums: dict[tuple[int, str], dict[str, int]] = {}
-        for zone_name, ids in by_zone.items():
-            starts = dec.period_starts(zone_name, at)
-            rows = CapDelta.objects.filter(handler_id__in=ids).order_by().values("handler_id", "counts").annotate(
-                hour=Sum("delta", filter=Q(at__gte=starts.hour)), day=Sum("delta", filter=Q(at__gte=starts.day)),
-                month=Sum("delta", filter=Q(at__gte=starts.month)), total=Sum("delta"),
-            )
-            for row in rows:
-                sums[(row["handler_id"], row["counts"])] = {k: int(row[k] or 0) for k in ("hour", "day", "month", "total")}
-        rebuild = [
-            dec.HandlerOption(id=hid, name="", number="", timezone=zones[hid], cap_counts=counts, total_cap=0)
-            for hid, counts in keys if hid in zones and (c := old.get((hid, counts))) is not None and c.zone != zones[hid]
-        ]
-        recounted = {
-            (hid, kind): n for kind in CapTrigger.values
-            for hid, n in period_counts_recount(options=[o for o in rebuild if o.cap_counts == kind], at=at).items()
-        }
-        written = []
-        for hid, counts in keys:
-            if hid not in zones:
-                continue  # the handler was deleted: its deltas go
-            starts = dec.period_starts(zones[hid], at)
-            c = old.get((hid, counts))
-            if c is not None and c.zone != zones[hid]:
-                hour, day, month, total = recounted[(hid, counts)]
-            else:
-                d = sums.get((hid, counts), {"hour": 0, "day": 0, "month": 0, "total": 0})
-                hour = d["hour"] + (c.hour if c is not None and c.hour_start == starts.hour else 0)
-                day = d["day"] + (c.day if c is not None and c.day_start == starts.day else 0)
-                month = d["month"] + (c.month if c is not None and c.month_start == starts.month else 0)
-                total = d["total"] + (c.total if c is not None else 0)
-            written.append(CapCounter(
-                handler_id=hid, counts=counts, zone=zones[hid], hour_start=starts.hour, day_start=starts.day,
-                month_start=starts.month, hour=hour, day=day, month=month, total=total,
-            ))
-        CapDelta.objects.filter(handler_id__in=[h for h, _ in pending]).delete()
-        CapCounter.objects.bulk_create(
-            written, update_conflicts=True, unique_fields=["handler", "counts"],
-            update_fields=["zone", "hour_start", "day_start", "month_start", "hour", "day", "month", "total"],
-        )
-    return len(written)
-
-
-_FOLD_LOCK = 0x6361_7073  # pg_advisory_xact_lock key of cap_counters_fold ('caps')
-
-
-def attempt_slots_release_stale(*, at: datetime | None = None) -> int:
-    """Clear ``holds_slot`` on attempts whose slot expired (their callback was lost). Idempotent; counting
-    already ignores expired slots, this only tidies the flag. Returns how many were released."""
-    return CallAttempt.objects.filter(holds_slot=True, slot_expires_at__lte=at or timezone.now()).update(holds_slot=False)
-
-
-_CAP_COLUMNS = ("id", *dec.CAP_FIELDS)
-
-
-def _handlers_lock(ids: list[int]) -> list[tuple]:
-    """Lock the handlers' rows (in id order, so two calls never deadlock) and read their caps. On PostgreSQL
-    one constant statement (prepared once per connection); elsewhere the ORM's."""
-    if connection.vendor == "postgresql":
-        with fastdb.fixed_cursor() as cursor:
-            cursor.execute(
-                f"SELECT {', '.join(_CAP_COLUMNS)} FROM {Handler._meta.db_table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-                [fastdb.pg_array(ids)])
-            return cursor.fetchall()
-    return list(Handler.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_CAP_COLUMNS))
-
-
-def step_take(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[list[dec.HandlerOption], list[dec.Skip]]:
+def step_take(step: list[dec.HandlerOption], at: datetime) -> tuple[list[dec.HandlerOption], list[dec.Skip]]:
     """Which handlers of ``step`` still have room, checked under their row locks.
 
     Must run inside ``transaction.atomic()``: the capped handlers' rows are locked (``SELECT ... FOR UPDATE``,
@@ -439,7 +41,7 @@ def step_take(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[
     if not capped:
         return step, []
     # The caps themselves are re-read from the locked rows: the plan may come from a cached configuration.
-    caps = {row[0]: row[1:] for row in _handlers_lock([o.id for o in capped])}
+    caps = {row[0]: row[1:] for row in handlers_lock([o.id for o in capped])}
     fresh = {o.id: dataclass_replace(o, **dict(zip(dec.CAP_FIELDS, c, strict=True))) for o in capped if (c := caps.get(o.id)) is not None}
     loads = handler_loads(options=[o for o in fresh.values() if o.has_caps], at=at)
     free, skips = [], []
@@ -459,49 +61,27 @@ def step_take(call: Call, step: list[dec.HandlerOption], at: datetime) -> tuple[
 
 def credited_handler(attempt: CallAttempt) -> int | None:
     """The handler an answer of ``attempt`` credits: its handler, except on a fallback chain leg the campaign does not
-    credit (dialled uncounted: ``routing.services.plan._tail``), which answers for no handler."""
+    credit (dialled uncounted: ``routing.services.plan``'s tail), which answers for no handler."""
     if attempt.kind == AttemptKind.FALLBACK and not attempt.counted:
         return None
     return attempt.handler_id
 
 
-# The call's first answer: in progress with that handler (a fallback number that is nobody's line, or a handler's line
-# the fallback chain does not credit, keeps the call's handler: COALESCE, as the dial result does).
-_CALL_ANSWERED = (
-    f"UPDATE {Call._meta.db_table} SET answered_at = %s, handler_id = COALESCE(%s, handler_id), status = %s "
-    f"WHERE id = %s AND answered_at IS NULL AND status NOT IN ({FINAL_STATUSES_SQL})"
-)
+def leg_answer(turn: Turn, call: Call, attempt: CallAttempt, at: datetime) -> bool:
+    """A ringing leg answered (its whisper, or its own status callback): the leg is answered, then the call (once)."""
+    store.leg_mark_answered(attempt.pk, at)
+    return call_answer(turn, call, attempt, at)
 
 
-def attempt_mark_answered(call: Call, attempt: CallAttempt, at: datetime, *, leg: bool = True,
-                          legs_sql: tuple[str, list[Any]] | None = None) -> bool:
-    """First answer of a leg: the attempt is answered (its slot now lasts as long as a call can), the call is
-    in progress with that handler; ``call.answered`` is announced once (conditional UPDATEs decide, constant
-    statements: this is on every answered call's path). ``leg=False`` leaves the attempt to the caller (the
-    dial result completes it at once); ``legs_sql``, the caller's UPDATE of its legs, then runs in the same
-    statement on PostgreSQL (a data-modifying WITH). Returns whether this answer was the call's first."""
+def call_answer(turn: Turn, call: Call, attempt: CallAttempt, at: datetime, *, step: store.StepAnswered | None = None) -> bool:
+    """The call's first answer, by ``attempt``: in progress with that leg's credited handler; ``call.answered`` is
+    announced once (a conditional UPDATE decides which answer is first). ``step``: the answered dial's legs, completed
+    with it (the store writes both in one statement where it can). Returns whether this answer was the call's first."""
     handler_id = credited_handler(attempt)
-    params = [at, handler_id, CallStatus.IN_PROGRESS, call.pk]
-    with fastdb.fixed_cursor() as cursor:
-        if leg:
-            cursor.execute(
-                f"UPDATE {CallAttempt._meta.db_table} SET status = %s, slot_expires_at = %s WHERE id = %s AND status = %s",
-                [AttemptStatus.ANSWERED, at + timedelta(seconds=MAX_CALL_SECONDS + settings.CALLTRACK_SLOT_MARGIN_SECONDS),
-                 attempt.pk, AttemptStatus.DIALING],
-            )
-        if legs_sql is not None and connection.vendor == "postgresql":
-            cursor.execute(f"WITH legs AS ({legs_sql[0]}), won AS ({_CALL_ANSWERED} RETURNING 1) SELECT COUNT(*) FROM won",
-                           [*legs_sql[1], *params])
-            won = cursor.fetchone()[0] > 0
-        else:
-            if legs_sql is not None:
-                cursor.execute(*legs_sql)
-            cursor.execute(_CALL_ANSWERED, params)
-            won = cursor.rowcount > 0
+    won = store.call_mark_answered(call.pk, handler_id=handler_id, at=at, step=step)
     if won:
         call.answered_at, call.handler_id, call.status = at, handler_id or call.handler_id, CallStatus.IN_PROGRESS
-        call_lifecycle_notify(call=call, event="call.answered", webhook_events=campaign_webhook_events(call), message=f"answered by {answerer(attempt)}",
-                              data={"attempt": attempt.pk, "handler": handler_id})
+        turn.notify("call.answered", f"answered by {answerer(attempt)}", {"attempt": attempt.pk, "handler": handler_id}, call=call)
     return won
 
 

@@ -2,57 +2,54 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
-from calltrack import fastdb
 from routing import decision as dec
 from routing import twiml
 from routing.services.common import (
     _STATUS_RANK,
-    FINAL_STATUSES_SQL,
     TWILIO_CALL_STATUS,
     TWILIO_DIAL_STATUS,
-    Links,
     ParamError,
-    answer_store,
     duration_seconds,
 )
-from routing.services.config import campaign_conversion_rules, campaign_webhook_events
+from routing.services.config import campaign_conversion_rules
 from routing.services.plan import plan_advance
 from routing.services.queue import queue_caller_gone, queue_offer, queue_offer_ended
-from routing.services.slots import answerer, attempt_mark_answered, credited_handler
-from tracking.models import (
-    AttemptKind,
-    AttemptStatus,
-    Call,
-    CallAttempt,
-    CallStatus,
-    Campaign,
-    Handler,
+from routing.services.slots import answerer, call_answer, credited_handler, leg_answer
+from routing.services.turn import Turn
+from routing.store import voice as store
+from tracking.models import AttemptKind, AttemptStatus, Call, CallStatus
+from tracking.services.conversions import (
+    OUTCOME_FIELDS,
+    call_conversion_evaluate,
+    call_conversion_settle_in_memory,
+    conversion_announcement,
+    conversion_needs_no_statement,
 )
-from tracking.services.call_events import call_event_record, call_fields_save_with_steps, call_lifecycle_notify
+
+log = logging.getLogger("calltrack.routing")
 
 
-def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0, links: Links | None = None) -> None:
+def attempt_status_record(turn: Turn, *, attempt_id: int, status: str, duration: int = 0) -> None:
     """A dialled leg's own status callback (answered / completed / busy ...). Idempotent: answered marks the
     leg answered once; an end releases the slot once (whichever of this and the dial result comes first).
     A handler's answered leg that ends (this callback, not the dial result: one trigger) frees the handler: the
-    next caller waiting in the campaign's queue is offered to them (``routing.services.queue``, given ``links``); a queue dial not answered frees its caller."""
-    found = _ATTEMPT.fetch([attempt_id])
-    if found is None:
+    next caller waiting in the campaign's queue is offered to them (``routing.services.queue``); a queue dial not answered frees its caller."""
+    attempt = store.attempt_load(attempt_id)
+    if attempt is None:
         raise LookupError(f"no attempt {attempt_id}")
-    attempt = found[0]
     at = timezone.now()
     queue = attempt.kind == AttemptKind.QUEUE
     if status in ("answered", "in-progress"):
         # A queue dial's line answering says nothing of who it takes: its <Queue url> says (queue_bridge_record).
         if not queue:
-            attempt_mark_answered(attempt.call, attempt, at)
+            leg_answer(turn, attempt.call, attempt, at)
         return
     mapped = TWILIO_DIAL_STATUS.get(status)
     if mapped is None:
@@ -64,27 +61,14 @@ def attempt_status_record(*, attempt_id: int, status: str, duration: int = 0, li
             mapped = AttemptStatus.CANCELED
     else:
         was_answered = attempt.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED) or mapped == AttemptStatus.COMPLETED
-    with fastdb.fixed_cursor() as cursor:
-        # The leg's end is recorded once (the first of this and the dial result); its slot is released in any case.
-        cursor.execute(
-            f"UPDATE {CallAttempt._meta.db_table} SET "
-            "status = CASE WHEN ended_at IS NULL THEN %s ELSE status END, "
-            "duration = CASE WHEN ended_at IS NULL THEN %s ELSE duration END, "
-            "counted = CASE WHEN ended_at IS NULL AND NOT %s THEN %s ELSE counted END, "
-            "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
-            "WHERE id = %s AND (ended_at IS NULL OR holds_slot)",
-            [mapped, duration, was_answered, False, at, False, attempt.pk],
-        )
+    store.leg_end(attempt.pk, status=mapped, duration=duration, answered=was_answered, at=at)
     if attempt.kind == AttemptKind.QUEUE and not was_answered:
         queue_offer_ended(attempt_id=attempt.pk, answered=False)
-    elif was_answered and links is not None and attempt.handler_id and attempt.call.campaign_id:
-        queue_offer(handler_id=attempt.handler_id, campaign_id=attempt.call.campaign_id, links=links)
+    elif was_answered and attempt.handler_id and attempt.call.campaign_id:
+        queue_offer(turn, handler_id=attempt.handler_id, campaign_id=attempt.call.campaign_id)
 
 
-_ATTEMPT = fastdb.JoinedLoader(CallAttempt, {"call": Call, "handler": Handler}, where="callattempt.id = %s")
-
-
-def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int, links: Links) -> str:
+def dial_result_answer(turn: Turn, *, seq: int, dial_status: str, duration: int) -> str:
     """The ``<Dial action>`` of step ``seq``: record the attempts and answer with the next step.
 
     Answered: the leg that answered is completed with its duration, the others (ring-all) are cancelled;
@@ -92,65 +76,48 @@ def dial_result_answer(*, call: Call, seq: int, dial_status: str, duration: int,
     next step of the plan, the no-answer routing, the fallback chain or the message follows. A retried
     request gets the stored answer.
     """
+    call = turn.the_call
     key = f"dial:{seq}"
-    stored = call.decision.get("answers", {}).get(key)
+    stored = turn.stored_answer(key)
     if stored:
         return stored
-    attempts = [a for a, _ in _STEP_ATTEMPTS.fetch_all([call.pk, seq])]
+    attempts = store.step_attempts_load(call.pk, seq)
     if not attempts:
         raise LookupError(f"call {call.call_sid} has no attempt {seq}")
     at = timezone.now()
     answered = dial_status in ("completed", "answered")
     status = TWILIO_DIAL_STATUS.get(dial_status, AttemptStatus.FAILED)
-    table = CallAttempt._meta.db_table
     if answered:
         winner = next((a for a in attempts if a.status in (AttemptStatus.ANSWERED, AttemptStatus.COMPLETED)), attempts[0])
-        # The leg that answered is completed with its duration; the others (ring-all) were cancelled. In the same
-        # statement as the call's answer on PostgreSQL. A test call's legs stay uncounted (no attempt has id 0).
-        legs = (
-            f"UPDATE {table} SET status = CASE WHEN id = %s THEN %s ELSE %s END, "
-            "duration = CASE WHEN id = %s THEN %s ELSE duration END, ended_at = %s, holds_slot = %s, counted = (id = %s AND %s) "
-            "WHERE call_id = %s AND sequence = %s",
-            [winner.pk, AttemptStatus.COMPLETED, AttemptStatus.CANCELED, winner.pk, duration, at, False,
-             0 if call.is_test else winner.pk, credited_handler(winner) is not None or winner.handler_id is None, call.pk, seq],
-        )
-        attempt_mark_answered(call, winner, at, leg=False, legs_sql=legs)
-        call.talk_time += duration
+        # The leg that answered is completed with its duration, the others (ring-all) cancelled: written with the
+        # call's answer. A test call's legs stay uncounted.
+        legs = store.StepAnswered(call_id=call.pk, seq=seq, winner_id=winner.pk, duration=duration, at=at,
+                                  counted=not call.is_test and (credited_handler(winner) is not None or winner.handler_id is None))
+        call_answer(turn, call, winner, at, step=legs)
         call.handler_id = credited_handler(winner) or call.handler_id
         who = answerer(winner)
-        _skip_plan_rest(call, dec.ANSWERED, f"{who} answered first")
-        call_event_record(call=call, kind="attempt.completed", message=f"{who} talked {duration}s",
-                          data={"attempt": winner.pk, "duration": duration, "fallback_step": call.fallback_step if winner.kind == AttemptKind.FALLBACK else ""})
-        call.decision.setdefault("answers", {})[key] = answer = twiml.hangup()
-        # With the request's timeline steps (one statement); talk_time is added in SQL: the call row may have moved
-        # since it was read (its status callback).
-        call_fields_save_with_steps(call, ["decision", "handler"], add={"talk_time": duration})
-        return answer
-    with fastdb.fixed_cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET status = %s, ended_at = %s, holds_slot = %s, counted = %s WHERE call_id = %s AND sequence = %s",
-            [status, at, False, False, call.pk, seq],
-        )
+        _skip_plan_rest(turn, dec.ANSWERED, f"{who} answered first")
+        turn.step("attempt.completed", f"{who} talked {duration}s",
+                  {"attempt": winner.pk, "duration": duration, "fallback_step": call.fallback_step if winner.kind == AttemptKind.FALLBACK else ""})
+        # talk_time is added in SQL: the call row may have moved since it was read (its status callback).
+        call.talk_time += duration
+        turn.save(add={"talk_time": duration})
+        return turn.answer(key, twiml.hangup(), "handler")
+    store.step_legs_unanswered(call.pk, seq, status=status, at=at)
     who = ", ".join(str(a.handler or a.number_dialed) for a in attempts)
-    call_event_record(call=call, kind="attempt.ended", message=f"{who}: {status.label.lower()}", data={"sequence": seq, "status": dial_status})
+    turn.step("attempt.ended", f"{who}: {status.label.lower()}", {"sequence": seq, "status": dial_status})
     if dial_status == "canceled":  # the caller hung up while it rang: nothing more to dial
-        _skip_plan_rest(call, dec.HUNG_UP, "the caller hung up before it was dialled")
-        return answer_store(call, key, twiml.hangup())
-    return plan_advance(call=call, links=links, answer_key=key)
+        _skip_plan_rest(turn, dec.HUNG_UP, "the caller hung up before it was dialled")
+        return turn.answer(key, twiml.hangup())
+    return plan_advance(turn, answer_key=key)
 
 
-def _skip_plan_rest(call: Call, reason: str, detail: str) -> None:
+def _skip_plan_rest(turn: Turn, reason: str, detail: str) -> None:
     """The handlers of the plan not dialled (the call was answered, or the caller hung up): in the explanation
     with that reason, once (the plan index moves past them)."""
-    steps = call.decision.get("steps", [])
-    rest = dec.plan_rest(call.decision, plan_index=call.plan_index, reason=reason, detail=detail)
-    if rest:
-        call.decision.setdefault("skipped", []).extend(s.as_json() for s in rest)
-    call.plan_index = max(call.plan_index, len(steps))
-
-
-_STEP_ATTEMPTS = fastdb.JoinedLoader(CallAttempt, {"handler": Handler}, where="callattempt.call_id = %s AND callattempt.sequence = %s",
-                                     order_by="callattempt.id")
+    state = turn.state
+    state.skip(s.record() for s in dec.plan_rest(state, reason=reason, detail=detail))
+    state.plan_index = max(state.plan_index, len(state.steps))
 
 
 def _sequence(params: Mapping[str, str]) -> int | None:
@@ -168,71 +135,16 @@ def _sequence(params: Mapping[str, str]) -> int | None:
     return None
 
 
-# Locked (its row only): a final status ends the call and runs the conversion rules on this instance.
-_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s", lock=True)
-
-
-def _call_end(call: Call, *, status: str, at: datetime, duration: int, seq: int | None) -> bool:
-    """Move the call to its final ``status`` unless it is final already or the callback is older than the
-    last one applied (the instance follows when it moved); when it moved, end its attempts too (see
-    ``_ATTEMPTS_END``). One constant statement on PostgreSQL (the status callback is on every call's path):
-    the call's UPDATE as a data-modifying WITH, the attempts' UPDATE reading its result; two elsewhere."""
-    sql = f"UPDATE {Call._meta.db_table} SET status = %s, ended_at = %s, duration = %s"
-    if seq is None:
-        sql, params = sql + f" WHERE id = %s AND status NOT IN ({FINAL_STATUSES_SQL})", [status, at, duration, call.pk]
-    else:
-        sql = sql + f", last_sequence = %s WHERE id = %s AND status NOT IN ({FINAL_STATUSES_SQL}) AND last_sequence < %s"
-        params = [status, at, duration, seq, call.pk, seq]
-    with fastdb.fixed_cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH ended AS ({sql} RETURNING id), attempts AS ({_ATTEMPTS_END} AND call_id IN (SELECT id FROM ended)) "
-                "SELECT COUNT(*) FROM ended",
-                [*params, *_attempts_end_params(call, at)],
-            )
-            ended = cursor.fetchone()[0] > 0
-        else:
-            cursor.execute(sql, params)
-            ended = cursor.rowcount > 0
-            if ended:
-                cursor.execute(_ATTEMPTS_END, _attempts_end_params(call, at))
-    if ended:
-        call.status, call.ended_at, call.duration = status, at, duration
-        if seq is not None:
-            call.last_sequence = seq
-        if "queue" in call.decision:  # a caller who waited in the queue: only they cost this statement
-            queue_caller_gone(call=call, at=at)
-    return ended
-
-
-# The call ended: legs still ringing were cancelled by the caller's hang-up (and are not counted), legs still
-# open (answered) ended with the call, and every slot the call still holds is released.
-_ATTEMPTS_END = (
-    f"UPDATE {CallAttempt._meta.db_table} SET "
-    "status = CASE WHEN ended_at IS NULL AND status = %s THEN %s WHEN ended_at IS NULL THEN %s ELSE status END, "
-    "counted = CASE WHEN ended_at IS NULL AND status = %s THEN %s ELSE counted END, "
-    "ended_at = COALESCE(ended_at, %s), holds_slot = %s "
-    "WHERE call_id = %s AND (ended_at IS NULL OR holds_slot) "
-    # A queue dial still ringing is the handler's own outbound call, not the caller's leg: it may yet take the next
-    # caller waiting (its own status callback ends it).
-    f"AND NOT (kind = '{AttemptKind.QUEUE}' AND status = '{AttemptStatus.DIALING}')"
-)
-
-
-def _attempts_end_params(call: Call, at: datetime) -> list[Any]:
-    return [AttemptStatus.DIALING, AttemptStatus.CANCELED, AttemptStatus.COMPLETED, AttemptStatus.DIALING, False, at, False, call.pk]
-
-
-def call_status_record(*, params: Mapping[str, str]) -> Call | None:
+def call_status_record(turn: Turn, *, params: Mapping[str, str]) -> Call | None:
     """Twilio's status callback for the call. Idempotent and order-proof: a callback older than the last one
     applied (``SequenceNumber``, else ``Timestamp``) or one that would move the call back from a final state
     changes nothing. A final status releases every slot the call still holds and announces ``call.completed``
     once (a conditional UPDATE decides who announces)."""
     sid = (params.get("CallSid") or "").strip()
-    found = _CALL_BY_SID.fetch([sid])
-    call = found[0] if found else None
+    call = store.call_load_locked(sid)
     if call is None:
         raise LookupError(f"no call {sid!r}")
+    turn.bind(call)
     new = TWILIO_CALL_STATUS.get((params.get("CallStatus") or "").strip())
     if new is None:
         raise ParamError(f"CallStatus {params.get('CallStatus')!r} is not a Twilio call status")
@@ -247,13 +159,45 @@ def call_status_record(*, params: Mapping[str, str]) -> Call | None:
         fresh.update(status=new, **({"last_sequence": seq} if seq is not None else {}))
         return call
     duration = duration_seconds(params.get("CallDuration"))
-    if not _call_end(call, status=new, at=at, duration=duration, seq=seq):
+    if not store.call_end(call.pk, status=new, at=at, duration=duration, seq=seq):
         return call
-    campaign = call.campaign
-    call_lifecycle_notify(call=call, event="call.completed", webhook_events=campaign_webhook_events(call), message=f"call ended: {call.get_status_display().lower()}, {duration}s",
-                          data={"status": new, "duration": duration},
-                          # Read under its row lock above where the database locks rows (SQLite: read again).
-                          call_locked=connection.features.has_select_for_update,
-                          # The rules as of the campaign row read with the call (cached per configuration version).
-                          conversion_rules=campaign_conversion_rules(campaign) if campaign is not None else ())
+    call.status, call.ended_at, call.duration = new, at, duration
+    if seq is not None:
+        call.last_sequence = seq
+    if turn.state.queue is not None:  # a caller who waited in the queue: only they cost this statement
+        queue_caller_gone(turn, at=at)
+    turn.notify("call.completed", f"call ended: {call.get_status_display().lower()}, {duration}s", {"status": new, "duration": duration})
+    # In the same transaction: the ``call.completed`` webhooks, queued after the commit, carry the outcome, revenue and payout.
+    call_conversion_decide(turn, call, at=at)
     return call
+
+
+def call_conversion_decide(turn: Turn, call: Call, *, at: datetime) -> None:
+    """The campaign's conversion rules on the call that just ended (read under its row lock where the database locks
+    rows; its rules as of the campaign row read with it, cached per configuration version).
+
+    Decided with the pure rule evaluation on a copy of the call when it needs nothing more from the database (a
+    handler on the call, no de-dupe window: ``conversion_needs_no_statement``): the outcome is then set on the call and
+    saved with the turn's writes. Otherwise (earlier calls to read, locks to take) in a savepoint that writes it at
+    once. Either way a failure of the rules is logged and leaves the call unevaluated; the call's end still commits."""
+    rules = campaign_conversion_rules(call.campaign) if call.campaign is not None else ()
+    try:
+        if conversion_needs_no_statement(call, rules):
+            decided = copy.copy(call)
+            newly = call_conversion_settle_in_memory(call=decided, rules=rules, at=at)
+            if newly is None:
+                return
+            for name in OUTCOME_FIELDS:
+                setattr(call, name, getattr(decided, name))
+            turn.save(*OUTCOME_FIELDS)
+            if newly:
+                message, data = conversion_announcement(call, newly, source="rules")
+                turn.notify("call.converted", message, data)
+            return
+        # In its own savepoint (``call_conversion_evaluate``): rolled back alone if the rules fail.
+        evaluated = call_conversion_evaluate(call=call, at=at, locked=store.rows_lock(), rules=rules)
+    except Exception:  # noqa: BLE001 - the rules must not cost the call its end
+        log.exception("conversion rules failed for call %s", call.pk)
+        return
+    for name in OUTCOME_FIELDS:
+        setattr(call, name, getattr(evaluated, name))

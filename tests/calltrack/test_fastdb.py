@@ -203,43 +203,37 @@ def test_update_and_insert_many_is_one_statement_on_postgresql(django_assert_num
     assert CallEvent.objects.filter(call=call).count() == 2
 
 
-def test_a_call_saved_with_the_steps_is_written_at_the_end_of_the_batch_or_not_at_all(django_assert_num_queries):
-    from tracking.services.call_events import call_event_record, call_events_batched, call_fields_save_with_steps
+def test_a_turns_call_fields_and_steps_are_written_when_it_is_flushed(django_assert_num_queries):
+    from django.db import connection
+
+    from routing.services import Links, Turn
 
     call = CallFactory(caller_city="Denver", plan_index=0)
-    call_fields_save_with_steps(call, ["caller_city"])  # no batch: at once
-    with call_events_batched():
-        call.caller_city, call.plan_index = "Boulder", 2
-        call_fields_save_with_steps(call, ["caller_city"])
-        call_fields_save_with_steps(call, ["plan_index"])  # fields gather; values are read at the end
-        call_event_record(call=call, kind="k", message="m")
-        assert Call.objects.get(pk=call.pk).caller_city == "Denver"
-        call.caller_city = "Golden"
+    turn = Turn(links=Links("https://calls.example.com")).bind(call)
+    call.caller_city, call.plan_index = "Boulder", 2
+    turn.save("caller_city")
+    turn.save("plan_index")  # fields gather; values are read at the flush
+    turn.step("k", "m")
+    assert Call.objects.get(pk=call.pk).caller_city == "Denver"
+    call.caller_city = "Golden"
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        turn.flush()
     assert Call.objects.filter(pk=call.pk).values_list("caller_city", "plan_index").get() == ("Golden", 2)
     assert CallEvent.objects.filter(call=call, kind="k").count() == 1
-    with pytest.raises(RuntimeError), call_events_batched():
-        call.caller_city = "Aurora"
-        call_fields_save_with_steps(call, ["caller_city"])
-        raise RuntimeError
-    assert Call.objects.get(pk=call.pk).caller_city == "Golden"
-    other = Call.objects.get(pk=call.pk)  # another instance of the same call in one block: saved at once
-    with call_events_batched():
-        call_fields_save_with_steps(call, ["caller_city"])
-        other.plan_index = 5
-        with django_assert_num_queries(1):
-            call_fields_save_with_steps(other, ["plan_index"])
-    assert Call.objects.get(pk=call.pk).plan_index == 5
+    with django_assert_num_queries(0):
+        turn.flush()  # nothing gathered since
 
 
 def test_amounts_are_added_in_sql_so_an_increment_made_in_between_is_kept():
-    from tracking.services.call_events import call_events_batched, call_fields_save_with_steps
+    from routing.services import Links, Turn
 
     call = CallFactory(talk_time=10, caller_city="Denver")
     Call.objects.filter(pk=call.pk).update(talk_time=15)  # another callback added 5 s since this instance was read
     call.caller_city = "Boulder"
     fastdb.update(call, ["caller_city"], add={"talk_time": 20})
     assert Call.objects.filter(pk=call.pk).values_list("caller_city", "talk_time").get() == ("Boulder", 35)
-    with call_events_batched():
-        call_fields_save_with_steps(call, ["caller_city"], add={"talk_time": 1})
-        call_fields_save_with_steps(call, ["plan_index"], add={"talk_time": 2})
+    turn = Turn(links=Links("https://calls.example.com")).bind(call)
+    turn.save("caller_city", add={"talk_time": 1})
+    turn.save("plan_index", add={"talk_time": 2})
+    turn.flush()
     assert Call.objects.get(pk=call.pk).talk_time == 38

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 
 from routing import decision as dec
-from routing.services import attempt_status_record, handler_loads
-from routing.services.slots import _COUNTER_READS_PG, _counter_params_pg, cap_counters_fold, handler_loads_recount
+from routing.services import Links, Turn, attempt_status_record, handler_loads
+from routing.store.counters import _COUNTER_READS_PG, _counter_params_pg, cap_counters_fold, handler_loads_recount
 from tests.tracking.factories import CallAttemptFactory, CallFactory, HandlerFactory
 from tracking.models import CallAttempt, CapCounter, CapDelta, Handler
 
@@ -75,7 +75,7 @@ def test_a_late_status_callback_uncounts_the_leg(settings):
     now = datetime.now(UTC)
     assert handler_loads(options=[option(h)], at=now)[h.id].hour == 1
     cap_counters_fold(at=now)
-    attempt_status_record(attempt_id=attempt.pk, status="no-answer")
+    attempt_status_record(Turn(links=Links("https://calls.example.com")), attempt_id=attempt.pk, status="no-answer")
     load = handler_loads(options=[option(h)], at=now)[h.id]
     assert (load.in_progress, load.hour, load.day, load.month, load.total) == (0, 0, 0, 0, 0)
 

@@ -233,10 +233,17 @@ def test_only_handler_limits_the_plan_to_the_ivr_choice():
     assert plan([opt(1), opt(2), opt(3)], only_handler_id=2).steps == [[2]]
 
 
-def test_plan_json_lists_steps_and_skip_reasons():
-    data = plan([opt(1), opt(2, enabled=False)]).as_json()
-    assert data["steps"] == [[1]]
+def test_a_plan_kept_in_the_call_state_lists_steps_skip_reasons_and_the_planned_handlers_only():
+    from tracking.call_state import CallState
+
+    options = [opt(1), opt(2, enabled=False)]
+    state = CallState(plan_index=3)
+    plan(options).keep(state, {o.id: o for o in options})
+    data = state.to_json()
+    assert data["steps"] == [[1]] and state.plan_index == 0
     assert data["skipped"] == [{"handler_id": 2, "name": "H2", "reason": "disabled", "detail": "handler disabled"}]
+    assert list(data["options"]) == ["1"]
+    assert CallState.from_json(data).to_json() == data
 
 
 # --- after the plan ------------------------------------------------------------------------------------------

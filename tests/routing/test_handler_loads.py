@@ -93,9 +93,8 @@ def test_the_hot_statements_stay_within_what_psycopg_parses_once():
     from psycopg import _queries
 
     from calltrack import fastdb
-    from routing.services.calls import _CALL_BY_ID, _TRACKING_NUMBER
-    from routing.services.slots import _COUNTER_READS_PG, counter_reads_with_insert_sql
-    from routing.services.status import _ATTEMPT, _CALL_BY_SID, _STEP_ATTEMPTS
+    from routing.store.counters import _COUNTER_READS_PG, counter_reads_with_insert_sql
+    from routing.store.voice import _ATTEMPT, _CALL_BY_ID, _CALL_BY_SID, _STEP_ATTEMPTS, _TRACKING_NUMBER
     from tracking.models import Call
 
     insert_sql, _ = fastdb.insert_statement(Call(call_sid="CA1"))

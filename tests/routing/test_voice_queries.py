@@ -101,13 +101,13 @@ def test_a_step_full_under_its_lock_runs_the_request_again_with_savepoints(twili
     assert Call.objects.get(call_sid="CAheld").attempts.get().handler == first
 
     modes: list[bool] = []
-    real = services.step_savepoints
+    real = services.Turn.__init__
 
-    def spy(enabled: bool):
-        modes.append(enabled)
-        return real(enabled)
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        modes.append(self.step_savepoints)
 
-    monkeypatch.setattr(services, "step_savepoints", spy)
+    monkeypatch.setattr(services.Turn, "__init__", spy)
     monkeypatch.setattr("routing.services.plan.handler_loads", lambda **kw: {})  # the plan sees every handler free
     monkeypatch.setattr("routing.services.calls._counters_to_read_ahead", lambda *args: [])  # (no counters read ahead)
     response = twilio.post("/voice/incoming", {"CallSid": "CAnext", "From": "+14155550102", "To": tn.number})
@@ -116,7 +116,7 @@ def test_a_step_full_under_its_lock_runs_the_request_again_with_savepoints(twili
     call = Call.objects.get(call_sid="CAnext")
     assert [a.handler for a in call.attempts.all()] == [second]
     assert Call.objects.filter(call_sid="CAnext").count() == 1  # the first try's call was rolled back
-    assert any(s["handler_id"] == first.pk and s["reason"] == "capped" for s in call.decision["skipped"])
+    assert any(s.handler_id == first.pk and s.reason == "capped" for s in call.state.skipped)
 
 
 def answered_call(twilio, tn, sid: str) -> None:

@@ -183,7 +183,7 @@ def test_notifications_that_fail_answer_an_empty_response(twilio, path, assert_v
 
 
 def test_a_failure_after_the_slot_was_taken_leaves_no_slot_behind(twilio, number, monkeypatch):
-    monkeypatch.setattr("routing.services.plan.call_lifecycle_notify", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr("routing.services.turn.Turn.notify", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("boom")))
     response = twilio.post("/voice/incoming", {**PARAMS, "To": number.number})
     assert failsafe_target(response) == "+13035550177"
     assert not CallAttempt.objects.filter(holds_slot=True).exists()

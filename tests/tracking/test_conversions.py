@@ -19,9 +19,9 @@ from tests.tracking.factories import (
     HandlerFactory,
     SourceFactory,
 )
+from tests.tracking.helpers import call_complete
 from tracking.models import Call, CallEvent, CallStatus, ConversionStatus
 from tracking.selectors import campaign_dials_only_one, conversion_totals, handler_conversions_count
-from tracking.services.call_events import call_lifecycle_notify
 from tracking.services.conversions import (
     AlreadyConverted,
     ConversionRefused,
@@ -56,8 +56,8 @@ def test_completing_a_call_applies_the_rules_in_its_transaction_and_records_the_
     campaign, handler = setup
     ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
     call = completed_call(campaign=campaign, handler=handler, talk_time=75)
-    with django_capture_on_commit_callbacks(execute=True):
-        call_lifecycle_notify(call=call, event="call.completed")
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        call_complete(call)
         assert call.converted and call.conversion_status == ConversionStatus.CONVERTED  # the instance is kept in step
         assert Call.objects.get(pk=call.pk).converted  # written before the commit, in the call's own transaction
     call.refresh_from_db()
@@ -81,7 +81,7 @@ def test_failing_rules_are_rolled_back_alone_and_logged(setup, monkeypatch, capl
 
     monkeypatch.setattr(conversions, "conversion_evaluate", broken)
     with transaction.atomic():
-        call_lifecycle_notify(call=call, event="call.completed")
+        call_complete(call)
         CallEvent.objects.create(call=call, kind="note", message="the transaction is still usable")
     call.refresh_from_db()
     assert call.conversion_evaluated_at is None and not call.converted
@@ -90,15 +90,14 @@ def test_failing_rules_are_rolled_back_alone_and_logged(setup, monkeypatch, capl
 
 
 def test_rules_decided_in_memory_save_the_outcome_with_the_last_statement(setup):
-    from tracking.services.call_events import call_events_batched
-    from tracking.services.conversions import campaign_rules
-
     campaign, handler = setup
     ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
     call = completed_call(campaign=campaign, handler=handler, talk_time=75)
-    with transaction.atomic(), call_events_batched():
-        call_lifecycle_notify(call=call, event="call.completed", call_locked=True, conversion_rules=campaign_rules(campaign.pk))
-        assert call.converted and not Call.objects.get(pk=call.pk).converted  # decided, saved at the block's end
+    with transaction.atomic():
+        turn = call_complete(call, flush=False)
+        assert call.converted and not Call.objects.get(pk=call.pk).converted  # decided, saved with the turn's writes
+        assert "revenue" in turn.fields
+        turn.flush()
     call.refresh_from_db()
     assert (call.converted, call.revenue, call.payout, call.conversion_status) == (True, Decimal("20.00"), Decimal("8.00"), "converted")
     assert list(CallEvent.objects.filter(call=call).values_list("kind", flat=True)) == ["call.completed", "call.converted"]
@@ -106,19 +105,17 @@ def test_rules_decided_in_memory_save_the_outcome_with_the_last_statement(setup)
 
 def test_failing_rules_decided_in_memory_leave_the_call_as_it_was_and_are_logged(setup, monkeypatch, caplog):
     from tracking.services import conversions
-    from tracking.services.call_events import call_events_batched
 
     campaign, handler = setup
     ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("20"), payout=Decimal("8"))
     call = completed_call(campaign=campaign, handler=handler, talk_time=75)
-    rules = conversions.campaign_rules(campaign.pk)
 
     def broken(*, rules, call, prior=(), postback_at=None):
         raise RuntimeError("rule engine down")
 
     monkeypatch.setattr(conversions, "conversion_evaluate", broken)
-    with transaction.atomic(), call_events_batched():
-        call_lifecycle_notify(call=call, event="call.completed", call_locked=True, conversion_rules=rules)
+    with transaction.atomic():
+        call_complete(call)
         assert call.conversion_evaluated_at is None and call.conversion_status == ConversionStatus.PENDING
     call.refresh_from_db()
     assert call.conversion_evaluated_at is None and not call.converted

@@ -51,7 +51,10 @@ def call():
         call_sid="CAtokens", caller="+13035550100", called=tn.number, from_city="Denver", from_state="CO", from_zip="80202",
         from_country="US",
     )
-    call, _ = voice.call_start(incoming=incoming, tracking_number=voice.tracking_number_for(tn.number))
+    turn = voice.Turn(links=voice.Links("https://calls.example.com"))
+    voice.call_start(turn, incoming=incoming, tracking_number=voice.tracking_number_for(tn.number)[0])
+    turn.flush()
+    call = turn.the_call
     handler = HandlerFactory(name="Acme Roofing", buyer_id="BUY-1")
     now = timezone.now()
     Call.objects.filter(pk=call.pk).update(
@@ -94,5 +97,7 @@ def test_every_documented_whisper_token_is_said(call):
     assert tokens == ["{campaign}", "{source}", "{city}", "{state}"]
     line = ReceivingNumberFactory(whisper_message=" | ".join(tokens))
     attempt = CallAttempt.objects.create(call=call, sequence=1, kind=AttemptKind.HANDLER, receiving_number=line, number_dialed=line.number)
-    said = voice.whisper_answer(attempt_id=attempt.pk)
+    turn = voice.Turn(links=voice.Links("https://calls.example.com"))
+    said = voice.whisper_answer(turn, attempt_id=attempt.pk)
+    turn.flush()
     assert "Roofing | Google Ads | Denver | CO" in said

@@ -139,7 +139,7 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     attempts = CallAttemptSerializer(many=True, read_only=True, help_text="The legs dialled for this call, in order.")
     marketing_data = MarketingDataField(read_only=True, help_text=Call._meta.get_field("marketing_data").help_text)
     tags = JSONObjectField(read_only=True, help_text=Call._meta.get_field("tags").help_text)
-    decision = JSONObjectField(read_only=True, help_text=Call._meta.get_field("decision").help_text)
+    decision = JSONObjectField(source="state.to_json", read_only=True, help_text=Call._meta.get_field("decision").help_text)
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
     recording_status = serializers.ChoiceField(
         choices=RecordingStatus.choices, read_only=True,

@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from tracking.call_state import CallState
+
 
 class CallStatus(models.TextChoices):
     RINGING = "ringing", "Ringing"
@@ -94,6 +96,9 @@ class Call(models.Model):
     referrer = models.URLField(max_length=2000, blank=True)
     visitor_id = models.CharField(max_length=64, blank=True)
     decision = models.JSONField(default=dict, blank=True, help_text=_("The routing plan and why each handler was skipped."))
+    # The TwiML given to each of the call's webhooks (a retried request gets the very same answer), by request key.
+    # Beside the routing state, in a column the report rollups do not watch: storing an answer changes no figure.
+    answers = models.JSONField(null=True, blank=True, editable=False, help_text="The TwiML answered to each webhook of the call.")
     plan_index = models.PositiveSmallIntegerField(default=0, help_text="The next step of the plan to dial.")
     fallback_step = models.CharField(max_length=30, blank=True, help_text="Which fallback took the call, if any.")
     used_failsafe = models.BooleanField(default=False)
@@ -147,16 +152,30 @@ class Call(models.Model):
     def is_final(self) -> bool:
         return self.status in CallStatus.final()
 
+    #: The columns the routing state is kept in (``state_keep`` sets them).
+    STATE_FIELDS = ("decision", "plan_index")
+
+    @property
+    def state(self) -> CallState:
+        """The routing state kept in ``decision``, typed (a fresh copy: routing's unit of work loads its own and writes
+        it back; see ``tracking.call_state``)."""
+        return CallState.from_json(self.decision, plan_index=self.plan_index)
+
+    def state_keep(self, state: CallState) -> None:
+        """Set ``decision`` and ``plan_index`` from ``state`` (saved by whoever saves the call)."""
+        self.decision, self.plan_index = state.to_json(), state.plan_index
+
     @property
     def test_clock(self) -> datetime | None:
         """The moment a test call's routing reads business and tagging hours at (the operator's frozen clock), or None."""
-        clock = (self.decision or {}).get("test", {}).get("clock") if self.is_test else None
-        return datetime.fromisoformat(clock) if clock else None
+        test = self.state.test if self.is_test else None
+        return test.clock if test is not None else None
 
     @property
     def test_sends_webhooks(self) -> bool:
         """A test call whose operator asked for the campaign's webhooks (a real call always sends them)."""
-        return not self.is_test or bool((self.decision or {}).get("test", {}).get("webhooks"))
+        test = self.state.test if self.is_test else None
+        return not self.is_test or (test is not None and test.webhooks)
 
     @property
     def has_recording(self) -> bool:

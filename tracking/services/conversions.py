@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -285,23 +286,13 @@ class ConversionResult:
     converted_sides: tuple[str, ...]
 
 
-_CALL_LOCKED = fastdb.JoinedLoader(Call, {}, where="call.id = %s", lock=True)
-
-
 def _call_locked(call_id: int) -> Call:
-    """The call, its row locked until the transaction ends (one constant statement: every call ends here)."""
-    found = _CALL_LOCKED.fetch([call_id])
-    if found is None:
-        raise Call.DoesNotExist(f"no call {call_id}")
-    return found[0]
+    """The call, its row locked until the transaction ends (a postback, or a voice status callback whose conversion
+    reads earlier calls; the voice path's common case decides on the call it loaded under its lock)."""
+    return Call.objects.select_for_update().get(pk=call_id)
 
 
-# One constant statement (every completed call reads its campaign's rules), in a stable order.
-_RULES = fastdb.JoinedLoader(
-    ConversionRule, {}, where="conversionrule.campaign_id = %s",
-    order_by="conversionrule.handler_id, conversionrule.kind, conversionrule.min_duration, conversionrule.id")
-
-
+# In a stable order (voice routing caches them per configuration version).
 def _load_rules(call: Call) -> list[Rule]:
     return campaign_rules(call.campaign_id) if call.campaign_id is not None else []
 
@@ -309,7 +300,8 @@ def _load_rules(call: Call) -> list[Rule]:
 def campaign_rules(campaign_id: int) -> list[Rule]:
     """The campaign's conversion rules as plain data (one query; voice routing keeps them with the campaign's
     cached configuration, ``routing.services.config.campaign_conversion_rules``)."""
-    return [Rule.from_model(rule) for rule, _ in _RULES.fetch_all([campaign_id])]
+    rules = ConversionRule.objects.filter(campaign_id=campaign_id).order_by("handler_id", "kind", "min_duration", "id")
+    return [Rule.from_model(rule) for rule in rules]
 
 
 def _facts(call: Call) -> CallFacts:
@@ -384,16 +376,19 @@ def _combined_status(call: Call, outcomes: dict[str, SideOutcome | None]) -> str
     return ConversionStatus.NOT_CONVERTED
 
 
+def conversion_announcement(call: Call, newly: list[SideOutcome], source: str) -> tuple[str, dict[str, Any]]:
+    """The ``call.converted`` event's message and data for the sides that just converted."""
+    sides = [o.side for o in newly]
+    # Both sides decided by one rule give one reason: said once.
+    message = f"converted ({', '.join(sides)}): " + "; ".join(dict.fromkeys(o.reason for o in newly))
+    return message, {"sides": sides, "source": source, "revenue": str(call.revenue), "payout": str(call.payout)}
+
+
 def _announce(call: Call, newly: list[SideOutcome], source: str) -> None:
     from tracking.services.call_events import call_lifecycle_notify
 
-    sides = [o.side for o in newly]
-    call_lifecycle_notify(
-        call=call, event="call.converted",
-        # Both sides decided by one rule give one reason: said once.
-        message=f"converted ({', '.join(sides)}): " + "; ".join(dict.fromkeys(o.reason for o in newly)),
-        data={"sides": sides, "source": source, "revenue": str(call.revenue), "payout": str(call.payout)},
-    )
+    message, data = conversion_announcement(call, newly, source)
+    call_lifecycle_notify(call=call, event="call.converted", message=message, data=data)
 
 
 def call_conversion_evaluate(*, call: Call, at: datetime | None = None, locked: bool = False,
@@ -412,8 +407,10 @@ def call_conversion_evaluate(*, call: Call, at: datetime | None = None, locked: 
             call = _call_locked(call.pk)
         if call.conversion_evaluated_at is not None:
             return call
-        _outcome_settle(call, _load_rules(call) if rules is None else list(rules), at=at)
+        newly = _outcome_settle(call, _load_rules(call) if rules is None else list(rules), at=at)
         fastdb.update(call, OUTCOME_FIELDS)
+        if newly:
+            _announce(call, newly, source="rules")
     return call
 
 
@@ -425,26 +422,25 @@ def conversion_needs_no_statement(call: Call, rules: Sequence[Rule]) -> bool:
     return call.is_test or (call.handler_id is not None and not any(r.dedupe_window for r in rules))
 
 
-def call_conversion_settle_in_memory(*, call: Call, rules: Sequence[Rule], at: datetime | None = None) -> bool:
-    """``call_conversion_evaluate`` for a call read under its row lock whose decision needs no statement
-    (``conversion_needs_no_statement``): the outcome is decided and set on ``call`` (and ``call.converted``
-    announced); the caller saves ``OUTCOME_FIELDS``. The outcome is set only once decided: an error in the
-    rules leaves ``call`` as it was. Returns False when the call was evaluated already."""
+def call_conversion_settle_in_memory(*, call: Call, rules: Sequence[Rule], at: datetime | None = None) -> list[SideOutcome] | None:
+    """``call_conversion_evaluate`` for a call whose decision needs no statement (``conversion_needs_no_statement``):
+    the outcome is decided with the pure rule evaluation and set on ``call``; the caller saves ``OUTCOME_FIELDS`` and
+    announces ``call.converted`` for the sides returned (``conversion_announcement``). Returns None when the call was
+    evaluated already."""
     if call.conversion_evaluated_at is not None:
-        return False
+        return None
     if not conversion_needs_no_statement(call, rules):
         raise ValueError("this call's conversion reads the database: use call_conversion_evaluate")
-    _outcome_settle(call, list(rules), at=at or timezone.now())
-    return True
+    return _outcome_settle(call, list(rules), at=at or timezone.now())
 
 
-def _outcome_settle(call: Call, rules: list[Rule], *, at: datetime) -> None:
-    """Decide ``call`` with ``rules``, set the outcome on it and announce what newly converted (not saved). A test
-    call converts on no side: no revenue, no payout, nothing toward a conversion cap."""
+def _outcome_settle(call: Call, rules: list[Rule], *, at: datetime) -> list[SideOutcome]:
+    """Decide ``call`` with ``rules`` and set the outcome on it (not saved); returns the sides that newly converted
+    (to announce). A test call converts on no side: no revenue, no payout, nothing toward a conversion cap."""
     if call.is_test:
         _apply(call, {side: SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, TEST_CALL) for side in SIDES}, at=at)
         call.conversion_evaluated_at, call.conversion_status = at, ConversionStatus.NOT_CONVERTED
-        return
+        return []
     facts = _facts(call)
     prior = _prior_calls(call, rules)
     outcomes = conversion_evaluate(rules=rules, call=facts, prior=prior)
@@ -453,8 +449,7 @@ def _outcome_settle(call: Call, rules: list[Rule], *, at: datetime) -> None:
     newly = _apply(call, outcomes, at=at)
     call.conversion_evaluated_at = at
     call.conversion_status = _combined_status(call, outcomes)
-    if newly:
-        _announce(call, newly, source="rules")
+    return newly
 
 
 def call_convert(*, call: Call, source: str, at: datetime | None = None) -> ConversionResult:

@@ -272,8 +272,8 @@ class Command(BaseCommand):
             w(f"  rejected: {call.reject_reason}")
         if call.has_recording:
             w(f"  recording: {call.recording_sid} ({call.recording_duration}s), played at /api/v1/calls/{call.pk}/recording")
-        for skip in call.decision.get("skipped", []):
-            w(f"  skipped {skip['name']}: {skip['reason']} ({skip['detail']})")
+        for skip in call.state.skipped:
+            w(f"  skipped {skip.name}: {skip.reason} ({skip.detail})")
         for a in call.attempts.select_related("handler"):
             w(f"  attempt {a.sequence}: {a.get_kind_display()} {a.handler or ''} {a.number_dialed} -> {a.get_status_display()} {a.duration}s")
         for e in call.events.all():

@@ -1,0 +1,112 @@
+"""One voice webhook as one unit of work: load, decide, write.
+
+A ``Turn`` is what a voice webhook knows and has decided while it runs, passed explicitly to every function on the
+call path (no context variables, nothing hung on model instances):
+
+- **load**: the call, its typed routing state (``tracking.call_state.CallState``), what was read ahead with the
+  call's INSERT (``counters``), whether the caller is on the block list (``caller_blocked``);
+- **decide**: the functions of ``routing.services`` change the state and the call's fields and say what to write:
+  timeline steps (``step``), lifecycle events (``notify``: a step, and the webhooks after the commit), the fields of
+  the call to save (``save``), amounts to add in SQL (``add``), the TwiML answer kept for a retried request
+  (``answer``);
+- **write**: ``routing.store.voice.turn_flush`` writes all of it at the end of the transaction, in one statement on
+  PostgreSQL (the call's UPDATE and the steps' INSERT), so merging statements is the store's local choice.
+
+The retry policy is two fields the view's runner sets (``routing.views``): ``insert_first`` (insert the call without
+looking it up: a retried CallSid fails on the unique index and the request runs again with the look-up) and
+``step_savepoints`` (lock a dial step's capped handlers without a savepoint: a step found full raises
+``StepsRetry`` and the request runs again with a savepoint per step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing.services.common import Links
+from routing.services.config import campaign_webhook_events
+from routing.store import voice as store
+from tracking.call_state import CallState
+from tracking.models import Call, CallEvent
+from tracking.services.call_events import call_event_new, call_webhooks_after_commit
+
+
+class StepsRetry(Exception):
+    """A dial step's handlers were all capped under their locks, in a turn that took the locks without a savepoint
+    (``Turn.step_savepoints`` off): the request's whole transaction must be rolled back (releasing the locks) and
+    run again with savepoints, so no call holds a full handler's lock while waiting for another's."""
+
+
+@dataclass
+class Turn:
+    """The unit of work of one voice webhook for one call (see the module's docstring)."""
+
+    links: Links
+    call: Call | None = None
+    state: CallState = field(default_factory=CallState)
+    # Retry policy (set by the view's runner for each try).
+    insert_first: bool = False
+    step_savepoints: bool = True
+    # Loaded ahead: the campaign's counters read with the call's INSERT; the caller on the block list (None: not asked).
+    counters: Any = None
+    caller_blocked: bool | None = None
+    # Writes, flushed at the end of the transaction.
+    steps: list[CallEvent] = field(default_factory=list)
+    fields: dict[str, None] = field(default_factory=dict)
+    add: dict[str, int] = field(default_factory=dict)
+
+    def bind(self, call: Call) -> Turn:
+        """The turn is about ``call`` (loaded or just created): its state is read once, here."""
+        self.call = call
+        self.state = call.state
+        return self
+
+    @property
+    def the_call(self) -> Call:
+        assert self.call is not None, "the turn has no call yet"
+        return self.call
+
+    # --- decisions' writes ------------------------------------------------------------------------------------
+
+    def step(self, kind: str, message: str, data: dict[str, Any] | None = None, *, call: Call | None = None) -> None:
+        """A step of the timeline of the turn's call (or of ``call``, another call this turn acts on)."""
+        self.steps.append(call_event_new(call=call or self.the_call, kind=kind, message=message, data=data))
+
+    def notify(self, event: str, message: str = "", data: dict[str, Any] | None = None, *, call: Call | None = None) -> None:
+        """A lifecycle event (``call.started``, ``call.routed`` ...): its step, and the campaign's webhooks listening
+        to it queued once the transaction commits."""
+        target = call or self.the_call
+        self.step(event, message or event.replace(".", " "), data, call=target)
+        # The events the campaign's webhooks listen to come with its cached configuration: one nobody listens to costs
+        # no after-commit work.
+        call_webhooks_after_commit(call=target, event=event, webhook_events=campaign_webhook_events(target))
+
+    def save(self, *names: str, add: dict[str, int] | None = None) -> None:
+        """Save these fields of the call with the turn's writes (from the instance as it is then); ``add``'s amounts
+        are added to their columns in SQL (an increment another transaction made in between is kept)."""
+        self.fields.update(dict.fromkeys(names))
+        for name, amount in (add or {}).items():
+            self.add[name] = self.add.get(name, 0) + amount
+
+    def answer(self, key: str, twiml: str, *names: str) -> str:
+        """Keep ``twiml`` as the call's answer to request ``key`` (a retried webhook gets it back), with the routing
+        state and ``names``; returns it."""
+        call = self.the_call
+        call.answers = {**(call.answers or {}), key: twiml}
+        call.state_keep(self.state)
+        self.save("answers", *Call.STATE_FIELDS, *names)
+        return twiml
+
+    def stored_answer(self, key: str) -> str | None:
+        """The answer given to request ``key`` before (a retried webhook), if any."""
+        return (self.the_call.answers or {}).get(key)
+
+    def flush(self) -> None:
+        """Write what the turn gathered (``routing.store.voice.turn_flush``): at the end of its transaction."""
+        store.turn_flush(self.call, list(self.fields), self.steps, self.add)
+        self.steps, self.fields, self.add = [], {}, {}
+
+    def keep_state(self) -> None:
+        """Save the routing state with the turn's writes (a turn that changed it without answering)."""
+        self.the_call.state_keep(self.state)
+        self.save(*Call.STATE_FIELDS)
