@@ -50,3 +50,39 @@ def test_the_migration_keeps_rollups_rehashes_keys_remarks_cut_days_and_marks_ev
         }
     finally:
         MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+MARKS_CHANGES_ONLY = ("tracking", "0023_rollup_marks_changes_only")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_migration_0023_marks_routing_writes_no_more_and_reversed_puts_back_0018s_function():
+    """Forwards: a write of the routing state (the decision's dials, a stored answer) marks no day, a changed figure
+    does. Reversed: 0018's function and 0016's trigger again (every write to the decision marked)."""
+    from django.utils import timezone
+
+    from tests.tracking.factories import CallFactory
+    from tracking.models import Call, CallRollupDirty, CallRollupZone
+
+    def marks_of(**values) -> int:
+        CallRollupDirty.objects.all().delete()
+        Call.objects.filter(pk=call.pk).update(**values)
+        return CallRollupDirty.objects.count()
+
+    executor = MigrationExecutor(connection)
+    before = [p for p in executor.loader.graph.node_map[MARKS_CHANGES_ONLY].parents if p[0] == "tracking"]
+    CallRollupZone.objects.create(tz="America/Chicago", refreshed_at=timezone.now())
+    call = CallFactory(decision={"dials": 1})
+    try:
+        assert marks_of(decision={"dials": 2, "answers": {"dial:1": "<Response/>"}}) == 0
+        assert marks_of(status="completed") == 1
+        _apps([(p[0], p[1]) for p in before])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = 'tracking_call_rollup_inputs'")
+            assert cursor.fetchone()[0] == 0
+        assert marks_of(decision={"dials": 3}) == 1
+        assert marks_of(fallback_step="company_phone") == 0  # not in 0016's column list
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert marks_of(decision={"dials": 4}) == 0

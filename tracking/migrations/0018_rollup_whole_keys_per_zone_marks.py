@@ -8,13 +8,28 @@ pending markers copied to each."""
 
 import hashlib
 from datetime import datetime, time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.db import migrations, models
 from django.utils import timezone
 
-FUNCTION_SQL = (Path(__file__).resolve().parent.parent / "sql" / "call_rollup_dirty.sql").read_text()
+# The function as this migration installed it (one marker per change per registered zone; test calls left out).
+# Frozen here: tracking/sql/call_rollup_dirty.sql holds the current definition, installed by migration 0023.
+FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION tracking_call_rollup_dirty() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND NOT OLD.is_test THEN
+        INSERT INTO tracking_callrollupdirty (at, tz) SELECT OLD.started_at, z.tz FROM tracking_callrollupzone z;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NOT NEW.is_test AND (
+        TG_OP = 'INSERT' OR NEW.started_at IS DISTINCT FROM OLD.started_at OR OLD.is_test
+    ) THEN
+        INSERT INTO tracking_callrollupdirty (at, tz) SELECT NEW.started_at, z.tz FROM tracking_callrollupzone z;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+"""
 # The function as migration 0016 installed it (one marker per change, for whichever zone refreshed first; test
 # calls left out), put back when this migration is reversed.
 FUNCTION_SQL_0016 = """

@@ -4,8 +4,9 @@
 its totals per source, campaign, handler, tracking number, caller state and UTM value (the whole value, any
 length; unique by its hash). Rollups are kept per time zone (``CallRollupZone``: the zones a refresh has run
 in). A PostgreSQL trigger (tracking/sql/call_rollup_dirty.sql) appends, for each of those zones, the moment of
-every call that is inserted, deleted or changed in a reported column to ``CallRollupDirty`` in the writer's own
-transaction, whichever code wrote it (a late status callback, a postback, the admin). The reporting selector
+every call that is inserted, deleted or changed in a value a figure reads (not the routing state a voice webhook
+writes) to ``CallRollupDirty`` in the writer's own transaction, whichever code wrote it (a late status callback,
+a postback, the admin). The reporting selector
 reads a day from a zone's rollups only when it has been rolled up and nothing changed since in that zone;
 otherwise from the calls themselves; so the figures are exact at any moment, and ``report_rollups_refresh``
 (a scheduled task) only decides how many days are fast.
