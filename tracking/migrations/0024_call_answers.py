@@ -28,7 +28,7 @@ def answers_back(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("tracking", "0021_money_change_labels"),
+        ("tracking", "0023_rollup_marks_changes_only"),
     ]
 
     operations = [
