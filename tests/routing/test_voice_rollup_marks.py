@@ -106,7 +106,7 @@ def test_only_the_webhooks_that_change_a_figure_mark_the_calls_day(twilio, campa
     ]
     call = Call.objects.get(call_sid="CAmarks")
     assert (call.status, call.talk_time, call.fallback_step) == ("completed", 40, "company_phone")
-    assert set(call.decision["answers"]) >= {"gather:1:", "gather:2:", "dial:1", "dial:2"}  # what the unmarked writes stored
+    assert set(call.answers) >= {"gather:1:", "gather:2:", "dial:1", "dial:2"}  # what the unmarked writes stored
 
 
 def test_a_handler_skipped_at_a_cap_on_a_dial_result_marks_the_day(twilio, campaign, tn):
@@ -123,4 +123,4 @@ def test_a_handler_skipped_at_a_cap_on_a_dial_result_marks_the_day(twilio, campa
     assert mine.marks == [("incoming", 2), ("no answer: the next handler is at its cap", 1)]
     call = Call.objects.get(call_sid="CAmine")
     assert call.handler_id == first.pk and call.answered_at is None and call.fallback_step == "company_phone"
-    assert [s["handler_id"] for s in call.decision["skipped"] if s["reason"] == "capped"] == [capped.pk]
+    assert call.state.capped_handler_ids() == [capped.pk]
