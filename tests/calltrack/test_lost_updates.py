@@ -18,7 +18,7 @@ from calltrack.numbers.dni.services import Visit, number_assign
 from calltrack.numbers.models import NumberPool, NumberSession, NumberStatus, OverflowPolicy, TrackingNumber
 from calltrack.numbers.services import records
 from calltrack.numbers.services.lifecycle import BuyTarget, numbers_buy, numbers_release, numbers_release_quarantined
-from routing.services.plan import _rr_next
+from routing.store.voice import round_robin_next
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, UserFactory
 from tracking.models import Campaign
@@ -174,7 +174,7 @@ def test_a_campaign_edit_loaded_before_round_robin_moves_keeps_the_cursor_and_bu
     version = campaign.config_version
     interleave(
         load=lambda: Campaign.objects.get(pk=campaign.pk),
-        hot=lambda: [_rr_next(campaign.pk) for _ in range(3)],
+        hot=lambda: [round_robin_next(campaign.pk) for _ in range(3)],
         save=lambda c: campaign_update(campaign=c, fields={"name": "Renamed"}),
     )
     campaign.refresh_from_db()
