@@ -210,37 +210,65 @@ class CallState:
             out["test"] = {"webhooks": self.test.webhooks, "clock": self.test.clock.isoformat() if self.test.clock else None}
         return out
 
+    @staticmethod
+    def queue_from_json(data: Any) -> QueueStay | None:
+        """Only the stay in the queue (``from_json(data).queue`` without reading the plan)."""
+        queue = data.get("queue") if isinstance(data, Mapping) else None
+        return QueueStay(_int(queue.get("at")), _str(queue.get("result")), _int(queue.get("seconds"))) if isinstance(queue, Mapping) else None
+
     @classmethod
     def from_json(cls, data: Any, *, plan_index: int = 0) -> CallState:
-        """The state kept in ``Call.decision`` (any layout this project wrote; garbage reads as empty)."""
+        """The state kept in ``Call.decision`` (any layout this project wrote; garbage reads as empty). Read on every
+        voice webhook: the plan's options and skips (which grow with the campaign) are read in one pass each."""
         if not isinstance(data, Mapping):
             return cls(plan_index=plan_index)
-        options = data.get("options")
-        steps = data.get("steps")
-        tail = data.get("tail")
-        terminal = data.get("terminal")
-        ivr = data.get("ivr")
-        queue = data.get("queue")
-        test = data.get("test")
-        skipped = data.get("skipped")
+        get = data.get
+        options, steps, skipped, tail = get("options"), get("steps"), get("skipped"), get("tail")
+        terminal, ivr, queue, test = get("terminal"), get("ivr"), get("queue"), get("test")
         return cls(
-            strategy=_str(data.get("strategy")),
-            steps=[[h for h in step if isinstance(h, int)] for step in steps if isinstance(step, list)] if isinstance(steps, list) else [],
-            options={int(k): dict(v) for k, v in options.items() if str(k).isascii() and str(k).isdigit() and isinstance(v, Mapping)}
-            if isinstance(options, Mapping) else {},
-            skipped=[SkipRecord.from_json(s) for s in skipped if isinstance(s, Mapping)] if isinstance(skipped, list) else [],
-            sticky_handler=_opt_int(data.get("sticky_handler")),
-            one_handler_per_call=bool(data.get("one_handler_per_call")),
+            strategy=_str(get("strategy")),
+            steps=[[h for h in step if type(h) is int] for step in steps if type(step) is list] if type(steps) is list else [],
+            options=_options(options) if isinstance(options, Mapping) else {},
+            skipped=_skips(skipped) if type(skipped) is list else [],
+            sticky_handler=_opt_int(get("sticky_handler")),
+            one_handler_per_call=bool(get("one_handler_per_call")),
             plan_index=plan_index,
-            dials=_int(data.get("dials")),
-            tail=[TailEntry.from_json(t) for t in tail if isinstance(t, Mapping)] if isinstance(tail, list) else None,
-            tail_index=_int(data.get("tail_index")) if isinstance(tail, list) else 0,
+            dials=_int(get("dials")),
+            tail=[TailEntry.from_json(t) for t in tail if isinstance(t, Mapping)] if type(tail) is list else None,
+            tail_index=_int(get("tail_index")) if type(tail) is list else 0,
             ending=Ending(_str(terminal.get("kind")), _str(terminal.get("message"))) if isinstance(terminal, Mapping) else None,
             menu=MenuPosition(_int(ivr.get("rounds"), 1), _int(ivr.get("menus"), 1)) if isinstance(ivr, Mapping) else None,
             queue=QueueStay(_int(queue.get("at")), _str(queue.get("result")), _int(queue.get("seconds")))
             if isinstance(queue, Mapping) else None,
             test=TestOptions(bool(test.get("webhooks")), _clock(test.get("clock"))) if isinstance(test, Mapping) else None,
         )
+
+
+def _options(raw: Mapping[Any, Any]) -> dict[int, dict[str, Any]]:
+    """The planned handlers' dial fields by handler id (JSON keys are strings)."""
+    try:  # the common case: every key a handler id, every value an object
+        out = {int(k): v for k, v in raw.items()}
+        if all(type(v) is dict for v in out.values()) and all(str(k).isascii() for k in raw):
+            return out
+    except (TypeError, ValueError):
+        pass
+    return {int(k): dict(v) for k, v in raw.items() if str(k).isascii() and str(k).isdigit() and isinstance(v, Mapping)}
+
+
+def _skips(raw: list[Any]) -> list[SkipRecord]:
+    out = []
+    for s in raw:
+        if type(s) is not dict:
+            if isinstance(s, Mapping):
+                out.append(SkipRecord.from_json(s))
+            continue
+        reason = s.get("reason")
+        handler_id, name, detail = s.get("handler_id"), s.get("name"), s.get("detail")
+        if type(handler_id) is int and type(name) is str and type(reason) is str and type(detail) is str and reason != CAPPED:
+            out.append(SkipRecord(handler_id, name, reason, detail))
+        else:
+            out.append(SkipRecord.from_json(s))
+    return out
 
 
 def _clock(value: Any) -> datetime | None:

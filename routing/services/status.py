@@ -164,7 +164,7 @@ def call_status_record(turn: Turn, *, params: Mapping[str, str]) -> Call | None:
     call.status, call.ended_at, call.duration = new, at, duration
     if seq is not None:
         call.last_sequence = seq
-    if turn.state.queue is not None:  # a caller who waited in the queue: only they cost this statement
+    if call.state_queue is not None:  # a caller who waited in the queue: only they cost this statement
         queue_caller_gone(turn, at=at)
     turn.notify("call.completed", f"call ended: {call.get_status_display().lower()}, {duration}s", {"status": new, "duration": duration})
     # In the same transaction: the ``call.completed`` webhooks, queued after the commit, carry the outcome, revenue and payout.

@@ -43,7 +43,6 @@ class Turn:
 
     links: Links
     call: Call | None = None
-    state: CallState = field(default_factory=CallState)
     # Retry policy (set by the view's runner for each try).
     insert_first: bool = False
     step_savepoints: bool = True
@@ -54,12 +53,20 @@ class Turn:
     steps: list[CallEvent] = field(default_factory=list)
     fields: dict[str, None] = field(default_factory=dict)
     add: dict[str, int] = field(default_factory=dict)
+    _state: CallState | None = field(default=None, init=False, repr=False)
 
     def bind(self, call: Call) -> Turn:
-        """The turn is about ``call`` (loaded or just created): its state is read once, here."""
-        self.call = call
-        self.state = call.state
+        """The turn is about ``call`` (loaded or just created)."""
+        self.call, self._state = call, None
         return self
+
+    @property
+    def state(self) -> CallState:
+        """The call's routing state, read once per turn when first wanted (a status callback of a call that never
+        queued reads none of it)."""
+        if self._state is None:
+            self._state = self.call.state if self.call is not None else CallState()
+        return self._state
 
     @property
     def the_call(self) -> Call:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from tracking.call_state import CallState
+from tracking.call_state import CallState, QueueStay
 
 
 class CallStatus(models.TextChoices):
@@ -160,6 +160,11 @@ class Call(models.Model):
         """The routing state kept in ``decision``, typed (a fresh copy: routing's unit of work loads its own and writes
         it back; see ``tracking.call_state``)."""
         return CallState.from_json(self.decision, plan_index=self.plan_index)
+
+    @property
+    def state_queue(self) -> QueueStay | None:
+        """The call's stay in its campaign's queue, read without the rest of its state."""
+        return CallState.queue_from_json(self.decision)
 
     def state_keep(self, state: CallState) -> None:
         """Set ``decision`` and ``plan_index`` from ``state`` (saved by whoever saves the call)."""
