@@ -7,6 +7,12 @@ static number (``utm_source``, ``gclid``, ...). A criterion is
 ``{"key": "caller_state", "op": "one_of", "value": ["CA", "NV"]}``; a handler
 matches when all of its criteria do. Keys and values compare case-insensitively.
 
+Branches: a rule may carry ``"group": N`` (1-20; none is group 1). The rules of one group must all hold, and a
+handler matches when one of its groups does (OR between groups): ``[{"key": "caller_state", "op": "equals",
+"value": "CO"}, {"key": "utm_source", "op": "equals", "value": "google", "group": 2}]`` takes Colorado callers and
+anyone from Google. The rule ``{"op": "else"}`` alone makes the handler the campaign's *else route*: it takes a
+call only when no other handler's criteria match it (``routing.decision.plan_build``).
+
 Numeric ops compare the tag read as a number (``"age": "34"``; ``"$1,200"`` reads 1200): ``less_than`` /
 ``greater_than`` are strict, ``between`` takes ``[low, high]`` inclusive; a tag that is absent or is not a
 number never matches them. ``contains`` / ``starts_with`` compare text, case-insensitively.
@@ -19,7 +25,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-OPS = ("equals", "one_of", "not_one_of", "present", "less_than", "greater_than", "between", "contains", "starts_with")
+OPS = ("equals", "one_of", "not_one_of", "present", "less_than", "greater_than", "between", "contains", "starts_with", "else")
+ELSE = "else"
+MAX_GROUPS = 20
 OP_LABELS = {
     "equals": "equals",
     "one_of": "is one of",
@@ -30,6 +38,7 @@ OP_LABELS = {
     "between": "is between (inclusive)",
     "contains": "contains",
     "starts_with": "starts with",
+    "else": "else (only when no other handler's rules match)",
 }
 NUMERIC_OPS = ("less_than", "greater_than")
 TEXT_OPS = ("contains", "starts_with")
@@ -43,7 +52,9 @@ HELP_TEXT = (
     '"value": ["CA", "NV"]}, {"key": "utm_source", "op": "equals", "value": "google"}]. Keys: caller_state, '
     "caller_zip, caller_city, caller_country, key_pressed (IVR), source, or any marketing data key. "
     "Ops: equals, one_of, not_one_of, present, less_than, greater_than, between (value [low, high], inclusive), "
-    "contains, starts_with."
+    "contains, starts_with. OR between groups: give rules a \"group\": 2, 3 ... (a call matching every rule of one "
+    'group matches). The single rule {"op": "else"} makes this handler the else route: it takes only calls no '
+    "other handler's rules match."
 )
 
 
@@ -88,15 +99,27 @@ def validate(criteria: object) -> list[dict[str, Any]]:
         raise TagRuleError("Tag criteria must be a list of rules like {\"key\": ..., \"op\": ..., \"value\": ...}.")
     out: list[dict[str, Any]] = []
     problems: list[str] = []
+    if any(isinstance(rule, Mapping) and str(rule.get("op", "")).strip() == ELSE for rule in criteria):
+        if len(criteria) != 1:
+            raise TagRuleError("The 'else' rule stands alone: a handler is the else route or has rules, not both.")
+        return [{"op": ELSE}]
     for n, rule in enumerate(criteria, start=1):
         if not isinstance(rule, Mapping):
             problems.append(f"rule {n} is not an object")
             continue
-        unknown = set(rule) - {"key", "op", "value"}
+        unknown = set(rule) - {"key", "op", "value", "group"}
         key = str(rule.get("key", "")).strip()
         op = str(rule.get("op", "equals")).strip()
+        group = rule.get("group", 1)
+        if group in (None, ""):
+            group = 1
+        if isinstance(group, str) and group.strip().isdigit():
+            group = int(group.strip())
         if unknown:
             problems.append(f"rule {n} has unknown fields {', '.join(sorted(unknown))}")
+        if isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= MAX_GROUPS:
+            problems.append(f"rule {n}: group must be a whole number from 1 to {MAX_GROUPS}")
+            group = 1
         if not _KEY.match(key):
             problems.append(f"rule {n}: key '{key}' must be 1-64 letters, digits or _ . : -")
         if op not in OPS:
@@ -143,6 +166,8 @@ def validate(criteria: object) -> list[dict[str, Any]]:
         cleaned: dict[str, Any] = {"key": key, "op": op}
         if op != "present":
             cleaned["value"] = value
+        if group != 1:
+            cleaned["group"] = group
         out.append(cleaned)
     if problems:
         raise TagRuleError("; ".join(problems))
@@ -153,8 +178,38 @@ def _norm(value: Any) -> str:
     return str(value).strip().lower()
 
 
+def is_else(criteria: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether these criteria make the handler the campaign's else route."""
+    return any(rule.get("op") == ELSE for rule in criteria)
+
+
+def groups(criteria: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """The rules by group, in group order (rules without a group are group 1)."""
+    by_group: dict[int, list[Mapping[str, Any]]] = {}
+    for rule in criteria:
+        by_group.setdefault(int(rule.get("group") or 1), []).append(rule)
+    return [by_group[g] for g in sorted(by_group)]
+
+
 def matches(criteria: Iterable[Mapping[str, Any]], tags: Mapping[str, Any]) -> tuple[bool, str]:
-    """(True, "") when every rule holds for ``tags``; else (False, the first failing rule in words)."""
+    """(True, "") when every rule of one group holds for ``tags``; else (False, why in words: the first failing rule,
+    or of each group "; or " between). The else rule matches nothing here (the plan decides it)."""
+    rules = list(criteria)
+    if is_else(rules):
+        return False, "the else route"
+    parts = groups(rules)
+    if len(parts) <= 1:
+        return _all_hold(rules, tags)
+    reasons = []
+    for part in parts:
+        ok, why = _all_hold(part, tags)
+        if ok:
+            return True, ""
+        reasons.append(why)
+    return False, "; or ".join(reasons)
+
+
+def _all_hold(criteria: Iterable[Mapping[str, Any]], tags: Mapping[str, Any]) -> tuple[bool, str]:
     lowered = {_norm(k): v for k, v in tags.items() if v not in (None, "")}
     for rule in criteria:
         key, op = rule["key"], rule["op"]
@@ -225,6 +280,9 @@ def validate_filters(filters: object) -> list[dict[str, Any]]:
         action = str(rule.get("action", "")).strip()
         if action not in FILTER_ACTIONS:
             problems.append(f"filter {n}: action '{action}' must be accept or reject")
+            continue
+        if str(rule.get("op", "")).strip() == ELSE or "group" in rule:
+            problems.append(f"filter {n}: a number's filters take no 'else' and no group (each accept or reject rule stands alone)")
             continue
         try:
             (cleaned,) = validate([{k: v for k, v in rule.items() if k != "action"}])
@@ -298,6 +356,16 @@ def coverage(criteria: list[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
     """A handler's tag criteria as coverage: (the caller states it takes, its other conditions in words, one per
     key, e.g. "caller_zip: 80202, 80203", "utm_source: all except bing"). Every operator counts: a state taken
     by equals/one_of, refused by not_one_of, required by present; the same for any other key."""
+    if is_else(criteria or []):
+        return ["calls no other handler takes"], ["the else route"]
+    parts = groups(criteria or [])
+    if len(parts) > 1:  # OR between groups: each group's coverage, "or" between
+        covered = [coverage(part) for part in parts]
+        states = sorted({s for group_states, _ in covered for s in group_states})
+        return (["all"] if "all" in states else states), [
+            f"group {n}: " + ("; ".join(["caller_state: " + ", ".join(gs), *go]) if go or gs != ["all"] else "all")
+            for n, (gs, go) in enumerate(covered, start=1)
+        ]
     by_key: dict[str, list[Mapping[str, Any]]] = {}
     for rule in criteria or []:
         by_key.setdefault(_norm(rule.get("key", "")), []).append(rule)
@@ -318,3 +386,41 @@ def lookup_value(key: str, value: object) -> str:
     if key == DESTINATION:
         return phone.to_e164_or_none(text) or text.lower()
     return text.lower()
+
+
+# A lookup table keyed on more than one value (Invoca's combined data factors): its key lists the tags, comma-separated
+# ("caller_state,utm_source"), and each row's value gives theirs in that order, "|" between ("co|google").
+KEY_SEPARATOR = ","
+VALUE_SEPARATOR = "|"
+MAX_LOOKUP_KEYS = 3
+
+
+def lookup_keys(tag_key: str) -> list[str]:
+    """The tags a lookup table is keyed on, in order."""
+    return [k.strip() for k in str(tag_key or "").split(KEY_SEPARATOR) if k.strip()]
+
+
+def lookup_row_value(tag_key: str, value: object) -> str:
+    """A row's value as the table stores and matches it: one value per key of the table, each as ``lookup_value``
+    stores it, "|" between; '' when the number of values is not the number of keys."""
+    keys = lookup_keys(tag_key)
+    if len(keys) <= 1:
+        return lookup_value(keys[0] if keys else "", value)
+    parts = str(value if value is not None else "").split(VALUE_SEPARATOR)
+    if len(parts) != len(keys):
+        return ""
+    cleaned = [lookup_value(key, part) for key, part in zip(keys, parts, strict=True)]
+    return VALUE_SEPARATOR.join(cleaned) if all(cleaned) else ""
+
+
+def lookup_call_value(tag_key: str, tags: Mapping[str, Any]) -> str:
+    """The value a call looks up in a table keyed on ``tag_key``: '' when the call lacks one of its tags."""
+    lowered = {str(k).lower(): v for k, v in tags.items() if v not in (None, "")}
+    parts = []
+    for key in lookup_keys(tag_key):
+        raw = lowered.get(key.lower())
+        value = lookup_value(key, raw) if raw is not None else ""
+        if not value:
+            return ""
+        parts.append(value)
+    return VALUE_SEPARATOR.join(parts)

@@ -117,8 +117,9 @@ class JSONObjectFormField(forms.JSONField):
 class TagRulesWidget(forms.Widget):
     """Tag criteria (or a number's accept/reject filters) as a table: one rule a row, key / comparison / value.
 
-    Rows post as repeated fields (``<name>_key``, ``<name>_op``, ``<name>_value`` and, for filters,
-    ``<name>_action``), so "Add a rule" simply clones a row. A row with no key is ignored: blank rows are free.
+    Rows post as repeated fields (``<name>_key``, ``<name>_op``, ``<name>_value``; for criteria ``<name>_group`` (OR
+    between groups), for filters ``<name>_action``), so "Add a rule" simply clones a row. A row with no key is ignored
+    (blank rows are free), except the "else" rule, which has none.
     """
 
     template_name = "calltrack/widgets/tag_rules.html"
@@ -141,12 +142,15 @@ class TagRulesWidget(forms.Widget):
         rows = []
         for rule in self._rules(value) + [{}] * self.blank_rows:
             shown = rule.get("value", "")
+            group = rule.get("group") or ""
             rows.append({
                 "action": rule.get("action", "accept"), "key": rule.get("key", ""), "op": rule.get("op", "equals"),
                 "value": ", ".join(str(v) for v in shown) if isinstance(shown, list) else ("" if shown is None else str(shown)),
+                "group": "" if group in ("", 1) else group,
             })
+        ops = [(op, label) for op, label in tag_rules.OP_LABELS.items() if not (self.with_action and op == tag_rules.ELSE)]
         context["widget"].update({
-            "rows": rows, "with_action": self.with_action, "ops": list(tag_rules.OP_LABELS.items()),
+            "rows": rows, "with_action": self.with_action, "ops": ops,
             "actions": [("accept", "accept only"), ("reject", "reject")], "keys": tag_rules.WELL_KNOWN_KEYS,
         })
         return context
@@ -154,12 +158,19 @@ class TagRulesWidget(forms.Widget):
     def value_from_datadict(self, data, files, name: str) -> list[dict[str, str]]:
         getlist = data.getlist if hasattr(data, "getlist") else (lambda key: [data[key]] if key in data else [])
         keys, ops, values = getlist(f"{name}_key"), getlist(f"{name}_op"), getlist(f"{name}_value")
-        actions = getlist(f"{name}_action")
-        rows = []
+        actions, groups = getlist(f"{name}_action"), getlist(f"{name}_group")
+        rows: list[dict[str, Any]] = []
         for i, key in enumerate(keys):
+            op = ops[i] if i < len(ops) else "equals"
+            if op == tag_rules.ELSE and not self.with_action:
+                rows.append({"op": op})
+                continue
             if not str(key).strip():
                 continue
-            row = {"key": str(key).strip(), "op": ops[i] if i < len(ops) else "equals", "value": values[i] if i < len(values) else ""}
+            row: dict[str, Any] = {"key": str(key).strip(), "op": op, "value": values[i] if i < len(values) else ""}
+            group = str(groups[i]).strip() if i < len(groups) else ""
+            if group and not self.with_action:
+                row["group"] = group
             if self.with_action:
                 row = {"action": actions[i] if i < len(actions) else "", **row}
             rows.append(row)
@@ -190,8 +201,10 @@ class TagRulesField(forms.Field):
         rows = []
         for row in value:
             row = dict(row)
-            if row.get("op") == "present":
+            if row.get("op") in ("present", tag_rules.ELSE):
                 row.pop("value", None)
+            if row.get("op") == tag_rules.ELSE:
+                row.pop("key", None)
             rows.append(row)
         try:
             return tag_rules.validate_filters(rows) if self.with_action else tag_rules.validate(rows)

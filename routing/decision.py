@@ -270,8 +270,10 @@ def cap_frees_at(option: HandlerOption, load: HandlerLoad, at: datetime) -> date
     return latest
 
 
-def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, *, campaign_enabled: bool = True) -> Skip | None:
-    """Why ``option`` cannot take this call now (None: it can)."""
+def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, *, campaign_enabled: bool = True,
+                else_matched: str = "") -> Skip | None:
+    """Why ``option`` cannot take this call now (None: it can). ``else_matched``: for the campaign's else route, the
+    handler whose criteria matched the call (then the else route does not take it)."""
     if not campaign_enabled:
         return Skip(option.id, option.name, DISABLED, "campaign disabled")
     if not option.enabled_in_campaign:
@@ -287,7 +289,10 @@ def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, 
     if not open_now:
         local = context.at.astimezone(hours_rules.zone(option.timezone))
         return Skip(option.id, option.name, CLOSED, f"closed at {local:%a %H:%M} {option.timezone}")
-    if option.tag_criteria:
+    if option.tag_criteria and tag_rules.is_else(option.tag_criteria):
+        if else_matched:
+            return Skip(option.id, option.name, TAGS, f"the else route; {else_matched}'s rules match the call")
+    elif option.tag_criteria:
         ok, why = tag_rules.matches(list(option.tag_criteria), context.tags)
         if not ok:
             return Skip(option.id, option.name, TAGS, why)
@@ -365,6 +370,7 @@ def plan_build(
     only_handler_id: int | None = None,
     only_reason: str = IVR_CHOICE,
     only_because: str = "the caller's key",
+    only_then_others: bool = False,
     one_handler_per_call: bool = False,
     rng: random.Random | None = None,
 ) -> DialPlan:
@@ -375,7 +381,12 @@ def plan_build(
     answered this caller last) goes first when it is eligible. ``only_handler_id`` (an IVR key, a lookup-table
     row or the landing page's destination that goes straight to a handler) limits the plan to that handler;
     every other handler is reported skipped, with its own reason when it could not have taken the call anyway,
-    else ``only_reason`` (``IVR_CHOICE``, ``LOOKUP_TABLE``, ``DESTINATION``) and "{only_because} chose {handler}".
+    else ``only_reason`` (``IVR_CHOICE``, ``LOOKUP_TABLE``, ``DESTINATION``) and "{only_because} chose {handler}";
+    with ``only_then_others`` (a lookup table whose operator chose "then the campaign's other handlers") that handler
+    goes first and the others follow in the strategy's order, as the sticky handler does.
+
+    The else route (a handler whose criteria are the single rule ``else``) takes the call only when no other
+    handler's criteria match it (whether or not that handler can take the call now).
 
     ``one_handler_per_call`` (the campaign has an "attempt" conversion rule: dialling a handler sells the call)
     makes every step one handler, even when ringing several at once; the plan's steps are then the handlers
@@ -385,8 +396,12 @@ def plan_build(
     eligible: list[HandlerOption] = []
     skipped: list[Skip] = []
     chosen = next((o.name for o in options if o.id == only_handler_id), "") if only_handler_id is not None else ""
+    else_matched = _criteria_matched(options, context) if any(o.tag_criteria and tag_rules.is_else(o.tag_criteria) for o in options) else ""
+    target_first = only_then_others and only_handler_id is not None
+    if target_first:  # the looked-up handler first, like a sticky handler (the timeline says why: the lookup table)
+        sticky_handler_id, only_handler_id = only_handler_id, None
     for option in options:
-        skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled)
+        skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled, else_matched=else_matched)
         if skip is None and only_handler_id is not None and option.id != only_handler_id:
             skip = Skip(option.id, option.name, only_reason, f"{only_because} chose {chosen or 'another handler'}")
         if skip is None:
@@ -405,9 +420,17 @@ def plan_build(
         strategy=strategy,
         steps=[[o.id for o in step] for step in steps],
         skipped=skipped,
-        sticky_handler_id=sticky,
+        sticky_handler_id=None if target_first else sticky,
         one_handler_per_call=one_handler_per_call,
     )
+
+
+def _criteria_matched(options: Sequence[HandlerOption], context: CallContext) -> str:
+    """The first handler (not an else route) whose tag criteria match the call, by name; '' when none does."""
+    for option in options:
+        if option.tag_criteria and not tag_rules.is_else(option.tag_criteria) and tag_rules.matches(list(option.tag_criteria), context.tags)[0]:
+            return option.name
+    return ""
 
 
 def queue_wanted(state: CallState, *, enabled: bool, at: datetime, max_wait: int) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from calltrack.tags import lookup_value
+from calltrack.tags import lookup_call_value, lookup_keys
 from routing.decision import DESTINATION, LOOKUP_TABLE, HandlerOption
 
 
@@ -15,7 +15,8 @@ from routing.decision import DESTINATION, LOOKUP_TABLE, HandlerOption
 class Table:
     id: int
     name: str
-    tag_key: str
+    tag_key: str  # one tag, or several comma-separated (``calltrack.tags.lookup_keys``)
+    then_others: bool = False  # the looked-up handler cannot take the call: try the campaign's other handlers
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Target:
     why: str = ""
     reason: str = LOOKUP_TABLE
     because: str = ""
+    then_others: bool = False  # the handler first, then the campaign's other handlers (else only that handler)
 
 
 def destination_target(destination: str, options: Sequence[HandlerOption]) -> Target | None:
@@ -40,20 +42,21 @@ def destination_target(destination: str, options: Sequence[HandlerOption]) -> Ta
 
 
 def table_keys(tables: Sequence[Table], tags: Mapping[str, Any]) -> list[tuple[Table, str]]:
-    """Each table with the call's value to look up in it (tables whose tag the call lacks are left out)."""
-    lowered = {str(k).lower(): v for k, v in tags.items() if v not in (None, "")}
+    """Each table with the call's value to look up in it (tables keyed on a tag the call lacks are left out)."""
     out = []
     for table in tables:
-        raw = lowered.get(table.tag_key.lower())
-        if raw is not None:
-            value = lookup_value(table.tag_key, raw)
-            if value:
-                out.append((table, value))
+        value = lookup_call_value(table.tag_key, tags)
+        if value:
+            out.append((table, value))
     return out
 
 
 def table_because(table: Table, value: str) -> str:
-    """How a lookup table's choice reads: "the lookup table 'Stores' for zip 80202"."""
-    key = table.tag_key.lower()
-    words = (key.removeprefix("caller_") if key.startswith("caller_") else key).replace("_", " ")
-    return f"the lookup table '{table.name}' for {words} {value}"
+    """How a lookup table's choice reads: "the lookup table 'Stores' for zip 80202", "... for state co and utm source
+    google"."""
+    keys = lookup_keys(table.tag_key)
+    values = value.split("|") if len(keys) > 1 else [value]
+    words = [
+        f"{(key.lower().removeprefix('caller_')).replace('_', ' ')} {part}" for key, part in zip(keys, values, strict=False)
+    ]
+    return f"the lookup table '{table.name}' for {' and '.join(words)}"

@@ -1042,13 +1042,13 @@ class RoutingTableAdmin(ServiceWritesAdminMixin, ModelAdmin):
 
     write_services = (lookup_services.routing_table_create, lookup_services.routing_table_update, lookup_services.routing_table_delete)
     service_arg = "routing_table"
-    list_display = ["name", "campaign", "tag_key", "enabled", "position", "row_count"]
-    list_filter = ["enabled", "campaign"]
+    list_display = ["name", "campaign", "tag_key", "when_unavailable", "enabled", "position", "row_count"]
+    list_filter = ["enabled", "when_unavailable", "campaign"]
     search_fields = ["name", "campaign__name"]
     list_select_related = ["campaign"]
     autocomplete_fields = ["campaign"]
     inlines = [RoutingTableRowInline]
-    fields = ["campaign", "name", "tag_key", "enabled", "position"]
+    fields = ["campaign", "name", "tag_key", "when_unavailable", "enabled", "position"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_rows=Count("rows"))

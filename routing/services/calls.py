@@ -282,8 +282,9 @@ def _direct_target(call: Call) -> lookup.Target | None:
         if row is not None:
             handler_id, number = row
             return lookup.Target(handler_id=handler_id, number=number or "",
-                                 why=f"lookup table '{table.name}': {table.tag_key} {value}",
-                                 reason=dec.LOOKUP_TABLE, because=lookup.table_because(table, value))
+                                 why=f"lookup table '{table.name}': {table.tag_key} {value}"
+                                 + (" (then the campaign's other handlers)" if table.then_others and handler_id else ""),
+                                 reason=dec.LOOKUP_TABLE, because=lookup.table_because(table, value), then_others=table.then_others)
     return None
 
 
@@ -295,7 +296,7 @@ def _route_or_direct(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | 
     turn.step("routing.direct", target.why, {"handler": target.handler_id, "number": target.number})
     if target.handler_id is not None:
         return route(turn, answer_key=answer_key, only_handler_id=target.handler_id, greeting=greeting,
-                     only_reason=target.reason, only_because=target.because)
+                     only_reason=target.reason, only_because=target.because, only_then_others=target.then_others)
     return _dial_number(turn, number=target.number, answer_key=answer_key, greeting=greeting, why=target.why)
 
 

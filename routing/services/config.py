@@ -21,6 +21,7 @@ from tracking.models import (
     RoutingTable,
     TaggingHours,
     Webhook,
+    WhenUnavailable,
 )
 from tracking.services.conversions import Rule, campaign_rules
 
@@ -124,7 +125,7 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
         ivr_choices=tuple(choices), webhook_events=frozenset(events), one_handler_per_call=one_handler,
         hours_tags=tuple(_hours_tags_load(campaign)), ivr_menus=tuple(menus),
         routing_tables=tuple(
-            lookup.Table(t.pk, t.name, t.tag_key)
+            lookup.Table(t.pk, t.name, t.tag_key, then_others=t.when_unavailable == WhenUnavailable.OTHERS)
             for t in RoutingTable.objects.filter(campaign_id=campaign.pk, enabled=True).order_by("position", "id")
         ),
     )

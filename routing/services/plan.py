@@ -39,7 +39,7 @@ from tracking.models import (
 
 def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
           greeting: twiml.Greeting | None = None, rng: random.Random | None = None,
-          only_reason: str = dec.IVR_CHOICE, only_because: str = "the caller's key") -> str:
+          only_reason: str = dec.IVR_CHOICE, only_because: str = "the caller's key", only_then_others: bool = False) -> str:
     """Build the call's dial plan from the campaign's handlers and live counters, then dial its first step.
     ``only_handler_id`` goes straight to one handler; ``only_reason`` and ``only_because`` say who chose it
     (the caller's key, a lookup table, the landing page's destination) in the other handlers' skips.
@@ -73,7 +73,7 @@ def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
         rr_position=store.round_robin_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
         # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
         sticky_handler_id=store.sticky_handler_load(call) if campaign.sticky_routing and is_real_number(call.caller_number) else None,
-        only_handler_id=only_handler_id, only_reason=only_reason, only_because=only_because,
+        only_handler_id=only_handler_id, only_reason=only_reason, only_because=only_because, only_then_others=only_then_others,
         one_handler_per_call=config.one_handler_per_call, rng=rng,
     )
     plan.keep(turn.state, {o.id: o for o in options})

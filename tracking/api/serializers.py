@@ -200,7 +200,7 @@ class RoutingTableSerializer(ModelSerializer):
 
     class Meta:
         model = RoutingTable
-        fields = ["id", "campaign", "name", "tag_key", "enabled", "position", "row_count"]
+        fields = ["id", "campaign", "name", "tag_key", "when_unavailable", "enabled", "position", "row_count"]
 
 
 class RoutingTableRowSerializer(ModelSerializer):

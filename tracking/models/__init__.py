@@ -31,7 +31,7 @@ from tracking.models.campaigns import (
     WebhookMethod,
 )
 from tracking.models.caps import CapCounter, CapDelta
-from tracking.models.lookup import RoutingTable, RoutingTableRow
+from tracking.models.lookup import RoutingTable, RoutingTableRow, WhenUnavailable
 from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
 from tracking.models.reports import CallDayRollup, CallRollupDirty, CallRollupZone, rollup_key_hash
 from tracking.models.tagging import HoursMatch, TaggingHours
@@ -41,6 +41,6 @@ __all__ = [
     "DeliveryStatus", "QueuedCall", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "FallbackCredit", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
-    "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow",
+    "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow", "WhenUnavailable",
     "CallDayRollup", "CallRollupDirty", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",
 ]

@@ -11,9 +11,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack.fields import PhoneNumberField
-from calltrack.tags import lookup_value
+from calltrack.tags import MAX_LOOKUP_KEYS, lookup_keys, lookup_row_value
 
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+class WhenUnavailable(models.TextChoices):
+    FALLBACK = "fallback", "Go down the campaign's fallback chain"
+    OTHERS = "others", "Try the campaign's other handlers"
 
 
 class RoutingTable(models.Model):
@@ -22,7 +27,13 @@ class RoutingTable(models.Model):
     tag_key = models.CharField(
         max_length=64, default="caller_zip",
         help_text="What of the call is looked up: caller_zip, caller_state, caller_city, destination (the number the "
-        "visitor's page showed), key_pressed, or any tag or marketing data key (utm_campaign ...).",
+        "visitor's page showed), key_pressed, or any tag or marketing data key (utm_campaign ...). Up to three, "
+        "comma-separated, to look up their combination (caller_state,utm_source: a row's value is then co|google).",
+    )
+    when_unavailable = models.CharField(
+        max_length=10, choices=WhenUnavailable.choices, db_default=WhenUnavailable.FALLBACK,
+        help_text=_("When the handler a row names cannot take the call (closed, at a cap, busy): the campaign's fallback "
+                    "chain, or its other handlers first (in the campaign's routing order)."),
     )
     enabled = models.BooleanField(default=True, help_text="Untick to route as if this table did not exist.")
     position = models.PositiveIntegerField(default=0, help_text="Tables are tried lowest first; the first row found routes the call.")
@@ -34,8 +45,10 @@ class RoutingTable(models.Model):
         return f"{self.name} (by {self.tag_key})"
 
     def clean(self) -> None:
-        if not _TAG_KEY.match(self.tag_key or ""):
-            raise ValidationError({"tag_key": "1-64 letters, digits or _ . : -"})
+        keys = lookup_keys(self.tag_key)
+        if not keys or len(keys) > MAX_LOOKUP_KEYS or not all(_TAG_KEY.match(k) for k in keys):
+            raise ValidationError({"tag_key": f"1 to {MAX_LOOKUP_KEYS} keys, comma-separated, each 1-64 letters, digits or _ . : -"})
+        self.tag_key = ",".join(keys)
 
 
 class RoutingTableRow(models.Model):
@@ -57,9 +70,10 @@ class RoutingTableRow(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         key = self.table.tag_key if self.table_id else ""
-        self.value = lookup_value(key, self.value)[:200]
+        count = len(lookup_keys(key))
+        self.value = lookup_row_value(key, self.value)[:200]
         if not self.value:
-            errors["value"] = "Give the value to look up."
+            errors["value"] = "Give the value to look up." if count <= 1 else f"Give {count} values, | between (e.g. co|google)."
         if bool(self.handler_id) == bool(self.number):
             errors[_("handler")] = _("Choose a handler or give a number (one of the two).")
         if errors:

@@ -12,7 +12,7 @@ from django.db import transaction
 from calltrack import phone
 from calltrack.csv_export import csv_safe, csv_unsafe
 from calltrack.model_writes import instance_apply_and_save
-from calltrack.tags import lookup_value
+from calltrack.tags import lookup_keys, lookup_row_value
 from tracking.models import Handler, RoutingTable, RoutingTableRow
 from tracking.services.campaign_config import campaign_config_touch
 
@@ -96,7 +96,10 @@ def routing_table_rows_import(
         if "\x00" in raw_value or len(raw_value) > 200 or not raw_value:
             problems.append((n, "value", "give a value of 1-200 characters"))
             continue
-        value = lookup_value(table.tag_key, raw_value)
+        value = lookup_row_value(table.tag_key, raw_value)
+        if not value:
+            problems.append((n, "value", f"give {len(lookup_keys(table.tag_key))} values, | between (e.g. co|google)"))
+            continue
         who = csv_unsafe((line.get("handler") or "").strip()).lower()
         number_text = csv_unsafe((line.get("number") or "").strip())
         handler_id = handlers.get(who) if who else None
