@@ -31,7 +31,7 @@ def test_the_report_rollups_trigger_exists_on_postgresql():
     assert ("tracking_call_rollup_dirty", "tracking_call") in db_triggers.triggers_installed(connection)
 
 
-@pytest.mark.parametrize("name", ["cap_counters", "config_version"])
+@pytest.mark.parametrize("name", db_triggers.TRIGGER_FILES)
 def test_installing_a_file_again_replaces_its_triggers_and_leaves_no_other(name):
     before = db_triggers.triggers_installed(connection)
     db_triggers.triggers_install(SimpleNamespace(connection=connection), name)
