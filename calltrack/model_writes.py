@@ -22,7 +22,7 @@ M = TypeVar("M", bound=models.Model)
 # Columns that only the hot paths (or their own services, under row locks) write: an edit never saves them.
 # A pool number's holder and last assignment (DNI); a number's status and quarantine (the lifecycle and porting
 # services: release, quarantine, its scheduled end); a pool's counters (DNI overflows, dropped parameters); a
-# campaign's round-robin cursor (voice routing) and config version (``campaign_config_touch``).
+# campaign's round-robin cursor (voice routing) and config version (bumped by triggers: tracking/sql/config_version.*.sql).
 HOT_PATH_COLUMNS: dict[str, frozenset[str]] = {
     "numbers.trackingnumber": frozenset({"current_session", "last_assigned_at", "status", "quarantined_until"}),
     "numbers.numberpool": frozenset({"overflow_count", "dropped_parameter_count"}),

@@ -24,7 +24,7 @@ FIELD_HELP = {
     "id": "The object's id.",
     "created_at": "When this was created.",
     "updated_at": "When this was last changed.",
-    "config_version": "Grows by one on every change of the campaign (caches compare it).",
+    "config_version": "Grows on every change of the campaign's routing configuration (its own settings, who takes its calls and on which lines, IVR, conversion rules, webhooks, lookup tables, tagging hours); caches compare it.",
     "country": "ISO country code, derived from the number.",
     "quarantined_until": "While quarantined: when the number may serve again.",
     "call_sid": "Twilio's CallSid of the inbound call.",

@@ -33,7 +33,6 @@ from calltrack.numbers.providers import CARRIERS
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build
 from tracking.models import Campaign, Source
-from tracking.services.campaign_config import campaign_config_touch
 
 BATCH = 2000
 UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -622,9 +621,9 @@ def _import_receiving(
         with transaction.atomic():
             ReceivingNumber.objects.bulk_create(creates, batch_size=BATCH)
             if updates:
+                # Routing caches each campaign's handlers with their receiving numbers by config_version: a trigger
+                # bumps it for the campaigns dialling each number updated.
                 ReceivingNumber.objects.bulk_update(updates, [c for c in RECEIVING_COLUMNS if c in header and c != "number"], batch_size=BATCH)
-                # Routing caches each campaign's handlers with their receiving numbers by config_version.
-                campaign_config_touch(receiving_number_ids=[rn.pk for rn in updates])
     return result
 
 

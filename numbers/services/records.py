@@ -19,7 +19,6 @@ from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webh
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_record
 from calltrack.numbers.services.lifecycle import numbers_fallback_refresh_queue, static_cap_check
-from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
 
 def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
@@ -29,19 +28,15 @@ def receiving_number_create(*, fields: Mapping[str, Any]) -> ReceivingNumber:
 
 @transaction.atomic
 def receiving_number_update(*, receiving_number: ReceivingNumber, fields: Mapping[str, Any]) -> ReceivingNumber:
-    """Change a receiving number; campaigns dialling it reload their cached routing configuration."""
-    instance_apply_and_save(instance=receiving_number, fields=fields)
-    campaign_config_touch(receiving_number_ids=[receiving_number.pk])
-    return receiving_number
+    """Change a receiving number; campaigns dialling it reload their cached routing configuration (a database
+    trigger bumps their ``config_version``)."""
+    return instance_apply_and_save(instance=receiving_number, fields=fields)
 
 
 @transaction.atomic
 def receiving_number_delete(*, receiving_number: ReceivingNumber) -> None:
-    """Delete a receiving number. Refused (ProtectedError) while a handler forwards to it; campaigns that
-    dialled it reload their cached routing configuration."""
-    campaign_ids = campaigns_using(receiving_number_ids=[receiving_number.pk])
+    """Delete a receiving number. Refused (ProtectedError) while a handler forwards to it (so no campaign dials it)."""
     receiving_number.delete()
-    campaign_config_touch(campaign_ids=campaign_ids)
 
 
 _WATCHED = ["kind", "campaign_id", "source_id", "pool_id", "label", "marketing_data", "failsafe_number", "forwarding_number", "status"]

@@ -109,7 +109,7 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     """The campaign's routing configuration: from this process's cache when ``campaign.config_version`` (read
     with the campaign's row) matches, else four queries (handlers, IVR options, webhooks, tagging hours) and cached.
 
-    Every write path that changes these rows bumps the version (``tracking.services.campaign_config``). Caps
+    Database triggers bump the version on every write to these rows (tracking/sql/config_version.*.sql). Caps
     are re-read from the locked handler rows before a slot is taken, so a stale entry cannot overbook.
     """
     cached = _CONFIGS.get(campaign.pk)
@@ -149,8 +149,7 @@ _RULES: dict[int, tuple[int, tuple[Rule, ...]]] = {}
 def campaign_conversion_rules(campaign: Campaign) -> tuple[Rule, ...]:
     """The campaign's conversion rules, from this process's cache when ``campaign.config_version`` (read with the
     campaign's row) matches, else one query: every completed call is decided with them (the status callback).
-    Rule writes bump the version (``tracking.services.campaigns.campaign_part_save``), as do handler deletions
-    for the rules naming that handler (``campaigns_using``)."""
+    Every rule written or deleted bumps the version (a trigger: tracking/sql/config_version.*.sql)."""
     cached = _RULES.get(campaign.pk)
     if cached is not None and cached[0] == campaign.config_version:
         return cached[1]

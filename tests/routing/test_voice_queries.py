@@ -196,16 +196,6 @@ def test_a_rule_changed_through_the_services_is_used_by_the_next_status_callback
     assert [Call.objects.get(call_sid=s).revenue for s in ("CArule1", "CArule2")] == [Decimal("20.00"), Decimal("35.00")]
 
 
-def test_a_handler_deleted_bumps_the_campaigns_whose_rules_name_it():
-    from tests.tracking.factories import ConversionRuleFactory, HandlerFactory
-    from tracking.services.campaign_config import campaigns_using
-
-    tn = campaign_with(1)
-    elsewhere = HandlerFactory()
-    ConversionRuleFactory(campaign=tn.campaign, handler=elsewhere, min_duration=30)
-    assert campaigns_using(handler_ids=[elsewhere.pk]) == {tn.campaign_id}
-
-
 def test_a_test_call_costs_the_voice_path_no_statement_more(twilio, django_assert_num_queries):
     """The test flag rides in the signed /voice/incoming request (a marker signed for the CallSid) and is written with
     the call's INSERT: the same budgets as a real call for the incoming call, its dial result and its status callback

@@ -7,6 +7,8 @@ from django.db import migrations, models
 
 
 # Triggers append a delta for every change to what counts toward a handler's caps (see tracking/models/caps.py).
+# A frozen copy, as this migration installed them: the current definition is tracking/sql/cap_counters.*.sql
+# (installed again by migration 0022; change that file, in a new migration).
 _PG_TRIGGERS = """
 CREATE FUNCTION tracking_capdelta_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

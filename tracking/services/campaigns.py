@@ -1,4 +1,5 @@
-"""Writes to campaigns and their handler lists."""
+"""Writes to campaigns and their handler lists. Routing caches a campaign's configuration by ``config_version``,
+which database triggers bump on every change of these rows (tracking/sql/config_version.*.sql)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from django_q.tasks import async_task
 
 from calltrack.model_writes import instance_apply_and_save
 from tracking.models import Campaign, CampaignHandler, ConversionRule, IVROption, Webhook
-from tracking.services.campaign_config import campaign_config_touch
 
-# The rows a campaign's admin page edits inline; routing caches the first, second and fourth with the campaign.
+# The rows a campaign's admin page edits inline; routing caches them with the campaign.
 CampaignPart = TypeVar("CampaignPart", CampaignHandler, IVROption, ConversionRule, Webhook)
 
 HANDLER_ENTRY_FIELDS = ("handler", "priority", "weight", "enabled", "position")
@@ -44,7 +44,8 @@ def _fallback_refresh_queue(*, campaign_id: int) -> None:
 def campaign_update(
     *, campaign: Campaign, fields: Mapping[str, Any], handlers: Sequence[Mapping[str, Any]] | None = None
 ) -> Campaign:
-    """Change fields and, when ``handlers`` is given, replace the handler list. Bumps ``config_version``. A new
+    """Change fields and, when ``handlers`` is given, replace the handler list (the triggers bump ``config_version``:
+    ``campaign`` is given the new one). A new
     fail-safe number is given to the carrier as its numbers' voice fallback URL (a task queued on commit)."""
     # The stored value: the admin's form has already applied its fields to ``campaign``.
     failsafe_before = (
@@ -55,7 +56,6 @@ def campaign_update(
         _fallback_refresh_queue(campaign_id=campaign.pk)
     if handlers is not None:
         campaign_handlers_set(campaign=campaign, entries=handlers)
-    campaign_config_touch(campaign_ids=[campaign.pk])
     campaign.refresh_from_db(fields=["config_version"])
     return campaign
 
@@ -111,20 +111,15 @@ def campaign_delete(*, campaign: Campaign) -> None:
 @transaction.atomic
 def campaign_part_save(*, part: CampaignPart, fields: Mapping[str, Any]) -> CampaignPart:
     """Create or change one row of a campaign (a handler entry, an IVR option, a conversion rule, a webhook)
-    after full validation, and bump the routing configuration version of its campaign (and of the campaign it
-    left, if it moved). ``fields`` are set on ``part`` first; a new row needs its ``campaign`` among them or set."""
-    left = type(part).objects.filter(pk=part.pk).values_list("campaign_id", flat=True).first() if part.pk else None
-    instance_apply_and_save(instance=part, fields=fields)
-    campaign_config_touch(campaign_ids=[part.campaign_id, left or 0])
-    return part
+    after full validation (a trigger bumps the routing configuration version of its campaign, and of the campaign it
+    left if it moved). ``fields`` are set on ``part`` first; a new row needs its ``campaign`` among them or set."""
+    return instance_apply_and_save(instance=part, fields=fields)
 
 
 @transaction.atomic
 def campaign_part_delete(*, part: CampaignPart) -> None:
-    """Delete one row of a campaign and bump its campaign's routing configuration version."""
-    campaign_id = part.campaign_id
+    """Delete one row of a campaign (a trigger bumps its campaign's routing configuration version)."""
     part.delete()
-    campaign_config_touch(campaign_ids=[campaign_id])
 
 
 def webhook_create(*, fields: Mapping[str, Any]) -> Webhook:

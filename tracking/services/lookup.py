@@ -14,7 +14,6 @@ from calltrack.csv_export import csv_safe, csv_unsafe
 from calltrack.model_writes import instance_apply_and_save
 from calltrack.tags import lookup_keys, lookup_row_value
 from tracking.models import Handler, RoutingTable, RoutingTableRow
-from tracking.services.campaign_config import campaign_config_touch
 
 CSV_COLUMNS = ("value", "handler", "number")
 BATCH = 1000
@@ -22,31 +21,26 @@ BATCH = 1000
 
 @transaction.atomic
 def routing_table_create(*, fields: Mapping[str, Any]) -> RoutingTable:
-    """Create a table after full validation; its campaign reloads its routing configuration."""
+    """Create a table after full validation (its campaign's routing configuration is stamped anew by a trigger)."""
     table = RoutingTable()
     for name, value in fields.items():
         setattr(table, name, value)
     table.full_clean()
     table.save()
-    campaign_config_touch(campaign_ids=[table.campaign_id])
     return table
 
 
 @transaction.atomic
 def routing_table_update(*, routing_table: RoutingTable, fields: Mapping[str, Any]) -> RoutingTable:
-    """Change the given fields (saving only those); the campaigns before and after reload their configuration."""
-    before = RoutingTable.objects.filter(pk=routing_table.pk).values_list("campaign_id", flat=True).first()
+    """Change the given fields (saving only those)."""
     instance_apply_and_save(instance=routing_table, fields=fields)
-    campaign_config_touch(campaign_ids=[before or 0, routing_table.campaign_id])
     return routing_table
 
 
 @transaction.atomic
 def routing_table_delete(*, routing_table: RoutingTable) -> None:
-    """Delete a table with its rows; its campaign reloads its configuration."""
-    campaign_id = routing_table.campaign_id
+    """Delete a table with its rows."""
     routing_table.delete()
-    campaign_config_touch(campaign_ids=[campaign_id])
 
 
 class RowsError(ValueError):

@@ -1,4 +1,5 @@
-"""Writes to a campaign's IVR sub-menus. Every change reloads the campaign's cached routing configuration."""
+"""Writes to a campaign's IVR sub-menus. A database trigger stamps the campaign's routing configuration anew on
+every change (tracking/sql/config_version.*.sql), so routing reloads it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from django.db import transaction
 
 from calltrack.model_writes import instance_apply_and_save
 from tracking.models import IVRMenu
-from tracking.services.campaign_config import campaign_config_touch
 
 
 @transaction.atomic
@@ -20,21 +20,17 @@ def ivr_menu_create(*, fields: Mapping[str, Any]) -> IVRMenu:
         setattr(menu, name, value)
     menu.full_clean()
     menu.save()
-    campaign_config_touch(campaign_ids=[menu.campaign_id])
     return menu
 
 
 @transaction.atomic
 def ivr_menu_update(*, ivr_menu: IVRMenu, fields: Mapping[str, Any]) -> IVRMenu:
-    """Change the given fields after full validation, saving only those; the campaign reloads its configuration."""
+    """Change the given fields after full validation, saving only those."""
     instance_apply_and_save(instance=ivr_menu, fields=fields)
-    campaign_config_touch(campaign_ids=[ivr_menu.campaign_id])
     return ivr_menu
 
 
 @transaction.atomic
 def ivr_menu_delete(*, ivr_menu: IVRMenu) -> None:
     """Delete a sub-menu with its keys, and the keys of other menus that opened it."""
-    campaign_id = ivr_menu.campaign_id
     ivr_menu.delete()
-    campaign_config_touch(campaign_ids=[campaign_id])

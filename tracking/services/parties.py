@@ -10,7 +10,6 @@ from django.db import transaction
 from calltrack import geodata
 from calltrack.model_writes import instance_apply_and_save
 from tracking.models import Handler, Source
-from tracking.services.campaign_config import campaign_config_touch, campaigns_using
 
 
 def source_create(*, fields: Mapping[str, Any]) -> Source:
@@ -35,23 +34,20 @@ def handler_create(*, fields: Mapping[str, Any]) -> Handler:
 
 @transaction.atomic
 def handler_update(*, handler: Handler, fields: Mapping[str, Any]) -> Handler:
-    """Change a handler after full validation; campaigns routing to it reload their cached configuration.
+    """Change a handler after full validation; campaigns routing to it reload their cached configuration (a trigger
+    bumps their ``config_version``).
 
     Coordinates that came from the zip code follow a new zip code (a blank zip clears them); coordinates typed
     by hand (not the old zip's), or typed in this same edit, stay as typed.
     """
     fields = {**fields, **_coordinates_following_zip(handler, fields)}
-    instance_apply_and_save(instance=handler, fields=fields)
-    campaign_config_touch(handler_ids=[handler.pk])
-    return handler
+    return instance_apply_and_save(instance=handler, fields=fields)
 
 
 @transaction.atomic
 def handler_delete(*, handler: Handler) -> None:
     """Delete a handler and its places in campaigns; past calls keep existing without it (SET_NULL)."""
-    campaign_ids = campaigns_using(handler_ids=[handler.pk])
     handler.delete()
-    campaign_config_touch(campaign_ids=campaign_ids)
 
 
 def _same_point(a: tuple[float | None, float | None], b: tuple[float, float] | None) -> bool:
