@@ -38,7 +38,7 @@ OP_LABELS = {
     "between": "is between (inclusive)",
     "contains": "contains",
     "starts_with": "starts with",
-    "else": "else (only when no other handler's rules match)",
+    "else": "else (only when nobody else's rules match)",
 }
 NUMERIC_OPS = ("less_than", "greater_than")
 TEXT_OPS = ("contains", "starts_with")
@@ -53,8 +53,8 @@ HELP_TEXT = (
     "caller_zip, caller_city, caller_country, key_pressed (IVR), source, or any marketing data key. "
     "Ops: equals, one_of, not_one_of, present, less_than, greater_than, between (value [low, high], inclusive), "
     "contains, starts_with. OR between groups: give rules a \"group\": 2, 3 ... (a call matching every rule of one "
-    'group matches). The single rule {"op": "else"} makes this handler the else route: it takes only calls no '
-    "other handler's rules match."
+    'group matches). The single rule {"op": "else"} makes this the campaign\'s else route: it takes only the calls '
+    "nobody else's rules match."
 )
 
 
@@ -101,7 +101,7 @@ def validate(criteria: object) -> list[dict[str, Any]]:
     problems: list[str] = []
     if any(isinstance(rule, Mapping) and str(rule.get("op", "")).strip() == ELSE for rule in criteria):
         if len(criteria) != 1:
-            raise TagRuleError("The 'else' rule stands alone: a handler is the else route or has rules, not both.")
+            raise TagRuleError("The 'else' rule stands alone: the else route has no other rules.")
         return [{"op": ELSE}]
     for n, rule in enumerate(criteria, start=1):
         if not isinstance(rule, Mapping):

@@ -257,7 +257,7 @@ def test_csv_import_names_the_file_line_after_a_blank_line_and_a_multi_line_cell
 def test_the_admin_edits_a_table_and_its_rows(admin_client, campaign):
     downtown = handler(campaign, name="Downtown")
     url = reverse("admin:tracking_routingtable_add")
-    data = {"campaign": campaign.pk, "name": "Stores", "tag_key": "caller_zip", "enabled": "on", "position": 0,
+    data = {"campaign": campaign.pk, "name": "Stores", "tag_key": "caller_zip", "when_unavailable": "fallback", "enabled": "on", "position": 0,
             "rows-TOTAL_FORMS": 2, "rows-INITIAL_FORMS": 0, "rows-MIN_NUM_FORMS": 0, "rows-MAX_NUM_FORMS": 1000,
             "rows-0-value": " 80202 ", "rows-0-handler": downtown.pk, "rows-0-number": "",
             "rows-1-value": "80301", "rows-1-handler": "", "rows-1-number": "(303) 555-0177"}

@@ -37,7 +37,7 @@ def function_restore(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("tracking", "0021_money_change_labels"),
+        ("tracking", "0022_config_version_triggers"),
     ]
 
     operations = [

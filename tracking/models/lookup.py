@@ -18,7 +18,7 @@ _TAG_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 class WhenUnavailable(models.TextChoices):
     FALLBACK = "fallback", "Go down the campaign's fallback chain"
-    OTHERS = "others", "Try the campaign's other handlers"
+    OTHERS = "others", "Try the rest of the campaign's routing"
 
 
 class RoutingTable(models.Model):
@@ -31,9 +31,9 @@ class RoutingTable(models.Model):
         "comma-separated, to look up their combination (caller_state,utm_source: a row's value is then co|google).",
     )
     when_unavailable = models.CharField(
-        max_length=10, choices=WhenUnavailable.choices, db_default=WhenUnavailable.FALLBACK,
-        help_text=_("When the handler a row names cannot take the call (closed, at a cap, busy): the campaign's fallback "
-                    "chain, or its other handlers first (in the campaign's routing order)."),
+        max_length=10, choices=WhenUnavailable.choices, default=WhenUnavailable.FALLBACK,
+        help_text=_("When the one a row names cannot take the call (closed, at a cap, busy): the campaign's fallback "
+                    "chain, or the rest of the campaign's routing first (in its usual order)."),
     )
     enabled = models.BooleanField(default=True, help_text="Untick to route as if this table did not exist.")
     position = models.PositiveIntegerField(default=0, help_text="Tables are tried lowest first; the first row found routes the call.")
