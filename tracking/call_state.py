@@ -266,7 +266,7 @@ class CallState:
             plan_index=plan_index,
             dials=_int(data.get("dials")),
             tail=[TailEntry.from_json(t) for t in tail if isinstance(t, Mapping)] if isinstance(tail, list) else None,
-            tail_index=_int(data.get("tail_index")),
+            tail_index=_int(data.get("tail_index")) if isinstance(tail, list) else 0,  # an index into no tail is none
             ending=Ending(_str(terminal.get("kind")), _str(terminal.get("message"))) if isinstance(terminal, Mapping) else None,
             menu=MenuPosition(_int(ivr.get("rounds"), 1), _int(ivr.get("menus"), 1)) if isinstance(ivr, Mapping) else None,
             queue=QueueStay(_int(queue.get("at")), _str(queue.get("result")), _int(queue.get("seconds")))
