@@ -234,3 +234,25 @@ def test_a_menu_of_another_campaign_is_not_played_the_line_goes_on_down_the_chai
     IVROption.objects.create(campaign=elsewhere.campaign, menu=elsewhere, digit="1", action="voicemail")
     handler(campaign, name="Front desk", receiving_number=menu_line(elsewhere))
     assert dialled(flow.dial_result(flow.start(), "no-answer")) == ["+13035550190"]
+
+
+def test_a_queue_dial_not_answered_then_the_maximum_wait_the_chain_is_answered_and_credited_right(flow, campaign, play,
+                                                                                                  django_capture_on_commit_callbacks):
+    """The queue dial's leg and the chain's next leg never share a dial sequence: the chain's answer is its own leg's."""
+    busy = handler(campaign, name="Busy desk", concurrency_cap=1)
+    handler(campaign, priority=2, name="Front desk", receiving_number=ReceivingNumberFactory(no_answer_action=NoAnswerAction.QUEUE))
+    other_dial = Flow(flow.twilio, flow.tn, sid="CA099").start()
+    enqueue = flow.dial_result(flow.start(), "no-answer").find("Enqueue")
+    status_url = other_dial.find("Dial/Number").get("statusCallback")
+    with django_capture_on_commit_callbacks(execute=True):
+        play(status_url, CallStatus="in-progress")
+        play(status_url, CallStatus="completed", CallDuration="60")
+    [dial] = local.QUEUE_DIALS
+    play(dial.status_url, CallSid=dial.sid, CallStatus="no-answer")  # the freed desk does not pick up
+    doc = play(play(enqueue.get("waitUrl"), QueuePosition="1", QueueTime="120").find("Redirect").text)
+    assert dialled(doc) == ["+13035550190"]
+    play(doc.find("Dial").get("action"), DialCallStatus="completed", DialCallDuration="30")
+    legs = {a.kind: a for a in CallAttempt.objects.filter(call__call_sid="CA100")}
+    assert legs[AttemptKind.FALLBACK].status == "completed" and legs[AttemptKind.FALLBACK].duration == 30
+    assert legs[AttemptKind.QUEUE].status == "no_answer" and legs[AttemptKind.QUEUE].handler == busy
+    assert legs[AttemptKind.FALLBACK].sequence != legs[AttemptKind.QUEUE].sequence
