@@ -5,6 +5,7 @@ and no key goes on down the chain."""
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from lxml import etree
 
 from calltrack.numbers.models import NoAnswerAction
@@ -256,3 +257,12 @@ def test_a_queue_dial_not_answered_then_the_maximum_wait_the_chain_is_answered_a
     assert legs[AttemptKind.FALLBACK].status == "completed" and legs[AttemptKind.FALLBACK].duration == 30
     assert legs[AttemptKind.QUEUE].status == "no_answer" and legs[AttemptKind.QUEUE].handler == busy
     assert legs[AttemptKind.FALLBACK].sequence != legs[AttemptKind.QUEUE].sequence
+
+
+def test_the_call_page_says_where_no_answer_took_the_caller(flow, campaign, menu, play, admin_client):
+    handler(campaign, name="Front desk", receiving_number=menu_line(menu))
+    doc = flow.dial_result(flow.start(), "no-answer")
+    play(doc.find("Gather").get("action"), Digits="2")
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[Call.objects.get().pk])).content.decode()
+    assert "No answer: the caller heard the menu &#x27;Nobody free&#x27;" in page
+    assert "no answer: sub-menu &#x27;Nobody free&#x27; played" in page
