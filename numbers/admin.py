@@ -64,7 +64,7 @@ class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
     list_display = ["label", number_display, "country", "extension_digits", "ring_timeout", "no_answer_action"]
     list_filter = ["no_answer_action", "country"]
     search_fields = ["label", "number"]
-    autocomplete_fields = ["no_answer_forward_to"]
+    autocomplete_fields = ["no_answer_forward_to", "no_answer_menu"]
     list_select_related = ["no_answer_forward_to"]
     readonly_fields = ["country", "created_at"]
 
@@ -72,7 +72,7 @@ class ReceivingNumberAdmin(ServiceWritesAdminMixin, ModelAdmin):
         (None, {"fields": ["number", "country", "label"]}),
         ("Dial extension", {"fields": ["extension_digits", "digits_delay"]}),
         ("Whisper", {"fields": ["whisper_message", "skip_whisper"]}),
-        ("No-answer routing", {"fields": ["ring_timeout", "no_answer_action", "no_answer_forward_to", "no_answer_message"]}),
+        ("No-answer routing", {"fields": ["ring_timeout", "no_answer_action", "no_answer_forward_to", "no_answer_menu", "no_answer_message"]}),
         (None, {"fields": ["created_at"]}),
     ]
 

@@ -14,11 +14,12 @@ from django.utils.html import format_html_join
 from unfold.dataclasses import ActionDialog
 from unfold.decorators import action
 from unfold.forms import BaseDialogForm
-from unfold.widgets import UnfoldAdminTextInputWidget, UnfoldBooleanWidget
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget, UnfoldBooleanWidget
 
 from calltrack import phone
 from calltrack.numbers.admin import TrackingNumberAdmin as BaseTrackingNumberAdmin
 from calltrack.numbers.models import NumberStatus, TrackingNumber
+from routing.services.common import STIR_VERSTATS
 from routing.services.config import handler_option
 from routing.services.slots import handler_loads
 from routing.services.test_call import TEST_CALLER, TestCallError, test_call_place
@@ -49,6 +50,13 @@ class TestCallForm(BaseDialogForm):
                                help_text="Sent as Twilio's FromZip.")
     from_city = forms.CharField(label="Caller city", max_length=100, required=False, widget=UnfoldAdminTextInputWidget,
                                 help_text="Sent as Twilio's FromCity.")
+    caller_name = forms.CharField(label="Caller name", max_length=100, required=False, widget=UnfoldAdminTextInputWidget,
+                                  help_text="Sent as Twilio's CallerName (caller name lookup), e.g. SMITH JOHN.")
+    stir_verstat = forms.ChoiceField(
+        label="STIR/SHAKEN verification", required=False, choices=[("", "(not sent)"), *((v, v) for v in STIR_VERSTATS)],
+        widget=UnfoldAdminSelectWidget,
+        help_text="Sent as Twilio's StirVerstat: how the carrier verified the caller's number (A: fully attested).",
+    )
     digits = forms.RegexField(
         label="Keys pressed", regex=r"^[0-9*#]{0,20}$", max_length=20, required=False, widget=UnfoldAdminTextInputWidget,
         error_messages={"invalid": "Only 0-9, * and #, one per menu (e.g. 21)."},
@@ -91,6 +99,7 @@ def test_call_response(modeladmin, request, form: TestCallForm, *, to: str, back
         call, _ = test_call_place(
             to=to, caller=data["caller"], from_city=data["from_city"], from_state=data["from_state"], from_zip=data["from_zip"],
             digits=data["digits"], clock=data["clock"], send_webhooks=data["send_webhooks"],
+            caller_name=data.get("caller_name") or "", stir_verstat=data.get("stir_verstat") or "",
         )
     except TestCallError as exc:
         modeladmin.message_user(request, f"The test call to {to} could not be played: {exc}", messages.ERROR)

@@ -472,16 +472,18 @@ def plan_rest(state: CallState, *, reason: str, detail: str) -> list[Skip]:
 # --- After the plan: no-answer routing and the fallback chain -------------------------------------------
 
 
-# A number dialled after the handlers' plan (kind "no_answer_forward" | "fallback"; ``step``: the short name recorded on
-# the call), and how the call ends when nothing else is left ("voicemail" | "hangup" after the message): the call's
-# routing state keeps them as they are.
+# A step after the handlers' plan: a number dialled (kind "no_answer_forward" | "fallback"; ``step``: the short name
+# recorded on the call), or a line's no-answer routing that is no dial ("queue" | "menu"); and how the call ends when
+# nothing else is left ("voicemail" | "hangup" after the message): the call's routing state keeps them as they are.
 TailStep = TailEntry
 Terminal = Ending
+
+MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
 
 
 @dataclass(frozen=True)
 class FallbackInputs:
-    last_no_answer_action: str = ""  # the last dialled receiving number's: hangup | forward | voicemail
+    last_no_answer_action: str = ""  # the last dialled receiving number's: hangup | forward | voicemail | queue | menu
     last_no_answer_message: str = ""
     forward: TailStep | None = None
     number_agent: TailStep | None = None
@@ -489,15 +491,31 @@ class FallbackInputs:
     forwarding_number: str = ""
     company_phone: str = ""
     campaign_message: str = ""
+    menu: IVRMenuData | None = None  # 'menu': the sub-menu of the call's campaign it plays (None: it has none to play)
 
 
-def tail_build(inputs: FallbackInputs, *, already_dialed: Iterable[str] = ()) -> tuple[list[TailStep], Terminal]:
+def no_answer_stop(action: str, menu: IVRMenuData | None, *, queued: bool, menus_heard: int) -> TailStep | None:
+    """A line's no-answer routing that is no dial, as the tail step it makes: 'queue' (the caller waits in the
+    campaign's queue) unless the call was queued already (``queued``: a call waits in the queue at most once); 'menu'
+    (its sub-menu is played) while the call may hear one more menu (``MENUS_MAX``). None: no such step; the line's
+    setting then works as 'hangup' (the fallback chain, then its message)."""
+    if action == "queue" and not queued:
+        return TailStep("queue", "campaign's queue", "", step="queue")
+    if action == "menu" and menu is not None and menus_heard < MENUS_MAX:
+        return TailStep("menu", f"menu '{menu.name}'", "", step="menu", menu_id=menu.id)
+    return None
+
+
+def tail_build(inputs: FallbackInputs, *, already_dialed: Iterable[str] = (), queued: bool = False,
+               menus_heard: int = 0) -> tuple[list[TailStep], Terminal]:
     """What happens once every handler of the plan has been tried (or none could be).
 
     First the no-answer routing of the last receiving number dialled: 'forward' dials its forward number;
-    'voicemail' takes a message (and ends there). Otherwise the fallback chain: the tracking number's
-    assigned agent -> the caller's assigned agent -> the tracking number's forwarding number -> the
-    campaign's company phone; then the message and hang up. A number already dialled is not dialled again.
+    'voicemail' takes a message (and ends there); 'queue' puts the caller in the campaign's queue, 'menu' plays its
+    sub-menu (``no_answer_stop``: once per call, and within ``MENUS_MAX``), and the fallback chain follows when the
+    caller leaves the queue, or the menu without a choice. Then the fallback chain: the tracking number's assigned
+    agent -> the caller's assigned agent -> the tracking number's forwarding number -> the campaign's company phone;
+    then the message and hang up. A number already dialled is not dialled again.
     """
     seen = set(already_dialed)
     steps: list[TailStep] = []
@@ -511,6 +529,9 @@ def tail_build(inputs: FallbackInputs, *, already_dialed: Iterable[str] = ()) ->
         add(inputs.forward)
     if inputs.last_no_answer_action == "voicemail":
         return steps, Terminal("voicemail", inputs.last_no_answer_message or inputs.campaign_message or "Please leave a message after the beep.")
+    stop = no_answer_stop(inputs.last_no_answer_action, inputs.menu, queued=queued, menus_heard=menus_heard)
+    if stop is not None:
+        steps.append(stop)
     add(inputs.number_agent)
     add(inputs.caller_agent)
     add(TailStep("fallback", "tracking number's forwarding number", inputs.forwarding_number, step="forwarding_number")
@@ -526,11 +547,13 @@ MAX_NO_ANSWER_FORWARDS = 5  # a chain of no-answer forwards ends after this many
 @dataclass(frozen=True)
 class NoAnswerSetting:
     """A dialled receiving number's own no-answer routing: hangup (go on, then its message), forward (its forward
-    number, as a tail step), voicemail (its greeting; the call ends there)."""
+    number, as a tail step), voicemail (its greeting; the call ends there), queue (the campaign's queue, then on),
+    menu (its sub-menu ``menu``, then on when the caller chooses nothing)."""
 
     action: str
     message: str = ""
     forward: TailStep | None = None
+    menu: IVRMenuData | None = None
 
 
 def tail_after_no_answer(
@@ -541,6 +564,8 @@ def tail_after_no_answer(
     already_dialed: Iterable[str],
     forwards: int,
     campaign_message: str = "",
+    queued: bool = False,
+    menus_heard: int = 0,
 ) -> tuple[list[TailStep], Terminal]:
     """A number of the tail (a no-answer forward, a fallback agent) rang out: its own no-answer setting decides
     what follows, as it does for a handler's number once no handler is left.
@@ -548,7 +573,8 @@ def tail_after_no_answer(
     - voicemail: its greeting (else the campaign's) and a recording; nothing else is dialled;
     - forward: its forward number is dialled next, unless that number was dialled already or ``forwards`` (the
       no-answer forwards of this call so far) reached ``MAX_NO_ANSWER_FORWARDS``: a loop of forwards ends;
-    - hangup (or a forward that ends): the rest of the fallback chain, then its message when it has one.
+    - queue, menu: the queue or the menu first (``no_answer_stop``: once per call, within ``MENUS_MAX``), then the rest;
+    - hangup (or a forward, queue or menu that ends): the rest of the fallback chain, then its message when it has one.
     """
     steps = list(rest)
     if setting is None:
@@ -562,6 +588,9 @@ def tail_after_no_answer(
         return [target, *(s for s in steps if s.number != target.number)], terminal
     if setting.message and terminal.kind == "hangup":
         terminal = Terminal("hangup", setting.message)
+    stop = no_answer_stop(setting.action, setting.menu, queued=queued, menus_heard=menus_heard)
+    if stop is not None:
+        return [stop, *steps], terminal
     return steps, terminal
 
 

@@ -65,8 +65,10 @@ class SkipRecord:
 
 @dataclass(frozen=True)
 class TailEntry:
-    """A number dialled after the handlers' plan (``routing.decision.TailStep``): a no-answer forward or a step of the
-    fallback chain."""
+    """A step after the handlers' plan (``routing.decision.TailStep``): a number dialled (kind ``no_answer_forward`` or
+    ``fallback``, a step of the fallback chain), or a line's no-answer routing that is no dial: ``queue`` (the caller
+    waits in the campaign's queue) or ``menu`` (the caller hears sub-menu ``menu_id``); the steps after it follow when
+    the caller leaves the queue, or the menu without a choice."""
 
     kind: str
     label: str
@@ -74,15 +76,36 @@ class TailEntry:
     receiving_number_id: int | None = None
     send_digits: str = ""
     step: str = ""
+    menu_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "label": self.label, "number": self.number, "receiving_number_id": self.receiving_number_id,
-                "send_digits": self.send_digits, "step": self.step}
+        out = {"kind": self.kind, "label": self.label, "number": self.number, "receiving_number_id": self.receiving_number_id,
+               "send_digits": self.send_digits, "step": self.step}
+        if self.menu_id is not None:
+            out["menu_id"] = self.menu_id
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TailEntry:
         return cls(_str(data.get("kind")), _str(data.get("label")), _str(data.get("number")), _opt_int(data.get("receiving_number_id")),
-                   _str(data.get("send_digits")), _str(data.get("step")))
+                   _str(data.get("send_digits")), _str(data.get("step")), _opt_int(data.get("menu_id")))
+
+
+@dataclass(frozen=True)
+class NoAnswerStop:
+    """Where a line's no-answer routing took the caller other than a dial: ``queue`` (the campaign's queue) or ``menu``
+    (the sub-menu ``name``), after ``after`` legs had been dialled. The call's route in words reads them."""
+
+    kind: str
+    after: int
+    name: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "after": self.after, **({"name": self.name} if self.name else {})}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NoAnswerStop:
+        return cls(_str(data.get("kind")), _int(data.get("after")), _str(data.get("name")))
 
 
 @dataclass(frozen=True)
@@ -132,7 +155,8 @@ class CallState:
     - ``dials``: legs dialled so far (the next ``<Dial>``'s sequence is ``dials + 1``);
     - after the plan: ``tail`` (no-answer forwards, the fallback chain), ``tail_index``, ``ending``;
     - ``menu``: the caller's position in the menus (None: no menu played); ``queue``: the stay in the queue;
-    - ``test``: a test call's options.
+    - ``test``: a test call's options;
+    - ``no_answer``: the queue and menus lines' no-answer routing took the caller to (the route in words reads them).
     """
 
     strategy: str = ""
@@ -149,6 +173,7 @@ class CallState:
     menu: MenuPosition | None = None
     queue: QueueStay | None = None
     test: TestOptions | None = None
+    no_answer: list[NoAnswerStop] = field(default_factory=list)
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -174,6 +199,10 @@ class CallState:
         """The sequence of the next leg dialled (and count it)."""
         self.dials += 1
         return self.dials
+
+    def tail_restart(self) -> None:
+        """The call is routed afresh (a key of a menu the tail played): what follows its new plan is decided again."""
+        self.tail, self.tail_index, self.ending = None, 0, None
 
     def menu_round(self, rounds: int) -> None:
         self.menu = replace(self.menu or MenuPosition(), rounds=rounds)
@@ -208,6 +237,8 @@ class CallState:
             out["queue"] = {"at": self.queue.at, **({"result": self.queue.result, "seconds": self.queue.seconds} if self.queue.result else {})}
         if self.test is not None:
             out["test"] = {"webhooks": self.test.webhooks, "clock": self.test.clock.isoformat() if self.test.clock else None}
+        if self.no_answer:
+            out["no_answer"] = [n.to_json() for n in self.no_answer]
         return out
 
     @staticmethod
@@ -224,7 +255,7 @@ class CallState:
             return cls(plan_index=plan_index)
         get = data.get
         options, steps, skipped, tail = get("options"), get("steps"), get("skipped"), get("tail")
-        terminal, ivr, queue, test = get("terminal"), get("ivr"), get("queue"), get("test")
+        terminal, ivr, queue, test, no_answer = get("terminal"), get("ivr"), get("queue"), get("test"), get("no_answer")
         return cls(
             strategy=_str(get("strategy")),
             steps=[[h for h in step if type(h) is int] for step in steps if type(step) is list] if type(steps) is list else [],
@@ -235,12 +266,13 @@ class CallState:
             plan_index=plan_index,
             dials=_int(get("dials")),
             tail=[TailEntry.from_json(t) for t in tail if isinstance(t, Mapping)] if type(tail) is list else None,
-            tail_index=_int(get("tail_index")) if type(tail) is list else 0,
+            tail_index=_int(get("tail_index")) if type(tail) is list else 0,  # an index into no tail is none
             ending=Ending(_str(terminal.get("kind")), _str(terminal.get("message"))) if isinstance(terminal, Mapping) else None,
             menu=MenuPosition(_int(ivr.get("rounds"), 1), _int(ivr.get("menus"), 1)) if isinstance(ivr, Mapping) else None,
             queue=QueueStay(_int(queue.get("at")), _str(queue.get("result")), _int(queue.get("seconds")))
             if isinstance(queue, Mapping) else None,
             test=TestOptions(bool(test.get("webhooks")), _clock(test.get("clock"))) if isinstance(test, Mapping) else None,
+            no_answer=[NoAnswerStop.from_json(n) for n in no_answer if isinstance(n, Mapping)] if isinstance(no_answer, list) else [],
         )
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from tracking.call_state import CallState
+from tracking.call_state import CallState, NoAnswerStop
 from tracking.models import Call
 from tracking.models.campaigns import RoutingStrategy
 
@@ -95,6 +95,14 @@ _ATTEMPT_OUTCOMES = {
 }
 
 
+def _no_answer_phrase(stop: NoAnswerStop, state: CallState) -> str:
+    if stop.kind == "queue":
+        queue = state.queue
+        waited = f" for {queue.seconds} s" if queue is not None and queue.result else ""
+        return f"no answer: the caller waited in the queue{waited}"
+    return f"no answer: the caller heard the menu '{stop.name}'"
+
+
 def _attempt_phrase(attempt, tail_labels: dict[str, str]) -> str:
     if attempt.kind == "fallback" and attempt.handler_id:
         # The fallback chain reached a handler's line: which step, the number, and (once answered) whether that
@@ -136,9 +144,17 @@ def call_route_story(call: Call) -> list[str]:
                 "disabled": "is disabled", "no_number": "has no receiving number", "ivr_choice": "was not chosen",
                 "lookup_table": "was not chosen", "destination": "was not chosen"}.get(skip.get("reason", ""), skip["label"])
         parts.append(f"{skip.get('name', _('a handler'))} {verb}{detail}")
-    tail_labels = {t.number: STEP_LABELS.get(t.step, t.label) for t in state.tail or ()}
-    for attempt in call.attempts.select_related("handler").order_by("sequence", "started_at"):
+    tail_labels = {t.number: STEP_LABELS.get(t.step, t.label) for t in state.tail or () if t.number}
+    # Where a line's no-answer routing took the caller other than a dial (the queue, a menu), after the legs it followed.
+    stops: dict[int, list[str]] = {}
+    for stop in state.no_answer:
+        stops.setdefault(stop.after, []).append(_no_answer_phrase(stop, state))
+    attempts = list(call.attempts.select_related("handler").order_by("sequence", "started_at"))
+    for i, attempt in enumerate(attempts):
         parts.append(_attempt_phrase(attempt, tail_labels))
+        if i + 1 == len(attempts) or attempts[i + 1].sequence != attempt.sequence:
+            parts.extend(stops.pop(attempt.sequence, []))
+    parts.extend(phrase for after in sorted(stops) for phrase in stops[after])
     if call.used_failsafe and not any(p.startswith(STEP_LABELS["failsafe"]) for p in parts):
         parts.append(f"{STEP_LABELS['failsafe']} took the call" + (f" ({call.failsafe_reason})" if call.failsafe_reason else ""))
     if not parts:

@@ -15,7 +15,7 @@ class ReceivingNumberSerializer(ModelSerializer):
         model = ReceivingNumber
         fields = [
             "id", "number", "country", "label", "extension_digits", "digits_delay", "whisper_message", "skip_whisper",
-            "ring_timeout", "no_answer_action", "no_answer_forward_to", "no_answer_message", "created_at",
+            "ring_timeout", "no_answer_action", "no_answer_forward_to", "no_answer_menu", "no_answer_message", "created_at",
         ]
         read_only_fields = ["country", "created_at"]
 

@@ -19,6 +19,8 @@ class NoAnswerAction(models.TextChoices):
     HANGUP = "hangup", "Say a message and hang up"
     FORWARD = "forward", "Forward to another receiving number"
     VOICEMAIL = "voicemail", "Take a voicemail"
+    QUEUE = "queue", "Wait in the campaign's call queue"
+    MENU = "menu", "Play a voice menu"
 
 
 class ReceivingNumber(models.Model):
@@ -50,7 +52,16 @@ class ReceivingNumber(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="For 'forward': the receiving number dialled next.",
     )
-    no_answer_message = models.CharField(max_length=500, blank=True, help_text="Said before hanging up, or as the voicemail greeting.")
+    no_answer_menu = models.ForeignKey(
+        "tracking.IVRMenu", verbose_name="no-answer menu", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="For 'menu': the IVR sub-menu the caller hears; its keys route as any sub-menu's do, and no key goes on down "
+        "the fallback chain. Played on calls of the menu's own campaign (on another campaign's calls the line hangs up "
+        "after the fallback chain).",
+    )
+    no_answer_message = models.CharField(
+        max_length=500, blank=True,
+        help_text="Said before hanging up (after the fallback chain, also after a queue or a menu), or as the voicemail greeting.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -75,6 +86,8 @@ class ReceivingNumber(models.Model):
                 raise ValidationError({"no_answer_forward_to": "Choose the receiving number to forward to."})
             if self.pk and self.no_answer_forward_to_id == self.pk:
                 raise ValidationError({"no_answer_forward_to": "A number cannot forward to itself."})
+        if self.no_answer_action == NoAnswerAction.MENU and not self.no_answer_menu_id:
+            raise ValidationError({"no_answer_menu": "Choose the menu the caller hears."})
 
     def save(self, *args, **kwargs) -> None:
         if self.number and not self.country:

@@ -24,7 +24,7 @@ from routing.services.common import (
     is_real_number,
 )
 from routing.services.config import campaign_config, campaign_ivr_choices
-from routing.services.plan import route
+from routing.services.plan import fallback_continue, route
 from routing.services.slots import leg_answer
 from routing.services.turn import Turn
 from routing.store import lookups
@@ -188,7 +188,7 @@ def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, creat
     return _route_or_direct(turn, answer_key="incoming", greeting=campaign_greeting(campaign))
 
 
-MENUS_MAX = 20  # menus a call may hear in all: a caller going round in circles is routed after that
+MENUS_MAX = dec.MENUS_MAX  # menus a call may hear in all: a caller going round in circles is routed after that
 
 
 def gather_answer(turn: Turn, *, digits: str, round_no: int, menu_id: int | None = None, heard: int = 1) -> str:
@@ -245,6 +245,13 @@ def gather_answer(turn: Turn, *, digits: str, round_no: int, menu_id: int | None
         return turn.answer(key, answer)
     if result.submenu_id is not None:
         turn.step("ivr.menu_limit", f"{played} menus heard (at most {MENUS_MAX}): routing without playing another")
+    if turn.state.tail is not None:
+        # A menu played by a line's no-answer routing (or one it opened): no choice goes on down the fallback chain; a
+        # key routes afresh, and what follows its route is decided again.
+        if not result.tags:
+            turn.step("ivr.no_choice", "no option chosen in the no-answer menu: on down the fallback chain")
+            return fallback_continue(turn, answer_key=key)
+        turn.state.tail_restart()
     tn = call.tracking_number
     if tn is not None and tn.filters_after_ivr and tn.filters:
         accepted, why = tag_rules.filter_verdict(tag_rules.validate_filters(tn.filters), call.tags)

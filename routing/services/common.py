@@ -53,6 +53,13 @@ log = logging.getLogger("calltrack.routing")
 # A test call (the admin's "Test call", ``simulate_call --test``) says so in a parameter of its signed
 # ``/voice/incoming`` request: a token signed with SECRET_KEY for that CallSid, carrying the operator's options.
 # Twilio never sends it, and nobody without SECRET_KEY can make one: a real call cannot pass itself off as a test.
+# Twilio's STIR/SHAKEN verification of the caller's number (``StirVerstat`` on an incoming call), as a test call may send it.
+STIR_VERSTATS = (
+    "TN-Validation-Passed-A", "TN-Validation-Passed-B", "TN-Validation-Passed-C",
+    "TN-Validation-Failed-A", "TN-Validation-Failed-B", "TN-Validation-Failed-C", "TN-Validation-Failed",
+    "No-TN-Validation",
+)
+
 TEST_CALL_PARAM = "CalltrackTestCall"
 _TEST_CALL_SALT = "calltrack.routing.test-call"
 TEST_CALL_MAX_AGE = 3600  # seconds a token stays good: the simulator posts it at once

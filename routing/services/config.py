@@ -170,17 +170,18 @@ def campaign_ivr_choices(campaign: Campaign, menu_id: int | None = None) -> list
 
 
 def _ivr_load(campaign: Campaign) -> tuple[list[dec.IVRChoice], list[dec.IVRMenuData]]:
-    """Every key of every menu, and the sub-menus they open (one query: a menu no key opens is never heard)."""
+    """Every key of every menu, and the sub-menus they open or belong to (one query): a menu a key opens, or one with
+    keys of its own (a receiving number's no-answer routing may play it); a menu without keys is never heard."""
     choices: list[dec.IVRChoice] = []
     menus: dict[int, dec.IVRMenuData] = {}
-    for o in IVROption.objects.filter(campaign_id=campaign.pk).select_related("submenu").order_by("menu_id", "digit"):
+    for o in IVROption.objects.filter(campaign_id=campaign.pk).select_related("submenu", "menu").order_by("menu_id", "digit"):
         choices.append(dec.IVRChoice(
             o.digit, o.action, o.tag_key, o.tag_value, o.handler_id, o.label, o.response, menu_id=o.menu_id,
             submenu_id=o.submenu_id, number=o.number,
         ))
-        sub = o.submenu
-        if sub is not None and sub.pk not in menus:
-            menus[sub.pk] = dec.IVRMenuData(sub.pk, sub.name, sub.prompt, sub.timeout, sub.repeat, sub.default_digit)
+        for sub in (o.submenu, o.menu):
+            if sub is not None and sub.pk not in menus:
+                menus[sub.pk] = dec.IVRMenuData(sub.pk, sub.name, sub.prompt, sub.timeout, sub.repeat, sub.default_digit)
     return choices, list(menus.values())
 
 

@@ -26,7 +26,7 @@ from routing.services.turn import StepsRetry, Turn
 from routing.store import lookups
 from routing.store import voice as store
 from routing.store.counters import handler_loads
-from tracking.call_state import CallState, QueueStay
+from tracking.call_state import CallState, MenuPosition, NoAnswerStop, QueueStay
 from tracking.models import (
     AttemptKind,
     Call,
@@ -132,18 +132,23 @@ def queue_name(campaign_id: int) -> str:
     return f"calltrack-campaign-{campaign_id}"
 
 
-def _enqueue(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None) -> str:
-    """Every eligible handler is busy and the campaign queues: the caller waits (``routing.services.queue``
-    answers the wait URL and the queue's result; a freed handler's line takes the caller)."""
+def _enqueue(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None, no_answer: bool = False) -> str:
+    """Every eligible handler is busy and the campaign queues, or a line's no-answer routing says "queue"
+    (``no_answer``): the caller waits (``routing.services.queue`` answers the wait URL and the queue's result; a freed
+    handler's line takes the caller; leaving after the maximum wait goes on down the fallback chain)."""
     call, links, state = turn.the_call, turn.links, turn.state
     assert call.campaign_id is not None
     at = timezone.now()
     state.queue = QueueStay(at=int(at.timestamp()))
     QueuedCall.objects.create(call=call, campaign_id=call.campaign_id, enqueued_at=at)
-    waited_for = dec.queue_frees(state, at=at, max_wait=call.campaign.queue_max_wait if call.campaign else 0)
-    busy = list(dict.fromkeys(s.name for s in state.skipped if s.handler_id in waited_for))
-    turn.step("routing.queued", f"queued: every handler busy ({', '.join(busy)})",
-              {"busy": busy, "max_wait": call.campaign.queue_max_wait if call.campaign else 0})
+    max_wait = call.campaign.queue_max_wait if call.campaign else 0
+    if no_answer:
+        state.no_answer.append(NoAnswerStop("queue", after=state.dials))
+        turn.step("routing.queued", f"no answer: the caller waits in the queue (at most {max_wait} s)", {"no_answer": True, "max_wait": max_wait})
+    else:
+        waited_for = dec.queue_frees(state, at=at, max_wait=max_wait)
+        busy = list(dict.fromkeys(s.name for s in state.skipped if s.handler_id in waited_for))
+        turn.step("routing.queued", f"queued: every handler busy ({', '.join(busy)})", {"busy": busy, "max_wait": max_wait})
     answer = twiml.enqueue(
         name=queue_name(call.campaign_id), action=links.url("/voice/queue-result", call=call.pk),
         wait_url=links.url("/voice/queue-wait", call=call.pk), greeting=greeting,
@@ -210,7 +215,8 @@ def _whisper_url(call: Call, attempt: CallAttempt, links: Links) -> str:
 
 
 def fallback_continue(turn: Turn, *, answer_key: str) -> str:
-    """On down the fallback chain (a caller who left the queue): its next number, else the message or voicemail."""
+    """On down the fallback chain (a caller who left the queue, or a menu the tail played without a choice): its next
+    step, else the message or voicemail."""
     return _tail(turn, answer_key=answer_key, greeting=None)
 
 
@@ -221,7 +227,8 @@ def _recording_callback(call: Call, links: Links) -> str:
 def _tail(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None) -> str:
     call, links, state = turn.the_call, turn.links, turn.state
     if state.tail is None:
-        steps, terminal = dec.tail_build(_fallback_inputs(call), already_dialed=lookups.numbers_dialed(call))
+        steps, terminal = dec.tail_build(_fallback_inputs(call), already_dialed=lookups.numbers_dialed(call),
+                                         queued=_queued(call, state), menus_heard=_menus_heard(state))
         state.tail, state.ending, state.tail_index = steps, terminal, 0
     else:
         _tail_after_no_answer(call, state)
@@ -230,6 +237,15 @@ def _tail(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None) -> st
     while state.tail_index < len(tail):
         step = tail[state.tail_index]
         state.tail_index += 1
+        if step.kind == "queue":
+            if _queued(call, state):
+                continue
+            return _enqueue(turn, answer_key=answer_key, greeting=greeting, no_answer=True)
+        if step.kind == "menu":
+            answer = _no_answer_menu(turn, step, greeting=greeting)
+            if answer is None:
+                continue
+            return turn.answer(answer_key, answer)
         ring_timeout, handler_id = lookups.line_load(step.receiving_number_id, campaign_id=call.campaign_id)
         if handler_id is not None and handler_id != call.handler_id and state.one_handler_per_call:
             # An attempt rule sold the call to the handler dialled: another handler's line is not dialled.
@@ -272,19 +288,54 @@ def _tail(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None) -> st
     return turn.answer(answer_key, answer)
 
 
+def _queued(call: Call, state: CallState) -> bool:
+    """Whether the call can no longer wait in a queue: it waited in one already (once per call), or has no campaign."""
+    return state.queue is not None or call.campaign_id is None
+
+
+def _menus_heard(state: CallState) -> int:
+    return state.menu.menus if state.menu is not None else 0
+
+
+def _no_answer_menu(turn: Turn, step: dec.TailStep, *, greeting: twiml.Greeting | None) -> str | None:
+    """A line's no-answer routing plays one of the campaign's sub-menus: its keys then route as any sub-menu's do
+    (``routing.services.calls.gather_answer``; the gather URL names the menu and its place among the menus heard).
+    None when the menu is gone since the tail was decided (the configuration changed): the tail goes on."""
+    call, links, state = turn.the_call, turn.links, turn.state
+    campaign = call.campaign
+    menu = campaign_config(campaign).ivr_menu(step.menu_id) if campaign is not None and step.menu_id is not None else None
+    if campaign is None or menu is None:
+        return None
+    heard = _menus_heard(state) + 1
+    state.menu = MenuPosition(rounds=1, menus=heard)
+    state.no_answer.append(NoAnswerStop("menu", after=state.dials, name=menu.name))
+    turn.step("ivr.menu", f"no answer: sub-menu '{menu.name}' played", {"menu": menu.id, "no_answer": True})
+    query = {"call": call.pk, "round": 1, "menu": menu.id, **({"heard": heard} if heard > 1 else {})}
+    url = links.url("/voice/gather", **query)
+    return twiml.menu(prompt=menu.prompt, action=url, redirect=url, timeout=menu.timeout, voice=campaign_voice(campaign), greeting=greeting)
+
+
 def fallback_credits(campaign: Campaign | None, step: str) -> bool:
     """Whether the campaign credits the handler whose line answers fallback chain step ``step`` (``FallbackCredit``)."""
     return campaign is not None and campaign.fallback_credit == FallbackCredit.ASSIGNED_AGENT and step in ("number_agent", "caller_agent")
 
 
-def _no_answer_setting(receiving_number_id: int) -> dec.NoAnswerSetting | None:
+def _no_answer_setting(receiving_number_id: int, campaign: Campaign | None) -> dec.NoAnswerSetting | None:
     rn = lookups.receiving_number_load(receiving_number_id)
     if rn is None:
         return None
     fwd = rn.no_answer_forward_to if rn.no_answer_action == NoAnswerAction.FORWARD else None
     forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits,
                            "no_answer_forward") if fwd is not None else None
-    return dec.NoAnswerSetting(rn.no_answer_action, rn.no_answer_message, forward)
+    return dec.NoAnswerSetting(rn.no_answer_action, rn.no_answer_message, forward, _line_menu(rn, campaign))
+
+
+def _line_menu(rn: ReceivingNumber, campaign: Campaign | None) -> dec.IVRMenuData | None:
+    """The sub-menu a line's no-answer routing plays, when it is one of the call's campaign's menus with keys (from the
+    campaign's cached configuration: no query); a line serves several campaigns, and a menu of another is not played."""
+    if rn.no_answer_action != NoAnswerAction.MENU or rn.no_answer_menu_id is None or campaign is None:
+        return None
+    return campaign_config(campaign).ivr_menu(rn.no_answer_menu_id)
 
 
 def _tail_after_no_answer(call: Call, state: CallState) -> None:
@@ -297,10 +348,11 @@ def _tail_after_no_answer(call: Call, state: CallState) -> None:
         return
     campaign = call.campaign
     rest, terminal = dec.tail_after_no_answer(
-        _no_answer_setting(line), rest=tail[index:],
+        _no_answer_setting(line, campaign), rest=tail[index:],
         terminal=state.ending or dec.Terminal("hangup", ""), already_dialed=lookups.numbers_dialed(call),
         forwards=sum(1 for t in tail[:index] if t.kind == "no_answer_forward"),
         campaign_message=campaign.no_answer_message if campaign else "",
+        queued=_queued(call, state), menus_heard=_menus_heard(state),
     )
     state.tail = tail[:index] + list(rest)
     state.ending = terminal
@@ -330,4 +382,5 @@ def _fallback_inputs(call: Call) -> dec.FallbackInputs:
         forwarding_number=tn.forwarding_number if tn else "",
         company_phone=campaign.company_phone if campaign else "",
         campaign_message=campaign.no_answer_message if campaign else "",
+        menu=_line_menu(rn, campaign) if rn is not None else None,
     )

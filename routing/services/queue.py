@@ -23,6 +23,7 @@ from routing.services.config import handler_option
 from routing.services.plan import fallback_continue, queue_name
 from routing.services.slots import call_answer, step_take
 from routing.services.turn import Turn
+from routing.store import lookups
 from tracking.call_state import QueueStay
 from tracking.models import AttemptKind, AttemptStatus, Call, CallAttempt, QueuedCall
 
@@ -72,6 +73,9 @@ def queue_result_answer(turn: Turn, *, result: str, queue_time: int) -> str:
     QueuedCall.objects.filter(call=call, left_at__isnull=True).update(left_at=now, result=result[:20])
     state.queue = QueueStay(at=state.queue.at if state.queue is not None else int(now.timestamp()), result=result, seconds=queue_time)
     if result in CONTINUE_RESULTS:
+        # Queue dials offered meanwhile took sequences of this call (``queue_offer``, in another webhook's turn): the
+        # chain's next leg comes after them, so its dial result never reads one of theirs as its own.
+        state.dials = max(state.dials, lookups.last_sequence(call))
         why = "the maximum wait" if result == "leave" else f"the queue answered {result}"
         turn.step("routing.queue_left", f"left the queue after {queue_time} s ({why}): on to the fallback chain",
                   {"result": result, "seconds": queue_time})

@@ -63,6 +63,11 @@ def receiving_number_load(receiving_number_id: int) -> ReceivingNumber | None:
     return ReceivingNumber.objects.select_related("no_answer_forward_to").filter(pk=receiving_number_id).first()
 
 
+def last_sequence(call: Call) -> int:
+    """The highest dial sequence among the call's legs (0: none), a queue dial's included."""
+    return call.attempts.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+
+
 def numbers_dialed(call: Call) -> list[str]:
     return list(call.attempts.values_list("number_dialed", flat=True))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, HandlerFactory, SourceFactory
-from tracking.models import Campaign, CampaignHandler, Handler, Source
+from tracking.models import Campaign, CampaignHandler, Handler, IVRMenu, Source
 
 
 def test_creating_a_source_derives_its_public_id(staff):
@@ -41,6 +41,20 @@ def test_model_clean_errors_come_back_by_field(staff, db):
     )
     assert response.status_code == 400
     assert "'x'" in response.json()["extension_digits"][0]
+
+
+def test_a_receiving_number_is_set_to_a_menu_or_the_queue_when_nobody_answers(staff, db):
+    menu = IVRMenu.objects.create(campaign=CampaignFactory(), name="Nobody free", prompt="Press 1.")
+    body = {"number": "+13035550123", "label": "Front desk", "no_answer_action": "menu"}
+    response = staff.post("/api/v1/receiving-numbers/", body, format="json")
+    assert response.status_code == 400 and response.json() == {"no_answer_menu": ["Choose the menu the caller hears."]}
+    response = staff.post("/api/v1/receiving-numbers/", {**body, "no_answer_menu": menu.pk}, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["no_answer_action"], response.json()["no_answer_menu"]) == ("menu", menu.pk)
+    line = response.json()["id"]
+    response = staff.patch(f"/api/v1/receiving-numbers/{line}/", {"no_answer_action": "queue"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["no_answer_action"] == "queue"
 
 
 def test_handler_business_hours_and_tag_criteria_are_readable_json_validated_like_the_admin(staff, db):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from calltrack.numbers.models import LocalCarrierNumber, NumberEvent, TrackingNumber
+from calltrack.numbers.models import LocalCarrierNumber, NumberEvent, ReceivingNumber, TrackingNumber
 from tests.console.helpers import admin_post_data
 from tests.numbers.factories import ReceivingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory
-from tracking.models import CampaignHandler, Handler
+from tracking.models import CampaignHandler, Handler, IVRMenu
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +184,17 @@ def test_a_numbers_empty_marketing_data_shows_empty_and_saves_as_none(admin_clie
     assert admin_client.post(url, data).status_code == 302
     number.refresh_from_db()
     assert number.marketing_data == {} and number.label == "Billboard"
+
+
+def test_a_receiving_number_is_set_in_the_admin_to_play_a_menu_when_nobody_answers(admin_client):
+    menu = IVRMenu.objects.create(campaign=CampaignFactory(), name="Nobody free", prompt="Press 1.")
+    url = reverse("admin:numbers_receivingnumber_add")
+    data = admin_post_data(admin_client.get(url))
+    data.update({"number": "+13035550123", "label": "Front desk", "no_answer_action": "menu"})
+    response = admin_client.post(url, data)
+    assert response.status_code == 200 and "Choose the menu the caller hears." in response.content.decode()
+    response = admin_client.post(url, {**data, "no_answer_menu": menu.pk})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    line = ReceivingNumber.objects.get(label="Front desk")
+    assert (line.no_answer_action, line.no_answer_menu) == ("menu", menu)
+    assert "Wait in the campaign&#x27;s call queue" in admin_client.get(reverse("admin:numbers_receivingnumber_change", args=[line.pk])).content.decode()

@@ -21,6 +21,7 @@ from calltrack.scoping import Scope
 from routing.services.common import TEST_CALL_PARAM, TestCallOptions, call_test_marker
 from routing.services.config import handler_option
 from routing.services.slots import cap_counters_fold, handler_loads
+from routing.services.test_call import test_call_place
 from tests.numbers.factories import TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, HandlerFactory, WebhookFactory
 from tracking.models import Call, CallRollupDirty, ConversionRule, IVROption, WebhookDelivery
@@ -57,7 +58,8 @@ def _url(campaign) -> str:
 
 
 def _post(client, url: str, **fields):
-    data = {"_form_submitted": "on", "caller": "+12025550100", "from_state": "", "from_zip": "", "from_city": "", "digits": "", "clock": ""}
+    data = {"_form_submitted": "on", "caller": "+12025550100", "from_state": "", "from_zip": "", "from_city": "", "caller_name": "",
+            "stir_verstat": "", "digits": "", "clock": ""}
     data.update(fields)
     return client.post(url, data)
 
@@ -205,6 +207,20 @@ def test_the_keys_pressed_and_the_callers_state_reach_routing(admin_client, camp
     texan = Call.objects.latest("id")
     assert (texan.caller_state, texan.caller_zip, texan.caller_city.lower()) == ("TX", "73301", "austin")
     assert texan.handler == texas and texan.tags["department"] == "sales"
+
+
+def test_the_callers_name_and_verification_go_with_the_test_call(admin_client, campaign, number):
+    """Routing does not read them yet: they go as Twilio sends them (CallerName, StirVerstat), signed, and store nothing."""
+    response = _post(admin_client, _url(campaign), caller_name="SMITH JOHN", stir_verstat="TN-Validation-Failed-B", from_state="CO")
+    assert response.status_code == 302
+    call = Call.objects.get()
+    assert call.is_test and call.caller_state == "CO" and call.handler is not None
+    _, transcript = test_call_place(to=number.number, caller_name="DOE JANE", stir_verstat="No-TN-Validation")
+    incoming = next(line for line in transcript.splitlines() if line.startswith("-> POST /voice/incoming"))
+    assert "'CallerName': 'DOE JANE'" in incoming and "'StirVerstat': 'No-TN-Validation'" in incoming
+    refused = _post(admin_client, _url(campaign), stir_verstat="Trust-me")
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    assert Call.objects.count() == 2
 
 
 def test_the_clock_decides_business_hours(admin_client, campaign, number):

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 
 from calltrack.numbers.models import PortRequest, ReceivingNumber
 from tests.numbers.factories import NumberPoolFactory, ReceivingNumberFactory, TrackingNumberFactory
+from tests.tracking.factories import CampaignFactory
+from tracking.models import IVRMenu
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +49,14 @@ def test_receiving_number_forward_needs_a_target_that_is_not_itself():
     assert "no_answer_forward_to" in errors_of(line)
     line.no_answer_forward_to = line
     assert "itself" in errors_of(line)["no_answer_forward_to"][0]
+
+
+def test_receiving_number_set_to_a_menu_needs_the_menu_and_queue_needs_nothing_more():
+    line = ReceivingNumberFactory(no_answer_action="menu")
+    assert errors_of(line)["no_answer_menu"] == ["Choose the menu the caller hears."]
+    line.no_answer_menu = IVRMenu.objects.create(campaign=CampaignFactory(), name="Nobody free", prompt="Press 1.")
+    line.full_clean()
+    ReceivingNumberFactory(no_answer_action="queue").full_clean()
 
 
 def test_tracking_number_type_and_area_code_are_derived():

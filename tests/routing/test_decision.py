@@ -282,6 +282,43 @@ def test_tail_with_nothing_configured_is_a_default_message():
     assert steps == [] and terminal.kind == "hangup" and terminal.message
 
 
+MENU = dec.IVRMenuData(5, "Nobody free", "Press 1.")
+
+
+def test_tail_queue_comes_before_the_chain_and_only_once_a_call():
+    inputs = dec.FallbackInputs(last_no_answer_action="queue", last_no_answer_message="Sorry.", company_phone="+13035550004")
+    steps, terminal = dec.tail_build(inputs)
+    assert [(s.kind, s.number) for s in steps] == [("queue", ""), ("fallback", "+13035550004")]
+    assert terminal == dec.Terminal("hangup", "Sorry.")
+    steps, _ = dec.tail_build(inputs, queued=True)  # queued before (every handler busy, or another line's no answer)
+    assert [s.kind for s in steps] == ["fallback"]
+
+
+def test_tail_menu_comes_before_the_chain_while_the_call_may_hear_one_more_menu():
+    inputs = dec.FallbackInputs(last_no_answer_action="menu", menu=MENU, company_phone="+13035550004")
+    steps, _ = dec.tail_build(inputs, menus_heard=dec.MENUS_MAX - 1)
+    assert steps[0] == dec.TailStep("menu", "menu 'Nobody free'", "", step="menu", menu_id=5) and steps[1].number == "+13035550004"
+    assert [s.kind for s in dec.tail_build(inputs, menus_heard=dec.MENUS_MAX)[0]] == ["fallback"]
+    # A line whose menu is not one the call's campaign can play (another campaign's, no keys) goes on as 'hangup'.
+    assert [s.kind for s in dec.tail_build(dec.FallbackInputs(last_no_answer_action="menu", company_phone="+13035550004"))[0]] == ["fallback"]
+
+
+def test_a_tail_number_set_to_queue_or_menu_puts_it_before_the_rest_of_the_chain():
+    rest = [agent(2, "caller"), agent(4, "company")]
+    hangup = dec.Terminal("hangup", "Bye.")
+    steps, terminal = dec.tail_after_no_answer(dec.NoAnswerSetting("queue", "Closed."), rest=rest, terminal=hangup, already_dialed=[],
+                                               forwards=0)
+    assert [s.kind for s in steps] == ["queue", "fallback", "fallback"] and terminal == dec.Terminal("hangup", "Closed.")
+    steps, _ = dec.tail_after_no_answer(dec.NoAnswerSetting("queue"), rest=rest, terminal=hangup, already_dialed=[], forwards=0, queued=True)
+    assert steps == rest
+    steps, _ = dec.tail_after_no_answer(dec.NoAnswerSetting("menu", menu=MENU), rest=rest, terminal=hangup, already_dialed=[], forwards=0,
+                                        menus_heard=3)
+    assert [(s.kind, s.menu_id) for s in steps] == [("menu", 5), ("fallback", None), ("fallback", None)]
+    steps, _ = dec.tail_after_no_answer(dec.NoAnswerSetting("menu", menu=MENU), rest=rest, terminal=hangup, already_dialed=[], forwards=0,
+                                        menus_heard=dec.MENUS_MAX)
+    assert steps == rest
+
+
 # --- IVR, tags, whisper, geo -------------------------------------------------------------------------------
 
 

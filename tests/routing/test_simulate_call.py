@@ -65,6 +65,8 @@ def test_menu_key_and_voicemail(campaign):
     (["--to", "nope", "--from", "+14155550100"], "--to: 'nope' is not a valid phone number"),
     (["--to", "+14155550100", "--from", "+14155550100", "--answer", "maybe"], "--answer must be first, none or a positive number"),
     (["--to", "+14155550100", "--from", "+14155550100", "--digits", "1a"], "--digits may hold only"),
+    (["--to", "+14155550100", "--from", "+14155550100", "--stir-verstat", "maybe"], "invalid choice: 'maybe'"),
+    (["--to", "+14155550100", "--from", "+14155550100", "--caller-name", "x" * 101], "CallerName must be at most 100 characters"),
 ])
 def test_bad_arguments_are_refused_with_the_reason(args, message):
     with pytest.raises(CommandError, match=message):
@@ -84,3 +86,26 @@ def test_simulate_call_shows_the_tagging_hours_tag_and_the_options_response(camp
     assert "call.tagged: hours=anytime" in out
     assert "caller hears: Connecting you to sales." in out
     assert Call.objects.get().tags["hours"] == "anytime"
+
+
+def test_the_callers_place_name_verification_keys_and_clock_reach_the_call(campaign, settings):
+    """Every option of the command arrives as Twilio sends it: the place on the call and its tags, the name and the
+    STIR/SHAKEN verdict on the signed /voice/incoming request, the keys through the menus' gathers, the clock in routing."""
+    settings.TIME_ZONE = "America/Denver"
+    campaign.ivr_prompt = "Sales 1, service 2."
+    campaign.save()
+    night = HandlerFactory(name="Night desk", always_open=False, timezone="America/Denver", business_hours={"mon": ["20:00-23:00"]},
+                           tag_criteria=[{"key": "caller_state", "op": "equals", "value": "CO"}])
+    IVROption.objects.create(campaign=campaign, digit="2", action="handler", handler=night, tag_key="department", tag_value="service")
+    tn = TrackingNumberFactory(campaign=campaign)
+    out = run("--to", tn.number, "--from", "+14155550100", "--from-city", "Boulder", "--from-state", "CO", "--from-zip", "80301",
+              "--caller-name", "SMITH JOHN", "--stir-verstat", "TN-Validation-Passed-A", "--digits", "2",
+              "--test", "--clock", "2026-12-07 21:30")  # a Monday evening in Denver: the night desk is open
+    call = Call.objects.get()
+    assert (call.caller_city, call.caller_state, call.caller_zip) == ("Boulder", "CO", "80301")
+    assert call.tags["caller_state"] == "CO" and call.tags["caller_zip"] == "80301" and call.tags["department"] == "service"
+    assert call.handler == night and call.is_test and call.test_clock.isoformat() == "2026-12-07T21:30:00-07:00"
+    incoming = next(line for line in out.splitlines() if line.startswith("-> POST /voice/incoming"))
+    assert "'CallerName': 'SMITH JOHN'" in incoming and "'StirVerstat': 'TN-Validation-Passed-A'" in incoming
+    gather = next(line for line in out.splitlines() if line.startswith("-> POST /voice/gather"))
+    assert "'Digits': '2'" in gather and "'CallerName': 'SMITH JOHN'" in gather and "StirVerstat" not in gather

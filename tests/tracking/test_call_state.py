@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracking.call_state import CallState, Ending, MenuPosition, QueueStay, SkipRecord, TailEntry, TestOptions
+from tracking.call_state import CallState, Ending, MenuPosition, NoAnswerStop, QueueStay, SkipRecord, TailEntry, TestOptions
 
 
 def full_state() -> CallState:
@@ -16,7 +16,9 @@ def full_state() -> CallState:
         strategy="priority_weight", steps=[[3], [1, 2]], options={3: {"name": "Denver", "number": "+13035550100"}, 1: {"name": "A"}},
         skipped=[SkipRecord(4, "Boulder", "capped", "hourly cap 2 reached", 1_800_000_000), SkipRecord(5, "Aurora", "closed", "closed")],
         sticky_handler=3, one_handler_per_call=True, plan_index=1, dials=2,
-        tail=[TailEntry("fallback", "campaign's company phone", "+13035550199", None, "", "company_phone")], tail_index=1,
+        tail=[TailEntry("fallback", "campaign's company phone", "+13035550199", None, "", "company_phone"),
+              TailEntry("menu", "menu 'Nobody free'", "", step="menu", menu_id=7), TailEntry("queue", "campaign's queue", "", step="queue")],
+        tail_index=1, no_answer=[NoAnswerStop("queue", after=1), NoAnswerStop("menu", after=2, name="Nobody free")],
         ending=Ending("hangup", "Sorry."), menu=MenuPosition(rounds=2, menus=3), queue=QueueStay(at=1_700_000_000, result="leave", seconds=60),
         test=TestOptions(webhooks=True, clock=datetime(2026, 12, 7, 9, 30, tzinfo=UTC)),
     )
@@ -62,10 +64,27 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(m
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["strategy", "steps", "options", "skipped", "sticky_handler", "dials", "tail", "tail_index",
-                                        "terminal", "ivr", "queue", "test", "one_handler_per_call"]), json_values, max_size=8))
+                                        "terminal", "ivr", "queue", "test", "one_handler_per_call", "no_answer"]), json_values, max_size=8))
 def test_any_json_loads_without_an_error_and_round_trips_after_one_load(data):
     state = CallState.from_json(data)
     assert CallState.from_json(state.to_json()) == state
+
+
+def test_a_tail_stored_before_queue_and_menu_steps_still_loads_and_is_written_back_the_same():
+    """A call in progress across the upgrade: its tail entries have no menu_id, the state no no-answer stops."""
+    stored = {"v": 2, "tail": [{"kind": "fallback", "label": "campaign's company phone", "number": "+13035550199",
+                                "receiving_number_id": None, "send_digits": "", "step": "company_phone"}], "tail_index": 0,
+              "terminal": {"kind": "hangup", "message": "Bye."}}
+    state = CallState.from_json(stored)
+    assert state.tail == [TailEntry("fallback", "campaign's company phone", "+13035550199", step="company_phone")]
+    assert state.no_answer == [] and state.to_json() == stored
+
+
+def test_a_restarted_route_forgets_its_tail():
+    state = full_state()
+    state.tail_restart()
+    assert (state.tail, state.tail_index, state.ending) == (None, 0, None)
+    assert state.no_answer  # what the route in words tells is kept
 
 
 def test_the_plan_rest_and_the_next_dial_follow_the_plan_index():

@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from calltrack import phone
 from calltrack.nomenclature import HANDLER, SOURCE
 from calltrack.numbers.providers.local import LocalCarrier
-from routing.services.common import TEST_CALL_PARAM, TestCallOptions, call_test_marker
+from routing.services.common import STIR_VERSTATS, TEST_CALL_PARAM, TestCallOptions, call_test_marker
 from tracking.models import Call, CallAttempt
 
 MAX_STEPS = 40
@@ -52,6 +52,12 @@ class Command(BaseCommand):
         parser.add_argument("--from-city", default="", help="The caller's city, as Twilio's FromCity (geo routing, tags).")
         parser.add_argument("--from-state", default="", help="The caller's state, as Twilio's FromState, e.g. CO.")
         parser.add_argument("--from-zip", default="", help="The caller's ZIP code, as Twilio's FromZip.")
+        parser.add_argument("--caller-name", default="", help="The caller's name, as Twilio's CallerName (caller name lookup), e.g. 'SMITH JOHN'.")
+        parser.add_argument(
+            "--stir-verstat", default="", choices=["", *STIR_VERSTATS], metavar="VERSTAT",
+            help="The STIR/SHAKEN verification of the caller's number, as Twilio's StirVerstat on /voice/incoming: "
+            + ", ".join(STIR_VERSTATS) + ".",
+        )
         parser.add_argument(
             "--test", action="store_true",
             help="Mark the call as a test call: left out of the reports, the caps' counts and conversions; no webhook is sent "
@@ -91,6 +97,11 @@ class Command(BaseCommand):
         self.test = TestCallOptions(send_webhooks=options["send_webhooks"], clock=_clock(options["clock"])) if options["test"] else None
         self.place = {name: value for name, value in (
             ("FromCity", options["from_city"]), ("FromState", options["from_state"]), ("FromZip", options["from_zip"])) if value}
+        # Twilio sends the caller's name (caller name lookup) with every request of the call, the STIR/SHAKEN verdict
+        # with the incoming call's.
+        if options["caller_name"]:
+            self.place["CallerName"] = options["caller_name"]
+        self.incoming = {"StirVerstat": options["stir_verstat"]} if options["stir_verstat"] else {}
         for name, value in self.place.items():
             if len(value) > 100 or "\x00" in value:
                 raise CommandError(f"{name} must be at most 100 characters, without NUL")
@@ -122,10 +133,10 @@ class Command(BaseCommand):
         self.base, self.token, self.client = base, token, Client()
         self.recordings: list[tuple[str, dict[str, str]]] = []
         sid = "CA" + secrets.token_hex(16)
-        # Twilio sends the caller's place (FromCity, FromState, FromZip) with every request of the call.
+        # Twilio sends the caller's place (FromCity, FromState, FromZip) and name with every request of the call.
         common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": to, **self.place}
         marker = {TEST_CALL_PARAM: call_test_marker(call_sid=sid, options=self.test)} if self.test is not None else {}
-        doc = self._post("/voice/incoming", {**common, "CallStatus": "ringing", "Direction": "inbound", **marker})
+        doc = self._post("/voice/incoming", {**common, "CallStatus": "ringing", "Direction": "inbound", **self.incoming, **marker})
         dials = 0
         talked = 0
         for _ in range(MAX_STEPS):
