@@ -165,7 +165,7 @@ class HandlerAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
 
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled", "in_campaigns"]}),
-        ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
+        ("Routing", {"fields": ["priority", "weight", "ring_timeout", ("duplicate_days", "duplicate_on")]}),
         ("Caps", {"fields": [("concurrency_cap", "cap_counts"), ("hourly_cap", "daily_cap"), ("monthly_cap", "total_cap")]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
         ("Location (for the 'nearest' strategy)", {"fields": ["location_zip", ("latitude", "longitude")]}),
@@ -373,7 +373,8 @@ class ConversionRuleInline(StackedInline):
     autocomplete_fields = ["handler"]
     fieldsets = [
         # Two fields a row at most: three left each select a third of the width, cut ("Timer (co...") and unlabelled.
-        (None, {"fields": [("kind", "side"), "handler", ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope")]}),
+        (None, {"fields": [("kind", "side"), "handler", ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope"),
+                           "dedupe_max_payable"]}),
     ]
 
 
@@ -900,7 +901,7 @@ class ConversionRuleAdmin(ServiceWritesAdminMixin, ModelAdmin):
     )
     service_arg = "part"
 
-    list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
+    list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window", "dedupe_max_payable"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]
     autocomplete_fields = ["campaign", "handler"]

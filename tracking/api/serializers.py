@@ -44,8 +44,8 @@ class HandlerSerializer(ModelSerializer):
         model = Handler
         fields = [
             "id", "name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "ring_timeout",
-            "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts", "timezone",
-            "always_open", "business_hours", "location_zip", "latitude", "longitude", "tag_criteria", "created_at", "updated_at",
+            "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts", "duplicate_days", "duplicate_on",
+            "timezone", "always_open", "business_hours", "location_zip", "latitude", "longitude", "tag_criteria", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 

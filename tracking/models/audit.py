@@ -32,12 +32,12 @@ AUDITED_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "handler": (
         "enabled", "priority", "weight", "ring_timeout", "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap",
-        "total_cap", "cap_counts",
+        "total_cap", "cap_counts", "duplicate_days", "duplicate_on",
     ),
     "source": ("static_number_cap",),
     "campaignhandler": ("campaign_id", "handler_id", "enabled", "priority", "weight"),
     "conversionrule": ("campaign_id", "handler_id", "side", "kind", "min_duration", "revenue", "payout", "postback_window",
-                       "dedupe_window", "dedupe_scope"),
+                       "dedupe_window", "dedupe_scope", "dedupe_max_payable"),
     "webhook": ("campaign_id", "enabled", "url", "method", "secret"),
 }
 
