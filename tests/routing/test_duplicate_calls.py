@@ -10,13 +10,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from lxml import etree
 
-from tests.routing.test_voice_flow import Flow, dialled
 from tests.numbers.factories import TrackingNumberFactory
+from tests.routing.test_voice_flow import Flow, dialled
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, ConversionRuleFactory, HandlerFactory, SourceFactory
-from tracking.models import Call
+from tracking.models import Call, MoneyChange
 from tracking.services.campaign_config import campaign_config_touch
 from tracking.timeline import call_route_story
 
@@ -130,3 +131,46 @@ def test_the_callers_history_is_one_query_only_where_a_handler_restricts_duplica
     assert len(history(restricted)) == 1 and history(plain) == []
     assert len(restricted) == len(plain) + 1
     assert restricting.pk
+
+
+def _form_data(client, url):
+    """The change form's current values, as a browser posts them (inline management forms included)."""
+    from lxml import html
+
+    doc = html.fromstring(client.get(url).content)
+    form = doc.forms[-1] if len(doc.forms) > 1 else doc.forms[0]
+    return dict(form.form_values())
+
+
+def test_the_handler_admin_sets_the_restriction_and_the_next_call_obeys_it(admin_client, twilio, tn, campaign):
+    buyer = handler(campaign, 1, name="Solar buyer")
+    backup = handler(campaign, 2)
+    answered_call(twilio, tn, "CAadm1")
+    url = reverse("admin:tracking_handler_change", args=[buyer.pk])
+    assert 'name="duplicate_days"' in admin_client.get(url).content.decode()
+    form = _form_data(admin_client, url)
+    form.update({"duplicate_days": "5", "duplicate_on": "answered"})
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    buyer.refresh_from_db()
+    assert (buyer.duplicate_days, buyer.duplicate_on) == (5, "answered")
+    assert dialled(Flow(twilio, tn, sid="CAadm2").start()) == [backup.receiving_number.number]
+
+    form.update({"duplicate_days": "", "duplicate_on": "converted"})
+    response = admin_client.post(url, form)
+    assert response.status_code == 200 and "Give the days in which a repeat caller is a duplicate" in response.content.decode()
+
+
+def test_the_campaign_admin_sets_a_rules_dedupe_count(admin_client, campaign):
+    rule = ConversionRuleFactory(campaign=campaign, min_duration=30, dedupe_window=24)
+    url = reverse("admin:tracking_campaign_change", args=[campaign.pk])
+    form = _form_data(admin_client, url)
+    key = next(k for k, v in form.items() if k.startswith("conversion_rules-") and k.endswith("-id") and v == str(rule.pk))
+    form[key.replace("-id", "-dedupe_max_payable")] = "2"
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule.refresh_from_db()
+    assert rule.dedupe_max_payable == 2
+    change = MoneyChange.objects.of("conversionrule", rule.pk).filter(op="update").latest("id")
+    assert (change.before["dedupe_max_payable"], change.after["dedupe_max_payable"]) == (None, 2)
+
