@@ -1,6 +1,6 @@
 """The money audit trail: every change to what a call is worth and to the terms it is paid on.
 
-Rows are written by database triggers (``tracking/sql/money_history.*.sql``, installed by migration 0015), never
+Rows are written by database triggers (``tracking/sql/money_history.*.sql``, installed by migrations 0017 and 0025), never
 by the application: an ORM save, a ``QuerySet.update()``, the voice path's hand-written SQL and a SQL console are
 all recorded alike, in the writer's own statement. Who and from where come from ``calltrack.audit`` (a
 transaction-local setting on PostgreSQL, an application SQL function on SQLite); see that module for why.
