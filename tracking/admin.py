@@ -209,7 +209,7 @@ class HandlerAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
 class CampaignHandlerForm(forms.ModelForm):
     class Meta:
         model = CampaignHandler
-        fields = ["handler", "priority", "weight", "enabled", "position"]
+        fields = ["handler", "priority", "weight", "enabled", "position", "duplicate_days"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -220,6 +220,9 @@ class CampaignHandlerForm(forms.ModelForm):
             widget.attrs["placeholder"] = _("{value} (handler's)").format(value=getattr(handler, name)) if handler else _("handler's")
             widget.attrs["style"] = "max-width: 9rem"
         self.fields["position"].widget.attrs["style"] = "max-width: 6rem"
+        days = self.fields["duplicate_days"].widget
+        days.attrs["placeholder"] = (_("{value} (handler's)").format(value=handler.duplicate_days or _("off")) if handler else _("handler's"))
+        days.attrs["style"] = "max-width: 9rem"
 
 
 class CampaignHandlerFormSet(forms.BaseInlineFormSet):
@@ -246,7 +249,7 @@ class CampaignHandlerInline(TabularInline):
     formset = CampaignHandlerFormSet
     extra = 0
     autocomplete_fields = ["handler"]
-    fields = ["handler", "priority", "weight", "enabled", "position"]
+    fields = ["handler", "priority", "weight", "enabled", "position", "duplicate_days"]
 
 
 class IVROptionInline(StackedInline):

@@ -48,6 +48,7 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
             "enabled": bool(r["enabled"] and r["handler__enabled"]), "enabled_in_campaign": bool(r["enabled"]),
             "business_hours": r["handler__business_hours"] or {}, "tag_criteria": tuple(r["handler__tag_criteria"] or ()),
             "ring_timeout": r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
+            "duplicate_days": (r["duplicate_days"] or None) if r["duplicate_days"] is not None else r["handler__duplicate_days"],
             "duplicate_on": r["handler__duplicate_on"] or dec.DUPLICATE_ANSWERED,
         }))
     return out, any(r["attempt_rule"] for r in rows)
@@ -59,15 +60,16 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
 OPTION_COLUMNS: dict[str, str] = {
     "id": "handler_id", "name": "handler__name", "receiving_number_id": "handler__receiving_number_id", "position": "position",
     "timezone": "handler__timezone", "always_open": "handler__always_open",
-    "latitude": "handler__latitude", "longitude": "handler__longitude", "duplicate_days": "handler__duplicate_days",
+    "latitude": "handler__latitude", "longitude": "handler__longitude",
     **{name: f"handler__{name}" for name in dec.CAP_FIELDS},
 }
 OPTION_COMPUTED = ("number", "send_digits", "priority", "weight", "enabled", "enabled_in_campaign", "business_hours", "tag_criteria",
-                   "ring_timeout", "duplicate_on")
+                   "ring_timeout", "duplicate_days", "duplicate_on")
 _OPTION_INPUTS = (
     "priority", "weight", "enabled", "handler__enabled", "handler__priority", "handler__weight", "handler__business_hours",
     "handler__tag_criteria", "handler__ring_timeout", "handler__receiving_number__number", "handler__receiving_number__extension_digits",
-    "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout", "handler__duplicate_on",
+    "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout", "duplicate_days",
+    "handler__duplicate_days", "handler__duplicate_on",
 )
 
 

@@ -207,3 +207,14 @@ def test_the_handlers_api_reads_and_writes_the_restriction(staff, db):
     assert response.status_code == 400 and "duplicate_days" in response.json()
     change = MoneyChange.objects.of("handler", handler_id).filter(op="update").earliest("id")
     assert (change.before["duplicate_days"], change.after["duplicate_days"]) == (14, None)
+
+
+def test_a_campaigns_handler_entry_overrides_the_duplicate_restriction_in_that_campaign(staff, db):
+    restricted, free = HandlerFactory(duplicate_days=7), HandlerFactory()
+    body = {"name": "Solar", "handlers": [{"handler": restricted.pk, "duplicate_days": 0}, {"handler": free.pk, "duplicate_days": 3}]}
+    response = staff.post("/api/v1/campaigns/", body, format="json")
+    assert response.status_code == 201, response.content
+    entries = response.json()["handlers"]
+    assert [(e["duplicate_days"], e["effective_duplicate_days"]) for e in entries] == [(0, None), (3, 3)]
+    response = staff.patch(f"/api/v1/campaigns/{response.json()['id']}/", {"handlers": [{"handler": restricted.pk}]}, format="json")
+    assert [(e["duplicate_days"], e["effective_duplicate_days"]) for e in response.json()["handlers"]] == [(None, 7)]

@@ -174,3 +174,21 @@ def test_the_campaign_admin_sets_a_rules_dedupe_count(admin_client, campaign):
     change = MoneyChange.objects.of("conversionrule", rule.pk).filter(op="update").latest("id")
     assert (change.before["dedupe_max_payable"], change.after["dedupe_max_payable"]) == (None, 2)
 
+
+
+def test_a_campaign_may_override_the_handlers_window_or_lift_it(twilio, tn, campaign):
+    buyer = HandlerFactory(name="Solar buyer", priority=1, duplicate_days=30)
+    entry = CampaignHandlerFactory(campaign=campaign, handler=buyer, duplicate_days=0)  # not restricted in this campaign
+    backup = handler(campaign, 2)
+    first, _ = answered_call(twilio, tn, "CAovr1")
+    Call.objects.filter(pk=first.pk).update(started_at=timezone.now() - timedelta(days=3, hours=1))
+    assert dialled(Flow(twilio, tn, sid="CAovr2").start()) == [buyer.receiving_number.number]
+
+    Call.objects.filter(call_sid="CAovr2").update(answered_at=None, handler=None)
+    entry.duplicate_days = 5
+    entry.save()
+    campaign_config_touch(campaign_ids=[campaign.pk])
+    doc = Flow(twilio, tn, sid="CAovr3").start()
+    assert dialled(doc) == [backup.receiving_number.number]
+    skip = next(s for s in Call.objects.get(call_sid="CAovr3").state.skipped if s.handler_id == buyer.pk)
+    assert skip.detail == "answered 3 days ago; restricts duplicates for 5 days"

@@ -54,10 +54,13 @@ class CampaignHandlerSerializer(ModelSerializer):
     handler_name = serializers.CharField(source="handler.name", read_only=True)
     effective_priority = serializers.IntegerField(read_only=True, help_text="The priority routing uses here.")
     effective_weight = serializers.IntegerField(read_only=True, help_text="The weight routing uses here.")
+    effective_duplicate_days = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The duplicate restriction routing uses here, in days (null: none).")
 
     class Meta:
         model = CampaignHandler
-        fields = ["handler", "handler_name", "priority", "weight", "enabled", "position", "effective_priority", "effective_weight"]
+        fields = ["handler", "handler_name", "priority", "weight", "enabled", "position", "duplicate_days", "effective_priority",
+                  "effective_weight", "effective_duplicate_days"]
         extra_kwargs = {"position": {"required": False, "help_text": "Order for sequential and round-robin routing; blank: the list's order."}}
 
 

@@ -1,6 +1,7 @@
 """De-dupe with a count (``ConversionRule.dedupe_max_payable``: the most times a caller is paid within the window) and
 duplicate-call routing per handler (``Handler.duplicate_days`` / ``duplicate_on``: a caller the handler already answered
-or converted within N days goes to the other handlers).
+or converted within N days goes to the other handlers; ``CampaignHandler.duplicate_days`` overrides the days in one
+campaign).
 
 The columns are nullable without a default, so SQLite adds them in place (a NOT NULL column rebuilds the table, which
 drops its triggers). The money history triggers are installed again from tracking/sql/money_history.*.sql, which now
@@ -70,6 +71,14 @@ class Migration(migrations.Migration):
                 blank=True, null=True, max_length=10, verbose_name="duplicate when",
                 choices=[("answered", "Answered (took the call)"), ("converted", "Converted (paid for the call)")],
                 help_text="What makes a repeat caller a duplicate for this handler: an earlier call it answered, or only one it converted (the revenue side). Blank: answered.",
+            ),
+        ),
+        migrations.AddField(
+            model_name="campaignhandler",
+            name="duplicate_days",
+            field=models.PositiveIntegerField(
+                blank=True, null=True, verbose_name="duplicate days", validators=[django.core.validators.MaxValueValidator(3650)],
+                help_text="Overrides the handler's duplicate restriction in this campaign: days in which a caller it had goes to the other handlers (blank: the handler's own; 0: not restricted here).",
             ),
         ),
         # Back: the previous triggers go in before the columns go (a trigger naming a dropped column breaks the table).

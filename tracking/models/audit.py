@@ -35,7 +35,7 @@ AUDITED_COLUMNS: dict[str, tuple[str, ...]] = {
         "total_cap", "cap_counts", "duplicate_days", "duplicate_on",
     ),
     "source": ("static_number_cap",),
-    "campaignhandler": ("campaign_id", "handler_id", "enabled", "priority", "weight"),
+    "campaignhandler": ("campaign_id", "handler_id", "enabled", "priority", "weight", "duplicate_days"),
     "conversionrule": ("campaign_id", "handler_id", "side", "kind", "min_duration", "revenue", "payout", "postback_window",
                        "dedupe_window", "dedupe_scope", "dedupe_max_payable"),
     "webhook": ("campaign_id", "enabled", "url", "method", "secret"),

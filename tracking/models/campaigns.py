@@ -176,6 +176,12 @@ class CampaignHandler(models.Model):
     )
     enabled = models.BooleanField(default=True, help_text=_("Untick to stop this handler's calls in this campaign only."))
     position = models.PositiveIntegerField(default=0, help_text="Order for sequential and round-robin routing (lowest first).")
+    # Nullable without a default: SQLite adds the column in place, keeping the table's money history triggers.
+    duplicate_days = models.PositiveIntegerField(
+        "duplicate days", null=True, blank=True, validators=[MaxValueValidator(3650)],
+        help_text=_("Overrides the handler's duplicate restriction in this campaign: days in which a caller it had goes to "
+                    "the other handlers (blank: the handler's own; 0: not restricted here)."),
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -192,6 +198,10 @@ class CampaignHandler(models.Model):
     @property
     def effective_weight(self) -> int:
         return self.weight if self.weight is not None else self.handler.weight
+
+    @property
+    def effective_duplicate_days(self) -> int | None:
+        return (self.duplicate_days or None) if self.duplicate_days is not None else self.handler.duplicate_days
 
 
 class IVRAction(models.TextChoices):

@@ -106,7 +106,7 @@ CREATE TRIGGER tracking_money_history_source AFTER INSERT OR UPDATE OR DELETE ON
 DROP TRIGGER IF EXISTS tracking_money_history_campaignhandler ON tracking_campaignhandler;
 CREATE TRIGGER tracking_money_history_campaignhandler AFTER INSERT OR UPDATE OR DELETE ON tracking_campaignhandler
     FOR EACH ROW EXECUTE FUNCTION tracking_money_history_terms(
-        'handler_id', 'campaign_id', 'handler_id', 'enabled', 'priority', 'weight');
+        'handler_id', 'campaign_id', 'handler_id', 'enabled', 'priority', 'weight', 'duplicate_days');
 
 DROP TRIGGER IF EXISTS tracking_money_history_conversionrule ON tracking_conversionrule;
 CREATE TRIGGER tracking_money_history_conversionrule AFTER INSERT OR UPDATE OR DELETE ON tracking_conversionrule

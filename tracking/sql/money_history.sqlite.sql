@@ -146,7 +146,7 @@ BEGIN
         NULL,
         json_object(
             'campaign_id', NEW.campaign_id, 'handler_id', NEW.handler_id, 'enabled', NEW.enabled,
-            'priority', NEW.priority, 'weight', NEW.weight)
+            'priority', NEW.priority, 'weight', NEW.weight, 'duplicate_days', NEW.duplicate_days)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -157,16 +157,17 @@ CREATE TRIGGER tracking_money_history_campaignhandler_update
       OR OLD.enabled IS NOT NEW.enabled
       OR OLD.priority IS NOT NEW.priority
       OR OLD.weight IS NOT NEW.weight
+      OR OLD.duplicate_days IS NOT NEW.duplicate_days
 BEGIN
     INSERT INTO tracking_moneychange ("table", object_id, handler_id, op, at, origin, user_id, actor, before, after)
     SELECT 'campaignhandler', NEW.id, NEW.handler_id, 'update', strftime('%Y-%m-%d %H:%M:%f', 'now'),
         COALESCE(json_extract(ctx, '$.origin'), ''), json_extract(ctx, '$.user_id'), COALESCE(json_extract(ctx, '$.actor'), ''),
         json_object(
             'campaign_id', OLD.campaign_id, 'handler_id', OLD.handler_id, 'enabled', OLD.enabled,
-            'priority', OLD.priority, 'weight', OLD.weight),
+            'priority', OLD.priority, 'weight', OLD.weight, 'duplicate_days', OLD.duplicate_days),
         json_object(
             'campaign_id', NEW.campaign_id, 'handler_id', NEW.handler_id, 'enabled', NEW.enabled,
-            'priority', NEW.priority, 'weight', NEW.weight)
+            'priority', NEW.priority, 'weight', NEW.weight, 'duplicate_days', NEW.duplicate_days)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -178,7 +179,7 @@ BEGIN
         COALESCE(json_extract(ctx, '$.origin'), ''), json_extract(ctx, '$.user_id'), COALESCE(json_extract(ctx, '$.actor'), ''),
         json_object(
             'campaign_id', OLD.campaign_id, 'handler_id', OLD.handler_id, 'enabled', OLD.enabled,
-            'priority', OLD.priority, 'weight', OLD.weight),
+            'priority', OLD.priority, 'weight', OLD.weight, 'duplicate_days', OLD.duplicate_days),
         NULL
     FROM (SELECT calltrack_audit() AS ctx);
 END;
