@@ -40,6 +40,11 @@ DESTINATION = "destination"  # the destination the visitor's landing page showed
 ATTEMPT_RULE = "attempt_rule"  # the campaign's attempt rule allows one handler per call
 ANSWERED = "answered_before"  # an earlier leg answered: the rest of the plan was not needed
 HUNG_UP = "caller_hung_up"  # the caller hung up before the rest of the plan was dialled
+DUPLICATE = "duplicate"  # the handler restricts duplicates and already had this caller (answered or converted) lately
+
+# A handler's ``duplicate_on``: what makes a repeat caller a duplicate for it.
+DUPLICATE_ANSWERED = "answered"
+DUPLICATE_CONVERTED = "converted"
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class HandlerOption:
     cap_counts: str = "connection"
     latitude: float | None = None  # the handler's location, for the "nearest" strategy
     longitude: float | None = None
+    duplicate_days: int | None = None  # restrict duplicates: a caller it had within this many days goes elsewhere
+    duplicate_on: str = DUPLICATE_ANSWERED  # had: answered, or converted (the revenue side)
 
     # Cached: asked for every handler several times per call (an option never changes: it is frozen).
     @cached_property
@@ -271,9 +278,10 @@ def cap_frees_at(option: HandlerOption, load: HandlerLoad, at: datetime) -> date
 
 
 def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, *, campaign_enabled: bool = True,
-                else_matched: str = "") -> Skip | None:
+                else_matched: str = "", duplicate: str = "") -> Skip | None:
     """Why ``option`` cannot take this call now (None: it can). ``else_matched``: for the campaign's else route, the
-    handler whose criteria matched the call (then the else route does not take it)."""
+    handler whose criteria matched the call (then the else route does not take it). ``duplicate``: why the caller is a
+    duplicate for this handler ('' : not one; ``duplicates_find``)."""
     if not campaign_enabled:
         return Skip(option.id, option.name, DISABLED, "campaign disabled")
     if not option.enabled_in_campaign:
@@ -296,10 +304,53 @@ def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, 
         ok, why = tag_rules.matches(list(option.tag_criteria), context.tags)
         if not ok:
             return Skip(option.id, option.name, TAGS, why)
+    if duplicate:
+        return Skip(option.id, option.name, DUPLICATE, duplicate)
     capped = cap_reached(option, load)
     if capped:
         return Skip(option.id, option.name, CAPPED, capped, cap_frees_at(option, load, context.at))
     return None
+
+
+@dataclass(frozen=True)
+class CallerHistory:
+    """This caller's latest calls with one handler (for duplicate-call routing): when the latest call it answered and
+    the latest it converted (revenue side) started; None: none within the longest window asked."""
+
+    answered_at: datetime | None = None
+    converted_at: datetime | None = None
+
+
+def duplicate_windows(options: Iterable[HandlerOption]) -> dict[int, int]:
+    """The handlers that restrict duplicates: id -> days."""
+    return {o.id: o.duplicate_days for o in options if o.duplicate_days}
+
+
+def duplicates_find(options: Iterable[HandlerOption], history: Mapping[int, CallerHistory], at: datetime) -> dict[int, str]:
+    """The handlers for which this caller is a duplicate: id -> why, in words ("answered 3 days ago"). A handler is
+    one when it restricts duplicates (``duplicate_days``) and, within that many days before ``at``, answered this caller
+    (``duplicate_on`` answered; a converted call was answered too) or converted them (``converted``)."""
+    out: dict[int, str] = {}
+    for option in options:
+        seen = history.get(option.id)
+        if not option.duplicate_days or seen is None:
+            continue
+        converted_only = option.duplicate_on == DUPLICATE_CONVERTED
+        when = seen.converted_at if converted_only else max((t for t in (seen.answered_at, seen.converted_at) if t), default=None)
+        if when is None or at - when > timedelta(days=option.duplicate_days):
+            continue
+        days = f"{option.duplicate_days} day{'s' if option.duplicate_days != 1 else ''}"
+        out[option.id] = f"{'converted' if converted_only else 'answered'} {_ago(at - when)}; restricts duplicates for {days}"
+    return out
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "moments ago"
 
 
 def _weighted_order(options: Sequence[HandlerOption], rng: random.Random) -> list[HandlerOption]:
@@ -372,6 +423,7 @@ def plan_build(
     only_because: str = "the caller's key",
     only_then_others: bool = False,
     one_handler_per_call: bool = False,
+    duplicates: Mapping[int, str] | None = None,
     rng: random.Random | None = None,
 ) -> DialPlan:
     """Decide the dial plan for one call.
@@ -392,7 +444,11 @@ def plan_build(
     makes every step one handler, even when ringing several at once; the plan's steps are then the handlers
     to try in order while none could be dialled (full under its lock), and the first one dialled ends the
     plan (``attempt_rule_done``).
+
+    ``duplicates`` (handler id -> why, ``duplicates_find``): the handlers that restrict duplicates and already had this
+    caller within their window; they are skipped as ``DUPLICATE`` and the call goes to the others.
     """
+    duplicates = duplicates or {}
     eligible: list[HandlerOption] = []
     skipped: list[Skip] = []
     chosen = next((o.name for o in options if o.id == only_handler_id), "") if only_handler_id is not None else ""
@@ -401,7 +457,8 @@ def plan_build(
     if target_first:  # the looked-up handler first, like a sticky handler (the timeline says why: the lookup table)
         sticky_handler_id, only_handler_id = only_handler_id, None
     for option in options:
-        skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled, else_matched=else_matched)
+        skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled,
+                           else_matched=else_matched, duplicate=duplicates.get(option.id, ""))
         if skip is None and only_handler_id is not None and option.id != only_handler_id:
             skip = Skip(option.id, option.name, only_reason, f"{only_because} chose {chosen or 'another handler'}")
         if skip is None:

@@ -165,7 +165,7 @@ class HandlerAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
 
     fieldsets = [
         (None, {"fields": ["name", "buyer_id", "receiving_number", "enabled", "in_campaigns"]}),
-        ("Routing", {"fields": ["priority", "weight", "ring_timeout"]}),
+        ("Routing", {"fields": ["priority", "weight", "ring_timeout", ("duplicate_days", "duplicate_on")]}),
         ("Caps", {"fields": [("concurrency_cap", "cap_counts"), ("hourly_cap", "daily_cap"), ("monthly_cap", "total_cap")]}),
         ("Business hours", {"fields": ["timezone", "always_open", "business_hours"]}),
         ("Location (for the 'nearest' strategy)", {"fields": ["location_zip", ("latitude", "longitude")]}),
@@ -209,7 +209,7 @@ class HandlerAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
 class CampaignHandlerForm(forms.ModelForm):
     class Meta:
         model = CampaignHandler
-        fields = ["handler", "priority", "weight", "enabled", "position"]
+        fields = ["handler", "priority", "weight", "enabled", "position", "duplicate_days"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -220,6 +220,9 @@ class CampaignHandlerForm(forms.ModelForm):
             widget.attrs["placeholder"] = _("{value} (handler's)").format(value=getattr(handler, name)) if handler else _("handler's")
             widget.attrs["style"] = "max-width: 9rem"
         self.fields["position"].widget.attrs["style"] = "max-width: 6rem"
+        days = self.fields["duplicate_days"].widget
+        days.attrs["placeholder"] = (_("{value} (handler's)").format(value=handler.duplicate_days or _("off")) if handler else _("handler's"))
+        days.attrs["style"] = "max-width: 9rem"
 
 
 class CampaignHandlerFormSet(forms.BaseInlineFormSet):
@@ -246,7 +249,7 @@ class CampaignHandlerInline(TabularInline):
     formset = CampaignHandlerFormSet
     extra = 0
     autocomplete_fields = ["handler"]
-    fields = ["handler", "priority", "weight", "enabled", "position"]
+    fields = ["handler", "priority", "weight", "enabled", "position", "duplicate_days"]
 
 
 class IVROptionInline(StackedInline):
@@ -373,7 +376,8 @@ class ConversionRuleInline(StackedInline):
     autocomplete_fields = ["handler"]
     fieldsets = [
         # Two fields a row at most: three left each select a third of the width, cut ("Timer (co...") and unlabelled.
-        (None, {"fields": [("kind", "side"), "handler", ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope")]}),
+        (None, {"fields": [("kind", "side"), "handler", ("min_duration", "postback_window"), ("revenue", "payout"), ("dedupe_window", "dedupe_scope"),
+                           "dedupe_max_payable"]}),
     ]
 
 
@@ -900,7 +904,7 @@ class ConversionRuleAdmin(ServiceWritesAdminMixin, ModelAdmin):
     )
     service_arg = "part"
 
-    list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window"]
+    list_display = ["campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "dedupe_window", "dedupe_max_payable"]
     list_filter = ["kind", "side", "campaign"]
     search_fields = ["campaign__name", "handler__name"]
     autocomplete_fields = ["campaign", "handler"]

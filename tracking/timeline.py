@@ -18,7 +18,7 @@ from tracking.models.campaigns import RoutingStrategy
 SKIP_LABELS = {
     "closed": "closed", "capped": "capped", "tag_mismatch": "tag mismatch", "disabled": "disabled", "no_number": "no number",
     "ivr_choice": "IVR choice", "lookup_table": "lookup table", "destination": "landing page's destination",
-    "attempt_rule": "attempt rule",
+    "attempt_rule": "attempt rule", "duplicate": "duplicate caller",
     "answered_before": "answered before its turn", "caller_hung_up": "caller hung up",
 }
 
@@ -142,7 +142,7 @@ def call_route_story(call: Call) -> list[str]:
         detail = f" ({skip['detail']})" if skip.get("detail") else ""
         verb = {"closed": "was closed", "capped": "was at its cap", "tag_mismatch": "did not match the call's tags",
                 "disabled": "is disabled", "no_number": "has no receiving number", "ivr_choice": "was not chosen",
-                "lookup_table": "was not chosen", "destination": "was not chosen"}.get(skip.get("reason", ""), skip["label"])
+                "lookup_table": "was not chosen", "destination": "was not chosen", "duplicate": "had this caller already"}.get(skip.get("reason", ""), skip["label"])
         parts.append(f"{skip.get('name', _('a handler'))} {verb}{detail}")
     tail_labels = {t.number: STEP_LABELS.get(t.step, t.label) for t in state.tail or () if t.number}
     # Where a line's no-answer routing took the caller other than a dial (the queue, a menu), after the legs it followed.

@@ -49,6 +49,8 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
             "enabled": bool(r["enabled"] and r["handler__enabled"]), "enabled_in_campaign": bool(r["enabled"]),
             "business_hours": r["handler__business_hours"] or {}, "tag_criteria": tuple(r["handler__tag_criteria"] or ()),
             "ring_timeout": r["handler__ring_timeout"] or r["handler__receiving_number__ring_timeout"] or 30,
+            "duplicate_days": (r["duplicate_days"] or None) if r["duplicate_days"] is not None else r["handler__duplicate_days"],
+            "duplicate_on": r["handler__duplicate_on"] or dec.DUPLICATE_ANSWERED,
         }))
     return out, any(r["attempt_rule"] for r in rows)
 
@@ -63,11 +65,12 @@ OPTION_COLUMNS: dict[str, str] = {
     **{name: f"handler__{name}" for name in dec.CAP_FIELDS},
 }
 OPTION_COMPUTED = ("number", "send_digits", "priority", "weight", "enabled", "enabled_in_campaign", "business_hours", "tag_criteria",
-                   "ring_timeout")
+                   "ring_timeout", "duplicate_days", "duplicate_on")
 _OPTION_INPUTS = (
     "priority", "weight", "enabled", "handler__enabled", "handler__priority", "handler__weight", "handler__business_hours",
     "handler__tag_criteria", "handler__ring_timeout", "handler__receiving_number__number", "handler__receiving_number__extension_digits",
-    "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout",
+    "handler__receiving_number__digits_delay", "handler__receiving_number__ring_timeout", "duplicate_days",
+    "handler__duplicate_days", "handler__duplicate_on",
 )
 
 
@@ -80,6 +83,7 @@ def handler_option(handler_id: int) -> dec.HandlerOption:
         "priority": h.priority, "weight": h.weight, "enabled": h.enabled, "timezone": h.timezone, "always_open": h.always_open,
         "business_hours": h.business_hours or {}, "tag_criteria": tuple(h.tag_criteria or ()), "ring_timeout": h.effective_ring_timeout,
         "latitude": h.latitude, "longitude": h.longitude,
+        "duplicate_days": h.duplicate_days, "duplicate_on": h.duplicate_on or dec.DUPLICATE_ANSWERED,
         **{name: getattr(h, name) for name in dec.CAP_FIELDS},
     })
 

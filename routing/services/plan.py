@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -68,16 +68,27 @@ def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
         loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
     # Business hours at the moment a test call's operator chose (its counters are read at the real time).
     context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
+    real_caller = is_real_number(call.caller_number)
     plan = dec.plan_build(
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
         rr_position=store.round_robin_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
         # Anonymous callers all look alike: only a real number makes a caller a repeat caller.
-        sticky_handler_id=store.sticky_handler_load(call) if campaign.sticky_routing and is_real_number(call.caller_number) else None,
+        sticky_handler_id=store.sticky_handler_load(call) if campaign.sticky_routing and real_caller else None,
         only_handler_id=only_handler_id, only_reason=only_reason, only_because=only_because, only_then_others=only_then_others,
-        one_handler_per_call=config.one_handler_per_call, rng=rng,
+        one_handler_per_call=config.one_handler_per_call, duplicates=_duplicates(call, options, at) if real_caller else None, rng=rng,
     )
     plan.keep(turn.state, {o.id: o for o in options})
     return plan_advance(turn, answer_key=answer_key, greeting=greeting)
+
+
+def _duplicates(call: Call, options: list[dec.HandlerOption], at: datetime) -> dict[int, str]:
+    """The handlers restricting duplicates that already had this caller within their window (``dec.duplicates_find``):
+    one query for all of them, none when no handler of the campaign restricts duplicates."""
+    windows = dec.duplicate_windows(options)
+    if not windows:
+        return {}
+    history = lookups.caller_history_load(call, handler_ids=windows, since=at - timedelta(days=max(windows.values())))
+    return dec.duplicates_find(options, history, at)
 
 
 def _nearest(turn: Turn, campaign: Campaign, options: list[dec.HandlerOption]) -> tuple[list[dec.HandlerOption], str]:

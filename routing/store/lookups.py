@@ -3,11 +3,15 @@ one-statement loads (``routing.store.voice``). Each function is one query (or on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
-from django.db.models import Case, OuterRef, Q, Subquery, When
+from django.db.models import Case, Max, OuterRef, Q, Subquery, When
 
 from calltrack import fastdb
 from calltrack.numbers.models import BlockedCaller, ReceivingNumber
+from routing.decision import CallerHistory
 from tracking.models import AttemptKind, Call, CallAttempt, Contact, Handler, RoutingTableRow
 
 
@@ -84,3 +88,15 @@ def last_line_dialed(call: Call) -> ReceivingNumber | None:
 def contact_load(number: str) -> Contact | None:
     """The caller's contact record with its assigned agent."""
     return Contact.objects.filter(phone_number=number).select_related("assigned_agent").first()
+
+
+def caller_history_load(call: Call, *, handler_ids: Iterable[int], since: datetime) -> dict[int, CallerHistory]:
+    """For duplicate-call routing: this caller's calls since ``since`` with each of ``handler_ids`` (whatever the
+    campaign), as when the latest one it answered and the latest one it converted (revenue side) started. One query
+    on the (caller, started_at) index for all the handlers; test calls and this call do not count."""
+    rows = (
+        Call.objects.filter(caller_number=call.caller_number, started_at__gte=since, handler_id__in=list(handler_ids), is_test=False)
+        .exclude(pk=call.pk).order_by().values("handler_id")
+        .annotate(answered=Max("started_at", filter=Q(answered_at__isnull=False)), converted=Max("started_at", filter=Q(revenue_converted=True)))
+    )
+    return {r["handler_id"]: CallerHistory(r["answered"], r["converted"]) for r in rows if r["answered"] or r["converted"]}

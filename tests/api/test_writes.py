@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, HandlerFactory, SourceFactory
-from tracking.models import Campaign, CampaignHandler, Handler, IVRMenu, Source
+from tracking.models import Campaign, CampaignHandler, Handler, IVRMenu, MoneyChange, Source
 
 
 def test_creating_a_source_derives_its_public_id(staff):
@@ -206,3 +206,29 @@ def test_json_fields_refuse_nul_characters_and_the_wrong_kind(staff, db):
     assert response.json() == {"marketing_data": ["Text may not contain NUL characters."]}
     response = staff.post("/api/v1/tracking-numbers/", {"number": "+14155550189", "marketing_data": ["x"]}, format="json")
     assert response.json() == {"marketing_data": ["Must be an object."]}
+
+
+def test_the_handlers_api_reads_and_writes_the_restriction(staff, db):
+    line = ReceivingNumberFactory()
+    body = {"name": "Buyer", "receiving_number": line.pk, "duplicate_days": 14, "duplicate_on": "converted"}
+    response = staff.post("/api/v1/handlers/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["duplicate_days"], response.json()["duplicate_on"]) == (14, "converted")
+    handler_id = response.json()["id"]
+    response = staff.patch(f"/api/v1/handlers/{handler_id}/", {"duplicate_days": None, "duplicate_on": None}, format="json")
+    assert response.status_code == 200 and response.json()["duplicate_days"] is None
+    response = staff.patch(f"/api/v1/handlers/{handler_id}/", {"duplicate_on": "answered"}, format="json")
+    assert response.status_code == 400 and "duplicate_days" in response.json()
+    change = MoneyChange.objects.of("handler", handler_id).filter(op="update").earliest("id")
+    assert (change.before["duplicate_days"], change.after["duplicate_days"]) == (14, None)
+
+
+def test_a_campaigns_handler_entry_overrides_the_duplicate_restriction_in_that_campaign(staff, db):
+    restricted, free = HandlerFactory(duplicate_days=7), HandlerFactory()
+    body = {"name": "Solar", "handlers": [{"handler": restricted.pk, "duplicate_days": 0}, {"handler": free.pk, "duplicate_days": 3}]}
+    response = staff.post("/api/v1/campaigns/", body, format="json")
+    assert response.status_code == 201, response.content
+    entries = response.json()["handlers"]
+    assert [(e["duplicate_days"], e["effective_duplicate_days"]) for e in entries] == [(0, None), (3, 3)]
+    response = staff.patch(f"/api/v1/campaigns/{response.json()['id']}/", {"handlers": [{"handler": restricted.pk}]}, format="json")
+    assert [(e["duplicate_days"], e["effective_duplicate_days"]) for e in response.json()["handlers"]] == [(None, 7)]

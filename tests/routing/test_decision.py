@@ -47,6 +47,35 @@ def test_handler_without_a_number_is_skipped():
     assert plan([opt(1, number="")]).skipped[0].reason == dec.NO_NUMBER
 
 
+def test_a_handler_that_had_the_caller_is_skipped_as_a_duplicate_and_the_call_goes_to_the_next():
+    p = plan([opt(1, priority=1), opt(2, priority=2)], duplicates={1: "answered 3 days ago; restricts duplicates for 7 days"},
+             sticky_handler_id=1)
+    assert p.steps == [[2]] and p.sticky_handler_id is None
+    assert (p.skipped[0].handler_id, p.skipped[0].reason, p.skipped[0].detail) == (
+        1, dec.DUPLICATE, "answered 3 days ago; restricts duplicates for 7 days")
+
+
+def test_duplicates_are_found_per_handler_window_and_mode():
+    at = MON_NOON_NY
+    options = [
+        opt(1, duplicate_days=7), opt(2, duplicate_days=2), opt(3, duplicate_days=30, duplicate_on=dec.DUPLICATE_CONVERTED),
+        opt(4, duplicate_days=30, duplicate_on=dec.DUPLICATE_CONVERTED), opt(5),
+    ]
+    three_days = at - timedelta(days=3, minutes=5)
+    history = {
+        1: dec.CallerHistory(answered_at=three_days),
+        2: dec.CallerHistory(answered_at=three_days),  # outside its 2 days
+        3: dec.CallerHistory(answered_at=at - timedelta(hours=1)),  # answered, never converted
+        4: dec.CallerHistory(answered_at=three_days, converted_at=at - timedelta(hours=5)),
+        5: dec.CallerHistory(answered_at=at - timedelta(hours=1)),  # no restriction
+    }
+    assert dec.duplicate_windows(options) == {1: 7, 2: 2, 3: 30, 4: 30}
+    assert dec.duplicates_find(options, history, at) == {
+        1: "answered 3 days ago; restricts duplicates for 7 days",
+        4: "converted 5 hours ago; restricts duplicates for 30 days",
+    }
+
+
 @pytest.mark.parametrize(
     ("hours", "tz", "at", "open_"),
     [

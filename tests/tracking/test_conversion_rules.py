@@ -142,6 +142,29 @@ def test_per_handler_dedupe_only_counts_the_same_handler():
     assert not out["revenue"].converted and "with this handler" in out["revenue"].reason
 
 
+def test_a_dedupe_count_pays_a_caller_up_to_that_many_times_within_the_window():
+    rules = [timer(1, 30, "10", "5", dedupe_window=24, dedupe_max_payable=2)]
+    once = [PriorCall(90, T0 - timedelta(hours=3), 1, 7, True, True)]
+    assert conversion_evaluate(rules=rules, call=facts(), prior=once)["revenue"].converted
+    twice = [*once, PriorCall(91, T0 - timedelta(hours=1), 1, 7, True, True)]
+    out = conversion_evaluate(rules=rules, call=facts(), prior=twice)
+    assert not out["revenue"].converted and out["revenue"].amount == 0
+    assert out["revenue"].reason == "repeat caller: already paid 2 times in this campaign in 24 h (at most 2; calls #90, #91)"
+
+
+def test_a_dedupe_count_counts_only_paid_calls_inside_the_window_and_the_scope():
+    rules = [timer(1, 30, "10", "5", dedupe_window=24, dedupe_max_payable=2, dedupe_scope="handler")]
+    prior = [
+        PriorCall(90, T0 - timedelta(hours=3), 1, 7, True, True),
+        PriorCall(91, T0 - timedelta(hours=30), 1, 7, True, True),  # outside the window
+        PriorCall(92, T0 - timedelta(hours=2), 1, 8, True, True),  # another handler
+        PriorCall(93, T0 - timedelta(hours=1), 1, 7, False, False),  # not paid
+    ]
+    assert conversion_evaluate(rules=rules, call=facts(), prior=prior)["revenue"].converted
+    out = conversion_evaluate(rules=rules, call=facts(), prior=[*prior, PriorCall(94, T0 + timedelta(minutes=2), 1, 7, True, True)])
+    assert not out["revenue"].converted and "already paid 2 times with this handler in 24 h (at most 2" in out["revenue"].reason
+
+
 def test_dedupe_is_per_side_in_a_split_conversion():
     rules = [timer(1, 30, "10", "0", side="revenue", dedupe_window=24), timer(2, 30, "0", "5", side="payout")]
     prior = [PriorCall(90, T0 - timedelta(hours=1), 1, 7, True, True)]

@@ -170,6 +170,23 @@ def test_a_repeat_caller_is_not_paid_twice_within_the_dedupe_window(setup):
     assert other_caller.converted
 
 
+def test_a_dedupe_count_of_two_pays_the_second_call_in_the_window_but_not_the_third(setup):
+    campaign, handler = setup
+    ConversionRuleFactory(campaign=campaign, min_duration=30, revenue=Decimal("20"), payout=Decimal("8"), dedupe_window=24,
+                          dedupe_max_payable=2)
+    now = timezone.now()
+    calls = [
+        call_conversion_evaluate(call=completed_call(campaign=campaign, handler=handler, started_at=now - timedelta(hours=h)))
+        for h in (5, 3, 1)
+    ]
+    assert [c.converted for c in calls] == [True, True, False]
+    assert calls[1].revenue == Decimal("20") and calls[2].revenue == 0 and calls[2].payout == 0
+    assert calls[2].conversion_reason == (
+        f"repeat caller: already paid 2 times in this campaign in 24 h (at most 2; calls #{calls[0].pk}, #{calls[1].pk})")
+    later = call_conversion_evaluate(call=completed_call(campaign=campaign, handler=handler, started_at=now + timedelta(hours=20)))
+    assert later.converted  # the first call is out of its window: one paid call (the second) within 24 h
+
+
 def test_attempt_rules_pay_a_dialled_handler_and_make_routing_dial_only_one(setup):
     campaign, handler = setup
     assert not campaign_dials_only_one(campaign)

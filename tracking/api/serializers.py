@@ -44,8 +44,8 @@ class HandlerSerializer(ModelSerializer):
         model = Handler
         fields = [
             "id", "name", "buyer_id", "receiving_number", "enabled", "priority", "weight", "ring_timeout",
-            "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts", "timezone",
-            "always_open", "business_hours", "location_zip", "latitude", "longitude", "tag_criteria", "created_at", "updated_at",
+            "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap", "total_cap", "cap_counts", "duplicate_days", "duplicate_on",
+            "timezone", "always_open", "business_hours", "location_zip", "latitude", "longitude", "tag_criteria", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
@@ -54,10 +54,13 @@ class CampaignHandlerSerializer(ModelSerializer):
     handler_name = serializers.CharField(source="handler.name", read_only=True)
     effective_priority = serializers.IntegerField(read_only=True, help_text="The priority routing uses here.")
     effective_weight = serializers.IntegerField(read_only=True, help_text="The weight routing uses here.")
+    effective_duplicate_days = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The duplicate restriction routing uses here, in days (null: none).")
 
     class Meta:
         model = CampaignHandler
-        fields = ["handler", "handler_name", "priority", "weight", "enabled", "position", "effective_priority", "effective_weight"]
+        fields = ["handler", "handler_name", "priority", "weight", "enabled", "position", "duplicate_days", "effective_priority",
+                  "effective_weight", "effective_duplicate_days"]
         extra_kwargs = {"position": {"required": False, "help_text": "Order for sequential and round-robin routing; blank: the list's order."}}
 
 

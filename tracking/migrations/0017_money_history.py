@@ -1,4 +1,6 @@
-"""The money audit trail: tracking.MoneyChange and the triggers that fill it (tracking/sql/money_history.*.sql)."""
+"""The money audit trail: tracking.MoneyChange and the triggers that fill it, as they were then
+(tracking/sql/money_history_0017.*.sql; the current ones, tracking/sql/money_history.*.sql, are installed by a later
+migration: a trigger naming a column a later migration adds would break this one on a fresh database)."""
 
 from pathlib import Path
 
@@ -20,7 +22,7 @@ DROP FUNCTION IF EXISTS tracking_money_history_insert(text, bigint, bigint, text
 
 
 def _sqlite_statements() -> list[str]:
-    text = (_SQL / "money_history.sqlite.sql").read_text()
+    text = (_SQL / "money_history_0017.sqlite.sql").read_text()
     return [s.strip() for s in text.split("\n\n") if s.strip() and not s.lstrip().startswith("--")]
 
 
@@ -28,7 +30,7 @@ def triggers_create(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     with schema_editor.connection.cursor() as cursor:
         if vendor == "postgresql":
-            cursor.execute((_SQL / "money_history.postgresql.sql").read_text())
+            cursor.execute((_SQL / "money_history_0017.postgresql.sql").read_text())
         elif vendor == "sqlite":
             for statement in _sqlite_statements():
                 cursor.execute(statement)

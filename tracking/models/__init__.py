@@ -32,7 +32,7 @@ from tracking.models.campaigns import (
 )
 from tracking.models.caps import CapCounter, CapDelta
 from tracking.models.lookup import RoutingTable, RoutingTableRow, WhenUnavailable
-from tracking.models.parties import CapTrigger, Collaborator, Contact, Handler, Source
+from tracking.models.parties import CapTrigger, Collaborator, Contact, DuplicateOn, Handler, Source
 from tracking.models.reports import CallDayRollup, CallRollupDirty, CallRollupZone, rollup_key_hash
 from tracking.models.tagging import HoursMatch, TaggingHours
 
@@ -40,7 +40,7 @@ __all__ = [
     "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
     "DeliveryStatus", "QueuedCall", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "FallbackCredit", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
-    "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "Handler", "Source",
+    "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "DuplicateOn", "Handler", "Source",
     "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow", "WhenUnavailable",
     "CallDayRollup", "CallRollupDirty", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",
 ]

@@ -1,6 +1,6 @@
 """The money audit trail: every change to what a call is worth and to the terms it is paid on.
 
-Rows are written by database triggers (``tracking/sql/money_history.*.sql``, installed by migration 0015), never
+Rows are written by database triggers (``tracking/sql/money_history.*.sql``, installed by migrations 0017 and 0025), never
 by the application: an ORM save, a ``QuerySet.update()``, the voice path's hand-written SQL and a SQL console are
 all recorded alike, in the writer's own statement. Who and from where come from ``calltrack.audit`` (a
 transaction-local setting on PostgreSQL, an application SQL function on SQLite); see that module for why.
@@ -32,12 +32,12 @@ AUDITED_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "handler": (
         "enabled", "priority", "weight", "ring_timeout", "concurrency_cap", "hourly_cap", "daily_cap", "monthly_cap",
-        "total_cap", "cap_counts",
+        "total_cap", "cap_counts", "duplicate_days", "duplicate_on",
     ),
     "source": ("static_number_cap",),
-    "campaignhandler": ("campaign_id", "handler_id", "enabled", "priority", "weight"),
+    "campaignhandler": ("campaign_id", "handler_id", "enabled", "priority", "weight", "duplicate_days"),
     "conversionrule": ("campaign_id", "handler_id", "side", "kind", "min_duration", "revenue", "payout", "postback_window",
-                       "dedupe_window", "dedupe_scope"),
+                       "dedupe_window", "dedupe_scope", "dedupe_max_payable"),
     "webhook": ("campaign_id", "enabled", "url", "method", "secret"),
 }
 

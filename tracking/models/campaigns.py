@@ -176,6 +176,12 @@ class CampaignHandler(models.Model):
     )
     enabled = models.BooleanField(default=True, help_text=_("Untick to stop this handler's calls in this campaign only."))
     position = models.PositiveIntegerField(default=0, help_text="Order for sequential and round-robin routing (lowest first).")
+    # Nullable without a default: SQLite adds the column in place, keeping the table's money history triggers.
+    duplicate_days = models.PositiveIntegerField(
+        "duplicate days", null=True, blank=True, validators=[MaxValueValidator(3650)],
+        help_text=_("Overrides the handler's duplicate restriction in this campaign: days in which a caller it had goes to "
+                    "the other handlers (blank: the handler's own; 0: not restricted here)."),
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -192,6 +198,10 @@ class CampaignHandler(models.Model):
     @property
     def effective_weight(self) -> int:
         return self.weight if self.weight is not None else self.handler.weight
+
+    @property
+    def effective_duplicate_days(self) -> int | None:
+        return (self.duplicate_days or None) if self.duplicate_days is not None else self.handler.duplicate_days
 
 
 class IVRAction(models.TextChoices):
@@ -324,6 +334,12 @@ class ConversionRule(models.Model):
     postback_window = models.PositiveIntegerField(default=1440, help_text="Postback: minutes after the call in which the CRM may confirm.")
     dedupe_window = models.PositiveIntegerField(null=True, blank=True, help_text="Hours in which a repeat caller is not paid again. Blank: every call pays.")
     dedupe_scope = models.CharField(max_length=10, choices=DedupeScope.choices, default=DedupeScope.CAMPAIGN, help_text=_("Whether a repeat is counted within the campaign or per handler."))
+    # Nullable without a default (blank means 1): SQLite adds the column in place, keeping the table's triggers.
+    dedupe_max_payable = models.PositiveIntegerField(
+        "de-dupe max payable", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="With a de-dupe window: the most times a caller is paid within it (e.g. 2: the third call in the window "
+                  "does not pay). Blank: 1.",
+    )
 
     class Meta:
         ordering = ["campaign_id", "handler_id", "kind", "min_duration"]  # columns, not the related models
@@ -342,6 +358,8 @@ class ConversionRule(models.Model):
             errors["postback_window"] = "Give the minutes after the call in which the CRM may confirm (at least 1)."
         if self.dedupe_window == 0:
             errors["dedupe_window"] = "Leave blank for no de-duplication, or give at least 1 hour."
+        if self.dedupe_max_payable is not None and self.dedupe_max_payable > 1 and not self.dedupe_window:
+            errors["dedupe_max_payable"] = "Give the de-dupe window in which the caller is paid at most this many times."
         if self.kind != ConversionKind.TIMER and self.min_duration:
             errors["min_duration"] = "Only timer rules have a duration; leave it at 0."
         if errors:

@@ -66,6 +66,11 @@ class CapTrigger(models.TextChoices):
     CONVERSION = "conversion", "Converted calls"
 
 
+class DuplicateOn(models.TextChoices):
+    ANSWERED = "answered", "Answered (took the call)"
+    CONVERTED = "converted", "Converted (paid for the call)"
+
+
 class Handler(models.Model):
     name = models.CharField(max_length=200, help_text="Who receives the calls: an agent, a call center, a buyer.")
     buyer_id = models.CharField(
@@ -107,6 +112,18 @@ class Handler(models.Model):
         choices=CapTrigger.choices,
         default=CapTrigger.CONNECTION,
         help_text="What counts toward the hourly, daily, monthly and total caps: every connected call, or only converted calls.",
+    )
+    # Nullable without a default: SQLite adds the columns in place (a NOT NULL column rebuilds the table, dropping
+    # its money history triggers). A blank ``duplicate_on`` means "answered".
+    duplicate_days = models.PositiveIntegerField(
+        "duplicate days", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Restrict duplicates: a caller this handler already had within this many days is sent to the campaign's "
+                    "other handlers instead. Blank: off."),
+    )
+    duplicate_on = models.CharField(
+        "duplicate when", max_length=10, null=True, blank=True, choices=DuplicateOn.choices,
+        help_text=_("What makes a repeat caller a duplicate for this handler: an earlier call it answered, or only one it "
+                    "converted (the revenue side). Blank: answered."),
     )
     timezone = models.CharField(
         max_length=64,
@@ -169,6 +186,8 @@ class Handler(models.Model):
             self.tag_criteria = tag_rules.validate(self.tag_criteria)
         except tag_rules.TagRuleError as exc:
             errors["tag_criteria"] = str(exc)
+        if self.duplicate_on and not self.duplicate_days:
+            errors["duplicate_days"] = "Give the days in which a repeat caller is a duplicate (or clear 'duplicate when')."
         if self.location_zip.strip():
             point = geodata.zip_point(self.location_zip)
             if point is None:

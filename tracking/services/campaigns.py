@@ -17,7 +17,7 @@ from tracking.models import Campaign, CampaignHandler, ConversionRule, IVROption
 # The rows a campaign's admin page edits inline; routing caches them with the campaign.
 CampaignPart = TypeVar("CampaignPart", CampaignHandler, IVROption, ConversionRule, Webhook)
 
-HANDLER_ENTRY_FIELDS = ("handler", "priority", "weight", "enabled", "position")
+HANDLER_ENTRY_FIELDS = ("handler", "priority", "weight", "enabled", "position", "duplicate_days")
 
 
 @transaction.atomic
@@ -88,6 +88,7 @@ def campaign_handlers_set(*, campaign: Campaign, entries: Sequence[Mapping[str, 
             handler=handler,
             priority=entry.get("priority"),
             weight=entry.get("weight"),
+            duplicate_days=entry.get("duplicate_days"),
             enabled=entry.get("enabled", True),
             position=entry["position"] if entry.get("position") is not None else n - 1,
         )

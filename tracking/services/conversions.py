@@ -11,9 +11,11 @@ Kinds:
   ``tracking.selectors.campaign_dials_only_one``);
 - postback: the handler's CRM confirms, within ``postback_window`` minutes of the call's end.
 
-De-duplication: a rule with a ``dedupe_window`` (hours) does not pay a caller who already converted on
-that side with another call started within the window (before this one, or after it but converted first),
-counted in the campaign or with the same handler (``dedupe_scope``).
+De-duplication (Retreaver's "the maximum number of times a call can be deemed payable in a given duration"): a
+rule with a ``dedupe_window`` (hours) pays a caller at most ``dedupe_max_payable`` times (blank: once) on that side
+within the window: it does not pay when that many other calls of the caller started within the window (before this
+one, or after it but converted first) already converted on that side, counted in the campaign or with the same
+handler (``dedupe_scope``).
 
 ``conversion_evaluate`` is the pure decision (plain data in, plain data out); the services below load the
 data, take the locks and write the call.
@@ -71,6 +73,7 @@ class Rule:
     postback_window: int = 1440
     dedupe_window: int | None = None
     dedupe_scope: str = DedupeScope.CAMPAIGN
+    dedupe_max_payable: int = 1  # the most times a caller is paid within the window
 
     def covers(self, side: str) -> bool:
         return self.side in (ConversionSide.BOTH, side)
@@ -83,7 +86,7 @@ class Rule:
         return cls(
             id=rule.pk, kind=rule.kind, side=rule.side, handler_id=rule.handler_id, min_duration=rule.min_duration,
             revenue=rule.revenue, payout=rule.payout, postback_window=rule.postback_window,
-            dedupe_window=rule.dedupe_window, dedupe_scope=rule.dedupe_scope,
+            dedupe_window=rule.dedupe_window, dedupe_scope=rule.dedupe_scope, dedupe_max_payable=rule.dedupe_max_payable or 1,
         )
 
 
@@ -164,31 +167,38 @@ def rules_validate(rules: Sequence[Rule], *, handler_names: dict[int, str] | Non
                     raise ConversionRuleError(f"The {side} side of {who} has {count} {kinds.pop()} rules; one is enough.")
 
 
-def _repeat_of(rule: Rule, *, side: str, call: CallFacts, prior: Iterable[PriorCall]) -> PriorCall | None:
+def _paid_before(rule: Rule, *, side: str, call: CallFacts, prior: Iterable[PriorCall]) -> list[PriorCall]:
+    """The caller's other calls within the rule's de-dupe window, in its scope, that converted on ``side`` (nearest
+    first); [] without a window."""
     if not rule.dedupe_window:
-        return None
+        return []
     # Either direction: a call that started later but converted first (it completed sooner) was paid already.
     window = timedelta(hours=rule.dedupe_window)
-    for p in sorted(prior, key=lambda p: abs(p.started_at - call.started_at)):
+    paid = []
+    for p in sorted(prior, key=lambda p: (abs(p.started_at - call.started_at), p.call_id)):
         if p.call_id == call.call_id or abs(p.started_at - call.started_at) > window or not p.converted_on(side):
             continue
         if rule.dedupe_scope == DedupeScope.HANDLER:
             if call.handler_id is not None and p.handler_id == call.handler_id:
-                return p
+                paid.append(p)
         elif p.campaign_id == call.campaign_id:
-            return p
-    return None
+            paid.append(p)
+    return paid
 
 
 def _paid(rule: Rule, *, side: str, call: CallFacts, prior: Iterable[PriorCall], why: str) -> SideOutcome:
-    repeat = _repeat_of(rule, side=side, call=call, prior=prior)
-    if repeat is not None:
+    paid = _paid_before(rule, side=side, call=call, prior=prior)
+    most = max(rule.dedupe_max_payable, 1)
+    if len(paid) >= most:
         scope = "with this handler" if rule.dedupe_scope == DedupeScope.HANDLER else "in this campaign"
-        return SideOutcome(
-            side, ConversionStatus.NOT_CONVERTED, ZERO,
-            f"repeat caller: call #{repeat.call_id} already converted {scope} within {rule.dedupe_window} h",
-            rule.id, rule.kind,
-        )
+        if most == 1:
+            reason = f"repeat caller: call #{paid[0].call_id} already converted {scope} within {rule.dedupe_window} h"
+        else:
+            ids = [f"#{p.call_id}" for p in sorted(paid, key=lambda p: p.started_at)]
+            calls = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            reason = (f"repeat caller: already paid {len(paid)} times {scope} in {rule.dedupe_window} h "
+                      f"(at most {most}; calls {calls})")
+        return SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, reason, rule.id, rule.kind)
     return SideOutcome(side, ConversionStatus.CONVERTED, rule.amount(side), why, rule.id, rule.kind)
 
 

@@ -2,7 +2,8 @@
 -- call's value and of the terms calls are routed and paid on, whichever code wrote it (the ORM, QuerySet.update(),
 -- the voice path's hand-written SQL, a SQL console). Who and from where: the transaction-local setting
 -- calltrack.audit (JSON: origin, user_id, actor), set by calltrack.audit in the writer's own round trip.
--- Installed by tracking/migrations/0015_money_history.py; the columns listed here are AUDITED_COLUMNS.
+-- Installed by tracking/migrations/0017_money_history.py (its own copy, money_history_0017.*.sql), installed again as
+-- it is now by 0025_dedupe_count_duplicate_routing.py; the columns listed here are AUDITED_COLUMNS.
 
 CREATE OR REPLACE FUNCTION tracking_money_history_insert(
     tbl text, object_id bigint, handler_id bigint, op text, before jsonb, after jsonb, default_origin text
@@ -96,7 +97,7 @@ DROP TRIGGER IF EXISTS tracking_money_history_handler ON tracking_handler;
 CREATE TRIGGER tracking_money_history_handler AFTER INSERT OR UPDATE OR DELETE ON tracking_handler FOR EACH ROW
     EXECUTE FUNCTION tracking_money_history_terms(
         'id', 'enabled', 'priority', 'weight', 'ring_timeout', 'concurrency_cap', 'hourly_cap', 'daily_cap',
-        'monthly_cap', 'total_cap', 'cap_counts');
+        'monthly_cap', 'total_cap', 'cap_counts', 'duplicate_days', 'duplicate_on');
 
 DROP TRIGGER IF EXISTS tracking_money_history_source ON tracking_source;
 CREATE TRIGGER tracking_money_history_source AFTER INSERT OR UPDATE OR DELETE ON tracking_source FOR EACH ROW
@@ -105,13 +106,13 @@ CREATE TRIGGER tracking_money_history_source AFTER INSERT OR UPDATE OR DELETE ON
 DROP TRIGGER IF EXISTS tracking_money_history_campaignhandler ON tracking_campaignhandler;
 CREATE TRIGGER tracking_money_history_campaignhandler AFTER INSERT OR UPDATE OR DELETE ON tracking_campaignhandler
     FOR EACH ROW EXECUTE FUNCTION tracking_money_history_terms(
-        'handler_id', 'campaign_id', 'handler_id', 'enabled', 'priority', 'weight');
+        'handler_id', 'campaign_id', 'handler_id', 'enabled', 'priority', 'weight', 'duplicate_days');
 
 DROP TRIGGER IF EXISTS tracking_money_history_conversionrule ON tracking_conversionrule;
 CREATE TRIGGER tracking_money_history_conversionrule AFTER INSERT OR UPDATE OR DELETE ON tracking_conversionrule
     FOR EACH ROW EXECUTE FUNCTION tracking_money_history_terms(
         'handler_id', 'campaign_id', 'handler_id', 'side', 'kind', 'min_duration', 'revenue', 'payout',
-        'postback_window', 'dedupe_window', 'dedupe_scope');
+        'postback_window', 'dedupe_window', 'dedupe_scope', 'dedupe_max_payable');
 
 DROP TRIGGER IF EXISTS tracking_money_history_webhook ON tracking_webhook;
 CREATE TRIGGER tracking_money_history_webhook AFTER INSERT OR UPDATE OR DELETE ON tracking_webhook FOR EACH ROW

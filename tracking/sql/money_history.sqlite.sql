@@ -45,7 +45,8 @@ BEGIN
             'enabled', NEW.enabled, 'priority', NEW.priority, 'weight', NEW.weight,
             'ring_timeout', NEW.ring_timeout, 'concurrency_cap', NEW.concurrency_cap,
             'hourly_cap', NEW.hourly_cap, 'daily_cap', NEW.daily_cap, 'monthly_cap', NEW.monthly_cap,
-            'total_cap', NEW.total_cap, 'cap_counts', NEW.cap_counts)
+            'total_cap', NEW.total_cap, 'cap_counts', NEW.cap_counts,
+            'duplicate_days', NEW.duplicate_days, 'duplicate_on', NEW.duplicate_on)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -61,6 +62,8 @@ CREATE TRIGGER tracking_money_history_handler_update
       OR OLD.monthly_cap IS NOT NEW.monthly_cap
       OR OLD.total_cap IS NOT NEW.total_cap
       OR OLD.cap_counts IS NOT NEW.cap_counts
+      OR OLD.duplicate_days IS NOT NEW.duplicate_days
+      OR OLD.duplicate_on IS NOT NEW.duplicate_on
 BEGIN
     INSERT INTO tracking_moneychange ("table", object_id, handler_id, op, at, origin, user_id, actor, before, after)
     SELECT 'handler', NEW.id, NEW.id, 'update', strftime('%Y-%m-%d %H:%M:%f', 'now'),
@@ -69,12 +72,14 @@ BEGIN
             'enabled', OLD.enabled, 'priority', OLD.priority, 'weight', OLD.weight,
             'ring_timeout', OLD.ring_timeout, 'concurrency_cap', OLD.concurrency_cap,
             'hourly_cap', OLD.hourly_cap, 'daily_cap', OLD.daily_cap, 'monthly_cap', OLD.monthly_cap,
-            'total_cap', OLD.total_cap, 'cap_counts', OLD.cap_counts),
+            'total_cap', OLD.total_cap, 'cap_counts', OLD.cap_counts,
+            'duplicate_days', OLD.duplicate_days, 'duplicate_on', OLD.duplicate_on),
         json_object(
             'enabled', NEW.enabled, 'priority', NEW.priority, 'weight', NEW.weight,
             'ring_timeout', NEW.ring_timeout, 'concurrency_cap', NEW.concurrency_cap,
             'hourly_cap', NEW.hourly_cap, 'daily_cap', NEW.daily_cap, 'monthly_cap', NEW.monthly_cap,
-            'total_cap', NEW.total_cap, 'cap_counts', NEW.cap_counts)
+            'total_cap', NEW.total_cap, 'cap_counts', NEW.cap_counts,
+            'duplicate_days', NEW.duplicate_days, 'duplicate_on', NEW.duplicate_on)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -88,7 +93,8 @@ BEGIN
             'enabled', OLD.enabled, 'priority', OLD.priority, 'weight', OLD.weight,
             'ring_timeout', OLD.ring_timeout, 'concurrency_cap', OLD.concurrency_cap,
             'hourly_cap', OLD.hourly_cap, 'daily_cap', OLD.daily_cap, 'monthly_cap', OLD.monthly_cap,
-            'total_cap', OLD.total_cap, 'cap_counts', OLD.cap_counts),
+            'total_cap', OLD.total_cap, 'cap_counts', OLD.cap_counts,
+            'duplicate_days', OLD.duplicate_days, 'duplicate_on', OLD.duplicate_on),
         NULL
     FROM (SELECT calltrack_audit() AS ctx);
 END;
@@ -140,7 +146,7 @@ BEGIN
         NULL,
         json_object(
             'campaign_id', NEW.campaign_id, 'handler_id', NEW.handler_id, 'enabled', NEW.enabled,
-            'priority', NEW.priority, 'weight', NEW.weight)
+            'priority', NEW.priority, 'weight', NEW.weight, 'duplicate_days', NEW.duplicate_days)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -151,16 +157,17 @@ CREATE TRIGGER tracking_money_history_campaignhandler_update
       OR OLD.enabled IS NOT NEW.enabled
       OR OLD.priority IS NOT NEW.priority
       OR OLD.weight IS NOT NEW.weight
+      OR OLD.duplicate_days IS NOT NEW.duplicate_days
 BEGIN
     INSERT INTO tracking_moneychange ("table", object_id, handler_id, op, at, origin, user_id, actor, before, after)
     SELECT 'campaignhandler', NEW.id, NEW.handler_id, 'update', strftime('%Y-%m-%d %H:%M:%f', 'now'),
         COALESCE(json_extract(ctx, '$.origin'), ''), json_extract(ctx, '$.user_id'), COALESCE(json_extract(ctx, '$.actor'), ''),
         json_object(
             'campaign_id', OLD.campaign_id, 'handler_id', OLD.handler_id, 'enabled', OLD.enabled,
-            'priority', OLD.priority, 'weight', OLD.weight),
+            'priority', OLD.priority, 'weight', OLD.weight, 'duplicate_days', OLD.duplicate_days),
         json_object(
             'campaign_id', NEW.campaign_id, 'handler_id', NEW.handler_id, 'enabled', NEW.enabled,
-            'priority', NEW.priority, 'weight', NEW.weight)
+            'priority', NEW.priority, 'weight', NEW.weight, 'duplicate_days', NEW.duplicate_days)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -172,7 +179,7 @@ BEGIN
         COALESCE(json_extract(ctx, '$.origin'), ''), json_extract(ctx, '$.user_id'), COALESCE(json_extract(ctx, '$.actor'), ''),
         json_object(
             'campaign_id', OLD.campaign_id, 'handler_id', OLD.handler_id, 'enabled', OLD.enabled,
-            'priority', OLD.priority, 'weight', OLD.weight),
+            'priority', OLD.priority, 'weight', OLD.weight, 'duplicate_days', OLD.duplicate_days),
         NULL
     FROM (SELECT calltrack_audit() AS ctx);
 END;
@@ -188,7 +195,8 @@ BEGIN
             'campaign_id', NEW.campaign_id, 'handler_id', NEW.handler_id, 'side', NEW.side,
             'kind', NEW.kind, 'min_duration', NEW.min_duration, 'revenue', NEW.revenue,
             'payout', NEW.payout, 'postback_window', NEW.postback_window,
-            'dedupe_window', NEW.dedupe_window, 'dedupe_scope', NEW.dedupe_scope)
+            'dedupe_window', NEW.dedupe_window, 'dedupe_scope', NEW.dedupe_scope,
+            'dedupe_max_payable', NEW.dedupe_max_payable)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -204,6 +212,7 @@ CREATE TRIGGER tracking_money_history_conversionrule_update
       OR OLD.postback_window IS NOT NEW.postback_window
       OR OLD.dedupe_window IS NOT NEW.dedupe_window
       OR OLD.dedupe_scope IS NOT NEW.dedupe_scope
+      OR OLD.dedupe_max_payable IS NOT NEW.dedupe_max_payable
 BEGIN
     INSERT INTO tracking_moneychange ("table", object_id, handler_id, op, at, origin, user_id, actor, before, after)
     SELECT 'conversionrule', NEW.id, NEW.handler_id, 'update', strftime('%Y-%m-%d %H:%M:%f', 'now'),
@@ -212,12 +221,14 @@ BEGIN
             'campaign_id', OLD.campaign_id, 'handler_id', OLD.handler_id, 'side', OLD.side,
             'kind', OLD.kind, 'min_duration', OLD.min_duration, 'revenue', OLD.revenue,
             'payout', OLD.payout, 'postback_window', OLD.postback_window,
-            'dedupe_window', OLD.dedupe_window, 'dedupe_scope', OLD.dedupe_scope),
+            'dedupe_window', OLD.dedupe_window, 'dedupe_scope', OLD.dedupe_scope,
+            'dedupe_max_payable', OLD.dedupe_max_payable),
         json_object(
             'campaign_id', NEW.campaign_id, 'handler_id', NEW.handler_id, 'side', NEW.side,
             'kind', NEW.kind, 'min_duration', NEW.min_duration, 'revenue', NEW.revenue,
             'payout', NEW.payout, 'postback_window', NEW.postback_window,
-            'dedupe_window', NEW.dedupe_window, 'dedupe_scope', NEW.dedupe_scope)
+            'dedupe_window', NEW.dedupe_window, 'dedupe_scope', NEW.dedupe_scope,
+            'dedupe_max_payable', NEW.dedupe_max_payable)
     FROM (SELECT calltrack_audit() AS ctx);
 END;
 
@@ -231,7 +242,8 @@ BEGIN
             'campaign_id', OLD.campaign_id, 'handler_id', OLD.handler_id, 'side', OLD.side,
             'kind', OLD.kind, 'min_duration', OLD.min_duration, 'revenue', OLD.revenue,
             'payout', OLD.payout, 'postback_window', OLD.postback_window,
-            'dedupe_window', OLD.dedupe_window, 'dedupe_scope', OLD.dedupe_scope),
+            'dedupe_window', OLD.dedupe_window, 'dedupe_scope', OLD.dedupe_scope,
+            'dedupe_max_payable', OLD.dedupe_max_payable),
         NULL
     FROM (SELECT calltrack_audit() AS ctx);
 END;
