@@ -58,8 +58,10 @@ def test_garbage_reads_as_an_empty_state(garbage):
     assert state.steps == [] and state.skipped == [] and state.dials == 0 and state.tail is None
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+json_values: st.SearchStrategy = st.deferred(
+    lambda: st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+    | st.lists(json_values, max_size=3) | st.dictionaries(st.text(max_size=12), json_values, max_size=3)
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
