@@ -18,7 +18,6 @@ from tests.numbers.factories import TrackingNumberFactory
 from tests.routing.test_voice_flow import Flow, dialled
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, ConversionRuleFactory, HandlerFactory, SourceFactory
 from tracking.models import Call, MoneyChange
-from tracking.services.campaign_config import campaign_config_touch
 from tracking.timeline import call_route_story
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +119,6 @@ def test_the_callers_history_is_one_query_only_where_a_handler_restricts_duplica
         Flow(twilio, tn, sid="CAq1").start()
     plain = list(capture.captured_queries)  # now: the connection's log is a bounded deque
     restricting = handler(campaign, 3, duplicate_days=7)
-    campaign_config_touch(campaign_ids=[campaign.pk])
     Flow(twilio, tn, sid="CAq2").start()  # the configuration is loaded again
     with CaptureQueriesContext(connection) as capture:
         Flow(twilio, tn, sid="CAq3").start()
@@ -187,7 +185,6 @@ def test_a_campaign_may_override_the_handlers_window_or_lift_it(twilio, tn, camp
     Call.objects.filter(call_sid="CAovr2").update(answered_at=None, handler=None)
     entry.duplicate_days = 5
     entry.save()
-    campaign_config_touch(campaign_ids=[campaign.pk])
     doc = Flow(twilio, tn, sid="CAovr3").start()
     assert dialled(doc) == [backup.receiving_number.number]
     skip = next(s for s in Call.objects.get(call_sid="CAovr3").state.skipped if s.handler_id == buyer.pk)
