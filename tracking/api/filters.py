@@ -11,7 +11,17 @@ from calltrack import phone
 from calltrack.api.filters import IdFilter, UtcDateTimeFilter
 from calltrack.scoping import Scope, calls_with_visible_tag, hidden_call_fields, scope_for, side_field
 from tracking import call_tags
-from tracking.models import Call, CallStatus, Campaign, Handler, RoutingTable, Source, TaggingHours
+from tracking.models import (
+    Call,
+    CallStatus,
+    Campaign,
+    ConversionKind,
+    ConversionRule,
+    Handler,
+    RoutingTable,
+    Source,
+    TaggingHours,
+)
 
 
 class SourceFilter(django_filters.FilterSet):
@@ -120,6 +130,15 @@ class TaggingHoursFilter(django_filters.FilterSet):
     class Meta:
         model = TaggingHours
         fields = ["campaign", "account_wide", "enabled", "tag_key"]
+
+
+class ConversionRuleFilter(django_filters.FilterSet):
+    campaign = IdFilter(field_name="campaign_id", help_text="Rules of this campaign (id).")
+    kind = django_filters.ChoiceFilter(choices=ConversionKind.choices, help_text="Rules of this kind.")
+
+    class Meta:
+        model = ConversionRule
+        fields = ["campaign", "kind"]
 
 
 class RoutingTableFilter(django_filters.FilterSet):

@@ -17,6 +17,7 @@ from tracking.models import (
     CallAttempt,
     Campaign,
     CampaignHandler,
+    ConversionRule,
     Handler,
     RecordingStatus,
     RoutingTable,
@@ -196,6 +197,13 @@ class TaggingHoursSerializer(ModelSerializer):
         model = TaggingHours
         fields = ["id", "name", "campaign", "enabled", "timezone", "hours", "match", "tag_key", "tag_value", "created_at"]
         read_only_fields = ["created_at"]
+
+
+class ConversionRuleSerializer(ModelSerializer):
+    class Meta:
+        model = ConversionRule
+        fields = ["id", "campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "postback_window",
+                  "dedupe_window", "dedupe_scope", "dedupe_max_payable"]
 
 
 class RoutingTableSerializer(ModelSerializer):

@@ -21,6 +21,7 @@ from tracking.models import (
     CallAttempt,
     Campaign,
     CampaignHandler,
+    ConversionRule,
     Handler,
     IVROption,
     MoneyChange,
@@ -242,3 +243,38 @@ class RoutingTableViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
         except lookup_services.RowsError as exc:
             raise ValidationError({"rows": [f"row {n}, {column}: {why}" for n, column, why in exc.problems[:50]]}) from None
         return Response({"written": result.written, "deleted": result.deleted})
+
+
+def _conversion_rule_create(*, fields):
+    return campaign_services.campaign_part_save(part=ConversionRule(), fields=fields)
+
+
+def _conversion_rule_update(*, conversion_rule: ConversionRule, fields):
+    return campaign_services.campaign_part_save(part=conversion_rule, fields=fields)
+
+
+def _conversion_rule_delete(*, conversion_rule: ConversionRule) -> None:
+    campaign_services.campaign_part_delete(part=conversion_rule)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List conversion rules"),
+    retrieve=extend_schema(summary="Get a conversion rule"),
+    create=extend_schema(summary="Create a conversion rule"),
+    update=extend_schema(summary="Replace a conversion rule"),
+    partial_update=extend_schema(summary="Change some fields of a conversion rule"),
+    destroy=extend_schema(summary="Delete a conversion rule (calls already valued keep their outcome)"),
+    history=_history_schema("A conversion rule's history (its revenue, payout and de-dupe terms)"),
+)
+class ConversionRuleViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
+    """What a campaign's calls are worth: the rules deciding conversion, revenue and payout (timer, attempt, postback,
+    de-dupe window and how many times a repeat caller may be paid in it). Staff only; every change is in the money
+    audit trail (``.../history/``)."""
+
+    write_services = (_conversion_rule_create, _conversion_rule_update, _conversion_rule_delete)
+    service_arg = "conversion_rule"
+    history_table = "conversionrule"
+    queryset = ConversionRule.objects.order_by("campaign_id", "handler_id", "kind", "id")
+    serializer_class = serializers.ConversionRuleSerializer
+    filterset_class = filters.ConversionRuleFilter
+    ordering_fields = ["id", "min_duration"]
