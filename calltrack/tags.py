@@ -44,7 +44,13 @@ NUMERIC_OPS = ("less_than", "greater_than")
 TEXT_OPS = ("contains", "starts_with")
 # Numbers the database and a JSON client can both hold exactly; past this a value is refused, not rounded.
 _NUMBER_LIMIT = Decimal("1e15")
-WELL_KNOWN_KEYS = ("caller_state", "caller_zip", "caller_city", "caller_country", "key_pressed", "source")
+WELL_KNOWN_KEYS = (
+    "caller_state", "caller_zip", "caller_city", "caller_country", "key_pressed", "source", "caller_name", "attestation",
+    "spam_score", "spam",
+)
+# Tags only the carrier's report and the spam score set: a visitor's marketing data cannot (a landing page's
+# ?attestation=passed_a would otherwise pass a number rule meant for verified callers).
+IDENTITY_KEYS = ("caller_name", "attestation", "spam_score", "spam")
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 HELP_TEXT = (

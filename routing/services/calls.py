@@ -103,13 +103,14 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
         extra[tag_rules.DESTINATION] = tag_rules.lookup_value(tag_rules.DESTINATION, session.destination_number)
     tags = dec.call_tags(
         caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
-        source=source.source_id if source else "", marketing_data=marketing, extra=extra,
+        source=source.source_id if source else "", caller_name=incoming.caller_name, attestation=incoming.attestation,
+        marketing_data=marketing, extra=extra,
     )
     call = fastdb.new(
         Call, call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
-        started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
+        attestation=incoming.attestation, started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
         visitor_id=visitor[:64], decision=CallState(test=incoming.test.state() if incoming.test else None).to_json(), answers={},
         is_test=incoming.test is not None,
     )
