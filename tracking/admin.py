@@ -564,6 +564,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("tracking_number__pool", RelatedDropdownFilter),
         *call_log.MARKETING_FILTERS,
         CallTagFilter,
+        ("attestation", ChoicesDropdownFilter),
         call_log.TestCallFilter,
         call_log.FallbackChainFilter,
     ]
@@ -578,7 +579,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     # A collaborator's filters: its own side's "converted" (calltrack.scoping.SIDE_FIELDS), and the tags it may see.
     collaborator_list_filter = {
         kind: [("started_at", call_log.LocalDateRangeFilter), ("status", ChoicesDropdownFilter),
-               (sides["converted"], BooleanRadioFilter), call_log.TestCallFilter, CallTagFilter]
+               (sides["converted"], BooleanRadioFilter), ("attestation", ChoicesDropdownFilter), call_log.TestCallFilter, CallTagFilter]
         for kind, sides in SIDE_FIELDS.items()
     }
     change_form_template = "admin/tracking/call/summary.html"

@@ -91,3 +91,15 @@ def test_handler_criteria_read_the_attestation(twilio, tn, campaign):
     anyone = handler(campaign, 2)
     assert dialled(Flow(twilio, tn, sid="CAa").start(StirVerstat="TN-Validation-Passed-A")) == [verified_only.receiving_number.number]
     assert dialled(Flow(twilio, tn, sid="CAc").start(StirVerstat="TN-Validation-Passed-C")) == [anyone.receiving_number.number]
+
+
+def test_a_webhook_token_renders_the_callers_name_and_attestation(twilio, tn, campaign):
+    from tests.tracking.factories import WebhookFactory
+    from tracking.models import WebhookMethod
+    from tracking.services.webhooks import webhook_render
+
+    handler(campaign)
+    Flow(twilio, tn).start(CallerName="JANE DOE", StirVerstat="TN-Validation-Passed-B")
+    hook = WebhookFactory(campaign=campaign, method=WebhookMethod.POST_FORM, url="https://crm.example.com/lead",
+                          body_template="name=[tag:caller_name]&shaken=[tag:attestation]")
+    assert webhook_render(webhook=hook, call=Call.objects.get(), event="call.started").body == "name=JANE+DOE&shaken=passed_b"

@@ -141,6 +141,9 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     tags = JSONObjectField(read_only=True, help_text=Call._meta.get_field("tags").help_text)
     decision = JSONObjectField(source="state.to_json", read_only=True, help_text=Call._meta.get_field("decision").help_text)
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
+    caller_name = serializers.CharField(
+        read_only=True, help_text="The caller's name from the carrier's caller name lookup (Twilio's CallerName); '' when none came.",
+    )
     recording_status = serializers.ChoiceField(
         choices=RecordingStatus.choices, read_only=True,
         help_text="The recording's state: '' none, in-progress, completed (ready to play), absent, failed, deleted (retention).",
@@ -157,8 +160,8 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
         model = Call
         fields = [
             "id", "call_sid", "status", "started_at", "answered_at", "ended_at", "duration", "talk_time",
-            "caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country",
-            "tracking_number", "campaign", "source", "source_public_id", "handler", "session", "visitor_id",
+            "caller_number", "caller_name", "attestation", "called_number", "caller_city", "caller_state", "caller_zip",
+            "caller_country", "tracking_number", "campaign", "source", "source_public_id", "handler", "session", "visitor_id",
             "landing_page", "referrer", "marketing_data", "tags", "reject_reason", "fallback_step", "used_failsafe",
             "recording_url", "recording_sid", "recording_status", "recording_duration", "voicemail_url",
             "conversion_status", "converted", "converted_at", "conversion_reason",

@@ -1,0 +1,50 @@
+"""The caller's identity (issue 28) where people read calls: the API (both collaborators see it, like the caller's
+number), the call log's filter, the call page and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from tests.tracking.factories import CallFactory
+from tracking.models import Call
+
+
+@pytest.fixture
+def identified(world):
+    Call.objects.filter(pk=world.call_mine.pk).update(attestation="failed", tags={"caller_name": "SPAM LIKELY", "attestation": "failed"})
+    Call.objects.filter(pk=world.call_other.pk).update(attestation="passed_a", tags={"caller_name": "JANE DOE", "attestation": "passed_a"})
+    return world
+
+
+def test_the_api_gives_the_callers_name_and_attestation_and_filters_by_attestation(staff, identified):
+    rows = {r["id"]: r for r in staff.get("/api/v1/calls/").json()["results"]}
+    mine = rows[identified.call_mine.pk]
+    assert (mine["caller_name"], mine["attestation"]) == ("SPAM LIKELY", "failed")
+    found = staff.get("/api/v1/calls/", {"attestation": "passed_a"}).json()["results"]
+    assert [r["id"] for r in found] == [identified.call_other.pk]
+    assert staff.get("/api/v1/calls/", {"attestation": "maybe"}).status_code == 400
+
+
+@pytest.mark.parametrize("kind", ["source", "handler"])
+def test_both_collaborators_see_the_callers_identity_like_the_callers_number(kind, request, identified):
+    client = request.getfixturevalue(f"{kind}_collaborator")
+    row = next(r for r in client.get("/api/v1/calls/").json()["results"] if r["id"] == identified.call_mine.pk)
+    assert (row["caller_name"], row["attestation"]) == ("SPAM LIKELY", "failed")
+    assert row["tags"]["caller_name"] == "SPAM LIKELY"
+
+
+def test_the_call_log_filters_by_attestation_and_the_call_page_and_export_show_the_identity(admin_client):
+    failed = CallFactory(attestation="failed", tags={"caller_name": "SCAM", "attestation": "failed"})
+    passed = CallFactory(attestation="passed_b")
+    log = admin_client.get(reverse("admin:tracking_call_changelist"), {"attestation__exact": "failed"})
+    assert {c.pk for c in log.context["cl"].result_list} == {failed.pk}
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[failed.pk])).content.decode()
+    assert 'id="call-caller-name">SCAM<' in page and "Verification failed" in page
+    response = admin_client.get(reverse("admin:tracking_call_export"))
+    rows = {r["call_id"]: r for r in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))}
+    assert rows[str(failed.pk)]["attestation"] == "failed" and rows[str(passed.pk)]["attestation"] == "passed_b"
+    assert rows[str(failed.pk)]["tag:caller_name"] == "SCAM"
