@@ -51,6 +51,7 @@ WELL_KNOWN_KEYS = (
 # Tags only the carrier's report and the spam score set: a visitor's marketing data cannot (a landing page's
 # ?attestation=passed_a would otherwise pass a number rule meant for verified callers).
 IDENTITY_KEYS = ("caller_name", "attestation", "spam_score", "spam")
+SPAM_SCORE, SPAM = "spam_score", "spam"
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 HELP_TEXT = (

@@ -3,6 +3,8 @@ one-statement loads (``routing.store.voice``). Each function is one query (or on
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.db.models import Case, OuterRef, Q, Subquery, When
 
@@ -29,6 +31,13 @@ def call_insert_or_existing(call: Call) -> Call | None:
 def blocked_caller(number: str, *, campaign_id: int) -> BlockedCaller | None:
     """The block list's entry for ``number`` everywhere or in the campaign, if any."""
     return BlockedCaller.objects.filter(number=number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id)).first()
+
+
+def calls_from_caller(number: str, *, since: datetime, until: datetime, limit: int) -> int:
+    """How many calls ``number`` made (to any campaign) from ``since`` up to ``until``, counted up to ``limit``: the
+    spam score's repeat-dialer count. One query over the (caller_number, started_at) index, bounded by ``limit``
+    whatever the number's history."""
+    return Call.objects.filter(caller_number=number, started_at__gte=since, started_at__lte=until)[:limit].count()
 
 
 def receiving_number_exists(number: str) -> str | None:

@@ -24,6 +24,7 @@ from tracking.models import (
     Source,
     TaggingHours,
 )
+from tracking.spam_rules import spam_rules_problems
 
 
 class SourceSerializer(ModelSerializer):
@@ -102,11 +103,18 @@ class CampaignSerializer(ModelSerializer):
             "id", "name", "campaign_id", "enabled", "routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "handlers",
             "greeting_kind", "greeting_text", "greeting_voice", "greeting_language", "greeting_url",
             "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "ivr_menu_tree", "record_calls", "no_answer_message",
-            "queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message", "failsafe_number", "company_phone", "fallback_credit", "config_version", "created_at", "updated_at",
+            "queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message", "failsafe_number", "company_phone", "fallback_credit",
+            "spam_action", "spam_threshold", "spam_rules", "config_version", "created_at", "updated_at",
         ]
         read_only_fields = ["config_version", "created_at", "updated_at"]
         # The uniqueness of (campaign, handler) is checked by the service, entry by entry.
         validators: list = []
+
+    def validate_spam_rules(self, value):
+        problems = spam_rules_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
     @extend_schema_field(_MENU_SCHEMA)
     def get_ivr_menu_tree(self, obj: Campaign) -> dict:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from tracking.call_state import CallState, QueueStay
+from tracking.call_state import CallState, QueueStay, SpamMark
 
 
 class CallStatus(models.TextChoices):
@@ -185,6 +185,11 @@ class Call(models.Model):
     def state_queue(self) -> QueueStay | None:
         """The call's stay in its campaign's queue, read without the rest of its state."""
         return CallState.queue_from_json(self.decision)
+
+    @property
+    def state_spam(self) -> SpamMark | None:
+        """The call's spam score and what was done about it, read without the rest of its state."""
+        return CallState.spam_from_json(self.decision)
 
     def state_keep(self, state: CallState) -> None:
         """Set ``decision`` and ``plan_index`` from ``state`` (saved by whoever saves the call)."""
