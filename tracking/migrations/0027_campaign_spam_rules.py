@@ -3,21 +3,34 @@
 import django.core.validators
 """A campaign's spam rules (issue 28): the action above the threshold, the threshold, and the rules' JSON.
 The routing configuration's triggers (``config_version``) now watch the new columns too: installed again after
-them on both databases (SQLite also because adding the columns rebuilds tracking_campaign, which drops its
-triggers)."""
+them. On SQLite, rebuilding tracking_campaign (to add or remove a column) fails while other tables' triggers name
+it, so they are dropped first and installed again after; reversed, the definition of migration 0022 comes back
+before the columns go (PostgreSQL refuses to drop a column a trigger names)."""
 
 from django.db import migrations, models
 
-from tracking.db_triggers import triggers_install
+from tracking.db_triggers import triggers_drop, triggers_install
 
 
-def triggers_again(apps, schema_editor):
+def sqlite_drop(apps, schema_editor):
+    if schema_editor.connection.vendor == "sqlite":
+        triggers_drop(schema_editor, "config_version")
+
+
+def sqlite_install_previous(apps, schema_editor):
+    if schema_editor.connection.vendor == "sqlite":
+        triggers_install(schema_editor, "config_version", as_of="0022")
+
+
+def install_current(apps, schema_editor):
     triggers_install(schema_editor, "config_version")
 
 
-def sqlite_triggers_again(apps, schema_editor):
+def previous_before_removal(apps, schema_editor):
     if schema_editor.connection.vendor == "sqlite":
-        triggers_install(schema_editor, "config_version")
+        triggers_drop(schema_editor, "config_version")
+    else:
+        triggers_install(schema_editor, "config_version", as_of="0022")
 
 
 class Migration(migrations.Migration):
@@ -27,7 +40,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(migrations.RunPython.noop, sqlite_triggers_again),
+        migrations.RunPython(sqlite_drop, sqlite_install_previous),
         migrations.AddField(
             model_name='campaign',
             name='spam_action',
@@ -43,5 +56,5 @@ class Migration(migrations.Migration):
             name='spam_threshold',
             field=models.PositiveSmallIntegerField(default=50, help_text="The score (the sum of the reasons' points) from which a call counts as spam.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10000)]),
         ),
-        migrations.RunPython(triggers_again, migrations.RunPython.noop),
+        migrations.RunPython(install_current, previous_before_removal),
     ]
