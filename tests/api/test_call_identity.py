@@ -48,3 +48,31 @@ def test_the_call_log_filters_by_attestation_and_the_call_page_and_export_show_t
     rows = {r["call_id"]: r for r in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))}
     assert rows[str(failed.pk)]["attestation"] == "failed" and rows[str(passed.pk)]["attestation"] == "passed_b"
     assert rows[str(failed.pk)]["tag:caller_name"] == "SCAM"
+
+
+def test_a_campaigns_spam_rules_are_set_and_checked_through_the_api(staff, db):
+    from tests.tracking.factories import CampaignFactory
+    from tracking.models import Campaign
+
+    campaign = CampaignFactory()
+    url = f"/api/v1/campaigns/{campaign.pk}/"
+    bad = staff.patch(url, {"spam_action": "reject", "spam_rules": {"weights": {"caller_name": "lots"}, "repeat_calls": -1}}, format="json")
+    assert bad.status_code == 400
+    assert "weights.caller_name: a whole number from 0 to 1000." in str(bad.json())
+    before = Campaign.objects.get(pk=campaign.pk).config_version
+    good = staff.patch(url, {"spam_action": "challenge", "spam_threshold": 40, "spam_rules": {"repeat_calls": 3, "repeat_minutes": 5}},
+                       format="json")
+    assert good.status_code == 200, good.content
+    assert (good.json()["spam_action"], good.json()["spam_threshold"], good.json()["spam_rules"]) == (
+        "challenge", 40, {"repeat_calls": 3, "repeat_minutes": 5})
+    assert Campaign.objects.get(pk=campaign.pk).config_version > before  # routing's cached configuration follows
+
+
+def test_the_campaign_page_has_the_spam_rules(admin_client, db):
+    from tests.tracking.factories import CampaignFactory
+
+    campaign = CampaignFactory(spam_action="tag")
+    page = admin_client.get(reverse("admin:tracking_campaign_change", args=[campaign.pk])).content.decode()
+    assert "Above the spam threshold" in page and "Spam rules (JSON)" in page
+    response = admin_client.post(reverse("admin:tracking_campaign_change", args=[campaign.pk]), {"spam_rules": '{"nope": 1}'})
+    assert response.status_code == 200  # the form again, not saved
