@@ -92,6 +92,7 @@ class CampaignSerializer(ModelSerializer):
         help_text=_("The campaign's handlers with this campaign's priority and weight (blank: the handler's own). "
         "Sending the list replaces the whole list."),
     )
+    spam_rules = JSONObjectField(required=False, help_text=Campaign._meta.get_field("spam_rules").help_text)
     ivr_menu_tree = serializers.SerializerMethodField(
         help_text="The voice menus as a tree (read-only; edited in the admin): the main menu, each key with what it "
         "does and what it says, and the sub-menus keys open ('back_to' names a menu above, where a key loops back)."
