@@ -84,3 +84,14 @@ def test_simulate_call_shows_the_tagging_hours_tag_and_the_options_response(camp
     assert "call.tagged: hours=anytime" in out
     assert "caller hears: Connecting you to sales." in out
     assert Call.objects.get().tags["hours"] == "anytime"
+
+
+def test_the_callers_identity_and_the_spam_challenge_can_be_tried(campaign):
+    campaign.spam_action, campaign.spam_threshold = "challenge", 50
+    campaign.save()
+    tn = TrackingNumberFactory(campaign=campaign)
+    out = run("--to", tn.number, "--from", "+14155550100", "--stir-verstat", "TN-Validation-Failed-A", "--caller-name", "SPAM LIKELY",
+              "--digits", "1", "--answer", "1")
+    call = Call.objects.get()
+    assert (call.attestation, call.caller_name, call.state_spam.action) == ("failed", "SPAM LIKELY", "passed")
+    assert "To be connected, press 1." in out and call.handler.name == "First desk"

@@ -52,6 +52,9 @@ class Command(BaseCommand):
         parser.add_argument("--from-city", default="", help="The caller's city, as Twilio's FromCity (geo routing, tags).")
         parser.add_argument("--from-state", default="", help="The caller's state, as Twilio's FromState, e.g. CO.")
         parser.add_argument("--from-zip", default="", help="The caller's ZIP code, as Twilio's FromZip.")
+        parser.add_argument("--stir-verstat", default="", help="The caller ID's STIR/SHAKEN verification, as Twilio's StirVerstat "
+                            "(TN-Validation-Passed-A, TN-Validation-Failed-A, No-TN-Validation ...).")
+        parser.add_argument("--caller-name", default="", help="The caller's name, as Twilio's CallerName (e.g. 'SPAM LIKELY').")
         parser.add_argument(
             "--test", action="store_true",
             help="Mark the call as a test call: left out of the reports, the caps' counts and conversions; no webhook is sent "
@@ -90,7 +93,8 @@ class Command(BaseCommand):
             raise CommandError("--send-webhooks and --clock are options of a test call: add --test")
         self.test = TestCallOptions(send_webhooks=options["send_webhooks"], clock=_clock(options["clock"])) if options["test"] else None
         self.place = {name: value for name, value in (
-            ("FromCity", options["from_city"]), ("FromState", options["from_state"]), ("FromZip", options["from_zip"])) if value}
+            ("FromCity", options["from_city"]), ("FromState", options["from_state"]), ("FromZip", options["from_zip"]),
+            ("StirVerstat", options["stir_verstat"]), ("CallerName", options["caller_name"])) if value}
         for name, value in self.place.items():
             if len(value) > 100 or "\x00" in value:
                 raise CommandError(f"{name} must be at most 100 characters, without NUL")
