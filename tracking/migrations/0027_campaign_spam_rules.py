@@ -57,4 +57,10 @@ class Migration(migrations.Migration):
             field=models.PositiveSmallIntegerField(default=50, help_text="The score (the sum of the reasons' points) from which a call counts as spam.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10000)]),
         ),
         migrations.RunPython(install_current, previous_before_removal),
+        # The handlers' criteria name the caller's identity and the spam tags.
+        migrations.AlterField(
+            model_name='handler',
+            name='tag_criteria',
+            field=models.JSONField(blank=True, default=list, help_text='A list of rules, all of which a call must match, e.g. [{"key": "caller_state", "op": "one_of", "value": ["CA", "NV"]}, {"key": "utm_source", "op": "equals", "value": "google"}]. Keys: caller_state, caller_zip, caller_city, caller_country, key_pressed (IVR), source, caller_name, attestation (passed_a, passed_b, passed_c, failed, none), spam_score, spam (yes/no), or any marketing data key. Ops: equals, one_of, not_one_of, present, less_than, greater_than, between (value [low, high], inclusive), contains, starts_with. OR between groups: give rules a "group": 2, 3 ... (a call matching every rule of one group matches). The single rule {"op": "else"} makes this the campaign\'s else route: it takes only the calls nobody else\'s rules match.'),
+        ),
     ]
