@@ -612,6 +612,8 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     def caller(self, obj: Call):
         """One line: the number, then where from (cut with an ellipsis, whole in the tooltip)."""
         where = ", ".join(p for p in (obj.caller_city.title(), obj.caller_state) if p)
+        if obj.caller_name:  # the carrier's caller name (CallerName), before the place
+            where = f"{obj.caller_name} · {where}" if where else obj.caller_name
         if obj.is_test:
             where = f"TEST CALL · {where}" if where else "TEST CALL"
         return format_html('<span class="ct-number">{}</span> <span class="ct-where" title="{}">{}</span>',

@@ -42,6 +42,7 @@ def test_the_call_log_filters_by_attestation_and_the_call_page_and_export_show_t
     passed = CallFactory(attestation="passed_b")
     log = admin_client.get(reverse("admin:tracking_call_changelist"), {"attestation__exact": "failed"})
     assert {c.pk for c in log.context["cl"].result_list} == {failed.pk}
+    assert 'title="SCAM' in log.content.decode()  # the caller column names the caller
     page = admin_client.get(reverse("admin:tracking_call_change", args=[failed.pk])).content.decode()
     assert 'id="call-caller-name">SCAM<' in page and "Verification failed" in page
     response = admin_client.get(reverse("admin:tracking_call_export"))
