@@ -19,7 +19,6 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget, 
 from calltrack import phone
 from calltrack.numbers.admin import TrackingNumberAdmin as BaseTrackingNumberAdmin
 from calltrack.numbers.models import NumberStatus, TrackingNumber
-from routing.services.common import STIR_VERSTATS
 from routing.services.config import handler_option
 from routing.services.slots import handler_loads
 from routing.services.test_call import TEST_CALLER, TestCallError, test_call_place
@@ -50,13 +49,15 @@ class TestCallForm(BaseDialogForm):
                                help_text="Sent as Twilio's FromZip.")
     from_city = forms.CharField(label="Caller city", max_length=100, required=False, widget=UnfoldAdminTextInputWidget,
                                 help_text="Sent as Twilio's FromCity.")
-    caller_name = forms.CharField(label="Caller name", max_length=100, required=False, widget=UnfoldAdminTextInputWidget,
-                                  help_text="Sent as Twilio's CallerName (caller name lookup), e.g. SMITH JOHN.")
     stir_verstat = forms.ChoiceField(
-        label="STIR/SHAKEN verification", required=False, choices=[("", "(not sent)"), *((v, v) for v in STIR_VERSTATS)],
-        widget=UnfoldAdminSelectWidget,
-        help_text="Sent as Twilio's StirVerstat: how the carrier verified the caller's number (A: fully attested).",
+        label="Caller ID verification", required=False, widget=UnfoldAdminSelectWidget,
+        choices=[("", "Not reported"), ("TN-Validation-Passed-A", "Verified, A (full)"), ("TN-Validation-Passed-B", "Verified, B (partial)"),
+                 ("TN-Validation-Passed-C", "Verified, C (gateway)"), ("TN-Validation-Failed-A", "Verification failed"),
+                 ("No-TN-Validation", "Not verified")],
+        help_text="Sent as Twilio's StirVerstat, so the campaign's spam rules and attestation tags can be tried.",
     )
+    caller_name = forms.CharField(label="Caller name", max_length=64, required=False, widget=UnfoldAdminTextInputWidget,
+                                  help_text="Sent as Twilio's CallerName (e.g. SPAM LIKELY).")
     digits = forms.RegexField(
         label="Keys pressed", regex=r"^[0-9*#]{0,20}$", max_length=20, required=False, widget=UnfoldAdminTextInputWidget,
         error_messages={"invalid": "Only 0-9, * and #, one per menu (e.g. 21)."},
@@ -98,8 +99,7 @@ def test_call_response(modeladmin, request, form: TestCallForm, *, to: str, back
     try:
         call, _ = test_call_place(
             to=to, caller=data["caller"], from_city=data["from_city"], from_state=data["from_state"], from_zip=data["from_zip"],
-            digits=data["digits"], clock=data["clock"], send_webhooks=data["send_webhooks"],
-            caller_name=data.get("caller_name") or "", stir_verstat=data.get("stir_verstat") or "",
+            stir_verstat=data["stir_verstat"], caller_name=data["caller_name"], digits=data["digits"], clock=data["clock"], send_webhooks=data["send_webhooks"],
         )
     except TestCallError as exc:
         modeladmin.message_user(request, f"The test call to {to} could not be played: {exc}", messages.ERROR)

@@ -739,17 +739,21 @@ def call_tags(
     caller_city: str = "",
     caller_country: str = "",
     source: str = "",
+    caller_name: str = "",
+    attestation: str = "",
     marketing_data: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """A call's flat tag map (what tag criteria and number filters read). Geo and IVR tags win over marketing data."""
+    """A call's flat tag map (what tag criteria and number filters read). Geo and IVR tags win over marketing data;
+    the caller's identity (``caller_name``, ``attestation``) and the spam score come only from the carrier and the
+    score, never from marketing data (``calltrack.tags.IDENTITY_KEYS``)."""
     tags: dict[str, str] = {}
     for key, value in (marketing_data or {}).items():
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and key not in tag_rules.IDENTITY_KEYS:
             tags[str(key)] = str(value)
     for key, value in (
         ("caller_state", caller_state), ("caller_zip", caller_zip), ("caller_city", caller_city),
-        ("caller_country", caller_country), ("source", source),
+        ("caller_country", caller_country), ("source", source), ("caller_name", caller_name), ("attestation", attestation),
     ):
         if value:
             tags[key] = value

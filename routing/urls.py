@@ -10,6 +10,7 @@ urlpatterns = [
     path("voice/incoming", views.incoming, name="incoming"),
     path("voice/status", views.status, name="status"),
     path("voice/gather", views.gather, name="gather"),
+    path("voice/challenge", views.challenge, name="challenge"),
     path("voice/dial-status", views.dial_status, name="dial-status"),
     path("voice/attempt-status", views.attempt_status, name="attempt-status"),
     path("voice/whisper", views.whisper, name="whisper"),

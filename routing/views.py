@@ -192,6 +192,12 @@ def gather(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
 
 
 @twilio_webhook(on_error="failsafe")
+def challenge(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
+    """The spam challenge's ``<Gather action>`` and its no-key ``<Redirect>``: 1 connects, anything else hangs up."""
+    return services.challenge_answer(_bind(turn, request, params), digits=(params.get("Digits") or "").strip())
+
+
+@twilio_webhook(on_error="failsafe")
 def dial_status(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """The ``<Dial action>``: record the result of a step and answer with the next one."""
     return services.dial_result_answer(

@@ -427,6 +427,7 @@ class CampaignForm(forms.ModelForm):
             "queue_enabled": _("Queue callers when every handler is busy"), "queue_max_wait": "Maximum wait (seconds)",
             "queue_hold_music_url": "Hold music URL", "queue_message": "Queue message",
             "fallback_credit": _("Credit fallback answers to handlers"),
+            "spam_action": "Above the spam threshold", "spam_threshold": "Spam threshold (points)", "spam_rules": "Spam rules (JSON)",
         }
 
 
@@ -457,6 +458,13 @@ class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
             "to the fallback below."),
         }),
         ("When nobody answers", {"fields": ["no_answer_message", "failsafe_number", "company_phone", "fallback_credit"]}),
+        ("Spam", {
+            "fields": ["spam_action", "spam_threshold", "spam_rules"],
+            "description": "Each call's spam score adds up the points of what looks wrong: the caller ID's STIR/SHAKEN "
+            "verification failed (60) or only C (20) or none (10), a caller name with a spam label (60), a number that "
+            "cannot exist (40), an anonymous caller (30), the block list (100), a repeat dialer (50: more than 3 calls in "
+            "5 minutes from the number, any campaign). The reasons are on the call's page and in its route.",
+        }),
         ("Coverage", {"fields": ["coverage"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
@@ -568,6 +576,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("tracking_number__pool", RelatedDropdownFilter),
         *call_log.MARKETING_FILTERS,
         CallTagFilter,
+        ("attestation", ChoicesDropdownFilter),
         call_log.TestCallFilter,
         call_log.FallbackChainFilter,
     ]
@@ -582,7 +591,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     # A collaborator's filters: its own side's "converted" (calltrack.scoping.SIDE_FIELDS), and the tags it may see.
     collaborator_list_filter = {
         kind: [("started_at", call_log.LocalDateRangeFilter), ("status", ChoicesDropdownFilter),
-               (sides["converted"], BooleanRadioFilter), call_log.TestCallFilter, CallTagFilter]
+               (sides["converted"], BooleanRadioFilter), ("attestation", ChoicesDropdownFilter), call_log.TestCallFilter, CallTagFilter]
         for kind, sides in SIDE_FIELDS.items()
     }
     change_form_template = "admin/tracking/call/summary.html"
@@ -607,6 +616,8 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     def caller(self, obj: Call):
         """One line: the number, then where from (cut with an ellipsis, whole in the tooltip)."""
         where = ", ".join(p for p in (obj.caller_city.title(), obj.caller_state) if p)
+        if obj.caller_name:  # the carrier's caller name (CallerName), before the place
+            where = f"{obj.caller_name} · {where}" if where else obj.caller_name
         if obj.is_test:
             where = f"TEST CALL · {where}" if where else "TEST CALL"
         return format_html('<span class="ct-number">{}</span> <span class="ct-where" title="{}">{}</span>',
@@ -836,6 +847,8 @@ def call_summary_context(*, call: Call, hidden: set[str], recordings: bool, scop
         "amounts": {"revenue": money(call.revenue), "payout": money(call.payout), "margin": money(call.margin)},
         "tags": visible_tags(scope, call.tags, call.marketing_data) if scope is not None else (call.tags or {}),
         "route": call_route_story(call) if show_routing else [],
+        # The spam score and its reasons: what the caller's identity said, shown to whoever sees the caller.
+        "spam": call.state_spam,
         "timeline": call_timeline(call) if show_routing else "",
         "deliveries": (
             list(call.webhook_deliveries.select_related("webhook").prefetch_related("attempt_log").order_by("created_at"))

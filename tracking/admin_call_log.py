@@ -345,6 +345,7 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("call_sid", "call_sid", ""),
     ("started_at", "started_at", ""),
     ("caller", "caller_number", ""),
+    ("attestation", "attestation", ""),
     ("caller_city", "caller_city", ""),
     ("caller_state", "caller_state", ""),
     ("tracking_number", "called_number", "called_number"),

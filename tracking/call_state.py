@@ -144,6 +144,35 @@ class TestOptions:
     clock: datetime | None = None
 
 
+@dataclass(frozen=True)
+class SpamMark:
+    """The call's spam score (``routing.spam``): the points, the reasons in words and as codes, whether it reached
+    the campaign's threshold, and what was done about it (``action``: a ``tracking.spam_rules.SpamAction`` value,
+    '' below the threshold; ``challenge`` once passed reads ``passed``). ``unpaid``: nobody is paid for the call
+    (the conversion rules leave both sides unconverted)."""
+
+    score: int
+    reasons: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
+    is_spam: bool = False
+    action: str = ""
+    unpaid: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"score": self.score, "reasons": list(self.reasons), "codes": list(self.codes), "is_spam": self.is_spam,
+                "action": self.action, "unpaid": self.unpaid}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SpamMark:
+        reasons, codes = data.get("reasons"), data.get("codes")
+        return cls(
+            _int(data.get("score")),
+            tuple(r for r in reasons if isinstance(r, str)) if type(reasons) is list else (),
+            tuple(c for c in codes if isinstance(c, str)) if type(codes) is list else (),
+            bool(data.get("is_spam")), _str(data.get("action")), bool(data.get("unpaid")),
+        )
+
+
 @dataclass
 class CallState:
     """What routing decided for one call, and how far it got.
@@ -157,6 +186,7 @@ class CallState:
     - ``menu``: the caller's position in the menus (None: no menu played); ``queue``: the stay in the queue;
     - ``test``: a test call's options;
     - ``no_answer``: the queue and menus lines' no-answer routing took the caller to (the route in words reads them).
+    - ``spam``: the call's spam score, its reasons and what was done (None: the campaign scores no call).
     """
 
     strategy: str = ""
@@ -174,6 +204,7 @@ class CallState:
     queue: QueueStay | None = None
     test: TestOptions | None = None
     no_answer: list[NoAnswerStop] = field(default_factory=list)
+    spam: SpamMark | None = None
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -239,7 +270,15 @@ class CallState:
             out["test"] = {"webhooks": self.test.webhooks, "clock": self.test.clock.isoformat() if self.test.clock else None}
         if self.no_answer:
             out["no_answer"] = [n.to_json() for n in self.no_answer]
+        if self.spam is not None:
+            out["spam"] = self.spam.to_json()
         return out
+
+    @staticmethod
+    def spam_from_json(data: Any) -> SpamMark | None:
+        """Only the spam mark (``from_json(data).spam`` without reading the plan): the conversion rules ask it."""
+        spam = data.get("spam") if isinstance(data, Mapping) else None
+        return SpamMark.from_json(spam) if isinstance(spam, Mapping) else None
 
     @staticmethod
     def queue_from_json(data: Any) -> QueueStay | None:
@@ -255,7 +294,7 @@ class CallState:
             return cls(plan_index=plan_index)
         get = data.get
         options, steps, skipped, tail = get("options"), get("steps"), get("skipped"), get("tail")
-        terminal, ivr, queue, test, no_answer = get("terminal"), get("ivr"), get("queue"), get("test"), get("no_answer")
+        terminal, ivr, queue, test, no_answer, spam = get("terminal"), get("ivr"), get("queue"), get("test"), get("no_answer"), get("spam")
         return cls(
             strategy=_str(get("strategy")),
             steps=[[h for h in step if type(h) is int] for step in steps if type(step) is list] if type(steps) is list else [],
@@ -273,6 +312,7 @@ class CallState:
             if isinstance(queue, Mapping) else None,
             test=TestOptions(bool(test.get("webhooks")), _clock(test.get("clock"))) if isinstance(test, Mapping) else None,
             no_answer=[NoAnswerStop.from_json(n) for n in no_answer if isinstance(n, Mapping)] if isinstance(no_answer, list) else [],
+            spam=SpamMark.from_json(spam) if isinstance(spam, Mapping) else None,
         )
 
 

@@ -29,8 +29,16 @@ _TRIGGER = re.compile(r"^\s*CREATE\s+TRIGGER\s+(\w+)\b.*?\bON\s+(\w+)", re.IGNOR
 _FUNCTION = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(\w+\([^)]*\))", re.IGNORECASE | re.MULTILINE)
 
 
-def sql_text(name: str, vendor: str) -> str:
-    """The current SQL of ``name`` for a database vendor ("postgresql", "sqlite")."""
+# Frozen copies of a file as an earlier migration installed it (``triggers_install(..., as_of="0022")``): a fresh
+# install runs that migration against its own schema, which lacks the columns a later definition names.
+FROZEN_DIR = Path(__file__).resolve().parent / "migrations" / "sql"
+
+
+def sql_text(name: str, vendor: str, *, as_of: str | None = None) -> str:
+    """The current SQL of ``name`` for a database vendor ("postgresql", "sqlite"); with ``as_of``, the copy frozen
+    for that migration (``tracking/migrations/sql/<as_of>_<name>.<vendor>.sql``)."""
+    if as_of is not None:
+        return (FROZEN_DIR / f"{as_of}_{name}.{vendor}.sql").read_text()
     return (SQL_DIR / f"{name}.{vendor}.sql").read_text()
 
 
@@ -55,13 +63,13 @@ def trigger_names(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def triggers_install(schema_editor: Any, name: str) -> None:
+def triggers_install(schema_editor: Any, name: str, *, as_of: str | None = None) -> None:
     """Install (or install again) the current ``tracking/sql/<name>.<vendor>.sql`` on the migration's database.
     For a ``RunPython`` of a migration: ``RunPython(lambda apps, se: triggers_install(se, "config_version"))``."""
     vendor = schema_editor.connection.vendor
     if vendor not in VENDORS:
         return
-    text = sql_text(name, vendor)
+    text = sql_text(name, vendor, as_of=as_of)
     with schema_editor.connection.cursor() as cursor:
         if vendor == "postgresql":
             cursor.execute(text)

@@ -128,6 +128,20 @@ def _attempt_phrase(attempt, tail_labels: dict[str, str]) -> str:
     return f"{who} {outcome}"
 
 
+SPAM_OUTCOMES = {
+    "reject": "rejected as spam", "not_payable": "routed, but nobody is paid for it", "tag": "tagged spam=yes and routed",
+    "challenge": "asked to press 1 to be connected", "passed": "asked to press 1, and the caller did",
+}
+
+
+def spam_story(spam) -> str:
+    """The call's spam score in words: "spam score 120 (the caller ID's STIR/SHAKEN verification failed; ...):
+    rejected as spam"."""
+    why = f" ({'; '.join(spam.reasons)})" if spam.reasons else " (nothing suspicious)"
+    outcome = SPAM_OUTCOMES.get(spam.action, "") if spam.is_spam else "below the campaign's threshold"
+    return f"spam score {spam.score}{why}" + (f": {outcome}" if outcome else "")
+
+
 def call_route_story(call: Call) -> list[str]:
     """The route the call took, as sentences an operator reads at a glance (one query for the attempts).
 
@@ -136,6 +150,8 @@ def call_route_story(call: Call) -> list[str]:
     """
     state = call.state
     parts: list[str] = []
+    if state.spam is not None:
+        parts.append(spam_story(state.spam))
     if call.status == "rejected":
         parts.append(f"Rejected: {call.reject_reason}" if call.reject_reason else "Rejected before routing")
     for skip in call_skips(call, state):

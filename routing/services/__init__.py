@@ -17,6 +17,7 @@ callbacks). The public names are importable from ``routing.services``.
 from routing.services.calls import (
     call_by_id,
     call_start,
+    challenge_answer,
     failsafe_answer,
     failsafe_number,
     gather_answer,
@@ -48,7 +49,7 @@ from routing.services.turn import StepsRetry, Turn
 
 __all__ = [
     "MAX_CALL_SECONDS", "QUEUE_RESULTS", "TWILIO_CALL_STATUS", "TWILIO_DIAL_STATUS", "CampaignConfig", "IncomingCall", "Links", "ParamError", "StepsRetry",
-    "attempt_slots_release_stale", "attempt_status_record", "call_by_id", "call_start", "call_status_record", "campaign_config",
+    "attempt_slots_release_stale", "attempt_status_record", "call_by_id", "call_start", "challenge_answer", "call_status_record", "campaign_config",
     "campaign_config_cache_clear", "campaign_options", "dial_result_answer", "failsafe_answer", "failsafe_number",
     "gather_answer", "handler_loads", "handler_option", "incoming_answer", "queue_bridge_record", "queue_offer", "queue_result_answer", "queue_wait_answer", "route", "tracking_number_for", "Turn",
     "voicemail_record", "whisper_answer",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from calltrack.numbers.models import NumberStatus, ReceivingNumber, TrackingNumb
 from calltrack.numbers.selectors import session_for_call
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
+from routing import spam as spam_rules
 from routing.services.common import (
     IncomingCall,
     TestCallOptions,
@@ -29,7 +31,7 @@ from routing.services.slots import leg_answer
 from routing.services.turn import Turn
 from routing.store import lookups
 from routing.store import voice as store
-from tracking.call_state import CallState, MenuPosition
+from tracking.call_state import CallState, MenuPosition, SpamMark
 from tracking.models import (
     AttemptKind,
     Call,
@@ -38,6 +40,7 @@ from tracking.models import (
     Campaign,
 )
 from tracking.services.call_events import call_event_record
+from tracking.spam_rules import SpamAction, SpamRules, spam_rules_read
 
 log = logging.getLogger("calltrack.routing")
 
@@ -98,19 +101,29 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
     clock = (incoming.test.clock if incoming.test else None) or at
     tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, clock) if campaign is not None else None
     extra = dict(tagged.tags) if tagged else {}
+    # The spam score, when the campaign's rules ask for one (nothing read otherwise): its tags come with the call's
+    # INSERT, the repeat-dialer count (one indexed read) only when the rules count repeats.
+    spam = _spam_verdict(incoming, campaign, blocked=turn.caller_blocked is True, at=at) if campaign is not None else None
+    if spam is not None:
+        extra[tag_rules.SPAM_SCORE] = str(spam.score)
+        extra[tag_rules.SPAM] = "yes" if spam.is_spam else "no"
     if session is not None and session.destination_number:
         # The number the visitor's page showed: routing "to the detected destination" and lookup tables read it.
         extra[tag_rules.DESTINATION] = tag_rules.lookup_value(tag_rules.DESTINATION, session.destination_number)
     tags = dec.call_tags(
         caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
-        source=source.source_id if source else "", marketing_data=marketing, extra=extra,
+        source=source.source_id if source else "", caller_name=incoming.caller_name, attestation=incoming.attestation,
+        marketing_data=marketing, extra=extra,
     )
     call = fastdb.new(
         Call, call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
-        started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
-        visitor_id=visitor[:64], decision=CallState(test=incoming.test.state() if incoming.test else None).to_json(), answers={},
+        attestation=incoming.attestation, started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
+        visitor_id=visitor[:64], decision=CallState(
+            test=incoming.test.state() if incoming.test else None,
+            spam=SpamMark(spam.score, spam.reasons, spam.codes, spam.is_spam) if spam is not None else None,
+        ).to_json(), answers={},
         is_test=incoming.test is not None,
     )
     if turn.insert_first:
@@ -124,8 +137,34 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
     turn.bind(call)
     if tagged and tagged.notes:
         turn.step("call.tagged", "; ".join(tagged.notes), {"tags": tagged.tags})
-    turn.notify("call.started", f"{call.caller_number} called {call.called_number}" + (f" ({campaign})" if campaign else ""), {"tags": tags})
+    who = f"{call.caller_number} ({incoming.caller_name})" if incoming.caller_name else call.caller_number
+    turn.notify("call.started", f"{who} called {call.called_number}" + (f" ({campaign})" if campaign else ""), {"tags": tags})
+    if spam is not None:
+        turn.step("call.spam_scored", spam.summary() + (" (spam)" if spam.is_spam else ""),
+                  {"score": spam.score, "reasons": list(spam.codes), "spam": spam.is_spam})
     return True
+
+
+def _spam_verdict(incoming: IncomingCall, campaign: Campaign, *, blocked: bool, at: datetime) -> spam_rules.SpamVerdict | None:
+    """The call's spam score under its campaign's rules (None when the campaign scores no call). The repeat-dialer
+    count is this number's calls before this one in the rules' window, across campaigns (one indexed read)."""
+    rules = campaign_spam_rules(campaign)
+    if not rules.enabled:
+        return None
+    recent = None
+    if rules.counts_repeats and is_real_number(incoming.caller):
+        recent = lookups.calls_from_caller(incoming.caller, since=at - timedelta(minutes=rules.repeat_minutes), until=at,
+                                           limit=rules.repeat_calls)
+    return spam_rules.spam_score(
+        spam_rules.SpamInputs(caller=incoming.caller, attestation=incoming.attestation, caller_name=incoming.caller_name,
+                              blocked=blocked, recent_calls=recent),
+        rules,
+    )
+
+
+def campaign_spam_rules(campaign: Campaign) -> SpamRules:
+    """The campaign's spam rules, read from its row (loaded with the tracking number)."""
+    return spam_rules_read(action=campaign.spam_action, threshold=campaign.spam_threshold, raw=campaign.spam_rules)
 
 
 def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Campaign | None) -> list[dec.HandlerOption]:
@@ -142,7 +181,7 @@ def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Ca
 
 def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, created: bool) -> str:
     """The TwiML for ``/voice/incoming``: reject, menu, or the first dial. A retry gets the stored answer."""
-    call, links = turn.the_call, turn.links
+    call = turn.the_call
     stored = turn.stored_answer("incoming")
     if stored:
         return stored
@@ -174,18 +213,79 @@ def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, creat
         verdict = tag_rules.filter_verdict(tag_rules.validate_filters(tracking_number.filters), call.tags)
     if not verdict[0]:
         return _reject(turn, verdict[1], "incoming")
-    if campaign.enabled and campaign.ivr_prompt.strip():
-        choices = menu_choices
-        if choices:
-            turn.state.menu = MenuPosition()
-            turn.step("ivr.menu", "menu played (round 1)")
-            answer = twiml.menu(
-                prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=1),
-                redirect=links.url("/voice/gather", call=call.pk, round=1), timeout=campaign.ivr_timeout,
-                voice=campaign_voice(campaign), greeting=campaign_greeting(campaign),
-            )
-            return turn.answer("incoming", answer)
-    return _route_or_direct(turn, answer_key="incoming", greeting=campaign_greeting(campaign))
+    spam = turn.state.spam
+    if spam is not None and spam.is_spam:
+        action = campaign_spam_rules(campaign).action
+        if action == SpamAction.REJECT:
+            turn.state.spam = replace(spam, action=action)
+            return _reject(turn, f"spam: {spam_words(spam)}", "incoming")
+        if action == SpamAction.CHALLENGE:
+            return _challenge(turn, campaign, spam)
+        turn.state.spam = replace(spam, action=action, unpaid=action == SpamAction.NOT_PAYABLE)
+        turn.step("call.spam", f"spam ({spam_words(spam)}): " + (
+            "routed, but nobody is paid for it" if action == SpamAction.NOT_PAYABLE else "tagged spam=yes, routed"))
+    return _menu_or_route(turn, campaign, menu_choices, answer_key="incoming")
+
+
+def _menu_or_route(turn: Turn, campaign: Campaign, menu_choices: list[Any], *, answer_key: str) -> str:
+    """The campaign's menu when it has one (its greeting first), else the route."""
+    call, links = turn.the_call, turn.links
+    if campaign.enabled and campaign.ivr_prompt.strip() and menu_choices:
+        turn.state.menu = MenuPosition()
+        turn.step("ivr.menu", "menu played (round 1)")
+        answer = twiml.menu(
+            prompt=campaign.ivr_prompt, action=links.url("/voice/gather", call=call.pk, round=1),
+            redirect=links.url("/voice/gather", call=call.pk, round=1), timeout=campaign.ivr_timeout,
+            voice=campaign_voice(campaign), greeting=campaign_greeting(campaign),
+        )
+        return turn.answer(answer_key, answer)
+    return _route_or_direct(turn, answer_key=answer_key, greeting=campaign_greeting(campaign))
+
+
+def spam_words(spam: SpamMark) -> str:
+    """"score 90: the caller ID's STIR/SHAKEN verification failed; ...": a spam mark in the call's words."""
+    return f"score {spam.score}" + (f": {'; '.join(spam.reasons)}" if spam.reasons else "")
+
+
+# --- The challenge: "press 1 to be connected" ------------------------------------------------------------------
+
+CHALLENGE_KEY = "1"
+
+
+def _challenge(turn: Turn, campaign: Campaign, spam: SpamMark) -> str:
+    """Ask a caller scored as spam to press 1 (the classic robocall gate), with the rules' own timeout: the
+    ``<Gather>`` and its no-key ``<Redirect>`` both go to ``/voice/challenge``."""
+    call, links = turn.the_call, turn.links
+    rules = campaign_spam_rules(campaign)
+    turn.state.spam = replace(spam, action=SpamAction.CHALLENGE)
+    turn.step("call.spam_challenge", f"spam ({spam_words(spam)}): asked to press {CHALLENGE_KEY} to be connected")
+    url = links.url("/voice/challenge", call=call.pk)
+    answer = twiml.menu(prompt=rules.challenge_prompt, action=url, redirect=url, timeout=rules.challenge_timeout,
+                        voice=campaign_voice(campaign))
+    return turn.answer("incoming", answer)
+
+
+def challenge_answer(turn: Turn, *, digits: str) -> str:
+    """The challenge's key (or none): 1 goes on as the call would have (the menu, else the route); anything else,
+    or no key, hangs up (the call is recorded as rejected, with why). A retried webhook gets the same answer."""
+    call = turn.the_call
+    key = f"challenge:{digits or 'none'}"
+    stored = turn.stored_answer(key)
+    if stored:
+        return stored
+    campaign = call.campaign
+    spam = turn.state.spam
+    if campaign is None or spam is None or spam.action not in (SpamAction.CHALLENGE, "passed"):
+        raise LookupError(f"call {call.pk} was not challenged")
+    if digits.strip() == CHALLENGE_KEY:
+        turn.state.spam = replace(spam, action="passed")
+        turn.step("call.spam_challenge_passed", f"the caller pressed {CHALLENGE_KEY}: connected")
+        menu_choices = campaign_ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
+        return _menu_or_route(turn, campaign, menu_choices, answer_key=key)
+    why = f"pressed {digits.strip()[:8]}" if digits.strip() else "no key pressed"
+    call.status, call.reject_reason, call.ended_at = CallStatus.REJECTED, f"spam challenge failed ({why}): {spam_words(spam)}"[:200], timezone.now()
+    turn.step("call.rejected", call.reject_reason)
+    return turn.answer(key, twiml.hangup(), "status", "reject_reason", "ended_at")
 
 
 MENUS_MAX = dec.MENUS_MAX  # menus a call may hear in all: a caller going round in circles is routed after that

@@ -17,6 +17,7 @@ from routing.store.voice import MAX_CALL_SECONDS as MAX_CALL_SECONDS
 from tracking.call_state import TestOptions as CallStateTest
 from tracking.models import (
     AttemptStatus,
+    Attestation,
     CallStatus,
     Campaign,
     GreetingKind,
@@ -114,6 +115,35 @@ def _test_call_options(token: str, call_sid: str) -> TestCallOptions | None:
     return TestCallOptions(send_webhooks=bool(data.get("webhooks")), clock=clock)
 
 
+# Twilio's StirVerstat values (its "Trusted Calling with SHAKEN/STIR" docs): TN-Validation-Passed-A/-B/-C,
+# TN-Validation-Failed-A/-B/-C (or without the letter), No-TN-Validation. Carriers that send the older
+# TN-Validation-Passed without a letter mean attestation A. Read in any case; anything else is "not reported".
+_VERSTAT_PASSED = {"a": Attestation.PASSED_A, "b": Attestation.PASSED_B, "c": Attestation.PASSED_C, "": Attestation.PASSED_A}
+CALLER_NAME_MAX = 64
+
+
+def attestation_read(raw: str | None) -> str:
+    """The attestation (``tracking.models.Attestation``) that Twilio's ``StirVerstat`` value reports. Never raises:
+    a value we do not know reads as not reported ('')."""
+    value = (raw or "").strip().lower()
+    if not value or len(value) > 40:
+        return Attestation.UNKNOWN
+    if value == "no-tn-validation":
+        return Attestation.NONE
+    if value.startswith("tn-validation-failed"):
+        return Attestation.FAILED
+    if value.startswith("tn-validation-passed"):
+        return _VERSTAT_PASSED.get(value.removeprefix("tn-validation-passed").lstrip("-"), Attestation.UNKNOWN)
+    return Attestation.UNKNOWN
+
+
+def caller_name_read(raw: str | None) -> str:
+    """The caller name Twilio's caller name lookup gave (``CallerName``: "JOHN SMITH", "SPAM LIKELY"), as text we
+    keep: control characters, NULs and lone surrogates dropped, spaces collapsed, at most 64 characters."""
+    text = "".join(ch if ch.isprintable() else " " for ch in (raw or "")[:4 * CALLER_NAME_MAX])
+    return " ".join(text.split())[:CALLER_NAME_MAX].strip()
+
+
 class ParamError(ValueError):
     """A webhook parameter is missing or unreadable (the view answers with the fail-safe)."""
 
@@ -129,6 +159,8 @@ class IncomingCall:
     from_state: str = ""
     from_zip: str = ""
     from_country: str = ""
+    attestation: str = ""  # StirVerstat, read (``attestation_read``)
+    caller_name: str = ""  # CallerName, cleaned (``caller_name_read``)
     test: TestCallOptions | None = None  # a test call (``TEST_CALL_PARAM``, ``call_test_marker``): its options
 
     @classmethod
@@ -151,6 +183,7 @@ class IncomingCall:
             call_sid=sid, caller=caller, called=called,
             from_city=params.get("FromCity", "")[:100], from_state=params.get("FromState", "")[:100],
             from_zip=params.get("FromZip", "")[:20], from_country=params.get("FromCountry", "")[:2],
+            attestation=attestation_read(params.get("StirVerstat")), caller_name=caller_name_read(params.get("CallerName")),
             test=_test_call_options(marker, sid) if marker else None,
         )
 

@@ -24,20 +24,19 @@ class TestCallError(Exception):
 
 def test_call_place(
     *, to: str, caller: str = TEST_CALLER, answer: str = "first", from_city: str = "", from_state: str = "", from_zip: str = "",
-    digits: str = "", clock: datetime | None = None, send_webhooks: bool = False, caller_name: str = "", stir_verstat: str = "",
+    stir_verstat: str = "", caller_name: str = "", digits: str = "", clock: datetime | None = None, send_webhooks: bool = False,
 ) -> tuple[Call, str]:
     """Play one inbound test call to tracking number ``to`` as Twilio would (signed requests to /voice/incoming,
     the menus' gathers with ``digits``, the dials, the status callbacks), so routing runs for real, and return the
     call recorded (flagged ``is_test``) and the simulator's transcript. The caller's place goes as Twilio's
-    FromCity/FromState/FromZip, its name as CallerName and ``stir_verstat`` as StirVerstat (routing does not read these
-    two yet; they reach the webhooks as Twilio sends them); ``clock`` is the moment routing reads business and tagging hours at (None: now).
+    FromCity/FromState/FromZip, its identity as StirVerstat/CallerName; ``clock`` is the moment routing reads business and tagging hours at (None: now).
     A test call is in no report figure, counts toward no period cap, never converts, and sends the campaign's
     webhooks only with ``send_webhooks``. Not idempotent: each run is a new call."""
     out = io.StringIO()
     started = timezone.now()
     options: dict[str, object] = {"test": True, "send_webhooks": send_webhooks, "digits": digits,
                                   "from_city": from_city, "from_state": from_state, "from_zip": from_zip,
-                                  "caller_name": caller_name, "stir_verstat": stir_verstat}
+                                  "stir_verstat": stir_verstat, "caller_name": caller_name}
     if clock is not None:
         options["clock"] = clock.isoformat()
     try:

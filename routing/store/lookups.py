@@ -35,6 +35,13 @@ def blocked_caller(number: str, *, campaign_id: int) -> BlockedCaller | None:
     return BlockedCaller.objects.filter(number=number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id)).first()
 
 
+def calls_from_caller(number: str, *, since: datetime, until: datetime, limit: int) -> int:
+    """How many calls ``number`` made (to any campaign) from ``since`` up to ``until``, counted up to ``limit``: the
+    spam score's repeat-dialer count. One query over the (caller_number, started_at) index, bounded by ``limit``
+    whatever the number's history."""
+    return Call.objects.filter(caller_number=number, started_at__gte=since, started_at__lte=until)[:limit].count()
+
+
 def receiving_number_exists(number: str) -> str | None:
     """``number`` when it is one of our receiving numbers."""
     return ReceivingNumber.objects.filter(number=number).values_list("number", flat=True).first()

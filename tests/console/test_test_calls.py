@@ -274,3 +274,12 @@ def test_simulate_call_refuses_test_options_without_test_and_a_bad_clock(number)
     with pytest.raises(CommandError, match="--clock must be"):
         call_command("simulate_call", to=number.number, caller="+13035550123", test=True, clock="tomorrow", stdout=io.StringIO())
     assert not Call.objects.exists()
+
+
+def test_the_callers_identity_reaches_the_spam_rules(admin_client, campaign, number):
+    campaign.spam_action = "reject"
+    campaign.save()
+    _post(admin_client, _url(campaign), stir_verstat="TN-Validation-Failed-A", caller_name="SPAM LIKELY")
+    call = Call.objects.get()
+    assert (call.is_test, call.attestation, call.caller_name, call.status) == (True, "failed", "SPAM LIKELY", "rejected")
+    assert call.reject_reason.startswith("spam: score 120")

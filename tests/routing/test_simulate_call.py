@@ -109,3 +109,14 @@ def test_the_callers_place_name_verification_keys_and_clock_reach_the_call(campa
     assert "'CallerName': 'SMITH JOHN'" in incoming and "'StirVerstat': 'TN-Validation-Passed-A'" in incoming
     gather = next(line for line in out.splitlines() if line.startswith("-> POST /voice/gather"))
     assert "'Digits': '2'" in gather and "'CallerName': 'SMITH JOHN'" in gather and "StirVerstat" not in gather
+
+
+def test_the_callers_identity_and_the_spam_challenge_can_be_tried(campaign):
+    campaign.spam_action, campaign.spam_threshold = "challenge", 50
+    campaign.save()
+    tn = TrackingNumberFactory(campaign=campaign)
+    out = run("--to", tn.number, "--from", "+14155550100", "--stir-verstat", "TN-Validation-Failed-A", "--caller-name", "SPAM LIKELY",
+              "--digits", "1", "--answer", "1")
+    call = Call.objects.get()
+    assert (call.attestation, call.caller_name, call.state_spam.action) == ("failed", "SPAM LIKELY", "passed")
+    assert "To be connected, press 1." in out and call.handler.name == "First desk"

@@ -229,3 +229,23 @@ def test_a_test_call_costs_the_voice_path_no_statement_more(twilio, django_asser
     test, real = Call.objects.get(call_sid="CAtest"), Call.objects.get(call_sid="CAreal")
     assert test.is_test and not test.converted and not real.is_test and real.converted
     assert not test.attempts.filter(counted=True).exists() and real.attempts.filter(counted=True).exists()
+
+
+def test_a_spam_score_costs_nothing_without_repeat_counting_and_one_indexed_read_with_it(twilio, django_assert_num_queries):
+    """Scoring the caller's identity reads nothing (the campaign's row came with the tracking number); counting the
+    number's recent calls is one bounded read over the (caller_number, started_at) index, only when the rules count
+    repeats. Its tags and mark go with the call's INSERT, its timeline step with the request's last statement."""
+    tn = campaign_with(5)
+    Campaign = type(tn.campaign)
+    Campaign.objects.filter(pk=tn.campaign_id).update(spam_action="tag", spam_rules={"repeat_calls": 0})
+    warm(twilio, tn)
+    with django_assert_num_queries(EXPECTED_QUERIES):
+        response = twilio.post("/voice/incoming", {"CallSid": "CAscored", "From": "+14155550100", "To": tn.number,
+                                                    "StirVerstat": "TN-Validation-Failed-A", "CallerName": "SPAM LIKELY"})
+    assert b"<Dial" in response.content and Call.objects.get(call_sid="CAscored").tags["spam"] == "yes"
+    Campaign.objects.filter(pk=tn.campaign_id).update(spam_rules={"repeat_calls": 3})
+    warm(twilio, tn)  # the configuration version moved: load it again
+    with django_assert_num_queries(EXPECTED_QUERIES + 1) as captured:
+        twilio.post("/voice/incoming", {"CallSid": "CAcounted", "From": "+14155550100", "To": tn.number})
+    counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)") and "caller_number" in q["sql"]]
+    assert len(counts) == 1 and "LIMIT 3" in counts[0]

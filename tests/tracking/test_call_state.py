@@ -8,7 +8,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracking.call_state import CallState, Ending, MenuPosition, NoAnswerStop, QueueStay, SkipRecord, TailEntry, TestOptions
+from tracking.call_state import (
+    CallState,
+    Ending,
+    MenuPosition,
+    NoAnswerStop,
+    QueueStay,
+    SkipRecord,
+    SpamMark,
+    TailEntry,
+    TestOptions,
+)
 
 
 def full_state() -> CallState:
@@ -21,6 +31,8 @@ def full_state() -> CallState:
         tail_index=1, no_answer=[NoAnswerStop("queue", after=1), NoAnswerStop("menu", after=2, name="Nobody free")],
         ending=Ending("hangup", "Sorry."), menu=MenuPosition(rounds=2, menus=3), queue=QueueStay(at=1_700_000_000, result="leave", seconds=60),
         test=TestOptions(webhooks=True, clock=datetime(2026, 12, 7, 9, 30, tzinfo=UTC)),
+        spam=SpamMark(score=110, reasons=("the caller ID's STIR/SHAKEN verification failed", "the caller name 'SCAM' has the spam label 'SCAM'"),
+                      codes=("attestation_failed", "caller_name"), is_spam=True, action="not_payable", unpaid=True),
     )
 
 
@@ -29,6 +41,14 @@ def test_a_state_reads_back_what_it_wrote():
     again = CallState.from_json(state.to_json(), plan_index=state.plan_index)
     assert again == state
     assert state.to_json()["v"] == 2
+
+
+def test_the_spam_mark_reads_alone_and_garbage_in_it_reads_as_defaults():
+    state = full_state()
+    assert CallState.spam_from_json(state.to_json()) == state.spam
+    assert CallState.spam_from_json({"v": 2}) is None and CallState.spam_from_json(None) is None
+    odd = CallState.from_json({"v": 2, "spam": {"score": "high", "reasons": "x", "codes": [1, "blocked"], "unpaid": 1}}).spam
+    assert odd == SpamMark(score=0, reasons=(), codes=("blocked",), is_spam=False, action="", unpaid=True)
 
 
 def test_an_empty_state_is_small():

@@ -49,7 +49,7 @@ def call():
     tn = TrackingNumberFactory(campaign=campaign, source=SourceFactory(name="Google Ads", source_id="adwords"), marketing_data=MARKETING)
     incoming = voice.IncomingCall(
         call_sid="CAtokens", caller="+13035550100", called=tn.number, from_city="Denver", from_state="CO", from_zip="80202",
-        from_country="US",
+        from_country="US", caller_name="JANE DOE", attestation="passed_a",
     )
     turn = voice.Turn(links=voice.Links("https://calls.example.com"))
     voice.call_start(turn, incoming=incoming, tracking_number=voice.tracking_number_for(tn.number)[0])

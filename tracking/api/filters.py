@@ -12,6 +12,7 @@ from calltrack.api.filters import IdFilter, UtcDateTimeFilter
 from calltrack.scoping import Scope, calls_with_visible_tag, hidden_call_fields, scope_for, side_field
 from tracking import call_tags
 from tracking.models import (
+    Attestation,
     Call,
     CallStatus,
     Campaign,
@@ -68,6 +69,10 @@ class CallFilter(django_filters.FilterSet):
     called_number = django_filters.CharFilter(method="filter_called", help_text="The number dialled (the tracking number), in any format.")
     converted = django_filters.BooleanFilter()
     is_test = django_filters.BooleanFilter(help_text="true: only test calls (the admin's Test call); false: every call but them.")
+    attestation = django_filters.MultipleChoiceFilter(
+        choices=Attestation.choices,
+        help_text="The caller ID's STIR/SHAKEN verification: passed_a, passed_b, passed_c, failed, none, or '' (not reported); repeat the parameter for several.",
+    )
     tag = django_filters.CharFilter(
         method="filter_tag",
         help_text="A tag: 'name' for calls that have it, 'name:value' for that value (custom parameters from landing pages, "
@@ -78,7 +83,7 @@ class CallFilter(django_filters.FilterSet):
         model = Call
         fields = [
             "started_after", "started_before", "status", "campaign", "source", "handler", "caller", "tracking_number", "called_number",
-            "converted", "is_test", "tag",
+            "converted", "is_test", "attestation", "tag",
         ]
 
     @staticmethod

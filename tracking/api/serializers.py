@@ -25,6 +25,7 @@ from tracking.models import (
     Source,
     TaggingHours,
 )
+from tracking.spam_rules import spam_rules_problems
 
 
 class SourceSerializer(ModelSerializer):
@@ -95,6 +96,7 @@ class CampaignSerializer(ModelSerializer):
         help_text=_("The campaign's handlers with this campaign's priority and weight (blank: the handler's own). "
         "Sending the list replaces the whole list."),
     )
+    spam_rules = JSONObjectField(required=False, help_text=Campaign._meta.get_field("spam_rules").help_text)
     ivr_menu_tree = serializers.SerializerMethodField(
         help_text="The voice menus as a tree (read-only; edited in the admin): the main menu, each key with what it "
         "does and what it says, and the sub-menus keys open ('back_to' names a menu above, where a key loops back)."
@@ -106,11 +108,18 @@ class CampaignSerializer(ModelSerializer):
             "id", "name", "campaign_id", "enabled", "routing_strategy", "nearest_fallback", "sticky_routing", "route_to_destination", "handlers",
             "greeting_kind", "greeting_text", "greeting_voice", "greeting_language", "greeting_url",
             "ivr_prompt", "ivr_timeout", "ivr_repeat", "ivr_default_digit", "ivr_menu_tree", "record_calls", "no_answer_message",
-            "queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message", "failsafe_number", "company_phone", "fallback_credit", "config_version", "created_at", "updated_at",
+            "queue_enabled", "queue_max_wait", "queue_hold_music_url", "queue_message", "failsafe_number", "company_phone", "fallback_credit",
+            "spam_action", "spam_threshold", "spam_rules", "config_version", "created_at", "updated_at",
         ]
         read_only_fields = ["config_version", "created_at", "updated_at"]
         # The uniqueness of (campaign, handler) is checked by the service, entry by entry.
         validators: list = []
+
+    def validate_spam_rules(self, value):
+        problems = spam_rules_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
     @extend_schema_field(_MENU_SCHEMA)
     def get_ivr_menu_tree(self, obj: Campaign) -> dict:
@@ -145,6 +154,9 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     tags = JSONObjectField(read_only=True, help_text=Call._meta.get_field("tags").help_text)
     decision = JSONObjectField(source="state.to_json", read_only=True, help_text=Call._meta.get_field("decision").help_text)
     margin = serializers.DecimalField(max_digits=11, decimal_places=2, read_only=True, help_text="Revenue minus payout.")
+    caller_name = serializers.CharField(
+        read_only=True, help_text="The caller's name from the carrier's caller name lookup (Twilio's CallerName); '' when none came.",
+    )
     recording_status = serializers.ChoiceField(
         choices=RecordingStatus.choices, read_only=True,
         help_text="The recording's state: '' none, in-progress, completed (ready to play), absent, failed, deleted (retention).",
@@ -161,8 +173,8 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
         model = Call
         fields = [
             "id", "call_sid", "status", "started_at", "answered_at", "ended_at", "duration", "talk_time",
-            "caller_number", "called_number", "caller_city", "caller_state", "caller_zip", "caller_country",
-            "tracking_number", "campaign", "source", "source_public_id", "handler", "session", "visitor_id",
+            "caller_number", "caller_name", "attestation", "called_number", "caller_city", "caller_state", "caller_zip",
+            "caller_country", "tracking_number", "campaign", "source", "source_public_id", "handler", "session", "visitor_id",
             "landing_page", "referrer", "marketing_data", "tags", "reject_reason", "fallback_step", "used_failsafe",
             "recording_url", "recording_sid", "recording_status", "recording_duration", "voicemail_url",
             "conversion_status", "converted", "converted_at", "conversion_reason",

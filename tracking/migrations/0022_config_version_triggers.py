@@ -9,7 +9,8 @@ from tracking.db_triggers import triggers_drop, triggers_install
 
 
 def config_version_install(apps, schema_editor):
-    triggers_install(schema_editor, "config_version")
+    # As this migration installed them (a frozen copy: the current file names columns added later).
+    triggers_install(schema_editor, "config_version", as_of="0022")
 
 
 def config_version_drop(apps, schema_editor):

@@ -2,6 +2,7 @@ from tracking.models.audit import AuditOrigin, MoneyChange
 from tracking.models.calls import (
     AttemptKind,
     AttemptStatus,
+    Attestation,
     Call,
     CallAttempt,
     CallEvent,
@@ -37,7 +38,7 @@ from tracking.models.reports import CallDayRollup, CallRollupDirty, CallRollupZo
 from tracking.models.tagging import HoursMatch, TaggingHours
 
 __all__ = [
-    "AttemptKind", "AttemptStatus", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
+    "AttemptKind", "AttemptStatus", "Attestation", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
     "DeliveryStatus", "QueuedCall", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "FallbackCredit", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "DuplicateOn", "Handler", "Source",

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from tracking.call_state import CallState, QueueStay
+from tracking.call_state import CallState, QueueStay, SpamMark
 
 
 class CallStatus(models.TextChoices):
@@ -43,6 +43,19 @@ class RecordingStatus(models.TextChoices):
     ABSENT = "absent", "Absent (nothing was said)"
     FAILED = "failed", "Failed"
     DELETED = "deleted", "Deleted (retention)"
+
+
+class Attestation(models.TextChoices):
+    """The caller's STIR/SHAKEN verification, as the carrier reports it (Twilio's ``StirVerstat``): the signature
+    checked out with attestation A (the carrier knows the caller and their right to the number), B (knows the
+    caller, not the number) or C (only where the call entered its network), it failed, or there was none."""
+
+    UNKNOWN = "", "Not reported"
+    PASSED_A = "passed_a", "Verified, attestation A (full)"
+    PASSED_B = "passed_b", "Verified, attestation B (partial)"
+    PASSED_C = "passed_c", "Verified, attestation C (gateway)"
+    FAILED = "failed", "Verification failed"
+    NONE = "none", "Not verified (no signature)"
 
 
 class CallQuerySet(models.QuerySet):
@@ -82,6 +95,13 @@ class Call(models.Model):
     caller_state = models.CharField(max_length=100, blank=True)
     caller_zip = models.CharField(max_length=20, blank=True)
     caller_country = models.CharField(max_length=2, blank=True)
+    # The caller's STIR/SHAKEN verification. The caller name (Twilio's CallerName) is the tag ``caller_name``: the
+    # call's INSERT binds every column, and psycopg parses a statement of more than 50 parameters on every execution.
+    attestation = models.CharField(
+        "STIR/SHAKEN attestation", max_length=10, choices=Attestation.choices, default=Attestation.UNKNOWN, blank=True,
+        help_text="The caller ID's STIR/SHAKEN verification as the carrier reported it (Twilio's StirVerstat); "
+        "also the call's tag attestation.",
+    )
     status = models.CharField(max_length=20, choices=CallStatus.choices, default=CallStatus.RINGING, db_index=True)
     reject_reason = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -166,6 +186,11 @@ class Call(models.Model):
         """The call's stay in its campaign's queue, read without the rest of its state."""
         return CallState.queue_from_json(self.decision)
 
+    @property
+    def state_spam(self) -> SpamMark | None:
+        """The call's spam score and what was done about it, read without the rest of its state."""
+        return CallState.spam_from_json(self.decision)
+
     def state_keep(self, state: CallState) -> None:
         """Set ``decision`` and ``plan_index`` from ``state`` (saved by whoever saves the call)."""
         self.decision, self.plan_index = state.to_json(), state.plan_index
@@ -181,6 +206,13 @@ class Call(models.Model):
         """A test call whose operator asked for the campaign's webhooks (a real call always sends them)."""
         test = self.state.test if self.is_test else None
         return not self.is_test or (test is not None and test.webhooks)
+
+    @property
+    def caller_name(self) -> str:
+        """The caller's name as the carrier's caller name lookup gave it (Twilio's ``CallerName``), kept as the
+        tag ``caller_name``; '' when none came."""
+        value = (self.tags or {}).get("caller_name", "") if isinstance(self.tags, dict) else ""
+        return value if isinstance(value, str) else ""
 
     @property
     def has_recording(self) -> bool:

@@ -17,6 +17,8 @@ from calltrack import outbound, strategies
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 from tracking import webhook_templates
+from tracking.spam_rules import HELP_TEXT as spam_rules_help
+from tracking.spam_rules import SpamAction, spam_rules_problems
 
 
 class RoutingStrategy(models.TextChoices):
@@ -133,6 +135,17 @@ class Campaign(models.Model):
         max_length=300, blank=True, default="All of our lines are busy. Please hold, you are caller number {position}.",
         help_text="Said to waiting callers each time the hold music starts again; {position} is their place in the queue.",
     )
+    spam_action = models.CharField(
+        "above the spam threshold", max_length=20, choices=SpamAction.choices, default=SpamAction.OFF,
+        help_text="Each call gets a spam score from its caller ID's verification, caller name, number, the block list "
+        "and repeat dialling (the rules below). At or above the threshold: only tag it (spam=yes), route it but pay "
+        "nobody for it, ask the caller to press 1, or reject it. Off: no score, nothing read.",
+    )
+    spam_threshold = models.PositiveSmallIntegerField(
+        default=50, validators=[MinValueValidator(1), MaxValueValidator(10000)],
+        help_text="The score (the sum of the reasons' points) from which a call counts as spam.",
+    )
+    spam_rules = models.JSONField(default=dict, blank=True, help_text=spam_rules_help)
     rr_position = models.BigIntegerField(default=0, editable=False, help_text="Round-robin cursor (kept in the database so every app server shares it).")
     config_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -157,6 +170,9 @@ class Campaign(models.Model):
             errors["greeting_url"] = "Give the audio file's URL, or choose another greeting."
         if self.ivr_default_digit and self.ivr_default_digit not in "0123456789*#":
             errors["ivr_default_digit"] = "A single key: 0-9, * or #."
+        problems = spam_rules_problems(self.spam_rules)
+        if problems:
+            errors["spam_rules"] = " ".join(problems)
         if errors:
             raise ValidationError(errors)
 

@@ -429,7 +429,15 @@ def conversion_needs_no_statement(call: Call, rules: Sequence[Rule]) -> bool:
     a handler on the call (no look at its attempts) and no de-dupe window (no earlier calls, no locks). Then
     ``call_conversion_settle_in_memory`` decides it without a statement that could fail half way, so the voice
     status callback needs no savepoint around it and writes the outcome with its own last statement."""
-    return call.is_test or (call.handler_id is not None and not any(r.dedupe_window for r in rules))
+    return call.is_test or _unpaid_spam(call) is not None or (call.handler_id is not None and not any(r.dedupe_window for r in rules))
+
+
+def _unpaid_spam(call: Call) -> str | None:
+    """Why nobody is paid for ``call`` when its campaign marks spam not payable (``routing``'s spam score), else None."""
+    spam = call.state_spam
+    if spam is None or not spam.unpaid:
+        return None
+    return f"spam, not payable (score {spam.score}" + (f": {'; '.join(spam.reasons)})" if spam.reasons else ")")
 
 
 def call_conversion_settle_in_memory(*, call: Call, rules: Sequence[Rule], at: datetime | None = None) -> list[SideOutcome] | None:
@@ -447,8 +455,9 @@ def call_conversion_settle_in_memory(*, call: Call, rules: Sequence[Rule], at: d
 def _outcome_settle(call: Call, rules: list[Rule], *, at: datetime) -> list[SideOutcome]:
     """Decide ``call`` with ``rules`` and set the outcome on it (not saved); returns the sides that newly converted
     (to announce). A test call converts on no side: no revenue, no payout, nothing toward a conversion cap."""
-    if call.is_test:
-        _apply(call, {side: SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, TEST_CALL) for side in SIDES}, at=at)
+    unpaid = TEST_CALL if call.is_test else _unpaid_spam(call)
+    if unpaid is not None:
+        _apply(call, {side: SideOutcome(side, ConversionStatus.NOT_CONVERTED, ZERO, unpaid[:300]) for side in SIDES}, at=at)
         call.conversion_evaluated_at, call.conversion_status = at, ConversionStatus.NOT_CONVERTED
         return []
     facts = _facts(call)
@@ -476,6 +485,9 @@ def call_convert(*, call: Call, source: str, at: datetime | None = None) -> Conv
         call = _call_locked(call.pk)
         if call.is_test:
             raise ConversionRefused(TEST_CALL)
+        unpaid = _unpaid_spam(call)
+        if unpaid is not None:
+            raise ConversionRefused(unpaid)
         rules = _load_rules(call)
         facts = _facts(call)
         decided = [s for s in SIDES if any(r.kind == ConversionKind.POSTBACK for r in rules_for_side(rules, side=s, handler_id=call.handler_id))]

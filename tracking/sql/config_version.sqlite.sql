@@ -10,7 +10,7 @@ CREATE TRIGGER tracking_config_version_campaign
     AFTER UPDATE OF name, campaign_id, enabled, routing_strategy, nearest_fallback, route_to_destination, sticky_routing,
         greeting_kind, greeting_text, greeting_voice, greeting_language, greeting_url, ivr_prompt, ivr_timeout, ivr_repeat,
         ivr_default_digit, record_calls, no_answer_message, failsafe_number, company_phone, fallback_credit, queue_enabled,
-        queue_max_wait, queue_hold_music_url, queue_message, created_at, updated_at
+        queue_max_wait, queue_hold_music_url, queue_message, spam_action, spam_threshold, spam_rules, created_at, updated_at
     ON tracking_campaign FOR EACH ROW
 BEGIN
     UPDATE tracking_campaign SET config_version = OLD.config_version + 1 WHERE id = NEW.id;
