@@ -210,11 +210,13 @@ def test_the_keys_pressed_and_the_callers_state_reach_routing(admin_client, camp
 
 
 def test_the_callers_name_and_verification_go_with_the_test_call(admin_client, campaign, number):
-    """Routing does not read them yet: they go as Twilio sends them (CallerName, StirVerstat), signed, and store nothing."""
-    response = _post(admin_client, _url(campaign), caller_name="SMITH JOHN", stir_verstat="TN-Validation-Failed-B", from_state="CO")
+    """They go as Twilio sends them (CallerName, StirVerstat), signed, and the call keeps them (the campaign scores no spam:
+    the call is routed)."""
+    response = _post(admin_client, _url(campaign), caller_name="SMITH JOHN", stir_verstat="TN-Validation-Failed-A", from_state="CO")
     assert response.status_code == 302
     call = Call.objects.get()
     assert call.is_test and call.caller_state == "CO" and call.handler is not None
+    assert (call.attestation, call.caller_name) == ("failed", "SMITH JOHN")
     _, transcript = test_call_place(to=number.number, caller_name="DOE JANE", stir_verstat="No-TN-Validation")
     incoming = next(line for line in transcript.splitlines() if line.startswith("-> POST /voice/incoming"))
     assert "'CallerName': 'DOE JANE'" in incoming and "'StirVerstat': 'No-TN-Validation'" in incoming

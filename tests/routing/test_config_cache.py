@@ -91,7 +91,7 @@ def _change_form_data(response) -> dict:
     for form in forms:
         for name in form.fields:
             bound = form[name]
-            value = bound.field.prepare_value(bound.value())
+            value = bound.value()  # prepared already (BoundField.value applies the field's prepare_value)
             if isinstance(value, bool) or value is None:
                 if value:
                     data[bound.html_name] = "on"
