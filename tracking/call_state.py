@@ -218,9 +218,6 @@ class CallState:
     def capped_handler_ids(self) -> list[int]:
         return [s.handler_id for s in self.skipped if s.reason == CAPPED and s.handler_id is not None]
 
-    def tail_started(self) -> bool:
-        return self.tail is not None
-
     # --- changing -----------------------------------------------------------------------------------------
 
     def skip(self, records: Iterable[SkipRecord]) -> None:

@@ -112,8 +112,3 @@ class Turn:
         """Write what the turn gathered (``routing.store.voice.turn_flush``): at the end of its transaction."""
         store.turn_flush(self.call, list(self.fields), self.steps, self.add)
         self.steps, self.fields, self.add = [], {}, {}
-
-    def keep_state(self) -> None:
-        """Save the routing state with the turn's writes (a turn that changed it without answering)."""
-        self.the_call.state_keep(self.state)
-        self.save(*Call.STATE_FIELDS)

@@ -3,7 +3,7 @@
 Every change to what counts toward a handler's caps (an attempt counted or uncounted, a call's revenue side
 converted or not, a row deleted) is appended to ``CapDelta`` by database triggers (migration
 ``tracking.0006``), in the same transaction as the change: nothing in Python can forget one, and appending
-takes no lock that another call waits on. ``routing.services.slots.cap_counters_fold`` (a scheduled task)
+takes no lock that another call waits on. ``routing.store.counters.cap_counters_fold`` (a scheduled task)
 folds the deltas into one ``CapCounter`` row per handler and trigger. A cap check reads the counter plus
 the deltas not folded yet: its cost follows the recent activity, not the history.
 """
