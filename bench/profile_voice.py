@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--sample", action="store_true", help="pyinstrument's sampling profile (little overhead; pip install pyinstrument)")
     parser.add_argument("--path", default="/voice/incoming", help="/bench/floor measures the harness itself")
     parser.add_argument("--flow", action="store_true", help="whole flows: incoming, dial result (answered), status completed")
+    parser.add_argument("--warmup", type=int, default=20, help="flows before measuring (each campaign's configuration is loaded once per process)")
     parser.add_argument("--campaign", default="", help="only this campaign's numbers (its campaign_id, e.g. history-0 or size-2)")
     args = parser.parse_args()
     chosen = TrackingNumber.objects.filter(campaign__campaign_id=args.campaign) if args.campaign else TrackingNumber.objects.all()
@@ -83,7 +84,7 @@ def main() -> None:
             post("dial", f"{parts.path}?{parts.query}", more)
         post("status", "/voice/status", {**params, "CallStatus": "completed", "CallDuration": "60", "SequenceNumber": "5"})
 
-    for i in range(min(20, args.calls)):  # warm up
+    for i in range(args.warmup):  # warm up
         one(i)
     cpu_by_kind.clear()
     queries: list[str] = []
@@ -114,7 +115,7 @@ def main() -> None:
         profiler.enable()
     if sampler:
         sampler.start()
-    for i in range(20, 20 + args.calls):
+    for i in range(args.warmup, args.warmup + args.calls):
         one(i)
     if profiler:
         profiler.disable()

@@ -21,7 +21,7 @@ number never matches them. ``contains`` / ``starts_with`` compare text, case-ins
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -205,9 +205,14 @@ def matches(criteria: Iterable[Mapping[str, Any]], tags: Mapping[str, Any]) -> t
     rules = list(criteria)
     if is_else(rules):
         return False, "the else route"
-    parts = groups(rules)
+    return groups_match(groups(rules), tags)
+
+
+def groups_match(parts: Sequence[Sequence[Mapping[str, Any]]], tags: Mapping[str, Any]) -> tuple[bool, str]:
+    """``matches`` for criteria already split by ``groups`` (not the else route): routing keeps each handler's split
+    with its cached configuration."""
     if len(parts) <= 1:
-        return _all_hold(rules, tags)
+        return _all_hold(parts[0] if parts else (), tags)
     reasons = []
     for part in parts:
         ok, why = _all_hold(part, tags)

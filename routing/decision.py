@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
@@ -94,6 +94,16 @@ class HandlerOption:
         return any(c is not None for c in (self.hourly_cap, self.daily_cap, self.monthly_cap, self.total_cap))
 
     @cached_property
+    def is_else_route(self) -> bool:
+        """Its criteria are the campaign's else route (``tags.is_else``)."""
+        return bool(self.tag_criteria) and tag_rules.is_else(self.tag_criteria)
+
+    @cached_property
+    def criteria_groups(self) -> list[list[Mapping[str, Any]]]:
+        """Its tag criteria by OR-group (``tags.groups``), split once per option."""
+        return tag_rules.groups(self.tag_criteria)
+
+    @cached_property
     def has_caps(self) -> bool:
         return self.concurrency_cap is not None or self.has_period_caps
 
@@ -143,8 +153,9 @@ CapsState = Mapping[int, HandlerLoad]
 _NO_LOAD = HandlerLoad()
 
 
-@dataclass(frozen=True)
-class Skip:
+class Skip(NamedTuple):
+    """A handler the plan leaves out, and why (a named tuple: one per handler left out, on every call)."""
+
     handler_id: int
     name: str
     reason: str
@@ -297,11 +308,11 @@ def eligibility(option: HandlerOption, context: CallContext, load: HandlerLoad, 
     if not open_now:
         local = context.at.astimezone(hours_rules.zone(option.timezone))
         return Skip(option.id, option.name, CLOSED, f"closed at {local:%a %H:%M} {option.timezone}")
-    if option.tag_criteria and tag_rules.is_else(option.tag_criteria):
+    if option.is_else_route:
         if else_matched:
             return Skip(option.id, option.name, TAGS, f"the else route; {else_matched}'s rules match the call")
     elif option.tag_criteria:
-        ok, why = tag_rules.matches(list(option.tag_criteria), context.tags)
+        ok, why = tag_rules.groups_match(option.criteria_groups, context.tags)
         if not ok:
             return Skip(option.id, option.name, TAGS, why)
     if duplicate:
@@ -452,13 +463,17 @@ def plan_build(
     eligible: list[HandlerOption] = []
     skipped: list[Skip] = []
     chosen = next((o.name for o in options if o.id == only_handler_id), "") if only_handler_id is not None else ""
-    else_matched = _criteria_matched(options, context) if any(o.tag_criteria and tag_rules.is_else(o.tag_criteria) for o in options) else ""
+    else_matched = ""
+    for o in options:  # a loop, not any(): asked on every call, of every handler
+        if o.is_else_route:
+            else_matched = _criteria_matched(options, context)
+            break
     target_first = only_then_others and only_handler_id is not None
     if target_first:  # the looked-up handler first, like a sticky handler (the timeline says why: the lookup table)
         sticky_handler_id, only_handler_id = only_handler_id, None
     for option in options:
         skip = eligibility(option, context, loads.get(option.id, _NO_LOAD), campaign_enabled=campaign_enabled,
-                           else_matched=else_matched, duplicate=duplicates.get(option.id, ""))
+                           else_matched=else_matched, duplicate=duplicates.get(option.id, "") if duplicates else "")
         if skip is None and only_handler_id is not None and option.id != only_handler_id:
             skip = Skip(option.id, option.name, only_reason, f"{only_because} chose {chosen or 'another handler'}")
         if skip is None:
@@ -485,7 +500,7 @@ def plan_build(
 def _criteria_matched(options: Sequence[HandlerOption], context: CallContext) -> str:
     """The first handler (not an else route) whose tag criteria match the call, by name; '' when none does."""
     for option in options:
-        if option.tag_criteria and not tag_rules.is_else(option.tag_criteria) and tag_rules.matches(list(option.tag_criteria), context.tags)[0]:
+        if option.tag_criteria and not option.is_else_route and tag_rules.groups_match(option.criteria_groups, context.tags)[0]:
             return option.name
     return ""
 
@@ -513,7 +528,7 @@ def queue_frees(state: CallState, *, at: datetime, max_wait: int) -> dict[int, i
     return out
 
 
-def attempt_rule_done(state: CallState) -> list[Skip]:
+def attempt_rule_done(state: CallState) -> list[SkipRecord]:
     """When the call's plan is bound by an attempt rule and a handler was dialled already: the handlers of the
     plan's remaining steps, skipped for that reason (their names from the plan's options). Else []."""
     if not state.one_handler_per_call or not state.dials:
@@ -521,9 +536,10 @@ def attempt_rule_done(state: CallState) -> list[Skip]:
     return plan_rest(state, reason=ATTEMPT_RULE, detail="the campaign's attempt rule dials one handler per call")
 
 
-def plan_rest(state: CallState, *, reason: str, detail: str) -> list[Skip]:
-    """The handlers of the plan's steps from ``plan_index`` on (never dialled), skipped for ``reason``."""
-    return [Skip(h, state.option_name(h), reason, detail) for h in state.plan_rest()]
+def plan_rest(state: CallState, *, reason: str, detail: str) -> list[SkipRecord]:
+    """The handlers of the plan's steps from ``plan_index`` on (never dialled), skipped for ``reason``, as the call's
+    routing state keeps them (no capped one: they were all eligible)."""
+    return [SkipRecord(h, state.option_name(h), reason, detail) for h in state.plan_rest()]
 
 
 # --- After the plan: no-answer routing and the fallback chain -------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 VERSION = 2
 
@@ -37,11 +37,10 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-@dataclass(frozen=True)
-class SkipRecord:
+class SkipRecord(NamedTuple):
     """A handler left out of the call's route, and why (``reason``: a code of ``routing.decision``; ``detail``: words).
     A capped handler keeps when it frees up (``frees_at``, epoch seconds; None: not before its caps change), which
-    the queue reads."""
+    the queue reads. A named tuple: a call records one per handler left out, on every webhook that decides."""
 
     handler_id: int | None
     name: str
@@ -209,7 +208,9 @@ class CallState:
     # --- reading ------------------------------------------------------------------------------------------
 
     def option_name(self, handler_id: int) -> str:
-        return _str(self.options.get(handler_id, {}).get("name")) or str(handler_id)
+        option = self.options.get(handler_id)
+        name = option.get("name") if option is not None else None
+        return name if type(name) is str and name else str(handler_id)
 
     def plan_rest(self) -> list[int]:
         """The handlers of the plan's steps not reached yet (from ``plan_index`` on)."""
@@ -274,20 +275,21 @@ class CallState:
     @staticmethod
     def spam_from_json(data: Any) -> SpamMark | None:
         """Only the spam mark (``from_json(data).spam`` without reading the plan): the conversion rules ask it."""
-        spam = data.get("spam") if isinstance(data, Mapping) else None
-        return SpamMark.from_json(spam) if isinstance(spam, Mapping) else None
+        spam = data.get("spam") if isinstance(data, dict) else None
+        return SpamMark.from_json(spam) if isinstance(spam, dict) else None
 
     @staticmethod
     def queue_from_json(data: Any) -> QueueStay | None:
         """Only the stay in the queue (``from_json(data).queue`` without reading the plan)."""
-        queue = data.get("queue") if isinstance(data, Mapping) else None
-        return QueueStay(_int(queue.get("at")), _str(queue.get("result")), _int(queue.get("seconds"))) if isinstance(queue, Mapping) else None
+        queue = data.get("queue") if isinstance(data, dict) else None
+        return QueueStay(_int(queue.get("at")), _str(queue.get("result")), _int(queue.get("seconds"))) if isinstance(queue, dict) else None
 
     @classmethod
     def from_json(cls, data: Any, *, plan_index: int = 0) -> CallState:
         """The state kept in ``Call.decision`` (any layout this project wrote; garbage reads as empty). Read on every
-        voice webhook: the plan's options and skips (which grow with the campaign) are read in one pass each."""
-        if not isinstance(data, Mapping):
+        voice webhook: the plan's options and skips (which grow with the campaign) are read in one pass each. The
+        column holds decoded JSON, so objects are ``dict`` (a cheaper test than ``Mapping``'s)."""
+        if not isinstance(data, dict):
             return cls(plan_index=plan_index)
         get = data.get
         options, steps, skipped, tail = get("options"), get("steps"), get("skipped"), get("tail")
@@ -295,41 +297,40 @@ class CallState:
         return cls(
             strategy=_str(get("strategy")),
             steps=[[h for h in step if type(h) is int] for step in steps if type(step) is list] if type(steps) is list else [],
-            options=_options(options) if isinstance(options, Mapping) else {},
+            options=_options(options) if isinstance(options, dict) else {},
             skipped=_skips(skipped) if type(skipped) is list else [],
             sticky_handler=_opt_int(get("sticky_handler")),
             one_handler_per_call=bool(get("one_handler_per_call")),
             plan_index=plan_index,
             dials=_int(get("dials")),
-            tail=[TailEntry.from_json(t) for t in tail if isinstance(t, Mapping)] if type(tail) is list else None,
+            tail=[TailEntry.from_json(t) for t in tail if isinstance(t, dict)] if type(tail) is list else None,
             tail_index=_int(get("tail_index")) if type(tail) is list else 0,  # an index into no tail is none
-            ending=Ending(_str(terminal.get("kind")), _str(terminal.get("message"))) if isinstance(terminal, Mapping) else None,
-            menu=MenuPosition(_int(ivr.get("rounds"), 1), _int(ivr.get("menus"), 1)) if isinstance(ivr, Mapping) else None,
+            ending=Ending(_str(terminal.get("kind")), _str(terminal.get("message"))) if isinstance(terminal, dict) else None,
+            menu=MenuPosition(_int(ivr.get("rounds"), 1), _int(ivr.get("menus"), 1)) if isinstance(ivr, dict) else None,
             queue=QueueStay(_int(queue.get("at")), _str(queue.get("result")), _int(queue.get("seconds")))
-            if isinstance(queue, Mapping) else None,
-            test=TestOptions(bool(test.get("webhooks")), _clock(test.get("clock"))) if isinstance(test, Mapping) else None,
-            no_answer=[NoAnswerStop.from_json(n) for n in no_answer if isinstance(n, Mapping)] if isinstance(no_answer, list) else [],
-            spam=SpamMark.from_json(spam) if isinstance(spam, Mapping) else None,
+            if isinstance(queue, dict) else None,
+            test=TestOptions(bool(test.get("webhooks")), _clock(test.get("clock"))) if isinstance(test, dict) else None,
+            no_answer=[NoAnswerStop.from_json(n) for n in no_answer if isinstance(n, dict)] if isinstance(no_answer, list) else [],
+            spam=SpamMark.from_json(spam) if isinstance(spam, dict) else None,
         )
 
 
-def _options(raw: Mapping[Any, Any]) -> dict[int, dict[str, Any]]:
-    """The planned handlers' dial fields by handler id (JSON keys are strings)."""
-    try:  # the common case: every key a handler id, every value an object
+def _options(raw: dict[Any, Any]) -> dict[int, dict[str, Any]]:
+    """The planned handlers' dial fields by handler id (JSON keys are strings). Read on every webhook that dials:
+    the layout ``to_json`` writes is taken in one pass; anything else keeps only digit keys with object values."""
+    try:
         out = {int(k): v for k, v in raw.items()}
-        if all(type(v) is dict for v in out.values()) and all(str(k).isascii() for k in raw):
-            return out
     except (TypeError, ValueError):
-        pass
-    return {int(k): dict(v) for k, v in raw.items() if str(k).isascii() and str(k).isdigit() and isinstance(v, Mapping)}
+        out = None
+    if out is not None and {type(v) for v in raw.values()} <= {dict}:
+        return out
+    return {int(k): v for k, v in raw.items() if type(k) is str and k.isdigit() and k.isascii() and isinstance(v, dict)}
 
 
 def _skips(raw: list[Any]) -> list[SkipRecord]:
     out = []
     for s in raw:
         if type(s) is not dict:
-            if isinstance(s, Mapping):
-                out.append(SkipRecord.from_json(s))
             continue
         reason = s.get("reason")
         handler_id, name, detail = s.get("handler_id"), s.get("name"), s.get("detail")

@@ -115,15 +115,16 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
         source=source.source_id if source else "", caller_name=incoming.caller_name, attestation=incoming.attestation,
         marketing_data=marketing, extra=extra,
     )
+    state = CallState(
+        test=incoming.test.state() if incoming.test else None,
+        spam=SpamMark(spam.score, spam.reasons, spam.codes, spam.is_spam) if spam is not None else None,
+    )
     call = fastdb.new(
         Call, call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
         attestation=incoming.attestation, started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
-        visitor_id=visitor[:64], decision=CallState(
-            test=incoming.test.state() if incoming.test else None,
-            spam=SpamMark(spam.score, spam.reasons, spam.codes, spam.is_spam) if spam is not None else None,
-        ).to_json(), answers={},
+        visitor_id=visitor[:64], decision=state.to_json(), answers={},
         is_test=incoming.test is not None,
     )
     if turn.insert_first:
@@ -134,7 +135,7 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
         if existing is not None:
             turn.bind(existing)
             return False
-    turn.bind(call)
+    turn.bind(call, state)
     if tagged and tagged.notes:
         turn.step("call.tagged", "; ".join(tagged.notes), {"tags": tagged.tags})
     who = f"{call.caller_number} ({incoming.caller_name})" if incoming.caller_name else call.caller_number

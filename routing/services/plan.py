@@ -122,7 +122,7 @@ def plan_advance(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None
     state = turn.state
     bound = dec.attempt_rule_done(state)
     if bound:  # an attempt rule: the handler dialled was the call's one; on to the fallback
-        state.skip(s.record() for s in bound)
+        state.skip(bound)
         state.plan_index = len(state.steps)
     while state.plan_index < len(state.steps):
         # Only this step's handlers are rebuilt from the stored options (a plan may hold hundreds).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -116,7 +115,7 @@ def _skip_plan_rest(turn: Turn, reason: str, detail: str) -> None:
     """The handlers of the plan not dialled (the call was answered, or the caller hung up): in the explanation
     with that reason, once (the plan index moves past them)."""
     state = turn.state
-    state.skip(s.record() for s in dec.plan_rest(state, reason=reason, detail=detail))
+    state.skip(dec.plan_rest(state, reason=reason, detail=detail))
     state.plan_index = max(state.plan_index, len(state.steps))
 
 
@@ -176,19 +175,22 @@ def call_conversion_decide(turn: Turn, call: Call, *, at: datetime) -> None:
     """The campaign's conversion rules on the call that just ended (read under its row lock where the database locks
     rows; its rules as of the campaign row read with it, cached per configuration version).
 
-    Decided with the pure rule evaluation on a copy of the call when it needs nothing more from the database (a
+    Decided with the pure rule evaluation on the call itself when it needs nothing more from the database (a
     handler on the call, no de-dupe window: ``conversion_needs_no_statement``): the outcome is then set on the call and
     saved with the turn's writes. Otherwise (earlier calls to read, locks to take) in a savepoint that writes it at
     once. Either way a failure of the rules is logged and leaves the call unevaluated; the call's end still commits."""
     rules = campaign_conversion_rules(call.campaign) if call.campaign is not None else ()
     try:
         if conversion_needs_no_statement(call, rules):
-            decided = copy.copy(call)
-            newly = call_conversion_settle_in_memory(call=decided, rules=rules, at=at)
+            before = [getattr(call, name) for name in OUTCOME_FIELDS]  # put back if the rules fail half-way
+            try:
+                newly = call_conversion_settle_in_memory(call=call, rules=rules, at=at)
+            except Exception:
+                for name, value in zip(OUTCOME_FIELDS, before, strict=True):
+                    setattr(call, name, value)
+                raise
             if newly is None:
                 return
-            for name in OUTCOME_FIELDS:
-                setattr(call, name, getattr(decided, name))
             turn.save(*OUTCOME_FIELDS)
             if newly:
                 message, data = conversion_announcement(call, newly, source="rules")

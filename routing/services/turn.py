@@ -55,9 +55,9 @@ class Turn:
     add: dict[str, int] = field(default_factory=dict)
     _state: CallState | None = field(default=None, init=False, repr=False)
 
-    def bind(self, call: Call) -> Turn:
-        """The turn is about ``call`` (loaded or just created)."""
-        self.call, self._state = call, None
+    def bind(self, call: Call, state: CallState | None = None) -> Turn:
+        """The turn is about ``call`` (loaded, or just created with its routing state ``state``: not read back)."""
+        self.call, self._state = call, state
         return self
 
     @property
@@ -77,12 +77,12 @@ class Turn:
 
     def step(self, kind: str, message: str, data: dict[str, Any] | None = None, *, call: Call | None = None) -> None:
         """A step of the timeline of the turn's call (or of ``call``, another call this turn acts on)."""
-        self.steps.append(call_event_new(call=call or self.the_call, kind=kind, message=message, data=data))
+        self.steps.append(call_event_new(call=call or self.call or self.the_call, kind=kind, message=message, data=data))
 
     def notify(self, event: str, message: str = "", data: dict[str, Any] | None = None, *, call: Call | None = None) -> None:
         """A lifecycle event (``call.started``, ``call.routed`` ...): its step, and the campaign's webhooks listening
         to it queued once the transaction commits."""
-        target = call or self.the_call
+        target = call or self.call or self.the_call
         self.step(event, message or event.replace(".", " "), data, call=target)
         # The events the campaign's webhooks listen to come with its cached configuration: one nobody listens to costs
         # no after-commit work.
@@ -98,7 +98,7 @@ class Turn:
     def answer(self, key: str, twiml: str, *names: str) -> str:
         """Keep ``twiml`` as the call's answer to request ``key`` (a retried webhook gets it back), with the routing
         state and ``names``; returns it."""
-        call = self.the_call
+        call = self.call or self.the_call
         call.answers = {**(call.answers or {}), key: twiml}
         call.state_keep(self.state)
         self.save("answers", *Call.STATE_FIELDS, *names)
@@ -106,7 +106,7 @@ class Turn:
 
     def stored_answer(self, key: str) -> str | None:
         """The answer given to request ``key`` before (a retried webhook), if any."""
-        return (self.the_call.answers or {}).get(key)
+        return ((self.call or self.the_call).answers or {}).get(key)
 
     def flush(self) -> None:
         """Write what the turn gathered (``routing.store.voice.turn_flush``): at the end of its transaction."""
