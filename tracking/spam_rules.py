@@ -72,7 +72,7 @@ HELP_TEXT = (
     "\"unpublished_static\": true, \"spam_line_types\": [\"nonFixedVoip\"], \"lookup\": []}. "
     "A weight of 0 turns its reason off; repeat_calls 0 turns the repeat-dialer count off (it costs one indexed read per "
     "call when on). unpublished_number: a pool number no visitor was ever shown, or (unpublished_static) a static "
-    "number with no source, label or marketing data. lookup: ask the carrier for the caller's line type "
+    "number with no label, no marketing data and nobody credited for its calls. lookup: ask the carrier for the caller's line type "
     "(\"line_type\") and/or caller name (\"caller_name\", only when Twilio sent none), cached per number "
     "(CALLTRACK_CALLER_LOOKUP_DAYS). It costs money on every uncached caller: at Twilio's list prices, about "
     "US$0.008 a line type and US$0.01 a caller name lookup (twilio.com/lookup/pricing); the local carrier is free."
