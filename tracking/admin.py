@@ -579,6 +579,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("attestation", ChoicesDropdownFilter),
         call_log.TestCallFilter,
         call_log.FallbackChainFilter,
+        call_log.SpamFilter,
     ]
     list_filter_submit = True
     search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)

@@ -15,6 +15,7 @@ from calltrack import fastdb, phone
 from calltrack import tags as tag_rules
 from calltrack.numbers.models import NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.selectors import session_for_call
+from calltrack.numbers.services.caller_lookup import CallerIdentity, caller_lookup_get
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
 from routing import spam as spam_rules
@@ -40,7 +41,6 @@ from tracking.models import (
     Campaign,
 )
 from tracking.services.call_events import call_event_record
-from tracking.services.caller_lookup import CallerIdentity, caller_lookup_get
 from tracking.spam_rules import SpamAction, SpamRules, spam_rules_read
 
 log = logging.getLogger("calltrack.routing")

@@ -18,12 +18,12 @@ from calltrack.carriers import CallerLookupResult, CarrierError
 from calltrack.numbers.providers import local as local_carrier
 from calltrack.numbers.providers import twilio as twilio_carrier
 from calltrack.numbers.providers.twilio import TwilioCarrier
+from calltrack.numbers.services import caller_lookup as lookup_service
+from calltrack.numbers.services.caller_lookup import caller_lookup_get
 from tests.numbers.factories import TrackingNumberFactory
 from tests.routing.test_voice_flow import Flow, dialled, handler
 from tests.tracking.factories import CampaignFactory, SourceFactory
 from tracking.models import Call, CallerLookup, CallEvent
-from tracking.services import caller_lookup as lookup_service
-from tracking.services.caller_lookup import caller_lookup_get
 from tracking.spam_rules import SpamAction
 
 SID = "AC" + "b" * 32

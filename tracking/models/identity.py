@@ -9,7 +9,7 @@ from django.utils import timezone
 
 
 class CallerLookup(models.Model):
-    """One caller number's last lookup. Written only by ``tracking.services.caller_lookup`` (an upsert on the
+    """One caller number's last lookup. Written only by ``calltrack.numbers.services.caller_lookup`` (an upsert on the
     number); read by the voice path through the unique index on ``number``."""
 
     number = models.CharField(max_length=32, unique=True, help_text="The caller's number, E.164.")

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from calltrack.carriers import CallerLookupResult, Carrier, CarrierError
+from calltrack.numbers import providers
 from tracking.models import CallerLookup
 
 log = logging.getLogger("calltrack.routing")
@@ -57,9 +58,7 @@ def caller_lookup_get(*, number: str, fields: tuple[str, ...], now: datetime, ca
                               line_type=row.line_type if "line_type" in fields else "", cached=True)
     try:
         if carrier is None:
-            from calltrack.numbers.providers import get_carrier
-
-            carrier = get_carrier()
+            carrier = providers.get_carrier()
         answer = carrier.caller_lookup(number=number, fields=fields, timeout=settings.CALLTRACK_CALLER_LOOKUP_TIMEOUT)
     except CarrierError as exc:
         log.warning("caller lookup of %s failed: %s", number, exc)

@@ -1,0 +1,81 @@
+"""The dashboard's spam panel (issue 28): for a period and a scope, how many calls were scored, how many reached
+their campaign's threshold, what was done about them, the reasons that fired most and the numbers that called most.
+
+Two statements over the period's calls (the ``started_at`` range of the scoped calls, as the breakdown reads them):
+one aggregate (scored, spam, each action, each reason as a conditional count) and the top callers (GROUP BY the
+caller's number). What was done and why lives in the call's routing decision, which collaborators do not see
+(``calltrack.scoping.HIDDEN_CALL_FIELDS``): for them the panel has the counts and the callers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q
+
+from calltrack import reports
+from calltrack.scoping import Scope, hidden_call_fields
+from tracking.spam_rules import DEFAULT_WEIGHTS
+
+#: The actions, as the call log's spam filter names them: (filter value, label, what the call's spam mark says).
+ACTIONS: tuple[tuple[str, str, Q], ...] = (
+    ("reject", "Rejected", Q(decision__spam__action="reject")),
+    ("challenge", "Challenged", Q(decision__spam__action__in=["challenge", "passed"])),
+    ("passed", "… pressed 1 (connected)", Q(decision__spam__action="passed")),
+    ("failed", "… did not (hung up)", Q(decision__spam__action="challenge")),
+    ("not_payable", "Routed, not payable", Q(decision__spam__action="not_payable")),
+    ("tag", "Only tagged", Q(decision__spam__action="tag")),
+)
+
+#: Each reason's short name on the panel.
+REASON_LABELS = {
+    "attestation_failed": "STIR/SHAKEN failed",
+    "attestation_c": "Attestation C only",
+    "attestation_none": "Not verified",
+    "caller_name": "Spam caller name",
+    "invalid_number": "Impossible number",
+    "anonymous": "Anonymous caller",
+    "blocked": "Block list",
+    "repeat_dialer": "Repeat dialer",
+    "unpublished_number": "Never-published number",
+    "line_type": "Line type",
+}
+TOP = 5
+
+
+def reason_q(code: str) -> Q:
+    """Calls whose spam mark lists ``code`` among its reasons. The codes are a JSON list on the call's decision;
+    its text holds ``"code"`` with the quotes, so one code never matches another that starts like it."""
+    return Q(decision__spam__codes__icontains=f'"{code}"')
+
+
+@dataclass
+class SpamFigures:
+    scored: int = 0
+    spam: int = 0
+    detail: bool = True  # actions and reasons (from the routing decision): not for collaborators
+    actions: list[tuple[str, str, int]] = field(default_factory=list)  # (filter value, label, calls)
+    reasons: list[tuple[str, str, int]] = field(default_factory=list)  # (code, label, calls), most first, none at 0
+    callers: list[tuple[str, int]] = field(default_factory=list)  # (caller number, spam calls), most first
+
+
+def spam_figures(*, scope: Scope, period: reports.Period) -> SpamFigures:
+    """The period's spam figures for ``scope`` (test calls left out, as in every figure)."""
+    calls = reports.scoped_calls(scope).filter(started_at__gte=period.start, started_at__lt=period.end)
+    detail = "decision" not in hidden_call_fields(scope)
+    spam = Q(tags__spam="yes")
+    counts = {"scored": Count("id", filter=Q(tags__has_key="spam")), "spam": Count("id", filter=spam)}
+    if detail:
+        counts.update({f"a_{key}": Count("id", filter=spam & q) for key, _, q in ACTIONS})
+        counts.update({f"r_{code}": Count("id", filter=spam & reason_q(code)) for code in DEFAULT_WEIGHTS})
+    row = calls.aggregate(**counts)
+    figures = SpamFigures(scored=row["scored"], spam=row["spam"], detail=detail)
+    if not figures.spam:
+        return figures
+    if detail:
+        figures.actions = [(key, label, row[f"a_{key}"]) for key, label, _ in ACTIONS]
+        reasons = [(code, REASON_LABELS.get(code, code), row[f"r_{code}"]) for code in DEFAULT_WEIGHTS]
+        figures.reasons = sorted((r for r in reasons if r[2]), key=lambda r: -r[2])
+    top = calls.filter(spam).values("caller_number").annotate(n=Count("id")).order_by("-n", "caller_number")[:TOP]
+    figures.callers = [(r["caller_number"], r["n"]) for r in top]
+    return figures
