@@ -463,7 +463,11 @@ class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
             "description": "Each call's spam score adds up the points of what looks wrong: the caller ID's STIR/SHAKEN "
             "verification failed (60) or only C (20) or none (10), a caller name with a spam label (60), a number that "
             "cannot exist (40), an anonymous caller (30), the block list (100), a repeat dialer (50: more than 3 calls in "
-            "5 minutes from the number, any campaign). The reasons are on the call's page and in its route.",
+            "5 minutes from the number, any campaign), a number dialled that was never published (30: a pool number no "
+            "visitor was shown, a static number naming nothing about where it is shown), a line type from the carrier "
+            "lookup (20: nonFixedVoip). The carrier lookup is off unless the rules ask for it (\"lookup\"); with Twilio "
+            "each uncached caller costs about US$0.008 (line type) and US$0.01 (caller name). The reasons are on the "
+            "call's page and in its route.",
         }),
         ("Coverage", {"fields": ["coverage"]}),
         (None, {"fields": ["created_at", "updated_at"]}),

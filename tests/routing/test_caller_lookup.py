@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.urls import reverse
 from django.utils import timezone
 from lxml import etree
 from twilio.http import HttpClient
@@ -174,7 +175,7 @@ def make(rules, action=SpamAction.TAG, **number):
 
 
 @pytest.mark.django_db
-def test_the_line_type_and_caller_name_become_tags_and_reasons(twilio, assert_valid_twiml):
+def test_the_line_type_and_caller_name_become_tags_and_reasons(twilio, assert_valid_twiml, admin_client):
     _, tn, line = make({"lookup": ["line_type", "caller_name"]})
     doc = Flow(twilio, tn).start(From=SPAMMY)
     assert_valid_twiml(etree.tostring(doc))
@@ -186,6 +187,8 @@ def test_the_line_type_and_caller_name_become_tags_and_reasons(twilio, assert_va
     assert "the carrier says the caller's line is nonFixedVoip" in spam.reasons
     step = CallEvent.objects.get(call=call, kind="call.caller_lookup")
     assert step.message == "carrier lookup: line type nonFixedVoip, caller name SPAM LIKELY"
+    page = admin_client.get(reverse("admin:tracking_call_change", args=[call.pk])).content.decode()
+    assert 'id="call-line-type">nonFixedVoip <' in page and 'id="call-caller-name">SPAM LIKELY<' in page
 
 
 @pytest.mark.django_db
@@ -242,3 +245,18 @@ def test_the_lookup_is_off_by_default(twilio, monkeypatch):
     Flow(twilio, tn).start(From=SPAMMY)
     assert "line_type" not in Call.objects.get().tags and not CallerLookup.objects.exists()
     assert lookup_service.CallerIdentity().words() == "carrier lookup: nothing known"
+
+
+@pytest.mark.django_db
+def test_the_rules_refuse_an_unknown_lookup_or_line_type():
+    from tracking.spam_rules import spam_rules_problems, spam_rules_read
+
+    assert spam_rules_problems({"lookup": ["line_type", "sim_swap"], "spam_line_types": ["voip"], "unpublished_static": "yes"}) == [
+        "unpublished_static: true or false.",
+        "spam_line_types: a list of line types (landline, mobile, fixedVoip, nonFixedVoip, personal, tollFree, premium, "
+        "sharedCost, uan, voicemail, pager, unknown).",
+        "lookup: a list of what to ask the carrier (caller_name, line_type), or [] (off).",
+    ]
+    rules = spam_rules_read(action="tag", threshold=50, raw={"lookup": ["line_type", "caller_name"], "spam_line_types": ["mobile"]})
+    assert (rules.lookup, rules.spam_line_types, rules.unpublished_static) == (("caller_name", "line_type"), ("mobile",), True)
+    assert spam_rules_read(action="off", threshold=50, raw={"lookup": ["line_type"]}).lookup == ()  # off: no lookup either

@@ -215,6 +215,13 @@ class Call(models.Model):
         return value if isinstance(value, str) else ""
 
     @property
+    def line_type(self) -> str:
+        """The caller's line type from the carrier lookup (``mobile``, ``nonFixedVoip``, ...), kept as the tag
+        ``line_type``; '' when the campaign's spam rules asked no lookup or the carrier did not answer."""
+        value = (self.tags or {}).get("line_type", "") if isinstance(self.tags, dict) else ""
+        return value if isinstance(value, str) else ""
+
+    @property
     def has_recording(self) -> bool:
         """A recording that can be played now (ready, not deleted by retention)."""
         return self.recording_status == RecordingStatus.COMPLETED and bool(self.recording_sid)
