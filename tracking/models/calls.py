@@ -159,6 +159,9 @@ class Call(models.Model):
             models.Index(fields=["handler", "started_at"]),
             models.Index(fields=["caller_number", "started_at"]),
             models.Index(fields=["handler", "revenue_converted", "converted_at"], name="call_handler_conversions"),
+            # The calls a campaign's spam rules scored (they carry the tag "spam"): the dashboard's spam panel reads a
+            # period's without the other calls (calltrack.spam_figures; bench/spam_panel.py).
+            models.Index(fields=["started_at"], name="call_scored_started", condition=models.Q(tags__has_key="spam")),
         ]
 
     def __str__(self) -> str:
