@@ -1,17 +1,19 @@
 """The dashboard's spam panel (issue 28): for a period and a scope, how many calls were scored, how many reached
 their campaign's threshold, what was done about them, the reasons that fired most and the numbers that called most.
 
-Two statements over the period's calls (the ``started_at`` range of the scoped calls, as the breakdown reads them):
-one aggregate (scored, spam, each action, each reason as a conditional count) and the top callers (GROUP BY the
+Two statements over the period's scored calls (the ``started_at`` range of the scoped calls, through a partial
+index): the marks grouped (spam or not, the action, the reasons' list; summed here) and the top callers (GROUP BY the
 caller's number). What was done and why lives in the call's routing decision, which collaborators do not see
 (``calltrack.scoping.HIDDEN_CALL_FIELDS``): for them the panel has the counts and the callers only.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
+from django.db.models.fields.json import KT
 
 from calltrack import reports
 from calltrack.scoping import Scope, hidden_call_fields
@@ -65,19 +67,51 @@ def spam_figures(*, scope: Scope, period: reports.Period) -> SpamFigures:
     # (tracking migration 0031, call_scored_started) reads them without the period's other calls.
     calls = reports.scoped_calls(scope).filter(started_at__gte=period.start, started_at__lt=period.end, tags__has_key="spam")
     detail = "decision" not in hidden_call_fields(scope)
-    spam = Q(tags__spam="yes")
-    counts = {"scored": Count("id"), "spam": Count("id", filter=spam)}
+    # One GROUP BY over what the marks say (spam or not, the action, the reasons' list): a few dozen groups at most
+    # (actions x combinations of reasons), summed here, instead of one conditional count per action and reason.
+    marks = {"spam": KT("tags__spam")}
     if detail:
-        counts.update({f"a_{key}": Count("id", filter=spam & q) for key, _, q in ACTIONS})
-        counts.update({f"r_{code}": Count("id", filter=spam & reason_q(code)) for code in DEFAULT_WEIGHTS})
-    row = calls.aggregate(**counts)
-    figures = SpamFigures(scored=row["scored"], spam=row["spam"], detail=detail)
+        marks.update(action=KT("decision__spam__action"), codes=KT("decision__spam__codes"))
+    figures = SpamFigures(detail=detail)
+    actions = dict.fromkeys((key for key, _, _ in ACTIONS), 0)
+    reasons = dict.fromkeys(DEFAULT_WEIGHTS, 0)
+    for row in calls.values(**marks).annotate(n=Count("id")).order_by():
+        figures.scored += row["n"]
+        if row["spam"] != "yes":
+            continue
+        figures.spam += row["n"]
+        if detail:
+            for key in _action_keys(row["action"]):
+                actions[key] += row["n"]
+            for code in _codes(row["codes"]):
+                if code in reasons:
+                    reasons[code] += row["n"]
     if not figures.spam:
         return figures
     if detail:
-        figures.actions = [(key, label, row[f"a_{key}"]) for key, label, _ in ACTIONS]
-        reasons = [(code, REASON_LABELS.get(code, code), row[f"r_{code}"]) for code in DEFAULT_WEIGHTS]
-        figures.reasons = sorted((r for r in reasons if r[2]), key=lambda r: -r[2])
-    top = calls.filter(spam).values("caller_number").annotate(n=Count("id")).order_by("-n", "caller_number")[:TOP]
+        figures.actions = [(key, label, actions[key]) for key, label, _ in ACTIONS]
+        figures.reasons = sorted(((code, REASON_LABELS.get(code, code), n) for code, n in reasons.items() if n), key=lambda r: -r[2])
+    top = calls.filter(tags__spam="yes").values("caller_number").annotate(n=Count("id")).order_by("-n", "caller_number")[:TOP]
     figures.callers = [(r["caller_number"], r["n"]) for r in top]
     return figures
+
+
+#: The panel's action rows a call's mark counts in (a challenge passed or not is also "challenged").
+_ACTION_KEYS = {"reject": ("reject",), "challenge": ("challenge", "failed"), "passed": ("challenge", "passed"),
+                "not_payable": ("not_payable",), "tag": ("tag",)}
+
+
+def _action_keys(action: object) -> tuple[str, ...]:
+    return _ACTION_KEYS.get(action, ()) if isinstance(action, str) else ()
+
+
+def _codes(text: object) -> list[str]:
+    """The reasons' codes of a mark, from the JSON text the database gives (a list of strings; anything else: none)."""
+    if isinstance(text, list):
+        value: object = text
+    else:
+        try:
+            value = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            return []
+    return [c for c in value if isinstance(c, str)] if isinstance(value, list) else []
