@@ -50,6 +50,7 @@ from tracking.admin_money_history import MoneyHistoryAdminMixin
 from tracking.models import (
     Call,
     CallAttempt,
+    CallerLookup,
     CallEvent,
     Campaign,
     CampaignHandler,
@@ -891,6 +892,24 @@ class CallEventAdmin(ModelAdmin):
     readonly_fields = ["call", "at", "kind", "message", "data"]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CallerLookup)
+class CallerLookupAdmin(ModelAdmin):
+    """The carrier lookup's answers, cached per caller number (a campaign's spam rules ``"lookup"``): read-only;
+    deleting one makes the caller's next call ask the carrier again (and be billed again, at Twilio)."""
+
+    list_display = ["number", "line_type", "caller_name", "caller_type", "carrier_name", "fetched_at"]
+    list_filter = ["line_type"]
+    search_fields = ["number", "caller_name"]
+    show_full_result_count = False
+    readonly_fields = ["number", "fields", "caller_name", "caller_type", "line_type", "carrier_name", "fetched_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -260,3 +260,14 @@ def test_the_rules_refuse_an_unknown_lookup_or_line_type():
     rules = spam_rules_read(action="tag", threshold=50, raw={"lookup": ["line_type", "caller_name"], "spam_line_types": ["mobile"]})
     assert (rules.lookup, rules.spam_line_types, rules.unpublished_static) == (("caller_name", "line_type"), ("mobile",), True)
     assert spam_rules_read(action="off", threshold=50, raw={"lookup": ["line_type"]}).lookup == ()  # off: no lookup either
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_the_cached_answers_read_only(admin_client):
+    caller_lookup_get(number=SPAMMY, fields=("caller_name", "line_type"), now=timezone.now(), carrier=local_carrier.LocalCarrier())
+    page = admin_client.get(reverse("admin:tracking_callerlookup_changelist"), {"q": SPAMMY}).content.decode()
+    assert "nonFixedVoip" in page and "SPAM LIKELY" in page
+    row = CallerLookup.objects.get()
+    assert admin_client.get(reverse("admin:tracking_callerlookup_add")).status_code == 403
+    change = admin_client.post(reverse("admin:tracking_callerlookup_change", args=[row.pk]), {"line_type": "mobile"})
+    assert change.status_code == 403 and CallerLookup.objects.get().line_type == "nonFixedVoip"
