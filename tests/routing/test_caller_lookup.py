@@ -271,3 +271,16 @@ def test_the_admin_lists_the_cached_answers_read_only(admin_client):
     assert admin_client.get(reverse("admin:tracking_callerlookup_add")).status_code == 403
     change = admin_client.post(reverse("admin:tracking_callerlookup_change", args=[row.pk]), {"line_type": "mobile"})
     assert change.status_code == 403 and CallerLookup.objects.get().line_type == "nonFixedVoip"
+
+
+@pytest.mark.django_db
+def test_an_answer_that_cannot_be_cached_is_still_used(monkeypatch):
+    from django.db import DatabaseError
+
+    def fail(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(CallerLookup.objects, "bulk_create", fail)
+    found = caller_lookup_get(number=SPAMMY, fields=("line_type",), now=timezone.now(), carrier=local_carrier.LocalCarrier())
+    assert (found.line_type, found.error) == ("nonFixedVoip", "")
+    assert not CallerLookup.objects.exists()  # the savepoint kept the transaction usable
