@@ -83,6 +83,18 @@ class RecordingAudio:
     size: int | None = None
 
 
+@dataclass(frozen=True)
+class CallerLookupResult:
+    """What the carrier's lookup says about a caller's number: its caller name (CNAM) and whether that is a
+    consumer or a business, and its line type in Twilio Lookup v2's words (``mobile``, ``landline``, ``fixedVoip``,
+    ``nonFixedVoip``, ``tollFree``, ...). '' for what was not asked or not known."""
+
+    caller_name: str = ""
+    caller_type: str = ""
+    line_type: str = ""
+    carrier_name: str = ""
+
+
 class Carrier(Protocol):
     name: str
 
@@ -122,6 +134,10 @@ class Carrier(Protocol):
     def queue_dial(self, *, to: str, caller_id: str, twiml: str, status_url: str, timeout: int) -> str:
         """Place an outbound call to ``to`` (a freed handler's line) that runs ``twiml`` (``<Dial><Queue>``: take the
         next caller waiting), with ``status_url`` as its status callback (answered, completed). Returns the call's SID."""
+
+    def caller_lookup(self, *, number: str, fields: tuple[str, ...], timeout: float) -> CallerLookupResult:
+        """The caller name and/or line type of ``number`` (``fields``: "caller_name", "line_type"), answered within
+        ``timeout`` seconds or a CarrierError. May cost money at the carrier (Twilio bills each lookup)."""
 
 
 def webhook_urls() -> tuple[str, str]:

@@ -13,11 +13,12 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import phonenumbers
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from calltrack import reports
+from calltrack import phone, reports, spam_figures
 from calltrack.formats import money
 from calltrack.scoping import SIDE_FIELDS, Scope, report_dimensions, report_hidden, scope_for
 
@@ -136,7 +137,48 @@ def dashboard_context(request: Any) -> dict[str, Any]:
         ],
         "alerts": [_alert(a) for a in reports.report_alerts(scope=scope, period=period)],
         "call_log_url": call_log_url(period),
+        "spam": spam_panel(scope, period),
     }
+
+
+def spam_panel(scope: Scope, period: reports.Period) -> dict[str, Any] | None:
+    """The spam panel (``calltrack.spam_figures``), each figure linked to the call log filtered to its calls; None
+    when no call of the period was scored (no campaign scores calls, or none rang). Collaborators get the counts and
+    the callers, filtered by the tag they see; staff also what was done and why (the log's spam filter)."""
+    figures = spam_figures.spam_figures(scope=scope, period=period)
+    if not figures.scored:
+        return None
+    spam_calls = {"tag": "spam:yes"}
+    share = figures.spam / figures.scored
+    return {
+        "scored": fmt(figures.scored, "count"),
+        "spam": fmt(figures.spam, "count"),
+        "share": fmt(share, "rate"),
+        "url": call_log_url(period, spam_calls),
+        "detail": figures.detail,
+        "actions": [
+            {"key": key, "label": label, "calls": fmt(n, "count"), "url": call_log_url(period, {"spam": key}),
+             "sub": label.startswith("…")}
+            for key, label, n in figures.actions
+        ],
+        "reasons": [
+            {"code": code, "label": label, "calls": fmt(n, "count"), "url": call_log_url(period, {"spam": f"reason:{code}"})}
+            for code, label, n in figures.reasons
+        ],
+        "callers": [
+            {"number": number, "shown": _number_shown(number), "calls": fmt(n, "count"),
+             "url": call_log_url(period, {**spam_calls, "q": number})}
+            for number, n in figures.callers
+        ],
+    }
+
+
+def _number_shown(number: str) -> str:
+    """A caller's number as people read it ((415) 555-0100), or as received when it is none (anonymous)."""
+    try:
+        return phone.format_national(number) if number.startswith("+") else number
+    except phonenumbers.NumberParseException:
+        return number
 
 
 def _sort_value(row: reports.BreakdownRow, key: str) -> Any:

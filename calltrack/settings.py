@@ -236,6 +236,11 @@ CALLTRACK_PUBLIC_BASE_URL = env.str("CALLTRACK_PUBLIC_BASE_URL", default="")
 CALLTRACK_VALIDATE_TWILIO_SIGNATURE = env.bool("CALLTRACK_VALIDATE_TWILIO_SIGNATURE", default=True)
 CALLTRACK_CARRIER = env.str("CALLTRACK_CARRIER", default="local")
 CALLTRACK_QUARANTINE_DAYS = env.int("CALLTRACK_QUARANTINE_DAYS", default=30)
+# The carrier's caller lookup (a campaign's spam rules "lookup": off unless a campaign asks): days an answer is
+# reused for the same caller (each lookup is billed at Twilio), and seconds a call waits for the carrier's answer
+# (past that the call goes on without it).
+CALLTRACK_CALLER_LOOKUP_DAYS = env.int("CALLTRACK_CALLER_LOOKUP_DAYS", default=30)
+CALLTRACK_CALLER_LOOKUP_TIMEOUT = env.float("CALLTRACK_CALLER_LOOKUP_TIMEOUT", default=2.0)
 CALLTRACK_DNI_RATE_LIMIT_IP = env.str("CALLTRACK_DNI_RATE_LIMIT_IP", default="120/minute")
 CALLTRACK_DNI_RATE_LIMIT_VISITOR = env.str("CALLTRACK_DNI_RATE_LIMIT_VISITOR", default="30/minute")
 # DNI abuse limits: a session younger than this (seconds) is never taken over by the "reuse the oldest" overflow policy

@@ -46,19 +46,20 @@ TEXT_OPS = ("contains", "starts_with")
 _NUMBER_LIMIT = Decimal("1e15")
 WELL_KNOWN_KEYS = (
     "caller_state", "caller_zip", "caller_city", "caller_country", "key_pressed", "source", "caller_name", "attestation",
-    "spam_score", "spam",
+    "line_type", "spam_score", "spam",
 )
 # Tags only the carrier's report and the spam score set: a visitor's marketing data cannot (a landing page's
 # ?attestation=passed_a would otherwise pass a number rule meant for verified callers).
-IDENTITY_KEYS = ("caller_name", "attestation", "spam_score", "spam")
-SPAM_SCORE, SPAM = "spam_score", "spam"
+IDENTITY_KEYS = ("caller_name", "attestation", "line_type", "spam_score", "spam")
+SPAM_SCORE, SPAM, LINE_TYPE = "spam_score", "spam", "line_type"
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 HELP_TEXT = (
     'A list of rules, all of which a call must match, e.g. [{"key": "caller_state", "op": "one_of", '
     '"value": ["CA", "NV"]}, {"key": "utm_source", "op": "equals", "value": "google"}]. Keys: caller_state, '
     "caller_zip, caller_city, caller_country, key_pressed (IVR), source, caller_name, attestation (passed_a, passed_b, "
-    "passed_c, failed, none), spam_score, spam (yes/no), or any marketing data key. "
+    "passed_c, failed, none), line_type (the carrier lookup's: mobile, landline, fixedVoip, nonFixedVoip, tollFree, ...), "
+    "spam_score, spam (yes/no), or any marketing data key. "
     "Ops: equals, one_of, not_one_of, present, less_than, greater_than, between (value [low, high], inclusive), "
     "contains, starts_with. OR between groups: give rules a \"group\": 2, 3 ... (a call matching every rule of one "
     'group matches). The single rule {"op": "else"} makes this the campaign\'s else route: it takes only the calls '
@@ -275,7 +276,9 @@ FILTER_ACTIONS = ("accept", "reject")
 FILTERS_HELP_TEXT = (
     'Rules checked before routing, e.g. [{"action": "reject", "key": "caller_state", "op": "one_of", "value": ["AK", "HI"]}]. '
     "With any 'accept' rule, a call must match one of them; a call matching a 'reject' rule is rejected. "
-    "Keys as in tag criteria (caller_state, caller_zip, source, any tag)."
+    "Keys as in tag criteria (caller_state, caller_zip, source, any tag), and the caller's identity: caller_name, "
+    "attestation (passed_a, passed_b, passed_c, failed, none), line_type (the carrier lookup's: mobile, landline, "
+    "fixedVoip, nonFixedVoip, tollFree, ...), spam_score, spam (yes/no)."
 )
 
 

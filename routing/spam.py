@@ -24,14 +24,17 @@ _ATTESTATION_WORDS = {
 @dataclass(frozen=True)
 class SpamInputs:
     """What the score looks at: the caller's number as received, the carrier's attestation and caller name, the
-    block list's verdict, and how many calls this number made in the rules' window before this one (None: not
-    counted)."""
+    block list's verdict, how many calls this number made in the rules' window before this one (None: not
+    counted), whether the number dialled was never published (``number_unpublished``) and the caller's line type
+    from the carrier lookup ('' when not looked up)."""
 
     caller: str
     attestation: str = ""
     caller_name: str = ""
     blocked: bool = False
     recent_calls: int | None = None
+    unpublished: bool = False
+    line_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,25 @@ def spam_score(inputs: SpamInputs, rules: SpamRules) -> SpamVerdict:
     if inputs.recent_calls is not None and rules.repeat_calls and inputs.recent_calls >= rules.repeat_calls:
         add("repeat_dialer", f"call {inputs.recent_calls + 1} from this number in {rules.repeat_minutes} min "
                              f"(more than {rules.repeat_calls} is a repeat dialer)")
+    if inputs.unpublished:
+        add("unpublished_number", "the number dialled was never published (no visitor shown it, no source or label): "
+                                  "a test-dial pattern")
+    if inputs.line_type and inputs.line_type in rules.spam_line_types:
+        add("line_type", f"the carrier says the caller's line is {inputs.line_type}")
     score = sum(weights[c] for c, _ in found)
     return SpamVerdict(score=score, codes=tuple(c for c, _ in found), reasons=tuple(w for _, w in found),
                        is_spam=score >= rules.threshold)
+
+
+def number_unpublished(*, pool_id: int | None, last_assigned_at: object, source_id: int | None, label: str,
+                       marketing_data: object, count_static: bool) -> bool:
+    """Whether a tracking number was never published: a pool number that no DNI session was ever given (no visitor
+    was shown it: ``last_assigned_at`` is set at every assignment and never cleared), or, with ``count_static``, a
+    static number that names nothing about where it is shown (no source to credit, no label, no fixed marketing
+    data). All of it is on the number's row, loaded with the call."""
+    if pool_id is not None:
+        return last_assigned_at is None
+    return count_static and source_id is None and not label.strip() and not marketing_data
 
 
 # What Twilio and carriers send for a caller ID they do not show: words, or Twilio's +266696687 ("ANONYMOUS").

@@ -50,6 +50,7 @@ from tracking.admin_money_history import MoneyHistoryAdminMixin
 from tracking.models import (
     Call,
     CallAttempt,
+    CallerLookup,
     CallEvent,
     Campaign,
     CampaignHandler,
@@ -463,7 +464,11 @@ class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
             "description": "Each call's spam score adds up the points of what looks wrong: the caller ID's STIR/SHAKEN "
             "verification failed (60) or only C (20) or none (10), a caller name with a spam label (60), a number that "
             "cannot exist (40), an anonymous caller (30), the block list (100), a repeat dialer (50: more than 3 calls in "
-            "5 minutes from the number, any campaign). The reasons are on the call's page and in its route.",
+            "5 minutes from the number, any campaign), a number dialled that was never published (30: a pool number no "
+            "visitor was shown, a static number naming nothing about where it is shown), a line type from the carrier "
+            "lookup (20: nonFixedVoip). The carrier lookup is off unless the rules ask for it (\"lookup\"); with Twilio "
+            "each uncached caller costs about US$0.008 (line type) and US$0.01 (caller name). The reasons are on the "
+            "call's page and in its route.",
         }),
         ("Coverage", {"fields": ["coverage"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
@@ -579,6 +584,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         ("attestation", ChoicesDropdownFilter),
         call_log.TestCallFilter,
         call_log.FallbackChainFilter,
+        call_log.SpamFilter,
     ]
     list_filter_submit = True
     search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)
@@ -886,6 +892,24 @@ class CallEventAdmin(ModelAdmin):
     readonly_fields = ["call", "at", "kind", "message", "data"]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CallerLookup)
+class CallerLookupAdmin(ModelAdmin):
+    """The carrier lookup's answers, cached per caller number (a campaign's spam rules ``"lookup"``): read-only;
+    deleting one makes the caller's next call ask the carrier again (and be billed again, at Twilio)."""
+
+    list_display = ["number", "line_type", "caller_name", "caller_type", "carrier_name", "fetched_at"]
+    list_filter = ["line_type"]
+    search_fields = ["number", "caller_name"]
+    show_full_result_count = False
+    readonly_fields = ["number", "fields", "caller_name", "caller_type", "line_type", "carrier_name", "fetched_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -290,6 +290,38 @@ class FallbackChainFilter(SimpleListFilter):
         return queryset
 
 
+class SpamFilter(SimpleListFilter):
+    """Calls scored as spam (at or above their campaign's threshold): all of them, by what was done about them, or by
+    one reason (``reason:<code>``): the dashboard's spam panel links here. Staff only: it reads the routing decision,
+    which collaborators do not see (their list of filters leaves it out, so the parameter is refused for them)."""
+
+    title = "spam"
+    parameter_name = "spam"
+
+    def lookups(self, request, model_admin):
+        from calltrack.spam_figures import ACTIONS, REASON_LABELS
+
+        return [("yes", "Scored as spam"), *((key, label) for key, label, _ in ACTIONS),
+                *((f"reason:{code}", f"Reason: {label}") for code, label in REASON_LABELS.items())]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        from calltrack.spam_figures import ACTIONS, REASON_LABELS, reason_q
+
+        value = self.value()
+        if not value:
+            return queryset
+        spam = queryset.filter(tags__spam="yes")
+        if value == "yes":
+            return spam
+        actions = {key: q for key, _, q in ACTIONS}
+        if value in actions:
+            return spam.filter(actions[value])
+        code = value.removeprefix("reason:")
+        if value.startswith("reason:") and code in REASON_LABELS:
+            return spam.filter(reason_q(code))
+        raise IncorrectLookupParameters(f"spam: 'yes', an action or reason:<code>, not {value[:40]!r}")
+
+
 class TestCallFilter(SimpleListFilter):
     """Test calls (the admin's "Test call"): only them, or every call but them (what the reports count)."""
 

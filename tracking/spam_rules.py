@@ -7,7 +7,15 @@ The JSON holds only what the operator changed; everything else takes the default
     {"weights": {"attestation_failed": 60, "caller_name": 60, ...},   # points per reason (0 turns one off)
      "spam_names": ["SPAM", "SCAM", "FRAUD", "ROBOCALL", "TELEMARKETER"],  # caller names containing one of these
      "repeat_calls": 3, "repeat_minutes": 5,                           # more than 3 calls in 5 minutes (0: off)
-     "challenge_prompt": "To be connected, press 1.", "challenge_timeout": 5}
+     "challenge_prompt": "To be connected, press 1.", "challenge_timeout": 5,
+     "unpublished_static": true,                    # static numbers with no source, label or data count as never published
+     "spam_line_types": ["nonFixedVoip"],           # the carrier lookup's line types that add the line_type points
+     "lookup": []}                                  # the carrier lookup: [], ["line_type"], ["caller_name"] or both
+
+"Never published" (a test-dial pattern: dialers sweeping number ranges, or someone checking a number nobody was
+given): a pool number no DNI session was ever assigned (``last_assigned_at`` empty: no visitor was ever shown it), or,
+with ``unpublished_static``, a static number that names no source, no label ("where it is shown") and no fixed
+marketing data. Both are read from the tracking number's row, loaded with the call: the rule costs no statement.
 """
 
 from __future__ import annotations
@@ -39,20 +47,35 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "anonymous": 30,            # anonymous, restricted or withheld caller ID
     "blocked": 100,             # on the block list (the call is rejected by the list anyway; the score says so too)
     "repeat_dialer": 50,        # more than repeat_calls calls from this number in repeat_minutes, any campaign
+    "unpublished_number": 30,   # the number dialled was never published (see above): a test-dial pattern
+    "line_type": 20,            # the carrier lookup says the caller's line is one of spam_line_types (e.g. nonFixedVoip)
 }
 DEFAULT_SPAM_NAMES = ("SPAM", "SCAM", "FRAUD", "ROBOCALL", "TELEMARKETER")
 DEFAULT_CHALLENGE_PROMPT = "To be connected, press 1."
 MAX_WEIGHT = 1000
 MAX_REPEAT_MINUTES = 24 * 60
-KEYS = ("weights", "spam_names", "repeat_calls", "repeat_minutes", "challenge_prompt", "challenge_timeout")
+DEFAULT_SPAM_LINE_TYPES = ("nonFixedVoip",)
+#: Twilio Lookup v2's line types (line_type_intelligence.type); the local carrier answers with the same words.
+LINE_TYPES = ("landline", "mobile", "fixedVoip", "nonFixedVoip", "personal", "tollFree", "premium", "sharedCost", "uan",
+              "voicemail", "pager", "unknown")
+#: What the carrier lookup may be asked: the caller name (CNAM) and the line type.
+LOOKUP_FIELDS = ("caller_name", "line_type")
+KEYS = ("weights", "spam_names", "repeat_calls", "repeat_minutes", "challenge_prompt", "challenge_timeout",
+        "unpublished_static", "spam_line_types", "lookup")
 
 HELP_TEXT = (
     "Only what you change from the defaults, as JSON: {\"weights\": {\"attestation_failed\": 60, \"attestation_c\": 20, "
     "\"attestation_none\": 10, \"caller_name\": 60, \"invalid_number\": 40, \"anonymous\": 30, \"blocked\": 100, "
     "\"repeat_dialer\": 50}, \"spam_names\": [\"SPAM\", \"SCAM\", \"FRAUD\", \"ROBOCALL\", \"TELEMARKETER\"], "
-    "\"repeat_calls\": 3, \"repeat_minutes\": 5, \"challenge_prompt\": \"To be connected, press 1.\", \"challenge_timeout\": 5}. "
+    "\"repeat_dialer\": 50, \"unpublished_number\": 30, \"line_type\": 20}, "
+    "\"repeat_calls\": 3, \"repeat_minutes\": 5, \"challenge_prompt\": \"To be connected, press 1.\", \"challenge_timeout\": 5, "
+    "\"unpublished_static\": true, \"spam_line_types\": [\"nonFixedVoip\"], \"lookup\": []}. "
     "A weight of 0 turns its reason off; repeat_calls 0 turns the repeat-dialer count off (it costs one indexed read per "
-    "call when on)."
+    "call when on). unpublished_number: a pool number no visitor was ever shown, or (unpublished_static) a static "
+    "number with no label, no marketing data and nobody credited for its calls. lookup: ask the carrier for the caller's line type "
+    "(\"line_type\") and/or caller name (\"caller_name\", only when Twilio sent none), cached per number "
+    "(CALLTRACK_CALLER_LOOKUP_DAYS). It costs money on every uncached caller: at Twilio's list prices, about "
+    "US$0.008 a line type and US$0.01 a caller name lookup (twilio.com/lookup/pricing); the local carrier is free."
 )
 
 
@@ -68,6 +91,9 @@ class SpamRules:
     repeat_minutes: int = 5
     challenge_prompt: str = DEFAULT_CHALLENGE_PROMPT
     challenge_timeout: int = 5
+    unpublished_static: bool = True
+    spam_line_types: tuple[str, ...] = DEFAULT_SPAM_LINE_TYPES
+    lookup: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -77,6 +103,11 @@ class SpamRules:
     def counts_repeats(self) -> bool:
         """Whether the score needs the repeat-dialer count (one indexed read per call)."""
         return self.enabled and self.repeat_calls > 0 and self.weights.get("repeat_dialer", 0) > 0
+
+    @property
+    def judges_publication(self) -> bool:
+        """Whether the score asks if the number dialled was ever published (read from its row: no statement)."""
+        return self.enabled and self.weights.get("unpublished_number", 0) > 0
 
 
 def spam_rules_problems(raw: Any) -> list[str]:
@@ -107,6 +138,14 @@ def spam_rules_problems(raw: Any) -> list[str]:
         problems.append("challenge_prompt: the text said to the caller (at most 500 characters).")
     if "challenge_timeout" in raw and not _whole(raw["challenge_timeout"], 1, 60):
         problems.append("challenge_timeout: seconds to wait for the key, 1 to 60.")
+    if "unpublished_static" in raw and not isinstance(raw["unpublished_static"], bool):
+        problems.append("unpublished_static: true or false.")
+    line_types = raw.get("spam_line_types", [])
+    if not isinstance(line_types, list) or not all(isinstance(t, str) and t in LINE_TYPES for t in line_types):
+        problems.append(f"spam_line_types: a list of line types ({', '.join(LINE_TYPES)}).")
+    lookup = raw.get("lookup", [])
+    if not isinstance(lookup, list) or not all(isinstance(f, str) and f in LOOKUP_FIELDS for f in lookup):
+        problems.append(f"lookup: a list of what to ask the carrier ({', '.join(LOOKUP_FIELDS)}), or [] (off).")
     return problems
 
 
@@ -129,7 +168,17 @@ def spam_rules_read(*, action: str, threshold: int, raw: Any) -> SpamRules:
         repeat_minutes=raw["repeat_minutes"] if _whole(raw.get("repeat_minutes"), 1, MAX_REPEAT_MINUTES) else 5,
         challenge_prompt=prompt.strip() if isinstance(prompt, str) and prompt.strip() else DEFAULT_CHALLENGE_PROMPT,
         challenge_timeout=raw["challenge_timeout"] if _whole(raw.get("challenge_timeout"), 1, 60) else 5,
+        unpublished_static=raw["unpublished_static"] if isinstance(raw.get("unpublished_static"), bool) else True,
+        spam_line_types=_known(raw.get("spam_line_types"), LINE_TYPES, DEFAULT_SPAM_LINE_TYPES),
+        lookup=_known(raw.get("lookup"), LOOKUP_FIELDS, ()),
     )
+
+
+def _known(value: Any, known: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+    """The known words of a list (in the order of ``known``); ``default`` when it is not a list."""
+    if not isinstance(value, list):
+        return default
+    return tuple(word for word in known if word in value)
 
 
 def _whole(value: Any, low: int, high: int) -> bool:

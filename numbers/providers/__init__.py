@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from calltrack.carriers import webhook_urls
 from calltrack.numbers.providers.base import (
     AvailableNumber,
+    CallerLookupResult,
     Carrier,
     CarrierError,
     PortStatusResult,
@@ -17,7 +18,7 @@ from calltrack.numbers.providers.base import (
     RecordingAudio,
 )
 
-__all__ = ["AvailableNumber", "Carrier", "CarrierError", "PortStatusResult", "PurchasedNumber", "RecordingAudio", "fallback_url",
+__all__ = ["AvailableNumber", "CallerLookupResult", "Carrier", "CarrierError", "PortStatusResult", "PurchasedNumber", "RecordingAudio", "fallback_url",
            "get_carrier", "webhook_urls"]
 
 CARRIERS = ("local", "twilio")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from calltrack.carriers import (
     AvailableNumber,
+    CallerLookupResult,
     Carrier,
     CarrierError,
     ClosingChunks,
@@ -13,4 +14,4 @@ from calltrack.carriers import (
     RecordingAudio,
 )
 
-__all__ = ["AvailableNumber", "Carrier", "CarrierError", "ClosingChunks", "PortStatusResult", "PurchasedNumber", "RecordingAudio"]
+__all__ = ["AvailableNumber", "CallerLookupResult", "Carrier", "CarrierError", "ClosingChunks", "PortStatusResult", "PurchasedNumber", "RecordingAudio"]

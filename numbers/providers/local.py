@@ -34,6 +34,7 @@ from calltrack.carriers import RECORDING_SID
 from calltrack.numbers.models import LocalCarrierNumber
 from calltrack.numbers.providers.base import (
     AvailableNumber,
+    CallerLookupResult,
     CarrierError,
     ClosingChunks,
     PortStatusResult,
@@ -128,8 +129,45 @@ class QueueDial:
 QUEUE_DIALS: list[QueueDial] = []
 
 
+# The local carrier's caller lookup: a fake, deterministic per number (the same number always gets the same answer),
+# with a share of each line type like a real mix of callers. A number ending in 0666 is always a non-fixed VoIP line
+# named "SPAM LIKELY", for demos and tests of the spam rules.
+_LOCAL_LINE_TYPES = ((45, "mobile"), (75, "landline"), (85, "fixedVoip"), (100, "nonFixedVoip"))
+_LOCAL_NAMES = ("JANE DOE", "JOHN SMITH", "MARIA GARCIA", "WEI CHEN", "AISHA KHAN", "LUCAS MARTIN", "ACME PLUMBING",
+                "RIVERSIDE DENTAL", "NORTHWIND LLC", "SUNRISE ROOFING")
+SPAM_SUFFIX = "0666"
+
+
+def local_caller_lookup(number: str, fields: tuple[str, ...]) -> CallerLookupResult:
+    """The local carrier's fake answer for ``number`` (no database, no network)."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException as exc:
+        raise CarrierError(f"{number!r} is not a phone number the lookup can read.", code="invalid") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        return CallerLookupResult(line_type="unknown" if "line_type" in fields else "")
+    digest = hashlib.sha256(f"calltrack-lookup:{number}".encode()).digest()
+    spam = number.endswith(SPAM_SUFFIX)
+    if phone.number_type(number) == "toll_free":
+        line_type = "tollFree"
+    elif spam:
+        line_type = "nonFixedVoip"
+    else:
+        line_type = next(kind for share, kind in _LOCAL_LINE_TYPES if digest[0] % 100 < share)
+    name = "SPAM LIKELY" if spam else _LOCAL_NAMES[digest[1] % len(_LOCAL_NAMES)]
+    business = name.endswith(("PLUMBING", "DENTAL", "LLC", "ROOFING"))
+    asked_name = "caller_name" in fields
+    return CallerLookupResult(
+        caller_name=name if asked_name else "", caller_type=("BUSINESS" if business else "CONSUMER") if asked_name else "",
+        line_type=line_type if "line_type" in fields else "", carrier_name="Local Carrier" if "line_type" in fields else "",
+    )
+
+
 class LocalCarrier:
     name = "local"
+
+    def caller_lookup(self, *, number: str, fields: tuple[str, ...], timeout: float) -> CallerLookupResult:
+        return local_caller_lookup(number, fields)
 
     def queue_dial(self, *, to: str, caller_id: str, twiml: str, status_url: str, timeout: int) -> str:
         dial = QueueDial("CA" + secrets.token_hex(16), to, caller_id, twiml, status_url, timeout)

@@ -23,11 +23,13 @@ import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.rest.numbers.v1.porting_port_in import PortingPortInList
 
 from calltrack.numbers.providers.base import (
     AvailableNumber,
+    CallerLookupResult,
     CarrierError,
     ClosingChunks,
     PortStatusResult,
@@ -51,6 +53,8 @@ _PORT_FAILED = {"canceled", "cancelled", "expired", "rejected"}
 _RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 MEDIA_BASE = "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}.mp3"
 MEDIA_TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
+# Our lookup fields, as Lookup v2 names its data packages.
+_LOOKUP_FIELDS = {"caller_name": "caller_name", "line_type": "line_type_intelligence"}
 
 
 def _clean(msg: str) -> str:
@@ -112,6 +116,7 @@ class TwilioCarrier:
         self.account_sid = account_sid
         self._auth = (account_sid, auth_token)
         self.client = Client(account_sid, auth_token, http_client=http_client)
+        self._http_client = http_client
         # Recording media is streamed with requests (the SDK's HttpClient reads whole bodies); tests pass a fake.
         self.media_session = media_session
 
@@ -245,6 +250,26 @@ class TwilioCarrier:
             status_callback=status_url, status_callback_method="POST", status_callback_event=["answered", "completed"],
         )
         return call.sid
+
+    def caller_lookup(self, *, number: str, fields: tuple[str, ...], timeout: float) -> CallerLookupResult:
+        """Lookup v2 (``GET https://lookups.twilio.com/v2/PhoneNumbers/{number}?Fields=...``): ``caller_name`` (CNAM,
+        US numbers) and ``line_type_intelligence``. Each package is billed per request. The request gets its own
+        HTTP client with ``timeout`` (the call waits for it), unless one was given (tests)."""
+        wanted = [_LOOKUP_FIELDS[f] for f in fields if f in _LOOKUP_FIELDS]
+        if not wanted:
+            return CallerLookupResult()
+        client = self.client if self._http_client is not None else Client(
+            self._auth[0], self._auth[1], http_client=TwilioHttpClient(timeout=timeout))
+        try:
+            found = self._call(client.lookups.v2.phone_numbers(number).fetch, fields=",".join(wanted))
+        except requests.RequestException as exc:  # the SDK's HTTP client lets timeouts and connection errors through
+            raise CarrierError(f"Twilio Lookup did not answer for {number}: {exc}", code="unavailable") from exc
+        name = found.caller_name if isinstance(found.caller_name, dict) else {}
+        line = found.line_type_intelligence if isinstance(found.line_type_intelligence, dict) else {}
+        return CallerLookupResult(
+            caller_name=str(name.get("caller_name") or "")[:100], caller_type=str(name.get("caller_type") or "")[:20],
+            line_type=str(line.get("type") or "")[:20], carrier_name=str(line.get("carrier_name") or "")[:100],
+        )
 
     def recording_delete(self, *, recording_sid: str) -> None:
         try:

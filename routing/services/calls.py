@@ -15,6 +15,7 @@ from calltrack import fastdb, phone
 from calltrack import tags as tag_rules
 from calltrack.numbers.models import NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.selectors import session_for_call
+from calltrack.numbers.services.caller_lookup import CallerIdentity, caller_lookup_get
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
 from routing import spam as spam_rules
@@ -101,9 +102,18 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
     clock = (incoming.test.clock if incoming.test else None) or at
     tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, clock) if campaign is not None else None
     extra = dict(tagged.tags) if tagged else {}
-    # The spam score, when the campaign's rules ask for one (nothing read otherwise): its tags come with the call's
-    # INSERT, the repeat-dialer count (one indexed read) only when the rules count repeats.
-    spam = _spam_verdict(incoming, campaign, blocked=turn.caller_blocked is True, at=at) if campaign is not None else None
+    # The spam rules, read from the campaign's row (loaded with the tracking number): nothing read when they are off.
+    rules = campaign_spam_rules(campaign) if campaign is not None else None
+    # The carrier's lookup (line type, caller name), only when the rules ask for it: a cached answer is one indexed
+    # read, a miss asks the carrier (short timeout; a failure goes on without). Twilio's CallerName wins over it.
+    identity = _caller_identity(incoming, rules, at=at) if rules is not None and rules.lookup else None
+    caller_name = incoming.caller_name or (identity.caller_name if identity else "")
+    if identity is not None and identity.line_type:
+        extra[tag_rules.LINE_TYPE] = identity.line_type
+    # The spam score, when the campaign's rules ask for one: its tags come with the call's INSERT, the repeat-dialer
+    # count (one indexed read) only when the rules count repeats; whether the number was ever published is on its row.
+    spam = _spam_verdict(incoming, rules, tracking_number, caller_name=caller_name, line_type=identity.line_type if identity else "",
+                         blocked=turn.caller_blocked is True, at=at) if rules is not None else None
     if spam is not None:
         extra[tag_rules.SPAM_SCORE] = str(spam.score)
         extra[tag_rules.SPAM] = "yes" if spam.is_spam else "no"
@@ -112,7 +122,7 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
         extra[tag_rules.DESTINATION] = tag_rules.lookup_value(tag_rules.DESTINATION, session.destination_number)
     tags = dec.call_tags(
         caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
-        source=source.source_id if source else "", caller_name=incoming.caller_name, attestation=incoming.attestation,
+        source=source.source_id if source else "", caller_name=caller_name, attestation=incoming.attestation,
         marketing_data=marketing, extra=extra,
     )
     state = CallState(
@@ -138,27 +148,42 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
     turn.bind(call, state)
     if tagged and tagged.notes:
         turn.step("call.tagged", "; ".join(tagged.notes), {"tags": tagged.tags})
-    who = f"{call.caller_number} ({incoming.caller_name})" if incoming.caller_name else call.caller_number
+    who = f"{call.caller_number} ({caller_name})" if caller_name else call.caller_number
     turn.notify("call.started", f"{who} called {call.called_number}" + (f" ({campaign})" if campaign else ""), {"tags": tags})
+    if identity is not None:
+        turn.step("call.caller_lookup", identity.words(),
+                  {"line_type": identity.line_type, "caller_name": identity.caller_name, "cached": identity.cached, "error": identity.error})
     if spam is not None:
         turn.step("call.spam_scored", spam.summary() + (" (spam)" if spam.is_spam else ""),
                   {"score": spam.score, "reasons": list(spam.codes), "spam": spam.is_spam})
     return True
 
 
-def _spam_verdict(incoming: IncomingCall, campaign: Campaign, *, blocked: bool, at: datetime) -> spam_rules.SpamVerdict | None:
+def _caller_identity(incoming: IncomingCall, rules: SpamRules, *, at: datetime) -> CallerIdentity | None:
+    """The carrier's lookup of the caller, for what the rules ask that Twilio did not send (its CallerName is used
+    as is): None when there is nothing to ask (an anonymous caller, or only a caller name Twilio already gave)."""
+    fields = tuple(f for f in rules.lookup if not (f == "caller_name" and incoming.caller_name))
+    if not fields or not is_real_number(incoming.caller):
+        return None
+    return caller_lookup_get(number=incoming.caller, fields=fields, now=at)
+
+
+def _spam_verdict(incoming: IncomingCall, rules: SpamRules, tracking_number: TrackingNumber | None, *, caller_name: str,
+                  line_type: str, blocked: bool, at: datetime) -> spam_rules.SpamVerdict | None:
     """The call's spam score under its campaign's rules (None when the campaign scores no call). The repeat-dialer
     count is this number's calls before this one in the rules' window, across campaigns (one indexed read)."""
-    rules = campaign_spam_rules(campaign)
     if not rules.enabled:
         return None
     recent = None
     if rules.counts_repeats and is_real_number(incoming.caller):
         recent = lookups.calls_from_caller(incoming.caller, since=at - timedelta(minutes=rules.repeat_minutes), until=at,
                                            limit=rules.repeat_calls)
+    unpublished = tracking_number is not None and rules.judges_publication and spam_rules.number_unpublished(
+        pool_id=tracking_number.pool_id, last_assigned_at=tracking_number.last_assigned_at, source_id=tracking_number.source_id,
+        label=tracking_number.label, marketing_data=tracking_number.marketing_data, count_static=rules.unpublished_static)
     return spam_rules.spam_score(
-        spam_rules.SpamInputs(caller=incoming.caller, attestation=incoming.attestation, caller_name=incoming.caller_name,
-                              blocked=blocked, recent_calls=recent),
+        spam_rules.SpamInputs(caller=incoming.caller, attestation=incoming.attestation, caller_name=caller_name,
+                              blocked=blocked, recent_calls=recent, unpublished=unpublished, line_type=line_type),
         rules,
     )
 

@@ -21,6 +21,8 @@ WIRING = {
     # The operator's console reads every app (calls, pools, numbers, webhooks): the reporting selector, the
     # dashboard and the API's reports sit on top like the URLs. What they count is tracking.report_figures.
     "calltrack.reports", "calltrack.dashboard", "calltrack.api.reports",
+    # The dashboard's spam panel: a reporting selector over the calls like calltrack.reports.
+    "calltrack.spam_figures",
 }
 
 

@@ -177,9 +177,10 @@ def test_the_operators_weights_and_labels_replace_the_defaults():
     assert (verdict.score, verdict.codes, verdict.is_spam) == (35, ("attestation_c",), True)
     assert spam_rules_read(action="off", threshold=50, raw={"weights": {"caller_name": 5}}) == SpamRules()
     assert spam_rules_problems({"weights": {"nope": 1, "caller_name": -1}, "repeat_minutes": 0, "x": 1}) == [
-        "Unknown key 'x' (keys: weights, spam_names, repeat_calls, repeat_minutes, challenge_prompt, challenge_timeout).",
+        "Unknown key 'x' (keys: weights, spam_names, repeat_calls, repeat_minutes, challenge_prompt, challenge_timeout, "
+        "unpublished_static, spam_line_types, lookup).",
         "weights: unknown reason 'nope' (reasons: attestation_failed, attestation_c, attestation_none, caller_name, "
-        "invalid_number, anonymous, blocked, repeat_dialer).",
+        "invalid_number, anonymous, blocked, repeat_dialer, unpublished_number, line_type).",
         "weights.caller_name: a whole number from 0 to 1000.",
         "repeat_minutes: a whole number from 1 to 1440.",
     ]

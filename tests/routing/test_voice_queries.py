@@ -243,9 +243,30 @@ def test_a_spam_score_costs_nothing_without_repeat_counting_and_one_indexed_read
         response = twilio.post("/voice/incoming", {"CallSid": "CAscored", "From": "+14155550100", "To": tn.number,
                                                     "StirVerstat": "TN-Validation-Failed-A", "CallerName": "SPAM LIKELY"})
     assert b"<Dial" in response.content and Call.objects.get(call_sid="CAscored").tags["spam"] == "yes"
+    # The number dialled was never published (a static number with no source, label or data): scored from its row.
+    assert "unpublished_number" in Call.objects.get(call_sid="CAscored").state_spam.codes
     Campaign.objects.filter(pk=tn.campaign_id).update(spam_rules={"repeat_calls": 3})
     warm(twilio, tn)  # the configuration version moved: load it again
     with django_assert_num_queries(EXPECTED_QUERIES + 1) as captured:
         twilio.post("/voice/incoming", {"CallSid": "CAcounted", "From": "+14155550100", "To": tn.number})
     counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)") and "caller_number" in q["sql"]]
     assert len(counts) == 1 and "LIMIT 3" in counts[0]
+
+
+def test_a_carrier_lookup_costs_one_indexed_read_when_cached_and_nothing_when_off(twilio, django_assert_num_queries):
+    """The carrier's caller lookup, when the campaign's spam rules ask for it: a caller already looked up costs one
+    read on the unique index of CallerLookup.number; a new one asks the carrier (the local carrier here: no
+    network) and caches the answer in one upsert inside a savepoint (SAVEPOINT, INSERT ... ON CONFLICT, RELEASE).
+    Without "lookup" nothing is read (the other spam budget test)."""
+    tn = campaign_with(5)
+    Campaign = type(tn.campaign)
+    Campaign.objects.filter(pk=tn.campaign_id).update(spam_action="tag", spam_rules={"repeat_calls": 0, "lookup": ["line_type"]})
+    warm(twilio, tn)
+    with django_assert_num_queries(EXPECTED_QUERIES + 4) as captured:
+        twilio.post("/voice/incoming", {"CallSid": "CAmiss", "From": "+14155550142", "To": tn.number})
+    assert sum("tracking_callerlookup" in q["sql"] for q in captured.captured_queries) == 2
+    with django_assert_num_queries(EXPECTED_QUERIES + 1) as captured:
+        response = twilio.post("/voice/incoming", {"CallSid": "CAhit", "From": "+14155550142", "To": tn.number})
+    (read,) = [q["sql"] for q in captured.captured_queries if "tracking_callerlookup" in q["sql"]]
+    assert read.startswith("SELECT") and '"number" = ' in read
+    assert b"<Dial" in response.content and Call.objects.get(call_sid="CAhit").tags["line_type"]

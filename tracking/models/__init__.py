@@ -32,6 +32,7 @@ from tracking.models.campaigns import (
     WebhookMethod,
 )
 from tracking.models.caps import CapCounter, CapDelta
+from tracking.models.identity import CallerLookup
 from tracking.models.lookup import RoutingTable, RoutingTableRow, WhenUnavailable
 from tracking.models.parties import CapTrigger, Collaborator, Contact, DuplicateOn, Handler, Source
 from tracking.models.reports import CallDayRollup, CallRollupDirty, CallRollupZone, rollup_key_hash
@@ -43,5 +44,5 @@ __all__ = [
     "ConversionSide", "DedupeScope", "FallbackCredit", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "DuplicateOn", "Handler", "Source",
     "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow", "WhenUnavailable",
-    "CallDayRollup", "CallRollupDirty", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",
+    "CallDayRollup", "CallRollupDirty", "CallerLookup", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",
 ]

@@ -159,6 +159,9 @@ class Call(models.Model):
             models.Index(fields=["handler", "started_at"]),
             models.Index(fields=["caller_number", "started_at"]),
             models.Index(fields=["handler", "revenue_converted", "converted_at"], name="call_handler_conversions"),
+            # The calls a campaign's spam rules scored (they carry the tag "spam"): the dashboard's spam panel reads a
+            # period's without the other calls (calltrack.spam_figures; bench/spam_panel.py).
+            models.Index(fields=["started_at"], name="call_scored_started", condition=models.Q(tags__has_key="spam")),
         ]
 
     def __str__(self) -> str:
@@ -212,6 +215,13 @@ class Call(models.Model):
         """The caller's name as the carrier's caller name lookup gave it (Twilio's ``CallerName``), kept as the
         tag ``caller_name``; '' when none came."""
         value = (self.tags or {}).get("caller_name", "") if isinstance(self.tags, dict) else ""
+        return value if isinstance(value, str) else ""
+
+    @property
+    def line_type(self) -> str:
+        """The caller's line type from the carrier lookup (``mobile``, ``nonFixedVoip``, ...), kept as the tag
+        ``line_type``; '' when the campaign's spam rules asked no lookup or the carrier did not answer."""
+        value = (self.tags or {}).get("line_type", "") if isinstance(self.tags, dict) else ""
         return value if isinstance(value, str) else ""
 
     @property
