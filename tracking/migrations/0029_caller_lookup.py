@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('numbers', '0011_filters_identity_tags'),
+        ('numbers', '0010_filters_identity_tags'),
         ('tracking', '0028_campaign_spam_rules'),
     ]
 
