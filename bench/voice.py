@@ -38,6 +38,7 @@ import http.client
 import os
 import random
 import resource
+import secrets
 import signal
 import socket
 import statistics
@@ -245,6 +246,13 @@ def add_deltas(capped: list[int], seconds: int) -> int:
     return n
 
 
+def pending_deltas() -> int:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM tracking_capdelta").fetchone()[0]
+
+
 def late_fold(env: dict[str, str], master: int, base: str, late: dict, seconds: float, floor_p50: float) -> None:
     """``--late-fold``: /voice/incoming on a 50-handler campaign with its counters folded, then with 10 minutes and
     1 hour of deltas left unfolded (the task cluster stopped); the server's connections prepared their statements
@@ -256,6 +264,7 @@ def late_fold(env: dict[str, str], master: int, base: str, late: dict, seconds: 
         added = add_deltas(late["capped"], late_seconds)
         print(f"{name}: {added:,} unfolded deltas ({added // len(late['capped']):,} per capped handler)", flush=True)
         rows[name] = single_client_rounds(master, base, {name: late["numbers"]}, seconds, rounds=1)[name]
+        print(f"{name}: {pending_deltas():,} deltas left unfolded after the phase", flush=True)
     print_single_client("/voice/incoming with the cap counters folded and with the fold late (50 handlers)", rows, "folded", floor_p50)
     folded = pct(rows["folded"][0], 50)
     for name, _ in LATE:
@@ -392,7 +401,9 @@ def run_clients(mode: str, base: str, numbers: list[str], seconds: float, client
         local: list[tuple[str, float, int, float]] = []
         while time.monotonic() < deadline:
             n += 1
-            sid = f"CA{worker_id:02d}{tid:02d}{n:08d}{rng.getrandbits(64):016x}"[:34]
+            # Unique across phases: the load's choices repeat from phase to phase (seeded), a CallSid must not (a
+            # CallSid seen before is a retried webhook, answered from the stored call without routing it).
+            sid = f"CA{worker_id:02d}{tid:02d}{n:08d}{secrets.token_hex(8)}"
             common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"+1415555{rng.randrange(10000):04d}",
                       "To": rng.choice(numbers), "CallStatus": "ringing", "Direction": "inbound"}
             if mode in ("floor", "db-floor"):

@@ -26,7 +26,7 @@ from routing.services.common import (
     is_real_number,
 )
 from routing.services.config import campaign_config, campaign_ivr_choices
-from routing.services.plan import fallback_continue, route
+from routing.services.plan import counters_wanted_first, fallback_continue, route
 from routing.services.slots import leg_answer
 from routing.services.turn import Turn
 from routing.store import lookups
@@ -175,8 +175,7 @@ def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Ca
             or campaign.ivr_prompt.strip() or tracking_number.status == NumberStatus.QUARANTINED):
         return []
     strategies = {campaign.routing_strategy, campaign.nearest_fallback if campaign.routing_strategy == dec.NEAREST else ""}
-    every = dec.LEAST_CONNECTED in strategies
-    return [o for o in campaign_config(campaign).options if every or o.has_caps]
+    return counters_wanted_first(campaign, campaign_config(campaign), every=dec.LEAST_CONNECTED in strategies)
 
 
 def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, created: bool) -> str:
