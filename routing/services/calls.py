@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -167,7 +168,7 @@ def campaign_spam_rules(campaign: Campaign) -> SpamRules:
     return spam_rules_read(action=campaign.spam_action, threshold=campaign.spam_threshold, raw=campaign.spam_rules)
 
 
-def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Campaign | None) -> list[dec.HandlerOption]:
+def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Campaign | None) -> Sequence[dec.HandlerOption]:
     """The handlers whose counters the plan will want, when the call is likely routed at once (PostgreSQL; an
     enabled campaign without a menu, a number not quarantined); else none. What a blocked caller or a direct
     target leaves unused costs nothing more: they are read in the INSERT's statement."""

@@ -121,6 +121,17 @@ class CampaignConfig:
         return tuple(tuple(group) for _, group in sorted(groups.items()))
 
     @cached_property
+    def capped(self) -> tuple[dec.HandlerOption, ...]:
+        """The handlers with caps: whose counters a call's plan reads (one tuple per configuration, so the counter
+        statement's parameter for it is built once per period: ``routing.store.counters``)."""
+        return tuple(o for o in self.options if o.has_caps)
+
+    @cached_property
+    def first_group_capped(self) -> tuple[dec.HandlerOption, ...]:
+        """The capped handlers of the first priority group (``priority_groups``)."""
+        return tuple(o for o in self.priority_groups[0] if o.has_caps) if self.priority_groups else ()
+
+    @cached_property
     def has_else_route(self) -> bool:
         return any(o.tag_criteria and tag_rules.is_else(o.tag_criteria) for o in self.options)
 

@@ -7,7 +7,7 @@ and the writes gathered for the end of the transaction. The statements are ``rou
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -97,13 +97,15 @@ def by_priority_groups(campaign: Campaign, config: CampaignConfig) -> bool:
     return len(config.priority_groups) > 1 and campaign.enabled and not config.has_else_route
 
 
-def counters_wanted_first(campaign: Campaign, config: CampaignConfig, *, every: bool) -> list[dec.HandlerOption]:
+def counters_wanted_first(campaign: Campaign, config: CampaignConfig, *, every: bool) -> Sequence[dec.HandlerOption]:
     """The handlers whose counters a new call's plan reads first: the capped handlers of the first priority group when
     the plan is decided one group at a time (``by_priority_groups``), else every capped handler (``every``: every
     handler, for least connected)."""
-    if not every and campaign.routing_strategy == dec.PRIORITY_WEIGHT and by_priority_groups(campaign, config):
-        return [o for o in config.priority_groups[0] if o.has_caps]
-    return [o for o in config.options if every or o.has_caps]
+    if every:
+        return config.options
+    if campaign.routing_strategy == dec.PRIORITY_WEIGHT and by_priority_groups(campaign, config):
+        return config.first_group_capped
+    return config.capped
 
 
 def _route_by_group(turn: Turn, config: CampaignConfig, *, at: datetime, ahead: CountersRead | None, answer_key: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from datetime import datetime
@@ -152,9 +152,29 @@ def _fold_when_late(rows: dict[int, CounterRow], at: datetime) -> dict[int, Coun
     return rows
 
 
-def _counter_params_pg(options: list[dec.HandlerOption], at: datetime) -> list[Any]:
+# ``_counter_params_pg`` of a configuration's tuple of handlers (``CampaignConfig.capped``): id(tuple) -> (the tuple,
+# the period starts of its time zones, the parameter). Built again when a period starts or the configuration changes.
+_PARAMS: dict[int, tuple[Sequence[dec.HandlerOption], tuple[dec.PeriodStarts, ...], str]] = {}
+
+
+def _counter_params_pg(options: Sequence[dec.HandlerOption], at: datetime) -> list[Any]:
     """The counter statement's parameters on PostgreSQL (``_COUNTER_W_PG``): the handlers' six arrays as one JSON
-    array of array literals, and ``at``."""
+    array of array literals, and ``at``. For a tuple (a configuration's own, the same object call after call) the
+    arrays are kept while its time zones' hour, day and month starts stay the same."""
+    if not isinstance(options, tuple):
+        return [_counter_arrays_pg(options, at), at]
+    starts = tuple(dec.period_starts(zone, at) for zone in sorted({o.timezone for o in options}))
+    kept = _PARAMS.get(id(options))
+    if kept is not None and kept[0] is options and kept[1] == starts:
+        return [kept[2], at]
+    text = _counter_arrays_pg(options, at)
+    if len(_PARAMS) >= 1024:
+        _PARAMS.clear()
+    _PARAMS[id(options)] = (options, starts, text)
+    return [text, at]
+
+
+def _counter_arrays_pg(options: Sequence[dec.HandlerOption], at: datetime) -> str:
     ids, counts, zones, hours, days, months = [], [], [], [], [], []
     for o in {o.id: o for o in options}.values():  # once per handler: the pending deltas are summed per handler
         starts = dec.period_starts(o.timezone, at)
@@ -164,7 +184,7 @@ def _counter_params_pg(options: list[dec.HandlerOption], at: datetime) -> list[A
         hours.append(starts.hour)
         days.append(starts.day)
         months.append(starts.month)
-    return [json.dumps([fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)]), at]
+    return json.dumps([fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)])
 
 
 @dataclass(frozen=True)
@@ -188,7 +208,7 @@ def counter_reads_with_insert_sql(insert_sql: str) -> str:
     return f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {_COUNTER_COLUMNS}, (SELECT * FROM ins) {_COUNTER_FROM}"
 
 
-def counter_reads_with_insert(obj: Any, *, options: list[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
+def counter_reads_with_insert(obj: Any, *, options: Sequence[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
     """INSERT ``obj`` (setting its primary key, like ``fastdb.insert``) and read the counters of ``options`` at ``at``
     in the same statement (PostgreSQL: the INSERT as a data-modifying WITH; the counters read no row it writes).
     The voice path's new call and its campaign's counters: one round trip instead of two."""
