@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,47 +109,63 @@ def counters_wanted_first(campaign: Campaign, config: CampaignConfig, *, every: 
     return config.capped
 
 
+# How many handlers of a priority group a plan decides at once: the first ones of the group's weighted random order.
+GROUP_BATCH = 10
+
+
 def _route_by_group(turn: Turn, config: CampaignConfig, *, at: datetime, ahead: CountersRead | None, answer_key: str,
                     greeting: twiml.Greeting | None, rng: random.Random | None, real_caller: bool) -> str:
-    """``route`` for a priority-weight plan decided one priority group at a time (``by_priority_groups``): the groups in
-    order until one has a handler that can take the call (the sticky handler, wherever it sits, with the first), each
-    with its handlers' counters (one read; the first group's came with the call's INSERT). The groups after it go into
-    the plan undecided: one step each, decided when reached (``_group_decide``). Caps are checked under the handlers'
+    """``route`` for a priority-weight plan decided one priority group at a time (``by_priority_groups``).
+
+    Each group's weighted random order is drawn whole (cheap), then decided ``GROUP_BATCH`` handlers at a time, in that
+    order, until a batch has a handler that can take the call (the sticky handler, wherever it sits, with the first
+    batch): its eligibility and its counters (one read; the first group's came with the call's INSERT). What follows it,
+    the rest of its group and each later group, goes into the plan undecided, one step each, decided when the plan
+    reaches it (``_group_decide``: a weighted random order of what is left, as the weighted order draws it one handler
+    after another, so the odds are those of deciding the whole group at once). Caps are checked under the handlers'
     row locks when their step is dialled, as for any plan."""
     call = turn.the_call
     campaign = call.campaign
     assert campaign is not None
+    rng = rng or random.Random()
     groups = config.priority_groups
     sticky = store.sticky_handler_load(call) if campaign.sticky_routing and real_caller else None
     sticky_option = config.by_id.get(sticky) if sticky is not None else None
     considered: dict[int, dec.HandlerOption] = {}
     skipped: list[dec.Skip] = []
     plan = None
-    index = 0
+    index, rest = 0, []
     for index, group in enumerate(groups):
-        these = [o for o in group if o.id not in considered]
-        if index == 0 and sticky_option is not None and sticky_option not in these:
-            these.insert(0, sticky_option)
-        considered.update((o.id, o) for o in these)
-        loads = ahead.loads(these, all_in_progress=False) if ahead is not None and index == 0 else None
-        if loads is not None and ahead is not None:
-            at = ahead.at
-        else:
-            loads = handler_loads(options=these, at=at)
-        context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
-        plan = dec.plan_build(
-            context=context, options=these, loads=loads, strategy=dec.PRIORITY_WEIGHT, campaign_enabled=campaign.enabled,
-            sticky_handler_id=sticky if index == 0 else None, one_handler_per_call=config.one_handler_per_call,
-            duplicates=_duplicates(call, these, at) if real_caller else None, rng=rng,
-        )
-        skipped.extend(plan.skipped)
-        if plan.steps:
+        ordered = dec.weighted_order([o for o in group if o.id not in considered], rng)
+        for begin in range(0, max(len(ordered), 1), GROUP_BATCH):
+            these = [o for o in ordered[begin:begin + GROUP_BATCH] if o.id not in considered]
+            first = not considered
+            if first and sticky_option is not None and all(o.id != sticky_option.id for o in these):
+                these.insert(0, sticky_option)
+            considered.update((o.id, o) for o in these)
+            loads = ahead.loads(these, all_in_progress=False) if ahead is not None and index == 0 else None
+            if loads is not None and ahead is not None:
+                at = ahead.at
+            else:
+                loads = handler_loads(options=these, at=at)
+            context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
+            # In the order drawn: the plan's sequential order over the handlers ranked by it.
+            plan = dec.plan_build(
+                context=context, options=[dataclass_replace(o, position=rank) for rank, o in enumerate(these)], loads=loads,
+                strategy=dec.SEQUENTIAL, campaign_enabled=campaign.enabled, sticky_handler_id=sticky if first else None,
+                one_handler_per_call=config.one_handler_per_call, duplicates=_duplicates(call, these, at) if real_caller else None,
+            )
+            skipped.extend(plan.skipped)
+            if plan.steps:
+                rest = [o.id for o in ordered[begin + GROUP_BATCH:] if o.id not in considered]
+                break
+        if plan is not None and plan.steps:
             break
     assert plan is not None
-    later = [[o.id for o in group if o.id not in considered] for group in groups[index + 1:]]
+    later = [rest] + [[o.id for o in group if o.id not in considered] for group in groups[index + 1:]]
     later = [step for step in later if step]
     dec.DialPlan(
-        strategy=plan.strategy, steps=plan.steps + later, skipped=skipped, sticky_handler_id=plan.sticky_handler_id,
+        strategy=dec.PRIORITY_WEIGHT, steps=plan.steps + later, skipped=skipped, sticky_handler_id=plan.sticky_handler_id,
         one_handler_per_call=plan.one_handler_per_call,
     ).keep(turn.state, considered)
     turn.state.options.update({h: {"name": config.by_id[h].name, LATER: True} for step in later for h in step})

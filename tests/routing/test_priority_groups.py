@@ -107,3 +107,24 @@ def test_one_group_or_another_strategy_plans_every_handler_at_once(twilio, tn, c
     Flow(twilio, tn, sid="CAgroups4").start()
     assert read[0] == {a.id, b.id}
     assert not plan_service.by_priority_groups(campaign, plan_service.campaign_config(campaign))
+
+
+def test_a_large_group_is_decided_a_batch_at_a_time(twilio, tn, campaign, read):
+    group = [handler(campaign, 1, hourly_cap=100) for _ in range(plan_service.GROUP_BATCH + 5)]
+    later = handler(campaign, 2)
+    flow = Flow(twilio, tn, sid="CAgroups5")
+    doc = flow.start()
+    s = state("CAgroups5")
+    # The first batch of the group's weighted order decided (one handler per step), the rest of the group one step
+    # undecided, then the next group.
+    batch = [step[0] for step in s.steps[:plan_service.GROUP_BATCH]]
+    assert all(len(step) == 1 for step in s.steps[:plan_service.GROUP_BATCH]) and len(s.steps) == plan_service.GROUP_BATCH + 2
+    assert sorted(batch + s.steps[plan_service.GROUP_BATCH]) == sorted(h.id for h in group) and s.steps[-1] == [later.id]
+    assert read[0] == set(batch) and all(not s.options[h].get(plan_service.LATER) for h in batch)
+    numbers = {h.id: h.receiving_number.number for h in group}
+    assert dialled(doc) == [numbers[batch[0]]]
+    for _ in range(plan_service.GROUP_BATCH):
+        doc = flow.dial_result(doc, "no-answer")
+    # Past the batch: the rest of the group decided when reached, one of them dialled.
+    assert dialled(doc)[0] in {numbers[h] for h in state("CAgroups5").steps[plan_service.GROUP_BATCH]}
+    assert len(state("CAgroups5").steps) == len(group) + 1
