@@ -3,6 +3,7 @@
     python bench/voice.py [--seconds 20] [--workers 3] [--clients 6] [--port P] [--db NAME]
     python bench/voice.py --history 1000000 [--seconds 10]     # caps with a long history, single client
     python bench/voice.py --handlers 5,50,500 [--seconds 10]   # cost as campaigns grow, single client
+    python bench/voice.py --late-fold [--seconds 10]           # cap counters folded vs the fold 10 min / 1 h late
 
 1. (Re)creates the PostgreSQL database ``ct_bench_voice`` (DATABASE_URL's server, default
    postgres://postgres@127.0.0.1:5432), migrates it and loads a realistic data set: 1,000 handlers over
@@ -19,8 +20,15 @@ reached); N historical calls with one counted attempt each are loaded with ``gen
 90 days, half of them on the first campaign's capped handlers, the rest on the other handlers. Then (instead
 of the load phases) one client plays whole calls on each campaign in turn and prints p50/p99 of
 ``/voice/incoming`` with and without history, as ratios to each other and to the floor of the same run.
-``--handlers 5,50,500``: one more campaign of each size (half capped), the same single-client phases, and
-the growth table (p50/p99 per size, ratio to the smallest and to the floor).
+``--handlers 5,50,500``: one more campaign of each size, the same single-client phases, and the growth table
+(p50/p99 per size, ratio to the smallest and to the floor, the largest's ratio next to its goal of 1.5x).
+``--preset buyers`` (the default) makes them a pay-per-call buyer list: half of the handlers with concurrency,
+hourly, daily and monthly caps, four US time zones, one in seven with a tag criterion, one in four on business
+hours; ``--preset plain``: half capped hourly/daily/monthly, two zones, always open.
+``--late-fold``: a 50-handler campaign of the preset, measured with its cap counters folded, then with 10 minutes
+and 1 hour of unfolded deltas at 100 calls/s (the task cluster stopped); ratios next to the goal of 1.3x.
+Before gunicorn starts, the cap counters are folded and the empty delta table analysed (what autovacuum does
+after a fold), so every connection prepares its statements on those statistics.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import http.client
 import os
 import random
 import resource
+import secrets
 import signal
 import socket
 import statistics
@@ -116,31 +125,50 @@ print("\n".join(n.number for n in numbers))
     return [line for line in out.stdout.split() if line.startswith("+1")]
 
 
-def extra_campaigns(env: dict[str, str], sizes: list[int], prefix: str) -> list[list[str]]:
-    """One campaign per size (half of its handlers capped hourly/daily/monthly, caps never reached; 20
-    tracking numbers each); returns the numbers of each campaign. Campaign and handler ids are printed too."""
+PRESETS = ("buyers", "plain")
+
+
+def extra_campaigns(env: dict[str, str], sizes: list[int], prefix: str, preset: str = "plain") -> list[dict]:
+    """One campaign per size, 20 tracking numbers each; returns each campaign's id, capped handler ids and numbers.
+
+    ``plain``: half of the handlers capped hourly/daily/monthly, two time zones, always open.
+    ``buyers`` (a pay-per-call buyer list): half of the handlers with concurrency, hourly, daily and monthly caps,
+    time zones mixed over four US zones, one in seven with a tag criterion, one in four following business hours
+    (open all week, so every handler can take the call: the caps are checked, never reached)."""
     code = r"""
 import json
 from calltrack.numbers.models import ReceivingNumber, TrackingNumber
 from tracking.models import Campaign, CampaignHandler, Handler
-sizes, prefix = SIZES, PREFIX
-area = {"history": ("303", 5000000, "415", 7000000)}.get(prefix, ("303", 6000000, "415", 8000000))
+sizes, prefix, preset = SIZES, PREFIX, PRESET
+zones = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"]
+week = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+def handler(k, i, line):
+    capped = i % 2 == 0
+    if preset == "plain":
+        return Handler(
+            name=f"{prefix} {k} handler {i}", receiving_number=line, priority=1 + i % 3, weight=1 + i % 5,
+            hourly_cap=1000000 if capped else None, daily_cap=10000000 if capped else None,
+            monthly_cap=100000000 if capped else None, timezone=zones[i % 4 // 2], always_open=True)
+    return Handler(
+        name=f"{prefix} {k} handler {i}", receiving_number=line, priority=1 + i % 3, weight=1 + i % 5,
+        concurrency_cap=50 if capped else None, hourly_cap=1000000 if capped else None, daily_cap=10000000 if capped else None,
+        monthly_cap=100000000 if capped else None, timezone=zones[(i // 2) % 4], always_open=i % 4 != 1, business_hours=week,
+        tag_criteria=[{"key": "caller_state", "op": "not_one_of", "value": ["AK", "HI"]}] if i % 7 == 3 else [])
+area = {"history": ("303", 5000000, "415", 7000000), "late": ("303", 4000000, "415", 6000000)}.get(prefix, ("303", 6000000, "415", 8000000))
 out = []
 for k, size in enumerate(sizes):
     c = Campaign.objects.create(name=f"{prefix} {k} ({size} handlers)", campaign_id=f"{prefix}-{k}", company_phone="+13039990000",
                                 failsafe_number="+13039990001")
     lines = ReceivingNumber.objects.bulk_create(ReceivingNumber(number=f"+1{area[0]}{area[1] + k * 10000 + i:07d}", label="x", country="US") for i in range(size))
-    hs = Handler.objects.bulk_create(Handler(
-        name=f"{prefix} {k} handler {i}", receiving_number=line, priority=1 + i % 3, weight=1 + i % 5,
-        hourly_cap=1000000 if i % 2 == 0 else None, daily_cap=10000000 if i % 2 == 0 else None,
-        monthly_cap=100000000 if i % 2 == 0 else None, timezone=["America/New_York", "America/Chicago"][i % 4 // 2],
-        always_open=True) for i, line in enumerate(lines))
+    hs = Handler.objects.bulk_create(handler(k, i, line) for i, line in enumerate(lines))
     CampaignHandler.objects.bulk_create(CampaignHandler(campaign=c, handler=h, position=i) for i, h in enumerate(hs))
     nums = TrackingNumber.objects.bulk_create(
         TrackingNumber(number=f"+1{area[2]}{area[3] + k * 1000 + i:07d}", campaign=c, area_code=area[2], country="US") for i in range(20))
-    out.append({"campaign": c.pk, "size": size, "capped": [h.pk for h in hs if h.hourly_cap], "numbers": [n.number for n in nums]})
+    out.append({"campaign": c.pk, "size": size, "capped": [h.pk for h in hs if h.hourly_cap], "handlers": [h.pk for h in hs],
+                "numbers": [n.number for n in nums]})
 print("JSON" + json.dumps(out))
-""".replace("SIZES", repr(sizes)).replace("PREFIX", repr(prefix))
+""".replace("SIZES", repr(sizes)).replace("PREFIX", repr(prefix)).replace("PRESET", repr(preset))
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
@@ -188,6 +216,61 @@ def load_history(env: dict[str, str], n: int, capped: list[int]) -> None:
     with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     print(f"history: {n:,} calls and attempts loaded in {loaded:.0f}s; {out.stdout.strip()}; total {time.perf_counter() - started:.0f}s", flush=True)
+
+
+def fold_deltas(env: dict[str, str]) -> None:
+    """The scheduled fold, then ``VACUUM ANALYZE`` of the emptied delta table (what autovacuum does after a fold)."""
+    import psycopg
+
+    fold = "from routing.services.slots import cap_counters_fold\nprint(cap_counters_fold())"
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", fold], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE tracking_capdelta")
+
+
+# The task cluster stopped at 100 calls/s, every call a counted leg of the campaign's capped handlers: 60,000 deltas
+# in 10 minutes, 360,000 in an hour (about 15,000 per capped handler of a 50-handler campaign).
+LATE = (("10 min late", 600), ("1 hour late", 3600))
+LATE_CALLS_PER_SECOND = 100
+
+
+def add_deltas(capped: list[int], seconds: int) -> int:
+    """The deltas ``seconds`` of calls leave unfolded, spread over ``capped`` and over those seconds (as the triggers write them)."""
+    import psycopg
+
+    n = LATE_CALLS_PER_SECOND * seconds
+    with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO tracking_capdelta (handler_id, counts, at, delta) SELECT (%s::bigint[])[1 + g %% %s], 'connection', "
+            "now() - (g %% %s) * interval '1 second', 1 FROM generate_series(1, %s) g", [capped, len(capped), seconds, n])
+    return n
+
+
+def pending_deltas() -> int:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/{DB_NAME}", autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM tracking_capdelta").fetchone()[0]
+
+
+def late_fold(env: dict[str, str], master: int, base: str, late: dict, seconds: float, floor_p50: float) -> None:
+    """``--late-fold``: /voice/incoming on a 50-handler campaign with its counters folded, then with 10 minutes and
+    1 hour of deltas left unfolded (the task cluster stopped); the server's connections prepared their statements
+    on the emptied, analysed delta table. Each late phase starts from a fold, so the deltas are exactly the ones added."""
+    rows = {}
+    rows["folded"] = single_client_rounds(master, base, {"folded": late["numbers"]}, seconds, rounds=1)["folded"]
+    for name, late_seconds in LATE:
+        fold_deltas(env)
+        added = add_deltas(late["capped"], late_seconds)
+        print(f"{name}: {added:,} unfolded deltas ({added // len(late['capped']):,} per capped handler)", flush=True)
+        rows[name] = single_client_rounds(master, base, {name: late["numbers"]}, seconds, rounds=1)[name]
+        print(f"{name}: {pending_deltas():,} deltas left unfolded after the phase", flush=True)
+    print_single_client("/voice/incoming with the cap counters folded and with the fold late (50 handlers)", rows, "folded", floor_p50)
+    folded = pct(rows["folded"][0], 50)
+    for name, _ in LATE:
+        ratio = pct(rows[name][0], 50) / folded
+        print(f"target: {name} <= 1.3x folded (c=1, p50): {ratio:.2f}x, {'met' if ratio <= 1.3 else 'NOT met'}; "
+              f"slowest call {max(rows[name][0]) * 1000:.0f} ms")
 
 
 def worker_cpu(master: int) -> float:
@@ -318,7 +401,9 @@ def run_clients(mode: str, base: str, numbers: list[str], seconds: float, client
         local: list[tuple[str, float, int, float]] = []
         while time.monotonic() < deadline:
             n += 1
-            sid = f"CA{worker_id:02d}{tid:02d}{n:08d}{rng.getrandbits(64):016x}"[:34]
+            # Unique across phases: the load's choices repeat from phase to phase (seeded), a CallSid must not (a
+            # CallSid seen before is a retried webhook, answered from the stored call without routing it).
+            sid = f"CA{worker_id:02d}{tid:02d}{n:08d}{secrets.token_hex(8)}"
             common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": f"+1415555{rng.randrange(10000):04d}",
                       "To": rng.choice(numbers), "CallStatus": "ringing", "Direction": "inbound"}
             if mode in ("floor", "db-floor"):
@@ -404,6 +489,10 @@ def main() -> None:
     parser.add_argument("--db", default=DB_NAME, help=f"Database to (re)create (default {DB_NAME}).")
     parser.add_argument("--history", type=int, default=0, help="Historical calls and attempts to load (single-client history phases).")
     parser.add_argument("--handlers", default="", help="Campaign sizes for the growth table, e.g. 5,50,500.")
+    parser.add_argument("--preset", default="buyers", choices=PRESETS,
+                        help="Handlers of the --handlers and --late-fold campaigns (default buyers: read extra_campaigns).")
+    parser.add_argument("--late-fold", action="store_true",
+                        help="A 50-handler campaign with the cap counters folded, then 10 minutes and 1 hour of unfolded deltas.")
     args = parser.parse_args()
     DB_NAME = args.db
 
@@ -418,7 +507,11 @@ def main() -> None:
         history = extra_campaigns(env, [50, 50], "history")
         load_history(env, args.history, history[0]["capped"])
     if args.handlers:
-        sizes = extra_campaigns(env, [int(n) for n in args.handlers.split(",")], "size")
+        sizes = extra_campaigns(env, [int(n) for n in args.handlers.split(",")], "size", args.preset)
+    late = extra_campaigns(env, [50], "late", args.preset)[0] if args.late_fold else None
+    # What production's scheduled tasks leave between two folds: the deltas folded, then the empty delta table analysed
+    # (autovacuum). Every gunicorn connection prepares its statements after that.
+    fold_deltas(env)
     print(f"loaded {len(numbers)} tracking numbers; starting gunicorn ({args.workers} workers) on {base}", flush=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bench.wsgi_app:application", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
@@ -428,10 +521,10 @@ def main() -> None:
     try:
         wait_ready(base)
         phase("voice", base, numbers, 2, 2, 1)  # warm-up: imports, connections, caches
-        if history or sizes:
+        if history or sizes or late:
             floor = phase("floor", base, numbers, args.seconds / 2, 1, 1)
             floor_p50 = pct([lat for lat, _ in floor["floor"]], 50)
-            for group in (history or []) + (sizes or []):
+            for group in (history or []) + (sizes or []) + ([late] if late else []):
                 phase("voice", base, group["numbers"], 1, 1, 1)  # warm-up: this campaign's configuration cached
             if history:
                 rows = single_client_rounds(server.pid, base, {"no history": history[1]["numbers"],
@@ -439,7 +532,14 @@ def main() -> None:
                 print_single_client("/voice/incoming with and without history on the capped handlers", rows, "no history", floor_p50)
             if sizes:
                 rows = single_client_rounds(server.pid, base, {f"{g['size']} handlers": g["numbers"] for g in sizes}, args.seconds)
-                print_single_client("/voice/incoming as the campaign grows", rows, next(iter(rows)), floor_p50)
+                print_single_client(f"/voice/incoming as the campaign grows ({args.preset} handlers)", rows, next(iter(rows)), floor_p50)
+                first, last = sizes[0], sizes[-1]
+                if first["size"] != last["size"]:
+                    ratio = pct(rows[f"{last['size']} handlers"][0], 50) / pct(rows[f"{first['size']} handlers"][0], 50)
+                    print(f"target: {last['size']} handlers <= 1.5x {first['size']} handlers (c=1, p50): {ratio:.2f}x, "
+                          f"{'met' if ratio <= 1.5 else 'NOT met'}")
+            if late:
+                late_fold(env, server.pid, base, late, args.seconds, floor_p50)
             return
         if args.voice_only:
             floor = db_floor = {"floor": [(1.0, 200)], "db-floor": [(1.0, 200)], "_elapsed": [1.0]}

@@ -371,6 +371,11 @@ def _weighted_order(options: Sequence[HandlerOption], rng: random.Random) -> lis
     return [o for _, o in keyed]
 
 
+def weighted_order(options: Sequence[HandlerOption], rng: random.Random) -> list[HandlerOption]:
+    """``_weighted_order``, for a plan decided a part at a time (``routing.services.plan``)."""
+    return _weighted_order(options, rng)
+
+
 def _by_priority(options: Iterable[HandlerOption]) -> dict[int, list[HandlerOption]]:
     groups: dict[int, list[HandlerOption]] = {}
     for o in sorted(options, key=lambda o: (o.priority, o.position, o.id)):

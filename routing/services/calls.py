@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from routing.services.common import (
     is_real_number,
 )
 from routing.services.config import campaign_config, campaign_ivr_choices
-from routing.services.plan import fallback_continue, route
+from routing.services.plan import counters_wanted_first, fallback_continue, route
 from routing.services.slots import leg_answer
 from routing.services.turn import Turn
 from routing.store import lookups
@@ -193,7 +194,7 @@ def campaign_spam_rules(campaign: Campaign) -> SpamRules:
     return spam_rules_read(action=campaign.spam_action, threshold=campaign.spam_threshold, raw=campaign.spam_rules)
 
 
-def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Campaign | None) -> list[dec.HandlerOption]:
+def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Campaign | None) -> Sequence[dec.HandlerOption]:
     """The handlers whose counters the plan will want, when the call is likely routed at once (PostgreSQL; an
     enabled campaign without a menu, a number not quarantined); else none. What a blocked caller or a direct
     target leaves unused costs nothing more: they are read in the INSERT's statement."""
@@ -201,8 +202,7 @@ def _counters_to_read_ahead(tracking_number: TrackingNumber | None, campaign: Ca
             or campaign.ivr_prompt.strip() or tracking_number.status == NumberStatus.QUARANTINED):
         return []
     strategies = {campaign.routing_strategy, campaign.nearest_fallback if campaign.routing_strategy == dec.NEAREST else ""}
-    every = dec.LEAST_CONNECTED in strategies
-    return [o for o in campaign_config(campaign).options if every or o.has_caps]
+    return counters_wanted_first(campaign, campaign_config(campaign), every=dec.LEAST_CONNECTED in strategies)
 
 
 def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, created: bool) -> str:

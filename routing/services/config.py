@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.db.models import Exists, OuterRef, Q
 
+from calltrack import tags as tag_rules
 from routing import decision as dec
 from routing import lookup
 from routing.tagging import HoursTag
@@ -104,6 +106,34 @@ class CampaignConfig:
 
     def ivr_menu(self, menu_id: int) -> dec.IVRMenuData | None:
         return next((m for m in self.ivr_menus if m.id == menu_id), None)
+
+    @cached_property
+    def by_id(self) -> dict[int, dec.HandlerOption]:
+        return {o.id: o for o in self.options}
+
+    @cached_property
+    def priority_groups(self) -> tuple[tuple[dec.HandlerOption, ...], ...]:
+        """The handlers by priority, lowest number first, each group in list order (a priority-weight plan decides
+        one group at a time: ``routing.services.plan``). Worked out once per configuration."""
+        groups: dict[int, list[dec.HandlerOption]] = {}
+        for o in sorted(self.options, key=lambda o: (o.priority, o.position, o.id)):
+            groups.setdefault(o.priority, []).append(o)
+        return tuple(tuple(group) for _, group in sorted(groups.items()))
+
+    @cached_property
+    def capped(self) -> tuple[dec.HandlerOption, ...]:
+        """The handlers with caps: whose counters a call's plan reads (one tuple per configuration, so the counter
+        statement's parameter for it is built once per period: ``routing.store.counters``)."""
+        return tuple(o for o in self.options if o.has_caps)
+
+    @cached_property
+    def first_group_capped(self) -> tuple[dec.HandlerOption, ...]:
+        """The capped handlers of the first priority group (``priority_groups``)."""
+        return tuple(o for o in self.priority_groups[0] if o.has_caps) if self.priority_groups else ()
+
+    @cached_property
+    def has_else_route(self) -> bool:
+        return any(o.tag_criteria and tag_rules.is_else(o.tag_criteria) for o in self.options)
 
 
 _CONFIGS: dict[int, CampaignConfig] = {}

@@ -7,7 +7,8 @@ and the writes gathered for the end of the transaction. The statements are ``rou
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,12 +21,12 @@ from calltrack.numbers.models import NoAnswerAction, ReceivingNumber
 from routing import decision as dec
 from routing import nearest, twiml
 from routing.services.common import Links, campaign_voice, is_real_number
-from routing.services.config import campaign_config, handler_option
+from routing.services.config import CampaignConfig, campaign_config, handler_option
 from routing.services.slots import step_take
 from routing.services.turn import StepsRetry, Turn
 from routing.store import lookups
 from routing.store import voice as store
-from routing.store.counters import handler_loads
+from routing.store.counters import CountersRead, handler_loads
 from tracking.call_state import CallState, MenuPosition, NoAnswerStop, QueueStay
 from tracking.models import (
     AttemptKind,
@@ -61,6 +62,10 @@ def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
     # The counters read with the call's INSERT (``call_start``), when they cover these handlers: the plan is then
     # made as of the call's start, a few milliseconds earlier (the step's slots are checked under lock in any case).
     ahead, turn.counters = turn.counters, None
+    real_caller = is_real_number(call.caller_number)
+    if strategy == dec.PRIORITY_WEIGHT and only_handler_id is None and by_priority_groups(campaign, config):
+        return _route_by_group(turn, config, at=at, ahead=ahead, answer_key=answer_key, greeting=greeting, rng=rng,
+                               real_caller=real_caller)
     loads = ahead.loads(options, all_in_progress=strategy == dec.LEAST_CONNECTED) if ahead is not None else None
     if loads is not None and ahead is not None:
         at = ahead.at
@@ -68,7 +73,6 @@ def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
         loads = handler_loads(options=options, at=at, all_in_progress=strategy == dec.LEAST_CONNECTED)
     # Business hours at the moment a test call's operator chose (its counters are read at the real time).
     context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
-    real_caller = is_real_number(call.caller_number)
     plan = dec.plan_build(
         context=context, options=options, loads=loads, strategy=strategy, campaign_enabled=campaign.enabled,
         rr_position=store.round_robin_next(campaign.pk) if strategy == dec.ROUND_ROBIN and options else 0,
@@ -79,6 +83,120 @@ def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
     )
     plan.keep(turn.state, {o.id: o for o in options})
     return plan_advance(turn, answer_key=answer_key, greeting=greeting)
+
+
+# A priority group planned when the plan reaches it: its handlers' ids are a step of the plan, and their options
+# only their names with this mark (``plan_advance`` decides the group then: ``_group_decide``).
+LATER = "later"
+
+
+def by_priority_groups(campaign: Campaign, config: CampaignConfig) -> bool:
+    """Whether a priority-weight plan of this campaign is decided one priority group at a time: the first group with a
+    handler that can take the call is decided (its eligibility, its caps' counters), the groups after it when the plan
+    reaches them (most calls are answered in the first). Not with one group (nothing to save), an else route (whether
+    it takes the call depends on every handler's criteria) or a disabled campaign (every handler skipped at once)."""
+    return len(config.priority_groups) > 1 and campaign.enabled and not config.has_else_route
+
+
+def counters_wanted_first(campaign: Campaign, config: CampaignConfig, *, every: bool) -> Sequence[dec.HandlerOption]:
+    """The handlers whose counters a new call's plan reads first: the capped handlers of the first priority group when
+    the plan is decided one group at a time (``by_priority_groups``), else every capped handler (``every``: every
+    handler, for least connected)."""
+    if every:
+        return config.options
+    if campaign.routing_strategy == dec.PRIORITY_WEIGHT and by_priority_groups(campaign, config):
+        return config.first_group_capped
+    return config.capped
+
+
+# How many handlers of a priority group a plan decides at once: the first ones of the group's weighted random order.
+GROUP_BATCH = 10
+
+
+def _route_by_group(turn: Turn, config: CampaignConfig, *, at: datetime, ahead: CountersRead | None, answer_key: str,
+                    greeting: twiml.Greeting | None, rng: random.Random | None, real_caller: bool) -> str:
+    """``route`` for a priority-weight plan decided one priority group at a time (``by_priority_groups``).
+
+    Each group's weighted random order is drawn whole (cheap), then decided ``GROUP_BATCH`` handlers at a time, in that
+    order, until a batch has a handler that can take the call (the sticky handler, wherever it sits, with the first
+    batch): its eligibility and its counters (one read; the first group's came with the call's INSERT). What follows it,
+    the rest of its group and each later group, goes into the plan undecided, one step each, decided when the plan
+    reaches it (``_group_decide``: a weighted random order of what is left, as the weighted order draws it one handler
+    after another, so the odds are those of deciding the whole group at once). Caps are checked under the handlers'
+    row locks when their step is dialled, as for any plan."""
+    call = turn.the_call
+    campaign = call.campaign
+    assert campaign is not None
+    rng = rng or random.Random()
+    groups = config.priority_groups
+    sticky = store.sticky_handler_load(call) if campaign.sticky_routing and real_caller else None
+    sticky_option = config.by_id.get(sticky) if sticky is not None else None
+    considered: dict[int, dec.HandlerOption] = {}
+    skipped: list[dec.Skip] = []
+    plan = None
+    index, rest = 0, []
+    for index, group in enumerate(groups):
+        ordered = dec.weighted_order([o for o in group if o.id not in considered], rng)
+        for begin in range(0, max(len(ordered), 1), GROUP_BATCH):
+            these = [o for o in ordered[begin:begin + GROUP_BATCH] if o.id not in considered]
+            first = not considered
+            if first and sticky_option is not None and all(o.id != sticky_option.id for o in these):
+                these.insert(0, sticky_option)
+            considered.update((o.id, o) for o in these)
+            loads = ahead.loads(these, all_in_progress=False) if ahead is not None and index == 0 else None
+            if loads is not None and ahead is not None:
+                at = ahead.at
+            else:
+                loads = handler_loads(options=these, at=at)
+            context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
+            # In the order drawn: the plan's sequential order over the handlers ranked by it.
+            plan = dec.plan_build(
+                context=context, options=[dataclass_replace(o, position=rank) for rank, o in enumerate(these)], loads=loads,
+                strategy=dec.SEQUENTIAL, campaign_enabled=campaign.enabled, sticky_handler_id=sticky if first else None,
+                one_handler_per_call=config.one_handler_per_call, duplicates=_duplicates(call, these, at) if real_caller else None,
+            )
+            skipped.extend(plan.skipped)
+            if plan.steps:
+                rest = [o.id for o in ordered[begin + GROUP_BATCH:] if o.id not in considered]
+                break
+        if plan is not None and plan.steps:
+            break
+    assert plan is not None
+    later = [rest] + [[o.id for o in group if o.id not in considered] for group in groups[index + 1:]]
+    later = [step for step in later if step]
+    dec.DialPlan(
+        strategy=dec.PRIORITY_WEIGHT, steps=plan.steps + later, skipped=skipped, sticky_handler_id=plan.sticky_handler_id,
+        one_handler_per_call=plan.one_handler_per_call,
+    ).keep(turn.state, considered)
+    turn.state.options.update({h: {"name": config.by_id[h].name, LATER: True} for step in later for h in step})
+    return plan_advance(turn, answer_key=answer_key, greeting=greeting)
+
+
+def _group_decide(turn: Turn) -> None:
+    """The plan reached a priority group left undecided (``_route_by_group``): decide it now, as its own plan (the
+    handlers' current configuration, counters and eligibility), in place of its step."""
+    call, state = turn.the_call, turn.state
+    campaign = call.campaign
+    ids = state.steps[state.plan_index]
+    config = campaign_config(campaign) if campaign is not None else None
+    by_id = config.by_id if config is not None else {}
+    group = [by_id[h] for h in ids if h in by_id]
+    gone = [dec.Skip(h, state.option_name(h), dec.DISABLED, "no longer in the campaign") for h in ids if h not in by_id]
+    plan = dec.DialPlan(strategy=state.strategy, steps=[], skipped=[])
+    if group and campaign is not None and config is not None:
+        at = timezone.now()
+        context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
+        plan = dec.plan_build(
+            context=context, options=group, loads=handler_loads(options=group, at=at), strategy=state.strategy or dec.PRIORITY_WEIGHT,
+            campaign_enabled=campaign.enabled, one_handler_per_call=state.one_handler_per_call,
+            duplicates=_duplicates(call, group, at) if is_real_number(call.caller_number) else None,
+        )
+    for h in ids:
+        state.options.pop(h, None)
+    planned = set(plan.handler_ids)
+    state.options.update({o.id: o.dial_json() for o in group if o.id in planned})
+    state.steps[state.plan_index:state.plan_index + 1] = plan.steps
+    state.skip(s.record() for s in [*gone, *plan.skipped])
 
 
 def _duplicates(call: Call, options: list[dec.HandlerOption], at: datetime) -> dict[int, str]:
@@ -125,6 +243,9 @@ def plan_advance(turn: Turn, *, answer_key: str, greeting: twiml.Greeting | None
         state.skip(bound)
         state.plan_index = len(state.steps)
     while state.plan_index < len(state.steps):
+        if any(state.options.get(h, {}).get(LATER) for h in state.steps[state.plan_index]):
+            _group_decide(turn)  # a priority group decided when reached: its steps replace this one
+            continue
         # Only this step's handlers are rebuilt from the stored options (a plan may hold hundreds).
         step = [_option_from_json(h, state.options[h]) for h in state.steps[state.plan_index] if h in state.options]
         state.plan_index += 1

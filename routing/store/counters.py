@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from datetime import datetime
@@ -30,6 +30,15 @@ from tracking.models import (
     CapTrigger,
     Handler,
 )
+
+# Per handler, as the counter statement reads it: slots held now, whether its counter is usable ("fresh"), its counted
+# calls this hour/day/month/ever (counter plus pending deltas), and how many deltas are pending (not folded yet).
+CounterRow = tuple[int, bool, int, int, int, int, int]
+
+# Past this many pending deltas in one read (the task cluster stopped or behind), the handlers read are folded
+# there and then (``cap_counters_fold`` of those handlers): the next calls read their counters, not the backlog.
+# About 0.1 ms of index reads at most per call below it; one fold (a few ms per thousand deltas) above it.
+FOLD_INLINE_PENDING = 1000
 
 
 def _window_q(options: Iterable[dec.HandlerOption], at: datetime, period: str, field: str) -> Q:
@@ -64,14 +73,14 @@ def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_
     return loads_from_counter_rows(options=options, rows=_counter_reads(options=options, at=at), at=at)
 
 
-def loads_from_counter_rows(*, options: list[dec.HandlerOption], rows: dict[int, tuple[int, bool, int, int, int, int]],
+def loads_from_counter_rows(*, options: list[dec.HandlerOption], rows: dict[int, CounterRow],
                             at: datetime) -> dict[int, dec.HandlerLoad]:
     """``handler_loads`` from the rows of its counter statement (read on their own, or with the call's INSERT:
     ``counter_reads_with_insert``)."""
     loads: dict[int, dec.HandlerLoad] = {}
     stale: list[dec.HandlerOption] = []
     for o in options:
-        in_progress, fresh, hour, day, month, total = rows.get(o.id, (0, True, 0, 0, 0, 0))
+        in_progress, fresh, hour, day, month, total, _pending = rows.get(o.id, (0, True, 0, 0, 0, 0, 0))
         if not o.has_period_caps:
             loads[o.id] = dec.HandlerLoad(in_progress=in_progress)
         elif not fresh:
@@ -92,7 +101,7 @@ def _load(o: dec.HandlerOption, in_progress: int, hour: int, day: int, month: in
     return dec.HandlerLoad(in_progress=in_progress, hour=hour, day=day, month=month, total=total)
 
 
-def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
+def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
     """Per handler: slots held now, whether its counter is usable at ``at`` (same zone, no later window),
     and its counted calls this hour/day/month/ever (counter plus pending deltas). One statement."""
     if connection.vendor == "postgresql":
@@ -100,38 +109,74 @@ def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[in
     return counter_reads_portable(options=options, at=at)
 
 
-def counter_reads_pg(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
+def counter_reads_pg(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
     """``_counter_reads`` on PostgreSQL: constant text, the handlers as arrays."""
     with fastdb.fixed_cursor() as cursor:
         cursor.execute(_COUNTER_READS_PG, _counter_params_pg(options, at))
-        return _counter_rows(cursor.fetchall())
+        rows = _counter_rows(cursor.fetchall())
+    return _fold_when_late(rows, at)
 
 
-def counter_reads_portable(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
+def counter_reads_portable(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
     """``_counter_reads`` in SQL any database runs (SQLite's): the handlers as a VALUES list."""
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
+    options = list({o.id: o for o in options}.values())  # once per handler: the pending deltas are summed per handler
     for o in options:
         starts = dec.period_starts(o.timezone, at)
         params += [o.id, o.cap_counts if o.has_period_caps else None, o.timezone, *(adapt(v) for v in (starts.hour, starts.day, starts.month))]
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(options))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH w(handler_id, counts, zone, hour_start, day_start, month_start) AS (VALUES {values}) {_COUNTER_READS_BODY}",
+            f"WITH w(handler_id, counts, zone, hour_start, day_start, month_start) AS (VALUES {values}), {_PENDING_PORTABLE} "
+            f"{_COUNTER_READS_BODY}",
             [*params, adapt(at)],
         )
-        return _counter_rows(cursor.fetchall())
+        rows = _counter_rows(cursor.fetchall())
+    return _fold_when_late(rows, at)
 
 
-def _counter_rows(found: list[tuple]) -> dict[int, tuple[int, bool, int, int, int, int]]:
-    return {row[0]: (int(row[1]), bool(row[2]), int(row[3] or 0), int(row[4] or 0), int(row[5] or 0), int(row[6] or 0)) for row in found}
+def _counter_rows(found: list[tuple]) -> dict[int, CounterRow]:
+    return {
+        row[0]: (int(row[1]), bool(row[2]), int(row[3] or 0), int(row[4] or 0), int(row[5] or 0), int(row[6] or 0), int(row[7] or 0))
+        for row in found
+    }
 
 
-def _counter_params_pg(options: list[dec.HandlerOption], at: datetime) -> list[Any]:
+def _fold_when_late(rows: dict[int, CounterRow], at: datetime) -> dict[int, CounterRow]:
+    """Past ``FOLD_INLINE_PENDING`` pending deltas in ``rows`` (the fold is late), fold those handlers' deltas now.
+    ``rows`` stay right: a fold moves deltas into counters without changing their sums. The fold skips when
+    another fold holds its lock (that one is folding them)."""
+    if sum(row[6] for row in rows.values()) > FOLD_INLINE_PENDING:
+        cap_counters_fold(at=at, handler_ids=sorted(hid for hid, row in rows.items() if row[6]))
+    return rows
+
+
+# ``_counter_params_pg`` of a configuration's tuple of handlers (``CampaignConfig.capped``): id(tuple) -> (the tuple,
+# the period starts of its time zones, the parameter). Built again when a period starts or the configuration changes.
+_PARAMS: dict[int, tuple[Sequence[dec.HandlerOption], tuple[dec.PeriodStarts, ...], str]] = {}
+
+
+def _counter_params_pg(options: Sequence[dec.HandlerOption], at: datetime) -> list[Any]:
     """The counter statement's parameters on PostgreSQL (``_COUNTER_W_PG``): the handlers' six arrays as one JSON
-    array of array literals, and ``at``."""
+    array of array literals, and ``at``. For a tuple (a configuration's own, the same object call after call) the
+    arrays are kept while its time zones' hour, day and month starts stay the same."""
+    if not isinstance(options, tuple):
+        return [_counter_arrays_pg(options, at), at]
+    starts = tuple(dec.period_starts(zone, at) for zone in sorted({o.timezone for o in options}))
+    kept = _PARAMS.get(id(options))
+    if kept is not None and kept[0] is options and kept[1] == starts:
+        return [kept[2], at]
+    text = _counter_arrays_pg(options, at)
+    if len(_PARAMS) >= 1024:
+        _PARAMS.clear()
+    _PARAMS[id(options)] = (options, starts, text)
+    return [text, at]
+
+
+def _counter_arrays_pg(options: Sequence[dec.HandlerOption], at: datetime) -> str:
     ids, counts, zones, hours, days, months = [], [], [], [], [], []
-    for o in options:
+    for o in {o.id: o for o in options}.values():  # once per handler: the pending deltas are summed per handler
         starts = dec.period_starts(o.timezone, at)
         ids.append(o.id)
         counts.append(o.cap_counts if o.has_period_caps else None)
@@ -139,7 +184,7 @@ def _counter_params_pg(options: list[dec.HandlerOption], at: datetime) -> list[A
         hours.append(starts.hour)
         days.append(starts.day)
         months.append(starts.month)
-    return [json.dumps([fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)]), at]
+    return json.dumps([fastdb.pg_array(values) for values in (ids, counts, zones, hours, days, months)])
 
 
 @dataclass(frozen=True)
@@ -147,7 +192,7 @@ class CountersRead:
     """Counters read ahead, with the call's INSERT (``counter_reads_with_insert``): the rows of these handlers at ``at``."""
 
     at: datetime
-    rows: dict[int, tuple[int, bool, int, int, int, int]]
+    rows: dict[int, CounterRow]
 
     def loads(self, options: list[dec.HandlerOption], *, all_in_progress: bool) -> dict[int, dec.HandlerLoad] | None:
         """``handler_loads(options=options, at=self.at, all_in_progress=...)`` from these rows, or None when they
@@ -163,7 +208,7 @@ def counter_reads_with_insert_sql(insert_sql: str) -> str:
     return f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {_COUNTER_COLUMNS}, (SELECT * FROM ins) {_COUNTER_FROM}"
 
 
-def counter_reads_with_insert(obj: Any, *, options: list[dec.HandlerOption], at: datetime) -> dict[int, tuple[int, bool, int, int, int, int]]:
+def counter_reads_with_insert(obj: Any, *, options: Sequence[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
     """INSERT ``obj`` (setting its primary key, like ``fastdb.insert``) and read the counters of ``options`` at ``at``
     in the same statement (PostgreSQL: the INSERT as a data-modifying WITH; the counters read no row it writes).
     The voice path's new call and its campaign's counters: one round trip instead of two."""
@@ -172,42 +217,50 @@ def counter_reads_with_insert(obj: Any, *, options: list[dec.HandlerOption], at:
     with fastdb.fixed_cursor() as cursor:
         cursor.execute(counter_reads_with_insert_sql(insert_sql), [*insert_params, *_counter_params_pg(options, at)])
         found = cursor.fetchall()
-    fastdb.inserted(obj, found[0][7])
-    return _counter_rows(found)
+    fastdb.inserted(obj, found[0][8])
+    return _fold_when_late(_counter_rows(found), at)
 
 
 # Per handler (w): slots held now (the (handler, holds_slot) index), and when it counts calls: its counter if
 # folded in the same zone for the same windows (else 0, and "fresh" false when the counter is of another zone
-# or of a later window), plus the deltas not folded yet. Reads only the counter row, the pending deltas and
-# the slots held: never the history.
+# or of a later window), plus the deltas not folded yet (p: one grouped read of the handlers' pending deltas), and
+# how many deltas are pending. Reads only the counter row, the pending deltas and the slots held: never the history.
 _COUNTER_COLUMNS = (
     "w.handler_id, "
     f"(SELECT COUNT(*) FROM {CallAttempt._meta.db_table} a WHERE a.handler_id = w.handler_id AND a.holds_slot AND a.slot_expires_at > %s), "
     "CASE WHEN c.id IS NULL THEN 1 WHEN c.zone = w.zone AND c.hour_start <= w.hour_start AND c.day_start <= w.day_start "
     "AND c.month_start <= w.month_start THEN 1 ELSE 0 END, "
-    "(CASE WHEN c.hour_start = w.hour_start THEN c.hour ELSE 0 END) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
-    "AND d.at >= w.hour_start), 0), "
-    "(CASE WHEN c.day_start = w.day_start THEN c.day ELSE 0 END) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
-    "AND d.at >= w.day_start), 0), "
-    "(CASE WHEN c.month_start = w.month_start THEN c.month ELSE 0 END) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts "
-    "AND d.at >= w.month_start), 0), "
-    "COALESCE(c.total, 0) "
-    f"+ COALESCE((SELECT SUM(d.delta) FROM {CapDelta._meta.db_table} d WHERE d.handler_id = w.handler_id AND d.counts = w.counts), 0)"
+    "(CASE WHEN c.hour_start = w.hour_start THEN c.hour ELSE 0 END) + COALESCE(p.hour, 0), "
+    "(CASE WHEN c.day_start = w.day_start THEN c.day ELSE 0 END) + COALESCE(p.day, 0), "
+    "(CASE WHEN c.month_start = w.month_start THEN c.month ELSE 0 END) + COALESCE(p.month, 0), "
+    "COALESCE(c.total, 0) + COALESCE(p.total, 0), "
+    "COALESCE(p.pending, 0)"
 )
-_COUNTER_FROM = f"FROM w LEFT JOIN {CapCounter._meta.db_table} c ON c.handler_id = w.handler_id AND c.counts = w.counts"
+_COUNTER_FROM = (
+    f"FROM w LEFT JOIN {CapCounter._meta.db_table} c ON c.handler_id = w.handler_id AND c.counts = w.counts "
+    "LEFT JOIN p ON p.handler_id = w.handler_id AND p.counts = w.counts"
+)
+# The pending deltas in SQL any database runs (SQLite's): one grouped read joined to the handlers.
+_PENDING_PORTABLE = (
+    "p AS (SELECT d.handler_id AS handler_id, d.counts AS counts, "
+    "SUM(d.delta) FILTER (WHERE d.at >= w.hour_start) AS hour, SUM(d.delta) FILTER (WHERE d.at >= w.day_start) AS day, "
+    "SUM(d.delta) FILTER (WHERE d.at >= w.month_start) AS month, SUM(d.delta) AS total, COUNT(*) AS pending "
+    f"FROM w JOIN {CapDelta._meta.db_table} d ON d.handler_id = w.handler_id AND d.counts = w.counts GROUP BY d.handler_id, d.counts)"
+)
 _COUNTER_READS_BODY = f"SELECT {_COUNTER_COLUMNS} {_COUNTER_FROM}"
 # On PostgreSQL the handlers go in as arrays (``unnest``), all six in one parameter (a JSON array of their literals):
 # the statement's text is the same for every campaign (prepared once per connection), no list grows with the number
 # of handlers, and with the call's 45 columns the INSERT that also reads them (``counter_reads_with_insert``) stays
-# within the 50 parameters psycopg parses once per process rather than on every call (a test checks).
+# within the 50 parameters psycopg parses once per process rather than on every call (a test checks). The pending
+# deltas come from ``tracking_capdelta_pending`` (tracking/sql/cap_counters_read.postgresql.sql): an index read
+# whatever the delta table's statistics were when a connection prepared this statement.
 _COUNTER_W_PG = (
     "a AS (SELECT %s::jsonb AS a), w AS MATERIALIZED (SELECT * FROM unnest((SELECT (a->>0)::bigint[] FROM a), "
     "(SELECT (a->>1)::text[] FROM a), (SELECT (a->>2)::text[] FROM a), (SELECT (a->>3)::timestamptz[] FROM a), "
     "(SELECT (a->>4)::timestamptz[] FROM a), (SELECT (a->>5)::timestamptz[] FROM a)) "
-    "AS w(handler_id, counts, zone, hour_start, day_start, month_start))"
+    "AS w(handler_id, counts, zone, hour_start, day_start, month_start)), "
+    "p AS MATERIALIZED (SELECT * FROM tracking_capdelta_pending((SELECT (a->>0)::bigint[] FROM a), (SELECT (a->>1)::text[] FROM a), "
+    "(SELECT (a->>3)::timestamptz[] FROM a), (SELECT (a->>4)::timestamptz[] FROM a), (SELECT (a->>5)::timestamptz[] FROM a)))"
 )
 _COUNTER_READS_PG = f"WITH {_COUNTER_W_PG} {_COUNTER_READS_BODY}"
 
@@ -350,40 +403,45 @@ _ATTEMPT_COUNTS_PG = (
 )
 
 
-def cap_counters_fold(*, at: datetime | None = None) -> int:
+def cap_counters_fold(*, at: datetime | None = None, handler_ids: list[int] | None = None) -> int:
     """Fold the pending cap deltas into each handler's counters (``tracking.models.caps``), and rebuild from
     history the counters of handlers whose time zone changed. Safe to run at any time and twice at once (the
     second run waits for the first on PostgreSQL, SQLite writes one at a time); readers see the counters and
-    deltas before or after, never half. Returns how many counters were written."""
+    deltas before or after, never half. Returns how many counters were written.
+
+    ``handler_ids``: only these handlers, inside the caller's transaction (the voice path, when the fold is late:
+    ``FOLD_INLINE_PENDING``); on PostgreSQL it gives way (returns 0) when another fold holds the lock, rather than
+    waiting for it. On PostgreSQL the deltas summed are the rows the DELETE removed (``RETURNING``): exact under
+    READ COMMITTED, whatever commits meanwhile; the advisory lock keeps two folds from writing one counter."""
     at = at or timezone.now()
-    own = not connection.in_atomic_block
+    pg = connection.vendor == "postgresql"
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if pg:
             with connection.cursor() as cursor:
-                if own:  # one snapshot: the deltas folded are exactly the deltas deleted
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
-        pending = set(CapDelta.objects.order_by().values_list("handler_id", "counts").distinct())
-        moved = set(
-            CapCounter.objects.exclude(zone=F("handler__timezone")).values_list("handler_id", "counts")
-        )
-        keys = pending | moved
-        if not keys:
+                if handler_ids is None:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
+                else:
+                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_FOLD_LOCK])
+                    if not cursor.fetchone()[0]:
+                        return 0
+        deltas = CapDelta.objects.order_by()
+        counters = CapCounter.objects.all()
+        if handler_ids is not None:
+            deltas, counters = deltas.filter(handler_id__in=handler_ids), counters.filter(handler_id__in=handler_ids)
+        pending = set(deltas.values_list("handler_id", "counts").distinct())
+        moved = set(counters.exclude(zone=F("handler__timezone")).values_list("handler_id", "counts"))
+        if not pending and not moved:
             return 0
-        zones = dict(Handler.objects.filter(pk__in={h for h, _ in keys}).values_list("pk", "timezone"))
+        zones = dict(Handler.objects.filter(pk__in={h for h, _ in pending | moved}).values_list("pk", "timezone"))
+        pending_ids = sorted({h for h, _ in pending})
+        if pg:
+            sums = _deltas_take_pg(pending_ids, zones, at)
+            pending |= set(sums)  # a trigger of these handlers whose first delta came after the look-up above
+        else:
+            sums = _deltas_sums(zones, at)
+            CapDelta.objects.filter(handler_id__in=pending_ids).delete()
+        keys = pending | moved
         old = {(c.handler_id, c.counts): c for c in CapCounter.objects.filter(handler_id__in=list(zones))}
-        by_zone: dict[str, list[int]] = defaultdict(list)
-        for hid, zone_name in zones.items():
-            by_zone[zone_name].append(hid)
-        sums: dict[tuple[int, str], dict[str, int]] = {}
-        for zone_name, ids in by_zone.items():
-            starts = dec.period_starts(zone_name, at)
-            rows = CapDelta.objects.filter(handler_id__in=ids).order_by().values("handler_id", "counts").annotate(
-                hour=Sum("delta", filter=Q(at__gte=starts.hour)), day=Sum("delta", filter=Q(at__gte=starts.day)),
-                month=Sum("delta", filter=Q(at__gte=starts.month)), total=Sum("delta"),
-            )
-            for row in rows:
-                sums[(row["handler_id"], row["counts"])] = {k: int(row[k] or 0) for k in ("hour", "day", "month", "total")}
         rebuild = [
             dec.HandlerOption(id=hid, name="", number="", timezone=zones[hid], cap_counts=counts, total_cap=0)
             for hid, counts in keys if hid in zones and (c := old.get((hid, counts))) is not None and c.zone != zones[hid]
@@ -393,7 +451,7 @@ def cap_counters_fold(*, at: datetime | None = None) -> int:
             for hid, n in period_counts_recount(options=[o for o in rebuild if o.cap_counts == kind], at=at).items()
         }
         written = []
-        for hid, counts in keys:
+        for hid, counts in sorted(keys):
             if hid not in zones:
                 continue  # the handler was deleted: its deltas go
             starts = dec.period_starts(zones[hid], at)
@@ -410,12 +468,48 @@ def cap_counters_fold(*, at: datetime | None = None) -> int:
                 handler_id=hid, counts=counts, zone=zones[hid], hour_start=starts.hour, day_start=starts.day,
                 month_start=starts.month, hour=hour, day=day, month=month, total=total,
             ))
-        CapDelta.objects.filter(handler_id__in=[h for h, _ in pending]).delete()
         CapCounter.objects.bulk_create(
             written, update_conflicts=True, unique_fields=["handler", "counts"],
             update_fields=["zone", "hour_start", "day_start", "month_start", "hour", "day", "month", "total"],
         )
     return len(written)
+
+
+def _deltas_sums(zones: dict[int, str], at: datetime) -> dict[tuple[int, str], dict[str, int]]:
+    """The pending deltas of these handlers summed over each one's hour/day/month at ``at`` and ever (one read per time zone)."""
+    by_zone: dict[str, list[int]] = defaultdict(list)
+    for hid, zone_name in zones.items():
+        by_zone[zone_name].append(hid)
+    sums: dict[tuple[int, str], dict[str, int]] = {}
+    for zone_name, ids in by_zone.items():
+        starts = dec.period_starts(zone_name, at)
+        rows = CapDelta.objects.filter(handler_id__in=ids).order_by().values("handler_id", "counts").annotate(
+            hour=Sum("delta", filter=Q(at__gte=starts.hour)), day=Sum("delta", filter=Q(at__gte=starts.day)),
+            month=Sum("delta", filter=Q(at__gte=starts.month)), total=Sum("delta"),
+        )
+        for row in rows:
+            sums[(row["handler_id"], row["counts"])] = {k: int(row[k] or 0) for k in ("hour", "day", "month", "total")}
+    return sums
+
+
+def _deltas_take_pg(ids: list[int], zones: dict[int, str], at: datetime) -> dict[tuple[int, str], dict[str, int]]:
+    """DELETE the pending deltas of handlers ``ids`` and return their sums per handler and trigger over its windows
+    (the deleted rows themselves: none counted twice, none lost). A deleted handler's deltas go, summed for none."""
+    known = [hid for hid in ids if hid in zones]
+    starts = [dec.period_starts(zones[hid], at) for hid in known]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {CapDelta._meta.db_table} WHERE handler_id = ANY(%s::bigint[]) RETURNING handler_id, counts, at, delta) "
+            "SELECT g.handler_id, g.counts, SUM(g.delta) FILTER (WHERE g.at >= z.hour_start), SUM(g.delta) FILTER (WHERE g.at >= z.day_start), "
+            "SUM(g.delta) FILTER (WHERE g.at >= z.month_start), SUM(g.delta) "
+            "FROM gone g JOIN unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) "
+            "AS z(handler_id, hour_start, day_start, month_start) ON z.handler_id = g.handler_id GROUP BY g.handler_id, g.counts",
+            [ids, known, [z.hour for z in starts], [z.day for z in starts], [z.month for z in starts]],
+        )
+        return {
+            (row[0], row[1]): {"hour": int(row[2] or 0), "day": int(row[3] or 0), "month": int(row[4] or 0), "total": int(row[5] or 0)}
+            for row in cursor.fetchall()
+        }
 
 
 _FOLD_LOCK = 0x6361_7073  # pg_advisory_xact_lock key of cap_counters_fold ('caps')

@@ -12,6 +12,7 @@ The counters and cap locks are ``routing.store.counters``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,7 +136,7 @@ def voice_transaction_begin() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def call_insert(call: Call, *, counters_for: list[dec.HandlerOption], at: datetime) -> CountersRead | None:
+def call_insert(call: Call, *, counters_for: Sequence[dec.HandlerOption], at: datetime) -> CountersRead | None:
     """INSERT the new call; with ``counters_for`` (PostgreSQL only), the counters of those handlers are read in the
     same statement (the INSERT as a data-modifying WITH) and returned for the plan."""
     if counters_for and connection.vendor == "postgresql":

@@ -118,7 +118,9 @@ def test_the_callers_history_is_one_query_only_where_a_handler_restricts_duplica
     with CaptureQueriesContext(connection) as capture:
         Flow(twilio, tn, sid="CAq1").start()
     plain = list(capture.captured_queries)  # now: the connection's log is a bounded deque
-    restricting = handler(campaign, 3, duplicate_days=7)
+    # In the first priority group: a priority-weight plan decides a later group (and reads its history) only when it
+    # reaches it (routing.services.plan.by_priority_groups).
+    restricting = handler(campaign, 1, duplicate_days=7)
     Flow(twilio, tn, sid="CAq2").start()  # the configuration is loaded again
     with CaptureQueriesContext(connection) as capture:
         Flow(twilio, tn, sid="CAq3").start()

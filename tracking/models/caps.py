@@ -49,7 +49,9 @@ class CapDelta(models.Model):
     delta = models.SmallIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["handler_id", "counts"], name="capdelta_handler_counts")]
+        # Covers the counter statement's grouped read of a handler's pending deltas (an index-only scan:
+        # tracking/sql/cap_counters_read.postgresql.sql) and the fold's.
+        indexes = [models.Index(fields=["handler_id", "counts", "at"], include=["delta"], name="capdelta_handler_counts_at")]
 
     def __str__(self) -> str:
         return f"{self.handler_id} {self.counts} {self.delta:+d} at {self.at}"
