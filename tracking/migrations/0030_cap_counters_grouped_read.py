@@ -23,7 +23,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0028_campaign_spam_rules'),
+        ('tracking', '0029_caller_lookup'),
     ]
 
     operations = [
