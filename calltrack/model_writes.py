@@ -30,6 +30,7 @@ HOT_PATH_COLUMNS: dict[str, frozenset[str]] = {
     # Written by the pause and resume services only (a fraud monitor may pause a source while its page is open).
     "tracking.source": frozenset({"paused_at", "paused_reason"}),
     "tracking.fraudmonitor": frozenset({"last_checked_at", "last_result"}),
+    "tracking.alertrecipient": frozenset({"last_digest_at"}),
 }
 
 

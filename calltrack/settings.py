@@ -291,6 +291,8 @@ SPECTACULAR_SETTINGS.update(
             "NumberStatusEnum": "calltrack.numbers.models.lines.NumberStatus",
             "PoolNumberTypeEnum": "calltrack.numbers.models.pools.PoolNumberType",
             "NumberTypeEnum": "calltrack.numbers.models.lines.NumberType",
+            "AlertKindEnum": "tracking.models.alerts.AlertKind",
+            "MonitorKindEnum": "tracking.models.alerts.MonitorKind",
         },
     }
 )

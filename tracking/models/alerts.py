@@ -31,7 +31,7 @@ class FraudMonitor(models.Model):
     outside hours, answered, converted) in the last ``window_minutes``, against the same share over the
     ``baseline_hours`` before it. Evaluated by a scheduled task (``tracking.tasks.alerts_check_task``)."""
 
-    name = models.CharField(max_length=100, help_text=_("Your name for this monitor, e.g. 'Publisher A: short calls'."))
+    name = models.CharField(max_length=100, help_text=_("Your name for this monitor, e.g. 'Google Ads: short calls'."))
     kind = models.CharField(
         max_length=30, choices=MonitorKind.choices,
         help_text=_("What it watches. Answer rate: answered calls of all ended calls. Short calls: answered calls that "
@@ -45,7 +45,7 @@ class FraudMonitor(models.Model):
     )
     handler = models.ForeignKey(
         "tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.CASCADE,
-        related_name="fraud_monitors", help_text=_("The handler (buyer) watched, instead of a source."),
+        related_name="fraud_monitors", help_text=_("The handler watched, instead of a source."),
     )
     enabled = models.BooleanField(default=True, help_text=_("Untick to stop evaluating this monitor."))
     window_minutes = models.PositiveIntegerField(
@@ -72,13 +72,13 @@ class FraudMonitor(models.Model):
     )
     alert = models.BooleanField(default=True, help_text=_("Raise an alert (dashboard, email, webhook) when it triggers."))
     pause_source = models.BooleanField(
-        default=False,
+        _("pause the source"), default=False,
         help_text=_("Pause the source when it triggers: its numbers' calls go where a disabled campaign's go (the "
                     "fail-safe) until someone resumes it. Source monitors only."),
     )
-    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=_("When the scheduled check last evaluated it."))
     last_result = models.CharField(max_length=300, blank=True, editable=False, help_text=_("What the last evaluation measured."))
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, help_text=_("When it was created."))
 
     class Meta:
         ordering = ["name", "id"]
@@ -125,25 +125,27 @@ class Alert(models.Model):
     """One episode of a condition: opened once (``key`` names the condition, unique among open alerts), seen
     again while it lasts, cleared when it ends; a new episode is a new row. Shown until acknowledged."""
 
-    kind = models.CharField(max_length=30, choices=AlertKind.choices)
-    level = models.CharField(max_length=10, choices=AlertLevel.choices, default=AlertLevel.WARNING)
-    key = models.CharField(max_length=200, help_text=_("The condition this episode is of (e.g. fraud_monitor:3:source:7)."))
-    message = models.CharField(max_length=500)
+    kind = models.CharField(max_length=30, choices=AlertKind.choices, help_text=_("What kind of trouble."))
+    level = models.CharField(max_length=10, choices=AlertLevel.choices, default=AlertLevel.WARNING, help_text=_("How bad."))
+    key = models.CharField(max_length=200, help_text=_("The condition this episode is of: the same key while it lasts, a new row the next time."))
+    message = models.CharField(max_length=500, help_text=_("What happened, in words (kept up to date while it lasts)."))
     url = models.CharField(max_length=500, blank=True, help_text=_("Where to look (an admin page)."))
     source = models.ForeignKey(
         "tracking.Source", verbose_name=pgettext_lazy("party", "source"), null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="alerts",
+        related_name="alerts", help_text=_("The source it is about (its collaborators see it), if any."),
     )
     handler = models.ForeignKey(
         "tracking.Handler", verbose_name=pgettext_lazy("party", "handler"), null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="alerts",
+        related_name="alerts", help_text=_("The handler it is about (its collaborators see it), if any."),
     )
-    monitor = models.ForeignKey(FraudMonitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
-    opened_at = models.DateTimeField(default=timezone.now)
-    last_seen_at = models.DateTimeField(default=timezone.now)
+    monitor = models.ForeignKey(FraudMonitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts",
+                                help_text=_("The fraud monitor that raised it, if any."))
+    opened_at = models.DateTimeField(default=timezone.now, help_text=_("When the episode began."))
+    last_seen_at = models.DateTimeField(default=timezone.now, help_text=_("When its check last saw the condition."))
     cleared_at = models.DateTimeField(null=True, blank=True, help_text=_("When the condition ended (blank: still open)."))
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True, help_text=_("When someone took it off the dashboard."))
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                        help_text=_("Who acknowledged it."))
     notified_at = models.DateTimeField(null=True, blank=True, help_text=_("When it was sent to the recipients who get each alert."))
     notify_log = models.TextField(blank=True, help_text=_("What sending it did, per recipient."))
 
@@ -168,8 +170,8 @@ class AlertDelivery(models.TextChoices):
 class AlertRecipient(models.Model):
     """An address alerts are sent to: an email address and/or a webhook (signed like the campaigns' webhooks)."""
 
-    name = models.CharField(max_length=100, help_text=_("Who this is, e.g. 'On-call' or 'Publisher A'."))
-    enabled = models.BooleanField(default=True)
+    name = models.CharField(max_length=100, help_text=_("Who this is, e.g. 'On-call' or 'Google Ads team'."))
+    enabled = models.BooleanField(default=True, help_text=_("Untick to stop sending alerts here."))
     email = models.EmailField(blank=True, help_text=_("Sent with Django's mail settings (EMAIL_*)."))
     webhook_url = models.URLField(
         max_length=1000, blank=True,
@@ -188,8 +190,8 @@ class AlertRecipient(models.Model):
         "tracking.Collaborator", null=True, blank=True, on_delete=models.CASCADE, related_name="alert_recipients",
         help_text=_("A source's or handler's login: this address then gets only the alerts about that source or handler."),
     )
-    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False, help_text=_("When the last digest was sent."))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, help_text=_("When it was added."))
 
     class Meta:
         ordering = ["name", "id"]

@@ -42,7 +42,9 @@ class Source(models.Model):
         null=True, blank=True, editable=False,
         help_text=_("Paused (by a fraud monitor or by hand): its numbers' calls go to the campaign's fail-safe until resumed."),
     )
-    paused_reason = models.CharField(max_length=300, null=True, blank=True, editable=False)  # noqa: DJ001 - see above
+    paused_reason = models.CharField(  # noqa: DJ001 - nullable: see above
+        max_length=300, null=True, blank=True, editable=False, help_text=_("Why it is paused: the monitor and what it measured, or who paused it."),
+    )
     created_at = models.DateTimeField(default=_now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from calltrack import outbound
+from calltrack.model_writes import instance_apply_and_save
 from calltrack.scoping import UNSCOPED, Scope, alert_visible
 from tracking.models import Alert, AlertDelivery, AlertKind, AlertLevel, AlertRecipient, Call
 
@@ -102,6 +103,23 @@ def alert_acknowledge(*, alert: Alert, user: Any, at: datetime | None = None) ->
     if done:
         alert.refresh_from_db(fields=["acknowledged_at", "acknowledged_by"])
     return done > 0
+
+
+# --- Recipients: writes -------------------------------------------------------------------------------------------
+
+
+def recipient_create(*, fields: Mapping[str, Any]) -> AlertRecipient:
+    """Add an address alerts are sent to (an email and/or a webhook URL that may be called: public addresses)."""
+    return instance_apply_and_save(instance=AlertRecipient(), fields=fields)
+
+
+def recipient_update(*, recipient: AlertRecipient, fields: Mapping[str, Any]) -> AlertRecipient:
+    """Change the given fields after full validation (the digest's last time is the digest's)."""
+    return instance_apply_and_save(instance=recipient, fields=fields)
+
+
+def recipient_delete(*, recipient: AlertRecipient) -> None:
+    recipient.delete()
 
 
 # --- Sending -----------------------------------------------------------------------------------------------------
