@@ -102,7 +102,7 @@ class Measure:
                 f"baseline {base} ({self.baseline_calls} calls)")
 
 
-_TRAIT = {
+_TRAIT: dict[str, str] = {
     MonitorKind.ANSWER_RATE_DROP: "answered",
     MonitorKind.SHORT_CALLS: "short",
     MonitorKind.REPEAT_CALLERS: "repeat callers",
@@ -118,7 +118,7 @@ class _Hours:
     """Whether any enabled handler of a campaign is open at a time (the campaign's hours), read once per run."""
 
     def __init__(self, campaign_ids: set[int]) -> None:
-        self.by_campaign: dict[int, list[tuple[dict, str, bool]]] = {}
+        self.by_campaign: dict[int, list[tuple[dict[str, list[str]], str, bool]]] = {}
         rows = CampaignHandler.objects.filter(campaign_id__in=campaign_ids, enabled=True, handler__enabled=True).values_list(
             "campaign_id", "handler__business_hours", "handler__timezone", "handler__always_open")
         for campaign_id, hours, tz, always in rows:
@@ -139,7 +139,9 @@ def monitor_measure(monitor: FraudMonitor, *, source_id: int | None = None, hand
     window_start = at - timedelta(minutes=monitor.window_minutes)
     baseline_start = window_start - timedelta(hours=monitor.baseline_hours)
     calls = Call.objects.filter(is_test=False, used_failsafe=False, started_at__gte=baseline_start, started_at__lt=at)
-    calls = calls.filter(source_id=source_id) if source_id is not None else calls.filter(handler_id=handler_id)
+    if source_id is None and handler_id is None:
+        raise ValueError("measure a source or a handler")
+    calls = calls.filter(source_id=source_id) if source_id is not None else calls.filter(handler_id=handler_id or 0)
     rows = list(calls.order_by("started_at", "id").values_list(*_COLUMNS))
     final = CallStatus.final()
     kind = monitor.kind
