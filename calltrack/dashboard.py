@@ -159,15 +159,18 @@ def _stored_alerts(request: Any, scope: Scope, flags: list[reports.Alert]) -> di
         down = cluster_check()
         if down is not None:
             alerts_notify(alert_ids=[down.pk])
-    alerts = visible_alerts(Alert.objects.all(), scope)
-    open_keys = set(alerts.open().values_list("key", flat=True))
-    may_ack = may(request.user, "alert.acknowledge", admin=True)
-    stored = [
-        {"id": a.pk, "kind": a.kind, "level": a.level, "message": a.message, "url": a.url, "open": a.cleared_at is None,
-         "opened_at": a.opened_at,
-         "ack_url": reverse("admin:tracking_alert_acknowledge", args=(a.pk,)) if may_ack else ""}
-        for a in alerts.unacknowledged().order_by("-opened_at", "-id")[:20]
-    ]
+    stored: list[dict[str, Any]] = []
+    open_keys: set[str] = set()
+    if may(request.user, "alert.view"):
+        alerts = visible_alerts(Alert.objects.filter(silent=False), scope)
+        open_keys = set(alerts.open().values_list("key", flat=True))
+        may_ack = may(request.user, "alert.acknowledge", admin=True)
+        stored = [
+            {"id": a.pk, "kind": a.kind, "level": a.level, "message": a.message, "url": a.url, "open": a.cleared_at is None,
+             "opened_at": a.opened_at,
+             "ack_url": reverse("admin:tracking_alert_acknowledge", args=(a.pk,)) if may_ack else ""}
+            for a in alerts.unacknowledged().order_by("-opened_at", "-id")[:20]
+        ]
     paused = [
         {"name": s.name, "since": s.paused_at, "reason": s.paused_reason or "",
          "url": _admin_url("admin:tracking_source_change", s.pk) if not scope.is_collaborator else ""}

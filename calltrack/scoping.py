@@ -160,10 +160,11 @@ ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "source.pause": ("tracking.view_source", "tracking.change_source"),
     "source.resume": ("tracking.view_source", "tracking.change_source"),
     "alert.acknowledge": ("tracking.view_alert", "tracking.change_alert"),
+    "alert.view": ("tracking.view_alert",),
 }
 COLLABORATOR_ACTIONS: dict[str, frozenset[str]] = {
-    "source": frozenset({"call.export", "recording.listen"}),
-    "handler": frozenset({"call.export", "recording.listen", "call.convert"}),
+    "source": frozenset({"call.export", "recording.listen", "alert.view"}),
+    "handler": frozenset({"call.export", "recording.listen", "call.convert", "alert.view"}),
 }
 
 

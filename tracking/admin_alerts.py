@@ -22,8 +22,8 @@ class AlertCollaboratorScope(CollaboratorScopedAdminMixin):
 
     collaborator_kinds = ("source", "handler")
     collaborator_queryset = staticmethod(visible_alerts)
-    collaborator_hidden = {"source": ("handler", "monitor", "notify_log", "acknowledged_by"),
-                           "handler": ("source", "monitor", "notify_log", "acknowledged_by")}
+    collaborator_hidden = {"source": ("handler", "monitor", "notify_log", "acknowledged_by", "silent"),
+                           "handler": ("source", "monitor", "notify_log", "acknowledged_by", "silent")}
     collaborator_list_filter = {"source": ("kind", "level"), "handler": ("kind", "level")}
 
 
@@ -45,7 +45,7 @@ class OpenFilter(admin.SimpleListFilter):
 @admin.register(Alert)
 class AlertAdmin(AlertCollaboratorScope, ModelAdmin):
     list_display = ["opened_at", "kind", "level", "message", "source", "handler", "cleared_at", "acknowledged_at"]
-    list_filter = ["kind", "level", OpenFilter]
+    list_filter = ["kind", "level", OpenFilter, "silent"]
     search_fields = ["message", "key"]
     list_select_related = ["source", "handler"]
     date_hierarchy = "opened_at"
@@ -53,7 +53,7 @@ class AlertAdmin(AlertCollaboratorScope, ModelAdmin):
     fieldsets = [
         (None, {"fields": ["kind", "level", "message", "url", "source", "handler", "monitor"]}),
         (_("Episode"), {"fields": ["key", "opened_at", "last_seen_at", "cleared_at", "acknowledged_at", "acknowledged_by"]}),
-        (_("Sent"), {"fields": ["notified_at", "notify_log"]}),
+        (_("Sent"), {"fields": ["silent", "notified_at", "notify_log"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):

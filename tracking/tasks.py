@@ -29,20 +29,6 @@ def report_rollups_refresh_task() -> int:
     return report_rollups_refresh()
 
 
-def alerts_check_task() -> str:
-    """Scheduled every 5 minutes: the fraud monitors, the dashboard's conditions and spam surges become alerts (one per
-    episode), the task cluster is running again (this ran), and the new alerts are sent. Safe to run twice."""
-    from tracking.services.alerts import CLUSTER_KEY, alert_clear, alerts_notify, report_conditions_sync, spam_surge_check
-    from tracking.services.monitors import fraud_monitors_check
-
-    with audit_context(origin="task", actor="alerts_check"):
-        alert_clear(key=CLUSTER_KEY)
-        monitors = fraud_monitors_check()
-        report_conditions_sync()
-        spam_surge_check()
-        sent = alerts_notify()
-    return f"{monitors} monitors evaluated, {sent} alerts sent"
-
 
 def alerts_digest_task() -> int:
     """Scheduled daily: the alerts digest to the recipients who chose it."""

@@ -21,6 +21,8 @@ WIRING = {
     # The operator's console reads every app (calls, pools, numbers, webhooks): the reporting selector, the
     # dashboard and the API's reports sit on top like the URLs. What they count is tracking.report_figures.
     "calltrack.reports", "calltrack.dashboard", "calltrack.api.reports",
+    # The scheduled alerts check keeps the dashboard's flags (calltrack.reports) as alerts, with tracking's services.
+    "calltrack.alerts_check",
 }
 
 

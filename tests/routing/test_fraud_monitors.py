@@ -12,12 +12,12 @@ import pytest
 from django.utils import timezone
 from lxml import etree
 
+from calltrack.alerts_check import alerts_check_task
 from tests.numbers.factories import ReceivingNumberFactory, TrackingNumberFactory
 from tests.tracking.factories import CallFactory, CampaignFactory, CampaignHandlerFactory, HandlerFactory, SourceFactory
 from tests.tracking.receiver import receiver
 from tracking.models import Alert, AlertRecipient, CallStatus, FraudMonitor, MonitorKind, Source
 from tracking.services.monitors import monitor_measure, source_resume
-from tracking.tasks import alerts_check_task
 
 pytestmark = pytest.mark.django_db
 FAILSAFE = "+13035550199"

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
+from calltrack.alerts_check import alerts_check_task, report_conditions_sync
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory
 from tests.tracking.factories import CallFactory, SourceFactory, UserFactory
 from tracking.models import Alert, AlertDelivery, AlertRecipient, Collaborator
@@ -23,11 +24,9 @@ from tracking.services.alerts import (
     alerts_digest_send,
     alerts_notify,
     cluster_check,
-    report_conditions_sync,
     spam_surge_check,
 )
 from tracking.services.monitors import source_pause
-from tracking.tasks import alerts_check_task
 
 pytestmark = pytest.mark.django_db
 

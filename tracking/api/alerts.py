@@ -25,7 +25,7 @@ class AlertSerializer(ModelSerializer):
     class Meta:
         model = Alert
         fields = ["id", "kind", "level", "message", "url", "source", "handler", "monitor", "opened_at", "last_seen_at",
-                  "cleared_at", "is_open", "acknowledged_at", "notified_at"]
+                  "cleared_at", "is_open", "acknowledged_at", "notified_at", "silent"]
         read_only_fields = fields
 
     def get_is_open(self, obj: Alert) -> bool:
@@ -35,7 +35,7 @@ class AlertSerializer(ModelSerializer):
         data = super().to_representation(instance)
         scope = self.context.get("scope")
         if scope is not None and scope.is_collaborator:  # the other side's party and the monitor's settings
-            for name in ("monitor", "handler" if scope.kind == "source" else "source"):
+            for name in ("monitor", "silent", "handler" if scope.kind == "source" else "source"):
                 data.pop(name, None)
         return data
 
@@ -67,7 +67,10 @@ class AlertViewSet(ScopedReadOnlyModelViewSet):
     action_permissions = {"acknowledge": list(ACTION_PERMISSIONS["alert.acknowledge"])}
 
     def get_queryset(self) -> QuerySet:
-        return visible_alerts(Alert.objects.order_by("-opened_at", "-id"), self.scope)
+        alerts = Alert.objects.order_by("-opened_at", "-id")
+        if self.scope.is_collaborator:  # a silent episode is the operator's record only
+            alerts = alerts.filter(silent=False)
+        return visible_alerts(alerts, self.scope)
 
     @action(detail=True, methods=["post"], filterset_class=None)
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:

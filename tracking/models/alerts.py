@@ -29,7 +29,7 @@ DROP_KINDS = frozenset({MonitorKind.ANSWER_RATE_DROP, MonitorKind.CONVERSION_RAT
 class FraudMonitor(models.Model):
     """One check of a source's or a handler's traffic: the share of calls with some trait (short, a repeat caller,
     outside hours, answered, converted) in the last ``window_minutes``, against the same share over the
-    ``baseline_hours`` before it. Evaluated by a scheduled task (``tracking.tasks.alerts_check_task``)."""
+    ``baseline_hours`` before it. Evaluated by a scheduled task (``calltrack.alerts_check.alerts_check_task``)."""
 
     name = models.CharField(max_length=100, help_text=_("Your name for this monitor, e.g. 'Google Ads: short calls'."))
     kind = models.CharField(
@@ -148,6 +148,9 @@ class Alert(models.Model):
                                         help_text=_("Who acknowledged it."))
     notified_at = models.DateTimeField(null=True, blank=True, help_text=_("When it was sent to the recipients who get each alert."))
     notify_log = models.TextField(blank=True, help_text=_("What sending it did, per recipient."))
+    silent = models.BooleanField(
+        default=False, help_text=_("Recorded only (a monitor that pauses without alerting): never shown on the dashboard nor sent."),
+    )
 
     objects = AlertQuerySet.as_manager()
 

@@ -12,8 +12,8 @@ an email through Django's mail backend, and/or a JSON POST signed like the campa
 (``X-Calltrack-Signature``) through ``calltrack.outbound`` (public addresses only). Recipients who chose the daily
 digest get :func:`alerts_digest_send`'s one message a day instead.
 
-Who raises what: the scheduled ``tracking.tasks.alerts_check_task`` (fraud monitors, the dashboard's conditions,
-spam surges), and the dashboard (the task cluster not running: the task cannot say so itself).
+Who raises what: the scheduled ``calltrack.alerts_check.alerts_check_task`` (fraud monitors, the dashboard's
+conditions, spam surges), and the dashboard (the task cluster not running: the task cannot say so itself).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ log = logging.getLogger("calltrack.alerts")
 
 ALERT_EVENT = "alert.opened"
 DIGEST_EVENT = "alert.digest"
-CHECK_TASK = "tracking.tasks.alerts_check_task"
+CHECK_TASK = "calltrack.alerts_check.alerts_check_task"
 #: The check runs every 5 minutes: a schedule overdue by this much means no cluster picks it up.
 CLUSTER_STALE = timedelta(minutes=15)
 
@@ -75,7 +75,7 @@ def alert_raise(*, spec: AlertSpec, at: datetime | None = None, silent: bool = F
                 kind=spec.kind, key=spec.key[:200], message=spec.message[:500], level=spec.level, url=spec.url[:500],
                 source_id=spec.source_id, handler_id=spec.handler_id, monitor_id=spec.monitor_id,
                 opened_at=at, last_seen_at=at,
-                acknowledged_at=at if silent else None, notified_at=at if silent else None,
+                acknowledged_at=at if silent else None, notified_at=at if silent else None, silent=silent,
             )
     except IntegrityError:
         return None
@@ -226,10 +226,9 @@ def alerts_digest_send(*, at: datetime | None = None) -> int:
         claimed = AlertRecipient.objects.filter(pk=recipient.pk, last_digest_at=recipient.last_digest_at).update(last_digest_at=at)
         if not claimed:
             continue
-        alerts = [a for a in Alert.objects.filter(opened_at__gt=since, opened_at__lte=at).order_by("opened_at")
+        # Silent episodes (a monitor that only pauses) are never shown: not in a digest either.
+        alerts = [a for a in Alert.objects.filter(opened_at__gt=since, opened_at__lte=at, silent=False).order_by("opened_at")
                   if recipient_takes(recipient, a)]
-        # Silent episodes (a monitor that only pauses) were never shown: not in a digest either.
-        alerts = [a for a in alerts if not (a.notified_at == a.opened_at and a.acknowledged_at == a.opened_at)]
         if alerts:
             _send(recipient, alerts, event=DIGEST_EVENT,
                   subject=f"[calltrack] {len(alerts)} alert{'s' * (len(alerts) != 1)} since {timezone.localtime(since):%Y-%m-%d %H:%M}")
@@ -253,7 +252,7 @@ def report_alert_key(alert: Any) -> str:
     return key
 
 
-def _report_url(alert: Any) -> str:
+def report_url(alert: Any) -> str:
     if not alert.url_name:
         return ""
     try:
@@ -261,27 +260,6 @@ def _report_url(alert: Any) -> str:
     except NoReverseMatch:
         return ""
     return url + ("?" + urlencode(alert.url_query) if alert.url_query else "")
-
-
-def report_conditions_sync(*, at: datetime | None = None) -> list[Alert]:
-    """Keep the dashboard's flags of today (the operator's day) as alerts: a flag is an open episode while the
-    dashboard shows it, cleared when it does not."""
-    from calltrack import reports
-    from calltrack.numbers.models import NumberPool
-
-    at = at or timezone.now()
-    flags = reports.report_alerts(scope=UNSCOPED, period=reports.period_for("today", now=at))
-    pool_sources = dict(NumberPool.objects.filter(
-        pk__in=[f.url_args[0] for f in flags if f.kind == "pool_overflow" and f.url_args]).values_list("pk", "source_id"))
-    specs = [
-        AlertSpec(
-            kind=f.kind, key=report_alert_key(f), message=f.message, level=f.level, url=_report_url(f),
-            source_id=pool_sources.get(f.url_args[0]) if f.kind == "pool_overflow" and f.url_args else None,
-            handler_id=f.url_args[0] if f.kind == "handler_cap" and f.url_args else None,
-        )
-        for f in flags if f.kind in REPORT_KINDS
-    ]
-    return alerts_sync(kinds=REPORT_KINDS, present=specs, at=at)
 
 
 SPAM_SURGE_KEY = "spam_surge"

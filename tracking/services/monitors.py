@@ -11,7 +11,7 @@ A monitor that triggers opens an alert episode (``tracking.services.alerts``; si
 alert) and, when it says so, pauses the source once per episode: the source's calls then go where a disabled
 campaign's go (``routing.services.calls.incoming_answer``) until :func:`source_resume`.
 
-Everything here runs in the scheduled ``tracking.tasks.alerts_check_task``, never on the voice path.
+Everything here runs in the scheduled ``calltrack.alerts_check.alerts_check_task``, never on the voice path.
 """
 
 from __future__ import annotations
