@@ -9,6 +9,7 @@ from calltrack.api import reports
 from calltrack.api.views import ID_REGEX
 from calltrack.numbers.api.recordings import CallRecordingView
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
+from tracking.api.alerts import AlertRecipientViewSet, AlertViewSet, FraudMonitorViewSet
 from tracking.api.views import (
     CallViewSet,
     CampaignViewSet,
@@ -31,6 +32,9 @@ router.register("sessions", NumberSessionViewSet, basename="session")
 router.register("tagging-hours", TaggingHoursViewSet, basename="tagginghours")
 router.register("routing-tables", RoutingTableViewSet, basename="routingtable")
 router.register("conversion-rules", ConversionRuleViewSet, basename="conversionrule")
+router.register("alerts", AlertViewSet, basename="alert")
+router.register("fraud-monitors", FraudMonitorViewSet, basename="fraudmonitor")
+router.register("alert-recipients", AlertRecipientViewSet, basename="alertrecipient")
 
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list

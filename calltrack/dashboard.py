@@ -20,7 +20,16 @@ from django.utils.dateparse import parse_date
 
 from calltrack import phone, reports, spam_figures
 from calltrack.formats import money
-from calltrack.scoping import SIDE_FIELDS, Scope, report_dimensions, report_hidden, scope_for
+from calltrack.scoping import (
+    SIDE_FIELDS,
+    Scope,
+    may,
+    report_dimensions,
+    report_hidden,
+    scope_for,
+    visible_alerts,
+    visible_sources,
+)
 
 #: Outcome colours of the stacked chart (answered green, missed amber, blocked red, live grey).
 OUTCOME_COLORS = {"answered": "#16a34a", "missed": "#f59e0b", "blocked": "#dc2626", "live": "#9ca3af"}
@@ -135,7 +144,7 @@ def dashboard_context(request: Any) -> dict[str, Any]:
             }
             for row in rows
         ],
-        "alerts": [_alert(a) for a in reports.report_alerts(scope=scope, period=period)],
+        **_stored_alerts(request, scope, reports.report_alerts(scope=scope, period=period)),
         "call_log_url": call_log_url(period),
         "spam": spam_panel(scope, period),
     }
@@ -179,6 +188,49 @@ def _number_shown(number: str) -> str:
         return phone.format_national(number) if number.startswith("+") else number
     except phonenumbers.NumberParseException:
         return number
+
+
+def _stored_alerts(request: Any, scope: Scope, flags: list[reports.Alert]) -> dict[str, Any]:
+    """The alerts kept as episodes (``tracking.Alert``) not yet acknowledged, with an ack button for who may; the
+    period's flags that no open episode already shows; the paused sources. All through the gate."""
+    from tracking.models import Alert, Source
+    from tracking.services.alerts import alerts_notify, cluster_check, report_alert_key
+
+    if not scope.is_collaborator:
+        # The cluster cannot say it is down: the dashboard notices its overdue check, and sends that alert itself.
+        down = cluster_check()
+        if down is not None:
+            alerts_notify(alert_ids=[down.pk])
+    stored: list[dict[str, Any]] = []
+    open_keys: set[str] = set()
+    if may(request.user, "alert.view"):
+        alerts = visible_alerts(Alert.objects.filter(silent=False), scope)
+        open_keys = set(alerts.open().values_list("key", flat=True))
+        may_ack = may(request.user, "alert.acknowledge", admin=True)
+        stored = [
+            {"id": a.pk, "kind": a.kind, "level": a.level, "message": a.message, "url": a.url, "open": a.cleared_at is None,
+             "opened_at": a.opened_at,
+             "ack_url": reverse("admin:tracking_alert_acknowledge", args=(a.pk,)) if may_ack else ""}
+            for a in alerts.unacknowledged().order_by("-opened_at", "-id")[:20]
+        ]
+    paused = [
+        {"name": s.name, "since": s.paused_at, "reason": s.paused_reason or "",
+         "url": _admin_url("admin:tracking_source_change", s.pk) if not scope.is_collaborator else ""}
+        for s in visible_sources(Source.objects.filter(paused_at__isnull=False), scope).order_by("paused_at")
+    ]
+    return {
+        "stored_alerts": stored,
+        "alerts": [_alert(a) for a in flags if report_alert_key(a) not in open_keys],
+        "paused_sources": paused,
+        "request_path": request.get_full_path(),
+    }
+
+
+def _admin_url(name: str, pk: int) -> str:
+    try:
+        return reverse(name, args=(pk,))
+    except NoReverseMatch:
+        return ""
 
 
 def _sort_value(row: reports.BreakdownRow, key: str) -> Any:

@@ -27,6 +27,10 @@ HOT_PATH_COLUMNS: dict[str, frozenset[str]] = {
     "numbers.trackingnumber": frozenset({"current_session", "last_assigned_at", "status", "quarantined_until"}),
     "numbers.numberpool": frozenset({"overflow_count", "dropped_parameter_count"}),
     "tracking.campaign": frozenset({"rr_position", "config_version"}),
+    # Written by the pause and resume services only (a fraud monitor may pause a source while its page is open).
+    "tracking.source": frozenset({"paused_at", "paused_reason"}),
+    "tracking.fraudmonitor": frozenset({"last_checked_at", "last_result"}),
+    "tracking.alertrecipient": frozenset({"last_digest_at"}),
 }
 
 

@@ -157,10 +157,14 @@ ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "handler.postback_url": ("tracking.change_handler",),
     "trackingnumber.export": ("numbers.view_trackingnumber",),
     "recording.listen": ("tracking.view_call", "tracking.listen_recording"),
+    "source.pause": ("tracking.view_source", "tracking.change_source"),
+    "source.resume": ("tracking.view_source", "tracking.change_source"),
+    "alert.acknowledge": ("tracking.view_alert", "tracking.change_alert"),
+    "alert.view": ("tracking.view_alert",),
 }
 COLLABORATOR_ACTIONS: dict[str, frozenset[str]] = {
-    "source": frozenset({"call.export", "recording.listen"}),
-    "handler": frozenset({"call.export", "recording.listen", "call.convert"}),
+    "source": frozenset({"call.export", "recording.listen", "alert.view"}),
+    "handler": frozenset({"call.export", "recording.listen", "call.convert", "alert.view"}),
 }
 
 
@@ -244,6 +248,34 @@ def visible_tracking_numbers(qs: QuerySet, scope: Scope) -> QuerySet:
     """Source collaborators: their static numbers and their pools' numbers. Handler collaborators: none."""
     if scope.source_id is not None:
         return qs.filter(Q(source_id=scope.source_id) | Q(pool__source_id=scope.source_id))
+    if scope.handler_id is not None:
+        return qs.none()
+    return qs
+
+
+def visible_alerts(qs: QuerySet, scope: Scope) -> QuerySet:
+    """Alerts (``tracking.Alert``): a collaborator, only those about its own source or handler (a fraud monitor on
+    it, its pool running out of numbers); staff, every alert."""
+    if scope.source_id is not None:
+        return qs.filter(source_id=scope.source_id)
+    if scope.handler_id is not None:
+        return qs.filter(handler_id=scope.handler_id)
+    return qs
+
+
+def alert_visible(alert: Any, scope: Scope) -> bool:
+    """:func:`visible_alerts` for one alert already loaded (whom an alert is sent to)."""
+    if scope.source_id is not None:
+        return alert.source_id == scope.source_id
+    if scope.handler_id is not None:
+        return alert.handler_id == scope.handler_id
+    return True
+
+
+def visible_sources(qs: QuerySet, scope: Scope) -> QuerySet:
+    """Sources: a source collaborator its own (e.g. its pause on the dashboard); a handler none; staff all."""
+    if scope.source_id is not None:
+        return qs.filter(pk=scope.source_id)
     if scope.handler_id is not None:
         return qs.none()
     return qs

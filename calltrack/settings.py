@@ -233,6 +233,14 @@ CALLTRACK_NOMENCLATURE = env.str("CALLTRACK_NOMENCLATURE", default="standard")
 LOCALE_PATHS = locale_paths(CALLTRACK_NOMENCLATURE)
 CALLTRACK_FAILSAFE_NUMBER = env.str("CALLTRACK_FAILSAFE_NUMBER", default="")
 CALLTRACK_PUBLIC_BASE_URL = env.str("CALLTRACK_PUBLIC_BASE_URL", default="")
+# Alerts' email (Django's mail backend): e.g. smtp+tls://user:password@smtp.example.com:587; the console by default
+# (development prints them). Alerts' sender address.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="calltrack@localhost")
+# Spam surge alert: spam-scored calls in the last hour at least this many, and CALLTRACK_SPAM_SURGE_FACTOR times the
+# hourly average of the week before.
+CALLTRACK_SPAM_SURGE_MIN = env.int("CALLTRACK_SPAM_SURGE_MIN", default=10)
+CALLTRACK_SPAM_SURGE_FACTOR = env.float("CALLTRACK_SPAM_SURGE_FACTOR", default=3.0)
 CALLTRACK_VALIDATE_TWILIO_SIGNATURE = env.bool("CALLTRACK_VALIDATE_TWILIO_SIGNATURE", default=True)
 CALLTRACK_CARRIER = env.str("CALLTRACK_CARRIER", default="local")
 CALLTRACK_QUARANTINE_DAYS = env.int("CALLTRACK_QUARANTINE_DAYS", default=30)
@@ -288,6 +296,8 @@ SPECTACULAR_SETTINGS.update(
             "NumberStatusEnum": "calltrack.numbers.models.lines.NumberStatus",
             "PoolNumberTypeEnum": "calltrack.numbers.models.pools.PoolNumberType",
             "NumberTypeEnum": "calltrack.numbers.models.lines.NumberType",
+            "AlertKindEnum": "tracking.models.alerts.AlertKind",
+            "MonitorKindEnum": "tracking.models.alerts.MonitorKind",
         },
     }
 )

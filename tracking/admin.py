@@ -74,6 +74,7 @@ from tracking.services import campaigns as campaign_services
 from tracking.services import conversions as conversion_services
 from tracking.services import lookup as lookup_services
 from tracking.services import menus as menu_services
+from tracking.services import monitors as monitor_services
 from tracking.services import parties, tagging
 from tracking.services import webhooks as webhook_services
 from tracking.timeline import call_route_story, call_timeline
@@ -83,12 +84,15 @@ from tracking.timeline import call_route_story, call_timeline
 class SourceAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     write_services = (parties.source_create, parties.source_update, parties.source_delete)
     service_arg = "source"
-    list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "created_at"]
+    list_display = ["name", "source_id", "company", "static_number_cap", "number_count", "paused", "created_at"]
     search_fields = ["name", "source_id", "company", "first_name", "last_name"]
-    readonly_fields = ["created_at", "updated_at", "money_history"]
+    readonly_fields = ["created_at", "updated_at", "money_history", "paused_at", "paused_reason"]
     money_history_table = "source"
+    actions = ["pause_sources", "resume_sources"]
     fieldsets = [
         (None, {"fields": ["name", "source_id"]}),
+        (_("Pause"), {"fields": ["paused_at", "paused_reason"],
+                      "description": _("A paused source's calls go to the campaign's fail-safe. Resume it with the action on the list.")}),
         ("Contact", {"fields": ["first_name", "last_name", "company"]}),
         ("Numbers", {"fields": ["static_number_cap"]}),
         ("Notes", {"fields": ["notes", "created_at", "updated_at"]}),
@@ -101,6 +105,29 @@ class SourceAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     @admin.display(description="tracking numbers", ordering="_numbers")
     def number_count(self, obj: Source) -> int:
         return obj._numbers
+
+    @admin.display(description=_("paused"), boolean=True, ordering="paused_at")
+    def paused(self, obj: Source) -> bool:
+        return obj.paused_at is not None
+
+    # Declared with what they need (calltrack.scoping.ACTION_PERMISSIONS), as the API's pause and resume.
+
+    def has_pause_permission(self, request) -> bool:
+        return may(request.user, "source.pause", admin=True)
+
+    def has_resume_permission(self, request) -> bool:
+        return may(request.user, "source.resume", admin=True)
+
+    @admin.action(description=_("Pause the selected sources (their calls go to the fail-safe)"), permissions=["pause"])
+    def pause_sources(self, request, queryset) -> None:
+        who = request.user.get_username()
+        done = sum(monitor_services.source_pause(source=source, reason=f"paused by {who}") for source in queryset)
+        self.message_user(request, _("{n} sources paused.").format(n=done), messages.SUCCESS)
+
+    @admin.action(description=_("Resume the selected sources (route their calls again)"), permissions=["resume"])
+    def resume_sources(self, request, queryset) -> None:
+        done = sum(monitor_services.source_resume(source=source) for source in queryset)
+        self.message_user(request, _("{n} sources resumed.").format(n=done), messages.SUCCESS)
 
 
 def _timezone_choices() -> list[tuple[str, str]]:
@@ -1097,3 +1124,6 @@ class RoutingTableAdmin(ServiceWritesAdminMixin, ModelAdmin):
     @admin.display(description="rows", ordering="_rows")
     def row_count(self, obj: RoutingTable) -> int:
         return obj._rows
+
+
+from tracking import admin_alerts  # noqa: E402, F401 - registers the alerts' and monitors' admins

@@ -27,3 +27,11 @@ def report_rollups_refresh_task() -> int:
     from tracking.services.reports import report_rollups_refresh
 
     return report_rollups_refresh()
+
+
+
+def alerts_digest_task() -> int:
+    """Scheduled daily: the alerts digest to the recipients who chose it."""
+    from tracking.services.alerts import alerts_digest_send
+
+    return alerts_digest_send()

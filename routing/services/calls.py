@@ -226,6 +226,13 @@ def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, creat
     if not campaign.enabled:
         turn.step("call.campaign_disabled", "campaign is disabled: dialling the fail-safe")
         return turn.answer("incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
+    # A paused source (a fraud monitor, or by hand) is answered as a disabled campaign is. Its row came with the
+    # tracking number (or was given to the call by its pool): no statement.
+    source = call.source if call.source_id is not None else None
+    if source is not None and source.paused_at is not None:
+        reason = f"source {source.name} is paused" + (f" ({source.paused_reason})" if source.paused_reason else "")
+        turn.step("call.source_paused", f"{reason}: dialling the fail-safe")
+        return turn.answer("incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason[:200]))
     # Blocked callers and the number's filters come before any prompt. The block list was asked with the tracking
     # number (``turn.caller_blocked``); when it says blocked (or was not asked), the entry is read for its reason.
     blocked = None

@@ -29,7 +29,11 @@ FORBIDDEN = {
     "handler": {"source", "other_source", "other_handler", "campaign", "payout"},
 }
 #: The admins each kind of collaborator may open (everything else is a 403, whatever it was granted).
-COLLABORATOR_ADMINS = {"source": {"tracking.call", "numbers.trackingnumber", "numbers.numbersession"}, "handler": {"tracking.call"}}
+# Alerts: a collaborator reads those about its own source or handler (calltrack.scoping.visible_alerts).
+COLLABORATOR_ADMINS = {
+    "source": {"tracking.call", "numbers.trackingnumber", "numbers.numbersession", "tracking.alert"},
+    "handler": {"tracking.call", "tracking.alert"},
+}
 #: Lookups an attacker would bisect a hidden value with.
 LOOKUPS = ["exact", "gte", "lt", "isnull", "in", "range"]
 

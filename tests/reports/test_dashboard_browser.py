@@ -114,3 +114,25 @@ def test_a_source_collaborator_sees_only_its_calls_and_no_revenue(live_server, p
     text = page.inner_text(".ct-dash")
     assert "Revenue" not in text and "Margin" not in text and "Handler" not in text
     shot(page, "dashboard-source-collaborator")
+
+
+def test_an_alert_stays_on_the_dashboard_until_its_ack_button_and_a_paused_source_shows(live_server, page, settings):
+    from tests.tracking.factories import SourceFactory
+    from tracking.services.alerts import AlertSpec, alert_raise
+    from tracking.services.monitors import source_pause
+
+    settings.TIME_ZONE = "UTC"
+    source = SourceFactory(name="Publisher A")
+    alert = alert_raise(spec=AlertSpec(kind="fraud_monitor", key="m:1", message="Short calls: Publisher A: short 40% of 20 calls",
+                                       source_id=source.pk))
+    source_pause(source=source, reason="Short calls: short 40%")
+    UserFactory(username="boss", is_staff=True, is_superuser=True)
+    log_in(page, live_server, "boss")
+    stored = page.locator(f'[data-alert-id="{alert.pk}"]')
+    assert "short 40%" in stored.inner_text()
+    assert "Paused: Publisher A" in page.inner_text('[data-paused="Publisher A"]')
+    shot(page, "dashboard-alerts")
+    page.click(f'[data-ack="{alert.pk}"]')
+    page.wait_for_selector('[data-testid="figure-calls"]')
+    assert page.locator(f'[data-alert-id="{alert.pk}"]').count() == 0
+    assert page.locator('[data-paused="Publisher A"]').count() == 1  # the pause stays until the source is resumed

@@ -33,9 +33,9 @@ class SourceSerializer(ModelSerializer):
         model = Source
         fields = [
             "id", "name", "source_id", "first_name", "last_name", "company", "static_number_cap", "notes",
-            "created_at", "updated_at",
+            "paused_at", "paused_reason", "created_at", "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["paused_at", "paused_reason", "created_at", "updated_at"]
 
 
 class HandlerSerializer(ModelSerializer):

@@ -16,6 +16,7 @@ from calltrack.api.pagination import StartedAtCursorPagination
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
 from calltrack.scoping import hidden_call_fields, visible_attempts, visible_calls, visible_money_changes
 from tracking.api import filters, serializers
+from tracking.api.alerts import SourcePauseMixin
 from tracking.models import (
     Call,
     CallAttempt,
@@ -74,7 +75,7 @@ def _history_schema(what):
     destroy=extend_schema(summary=_("Delete a source (its calls and numbers stay, without credit)")),
     history=_history_schema(_("A source's terms history (its static number cap)")),
 )
-class SourceViewSet(MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
+class SourceViewSet(SourcePauseMixin, MoneyHistoryViewSetMixin, ServiceWritesViewSetMixin, ScopedModelViewSet):
     """Who generates calls. Staff only (by model permissions)."""
 
     history_table = "source"

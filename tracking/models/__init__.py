@@ -1,3 +1,13 @@
+from tracking.models.alerts import (
+    DROP_KINDS,
+    Alert,
+    AlertDelivery,
+    AlertKind,
+    AlertLevel,
+    AlertRecipient,
+    FraudMonitor,
+    MonitorKind,
+)
 from tracking.models.audit import AuditOrigin, MoneyChange
 from tracking.models.calls import (
     AttemptKind,
@@ -39,6 +49,7 @@ from tracking.models.reports import CallDayRollup, CallRollupDirty, CallRollupZo
 from tracking.models.tagging import HoursMatch, TaggingHours
 
 __all__ = [
+    "DROP_KINDS", "Alert", "AlertDelivery", "AlertKind", "AlertLevel", "AlertRecipient", "FraudMonitor", "MonitorKind",
     "AttemptKind", "AttemptStatus", "Attestation", "Call", "CallAttempt", "CallEvent", "CallStatus", "ConversionStatus",
     "DeliveryStatus", "QueuedCall", "RecordingStatus", "WebhookAttempt", "WebhookDelivery", "Campaign", "CampaignHandler", "ConversionKind", "ConversionRule",
     "ConversionSide", "DedupeScope", "FallbackCredit", "GreetingKind", "IVRAction", "IVRMenu", "IVROption", "RoutingStrategy", "Webhook",

@@ -36,6 +36,15 @@ class Source(models.Model):
         help_text=_("The most static tracking numbers this source may hold across all campaigns. Blank for no limit."),
     )
     notes = models.TextField(blank=True, help_text=_("Anything your team should know about this source."))
+    # Nullable without a default, so that adding them altered tracking_source in place (no SQLite rebuild that
+    # would drop the money history's triggers on it). Written only by the pause and resume services.
+    paused_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("Paused (by a fraud monitor or by hand): its numbers' calls go to the campaign's fail-safe until resumed."),
+    )
+    paused_reason = models.CharField(  # noqa: DJ001 - nullable: see above
+        max_length=300, null=True, blank=True, editable=False, help_text=_("Why it is paused: the monitor and what it measured, or who paused it."),
+    )
     created_at = models.DateTimeField(default=_now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
