@@ -12,6 +12,7 @@ from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet,
 from tracking.api.views import (
     CallViewSet,
     CampaignViewSet,
+    ConversionDestinationViewSet,
     ConversionRuleViewSet,
     HandlerViewSet,
     RoutingTableViewSet,
@@ -31,6 +32,7 @@ router.register("sessions", NumberSessionViewSet, basename="session")
 router.register("tagging-hours", TaggingHoursViewSet, basename="tagginghours")
 router.register("routing-tables", RoutingTableViewSet, basename="routingtable")
 router.register("conversion-rules", ConversionRuleViewSet, basename="conversionrule")
+router.register("conversion-destinations", ConversionDestinationViewSet, basename="conversiondestination")
 
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list

@@ -289,3 +289,36 @@ def conversion_uploads_adjust(*, call_id: int, adjustment: str, now: datetime | 
             transaction.on_commit(functools.partial(_queue, upload.pk))
             changed += 1
     return changed
+
+
+# --- Destinations: the one write path of the admin and the API ---------------------------------------------------------
+
+
+def credentials_merge(stored: dict[str, Any] | None, given: dict[str, Any] | None) -> dict[str, str]:
+    """The stored credentials with ``given`` applied: a name with a value replaces it, a name with "" removes it;
+    names not given are kept (a form or an API call never has to send them back, and never sees them)."""
+    merged = {str(k): str(v) for k, v in (stored or {}).items()}
+    for name, value in (given or {}).items():
+        if value in ("", None):
+            merged.pop(str(name), None)
+        else:
+            merged[str(name)] = str(value)
+    return merged
+
+
+def conversion_destination_save(*, destination: ConversionDestination, fields: dict[str, Any],
+                                credentials: dict[str, Any] | None = None) -> ConversionDestination:
+    """Create or change a destination after full validation, saving only ``fields`` (and the credentials when new ones
+    are given, merged into the stored ones). A trigger bumps its campaign's configuration version (voice routing then
+    knows whether the campaign sends conversions)."""
+    from calltrack.model_writes import instance_apply_and_save
+
+    fields = dict(fields)
+    if credentials:
+        fields["credentials"] = credentials_merge(destination.credentials, credentials)
+    return instance_apply_and_save(instance=destination, fields=fields)
+
+
+def conversion_destination_delete(*, destination: ConversionDestination) -> None:
+    """Delete a destination and its uploads' records (a trigger bumps its campaign's configuration version)."""
+    destination.delete()
