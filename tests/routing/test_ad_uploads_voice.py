@@ -130,3 +130,33 @@ def test_two_workers_at_once_send_an_upload_once(settings):
     assert sorted(r is None for r in results) == [False, True]  # one sent, one skipped the locked row
     upload.refresh_from_db()
     assert (upload.status, upload.attempts, upload.platform_id) == (UploadStatus.SENT, 1, "once")
+
+
+def test_consent_reported_by_the_landing_page_through_the_pools_parameters_decides_what_is_sent(client, twilio, django_capture_on_commit_callbacks):
+    from calltrack.numbers.services import records
+
+    cache.clear()
+    campaign = CampaignFactory()
+    CampaignHandlerFactory(campaign=campaign, handler=HandlerFactory())
+    ConversionRuleFactory(campaign=campaign, min_duration=60, revenue=Decimal("35"))
+    pool = NumberPoolFactory(key="consent", campaign=campaign)
+    for number in ("+14152000021", "+14152000022"):
+        TrackingNumberFactory(number=number, kind="pool", pool=pool, campaign=campaign)
+    records.pool_parameters_set(pool=pool, entries=[{"name": "consent", "kind": "text", "max_length": 20}])
+    ConversionDestination.objects.create(campaign=campaign, name="Local", consent_required=True)
+    calls = {}
+    for visitor, custom in (("v-consent-yes1", {"consent": "granted"}), ("v-consent-no01", {})):
+        body = {"pool": "consent", "visitor_id": visitor, "page_url": "https://x.example/?gclid=G1", "params": {"gclid": "G1"}, "custom": custom}
+        number = client.post("/dni/v1/assign", data=json.dumps(body), content_type="text/plain", HTTP_ORIGIN="http://testserver").json()["number"]
+        sid = f"CA{visitor[-3:]:0>32}"
+        doc = etree.fromstring(twilio.post("/voice/incoming", {"CallSid": sid, "From": "+14155550123", "To": number}).content)
+        twilio.post(doc.find("Dial").get("action"), {"CallSid": sid, "DialCallStatus": "completed", "DialCallDuration": "90"})
+        with django_capture_on_commit_callbacks(execute=True):
+            status_completed(twilio, sid)
+        run_queued_tasks()
+        calls[visitor] = Call.objects.get(call_sid=sid)
+    sent = calls["v-consent-yes1"].conversion_uploads.get()
+    refused = calls["v-consent-no01"].conversion_uploads.get()
+    assert (sent.status, sent.payload["click_ids"]) == (UploadStatus.SENT, {"gclid": "G1"})
+    assert (refused.status, refused.reason) == (UploadStatus.NOT_ELIGIBLE, "no consent: the visitor's landing page did not report consent=granted")
+    assert refused.payload == {}

@@ -4,10 +4,11 @@ Meta, Microsoft Advertising, local) and each upload's status. The routing config
 now watch the destinations too (the voice path knows from its cache whether a campaign sends any): installed again
 after the table is made; reversed, the definition of migration 0028 comes back before the table goes."""
 
+from decimal import Decimal
+
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-from decimal import Decimal
 from django.db import migrations, models
 
 from tracking.db_triggers import triggers_install
@@ -38,13 +39,13 @@ class Migration(migrations.Migration):
             name='ConversionDestination',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
+                ('name', models.CharField(help_text='As the call page and the dashboard show it.', max_length=100)),
                 ('kind', models.CharField(choices=[('local', 'Local (records what would be sent)'), ('google_ads', 'Google Ads'), ('ga4', 'Google Analytics 4'), ('meta', 'Meta (Facebook, Instagram)'), ('microsoft', 'Microsoft Advertising')], default='local', help_text='Where uploads go. Local records what would be sent, on the call page, and sends nothing.', max_length=20, verbose_name='platform')),
-                ('enabled', models.BooleanField(default=True)),
+                ('enabled', models.BooleanField(default=True, help_text='Off: no new uploads (those already made stay as they are).')),
                 ('trigger', models.CharField(choices=[('revenue', 'The revenue side converts'), ('payout', 'The payout side converts'), ('qualified', 'A qualified call (answered and talked at least the minimum)')], default='revenue', help_text='What makes a call worth sending: a side of its conversion, or a qualified call.', max_length=20)),
                 ('min_talk_time', models.PositiveIntegerField(default=60, help_text='A qualified call: answered and talked at least this long (only for the qualified trigger).', validators=[django.core.validators.MaxValueValidator(86400)], verbose_name='qualified after (seconds)')),
                 ('value_from', models.CharField(choices=[('conversion', "The conversion's amount (revenue or payout, as triggered)"), ('fixed', 'A fixed value')], default='conversion', help_text="The value sent: the conversion's revenue or payout (as the trigger says), or the fixed value.", max_length=20, verbose_name='value')),
-                ('fixed_value', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=10, validators=[django.core.validators.MinValueValidator(0)])),
+                ('fixed_value', models.DecimalField(decimal_places=2, default=Decimal('0'), help_text='The value sent when the value is fixed.', max_digits=10, validators=[django.core.validators.MinValueValidator(0)])),
                 ('currency', models.CharField(default='USD', help_text='ISO 4217 code of the value (USD, EUR ...).', max_length=3, validators=[django.core.validators.RegexValidator('^[A-Z]{3}$', 'An ISO 4217 code such as USD.')])),
                 ('delay_minutes', models.PositiveIntegerField(default=0, help_text='Wait this long after the trigger before sending (some conversion types are refused when too recent).', validators=[django.core.validators.MaxValueValidator(43200)], verbose_name='delay (minutes)')),
                 ('consent_required', models.BooleanField(default=False, help_text="Send only when the landing page reported consent: the pool accepts a custom parameter named 'consent' and the visitor's page sent consent=granted (or yes, true, 1).")),
@@ -55,7 +56,7 @@ class Migration(migrations.Migration):
                 ('credentials', models.JSONField(blank=True, default=dict, editable=False)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversion_destinations', to='tracking.campaign', verbose_name='campaign')),
+                ('campaign', models.ForeignKey(help_text='The campaign whose converting calls are sent.', on_delete=django.db.models.deletion.CASCADE, related_name='conversion_destinations', to='tracking.campaign', verbose_name='campaign')),
                 ('source', models.ForeignKey(blank=True, help_text='Only calls from this source; blank: every call of the campaign.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='conversion_destinations', to='tracking.source', verbose_name='source')),
             ],
             options={

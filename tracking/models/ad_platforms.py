@@ -52,18 +52,18 @@ class Adjustment(models.TextChoices):
 class ConversionDestination(models.Model):
     campaign = models.ForeignKey(
         "tracking.Campaign", verbose_name=pgettext_lazy("party", "campaign"), on_delete=models.CASCADE,
-        related_name="conversion_destinations",
+        related_name="conversion_destinations", help_text=_("The campaign whose converting calls are sent."),
     )
     source = models.ForeignKey(
         "tracking.Source", verbose_name=pgettext_lazy("party", "source"), null=True, blank=True, on_delete=models.CASCADE,
         related_name="conversion_destinations", help_text=_("Only calls from this source; blank: every call of the campaign."),
     )
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, help_text=_("As the call page and the dashboard show it."))
     kind = models.CharField(
         _("platform"), max_length=20, choices=DestinationKind.choices, default=DestinationKind.LOCAL,
         help_text=_("Where uploads go. Local records what would be sent, on the call page, and sends nothing."),
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=True, help_text=_("Off: no new uploads (those already made stay as they are)."))
     trigger = models.CharField(
         max_length=20, choices=UploadTrigger.choices, default=UploadTrigger.REVENUE,
         help_text=_("What makes a call worth sending: a side of its conversion, or a qualified call."),
@@ -76,7 +76,10 @@ class ConversionDestination(models.Model):
         _("value"), max_length=20, choices=UploadValue.choices, default=UploadValue.CONVERSION,
         help_text=_("The value sent: the conversion's revenue or payout (as the trigger says), or the fixed value."),
     )
-    fixed_value = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)])
+    fixed_value = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)],
+        help_text=_("The value sent when the value is fixed."),
+    )
     currency = models.CharField(
         max_length=3, default="USD", validators=[RegexValidator(r"^[A-Z]{3}$", _("An ISO 4217 code such as USD."))],
         help_text=_("ISO 4217 code of the value (USD, EUR ...)."),
