@@ -267,6 +267,7 @@ def test_revoking_the_conversion_retracts_it_and_restating_it_restates_it(settin
     assert retract["conversionAdjustments"][0]["adjustmentType"] == "RETRACTION" and "restatementValue" not in retract["conversionAdjustments"][0]
     upload = call.conversion_uploads.get()
     assert (upload.status, upload.adjustment, upload.reason) == (UploadStatus.SENT, "retraction", "retraction sent: accepted")
+    assert upload.value == Decimal("80.00")  # the value last restated
     call.refresh_from_db()
     assert (call.converted, call.revenue, call.conversion_reason) == (False, Decimal("0"), "revoked (api): the sale was cancelled")
     assert len(rx.requests) == 6

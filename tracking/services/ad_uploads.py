@@ -229,6 +229,8 @@ def conversion_upload_attempt(*, upload_id: int, now: datetime | None = None) ->
         if upload.conversion_time is not None:  # as first sent: an adjustment names the same conversion
             data = replace(data, conversion_at=upload.conversion_time)
         plan = platforms.upload_build(plain, data, now=now, base_urls=_base_urls(), adjustment=upload.adjustment)
+        if upload.adjustment != Adjustment.RETRACTION:  # what is sent now (a restated value, one changed while delayed)
+            upload.value = platforms.upload_value(plain, data)
         upload.attempts += 1
         upload.next_try_at = None
         if isinstance(plan, platforms.Ineligible):
@@ -254,7 +256,9 @@ def conversion_upload_attempt(*, upload_id: int, now: datetime | None = None) ->
                 upload.status = UploadStatus.REFUSED
                 upload.reason = (outcome.reason if outcome.status == "refused"
                                  else f"gave up after {upload.attempts} tries: {outcome.reason}")[:500]
-        upload.save(update_fields=["status", "reason", "attempts", "next_try_at", "payload", "sent_at", "platform_id", "response", "updated_at"])
+        upload.save(update_fields=[
+            "status", "reason", "value", "attempts", "next_try_at", "payload", "sent_at", "platform_id", "response", "updated_at",
+        ])
     return upload
 
 
