@@ -129,6 +129,7 @@ def test_schedules_command_is_idempotent():
         "tracking.tasks.conversions_expire", "calltrack.numbers.tasks.recordings_expire_task",
         "routing.tasks.attempt_slots_release_stale_task", "routing.tasks.cap_counters_fold_task",
         "tracking.tasks.report_rollups_refresh_task", "calltrack.tasks.rate_counters_purge_task",
+        "tracking.tasks.conversion_uploads_due_task",
     }
     assert Schedule.objects.count() == len(SCHEDULES)
     assert Schedule.objects.get(func="calltrack.numbers.tasks.pool_samples_record_task").minutes == 1

@@ -344,3 +344,19 @@ def test_the_rules_conversion_of_a_status_callback_queues_the_upload(django_capt
     run_queued_tasks()
     upload = call.conversion_uploads.get()
     assert (upload.status, upload.payload["value"], upload.payload["click_ids"]) == (UploadStatus.SENT, "12.00", {"gclid": "G"})
+
+
+def test_the_worker_tasks_and_the_every_minute_sweep_are_scheduled():
+    """An upload whose queued task never ran (a worker lost it): the every-minute sweep sends it."""
+    from calltrack.schedules import SCHEDULES
+    from tracking.tasks import conversion_upload_deliver, conversion_uploads_due_task
+
+    assert ("calltrack: conversion uploads due", "tracking.tasks.conversion_uploads_due_task", "I", 1) in SCHEDULES
+    campaign = CampaignFactory()
+    ConversionDestination.objects.create(campaign=campaign, name="Local")
+    call = converted_call(campaign, marketing={})
+    upload = conversion_uploads_queue(call_id=call.pk)[0]  # its after-commit queueing never runs here: the task is "lost"
+    assert not OrmQ.objects.exists() and upload.status == UploadStatus.PENDING
+    assert conversion_uploads_due_task() == 1
+    assert conversion_upload_deliver(upload.pk) == f"upload {upload.pk}: sent after 1 tries"  # the late task: nothing more
+    assert conversion_upload_deliver(10**9) == f"upload {10**9}: gone or being sent by another worker"
