@@ -13,6 +13,7 @@ from tracking.api.alerts import AlertRecipientViewSet, AlertViewSet, FraudMonito
 from tracking.api.views import (
     CallViewSet,
     CampaignViewSet,
+    ConversionDestinationViewSet,
     ConversionRuleViewSet,
     HandlerViewSet,
     RoutingTableViewSet,
@@ -35,6 +36,7 @@ router.register("conversion-rules", ConversionRuleViewSet, basename="conversionr
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("fraud-monitors", FraudMonitorViewSet, basename="fraudmonitor")
 router.register("alert-recipients", AlertRecipientViewSet, basename="alertrecipient")
+router.register("conversion-destinations", ConversionDestinationViewSet, basename="conversiondestination")
 
 app_name = "api"
 # Other apps' endpoints (e.g. tracking/api/urls.py: POST calls/{id}/conversion) are appended to this list

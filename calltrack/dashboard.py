@@ -145,6 +145,11 @@ def dashboard_context(request: Any) -> dict[str, Any]:
             for row in rows
         ],
         **_stored_alerts(request, scope, reports.report_alerts(scope=scope, period=period)),
+        # "Sent to ad platforms", per destination (staff only: empty for a collaborator).
+        "ad_uploads": [
+            {**vars(f), "url": reverse("admin:tracking_conversionupload_changelist") + f"?destination__id__exact={f.destination_id}"}
+            for f in reports.report_ad_uploads(scope=scope, period=period)
+        ],
         "call_log_url": call_log_url(period),
         "spam": spam_panel(scope, period),
     }

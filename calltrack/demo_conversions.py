@@ -29,14 +29,20 @@ from tracking.models import (
     CallStatus,
     Campaign,
     CampaignHandler,
+    ConversionDestination,
     ConversionKind,
     ConversionRule,
     ConversionSide,
+    ConversionUpload,
+    DestinationKind,
     Handler,
     Source,
+    UploadStatus,
+    UploadTrigger,
     Webhook,
     WebhookMethod,
 )
+from tracking.services.ad_uploads import conversion_upload_attempt, conversion_uploads_queue
 from tracking.services.conversions import ConversionRefused, call_conversion_evaluate, call_convert
 
 DEMO_SID = "CADEMOCV"
@@ -79,6 +85,10 @@ def demo_conversions_load() -> dict[str, int]:
             body_template='{"caller": "[caller_number]", "source": "[source_id]", "state": "[tag:caller_state]", '
             '"utm_source": "[utm_source]", "converted": "[converted]", "revenue": "[revenue]", "payout": "[payout]"}',
         )
+        # The ad platforms' uploads, recorded on each call page (the local destination sends nothing anywhere).
+        ConversionDestination.objects.create(
+            campaign=campaign, name="Ad platforms (local demo)", kind=DestinationKind.LOCAL, trigger=UploadTrigger.PAYOUT,
+        )
 
     if not Call.objects.filter(call_sid__startswith=DEMO_SID).exists():
         now = timezone.now()
@@ -97,7 +107,8 @@ def demo_conversions_load() -> dict[str, int]:
                 call_sid=f"{DEMO_SID}{i:026d}", campaign=campaign, source=source, handler=handler, caller_number=caller,
                 called_number="+18005550130", caller_state="CO", caller_country="US", status=CallStatus.COMPLETED,
                 started_at=started, answered_at=started + timedelta(seconds=6), ended_at=started + timedelta(seconds=6 + talk),
-                duration=6 + talk, talk_time=talk, tags={"caller_state": "CO"}, marketing_data={"utm_source": "facebook"},
+                duration=6 + talk, talk_time=talk, tags={"caller_state": "CO"},
+                marketing_data={"utm_source": "facebook", "fbclid": f"IwAR-demo-{i}"},
             )
             CallAttempt.objects.create(
                 call=call, handler=handler, receiving_number=handler.receiving_number, number_dialed=handler.receiving_number.number,
@@ -114,6 +125,11 @@ def demo_conversions_load() -> dict[str, int]:
                 call_convert(call=call, source="postback", at=call.ended_at + delay)
             except ConversionRefused:
                 pass  # the late one: refused, and the reason is on the call
+        # What the demo's workers would do: each upload tried now, so the call pages show them sent.
+        for call in calls:
+            conversion_uploads_queue(call_id=call.pk)
+        for upload_id in ConversionUpload.objects.filter(call__in=calls, status=UploadStatus.PENDING).values_list("pk", flat=True):
+            conversion_upload_attempt(upload_id=upload_id)
 
     return {
         "converted": Call.objects.filter(converted=True).count(),

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from calltrack.nomenclature import HANDLER_TITLE, SOURCE_TITLE
 from calltrack.scoping import (
+    UNSCOPED,
     Scope,
     report_dimensions,
     report_hidden,
@@ -651,8 +652,54 @@ def report_alerts(*, scope: Scope, period: Period) -> list[Alert]:
     if not scope.is_collaborator:
         alerts += _capped_handlers(scope, period)
         alerts += _failing_webhooks(period)
+        alerts += _failing_uploads(period)
     alerts += _numbers_not_active(scope)
     return alerts
+
+
+@dataclass(frozen=True)
+class UploadFigure:
+    """One conversion destination's uploads in a period: how many were sent, refused, not eligible, pending."""
+
+    destination_id: int
+    name: str
+    platform: str
+    sent: int
+    refused: int
+    not_eligible: int
+    pending: int
+
+
+def report_ad_uploads(*, scope: Scope, period: Period) -> list[UploadFigure]:
+    """"Sent to ad platforms": per destination, its uploads made in ``period`` by status (one grouped query on the
+    uploads' (destination, status) index). The operator's business: nothing for a collaborator."""
+    from tracking.models import ConversionUpload
+
+    if scope.is_collaborator:
+        return []
+    rows = (
+        ConversionUpload.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
+        .values("destination_id", "destination__name", "destination__kind")
+        .annotate(**{status: Count("id", filter=Q(status=status)) for status in ("sent", "refused", "not_eligible", "pending")})
+        .order_by("destination__name", "destination_id")
+    )
+    return [
+        UploadFigure(r["destination_id"], r["destination__name"], r["destination__kind"], r["sent"], r["refused"], r["not_eligible"], r["pending"])
+        for r in rows
+    ]
+
+
+def _failing_uploads(period: Period) -> list[Alert]:
+    """Destinations whose platform refused uploads in ``period`` (credentials, a conversion action, a click too old)."""
+    return [
+        Alert(
+            kind="ad_upload_failing", level="danger", count=f.refused,
+            message=f"{f.refused} upload{'s' * (f.refused != 1)} to {f.name} refused by the platform",
+            url_name="admin:tracking_conversionupload_changelist",
+            url_query={"destination__id__exact": str(f.destination_id), "status__exact": "refused"},
+        )
+        for f in report_ad_uploads(scope=UNSCOPED, period=period) if f.refused
+    ]
 
 
 def _pool_overflows(scope: Scope, period: Period) -> list[Alert]:

@@ -69,6 +69,10 @@ HIDDEN_CALL_FIELDS: dict[str, frozenset[str]] = {
     }),
 }
 
+#: What the API shows of a call to staff only (the operator's own business, e.g. its ad platforms' uploads): empty for
+#: every collaborator.
+STAFF_ONLY_CALL_FIELDS: frozenset[str] = frozenset({"conversion_uploads"})
+
 #: A collaborator's own side of a shared flag: "converted" reads (and filters) its side's conversion.
 SIDE_FIELDS: dict[str, dict[str, str]] = {
     "source": {"converted": "payout_converted"},

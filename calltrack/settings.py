@@ -307,6 +307,19 @@ SPECTACULAR_SETTINGS.update(
 CALLTRACK_WEBHOOK_TIMEOUT = env.float("CALLTRACK_WEBHOOK_TIMEOUT", default=10)
 CALLTRACK_WEBHOOK_MAX_ATTEMPTS = env.int("CALLTRACK_WEBHOOK_MAX_ATTEMPTS", default=5)
 CALLTRACK_WEBHOOK_RETRY_BASE = env.int("CALLTRACK_WEBHOOK_RETRY_BASE", default=30)
+# Conversions sent back to the ad platforms (tracking/services/ad_uploads.py): tries before "refused" (timeouts,
+# connection errors, 408/429/5xx are retried), the first retry's delay in seconds (doubling, at most 6 hours), and the
+# platforms' API addresses (tests point them at a local receiver; nothing else should change them).
+CALLTRACK_AD_UPLOAD_MAX_ATTEMPTS = env.int("CALLTRACK_AD_UPLOAD_MAX_ATTEMPTS", default=8)
+CALLTRACK_AD_UPLOAD_RETRY_BASE = env.int("CALLTRACK_AD_UPLOAD_RETRY_BASE", default=60)
+CALLTRACK_AD_PLATFORM_URLS = {
+    "google_ads": "https://googleads.googleapis.com",
+    "google_token": "https://oauth2.googleapis.com/token",
+    "ga4": "https://www.google-analytics.com",
+    "meta": "https://graph.facebook.com",
+    "microsoft": "https://campaign.api.bingads.microsoft.com",
+    "microsoft_token": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+}
 # Outgoing HTTP (calltrack/outbound.py: webhooks, and anything else calltrack fetches or sends) goes only to public
 # addresses. Private receivers an operator really runs are listed here: networks (10.1.2.0/24, 127.0.0.1) or host names.
 CALLTRACK_OUTBOUND_ALLOW = env.list("CALLTRACK_OUTBOUND_ALLOW", default=[])

@@ -612,6 +612,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         call_log.TestCallFilter,
         call_log.FallbackChainFilter,
         call_log.SpamFilter,
+        call_log.AdUploadFilter,
     ]
     list_filter_submit = True
     search_fields = ["call_sid"]  # the real search is get_search_results (numbers as typed, cities, UTM values)
@@ -620,7 +621,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     show_full_result_count = False
     paginator = InfinitePaginator  # no COUNT(*) of a million calls on every page
     list_per_page = 50
-    actions = ["resend_failed_webhooks", "convert_by_postback"]
+    actions = ["resend_failed_webhooks", "convert_by_postback", "revoke_conversion"]
     # A collaborator's filters: its own side's "converted" (calltrack.scoping.SIDE_FIELDS), and the tags it may see.
     collaborator_list_filter = {
         kind: [("started_at", call_log.LocalDateRangeFilter), ("status", ChoicesDropdownFilter),
@@ -771,6 +772,17 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
             except conversion_services.ConversionRefused as exc:
                 self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
 
+    @admin.action(description=_("Revoke the conversion of the selected calls (the ad platforms get a retraction)"), permissions=["convert"])
+    def revoke_conversion(self, request, queryset) -> None:
+        from tracking.services.conversion_changes import call_conversion_revoke
+
+        for call in queryset:
+            try:
+                call_conversion_revoke(call=call, source="admin", reason=f"by {request.user}")
+                self.message_user(request, f"Call #{call.pk}: conversion revoked.", messages.SUCCESS)
+            except conversion_services.ConversionRefused as exc:
+                self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
+
     # --- The CSV export of the filtered log -------------------------------------------------------------------
 
     def get_urls(self):
@@ -883,6 +895,11 @@ def call_summary_context(*, call: Call, hidden: set[str], recordings: bool, scop
         # The spam score and its reasons: what the caller's identity said, shown to whoever sees the caller.
         "spam": call.state_spam,
         "timeline": call_timeline(call) if show_routing else "",
+        # The uploads to the ad platforms, with their status and why (the operator's, not a collaborator's, business).
+        "uploads": (
+            list(call.conversion_uploads.select_related("destination").order_by("destination__name", "pk"))
+            if scope is None or not scope.is_collaborator else []
+        ),
         "deliveries": (
             list(call.webhook_deliveries.select_related("webhook").prefetch_related("attempt_log").order_by("created_at"))
             if show_routing else []
@@ -1126,4 +1143,5 @@ class RoutingTableAdmin(ServiceWritesAdminMixin, ModelAdmin):
         return obj._rows
 
 
-from tracking import admin_alerts  # noqa: E402, F401 - registers the alerts' and monitors' admins
+# Registers the destinations' and uploads' admin, and the alerts' and monitors' admins.
+from tracking import admin_ad_platforms, admin_alerts  # noqa: E402, F401

@@ -342,6 +342,32 @@ class TestCallFilter(SimpleListFilter):
         return queryset
 
 
+class AdUploadFilter(SimpleListFilter):
+    """Calls by what became of their uploads to the ad platforms: an upload with that status (any destination), or
+    calls with no upload at all. An EXISTS on the uploads' index (destination, status) per call shown."""
+
+    title = "sent to ad platforms"
+    parameter_name = "ad_upload"
+
+    def lookups(self, request, model_admin):
+        from tracking.models import UploadStatus
+
+        return [*UploadStatus.choices, ("none", "No upload")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        from tracking.models import ConversionUpload, UploadStatus
+
+        value = self.value()
+        if not value:
+            return queryset
+        uploads = ConversionUpload.objects.filter(call_id=models.OuterRef("pk"))
+        if value == "none":
+            return queryset.filter(~models.Exists(uploads))
+        if value not in UploadStatus.values:
+            raise IncorrectLookupParameters(f"sent to ad platforms: one of {', '.join(UploadStatus.values)} or none, not {value[:40]!r}")
+        return queryset.filter(models.Exists(uploads.filter(status=value)))
+
+
 def call_search_q(term: str, *, scope: Scope = UNSCOPED) -> Q | None:
     """What the log's search box means by ``term``: a phone number however it is typed, a city, a UTM value,
     a CallSid or a visitor id; for a collaborator, only what it may see (``calltrack.scoping.call_search_parts``).

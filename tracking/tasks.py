@@ -35,3 +35,21 @@ def alerts_digest_task() -> int:
     from tracking.services.alerts import alerts_digest_send
 
     return alerts_digest_send()
+
+
+def conversion_upload_deliver(upload_id: int) -> str:
+    """Try one conversion upload (queued after commit); retries and delays come back through the every-minute sweep."""
+    from tracking.services.ad_uploads import conversion_upload_attempt
+
+    upload = conversion_upload_attempt(upload_id=upload_id)
+    if upload is None:
+        return f"upload {upload_id}: gone or being sent by another worker"
+    return f"upload {upload_id}: {upload.status} after {upload.attempts} tries"
+
+
+def conversion_uploads_due_task() -> int:
+    """Scheduled every minute: the conversion uploads whose delay or retry time has come."""
+    from tracking.services.ad_uploads import conversion_uploads_due
+
+    with audit_context(origin="task", actor="conversion_uploads_due"):
+        return conversion_uploads_due()

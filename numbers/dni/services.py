@@ -63,6 +63,8 @@ logger = logging.getLogger(__name__)
 MARKETING_KEYS = (
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id",
     "gclid", "gbraid", "wbraid", "fbclid", "msclkid",
+    # Not a query parameter: GA4's client id, which the tag reads from the _ga cookie (sent back with conversions).
+    "ga_client_id",
 )
 
 

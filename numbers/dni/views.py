@@ -152,6 +152,9 @@ def _visitor_id(data: dict[str, Any]) -> str:
     return value
 
 
+GA_CLIENT_ID = re.compile(r"\d{1,20}\.\d{1,20}")
+
+
 def _marketing(data: dict[str, Any]) -> dict[str, str]:
     """UTM parameters and click ids: from ``params`` when the tag sends them, else the page URL's query."""
     params = data.get("params")
@@ -172,6 +175,9 @@ def _marketing(data: dict[str, Any]) -> dict[str, str]:
         if len(value) > 500:
             raise BadRequest(f"params.{key}", "is longer than 500 characters")
         marketing[key] = _storable(f"params.{key}", value).strip()
+    # GA4's client id is "<digits>.<digits>" (from the _ga cookie): anything else is not kept.
+    if "ga_client_id" in marketing and not GA_CLIENT_ID.fullmatch(marketing["ga_client_id"]):
+        del marketing["ga_client_id"]
     return marketing
 
 

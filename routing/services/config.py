@@ -15,6 +15,7 @@ from tracking.models import (
     Call,
     Campaign,
     CampaignHandler,
+    ConversionDestination,
     ConversionKind,
     ConversionRule,
     Handler,
@@ -33,12 +34,14 @@ def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
     return _campaign_options_load(campaign)[0]
 
 
-def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption], bool]:
-    """The campaign's handlers, and whether an "attempt" conversion rule limits its calls to one handler (the
-    same query: an EXISTS beside each row; no handler, nothing to limit)."""
+def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption], bool, bool | None]:
+    """The campaign's handlers, whether an "attempt" conversion rule limits its calls to one handler, and whether it
+    sends conversions to ad platforms (the same query: EXISTS beside each row; no handler: nothing to limit, and
+    None: not known)."""
     attempt_rule = Exists(ConversionRule.objects.filter(campaign_id=OuterRef("campaign_id"), kind=ConversionKind.ATTEMPT))
-    rows = CampaignHandler.objects.filter(campaign_id=campaign.pk).order_by().annotate(attempt_rule=attempt_rule).values(
-        "attempt_rule", *OPTION_COLUMNS.values(), *_OPTION_INPUTS)
+    sends = Exists(ConversionDestination.objects.filter(campaign_id=OuterRef("campaign_id"), enabled=True))
+    rows = CampaignHandler.objects.filter(campaign_id=campaign.pk).order_by().annotate(attempt_rule=attempt_rule, sends=sends).values(
+        "attempt_rule", "sends", *OPTION_COLUMNS.values(), *_OPTION_INPUTS)
     out = []
     for r in rows:
         digits = r["handler__receiving_number__extension_digits"] or ""
@@ -54,7 +57,7 @@ def _campaign_options_load(campaign: Campaign) -> tuple[list[dec.HandlerOption],
             "duplicate_days": (r["duplicate_days"] or None) if r["duplicate_days"] is not None else r["handler__duplicate_days"],
             "duplicate_on": r["handler__duplicate_on"] or dec.DUPLICATE_ANSWERED,
         }))
-    return out, any(r["attempt_rule"] for r in rows)
+    return out, any(r["attempt_rule"] for r in rows), (any(r["sends"] for r in rows) if rows else None)
 
 
 # The campaign's handler list, declared once: each option field read as it is (option field -> CampaignHandler
@@ -103,6 +106,7 @@ class CampaignConfig:
     hours_tags: tuple[HoursTag, ...] = ()
     ivr_menus: tuple[dec.IVRMenuData, ...] = ()  # the sub-menus its keys open
     routing_tables: tuple[lookup.Table, ...] = ()  # its enabled lookup tables (their rows are read per call)
+    sends_conversions: bool = False  # an enabled conversion destination (tracking.services.ad_uploads)
 
     def ivr_menu(self, menu_id: int) -> dec.IVRMenuData | None:
         return next((m for m in self.ivr_menus if m.id == menu_id), None)
@@ -152,11 +156,13 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     events: set[str] = set()
     for hook_events in Webhook.objects.filter(campaign_id=campaign.pk, enabled=True).values_list("events", flat=True):
         events.update(e for e in (hook_events or []) if isinstance(e, str))
-    options, one_handler = _campaign_options_load(campaign)
+    options, one_handler, sends = _campaign_options_load(campaign)
+    if sends is None:  # no handler row to carry it: asked alone (a campaign without handlers)
+        sends = ConversionDestination.objects.filter(campaign_id=campaign.pk, enabled=True).exists()
     choices, menus = _ivr_load(campaign)
     config = CampaignConfig(
         version=campaign.config_version, options=tuple(options),
-        ivr_choices=tuple(choices), webhook_events=frozenset(events), one_handler_per_call=one_handler,
+        ivr_choices=tuple(choices), webhook_events=frozenset(events), one_handler_per_call=one_handler, sends_conversions=sends,
         hours_tags=tuple(_hours_tags_load(campaign)), ivr_menus=tuple(menus),
         routing_tables=tuple(
             lookup.Table(t.pk, t.name, t.tag_key, then_others=t.when_unavailable == WhenUnavailable.OTHERS)
@@ -175,6 +181,16 @@ def campaign_webhook_events(call: Call) -> frozenset[str] | None:
         return None
     campaign = call.campaign
     return campaign_config(campaign).webhook_events if campaign is not None else frozenset()
+
+
+def campaign_sends_conversions(call: Call) -> bool | None:
+    """Whether the call's campaign sends conversions to ad platforms, when its campaign is at hand (None: unknown)."""
+    if call.campaign_id is None:
+        return False
+    if not Call.campaign.is_cached(call):
+        return None
+    campaign = call.campaign
+    return campaign_config(campaign).sends_conversions if campaign is not None else False
 
 
 _RULES: dict[int, tuple[int, tuple[Rule, ...]]] = {}

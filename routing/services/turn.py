@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routing.services.common import Links
-from routing.services.config import campaign_webhook_events
+from routing.services.config import campaign_sends_conversions, campaign_webhook_events
 from routing.store import voice as store
 from tracking.call_state import CallState
 from tracking.models import Call, CallEvent
+from tracking.services.ad_uploads import conversion_uploads_after_commit
 from tracking.services.call_events import call_event_new, call_webhooks_after_commit
 
 
@@ -87,6 +88,8 @@ class Turn:
         # The events the campaign's webhooks listen to come with its cached configuration: one nobody listens to costs
         # no after-commit work.
         call_webhooks_after_commit(call=target, event=event, webhook_events=campaign_webhook_events(target))
+        # The ad platforms' uploads: nothing at all for a campaign without destinations (cached per config version).
+        conversion_uploads_after_commit(call=target, event=event, sends=campaign_sends_conversions(target))
 
     def save(self, *names: str, add: dict[str, int] | None = None) -> None:
         """Save these fields of the call with the turn's writes (from the instance as it is then); ``add``'s amounts

@@ -50,7 +50,7 @@ CASES = {
     "sources": (lambda n, s: SourceFactory.create_batch(n), 2, "COUNT, page"),
     "handlers": (lambda n, s: HandlerFactory.create_batch(n, receiving_number=s["line"]), 2, "COUNT, page"),
     "campaigns": (make_campaigns, 5, "COUNT, page, campaign handlers joined to their handler, IVR sub-menus, IVR keys"),
-    "calls": (make_calls, 2, "page joined to the source (cursor: no COUNT), attempts"),
+    "calls": (make_calls, 3, "page joined to the source (cursor: no COUNT), attempts, uploads to ad platforms (+ destination)"),
     "receiving-numbers": (lambda n, s: ReceivingNumberFactory.create_batch(n), 2, "COUNT, page"),
     "tracking-numbers": (lambda n, s: TrackingNumberFactory.create_batch(n, campaign=s["campaign"]), 2, "COUNT, page"),
     "pools": (make_pools, 3, "COUNT, page with the size annotation, the pools' accepted custom parameters"),

@@ -24,9 +24,9 @@ class Received:
 
 @dataclass
 class Receiver:
-    """``script``: one (status, delay_seconds) per request, the last one repeating."""
+    """``script``: one (status, delay_seconds) or (status, delay_seconds, body) per request, the last one repeating."""
 
-    script: list[tuple[int, float]]
+    script: list[tuple]
     requests: list[Received] = field(default_factory=list)
     port: int = 0
 
@@ -35,7 +35,7 @@ class Receiver:
 
 
 @contextmanager
-def receiver(*script: tuple[int, float]) -> Iterator[Receiver]:
+def receiver(*script: tuple) -> Iterator[Receiver]:
     state = Receiver(list(script) or [(200, 0)])
     lock = threading.Lock()
 
@@ -46,13 +46,13 @@ def receiver(*script: tuple[int, float]) -> Iterator[Receiver]:
             with lock:
                 state.requests.append(Received(self.command, self.path, dict(self.headers.items()), body))
                 index = min(len(state.requests), len(state.script)) - 1
-                status, delay = state.script[index]
+                status, delay, *rest = state.script[index]
             if delay:
                 time.sleep(delay)
-            payload = f"answer {len(state.requests)}: {status}".encode()
+            payload = rest[0] if rest else f"answer {len(state.requests)}: {status}".encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Type", "application/json" if rest else "text/plain")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

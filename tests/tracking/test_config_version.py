@@ -30,6 +30,7 @@ from tracking.models import (
     Call,
     Campaign,
     CampaignHandler,
+    ConversionDestination,
     ConversionKind,
     ConversionRule,
     Handler,
@@ -44,7 +45,9 @@ from tracking.models import (
 pytestmark = pytest.mark.django_db
 
 # Rows of one campaign: a write bumps that campaign (both campaigns when a row moves).
-CAMPAIGN_PARTS: tuple[type[Model], ...] = (CampaignHandler, IVRMenu, IVROption, ConversionRule, Webhook, RoutingTable, TaggingHours)
+CAMPAIGN_PARTS: tuple[type[Model], ...] = (
+    CampaignHandler, IVRMenu, IVROption, ConversionRule, Webhook, RoutingTable, TaggingHours, ConversionDestination,
+)
 # Rows shared by campaigns: a change bumps every campaign that lists them (a handler, or a handler on the line).
 SHARED: tuple[type[Model], ...] = (Handler, ReceivingNumber)
 # Everything the cached routing configuration reads, with the campaign's own row.
@@ -90,6 +93,7 @@ def _campaign_with_everything() -> Campaign:
     WebhookFactory(campaign=campaign, events=["call.routed"])
     RoutingTable.objects.create(campaign=campaign, name="Stores", tag_key="zip")
     TaggingHours.objects.create(campaign=campaign, name="Nights", tag_value="night")
+    ConversionDestination.objects.create(campaign=campaign, name="Local")
     return campaign
 
 
@@ -132,6 +136,7 @@ PARTS = [
     Part(Webhook, lambda c: WebhookFactory(campaign=c), "enabled", (False, True)),
     Part(RoutingTable, lambda c: RoutingTable.objects.create(campaign=c, name="Stores", tag_key="zip"), "enabled", (False, True)),
     Part(TaggingHours, lambda c: TaggingHours.objects.create(campaign=c, name="Nights", tag_value="night"), "enabled", (False, True)),
+    Part(ConversionDestination, lambda c: ConversionDestination.objects.create(campaign=c, name="Local"), "enabled", (False, True)),
 ]
 
 

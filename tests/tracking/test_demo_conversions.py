@@ -8,7 +8,7 @@ import pytest
 
 from calltrack.demo import demo_load
 from calltrack.demo_conversions import DEMO_SID, demo_conversions_load
-from tracking.models import Call, ConversionStatus, Webhook, WebhookAttempt, WebhookDelivery
+from tracking.models import Call, ConversionStatus, ConversionUpload, Webhook, WebhookAttempt, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,11 @@ def test_demo_conversions_show_each_outcome_and_load_twice_the_same():
     assert demo["3"].payout_reason.startswith(f"repeat caller: call #{demo['0'].pk}")
     assert demo["4"].revenue == Decimal("35.00")  # New York's own timer terms
     assert demo["5"].conversion_reason == "postback came 1800 min after the call ended; the limit is 1440 min"
+    # The local destination recorded what the ad platforms would get, for each call converted on the payout side, once.
+    uploads = {u.call.call_sid[-1]: u for u in ConversionUpload.objects.select_related("call").filter(call__call_sid__startswith=DEMO_SID)}
+    assert set(uploads) == {k for k, c in demo.items() if c.payout_converted}
+    assert {u.status for u in uploads.values()} == {"sent"}
+    assert uploads["0"].payload["click_ids"] == {"fbclid": "IwAR-demo-0"} and uploads["0"].payload["value"] == "20.00"
 
 
 def test_admin_pages_show_conversions_and_deliveries(admin_client):

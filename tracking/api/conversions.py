@@ -79,8 +79,36 @@ class CallConversionView(APIView):
     # Staff with the change_call permission, or a handler collaborator (for the calls routed to it; a source
     # collaborator finds no call here, a 404 like any call it cannot see).
     permission_classes = [StaffPermissionsOrCollaborator]
-    staff_permissions = {"POST": ["tracking.change_call"]}
+    staff_permissions = {"POST": ["tracking.change_call"], "DELETE": ["tracking.change_call"]}
     collaborator_kinds = ("source", "handler")
+
+    def _call(self, request: Request, pk: int) -> Call:
+        scope = scope_for(request.user)
+        if scope.source_id is not None:
+            queryset = Call.objects.none()  # a source does not confirm (or revoke) sales for handlers
+        elif scope.handler_id is not None:
+            queryset = visible_calls(Call.objects.all(), scope)
+        else:
+            queryset = Call.objects.all() if request.user.is_staff else Call.objects.none()
+        return get_object_or_404(queryset, pk=pk)
+
+    @extend_schema(
+        summary="Revoke a call's conversion (the sale fell through): not converted, no revenue, no payout; the ad platforms "
+                "that got it are sent a retraction",
+        request=None,
+        parameters=[OpenApiParameter("reason", str, description="Why, in words (kept on the call).")],
+        responses={200: CallConversionSerializer, 422: RefusalSerializer, 404: OpenApiResponse(description="No such call")},
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        from tracking.services.conversion_changes import call_conversion_revoke
+
+        call = self._call(request, pk)
+        reason = str(request.query_params.get("reason", ""))[:200].replace("\x00", "")
+        try:
+            call = call_conversion_revoke(call=call, source="api", reason=reason)
+        except ConversionRefused as exc:
+            return Response({"converted": False, "detail": str(exc)}, status=exc.status_code)
+        return Response(CallConversionSerializer(call, context={"scope": scope_for(request.user)}).data, status=status.HTTP_200_OK)
 
     @extend_schema(
         summary="Convert a call (its postback rules decide revenue and payout), once",
@@ -89,13 +117,7 @@ class CallConversionView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         scope = scope_for(request.user)
-        if scope.source_id is not None:
-            queryset = Call.objects.none()  # a source does not confirm sales for handlers
-        elif scope.handler_id is not None:
-            queryset = visible_calls(Call.objects.all(), scope)
-        else:
-            queryset = Call.objects.all() if request.user.is_staff else Call.objects.none()
-        call = get_object_or_404(queryset, pk=pk)
+        call = self._call(request, pk)
         try:
             result = call_convert(call=call, source="api")
         except ConversionRefused as exc:

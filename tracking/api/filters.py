@@ -16,8 +16,10 @@ from tracking.models import (
     Call,
     CallStatus,
     Campaign,
+    ConversionDestination,
     ConversionKind,
     ConversionRule,
+    DestinationKind,
     Handler,
     RoutingTable,
     Source,
@@ -122,6 +124,16 @@ class CallFilter(django_filters.FilterSet):
     def filter_called(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(called_number=self._number(value))
 
+
+
+class ConversionDestinationFilter(django_filters.FilterSet):
+    campaign = IdFilter(field_name="campaign_id", help_text="Destinations of this campaign (id).")
+    kind = django_filters.ChoiceFilter(choices=DestinationKind.choices, help_text="Destinations of this platform.")
+    enabled = django_filters.BooleanFilter(help_text="true: only enabled destinations.")
+
+    class Meta:
+        model = ConversionDestination
+        fields = ["campaign", "kind", "enabled"]
 
 
 class TaggingHoursFilter(django_filters.FilterSet):

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import BusinessHoursField, JSONObjectField, MarketingDataField, ModelSerializer, TagCriteriaField
-from calltrack.scoping import HIDDEN_CALL_FIELDS, can_play_recordings, side_field, visible_tags
+from calltrack.scoping import HIDDEN_CALL_FIELDS, STAFF_ONLY_CALL_FIELDS, can_play_recordings, side_field, visible_tags
 from tracking import menu_tree
 from tracking.models import (
     AuditOrigin,
@@ -17,7 +17,9 @@ from tracking.models import (
     CallAttempt,
     Campaign,
     CampaignHandler,
+    ConversionDestination,
     ConversionRule,
+    ConversionUpload,
     Handler,
     RecordingStatus,
     RoutingTable,
@@ -137,6 +139,27 @@ class CallAttemptSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+class ConversionUploadSerializer(ModelSerializer):
+    destination_name = serializers.CharField(source="destination.name", read_only=True, help_text=_("The destination's name."))
+    platform = serializers.CharField(source="destination.kind", read_only=True,
+                                     help_text=_("The destination's platform: local, google_ads, ga4, meta or microsoft."))
+
+    class Meta:
+        model = ConversionUpload
+        fields = ["destination", "destination_name", "platform", "status", "reason", "value", "currency", "adjustment", "platform_id",
+                  "attempts", "next_try_at", "sent_at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "destination": {"help_text": _("The conversion destination's id.")},
+            "status": {"help_text": _("pending, sent, refused (by the platform) or not_eligible (no click id, outside the window, no consent).")},
+            "value": {"help_text": _("The value sent.")},
+            "currency": {"help_text": _("The value's ISO 4217 currency.")},
+            "attempts": {"help_text": _("Tries made so far.")},
+            "next_try_at": {"help_text": _("When it is tried next (a delay or a retry); null when none is due.")},
+            "sent_at": {"help_text": _("When the platform accepted it.")},
+        }
+
+
 class CallSerializer(ScopedFieldsMixin, ModelSerializer):
     """A call with its legs, attribution (source, tracking number, visitor) and marketing data.
 
@@ -166,8 +189,13 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
         "null without a playable recording. The carrier's own URL and credentials are never shown."
     )
 
-    hidden_values = {"decision": {}}
-    hidden_from = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
+    conversion_uploads = serializers.SerializerMethodField(
+        help_text="What was sent to each ad platform for this call: status (pending, sent, refused, not_eligible) and why "
+        "(empty for collaborators).",
+    )
+
+    hidden_values = {"decision": {}, "conversion_uploads": []}
+    hidden_from = {kind: tuple(sorted(names | STAFF_ONLY_CALL_FIELDS)) for kind, names in HIDDEN_CALL_FIELDS.items()}
 
     class Meta:
         model = Call
@@ -178,7 +206,7 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
             "landing_page", "referrer", "marketing_data", "tags", "reject_reason", "fallback_step", "used_failsafe",
             "recording_url", "recording_sid", "recording_status", "recording_duration", "voicemail_url",
             "conversion_status", "converted", "converted_at", "conversion_reason",
-            "revenue", "payout", "margin", "payout_reason", "decision", "attempts", "is_test",
+            "revenue", "payout", "margin", "payout_reason", "decision", "attempts", "is_test", "conversion_uploads",
         ]
         read_only_fields = fields
 
@@ -194,6 +222,13 @@ class CallSerializer(ScopedFieldsMixin, ModelSerializer):
         if "voicemail_url" in data and not can_play_recordings(getattr(request, "user", None)):
             data["voicemail_url"] = ""  # the carrier's media URL: only for who may listen
         return data
+
+    @extend_schema_field(ConversionUploadSerializer(many=True))
+    def get_conversion_uploads(self, call: Call) -> list[dict]:
+        scope = self.context.get("scope")
+        if scope is not None and scope.is_collaborator:  # not even read (the view prefetches them for staff only)
+            return []
+        return ConversionUploadSerializer(call.conversion_uploads.all(), many=True, context=self.context).data
 
     def get_recording_url(self, call: Call) -> str | None:
         if not call.has_recording:
@@ -216,6 +251,28 @@ class ConversionRuleSerializer(ModelSerializer):
         model = ConversionRule
         fields = ["id", "campaign", "handler", "side", "kind", "min_duration", "revenue", "payout", "postback_window",
                   "dedupe_window", "dedupe_scope", "dedupe_max_payable"]
+
+
+class ConversionDestinationSerializer(ModelSerializer):
+    credentials = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=4000), write_only=True, required=False,
+        help_text=_("The platform's credentials, write-only: never returned. Names given replace those names; a name set to "
+                    "\"\" removes it; names not given are kept."),
+    )
+    credential_names = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                             help_text=_("The names of the stored credentials (their values are never shown)."))
+
+    class Meta:
+        model = ConversionDestination
+        fields = ["id", "campaign", "source", "name", "kind", "enabled", "trigger", "min_talk_time", "value_from", "fixed_value",
+                  "currency", "delay_minutes", "consent_required", "hashed_phone_allowed", "account_id", "conversion_action",
+                  "account_timezone", "credentials", "credential_names", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {
+            "name": {"help_text": _("The destination's name, as the call page and the dashboard show it.")},
+            "enabled": {"help_text": _("Whether calls are sent to it.")},
+            "fixed_value": {"help_text": _("The value sent when the value is fixed.")},
+        }
 
 
 class RoutingTableSerializer(ModelSerializer):

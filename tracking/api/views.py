@@ -22,7 +22,9 @@ from tracking.models import (
     CallAttempt,
     Campaign,
     CampaignHandler,
+    ConversionDestination,
     ConversionRule,
+    ConversionUpload,
     Handler,
     IVROption,
     MoneyChange,
@@ -32,9 +34,9 @@ from tracking.models import (
     TaggingHours,
 )
 from tracking.money_history import HISTORY_LIMIT, history_entries
+from tracking.services import ad_uploads, parties, tagging
 from tracking.services import campaigns as campaign_services
 from tracking.services import lookup as lookup_services
-from tracking.services import parties, tagging
 
 
 class MoneyHistoryViewSetMixin(GenericViewSet):
@@ -169,7 +171,38 @@ class CallViewSet(MoneyHistoryViewSetMixin, ScopedReadOnlyModelViewSet):
         scope = self.scope
         attempts = visible_attempts(CallAttempt.objects.order_by("sequence", "id"), scope)
         qs = Call.objects.select_related("source").prefetch_related(Prefetch("attempts", queryset=attempts))
+        if not scope.is_collaborator:  # the uploads to the ad platforms are staff's only (STAFF_ONLY_CALL_FIELDS)
+            uploads = ConversionUpload.objects.select_related("destination").order_by("destination_id")
+            qs = qs.prefetch_related(Prefetch("conversion_uploads", queryset=uploads))
         return visible_calls(qs, scope)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List conversion destinations"),
+    retrieve=extend_schema(summary="Get a conversion destination (its credentials are never shown)"),
+    create=extend_schema(summary="Create a conversion destination"),
+    update=extend_schema(summary="Replace a conversion destination"),
+    partial_update=extend_schema(summary="Change some fields of a conversion destination"),
+    destroy=extend_schema(summary="Delete a conversion destination (and its uploads' records)"),
+)
+class ConversionDestinationViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
+    """Where a campaign's converting calls are sent back: Google Ads, GA4, Meta, Microsoft Advertising, or local (records
+    what would be sent). Staff only; credentials are write-only."""
+
+    write_services = (
+        lambda *, fields: ad_uploads.conversion_destination_save(
+            destination=ConversionDestination(), fields={k: v for k, v in fields.items() if k != "credentials"},
+            credentials=fields.get("credentials")),
+        lambda *, destination, fields: ad_uploads.conversion_destination_save(
+            destination=destination, fields={k: v for k, v in fields.items() if k != "credentials"},
+            credentials=fields.get("credentials")),
+        ad_uploads.conversion_destination_delete,
+    )
+    service_arg = "destination"
+    queryset = ConversionDestination.objects.order_by("campaign_id", "name", "id")
+    serializer_class = serializers.ConversionDestinationSerializer
+    filterset_class = filters.ConversionDestinationFilter
+    ordering_fields = ["name", "id"]
 
 
 @extend_schema_view(

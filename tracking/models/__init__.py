@@ -1,3 +1,12 @@
+from tracking.models.ad_platforms import (
+    Adjustment,
+    ConversionDestination,
+    ConversionUpload,
+    DestinationKind,
+    UploadStatus,
+    UploadTrigger,
+    UploadValue,
+)
 from tracking.models.alerts import (
     DROP_KINDS,
     Alert,
@@ -56,4 +65,5 @@ __all__ = [
     "WebhookEvent", "WebhookMethod", "CapCounter", "CapDelta", "CapTrigger", "Collaborator", "Contact", "DuplicateOn", "Handler", "Source",
     "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow", "WhenUnavailable",
     "CallDayRollup", "CallRollupDirty", "CallerLookup", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",
+    "Adjustment", "ConversionDestination", "ConversionUpload", "DestinationKind", "UploadStatus", "UploadTrigger", "UploadValue",
 ]

@@ -36,8 +36,11 @@ def call_lifecycle_notify(*, call: Call, event: str, message: str = "", data: di
     """Record a lifecycle event of ``call`` (one of WebhookEvent's values) now, and queue the deliveries of the
     campaign's webhooks listening to it once the surrounding transaction commits (``call_webhooks_after_commit``).
     Not idempotent: call once per event."""
+    from tracking.services.ad_uploads import conversion_uploads_after_commit
+
     call_event_record(call=call, kind=event, message=message or event.replace(".", " "), data=data)
     call_webhooks_after_commit(call=call, event=event)
+    conversion_uploads_after_commit(call=call, event=event)
 
 
 def call_webhooks_after_commit(*, call: Call, event: str, webhook_events: Collection[str] | None = None) -> None:

@@ -6,7 +6,8 @@
 --
 --   tracking_campaign         its own columns, except the hot path's (rr_position) and config_version itself
 --   tracking_campaignhandler  its campaign (before and after a move)
---   tracking_ivrmenu, tracking_ivroption, tracking_conversionrule, tracking_webhook, tracking_routingtable
+--   tracking_ivrmenu, tracking_ivroption, tracking_conversionrule, tracking_webhook, tracking_routingtable,
+--   tracking_conversiondestination (whether a campaign sends conversions to ad platforms: tracking/services/ad_uploads.py)
 --                             likewise
 --   tracking_tagginghours     its campaign; a schedule without one tags every campaign: all of them
 --   tracking_handler          the campaigns listing it (tracking_campaignhandler)
@@ -67,6 +68,10 @@ CREATE TRIGGER tracking_config_version_conversionrule AFTER INSERT OR UPDATE OR 
 
 DROP TRIGGER IF EXISTS tracking_config_version_webhook ON tracking_webhook;
 CREATE TRIGGER tracking_config_version_webhook AFTER INSERT OR UPDATE OR DELETE ON tracking_webhook
+    FOR EACH ROW EXECUTE FUNCTION tracking_config_version_part();
+
+DROP TRIGGER IF EXISTS tracking_config_version_conversiondestination ON tracking_conversiondestination;
+CREATE TRIGGER tracking_config_version_conversiondestination AFTER INSERT OR UPDATE OR DELETE ON tracking_conversiondestination
     FOR EACH ROW EXECUTE FUNCTION tracking_config_version_part();
 
 DROP TRIGGER IF EXISTS tracking_config_version_routingtable ON tracking_routingtable;

@@ -77,6 +77,18 @@ CREATE TRIGGER tracking_config_version_webhook_delete AFTER DELETE ON tracking_w
     UPDATE tracking_campaign SET config_version = config_version + 1 WHERE id = OLD.campaign_id;
 END;
 
+CREATE TRIGGER tracking_config_version_conversiondestination_insert AFTER INSERT ON tracking_conversiondestination FOR EACH ROW BEGIN
+    UPDATE tracking_campaign SET config_version = config_version + 1 WHERE id = NEW.campaign_id;
+END;
+
+CREATE TRIGGER tracking_config_version_conversiondestination_update AFTER UPDATE ON tracking_conversiondestination FOR EACH ROW BEGIN
+    UPDATE tracking_campaign SET config_version = config_version + 1 WHERE id IN (OLD.campaign_id, NEW.campaign_id);
+END;
+
+CREATE TRIGGER tracking_config_version_conversiondestination_delete AFTER DELETE ON tracking_conversiondestination FOR EACH ROW BEGIN
+    UPDATE tracking_campaign SET config_version = config_version + 1 WHERE id = OLD.campaign_id;
+END;
+
 CREATE TRIGGER tracking_config_version_routingtable_insert AFTER INSERT ON tracking_routingtable FOR EACH ROW BEGIN
     UPDATE tracking_campaign SET config_version = config_version + 1 WHERE id = NEW.campaign_id;
 END;

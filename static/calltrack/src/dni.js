@@ -211,6 +211,9 @@
   function assign(e) {
     var q = new URLSearchParams(location.search), params = {};
     KEYS.forEach(function (k) { if (q.get(k)) params[k] = q.get(k); });
+    // GA4's client id, from the _ga cookie ("GA1.1.<id>.<time>"): the conversion sent back to GA4 names the visitor.
+    var ga = doc("cookie").match(/(?:^|; )_ga=GA\d\.\d+\.(\d+\.\d+)/);
+    if (ga) params.ga_client_id = ga[1];
     return post("assign", {
       pool: e.pool,
       visitor_id: state.visitorId,
