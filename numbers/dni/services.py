@@ -44,7 +44,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calltrack import phone
-from calltrack.fastdb import fixed_cursor
+from calltrack.fastdb import fixed_cursor, pipelined
 from calltrack.numbers.dni import geo
 from calltrack.numbers.dni.matching import ANY, Tier, candidate_tiers
 from calltrack.numbers.models import (
@@ -431,17 +431,14 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
         if visit.may_open is not None and not visit.may_open():
             return fallback_assignment(pool=pool, visit=visit, now=now)
         admitted = True
-        # PostgreSQL, no live session: most new visitors are served by one more round trip.
+        # PostgreSQL, no live session: a new visitor (on a free number, or the pool overflows) is served by one more
+        # round trip.
         tiers = candidate_tiers(pool=pool, destination=visit.destination)
-        opened = _pg_open_on_free_number(pool=pool, tier=tiers[0], visit=visit, now=now, first_visit=True)
+        opened = _pg_open_assignment(pool=pool, tiers=tiers, visit=visit, now=now, first_visit=True, returning=False)
         if opened is not None:
-            return Assignment(
-                session_id=opened[0], visitor_id=visit.visitor_id, number=opened[1],
-                formatted=_formatted(opened[1], visit.destination_text or visit.destination),
-                expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=False,
-            )
-    # A new visitor whose best tier is full, one whose number was taken over (the path below ends its
-    # session), a visitor whose other tab just opened a session, or not PostgreSQL.
+            return opened
+    # A visitor whose number was taken over (the path below ends its session), a visitor whose other tab just
+    # opened a session, or not PostgreSQL.
     with transaction.atomic():
         session = _begin_and_fetch(pool, visit.visitor_id, now, visit.destination)
         if session is not None:
@@ -486,79 +483,154 @@ _SESSION_INSERT_COLUMNS = (
 )
 
 
-def _pg_open_on_free_number(
-    *, pool: NumberPool, tier: Tier, visit: Visit, now: datetime, first_visit: bool = False
-) -> tuple[int, str] | None:
-    """PostgreSQL: lock the least recently assigned free number of ``tier``, open the session on it,
-    stamp the number with its new holder and end the previous holder's session, in one statement.
-    (session id, number), or None when the tier has no free number.
+_OPEN_SQL: dict[tuple[tuple[str, ...], bool, bool], str] = {}
 
-    ``first_visit``: called outside the assignment's transaction for a visitor without a live
-    session. The visitor's advisory lock and the relaxed commit then go in the same round trip
-    (one implicit transaction in autocommit mode), and the pick is skipped if another request of
-    the visitor opened a session meanwhile (the pick is a statement of its own, so it sees it).
-    """
-    free_since = now - timedelta(seconds=pool.session_lifetime)
-    # The same rows and order as _take_free_number's query (and the index tracking_pool_lru_idx).
-    pick_sql = (
-        f"SELECT id, number, current_session_id FROM {_T} WHERE pool_id = %s AND kind = '{NumberKind.POOL}' "
-        f"AND status = '{NumberStatus.ACTIVE}' AND ({tier.sql}) AND (last_assigned_at IS NULL OR last_assigned_at <= %s) "
-        "ORDER BY last_assigned_at ASC NULLS FIRST, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED"
-    )
-    pick_params = [pool.pk, *tier.params, free_since]
-    prefix, prefix_params = "", []
-    if first_visit:
-        pick_sql = pick_sql.replace(
-            " ORDER BY ",
-            f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s "
-            f"AND {_OF_DESTINATION}) ORDER BY ",
-        )
-        pick_params += [pool.pk, visit.visitor_id, now, visit.destination, visit.destination]
-        relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
-        prefix = ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + "SELECT pg_advisory_xact_lock(%s); "
-        prefix_params = [_visitor_key(pool, visit.visitor_id)]
-    sql = prefix + f"""
-WITH pick AS ({pick_sql}),
-ins AS (
-    INSERT INTO {_S} ({_SESSION_INSERT_COLUMNS})
-    SELECT %s, pick.id, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::inet, false FROM pick
-    RETURNING id, tracking_number_id
-), hold AS (
-    UPDATE {_T} t SET last_assigned_at = %s, current_session_id = ins.id FROM ins WHERE t.id = ins.tracking_number_id RETURNING t.id
-), previous AS (
-    UPDATE {_S} x SET expires_at = %s FROM pick WHERE x.id = pick.current_session_id AND x.expires_at > %s RETURNING x.id
-)
-SELECT ins.id, pick.number, (SELECT count(*) FROM hold), (SELECT count(*) FROM previous)
-FROM ins JOIN pick ON pick.id = ins.tracking_number_id"""
-    expires_at = now + timedelta(seconds=pool.session_lifetime)
-    params = [
-        *prefix_params,
-        *pick_params,
-        pool.pk, visit.visitor_id, now, now, expires_at, visit.page_url, visit.page_url, visit.referrer, visit.destination,
-        json.dumps(visit.marketing_data), visit.ip_address,
-        now, now, now,
+
+def _tier_sql(tier: Tier, index: int) -> str:
+    """``tier.sql`` with its positional placeholders named ``t<index>_<n>`` (the statement binds by name)."""
+    parts = tier.sql.split("%s")
+    return "".join(part + (f"%(t{index}_{n})s" if n < len(parts) - 1 else "") for n, part in enumerate(parts))
+
+
+def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
+    """The one statement that opens a new visitor's session (see :func:`_pg_open`), built once per shape."""
+    key = (tuple(t.sql for t in tiers), any_when_none, first_visit)
+    sql = _OPEN_SQL.get(key)
+    if sql is not None:
+        return sql
+    numbers = (f"FROM {_T} t WHERE t.pool_id = %(pool)s AND t.kind = '{NumberKind.POOL}' AND t.status = '{NumberStatus.ACTIVE}'")
+    lru = "ORDER BY t.last_assigned_at ASC NULLS FIRST, t.id ASC LIMIT 1 FOR UPDATE SKIP LOCKED"
+    go = "NOT EXISTS (SELECT 1 FROM live)" if first_visit else "TRUE"
+    conditions = [f"({_tier_sql(tier, i)})" for i, tier in enumerate(tiers)]
+    if any_when_none:
+        # The pool holds no number of the destination's type at all (not merely none free): any type beats none.
+        last = len(tiers) - 1
+        conditions.append(f"NOT EXISTS (SELECT 1 {numbers.replace(' t ', ' a ').replace('t.', 'a.')} AND ({_tier_sql(tiers[last], last)}))")
+    ctes = [
+        f"live AS (SELECT 1 FROM {_S} WHERE pool_id = %(pool)s AND visitor_id = %(visitor)s AND expires_at > %(now)s "
+        f"AND (%(destination)s = '' OR destination_number = %(destination)s) LIMIT 1)"
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while cursor.nextset():  # the prefix's results come first; the pick's is the last
-            pass
-        row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    names: list[str] = []
+
+    def none_before() -> str:
+        return "".join(f" AND NOT EXISTS (SELECT 1 FROM {name})" for name in names)
+
+    free = "(t.last_assigned_at IS NULL OR t.last_assigned_at <= %(free_since)s)"
+    for i, condition in enumerate(conditions):
+        ctes.append(f"f{i} AS (SELECT t.id, t.number, t.current_session_id {numbers} AND {condition} AND {free} AND {go}{none_before()} {lru})")
+        names.append(f"f{i}")
+    # Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the numbers whose
+    # session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over).
+    takeable = (
+        f"(t.current_session_id IS NULL OR EXISTS (SELECT 1 FROM {_S} c WHERE c.id = t.current_session_id "
+        "AND (c.started_at <= %(old_enough)s OR c.expires_at <= %(now)s)))"
+    )
+    taken = []
+    for i, condition in enumerate(conditions):
+        ctes.append(
+            f"o{i} AS (SELECT t.id, t.number, t.current_session_id {numbers} AND {condition} AND {takeable} "
+            f"AND %(overflow)s AND %(reuse)s AND {go}{none_before()} {lru})"
+        )
+        names.append(f"o{i}")
+        taken.append(f"o{i}")
+    picks = [f"SELECT id, number, current_session_id, {'true' if name in taken else 'false'} AS overflow FROM {name}" for name in names]
+    # Overflow with no number to take: a session without a number (the fallback number, or the page's own).
+    picks.append(f"SELECT NULL::bigint, NULL::varchar, NULL::bigint, true WHERE %(overflow)s AND {go}{none_before()}")
+    ctes.append(f"pick AS ({' UNION ALL '.join(picks)})")
+    ctes.append(f"""ins AS (
+    INSERT INTO {_S} ({_SESSION_INSERT_COLUMNS})
+    SELECT %(pool)s, pick.id, %(visitor)s, %(now)s, %(now)s, %(expires)s, %(page)s, %(page)s, %(referrer)s, %(destination)s,
+        %(marketing)s::jsonb, %(ip)s::inet, pick.overflow FROM pick
+    RETURNING id, tracking_number_id, is_overflow
+)""")
+    ctes.append(
+        f"hold AS (UPDATE {_T} t SET last_assigned_at = %(now)s, current_session_id = ins.id FROM ins "
+        "WHERE t.id = ins.tracking_number_id RETURNING t.id)"
+    )
+    # The previous holder's session ends now if it was still live (a reused number, or a session lifetime shortened since).
+    ctes.append(
+        f"previous AS (UPDATE {_S} x SET expires_at = %(now)s FROM pick WHERE x.id = pick.current_session_id "
+        "AND x.expires_at > %(now)s RETURNING x.id)"
+    )
+    ctes.append(
+        f"counted AS (UPDATE {NumberPool._meta.db_table} p SET overflow_count = p.overflow_count + 1 FROM ins "
+        "WHERE p.id = %(pool)s AND ins.is_overflow RETURNING p.id)"
+    )
+    sql = (
+        "WITH " + ",\n".join(ctes)
+        + "\nSELECT ins.id, pick.number, ins.is_overflow, (SELECT count(*) FROM hold), (SELECT count(*) FROM previous), "
+        "(SELECT count(*) FROM counted) FROM ins, pick"
+    )
+    _OPEN_SQL[key] = sql
+    return sql
+
+
+_LOCK_VISITOR = (
+    "SELECT pg_advisory_xact_lock(%(lock)s::bigint), CASE WHEN %(relax)s::boolean THEN set_config('synchronous_commit', 'off', true) END"
+)
+
+
+def _pg_open(
+    *, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, first_visit: bool = False, overflow: bool = True
+) -> tuple[int, str | None, bool] | None:
+    """PostgreSQL: open the visitor's session in one prepared statement: on the least recently assigned free number of
+    the first tier that has one; else (``overflow``) the pool overflows: the overflow is counted on the pool and,
+    with the policy "reuse the oldest", the least recently assigned takeable number of the first tier the pool has
+    is taken over (its holder's session ends), or no number at all. The number is stamped with its new holder.
+    (session id, number or None, overflow), or None when no session was opened (``overflow`` False and no free
+    number; or ``first_visit`` and another request of the visitor opened a session meanwhile).
+
+    ``first_visit``: called outside the assignment's transaction for a visitor without a live session. The
+    visitor's advisory lock (and the relaxed commit) is a statement of its own, pipelined with the open in one
+    round trip and one implicit transaction (autocommit), so the open's snapshot sees what another tab of the
+    visitor committed before the lock was ours, and then opens nothing. Otherwise the caller's transaction
+    holds the lock already.
+    """
+    any_when_none = pool.number_type == PoolNumberType.MATCH and tiers[-1] is not ANY
+    params: dict[str, Any] = {
+        "pool": pool.pk, "visitor": visit.visitor_id, "now": now, "destination": visit.destination,
+        "free_since": now - timedelta(seconds=pool.session_lifetime),
+        "old_enough": now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE),
+        "overflow": overflow, "reuse": pool.overflow_policy == OverflowPolicy.REUSE_OLDEST,
+        "expires": now + timedelta(seconds=pool.session_lifetime), "page": visit.page_url, "referrer": visit.referrer,
+        "marketing": json.dumps(visit.marketing_data), "ip": visit.ip_address,
+    }
+    for i, tier in enumerate(tiers):
+        for n, value in enumerate(tier.params):
+            params[f"t{i}_{n}"] = value
+    sql = _open_sql(tiers, any_when_none, first_visit)
+    if first_visit:
+        relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
+        row = pipelined([(_LOCK_VISITOR, {"lock": _visitor_key(pool, visit.visitor_id), "relax": relax}), (sql, params)])
+    else:
+        with fixed_cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    if row is None:
+        return None
+    if row[2]:
+        logger.info("pool %s overflowed (policy %s): every number is in use", pool.key, pool.overflow_policy)
+    return row[0], row[1], bool(row[2])
+
+
+def _pg_open_assignment(
+    *, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, first_visit: bool, returning: bool
+) -> Assignment | None:
+    opened = _pg_open(pool=pool, tiers=tiers, visit=visit, now=now, first_visit=first_visit)
+    if opened is None:
+        return None
+    session_id, number, overflow = opened
+    if number is None:
+        number = pool.fallback_number or None
+    return Assignment(
+        session_id=session_id, visitor_id=visit.visitor_id, number=number,
+        formatted=_formatted(number, visit.destination_text or visit.destination),
+        expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=overflow, returning=returning,
+    )
 
 
 def _open_on_free_number(*, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, returning: bool) -> Assignment | None:
-    """A session on the best free number of the first tier that has one; None when no tier has."""
-    if _client_binding():
-        for tier in tiers:
-            opened = _pg_open_on_free_number(pool=pool, tier=tier, visit=visit, now=now)
-            if opened:
-                session_id, number = opened
-                return Assignment(
-                    session_id=session_id, visitor_id=visit.visitor_id, number=number,
-                    formatted=_formatted(number, visit.destination_text or visit.destination),
-                    expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=returning,
-                )
-        return None
+    """A session on the best free number of the first tier that has one; None when no tier has (not PostgreSQL)."""
     number = _take_free_number(pool=pool, tiers=tiers, now=now)
     if number is None:
         return None
@@ -589,6 +661,11 @@ def _open_session(
 
 def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: bool) -> Assignment:
     tiers = candidate_tiers(pool=pool, destination=visit.destination)
+    if connection.vendor == "postgresql":
+        # The same rules in one statement (the caller's transaction holds the visitor's lock).
+        opened = _pg_open_assignment(pool=pool, tiers=tiers, visit=visit, now=now, first_visit=False, returning=returning)
+        assert opened is not None  # an overflow always opens a session
+        return opened
     opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
     if opened is not None:
         return opened
