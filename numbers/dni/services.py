@@ -47,6 +47,7 @@ from calltrack import phone
 from calltrack.fastdb import fixed_cursor, pipelined
 from calltrack.numbers.dni import geo
 from calltrack.numbers.dni.matching import ANY, Tier, candidate_tiers
+from calltrack.numbers.dni.pools import POOL_IS_CURRENT, StalePool
 from calltrack.numbers.models import (
     NumberKind,
     NumberPool,
@@ -343,9 +344,10 @@ def _begin(pool: NumberPool, visitor_id: str | None) -> None:
 # extended only if it holds no number (fallback) or still holds its number. Constant text, prepared once
 # per connection (fixed_cursor); with CALLTRACK_DNI_ASYNC_COMMIT (``relax``) it also relaxes its own commit.
 _PG_EXTEND = f"""
-WITH s AS (
+WITH ok AS (SELECT {POOL_IS_CURRENT} AS current),
+s AS (
     SELECT id, tracking_number_id, marketing_data, is_overflow, visitor_id, expires_at < %(refresh_before)s AS stale FROM {_S}
-    WHERE {{where}} AND expires_at > %(now)s ORDER BY started_at DESC, id DESC LIMIT 1
+    WHERE {{where}} AND expires_at > %(now)s AND (SELECT current FROM ok) ORDER BY started_at DESC, id DESC LIMIT 1
 ), n AS (
     UPDATE {_T} t SET last_assigned_at = %(now)s FROM s
     WHERE s.stale AND t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
@@ -364,8 +366,8 @@ WITH s AS (
 )
 SELECT s.id, s.tracking_number_id, s.marketing_data, s.is_overflow, s.visitor_id,
     COALESCE((SELECT number FROM n), (SELECT number FROM h)), (SELECT expires_at FROM u),
-    (SELECT set_config('synchronous_commit', 'off', true) WHERE %(relax)s)
-FROM s
+    (SELECT set_config('synchronous_commit', 'off', true) WHERE %(relax)s), ok.current
+FROM ok LEFT JOIN s ON TRUE
 """
 _PG_EXTEND_VISITOR = _PG_EXTEND.format(
     where="pool_id = %(pool)s AND visitor_id = %(visitor)s AND (%(destination)s = '' OR destination_number = %(destination)s)"
@@ -374,7 +376,9 @@ _PG_EXTEND_SESSION = _PG_EXTEND.format(where="id = %(session)s AND pool_id = %(p
 
 
 def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any], page_url: str, now: datetime):
-    """Run _PG_EXTEND; (None, None) where it cannot run, else (session or None, (held, number, expires_at))."""
+    """Run _PG_EXTEND; (None, None) where it cannot run, else (session or None, (held, number, expires_at)).
+
+    Raises :class:`StalePool` when ``pool`` (kept settings: ``PoolSettings.version``) is no longer the pool's."""
     if connection.vendor != "postgresql":
         return None, None
     expires_at = now + timedelta(seconds=pool.session_lifetime)
@@ -384,10 +388,13 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
         cursor.execute(
             sql,
             {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url, "relax": relax,
-             "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool))},
+             "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool)),
+             "pool_version": getattr(pool, "version", "")},
         )
         row = cursor.fetchone()
-    if row is None:
+    if not row[8]:
+        raise StalePool(pool.key)  # nothing was written
+    if row[0] is None:
         return None, (False, None, now)
     session = _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=row[3], visitor_id=row[4])
     number = row[5] if row[1] is not None else (pool.fallback_number or None)
