@@ -500,74 +500,53 @@ def _tier_sql(tier: Tier, index: int) -> str:
 
 
 def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
-    """The one statement that opens a new visitor's session (see :func:`_pg_open`), built once per shape."""
+    """The one statement that opens a new visitor's session (see :func:`_pg_open`), built once per shape.
+
+    Kept under psycopg's 4096 characters and 50 parameters (``MAX_CACHED_STATEMENT_LENGTH``): a longer statement's
+    placeholders are parsed again on every execution, which cost more CPU than the rest of the request.
+    """
     key = (tuple(t.sql for t in tiers), any_when_none, first_visit)
     sql = _OPEN_SQL.get(key)
     if sql is not None:
         return sql
-    numbers = (f"FROM {_T} t WHERE t.pool_id = %(pool)s AND t.kind = '{NumberKind.POOL}' AND t.status = '{NumberStatus.ACTIVE}'")
-    lru = "ORDER BY t.last_assigned_at ASC NULLS FIRST, t.id ASC LIMIT 1 FOR UPDATE SKIP LOCKED"
-    go = "NOT EXISTS (SELECT 1 FROM live)" if first_visit else "TRUE"
+    numbers = f"FROM {_T} t WHERE pool_id=%(p)s AND kind='{NumberKind.POOL}' AND status='{NumberStatus.ACTIVE}'"
+    lru = "ORDER BY last_assigned_at NULLS FIRST,id LIMIT 1 FOR UPDATE SKIP LOCKED"
     conditions = [f"({_tier_sql(tier, i)})" for i, tier in enumerate(tiers)]
-    if any_when_none:
-        # The pool holds no number of the destination's type at all (not merely none free): any type beats none.
-        last = len(tiers) - 1
-        conditions.append(f"NOT EXISTS (SELECT 1 {numbers.replace(' t ', ' a ').replace('t.', 'a.')} AND ({_tier_sql(tiers[last], last)}))")
+    # g<k>: nothing picked before the k-th pick (and, for a first visit, no live session of the visitor meanwhile).
     ctes = [
-        f"live AS (SELECT 1 FROM {_S} WHERE pool_id = %(pool)s AND visitor_id = %(visitor)s AND expires_at > %(now)s "
-        f"AND (%(destination)s = '' OR destination_number = %(destination)s) LIMIT 1)"
+        f"g0 AS(SELECT NOT EXISTS(SELECT 1 FROM {_S} WHERE pool_id=%(p)s AND visitor_id=%(v)s AND expires_at>%(n)s "
+        "AND (%(d)s='' OR destination_number=%(d)s)) v)" if first_visit else "g0 AS(SELECT true v)"
     ]
-    names: list[str] = []
-
-    def none_before() -> str:
-        return "".join(f" AND NOT EXISTS (SELECT 1 FROM {name})" for name in names)
-
-    free = "(t.last_assigned_at IS NULL OR t.last_assigned_at <= %(free_since)s)"
-    for i, condition in enumerate(conditions):
-        ctes.append(f"f{i} AS (SELECT t.id, t.number, t.current_session_id {numbers} AND {condition} AND {free} AND {go}{none_before()} {lru})")
-        names.append(f"f{i}")
+    if any_when_none:
+        # The pool holds no number of the destination's type at all (not merely none free): any type beats none, so the
+        # last tier takes any number.
+        ctes.append(f"nolast AS(SELECT NOT EXISTS(SELECT 1 {numbers} AND {conditions[-1]}) v)")
+        conditions[-1] = f"({conditions[-1]} OR (TABLE nolast))"
+    free = "COALESCE(last_assigned_at<=%(fs)s,true)"
     # Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the numbers whose
     # session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over).
-    takeable = (
-        f"(t.current_session_id IS NULL OR EXISTS (SELECT 1 FROM {_S} c WHERE c.id = t.current_session_id "
-        "AND (c.started_at <= %(old_enough)s OR c.expires_at <= %(now)s)))"
-    )
-    taken = []
-    for i, condition in enumerate(conditions):
-        ctes.append(
-            f"o{i} AS (SELECT t.id, t.number, t.current_session_id {numbers} AND {condition} AND {takeable} "
-            f"AND %(overflow)s AND %(reuse)s AND {go}{none_before()} {lru})"
-        )
-        names.append(f"o{i}")
-        taken.append(f"o{i}")
-    picks = [f"SELECT id, number, current_session_id, {'true' if name in taken else 'false'} AS overflow FROM {name}" for name in names]
+    takeable = f"%(take)s AND NOT EXISTS(SELECT 1 FROM {_S} c WHERE c.id=t.current_session_id AND c.started_at>%(old)s AND c.expires_at>%(n)s)"
+    picks = []
+    k = 0
+    for prefix, rule in (("f", free), ("o", takeable)):
+        for i, condition in enumerate(conditions):
+            name = f"{prefix}{i}"
+            ctes.append(f"{name} AS(SELECT id,number,current_session_id {numbers} AND {condition} AND {rule} AND(TABLE g{k}) {lru})")
+            ctes.append(f"g{k + 1} AS(SELECT v AND NOT EXISTS(TABLE {name})v FROM g{k})")
+            picks.append(f"SELECT *,{'true' if prefix == 'o' else 'false'} FROM {name}")
+            k += 1
     # Overflow with no number to take: a session without a number (the fallback number, or the page's own).
-    picks.append(f"SELECT NULL::bigint, NULL::varchar, NULL::bigint, true WHERE %(overflow)s AND {go}{none_before()}")
-    ctes.append(f"pick AS ({' UNION ALL '.join(picks)})")
-    ctes.append(f"""ins AS (
-    INSERT INTO {_S} ({_SESSION_INSERT_COLUMNS})
-    SELECT %(pool)s, pick.id, %(visitor)s, %(now)s, %(now)s, %(expires)s, %(page)s, %(page)s, %(referrer)s, %(destination)s,
-        %(marketing)s::jsonb, %(ip)s::inet, pick.overflow FROM pick
-    RETURNING id, tracking_number_id, is_overflow
-)""")
+    picks.append(f"SELECT NULL::bigint,NULL::varchar,NULL::bigint,true WHERE %(ov)s AND(TABLE g{k})")
+    ctes.append(f"pick(id,number,holder,overflow) AS({' UNION ALL '.join(picks)})")
     ctes.append(
-        f"hold AS (UPDATE {_T} t SET last_assigned_at = %(now)s, current_session_id = ins.id FROM ins "
-        "WHERE t.id = ins.tracking_number_id RETURNING t.id)"
+        f"ins AS(INSERT INTO {_S}({_SESSION_INSERT_COLUMNS.replace(' ', '')}) SELECT %(p)s,pick.id,%(v)s,%(n)s,%(n)s,%(exp)s,%(page)s,%(page)s,"
+        "%(ref)s,%(d)s,%(mkt)s::jsonb,%(ip)s::inet,pick.overflow FROM pick RETURNING id,tracking_number_id,is_overflow)"
     )
+    ctes.append(f"hold AS(UPDATE {_T} t SET last_assigned_at=%(n)s,current_session_id=ins.id FROM ins WHERE t.id=ins.tracking_number_id)")
     # The previous holder's session ends now if it was still live (a reused number, or a session lifetime shortened since).
-    ctes.append(
-        f"previous AS (UPDATE {_S} x SET expires_at = %(now)s FROM pick WHERE x.id = pick.current_session_id "
-        "AND x.expires_at > %(now)s RETURNING x.id)"
-    )
-    ctes.append(
-        f"counted AS (UPDATE {NumberPool._meta.db_table} p SET overflow_count = p.overflow_count + 1 FROM ins "
-        "WHERE p.id = %(pool)s AND ins.is_overflow RETURNING p.id)"
-    )
-    sql = (
-        "WITH " + ",\n".join(ctes)
-        + "\nSELECT ins.id, pick.number, ins.is_overflow, (SELECT count(*) FROM hold), (SELECT count(*) FROM previous), "
-        "(SELECT count(*) FROM counted) FROM ins, pick"
-    )
+    ctes.append(f"prev AS(UPDATE {_S} x SET expires_at=%(n)s FROM pick WHERE x.id=pick.holder AND x.expires_at>%(n)s)")
+    ctes.append(f"counted AS(UPDATE {NumberPool._meta.db_table} p SET overflow_count=p.overflow_count+1 FROM ins WHERE p.id=%(p)s AND ins.is_overflow)")
+    sql = "WITH " + ",".join(ctes) + " SELECT ins.id,pick.number,ins.is_overflow FROM ins,pick"
     _OPEN_SQL[key] = sql
     return sql
 
@@ -595,12 +574,12 @@ def _pg_open(
     """
     any_when_none = pool.number_type == PoolNumberType.MATCH and tiers[-1] is not ANY
     params: dict[str, Any] = {
-        "pool": pool.pk, "visitor": visit.visitor_id, "now": now, "destination": visit.destination,
-        "free_since": now - timedelta(seconds=pool.session_lifetime),
-        "old_enough": now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE),
-        "overflow": overflow, "reuse": pool.overflow_policy == OverflowPolicy.REUSE_OLDEST,
-        "expires": now + timedelta(seconds=pool.session_lifetime), "page": visit.page_url, "referrer": visit.referrer,
-        "marketing": json.dumps(visit.marketing_data), "ip": visit.ip_address,
+        "p": pool.pk, "v": visit.visitor_id, "n": now, "d": visit.destination,
+        "fs": now - timedelta(seconds=pool.session_lifetime),
+        "old": now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE),
+        "ov": overflow, "take": overflow and pool.overflow_policy == OverflowPolicy.REUSE_OLDEST,
+        "exp": now + timedelta(seconds=pool.session_lifetime), "page": visit.page_url, "ref": visit.referrer,
+        "mkt": json.dumps(visit.marketing_data), "ip": visit.ip_address,
     }
     for i, tier in enumerate(tiers):
         for n, value in enumerate(tier.params):
