@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models, router
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Model
 from django.db.models.base import ModelState
@@ -41,6 +41,34 @@ def fixed_cursor():
     db.validate_thread_sharing()
     raw = psycopg.Cursor(db.connection)
     return _LoggedCursor(raw, db) if db.queries_logged else db.make_cursor(raw)
+
+
+def fetchone_first(sql: str, params: Any) -> tuple[Any, ...] | None:
+    """Run the request's first statement (fixed, and safe to run twice) and answer its first row, with no health check
+    before it: it is the check.
+
+    With CONN_HEALTH_CHECKS, Django sends ``SELECT 1`` before the first statement of each request on a persistent
+    connection: a round trip of its own on the DNI tag's one-statement requests. Here the statement itself finds a
+    connection the server dropped (a restart, an idle timeout) and then runs again, once, on a new connection. The
+    caller's statement must be harmless to repeat (a read, or extending a session): a connection dropped while the
+    statement ran may have run it. Elsewhere (no health checks, a transaction open, not PostgreSQL): as any statement.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    own_check = (db.vendor == "postgresql" and db.connection is not None and db.health_check_enabled
+                 and not db.health_check_done and not db.in_atomic_block)
+    if own_check:
+        db.health_check_done = True
+    try:
+        with fixed_cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    except DatabaseError:
+        if not own_check or db.is_usable():  # the check Django would have made, now that something failed
+            raise
+    db.close()  # the server had dropped it: again, on a new connection
+    with fixed_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def pipelined(statements: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[Any, ...] | None:

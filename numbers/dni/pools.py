@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
 
-from calltrack.fastdb import fixed_cursor
+from calltrack.fastdb import fetchone_first, fixed_cursor
 from calltrack.numbers.models import NumberPool
 
 
@@ -101,9 +101,7 @@ def cached_pool_settings(key: str) -> PoolSettings | None:
         return kept
     if connection.vendor != "postgresql":
         return pool_settings(key)
-    with fixed_cursor() as cursor:
-        cursor.execute(_PG_POOL_BY_KEY, [key])
-        row = cursor.fetchone()
+    row = fetchone_first(_PG_POOL_BY_KEY, [key])  # a read: the connection's health check too
     if row is None:
         return None
     settings = PoolSettings.from_row(row[:-1]).checked_as(row[-1])

@@ -44,7 +44,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calltrack import phone
-from calltrack.fastdb import fixed_cursor, pipelined
+from calltrack.fastdb import fetchone_first, fixed_cursor, pipelined
 from calltrack.numbers.dni import geo
 from calltrack.numbers.dni.matching import ANY, Tier, candidate_tiers
 from calltrack.numbers.dni.pools import POOL_IS_CURRENT, StalePool
@@ -384,14 +384,15 @@ def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any],
     expires_at = now + timedelta(seconds=pool.session_lifetime)
     # In autocommit mode the statement is its own transaction, so set_config(..., true) inside it relaxes only its commit.
     relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
-    with fixed_cursor() as cursor:
-        cursor.execute(
-            sql,
-            {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url, "relax": relax,
-             "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool)),
-             "pool_version": getattr(pool, "version", "")},
-        )
-        row = cursor.fetchone()
+    # Usually the request's first statement, and harmless to repeat (it extends a session): it is the connection's
+    # health check too (fetchone_first).
+    row = fetchone_first(
+        sql,
+        {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url, "relax": relax,
+         "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool)),
+         "pool_version": getattr(pool, "version", "")},
+    )
+    assert row is not None  # FROM ok: always one row
     if not row[8]:
         raise StalePool(pool.key)  # nothing was written
     if row[0] is None:

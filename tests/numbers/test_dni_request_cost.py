@@ -102,3 +102,37 @@ def test_a_pool_key_given_to_another_pool_elsewhere_is_followed(client, pool):
 
     got = assign(client, "v-after-swap").json()
     assert got["number"] == "+14159990000"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_first_statement_is_the_health_check_and_a_dropped_connection_is_replaced(client, monkeypatch):
+    import psycopg
+    from django.db import close_old_connections, connection
+
+    def request(**extra):
+        close_old_connections()  # what gunicorn's request_started does (the test client leaves it out)
+        return assign(client, **extra)
+
+    pool = NumberPoolFactory(key="cost", allowed_origins=ORIGIN, session_lifetime=1800)
+    TrackingNumberFactory(number="+14152000009", kind="pool", pool=pool, campaign=pool.campaign)
+    forget_pool_settings()
+    first = request().json()
+    checks: list[bool] = []
+    usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(True) or usable())
+
+    assert request().json()["number"] == first["number"]
+    assert checks == []  # no SELECT 1 before the request's own statement
+
+    pid = connection.connection.info.backend_pid
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"], dbname=db["NAME"],
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])  # as a server restart or an idle timeout would
+    again = request()
+    assert again.status_code == 200 and again.json()["session_id"] == first["session_id"]
+    assert connection.connection.info.backend_pid != pid
+    assert checks == [True]  # the failed statement asked whether the connection still works
+    assert NumberSession.objects.count() == 1
+    forget_pool_settings()
