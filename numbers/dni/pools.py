@@ -10,6 +10,7 @@ reads the pool afresh (the views decide).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any, ClassVar
 
 from django.db import connection
@@ -44,7 +45,7 @@ class PoolSettings:
     def pk(self) -> int:
         return self.id
 
-    @property
+    @cached_property
     def origins(self) -> list[str]:
         return NumberPool.origins.fget(self)  # type: ignore[attr-defined, arg-type]  # the model's one rule
 

@@ -18,13 +18,17 @@ Concurrency (the invariant: while a pool has free numbers, no number is shown to
 * A hold is pushed forward at most every :func:`refresh_seconds`; the number's stamp and the
   session's expiry always move together, so "number free" and "session expired" are one instant.
 
-Speed (bench/dni.py, bench/profile_dni.py): on PostgreSQL a returning visitor costs one statement and
-a new visitor two round trips (plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the
-commit does not wait for the WAL flush). The first of them, which every request runs, is a prepared
-statement (``calltrack.fastdb.fixed_cursor``): PostgreSQL spent more time planning it than running it. The new
-visitor's second round trip stays two statements in one simple query (the pick must see what the
-visitor's other tab committed while this one waited for the lock), so it binds on the client and is
-planned each time. Elsewhere (SQLite) the same rules run as ORM queries in one transaction.
+Speed (bench/dni.py, bench/profile_dni.py): on PostgreSQL a returning visitor (page view or heartbeat) costs one
+statement and one round trip, and a new visitor two round trips, whether the pool has a free number or overflows
+(plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the commit does not wait for the WAL flush).
+Every statement is prepared once per connection (``calltrack.fastdb.fixed_cursor``): PostgreSQL spent more time
+planning them than running them. The first, which every request runs, also re-checks the pool settings the worker
+kept (:mod:`calltrack.numbers.dni.pools`) and serves as the connection's health check (``fastdb.fetchone_first``).
+A new visitor's second round trip pipelines two statements in one implicit transaction (``fastdb.pipelined``): the
+visitor's advisory lock, then the one statement that picks a free number tier by tier, or counts the overflow and
+takes over the oldest takeable number (or none), and opens the session (the pick must see what the visitor's other
+tab committed while this one waited for the lock, so it is a statement of its own). Elsewhere (SQLite) the same
+rules run as ORM queries in one transaction.
 """
 
 from __future__ import annotations

@@ -231,14 +231,14 @@ def _pool(key: str, *, kept: bool = False) -> PoolSettings:
 
 
 def _origin_allowed(request: HttpRequest, origin: str | None, pool: PoolSettings) -> bool:
-    return origin is None or origin.rstrip("/") == _own_origin(request) or origin.rstrip("/") in pool.origins
-
-
-def _origin_refused(request: HttpRequest, pool: PoolSettings) -> JsonResponse | None:
     """Browsers send Origin on cross-site requests; only the pool's origins (and our own site) may assign."""
-    origin = request.headers.get("Origin")
-    if _origin_allowed(request, origin, pool):
-        return None
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    return origin in pool.origins or origin == _own_origin(request)
+
+
+def _origin_refusal(origin: str | None, pool: PoolSettings) -> JsonResponse:
     return _error(403, f"Origin {origin} is not allowed for pool '{pool.key}'; add it to the pool's allowed origins.")
 
 
@@ -297,11 +297,12 @@ def _handle_request(request: HttpRequest, work) -> HttpResponse:
         # anything; any other answer (no Origin: a script; a refused origin) is decided on the pool read now.
         # Custom parameters are counted on the pool before that statement: their requests read the pool now too.
         pool = _pool(key, kept=origin is not None and not data.get("custom"))
-        if pool.version and not _origin_allowed(request, origin, pool):
+        allowed = _origin_allowed(request, origin, pool)
+        if pool.version and not allowed:
             pool = _pool(key)
-        refused = _origin_refused(request, pool)
-        if refused:
-            return _cors(refused, None)
+            allowed = _origin_allowed(request, origin, pool)
+        if not allowed:
+            return _cors(_origin_refusal(origin, pool), None)
         cors_origin = origin
         try:
             response = work(request, data, pool, visitor_id)
@@ -309,9 +310,8 @@ def _handle_request(request: HttpRequest, work) -> HttpResponse:
             # The pool changed since this worker read it (nothing was written): again with the pool read now.
             forget_pool_settings(key)
             pool = _pool(key)
-            refused = _origin_refused(request, pool)
-            if refused:
-                return _cors(refused, None)
+            if not _origin_allowed(request, origin, pool):
+                return _cors(_origin_refusal(origin, pool), None)
             response = work(request, data, pool, visitor_id)
     except BadRequest as exc:
         response = _error(400, f"{exc.field}: {exc.reason}.", field=exc.field)
