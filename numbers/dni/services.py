@@ -519,18 +519,23 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
     conditions = [f"({_tier_sql(tier, i)})" for i, tier in enumerate(tiers)]
     # g<k>: nothing picked before the k-th pick (and, for a first visit, no live session of the visitor meanwhile).
     ctes = [
-        f"g0 AS(SELECT NOT EXISTS(SELECT 1 FROM {_S} WHERE pool_id=%(p)s AND visitor_id=%(v)s AND expires_at>%(n)s "
+        f"g0 AS(SELECT NOT EXISTS(SELECT FROM {_S} WHERE pool_id=%(p)s AND visitor_id=%(v)s AND expires_at>%(n)s "
         "AND (%(d)s='' OR destination_number=%(d)s)) v)" if first_visit else "g0 AS(SELECT true v)"
     ]
     if any_when_none:
         # The pool holds no number of the destination's type at all (not merely none free): any type beats none, so the
         # last tier takes any number.
-        ctes.append(f"nolast AS(SELECT NOT EXISTS(SELECT 1 {numbers} AND {conditions[-1]}) v)")
+        ctes.append(f"nolast AS(SELECT NOT EXISTS(SELECT {numbers} AND {conditions[-1]}) v)")
         conditions[-1] = f"({conditions[-1]} OR (TABLE nolast))"
-    free = "COALESCE(last_assigned_at<=%(fs)s,true)"
+    free = "COALESCE(last_assigned_at<=%(f)s,true)"
     # Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the numbers whose
     # session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over).
-    takeable = f"%(take)s AND NOT EXISTS(SELECT 1 FROM {_S} c WHERE c.id=t.current_session_id AND c.started_at>%(old)s AND c.expires_at>%(n)s)"
+    # Positive, so that the re-check of a row locked after a concurrent change (READ COMMITTED) cannot pass it: a holder
+    # that session committed after this statement's snapshot is invisible here, so its number is not takeable.
+    takeable = (
+        f"%(tk)s AND(t.current_session_id IS NULL OR EXISTS(SELECT FROM {_S} c WHERE c.id=t.current_session_id "
+        "AND(c.started_at<=%(o)s OR c.expires_at<=%(n)s)))"
+    )
     picks = []
     k = 0
     for prefix, rule in (("f", free), ("o", takeable)):
@@ -541,11 +546,11 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
             picks.append(f"SELECT *,{'true' if prefix == 'o' else 'false'} FROM {name}")
             k += 1
     # Overflow with no number to take: a session without a number (the fallback number, or the page's own).
-    picks.append(f"SELECT NULL::bigint,NULL::varchar,NULL::bigint,true WHERE %(ov)s AND(TABLE g{k})")
-    ctes.append(f"pick(id,number,holder,overflow) AS({' UNION ALL '.join(picks)})")
+    picks.append(f"SELECT NULL,NULL,NULL,true WHERE %(ov)s AND(TABLE g{k})")
+    ctes.append(f"pick(id,number,holder,ov) AS({' UNION ALL '.join(picks)})")
     ctes.append(
-        f"ins AS(INSERT INTO {_S}({_SESSION_INSERT_COLUMNS.replace(' ', '')}) SELECT %(p)s,pick.id,%(v)s,%(n)s,%(n)s,%(exp)s,%(page)s,%(page)s,"
-        "%(ref)s,%(d)s,%(mkt)s::jsonb,%(ip)s::inet,pick.overflow FROM pick RETURNING id,tracking_number_id,is_overflow)"
+        f"ins AS(INSERT INTO {_S}({_SESSION_INSERT_COLUMNS.replace(' ', '')}) SELECT %(p)s,pick.id,%(v)s,%(n)s,%(n)s,%(e)s,%(pg)s,%(pg)s,"
+        "%(r)s,%(d)s,%(m)s::jsonb,%(ip)s::inet,pick.ov FROM pick RETURNING id,tracking_number_id,is_overflow)"
     )
     ctes.append(f"hold AS(UPDATE {_T} t SET last_assigned_at=%(n)s,current_session_id=ins.id FROM ins WHERE t.id=ins.tracking_number_id)")
     # The previous holder's session ends now if it was still live (a reused number, or a session lifetime shortened since).
@@ -580,11 +585,11 @@ def _pg_open(
     any_when_none = pool.number_type == PoolNumberType.MATCH and tiers[-1] is not ANY
     params: dict[str, Any] = {
         "p": pool.pk, "v": visit.visitor_id, "n": now, "d": visit.destination,
-        "fs": now - timedelta(seconds=pool.session_lifetime),
-        "old": now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE),
-        "ov": overflow, "take": overflow and pool.overflow_policy == OverflowPolicy.REUSE_OLDEST,
-        "exp": now + timedelta(seconds=pool.session_lifetime), "page": visit.page_url, "ref": visit.referrer,
-        "mkt": json.dumps(visit.marketing_data), "ip": visit.ip_address,
+        "f": now - timedelta(seconds=pool.session_lifetime),
+        "o": now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE),
+        "ov": overflow, "tk": overflow and pool.overflow_policy == OverflowPolicy.REUSE_OLDEST,
+        "e": now + timedelta(seconds=pool.session_lifetime), "pg": visit.page_url, "r": visit.referrer,
+        "m": json.dumps(visit.marketing_data), "ip": visit.ip_address,
     }
     for i, tier in enumerate(tiers):
         for n, value in enumerate(tier.params):
