@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_dni python bench/profile_dni.py [--requests 500] [--profile]
 
 Run ``bench/dni.py`` once first (it creates the database and its pool ``bench``). For new visitors,
-returning visitors and the two floors, prints CPU ms per request (process time of this process, so
+returning visitors, heartbeats, new visitors of the exhausted pool ``full`` (overflow) and the two floors, prints CPU ms per request (process time of this process, so
 without PostgreSQL's own work), wall ms and the statements sent per request, listed once. Each
 request starts like one under gunicorn: ``close_old_connections`` runs first, so the connection's
 health check (``CONN_HEALTH_CHECKS``) is counted. ``--profile`` adds the top of a cProfile of the
@@ -36,10 +36,10 @@ from django.db import close_old_connections, connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 
-def body(visitor: str, *, new: bool) -> bytes:
+def body(visitor: str, *, new: bool, pool: str = "bench") -> bytes:
     params = {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "c1"} if new else {}
     return json.dumps({
-        "pool": "bench", "visitor_id": visitor, "page_url": "https://www.acme.example/plumbing",
+        "pool": pool, "visitor_id": visitor, "page_url": "https://www.acme.example/plumbing",
         "referrer": "https://www.google.com/", "params": params, "destination": "(415) 555-0100",
     }).encode()
 
@@ -52,16 +52,26 @@ def main() -> None:
     client = Client()
     run = f"{int(time.time() * 1000) % 10**8:08d}"
 
+    sessions: dict[str, int] = {}
+
     def post(path: str, data: bytes) -> None:
         close_old_connections()  # what gunicorn's request_started does (the test client leaves it out)
         response = client.post(path, data, content_type="text/plain", HTTP_ORIGIN="http://testserver")
         assert response.status_code == 200, (response.status_code, response.content)
+        if path == "/dni/v1/assign":
+            sessions[json.loads(data)["visitor_id"]] = response.json()["session_id"]
+
+    def beat(visitor: str) -> bytes:
+        return json.dumps({"pool": "bench", "visitor_id": visitor, "session_id": sessions[visitor]}).encode()
 
     kinds = {
         "floor": lambda i: post("/bench/floor", b"{}"),
         "db-floor": lambda i: post("/bench/db-floor", b"{}"),
         "new visitor": lambda i: post("/dni/v1/assign", body(f"prof-{run}-{i:06d}", new=True)),
         "returning": lambda i: post("/dni/v1/assign", body(f"prof-{run}-{i:06d}", new=False)),
+        "heartbeat": lambda i: post("/dni/v1/heartbeat", beat(f"prof-{run}-{i:06d}")),
+        # A new visitor of bench/dni.py's exhausted pool: the overflow path.
+        "overflow": lambda i: post("/dni/v1/assign", body(f"prof-{run}-o{i:06d}", new=True, pool="full")),
     }
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_floor_rows (id bigserial PRIMARY KEY, at timestamptz NOT NULL)")
@@ -80,7 +90,7 @@ def main() -> None:
             if name == "returning":
                 one(10**7)  # the first call of 10**7 opened the session; this is the returning one
                 del queries[: len(queries) // 2]
-        profile = profiler is not None and name in ("new visitor", "returning")
+        profile = profiler is not None and name in ("new visitor", "returning", "overflow")
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profile:
             profiler.enable()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models, router
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Model
 from django.db.models.base import ModelState
@@ -41,6 +41,61 @@ def fixed_cursor():
     db.validate_thread_sharing()
     raw = psycopg.Cursor(db.connection)
     return _LoggedCursor(raw, db) if db.queries_logged else db.make_cursor(raw)
+
+
+def fetchone_first(sql: str, params: Any) -> tuple[Any, ...] | None:
+    """Run the request's first statement (fixed, and safe to run twice) and answer its first row, with no health check
+    before it: it is the check.
+
+    With CONN_HEALTH_CHECKS, Django sends ``SELECT 1`` before the first statement of each request on a persistent
+    connection: a round trip of its own on the DNI tag's one-statement requests. Here the statement itself finds a
+    connection the server dropped (a restart, an idle timeout) and then runs again, once, on a new connection. The
+    caller's statement must be harmless to repeat (a read, or extending a session): a connection dropped while the
+    statement ran may have run it. Elsewhere (no health checks, a transaction open, not PostgreSQL): as any statement.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    own_check = (db.vendor == "postgresql" and db.connection is not None and db.health_check_enabled
+                 and not db.health_check_done and not db.in_atomic_block)
+    if own_check:
+        db.health_check_done = True
+    try:
+        with fixed_cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    except DatabaseError:
+        if not own_check or db.is_usable():  # the check Django would have made, now that something failed
+            raise
+    db.close()  # the server had dropped it: again, on a new connection
+    with fixed_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def pipelined(statements: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[Any, ...] | None:
+    """Run fixed statements (as ``fixed_cursor`` takes them, parameters by name) in one round trip and one
+    transaction; the first row of the last one's result.
+
+    On PostgreSQL with prepared statements: pipeline mode, each statement prepared once per connection and one Sync
+    at the end, so in autocommit mode they run as one implicit transaction (a ``pg_advisory_xact_lock`` of the first
+    holds until the last has committed), each statement with its own snapshot (the second sees what was committed
+    while the first waited for a lock). Without prepared statements: the same as one simple query, the statements
+    joined (client-side binding, one implicit transaction). Elsewhere: one after another on one cursor. Errors are
+    Django's, as from any cursor.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    with fixed_cursor() as cursor:
+        if db.vendor != "postgresql":
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        elif settings.CALLTRACK_PREPARED_STATEMENTS:
+            with db.wrap_database_errors, db.connection.pipeline():
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+        else:
+            cursor.execute("; ".join(sql for sql, _ in statements), {k: v for _, params in statements for k, v in params.items()})
+            while cursor.nextset():  # the earlier statements' results come first
+                pass
+        return cursor.fetchone()
 
 
 class _LoggedCursor(CursorDebugWrapper):

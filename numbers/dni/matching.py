@@ -25,12 +25,11 @@ _GEOGRAPHIC = (NumberType.LOCAL, NumberType.MOBILE)
 
 def _geographic(name: str, *, area_codes: list[str] | None = None) -> Tier:
     q = Q(number_type__in=_GEOGRAPHIC)
-    sql = f"number_type IN ('{_GEOGRAPHIC[0]}', '{_GEOGRAPHIC[1]}')"
+    sql = f"number_type IN('{_GEOGRAPHIC[0]}','{_GEOGRAPHIC[1]}')"
     if area_codes is None:
         return Tier(name, q, sql)
-    return Tier(
-        name, q & Q(area_code__in=area_codes), f"{sql} AND area_code IN ({', '.join(['%s'] * len(area_codes))})", tuple(area_codes)
-    )
+    # One array parameter, however many area codes the state has: the statement's text stays the same for every state.
+    return Tier(name, q & Q(area_code__in=area_codes), f"{sql} AND area_code=ANY(%s::text[])", (list(area_codes),))
 
 
 _TOLL_FREE = Tier("toll-free", Q(number_type=NumberType.TOLL_FREE), f"number_type = '{NumberType.TOLL_FREE}'")

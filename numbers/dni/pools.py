@@ -1,11 +1,22 @@
-"""What the DNI endpoints need of a number pool, as a frozen value read in one statement."""
+"""What the DNI endpoints need of a number pool, as a frozen value read in one statement, and kept per process.
+
+On PostgreSQL each worker keeps the settings it read (:func:`cached_pool_settings`) with their version (an md5 of
+the pool's row as PostgreSQL prints it), and the request's own first statement re-checks that version
+(:data:`POOL_IS_CURRENT`) before it writes anything: a pool edited, disabled or deleted meanwhile is never used for
+a write; the request starts again from a fresh read (:class:`StalePool`). A request that makes no such statement
+reads the pool afresh (the views decide).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from functools import cached_property
+from typing import Any, ClassVar
 
-from calltrack.fastdb import fixed_cursor
+from django.db import connection
+from django.db.models.signals import post_delete, post_save
+
+from calltrack.fastdb import fetchone_first, fixed_cursor
 from calltrack.numbers.models import NumberPool
 
 
@@ -26,12 +37,15 @@ class PoolSettings:
     overflow_policy: str
     fallback_number: str
     allowed_origins: str
+    #: The md5 of the pool's row when it was read, for a statement to re-check (:data:`POOL_IS_CURRENT`); '' when the
+    #: settings were just read and need no check. Not a field: set by :func:`pool_settings`.
+    version: ClassVar[str] = ""
 
     @property
     def pk(self) -> int:
         return self.id
 
-    @property
+    @cached_property
     def origins(self) -> list[str]:
         return NumberPool.origins.fget(self)  # type: ignore[attr-defined, arg-type]  # the model's one rule
 
@@ -41,14 +55,75 @@ class PoolSettings:
         values["match_area_code"] = bool(values["match_area_code"])  # SQLite answers 0/1
         return cls(**values)
 
+    def checked_as(self, version: str) -> PoolSettings:
+        """These settings, to be re-checked against ``version`` by the statement that uses them."""
+        copy = PoolSettings(**{name: getattr(self, name) for name in POOL_FIELDS})
+        object.__setattr__(copy, "version", version)
+        return copy
+
+
+class StalePool(Exception):
+    """The pool's settings a worker kept are no longer the pool's (edited, disabled or deleted): read them again."""
+
 
 POOL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PoolSettings))
-_POOL_BY_KEY = f"SELECT {', '.join(POOL_FIELDS)} FROM {NumberPool._meta.db_table} WHERE key = %s AND enabled"
+_TABLE = NumberPool._meta.db_table
+# Every column the endpoints read, and ``enabled``: a change to any of them changes the version.
+_VERSION = "md5(ROW({columns}, {prefix}enabled)::text)"
+_POOL_BY_KEY = f"SELECT {', '.join(POOL_FIELDS)} FROM {_TABLE} WHERE key = %s AND enabled"
+_PG_POOL_BY_KEY = (
+    f"SELECT {', '.join(POOL_FIELDS)}, {_VERSION.format(columns=', '.join(POOL_FIELDS), prefix='')} FROM {_TABLE} WHERE key = %s AND enabled"
+)
+#: SQL true when the pool settings bound as ``%(pool)s`` and ``%(pool_version)s`` are still the pool's (always, for
+#: a version ''): for a statement's WHERE, so it writes nothing with stale settings.
+POOL_IS_CURRENT = (
+    f"(%(pool_version)s::text = '' OR EXISTS (SELECT 1 FROM {_TABLE} pv WHERE pv.id = %(pool)s AND pv.enabled AND "
+    f"{_VERSION.format(columns=', '.join(f'pv.{name}' for name in POOL_FIELDS), prefix='pv.')} = %(pool_version)s))"
+)
 
 
 def pool_settings(key: str) -> PoolSettings | None:
-    """The enabled pool with this key (one constant statement: every tag request starts here), or None."""
+    """The enabled pool with this key, read now (one constant statement), or None."""
     with fixed_cursor() as cursor:
         cursor.execute(_POOL_BY_KEY, [key])
         row = cursor.fetchone()
     return None if row is None else PoolSettings.from_row(row)
+
+
+_KEPT: dict[str, PoolSettings] = {}
+_KEPT_MAX = 1000
+
+
+def cached_pool_settings(key: str) -> PoolSettings | None:
+    """The enabled pool with this key as this worker last read it, to be re-checked (``version``) by the statement
+    that uses it; read (one statement) when not kept. Elsewhere than on PostgreSQL: :func:`pool_settings`."""
+    kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
+    if connection.vendor != "postgresql":
+        return pool_settings(key)
+    row = fetchone_first(_PG_POOL_BY_KEY, [key])  # a read: the connection's health check too
+    if row is None:
+        return None
+    settings = PoolSettings.from_row(row[:-1]).checked_as(row[-1])
+    if len(_KEPT) >= _KEPT_MAX:
+        _KEPT.clear()
+    _KEPT[key] = settings
+    return settings
+
+
+def forget_pool_settings(key: str | None = None) -> None:
+    """Drop the kept settings of ``key`` (of every pool when None)."""
+    if key is None:
+        _KEPT.clear()
+    else:
+        _KEPT.pop(key, None)
+
+
+def _forget_all(sender: type, **kwargs: Any) -> None:
+    # This worker's own edits are seen at once (the version check catches every other worker's, and bulk updates).
+    _KEPT.clear()
+
+
+post_save.connect(_forget_all, sender=NumberPool, dispatch_uid="dni-pool-settings-saved")
+post_delete.connect(_forget_all, sender=NumberPool, dispatch_uid="dni-pool-settings-deleted")

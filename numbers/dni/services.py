@@ -18,13 +18,17 @@ Concurrency (the invariant: while a pool has free numbers, no number is shown to
 * A hold is pushed forward at most every :func:`refresh_seconds`; the number's stamp and the
   session's expiry always move together, so "number free" and "session expired" are one instant.
 
-Speed (bench/dni.py, bench/profile_dni.py): on PostgreSQL a returning visitor costs one statement and
-a new visitor two round trips (plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the
-commit does not wait for the WAL flush). The first of them, which every request runs, is a prepared
-statement (``calltrack.fastdb.fixed_cursor``): PostgreSQL spent more time planning it than running it. The new
-visitor's second round trip stays two statements in one simple query (the pick must see what the
-visitor's other tab committed while this one waited for the lock), so it binds on the client and is
-planned each time. Elsewhere (SQLite) the same rules run as ORM queries in one transaction.
+Speed (bench/dni.py, bench/profile_dni.py): on PostgreSQL a returning visitor (page view or heartbeat) costs one
+statement and one round trip, and a new visitor two round trips, whether the pool has a free number or overflows
+(plain SQL with data-modifying CTEs; with CALLTRACK_DNI_ASYNC_COMMIT the commit does not wait for the WAL flush).
+Every statement is prepared once per connection (``calltrack.fastdb.fixed_cursor``): PostgreSQL spent more time
+planning them than running them. The first, which every request runs, also re-checks the pool settings the worker
+kept (:mod:`calltrack.numbers.dni.pools`) and serves as the connection's health check (``fastdb.fetchone_first``).
+A new visitor's second round trip pipelines two statements in one implicit transaction (``fastdb.pipelined``): the
+visitor's advisory lock, then the one statement that picks a free number tier by tier, or counts the overflow and
+takes over the oldest takeable number (or none), and opens the session (the pick must see what the visitor's other
+tab committed while this one waited for the lock, so it is a statement of its own). Elsewhere (SQLite) the same
+rules run as ORM queries in one transaction.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calltrack import phone
-from calltrack.fastdb import fixed_cursor
+from calltrack.fastdb import fetchone_first, fixed_cursor, pipelined
 from calltrack.numbers.dni import geo
 from calltrack.numbers.dni.matching import ANY, Tier, candidate_tiers
+from calltrack.numbers.dni.pools import POOL_IS_CURRENT, StalePool
 from calltrack.numbers.models import (
     NumberKind,
     NumberPool,
@@ -345,9 +350,10 @@ def _begin(pool: NumberPool, visitor_id: str | None) -> None:
 # extended only if it holds no number (fallback) or still holds its number. Constant text, prepared once
 # per connection (fixed_cursor); with CALLTRACK_DNI_ASYNC_COMMIT (``relax``) it also relaxes its own commit.
 _PG_EXTEND = f"""
-WITH s AS (
+WITH ok AS (SELECT {POOL_IS_CURRENT} AS current),
+s AS (
     SELECT id, tracking_number_id, marketing_data, is_overflow, visitor_id, expires_at < %(refresh_before)s AS stale FROM {_S}
-    WHERE {{where}} AND expires_at > %(now)s ORDER BY started_at DESC, id DESC LIMIT 1
+    WHERE {{where}} AND expires_at > %(now)s AND (SELECT current FROM ok) ORDER BY started_at DESC, id DESC LIMIT 1
 ), n AS (
     UPDATE {_T} t SET last_assigned_at = %(now)s FROM s
     WHERE s.stale AND t.id = s.tracking_number_id AND t.current_session_id = s.id AND t.pool_id = %(pool)s
@@ -366,8 +372,8 @@ WITH s AS (
 )
 SELECT s.id, s.tracking_number_id, s.marketing_data, s.is_overflow, s.visitor_id,
     COALESCE((SELECT number FROM n), (SELECT number FROM h)), (SELECT expires_at FROM u),
-    (SELECT set_config('synchronous_commit', 'off', true) WHERE %(relax)s)
-FROM s
+    (SELECT set_config('synchronous_commit', 'off', true) WHERE %(relax)s), ok.current
+FROM ok LEFT JOIN s ON TRUE
 """
 _PG_EXTEND_VISITOR = _PG_EXTEND.format(
     where="pool_id = %(pool)s AND visitor_id = %(visitor)s AND (%(destination)s = '' OR destination_number = %(destination)s)"
@@ -376,20 +382,26 @@ _PG_EXTEND_SESSION = _PG_EXTEND.format(where="id = %(session)s AND pool_id = %(p
 
 
 def _one_statement_extend(*, sql: str, pool: NumberPool, params: dict[str, Any], page_url: str, now: datetime):
-    """Run _PG_EXTEND; (None, None) where it cannot run, else (session or None, (held, number, expires_at))."""
+    """Run _PG_EXTEND; (None, None) where it cannot run, else (session or None, (held, number, expires_at)).
+
+    Raises :class:`StalePool` when ``pool`` (kept settings: ``PoolSettings.version``) is no longer the pool's."""
     if connection.vendor != "postgresql":
         return None, None
     expires_at = now + timedelta(seconds=pool.session_lifetime)
     # In autocommit mode the statement is its own transaction, so set_config(..., true) inside it relaxes only its commit.
     relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
-    with fixed_cursor() as cursor:
-        cursor.execute(
-            sql,
-            {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url, "relax": relax,
-             "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool))},
-        )
-        row = cursor.fetchone()
-    if row is None:
+    # Usually the request's first statement, and harmless to repeat (it extends a session): it is the connection's
+    # health check too (fetchone_first).
+    row = fetchone_first(
+        sql,
+        {**params, "pool": pool.pk, "now": now, "expires": expires_at, "page": page_url, "relax": relax,
+         "refresh_before": now + timedelta(seconds=pool.session_lifetime - refresh_seconds(pool)),
+         "pool_version": getattr(pool, "version", "")},
+    )
+    assert row is not None  # FROM ok: always one row
+    if not row[8]:
+        raise StalePool(pool.key)  # nothing was written
+    if row[0] is None:
         return None, (False, None, now)
     session = _LiveSession(id=row[0], tracking_number_id=row[1], marketing_data=_json(row[2]), is_overflow=row[3], visitor_id=row[4])
     number = row[5] if row[1] is not None else (pool.fallback_number or None)
@@ -433,17 +445,14 @@ def number_assign(*, pool: NumberPool, visit: Visit, now: datetime | None = None
         if visit.may_open is not None and not visit.may_open():
             return fallback_assignment(pool=pool, visit=visit, now=now)
         admitted = True
-        # PostgreSQL, no live session: most new visitors are served by one more round trip.
+        # PostgreSQL, no live session: a new visitor (on a free number, or the pool overflows) is served by one more
+        # round trip.
         tiers = candidate_tiers(pool=pool, destination=visit.destination)
-        opened = _pg_open_on_free_number(pool=pool, tier=tiers[0], visit=visit, now=now, first_visit=True)
+        opened = _pg_open_assignment(pool=pool, tiers=tiers, visit=visit, now=now, first_visit=True, returning=False)
         if opened is not None:
-            return Assignment(
-                session_id=opened[0], visitor_id=visit.visitor_id, number=opened[1],
-                formatted=_formatted(opened[1], visit.destination_text or visit.destination),
-                expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=False,
-            )
-    # A new visitor whose best tier is full, one whose number was taken over (the path below ends its
-    # session), a visitor whose other tab just opened a session, or not PostgreSQL.
+            return opened
+    # A visitor whose number was taken over (the path below ends its session), a visitor whose other tab just
+    # opened a session, or not PostgreSQL.
     with transaction.atomic():
         session = _begin_and_fetch(pool, visit.visitor_id, now, visit.destination)
         if session is not None:
@@ -488,79 +497,138 @@ _SESSION_INSERT_COLUMNS = (
 )
 
 
-def _pg_open_on_free_number(
-    *, pool: NumberPool, tier: Tier, visit: Visit, now: datetime, first_visit: bool = False
-) -> tuple[int, str] | None:
-    """PostgreSQL: lock the least recently assigned free number of ``tier``, open the session on it,
-    stamp the number with its new holder and end the previous holder's session, in one statement.
-    (session id, number), or None when the tier has no free number.
+_OPEN_SQL: dict[tuple[tuple[str, ...], bool, bool], str] = {}
 
-    ``first_visit``: called outside the assignment's transaction for a visitor without a live
-    session. The visitor's advisory lock and the relaxed commit then go in the same round trip
-    (one implicit transaction in autocommit mode), and the pick is skipped if another request of
-    the visitor opened a session meanwhile (the pick is a statement of its own, so it sees it).
+
+def _tier_sql(tier: Tier, index: int) -> str:
+    """``tier.sql`` with its positional placeholders named ``t<index>_<n>`` (the statement binds by name)."""
+    parts = tier.sql.split("%s")
+    return "".join(part + (f"%(t{index}_{n})s" if n < len(parts) - 1 else "") for n, part in enumerate(parts))
+
+
+def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
+    """The one statement that opens a new visitor's session (see :func:`_pg_open`), built once per shape.
+
+    Kept under psycopg's 4096 characters and 50 parameters (``MAX_CACHED_STATEMENT_LENGTH``): a longer statement's
+    placeholders are parsed again on every execution, which cost more CPU than the rest of the request.
     """
-    free_since = now - timedelta(seconds=pool.session_lifetime)
-    # The same rows and order as _take_free_number's query (and the index tracking_pool_lru_idx).
-    pick_sql = (
-        f"SELECT id, number, current_session_id FROM {_T} WHERE pool_id = %s AND kind = '{NumberKind.POOL}' "
-        f"AND status = '{NumberStatus.ACTIVE}' AND ({tier.sql}) AND (last_assigned_at IS NULL OR last_assigned_at <= %s) "
-        "ORDER BY last_assigned_at ASC NULLS FIRST, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED"
-    )
-    pick_params = [pool.pk, *tier.params, free_since]
-    prefix, prefix_params = "", []
-    if first_visit:
-        pick_sql = pick_sql.replace(
-            " ORDER BY ",
-            f" AND NOT EXISTS (SELECT 1 FROM {_S} WHERE pool_id = %s AND visitor_id = %s AND expires_at > %s "
-            f"AND {_OF_DESTINATION}) ORDER BY ",
-        )
-        pick_params += [pool.pk, visit.visitor_id, now, visit.destination, visit.destination]
-        relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
-        prefix = ("SET LOCAL synchronous_commit TO OFF; " if relax else "") + "SELECT pg_advisory_xact_lock(%s); "
-        prefix_params = [_visitor_key(pool, visit.visitor_id)]
-    sql = prefix + f"""
-WITH pick AS ({pick_sql}),
-ins AS (
-    INSERT INTO {_S} ({_SESSION_INSERT_COLUMNS})
-    SELECT %s, pick.id, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::inet, false FROM pick
-    RETURNING id, tracking_number_id
-), hold AS (
-    UPDATE {_T} t SET last_assigned_at = %s, current_session_id = ins.id FROM ins WHERE t.id = ins.tracking_number_id RETURNING t.id
-), previous AS (
-    UPDATE {_S} x SET expires_at = %s FROM pick WHERE x.id = pick.current_session_id AND x.expires_at > %s RETURNING x.id
-)
-SELECT ins.id, pick.number, (SELECT count(*) FROM hold), (SELECT count(*) FROM previous)
-FROM ins JOIN pick ON pick.id = ins.tracking_number_id"""
-    expires_at = now + timedelta(seconds=pool.session_lifetime)
-    params = [
-        *prefix_params,
-        *pick_params,
-        pool.pk, visit.visitor_id, now, now, expires_at, visit.page_url, visit.page_url, visit.referrer, visit.destination,
-        json.dumps(visit.marketing_data), visit.ip_address,
-        now, now, now,
+    key = (tuple(t.sql for t in tiers), any_when_none, first_visit)
+    sql = _OPEN_SQL.get(key)
+    if sql is not None:
+        return sql
+    numbers = f"FROM {_T} t WHERE pool_id=%(p)s AND kind='{NumberKind.POOL}' AND status='{NumberStatus.ACTIVE}'"
+    lru = "ORDER BY last_assigned_at NULLS FIRST,id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    conditions = [f"({_tier_sql(tier, i)})" for i, tier in enumerate(tiers)]
+    # g<k>: nothing picked before the k-th pick (and, for a first visit, no live session of the visitor meanwhile).
+    ctes = [
+        f"g0 AS(SELECT NOT EXISTS(SELECT FROM {_S} WHERE pool_id=%(p)s AND visitor_id=%(v)s AND expires_at>%(n)s "
+        "AND (%(d)s='' OR destination_number=%(d)s)) v)" if first_visit else "g0 AS(SELECT true v)"
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while cursor.nextset():  # the prefix's results come first; the pick's is the last
-            pass
-        row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    if any_when_none:
+        # The pool holds no number of the destination's type at all (not merely none free): any type beats none, so the
+        # last tier takes any number.
+        ctes.append(f"nolast AS(SELECT NOT EXISTS(SELECT {numbers} AND {conditions[-1]}) v)")
+        conditions[-1] = f"({conditions[-1]} OR (TABLE nolast))"
+    free = "COALESCE(last_assigned_at<=%(f)s,true)"
+    # Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the numbers whose
+    # session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over).
+    # Positive, so that the re-check of a row locked after a concurrent change (READ COMMITTED) cannot pass it: a holder
+    # that session committed after this statement's snapshot is invisible here, so its number is not takeable.
+    takeable = (
+        f"%(tk)s AND(t.current_session_id IS NULL OR EXISTS(SELECT FROM {_S} c WHERE c.id=t.current_session_id "
+        "AND(c.started_at<=%(o)s OR c.expires_at<=%(n)s)))"
+    )
+    picks = []
+    k = 0
+    for prefix, rule in (("f", free), ("o", takeable)):
+        for i, condition in enumerate(conditions):
+            name = f"{prefix}{i}"
+            ctes.append(f"{name} AS(SELECT id,number,current_session_id {numbers} AND {condition} AND {rule} AND(TABLE g{k}) {lru})")
+            ctes.append(f"g{k + 1} AS(SELECT v AND NOT EXISTS(TABLE {name})v FROM g{k})")
+            picks.append(f"SELECT *,{'true' if prefix == 'o' else 'false'} FROM {name}")
+            k += 1
+    # Overflow with no number to take: a session without a number (the fallback number, or the page's own).
+    picks.append(f"SELECT NULL,NULL,NULL,true WHERE %(ov)s AND(TABLE g{k})")
+    ctes.append(f"pick(id,number,holder,ov) AS({' UNION ALL '.join(picks)})")
+    ctes.append(
+        f"ins AS(INSERT INTO {_S}({_SESSION_INSERT_COLUMNS.replace(' ', '')}) SELECT %(p)s,pick.id,%(v)s,%(n)s,%(n)s,%(e)s,%(pg)s,%(pg)s,"
+        "%(r)s,%(d)s,%(m)s::jsonb,%(ip)s::inet,pick.ov FROM pick RETURNING id,tracking_number_id,is_overflow)"
+    )
+    ctes.append(f"hold AS(UPDATE {_T} t SET last_assigned_at=%(n)s,current_session_id=ins.id FROM ins WHERE t.id=ins.tracking_number_id)")
+    # The previous holder's session ends now if it was still live (a reused number, or a session lifetime shortened since).
+    ctes.append(f"prev AS(UPDATE {_S} x SET expires_at=%(n)s FROM pick WHERE x.id=pick.holder AND x.expires_at>%(n)s)")
+    ctes.append(f"counted AS(UPDATE {NumberPool._meta.db_table} p SET overflow_count=p.overflow_count+1 FROM ins WHERE p.id=%(p)s AND ins.is_overflow)")
+    sql = "WITH " + ",".join(ctes) + " SELECT ins.id,pick.number,ins.is_overflow FROM ins,pick"
+    _OPEN_SQL[key] = sql
+    return sql
+
+
+_LOCK_VISITOR = (
+    "SELECT pg_advisory_xact_lock(%(lock)s::bigint), CASE WHEN %(relax)s::boolean THEN set_config('synchronous_commit', 'off', true) END"
+)
+
+
+def _pg_open(
+    *, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, first_visit: bool = False, overflow: bool = True
+) -> tuple[int, str | None, bool] | None:
+    """PostgreSQL: open the visitor's session in one prepared statement: on the least recently assigned free number of
+    the first tier that has one; else (``overflow``) the pool overflows: the overflow is counted on the pool and,
+    with the policy "reuse the oldest", the least recently assigned takeable number of the first tier the pool has
+    is taken over (its holder's session ends), or no number at all. The number is stamped with its new holder.
+    (session id, number or None, overflow), or None when no session was opened (``overflow`` False and no free
+    number; or ``first_visit`` and another request of the visitor opened a session meanwhile).
+
+    ``first_visit``: called outside the assignment's transaction for a visitor without a live session. The
+    visitor's advisory lock (and the relaxed commit) is a statement of its own, pipelined with the open in one
+    round trip and one implicit transaction (autocommit), so the open's snapshot sees what another tab of the
+    visitor committed before the lock was ours, and then opens nothing. Otherwise the caller's transaction
+    holds the lock already.
+    """
+    any_when_none = pool.number_type == PoolNumberType.MATCH and tiers[-1] is not ANY
+    params: dict[str, Any] = {
+        "p": pool.pk, "v": visit.visitor_id, "n": now, "d": visit.destination,
+        "f": now - timedelta(seconds=pool.session_lifetime),
+        "o": now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE),
+        "ov": overflow, "tk": overflow and pool.overflow_policy == OverflowPolicy.REUSE_OLDEST,
+        "e": now + timedelta(seconds=pool.session_lifetime), "pg": visit.page_url, "r": visit.referrer,
+        "m": json.dumps(visit.marketing_data), "ip": visit.ip_address,
+    }
+    for i, tier in enumerate(tiers):
+        for n, value in enumerate(tier.params):
+            params[f"t{i}_{n}"] = value
+    sql = _open_sql(tiers, any_when_none, first_visit)
+    if first_visit:
+        relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
+        row = pipelined([(_LOCK_VISITOR, {"lock": _visitor_key(pool, visit.visitor_id), "relax": relax}), (sql, params)])
+    else:
+        with fixed_cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    if row is None:
+        return None
+    if row[2]:
+        logger.info("pool %s overflowed (policy %s): every number is in use", pool.key, pool.overflow_policy)
+    return row[0], row[1], bool(row[2])
+
+
+def _pg_open_assignment(
+    *, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, first_visit: bool, returning: bool
+) -> Assignment | None:
+    opened = _pg_open(pool=pool, tiers=tiers, visit=visit, now=now, first_visit=first_visit)
+    if opened is None:
+        return None
+    session_id, number, overflow = opened
+    if number is None:
+        number = pool.fallback_number or None
+    return Assignment(
+        session_id=session_id, visitor_id=visit.visitor_id, number=number,
+        formatted=_formatted(number, visit.destination_text or visit.destination),
+        expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=overflow, returning=returning,
+    )
 
 
 def _open_on_free_number(*, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, returning: bool) -> Assignment | None:
-    """A session on the best free number of the first tier that has one; None when no tier has."""
-    if _client_binding():
-        for tier in tiers:
-            opened = _pg_open_on_free_number(pool=pool, tier=tier, visit=visit, now=now)
-            if opened:
-                session_id, number = opened
-                return Assignment(
-                    session_id=session_id, visitor_id=visit.visitor_id, number=number,
-                    formatted=_formatted(number, visit.destination_text or visit.destination),
-                    expires_at=now + timedelta(seconds=pool.session_lifetime), overflow=False, returning=returning,
-                )
-        return None
+    """A session on the best free number of the first tier that has one; None when no tier has (not PostgreSQL)."""
     number = _take_free_number(pool=pool, tiers=tiers, now=now)
     if number is None:
         return None
@@ -591,6 +659,11 @@ def _open_session(
 
 def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: bool) -> Assignment:
     tiers = candidate_tiers(pool=pool, destination=visit.destination)
+    if connection.vendor == "postgresql":
+        # The same rules in one statement (the caller's transaction holds the visitor's lock).
+        opened = _pg_open_assignment(pool=pool, tiers=tiers, visit=visit, now=now, first_visit=False, returning=returning)
+        assert opened is not None  # an overflow always opens a session
+        return opened
     opened = _open_on_free_number(pool=pool, tiers=tiers, visit=visit, now=now, returning=returning)
     if opened is not None:
         return opened

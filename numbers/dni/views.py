@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from calltrack import phone, ratelimit
 from calltrack.middleware import address_group, client_ip, client_key
 from calltrack.numbers.dni import parameters
-from calltrack.numbers.dni.pools import PoolSettings, pool_settings
+from calltrack.numbers.dni.pools import PoolSettings, StalePool, cached_pool_settings, forget_pool_settings, pool_settings
 from calltrack.numbers.dni.services import (
     MARKETING_KEYS,
     Assignment,
@@ -227,18 +227,24 @@ def _destination(data: dict[str, Any]) -> tuple[str, str]:
         raise BadRequest("destination", str(exc))
 
 
-def _pool(key: str) -> PoolSettings:
-    pool = pool_settings(key)
+def _pool(key: str, *, kept: bool = False) -> PoolSettings:
+    """The enabled pool ``key``: read now, or (``kept``) as this worker kept it, for a request whose first statement
+    re-checks it before writing (:mod:`calltrack.numbers.dni.pools`)."""
+    pool = cached_pool_settings(key) if kept else pool_settings(key)
     if pool is None:
         raise Http404(f"No enabled number pool with key '{key}'.")
     return pool
 
 
-def _origin_refused(request: HttpRequest, pool: PoolSettings) -> JsonResponse | None:
+def _origin_allowed(request: HttpRequest, origin: str | None, pool: PoolSettings) -> bool:
     """Browsers send Origin on cross-site requests; only the pool's origins (and our own site) may assign."""
-    origin = request.headers.get("Origin")
-    if origin is None or origin.rstrip("/") == _own_origin(request) or origin.rstrip("/") in pool.origins:
-        return None
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    return origin in pool.origins or origin == _own_origin(request)
+
+
+def _origin_refusal(origin: str | None, pool: PoolSettings) -> JsonResponse:
     return _error(403, f"Origin {origin} is not allowed for pool '{pool.key}'; add it to the pool's allowed origins.")
 
 
@@ -293,12 +299,26 @@ def _handle_request(request: HttpRequest, work) -> HttpResponse:
         limited = _rate_limited(scope="visitor", key=visitor_id, setting="CALLTRACK_DNI_RATE_LIMIT_VISITOR", who="this visitor")
         if limited:
             return _cors(limited, origin)
-        pool = _pool(key)
-        refused = _origin_refused(request, pool)
-        if refused:
-            return _cors(refused, None)
+        # A browser's request (Origin) makes a statement that re-checks the pool this worker kept before it writes
+        # anything; any other answer (no Origin: a script; a refused origin) is decided on the pool read now.
+        # Custom parameters are counted on the pool before that statement: their requests read the pool now too.
+        pool = _pool(key, kept=origin is not None and not data.get("custom"))
+        allowed = _origin_allowed(request, origin, pool)
+        if pool.version and not allowed:
+            pool = _pool(key)
+            allowed = _origin_allowed(request, origin, pool)
+        if not allowed:
+            return _cors(_origin_refusal(origin, pool), None)
         cors_origin = origin
-        response = work(request, data, pool, visitor_id)
+        try:
+            response = work(request, data, pool, visitor_id)
+        except StalePool:
+            # The pool changed since this worker read it (nothing was written): again with the pool read now.
+            forget_pool_settings(key)
+            pool = _pool(key)
+            if not _origin_allowed(request, origin, pool):
+                return _cors(_origin_refusal(origin, pool), None)
+            response = work(request, data, pool, visitor_id)
     except BadRequest as exc:
         response = _error(400, f"{exc.field}: {exc.reason}.", field=exc.field)
     except Http404 as exc:

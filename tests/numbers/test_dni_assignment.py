@@ -257,15 +257,38 @@ def test_new_visitor_costs_two_round_trips_on_postgresql_seven_queries_elsewhere
     add_numbers(pool, "+14152000001", "+14152000002")
     number_assign(pool=pool, visit=visit("visitor-a1"), now=now)
     # PostgreSQL: the one-statement look for a live session (none); then the visitor's advisory lock and
-    # one statement that takes the number and opens the session, sent together.
+    # one statement that takes the number and opens the session, pipelined (one round trip, three statements in all).
     # Elsewhere: savepoint, live session (none), free number, conditional take, session insert, number
     # stamp and holder, release savepoint.
-    with django_assert_num_queries(2 if on_postgres else 7):
+    with django_assert_num_queries(3 if on_postgres else 7):
         got = number_assign(pool=pool, visit=visit("visitor-b1", marketing_data={"utm_source": "bing"}, ip_address="203.0.113.9"), now=now)
     number = TrackingNumber.objects.get(number=got.number)
     assert number.current_session_id == got.session_id and number.last_assigned_at == now
     session = NumberSession.objects.get(pk=got.session_id)
     assert (session.marketing_data, session.ip_address, session.expires_at) == ({"utm_source": "bing"}, "203.0.113.9", got.expires_at)
+
+
+@pytest.mark.parametrize("policy", [OverflowPolicy.REUSE_OLDEST, OverflowPolicy.FALLBACK])
+def test_an_overflowing_new_visitor_costs_what_a_new_visitor_costs_on_postgresql(pool, now, django_assert_num_queries, on_postgres, policy):
+    pool.overflow_policy, pool.fallback_number = policy, "+18005550100"
+    pool.save()
+    add_numbers(pool, "+14152000001", "+14152000002")
+    number_assign(pool=pool, visit=visit("visitor-a1"), now=now - timedelta(minutes=10))
+    number_assign(pool=pool, visit=visit("visitor-b1"), now=now)  # a1's session is old enough to be taken over, b1's is not
+    # PostgreSQL: the look for a live session (none); then the visitor's lock and the one statement that finds no free
+    # number in any tier, counts the overflow, takes over the oldest takeable number (or none) and opens the session.
+    with django_assert_num_queries(3 if on_postgres else 12 if policy == OverflowPolicy.REUSE_OLDEST else 9):
+        got = number_assign(pool=pool, visit=visit("visitor-c1", destination="+14155550100"), now=now)
+    assert got.overflow
+    pool.refresh_from_db()
+    assert pool.overflow_count == 1
+    a1 = NumberSession.objects.get(visitor_id="visitor-a1")
+    if policy == OverflowPolicy.REUSE_OLDEST:
+        assert got.number == a1.tracking_number.number and a1.expires_at == now
+        assert TrackingNumber.objects.get(number=got.number).current_session_id == got.session_id
+    else:
+        assert got.number == "+18005550100" and a1.expires_at > now
+        assert NumberSession.objects.get(pk=got.session_id).tracking_number_id is None
 
 
 def test_requests_within_the_refresh_interval_record_the_visit_without_moving_the_hold(pool, now):

@@ -46,7 +46,17 @@ def test_the_pool_lookup_and_the_returning_visitors_statement_are_prepared_once_
 
     statements = prepared_statements()
     assert sum("FROM numbers_numberpool WHERE key = $1" in s for s in statements) == 1
-    assert sum(s.lstrip().startswith("WITH s AS") for s in statements) == 1  # prepared once, reused since
+    assert sum(s.lstrip().startswith("WITH ok AS") for s in statements) == 1  # prepared once, reused since
+
+
+def test_a_new_visitors_lock_and_open_are_prepared_once_per_connection(client, pool):
+    numbers = {assign(client, f"visitor-n{i}")["number"] for i in range(3)}
+    overflow = assign(client, "visitor-n3")
+
+    assert len(numbers) == 3 and overflow["overflow"] is True  # the same statement opens an overflow
+    statements = prepared_statements()
+    assert sum(s.startswith("SELECT pg_advisory_xact_lock(") for s in statements) == 1
+    assert sum(s.startswith("WITH g0 AS") for s in statements) == 1
 
 
 def test_without_prepared_statements_the_hot_path_binds_on_the_client(client, pool, settings):
@@ -82,3 +92,21 @@ def test_the_query_log_shows_prepared_statements_with_their_values(client, pool)
         assign(client, "visitor-p4")
     pool_lookup = [q["sql"] for q in captured.captured_queries if "FROM numbers_numberpool" in (q["sql"] or "")]
     assert pool_lookup and "'prep'" in pool_lookup[0]  # the key, not None or a placeholder
+
+
+def test_the_open_statement_stays_short_enough_for_psycopg_to_parse_it_once():
+    """psycopg parses the placeholders of a statement longer than 4096 characters or with more than 50 parameters on
+    every execution (``MAX_CACHED_STATEMENT_LENGTH``): more CPU than the rest of a new visitor's request."""
+    from psycopg import _queries
+
+    from calltrack.numbers.dni.matching import candidate_tiers
+    from calltrack.numbers.dni.services import _open_sql
+    from calltrack.numbers.models import NumberPool
+
+    match = NumberPool(number_type="match", match_area_code=True)
+    longest = candidate_tiers(pool=match, destination="+14155550100")  # area code, the rest of its state, any local
+    assert len(longest) == 3
+    for first_visit in (True, False):
+        sql = _open_sql(longest, True, first_visit)
+        assert len(sql.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+        assert sql.count("%(") - sql.count("%(p)s") - sql.count("%(n)s") < _queries.MAX_CACHED_STATEMENT_PARAMS

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from calltrack import fastdb
 from calltrack.numbers.dni import services as dni
 from calltrack.numbers.dni.matching import ANY
-from calltrack.numbers.models import NumberSession, TrackingNumber
+from calltrack.numbers.models import NumberPool, NumberSession, TrackingNumber
 from calltrack.numbers.services.importing import _bulk_insert
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 
@@ -59,7 +60,8 @@ def test_the_one_statement_pick_opens_the_same_session_as_the_fallback_path():
                       destination="+14155550100", ip_address="203.0.113.9")
 
     def one_statement():
-        return dni._pg_open_on_free_number(pool=pool, tier=ANY, visit=visit, now=now)
+        opened = dni._pg_open(pool=pool, tiers=[ANY], visit=visit, now=now, overflow=False)
+        return None if opened is None else opened[:2]
 
     def fallback():
         number = dni._take_free_number(pool=pool, tiers=[ANY], now=now)
@@ -72,6 +74,48 @@ def test_the_one_statement_pick_opens_the_same_session_as_the_fallback_path():
     # Once every number is recently assigned, neither finds one.
     TrackingNumber.objects.filter(pool=pool).update(last_assigned_at=now)
     assert one_statement() is None and dni._take_free_number(pool=pool, tiers=[ANY], now=now) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("policy", ["reuse_oldest", "fallback"])
+def test_the_one_statement_overflow_opens_the_same_session_as_the_fallback_path(policy, settings):
+    settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE = 300
+    now = timezone.now().replace(microsecond=0)
+    pool = NumberPoolFactory(key="parity-full", session_lifetime=600, overflow_policy=policy, fallback_number="+18005550100")
+    numbers = [TrackingNumberFactory(number=f"+1415301{i:04d}", kind="pool", pool=pool, campaign=pool.campaign) for i in range(3)]
+    # Every number shown within the session lifetime: none is free. Only the middle one's holder is old enough to lose it.
+    for i, (n, started) in enumerate(zip(numbers, [now - timedelta(minutes=1), now - timedelta(minutes=9), now - timedelta(minutes=2)],
+                                         strict=True)):
+        holder = NumberSession.objects.create(pool=pool, tracking_number=n, visitor_id=f"holder-{i}", started_at=started,
+                                              last_seen_at=started, expires_at=now + timedelta(minutes=5))
+        TrackingNumber.objects.filter(pk=n.pk).update(last_assigned_at=now - timedelta(minutes=5 - i), current_session=holder)
+    visit = dni.Visit(visitor_id="v2", page_url="https://example.com/b", marketing_data={"utm_source": "b"}, destination="+14155550100")
+
+    def one_statement():
+        session_id, number, overflow = dni._pg_open(pool=pool, tiers=[ANY], visit=visit, now=now)
+        assert overflow
+        return session_id, number
+
+    def fallback():
+        NumberPool.objects.filter(pk=pool.pk).update(overflow_count=F("overflow_count") + 1)
+        number = dni._take_oldest_number(pool=pool, tiers=[ANY], now=now) if policy == "reuse_oldest" else None
+        a = dni._open_session(pool=pool, number=number, visit=visit, now=now, overflow=True, returning=False)
+        return a.session_id, a.number if number else None
+
+    def counted(run):
+        def both():
+            outcome = run()
+            counts.append(NumberPool.objects.get(pk=pool.pk).overflow_count)
+            return outcome
+        return both
+
+    counts: list[int] = []
+    fast, orm = _outcome(counted(one_statement)), _outcome(counted(fallback))
+    assert fast == orm and counts == [1, 1]
+    if policy == "reuse_oldest":
+        assert fast["number"] == numbers[1].number and fast["ended"] == ["holder-1"]
+    else:
+        assert fast["number"] is None and fast["session"]["tracking_number_id"] is None
 
 
 def test_the_imports_bulk_insert_stores_what_fastdb_insert_many_stores():
