@@ -17,16 +17,17 @@ from django.db.models.fields.json import KT
 
 from calltrack import reports
 from calltrack.scoping import Scope, hidden_call_fields
+from tracking.models import Call
 from tracking.spam_rules import DEFAULT_WEIGHTS
 
 #: The actions, as the call log's spam filter names them: (filter value, label, what the call's spam mark says).
 ACTIONS: tuple[tuple[str, str, Q], ...] = (
-    ("reject", "Rejected", Q(decision__spam__action="reject")),
-    ("challenge", "Challenged", Q(decision__spam__action__in=["challenge", "passed"])),
-    ("passed", "… pressed 1 (connected)", Q(decision__spam__action="passed")),
-    ("failed", "… did not (hung up)", Q(decision__spam__action="challenge")),
-    ("not_payable", "Routed, not payable", Q(decision__spam__action="not_payable")),
-    ("tag", "Only tagged", Q(decision__spam__action="tag")),
+    ("reject", "Rejected", Q(**{Call.STATE_SPAM_ACTION: "reject"})),
+    ("challenge", "Challenged", Q(**{f"{Call.STATE_SPAM_ACTION}__in": ["challenge", "passed"]})),
+    ("passed", "… pressed 1 (connected)", Q(**{Call.STATE_SPAM_ACTION: "passed"})),
+    ("failed", "… did not (hung up)", Q(**{Call.STATE_SPAM_ACTION: "challenge"})),
+    ("not_payable", "Routed, not payable", Q(**{Call.STATE_SPAM_ACTION: "not_payable"})),
+    ("tag", "Only tagged", Q(**{Call.STATE_SPAM_ACTION: "tag"})),
 )
 
 #: Each reason's short name on the panel.
@@ -48,7 +49,7 @@ TOP = 5
 def reason_q(code: str) -> Q:
     """Calls whose spam mark lists ``code`` among its reasons. The codes are a JSON list on the call's decision;
     its text holds ``"code"`` with the quotes, so one code never matches another that starts like it."""
-    return Q(decision__spam__codes__icontains=f'"{code}"')
+    return Q(**{f"{Call.STATE_SPAM_CODES}__icontains": f'"{code}"'})
 
 
 @dataclass
@@ -66,12 +67,12 @@ def spam_figures(*, scope: Scope, period: reports.Period) -> SpamFigures:
     # Only the scored calls (the tag "spam" is on every call a campaign scored): the partial index on their start
     # (tracking migration 0031, call_scored_started) reads them without the period's other calls.
     calls = reports.scoped_calls(scope).filter(started_at__gte=period.start, started_at__lt=period.end, tags__has_key="spam")
-    detail = "decision" not in hidden_call_fields(scope)
+    detail = Call.STATE_COLUMN not in hidden_call_fields(scope)
     # One GROUP BY over what the marks say (spam or not, the action, the reasons' list): a few dozen groups at most
     # (actions x combinations of reasons), summed here, instead of one conditional count per action and reason.
     marks = {"spam": KT("tags__spam")}
     if detail:
-        marks.update(action=KT("decision__spam__action"), codes=KT("decision__spam__codes"))
+        marks.update(action=KT(Call.STATE_SPAM_ACTION), codes=KT(Call.STATE_SPAM_CODES))
     figures = SpamFigures(detail=detail)
     actions = dict.fromkeys((key for key, _, _ in ACTIONS), 0)
     reasons = dict.fromkeys(DEFAULT_WEIGHTS, 0)

@@ -177,6 +177,12 @@ class Call(models.Model):
 
     #: The columns the routing state is kept in (``state_keep`` sets them).
     STATE_FIELDS = ("decision", "plan_index")
+    #: The column that holds the routing state (a field name: who may see it is decided by name).
+    STATE_COLUMN = "decision"
+    #: The spam mark's action and codes (``tracking.call_state.SpamMark``) as ORM lookups: the reports filter and
+    #: group the calls by them in SQL; only this model names where the state keeps them.
+    STATE_SPAM_ACTION = "decision__spam__action"
+    STATE_SPAM_CODES = "decision__spam__codes"
 
     @property
     def state(self) -> CallState:
