@@ -693,7 +693,7 @@ def _failing_uploads(period: Period) -> list[Alert]:
     """Destinations whose platform refused uploads in ``period`` (credentials, a conversion action, a click too old)."""
     return [
         Alert(
-            kind="ad_upload_failing", level="danger", count=f.refused,
+            kind="ad_uploads_failing", level="danger", count=f.refused,
             message=f"{f.refused} upload{'s' * (f.refused != 1)} to {f.name} refused by the platform",
             url_name="admin:tracking_conversionupload_changelist",
             url_query={"destination__id__exact": str(f.destination_id), "status__exact": "refused"},

@@ -122,6 +122,28 @@ def test_the_dashboard_counts_what_was_sent_to_each_destination_and_alerts_on_re
     context = admin_client.get(reverse("admin:index")).context
     figures = {u["name"]: (u["sent"], u["refused"], u["not_eligible"], u["pending"]) for u in context["ad_uploads"]}
     assert figures == {"Google": (2, 1, 1, 0), "Local": (0, 0, 0, 1)}
-    alerts = [a for a in context["alerts"] if a["kind"] == "ad_upload_failing"]
+    alerts = [a for a in context["alerts"] if a["kind"] == "ad_uploads_failing"]
     assert [a["message"] for a in alerts] == ["1 upload to Google refused by the platform"]
     assert alerts[0]["url"].endswith(f"?destination__id__exact={google.pk}&status__exact=refused")
+
+
+def test_refused_uploads_become_an_alert_episode_sent_once_and_cleared_with_them(mailoutbox, settings):
+    """The scheduled alerts check keeps the dashboard's "uploads refused" flag as an alert (issue 28's kinds)."""
+    from calltrack.alerts_check import report_conditions_sync
+    from tracking.models import Alert, AlertRecipient
+    from tracking.services.alerts import alerts_notify
+
+    AlertRecipient.objects.create(name="Ops", email="ops@example.com")
+    campaign = CampaignFactory()
+    google = ConversionDestination.objects.create(campaign=campaign, name="Google", kind="google_ads", account_id="1", conversion_action="2")
+    refused = ConversionUpload.objects.create(call=CallFactory(campaign=campaign), destination=google, status="refused")
+    (alert,) = report_conditions_sync()
+    assert (alert.kind, alert.message) == ("ad_uploads_failing", "1 upload to Google refused by the platform")
+    assert alert.url.endswith(f"?destination__id__exact={google.pk}&status__exact=refused")
+    alerts_notify(alert_ids=[alert.pk])
+    alerts_notify(alert_ids=[alert.pk])
+    assert len(mailoutbox) == 1 and "refused" in mailoutbox[0].body
+    assert report_conditions_sync() == []  # the same episode
+    refused.delete()
+    report_conditions_sync()
+    assert Alert.objects.get().cleared_at is not None

@@ -240,7 +240,7 @@ def alerts_digest_send(*, at: datetime | None = None) -> int:
 
 #: The dashboard's flags (``calltrack.reports.report_alerts``) kept as alerts.
 REPORT_KINDS = (AlertKind.POOL_OVERFLOW, AlertKind.HANDLER_CAP, AlertKind.WEBHOOK_FAILING, AlertKind.NUMBER_STATUS,
-                AlertKind.PORT_PENDING)
+                AlertKind.PORT_PENDING, AlertKind.AD_UPLOADS_FAILING)
 
 
 def report_alert_key(alert: Any) -> str:
