@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS.update(
             "NumberTypeEnum": "calltrack.numbers.models.lines.NumberType",
             "AlertKindEnum": "tracking.models.alerts.AlertKind",
             "MonitorKindEnum": "tracking.models.alerts.MonitorKind",
+            "DestinationKindEnum": "tracking.models.ad_platforms.DestinationKind",
         },
     }
 )
