@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "calltrack.middleware.ProxyHopsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (collected when the container image is built), before anything else does work.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # The Twilio webhooks and the DNI API answer here, past sessions, CSRF, auth and the rest (CALLTRACK_LEAN_PATHS).
     "calltrack.middleware.HotPathsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -143,6 +145,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise serves STATIC_ROOT (gzip/brotli copies made by collectstatic). Not the manifest storage: its hashed names
+# need a collectstatic before every test and development run; templates keep plain names (a minute's browser cache).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # Rate limits (DNI, API throttling, login lockouts) are counted in this cache, so it must be shared by every worker
 # and server: with DEBUG off the default is the database cache (its table is created after each migrate);
