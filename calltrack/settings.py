@@ -126,6 +126,19 @@ else:
     if CALLTRACK_PREPARED_STATEMENTS:
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 
+# Reports off the primary: a read replica of DATABASE_URL (PostgreSQL streaming replication). The dashboard's
+# figures, the reports API and the call log's CSV export read there (calltrack/db_router.py: only inside
+# replica_reads(), never globally); the voice webhooks and every write stay on the primary. Empty: no replica.
+_replica_url = env.str("DATABASE_REPLICA_URL", default="")
+if _replica_url:
+    DATABASES["replica"] = env.db_url_config(_replica_url)
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _key in DATABASES["default"]:
+            DATABASES["replica"][_key] = DATABASES["default"][_key]
+    # Tests: the same test database as default (a second connection), as a replica would hold the same rows.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["calltrack.db_router.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
