@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "calltrack.middleware.ProxyHopsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (collected when the container image is built), before anything else does work.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # The Twilio webhooks and the DNI API answer here, past sessions, CSRF, auth and the rest (CALLTRACK_LEAN_PATHS).
     "calltrack.middleware.HotPathsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,6 +126,19 @@ else:
     if CALLTRACK_PREPARED_STATEMENTS:
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 
+# Reports off the primary: a read replica of DATABASE_URL (PostgreSQL streaming replication). The dashboard's
+# figures, the reports API and the call log's CSV export read there (calltrack/db_router.py: only inside
+# replica_reads(), never globally); the voice webhooks and every write stay on the primary. Empty: no replica.
+_replica_url = env.str("DATABASE_REPLICA_URL", default="")
+if _replica_url:
+    DATABASES["replica"] = env.db_url_config(_replica_url)
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _key in DATABASES["default"]:
+            DATABASES["replica"][_key] = DATABASES["default"][_key]
+    # Tests: the same test database as default (a second connection), as a replica would hold the same rows.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["calltrack.db_router.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -143,6 +158,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise serves STATIC_ROOT (gzip/brotli copies made by collectstatic). Not the manifest storage: its hashed names
+# need a collectstatic before every test and development run; templates keep plain names (a minute's browser cache).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # Rate limits (DNI, API throttling, login lockouts) are counted in this cache, so it must be shared by every worker
 # and server: with DEBUG off the default is the database cache (its table is created after each migrate);

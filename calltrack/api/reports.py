@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from calltrack import reports
 from calltrack.api.permissions import StaffPermissionsOrCollaborator
+from calltrack.db_router import on_replica
 from calltrack.scoping import report_dimensions, scope_for
 
 
@@ -135,6 +136,7 @@ class ReportSummaryView(ReportView):
 
     @extend_schema(summary="Headline figures of a period, with the previous period", parameters=PERIOD_PARAMETERS,
                    responses={200: SummarySerializer})
+    @on_replica
     def get(self, request: Request) -> Response:
         period, _ = self.query(request)
         summary = reports.report_summary(scope=scope_for(request.user), period=period)
@@ -149,6 +151,7 @@ class ReportTimeseriesView(ReportView):
 
     @extend_schema(summary="Calls over time by outcome (hourly for one day, else daily)", parameters=PERIOD_PARAMETERS,
                    responses={200: TimeseriesSerializer})
+    @on_replica
     def get(self, request: Request) -> Response:
         period, _ = self.query(request)
         buckets = reports.report_timeseries(scope=scope_for(request.user), period=period)
@@ -167,6 +170,7 @@ class ReportBreakdownView(ReportView):
                     *PERIOD_PARAMETERS],
         responses={200: BreakdownSerializer},
     )
+    @on_replica
     def get(self, request: Request) -> Response:
         period, data = self.query(request)
         scope = scope_for(request.user)
