@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from calltrack import tags as tag_rules
 from calltrack.numbers.models import (
     NoAnswerAction,
     NumberKind,
@@ -24,8 +25,11 @@ from calltrack.numbers.models import (
     ReceivingNumber,
     TrackingNumber,
 )
+from routing.spam import SpamInputs, spam_score
+from tracking.call_state import SpamMark
 from tracking.models import (
     AttemptStatus,
+    Attestation,
     Call,
     CallAttempt,
     CallEvent,
@@ -46,6 +50,7 @@ from tracking.models import (
     WebhookDelivery,
     WebhookMethod,
 )
+from tracking.spam_rules import SpamAction, spam_rules_read
 
 EASTERN = ZoneInfo("America/New_York")
 WEEKDAYS_9_5 = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -125,6 +130,8 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
             "failsafe_number": "+13125550103",
             "company_phone": "+12125550102",
             "record_calls": True,
+            # Robocalls are rejected (the dashboard's spam panel shows them): the spam score's default rules.
+            "spam_action": SpamAction.REJECT,
         },
     )
     if created:
@@ -266,17 +273,32 @@ def _demo_calls(rng, count, static_numbers, pool_numbers, pool, handlers, source
         decision = {} if rejected else {
             "strategy": "priority_weight", "steps": [[handler.pk]], "skipped": skipped, "dials": 1,
         }
+        caller = f"+1{rng.choice(['415', '303', '312', '212', '512'])}555{rng.randint(100, 199):04d}"
+        # A campaign that scores spam: every call gets its score; half its rejected calls are robocalls (a failed
+        # STIR/SHAKEN verification, a spam label as the caller's name) rejected for it, the others blocked callers.
+        spam, attestation, caller_name = None, "", ""
+        if tn.campaign is not None and tn.campaign.spam_action != SpamAction.OFF:
+            robocall = rejected and i % 2 == 0
+            attestation, caller_name = (Attestation.FAILED, "SPAM LIKELY") if robocall else (Attestation.PASSED_A, "")
+            rules = spam_rules_read(action=tn.campaign.spam_action, threshold=tn.campaign.spam_threshold, raw=tn.campaign.spam_rules)
+            verdict = spam_score(SpamInputs(caller=caller, attestation=attestation, caller_name=caller_name, blocked=rejected and not robocall), rules)
+            spam = SpamMark(verdict.score, verdict.reasons, verdict.codes, verdict.is_spam, tn.campaign.spam_action if verdict.is_spam else "")
+            decision = {**decision, "spam": spam.to_json()}
+        reject_reason = ""
+        if rejected:
+            reject_reason = f"spam: score {spam.score}: {'; '.join(spam.reasons)}" if spam and spam.is_spam else "caller is on the blocked list"
+        spam_tags = {tag_rules.SPAM_SCORE: str(spam.score), tag_rules.SPAM: "yes" if spam.is_spam else "no"} if spam else {}
         call = Call.objects.create(
             call_sid=f"CADEMO{i:026d}", tracking_number=tn, campaign=tn.campaign, source=tn.source or pool.source,
             handler=None if rejected or failsafe else handler, session=session,
-            caller_number=f"+1{rng.choice(['415', '303', '312', '212', '512'])}555{rng.randint(100, 199):04d}",
-            called_number=tn.number, caller_city=city, caller_state=state, caller_zip=zip_code, caller_country="US",
+            caller_number=caller, attestation=attestation, called_number=tn.number, caller_city=city, caller_state=state, caller_zip=zip_code, caller_country="US",
             status=status, started_at=started, answered_at=started + timedelta(seconds=8) if answered else None,
             ended_at=started + timedelta(seconds=10 + talk), duration=10 + talk, talk_time=talk,
-            tags={"caller_state": state, "caller_city": city, "caller_zip": zip_code, **marketing},
+            tags={"caller_state": state, "caller_city": city, "caller_zip": zip_code, **marketing, **spam_tags,
+                  **({"attestation": attestation} if attestation else {}), **({"caller_name": caller_name} if caller_name else {})},
             marketing_data=marketing, visitor_id=session.visitor_id if session else "",
             landing_page=session.landing_page if session else "",
-            reject_reason="caller is on the blocked list" if rejected else "",
+            reject_reason=reject_reason[:200],
             decision=decision, used_failsafe=failsafe,
             failsafe_reason="the handler's line returned an error; dialled the campaign's fail-safe" if failsafe else "",
         )
