@@ -101,10 +101,11 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
     # Tagging hours come with the campaign's cached routing configuration (no query once it is cached); a test
     # call reads them at its operator's clock.
     clock = (incoming.test.clock if incoming.test else None) or at
-    tagged = tagging.hours_tags(campaign_config(campaign).hours_tags, clock) if campaign is not None else None
+    config = campaign_config(campaign) if campaign is not None else None
+    tagged = tagging.hours_tags(config.hours_tags, clock) if config is not None else None
     extra = dict(tagged.tags) if tagged else {}
-    # The spam rules, read from the campaign's row (loaded with the tracking number): nothing read when they are off.
-    rules = campaign_spam_rules(campaign) if campaign is not None else None
+    # The spam rules, parsed once with the campaign's cached configuration: nothing read when they are off.
+    rules = config.spam if config is not None else None
     # The carrier's lookup (line type, caller name), only when the rules ask for it: a cached answer is one indexed
     # read, a miss asks the carrier (short timeout; a failure goes on without). Twilio's CallerName wins over it.
     identity = _caller_identity(incoming, rules, at=at) if rules is not None and rules.lookup else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.db.models import Exists, OuterRef, Q
@@ -27,6 +27,7 @@ from tracking.models import (
     WhenUnavailable,
 )
 from tracking.services.conversions import Rule, campaign_rules
+from tracking.spam_rules import SpamRules, spam_rules_read
 
 
 def campaign_options(campaign: Campaign) -> list[dec.HandlerOption]:
@@ -107,6 +108,8 @@ class CampaignConfig:
     ivr_menus: tuple[dec.IVRMenuData, ...] = ()  # the sub-menus its keys open
     routing_tables: tuple[lookup.Table, ...] = ()  # its enabled lookup tables (their rows are read per call)
     sends_conversions: bool = False  # an enabled conversion destination (tracking.services.ad_uploads)
+    # Its spam rules, parsed once (the spam columns bump config_version like every routing setting).
+    spam: SpamRules = field(default_factory=SpamRules)
 
     def ivr_menu(self, menu_id: int) -> dec.IVRMenuData | None:
         return next((m for m in self.ivr_menus if m.id == menu_id), None)
@@ -164,6 +167,7 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
         version=campaign.config_version, options=tuple(options),
         ivr_choices=tuple(choices), webhook_events=frozenset(events), one_handler_per_call=one_handler, sends_conversions=sends,
         hours_tags=tuple(_hours_tags_load(campaign)), ivr_menus=tuple(menus),
+        spam=spam_rules_read(action=campaign.spam_action, threshold=campaign.spam_threshold, raw=campaign.spam_rules),
         routing_tables=tuple(
             lookup.Table(t.pk, t.name, t.tag_key, then_others=t.when_unavailable == WhenUnavailable.OTHERS)
             for t in RoutingTable.objects.filter(campaign_id=campaign.pk, enabled=True).order_by("position", "id")
