@@ -364,23 +364,29 @@ class JoinedLoader:
     spent more time compiling the hot path's queries than the database spent running them."""
 
     def __init__(self, model: type, joins: Mapping[str, type], where: str, *, order_by: str = "", extra: str = "",
-                 lock: bool = False) -> None:
+                 lock: bool = False, defer: tuple[str, ...] = ()) -> None:
         self.model, self.joins, self.lock = model, dict(joins), lock
+        # The model's own fields left out of the SELECT: deferred on the instance (read on first access, as the ORM's
+        # ``defer()`` does), for a wide column a webhook never reads.
+        self.defer = frozenset(defer)
         self.alias = model._meta.model_name
         if self.alias in self.joins:
             raise ValueError(f"a join may not be named {self.alias!r}, the model's own name")
-        self.parts: list[tuple[str | None, type, int, list[tuple[Any, list[Any]]], tuple[str, ...] | None]] = []
+        self.parts: list[tuple[str | None, type, int, list[tuple[Any, list[Any]]], tuple[str, ...] | None, bool]] = []
         self.where, self.order_by, self.extra = where, order_by, extra
         self._sql: str | None = None
 
     def sql(self) -> str:
         if self._sql is None:
+            unknown = self.defer - {f.attname for f in self.model._meta.concrete_fields if not f.primary_key}
+            if unknown:
+                raise ValueError(f"{self.model.__name__} has no field {', '.join(sorted(unknown))} to defer")
             qn = connection.ops.quote_name
             main = qn(self.alias)
             cols, tables = [], [f"{qn(self.model._meta.db_table)} {main}"]
             for name, model in [(None, self.model), *self.joins.items()]:
                 alias = self.alias if name is None else name
-                fields = list(model._meta.concrete_fields)
+                fields = [f for f in model._meta.concrete_fields if name is not None or f.attname not in self.defer]
                 converted = []
                 for f in fields:
                     col = f.get_col(alias)
@@ -388,8 +394,10 @@ class JoinedLoader:
                 # Built like Model.from_db would build it, without Model.__init__'s per-field work, for models nothing
                 # listens to at init (calltrack has no such receivers; a third-party one keeps from_db).
                 plain = not (pre_init.has_listeners(model) or post_init.has_listeners(model))
-                attnames = tuple(f.attname for f in fields) if plain else None
-                self.parts.append((name, model, next(j for j, f in enumerate(fields) if f.primary_key), converted, attnames))
+                names = tuple(f.attname for f in fields)
+                # Model.from_db takes the names only when some are missing (deferred).
+                attnames = names if plain else (names if len(fields) < len(model._meta.concrete_fields) else None)
+                self.parts.append((name, model, next(j for j, f in enumerate(fields) if f.primary_key), converted, attnames, plain))
                 cols += [f"{qn(alias)}.{qn(f.column)}" for f in fields]
                 if name is not None:
                     fk = self.model._meta.get_field(name)
@@ -416,7 +424,7 @@ class JoinedLoader:
 
     def _build(self, row: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         pos, instances, alias = 0, {}, connection.alias
-        for name, model, pk_index, columns, attnames in self.parts:
+        for name, model, pk_index, columns, attnames, plain in self.parts:
             values = list(row[pos:pos + len(columns)])
             pos += len(columns)
             for i, (col, converters) in enumerate(columns):
@@ -425,10 +433,10 @@ class JoinedLoader:
                         values[i] = convert(values[i], col, connection)
             if values[pk_index] is None:
                 instances[name] = None
-            elif attnames is None:
-                instances[name] = model.from_db(alias, None, values)
-            else:
+            elif plain:
                 instances[name] = _loaded(model, attnames, values, alias)
+            else:
+                instances[name] = model.from_db(alias, attnames, values)
         main = instances.pop(None)
         for name, instance in instances.items():
             main._state.fields_cache[name] = instance

@@ -137,7 +137,9 @@ if _replica_url:
             DATABASES["replica"][_key] = DATABASES["default"][_key]
     # Tests: the same test database as default (a second connection), as a replica would hold the same rows.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["calltrack.db_router.ReplicaRouter"]
+# The router only with a replica: without one every read and write is on default anyway, and Django asks each
+# router on every related-object assignment and save (the voice webhooks' hot path).
+DATABASE_ROUTERS = ["calltrack.db_router.ReplicaRouter"] if _replica_url else []
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

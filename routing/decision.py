@@ -26,6 +26,8 @@ from calltrack.strategies import SIMULTANEOUS as SIMULTANEOUS
 from calltrack.strategies import STRATEGIES as STRATEGIES
 from tracking.call_state import CallState, Ending, SkipRecord, TailEntry
 
+# The options' own order (see ``order``): the service drew it; not one of the campaign's routing strategies.
+AS_DRAWN = "as_drawn"
 SIMULTANEOUS_MAX = 10  # Twilio rings at most 10 <Number>s in one <Dial>.
 
 # Skip reasons (codes the admin timeline and the tests read).
@@ -400,7 +402,11 @@ def order(
     - simultaneous: steps of up to 10 handlers rung at once, in priority then list order.
     - least_connected: fewest calls in progress first; ties by priority then list order.
     - nearest: as sequential, over positions ``routing.nearest`` renumbered by distance to the caller.
+    - as drawn (``AS_DRAWN``, not an operator's choice): the order ``eligible`` comes in, one per step (a service
+      that has drawn the order itself, as the priority groups do: no copy of each option renumbered).
     """
+    if strategy == AS_DRAWN:
+        return [[o] for o in eligible]
     rng = rng or random.Random()
     if strategy == PRIORITY_WEIGHT:
         ordered: list[HandlerOption] = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -149,10 +148,10 @@ def _route_by_group(turn: Turn, config: CampaignConfig, *, at: datetime, ahead: 
             else:
                 loads = handler_loads(options=these, at=at)
             context = dec.CallContext(call.call_sid, call.caller_number, call.called_number, call.test_clock or at, call.tags)
-            # In the order drawn: the plan's sequential order over the handlers ranked by it.
+            # In the order drawn (no copy of each option renumbered: it would also lose its cached properties).
             plan = dec.plan_build(
-                context=context, options=[dataclass_replace(o, position=rank) for rank, o in enumerate(these)], loads=loads,
-                strategy=dec.SEQUENTIAL, campaign_enabled=campaign.enabled, sticky_handler_id=sticky if first else None,
+                context=context, options=these, loads=loads, strategy=dec.AS_DRAWN, campaign_enabled=campaign.enabled,
+                sticky_handler_id=sticky if first else None,
                 one_handler_per_call=config.one_handler_per_call, duplicates=_duplicates(call, these, at) if real_caller else None,
             )
             skipped.extend(plan.skipped)

@@ -64,8 +64,9 @@ def call_load(call_id: int) -> Call | None:
     return found[0] if found is not None else None
 
 
-# Locked (its row only): a final status ends the call and decides its conversion on this instance.
-_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s", lock=True)
+# Locked (its row only): a final status ends the call and decides its conversion on this instance. Without the
+# stored TwiML answers: the status callback answers nothing a retry would need, and they are the row's widest column.
+_CALL_BY_SID = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.call_sid = %s", lock=True, defer=("answers",))
 
 
 def call_load_locked(call_sid: str) -> Call | None:

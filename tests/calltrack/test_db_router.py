@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
@@ -33,7 +34,9 @@ def _replica_alias(django_db_setup, django_db_blocker):
     """The alias settings.py makes from DATABASE_REPLICA_URL, mirroring the test database; only for this module."""
     default = connections[PRIMARY].settings_dict  # its NAME is the test database's by now
     settings.DATABASES[REPLICA] = {**copy.deepcopy(default), "TEST": {**default["TEST"], "MIRROR": PRIMARY}}
-    yield
+    # settings.py installs the router only with DATABASE_REPLICA_URL (as this alias stands for).
+    with override_settings(DATABASE_ROUTERS=["calltrack.db_router.ReplicaRouter"]):
+        yield
     connections[REPLICA].close()
     del connections[REPLICA]
     del settings.DATABASES[REPLICA]

@@ -237,3 +237,22 @@ def test_amounts_are_added_in_sql_so_an_increment_made_in_between_is_kept():
     turn.save("plan_index", add={"talk_time": 2})
     turn.flush()
     assert Call.objects.get(pk=call.pk).talk_time == 38
+
+
+def test_a_deferred_field_is_left_out_of_the_select_and_read_on_first_access(django_assert_num_queries):
+    """``defer``: the column is not selected; the instance has it deferred as the ORM's ``defer()`` leaves it, and
+    reading it costs one query (the status callback never reads a call's stored answers)."""
+    call = CallFactory(campaign=CampaignFactory(), answers={"incoming": "<Response/>"})
+    loader = fastdb.JoinedLoader(Call, {"campaign": Campaign}, where="call.id = %s", defer=("answers",))
+    assert "answers" not in loader.sql()
+    with django_assert_num_queries(1):
+        loaded, _ = loader.fetch([call.pk])
+    assert loaded.get_deferred_fields() == {"answers"} and loaded.campaign.pk == call.campaign_id
+    assert loaded.call_sid == call.call_sid
+    with django_assert_num_queries(1):
+        assert loaded.answers == {"incoming": "<Response/>"}
+
+
+def test_only_a_models_own_non_key_fields_may_be_deferred():
+    with pytest.raises(ValueError, match="no field id, nonsense to defer"):
+        fastdb.JoinedLoader(Call, {}, where="call.id = %s", defer=("nonsense", "id")).sql()
