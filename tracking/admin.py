@@ -95,7 +95,7 @@ class SourceAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
         (_("Pause"), {"fields": ["paused_at", "paused_reason"],
                       "description": _("A paused source's calls go to the campaign's fail-safe. Resume it with the action on the list.")}),
         ("Contact", {"fields": ["first_name", "last_name", "company"]}),
-        ("Numbers", {"fields": ["static_number_cap"]}),
+        ("Numbers", {"fields": ["static_number_cap", "google_call_asset"]}),
         ("Notes", {"fields": ["notes", "created_at", "updated_at"]}),
         ("Terms history", {"fields": ["money_history"]}),
     ]

@@ -16,6 +16,7 @@ from lxml import etree
 from tests.numbers.factories import NumberPoolFactory, TrackingNumberFactory
 from tests.routing.test_voice_queries import answered_call, campaign_with, status_completed
 from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, ConversionRuleFactory, HandlerFactory
+from tests.tracking.google_ads_fake import install, types
 from tests.tracking.receiver import receiver, run_queued_tasks
 from tracking.models import Call, ConversionDestination, ConversionUpload, UploadStatus
 from tracking.services.ad_uploads import conversion_upload_attempt, conversion_uploads_queue
@@ -29,7 +30,7 @@ def _receivers_allowed(settings):
     settings.CALLTRACK_WEBHOOK_TIMEOUT = 2
 
 
-def test_a_dni_visitor_with_a_gclid_calls_converts_and_google_ads_gets_the_upload_once(client, twilio, settings, django_capture_on_commit_callbacks):
+def test_a_dni_visitor_with_a_gclid_calls_converts_and_google_ads_gets_the_upload_once(client, twilio, settings, django_capture_on_commit_callbacks, monkeypatch):
     cache.clear()
     campaign = CampaignFactory(name="Quotes")
     CampaignHandlerFactory(campaign=campaign, handler=HandlerFactory(name="Desk"))
@@ -45,9 +46,11 @@ def test_a_dni_visitor_with_a_gclid_calls_converts_and_google_ads_gets_the_uploa
     sid = "CA" + "a" * 32
     doc = etree.fromstring(twilio.post("/voice/incoming", {"CallSid": sid, "From": "+14155550123", "To": number}).content)
     twilio.post(doc.find("Dial").get("action"), {"CallSid": sid, "DialCallStatus": "completed", "DialCallDuration": "90"})
-    with receiver((200, 0, b'{"access_token": "tok"}'), (200, 0, b'{"results": [{}]}')) as rx:
-        base = f"http://127.0.0.1:{rx.port}"
-        settings.CALLTRACK_AD_PLATFORM_URLS = {**settings.CALLTRACK_AD_PLATFORM_URLS, "google_ads": base, "google_token": f"{base}/token"}
+    gads = install(monkeypatch)
+    upload = types("conversion_upload_service")
+    gads.answer(upload.UploadClickConversionsResponse(results=[upload.ClickConversionResult(gclid="TeSt_gclid-1")]))
+    with receiver((200, 0, b'{"access_token": "tok"}')) as rx:
+        settings.CALLTRACK_AD_PLATFORM_URLS = {**settings.CALLTRACK_AD_PLATFORM_URLS, "google_token": f"http://127.0.0.1:{rx.port}/token"}
         with django_capture_on_commit_callbacks(execute=True):
             assert status_completed(twilio, sid).status_code == 200
         run_queued_tasks()
@@ -57,13 +60,12 @@ def test_a_dni_visitor_with_a_gclid_calls_converts_and_google_ads_gets_the_uploa
         run_queued_tasks()
     call = Call.objects.get(call_sid=sid)
     assert call.converted and call.marketing_data["ga_client_id"] == "123.456"
-    assert len(rx.requests) == 2
-    conversion = json.loads(rx.requests[1].body)["conversions"][0]
-    assert conversion == {
-        "conversionAction": "customers/1234567890/conversionActions/77",
-        "conversionDateTime": call.converted_at.strftime("%Y-%m-%d %H:%M:%S+00:00"),
-        "conversionValue": 35.0, "currencyCode": "USD", "orderId": f"call-{call.pk}", "gclid": "TeSt_gclid-1",
-    }
+    assert len(rx.requests) == 1 and len(gads.sent) == 1
+    assert gads.sent[0].request(upload.UploadClickConversionsRequest) == upload.UploadClickConversionsRequest(
+        customer_id="1234567890", partial_failure=True, conversions=[upload.ClickConversion(
+            conversion_action="customers/1234567890/conversionActions/77",
+            conversion_date_time=call.converted_at.strftime("%Y-%m-%d %H:%M:%S+00:00"),
+            conversion_value=35.0, currency_code="USD", order_id=f"call-{call.pk}", gclid="TeSt_gclid-1")])
     assert call.conversion_uploads.get().status == UploadStatus.SENT
 
 
@@ -130,6 +132,45 @@ def test_two_workers_at_once_send_an_upload_once(settings):
     assert sorted(r is None for r in results) == [False, True]  # one sent, one skipped the locked row
     upload.refresh_from_db()
     assert (upload.status, upload.attempts, upload.platform_id) == (UploadStatus.SENT, 1, "once")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_once_upload_to_google_ads_once_through_the_library(settings, monkeypatch):
+    from tests.tracking.test_ad_uploads import GOOGLE_CREDS, converted_call
+
+    campaign = CampaignFactory()
+    ConversionDestination.objects.create(campaign=campaign, name="Google", kind="google_ads", account_id="1234567890",
+                                         conversion_action="77", credentials=GOOGLE_CREDS)
+    call = converted_call(campaign, marketing={"gclid": "G-race"})
+    conversion_uploads_queue(call_id=call.pk)
+    upload = ConversionUpload.objects.get(call=call)
+    gads = install(monkeypatch)
+    gads.delay = 0.5  # the first worker holds the row lock while Google answers
+    messages = types("conversion_upload_service")
+    gads.answer(*[messages.UploadClickConversionsResponse(results=[messages.ClickConversionResult(gclid="G-race")])] * 3)
+    with receiver((200, 0, b'{"access_token": "tok"}')) as rx:
+        settings.CALLTRACK_AD_PLATFORM_URLS = {**settings.CALLTRACK_AD_PLATFORM_URLS, "google_token": f"http://127.0.0.1:{rx.port}/token"}
+        barrier = threading.Barrier(2)
+        results: list = []
+
+        def worker() -> None:
+            try:
+                barrier.wait()
+                results.append(conversion_upload_attempt(upload_id=upload.pk))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        conversion_upload_attempt(upload_id=upload.pk)  # the queued task, later: finds it sent
+    assert len(gads.sent) == 1 and len(rx.requests) == 1
+    assert sorted(r is None for r in results) == [False, True]
+    upload.refresh_from_db()
+    assert (upload.status, upload.attempts, upload.platform_id) == (UploadStatus.SENT, 1, f"call-{call.pk}")
 
 
 def test_consent_reported_by_the_landing_page_through_the_pools_parameters_decides_what_is_sent(client, twilio, django_capture_on_commit_callbacks):
