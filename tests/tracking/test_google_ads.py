@@ -250,3 +250,32 @@ def test_the_picker_says_clearly_when_the_credentials_fail(gads, settings):
         with pytest.raises(GoogleAdsUnavailable, match="Google Ads UNAUTHENTICATED: Request had invalid authentication credentials."):
             google_ads_conversion_actions(account_id="1234567890", credentials=GOOGLE_CREDS)
     assert gads.answers == []
+
+
+def test_the_handlers_signed_postback_revokes_once_and_google_gets_the_retraction(gads, settings, client, django_capture_on_commit_callbacks):
+    from urllib.parse import urlsplit
+
+    from tracking.services.conversions import postback_url
+
+    campaign = CampaignFactory()
+    google(campaign)
+    call = converted_call(campaign, marketing={"gclid": "Cj0KCQ"})
+    adjusted = ADJUST.UploadConversionAdjustmentsResponse(results=[ADJUST.ConversionAdjustmentResult(order_id=f"call-{call.pk}")])
+    gads.answer(click_ok(), adjusted)
+    url = urlsplit(postback_url(handler_id=call.handler_id)).path
+    with receiver(TOKEN_OK) as rx:
+        point_at(settings, rx)
+        queue_and_run(django_capture_on_commit_callbacks, call)
+        assert client.post(url, {"call_id": call.pk, "action": "cancel"}).status_code == 400
+        with django_capture_on_commit_callbacks(execute=True):
+            answer = client.post(url, {"call_id": call.pk, "action": "revoke", "reason": "returned\x00"})
+        run_queued_tasks()
+        with django_capture_on_commit_callbacks(execute=True):
+            again = client.post(url, {"call_id": call.pk, "action": "revoke"})
+        run_queued_tasks()
+    assert answer.status_code == 200 and answer.json() == {"converted": False, "revoked": True, "call_id": call.pk}
+    assert again.status_code == 422 and "no conversion to revoke" in again.json()["detail"]
+    assert [s.method for s in gads.sent] == [CLICK_PATH, ADJUST_PATH]
+    assert gads.sent[1].request(ADJUST.UploadConversionAdjustmentsRequest).conversion_adjustments[0].adjustment_type.name == "RETRACTION"
+    call.refresh_from_db()
+    assert (call.converted, call.conversion_reason) == (False, "revoked (postback): returned")
