@@ -279,3 +279,27 @@ def test_the_handlers_signed_postback_revokes_once_and_google_gets_the_retractio
     assert gads.sent[1].request(ADJUST.UploadConversionAdjustmentsRequest).conversion_adjustments[0].adjustment_type.name == "RETRACTION"
     call.refresh_from_db()
     assert (call.converted, call.conversion_reason) == (False, "revoked (postback): returned")
+
+
+def test_the_destinations_admin_form_offers_the_accounts_conversion_actions_or_says_why_not(gads, settings, admin_client):
+    from django.urls import reverse
+    from google.ads.googleads.v26.enums.types.conversion_action_type import ConversionActionTypeEnum
+    from google.ads.googleads.v26.resources.types.conversion_action import ConversionAction
+
+    cache.clear()
+    destination = google(CampaignFactory(), conversion_action="555")
+    row = SEARCH.GoogleAdsRow(conversion_action=ConversionAction(id=987, name="Calls from ads", type_=ConversionActionTypeEnum.ConversionActionType.UPLOAD_CALLS))
+    gads.answer(SEARCH.SearchGoogleAdsResponse(results=[row]))
+    url = reverse("admin:tracking_conversiondestination_change", args=[destination.pk])
+    with receiver(TOKEN_OK) as rx:
+        point_at(settings, rx)
+        page = admin_client.get(url).content.decode()
+    assert '<select name="conversion_action"' in page
+    assert '<option value="987">Calls from ads (upload calls, id 987)</option>' in page
+    assert '<option value="555" selected>555 (not among the account&#x27;s enabled conversion actions)</option>' in page
+    cache.clear()
+    with receiver((401, 0, b'{"error": "invalid_client", "error_description": "The OAuth client was not found."}')) as rx:
+        point_at(settings, rx)
+        page = admin_client.get(url).content.decode()
+    assert '<select name="conversion_action"' not in page
+    assert "Could not list the account&#x27;s conversion actions: sign-in refused (HTTP 401): The OAuth client was not found." in page
