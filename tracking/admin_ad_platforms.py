@@ -22,7 +22,7 @@ def _credentials_help() -> str:
     return (
         'A JSON object, e.g. {"api_secret": "..."}. Stored on the server and never shown again: leave blank to keep the '
         'stored ones; the names you give replace those names only; a name set to "" removes it. Needed: '
-        + "; ".join(lines) + " (Google Ads also takes login_customer_id; Microsoft client_secret)."
+        + "; ".join(lines) + " (Google Ads also takes login_customer_id, and a developer_token if you still have one: Google sunset them on 2026-09-09; Microsoft takes client_secret)."
     )
 
 

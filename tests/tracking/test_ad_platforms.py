@@ -114,6 +114,10 @@ def test_google_adjustments_retract_by_order_id_and_restate_with_the_new_value()
                              adjustment="restatement")
     assert restate.body["conversionAdjustments"][0]["adjustmentType"] == "RESTATEMENT"
     assert restate.body["conversionAdjustments"][0]["restatementValue"] == {"adjustedValue": 80.0, "currencyCode": "USD"}
+    # Google takes adjustments of conversions at most 54 days old (CONVERSION_EXPIRED).
+    late = p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"gclid": "G"}), now=CONVERTED + timedelta(days=55), base_urls=URLS,
+                          adjustment="retraction")
+    assert late == p.Ineligible("retraction not sent: outside Google Ads' adjustment window: the conversion was 55 days ago (at most 54 days)")
     # Google documents adjustments for gclid and gbraid conversions, not wbraid ones.
     assert p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"wbraid": "W"}), now=NOW, base_urls=URLS, adjustment="retraction") == p.Ineligible(
         "retraction not sent: Google Ads takes no adjustments of wbraid conversions")

@@ -89,7 +89,8 @@ def test_gbraid_is_sent_when_there_is_no_gclid_with_the_consent_the_landing_page
 
 def test_without_a_click_id_an_enhanced_conversion_for_leads_carries_the_hashed_e164_phone(gads, settings, django_capture_on_commit_callbacks):
     campaign = CampaignFactory()
-    google(campaign, hashed_phone_allowed=True)
+    # No developer token: Google sunset them on 2026-09-09 (access belongs to the OAuth client's Cloud project).
+    google(campaign, hashed_phone_allowed=True, credentials={k: v for k, v in GOOGLE_CREDS.items() if k != "developer_token"})
     call = converted_call(campaign, marketing={})
     gads.answer(click_ok())
     with receiver(TOKEN_OK) as rx:
@@ -99,7 +100,7 @@ def test_without_a_click_id_an_enhanced_conversion_for_leads_carries_the_hashed_
     conversion = sent.request(UPLOAD.UploadClickConversionsRequest).conversions[0]
     assert (conversion.gclid, conversion.order_id) == ("", f"call-{call.pk}")
     assert [(u.user_identifier_source.name, u.hashed_phone_number) for u in conversion.user_identifiers] == [("FIRST_PARTY", PHONE_SHA256)]
-    assert b"4155550123" not in sent.body
+    assert b"4155550123" not in sent.body and "developer-token" not in sent.metadata
     assert call.conversion_uploads.get().status == UploadStatus.SENT
 
 
@@ -303,3 +304,18 @@ def test_the_destinations_admin_form_offers_the_accounts_conversion_actions_or_s
         page = admin_client.get(url).content.decode()
     assert '<select name="conversion_action"' not in page
     assert "Could not list the account&#x27;s conversion actions: sign-in refused (HTTP 401): The OAuth client was not found." in page
+
+
+def test_an_account_google_no_longer_lets_upload_click_conversions_is_refused_with_what_to_do(gads, settings, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory()
+    google(campaign)
+    call = converted_call(campaign, marketing={"gclid": "G"})
+    gads.answer(google_ads_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowlisted_error", "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE",
+                                 "Customer is not allowlisted for accessing this feature."))
+    with receiver(TOKEN_OK) as rx:
+        point_at(settings, rx)
+        queue_and_run(django_capture_on_commit_callbacks, call)
+    upload = call.conversion_uploads.get()
+    assert (upload.status, upload.reason) == (UploadStatus.REFUSED, (
+        "Google Ads: Customer is not allowlisted for accessing this feature. (CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE): this account "
+        "may no longer upload offline click conversions through the Google Ads API; Google's Data Manager API replaces it"))

@@ -41,6 +41,7 @@ MICROSOFT_API_VERSION = "v13"
 
 # The platforms' documented windows.
 GOOGLE_CLICK_WINDOW = timedelta(days=90)  # the longest click-through window a conversion action takes
+GOOGLE_ADJUSTMENT_WINDOW = timedelta(days=54)  # ConversionAdjustmentUploadError.CONVERSION_EXPIRED: "more than 54 days ago"
 MICROSOFT_CLICK_WINDOW = timedelta(days=90)
 META_EVENT_WINDOW = timedelta(days=7)  # event_time at most 7 days before the event is sent
 GA4_EVENT_WINDOW = timedelta(hours=72)  # timestamp_micros at most 72 hours back
@@ -235,6 +236,9 @@ def _google_ads(destination: Destination, call: UploadCall, *, now: datetime, ba
                               "(adjust it in Google Ads)")
         if click is not None and click[0] == "wbraid":
             return Ineligible(f"{what} not sent: Google Ads takes no adjustments of wbraid conversions")
+        age = now - call.conversion_at
+        if age > GOOGLE_ADJUSTMENT_WINDOW:
+            return Ineligible(f"{what} not sent: outside Google Ads' adjustment window: the conversion was {_days(age)} ago (at most 54 days)")
         item: dict[str, Any] = {
             "adjustmentType": "RETRACTION" if adjustment == "retraction" else "RESTATEMENT",
             "conversionAction": action_name,
@@ -438,7 +442,9 @@ def answer_read(kind: str, *, status: int, body: bytes, plan: Plan) -> Outcome:
 #: The credentials each platform needs (stored server-side, never shown back).
 CREDENTIALS: dict[str, tuple[str, ...]] = {
     "local": (),
-    "google_ads": ("developer_token", "client_id", "client_secret", "refresh_token"),  # login_customer_id optional
+    # login_customer_id optional; developer_token optional too: Google sunset developer tokens on 2026-09-09 (API access
+    # now belongs to the Google Cloud project of the OAuth client; a token still stored is sent, and ignored by Google).
+    "google_ads": ("client_id", "client_secret", "refresh_token"),
     "ga4": ("api_secret",),
     "meta": ("access_token",),
     "microsoft": ("developer_token", "customer_id", "client_id", "refresh_token"),  # client_secret optional

@@ -66,8 +66,8 @@ class GoogleAdsUnavailable(Exception):
 
 def google_ads_client(*, credentials: dict[str, str], access_token: str) -> GoogleAdsClient:
     login = re.sub(r"\D", "", credentials.get("login_customer_id", ""))
-    return GoogleAdsClient(
-        credentials=Credentials(token=access_token), developer_token=credentials.get("developer_token", ""),
+    return GoogleAdsClient(  # a developer token still stored is sent (Google ignores it since its 2026-09-09 sunset)
+        credentials=Credentials(token=access_token), developer_token=credentials.get("developer_token") or None,
         login_customer_id=login or None, version=VERSION, use_proto_plus=True,
     )
 
@@ -123,9 +123,21 @@ def _partial_failure(response: Any) -> list[tuple[str, str]]:
     return names or [("", str(status.message))]
 
 
+#: What to do about an error, where Google's words alone do not say it.
+HINTS = {
+    # Since 2026-06-15 UploadClickConversions refuses accounts that sent no offline conversion upload between
+    # 2025-12-17 and 2026-06-15; Google points them at its Data Manager API (not built in calltrack yet).
+    "CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE": "this account may no longer upload offline click conversions through "
+                                                 "the Google Ads API; Google's Data Manager API replaces it",
+}
+
+
 def _refusal(names: list[tuple[str, str]]) -> platforms.Outcome:
     wait = next((TOO_RECENT_WAIT[name] for name, _ in names if name in TOO_RECENT_WAIT), None)
     words = "; ".join(f"{message} ({name})" if name else message for name, message in names)
+    hints = [HINTS[name] for name, _ in names if name in HINTS]
+    if hints:
+        words += ": " + "; ".join(hints)
     if wait is not None:
         return platforms.Outcome("retry", f"Google Ads: {words}"[:500], retry_after=wait)
     return platforms.Outcome("refused", f"Google Ads: {words}"[:500])
