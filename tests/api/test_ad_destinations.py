@@ -192,3 +192,11 @@ def test_a_user_without_the_change_call_permission_gets_no_restate_action(client
     assert page.status_code == 200 and b"restate_conversion" not in page.content
     tried = client.post(reverse("admin:tracking_call_changelist"), {"action": "restate_conversion", "_selected_action": [1]})
     assert b'id="restate-conversion"' not in tried.content  # the gate refuses the action itself, not only its menu entry
+
+
+def test_the_api_marks_a_source_as_google_call_asset_calls(staff, world):
+    answer = staff.patch(f"/api/v1/sources/{world.source.pk}/", {"google_call_asset": True}, format="json")
+    assert answer.status_code == 200 and answer.json()["google_call_asset"] is True
+    world.source.refresh_from_db()
+    assert world.source.google_call_asset is True
+    assert staff.patch(f"/api/v1/sources/{world.source.pk}/", {"google_call_asset": "maybe"}, format="json").status_code == 400
