@@ -112,6 +112,7 @@ class FakeChannel(grpc.Channel):
         self.sent: list[Sent] = []
         self.credentials: list[Any] = []
         self.delay = 0.0
+        self.closed = 0
         self.lock = threading.Lock()
 
     def answer(self, *answers: Any) -> None:
@@ -136,7 +137,7 @@ class FakeChannel(grpc.Channel):
         pass
 
     def close(self) -> None:
-        pass
+        self.closed += 1
 
 
 TRANSPORTS = {

@@ -66,6 +66,7 @@ def test_a_gclid_call_is_uploaded_once_through_the_library_as_the_documented_cli
     assert sent.method == CLICK_PATH
     assert (sent.metadata["developer-token"], sent.metadata["login-customer-id"]) == ("dev-tok", "1112223333")
     assert gads.credentials[0].token == "ya29.token"  # the access token calltrack fetched, handed to the library
+    assert gads.closed == 1  # the client's channel is closed after its upload
     assert sent.request(UPLOAD.UploadClickConversionsRequest) == UPLOAD.UploadClickConversionsRequest(
         customer_id="1234567890", partial_failure=True, conversions=[UPLOAD.ClickConversion(
             gclid="Cj0KCQ", conversion_action=ACTION, conversion_date_time=ny(call.converted_at),
@@ -214,7 +215,7 @@ def test_google_unavailable_is_tried_again_and_an_error_of_the_account_refuses_i
     assert (upload.status, upload.reason) == (UploadStatus.REFUSED, "Google Ads: The developer token is only approved for use with "
                                               "test accounts. (DEVELOPER_TOKEN_NOT_APPROVED)")
     assert upload.response.startswith("request id req-42")
-    assert len(gads.sent) == 2
+    assert len(gads.sent) == 2 and gads.closed == 2  # closed after a failure too
 
 
 def test_the_conversion_action_picker_lists_the_accounts_actions_once_then_from_the_cache(gads, settings):
@@ -232,7 +233,7 @@ def test_the_conversion_action_picker_lists_the_accounts_actions_once_then_from_
         again = google_ads_conversion_actions(account_id="123-456-7890", credentials=GOOGLE_CREDS)
     assert first == again and [(c.id, c.label) for c in first] == [
         ("987", "Calls from ads (upload calls, id 987)"), ("988", "Offline leads (upload clicks, id 988)")]
-    assert len(gads.sent) == 1 and len(rx.requests) == 1
+    assert len(gads.sent) == 1 and len(rx.requests) == 1 and gads.closed == 1
     search = gads.sent[0].request(SEARCH.SearchGoogleAdsRequest)
     assert search.customer_id == "1234567890" and "FROM conversion_action WHERE conversion_action.status = 'ENABLED'" in search.query
 

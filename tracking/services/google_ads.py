@@ -152,20 +152,28 @@ def google_ads_send(*, plan: platforms.Plan, credentials: dict[str, str], access
     try:
         response = getattr(service, method)(request=request_message(plan), retry=None, timeout=settings.CALLTRACK_WEBHOOK_TIMEOUT)
     except GoogleAdsException as exc:
+        _close(service)
         names = _error_names(exc.failure) or [("", str(exc.error.details()) if hasattr(exc.error, "details") else str(exc))]
         outcome = _refusal(names)
         if exc.error.code() in RETRY_CODES and outcome.status != "retry":
             outcome = platforms.Outcome("retry", outcome.reason)
         return outcome, f"request id {exc.request_id}: {outcome.reason}"[:2000]
     except (api_exceptions.GoogleAPICallError, grpc.RpcError) as exc:
+        _close(service)
         code, details = _rpc_error(exc)
         reason = f"Google Ads {code.name}: {details or 'no details'}"[:500]
         return platforms.Outcome("retry" if code in RETRY_CODES else "refused", reason), reason
+    _close(service)
     text = type(response).to_json(response)[:2000]
     names = _partial_failure(response)
     if names:
         return _refusal(names), text
     return platforms.Outcome("sent", "accepted", plan.platform_id), text
+
+
+def _close(service: Any) -> None:
+    """A client is made per upload (its credentials are the destination's): its gRPC channel is closed after it."""
+    service.transport.close()
 
 
 # --- The conversion action picker ----------------------------------------------------------------------------------
@@ -209,8 +217,9 @@ def google_ads_conversion_actions(*, account_id: str, credentials: dict[str, str
     client = google_ads_client(credentials=credentials, access_token=token)
     service = client.get_service("GoogleAdsService", version=VERSION)
     try:
-        rows = list(service.search(customer_id=customer, query=CONVERSION_ACTIONS_QUERY, retry=None,
-                                   timeout=settings.CALLTRACK_WEBHOOK_TIMEOUT))
+        with service:  # the gRPC channel is closed on the way out
+            rows = list(service.search(customer_id=customer, query=CONVERSION_ACTIONS_QUERY, retry=None,
+                                       timeout=settings.CALLTRACK_WEBHOOK_TIMEOUT))
     except GoogleAdsException as exc:
         words = "; ".join(message for _, message in _error_names(exc.failure)) or str(exc.error)
         raise GoogleAdsUnavailable(f"Google Ads refused: {words}"[:500]) from None
