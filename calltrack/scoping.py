@@ -154,6 +154,7 @@ _PLAIN_LOOKUPS = frozenset({
 #: admin; through the API a handler may confirm a sale on its own calls (``COLLABORATOR_ACTIONS``), as its postback does.
 ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "call.convert": ("tracking.view_call", "tracking.change_call"),
+    "call.restate": ("tracking.view_call", "tracking.change_call"),  # change a converted call's value (staff only)
     "call.resend_webhooks": ("tracking.view_call", "tracking.change_webhookdelivery"),
     "call.test": ("tracking.add_call",),
     "call.export": ("tracking.view_call",),
@@ -188,7 +189,7 @@ def may(user: Any, action: str, *, admin: bool = False) -> bool:
     return bool(user.is_staff and user.has_perms(ACTION_PERMISSIONS[action]))
 
 
-_WRITES = frozenset({"call.convert", "call.resend_webhooks", "call.test", "delivery.resend"})
+_WRITES = frozenset({"call.convert", "call.restate", "call.resend_webhooks", "call.test", "delivery.resend"})
 
 
 def scope_for(user: Any) -> Scope:

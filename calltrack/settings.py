@@ -333,11 +333,11 @@ CALLTRACK_WEBHOOK_MAX_ATTEMPTS = env.int("CALLTRACK_WEBHOOK_MAX_ATTEMPTS", defau
 CALLTRACK_WEBHOOK_RETRY_BASE = env.int("CALLTRACK_WEBHOOK_RETRY_BASE", default=30)
 # Conversions sent back to the ad platforms (tracking/services/ad_uploads.py): tries before "refused" (timeouts,
 # connection errors, 408/429/5xx are retried), the first retry's delay in seconds (doubling, at most 6 hours), and the
-# platforms' API addresses (tests point them at a local receiver; nothing else should change them).
+# platforms' API addresses (tests point them at a local receiver; nothing else should change them). Google Ads itself is
+# reached over gRPC by its client library (googleads.googleapis.com); only its OAuth token address is here.
 CALLTRACK_AD_UPLOAD_MAX_ATTEMPTS = env.int("CALLTRACK_AD_UPLOAD_MAX_ATTEMPTS", default=8)
 CALLTRACK_AD_UPLOAD_RETRY_BASE = env.int("CALLTRACK_AD_UPLOAD_RETRY_BASE", default=60)
 CALLTRACK_AD_PLATFORM_URLS = {
-    "google_ads": "https://googleads.googleapis.com",
     "google_token": "https://oauth2.googleapis.com/token",
     "ga4": "https://www.google-analytics.com",
     "meta": "https://graph.facebook.com",

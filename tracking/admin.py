@@ -95,7 +95,7 @@ class SourceAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
         (_("Pause"), {"fields": ["paused_at", "paused_reason"],
                       "description": _("A paused source's calls go to the campaign's fail-safe. Resume it with the action on the list.")}),
         ("Contact", {"fields": ["first_name", "last_name", "company"]}),
-        ("Numbers", {"fields": ["static_number_cap"]}),
+        ("Numbers", {"fields": ["static_number_cap", "google_call_asset"]}),
         ("Notes", {"fields": ["notes", "created_at", "updated_at"]}),
         ("Terms history", {"fields": ["money_history"]}),
     ]
@@ -591,6 +591,19 @@ class CallTagFilter(admin.SimpleListFilter):
         return call_tags.calls_with_tag(visible, name=name, value=value)
 
 
+class RestateForm(forms.Form):
+    revenue = forms.DecimalField(required=False, max_digits=10, decimal_places=2, min_value=0,
+                                 help_text=_("The new revenue (blank: unchanged). Only a call converted on the revenue side changes."))
+    payout = forms.DecimalField(required=False, max_digits=10, decimal_places=2, min_value=0,
+                                help_text=_("The new payout (blank: unchanged). Only a call converted on the payout side changes."))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("revenue") is None and data.get("payout") is None:
+            raise forms.ValidationError(_("Give a new revenue, a new payout, or both."))
+        return data
+
+
 @admin.register(Call)
 class CallAdmin(CallCollaboratorScope, ModelAdmin):
     """The call log: one screen wide at 1440 px, filters an operator uses, a search that takes a number as typed,
@@ -622,7 +635,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
     show_full_result_count = False
     paginator = InfinitePaginator  # no COUNT(*) of a million calls on every page
     list_per_page = 50
-    actions = ["resend_failed_webhooks", "convert_by_postback", "revoke_conversion"]
+    actions = ["resend_failed_webhooks", "convert_by_postback", "revoke_conversion", "restate_conversion"]
     # A collaborator's filters: its own side's "converted" (calltrack.scoping.SIDE_FIELDS), and the tags it may see.
     collaborator_list_filter = {
         kind: [("started_at", call_log.LocalDateRangeFilter), ("status", ChoicesDropdownFilter),
@@ -783,6 +796,35 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
                 self.message_user(request, f"Call #{call.pk}: conversion revoked.", messages.SUCCESS)
             except conversion_services.ConversionRefused as exc:
                 self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
+
+    def has_restate_permission(self, request) -> bool:
+        return may(request.user, "call.restate", admin=True)
+
+    @admin.action(description=_("Restate the conversion value of the selected calls (the ad platforms get a restatement)"),
+                  permissions=["restate"])
+    def restate_conversion(self, request, queryset):
+        """An intermediate page asks the new revenue and/or payout; applied, each converted call is restated (the ad
+        platforms that got it are sent a restatement; a call that did not convert says so)."""
+        from django.contrib.admin import helpers
+
+        from tracking.services.conversion_changes import call_conversion_restate
+
+        form = RestateForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for call in queryset:
+                try:
+                    call_conversion_restate(call=call, source="admin", revenue=form.cleaned_data["revenue"],
+                                            payout=form.cleaned_data["payout"])
+                    self.message_user(request, f"Call #{call.pk}: conversion restated.", messages.SUCCESS)
+                except conversion_services.ConversionRefused as exc:
+                    self.message_user(request, f"Call #{call.pk}: {exc}", messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request), "title": _("Restate the conversion value"), "form": form,
+            "calls": list(queryset.select_related(None).only("pk", "caller_number", "revenue", "payout", "converted")[:100]),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/tracking/call/restate.html", context)
 
     # --- The CSV export of the filtered log -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminSelectWidget
 
 from calltrack.admin_base import ModelAdmin, ServiceWritesAdminMixin, _form_fields, form_changed_fields
 from tracking.models import ConversionDestination, ConversionUpload
@@ -21,7 +22,7 @@ def _credentials_help() -> str:
     return (
         'A JSON object, e.g. {"api_secret": "..."}. Stored on the server and never shown again: leave blank to keep the '
         'stored ones; the names you give replace those names only; a name set to "" removes it. Needed: '
-        + "; ".join(lines) + " (Google Ads also takes login_customer_id; Microsoft client_secret)."
+        + "; ".join(lines) + " (Google Ads also takes login_customer_id, and a developer_token if you still have one: Google sunset them on 2026-09-09; Microsoft takes client_secret)."
     )
 
 
@@ -37,6 +38,34 @@ class ConversionDestinationForm(forms.ModelForm):
             "campaign", "source", "name", "kind", "enabled", "trigger", "min_talk_time", "value_from", "fixed_value", "currency",
             "delay_minutes", "consent_required", "hashed_phone_allowed", "account_id", "conversion_action", "account_timezone",
         ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.conversion_actions_problem = ""
+        if self.instance.pk and self.instance.kind == "google_ads" and "conversion_action" in self.fields:
+            self._conversion_action_picker()
+
+    def _conversion_action_picker(self) -> None:
+        """A saved Google Ads destination picks its conversion action from the account's list (fetched through the
+        Google Ads library, cached ten minutes); when it cannot be listed, the field stays a text box and says why."""
+        from tracking.services.google_ads import GoogleAdsUnavailable, google_ads_conversion_actions
+
+        field = self.fields["conversion_action"]
+        try:
+            actions = google_ads_conversion_actions(account_id=self.instance.account_id, credentials=dict(self.instance.credentials or {}))
+        except GoogleAdsUnavailable as exc:
+            self.conversion_actions_problem = str(exc)
+            field.help_text = format_html(
+                '<span class="text-red-600" role="alert">{}</span> {}',
+                _("Could not list the account's conversion actions: {reason}.").format(reason=exc), _("Type the conversion action's id."))
+            return
+        current = (self.instance.conversion_action or "").strip()
+        choices = [("", "---------")] + [(action.id, action.label) for action in actions]
+        if current and current not in {a.id for a in actions}:
+            choices.append((current, _("{id} (not among the account's enabled conversion actions)").format(id=current)))
+        field.widget = UnfoldAdminSelectWidget(choices=choices)
+        field.help_text = _("The account's enabled conversion actions, as Google Ads lists them: clicks need an 'upload clicks' "
+                            "action, call asset calls an 'upload calls' one.")
 
     def clean_new_credentials(self) -> dict[str, str]:
         text = self.cleaned_data.get("new_credentials") or ""

@@ -57,6 +57,11 @@ def postback(request: HttpRequest, handler_id: int, token: str = "") -> JsonResp
         return JsonResponse({"converted": False, "detail": "name the call: call_id, call_sid or caller_number"}, status=400)
     if call is None:
         return JsonResponse({"converted": False, "detail": "no such call for this handler"}, status=404)
+    action = params.get("action", "convert").strip() or "convert"
+    if action not in ("convert", "revoke"):
+        return JsonResponse({"converted": False, "detail": "action is convert (the default) or revoke"}, status=400)
+    if action == "revoke":
+        return _postback_revoke(call=call, handler_id=handler_id, reason=params.get("reason", ""))
     try:
         with audit_context(origin="postback", actor=f"handler #{handler_id}'s postback"):
             result = call_convert(call=call, source="postback")
@@ -66,3 +71,17 @@ def postback(request: HttpRequest, handler_id: int, token: str = "") -> JsonResp
     return JsonResponse(
         {"converted": True, "call_id": c.pk, "sides": list(result.converted_sides), "revenue": f"{c.revenue:.2f}", "payout": f"{c.payout:.2f}"}
     )
+
+
+def _postback_revoke(*, call: Call, handler_id: int, reason: str) -> JsonResponse:
+    """``action=revoke``: the handler's CRM says the sale fell through. The conversion is revoked once (a repeated
+    postback answers 422, nothing changes) and the ad platforms that got it are sent a retraction."""
+    from tracking.services.conversion_changes import call_conversion_revoke
+
+    reason = _UNSTORABLE.sub("", str(reason))[:200]
+    try:
+        with audit_context(origin="postback", actor=f"handler #{handler_id}'s postback"):
+            revoked = call_conversion_revoke(call=call, source="postback", reason=reason)
+    except ConversionRefused as exc:
+        return JsonResponse({"converted": False, "call_id": call.pk, "detail": str(exc)}, status=exc.status_code)
+    return JsonResponse({"converted": False, "revoked": True, "call_id": revoked.pk})

@@ -147,3 +147,56 @@ def test_refused_uploads_become_an_alert_episode_sent_once_and_cleared_with_them
     refused.delete()
     report_conditions_sync()
     assert Alert.objects.get().cleared_at is not None
+
+
+def test_the_api_restates_a_conversions_value_for_staff_only_and_refuses_bad_values(staff, handler_collaborator, world,
+                                                                                    django_capture_on_commit_callbacks):
+    Call.objects.filter(pk=world.call_mine.pk).update(converted=True, revenue_converted=True, converted_at=timezone.now())
+    url = f"/api/v1/calls/{world.call_mine.pk}/conversion"
+    assert handler_collaborator.patch(url, {"revenue": "5"}, format="json").status_code == 403
+    for bad in ({}, {"revenue": "-1"}, {"revenue": "1e20"}, {"revenue": "12\x00"}, {"payout": "abc"}):
+        answer = staff.patch(url, bad, format="json")
+        assert answer.status_code == 400, (bad, answer.content)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = staff.patch(url, {"revenue": "80.00"}, format="json")
+    assert answer.status_code == 200 and answer.json()["revenue"] == "80.00"
+    assert Call.objects.get(pk=world.call_mine.pk).revenue == Decimal("80.00")
+    other = staff.patch(f"/api/v1/calls/{world.call_other.pk}/conversion", {"revenue": "1"}, format="json")
+    assert other.status_code == 422 and "did not convert" in other.json()["detail"]
+
+
+def test_the_admin_action_restates_the_selected_calls_after_asking_the_new_value(admin_client, django_capture_on_commit_callbacks):
+    call = CallFactory(converted=True, revenue_converted=True, revenue=Decimal("30"), converted_at=timezone.now())
+    log = reverse("admin:tracking_call_changelist")
+    page = admin_client.post(log, {"action": "restate_conversion", "_selected_action": [call.pk]})
+    assert page.status_code == 200 and b'id="restate-conversion"' in page.content and b"revenue 30.00" in page.content
+    empty = admin_client.post(log, {"action": "restate_conversion", "_selected_action": [call.pk], "apply": "1"})
+    assert b"Give a new revenue, a new payout, or both." in empty.content
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post(log, {"action": "restate_conversion", "_selected_action": [call.pk], "apply": "1", "revenue": "45.50"})
+    assert done.status_code == 302
+    call.refresh_from_db()
+    assert call.revenue == Decimal("45.50")
+    assert call.events.filter(kind="call.conversion_restated").exists()
+
+
+def test_a_user_without_the_change_call_permission_gets_no_restate_action(client):
+    from django.contrib.auth.models import Permission
+
+    from tests.tracking.factories import UserFactory
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_call"))
+    client.force_login(viewer)
+    page = client.get(reverse("admin:tracking_call_changelist"))
+    assert page.status_code == 200 and b"restate_conversion" not in page.content
+    tried = client.post(reverse("admin:tracking_call_changelist"), {"action": "restate_conversion", "_selected_action": [1]})
+    assert b'id="restate-conversion"' not in tried.content  # the gate refuses the action itself, not only its menu entry
+
+
+def test_the_api_marks_a_source_as_google_call_asset_calls(staff, world):
+    answer = staff.patch(f"/api/v1/sources/{world.source.pk}/", {"google_call_asset": True}, format="json")
+    assert answer.status_code == 200 and answer.json()["google_call_asset"] is True
+    world.source.refresh_from_db()
+    assert world.source.google_call_asset is True
+    assert staff.patch(f"/api/v1/sources/{world.source.pk}/", {"google_call_asset": "maybe"}, format="json").status_code == 400

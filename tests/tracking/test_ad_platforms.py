@@ -9,7 +9,7 @@ import pytest
 
 from tracking.services import ad_platforms as p
 
-URLS = {"google_ads": "https://ads.test", "ga4": "https://ga.test", "meta": "https://graph.test", "microsoft": "https://ms.test"}
+URLS = {"ga4": "https://ga.test", "meta": "https://graph.test", "microsoft": "https://ms.test"}
 CONVERTED = datetime(2026, 3, 10, 18, 30, 5, tzinfo=UTC)
 CLICK = datetime(2026, 3, 10, 18, 0, 0, 123000, tzinfo=UTC)
 NOW = CONVERTED + timedelta(minutes=5)
@@ -37,14 +37,45 @@ GOOGLE = dict(account_id="123-456-7890", conversion_action="987", account_timezo
 def test_google_ads_uploads_a_click_conversion_by_gclid_in_the_account_time_zone_with_the_call_as_order_id():
     plan = p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"gclid": "Cj0KCQ", "fbclid": "x"}), now=NOW, base_urls=URLS)
     assert plan == p.Plan(
-        url="https://ads.test/v26/customers/1234567890:uploadClickConversions",
-        body={"conversions": [{
+        url="",
+        body={"customerId": "1234567890", "conversions": [{
             "conversionAction": "customers/1234567890/conversionActions/987",
             "conversionDateTime": "2026-03-10 14:30:05-04:00",
             "conversionValue": 125.5, "currencyCode": "USD", "orderId": "call-42", "gclid": "Cj0KCQ",
         }], "partialFailure": True},
-        token="google", headers={"developer-token": "dev-tok", "login-customer-id": "1112223333"}, platform_id="call-42",
+        token="google", rpc="UploadClickConversions", platform_id="call-42",
     )
+
+
+def test_google_ads_states_the_consent_the_landing_page_reported_and_nothing_when_it_said_nothing():
+    granted = p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"gclid": "G", "consent": "yes"}), now=NOW, base_urls=URLS)
+    denied = p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"gclid": "G", "consent": "denied"}), now=NOW, base_urls=URLS)
+    silent = p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"gclid": "G"}), now=NOW, base_urls=URLS)
+    assert granted.body["conversions"][0]["consent"] == {"adUserData": "GRANTED"}
+    assert denied.body["conversions"][0]["consent"] == {"adUserData": "DENIED"}
+    assert "consent" not in silent.body["conversions"][0]
+
+
+def test_a_google_call_asset_call_without_a_click_id_is_a_call_conversion_with_caller_id_and_call_start():
+    plan = p.upload_build(dest("google_ads", **GOOGLE), call(google_call=True), now=NOW, base_urls=URLS)
+    assert plan == p.Plan(
+        url="",
+        body={"customerId": "1234567890", "conversions": [{
+            "callerId": "+14155550123", "callStartDateTime": "2026-03-10 14:27:05-04:00",
+            "conversionAction": "customers/1234567890/conversionActions/987", "conversionDateTime": "2026-03-10 14:30:05-04:00",
+            "conversionValue": 125.5, "currencyCode": "USD",
+        }], "partialFailure": True},
+        token="google", rpc="UploadCallConversions", platform_id="call-42",
+    )
+    # A click id wins: the visit is known, so the click conversion is the better match.
+    assert p.upload_build(dest("google_ads", **GOOGLE), call(google_call=True, marketing={"gclid": "G"}), now=NOW, base_urls=URLS).rpc == "UploadClickConversions"
+    assert p.upload_build(dest("google_ads", **GOOGLE), call(google_call=True, caller_number="anonymous"), now=NOW, base_urls=URLS) == p.Ineligible(
+        "a Google call asset call without the caller's number in E.164: Google Ads cannot match it")
+    assert p.upload_build(dest("google_ads", **GOOGLE), call(google_call=True), now=NOW, base_urls=URLS, adjustment="retraction") == p.Ineligible(
+        "retraction not sent: a Google Ads call conversion has no order id, so the API cannot name it (adjust it in Google Ads)")
+    old = call(google_call=True, started_at=CONVERTED - timedelta(days=95))
+    assert p.upload_build(dest("google_ads", **GOOGLE), old, now=NOW, base_urls=URLS) == p.Ineligible(
+        "outside Google Ads' window: the call was 95 days before the conversion (at most 90 days)")
 
 
 def test_google_ads_takes_gbraid_or_wbraid_when_there_is_no_gclid():
@@ -60,7 +91,8 @@ def test_without_a_click_id_google_gets_an_enhanced_conversion_for_leads_with_th
 
 def test_without_a_click_id_and_without_hashed_phones_google_is_not_eligible_and_says_why():
     assert p.upload_build(dest("google_ads", **GOOGLE), call(), now=NOW, base_urls=URLS) == p.Ineligible(
-        "no Google click id (gclid, gbraid, wbraid) on the visit, and no enhanced conversion: hashed phones are not allowed for this destination")
+        "no Google click id (gclid, gbraid, wbraid) on the visit, not a Google call asset call, and no enhanced conversion: "
+        "hashed phones are not allowed for this destination")
     anonymous = p.upload_build(dest("google_ads", hashed_phone_allowed=True, **GOOGLE), call(caller_number="anonymous"), now=NOW, base_urls=URLS)
     assert isinstance(anonymous, p.Ineligible) and "not a full international number" in anonymous.reason
 
@@ -73,14 +105,22 @@ def test_a_click_older_than_googles_90_days_is_not_eligible():
 
 def test_google_adjustments_retract_by_order_id_and_restate_with_the_new_value():
     retract = p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"gclid": "G"}), now=NOW, base_urls=URLS, adjustment="retraction")
-    assert retract.url == "https://ads.test/v26/customers/1234567890:uploadConversionAdjustments"
-    assert retract.body == {"conversionAdjustments": [{
+    assert retract.rpc == "UploadConversionAdjustments"
+    assert retract.body == {"customerId": "1234567890", "conversionAdjustments": [{
         "adjustmentType": "RETRACTION", "conversionAction": "customers/1234567890/conversionActions/987", "orderId": "call-42",
         "adjustmentDateTime": "2026-03-10 14:35:05-04:00",
     }], "partialFailure": True}
-    restate = p.upload_build(dest("google_ads", **GOOGLE), call(revenue=Decimal("80")), now=NOW, base_urls=URLS, adjustment="restatement")
+    restate = p.upload_build(dest("google_ads", **GOOGLE), call(revenue=Decimal("80"), marketing={"gbraid": "B"}), now=NOW, base_urls=URLS,
+                             adjustment="restatement")
     assert restate.body["conversionAdjustments"][0]["adjustmentType"] == "RESTATEMENT"
     assert restate.body["conversionAdjustments"][0]["restatementValue"] == {"adjustedValue": 80.0, "currencyCode": "USD"}
+    # Google takes adjustments of conversions at most 54 days old (CONVERSION_EXPIRED).
+    late = p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"gclid": "G"}), now=CONVERTED + timedelta(days=55), base_urls=URLS,
+                          adjustment="retraction")
+    assert late == p.Ineligible("retraction not sent: outside Google Ads' adjustment window: the conversion was 55 days ago (at most 54 days)")
+    # Google documents adjustments for gclid and gbraid conversions, not wbraid ones.
+    assert p.upload_build(dest("google_ads", **GOOGLE), call(marketing={"wbraid": "W"}), now=NOW, base_urls=URLS, adjustment="retraction") == p.Ineligible(
+        "retraction not sent: Google Ads takes no adjustments of wbraid conversions")
 
 
 def test_ga4_gets_a_measurement_protocol_event_with_the_client_id_of_the_ga_cookie():
@@ -170,9 +210,7 @@ def test_qualified_calls_need_an_answer_and_the_minimum_talk_time():
 
 def test_the_platforms_answers_read_as_sent_refused_or_retry():
     plan = p.Plan(url="", body={}, platform_id="call-42")
-    assert p.answer_read("google_ads", status=200, body=b'{"results":[{}]}', plan=plan) == p.Outcome("sent", "accepted", "call-42")
-    assert p.answer_read("google_ads", status=200, body=b'{"partialFailureError":{"code":3,"message":"The click is too old."}}', plan=plan) == p.Outcome(
-        "refused", "Google Ads: The click is too old.")
+    assert p.answer_read("ga4", status=204, body=b"", plan=plan) == p.Outcome("sent", "accepted", "call-42")
     assert p.answer_read("meta", status=400, body=b'{"error":{"message":"Invalid parameter"}}', plan=plan) == p.Outcome(
         "refused", "HTTP 400: Invalid parameter")
     assert p.answer_read("meta", status=200, body=b'{"events_received":1,"fbtrace_id":"AbC"}', plan=plan) == p.Outcome(

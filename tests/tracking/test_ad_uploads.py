@@ -1,5 +1,6 @@
 """Converting calls sent back to the ad platforms: queued after the conversion, delivered by django-q2 tasks to a real
-HTTP receiver on 127.0.0.1 (the platforms' addresses point at it), once per call and destination, retried, adjusted."""
+HTTP receiver on 127.0.0.1 (the platforms' addresses point at it), once per call and destination, retried, adjusted.
+Google Ads goes through its client library over gRPC: tests/tracking/test_google_ads.py."""
 
 from __future__ import annotations
 
@@ -15,15 +16,14 @@ from django_q.models import OrmQ
 from tests.numbers.factories import NumberSessionFactory
 from tests.tracking.factories import CallFactory, CampaignFactory, ConversionRuleFactory, HandlerFactory, SourceFactory
 from tests.tracking.receiver import receiver, run_queued_tasks
-from tracking.models import CallStatus, ConversionDestination, ConversionUpload, UploadStatus
-from tracking.services.ad_uploads import conversion_upload_attempt, conversion_uploads_due, conversion_uploads_queue
-from tracking.services.conversion_changes import call_conversion_restate, call_conversion_revoke
+from tracking.models import CallStatus, ConversionDestination, UploadStatus
+from tracking.services.ad_uploads import conversion_uploads_due, conversion_uploads_queue
+from tracking.services.conversion_changes import call_conversion_revoke
 from tracking.services.conversions import ConversionRefused, call_convert
 
 pytestmark = pytest.mark.django_db
 
 TOKEN_OK = (200, 0, b'{"access_token": "ya29.token", "expires_in": 3599, "token_type": "Bearer"}')
-GOOGLE_OK = (200, 0, b'{"results": [{"gclid": "Cj0KCQ", "orderId": "call"}], "jobId": "9"}')
 GOOGLE_CREDS = {"developer_token": "dev-tok", "client_id": "cid.apps", "client_secret": "csecret", "refresh_token": "1//refresh"}
 
 
@@ -37,7 +37,7 @@ def _fast(settings):
 def point_at(settings, rx) -> None:
     base = f"http://127.0.0.1:{rx.port}"
     settings.CALLTRACK_AD_PLATFORM_URLS = {
-        "google_ads": f"{base}/gads", "google_token": f"{base}/google/token", "ga4": f"{base}/ga4", "meta": f"{base}/meta",
+        "google_token": f"{base}/google/token", "ga4": f"{base}/ga4", "meta": f"{base}/meta",
         "microsoft": f"{base}/ms", "microsoft_token": f"{base}/ms/token",
     }
 
@@ -78,32 +78,6 @@ def google_time(at: datetime) -> str:
     return text[:-2] + ":" + text[-2:]
 
 
-def test_google_ads_receives_the_documented_click_conversion_once(settings, django_capture_on_commit_callbacks):
-    campaign = CampaignFactory()
-    destination = google(campaign)
-    call = converted_call(campaign, marketing={"gclid": "Cj0KCQ", "utm_source": "google"})
-    with receiver(TOKEN_OK, GOOGLE_OK) as rx:
-        point_at(settings, rx)
-        queue_and_run(django_capture_on_commit_callbacks, call)
-        # The same event again, a postback repeated, a retry of the task: nothing more is sent.
-        queue_and_run(django_capture_on_commit_callbacks, call)
-        upload = ConversionUpload.objects.get(call=call, destination=destination)
-        conversion_upload_attempt(upload_id=upload.pk)
-    token, sent = rx.requests
-    assert (token.method, token.path) == ("POST", "/google/token")
-    assert parse_qs(token.body.decode()) == {
-        "grant_type": ["refresh_token"], "client_id": ["cid.apps"], "refresh_token": ["1//refresh"], "client_secret": ["csecret"]}
-    assert sent.path == "/gads/v26/customers/1234567890:uploadClickConversions"
-    assert sent.headers["Authorization"] == "Bearer ya29.token" and sent.headers["developer-token"] == "dev-tok"
-    assert json.loads(sent.body) == {"conversions": [{
-        "conversionAction": "customers/1234567890/conversionActions/987", "conversionDateTime": google_time(call.converted_at),
-        "conversionValue": 125.5, "currencyCode": "USD", "orderId": f"call-{call.pk}", "gclid": "Cj0KCQ",
-    }], "partialFailure": True}
-    upload.refresh_from_db()
-    assert (upload.status, upload.reason, upload.platform_id, upload.attempts) == (UploadStatus.SENT, "accepted", f"call-{call.pk}", 1)
-    assert upload.payload == json.loads(sent.body) and "1//refresh" not in json.dumps(upload.payload)
-
-
 def test_a_call_without_a_click_id_is_not_eligible_with_its_reason_and_nothing_is_sent(settings, django_capture_on_commit_callbacks):
     campaign = CampaignFactory()
     google(campaign)
@@ -116,20 +90,6 @@ def test_a_call_without_a_click_id_is_not_eligible_with_its_reason_and_nothing_i
     assert upload.status == UploadStatus.NOT_ELIGIBLE
     assert upload.reason.startswith("no Google click id (gclid, gbraid, wbraid) on the visit")
     assert not OrmQ.objects.exists()
-
-
-def test_without_a_click_id_google_gets_an_enhanced_conversion_when_hashed_phones_are_allowed(settings, django_capture_on_commit_callbacks):
-    campaign = CampaignFactory()
-    google(campaign, hashed_phone_allowed=True)
-    call = converted_call(campaign, marketing={})
-    with receiver(TOKEN_OK, GOOGLE_OK) as rx:
-        point_at(settings, rx)
-        queue_and_run(django_capture_on_commit_callbacks, call)
-    conversion = json.loads(rx.requests[1].body)["conversions"][0]
-    assert conversion["userIdentifiers"] == [{
-        "userIdentifierSource": "FIRST_PARTY", "hashedPhoneNumber": "36a2cef4ff9bf7a1abd2a93359136b870393be4106e6c5d19b72ff564f9deca4"}]
-    assert b"4155550123" not in rx.requests[1].body
-    assert call.conversion_uploads.get().status == UploadStatus.SENT
 
 
 def test_ga4_meta_and_microsoft_each_receive_their_documented_request(settings, django_capture_on_commit_callbacks):
@@ -240,37 +200,6 @@ def test_a_source_specific_destination_sends_only_its_sources_calls(django_captu
     call = converted_call(campaign, marketing={})
     queue_and_run(django_capture_on_commit_callbacks, call)
     assert not call.conversion_uploads.exists()
-
-
-def test_revoking_the_conversion_retracts_it_and_restating_it_restates_it(settings, django_capture_on_commit_callbacks):
-    campaign = CampaignFactory()
-    google(campaign)
-    call = converted_call(campaign, marketing={"gclid": "Cj0KCQ"})
-    adjust_ok = (200, 0, b'{"results": [{"orderId": "x"}]}')
-    with receiver(TOKEN_OK, GOOGLE_OK, TOKEN_OK, adjust_ok, TOKEN_OK, adjust_ok) as rx:
-        point_at(settings, rx)
-        queue_and_run(django_capture_on_commit_callbacks, call)
-        with django_capture_on_commit_callbacks(execute=True):
-            call_conversion_restate(call=call, source="admin", revenue=Decimal("80"))
-        run_queued_tasks()
-        with django_capture_on_commit_callbacks(execute=True):
-            call_conversion_revoke(call=call, source="api", reason="the sale was cancelled")
-        run_queued_tasks()
-        with pytest.raises(ConversionRefused):
-            call_conversion_revoke(call=call, source="api")
-    restate, retract = json.loads(rx.requests[3].body), json.loads(rx.requests[5].body)
-    assert rx.requests[3].path == "/gads/v26/customers/1234567890:uploadConversionAdjustments"
-    item = restate["conversionAdjustments"][0]
-    assert (item["adjustmentType"], item["orderId"], item["restatementValue"]) == (
-        "RESTATEMENT", f"call-{call.pk}", {"adjustedValue": 80.0, "currencyCode": "USD"})
-    assert set(item) == {"adjustmentType", "conversionAction", "orderId", "adjustmentDateTime", "restatementValue"}
-    assert retract["conversionAdjustments"][0]["adjustmentType"] == "RETRACTION" and "restatementValue" not in retract["conversionAdjustments"][0]
-    upload = call.conversion_uploads.get()
-    assert (upload.status, upload.adjustment, upload.reason) == (UploadStatus.SENT, "retraction", "retraction sent: accepted")
-    assert upload.value == Decimal("80.00")  # the value last restated
-    call.refresh_from_db()
-    assert (call.converted, call.revenue, call.conversion_reason) == (False, Decimal("0"), "revoked (api): the sale was cancelled")
-    assert len(rx.requests) == 6
 
 
 def test_a_revoked_conversion_not_sent_yet_is_never_sent_and_meta_keeps_what_it_got(settings, django_capture_on_commit_callbacks):

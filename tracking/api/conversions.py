@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.permissions import StaffPermissionsOrCollaborator
 from calltrack.api.serializers import ModelSerializer
-from calltrack.scoping import HIDDEN_CALL_FIELDS, hidden_call_fields, scope_for, visible_calls
+from calltrack.scoping import HIDDEN_CALL_FIELDS, hidden_call_fields, may, scope_for, visible_calls
 from tracking.models import Call
 from tracking.selectors import TOTALS_BY, conversion_totals
 from tracking.services.conversions import ConversionRefused, call_convert
@@ -32,6 +32,18 @@ class CallConversionSerializer(ScopedFieldsMixin, ModelSerializer):
         read_only_fields = fields
 
     hidden_from = {kind: tuple(sorted(names)) for kind, names in HIDDEN_CALL_FIELDS.items()}
+
+
+class RestateSerializer(serializers.Serializer):
+    revenue = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, required=False,
+                                       help_text="The new revenue (only a call converted on the revenue side changes).")
+    payout = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, required=False,
+                                      help_text="The new payout (only a call converted on the payout side changes).")
+
+    def validate(self, attrs):
+        if attrs.get("revenue") is None and attrs.get("payout") is None:
+            raise serializers.ValidationError("give revenue, payout, or both")
+        return attrs
 
 
 class RefusalSerializer(serializers.Serializer):
@@ -79,7 +91,7 @@ class CallConversionView(APIView):
     # Staff with the change_call permission, or a handler collaborator (for the calls routed to it; a source
     # collaborator finds no call here, a 404 like any call it cannot see).
     permission_classes = [StaffPermissionsOrCollaborator]
-    staff_permissions = {"POST": ["tracking.change_call"], "DELETE": ["tracking.change_call"]}
+    staff_permissions = {"POST": ["tracking.change_call"], "DELETE": ["tracking.change_call"], "PATCH": ["tracking.change_call"]}
     collaborator_kinds = ("source", "handler")
 
     def _call(self, request: Request, pk: int) -> Call:
@@ -106,6 +118,28 @@ class CallConversionView(APIView):
         reason = str(request.query_params.get("reason", ""))[:200].replace("\x00", "")
         try:
             call = call_conversion_revoke(call=call, source="api", reason=reason)
+        except ConversionRefused as exc:
+            return Response({"converted": False, "detail": str(exc)}, status=exc.status_code)
+        return Response(CallConversionSerializer(call, context={"scope": scope_for(request.user)}).data, status=status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Restate a converted call's value (revenue and/or payout); the ad platforms that got it are sent a "
+                "restatement (Google Ads, Microsoft Advertising; GA4 and Meta take none)",
+        request=RestateSerializer,
+        responses={200: CallConversionSerializer, 400: OpenApiResponse(description="Bad values"), 403: OpenApiResponse(description="Staff only"),
+                   422: RefusalSerializer, 404: OpenApiResponse(description="No such call")},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        from tracking.services.conversion_changes import call_conversion_restate
+
+        if not may(request.user, "call.restate"):
+            raise PermissionDenied("restating a conversion's value is for staff with the change call permission")
+        call = self._call(request, pk)
+        values = RestateSerializer(data=request.data)
+        values.is_valid(raise_exception=True)
+        try:
+            call = call_conversion_restate(call=call, source="api", revenue=values.validated_data.get("revenue"),
+                                           payout=values.validated_data.get("payout"))
         except ConversionRefused as exc:
             return Response({"converted": False, "detail": str(exc)}, status=exc.status_code)
         return Response(CallConversionSerializer(call, context={"scope": scope_for(request.user)}).data, status=status.HTTP_200_OK)

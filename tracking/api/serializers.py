@@ -34,7 +34,7 @@ class SourceSerializer(ModelSerializer):
     class Meta:
         model = Source
         fields = [
-            "id", "name", "source_id", "first_name", "last_name", "company", "static_number_cap", "notes",
+            "id", "name", "source_id", "first_name", "last_name", "company", "static_number_cap", "google_call_asset", "notes",
             "paused_at", "paused_reason", "created_at", "updated_at",
         ]
         read_only_fields = ["paused_at", "paused_reason", "created_at", "updated_at"]

@@ -35,6 +35,12 @@ class Source(models.Model):
         blank=True,
         help_text=_("The most static tracking numbers this source may hold across all campaigns. Blank for no limit."),
     )
+    google_call_asset = models.BooleanField(
+        _("Google call asset calls"), default=False,
+        help_text=_("Calls from this source come from a Google Ads call asset (call extension) through a Google "
+                    "forwarding number: give the source the tracking number placed in the call asset. Such a call "
+                    "without a click id is sent to Google Ads as a call conversion (caller id and call start time)."),
+    )
     notes = models.TextField(blank=True, help_text=_("Anything your team should know about this source."))
     # Nullable without a default, so that adding them altered tracking_source in place (no SQLite rebuild that
     # would drop the money history's triggers on it). Written only by the pause and resume services.

@@ -7,11 +7,13 @@ answer into sent / refused / retry. ``tracking.services.ad_uploads`` loads, lock
 
 The requests follow each platform's documented HTTP form:
 
-- Google Ads: ``customers/{id}:uploadClickConversions`` (REST form of ConversionUploadService.UploadClickConversions),
-  one ClickConversion with gclid, gbraid or wbraid, ``orderId`` = the call, ``conversionDateTime``
-  "yyyy-mm-dd hh:mm:ss+hh:mm" in the account's time zone; without a click id an enhanced conversion for leads
-  (``userIdentifiers[].hashedPhoneNumber``: SHA-256 of the E.164 number) when the destination allows hashed phones;
-  adjustments through ``customers/{id}:uploadConversionAdjustments`` (RETRACTION, RESTATEMENT) by ``orderId``.
+- Google Ads (gRPC, through the official ``google-ads`` library: ``tracking.services.google_ads``; the body is the
+  request message in its JSON form): ConversionUploadService.UploadClickConversions, one ClickConversion with gclid,
+  gbraid or wbraid, ``orderId`` = the call, ``conversionDateTime`` "yyyy-mm-dd hh:mm:ss+hh:mm" in the account's time
+  zone; without a click id, UploadCallConversions for a call from a Google call asset (``callerId`` E.164,
+  ``callStartDateTime``), else an enhanced conversion for leads (``userIdentifiers[].hashedPhoneNumber``: SHA-256 of
+  the E.164 number) when the destination allows hashed phones; adjustments through
+  ConversionAdjustmentUploadService.UploadConversionAdjustments (RETRACTION, RESTATEMENT) by ``orderId``.
 - GA4: a Measurement Protocol event to ``/mp/collect?measurement_id=...&api_secret=...`` with the visitor's
   ``client_id`` (from the ``_ga`` cookie dni.js reported).
 - Meta: a Conversions API event to ``/{version}/{dataset id}/events`` with ``action_source`` phone_call, ``fbc``
@@ -39,11 +41,13 @@ MICROSOFT_API_VERSION = "v13"
 
 # The platforms' documented windows.
 GOOGLE_CLICK_WINDOW = timedelta(days=90)  # the longest click-through window a conversion action takes
+GOOGLE_ADJUSTMENT_WINDOW = timedelta(days=54)  # ConversionAdjustmentUploadError.CONVERSION_EXPIRED: "more than 54 days ago"
 MICROSOFT_CLICK_WINDOW = timedelta(days=90)
 META_EVENT_WINDOW = timedelta(days=7)  # event_time at most 7 days before the event is sent
 GA4_EVENT_WINDOW = timedelta(hours=72)  # timestamp_micros at most 72 hours back
 
 CONSENT_YES = frozenset({"granted", "yes", "true", "1", "y", "on"})
+CONSENT_NO = frozenset({"denied", "no", "false", "0", "n", "off"})
 GOOGLE_CLICK_IDS = ("gclid", "gbraid", "wbraid")
 GA_CLIENT_ID = re.compile(r"^\d{1,20}\.\d{1,20}$")
 ADJUSTABLE = frozenset({"local", "google_ads", "microsoft"})
@@ -80,6 +84,7 @@ class UploadCall:
     payout_converted: bool = False
     revenue: Decimal = Decimal("0")
     payout: Decimal = Decimal("0")
+    google_call: bool = False  # from a Google call asset (the call's source says so)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class Plan:
     headers: dict[str, str] = field(default_factory=dict)
     local: bool = False  # recorded, not sent
     platform_id: str = ""  # what identifies it on the platform (order id, event id)
+    rpc: str = ""  # Google Ads: the gRPC method the body is the request of (url is then empty)
 
     def encoded(self) -> bytes:
         return json.dumps(self.body, separators=(",", ":"), sort_keys=True).encode()
@@ -200,17 +206,39 @@ def _local(destination: Destination, call: UploadCall, *, now: datetime, base_ur
     return Plan(url="", body=body, local=True, platform_id=_event_id(call))
 
 
+def google_consent(marketing: dict[str, str]) -> dict[str, str]:
+    """Google's ``consent.ad_user_data``: GRANTED or DENIED as the landing page reported it, nothing when it said nothing."""
+    said = str(marketing.get("consent", "")).strip().lower()
+    if said in CONSENT_YES:
+        return {"adUserData": "GRANTED"}
+    if said in CONSENT_NO:
+        return {"adUserData": "DENIED"}
+    return {}
+
+
 def _google_ads(destination: Destination, call: UploadCall, *, now: datetime, base_urls: dict[str, str], adjustment: str) -> Plan | Ineligible:
+    """One ConversionUploadService / ConversionAdjustmentUploadService request, in the protocol buffers' JSON form
+    (camelCase field names): ``tracking.services.google_ads`` makes the request message from it and sends it over
+    gRPC with the official client library. Which request: a click id (gclid, then gbraid, then wbraid) gives a click
+    conversion; without one, a call from a Google call asset gives a call conversion (caller id and call start);
+    otherwise an enhanced conversion for leads (the hashed phone) when the destination allows it."""
     customer = re.sub(r"\D", "", destination.account_id)
     action = destination.conversion_action.strip()
     action_name = action if action.startswith("customers/") else f"customers/{customer}/conversionActions/{action}"
-    base = f"{base_urls['google_ads'].rstrip('/')}/{GOOGLE_ADS_API_VERSION}/customers/{customer}"
-    creds = destination.credentials
-    headers = {"developer-token": creds.get("developer_token", "")}
-    if creds.get("login_customer_id"):
-        headers["login-customer-id"] = re.sub(r"\D", "", creds["login_customer_id"])
     order_id = _event_id(call)
+    click = next(((k, call.marketing[k]) for k in GOOGLE_CLICK_IDS if call.marketing.get(k)), None)
+    caller = e164(call.caller_number)
+    consent = google_consent(call.marketing)
     if adjustment:
+        what = "retraction" if adjustment == "retraction" else "restatement"
+        if click is None and call.google_call:
+            return Ineligible(f"{what} not sent: a Google Ads call conversion has no order id, so the API cannot name it "
+                              "(adjust it in Google Ads)")
+        if click is not None and click[0] == "wbraid":
+            return Ineligible(f"{what} not sent: Google Ads takes no adjustments of wbraid conversions")
+        age = now - call.conversion_at
+        if age > GOOGLE_ADJUSTMENT_WINDOW:
+            return Ineligible(f"{what} not sent: outside Google Ads' adjustment window: the conversion was {_days(age)} ago (at most 54 days)")
         item: dict[str, Any] = {
             "adjustmentType": "RETRACTION" if adjustment == "retraction" else "RESTATEMENT",
             "conversionAction": action_name,
@@ -219,16 +247,32 @@ def _google_ads(destination: Destination, call: UploadCall, *, now: datetime, ba
         }
         if adjustment == "restatement":
             item["restatementValue"] = {"adjustedValue": _money(upload_value(destination, call)), "currencyCode": destination.currency}
-        return Plan(f"{base}:uploadConversionAdjustments", {"conversionAdjustments": [item], "partialFailure": True},
-                    token="google", headers=headers, platform_id=order_id)
+        return Plan("", {"customerId": customer, "conversionAdjustments": [item], "partialFailure": True},
+                    token="google", rpc="UploadConversionAdjustments", platform_id=order_id)
+    value = {"conversionValue": _money(upload_value(destination, call)), "currencyCode": destination.currency}
+    if click is None and call.google_call:
+        if caller is None:
+            return Ineligible("a Google call asset call without the caller's number in E.164: Google Ads cannot match it")
+        age = call.conversion_at - call.started_at
+        if age > GOOGLE_CLICK_WINDOW:
+            return Ineligible(f"outside Google Ads' window: the call was {_days(age)} before the conversion (at most 90 days)")
+        call_conversion: dict[str, Any] = {
+            "callerId": caller,
+            "callStartDateTime": google_time(call.started_at, destination.account_timezone),
+            "conversionAction": action_name,
+            "conversionDateTime": google_time(call.conversion_at, destination.account_timezone),
+            **value,
+        }
+        if consent:
+            call_conversion["consent"] = consent
+        return Plan("", {"customerId": customer, "conversions": [call_conversion], "partialFailure": True},
+                    token="google", rpc="UploadCallConversions", platform_id=order_id)
     conversion: dict[str, Any] = {
         "conversionAction": action_name,
         "conversionDateTime": google_time(call.conversion_at, destination.account_timezone),
-        "conversionValue": _money(upload_value(destination, call)),
-        "currencyCode": destination.currency,
+        **value,
         "orderId": order_id,
     }
-    click = next(((k, call.marketing[k]) for k in GOOGLE_CLICK_IDS if call.marketing.get(k)), None)
     if click is not None:
         age = call.conversion_at - call.click_at
         if age > GOOGLE_CLICK_WINDOW:
@@ -239,10 +283,13 @@ def _google_ads(destination: Destination, call: UploadCall, *, now: datetime, ba
         if hashed is None:
             why = ("the caller's number is not a full international number" if destination.hashed_phone_allowed
                    else "hashed phones are not allowed for this destination")
-            return Ineligible(f"no Google click id (gclid, gbraid, wbraid) on the visit, and no enhanced conversion: {why}")
+            return Ineligible(f"no Google click id (gclid, gbraid, wbraid) on the visit, not a Google call asset call, "
+                              f"and no enhanced conversion: {why}")
         conversion["userIdentifiers"] = [{"userIdentifierSource": "FIRST_PARTY", "hashedPhoneNumber": hashed}]
-    return Plan(f"{base}:uploadClickConversions", {"conversions": [conversion], "partialFailure": True},
-                token="google", headers=headers, platform_id=order_id)
+    if consent:
+        conversion["consent"] = consent
+    return Plan("", {"customerId": customer, "conversions": [conversion], "partialFailure": True},
+                token="google", rpc="UploadClickConversions", platform_id=order_id)
 
 
 def _ga4(destination: Destination, call: UploadCall, *, now: datetime, base_urls: dict[str, str], adjustment: str) -> Plan | Ineligible:
@@ -349,6 +396,7 @@ class Outcome:
     status: str  # "sent", "refused" or "retry"
     reason: str
     platform_id: str = ""
+    retry_after: timedelta | None = None  # the platform said when to try again (else the usual backoff)
 
 
 def _json(body: bytes) -> Any:
@@ -382,8 +430,6 @@ def answer_read(kind: str, *, status: int, body: bytes, plan: Plan) -> Outcome:
         return Outcome("retry", f"HTTP {status}: {_error_message(data) or 'the platform is busy or failing'}"[:500])
     if not 200 <= status < 300:
         return Outcome("refused", f"HTTP {status}: {_error_message(data) or body.decode('utf-8', 'replace')[:200] or 'no reason given'}"[:500])
-    if kind == "google_ads" and isinstance(data, dict) and data.get("partialFailureError"):
-        return Outcome("refused", f"Google Ads: {_error_message({'error': data['partialFailureError']})}"[:500])
     if kind == "microsoft" and isinstance(data, dict) and data.get("PartialErrors"):
         return Outcome("refused", f"Microsoft Advertising: {_error_message(data)}"[:500])
     if kind == "meta" and isinstance(data, dict):
@@ -396,7 +442,9 @@ def answer_read(kind: str, *, status: int, body: bytes, plan: Plan) -> Outcome:
 #: The credentials each platform needs (stored server-side, never shown back).
 CREDENTIALS: dict[str, tuple[str, ...]] = {
     "local": (),
-    "google_ads": ("developer_token", "client_id", "client_secret", "refresh_token"),  # login_customer_id optional
+    # login_customer_id optional; developer_token optional too: Google sunset developer tokens on 2026-09-09 (API access
+    # now belongs to the Google Cloud project of the OAuth client; a token still stored is sent, and ignored by Google).
+    "google_ads": ("client_id", "client_secret", "refresh_token"),
     "ga4": ("api_secret",),
     "meta": ("access_token",),
     "microsoft": ("developer_token", "customer_id", "client_id", "refresh_token"),  # client_secret optional

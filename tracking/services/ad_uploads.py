@@ -83,6 +83,7 @@ def upload_call_data(call: Call) -> platforms.UploadCall:
         answered=call.answered_at is not None or call.talk_time > 0, talk_time=call.talk_time,
         revenue_converted=call.revenue_converted, payout_converted=call.payout_converted,
         revenue=call.revenue, payout=call.payout,
+        google_call=call.source is not None and call.source.google_call_asset,
     )
 
 
@@ -102,7 +103,7 @@ def conversion_uploads_queue(*, call_id: int, now: datetime | None = None) -> li
     queue those due now. Idempotent: one upload per call and destination (a unique constraint; an existing one is left
     as it is), so a repeated event, postback or retry never uploads twice. Returns the uploads created."""
     now = now or timezone.now()
-    call = Call.objects.select_related("session").filter(pk=call_id).first()
+    call = Call.objects.select_related("session", "source").filter(pk=call_id).first()
     if call is None or call.campaign_id is None or call.is_test:
         return []
     destinations = list(
@@ -183,11 +184,30 @@ def _access_token(which: str, credentials: dict[str, str]) -> tuple[str | None, 
     return None, platforms.Outcome("refused", f"sign-in refused (HTTP {answer.status}): {detail or 'check the credentials'}"[:500])
 
 
+def google_access_token(credentials: dict[str, str]) -> tuple[str | None, platforms.Outcome | None]:
+    """A Google OAuth access token from the stored refresh token (the Google Ads library is handed it)."""
+    try:
+        return _access_token("google", credentials)
+    except outbound.OutboundRefused as exc:
+        return None, platforms.Outcome("refused", f"refused by calltrack's outbound rules: {exc}"[:500])
+    except TimeoutError:
+        return None, platforms.Outcome("retry", f"sign-in timed out after {settings.CALLTRACK_WEBHOOK_TIMEOUT} s")
+    except (OSError, ValueError) as exc:
+        return None, platforms.Outcome("retry", f"sign-in could not connect: {exc}"[:500])
+
+
 def _deliver(kind: str, plan: platforms.Plan, credentials: dict[str, str]) -> tuple[platforms.Outcome, str]:
     """Send ``plan``; the outcome and the platform's answer (an excerpt). Never raises for network trouble."""
     missing = [name for name in platforms.CREDENTIALS[kind] if not credentials.get(name)]
     if missing:
         return platforms.Outcome("refused", f"missing credentials: {', '.join(missing)}"), ""
+    if plan.rpc:  # Google Ads: gRPC through the official library
+        from tracking.services.google_ads import google_ads_send
+
+        token, stop = google_access_token(credentials)
+        if stop is not None or token is None:
+            return stop or platforms.Outcome("refused", "no access token"), ""
+        return google_ads_send(plan=plan, credentials=credentials, access_token=token)
     try:
         headers = {"Content-Type": "application/json", "User-Agent": "calltrack-conversions/1", **plan.headers}
         if plan.token:
@@ -217,7 +237,7 @@ def conversion_upload_attempt(*, upload_id: int, now: datetime | None = None) ->
     with transaction.atomic():
         upload = (
             ConversionUpload.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("destination", "call", "call__session").filter(pk=upload_id).first()
+            .select_related("destination", "call", "call__session", "call__source").filter(pk=upload_id).first()
         )
         if upload is None:
             return None
@@ -250,7 +270,7 @@ def conversion_upload_attempt(*, upload_id: int, now: datetime | None = None) ->
                 upload.status, upload.sent_at, upload.platform_id = UploadStatus.SENT, now, outcome.platform_id[:200]
                 upload.reason = (f"{upload.adjustment} sent: " if upload.adjustment else "") + outcome.reason
             elif outcome.status == "retry" and upload.attempts < settings.CALLTRACK_AD_UPLOAD_MAX_ATTEMPTS:
-                upload.next_try_at = now + retry_delay(attempt=upload.attempts)
+                upload.next_try_at = now + (outcome.retry_after or retry_delay(attempt=upload.attempts))
                 upload.reason = f"try {upload.attempts} failed, trying again at {upload.next_try_at:%H:%M:%S} UTC: {outcome.reason}"[:500]
             else:
                 upload.status = UploadStatus.REFUSED
