@@ -66,6 +66,9 @@ WEBHOOK_DELIVERY_LAG = Histogram(
 
 DECISION_OUTCOMES = ("routed", "queued", "menu", "challenge", "rejected", "voicemail", "unanswered", "failsafe")
 FAILSAFE_CAUSES = ("error", "quarantined", "campaign_disabled", "source_paused", "fallback_url")
+# calltrack.numbers.models.OverflowPolicy's values (this shared module imports no app; tests/calltrack/test_metrics.py
+# checks they agree).
+OVERFLOW_POLICIES = ("reuse_oldest", "fallback")
 
 
 def failsafe_answered(cause: str) -> None:
@@ -91,3 +94,5 @@ for _cause in FAILSAFE_CAUSES:
     FAILSAFE_ANSWERS.labels(cause=_cause)
 for _outcome in ("delivered", "retrying", "failed"):
     WEBHOOK_DELIVERIES.labels(outcome=_outcome)
+for _policy in OVERFLOW_POLICIES:
+    POOL_OVERFLOWS.labels(policy=_policy)

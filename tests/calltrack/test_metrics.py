@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
@@ -101,6 +103,12 @@ def test_a_pool_overflow_is_counted_by_policy(client, settings):
 
     assert busy.overflow
     assert scrape(client, settings).value("calltrack_pool_overflows_total", policy=OverflowPolicy.FALLBACK) == before + 1
+
+
+def test_every_overflow_policy_has_its_series_from_the_start():
+    from calltrack import metrics
+
+    assert set(metrics.OVERFLOW_POLICIES) == set(OverflowPolicy.values)
 
 
 def _queued_delivery(django_capture_on_commit_callbacks, url: str) -> WebhookDelivery:
@@ -292,3 +300,41 @@ def test_the_task_cluster_serves_nothing_without_a_token_or_a_directory(monkeypa
     assert worker_metrics_serve(port=0, addr="127.0.0.1", token="") is None
     assert "METRICS_TOKEN" in caplog.text and "PROMETHEUS_MULTIPROC_DIR" in caplog.text
     assert not Path("/nonexistent-never-made").exists()
+
+
+# --- The README, compose.yaml and the settings agree ----------------------------------------------------------------
+
+def _readme_operations() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("\n## Operations\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_lists_every_figure_served_and_alerts_on_the_ones_that_matter(client, settings):
+    served = {name.removesuffix("_total") for name in scrape(client, settings).names() if name.startswith("calltrack_")}
+    served = {name.removesuffix(suffix) for name in served for suffix in ("_bucket", "_count", "_sum", "_created") if name.endswith(suffix)} | {
+        name for name in served if not name.endswith(("_bucket", "_count", "_sum", "_created"))}
+    operations = _readme_operations()
+    table = operations.split("| metric |", 1)[1].split("\n\n", 1)[0]
+    listed = {name.removesuffix("_total") for name in re.findall(r"^\| `(calltrack_[a-z_]+)`", table, re.M)}
+    alerts = operations.split("**What to alert on**", 1)[1].split("**Logs**", 1)[0]
+
+    assert served == listed
+    for name in ("calltrack_failsafe_answers_total", "calltrack_voice_webhook_seconds_bucket", "calltrack_pool_overflows_total",
+                 'calltrack_webhook_deliveries_total{outcome="failed"}', "calltrack_task_queue_oldest_seconds"):
+        assert name in alerts
+    assert "wiped at each" in operations and "start" in operations
+
+
+def test_compose_passes_the_observability_variables_the_settings_read_and_mounts_the_directory_fresh():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    app = compose["services"]["web"]
+    env = app["environment"]
+    settings_src = (ROOT / "calltrack" / "settings.py").read_text()
+
+    for var in ("LOG_FORMAT", "METRICS_TOKEN", "METRICS_WORKER_PORT", "PROMETHEUS_MULTIPROC_DIR"):
+        assert var in env and re.search(rf'env(?:\.\w+)?\(\s*"{var}"', settings_src)
+        assert f"`{var}" in _readme_operations() or f"{var}=" in _readme_operations()
+    for name in ("web", "worker"):  # an empty directory at every container start
+        assert env["PROMETHEUS_MULTIPROC_DIR"] in compose["services"][name]["tmpfs"]
+    assert env["METRICS_TOKEN"] == "${METRICS_TOKEN:-}"  # never a value in the file
+    assert "ports" not in compose["services"]["worker"]
