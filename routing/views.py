@@ -23,7 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from calltrack import metrics, phone
 from calltrack.carriers import RECORDING_SID
-from calltrack.logs import log_context_bound
+from calltrack.logs import log_context_pop, log_context_push
 from routing import services, twiml
 from routing.services.common import duration_seconds, test_call_options_read
 from routing.services.turn import Turn
@@ -111,7 +111,7 @@ def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, link
                 turn.flush()
             # Counted once committed: a try rolled back and run again counts once.
             for outcome in {DECISION_STEPS[kind] for kind in kinds if kind in DECISION_STEPS}:
-                metrics.DECISIONS.labels(outcome=outcome).inc()
+                metrics.decided(outcome)
             for kind in kinds & FAILSAFE_STEPS.keys():
                 metrics.failsafe_answered(FAILSAFE_STEPS[kind])
             return _xml(body)
@@ -142,10 +142,12 @@ def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
         def handle(request: HttpRequest) -> HttpResponse:
             started = time.perf_counter()
             # Every record logged while answering carries the CallSid (LOG_FORMAT=json writes it as a field).
-            with log_context_bound(call_sid=request.POST.get("CallSid") or request.GET.get("CallSid"), request_id=_request_id(request)):
-                response = answer(request)
-            latency.observe(time.perf_counter() - started)
-            return response
+            context = log_context_push(call_sid=request.POST.get("CallSid") or request.GET.get("CallSid"), request_id=_request_id(request))
+            try:
+                return answer(request)
+            finally:
+                log_context_pop(context)
+                latency.observe(time.perf_counter() - started)
 
         def answer(request: HttpRequest) -> HttpResponse:
             if request.method not in ("POST", "GET"):
@@ -164,7 +166,7 @@ def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
                 log.exception("CallSid %r: %s failed (%r); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":
                     return _xml(twiml.empty())
-                metrics.DECISIONS.labels(outcome="failsafe").inc()
+                metrics.decided("failsafe")
                 metrics.failsafe_answered("error")
                 return _xml(services.failsafe_answer(
                     call_sid=sid, to=params.get("To", ""), caller=params.get("From", ""), reason=f"routing failed: {exc}"[:200],
