@@ -25,18 +25,24 @@ class CalltrackConfig(AppConfig):
 
 
 def _task_cluster_metrics_serve() -> None:
-    """``manage.py qcluster`` with METRICS_WORKER_PORT: the cluster's main process serves its workers' figures
-    (calltrack/metrics_worker.py), once, before it starts them (not in the processes it starts)."""
+    """``manage.py qcluster``'s main process, once, before it starts its workers (not in the processes it starts):
+    empty PROMETHEUS_MULTIPROC_DIR (a previous run's figures would be counted again) and, with METRICS_WORKER_PORT,
+    serve the workers' figures (calltrack/metrics_worker.py)."""
     import multiprocessing
+    import os
     import sys
 
     from django.conf import settings
 
-    if settings.METRICS_WORKER_PORT and sys.argv[1:2] == ["qcluster"] and multiprocessing.parent_process() is None:
-        from calltrack.metrics_worker import worker_metrics_serve
+    if sys.argv[1:2] != ["qcluster"] or multiprocessing.parent_process() is not None:
+        return
+    from calltrack.metrics_worker import metrics_dir_empty, worker_metrics_serve
 
+    if settings.METRICS_WORKER_PORT:
         # Every interface of the worker's host (its private network: never publish the port); the token guards it.
         worker_metrics_serve(port=settings.METRICS_WORKER_PORT, addr="0.0.0.0", token=settings.METRICS_TOKEN)  # noqa: S104
+    elif os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir_empty(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def _cache_table_create(sender, using: str = "default", **kwargs) -> None:
