@@ -246,12 +246,14 @@ def test_gunicorn_empties_the_directory_at_start_and_forgets_a_dead_workers_live
     assert not {"on_starting", "child_exit"} - {k for k in config if not k.startswith("_")}
 
 
-def test_the_dockerfile_runs_gunicorn_where_it_finds_gunicorn_conf_py():
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    workdir = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("WORKDIR")][-1]
+def test_the_image_runs_gunicorn_where_it_finds_gunicorn_conf_py():
+    from tests.calltrack.test_container import _exec_form, _instruction
 
-    assert "COPY . ." in dockerfile and workdir == "/app"  # gunicorn reads ./gunicorn.conf.py by default
-    assert "--config" not in dockerfile and "-c " not in dockerfile.split("CMD", 1)[1]
+    cmd = _exec_form(_instruction("CMD")[-1])
+
+    assert _instruction("WORKDIR")[-1] == "/app" and "COPY . ." in (ROOT / "Dockerfile").read_text()
+    assert "gunicorn.conf.py" not in (ROOT / ".dockerignore").read_text()
+    assert cmd[0] == "gunicorn" and not {"-c", "--config"} & set(cmd)  # gunicorn reads ./gunicorn.conf.py by default
 
 
 WORKER_ENDPOINT = textwrap.dedent("""
