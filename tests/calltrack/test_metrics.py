@@ -340,3 +340,29 @@ def test_compose_passes_the_observability_variables_the_settings_read_and_mounts
         assert env["PROMETHEUS_MULTIPROC_DIR"] in compose["services"][name]["tmpfs"]
     assert env["METRICS_TOKEN"] == "${METRICS_TOKEN:-}"  # never a value in the file
     assert "ports" not in compose["services"]["worker"]
+
+
+def test_with_the_redis_broker_the_oldest_waiting_task_is_the_head_of_its_list(monkeypatch):
+    redis = pytest.importorskip("redis")
+    from django_q.brokers.redis_broker import Redis
+
+    from calltrack import metrics_view
+    from tests.conftest import REDIS_TEST_URL
+
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    broker = Redis(list_key=f"calltrack-metrics-test-{os.getpid()}")  # a list of its own: other tests' keys untouched
+    broker.connection = client
+    monkeypatch.setattr(metrics_view, "_broker", broker)
+    oldest = timezone.now() - timedelta(seconds=75)
+    try:
+        assert metrics_view.task_queue_read() == (0, None)
+        for started in (oldest, timezone.now()):
+            broker.enqueue(SignedPackage.dumps({"id": "t", "name": "t", "func": "math.floor", "args": (1.5,), "kwargs": {}, "started": started}))
+
+        assert metrics_view.task_queue_read() == (2, oldest)
+    finally:
+        client.delete(broker.list_key)
