@@ -166,6 +166,8 @@ ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "source.resume": ("tracking.view_source", "tracking.change_source"),
     "alert.acknowledge": ("tracking.view_alert", "tracking.change_alert"),
     "alert.view": ("tracking.view_alert",),
+    # /metrics (calltrack/metrics_view.py): any active staff member; a scraper uses the bearer token instead.
+    "metrics.view": (),
 }
 COLLABORATOR_ACTIONS: dict[str, frozenset[str]] = {
     "source": frozenset({"call.export", "recording.listen", "alert.view"}),

@@ -9,6 +9,7 @@ import environ
 from django.templatetags.static import static
 from django.utils.translation import gettext_lazy
 
+from calltrack.logs import logging_config
 from calltrack.nomenclature import locale_paths
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -172,14 +173,23 @@ STORAGES = {
 # CACHE_URL=redis://... is faster (atomic counters). Process memory only for development.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://calltrack" if DEBUG else "dbcache://calltrack_cache")}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Logs go to stderr: plain text, or LOG_FORMAT=json for one JSON object a line (python-json-logger) carrying the
+# CallSid, request id and task id of the webhook or task that logged it (calltrack/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+
+# --- Prometheus metrics at /metrics (calltrack/metrics.py, calltrack/metrics_view.py; README "Operations") ---
+# A scraper sends "Authorization: Bearer <METRICS_TOKEN>"; staff may also look with their console session. Empty and
+# not staff: /metrics answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Several processes (gunicorn workers, task workers) add up their figures through files in this directory
+# (prometheus-client's multiprocess mode). prometheus-client reads the variable itself when it is imported: it must be
+# in the environment before the process starts, and the directory emptied before gunicorn starts (gunicorn.conf.py).
+# Empty: each process keeps its own figures in memory (one process, development).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# The task cluster (manage.py qcluster) serves its own figures (webhook deliveries) on this port, to the bearer of
+# METRICS_TOKEN, when PROMETHEUS_MULTIPROC_DIR is set (calltrack/metrics_worker.py). 0: off.
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
 
 # --- Behind a proxy: forwarded headers are trusted only when these say so (README "Security") ---
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
@@ -190,7 +200,7 @@ if env.bool("SECURE_PROXY_SSL", default=False):
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # load balancers probe, and Prometheus scrapes each node, over plain http
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

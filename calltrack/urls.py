@@ -5,13 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.settings import api_settings
 
-from calltrack import views
+from calltrack import metrics_view, views
 from calltrack.api.throttling import SchemaRateThrottle
 from tracking import views as tracking_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Prometheus (README "Operations"): a bearer token (METRICS_TOKEN) or a staff session.
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # REST API (calltrack/api_urls.py); other apps' API urls go under the same api/v1/ prefix.
     path("api/v1/", include("calltrack.api_urls")),

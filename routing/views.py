@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Callable
 from functools import wraps
 
@@ -20,8 +21,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryD
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
-from calltrack import phone
+from calltrack import metrics, phone
 from calltrack.carriers import RECORDING_SID
+from calltrack.logs import log_context_pop, log_context_push
 from routing import services, twiml
 from routing.services.common import duration_seconds, test_call_options_read
 from routing.services.turn import Turn
@@ -78,6 +80,16 @@ def _xml(body: str) -> HttpResponse:
     return HttpResponse(body, content_type=twiml.CONTENT_TYPE)
 
 
+# The timeline steps that say what a webhook decided, as the outcomes counted by calltrack_decisions_total.
+DECISION_STEPS = {
+    "call.routed": "routed", "routing.queued": "queued", "ivr.menu": "menu", "call.spam_challenge": "challenge",
+    "call.rejected": "rejected", "call.voicemail": "voicemail", "call.unanswered": "unanswered",
+    "call.number_quarantined": "failsafe", "call.campaign_disabled": "failsafe", "call.source_paused": "failsafe",
+}
+# The steps of a decision to dial the fail-safe, as the causes counted by calltrack_failsafe_answers_total.
+FAILSAFE_STEPS = {"call.number_quarantined": "quarantined", "call.campaign_disabled": "campaign_disabled", "call.source_paused": "source_paused"}
+
+
 def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, links: services.Links, *, insert_first: bool) -> HttpResponse:
     """The view as one unit of work (a ``Turn``) in one transaction: it decides, then the turn's writes are flushed at
     the end (``routing.store.voice.turn_flush``: the call's fields and the timeline steps, one statement on
@@ -95,8 +107,14 @@ def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, link
             with transaction.atomic():
                 voice_transaction_begin()
                 body = view(request, params, turn)
+                kinds = {step.kind for step in turn.steps}
                 turn.flush()
-                return _xml(body)
+            # Counted once committed: a try rolled back and run again counts once.
+            for outcome in {DECISION_STEPS[kind] for kind in kinds if kind in DECISION_STEPS}:
+                metrics.decided(outcome)
+            for kind in kinds & FAILSAFE_STEPS.keys():
+                metrics.failsafe_answered(FAILSAFE_STEPS[kind])
+            return _xml(body)
         except IntegrityError:
             if not insert_first:
                 raise
@@ -117,9 +135,21 @@ def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
     """
 
     def wrap(view: Callable[[HttpRequest, QueryDict, Turn], str]) -> Callable:
+        latency = metrics.WEBHOOK_SECONDS.labels(endpoint=view.__name__)  # the view's name, never the raw path
+
         @csrf_exempt
         @wraps(view)
         def handle(request: HttpRequest) -> HttpResponse:
+            started = time.perf_counter()
+            # Every record logged while answering carries the CallSid (LOG_FORMAT=json writes it as a field).
+            context = log_context_push(call_sid=request.POST.get("CallSid") or request.GET.get("CallSid"), request_id=_request_id(request))
+            try:
+                return answer(request)
+            finally:
+                log_context_pop(context)
+                latency.observe(time.perf_counter() - started)
+
+        def answer(request: HttpRequest) -> HttpResponse:
             if request.method not in ("POST", "GET"):
                 return HttpResponse(status=405, headers={"Allow": "POST, GET"})
             if not signature_valid(request):
@@ -136,6 +166,8 @@ def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
                 log.exception("CallSid %r: %s failed (%r); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":
                     return _xml(twiml.empty())
+                metrics.decided("failsafe")
+                metrics.failsafe_answered("error")
                 return _xml(services.failsafe_answer(
                     call_sid=sid, to=params.get("To", ""), caller=params.get("From", ""), reason=f"routing failed: {exc}"[:200],
                     test=test_call_options_read(params)))
@@ -143,6 +175,11 @@ def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
         return handle
 
     return wrap
+
+
+def _request_id(request: HttpRequest) -> str:
+    """The proxy's request id (X-Request-ID) if it sends one, else Twilio's idempotency token for this delivery."""
+    return request.META.get("HTTP_X_REQUEST_ID") or request.META.get("HTTP_I_TWILIO_IDEMPOTENCY_TOKEN", "")
 
 
 def _storable(params: QueryDict) -> QueryDict:
@@ -310,6 +347,7 @@ def fallback(request: HttpRequest) -> HttpResponse:
         log.warning("refused %s: bad or missing X-Twilio-Signature", request.path)
         return HttpResponseForbidden("bad or missing X-Twilio-Signature", content_type="text/plain")
     params = request.POST if request.method == "POST" else request.GET
+    metrics.failsafe_answered("fallback_url")  # in memory only: this answer must not depend on anything
     signed = (request.GET.get("failsafe") or "").strip()
     number = (phone.to_e164_or_none(signed) if signed and len(signed) <= 32 else None) or settings.CALLTRACK_FAILSAFE_NUMBER or ""
     log.error("CallSid %s: Twilio used the fallback URL (ErrorCode %s on %s); dialling the fail-safe %s",

@@ -47,7 +47,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from calltrack import phone
+from calltrack import metrics, phone
 from calltrack.fastdb import fetchone_first, fixed_cursor, pipelined
 from calltrack.numbers.dni import geo
 from calltrack.numbers.dni.matching import ANY, Tier, candidate_tiers
@@ -607,6 +607,7 @@ def _pg_open(
     if row is None:
         return None
     if row[2]:
+        metrics.pool_overflowed(pool.overflow_policy)
         logger.info("pool %s overflowed (policy %s): every number is in use", pool.key, pool.overflow_policy)
     return row[0], row[1], bool(row[2])
 
@@ -675,6 +676,7 @@ def _assign_new(*, pool: NumberPool, visit: Visit, now: datetime, returning: boo
             if opened is not None:
                 return opened
     NumberPool.objects.filter(pk=pool.pk).update(overflow_count=F("overflow_count") + 1)
+    metrics.pool_overflowed(pool.overflow_policy)
     logger.info("pool %s overflowed (policy %s): every number is in use", pool.key, pool.overflow_policy)
     number = None
     if pool.overflow_policy == OverflowPolicy.REUSE_OLDEST:

@@ -25,6 +25,8 @@ WIRING = {
     "calltrack.spam_figures",
     # The scheduled alerts check keeps the dashboard's flags (calltrack.reports) as alerts, with tracking's services.
     "calltrack.alerts_check",
+    # /metrics reads the figures of every app at scrape time (calls in progress, call queues, the task queue).
+    "calltrack.metrics_view",
 }
 
 

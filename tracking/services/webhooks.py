@@ -22,6 +22,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,14 +31,18 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from calltrack import outbound
+from calltrack import metrics, outbound
+from calltrack.logs import log_context_bound
 from tracking import webhook_templates
 from tracking.models import Call, DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookMethod
 from tracking.services.recordings import call_recording_stream_url
+
+log = logging.getLogger("calltrack.webhooks")
 
 DELIVER_TASK = "tracking.tasks.webhook_deliver"
 SIGNATURE_HEADER = "X-Calltrack-Signature"
@@ -221,9 +226,15 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     does nothing), and a delivery already delivered or failed is left alone. No lock is held while the
     receiver answers. Returns the delivery (None when it no longer exists or another worker claimed the try).
     """
-    delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
+    # The call's CallSid comes with the same statement: every record logged for this delivery carries it.
+    delivery = WebhookDelivery.objects.select_related("webhook").annotate(call_sid=F("call__call_sid")).filter(pk=delivery_id).first()
     if delivery is None or delivery.status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
         return delivery
+    with log_context_bound(call_sid=delivery.call_sid, webhook_delivery=delivery.pk):
+        return _attempt(delivery)
+
+
+def _attempt(delivery: WebhookDelivery) -> WebhookDelivery | None:
     claimed = WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status, attempts=delivery.attempts).update(
         attempts=delivery.attempts + 1
     )
@@ -274,6 +285,11 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
                 next_run=delivery.next_attempt_at,
             )
         delivery.save(update_fields=["status", "last_status_code", "last_error", "response_excerpt", "delivered_at", "next_attempt_at"])
+    metrics.webhook_delivery_tried(
+        outcome=outcome, lag_seconds=(delivery.delivered_at - delivery.created_at).total_seconds() if ok and delivery.delivered_at else None,
+    )
+    if outcome == DeliveryStatus.FAILED:
+        log.warning("webhook delivery %s to %s failed after %s tries: %s", delivery.pk, delivery.url[:200], delivery.attempts, delivery.last_error)
     return delivery
 
 
