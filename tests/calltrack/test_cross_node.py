@@ -485,6 +485,12 @@ def test_each_scheduled_task_runs_once_per_period_with_two_clusters_not_once_per
         created[cluster.name] = sum(text.count(f"from schedule [{name}]") for name in names)
     assert sum(created.values()) == len(names), created
     FIGURES["schedules"] = f"{len(names)} schedules due at once ran once each; created by {dict(created)}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " GROUP BY 1"
+        )
+        FIGURES["PostgreSQL connections held by the nodes and clusters (after the tests before this one)"] = str(cursor.fetchall())
 
 
 # --- (c) webhooks with a cluster stopped, then folds and refreshes at once --------------------------------------------

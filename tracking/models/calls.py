@@ -350,6 +350,11 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
+        indexes = [
+            # The every-minute requeue of lost tasks (tracking.services.webhooks.webhook_deliveries_requeue) reads only
+            # the deliveries still being tried: a small index whatever the history.
+            models.Index(fields=["created_at"], name="tracking_delivery_open_idx", condition=models.Q(status__in=["pending", "retrying"])),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.url} ({self.status})"
