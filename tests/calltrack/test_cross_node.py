@@ -55,6 +55,7 @@ from tests.tracking.factories import CampaignFactory, CampaignHandlerFactory, Ha
 from tests.tracking.receiver import receiver
 from tracking.models import Call, CallAttempt, CallDayRollup, DeliveryStatus, WebhookAttempt, WebhookDelivery
 from tracking.services.reports import report_rollups_refresh
+from tracking.services.webhooks import REQUEUE_AFTER, try_lease
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER_URL = os.environ.get("CALLTRACK_TEST_NODES_BROKER", "redis://127.0.0.1:6379/2")
@@ -132,12 +133,40 @@ class Cluster:
     process: subprocess.Popen
     log: Path
 
+    def wait_running(self) -> None:
+        _wait(lambda: b" running." in self.log.read_bytes(), timeout=60, what=f"{self.name} to start", processes=[self.process])
+
 
 @dataclass
 class Deployment:
     nodes: list[Node]
     clusters: list[Cluster]
+    env: dict[str, str]
+    folder: Path
+    started: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+
+    def cluster_start(self, name: str, *, wait: bool = True) -> Cluster:
+        """``manage.py qcluster`` with the deployment's environment (its log in ``folder``), once it runs."""
+        log = self.folder / f"{name}.log"
+        with log.open("wb") as out:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=out,
+                start_new_session=True,
+            )
+        self.started.append(process)
+        self.logs.append(log)
+        cluster = Cluster(name, process, log)
+        if wait:
+            cluster.wait_running()
+        return cluster
+
+    def manage(self, *args: str) -> str:
+        """A one-off ``manage.py`` command with the deployment's environment (the Redis broker, not the tests' own)."""
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
 
 
 def _database_url() -> str:
@@ -206,9 +235,9 @@ def deployment(django_db_setup, django_db_blocker, tmp_path_factory):
     logs = tmp_path_factory.mktemp("nodes")
     with django_db_blocker.unblock():
         env = _environment()
-    started: list[subprocess.Popen] = []
     begun = time.monotonic()
-    deployment = Deployment(nodes=[], clusters=[])
+    deployment = Deployment(nodes=[], clusters=[], env=env, folder=logs)
+    started = deployment.started
     try:
         for name in ("node-a", "node-b"):
             port = _free_port()
@@ -222,15 +251,7 @@ def deployment(django_db_setup, django_db_blocker, tmp_path_factory):
             deployment.nodes.append(Node(name, port, process))
             deployment.logs.append(log)
         for name in ("cluster-a", "cluster-b"):
-            log = logs / f"{name}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=out,
-                    start_new_session=True,
-                )
-            started.append(process)
-            deployment.clusters.append(Cluster(name, process, log))
-            deployment.logs.append(log)
+            deployment.clusters.append(deployment.cluster_start(name, wait=False))
 
         def healthy(node: Node) -> bool:
             try:
@@ -242,7 +263,7 @@ def deployment(django_db_setup, django_db_blocker, tmp_path_factory):
         for node in deployment.nodes:
             _wait(lambda node=node: healthy(node), timeout=60, what=f"{node.name} /healthz", processes=started)
         for cluster in deployment.clusters:
-            _wait(lambda c=cluster: b" running." in c.log.read_bytes(), timeout=60, what=f"{cluster.name} to start", processes=started)
+            cluster.wait_running()
         FIGURES["start"] = f"2 nodes and 2 clusters ready in {time.monotonic() - begun:.1f} s"
         FIGURES["memory after start (MB RSS: master, workers)"] = "; ".join(
             f"{p.name}: {_rss_mb(p.process.pid)}" for p in [*deployment.nodes, *deployment.clusters]
@@ -584,3 +605,63 @@ def test_two_hundred_completed_calls_deliver_their_webhooks_exactly_once_with_a_
     assert (rollup.calls, rollup.talk_time) == (
         Call.objects.filter(started_at__date=today).count(), sum(Call.objects.filter(started_at__date=today).values_list("talk_time", flat=True))
     )
+
+
+# --- a cluster killed hard: what it held comes back through the requeue ----------------------------------------------
+
+def test_a_cluster_killed_hard_loses_no_delivery_the_every_minute_requeue_sends_what_it_held(nodes):
+    """SIGKILL (out of memory, a machine lost): the tasks the cluster had taken from Redis are gone with it. Another
+    cluster goes on with the queue; two minutes later the requeue (tracking.services.webhooks) sends the rest. A try
+    cut off mid-request may reach the receiver twice (receivers dedupe on X-Calltrack-Delivery); none is lost."""
+    calls = 60
+    for cluster in nodes.clusters:  # one cluster at a time here: the one killed holds tasks for sure
+        if cluster.process.poll() is None:
+            cluster.process.terminate()
+            cluster.process.wait(timeout=60)
+    campaign = CampaignFactory(company_phone=COMPANY)
+    CampaignHandlerFactory(campaign=campaign, handler=HandlerFactory())
+    tn = TrackingNumberFactory(campaign=campaign)
+    victim = nodes.cluster_start("cluster-killed")
+    with receiver((200, 0.05)) as rx:
+        WebhookFactory(campaign=campaign, url=rx.url("/completed"), events=["call.completed"], secret="cross-node")
+
+        def one(i: int) -> None:
+            sid = f"CAkill{i:05d}"
+            twilio(nodes.nodes[i % 2], "/voice/incoming", {"CallSid": sid, "From": f"+1415557{i:04d}", "To": tn.number})
+            twilio(nodes.nodes[(i + 1) % 2], "/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "42"})
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(one, range(calls)))
+        _wait(lambda: len(rx.requests) >= 10, timeout=60, what="the first deliveries", processes=[victim.process])
+        os.killpg(victim.process.pid, signal.SIGKILL)
+        victim.process.wait(timeout=10)
+        deliveries = WebhookDelivery.objects.filter(call__campaign=campaign)
+        open_ = deliveries.exclude(status=DeliveryStatus.DELIVERED)
+
+        # Another machine's cluster takes what is left in Redis; what the killed one held stays undelivered.
+        survivor = nodes.cluster_start("cluster-after")
+
+        def settled() -> bool:
+            before = (len(rx.requests), open_.count())
+            time.sleep(3)
+            return (len(rx.requests), open_.count()) == before
+
+        _wait(settled, timeout=90, what="the queue to drain", processes=[survivor.process], step=0)
+        lost = open_.count()
+        assert deliveries.count() == calls
+        # Two minutes and a lease later (the clock moved back instead of waiting), the requeue run by the schedule.
+        past = timezone.now() - REQUEUE_AFTER - try_lease() - timedelta(seconds=5)
+        open_.filter(next_attempt_at__isnull=False).update(next_attempt_at=past)
+        open_.update(created_at=past)
+        out = nodes.manage("shell", "-v", "0", "-c", "from tracking.tasks import webhook_deliveries_requeue_task as t; print(t())")
+        assert out.strip() == f"{lost} deliveries queued again"
+        _wait(lambda: not open_.exists(), timeout=60, what="the requeued deliveries", processes=[survivor.process], step=0.5)
+        time.sleep(1)
+        received = Counter(r.headers["X-Calltrack-Delivery"] for r in rx.requests)
+    assert lost >= 1, "the killed cluster held nothing: the test proved nothing"
+    attempts = dict(deliveries.values_list("pk", "attempts"))
+    assert set(received) == {str(pk) for pk in attempts}  # none lost
+    twice = [pk for pk, n in received.items() if n > 1]
+    assert all(received[str(pk)] <= n for pk, n in attempts.items())  # never more sends than claimed tries
+    assert len(twice) <= 2  # at most the tries under way in the killed cluster's 2 workers
+    FIGURES["hard kill"] = f"{lost} of {calls} deliveries held by the killed cluster, all sent by the requeue; {len(twice)} sent twice"
