@@ -65,7 +65,9 @@ PUBLIC = "https://calls.example.test"  # the load balancer's address Twilio sign
 ORIGIN = "https://www.shop.example"
 COMPANY = "+13035550190"
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# One deployment for the module: under pytest-xdist every test of it runs on the same worker (`make test` passes
+# --dist loadgroup).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("cross_node")]
 
 #: What the tests measured, printed at the end of the module (pytest -s).
 FIGURES: dict[str, str] = {}
@@ -614,14 +616,15 @@ def test_a_cluster_killed_hard_loses_no_delivery_the_every_minute_requeue_sends_
     cluster goes on with the queue; two minutes later the requeue (tracking.services.webhooks) sends the rest. A try
     cut off mid-request may reach the receiver twice (receivers dedupe on X-Calltrack-Delivery); none is lost."""
     calls = 60
-    for cluster in nodes.clusters:  # one cluster at a time here: the one killed holds tasks for sure
-        if cluster.process.poll() is None:
-            cluster.process.terminate()
-            cluster.process.wait(timeout=60)
+    # One cluster at a time here, so that the one killed surely holds tasks (after the test above, one is left).
+    running = [c for c in nodes.clusters if c.process.poll() is None]
+    victim = running.pop()
+    for cluster in running:
+        cluster.process.terminate()
+        cluster.process.wait(timeout=60)
     campaign = CampaignFactory(company_phone=COMPANY)
     CampaignHandlerFactory(campaign=campaign, handler=HandlerFactory())
     tn = TrackingNumberFactory(campaign=campaign)
-    victim = nodes.cluster_start("cluster-killed")
     with receiver((200, 0.05)) as rx:
         WebhookFactory(campaign=campaign, url=rx.url("/completed"), events=["call.completed"], secret="cross-node")
 
