@@ -7,8 +7,9 @@ PORT ?= 8000
 # The Makefile's targets are development tools: DEBUG on unless the environment says otherwise (settings default it
 # to off; scripts/schemathesis.sh sets its own production-like values).
 export DEBUG ?= true
-# Two workers by default (the project's machines have 2 cores); PYTEST_ARGS= runs in one process.
-PYTEST_ARGS ?= -n 2
+# Two workers by default (the project's machines have 2 cores); PYTEST_ARGS= runs in one process. loadgroup: the tests
+# marked xdist_group("x") run on one worker (tests/calltrack/test_cross_node.py shares one deployment), the rest as usual.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: install install-dev demo run test fuzz lint dni clean
 

@@ -11,6 +11,7 @@ SCHEDULES: list[tuple[str, str, str, int | None]] = [
     ("calltrack: release stale handler slots", "routing.tasks.attempt_slots_release_stale_task", "I", 5),
     ("calltrack: fold handler cap counters", "routing.tasks.cap_counters_fold_task", "I", 1),
     ("calltrack: conversion uploads due", "tracking.tasks.conversion_uploads_due_task", "I", 1),
+    ("calltrack: requeue lost webhook deliveries", "tracking.tasks.webhook_deliveries_requeue_task", "I", 1),
     ("calltrack: report rollups", "tracking.tasks.report_rollups_refresh_task", "I", 5),
     ("calltrack: alerts and fraud monitors", "calltrack.alerts_check.alerts_check_task", "I", 5),
     ("calltrack: daily alerts digest", "tracking.tasks.alerts_digest_task", "D", None),

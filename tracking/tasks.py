@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from calltrack.audit import audit_context
 from tracking.services.conversions import call_conversions_expire
-from tracking.services.webhooks import webhook_delivery_attempt
+from tracking.services.webhooks import webhook_deliveries_requeue, webhook_delivery_attempt
 
 
 def webhook_deliver(delivery_id: int) -> str:
     """Make the next try of a webhook delivery (queued after commit; retries come back through a Schedule)."""
     delivery = webhook_delivery_attempt(delivery_id=delivery_id)
     if delivery is None:
-        return f"delivery {delivery_id}: gone or claimed by another worker"
+        return f"delivery {delivery_id}: gone, not due, or claimed by another worker"
     return f"delivery {delivery_id}: {delivery.status} after {delivery.attempts} tries"
+
+
+def webhook_deliveries_requeue_task() -> str:
+    """Scheduled every minute: queue again the deliveries whose task was lost (a cluster killed hard, a worker died)."""
+    return f"{webhook_deliveries_requeue()} deliveries queued again"
 
 
 def conversions_expire() -> int:

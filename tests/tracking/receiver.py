@@ -106,7 +106,11 @@ def run_due_schedules() -> None:
     from django_q.models import Schedule
     from django_q.scheduler import scheduler
 
+    from tracking.models import WebhookDelivery
+
     Schedule.objects.filter(func="tracking.tasks.webhook_deliver").update(next_run=timezone.now() - timedelta(seconds=1))
+    # A try is claimed only when its delivery is due (tracking.services.webhooks): the retry's time has come too.
+    WebhookDelivery.objects.filter(next_attempt_at__isnull=False, status="retrying").update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     # The scheduler closes "old" connections first, which would drop the test's transaction on PostgreSQL.
     with mock.patch("django_q.scheduler.close_old_django_connections"):
         scheduler(broker=get_broker())

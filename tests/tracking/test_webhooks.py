@@ -8,6 +8,7 @@ import json
 import time
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -29,9 +30,11 @@ from tests.tracking.receiver import dead_port, receiver, run_due_schedules, run_
 from tracking.models import CallStatus, DeliveryStatus, WebhookDelivery
 from tracking.services.call_events import call_lifecycle_notify
 from tracking.services.webhooks import (
+    REQUEUE_AFTER,
     DeliveryNotResendable,
     retry_delay,
     webhook_deliveries_queue,
+    webhook_deliveries_requeue,
     webhook_delivery_attempt,
     webhook_delivery_resend,
 )
@@ -234,6 +237,53 @@ def test_a_delivery_still_being_tried_cannot_be_resent(queue):
     (delivery,) = queue(call, "call.completed")
     with pytest.raises(DeliveryNotResendable, match="still being tried"):
         webhook_delivery_resend(delivery=delivery)
+
+
+def test_a_delivery_whose_task_was_lost_with_its_cluster_is_queued_again_and_sent_once(queue):
+    """With the Redis broker a task a cluster took is gone from Redis: a cluster killed hard (SIGKILL, out of memory,
+    a machine lost) takes its tasks with it. The every-minute requeue sends them; a task queued twice sends once."""
+    with receiver((200, 0)) as rx:
+        call = make_call()
+        WebhookFactory(campaign=call.campaign, url=rx.url("/crm"), events=["call.completed"], name="CRM")
+        WebhookFactory(campaign=call.campaign, url=rx.url("/sheet"), events=["call.completed"], name="Sheet")
+        deliveries = queue(call, "call.completed")
+        OrmQ.objects.filter(pk=OrmQ.objects.order_by("id").first().pk).delete()  # the first one's task is lost
+        assert webhook_deliveries_requeue() == 0  # not yet: a task may simply be waiting in a long queue
+        later = timezone.now() + REQUEUE_AFTER + timedelta(seconds=1)
+        assert webhook_deliveries_requeue(now=later) == 2  # the lost one, and the other whose task is still queued
+        run_queued_tasks()
+        run_queued_tasks()
+    assert sorted(r.headers["X-Calltrack-Delivery"] for r in rx.requests) == sorted(str(d.pk) for d in deliveries)
+    assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {(DeliveryStatus.DELIVERED, 1)}
+    assert webhook_deliveries_requeue(now=later + timedelta(hours=1)) == 0  # nothing left to send
+
+
+def test_a_try_cut_off_midway_is_tried_again_after_its_lease_never_while_it_may_still_be_under_way(queue):
+    with receiver((200, 0)) as rx:
+        call = make_call()
+        WebhookFactory(campaign=call.campaign, url=rx.url(), events=["call.completed"])
+        (delivery,) = queue(call, "call.completed")
+        # The worker dies mid-try (the try was claimed; nothing was logged or sent).
+        with mock.patch("tracking.services.webhooks._send", side_effect=KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
+            webhook_delivery_attempt(delivery_id=delivery.pk)
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+        assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=60)  # the lease: past django-q2's timeout
+        # While the lease runs, a duplicate task does nothing and the requeue leaves it alone.
+        assert webhook_delivery_attempt(delivery_id=delivery.pk) is None
+        assert webhook_deliveries_requeue(now=timezone.now() + REQUEUE_AFTER) == 0
+        assert rx.requests == []
+        assert webhook_deliveries_requeue(now=delivery.next_attempt_at + REQUEUE_AFTER) == 1
+        with mock.patch("tracking.services.webhooks.timezone.now", return_value=delivery.next_attempt_at + REQUEUE_AFTER):
+            run_queued_tasks()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, len(rx.requests)) == (DeliveryStatus.DELIVERED, 2, 1)
+
+
+def test_the_requeue_of_lost_deliveries_is_scheduled_every_minute():
+    from calltrack.schedules import SCHEDULES
+
+    assert ("calltrack: requeue lost webhook deliveries", "tracking.tasks.webhook_deliveries_requeue_task", "I", 1) in SCHEDULES
 
 
 def test_unknown_tokens_are_rejected_when_the_webhook_is_saved():

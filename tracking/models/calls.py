@@ -343,13 +343,21 @@ class WebhookDelivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     response_excerpt = models.CharField(max_length=500, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the next try is due: a retry's time, or while a try is under way the end of its lease (blank: due now).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
+        indexes = [
+            # The every-minute requeue of lost tasks (tracking.services.webhooks.webhook_deliveries_requeue) reads only
+            # the deliveries still being tried: a small index whatever the history.
+            models.Index(fields=["created_at"], name="tracking_delivery_open_idx", condition=models.Q(status__in=["pending", "retrying"])),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.url} ({self.status})"

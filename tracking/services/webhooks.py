@@ -12,6 +12,13 @@ type ONCE with ``next_run``: it survives worker restarts, works with every broke
 no worker while waiting. The cluster's scheduler looks at schedules about every 30 seconds, so a retry
 runs up to ~30 s after its due time. Other 4xx answers fail at once (the receiver refused the request).
 
+Lost tries: a try is claimed with a lease (``next_attempt_at`` moves to the end of the lease, past the longest a
+worker may spend on it: django-q2's task timeout), and a delivery is tried only when due (no lease, no retry time
+still to come). With the Redis broker a queued task is gone from Redis once a cluster took it, so a cluster killed
+hard (SIGKILL, out of memory, a machine lost) loses the tasks it held; ``webhook_deliveries_requeue`` (scheduled
+every minute) queues again every delivery left due for ``REQUEUE_AFTER``. A task queued twice sends once: the
+second finds the try claimed (lease) or done.
+
 Signature: ``X-Calltrack-Signature: sha256=<hex>``, the HMAC-SHA256 of the request body with the
 webhook's secret (for GET, which has no body, of the full URL).
 """
@@ -31,7 +38,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -48,6 +55,9 @@ DELIVER_TASK = "tracking.tasks.webhook_deliver"
 SIGNATURE_HEADER = "X-Calltrack-Signature"
 RETRY_STATUSES = frozenset({408, 429})
 MAX_BACKOFF = timedelta(hours=1)
+#: A delivery due this long without a try is requeued (its task was lost); duplicates of a task still queued are harmless.
+REQUEUE_AFTER = timedelta(minutes=2)
+REQUEUE_BATCH = 500
 
 
 def _iso(value: datetime | None) -> str:
@@ -222,9 +232,11 @@ def _content_type(webhook: Webhook) -> tuple[str, str]:
 def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     """Make the next try of a delivery: send it, log the try, then mark it delivered, retry later or failed.
 
-    Safe to run twice or concurrently: a try is claimed by a conditional UPDATE of ``attempts`` (the loser
-    does nothing), and a delivery already delivered or failed is left alone. No lock is held while the
-    receiver answers. Returns the delivery (None when it no longer exists or another worker claimed the try).
+    Safe to run twice or concurrently: a try is claimed by a conditional UPDATE of ``attempts`` that also takes
+    a lease (``try_lease``) and only succeeds when the delivery is due (the loser, or a task that comes early or
+    while another try is under way, does nothing), and a delivery already delivered or failed is left alone. No
+    lock is held while the receiver answers. Returns the delivery (None when it is not due, or another worker
+    claimed the try).
     """
     # The call's CallSid comes with the same statement: every record logged for this delivery carries it.
     delivery = WebhookDelivery.objects.select_related("webhook").annotate(call_sid=F("call__call_sid")).filter(pk=delivery_id).first()
@@ -235,14 +247,14 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
 
 
 def _attempt(delivery: WebhookDelivery) -> WebhookDelivery | None:
-    claimed = WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status, attempts=delivery.attempts).update(
-        attempts=delivery.attempts + 1
-    )
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk=delivery.pk, status=delivery.status, attempts=delivery.attempts,
+    ).update(attempts=delivery.attempts + 1, next_attempt_at=now + try_lease())
     if not claimed:
         return None
     delivery.attempts += 1
     webhook = delivery.webhook
-    now = timezone.now()
     if not webhook.enabled:
         answer = _Answer(None, "", "the webhook was disabled", 0)
     else:
@@ -291,6 +303,31 @@ def _attempt(delivery: WebhookDelivery) -> WebhookDelivery | None:
     if outcome == DeliveryStatus.FAILED:
         log.warning("webhook delivery %s to %s failed after %s tries: %s", delivery.pk, delivery.url[:200], delivery.attempts, delivery.last_error)
     return delivery
+
+
+def try_lease() -> timedelta:
+    """How long a claimed try keeps others off: longer than a worker may spend on it (django-q2 stops a task after
+    the cluster's ``timeout``; a try's own network waits are bounded by ``CALLTRACK_WEBHOOK_TIMEOUT``)."""
+    worst = max(float(settings.Q_CLUSTER.get("timeout") or 0), 2 * settings.CALLTRACK_WEBHOOK_TIMEOUT)
+    return timedelta(seconds=worst + 30)
+
+
+def webhook_deliveries_requeue(*, now: datetime | None = None) -> int:
+    """Queue again the deliveries due for ``REQUEUE_AFTER`` without a try: their task was lost with a cluster killed
+    hard, a lease ran out (the worker died mid-try) or a retry's task was lost. At most ``REQUEUE_BATCH`` a run,
+    oldest first. Safe to run at any time and on several clusters: a task queued twice sends once (see
+    ``webhook_delivery_attempt``). Returns how many were queued."""
+    limit = (now or timezone.now()) - REQUEUE_AFTER
+    stale = (
+        WebhookDelivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING])
+        .filter(Q(next_attempt_at__lte=limit) | Q(next_attempt_at__isnull=True, created_at__lte=limit))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:REQUEUE_BATCH]
+    )
+    ids = list(stale)
+    for pk in ids:
+        _queue(pk)
+    return len(ids)
 
 
 class DeliveryNotResendable(Exception):
