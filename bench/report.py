@@ -305,9 +305,13 @@ def measure(repeat: int) -> int:
     target(f"call log, search {number}", lambda: get(f"{log}?{urlencode({'q': number})}"), 0.3)
     national = f"({number[2:5]}) {number[5:8]}-{number[8:]}"
     target(f"call log, search '{national}'", lambda: get(f"{log}?{urlencode({'q': national})}"), 0.3)
-    target(f"call log, search the last digits '{number[-4:]}'", lambda: get(f"{log}?{urlencode({'q': number[-4:]})}"), 0.3)
+    digits = f"{number[-7:-4]}-{number[-4:]}"
+    target(f"call log, search the last digits '{digits}'", lambda: get(f"{log}?{urlencode({'q': digits})}"), 0.3)
     sid = Call.objects.filter(started_at__gte=period.start).values_list("call_sid", flat=True).first()
     target("call log, search a CallSid", lambda: get(f"{log}?{urlencode({'q': sid})}"), 0.3)
+    # A word is compared with the cities, zip codes, visitor ids and UTM values: a common one, and one no call has.
+    target("call log, search a UTM value 'Facebook'", lambda: get(f"{log}?q=Facebook"), 0.3)
+    target("call log, search a word no call has", lambda: get(f"{log}?q=Springfield"), 0.3)
 
     try:
         export = reverse("admin:tracking_call_export")
