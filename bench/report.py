@@ -18,7 +18,6 @@ import statistics
 import sys
 import time
 import tracemalloc
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -31,7 +30,7 @@ UTM_CAMPAIGNS = ["brand", "generic", "spring", "retargeting", "summer", ""]
 STATES = ["CA", "NY", "TX", "FL", "IL", "CO", "WA", "GA", "NC", "AZ", ""]
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--database", default="ct_dash_bench")
@@ -51,9 +50,6 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()  # the test client's host is allowed; nothing else changes
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
 
@@ -73,17 +69,18 @@ def main() -> None:
         t0 = time.perf_counter()
         days = report_rollups_refresh(all_days=True)
         print(f"rolled up {days} days in {time.perf_counter() - t0:.1f} s (once; then only changed days, every 5 minutes)")
-    measure(args.repeat)
+    return measure(args.repeat)
 
 
 def load(count: int) -> None:
     """Parties and numbers through the ORM; the calls with one INSERT ... SELECT over generate_series."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     from calltrack.numbers.models import NumberKind, NumberPool, NumberSession, ReceivingNumber, TrackingNumber
     from tracking.models import Call, Campaign, Handler, Source
 
-    Call.objects.all()._raw_delete(Call.objects.db)  # cascades are not needed: the bench loads no children
+    with connection.cursor() as cursor:  # the bench loads no children: the cascade empties tables already empty
+        cursor.execute(f"TRUNCATE {Call._meta.db_table} CASCADE")
     NumberSession.objects.all().delete()
     TrackingNumber.objects.all().delete()
     NumberPool.objects.all().delete()
@@ -117,6 +114,7 @@ def load(count: int) -> None:
     tn_e164 = text_arr(str(n.number) for n in numbers)
     handler_ids = arr(h.pk for h in handlers)
     capped = handlers[0].pk
+    started = f"(now() - (({count} - g + r5) / {count}) * interval '90 days')"
     columns = {
         "call_sid": "'CABENCH' || lpad(g::text, 26, '0')",
         "tracking_number_id": f"({tn_ids})[1 + (r1 * {len(numbers)})::int % {len(numbers)}]",
@@ -132,9 +130,11 @@ def load(count: int) -> None:
         "status": "CASE WHEN r2 < 0.68 THEN 'completed' WHEN r2 < 0.80 THEN 'no_answer' WHEN r2 < 0.90 THEN 'busy'"
                   " WHEN r2 < 0.96 THEN 'canceled' ELSE 'rejected' END",
         "reject_reason": "''",
-        "started_at": "now() - (r5 * interval '90 days')",
-        "answered_at": "CASE WHEN r2 < 0.68 THEN now() - (r5 * interval '90 days') + interval '8 seconds' END",
-        "ended_at": "now() - (r5 * interval '90 days') + interval '3 minutes'",
+        # In the order calls arrive (the id grows with the time, as in production): what the heap's physical order,
+        # the planner's correlation statistics and a BRIN index see.
+        "started_at": started,
+        "answered_at": f"CASE WHEN r2 < 0.68 THEN {started} + interval '8 seconds' END",
+        "ended_at": f"{started} + interval '3 minutes'",
         "duration": "(r3 * 600)::int",
         "talk_time": "CASE WHEN r2 < 0.68 THEN (r3 * 600)::int ELSE 0 END",
         "last_sequence": "-1",
@@ -150,7 +150,7 @@ def load(count: int) -> None:
         "converted": "r2 < 0.68 AND r3 > 0.5",
         "revenue_converted": "r2 < 0.68 AND r3 > 0.5",
         "payout_converted": "r2 < 0.68 AND r3 > 0.6",
-        "converted_at": "CASE WHEN r2 < 0.68 AND r3 > 0.5 THEN now() - (r5 * interval '90 days') + interval '3 minutes' END",
+        "converted_at": f"CASE WHEN r2 < 0.68 AND r3 > 0.5 THEN {started} + interval '3 minutes' END",
         "conversion_reason": "''", "payout_reason": "''",
         "revenue": "CASE WHEN r2 < 0.68 AND r3 > 0.5 THEN 25 + (r4 * 4)::int * 5 ELSE 0 END",
         "payout": "CASE WHEN r2 < 0.68 AND r3 > 0.6 THEN 10 + (r4 * 2)::int * 5 ELSE 0 END",
@@ -166,11 +166,29 @@ def load(count: int) -> None:
         for name, kind in cursor.fetchall():
             columns.setdefault(name, neutral.get(kind, "''"))
         cursor.execute("SELECT setseed(0.42)")
+        # Ten million rows in minutes, not an hour: in one transaction, without the row triggers (the rollups' markers
+        # and the cap deltas: the bench recomputes every day's rollups after the load and has no caps to count; the
+        # foreign keys' checks: every id comes from the rows made above), and with the secondary indexes built once
+        # after the rows instead of updated row by row (the bench connects as a superuser).
+        table = Call._meta.db_table
         cursor.execute(
-            f"INSERT INTO tracking_call ({', '.join(columns)}) SELECT {', '.join(columns.values())} FROM ("
-            " SELECT g, random() r1, random() r2, random() r3, random() r4, random() r5, random() r6"
-            f" FROM generate_series(1, {count}) g) s"
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN"
+            " (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)", [table, table],
         )
+        indexes = cursor.fetchall()
+        with transaction.atomic():
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+            for name, _ in indexes:
+                cursor.execute(f'DROP INDEX "{name}"')
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns.values())} FROM ("
+                " SELECT g, random() r1, random() r2, random() r3, random() r4, random() r5, random() r6"
+                f" FROM generate_series(1, {count}) g) s"
+            )
+            for _, definition in indexes:
+                cursor.execute(definition)
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
         # A pool that ran out of numbers in the last 30 days (the dashboard's alert).
         cursor.execute(
             "INSERT INTO numbers_numbersession (pool_id, visitor_id, started_at, last_seen_at, expires_at, page_url, landing_page,"
@@ -180,7 +198,7 @@ def load(count: int) -> None:
         )
         # The bench loaded every day at once (nothing else writes): the rollups of all days follow.
         cursor.execute("TRUNCATE tracking_callrollupdirty")
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM (ANALYZE)")  # as autovacuum leaves a table: statistics and the visibility map
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -193,7 +211,8 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def measure(repeat: int) -> None:
+def measure(repeat: int) -> int:
+    """Time each target beside its goal and the floor; 1 when a target is missed."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -201,12 +220,15 @@ def measure(repeat: int) -> None:
 
     from calltrack import reports
     from calltrack.scoping import Scope
-    from tracking.models import Call, Source
+    from tracking.models import Call, CallRollupDirty, Source
 
     user, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_staff": True, "is_superuser": True})
     from django.conf import settings
 
     settings.AXES_ENABLED = False  # force_login has no client address for django-axes' login log
+    # The test client's host, without setup_test_environment(): that one also instruments every template render for
+    # the test client (a copy of the context per template: a third of the call log's CPU), which production has not.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     client = Client()
     client.force_login(user)
     period = reports.period_for("30d")
@@ -218,59 +240,78 @@ def measure(repeat: int) -> None:
         assert response.status_code == 200, (url, response.status_code)
         return response
 
-    rows: list[tuple[str, float, str, float | None]] = []
+    # The floor: the cheapest page of the same admin (a changelist of the 20 sources) through the same client, timed
+    # the same way just before each target, so a figure reads against what the machine gives now (the bench's 2 cores
+    # are shared: a figure over its goal with a ratio near the other runs' is the machine's load, not the data).
+    floor_url = reverse("admin:tracking_source_changelist")
+    results: list[tuple[str, float, float, str]] = []
 
-    def row(name: str, seconds: float, note: str = "", target: float | None = None) -> None:
-        rows.append((name, seconds, note, target))
-        flag = "" if target is None else ("  OK" if seconds <= target else "  SLOW")
-        print(f"{name:<44} {seconds * 1000:8.1f} ms  {note}{flag}", flush=True)
+    def target(name: str, fn, goal: float, note: str = "") -> float:
+        floor, _ = timed(lambda: get(floor_url), repeat)
+        seconds, _ = timed(fn, repeat)
+        verdict = "PASS" if seconds <= goal else "FAIL"
+        results.append((name, seconds, goal, verdict))
+        print(f"{name:<48} {seconds * 1000:8.1f} ms  (goal < {goal * 1000:,.0f} ms): {verdict};"
+              f" {seconds / floor:5.1f}x the floor ({floor * 1000:.0f} ms){note}", flush=True)
+        return seconds
+
+    def figure(name: str, fn) -> None:
+        seconds, _ = timed(fn, repeat)
+        print(f"  {name:<46} {seconds * 1000:8.1f} ms", flush=True)
 
     calls_30d = reports.report_summary(scope=Scope(), period=period).current.calls
-    print(f"{Call.objects.count():,} calls; {calls_30d:,} in the last 30 days; median of {repeat} runs after a warm-up")
-    t, _ = timed(lambda: get(reverse("admin:index") + "?range=30d"), repeat)
-    row("dashboard, last 30 days (whole admin page)", t, "", 1.0)
-    t, _ = timed(lambda: reports.report_summary(scope=Scope(), period=period), repeat)
-    row("  selector: summary + previous period", t)
-    t, _ = timed(lambda: reports.report_timeseries(scope=Scope(), period=period), repeat)
-    row("  selector: time series by day", t)
-    t, _ = timed(lambda: reports.report_breakdown(scope=Scope(), period=period, by="source"), repeat)
-    row("  selector: breakdown by source", t)
-    t, _ = timed(lambda: reports.report_breakdown(scope=Scope(), period=period, by="utm_campaign"), repeat)
-    row("  selector: breakdown by UTM campaign", t)
-    t, _ = timed(lambda: reports.report_alerts(scope=Scope(), period=period), repeat)
-    row("  selector: alerts", t)
-    t, _ = timed(lambda: get(reverse("admin:index") + "?range=30d&sort=-revenue"), repeat)
-    row("dashboard, 30 days, sorted by revenue", t, "", 1.0)
-    t, _ = timed(lambda: get(reverse("admin:index") + "?range=30d&by=utm_campaign"), repeat)
-    row("dashboard, 30 days, by UTM campaign", t, "", 1.0)
-    t, _ = timed(lambda: get(reverse("admin:index") + "?range=today"), repeat)
-    row("dashboard, today (by hour)", t, "", 1.0)
-    t, _ = timed(lambda: get("/api/v1/reports/summary?range=30d"), repeat)
-    row("API /reports/summary?range=30d", t, "", 1.0)
+    print(f"{Call.objects.order_by().count():,} calls; {calls_30d:,} in the last 30 days; median of {repeat} runs after a warm-up;"
+          f" the floor: the admin's changelist of the 20 sources")
+    target("dashboard, last 30 days (whole admin page)", lambda: get(reverse("admin:index") + "?range=30d"), 1.0)
+    figure("selector: summary + previous period", lambda: reports.report_summary(scope=Scope(), period=period))
+    figure("selector: time series by day", lambda: reports.report_timeseries(scope=Scope(), period=period))
+    figure("selector: breakdown by source", lambda: reports.report_breakdown(scope=Scope(), period=period, by="source"))
+    figure("selector: breakdown by UTM campaign", lambda: reports.report_breakdown(scope=Scope(), period=period, by="utm_campaign"))
+    figure("selector: alerts", lambda: reports.report_alerts(scope=Scope(), period=period))
+    target("dashboard, 30 days, sorted by revenue", lambda: get(reverse("admin:index") + "?range=30d&sort=-revenue"), 1.0)
+    target("dashboard, 30 days, by UTM campaign", lambda: get(reverse("admin:index") + "?range=30d&by=utm_campaign"), 1.0)
+    target("dashboard, today (by hour)", lambda: get(reverse("admin:index") + "?range=today"), 1.0)
+    target("API /reports/summary?range=30d", lambda: get("/api/v1/reports/summary?range=30d"), 1.0)
 
-    late = Call.objects.filter(started_at__gte=period.start + timedelta(days=10), status="no_answer").order_by("started_at").first()
-    Call.objects.filter(pk=late.pk).update(status="completed", answered_at=late.started_at)
-    t, _ = timed(lambda: get(reverse("admin:index") + "?range=30d"), repeat)
-    row("dashboard, 30 days, after a late callback", t, "(its day read from the calls)", 1.0)
-    Call.objects.filter(pk=late.pk).update(status="no_answer", answered_at=None)
+    # A day of late callbacks: one call in ten of the last 24 hours gets its final status again (its talk time
+    # corrected), as Twilio's late status callbacks and postbacks do. Their days are read from the calls until the
+    # scheduled refresh (every 5 minutes) rolls them up again.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tracking_call SET talk_time = talk_time + 1 WHERE started_at >= now() - interval '24 hours'"
+            " AND status = 'completed' AND id % 10 = 0"
+        )
+        late = cursor.rowcount
+    marked = CallRollupDirty.objects.count()
+    target("dashboard, 30 days, after a day of late callbacks", lambda: get(reverse("admin:index") + "?range=30d"), 1.0,
+           f"; {late:,} calls changed, their days read from the calls")
     from tracking.services.reports import report_rollups_refresh
 
     t0 = time.perf_counter()
-    report_rollups_refresh()
-    row("rollup refresh of the changed day", time.perf_counter() - t0)
+    days = report_rollups_refresh()
+    seconds = time.perf_counter() - t0
+    verdict = "PASS" if seconds <= 10 else "FAIL"
+    results.append(("rollup refresh after a day of late callbacks", seconds, 10.0, verdict))
+    print(f"{'rollup refresh after a day of late callbacks':<48} {seconds * 1000:8.1f} ms  (goal < 10,000 ms): {verdict};"
+          f" {days} days recomputed ({marked:,} change markers)", flush=True)
 
     log = reverse("admin:tracking_call_changelist")
-    t, _ = timed(lambda: get(log), repeat)
-    row("call log, first page", t, "", 0.3)
+    target("call log, first page", lambda: get(log), 0.3)
+    target("call log, page 100", lambda: get(f"{log}?p=100"), 0.3)
     window = reports.call_log_params(reports.period_for("7d"))
     filtered = f"{log}?{urlencode({'source__id__exact': source.pk, **window})}"
-    t, _ = timed(lambda: get(filtered), repeat)
-    row("call log, source + last 7 days", t, "", 0.3)
-    t, _ = timed(lambda: get(f"{log}?q={number}"), repeat)
-    row(f"call log, search {number}", t, "", 0.3)
+    target("call log, source + last 7 days", lambda: get(filtered), 0.3)
+    target("call log, status busy, sorted by revenue", lambda: get(f"{log}?status__exact=busy&o=-10"), 0.3)
+    target(f"call log, search {number}", lambda: get(f"{log}?{urlencode({'q': number})}"), 0.3)
     national = f"({number[2:5]}) {number[5:8]}-{number[8:]}"
-    t, _ = timed(lambda: get(f"{log}?{urlencode({'q': national})}"), repeat)
-    row(f"call log, search '{national}'", t, "", 0.3)
+    target(f"call log, search '{national}'", lambda: get(f"{log}?{urlencode({'q': national})}"), 0.3)
+    digits = f"{number[-7:-4]}-{number[-4:]}"
+    target(f"call log, search the last digits '{digits}'", lambda: get(f"{log}?{urlencode({'q': digits})}"), 0.3)
+    sid = Call.objects.filter(started_at__gte=period.start).values_list("call_sid", flat=True).first()
+    target("call log, search a CallSid", lambda: get(f"{log}?{urlencode({'q': sid})}"), 0.3)
+    # A word is compared with the cities, zip codes, visitor ids and UTM values: a common one, and one no call has.
+    target("call log, search a UTM value 'Facebook'", lambda: get(f"{log}?q=Facebook"), 0.3)
+    target("call log, search a word no call has", lambda: get(f"{log}?q=Springfield"), 0.3)
 
     try:
         export = reverse("admin:tracking_call_export")
@@ -279,6 +320,7 @@ def measure(repeat: int) -> None:
     if export is None:
         print("CSV export: TODO, the call log has no CSV export view (admin:tracking_call_export) on this branch yet")
     else:
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         tracemalloc.start()
         t0 = time.perf_counter()
         response = client.get(export)
@@ -286,13 +328,20 @@ def measure(repeat: int) -> None:
         seconds = time.perf_counter() - t0
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         written_by = "PostgreSQL COPY" if connection.vendor == "postgresql" else "Python csv"
-        print(f"CSV export ({written_by}): {lines - 1:,} rows in {seconds:.1f} s ({(lines - 1) / seconds:,.0f} rows/s), "
-              f"peak Python memory {peak / 1e6:.1f} MB  (target: under 60 s, flat memory)")
+        rate = (lines - 1) / seconds
+        flat = rss_after - rss_before < 50
+        verdict = "PASS" if rate >= 150_000 and flat else "FAIL"
+        results.append(("CSV export", rate, 150_000, verdict))
+        print(f"{'CSV export (' + written_by + ')':<48} {rate:8,.0f} rows/s (goal >= 150,000 rows/s, constant memory): {verdict};"
+              f" {lines - 1:,} rows in {seconds:.1f} s, peak Python memory {peak / 1e6:.1f} MB,"
+              f" process peak RSS {rss_before:.0f} -> {rss_after:.0f} MB", flush=True)
     print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; {connection.vendor}")
-    slow = [name for name, seconds, _, target in rows if target is not None and seconds > target]
-    print("all within targets" if not slow else f"over target: {', '.join(slow)}")
+    missed = [name for name, *_, verdict in results if verdict != "PASS"]
+    print("all targets met" if not missed else f"missed: {', '.join(missed)}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

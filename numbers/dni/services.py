@@ -24,11 +24,11 @@ statement and one round trip, and a new visitor two round trips, whether the poo
 Every statement is prepared once per connection (``calltrack.fastdb.fixed_cursor``): PostgreSQL spent more time
 planning them than running them. The first, which every request runs, also re-checks the pool settings the worker
 kept (:mod:`calltrack.numbers.dni.pools`) and serves as the connection's health check (``fastdb.fetchone_first``).
-A new visitor's second round trip pipelines two statements in one implicit transaction (``fastdb.pipelined``): the
-visitor's advisory lock, then the one statement that picks a free number tier by tier, or counts the overflow and
-takes over the oldest takeable number (or none), and opens the session (the pick must see what the visitor's other
-tab committed while this one waited for the lock, so it is a statement of its own). Elsewhere (SQLite) the same
-rules run as ORM queries in one transaction.
+A new visitor's second round trip is one statement: it takes the visitor's advisory lock, checks with a fresh
+snapshot that the visitor's other tab opened no session meanwhile (the SQL function ``dni_visitor_first``: a
+VOLATILE function's query sees what was committed while the statement waited for the lock), picks a free number
+tier by tier, or counts the overflow and takes over the oldest takeable number (or none), and opens the session.
+Elsewhere (SQLite) the same rules run as ORM queries in one transaction.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from calltrack import metrics, phone
-from calltrack.fastdb import fetchone_first, fixed_cursor, pipelined
+from calltrack.fastdb import fetchone_first, fixed_cursor
 from calltrack.numbers.dni import geo
 from calltrack.numbers.dni.matching import ANY, Tier, candidate_tiers
 from calltrack.numbers.dni.pools import POOL_IS_CURRENT, StalePool
@@ -520,9 +520,12 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
     lru = "ORDER BY last_assigned_at NULLS FIRST,id LIMIT 1 FOR UPDATE SKIP LOCKED"
     conditions = [f"({_tier_sql(tier, i)})" for i, tier in enumerate(tiers)]
     # g<k>: nothing picked before the k-th pick (and, for a first visit, no live session of the visitor meanwhile).
+    # A first visit takes the visitor's advisory lock, then checks with a fresh snapshot that no other request of the
+    # visitor opened a session meanwhile: both in dni_visitor_first (tracking/sql/dni_visitor_first.postgresql.sql),
+    # whose own query sees what was committed while this statement waited for the lock.
     ctes = [
-        f"g0 AS(SELECT NOT EXISTS(SELECT FROM {_S} WHERE pool_id=%(p)s AND visitor_id=%(v)s AND expires_at>%(n)s "
-        "AND (%(d)s='' OR destination_number=%(d)s)) v)" if first_visit else "g0 AS(SELECT true v)"
+        "g0 AS(SELECT dni_visitor_first(%(lock)s::bigint,%(relax)s::boolean,%(p)s,%(v)s,%(n)s,%(d)s) v)"
+        if first_visit else "g0 AS(SELECT true v)"
     ]
     if any_when_none:
         # The pool holds no number of the destination's type at all (not merely none free): any type beats none, so the
@@ -563,11 +566,6 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
     return sql
 
 
-_LOCK_VISITOR = (
-    "SELECT pg_advisory_xact_lock(%(lock)s::bigint), CASE WHEN %(relax)s::boolean THEN set_config('synchronous_commit', 'off', true) END"
-)
-
-
 def _pg_open(
     *, pool: NumberPool, tiers: list[Tier], visit: Visit, now: datetime, first_visit: bool = False, overflow: bool = True
 ) -> tuple[int, str | None, bool] | None:
@@ -578,11 +576,11 @@ def _pg_open(
     (session id, number or None, overflow), or None when no session was opened (``overflow`` False and no free
     number; or ``first_visit`` and another request of the visitor opened a session meanwhile).
 
-    ``first_visit``: called outside the assignment's transaction for a visitor without a live session. The
-    visitor's advisory lock (and the relaxed commit) is a statement of its own, pipelined with the open in one
-    round trip and one implicit transaction (autocommit), so the open's snapshot sees what another tab of the
-    visitor committed before the lock was ours, and then opens nothing. Otherwise the caller's transaction
-    holds the lock already.
+    ``first_visit``: called outside the assignment's transaction (autocommit: the statement is its transaction)
+    for a visitor without a live session. The statement takes the visitor's advisory lock (and relaxes its commit)
+    and checks, with a snapshot taken once the lock is ours, that no other request of the visitor opened a session
+    meanwhile (``dni_visitor_first``): then it opens nothing. Otherwise the caller's transaction holds the lock
+    already.
     """
     any_when_none = pool.number_type == PoolNumberType.MATCH and tiers[-1] is not ANY
     params: dict[str, Any] = {
@@ -596,14 +594,13 @@ def _pg_open(
     for i, tier in enumerate(tiers):
         for n, value in enumerate(tier.params):
             params[f"t{i}_{n}"] = value
-    sql = _open_sql(tiers, any_when_none, first_visit)
     if first_visit:
-        relax = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
-        row = pipelined([(_LOCK_VISITOR, {"lock": _visitor_key(pool, visit.visitor_id), "relax": relax}), (sql, params)])
-    else:
-        with fixed_cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        params["lock"] = _visitor_key(pool, visit.visitor_id)
+        params["relax"] = connection.get_autocommit() and settings.CALLTRACK_DNI_ASYNC_COMMIT
+    sql = _open_sql(tiers, any_when_none, first_visit)
+    with fixed_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
     if row is None:
         return None
     if row[2]:

@@ -49,14 +49,14 @@ def test_the_pool_lookup_and_the_returning_visitors_statement_are_prepared_once_
     assert sum(s.lstrip().startswith("WITH ok AS") for s in statements) == 1  # prepared once, reused since
 
 
-def test_a_new_visitors_lock_and_open_are_prepared_once_per_connection(client, pool):
+def test_a_new_visitors_open_with_its_lock_is_prepared_once_per_connection(client, pool):
     numbers = {assign(client, f"visitor-n{i}")["number"] for i in range(3)}
     overflow = assign(client, "visitor-n3")
 
     assert len(numbers) == 3 and overflow["overflow"] is True  # the same statement opens an overflow
     statements = prepared_statements()
-    assert sum(s.startswith("SELECT pg_advisory_xact_lock(") for s in statements) == 1
-    assert sum(s.startswith("WITH g0 AS") for s in statements) == 1
+    assert not any("pg_advisory_xact_lock(" in s for s in statements)  # taken inside the open (dni_visitor_first)
+    assert sum(s.startswith("WITH g0 AS(SELECT dni_visitor_first(") for s in statements) == 1
 
 
 def test_without_prepared_statements_the_hot_path_binds_on_the_client(client, pool, settings):

@@ -51,10 +51,10 @@ def test_a_returning_visitors_page_view_and_heartbeat_cost_one_statement_each_on
     assert beat.status_code == 200 and beat.json()["session_id"] == first["session_id"]
 
 
-def test_a_new_visitor_costs_three_statements_in_two_round_trips_on_postgresql(client, pool, django_assert_num_queries, on_postgres):
+def test_a_new_visitor_costs_two_statements_on_postgresql(client, pool, django_assert_num_queries, on_postgres):
     assign(client, "v-first-visitor")  # the worker has read the pool
-    # PostgreSQL: the look for a live session (none); the visitor's lock and the open, pipelined.
-    with django_assert_num_queries(3 if on_postgres else 8):
+    # PostgreSQL: the look for a live session (none); the open, which takes the visitor's lock first.
+    with django_assert_num_queries(2 if on_postgres else 8):
         got = assign(client, "v-second-visitor")
     assert got.status_code == 200 and got.json()["overflow"] is False
 
