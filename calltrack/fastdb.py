@@ -71,33 +71,6 @@ def fetchone_first(sql: str, params: Any) -> tuple[Any, ...] | None:
         return cursor.fetchone()
 
 
-def pipelined(statements: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[Any, ...] | None:
-    """Run fixed statements (as ``fixed_cursor`` takes them, parameters by name) in one round trip and one
-    transaction; the first row of the last one's result.
-
-    On PostgreSQL with prepared statements: pipeline mode, each statement prepared once per connection and one Sync
-    at the end, so in autocommit mode they run as one implicit transaction (a ``pg_advisory_xact_lock`` of the first
-    holds until the last has committed), each statement with its own snapshot (the second sees what was committed
-    while the first waited for a lock). Without prepared statements: the same as one simple query, the statements
-    joined (client-side binding, one implicit transaction). Elsewhere: one after another on one cursor. Errors are
-    Django's, as from any cursor.
-    """
-    db = connections[DEFAULT_DB_ALIAS]
-    with fixed_cursor() as cursor:
-        if db.vendor != "postgresql":
-            for sql, params in statements:
-                cursor.execute(sql, params)
-        elif settings.CALLTRACK_PREPARED_STATEMENTS:
-            with db.wrap_database_errors, db.connection.pipeline():
-                for sql, params in statements:
-                    cursor.execute(sql, params)
-        else:
-            cursor.execute("; ".join(sql for sql, _ in statements), {k: v for _, params in statements for k, v in params.items()})
-            while cursor.nextset():  # the earlier statements' results come first
-                pass
-        return cursor.fetchone()
-
-
 class _LoggedCursor(CursorDebugWrapper):
     """Django's debug cursor for a server-bound cursor: Django reads the logged SQL back from a client-bound
     cursor and would log None here, so the statement is composed with its values before it runs."""
