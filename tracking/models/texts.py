@@ -48,7 +48,7 @@ class TextPurpose(models.TextChoices):
     CONTACT = "contact", _("From the contact")
     REPLY = "reply", _("Operator's reply")
     AUTO_REPLY = "auto_reply", _("Auto-reply")
-    FORWARD = "forward", pgettext_lazy("text", "Forward to a handler")
+    FORWARD = "forward", _("Forward")
     KEYWORD = "keyword", _("Keyword answer")
 
 
@@ -105,6 +105,8 @@ class TextMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("text")
+        verbose_name_plural = _("texts")
         indexes = [
             models.Index(fields=["contact_number", "created_at"]),
             models.Index(fields=["campaign", "created_at"]),
@@ -168,6 +170,10 @@ class TextRoute(models.Model):
                                   help_text=_("Earned for a converting text."))
     payout = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))],
                                  help_text=_("Paid to the source for a converting text."))
+
+    class Meta:
+        verbose_name = _("text routing")
+        verbose_name_plural = _("text routing")
 
     def __str__(self) -> str:
         return f"texts of {self.campaign}"
