@@ -1087,7 +1087,7 @@ class WebhookDeliveryAdmin(ModelAdmin):
     list_display = ["created_at", "event", "webhook", "call_link", "status", "attempts", "last_status_code"]
     list_filter = ["status", "event"]
     search_fields = ["url", "call__call_sid"]
-    list_select_related = ["webhook", "call"]
+    list_select_related = ["webhook", "call", "text"]
     show_full_result_count = False
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     inlines = [WebhookAttemptInline]
@@ -1105,6 +1105,11 @@ class WebhookDeliveryAdmin(ModelAdmin):
 
     @admin.display(description="call")
     def call_link(self, obj: WebhookDelivery):
+        if obj.call_id is None:  # a text's event: its conversation
+            if obj.text_id is None:
+                return "-"
+            return format_html('<a href="{}">{}</a>', reverse("admin:tracking_textmessage_conversation", args=[obj.text.contact_number]),
+                               obj.text.message_sid)
         return format_html('<a href="{}">{}</a>', reverse("admin:tracking_call_change", args=[obj.call_id]), obj.call.call_sid)
 
 

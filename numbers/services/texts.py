@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from calltrack.carriers import sms_webhook_urls
 from calltrack.numbers.providers import Carrier, CarrierError, get_carrier
-from tracking.models import Handler, TextDirection, TextMessage, TextOptOut, TextPurpose, TextStatus
+from tracking.models import Handler, TextDirection, TextMessage, TextOptOut, TextPurpose, TextStatus, WebhookEvent
 from tracking.models.texts import MAX_BODY, MAX_MEDIA, body_clean
+from tracking.services.webhooks import text_webhooks_queue
 
 log = logging.getLogger("calltrack.texts")
 
@@ -87,11 +88,13 @@ def text_send(*, to: str, from_number: str, body: str, purpose: str, media_urls:
     body, media = _outbound(to=to, from_number=from_number, body=body, media_urls=media_urls)
     carrier = carrier or get_carrier()
     sid = carrier.text_send(to=to, from_number=from_number, body=body, media_urls=media, status_url=sms_webhook_urls()[1])
-    return TextMessage.objects.create(
+    text = TextMessage.objects.create(
         message_sid=sid[:64], direction=TextDirection.OUTBOUND, purpose=purpose, from_number=from_number, to_number=to,
         contact_number=contact, body=body, media_urls=media, status=TextStatus.QUEUED, handler=handler, sent_by=sent_by,
         **thread.fields(),
     )
+    text_webhooks_queue(text=text, event=WebhookEvent.MESSAGE_SENT)
+    return text
 
 
 def text_pending_create(*, to: str, from_number: str, body: str, purpose: str, thread: Thread) -> TextMessage:
@@ -100,10 +103,12 @@ def text_pending_create(*, to: str, from_number: str, body: str, purpose: str, t
     ``text_send``."""
     body, _ = _outbound(to=to, from_number=from_number, body=body, media_urls=())
     about = thread.about.message_sid if thread.about is not None else timezone.now().isoformat()
-    return TextMessage.objects.create(
+    text = TextMessage.objects.create(
         message_sid=f"{PENDING_PREFIX}{about}:{purpose}"[:64], direction=TextDirection.OUTBOUND, purpose=purpose,
         from_number=from_number, to_number=to, contact_number=to, body=body, status=TextStatus.QUEUED, **thread.fields(),
     )
+    text_webhooks_queue(text=text, event=WebhookEvent.MESSAGE_SENT)
+    return text
 
 
 TWILIO_MESSAGE_STATUS = {s.value: s.value for s in TextStatus}

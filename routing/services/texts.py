@@ -27,8 +27,9 @@ from routing.services.attribution import credit_for
 from routing.services.common import Links, ParamError, is_real_number
 from routing.services.config import campaign_config
 from routing.store import voice as store
-from tracking.models import Call, TextConversion, TextMessage, TextPurpose, TextRoute, TextStatus
+from tracking.models import Call, TextConversion, TextMessage, TextPurpose, TextRoute, TextStatus, WebhookEvent
 from tracking.models.texts import MAX_BODY, MAX_MEDIA, body_clean
+from tracking.services.webhooks import text_webhooks_queue
 
 log = logging.getLogger("calltrack.texts")
 
@@ -152,10 +153,17 @@ def auto_reply_render(template: str, *, text: TextMessage) -> str:
 
 
 def text_answer(*, text: TextMessage, created: bool, links: Links, at: datetime | None = None) -> str:
-    """The messaging webhook's TwiML for ``text``, doing what its campaign's text routing says. A repeated delivery
-    (``created`` False) answers the empty ``<Response/>`` and sends nothing again."""
+    """The messaging webhook's TwiML for ``text``, doing what its campaign's text routing says, then the campaign's
+    ``message.received`` webhooks (queued on commit, with the conversion decided). A repeated delivery (``created``
+    False) answers the empty ``<Response/>`` and sends nothing again."""
     if not created:
         return twiml.messages()
+    answer = _answer(text, links, at=at)
+    text_webhooks_queue(text=text, event=WebhookEvent.MESSAGE_RECEIVED)
+    return answer
+
+
+def _answer(text: TextMessage, links: Links, *, at: datetime | None) -> str:
     at = at or text.created_at
     keyword = keyword_of(text.body)
     contact, ours = text.contact_number, text.to_number

@@ -203,3 +203,36 @@ def test_concurrent_deliveries_of_one_message_sid_store_one_text_and_send_one_au
         answered = list(pool.map(one, range(8)))
     assert TextMessage.objects.filter(message_sid=sid(77)).count() == 1
     assert sum(answered) == 1 and TextMessage.objects.filter(purpose=TextPurpose.AUTO_REPLY).count() == 1
+
+
+def test_message_received_and_message_sent_webhooks_are_queued_through_the_webhook_delivery(twilio, number, route, django_capture_on_commit_callbacks):
+    from tests.tracking.factories import WebhookFactory
+    from tracking.models import WebhookDelivery
+
+    received = WebhookFactory(campaign=number.campaign, url="https://hooks.example.com/in?from=[caller_number]", method="POST_JSON",
+                              events=["message.received"], body_template='{"sid": "[message_sid]", "body": "[message_body]", "utm": "[utm_source]"}')
+    sent = WebhookFactory(campaign=number.campaign, url="https://hooks.example.com/out", method="POST_FORM", events=["message.sent"])
+    WebhookFactory(campaign=number.campaign, url="https://hooks.example.com/calls", events=["call.completed"])
+    with django_capture_on_commit_callbacks() as callbacks, time_machine.travel(OPEN, tick=False):
+        text(twilio, number.number, sid=sid(1), body='Quote "please"')
+    assert len(callbacks) == 2  # one delivery per matching webhook, queued on commit
+    inbound = WebhookDelivery.objects.get(webhook=received)
+    assert inbound.event == "message.received" and inbound.call is None and inbound.text.message_sid == sid(1)
+    assert inbound.url == "https://hooks.example.com/in?from=%2B14155550100"
+    assert inbound.body == '{"sid": "' + sid(1) + '", "body": "Quote \\"please\\"", "utm": ""}'
+    reply = WebhookDelivery.objects.get(webhook=sent)
+    assert reply.event == "message.sent" and reply.text.purpose == TextPurpose.AUTO_REPLY
+    assert "message_direction=outbound" in reply.body and "caller_number=%2B14155550100" in reply.body
+    assert WebhookDelivery.objects.count() == 2
+
+
+def test_every_message_token_renders_a_value_for_a_text(number):
+    from tracking import webhook_templates
+    from tracking.services.webhooks import webhook_text_values
+
+    inbound = TextMessage.objects.create(message_sid=sid(5), from_number=TEXTER, to_number=number.number, contact_number=TEXTER,
+                                         body="hi", media_urls=["https://m.example.com/1.jpg"], campaign=number.campaign)
+    values = webhook_text_values(text=inbound, event="message.received")
+    assert {name: values[name] for name in webhook_templates.MESSAGE_TOKENS} == {
+        "message_sid": sid(5), "message_body": "hi", "message_direction": "inbound", "message_media": "https://m.example.com/1.jpg"}
+    assert (values["caller_number"], values["called_number"], values["campaign_name"]) == (TEXTER, number.number, "Roofing")
