@@ -33,6 +33,7 @@ MORE_ICONS = {
     "numbers.numberevent": "history", "numbers.poolresize": "open_in_full", "numbers.poolsample": "monitoring",
     "numbers.localcarriernumber": "sim_card", "tracking.moneychange": "receipt_long",
     "tracking.callerlookup": "person_search", "tracking.textroute": "forum",
+    "numbers.localcarriermessage": "outgoing_mail",
     "tracking.alert": "notifications", "tracking.fraudmonitor": "policy", "tracking.alertrecipient": "contact_mail",
 }
 FRAMEWORK_APPS = ("auth", "authtoken", "django_q")

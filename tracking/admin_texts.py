@@ -136,12 +136,14 @@ class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
             return _bad_query(self, request, problem)
         return super().changelist_view(request, extra_context=extra_context)
 
+    readonly_fields = [f.name for f in TextMessage._meta.fields]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        """A text opens on its conversation."""
+        """A text's page is its conversation (the reply box posts there)."""
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_permission(request, obj):
             raise Http404("No such text.")
-        return redirect("admin:tracking_textmessage_conversation", obj.contact_number)
+        return self.conversation_view(request, obj.contact_number)
 
     # --- The CSV export and the conversation page ----------------------------------------------------------------
 

@@ -200,7 +200,7 @@ class TextSeriesSerializer(serializers.Serializer):
 
 class TextRowSerializer(serializers.Serializer):
     key = serializers.CharField(allow_null=True, help_text="The row's id; null for texts without one.")
-    label = serializers.CharField(help_text="The source's or campaign's name; '(none)' for texts without one.")
+    label = serializers.CharField(help_text=_("The source's or campaign's name; '(none)' for texts without one."))
     received = serializers.IntegerField(help_text="Texts received.")
     converted = serializers.IntegerField(help_text="Of them, converted.")
     revenue = _money("null when hidden from you.")
@@ -211,7 +211,7 @@ class TextReportSerializer(serializers.Serializer):
     period = PeriodSerializer(help_text="The period asked for.")
     totals = TextTotalsSerializer(help_text="The period's text figures.")
     series = TextSeriesSerializer(many=True, help_text="Per hour for one day, else per day.")
-    by_source = TextRowSerializer(many=True, help_text="Received texts per source (not for a handler).")
+    by_source = TextRowSerializer(many=True, help_text=_("Received texts per source (not for a handler)."))
     by_campaign = TextRowSerializer(many=True, help_text="Received texts per campaign (staff only).")
 
 
@@ -220,7 +220,7 @@ class ReportTextsView(ReportView):
 
     staff_permissions = {"GET": ["tracking.view_textmessage"]}
 
-    @extend_schema(summary="Text figures of a period: totals, over time, by source and campaign", parameters=PERIOD_PARAMETERS,
+    @extend_schema(summary=_("Text figures of a period: totals, over time, by source and campaign"), parameters=PERIOD_PARAMETERS,
                    responses={200: TextReportSerializer})
     @on_replica
     def get(self, request: Request) -> Response:

@@ -147,7 +147,8 @@ class TextRoute(models.Model):
     """What a campaign does with the texts to its numbers: forward (to a handler's number or an email address), an
     auto-reply (another one outside the business hours), the HELP answer, and when a text converts."""
 
-    campaign = models.OneToOneField("tracking.Campaign", on_delete=models.CASCADE, related_name="text_route")
+    campaign = models.OneToOneField("tracking.Campaign", on_delete=models.CASCADE, related_name="text_route",
+                                    help_text=_("The campaign whose tracking numbers' texts this routes."))
     forward_handler = models.ForeignKey(
         "tracking.Handler", verbose_name=pgettext_lazy("party", "forward to handler"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="+",
