@@ -148,6 +148,10 @@ def text_forward_to_handler(*, text: TextMessage, handler: Handler, carrier: Car
     if not line:
         return None
     body = f"Text from {text.from_number}: {text.body}"
+    # The contact's text was routed to this handler (its collaborators see it; its postback may convert it).
+    if text.handler_id != handler.pk:
+        text.handler = handler
+        text.save(update_fields=["handler"])
     try:
         return text_send(to=line, from_number=text.to_number, body=body, media_urls=text.media_urls, purpose=TextPurpose.FORWARD,
                          thread=Thread(text), handler=handler, carrier=carrier)

@@ -161,3 +161,23 @@ def test_a_carriers_refusal_keeps_no_text(settings):
     with pytest.raises(CarrierError):
         text_send(to=TEXTER, from_number=number.number, body="x", purpose=TextPurpose.REPLY, carrier=twilio)
     assert not TextMessage.objects.exists()
+
+
+def test_a_handler_collaborator_sees_only_the_texts_forwarded_to_it_without_the_source(twilio, world):
+    from tests.tracking.factories import HandlerFactory
+
+    handler = HandlerFactory(name="Dispatch")
+    TextRoute.objects.filter(campaign=world.campaign).update(forward_handler=handler)
+    text(twilio, world.ours.number, sid="SM" + "d" * 32, body="Forward me")
+    user = UserFactory(username="dispatch-collab", is_staff=True)
+    Collaborator.objects.create(user=user, handler=handler)
+    client = Client()
+    client.force_login(user)
+    log = client.get(reverse("admin:tracking_textmessage_changelist"))
+    assert log.status_code == 200
+    bodies = {t.body for t in log.context["cl"].result_list}
+    assert "Forward me" in bodies and "Do you fix flat roofs?" not in bodies and "Price for shingles?" not in bodies
+    assert b"Google" not in log.content
+    export = client.get(reverse("admin:tracking_textmessage_export"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert rows and "source" not in rows[0] and "campaign" not in rows[0] and "utm_source" not in rows[0]

@@ -236,3 +236,29 @@ def test_every_message_token_renders_a_value_for_a_text(number):
     assert {name: values[name] for name in webhook_templates.MESSAGE_TOKENS} == {
         "message_sid": sid(5), "message_body": "hi", "message_direction": "inbound", "message_media": "https://m.example.com/1.jpg"}
     assert (values["caller_number"], values["called_number"], values["campaign_name"]) == (TEXTER, number.number, "Roofing")
+
+
+def test_the_handlers_postback_converts_a_text_forwarded_to_it_once(twilio, number, route, client):
+    from django.urls import reverse
+
+    from tracking.services.conversions import postback_token
+
+    handler, other = HandlerFactory(name="Dispatch"), HandlerFactory(name="Other")
+    route.forward_handler, route.revenue, route.payout = handler, Decimal("15"), Decimal("5")
+    route.save()
+    text(twilio, number.number, sid=sid(1), body="quote please")
+    inbound = TextMessage.objects.get(message_sid=sid(1))
+    assert inbound.handler == handler  # routed to it
+
+    def postback(h, message_sid):
+        return client.post(reverse("postback", args=[h.pk, postback_token(handler_id=h.pk)]), {"message_sid": message_sid})
+
+    first = postback(handler, sid(1))
+    assert first.status_code == 200 and first.json() == {"converted": True, "text_id": inbound.pk, "revenue": "15.00", "payout": "5.00"}
+    assert postback(handler, sid(1)).status_code == 409
+    assert postback(other, sid(1)).status_code == 404
+    assert postback(handler, "SM\x00x").status_code == 400
+    bad_token = client.post(reverse("postback", args=[handler.pk, "nope"]), {"message_sid": sid(1)})
+    assert bad_token.status_code == 403
+    inbound.refresh_from_db()
+    assert inbound.converted and inbound.conversion_reason == "the handler's postback confirmed it" and inbound.revenue == Decimal("15")
