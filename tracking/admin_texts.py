@@ -30,6 +30,7 @@ from calltrack.numbers.services import texts as outbound
 from calltrack.scoping import HIDDEN_TEXT_FIELDS, Scope, hidden_text_fields, may, scope_for, visible_calls, visible_texts
 from tracking import admin_call_log as call_log
 from tracking.models import Call, TextDirection, TextMessage, TextPurpose, TextRoute
+from tracking.models.texts import body_clean
 from tracking.services import texts as text_route_services
 
 CONVERSATION_LIMIT = 200  # the latest texts and calls a conversation page shows (older ones: the logs)
@@ -180,7 +181,8 @@ class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
         reply box under it. A collaborator sees its own texts and calls only, and no reply box."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        number = phone.to_e164_or_none(contact[:40]) or contact[:32]
+        # A number as stored (E.164), else the value cleaned of what no database stores (NUL, lone surrogates).
+        number = phone.to_e164_or_none(contact[:40]) or body_clean(contact, 32)
         scope = scope_for(request.user)
         texts = list(visible_texts(TextMessage.objects.conversation(number), scope).select_related("campaign", "source", "sent_by").order_by("-created_at", "-pk")[:CONVERSATION_LIMIT])
         calls = list(visible_calls(Call.objects.filter(caller_number=number), scope)

@@ -181,3 +181,17 @@ def test_a_handler_collaborator_sees_only_the_texts_forwarded_to_it_without_the_
     export = client.get(reverse("admin:tracking_textmessage_export"))
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert rows and "source" not in rows[0] and "campaign" not in rows[0] and "utm_source" not in rows[0]
+
+
+@pytest.mark.parametrize("url", [
+    "/admin/tracking/textmessage/?q=%00bad%ED%A0%80",
+    "/admin/tracking/textmessage/?contact_number=%00",
+    "/admin/tracking/textmessage/?created_at__gte=99999-01-01",
+    "/admin/tracking/textmessage/?source__id__exact=99999999999999999999999",
+    "/admin/tracking/textmessage/export.csv?q=%00",
+    "/admin/tracking/textmessage/conversation/%00%2B1415/",
+    "/admin/tracking/textmessage/conversation/%ED%A0%80/",
+    "/admin/tracking/textmessage/99999999999999999999999/change/",
+])
+def test_odd_input_on_the_texts_pages_is_never_a_500(world, staff_client, url):
+    assert staff_client.get(url).status_code in (200, 302, 400, 404)
