@@ -179,3 +179,17 @@ def test_buying_at_twilio_sets_the_sms_url():
     twilio, fake = carrier((201, {"sid": "PN" + "1" * 32, "phone_number": "+14155550123"}))
     twilio.buy(number="+14155550123", voice_url="https://c/voice/incoming", status_url="https://c/voice/status", sms_url="https://c/sms/incoming")
     assert fake.requests[0]["data"]["SmsUrl"] == "https://c/sms/incoming"
+
+
+def test_a_text_with_an_auto_reply_costs_a_fixed_number_of_statements(twilio, django_assert_num_queries):
+    from tracking.models import TextRoute
+
+    number = TrackingNumberFactory(campaign=CampaignFactory())
+    TextRoute.objects.create(campaign=number.campaign, auto_reply="Thanks!")
+    text(twilio, number.number, sid="SM" + "5" * 32)  # the campaign's routing configuration is cached from here on
+    # The view's transaction (a savepoint inside the test's): the MessageSid look-up; the tracking number with its
+    # campaign, source and pool; the INSERT in its savepoint (2 + 1); the text route; the opt-out check; the
+    # auto-reply's INSERT; the message.sent and message.received webhooks of the campaign (one read each).
+    with django_assert_num_queries(12):
+        response = text(twilio, number.number, sid="SM" + "6" * 32)
+    assert response.status_code == 200 and b"<Message" in response.content
