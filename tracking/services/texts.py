@@ -43,7 +43,7 @@ def text_convert(*, text: TextMessage, source: str, at: datetime | None = None) 
     0). Under the text's row lock: two postbacks racing convert it once; the second gets ``AlreadyConverted`` (409).
     Refused (422) for our own texts and for test texts."""
     with transaction.atomic():
-        text = TextMessage.objects.select_for_update().select_related("campaign").get(pk=text.pk)
+        text = TextMessage.objects.select_for_update().get(pk=text.pk)
         if text.direction != TextDirection.INBOUND:
             raise ConversionRefused("only a contact's text converts, not one of ours")
         if text.is_test:
