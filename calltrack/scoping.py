@@ -167,6 +167,7 @@ ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "alert.view": ("tracking.view_alert",),
     "text.export": ("tracking.view_textmessage",),
     "text.reply": ("tracking.view_textmessage", "tracking.add_textmessage"),
+    "text.convert": ("tracking.view_textmessage", "tracking.change_textmessage"),
 }
 COLLABORATOR_ACTIONS: dict[str, frozenset[str]] = {
     "source": frozenset({"call.export", "recording.listen", "alert.view", "text.export"}),
@@ -190,7 +191,7 @@ def may(user: Any, action: str, *, admin: bool = False) -> bool:
     return bool(user.is_staff and user.has_perms(ACTION_PERMISSIONS[action]))
 
 
-_WRITES = frozenset({"call.convert", "call.resend_webhooks", "call.test", "delivery.resend", "text.reply"})
+_WRITES = frozenset({"call.convert", "call.resend_webhooks", "call.test", "delivery.resend", "text.reply", "text.convert"})
 
 
 def scope_for(user: Any) -> Scope:

@@ -32,6 +32,7 @@ from tracking import admin_call_log as call_log
 from tracking.models import Call, TextDirection, TextMessage, TextPurpose, TextRoute
 from tracking.models.texts import body_clean
 from tracking.services import texts as text_route_services
+from tracking.services.conversions import ConversionRefused
 
 CONVERSATION_LIMIT = 200  # the latest texts and calls a conversation page shows (older ones: the logs)
 
@@ -129,6 +130,20 @@ class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    actions = ["convert_texts"]
+
+    def has_convert_permission(self, request) -> bool:
+        return may(request.user, "text.convert", admin=True)
+
+    @admin.action(description="Convert the selected texts (as the handler's postback would)", permissions=["convert"])
+    def convert_texts(self, request, queryset) -> None:
+        for text in queryset:
+            try:
+                text_route_services.text_convert(text=text, source=f"{request.user} (admin)")
+                self.message_user(request, f"Text #{text.pk} converted.", messages.SUCCESS)
+            except ConversionRefused as exc:
+                self.message_user(request, f"Text #{text.pk}: {exc}", messages.WARNING)
 
     def changelist_view(self, request, extra_context=None):
         problem = self.has_view_permission(request) and call_log.call_log_query_problem(

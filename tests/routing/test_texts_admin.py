@@ -195,3 +195,15 @@ def test_a_handler_collaborator_sees_only_the_texts_forwarded_to_it_without_the_
 ])
 def test_odd_input_on_the_texts_pages_is_never_a_500(world, staff_client, url):
     assert staff_client.get(url).status_code in (200, 302, 400, 404)
+
+
+def test_staff_convert_selected_texts_once_and_a_collaborator_may_not(world, staff_client, google_client):
+    inbound = TextMessage.objects.get(message_sid="SM" + "a" * 32)
+    url = reverse("admin:tracking_textmessage_changelist")
+    data = {"action": "convert_texts", "_selected_action": [inbound.pk]}
+    staff_client.post(url, data)
+    inbound.refresh_from_db()
+    assert inbound.converted and inbound.conversion_reason == "op (admin) confirmed it"
+    again = staff_client.post(url, data, follow=True)
+    assert b"converted already" in again.content
+    assert google_client.post(url, data).status_code == 403
