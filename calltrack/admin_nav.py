@@ -17,6 +17,7 @@ from django.urls import NoReverseMatch, reverse
 # (app_label.model_name, sidebar icon: a Material Symbols name, shipped with unfold)
 OPERATOR_ORDER: tuple[tuple[str, str], ...] = (
     ("tracking.call", "call"),
+    ("tracking.textmessage", "sms"),  # the texts log, the call log's sibling (issue 29)
     ("tracking.campaign", "campaign"),
     ("tracking.source", "storefront"),
     ("tracking.handler", "support_agent"),
@@ -31,7 +32,8 @@ MORE_ICONS = {
     "numbers.numbersession": "travel_explore", "numbers.portrequest": "swap_horiz", "numbers.blockedcaller": "block",
     "numbers.numberevent": "history", "numbers.poolresize": "open_in_full", "numbers.poolsample": "monitoring",
     "numbers.localcarriernumber": "sim_card", "tracking.moneychange": "receipt_long",
-    "tracking.callerlookup": "person_search",
+    "tracking.callerlookup": "person_search", "tracking.textroute": "forum",
+    "numbers.localcarriermessage": "outgoing_mail",
     "tracking.alert": "notifications", "tracking.fraudmonitor": "policy", "tracking.alertrecipient": "contact_mail",
 }
 FRAMEWORK_APPS = ("auth", "authtoken", "django_q")

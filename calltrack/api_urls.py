@@ -49,4 +49,5 @@ urlpatterns = [
     path("reports/summary", reports.ReportSummaryView.as_view(), name="report-summary"),
     path("reports/timeseries", reports.ReportTimeseriesView.as_view(), name="report-timeseries"),
     path("reports/breakdown", reports.ReportBreakdownView.as_view(), name="report-breakdown"),
+    path("reports/texts", reports.ReportTextsView.as_view(), name="report-texts"),
 ]

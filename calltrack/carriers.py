@@ -104,11 +104,14 @@ class Carrier(Protocol):
     ) -> list[AvailableNumber]:
         """Numbers we could buy now; fewer than ``limit`` (maybe none) when the inventory runs short."""
 
-    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "") -> PurchasedNumber:
-        """Buy ``number`` with its voice webhook, status callback and voice fallback URL already set."""
+    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "", sms_url: str = "") -> PurchasedNumber:
+        """Buy ``number`` with its voice webhook, status callback, voice fallback URL and messaging webhook already set."""
 
-    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "") -> None:
-        """Point an owned number's voice webhook, status callback and voice fallback URL at us."""
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "", sms_url: str = "") -> None:
+        """Point an owned number's voice webhook, status callback, voice fallback URL and messaging webhook at us."""
+
+    def text_send(self, *, to: str, from_number: str, body: str, media_urls: list[str], status_url: str) -> str:
+        """Send a text from one of our numbers; ``status_url`` hears its delivery status. Returns the MessageSid."""
 
     def release(self, *, number: str, carrier_id: str) -> None:
         """Give an owned number back. Releasing a number the carrier no longer has is not an error."""
@@ -145,4 +148,10 @@ def webhook_urls() -> tuple[str, str]:
     base = (settings.CALLTRACK_PUBLIC_BASE_URL or "http://localhost:8000").rstrip("/")
     # Fixed paths: operators paste them into Twilio too (see calltrack/urls.py).
     return f"{base}/voice/incoming", f"{base}/voice/status"
+
+
+def sms_webhook_urls() -> tuple[str, str]:
+    """Absolute URLs of the messaging webhook (a number's SMS URL) and of the texts' status callback."""
+    base = (settings.CALLTRACK_PUBLIC_BASE_URL or "http://localhost:8000").rstrip("/")
+    return f"{base}/sms/incoming", f"{base}/sms/status"
 

@@ -12,13 +12,14 @@ import json
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from calltrack import phone, reports, spam_figures
+from calltrack import phone, reports, spam_figures, text_figures
 from calltrack.db_router import replica_reads
 from calltrack.formats import money
 from calltrack.scoping import (
@@ -108,6 +109,7 @@ def dashboard_context(request: Any) -> dict[str, Any]:
         flags = reports.report_alerts(scope=scope, period=period)
         ad_uploads = reports.report_ad_uploads(scope=scope, period=period)
         spam = spam_panel(scope, period)
+        texts = texts_panel(scope, period)
     columns = {k: v for k, v in COLUMNS.items() if k not in hidden}
     sort = request.GET.get("sort", "-calls")
     sort_key = sort.lstrip("-")
@@ -159,6 +161,49 @@ def dashboard_context(request: Any) -> dict[str, Any]:
         ],
         "call_log_url": call_log_url(period),
         "spam": spam,
+        "texts": texts,
+    }
+
+
+def texts_panel(scope: Scope, period: reports.Period) -> dict[str, Any] | None:
+    """The texts panel (``calltrack.text_figures``): received, sent, contacts, conversions and money, a chart of the
+    texts over the period, and the received texts by source and by campaign; each linked into the texts log. None
+    when the period has no text (a campaign that does not use texts sees no empty panel)."""
+    figures = text_figures.text_figures(scope=scope, period=period)
+    if not (figures.received or figures.sent):
+        return None
+    log = reverse("admin:tracking_textmessage_changelist")
+    utc = ZoneInfo("UTC")
+    days = {"created_at__gte": period.start.astimezone(utc).isoformat(), "created_at__lt": period.end.astimezone(utc).isoformat()}
+
+    def url(extra: dict[str, str] | None = None) -> str:
+        return f"{log}?{urlencode({**days, **(extra or {})})}"
+
+    def rows(items: list[text_figures.TextRow], by: str) -> list[dict[str, Any]]:
+        return [{"label": r.label, "received": fmt(r.received, "count"), "converted": fmt(r.converted, "count"),
+                 "revenue": fmt(r.revenue, "money") if r.revenue is not None else None,
+                 "payout": fmt(r.payout, "money") if r.payout is not None else None,
+                 "url": url({f"{by}__id__exact": str(r.key)} if r.key is not None else {f"{by}__isnull": "True"})} for r in items]
+
+    chart = {"labels": [label for label, _, _ in figures.series], "datasets": [
+        {"type": "bar", "label": "Received", "data": [n for _, n, _ in figures.series], "backgroundColor": "#0ea5e9", "borderRadius": 2},
+        {"type": "bar", "label": "Sent", "data": [n for _, _, n in figures.series], "backgroundColor": "#a78bfa", "borderRadius": 2},
+    ]}
+    return {
+        "figures": [
+            {"key": "texts-received", "label": "Texts received", "value": fmt(figures.received, "count"), "url": url({"direction__exact": "inbound"})},
+            {"key": "texts-sent", "label": "Texts sent", "value": fmt(figures.sent, "count"), "url": url({"direction__exact": "outbound"})},
+            {"key": "texts-contacts", "label": "Contacts who texted", "value": fmt(figures.contacts, "count"), "url": url()},
+            {"key": "texts-converted", "label": "Texts converted", "value": fmt(figures.converted, "count"), "url": url({"converted__exact": "1"})},
+            *([{"key": "texts-revenue", "label": "Text revenue", "value": fmt(figures.revenue, "money"), "url": ""}] if figures.revenue is not None else []),
+            *([{"key": "texts-payout", "label": "Text payout", "value": fmt(figures.payout, "money"), "url": ""}] if figures.payout is not None else []),
+        ],
+        "chart_data": json.dumps(chart),
+        "chart_options": json.dumps({**_chart_options(), "plugins": {"legend": {"display": True, "position": "top", "align": "end"}}}),
+        "by_source": rows(figures.by_source, "source"),
+        "by_campaign": rows(figures.by_campaign, "campaign"),
+        "money": figures.revenue is not None or figures.payout is not None,
+        "log_url": url(),
     }
 
 

@@ -45,6 +45,9 @@ from tracking.models import (
     IVROption,
     RoutingStrategy,
     Source,
+    TextMessage,
+    TextPurpose,
+    TextRoute,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
@@ -196,6 +199,9 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
         _demo_pool_day(rng, pool)
         _demo_failing_webhook(insurance)
 
+    if not TextMessage.objects.filter(message_sid__startswith="SMDEMO").exists():
+        _demo_texts(insurance, static_numbers, pool_numbers, handlers)
+
     # The real conversion rules value the finished demo calls (and add the postback campaign's examples).
     from calltrack.demo_conversions import demo_conversions_load
 
@@ -205,7 +211,48 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     return {
         "sources": Source.objects.count(), "handlers": Handler.objects.count(), "campaigns": Campaign.objects.count(),
         "tracking_numbers": TrackingNumber.objects.count(), "pools": NumberPool.objects.count(), "calls": Call.objects.count(),
+        "texts": TextMessage.objects.count(),
     }
+
+
+def _demo_texts(campaign, static_numbers, pool_numbers, handlers) -> None:
+    """Issue 29's demo: the insurance campaign answers texts (another answer after hours) and converts a new
+    contact's first text; a few leads text its numbers through the real services (credited like calls), STOP is
+    kept, and one conversation has the operator's reply delivered by the local carrier."""
+    from calltrack.numbers.providers.local import LocalCarrier
+    from calltrack.numbers.services import texts as outbound
+    from routing.services.common import Links
+    from routing.services.texts import IncomingText, text_answer, text_receive
+
+    TextRoute.objects.get_or_create(campaign=campaign, defaults={
+        "auto_reply": "Thanks for texting {campaign}! An agent will text you back within the hour.",
+        "auto_reply_closed": "Thanks! Our agents are back at 9am Eastern; we will text you then.",
+        "timezone": "America/New_York", "business_hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+        "help_reply": "Insurance quotes: reply with your ZIP code, or call this number. Text STOP to opt out.",
+        "convert_on": "first_text", "revenue": Decimal("8"), "payout": Decimal("3"),
+    })
+    links = Links("http://localhost:8000")
+    now = timezone.now()
+    texts = [
+        ("+16175550199", static_numbers[0], "Hi, do you cover flood damage?", "Boston", "MA", 50),
+        ("+13035550142", pool_numbers[0], "Can I get a quote for two cars?", "Denver", "CO", 30),
+        ("+12125550177", static_numbers[2], "STOP", "New York", "NY", 20),
+        ("+14155550166", pool_numbers[1], "HELP", "San Francisco", "CA", 12),
+        ("+16175550199", static_numbers[0], "My ZIP is 02118, thanks", "Boston", "MA", 3),
+    ]
+    for n, (sender, number, body, city, state, hours_ago) in enumerate(texts):
+        at = now - timedelta(hours=hours_ago)
+        incoming = IncomingText(message_sid=f"SMDEMO{n:04d}", sender=sender, to=number.number, body=body, from_city=city, from_state=state)
+        text, _, created = text_receive(incoming=incoming, at=at)
+        text_answer(text=text, created=created, links=links, at=at)
+    for pending in TextMessage.objects.filter(message_sid__startswith=outbound.PENDING_PREFIX, contact_number__in=[t[0] for t in texts]):
+        outbound.text_status_record(message_sid=f"SMDEMOR{pending.pk:04d}", status="delivered", text_id=pending.pk)
+    about = TextMessage.objects.filter(message_sid="SMDEMO0004").first()
+    if about is not None:
+        # Always the local carrier: the demo never texts anyone for real.
+        reply = outbound.text_send(to=about.contact_number, from_number=about.to_number, purpose=TextPurpose.REPLY, thread=outbound.Thread(about),
+                                   carrier=LocalCarrier(), body="Thanks! Flood cover for 02118 starts at $31/month. Want me to call you to finish the quote?")
+        outbound.text_status_record(message_sid=reply.message_sid, status="delivered")
 
 
 def _demo_events_in_call_time() -> None:

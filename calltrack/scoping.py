@@ -168,10 +168,13 @@ ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "alert.view": ("tracking.view_alert",),
     # /metrics (calltrack/metrics_view.py): any active staff member; a scraper uses the bearer token instead.
     "metrics.view": (),
+    "text.export": ("tracking.view_textmessage",),
+    "text.reply": ("tracking.view_textmessage", "tracking.add_textmessage"),
+    "text.convert": ("tracking.view_textmessage", "tracking.change_textmessage"),
 }
 COLLABORATOR_ACTIONS: dict[str, frozenset[str]] = {
-    "source": frozenset({"call.export", "recording.listen", "alert.view"}),
-    "handler": frozenset({"call.export", "recording.listen", "call.convert", "alert.view"}),
+    "source": frozenset({"call.export", "recording.listen", "alert.view", "text.export"}),
+    "handler": frozenset({"call.export", "recording.listen", "call.convert", "alert.view", "text.export"}),
 }
 
 
@@ -191,7 +194,7 @@ def may(user: Any, action: str, *, admin: bool = False) -> bool:
     return bool(user.is_staff and user.has_perms(ACTION_PERMISSIONS[action]))
 
 
-_WRITES = frozenset({"call.convert", "call.restate", "call.resend_webhooks", "call.test", "delivery.resend"})
+_WRITES = frozenset({"call.convert", "call.restate", "call.resend_webhooks", "call.test", "delivery.resend", "text.reply", "text.convert"})
 
 
 def scope_for(user: Any) -> Scope:
@@ -216,6 +219,32 @@ def visible_calls(qs: QuerySet, scope: Scope) -> QuerySet:
     """Source collaborators: calls credited to their source. Handler collaborators: calls routed to their handler."""
     if scope.source_id is not None:
         return qs.filter(source_id=scope.source_id)
+    if scope.handler_id is not None:
+        return qs.filter(handler_id=scope.handler_id)
+    return qs
+
+
+#: What a collaborator of each kind may not see of a text (``tracking.TextMessage``): as of a call, the other side's
+#: parties and money; and who on the operator's side wrote a reply. A text has one conversion (no sides): a source sees
+#: its payout, a handler neither amount.
+HIDDEN_TEXT_FIELDS: dict[str, frozenset[str]] = {
+    "source": frozenset({"campaign", "handler", "revenue", "margin", "conversion_reason", "sent_by"}),
+    "handler": frozenset({
+        "campaign", "source", "tracking_number", "to_number", "payout", "revenue", "margin", "session", "visitor_id",
+        "landing_page", "referrer", "marketing_data", "sent_by",
+    }),
+}
+
+
+def hidden_text_fields(scope: Scope) -> frozenset[str]:
+    return HIDDEN_TEXT_FIELDS.get(scope.kind or "", frozenset())
+
+
+def visible_texts(qs: QuerySet, scope: Scope) -> QuerySet:
+    """Source collaborators: the texts credited to their source (and the answers in those conversations, which copy
+    the credit). Handler collaborators: the texts forwarded to them. Staff: every text."""
+    if scope.source_id is not None:
+        return qs.filter(source_id=scope.source_id).exclude(purpose="forward")  # a forward names the handler's line
     if scope.handler_id is not None:
         return qs.filter(handler_id=scope.handler_id)
     return qs

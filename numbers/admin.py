@@ -30,6 +30,7 @@ from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumb
 from calltrack.numbers import admin_actions
 from calltrack.numbers.models import (
     BlockedCaller,
+    LocalCarrierMessage,
     LocalCarrierNumber,
     NumberEvent,
     NumberPool,
@@ -404,6 +405,22 @@ class PoolSampleAdmin(ModelAdmin):
     readonly_fields = [f.name for f in PoolSample._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(LocalCarrierMessage)
+class LocalCarrierMessageAdmin(ModelAdmin):
+    """The texts the local carrier was asked to send (nothing left the machine): read-only."""
+
+    list_display = ["created_at", "from_number", "to_number", "body", "sid"]
+    search_fields = ["to_number", "from_number", "sid"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in LocalCarrierMessage._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -214,3 +214,23 @@ def queue_dial(*, name: str, bridge_url: str, whisper: str = "", voice: Voice = 
     (their CallSid, the dequeuing call's DequeingCallSid) and plays its answer to that caller before connecting
     them: the only moment we learn who was bridged to this line."""
     return _response(_say(whisper, voice), _el("Dial", None, _text("Queue", name, {"url": bridge_url, "method": "POST"})))
+
+
+# --- Messaging ---------------------------------------------------------------------------------------------------
+# The messaging webhook's answers (validated against twiml_messaging.xsd): ``<Response>`` with any ``<Message>``.
+
+
+@dataclass(frozen=True)
+class TextReply:
+    body: str
+    status_callback: str = ""
+
+
+def messages(*replies: TextReply) -> str:
+    """``<Response>`` with one ``<Message>`` per reply (none: the empty answer, nothing sent). Bodies come cleaned of
+    what XML cannot carry (``tracking.models.texts.body_clean``)."""
+    verbs = []
+    for reply in replies:
+        attrs = {"statusCallback": reply.status_callback, "method": "POST"} if reply.status_callback else None
+        verbs.append(_text("Message", reply.body, attrs))
+    return _response(*verbs)

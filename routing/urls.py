@@ -20,4 +20,7 @@ urlpatterns = [
     path("voice/queue-result", views.queue_result, name="queue-result"),
     path("voice/queue-bridge", views.queue_bridge, name="queue-bridge"),
     path("voice/fallback", views.fallback, name="fallback"),
+    # Texts (issue 29): each tracking number's SMS URL and the status callback of the texts we send.
+    path("sms/incoming", views.sms_incoming, name="sms-incoming"),
+    path("sms/status", views.sms_status, name="sms-status"),
 ]

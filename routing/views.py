@@ -24,7 +24,9 @@ from twilio.request_validator import RequestValidator
 from calltrack import metrics, phone
 from calltrack.carriers import RECORDING_SID
 from calltrack.logs import log_context_pop, log_context_push
+from calltrack.numbers.services import texts as outbound_texts
 from routing import services, twiml
+from routing.services import texts as text_services
 from routing.services.common import duration_seconds, test_call_options_read
 from routing.services.turn import Turn
 from routing.store.voice import voice_transaction_begin
@@ -353,3 +355,56 @@ def fallback(request: HttpRequest) -> HttpResponse:
     log.error("CallSid %s: Twilio used the fallback URL (ErrorCode %s on %s); dialling the fail-safe %s",
               params.get("CallSid", "?")[:64], params.get("ErrorCode", "?")[:10], params.get("ErrorUrl", "?")[:200], number or "(none)")
     return _xml(twiml.failsafe(number, caller_id=phone.to_e164_or_none((params.get("From") or "")[:32]) or ""))
+
+
+# --- Texts (issue 29) ----------------------------------------------------------------------------------------------
+
+
+def twilio_messaging_webhook(view: Callable[[HttpRequest, QueryDict, services.Links], str]) -> Callable:
+    """The voice webhooks' rules for a messaging webhook: the same signature check (403 before anything is read),
+    NUL bytes dropped after it, one transaction, and never a 500: any failure is logged and answered with the empty
+    messaging ``<Response/>`` (Twilio sends nothing; the contact's text is not lost at the carrier)."""
+
+    @csrf_exempt
+    @wraps(view)
+    def handle(request: HttpRequest) -> HttpResponse:
+        if request.method not in ("POST", "GET"):
+            return HttpResponse(status=405, headers={"Allow": "POST, GET"})
+        if not signature_valid(request):
+            log.warning("refused %s: bad or missing X-Twilio-Signature (MessageSid %r)", request.path, request.POST.get("MessageSid", "?"))
+            return HttpResponseForbidden("bad or missing X-Twilio-Signature", content_type="text/plain")
+        params = _storable(request.POST if request.method == "POST" else request.GET)
+        try:
+            with transaction.atomic():
+                return _xml(view(request, params, services.Links(public_base_url(request))))
+        except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500
+            log.exception("MessageSid %r: %s failed (%r); answering the empty Response", params.get("MessageSid", "?")[:64], request.path, exc)
+            return _xml(twiml.messages())
+
+    return handle
+
+
+@twilio_messaging_webhook
+def sms_incoming(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """``POST /sms/incoming``, each tracking number's SMS URL ("A message comes in"): keep the text, credited like a
+    call, and answer as its campaign's text routing says."""
+    incoming = text_services.IncomingText.from_params(params)
+    text, _, created = text_services.text_receive(incoming=incoming)
+    return text_services.text_answer(text=text, created=created, links=links)
+
+
+@twilio_messaging_webhook
+def sms_status(request: HttpRequest, params: QueryDict, links: services.Links) -> str:
+    """``POST /sms/status``: the status callback of a text we sent (queued, sent, delivered, undelivered, failed);
+    ``?text=`` names a text answered in TwiML, whose MessageSid this first callback tells us."""
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()
+    raw = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip()
+    status = outbound_texts.TWILIO_MESSAGE_STATUS.get(raw)
+    if status is None:
+        raise services.ParamError(f"MessageStatus {raw[:40]!r} is not a Twilio message status")
+    if not text_services.SID.match(sid):
+        raise services.ParamError("MessageSid is not a message SID")
+    text_id = _int(request.GET, "text") if "text" in request.GET else None
+    outbound_texts.text_status_record(message_sid=sid, status=status, error_code=(params.get("ErrorCode") or "").strip()[:10],
+                                      text_id=text_id)
+    return twiml.messages()

@@ -49,6 +49,32 @@ def twiml_schema():
     return etree.XMLSchema(etree.parse(str(main)))
 
 
+@pytest.fixture(scope="session")
+def messaging_schema():
+    """Twilio's messaging TwiML (``<Response>`` with ``<Message>``) from ../shared/twiml-schema/twiml_messaging.xsd."""
+    try:
+        from lxml import etree
+    except ImportError:
+        schema_unavailable("lxml is not installed")
+    main = SCHEMA_DIR / "twiml_messaging.xsd"
+    if not main.exists():
+        schema_unavailable(f"TwiML messaging schema not found at {SCHEMA_DIR}")
+    return etree.XMLSchema(etree.parse(str(main)))
+
+
+@pytest.fixture
+def assert_valid_messaging_twiml(messaging_schema):
+    from lxml import etree
+
+    def check(content: bytes | str) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        doc = etree.fromstring(data)
+        if not messaging_schema.validate(doc):
+            raise AssertionError(f"invalid messaging TwiML: {messaging_schema.error_log}\n{data.decode()}")
+
+    return check
+
+
 @pytest.fixture
 def assert_valid_twiml(twiml_schema):
     from lxml import etree

@@ -45,7 +45,16 @@ from calltrack.admin_scoping import CallCollaboratorScope
 from calltrack.csv_export import csv_streaming_response
 from calltrack.db_router import replica_iter, replica_reads
 from calltrack.formats import money
-from calltrack.scoping import SIDE_FIELDS, calls_with_visible_tag, can_play_recordings, may, scope_for, side_field, visible_tags
+from calltrack.scoping import (
+    SIDE_FIELDS,
+    calls_with_visible_tag,
+    can_play_recordings,
+    may,
+    scope_for,
+    side_field,
+    visible_tags,
+    visible_texts,
+)
 from calltrack.widgets import BusinessHoursField, TagRulesField
 from tracking import admin_call_log as call_log
 from tracking import call_tags, menu_tree, selectors
@@ -67,6 +76,7 @@ from tracking.models import (
     RoutingTableRow,
     Source,
     TaggingHours,
+    TextMessage,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
@@ -993,7 +1003,22 @@ def call_summary_context(*, call: Call, hidden: set[str], recordings: bool, scop
         "voicemail_url": call.voicemail_url if recordings else "",
         # Who changed what the call is worth, when and from where (its other side's money left out).
         "money_history": call_history(call.pk, hidden=frozenset(hidden)),
+        # The caller's texts (issue 29), those the user may see, with a link to the whole conversation.
+        "texts": caller_texts(call, scope),
     }
+
+
+CALL_PAGE_TEXTS = 10
+
+
+def caller_texts(call: Call, scope) -> list[TextMessage]:
+    """The caller's latest texts (to or from our numbers) that ``scope`` may see, newest first."""
+    if phone.to_e164_or_none(call.caller_number) != call.caller_number:
+        return []
+    texts = TextMessage.objects.conversation(call.caller_number)
+    if scope is not None:
+        texts = visible_texts(texts, scope)
+    return list(texts.order_by("-created_at", "-pk")[:CALL_PAGE_TEXTS])
 
 
 @admin.register(CallAttempt)
@@ -1139,7 +1164,7 @@ class WebhookDeliveryAdmin(ModelAdmin):
     list_display = ["created_at", "event", "webhook", "call_link", "status", "attempts", "last_status_code"]
     list_filter = ["status", "event"]
     search_fields = ["url", "call__call_sid"]
-    list_select_related = ["webhook", "call"]
+    list_select_related = ["webhook", "call", "text"]
     show_full_result_count = False
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     inlines = [WebhookAttemptInline]
@@ -1157,6 +1182,11 @@ class WebhookDeliveryAdmin(ModelAdmin):
 
     @admin.display(description="call")
     def call_link(self, obj: WebhookDelivery):
+        if obj.call_id is None:  # a text's event: its conversation
+            if obj.text_id is None:
+                return "-"
+            return format_html('<a href="{}">{}</a>', reverse("admin:tracking_textmessage_conversation", args=[obj.text.contact_number]),
+                               obj.text.message_sid)
         return format_html('<a href="{}">{}</a>', reverse("admin:tracking_call_change", args=[obj.call_id]), obj.call.call_sid)
 
 
@@ -1226,5 +1256,6 @@ class RoutingTableAdmin(ServiceWritesAdminMixin, ModelAdmin):
         return obj._rows
 
 
-# Registers the destinations' and uploads' admin, and the alerts' and monitors' admins.
-from tracking import admin_ad_platforms, admin_alerts  # noqa: E402, F401
+# Registers the destinations' and uploads' admin, the alerts' and monitors' admins, and the texts log with its
+# conversation page and the campaigns' text routing (issue 29).
+from tracking import admin_ad_platforms, admin_alerts, admin_texts  # noqa: E402, F401

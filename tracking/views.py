@@ -10,8 +10,9 @@ from django.views.decorators.http import require_http_methods
 
 from calltrack.audit import audit_context
 from calltrack.phone import InvalidPhoneNumber, to_e164
-from tracking.models import Call
+from tracking.models import Call, TextMessage
 from tracking.services.conversions import ConversionRefused, call_convert, postback_token_valid
+from tracking.services.texts import text_convert
 
 TOKEN_HEADER = "X-Calltrack-Postback-Token"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -35,6 +36,8 @@ def postback(request: HttpRequest, handler_id: int, token: str = "") -> JsonResp
     if not postback_token_valid(handler_id=handler_id, token=token):
         return JsonResponse({"converted": False, "detail": "invalid postback token"}, status=403)
     params = request.POST if request.method == "POST" else request.GET
+    if "message_sid" in params:
+        return _text_postback(handler_id, params.get("message_sid", "").strip())
     calls = Call.objects.filter(handler_id=handler_id)
     call_id, call_sid, caller = params.get("call_id", "").strip(), params.get("call_sid", "").strip(), params.get("caller_number", "").strip()
     if any(_UNSTORABLE.search(value) for value in (call_id, call_sid, caller)):
@@ -85,3 +88,18 @@ def _postback_revoke(*, call: Call, handler_id: int, reason: str) -> JsonRespons
     except ConversionRefused as exc:
         return JsonResponse({"converted": False, "call_id": call.pk, "detail": str(exc)}, status=exc.status_code)
     return JsonResponse({"converted": False, "revoked": True, "call_id": revoked.pk})
+
+
+def _text_postback(handler_id: int, message_sid: str) -> JsonResponse:
+    """``?message_sid=SM...``: the handler's CRM confirms a sale on a text forwarded to it (issue 29); once."""
+    if not message_sid or len(message_sid) > 64 or _UNSTORABLE.search(message_sid):
+        return JsonResponse({"converted": False, "detail": "message_sid must be a MessageSid"}, status=400)
+    text = TextMessage.objects.filter(handler_id=handler_id, message_sid=message_sid, direction="inbound").first()
+    if text is None:
+        return JsonResponse({"converted": False, "detail": "no such text for this handler"}, status=404)
+    try:
+        with audit_context(origin="postback", actor=f"handler #{handler_id}'s postback"):
+            text = text_convert(text=text, source="the handler's postback")
+    except ConversionRefused as exc:
+        return JsonResponse({"converted": False, "text_id": text.pk, "detail": str(exc)}, status=exc.status_code)
+    return JsonResponse({"converted": True, "text_id": text.pk, "revenue": f"{text.revenue:.2f}", "payout": f"{text.payout:.2f}"})

@@ -58,7 +58,15 @@ TOKENS: dict[str, str] = {
     "gclid": "marketing data: Google click id",
     "fbclid": "marketing data: Facebook click id",
     "msclkid": "marketing data: Microsoft click id",
+    # A text's own tokens (empty for a call); a text's events fill the call tokens from the text.
+    "message_sid": "a text's MessageSid (message.received, message.sent; the call tokens then read the text: caller_number "
+                   "is the contact, called_number our number, started_at when it was received or sent)",
+    "message_body": "the text's body",
+    "message_direction": "inbound or outbound",
+    "message_media": "the text's media URLs, separated by spaces",
 }
+#: The tokens only a text's events (message.received, message.sent) fill.
+MESSAGE_TOKENS = frozenset({"message_sid", "message_body", "message_direction", "message_media"})
 PREFIXES: dict[str, str] = {
     "tag": "[tag:NAME] the call's tag NAME (caller geo, IVR keys, tags set on the number), e.g. [tag:state] "
     "(state, city, zip and country are the caller's)",

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calltrack import reports
+from calltrack import reports, text_figures
 from calltrack.api.permissions import StaffPermissionsOrCollaborator
 from calltrack.db_router import on_replica
 from calltrack.scoping import report_dimensions, scope_for
@@ -180,4 +180,58 @@ class ReportBreakdownView(ReportView):
         return Response(BreakdownSerializer({
             "period": period, "by": data["by"],
             "rows": [{"key": None if r.key is None else str(r.key), "label": r.label, "totals": _totals(r.totals)} for r in rows],
+        }).data)
+
+
+class TextTotalsSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Texts received in the period (test texts left out).")
+    sent = serializers.IntegerField(help_text="Texts sent: replies, auto-replies, keyword answers and forwards.")
+    contacts = serializers.IntegerField(help_text="Different numbers that texted.")
+    converted = serializers.IntegerField(help_text="Texts that converted.")
+    revenue = _money("Revenue of the converted texts; null when hidden from you.")
+    payout = _money("Payout of the converted texts; null when hidden from you.")
+
+
+class TextSeriesSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="The hour (HH:00) or the day.")
+    received = serializers.IntegerField(help_text="Texts received in the bucket.")
+    sent = serializers.IntegerField(help_text="Texts sent in the bucket.")
+
+
+class TextRowSerializer(serializers.Serializer):
+    key = serializers.CharField(allow_null=True, help_text="The row's id; null for texts without one.")
+    label = serializers.CharField(help_text=_("The source's or campaign's name; '(none)' for texts without one."))
+    received = serializers.IntegerField(help_text="Texts received.")
+    converted = serializers.IntegerField(help_text="Of them, converted.")
+    revenue = _money("null when hidden from you.")
+    payout = _money("null when hidden from you.")
+
+
+class TextReportSerializer(serializers.Serializer):
+    period = PeriodSerializer(help_text="The period asked for.")
+    totals = TextTotalsSerializer(help_text="The period's text figures.")
+    series = TextSeriesSerializer(many=True, help_text="Per hour for one day, else per day.")
+    by_source = TextRowSerializer(many=True, help_text=_("Received texts per source (not for a handler)."))
+    by_campaign = TextRowSerializer(many=True, help_text="Received texts per campaign (staff only).")
+
+
+class ReportTextsView(ReportView):
+    """GET /api/v1/reports/texts: the dashboard's text figures (``calltrack.text_figures``), scoped like the texts."""
+
+    staff_permissions = {"GET": ["tracking.view_textmessage"]}
+
+    @extend_schema(summary=_("Text figures of a period: totals, over time, by source and campaign"), parameters=PERIOD_PARAMETERS,
+                   responses={200: TextReportSerializer})
+    @on_replica
+    def get(self, request: Request) -> Response:
+        period, _ = self.query(request)
+        figures = text_figures.text_figures(scope=scope_for(request.user), period=period)
+
+        def rows(items: list[text_figures.TextRow]) -> list[dict]:
+            return [{**vars(r), "key": None if r.key is None else str(r.key)} for r in items]
+
+        return Response(TextReportSerializer({
+            "period": period, "totals": figures.as_dict(),
+            "series": [{"label": label, "received": received, "sent": sent} for label, received, sent in figures.series],
+            "by_source": rows(figures.by_source), "by_campaign": rows(figures.by_campaign),
         }).data)

@@ -18,10 +18,10 @@ from calltrack.numbers.models.pools import (
     PoolResize,
     PoolSample,
 )
-from calltrack.numbers.models.porting import LocalCarrierNumber, PortDirection, PortRequest, PortStatus
+from calltrack.numbers.models.porting import LocalCarrierMessage, LocalCarrierNumber, PortDirection, PortRequest, PortStatus
 
 __all__ = [
     "BlockedCaller", "NoAnswerAction", "NumberEvent", "NumberKind", "NumberStatus", "NumberType", "ReceivingNumber",
     "TrackingNumber", "NumberPool", "NumberSession", "OverflowPolicy", "ParameterKind", "PoolNumberType", "PoolParameter", "PoolResize", "PoolSample",
-    "LocalCarrierNumber", "PortDirection", "PortRequest", "PortStatus",
+    "LocalCarrierMessage", "LocalCarrierNumber", "PortDirection", "PortRequest", "PortStatus",
 ]

@@ -84,6 +84,7 @@ class LocalCarrierNumber(models.Model):
     area_code = models.CharField(max_length=6, blank=True, db_index=True, help_text="The number's area code.")
     voice_url = models.URLField(max_length=500, blank=True, help_text="Where the carrier sends incoming calls (our /voice/incoming).")
     status_callback = models.URLField(max_length=500, blank=True, help_text="Where the carrier reports call status (our /voice/status).")
+    sms_url = models.URLField(max_length=500, blank=True, help_text="Where the carrier sends incoming texts (our /sms/incoming).")
     port_request_id = models.CharField(max_length=40, blank=True, db_index=True, help_text="The simulated port this number is part of.")
     other_carrier = models.CharField(max_length=100, blank=True, help_text="The carrier a simulated port comes from or goes to.")
     updated_at = models.DateTimeField(auto_now=True)
@@ -93,3 +94,22 @@ class LocalCarrierNumber(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} ({self.state})"
+
+
+class LocalCarrierMessage(models.Model):
+    """A text the `local` carrier was asked to send: what a real carrier would have delivered, kept for the demo and
+    the tests (its delivery status comes back through the signed status callback, as Twilio's does)."""
+
+    sid = models.CharField(max_length=64, unique=True, help_text="The simulated MessageSid (SM + 32 hex digits).")
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    body = models.TextField(blank=True)
+    media_urls = models.JSONField(default=list, blank=True)
+    status_callback = models.URLField(max_length=1000, blank=True, help_text="Where the delivery status is reported.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_number} -> {self.to_number} ({self.sid})"

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from calltrack.carriers import webhook_urls
+from calltrack.carriers import sms_webhook_urls, webhook_urls
 from calltrack.numbers.providers.base import (
     AvailableNumber,
     CallerLookupResult,
@@ -19,7 +19,7 @@ from calltrack.numbers.providers.base import (
 )
 
 __all__ = ["AvailableNumber", "CallerLookupResult", "Carrier", "CarrierError", "PortStatusResult", "PurchasedNumber", "RecordingAudio", "fallback_url",
-           "get_carrier", "webhook_urls"]
+           "get_carrier", "sms_webhook_urls", "webhook_urls"]
 
 CARRIERS = ("local", "twilio")
 

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.carriers import RECORDING_SID
-from calltrack.numbers.models import LocalCarrierNumber
+from calltrack.numbers.models import LocalCarrierMessage, LocalCarrierNumber
 from calltrack.numbers.providers.base import (
     AvailableNumber,
     CallerLookupResult,
@@ -227,7 +227,7 @@ class LocalCarrier:
             ][:missing]
             LocalCarrierNumber.objects.bulk_create(rows, ignore_conflicts=True)
 
-    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "") -> PurchasedNumber:
+    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "", sms_url: str = "") -> PurchasedNumber:
         # ``fallback_url`` is accepted for the interface: the simulated carrier never finds calltrack down.
         with transaction.atomic():
             row = LocalCarrierNumber.objects.select_for_update().filter(number=number).first()
@@ -241,21 +241,21 @@ class LocalCarrier:
             elif row.state != State.AVAILABLE:
                 raise CarrierError(f"{number} is no longer available to buy.", code="unavailable")
             row.state = State.OWNED
-            row.voice_url, row.status_callback = voice_url, status_url
+            row.voice_url, row.status_callback, row.sms_url = voice_url, status_url, sms_url
             row.port_request_id = ""
             row.save()
         return PurchasedNumber(number=number, carrier_id=_carrier_id(number))
 
-    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "") -> None:
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "", sms_url: str = "") -> None:
         updated = LocalCarrierNumber.objects.filter(number=number, state__in=[State.OWNED, State.PORTING_OUT]).update(
-            voice_url=voice_url, status_callback=status_url, updated_at=timezone.now()
+            voice_url=voice_url, status_callback=status_url, sms_url=sms_url, updated_at=timezone.now()
         )
         if not updated:
             raise CarrierError(f"{number} is not a number on this account.", code="not_found")
 
     def release(self, *, number: str, carrier_id: str) -> None:
         LocalCarrierNumber.objects.filter(number=number, state__in=[State.OWNED, State.PORTING_OUT]).update(
-            state=State.AVAILABLE, voice_url="", status_callback="", port_request_id="", updated_at=timezone.now()
+            state=State.AVAILABLE, voice_url="", status_callback="", sms_url="", port_request_id="", updated_at=timezone.now()
         )
 
     # --- porting -------------------------------------------------------------------------------------------------
@@ -326,11 +326,21 @@ class LocalCarrier:
         if not self._port_ready(row.updated_at):
             return PortStatusResult(status="submitted", numbers=[number])
         row.state = State.PORTED_OUT
-        row.voice_url = row.status_callback = ""
+        row.voice_url = row.status_callback = row.sms_url = ""
         row.save()
         return PortStatusResult(status="completed", numbers=[number])
 
     # --- call recordings -------------------------------------------------------------------------------------
+
+    def text_send(self, *, to: str, from_number: str, body: str, media_urls: list[str], status_url: str) -> str:
+        """Record the text as sent (``LocalCarrierMessage``): nothing leaves the machine. Its delivery status comes
+        back when someone (a test, the demo) posts the signed status callback, as Twilio would."""
+        if not phone.to_e164_or_none(to):
+            raise CarrierError(f"{to!r} is not a phone number a text can go to.", code="invalid")
+        sid = "SM" + secrets.token_hex(16)
+        LocalCarrierMessage.objects.create(sid=sid, from_number=from_number, to_number=to, body=body, media_urls=list(media_urls),
+                                           status_callback=status_url)
+        return sid
 
     def recording_create(self, *, seconds: int) -> LocalRecording:
         """Record a (simulated) call of ``seconds``: what Twilio does for ``<Dial record>``. The WAV is stored

@@ -99,6 +99,11 @@ def _fallback(url: str) -> dict[str, str]:
     return {"voice_fallback_url": url, "voice_fallback_method": "POST"} if url else {}
 
 
+def _sms(url: str) -> dict[str, str]:
+    """The number's messaging webhook (``SmsUrl``), when we have one to set."""
+    return {"sms_url": url, "sms_method": "POST"} if url else {}
+
+
 def _recording_sid(sid: str) -> str:
     if not _RECORDING_SID.match(sid or ""):
         raise CarrierError(f"{sid!r} is not a Twilio recording SID.", code="invalid")
@@ -159,21 +164,29 @@ class TwilioCarrier:
             for item in found
         ]
 
-    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "") -> PurchasedNumber:
+    def buy(self, *, number: str, voice_url: str, status_url: str, fallback_url: str = "", sms_url: str = "") -> PurchasedNumber:
         created = self._call(
             self.client.api.v2010.account.incoming_phone_numbers.create,
             phone_number=number, voice_url=voice_url, voice_method="POST",
-            status_callback=status_url, status_callback_method="POST", **_fallback(fallback_url),
+            status_callback=status_url, status_callback_method="POST", **_fallback(fallback_url), **_sms(sms_url),
         )
         return PurchasedNumber(number=created.phone_number, carrier_id=created.sid)
 
-    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "") -> None:
+    def configure(self, *, number: str, carrier_id: str, voice_url: str, status_url: str, fallback_url: str = "", sms_url: str = "") -> None:
         sid = carrier_id or self._sid_for(number)
         self._call(
             self.client.api.v2010.account.incoming_phone_numbers(sid).update,
             voice_url=voice_url, voice_method="POST", status_callback=status_url, status_callback_method="POST",
-            **_fallback(fallback_url),
+            **_fallback(fallback_url), **_sms(sms_url),
         )
+
+    def text_send(self, *, to: str, from_number: str, body: str, media_urls: list[str], status_url: str) -> str:
+        """Messages API (``POST /2010-04-01/Accounts/{sid}/Messages.json``) with our status callback."""
+        options: dict[str, Any] = {"to": to, "from_": from_number, "body": body, "status_callback": status_url}
+        if media_urls:
+            options["media_url"] = list(media_urls)
+        message = self._call(self.client.api.v2010.account.messages.create, **options)
+        return message.sid
 
     def _sid_for(self, number: str) -> str:
         found = self._call(self.client.api.v2010.account.incoming_phone_numbers.list, phone_number=number, limit=1)

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import LocalCarrierNumber, NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
-from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, webhook_urls
+from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, sms_webhook_urls, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save
 from tracking.models import Campaign, Source
@@ -131,6 +131,7 @@ def numbers_buy(
     campaign = target.pool.campaign if target.pool else target.campaign
     where = f"area code {area_code}" if area_code else ("toll-free" if toll_free else f"near {near}")
     voice_url, status_url = webhook_urls()
+    sms_url = sms_webhook_urls()[0]
     bought: list[TrackingNumber] = []
     with transaction.atomic():
         if target.kind == NumberKind.STATIC and target.source:
@@ -151,7 +152,7 @@ def numbers_buy(
             try:
                 failsafe = ((known[available.number].failsafe_number if available.number in known else "")
                             or (campaign.failsafe_number if campaign else ""))
-                purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url,
+                purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url, sms_url=sms_url,
                                         fallback_url=fallback_url(failsafe))
             except CarrierError as exc:
                 failure = str(exc)
@@ -193,10 +194,11 @@ def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | N
     numbers_configure``). Idempotent; writes nothing here. Returns the (number, reason) pairs the carrier refused."""
     carrier = carrier or get_carrier()
     voice_url, status_url = webhook_urls()
+    sms_url = sms_webhook_urls()[0]
     failed: list[tuple[str, str]] = []
     for tn in numbers:
         try:
-            carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url,
+            carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url, sms_url=sms_url,
                               fallback_url=fallback_url(tracking_number_failsafe(tn)))
         except CarrierError as exc:
             failed.append((tn.number, str(exc)))

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, PortDirection, PortRequest, PortStatus, TrackingNumber
-from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, webhook_urls
+from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, sms_webhook_urls, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save
 from calltrack.numbers.services.lifecycle import static_cap_check, tracking_number_failsafe
@@ -142,12 +142,13 @@ def _port_in_finish(*, request: PortRequest, status: str, reason: str, carrier: 
             return
         numbers = list(TrackingNumber.objects.select_for_update().filter(number__in=request.numbers, status=NumberStatus.PORTING_IN))
         voice_url, status_url = webhook_urls()
+        sms_url = sms_webhook_urls()[0]
         events = []
         for tn in numbers:
             if status == PortStatus.COMPLETED:
                 tn.status = NumberStatus.ACTIVE
                 try:
-                    carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url,
+                    carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url, sms_url=sms_url,
                                       fallback_url=fallback_url(tracking_number_failsafe(tn)))
                     why = f"Port-in #{request.pk} completed; webhooks configured"
                 except CarrierError as exc:

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from calltrack.model_writes import hot_path_columns, instance_apply_and_save
 from calltrack.numbers.models import NumberKind, NumberPool, NumberStatus, PoolParameter, ReceivingNumber, TrackingNumber
-from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, webhook_urls
+from calltrack.numbers.providers import Carrier, CarrierError, get_carrier, sms_webhook_urls, webhook_urls
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_record
 from calltrack.numbers.services.lifecycle import numbers_fallback_refresh_queue, static_cap_check
@@ -128,12 +128,13 @@ def tracking_number_provision(
     tracking_number.carrier = carrier.name
     tracking_number.full_clean(validate_unique=True, validate_constraints=True)
     voice_url, status_url = webhook_urls()
+    sms_url = sms_webhook_urls()[0]
     try:
         if how == Provisioning.BUY:
-            tracking_number.carrier_id = carrier.buy(number=tracking_number.number, voice_url=voice_url, status_url=status_url).carrier_id
+            tracking_number.carrier_id = carrier.buy(number=tracking_number.number, voice_url=voice_url, status_url=status_url, sms_url=sms_url).carrier_id
             reason = f"Bought at {carrier.name} {where}"
         elif how == Provisioning.CONNECT:
-            carrier.configure(number=tracking_number.number, carrier_id=tracking_number.carrier_id, voice_url=voice_url, status_url=status_url)
+            carrier.configure(number=tracking_number.number, carrier_id=tracking_number.carrier_id, voice_url=voice_url, status_url=status_url, sms_url=sms_url)
             reason = f"Connected at {carrier.name} {where} (voice webhook set)"
         else:
             reason = f"Recorded {where} without provisioning"

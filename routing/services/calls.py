@@ -15,11 +15,11 @@ from django.utils import timezone
 from calltrack import fastdb, phone
 from calltrack import tags as tag_rules
 from calltrack.numbers.models import NumberStatus, ReceivingNumber, TrackingNumber
-from calltrack.numbers.selectors import session_for_call
 from calltrack.numbers.services.caller_lookup import CallerIdentity, caller_lookup_get
 from routing import decision as dec
 from routing import geo, lookup, tagging, twiml
 from routing import spam as spam_rules
+from routing.services.attribution import credit_for
 from routing.services.common import (
     IncomingCall,
     TestCallOptions,
@@ -80,20 +80,10 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
             turn.bind(existing)
             return False
     at = at or timezone.now()
-    campaign = source = session = None
-    marketing: dict[str, Any] = {}
-    landing = referrer = visitor = ""
-    if tracking_number is not None:
-        campaign, source = tracking_number.campaign, tracking_number.source
-        marketing = dict(tracking_number.marketing_data or {})
-        if tracking_number.pool_id:
-            pool = tracking_number.pool
-            campaign = campaign or pool.campaign
-            source = source or pool.source
-            session = session_for_call(tracking_number=tracking_number, at=at)
-            if session is not None:
-                marketing = dict(session.marketing_data or {})
-                landing, referrer, visitor = session.landing_page, session.referrer, session.visitor_id
+    # The same credit a text to this number at this moment gets (``routing.services.attribution``).
+    credit = credit_for(tracking_number, at=at)
+    campaign, source, session = credit.campaign, credit.source, credit.session
+    marketing, landing, referrer, visitor = credit.marketing, credit.landing, credit.referrer, credit.visitor
     where = geo.caller_geo(
         number=incoming.caller, city=incoming.from_city, state=incoming.from_state,
         zip_code=incoming.from_zip, country=incoming.from_country,

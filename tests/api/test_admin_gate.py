@@ -31,8 +31,8 @@ FORBIDDEN = {
 #: The admins each kind of collaborator may open (everything else is a 403, whatever it was granted).
 # Alerts: a collaborator reads those about its own source or handler (calltrack.scoping.visible_alerts).
 COLLABORATOR_ADMINS = {
-    "source": {"tracking.call", "numbers.trackingnumber", "numbers.numbersession", "tracking.alert"},
-    "handler": {"tracking.call", "tracking.alert"},
+    "source": {"tracking.call", "numbers.trackingnumber", "numbers.numbersession", "tracking.alert", "tracking.textmessage"},
+    "handler": {"tracking.call", "tracking.alert", "tracking.textmessage"},
 }
 #: Lookups an attacker would bisect a hidden value with.
 LOOKUPS = ["exact", "gte", "lt", "isnull", "in", "range"]

@@ -72,7 +72,7 @@ def test_handler_collaborator_lists_only_calls_routed_to_it_and_no_numbers(handl
     assert handler_login.get("/admin/numbers/trackingnumber/").status_code == 403
     index = handler_login.get("/admin/")
     models = {m["object_name"] for app in index.context["app_list"] for m in app["models"]}
-    assert models == {"Call", "Alert"}  # its own calls, and the alerts about it
+    assert models == {"Call", "Alert", "TextMessage"}  # its own calls, the alerts about it, the texts forwarded to it
 
 
 def test_collaborators_cannot_change_their_calls(source_login, world):

@@ -23,6 +23,8 @@ WIRING = {
     "calltrack.reports", "calltrack.dashboard", "calltrack.api.reports",
     # The dashboard's spam panel: a reporting selector over the calls like calltrack.reports.
     "calltrack.spam_figures",
+    # The dashboard's and the reports API's text figures (issue 29): a reporting selector over the texts.
+    "calltrack.text_figures",
     # The scheduled alerts check keeps the dashboard's flags (calltrack.reports) as alerts, with tracking's services.
     "calltrack.alerts_check",
     # /metrics reads the figures of every app at scrape time (calls in progress, call queues, the task queue).

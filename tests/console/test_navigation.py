@@ -13,7 +13,7 @@ from tracking.models import Collaborator
 
 pytestmark = pytest.mark.django_db
 
-OPERATOR_ORDER = ["Dashboard", "Calls", "Campaigns", "Sources", "Handlers", "Tracking numbers", "Number pools",
+OPERATOR_ORDER = ["Dashboard", "Calls", "Texts", "Campaigns", "Sources", "Handlers", "Tracking numbers", "Number pools",
                   "Receiving numbers", "Webhooks"]
 
 
@@ -49,13 +49,13 @@ def test_the_performance_nomenclature_says_publishers_and_buyers(admin_user, set
     settings.CALLTRACK_NOMENCLATURE = "performance"
     settings.LOCALE_PATHS = nomenclature.locale_paths("performance")
     main = _titles(admin_user)[0]
-    assert main[3:5] == ["Publishers", "Buyers"]
+    assert main[4:6] == ["Publishers", "Buyers"]
 
 
 def test_the_sidebar_says_sources_and_handlers_again_when_the_setting_does(admin_user, settings):
     settings.CALLTRACK_NOMENCLATURE = "performance"
     settings.LOCALE_PATHS = nomenclature.locale_paths("performance")
-    assert _titles(admin_user)[0][3:5] == ["Publishers", "Buyers"]
+    assert _titles(admin_user)[0][4:6] == ["Publishers", "Buyers"]
     settings.CALLTRACK_NOMENCLATURE = "standard"
     settings.LOCALE_PATHS = nomenclature.locale_paths("standard")
-    assert _titles(admin_user)[0][3:5] == ["Sources", "Handlers"]
+    assert _titles(admin_user)[0][4:6] == ["Sources", "Handlers"]

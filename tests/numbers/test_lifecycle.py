@@ -180,7 +180,7 @@ def test_a_carrier_failure_half_way_keeps_and_reports_what_was_bought():
         def search(self, **kwargs):
             return [AvailableNumber(number=f"+1415230500{i}", number_type="local", area_code="415") for i in range(3)]
 
-        def buy(self, *, number, voice_url, status_url, fallback_url=""):
+        def buy(self, *, number, voice_url, status_url, fallback_url="", sms_url=""):
             self.calls += 1
             if self.calls == 2:
                 raise CarrierError("The number is no longer available to buy at Twilio: gone", code="unavailable")

@@ -71,6 +71,8 @@ def call():
 def test_every_documented_webhook_token_renders_a_value(call):
     tokens = documented_tokens()
     assert {"[tag:state]", "[data:keyword]", "[caller_number]", "[revenue]", "[recording_url]"} <= set(tokens)
+    # A text's own tokens are empty for a call (tests/routing/test_texts_routing.py renders them for a text).
+    tokens = [t for t in tokens if t.strip("[]") not in webhook_templates.MESSAGE_TOKENS]
     template = json.dumps({token.strip("[]"): token for token in tokens})
     hook = WebhookFactory(campaign=call.campaign, method=WebhookMethod.POST_JSON, body_template=template, url="https://crm.example.com/lead")
     body = json.loads(webhook_render(webhook=hook, call=call, event="call.completed").body)

@@ -334,7 +334,10 @@ class DeliveryStatus(models.TextChoices):
 
 class WebhookDelivery(models.Model):
     webhook = models.ForeignKey("tracking.Webhook", on_delete=models.CASCADE, related_name="deliveries")
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="webhook_deliveries", null=True, blank=True,
+                             help_text="The call the event is about (a text's events have none).")
+    text = models.ForeignKey("tracking.TextMessage", on_delete=models.CASCADE, related_name="webhook_deliveries", null=True, blank=True,
+                             help_text="The text a message.received or message.sent event is about.")
     event = models.CharField(max_length=30)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

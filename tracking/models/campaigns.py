@@ -393,6 +393,8 @@ class WebhookEvent(models.TextChoices):
     CALL_COMPLETED = "call.completed", "Call completed"
     CALL_CONVERTED = "call.converted", "Call converted"
     CALL_RECORDED = "call.recorded", "Call recording ready"
+    MESSAGE_RECEIVED = "message.received", "Text received"
+    MESSAGE_SENT = "message.sent", "Text sent"
 
 
 class WebhookMethod(models.TextChoices):

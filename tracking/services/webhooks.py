@@ -46,7 +46,7 @@ from django_q.tasks import async_task
 from calltrack import metrics, outbound
 from calltrack.logs import log_context_bound
 from tracking import webhook_templates
-from tracking.models import Call, DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookMethod
+from tracking.models import Call, DeliveryStatus, TextMessage, Webhook, WebhookAttempt, WebhookDelivery, WebhookMethod
 from tracking.services.recordings import call_recording_stream_url
 
 log = logging.getLogger("calltrack.webhooks")
@@ -123,9 +123,12 @@ class RenderedRequest:
 
 def webhook_render(*, webhook: Webhook, call: Call, event: str) -> RenderedRequest:
     """The request ``webhook`` sends for ``event`` of ``call``: URL and body with the tokens filled in."""
-    values = webhook_values(call=call, event=event)
-    tags = call.tags if isinstance(call.tags, dict) else {}
-    data = call.marketing_data if isinstance(call.marketing_data, dict) else {}
+    return _render(webhook, webhook_values(call=call, event=event), tags=call.tags, data=call.marketing_data)
+
+
+def _render(webhook: Webhook, values: dict[str, str], *, tags: object, data: object) -> RenderedRequest:
+    tags = tags if isinstance(tags, dict) else {}
+    data = data if isinstance(data, dict) else {}
     url = webhook_templates.render(webhook.url, values=values, tags=tags, data=data, escape="url")
     if webhook.method == WebhookMethod.GET:
         return RenderedRequest("GET", url, "", "")
@@ -149,6 +152,48 @@ def webhook_signature(*, secret: str, payload: bytes) -> str:
 
 def _queue(delivery_id: int) -> None:
     async_task(DELIVER_TASK, delivery_id, task_name=f"webhook-delivery-{delivery_id}")
+
+
+def webhook_text_values(*, text: TextMessage, event: str) -> dict[str, str]:
+    """Every token's value for a text's event: the text's own tokens, and the call tokens read from the text (its
+    contact as the caller, our number as the number called, its credit and money)."""
+    marketing = text.marketing_data if isinstance(text.marketing_data, dict) else {}
+    source, campaign, handler = text.source, text.campaign, text.handler
+    ours = text.to_number if text.direction == "inbound" else text.from_number
+    values = {token: "" for token in webhook_templates.TOKENS}
+    values.update({
+        "event": event, "message_sid": text.message_sid, "message_body": text.body, "message_direction": text.direction,
+        "message_media": " ".join(text.media_urls or []), "caller_number": text.contact_number, "called_number": ours,
+        "caller_city": text.caller_city, "caller_state": text.caller_state, "caller_zip": text.caller_zip,
+        "caller_country": text.caller_country, "campaign_id": campaign.campaign_id if campaign else "",
+        "campaign_name": campaign.name if campaign else "", "source_id": source.source_id if source else "",
+        "source_name": source.name if source else "", "handler_id": str(handler.pk) if handler else "",
+        "handler_name": handler.name if handler else "", "buyer_id": handler.buyer_id if handler else "",
+        "status": text.status, "started_at": _iso(text.created_at), "converted": "true" if text.converted else "false",
+        "conversion_reason": text.conversion_reason, "revenue": _money(text.revenue), "payout": _money(text.payout),
+        "margin": _money(text.margin), "visitor_id": text.visitor_id, "landing_page": text.landing_page, "referrer": text.referrer,
+        "test_call": "true" if text.is_test else "false",
+    })
+    for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid"):
+        value = marketing.get(key, "")
+        values[key] = "" if value is None else str(value)
+    return values
+
+
+def text_webhooks_queue(*, text: TextMessage, event: str) -> list[WebhookDelivery]:
+    """``message.received`` / ``message.sent``: a delivery for each enabled webhook of the text's campaign listening
+    to ``event``, sent like a call's (signed, retried, queued on commit). Test texts send none. Not idempotent: call
+    once per event."""
+    if text.campaign_id is None or text.is_test:
+        return []
+    hooks = [h for h in Webhook.objects.filter(campaign_id=text.campaign_id, enabled=True).order_by("name", "pk") if event in (h.events or [])]
+    deliveries = []
+    for hook in hooks:
+        request = _render(hook, webhook_text_values(text=text, event=event), tags=text.tags, data=text.marketing_data)
+        delivery = WebhookDelivery.objects.create(webhook=hook, text=text, event=event, url=request.url, body=request.body)
+        transaction.on_commit(functools.partial(_queue, delivery.pk))
+        deliveries.append(delivery)
+    return deliveries
 
 
 def webhook_deliveries_queue(*, call: Call, event: str) -> list[WebhookDelivery]:

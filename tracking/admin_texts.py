@@ -1,0 +1,300 @@
+"""The texts log (the call log's sibling), its CSV export, the conversation page (texts and calls of one contact in one
+timeline, with the operator's reply box) and a campaign's routing for texts (issue 29). Behind the gate
+(``calltrack/scoping.py``): a collaborator sees only its texts, without the other side's fields, and writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from unfold.contrib.filters.admin import AutocompleteSelectFilter, BooleanRadioFilter, ChoicesDropdownFilter
+from unfold.decorators import display
+from unfold.paginator import InfinitePaginator
+
+from calltrack import csv_export, phone
+from calltrack.admin_base import ModelAdmin, ServiceWritesAdminMixin
+from calltrack.admin_scoping import CollaboratorScopedAdminMixin
+from calltrack.formats import money
+from calltrack.numbers.providers import CarrierError
+from calltrack.numbers.services import texts as outbound
+from calltrack.scoping import HIDDEN_TEXT_FIELDS, Scope, hidden_text_fields, may, scope_for, visible_calls, visible_texts
+from tracking import admin_call_log as call_log
+from tracking.models import Call, TextDirection, TextMessage, TextPurpose, TextRoute
+from tracking.models.texts import body_clean
+from tracking.services import texts as text_route_services
+from tracking.services.conversions import ConversionRefused
+
+CONVERSATION_LIMIT = 200  # the latest texts and calls a conversation page shows (older ones: the logs)
+
+
+def national(number: str) -> str:
+    return phone.format_national(number) if number.startswith("+1") and len(number) == 12 else (number or "-")
+
+
+class TextCollaboratorScope(CollaboratorScopedAdminMixin):
+    collaborator_kinds = ("source", "handler")
+    collaborator_queryset = staticmethod(visible_texts)
+    collaborator_hidden = {kind: tuple(sorted(names)) for kind, names in HIDDEN_TEXT_FIELDS.items()}
+    collaborator_column_fields = {"revenue_money": "revenue", "payout_money": "payout", "number": "to_number"}
+    collaborator_list_filter = {kind: ("direction", "status", "converted") for kind in ("source", "handler")}
+
+
+@admin.register(TextMessage)
+class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
+    """The texts log: every text in and out, filtered like the call log, exported as CSV; a text opens on its
+    conversation."""
+
+    list_display = ["when", "direction_label", "contact", "number", "source", "campaign", "excerpt", "status_label", "converted",
+                    "revenue_money", "payout_money"]
+    list_display_links = None
+    list_filter = [
+        ("created_at", call_log.LocalDateRangeFilter),
+        ("direction", ChoicesDropdownFilter),
+        ("purpose", ChoicesDropdownFilter),
+        ("status", ChoicesDropdownFilter),
+        ("converted", BooleanRadioFilter),
+        ("source", AutocompleteSelectFilter),
+        ("campaign", AutocompleteSelectFilter),
+        ("tracking_number", AutocompleteSelectFilter),
+        *call_log.MARKETING_FILTERS,
+    ]
+    list_filter_submit = True
+    search_fields = ["contact_number", "message_sid", "body"]
+    search_help_text = "A number as stored (+14155550100), a MessageSid or words of the text."
+    list_select_related = ["campaign", "source"]
+    show_full_result_count = False
+    paginator = InfinitePaginator
+    list_per_page = 50
+    change_list_template = "admin/tracking/textmessage/change_list.html"
+
+    @display(description="time", ordering="created_at")
+    def when(self, obj: TextMessage) -> str:
+        return date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
+
+    @display(description="", label={"in": "info", "out": "success"})
+    def direction_label(self, obj: TextMessage) -> str:
+        return "in" if obj.direction == TextDirection.INBOUND else "out"
+
+    @display(description="contact")
+    def contact(self, obj: TextMessage):
+        url = reverse("admin:tracking_textmessage_conversation", args=[obj.contact_number])
+        return format_html('<a class="ct-number underline" href="{}">{}</a>', url, national(obj.contact_number))
+
+    @display(description="number")
+    def number(self, obj: TextMessage) -> str:
+        return national(obj.to_number if obj.direction == TextDirection.INBOUND else obj.from_number)
+
+    @display(description="text")
+    def excerpt(self, obj: TextMessage):
+        body = obj.body if len(obj.body) <= 60 else obj.body[:59] + "\u2026"
+        media = f" [{len(obj.media_urls)} media]" if obj.media_urls else ""
+        return format_html('<span title="{}">{}{}</span>', obj.body[:500], body, media)
+
+    @display(description="status", ordering="status", label={
+        "received": "info", "delivered": "success", "sent": "success", "queued": "info", "sending": "info",
+        "undelivered": "danger", "failed": "danger",
+    })
+    def status_label(self, obj: TextMessage) -> str:
+        return obj.get_status_display().lower()
+
+    @display(description="revenue", ordering="revenue")
+    def revenue_money(self, obj: TextMessage) -> str:
+        return money(obj.revenue)
+
+    @display(description="payout", ordering="payout")
+    def payout_money(self, obj: TextMessage) -> str:
+        return money(obj.payout)
+
+    # --- Texts are records: nobody edits them here -------------------------------------------------------------
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    actions = ["convert_texts"]
+
+    def has_convert_permission(self, request) -> bool:
+        return may(request.user, "text.convert", admin=True)
+
+    @admin.action(description="Convert the selected texts (as the handler's postback would)", permissions=["convert"])
+    def convert_texts(self, request, queryset) -> None:
+        for text in queryset:
+            try:
+                text_route_services.text_convert(text=text, source=f"{request.user} (admin)")
+                self.message_user(request, f"Text #{text.pk} converted.", messages.SUCCESS)
+            except ConversionRefused as exc:
+                self.message_user(request, f"Text #{text.pk}: {exc}", messages.WARNING)
+
+    def changelist_view(self, request, extra_context=None):
+        problem = self.has_view_permission(request) and call_log.call_log_query_problem(
+            model=TextMessage, params=request.GET, date_ranges=("created_at",))
+        if problem:
+            return _bad_query(self, request, problem)
+        return super().changelist_view(request, extra_context=extra_context)
+
+    readonly_fields = [f.name for f in TextMessage._meta.fields]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A text's page is its conversation (the reply box posts there)."""
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404("No such text.")
+        return self.conversation_view(request, obj.contact_number)
+
+    # --- The CSV export and the conversation page ----------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path("export.csv", self.admin_site.admin_view(self.export_csv_view), name="tracking_textmessage_export"),
+            path("conversation/<str:contact>/", self.admin_site.admin_view(self.conversation_view), name="tracking_textmessage_conversation"),
+            *super().get_urls(),
+        ]
+
+    def export_csv_view(self, request):
+        """The log as filtered and searched on screen, streamed through the project's CSV writer (formula-safe
+        cells, constant memory); the columns a collaborator may not see are left out."""
+        if not self.has_view_permission(request) or not may(request.user, "text.export"):
+            raise PermissionDenied
+        problem = call_log.call_log_query_problem(model=TextMessage, params=request.GET, date_ranges=("created_at",))
+        if problem:
+            return _bad_query(self, request, problem)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return _bad_query(self, request, "The address has a filter, page or value the texts log does not know.")
+        columns = text_export_columns(scope_for(request.user))
+        rows = changelist.queryset.order_by("-created_at", "-pk").values_list(*[lookup for _, lookup in columns])
+        tz = timezone.get_current_timezone()
+        return csv_export.csv_streaming_response(
+            filename=f"texts-{timezone.localtime():%Y%m%d-%H%M}.csv", header=[name for name, _ in columns],
+            rows=([v.astimezone(tz).isoformat(timespec="seconds") if hasattr(v, "astimezone") else v for v in row]
+                  for row in rows.iterator(chunk_size=2000)),
+        )
+
+    def conversation_view(self, request, contact: str):
+        """The contact's texts and calls in one timeline (the latest ``CONVERSATION_LIMIT`` of each), the operator's
+        reply box under it. A collaborator sees its own texts and calls only, and no reply box."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        # A number as stored (E.164), else the value cleaned of what no database stores (NUL, lone surrogates).
+        number = phone.to_e164_or_none(contact[:40]) or body_clean(contact, 32)
+        scope = scope_for(request.user)
+        texts = list(visible_texts(TextMessage.objects.conversation(number), scope).select_related("campaign", "source", "sent_by").order_by("-created_at", "-pk")[:CONVERSATION_LIMIT])
+        calls = list(visible_calls(Call.objects.filter(caller_number=number), scope)
+                     .select_related("campaign", "source").order_by("-started_at")[:CONVERSATION_LIMIT])
+        if not texts and not calls:
+            raise Http404("Nothing from this number that you may see.")
+        can_reply = may(request.user, "text.reply", admin=True) and phone.to_e164_or_none(number) == number
+        latest_inbound = next((t for t in texts if t.direction == TextDirection.INBOUND), None)
+        form = ReplyForm(request.POST or None) if can_reply else None
+        if request.method == "POST":
+            if form is None:
+                raise PermissionDenied
+            if form.is_valid():
+                return self._reply(request, number=number, about=latest_inbound, body=form.cleaned_data["body"])
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Conversation with {national(number)}",
+            "contact": number, "contact_display": national(number), "entries": conversation_entries(texts, calls, scope),
+            "form": form, "reply_from": national(latest_inbound.to_number) if latest_inbound else "",
+            "opted_out": bool(latest_inbound) and outbound.text_opted_out(contact_number=number, our_number=latest_inbound.to_number),
+            "log_url": reverse("admin:tracking_textmessage_changelist"),
+        }
+        return TemplateResponse(request, "admin/tracking/textmessage/conversation.html", context)
+
+    def _reply(self, request, *, number: str, about: TextMessage | None, body: str):
+        here = reverse("admin:tracking_textmessage_conversation", args=[number])
+        if about is None:
+            messages.error(request, "This contact never texted one of our numbers: there is no number to reply from.")
+            return redirect(here)
+        try:
+            outbound.text_send(to=number, from_number=about.to_number, body=body, purpose=TextPurpose.REPLY,
+                               thread=outbound.Thread(about), sent_by=request.user)
+        except (outbound.TextRefused, CarrierError) as exc:
+            messages.error(request, f"Not sent: {exc}")
+        else:
+            messages.success(request, "Reply sent.")
+        return redirect(here)
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(max_length=1600, widget=forms.Textarea(attrs={"rows": 3, "class": "ct-reply"}), label="Reply",
+                           help_text="Sent from the tracking number the contact last texted, through the carrier.")
+
+
+def text_export_columns(scope: Scope) -> list[tuple[str, str]]:
+    """The CSV's (header, lookup) pairs, without what ``scope`` may not see."""
+    hidden = hidden_text_fields(scope)
+    columns = [
+        ("time", "created_at"), ("direction", "direction"), ("purpose", "purpose"), ("from", "from_number"), ("to", "to_number"),
+        ("contact", "contact_number"), ("body", "body"), ("status", "status"), ("source", "source__name"),
+        ("campaign", "campaign__name"), ("tracking_number", "tracking_number__number"), ("visitor_id", "visitor_id"),
+        ("landing_page", "landing_page"), ("utm_source", "marketing_data__utm_source"), ("utm_medium", "marketing_data__utm_medium"),
+        ("utm_campaign", "marketing_data__utm_campaign"), ("caller_city", "caller_city"), ("caller_state", "caller_state"),
+        ("converted", "converted"), ("revenue", "revenue"), ("payout", "payout"), ("message_sid", "message_sid"),
+    ]
+    return [(name, lookup) for name, lookup in columns if lookup.split("__")[0] not in hidden]
+
+
+def conversation_entries(texts: list[TextMessage], calls: list[Call], scope: Scope) -> list[dict[str, Any]]:
+    """Texts and calls in one timeline, oldest first."""
+    hidden = hidden_text_fields(scope)
+    entries: list[dict[str, Any]] = [
+        {"kind": "text", "at": t.created_at, "inbound": t.direction == TextDirection.INBOUND, "body": t.body, "media": t.media_urls,
+         "status": t.get_status_display(), "purpose": t.get_purpose_display(), "campaign": "" if "campaign" in hidden else (t.campaign or ""),
+         "source": "" if "source" in hidden else (t.source or ""), "by": "" if "sent_by" in hidden else (t.sent_by or "")}
+        for t in texts
+    ]
+    entries += [
+        {"kind": "call", "at": c.started_at, "inbound": True, "status": c.get_status_display(), "duration": c.duration,
+         "url": reverse("admin:tracking_call_change", args=[c.pk])}
+        for c in calls
+    ]
+    return sorted(entries, key=lambda e: e["at"])
+
+
+def _bad_query(model_admin: ModelAdmin, request, problem: str) -> TemplateResponse:
+    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, "title": "The texts log cannot use this filter",
+               "problem": problem, "log_url": reverse("admin:tracking_textmessage_changelist")}
+    return TemplateResponse(request, "admin/tracking/call/bad_query.html", context, status=400)
+
+
+@admin.register(TextRoute)
+class TextRouteAdmin(ServiceWritesAdminMixin, ModelAdmin):
+    """A campaign's routing for texts: forwards, auto-replies (another one when closed), HELP, conversion."""
+
+    write_services = (text_route_services.text_route_create, text_route_services.text_route_update, text_route_services.text_route_delete)
+    service_arg = "text_route"
+    list_display = ["campaign", "forward_handler", "forward_email", "has_auto_reply", "convert_on"]
+    list_select_related = ["campaign", "forward_handler"]
+    autocomplete_fields = ["campaign", "forward_handler"]
+    search_fields = ["campaign__name"]
+    fieldsets = [
+        (None, {"fields": ["campaign"]}),
+        ("Forward", {"fields": ["forward_handler", "forward_email"]}),
+        ("Answers", {"fields": ["auto_reply", "auto_reply_closed", "timezone", "business_hours", "help_reply"]}),
+        ("Conversion", {"fields": ["convert_on", "convert_keyword", "revenue", "payout"]}),
+    ]
+
+    @display(description="auto-reply", boolean=True)
+    def has_auto_reply(self, obj: TextRoute) -> bool:
+        return bool(obj.auto_reply.strip() or obj.auto_reply_closed.strip())
