@@ -7,12 +7,12 @@ numbers, so running it twice changes nothing.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from calltrack import tags as tag_rules
@@ -240,11 +240,14 @@ def _demo_texts(campaign, static_numbers, pool_numbers, handlers) -> None:
         ("+14155550166", pool_numbers[1], "HELP", "San Francisco", "CA", 12),
         ("+16175550199", static_numbers[0], "My ZIP is 02118, thanks", "Boston", "MA", 3),
     ]
+    answered_at: dict[int, datetime] = {}  # an answer the services sent now: when it went out in the demo's past
     for n, (sender, number, body, city, state, hours_ago) in enumerate(texts):
         at = now - timedelta(hours=hours_ago)
+        before = TextMessage.objects.aggregate(last=Max("pk"))["last"] or 0
         incoming = IncomingText(message_sid=f"SMDEMO{n:04d}", sender=sender, to=number.number, body=body, from_city=city, from_state=state)
         text, _, created = text_receive(incoming=incoming, at=at)
         text_answer(text=text, created=created, links=links, at=at)
+        answered_at.update(dict.fromkeys(TextMessage.objects.filter(pk__gt=before).exclude(pk=text.pk).values_list("pk", flat=True), at + timedelta(seconds=2)))
     for pending in TextMessage.objects.filter(message_sid__startswith=outbound.PENDING_PREFIX, contact_number__in=[t[0] for t in texts]):
         outbound.text_status_record(message_sid=f"SMDEMOR{pending.pk:04d}", status="delivered", text_id=pending.pk)
     about = TextMessage.objects.filter(message_sid="SMDEMO0004").first()
@@ -253,6 +256,9 @@ def _demo_texts(campaign, static_numbers, pool_numbers, handlers) -> None:
         reply = outbound.text_send(to=about.contact_number, from_number=about.to_number, purpose=TextPurpose.REPLY, thread=outbound.Thread(about),
                                    carrier=LocalCarrier(), body="Thanks! Flood cover for 02118 starts at $31/month. Want me to call you to finish the quote?")
         outbound.text_status_record(message_sid=reply.message_sid, status="delivered")
+        answered_at[reply.pk] = about.created_at + timedelta(minutes=12)
+    for pk, at in answered_at.items():
+        TextMessage.objects.filter(pk=pk).update(created_at=at, status_at=at + timedelta(seconds=3))
 
 
 def _demo_events_in_call_time() -> None:
