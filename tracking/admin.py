@@ -915,9 +915,9 @@ def _headers_once(result_headers):
     def headers(cl):
         if not getattr(cl, "headers_fixed", False):
             return result_headers(cl)
-        memo = cl.__dict__.get("_result_headers")
+        memo = getattr(cl, "calltrack_result_headers", None)
         if memo is None:
-            memo = cl.__dict__["_result_headers"] = list(result_headers(cl))
+            memo = cl.calltrack_result_headers = list(result_headers(cl))
         return iter(memo)
 
     headers.__wrapped__ = result_headers

@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import AutocompleteSelectFilter, BooleanRadioFilter, ChoicesDropdownFilter
 from unfold.decorators import display
 from unfold.paginator import InfinitePaginator
@@ -136,7 +137,7 @@ class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
     def has_convert_permission(self, request) -> bool:
         return may(request.user, "text.convert", admin=True)
 
-    @admin.action(description="Convert the selected texts (as the handler's postback would)", permissions=["convert"])
+    @admin.action(description=_("Convert the selected texts (as the handler's postback would)"), permissions=["convert"])
     def convert_texts(self, request, queryset) -> None:
         for text in queryset:
             try:
