@@ -25,11 +25,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 STOP_SECONDS = 4.0
-BANNER_WAIT_SECONDS = 15.0  # print the banner when the server listens, or after this long anyway
+BANNER_WAIT_SECONDS = 15.0  # print the banner when the server listens and the cluster runs, or after this long anyway
+CLUSTER_RUNNING = "running."  # the last start-up line of django-q2's cluster ("Q Cluster ... running.")
 POLL_SECONDS = 0.1
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,9 +42,23 @@ class Runner:
         self.procs: dict[str, subprocess.Popen] = {}
         self.stop_reason = ""
         self.stopping_since = 0.0
+        self.cluster_running = threading.Event()
 
-    def _start(self, name: str, *args: str) -> None:
-        self.procs[name] = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, start_new_session=True)
+    def _start(self, name: str, *args: str, relay: bool = False) -> None:
+        """Start ``manage.py args``; ``relay``: its output passes through this process (line by line, to stderr), so
+        the runner sees when the cluster has started (its last start-up line) before printing the banner."""
+        out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT} if relay else {}
+        proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, start_new_session=True, **out)
+        self.procs[name] = proc
+        if relay:
+            threading.Thread(target=self._relay, args=(proc,), daemon=True).start()
+
+    def _relay(self, proc: subprocess.Popen) -> None:
+        for line in iter(proc.stdout.readline, b""):  # type: ignore[union-attr]
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+            if CLUSTER_RUNNING.encode() in line:
+                self.cluster_running.set()
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if not self.stop_reason:  # one stop, however many signals arrive
@@ -51,7 +67,7 @@ class Runner:
     def run(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
-        self._start("qcluster", "qcluster")
+        self._start("qcluster", "qcluster", relay=bool(self.banner))
         self._start("runserver", "runserver", f"{self.host}:{self.port}", *([] if self.reload else ["--noreload"]))
         banner_at = time.monotonic() + BANNER_WAIT_SECONDS if self.banner else None
         failed = ""
@@ -64,7 +80,9 @@ class Runner:
                     if code > 0:
                         failed = f"{name} exited with status {code}"
                     break
-            if banner_at is not None and (time.monotonic() >= banner_at or _listening(self.host, self.port)):
+            if banner_at is not None and (
+                time.monotonic() >= banner_at or (self.cluster_running.is_set() and _listening(self.host, self.port))
+            ):
                 # Last, after the children's start-up lines, framed: what the operator needs to log in.
                 time.sleep(0.5 if time.monotonic() < banner_at else 0)
                 print(framed(self.banner), flush=True)
