@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -184,7 +182,7 @@ def _answer(text: TextMessage, links: Links, *, at: datetime | None) -> str:
     if route.forward_handler is not None:
         outbound.text_forward_to_handler(text=text, handler=route.forward_handler)
     if route.forward_email:
-        _email_forward(text, route.forward_email)
+        outbound.text_forward_email_queue(text=text, address=route.forward_email)
     template = route.auto_reply if text_route_open(route, at) else (route.auto_reply_closed or route.auto_reply)
     if not template.strip():
         return twiml.messages()
@@ -203,15 +201,6 @@ def _reply(text: TextMessage, body: str, purpose: str, links: Links) -> str:
         log.info("MessageSid %r: no %s (%s)", text.message_sid, purpose, exc)
         return twiml.messages()
     return twiml.messages(twiml.TextReply(reply.body, links.url("/sms/status", text=reply.pk)))
-
-
-def _email_forward(text: TextMessage, address: str) -> None:
-    subject = f"Text from {text.from_number} to {text.to_number}"[:200]
-    lines = [text.body, "", *text.media_urls, f"Campaign: {text.campaign}", f"Source: {text.source or '-'}"]
-    try:
-        send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [address])
-    except Exception as exc:  # noqa: BLE001 - a mail server down costs the contact's text nothing
-        log.warning("MessageSid %r: not emailed to %s: %r", text.message_sid, address, exc)
 
 
 def _conversion_decide(text: TextMessage, route: TextRoute, *, at: datetime) -> None:

@@ -14,7 +14,9 @@ from twilio.request_validator import RequestValidator
 
 from calltrack import phone
 from calltrack.numbers.models import LocalCarrierMessage
-from tracking.models import TextMessage
+from calltrack.numbers.services import texts as outbound
+from calltrack.numbers.services.texts import PENDING_PREFIX
+from tracking.models import TextMessage, TextPurpose
 from tracking.models.texts import MAX_BODY, MAX_MEDIA
 
 DELIVERY = ("sent", "delivered")
@@ -82,6 +84,7 @@ class Command(BaseCommand):
         params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "0" * 32, "From": sender, "To": to, "Body": body,
                   "NumMedia": str(len(media)), **{f"MediaUrl{i}": url for i, url in enumerate(media)}, **place}
         doc = self._post("/sms/incoming", params)
+        self._forwards_send(sid)
         for message in doc.findall("Message"):
             self.stdout.write(f"   the sender gets: {message.text}")
             callback = message.get("statusCallback")
@@ -95,6 +98,14 @@ class Command(BaseCommand):
             for status in final:
                 self._post(sent.status_callback, {"MessageSid": sent.sid, "MessageStatus": status, "From": sent.from_number, "To": sent.to_number})
         self._summary(sid)
+
+    def _forwards_send(self, sid: str) -> None:
+        """Play the task queue's part for the text's forwards to handlers (queued on commit for a django-q2 worker):
+        send them now. A worker that runs the queued task later finds them sent and sends nothing again. The email
+        forward stays with the task queue (``manage.py qcluster``)."""
+        pending = TextMessage.objects.filter(purpose=TextPurpose.FORWARD, message_sid__startswith=f"{PENDING_PREFIX}{sid}:")
+        for forward_id in pending.values_list("pk", flat=True):
+            outbound.text_forward_send(forward_id=forward_id)
 
     def _summary(self, sid: str) -> None:
         text = TextMessage.objects.select_related("campaign", "source", "session").filter(message_sid=sid).first()
