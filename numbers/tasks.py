@@ -9,7 +9,7 @@ from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbe
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
 from calltrack.numbers.services.recordings import recordings_expire, voicemails_expire
-from calltrack.numbers.services.texts import text_forward_email_send, text_forward_send
+from calltrack.numbers.services.texts import text_forward_email_send, text_forward_send, text_forwards_requeue
 
 
 def pool_samples_record_task() -> str:
@@ -47,6 +47,11 @@ def text_forward_task(forward_id: int, attempt: int = 1) -> str:
     return f"forward {forward_id}: {forward.status} (try {attempt})"
 
 
+def text_forwards_requeue_task() -> str:
+    """Scheduled every minute: queue again the forwards whose task was lost (a cluster killed hard, a worker died)."""
+    return f"{text_forwards_requeue()} forwards queued again"
+
+
 def text_email_task(text_id: int, address: str, attempt: int = 1) -> str:
     """Email a text to its campaign's address (queued after commit; a failure comes back as a Schedule)."""
     sent = text_forward_email_send(text_id=text_id, address=address, attempt=attempt)
@@ -64,5 +69,6 @@ SCHEDULES: list[tuple[str, str, str, int | None]] = [
     ("calltrack: autoscale pools", "calltrack.numbers.tasks.pools_autoscale_task", "I", 15),
     ("calltrack: release quarantined numbers", "calltrack.numbers.tasks.numbers_release_quarantined_task", "H", None),
     ("calltrack: follow port requests", "calltrack.numbers.tasks.port_requests_sync_task", "I", 30),
+    ("calltrack: requeue lost text forwards", "calltrack.numbers.tasks.text_forwards_requeue_task", "I", 1),
     ("calltrack: delete expired call recordings", "calltrack.numbers.tasks.recordings_expire_task", "D", None),
 ]

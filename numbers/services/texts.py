@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -209,9 +211,12 @@ def text_forward_send(*, forward_id: int, attempt: int = 1, carrier: Carrier | N
     A carrier failure worth another try puts it back to queued and schedules try ``attempt + 1`` with backoff; the
     last try, or a refusal, marks it failed. Returns the forward; None when there is nothing to send (gone, sent
     already, given up, or another worker's)."""
-    pending = TextMessage.objects.filter(pk=forward_id, purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND,
-                                         status=TextStatus.QUEUED, message_sid__startswith=PENDING_PREFIX)
-    if not pending.update(status=TextStatus.SENDING, status_at=timezone.now()):
+    now = timezone.now()
+    # Queued, or claimed by a worker that died mid-try (its lease ran out: ``status_at`` is when it claimed it).
+    unclaimed = Q(status=TextStatus.QUEUED) | Q(status=TextStatus.SENDING, status_at__lt=now - forward_lease())
+    pending = TextMessage.objects.filter(unclaimed, pk=forward_id, purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND,
+                                         message_sid__startswith=PENDING_PREFIX)
+    if not pending.update(status=TextStatus.SENDING, status_at=now):
         return None
     forward = TextMessage.objects.get(pk=forward_id)
     try:
@@ -226,8 +231,9 @@ def text_forward_send(*, forward_id: int, attempt: int = 1, carrier: Carrier | N
     except CarrierError as exc:
         if exc.code in RETRY_CODES and attempt < FORWARD_MAX_ATTEMPTS:
             with transaction.atomic():
-                TextMessage.objects.filter(pk=forward.pk, status=TextStatus.SENDING).update(status=TextStatus.QUEUED)
                 due = _retry_schedule(FORWARD_TASK, (forward.pk, attempt + 1), attempt=attempt, what=f"text forward {forward.pk}")
+                # status_at: when the next try is due (text_forwards_requeue reads it to find a retry whose task was lost).
+                TextMessage.objects.filter(pk=forward.pk, status=TextStatus.SENDING).update(status=TextStatus.QUEUED, status_at=due)
             log.info("forward %s: the carrier failed (%s), try %s at %s", forward.pk, exc, attempt + 1, due.isoformat())
             forward.status = TextStatus.QUEUED
             return forward
@@ -240,6 +246,35 @@ def text_forward_send(*, forward_id: int, attempt: int = 1, carrier: Carrier | N
         forward.refresh_from_db()
         text_webhooks_queue(text=forward, event=WebhookEvent.MESSAGE_SENT)
     return forward
+
+
+def forward_lease() -> timedelta:
+    """How long a claimed forward keeps others off: longer than a worker may spend on it (django-q2 stops a task after
+    the cluster's ``timeout``)."""
+    return timedelta(seconds=float(settings.Q_CLUSTER.get("timeout") or 60) + 30)
+
+
+FORWARD_REQUEUE_AFTER = timedelta(minutes=2)
+FORWARD_REQUEUE_BATCH = 500
+
+
+def text_forwards_requeue(*, now: datetime | None = None) -> int:
+    """Queue again the forwards left unsent for ``FORWARD_REQUEUE_AFTER`` past their due time: their task was lost
+    (a cluster killed hard with the Redis broker, a retry's Schedule lost) or the worker died mid-try (its lease ran
+    out). Their tries start over. Safe at any time and on several clusters: a task queued twice sends once (the
+    claim in ``text_forward_send``). Scheduled every minute; returns how many were queued."""
+    now = now or timezone.now()
+    limit = now - FORWARD_REQUEUE_AFTER
+    lost = (
+        TextMessage.objects.filter(purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND, message_sid__startswith=PENDING_PREFIX)
+        .annotate(due=Coalesce("status_at", "created_at"))
+        .filter(Q(status=TextStatus.QUEUED, due__lte=limit) | Q(status=TextStatus.SENDING, status_at__lt=now - forward_lease() - FORWARD_REQUEUE_AFTER))
+        .order_by("created_at").values_list("pk", flat=True)[:FORWARD_REQUEUE_BATCH]
+    )
+    ids = list(lost)
+    for pk in ids:
+        _task_queue(FORWARD_TASK, pk, 1)
+    return len(ids)
 
 
 def _forward_fail(forward: TextMessage, *, code: str) -> TextMessage:

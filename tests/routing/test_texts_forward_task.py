@@ -146,3 +146,34 @@ def test_the_email_task_sends_the_text_and_a_mail_failure_is_tried_again(forward
     assert text_email_task(inbound.pk, "leads@roof.example.com", 2) == f"text {inbound.pk}: emailed (try 2)"
     (email,) = mail.outbox
     assert email.to == ["leads@roof.example.com"] and "Need a quote" in email.body
+
+
+def test_a_forward_whose_task_was_lost_is_queued_again_by_the_every_minute_sweep(forward, monkeypatch):
+    pending, queued = forward
+    queued.clear()
+    now = timezone.now()
+    assert outbound.text_forwards_requeue(now=now) == 0  # its task is still to come
+    assert outbound.text_forwards_requeue(now=now + timedelta(minutes=3)) == 1
+    assert queued == [(outbound.FORWARD_TASK, pending.pk, 1)]
+    assert text_forward_task(pending.pk, 1).endswith("queued (try 1)") and LocalCarrierMessage.objects.count() == 1
+    assert outbound.text_forwards_requeue(now=now + timedelta(minutes=10)) == 0  # sent: nothing more
+
+
+def test_a_retry_waiting_for_its_time_is_not_queued_again_early(forward):
+    pending, queued = forward
+    queued.clear()
+    outbound.text_forward_send(forward_id=pending.pk, attempt=4, carrier=FailingCarrier(failures=1))  # next try in 240 s
+    now = timezone.now()
+    assert outbound.text_forwards_requeue(now=now + timedelta(minutes=5)) == 0
+    assert outbound.text_forwards_requeue(now=now + timedelta(minutes=7)) == 1
+
+
+def test_a_forward_held_by_a_worker_that_died_is_taken_again_after_its_lease(forward, monkeypatch):
+    pending, queued = forward
+    queued.clear()
+    TextMessage.objects.filter(pk=pending.pk).update(status=TextStatus.SENDING, status_at=timezone.now())  # a worker's claim
+    assert outbound.text_forward_send(forward_id=pending.pk) is None  # its lease holds: nobody else sends it
+    later = timezone.now() + outbound.forward_lease() + outbound.FORWARD_REQUEUE_AFTER + timedelta(seconds=5)
+    assert outbound.text_forwards_requeue(now=later) == 1
+    TextMessage.objects.filter(pk=pending.pk).update(status_at=timezone.now() - outbound.forward_lease() - timedelta(seconds=1))
+    assert outbound.text_forward_send(forward_id=pending.pk).message_sid == LocalCarrierMessage.objects.get().sid
