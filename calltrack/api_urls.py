@@ -10,6 +10,7 @@ from calltrack.api.views import ID_REGEX
 from calltrack.numbers.api.recordings import CallRecordingView
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
 from tracking.api.alerts import AlertRecipientViewSet, AlertViewSet, FraudMonitorViewSet
+from tracking.api.texts import TextMessageViewSet
 from tracking.api.views import (
     CallViewSet,
     CampaignViewSet,
@@ -26,6 +27,7 @@ router.register("sources", SourceViewSet, basename="source")
 router.register("handlers", HandlerViewSet, basename="handler")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("calls", CallViewSet, basename="call")
+router.register("texts", TextMessageViewSet, basename="text")
 router.register("receiving-numbers", ReceivingNumberViewSet, basename="receivingnumber")
 router.register("tracking-numbers", TrackingNumberViewSet, basename="trackingnumber")
 router.register("pools", NumberPoolViewSet, basename="pool")

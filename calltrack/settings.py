@@ -332,6 +332,9 @@ SPECTACULAR_SETTINGS.update(
             "AlertKindEnum": "tracking.models.alerts.AlertKind",
             "MonitorKindEnum": "tracking.models.alerts.MonitorKind",
             "DestinationKindEnum": "tracking.models.ad_platforms.DestinationKind",
+            "TextStatusEnum": "tracking.models.texts.TextStatus",
+            "TextDirectionEnum": "tracking.models.texts.TextDirection",
+            "TextPurposeEnum": "tracking.models.texts.TextPurpose",
         },
     }
 )

@@ -9,6 +9,7 @@ from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbe
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
 from calltrack.numbers.services.recordings import recordings_expire, voicemails_expire
+from calltrack.numbers.services.texts import text_forward_email_send, text_forward_send, text_forwards_requeue
 
 
 def pool_samples_record_task() -> str:
@@ -37,6 +38,26 @@ def recordings_expire_task() -> str:
     return f"{recordings_expire()} recordings and {voicemails_expire()} voicemails deleted"
 
 
+def text_forward_task(forward_id: int, attempt: int = 1) -> str:
+    """Send a text's forward to its handler's number (queued after commit by the messaging webhook; a carrier failure
+    comes back as a Schedule with ``attempt + 1``)."""
+    forward = text_forward_send(forward_id=forward_id, attempt=attempt)
+    if forward is None:
+        return f"forward {forward_id}: gone, sent already, or another worker's"
+    return f"forward {forward_id}: {forward.status} (try {attempt})"
+
+
+def text_forwards_requeue_task() -> str:
+    """Scheduled every minute: queue again the forwards whose task was lost (a cluster killed hard, a worker died)."""
+    return f"{text_forwards_requeue()} forwards queued again"
+
+
+def text_email_task(text_id: int, address: str, attempt: int = 1) -> str:
+    """Email a text to its campaign's address (queued after commit; a failure comes back as a Schedule)."""
+    sent = text_forward_email_send(text_id=text_id, address=address, attempt=attempt)
+    return f"text {text_id}: {'emailed' if sent else 'not emailed'} (try {attempt})"
+
+
 def port_requests_sync_task() -> str:
     counts = port_requests_sync()
     return ", ".join(f"{v} {k}" for k, v in counts.items())
@@ -48,5 +69,6 @@ SCHEDULES: list[tuple[str, str, str, int | None]] = [
     ("calltrack: autoscale pools", "calltrack.numbers.tasks.pools_autoscale_task", "I", 15),
     ("calltrack: release quarantined numbers", "calltrack.numbers.tasks.numbers_release_quarantined_task", "H", None),
     ("calltrack: follow port requests", "calltrack.numbers.tasks.port_requests_sync_task", "I", 30),
+    ("calltrack: requeue lost text forwards", "calltrack.numbers.tasks.text_forwards_requeue_task", "I", 1),
     ("calltrack: delete expired call recordings", "calltrack.numbers.tasks.recordings_expire_task", "D", None),
 ]

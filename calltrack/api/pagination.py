@@ -40,3 +40,9 @@ class StartedAtCursorPagination(CursorPagination):
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return _describe(super().get_paginated_response_schema(schema))
+
+
+class CreatedAtCursorPagination(StartedAtCursorPagination):
+    """Newest first by ``created_at`` (the texts); ``?ordering=`` may pick another allowed field."""
+
+    ordering = ("-created_at", "-id")

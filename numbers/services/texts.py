@@ -6,14 +6,21 @@ Every outbound text goes through ``text_send`` (or, for an answer written into t
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
 from calltrack.carriers import sms_webhook_urls
 from calltrack.numbers.providers import Carrier, CarrierError, get_carrier
@@ -141,20 +148,161 @@ def text_status_record(*, message_sid: str, status: str, error_code: str = "", t
     return text
 
 
-def text_forward_to_handler(*, text: TextMessage, handler: Handler, carrier: Carrier | None = None) -> TextMessage | None:
-    """Send ``text`` on to the handler's receiving number, from the tracking number it came to. A carrier's refusal
-    is logged and costs the contact's text nothing (None)."""
+FORWARD_TASK = "calltrack.numbers.tasks.text_forward_task"
+EMAIL_TASK = "calltrack.numbers.tasks.text_email_task"
+#: A forward the carrier failed (down, rate limited) is tried again after 30 s, 60 s, 120 s... (at most an hour), up to
+#: FORWARD_MAX_ATTEMPTS tries; a refusal that another try cannot change (a bad number, our credentials) fails at once.
+FORWARD_MAX_ATTEMPTS = 6
+FORWARD_RETRY_BASE = timedelta(seconds=30)
+FORWARD_MAX_BACKOFF = timedelta(hours=1)
+RETRY_CODES = frozenset({"unavailable", "rate_limited", "failed"})
+#: A failed forward's ``error_code`` (10 characters): the carrier's word for it, shortened; "opt_out" when refused.
+_SHORT_CODES = {"unavailable": "down", "rate_limited": "rate_limit"}
+
+
+def forward_retry_delay(*, attempt: int) -> timedelta:
+    """The wait before try ``attempt + 1`` after try ``attempt`` failed: base, 2x base, 4x base... at most an hour."""
+    return min(FORWARD_RETRY_BASE * (2 ** max(attempt - 1, 0)), FORWARD_MAX_BACKOFF)
+
+
+def _task_queue(func: str, *args: object) -> None:
+    async_task(func, *args, task_name=f"{func.rsplit('.', 1)[-1]}-{'-'.join(map(str, args))}"[:100])
+
+
+def _retry_schedule(func: str, args: tuple[object, ...], *, attempt: int, what: str) -> datetime:
+    """The next try of a task as a django-q2 Schedule (ONCE, at its due time): it survives worker restarts and costs no
+    worker while waiting, as the webhooks' retries (tracking.services.webhooks)."""
+    due = timezone.now() + forward_retry_delay(attempt=attempt)
+    Schedule.objects.create(name=f"{what} try {attempt + 1}"[:100], func=func, args=repr(args), schedule_type=Schedule.ONCE,
+                            repeats=-1, next_run=due)
+    return due
+
+
+def text_forward_to_handler(*, text: TextMessage, handler: Handler) -> TextMessage | None:
+    """Route ``text`` to the handler and queue its forward to the handler's receiving number, from the tracking number
+    it came to: kept as a pending outbound text (``pending:<sid>:forward``) that a django-q2 task sends after commit
+    (``text_forward_send``), never inside the messaging webhook's request. None when the handler has no line, or
+    refused (an opted-out line: checked here and again when sending)."""
     line = handler.receiving_number.number if handler.receiving_number_id else ""
     if not line:
         return None
-    body = f"Text from {text.from_number}: {text.body}"
     # The contact's text was routed to this handler (its collaborators see it; its postback may convert it).
     if text.handler_id != handler.pk:
         text.handler = handler
         text.save(update_fields=["handler"])
     try:
-        return text_send(to=line, from_number=text.to_number, body=body, media_urls=text.media_urls, purpose=TextPurpose.FORWARD,
-                         thread=Thread(text), handler=handler, carrier=carrier)
-    except (CarrierError, TextRefused) as exc:
+        body, media = _outbound(to=line, from_number=text.to_number, body=f"Text from {text.from_number}: {text.body}",
+                                media_urls=text.media_urls)
+    except TextRefused as exc:
         log.warning("MessageSid %r: not forwarded to handler %s: %s", text.message_sid, handler.pk, exc)
         return None
+    forward = TextMessage.objects.create(
+        message_sid=f"{PENDING_PREFIX}{text.message_sid}:{TextPurpose.FORWARD}"[:64], direction=TextDirection.OUTBOUND,
+        purpose=TextPurpose.FORWARD, from_number=text.to_number, to_number=line, contact_number=text.contact_number, body=body,
+        media_urls=media, status=TextStatus.QUEUED, handler=handler, **Thread(text).fields(),
+    )
+    transaction.on_commit(functools.partial(_task_queue, FORWARD_TASK, forward.pk, 1))
+    return forward
+
+
+def text_forward_send(*, forward_id: int, attempt: int = 1, carrier: Carrier | None = None) -> TextMessage | None:
+    """Send a queued forward through the carrier (the task's work). Claimed by a conditional UPDATE (queued and still
+    pending -> sending), so a task run twice or by two workers sends once; the opt-out is checked now, at send time.
+    A carrier failure worth another try puts it back to queued and schedules try ``attempt + 1`` with backoff; the
+    last try, or a refusal, marks it failed. Returns the forward; None when there is nothing to send (gone, sent
+    already, given up, or another worker's)."""
+    now = timezone.now()
+    # Queued, or claimed by a worker that died mid-try (its lease ran out: ``status_at`` is when it claimed it).
+    unclaimed = Q(status=TextStatus.QUEUED) | Q(status=TextStatus.SENDING, status_at__lt=now - forward_lease())
+    pending = TextMessage.objects.filter(unclaimed, pk=forward_id, purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND,
+                                         message_sid__startswith=PENDING_PREFIX)
+    if not pending.update(status=TextStatus.SENDING, status_at=now):
+        return None
+    forward = TextMessage.objects.get(pk=forward_id)
+    try:
+        _outbound(to=forward.to_number, from_number=forward.from_number, body=forward.body, media_urls=forward.media_urls)
+        carrier = carrier or get_carrier()
+        # ?text= names the forward to its status callback, which may come before this task has kept the carrier's sid.
+        sid = carrier.text_send(to=forward.to_number, from_number=forward.from_number, body=forward.body,
+                                media_urls=list(forward.media_urls), status_url=f"{sms_webhook_urls()[1]}?text={forward.pk}")
+    except TextRefused as exc:
+        log.warning("forward %s: not sent: %s", forward.pk, exc)
+        return _forward_fail(forward, code="opt_out")
+    except CarrierError as exc:
+        if exc.code in RETRY_CODES and attempt < FORWARD_MAX_ATTEMPTS:
+            with transaction.atomic():
+                due = _retry_schedule(FORWARD_TASK, (forward.pk, attempt + 1), attempt=attempt, what=f"text forward {forward.pk}")
+                # status_at: when the next try is due (text_forwards_requeue reads it to find a retry whose task was lost).
+                TextMessage.objects.filter(pk=forward.pk, status=TextStatus.SENDING).update(status=TextStatus.QUEUED, status_at=due)
+            log.info("forward %s: the carrier failed (%s), try %s at %s", forward.pk, exc, attempt + 1, due.isoformat())
+            forward.status = TextStatus.QUEUED
+            return forward
+        log.warning("forward %s: not sent after %s tries: %s", forward.pk, attempt, exc)
+        return _forward_fail(forward, code=_SHORT_CODES.get(exc.code, exc.code))
+    with transaction.atomic():
+        # Conditional: a status callback that came first has named the sid and moved the status on already.
+        TextMessage.objects.filter(pk=forward.pk, message_sid=forward.message_sid).update(message_sid=sid[:64])
+        TextMessage.objects.filter(pk=forward.pk, status=TextStatus.SENDING).update(status=TextStatus.QUEUED)
+        forward.refresh_from_db()
+        text_webhooks_queue(text=forward, event=WebhookEvent.MESSAGE_SENT)
+    return forward
+
+
+def forward_lease() -> timedelta:
+    """How long a claimed forward keeps others off: longer than a worker may spend on it (django-q2 stops a task after
+    the cluster's ``timeout``)."""
+    return timedelta(seconds=float(settings.Q_CLUSTER.get("timeout") or 60) + 30)
+
+
+FORWARD_REQUEUE_AFTER = timedelta(minutes=2)
+FORWARD_REQUEUE_BATCH = 500
+
+
+def text_forwards_requeue(*, now: datetime | None = None) -> int:
+    """Queue again the forwards left unsent for ``FORWARD_REQUEUE_AFTER`` past their due time: their task was lost
+    (a cluster killed hard with the Redis broker, a retry's Schedule lost) or the worker died mid-try (its lease ran
+    out). Their tries start over. Safe at any time and on several clusters: a task queued twice sends once (the
+    claim in ``text_forward_send``). Scheduled every minute; returns how many were queued."""
+    now = now or timezone.now()
+    limit = now - FORWARD_REQUEUE_AFTER
+    lost = (
+        TextMessage.objects.filter(purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND, message_sid__startswith=PENDING_PREFIX)
+        .annotate(due=Coalesce("status_at", "created_at"))
+        .filter(Q(status=TextStatus.QUEUED, due__lte=limit) | Q(status=TextStatus.SENDING, status_at__lt=now - forward_lease() - FORWARD_REQUEUE_AFTER))
+        .order_by("created_at").values_list("pk", flat=True)[:FORWARD_REQUEUE_BATCH]
+    )
+    ids = list(lost)
+    for pk in ids:
+        _task_queue(FORWARD_TASK, pk, 1)
+    return len(ids)
+
+
+def _forward_fail(forward: TextMessage, *, code: str) -> TextMessage:
+    TextMessage.objects.filter(pk=forward.pk, status=TextStatus.SENDING).update(status=TextStatus.FAILED, error_code=code[:10])
+    forward.refresh_from_db()
+    return forward
+
+
+def text_forward_email_queue(*, text: TextMessage, address: str) -> None:
+    """Queue the email of ``text`` to ``address`` (a django-q2 task after commit, ``text_forward_email_send``)."""
+    transaction.on_commit(functools.partial(_task_queue, EMAIL_TASK, text.pk, address, 1))
+
+
+def text_forward_email_send(*, text_id: int, address: str, attempt: int = 1) -> bool:
+    """Email ``text`` to ``address`` (the task's work); a mail server's failure is tried again with backoff, up to
+    FORWARD_MAX_ATTEMPTS tries. Whether it was sent."""
+    text = TextMessage.objects.select_related("campaign", "source").filter(pk=text_id).first()
+    if text is None:
+        return False
+    subject = f"Text from {text.from_number} to {text.to_number}"[:200]
+    lines = [text.body, "", *text.media_urls, f"Campaign: {text.campaign}", f"Source: {text.source or '-'}"]
+    try:
+        send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [address])
+    except Exception as exc:  # noqa: BLE001 - any mail server failure is worth another try
+        if attempt < FORWARD_MAX_ATTEMPTS:
+            _retry_schedule(EMAIL_TASK, (text_id, address, attempt + 1), attempt=attempt, what=f"text {text_id} email")
+            log.info("MessageSid %r: not emailed to %s (%r), tried again later", text.message_sid, address, exc)
+        else:
+            log.warning("MessageSid %r: not emailed to %s after %s tries: %r", text.message_sid, address, attempt, exc)
+        return False
+    return True

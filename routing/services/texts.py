@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-from django.core.mail import send_mail
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -39,6 +38,29 @@ START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 KEYWORD_TAG = "text_keyword"
 SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+#: ``simulate_text --test`` marks its text with this parameter: a token signed with SECRET_KEY for that MessageSid, as
+#: ``simulate_call --test`` marks a call (routing.services.common.TEST_CALL_PARAM). Twilio never sends it.
+TEST_TEXT_PARAM = "CalltrackTestText"
+_TEST_TEXT_SALT = "calltrack.routing.test-text"
+TEST_TEXT_MAX_AGE = 3600  # seconds a token stays good: the simulator posts it at once
+
+
+def text_test_marker(*, message_sid: str) -> str:
+    """The ``TEST_TEXT_PARAM`` value that marks the incoming text ``message_sid`` as a test text."""
+    return signing.dumps({"sid": message_sid}, salt=_TEST_TEXT_SALT, compress=False)
+
+
+def _test_text_read(token: str, message_sid: str) -> bool:
+    """Whether ``token`` marks ``message_sid`` as a test text; a token that is not ours, expired or made for another
+    text is ignored (with a warning): the text is then the real text it is."""
+    try:
+        data = signing.loads(token[:500], salt=_TEST_TEXT_SALT, max_age=TEST_TEXT_MAX_AGE)
+        if not isinstance(data, dict) or data.get("sid") != message_sid:
+            raise signing.BadSignature("made for another text")
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        log.warning("MessageSid %r: ignored a test text marker (%s)", message_sid, exc)
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,7 @@ class IncomingText:
     from_state: str = ""
     from_zip: str = ""
     from_country: str = ""
+    test: bool = False  # a test text (``TEST_TEXT_PARAM``): left out of the figures, converts nothing, sends no webhook
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> IncomingText:
@@ -78,6 +101,7 @@ class IncomingText:
             body=body_clean(params.get("Body", ""), MAX_BODY), media_urls=media,
             from_city=body_clean(params.get("FromCity", ""), 100), from_state=body_clean(params.get("FromState", ""), 100),
             from_zip=body_clean(params.get("FromZip", ""), 20), from_country=body_clean(params.get("FromCountry", ""), 2),
+            test=_test_text_read(params[TEST_TEXT_PARAM], sid) if params.get(TEST_TEXT_PARAM) else False,
         )
 
 
@@ -122,7 +146,7 @@ def text_receive(*, incoming: IncomingText, at: datetime | None = None) -> tuple
         campaign=credit.campaign, source=credit.source, session=credit.session, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2], tags=tags,
         marketing_data=credit.marketing, landing_page=credit.landing[:2000], referrer=credit.referrer[:2000],
-        visitor_id=credit.visitor[:64], created_at=at,
+        visitor_id=credit.visitor[:64], created_at=at, is_test=incoming.test,
     )
     try:
         with transaction.atomic():
@@ -184,7 +208,7 @@ def _answer(text: TextMessage, links: Links, *, at: datetime | None) -> str:
     if route.forward_handler is not None:
         outbound.text_forward_to_handler(text=text, handler=route.forward_handler)
     if route.forward_email:
-        _email_forward(text, route.forward_email)
+        outbound.text_forward_email_queue(text=text, address=route.forward_email)
     template = route.auto_reply if text_route_open(route, at) else (route.auto_reply_closed or route.auto_reply)
     if not template.strip():
         return twiml.messages()
@@ -203,15 +227,6 @@ def _reply(text: TextMessage, body: str, purpose: str, links: Links) -> str:
         log.info("MessageSid %r: no %s (%s)", text.message_sid, purpose, exc)
         return twiml.messages()
     return twiml.messages(twiml.TextReply(reply.body, links.url("/sms/status", text=reply.pk)))
-
-
-def _email_forward(text: TextMessage, address: str) -> None:
-    subject = f"Text from {text.from_number} to {text.to_number}"[:200]
-    lines = [text.body, "", *text.media_urls, f"Campaign: {text.campaign}", f"Source: {text.source or '-'}"]
-    try:
-        send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [address])
-    except Exception as exc:  # noqa: BLE001 - a mail server down costs the contact's text nothing
-        log.warning("MessageSid %r: not emailed to %s: %r", text.message_sid, address, exc)
 
 
 def _conversion_decide(text: TextMessage, route: TextRoute, *, at: datetime) -> None:

@@ -45,6 +45,16 @@ def make_sessions(n, shared):
     NumberSessionFactory.create_batch(n, pool=pool, tracking_number=number)
 
 
+def make_texts(n, shared):
+    from tracking.models import TextMessage
+
+    TextMessage.objects.bulk_create(
+        TextMessage(message_sid=f"SM{i:032d}", from_number="+14155550111", to_number="+14155550999", contact_number="+14155550111",
+                    campaign=shared["campaign"], source=shared["source"], handler=shared["handler"], tags={"a": "b"})
+        for i in range(n)
+    )
+
+
 CASES = {
     # name: (factory, queries after AUTH, what they are)
     "sources": (lambda n, s: SourceFactory.create_batch(n), 2, "COUNT, page"),
@@ -55,6 +65,7 @@ CASES = {
     "tracking-numbers": (lambda n, s: TrackingNumberFactory.create_batch(n, campaign=s["campaign"]), 2, "COUNT, page"),
     "pools": (make_pools, 3, "COUNT, page with the size annotation, the pools' accepted custom parameters"),
     "sessions": (make_sessions, 2, "COUNT, page joined to the tracking number"),
+    "texts": (make_texts, 1, "page (cursor: no COUNT; parties as ids)"),
 }
 
 

@@ -31,7 +31,7 @@ def test_the_schema_generates_and_validates_without_warnings(schema):
 
 def test_every_resource_is_in_the_schema(schema):
     paths = set(schema["paths"])
-    for resource in ["sources", "handlers", "campaigns", "calls", "receiving-numbers", "tracking-numbers", "pools", "sessions"]:
+    for resource in ["sources", "handlers", "campaigns", "calls", "texts", "receiving-numbers", "tracking-numbers", "pools", "sessions"]:
         assert f"/api/v1/{resource}/" in paths
         assert f"/api/v1/{resource}/{{id}}/" in paths
     assert {"/api/v1/pools/{id}/numbers/", "/api/v1/pools/{id}/numbers/add/", "/api/v1/pools/{id}/numbers/remove/", "/api/v1/pools/{id}/stats/"} <= paths

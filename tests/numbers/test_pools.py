@@ -131,6 +131,7 @@ def test_schedules_command_is_idempotent():
         "tracking.tasks.report_rollups_refresh_task", "calltrack.tasks.rate_counters_purge_task",
         "calltrack.alerts_check.alerts_check_task", "tracking.tasks.alerts_digest_task",
         "tracking.tasks.conversion_uploads_due_task", "tracking.tasks.webhook_deliveries_requeue_task",
+        "calltrack.numbers.tasks.text_forwards_requeue_task",
     }
     assert Schedule.objects.count() == len(SCHEDULES)
     assert Schedule.objects.get(func="calltrack.numbers.tasks.pool_samples_record_task").minutes == 1

@@ -14,7 +14,10 @@ from twilio.request_validator import RequestValidator
 
 from calltrack import phone
 from calltrack.numbers.models import LocalCarrierMessage
-from tracking.models import TextMessage
+from calltrack.numbers.services import texts as outbound
+from calltrack.numbers.services.texts import PENDING_PREFIX
+from routing.services.texts import TEST_TEXT_PARAM, text_test_marker
+from tracking.models import TextMessage, TextPurpose
 from tracking.models.texts import MAX_BODY, MAX_MEDIA
 
 DELIVERY = ("sent", "delivered")
@@ -35,6 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--from-city", default="", help="The sender's city, as Twilio's FromCity.")
         parser.add_argument("--from-state", default="", help="The sender's state, as Twilio's FromState, e.g. CO.")
         parser.add_argument("--from-zip", default="", help="The sender's ZIP code, as Twilio's FromZip.")
+        parser.add_argument(
+            "--test", action="store_true",
+            help="Mark the text as a test text: left out of the dashboard's and the reports' text figures, never converts, "
+            "sends no webhook; its answers and forwards go out as for any text.",
+        )
         parser.add_argument("--undelivered", action="store_true", help="Report the answers as undelivered (error 30003) instead.")
 
     def handle(self, *args, **options) -> None:
@@ -60,7 +68,7 @@ class Command(BaseCommand):
         with override_settings(TWILIO_AUTH_TOKEN=token, ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, host]):
             self.base, self.token, self.client = base, token, Client()
             final = ("undelivered",) if options["undelivered"] else DELIVERY
-            self._run(to=to, sender=sender, body=body, media=media, place=place, final=final)
+            self._run(to=to, sender=sender, body=body, media=media, place=place, final=final, test=options["test"])
 
     def _post(self, url: str, params: dict[str, str]) -> etree._Element:
         if url.startswith("/"):
@@ -76,12 +84,15 @@ class Command(BaseCommand):
         self.stdout.write(etree.tostring(doc, pretty_print=True).decode().rstrip())
         return doc
 
-    def _run(self, *, to: str, sender: str, body: str, media: list[str], place: dict[str, str], final: tuple[str, ...]) -> None:
+    def _run(self, *, to: str, sender: str, body: str, media: list[str], place: dict[str, str], final: tuple[str, ...], test: bool) -> None:
         sid = "SM" + secrets.token_hex(16)
+        if test:
+            place = {**place, TEST_TEXT_PARAM: text_test_marker(message_sid=sid)}
         already = set(LocalCarrierMessage.objects.values_list("pk", flat=True))
         params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "0" * 32, "From": sender, "To": to, "Body": body,
                   "NumMedia": str(len(media)), **{f"MediaUrl{i}": url for i, url in enumerate(media)}, **place}
         doc = self._post("/sms/incoming", params)
+        self._forwards_send(sid)
         for message in doc.findall("Message"):
             self.stdout.write(f"   the sender gets: {message.text}")
             callback = message.get("statusCallback")
@@ -96,6 +107,14 @@ class Command(BaseCommand):
                 self._post(sent.status_callback, {"MessageSid": sent.sid, "MessageStatus": status, "From": sent.from_number, "To": sent.to_number})
         self._summary(sid)
 
+    def _forwards_send(self, sid: str) -> None:
+        """Play the task queue's part for the text's forwards to handlers (queued on commit for a django-q2 worker):
+        send them now. A worker that runs the queued task later finds them sent and sends nothing again. The email
+        forward stays with the task queue (``manage.py qcluster``)."""
+        pending = TextMessage.objects.filter(purpose=TextPurpose.FORWARD, message_sid__startswith=f"{PENDING_PREFIX}{sid}:")
+        for forward_id in pending.values_list("pk", flat=True):
+            outbound.text_forward_send(forward_id=forward_id)
+
     def _summary(self, sid: str) -> None:
         text = TextMessage.objects.select_related("campaign", "source", "session").filter(message_sid=sid).first()
         if text is None:
@@ -106,6 +125,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  marketing data: {text.marketing_data}")
         self.stdout.write(f"  from: {text.from_number} ({', '.join(p for p in (text.caller_city, text.caller_state) if p) or 'place unknown'})")
         self.stdout.write(f"  tags: {text.tags}")
+        if text.is_test:
+            self.stdout.write("  test text: not in the text figures, no conversion, no webhook sent")
         if text.converted:
             self.stdout.write(f"  converted: {text.conversion_reason} (revenue {text.revenue}, payout {text.payout})")
         for answer in TextMessage.objects.filter(contact_number=text.contact_number, direction="outbound", created_at__gte=text.created_at).order_by("pk"):
