@@ -1071,6 +1071,21 @@ class ContactAdmin(ModelAdmin):
     search_fields = ["phone_number", "name"]
     autocomplete_fields = ["assigned_agent"]
     list_select_related = ["assigned_agent"]
+    readonly_fields = ["conversation"]
+
+    @display(description="Texts and calls")
+    def conversation(self, obj: Contact) -> str:
+        """The link to this caller's conversation page (their texts and calls in one timeline), when there is one."""
+        from tracking.models import TextMessage
+
+        if obj.pk is None or not obj.phone_number:
+            return "-"
+        texts = TextMessage.objects.conversation(obj.phone_number).count()
+        calls = Call.objects.filter(caller_number=obj.phone_number).count()
+        if not texts and not calls:
+            return "No texts or calls from this number yet."
+        url = reverse("admin:tracking_textmessage_conversation", args=[obj.phone_number])
+        return format_html('<a class="underline" href="{}">The conversation: {} texts, {} calls</a>', url, texts, calls)
 
 
 @admin.register(Collaborator)

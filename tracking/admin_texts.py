@@ -30,7 +30,7 @@ from calltrack.numbers.providers import CarrierError
 from calltrack.numbers.services import texts as outbound
 from calltrack.scoping import HIDDEN_TEXT_FIELDS, Scope, hidden_text_fields, may, scope_for, visible_calls, visible_texts
 from tracking import admin_call_log as call_log
-from tracking.models import Call, TextDirection, TextMessage, TextPurpose, TextRoute
+from tracking.models import Call, Contact, TextDirection, TextMessage, TextPurpose, TextRoute
 from tracking.models.texts import body_clean
 from tracking.services import texts as text_route_services
 from tracking.services.conversions import ConversionRefused
@@ -213,8 +213,13 @@ class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
                 raise PermissionDenied
             if form.is_valid():
                 return self._reply(request, number=number, about=latest_inbound, body=form.cleaned_data["body"])
+        # The caller's contact record (a name, notes, an assigned agent), for those who may see contacts.
+        contact_admin = self.admin_site._registry.get(Contact)
+        record = Contact.objects.filter(phone_number=number).first() if contact_admin and contact_admin.has_view_permission(request) else None
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Conversation with {national(number)}",
+            "contact_record": record,
+            "contact_url": reverse("admin:tracking_contact_change", args=[record.pk]) if record is not None else "",
             "contact": number, "contact_display": national(number), "entries": conversation_entries(texts, calls, scope),
             "form": form, "reply_from": national(latest_inbound.to_number) if latest_inbound else "",
             "opted_out": bool(latest_inbound) and outbound.text_opted_out(contact_number=number, our_number=latest_inbound.to_number),

@@ -19,7 +19,7 @@ from tests.numbers.factories import TrackingNumberFactory
 from tests.numbers.test_twilio_carrier import API, carrier
 from tests.routing.test_texts_incoming import TEXTER, text
 from tests.tracking.factories import CallFactory, CampaignFactory, SourceFactory, UserFactory
-from tracking.models import Collaborator, TextMessage, TextPurpose, TextRoute, TextStatus
+from tracking.models import Collaborator, Contact, TextMessage, TextPurpose, TextRoute, TextStatus
 
 pytestmark = pytest.mark.django_db
 OTHER = "+14155550177"
@@ -101,6 +101,20 @@ def test_the_conversation_shows_texts_and_calls_in_one_timeline(world, staff_cli
     body = page.content.decode()
     assert 'data-kind="text"' in body and 'data-kind="call"' in body
     assert reverse("admin:tracking_call_change", args=[world.call.pk]) in body
+
+
+def test_a_known_contact_links_to_its_conversation_and_back_for_who_may_see_contacts(world, staff_client, google_client):
+    contact = Contact.objects.create(phone_number=TEXTER, name="Dana Roof")
+    page = staff_client.get(reverse("admin:tracking_contact_change", args=[contact.pk]))
+    assert page.status_code == 200
+    assert f'href="{conversation_url(TEXTER)}"'.encode() in page.content and b"The conversation: 1 texts, 1 calls" in page.content
+    conversation = staff_client.get(conversation_url(TEXTER)).content.decode()
+    assert 'id="conversation-contact"' in conversation and "Dana Roof" in conversation
+    assert reverse("admin:tracking_contact_change", args=[contact.pk]) in conversation
+    # A source collaborator sees its texts, not the install's contact records.
+    assert b"Dana Roof" not in google_client.get(conversation_url(TEXTER)).content
+    nobody = Contact.objects.create(phone_number="+13035550111")
+    assert b"No texts or calls from this number yet." in staff_client.get(reverse("admin:tracking_contact_change", args=[nobody.pk])).content
 
 
 def test_the_call_page_shows_the_callers_texts(world, staff_client):
