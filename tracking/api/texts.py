@@ -44,9 +44,9 @@ class TextMessageSerializer(ScopedFieldsMixin, ModelSerializer):
         read_only_fields = fields
         extra_kwargs = {
             "direction": {"help_text": "inbound: from the contact; outbound: one of ours (a reply, an auto-reply, a keyword answer, a forward)."},
-            "purpose": {"help_text": "contact (the contact's text), reply (an operator's), auto_reply, forward (to a handler), keyword (HELP's answer)."},
+            "purpose": {"help_text": _("contact (the contact's text), reply (an operator's), auto_reply, forward (to a handler), keyword (HELP's answer).")},
             "status": {"help_text": "The carrier's status: received for an inbound text; queued, sent, delivered, undelivered, failed... for ours."},
-            "to_number": {"help_text": "The number texted: our tracking number for an inbound text, the contact's (or the handler's) for ours."},
+            "to_number": {"help_text": _("The number texted: our tracking number for an inbound text, the contact's (or the handler's) for ours.")},
             "body": {"help_text": "The text, at most 1600 characters."},
             "created_at": {"help_text": "When the text came in or was sent."},
             "tracking_number": {"help_text": "Our tracking number the text came to or was sent from (id)."},
