@@ -942,6 +942,15 @@ def _memoized_changelist(base: type) -> type:
                 n = self.queryset.order_by()[: call_log.LOG_COUNT_CAP + 1].count()
                 return f"{n:,}" if n <= call_log.LOG_COUNT_CAP else f"more than {call_log.LOG_COUNT_CAP:,}"
 
+            def get_ordering(self, request, queryset):
+                """The admin's order, its tie-break by id in the direction of the column sorted on: the admin adds
+                ``-pk`` after an ascending sort too ("revenue, id DESC"), an order no one index reads in either
+                direction; "revenue, id" is read forward by the ``(status, revenue, id)`` index (tracking 0038)."""
+                ordering = super().get_ordering(request, queryset)
+                if len(ordering) >= 2 and ordering[-1] == "-pk" and isinstance(ordering[-2], str) and not ordering[-2].startswith("-"):
+                    ordering = [*ordering[:-1], "pk"]
+                return ordering
+
             def get_ordering_field_columns(self):
                 if not hasattr(self, "_ordering_columns"):
                     self._ordering_columns = super().get_ordering_field_columns()

@@ -177,6 +177,26 @@ def test_an_abandoned_export_inside_a_transaction_leaves_that_transaction_usable
     assert connection.in_atomic_block and _pg_transaction_status() == "INTRANS"  # the test's own transaction, still open
 
 
+def _session_zone() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('TimeZone')")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_an_export_inside_a_transaction_writes_its_zones_times_and_leaves_the_sessions_zone_as_it_was():
+    CallFactory.create_batch(700, landing_page="https://example.com/" + "x" * 200, started_at=_utc(2026, 5, 1, 12))
+    values = call_log.call_export_values(queryset=Call.objects.all(), columns=call_log.call_export_columns(hidden=set()))
+    before = _session_zone()
+    assert before != "Asia/Kathmandu" and connection.in_atomic_block  # the test's transaction: the COPY's is a savepoint
+    body = b"".join(csv_export.csv_copy_chunks(header=["h"], queryset=values, tz=ZoneInfo("Asia/Kathmandu")))
+    assert body.count(b",2026-05-01T17:45:00+05:45,") == 700
+    assert _session_zone() == before  # read to the end: the caller's zone set back
+    _abandon(csv_export.csv_copy_chunks(header=["h"], queryset=values, tz=ZoneInfo("Asia/Kathmandu"), size=1024))
+    assert _session_zone() == before  # abandoned: the savepoint's rollback undid it
+    assert Call.objects.filter(started_at=_utc(2026, 5, 1, 12)).count() == 700
+
+
 @pytest.mark.postgres
 def test_a_column_without_an_sql_twin_is_refused_before_the_download_starts():
     with pytest.raises(TypeError, match="tags"):
