@@ -18,6 +18,7 @@ import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, transaction
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -169,9 +170,12 @@ def csv_copy_chunks(
     The COPY runs in a transaction (a savepoint inside one) opened at the first piece and closed after the last.
     Closed early (the client went away: the response closes this generator), the COPY is cancelled, its transaction
     rolled back, and the connection left idle and usable."""
-    select, params = csv_copy_select(queryset)  # now: a column without SQL text fails here, not mid-download
     first = io.StringIO()
     csv.writer(first).writerow(header)
+    try:
+        select, params = csv_copy_select(queryset)  # now: a column without SQL text fails here, not mid-download
+    except EmptyResultSet:  # a filter no row can match (``pk__in=[]``): Django sends no query, the file is its header
+        return iter([first.getvalue().encode()])
     return _copy_pieces(db=queryset.db, select=select, params=params, zone=tz.key, first=first.getvalue().encode(), size=size)
 
 

@@ -209,3 +209,14 @@ def test_sqlite_and_offset_only_zones_take_the_python_path(settings):
         assert all(isinstance(p, str) for p in call_log.call_export_chunks(queryset=Call.objects.all(), columns=call_log.call_export_columns(hidden=set())))
     chunks = list(call_log.call_export_chunks(queryset=Call.objects.all(), columns=call_log.call_export_columns(hidden=set())))
     assert all(isinstance(p, bytes if connection.vendor == "postgresql" else str) for p in chunks)
+
+
+@pytest.mark.postgres
+def test_a_filter_no_call_can_match_exports_the_header_alone():
+    """``pk__in=[]``: Django sends no query at all (EmptyResultSet); the COPY path answers the header, as the
+    portable path does for no rows."""
+    CallFactory()
+    columns = call_log.call_export_columns(hidden=set())
+    values = call_log.call_export_values(queryset=Call.objects.filter(pk__in=[]), columns=columns)
+    out = b"".join(csv_export.csv_copy_chunks(header=["id", "caller"], queryset=values, tz=ZoneInfo("UTC")))
+    assert out == b"id,caller\r\n"
