@@ -67,6 +67,25 @@ class ReadOnlyLogInline(TabularInline):
         return False
 
 
+class BillingRecordsAdminMixin:
+    """Calls and texts are billing records: nobody adds or edits one in the admin, only a superuser may delete one
+    (one at a time, from its page: no bulk delete action)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)  # type: ignore[misc]
+        actions.pop("delete_selected", None)
+        return actions
+
+
 class ServiceWritesAdminMixin:
     """Saves and deletes rows through the app's services, the write path of the API and the commands, so
     the admin runs the same validation and side effects (a handler's campaigns reload their routing

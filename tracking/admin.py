@@ -34,6 +34,7 @@ from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminSelect2Widget
 
 from calltrack import charts, phone
 from calltrack.admin_base import (
+    BillingRecordsAdminMixin,
     ModelAdmin,
     ReadOnlyLogInline,
     ServiceWritesAdminMixin,
@@ -617,7 +618,7 @@ class RestateForm(forms.Form):
 
 
 @admin.register(Call)
-class CallAdmin(CallCollaboratorScope, ModelAdmin):
+class CallAdmin(CallCollaboratorScope, BillingRecordsAdminMixin, ModelAdmin):
     """The call log: one screen wide at 1440 px, filters an operator uses, a search that takes a number as typed,
     a streamed CSV export of what is filtered; each call opens on a read-only summary (calls are billing records)."""
 
@@ -765,21 +766,7 @@ class CallAdmin(CallCollaboratorScope, ModelAdmin):
         context = {**(extra_context or {}), "date_presets": call_log.date_presets(request)}
         return super().changelist_view(request, extra_context=context)
 
-    # --- Calls are billing records: nobody edits them here; only a superuser may delete one ---------------
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    # Calls are billing records: nobody edits them here; only a superuser may delete one (BillingRecordsAdminMixin).
 
     # Actions are declared with what they need (calltrack.scoping.ACTION_PERMISSIONS); posted without it: 403.
 

@@ -23,7 +23,7 @@ from unfold.decorators import display
 from unfold.paginator import InfinitePaginator
 
 from calltrack import csv_export, phone
-from calltrack.admin_base import ModelAdmin, ServiceWritesAdminMixin
+from calltrack.admin_base import BillingRecordsAdminMixin, ModelAdmin, ServiceWritesAdminMixin
 from calltrack.admin_scoping import CollaboratorScopedAdminMixin
 from calltrack.formats import money
 from calltrack.numbers.providers import CarrierError
@@ -51,7 +51,7 @@ class TextCollaboratorScope(CollaboratorScopedAdminMixin):
 
 
 @admin.register(TextMessage)
-class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
+class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdmin):
     """The texts log: every text in and out, filtered like the call log, exported as CSV; a text opens on its
     conversation."""
 
@@ -116,21 +116,7 @@ class TextMessageAdmin(TextCollaboratorScope, ModelAdmin):
     def payout_money(self, obj: TextMessage) -> str:
         return money(obj.payout)
 
-    # --- Texts are records: nobody edits them here -------------------------------------------------------------
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    # Texts are records: nobody edits them here (BillingRecordsAdminMixin).
 
     actions = ["convert_texts"]
 
