@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -5,6 +6,8 @@ from django.contrib.auth.models import Group, User
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from calltrack.admin_base import ModelAdmin
+from calltrack.models import Account, AccountRole, AccountToken, Membership
+from calltrack.scoping import scope_for
 
 admin.site.site_header = "calltrack"
 admin.site.site_title = "calltrack"
@@ -33,3 +36,162 @@ for _model, _admin in list(admin.site._registry.items()):
     if _model._meta.app_label in ("authtoken", "django_q", "axes") and not isinstance(_admin, ModelAdmin):
         admin.site.unregister(_model)
         admin.site.register(_model, type(type(_admin).__name__, (type(_admin), ModelAdmin), {}))
+
+
+# --- Accounts (issue 30): the clients of an agency's install, their members and their API tokens ---------------
+
+
+def _role(request) -> str:
+    return scope_for(request.user).role
+
+
+@admin.register(Account)
+class AccountAdmin(ModelAdmin):
+    """The accounts: a superuser creates them and sees them all; an account's owner changes its settings; every other
+    member sees the account it acts in."""
+
+    list_display = ["name", "slug", "time_zone", "currency", "created_at"]
+    search_fields = ["name", "slug"]
+    fields = ["name", "slug", "time_zone", "currency"]
+    prepopulated_fields = {"slug": ("name",)}
+
+    def get_queryset(self, request):
+        qs = Account.objects.all()
+        return qs if request.user.is_superuser else qs.filter(pk=scope_for(request.user).account_id)
+
+    def has_module_permission(self, request) -> bool:
+        return self._shown(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._shown(request)
+
+    def has_add_permission(self, request) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return bool(request.user.is_superuser) or (self._shown(request) and _role(request) == AccountRole.OWNER)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if not change and not Membership.objects.filter(user=request.user, account=obj).exists():
+            Membership.objects.create(user=request.user, account=obj, role=AccountRole.OWNER)  # its creator owns it
+
+
+class MembershipForm(forms.ModelForm):
+    """A member is named by username: the install's user list is not shown to an account's owner."""
+
+    username = forms.CharField(max_length=150, help_text="The login of an existing user.")
+    account_id: int | None = None  # the account acted in (MembershipAdmin.get_form)
+
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.get_username()
+            self.fields["username"].disabled = True
+
+    def clean_username(self) -> str:
+        name = self.cleaned_data["username"]
+        if self.instance.pk:
+            return name
+        user = User.objects.filter(username=name, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError("No active user has this login.")
+        if Membership.objects.filter(user=user, account_id=self.account_id).exists():
+            raise forms.ValidationError("This user is already a member of the account.")
+        self.instance.user = user
+        return name
+
+
+@admin.register(Membership)
+class MembershipAdmin(ModelAdmin):
+    """Who works in the account and as what: its owners add, change and remove members."""
+
+    form = MembershipForm
+    list_display = ["user", "role"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email"]
+
+    def has_module_permission(self, request) -> bool:
+        return self._shown(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._shown(request)
+
+    def _owner(self, request) -> bool:
+        return bool(request.user.is_superuser) or (self._shown(request) and _role(request) == AccountRole.OWNER)
+
+    def has_add_permission(self, request) -> bool:
+        return self._owner(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._owner(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._owner(request)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"account_id": scope_for(request.user).account_id})
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.account_id = scope_for(request.user).account_id
+        super().save_model(request, obj, form, change)
+
+
+class AccountTokenForm(forms.ModelForm):
+    class Meta:
+        model = AccountToken
+        fields = ["name"]
+
+
+@admin.register(AccountToken)
+class AccountTokenAdmin(ModelAdmin):
+    """API tokens bound to the account: a member makes its own (its key is shown to it on the token's page); an
+    owner sees and revokes the account's, without their keys."""
+
+    form = AccountTokenForm
+    list_display = ["name", "user", "created"]
+    readonly_fields = ["key_shown"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if self._owner(request) else qs.filter(user=request.user)
+
+    def _owner(self, request) -> bool:
+        return bool(request.user.is_superuser) or _role(request) == AccountRole.OWNER
+
+    def has_module_permission(self, request) -> bool:
+        return self._writes(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._writes(request)
+
+    def has_add_permission(self, request) -> bool:
+        return self._writes(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._writes(request)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name"]
+        return ["name", "key_shown"] if obj.user_id == request.user.pk else ["name", "user"]
+
+    @admin.display(description="Key")
+    def key_shown(self, obj) -> str:
+        return obj.key
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.user = request.user
+        super().save_model(request, obj, form, change)

@@ -5,14 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin import RelatedFieldListFilter, RelatedOnlyFieldListFilter
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import transaction
 from unfold import admin as unfold_admin
 
-from calltrack.scoping import scope_for
+from calltrack.scoping import account_attname, account_choices_limited, account_path, in_account, scope_for
 
 
-class ModelAdmin(unfold_admin.ModelAdmin):
+class AccountChoicesMixin:
+    """A form's choices of related rows (a campaign's handlers, a number's pool) come from the account the
+    operator acts in: a row of another account can be neither seen in a list nor chosen by id."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        return _choices_limited(formfield, request)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+        return _choices_limited(formfield, request)
+
+
+def _choices_limited(formfield, request):
+    if formfield is not None and getattr(formfield, "queryset", None) is not None:
+        formfield.queryset = account_choices_limited(formfield.queryset, scope_for(request.user))
+    return formfield
+
+
+class ModelAdmin(AccountChoicesMixin, unfold_admin.ModelAdmin):
     """The admin class every calltrack admin builds on: the theme (django-unfold), chosen here in one place, behind
     the gate (``calltrack/scoping.py``).
 
@@ -22,22 +43,45 @@ class ModelAdmin(unfold_admin.ModelAdmin):
     - An action is declared with the permission it needs (``@admin.action(permissions=[...])``, a
       ``has_<name>_permission`` method asking :func:`calltrack.scoping.may`); one posted without it is refused with
       a 403, not quietly dropped, for staff and collaborators alike.
+    - Every list, page, filter, choice and export shows the rows of the account the operator acts in
+      (``calltrack.scoping.in_account``); the install's own tables (caches, the task queue, users) are shown to
+      superusers only. An analyst reads and changes nothing; a billing user sees the usage page only.
     """
 
+    def get_queryset(self, request):
+        return in_account(super().get_queryset(request), scope_for(request.user))
+
+    def _shown(self, request) -> bool:
+        """Whether this admin exists for the user at all (before its model permissions)."""
+        scope = scope_for(request.user)
+        if scope.is_collaborator or scope.usage_only:
+            return False
+        return account_path(self.model) is not None or bool(request.user.is_superuser)
+
+    def _writes(self, request) -> bool:
+        return self._shown(request) and not scope_for(request.user).reads_only
+
     def has_module_permission(self, request) -> bool:
-        return not scope_for(request.user).is_collaborator and super().has_module_permission(request)
+        return self._shown(request) and super().has_module_permission(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return not scope_for(request.user).is_collaborator and super().has_view_permission(request, obj)
+        return self._shown(request) and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request, *args) -> bool:
-        return not scope_for(request.user).is_collaborator and super().has_add_permission(request, *args)
+        return self._writes(request) and super().has_add_permission(request, *args)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return not scope_for(request.user).is_collaborator and super().has_change_permission(request, obj)
+        return self._writes(request) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return not scope_for(request.user).is_collaborator and super().has_delete_permission(request, obj)
+        return self._writes(request) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        account_set(obj, request)
+        super().save_model(request, obj, form, change)
+
+    def get_list_filter(self, request):
+        return [_account_list_filter(self.model, entry) for entry in super().get_list_filter(request)]
 
     def changelist_view(self, request, extra_context=None):
         # Checked before Django's own handling, which would show the list again ("No action selected") when the user
@@ -49,8 +93,59 @@ class ModelAdmin(unfold_admin.ModelAdmin):
                 raise PermissionDenied(f"You may not run the action {name!r}.")
         return super().changelist_view(request, extra_context)
 
-TabularInline = unfold_admin.TabularInline
-StackedInline = unfold_admin.StackedInline
+class AccountRelatedFieldListFilter(RelatedFieldListFilter):
+    """A list filter on a relation (``campaign``, ``pool``) offers the related rows of the account acted in only."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        scope = scope_for(request.user)
+        try:
+            path = account_path(field.related_model)
+        except KeyError:
+            return []
+        if path is None or scope.account_id is None:
+            return field.get_choices(include_blank=False, ordering=ordering)
+        return field.get_choices(include_blank=False, ordering=ordering,
+                                 limit_choices_to={"pk" if path == "pk" else f"{path}_id": scope.account_id})
+
+
+_ACCOUNT_FILTERS: dict[type, type] = {}
+
+
+def _account_list_filter(model: Any, entry: Any) -> Any:
+    """A list filter entry whose choices are related rows, made to offer the account's only (a filter listing the
+    values in the account's own rows, ``RelatedOnlyFieldListFilter``, already does)."""
+    if isinstance(entry, str):
+        try:
+            field = get_fields_from_path(model, entry)[-1]
+        except (FieldDoesNotExist, NotRelationField):
+            return entry
+        if getattr(field, "remote_field", None) is not None and not getattr(field, "choices", None):
+            return (entry, AccountRelatedFieldListFilter)
+        return entry
+    if isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[1], type):
+        name, cls = entry
+        if issubclass(cls, RelatedFieldListFilter) and not issubclass(cls, RelatedOnlyFieldListFilter) and cls.field_choices is RelatedFieldListFilter.field_choices:
+            if cls not in _ACCOUNT_FILTERS:
+                _ACCOUNT_FILTERS[cls] = type(f"Account{cls.__name__}", (cls,), {"field_choices": AccountRelatedFieldListFilter.field_choices})
+            return (name, _ACCOUNT_FILTERS[cls])
+    return entry
+
+
+def account_set(obj: Any, request: Any) -> None:
+    """A new row of a model with its own account column goes to the account the operator acts in."""
+    attname = account_attname(type(obj))
+    account_id = scope_for(request.user).account_id
+    if attname and obj._state.adding and account_id is not None:
+        setattr(obj, attname, account_id)
+
+
+class TabularInline(AccountChoicesMixin, unfold_admin.TabularInline):
+    pass
+
+
+class StackedInline(AccountChoicesMixin, unfold_admin.StackedInline):
+    pass
 
 
 class ReadOnlyLogInline(TabularInline):
@@ -102,12 +197,17 @@ class ServiceWritesAdminMixin:
 
     def save_model(self, request, obj, form, change) -> None:
         create, update, _ = self.write_services
+        account_set(obj, request)
         if change:
             # Only what the operator changed: a column the form merely showed (or a hot path moved since the
             # page was loaded) is not written back.
             update(**{self.service_arg: obj, "fields": form_changed_fields(obj, form)})
             return
-        saved = create(fields=_form_fields(obj, form))
+        fields = _form_fields(obj, form)
+        attname = account_attname(type(obj))
+        if attname:
+            fields[attname] = getattr(obj, attname)
+        saved = create(fields=fields)
         for field in obj._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
         obj._state.adding, obj._state.db = False, saved._state.db

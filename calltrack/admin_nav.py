@@ -34,6 +34,7 @@ MORE_ICONS = {
     "numbers.localcarriernumber": "sim_card", "tracking.moneychange": "receipt_long",
     "tracking.callerlookup": "person_search", "tracking.textroute": "forum",
     "numbers.localcarriermessage": "outgoing_mail",
+    "calltrack.account": "domain", "calltrack.membership": "group_add", "calltrack.accounttoken": "key",
     "tracking.alert": "notifications", "tracking.fraudmonitor": "policy", "tracking.alertrecipient": "contact_mail",
 }
 FRAMEWORK_APPS = ("auth", "authtoken", "django_q")

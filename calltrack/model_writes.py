@@ -75,7 +75,7 @@ def instance_apply_and_save(*, instance: M, fields: Mapping[str, Any], also: Ite
     derived = {name for name, value in _values(instance).items() if value != before[name]}
     # Columns the model derives itself (editable=False: a number's area code, ``auto_now`` stamps) go with every
     # edit: an admin form has already run ``full_clean()``, so the difference above cannot see them.
-    own = {f.name for f in instance._meta.concrete_fields if not f.editable and not f.primary_key}
+    own = {f.name for f in instance._meta.concrete_fields if not f.editable and not f.primary_key and f.name != "account"}
     update = (given | derived | own) - hot_path_columns(type(instance))
     instance.save(update_fields=sorted(update))
     return instance

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -20,3 +21,83 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.hits}"
+
+
+class AccountRole(models.TextChoices):
+    """What a member may do in an account (collaborators, a source's or a handler's login, are not members: they
+    see their own source or handler inside its account, ``tracking.Collaborator``)."""
+
+    OWNER = "owner", "Owner"  # everything its Django permissions allow, and the account's members
+    ADMIN = "admin", "Admin"  # configure: everything its Django permissions allow
+    ANALYST = "analyst", "Analyst"  # read everything, change nothing
+    BILLING = "billing", "Billing"  # the account's usage only
+
+
+class Account(models.Model):
+    """One client of the install (an agency runs many): every party, number, call, text and setting belongs to
+    exactly one, and nobody sees another's rows (``calltrack.scoping``). A fresh install has one, "Default"."""
+
+    name = models.CharField(max_length=200, help_text="The client's name, shown in the account switcher.")
+    slug = models.SlugField(max_length=64, unique=True, help_text="Short id for the API's account parameter and the DNI tag.")
+    time_zone = models.CharField(
+        max_length=64, blank=True,
+        help_text="The zone the console's days are read in (the dashboard, the reports, usage). Blank: the install's TIME_ZONE.",
+    )
+    currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217 code money is shown in. Blank: the install's.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from zoneinfo import available_timezones
+
+        from django.core.exceptions import ValidationError
+
+        if self.time_zone and self.time_zone not in available_timezones():
+            raise ValidationError({"time_zone": f"{self.time_zone!r} is not a time zone (e.g. America/New_York)."})
+        if self.currency and not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
+            raise ValidationError({"currency": "An ISO 4217 code, three capital letters (USD, EUR)."})
+
+
+class Membership(models.Model):
+    """A user's place in an account: its role there. A user may belong to several accounts and switches between them
+    in the admin's header; a staff user who belongs to none works in the first account (a single-account install
+    needs no memberships)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=AccountRole.choices, default=AccountRole.ADMIN)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="membership_once_per_account")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} ({self.get_role_display()})"
+
+
+#: An account token's key starts with this (the API tells it from a user's own token without a second lookup).
+ACCOUNT_TOKEN_PREFIX = "ct_"
+
+
+def _token_key() -> str:
+    import secrets
+
+    return ACCOUNT_TOKEN_PREFIX + secrets.token_hex(18)
+
+
+class AccountToken(models.Model):
+    """An API token bound to one account: requests with it act in that account only, whatever other accounts its
+    user belongs to (``Authorization: Token <key>``, like the install's own tokens)."""
+
+    key = models.CharField(max_length=40, primary_key=True, default=_token_key, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_tokens")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What uses it, e.g. 'CRM sync'.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} ({self.account})"

@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from calltrack.nomenclature import HANDLER_TITLE, SOURCE_TITLE
 from calltrack.scoping import (
-    UNSCOPED,
     Scope,
+    in_account,
     report_dimensions,
     report_hidden,
     visible_calls,
@@ -300,7 +300,13 @@ def uses_rollups(scope: Scope) -> bool:
     are read from their calls through the (source|handler, started_at) indexes."""
     from django.db import connection
 
-    return not scope.is_collaborator and connection.vendor == "postgresql"
+    if scope.is_collaborator or connection.vendor != "postgresql":
+        return False
+    # The rollups are kept for the install's calls as a whole: with several accounts, each account's figures are
+    # read from its own calls.
+    from calltrack.models import Account
+
+    return scope.account_id is None or Account.objects.count() == 1
 
 
 def _days(period: Period) -> list[date]:
@@ -651,8 +657,8 @@ def report_alerts(*, scope: Scope, period: Period) -> list[Alert]:
     alerts += _pool_overflows(scope, period)
     if not scope.is_collaborator:
         alerts += _capped_handlers(scope, period)
-        alerts += _failing_webhooks(period)
-        alerts += _failing_uploads(period)
+        alerts += _failing_webhooks(scope, period)
+        alerts += _failing_uploads(scope, period)
     alerts += _numbers_not_active(scope)
     return alerts
 
@@ -678,7 +684,7 @@ def report_ad_uploads(*, scope: Scope, period: Period) -> list[UploadFigure]:
     if scope.is_collaborator:
         return []
     rows = (
-        ConversionUpload.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
+        in_account(ConversionUpload.objects.all(), scope).filter(created_at__gte=period.start, created_at__lt=period.end)
         .values("destination_id", "destination__name", "destination__kind")
         .annotate(**{status: Count("id", filter=Q(status=status)) for status in ("sent", "refused", "not_eligible", "pending")})
         .order_by("destination__name", "destination_id")
@@ -689,7 +695,7 @@ def report_ad_uploads(*, scope: Scope, period: Period) -> list[UploadFigure]:
     ]
 
 
-def _failing_uploads(period: Period) -> list[Alert]:
+def _failing_uploads(scope: Scope, period: Period) -> list[Alert]:
     """Destinations whose platform refused uploads in ``period`` (credentials, a conversion action, a click too old)."""
     return [
         Alert(
@@ -698,7 +704,7 @@ def _failing_uploads(period: Period) -> list[Alert]:
             url_name="admin:tracking_conversionupload_changelist",
             url_query={"destination__id__exact": str(f.destination_id), "status__exact": "refused"},
         )
-        for f in report_ad_uploads(scope=UNSCOPED, period=period) if f.refused
+        for f in report_ad_uploads(scope=scope, period=period) if f.refused
     ]
 
 
@@ -749,11 +755,11 @@ def _capped_handlers(scope: Scope, period: Period) -> list[Alert]:
     ]
 
 
-def _failing_webhooks(period: Period) -> list[Alert]:
+def _failing_webhooks(scope: Scope, period: Period) -> list[Alert]:
     from tracking.models import WebhookDelivery
 
     rows = (
-        WebhookDelivery.objects.filter(created_at__gte=period.start, created_at__lt=period.end, status__in=("failed", "retrying"))
+        in_account(WebhookDelivery.objects.all(), scope).filter(created_at__gte=period.start, created_at__lt=period.end, status__in=("failed", "retrying"))
         .values("webhook_id", "webhook__name", "webhook__url")
         .annotate(failed=Count("id", filter=Q(status="failed")), retrying=Count("id", filter=Q(status="retrying")))
         .order_by("-failed")
@@ -789,7 +795,7 @@ def _numbers_not_active(scope: Scope) -> list[Alert]:
         for status in (NumberStatus.QUARANTINED, NumberStatus.PORTING_IN, NumberStatus.PORTING_OUT) if counts.get(status)
     ]
     if not scope.is_collaborator:
-        pending = PortRequest.objects.filter(status__in=(PortStatus.PENDING, PortStatus.SUBMITTED)).count()
+        pending = in_account(PortRequest.objects.all(), scope).filter(status__in=(PortStatus.PENDING, PortStatus.SUBMITTED)).count()
         if pending:
             alerts.append(Alert(
                 kind="port_pending", level="warning", count=pending,

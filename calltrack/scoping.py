@@ -34,10 +34,23 @@ from django.db.models import Q, QuerySet
 
 @dataclass(frozen=True)
 class Scope:
-    """The rows a user is limited to. Both ids None: not a collaborator (no row filter)."""
+    """The rows a user is limited to: the account it acts in (``account_id``; None only for the install's own work,
+    a task or a command, which sees every account) and, for a collaborator, its source or handler (both None: not a
+    collaborator). ``role``: its role in the account (``calltrack.models.AccountRole``; "" for a collaborator)."""
 
     source_id: int | None = None
     handler_id: int | None = None
+    account_id: int | None = None
+    role: str = ""
+
+    @property
+    def reads_only(self) -> bool:
+        """An analyst reads everything and changes nothing; a billing user reads the usage only."""
+        return self.role in ("analyst", "billing")
+
+    @property
+    def usage_only(self) -> bool:
+        return self.role == "billing"
 
     @property
     def is_collaborator(self) -> bool:
@@ -171,6 +184,8 @@ ACTION_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "text.export": ("tracking.view_textmessage",),
     "text.reply": ("tracking.view_textmessage", "tracking.add_textmessage"),
     "text.convert": ("tracking.view_textmessage", "tracking.change_textmessage"),
+    # The account's usage for rebilling (calltrack/usage.py): every member of the account, billing users included.
+    "usage.view": (),
 }
 COLLABORATOR_ACTIONS: dict[str, frozenset[str]] = {
     "source": frozenset({"call.export", "recording.listen", "alert.view", "text.export"}),
@@ -191,14 +206,27 @@ def may(user: Any, action: str, *, admin: bool = False) -> bool:
         if action not in COLLABORATOR_ACTIONS.get(scope.kind or "", frozenset()):
             return False
         return not (admin and action in _WRITES)
+    if scope.usage_only:
+        return action in BILLING_ACTIONS
+    if scope.reads_only and (action in _WRITES or action in _ACCOUNT_WRITES):
+        return False
+    if action in BILLING_ACTIONS:
+        return bool(user.is_staff)  # every member of the account, whatever its model permissions
     return bool(user.is_staff and user.has_perms(ACTION_PERMISSIONS[action]))
 
+
+#: What a billing user may do: the account's usage (and nothing else of it).
+BILLING_ACTIONS = frozenset({"usage.view"})
+#: Writes that are not about calls or texts (an analyst does none: it reads everything and changes nothing).
+_ACCOUNT_WRITES = frozenset({"source.pause", "source.resume", "alert.acknowledge", "handler.postback_url"})
 
 _WRITES = frozenset({"call.convert", "call.restate", "call.resend_webhooks", "call.test", "delivery.resend", "text.reply", "text.convert"})
 
 
 def scope_for(user: Any) -> Scope:
-    """The user's scope, cached on the user object (one query per request at most)."""
+    """The user's scope, cached on the user object (a query or two per request at most): the account it acts in
+    (``calltrack.accounts``: the admin's switcher, the API's token or account parameter, else its first) and, for a
+    collaborator, its source or handler, inside that party's account."""
     if user is None or not getattr(user, "is_authenticated", False):
         return UNSCOPED
     cached = getattr(user, "_calltrack_scope", None)
@@ -210,13 +238,96 @@ def scope_for(user: Any) -> Scope:
         link = user.collaborator
     except ObjectDoesNotExist:
         link = None
-    scope = Scope(source_id=link.source_id, handler_id=link.handler_id) if link else UNSCOPED
+    if link is not None:
+        scope = Scope(source_id=link.source_id, handler_id=link.handler_id, account_id=link.account_id)
+    else:
+        from calltrack import accounts
+
+        place = getattr(user, "_calltrack_place", None) or accounts.choose(user, None)
+        scope = Scope(account_id=place.account_id, role=place.role) if place is not None else UNSCOPED
     user._calltrack_scope = scope
     return scope
 
 
+# --- Accounts: every row belongs to one (issue 30) ---------------------------------------------------------------
+
+#: How each model's rows reach their account: its own ``account`` column, or through the row it belongs to. The one
+#: table the admin, the API, the forms' choices and the list filters read (``in_account``); a model in neither this
+#: table nor ``INSTALL_MODELS`` is refused by the admin and the API (a test walks every registered model).
+ACCOUNT_PATHS: dict[str, str] = {
+    **{label: "account" for label in (
+        "tracking.source", "tracking.handler", "tracking.campaign", "tracking.contact", "tracking.collaborator",
+        "tracking.call", "tracking.textmessage", "tracking.textoptout", "tracking.fraudmonitor", "tracking.alert",
+        "tracking.alertrecipient", "tracking.tagginghours", "numbers.receivingnumber", "numbers.trackingnumber",
+        "numbers.numberpool", "numbers.blockedcaller", "numbers.portrequest", "calltrack.membership",
+        "calltrack.accounttoken",
+    )},
+    "calltrack.account": "pk",
+    **{label: "campaign__account" for label in (
+        "tracking.campaignhandler", "tracking.ivrmenu", "tracking.ivroption", "tracking.conversionrule", "tracking.webhook",
+        "tracking.routingtable", "tracking.textroute", "tracking.conversiondestination",
+    )},
+    "tracking.routingtablerow": "table__campaign__account",
+    "tracking.conversionupload": "call__account",
+    "tracking.capcounter": "handler__account",
+    **{label: "call__account" for label in ("tracking.callattempt", "tracking.queuedcall", "tracking.callevent")},
+    "tracking.webhookdelivery": "webhook__campaign__account",
+    "tracking.webhookattempt": "delivery__webhook__campaign__account",
+    "numbers.numberevent": "tracking_number__account",
+    **{label: "pool__account" for label in ("numbers.numbersession", "numbers.poolparameter", "numbers.poolresize", "numbers.poolsample")},
+}
+
+#: The install's own tables, in no account (caches, counters, the simulated carrier, the rollups' bookkeeping, the
+#: task queue, users): the admin shows them to superusers only, the API not at all.
+INSTALL_MODELS = frozenset({
+    "calltrack.ratecounter", "tracking.capdelta", "tracking.callerlookup", "tracking.calldayrollup", "tracking.callrollupzone",
+    "tracking.callrollupdirty", "tracking.moneychange", "numbers.localcarriernumber", "numbers.localcarriermessage",
+    "auth.user", "auth.group", "authtoken.token", "authtoken.tokenproxy", "django_q.schedule", "django_q.task",
+    "django_q.success", "django_q.failure", "django_q.ormq", "axes.accessattempt", "axes.accessattemptexpiration", "axes.accesslog",
+    "axes.accessfailurelog", "admin.logentry", "sessions.session", "contenttypes.contenttype", "auth.permission",
+})
+
+
+def account_path(model: Any) -> str | None:
+    """How ``model``'s rows reach their account (``ACCOUNT_PATHS``); None for an install table. Raises KeyError for
+    a model nobody declared: a new model must say where its rows belong before any page or endpoint shows it."""
+    label = model._meta.label_lower
+    if label in ACCOUNT_PATHS:
+        return ACCOUNT_PATHS[label]
+    if label in INSTALL_MODELS:
+        return None
+    raise KeyError(f"{label}: declare it in calltrack.scoping.ACCOUNT_PATHS (rows of an account) or INSTALL_MODELS")
+
+
+def account_attname(model: Any) -> str | None:
+    """The model's own account column (``account_id``), None when its rows reach their account through another."""
+    return "account_id" if ACCOUNT_PATHS.get(model._meta.label_lower) == "account" else None
+
+
+def in_account(qs: QuerySet, scope: Scope) -> QuerySet:
+    """``qs`` limited to the rows of the account ``scope`` acts in; an install table's rows to superusers (a scope
+    with an account is a user's: ``install_visible`` decides). A scope without an account (a task, a command) is not
+    limited."""
+    if scope.account_id is None:
+        return qs
+    path = account_path(qs.model)
+    if path is None:
+        return qs
+    return qs.filter(**{f"{path}_id" if path != "pk" else "pk": scope.account_id})
+
+
+def account_choices_limited(qs: QuerySet, scope: Scope) -> QuerySet:
+    """A form's or filter's choices of related rows: those of the account (install rows as they are)."""
+    try:
+        return in_account(qs, scope)
+    except KeyError:
+        return qs.none()
+
+
 def visible_calls(qs: QuerySet, scope: Scope) -> QuerySet:
-    """Source collaborators: calls credited to their source. Handler collaborators: calls routed to their handler."""
+    """Source collaborators: calls credited to their source. Handler collaborators: calls routed to their handler.
+    Everyone: the calls of the account it acts in."""
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.filter(source_id=scope.source_id)
     if scope.handler_id is not None:
@@ -243,6 +354,7 @@ def hidden_text_fields(scope: Scope) -> frozenset[str]:
 def visible_texts(qs: QuerySet, scope: Scope) -> QuerySet:
     """Source collaborators: the texts credited to their source (and the answers in those conversations, which copy
     the credit). Handler collaborators: the texts forwarded to them. Staff: every text."""
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.filter(source_id=scope.source_id).exclude(purpose="forward")  # a forward names the handler's line
     if scope.handler_id is not None:
@@ -273,6 +385,7 @@ def can_play_recordings(user: Any) -> bool:
 
 def visible_attempts(qs: QuerySet, scope: Scope) -> QuerySet:
     """Handler collaborators see only their own legs; source collaborators see none (they name other handlers)."""
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.none()
     if scope.handler_id is not None:
@@ -282,6 +395,7 @@ def visible_attempts(qs: QuerySet, scope: Scope) -> QuerySet:
 
 def visible_tracking_numbers(qs: QuerySet, scope: Scope) -> QuerySet:
     """Source collaborators: their static numbers and their pools' numbers. Handler collaborators: none."""
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.filter(Q(source_id=scope.source_id) | Q(pool__source_id=scope.source_id))
     if scope.handler_id is not None:
@@ -292,6 +406,7 @@ def visible_tracking_numbers(qs: QuerySet, scope: Scope) -> QuerySet:
 def visible_alerts(qs: QuerySet, scope: Scope) -> QuerySet:
     """Alerts (``tracking.Alert``): a collaborator, only those about its own source or handler (a fraud monitor on
     it, its pool running out of numbers); staff, every alert."""
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.filter(source_id=scope.source_id)
     if scope.handler_id is not None:
@@ -301,6 +416,8 @@ def visible_alerts(qs: QuerySet, scope: Scope) -> QuerySet:
 
 def alert_visible(alert: Any, scope: Scope) -> bool:
     """:func:`visible_alerts` for one alert already loaded (whom an alert is sent to)."""
+    if scope.account_id is not None and alert.account_id != scope.account_id:
+        return False
     if scope.source_id is not None:
         return alert.source_id == scope.source_id
     if scope.handler_id is not None:
@@ -310,6 +427,7 @@ def alert_visible(alert: Any, scope: Scope) -> bool:
 
 def visible_sources(qs: QuerySet, scope: Scope) -> QuerySet:
     """Sources: a source collaborator its own (e.g. its pause on the dashboard); a handler none; staff all."""
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.filter(pk=scope.source_id)
     if scope.handler_id is not None:
@@ -318,6 +436,7 @@ def visible_sources(qs: QuerySet, scope: Scope) -> QuerySet:
 
 
 def visible_pools(qs: QuerySet, scope: Scope) -> QuerySet:
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.filter(source_id=scope.source_id)
     if scope.handler_id is not None:
@@ -326,6 +445,7 @@ def visible_pools(qs: QuerySet, scope: Scope) -> QuerySet:
 
 
 def visible_sessions(qs: QuerySet, scope: Scope) -> QuerySet:
+    qs = in_account(qs, scope)
     if scope.source_id is not None:
         return qs.filter(pool__source_id=scope.source_id)
     if scope.handler_id is not None:

@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The account the admin acts in (the header's switcher); the API's is placed by its authentication classes.
+    "calltrack.accounts.AccountMiddleware",
     # The admin's and the API's changes to the money are recorded with their user (calltrack/audit.py).
     "calltrack.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -208,8 +210,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # --- Django REST framework ---
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "calltrack.api.authentication.TokenAuthentication",
+        "calltrack.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -374,7 +376,9 @@ CALLTRACK_FALLBACK_URL = env.bool("CALLTRACK_FALLBACK_URL", default=True)
 UNFOLD = {
     "SITE_TITLE": "calltrack",
     "SITE_HEADER": "calltrack",
-    "SITE_SUBHEADER": "Operator console",
+    # With more than one account: the account acted in, and the switcher (nothing more on a one-account install).
+    "SITE_SUBHEADER": "calltrack.accounts.header_subheader",
+    "SITE_DROPDOWN": "calltrack.accounts.header_dropdown",
     "SITE_SYMBOL": "call",
     "SHOW_VIEW_ON_SITE": False,
     # The admin's landing page is the operator's dashboard (calltrack/dashboard.py, calltrack/reports.py).

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.settings import api_settings
 
-from calltrack import metrics_view, views
+from calltrack import accounts, metrics_view, views
 from calltrack.api.throttling import SchemaRateThrottle
 from tracking import views as tracking_views
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Prometheus (README "Operations"): a bearer token (METRICS_TOKEN) or a staff session.
     path("metrics", metrics_view.metrics, name="metrics"),
+    # The header's account switcher (issue 30): a signed link per user and account.
+    path("admin/account/switch/", accounts.switch_view, name="account-switch"),
     path("admin/", admin.site.urls),
     # REST API (calltrack/api_urls.py); other apps' API urls go under the same api/v1/ prefix.
     path("api/v1/", include("calltrack.api_urls")),

@@ -516,7 +516,8 @@ class CampaignAdmin(ServiceWritesAdminMixin, ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True))
+        # Ordered again: a grouped query drops the model's ordering (the handlers' autocomplete pages through it).
+        return super().get_queryset(request).annotate(_handlers=Count("campaign_handlers", distinct=True)).order_by("name", "pk")
 
 
     def save_formset(self, request, form, formset, change) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import permissions
 
-from calltrack.scoping import scope_for
+from calltrack.scoping import Scope, scope_for
 
 
 class ScopedModelPermissions(permissions.DjangoModelPermissions):
@@ -38,7 +38,7 @@ class ScopedModelPermissions(permissions.DjangoModelPermissions):
         scope = scope_for(user)
         if scope.is_collaborator:
             return request.method in permissions.SAFE_METHODS and scope.kind in getattr(view, "collaborator_kinds", ())
-        if not user.is_staff:
+        if not user.is_staff or not _role_allows(scope, request, view):
             return False
         extra = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
         if extra is not None:
@@ -58,6 +58,16 @@ class StaffPermissionsOrCollaborator(permissions.BasePermission):
         scope = scope_for(user)
         if scope.is_collaborator:
             return scope.kind in getattr(view, "collaborator_kinds", ())
-        if not user.is_staff:
+        if not user.is_staff or not _role_allows(scope, request, view):
             return False
         return user.has_perms(getattr(view, "staff_permissions", {}).get(request.method, []))
+
+
+def _role_allows(scope: Scope, request: Any, view: Any) -> bool:
+    """The member's role in the account: a billing user reads the usage only (views marked ``usage_view``), an
+    analyst reads (GET, HEAD, OPTIONS) and writes nothing."""
+    if scope.usage_only:
+        return bool(getattr(view, "usage_view", False)) and request.method in permissions.SAFE_METHODS
+    if scope.reads_only:
+        return request.method in permissions.SAFE_METHODS
+    return True

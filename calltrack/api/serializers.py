@@ -10,6 +10,7 @@ from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
 from calltrack.api.fields import PhoneNumberSerializerField
 from calltrack.fields import PhoneNumberField
+from calltrack.scoping import account_choices_limited
 
 
 @extend_schema_field(
@@ -83,6 +84,14 @@ class ModelSerializer(serializers.ModelSerializer):
         for name, field in fields.items():
             if not getattr(field, "help_text", None) and name in FIELD_HELP:
                 field.help_text = FIELD_HELP[name]
+        scope = self.context.get("scope")
+        if scope is not None:
+            # A related row is chosen by id among the account's own: another account's id is "does not exist".
+            for field in fields.values():
+                relation = field.child_relation if isinstance(field, serializers.ManyRelatedField) else field
+                queryset = getattr(relation, "queryset", None)
+                if queryset is not None:
+                    relation.queryset = account_choices_limited(queryset, scope)
         return fields
 
     def build_standard_field(self, field_name, model_field):

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import viewsets
 
 from calltrack.api.permissions import ScopedModelPermissions
-from calltrack.scoping import Scope, scope_for
+from calltrack.scoping import Scope, account_attname, in_account, scope_for
 
 # Ids are BigAutoField: an id longer than 18 digits cannot exist, so the URL does not match (404).
 ID_REGEX = r"[0-9]{1,18}"
@@ -30,6 +30,13 @@ class ScopedViewSetMixin:
         context = super().get_serializer_context()  # type: ignore[misc]
         context["scope"] = self.scope
         return context
+
+    def filter_queryset(self, queryset):
+        # Every list, page, change and delete (``get_object`` filters through here): the account's rows only.
+        return super().filter_queryset(in_account(queryset, self.scope))  # type: ignore[misc]
+
+    def perform_create(self, serializer) -> None:
+        serializer.save(**account_of(serializer, self.scope))
 
 
 class ScopedModelViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
@@ -53,7 +60,8 @@ class ServiceWritesViewSetMixin:
         return obj
 
     def perform_create(self, serializer) -> None:
-        serializer.instance = self.written(self.write_services[0](fields=serializer.validated_data))
+        fields = {**serializer.validated_data, **account_of(serializer, self.scope)}  # type: ignore[attr-defined]
+        serializer.instance = self.written(self.write_services[0](fields=fields))
 
     def perform_update(self, serializer) -> None:
         updated = self.write_services[1](**{self.service_arg: serializer.instance, "fields": serializer.validated_data})
@@ -61,3 +69,10 @@ class ServiceWritesViewSetMixin:
 
     def perform_destroy(self, instance) -> None:
         self.write_services[2](**{self.service_arg: instance})
+
+
+def account_of(serializer: Any, scope: Scope) -> dict[str, Any]:
+    """What a new row gets for its account: the requester's (for a model with its own account column)."""
+    model = getattr(getattr(serializer, "Meta", None), "model", None)
+    attname = account_attname(model) if model is not None else None
+    return {attname: scope.account_id} if attname and scope.account_id is not None else {}

@@ -12,6 +12,7 @@ from django.utils.translation import pgettext_lazy
 
 from calltrack import phone
 from calltrack import tags as tag_rules
+from calltrack.accounts import account_field
 from calltrack.fields import PhoneNumberField, validate_send_digits
 
 
@@ -24,6 +25,7 @@ class NoAnswerAction(models.TextChoices):
 
 
 class ReceivingNumber(models.Model):
+    account = account_field()
     number = PhoneNumberField(help_text="The line calls are forwarded to. E.164 (+14155550123) or the default region's national format.")
     country = models.CharField(max_length=2, blank=True, editable=False, help_text="Derived from the number.")
     label = models.CharField(max_length=200, help_text="A name you will recognize, e.g. 'Denver call center'.")
@@ -129,6 +131,7 @@ class TrackingNumberQuerySet(models.QuerySet):
 
 
 class TrackingNumber(models.Model):
+    account = account_field()
     number = PhoneNumberField(unique=True, help_text="The number callers dial, E.164 (+18005550123).")
     label = models.CharField(max_length=200, blank=True, help_text="Where this number is shown, e.g. 'Billboard I-95 north'.")
     kind = models.CharField(max_length=10, choices=NumberKind.choices, default=NumberKind.STATIC, help_text="Static (one promotion, fixed data) or pool (one web visitor at a time).")
@@ -239,6 +242,7 @@ class TrackingNumber(models.Model):
 
 
 class BlockedCaller(models.Model):
+    account = account_field()
     number = PhoneNumberField(help_text="Calls from this number are rejected.")
     campaign = models.ForeignKey(
         "tracking.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="blocked_callers",

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
+from calltrack.accounts import account_field
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 
@@ -27,6 +28,7 @@ class OverflowPolicy(models.TextChoices):
 
 
 class NumberPool(models.Model):
+    account = account_field()
     name = models.CharField(max_length=200, help_text="Your name for this pool, e.g. 'Main site'.")
     key = models.SlugField(
         max_length=64, unique=True, blank=True,

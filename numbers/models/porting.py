@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack import phone
+from calltrack.accounts import account_field
 
 
 class PortDirection(models.TextChoices):
@@ -26,6 +27,7 @@ class PortStatus(models.TextChoices):
 
 
 class PortRequest(models.Model):
+    account = account_field()
     direction = models.CharField(max_length=3, choices=PortDirection.choices, default=PortDirection.IN, help_text="In: numbers come to us from another carrier. Out: our numbers leave.")
     status = models.CharField(
         max_length=10, choices=PortStatus.choices, default=PortStatus.PENDING, db_index=True,

@@ -44,13 +44,15 @@ def text_opted_out(*, contact_number: str, our_number: str) -> bool:
     return TextOptOut.objects.filter(contact_number=contact_number, our_number=our_number).exists()
 
 
-def text_opt_out_record(*, contact_number: str, our_number: str, keyword: str, at: datetime | None = None) -> None:
+def text_opt_out_record(*, contact_number: str, our_number: str, keyword: str, at: datetime | None = None,
+                        account_id: int | None = None) -> None:
     """Keep that ``contact_number`` opted out of ``our_number`` (idempotent; two deliveries racing: the unique pair
     decides, the second changes nothing)."""
     try:
         with transaction.atomic():
             TextOptOut.objects.get_or_create(contact_number=contact_number, our_number=our_number,
-                                             defaults={"keyword": keyword[:20], "opted_out_at": at or timezone.now()})
+                                             defaults={"keyword": keyword[:20], "opted_out_at": at or timezone.now(),
+                                                       **({"account_id": account_id} if account_id is not None else {})})
     except IntegrityError:
         pass
 
@@ -71,7 +73,7 @@ class Thread:
         t = self.about
         if t is None:
             return {}
-        return {"tracking_number_id": t.tracking_number_id, "campaign_id": t.campaign_id, "source_id": t.source_id,
+        return {"account_id": t.account_id, "tracking_number_id": t.tracking_number_id, "campaign_id": t.campaign_id, "source_id": t.source_id,
                 "session_id": t.session_id, "marketing_data": t.marketing_data, "landing_page": t.landing_page,
                 "referrer": t.referrer, "visitor_id": t.visitor_id, "is_test": t.is_test}
 

@@ -122,7 +122,9 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
         spam=SpamMark(spam.score, spam.reasons, spam.codes, spam.is_spam) if spam is not None else None,
     )
     call = fastdb.new(
-        Call, call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
+        # The account is the tracking number's (on the row already loaded); a number no account holds: none.
+        Call, account_id=tracking_number.account_id if tracking_number is not None else None,
+        call_sid=incoming.call_sid, tracking_number=tracking_number, campaign=campaign, source=source, session=session,
         caller_number=incoming.caller, called_number=incoming.called, caller_city=where.city[:100],
         caller_state=where.state[:100], caller_zip=where.zip[:20], caller_country=where.country[:2],
         attestation=incoming.attestation, started_at=at, tags=tags, marketing_data=marketing, landing_page=landing[:2000], referrer=referrer[:2000],
@@ -555,6 +557,7 @@ def _failsafe_call(*, call_sid: str, to: str, caller: str, test: TestCallOptions
     tn = TrackingNumber.objects.routable().select_related("campaign", "pool__campaign").filter(number=called).first() if called else None
     campaign = (tn.campaign or (tn.pool.campaign if tn.pool_id else None)) if tn else None
     return Call.objects.create(
+        account_id=tn.account_id if tn is not None else None,
         call_sid=call_sid, tracking_number=tn, campaign=campaign, caller_number=(phone.to_e164_or_none(caller) or caller or "")[:32],
         called_number=called[:32], used_failsafe=True,
         is_test=test is not None, decision=CallState(test=test.state() if test is not None else None).to_json(),

@@ -502,7 +502,7 @@ def _fallback_inputs(call: Call) -> dec.FallbackInputs:
         fwd = rn.no_answer_forward_to
         forward = dec.TailStep("no_answer_forward", f"no-answer forward of {rn.label}", fwd.number, fwd.pk, fwd.send_digits, "no_answer_forward")
     tn = call.tracking_number
-    contact = lookups.contact_load(call.caller_number) if is_real_number(call.caller_number) else None
+    contact = lookups.contact_load(call.caller_number, account_id=call.account_id) if is_real_number(call.caller_number) else None
     campaign = call.campaign
     return dec.FallbackInputs(
         last_no_answer_action=(rn.no_answer_action if rn else ""),

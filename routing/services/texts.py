@@ -141,6 +141,7 @@ def text_receive(*, incoming: IncomingText, at: datetime | None = None) -> tuple
     tags = dec.call_tags(caller_state=where.state, caller_zip=where.zip, caller_city=where.city, caller_country=where.country,
                          source=credit.source.source_id if credit.source else "", marketing_data=credit.marketing, extra=extra)
     text = TextMessage(
+        account_id=tracking_number.account_id if tracking_number is not None else None,
         message_sid=incoming.message_sid, from_number=incoming.sender, to_number=incoming.to, contact_number=incoming.sender,
         body=incoming.body, media_urls=list(incoming.media_urls), status=TextStatus.RECEIVED, tracking_number=tracking_number,
         campaign=credit.campaign, source=credit.source, session=credit.session, caller_city=where.city[:100],
@@ -192,7 +193,8 @@ def _answer(text: TextMessage, links: Links, *, at: datetime | None) -> str:
     keyword = keyword_of(text.body)
     contact, ours = text.contact_number, text.to_number
     if keyword == "STOP":
-        outbound.text_opt_out_record(contact_number=contact, our_number=ours, keyword=" ".join(text.body.split()).upper())
+        outbound.text_opt_out_record(contact_number=contact, our_number=ours, keyword=" ".join(text.body.split()).upper(),
+                                      account_id=text.account_id)
         return twiml.messages()  # the carrier confirms the opt-out itself
     if keyword == "START":
         outbound.text_opt_in_record(contact_number=contact, our_number=ours)

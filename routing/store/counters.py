@@ -204,8 +204,19 @@ class CountersRead:
 
 
 def counter_reads_with_insert_sql(insert_sql: str) -> str:
-    """The statement of ``counter_reads_with_insert``: the INSERT as a data-modifying WITH, then the counters."""
-    return f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {_COUNTER_COLUMNS}, (SELECT * FROM ins) {_COUNTER_FROM}"
+    """The statement of ``counter_reads_with_insert``: the INSERT as a data-modifying WITH, then the counters. The
+    slots are counted at the new call's start, read from the INSERT's RETURNING rather than sent again: the
+    statement keeps within the parameters psycopg parses once per connection (``MAX_CACHED_STATEMENT_PARAMS``)."""
+    returning = f" RETURNING {_ID}"
+    assert insert_sql.endswith(returning), insert_sql[-40:]
+    insert_sql = f"{insert_sql[: -len(returning)]} RETURNING {_ID}, {_STARTED_AT}"
+    columns = _COUNTER_COLUMNS.replace(_SLOTS_AT, f"a.slot_expires_at > (SELECT {_STARTED_AT} FROM ins)")
+    assert columns != _COUNTER_COLUMNS
+    return f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {columns}, (SELECT {_ID} FROM ins) {_COUNTER_FROM}"
+
+
+_ID, _STARTED_AT = '"id"', '"started_at"'
+_SLOTS_AT = "a.slot_expires_at > %s"
 
 
 def counter_reads_with_insert(obj: Any, *, options: Sequence[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
@@ -215,7 +226,9 @@ def counter_reads_with_insert(obj: Any, *, options: Sequence[dec.HandlerOption],
     assert options and connection.vendor == "postgresql"
     insert_sql, insert_params = fastdb.insert_statement(obj)
     with fastdb.fixed_cursor() as cursor:
-        cursor.execute(counter_reads_with_insert_sql(insert_sql), [*insert_params, *_counter_params_pg(options, at)])
+        # The call starts at ``at``: the slots are counted at its started_at (see counter_reads_with_insert_sql).
+        assert getattr(obj, "started_at", at) == at
+        cursor.execute(counter_reads_with_insert_sql(insert_sql), [*insert_params, _counter_params_pg(options, at)[0]])
         found = cursor.fetchall()
     fastdb.inserted(obj, found[0][8])
     return _fold_when_late(_counter_rows(found), at)

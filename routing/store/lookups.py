@@ -92,9 +92,9 @@ def last_line_dialed(call: Call) -> ReceivingNumber | None:
     return last.receiving_number if last else None
 
 
-def contact_load(number: str) -> Contact | None:
-    """The caller's contact record with its assigned agent."""
-    return Contact.objects.filter(phone_number=number).select_related("assigned_agent").first()
+def contact_load(number: str, *, account_id: int | None) -> Contact | None:
+    """The caller's contact record in the call's account, with its assigned agent."""
+    return Contact.objects.filter(phone_number=number, account_id=account_id).select_related("assigned_agent").first()
 
 
 def caller_history_load(call: Call, *, handler_ids: Iterable[int], since: datetime) -> dict[int, CallerHistory]:

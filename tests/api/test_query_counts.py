@@ -18,10 +18,10 @@ from tests.tracking.factories import (
 )
 from tracking.models import Collaborator
 
-# Every request by a (non-superuser) staff token starts with the same 4 queries:
-#   1 the token and its user, 2 the user's collaborator link (none),
-#   3 the user's own permissions, 4 the permissions of the user's groups.
-AUTH = 4
+# Every request by a (non-superuser) staff token starts with the same 5 queries:
+#   1 the token and its user, 2 the user's collaborator link (none), 3 the accounts it may act in (its memberships
+#   and the first account, one statement), 4 the user's own permissions, 5 the permissions of the user's groups.
+AUTH = 5
 
 
 def make_campaigns(n, shared):

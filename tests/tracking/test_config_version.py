@@ -52,8 +52,9 @@ CAMPAIGN_PARTS: tuple[type[Model], ...] = (
 SHARED: tuple[type[Model], ...] = (Handler, ReceivingNumber)
 # Everything the cached routing configuration reads, with the campaign's own row.
 CONFIG_MODELS: tuple[type[Model], ...] = (Campaign, *CAMPAIGN_PARTS, *SHARED)
-# The campaign's columns written on the hot path (round robin) or by the triggers: they never bump.
-CAMPAIGN_UNWATCHED = {"id", "rr_position", "config_version"}
+# The campaign's columns written on the hot path (round robin) or by the triggers, and its account (set when it is
+# created, never changed; the routing configuration does not read it): they never bump.
+CAMPAIGN_UNWATCHED = {"id", "rr_position", "config_version", "account_id"}
 
 
 def versions(*campaigns: Campaign) -> list[int]:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from calltrack.accounts import account_field
 from tracking.models.campaigns import _webhook_secret
 
 
@@ -30,6 +31,8 @@ class FraudMonitor(models.Model):
     """One check of a source's or a handler's traffic: the share of calls with some trait (short, a repeat caller,
     outside hours, answered, converted) in the last ``window_minutes``, against the same share over the
     ``baseline_hours`` before it. Evaluated by a scheduled task (``calltrack.alerts_check.alerts_check_task``)."""
+
+    account = account_field()
 
     name = models.CharField(max_length=100, help_text=_("Your name for this monitor, e.g. 'Google Ads: short calls'."))
     kind = models.CharField(
@@ -125,6 +128,8 @@ class Alert(models.Model):
     """One episode of a condition: opened once (``key`` names the condition, unique among open alerts), seen
     again while it lasts, cleared when it ends; a new episode is a new row. Shown until acknowledged."""
 
+    account = account_field()
+
     kind = models.CharField(max_length=30, choices=AlertKind.choices, help_text=_("What kind of trouble."))
     level = models.CharField(max_length=10, choices=AlertLevel.choices, default=AlertLevel.WARNING, help_text=_("How bad."))
     key = models.CharField(max_length=200, help_text=_("The condition this episode is of: the same key while it lasts, a new row the next time."))
@@ -172,6 +177,8 @@ class AlertDelivery(models.TextChoices):
 
 class AlertRecipient(models.Model):
     """An address alerts are sent to: an email address and/or a webhook (signed like the campaigns' webhooks)."""
+
+    account = account_field()
 
     name = models.CharField(max_length=100, help_text=_("Who this is, e.g. 'On-call' or 'Google Ads team'."))
     enabled = models.BooleanField(default=True, help_text=_("Untick to stop sending alerts here."))

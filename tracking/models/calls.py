@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from calltrack.accounts import account_field
 from tracking.call_state import CallState, QueueStay, SpamMark
 
 
@@ -75,6 +76,8 @@ class CallQuerySet(models.QuerySet):
 
 
 class Call(models.Model):
+
+    account = account_field(null=True, db_index=False)  # null: a number no account holds
     call_sid = models.CharField("CallSid", max_length=64, unique=True)
     tracking_number = models.ForeignKey("numbers.TrackingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
     # No single-column index on campaign, source, handler or caller: the (column, started_at) indexes below answer

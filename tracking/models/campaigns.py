@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack import outbound, strategies
+from calltrack.accounts import account_field
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 from tracking import webhook_templates
@@ -45,11 +46,11 @@ class FallbackCredit(models.TextChoices):
 
 
 class Campaign(models.Model):
+    account = account_field()
     name = models.CharField(max_length=200, help_text="Your name for this call experience.")
     campaign_id = models.SlugField(
         "campaign ID",
         max_length=64,
-        unique=True,
         blank=True,
         help_text="Public identifier for other systems. Leave blank to have one generated.",
     )
@@ -153,6 +154,7 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["account", "campaign_id"], name="campaign_id_unique_per_account")]
 
     def __str__(self) -> str:
         return self.name

@@ -13,18 +13,19 @@ from django.utils.translation import pgettext_lazy
 from calltrack import geodata
 from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
+from calltrack.accounts import account_field
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 
 
 class Source(models.Model):
+    account = account_field()
     name = models.CharField(max_length=200, help_text=_("Your name for this source of calls, e.g. 'Google Ads - Brand'."))
     source_id = models.SlugField(
         _("source ID"),
         max_length=64,
-        unique=True,
         blank=True,
-        help_text=_("Public identifier that handler collaborators and postbacks see (e.g. 'adwords', 'facebook'). "
+        help_text=_("Public identifier (unique in its account) that handler collaborators and postbacks see (e.g. 'adwords', 'facebook'). "
         "Leave blank to derive one from the name. Do not put sensitive information here."),
     )
     first_name = models.CharField(max_length=100, blank=True, help_text="Contact person's first name (or the company name alone).")
@@ -58,6 +59,8 @@ class Source(models.Model):
         ordering = ["name"]
         verbose_name = pgettext_lazy("party", "source")
         verbose_name_plural = pgettext_lazy("party", "sources")
+        # Two clients of one install may both call a source "google": unique per account.
+        constraints = [models.UniqueConstraint(fields=["account", "source_id"], name="source_id_unique_per_account")]
 
     def __str__(self) -> str:
         return self.name
@@ -87,6 +90,7 @@ class DuplicateOn(models.TextChoices):
 
 
 class Handler(models.Model):
+    account = account_field()
     name = models.CharField(max_length=200, help_text="Who receives the calls: an agent, a call center, a buyer.")
     buyer_id = models.CharField(
         "buyer ID", max_length=100, blank=True, help_text="Your or the buyer's own identifier, to match other systems."
@@ -225,7 +229,9 @@ class Handler(models.Model):
 class Contact(models.Model):
     """A caller we know, with the agent they are assigned to (the fallback chain's second step)."""
 
-    phone_number = PhoneNumberField(unique=True, help_text="The caller's number; national formats are read in the default region.")
+    account = account_field()
+
+    phone_number = PhoneNumberField(help_text="The caller's number (one contact per number and account); national formats are read in the default region.")
     name = models.CharField(max_length=200, blank=True, help_text="The caller's name, if known.")
     assigned_agent = models.ForeignKey(
         "numbers.ReceivingNumber",
@@ -240,6 +246,7 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["phone_number"]
+        constraints = [models.UniqueConstraint(fields=["account", "phone_number"], name="contact_unique_per_account")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.phone_number})" if self.name else self.phone_number
@@ -247,6 +254,8 @@ class Contact(models.Model):
 
 class Collaborator(models.Model):
     """A login for a source or a handler: sees only its own calls, numbers and figures."""
+
+    account = account_field()
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collaborator",
@@ -268,6 +277,13 @@ class Collaborator(models.Model):
                 name="collaborator_exactly_one_party",
             )
         ]
+
+    def save(self, *args, **kwargs) -> None:
+        # Inside its party's account, always.
+        party = self.source if self.source_id else self.handler if self.handler_id else None
+        if party is not None:
+            self.account_id = party.account_id
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return f"{self.user} -> {self.source or self.handler}"

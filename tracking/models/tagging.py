@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone as dj_timezone
 
 from calltrack import hours as hours_rules
+from calltrack.accounts import account_field
 
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
@@ -22,6 +23,8 @@ class TaggingHours(models.Model):
     """One schedule, account-wide (no campaign) or for one campaign. A call arriving inside (or outside) the
     hours gets the tag ``tag_key=tag_value``. A campaign's own schedule wins over an account-wide one that
     sets the same tag."""
+
+    account = account_field()
 
     name = models.CharField(max_length=100, help_text="Your name for this schedule, e.g. 'After hours' or 'Weekend'.")
     campaign = models.ForeignKey(

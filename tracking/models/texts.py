@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack import hours as hours_rules
+from calltrack.accounts import account_field
 
 MAX_BODY = 1600  # Twilio's longest message body (10 segments); a longer one is cut, never refused
 MAX_MEDIA = 10  # Twilio sends at most ten MediaUrlN
@@ -62,6 +63,8 @@ class TextMessage(models.Model):
     """One text on one of our tracking numbers, in or out. Inbound texts carry the credit a call to the same number at
     the same moment would get (campaign, source, the DNI session in its window with its marketing data, caller geo,
     tags); outbound ones copy their conversation's."""
+
+    account = account_field(null=True, db_index=False)  # null: a number no account holds
 
     message_sid = models.CharField("MessageSid", max_length=64, unique=True, help_text=_("The carrier's id of the message."))
     direction = models.CharField(max_length=10, choices=TextDirection.choices, default=TextDirection.INBOUND)
@@ -125,6 +128,7 @@ class TextOptOut(models.Model):
     """A contact who texted STOP (or another opt-out keyword) to one of our numbers: nothing more is sent to them from
     it until they text START. Kept per pair, as the carriers keep it."""
 
+    account = account_field()
     contact_number = models.CharField(max_length=32)
     our_number = models.CharField(max_length=32, help_text=_("The tracking number the contact opted out of."))
     keyword = models.CharField(max_length=20, blank=True)

@@ -1,0 +1,275 @@
+"""Accounts: which account a request acts in, and the install's first account.
+
+An agency runs many clients in one install (issue 30): every party, number, call and text belongs to one account
+(``calltrack.models.Account``), and the gate (``calltrack/scoping.py``) keeps each request inside the account it
+acts in. Which one:
+
+- the admin and the dashboard: the account chosen in the header's switcher (kept in the session), one the user
+  belongs to; else its first;
+- the API: a token bound to an account (``calltrack.AccountToken``) acts there and nowhere else; a plain token or a
+  session acts in the account named by the ``X-Calltrack-Account`` header or the ``account`` query parameter (its
+  slug or id), one the user belongs to, else its first;
+- a user who belongs to no account (a single-account install needs no memberships) and a superuser without a
+  membership work in the first account; a superuser may switch to any;
+- a collaborator (a source's or handler's login): its source's or handler's account, always.
+
+The voice and DNI paths need none of this: the account is on the tracking number or pool row they load anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core import signing
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+)
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from calltrack.models import Account, AccountRole, Membership
+
+SESSION_KEY = "calltrack_account"
+HEADER = "HTTP_X_CALLTRACK_ACCOUNT"
+PARAMETER = "account"
+
+
+def default_account_id() -> int:
+    """The install's first account: the model default of every ``account`` field, so that code and tests written
+    for one account keep working. Created again if the table was emptied (a test's flush)."""
+    current = _CURRENT.get()
+    if current is not None:
+        return current
+    pk = Account.objects.order_by("pk").values_list("pk", flat=True).first()
+    if pk is None:
+        pk = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0].pk
+    return pk
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a user works: the account and its role there."""
+
+    account_id: int
+    role: str
+
+
+def places(user: Any) -> dict[int, str]:
+    """The accounts ``user`` may act in, with its role in each (ordered by account). A superuser: every account
+    (owner where it has no membership); a staff user with no membership: the first account, as an admin (its Django
+    permissions decide the rest)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {}
+    cached = getattr(user, "_calltrack_places", None)
+    if cached is not None:
+        return cached
+    try:
+        link = user.collaborator  # a source's or handler's login: that party's account, no role
+    except ObjectDoesNotExist:
+        link = None
+    if link is not None:
+        user._calltrack_places = {link.account_id: ""}
+        return user._calltrack_places
+    found = _places_read(user.pk, every=bool(user.is_superuser))
+    user._calltrack_places = found
+    return found
+
+
+def _places_read(user_id: int, *, every: bool) -> dict[int, str]:
+    """One statement: the user's memberships (account -> role) and the first account; for a superuser, every account
+    with its role where it is a member (owner elsewhere). A user with no membership works in the first account as
+    an admin (its Django permissions decide the rest)."""
+    from django.db import connection
+
+    account, membership = Account._meta.db_table, Membership._meta.db_table
+    with connection.cursor() as cursor:
+        if every:
+            cursor.execute(
+                f"SELECT a.id, m.role FROM {account} a LEFT JOIN {membership} m ON m.account_id = a.id AND m.user_id = %s "
+                "ORDER BY a.id", [user_id])
+            return {pk: role or AccountRole.OWNER for pk, role in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT account_id, role FROM {membership} WHERE user_id = %s UNION ALL SELECT MIN(id), NULL FROM {account}",
+            [user_id])
+        rows = cursor.fetchall()
+    found = {pk: role for pk, role in sorted(r for r in rows if r[1] is not None)}
+    if found:
+        return found
+    first = next((pk for pk, role in rows if role is None and pk is not None), None)
+    return {first if first is not None else default_account_id(): AccountRole.ADMIN}
+
+
+def choose(user: Any, wanted: Any) -> Place | None:
+    """The place ``user`` acts in when it asks for ``wanted`` (an account id or slug, or None for its first). None
+    when it asked for an account it does not belong to (or that does not exist)."""
+    mine = places(user)
+    if not mine:
+        return None
+    if wanted in (None, ""):
+        pk = next(iter(mine))
+        return Place(pk, mine[pk])
+    pk = _account_pk(wanted)
+    if pk is None or pk not in mine:
+        return None
+    return Place(pk, mine[pk])
+
+
+def _account_pk(wanted: Any) -> int | None:
+    text = str(wanted).strip()
+    if text.isdigit() and len(text) < 19:
+        return int(text)
+    if not text or len(text) > 64 or "\x00" in text:
+        return None
+    return Account.objects.filter(slug=text).values_list("pk", flat=True).first()
+
+
+def act_in(user: Any, place: Place) -> None:
+    """Make ``user`` (this request's user object) act in ``place``: :func:`calltrack.scoping.scope_for` reads it."""
+    user._calltrack_place = place
+    user._calltrack_scope = None  # scope_for computes it again
+
+
+def account_choices(user: Any) -> list[tuple[int, str]]:
+    """(id, name) of the accounts the user may switch to (the header's switcher)."""
+    mine = places(user)
+    names = dict(Account.objects.filter(pk__in=list(mine)).values_list("pk", "name"))
+    return [(pk, names.get(pk, str(pk))) for pk in mine]
+
+
+def account_field(*, null: bool = False, db_index: bool = True) -> Any:
+    """The ``account`` column of a row that belongs to an account: set when the row is created (from the request's
+    account, or from the tracking number or party it belongs to), never edited in a form."""
+    from django.db import models
+
+    return models.ForeignKey(
+        "calltrack.Account", on_delete=models.PROTECT, default=default_account_id, null=null, editable=False,
+        related_name="+", db_index=db_index, help_text="The account it belongs to.",
+    )
+
+
+# --- The request's account: the model default of every account column while a request runs -------------------
+
+_CURRENT: ContextVar[int | None] = ContextVar("calltrack_account", default=None)
+
+
+def current_account_id() -> int | None:
+    """The account the running request acts in (None outside a request: a task, a command)."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def acting_in(account_id: int | None) -> Iterator[None]:
+    """Rows created inside (without an account of their own) go to ``account_id``: a request's, or a command's
+    ``--account``."""
+    token = _CURRENT.set(account_id)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def place_user(user: Any, place: Place) -> None:
+    """``user`` acts in ``place`` for the rest of this request (its scope, and the account new rows get)."""
+    act_in(user, place)
+    _CURRENT.set(place.account_id)
+
+
+class AccountMiddleware:
+    """After the session and the user are known: the admin's (and the dashboard's) account, the one the header's
+    switcher chose (in the session) if the user still belongs to it, else its first. The API's requests are placed
+    by its authentication classes (``calltrack.api.authentication``), which know the token."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _CURRENT.set(None)
+        try:
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                place = choose(user, request.session.get(SESSION_KEY)) or choose(user, None)
+                if place is not None:
+                    place_user(user, place)
+            return self.get_response(request)
+        finally:
+            _CURRENT.reset(token)
+
+
+def switch_link(user: Any, account_id: int, next_url: str) -> str:
+    """The header's link to act in ``account_id``: signed for this user (another site cannot switch it)."""
+    from django.urls import reverse
+
+    query = urlencode({"to": signing.dumps([user.pk, account_id], salt=_SWITCH_SALT), "next": next_url})
+    return f"{reverse('account-switch')}?{query}"
+
+
+_SWITCH_SALT = "calltrack.accounts.switch"
+
+
+def switch_view(request: HttpRequest) -> HttpResponse:
+    """Act in another account (the header's switcher): a signed link for this user, to an account it belongs to."""
+    from django.contrib.admin.views.decorators import staff_member_required
+
+    @staff_member_required
+    def view(request: HttpRequest) -> HttpResponse:
+        try:
+            user_pk, account_id = signing.loads(request.GET.get("to", ""), salt=_SWITCH_SALT, max_age=86400)
+        except (signing.BadSignature, ValueError, TypeError):
+            return HttpResponseBadRequest("This account link is not valid any more: open the menu again.")
+        if user_pk != request.user.pk or choose(request.user, account_id) is None:
+            return HttpResponseForbidden("You do not belong to that account.")
+        request.session[SESSION_KEY] = account_id
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            next_url = ""
+        # The same page may not exist in the other account (an object's page): its list, else the admin's home.
+        return HttpResponseRedirect(_list_of(next_url) or "/admin/")
+
+    return view(request)
+
+
+def _list_of(url: str) -> str:
+    """The admin list an admin URL belongs to (``/admin/tracking/call/12/change/`` -> ``/admin/tracking/call/``)."""
+    parts = [p for p in url.split("?")[0].split("/") if p]
+    if len(parts) >= 3 and parts[0] == "admin":
+        return "/" + "/".join(parts[:3]) + "/"
+    return "/admin/" if url.startswith("/admin/") else ""
+
+
+def header_dropdown(request: HttpRequest) -> list[dict[str, Any]]:
+    """The admin header's account switcher (UNFOLD's SITE_DROPDOWN): nothing when the user has one account."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    choices = account_choices(user)
+    if len(choices) < 2:
+        return []
+    from calltrack.scoping import scope_for
+
+    current = scope_for(user).account_id
+    return [
+        {"title": name, "icon": "check" if pk == current else "domain", "link": switch_link(user, pk, request.get_full_path())}
+        for pk, name in choices
+    ]
+
+
+def header_subheader(request: HttpRequest) -> str:
+    """Under the console's name: the account it acts in, when the user has several."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and len(places(user)) > 1:
+        from calltrack.scoping import scope_for
+
+        account_id = scope_for(user).account_id
+        name = Account.objects.filter(pk=account_id).values_list("name", flat=True).first()
+        if name:
+            return str(name)
+    return "Operator console"

@@ -1,0 +1,60 @@
+"""Accounts (issue 30): numbers, pools, blocked callers and port requests belong to an account; what exists goes to
+the install's first account. SQLite rebuilds the tables to add the column: the tracking app's triggers (some name
+these tables) are dropped first and installed again after."""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+import calltrack.accounts
+from tracking.db_triggers import TRIGGER_FILES, triggers_drop, triggers_install
+
+
+def triggers_off(apps, schema_editor):
+    if schema_editor.connection.vendor == "sqlite":
+        for name in TRIGGER_FILES:
+            triggers_drop(schema_editor, name)
+
+
+def triggers_again(apps, schema_editor):
+    if schema_editor.connection.vendor == "sqlite":
+        for name in TRIGGER_FILES:
+            triggers_install(schema_editor, name)
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('calltrack', '0002_accounts'),
+        ('numbers', '0011_texts'),
+        ('tracking', '0037_call_money_sort_indexes'),  # its triggers are dropped and installed again
+    ]
+
+    operations = [
+        migrations.RunPython(triggers_off, triggers_again),
+        migrations.AddField(
+            model_name='blockedcaller',
+            name='account',
+            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+        ),
+        migrations.AddField(
+            model_name='numberpool',
+            name='account',
+            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+        ),
+        migrations.AddField(
+            model_name='portrequest',
+            name='account',
+            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+        ),
+        migrations.AddField(
+            model_name='receivingnumber',
+            name='account',
+            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+        ),
+        migrations.AddField(
+            model_name='trackingnumber',
+            name='account',
+            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+        ),
+        migrations.RunPython(triggers_again, triggers_off),
+    ]
