@@ -14,7 +14,8 @@ from django.utils import timezone
 from calltrack import reports
 from calltrack.audit import audit_context
 from calltrack.numbers.models import NumberPool
-from calltrack.scoping import UNSCOPED
+from calltrack.models import Account
+from calltrack.scoping import Scope
 from tracking.models import Alert
 from tracking.services.alerts import (
     CLUSTER_KEY,
@@ -31,21 +32,25 @@ from tracking.services.monitors import fraud_monitors_check
 
 
 def report_conditions_sync(*, at: datetime | None = None) -> list[Alert]:
-    """Keep the dashboard's flags of today (the operator's day) as alerts: a flag is an open episode while the
-    dashboard shows it, cleared when it does not. A pool's flag is about the pool's source, a cap's about its handler."""
+    """Keep the dashboard's flags of today (the operator's day) as alerts, in each account from its own figures: a
+    flag is an open episode while the dashboard shows it, cleared when it does not. A pool's flag is about the pool's
+    source, a cap's about its handler."""
     at = at or timezone.now()
-    flags = reports.report_alerts(scope=UNSCOPED, period=reports.period_for("today", now=at))
-    pool_sources = dict(NumberPool.objects.filter(
-        pk__in=[f.url_args[0] for f in flags if f.kind == "pool_overflow" and f.url_args]).values_list("pk", "source_id"))
-    specs = [
-        AlertSpec(
-            kind=f.kind, key=report_alert_key(f), message=f.message, level=f.level, url=report_url(f),
-            source_id=pool_sources.get(f.url_args[0]) if f.kind == "pool_overflow" and f.url_args else None,
-            handler_id=f.url_args[0] if f.kind == "handler_cap" and f.url_args else None,
-        )
-        for f in flags if f.kind in REPORT_KINDS
-    ]
-    return alerts_sync(kinds=REPORT_KINDS, present=specs, at=at)
+    opened: list[Alert] = []
+    for account_id in Account.objects.order_by("pk").values_list("pk", flat=True):
+        flags = reports.report_alerts(scope=Scope(account_id=account_id), period=reports.period_for("today", now=at))
+        pool_sources = dict(NumberPool.objects.filter(
+            pk__in=[f.url_args[0] for f in flags if f.kind == "pool_overflow" and f.url_args]).values_list("pk", "source_id"))
+        specs = [
+            AlertSpec(
+                kind=f.kind, key=report_alert_key(f), message=f.message, level=f.level, url=report_url(f), account_id=account_id,
+                source_id=pool_sources.get(f.url_args[0]) if f.kind == "pool_overflow" and f.url_args else None,
+                handler_id=f.url_args[0] if f.kind == "handler_cap" and f.url_args else None,
+            )
+            for f in flags if f.kind in REPORT_KINDS
+        ]
+        opened += alerts_sync(kinds=REPORT_KINDS, present=specs, at=at, account_id=account_id)
+    return opened
 
 
 def alerts_check_task() -> str:

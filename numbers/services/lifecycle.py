@@ -160,6 +160,8 @@ def numbers_buy(
             number = known.get(purchased.number) or TrackingNumber(number=purchased.number)
             from_status = number.status if number.pk else ""
             number.kind, number.status, number.campaign, number.pool = target.kind, NumberStatus.ACTIVE, campaign, target.pool
+            if campaign is not None:  # the account of what it is bought for (autoscale runs in a task, in no request)
+                number.account_id = campaign.account_id
             number.source = target.source if target.kind == NumberKind.STATIC else None
             number.label = target.label
             number.marketing_data = target.marketing_data if target.kind == NumberKind.STATIC else {}

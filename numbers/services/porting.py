@@ -87,6 +87,7 @@ def port_in_create(
             loa_address=loa_address.strip(), other_carrier=other_carrier, carrier=carrier_name, campaign=campaign or pool.campaign,
             source=source, pool=pool, created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         )
+        request.account_id = request.campaign.account_id  # the account of the campaign (or pool) the numbers join
         request.full_clean(exclude=["created_by", "campaign", "source", "pool"])
         request.save()
         kind = NumberKind.POOL if pool else NumberKind.STATIC
@@ -97,6 +98,7 @@ def port_in_create(
             tn.kind, tn.status, tn.pool, tn.campaign = kind, NumberStatus.PORTING_IN, pool, request.campaign
             tn.source = source if kind == NumberKind.STATIC else None
             tn.carrier, tn.carrier_id, tn.quarantined_until = carrier_name, "", None
+            tn.account_id = request.account_id
             tn.save()
             events.append(number_event_build(
                 number=tn, from_status=before, to_status=NumberStatus.PORTING_IN, actor=actor, actor_label=actor_label,
@@ -201,6 +203,7 @@ def port_out_start(
             direction=PortDirection.OUT, status=PortStatus.SUBMITTED, numbers=[tn.number for tn in moving],
             other_carrier=to_carrier, carrier=moving[0].carrier if moving else "local", submitted_at=timezone.now(),
             carrier_request_id=references[0] if len(references) == 1 else "", created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
+            **({"account_id": moving[0].account_id} if moving else {}),  # the numbers' account
         )
         events = []
         now = timezone.now()

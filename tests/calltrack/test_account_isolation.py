@@ -430,3 +430,43 @@ def test_no_api_endpoint_of_a_shows_anything_of_b(world, role):
                 assert status in (403, 404), url
     if role == "owner":
         assert any("zqamark" in body for status, body in answers.values() if status == 200)
+
+
+# --- The voice path: a call to B's number is B's ----------------------------------------------------------------
+
+
+@pytest.fixture
+def twilio(settings, client):
+    from tests.routing.conftest import TOKEN, Twilio
+
+    settings.TWILIO_AUTH_TOKEN = TOKEN
+    settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE = True
+    settings.CALLTRACK_PUBLIC_BASE_URL = ""
+    settings.CALLTRACK_FAILSAFE_NUMBER = ""
+    return Twilio(client)
+
+
+def test_a_call_to_bs_number_is_routed_by_b_and_never_seen_in_a(world, twilio):
+    a, b = world["a"], world["b"]
+    # A blocks this caller everywhere: that is A's block list, not B's.
+    BlockedCaller.objects.create(number=SHARED_CALLER, reason="A's nuisance", account=a["account"])
+    response = twilio.post("/voice/incoming", {"CallSid": "CAzqbmarkvoice1", "From": SHARED_CALLER, "To": b["number"].number,
+                                               "CallStatus": "ringing"})
+    assert response.status_code == 200
+    twiml = response.content.decode()
+    assert b["receiving"].number in twiml and a["receiving"].number not in twiml  # B's campaign dialled B's handler
+    call = Call.objects.get(call_sid="CAzqbmarkvoice1")
+    assert (call.account_id, call.campaign_id, call.source_id) == (b["account"].pk, b["campaign"].pk, b["source"].pk)
+    assert not Call.objects.filter(call_sid="CAzqbmarkvoice1", account=a["account"]).exists()
+    # Not in A's lists, totals or searches; B's id is a 404 there.
+    owner = _api_client(a["users"]["owner"])
+    assert all(c["id"] != call.pk for c in owner.get("/api/v1/calls/", {"page_size": 100}).json()["results"])
+    assert owner.get(f"/api/v1/calls/{call.pk}/").status_code == 404
+    admin_client = _admin_client(a["users"]["owner"])
+    assert "zqbmark" not in admin_client.get("/admin/tracking/call/", {"q": "CAzqbmarkvoice1"}).content.decode().lower()
+    assert admin_client.get(reverse("admin:tracking_call_change", args=[call.pk])).status_code in (302, 404)
+    # The same caller dialling A's number is blocked there (A's list), and the call is A's.
+    twilio.post("/voice/incoming", {"CallSid": "CAzqamarkvoice2", "From": SHARED_CALLER, "To": a["number"].number, "CallStatus": "ringing"})
+    mine = Call.objects.get(call_sid="CAzqamarkvoice2")
+    assert mine.account_id == a["account"].pk and mine.status == "rejected" and "blocked" in mine.reject_reason
+    assert call.status != "rejected" and not call.reject_reason
