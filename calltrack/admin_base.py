@@ -60,7 +60,11 @@ class ModelAdmin(AccountChoicesMixin, unfold_admin.ModelAdmin):
         qs = super().get_queryset(request)
         if account_path(self.model) is None and not request.user.is_superuser:
             return qs.none()  # an install table, even where an admin opened its own permissions wider
-        return in_account(qs, scope_for(request.user))
+        qs = in_account(qs, scope_for(request.user))
+        if not qs.ordered:
+            # An aggregate's GROUP BY drops the model's default ordering: the autocomplete pages through this queryset.
+            qs = qs.order_by(*(self.ordering or self.model._meta.ordering or ()), "pk")
+        return qs
 
     def _shown(self, request) -> bool:
         """Whether this admin exists for the user at all (before its model permissions)."""

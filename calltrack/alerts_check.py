@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from calltrack import reports
 from calltrack.audit import audit_context
-from calltrack.numbers.models import NumberPool
 from calltrack.models import Account
+from calltrack.numbers.models import NumberPool
 from calltrack.scoping import Scope
 from tracking.models import Alert
 from tracking.services.alerts import (

@@ -114,8 +114,7 @@ class SourceAdmin(MoneyHistoryAdminMixin, ServiceWritesAdminMixin, ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        # An aggregate's GROUP BY drops the model's default ordering: named again (the autocomplete pages through it).
-        return super().get_queryset(request).annotate(_numbers=Count("tracking_numbers", distinct=True)).order_by("name", "pk")
+        return super().get_queryset(request).annotate(_numbers=Count("tracking_numbers", distinct=True))
 
     @admin.display(description="tracking numbers", ordering="_numbers")
     def number_count(self, obj: Source) -> int:

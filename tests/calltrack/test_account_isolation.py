@@ -30,14 +30,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from calltrack.accounts import acting_in
-from calltrack.models import Account, AccountRole, AccountToken, Membership
+from calltrack.models import Account, AccountToken, Membership
 from calltrack.numbers.models import (
     BlockedCaller,
     NumberEvent,
-    NumberPool,
     PoolSample,
-    PortRequest,
-    TrackingNumber,
 )
 from tests.numbers.factories import (
     NumberPoolFactory,
@@ -227,7 +224,7 @@ def admin_pages(client: Client, a: dict[str, Any], b: dict[str, Any] | None, *, 
     get("/admin/")
     for by in ("source", "campaign", "handler", "tracking_number", "pool", "utm_source", "caller_state"):
         get(f"/admin/?by={by}&period=30d")
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         info = (model._meta.app_label, model._meta.model_name)
         changelist = reverse("admin:{}_{}_changelist".format(*info))
         response = get(changelist)
@@ -326,8 +323,11 @@ def api_answers(client: APIClient, a: dict[str, Any], b: dict[str, Any] | None) 
         paths = [path]
         if "{id}" in path:
             model = _path_model(path)
+            theirs = {id(o) for o in (_objects(b) if b else [])}
             own = [o for o in _objects(a) + (_objects(b) if b else []) if model is not None and isinstance(o, model)]
-            paths = [path.replace("{id}", str(o.pk)) for o in own] or [path.replace("{id}", str(i)) for i in ids]
+            # B's rows are marked in the answer's key: their pages must be refused.
+            paths = ([path.replace("{id}", str(o.pk)) + (" [B]" if id(o) in theirs else "") for o in own]
+                     or [path.replace("{id}", str(i)) for i in ids])
         queries: list[dict[str, Any]] = [{}]
         for parameter in operation.get("parameters", []):
             if parameter["in"] != "query" or parameter["name"] in ("cursor", "page", "page_size", "ordering", "account"):
@@ -339,11 +339,27 @@ def api_answers(client: APIClient, a: dict[str, Any], b: dict[str, Any] | None) 
             queries += [{parameter["name"]: value} for value in values]
             if parameter.get("required"):
                 queries = [q for q in queries if parameter["name"] in q]
-        for url in paths:
+        for key in paths:
+            url = key.removesuffix(" [B]")
             for query in queries:
                 response = client.get(url, query)
-                answers[f"{url} {query}"] = (response.status_code, response.content.decode())
+                answers[f"{key} {query}"] = (response.status_code, response.content.decode())
     return answers
+
+
+def api_writes_on_b(client: APIClient, a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every write of the schema on one of B's rows (its id in the path), each rolled back: (what, status)."""
+    out = []
+    for path, method, _operation in _operations():
+        if method not in ("post", "put", "patch", "delete") or "{id}" not in path:
+            continue
+        model = _path_model(path) or Call
+        for obj in [o for o in _objects(b) if isinstance(o, model)][:2]:
+            sid = transaction.savepoint()
+            response = client.generic(method.upper(), path.replace("{id}", str(obj.pk)), "{}", content_type="application/json")
+            transaction.savepoint_rollback(sid)
+            out.append((f"{method.upper()} {path} {obj.pk}", response.status_code))
+    return out
 
 
 def _normalized(body: str) -> str:
@@ -424,12 +440,14 @@ def test_no_api_endpoint_of_a_shows_anything_of_b(world, role):
     changed = [url for url, (status, body) in world["before"].get(f"api-{role}", {}).items()
                if url in answers and (answers[url][0], answers[url][1]) != (status, body)]
     assert not changed, "\n".join(changed)
-    for obj in _objects(b):
-        for url, (status, _) in answers.items():
-            if url.endswith(f"/{obj.pk}/ {{}}") and isinstance(obj, _path_model(url.split(" ")[0].replace(f"/{obj.pk}/", "/{id}/")) or type(None)):
-                assert status in (403, 404), url
+    shown = [key for key, (status, _) in answers.items() if " [B] " in key and status not in (403, 404)]
+    assert not shown, shown  # B's rows by id: refused, whatever the query
+    assert any(" [B] " in key for key in answers)
     if role == "owner":
         assert any("zqamark" in body for status, body in answers.values() if status == 200)
+    # No write reaches B's rows (a 2xx would have changed one; a 400 would have read it).
+    reached = [(what, status) for what, status in api_writes_on_b(_api_client(a["users"][role]), a, b) if status not in (403, 404, 405)]
+    assert not reached, reached
 
 
 # --- The voice path: a call to B's number is B's ----------------------------------------------------------------

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from calltrack import outbound
 from calltrack.model_writes import instance_apply_and_save
-from calltrack.scoping import UNSCOPED, Scope, alert_visible
+from calltrack.scoping import Scope, alert_visible
 from tracking.models import Alert, AlertDelivery, AlertKind, AlertLevel, AlertRecipient, Call
 
 log = logging.getLogger("calltrack.alerts")

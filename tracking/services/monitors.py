@@ -193,9 +193,10 @@ def _subjects(monitor: FraudMonitor, at: datetime) -> list[tuple[str, Any]]:
         return [("handler", monitor.handler)]
     # Every source of the monitor's own account (another account's sources are not its business).
     since = at - timedelta(minutes=monitor.window_minutes)
-    ids = set(Call.objects.filter(account_id=monitor.account_id, started_at__gte=since, started_at__lt=at, source__isnull=False)
+    account_id = int(monitor.account_id or 0)  # never null (account_field); typed so by the stubs
+    ids = set(Call.objects.filter(account_id=account_id, started_at__gte=since, started_at__lt=at, source__isnull=False)
               .values_list("source_id", flat=True).distinct())
-    return [("source", s) for s in Source.objects.filter(pk__in=ids, account_id=monitor.account_id).order_by("pk")]
+    return [("source", s) for s in Source.objects.filter(pk__in=ids, account_id=account_id).order_by("pk")]
 
 
 def monitor_key(monitor: FraudMonitor, kind: str, party_id: int) -> str:
