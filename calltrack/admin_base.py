@@ -61,8 +61,9 @@ class ModelAdmin(AccountChoicesMixin, unfold_admin.ModelAdmin):
         if account_path(self.model) is None and not request.user.is_superuser:
             return qs.none()  # an install table, even where an admin opened its own permissions wider
         qs = in_account(qs, scope_for(request.user))
-        if not qs.ordered:
-            # An aggregate's GROUP BY drops the model's default ordering: the autocomplete pages through this queryset.
+        if not qs.query.order_by:
+            # Named, not left to the model's default: an aggregate a subclass adds (GROUP BY) drops a default ordering,
+            # and the autocomplete pages through this queryset.
             qs = qs.order_by(*(self.ordering or self.model._meta.ordering or ()), "pk")
         return qs
 
