@@ -122,3 +122,17 @@ def test_the_collaborator_admin_takes_a_login_by_name_and_never_anothers_member(
     done = client.post("/admin/tracking/collaborator/add/", {"username": "publisher", "source": source.pk})
     assert done.status_code == 302, done.content.decode()[:3000]
     assert Collaborator.objects.get(user__username="publisher").account_id == a.pk
+
+
+def test_a_pool_takes_no_number_of_another_account(two):
+    from django.core.exceptions import ValidationError
+
+    from calltrack.numbers.services.pool_membership import pool_numbers_add
+
+    a, b = two
+    mine = NumberPoolFactory(account=a, campaign=CampaignFactory(account=a))
+    (theirs,) = numbers_buy(count=1, target=BuyTarget(campaign=CampaignFactory(account=b)), area_code="415")
+    with pytest.raises(ValidationError, match="no such tracking number"):
+        pool_numbers_add(pool=mine, numbers=[theirs.number])
+    theirs.refresh_from_db()
+    assert (theirs.pool_id, theirs.account_id) == (None, b.pk)
