@@ -48,7 +48,7 @@ def _normalize(numbers: Sequence[str]) -> list[str]:
 def _rows(wanted: list[str], *, account_id: int | None, pool: NumberPool | None = None) -> list[TrackingNumber]:
     """The numbers of the account, in the order given; unknown ones (another account's are unknown here) or, with
     ``pool``, ones not in it refuse the request."""
-    found = {row.number: row for row in TrackingNumber.objects.filter(number__in=wanted, account_id=account_id)}
+    found = {row.number: row for row in TrackingNumber.objects.filter(number__in=wanted, account_id=account_id or 0)}
     problems = []
     for n, e164 in enumerate(wanted, start=1):
         row = found.get(e164)
