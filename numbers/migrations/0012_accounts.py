@@ -56,5 +56,10 @@ class Migration(migrations.Migration):
             name='account',
             field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
+        migrations.AlterField(
+            model_name='blockedcaller',
+            name='campaign',
+            field=models.ForeignKey(blank=True, help_text='Block only in this campaign; blank blocks in every campaign of the account.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='blocked_callers', to='tracking.campaign'),
+        ),
         migrations.RunPython(triggers_again, triggers_off),
     ]

@@ -230,7 +230,7 @@ def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, creat
     # number (``turn.caller_blocked``); when it says blocked (or was not asked), the entry is read for its reason.
     blocked = None
     if is_real_number(call.caller_number) and turn.caller_blocked is not False:
-        blocked = lookups.blocked_caller(call.caller_number, campaign_id=campaign.pk)
+        blocked = lookups.blocked_caller(call.caller_number, campaign_id=campaign.pk, account_id=call.account_id)
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
     menu_choices = campaign_ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
     # Rules that read the menu's answers wait for them (only when there is a menu to answer).

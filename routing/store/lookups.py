@@ -30,9 +30,10 @@ def call_insert_or_existing(call: Call) -> Call | None:
     return None
 
 
-def blocked_caller(number: str, *, campaign_id: int) -> BlockedCaller | None:
-    """The block list's entry for ``number`` everywhere or in the campaign, if any."""
-    return BlockedCaller.objects.filter(number=number).filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id)).first()
+def blocked_caller(number: str, *, campaign_id: int, account_id: int | None) -> BlockedCaller | None:
+    """The block list's entry for ``number`` everywhere in the account or in the campaign, if any."""
+    return (BlockedCaller.objects.filter(number=number)
+            .filter(Q(campaign__isnull=True, account_id=account_id) | Q(campaign_id=campaign_id)).first())
 
 
 def calls_from_caller(number: str, *, since: datetime, until: datetime, limit: int) -> int:

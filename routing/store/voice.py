@@ -38,8 +38,10 @@ _TRACKING_NUMBER = fastdb.JoinedLoader(
     TrackingNumber, {"campaign": Campaign, "source": Source, "pool": NumberPool},
     where=f"trackingnumber.number = %s AND trackingnumber.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
     extra=(
+        # Blocked everywhere in the number's account (no campaign), or in its campaign.
         f"EXISTS (SELECT 1 FROM {BlockedCaller._meta.db_table} b WHERE b.number = %s "
-        "AND (b.campaign_id IS NULL OR b.campaign_id = COALESCE(trackingnumber.campaign_id, pool.campaign_id)))"
+        "AND ((b.campaign_id IS NULL AND b.account_id = trackingnumber.account_id) "
+        "OR b.campaign_id = COALESCE(trackingnumber.campaign_id, pool.campaign_id)))"
     ),
 )
 
