@@ -85,9 +85,10 @@ def places(user: Any) -> dict[int, str]:
 
 
 def _places_read(user_id: int, *, every: bool) -> dict[int, str]:
-    """One statement: the user's memberships (account -> role) and the first account; for a superuser, every account
-    with its role where it is a member (owner elsewhere). A user with no membership works in the first account as
-    an admin (its Django permissions decide the rest)."""
+    """One statement: the user's memberships (account -> role), and the first account with whether it is the only
+    one; for a superuser, every account with its role where it is a member (owner elsewhere). A user with no
+    membership works in the first account as an admin (its Django permissions decide the rest) while it is the only
+    account; once there are several, nowhere (each client's staff is named by its memberships)."""
     from django.db import connection
 
     account, membership = Account._meta.db_table, Membership._meta.db_table
@@ -98,14 +99,30 @@ def _places_read(user_id: int, *, every: bool) -> dict[int, str]:
                 "ORDER BY a.id", [user_id])
             return {pk: role or AccountRole.OWNER for pk, role in cursor.fetchall()}
         cursor.execute(
-            f"SELECT account_id, role FROM {membership} WHERE user_id = %s UNION ALL SELECT MIN(id), NULL FROM {account}",
+            f"SELECT account_id, role, 0 FROM {membership} WHERE user_id = %s "
+            f"UNION ALL SELECT MIN(id), NULL, COUNT(*) FROM {account}",
             [user_id])
         rows = cursor.fetchall()
-    found = {pk: role for pk, role in sorted(r for r in rows if r[1] is not None)}
+    found = {pk: role for pk, role, _ in sorted(r for r in rows if r[1] is not None)}
     if found:
         return found
-    first = next((pk for pk, role in rows if role is None and pk is not None), None)
-    return {first if first is not None else default_account_id(): AccountRole.ADMIN}
+    first, count = next(((pk, n) for pk, role, n in rows if role is None), (None, 0))
+    if first is None:
+        return {default_account_id(): AccountRole.ADMIN}
+    return {first: AccountRole.ADMIN} if count == 1 else {}
+
+
+def accounts_grow(sender: Any, instance: Account, created: bool, **kwargs: Any) -> None:
+    """The install's second account is made: the staff who worked in the first without a membership (the rule of a
+    one-account install) keep that, as members (admins) of the first; superusers need none."""
+    if not created or Account.objects.count() != 2:
+        return
+    from django.contrib.auth import get_user_model
+
+    first = Account.objects.order_by("pk").values_list("pk", flat=True).first()
+    staff = (get_user_model().objects.filter(is_staff=True, is_active=True, is_superuser=False, memberships__isnull=True)
+             .exclude(collaborator__isnull=False))
+    Membership.objects.bulk_create([Membership(user=u, account_id=first, role=AccountRole.ADMIN) for u in staff])
 
 
 def choose(user: Any, wanted: Any) -> Place | None:
