@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -36,23 +35,12 @@ from django.http import (
 )
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from calltrack.account_fields import _CURRENT, default_account_id
 from calltrack.models import Account, AccountRole, Membership
 
 SESSION_KEY = "calltrack_account"
 HEADER = "HTTP_X_CALLTRACK_ACCOUNT"
 PARAMETER = "account"
-
-
-def default_account_id() -> int:
-    """The install's first account: the model default of every ``account`` field, so that code and tests written
-    for one account keep working. Created again if the table was emptied (a test's flush)."""
-    current = _CURRENT.get()
-    if current is not None:
-        return current
-    pk = Account.objects.order_by("pk").values_list("pk", flat=True).first()
-    if pk is None:
-        pk = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0].pk
-    return pk
 
 
 @dataclass(frozen=True)
@@ -162,20 +150,10 @@ def account_choices(user: Any) -> list[tuple[int, str]]:
     return [(pk, names.get(pk, str(pk))) for pk in mine]
 
 
-def account_field(*, null: bool = False, db_index: bool = True) -> Any:
-    """The ``account`` column of a row that belongs to an account: set when the row is created (from the request's
-    account, or from the tracking number or party it belongs to), never edited in a form."""
-    from django.db import models
-
-    return models.ForeignKey(
-        "calltrack.Account", on_delete=models.PROTECT, default=default_account_id, null=null, editable=False,
-        related_name="+", db_index=db_index, help_text="The account it belongs to.",
-    )
 
 
 # --- The request's account: the model default of every account column while a request runs -------------------
 
-_CURRENT: ContextVar[int | None] = ContextVar("calltrack_account", default=None)
 
 
 def current_account_id() -> int | None:

@@ -12,7 +12,7 @@ from django.utils.translation import pgettext_lazy
 
 from calltrack import phone
 from calltrack import tags as tag_rules
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 from calltrack.fields import PhoneNumberField, validate_send_digits
 
 

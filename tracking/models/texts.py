@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack import hours as hours_rules
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 
 MAX_BODY = 1600  # Twilio's longest message body (10 segments); a longer one is cut, never refused
 MAX_MEDIA = 10  # Twilio sends at most ten MediaUrlN
