@@ -4,6 +4,7 @@ timeline, with the operator's reply box) and a campaign's routing for texts (iss
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -30,8 +31,17 @@ from calltrack.numbers.providers import CarrierError
 from calltrack.numbers.services import texts as outbound
 from calltrack.scoping import HIDDEN_TEXT_FIELDS, Scope, hidden_text_fields, may, scope_for, visible_calls, visible_texts
 from tracking import admin_call_log as call_log
-from tracking.models import Call, Contact, TextDirection, TextMessage, TextPurpose, TextRoute
-from tracking.models.texts import body_clean
+from tracking.models import (
+    Call,
+    Contact,
+    EmailForwardStatus,
+    TextDirection,
+    TextEmailForward,
+    TextMessage,
+    TextPurpose,
+    TextRoute,
+)
+from tracking.models.texts import body_clean, forward_waiting_q, outbound_failed_q, outbound_sent_q
 from tracking.services import texts as text_route_services
 from tracking.services.conversions import ConversionRefused
 
@@ -42,12 +52,29 @@ def national(number: str) -> str:
     return phone.format_national(number) if number.startswith("+1") and len(number) == 12 else (number or "-")
 
 
+class DeliveryFilter(admin.SimpleListFilter):
+    """``?delivery=sent|waiting|failed``: our texts as the dashboard's figures count them (``tracking.models.texts``):
+    taken by the carrier, forwards still waiting for a worker, or not sent."""
+
+    title = "delivery"
+    parameter_name = "delivery"
+    CHOICES = {"sent": ("Sent (the carrier took it)", outbound_sent_q), "waiting": ("Forwards waiting", forward_waiting_q),
+               "failed": ("Not sent (failed)", outbound_failed_q)}
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.CHOICES.items()]
+
+    def queryset(self, request, queryset):
+        chosen = self.CHOICES.get(self.value() or "")
+        return queryset.filter(chosen[1]()) if chosen else queryset
+
+
 class TextCollaboratorScope(CollaboratorScopedAdminMixin):
     collaborator_kinds = ("source", "handler")
     collaborator_queryset = staticmethod(visible_texts)
     collaborator_hidden = {kind: tuple(sorted(names)) for kind, names in HIDDEN_TEXT_FIELDS.items()}
     collaborator_column_fields = {"revenue_money": "revenue", "payout_money": "payout", "number": "to_number"}
-    collaborator_list_filter = {kind: ("direction", "status", "converted") for kind in ("source", "handler")}
+    collaborator_list_filter = {kind: ("direction", "status", DeliveryFilter, "converted") for kind in ("source", "handler")}
 
 
 @admin.register(TextMessage)
@@ -63,6 +90,7 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
         ("direction", ChoicesDropdownFilter),
         ("purpose", ChoicesDropdownFilter),
         ("status", ChoicesDropdownFilter),
+        DeliveryFilter,
         ("converted", BooleanRadioFilter),
         ("source", AutocompleteSelectFilter),
         ("campaign", AutocompleteSelectFilter),
@@ -191,6 +219,14 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
                      .select_related("campaign", "source").order_by("-started_at")[:CONVERSATION_LIMIT])
         if not texts and not calls:
             raise Http404("Nothing from this number that you may see.")
+        # Where each text was forwarded (a handler's number, an email address) and how far each forward got: staff only
+        # (a collaborator sees neither the other side's handler nor the campaign's address).
+        forwards: list[TextMessage] = []
+        emails: list[TextEmailForward] = []
+        if not scope.is_collaborator:
+            forwards = list(TextMessage.objects.filter(contact_number=number, purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND)
+                            .select_related("handler").order_by("-created_at", "-pk")[:CONVERSATION_LIMIT])
+            emails = list(TextEmailForward.objects.filter(text__contact_number=number).order_by("-created_at", "-pk")[:CONVERSATION_LIMIT])
         can_reply = may(request.user, "text.reply", admin=True) and phone.to_e164_or_none(number) == number
         latest_inbound = next((t for t in texts if t.direction == TextDirection.INBOUND), None)
         form = ReplyForm(request.POST or None) if can_reply else None
@@ -206,7 +242,7 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Conversation with {national(number)}",
             "contact_record": record,
             "contact_url": reverse("admin:tracking_contact_change", args=[record.pk]) if record is not None else "",
-            "contact": number, "contact_display": national(number), "entries": conversation_entries(texts, calls, scope),
+            "contact": number, "contact_display": national(number), "entries": conversation_entries(texts, calls, scope, forwards=forwards, emails=emails),
             "form": form, "reply_from": national(latest_inbound.to_number) if latest_inbound else "",
             "opted_out": bool(latest_inbound) and outbound.text_opted_out(contact_number=number, our_number=latest_inbound.to_number),
             "log_url": reverse("admin:tracking_textmessage_changelist"),
@@ -247,8 +283,9 @@ def text_export_columns(scope: Scope) -> list[tuple[str, str]]:
     return [(name, lookup) for name, lookup in columns if lookup.split("__")[0] not in hidden]
 
 
-def conversation_entries(texts: list[TextMessage], calls: list[Call], scope: Scope) -> list[dict[str, Any]]:
-    """Texts and calls in one timeline, oldest first."""
+def conversation_entries(texts: list[TextMessage], calls: list[Call], scope: Scope, *, forwards: Sequence[TextMessage] = (),
+                         emails: Sequence[TextEmailForward] = ()) -> list[dict[str, Any]]:
+    """Texts, calls and the texts' forwards (with how far each got) in one timeline, oldest first."""
     hidden = hidden_text_fields(scope)
     entries: list[dict[str, Any]] = [
         {"kind": "text", "at": t.created_at, "inbound": t.direction == TextDirection.INBOUND, "body": t.body, "media": t.media_urls,
@@ -261,7 +298,27 @@ def conversation_entries(texts: list[TextMessage], calls: list[Call], scope: Sco
          "url": reverse("admin:tracking_call_change", args=[c.pk])}
         for c in calls
     ]
+    entries += [
+        {"kind": "forward", "at": f.created_at, "channel": "sms", "to": f"{f.handler or 'handler'} ({national(f.to_number)})",
+         "status": f.get_status_display().lower(), "detail": f"error {f.error_code}" if f.error_code else ""}
+        for f in forwards
+    ]
+    entries += [
+        {"kind": "forward", "at": e.created_at, "channel": "email", "to": e.address, "status": e.get_status_display().lower(),
+         "detail": _email_forward_detail(e)}
+        for e in emails
+    ]
     return sorted(entries, key=lambda e: e["at"])
+
+
+def _email_forward_detail(forward: TextEmailForward) -> str:
+    tries = f"{forward.attempts} {'try' if forward.attempts == 1 else 'tries'}"
+    if forward.status == EmailForwardStatus.SENT and forward.sent_at is not None:
+        return f"{tries}, sent {date_format(timezone.localtime(forward.sent_at), 'SHORT_DATETIME_FORMAT')}"
+    if forward.status == EmailForwardStatus.QUEUED and forward.attempts:
+        when = date_format(timezone.localtime(forward.next_attempt_at), "SHORT_DATETIME_FORMAT")
+        return f"{tries}, next at {when}: {forward.last_error}"
+    return f"{tries}: {forward.last_error}" if forward.last_error else tries
 
 
 def _bad_query(model_admin: ModelAdmin, request, problem: str) -> TemplateResponse:

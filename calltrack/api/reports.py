@@ -185,7 +185,10 @@ class ReportBreakdownView(ReportView):
 
 class TextTotalsSerializer(serializers.Serializer):
     received = serializers.IntegerField(help_text="Texts received in the period (test texts left out).")
-    sent = serializers.IntegerField(help_text="Texts sent: replies, auto-replies, keyword answers and forwards.")
+    sent = serializers.IntegerField(help_text="Texts the carrier took (replies, auto-replies, keyword answers, forwards): "
+                                              "not the forwards still waiting for a worker, nor the failed texts.")
+    waiting = serializers.IntegerField(help_text="Forwards the carrier has not taken yet (queued, or held by a worker).")
+    failed = serializers.IntegerField(help_text="Texts of ours that did not go out (the carrier failed them, or we gave up).")
     contacts = serializers.IntegerField(help_text="Different numbers that texted.")
     converted = serializers.IntegerField(help_text="Texts that converted.")
     revenue = _money("Revenue of the converted texts; null when hidden from you.")
@@ -195,7 +198,7 @@ class TextTotalsSerializer(serializers.Serializer):
 class TextSeriesSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The hour (HH:00) or the day.")
     received = serializers.IntegerField(help_text="Texts received in the bucket.")
-    sent = serializers.IntegerField(help_text="Texts sent in the bucket.")
+    sent = serializers.IntegerField(help_text="Texts sent in the bucket (as the totals' sent).")
 
 
 class TextRowSerializer(serializers.Serializer):
