@@ -4,18 +4,22 @@ timeline, with the operator's reply box) and a campaign's routing for texts (iss
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -40,6 +44,7 @@ from tracking.models import (
     TextMessage,
     TextPurpose,
     TextRoute,
+    TextStatus,
 )
 from tracking.models.texts import body_clean, forward_waiting_q, outbound_failed_q, outbound_sent_q
 from tracking.services import texts as text_route_services
@@ -161,11 +166,31 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
                 self.message_user(request, f"Text #{text.pk}: {exc}", messages.WARNING)
 
     def changelist_view(self, request, extra_context=None):
+        """The log; a query parameter it cannot use (a date that does not exist, a status that is none, an id in
+        other digits, an unknown filter or column) is a 400 page naming it, never the whole log instead."""
         problem = self.has_view_permission(request) and call_log.call_log_query_problem(
             model=TextMessage, params=request.GET, date_ranges=("created_at",))
         if problem:
             return _bad_query(self, request, problem)
-        return super().changelist_view(request, extra_context=extra_context)
+        try:
+            return super().changelist_view(request, extra_context=extra_context)
+        except BadTextLogQuery as exc:
+            return _bad_query(self, request, str(exc))
+
+    def get_changelist_instance(self, request):
+        """Django's changelist, with what it would drop or answer with the whole log (``?e=1``) refused instead:
+        ``BadTextLogQuery`` names the parameter."""
+        problem = text_log_query_problem(request.GET)
+        if problem:
+            raise BadTextLogQuery(problem)
+        try:
+            changelist = super().get_changelist_instance(request)
+        except IncorrectLookupParameters as exc:
+            raise BadTextLogQuery(_lookup_problem_words(exc)) from exc
+        problem = _ordering_problem(changelist)
+        if problem:
+            raise BadTextLogQuery(problem)
+        return changelist
 
     readonly_fields = [f.name for f in TextMessage._meta.fields]
 
@@ -195,8 +220,8 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
             return _bad_query(self, request, problem)
         try:
             changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return _bad_query(self, request, "The address has a filter, page or value the texts log does not know.")
+        except BadTextLogQuery as exc:
+            return _bad_query(self, request, str(exc))
         columns = text_export_columns(scope_for(request.user))
         rows = changelist.queryset.order_by("-created_at", "-pk").values_list(*[lookup for _, lookup in columns])
         tz = timezone.get_current_timezone()
@@ -319,6 +344,86 @@ def _email_forward_detail(forward: TextEmailForward) -> str:
         when = date_format(timezone.localtime(forward.next_attempt_at), "SHORT_DATETIME_FORMAT")
         return f"{tries}, next at {when}: {forward.last_error}"
     return f"{tries}: {forward.last_error}" if forward.last_error else tries
+
+
+class BadTextLogQuery(Exception):
+    """A query parameter the texts log cannot use; ``str()`` says which and why, for the operator."""
+
+
+#: The log's choice filters (``?status__exact=sent``, ``?direction=inbound``): a value that is none of the choices.
+_CHOICE_FIELDS = {"direction": TextDirection, "purpose": TextPurpose, "status": TextStatus}
+_ID_LOOKUPS = {"exact", "gt", "gte", "lt", "lte", "in"}
+_ASCII_INTEGER = re.compile(r"^-?[0-9]+$")
+MAX_PAGE = 1_000_000
+
+
+def text_log_query_problem(params: Any) -> str | None:
+    """Why the texts log cannot use ``params`` (beyond ``call_log_query_problem``'s dates and numbers), in words for
+    the operator; None when it can. A choice that is none of the field's choices, a ``delivery`` that is none of
+    its three, an id or a date written in other digits than 0-9 (Arabic-Indic, full-width: Python reads them,
+    an operator did not mean them), a date range that ends before it starts, a page that is not a page number."""
+    for key, values in params.lists():
+        for value in values:
+            problem = _text_param_problem(key, value)
+            if problem:
+                return problem
+    start, end = _day(params.get("created_at_from")), _day(params.get("created_at_to"))
+    if start and end and start > end:
+        return f"created_at: the range ends ({end}) before it starts ({start})."
+    return None
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return parse_date(text) if text else None
+    except ValueError:  # a day that does not exist: call_log_query_problem names it
+        return None
+
+
+def _text_param_problem(key: str, value: str) -> str | None:
+    if key == "p":
+        if not (_ASCII_INTEGER.match(value) and 1 <= int(value) <= MAX_PAGE):
+            return f"p: {value!r} is not a page number (1 to {MAX_PAGE:,})."
+        return None
+    if key == DeliveryFilter.parameter_name:
+        return None if value in DeliveryFilter.CHOICES else f"delivery: {value!r} is none of {', '.join(DeliveryFilter.CHOICES)}."
+    name, _, lookup = key.partition("__")
+    if name in _CHOICE_FIELDS and lookup in ("", "exact", "in"):
+        choices = _CHOICE_FIELDS[name]
+        for part in value.split(",") if lookup == "in" else [value]:
+            if part not in choices.values:
+                return f"{key}: {part!r} is none of the {name} values ({', '.join(choices.values)})."
+        return None
+    if key.startswith("created_at") and not value.isascii():
+        return f"{key}: {value!r} is not a date or a moment written with the digits 0-9."
+    field, rest = call_log._lookup_field(TextMessage, key)
+    target = field.target_field if field is not None and field.is_relation and not field.many_to_many else field
+    if isinstance(target, (models.AutoField, models.IntegerField)) and (rest[0] if rest else "exact") in _ID_LOOKUPS and len(rest) <= 1:
+        for part in value.split(",") if rest[:1] == ["in"] else [value]:
+            if not _ASCII_INTEGER.match(part.strip()):
+                return f"{key}: {part!r} is not a whole number written with the digits 0-9."
+    return None
+
+
+def _lookup_problem_words(exc: IncorrectLookupParameters) -> str:
+    """Django's reason for refusing a lookup, as one sentence."""
+    cause = exc.args[0] if exc.args else ""
+    # A value's reason only: an unknown field's would list the model's fields (a collaborator's hidden ones too).
+    detail = " ".join(cause.messages) if isinstance(cause, ValidationError) else ""
+    return f"The address has a filter, page or value the texts log does not know{f' ({detail})' if detail else ''}."
+
+
+def _ordering_problem(changelist) -> str | None:
+    """``?o=``: each part a column number of the log (``-`` for descending) whose column can be sorted; Django
+    skips the others silently."""
+    raw = changelist.params.get("o") or ""
+    for part in raw.split(".") if raw else []:
+        rest, _, index = part.rpartition("-")
+        if rest or not _ASCII_INTEGER.match(index) or int(index) >= len(changelist.list_display):
+            return f"o: {part!r} is not a column of the texts log (0 to {len(changelist.list_display) - 1}, '-' before it to reverse)."
+        if not changelist.get_ordering_field(changelist.list_display[int(index)]):
+            return f"o: the column {part!r} cannot be sorted."
+    return None
 
 
 def _bad_query(model_admin: ModelAdmin, request, problem: str) -> TemplateResponse:

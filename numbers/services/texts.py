@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.models import Schedule
@@ -215,7 +215,7 @@ def text_forward_to_handler(*, text: TextMessage, handler: Handler) -> TextMessa
     return forward
 
 
-def _forward_rows():
+def _forward_rows() -> QuerySet[TextMessage]:
     """The SMS forwards still in our hands: not yet accepted by the carrier (their sid is still ``pending:``)."""
     return TextMessage.objects.filter(purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND, message_sid__startswith=PENDING_PREFIX)
 

@@ -287,3 +287,35 @@ def test_a_carrier_that_cannot_be_asked_about_a_dead_workers_forward_is_tried_ag
     again = outbound.text_forward_send(forward_id=pending.pk, carrier=carrier)
     assert again.status == TextStatus.QUEUED and carrier.tries == 0 and not LocalCarrierMessage.objects.exists()
     assert Schedule.objects.filter(func=outbound.FORWARD_TASK).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_one_forward_and_one_email_send_each_once(twilio, number, django_capture_on_commit_callbacks, monkeypatch):
+    """Six workers run the forward's task and six the email's at once (a task queued twice, the sweep's requeue, two
+    clusters): the conditional UPDATEs let one of each through."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    monkeypatch.setattr(outbound, "async_task", lambda *args, **kwargs: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert text(twilio, number.number, sid=SID, body="Need a quote").status_code == 200
+    forward = TextMessage.objects.get(purpose=TextPurpose.FORWARD)
+    email = TextEmailForward.objects.get()
+    barrier = threading.Barrier(12)
+
+    def one(n: int) -> str:
+        try:
+            barrier.wait(timeout=30)
+            return text_forward_task(forward.pk, 1) if n % 2 else text_email_forward_task(email.pk, 1)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(one, range(12)))
+    assert sorted(r.rsplit(": ", 1)[-1] for r in results if "another worker's" not in r) == ["sent (try 1)", "sent (try 1)"]
+    assert LocalCarrierMessage.objects.count() == 1 and len(mail.outbox) == 1
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == ("sent", 1)
