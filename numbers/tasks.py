@@ -9,7 +9,12 @@ from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbe
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
 from calltrack.numbers.services.recordings import recordings_expire, voicemails_expire
-from calltrack.numbers.services.texts import text_email_forward_send, text_forward_email_send, text_forward_send, text_forwards_requeue
+from calltrack.numbers.services.texts import (
+    text_email_forward_send,
+    text_forward_email_send,
+    text_forward_send,
+    text_forwards_requeue,
+)
 
 
 def pool_samples_record_task() -> str:

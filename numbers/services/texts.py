@@ -304,7 +304,13 @@ def _forward_accepted(forward: TextMessage, sid: str) -> TextMessage:
     already), with its ``message.sent`` webhooks."""
     with transaction.atomic():
         # Conditional: a status callback that came first has named the sid and moved the status on already.
-        TextMessage.objects.filter(pk=forward.pk, message_sid=forward.message_sid).update(message_sid=sid[:64])
+        try:
+            with transaction.atomic():
+                TextMessage.objects.filter(pk=forward.pk, message_sid=forward.message_sid).update(message_sid=sid[:64])
+        except IntegrityError:
+            # Another forward holds the sid: a dead worker's retry took this text at Twilio for its twin (same line,
+            # same words). Each went out once; this one stays sent under its pending sid.
+            log.warning("forward %s: the carrier's sid %s is another forward's already; kept as sent without it", forward.pk, sid)
         TextMessage.objects.filter(pk=forward.pk, status=TextStatus.SENDING).update(status=TextStatus.SENT, status_at=timezone.now())
         forward.refresh_from_db()
         text_webhooks_queue(text=forward, event=WebhookEvent.MESSAGE_SENT)

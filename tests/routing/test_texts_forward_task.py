@@ -319,3 +319,17 @@ def test_workers_racing_for_one_forward_and_one_email_send_each_once(twilio, num
     assert LocalCarrierMessage.objects.count() == 1 and len(mail.outbox) == 1
     email.refresh_from_db()
     assert (email.status, email.attempts) == ("sent", 1)
+
+
+def test_a_carrier_sid_another_forward_took_meanwhile_leaves_this_forward_sent_without_it(forward):
+    """A dead worker's retry took this forward's text at the carrier for its twin's (same line, same words) before the
+    twin's worker kept its sid: the twin is still marked sent, once, without a sid clash."""
+    pending, _ = forward
+    TextMessage.objects.filter(pk=pending.pk).update(status=TextStatus.SENDING, status_at=timezone.now())
+    clash = "SM" + "d" * 32
+    TextMessage.objects.create(message_sid=clash, direction="outbound", purpose="forward", status="sent", from_number=pending.from_number,
+                               to_number=pending.to_number, contact_number=pending.contact_number, body=pending.body)
+    kept = outbound._forward_accepted(pending, clash)
+    assert (kept.message_sid, kept.status) == (pending.message_sid, TextStatus.SENT)
+    assert outbound.text_forward_send(forward_id=pending.pk) is None
+    assert outbound.text_forwards_requeue(now=timezone.now() + timedelta(hours=1)) == 1  # the email only
