@@ -357,12 +357,31 @@ _ASCII_INTEGER = re.compile(r"^-?[0-9]+$")
 MAX_PAGE = 1_000_000
 
 
+#: The parameters the log reads besides field lookups: search, order, page, Django's own, its list filters' own.
+_PLAIN_PARAMETERS = frozenset({"q", "o", "p", "e", "all", "_popup", "_to_field", "created_at_from", "created_at_to", "delivery",
+                               *(f.key for f in call_log.MARKETING_FILTERS), *(f"{f.key}__none" for f in call_log.MARKETING_FILTERS)})
+#: The fields the log filters on, and the lookups it takes on them (what its filters, the dashboard's links and an
+#: operator's hand-made address use). Others are refused: Django would hand any lookup on a text's own columns to the
+#: database (``body__regex=(`` a PostgreSQL error, ``tags__plan__range=a`` a crash before the query), or drop it.
+_FILTER_FIELDS = frozenset({"id", "direction", "purpose", "status", "converted", "is_test", "source", "campaign", "tracking_number",
+                            "handler", "source__id", "campaign__id", "tracking_number__id", "handler__id", "contact_number",
+                            "message_sid", "from_number", "to_number", "created_at", "revenue", "payout"})
+#: No ``range``: Django's changelist hands its value unsplit to the query (a crash on a JSON key, a refusal elsewhere).
+_FILTER_LOOKUPS = frozenset({"", "exact", "in", "isnull", "gt", "gte", "lt", "lte"})
+_DATE_TRANSFORMS = frozenset({"date", "year", "month", "day", "hour"})  # created_at__date=2026-03-02, created_at__year__gte=2026
+_MONEY = re.compile(r"^-?[0-9]{1,8}(\.[0-9]{1,2})?$")
+
+
 def text_log_query_problem(params: Any) -> str | None:
     """Why the texts log cannot use ``params`` (beyond ``call_log_query_problem``'s dates and numbers), in words for
-    the operator; None when it can. A choice that is none of the field's choices, a ``delivery`` that is none of
-    its three, an id or a date written in other digits than 0-9 (Arabic-Indic, full-width: Python reads them,
-    an operator did not mean them), a date range that ends before it starts, a page that is not a page number."""
+    the operator; None when it can. A parameter or lookup the log does not filter with, a choice that is none of
+    the field's choices, a ``delivery`` that is none of its three, an id or a date written in other digits than 0-9
+    (Arabic-Indic, full-width: Python reads them, an operator did not mean them), an amount that is not one, a
+    date range that ends before it starts, a page that is not a page number."""
     for key, values in params.lists():
+        problem = _text_key_problem(key)
+        if problem:
+            return problem
         for value in values:
             problem = _text_param_problem(key, value)
             if problem:
@@ -380,7 +399,27 @@ def _day(text: str | None) -> date | None:
         return None
 
 
+def _text_key_problem(key: str) -> str | None:
+    if key in _PLAIN_PARAMETERS:
+        return None
+    for field in sorted(_FILTER_FIELDS, key=len, reverse=True):  # source__id before source
+        if key == field or key.startswith(f"{field}__"):
+            lookup = key[len(field) + 2:]
+            transform, _, after = lookup.partition("__")
+            if lookup in _FILTER_LOOKUPS or (field == "created_at" and transform in _DATE_TRANSFORMS and after in _FILTER_LOOKUPS):
+                return None
+            return f"{key}: the texts log does not filter {field} with {lookup!r} (it takes {', '.join(sorted(_FILTER_LOOKUPS - {''}))})."
+    return f"{key}: the texts log does not filter with this parameter."
+
+
 def _text_param_problem(key: str, value: str) -> str | None:
+    if key.endswith("__isnull") and value.lower() not in ("true", "false", "1", "0"):  # Django reads any other word as true
+        return f"{key}: {value!r} is not true or false (1 or 0)."
+    if key.split("__")[0] in ("revenue", "payout") and not key.endswith("__isnull"):
+        for part in value.split(",") if key.endswith("__in") else [value]:
+            if not _MONEY.match(part.strip()):
+                return f"{key}: {part!r} is not an amount (like 120 or 99.50)."
+        return None
     if key == "p":
         if not (_ASCII_INTEGER.match(value) and 1 <= int(value) <= MAX_PAGE):
             return f"p: {value!r} is not a page number (1 to {MAX_PAGE:,})."

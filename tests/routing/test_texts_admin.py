@@ -172,7 +172,22 @@ EXPORT = "admin:tracking_textmessage_export"
     ("p=0", "not a page number"),
     ("p=-1", "not a page number"),
     ("p=99999999999999999999", "not a page number"),
-    ("nonsense=1", "does not know"),
+    ("nonsense=1", "does not filter with this parameter"),
+    # Lookups Django would hand to the database on any of the text's own columns (a PostgreSQL error, or a crash
+    # before the query), or read loosely:
+    ("body__regex=(", "does not filter with this parameter"),
+    ("contact_number__regex=(", "does not filter contact_number with 'regex'"),
+    ("body__iregex=%5B%5D", "does not filter with this parameter"),
+    ("tags__plan__range=a", "does not filter with this parameter"),
+    ("marketing_data__utm_source__range=", "does not filter with this parameter"),
+    ("created_at__iso_week_day=1", "does not filter created_at with 'iso_week_day'"),
+    ("created_at__year=99999", "out of range"),
+    ("created_at__date__regex=2026-03-02", "does not filter created_at with 'date__regex'"),
+    ("id__range=1,9", "does not filter id with 'range'"),
+    ("source__id__in=1,x", "'x' is not a whole number"),
+    ("revenue__gte=1e999", "not an amount"),
+    ("payout__lt=NaN", "not an amount"),
+    ("source__isnull=maybe", "not true or false"),
 ])
 @pytest.mark.parametrize("view", [LOG, EXPORT])
 def test_a_bad_value_on_the_texts_log_or_its_export_is_a_400_page_naming_it(world, staff_client, query, words, view):
@@ -186,7 +201,7 @@ def test_a_bad_value_on_the_texts_log_or_its_export_is_a_400_page_naming_it(worl
 def test_the_texts_logs_good_values_still_filter(world, staff_client):
     def listed(query: str) -> list[str]:
         response = staff_client.get(reverse(LOG) + "?" + query)
-        assert response.status_code == 200, query
+        assert response.status_code == 200, (query, response.context.get("problem"))
         return sorted(t.body for t in response.context["cl"].result_list)
 
     both = ["Do you fix flat roofs?", "Price for shingles?"]
@@ -194,6 +209,8 @@ def test_the_texts_logs_good_values_still_filter(world, staff_client):
     assert listed(f"source__id__exact={world.google.pk}&o=-8.1&p=1") == ["Do you fix flat roofs?"]
     assert listed("created_at_from=2000-01-01&created_at_to=2999-12-31&delivery=sent") == []
     assert listed("status__in=received,sent") == both
+    assert listed("created_at__year__gte=2000&created_at__date__lt=2999-01-01") == both
+    assert listed("source__isnull=false&revenue__gte=0&payout__lt=99.50") == both
 
 
 def test_a_source_collaborator_sees_only_its_texts(world, google_client):
