@@ -395,7 +395,8 @@ def text_email_forward_send(*, forward_id: int) -> TextEmailForward | None:
     forward = TextEmailForward.objects.select_related("text__campaign", "text__source").get(pk=forward_id)
     mine = TextEmailForward.objects.filter(pk=forward.pk, status=EmailForwardStatus.SENDING, next_attempt_at=lease_end)  # our claim
     text = forward.text
-    subject = f"Text from {text.from_number} to {text.to_number}"[:200]
+    # One line: a header never holds a line break (Django refuses to send one), whatever a sender's number held.
+    subject = " ".join(f"Text from {text.from_number} to {text.to_number}".split())[:200]
     lines = [text.body, "", *text.media_urls, f"Campaign: {text.campaign or '-'}", f"Source: {text.source or '-'}"]
     email = EmailMessage(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [forward.address],
                          headers={"Message-ID": _email_message_id(forward)})

@@ -333,3 +333,14 @@ def test_a_carrier_sid_another_forward_took_meanwhile_leaves_this_forward_sent_w
     assert (kept.message_sid, kept.status) == (pending.message_sid, TextStatus.SENT)
     assert outbound.text_forward_send(forward_id=pending.pk) is None
     assert outbound.text_forwards_requeue(now=timezone.now() + timedelta(hours=1)) == 1  # the email only
+
+
+def test_an_email_of_a_text_from_an_odd_sender_goes_out_with_a_one_line_subject(number):
+    """A sender that is no phone number is kept as sent (cleaned of what no database stores): a line break in it must
+    not make the mail backend refuse the email on every try."""
+    text = TextMessage.objects.create(message_sid="SM" + "1" * 32, from_number="ACME\nBcc: x@example.com", to_number=number.number,
+                                      contact_number="ACME\nBcc: x@example.com", body="hi", campaign=number.campaign)
+    email = outbound.text_forward_email_queue(text=text, address="leads@roof.example.com")
+    assert outbound.text_email_forward_send(forward_id=email.pk).status == "sent"
+    (sent,) = mail.outbox
+    assert sent.subject == f"Text from ACME Bcc: x@example.com to {number.number}" and sent.to == ["leads@roof.example.com"]
