@@ -170,7 +170,7 @@ def texts_panel(scope: Scope, period: reports.Period) -> dict[str, Any] | None:
     texts over the period, and the received texts by source and by campaign; each linked into the texts log. None
     when the period has no text (a campaign that does not use texts sees no empty panel)."""
     figures = text_figures.text_figures(scope=scope, period=period)
-    if not (figures.received or figures.sent):
+    if not (figures.received or figures.sent or figures.waiting or figures.failed):
         return None
     log = reverse("admin:tracking_textmessage_changelist")
     utc = ZoneInfo("UTC")
@@ -192,7 +192,11 @@ def texts_panel(scope: Scope, period: reports.Period) -> dict[str, Any] | None:
     return {
         "figures": [
             {"key": "texts-received", "label": "Texts received", "value": fmt(figures.received, "count"), "url": url({"direction__exact": "inbound"})},
-            {"key": "texts-sent", "label": "Texts sent", "value": fmt(figures.sent, "count"), "url": url({"direction__exact": "outbound"})},
+            {"key": "texts-sent", "label": "Texts sent", "value": fmt(figures.sent, "count"), "url": url({"delivery": "sent"})},
+            *([{"key": "texts-waiting", "label": "Forwards waiting", "value": fmt(figures.waiting, "count"), "url": url({"delivery": "waiting"})}]
+              if figures.waiting else []),
+            *([{"key": "texts-failed", "label": "Texts not sent", "value": fmt(figures.failed, "count"), "url": url({"delivery": "failed"})}]
+              if figures.failed else []),
             {"key": "texts-contacts", "label": "Contacts who texted", "value": fmt(figures.contacts, "count"), "url": url()},
             {"key": "texts-converted", "label": "Texts converted", "value": fmt(figures.converted, "count"), "url": url({"converted__exact": "1"})},
             *([{"key": "texts-revenue", "label": "Text revenue", "value": fmt(figures.revenue, "money"), "url": ""}] if figures.revenue is not None else []),

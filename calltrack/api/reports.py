@@ -35,6 +35,31 @@ class PeriodQuerySerializer(serializers.Serializer):
             raise ValidationError({"range": [str(exc)]}) from exc
 
 
+class StrictPeriodQuerySerializer(PeriodQuerySerializer):
+    """The period of a report that refuses what the others let pass silently: a parameter it does not know, a start
+    or end without ``range=custom`` (the default range would be reported instead), a date written with other digits
+    than 0-9 (Python's date parser reads Arabic-Indic or full-width digits)."""
+
+    EXTRA = frozenset({"format"})
+
+    def validate(self, attrs: dict) -> dict:
+        params = self.initial_data
+        errors: dict[str, list[str]] = {}
+        for name in params:
+            if name not in self.fields and name not in self.EXTRA:
+                errors[name] = [f"Not a parameter of this report (it takes {', '.join(self.fields)})."]
+        for name in ("start", "end"):
+            raw = params.get(name)
+            if raw is not None and not raw.isascii():
+                errors[name] = [f"{raw!r} is not a date written YYYY-MM-DD with the digits 0-9."]
+            elif raw is not None and attrs.get("range") != "custom":
+                errors[name] = [f"{'A start' if name == 'start' else 'An end'} date needs range=custom (the range asked for is "
+                                f"{attrs.get('range')!r})."]
+        if errors:
+            raise ValidationError(errors)
+        return attrs
+
+
 class BreakdownQuerySerializer(PeriodQuerySerializer):
     by = serializers.ChoiceField(choices=list(reports.DIMENSIONS), help_text="Group the calls by this.")
 
@@ -185,7 +210,10 @@ class ReportBreakdownView(ReportView):
 
 class TextTotalsSerializer(serializers.Serializer):
     received = serializers.IntegerField(help_text="Texts received in the period (test texts left out).")
-    sent = serializers.IntegerField(help_text="Texts sent: replies, auto-replies, keyword answers and forwards.")
+    sent = serializers.IntegerField(help_text="Texts the carrier took (replies, auto-replies, keyword answers, forwards): "
+                                              "not the forwards still waiting for a worker, nor the failed texts.")
+    waiting = serializers.IntegerField(help_text="Forwards the carrier has not taken yet (queued, or held by a worker).")
+    failed = serializers.IntegerField(help_text="Texts of ours that did not go out (the carrier failed them, or we gave up).")
     contacts = serializers.IntegerField(help_text="Different numbers that texted.")
     converted = serializers.IntegerField(help_text="Texts that converted.")
     revenue = _money("Revenue of the converted texts; null when hidden from you.")
@@ -195,7 +223,7 @@ class TextTotalsSerializer(serializers.Serializer):
 class TextSeriesSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The hour (HH:00) or the day.")
     received = serializers.IntegerField(help_text="Texts received in the bucket.")
-    sent = serializers.IntegerField(help_text="Texts sent in the bucket.")
+    sent = serializers.IntegerField(help_text="Texts sent in the bucket (as the totals' sent).")
 
 
 class TextRowSerializer(serializers.Serializer):
@@ -219,6 +247,7 @@ class ReportTextsView(ReportView):
     """GET /api/v1/reports/texts: the dashboard's text figures (``calltrack.text_figures``), scoped like the texts."""
 
     staff_permissions = {"GET": ["tracking.view_textmessage"]}
+    query_serializer = StrictPeriodQuerySerializer
 
     @extend_schema(summary=_("Text figures of a period: totals, over time, by source and campaign"), parameters=PERIOD_PARAMETERS,
                    responses={200: TextReportSerializer})

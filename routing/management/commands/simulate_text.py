@@ -131,3 +131,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  converted: {text.conversion_reason} (revenue {text.revenue}, payout {text.payout})")
         for answer in TextMessage.objects.filter(contact_number=text.contact_number, direction="outbound", created_at__gte=text.created_at).order_by("pk"):
             self.stdout.write(f"  answer ({answer.get_purpose_display().lower()}) to {answer.to_number}: {answer.get_status_display().lower()}")
+        for email in text.email_forwards.order_by("pk"):
+            self.stdout.write(f"  emailed to {email.address}: {email.get_status_display().lower()}"
+                              f"{' (the task queue sends it: manage.py qcluster)' if email.status == 'queued' else ''}")
