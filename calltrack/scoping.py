@@ -272,6 +272,7 @@ ACCOUNT_PATHS: dict[str, str] = {
     )},
     "tracking.routingtablerow": "table__campaign__account",
     "tracking.conversionupload": "call__account",
+    "tracking.textemailforward": "text__account",
     "tracking.capcounter": "handler__account",
     **{label: "call__account" for label in ("tracking.callattempt", "tracking.queuedcall", "tracking.callevent")},
     "tracking.webhookdelivery": "webhook__campaign__account",

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracking', '0037_call_money_sort_indexes'),
+        ('tracking', '0038_accounts'),
     ]
 
     operations = [
