@@ -280,7 +280,7 @@ def _stored_alerts(request: Any, scope: Scope, flags: list[reports.Alert]) -> di
     ]
     return {
         "stored_alerts": stored,
-        "alerts": [_alert(a) for a in flags if report_alert_key(a) not in open_keys],
+        "alerts": [_alert(a) for a in flags if report_alert_key(a, scope.account_id) not in open_keys],
         "paused_sources": paused,
         "request_path": request.get_full_path(),
     }

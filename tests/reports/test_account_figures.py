@@ -238,3 +238,29 @@ def test_the_dashboard_and_the_call_log_show_the_accounts_days_and_currency(zone
     page = client.get("/admin/", {"range": "custom", "from": "2026-03-01", "to": "2026-03-01"})
     figures = {f["key"]: f["value"] for f in page.context["figures"]}
     assert figures["calls"] == "1" and figures["revenue"] == "$0.00" and page.context["currency"] == "USD"
+
+
+# --- The alerts panel ------------------------------------------------------------------------------------------------
+
+
+def test_each_accounts_alerts_count_its_own_numbers_and_its_dashboard_shows_no_other(client):
+    from calltrack.alerts_check import report_conditions_sync
+    from calltrack.numbers.models import NumberStatus
+    from tracking.models import Alert
+
+    a = Account.objects.get(slug="default")
+    b = Account.objects.create(name="Bravo Roofing", slug="bravo")
+    for account, n in ((a, 1), (b, 3)):
+        with acting_in(account.pk):
+            for _ in range(n):
+                TrackingNumberFactory(status=NumberStatus.QUARANTINED)
+    opened = report_conditions_sync()
+    assert sorted((x.account_id, x.message) for x in opened) == [
+        (a.pk, "1 tracking number quarantined"), (b.pk, "3 tracking numbers quarantined")]
+    assert report_conditions_sync() == []  # the same two episodes
+    for account, shown, hidden in ((a, "1 tracking number quarantined", "3 tracking numbers"), (b, "3 tracking numbers quarantined", "1 tracking number ")):
+        client.force_login(member(account, AccountRole.OWNER, f"owner-{account.slug}"))
+        page = client.get("/admin/", {"range": "today"})
+        body = page.content.decode()
+        assert shown in body and hidden not in body
+    assert Alert.objects.filter(cleared_at__isnull=True).count() == 2
