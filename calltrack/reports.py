@@ -624,7 +624,7 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
         for name in ("revenue", "payout"):
             if name in hidden:
                 setattr(totals, name, None)
-    labels = _labels(by, [k for k in merged if k and not (by == "handler" and k == FALLBACK_KEY)])
+    labels = _labels(by, [k for k in merged if k and not (by == "handler" and k == FALLBACK_KEY)], scope)
     if by == "handler":
         labels[FALLBACK_KEY] = "(fallback chain, no handler credited)"
     out = [
@@ -635,8 +635,9 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
     return out[:limit] if limit else out
 
 
-def _labels(by: str, keys: list[str]) -> dict[str, str]:
-    """Names for party ids (one query); other keys are their own label."""
+def _labels(by: str, keys: list[str], scope: Scope) -> dict[str, str]:
+    """Names for party ids (one query, in the scope's account: a row of another account gets no name); other keys
+    are their own label."""
     if by not in PARTY_KEY or not keys:
         return {}
     from calltrack.numbers.models import NumberPool, TrackingNumber
@@ -646,10 +647,10 @@ def _labels(by: str, keys: list[str]) -> dict[str, str]:
     if by == "tracking_number":
         return {
             str(tn["id"]): f"{tn['number']} · {tn['label']}" if tn["label"] else str(tn["number"])
-            for tn in TrackingNumber.objects.filter(id__in=ids).values("id", "number", "label")
+            for tn in in_account(TrackingNumber.objects.filter(id__in=ids), scope).values("id", "number", "label")
         }
     model = {"source": Source, "campaign": Campaign, "handler": Handler, "pool": NumberPool}[by]
-    return {str(pk): name for pk, name in model.objects.filter(id__in=ids).values_list("id", "name")}
+    return {str(pk): name for pk, name in in_account(model.objects.filter(id__in=ids), scope).values_list("id", "name")}
 
 
 def _log_filter(by: str, key: str) -> dict[str, str]:
