@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.core import signing
 from django.core.exceptions import ObjectDoesNotExist
@@ -33,6 +34,7 @@ from django.http import (
     HttpResponseForbidden,
     HttpResponseRedirect,
 )
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from calltrack.account_fields import _CURRENT, default_account_id
@@ -188,15 +190,32 @@ class AccountMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _CURRENT.set(None)
+        zoned = False
         try:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
                 place = choose(user, request.session.get(SESSION_KEY)) or choose(user, None)
                 if place is not None:
                     place_user(user, place)
+                    zoned = zone_activate(place.account_id)
             return self.get_response(request)
         finally:
+            if zoned:
+                timezone.deactivate()
             _CURRENT.reset(token)
+
+
+def zone_activate(account_id: int) -> bool:
+    """The console's dates in the account's time zone (``Account.time_zone``) for the rest of the request: the call
+    log's times and date filters, the exports' dates. True when the account has one (blank: TIME_ZONE stays)."""
+    name = Account.objects.filter(pk=account_id).values_list("time_zone", flat=True).first()
+    if not name:
+        return False
+    try:
+        timezone.activate(ZoneInfo(name))
+    except (ValueError, KeyError):  # a zone the system's database no longer has: the install's
+        return False
+    return True
 
 
 def switch_link(user: Any, account_id: int, next_url: str) -> str:

@@ -59,6 +59,9 @@ class AlertSpec:
     source_id: int | None = None
     handler_id: int | None = None
     monitor_id: int | None = None
+    #: The account the condition is in (its dashboard shows the episode); None: the account of the row it is about, else
+    #: the install's first (the model's default).
+    account_id: int | None = None
 
 
 def alert_raise(*, spec: AlertSpec, at: datetime | None = None, silent: bool = False) -> Alert | None:
@@ -74,7 +77,7 @@ def alert_raise(*, spec: AlertSpec, at: datetime | None = None, silent: bool = F
             return Alert.objects.create(
                 kind=spec.kind, key=spec.key[:200], message=spec.message[:500], level=spec.level, url=spec.url[:500],
                 source_id=spec.source_id, handler_id=spec.handler_id, monitor_id=spec.monitor_id,
-                opened_at=at, last_seen_at=at,
+                opened_at=at, last_seen_at=at, **({"account_id": spec.account_id} if spec.account_id is not None else {}),
                 acknowledged_at=at if silent else None, notified_at=at if silent else None, silent=silent,
             )
     except IntegrityError:
@@ -243,12 +246,15 @@ REPORT_KINDS = (AlertKind.POOL_OVERFLOW, AlertKind.HANDLER_CAP, AlertKind.WEBHOO
                 AlertKind.PORT_PENDING, AlertKind.AD_UPLOADS_FAILING)
 
 
-def report_alert_key(alert: Any) -> str:
-    """The key of a dashboard flag (a ``calltrack.reports.Alert``): its kind and what it points at. The dashboard
-    shows a flag once: as a stored alert when one is open under this key."""
+def report_alert_key(alert: Any, account_id: int | None = None) -> str:
+    """The key of a dashboard flag (a ``calltrack.reports.Alert``) of ``account_id``'s dashboard: its kind and what it
+    points at (a row's id names it in one account already; a count over the account's rows, without one, says the
+    account). The dashboard shows a flag once: as a stored alert when one is open under this key."""
     key = alert.kind + ":" + ",".join(str(a) for a in alert.url_args)
     if alert.url_query:
         key += ":" + urlencode(sorted(alert.url_query.items()))
+    if not alert.url_args and account_id is not None:
+        key += f":account={account_id}"
     return key
 
 
