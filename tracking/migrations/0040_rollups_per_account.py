@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('calltrack', '0002_accounts'),
-        ('tracking', '0038_accounts'),
+        ('tracking', '0039_text_email_forwards'),
     ]
 
     operations = [
