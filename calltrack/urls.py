@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.settings import api_settings
 
-from calltrack import accounts, metrics_view, views
+from calltrack import accounts, metrics_view, usage_admin, views
 from calltrack.api.throttling import SchemaRateThrottle
 from tracking import views as tracking_views
 
@@ -16,6 +16,11 @@ urlpatterns = [
     path("metrics", metrics_view.metrics, name="metrics"),
     # The header's account switcher (issue 30): a signed link per user and account.
     path("admin/account/switch/", accounts.switch_view, name="account-switch"),
+    # Usage for rebilling (issue 30, calltrack/usage_admin.py): admin pages behind the admin's login; and the admin's
+    # home, which sends a billing user to its usage (the rest of the home is the admin's own index and dashboard).
+    path("admin/usage/", admin.site.admin_view(usage_admin.usage_page), name="admin-usage"),
+    path("admin/usage/export.csv", admin.site.admin_view(usage_admin.usage_export), name="admin-usage-export"),
+    path("admin/", admin.site.admin_view(usage_admin.admin_index), name="admin-home"),
     path("admin/", admin.site.urls),
     # REST API (calltrack/api_urls.py); other apps' API urls go under the same api/v1/ prefix.
     path("api/v1/", include("calltrack.api_urls")),
