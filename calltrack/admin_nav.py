@@ -64,7 +64,7 @@ def _item(request, model, model_admin, icon: str) -> dict[str, Any] | None:
 def sidebar_navigation(request) -> list[dict[str, Any]]:
     """The sidebar's groups for ``request.user`` (unfold calls this on each admin page)."""
     registry = {f"{m._meta.app_label}.{m._meta.model_name}": (m, a) for m, a in admin.site._registry.items()}
-    usage = [{"title": "Usage", "icon": "receipt", "link": reverse("admin-usage")}] if may(request.user, "usage.view") else []
+    usage = [{"title": "Usage", "icon": "receipt", "link": reverse("admin:calltrack_account_usage")}] if may(request.user, "usage.view") else []
     if scope_for(request.user).usage_only:  # a billing user: the usage, nothing else of the account
         return [{"title": "Console", "separator": False, "items": usage}]
 

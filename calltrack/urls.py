@@ -16,10 +16,8 @@ urlpatterns = [
     path("metrics", metrics_view.metrics, name="metrics"),
     # The header's account switcher (issue 30): a signed link per user and account.
     path("admin/account/switch/", accounts.switch_view, name="account-switch"),
-    # Usage for rebilling (issue 30, calltrack/usage_admin.py): admin pages behind the admin's login; and the admin's
-    # home, which sends a billing user to its usage (the rest of the home is the admin's own index and dashboard).
-    path("admin/usage/", admin.site.admin_view(usage_admin.usage_page), name="admin-usage"),
-    path("admin/usage/export.csv", admin.site.admin_view(usage_admin.usage_export), name="admin-usage-export"),
+    # The admin's home: a billing user (issue 30) is sent to the usage page (calltrack/usage_admin.py), everyone else
+    # gets the admin's own index and its dashboard.
     path("admin/", admin.site.admin_view(usage_admin.admin_index), name="admin-home"),
     path("admin/", admin.site.urls),
     # REST API (calltrack/api_urls.py); other apps' API urls go under the same api/v1/ prefix.

@@ -47,7 +47,7 @@ def _check(request: HttpRequest) -> None:
 
 
 def usage_page(request: HttpRequest) -> HttpResponse:
-    """GET /admin/usage/?month=YYYY-MM: the month's figures of the account acted in (a superuser: of every account)."""
+    """GET /admin/calltrack/account/usage/?month=YYYY-MM: the month's figures of the account acted in (a superuser: of every account)."""
     _check(request)
     ids, tz = viewer_accounts(request.user)
     month, error = _month(request, tz)
@@ -62,13 +62,13 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "figures": list(usage.FIGURES.values()),
         "rows": [{"usage": u, "cells": list(u.figures().values())} for u in rows],
         "every_account": ids is None,
-        "csv_url": reverse("admin-usage-export") + "?" + urlencode({"month": str(month)}),
+        "csv_url": reverse("admin:calltrack_account_usage_export") + "?" + urlencode({"month": str(month)}),
     }
     return render(request, TEMPLATE, context)
 
 
 def usage_export(request: HttpRequest) -> HttpResponseBase:
-    """GET /admin/usage/export.csv?month=YYYY-MM: the page's table as CSV (cells formula-safe)."""
+    """GET /admin/calltrack/account/usage/export.csv?month=YYYY-MM: the page's table as CSV (cells formula-safe)."""
     _check(request)
     ids, tz = viewer_accounts(request.user)
     month, error = _month(request, tz)
@@ -81,5 +81,5 @@ def usage_export(request: HttpRequest) -> HttpResponseBase:
 def admin_index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
     """The admin's home: the dashboard, except for a billing user, who sees the usage only (sent to its page)."""
     if scope_for(request.user).usage_only:
-        return HttpResponseRedirect(reverse("admin-usage"))
+        return HttpResponseRedirect(reverse("admin:calltrack_account_usage"))
     return admin.site.index(request, extra_context)

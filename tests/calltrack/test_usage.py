@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -30,6 +31,7 @@ MARCH = usage.Month(2025, 3)
 NY = ZoneInfo("America/New_York")
 # Well after March 2025: the month is over, so its days are all counted.
 NOW = datetime(2026, 12, 1, tzinfo=ZoneInfo("UTC"))
+PAGE, EXPORT = "/admin/calltrack/account/usage/", "/admin/calltrack/account/usage/export.csv"
 
 
 def at(tz: ZoneInfo, month: int, day: int, hour: int = 12, minute: int = 0, year: int = 2025) -> datetime:
@@ -228,12 +230,12 @@ def rows_of(content: bytes) -> list[list[str]]:
 def test_members_see_their_accounts_usage_only(world, client, role):
     user = member(world["b"], role)
     client.force_login(user)
-    page = client.get("/admin/usage/", {"month": "2025-03"})
+    page = client.get(PAGE, {"month": "2025-03"})
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-account="bravo"' in html and 'data-account="default"' not in html
     assert "<td>61</td>" in html  # B's minutes
-    export = client.get("/admin/usage/export.csv", {"month": "2025-03"})
+    export = client.get(EXPORT, {"month": "2025-03"})
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
     rows = rows_of(b"".join(export.streaming_content))
     assert rows[0] == list(usage.CSV_HEADER)
@@ -256,8 +258,8 @@ def test_a_billing_user_sees_the_usage_and_nothing_else(world, client):
     user = member(world["b"], AccountRole.BILLING)
     client.force_login(user)
     home = client.get("/admin/")
-    assert home.status_code == 302 and home["Location"] == "/admin/usage/"
-    page = client.get("/admin/usage/")
+    assert home.status_code == 302 and home["Location"] == PAGE
+    page = client.get(PAGE)
     groups = sidebar_navigation(page.wsgi_request)
     assert [i["title"] for g in groups for i in g["items"]] == ["Usage"]
     assert not may_see_dashboard(page.wsgi_request.user)
@@ -275,15 +277,16 @@ def test_an_owner_still_gets_the_dashboard(world, client):
 def test_a_collaborator_is_refused(world, client):
     user = collaborator(world)
     client.force_login(user)
-    assert client.get("/admin/usage/").status_code == 403
-    assert client.get("/admin/usage/export.csv").status_code == 403
+    assert client.get(PAGE).status_code == 403
+    assert client.get(EXPORT).status_code == 403
     assert api(user).get("/api/v1/usage/").status_code == 403
     page = client.get("/admin/")
     assert "Usage" not in [i["title"] for g in sidebar_navigation(page.wsgi_request) for i in g["items"]]
 
 
 def test_anonymous_is_refused(client):
-    assert client.get("/admin/usage/").status_code == 302  # to the login
+    assert client.get(PAGE).status_code == 302  # to the login
+    assert reverse("admin:calltrack_account_usage") == PAGE and reverse("admin:calltrack_account_usage_export") == EXPORT
     assert APIClient().get("/api/v1/usage/").status_code in (401, 403)
 
 
@@ -292,9 +295,9 @@ def test_a_superuser_sees_every_account_in_one_table(world, client):
     world["b"].save()
     root = UserFactory(username="root", is_staff=True, is_superuser=True)
     client.force_login(root)
-    html = client.get("/admin/usage/", {"month": "2025-03"}).content.decode()
+    html = client.get(PAGE, {"month": "2025-03"}).content.decode()
     assert 'data-account="bravo"' in html and 'data-account="default"' in html
-    rows = rows_of(b"".join(client.get("/admin/usage/export.csv", {"month": "2025-03"}).streaming_content))
+    rows = rows_of(b"".join(client.get(EXPORT, {"month": "2025-03"}).streaming_content))
     assert [r[1] for r in rows[1:]] == ["default", "bravo"]
     assert rows[2][0].startswith("'=")  # formula-safe
     assert [int(v) for v in rows[1][6:]] == list(EXPECTED_A.values())
@@ -312,8 +315,8 @@ def test_a_bad_month_is_a_400_never_a_500(world, client, month):
     assert answer.status_code == 400
     assert "month" in answer.json()
     client.force_login(user)
-    assert client.get(f"/admin/usage/export.csv?month={month}").status_code == 400
-    page = client.get(f"/admin/usage/?month={month}")
+    assert client.get(f"{EXPORT}?month={month}").status_code == 400
+    page = client.get(f"{PAGE}?month={month}")
     assert page.status_code == 200 and 'role="alert"' in page.content.decode()
 
 
