@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from calltrack import usage
 from calltrack.csv_export import csv_streaming_response
+from calltrack.db_router import replica_reads
 from calltrack.scoping import may, scope_for
 
 TEMPLATE = "admin/usage.html"
@@ -47,12 +48,16 @@ def _check(request: HttpRequest) -> None:
 
 
 def usage_page(request: HttpRequest) -> HttpResponse:
-    """GET /admin/calltrack/account/usage/?month=YYYY-MM: the month's figures of the account acted in (a superuser: of every account)."""
+    """GET /admin/calltrack/account/usage/?month=YYYY-MM: the month's figures of the account acted in (a superuser:
+    of every account), and a picker of the last twelve months."""
     _check(request)
     ids, tz = viewer_accounts(request.user)
     month, error = _month(request, tz)
-    rows = usage.accounts_usage(month, account_ids=ids)
+    with replica_reads():  # figures, like the dashboard's: from the replica when there is one
+        rows = usage.accounts_usage(month, account_ids=ids)
     months = usage.recent_months(tz)
+    if month not in months:  # a month asked for by its URL: shown in the picker as the one chosen
+        months = sorted([*months, month], reverse=True)
     context = {
         **admin.site.each_context(request),
         "title": "Usage",
@@ -74,7 +79,8 @@ def usage_export(request: HttpRequest) -> HttpResponseBase:
     month, error = _month(request, tz)
     if error:
         return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
-    rows = usage.accounts_usage(month, account_ids=ids)
+    with replica_reads():
+        rows = usage.accounts_usage(month, account_ids=ids)
     return csv_streaming_response(filename=f"usage-{month}.csv", header=usage.CSV_HEADER, rows=usage.csv_rows(rows))
 
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from calltrack import usage
 from calltrack.api.permissions import GateActionPermission
+from calltrack.db_router import on_replica
 from calltrack.scoping import scope_for
 
 
@@ -69,6 +70,7 @@ class UsageView(APIView):
         ],
         responses={200: UsageSerializer},
     )
+    @on_replica
     def get(self, request: Request) -> Response:
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -235,6 +235,7 @@ def test_members_see_their_accounts_usage_only(world, client, role):
     html = page.content.decode()
     assert 'data-account="bravo"' in html and 'data-account="default"' not in html
     assert "<td>61</td>" in html  # B's minutes
+    assert '<option value="2025-03" selected>' in html  # the month asked for, chosen in the picker
     export = client.get(EXPORT, {"month": "2025-03"})
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
     rows = rows_of(b"".join(export.streaming_content))
