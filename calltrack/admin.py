@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import path
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from calltrack import usage_admin
+from calltrack import admin_usage
 from calltrack.admin_base import ModelAdmin
 from calltrack.models import Account, AccountRole, AccountToken, Membership
 from calltrack.scoping import scope_for
@@ -58,11 +58,11 @@ class AccountAdmin(ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
     def get_urls(self):
-        # The accounts' usage for rebilling (calltrack/usage_admin.py): its own gate ("usage.view"), billing users
+        # The accounts' usage for rebilling (calltrack/admin_usage.py): its own gate ("usage.view"), billing users
         # included, whoever may open the accounts' list.
         return [
-            path("usage/", self.admin_site.admin_view(usage_admin.usage_page), name="calltrack_account_usage"),
-            path("usage/export.csv", self.admin_site.admin_view(usage_admin.usage_export), name="calltrack_account_usage_export"),
+            path("usage/", self.admin_site.admin_view(admin_usage.usage_page), name="calltrack_account_usage"),
+            path("usage/export.csv", self.admin_site.admin_view(admin_usage.usage_export), name="calltrack_account_usage_export"),
             *super().get_urls(),
         ]
 

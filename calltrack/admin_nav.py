@@ -75,7 +75,7 @@ def sidebar_navigation(request) -> list[dict[str, Any]]:
             if item:
                 main.append(item)
 
-    main += usage  # the account's usage for rebilling (calltrack/usage_admin.py): every member, no collaborator
+    main += usage  # the account's usage for rebilling (calltrack/admin_usage.py): every member, no collaborator
     placed = {key for key, _ in OPERATOR_ORDER}
     more, framework = [], []
     for key in sorted(registry, key=lambda k: _label(registry[k][0])):
