@@ -3,8 +3,10 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from django.urls import path
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from calltrack import admin_usage
 from calltrack.admin_base import ModelAdmin
 from calltrack.models import Account, AccountRole, AccountToken, Membership
 from calltrack.scoping import scope_for
@@ -54,6 +56,15 @@ class AccountAdmin(ModelAdmin):
     search_fields = ["name", "slug"]
     fields = ["name", "slug", "time_zone", "currency"]
     prepopulated_fields = {"slug": ("name",)}
+
+    def get_urls(self):
+        # The accounts' usage for rebilling (calltrack/admin_usage.py): its own gate ("usage.view"), billing users
+        # included, whoever may open the accounts' list.
+        return [
+            path("usage/", self.admin_site.admin_view(admin_usage.usage_page), name="calltrack_account_usage"),
+            path("usage/export.csv", self.admin_site.admin_view(admin_usage.usage_export), name="calltrack_account_usage_export"),
+            *super().get_urls(),
+        ]
 
     def get_queryset(self, request):
         qs = Account.objects.all()

@@ -50,8 +50,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
 
 
 def may_see_dashboard(user: Any) -> bool:
-    """Collaborators (their own figures) and staff who may view calls."""
+    """Collaborators (their own figures) and staff who may view calls; never a billing user (the usage only)."""
     scope = scope_for(user)
+    if scope.usage_only:
+        return False
     return scope.is_collaborator or (user.is_active and user.is_staff and user.has_perm("tracking.view_call"))
 
 
