@@ -6,10 +6,10 @@ from django.contrib.auth.models import Group, User
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminPasswordWidget
 
-from calltrack.account_settings import CARRIER_FIELDS, account_save, carrier_numbers_held
 from calltrack.admin_base import ModelAdmin
 from calltrack.models import Account, AccountRole, AccountToken, Membership, mask_secret
 from calltrack.scoping import scope_for
+from routing.services.accounts import CARRIER_FIELDS, account_save, carrier_numbers_held
 
 admin.site.site_header = "calltrack"
 admin.site.site_title = "calltrack"

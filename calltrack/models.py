@@ -12,7 +12,8 @@ from calltrack.fields import PhoneNumberField
 
 TWILIO_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 TWILIO_AUTH_TOKEN = re.compile(r"[0-9a-fA-F]{32}")
-NOMENCLATURE_CHOICES = [("standard", "Standard (Source / Handler)"), ("performance", "Performance (Publisher / Buyer)")]
+# Named without the party words: the choice is shown in either vocabulary (tests/calltrack/test_nomenclature.py).
+NOMENCLATURE_CHOICES = [("standard", "Standard"), ("performance", "Performance marketing")]
 
 
 def mask_secret(value: str) -> str:
@@ -59,7 +60,7 @@ class Account(models.Model):
     currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217 code money is shown in. Blank: the install's.")
     nomenclature = models.CharField(
         max_length=20, blank=True, choices=NOMENCLATURE_CHOICES,
-        help_text="The console's words for this account: Source/Handler (standard) or Publisher/Buyer (performance). "
+        help_text="The console's words for the parties of this account's calls: standard, or performance marketing's. "
                   "Blank: the install's CALLTRACK_NOMENCLATURE.",
     )
     failsafe_number = PhoneNumberField(

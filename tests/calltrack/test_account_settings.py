@@ -12,8 +12,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from calltrack import nomenclature
-from calltrack.account_settings import account_save
 from calltrack.models import Account, AccountRole, Membership
+from routing.services.accounts import account_save
 from tests.calltrack.test_accounts import grant_all
 from tests.numbers.factories import TrackingNumberFactory
 from tests.tracking.factories import CampaignFactory, UserFactory

@@ -89,7 +89,7 @@ def test_configure_works_on_the_named_accounts_numbers(two):
     out = StringIO()
     call_command("numbers_configure", bought.number, "--account", "bravo", stdout=out)
     assert "1 of 1 numbers configured" in out.getvalue()
-    with pytest.raises(CommandError, match="Not tracking numbers of account 'bravo'"):
+    with pytest.raises(CommandError, match=r"Not our tracking numbers: \+14155550401 \(account 'bravo'\)"):
         call_command("numbers_configure", "+14155550401", "--account", "bravo", stdout=StringIO())
 
 

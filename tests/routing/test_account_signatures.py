@@ -6,6 +6,8 @@ call is refused, and the fail-safe falls back to the account's fail-safe number.
 from __future__ import annotations
 
 import pytest
+from django.db import OperationalError
+from django.db.backends.base.base import BaseDatabaseWrapper
 from lxml import etree
 
 from calltrack.models import Account
@@ -101,7 +103,7 @@ def test_the_install_signed_path_reads_no_subaccount(accounts, twilio):
 
 
 def test_a_new_token_is_used_after_the_account_is_saved(accounts, twilio):
-    from calltrack.account_settings import account_save
+    from routing.services.accounts import account_save
 
     params = _call("CAsub7", "+14155550202", SUB_SID)
     twilio.post("/voice/incoming", params, signature=sign("http://testserver/voice/incoming", params, SUB_TOKEN))  # map loaded
@@ -140,3 +142,23 @@ def test_the_campaigns_failsafe_comes_before_the_accounts(accounts):
     campaign = CampaignFactory(account=accounts["bravo"], failsafe_number="+13035550666")
     assert failsafe_number(call=Call(campaign=campaign, account_id=accounts["bravo"].pk)) == "+13035550666"
     assert failsafe_number(to="+14155550202") == "+13035550777"
+
+
+
+@pytest.fixture
+def map_then_database_down(accounts, monkeypatch):
+    """This process read the subaccounts while the database answered; then every connection fails."""
+    assert signatures.SUBACCOUNTS.get(SUB_SID, after_failure=False) is not None
+
+    def unreachable(self):
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", unreachable)
+
+
+def test_the_fallback_url_of_a_subaccount_number_answers_with_the_database_down(map_then_database_down, twilio):
+    params = {**_call("CAfb1", "+14155550202", SUB_SID), "ErrorCode": "11200"}
+    url = "http://testserver/voice/fallback?failsafe=%2B13035550177"
+    response = twilio.post(url, params, signature=sign(url, params, SUB_TOKEN))
+    assert response.status_code == 200 and _dialled(response.content) == ["+13035550177"]
+    assert twilio.post(url, params, signature=sign(url, params, "f" * 32)).status_code == 403

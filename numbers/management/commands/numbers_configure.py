@@ -30,7 +30,7 @@ class Command(NumbersCommand):
             qs = qs.filter(number__in=wanted)
             missing = set(wanted) - set(qs.values_list("number", flat=True))
             if missing:
-                raise CommandError(f"Not tracking numbers of account '{account.slug}': {', '.join(sorted(missing))}.")
+                raise CommandError(f"Not our tracking numbers: {', '.join(sorted(missing))} (account '{account.slug}').")
         else:
             qs = qs.filter(status=NumberStatus.ACTIVE)
         numbers = list(qs.order_by("number"))

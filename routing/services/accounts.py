@@ -1,5 +1,6 @@
 """An account's own settings (issue 30): its carrier (a Twilio subaccount), its fail-safe number and its
-nomenclature. Each falls back to the install's setting when blank:
+nomenclature. Each falls back to the install's setting when blank. Saved here, in the top layer, because a change
+reaches the numbers (their voice fallback URLs at the carrier) and the webhooks' signature check:
 
 - ``twilio_account_sid``/``twilio_auth_token``: the account's numbers are bought, configured, released and ported
   in that subaccount, its texts, queue dials and recordings go through it (``get_carrier(account_id=...)``), and
