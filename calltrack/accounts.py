@@ -68,38 +68,42 @@ def places(user: Any) -> dict[int, str]:
         link = None
     if link is not None:
         user._calltrack_places = {link.account_id: ""}
+        user._calltrack_vocabularies = {}  # a collaborator's console keeps the install's words
         return user._calltrack_places
-    found = _places_read(user.pk, every=bool(user.is_superuser))
+    found, user._calltrack_vocabularies = _places_read(user.pk, every=bool(user.is_superuser))
     user._calltrack_places = found
     return found
 
 
-def _places_read(user_id: int, *, every: bool) -> dict[int, str]:
+def _places_read(user_id: int, *, every: bool) -> tuple[dict[int, str], dict[int, str]]:
     """One statement: the user's memberships (account -> role), and the first account with whether it is the only
     one; for a superuser, every account with its role where it is a member (owner elsewhere). A user with no
     membership works in the first account as an admin (its Django permissions decide the rest) while it is the only
-    account; once there are several, nowhere (each client's staff is named by its memberships)."""
+    account; once there are several, nowhere (each client's staff is named by its memberships). With each account,
+    its nomenclature (account -> '' for the install's, 'standard' or 'performance'), read in the same statement."""
     from django.db import connection
 
     account, membership = Account._meta.db_table, Membership._meta.db_table
     with connection.cursor() as cursor:
         if every:
             cursor.execute(
-                f"SELECT a.id, m.role FROM {account} a LEFT JOIN {membership} m ON m.account_id = a.id AND m.user_id = %s "
-                "ORDER BY a.id", [user_id])
-            return {pk: role or AccountRole.OWNER for pk, role in cursor.fetchall()}
+                f"SELECT a.id, m.role, a.nomenclature FROM {account} a "
+                f"LEFT JOIN {membership} m ON m.account_id = a.id AND m.user_id = %s ORDER BY a.id", [user_id])
+            rows = cursor.fetchall()
+            return {pk: role or AccountRole.OWNER for pk, role, _ in rows}, {pk: words for pk, _, words in rows}
         cursor.execute(
-            f"SELECT account_id, role, 0 FROM {membership} WHERE user_id = %s "
-            f"UNION ALL SELECT MIN(id), NULL, COUNT(*) FROM {account}",
-            [user_id])
+            f"SELECT m.account_id, m.role, a.nomenclature, 0 FROM {membership} m JOIN {account} a ON a.id = m.account_id "
+            f"WHERE m.user_id = %s UNION ALL SELECT a.id, NULL, a.nomenclature, (SELECT COUNT(*) FROM {account}) "
+            f"FROM {account} a WHERE a.id = (SELECT MIN(id) FROM {account})", [user_id])
         rows = cursor.fetchall()
-    found = {pk: role for pk, role, _ in sorted(r for r in rows if r[1] is not None)}
+    vocabularies = {pk: words or "" for pk, _, words, _ in rows}
+    found = {pk: role for pk, role in sorted((r[0], r[1]) for r in rows if r[1] is not None)}
     if found:
-        return found
-    first, count = next(((pk, n) for pk, role, n in rows if role is None), (None, 0))
+        return found, vocabularies
+    first, count = next(((pk, n) for pk, role, _, n in rows if role is None), (None, 0))
     if first is None:
-        return {default_account_id(): AccountRole.ADMIN}
-    return {first: AccountRole.ADMIN} if count == 1 else {}
+        return {default_account_id(): AccountRole.ADMIN}, vocabularies
+    return ({first: AccountRole.ADMIN} if count == 1 else {}), vocabularies
 
 
 def accounts_grow(sender: Any, instance: Account, created: bool, **kwargs: Any) -> None:
@@ -175,9 +179,13 @@ def acting_in(account_id: int | None) -> Iterator[None]:
 
 
 def place_user(user: Any, place: Place) -> None:
-    """``user`` acts in ``place`` for the rest of this request (its scope, and the account new rows get)."""
+    """``user`` acts in ``place`` for the rest of this request (its scope, the account new rows get, and the
+    account's nomenclature: the console's words)."""
+    from calltrack import nomenclature
+
     act_in(user, place)
     _CURRENT.set(place.account_id)
+    nomenclature.activate(getattr(user, "_calltrack_vocabularies", {}).get(place.account_id, ""))
 
 
 class AccountMiddleware:
@@ -189,8 +197,11 @@ class AccountMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        from calltrack import nomenclature
+
         token = _CURRENT.set(None)
         zoned = False
+        words = nomenclature.saved()
         try:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
@@ -203,6 +214,7 @@ class AccountMiddleware:
             if zoned:
                 timezone.deactivate()
             _CURRENT.reset(token)
+            nomenclature.restore(words)  # the next request on this thread starts with the install's words
 
 
 def zone_activate(account_id: int) -> bool:

@@ -32,9 +32,9 @@ def numbers_release_quarantined_task() -> str:
     return f"{len(report.released)} released, {len(report.failed)} failed"
 
 
-def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None = None) -> str:
+def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None = None, account_id: int | None = None) -> str:
     """Give the carrier the numbers' new voice fallback URLs after a fail-safe changed (queued on commit)."""
-    failed = numbers_fallback_refresh(number_ids=number_ids, campaign_id=campaign_id)
+    failed = numbers_fallback_refresh(number_ids=number_ids, campaign_id=campaign_id, account_id=account_id)
     return f"{len(failed)} numbers refused" if failed else "fallback URLs updated"
 
 

@@ -23,6 +23,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from calltrack.carriers import sms_webhook_urls
+from calltrack.numbers.models import TrackingNumber
 from calltrack.numbers.providers import Carrier, CarrierError, get_carrier
 from tracking.models import (
     EmailForwardStatus,
@@ -104,7 +105,7 @@ def text_send(*, to: str, from_number: str, body: str, purpose: str, media_urls:
     and keeps nothing. Not idempotent: each call sends a text."""
     contact = thread.about.contact_number if thread.about is not None and purpose == TextPurpose.FORWARD else to
     body, media = _outbound(to=to, from_number=from_number, body=body, media_urls=media_urls)
-    carrier = carrier or get_carrier()
+    carrier = carrier or get_carrier(account_id=_sender_account(thread.about, from_number))
     sid = carrier.text_send(to=to, from_number=from_number, body=body, media_urls=media, status_url=sms_webhook_urls()[1])
     text = TextMessage.objects.create(
         message_sid=sid[:64], direction=TextDirection.OUTBOUND, purpose=purpose, from_number=from_number, to_number=to,
@@ -113,6 +114,15 @@ def text_send(*, to: str, from_number: str, body: str, purpose: str, media_urls:
     )
     text_webhooks_queue(text=text, event=WebhookEvent.MESSAGE_SENT)
     return text
+
+
+def _sender_account(text: TextMessage | None, from_number: str) -> int | None:
+    """The account whose Twilio (sub)account sends from ``from_number``: the conversation's, else the number's."""
+    if text is not None and text.account_id is not None:
+        return text.account_id
+    if (settings.CALLTRACK_CARRIER or "local").lower() != "twilio":
+        return None  # only Twilio has subaccounts: no statement
+    return TrackingNumber.objects.filter(number=from_number).values_list("account_id", flat=True).first()
 
 
 def text_pending_create(*, to: str, from_number: str, body: str, purpose: str, thread: Thread) -> TextMessage:
@@ -259,7 +269,7 @@ def text_forward_send(*, forward_id: int, attempt: int = 1, carrier: Carrier | N
     if not claimed:
         return None
     forward = TextMessage.objects.get(pk=forward_id)
-    carrier = carrier or get_carrier()
+    carrier = carrier or get_carrier(account_id=_sender_account(forward, forward.from_number))
     status_url = _forward_status_url(forward)
     try:
         if dead_claim_at is not None:
