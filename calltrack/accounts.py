@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.core import signing
 from django.core.exceptions import ObjectDoesNotExist
@@ -34,25 +34,15 @@ from django.http import (
     HttpResponseForbidden,
     HttpResponseRedirect,
 )
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from calltrack.account_fields import _CURRENT, default_account_id
 from calltrack.models import Account, AccountRole, Membership
 
 SESSION_KEY = "calltrack_account"
 HEADER = "HTTP_X_CALLTRACK_ACCOUNT"
 PARAMETER = "account"
-
-
-def default_account_id() -> int:
-    """The install's first account: the model default of every ``account`` field, so that code and tests written
-    for one account keep working. Created again if the table was emptied (a test's flush)."""
-    current = _CURRENT.get()
-    if current is not None:
-        return current
-    pk = Account.objects.order_by("pk").values_list("pk", flat=True).first()
-    if pk is None:
-        pk = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0].pk
-    return pk
 
 
 @dataclass(frozen=True)
@@ -78,34 +68,55 @@ def places(user: Any) -> dict[int, str]:
         link = None
     if link is not None:
         user._calltrack_places = {link.account_id: ""}
+        user._calltrack_vocabularies = {}  # a collaborator's console keeps the install's words
         return user._calltrack_places
-    found = _places_read(user.pk, every=bool(user.is_superuser))
+    found, user._calltrack_vocabularies = _places_read(user.pk, every=bool(user.is_superuser))
     user._calltrack_places = found
     return found
 
 
-def _places_read(user_id: int, *, every: bool) -> dict[int, str]:
-    """One statement: the user's memberships (account -> role) and the first account; for a superuser, every account
-    with its role where it is a member (owner elsewhere). A user with no membership works in the first account as
-    an admin (its Django permissions decide the rest)."""
+def _places_read(user_id: int, *, every: bool) -> tuple[dict[int, str], dict[int, str]]:
+    """One statement: the user's memberships (account -> role), and the first account with whether it is the only
+    one; for a superuser, every account with its role where it is a member (owner elsewhere). A user with no
+    membership works in the first account as an admin (its Django permissions decide the rest) while it is the only
+    account; once there are several, nowhere (each client's staff is named by its memberships). With each account,
+    its nomenclature (account -> '' for the install's, 'standard' or 'performance'), read in the same statement."""
     from django.db import connection
 
     account, membership = Account._meta.db_table, Membership._meta.db_table
     with connection.cursor() as cursor:
         if every:
             cursor.execute(
-                f"SELECT a.id, m.role FROM {account} a LEFT JOIN {membership} m ON m.account_id = a.id AND m.user_id = %s "
-                "ORDER BY a.id", [user_id])
-            return {pk: role or AccountRole.OWNER for pk, role in cursor.fetchall()}
+                f"SELECT a.id, m.role, a.nomenclature FROM {account} a "
+                f"LEFT JOIN {membership} m ON m.account_id = a.id AND m.user_id = %s ORDER BY a.id", [user_id])
+            rows = cursor.fetchall()
+            return {pk: role or AccountRole.OWNER for pk, role, _ in rows}, {pk: words for pk, _, words in rows}
         cursor.execute(
-            f"SELECT account_id, role FROM {membership} WHERE user_id = %s UNION ALL SELECT MIN(id), NULL FROM {account}",
-            [user_id])
+            f"SELECT m.account_id, m.role, a.nomenclature, 0 FROM {membership} m JOIN {account} a ON a.id = m.account_id "
+            f"WHERE m.user_id = %s UNION ALL SELECT a.id, NULL, a.nomenclature, (SELECT COUNT(*) FROM {account}) "
+            f"FROM {account} a WHERE a.id = (SELECT MIN(id) FROM {account})", [user_id])
         rows = cursor.fetchall()
-    found = {pk: role for pk, role in sorted(r for r in rows if r[1] is not None)}
+    vocabularies = {pk: words or "" for pk, _, words, _ in rows}
+    found = {pk: role for pk, role in sorted((r[0], r[1]) for r in rows if r[1] is not None)}
     if found:
-        return found
-    first = next((pk for pk, role in rows if role is None and pk is not None), None)
-    return {first if first is not None else default_account_id(): AccountRole.ADMIN}
+        return found, vocabularies
+    first, count = next(((pk, n) for pk, role, _, n in rows if role is None), (None, 0))
+    if first is None:
+        return {default_account_id(): AccountRole.ADMIN}, vocabularies
+    return ({first: AccountRole.ADMIN} if count == 1 else {}), vocabularies
+
+
+def accounts_grow(sender: Any, instance: Account, created: bool, **kwargs: Any) -> None:
+    """The install's second account is made: the staff who worked in the first without a membership (the rule of a
+    one-account install) keep that, as members (admins) of the first; superusers need none."""
+    if not created or Account.objects.count() != 2:
+        return
+    from django.contrib.auth import get_user_model
+
+    first = Account.objects.order_by("pk").values_list("pk", flat=True).first()
+    staff = (get_user_model().objects.filter(is_staff=True, is_active=True, is_superuser=False, memberships__isnull=True)
+             .exclude(collaborator__isnull=False))
+    Membership.objects.bulk_create([Membership(user=u, account_id=first, role=AccountRole.ADMIN) for u in staff])
 
 
 def choose(user: Any, wanted: Any) -> Place | None:
@@ -145,20 +156,10 @@ def account_choices(user: Any) -> list[tuple[int, str]]:
     return [(pk, names.get(pk, str(pk))) for pk in mine]
 
 
-def account_field(*, null: bool = False, db_index: bool = True) -> Any:
-    """The ``account`` column of a row that belongs to an account: set when the row is created (from the request's
-    account, or from the tracking number or party it belongs to), never edited in a form."""
-    from django.db import models
-
-    return models.ForeignKey(
-        "calltrack.Account", on_delete=models.PROTECT, default=default_account_id, null=null, editable=False,
-        related_name="+", db_index=db_index, help_text="The account it belongs to.",
-    )
 
 
 # --- The request's account: the model default of every account column while a request runs -------------------
 
-_CURRENT: ContextVar[int | None] = ContextVar("calltrack_account", default=None)
 
 
 def current_account_id() -> int | None:
@@ -178,9 +179,13 @@ def acting_in(account_id: int | None) -> Iterator[None]:
 
 
 def place_user(user: Any, place: Place) -> None:
-    """``user`` acts in ``place`` for the rest of this request (its scope, and the account new rows get)."""
+    """``user`` acts in ``place`` for the rest of this request (its scope, the account new rows get, and the
+    account's nomenclature: the console's words)."""
+    from calltrack import nomenclature
+
     act_in(user, place)
     _CURRENT.set(place.account_id)
+    nomenclature.activate(getattr(user, "_calltrack_vocabularies", {}).get(place.account_id, ""))
 
 
 class AccountMiddleware:
@@ -192,16 +197,37 @@ class AccountMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        from calltrack import nomenclature
+
         token = _CURRENT.set(None)
+        zoned = False
+        words = nomenclature.saved()
         try:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
                 place = choose(user, request.session.get(SESSION_KEY)) or choose(user, None)
                 if place is not None:
                     place_user(user, place)
+                    zoned = zone_activate(place.account_id)
             return self.get_response(request)
         finally:
+            if zoned:
+                timezone.deactivate()
             _CURRENT.reset(token)
+            nomenclature.restore(words)  # the next request on this thread starts with the install's words
+
+
+def zone_activate(account_id: int) -> bool:
+    """The console's dates in the account's time zone (``Account.time_zone``) for the rest of the request: the call
+    log's times and date filters, the exports' dates. True when the account has one (blank: TIME_ZONE stays)."""
+    name = Account.objects.filter(pk=account_id).values_list("time_zone", flat=True).first()
+    if not name:
+        return False
+    try:
+        timezone.activate(ZoneInfo(name))
+    except (ValueError, KeyError):  # a zone the system's database no longer has: the install's
+        return False
+    return True
 
 
 def switch_link(user: Any, account_id: int, next_url: str) -> str:

@@ -3,11 +3,15 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from django.urls import path
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminPasswordWidget
 
+from calltrack import admin_usage
 from calltrack.admin_base import ModelAdmin
-from calltrack.models import Account, AccountRole, AccountToken, Membership
+from calltrack.models import Account, AccountRole, AccountToken, Membership, mask_secret
 from calltrack.scoping import scope_for
+from routing.services.accounts import CARRIER_FIELDS, account_save, carrier_numbers_held
 
 admin.site.site_header = "calltrack"
 admin.site.site_title = "calltrack"
@@ -45,15 +49,100 @@ def _role(request) -> str:
     return scope_for(request.user).role
 
 
+class AccountForm(forms.ModelForm):
+    """The account's settings. Its Twilio subaccount's auth token is write-only: the form shows its last four
+    characters, a blank field keeps it, and it never comes back in a page."""
+
+    twilio_clear = forms.BooleanField(
+        required=False, label="Use the install's Twilio account",
+        help_text="Forget the subaccount's SID and token: the account's numbers, texts and webhooks use TWILIO_* again.")
+    numbers_moved = forms.BooleanField(
+        required=False, label="Its numbers are in the new Twilio account",
+        help_text="The account holds Twilio numbers: they stay in the Twilio account they were bought in. Tick this once "
+                  "they have been moved to the new one at Twilio (else releasing them would release nothing).")
+
+    class Meta:
+        model = Account
+        fields = ["name", "slug", "time_zone", "currency", "nomenclature", "failsafe_number", "twilio_account_sid",
+                  "twilio_auth_token"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "twilio_auth_token" in self.fields:
+            current = self.instance.twilio_auth_token if self.instance.pk else ""
+            self.fields["twilio_auth_token"] = forms.CharField(
+                required=False, max_length=64, label="Twilio subaccount auth token",
+                widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
+                help_text=(f"The current token ends in {mask_secret(current)}. Leave blank to keep it; type a new one to replace it."
+                           if current else "The subaccount's auth token (Twilio console, the subaccount's API keys & tokens)."),
+            )
+
+    def clean_twilio_auth_token(self) -> str:
+        value = (self.cleaned_data.get("twilio_auth_token") or "").strip()
+        return value or (self.instance.twilio_auth_token if self.instance.pk else "")
+
+    def clean(self):
+        data = super().clean()
+        if "twilio_account_sid" not in self.fields:
+            return data
+        if data.get("twilio_clear"):
+            data["twilio_account_sid"], data["twilio_auth_token"] = "", ""
+        before = Account.objects.filter(pk=self.instance.pk).values_list("twilio_account_sid", flat=True).first() if self.instance.pk else ""
+        held = carrier_numbers_held(self.instance) if (data.get("twilio_account_sid") or "") != (before or "") else 0
+        if held and not data.get("numbers_moved"):
+            raise forms.ValidationError(
+                f"This account holds {held} Twilio numbers, which stay in the Twilio account they are in: move them to the "
+                "new one at Twilio first, then tick 'Its numbers are in the new Twilio account'.")
+        return data
+
+
 @admin.register(Account)
 class AccountAdmin(ModelAdmin):
     """The accounts: a superuser creates them and sees them all; an account's owner changes its settings; every other
-    member sees the account it acts in."""
+    member sees the account it acts in. The carrier (a Twilio subaccount) is the install operator's: superusers
+    set it, owners see whether there is one."""
 
-    list_display = ["name", "slug", "time_zone", "currency", "created_at"]
+    form = AccountForm
+    list_display = ["name", "slug", "time_zone", "currency", "nomenclature", "carrier_shown", "created_at"]
     search_fields = ["name", "slug"]
-    fields = ["name", "slug", "time_zone", "currency"]
     prepopulated_fields = {"slug": ("name",)}
+
+    def get_urls(self):
+        # The accounts' usage for rebilling (calltrack/admin_usage.py): its own gate ("usage.view"), billing users
+        # included, whoever may open the accounts' list.
+        return [
+            path("usage/", self.admin_site.admin_view(admin_usage.usage_page), name="calltrack_account_usage"),
+            path("usage/export.csv", self.admin_site.admin_view(admin_usage.usage_export), name="calltrack_account_usage_export"),
+            *super().get_urls(),
+        ]
+
+    def get_fieldsets(self, request, obj=None):
+        carrier = (["twilio_account_sid", "twilio_auth_token", "twilio_clear", "numbers_moved"] if request.user.is_superuser
+                   else ["carrier_shown"])
+        return [
+            (None, {"fields": ["name", "slug"]}),
+            ("Console", {"fields": ["time_zone", "currency", "nomenclature"]}),
+            ("Calls", {"fields": ["failsafe_number"]}),
+            ("Carrier", {"fields": carrier, "description": "Blank: the install's Twilio account (TWILIO_ACCOUNT_SID)."}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "carrier_shown"]
+
+    @admin.display(description="Carrier account")
+    def carrier_shown(self, obj) -> str:
+        if obj is None or not obj.twilio_account_sid:
+            return "The install's Twilio account"
+        return f"Twilio subaccount {obj.twilio_account_sid} (token {mask_secret(obj.twilio_auth_token)})"
+
+    def save_model(self, request, obj, form, change) -> None:
+        columns = {f.name for f in Account._meta.concrete_fields}
+        changed = {name for name in form.changed_data if name in columns}
+        if form.cleaned_data.get("twilio_clear"):
+            changed |= set(CARRIER_FIELDS)
+        account_save(account=obj, changed=changed if change else ())
+        if not change and not Membership.objects.filter(user=request.user, account=obj).exists():
+            Membership.objects.create(user=request.user, account=obj, role=AccountRole.OWNER)  # its creator owns it
 
     def get_queryset(self, request):
         qs = Account.objects.all()
@@ -74,10 +163,6 @@ class AccountAdmin(ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return bool(request.user.is_superuser)
 
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        if not change and not Membership.objects.filter(user=request.user, account=obj).exists():
-            Membership.objects.create(user=request.user, account=obj, role=AccountRole.OWNER)  # its creator owns it
 
 
 class MembershipForm(forms.ModelForm):
@@ -168,20 +253,10 @@ class AccountTokenAdmin(ModelAdmin):
     def _owner(self, request) -> bool:
         return bool(request.user.is_superuser) or _role(request) == AccountRole.OWNER
 
-    def has_module_permission(self, request) -> bool:
-        return self._writes(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._writes(request)
-
-    def has_add_permission(self, request) -> bool:
-        return self._writes(request)
-
+    # Module, view, add and delete: the Django permissions on account tokens, within the member's role (an analyst
+    # or a billing user makes none: ModelAdmin's gate).
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._writes(request)
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -3,7 +3,8 @@
 Dashboard, Calls, Campaigns, Sources, Handlers, Tracking numbers, Pools, Receiving numbers, Webhooks first; then the
 rest of calltrack; the framework's tables (tokens, background tasks, users and groups) last. Each item shows only
 to a user its admin lets in (``has_module_permission`` and view permission: collaborators see their calls, and
-their numbers for a source, nothing else). Titles are the models' plural names, through gettext: Publishers and Buyers
+their numbers for a source, nothing else). Usage (the account's figures for rebilling) follows the operator's tables for
+every member; a billing user's sidebar holds it alone. Titles are the models' plural names, through gettext: Publishers and Buyers
 under the performance vocabulary (calltrack/nomenclature.py).
 """
 
@@ -13,6 +14,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
+
+from calltrack.scoping import may, scope_for
 
 # (app_label.model_name, sidebar icon: a Material Symbols name, shipped with unfold)
 OPERATOR_ORDER: tuple[tuple[str, str], ...] = (
@@ -61,6 +64,9 @@ def _item(request, model, model_admin, icon: str) -> dict[str, Any] | None:
 def sidebar_navigation(request) -> list[dict[str, Any]]:
     """The sidebar's groups for ``request.user`` (unfold calls this on each admin page)."""
     registry = {f"{m._meta.app_label}.{m._meta.model_name}": (m, a) for m, a in admin.site._registry.items()}
+    usage = [{"title": "Usage", "icon": "receipt", "link": reverse("admin:calltrack_account_usage")}] if may(request.user, "usage.view") else []
+    if scope_for(request.user).usage_only:  # a billing user: the usage, nothing else of the account
+        return [{"title": "Console", "separator": False, "items": usage}]
 
     main: list[dict[str, Any]] = [{"title": "Dashboard", "icon": "dashboard", "link": reverse("admin:index")}]
     for key, icon in OPERATOR_ORDER:
@@ -69,6 +75,7 @@ def sidebar_navigation(request) -> list[dict[str, Any]]:
             if item:
                 main.append(item)
 
+    main += usage  # the account's usage for rebilling (calltrack/admin_usage.py): every member, no collaborator
     placed = {key for key, _ in OPERATOR_ORDER}
     more, framework = [], []
     for key in sorted(registry, key=lambda k: _label(registry[k][0])):

@@ -32,25 +32,26 @@ from tracking.services.monitors import fraud_monitors_check
 
 
 def report_conditions_sync(*, at: datetime | None = None) -> list[Alert]:
-    """Keep the dashboard's flags of today (the operator's day) as alerts, in each account from its own figures: a
-    flag is an open episode while the dashboard shows it, cleared when it does not. A pool's flag is about the pool's
-    source, a cap's about its handler."""
+    """Keep each account's dashboard flags of today (the account's day) as alerts of that account: a flag is an open
+    episode while the account's dashboard shows it, cleared when it does not (each count over that account's rows
+    only). A pool's flag is about the pool's source, a cap's about its handler."""
     at = at or timezone.now()
-    opened: list[Alert] = []
-    for account_id in Account.objects.order_by("pk").values_list("pk", flat=True):
-        flags = reports.report_alerts(scope=Scope(account_id=account_id), period=reports.period_for("today", now=at))
+    specs: list[AlertSpec] = []
+    for account_id, zone in Account.objects.values_list("pk", "time_zone"):
+        scope = Scope(account_id=account_id)
+        tz = reports.operator_tz(scope) if zone else None
+        flags = reports.report_alerts(scope=scope, period=reports.period_for("today", tz=tz, now=at))
         pool_sources = dict(NumberPool.objects.filter(
             pk__in=[f.url_args[0] for f in flags if f.kind == "pool_overflow" and f.url_args]).values_list("pk", "source_id"))
-        specs = [
+        specs += [
             AlertSpec(
-                kind=f.kind, key=report_alert_key(f), message=f.message, level=f.level, url=report_url(f), account_id=account_id,
+                kind=f.kind, key=report_alert_key(f, account_id), message=f.message, level=f.level, url=report_url(f),
                 source_id=pool_sources.get(f.url_args[0]) if f.kind == "pool_overflow" and f.url_args else None,
-                handler_id=f.url_args[0] if f.kind == "handler_cap" and f.url_args else None,
+                handler_id=f.url_args[0] if f.kind == "handler_cap" and f.url_args else None, account_id=account_id,
             )
             for f in flags if f.kind in REPORT_KINDS
         ]
-        opened += alerts_sync(kinds=REPORT_KINDS, present=specs, at=at, account_id=account_id)
-    return opened
+    return alerts_sync(kinds=REPORT_KINDS, present=specs, at=at)
 
 
 def alerts_check_task() -> str:

@@ -6,6 +6,7 @@ from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from calltrack.api import reports
+from calltrack.api.usage import UsageView
 from calltrack.api.views import ID_REGEX
 from calltrack.numbers.api.recordings import CallRecordingView
 from calltrack.numbers.api.views import NumberPoolViewSet, NumberSessionViewSet, ReceivingNumberViewSet, TrackingNumberViewSet
@@ -52,4 +53,6 @@ urlpatterns = [
     path("reports/timeseries", reports.ReportTimeseriesView.as_view(), name="report-timeseries"),
     path("reports/breakdown", reports.ReportBreakdownView.as_view(), name="report-breakdown"),
     path("reports/texts", reports.ReportTextsView.as_view(), name="report-texts"),
+    # The account's usage for rebilling (calltrack/usage.py): every member, billing users included.
+    path("usage/", UsageView.as_view(), name="usage"),
 ]

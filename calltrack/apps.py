@@ -6,11 +6,15 @@ class CalltrackConfig(AppConfig):
     verbose_name = "calltrack"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_migrate, post_save
 
         # Registered on import: the system checks, and the SQL functions of the money audit trail on SQLite.
         from calltrack import audit, checks  # noqa: F401
+        from calltrack.accounts import accounts_grow
+        from calltrack.models import Account
 
+        # The install's second account: the first's staff become its members (calltrack/accounts.py).
+        post_save.connect(accounts_grow, sender=Account, dispatch_uid="calltrack-accounts-grow")
         # post_migrate is sent per app with models: hooked on django.contrib.auth's (always there, migrated before ours).
         post_migrate.connect(_cache_table_create, sender=self.apps.get_app_config("auth"), dispatch_uid="calltrack-cache-table")
 

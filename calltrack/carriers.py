@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
@@ -112,6 +113,11 @@ class Carrier(Protocol):
 
     def text_send(self, *, to: str, from_number: str, body: str, media_urls: list[str], status_url: str) -> str:
         """Send a text from one of our numbers; ``status_url`` hears its delivery status. Returns the MessageSid."""
+
+    def text_sent_find(self, *, to: str, from_number: str, body: str, status_url: str, since: datetime) -> list[str]:
+        """The MessageSids of texts the carrier took since ``since`` that may be the one ``text_send`` was asked for
+        with these values (newest first; [] when none): how a retry learns that a worker which died mid-send had
+        the text sent already. A CarrierError when the carrier cannot be asked."""
 
     def release(self, *, number: str, carrier_id: str) -> None:
         """Give an owned number back. Releasing a number the carrier no longer has is not an error."""

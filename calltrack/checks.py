@@ -82,6 +82,9 @@ def calltrack_settings(app_configs=None, **kwargs) -> list:
             phone.to_e164(settings.CALLTRACK_FAILSAFE_NUMBER)
         except phone.InvalidPhoneNumber as exc:
             problems.append(Error(f"CALLTRACK_FAILSAFE_NUMBER: {exc}", id="calltrack.E012"))
+    currency = settings.CURRENCY
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha() and currency.isupper()):
+        problems.append(Error(f"CURRENCY '{currency}' is not an ISO 4217 code like USD or EUR.", id="calltrack.E017"))
     if settings.CALLTRACK_CARRIER not in ("local", "twilio"):
         problems.append(Error("CALLTRACK_CARRIER must be 'local' or 'twilio'.", id="calltrack.E014"))
     from calltrack.api.throttling import throttle_rates_check

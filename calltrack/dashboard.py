@@ -50,19 +50,21 @@ COLUMNS: dict[str, tuple[str, str]] = {
 
 
 def may_see_dashboard(user: Any) -> bool:
-    """Collaborators (their own figures) and staff who may view calls."""
+    """Collaborators (their own figures) and staff who may view calls; never a billing user (the usage only)."""
     scope = scope_for(user)
+    if scope.usage_only:
+        return False
     return scope.is_collaborator or (user.is_active and user.is_staff and user.has_perm("tracking.view_call"))
 
 
-def fmt(value: Any, kind: str) -> str:
-    """A figure as the dashboard shows it."""
+def fmt(value: Any, kind: str, currency: str | None = None) -> str:
+    """A figure as the dashboard shows it (money in ``currency``, an ISO 4217 code; None: the install's)."""
     if value is None:
         return "–"
     if kind == "rate":
         return f"{value * 100:.1f}%"
     if kind == "money":
-        return money(value)
+        return money(value, currency)
     if kind == "seconds":
         seconds = round(value)
         return f"{seconds // 60}:{seconds % 60:02d}"
@@ -96,7 +98,9 @@ def call_log_url(period: reports.Period, extra: dict[str, str] | None = None) ->
 def dashboard_context(request: Any) -> dict[str, Any]:
     """Everything ``templates/admin/index.html`` shows, for ``request.user``'s scope."""
     scope: Scope = scope_for(request.user)
-    period, error = period_from_query(request.GET, tz=reports.operator_tz(request.user))
+    # The account's days (its time zone) and money (its currency), each the install's when the account has none.
+    tz, currency = reports.account_settings(scope.account_id)
+    period, error = period_from_query(request.GET, tz=tz)
     hidden = report_hidden(scope)
     dimensions = [d for d in reports.DIMENSIONS if d in report_dimensions(scope)]
     by = request.GET.get("by") if request.GET.get("by") in dimensions else dimensions[0]
@@ -109,7 +113,7 @@ def dashboard_context(request: Any) -> dict[str, Any]:
         flags = reports.report_alerts(scope=scope, period=period)
         ad_uploads = reports.report_ad_uploads(scope=scope, period=period)
         spam = spam_panel(scope, period)
-        texts = texts_panel(scope, period)
+        texts = texts_panel(scope, period, currency=currency)
     columns = {k: v for k, v in COLUMNS.items() if k not in hidden}
     sort = request.GET.get("sort", "-calls")
     sort_key = sort.lstrip("-")
@@ -132,7 +136,8 @@ def dashboard_context(request: Any) -> dict[str, Any]:
         "custom_from": period.first_day.isoformat(),
         "custom_to": period.last_day.isoformat(),
         "by": by,
-        "figures": _figures(summary, hidden, period, scope.kind),
+        "figures": _figures(summary, hidden, period, scope.kind, currency),
+        "currency": currency,
         "chart_data": json.dumps(_chart(buckets)),
         "chart_options": json.dumps(_chart_options()),
         "chart_title": "Calls by hour" if period.hourly else "Calls by day",
@@ -149,7 +154,7 @@ def dashboard_context(request: Any) -> dict[str, Any]:
             {
                 "label": row.label,
                 "url": call_log_url(period, row.log_filter),
-                "cells": [fmt(_value(row.totals, k), kind) for k, (_, kind) in columns.items()],
+                "cells": [fmt(_value(row.totals, k), kind, currency) for k, (_, kind) in columns.items()],
             }
             for row in rows
         ],
@@ -165,12 +170,12 @@ def dashboard_context(request: Any) -> dict[str, Any]:
     }
 
 
-def texts_panel(scope: Scope, period: reports.Period) -> dict[str, Any] | None:
+def texts_panel(scope: Scope, period: reports.Period, *, currency: str | None = None) -> dict[str, Any] | None:
     """The texts panel (``calltrack.text_figures``): received, sent, contacts, conversions and money, a chart of the
     texts over the period, and the received texts by source and by campaign; each linked into the texts log. None
     when the period has no text (a campaign that does not use texts sees no empty panel)."""
     figures = text_figures.text_figures(scope=scope, period=period)
-    if not (figures.received or figures.sent):
+    if not (figures.received or figures.sent or figures.waiting or figures.failed):
         return None
     log = reverse("admin:tracking_textmessage_changelist")
     utc = ZoneInfo("UTC")
@@ -181,8 +186,8 @@ def texts_panel(scope: Scope, period: reports.Period) -> dict[str, Any] | None:
 
     def rows(items: list[text_figures.TextRow], by: str) -> list[dict[str, Any]]:
         return [{"label": r.label, "received": fmt(r.received, "count"), "converted": fmt(r.converted, "count"),
-                 "revenue": fmt(r.revenue, "money") if r.revenue is not None else None,
-                 "payout": fmt(r.payout, "money") if r.payout is not None else None,
+                 "revenue": fmt(r.revenue, "money", currency) if r.revenue is not None else None,
+                 "payout": fmt(r.payout, "money", currency) if r.payout is not None else None,
                  "url": url({f"{by}__id__exact": str(r.key)} if r.key is not None else {f"{by}__isnull": "True"})} for r in items]
 
     chart = {"labels": [label for label, _, _ in figures.series], "datasets": [
@@ -192,11 +197,15 @@ def texts_panel(scope: Scope, period: reports.Period) -> dict[str, Any] | None:
     return {
         "figures": [
             {"key": "texts-received", "label": "Texts received", "value": fmt(figures.received, "count"), "url": url({"direction__exact": "inbound"})},
-            {"key": "texts-sent", "label": "Texts sent", "value": fmt(figures.sent, "count"), "url": url({"direction__exact": "outbound"})},
+            {"key": "texts-sent", "label": "Texts sent", "value": fmt(figures.sent, "count"), "url": url({"delivery": "sent"})},
+            *([{"key": "texts-waiting", "label": "Forwards waiting", "value": fmt(figures.waiting, "count"), "url": url({"delivery": "waiting"})}]
+              if figures.waiting else []),
+            *([{"key": "texts-failed", "label": "Texts not sent", "value": fmt(figures.failed, "count"), "url": url({"delivery": "failed"})}]
+              if figures.failed else []),
             {"key": "texts-contacts", "label": "Contacts who texted", "value": fmt(figures.contacts, "count"), "url": url()},
             {"key": "texts-converted", "label": "Texts converted", "value": fmt(figures.converted, "count"), "url": url({"converted__exact": "1"})},
-            *([{"key": "texts-revenue", "label": "Text revenue", "value": fmt(figures.revenue, "money"), "url": ""}] if figures.revenue is not None else []),
-            *([{"key": "texts-payout", "label": "Text payout", "value": fmt(figures.payout, "money"), "url": ""}] if figures.payout is not None else []),
+            *([{"key": "texts-revenue", "label": "Text revenue", "value": fmt(figures.revenue, "money", currency), "url": ""}] if figures.revenue is not None else []),
+            *([{"key": "texts-payout", "label": "Text payout", "value": fmt(figures.payout, "money", currency), "url": ""}] if figures.payout is not None else []),
         ],
         "chart_data": json.dumps(chart),
         "chart_options": json.dumps({**_chart_options(), "plugins": {"legend": {"display": True, "position": "top", "align": "end"}}}),
@@ -277,7 +286,7 @@ def _stored_alerts(request: Any, scope: Scope, flags: list[reports.Alert]) -> di
     ]
     return {
         "stored_alerts": stored,
-        "alerts": [_alert(a) for a in flags if report_alert_key(a) not in open_keys],
+        "alerts": [_alert(a) for a in flags if report_alert_key(a, scope.account_id) not in open_keys],
         "paused_sources": paused,
         "request_path": request.get_full_path(),
     }
@@ -301,7 +310,9 @@ def _value(totals: reports.Totals, key: str) -> Any:
     return getattr(totals, key)
 
 
-def _figures(summary: reports.Summary, hidden: frozenset[str], period: reports.Period, scope_kind: str | None) -> list[dict[str, Any]]:
+def _figures(
+    summary: reports.Summary, hidden: frozenset[str], period: reports.Period, scope_kind: str | None, currency: str | None = None,
+) -> list[dict[str, Any]]:
     out = []
     for key, (label, kind) in reports.FIGURES.items():
         if key in hidden:
@@ -324,7 +335,7 @@ def _figures(summary: reports.Summary, hidden: frozenset[str], period: reports.P
                 filters = {f"{SIDE_FIELDS.get(scope_kind or '', {}).get('converted', 'converted')}__exact": "1"}
             link = call_log_url(period, filters)
         out.append({
-            "key": key, "label": label, "value": fmt(now, kind), "previous": fmt(before, kind),
+            "key": key, "label": label, "value": fmt(now, kind, currency), "previous": fmt(before, kind, currency),
             "change": change_text, "trend": trend, "good": good, "url": link,
         })
     return out

@@ -9,13 +9,15 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Model, QuerySet
 from django.utils import timezone
 
 from calltrack import tags as tag_rules
+from calltrack.accounts import default_account_id
 from calltrack.numbers.models import (
     NoAnswerAction,
     NumberKind,
@@ -68,6 +70,27 @@ RECEIVING = [
 ]
 
 
+def _mine(model: type[Model]) -> QuerySet[Any]:
+    """The rows of ``model`` in the account the demo is loaded into (``acting_in``, else the first): the demo finds
+    its own rows there, never another account's with the same id; rows it creates get that account."""
+    return model.objects.filter(account_id=default_account_id())
+
+
+def demo_account_elsewhere(account_id: int) -> str:
+    """The account (its slug) that holds the demo's tracking numbers, if not ``account_id`` ('' when none): a phone
+    number belongs to one account, so the demo is loaded in one account of an install."""
+    from calltrack.models import Account
+
+    found = TrackingNumber.objects.filter(number__in=DEMO_TRACKING_NUMBERS).exclude(account_id=account_id).values_list("account_id", flat=True).first()
+    if found is None:
+        return ""
+    return Account.objects.filter(pk=found).values_list("slug", flat=True).first() or str(found)
+
+
+DEMO_TRACKING_NUMBERS = ("+18005550110", "+18885550111", "+14155550112", "+13125550113", "+18775550120",
+                         *(f"+1{'415' if i < 8 else '212'}55502{i:02d}" for i in range(12)))
+
+
 @transaction.atomic
 def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, int]:
     """Create (or find) the demo data set; returns counts of what exists afterwards. ``calls`` historical calls
@@ -77,7 +100,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     rng = random.Random(seed)
     lines = {}
     for number, label, digits, whisper in RECEIVING:
-        lines[label], _ = ReceivingNumber.objects.get_or_create(
+        lines[label], _ = _mine(ReceivingNumber).get_or_create(
             number=number, defaults={"label": label, "extension_digits": digits, "whisper_message": whisper, "ring_timeout": 25}
         )
     chicago = lines["Chicago overflow team"]
@@ -97,7 +120,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
         ("Insurance Compare", "insurance-compare", "Compare Media LLC", 5),
         ("Billboards", "billboards", "Outdoor Co", 10),
     ]:
-        sources[sid], _ = Source.objects.get_or_create(source_id=sid, defaults={"name": name, "company": company, "static_number_cap": cap})
+        sources[sid], _ = _mine(Source).get_or_create(source_id=sid, defaults={"name": name, "company": company, "static_number_cap": cap})
 
     handler_specs = [
         ("Denver call center", "BUY-100", "Denver call center", 1, 3, 10, 200, "America/Denver", WEEKDAYS_9_5, []),
@@ -112,7 +135,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     ]
     handlers = {}
     for name, buyer, line, prio, weight, conc, daily, tz, hours, tags in handler_specs:
-        handlers[name], _ = Handler.objects.get_or_create(
+        handlers[name], _ = _mine(Handler).get_or_create(
             buyer_id=buyer,
             defaults={
                 "name": name, "receiving_number": lines[line], "priority": prio, "weight": weight,
@@ -121,7 +144,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
             },
         )
 
-    insurance, created = Campaign.objects.get_or_create(
+    insurance, created = _mine(Campaign).get_or_create(
         campaign_id="auto-insurance",
         defaults={
             "name": "Auto insurance leads",
@@ -146,7 +169,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
         ConversionRule.objects.create(campaign=insurance, kind=ConversionKind.TIMER, min_duration=90, revenue=Decimal("25"), payout=Decimal("15"), dedupe_window=24)
         ConversionRule.objects.create(campaign=insurance, kind=ConversionKind.TIMER, min_duration=300, revenue=Decimal("45"), payout=Decimal("25"), dedupe_window=24)
 
-    plumbing, created = Campaign.objects.get_or_create(
+    plumbing, created = _mine(Campaign).get_or_create(
         campaign_id="plumbing",
         defaults={"name": "Emergency plumbing", "routing_strategy": RoutingStrategy.ROUND_ROBIN, "failsafe_number": "+13125550103",
                   "company_phone": "+13125550103", "sticky_routing": True},
@@ -165,7 +188,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     ]
     static_numbers = []
     for number, label, campaign, sid, data in statics:
-        tn, _ = TrackingNumber.objects.get_or_create(
+        tn, _ = _mine(TrackingNumber).get_or_create(
             number=number,
             defaults={"label": label, "campaign": campaign, "source": sources[sid], "kind": NumberKind.STATIC, "marketing_data": data},
         )
@@ -174,7 +197,7 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     static_numbers[0].forwarding_number = "+13125550103"
     static_numbers[0].save()
 
-    pool, _ = NumberPool.objects.get_or_create(
+    pool, _ = _mine(NumberPool).get_or_create(
         key="demo",
         defaults={"name": "Demo landing pages", "campaign": insurance, "source": sources["adwords"],
                   "allowed_origins": "http://localhost:8000\nhttp://127.0.0.1:8000", "autoscale_min": 10, "autoscale_max": 40},
@@ -182,17 +205,17 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     pool_numbers = []
     for i in range(12):
         area = "415" if i < 8 else "212"
-        tn, _ = TrackingNumber.objects.get_or_create(
+        tn, _ = _mine(TrackingNumber).get_or_create(
             number=f"+1{area}55502{i:02d}",
             defaults={"kind": NumberKind.POOL, "pool": pool, "campaign": insurance, "source": sources["adwords"]},
         )
         pool_numbers.append(tn)
-    toll_free, _ = TrackingNumber.objects.get_or_create(
+    toll_free, _ = _mine(TrackingNumber).get_or_create(
         number="+18775550120", defaults={"kind": NumberKind.POOL, "pool": pool, "campaign": insurance, "source": sources["adwords"]}
     )
     pool_numbers.append(toll_free)
 
-    Contact.objects.get_or_create(phone_number="+16175550199", defaults={"name": "Returning customer", "assigned_agent": lines["Boston agent Alice"]})
+    _mine(Contact).get_or_create(phone_number="+16175550199", defaults={"name": "Returning customer", "assigned_agent": lines["Boston agent Alice"]})
 
     if not Call.objects.filter(call_sid__startswith="CADEMO").exists():
         _demo_calls(rng, calls, static_numbers, pool_numbers, pool, handlers, sources, days=days)
@@ -209,9 +232,9 @@ def demo_load(*, calls: int = 60, days: int = 60, seed: int = 7) -> dict[str, in
     _demo_events_in_call_time()
 
     return {
-        "sources": Source.objects.count(), "handlers": Handler.objects.count(), "campaigns": Campaign.objects.count(),
-        "tracking_numbers": TrackingNumber.objects.count(), "pools": NumberPool.objects.count(), "calls": Call.objects.count(),
-        "texts": TextMessage.objects.count(),
+        "sources": _mine(Source).count(), "handlers": _mine(Handler).count(), "campaigns": _mine(Campaign).count(),
+        "tracking_numbers": _mine(TrackingNumber).count(), "pools": _mine(NumberPool).count(), "calls": _mine(Call).count(),
+        "texts": _mine(TextMessage).count(),
     }
 
 

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from calltrack.demo import _mine
 from calltrack.numbers.models import ReceivingNumber
 from tracking.models import (
     AttemptStatus,
@@ -49,9 +50,9 @@ DEMO_SID = "CADEMOCV"
 
 
 def _handler(buyer_id: str, name: str, number: str) -> Handler:
-    handler = Handler.objects.filter(buyer_id=buyer_id).first()
+    handler = _mine(Handler).filter(buyer_id=buyer_id).first()
     if handler is None:
-        line, _ = ReceivingNumber.objects.get_or_create(number=number, defaults={"label": name})
+        line, _ = _mine(ReceivingNumber).get_or_create(number=number, defaults={"label": name})
         handler = Handler.objects.create(buyer_id=buyer_id, name=name, receiving_number=line)
     return handler
 
@@ -63,10 +64,10 @@ def demo_conversions_load() -> dict[str, int]:
     for call in Call.objects.filter(conversion_evaluated_at__isnull=True, status__in=CallStatus.final()).order_by("started_at"):
         call_conversion_evaluate(call=call, at=call.ended_at or call.started_at)
 
-    campaign, created = Campaign.objects.get_or_create(campaign_id="home-warranty", defaults={"name": "Home warranty (postback)"})
+    campaign, created = _mine(Campaign).get_or_create(campaign_id="home-warranty", defaults={"name": "Home warranty (postback)"})
     denver = _handler("BUY-100", "Denver call center", "+13035550101")
     new_york = _handler("BUY-200", "New York sales", "+12125550102")
-    source, _ = Source.objects.get_or_create(source_id="facebook", defaults={"name": "Facebook"})
+    source, _ = _mine(Source).get_or_create(source_id="facebook", defaults={"name": "Facebook"})
     if created:
         for i, handler in enumerate([denver, new_york]):
             CampaignHandler.objects.get_or_create(campaign=campaign, handler=handler, defaults={"position": i})

@@ -3,8 +3,22 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
+
+from calltrack.fields import PhoneNumberField
+
+TWILIO_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+TWILIO_AUTH_TOKEN = re.compile(r"[0-9a-fA-F]{32}")
+# Named without the party words: the choice is shown in either vocabulary (tests/calltrack/test_nomenclature.py).
+NOMENCLATURE_CHOICES = [("standard", "Standard"), ("performance", "Performance marketing")]
+
+
+def mask_secret(value: str) -> str:
+    """A secret as shown back (admin, API, logs): its last four characters, never the whole."""
+    return f"\u2022\u2022\u2022\u2022{value[-4:]}" if value else ""
 
 
 class RateCounter(models.Model):
@@ -44,10 +58,36 @@ class Account(models.Model):
         help_text="The zone the console's days are read in (the dashboard, the reports, usage). Blank: the install's TIME_ZONE.",
     )
     currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217 code money is shown in. Blank: the install's.")
+    nomenclature = models.CharField(
+        max_length=20, blank=True, choices=NOMENCLATURE_CHOICES,
+        help_text="The console's words for the parties of this account's calls: standard, or performance marketing's. "
+                  "Blank: the install's CALLTRACK_NOMENCLATURE.",
+    )
+    failsafe_number = PhoneNumberField(
+        blank=True,
+        help_text="Dialled when anything fails while routing a call of this account and neither its tracking number nor "
+                  "its campaign has a fail-safe of its own. Blank: the install's CALLTRACK_FAILSAFE_NUMBER.",
+    )
+    twilio_account_sid = models.CharField(
+        max_length=34, blank=True, verbose_name="Twilio subaccount SID",
+        help_text="The client's Twilio subaccount (AC followed by 32 hex digits): its numbers are bought, configured and "
+                  "released there, its texts, queue dials and recordings go through it, and its webhooks are checked "
+                  "with its auth token. Blank: the install's TWILIO_ACCOUNT_SID.",
+    )
+    twilio_auth_token = models.CharField(
+        max_length=64, blank=True, verbose_name="Twilio subaccount auth token",
+        help_text="The subaccount's auth token (never shown back in full). Set together with the SID.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["pk"]
+        constraints = [
+            # A Twilio subaccount signs its numbers' webhooks: it belongs to one account (routing.signatures).
+            models.UniqueConstraint(fields=["twilio_account_sid"], condition=~models.Q(twilio_account_sid=""),
+                                    name="account_twilio_subaccount_once",
+                                    violation_error_message="This Twilio subaccount belongs to another account."),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -61,6 +101,21 @@ class Account(models.Model):
             raise ValidationError({"time_zone": f"{self.time_zone!r} is not a time zone (e.g. America/New_York)."})
         if self.currency and not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
             raise ValidationError({"currency": "An ISO 4217 code, three capital letters (USD, EUR)."})
+        if self.twilio_account_sid and not TWILIO_ACCOUNT_SID.fullmatch(self.twilio_account_sid):
+            raise ValidationError({"twilio_account_sid": "A Twilio account SID is AC followed by 32 hex digits."})
+        if self.twilio_auth_token and not TWILIO_AUTH_TOKEN.fullmatch(self.twilio_auth_token):
+            raise ValidationError({"twilio_auth_token": "A Twilio auth token is 32 hex digits."})
+        if self.twilio_account_sid and self.twilio_account_sid == settings.TWILIO_ACCOUNT_SID:
+            raise ValidationError({"twilio_account_sid": "This is the install's own Twilio account (TWILIO_ACCOUNT_SID): leave it blank."})
+        if bool(self.twilio_account_sid) != bool(self.twilio_auth_token):
+            raise ValidationError("Set both the Twilio subaccount SID and its auth token, or neither (the install's account).")
+
+    @property
+    def carrier_credentials(self) -> tuple[str, str] | None:
+        """The subaccount's (SID, auth token), or None: the install's TWILIO_* settings."""
+        if self.twilio_account_sid and self.twilio_auth_token:
+            return self.twilio_account_sid, self.twilio_auth_token
+        return None
 
 
 class Membership(models.Model):

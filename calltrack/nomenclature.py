@@ -18,8 +18,11 @@ performance wordings and compiles the catalog (review the ``.po`` diff before co
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from django.utils.translation import pgettext_lazy
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import pgettext_lazy, trans_real
 
 VOCABULARIES_DIR = Path(__file__).resolve().parent / "vocabularies"
 NOMENCLATURES = ("standard", "performance")
@@ -41,3 +44,54 @@ def locale_paths(nomenclature: str) -> list[Path]:
     if nomenclature == "standard" or nomenclature not in NOMENCLATURES:
         return []
     return [VOCABULARIES_DIR / nomenclature]
+
+
+# --- An account's words (issue 30): ``Account.nomenclature`` overrides CALLTRACK_NOMENCLATURE for its requests ------
+
+_CATALOGS: dict[tuple[str, str], Any] = {}
+_UNSET = object()
+
+
+class _VocabularyTranslation(trans_real.DjangoTranslation):
+    """Django's catalog for a language, with ``nomenclature``'s vocabulary in place of the install's LOCALE_PATHS
+    (which hold nothing but the install's vocabulary, settings.py)."""
+
+    def __init__(self, language: str, nomenclature: str) -> None:
+        self._vocabulary_paths = locale_paths(nomenclature)
+        super().__init__(language)
+
+    def _add_local_translations(self) -> None:
+        for localedir in reversed(self._vocabulary_paths):
+            self.merge(self._new_gnu_trans(str(localedir)))
+
+
+def catalog(nomenclature: str, language: str | None = None) -> Any:
+    """The translation catalog of ``language`` (default: the active one) in ``nomenclature``'s words (built once)."""
+    language = language or translation.get_language() or settings.LANGUAGE_CODE
+    key = (language, nomenclature)
+    if key not in _CATALOGS:
+        _CATALOGS[key] = _VocabularyTranslation(language, nomenclature)
+    return _CATALOGS[key]
+
+
+def activate(nomenclature: str) -> None:
+    """Use ``nomenclature``'s words on this thread until :func:`restore` ('' or an unknown name: the install's).
+    Django has no public way to activate a catalog that is not a language's: this sets the active translation as
+    ``translation.activate`` does (``trans_real._active``), and AccountMiddleware restores it when the request ends."""
+    if nomenclature not in NOMENCLATURES or nomenclature == settings.CALLTRACK_NOMENCLATURE:
+        if isinstance(getattr(trans_real._active, "value", None), _VocabularyTranslation):
+            translation.deactivate()  # a request placed again (the API after the admin's middleware) in another account
+        return
+    trans_real._active.value = catalog(nomenclature)
+
+
+def saved() -> Any:
+    """The thread's active translation, for :func:`restore`."""
+    return getattr(trans_real._active, "value", _UNSET)
+
+
+def restore(value: Any) -> None:
+    if value is _UNSET:
+        translation.deactivate()
+    else:
+        trans_real._active.value = value

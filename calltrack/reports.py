@@ -31,6 +31,7 @@ from calltrack.scoping import (
     in_account,
     report_dimensions,
     report_hidden,
+    scope_for,
     visible_calls,
     visible_pools,
     visible_tracking_numbers,
@@ -148,9 +149,39 @@ class Period:
         return period_between(last - timedelta(days=self.days - 1), last, tz=self.tz, key="previous")
 
 
-def operator_tz(user: Any = None) -> ZoneInfo:
-    """The time zone reports are read in: the ``TIME_ZONE`` setting (one operator time zone per install)."""
-    return ZoneInfo(settings.TIME_ZONE)
+def account_settings(account_id: int | None) -> tuple[ZoneInfo, str]:
+    """An account's time zone and currency code (ISO 4217), each the install's when the account leaves it blank
+    (``TIME_ZONE``, ``CURRENCY``); the install's for None (a task, a command: every account). One query."""
+    zone, currency = "", ""
+    if account_id is not None:
+        from calltrack.models import Account
+
+        zone, currency = Account.objects.filter(pk=account_id).values_list("time_zone", "currency").first() or ("", "")
+    try:
+        tz = ZoneInfo(zone or settings.TIME_ZONE)
+    except (ValueError, KeyError):  # a zone removed from the system's database since it was saved: the install's
+        tz = ZoneInfo(settings.TIME_ZONE)
+    return tz, currency or settings.CURRENCY
+
+
+def _account_of(who: Any) -> int | None:
+    if who is None:
+        return None
+    if isinstance(who, Scope):
+        return who.account_id
+    return scope_for(who).account_id
+
+
+def operator_tz(who: Any = None) -> ZoneInfo:
+    """The time zone the console's days are read in for ``who`` (a user or a :class:`Scope`): its account's
+    ``time_zone``, else the ``TIME_ZONE`` setting (also for nobody: the install's own work)."""
+    return account_settings(_account_of(who))[0]
+
+
+def operator_currency(who: Any = None) -> str:
+    """The currency code money is shown in for ``who`` (a user or a :class:`Scope`): its account's, else the
+    ``CURRENCY`` setting."""
+    return account_settings(_account_of(who))[1]
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -296,17 +327,20 @@ def _in(period: Period) -> Q:
 
 
 def uses_rollups(scope: Scope) -> bool:
-    """Rollups are kept (by a trigger) on PostgreSQL, for everybody's calls: collaborators' figures, a subset,
-    are read from their calls through the (source|handler, started_at) indexes."""
+    """Rollups are kept (by a trigger) on PostgreSQL, per account: an account's staff read its rows, the install
+    (no account) every account's. Collaborators' figures, a subset, are read from their calls through the
+    (source|handler, started_at) indexes."""
     from django.db import connection
 
-    if scope.is_collaborator or connection.vendor != "postgresql":
-        return False
-    # The rollups are kept for the install's calls as a whole: with several accounts, each account's figures are
-    # read from its own calls.
-    from calltrack.models import Account
+    return not scope.is_collaborator and connection.vendor == "postgresql"
 
-    return scope.account_id is None or Account.objects.count() == 1
+
+def rollups(scope: Scope, tz: ZoneInfo) -> QuerySet:
+    """The rollup rows ``scope`` reads in zone ``tz``: its account's, or every account's for the install."""
+    from tracking.models import CallDayRollup
+
+    rows = CallDayRollup.objects.filter(tz=tz.key)
+    return rows if scope.account_id is None else rows.filter(account_id=scope.account_id)
 
 
 def _days(period: Period) -> list[date]:
@@ -315,21 +349,24 @@ def _days(period: Period) -> list[date]:
 
 def split_days(scope: Scope, period: Period) -> tuple[list[date], list[date]]:
     """(days read from the rollups, days read from the calls): a day comes from the rollups when it was rolled
-    up in this time zone and no call of that day changed since (``CallRollupDirty``, this zone's markers)."""
+    up in this time zone (its totals row of the calls without an account, written for every rolled-up day) and no
+    call of that day changed since (``CallRollupDirty``, this zone's markers: the account's own, or any for the
+    install)."""
     days = _days(period)
     if not uses_rollups(scope):
         return [], days
     from tracking.models import CallDayRollup, CallRollupDirty
 
     rolled = set(
-        CallDayRollup.objects.filter(tz=period.tz.key, dim="total", day__gte=period.first_day, day__lte=period.last_day)
-        .values_list("day", flat=True)
+        CallDayRollup.objects.filter(
+            tz=period.tz.key, dim="total", account__isnull=True, day__gte=period.first_day, day__lte=period.last_day,
+        ).values_list("day", flat=True)
     )
     if rolled:
-        dirty = set(
-            CallRollupDirty.objects.filter(tz=period.tz.key, at__gte=period.start, at__lt=period.end)
-            .annotate(d=TruncDate("at", tzinfo=period.tz)).values_list("d", flat=True).distinct()
-        )
+        marks = CallRollupDirty.objects.filter(tz=period.tz.key, at__gte=period.start, at__lt=period.end)
+        if scope.account_id is not None:
+            marks = marks.filter(account_id=scope.account_id)
+        dirty = set(marks.annotate(d=TruncDate("at", tzinfo=period.tz)).values_list("d", flat=True).distinct())
         rolled -= dirty
     return [d for d in days if d in rolled], [d for d in days if d not in rolled]
 
@@ -371,8 +408,6 @@ class Summary:
 def report_summary(*, scope: Scope, period: Period) -> Summary:
     """Headline totals of ``period`` and of the period before it: the rolled-up days' sums plus one scan of the
     other days' calls (both periods in one query each)."""
-    from tracking.models import CallDayRollup
-
     previous = period.previous()
     totals = {}
     rolled_q: dict[str, Q | None] = {}
@@ -386,7 +421,7 @@ def report_summary(*, scope: Scope, period: Period) -> Summary:
         for name, q in rolled_q.items():
             if q is not None:
                 aggs.update(_rollup_sums(q, name))
-        row = CallDayRollup.objects.filter(tz=period.tz.key, dim="total").aggregate(**aggs)
+        row = rollups(scope, period.tz).filter(dim="total").aggregate(**aggs)
         for name, q in rolled_q.items():
             if q is not None:
                 _add(totals[name], _totals(row, scope, name))
@@ -522,12 +557,11 @@ def report_timeseries(*, scope: Scope, period: Period) -> list[Bucket]:
             _bucket(start.astimezone(tz), label, found.get(i), end=end.astimezone(tz))
             for i, ((start, end), label) in enumerate(zip(hours, hour_labels(hours, tz)))
         ]
-    from tracking.models import CallDayRollup
-
     found = {}
     rolled, raw_days = split_days(scope, period)
     if rolled:
-        for row in CallDayRollup.objects.filter(tz=tz.key, dim="total", day__in=rolled).values("day", *MEASURES):
+        rows = rollups(scope, tz).filter(dim="total", day__in=rolled).values("day").annotate(**{m: Sum(m) for m in MEASURES}).order_by()
+        for row in rows:
             found[row["day"]] = row
     where = _days_q(raw_days, tz)
     if where is not None:
@@ -573,10 +607,8 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
     else:
         rolled, raw_days = [], _days(period)
     if rolled:
-        from tracking.models import CallDayRollup
-
         rows = (
-            CallDayRollup.objects.filter(tz=period.tz.key, dim=by, day__in=rolled).values("key")
+            rollups(scope, period.tz).filter(dim=by, day__in=rolled).values("key")
             .annotate(**{m: Sum(m) for m in MEASURES}).order_by()
         )
         for row in rows:
@@ -592,7 +624,7 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
         for name in ("revenue", "payout"):
             if name in hidden:
                 setattr(totals, name, None)
-    labels = _labels(by, [k for k in merged if k and not (by == "handler" and k == FALLBACK_KEY)])
+    labels = _labels(by, [k for k in merged if k and not (by == "handler" and k == FALLBACK_KEY)], scope)
     if by == "handler":
         labels[FALLBACK_KEY] = "(fallback chain, no handler credited)"
     out = [
@@ -603,8 +635,9 @@ def report_breakdown(*, scope: Scope, period: Period, by: str, limit: int | None
     return out[:limit] if limit else out
 
 
-def _labels(by: str, keys: list[str]) -> dict[str, str]:
-    """Names for party ids (one query); other keys are their own label."""
+def _labels(by: str, keys: list[str], scope: Scope) -> dict[str, str]:
+    """Names for party ids (one query, in the scope's account: a row of another account gets no name); other keys
+    are their own label."""
     if by not in PARTY_KEY or not keys:
         return {}
     from calltrack.numbers.models import NumberPool, TrackingNumber
@@ -614,10 +647,10 @@ def _labels(by: str, keys: list[str]) -> dict[str, str]:
     if by == "tracking_number":
         return {
             str(tn["id"]): f"{tn['number']} · {tn['label']}" if tn["label"] else str(tn["number"])
-            for tn in TrackingNumber.objects.filter(id__in=ids).values("id", "number", "label")
+            for tn in in_account(TrackingNumber.objects.filter(id__in=ids), scope).values("id", "number", "label")
         }
     model = {"source": Source, "campaign": Campaign, "handler": Handler, "pool": NumberPool}[by]
-    return {str(pk): name for pk, name in model.objects.filter(id__in=ids).values_list("id", "name")}
+    return {str(pk): name for pk, name in in_account(model.objects.filter(id__in=ids), scope).values_list("id", "name")}
 
 
 def _log_filter(by: str, key: str) -> dict[str, str]:
@@ -733,18 +766,18 @@ def _pool_overflows(scope: Scope, period: Period) -> list[Alert]:
 
 def _capped_handlers(scope: Scope, period: Period) -> list[Alert]:
     """Handlers routing skipped because a cap was reached, with how many calls."""
-    from tracking.models import CallDayRollup, Handler
+    from tracking.models import Handler
 
     rolled, raw_days = split_days(scope, period)
     hits: dict[int, int] = {}
     if rolled:
-        for key, n in CallDayRollup.objects.filter(tz=period.tz.key, dim=CAPPED_DIM, day__in=rolled).values_list("key", "calls"):
+        for key, n in rollups(scope, period.tz).filter(dim=CAPPED_DIM, day__in=rolled).values_list("key", "calls"):
             hits[int(key)] = hits.get(int(key), 0) + n
     where = _days_q(raw_days, period.tz)
     if where is not None:
         for hid, n in capped_counts(scoped_calls(scope).filter(where)).items():
             hits[hid] = hits.get(hid, 0) + n
-    names = dict(Handler.objects.filter(id__in=hits).values_list("id", "name"))
+    names = dict(in_account(Handler.objects.filter(id__in=hits), scope).values_list("id", "name"))
     return [
         Alert(
             kind="handler_cap", level="warning", count=n,

@@ -66,6 +66,8 @@ class Scope:
 
 
 UNSCOPED = Scope()
+#: The account of a user who may act in none: no row has it, so every account filter finds nothing.
+NO_ACCOUNT = 0
 
 #: What a collaborator of each kind may not see of a call, or of anything computed from calls (totals, a conversion's
 #: answer): the other side's parties and money, and the routing decision. The one list the calls API, the conversion
@@ -244,7 +246,8 @@ def scope_for(user: Any) -> Scope:
         from calltrack import accounts
 
         place = getattr(user, "_calltrack_place", None) or accounts.choose(user, None)
-        scope = Scope(account_id=place.account_id, role=place.role) if place is not None else UNSCOPED
+        # No account to act in (a staff user of a several-account install who belongs to none): it sees nothing.
+        scope = Scope(account_id=place.account_id, role=place.role) if place is not None else Scope(account_id=NO_ACCOUNT)
     user._calltrack_scope = scope
     return scope
 
@@ -269,6 +272,7 @@ ACCOUNT_PATHS: dict[str, str] = {
     )},
     "tracking.routingtablerow": "table__campaign__account",
     "tracking.conversionupload": "call__account",
+    "tracking.textemailforward": "text__account",
     "tracking.capcounter": "handler__account",
     **{label: "call__account" for label in ("tracking.callattempt", "tracking.queuedcall", "tracking.callevent")},
     "tracking.webhookdelivery": "webhook__campaign__account",

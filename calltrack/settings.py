@@ -157,6 +157,8 @@ LANGUAGE_CODE = "en-us"
 # One way to write dates across the console ("Dec 6, 2026 20:30"): calltrack/formats/en/formats.py.
 FORMAT_MODULE_PATH = ["calltrack.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# The ISO 4217 code the console shows money in (calltrack.formats.money); an account may set its own (Account.currency).
+CURRENCY = env.str("CURRENCY", default="USD").strip().upper()
 USE_I18N = True
 USE_TZ = True
 

@@ -18,9 +18,13 @@ from django.db.models.functions import TruncDate, TruncHour
 from calltrack import reports
 from calltrack.scoping import Scope, hidden_text_fields, visible_texts
 from tracking.models import TextDirection, TextMessage
+from tracking.models.texts import forward_waiting_q, outbound_failed_q, outbound_sent_q
 
 INBOUND = Q(direction=TextDirection.INBOUND)
-OUTBOUND = Q(direction=TextDirection.OUTBOUND)
+#: Sent: the carrier took it. A forward still waiting for its worker, and a text that failed, are counted apart.
+SENT = outbound_sent_q()
+WAITING = forward_waiting_q()
+FAILED = outbound_failed_q()
 TOP = 10
 
 
@@ -38,6 +42,10 @@ class TextRow:
 class TextFigures:
     received: int = 0
     sent: int = 0
+    #: forwards to handlers the carrier has not taken yet (queued for a worker, or held by one)
+    waiting: int = 0
+    #: our texts that did not go out (the carrier failed them, or we gave up)
+    failed: int = 0
     contacts: int = 0
     converted: int = 0
     revenue: Decimal | None = None
@@ -48,7 +56,7 @@ class TextFigures:
     by_campaign: list[TextRow] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"received": self.received, "sent": self.sent, "contacts": self.contacts, "converted": self.converted,
+        return {"received": self.received, "sent": self.sent, "waiting": self.waiting, "failed": self.failed, "contacts": self.contacts, "converted": self.converted,
                 "revenue": self.revenue, "payout": self.payout}
 
 
@@ -61,12 +69,13 @@ def text_figures(*, scope: Scope, period: reports.Period) -> TextFigures:
     hidden = hidden_text_fields(scope)
     texts = scoped_texts(scope, period).order_by()
     totals = texts.aggregate(
-        received=Count("pk", filter=INBOUND), sent=Count("pk", filter=OUTBOUND),
+        received=Count("pk", filter=INBOUND), sent=Count("pk", filter=SENT), waiting=Count("pk", filter=WAITING),
+        failed=Count("pk", filter=FAILED),
         contacts=Count("contact_number", filter=INBOUND, distinct=True), n_converted=Count("pk", filter=Q(converted=True)),
         sum_revenue=Sum("revenue", filter=Q(converted=True)), sum_payout=Sum("payout", filter=Q(converted=True)),
     )
     figures = TextFigures(
-        received=totals["received"], sent=totals["sent"], contacts=totals["contacts"], converted=totals["n_converted"],
+        received=totals["received"], sent=totals["sent"], waiting=totals["waiting"], failed=totals["failed"], contacts=totals["contacts"], converted=totals["n_converted"],
         revenue=None if "revenue" in hidden else (totals["sum_revenue"] or Decimal("0")),
         payout=None if "payout" in hidden else (totals["sum_payout"] or Decimal("0")),
     )
@@ -79,10 +88,10 @@ def text_figures(*, scope: Scope, period: reports.Period) -> TextFigures:
 
 
 def _series(texts: QuerySet, period: reports.Period) -> list[tuple[str, int, int]]:
-    """Texts received and sent per local hour (one day) or per local day of the period, every bucket listed."""
+    """Texts received and sent (as ``sent`` counts them) per local hour (one day) or per local day of the period, every bucket listed."""
     tz = period.tz
     trunc = TruncHour("created_at", tzinfo=tz) if period.hourly else TruncDate("created_at", tzinfo=tz)
-    rows = texts.annotate(bucket=trunc).values("bucket").annotate(received=Count("pk", filter=INBOUND), sent=Count("pk", filter=OUTBOUND))
+    rows = texts.annotate(bucket=trunc).values("bucket").annotate(received=Count("pk", filter=INBOUND), sent=Count("pk", filter=SENT))
     if period.hourly:
         found = {r["bucket"].astimezone(tz).hour: (r["received"], r["sent"]) for r in rows}
         return [(f"{hour:02d}:00", *found.get(hour, (0, 0))) for hour in range(24)]

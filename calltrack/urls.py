@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.settings import api_settings
 
-from calltrack import accounts, metrics_view, views
+from calltrack import accounts, admin_usage, metrics_view, views
 from calltrack.api.throttling import SchemaRateThrottle
 from tracking import views as tracking_views
 
@@ -16,6 +16,9 @@ urlpatterns = [
     path("metrics", metrics_view.metrics, name="metrics"),
     # The header's account switcher (issue 30): a signed link per user and account.
     path("admin/account/switch/", accounts.switch_view, name="account-switch"),
+    # The admin's home: a billing user (issue 30) is sent to the usage page (calltrack/admin_usage.py), everyone else
+    # gets the admin's own index and its dashboard.
+    path("admin/", admin.site.admin_view(admin_usage.admin_index), name="admin-home"),
     path("admin/", admin.site.urls),
     # REST API (calltrack/api_urls.py); other apps' API urls go under the same api/v1/ prefix.
     path("api/v1/", include("calltrack.api_urls")),

@@ -9,7 +9,12 @@ from calltrack.numbers.services.lifecycle import numbers_fallback_refresh, numbe
 from calltrack.numbers.services.pools import pool_samples_record, pools_autoscale
 from calltrack.numbers.services.porting import port_requests_sync
 from calltrack.numbers.services.recordings import recordings_expire, voicemails_expire
-from calltrack.numbers.services.texts import text_forward_email_send, text_forward_send, text_forwards_requeue
+from calltrack.numbers.services.texts import (
+    text_email_forward_send,
+    text_forward_email_send,
+    text_forward_send,
+    text_forwards_requeue,
+)
 
 
 def pool_samples_record_task() -> str:
@@ -27,9 +32,9 @@ def numbers_release_quarantined_task() -> str:
     return f"{len(report.released)} released, {len(report.failed)} failed"
 
 
-def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None = None) -> str:
+def numbers_fallback_refresh_task(number_ids: list[int], campaign_id: int | None = None, account_id: int | None = None) -> str:
     """Give the carrier the numbers' new voice fallback URLs after a fail-safe changed (queued on commit)."""
-    failed = numbers_fallback_refresh(number_ids=number_ids, campaign_id=campaign_id)
+    failed = numbers_fallback_refresh(number_ids=number_ids, campaign_id=campaign_id, account_id=account_id)
     return f"{len(failed)} numbers refused" if failed else "fallback URLs updated"
 
 
@@ -52,10 +57,22 @@ def text_forwards_requeue_task() -> str:
     return f"{text_forwards_requeue()} forwards queued again"
 
 
+def text_email_forward_task(forward_id: int, attempt: int = 1) -> str:
+    """Email a text to its campaign's address (queued after commit; a failure comes back as a Schedule; a lost one is
+    queued again by the requeue schedule). ``attempt`` names the try in the task's name; the record counts them."""
+    forward = text_email_forward_send(forward_id=forward_id)
+    if forward is None:
+        return f"text email {forward_id}: gone, sent already, or another worker's"
+    return f"text email {forward_id}: {forward.status} (try {forward.attempts})"
+
+
 def text_email_task(text_id: int, address: str, attempt: int = 1) -> str:
-    """Email a text to its campaign's address (queued after commit; a failure comes back as a Schedule)."""
-    sent = text_forward_email_send(text_id=text_id, address=address, attempt=attempt)
-    return f"text {text_id}: {'emailed' if sent else 'not emailed'} (try {attempt})"
+    """The email task as queued before email forwards had their own record (kept for the tasks and Schedules still
+    waiting at the upgrade): sent once through its record, as ``text_email_forward_task``."""
+    forward = text_forward_email_send(text_id=text_id, address=address)
+    if forward is None:
+        return f"text {text_id}: gone, sent already, or another worker's"
+    return f"text {text_id}: email {forward.status} (try {forward.attempts})"
 
 
 def port_requests_sync_task() -> str:

@@ -7,9 +7,6 @@ unknown number, a database error) is logged with the CallSid and answered with t
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -19,13 +16,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, QueryDict
 from django.views.decorators.csrf import csrf_exempt
-from twilio.request_validator import RequestValidator
 
 from calltrack import metrics, phone
 from calltrack.carriers import RECORDING_SID
 from calltrack.logs import log_context_pop, log_context_push
 from calltrack.numbers.services import texts as outbound_texts
-from routing import services, twiml
+from routing import services, signatures, twiml
 from routing.services import texts as text_services
 from routing.services.common import duration_seconds, test_call_options_read
 from routing.services.turn import Turn
@@ -56,26 +52,21 @@ def called_url(request: HttpRequest) -> str:
 
 
 def signature_valid(request: HttpRequest) -> bool:
-    if not settings.CALLTRACK_VALIDATE_TWILIO_SIGNATURE:
-        return True
-    signature = request.META.get("HTTP_X_TWILIO_SIGNATURE", "")
-    token = settings.TWILIO_AUTH_TOKEN
-    if not signature or not token:
-        return False
-    params = request.POST if request.method == "POST" else QueryDict()
-    url = called_url(request)
-    # Fast path: the URL exactly as Twilio called it (one HMAC). Otherwise Twilio's validator, which also tries
-    # the URL with and without the default port and checks a bodySHA256 query parameter.
-    if "bodySHA256" not in url and hmac.compare_digest(_signature(token, url, params), signature):
-        return True
-    return RequestValidator(token).validate(url, params, signature)
+    """Twilio's signature, by the install's auth token or by the subaccount's of the account the number belongs to
+    (``routing.signatures``)."""
+    return signatures.signature_valid(request, called_url(request))
 
 
-def _signature(token: str, url: str, params: QueryDict) -> str:
-    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 of the URL followed by each parameter name and value,
-    names sorted, each name's distinct values sorted."""
-    payload = url + "".join(name + value for name in sorted(set(params)) for value in sorted(set(params.getlist(name))))
-    return base64.b64encode(hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
+class OtherAccount(Exception):
+    """A webhook signed by one account's Twilio subaccount names a number or call of another account."""
+
+
+def _same_account(request: HttpRequest, account_id: int | None) -> None:
+    """Refuse (403) a request signed by an account's subaccount about a row (number, call, text) of another account.
+    A number no account holds (a call or text recorded without an account) is answered as always (the fail-safe)."""
+    signed = signatures.signed_account_id(request)
+    if signed is not None and account_id is not None and account_id != signed:
+        raise OtherAccount(f"signed by the Twilio subaccount of account {signed}, about a row of account {account_id}")
 
 
 def _xml(body: str) -> HttpResponse:
@@ -164,6 +155,9 @@ def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
                 # One transaction per request: one commit, and a failure leaves nothing half-written behind.
                 links = services.Links(public_base_url(request))
                 return _run(view, request, params, links, insert_first=insert_first)
+            except OtherAccount as exc:  # rolled back: nothing of the forged request is kept
+                log.warning("refused %s: %s (CallSid %r)", request.path, exc, sid[:64])
+                return HttpResponseForbidden("signed by another account's Twilio subaccount", content_type="text/plain")
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
                 log.exception("CallSid %r: %s failed (%r); answering with the %s", sid or "?", request.path, exc, on_error)
                 if on_error == "empty":
@@ -205,6 +199,7 @@ def _int(params: QueryDict, name: str) -> int:
 def _bind(turn: Turn, request: HttpRequest, params: QueryDict) -> Turn:
     """Bind the turn to the call named in our own callback URL (``?call=``); its CallSid must match Twilio's."""
     call = services.call_by_id(_int(request.GET, "call"))
+    _same_account(request, call.account_id)
     sid = params.get("CallSid", "")
     if sid and sid != call.call_sid:
         raise services.ParamError(f"CallSid {sid} does not belong to call {call.pk}")
@@ -216,6 +211,7 @@ def incoming(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """``POST /voice/incoming`` ("A call comes in"): record the call and answer with the first step."""
     call_in = services.IncomingCall.from_params(params)
     tracking_number, turn.caller_blocked = services.tracking_number_for(call_in.called, caller=call_in.caller)
+    _same_account(request, tracking_number.account_id if tracking_number is not None else None)
     created = services.call_start(turn, incoming=call_in, tracking_number=tracking_number)
     return services.incoming_answer(turn, tracking_number=tracking_number, created=created)
 
@@ -377,6 +373,9 @@ def twilio_messaging_webhook(view: Callable[[HttpRequest, QueryDict, services.Li
         try:
             with transaction.atomic():
                 return _xml(view(request, params, services.Links(public_base_url(request))))
+        except OtherAccount as exc:  # rolled back: nothing of the forged request is kept
+            log.warning("refused %s: %s (MessageSid %r)", request.path, exc, params.get("MessageSid", "?")[:64])
+            return HttpResponseForbidden("signed by another account's Twilio subaccount", content_type="text/plain")
         except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500
             log.exception("MessageSid %r: %s failed (%r); answering the empty Response", params.get("MessageSid", "?")[:64], request.path, exc)
             return _xml(twiml.messages())
@@ -390,6 +389,7 @@ def sms_incoming(request: HttpRequest, params: QueryDict, links: services.Links)
     call, and answer as its campaign's text routing says."""
     incoming = text_services.IncomingText.from_params(params)
     text, _, created = text_services.text_receive(incoming=incoming)
+    _same_account(request, text.account_id)
     return text_services.text_answer(text=text, created=created, links=links)
 
 

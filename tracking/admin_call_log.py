@@ -173,9 +173,21 @@ def call_log_query_problem(*, model: type[models.Model], params: Any, date_range
         for value in values:
             if "\x00" in key or "\x00" in value:
                 return "A query parameter contains a NUL character."
-            problem = _day_range_problem(key, value, date_ranges) or _lookup_problem(model, key, value)
+            problem = _database_lookup_problem(key) or _day_range_problem(key, value, date_ranges) or _lookup_problem(model, key, value)
             if problem:
                 return problem
+    return None
+
+
+def _database_lookup_problem(key: str) -> str | None:
+    """Lookups Django hands to the database unread, which fail there rather than in Django: a regular expression
+    (PostgreSQL's syntax is not Python's: ``(`` or ``[]`` is an error in the query), a range on a JSON key (the
+    changelist does not split the value: a crash before the query)."""
+    parts = key.split("__")
+    if parts[-1] in ("regex", "iregex"):
+        return f"{key}: the log does not filter with regular expressions (use __contains or __startswith)."
+    if parts[-1] == "range" and len(parts) > 2:
+        return f"{key}: a range is not read on a JSON key or through a relation here; use __gte and __lt."
     return None
 
 

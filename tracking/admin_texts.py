@@ -4,17 +4,22 @@ timeline, with the operator's reply box) and a campaign's routing for texts (iss
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -30,8 +35,18 @@ from calltrack.numbers.providers import CarrierError
 from calltrack.numbers.services import texts as outbound
 from calltrack.scoping import HIDDEN_TEXT_FIELDS, Scope, hidden_text_fields, may, scope_for, visible_calls, visible_texts
 from tracking import admin_call_log as call_log
-from tracking.models import Call, Contact, TextDirection, TextMessage, TextPurpose, TextRoute
-from tracking.models.texts import body_clean
+from tracking.models import (
+    Call,
+    Contact,
+    EmailForwardStatus,
+    TextDirection,
+    TextEmailForward,
+    TextMessage,
+    TextPurpose,
+    TextRoute,
+    TextStatus,
+)
+from tracking.models.texts import body_clean, forward_waiting_q, outbound_failed_q, outbound_sent_q
 from tracking.services import texts as text_route_services
 from tracking.services.conversions import ConversionRefused
 
@@ -42,12 +57,29 @@ def national(number: str) -> str:
     return phone.format_national(number) if number.startswith("+1") and len(number) == 12 else (number or "-")
 
 
+class DeliveryFilter(admin.SimpleListFilter):
+    """``?delivery=sent|waiting|failed``: our texts as the dashboard's figures count them (``tracking.models.texts``):
+    taken by the carrier, forwards still waiting for a worker, or not sent."""
+
+    title = "delivery"
+    parameter_name = "delivery"
+    CHOICES = {"sent": ("Sent (the carrier took it)", outbound_sent_q), "waiting": ("Forwards waiting", forward_waiting_q),
+               "failed": ("Not sent (failed)", outbound_failed_q)}
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.CHOICES.items()]
+
+    def queryset(self, request, queryset):
+        chosen = self.CHOICES.get(self.value() or "")
+        return queryset.filter(chosen[1]()) if chosen else queryset
+
+
 class TextCollaboratorScope(CollaboratorScopedAdminMixin):
     collaborator_kinds = ("source", "handler")
     collaborator_queryset = staticmethod(visible_texts)
     collaborator_hidden = {kind: tuple(sorted(names)) for kind, names in HIDDEN_TEXT_FIELDS.items()}
     collaborator_column_fields = {"revenue_money": "revenue", "payout_money": "payout", "number": "to_number"}
-    collaborator_list_filter = {kind: ("direction", "status", "converted") for kind in ("source", "handler")}
+    collaborator_list_filter = {kind: ("direction", "status", DeliveryFilter, "converted") for kind in ("source", "handler")}
 
 
 @admin.register(TextMessage)
@@ -63,6 +95,7 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
         ("direction", ChoicesDropdownFilter),
         ("purpose", ChoicesDropdownFilter),
         ("status", ChoicesDropdownFilter),
+        DeliveryFilter,
         ("converted", BooleanRadioFilter),
         ("source", AutocompleteSelectFilter),
         ("campaign", AutocompleteSelectFilter),
@@ -133,11 +166,31 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
                 self.message_user(request, f"Text #{text.pk}: {exc}", messages.WARNING)
 
     def changelist_view(self, request, extra_context=None):
+        """The log; a query parameter it cannot use (a date that does not exist, a status that is none, an id in
+        other digits, an unknown filter or column) is a 400 page naming it, never the whole log instead."""
         problem = self.has_view_permission(request) and call_log.call_log_query_problem(
             model=TextMessage, params=request.GET, date_ranges=("created_at",))
         if problem:
             return _bad_query(self, request, problem)
-        return super().changelist_view(request, extra_context=extra_context)
+        try:
+            return super().changelist_view(request, extra_context=extra_context)
+        except BadTextLogQuery as exc:
+            return _bad_query(self, request, str(exc))
+
+    def get_changelist_instance(self, request):
+        """Django's changelist, with what it would drop or answer with the whole log (``?e=1``) refused instead:
+        ``BadTextLogQuery`` names the parameter."""
+        problem = text_log_query_problem(request.GET)
+        if problem:
+            raise BadTextLogQuery(problem)
+        try:
+            changelist = super().get_changelist_instance(request)
+        except IncorrectLookupParameters as exc:
+            raise BadTextLogQuery(_lookup_problem_words(exc)) from exc
+        problem = _ordering_problem(changelist)
+        if problem:
+            raise BadTextLogQuery(problem)
+        return changelist
 
     readonly_fields = [f.name for f in TextMessage._meta.fields]
 
@@ -167,8 +220,8 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
             return _bad_query(self, request, problem)
         try:
             changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return _bad_query(self, request, "The address has a filter, page or value the texts log does not know.")
+        except BadTextLogQuery as exc:
+            return _bad_query(self, request, str(exc))
         columns = text_export_columns(scope_for(request.user))
         rows = changelist.queryset.order_by("-created_at", "-pk").values_list(*[lookup for _, lookup in columns])
         tz = timezone.get_current_timezone()
@@ -191,6 +244,14 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
                      .select_related("campaign", "source").order_by("-started_at")[:CONVERSATION_LIMIT])
         if not texts and not calls:
             raise Http404("Nothing from this number that you may see.")
+        # Where each text was forwarded (a handler's number, an email address) and how far each forward got: staff only
+        # (a collaborator sees neither the other side's handler nor the campaign's address).
+        forwards: list[TextMessage] = []
+        emails: list[TextEmailForward] = []
+        if not scope.is_collaborator:
+            forwards = list(TextMessage.objects.filter(contact_number=number, purpose=TextPurpose.FORWARD, direction=TextDirection.OUTBOUND)
+                            .select_related("handler").order_by("-created_at", "-pk")[:CONVERSATION_LIMIT])
+            emails = list(TextEmailForward.objects.filter(text__contact_number=number).order_by("-created_at", "-pk")[:CONVERSATION_LIMIT])
         can_reply = may(request.user, "text.reply", admin=True) and phone.to_e164_or_none(number) == number
         latest_inbound = next((t for t in texts if t.direction == TextDirection.INBOUND), None)
         form = ReplyForm(request.POST or None) if can_reply else None
@@ -207,7 +268,7 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Conversation with {national(number)}",
             "contact_record": record,
             "contact_url": reverse("admin:tracking_contact_change", args=[record.pk]) if record is not None else "",
-            "contact": number, "contact_display": national(number), "entries": conversation_entries(texts, calls, scope),
+            "contact": number, "contact_display": national(number), "entries": conversation_entries(texts, calls, scope, forwards=forwards, emails=emails),
             "form": form, "reply_from": national(latest_inbound.to_number) if latest_inbound else "",
             "opted_out": bool(latest_inbound) and outbound.text_opted_out(contact_number=number, our_number=latest_inbound.to_number),
             "log_url": reverse("admin:tracking_textmessage_changelist"),
@@ -248,8 +309,9 @@ def text_export_columns(scope: Scope) -> list[tuple[str, str]]:
     return [(name, lookup) for name, lookup in columns if lookup.split("__")[0] not in hidden]
 
 
-def conversation_entries(texts: list[TextMessage], calls: list[Call], scope: Scope) -> list[dict[str, Any]]:
-    """Texts and calls in one timeline, oldest first."""
+def conversation_entries(texts: list[TextMessage], calls: list[Call], scope: Scope, *, forwards: Sequence[TextMessage] = (),
+                         emails: Sequence[TextEmailForward] = ()) -> list[dict[str, Any]]:
+    """Texts, calls and the texts' forwards (with how far each got) in one timeline, oldest first."""
     hidden = hidden_text_fields(scope)
     entries: list[dict[str, Any]] = [
         {"kind": "text", "at": t.created_at, "inbound": t.direction == TextDirection.INBOUND, "body": t.body, "media": t.media_urls,
@@ -262,7 +324,146 @@ def conversation_entries(texts: list[TextMessage], calls: list[Call], scope: Sco
          "url": reverse("admin:tracking_call_change", args=[c.pk])}
         for c in calls
     ]
+    entries += [
+        {"kind": "forward", "at": f.created_at, "channel": "sms", "to": f"{f.handler or 'handler'} ({national(f.to_number)})",
+         "status": f.get_status_display().lower(), "detail": f"error {f.error_code}" if f.error_code else ""}
+        for f in forwards
+    ]
+    entries += [
+        {"kind": "forward", "at": e.created_at, "channel": "email", "to": e.address, "status": e.get_status_display().lower(),
+         "detail": _email_forward_detail(e)}
+        for e in emails
+    ]
     return sorted(entries, key=lambda e: e["at"])
+
+
+def _email_forward_detail(forward: TextEmailForward) -> str:
+    tries = f"{forward.attempts} {'try' if forward.attempts == 1 else 'tries'}"
+    if forward.status == EmailForwardStatus.SENT and forward.sent_at is not None:
+        return f"{tries}, sent {date_format(timezone.localtime(forward.sent_at), 'SHORT_DATETIME_FORMAT')}"
+    if forward.status == EmailForwardStatus.QUEUED and forward.attempts:
+        when = date_format(timezone.localtime(forward.next_attempt_at), "SHORT_DATETIME_FORMAT")
+        return f"{tries}, next at {when}: {forward.last_error}"
+    return f"{tries}: {forward.last_error}" if forward.last_error else tries
+
+
+class BadTextLogQuery(Exception):
+    """A query parameter the texts log cannot use; ``str()`` says which and why, for the operator."""
+
+
+#: The log's choice filters (``?status__exact=sent``, ``?direction=inbound``): a value that is none of the choices.
+_CHOICE_FIELDS = {"direction": TextDirection, "purpose": TextPurpose, "status": TextStatus}
+_ID_LOOKUPS = {"exact", "gt", "gte", "lt", "lte", "in"}
+_ASCII_INTEGER = re.compile(r"^-?[0-9]+$")
+MAX_PAGE = 1_000_000
+
+
+#: The parameters the log reads besides field lookups: search, order, page, Django's own, its list filters' own.
+_PLAIN_PARAMETERS = frozenset({"q", "o", "p", "e", "all", "_popup", "_to_field", "created_at_from", "created_at_to", "delivery",
+                               *(f.key for f in call_log.MARKETING_FILTERS), *(f"{f.key}__none" for f in call_log.MARKETING_FILTERS)})
+#: The fields the log filters on, and the lookups it takes on them (what its filters, the dashboard's links and an
+#: operator's hand-made address use). Others are refused: Django would hand any lookup on a text's own columns to the
+#: database (``body__regex=(`` a PostgreSQL error, ``tags__plan__range=a`` a crash before the query), or drop it.
+_FILTER_FIELDS = frozenset({"id", "direction", "purpose", "status", "converted", "is_test", "source", "campaign", "tracking_number",
+                            "handler", "source__id", "campaign__id", "tracking_number__id", "handler__id", "contact_number",
+                            "message_sid", "from_number", "to_number", "created_at", "revenue", "payout"})
+#: No ``range``: Django's changelist hands its value unsplit to the query (a crash on a JSON key, a refusal elsewhere).
+_FILTER_LOOKUPS = frozenset({"", "exact", "in", "isnull", "gt", "gte", "lt", "lte"})
+_DATE_TRANSFORMS = frozenset({"date", "year", "month", "day", "hour"})  # created_at__date=2026-03-02, created_at__year__gte=2026
+_MONEY = re.compile(r"^-?[0-9]{1,8}(\.[0-9]{1,2})?$")
+
+
+def text_log_query_problem(params: Any) -> str | None:
+    """Why the texts log cannot use ``params`` (beyond ``call_log_query_problem``'s dates and numbers), in words for
+    the operator; None when it can. A parameter or lookup the log does not filter with, a choice that is none of
+    the field's choices, a ``delivery`` that is none of its three, an id or a date written in other digits than 0-9
+    (Arabic-Indic, full-width: Python reads them, an operator did not mean them), an amount that is not one, a
+    date range that ends before it starts, a page that is not a page number."""
+    for key, values in params.lists():
+        problem = _text_key_problem(key)
+        if problem:
+            return problem
+        for value in values:
+            problem = _text_param_problem(key, value)
+            if problem:
+                return problem
+    start, end = _day(params.get("created_at_from")), _day(params.get("created_at_to"))
+    if start and end and start > end:
+        return f"created_at: the range ends ({end}) before it starts ({start})."
+    return None
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return parse_date(text) if text else None
+    except ValueError:  # a day that does not exist: call_log_query_problem names it
+        return None
+
+
+def _text_key_problem(key: str) -> str | None:
+    if key in _PLAIN_PARAMETERS:
+        return None
+    for field in sorted(_FILTER_FIELDS, key=len, reverse=True):  # source__id before source
+        if key == field or key.startswith(f"{field}__"):
+            lookup = key[len(field) + 2:]
+            transform, _, after = lookup.partition("__")
+            if lookup in _FILTER_LOOKUPS or (field == "created_at" and transform in _DATE_TRANSFORMS and after in _FILTER_LOOKUPS):
+                return None
+            return f"{key}: the texts log does not filter {field} with {lookup!r} (it takes {', '.join(sorted(_FILTER_LOOKUPS - {''}))})."
+    return f"{key}: the texts log does not filter with this parameter."
+
+
+def _text_param_problem(key: str, value: str) -> str | None:
+    if key.endswith("__isnull") and value.lower() not in ("true", "false", "1", "0"):  # Django reads any other word as true
+        return f"{key}: {value!r} is not true or false (1 or 0)."
+    if key.split("__")[0] in ("revenue", "payout") and not key.endswith("__isnull"):
+        for part in value.split(",") if key.endswith("__in") else [value]:
+            if not _MONEY.match(part.strip()):
+                return f"{key}: {part!r} is not an amount (like 120 or 99.50)."
+        return None
+    if key == "p":
+        if not (_ASCII_INTEGER.match(value) and 1 <= int(value) <= MAX_PAGE):
+            return f"p: {value!r} is not a page number (1 to {MAX_PAGE:,})."
+        return None
+    if key == DeliveryFilter.parameter_name:
+        return None if value in DeliveryFilter.CHOICES else f"delivery: {value!r} is none of {', '.join(DeliveryFilter.CHOICES)}."
+    name, _, lookup = key.partition("__")
+    if name in _CHOICE_FIELDS and lookup in ("", "exact", "in"):
+        choices = _CHOICE_FIELDS[name]
+        for part in value.split(",") if lookup == "in" else [value]:
+            if part not in choices.values:
+                return f"{key}: {part!r} is none of the {name} values ({', '.join(choices.values)})."
+        return None
+    if key.startswith("created_at") and not value.isascii():
+        return f"{key}: {value!r} is not a date or a moment written with the digits 0-9."
+    field, rest = call_log._lookup_field(TextMessage, key)
+    target = field.target_field if field is not None and field.is_relation and not field.many_to_many else field
+    if isinstance(target, (models.AutoField, models.IntegerField)) and (rest[0] if rest else "exact") in _ID_LOOKUPS and len(rest) <= 1:
+        for part in value.split(",") if rest[:1] == ["in"] else [value]:
+            if not _ASCII_INTEGER.match(part.strip()):
+                return f"{key}: {part!r} is not a whole number written with the digits 0-9."
+    return None
+
+
+def _lookup_problem_words(exc: IncorrectLookupParameters) -> str:
+    """Django's reason for refusing a lookup, as one sentence."""
+    cause = exc.args[0] if exc.args else ""
+    # A value's reason only: an unknown field's would list the model's fields (a collaborator's hidden ones too).
+    detail = " ".join(cause.messages) if isinstance(cause, ValidationError) else ""
+    return f"The address has a filter, page or value the texts log does not know{f' ({detail})' if detail else ''}."
+
+
+def _ordering_problem(changelist) -> str | None:
+    """``?o=``: each part a column number of the log (``-`` for descending) whose column can be sorted; Django
+    skips the others silently."""
+    raw = changelist.params.get("o") or ""
+    for part in raw.split(".") if raw else []:
+        rest, _, index = part.rpartition("-")
+        if rest or not _ASCII_INTEGER.match(index) or int(index) >= len(changelist.list_display):
+            return f"o: {part!r} is not a column of the texts log (0 to {len(changelist.list_display) - 1}, '-' before it to reverse)."
+        if not changelist.get_ordering_field(changelist.list_display[int(index)]):
+            return f"o: the column {part!r} cannot be sorted."
+    return None
 
 
 def _bad_query(model_admin: ModelAdmin, request, problem: str) -> TemplateResponse:

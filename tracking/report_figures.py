@@ -115,6 +115,16 @@ def capped_counts(calls: QuerySet) -> dict[int, int]:
     return hits
 
 
+def capped_counts_by_account(calls: QuerySet) -> dict[tuple[int | None, int], int]:
+    """:func:`capped_counts` per (account id, handler id): the rollups keep each account's apart."""
+    hits: dict[tuple[int | None, int], int] = {}
+    rows = capped_decisions(calls).values_list("account_id", "decision")
+    for account_id, decision in rows.iterator(chunk_size=2000):
+        for handler_id in CallState.from_json(decision).capped_handler_ids():
+            hits[(account_id, handler_id)] = hits.get((account_id, handler_id), 0) + 1
+    return hits
+
+
 def capped_decisions(calls: QuerySet) -> QuerySet:
     """The decisions of the ``calls`` that mention a cap. On PostgreSQL the partial index ``call_capped_started``
     (migration tracking 0035) has this text match as its predicate, word for word: change both together."""

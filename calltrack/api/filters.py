@@ -11,10 +11,39 @@ MAX_ID = 2**63 - 1
 
 
 class IdField(forms.IntegerField):
+    """An id: the digits 0-9 only. Django's IntegerField also reads '1.0', '١' (Arabic-Indic) and '１' (full-width)
+    as 1, which no client means: those are a 400 too."""
+
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+    def to_python(self, value: object) -> int | None:
+        if isinstance(value, str) and value.strip() and not (value.strip().isascii() and value.strip().lstrip("+-").isdigit()):
+            raise forms.ValidationError(f"{value!r} is not an id (the digits 0-9).", code="invalid")
+        return super().to_python(value)
+
+
+class StrictBooleanField(forms.Field):
+    """true or false (also 1 or 0, any case); anything else is a 400, not the filter dropped as django-filter's
+    BooleanFilter does with a value it cannot read."""
+
+    TRUE, FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
+
+    def to_python(self, value: object) -> bool | None:
+        if value in (None, ""):
+            return None
+        word = str(value).strip().lower()
+        if word in self.TRUE:
+            return True
+        if word in self.FALSE:
+            return False
+        raise forms.ValidationError(f"{value!r} is not true or false.", code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class IdFilter(django_filters.Filter):
@@ -36,6 +65,8 @@ class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
     calendar once in UTC (year 1 with a positive offset), is a 400 naming the value instead of a database error."""
 
     def to_python(self, value: str | None) -> datetime | None:
+        if isinstance(value, str) and not value.isascii():  # '٢٠٢٦-03-02': Python's parser reads other digits too
+            raise forms.ValidationError(f"{value!r} is not an ISO 8601 moment (the digits 0-9).", code="invalid")
         moment = super().to_python(value)
         if moment is None:
             return None

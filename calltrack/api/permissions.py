@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import permissions
 
-from calltrack.scoping import Scope, scope_for
+from calltrack.scoping import Scope, may, scope_for
 
 
 class ScopedModelPermissions(permissions.DjangoModelPermissions):
@@ -71,3 +71,18 @@ def _role_allows(scope: Scope, request: Any, view: Any) -> bool:
     if scope.reads_only:
         return request.method in permissions.SAFE_METHODS
     return True
+
+
+class GateActionPermission(permissions.BasePermission):
+    """For views guarded by one action of the gate (``view.gate_action``, asked of
+    :func:`calltrack.scoping.may`, the same answer the admin gets), within the member's role (a billing user:
+    views marked ``usage_view``, reads only)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        scope = scope_for(user)
+        if not scope.is_collaborator and not _role_allows(scope, request, view):
+            return False
+        return may(user, view.gate_action)

@@ -2,10 +2,13 @@
 
 Read from ``calltrack.reports``, the selector the admin dashboard reads, for the requester's scope
 (``calltrack.scoping``): a source collaborator gets its own calls and no revenue or margin (null), a handler
-collaborator its own calls and no payout or margin, as in the calls API.
+collaborator its own calls and no payout or margin, as in the calls API. The days are the account's (its time
+zone, else TIME_ZONE) and the money is in the account's currency (``currency``, else the install's CURRENCY).
 """
 
 from __future__ import annotations
+
+from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -24,15 +27,40 @@ from calltrack.scoping import report_dimensions, scope_for
 class PeriodQuerySerializer(serializers.Serializer):
     range = serializers.ChoiceField(choices=list(reports.RANGES), default=reports.DEFAULT_RANGE, help_text="The period; 'custom' needs from and to.")
     # DateField rejects NUL bytes, surrogates and impossible dates with a 400; the selector bounds the years.
-    start = serializers.DateField(required=False, help_text="First day of a custom range (YYYY-MM-DD, operator's time zone).")
+    start = serializers.DateField(required=False, help_text="First day of a custom range (YYYY-MM-DD, the account's time zone).")
     end = serializers.DateField(required=False, help_text="Last day of a custom range, included.")
 
-    def period(self) -> reports.Period:
+    def period(self, *, tz: ZoneInfo | None = None) -> reports.Period:
         data = self.validated_data
         try:
-            return reports.period_for(data["range"], first_day=data.get("start"), last_day=data.get("end"))
+            return reports.period_for(data["range"], tz=tz, first_day=data.get("start"), last_day=data.get("end"))
         except reports.ReportError as exc:
             raise ValidationError({"range": [str(exc)]}) from exc
+
+
+class StrictPeriodQuerySerializer(PeriodQuerySerializer):
+    """The period of a report that refuses what the others let pass silently: a parameter it does not know, a start
+    or end without ``range=custom`` (the default range would be reported instead), a date written with other digits
+    than 0-9 (Python's date parser reads Arabic-Indic or full-width digits)."""
+
+    EXTRA = frozenset({"format"})
+
+    def validate(self, attrs: dict) -> dict:
+        params = self.initial_data
+        errors: dict[str, list[str]] = {}
+        for name in params:
+            if name not in self.fields and name not in self.EXTRA:
+                errors[name] = [f"Not a parameter of this report (it takes {', '.join(self.fields)})."]
+        for name in ("start", "end"):
+            raw = params.get(name)
+            if raw is not None and not raw.isascii():
+                errors[name] = [f"{raw!r} is not a date written YYYY-MM-DD with the digits 0-9."]
+            elif raw is not None and attrs.get("range") != "custom":
+                errors[name] = [f"{'A start' if name == 'start' else 'An end'} date needs range=custom (the range asked for is "
+                                f"{attrs.get('range')!r})."]
+        if errors:
+            raise ValidationError(errors)
+        return attrs
 
 
 class BreakdownQuerySerializer(PeriodQuerySerializer):
@@ -44,7 +72,7 @@ class PeriodSerializer(serializers.Serializer):
     end = serializers.DateTimeField(help_text="... and before this one.")
     first_day = serializers.DateField(help_text="The first local day of the period.")
     last_day = serializers.DateField(help_text="The last local day of the period (included).")
-    time_zone = serializers.CharField(source="tz.key", help_text="The operator's time zone the days are read in.")
+    time_zone = serializers.CharField(source="tz.key", help_text="The time zone the days are read in (the account's, else the install's).")
 
 
 def _money(help_text: str) -> serializers.DecimalField:
@@ -67,8 +95,13 @@ class TotalsSerializer(serializers.Serializer):
     failsafe = serializers.IntegerField(help_text="Calls sent to the fail-safe number (routing failures).")
 
 
+def _currency() -> serializers.CharField:
+    return serializers.CharField(help_text="The ISO 4217 code of the money figures: the account's currency, else the install's.")
+
+
 class SummarySerializer(serializers.Serializer):
     period = PeriodSerializer(help_text="The period asked for.")
+    currency = _currency()
     previous_period = PeriodSerializer(help_text="The same number of days just before.")
     current = TotalsSerializer(help_text="The period's figures.")
     previous = TotalsSerializer(help_text="The previous period's figures, for comparison.")
@@ -103,6 +136,7 @@ class BreakdownRowSerializer(serializers.Serializer):
 
 class BreakdownSerializer(serializers.Serializer):
     period = PeriodSerializer(help_text="The period asked for.")
+    currency = _currency()
     by = serializers.CharField(help_text="What the rows group by.")
     rows = BreakdownRowSerializer(many=True, help_text="Most calls first.")
 
@@ -117,15 +151,18 @@ class ReportView(APIView):
     staff_permissions = {"GET": ["tracking.view_call"]}
     collaborator_kinds = ("source", "handler")
     query_serializer = PeriodQuerySerializer
+    #: The requester's account's currency code (set by :meth:`query`, with the period).
+    currency: str = ""
 
     def query(self, request: Request) -> tuple[reports.Period, dict]:
         query = self.query_serializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return query.period(), query.validated_data
+        tz, self.currency = reports.account_settings(scope_for(request.user).account_id)
+        return query.period(tz=tz), query.validated_data
 
 
 PERIOD_PARAMETERS = [
-    OpenApiParameter("range", str, enum=list(reports.RANGES), description="The period (default 7d); days in the operator's time zone."),
+    OpenApiParameter("range", str, enum=list(reports.RANGES), description="The period (default 7d); days in the account's time zone."),
     OpenApiParameter("start", str, description="custom range: first day, YYYY-MM-DD"),
     OpenApiParameter("end", str, description="custom range: last day (included), YYYY-MM-DD"),
 ]
@@ -141,7 +178,7 @@ class ReportSummaryView(ReportView):
         period, _ = self.query(request)
         summary = reports.report_summary(scope=scope_for(request.user), period=period)
         return Response(SummarySerializer({
-            "period": summary.period, "previous_period": summary.previous_period,
+            "period": summary.period, "previous_period": summary.previous_period, "currency": self.currency,
             "current": _totals(summary.current), "previous": _totals(summary.previous),
         }).data)
 
@@ -178,14 +215,17 @@ class ReportBreakdownView(ReportView):
             raise ValidationError({"by": [f"The breakdown by {reports.DIMENSIONS[data['by']].lower()} is not available to you."]})
         rows = reports.report_breakdown(scope=scope, period=period, by=data["by"])
         return Response(BreakdownSerializer({
-            "period": period, "by": data["by"],
+            "period": period, "by": data["by"], "currency": self.currency,
             "rows": [{"key": None if r.key is None else str(r.key), "label": r.label, "totals": _totals(r.totals)} for r in rows],
         }).data)
 
 
 class TextTotalsSerializer(serializers.Serializer):
     received = serializers.IntegerField(help_text="Texts received in the period (test texts left out).")
-    sent = serializers.IntegerField(help_text="Texts sent: replies, auto-replies, keyword answers and forwards.")
+    sent = serializers.IntegerField(help_text="Texts the carrier took (replies, auto-replies, keyword answers, forwards): "
+                                              "not the forwards still waiting for a worker, nor the failed texts.")
+    waiting = serializers.IntegerField(help_text="Forwards the carrier has not taken yet (queued, or held by a worker).")
+    failed = serializers.IntegerField(help_text="Texts of ours that did not go out (the carrier failed them, or we gave up).")
     contacts = serializers.IntegerField(help_text="Different numbers that texted.")
     converted = serializers.IntegerField(help_text="Texts that converted.")
     revenue = _money("Revenue of the converted texts; null when hidden from you.")
@@ -195,7 +235,7 @@ class TextTotalsSerializer(serializers.Serializer):
 class TextSeriesSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The hour (HH:00) or the day.")
     received = serializers.IntegerField(help_text="Texts received in the bucket.")
-    sent = serializers.IntegerField(help_text="Texts sent in the bucket.")
+    sent = serializers.IntegerField(help_text="Texts sent in the bucket (as the totals' sent).")
 
 
 class TextRowSerializer(serializers.Serializer):
@@ -209,6 +249,7 @@ class TextRowSerializer(serializers.Serializer):
 
 class TextReportSerializer(serializers.Serializer):
     period = PeriodSerializer(help_text="The period asked for.")
+    currency = _currency()
     totals = TextTotalsSerializer(help_text="The period's text figures.")
     series = TextSeriesSerializer(many=True, help_text="Per hour for one day, else per day.")
     by_source = TextRowSerializer(many=True, help_text=_("Received texts per source (not for a handler)."))
@@ -219,6 +260,7 @@ class ReportTextsView(ReportView):
     """GET /api/v1/reports/texts: the dashboard's text figures (``calltrack.text_figures``), scoped like the texts."""
 
     staff_permissions = {"GET": ["tracking.view_textmessage"]}
+    query_serializer = StrictPeriodQuerySerializer
 
     @extend_schema(summary=_("Text figures of a period: totals, over time, by source and campaign"), parameters=PERIOD_PARAMETERS,
                    responses={200: TextReportSerializer})
@@ -231,7 +273,7 @@ class ReportTextsView(ReportView):
             return [{**vars(r), "key": None if r.key is None else str(r.key)} for r in items]
 
         return Response(TextReportSerializer({
-            "period": period, "totals": figures.as_dict(),
+            "period": period, "currency": self.currency, "totals": figures.as_dict(),
             "series": [{"label": label, "received": received, "sent": sent} for label, received, sent in figures.series],
             "by_source": rows(figures.by_source), "by_campaign": rows(figures.by_campaign),
         }).data)

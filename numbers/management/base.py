@@ -1,4 +1,5 @@
-"""What the numbers commands share: argument lookups and turning refusals into one-line errors."""
+"""What the numbers commands share: the account they work in (``--account``), argument lookups in it, and turning
+refusals into one-line errors."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Model
 
+from calltrack.accounts import acting_in, default_account_id
+from calltrack.models import Account
 from calltrack.numbers.models import NumberPool
 from calltrack.numbers.providers import CarrierError
 from calltrack.numbers.services.errors import NumberError
@@ -17,13 +20,32 @@ from tracking.models import Campaign, Source
 T = TypeVar("T")
 
 
-def _find(model: type[Model], text: str, key: str, what: str, flag: str) -> Any:
+def account_add_argument(parser: CommandParser) -> None:
+    parser.add_argument("--account", metavar="SLUG",
+                        help="The account (its slug) whose numbers, campaigns, sources and pools the command works with "
+                             "(default: the first account).")
+
+
+def find_account(slug: str | None) -> Account:
+    """The account ``--account`` names (by slug), or the first account when not given."""
+    if slug is None:
+        return Account.objects.get(pk=default_account_id())
+    value = slug.strip()
+    found = Account.objects.filter(slug=value).first() if value and "\x00" not in value and len(value) <= 64 else None
+    if found is None:
+        known = ", ".join(Account.objects.order_by("slug").values_list("slug", flat=True)[:20])
+        raise CommandError(f"--account: no account with the slug '{value[:64]}' (accounts: {known}).")
+    return found
+
+
+def _find(model: type[Model], text: str, key: str, what: str, flag: str, account_id: int | None = None) -> Any:
     value = (text or "").strip()
-    match = model.objects.filter(**{f"{key}__iexact": value}).first()
+    objects = model.objects.filter(account_id=account_id) if account_id is not None else model.objects.all()
+    match = objects.filter(**{f"{key}__iexact": value}).first()
     if match is None and value.isdigit():
-        match = model.objects.filter(pk=int(value)).first()
+        match = objects.filter(pk=int(value)).first()
     if match is None:
-        named = list(model.objects.filter(name__iexact=value)[:2])
+        named = list(objects.filter(name__iexact=value)[:2])
         if len(named) > 1:
             raise CommandError(f"{flag}: several {what}s are named '{value}'; give its ID ({key}).")
         match = named[0] if named else None
@@ -32,26 +54,33 @@ def _find(model: type[Model], text: str, key: str, what: str, flag: str) -> Any:
     return match
 
 
-def find_pool(text: str) -> NumberPool:
-    return _find(NumberPool, text, "key", "pool", "--pool")
+def find_pool(text: str, account_id: int | None = None) -> NumberPool:
+    return _find(NumberPool, text, "key", "pool", "--pool", account_id)
 
 
-def find_campaign(text: str) -> Campaign:
-    return _find(Campaign, text, "campaign_id", "campaign", "--campaign")
+def find_campaign(text: str, account_id: int | None = None) -> Campaign:
+    return _find(Campaign, text, "campaign_id", "campaign", "--campaign", account_id)
 
 
-def find_source(text: str) -> Source:
-    return _find(Source, text, "source_id", "source", "--source")
+def find_source(text: str, account_id: int | None = None) -> Source:
+    return _find(Source, text, "source_id", "source", "--source", account_id)
 
 
 class NumbersCommand(BaseCommand):
     """A thin command: parse, call one service, print. Refusals exit 1 with a one-line reason on stderr."""
 
     actor_label = ""
+    account: Account | None = None  # --account, once account_choose() ran
+
+    def account_choose(self, slug: str | None) -> Account:
+        """The account this run works in (``--account``, else the first): rows the services create get it."""
+        self.account = find_account(slug)
+        return self.account
 
     def service(self, func: Callable[..., T], **kwargs: Any) -> T:
         try:
-            return func(**kwargs)
+            with acting_in(self.account.pk if self.account is not None else None):
+                return func(**kwargs)
         except NumberError as exc:
             for problem in exc.problems[1:] if len(exc.problems) > 1 else []:
                 self.stderr.write(f"  {problem}")

@@ -5,7 +5,7 @@ these tables) are dropped first and installed again after."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-import calltrack.accounts
+import calltrack.account_fields
 from tracking.db_triggers import TRIGGER_FILES, triggers_drop, triggers_install
 
 
@@ -34,27 +34,32 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='blockedcaller',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='numberpool',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='portrequest',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='receivingnumber',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='trackingnumber',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+        ),
+        migrations.AlterField(
+            model_name='blockedcaller',
+            name='campaign',
+            field=models.ForeignKey(blank=True, help_text='Block only in this campaign; blank blocks in every campaign of the account.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='blocked_callers', to='tracking.campaign'),
         ),
         migrations.RunPython(triggers_again, triggers_off),
     ]

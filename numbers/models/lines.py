@@ -12,7 +12,7 @@ from django.utils.translation import pgettext_lazy
 
 from calltrack import phone
 from calltrack import tags as tag_rules
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 from calltrack.fields import PhoneNumberField, validate_send_digits
 
 
@@ -246,7 +246,7 @@ class BlockedCaller(models.Model):
     number = PhoneNumberField(help_text="Calls from this number are rejected.")
     campaign = models.ForeignKey(
         "tracking.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="blocked_callers",
-        help_text="Block only in this campaign; blank blocks everywhere.",
+        help_text="Block only in this campaign; blank blocks in every campaign of the account.",
     )
     reason = models.CharField(max_length=200, blank=True, help_text="Why, for the record.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 

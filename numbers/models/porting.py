@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack import phone
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 
 
 class PortDirection(models.TextChoices):

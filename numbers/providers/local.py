@@ -20,7 +20,7 @@ import random
 import secrets
 import wave
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
@@ -341,6 +341,11 @@ class LocalCarrier:
         LocalCarrierMessage.objects.create(sid=sid, from_number=from_number, to_number=to, body=body, media_urls=list(media_urls),
                                            status_callback=status_url)
         return sid
+
+    def text_sent_find(self, *, to: str, from_number: str, body: str, status_url: str, since: datetime) -> list[str]:
+        """The local carrier keeps each text's status URL, which names our text (``?text=<id>``): an exact answer."""
+        return list(LocalCarrierMessage.objects.filter(to_number=to, from_number=from_number, status_callback=status_url,
+                                                       created_at__gte=since).order_by("-created_at", "-id").values_list("sid", flat=True))
 
     def recording_create(self, *, seconds: int) -> LocalRecording:
         """Record a (simulated) call of ``seconds``: what Twilio does for ``<Dial record>``. The WAV is stored

@@ -17,6 +17,7 @@ requests instead of sending them; nothing here touches the network on its own.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -53,6 +54,7 @@ _PORT_FAILED = {"canceled", "cancelled", "expired", "rejected"}
 _RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 MEDIA_BASE = "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}.mp3"
 MEDIA_TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
+TEXT_FIND_LIMIT = 50  # messages of one line a find reads (a retry looks back minutes, not days)
 # Our lookup fields, as Lookup v2 names its data packages.
 _LOOKUP_FIELDS = {"caller_name": "caller_name", "line_type": "line_type_intelligence"}
 
@@ -187,6 +189,15 @@ class TwilioCarrier:
             options["media_url"] = list(media_urls)
         message = self._call(self.client.api.v2010.account.messages.create, **options)
         return message.sid
+
+    def text_sent_find(self, *, to: str, from_number: str, body: str, status_url: str, since: datetime) -> list[str]:
+        """Messages API list (``To``, ``From``, ``DateSent>=``), matched on the body: Twilio does not return a
+        message's status callback, so two texts with the same body on the same line since ``since`` cannot be told
+        apart (the caller skips the sids it holds already). A message still queued at Twilio may have no DateSent
+        yet and is then not listed."""
+        messages = self._call(self.client.api.v2010.account.messages.list, to=to, from_=from_number, date_sent_after=since,
+                              limit=TEXT_FIND_LIMIT)
+        return [m.sid for m in messages if (m.body or "") == body and (m.direction or "").startswith("outbound")]
 
     def _sid_for(self, number: str) -> str:
         found = self._call(self.client.api.v2010.account.incoming_phone_numbers.list, phone_number=number, limit=1)

@@ -25,6 +25,7 @@ from django.utils import timezone
 from phonenumbers import PhoneNumberFormat
 
 from calltrack import phone
+from calltrack.accounts import current_account_id, default_account_id
 from calltrack.csv_export import csv_safe_row, csv_unsafe
 from calltrack.csv_import import LineDictReader
 from calltrack.fields import validate_send_digits
@@ -242,9 +243,11 @@ def _read(file: IO[str], allowed: tuple[str, ...]) -> tuple[list[str], list[tupl
 def numbers_import(
     *, file: IO[str], update: bool = False, skip_invalid: bool = False, dry_run: bool = False, receiving: bool = False,
     actor: AbstractBaseUser | None = None, actor_label: str = "numbers_import", progress: Progress | None = None,
-    region: str | None = None,
+    region: str | None = None, account_id: int | None = None,
 ) -> ImportResult:
-    """Import tracking (or, with ``receiving``, receiving) numbers from CSV.
+    """Import tracking (or, with ``receiving``, receiving) numbers from CSV into ``account_id`` (default: the account
+    acted in, else the first): campaigns, sources and pools are looked up in it, new numbers belong to it, and a
+    number of another account is refused.
 
     Validates every line first. Any bad line raises NumberImportError listing
     every problem and writes nothing, unless ``skip_invalid`` (bad lines are
@@ -259,16 +262,19 @@ def numbers_import(
     static number caps over the whole file (``_static_caps_check``), then write in bulk (``_changes_write``).
     """
     region = region or phone.default_region()
+    account_id = account_id or current_account_id() or default_account_id()
     if receiving:
-        return _import_receiving(file=file, update=update, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, region=region)
+        return _import_receiving(file=file, update=update, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, region=region,
+                                 account_id=account_id)
     header, records = _read(file, TRACKING_COLUMNS)
     result = ImportResult(lines=len(records), dry_run=dry_run)
     problems: list[ImportProblem] = []
-    rows = _rows_parse(header=header, records=records, region=region, problems=problems, progress=progress)
+    rows = _rows_parse(header=header, records=records, region=region, problems=problems, progress=progress, account_id=account_id)
     existing = _existing_numbers(rows)
 
     with transaction.atomic():
-        creates, updates, result.unchanged = _changes_plan(rows=rows, existing=existing, update=update, problems=problems)
+        creates, updates, result.unchanged = _changes_plan(rows=rows, existing=existing, update=update, problems=problems,
+                                                           account_id=account_id)
         _static_caps_check(creates=creates, updates=updates, existing=existing, problems=problems)
         if problems and not skip_invalid:
             raise NumberImportError(sorted(problems, key=lambda p: p.line))
@@ -293,14 +299,14 @@ _FK_FIELDS = ("campaign", "source", "pool")
 
 def _rows_parse(
     *, header: list[str], records: list[tuple[int, dict[str, str]]], region: str, problems: list[ImportProblem],
-    progress: Progress | None,
+    progress: Progress | None, account_id: int,
 ) -> list[_Row]:
     """Each line checked on its own (number, lookups, kind, label, fail-safe, marketing data): the good ones as
     rows; each problem appended to ``problems``. Reads campaigns, sources and pools once (three queries)."""
     lookups = (
-        ("campaign", _Lookup(Campaign.objects.all(), "campaign_id", "campaign")),
-        ("source", _Lookup(Source.objects.all(), "source_id", "source")),
-        ("pool", _Lookup(NumberPool.objects.select_related("campaign"), "key", "pool")),
+        ("campaign", _Lookup(Campaign.objects.filter(account_id=account_id), "campaign_id", "campaign")),
+        ("source", _Lookup(Source.objects.filter(account_id=account_id), "source_id", "source")),
+        ("pool", _Lookup(NumberPool.objects.filter(account_id=account_id).select_related("campaign"), "key", "pool")),
     )
     total = len(records)
     rows: list[_Row] = []
@@ -399,7 +405,7 @@ def _existing_numbers(rows: list[_Row]) -> dict[str, TrackingNumber]:
 
 
 def _changes_plan(
-    *, rows: list[_Row], existing: dict[str, TrackingNumber], update: bool, problems: list[ImportProblem],
+    *, rows: list[_Row], existing: dict[str, TrackingNumber], update: bool, problems: list[ImportProblem], account_id: int,
 ) -> tuple[list[_Create], list[_Update], int]:
     """New numbers to create, existing ones to change (with what changes), and how many stay as they are.
     An existing number is a problem unless ``update``; so is a planned change the pool rules refuse."""
@@ -408,11 +414,14 @@ def _changes_plan(
     unchanged = 0
     for row in rows:
         current = existing.get(row.number)
+        if current is not None and current.account_id != account_id:
+            problems.append(ImportProblem(row.line, "number", f"{row.number} is a number of another account"))
+            continue
         if current is not None and not update:
             problems.append(ImportProblem(row.line, "number", f"{row.number} is already one of our numbers (use --update to change it)"))
             continue
         problem_count = len(problems)
-        planned = _plan(row, current, problems)
+        planned = _plan(row, current, problems, account_id=account_id)
         if len(problems) != problem_count:
             continue
         if current is None:
@@ -482,13 +491,13 @@ def _configured_carrier() -> str:
     return (settings.CALLTRACK_CARRIER or "local").lower()
 
 
-def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProblem]) -> TrackingNumber:
+def _plan(row: _Row, current: TrackingNumber | None, problems: list[ImportProblem], *, account_id: int) -> TrackingNumber:
     """The number as the row wants it (a new unsaved one, or ``current`` changed in memory)."""
     v = row.values
     if current is None:
         tn = TrackingNumber(
             number=row.number, number_type=row.number_type, area_code=row.area_code, country=row.country,
-            status=NumberStatus.ACTIVE, carrier=_configured_carrier(), created_at=timezone.now(),
+            status=NumberStatus.ACTIVE, carrier=_configured_carrier(), created_at=timezone.now(), account_id=account_id,
         )
         tn.updated_at = tn.created_at
     else:
@@ -558,7 +567,7 @@ def _check_caps(adding: dict[int, list[int]], problems: list[ImportProblem]) -> 
 
 
 def _import_receiving(
-    *, file: IO[str], update: bool, skip_invalid: bool, dry_run: bool, progress: Progress | None, region: str,
+    *, file: IO[str], update: bool, skip_invalid: bool, dry_run: bool, progress: Progress | None, region: str, account_id: int,
 ) -> ImportResult:
     header, records = _read(file, RECEIVING_COLUMNS)
     result = ImportResult(lines=len(records), dry_run=dry_run)
@@ -594,7 +603,7 @@ def _import_receiving(
             values["whisper_message"] = (record.get("whisper_message") or "").strip()[:500]
         if len(problems) == bad:
             parsed.append((line, e164, values))
-    existing = {r.number: r for r in ReceivingNumber.objects.filter(number__in=[n for _, n, _ in parsed])}
+    existing = {r.number: r for r in ReceivingNumber.objects.filter(account_id=account_id, number__in=[n for _, n, _ in parsed])}
     creates, updates = [], []
     for line, e164, values in parsed:
         current = existing.get(e164)
@@ -611,7 +620,7 @@ def _import_receiving(
             if not values.get("label"):
                 problems.append(ImportProblem(line, "label", "a new receiving number needs a label"))
                 continue
-            creates.append(ReceivingNumber(number=e164, country=phone.country(e164), **values))
+            creates.append(ReceivingNumber(number=e164, country=phone.country(e164), account_id=account_id, **values))
     if problems and not skip_invalid:
         raise NumberImportError(sorted(problems, key=lambda p: p.line))
     result.problems = sorted(problems, key=lambda p: p.line)

@@ -30,7 +30,15 @@ from django.utils import timezone
 
 from calltrack import phone
 from calltrack.numbers.models import LocalCarrierNumber, NumberKind, NumberPool, NumberSession, NumberStatus, TrackingNumber
-from calltrack.numbers.providers import Carrier, CarrierError, fallback_url, get_carrier, sms_webhook_urls, webhook_urls
+from calltrack.numbers.providers import (
+    Carrier,
+    CarrierCache,
+    CarrierError,
+    fallback_url,
+    get_carrier,
+    sms_webhook_urls,
+    webhook_urls,
+)
 from calltrack.numbers.services.errors import NumberError
 from calltrack.numbers.services.events import number_event_build, number_events_save
 from tracking.models import Campaign, Source
@@ -127,8 +135,11 @@ def numbers_buy(
         except phone.InvalidPhoneNumber as exc:
             raise NumberError(f"--near: {exc}")
     target.validate()
-    carrier = carrier or get_carrier()
     campaign = target.pool.campaign if target.pool else target.campaign
+    # The numbers belong to the pool's or the campaign's account, and are bought in its Twilio subaccount if it has one.
+    account_id = target.pool.account_id if target.pool else target.campaign.account_id  # validate(): one is set
+    carrier = carrier or get_carrier(account_id=account_id)
+    account_failsafe = _account_failsafe(account_id)
     where = f"area code {area_code}" if area_code else ("toll-free" if toll_free else f"near {near}")
     voice_url, status_url = webhook_urls()
     sms_url = sms_webhook_urls()[0]
@@ -151,7 +162,7 @@ def numbers_buy(
         for available in offered:
             try:
                 failsafe = ((known[available.number].failsafe_number if available.number in known else "")
-                            or (campaign.failsafe_number if campaign else ""))
+                            or (campaign.failsafe_number if campaign else "") or account_failsafe)
                 purchased = carrier.buy(number=available.number, voice_url=voice_url, status_url=status_url, sms_url=sms_url,
                                         fallback_url=fallback_url(failsafe))
             except CarrierError as exc:
@@ -159,6 +170,7 @@ def numbers_buy(
                 break
             number = known.get(purchased.number) or TrackingNumber(number=purchased.number)
             from_status = number.status if number.pk else ""
+            number.account_id = account_id  # a released number bought again belongs to its new account
             number.kind, number.status, number.campaign, number.pool = target.kind, NumberStatus.ACTIVE, campaign, target.pool
             if campaign is not None:  # the account of what it is bought for (autoscale runs in a task, in no request)
                 number.account_id = campaign.account_id
@@ -183,24 +195,34 @@ def numbers_buy(
 
 
 def tracking_number_failsafe(tracking_number: TrackingNumber) -> str:
-    """The fail-safe a number's voice fallback URL dials: its own, else its campaign's (or its pool's campaign's);
-    '' leaves CALLTRACK_FAILSAFE_NUMBER to the fallback view."""
+    """The fail-safe a number's voice fallback URL dials: its own, else its campaign's (or its pool's campaign's),
+    else its account's; '' leaves CALLTRACK_FAILSAFE_NUMBER to the fallback view."""
     pool = tracking_number.pool if tracking_number.pool_id else None
     campaign = tracking_number.campaign or (pool.campaign if pool is not None else None)
-    return tracking_number.failsafe_number or (campaign.failsafe_number if campaign else "")
+    return (tracking_number.failsafe_number or (campaign.failsafe_number if campaign else "")
+            or (tracking_number.account.failsafe_number if tracking_number.account_id is not None else ""))
+
+
+def _account_failsafe(account_id: int | None) -> str:
+    from calltrack.models import Account
+
+    if account_id is None:
+        return ""
+    return Account.objects.filter(pk=account_id).values_list("failsafe_number", flat=True).first() or ""
 
 
 def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | None = None) -> list[tuple[str, str]]:
     """Point each number's voice URL, status callback and voice fallback URL (with its current fail-safe) at
     calltrack, at the carrier. Run it after changing a fail-safe or CALLTRACK_PUBLIC_BASE_URL (``manage.py
-    numbers_configure``). Idempotent; writes nothing here. Returns the (number, reason) pairs the carrier refused."""
-    carrier = carrier or get_carrier()
+    numbers_configure``). Idempotent; writes nothing here. Returns the (number, reason) pairs the carrier refused.
+    Without ``carrier``, each number's carrier in its account's Twilio subaccount (or the install's)."""
+    carriers = CarrierCache(lambda *a, **k: get_carrier(*a, **k))
     voice_url, status_url = webhook_urls()
     sms_url = sms_webhook_urls()[0]
     failed: list[tuple[str, str]] = []
     for tn in numbers:
         try:
-            carrier.configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url, sms_url=sms_url,
+            (carrier or carriers.get(None, tn.account_id)).configure(number=tn.number, carrier_id=tn.carrier_id, voice_url=voice_url, status_url=status_url, sms_url=sms_url,
                               fallback_url=fallback_url(tracking_number_failsafe(tn)))
         except CarrierError as exc:
             failed.append((tn.number, str(exc)))
@@ -210,28 +232,34 @@ def numbers_configure(*, numbers: Iterable[TrackingNumber], carrier: Carrier | N
 FALLBACK_REFRESH_TASK = "calltrack.numbers.tasks.numbers_fallback_refresh_task"  # also named in tracking.services.campaigns
 
 
-def numbers_fallback_refresh_queue(*, number_ids: Iterable[int] = (), campaign_id: int | None = None) -> None:
-    """After a fail-safe changed (a number's, or a campaign's for its numbers), queue the task that gives Twilio
-    the new voice fallback URLs, once the surrounding transaction commits. Only with the Twilio carrier (the
-    local one never falls back) and CALLTRACK_FALLBACK_URL on."""
+def numbers_fallback_refresh_queue(*, number_ids: Iterable[int] = (), campaign_id: int | None = None, account_id: int | None = None) -> None:
+    """After a fail-safe changed (a number's, a campaign's for its numbers, or an account's for all of its
+    numbers), queue the task that gives Twilio the new voice fallback URLs, once the surrounding transaction
+    commits. Only with the Twilio carrier (the local one never falls back) and CALLTRACK_FALLBACK_URL on."""
     if settings.CALLTRACK_CARRIER != "twilio" or not settings.CALLTRACK_FALLBACK_URL:
         return
     from django_q.tasks import async_task
 
     ids = sorted(set(number_ids))
-    transaction.on_commit(lambda: async_task(FALLBACK_REFRESH_TASK, ids, campaign_id), robust=True)
+    if account_id is not None:
+        transaction.on_commit(lambda: async_task(FALLBACK_REFRESH_TASK, ids, campaign_id, account_id), robust=True)
+    else:
+        transaction.on_commit(lambda: async_task(FALLBACK_REFRESH_TASK, ids, campaign_id), robust=True)
 
 
-def numbers_fallback_refresh(*, number_ids: Iterable[int] = (), campaign_id: int | None = None,
+def numbers_fallback_refresh(*, number_ids: Iterable[int] = (), campaign_id: int | None = None, account_id: int | None = None,
                              carrier: Carrier | None = None) -> list[tuple[str, str]]:
-    """Configure at the carrier the numbers it holds among ``number_ids`` and the campaign's (static and pool
-    numbers), with their current fail-safe. Idempotent. Returns the carrier's refusals."""
-    carrier = carrier or get_carrier()
-    qs = TrackingNumber.objects.select_related("campaign", "pool__campaign").filter(
-        carrier=carrier.name, status__in=[NumberStatus.ACTIVE, NumberStatus.QUARANTINED])
+    """Configure at the carrier the numbers it holds among ``number_ids``, the campaign's (static and pool
+    numbers) and the account's, with their current fail-safe; each in its account's Twilio subaccount unless
+    ``carrier`` is given. Idempotent. Returns the carrier's refusals."""
+    name = carrier.name if carrier is not None else (settings.CALLTRACK_CARRIER or "local").lower()
+    qs = TrackingNumber.objects.select_related("campaign", "pool__campaign", "account").filter(
+        carrier=name, status__in=[NumberStatus.ACTIVE, NumberStatus.QUARANTINED])
     wanted = Q(pk__in=list(number_ids))
     if campaign_id is not None:
         wanted |= Q(campaign_id=campaign_id) | Q(pool__campaign_id=campaign_id)
+    if account_id is not None:
+        wanted |= Q(account_id=account_id)
     failed = numbers_configure(numbers=qs.filter(wanted).order_by("pk"), carrier=carrier)
     for number, why in failed:
         log.warning("%s: cannot update the voice fallback URL at the carrier: %s", number, why)
@@ -285,9 +313,10 @@ def numbers_quarantine(
 
 def numbers_release(
     *, numbers: list[str] | None = None, pool: NumberPool | None = None, count: int | None = None, reason: str = "",
-    actor: AbstractBaseUser | None = None, actor_label: str = "", now: datetime | None = None,
+    actor: AbstractBaseUser | None = None, actor_label: str = "", now: datetime | None = None, account_id: int | None = None,
 ) -> list[TrackingNumber]:
-    """Release numbers by number, or ``count`` idle numbers of ``pool``: they go to quarantine first.
+    """Release numbers by number, or ``count`` idle numbers of ``pool``: they go to quarantine first. With
+    ``account_id``, a number of another account is refused as unknown.
 
     Refuses (changing nothing) unknown numbers, or a pool without ``count`` idle
     numbers. Idempotent for numbers already quarantined or released.
@@ -300,7 +329,8 @@ def numbers_release(
                 wanted.append(phone.to_e164(value))
             except phone.InvalidPhoneNumber as exc:
                 problems.append(str(exc))
-        found = {n.number: n for n in TrackingNumber.objects.filter(number__in=wanted)}
+        found = {n.number: n for n in TrackingNumber.objects.filter(number__in=wanted)
+                 if account_id is None or n.account_id == account_id}
         problems += [f"{n} is not one of our tracking numbers." for n in wanted if n not in found]
         if problems:
             raise NumberError(" ".join(problems), problems=problems)
@@ -355,14 +385,14 @@ def numbers_release_quarantined(*, now: datetime | None = None, actor_label: str
     """
     now = now or timezone.now()
     report = ReleaseReport()
-    carriers: dict[str, Carrier] = {}
+    carriers = CarrierCache(lambda *a, **k: get_carrier(*a, **k))
     due = TrackingNumber.objects.filter(status=NumberStatus.QUARANTINED, quarantined_until__lte=now).order_by("quarantined_until")
     for number in due.iterator(chunk_size=500):
         if held_elsewhere([number]):  # left quarantined (its calls go to the fail-safe) until its carrier is recorded
             report.failed.append((number.number, _held_elsewhere_reason(number)))
             continue
         try:
-            carrier = carriers.get(number.carrier) or carriers.setdefault(number.carrier, get_carrier(number.carrier))
+            carrier = carriers.get(number.carrier, number.account_id)  # in the account's Twilio subaccount, if it has one
             carrier.release(number=number.number, carrier_id=number.carrier_id)
         except (CarrierError, Exception) as exc:  # one bad number must not stop the others
             log.warning("release of %s failed: %s", number.number, exc)

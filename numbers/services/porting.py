@@ -85,7 +85,8 @@ def port_in_create(
         request = PortRequest(
             direction=PortDirection.IN, status=PortStatus.PENDING, numbers=numbers, loa_name=loa_name.strip(),
             loa_address=loa_address.strip(), other_carrier=other_carrier, carrier=carrier_name, campaign=campaign or pool.campaign,
-            source=source, pool=pool, created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
+            source=source, pool=pool, account_id=(pool or campaign).account_id,  # one is set (checked above)
+            created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         )
         request.account_id = request.campaign.account_id  # the account of the campaign (or pool) the numbers join
         request.full_clean(exclude=["created_by", "campaign", "source", "pool"])
@@ -116,7 +117,7 @@ def port_in_submit(*, request: PortRequest, carrier: Carrier | None = None) -> P
     """Send a pending port-in to the carrier. Idempotent: only a pending request is sent (conditional UPDATE)."""
     if request.status != PortStatus.PENDING:
         return request
-    carrier = carrier or get_carrier(request.carrier)
+    carrier = carrier or get_carrier(request.carrier, account_id=request.account_id)
     try:
         request_id = carrier.port_in_start(numbers=request.numbers, loa_name=request.loa_name, loa_address=request.loa_address,
                                            losing_carrier=request.other_carrier)
@@ -167,10 +168,12 @@ def _port_in_finish(*, request: PortRequest, status: str, reason: str, carrier: 
 
 def port_out_start(
     *, numbers: Iterable[str], to_carrier: str, actor: AbstractBaseUser | None = None, actor_label: str = "",
+    account_id: int | None = None,
 ) -> PortRequest:
     """Mark numbers as porting out to ``to_carrier``: calls keep routing until the port completes.
 
-    Refuses unknown numbers and numbers that are porting in or released.
+    Refuses unknown numbers (with ``account_id``: numbers of other accounts too), numbers of several accounts, and
+    numbers that are porting in or released. The request belongs to the numbers' account.
     Idempotent: numbers already porting out are left alone (and if all are, the
     open request is returned).
     """
@@ -178,8 +181,11 @@ def port_out_start(
     if not to_carrier.strip():
         raise NumberError("Say which carrier the numbers go to (--to-carrier).")
     with transaction.atomic():
-        rows = {tn.number: tn for tn in TrackingNumber.objects.select_for_update().filter(number__in=numbers)}
+        held = TrackingNumber.objects.select_for_update().filter(number__in=numbers)
+        rows = {tn.number: tn for tn in (held.filter(account_id=account_id) if account_id is not None else held)}
         problems = [f"{n} is not one of our tracking numbers." for n in numbers if n not in rows]
+        if len({tn.account_id for tn in rows.values()}) > 1:
+            problems.append("The numbers belong to several accounts: port each account's numbers out on its own.")
         problems += [f"{n} is {tn.get_status_display().lower()} and cannot port out." for n, tn in rows.items()
                      if tn.status in (NumberStatus.PORTING_IN, NumberStatus.RELEASED)]
         if problems:
@@ -194,7 +200,7 @@ def port_out_start(
         references = []
         for tn in moving:
             try:
-                references.append(get_carrier(tn.carrier).port_out_start(number=tn.number, carrier_id=tn.carrier_id, to_carrier=to_carrier))
+                references.append(get_carrier(tn.carrier, account_id=tn.account_id).port_out_start(number=tn.number, carrier_id=tn.carrier_id, to_carrier=to_carrier))
             except CarrierError as exc:
                 carrier_errors.append(f"{tn.number}: {exc}")
         if carrier_errors:
@@ -202,6 +208,7 @@ def port_out_start(
         request = PortRequest.objects.create(
             direction=PortDirection.OUT, status=PortStatus.SUBMITTED, numbers=[tn.number for tn in moving],
             other_carrier=to_carrier, carrier=moving[0].carrier if moving else "local", submitted_at=timezone.now(),
+            **({"account_id": moving[0].account_id} if moving else {}),
             carrier_request_id=references[0] if len(references) == 1 else "", created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
             **({"account_id": moving[0].account_id} if moving else {}),  # the numbers' account
         )
@@ -223,7 +230,7 @@ def _port_out_check(*, request: PortRequest, now: datetime) -> None:
     numbers = list(TrackingNumber.objects.filter(number__in=request.numbers, status=NumberStatus.PORTING_OUT))
     for tn in numbers:
         try:
-            result = get_carrier(tn.carrier).port_out_status(number=tn.number, carrier_id=tn.carrier_id)
+            result = get_carrier(tn.carrier, account_id=tn.account_id).port_out_status(number=tn.number, carrier_id=tn.carrier_id)
         except CarrierError as exc:
             log.warning("port-out #%s: status of %s unknown: %s", request.pk, tn.number, exc)
             continue
@@ -253,7 +260,7 @@ def port_requests_sync(*, now: datetime | None = None) -> dict[str, int]:
             request.refresh_from_db()
             counts["completed" if request.status == PortStatus.COMPLETED else "waiting"] += 1
             continue
-        carrier = get_carrier(request.carrier)
+        carrier = get_carrier(request.carrier, account_id=request.account_id)  # the account's Twilio subaccount, if any
         if request.status == PortStatus.PENDING:
             port_in_submit(request=request, carrier=carrier)
             request.refresh_from_db()

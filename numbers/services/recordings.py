@@ -8,11 +8,14 @@ credentials, which never reach a browser. :func:`recordings_expire` deletes reco
 
 Which carrier holds a recording is read from its URL: Twilio's are on ``api.twilio.com``; anything else was
 made by the simulated ``local`` carrier (``simulate_call``, the demo), whose audio is a file in Django's storage.
+A Twilio recording is read and deleted with the credentials of the Twilio account its URL names: the call's
+account's subaccount, or the install's (a recording made before the account got a subaccount stays there).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -35,12 +38,21 @@ class RecordingUnavailable(Exception):
 
 def recording_carrier(call: Call) -> Carrier:
     """The carrier holding ``call``'s recording (from its URL, see the module's docstring)."""
-    return _carrier_of(call.recording_url)
+    return _carrier_of(call.recording_url, account_id=call.account_id)
 
 
-def _carrier_of(url: str) -> Carrier:
+_TWILIO_ACCOUNT_IN_URL = re.compile(r"/Accounts/(AC[0-9a-fA-F]{32})/")
+
+
+def _carrier_of(url: str, *, account_id: int | None) -> Carrier:
     host = (urlsplit(url).hostname or "").lower()
-    return get_carrier("twilio" if host == "api.twilio.com" else "local")
+    if host != "api.twilio.com":
+        return get_carrier("local")
+    carrier = get_carrier("twilio", account_id=account_id)
+    named = _TWILIO_ACCOUNT_IN_URL.search(url)
+    if named and named.group(1) != getattr(carrier, "account_sid", named.group(1)) and named.group(1) == settings.TWILIO_ACCOUNT_SID:
+        return get_carrier("twilio")  # made in the install's account, before the call's account had a subaccount
+    return carrier
 
 
 def voicemail_recording_sid(url: str) -> str:
@@ -78,7 +90,7 @@ def recordings_expire(*, now: datetime | None = None, batch: int = 200) -> int:
     for call_id in list(due.order_by("started_at").values_list("pk", flat=True)[:batch]):
         with transaction.atomic():
             locked = Call.objects.select_for_update(skip_locked=True).filter(pk=call_id).exclude(recording_sid="")
-            call = locked.exclude(recording_status=RecordingStatus.DELETED).only("pk", *RECORDING_FIELDS).first()
+            call = locked.exclude(recording_status=RecordingStatus.DELETED).only("pk", "account_id", *RECORDING_FIELDS).first()
             if call is None:
                 continue
             try:
@@ -109,13 +121,13 @@ def voicemails_expire(*, now: datetime | None = None, batch: int = 200) -> int:
     deleted = 0
     for call_id in list(due.order_by("started_at").values_list("pk", flat=True)[:batch]):
         with transaction.atomic():
-            call = Call.objects.select_for_update(skip_locked=True).filter(pk=call_id).exclude(voicemail_url="").only("pk", "voicemail_url").first()
+            call = Call.objects.select_for_update(skip_locked=True).filter(pk=call_id).exclude(voicemail_url="").only("pk", "account_id", "voicemail_url").first()
             if call is None:
                 continue
             sid = voicemail_recording_sid(call.voicemail_url)
             if sid:
                 try:
-                    _carrier_of(call.voicemail_url).recording_delete(recording_sid=sid)
+                    _carrier_of(call.voicemail_url, account_id=call.account_id).recording_delete(recording_sid=sid)
                 except CarrierError as exc:
                     log.warning("call %s: cannot delete voicemail %s at the carrier: %s", call.pk, sid, exc)
                     continue

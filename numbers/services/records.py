@@ -124,7 +124,7 @@ def tracking_number_provision(
     """
     if tracking_number.pk:
         raise ValueError("tracking_number_provision adds a new number; edit an existing one with tracking_number_save")
-    carrier = carrier or get_carrier()
+    carrier = carrier or get_carrier(account_id=tracking_number.account_id)  # the account's Twilio subaccount, if any
     tracking_number.carrier = carrier.name
     tracking_number.full_clean(validate_unique=True, validate_constraints=True)
     voice_url, status_url = webhook_urls()

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from calltrack import fastdb, phone
 from calltrack import tags as tag_rules
+from calltrack.models import Account
 from calltrack.numbers.models import NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services.caller_lookup import CallerIdentity, caller_lookup_get
 from routing import decision as dec
@@ -230,7 +231,7 @@ def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, creat
     # number (``turn.caller_blocked``); when it says blocked (or was not asked), the entry is read for its reason.
     blocked = None
     if is_real_number(call.caller_number) and turn.caller_blocked is not False:
-        blocked = lookups.blocked_caller(call.caller_number, campaign_id=campaign.pk, account_id=campaign.account_id)
+        blocked = lookups.blocked_caller(call.caller_number, campaign_id=campaign.pk, account_id=call.account_id)
     verdict = (False, f"caller is blocked{': ' + blocked.reason if blocked.reason else ''}") if blocked else (True, "")
     menu_choices = campaign_ivr_choices(campaign) if campaign.ivr_prompt.strip() else []
     # Rules that read the menu's answers wait for them (only when there is a menu to answer).
@@ -501,8 +502,9 @@ def whisper_for(call: Call, receiving_number: ReceivingNumber | None) -> str | N
 
 
 def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
-    """The tracking number's fail-safe, else the campaign's, else CALLTRACK_FAILSAFE_NUMBER ('' when none).
-    Never raises: a database that fails here leaves the setting."""
+    """The tracking number's fail-safe, else the campaign's, else the account's (``Account.failsafe_number``: one
+    statement, only when neither has one), else CALLTRACK_FAILSAFE_NUMBER ('' when none). Never raises: a database
+    that fails here leaves the setting."""
     try:
         tn = call.tracking_number if call is not None else None
         campaign = call.campaign if call is not None else None
@@ -514,6 +516,11 @@ def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
         for candidate in ((tn.failsafe_number if tn else ""), (campaign.failsafe_number if campaign else "")):
             if candidate:
                 return candidate
+        account_id = (call.account_id if call is not None else None) or (tn.account_id if tn is not None else None)
+        if account_id is not None:
+            account_failsafe = Account.objects.filter(pk=account_id).values_list("failsafe_number", flat=True).first()
+            if account_failsafe:
+                return account_failsafe
     except Exception:  # noqa: BLE001 - the fail-safe must answer whatever broke
         log.exception("fail-safe lookup failed; using CALLTRACK_FAILSAFE_NUMBER")
     return settings.CALLTRACK_FAILSAFE_NUMBER or ""

@@ -241,7 +241,9 @@ def _ivr_load(campaign: Campaign) -> tuple[list[dec.IVRChoice], list[dec.IVRMenu
 
 def _hours_tags_load(campaign: Campaign) -> list[HoursTag]:
     """The enabled tagging hours of the campaign and the account-wide ones (one query)."""
-    rows = TaggingHours.objects.filter(Q(campaign_id=campaign.pk) | Q(campaign__isnull=True), enabled=True).order_by("id")
+    # The campaign's own schedules and its account's account-wide ones.
+    rows = TaggingHours.objects.filter(Q(campaign_id=campaign.pk) | Q(campaign__isnull=True, account_id=campaign.account_id),
+                                       enabled=True).order_by("id")
     return [
         HoursTag(
             name=t.name, tag_key=t.tag_key, tag_value=t.tag_value, timezone=t.timezone, hours=t.hours or {},

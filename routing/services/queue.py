@@ -123,16 +123,17 @@ def queue_offer(turn: Turn, *, handler_id: int, campaign_id: int) -> CallAttempt
         twiml_text = twiml.queue_dial(name=queue_name(campaign_id), bridge_url=links.url("/voice/queue-bridge", attempt=attempt.pk),
                                       whisper=whisper_for(call, line) or "", voice=campaign_voice(call.campaign))
         status_url = links.url("/voice/attempt-status", attempt=attempt.pk)
-        transaction.on_commit(lambda: _carrier_dial(attempt.pk, to=option.number, caller_id=call.called_number, twiml_text=twiml_text,
+        transaction.on_commit(lambda: _carrier_dial(attempt.pk, account_id=call.account_id, to=option.number, caller_id=call.called_number, twiml_text=twiml_text,
                                                     status_url=status_url, timeout=option.ring_timeout))
     return attempt
 
 
-def _carrier_dial(attempt_id: int, *, to: str, caller_id: str, twiml_text: str, status_url: str, timeout: int) -> None:
+def _carrier_dial(attempt_id: int, *, account_id: int | None, to: str, caller_id: str, twiml_text: str, status_url: str, timeout: int) -> None:
     from calltrack.numbers.providers import CarrierError, get_carrier
 
     try:
-        get_carrier().queue_dial(to=to, caller_id=caller_id, twiml=twiml_text, status_url=status_url, timeout=timeout)
+        # The caller waits in the queue of the account's Twilio subaccount (if it has one): dial from there.
+        get_carrier(account_id=account_id).queue_dial(to=to, caller_id=caller_id, twiml=twiml_text, status_url=status_url, timeout=timeout)
     except CarrierError as exc:
         log.error("queue dial of attempt %s to %s failed: %s", attempt_id, to, exc)
         queue_offer_ended(attempt_id=attempt_id, answered=False)

@@ -31,9 +31,9 @@ def call_insert_or_existing(call: Call) -> Call | None:
 
 
 def blocked_caller(number: str, *, campaign_id: int, account_id: int | None) -> BlockedCaller | None:
-    """The block list's entry for ``number`` everywhere in the account (the campaign's) or in the campaign, if any."""
-    return BlockedCaller.objects.filter(number=number).filter(
-        Q(campaign__isnull=True, account_id=account_id) | Q(campaign_id=campaign_id)).first()
+    """The block list's entry for ``number`` everywhere in the account or in the campaign, if any."""
+    return (BlockedCaller.objects.filter(number=number)
+            .filter(Q(campaign__isnull=True, account_id=account_id) | Q(campaign_id=campaign_id)).first())
 
 
 def calls_from_caller(number: str, *, since: datetime, until: datetime, limit: int) -> int:

@@ -38,8 +38,8 @@ _TRACKING_NUMBER = fastdb.JoinedLoader(
     TrackingNumber, {"campaign": Campaign, "source": Source, "pool": NumberPool},
     where=f"trackingnumber.number = %s AND trackingnumber.status IN ({', '.join(repr(str(s)) for s in ROUTABLE_STATUSES)})",
     extra=(
+        # Blocked everywhere in the number's account (no campaign), or in its campaign.
         f"EXISTS (SELECT 1 FROM {BlockedCaller._meta.db_table} b WHERE b.number = %s "
-        # Blocked everywhere means everywhere in the number's account: another account's block list is not this one's.
         "AND ((b.campaign_id IS NULL AND b.account_id = trackingnumber.account_id) "
         "OR b.campaign_id = COALESCE(trackingnumber.campaign_id, pool.campaign_id)))"
     ),
@@ -48,7 +48,7 @@ _TRACKING_NUMBER = fastdb.JoinedLoader(
 
 def tracking_number_load(number: str, *, caller: str) -> tuple[TrackingNumber | None, bool]:
     """The routable tracking number ``number`` with its campaign, source and pool, and whether ``caller`` (a real
-    number, else '') is on the block list everywhere in the number's account or in its campaign: one statement."""
+    number, else '') is on the block list everywhere or in the number's campaign: one statement."""
     found = _TRACKING_NUMBER.fetch([caller, number])
     if found is None:
         return None, False

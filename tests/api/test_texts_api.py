@@ -119,11 +119,66 @@ def test_texts_need_credentials_and_the_view_permission(client, texts):
     {"status": "lost\x00"},
     {"direction": "sideways"},
     {"purpose": "contact\u202e\U0001f600"},
+    # Values the filters used to drop silently (every text listed instead):
+    {"converted": "maybe"},
+    {"is_test": "2"},
+    {"converted": "\x00"},
+    {"source": "\u0661"},  # ARABIC-INDIC DIGIT ONE: Python's int() reads 1
+    {"campaign": "\uff11"},  # FULLWIDTH DIGIT ONE
+    {"handler": "1.0"},
+    {"tracking_number": "\U0001d7cf"},  # MATHEMATICAL BOLD DIGIT ONE
+    {"created_after": "\u0662\u0660\u0662\u0666-03-02T00:00:00Z"},
+    {"created_before": "2026-03-02T15:00:00+99:00"},
+    {"ordering": "body"},
+    {"ordering": "-created_at\x00"},
+    {"page_size": "0"},
+    {"page_size": "501"},
+    {"page_size": "99999999999999999999"},
+    {"page_size": "ten"},
+    {"campain": "1"},  # a misspelt filter
+    {"\x00": "1"},
 ])
 def test_bad_filter_values_are_a_400_naming_the_parameter_never_a_500(staff, texts, params):
     response = staff.get("/api/v1/texts/", params)
     assert response.status_code == 400, response.content
     assert set(response.json()) == set(params)
+
+
+def test_the_strict_values_still_filter_as_asked(staff, texts):
+    assert sids(staff.get("/api/v1/texts/", {"converted": "TRUE"})) == ["SMa"]
+    assert sids(staff.get("/api/v1/texts/", {"is_test": "1"})) == ["SMe"]
+    assert sids(staff.get("/api/v1/texts/", {"ordering": "created_at", "page_size": "2"})) == ["SMa", "SMb"]
+
+
+def test_bytes_that_are_no_utf_8_in_a_filter_are_a_400(staff, texts):
+    # A lone surrogate's UTF-8 bytes (ED A0 80) and a stray continuation byte: Django reads them as U+FFFD.
+    for query in ("converted=%ED%A0%80", "source=%80", "created_after=2026-03-02T15%ED%A0%80", "ordering=%FF"):
+        response = staff.get(f"/api/v1/texts/?{query}")
+        assert response.status_code == 400 and list(response.json()) == [query.split("=")[0]], query
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ("start=2026-03-01", "start"),  # without range=custom the default range was reported instead
+    ("range=7d&start=2026-03-01&end=2026-03-02", "start"),
+    ("range=custom&start=%D9%A2%D9%A0%D9%A2%D9%A6-03-01&end=2026-03-02", "start"),
+    ("range=custom&start=2026-03-01&end=2026-03-02%00", "end"),
+    ("range=custom&start=2026-02-30&end=2026-03-02", "start"),
+    ("range=custom&start=0001-01-01&end=0001-01-02", "range"),
+    ("range=custom&start=9999-12-31&end=9999-12-31", "range"),
+    ("range=custom&start=2026-03-05&end=2026-03-01", "range"),
+    ("range=%ED%A0%80", "range"),
+    ("by=source", "by"),  # the calls' breakdown parameter: not this report's
+    ("rnage=custom", "rnage"),
+])
+def test_the_text_reports_bad_parameters_are_a_400_naming_them(staff, texts, query, name):
+    response = staff.get(f"/api/v1/reports/texts?{query}")
+    assert response.status_code == 400, response.content
+    assert name in response.json()
+
+
+def test_the_text_report_reads_a_custom_range(staff, texts):
+    response = staff.get("/api/v1/reports/texts", {"range": "custom", "start": "2026-03-02", "end": "2026-03-02"})
+    assert response.status_code == 200 and response.json()["period"]["first_day"] == "2026-03-02"
 
 
 def test_bad_ids_and_cursors_are_404s(staff, texts):

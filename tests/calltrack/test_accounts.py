@@ -190,3 +190,16 @@ def test_an_owner_adds_a_member_by_login_and_a_duplicate_is_refused(two, client)
     admin_user = member(two["b"], AccountRole.ADMIN, "admin-b")
     client.force_login(admin_user)
     assert client.get("/admin/calltrack/membership/add/").status_code == 403
+
+
+def test_staff_without_membership_keep_the_first_account_when_a_second_is_made(db):
+    old_hand = UserFactory(username="old-hand", is_staff=True)
+    grant_all(old_hand)
+    assert scope_for(old_hand).account_id == Account.objects.get(slug="default").pk
+    Account.objects.create(name="Client", slug="client")
+    assert Membership.objects.get(user=old_hand).role == AccountRole.ADMIN
+    # A staff user added later with no membership acts nowhere: it sees no row.
+    newcomer = UserFactory(username="newcomer", is_staff=True)
+    grant_all(newcomer)
+    SourceFactory(name="Somebody's")
+    assert api(newcomer).get("/api/v1/sources/").status_code == 403

@@ -29,6 +29,8 @@ WIRING = {
     "calltrack.alerts_check",
     # /metrics reads the figures of every app at scrape time (calls in progress, call queues, the task queue).
     "calltrack.metrics_view",
+    # Usage for rebilling (issue 30): a reporting selector over the numbers, calls, texts and uploads, and its API.
+    "calltrack.usage", "calltrack.api.usage",
 }
 
 

@@ -143,7 +143,7 @@ def test_the_carrier_of_an_added_number_comes_from_the_setting(admin_client, set
     class OtherCarrier(LocalCarrier):
         name = "othertel"
 
-    monkeypatch.setattr(records, "get_carrier", lambda: OtherCarrier())
+    monkeypatch.setattr(records, "get_carrier", lambda account_id=None: OtherCarrier())
     response = _number_add(admin_client, number="+13035550191", provisioning="record")
     assert response.status_code == 302
     assert TrackingNumber.objects.get(number="+13035550191").carrier == "othertel"  # not the model's default "local"

@@ -25,7 +25,7 @@ def _titles(user) -> list[list[str]]:
 
 def test_the_sidebar_puts_the_operators_tables_first_and_the_framework_last(admin_user):
     main, more, framework = _titles(admin_user)
-    assert main == OPERATOR_ORDER
+    assert main == [*OPERATOR_ORDER, "Usage"]  # the account's usage for rebilling after the operator's tables
     assert "Webhook deliveries" in more and "Users" not in more
     assert {"Users", "Groups", "Tokens"} <= set(framework) and "Calls" not in framework
 

@@ -64,6 +64,16 @@ def test_the_dashboards_own_date_links_and_the_date_range_still_work(boss, view)
         assert _get(boss, reverse(view) + "?" + query).status_code == 200, query
 
 
+@pytest.mark.parametrize("query", ["tags__plan__range=a", "marketing_data__utm_source__range=a,b", "caller_state__regex=(",
+                                   "tags__plan__iregex=%5B%5D"])
+@pytest.mark.parametrize("view", [LOG, EXPORT])
+def test_lookups_the_database_would_fail_on_get_a_400_not_a_500(boss, view, query):
+    # Found on PostgreSQL by the random test below: a regex PostgreSQL cannot read, a range on a JSON key.
+    response = _get(boss, reverse(view) + "?" + query)
+    assert response.status_code == 400, (query, response.status_code)
+    assert query.split("=")[0] in response.content.decode()
+
+
 def test_the_export_answers_a_malformed_lookup_with_a_400_not_a_500(boss):
     for query in ("p=-1", "p=99999999999999999999", "nonsense__field=1", "handler__id__exact=abc"):
         response = _get(boss, reverse(EXPORT) + "?" + query)

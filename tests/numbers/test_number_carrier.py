@@ -26,7 +26,7 @@ def twilio(settings, monkeypatch):
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = SID, "secret"
     settings.CALLTRACK_PUBLIC_BASE_URL = "https://calls.example.com"
     fake = FakeTwilio()
-    made = lambda name=None: TwilioCarrier(account_sid=SID, auth_token="secret", http_client=fake)  # noqa: E731
+    made = lambda name=None, account_id=None: TwilioCarrier(account_sid=SID, auth_token="secret", http_client=fake)  # noqa: E731
     monkeypatch.setattr("calltrack.numbers.services.records.get_carrier", made)
     monkeypatch.setattr("calltrack.numbers.services.lifecycle.get_carrier", made)
     return fake

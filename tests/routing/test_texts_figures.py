@@ -70,11 +70,13 @@ def test_the_reports_api_gives_the_same_figures_and_a_source_collaborator_only_i
         return client.get("/api/v1/reports/texts", {"range": "today"})
 
     everything = get(staff).json()
-    assert everything["totals"] == {"received": 6, "sent": 4, "contacts": 5, "converted": 3, "revenue": "30.00", "payout": "9.00"}
+    assert everything["totals"] == {"received": 6, "sent": 4, "waiting": 0, "failed": 0, "contacts": 5, "converted": 3, "revenue": "30.00",
+                                    "payout": "9.00"}
     assert sum(row["received"] for row in everything["series"]) == 6 and sum(row["sent"] for row in everything["series"]) == 4
     assert [(r["label"], r["received"]) for r in everything["by_campaign"]] == [("Roofing", 4), ("Solar", 2)]
     own = get(collaborator).json()
-    assert own["totals"] == {"received": 2, "sent": 0, "contacts": 2, "converted": 0, "revenue": None, "payout": "0.00"}
+    assert own["totals"] == {"received": 2, "sent": 0, "waiting": 0, "failed": 0, "contacts": 2, "converted": 0, "revenue": None,
+                             "payout": "0.00"}
     assert [(r["label"], r["received"]) for r in own["by_source"]] == [("Bing", 2)] and own["by_campaign"] == []
 
 
@@ -83,3 +85,38 @@ def test_the_reports_api_refuses_a_bad_period_with_a_400(world):
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory(is_staff=True, is_superuser=True)).key}")
     for params in ({"range": "custom", "start": "2026-02-31", "end": "2026-03-01"}, {"range": "nope\x00"}):
         assert client.get("/api/v1/reports/texts", params).status_code == 400
+
+
+def test_a_forward_counts_as_sent_only_once_the_carrier_took_it_and_a_failed_one_never(twilio, django_capture_on_commit_callbacks):
+    """Three texts forwarded to a handler: one forward still queued for its worker, one the carrier took, one given up
+    (an opted-out line). "Sent" counts the one the carrier took (and no auto-reply: the route has none); the others are
+    "waiting" and "failed", and each figure's link opens the texts log on its texts."""
+    from calltrack.numbers.services import texts as outbound
+    from tests.routing.test_texts_forward_task import FailingCarrier
+    from tests.tracking.factories import HandlerFactory
+    from tracking.models import TextMessage, TextPurpose, TextStatus
+
+    campaign = CampaignFactory(name="Roofing")
+    TextRoute.objects.create(campaign=campaign, forward_handler=HandlerFactory(name="Dispatch"))
+    number = TrackingNumberFactory(campaign=campaign, source=SourceFactory(name="Google"))
+    for n in range(3):
+        text(twilio, number.number, sid=f"SM{n:032d}", sender=f"+1415555{n:04d}")
+    waiting, taken, given_up = TextMessage.objects.filter(purpose=TextPurpose.FORWARD).order_by("pk")
+    assert outbound.text_forward_send(forward_id=taken.pk).status == TextStatus.SENT
+    failed = outbound.text_forward_send(forward_id=given_up.pk, attempt=outbound.FORWARD_MAX_ATTEMPTS,
+                                        carrier=FailingCarrier(failures=1))
+    assert failed.status == TextStatus.FAILED and waiting.status == TextStatus.QUEUED
+
+    staff = UserFactory(username="op", is_staff=True, is_superuser=True)
+    api = APIClient()
+    api.force_authenticate(staff)
+    totals = api.get("/api/v1/reports/texts", {"range": "today"}).json()["totals"]
+    assert (totals["received"], totals["sent"], totals["waiting"], totals["failed"]) == (3, 1, 1, 1)
+    client = Client()
+    client.force_login(staff)
+    page = client.get("/admin/", {"range": "today"})
+    assert (figure(page, "texts-sent"), figure(page, "texts-waiting"), figure(page, "texts-failed")) == ("1", "1", "1")
+    doc = html.fromstring(page.content)
+    for key, forward in (("texts-sent", taken), ("texts-waiting", waiting), ("texts-failed", given_up)):
+        log = client.get(doc.xpath(f'//*[@data-figure="{key}"]')[0].get("href"))
+        assert log.status_code == 200 and [t.pk for t in log.context["cl"].result_list] == [forward.pk], key

@@ -117,7 +117,8 @@ def test_a_repeated_delivery_sends_no_second_auto_reply(twilio, number, route):
 
 def test_a_text_is_forwarded_to_the_handlers_number_through_the_carrier_and_by_email(twilio, number, route, settings,
                                                                                      django_capture_on_commit_callbacks):
-    from calltrack.numbers.tasks import text_email_task, text_forward_task
+    from calltrack.numbers.tasks import text_email_forward_task, text_forward_task
+    from tracking.models import TextEmailForward
 
     handler = HandlerFactory(name="Dispatch")
     route.forward_handler, route.forward_email, route.auto_reply, route.auto_reply_closed = handler, "leads@roof.example.com", "", ""
@@ -128,12 +129,13 @@ def test_a_text_is_forwarded_to_the_handlers_number_through_the_carrier_and_by_e
     forward = TextMessage.objects.get(purpose=TextPurpose.FORWARD)
     inbound = TextMessage.objects.get(message_sid=sid(1))
     text_forward_task(forward.pk)
-    text_email_task(inbound.pk, "leads@roof.example.com")
+    email = TextEmailForward.objects.get(text=inbound, address="leads@roof.example.com")
+    text_email_forward_task(email.pk)
     sent = LocalCarrierMessage.objects.get()
     assert (sent.to_number, sent.from_number) == (handler.receiving_number.number, number.number)
     assert sent.body == f"Text from {TEXTER}: Need a quote" and sent.status_callback.endswith(f"/sms/status?text={forward.pk}")
     forward.refresh_from_db()
-    assert (forward.message_sid, forward.handler, forward.contact_number, forward.status) == (sent.sid, handler, TEXTER, TextStatus.QUEUED)
+    assert (forward.message_sid, forward.handler, forward.contact_number, forward.status) == (sent.sid, handler, TEXTER, TextStatus.SENT)
     (email,) = mail.outbox
     assert email.to == ["leads@roof.example.com"] and "Need a quote" in email.body and TEXTER in email.subject
 

@@ -4,14 +4,20 @@ collaborator sees the texts credited to its source, a handler collaborator the t
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from calltrack.api.fields import ScopedFieldsMixin
-from calltrack.api.filters import IdFilter, UtcDateTimeFilter
+from calltrack.api.filters import IdFilter, StrictBooleanFilter, UtcDateTimeFilter
 from calltrack.api.pagination import CreatedAtCursorPagination
 from calltrack.api.serializers import JSONObjectField, MarketingDataField, ModelSerializer
 from calltrack.api.views import ScopedReadOnlyModelViewSet
@@ -87,8 +93,8 @@ class TextMessageFilter(django_filters.FilterSet):
     source = IdFilter(field_name="source_id", help_text=_("The source's id."))
     handler = IdFilter(field_name="handler_id", help_text=_("The handler's id (texts forwarded to it)."))
     tracking_number = IdFilter(field_name="tracking_number_id", help_text="The tracking number's id.")
-    converted = django_filters.BooleanFilter(help_text="true: converted texts only; false: texts that did not convert (yet).")
-    is_test = django_filters.BooleanFilter(help_text="true: only test texts (simulate_text --test); false: every text but them.")
+    converted = StrictBooleanFilter(help_text="true: converted texts only; false: texts that did not convert (yet).")
+    is_test = StrictBooleanFilter(help_text="true: only test texts (simulate_text --test); false: every text but them.")
 
     class Meta:
         model = TextMessage
@@ -123,3 +129,32 @@ class TextMessageViewSet(ScopedReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet:
         return visible_texts(TextMessage.objects.all(), self.scope)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        text_list_query_check(request.query_params)
+        return super().list(request, *args, **kwargs)
+
+
+#: The list's parameters besides its filters: the cursor, the page size, the order, DRF's format override.
+LIST_PARAMETERS = frozenset({"cursor", "page_size", "ordering", "format"})
+ORDERINGS = frozenset({"created_at", "-created_at"})
+
+
+def text_list_query_check(params: QueryDict) -> None:
+    """What the list's filters do not see themselves, refused with a 400 naming the parameter (a ValidationError):
+    a parameter the list does not know (a misspelt filter would list every text), an order other than created_at's,
+    a page size that is not 1 to the maximum (the pagination would fall back to its default silently)."""
+    errors: dict[str, list[str]] = {}
+    for name in params:
+        if name not in TextMessageFilter.base_filters and name not in LIST_PARAMETERS:
+            errors[name] = [f"Not a parameter of this list (filters: {', '.join(TextMessageFilter.base_filters)}; also "
+                            f"{', '.join(sorted(LIST_PARAMETERS))})."]
+    for value in params.getlist("ordering"):
+        if value not in ORDERINGS:
+            errors["ordering"] = [f"{value!r}: the texts are ordered by created_at or -created_at."]
+    pagination = CreatedAtCursorPagination
+    for value in params.getlist("page_size"):
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= pagination.max_page_size):
+            errors["page_size"] = [f"{value!r}: a page holds 1 to {pagination.max_page_size} texts."]
+    if errors:
+        raise ValidationError(errors)

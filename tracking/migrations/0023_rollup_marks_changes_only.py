@@ -1,14 +1,16 @@
 """The report rollups' trigger marks a call's day only when a value a figure reads changed: the routing state a
 voice webhook writes (the decision's plan, dials and stored answers, the plan index) marks nothing unless it adds
 or removes a skip at a cap. The definition is tracking/sql/call_rollup_dirty.sql (read when this migration runs
-forwards; PostgreSQL only: on SQLite the selector never reads rollups)."""
+forwards; PostgreSQL only: on SQLite the selector never reads rollups). A fresh install runs this migration before
+the calls' account column exists (migration 0039 installs the current file): it installs the copy frozen as it was
+then, tracking/migrations/sql/0023_call_rollup_dirty.sql."""
 
 import importlib
 from pathlib import Path
 
 from django.db import migrations
 
-SQL_FILE = Path(__file__).resolve().parent.parent / "sql" / "call_rollup_dirty.sql"
+SQL_FILE = Path(__file__).resolve().parent / "sql" / "0023_call_rollup_dirty.sql"
 
 # Put back when this migration is reversed: migration 0018's function, on the trigger as migration 0016 created it
 # (its column list, without fallback_step), and no helper function.

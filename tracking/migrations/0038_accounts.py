@@ -9,7 +9,7 @@ large call table, expect one scan of it."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-import calltrack.accounts
+import calltrack.account_fields
 import calltrack.fields
 from tracking.db_triggers import TRIGGER_FILES, triggers_drop, triggers_install
 
@@ -41,62 +41,62 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alert',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='alertrecipient',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='call',
             name='account',
-            field=models.ForeignKey(db_index=False, default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(db_index=False, default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='campaign',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='collaborator',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='contact',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='fraudmonitor',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='handler',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='source',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='tagginghours',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='textoptout',
             name='account',
-            field=models.ForeignKey(default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AddField(
             model_name='textmessage',
             name='account',
-            field=models.ForeignKey(db_index=False, default=calltrack.accounts.default_account_id, editable=False, help_text='The account it belongs to.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
+            field=models.ForeignKey(db_index=False, default=calltrack.account_fields.default_account_id, editable=False, help_text='The account it belongs to.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='calltrack.account'),
         ),
         migrations.AlterField(
             model_name='campaign',

@@ -56,7 +56,17 @@ from tracking.models.lookup import RoutingTable, RoutingTableRow, WhenUnavailabl
 from tracking.models.parties import CapTrigger, Collaborator, Contact, DuplicateOn, Handler, Source
 from tracking.models.reports import CallDayRollup, CallRollupDirty, CallRollupZone, rollup_key_hash
 from tracking.models.tagging import HoursMatch, TaggingHours
-from tracking.models.texts import TextConversion, TextDirection, TextMessage, TextOptOut, TextPurpose, TextRoute, TextStatus
+from tracking.models.texts import (
+    EmailForwardStatus,
+    TextConversion,
+    TextDirection,
+    TextEmailForward,
+    TextMessage,
+    TextOptOut,
+    TextPurpose,
+    TextRoute,
+    TextStatus,
+)
 
 __all__ = [
     "DROP_KINDS", "Alert", "AlertDelivery", "AlertKind", "AlertLevel", "AlertRecipient", "FraudMonitor", "MonitorKind",
@@ -67,5 +77,6 @@ __all__ = [
     "HoursMatch", "TaggingHours", "RoutingTable", "RoutingTableRow", "WhenUnavailable",
     "CallDayRollup", "CallRollupDirty", "CallerLookup", "CallRollupZone", "rollup_key_hash", "AuditOrigin", "MoneyChange",
     "Adjustment", "ConversionDestination", "ConversionUpload", "DestinationKind", "UploadStatus", "UploadTrigger", "UploadValue",
-    "TextConversion", "TextDirection", "TextMessage", "TextOptOut", "TextPurpose", "TextRoute", "TextStatus",
+    "EmailForwardStatus", "TextConversion", "TextDirection", "TextEmailForward", "TextMessage", "TextOptOut", "TextPurpose", "TextRoute",
+    "TextStatus",
 ]

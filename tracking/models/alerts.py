@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 from tracking.models.campaigns import _webhook_secret
 
 

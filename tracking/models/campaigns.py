@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack import outbound, strategies
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 from tracking import webhook_templates

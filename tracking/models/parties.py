@@ -13,7 +13,7 @@ from django.utils.translation import pgettext_lazy
 from calltrack import geodata
 from calltrack import hours as hours_rules
 from calltrack import tags as tag_rules
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 from calltrack.fields import PhoneNumberField
 from calltrack.ids import unique_slug
 

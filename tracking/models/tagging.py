@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone as dj_timezone
 
 from calltrack import hours as hours_rules
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 

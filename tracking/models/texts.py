@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from calltrack import hours as hours_rules
-from calltrack.accounts import account_field
+from calltrack.account_fields import account_field
 
 MAX_BODY = 1600  # Twilio's longest message body (10 segments); a longer one is cut, never refused
 MAX_MEDIA = 10  # Twilio sends at most ten MediaUrlN
@@ -51,6 +51,28 @@ class TextPurpose(models.TextChoices):
     AUTO_REPLY = "auto_reply", _("Auto-reply")
     FORWARD = "forward", _("Forward")
     KEYWORD = "keyword", _("Keyword answer")
+
+
+#: The sid of an outbound text the carrier has not named yet: a forward waiting for its task, or an answer written
+#: into TwiML until its first status callback.
+PENDING_PREFIX = "pending:"
+
+
+def forward_waiting_q() -> models.Q:
+    """Forwards to a handler the carrier has not accepted yet: queued for (or held by) a worker."""
+    return models.Q(direction=TextDirection.OUTBOUND, purpose=TextPurpose.FORWARD, message_sid__startswith=PENDING_PREFIX,
+                    status__in=[TextStatus.QUEUED, TextStatus.SENDING])
+
+
+def outbound_failed_q() -> models.Q:
+    """Our texts that did not go out: the carrier failed them, or we gave up (a forward's last try, an opt-out)."""
+    return models.Q(direction=TextDirection.OUTBOUND, status=TextStatus.FAILED)
+
+
+def outbound_sent_q() -> models.Q:
+    """Our texts the carrier took (sent, delivered, undelivered, or in its queue), not those still waiting for a
+    worker nor the failed ones: what "texts sent" counts."""
+    return models.Q(direction=TextDirection.OUTBOUND) & ~forward_waiting_q() & ~outbound_failed_q()
 
 
 class TextMessageQuerySet(models.QuerySet):
@@ -139,6 +161,38 @@ class TextOptOut(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_number} opted out of {self.our_number}"
+
+
+class EmailForwardStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class TextEmailForward(models.Model):
+    """The email of one text to one address (a campaign's text routing ``forward_email``): its own record, so it is
+    sent once however often its task runs, and a lost task is found again. ``queued`` until a worker claims it
+    (``sending``, leased until ``next_attempt_at``), ``sent`` once the mail backend returned, ``failed`` after the
+    last try. ``next_attempt_at`` is when a queued email is due, or when a sending one's lease ends."""
+
+    text = models.ForeignKey(TextMessage, on_delete=models.CASCADE, related_name="email_forwards")
+    address = models.EmailField(help_text=_("Where the text was emailed (the route's address when it came in)."))
+    status = models.CharField(max_length=10, choices=EmailForwardStatus.choices, default=EmailForwardStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text=_("Tries started (a worker's claim counts one)."))
+    last_error = models.CharField(max_length=300, blank=True, help_text=_("The mail backend's last failure."))
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text=_("When the mail backend accepted it."))
+
+    class Meta:
+        verbose_name = _("text email forward")
+        constraints = [models.UniqueConstraint(fields=["text", "address"], name="text_email_forward_once")]
+        # The requeue sweep's read: the queued or sending ones past a moment (a small set: sent ones are most rows).
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="text_email_fwd_due")]
+
+    def __str__(self) -> str:
+        return f"text {self.text_id} to {self.address} ({self.status})"
 
 
 class TextConversion(models.TextChoices):

@@ -76,7 +76,7 @@ def alert_account(spec: AlertSpec) -> int:
             found = model.objects.filter(pk=pk).values_list("account_id", flat=True).first()
             if found is not None:
                 return found
-    from calltrack.accounts import default_account_id
+    from calltrack.account_fields import default_account_id
 
     return default_account_id()
 
@@ -85,7 +85,7 @@ def alert_raise(*, spec: AlertSpec, at: datetime | None = None, silent: bool = F
     """Open an episode of ``spec.key``, or see the open one again (its message and level follow the condition; nothing
     is sent again). Returns the new alert, None when one was open. ``silent``: the episode is recorded (a monitor
     that only pauses needs it, to pause once per episode) but neither shown nor sent. Safe under races: the partial
-    unique index keeps one open alert per key, the loser sees the winner's."""
+    unique index keeps one open alert per key and account, the loser sees the winner's."""
     at = at or timezone.now()
     account_id = alert_account(spec)
     if Alert.objects.open().filter(account_id=account_id, key=spec.key).update(last_seen_at=at, message=spec.message[:500], level=spec.level):
@@ -272,12 +272,15 @@ REPORT_KINDS = (AlertKind.POOL_OVERFLOW, AlertKind.HANDLER_CAP, AlertKind.WEBHOO
                 AlertKind.PORT_PENDING, AlertKind.AD_UPLOADS_FAILING)
 
 
-def report_alert_key(alert: Any) -> str:
-    """The key of a dashboard flag (a ``calltrack.reports.Alert``): its kind and what it points at. The dashboard
-    shows a flag once: as a stored alert when one is open under this key."""
+def report_alert_key(alert: Any, account_id: int | None = None) -> str:
+    """The key of a dashboard flag (a ``calltrack.reports.Alert``) of ``account_id``'s dashboard: its kind and what it
+    points at (a row's id names it in one account already; a count over the account's rows, without one, says the
+    account). The dashboard shows a flag once: as a stored alert when one is open under this key."""
     key = alert.kind + ":" + ",".join(str(a) for a in alert.url_args)
     if alert.url_query:
         key += ":" + urlencode(sorted(alert.url_query.items()))
+    if not alert.url_args and account_id is not None:
+        key += f":account={account_id}"
     return key
 
 

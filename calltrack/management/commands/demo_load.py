@@ -3,10 +3,12 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from calltrack.accounts import acting_in
 from calltrack.audit import audit_context
-from calltrack.demo import demo_load
+from calltrack.demo import demo_account_elsewhere, demo_load
+from calltrack.numbers.management.base import account_add_argument, find_account
 
 
 class Command(BaseCommand):
@@ -18,9 +20,15 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="admin", help="The admin user to create or reset (default: admin).")
         parser.add_argument("--password", default="", help="Its password (default: a new random one, printed).")
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the admin user.")
+        account_add_argument(parser)
 
     def handle(self, *args, **options):
-        with audit_context(origin="command", actor="demo_load"):  # the demo's calls and terms, in the money history
+        account = find_account(options["account"])
+        elsewhere = demo_account_elsewhere(account.pk)
+        if elsewhere:
+            raise CommandError(f"The demo is loaded in account '{elsewhere}' already (a phone number belongs to one account).")
+        # The demo's rows in the account, and found there only (audit: the demo's calls and terms, in the money history).
+        with acting_in(account.pk), audit_context(origin="command", actor="demo_load"):
             counts = demo_load(calls=options["calls"], days=options["days"])
         self.stdout.write("Demo data: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
         if options["no_user"]:

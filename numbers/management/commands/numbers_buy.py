@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import CommandError
 
-from calltrack.numbers.management.base import NumbersCommand, find_campaign, find_pool, find_source
+from calltrack.numbers.management.base import NumbersCommand, account_add_argument, find_campaign, find_pool, find_source
 from calltrack.numbers.services.lifecycle import MAX_BUY, BuyTarget, numbers_buy
 
 
@@ -27,9 +27,12 @@ class Command(NumbersCommand):
         parser.add_argument("--source", help="Static numbers: the source credited with their calls.")
         parser.add_argument("--label", default="", help="Label for the new numbers.")
         parser.add_argument("--marketing-data", default="", help='Static numbers: JSON object, e.g. {"utm_source": "radio"}.')
+        account_add_argument(parser)
 
     def handle(self, *args, count: int, area_code: str | None, toll_free: bool, near: str | None, contains: str,
-               pool: str | None, campaign: str | None, source: str | None, label: str, marketing_data: str, **options) -> None:
+               pool: str | None, campaign: str | None, source: str | None, label: str, marketing_data: str, account: str | None,
+               **options) -> None:
+        account_id = self.account_choose(account).pk
         if pool and (campaign or source):
             raise CommandError("Give --pool, or --campaign (and --source); not both.")
         if not pool and not campaign:
@@ -43,8 +46,8 @@ class Command(NumbersCommand):
             if not isinstance(data, dict):
                 raise CommandError("--marketing-data: must be a JSON object.")
         target = BuyTarget(
-            pool=find_pool(pool) if pool else None, campaign=find_campaign(campaign) if campaign else None,
-            source=find_source(source) if source else None, label=label, marketing_data=data,
+            pool=find_pool(pool, account_id) if pool else None, campaign=find_campaign(campaign, account_id) if campaign else None,
+            source=find_source(source, account_id) if source else None, label=label, marketing_data=data,
         )
         bought = self.service(
             numbers_buy, count=count, target=target, area_code=area_code or "", toll_free=toll_free, near=near or "",

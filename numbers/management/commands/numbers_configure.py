@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError, CommandParser
 
 from calltrack import phone
-from calltrack.numbers.management.base import NumbersCommand
+from calltrack.numbers.management.base import NumbersCommand, account_add_argument
 from calltrack.numbers.models import NumberStatus, TrackingNumber
 from calltrack.numbers.services.lifecycle import numbers_configure
 
@@ -16,10 +16,12 @@ class Command(NumbersCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("numbers", nargs="*", help="Tracking numbers (default: every active number).")
+        parser.add_argument("numbers", nargs="*", help="Tracking numbers (default: every active number of the account).")
+        account_add_argument(parser)
 
     def handle(self, *args, **options) -> None:
-        qs = TrackingNumber.objects.select_related("campaign", "pool__campaign")
+        account = self.account_choose(options["account"])
+        qs = TrackingNumber.objects.select_related("campaign", "pool__campaign", "account").filter(account_id=account.pk)
         if options["numbers"]:
             try:
                 wanted = [phone.to_e164(n) for n in options["numbers"]]
@@ -28,11 +30,11 @@ class Command(NumbersCommand):
             qs = qs.filter(number__in=wanted)
             missing = set(wanted) - set(qs.values_list("number", flat=True))
             if missing:
-                raise CommandError(f"Not our tracking numbers: {', '.join(sorted(missing))}.")
+                raise CommandError(f"Not our tracking numbers: {', '.join(sorted(missing))} (account '{account.slug}').")
         else:
             qs = qs.filter(status=NumberStatus.ACTIVE)
         numbers = list(qs.order_by("number"))
-        failed = numbers_configure(numbers=numbers)
+        failed = self.service(numbers_configure, numbers=numbers)
         for number, why in failed:
             self.stderr.write(f"{number} not configured: {why}")
         self.stdout.write(f"{len(numbers) - len(failed)} of {len(numbers)} numbers configured.")

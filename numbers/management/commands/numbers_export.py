@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import CommandError
 
-from calltrack.numbers.management.base import NumbersCommand, find_campaign, find_pool
+from calltrack.numbers.management.base import NumbersCommand, account_add_argument, find_campaign, find_pool
 from calltrack.numbers.models import NumberStatus, TrackingNumber
 from calltrack.numbers.services.importing import numbers_export
 
@@ -21,13 +21,16 @@ class Command(NumbersCommand):
         parser.add_argument("--campaign", help="Only this campaign's numbers (campaign ID, id or name).")
         parser.add_argument("--status", choices=NumberStatus.values, help="Only numbers in this status.")
         parser.add_argument("--include-released", action="store_true", help="Include released numbers.")
+        account_add_argument(parser)
 
-    def handle(self, *args, output: str, pool: str | None, campaign: str | None, status: str | None, include_released: bool, **options) -> None:
-        numbers = TrackingNumber.objects.all()
+    def handle(self, *args, output: str, pool: str | None, campaign: str | None, status: str | None, include_released: bool,
+               account: str | None, **options) -> None:
+        account_id = self.account_choose(account).pk
+        numbers = TrackingNumber.objects.filter(account_id=account_id)
         if pool:
-            numbers = numbers.filter(pool=find_pool(pool))
+            numbers = numbers.filter(pool=find_pool(pool, account_id))
         if campaign:
-            numbers = numbers.filter(campaign=find_campaign(campaign))
+            numbers = numbers.filter(campaign=find_campaign(campaign, account_id))
         if status:
             numbers = numbers.filter(status=status)
             include_released = include_released or status == NumberStatus.RELEASED

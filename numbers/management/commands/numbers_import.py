@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from calltrack.numbers.management.base import NumbersCommand
+from calltrack.numbers.management.base import NumbersCommand, account_add_argument
 from calltrack.numbers.services.importing import EXPORT_ONLY_COLUMNS, RECEIVING_COLUMNS, TRACKING_COLUMNS, numbers_import
 
 
@@ -25,8 +25,11 @@ class Command(NumbersCommand):
         parser.add_argument("--skip-invalid", action="store_true", help="Import the good lines and report the bad ones.")
         parser.add_argument("--dry-run", action="store_true", help="Check the file and report what would change; write nothing.")
         parser.add_argument("--receiving", action="store_true", help="The file lists receiving numbers (the lines calls go to).")
+        account_add_argument(parser)
 
-    def handle(self, *args, file: str, update: bool, skip_invalid: bool, dry_run: bool, receiving: bool, **options) -> None:
+    def handle(self, *args, file: str, update: bool, skip_invalid: bool, dry_run: bool, receiving: bool, account: str | None,
+               **options) -> None:
+        account_id = self.account_choose(account).pk
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"{file}: no such file.")
@@ -38,7 +41,7 @@ class Command(NumbersCommand):
             try:
                 result = self.service(
                     numbers_import, file=handle, update=update, skip_invalid=skip_invalid, dry_run=dry_run, receiving=receiving,
-                    actor_label="numbers_import", progress=self.progress_printer(path.name),
+                    actor_label="numbers_import", progress=self.progress_printer(path.name), account_id=account_id,
                 )
             except UnicodeDecodeError:
                 raise CommandError(f"{file}: not UTF-8 text; save the sheet as CSV UTF-8.")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from calltrack.numbers.management.base import NumbersCommand, find_pool
+from calltrack.numbers.management.base import NumbersCommand, account_add_argument, find_pool
 from calltrack.numbers.services.lifecycle import numbers_release, quarantine_days
 
 
@@ -19,8 +19,10 @@ class Command(NumbersCommand):
         parser.add_argument("--pool", help="Release idle numbers of this pool (key, id or name).")
         parser.add_argument("--count", type=int, help="With --pool: how many.")
         parser.add_argument("--reason", default="", help="Why, for the number's history.")
+        account_add_argument(parser)
 
-    def handle(self, *args, numbers: list[str], pool: str | None, count: int | None, reason: str, **options) -> None:
+    def handle(self, *args, numbers: list[str], pool: str | None, count: int | None, reason: str, account: str | None, **options) -> None:
+        account_id = self.account_choose(account).pk
         if numbers and (pool or count):
             raise CommandError("Give numbers, or --pool and --count; not both.")
         if not numbers and not (pool and count):
@@ -28,8 +30,8 @@ class Command(NumbersCommand):
         if count is not None and count < 1:
             raise CommandError("--count must be at least 1.")
         changed = self.service(
-            numbers_release, numbers=numbers or None, pool=find_pool(pool) if pool else None, count=count,
-            reason=reason, actor_label="numbers_release",
+            numbers_release, numbers=numbers or None, pool=find_pool(pool, account_id) if pool else None, count=count,
+            reason=reason, actor_label="numbers_release", account_id=account_id,
         )
         for number in changed:
             self.stdout.write(f"{number.number} quarantined until {number.quarantined_until:%Y-%m-%d %H:%M}")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from calltrack.numbers.management.base import NumbersCommand, find_campaign, find_pool, find_source
+from calltrack.numbers.management.base import NumbersCommand, account_add_argument, find_campaign, find_pool, find_source
 from calltrack.numbers.services.porting import port_in_create, port_in_numbers_from_csv
 
 
@@ -25,9 +25,11 @@ class Command(NumbersCommand):
         parser.add_argument("--campaign", help="Static numbers: the campaign that routes them.")
         parser.add_argument("--source", help="Static numbers: the source credited with their calls.")
         parser.add_argument("--no-submit", action="store_true", help="Record the request; let the scheduled task submit it.")
+        account_add_argument(parser)
 
     def handle(self, *args, file: str, loa_name: str, loa_address: str, from_carrier: str, pool: str | None,
-               campaign: str | None, source: str | None, no_submit: bool, **options) -> None:
+               campaign: str | None, source: str | None, no_submit: bool, account: str | None, **options) -> None:
+        account_id = self.account_choose(account).pk
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"{file}: no such file.")
@@ -36,8 +38,8 @@ class Command(NumbersCommand):
         numbers = self.service(port_in_numbers_from_csv, text=path.read_text(encoding="utf-8-sig"))
         request = self.service(
             port_in_create, numbers=numbers, loa_name=loa_name, loa_address=loa_address, other_carrier=from_carrier,
-            pool=find_pool(pool) if pool else None, campaign=find_campaign(campaign) if campaign else None,
-            source=find_source(source) if source else None, submit=not no_submit, actor_label="port_in",
+            pool=find_pool(pool, account_id) if pool else None, campaign=find_campaign(campaign, account_id) if campaign else None,
+            source=find_source(source, account_id) if source else None, submit=not no_submit, actor_label="port_in",
         )
         line = f"Port-in #{request.pk} of {len(request.numbers)} numbers: {request.get_status_display().lower()}"
         if request.carrier_request_id:

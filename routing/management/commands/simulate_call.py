@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from calltrack import phone
 from calltrack.nomenclature import HANDLER, SOURCE
 from calltrack.numbers.providers.local import LocalCarrier
+from routing.management.simulation import account_add_argument, webhook_signer
 from routing.services.common import STIR_VERSTATS, TEST_CALL_PARAM, TestCallOptions, call_test_marker
 from tracking.models import Call, CallAttempt
 
@@ -43,6 +44,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--to", required=True, help="The tracking number dialled.")
+        account_add_argument(parser)
         parser.add_argument("--from", dest="caller", required=True, help="The caller's number.")
         parser.add_argument("--digits", default="", help="Keys pressed at successive menus, e.g. 1 or 21.")
         parser.add_argument(
@@ -92,6 +94,7 @@ class Command(BaseCommand):
         except phone.InvalidPhoneNumber as exc:
             raise CommandError(f"--to: {exc}") from None
         caller = phone.to_e164_or_none(options["caller"]) or options["caller"]
+        self.account_sid, self.account_token = webhook_signer(options["account"], to)
         if (options["send_webhooks"] or options["clock"]) and not options["test"]:
             raise CommandError("--send-webhooks and --clock are options of a test call: add --test")
         self.test = TestCallOptions(send_webhooks=options["send_webhooks"], clock=_clock(options["clock"])) if options["test"] else None
@@ -118,7 +121,9 @@ class Command(BaseCommand):
         if url.startswith("/"):
             url = self.base + url
         parts = urlsplit(url)
-        signature = RequestValidator(self.token).compute_signature(url, params)
+        if self.account_token:  # Twilio names the (sub)account in every webhook
+            params = {"AccountSid": self.account_sid, **params}
+        signature = RequestValidator(self.account_token or self.token).compute_signature(url, params)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         secure = parts.scheme == "https"
         self.stdout.write(self.style.HTTP_INFO(f"\n-> POST {path}  {params}"))
@@ -134,7 +139,7 @@ class Command(BaseCommand):
         self.recordings: list[tuple[str, dict[str, str]]] = []
         sid = "CA" + secrets.token_hex(16)
         # Twilio sends the caller's place (FromCity, FromState, FromZip) and name with every request of the call.
-        common = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": to, **self.place}
+        common = {"CallSid": sid, "AccountSid": self.account_sid, "From": caller, "To": to, **self.place}
         marker = {TEST_CALL_PARAM: call_test_marker(call_sid=sid, options=self.test)} if self.test is not None else {}
         doc = self._post("/voice/incoming", {**common, "CallStatus": "ringing", "Direction": "inbound", **self.incoming, **marker})
         dials = 0

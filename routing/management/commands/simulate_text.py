@@ -16,6 +16,7 @@ from calltrack import phone
 from calltrack.numbers.models import LocalCarrierMessage
 from calltrack.numbers.services import texts as outbound
 from calltrack.numbers.services.texts import PENDING_PREFIX
+from routing.management.simulation import account_add_argument, webhook_signer
 from routing.services.texts import TEST_TEXT_PARAM, text_test_marker
 from tracking.models import TextMessage, TextPurpose
 from tracking.models.texts import MAX_BODY, MAX_MEDIA
@@ -32,6 +33,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--to", required=True, help="The tracking number texted.")
+        account_add_argument(parser)
         parser.add_argument("--from", dest="sender", required=True, help="The sender's number.")
         parser.add_argument("--body", default="Hi, I saw your ad.", help="The text (STOP, START and HELP are the carriers' keywords).")
         parser.add_argument("--media", action="append", default=[], help="An https media URL (MMS); repeat for several (at most 10).")
@@ -51,6 +53,7 @@ class Command(BaseCommand):
         except phone.InvalidPhoneNumber as exc:
             raise CommandError(f"--to: {exc}") from None
         sender = phone.to_e164_or_none(options["sender"]) or options["sender"]
+        self.account_sid, self.account_token = webhook_signer(options["account"], to)
         body = options["body"]
         if len(body) > MAX_BODY or "\x00" in body:
             raise CommandError(f"--body must be at most {MAX_BODY} characters, without NUL")
@@ -74,7 +77,9 @@ class Command(BaseCommand):
         if url.startswith("/"):
             url = self.base + url
         parts = urlsplit(url)
-        signature = RequestValidator(self.token).compute_signature(url, params)
+        if self.account_token:  # Twilio names the (sub)account in every webhook
+            params = {"AccountSid": self.account_sid, **params}
+        signature = RequestValidator(self.account_token or self.token).compute_signature(url, params)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         self.stdout.write(self.style.HTTP_INFO(f"\n-> POST {path}  {params}"))
         response = self.client.post(path, params, HTTP_HOST=parts.netloc, HTTP_X_TWILIO_SIGNATURE=signature, secure=parts.scheme == "https")
@@ -89,7 +94,7 @@ class Command(BaseCommand):
         if test:
             place = {**place, TEST_TEXT_PARAM: text_test_marker(message_sid=sid)}
         already = set(LocalCarrierMessage.objects.values_list("pk", flat=True))
-        params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "0" * 32, "From": sender, "To": to, "Body": body,
+        params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid, "From": sender, "To": to, "Body": body,
                   "NumMedia": str(len(media)), **{f"MediaUrl{i}": url for i, url in enumerate(media)}, **place}
         doc = self._post("/sms/incoming", params)
         self._forwards_send(sid)
@@ -131,3 +136,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  converted: {text.conversion_reason} (revenue {text.revenue}, payout {text.payout})")
         for answer in TextMessage.objects.filter(contact_number=text.contact_number, direction="outbound", created_at__gte=text.created_at).order_by("pk"):
             self.stdout.write(f"  answer ({answer.get_purpose_display().lower()}) to {answer.to_number}: {answer.get_status_display().lower()}")
+        for email in text.email_forwards.order_by("pk"):
+            self.stdout.write(f"  emailed to {email.address}: {email.get_status_display().lower()}"
+                              f"{' (the task queue sends it: manage.py qcluster)' if email.status == 'queued' else ''}")

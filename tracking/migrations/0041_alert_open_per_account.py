@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('calltrack', '0002_accounts'),
-        ('tracking', '0038_accounts'),
+        ('tracking', '0040_rollups_per_account'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
