@@ -172,8 +172,6 @@ def numbers_buy(
             from_status = number.status if number.pk else ""
             number.account_id = account_id  # a released number bought again belongs to its new account
             number.kind, number.status, number.campaign, number.pool = target.kind, NumberStatus.ACTIVE, campaign, target.pool
-            if campaign is not None:  # the account of what it is bought for (autoscale runs in a task, in no request)
-                number.account_id = campaign.account_id
             number.source = target.source if target.kind == NumberKind.STATIC else None
             number.label = target.label
             number.marketing_data = target.marketing_data if target.kind == NumberKind.STATIC else {}

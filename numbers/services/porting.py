@@ -88,7 +88,6 @@ def port_in_create(
             source=source, pool=pool, account_id=(pool or campaign).account_id,  # one is set (checked above)
             created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
         )
-        request.account_id = request.campaign.account_id  # the account of the campaign (or pool) the numbers join
         request.full_clean(exclude=["created_by", "campaign", "source", "pool"])
         request.save()
         kind = NumberKind.POOL if pool else NumberKind.STATIC
@@ -210,7 +209,6 @@ def port_out_start(
             other_carrier=to_carrier, carrier=moving[0].carrier if moving else "local", submitted_at=timezone.now(),
             **({"account_id": moving[0].account_id} if moving else {}),
             carrier_request_id=references[0] if len(references) == 1 else "", created_by=actor if actor and actor.pk else None,  # type: ignore[misc]  # AUTH_USER_MODEL: the stubs type it auth.User
-            **({"account_id": moving[0].account_id} if moving else {}),  # the numbers' account
         )
         events = []
         now = timezone.now()
