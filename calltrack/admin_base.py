@@ -27,6 +27,14 @@ class AccountChoicesMixin:
         return _choices_limited(formfield, request)
 
 
+def account_form(form, request):
+    """``form`` (a plain form of an admin view or action: "move numbers", "port in") with every choice of related rows
+    limited to the account acted in, before it validates: another account's pool can be neither offered nor posted."""
+    for field in form.fields.values():
+        _choices_limited(field, request)
+    return form
+
+
 def _choices_limited(formfield, request):
     if formfield is not None and getattr(formfield, "queryset", None) is not None:
         formfield.queryset = account_choices_limited(formfield.queryset, scope_for(request.user))
@@ -49,7 +57,15 @@ class ModelAdmin(AccountChoicesMixin, unfold_admin.ModelAdmin):
     """
 
     def get_queryset(self, request):
-        return in_account(super().get_queryset(request), scope_for(request.user))
+        qs = super().get_queryset(request)
+        if account_path(self.model) is None and not request.user.is_superuser:
+            return qs.none()  # an install table, even where an admin opened its own permissions wider
+        qs = in_account(qs, scope_for(request.user))
+        if not qs.query.order_by:
+            # Named, not left to the model's default: an aggregate a subclass adds (GROUP BY) drops a default ordering,
+            # and the autocomplete pages through this queryset.
+            qs = qs.order_by(*(self.ordering or self.model._meta.ordering or ()), "pk")
+        return qs
 
     def _shown(self, request) -> bool:
         """Whether this admin exists for the user at all (before its model permissions)."""
@@ -93,7 +109,23 @@ class ModelAdmin(AccountChoicesMixin, unfold_admin.ModelAdmin):
                 raise PermissionDenied(f"You may not run the action {name!r}.")
         return super().changelist_view(request, extra_context)
 
-class AccountRelatedFieldListFilter(RelatedFieldListFilter):
+class AccountFilterChoicesMixin:
+    """A list filter drawn as a form (django-unfold's autocomplete and dropdown filters) offers, and names as the
+    chosen value, rows of the account acted in only: a form field's queryset of related rows is limited like a
+    change form's (the autocomplete filter's form reads the related model's every row, so the id of another
+    account's number in the address would show that number)."""
+
+    def choices(self, changelist):
+        scope = scope_for(self.request.user)  # type: ignore[attr-defined]  # ListFilter keeps its request
+        for choice in super().choices(changelist):  # type: ignore[misc]
+            form = choice.get("form") if isinstance(choice, dict) else None
+            for field in getattr(form, "fields", {}).values():
+                if getattr(field, "queryset", None) is not None:
+                    field.queryset = account_choices_limited(field.queryset.all(), scope)
+            yield choice
+
+
+class AccountRelatedFieldListFilter(AccountFilterChoicesMixin, RelatedFieldListFilter):
     """A list filter on a relation (``campaign``, ``pool``) offers the related rows of the account acted in only."""
 
     def field_choices(self, field, request, model_admin):
@@ -112,6 +144,19 @@ class AccountRelatedFieldListFilter(RelatedFieldListFilter):
 _ACCOUNT_FILTERS: dict[type, type] = {}
 
 
+def _account_filter_class(cls: type) -> type:
+    """``cls`` made to offer and name the account's rows only (its form's choices; a relation filter's list)."""
+    if issubclass(cls, AccountFilterChoicesMixin):
+        return cls
+    if cls not in _ACCOUNT_FILTERS:
+        attrs: dict[str, Any] = {}
+        if (issubclass(cls, RelatedFieldListFilter) and not issubclass(cls, RelatedOnlyFieldListFilter)
+                and cls.field_choices is RelatedFieldListFilter.field_choices):
+            attrs["field_choices"] = AccountRelatedFieldListFilter.field_choices
+        _ACCOUNT_FILTERS[cls] = type(f"Account{cls.__name__}", (AccountFilterChoicesMixin, cls), attrs)
+    return _ACCOUNT_FILTERS[cls]
+
+
 def _account_list_filter(model: Any, entry: Any) -> Any:
     """A list filter entry whose choices are related rows, made to offer the account's only (a filter listing the
     values in the account's own rows, ``RelatedOnlyFieldListFilter``, already does)."""
@@ -125,10 +170,9 @@ def _account_list_filter(model: Any, entry: Any) -> Any:
         return entry
     if isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[1], type):
         name, cls = entry
-        if issubclass(cls, RelatedFieldListFilter) and not issubclass(cls, RelatedOnlyFieldListFilter) and cls.field_choices is RelatedFieldListFilter.field_choices:
-            if cls not in _ACCOUNT_FILTERS:
-                _ACCOUNT_FILTERS[cls] = type(f"Account{cls.__name__}", (cls,), {"field_choices": AccountRelatedFieldListFilter.field_choices})
-            return (name, _ACCOUNT_FILTERS[cls])
+        return (name, _account_filter_class(cls))
+    if isinstance(entry, type):
+        return _account_filter_class(entry)
     return entry
 
 

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from calltrack.admin_base import account_form
 from calltrack.numbers.models import NumberPool
 from calltrack.numbers.services import NumberError
 from calltrack.numbers.services.importing import numbers_export
@@ -124,7 +125,7 @@ def release_numbers(modeladmin, request: HttpRequest, queryset: QuerySet) -> Non
 
 @admin.action(description="Move to a pool or campaign", permissions=["change"])
 def move_numbers(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-    form = MoveForm(request.POST if "apply" in request.POST else None)
+    form = account_form(MoveForm(request.POST if "apply" in request.POST else None), request)
     if not form.is_valid():
         return _intermediate(modeladmin, request, queryset, form, title="Move numbers", action="move_numbers")
     data = form.cleaned_data
@@ -169,7 +170,7 @@ ACTIONS = [buy_more_like_these, release_numbers, move_numbers, port_out_numbers,
 def port_in_view(modeladmin, request: HttpRequest) -> HttpResponse:
     if not modeladmin.has_add_permission(request):
         return HttpResponse(status=403)
-    form = PortInForm(request.POST or None)
+    form = account_form(PortInForm(request.POST or None), request)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

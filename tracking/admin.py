@@ -1083,20 +1083,60 @@ class ContactAdmin(ModelAdmin):
 
         if obj.pk is None or not obj.phone_number:
             return "-"
-        texts = TextMessage.objects.conversation(obj.phone_number).count()
-        calls = Call.objects.filter(caller_number=obj.phone_number).count()
+        # The contact's account only: the same caller may have called another account too.
+        texts = TextMessage.objects.conversation(obj.phone_number).filter(account_id=obj.account_id).count()
+        calls = Call.objects.filter(caller_number=obj.phone_number, account_id=obj.account_id).count()
         if not texts and not calls:
             return "No texts or calls from this number yet."
         url = reverse("admin:tracking_textmessage_conversation", args=[obj.phone_number])
         return format_html('<a class="underline" href="{}">The conversation: {} texts, {} calls</a>', url, texts, calls)
 
 
+class CollaboratorForm(forms.ModelForm):
+    """A collaborator's login is named by username (as a member's, ``calltrack.admin.MembershipForm``): the install's
+    user list (another account's people) is not shown to an account's operator. A login that already works somewhere
+    (a member of an account, a superuser, another party's collaborator) is refused: linking it would move it into this
+    account's party and out of its own account."""
+
+    username = forms.CharField(max_length=150, help_text=_("The login of an existing user (it needs staff status to use the admin)."))
+
+    class Meta:
+        model = Collaborator
+        fields = ["source", "handler"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.get_username()
+            self.fields["username"].disabled = True
+
+    def clean_username(self) -> str:
+        from django.contrib.auth import get_user_model
+
+        from calltrack.models import Membership
+
+        name = self.cleaned_data["username"]
+        if self.instance.pk:
+            return name
+        user = get_user_model().objects.filter(username=name, is_active=True).first()
+        if user is None:
+            raise ValidationError(_("No active user has this login."))
+        if user.is_superuser or Membership.objects.filter(user=user).exists() or Collaborator.objects.filter(user=user).exists():
+            # Said the same way for each: which logins belong to other accounts is not told.
+            raise ValidationError(_("This login already works elsewhere: create a new login for the collaborator."))
+        self.instance.user = user
+        return name
+
+
 @admin.register(Collaborator)
 class CollaboratorAdmin(ModelAdmin):
+    form = CollaboratorForm
+    fields = ["username", "source", "handler"]
     list_display = ["user", "source", "handler"]
     search_fields = ["user__username", "source__name", "handler__name"]
-    autocomplete_fields = ["user", "source", "handler"]
+    autocomplete_fields = ["source", "handler"]
     list_select_related = ["user", "source", "handler"]
+    ordering = ["user__username", "pk"]
 
 
 @admin.register(ConversionRule)

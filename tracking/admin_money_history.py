@@ -55,4 +55,6 @@ class MoneyChangeAdmin(ModelAdmin):
         # Staff with the call log's view permission; collaborators see history on their calls' pages only.
         from calltrack.scoping import scope_for
 
-        return not scope_for(request.user).is_collaborator and request.user.has_perm("tracking.view_moneychange")
+        # An install table (every account's changes): superusers only, as every install table (admin_base.ModelAdmin).
+        return (self._shown(request) and not scope_for(request.user).is_collaborator
+                and request.user.has_perm("tracking.view_moneychange"))

@@ -262,7 +262,8 @@ class TextMessageAdmin(TextCollaboratorScope, BillingRecordsAdminMixin, ModelAdm
                 return self._reply(request, number=number, about=latest_inbound, body=form.cleaned_data["body"])
         # The caller's contact record (a name, notes, an assigned agent), for those who may see contacts.
         contact_admin = self.admin_site._registry.get(Contact)
-        record = Contact.objects.filter(phone_number=number).first() if contact_admin and contact_admin.has_view_permission(request) else None
+        record = (contact_admin.get_queryset(request).filter(phone_number=number).first()  # the account's record (account-scoped)
+                  if contact_admin and contact_admin.has_view_permission(request) else None)
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Conversation with {national(number)}",
             "contact_record": record,

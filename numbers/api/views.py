@@ -130,7 +130,7 @@ class NumberPoolViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
         body.is_valid(raise_exception=True)
         wanted = body.validated_data["numbers"]
         changed = service(pool=pool, numbers=wanted, actor=request.user, actor_label="api")
-        now = TrackingNumber.objects.filter(number__in=[phone.to_e164(n) for n in wanted]).order_by("number")
+        now = TrackingNumber.objects.filter(number__in=[phone.to_e164(n) for n in wanted], account_id=pool.account_id).order_by("number")
         out = serializers.PoolNumbersChangeSerializer(
             {"pool": pool.pk, "changed": changed, "numbers": now}, context=self.get_serializer_context()
         )

@@ -45,9 +45,10 @@ def _normalize(numbers: Sequence[str]) -> list[str]:
     return out
 
 
-def _rows(wanted: list[str], *, pool: NumberPool | None = None) -> list[TrackingNumber]:
-    """The numbers, in the order given; unknown ones (or, with ``pool``, ones not in it) refuse the request."""
-    found = {row.number: row for row in TrackingNumber.objects.filter(number__in=wanted)}
+def _rows(wanted: list[str], *, account_id: int | None, pool: NumberPool | None = None) -> list[TrackingNumber]:
+    """The numbers of the account, in the order given; unknown ones (another account's are unknown here) or, with
+    ``pool``, ones not in it refuse the request."""
+    found = {row.number: row for row in TrackingNumber.objects.filter(number__in=wanted, account_id=account_id or 0)}
     problems = []
     for n, e164 in enumerate(wanted, start=1):
         row = found.get(e164)
@@ -72,7 +73,7 @@ def pool_numbers_add(*, pool: NumberPool, numbers: Sequence[str], actor: Any = N
     so repeating the request is harmless. Refusals come back as a ValidationError
     on ``numbers`` listing every problem.
     """
-    rows = _rows(_normalize(numbers))
+    rows = _rows(_normalize(numbers), account_id=pool.account_id)
     try:
         with transaction.atomic():
             return numbers_move(numbers=rows, pool=pool, actor=_user(actor), actor_label=actor_label, reason=f"Added to pool '{pool}'")
@@ -86,7 +87,7 @@ def pool_numbers_remove(*, pool: NumberPool, numbers: Sequence[str], actor: Any 
     Every number must belong to this pool. Idempotent: already quarantined numbers
     are left as they are. Locks the rows (``numbers_quarantine``).
     """
-    rows = _rows(_normalize(numbers), pool=pool)
+    rows = _rows(_normalize(numbers), account_id=pool.account_id, pool=pool)
     try:
         return len(numbers_quarantine(numbers=rows, reason=f"Removed from pool '{pool}'", actor=_user(actor), actor_label=actor_label))
     except NumberError as exc:

@@ -72,12 +72,10 @@ class TotalsQuerySerializer(serializers.Serializer):
 
 def calls_visible_to(user):
     """A source or handler collaborator sees only its own calls (even when marked staff to use the admin);
-    other staff see every call; anyone else none. The scoping is calltrack.scoping's, as in the rest of the API."""
+    other staff every call of the account they act in; anyone else none. The scoping is calltrack.scoping's, as in the rest of the API."""
     scope = scope_for(user)
-    if scope.is_collaborator:
-        return visible_calls(Call.objects.all(), scope)
-    if user.is_staff:
-        return Call.objects.all()
+    if scope.is_collaborator or user.is_staff:
+        return visible_calls(Call.objects.all(), scope)  # the account's calls (a collaborator's own)
     return Call.objects.none()
 
 
@@ -101,7 +99,7 @@ class CallConversionView(APIView):
         elif scope.handler_id is not None:
             queryset = visible_calls(Call.objects.all(), scope)
         else:
-            queryset = Call.objects.all() if request.user.is_staff else Call.objects.none()
+            queryset = visible_calls(Call.objects.all(), scope) if request.user.is_staff else Call.objects.none()
         return get_object_or_404(queryset, pk=pk)
 
     @extend_schema(

@@ -162,7 +162,8 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-opened_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["key"], condition=models.Q(cleared_at__isnull=True), name="alert_one_open_episode"),
+            # One open episode of a condition in each account (a spam surge in A and in B are two).
+            models.UniqueConstraint(fields=["account", "key"], condition=models.Q(cleared_at__isnull=True), name="alert_one_open_episode"),
         ]
         indexes = [models.Index(fields=["acknowledged_at", "opened_at"], name="alert_unacked_idx")]
 

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from calltrack import outbound
 from calltrack.model_writes import instance_apply_and_save
-from calltrack.scoping import UNSCOPED, Scope, alert_visible
+from calltrack.scoping import Scope, alert_visible
 from tracking.models import Alert, AlertDelivery, AlertKind, AlertLevel, AlertRecipient, Call
 
 log = logging.getLogger("calltrack.alerts")
@@ -59,42 +59,68 @@ class AlertSpec:
     source_id: int | None = None
     handler_id: int | None = None
     monitor_id: int | None = None
-    #: The account the condition is in (its dashboard shows the episode); None: the account of the row it is about, else
-    #: the install's first (the model's default).
+    #: The account it belongs to (None: its source's, handler's or monitor's; else the first account, the install's
+    #: own conditions such as the task cluster).
     account_id: int | None = None
+
+
+def alert_account(spec: AlertSpec) -> int:
+    """The account an alert of ``spec`` belongs to (created by a task, outside any request: never the first account by
+    mere default when it is about another account's party)."""
+    if spec.account_id is not None:
+        return spec.account_id
+    from tracking.models import FraudMonitor, Handler, Source
+
+    for model, pk in ((Source, spec.source_id), (Handler, spec.handler_id), (FraudMonitor, spec.monitor_id)):
+        if pk is not None:
+            found = model.objects.filter(pk=pk).values_list("account_id", flat=True).first()
+            if found is not None:
+                return found
+    from calltrack.account_fields import default_account_id
+
+    return default_account_id()
 
 
 def alert_raise(*, spec: AlertSpec, at: datetime | None = None, silent: bool = False) -> Alert | None:
     """Open an episode of ``spec.key``, or see the open one again (its message and level follow the condition; nothing
     is sent again). Returns the new alert, None when one was open. ``silent``: the episode is recorded (a monitor
     that only pauses needs it, to pause once per episode) but neither shown nor sent. Safe under races: the partial
-    unique index keeps one open alert per key, the loser sees the winner's."""
+    unique index keeps one open alert per key and account, the loser sees the winner's."""
     at = at or timezone.now()
-    if Alert.objects.open().filter(key=spec.key).update(last_seen_at=at, message=spec.message[:500], level=spec.level):
+    account_id = alert_account(spec)
+    if Alert.objects.open().filter(account_id=account_id, key=spec.key).update(last_seen_at=at, message=spec.message[:500], level=spec.level):
         return None
     try:
         with transaction.atomic():
             return Alert.objects.create(
-                kind=spec.kind, key=spec.key[:200], message=spec.message[:500], level=spec.level, url=spec.url[:500],
+                account_id=account_id, kind=spec.kind, key=spec.key[:200], message=spec.message[:500], level=spec.level, url=spec.url[:500],
                 source_id=spec.source_id, handler_id=spec.handler_id, monitor_id=spec.monitor_id,
-                opened_at=at, last_seen_at=at, **({"account_id": spec.account_id} if spec.account_id is not None else {}),
+                opened_at=at, last_seen_at=at,
                 acknowledged_at=at if silent else None, notified_at=at if silent else None, silent=silent,
             )
     except IntegrityError:
         return None
 
 
-def alert_clear(*, key: str, at: datetime | None = None) -> bool:
-    """Close the open episode of ``key`` (the condition ended). Returns whether one was open."""
-    return Alert.objects.open().filter(key=key).update(cleared_at=at or timezone.now()) > 0
+def alert_clear(*, key: str, at: datetime | None = None, account_id: int | None = None) -> bool:
+    """Close the open episode of ``key`` (the condition ended) in ``account_id`` (None: in every account). Returns
+    whether one was open."""
+    open_alerts = Alert.objects.open().filter(key=key)
+    if account_id is not None:
+        open_alerts = open_alerts.filter(account_id=account_id)
+    return open_alerts.update(cleared_at=at or timezone.now()) > 0
 
 
-def alerts_sync(*, kinds: Iterable[str], present: list[AlertSpec], at: datetime | None = None) -> list[Alert]:
+def alerts_sync(*, kinds: Iterable[str], present: list[AlertSpec], at: datetime | None = None,
+                account_id: int | None = None) -> list[Alert]:
     """The conditions of ``kinds`` now are ``present``: raise each (new episodes are returned), clear the open
-    alerts of those kinds that are not among them."""
+    alerts of those kinds that are not among them (in ``account_id``; None: every account)."""
     at = at or timezone.now()
     opened = [alert for alert in (alert_raise(spec=spec, at=at) for spec in present) if alert is not None]
-    Alert.objects.open().filter(kind__in=list(kinds)).exclude(key__in=[s.key for s in present]).update(cleared_at=at)
+    stale = Alert.objects.open().filter(kind__in=list(kinds))
+    if account_id is not None:
+        stale = stale.filter(account_id=account_id)
+    stale.exclude(key__in=[s.key for s in present]).update(cleared_at=at)
     return opened
 
 
@@ -129,11 +155,11 @@ def recipient_delete(*, recipient: AlertRecipient) -> None:
 
 
 def recipient_scope(recipient: AlertRecipient) -> Scope:
-    """The scope of a recipient: a collaborator's (its source or handler), else everything."""
+    """The scope of a recipient: a collaborator's (its source or handler), else its account's."""
     link = recipient.collaborator
     if link is None:
-        return UNSCOPED
-    return Scope(source_id=link.source_id, handler_id=link.handler_id)
+        return Scope(account_id=recipient.account_id)  # its account's alerts, never another's
+    return Scope(source_id=link.source_id, handler_id=link.handler_id, account_id=recipient.account_id)
 
 
 def recipient_takes(recipient: AlertRecipient, alert: Alert) -> bool:
@@ -272,25 +298,36 @@ SPAM_SURGE_KEY = "spam_surge"
 
 
 def spam_surge_check(*, at: datetime | None = None) -> Alert | None:
-    """A spam surge: the calls scored as spam (tag spam=yes) in the last hour are at least CALLTRACK_SPAM_SURGE_MIN and
-    CALLTRACK_SPAM_SURGE_FACTOR times the hourly average of the week before. Cleared when they are not."""
+    """A spam surge, in each account: the account's calls scored as spam (tag spam=yes) in the last hour are at least
+    CALLTRACK_SPAM_SURGE_MIN and CALLTRACK_SPAM_SURGE_FACTOR times the hourly average of the week before. Cleared when
+    they are not. Returns the first alert this call opened (None: none)."""
+    from calltrack.models import Account
+
     at = at or timezone.now()
-    spam = Call.objects.filter(tags__spam="yes", is_test=False)
-    last_hour = spam.filter(started_at__gte=at - timedelta(hours=1), started_at__lt=at).count()
-    week = spam.filter(started_at__gte=at - timedelta(days=7, hours=1), started_at__lt=at - timedelta(hours=1)).count()
-    usual = week / (7 * 24)
-    if last_hour >= settings.CALLTRACK_SPAM_SURGE_MIN and last_hour >= settings.CALLTRACK_SPAM_SURGE_FACTOR * usual:
-        url = ""
-        try:
-            url = reverse("admin:tracking_call_changelist")
-        except NoReverseMatch:
-            pass
-        return alert_raise(spec=AlertSpec(
-            kind=AlertKind.SPAM_SURGE, key=SPAM_SURGE_KEY, level=AlertLevel.DANGER, url=url,
-            message=f"Spam surge: {last_hour} calls scored as spam in the last hour (usually {usual:.1f} an hour)",
-        ), at=at)
-    alert_clear(key=SPAM_SURGE_KEY, at=at)
-    return None
+    opened = []
+    for account_id in Account.objects.order_by("pk").values_list("pk", flat=True):
+        spam = Call.objects.filter(account_id=account_id, tags__spam="yes", is_test=False)
+        last_hour = spam.filter(started_at__gte=at - timedelta(hours=1), started_at__lt=at).count()
+        if last_hour < settings.CALLTRACK_SPAM_SURGE_MIN:
+            alert_clear(key=SPAM_SURGE_KEY, at=at, account_id=account_id)
+            continue
+        week = spam.filter(started_at__gte=at - timedelta(days=7, hours=1), started_at__lt=at - timedelta(hours=1)).count()
+        usual = week / (7 * 24)
+        if last_hour >= settings.CALLTRACK_SPAM_SURGE_FACTOR * usual:
+            url = ""
+            try:
+                url = reverse("admin:tracking_call_changelist")
+            except NoReverseMatch:
+                pass
+            alert = alert_raise(spec=AlertSpec(
+                kind=AlertKind.SPAM_SURGE, key=SPAM_SURGE_KEY, level=AlertLevel.DANGER, url=url, account_id=account_id,
+                message=f"Spam surge: {last_hour} calls scored as spam in the last hour (usually {usual:.1f} an hour)",
+            ), at=at)
+            if alert is not None:
+                opened.append(alert)
+        else:
+            alert_clear(key=SPAM_SURGE_KEY, at=at, account_id=account_id)
+    return opened[0] if opened else None
 
 
 CLUSTER_KEY = "cluster_down"

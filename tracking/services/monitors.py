@@ -185,14 +185,18 @@ def monitor_measure(monitor: FraudMonitor, *, source_id: int | None = None, hand
 
 
 def _subjects(monitor: FraudMonitor, at: datetime) -> list[tuple[str, Any]]:
-    """(kind, party) pairs the monitor watches: its source, its handler, or every source with calls in the window."""
+    """(kind, party) pairs the monitor watches: its source, its handler, or every source of its account with calls in
+    the window."""
     if monitor.source_id is not None:
         return [("source", monitor.source)]
     if monitor.handler_id is not None:
         return [("handler", monitor.handler)]
+    # Every source of the monitor's own account (another account's sources are not its business).
     since = at - timedelta(minutes=monitor.window_minutes)
-    ids = set(Call.objects.filter(started_at__gte=since, started_at__lt=at, source__isnull=False).values_list("source_id", flat=True).distinct())
-    return [("source", s) for s in Source.objects.filter(pk__in=ids).order_by("pk")]
+    account_id = int(monitor.account_id or 0)  # never null (account_field); typed so by the stubs
+    ids = set(Call.objects.filter(account_id=account_id, started_at__gte=since, started_at__lt=at, source__isnull=False)
+              .values_list("source_id", flat=True).distinct())
+    return [("source", s) for s in Source.objects.filter(pk__in=ids, account_id=account_id).order_by("pk")]
 
 
 def monitor_key(monitor: FraudMonitor, kind: str, party_id: int) -> str:
@@ -217,7 +221,7 @@ def monitor_check(*, monitor: FraudMonitor, at: datetime | None = None) -> list[
             with transaction.atomic():
                 alert = alert_raise(spec=AlertSpec(
                     kind=AlertKind.FRAUD_MONITOR, key=key, message=message, url=url,
-                    level=AlertLevel.DANGER if paused else AlertLevel.WARNING, monitor_id=monitor.pk,
+                    level=AlertLevel.DANGER if paused else AlertLevel.WARNING, monitor_id=monitor.pk, account_id=monitor.account_id,
                     source_id=party.pk if kind == "source" else None, handler_id=party.pk if kind == "handler" else None,
                 ), at=at, silent=not monitor.alert)
                 if alert is not None and paused:
@@ -225,7 +229,7 @@ def monitor_check(*, monitor: FraudMonitor, at: datetime | None = None) -> list[
             notes.append(f"{party.name}: TRIGGERED: {words}")
         else:
             if measure.triggered is False:
-                alert_clear(key=key, at=at)
+                alert_clear(key=key, at=at, account_id=monitor.account_id)
             notes.append(f"{party.name}: {words}")
     result = "; ".join(notes) or "no calls in the window"
     FraudMonitor.objects.filter(pk=monitor.pk).update(last_checked_at=at, last_result=result[:300])
