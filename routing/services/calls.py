@@ -166,13 +166,15 @@ def _caller_identity(incoming: IncomingCall, rules: SpamRules, *, at: datetime) 
 def _spam_verdict(incoming: IncomingCall, rules: SpamRules, tracking_number: TrackingNumber | None, *, caller_name: str,
                   line_type: str, blocked: bool, at: datetime) -> spam_rules.SpamVerdict | None:
     """The call's spam score under its campaign's rules (None when the campaign scores no call). The repeat-dialer
-    count is this number's calls before this one in the rules' window, across campaigns (one indexed read)."""
+    count is this number's calls before this one in the rules' window, across the account's campaigns (one indexed
+    read)."""
     if not rules.enabled:
         return None
     recent = None
     if rules.counts_repeats and is_real_number(incoming.caller):
         recent = lookups.calls_from_caller(incoming.caller, since=at - timedelta(minutes=rules.repeat_minutes), until=at,
-                                           limit=rules.repeat_calls)
+                                           limit=rules.repeat_calls,
+                                           account_id=tracking_number.account_id if tracking_number is not None else None)
     unpublished = tracking_number is not None and rules.judges_publication and spam_rules.number_unpublished(
         pool_id=tracking_number.pool_id, last_assigned_at=tracking_number.last_assigned_at, source_id=tracking_number.source_id,
         label=tracking_number.label, marketing_data=tracking_number.marketing_data, count_static=rules.unpublished_static)

@@ -36,11 +36,12 @@ def blocked_caller(number: str, *, campaign_id: int, account_id: int | None) -> 
             .filter(Q(campaign__isnull=True, account_id=account_id) | Q(campaign_id=campaign_id)).first())
 
 
-def calls_from_caller(number: str, *, since: datetime, until: datetime, limit: int) -> int:
-    """How many calls ``number`` made (to any campaign) from ``since`` up to ``until``, counted up to ``limit``: the
-    spam score's repeat-dialer count. One query over the (caller_number, started_at) index, bounded by ``limit``
-    whatever the number's history."""
-    return Call.objects.filter(caller_number=number, started_at__gte=since, started_at__lte=until)[:limit].count()
+def calls_from_caller(number: str, *, since: datetime, until: datetime, limit: int, account_id: int | None) -> int:
+    """How many calls ``number`` made (to any campaign of the account) from ``since`` up to ``until``, counted up to
+    ``limit``: the spam score's repeat-dialer count (another account's calls tell this one nothing). One query over
+    the (caller_number, started_at) index, bounded by ``limit`` whatever the number's history."""
+    return Call.objects.filter(caller_number=number, started_at__gte=since, started_at__lte=until,
+                               account_id=account_id)[:limit].count()
 
 
 def receiving_number_exists(number: str) -> str | None:

@@ -138,6 +138,17 @@ def test_a_repeat_dialer_is_caught_on_the_4th_call_when_the_rule_says_3_in_5_min
     assert "call 4 from this number in 5 min (more than 3 is a repeat dialer)" in fourth.reject_reason
 
 
+def test_another_accounts_calls_from_the_caller_do_not_count_as_repeats(twilio):
+    from calltrack.models import Account
+
+    _, tn, line = make(SpamAction.REJECT, rules={"repeat_calls": 3, "repeat_minutes": 5})
+    elsewhere = Account.objects.create(name="Another client", slug="another")
+    for _ in range(5):
+        CallFactory(caller_number=CALLER, started_at=timezone.now() - timedelta(minutes=1), account=elsewhere,
+                    campaign=CampaignFactory(account=elsewhere))
+    assert dialled(Flow(twilio, tn).start(StirVerstat="TN-Validation-Passed-A")) == [line.receiving_number.number]
+
+
 def test_calls_older_than_the_window_do_not_count(twilio):
     _, tn, line = make(SpamAction.REJECT, rules={"repeat_calls": 3, "repeat_minutes": 5})
     for i in range(5):
