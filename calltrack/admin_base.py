@@ -60,12 +60,16 @@ class ModelAdmin(AccountChoicesMixin, unfold_admin.ModelAdmin):
         qs = super().get_queryset(request)
         if account_path(self.model) is None and not request.user.is_superuser:
             return qs.none()  # an install table, even where an admin opened its own permissions wider
-        qs = in_account(qs, scope_for(request.user))
-        if not qs.query.order_by:
-            # Named, not left to the model's default: an aggregate a subclass adds (GROUP BY) drops a default ordering,
-            # and the autocomplete pages through this queryset.
+        return in_account(qs, scope_for(request.user))
+
+    def get_search_results(self, request, queryset, search_term):
+        qs, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not qs.ordered:
+            # An aggregate a subclass adds (GROUP BY) drops the model's default ordering, and the autocomplete pages
+            # through this queryset: named here. A list the model's ordering still sorts is left alone (the changelist
+            # appends the queryset's ordering to the operator's sort, which would change what its indexes serve).
             qs = qs.order_by(*(self.ordering or self.model._meta.ordering or ()), "pk")
-        return qs
+        return qs, may_have_duplicates
 
     def _shown(self, request) -> bool:
         """Whether this admin exists for the user at all (before its model permissions)."""

@@ -53,7 +53,7 @@ def test_one_subaccount_belongs_to_one_account():
 
 
 def test_the_admin_sets_a_token_and_never_shows_it_back(admin_client):
-    account = Account.objects.get(slug="default")
+    account = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     response = admin_client.post(_change_url(account), _form(account, twilio_account_sid=SUB_SID, twilio_auth_token=SUB_TOKEN,
                                                              failsafe_number="(303) 555-0100", nomenclature="performance"))
     assert response.status_code == 302, response.content[:2000]
@@ -74,7 +74,7 @@ def test_the_admin_sets_a_token_and_never_shows_it_back(admin_client):
 
 
 def test_the_subaccount_changes_only_once_the_accounts_twilio_numbers_are_moved(admin_client):
-    account = Account.objects.get(slug="default")
+    account = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     TrackingNumberFactory(number="+14155550301", carrier="twilio", account=account, campaign=CampaignFactory(account=account))
     form = _form(account, twilio_account_sid=SUB_SID, twilio_auth_token=SUB_TOKEN)
     refused = admin_client.post(_change_url(account), form)
@@ -102,7 +102,7 @@ def test_a_new_failsafe_queues_the_fallback_urls_of_the_accounts_numbers(setting
     settings.CALLTRACK_CARRIER, settings.CALLTRACK_FALLBACK_URL = "twilio", True
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: queued.append(args))
-    account = Account.objects.get(slug="default")
+    account = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     account.failsafe_number = "+13035550122"
     with django_capture_on_commit_callbacks(execute=True):
         account_save(account=account, changed={"failsafe_number"})
@@ -118,7 +118,7 @@ def _owner_of_both(performance: Account, standard: Account):
 
 
 def test_the_console_speaks_the_nomenclature_of_the_account_acted_in(client):
-    standard = Account.objects.get(slug="default")
+    standard = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     bravo = Account.objects.create(name="Bravo Leads", slug="bravo", nomenclature="performance")
     user = _owner_of_both(bravo, standard)
     client.force_login(user)
@@ -136,7 +136,7 @@ def test_the_console_speaks_the_nomenclature_of_the_account_acted_in(client):
 
 
 def test_the_api_speaks_the_nomenclature_of_the_account_it_acts_in():
-    standard = Account.objects.get(slug="default")
+    standard = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     bravo = Account.objects.create(name="Bravo Leads", slug="bravo", nomenclature="performance")
     user = _owner_of_both(bravo, standard)
     api = APIClient()
@@ -153,7 +153,7 @@ def test_the_api_speaks_the_nomenclature_of_the_account_it_acts_in():
 def test_a_blank_nomenclature_follows_the_install(settings, client):
     settings.CALLTRACK_NOMENCLATURE = "performance"
     settings.LOCALE_PATHS = nomenclature.locale_paths("performance")
-    standard = Account.objects.get(slug="default")
+    standard = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     bravo = Account.objects.create(name="Bravo", slug="bravo", nomenclature="standard")
     user = _owner_of_both(bravo, standard)
     client.force_login(user)

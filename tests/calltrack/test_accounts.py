@@ -27,7 +27,7 @@ def grant_all(user) -> None:
 @pytest.fixture
 def two():
     """Account A (the install's first) and B, each with a source of the same public id and a call."""
-    a = Account.objects.get(slug="default")
+    a = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     b = Account.objects.create(name="Bravo Roofing", slug="bravo")
     src_a = SourceFactory(name="Google", source_id="google", account=a)
     src_b = SourceFactory(name="Google", source_id="google", account=b)
@@ -195,7 +195,7 @@ def test_an_owner_adds_a_member_by_login_and_a_duplicate_is_refused(two, client)
 def test_staff_without_membership_keep_the_first_account_when_a_second_is_made(db):
     old_hand = UserFactory(username="old-hand", is_staff=True)
     grant_all(old_hand)
-    assert scope_for(old_hand).account_id == Account.objects.get(slug="default").pk
+    assert scope_for(old_hand).account_id == Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0].pk
     Account.objects.create(name="Client", slug="client")
     assert Membership.objects.get(user=old_hand).role == AccountRole.ADMIN
     # A staff user added later with no membership acts nowhere: it sees no row.

@@ -65,7 +65,7 @@ def world(settings):
     month's boundaries, calls, texts, recordings and uploads on both sides of each boundary, and test records."""
     settings.TIME_ZONE = "Europe/Paris"
     paris = ZoneInfo("Europe/Paris")
-    a = Account.objects.get(slug="default")
+    a = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     b = Account.objects.create(name="Bravo Roofing", slug="bravo", time_zone="America/New_York")
 
     # --- A's numbers: 5 held, 89 days -------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_numbers_of_an_account_with_a_subaccount_are_searched_and_bought_in_it(f
 
 
 def test_numbers_of_an_account_without_a_subaccount_are_bought_in_the_install_account(fake, bravo):
-    default = Account.objects.get(slug="default")
+    default = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     fake.answers += [_offer("+14155550124"), (201, {"sid": "PN" + "2" * 32, "phone_number": "+14155550124", "account_sid": INSTALL_SID})]
     numbers_buy(count=1, target=BuyTarget(campaign=CampaignFactory(account=default)), area_code="415")
     assert [r["uri"] for r in fake.requests] == [f"{INSTALL_API}/AvailablePhoneNumbers/US/Local.json", f"{INSTALL_API}/IncomingPhoneNumbers.json"]
@@ -69,7 +69,7 @@ def test_numbers_of_an_account_without_a_subaccount_are_bought_in_the_install_ac
 
 
 def test_configure_points_each_number_at_us_in_its_own_accounts_twilio(fake, bravo):
-    default = Account.objects.get(slug="default")
+    default = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     mine = TrackingNumberFactory(number="+14155550131", carrier="twilio", carrier_id="PN" + "3" * 32, account=bravo,
                                  campaign=CampaignFactory(account=bravo))
     theirs = TrackingNumberFactory(number="+14155550132", carrier="twilio", carrier_id="PN" + "4" * 32, account=default,

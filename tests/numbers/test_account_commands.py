@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def two():
     """Two accounts, each with a campaign "main" (campaign ids are unique per account only) and a number."""
-    default = Account.objects.get(slug="default")
+    default = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     bravo = Account.objects.create(name="Bravo Roofing", slug="bravo")
     main_a = CampaignFactory(name="Main A", campaign_id="main", account=default)
     main_b = CampaignFactory(name="Main B", campaign_id="main", account=bravo)

@@ -33,7 +33,7 @@ INSTALL = Scope()
 def accounts(settings):
     """Accounts A (the install's first) and B, each with its own parties and calls on the same 20 days."""
     settings.TIME_ZONE = "America/Chicago"
-    a = Account.objects.get(slug="default")
+    a = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     b = Account.objects.create(name="Bravo Roofing", slug="bravo")
     now = timezone.now()
     with acting_in(a.pk):
@@ -141,7 +141,7 @@ def test_a_call_moved_to_another_account_marks_its_day_for_both(accounts):
 def zones(settings):
     """A UTC account and a Tokyo account, each with a call at 2026-03-01T20:00Z (03-02 05:00 in Tokyo)."""
     settings.TIME_ZONE = "UTC"
-    utc = Account.objects.get(slug="default")
+    utc = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     tokyo = Account.objects.create(name="Tokyo Dental", slug="tokyo", time_zone="Asia/Tokyo", currency="JPY")
     at = datetime(2026, 3, 1, 20, 0, tzinfo=ZoneInfo("UTC"))
     calls = {}
@@ -248,7 +248,7 @@ def test_each_accounts_alerts_count_its_own_numbers_and_its_dashboard_shows_no_o
     from calltrack.numbers.models import NumberStatus
     from tracking.models import Alert
 
-    a = Account.objects.get(slug="default")
+    a = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     b = Account.objects.create(name="Bravo Roofing", slug="bravo")
     for account, n in ((a, 1), (b, 3)):
         with acting_in(account.pk):

@@ -32,7 +32,7 @@ def _fresh_map():
 
 @pytest.fixture
 def accounts():
-    default = Account.objects.get(slug="default")
+    default = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     bravo = Account.objects.create(name="Bravo Roofing", slug="bravo", twilio_account_sid=SUB_SID, twilio_auth_token=SUB_TOKEN)
     charlie = Account.objects.create(name="Charlie Dental", slug="charlie", twilio_account_sid=OTHER_SID, twilio_auth_token=OTHER_TOKEN)
     TrackingNumberFactory(number="+14155550201", account=default, campaign=CampaignFactory(account=default))

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def two():
-    a = Account.objects.get(slug="default")
+    a = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0]
     b = Account.objects.create(name="Bravo Roofing", slug="bravo")
     TrackingNumberFactory(number="+14155550001", campaign=CampaignFactory(account=a), account=a)
     TrackingNumberFactory(number="+14155550002", campaign=CampaignFactory(account=b), account=b)
