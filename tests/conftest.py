@@ -168,3 +168,15 @@ def redis_db():
     yield client
     client.flushdb()
 
+
+
+@pytest.fixture(autouse=True)
+def _request_account_reset():
+    """What a request placed (the account new rows get, the account's words) ends with the request: the middleware
+    resets them, but a test calling a view without it (RequestFactory) must not hand them to the next test."""
+    yield
+    from calltrack import nomenclature
+    from calltrack.account_fields import _CURRENT
+
+    _CURRENT.set(None)
+    nomenclature.activate("")  # the install's words (a per-account catalog left active is dropped)

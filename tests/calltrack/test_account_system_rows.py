@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from calltrack.account_fields import default_account_id
 from calltrack.alerts_check import report_conditions_sync
 from calltrack.models import Account, AccountRole, Membership
 from calltrack.numbers.models import PortRequest, PortStatus, TrackingNumber
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def two():
-    a = Account.objects.order_by("pk").first()
+    a = Account.objects.get(pk=default_account_id())
     b = Account.objects.create(name="Bravo", slug="bravo")
     return a, b
 
