@@ -52,7 +52,7 @@ class Account(models.Model):
     exactly one, and nobody sees another's rows (``calltrack.scoping``). A fresh install has one, "Default"."""
 
     name = models.CharField(max_length=200, help_text="The client's name, shown in the account switcher.")
-    slug = models.SlugField(max_length=64, unique=True, help_text="Short id for the API's account parameter and the DNI tag.")
+    slug = models.SlugField(max_length=64, unique=True, help_text="Short id for the API's account parameter and the commands' --account.")
     time_zone = models.CharField(
         max_length=64, blank=True,
         help_text="The zone the console's days are read in (the dashboard, the reports, usage). Blank: the install's TIME_ZONE.",

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(help_text="The client's name, shown in the account switcher.", max_length=200)),
-                ('slug', models.SlugField(help_text="Short id for the API's account parameter and the DNI tag.", max_length=64, unique=True)),
+                ('slug', models.SlugField(help_text="Short id for the API's account parameter and the commands' --account.", max_length=64, unique=True)),
                 ('time_zone', models.CharField(blank=True, help_text="The zone the console's days are read in (the dashboard, the reports, usage). Blank: the install's TIME_ZONE.", max_length=64)),
                 ('currency', models.CharField(blank=True, help_text="ISO 4217 code money is shown in. Blank: the install's.", max_length=3)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
