@@ -8,7 +8,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from calltrack import admin_usage
-from calltrack.admin_base import ModelAdmin
+from calltrack.admin_base import LoginByNameForm, ModelAdmin
 from calltrack.models import Account, AccountRole, AccountToken, Membership, mask_secret
 from calltrack.scoping import scope_for
 from routing.services.accounts import CARRIER_FIELDS, account_save, carrier_numbers_held
@@ -165,33 +165,19 @@ class AccountAdmin(ModelAdmin):
 
 
 
-class MembershipForm(forms.ModelForm):
-    """A member is named by username: the install's user list is not shown to an account's owner."""
+class MembershipForm(LoginByNameForm):
+    """A member is named by login: the install's user list is not shown to an account's owner."""
 
-    username = forms.CharField(max_length=150, help_text="The login of an existing user.")
     account_id: int | None = None  # the account acted in (MembershipAdmin.get_form)
 
     class Meta:
         model = Membership
         fields = ["role"]
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["username"].initial = self.instance.user.get_username()
-            self.fields["username"].disabled = True
-
-    def clean_username(self) -> str:
-        name = self.cleaned_data["username"]
-        if self.instance.pk:
-            return name
-        user = User.objects.filter(username=name, is_active=True).first()
-        if user is None:
-            raise forms.ValidationError("No active user has this login.")
+    def login_refused(self, user) -> str | None:
         if Membership.objects.filter(user=user, account_id=self.account_id).exists():
-            raise forms.ValidationError("This user is already a member of the account.")
-        self.instance.user = user
-        return name
+            return "This user is already a member of the account."
+        return None
 
 
 @admin.register(Membership)

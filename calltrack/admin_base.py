@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib.admin import RelatedFieldListFilter, RelatedOnlyFieldListFilter
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
@@ -303,3 +304,35 @@ def inline_rows_save(formset: Any, *, save: Callable[[Any, dict[str, Any]], None
         else:
             formset.changed_objects.append((instance, row.changed_data))
 
+
+
+class LoginByNameForm(forms.ModelForm):
+    """A form that links a row to an existing login named by username (a member, a collaborator): the install's user
+    list, other accounts' people, is never offered. Fixed once the row exists. ``login_refused(user)`` says why a
+    login may not be linked (None: it may)."""
+
+    username = forms.CharField(max_length=150, help_text="The login of an existing user.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.get_username()
+            self.fields["username"].disabled = True
+
+    def login_refused(self, user: Any) -> str | None:
+        return None
+
+    def clean_username(self) -> str:
+        from django.contrib.auth import get_user_model
+
+        name = self.cleaned_data["username"]
+        if self.instance.pk:
+            return name
+        user = get_user_model().objects.filter(username=name, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError("No active user has this login.")
+        refused = self.login_refused(user)
+        if refused:
+            raise forms.ValidationError(refused)
+        self.instance.user = user
+        return name

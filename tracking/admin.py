@@ -35,6 +35,7 @@ from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminSelect2Widget
 from calltrack import charts, phone
 from calltrack.admin_base import (
     BillingRecordsAdminMixin,
+    LoginByNameForm,
     ModelAdmin,
     ReadOnlyLogInline,
     ServiceWritesAdminMixin,
@@ -1092,7 +1093,7 @@ class ContactAdmin(ModelAdmin):
         return format_html('<a class="underline" href="{}">The conversation: {} texts, {} calls</a>', url, texts, calls)
 
 
-class CollaboratorForm(forms.ModelForm):
+class CollaboratorForm(LoginByNameForm):
     """A collaborator's login is named by username (as a member's, ``calltrack.admin.MembershipForm``): the install's
     user list (another account's people) is not shown to an account's operator. A login that already works somewhere
     (a member of an account, a superuser, another party's collaborator) is refused: linking it would move it into this
@@ -1104,28 +1105,13 @@ class CollaboratorForm(forms.ModelForm):
         model = Collaborator
         fields = ["source", "handler"]
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["username"].initial = self.instance.user.get_username()
-            self.fields["username"].disabled = True
-
-    def clean_username(self) -> str:
-        from django.contrib.auth import get_user_model
-
+    def login_refused(self, user) -> str | None:
         from calltrack.models import Membership
 
-        name = self.cleaned_data["username"]
-        if self.instance.pk:
-            return name
-        user = get_user_model().objects.filter(username=name, is_active=True).first()
-        if user is None:
-            raise ValidationError(_("No active user has this login."))
         if user.is_superuser or Membership.objects.filter(user=user).exists() or Collaborator.objects.filter(user=user).exists():
             # Said the same way for each: which logins belong to other accounts is not told.
-            raise ValidationError(_("This login already works elsewhere: create a new login for the collaborator."))
-        self.instance.user = user
-        return name
+            return str(_("This login already works elsewhere: create a new login for the collaborator."))
+        return None
 
 
 @admin.register(Collaborator)
