@@ -105,3 +105,18 @@ def triggers_installed(connection: Any) -> set[tuple[str, str]]:
         else:
             cursor.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'")
         return {(name, table) for name, table in cursor.fetchall()}
+
+
+def sqlite_triggers_off(apps: Any, schema_editor: Any) -> None:
+    """For a migration's ``RunPython`` before it rebuilds tables on SQLite: every trigger file's triggers dropped (a
+    rebuilt table's name is checked against the other tables' triggers, which may name it). Nothing elsewhere."""
+    if schema_editor.connection.vendor == "sqlite":
+        for name in TRIGGER_FILES:
+            triggers_drop(schema_editor, name)
+
+
+def sqlite_triggers_again(apps: Any, schema_editor: Any) -> None:
+    """After the rebuilds (:func:`sqlite_triggers_off`): every trigger file installed again on SQLite."""
+    if schema_editor.connection.vendor == "sqlite":
+        for name in TRIGGER_FILES:
+            triggers_install(schema_editor, name)

@@ -6,19 +6,7 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 import calltrack.account_fields
-from tracking.db_triggers import TRIGGER_FILES, triggers_drop, triggers_install
-
-
-def triggers_off(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        for name in TRIGGER_FILES:
-            triggers_drop(schema_editor, name)
-
-
-def triggers_again(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        for name in TRIGGER_FILES:
-            triggers_install(schema_editor, name)
+from tracking.db_triggers import sqlite_triggers_again, sqlite_triggers_off
 
 
 class Migration(migrations.Migration):
@@ -30,7 +18,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(triggers_off, triggers_again),
+        migrations.RunPython(sqlite_triggers_off, sqlite_triggers_again),
         migrations.AddField(
             model_name='blockedcaller',
             name='account',
@@ -61,5 +49,5 @@ class Migration(migrations.Migration):
             name='campaign',
             field=models.ForeignKey(blank=True, help_text='Block only in this campaign; blank blocks in every campaign of the account.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='blocked_callers', to='tracking.campaign'),
         ),
-        migrations.RunPython(triggers_again, triggers_off),
+        migrations.RunPython(sqlite_triggers_again, sqlite_triggers_off),
     ]

@@ -11,21 +11,7 @@ from django.db import migrations, models
 
 import calltrack.account_fields
 import calltrack.fields
-from tracking.db_triggers import TRIGGER_FILES, triggers_drop, triggers_install
-
-
-def triggers_off(apps, schema_editor):
-    # A rebuilt table's name is checked against every other table's triggers (tracking_campaignhandler's name
-    # tracking_campaign): none may exist while the tables are rebuilt.
-    if schema_editor.connection.vendor == "sqlite":
-        for name in TRIGGER_FILES:
-            triggers_drop(schema_editor, name)
-
-
-def triggers_again(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        for name in TRIGGER_FILES:
-            triggers_install(schema_editor, name)
+from tracking.db_triggers import sqlite_triggers_again, sqlite_triggers_off
 
 
 class Migration(migrations.Migration):
@@ -37,7 +23,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(triggers_off, triggers_again),  # reversed: after the columns are removed
+        migrations.RunPython(sqlite_triggers_off, sqlite_triggers_again),  # reversed: after the columns are removed
         migrations.AddField(
             model_name='alert',
             name='account',
@@ -125,5 +111,5 @@ class Migration(migrations.Migration):
             model_name='source',
             constraint=models.UniqueConstraint(fields=('account', 'source_id'), name='source_id_unique_per_account'),
         ),
-        migrations.RunPython(triggers_again, triggers_off),
+        migrations.RunPython(sqlite_triggers_again, sqlite_triggers_off),
     ]
