@@ -21,7 +21,7 @@ from django.apps import apps
 from django.contrib.admin import SimpleListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Reverse
@@ -221,6 +221,11 @@ def _lookup_problem(model: type[models.Model], key: str, value: str) -> str | No
     field, rest = _lookup_field(model, key)
     if field is None or not hasattr(field, "get_internal_type"):
         return None
+    if (isinstance(field, models.JSONField) and rest and rest[-1] in ("contains", "contained_by")
+            and not connection.features.supports_json_field_contains):
+        # SQLite has no JSON containment: Django refuses it when it writes the SQL (a crash, not a filter).
+        return (f"{key}: this database cannot test what a JSON value contains; name the key and a value instead "
+                f"({field.name}__<key>=<value>, or {field.name}__<key>__icontains=<text>).")
     transform = rest[0] if rest and rest[0] in _TIME_TRANSFORMS and isinstance(field, models.DateField) else None
     lookups = rest[1:] if transform else rest
     lookup = lookups[0] if lookups else "exact"
