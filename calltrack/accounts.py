@@ -53,6 +53,17 @@ class Place:
     role: str
 
 
+@dataclass(frozen=True)
+class AccountShown:
+    """What a request's console needs of an account it may act in, read with the user's places (no statement more):
+    its nomenclature ('' for the install's), time zone ('' for TIME_ZONE), name and currency ('' for CURRENCY)."""
+
+    words: str
+    zone: str
+    name: str
+    currency: str
+
+
 def places(user: Any) -> dict[int, str]:
     """The accounts ``user`` may act in, with its role in each (ordered by account). A superuser: every account
     (owner where it has no membership); a staff user with no membership: the first account, as an admin (its Django
@@ -68,44 +79,52 @@ def places(user: Any) -> dict[int, str]:
         link = None
     if link is not None:
         user._calltrack_places = {link.account_id: ""}
-        user._calltrack_vocabularies = {}  # a collaborator's console keeps the install's words
+        user._calltrack_accounts = {}  # a collaborator's console keeps the install's words
         return user._calltrack_places
-    found, user._calltrack_vocabularies = _places_read(user.pk, every=bool(user.is_superuser))
+    found, user._calltrack_accounts = _places_read(user.pk, every=bool(user.is_superuser))
     user._calltrack_places = found
     return found
 
 
-def _places_read(user_id: int, *, every: bool) -> tuple[dict[int, str], dict[int, str]]:
+def shown(user: Any, account_id: int | None) -> AccountShown | None:
+    """The account's words, zone and name as :func:`places` read them for ``user`` (None: not read there, e.g. a
+    collaborator's account)."""
+    places(user)
+    return getattr(user, "_calltrack_accounts", {}).get(account_id)
+
+
+def _places_read(user_id: int, *, every: bool) -> tuple[dict[int, str], dict[int, AccountShown]]:
     """One statement: the user's memberships (account -> role), and the first account with whether it is the only
     one; for a superuser, every account with its role where it is a member (owner elsewhere). A user with no
     membership works in the first account as an admin (its Django permissions decide the rest) while it is the only
     account; once there are several, nowhere (each client's staff is named by its memberships). With each account,
-    its nomenclature (account -> '' for the install's, 'standard' or 'performance'), read in the same statement."""
+    what the console shows of it (:class:`AccountShown`), read in the same statement."""
     from django.db import connection
 
     account, membership = Account._meta.db_table, Membership._meta.db_table
     with connection.cursor() as cursor:
         if every:
             cursor.execute(
-                f"SELECT a.id, m.role, a.nomenclature FROM {account} a "
+                f"SELECT a.id, m.role, a.nomenclature, a.time_zone, a.name, a.currency FROM {account} a "
                 f"LEFT JOIN {membership} m ON m.account_id = a.id AND m.user_id = %s ORDER BY a.id", [user_id])
             rows = cursor.fetchall()
             if not rows:  # no account at all (emptied by hand, or a test's flush): the first is made again
                 return {default_account_id(): AccountRole.OWNER}, {}
-            return {pk: role or AccountRole.OWNER for pk, role, _ in rows}, {pk: words for pk, _, words in rows}
+            return {pk: role or AccountRole.OWNER for pk, role, *_ in rows}, {pk: AccountShown(*rest) for pk, _, *rest in rows}
         cursor.execute(
-            f"SELECT m.account_id, m.role, a.nomenclature, 0 FROM {membership} m JOIN {account} a ON a.id = m.account_id "
-            f"WHERE m.user_id = %s UNION ALL SELECT a.id, NULL, a.nomenclature, (SELECT COUNT(*) FROM {account}) "
+            f"SELECT m.account_id, m.role, a.nomenclature, a.time_zone, a.name, a.currency, 0 FROM {membership} m "
+            f"JOIN {account} a ON a.id = m.account_id WHERE m.user_id = %s "
+            f"UNION ALL SELECT a.id, NULL, a.nomenclature, a.time_zone, a.name, a.currency, (SELECT COUNT(*) FROM {account}) "
             f"FROM {account} a WHERE a.id = (SELECT MIN(id) FROM {account})", [user_id])
         rows = cursor.fetchall()
-    vocabularies = {pk: words or "" for pk, _, words, _ in rows}
+    accounts = {pk: AccountShown(words or "", zone or "", name, currency or "") for pk, _, words, zone, name, currency, _ in rows}
     found = {pk: role for pk, role in sorted((r[0], r[1]) for r in rows if r[1] is not None)}
     if found:
-        return found, vocabularies
-    first, count = next(((pk, n) for pk, role, _, n in rows if role is None), (None, 0))
+        return found, accounts
+    first, count = next(((pk, n) for pk, role, *_, n in rows if role is None), (None, 0))
     if first is None:
-        return {default_account_id(): AccountRole.ADMIN}, vocabularies
-    return ({first: AccountRole.ADMIN} if count == 1 else {}), vocabularies
+        return {default_account_id(): AccountRole.ADMIN}, accounts
+    return ({first: AccountRole.ADMIN} if count == 1 else {}), accounts
 
 
 def accounts_grow(sender: Any, instance: Account, created: bool, **kwargs: Any) -> None:
@@ -152,10 +171,13 @@ def act_in(user: Any, place: Place) -> None:
 
 
 def account_choices(user: Any) -> list[tuple[int, str]]:
-    """(id, name) of the accounts the user may switch to (the header's switcher)."""
+    """(id, name) of the accounts the user may switch to (the header's switcher): read with its places."""
     mine = places(user)
-    names = dict(Account.objects.filter(pk__in=list(mine)).values_list("pk", "name"))
-    return [(pk, names.get(pk, str(pk))) for pk in mine]
+    known = {pk: shown(user, pk) for pk in mine}
+    if any(info is None for info in known.values()):
+        names = dict(Account.objects.filter(pk__in=list(mine)).values_list("pk", "name"))
+        return [(pk, names.get(pk, str(pk))) for pk in mine]
+    return [(pk, info.name) for pk, info in known.items() if info is not None]
 
 
 
@@ -187,7 +209,8 @@ def place_user(user: Any, place: Place) -> None:
 
     act_in(user, place)
     _CURRENT.set(place.account_id)
-    nomenclature.activate(getattr(user, "_calltrack_vocabularies", {}).get(place.account_id, ""))
+    info = shown(user, place.account_id)
+    nomenclature.activate(info.words if info is not None else "")
 
 
 class AccountMiddleware:
@@ -210,7 +233,8 @@ class AccountMiddleware:
                 place = choose(user, request.session.get(SESSION_KEY)) or choose(user, None)
                 if place is not None:
                     place_user(user, place)
-                    zoned = zone_activate(place.account_id)
+                    info = shown(user, place.account_id)
+                    zoned = zone_activate(place.account_id, info.zone if info is not None else None)
             return self.get_response(request)
         finally:
             if zoned:
@@ -219,10 +243,12 @@ class AccountMiddleware:
             nomenclature.restore(words)  # the next request on this thread starts with the install's words
 
 
-def zone_activate(account_id: int) -> bool:
-    """The console's dates in the account's time zone (``Account.time_zone``) for the rest of the request: the call
-    log's times and date filters, the exports' dates. True when the account has one (blank: TIME_ZONE stays)."""
-    name = Account.objects.filter(pk=account_id).values_list("time_zone", flat=True).first()
+def zone_activate(account_id: int, name: str | None = None) -> bool:
+    """The console's dates in the account's time zone (``Account.time_zone``; ``name`` when the caller already read
+    it) for the rest of the request: the call log's times and date filters, the exports' dates. True when the account
+    has one (blank: TIME_ZONE stays)."""
+    if name is None:
+        name = Account.objects.filter(pk=account_id).values_list("time_zone", flat=True).first()
     if not name:
         return False
     try:
@@ -297,7 +323,8 @@ def header_subheader(request: HttpRequest) -> str:
         from calltrack.scoping import scope_for
 
         account_id = scope_for(user).account_id
-        name = Account.objects.filter(pk=account_id).values_list("name", flat=True).first()
+        info = shown(user, account_id)
+        name = info.name if info is not None else Account.objects.filter(pk=account_id).values_list("name", flat=True).first()
         if name:
             return str(name)
     return "Operator console"

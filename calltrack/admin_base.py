@@ -8,8 +8,8 @@ from typing import Any
 from django import forms
 from django.contrib.admin import RelatedFieldListFilter, RelatedOnlyFieldListFilter
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
-from django.db import transaction
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import models, router, transaction
 from unfold import admin as unfold_admin
 
 from calltrack.scoping import account_attname, account_choices_limited, account_path, in_account, scope_for
@@ -34,6 +34,37 @@ def account_form(form, request):
     for field in form.fields.values():
         _choices_limited(field, request)
     return form
+
+
+class AccountUniqueFormMixin:
+    """A model form of a row with an account column checks the constraints that name ``account`` (a source id, a
+    campaign id, a pool key unique per account) against the account the operator acts in, as form errors: Django
+    leaves out every constraint on a field the form does not show, and ``account`` is never shown."""
+
+    account_acting: int | None = None
+
+    def _post_clean(self) -> None:
+        instance = self.instance  # type: ignore[attr-defined]
+        attname = account_attname(type(instance))
+        if attname and instance._state.adding and self.account_acting is not None:
+            setattr(instance, attname, self.account_acting)
+        super()._post_clean()  # type: ignore[misc]
+        if not attname or getattr(instance, attname) is None:
+            return
+        exclude = self._get_validation_exclusions() - {"account"}  # type: ignore[attr-defined]
+        for constraint in type(instance)._meta.constraints:
+            named = set(getattr(constraint, "fields", ()) or ())
+            if not isinstance(constraint, models.UniqueConstraint) or "account" not in named or named & exclude:
+                continue
+            try:
+                constraint.validate(type(instance), instance, exclude=exclude, using=router.db_for_write(type(instance)))
+            except ValidationError as exc:
+                shown = [name for name in constraint.fields if name != "account" and name in self.fields]  # type: ignore[attr-defined]
+                if len(shown) == 1:
+                    field = type(instance)._meta.get_field(shown[0])
+                    self.add_error(shown[0], f"Another {type(instance)._meta.verbose_name} of this account has this {field.verbose_name}.")  # type: ignore[attr-defined]
+                else:
+                    self.add_error(None, exc)  # type: ignore[attr-defined]
 
 
 def _choices_limited(formfield, request):
@@ -100,6 +131,12 @@ class ModelAdmin(AccountChoicesMixin, unfold_admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         account_set(obj, request)
         super().save_model(request, obj, form, change)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if account_attname(self.model) is None:
+            return form
+        return type(form.__name__, (AccountUniqueFormMixin, form), {"account_acting": scope_for(request.user).account_id})
 
     def get_list_filter(self, request):
         return [_account_list_filter(self.model, entry) for entry in super().get_list_filter(request)]
@@ -189,11 +226,31 @@ def account_set(obj: Any, request: Any) -> None:
         setattr(obj, attname, account_id)
 
 
-class TabularInline(AccountChoicesMixin, unfold_admin.TabularInline):
+class AccountFormSetMixin(AccountChoicesMixin):
+    """An inline's rows, besides its choices: the hidden id of each row names a row of the account only (Django's
+    formset accepts any row's id of the model there; the row edited is still the parent's, but a form must not take
+    what the operator could not have been shown)."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        scope = scope_for(request.user)
+
+        class AccountFormSet(formset):  # type: ignore[valid-type, misc]
+            def add_fields(self, form, index):
+                super().add_fields(form, index)
+                field = form.fields.get(self.model._meta.pk.name)
+                if field is not None and getattr(field, "queryset", None) is not None:
+                    field.queryset = account_choices_limited(field.queryset, scope)
+
+        AccountFormSet.__name__ = formset.__name__
+        return AccountFormSet
+
+
+class TabularInline(AccountFormSetMixin, unfold_admin.TabularInline):
     pass
 
 
-class StackedInline(AccountChoicesMixin, unfold_admin.StackedInline):
+class StackedInline(AccountFormSetMixin, unfold_admin.StackedInline):
     pass
 
 

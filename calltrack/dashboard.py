@@ -99,7 +99,7 @@ def dashboard_context(request: Any) -> dict[str, Any]:
     """Everything ``templates/admin/index.html`` shows, for ``request.user``'s scope."""
     scope: Scope = scope_for(request.user)
     # The account's days (its time zone) and money (its currency), each the install's when the account has none.
-    tz, currency = reports.account_settings(scope.account_id)
+    tz, currency = reports.operator_settings(request.user)
     period, error = period_from_query(request.GET, tz=tz)
     hidden = report_hidden(scope)
     dimensions = [d for d in reports.DIMENSIONS if d in report_dimensions(scope)]

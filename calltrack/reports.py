@@ -157,6 +157,10 @@ def account_settings(account_id: int | None) -> tuple[ZoneInfo, str]:
         from calltrack.models import Account
 
         zone, currency = Account.objects.filter(pk=account_id).values_list("time_zone", "currency").first() or ("", "")
+    return _zone_and_currency(zone, currency)
+
+
+def _zone_and_currency(zone: str, currency: str) -> tuple[ZoneInfo, str]:
     try:
         tz = ZoneInfo(zone or settings.TIME_ZONE)
     except (ValueError, KeyError):  # a zone removed from the system's database since it was saved: the install's
@@ -172,16 +176,28 @@ def _account_of(who: Any) -> int | None:
     return scope_for(who).account_id
 
 
+def operator_settings(who: Any) -> tuple[ZoneInfo, str]:
+    """:func:`account_settings` of ``who``'s account; for a user, as read with its places (no statement)."""
+    account_id = _account_of(who)
+    if who is not None and not isinstance(who, Scope) and account_id is not None:
+        from calltrack.accounts import shown
+
+        info = shown(who, account_id)
+        if info is not None:
+            return _zone_and_currency(info.zone, info.currency)
+    return account_settings(account_id)
+
+
 def operator_tz(who: Any = None) -> ZoneInfo:
     """The time zone the console's days are read in for ``who`` (a user or a :class:`Scope`): its account's
     ``time_zone``, else the ``TIME_ZONE`` setting (also for nobody: the install's own work)."""
-    return account_settings(_account_of(who))[0]
+    return operator_settings(who)[0]
 
 
 def operator_currency(who: Any = None) -> str:
     """The currency code money is shown in for ``who`` (a user or a :class:`Scope`): its account's, else the
     ``CURRENCY`` setting."""
-    return account_settings(_account_of(who))[1]
+    return operator_settings(who)[1]
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

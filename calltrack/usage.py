@@ -24,7 +24,9 @@ page, its CSV and ``GET /api/v1/usage/`` read this module), whatever the number 
 - ``recordings``: the call recordings made in the month (calls started in it whose recording completed: ready
   now, or deleted since by retention); ``recordings_stored``: the recordings kept at the month's end (of calls
   started before it, ready, or deleted by retention after it: the deletion's time is in the call's timeline,
-  ``call.recording_deleted``). Voicemails are not counted.
+  ``call.recording_deleted``). A voicemail is a recording too (the carrier keeps and bills it alike): counted made
+  in the month of its call, and stored while its URL is kept (or deleted by retention after the month's end,
+  ``call.voicemail_deleted``).
 - ``ad_uploads``: the conversions sent to ad platforms (``tracking.ConversionUpload`` sent in the month, each
   counted once, in the month of its last sending: a restatement sends the same upload again).
 """
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import reduce
@@ -282,9 +284,10 @@ def _add_days(days: set[date], start: datetime, end: datetime, tz: ZoneInfo) -> 
 
 
 def _calls(usages: dict[int, Usage], windows: dict[tuple[datetime, datetime], list[int]]) -> None:
-    from tracking.models import Call, RecordingStatus
+    from tracking.models import Call, CallEvent, RecordingStatus
 
     made = Q(recording_status__in=[RecordingStatus.COMPLETED, RecordingStatus.DELETED])
+    voicemail = ~Q(voicemail_url="") | Exists(CallEvent.objects.filter(call=OuterRef("pk"), kind="call.voicemail_deleted"))
     rows = (
         Call.objects.filter(_within(windows, "account_id", "started_at"), is_test=False)
         .values("account_id").order_by("account_id")
@@ -293,27 +296,36 @@ def _calls(usages: dict[int, Usage], windows: dict[tuple[datetime, datetime], li
             # ceil(duration / 60) in integers, the same on PostgreSQL and SQLite (both divide integers exactly).
             minutes=Coalesce(Sum((F("duration") + 59) / 60, output_field=IntegerField()), 0),
             recordings=Count("id", filter=made),
+            voicemails=Count("id", filter=voicemail),
         )
     )
     for row in rows:
         usage = usages[row["account_id"]]
-        usage.calls, usage.minutes, usage.recordings = row["n"], row["minutes"], row["recordings"]
+        usage.calls, usage.minutes, usage.recordings = row["n"], row["minutes"], row["recordings"] + row["voicemails"]
 
 
 def _recordings_stored(usages: dict[int, Usage], windows: dict[tuple[datetime, datetime], list[int]]) -> None:
     from tracking.models import Call, CallEvent, RecordingStatus
 
-    def kept_at(end: datetime) -> Q:
-        deleted_after = Exists(CallEvent.objects.filter(call=OuterRef("pk"), kind="call.recording_deleted", at__gte=end))
-        return Q(recording_status=RecordingStatus.COMPLETED) | (Q(recording_status=RecordingStatus.DELETED) & Q(deleted_after))
+    def deleted_after(kind: str, end: datetime) -> Exists:
+        return Exists(CallEvent.objects.filter(call=OuterRef("pk"), kind=kind, at__gte=end))
 
-    kept = reduce(or_, (Q(account_id__in=ids, started_at__lt=end) & kept_at(end) for (_, end), ids in windows.items()))
+    def recording_kept_at(end: datetime) -> Q:
+        return Q(recording_status=RecordingStatus.COMPLETED) | (Q(recording_status=RecordingStatus.DELETED) & Q(deleted_after("call.recording_deleted", end)))
+
+    def voicemail_kept_at(end: datetime) -> Q:
+        return ~Q(voicemail_url="") | Q(deleted_after("call.voicemail_deleted", end))
+
+    def kept(kept_at: Callable[[datetime], Q]) -> Q:
+        return reduce(or_, (Q(account_id__in=ids, started_at__lt=end) & kept_at(end) for (_, end), ids in windows.items()))
+
+    recordings, voicemails = kept(recording_kept_at), kept(voicemail_kept_at)
     rows = (
-        Call.objects.filter(kept, is_test=False, recording_status__in=[RecordingStatus.COMPLETED, RecordingStatus.DELETED])
-        .values("account_id").order_by("account_id").annotate(n=Count("id"))
+        Call.objects.filter(recordings | voicemails, is_test=False).values("account_id").order_by("account_id")
+        .annotate(recordings=Count("id", filter=recordings), voicemails=Count("id", filter=voicemails))
     )
     for row in rows:
-        usages[row["account_id"]].recordings_stored = row["n"]
+        usages[row["account_id"]].recordings_stored = row["recordings"] + row["voicemails"]
 
 
 def _texts(usages: dict[int, Usage], windows: dict[tuple[datetime, datetime], list[int]]) -> None:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -28,6 +29,7 @@ from calltrack.admin_base import (
 )
 from calltrack.admin_scoping import NumberSessionCollaboratorScope, TrackingNumberCollaboratorScope
 from calltrack.numbers import admin_actions
+from calltrack.numbers.dni.pools import pool_tag_name
 from calltrack.numbers.models import (
     BlockedCaller,
     LocalCarrierMessage,
@@ -255,6 +257,7 @@ class NumberPoolAdmin(ModelAdmin):
     list_select_related = ["campaign", "source"]
     readonly_fields = [
         "overflow_count", "dropped_parameter_count", "created_at", "size", "in_use", "usage_chart", "overflow_hours", "add_numbers",
+        "page_tag",
     ]
     inlines = [PoolParameterInline, PoolNumberInline, PoolResizeInline]
     fieldsets = [
@@ -262,7 +265,7 @@ class NumberPoolAdmin(ModelAdmin):
         ("Matching", {"fields": ["number_type", "match_area_code"]}),
         ("Sessions and attribution", {"fields": ["session_lifetime", "attribution_window"]}),
         ("Overflow", {"fields": ["overflow_policy", "fallback_number", ("size", "in_use", "overflow_count"), "overflow_hours"]}),
-        ("Web", {"fields": ["allowed_origins", "dropped_parameter_count"]}),
+        ("Web", {"fields": ["page_tag", "allowed_origins", "dropped_parameter_count"]}),
         ("Autoscaling", {"fields": ["autoscale", ("autoscale_min", "autoscale_max", "autoscale_headroom"), "buy_area_code"]}),
         ("Usage", {"fields": ["usage_chart"]}),
         (None, {"fields": ["created_at"]}),
@@ -292,6 +295,16 @@ class NumberPoolAdmin(ModelAdmin):
         url = reverse("admin:numbers_trackingnumber_add") + "?" + urlencode({"kind": "pool", "pool": obj.pk, "campaign": obj.campaign_id or ""})
         return format_html('<a href="{}" class="text-primary-600 font-medium">Add numbers to this pool</a> '
                            "(bought or connected at the carrier, webhooks set). The pool's numbers are listed below.", url)
+
+    @admin.display(description="page tag")
+    def page_tag(self, obj: NumberPool) -> str:
+        """The script tag to paste on the pool's landing pages, naming this pool as the DNI endpoints find it."""
+        if not obj.pk:
+            return "Save the pool to see the tag for its landing pages."
+        base = (settings.CALLTRACK_PUBLIC_BASE_URL or "https://YOUR-CALLTRACK-HOST").rstrip("/")
+        tag = f'<script async src="{base}{static("calltrack/dni.js")}" data-pool="{pool_tag_name(obj)}"></script>'
+        return format_html('<code class="block whitespace-pre-wrap break-all text-xs">{}</code>'
+                           '<div class="text-xs mt-1">Add each page\'s origin to the allowed origins below.</div>', tag)
 
     @admin.display(description="sessions vs size (24 h)")
     def usage_chart(self, obj: NumberPool) -> str:

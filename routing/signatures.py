@@ -12,9 +12,11 @@ its ``AccountSid`` parameter, and the signature covers it.
   a failure when it is older than ``RELOAD_SECONDS``, so a rotated token works at once and forged requests cannot
   make every request a statement). A database that fails leaves the map as it was (the voice fallback URL's check
   still works for an account this process has seen).
-- A request accepted with a subaccount's token is bound to that calltrack account (:func:`signed_account_id`): the
-  views refuse one about another account's number or call (a client that knows its own subaccount's token cannot
-  act on another client's calls).
+- A request accepted with a subaccount's token is bound to that calltrack account (:func:`signed_account_id`), and
+  :func:`owner_check` is the one rule for every row such a request names: a number, a call found by ``?call=``, by
+  ``CallSid`` (the status callback, a queue's dequeued caller) or by a leg's id (a leg's status, its whisper), a text
+  (the voice views check through their unit of work, ``Turn.owned``): a client that knows its own subaccount's
+  token cannot act on another client's calls or texts.
 
 Tokens are never logged: a refusal names the path and the SID, never a token.
 """
@@ -106,6 +108,18 @@ def signature_valid(request: HttpRequest, url: str) -> bool:
             setattr(request, _ATTRIBUTE, found[0])
             return True
     return False
+
+
+class OtherAccount(Exception):
+    """A webhook signed by one account's Twilio subaccount names a number, call or text of another account."""
+
+
+def owner_check(signed_account: int | None, account_id: int | None) -> None:
+    """Refuse (:class:`OtherAccount`) a request signed by the subaccount of ``signed_account`` about a row of account
+    ``account_id``. A request the install's token signed (None) may name any account's row; a row of no account (a
+    call to a number no account holds) is answered as always (the fail-safe)."""
+    if signed_account is not None and account_id is not None and account_id != signed_account:
+        raise OtherAccount(f"signed by the Twilio subaccount of account {signed_account}, about a row of account {account_id}")
 
 
 def signed_account_id(request: HttpRequest) -> int | None:

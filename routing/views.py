@@ -57,18 +57,6 @@ def signature_valid(request: HttpRequest) -> bool:
     return signatures.signature_valid(request, called_url(request))
 
 
-class OtherAccount(Exception):
-    """A webhook signed by one account's Twilio subaccount names a number or call of another account."""
-
-
-def _same_account(request: HttpRequest, account_id: int | None) -> None:
-    """Refuse (403) a request signed by an account's subaccount about a row (number, call, text) of another account.
-    A number no account holds (a call or text recorded without an account) is answered as always (the fail-safe)."""
-    signed = signatures.signed_account_id(request)
-    if signed is not None and account_id is not None and account_id != signed:
-        raise OtherAccount(f"signed by the Twilio subaccount of account {signed}, about a row of account {account_id}")
-
-
 def _xml(body: str) -> HttpResponse:
     return HttpResponse(body, content_type=twiml.CONTENT_TYPE)
 
@@ -95,7 +83,7 @@ def _run(view: Callable[..., str], request: HttpRequest, params: QueryDict, link
     """
     savepoints = False
     while True:
-        turn = Turn(links=links, insert_first=insert_first, step_savepoints=savepoints)
+        turn = Turn(links=links, insert_first=insert_first, step_savepoints=savepoints, signed_account_id=signatures.signed_account_id(request))
         try:
             with transaction.atomic():
                 voice_transaction_begin()
@@ -155,7 +143,7 @@ def twilio_webhook(*, on_error: str, insert_first: bool = False) -> Callable:
                 # One transaction per request: one commit, and a failure leaves nothing half-written behind.
                 links = services.Links(public_base_url(request))
                 return _run(view, request, params, links, insert_first=insert_first)
-            except OtherAccount as exc:  # rolled back: nothing of the forged request is kept
+            except signatures.OtherAccount as exc:  # rolled back: nothing of the forged request is kept
                 log.warning("refused %s: %s (CallSid %r)", request.path, exc, sid[:64])
                 return HttpResponseForbidden("signed by another account's Twilio subaccount", content_type="text/plain")
             except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500: the caller would hear an error
@@ -199,7 +187,7 @@ def _int(params: QueryDict, name: str) -> int:
 def _bind(turn: Turn, request: HttpRequest, params: QueryDict) -> Turn:
     """Bind the turn to the call named in our own callback URL (``?call=``); its CallSid must match Twilio's."""
     call = services.call_by_id(_int(request.GET, "call"))
-    _same_account(request, call.account_id)
+    turn.owned(call.account_id)
     sid = params.get("CallSid", "")
     if sid and sid != call.call_sid:
         raise services.ParamError(f"CallSid {sid} does not belong to call {call.pk}")
@@ -211,7 +199,7 @@ def incoming(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """``POST /voice/incoming`` ("A call comes in"): record the call and answer with the first step."""
     call_in = services.IncomingCall.from_params(params)
     tracking_number, turn.caller_blocked = services.tracking_number_for(call_in.called, caller=call_in.caller)
-    _same_account(request, tracking_number.account_id if tracking_number is not None else None)
+    turn.owned(tracking_number.account_id if tracking_number is not None else None)
     created = services.call_start(turn, incoming=call_in, tracking_number=tracking_number)
     return services.incoming_answer(turn, tracking_number=tracking_number, created=created)
 
@@ -373,7 +361,7 @@ def twilio_messaging_webhook(view: Callable[[HttpRequest, QueryDict, services.Li
         try:
             with transaction.atomic():
                 return _xml(view(request, params, services.Links(public_base_url(request))))
-        except OtherAccount as exc:  # rolled back: nothing of the forged request is kept
+        except signatures.OtherAccount as exc:  # rolled back: nothing of the forged request is kept
             log.warning("refused %s: %s (MessageSid %r)", request.path, exc, params.get("MessageSid", "?")[:64])
             return HttpResponseForbidden("signed by another account's Twilio subaccount", content_type="text/plain")
         except Exception as exc:  # noqa: BLE001 - Twilio must never get a 500
@@ -389,7 +377,7 @@ def sms_incoming(request: HttpRequest, params: QueryDict, links: services.Links)
     call, and answer as its campaign's text routing says."""
     incoming = text_services.IncomingText.from_params(params)
     text, _, created = text_services.text_receive(incoming=incoming)
-    _same_account(request, text.account_id)
+    signatures.owner_check(signatures.signed_account_id(request), text.account_id)
     return text_services.text_answer(text=text, created=created, links=links)
 
 
@@ -406,5 +394,5 @@ def sms_status(request: HttpRequest, params: QueryDict, links: services.Links) -
         raise services.ParamError("MessageSid is not a message SID")
     text_id = _int(request.GET, "text") if "text" in request.GET else None
     outbound_texts.text_status_record(message_sid=sid, status=status, error_code=(params.get("ErrorCode") or "").strip()[:10],
-                                      text_id=text_id)
+                                      text_id=text_id, account_id=signatures.signed_account_id(request))
     return twiml.messages()

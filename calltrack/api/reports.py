@@ -157,7 +157,7 @@ class ReportView(APIView):
     def query(self, request: Request) -> tuple[reports.Period, dict]:
         query = self.query_serializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        tz, self.currency = reports.account_settings(scope_for(request.user).account_id)
+        tz, self.currency = reports.operator_settings(request.user)
         return query.period(tz=tz), query.validated_data
 
 

@@ -9,14 +9,17 @@ reads the pool afresh (the views decide).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any, ClassVar
 
 from django.db import connection
+from django.db.models import Q, Subquery
 from django.db.models.signals import post_delete, post_save
 
 from calltrack.fastdb import fetchone_first, fixed_cursor
+from calltrack.models import Account
 from calltrack.numbers.models import NumberPool
 
 
@@ -70,9 +73,16 @@ POOL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PoolSettings))
 _TABLE = NumberPool._meta.db_table
 # Every column the endpoints read, and ``enabled``: a change to any of them changes the version.
 _VERSION = "md5(ROW({columns}, {prefix}enabled)::text)"
-_POOL_BY_KEY = f"SELECT {', '.join(POOL_FIELDS)} FROM {_TABLE} WHERE key = %s AND enabled"
+_ACCOUNTS = Account._meta.db_table
+# The pool of a tag's name: ``key`` in the install's first account, ``slug/key`` in the account ``slug`` (an unknown
+# slug names no pool: never another account's). One constant statement; (account_id, key) is the unique index.
+_WHERE_NAMED = (
+    f"WHERE key = %s AND enabled AND account_id = CASE WHEN %s = '' THEN (SELECT min(id) FROM {_ACCOUNTS}) "
+    f"ELSE (SELECT id FROM {_ACCOUNTS} WHERE slug = %s) END"
+)
+_POOL_BY_KEY = f"SELECT {', '.join(POOL_FIELDS)} FROM {_TABLE} {_WHERE_NAMED}"
 _PG_POOL_BY_KEY = (
-    f"SELECT {', '.join(POOL_FIELDS)}, {_VERSION.format(columns=', '.join(POOL_FIELDS), prefix='')} FROM {_TABLE} WHERE key = %s AND enabled"
+    f"SELECT {', '.join(POOL_FIELDS)}, {_VERSION.format(columns=', '.join(POOL_FIELDS), prefix='')} FROM {_TABLE} {_WHERE_NAMED}"
 )
 #: SQL true when the pool settings bound as ``%(pool)s`` and ``%(pool_version)s`` are still the pool's (always, for
 #: a version ''): for a statement's WHERE, so it writes nothing with stale settings.
@@ -82,10 +92,36 @@ POOL_IS_CURRENT = (
 )
 
 
-def pool_settings(key: str) -> PoolSettings | None:
-    """The enabled pool with this key, read now (one constant statement), or None."""
+#: A pool's name in a page tag (``data-pool``, ``data-swap``): its key, after its account's slug and a slash except in
+#: the install's first account (``bravo/spring-sale``; ``spring-sale`` alone is the first account's).
+POOL_NAME = re.compile(r"^(?:([-a-zA-Z0-9_]{1,64})/)?([-a-zA-Z0-9_]{1,64})$")
+
+
+def pool_name_split(name: str) -> tuple[str, str]:
+    """(account slug or '', key) of a tag's pool name (:data:`POOL_NAME`, checked by the caller)."""
+    slug, _, key = name.rpartition("/")
+    return slug, key
+
+
+def pool_tag_name(pool: NumberPool) -> str:
+    """What a page tag calls ``pool`` (``data-pool``): its key in the install's first account (as before accounts
+    existed, so its tags never change), else its account's slug, a slash and its key."""
+    first = Account.objects.order_by("pk").values("pk")[:1]
+    slugs = dict(Account.objects.filter(Q(pk=pool.account_id) | Q(pk=Subquery(first))).values_list("pk", "slug"))
+    if min(slugs) == pool.account_id:
+        return pool.key
+    return f"{slugs[pool.account_id]}/{pool.key}"
+
+
+def _named(name: str) -> list[str]:
+    slug, key = pool_name_split(name)
+    return [key, slug, slug]
+
+
+def pool_settings(name: str) -> PoolSettings | None:
+    """The enabled pool a tag names (``key`` or ``slug/key``), read now (one constant statement), or None."""
     with fixed_cursor() as cursor:
-        cursor.execute(_POOL_BY_KEY, [key])
+        cursor.execute(_POOL_BY_KEY, _named(name))
         row = cursor.fetchone()
     return None if row is None else PoolSettings.from_row(row)
 
@@ -95,14 +131,14 @@ _KEPT_MAX = 1000
 
 
 def cached_pool_settings(key: str) -> PoolSettings | None:
-    """The enabled pool with this key as this worker last read it, to be re-checked (``version``) by the statement
+    """The enabled pool a tag names (``key`` or ``slug/key``) as this worker last read it, to be re-checked (``version``) by the statement
     that uses it; read (one statement) when not kept. Elsewhere than on PostgreSQL: :func:`pool_settings`."""
     kept = _KEPT.get(key)
     if kept is not None:
         return kept
     if connection.vendor != "postgresql":
         return pool_settings(key)
-    row = fetchone_first(_PG_POOL_BY_KEY, [key])  # a read: the connection's health check too
+    row = fetchone_first(_PG_POOL_BY_KEY, _named(key))  # a read: the connection's health check too
     if row is None:
         return None
     settings = PoolSettings.from_row(row[:-1]).checked_as(row[-1])
@@ -113,7 +149,7 @@ def cached_pool_settings(key: str) -> PoolSettings | None:
 
 
 def forget_pool_settings(key: str | None = None) -> None:
-    """Drop the kept settings of ``key`` (of every pool when None)."""
+    """Drop the kept settings of the pool a tag names ``key`` (of every pool when None)."""
     if key is None:
         _KEPT.clear()
     else:
@@ -127,3 +163,4 @@ def _forget_all(sender: type, **kwargs: Any) -> None:
 
 post_save.connect(_forget_all, sender=NumberPool, dispatch_uid="dni-pool-settings-saved")
 post_delete.connect(_forget_all, sender=NumberPool, dispatch_uid="dni-pool-settings-deleted")
+post_save.connect(_forget_all, sender=Account, dispatch_uid="dni-pool-settings-account-saved")  # a slug renamed

@@ -25,7 +25,14 @@ from django.views.decorators.csrf import csrf_exempt
 from calltrack import phone, ratelimit
 from calltrack.middleware import address_group, client_ip, client_key
 from calltrack.numbers.dni import parameters
-from calltrack.numbers.dni.pools import PoolSettings, StalePool, cached_pool_settings, forget_pool_settings, pool_settings
+from calltrack.numbers.dni.pools import (
+    POOL_NAME,
+    PoolSettings,
+    StalePool,
+    cached_pool_settings,
+    forget_pool_settings,
+    pool_settings,
+)
 from calltrack.numbers.dni.services import (
     MARKETING_KEYS,
     Assignment,
@@ -40,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
-POOL_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 
 
 class BadRequest(Exception):
@@ -139,9 +145,9 @@ def _url(data: dict[str, Any], name: str) -> str:
 
 
 def _pool_key(data: dict[str, Any]) -> str:
-    key = _string(data, "pool", max_length=64, required=True)
-    if not POOL_KEY.match(key):
-        raise BadRequest("pool", f"'{key}' is not a pool key (letters, digits, - and _)")
+    key = _string(data, "pool", max_length=129, required=True)
+    if not POOL_NAME.match(key):
+        raise BadRequest("pool", f"'{key}' is not a pool key (letters, digits, - and _), or an account's slug, / and a pool key")
     return key
 
 
@@ -399,6 +405,6 @@ def demo(request: HttpRequest) -> HttpResponse:
     if not settings.CALLTRACK_DNI_DEMO:
         raise Http404("The DNI demo page is off (CALLTRACK_DNI_DEMO).")
     key = request.GET.get("pool", "demo")
-    if not POOL_KEY.match(key):
+    if not POOL_NAME.match(key):
         key = "demo"
     return render(request, "numbers/dni_demo.html", {"pool_key": key, "api_base": _own_origin(request)})

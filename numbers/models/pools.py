@@ -31,8 +31,8 @@ class NumberPool(models.Model):
     account = account_field()
     name = models.CharField(max_length=200, help_text="Your name for this pool, e.g. 'Main site'.")
     key = models.SlugField(
-        max_length=64, unique=True, blank=True,
-        help_text="Public key the JavaScript tag uses (data-pool). Leave blank to derive one from the name.",
+        max_length=64, blank=True, db_index=False,  # the (account, key) unique index finds it
+        help_text="Public key the JavaScript tag uses (data-pool), unique in the account. Leave blank to derive one from the name.",
     )
     enabled = models.BooleanField(default=True, help_text="Untick to stop handing out numbers (pages keep their own numbers).")
     campaign = models.ForeignKey("tracking.Campaign", on_delete=models.PROTECT, related_name="pools", help_text="The campaign that routes calls to this pool's numbers.")
@@ -73,6 +73,7 @@ class NumberPool(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="pool_key_unique_per_account")]
 
     def __str__(self) -> str:
         return self.name

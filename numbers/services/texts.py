@@ -143,13 +143,16 @@ TWILIO_MESSAGE_STATUS = {s.value: s.value for s in TextStatus}
 
 
 def text_status_record(*, message_sid: str, status: str, error_code: str = "", text_id: int | None = None,
-                       at: datetime | None = None) -> TextMessage | None:
+                       at: datetime | None = None, account_id: int | None = None) -> TextMessage | None:
     """The carrier's status callback for one of our texts: its status moves forward only (a late ``sent`` after
     ``delivered`` changes nothing), under the text's row lock. A text answered in TwiML (``text_id``) learns its
-    carrier sid here. None when the text is not ours."""
+    carrier sid here. None when the text is not ours, or (``account_id``: the account whose Twilio subaccount signed
+    the callback) not that account's."""
     at = at or timezone.now()
     with transaction.atomic():
         rows = TextMessage.objects.select_for_update()
+        if account_id is not None:
+            rows = rows.filter(account_id=account_id)
         text = rows.filter(pk=text_id).first() if text_id is not None else rows.filter(message_sid=message_sid).first()
         if text is None or text.direction != TextDirection.OUTBOUND:
             return None

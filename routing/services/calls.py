@@ -482,6 +482,7 @@ def whisper_answer(turn: Turn, *, attempt_id: int) -> str:
     """What the handler hears on answering (the leg is answered: mark it so its slot lasts the call)."""
     attempt = lookups.attempt_for_whisper(attempt_id)
     call = attempt.call
+    turn.owned(call.account_id)
     leg_answer(turn, call, attempt, timezone.now())
     text = whisper_for(call, attempt.receiving_number)
     return twiml.whisper(text, campaign_voice(call.campaign)) if text is not None else twiml.empty()

@@ -155,6 +155,8 @@ def queue_bridge_record(turn: Turn, *, attempt_id: int, caller_sid: str, queue_t
     attempt = CallAttempt.objects.filter(pk=attempt_id, kind=AttemptKind.QUEUE).select_related("call", "handler").first()
     if attempt is None:
         raise LookupError(f"no queue dial {attempt_id}")
+    turn.owned(caller.account_id)
+    turn.owned(attempt.call.account_id)
     if caller.campaign_id != attempt.call.campaign_id:
         raise ParamError(f"call {caller_sid[:64]!r} is not waiting in the queue of the dial {attempt_id}")
     with transaction.atomic():

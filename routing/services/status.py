@@ -43,6 +43,7 @@ def attempt_status_record(turn: Turn, *, attempt_id: int, status: str, duration:
     attempt = store.attempt_load(attempt_id)
     if attempt is None:
         raise LookupError(f"no attempt {attempt_id}")
+    turn.owned(attempt.call.account_id)
     at = timezone.now()
     queue = attempt.kind == AttemptKind.QUEUE
     if status in ("answered", "in-progress"):

@@ -25,6 +25,7 @@ from typing import Any
 
 from routing.services.common import Links
 from routing.services.config import campaign_sends_conversions, campaign_webhook_events
+from routing.signatures import owner_check
 from routing.store import voice as store
 from tracking.call_state import CallState
 from tracking.models import Call, CallEvent
@@ -50,6 +51,9 @@ class Turn:
     # Loaded ahead: the campaign's counters read with the call's INSERT; the caller on the block list (None: not asked).
     counters: Any = None
     caller_blocked: bool | None = None
+    # The calltrack account whose Twilio subaccount signed the request (None: the install's token): every call the
+    # turn acts on must be that account's (``routing.signatures.owner_check``).
+    signed_account_id: int | None = None
     # Writes, flushed at the end of the transaction.
     steps: list[CallEvent] = field(default_factory=list)
     fields: dict[str, None] = field(default_factory=dict)
@@ -58,8 +62,14 @@ class Turn:
 
     def bind(self, call: Call, state: CallState | None = None) -> Turn:
         """The turn is about ``call`` (loaded, or just created with its routing state ``state``: not read back)."""
+        self.owned(call.account_id)
         self.call, self._state = call, state
         return self
+
+    def owned(self, account_id: int | None) -> None:
+        """Refuse (``OtherAccount``, the turn rolled back) a row of another account than the signing subaccount's: a
+        call found by id, CallSid or leg, or the number called."""
+        owner_check(self.signed_account_id, account_id)
 
     @property
     def state(self) -> CallState:

@@ -13,6 +13,7 @@ existed: a figure counting B's rows would change them. Last, a call to B's numbe
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -489,3 +490,159 @@ def test_a_call_to_bs_number_is_routed_by_b_and_never_seen_in_a(world, twilio):
     mine = Call.objects.get(call_sid="CAzqamarkvoice2")
     assert mine.account_id == a["account"].pk and mine.status == "rejected" and "blocked" in mine.reject_reason
     assert call.status != "rejected" and not call.reject_reason
+
+
+# --- Writes that name B's rows: forms, request bodies, the public endpoints ------------------------------------
+
+
+def cross_account_links() -> list[str]:
+    """Every stored link from a row of one account to a row of another (a call of A credited to B's source, a pool
+    of A routing to B's campaign...): for each relation between two models that belong to accounts, the rows whose
+    two accounts differ. An empty list: no write ever joined two accounts."""
+    from django.apps import apps
+    from django.db.models import F
+
+    from calltrack.scoping import ACCOUNT_PATHS
+
+    found = []
+    for label, path in ACCOUNT_PATHS.items():
+        if path in (None, "pk"):
+            continue
+        model = apps.get_model(label)
+        for field in model._meta.get_fields():
+            if not (field.is_relation and field.concrete) or field.related_model is None:
+                continue
+            theirs = ACCOUNT_PATHS.get(field.related_model._meta.label_lower)
+            if theirs is None or field.related_model is Account:
+                continue
+            other = field.name if theirs == "pk" else f"{field.name}__{theirs}"
+            mixed = (model._default_manager.filter(**{f"{path}__isnull": False, f"{other}__isnull": False})
+                     .exclude(**{f"{path}__pk": F(f"{other}__pk")}))
+            if count := mixed.count():
+                found.append(f"{label}.{field.name}: {count}")
+    return found
+
+
+def test_the_cross_account_check_finds_a_link_when_there_is_one(world):
+    a, b = world["a"], world["b"]
+    assert cross_account_links() == []
+    sid = transaction.savepoint()
+    Call.objects.filter(pk=a["call"].pk).update(source=b["source"])
+    assert cross_account_links() == ["tracking.call.source: 1"]
+    transaction.savepoint_rollback(sid)
+
+
+#: B's row standing for A's, by model: what a forged form or body would name.
+def _counterpart(w_a: dict[str, Any], w_b: dict[str, Any], model) -> Any | None:
+    for key, obj in w_a.items():
+        if isinstance(obj, model) and hasattr(obj, "pk") and key in w_b:
+            return w_b[key]
+    return None
+
+
+@pytest.mark.parametrize("role", ["owner", "source", "handler"])
+def test_no_admin_form_of_a_offers_or_takes_bs_rows(world, role):
+    """Every admin add and change form A's user may open (and each inline's): no choice of a relation offers B's
+    row, so a posted id of B's is refused as "not one of the available choices" by the form itself."""
+    a, b = world["a"], world["b"]
+    client = _admin_client(a["users"][role])
+    offered, opened = [], 0
+    for model in admin.site._registry:
+        urls = [reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_add")]
+        urls += [u for o in _objects(a) if isinstance(o, model) and (u := _change_url(o))]
+        for url in urls:
+            response = client.get(url)
+            if response.status_code != 200 or not response.context:
+                continue
+            forms = [response.context["adminform"].form] if "adminform" in response.context else []
+            for inline in response.context.get("inline_admin_formsets", []) or []:
+                forms += list(inline.formset.forms) + [inline.formset.empty_form]
+            for form in forms:
+                opened += 1
+                for name, field in form.fields.items():
+                    queryset = getattr(field, "queryset", None)
+                    if queryset is None:
+                        continue
+                    theirs = [o.pk for o in _objects(b) if isinstance(o, queryset.model)]
+                    if theirs and queryset.filter(pk__in=theirs).exists():
+                        offered.append(f"{url} {type(form).__name__}.{name}")
+    assert not offered, "\n".join(offered)
+    if role == "owner":
+        assert opened > 40  # the walk opened the forms (a broken walk would pass the check above)
+
+
+def _writable_relations(view_class) -> list[tuple[str, Any, bool]]:
+    """(field, related model, many) of each relation a request body may set on the view's serializer."""
+    from rest_framework import relations
+
+    serializer_class = getattr(view_class, "serializer_class", None)
+    if serializer_class is None:
+        return []
+    out = []
+    for name, field in serializer_class().fields.items():
+        if field.read_only:
+            continue
+        many = isinstance(field, relations.ManyRelatedField)
+        child = field.child_relation if many else field
+        queryset = getattr(child, "queryset", None)
+        if isinstance(child, relations.RelatedField) and queryset is not None:
+            out.append((name, queryset.model, many))
+    return out
+
+
+def test_no_api_body_of_a_may_name_bs_rows(world):
+    """Every write of the schema that takes a relation in its body (a call's source, a pool's campaign, a campaign's
+    handlers...), sent by A's owner on A's row (PATCH) or as a new row (POST) with B's row in that field: refused
+    with a 400 naming the field, and no row of one account ever links to the other's."""
+    a, b = world["a"], world["b"]
+    client = _api_client(a["users"]["owner"])
+    results, tried = [], 0
+    for path, method, _operation in _operations():
+        if method not in ("post", "patch"):
+            continue
+        match = resolve(path.replace("{id}", "1"))
+        view_class = getattr(match.func, "cls", None)
+        model = _path_model(path)
+        if view_class is None or model is None or ("{id}" not in path and method == "patch"):
+            continue
+        own = next((o for o in _objects(a) if isinstance(o, model)), None) if "{id}" in path else None
+        if "{id}" in path and own is None:
+            continue
+        url = path.replace("{id}", str(own.pk)) if own is not None else path
+        for name, related, many in _writable_relations(view_class):
+            theirs = _counterpart(a, b, related)
+            if theirs is None:
+                continue
+            sid = transaction.savepoint()
+            response = client.generic(method.upper(), url, json.dumps({name: [theirs.pk] if many else theirs.pk}),
+                                      content_type="application/json")
+            links = cross_account_links()
+            transaction.savepoint_rollback(sid)
+            tried += 1
+            body = response.content.decode()
+            if response.status_code < 300 or response.status_code >= 500 or links:
+                results.append(f"{method.upper()} {url} {name}={theirs.pk}: {response.status_code} {body[:120]} {links}")
+            elif response.status_code == 400 and name not in body:
+                # A POST may be refused for a required field first: then the relation was not tried; PATCH names it.
+                if method == "patch":
+                    results.append(f"PATCH {url} {name}: 400 without naming the field: {body[:120]}")
+    assert not results, "\n".join(results)
+    assert tried > 10
+
+
+def test_the_public_endpoints_of_a_never_reach_bs_rows(world, client):
+    """DNI: a tag naming B's pool by its key alone gets nothing (a bare key is the first account's); postbacks: A's
+    handler's signed URL names no call of B's, by id, sid or caller."""
+    from tracking.services.conversions import postback_token
+
+    a, b = world["a"], world["b"]
+    body = {"pool": b["pool"].key, "visitor_id": "v-0123456789", "page_url": "https://zqamark.example.com/", "destination": "+14155550100"}
+    assert client.post("/dni/v1/assign", json.dumps(body), content_type="text/plain").status_code == 404
+    handler = a["handler"]
+    url = f"/postback/{handler.pk}/{postback_token(handler_id=handler.pk)}/"
+    for query in ({"call_id": b["call"].pk}, {"call_sid": b["call"].call_sid}, {"caller_number": b["call"].caller_number}):
+        response = client.get(url, query)
+        assert response.status_code == 404, (query, response.content)
+    b["call"].refresh_from_db()
+    assert not b["call"].revenue_converted and not b["call"].payout_converted
+    assert cross_account_links() == []

@@ -203,3 +203,25 @@ def test_staff_without_membership_keep_the_first_account_when_a_second_is_made(d
     grant_all(newcomer)
     SourceFactory(name="Somebody's")
     assert api(newcomer).get("/api/v1/sources/").status_code == 403
+
+
+@pytest.mark.parametrize("url", ["/admin/", "/admin/tracking/call/", "/admin/tracking/source/"])
+def test_an_admin_request_reads_the_users_accounts_once(two, client, url):
+    """The user's places, and of each account its words, time zone, name and currency (the header's switcher and
+    subheader, the console's dates and money): one statement per request, whatever the page."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    two["b"].time_zone, two["b"].currency = "Asia/Tokyo", "JPY"
+    two["b"].save()
+    user = member(two["a"], AccountRole.OWNER, "agency", two["b"])
+    client.force_login(user)
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(url)
+    assert page.status_code == 200
+    reads = [q["sql"] for q in ctx.captured_queries if re.search(r'FROM "?calltrack_account"?( |$)', q["sql"])]
+    assert len(reads) == 1, reads
+    assert "Default" in page.content.decode()  # the subheader names the account acted in

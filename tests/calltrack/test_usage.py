@@ -90,20 +90,23 @@ def world(settings):
     # --- Calls ---------------------------------------------------------------------------------------------------
     src_a = SourceFactory(account=a)
     c1 = CallFactory(account=a, source=src_a, started_at=at(paris, 3, 3), duration=61, recording_status="completed", recording_sid="RE1")
-    c2 = CallFactory(account=a, started_at=at(paris, 3, 15), duration=60)
+    c2 = CallFactory(account=a, started_at=at(paris, 3, 15), duration=60, voicemail_url="https://api.twilio.com/vm/RE2")  # a voicemail, kept
     CallFactory(account=a, started_at=at(paris, 3, 31, 23, 59), duration=0, status="rejected")
     c4 = CallFactory(account=a, started_at=at(paris, 3, 20), duration=125, is_test=True, recording_status="completed", recording_sid="RE4")
     CallFactory(account=a, started_at=at(paris, 2, 28, 23, 59), duration=600, recording_status="completed", recording_sid="RE5")
     CallFactory(account=a, started_at=at(paris, 4, 1, 0, 0), duration=600)
     c7 = CallFactory(account=a, started_at=at(paris, 3, 10), duration=30, recording_status="deleted")
     CallEvent.objects.create(call=c7, kind="call.recording_deleted", message="retention", at=at(paris, 4, 10))
+    CallEvent.objects.create(call=c7, kind="call.voicemail_deleted", message="retention", at=at(paris, 4, 10))  # and its voicemail
     c8 = CallFactory(account=a, started_at=at(paris, 2, 10), duration=30, recording_status="deleted")
     CallEvent.objects.create(call=c8, kind="call.recording_deleted", message="retention", at=at(paris, 3, 20))
+    CallEvent.objects.create(call=c8, kind="call.voicemail_deleted", message="retention", at=at(paris, 3, 20))
     CallFactory(account=a, started_at=at(paris, 3, 12), duration=45, recording_status="failed")
     CallFactory(account=None, started_at=at(paris, 3, 12), duration=300)  # a number no account holds
     b1 = CallFactory(account=b, started_at=at(NY, 3, 5), duration=3600, recording_status="completed", recording_sid="RE9")
     CallFactory(account=b, started_at=at(NY, 3, 31, 23, 0), duration=59)
-    CallFactory(account=b, started_at=at(NY, 2, 28, 23, 0), duration=59)  # 05:00 on 1 March in Paris: February in New York
+    CallFactory(account=b, started_at=at(NY, 2, 28, 23, 0), duration=59,  # 05:00 on 1 March in Paris: February in New York
+                voicemail_url="https://api.twilio.com/vm/RE10")  # left in February, stored in March
 
     # --- Texts ---------------------------------------------------------------------------------------------------
     for direction, status in (("inbound", ""), ("inbound", ""), ("outbound", "sent"), ("outbound", "failed")):
@@ -126,10 +129,10 @@ def world(settings):
     return {"a": a, "b": b, "src_a": src_a}
 
 
-EXPECTED_A = {"numbers": 5, "number_days": 89, "calls": 5, "minutes": 5, "texts_in": 2, "texts_out": 1, "recordings": 2,
-              "recordings_stored": 3, "ad_uploads": 1}
+EXPECTED_A = {"numbers": 5, "number_days": 89, "calls": 5, "minutes": 5, "texts_in": 2, "texts_out": 1, "recordings": 4,
+              "recordings_stored": 5, "ad_uploads": 1}
 EXPECTED_B = {"numbers": 2, "number_days": 32, "calls": 2, "minutes": 61, "texts_in": 1, "texts_out": 2, "recordings": 1,
-              "recordings_stored": 1, "ad_uploads": 1}
+              "recordings_stored": 2, "ad_uploads": 1}
 
 
 def recount(account: Account) -> dict[str, int]:
@@ -146,7 +149,9 @@ def recount(account: Account) -> dict[str, int]:
         "minutes": sum(math.ceil(c.duration / 60) for c in calls),
         "texts_in": sum(t.direction == "inbound" for t in texts),
         "texts_out": sum(t.direction == "outbound" and t.status != "failed" for t in texts),
-        "recordings": sum(c.recording_status in ("completed", "deleted") for c in calls),
+        # A voicemail is a recording too: left on the call, or deleted since by retention.
+        "recordings": sum(c.recording_status in ("completed", "deleted") for c in calls)
+        + sum(bool(c.voicemail_url) or c.events.filter(kind="call.voicemail_deleted").exists() for c in calls),
         "ad_uploads": len(uploads),
     }
 

@@ -11,6 +11,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from lxml import etree
 
 from calltrack.models import Account
+from calltrack.numbers.models import TrackingNumber
 from routing import signatures
 from tests.numbers.factories import TrackingNumberFactory
 from tests.routing.conftest import sign
@@ -162,3 +163,63 @@ def test_the_fallback_url_of_a_subaccount_number_answers_with_the_database_down(
     response = twilio.post(url, params, signature=sign(url, params, SUB_TOKEN))
     assert response.status_code == 200 and _dialled(response.content) == ["+13035550177"]
     assert twilio.post(url, params, signature=sign(url, params, "f" * 32)).status_code == 403
+
+
+def _bravo_call_with_legs(accounts):
+    from tests.tracking.factories import CallAttemptFactory, CallFactory, HandlerFactory
+    from tracking.models import AttemptKind
+
+    tn = TrackingNumber.objects.get(number="+14155550202")
+    call = CallFactory(call_sid="CAbravo1", tracking_number=tn, campaign=tn.campaign, account=accounts["bravo"], status="in-progress")
+    waiting = CallFactory(call_sid="CAbravo2", tracking_number=tn, campaign=tn.campaign, account=accounts["bravo"], status="in-progress")
+    handler = HandlerFactory(account=accounts["bravo"])
+    leg = CallAttemptFactory(call=call, handler=handler, sequence=1)
+    queue_leg = CallAttemptFactory(call=call, handler=handler, sequence=2, kind=AttemptKind.QUEUE)
+    return call, waiting, leg, queue_leg
+
+
+@pytest.mark.parametrize("path", ["status", "attempt-status", "whisper", "queue-bridge"])
+def test_a_callback_found_by_callsid_or_leg_is_refused_when_another_subaccount_signed_it(accounts, twilio, path):
+    """The callbacks that name no ``?call=``: the call status (CallSid), a leg's status and whisper (its id), a
+    queue's bridge (the leg's id and the dequeued caller's CallSid). Charlie's subaccount signs them about Bravo's call:
+    403, nothing written; Bravo's own subaccount is answered."""
+    call, waiting, leg, queue_leg = _bravo_call_with_legs(accounts)
+    url, params = {
+        "status": ("http://testserver/voice/status", {"CallSid": call.call_sid, "CallStatus": "completed", "CallDuration": "30"}),
+        "attempt-status": (f"http://testserver/voice/attempt-status?attempt={leg.pk}",
+                           {"CallSid": "CAleg1", "CallStatus": "completed", "CallDuration": "30"}),
+        "whisper": (f"http://testserver/voice/whisper?attempt={leg.pk}", {"CallSid": "CAleg1"}),
+        "queue-bridge": (f"http://testserver/voice/queue-bridge?attempt={queue_leg.pk}", {"CallSid": waiting.call_sid, "QueueTime": "5"}),
+    }[path]
+    before = _state(call, waiting, leg, queue_leg)
+    forged = {**params, "AccountSid": OTHER_SID}
+    response = twilio.post(url, forged, signature=sign(url, forged, OTHER_TOKEN))
+    assert response.status_code == 403, response.content
+    assert _state(call, waiting, leg, queue_leg) == before
+    own = {**params, "AccountSid": SUB_SID}
+    response = twilio.post(url, own, signature=sign(url, own, SUB_TOKEN))
+    assert response.status_code == 200, response.content
+    assert _state(call, waiting, leg, queue_leg) != before
+
+
+def _state(*rows):
+    out = []
+    for row in rows:
+        row.refresh_from_db()
+        out.append((type(row).__name__, row.pk, getattr(row, "status", None), getattr(row, "call_id", None), getattr(row, "answered_at", None)))
+    return out
+
+
+def test_a_texts_status_signed_by_another_subaccount_changes_nothing(accounts, twilio):
+    tn = TrackingNumber.objects.get(number="+14155550202")
+    text = TextMessage.objects.create(message_sid="SM" + "3" * 32, direction="outbound", status="queued", tracking_number=tn,
+                                      from_number=tn.number, to_number="+13035550111", body="hello", account=accounts["bravo"])
+    url = "http://testserver/sms/status"
+    forged = {"MessageSid": text.message_sid, "MessageStatus": "delivered", "AccountSid": OTHER_SID}
+    assert twilio.post(url, forged, signature=sign(url, forged, OTHER_TOKEN)).status_code == 200  # not its text: nothing to say
+    text.refresh_from_db()
+    assert text.status == "queued"
+    own = {**forged, "AccountSid": SUB_SID}
+    assert twilio.post(url, own, signature=sign(url, own, SUB_TOKEN)).status_code == 200
+    text.refresh_from_db()
+    assert text.status == "delivered"

@@ -165,6 +165,9 @@ class Call(models.Model):
             # The calls a campaign's spam rules scored (they carry the tag "spam"): the dashboard's spam panel reads a
             # period's without the other calls (calltrack.spam_figures; bench/spam_panel.py).
             models.Index(fields=["started_at"], name="call_scored_started", condition=models.Q(tags__has_key="spam")),
+            # An account's call log, newest first (issue 30): without it a small client's page beside a large one's
+            # history walks the whole started_at index to find its rows (tracking 0042).
+            models.Index(fields=["account", "started_at", "id"], name="call_account_started"),
         ]
 
     def __str__(self) -> str:
