@@ -17,6 +17,8 @@ The peer is not part of calltrack: ``--peer-repo`` is a clone of https://github.
    each thread looping single signed requests (Twilio signs what it sends to every system).
 5. After a 2 s warm-up per server, ``--rounds`` rounds of ``--seconds`` per system, alternating floor, peer,
    calltrack; prints the medians over rounds (req/s, p50, p99, gunicorn workers' CPU per request) and the targets.
+   Before each of calltrack's rounds, what its task cluster does every minute in production (``scheduled_tasks``:
+   the cap counters folded, the slots of legs that never called back released): the bench's calls never end.
 """
 
 from __future__ import annotations
@@ -62,6 +64,19 @@ PEER_URL = "https://github.com/TwilioDevEd/call-tracking-django"
 DEFAULT_PEER = Path("/work/.mirror/TwilioDevEd+call-tracking-django/repo")
 PEER_PACKAGES = ["django-phonenumber-field", "django-bootstrap3", "django-forms-bootstrap", "whitenoise"]
 SYSTEMS = ("floor", "peer", "calltrack")
+
+
+def scheduled_tasks(env: dict[str, str]) -> None:
+    """What production's task cluster does between two of calltrack's rounds (every minute, ``manage.py
+    calltrack_schedules``): fold the cap counters' deltas, release the slots of legs whose callbacks never came (the
+    bench's calls ring for ever: nobody answers or hangs up), then what autovacuum does after a fold."""
+    import psycopg
+
+    code = ("from routing.services.slots import cap_counters_fold\nfrom routing.store.counters import attempt_slots_release_stale\n"
+            "print(cap_counters_fold(), attempt_slots_release_stale())")
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    with psycopg.connect(f"{voice.SERVER_URL}/{voice.DB_NAME}", autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE tracking_capdelta")
 PATHS = {"floor": "/bench/floor", "peer": "/call-tracking/forward-call", "calltrack": "/voice/incoming"}
 PEER_SOURCES = 50
 
@@ -382,6 +397,8 @@ def main() -> None:
             phase(name, servers[name][0].pid, servers[name][1], numbers[name], 2, args.clients, args.processes)
         for r in range(args.rounds):
             for name in SYSTEMS:
+                if name == "calltrack":
+                    scheduled_tasks(envs["calltrack"])
                 row = phase(name, servers[name][0].pid, servers[name][1], numbers[name], args.seconds, args.clients, args.processes)
                 results[name].append(row)
                 print(f"  round {r + 1} {name:<9} {row['rps']:8.1f} req/s  p50 {row['p50']:6.2f} ms  p99 {row['p99']:7.2f} ms  "

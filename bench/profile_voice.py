@@ -86,6 +86,10 @@ def main() -> None:
 
     for i in range(args.warmup):  # warm up
         one(i)
+    if os.environ.get("CALLTRACK_GC_THRESHOLD", "") != "0":
+        from calltrack.runtime import worker_gc_tune
+
+        worker_gc_tune()  # what gunicorn.conf.py's post_worker_init does in a worker (CALLTRACK_GC_THRESHOLD=0: Python's defaults)
     cpu_by_kind.clear()
     queries: list[str] = []
     with connection.execute_wrapper(lambda execute, sql, params, many, context: (queries.append(sql), execute(sql, params, many, context))[1]):
