@@ -130,3 +130,4 @@ def test_the_admin_refuses_a_key_the_account_already_has_as_a_form_error(pools, 
 def test_the_pool_page_shows_the_tag_that_names_it(admin_client, pools):
     page = admin_client.get(f"/admin/numbers/numberpool/{pools['default_pool'].pk}/change/").content.decode()
     assert 'data-pool=&quot;spring&quot;' in page
+    assert "http://testserver/static/calltrack/dni.js" in page  # this console's origin (no public base URL set)
