@@ -16,11 +16,15 @@ _CURRENT: ContextVar[int | None] = ContextVar("calltrack_account", default=None)
 
 
 def default_account_id() -> int:
-    """The install's first account: the model default of every ``account`` field, so that code and tests written
-    for one account keep working. Created again if the table was emptied (a test's flush)."""
+    """The model default of every ``account`` field: the account the running request acts in, else the install's
+    first (:func:`first_account_id`), so that code and tests written for one account keep working."""
     current = _CURRENT.get()
-    if current is not None:
-        return current
+    return current if current is not None else first_account_id()
+
+
+def first_account_id() -> int:
+    """The install's first account (the lowest id: where everything went when accounts came, and whose pools a page
+    tag names by their key alone). Created again if the table was emptied (a test's flush)."""
     pk = Account.objects.order_by("pk").values_list("pk", flat=True).first()
     if pk is None:
         pk = Account.objects.get_or_create(slug="default", defaults={"name": "Default"})[0].pk

@@ -37,7 +37,7 @@ from django.http import (
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from calltrack.account_fields import _CURRENT, default_account_id
+from calltrack.account_fields import _CURRENT, default_account_id, first_account_id
 from calltrack.models import Account, AccountRole, Membership
 
 SESSION_KEY = "calltrack_account"
@@ -134,7 +134,7 @@ def accounts_grow(sender: Any, instance: Account, created: bool, **kwargs: Any) 
         return
     from django.contrib.auth import get_user_model
 
-    first = Account.objects.order_by("pk").values_list("pk", flat=True).first()
+    first = first_account_id()
     staff = (get_user_model().objects.filter(is_staff=True, is_active=True, is_superuser=False, memberships__isnull=True)
              .exclude(collaborator__isnull=False))
     Membership.objects.bulk_create([Membership(user=u, account_id=first, role=AccountRole.ADMIN) for u in staff])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -249,10 +248,6 @@ class PoolResizeInline(ReadOnlyLogInline):
         return super().get_queryset(request).order_by("-at")
 
 
-#: The origin of the request showing a pool's page (its tag's script URL when no public base URL is set).
-_PAGE_ORIGIN: ContextVar[str] = ContextVar("calltrack_pool_page_origin", default="")
-
-
 @admin.register(NumberPool)
 class NumberPoolAdmin(ModelAdmin):
     list_display = ["name", "key", "enabled", "campaign", "source", "number_type", "size", "in_use", "overflow_count", "autoscale"]
@@ -301,24 +296,20 @@ class NumberPoolAdmin(ModelAdmin):
         return format_html('<a href="{}" class="text-primary-600 font-medium">Add numbers to this pool</a> '
                            "(bought or connected at the carrier, webhooks set). The pool's numbers are listed below.", url)
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # The page tag's script URL: this console's own origin when CALLTRACK_PUBLIC_BASE_URL is not set (the host is
-        # checked against ALLOWED_HOSTS, as every request's).
-        token = _PAGE_ORIGIN.set(request.build_absolute_uri("/"))
-        try:
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()  # the readonly fields are drawn now, while the origin is known
-            return response
-        finally:
-            _PAGE_ORIGIN.reset(token)
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            # The page tag's script URL when CALLTRACK_PUBLIC_BASE_URL is not set: this console's own origin (its host
+            # checked against ALLOWED_HOSTS, as every request's).
+            obj.page_origin = request.build_absolute_uri("/")
+        return obj
 
     @admin.display(description="page tag")
     def page_tag(self, obj: NumberPool) -> str:
         """The script tag to paste on the pool's landing pages, naming this pool as the DNI endpoints find it."""
         if not obj.pk:
             return "Save the pool to see the tag for its landing pages."
-        base = (settings.CALLTRACK_PUBLIC_BASE_URL or _PAGE_ORIGIN.get() or "https://YOUR-CALLTRACK-HOST").rstrip("/")
+        base = (settings.CALLTRACK_PUBLIC_BASE_URL or getattr(obj, "page_origin", "") or "https://YOUR-CALLTRACK-HOST").rstrip("/")
         tag = f'<script async src="{base}{static("calltrack/dni.js")}" data-pool="{pool_tag_name(obj)}"></script>'
         return format_html('<code class="block whitespace-pre-wrap break-all text-xs">{}</code>'
                            '<div class="text-xs mt-1">Add each page\'s origin to the allowed origins below.</div>', tag)

@@ -15,9 +15,9 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from django.db import connection
-from django.db.models import Q, Subquery
 from django.db.models.signals import post_delete, post_save
 
+from calltrack.account_fields import first_account_id
 from calltrack.fastdb import fetchone_first, fixed_cursor
 from calltrack.models import Account
 from calltrack.numbers.models import NumberPool
@@ -106,11 +106,9 @@ def pool_name_split(name: str) -> tuple[str, str]:
 def pool_tag_name(pool: NumberPool) -> str:
     """What a page tag calls ``pool`` (``data-pool``): its key in the install's first account (as before accounts
     existed, so its tags never change), else its account's slug, a slash and its key."""
-    first = Account.objects.order_by("pk").values("pk")[:1]
-    slugs = dict(Account.objects.filter(Q(pk=pool.account_id) | Q(pk=Subquery(first))).values_list("pk", "slug"))
-    if min(slugs) == pool.account_id:
+    if pool.account_id == first_account_id():
         return pool.key
-    return f"{slugs[pool.account_id]}/{pool.key}"
+    return f"{Account.objects.values_list('slug', flat=True).get(pk=pool.account_id)}/{pool.key}"
 
 
 def _named(name: str) -> list[str]:

@@ -14,24 +14,13 @@ existing log of ten million calls each takes one pass over the table.
 
 from django.db import migrations
 
+from tracking.db_indexes import index_concurrently
+
 #: (name, columns): the status filter's rows in the order of one money column, the id breaking ties.
 MONEY_SORT_INDEXES = [
     ("call_status_revenue", "status, revenue, id"),
     ("call_status_payout", "status, payout, id"),
 ]
-
-
-def indexes_create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, columns in MONEY_SORT_INDEXES:
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tracking_call ({columns})")
-
-
-def indexes_drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name, _ in MONEY_SORT_INDEXES:
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):
@@ -42,5 +31,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(indexes_create, indexes_drop),
+        *(index_concurrently(name, "tracking_call", columns, postgresql_only=True) for name, columns in MONEY_SORT_INDEXES),
     ]

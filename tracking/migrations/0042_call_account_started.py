@@ -9,19 +9,9 @@ that): on an existing log of ten million calls it takes one pass over the table.
 
 from django.db import migrations, models
 
+from tracking.db_indexes import index_concurrently
+
 NAME = "call_account_started"
-
-
-def index_create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {NAME} ON tracking_call (account_id, started_at, id)")
-    else:
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {NAME} ON tracking_call (account_id, started_at, id)")
-
-
-def index_drop(apps, schema_editor):
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-    schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {NAME}")
 
 
 class Migration(migrations.Migration):
@@ -36,6 +26,6 @@ class Migration(migrations.Migration):
             state_operations=[
                 migrations.AddIndex(model_name="call", index=models.Index(fields=["account", "started_at", "id"], name=NAME)),
             ],
-            database_operations=[migrations.RunPython(index_create, index_drop)],
+            database_operations=[index_concurrently(NAME, "tracking_call", "account_id, started_at, id")],
         ),
     ]
