@@ -198,7 +198,7 @@ def _bind(turn: Turn, request: HttpRequest, params: QueryDict) -> Turn:
 def incoming(request: HttpRequest, params: QueryDict, turn: Turn) -> str:
     """``POST /voice/incoming`` ("A call comes in"): record the call and answer with the first step."""
     call_in = services.IncomingCall.from_params(params)
-    tracking_number, turn.caller_blocked = services.tracking_number_for(call_in.called, caller=call_in.caller)
+    tracking_number, turn.caller_blocked = services.tracking_number_for(call_in.called, caller=call_in.caller, turn=turn)
     turn.owned(tracking_number.account_id if tracking_number is not None else None)
     created = services.call_start(turn, incoming=call_in, tracking_number=tracking_number)
     return services.incoming_answer(turn, tracking_number=tracking_number, created=created)

@@ -56,11 +56,16 @@ def call_by_id(call_id: int) -> Call:
     return call
 
 
-def tracking_number_for(number: str, *, caller: str = "") -> tuple[TrackingNumber | None, bool]:
+def tracking_number_for(number: str, *, caller: str = "", turn: Turn | None = None) -> tuple[TrackingNumber | None, bool]:
     """The routable tracking number callers dialled, with its campaign, source and pool, and whether ``caller`` is
     on the block list everywhere or in the number's campaign (one query). An anonymous caller cannot be on the list
-    (and is no phone number to look up): never blocked."""
-    return store.tracking_number_load(number, caller=caller if is_real_number(caller) else "")
+    (and is no phone number to look up): never blocked. For ``turn``'s new call (``insert_first``), the call's id is
+    drawn in the same statement where the database draws ids ahead (``Turn.call_id_drawn``)."""
+    reserve = turn is not None and turn.insert_first
+    tn, blocked, call_id = store.tracking_number_load(number, caller=caller if is_real_number(caller) else "", reserve_call_id=reserve)
+    if turn is not None:
+        turn.call_id_drawn = call_id
+    return tn, blocked
 
 
 # --- Starting a call ----------------------------------------------------------------------------------------
@@ -72,8 +77,10 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
 
     With ``turn.insert_first`` (the hot path's first try) the look-up and the savepoint are skipped and the call is
     simply inserted: a CallSid seen before then raises IntegrityError, which aborts the transaction, and the view runs
-    again without ``insert_first``. Three round trips fewer for every new call; with the campaign's counters read in
-    the INSERT's statement (``turn.counters``), one more.
+    again without ``insert_first``. Three round trips fewer for every new call. Where its id was drawn with the
+    tracking number (``turn.call_id_drawn``, PostgreSQL), the call is inserted whole by the turn's flush, once
+    decided (the unique index then decides there), and the campaign's counters are read here for the plan
+    (``turn.counters``).
     """
     if not turn.insert_first:
         existing = lookups.call_by_sid(incoming.call_sid)
@@ -133,8 +140,11 @@ def call_start(turn: Turn, *, incoming: IncomingCall, tracking_number: TrackingN
         is_test=incoming.test is not None,
     )
     if turn.insert_first:
-        # The campaign's counters, for the plan, in the INSERT's round trip (see ``routing.services.plan.route``).
-        turn.counters = store.call_insert(call, counters_for=_counters_to_read_ahead(tracking_number, campaign), at=at)
+        # The campaign's counters, for the plan (see ``routing.services.plan.route``): in the INSERT's round trip, or
+        # with the call's id drawn ahead on their own, the call then written whole by the turn's flush.
+        turn.counters = store.call_insert(call, counters_for=_counters_to_read_ahead(tracking_number, campaign), at=at,
+                                          reserved_id=turn.call_id_drawn)
+        turn.call_new = turn.call_id_drawn is not None
     else:
         existing = lookups.call_insert_or_existing(call)
         if existing is not None:

@@ -306,7 +306,7 @@ def _dial_step(turn: Turn, *, step: list[dec.HandlerOption], answer_key: str, gr
     locks = any(o.has_caps for o in step)
     savepoint = locks and turn.step_savepoints
     with transaction.atomic(savepoint=savepoint):
-        free, skips = step_take(step, at)
+        free, skips, leg_ids = step_take(step, at)
         if not free:
             if locks and not savepoint:
                 raise StepsRetry(f"call {call.call_sid}: step {state.plan_index} full under its locks")
@@ -324,7 +324,14 @@ def _dial_step(turn: Turn, *, step: list[dec.HandlerOption], answer_key: str, gr
             )
             for o in free
         ]
-        store.attempts_insert(attempts)
+        if all(o.id in leg_ids for o in free):
+            # Their ids were drawn under the locks: the legs are written with the turn's other writes, before the commit
+            # that releases the locks (``Turn.flush``).
+            for a, o in zip(attempts, free, strict=True):
+                a.pk = leg_ids[o.id]
+            turn.legs_add(attempts)
+        else:
+            store.attempts_insert(attempts)
         numbers = [
             twiml.DialNumber(a.number_dialed, o.send_digits, _whisper_url(call, a, links), links.url("/voice/attempt-status", attempt=a.pk))
             for a, o in zip(attempts, free, strict=True)

@@ -104,7 +104,7 @@ def queue_offer(turn: Turn, *, handler_id: int, campaign_id: int) -> CallAttempt
             return None
         call = entry.call
         option = handler_option(handler_id)
-        free, skips = step_take([option], at)
+        free = step_take([option], at).free
         if not free:
             return None  # still at a cap: the caller waits (another handler, or the maximum wait, decides)
         seq = (call.attempts.aggregate(last=Max("sequence"))["last"] or 0) + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace as dataclass_replace
 from datetime import datetime
+from typing import NamedTuple
 
 from routing import decision as dec
 from routing.services.turn import Turn
@@ -16,7 +17,6 @@ from routing.store.counters import (
     CountersRead,
     attempt_slots_release_stale,
     cap_counters_fold,
-    counter_reads_with_insert,
     handler_loads,
     handler_loads_recount,
     handlers_lock,
@@ -25,23 +25,34 @@ from routing.store.counters import (
 from tracking.models import AttemptKind, Call, CallAttempt, CallStatus
 
 __all__ = [
-    "CountersRead", "answerer", "attempt_slots_release_stale", "call_answer", "cap_counters_fold", "counter_reads_with_insert",
-    "credited_handler", "handler_loads", "handler_loads_recount", "leg_answer", "period_counts_recount", "step_take",
+    "CountersRead", "answerer", "attempt_slots_release_stale", "call_answer", "cap_counters_fold",
+    "credited_handler", "handler_loads", "handler_loads_recount", "leg_answer", "period_counts_recount", "StepTaken", "step_take",
 ]
 
 
-def step_take(step: list[dec.HandlerOption], at: datetime) -> tuple[list[dec.HandlerOption], list[dec.Skip]]:
+class StepTaken(NamedTuple):
+    """``step_take``'s answer: the handlers with room, the skipped ones, and per locked handler the id drawn for a
+    leg to it (PostgreSQL; none for a handler without caps, whose row is not locked)."""
+
+    free: list[dec.HandlerOption]
+    skips: list[dec.Skip]
+    leg_ids: dict[int, int]
+
+
+def step_take(step: list[dec.HandlerOption], at: datetime) -> StepTaken:
     """Which handlers of ``step`` still have room, checked under their row locks.
 
     Must run inside ``transaction.atomic()``: the capped handlers' rows are locked (``SELECT ... FOR UPDATE``,
-    in id order so two calls never deadlock) and their counters re-read; the caller inserts the attempts
-    in the same transaction, so the next call waiting on the lock sees them.
+    in id order so two calls never deadlock) and their counters re-read; the caller writes the attempts in the
+    same transaction (before it commits), so the next call waiting on the lock sees them.
     """
     capped = [o for o in step if o.has_caps]
     if not capped:
-        return step, []
+        return StepTaken(step, [], {})
     # The caps themselves are re-read from the locked rows: the plan may come from a cached configuration.
-    caps = {row[0]: row[1:] for row in handlers_lock([o.id for o in capped])}
+    rows = handlers_lock([o.id for o in capped])
+    caps = {row[0]: row[1:-1] for row in rows}
+    leg_ids = {row[0]: row[-1] for row in rows if row[-1] is not None}
     fresh = {o.id: dataclass_replace(o, **dict(zip(dec.CAP_FIELDS, c, strict=True))) for o in capped if (c := caps.get(o.id)) is not None}
     loads = handler_loads(options=[o for o in fresh.values() if o.has_caps], at=at)
     free, skips = [], []
@@ -56,7 +67,7 @@ def step_take(step: list[dec.HandlerOption], at: datetime) -> tuple[list[dec.Han
             skips.append(dec.Skip(o.id, o.name, dec.CAPPED, why + " (checked under lock)", dec.cap_frees_at(o, load, at)))
         else:
             free.append(o)
-    return free, skips
+    return StepTaken(free, skips, leg_ids)
 
 
 def credited_handler(attempt: CallAttempt) -> int | None:

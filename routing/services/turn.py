@@ -10,10 +10,13 @@ call path (no context variables, nothing hung on model instances):
   the call to save (``save``), amounts to add in SQL (``add``), the TwiML answer kept for a retried request
   (``answer``);
 - **write**: ``routing.store.voice.turn_flush`` writes all of it at the end of the transaction, in one statement on
-  PostgreSQL (the call's UPDATE and the steps' INSERT), so merging statements is the store's local choice.
+  PostgreSQL (the call's UPDATE and the steps' INSERT), so merging statements is the store's local choice. Where
+  ids are drawn ahead from the tables' sequences (PostgreSQL), a new call (``call_new``) and the legs of a step
+  taken under locks (``legs``) are written there too: the call once, as decided, instead of inserted then updated.
 
 The retry policy is two fields the view's runner sets (``routing.views``): ``insert_first`` (insert the call without
-looking it up: a retried CallSid fails on the unique index and the request runs again with the look-up) and
+looking it up, at once or with the flush: a retried CallSid fails on the unique index and the request runs again
+with the look-up) and
 ``step_savepoints`` (lock a dial step's capped handlers without a savepoint: a step found full raises
 ``StepsRetry`` and the request runs again with a savepoint per step).
 """
@@ -28,7 +31,7 @@ from routing.services.config import campaign_sends_conversions, campaign_webhook
 from routing.signatures import owner_check
 from routing.store import voice as store
 from tracking.call_state import CallState
-from tracking.models import Call, CallEvent
+from tracking.models import Call, CallAttempt, CallEvent
 from tracking.services.ad_uploads import conversion_uploads_after_commit
 from tracking.services.call_events import call_event_new, call_webhooks_after_commit
 
@@ -48,9 +51,11 @@ class Turn:
     # Retry policy (set by the view's runner for each try).
     insert_first: bool = False
     step_savepoints: bool = True
-    # Loaded ahead: the campaign's counters read with the call's INSERT; the caller on the block list (None: not asked).
+    # Loaded ahead: the campaign's counters read with the call's INSERT; the caller on the block list (None: not asked);
+    # the new call's id, drawn from the sequence with the tracking number (None: not drawn, the call is inserted first).
     counters: Any = None
     caller_blocked: bool | None = None
+    call_id_drawn: int | None = None
     # The calltrack account whose Twilio subaccount signed the request (None: the install's token): every call the
     # turn acts on must be that account's (``routing.signatures.owner_check``).
     signed_account_id: int | None = None
@@ -58,6 +63,10 @@ class Turn:
     steps: list[CallEvent] = field(default_factory=list)
     fields: dict[str, None] = field(default_factory=dict)
     add: dict[str, int] = field(default_factory=dict)
+    # The call is new and not written yet (its id drawn ahead): the flush inserts it whole.
+    call_new: bool = False
+    # Legs whose ids were drawn under their handlers' locks, inserted by the flush.
+    legs: list[CallAttempt] = field(default_factory=list)
     _state: CallState | None = field(default=None, init=False, repr=False)
 
     def bind(self, call: Call, state: CallState | None = None) -> Turn:
@@ -121,7 +130,11 @@ class Turn:
         """The answer given to request ``key`` before (a retried webhook), if any."""
         return ((self.call or self.the_call).answers or {}).get(key)
 
+    def legs_add(self, legs: list[CallAttempt]) -> None:
+        """Legs taken under their handlers' locks, their ids drawn there: written by the flush, in this transaction."""
+        self.legs.extend(legs)
+
     def flush(self) -> None:
         """Write what the turn gathered (``routing.store.voice.turn_flush``): at the end of its transaction."""
-        store.turn_flush(self.call, list(self.fields), self.steps, self.add)
-        self.steps, self.fields, self.add = [], {}, {}
+        store.turn_flush(self.call, list(self.fields), self.steps, self.add, call_new=self.call_new, attempts=self.legs)
+        self.steps, self.fields, self.add, self.call_new, self.legs = [], {}, {}, False, []

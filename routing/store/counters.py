@@ -1,7 +1,7 @@
 """Handlers' live counters and cap locks: the statements (load and write) behind ``routing.services.slots``.
 
 Live counters in one aggregate statement whatever the history (``handler_loads``), the counters read with the
-call's INSERT (``counter_reads_with_insert``), the capped handlers' rows locked in id order (``handlers_lock``), the
+new call (``counter_reads_pg``), the capped handlers' rows locked in id order (``handlers_lock``), the
 cap counters folded (``cap_counters_fold``) and stale slots tidied. Each statement's PostgreSQL form (arrays through
 ``unnest``, constant text: prepared once per connection) sits beside its portable form, and a test runs both on
 PostgreSQL and compares them (tests/routing/test_store_parity.py)."""
@@ -76,7 +76,7 @@ def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_
 def loads_from_counter_rows(*, options: list[dec.HandlerOption], rows: dict[int, CounterRow],
                             at: datetime) -> dict[int, dec.HandlerLoad]:
     """``handler_loads`` from the rows of its counter statement (read on their own, or with the call's INSERT:
-    ``counter_reads_with_insert``)."""
+    ``routing.store.voice.call_insert``)."""
     loads: dict[int, dec.HandlerLoad] = {}
     stale: list[dec.HandlerOption] = []
     for o in options:
@@ -109,7 +109,7 @@ def _counter_reads(*, options: list[dec.HandlerOption], at: datetime) -> dict[in
     return counter_reads_portable(options=options, at=at)
 
 
-def counter_reads_pg(*, options: list[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
+def counter_reads_pg(*, options: Sequence[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
     """``_counter_reads`` on PostgreSQL: constant text, the handlers as arrays."""
     with fastdb.fixed_cursor() as cursor:
         cursor.execute(_COUNTER_READS_PG, _counter_params_pg(options, at))
@@ -189,7 +189,8 @@ def _counter_arrays_pg(options: Sequence[dec.HandlerOption], at: datetime) -> st
 
 @dataclass(frozen=True)
 class CountersRead:
-    """Counters read ahead, with the call's INSERT (``counter_reads_with_insert``): the rows of these handlers at ``at``."""
+    """Counters read ahead, as the new call is recorded (``routing.store.voice.call_insert``): the rows of these handlers
+    at ``at``."""
 
     at: datetime
     rows: dict[int, CounterRow]
@@ -201,37 +202,6 @@ class CountersRead:
         if any(o.id not in self.rows for o in wanted):
             return None
         return loads_from_counter_rows(options=wanted, rows=self.rows, at=self.at) if wanted else {}
-
-
-def counter_reads_with_insert_sql(insert_sql: str) -> str:
-    """The statement of ``counter_reads_with_insert``: the INSERT as a data-modifying WITH, then the counters. The
-    slots are counted at the new call's start, read from the INSERT's RETURNING rather than sent again: the
-    statement keeps within the parameters psycopg parses once per connection (``MAX_CACHED_STATEMENT_PARAMS``)."""
-    returning = f" RETURNING {_ID}"
-    assert insert_sql.endswith(returning), insert_sql[-40:]
-    insert_sql = f"{insert_sql[: -len(returning)]} RETURNING {_ID}, {_STARTED_AT}"
-    columns = _COUNTER_COLUMNS.replace(_SLOTS_AT, f"a.slot_expires_at > (SELECT {_STARTED_AT} FROM ins)")
-    assert columns != _COUNTER_COLUMNS
-    return f"WITH ins AS ({insert_sql}), {_COUNTER_W_PG} SELECT {columns}, (SELECT {_ID} FROM ins) {_COUNTER_FROM}"
-
-
-_ID, _STARTED_AT = '"id"', '"started_at"'
-_SLOTS_AT = "a.slot_expires_at > %s"
-
-
-def counter_reads_with_insert(obj: Any, *, options: Sequence[dec.HandlerOption], at: datetime) -> dict[int, CounterRow]:
-    """INSERT ``obj`` (setting its primary key, like ``fastdb.insert``) and read the counters of ``options`` at ``at``
-    in the same statement (PostgreSQL: the INSERT as a data-modifying WITH; the counters read no row it writes).
-    The voice path's new call and its campaign's counters: one round trip instead of two."""
-    assert options and connection.vendor == "postgresql"
-    insert_sql, insert_params = fastdb.insert_statement(obj)
-    with fastdb.fixed_cursor() as cursor:
-        # The call starts at ``at``: the slots are counted at its started_at (see counter_reads_with_insert_sql).
-        assert getattr(obj, "started_at", at) == at
-        cursor.execute(counter_reads_with_insert_sql(insert_sql), [*insert_params, _counter_params_pg(options, at)[0]])
-        found = cursor.fetchall()
-    fastdb.inserted(obj, found[0][8])
-    return _fold_when_late(_counter_rows(found), at)
 
 
 # Per handler (w): slots held now (the (handler, holds_slot) index), and when it counts calls: its counter if
@@ -263,8 +233,8 @@ _PENDING_PORTABLE = (
 _COUNTER_READS_BODY = f"SELECT {_COUNTER_COLUMNS} {_COUNTER_FROM}"
 # On PostgreSQL the handlers go in as arrays (``unnest``), all six in one parameter (a JSON array of their literals):
 # the statement's text is the same for every campaign (prepared once per connection), no list grows with the number
-# of handlers, and with the call's 45 columns the INSERT that also reads them (``counter_reads_with_insert``) stays
-# within the 50 parameters psycopg parses once per process rather than on every call (a test checks). The pending
+# of handlers, and it stays within the 50 parameters psycopg parses once per process rather than on every call (a
+# test checks). The pending
 # deltas come from ``tracking_capdelta_pending`` (tracking/sql/cap_counters_read.postgresql.sql): an index read
 # whatever the delta table's statistics were when a connection prepared this statement.
 _COUNTER_W_PG = (
@@ -538,14 +508,20 @@ _CAP_COLUMNS = ("id", *dec.CAP_FIELDS)
 
 
 def handlers_lock(ids: list[int]) -> list[tuple]:
-    """Lock the handlers' rows (in id order, so two calls never deadlock) and read their caps. On PostgreSQL
+    """Lock the handlers' rows (in id order, so two calls never deadlock) and read their caps: per handler its id,
+    its caps (``dec.CAP_FIELDS``) and the id of a leg to it, drawn from the legs' sequence (PostgreSQL: the leg is
+    then inserted with the turn's other writes, ``routing.store.voice.turn_flush``; elsewhere None). On PostgreSQL
     one constant statement (prepared once per connection); elsewhere the ORM's."""
     if connection.vendor == "postgresql":
         with fastdb.fixed_cursor() as cursor:
-            cursor.execute(
-                f"SELECT {', '.join(_CAP_COLUMNS)} FROM {Handler._meta.db_table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-                [fastdb.pg_array(ids)])
+            cursor.execute(_HANDLERS_LOCK_PG, [fastdb.pg_array(ids)])
             return cursor.fetchall()
-    return list(Handler.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_CAP_COLUMNS))
+    return [(*row, None) for row in Handler.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_CAP_COLUMNS)]
+
+
+_HANDLERS_LOCK_PG = (
+    f"SELECT {', '.join(_CAP_COLUMNS)}, nextval(pg_get_serial_sequence('{CallAttempt._meta.db_table}', '{CallAttempt._meta.pk.column}')) "
+    f"FROM {Handler._meta.db_table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+)
 
 

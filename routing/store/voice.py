@@ -24,7 +24,7 @@ from calltrack import fastdb
 from calltrack.numbers.models import BlockedCaller, NumberPool, TrackingNumber
 from calltrack.numbers.models.lines import ROUTABLE_STATUSES
 from routing import decision as dec
-from routing.store.counters import CountersRead, counter_reads_with_insert
+from routing.store.counters import CountersRead, counter_reads_pg
 from tracking.models import AttemptKind, AttemptStatus, Call, CallAttempt, CallStatus, Campaign, Handler, Source
 
 # The final call statuses as an SQL list, for the statements' "status NOT IN (...)".
@@ -46,14 +46,36 @@ _TRACKING_NUMBER = fastdb.JoinedLoader(
 )
 
 
-def tracking_number_load(number: str, *, caller: str) -> tuple[TrackingNumber | None, bool]:
-    """The routable tracking number ``number`` with its campaign, source and pool, and whether ``caller`` (a real
-    number, else '') is on the block list everywhere or in the number's campaign: one statement."""
+# The same, with a new call's id drawn from the calls table's sequence in the same statement (PostgreSQL): the call
+# is then inserted once, with what was decided, at the end of its first turn (``turn_flush``), instead of inserted
+# first and updated at the end.
+_TRACKING_NUMBER_RESERVING = fastdb.JoinedLoader(
+    TrackingNumber, _TRACKING_NUMBER.joins, where=_TRACKING_NUMBER.where,
+    extra=f"{_TRACKING_NUMBER.extra}, nextval(pg_get_serial_sequence('{Call._meta.db_table}', '{Call._meta.pk.column}'))",
+)
+
+
+def tracking_number_load(number: str, *, caller: str, reserve_call_id: bool = False) -> tuple[TrackingNumber | None, bool, int | None]:
+    """The routable tracking number ``number`` with its campaign, source and pool, whether ``caller`` (a real
+    number, else '') is on the block list everywhere or in the number's campaign, and with ``reserve_call_id``
+    where ids come from a sequence (PostgreSQL) the id of the call about to be recorded (else None): one statement."""
+    if reserve_call_id and ids_reserved():
+        found = _TRACKING_NUMBER_RESERVING.fetch([caller, number])
+        if found is None:
+            return None, False, None
+        tn, (blocked, call_id) = found
+        return tn, bool(blocked), call_id
     found = _TRACKING_NUMBER.fetch([caller, number])
     if found is None:
-        return None, False
+        return None, False, None
     tn, (blocked,) = found
-    return tn, bool(blocked)
+    return tn, bool(blocked), None
+
+
+def ids_reserved() -> bool:
+    """Whether the call path draws a new row's id from its table's sequence ahead of its INSERT (PostgreSQL), so the
+    row is written once, at the end of the turn; elsewhere it is inserted when it is made (SQLite gives the id)."""
+    return connection.vendor == "postgresql"
 
 
 _CALL_BY_ID = fastdb.JoinedLoader(
@@ -139,22 +161,39 @@ def voice_transaction_begin() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def call_insert(call: Call, *, counters_for: Sequence[dec.HandlerOption], at: datetime) -> CountersRead | None:
-    """INSERT the new call; with ``counters_for`` (PostgreSQL only), the counters of those handlers are read in the
-    same statement (the INSERT as a data-modifying WITH) and returned for the plan."""
-    if counters_for and connection.vendor == "postgresql":
-        return CountersRead(at=at, rows=counter_reads_with_insert(call, options=counters_for, at=at))
+def call_insert(call: Call, *, counters_for: Sequence[dec.HandlerOption], at: datetime, reserved_id: int | None = None) -> CountersRead | None:
+    """The new call. With ``reserved_id`` (its id drawn ahead, ``tracking_number_load``: PostgreSQL) it is not written
+    here: the turn inserts it whole at its end (``turn_flush(..., call_new=True)``), and the counters of
+    ``counters_for`` are read now and returned for the plan. Elsewhere it is inserted now (its id comes from the
+    INSERT) and no counters are read ahead."""
+    if reserved_id is not None:
+        call.pk = reserved_id
+        return CountersRead(at=at, rows=counter_reads_pg(options=counters_for, at=at)) if counters_for else None
     fastdb.insert(call)
     return None
 
 
-def turn_flush(call: Call | None, fields: list[str], steps: list[Any], add: dict[str, int]) -> None:
-    """The turn's writes: the call's ``fields`` (from the instance) with ``add``'s amounts added in SQL, and the
-    timeline steps. One statement on PostgreSQL (the UPDATE as a data-modifying WITH), two elsewhere."""
-    if call is not None and (fields or add):
-        fastdb.update_and_insert_many(call, fields, steps, add=add)
-    else:
-        fastdb.insert_many(steps)
+def turn_flush(call: Call | None, fields: list[str], steps: list[Any], add: dict[str, int], *, call_new: bool = False,
+               attempts: Sequence[CallAttempt] = ()) -> None:
+    """The turn's writes: the call's ``fields`` (from the instance) with ``add``'s amounts added in SQL, or with
+    ``call_new`` the whole call (its id drawn ahead) with the amounts added to it; the legs whose ids were drawn ahead
+    (``attempts``); the timeline steps. One statement on PostgreSQL (data-modifying WITHs), one per part elsewhere."""
+    parts: list[tuple[str, list[Any]]] = []
+    if call is not None and call_new:
+        for name, amount in add.items():
+            setattr(call, name, getattr(call, name) + amount)
+        parts.append(fastdb.insert_rows_statement([call], with_pk=True))
+    elif call is not None and (fields or add):
+        parts.append(fastdb.update_statement(call, fields, add=add))
+    if attempts:
+        parts.append(fastdb.insert_rows_statement(attempts, with_pk=True))
+    if steps:
+        parts.append(fastdb.insert_rows_statement(steps))
+    fastdb.run_together(parts)
+    if call is not None and call_new:
+        fastdb.inserted(call, call.pk)
+    for attempt in attempts:
+        fastdb.inserted(attempt, attempt.pk)
 
 
 def attempts_insert(attempts: list[CallAttempt]) -> None:

@@ -193,14 +193,39 @@ def test_pg_array_round_trips_every_value_as_a_typed_array():
         assert cursor.fetchone() == (0,)
 
 
-def test_update_and_insert_many_is_one_statement_on_postgresql(django_assert_num_queries):
+def test_writes_run_together_in_one_statement_on_postgresql(django_assert_num_queries):
     call = CallFactory(caller_city="Denver")
     call.caller_city = "Boulder"
     events = [CallEvent(call=call, kind=f"k{i}", message="m", data={}) for i in range(2)]
     with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
-        fastdb.update_and_insert_many(call, ["caller_city"], events)
+        fastdb.run_together([fastdb.update_statement(call, ["caller_city"]), fastdb.insert_rows_statement(events)])
     assert Call.objects.get(pk=call.pk).caller_city == "Boulder"
     assert CallEvent.objects.filter(call=call).count() == 2
+
+
+def test_rows_inserted_from_json_are_what_save_stores(django_assert_num_queries):
+    """PostgreSQL takes the rows as one JSON parameter: every type a call has (dates, decimals, JSON with odd Unicode,
+    NULLs, booleans) comes back as ``save`` stores it; elsewhere the same rows as VALUES."""
+    tn = TrackingNumberFactory()
+    at = timezone.now()
+    values = dict(
+        account_id=tn.account_id, tracking_number=tn, campaign=tn.campaign, caller_number="+14155550100", called_number=tn.number,
+        caller_city="Zürich \"north\" \\ 東京", started_at=at, ended_at=at + timedelta(seconds=75), duration=75, revenue="12.345",
+        tags={"a": "b\u2028c", "emoji": "📞", "nested": {"n": [1, 2.5, None, True]}}, marketing_data={}, decision={"plan": []},
+        answers=None, is_test=True, converted=False,
+    )
+    saved = Call.objects.create(call_sid="CAsaved", **values)
+    fast = fastdb.new(Call, call_sid="CAfast", **values)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('tracking_call', 'id'))")
+            fast.pk = cursor.fetchone()[0]
+    else:
+        fast.pk = saved.pk + 1000
+    with django_assert_num_queries(1):
+        fastdb.run_together([fastdb.insert_rows_statement([fast], with_pk=True)])
+    columns = [f.attname for f in Call._meta.concrete_fields if f.attname not in ("id", "call_sid")]
+    assert Call.objects.filter(pk=fast.pk).values(*columns).get() == Call.objects.filter(pk=saved.pk).values(*columns).get()
 
 
 def test_a_turns_call_fields_and_steps_are_written_when_it_is_flushed(django_assert_num_queries):

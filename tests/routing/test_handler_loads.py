@@ -63,8 +63,9 @@ def test_conversion_caps_count_converted_calls_plus_calls_in_progress():
 
 
 @pytest.mark.postgres
-def test_counters_read_with_the_calls_insert_are_the_loads_read_alone(django_assert_num_queries):
-    from routing.services.slots import CountersRead, counter_reads_with_insert
+def test_counters_read_ahead_for_a_new_call_are_the_loads_read_alone(django_assert_num_queries):
+    """The new call's id drawn ahead: recording it reads the counters (one statement) and writes nothing yet."""
+    from routing.store.voice import call_insert
     from tracking.models import Call
 
     ny = HandlerFactory(timezone="America/New_York")
@@ -79,26 +80,40 @@ def test_counters_read_with_the_calls_insert_are_the_loads_read_alone(django_ass
     options = [option(ny, **caps), option(la, **caps), option(free)]
     call = Call(call_sid="CAahead", caller_number="+14155550100", called_number="+13035550100", started_at=NOW)
     with django_assert_num_queries(1):
-        ahead = CountersRead(at=NOW, rows=counter_reads_with_insert(call, options=options, at=NOW))
-    assert call.pk is not None and not call._state.adding and Call.objects.get(pk=call.pk).call_sid == "CAahead"
+        ahead = call_insert(call, counters_for=options, at=NOW, reserved_id=987654)
+    assert ahead is not None and call.pk == 987654 and call._state.adding and not Call.objects.filter(pk=987654).exists()
     for every in (False, True):
         assert ahead.loads(options, all_in_progress=every) == handler_loads(options=options, at=NOW, all_in_progress=every)
     # A handler whose counters were not read ahead: the plan reads them itself.
     assert ahead.loads([*options, option(HandlerFactory(), concurrency_cap=1)], all_in_progress=False) is None
 
 
+@pytest.mark.postgres
 def test_the_hot_statements_stay_within_what_psycopg_parses_once():
     """psycopg parses a statement's placeholders on every execution when it has more than 50 parameters or 4096
     bytes (psycopg._queries.MAX_CACHED_STATEMENT_*); the hot path's statements stay within both."""
     from psycopg import _queries
 
     from calltrack import fastdb
-    from routing.store.counters import _COUNTER_READS_PG, counter_reads_with_insert_sql
-    from routing.store.voice import _ATTEMPT, _CALL_BY_ID, _CALL_BY_SID, _STEP_ATTEMPTS, _TRACKING_NUMBER
-    from tracking.models import Call
+    from routing.store.counters import _COUNTER_READS_PG, _HANDLERS_LOCK_PG
+    from routing.store.voice import (
+        _ATTEMPT,
+        _CALL_BY_ID,
+        _CALL_BY_SID,
+        _STEP_ATTEMPTS,
+        _TRACKING_NUMBER,
+        _TRACKING_NUMBER_RESERVING,
+    )
+    from tracking.models import Call, CallAttempt, CallEvent
 
     insert_sql, _ = fastdb.insert_statement(Call(call_sid="CA1"))
-    for sql in (counter_reads_with_insert_sql(insert_sql), _COUNTER_READS_PG, insert_sql, *(loader.sql() for loader in (
-            _TRACKING_NUMBER, _CALL_BY_ID, _CALL_BY_SID, _ATTEMPT, _STEP_ATTEMPTS))):
+    # The first turn's flush on PostgreSQL: the call whole, its legs and its timeline steps in one statement.
+    call = Call(pk=1, call_sid="CA1", started_at=NOW)
+    steps = [CallEvent(call=call, kind="call.started", message="x"), CallEvent(call=call, kind="call.routed", message="y")]
+    flush = [fastdb.insert_rows_statement([call], with_pk=True), fastdb.insert_rows_statement([CallAttempt(pk=2, call=call, started_at=NOW)], with_pk=True),
+             fastdb.insert_rows_statement(steps)]
+    flush_sql, _ = fastdb.together_statement(flush)
+    for sql in (_COUNTER_READS_PG, _HANDLERS_LOCK_PG, insert_sql, flush_sql, *(loader.sql() for loader in (
+            _TRACKING_NUMBER, _TRACKING_NUMBER_RESERVING, _CALL_BY_ID, _CALL_BY_SID, _ATTEMPT, _STEP_ATTEMPTS))):
         assert sql.count("%s") <= _queries.MAX_CACHED_STATEMENT_PARAMS, sql[:80]
         assert len(sql.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH, sql[:80]

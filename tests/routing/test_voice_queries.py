@@ -14,25 +14,26 @@ pytestmark = pytest.mark.django_db
 
 # /voice/incoming for a static number, priority routing, capped handlers, the campaign's routing configuration
 # already in this process's cache (one transaction per request: BEGIN/COMMIT in production, SAVEPOINT/RELEASE
-# inside the test's transaction):
+# inside the test's transaction).
+# On PostgreSQL ids are drawn ahead from the sequences, and the call and its first leg are written once, at the end:
 #  1 SAVEPOINT (the request's transaction)
 #  2 SELECT tracking number (+ campaign with its config_version, source, pool joined; + whether the caller is
-#    blocked, EXISTS)
-#  3 INSERT call (optimistic: a CallSid seen before fails on the unique index and the request runs again
-#    with a look-up first; tested in test_voice_incoming and test_voice_concurrency)
+#    blocked, EXISTS; + the new call's id, nextval)
 #    (the campaign's handlers, IVR options and webhook events come from the cache keyed by config_version)
-#  4 SELECT live counters of all the handlers (one aggregate over arrays); on PostgreSQL in the same statement as
-#    the INSERT (WITH ins AS (INSERT ...), w AS (...) SELECT ...)
-#  5 SELECT ... FOR UPDATE the first step's handler row, with its caps (a cached plan cannot overbook); no
-#    savepoint: were the step full under the lock, the request would run again with one per step
-#  6 SELECT its counters again, under the lock
-#  7 INSERT the attempt
-#  8 UPDATE the call (decision, stored answer, plan index, handler) and INSERT the call.started and call.routed
-#    events: one statement at the end of the request's transaction on PostgreSQL (WITH updated AS (UPDATE ...)
-#    INSERT ...), two elsewhere
-#  9 RELEASE SAVEPOINT (the request)
+#  3 SELECT live counters of all the handlers (one aggregate over arrays)
+#  4 SELECT ... FOR UPDATE the first step's handler row, with its caps (a cached plan cannot overbook) and the id of
+#    its leg (nextval); no savepoint: were the step full under the lock, the request would run again with one per step
+#  5 SELECT its counters again, under the lock
+#  6 INSERT the call (as decided: stored answer, plan index, handler), its leg and the call.started and call.routed
+#    events: one statement (data-modifying WITHs), before the commit releases the lock. A CallSid seen before fails
+#    here on the unique index and the request runs again with a look-up first (test_voice_incoming,
+#    test_voice_concurrency)
+#  7 RELEASE SAVEPOINT (the request)
+# Elsewhere (SQLite) the call is inserted first (its id comes from the INSERT) and updated at the end:
+#  1 SAVEPOINT, 2 SELECT tracking number, 3 INSERT call, 4 SELECT counters, 5 SELECT handler (no row locks),
+#  6 SELECT its counters, 7 INSERT the attempt, 8 UPDATE the call, 9 INSERT the events, 10 RELEASE SAVEPOINT
 # No after-commit work: no webhook listens to call.started or call.routed.
-EXPECTED_QUERIES = 8 if connection.vendor == "postgresql" else 10
+EXPECTED_QUERIES = 7 if connection.vendor == "postgresql" else 10
 # The first call of a campaign (or after its config_version changed) loads its configuration: handlers (+ handler
 # and receiving number joined), IVR options (+ the sub-menus they open), webhooks, tagging hours (the campaign's and the
 # account-wide ones), lookup tables (their rows are read per call, by index, only when the call has their value).
@@ -71,7 +72,8 @@ def test_uncapped_handlers_need_no_counters_and_no_lock(twilio, django_assert_nu
     tn = campaign_with(50)
     Handler.objects.update(concurrency_cap=None, hourly_cap=None, daily_cap=None, total_cap=None)
     warm(twilio, tn)
-    # EXPECTED_QUERIES less the counters (4; with the INSERT on PostgreSQL), the step's lock and recount (5-6).
+    # EXPECTED_QUERIES less the counters, the step's lock and its recount (on PostgreSQL the leg is then inserted on its
+    # own: no id was drawn under a lock).
     with django_assert_num_queries(EXPECTED_QUERIES - (2 if connection.vendor == "postgresql" else 3)):
         response = twilio.post("/voice/incoming", {"CallSid": "CAfree", "From": "+14155550100", "To": tn.number})
     assert b"<Dial" in response.content

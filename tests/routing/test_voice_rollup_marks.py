@@ -119,8 +119,9 @@ def test_a_handler_skipped_at_a_cap_on_a_dial_result_marks_the_day(twilio, campa
     dial = mine.start()  # plan: first, then capped (free as yet)
     other.dial_result("other: next handler", other.start(), "no-answer")  # the other call takes the capped one's slot
     mine.dial_result("no answer: the next handler is at its cap", dial, "no-answer")
-    # The incoming call: its INSERT, and its routing's UPDATE that sets the call's handler (a breakdown's key).
-    assert mine.marks == [("incoming", 2), ("no answer: the next handler is at its cap", 1)]
+    # The incoming call: one INSERT, written at the end of its turn with its handler (a breakdown's key) as routed,
+    # not inserted and then updated.
+    assert mine.marks == [("incoming", 1), ("no answer: the next handler is at its cap", 1)]
     call = Call.objects.get(call_sid="CAmine")
     assert call.handler_id == first.pk and call.answered_at is None and call.fallback_step == "company_phone"
     assert call.state.capped_handler_ids() == [capped.pk]
