@@ -59,13 +59,14 @@ def call_by_id(call_id: int) -> Call:
 def tracking_number_for(number: str, *, caller: str = "", turn: Turn | None = None) -> tuple[TrackingNumber | None, bool]:
     """The routable tracking number callers dialled, with its campaign, source and pool, and whether ``caller`` is
     on the block list everywhere or in the number's campaign (one query). An anonymous caller cannot be on the list
-    (and is no phone number to look up): never blocked. For ``turn``'s new call (``insert_first``), the call's id is
-    drawn in the same statement where the database draws ids ahead (``Turn.call_id_drawn``)."""
-    reserve = turn is not None and turn.insert_first
-    tn, blocked, call_id = store.tracking_number_load(number, caller=caller if is_real_number(caller) else "", reserve_call_id=reserve)
+    (and is no phone number to look up): never blocked. For ``turn``'s new call (``insert_first``), the ids of the call
+    and of its first leg are drawn in the same statement where the database draws ids ahead (``Turn.call_id_drawn``,
+    ``Turn.leg_id_drawn``)."""
+    found = store.tracking_number_load(number, caller=caller if is_real_number(caller) else "",
+                                       reserve_ids=turn is not None and turn.insert_first)
     if turn is not None:
-        turn.call_id_drawn = call_id
-    return tn, blocked
+        turn.call_id_drawn, turn.leg_id_drawn = found.call_id, found.leg_id
+    return found.tracking_number, found.blocked
 
 
 # --- Starting a call ----------------------------------------------------------------------------------------

@@ -324,13 +324,9 @@ def _dial_step(turn: Turn, *, step: list[dec.HandlerOption], answer_key: str, gr
             )
             for o in free
         ]
-        if all(o.id in leg_ids for o in free):
-            # Their ids were drawn under the locks: the legs are written with the turn's other writes, before the commit
-            # that releases the locks (``Turn.flush``).
-            for a, o in zip(attempts, free, strict=True):
-                a.pk = leg_ids[o.id]
-            turn.legs_add(attempts)
-        else:
+        # Their ids drawn ahead (under the locks, or the first leg's with the tracking number), the legs are written with
+        # the turn's other writes, before the commit that releases the locks; else now.
+        if not turn.legs_add(attempts, [leg_ids.get(o.id) for o in free]):
             store.attempts_insert(attempts)
         numbers = [
             twiml.DialNumber(a.number_dialed, o.send_digits, _whisper_url(call, a, links), links.url("/voice/attempt-status", attempt=a.pk))

@@ -125,7 +125,7 @@ def text_receive(*, incoming: IncomingText, at: datetime | None = None) -> tuple
     if existing is not None:
         return existing, existing.tracking_number, False
     at = at or timezone.now()
-    tracking_number, _, _ = store.tracking_number_load(incoming.to, caller="")
+    tracking_number = store.tracking_number_load(incoming.to, caller="").tracking_number
     credit = credit_for(tracking_number, at=at)
     where = geo.caller_geo(number=incoming.sender, city=incoming.from_city, state=incoming.from_state,
                            zip_code=incoming.from_zip, country=incoming.from_country)

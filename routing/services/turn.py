@@ -52,10 +52,12 @@ class Turn:
     insert_first: bool = False
     step_savepoints: bool = True
     # Loaded ahead: the campaign's counters read with the call's INSERT; the caller on the block list (None: not asked);
-    # the new call's id, drawn from the sequence with the tracking number (None: not drawn, the call is inserted first).
+    # the new call's id and its first leg's, drawn from the sequences with the tracking number (None: not drawn, the
+    # call is inserted first).
     counters: Any = None
     caller_blocked: bool | None = None
     call_id_drawn: int | None = None
+    leg_id_drawn: int | None = None
     # The calltrack account whose Twilio subaccount signed the request (None: the install's token): every call the
     # turn acts on must be that account's (``routing.signatures.owner_check``).
     signed_account_id: int | None = None
@@ -130,9 +132,18 @@ class Turn:
         """The answer given to request ``key`` before (a retried webhook), if any."""
         return ((self.call or self.the_call).answers or {}).get(key)
 
-    def legs_add(self, legs: list[CallAttempt]) -> None:
-        """Legs taken under their handlers' locks, their ids drawn there: written by the flush, in this transaction."""
+    def legs_add(self, legs: list[CallAttempt], ids: list[int | None]) -> bool:
+        """A dial's legs, written by the flush (in this transaction, before the commit releases their handlers'
+        locks) when each has an id drawn ahead: ``ids`` (drawn under the locks), else for a single leg the one drawn
+        with the tracking number (used once). Returns False, adding nothing, when they need ids from their INSERT."""
+        if None in ids:
+            if len(legs) != 1 or self.leg_id_drawn is None:
+                return False
+            ids, self.leg_id_drawn = [self.leg_id_drawn], None
+        for leg, pk in zip(legs, ids, strict=True):
+            leg.pk = pk
         self.legs.extend(legs)
+        return True
 
     def flush(self) -> None:
         """Write what the turn gathered (``routing.store.voice.turn_flush``): at the end of its transaction."""

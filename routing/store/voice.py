@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -46,30 +46,40 @@ _TRACKING_NUMBER = fastdb.JoinedLoader(
 )
 
 
-# The same, with a new call's id drawn from the calls table's sequence in the same statement (PostgreSQL): the call
-# is then inserted once, with what was decided, at the end of its first turn (``turn_flush``), instead of inserted
-# first and updated at the end.
+# The same, with ids drawn from the sequences in the same statement (PostgreSQL): the new call's, so that it is
+# inserted once, with what was decided, at the end of its first turn (``turn_flush``), instead of inserted first and
+# updated at the end; and one leg's, for the call's first dial when it rings one line.
 _TRACKING_NUMBER_RESERVING = fastdb.JoinedLoader(
     TrackingNumber, _TRACKING_NUMBER.joins, where=_TRACKING_NUMBER.where,
-    extra=f"{_TRACKING_NUMBER.extra}, nextval(pg_get_serial_sequence('{Call._meta.db_table}', '{Call._meta.pk.column}'))",
+    extra=(f"{_TRACKING_NUMBER.extra}, nextval(pg_get_serial_sequence('{Call._meta.db_table}', '{Call._meta.pk.column}')), "
+           f"nextval(pg_get_serial_sequence('{CallAttempt._meta.db_table}', '{CallAttempt._meta.pk.column}'))"),
 )
 
 
-def tracking_number_load(number: str, *, caller: str, reserve_call_id: bool = False) -> tuple[TrackingNumber | None, bool, int | None]:
+class NumberLoad(NamedTuple):
+    """``tracking_number_load``'s answer."""
+
+    tracking_number: TrackingNumber | None
+    blocked: bool
+    call_id: int | None = None  # drawn ahead for the new call (None: not drawn)
+    leg_id: int | None = None  # drawn ahead for its first leg
+
+
+def tracking_number_load(number: str, *, caller: str, reserve_ids: bool = False) -> NumberLoad:
     """The routable tracking number ``number`` with its campaign, source and pool, whether ``caller`` (a real
-    number, else '') is on the block list everywhere or in the number's campaign, and with ``reserve_call_id``
-    where ids come from a sequence (PostgreSQL) the id of the call about to be recorded (else None): one statement."""
-    if reserve_call_id and ids_reserved():
+    number, else '') is on the block list everywhere or in the number's campaign, and with ``reserve_ids`` where ids
+    come from sequences (PostgreSQL) the ids of the call about to be recorded and of its first leg: one statement."""
+    if reserve_ids and ids_reserved():
         found = _TRACKING_NUMBER_RESERVING.fetch([caller, number])
         if found is None:
-            return None, False, None
-        tn, (blocked, call_id) = found
-        return tn, bool(blocked), call_id
+            return NumberLoad(None, False)
+        tn, (blocked, call_id, leg_id) = found
+        return NumberLoad(tn, bool(blocked), call_id, leg_id)
     found = _TRACKING_NUMBER.fetch([caller, number])
     if found is None:
-        return None, False, None
+        return NumberLoad(None, False)
     tn, (blocked,) = found
-    return tn, bool(blocked), None
+    return NumberLoad(tn, bool(blocked))
 
 
 def ids_reserved() -> bool:

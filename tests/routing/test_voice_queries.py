@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 # On PostgreSQL ids are drawn ahead from the sequences, and the call and its first leg are written once, at the end:
 #  1 SAVEPOINT (the request's transaction)
 #  2 SELECT tracking number (+ campaign with its config_version, source, pool joined; + whether the caller is
-#    blocked, EXISTS; + the new call's id, nextval)
+#    blocked, EXISTS; + the new call's id and a leg's, nextval)
 #    (the campaign's handlers, IVR options and webhook events come from the cache keyed by config_version)
 #  3 SELECT live counters of all the handlers (one aggregate over arrays)
 #  4 SELECT ... FOR UPDATE the first step's handler row, with its caps (a cached plan cannot overbook) and the id of
@@ -72,9 +72,9 @@ def test_uncapped_handlers_need_no_counters_and_no_lock(twilio, django_assert_nu
     tn = campaign_with(50)
     Handler.objects.update(concurrency_cap=None, hourly_cap=None, daily_cap=None, total_cap=None)
     warm(twilio, tn)
-    # EXPECTED_QUERIES less the counters, the step's lock and its recount (on PostgreSQL the leg is then inserted on its
-    # own: no id was drawn under a lock).
-    with django_assert_num_queries(EXPECTED_QUERIES - (2 if connection.vendor == "postgresql" else 3)):
+    # EXPECTED_QUERIES less the counters, the step's lock and its recount (on PostgreSQL the leg takes the id drawn with
+    # the tracking number, and is written with the call).
+    with django_assert_num_queries(EXPECTED_QUERIES - 3):
         response = twilio.post("/voice/incoming", {"CallSid": "CAfree", "From": "+14155550100", "To": tn.number})
     assert b"<Dial" in response.content
 
