@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from calltrack.account_fields import first_account_id
 from calltrack.api.fields import ScopedFieldsMixin
 from calltrack.api.serializers import MarketingDataField, ModelSerializer, NumberFiltersField
+from calltrack.numbers.dni.pools import pool_tag_name
 from calltrack.numbers.models import NumberPool, NumberSession, PoolParameter, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services.records import Provisioning
 
@@ -67,17 +69,27 @@ class NumberPoolSerializer(ScopedFieldsMixin, ModelSerializer):
         "Sending the list replaces it.",
     )
 
+    tag_name = serializers.SerializerMethodField(
+        help_text="What a page tag calls this pool (data-pool, data-swap): its key for a pool of the install's first account, "
+        "else the account's slug, a slash and its key (bravo/spring).")
+
     hidden_from = {"source": ("campaign",)}
+
+    def get_tag_name(self, pool: NumberPool) -> str:
+        # The first account's id once per response, the pool's account slug from the queryset (``account_slug``).
+        if "first_account_id" not in self.context:
+            self.context["first_account_id"] = first_account_id()
+        return pool_tag_name(pool, first_id=self.context["first_account_id"], account_slug=getattr(pool, "account_slug", None))
 
     class Meta:
         model = NumberPool
         fields = [
-            "id", "name", "key", "enabled", "campaign", "source", "number_type", "match_area_code", "session_lifetime",
+            "id", "name", "key", "tag_name", "enabled", "campaign", "source", "number_type", "match_area_code", "session_lifetime",
             "attribution_window", "overflow_policy", "fallback_number", "allowed_origins", "overflow_count", "size",
             "autoscale", "autoscale_min", "autoscale_max", "autoscale_headroom", "buy_area_code", "parameters",
             "dropped_parameter_count", "created_at",
         ]
-        read_only_fields = ["overflow_count", "dropped_parameter_count", "created_at"]
+        read_only_fields = ["overflow_count", "dropped_parameter_count", "created_at", "tag_name"]
 
 
 class PoolStatsSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -104,7 +104,8 @@ class NumberPoolViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     }
 
     def get_queryset(self) -> QuerySet:
-        qs = NumberPool.objects.annotate(size=Count("numbers", filter=Q(numbers__status=NumberStatus.ACTIVE))).order_by("name", "id")
+        qs = NumberPool.objects.annotate(size=Count("numbers", filter=Q(numbers__status=NumberStatus.ACTIVE)),
+                                         account_slug=F("account__slug")).order_by("name", "id")
         qs = qs.prefetch_related("parameters")
         return visible_pools(qs, self.scope)
 

@@ -103,12 +103,14 @@ def pool_name_split(name: str) -> tuple[str, str]:
     return slug, key
 
 
-def pool_tag_name(pool: NumberPool) -> str:
+def pool_tag_name(pool: NumberPool, *, first_id: int | None = None, account_slug: str | None = None) -> str:
     """What a page tag calls ``pool`` (``data-pool``): its key in the install's first account (as before accounts
-    existed, so its tags never change), else its account's slug, a slash and its key."""
-    if pool.account_id == first_account_id():
+    existed, so its tags never change), else its account's slug, a slash and its key. ``first_id`` and
+    ``account_slug``, when the caller has them (a list of pools), spare the statements that read them."""
+    if pool.account_id == (first_id if first_id is not None else first_account_id()):
         return pool.key
-    return f"{Account.objects.values_list('slug', flat=True).get(pk=pool.account_id)}/{pool.key}"
+    slug = account_slug or Account.objects.values_list("slug", flat=True).get(pk=pool.account_id)
+    return f"{slug}/{pool.key}"
 
 
 def _named(name: str) -> list[str]:

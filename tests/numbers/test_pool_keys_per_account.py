@@ -131,3 +131,38 @@ def test_the_pool_page_shows_the_tag_that_names_it(admin_client, pools):
     page = admin_client.get(f"/admin/numbers/numberpool/{pools['default_pool'].pk}/change/").content.decode()
     assert 'data-pool=&quot;spring&quot;' in page
     assert "http://testserver/static/calltrack/dni.js" in page  # this console's origin (no public base URL set)
+
+
+def test_the_api_gives_each_pool_its_tag_name_with_no_statement_per_pool(pools, django_assert_max_num_queries):
+    from django.contrib.auth.models import Permission
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from calltrack.models import Membership
+    from tests.tracking.factories import UserFactory
+
+    def member_of(account):
+        user = UserFactory(username=f"owner-{account.slug}", is_staff=True)
+        user.user_permissions.add(*Permission.objects.filter(content_type__app_label="numbers"))
+        Membership.objects.create(user=user, account=account, role="owner")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        return client
+
+    first, bravo = member_of(pools["first"]), member_of(pools["bravo"])
+    assert [p["tag_name"] for p in first.get("/api/v1/pools/").json()["results"]] == ["spring"]
+    assert [p["tag_name"] for p in bravo.get("/api/v1/pools/").json()["results"]] == ["bravo/spring"]
+    assert bravo.get(f"/api/v1/pools/{pools['bravo_pool'].pk}/").json()["tag_name"] == "bravo/spring"
+    # Five more of B's pools: the list's statements stay the same.
+    for i in range(5):
+        NumberPoolFactory(name=f"Summer {i}", campaign=pools["bravo_pool"].campaign, account=pools["bravo"])
+    with django_assert_max_num_queries(12) as counted:
+        names = [p["tag_name"] for p in bravo.get("/api/v1/pools/").json()["results"]]
+    assert sorted(names) == ["bravo/spring", *(f"bravo/summer-{i}" for i in range(5))]
+    before = len(counted)
+    NumberPoolFactory(name="Autumn", campaign=pools["bravo_pool"].campaign, account=pools["bravo"])
+    with django_assert_max_num_queries(before):
+        assert len(bravo.get("/api/v1/pools/").json()["results"]) == 7
+    # Read-only: a PATCH naming a tag changes nothing.
+    response = bravo.patch(f"/api/v1/pools/{pools['bravo_pool'].pk}/", {"tag_name": "x/y"}, format="json")
+    assert response.status_code == 200 and response.json()["tag_name"] == "bravo/spring"
