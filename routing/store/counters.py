@@ -245,7 +245,14 @@ _COUNTER_W_PG = (
     "p AS MATERIALIZED (SELECT * FROM tracking_capdelta_pending((SELECT (a->>0)::bigint[] FROM a), (SELECT (a->>1)::text[] FROM a), "
     "(SELECT (a->>3)::timestamptz[] FROM a), (SELECT (a->>4)::timestamptz[] FROM a), (SELECT (a->>5)::timestamptz[] FROM a)))"
 )
-_COUNTER_READS_PG = f"WITH {_COUNTER_W_PG} {_COUNTER_READS_BODY}"
+# Each handler's counter row by its (handler_id, counts) index: a LATERAL read with LIMIT 1 (the pair is unique), so no
+# plan can hash the whole counter table (one row per capped handler of the install) for a campaign's few handlers.
+# The generic plan of the plain join did that: 0.36 against 0.24 ms per execution for one handler among 1,000.
+_COUNTER_FROM_PG = (
+    f"FROM w LEFT JOIN LATERAL (SELECT * FROM {CapCounter._meta.db_table} c0 WHERE c0.handler_id = w.handler_id AND c0.counts = w.counts "
+    "LIMIT 1) c ON true LEFT JOIN p ON p.handler_id = w.handler_id AND p.counts = w.counts"
+)
+_COUNTER_READS_PG = f"WITH {_COUNTER_W_PG} SELECT {_COUNTER_COLUMNS} {_COUNTER_FROM_PG}"
 
 
 def handler_loads_recount(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_progress: bool = False) -> dict[int, dec.HandlerLoad]:

@@ -107,6 +107,36 @@ def test_the_counter_read_stays_an_index_read_whatever_the_statistics_said(djang
     assert inner and max(shared_buffers(p) for p in inner) <= 5 * len(handlers), inner
 
 
+def test_the_counter_rows_are_read_by_index_not_by_scanning_every_handlers(django_assert_num_queries):
+    """A campaign's few handlers among an install's 1,000 capped ones: their counter rows are read one by one on the
+    (handler_id, counts) index, whatever the generic plan; the plain join's plan hashed the whole counter table."""
+    handlers = [HandlerFactory(timezone=zone) for zone in ("America/New_York", "America/Chicago")]
+    options = [option(h) for h in handlers]
+    others = HandlerFactory.create_batch(1000)
+    starts = dec.period_starts("America/New_York", NOW)
+    CapCounter.objects.bulk_create([
+        CapCounter(handler_id=h.id, counts="connection", zone="America/New_York", hour_start=starts.hour, day_start=starts.day,
+                   month_start=starts.month, hour=i % 7, day=3, month=4, total=5) for i, h in enumerate([*others, handlers[0]])])
+    sql("ANALYZE tracking_capcounter")
+    assert counters.counter_reads_pg(options=options, at=NOW)[handlers[0].id][2:6] == (1000 % 7, 3, 4, 5)
+    # The statement's generic plan (the one a connection keeps), as PostgreSQL runs it.
+    statement = counters._COUNTER_READS_PG
+    for n in (1, 2):
+        statement = statement.replace("%s", f"${n}", 1)
+    assert "%s" not in statement
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            cursor.execute(f"PREPARE counter_read (text, timestamptz) AS {statement}")
+            cursor.execute("EXPLAIN EXECUTE counter_read (%s, %s)", counters._counter_params_pg(options, NOW))
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            cursor.execute("DEALLOCATE counter_read")
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+    assert "Seq Scan on tracking_capcounter" not in plan, plan
+    assert re.search(r"Index Scan using \w+ on tracking_capcounter", plan), plan
+
+
 def test_a_late_fold_is_done_by_the_read_past_the_threshold(monkeypatch):
     """Past ``FOLD_INLINE_PENDING`` pending deltas, the read folds its handlers' deltas: the counts stay the same,
     the deltas are gone (the next read does not read them again), other handlers' deltas stay for the task."""
