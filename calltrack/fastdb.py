@@ -300,7 +300,7 @@ def update(obj: Model, fields: tuple[str, ...] | list[str], *, add: Mapping[str,
         return cursor.rowcount
 
 
-_INSERT_JSON: dict[tuple[type, bool], tuple[str, list[str], Preps]] = {}
+_INSERT_JSON: dict[tuple[type, bool], tuple[str, list[tuple[str, str, Any, Any]]]] = {}
 
 
 def insert_rows_statement(objs: Sequence[Model], *, with_pk: bool = False) -> tuple[str, list[Any]]:
@@ -318,15 +318,41 @@ def insert_rows_statement(objs: Sequence[Model], *, with_pk: bool = False) -> tu
         fields = [f for f in meta.concrete_fields if with_pk or not f.primary_key]
         cols = ", ".join(qn(f.column) for f in fields)
         sql = f"INSERT INTO {qn(meta.db_table)} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{qn(meta.db_table)}, %s::jsonb)"
-        entry = _INSERT_JSON[(model, with_pk)] = (sql, [f.column for f in fields], _preps(fields))
-    sql, columns, preps = entry
-    rows = [dict(zip(columns, _save_values(obj, preps, add=True), strict=True)) for obj in objs]
+        entry = _INSERT_JSON[(model, with_pk)] = (sql, [(f.column, f.attname, _json_ready_type(f), f) for f in fields])
+    sql, spec = entry
+    rows = [_json_row(obj, spec) for obj in objs]
     return sql, [json.dumps(rows, default=_json_value, allow_nan=False, separators=(",", ":"))]
 
 
+def _json_ready_type(field: Any) -> Any:
+    """The exact type(s) of a value of ``field`` that goes into a JSON row as it is (``_json_value`` writing a
+    datetime in ISO 8601), else None (the ORM's ``get_db_prep_save`` first): ``_AS_IS``'s plain values, a JSON column's
+    dict or list, an aware datetime of a column that does not set itself (auto_now)."""
+    if (as_is := _as_is_type(field)) is not None:
+        return as_is
+    if type(field) is models.JSONField and field.encoder is None:
+        return (dict, list)
+    if type(field) is models.DateTimeField and not (field.auto_now or field.auto_now_add):
+        return datetime
+    return None
+
+
+def _json_row(obj: Model, spec: list[tuple[str, str, Any, Any]]) -> dict[str, Any]:
+    row, own = {}, obj.__dict__
+    for column, attname, ready, field in spec:
+        if ready is not None:
+            value = own.get(attname, _MISSING)
+            if value is None or (type(value) in ready if type(ready) is tuple else type(value) is ready) and (
+                    ready is not datetime or value.tzinfo is not None):
+                row[column] = value
+                continue
+        row[column] = field.get_db_prep_save(field.pre_save(obj, True), connection)
+    return row
+
+
 def _json_value(value: Any) -> Any:
-    """A value ``_save_values`` prepared, as JSON that PostgreSQL reads back into its column's type: a JSON column's
-    value as it is, a date or time in ISO 8601, a decimal as its exact text."""
+    """A value ``_json_row`` gives, as JSON that PostgreSQL reads back into its column's type: a JSON column's value
+    as it is, a date or time in ISO 8601, a decimal as its exact text."""
     if isinstance(value, Jsonb):
         return value.obj
     if isinstance(value, date | time):

@@ -226,6 +226,16 @@ def test_rows_inserted_from_json_are_what_save_stores(django_assert_num_queries)
         fastdb.run_together([fastdb.insert_rows_statement([fast], with_pk=True)])
     columns = [f.attname for f in Call._meta.concrete_fields if f.attname not in ("id", "call_sid")]
     assert Call.objects.filter(pk=fast.pk).values(*columns).get() == Call.objects.filter(pk=saved.pk).values(*columns).get()
+    # Timeline steps (an aware datetime in another zone, JSON data) and an empty JSON list, as save() stores them.
+    from zoneinfo import ZoneInfo
+
+    when = at.astimezone(ZoneInfo("America/Denver"))
+    events = [fastdb.new(CallEvent, call_id=saved.pk, at=when, kind=f"k{i}", message="ü\t\"q\"", data=data)
+              for i, data in enumerate(({"x": [1, {"y": None}]}, [], {"s": "\u0001"}))]
+    with django_assert_num_queries(1):
+        fastdb.run_together([fastdb.insert_rows_statement(events)])
+    stored = list(CallEvent.objects.filter(call_id=saved.pk).order_by("kind").values_list("at", "kind", "message", "data"))
+    assert stored == [(at, f"k{i}", "ü\t\"q\"", e.data) for i, e in enumerate(events)]
 
 
 def test_a_turns_call_fields_and_steps_are_written_when_it_is_flushed(django_assert_num_queries):
