@@ -260,7 +260,7 @@ def insert_many(objs: Sequence[Model], *, returning: bool = False) -> None:
     if returning and not connection.features.can_return_rows_from_bulk_insert:
         type(objs[0])._default_manager.bulk_create(objs)
         return
-    sql, params = insert_many_statement(objs, returning=returning)
+    sql, params = insert_rows_statement(objs, returning=returning)
     with fixed_cursor() as cursor:
         cursor.execute(sql, params)
         if returning:
@@ -300,25 +300,28 @@ def update(obj: Model, fields: tuple[str, ...] | list[str], *, add: Mapping[str,
         return cursor.rowcount
 
 
-_INSERT_JSON: dict[tuple[type, bool], tuple[str, list[tuple[str, str, Any, Any]]]] = {}
+_INSERT_JSON: dict[tuple[type, bool, bool], tuple[str, list[tuple[str, str, Any, Any]]]] = {}
 
 
-def insert_rows_statement(objs: Sequence[Model], *, with_pk: bool = False) -> tuple[str, list[Any]]:
-    """``insert_many_statement(objs, with_pk=with_pk)``; on PostgreSQL the rows go in as one JSON parameter
-    (``jsonb_populate_recordset``): the statement's text is the same whatever the number of rows (prepared once), and
-    a statement joining several writes (``run_together``) stays within the 50 parameters psycopg parses once per
-    process, not on every execution (about 150 us for 80 parameters)."""
+def insert_rows_statement(objs: Sequence[Model], *, with_pk: bool = False, returning: bool = False) -> tuple[str, list[Any]]:
+    """``insert_many_statement(objs, with_pk=with_pk, returning=returning)``; on PostgreSQL the rows go in as one JSON
+    parameter (``jsonb_populate_recordset``, in their order: RETURNING gives their ids in it): the statement's text is
+    the same whatever the number of rows (prepared once), and a statement joining several writes (``run_together``)
+    stays within the 50 parameters psycopg parses once per process, not on every execution (about 150 us for 80
+    parameters)."""
     if connection.vendor != "postgresql":
-        return insert_many_statement(objs, with_pk=with_pk)
+        return insert_many_statement(objs, with_pk=with_pk, returning=returning)
     model = type(objs[0])
-    entry = _INSERT_JSON.get((model, with_pk))
+    entry = _INSERT_JSON.get((model, with_pk, returning))
     if entry is None:
         qn = connection.ops.quote_name
         meta = model._meta
         fields = [f for f in meta.concrete_fields if with_pk or not f.primary_key]
         cols = ", ".join(qn(f.column) for f in fields)
         sql = f"INSERT INTO {qn(meta.db_table)} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{qn(meta.db_table)}, %s::jsonb)"
-        entry = _INSERT_JSON[(model, with_pk)] = (sql, [(f.column, f.attname, _json_ready_type(f), f) for f in fields])
+        if returning:
+            sql += f" RETURNING {qn(meta.pk.column)}"
+        entry = _INSERT_JSON[(model, with_pk, returning)] = (sql, [(f.column, f.attname, _json_ready_type(f), f) for f in fields])
     sql, spec = entry
     rows = [_json_row(obj, spec) for obj in objs]
     return sql, [json.dumps(rows, default=_json_value, allow_nan=False, separators=(",", ":"))]
