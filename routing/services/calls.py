@@ -229,17 +229,17 @@ def incoming_answer(turn: Turn, *, tracking_number: TrackingNumber | None, creat
         # A number being given up: its calls go to the fail-safe of the campaign it last routed for.
         reason = f"tracking number {tracking_number.number} is quarantined"
         turn.step("call.number_quarantined", f"{reason}: dialling the fail-safe")
-        return turn.answer("incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason))
+        return turn.answer("incoming", _failsafe_in_turn(turn, reason=reason))
     if not campaign.enabled:
         turn.step("call.campaign_disabled", "campaign is disabled: dialling the fail-safe")
-        return turn.answer("incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason="campaign is disabled"))
+        return turn.answer("incoming", _failsafe_in_turn(turn, reason="campaign is disabled"))
     # A paused source (a fraud monitor, or by hand) is answered as a disabled campaign is. Its row came with the
     # tracking number (or was given to the call by its pool): no statement.
     source = call.source if call.source_id is not None else None
     if source is not None and source.paused_at is not None:
         reason = f"source {source.name} is paused" + (f" ({source.paused_reason})" if source.paused_reason else "")
         turn.step("call.source_paused", f"{reason}: dialling the fail-safe")
-        return turn.answer("incoming", failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason[:200]))
+        return turn.answer("incoming", _failsafe_in_turn(turn, reason=reason[:200]))
     # Blocked callers and the number's filters come before any prompt. The block list was asked with the tracking
     # number (``turn.caller_blocked``); when it says blocked (or was not asked), the entry is read for its reason.
     blocked = None
@@ -538,6 +538,13 @@ def failsafe_number(*, call: Call | None = None, to: str = "") -> str:
     except Exception:  # noqa: BLE001 - the fail-safe must answer whatever broke
         log.exception("fail-safe lookup failed; using CALLTRACK_FAILSAFE_NUMBER")
     return settings.CALLTRACK_FAILSAFE_NUMBER or ""
+
+
+def _failsafe_in_turn(turn: Turn, *, reason: str) -> str:
+    """``failsafe_answer`` for the turn's call (a quarantined number, a disabled campaign, a paused source): the call is
+    written first when it is new (``Turn.call_written``), since the fail-safe finds it by its CallSid."""
+    call = turn.call_written()
+    return failsafe_answer(call_sid=call.call_sid, caller=call.caller_number, reason=reason)
 
 
 def failsafe_answer(*, call_sid: str, to: str = "", caller: str = "", reason: str = "routing failed",

@@ -132,6 +132,15 @@ class Turn:
         """The answer given to request ``key`` before (a retried webhook), if any."""
         return ((self.call or self.the_call).answers or {}).get(key)
 
+    def call_written(self) -> Call:
+        """The turn's call, in the database now: a new call whose id was drawn ahead is inserted at once (the turn's
+        other writes still wait for the flush, which then updates it). For code that finds the call by its CallSid."""
+        call = self.the_call
+        if self.call_new:
+            store.call_write(call)
+            self.call_new = False
+        return call
+
     def legs_add(self, legs: list[CallAttempt], ids: list[int | None]) -> bool:
         """A dial's legs, written by the flush (in this transaction, before the commit releases their handlers'
         locks) when each has an id drawn ahead: ``ids`` (drawn under the locks), else for a single leg the one drawn

@@ -234,9 +234,8 @@ _COUNTER_READS_BODY = f"SELECT {_COUNTER_COLUMNS} {_COUNTER_FROM}"
 # On PostgreSQL the handlers go in as arrays (``unnest``), all six in one parameter (a JSON array of their literals):
 # the statement's text is the same for every campaign (prepared once per connection), no list grows with the number
 # of handlers, and it stays within the 50 parameters psycopg parses once per process rather than on every call (a
-# test checks). The pending
-# deltas come from ``tracking_capdelta_pending`` (tracking/sql/cap_counters_read.postgresql.sql): an index read
-# whatever the delta table's statistics were when a connection prepared this statement.
+# test checks). The pending deltas come from ``tracking_capdelta_pending`` (tracking/sql/cap_counters_read.postgresql.sql):
+# an index read whatever the delta table's statistics were when a connection prepared this statement.
 _COUNTER_W_PG = (
     "a AS (SELECT %s::jsonb AS a), w AS MATERIALIZED (SELECT * FROM unnest((SELECT (a->>0)::bigint[] FROM a), "
     "(SELECT (a->>1)::text[] FROM a), (SELECT (a->>2)::text[] FROM a), (SELECT (a->>3)::timestamptz[] FROM a), "

@@ -183,6 +183,12 @@ def call_insert(call: Call, *, counters_for: Sequence[dec.HandlerOption], at: da
     return None
 
 
+def call_write(call: Call) -> None:
+    """INSERT a new call whose id was drawn ahead (``tracking_number_load``), before the end of its turn."""
+    fastdb.run_together([fastdb.insert_rows_statement([call], with_pk=True)])
+    fastdb.inserted(call, call.pk)
+
+
 def turn_flush(call: Call | None, fields: list[str], steps: list[Any], add: dict[str, int], *, call_new: bool = False,
                attempts: Sequence[CallAttempt] = ()) -> None:
     """The turn's writes: the call's ``fields`` (from the instance) with ``add``'s amounts added in SQL, or with

@@ -272,3 +272,37 @@ def test_a_carrier_lookup_costs_one_indexed_read_when_cached_and_nothing_when_of
     (read,) = [q["sql"] for q in captured.captured_queries if "tracking_callerlookup" in q["sql"]]
     assert read.startswith("SELECT") and '"number" = ' in read
     assert b"<Dial" in response.content and Call.objects.get(call_sid="CAhit").tags["line_type"]
+
+
+@pytest.mark.parametrize("why", ["campaign_disabled", "source_paused"])
+def test_a_new_call_answered_with_the_failsafe_is_recorded_in_one_try(twilio, settings, monkeypatch, why):
+    """The fail-safe finds its call by CallSid: a new call whose id was drawn ahead is written before it looks (no
+    second try of the request after a unique-index failure), and it is recorded once, with its fail-safe leg."""
+    from django.utils import timezone
+
+    from routing import services
+
+    settings.CALLTRACK_FAILSAFE_NUMBER = "+13035550100"
+    tn = campaign_with(2)
+    if why == "campaign_disabled":
+        tn.campaign.enabled = False
+        tn.campaign.save()
+    else:
+        from tests.tracking.factories import SourceFactory
+
+        tn.source = SourceFactory(paused_at=timezone.now(), paused_reason="fraud monitor")
+        tn.save()
+    tries: list[bool] = []
+    real = services.Turn.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        tries.append(self.insert_first)
+
+    monkeypatch.setattr(services.Turn, "__init__", spy)
+    response = twilio.post("/voice/incoming", {"CallSid": "CAfailsafe", "From": "+14155550100", "To": tn.number})
+    assert b"+13035550100" in response.content
+    assert tries == [True]
+    call = Call.objects.get(call_sid="CAfailsafe")
+    assert call.used_failsafe and [a.kind for a in call.attempts.all()] == ["failsafe"]
+    assert call.answers and "incoming" in call.answers
