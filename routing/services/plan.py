@@ -58,7 +58,7 @@ def route(turn: Turn, *, answer_key: str, only_handler_id: int | None = None,
     strategy = campaign.routing_strategy
     if strategy == dec.NEAREST:
         options, strategy = _nearest(turn, campaign, options)
-    # The counters read with the call's INSERT (``call_start``), when they cover these handlers: the plan is then
+    # The counters read ahead as the call was recorded (``call_start``), when they cover these handlers: the plan is then
     # made as of the call's start, a few milliseconds earlier (the step's slots are checked under lock in any case).
     ahead, turn.counters = turn.counters, None
     real_caller = is_real_number(call.caller_number)
@@ -118,7 +118,7 @@ def _route_by_group(turn: Turn, config: CampaignConfig, *, at: datetime, ahead: 
 
     Each group's weighted random order is drawn whole (cheap), then decided ``GROUP_BATCH`` handlers at a time, in that
     order, until a batch has a handler that can take the call (the sticky handler, wherever it sits, with the first
-    batch): its eligibility and its counters (one read; the first group's came with the call's INSERT). What follows it,
+    batch): its eligibility and its counters (one read; the first group's were read ahead with the call). What follows it,
     the rest of its group and each later group, goes into the plan undecided, one step each, decided when the plan
     reaches it (``_group_decide``: a weighted random order of what is left, as the weighted order draws it one handler
     after another, so the odds are those of deciding the whole group at once). Caps are checked under the handlers'

@@ -3,8 +3,8 @@
 A ``Turn`` is what a voice webhook knows and has decided while it runs, passed explicitly to every function on the
 call path (no context variables, nothing hung on model instances):
 
-- **load**: the call, its typed routing state (``tracking.call_state.CallState``), what was read ahead with the
-  call's INSERT (``counters``), whether the caller is on the block list (``caller_blocked``);
+- **load**: the call, its typed routing state (``tracking.call_state.CallState``), the counters read ahead as a new
+  call is recorded (``counters``), whether the caller is on the block list (``caller_blocked``);
 - **decide**: the functions of ``routing.services`` change the state and the call's fields and say what to write:
   timeline steps (``step``), lifecycle events (``notify``: a step, and the webhooks after the commit), the fields of
   the call to save (``save``), amounts to add in SQL (``add``), the TwiML answer kept for a retried request
@@ -51,7 +51,7 @@ class Turn:
     # Retry policy (set by the view's runner for each try).
     insert_first: bool = False
     step_savepoints: bool = True
-    # Loaded ahead: the campaign's counters read with the call's INSERT; the caller on the block list (None: not asked);
+    # Loaded ahead: the campaign's counters read as the new call is recorded; the caller on the block list (None: not asked);
     # the new call's id and its first leg's, drawn from the sequences with the tracking number (None: not drawn, the
     # call is inserted first).
     counters: Any = None
@@ -67,7 +67,7 @@ class Turn:
     add: dict[str, int] = field(default_factory=dict)
     # The call is new and not written yet (its id drawn ahead): the flush inserts it whole.
     call_new: bool = False
-    # Legs whose ids were drawn under their handlers' locks, inserted by the flush.
+    # Legs whose ids were drawn ahead (under their handlers' locks, or with the tracking number), inserted by the flush.
     legs: list[CallAttempt] = field(default_factory=list)
     _state: CallState | None = field(default=None, init=False, repr=False)
 

@@ -75,7 +75,7 @@ def handler_loads(*, options: Iterable[dec.HandlerOption], at: datetime, all_in_
 
 def loads_from_counter_rows(*, options: list[dec.HandlerOption], rows: dict[int, CounterRow],
                             at: datetime) -> dict[int, dec.HandlerLoad]:
-    """``handler_loads`` from the rows of its counter statement (read on their own, or with the call's INSERT:
+    """``handler_loads`` from the rows of its counter statement (read when wanted, or ahead as a new call is recorded:
     ``routing.store.voice.call_insert``)."""
     loads: dict[int, dec.HandlerLoad] = {}
     stale: list[dec.HandlerOption] = []

@@ -99,7 +99,8 @@ class Call(models.Model):
     caller_zip = models.CharField(max_length=20, blank=True)
     caller_country = models.CharField(max_length=2, blank=True)
     # The caller's STIR/SHAKEN verification. The caller name (Twilio's CallerName) is the tag ``caller_name``: the
-    # call's INSERT binds every column, and psycopg parses a statement of more than 50 parameters on every execution.
+    # call's INSERT binds every column where its row is not one JSON parameter (``fastdb.insert``), and psycopg parses
+    # a statement of more than 50 parameters on every execution.
     attestation = models.CharField(
         "STIR/SHAKEN attestation", max_length=10, choices=Attestation.choices, default=Attestation.UNKNOWN, blank=True,
         help_text="The caller ID's STIR/SHAKEN verification as the carrier reported it (Twilio's StirVerstat); "
