@@ -76,10 +76,10 @@ class NumberPoolSerializer(ScopedFieldsMixin, ModelSerializer):
     hidden_from = {"source": ("campaign",)}
 
     def get_tag_name(self, pool: NumberPool) -> str:
-        # The first account's id once per response, the pool's account slug from the queryset (``account_slug``).
-        if "first_account_id" not in self.context:
-            self.context["first_account_id"] = first_account_id()
-        return pool_tag_name(pool, first_id=self.context["first_account_id"], account_slug=getattr(pool, "account_slug", None))
+        # The install's first account and the pool's account slug come annotated on the view's queryset (no statement
+        # per pool); a pool from elsewhere reads them.
+        first = getattr(pool, "install_first_account_id", None)
+        return pool_tag_name(pool, first_id=first if first is not None else first_account_id(), account_slug=getattr(pool, "account_slug", None))
 
     class Meta:
         model = NumberPool

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from calltrack import phone
 from calltrack.api.serializers import BulkNumbersSerializer
 from calltrack.api.views import ScopedModelViewSet, ScopedReadOnlyModelViewSet, ServiceWritesViewSetMixin
+from calltrack.models import Account
 from calltrack.numbers.api import filters, serializers
 from calltrack.numbers.models import NumberPool, NumberSession, NumberStatus, ReceivingNumber, TrackingNumber
 from calltrack.numbers.services import pool_membership, records
@@ -104,8 +105,11 @@ class NumberPoolViewSet(ServiceWritesViewSetMixin, ScopedModelViewSet):
     }
 
     def get_queryset(self) -> QuerySet:
-        qs = NumberPool.objects.annotate(size=Count("numbers", filter=Q(numbers__status=NumberStatus.ACTIVE)),
-                                         account_slug=F("account__slug")).order_by("name", "id")
+        # The tag name's parts in the list's own statement: the account's slug, and the install's first account.
+        qs = NumberPool.objects.annotate(
+            size=Count("numbers", filter=Q(numbers__status=NumberStatus.ACTIVE)), account_slug=F("account__slug"),
+            install_first_account_id=Subquery(Account.objects.order_by("pk").values("pk")[:1]),
+        ).order_by("name", "id")
         qs = qs.prefetch_related("parameters")
         return visible_pools(qs, self.scope)
 
