@@ -63,6 +63,21 @@ def test_incoming_query_count_does_not_grow_with_handlers(twilio, django_assert_
     assert [c.attempts.count() for c in Call.objects.all()] == [1, 1]
 
 
+def turns_tried(monkeypatch, policy: str) -> list[bool]:
+    """Each try of a request's unit of work, as its retry policy ``policy`` (a ``Turn`` field) was for it."""
+    from routing import services
+
+    tried: list[bool] = []
+    real = services.Turn.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        tried.append(getattr(self, policy))
+
+    monkeypatch.setattr(services.Turn, "__init__", spy)
+    return tried
+
+
 def warm(twilio, tn) -> None:
     """One call first, so the campaign's configuration is in the cache."""
     twilio.post("/voice/incoming", {"CallSid": "CAwarm", "From": "+14155550199", "To": tn.number})
@@ -92,7 +107,6 @@ def test_async_commit_is_set_for_the_request_only_when_configured(twilio, settin
 def test_a_step_full_under_its_lock_runs_the_request_again_with_savepoints(twilio, monkeypatch):
     """The plan (from the cache) says the first handler has room; its locked row says it is full: the first
     try, without savepoints, is rolled back whole and the second, with one per step, dials the next handler."""
-    from routing import services
 
     tn = campaign_with(2)
     first, second = Handler.objects.order_by("campaign_handlers__position")
@@ -102,14 +116,7 @@ def test_a_step_full_under_its_lock_runs_the_request_again_with_savepoints(twili
     twilio.post("/voice/incoming", {"CallSid": "CAheld", "From": "+14155550101", "To": tn.number})  # holds First's slot
     assert Call.objects.get(call_sid="CAheld").attempts.get().handler == first
 
-    modes: list[bool] = []
-    real = services.Turn.__init__
-
-    def spy(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        modes.append(self.step_savepoints)
-
-    monkeypatch.setattr(services.Turn, "__init__", spy)
+    modes = turns_tried(monkeypatch, "step_savepoints")
     monkeypatch.setattr("routing.services.plan.handler_loads", lambda **kw: {})  # the plan sees every handler free
     monkeypatch.setattr("routing.services.calls._counters_to_read_ahead", lambda *args: [])  # (no counters read ahead)
     response = twilio.post("/voice/incoming", {"CallSid": "CAnext", "From": "+14155550102", "To": tn.number})
@@ -280,7 +287,6 @@ def test_a_new_call_answered_with_the_failsafe_is_recorded_in_one_try(twilio, se
     second try of the request after a unique-index failure), and it is recorded once, with its fail-safe leg."""
     from django.utils import timezone
 
-    from routing import services
 
     settings.CALLTRACK_FAILSAFE_NUMBER = "+13035550100"
     tn = campaign_with(2)
@@ -292,14 +298,7 @@ def test_a_new_call_answered_with_the_failsafe_is_recorded_in_one_try(twilio, se
 
         tn.source = SourceFactory(paused_at=timezone.now(), paused_reason="fraud monitor")
         tn.save()
-    tries: list[bool] = []
-    real = services.Turn.__init__
-
-    def spy(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        tries.append(self.insert_first)
-
-    monkeypatch.setattr(services.Turn, "__init__", spy)
+    tries = turns_tried(monkeypatch, "insert_first")
     response = twilio.post("/voice/incoming", {"CallSid": "CAfailsafe", "From": "+14155550100", "To": tn.number})
     assert b"+13035550100" in response.content
     assert tries == [True]
