@@ -300,7 +300,7 @@ def update(obj: Model, fields: tuple[str, ...] | list[str], *, add: Mapping[str,
         return cursor.rowcount
 
 
-_INSERT_JSON: dict[tuple[type, bool, bool], tuple[str, list[tuple[str, str, Any, Any]]]] = {}
+_INSERT_JSON: dict[tuple[type, bool, bool], tuple[str, list[tuple[str, str, tuple[type, ...], Any]]]] = {}
 
 
 def insert_rows_statement(objs: Sequence[Model], *, with_pk: bool = False, returning: bool = False) -> tuple[str, list[Any]]:
@@ -327,29 +327,27 @@ def insert_rows_statement(objs: Sequence[Model], *, with_pk: bool = False, retur
     return sql, [json.dumps(rows, default=_json_value, allow_nan=False, separators=(",", ":"))]
 
 
-def _json_ready_type(field: Any) -> Any:
-    """The exact type(s) of a value of ``field`` that goes into a JSON row as it is (``_json_value`` writing a
-    datetime in ISO 8601), else None (the ORM's ``get_db_prep_save`` first): ``_AS_IS``'s plain values, a JSON column's
-    dict or list, an aware datetime of a column that does not set itself (auto_now)."""
+def _json_ready_type(field: Any) -> tuple[type, ...]:
+    """The exact types of a value of ``field`` that goes into a JSON row as it is (``_json_value`` writing a datetime
+    in ISO 8601; a naive one takes the ORM's path, which warns), else none (the ORM's ``get_db_prep_save`` first):
+    ``_AS_IS``'s plain values, a JSON column's dict or list, a datetime of a column that does not set itself."""
     if (as_is := _as_is_type(field)) is not None:
-        return as_is
+        return (as_is,)
     if type(field) is models.JSONField and field.encoder is None:
         return (dict, list)
     if type(field) is models.DateTimeField and not (field.auto_now or field.auto_now_add):
-        return datetime
-    return None
+        return (datetime,)
+    return ()
 
 
-def _json_row(obj: Model, spec: list[tuple[str, str, Any, Any]]) -> dict[str, Any]:
+def _json_row(obj: Model, spec: list[tuple[str, str, tuple[type, ...], Any]]) -> dict[str, Any]:
     row, own = {}, obj.__dict__
     for column, attname, ready, field in spec:
-        if ready is not None:
-            value = own.get(attname, _MISSING)
-            if value is None or (type(value) in ready if type(ready) is tuple else type(value) is ready) and (
-                    ready is not datetime or value.tzinfo is not None):
-                row[column] = value
-                continue
-        row[column] = field.get_db_prep_save(field.pre_save(obj, True), connection)
+        value = own.get(attname, _MISSING)
+        if ready and (value is None or (type(value) in ready and (type(value) is not datetime or value.tzinfo is not None))):
+            row[column] = value
+        else:
+            row[column] = field.get_db_prep_save(field.pre_save(obj, True), connection)
     return row
 
 

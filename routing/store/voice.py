@@ -185,8 +185,7 @@ def call_insert(call: Call, *, counters_for: Sequence[dec.HandlerOption], at: da
 
 def call_write(call: Call) -> None:
     """INSERT a new call whose id was drawn ahead (``tracking_number_load``), before the end of its turn."""
-    fastdb.run_together([fastdb.insert_rows_statement([call], with_pk=True)])
-    fastdb.inserted(call, call.pk)
+    turn_flush(call, [], [], {}, call_new=True)
 
 
 def turn_flush(call: Call | None, fields: list[str], steps: list[Any], add: dict[str, int], *, call_new: bool = False,
