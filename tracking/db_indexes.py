@@ -10,8 +10,9 @@ from typing import Any
 from django.db import migrations
 
 
-def index_concurrently(name: str, table: str, columns: str, *, postgresql_only: bool = False) -> migrations.RunPython:
-    """The RunPython operation that creates index ``name`` on ``table (columns)`` (and drops it when reversed)."""
+def index_concurrently(name: str, table: str, columns: str, *, postgresql_only: bool = False, drop: bool = False) -> migrations.RunPython:
+    """The RunPython operation that creates index ``name`` on ``table (columns)`` (and drops it when reversed); with
+    ``drop``, the other way round: an index given up, built again when reversed."""
 
     def create(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
@@ -19,10 +20,10 @@ def index_concurrently(name: str, table: str, columns: str, *, postgresql_only: 
         elif not postgresql_only:
             schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
 
-    def drop(apps: Any, schema_editor: Any) -> None:
+    def drop_index(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         elif not postgresql_only:
             schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
-    return migrations.RunPython(create, drop)
+    return migrations.RunPython(drop_index, create) if drop else migrations.RunPython(create, drop_index)

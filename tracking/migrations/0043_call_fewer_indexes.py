@@ -10,33 +10,16 @@ Dropped CONCURRENTLY on PostgreSQL (the migration is not atomic for that), so th
 locked out; reversed, they are built again the same way.
 """
 
-from typing import Any
-
 from django.db import migrations, models
 
+from tracking.db_indexes import index_concurrently
 
-def _names(apps: Any, schema_editor: Any) -> list[tuple[str, str]]:
-    """(index name, its definition) of the indexes this migration drops, as Django named them when it made them."""
-    table = apps.get_model("tracking", "Call")._meta.db_table
-    name = schema_editor._create_index_name
-    found = [(name(table, ["status"], suffix=""), "(status)")]
-    if schema_editor.connection.vendor == "postgresql":
-        found += [(name(table, ["status"], suffix="_like"), "(status varchar_pattern_ops)"),
-                  (name(table, ["call_sid"], suffix="_like"), "(call_sid varchar_pattern_ops)")]
-    return found
-
-
-def drop(apps: Any, schema_editor: Any) -> None:
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-    for index, _ in _names(apps, schema_editor):
-        schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(index)}")
-
-
-def build(apps: Any, schema_editor: Any) -> None:
-    table = apps.get_model("tracking", "Call")._meta.db_table
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-    for index, definition in _names(apps, schema_editor):
-        schema_editor.execute(f"CREATE INDEX {concurrently}IF NOT EXISTS {schema_editor.quote_name(index)} ON {table} {definition}")
+# The names Django gave them (a hash of the table and column: the same on every install).
+DROPPED = [
+    index_concurrently("tracking_call_status_f0cebc9a", "tracking_call", "status", drop=True),
+    index_concurrently("tracking_call_status_f0cebc9a_like", "tracking_call", "status varchar_pattern_ops", drop=True, postgresql_only=True),
+    index_concurrently("tracking_call_call_sid_3c188cc5_like", "tracking_call", "call_sid varchar_pattern_ops", drop=True, postgresql_only=True),
+]
 
 
 class Migration(migrations.Migration):
@@ -56,6 +39,6 @@ class Migration(migrations.Migration):
                                            default="ringing", max_length=20),
                 ),
             ],
-            database_operations=[migrations.RunPython(drop, build)],
+            database_operations=DROPPED,
         ),
     ]
