@@ -3,8 +3,10 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ct_bench_dni /work/main/.venv/bin/python bench/dni.py
 
 Recreates the database named in DATABASE_URL (default ct_bench_dni; it must start with ct_ and contain 'bench'),
-migrates it, makes a pool of 10,000 local numbers, starts gunicorn on 127.0.0.1 at a random port,
-then runs bounded phases with the same closed-loop client (asyncio, one connection per request, as
+migrates it, makes a pool of 10,000 local numbers with 100,000 sessions of earlier visitors, over (``--history``:
+sessions are never deleted, so an install's table holds every page view it served; ``--history 0`` is a fresh
+install, whose statements are prepared while the table is empty: until autovacuum's first ANALYZE of the growing
+table, their plans read it by scanning it), starts gunicorn on 127.0.0.1 at a random port, then runs bounded phases with the same closed-loop client (asyncio, one connection per request, as
 gunicorn's sync workers close them), alternating in short slices so all see the same background load:
 
 * floor: the cheapest JSON answer of the same stack (no database); db-floor: the floor plus one INSERT
@@ -47,8 +49,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare_database(url: str, size: int, full_size: int = 20) -> None:
-    """Drop, create, migrate the bench database and fill a pool of ``size`` numbers."""
+def prepare_database(url: str, size: int, full_size: int = 20, history: int = 0) -> None:
+    """Drop, create, migrate the bench database, fill a pool of ``size`` numbers and give it ``history`` sessions of
+    earlier visitors, long over (sessions are never deleted: an install's table holds every page view it served)."""
     name = url.rsplit("/", 1)[1]
     if not name.startswith("ct_") or "bench" not in name:
         sys.exit(f"refusing to recreate database '{name}': the bench database name must start with ct_ and contain 'bench'")
@@ -102,6 +105,13 @@ def prepare_database(url: str, size: int, full_size: int = 20) -> None:
     with connection.cursor() as cursor:
         # The db-floor view's scratch table: one INSERT committed per request.
         cursor.execute("CREATE TABLE bench_floor_rows (id bigserial PRIMARY KEY, at timestamptz NOT NULL)")
+        cursor.execute(
+            "INSERT INTO numbers_numbersession (pool_id, visitor_id, started_at, last_seen_at, expires_at, page_url, landing_page, "
+            "referrer, destination_number, marketing_data, is_overflow) SELECT %s, 'earlier-' || g, now() - g * interval '1 second' "
+            "- interval '1 day', now() - g * interval '1 second' - interval '1 day', now() - g * interval '1 second' - interval '23 hours', "
+            "'https://www.acme.example/', 'https://www.acme.example/', '', '+14155550100', '{}', false FROM generate_series(1, %s) g",
+            [pool.pk, history],
+        )
         cursor.execute("ANALYZE")
     connection.close()
 
@@ -254,13 +264,15 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: one per worker)")
     parser.add_argument("--size", type=int, default=10_000, help="numbers in the pool (default 10,000)")
     parser.add_argument("--full-size", type=int, default=20, help="numbers of the exhausted pool (default 20)")
+    parser.add_argument("--history", type=int, default=100_000,
+                        help="sessions of earlier visitors, over, in the pool's table (default 100,000; 0: a fresh install)")
     parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: a free one)")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", DEFAULT_DB)
     if not url.startswith("postgres"):
         sys.exit("bench/dni.py measures PostgreSQL: set DATABASE_URL=postgres://.../ct_bench_dni")
-    prepare_database(url, args.size, args.full_size)
+    prepare_database(url, args.size, args.full_size, args.history)
     port = args.port or free_port()
     server = start_gunicorn(url, port, args.workers)
     visitors = Visitors()
@@ -288,7 +300,8 @@ def main() -> int:
     r = {name: merge(parts, args.seconds) for name, parts in slices.items()}
     floor = r["floor"]
     print(f"gunicorn {args.workers} sync workers on 127.0.0.1:{port}, {args.concurrency} requests in flight, "
-          f"{args.seconds:g} s per phase in {args.rounds} alternating slices, pool of {args.size} numbers")
+          f"{args.seconds:g} s per phase in {args.rounds} alternating slices, pool of {args.size} numbers, "
+          f"{args.history:,} sessions of earlier visitors")
     labels = {"floor": "POST /bench/floor", "db-floor": "POST /bench/db-floor", "new": "POST /dni/v1/assign (new visitor)",
               "returning": "POST /dni/v1/assign (returning visitor)", "heartbeat": "POST /dni/v1/heartbeat",
               "overflow": f"POST /dni/v1/assign (new visitor, exhausted pool of {args.full_size})"}

@@ -537,9 +537,13 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
     # session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over).
     # Positive, so that the re-check of a row locked after a concurrent change (READ COMMITTED) cannot pass it: a holder
     # that session committed after this statement's snapshot is invisible here, so its number is not takeable.
+    # A scalar subquery, not EXISTS: under the OR, PostgreSQL may run an EXISTS as a "hashed SubPlan", which reads and
+    # hashes every session of the install old enough (each page view ever made: sessions are never deleted) on every
+    # overflow. A scalar subquery is one look-up by the holder's primary key per number the walk visits. No visible
+    # holder (NULL): not takeable.
     takeable = (
-        f"%(tk)s AND(t.current_session_id IS NULL OR EXISTS(SELECT FROM {_S} c WHERE c.id=t.current_session_id "
-        "AND(c.started_at<=%(o)s OR c.expires_at<=%(n)s)))"
+        f"%(tk)s AND(t.current_session_id IS NULL OR (SELECT c.started_at<=%(o)s OR c.expires_at<=%(n)s FROM {_S} c "
+        "WHERE c.id=t.current_session_id))"
     )
     picks = []
     k = 0

@@ -1,0 +1,77 @@
+"""PostgreSQL: a DNI overflow's cost does not grow with the install's session history (issue 26).
+
+Sessions are never deleted: every page view of every visitor stays, for attribution and reports, so the session
+table grows for the install's whole life. Here a pool overflows (every number held, the policy "reuse the oldest")
+on an install with 20,000 sessions of earlier visitors, analysed, with the generic plan forced (the tag's statements
+are prepared once per connection). Every plan PostgreSQL runs (nested ones included) must read sessions by index,
+within a budget of buffers: the takeover check, an ``EXISTS`` under an ``OR``, had been run as a "hashed SubPlan"
+that read and hashed every old session on each overflow (85 ms per new visitor with 200,000 of them:
+``bench/dni.py --history 200000``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from calltrack.numbers.dni.services import Visit, number_assign
+from calltrack.numbers.models import NumberSession, TrackingNumber
+from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
+from tests.pg_plans import plans_of, shared_buffers, sql
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+HISTORY = 20_000
+OTHER_NUMBERS = 2_000  # another pool's: the plan expects many numbers per pool, as in an install of several pools
+
+
+def add_history(pool) -> None:
+    """Earlier visitors' sessions, long over (each started more than CALLTRACK_DNI_TAKEOVER_MIN_AGE ago)."""
+    sql(
+        "INSERT INTO numbers_numbersession (pool_id, visitor_id, started_at, last_seen_at, expires_at, page_url, landing_page, "
+        "referrer, destination_number, marketing_data, is_overflow) SELECT %s, 'old-' || g, now() - interval '3 days', "
+        "now() - interval '3 days', now() - interval '2 days', '', '', '', '', '{}', false FROM generate_series(1, %s) g",
+        [pool.pk, HISTORY],
+    )
+
+
+def test_an_overflow_reads_the_holders_by_index_on_a_long_session_history(django_assert_max_num_queries):
+    now = timezone.now()
+    pool = NumberPoolFactory(key="plans", session_lifetime=1800, overflow_policy="reuse_oldest")
+    for i in range(3):
+        number = TrackingNumberFactory(number=f"+1415301{i:04d}", kind="pool", pool=pool, campaign=pool.campaign)
+        # Held by live sessions that started 10 minutes ago: old enough to be taken over.
+        holder = NumberSessionFactory(pool=pool, tracking_number=number, started_at=now - timedelta(minutes=10),
+                                      last_seen_at=now, expires_at=now + timedelta(minutes=20))
+        TrackingNumber.objects.filter(pk=number.pk).update(current_session=holder, last_assigned_at=now)
+    other = NumberPoolFactory(key="other", campaign=pool.campaign)
+    TrackingNumber.objects.bulk_create([
+        TrackingNumber(number=f"+1415302{i:04d}", kind="pool", status="active", pool=other, campaign=pool.campaign, area_code="415")
+        for i in range(OTHER_NUMBERS)
+    ])
+    add_history(pool)
+    sql("ANALYZE numbers_numbersession")
+    sql("ANALYZE numbers_trackingnumber")
+    sql("SET plan_cache_mode = force_generic_plan")  # the plan kept for the connection's life
+    try:
+        # Prepared and planned now: one overflow, as the connection's first.
+        first = number_assign(pool=pool, visit=Visit(visitor_id="visitor-first", destination="+14155550100"))
+        assert first.overflow and first.number
+        assert NumberSession.objects.count() >= HISTORY
+        assigned = []
+
+        def overflow() -> None:
+            with django_assert_max_num_queries(2):  # the visitor's look-up, then the open (overflow, takeover)
+                assigned.append(number_assign(pool=pool, visit=Visit(visitor_id="visitor-second", destination="+14155550100")))
+
+        plans = plans_of(overflow)
+    finally:
+        sql("RESET plan_cache_mode")
+    assert assigned[0].overflow and assigned[0].number  # an older holder's number, taken over
+    sessions = [p for p in plans if "numbers_numbersession" in p.split("plan:", 1)[1]]
+    assert sessions
+    scans = [line.strip() for p in plans for line in p.splitlines() if "Seq Scan on numbers_numbersession" in line or "hashed SubPlan" in line]
+    assert not scans, (scans, plans)
+    # The budget: a few index pages per holder visited, not the history's 20,000 rows (a scan: 300+ pages).
+    assert max(shared_buffers(p) for p in plans) <= 100, [(shared_buffers(p), p.splitlines()[:2]) for p in plans]
