@@ -1,5 +1,5 @@
-"""PostgreSQL plans of what a piece of code runs, for tests that a hot statement's plan stays an index read whatever the
-statistics said when a connection prepared it (issue 26)."""
+"""PostgreSQL plans of what a piece of code runs, and a table's indexes, for tests that a hot statement's plan stays an
+index read and that a hot table carries no index a write would maintain for nothing (issue 26)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,26 @@ def shared_buffers(plan: str) -> int:
     """The buffers a plan's top node touched (hit + read)."""
     found = re.search(r"Buffers: shared ((?:\w+=\d+ ?)+)", plan)
     return sum(int(n) for n in re.findall(r"=(\d+)", found.group(1))) if found else 0
+
+
+def indexes_of(table: str) -> dict[str, tuple[list[str | None], bool, bool, str]]:
+    """Per index of ``table``: its key columns (None for an expression), unique, partial, its definition."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.relname, ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o) "
+            "LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n ORDER BY k.o), "
+            "x.indisunique, x.indpred IS NOT NULL, pg_get_indexdef(x.indexrelid) "
+            "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass", [table])
+        return {name: (cols, unique, partial, definition) for name, cols, unique, partial, definition in cursor.fetchall()}
+
+
+def redundant_indexes(table: str) -> list[tuple[str, str]]:
+    """The LIKE twins of ``table``'s indexes (as (name, 'LIKE')) and each plain index whose columns begin another's
+    (as (name, the other))."""
+    indexes = indexes_of(table)
+    twins = [(name, "LIKE") for name, (*_, definition) in indexes.items() if "varchar_pattern_ops" in definition]
+    plain = {name: cols for name, (cols, unique, partial, _) in indexes.items() if not unique and not partial and None not in cols}
+    prefixes = [(name, other) for name, cols in plain.items() for other, (other_cols, _, partial, _) in indexes.items()
+                if other != name and not partial and None not in other_cols and other_cols[:len(cols)] == cols
+                and len(other_cols) > len(cols)]
+    return twins + prefixes

@@ -136,7 +136,7 @@ class TrackingNumber(models.Model):
     label = models.CharField(max_length=200, blank=True, help_text="Where this number is shown, e.g. 'Billboard I-95 north'.")
     kind = models.CharField(max_length=10, choices=NumberKind.choices, default=NumberKind.STATIC, help_text="Static (one promotion, fixed data) or pool (one web visitor at a time).")
     status = models.CharField(
-        max_length=20, choices=NumberStatus.choices, default=NumberStatus.ACTIVE, db_index=True,
+        max_length=20, choices=NumberStatus.choices, default=NumberStatus.ACTIVE,
         help_text="Active numbers take calls; quarantined ones wait before reuse; porting out keeps routing until the port completes.",
     )
     number_type = models.CharField(max_length=10, choices=NumberType.choices, default=NumberType.LOCAL, editable=False, help_text="Derived from the number.")
@@ -152,6 +152,7 @@ class TrackingNumber(models.Model):
     )
     pool = models.ForeignKey(
         "numbers.NumberPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="numbers",
+        db_index=False,  # the (pool, status, last_assigned_at) index starts with it
         help_text="The pool this number serves web visitors from (pool numbers only).",
     )
     marketing_data = models.JSONField(
@@ -174,7 +175,7 @@ class TrackingNumber(models.Model):
     )
     carrier = models.CharField(max_length=20, default="local", help_text="The carrier this number is bought from.")
     carrier_id = models.CharField(max_length=64, blank=True, help_text="The carrier's id for the number (Twilio's PN... sid).")
-    last_assigned_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="When a pool last showed this number to a visitor.")
+    last_assigned_at = models.DateTimeField(null=True, blank=True, help_text="When a pool last showed this number to a visitor.")
     # Written only by numbers.dni.services under the number's row lock: the session that holds this pool
     # number now (or held it last). A visitor's session is extended only while it is still the holder, so a
     # number taken over by another visitor can never be extended back to the first one.
@@ -193,6 +194,9 @@ class TrackingNumber(models.Model):
         # Migration numbers 0003 also adds tracking_pool_lru_idx (pool, last_assigned_at NULLS FIRST, id) for
         # active pool numbers: DNI's least-recently-assigned scan. It is raw SQL because SQLite rejects
         # NULLS FIRST in an index (its ascending order puts NULLs first anyway).
+        # Each DNI assignment updates last_assigned_at and current_session, so it is not a HOT update: it writes an
+        # entry into every index of the table. Migration numbers 0014 dropped those no query needed (tests/numbers/
+        # test_number_indexes.py).
         indexes = [models.Index(fields=["pool", "status", "last_assigned_at"])]
 
     def __str__(self) -> str:

@@ -152,9 +152,11 @@ class NumberSessionQuerySet(models.QuerySet):
 
 
 class NumberSession(models.Model):
-    pool = models.ForeignKey(NumberPool, on_delete=models.CASCADE, related_name="sessions")
+    # Each new visitor inserts a session: the foreign keys have no index of their own, the composite indexes below
+    # start with them (migration numbers 0014).
+    pool = models.ForeignKey(NumberPool, on_delete=models.CASCADE, related_name="sessions", db_index=False)
     tracking_number = models.ForeignKey(
-        "numbers.TrackingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions",
+        "numbers.TrackingNumber", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions", db_index=False,
         help_text="The number shown; empty when the visitor got the pool's fallback number.",
     )
     visitor_id = models.CharField(max_length=64, db_index=True)
