@@ -10,15 +10,18 @@ from typing import Any
 from django.db import migrations
 
 
-def index_concurrently(name: str, table: str, columns: str, *, postgresql_only: bool = False, drop: bool = False) -> migrations.RunPython:
-    """The RunPython operation that creates index ``name`` on ``table (columns)`` (and drops it when reversed); with
-    ``drop``, the other way round: an index given up, built again when reversed."""
+def index_concurrently(
+    name: str, table: str, columns: str, *, postgresql_only: bool = False, drop: bool = False, where: str = ""
+) -> migrations.RunPython:
+    """The RunPython operation that creates index ``name`` on ``table (columns)`` (partial: ``where``, an SQL condition)
+    and drops it when reversed; with ``drop``, the other way round: an index given up, built again when reversed."""
+    predicate = f" WHERE {where}" if where else ""
 
     def create(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns})")
+            schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns}){predicate}")
         elif not postgresql_only:
-            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns}){predicate}")
 
     def drop_index(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":

@@ -498,6 +498,11 @@ _SESSION_INSERT_COLUMNS = (
 
 
 _OPEN_SQL: dict[tuple[tuple[str, ...], bool, bool], str] = {}
+#: When a number was last shown, never shown being the earliest: the key of the index numbers_pool_lru_idx (migration
+#: numbers 0015), which the open statement reads in order and by range.
+_SHOWN = "COALESCE(last_assigned_at,'-infinity')"
+#: How many of a full pool's least recently shown numbers an overflow considers taking over (the policy "reuse").
+TAKEOVER_CANDIDATES = 50
 
 
 def _tier_sql(tier: Tier, index: int) -> str:
@@ -517,7 +522,8 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
     if sql is not None:
         return sql
     numbers = f"FROM {_T} t WHERE pool_id=%(p)s AND kind='{NumberKind.POOL}' AND status='{NumberStatus.ACTIVE}'"
-    lru = "ORDER BY last_assigned_at NULLS FIRST,id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    # Least recently shown first (never shown: first of all), in the order of the index numbers_pool_lru_idx.
+    lru = f"ORDER BY {_SHOWN},id LIMIT 1 FOR UPDATE SKIP LOCKED"
     conditions = [f"({_tier_sql(tier, i)})" for i, tier in enumerate(tiers)]
     # g<k>: nothing picked before the k-th pick (and, for a first visit, no live session of the visitor meanwhile).
     # A first visit takes the visitor's advisory lock, then checks with a fresh snapshot that no other request of the
@@ -532,7 +538,13 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
         # last tier takes any number.
         ctes.append(f"nolast AS(SELECT NOT EXISTS(SELECT {numbers} AND {conditions[-1]}) v)")
         conditions[-1] = f"({conditions[-1]} OR (TABLE nolast))"
-    free = "COALESCE(last_assigned_at<=%(f)s,true)"
+    # Free: not shown for a whole session lifetime. A range of that index (it ends where the numbers shown since begin),
+    # so a pool with no free number costs one index probe per tier, not a walk over every number it holds.
+    free = f"{_SHOWN}<=%(f)s"
+    # Takeover candidates: the pool's TAKEOVER_CANDIDATES least recently shown numbers. A number shown more recently is
+    # in use by an active visitor; without the bound, a pool exhausted by young sessions (a flood of new visitors: none
+    # takeable) walked every number it holds, with a look-up of each holder, on every overflow.
+    ctes.append(f"oc AS(SELECT id {numbers} ORDER BY {_SHOWN},id LIMIT {TAKEOVER_CANDIDATES})")
     # Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the numbers whose
     # session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over).
     # Positive, so that the re-check of a row locked after a concurrent change (READ COMMITTED) cannot pass it: a holder
@@ -542,18 +554,27 @@ def _open_sql(tiers: list[Tier], any_when_none: bool, first_visit: bool) -> str:
     # overflow. A scalar subquery is one look-up by the holder's primary key per number the walk visits. No visible
     # holder (NULL): not takeable.
     takeable = (
-        f"%(tk)s AND(t.current_session_id IS NULL OR (SELECT c.started_at<=%(o)s OR c.expires_at<=%(n)s FROM {_S} c "
-        "WHERE c.id=t.current_session_id))"
+        f"%(tk)s AND t.id IN(TABLE oc)AND(t.current_session_id IS NULL OR (SELECT c.started_at<=%(o)s OR c.expires_at<=%(n)s "
+        f"FROM {_S} c WHERE c.id=t.current_session_id))"
     )
     picks = []
     k = 0
-    for prefix, rule in (("f", free), ("o", takeable)):
-        for i, condition in enumerate(conditions):
-            name = f"{prefix}{i}"
-            ctes.append(f"{name} AS(SELECT id,number,current_session_id {numbers} AND {condition} AND {rule} AND(TABLE g{k}) {lru})")
-            ctes.append(f"g{k + 1} AS(SELECT v AND NOT EXISTS(TABLE {name})v FROM g{k})")
-            picks.append(f"SELECT *,{'true' if prefix == 'o' else 'false'} FROM {name}")
-            k += 1
+    for i, condition in enumerate(conditions):
+        name = f"f{i}"
+        ctes.append(f"{name} AS(SELECT id,number,current_session_id {numbers} AND {condition} AND {free} AND(TABLE g{k}) {lru})")
+        ctes.append(f"g{k + 1} AS(SELECT v AND NOT EXISTS(TABLE {name})v FROM g{k})")
+        picks.append(f"SELECT *,false FROM {name}")
+        k += 1
+    # One pick for every tier: the candidates of the first tier that has a takeable one come first, then least recently
+    # shown first (the order of the free picks above, tier by tier, over the candidates only).
+    ranks = "".join(f"NOT{condition}," for condition in conditions[:-1])
+    ctes.append(
+        f"o AS(SELECT id,number,current_session_id {numbers} AND({' OR '.join(conditions)})AND {takeable} AND(TABLE g{k}) "
+        f"ORDER BY {ranks}{lru.removeprefix('ORDER BY ')})"
+    )
+    ctes.append(f"g{k + 1} AS(SELECT v AND NOT EXISTS(TABLE o)v FROM g{k})")
+    picks.append("SELECT *,true FROM o")
+    k += 1
     # Overflow with no number to take: a session without a number (the fallback number, or the page's own).
     picks.append(f"SELECT NULL,NULL,NULL,true WHERE %(ov)s AND(TABLE g{k})")
     ctes.append(f"pick(id,number,holder,ov) AS({' UNION ALL '.join(picks)})")

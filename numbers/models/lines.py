@@ -191,9 +191,9 @@ class TrackingNumber(models.Model):
 
     class Meta:
         ordering = ["number"]
-        # Migration numbers 0003 also adds tracking_pool_lru_idx (pool, last_assigned_at NULLS FIRST, id) for
-        # active pool numbers: DNI's least-recently-assigned scan. It is raw SQL because SQLite rejects
-        # NULLS FIRST in an index (its ascending order puts NULLs first anyway).
+        # Raw SQL, for active pool numbers, DNI's least recently shown first: on PostgreSQL numbers_pool_lru_idx
+        # (pool, COALESCE(last_assigned_at, '-infinity'), id), read by range for "free" (migration numbers 0015);
+        # on SQLite tracking_pool_lru_idx (pool, last_assigned_at, id), from migration numbers 0004.
         # Each DNI assignment updates last_assigned_at and current_session, so it is not a HOT update: it writes an
         # entry into every index of the table. Migration numbers 0014 dropped those no query needed (tests/numbers/
         # test_number_indexes.py).

@@ -75,3 +75,44 @@ def test_an_overflow_reads_the_holders_by_index_on_a_long_session_history(django
     assert not scans, (scans, plans)
     # The budget: a few index pages per holder visited, not the history's 20,000 rows (a scan: 300+ pages).
     assert max(shared_buffers(p) for p in plans) <= 100, [(shared_buffers(p), p.splitlines()[:2]) for p in plans]
+
+
+def test_a_full_pool_costs_each_new_visitor_a_few_index_pages_not_a_walk_over_its_numbers(django_assert_max_num_queries):
+    """Every number of a 2,000-number pool held by a young session (a flood of new visitors): nothing is free and nothing
+    may be taken over. The free pick is a range of numbers_pool_lru_idx that ends at once, and the takeover considers
+    the pool's TAKEOVER_CANDIDATES least recently shown numbers only; before, each tier's scan walked every number (and
+    looked up each one's holder)."""
+    now = timezone.now()
+    pool = NumberPoolFactory(key="flooded", session_lifetime=1800, overflow_policy="reuse_oldest")
+    TrackingNumber.objects.bulk_create([
+        TrackingNumber(number=f"+1415303{i:04d}", kind="pool", status="active", pool=pool, campaign=pool.campaign, area_code="415",
+                       last_assigned_at=now - timedelta(minutes=1))
+        for i in range(OTHER_NUMBERS)
+    ])
+    sql(
+        "INSERT INTO numbers_numbersession (pool_id, tracking_number_id, visitor_id, started_at, last_seen_at, expires_at, page_url, "
+        "landing_page, referrer, destination_number, marketing_data, is_overflow) SELECT %s, t.id, 'holder-' || t.id, %s, %s, %s, "
+        "'', '', '', '', '{}', false FROM numbers_trackingnumber t WHERE t.pool_id = %s",
+        [pool.pk, now - timedelta(minutes=1), now - timedelta(minutes=1), now + timedelta(minutes=29), pool.pk],
+    )
+    sql("UPDATE numbers_trackingnumber t SET current_session_id = s.id FROM numbers_numbersession s WHERE s.tracking_number_id = t.id")
+    add_history(pool)
+    sql("ANALYZE numbers_numbersession")
+    sql("ANALYZE numbers_trackingnumber")
+    sql("SET plan_cache_mode = force_generic_plan")
+    try:
+        first = number_assign(pool=pool, visit=Visit(visitor_id="visitor-first", destination="+14155550100"))
+        assert first.overflow and first.number is None  # no free number, none old enough to take: no number
+        assigned = []
+
+        def overflow() -> None:
+            with django_assert_max_num_queries(2):
+                assigned.append(number_assign(pool=pool, visit=Visit(visitor_id="visitor-second", destination="+14155550100")))
+
+        plans = plans_of(overflow)
+    finally:
+        sql("RESET plan_cache_mode")
+    assert assigned[0].overflow and assigned[0].number is None
+    assert any("numbers_pool_lru_idx" in p and "<=" in p for p in plans)  # "free" as a range of the index
+    # The budget: a few index pages per tier and one look-up per takeover candidate, not 2,000 numbers (16,000+ pages).
+    assert max(shared_buffers(p) for p in plans) <= 600, [(shared_buffers(p), p.splitlines()[:2]) for p in plans]

@@ -21,7 +21,7 @@ def test_the_dni_tables_keep_the_indexes_their_queries_use():
     numbers, sessions = indexes_of("numbers_trackingnumber"), indexes_of("numbers_numbersession")
     assert len(numbers) == 10 and len(sessions) == 5, (sorted(numbers), sorted(sessions))
     # DNI's least recently assigned walk, the pool's numbers by status, a call's tracking number, a session's holder.
-    assert {"tracking_pool_lru_idx", "numbers_tra_pool_id_650d14_idx", "numbers_trackingnumber_number_key",
+    assert {"numbers_pool_lru_idx", "numbers_tra_pool_id_650d14_idx", "numbers_trackingnumber_number_key",
             "numbers_trackingnumber_current_session_id_39d6814d"} <= set(numbers)
     assert [cols for cols, *_ in sessions.values()].count(["pool_id", "visitor_id", "expires_at"]) == 1
     assert ["last_assigned_at"] not in [cols for cols, *_ in numbers.values()]
