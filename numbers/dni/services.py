@@ -159,18 +159,21 @@ def _take_free_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> 
 
 
 def _take_oldest_number(*, pool: NumberPool, tiers: list[Tier], now: datetime) -> TrackingNumber | None:
-    """Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the
-    numbers whose session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over): a fresh visitor's number is
-    never taken, so a script opening sessions cannot steal the credit of a live visitor's call."""
+    """Overflow "reuse": the least recently assigned number of the first tier the pool has at all, among the pool's
+    TAKEOVER_CANDIDATES least recently assigned numbers (one shown more recently is in use by an active visitor) whose
+    session is at least CALLTRACK_DNI_TAKEOVER_MIN_AGE old (or over): a fresh visitor's number is never taken, so a
+    script opening sessions cannot steal the credit of a live visitor's call."""
     old_enough = now - timedelta(seconds=settings.CALLTRACK_DNI_TAKEOVER_MIN_AGE)
     takeable = (
         Q(current_session__isnull=True) | Q(current_session__started_at__lte=old_enough) | Q(current_session__expires_at__lte=now)
     )
+    lru = (F("last_assigned_at").asc(nulls_first=True), "id")
+    candidates = list(_pool_numbers(pool).order_by(*lru).values_list("id", flat=True)[:TAKEOVER_CANDIDATES])
     for tier in tiers:
         candidate = (
             _pool_numbers(pool)
-            .filter(tier.q, takeable)
-            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+            .filter(tier.q, takeable, pk__in=candidates)
+            .order_by(*lru)
             .select_for_update(skip_locked=True, of=("self",))
             .only("id", "number", "current_session_id", "last_assigned_at")
             .first()
