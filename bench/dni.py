@@ -286,13 +286,29 @@ def main() -> int:
         ("heartbeat", "/dni/v1/heartbeat", visitors.heartbeat_body, None),
         ("overflow", "/dni/v1/assign", overflow_visitors.new_body, None),
     ]
+    from bench.voice import cpu_since, postgres_cpu, worker_cpu
+
     slices: dict[str, list[dict]] = {name: [] for name, *_ in phases}
+    # CPU seconds of the gunicorn workers and of PostgreSQL's processes per phase, and the requests they served (the
+    # warm-up's included: CPU is read around the whole slice).
+    cpu: dict[str, list[float]] = {name: [0.0, 0.0, 0] for name, *_ in phases}
     try:
         slice_seconds = args.seconds / args.rounds
         for round_no in range(args.rounds):
             warmup = args.warmup if round_no == 0 else 0.0
             for name, path, bodies, answered in phases:
-                slices[name].append(asyncio.run(phase(port, path, bodies, slice_seconds, args.concurrency, warmup, answered)))
+                served = []
+                workers, database = worker_cpu(server.pid), postgres_cpu()
+
+                def count(body: bytes, answer: bytes, answered=answered, served=served) -> None:
+                    served.append(1)
+                    if answered is not None:
+                        answered(body, answer)
+
+                slices[name].append(asyncio.run(phase(port, path, bodies, slice_seconds, args.concurrency, warmup, count)))
+                cpu[name][0] += worker_cpu(server.pid) - workers
+                cpu[name][1] += cpu_since(database, postgres_cpu())
+                cpu[name][2] += len(served)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -310,6 +326,8 @@ def main() -> int:
         of_floor = f", {x['rps'] / floor['rps']:.0%} of the floor" if floor["rps"] and name != "floor" else ""
         print(f"{name:9s} {label:62s}: {x['rps']:8.1f} req/s  p50 {x['p50']:6.2f} ms  p99 {x['p99']:6.2f} ms  "
               f"({x['n']} requests, {x['errors']} errors{of_floor})")
+    print("CPU per request (ms), gunicorn workers / PostgreSQL: " + ", ".join(
+        f"{name} {w * 1000 / n:.2f} / {d * 1000 / n:.2f}" for name, (w, d, n) in cpu.items() if n))
     ok = True
     for name, what in (("returning", "returning visitor's page view (heartbeat)"), ("heartbeat", "heartbeat endpoint"),
                        ("new", "new visitor's assignment")):
