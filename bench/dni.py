@@ -203,17 +203,18 @@ class Visitors:
 
 async def phase(port: int, path: str, bodies, seconds: float, concurrency: int, warmup: float, answered=None) -> dict:
     latencies: list[float] = []
-    errors = 0
+    errors = sent = 0
     start = time.monotonic()
     measure_from = start + warmup
     stop = measure_from + seconds
 
     async def worker() -> None:
-        nonlocal errors
+        nonlocal errors, sent
         while True:
             t0 = time.monotonic()
             if t0 >= stop:
                 return
+            sent += 1
             body = bodies()
             try:
                 status, answer = await request(port, "POST", path, body)
@@ -228,7 +229,7 @@ async def phase(port: int, path: str, bodies, seconds: float, concurrency: int, 
                     errors += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "sent": sent}  # sent: the warm-up's requests too
 
 
 def merge(slices: list[dict], seconds: float) -> dict:
@@ -289,26 +290,20 @@ def main() -> int:
     from bench.voice import cpu_since, postgres_cpu, worker_cpu
 
     slices: dict[str, list[dict]] = {name: [] for name, *_ in phases}
-    # CPU seconds of the gunicorn workers and of PostgreSQL's processes per phase, and the requests they served (the
-    # warm-up's included: CPU is read around the whole slice).
+    # CPU seconds of the gunicorn workers and of PostgreSQL's processes per phase, and the requests sent (the warm-up's
+    # included: CPU is read around the whole slice).
     cpu: dict[str, list[float]] = {name: [0.0, 0.0, 0] for name, *_ in phases}
     try:
         slice_seconds = args.seconds / args.rounds
         for round_no in range(args.rounds):
             warmup = args.warmup if round_no == 0 else 0.0
             for name, path, bodies, answered in phases:
-                served = []
                 workers, database = worker_cpu(server.pid), postgres_cpu()
-
-                def count(body: bytes, answer: bytes, answered=answered, served=served) -> None:
-                    served.append(1)
-                    if answered is not None:
-                        answered(body, answer)
-
-                slices[name].append(asyncio.run(phase(port, path, bodies, slice_seconds, args.concurrency, warmup, count)))
+                result = asyncio.run(phase(port, path, bodies, slice_seconds, args.concurrency, warmup, answered))
+                slices[name].append(result)
                 cpu[name][0] += worker_cpu(server.pid) - workers
                 cpu[name][1] += cpu_since(database, postgres_cpu())
-                cpu[name][2] += len(served)
+                cpu[name][2] += result["sent"]
     finally:
         server.terminate()
         server.wait(timeout=30)

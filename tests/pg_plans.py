@@ -4,6 +4,8 @@ index read and that a hot table carries no index a write would maintain for noth
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
@@ -40,6 +42,16 @@ def plans_of(run) -> list[str]:
             sql(f"RESET {name}")
         raw.remove_notice_handler(keep)
     return plans
+
+
+@contextmanager
+def generic_plans() -> Iterator[None]:
+    """What runs inside is planned as a connection keeps a prepared statement: PostgreSQL's generic plan, forced."""
+    sql("SET plan_cache_mode = force_generic_plan")
+    try:
+        yield
+    finally:
+        sql("RESET plan_cache_mode")
 
 
 def shared_buffers(plan: str) -> int:

@@ -16,10 +16,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from calltrack.numbers.dni.services import Visit, number_assign
+from calltrack.numbers.dni.services import Assignment, Visit, number_assign
 from calltrack.numbers.models import NumberSession, TrackingNumber
 from tests.numbers.factories import NumberPoolFactory, NumberSessionFactory, TrackingNumberFactory
-from tests.pg_plans import plans_of, shared_buffers, sql
+from tests.pg_plans import generic_plans, plans_of, shared_buffers, sql
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 HISTORY = 20_000
@@ -34,6 +34,23 @@ def add_history(pool) -> None:
         "now() - interval '3 days', now() - interval '2 days', '', '', '', '', '{}', false FROM generate_series(1, %s) g",
         [pool.pk, HISTORY],
     )
+
+
+def two_new_visitors(pool, assert_max_queries) -> tuple[Assignment, Assignment, list[str]]:
+    """Two new visitors of ``pool`` (its tables analysed now), as a connection's first requests under generic plans:
+    the first prepares and plans the statements, the second runs them. Both assignments, and the second's plans."""
+    sql("ANALYZE numbers_numbersession")
+    sql("ANALYZE numbers_trackingnumber")
+    with generic_plans():  # the plans kept for the connection's life
+        first = number_assign(pool=pool, visit=Visit(visitor_id="visitor-first", destination="+14155550100"))
+        assigned = []
+
+        def second() -> None:
+            with assert_max_queries(2):  # the visitor's look-up, then the open (overflow, takeover)
+                assigned.append(number_assign(pool=pool, visit=Visit(visitor_id="visitor-second", destination="+14155550100")))
+
+        plans = plans_of(second)
+    return first, assigned[0], plans
 
 
 def test_an_overflow_reads_the_holders_by_index_on_a_long_session_history(django_assert_max_num_queries):
@@ -51,24 +68,10 @@ def test_an_overflow_reads_the_holders_by_index_on_a_long_session_history(django
         for i in range(OTHER_NUMBERS)
     ])
     add_history(pool)
-    sql("ANALYZE numbers_numbersession")
-    sql("ANALYZE numbers_trackingnumber")
-    sql("SET plan_cache_mode = force_generic_plan")  # the plan kept for the connection's life
-    try:
-        # Prepared and planned now: one overflow, as the connection's first.
-        first = number_assign(pool=pool, visit=Visit(visitor_id="visitor-first", destination="+14155550100"))
-        assert first.overflow and first.number
-        assert NumberSession.objects.count() >= HISTORY
-        assigned = []
-
-        def overflow() -> None:
-            with django_assert_max_num_queries(2):  # the visitor's look-up, then the open (overflow, takeover)
-                assigned.append(number_assign(pool=pool, visit=Visit(visitor_id="visitor-second", destination="+14155550100")))
-
-        plans = plans_of(overflow)
-    finally:
-        sql("RESET plan_cache_mode")
-    assert assigned[0].overflow and assigned[0].number  # an older holder's number, taken over
+    first, second, plans = two_new_visitors(pool, django_assert_max_num_queries)
+    assert first.overflow and first.number
+    assert NumberSession.objects.count() >= HISTORY
+    assert second.overflow and second.number  # an older holder's number, taken over
     sessions = [p for p in plans if "numbers_numbersession" in p.split("plan:", 1)[1]]
     assert sessions
     scans = [line.strip() for p in plans for line in p.splitlines() if "Seq Scan on numbers_numbersession" in line or "hashed SubPlan" in line]
@@ -97,22 +100,9 @@ def test_a_full_pool_costs_each_new_visitor_a_few_index_pages_not_a_walk_over_it
     )
     sql("UPDATE numbers_trackingnumber t SET current_session_id = s.id FROM numbers_numbersession s WHERE s.tracking_number_id = t.id")
     add_history(pool)
-    sql("ANALYZE numbers_numbersession")
-    sql("ANALYZE numbers_trackingnumber")
-    sql("SET plan_cache_mode = force_generic_plan")
-    try:
-        first = number_assign(pool=pool, visit=Visit(visitor_id="visitor-first", destination="+14155550100"))
-        assert first.overflow and first.number is None  # no free number, none old enough to take: no number
-        assigned = []
-
-        def overflow() -> None:
-            with django_assert_max_num_queries(2):
-                assigned.append(number_assign(pool=pool, visit=Visit(visitor_id="visitor-second", destination="+14155550100")))
-
-        plans = plans_of(overflow)
-    finally:
-        sql("RESET plan_cache_mode")
-    assert assigned[0].overflow and assigned[0].number is None
+    first, second, plans = two_new_visitors(pool, django_assert_max_num_queries)
+    assert first.overflow and first.number is None  # no free number, none old enough to take: no number
+    assert second.overflow and second.number is None
     assert any("numbers_pool_lru_idx" in p and "<=" in p for p in plans)  # "free" as a range of the index
     # The budget: a few index pages per tier and one look-up per takeover candidate, not 2,000 numbers (16,000+ pages).
     assert max(shared_buffers(p) for p in plans) <= 600, [(shared_buffers(p), p.splitlines()[:2]) for p in plans]

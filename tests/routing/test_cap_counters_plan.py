@@ -17,7 +17,7 @@ from django.db import connection
 
 from routing import decision as dec
 from routing.store import counters
-from tests.pg_plans import plans_of, shared_buffers, sql
+from tests.pg_plans import generic_plans, plans_of, shared_buffers, sql
 from tests.tracking.factories import CallAttemptFactory, HandlerFactory
 from tracking.models import CapCounter, CapDelta
 
@@ -39,8 +39,7 @@ def test_the_counter_read_stays_an_index_read_whatever_the_statistics_said(djang
         CallAttemptFactory(handler=h, started_at=NOW, holds_slot=True, slot_expires_at=NOW + timedelta(seconds=40), counted=False)
     CapDelta.objects.all().delete()
     sql("ANALYZE tracking_capdelta")  # what autovacuum leaves after a fold: statistics that say "empty"
-    sql("SET plan_cache_mode = force_generic_plan")  # the plan kept for the connection's life
-    try:
+    with generic_plans():  # the plan kept for the connection's life
         before = counters.counter_reads_pg(options=options, at=NOW)  # prepared and planned now, on those statistics
         assert {hid: row[2:] for hid, row in before.items()} == {h.id: (0, 0, 0, 0, 0) for h in handlers}
         sql(
@@ -57,8 +56,6 @@ def test_the_counter_read_stays_an_index_read_whatever_the_statistics_said(djang
                 found.update(counters.counter_reads_pg(options=options, at=NOW))
 
         plans = plans_of(read)
-    finally:
-        sql("RESET plan_cache_mode")
     # Right: each handler's slot held and its ten deltas this hour/day/month/ever, pending.
     assert found == {h.id: (1, True, MINE, MINE, MINE, MINE, MINE) for h in handlers}
     deltas = [p for p in plans if "tracking_capdelta" in p.split("plan:", 1)[1]]
@@ -86,15 +83,11 @@ def test_the_counter_rows_are_read_by_index_not_by_scanning_every_handlers(djang
     for n in (1, 2):
         statement = statement.replace("%s", f"${n}", 1)
     assert "%s" not in statement
-    with connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_generic_plan")
-        try:
-            cursor.execute(f"PREPARE counter_read (text, timestamptz) AS {statement}")
-            cursor.execute("EXPLAIN EXECUTE counter_read (%s, %s)", counters._counter_params_pg(options, NOW))
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-            cursor.execute("DEALLOCATE counter_read")
-        finally:
-            cursor.execute("RESET plan_cache_mode")
+    with generic_plans(), connection.cursor() as cursor:
+        cursor.execute(f"PREPARE counter_read (text, timestamptz) AS {statement}")
+        cursor.execute("EXPLAIN EXECUTE counter_read (%s, %s)", counters._counter_params_pg(options, NOW))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE counter_read")
     assert "Seq Scan on tracking_capcounter" not in plan, plan
     assert re.search(r"Index Scan using \w+ on tracking_capcounter", plan), plan
 
